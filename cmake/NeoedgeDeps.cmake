@@ -1,0 +1,33 @@
+# Finds the Debian packages neoedge builds on and exposes each as an
+# imported target ne::<name>. Libraries without pkg-config files (Paho,
+# mbedTLS) are found by name.
+find_package(PkgConfig REQUIRED)
+find_package(Threads REQUIRED)
+
+pkg_check_modules(NE_YAML    REQUIRED IMPORTED_TARGET yaml-0.1)
+pkg_check_modules(NE_URING   REQUIRED IMPORTED_TARGET liburing)
+pkg_check_modules(NE_ZSTD    REQUIRED IMPORTED_TARGET libzstd)
+pkg_check_modules(NE_MHD     REQUIRED IMPORTED_TARGET libmicrohttpd)
+pkg_check_modules(NE_CURL    REQUIRED IMPORTED_TARGET libcurl)
+pkg_check_modules(NE_COAP    REQUIRED IMPORTED_TARGET libcoap-3-openssl)
+
+add_library(ne::yaml  ALIAS PkgConfig::NE_YAML)
+add_library(ne::uring ALIAS PkgConfig::NE_URING)
+add_library(ne::zstd  ALIAS PkgConfig::NE_ZSTD)
+add_library(ne::mhd   ALIAS PkgConfig::NE_MHD)
+add_library(ne::curl  ALIAS PkgConfig::NE_CURL)
+add_library(ne::coap  ALIAS PkgConfig::NE_COAP)
+
+find_library(NE_PAHO_LIB paho-mqtt3as REQUIRED)
+find_path(NE_PAHO_INC MQTTAsync.h REQUIRED)
+add_library(ne_paho INTERFACE)
+target_link_libraries(ne_paho INTERFACE ${NE_PAHO_LIB})
+target_include_directories(ne_paho INTERFACE ${NE_PAHO_INC})
+add_library(ne::paho ALIAS ne_paho)
+
+find_library(NE_MBEDTLS_LIB mbedtls REQUIRED)
+find_library(NE_MBEDX509_LIB mbedx509 REQUIRED)
+find_library(NE_MBEDCRYPTO_LIB mbedcrypto REQUIRED)
+add_library(ne_mbedtls INTERFACE)
+target_link_libraries(ne_mbedtls INTERFACE ${NE_MBEDTLS_LIB} ${NE_MBEDX509_LIB} ${NE_MBEDCRYPTO_LIB})
+add_library(ne::mbedtls ALIAS ne_mbedtls)

@@ -1,0 +1,209 @@
+/*
+ * platform.h - the whole OS contract of neoedge.
+ *
+ * ports/ is the only place with OS-specific file and time code. Every other
+ * module reaches the disk and the clocks through these calls. Two file
+ * backends implement them: io_uring (liburing), chosen by default where the
+ * kernel allows it, and POSIX, chosen automatically when io_uring is refused
+ * or when configured (`storage.io_backend: posix`).
+ *
+ * Conventions: 0 on success, a negative NE_E* code (ports/err.h) on failure.
+ * Output parameters are last and written only on success. Every call that
+ * writes or syncs passes through the fault-injection hook (ne_fault_*), so
+ * tests can make the Nth write or fsync fail with EIO or ENOSPC, turn a write
+ * short, or make the Nth allocation fail.
+ */
+#ifndef NE_PORTS_PLATFORM_H
+#define NE_PORTS_PLATFORM_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "ports/err.h"
+
+/* ---- I/O backend selection ------------------------------------------- */
+
+enum ne_io_backend {
+    NE_IO_AUTO = 0, /* io_uring if the kernel allows it, else POSIX */
+    NE_IO_URING,
+    NE_IO_POSIX,
+};
+
+/* Selects the process-wide file backend. Call once at start-up, before any
+ * file is opened. With NE_IO_AUTO a refused io_uring (ENOSYS, EPERM under
+ * seccomp, old kernel) silently falls back to POSIX. With NE_IO_URING a
+ * refusal is an error. Returns 0 or NE_EUNSUPPORTED. Safe to call again
+ * (tests switch backends between cases) when no file is open. */
+int ne_io_init(enum ne_io_backend want);
+
+/* The backend in use after ne_io_init (NE_IO_POSIX before it). */
+enum ne_io_backend ne_io_backend_active(void);
+
+/* "io_uring" or "posix". Static string. */
+const char *ne_io_backend_name(enum ne_io_backend b);
+
+/* Parses "auto", "io_uring", "posix". Returns 0 or NE_EINVAL. */
+int ne_io_backend_parse(const char *s, enum ne_io_backend *out);
+
+/* ---- files ------------------------------------------------------------ */
+
+struct ne_file; /* opaque; owned by the caller of ne_file_open */
+
+enum {
+    NE_F_READ = 1 << 0,   /* open for reading */
+    NE_F_WRITE = 1 << 1,  /* open for writing (implies read) */
+    NE_F_CREATE = 1 << 2, /* create if missing (mode 0644) */
+    NE_F_EXCL = 1 << 3,   /* with CREATE: fail with NE_EEXISTS if present */
+    NE_F_TRUNC = 1 << 4,  /* truncate to zero on open */
+};
+
+/* Opens path. On success *out owns the handle: close it with ne_file_close. */
+int ne_file_open(const char *path, int flags, struct ne_file **out);
+
+/* Closes *fp and sets it to NULL. NULL-safe. Returns the close error, if any
+ * (the handle is released either way). Close does not sync. */
+int ne_file_close(struct ne_file **fp);
+
+/* Writes all len bytes at offset off. A short write from the kernel is
+ * retried; an injected short write returns NE_EIO after writing a prefix.
+ * Does not sync. */
+int ne_file_pwrite(struct ne_file *f, const void *buf, size_t len, uint64_t off);
+
+/* Writes all len bytes at the file's tracked end (the size at open plus what
+ * was appended) and advances it. On failure the tracked end is unchanged. */
+int ne_file_append(struct ne_file *f, const void *buf, size_t len);
+
+/* Reads up to len bytes at off; *nread gets the count (0 at end of file). */
+int ne_file_pread(struct ne_file *f, void *buf, size_t len, uint64_t off, size_t *nread);
+
+/* fdatasync. A failure is sticky for this handle: every later write or sync
+ * on it fails with NE_EFAILED, because after a failed fsync the kernel may
+ * have dropped the dirty pages (fsyncgate): the caller must reopen and
+ * replay from what is known durable. */
+int ne_file_datasync(struct ne_file *f);
+
+/* Reserves space (fallocate, keep size). NE_EUNSUPPORTED where the
+ * filesystem cannot; callers treat that as a hint failing, not an error. */
+int ne_file_allocate(struct ne_file *f, uint64_t off, uint64_t len);
+
+/* Truncates to len and sets the tracked end to len. */
+int ne_file_truncate(struct ne_file *f, uint64_t len);
+
+/* Current size (the tracked end for writers). */
+int ne_file_size(struct ne_file *f, uint64_t *out);
+
+/* The path the file was opened with. Borrowed; valid until close. */
+const char *ne_file_path(const struct ne_file *f);
+
+/* ---- file system -------------------------------------------------------- */
+
+/* rename(2). Does not sync the directory: call ne_fs_sync_dir after. */
+int ne_fs_rename(const char *from, const char *to);
+
+/* Opens the directory and fsyncs it (makes renames/creates durable). */
+int ne_fs_sync_dir(const char *dir);
+
+/* Publishes a whole file atomically: removes a stale path.tmp, writes
+ * path.tmp, fdatasyncs it, renames it over path and syncs the directory. */
+int ne_fs_write_atomic(const char *path, const void *buf, size_t len);
+
+/* Reads a whole file. On success *out is malloc'd (ne_free) with a NUL byte
+ * after *len bytes. */
+int ne_fs_read_all(const char *path, char **out, size_t *len);
+
+/* Creates dir and its parents (mode 0755). Existing is fine. */
+int ne_fs_mkdir_p(const char *dir);
+
+/* unlink(2); a missing file is NE_ENOTFOUND. */
+int ne_fs_unlink(const char *path);
+
+/* Removes a directory tree. Missing is fine. */
+int ne_fs_remove_tree(const char *dir);
+
+/* Size of a file in bytes. */
+int ne_fs_file_size(const char *path, uint64_t *out);
+
+/* Bytes used by all regular files below dir (recursive). */
+int ne_fs_dir_usage(const char *dir, uint64_t *out);
+
+/* Free bytes for unprivileged users on the file system holding path. */
+int ne_fs_free_space(const char *path, uint64_t *out);
+
+/* Calls fn for each entry name in dir (not "." or ".."), in sorted order.
+ * fn returns 0 to go on, non-zero to stop (that value is returned). */
+typedef int (*ne_dir_fn)(void *ctx, const char *name, bool is_dir);
+int ne_fs_list_dir(const char *dir, ne_dir_fn fn, void *ctx);
+
+/* True if the path exists. */
+bool ne_fs_exists(const char *path);
+
+/* Takes an exclusive advisory lock on dir/LOCK (flock, non-blocking) and
+ * writes the pid into it. NE_ELOCKED if another process holds it. The lock
+ * lives until ne_fs_unlock_dir or process exit. *out_fd is the lock handle. */
+int ne_fs_lock_dir(const char *dir, int *out_fd);
+void ne_fs_unlock_dir(int fd);
+
+/* ---- clocks ------------------------------------------------------------ */
+
+/* Monotonic clock, nanoseconds. Never injected. */
+int64_t ne_time_mono_ns(void);
+
+/* Wall clock, nanoseconds since the Unix epoch (UTC). Injectable. */
+int64_t ne_time_wall_ns(void);
+
+/* Replaces the wall clock for tests (fn == NULL restores the real one). */
+typedef int64_t (*ne_wall_clock_fn)(void *ctx);
+void ne_time_set_wall_clock(ne_wall_clock_fn fn, void *ctx);
+
+/* Sleeps for ns nanoseconds (monotonic). */
+void ne_time_sleep_ns(int64_t ns);
+
+/* ---- allocation ----------------------------------------------------------- */
+
+/* malloc/calloc/realloc/free/strdup through the fault hook. A NULL return is
+ * NE_ENOMEM for the caller. ne_realloc leaves p untouched on failure. */
+void *ne_malloc(size_t n);
+void *ne_calloc(size_t count, size_t size);
+void *ne_realloc(void *p, size_t n);
+void ne_free(void *p);
+char *ne_strdup(const char *s);
+char *ne_strndup(const char *s, size_t n);
+
+/* ---- fault injection (tests only; zero cost when unarmed) ----------------- */
+
+enum ne_fault_op {
+    NE_FAULT_WRITE = 0, /* ne_file_pwrite / ne_file_append */
+    NE_FAULT_SYNC,      /* ne_file_datasync / ne_fs_sync_dir */
+    NE_FAULT_ALLOC,     /* ne_malloc / ne_calloc / ne_realloc / ne_strdup */
+    NE_FAULT__COUNT,
+};
+
+enum ne_fault_kind {
+    NE_FAULT_EIO = 0, /* fail with EIO */
+    NE_FAULT_ENOSPC,  /* fail with ENOSPC (writes) */
+    NE_FAULT_SHORT,   /* write half the bytes, then fail with EIO (writes) */
+    NE_FAULT_NULL,    /* return NULL (allocations) */
+};
+
+/* Arms a fault: the nth call (1-based, counted from now) of op fails as
+ * kind. With sticky, every call from the nth on fails until disarmed
+ * (a full disk). Thread-safe. */
+void ne_fault_arm(enum ne_fault_op op, uint64_t nth, enum ne_fault_kind kind, bool sticky);
+
+/* Disarms op (the calls succeed again: space returned). */
+void ne_fault_disarm(enum ne_fault_op op);
+
+/* Disarms everything and zeroes the counters. */
+void ne_fault_reset(void);
+
+/* How many faults of op were injected since the last reset. */
+uint64_t ne_fault_fired(enum ne_fault_op op);
+
+/* Arms faults from a spec string, used by integration tests through the
+ * NEOEDGE_FAULTS environment variable: comma-separated "op:nth:kind[:sticky]",
+ * op in write|sync|alloc, kind in eio|enospc|short|null,
+ * e.g. "sync:5:eio,write:100:enospc:sticky". Returns 0 or NE_EINVAL. */
+int ne_fault_arm_spec(const char *spec);
+
+#endif

@@ -1,0 +1,283 @@
+/*
+ * point.c - the batch: flat arrays of points, tags and fields, plus an
+ * arena for strings that had to be copied.
+ *
+ * Invariants: b->npts points are complete; while b->open, the point at
+ * index b->npts is being built and owns tags [tag0, ntags) and fields
+ * [field0, nfields) at the end of the arrays. Arena chunks never move, so
+ * views into them stay valid until reset/free. Growth is geometric, so a
+ * decoder appending a steady stream allocates only while the batch grows
+ * to its working size.
+ */
+#include "store/point.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "ports/err.h"
+#include "ports/platform.h"
+
+#define ARENA_MIN_CHUNK 4096u
+
+struct ne_arena_chunk {
+    struct ne_arena_chunk *next;
+    size_t cap, used;
+    char data[];
+};
+
+const char *ne_vtype_name(enum ne_vtype t)
+{
+    switch (t) {
+    case NE_V_FLOAT:
+        return "float";
+    case NE_V_INT:
+        return "integer";
+    case NE_V_UINT:
+        return "unsigned";
+    case NE_V_BOOL:
+        return "boolean";
+    case NE_V_STRING:
+        return "string";
+    }
+    return "unknown";
+}
+
+bool ne_sv_eq(struct ne_sv a, struct ne_sv b)
+{
+    return a.n == b.n && (a.n == 0 || memcmp(a.p, b.p, a.n) == 0);
+}
+
+int ne_sv_cmp(struct ne_sv a, struct ne_sv b)
+{
+    uint32_t n = a.n < b.n ? a.n : b.n;
+    int c = n ? memcmp(a.p, b.p, n) : 0;
+    if (c != 0)
+        return c;
+    return a.n < b.n ? -1 : a.n > b.n ? 1 : 0;
+}
+
+void ne_batch_init(struct ne_batch *b)
+{
+    memset(b, 0, sizeof *b);
+}
+
+void ne_batch_reset(struct ne_batch *b)
+{
+    b->npts = b->ntags = b->nfields = 0;
+    b->open = 0;
+    if (!b->arena)
+        return;
+    /* Keep the first chunk for reuse, free the rest. */
+    struct ne_arena_chunk *c = b->arena->next;
+    while (c) {
+        struct ne_arena_chunk *next = c->next;
+        ne_free(c);
+        c = next;
+    }
+    b->arena->next = NULL;
+    b->arena->used = 0;
+}
+
+void ne_batch_free(struct ne_batch *b)
+{
+    ne_batch_reset(b);
+    ne_free(b->arena);
+    ne_free(b->pts);
+    ne_free(b->tags);
+    ne_free(b->fields);
+    memset(b, 0, sizeof *b);
+}
+
+/* Ensures room for one more element in *arr (elem bytes each). */
+static int grow(void **arr, uint32_t *cap, uint32_t need, size_t elem)
+{
+    if (need <= *cap)
+        return 0;
+    uint32_t ncap = *cap ? *cap * 2 : 64;
+    while (ncap < need)
+        ncap *= 2;
+    void *p = ne_realloc(*arr, (size_t)ncap * elem);
+    if (!p)
+        return NE_ENOMEM;
+    *arr = p;
+    *cap = ncap;
+    return 0;
+}
+
+int ne_batch_begin(struct ne_batch *b, struct ne_sv meas, int64_t ts)
+{
+    if (b->open)
+        ne_batch_abort(b);
+    if (grow((void **)&b->pts, &b->cap_pts, b->npts + 1, sizeof *b->pts))
+        return NE_ENOMEM;
+    struct ne_point *p = &b->pts[b->npts];
+    p->meas = meas;
+    p->ts = ts;
+    p->tag0 = b->ntags;
+    p->ntags = 0;
+    p->field0 = b->nfields;
+    p->nfields = 0;
+    b->open = 1;
+    return 0;
+}
+
+int ne_batch_tag(struct ne_batch *b, struct ne_sv key, struct ne_sv val)
+{
+    if (!b->open)
+        return NE_EINVAL;
+    if (grow((void **)&b->tags, &b->cap_tags, b->ntags + 1, sizeof *b->tags))
+        return NE_ENOMEM;
+    b->tags[b->ntags].key = key;
+    b->tags[b->ntags].val = val;
+    b->ntags++;
+    b->pts[b->npts].ntags++;
+    return 0;
+}
+
+int ne_batch_field(struct ne_batch *b, struct ne_sv key, enum ne_vtype type, union ne_value v)
+{
+    if (!b->open)
+        return NE_EINVAL;
+    if (grow((void **)&b->fields, &b->cap_fields, b->nfields + 1, sizeof *b->fields))
+        return NE_ENOMEM;
+    struct ne_field *f = &b->fields[b->nfields];
+    f->key = key;
+    f->type = (uint8_t)type;
+    f->v = v;
+    b->nfields++;
+    b->pts[b->npts].nfields++;
+    return 0;
+}
+
+int ne_batch_field_f(struct ne_batch *b, struct ne_sv key, double v)
+{
+    union ne_value u;
+    u.f = v;
+    return ne_batch_field(b, key, NE_V_FLOAT, u);
+}
+
+void ne_batch_set_ts(struct ne_batch *b, int64_t ts)
+{
+    if (b->open)
+        b->pts[b->npts].ts = ts;
+}
+
+/* Insertion sort: tag sets are small (a handful of keys) and usually
+ * sorted already, where this is a single pass. Stable, so among equal
+ * keys the later one stays later. */
+static void sort_tags(struct ne_tag *t, uint32_t n)
+{
+    for (uint32_t i = 1; i < n; i++) {
+        struct ne_tag x = t[i];
+        uint32_t j = i;
+        while (j > 0 && ne_sv_cmp(t[j - 1].key, x.key) > 0) {
+            t[j] = t[j - 1];
+            j--;
+        }
+        t[j] = x;
+    }
+}
+
+/* Keeps the last of equal adjacent tag keys; returns the new count. */
+static uint32_t dedup_tags(struct ne_tag *t, uint32_t n)
+{
+    uint32_t w = 0;
+    for (uint32_t i = 0; i < n; i++) {
+        if (w > 0 && ne_sv_eq(t[w - 1].key, t[i].key))
+            t[w - 1] = t[i];
+        else
+            t[w++] = t[i];
+    }
+    return w;
+}
+
+/* Keeps the last of duplicate field keys, preserving first-seen order.
+ * Quadratic, but field lists are short; the common no-duplicate case on
+ * small lists costs a few comparisons. */
+static uint32_t dedup_fields(struct ne_field *f, uint32_t n)
+{
+    uint32_t w = 0;
+    for (uint32_t i = 0; i < n; i++) {
+        uint32_t j;
+        for (j = 0; j < w; j++)
+            if (ne_sv_eq(f[j].key, f[i].key))
+                break;
+        if (j < w)
+            f[j] = f[i];
+        else
+            f[w++] = f[i];
+    }
+    return w;
+}
+
+int ne_batch_end(struct ne_batch *b)
+{
+    if (!b->open)
+        return NE_EINVAL;
+    struct ne_point *p = &b->pts[b->npts];
+    if (p->nfields == 0 || p->meas.n == 0) {
+        ne_batch_abort(b);
+        return NE_EINVAL;
+    }
+    if (p->ntags > 1) {
+        sort_tags(b->tags + p->tag0, p->ntags);
+        p->ntags = dedup_tags(b->tags + p->tag0, p->ntags);
+        b->ntags = p->tag0 + p->ntags;
+    }
+    if (p->nfields > 1) {
+        p->nfields = dedup_fields(b->fields + p->field0, p->nfields);
+        b->nfields = p->field0 + p->nfields;
+    }
+    b->npts++;
+    b->open = 0;
+    return 0;
+}
+
+void ne_batch_abort(struct ne_batch *b)
+{
+    if (!b->open)
+        return;
+    struct ne_point *p = &b->pts[b->npts];
+    b->ntags = p->tag0;
+    b->nfields = p->field0;
+    b->open = 0;
+}
+
+struct ne_sv ne_batch_copy(struct ne_batch *b, const char *p, size_t n)
+{
+    struct ne_sv out = {NULL, 0};
+    if (n > UINT32_MAX)
+        return out;
+    struct ne_arena_chunk *c = b->arena;
+    if (!c || c->cap - c->used < n) {
+        size_t cap = ARENA_MIN_CHUNK;
+        if (c && c->cap * 2 > cap)
+            cap = c->cap * 2;
+        while (cap < n)
+            cap *= 2;
+        struct ne_arena_chunk *nc = ne_malloc(sizeof *nc + cap);
+        if (!nc)
+            return out;
+        nc->cap = cap;
+        nc->used = 0;
+        /* The newest chunk goes first; the first chunk kept by reset is
+         * then the largest one. */
+        nc->next = c;
+        b->arena = nc;
+        c = nc;
+    }
+    char *dst = c->data + c->used;
+    if (n)
+        memcpy(dst, p, n);
+    c->used += n;
+    out.p = dst;
+    out.n = (uint32_t)n;
+    return out;
+}
+
+void ne_batch_fill_ts(struct ne_batch *b, int64_t now_ns)
+{
+    for (uint32_t i = 0; i < b->npts; i++)
+        if (b->pts[i].ts == NE_TS_UNSET)
+            b->pts[i].ts = now_ns;
+}

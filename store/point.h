@@ -1,0 +1,145 @@
+/*
+ * point.h - the point model and the batch every ingest path produces.
+ *
+ * A point is a measurement, a tag set (sorted by key), an int64 nanosecond
+ * timestamp and one or more typed fields. Series = measurement + tags;
+ * column = series + field.
+ *
+ * A batch stores points in three flat arrays (points, tags, fields) so a
+ * decoder appends without a per-point allocation. Strings are views
+ * (pointer + length): they point either into the caller's input buffer
+ * (zero-copy) or into the batch's arena (ne_batch_copy, for text that had
+ * to be unescaped). A batch is therefore valid only while the input buffer
+ * it was decoded from is alive, and until ne_batch_reset / ne_batch_free.
+ */
+#ifndef NE_STORE_POINT_H
+#define NE_STORE_POINT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+enum ne_vtype {
+    NE_V_FLOAT = 1,
+    NE_V_INT = 2,
+    NE_V_UINT = 3,
+    NE_V_BOOL = 4,
+    NE_V_STRING = 5,
+};
+
+/* "float", "integer", "unsigned", "boolean", "string" (InfluxDB's names). */
+const char *ne_vtype_name(enum ne_vtype t);
+
+struct ne_sv {
+    const char *p;
+    uint32_t n;
+};
+
+#define NE_SV(lit) ((struct ne_sv){(lit), (uint32_t)(sizeof(lit) - 1)})
+static inline struct ne_sv ne_sv_c(const char *s);
+bool ne_sv_eq(struct ne_sv a, struct ne_sv b);
+int ne_sv_cmp(struct ne_sv a, struct ne_sv b);
+
+struct ne_tag {
+    struct ne_sv key, val;
+};
+
+union ne_value {
+    double f;
+    int64_t i;
+    uint64_t u;
+    bool b;
+    struct ne_sv s;
+};
+
+struct ne_field {
+    struct ne_sv key;
+    uint8_t type; /* enum ne_vtype */
+    union ne_value v;
+};
+
+/* Timestamp meaning "not given": the writer fills in the arrival time. */
+#define NE_TS_UNSET INT64_MIN
+
+struct ne_point {
+    struct ne_sv meas;
+    uint32_t tag0, ntags;     /* b->tags[tag0 .. tag0+ntags), sorted by key */
+    uint32_t field0, nfields; /* b->fields[field0 .. field0+nfields) */
+    int64_t ts;               /* ns since the epoch, or NE_TS_UNSET */
+};
+
+struct ne_arena_chunk;
+
+struct ne_batch {
+    struct ne_point *pts;
+    uint32_t npts, cap_pts;
+    struct ne_tag *tags;
+    uint32_t ntags, cap_tags;
+    struct ne_field *fields;
+    uint32_t nfields, cap_fields;
+    struct ne_arena_chunk *arena; /* chunks for copied strings */
+    int open;                     /* a point is being built */
+};
+
+/* Initialises an empty batch (no allocation until the first append). */
+void ne_batch_init(struct ne_batch *b);
+
+/* Forgets all points, keeps the capacity (and the first arena chunk). */
+void ne_batch_reset(struct ne_batch *b);
+
+/* Frees everything the batch owns. The struct may be re-initialised. */
+void ne_batch_free(struct ne_batch *b);
+
+/* Starts a point. Returns 0 or NE_ENOMEM. */
+int ne_batch_begin(struct ne_batch *b, struct ne_sv meas, int64_t ts);
+
+/* Adds a tag / a field to the point being built. Return 0 or NE_ENOMEM. */
+int ne_batch_tag(struct ne_batch *b, struct ne_sv key, struct ne_sv val);
+int ne_batch_field(struct ne_batch *b, struct ne_sv key, enum ne_vtype type, union ne_value v);
+int ne_batch_field_f(struct ne_batch *b, struct ne_sv key, double v);
+
+/* Sets the timestamp of the point being built (decoders that read it last). */
+void ne_batch_set_ts(struct ne_batch *b, int64_t ts);
+
+/* Finishes the point: sorts its tags by key, and keeps the last of
+ * duplicate tag keys and of duplicate field keys (as InfluxDB does).
+ * Returns 0, or NE_EINVAL (and drops the point) if it has no field or an
+ * empty measurement. */
+int ne_batch_end(struct ne_batch *b);
+
+/* Drops the point being built (a decoder that hit an error in it). */
+void ne_batch_abort(struct ne_batch *b);
+
+/* Copies n bytes into the batch's arena; the view lives as long as the
+ * batch. Returns a view with p == NULL on allocation failure. */
+struct ne_sv ne_batch_copy(struct ne_batch *b, const char *p, size_t n);
+
+/* Gives every point whose timestamp is NE_TS_UNSET the time now_ns. */
+void ne_batch_fill_ts(struct ne_batch *b, int64_t now_ns);
+
+/* Accessors. */
+static inline const struct ne_tag *ne_point_tags(const struct ne_batch *b,
+                                                 const struct ne_point *p)
+{
+    return b->tags + p->tag0;
+}
+static inline const struct ne_field *ne_point_fields(const struct ne_batch *b,
+                                                     const struct ne_point *p)
+{
+    return b->fields + p->field0;
+}
+
+/* Number of field values in the batch (points x their fields). */
+static inline uint64_t ne_batch_values(const struct ne_batch *b)
+{
+    return b->nfields;
+}
+
+#include <string.h>
+static inline struct ne_sv ne_sv_c(const char *s)
+{
+    struct ne_sv v = {s, (uint32_t)strlen(s)};
+    return v;
+}
+
+#endif
