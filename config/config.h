@@ -7,9 +7,16 @@
  *
  * Precedence, lowest first: built-in defaults, the YAML file, environment
  * overrides (NEOEDGE_<SECTION>_<KEY>, e.g. NEOEDGE_STORAGE_DURABILITY=sync,
- * NEOEDGE_HTTP_LISTEN=0.0.0.0:8086; nested keys joined by '_', upper-cased).
- * Inside any scalar value ${VAR} expands from the environment; an unset
- * variable is an error naming it ($$ is a literal $).
+ * NEOEDGE_HTTP_LISTEN=0.0.0.0:8086; nested keys joined by '_', upper-cased;
+ * lists comma-separated, NEOEDGE_MQTT_BROKERS=tcp://a:1883,tcp://b:1883;
+ * lists of records as YAML flow text, NEOEDGE_MQTT_SUBSCRIPTIONS='[{topic:
+ * a/#}]'). Inside any scalar value of the file ${VAR} expands from the
+ * environment (${VAR:-fallback} when unset); an unset variable is an error
+ * naming it ($$ is a literal $; a $ before anything else stays as written,
+ * so "$share/group/topic" needs no escaping).
+ *
+ * Every key is one row of the schema table in config/schema.c: the loader,
+ * the environment overrides, the default YAML, explain and diff all walk it.
  *
  * Durations are strings with a unit: "250ms", "10s", "5m", "3h", "30d"
  * (a bare 0 means off). Sizes: "512KiB", "64MiB", "2GiB", "1GB", or bytes.
@@ -120,6 +127,8 @@ struct ne_cfg_storage {
     struct ne_cfg_retention retention;
 };
 
+struct ne_config_meta; /* private to config/: where each value came from */
+
 struct ne_config {
     char *path;        /* the file loaded, or NULL for the embedded default */
     char *node_id;     /* default: the host name */
@@ -134,6 +143,7 @@ struct ne_config {
     struct ne_cfg_storage storage;
     struct ne_cfg_mqtt mqtt;
     struct ne_cfg_coap coap;
+    struct ne_config_meta *meta; /* provenance for explain; owned, private */
 };
 
 /* A diagnostic: where and what. */
@@ -153,7 +163,11 @@ const char *ne_config_default_yaml(void);
 /* Loads path (NULL: the embedded default), applies environment overrides
  * (envp: "KEY=VALUE" strings, NULL-terminated; NULL means environ) and
  * validates. On success *out is a new config (free with ne_config_free).
- * On failure returns NE_EPARSE or NE_EINVAL and fills *err (if non-NULL). */
+ * On failure returns NE_EPARSE (YAML syntax), NE_EINVAL (a key or value),
+ * NE_ENOTFOUND / NE_EIO / NE_EPERM (the file cannot be read) or NE_ENOMEM,
+ * and fills *err (if non-NULL; with err NULL the problem is logged once).
+ * Only the first problem is reported. A NEOEDGE_ variable that is not a
+ * key but close to one is logged as a warning ("did you mean"). */
 int ne_config_load(const char *path, char *const *envp, struct ne_config **out,
                    struct ne_config_error *err);
 
@@ -171,18 +185,28 @@ const char *ne_config_error_format(const struct ne_config_error *err, char *buf,
  * without a restart (used by SIGHUP reload). Calls fn once per changed key
  * with live = true if it can change at run time (log level/format, retention,
  * http.auth_token, storage.max_loss_ns, memtable budget). */
+/* key is the dotted path ("log.level"; a list such as "mqtt.subscriptions"
+ * is reported once as a whole), a static string. */
 typedef void (*ne_config_diff_fn)(void *ctx, const char *key, bool live);
 void ne_config_diff(const struct ne_config *a, const struct ne_config *b, ne_config_diff_fn fn,
                     void *ctx);
 
 /* Writes the effective config (after defaults and env) as YAML with a
- * comment on each key saying where its value came from (default, file,
- * env NAME). Returns a malloc'd string (ne_free) or NULL. */
+ * comment on each key saying where its value came from ("default",
+ * "file NAME:LINE:COL", "env NEOEDGE_...", "derived"). Secrets (auth token,
+ * passwords, PSK keys) are written as "<redacted>"; everything else loads
+ * back to the same values. Returns a malloc'd string (ne_free) or NULL
+ * when out of memory. */
 char *ne_config_explain(const struct ne_config *cfg);
 
-/* Small parsers shared with the CLI (exposed for tests). Return 0 or NE_EINVAL. */
+/* Small parsers shared with the CLI (exposed for tests). Return 0,
+ * NE_EINVAL (not the grammar of config.h's header comment) or NE_ERANGE
+ * (beyond INT64_MAX); *out is written only on success. */
 int ne_config_parse_duration(const char *s, int64_t *out_ns);
 int ne_config_parse_size(const char *s, uint64_t *out_bytes);
+/* "auto", "line", "json", "senml-json", "senml-cbor", "cbor", "raw" (static
+ * strings; "unknown" otherwise). ne_format_parse is case-insensitive and
+ * returns 0 or NE_EINVAL. */
 const char *ne_format_name(enum ne_format f);
 int ne_format_parse(const char *s, enum ne_format *out);
 

@@ -20,7 +20,11 @@
 
 struct ne_metric; /* opaque, owned by the registry */
 
-/* labels may be NULL or "" for none; otherwise `k="v",k2="v2"` (no braces). */
+/* labels may be NULL or "" for none; otherwise `k="v",k2="v2"` (no braces;
+ * values may use the escapes \\ \" \n). Returns NULL, after logging why,
+ * for an invalid name or label set, a name already registered with another
+ * type, a histogram with other bounds, or on allocation failure; updates on
+ * a NULL handle are ignored, so callers need not check. */
 struct ne_metric *ne_metric_counter(const char *name, const char *help, const char *labels);
 struct ne_metric *ne_metric_gauge(const char *name, const char *help, const char *labels);
 /* bounds: nb ascending upper bounds (the +Inf bucket is implicit). */
@@ -45,7 +49,10 @@ double ne_metric_value(const struct ne_metric *m);
 /* Looks up a registered series; NULL if absent. */
 struct ne_metric *ne_metric_find(const char *name, const char *labels);
 
-/* A gauge computed on demand when the registry is rendered. */
+/* A gauge computed on demand when the registry is rendered (and by
+ * ne_metric_value). fn runs under the registry lock: it must be quick and
+ * must not call ne_metric_* registration, find or render. Registering the
+ * same series again replaces fn and ctx. */
 typedef double (*ne_metric_fn)(void *ctx);
 struct ne_metric *ne_metric_gauge_fn(const char *name, const char *help, const char *labels,
                                      ne_metric_fn fn, void *ctx);

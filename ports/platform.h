@@ -12,6 +12,13 @@
  * writes or syncs passes through the fault-injection hook (ne_fault_*), so
  * tests can make the Nth write or fsync fail with EIO or ENOSPC, turn a write
  * short, or make the Nth allocation fail.
+ *
+ * The io_uring backend keeps one small ring per thread (created on the
+ * thread's first file call, released when the thread exits; a forked child
+ * makes its own), so threads never contend on a ring lock. Both backends
+ * keep the blocking contract below: a call returns when its I/O completed.
+ * I/O failures are logged here, once, with the path and the OS error;
+ * callers return the code without logging it again.
  */
 #ifndef NE_PORTS_PLATFORM_H
 #define NE_PORTS_PLATFORM_H
@@ -74,13 +81,14 @@ int ne_file_pwrite(struct ne_file *f, const void *buf, size_t len, uint64_t off)
  * was appended) and advances it. On failure the tracked end is unchanged. */
 int ne_file_append(struct ne_file *f, const void *buf, size_t len);
 
-/* Reads up to len bytes at off; *nread gets the count (0 at end of file). */
+/* Reads up to len bytes at off; *nread gets the count (0 at end of file).
+ * Short only at end of file: partial reads from the kernel are retried. */
 int ne_file_pread(struct ne_file *f, void *buf, size_t len, uint64_t off, size_t *nread);
 
-/* fdatasync. A failure is sticky for this handle: every later write or sync
- * on it fails with NE_EFAILED, because after a failed fsync the kernel may
- * have dropped the dirty pages (fsyncgate): the caller must reopen and
- * replay from what is known durable. */
+/* fdatasync. A failure is sticky for this handle: the failing call and every
+ * later write or sync on it return NE_EFAILED, because after a failed fsync
+ * the kernel may have dropped the dirty pages (fsyncgate): the caller must
+ * reopen and replay from what is known durable. */
 int ne_file_datasync(struct ne_file *f);
 
 /* Reserves space (fallocate, keep size). NE_EUNSUPPORTED where the
@@ -105,14 +113,17 @@ int ne_fs_rename(const char *from, const char *to);
 int ne_fs_sync_dir(const char *dir);
 
 /* Publishes a whole file atomically: removes a stale path.tmp, writes
- * path.tmp, fdatasyncs it, renames it over path and syncs the directory. */
+ * path.tmp, fdatasyncs it, renames it over path and syncs the directory.
+ * On failure path keeps its old content and path.tmp is removed; a failed
+ * sync is NE_EIO here (the temporary handle is gone, a retry may work). */
 int ne_fs_write_atomic(const char *path, const void *buf, size_t len);
 
 /* Reads a whole file. On success *out is malloc'd (ne_free) with a NUL byte
  * after *len bytes. */
 int ne_fs_read_all(const char *path, char **out, size_t *len);
 
-/* Creates dir and its parents (mode 0755). Existing is fine. */
+/* Creates dir and its parents (mode 0755). Existing is fine; a non-directory
+ * in the way is an error. */
 int ne_fs_mkdir_p(const char *dir);
 
 /* unlink(2); a missing file is NE_ENOTFOUND. */
@@ -124,7 +135,8 @@ int ne_fs_remove_tree(const char *dir);
 /* Size of a file in bytes. */
 int ne_fs_file_size(const char *path, uint64_t *out);
 
-/* Bytes used by all regular files below dir (recursive). */
+/* Bytes used by all regular files below dir (recursive; apparent sizes,
+ * st_size; symlinks are not followed). NE_ENOTFOUND if dir is missing. */
 int ne_fs_dir_usage(const char *dir, uint64_t *out);
 
 /* Free bytes for unprivileged users on the file system holding path. */
@@ -187,8 +199,11 @@ enum ne_fault_kind {
 };
 
 /* Arms a fault: the nth call (1-based, counted from now) of op fails as
- * kind. With sticky, every call from the nth on fails until disarmed
- * (a full disk). Thread-safe. */
+ * kind, once (the fault then disarms itself). With sticky, every call from
+ * the nth on fails until disarmed (a full disk). Re-arming an op replaces
+ * its previous fault. Thread-safe; the calls are counted atomically across
+ * threads. An injected datasync failure makes the handle failed like a real
+ * one. Unarmed, a hooked call pays one relaxed atomic load. */
 void ne_fault_arm(enum ne_fault_op op, uint64_t nth, enum ne_fault_kind kind, bool sticky);
 
 /* Disarms op (the calls succeed again: space returned). */

@@ -13,8 +13,11 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <stdio.h>
+
 #include "ports/platform.h"
 #include "store/point.h"
+#include "store/segment/segment.h"
 
 enum ne_store_durability { NE_STORE_SYNC = 0, NE_STORE_INTERVAL, NE_STORE_NONE };
 
@@ -91,5 +94,123 @@ struct ne_store_stats {
     char why[128]; /* why not healthy, "" if healthy */
 };
 void ne_store_stats(struct ne_store *s, struct ne_store_stats *out);
+
+/* ---- reads (query engine, tools, tests) ------------------------------------ */
+
+/* A series as reads present it. Everything is borrowed from the store's
+ * index and valid until ne_store_close (the index only grows). */
+struct ne_series_info {
+    uint64_t id;
+    const char *db;
+    const char *measurement;
+    const struct ne_tag *tags; /* sorted by key; views are NUL-terminated */
+    uint32_t ntags;
+};
+
+/* A run of one column (series + field) in time order, unique timestamps,
+ * last writer wins already applied. Arrays are borrowed for the callback. */
+struct ne_scan_chunk {
+    const struct ne_series_info *series;
+    const char *field;
+    enum ne_vtype type;
+    size_t n;
+    const int64_t *ts;
+    union {
+        const double *f;
+        const int64_t *i;
+        const uint64_t *u;
+        const bool *b;
+        const struct ne_sv *s;
+    } v;
+};
+
+/* Whole-block statistics, for aggregates that need no decoding. */
+struct ne_scan_block {
+    const struct ne_series_info *series;
+    const char *field;
+    enum ne_vtype type;
+    const struct ne_block_stats *stats; /* store/codec/codec.h */
+};
+
+/* Series filter: return true to read the series. */
+typedef bool (*ne_store_filter_fn)(void *ctx, const struct ne_series_info *s);
+/* Chunk callback: return 0 to go on, non-zero to stop (returned by scan). */
+typedef int (*ne_store_chunk_fn)(void *ctx, const struct ne_scan_chunk *c);
+typedef int (*ne_store_block_fn)(void *ctx, const struct ne_scan_block *b);
+
+struct ne_store_scan_req {
+    const char *db;
+    const char *measurement;
+    ne_store_filter_fn filter; /* NULL: every series of the measurement */
+    void *filter_ctx;
+    const char *field; /* NULL: every field */
+    int64_t t0, t1;    /* inclusive range */
+};
+
+/* Reads every matching column: calls fn once per (series, field) that has
+ * points in [t0, t1], merging segments and memtables (newest write wins on
+ * equal series/field/timestamp). Series come in creation order. Callbacks
+ * run without store locks held but must not close the store.
+ * Returns 0, NE_ENOTFOUND (no such database or measurement), the callback's
+ * non-zero value, or an I/O / data error from a segment. */
+int ne_store_scan(struct ne_store *s, const struct ne_store_scan_req *q, ne_store_chunk_fn fn,
+                  void *ctx);
+
+/* Same, but a segment block that lies wholly inside [t0, t1] and that no
+ * other segment or memtable overlaps in time for its column is handed to
+ * block_fn as statistics instead of being decoded; the rest goes to fn. */
+int ne_store_scan_blocks(struct ne_store *s, const struct ne_store_scan_req *q,
+                         ne_store_chunk_fn fn, ne_store_block_fn block_fn, void *ctx);
+
+/* ---- metadata lookups (SHOW DATABASES / MEASUREMENTS / TAG KEYS ...) -------- */
+
+/* Callbacks run with the store lock held: they must not call the store.
+ * Return 0 to go on, non-zero to stop (that value is returned). */
+typedef int (*ne_store_name_fn)(void *ctx, const char *name);
+typedef int (*ne_store_series_fn)(void *ctx, const struct ne_series_info *s);
+typedef int (*ne_store_field_fn)(void *ctx, const char *name, enum ne_vtype type);
+
+int ne_store_list_databases(struct ne_store *s, ne_store_name_fn fn, void *ctx);
+/* NE_ENOTFOUND if db is unknown. */
+int ne_store_list_measurements(struct ne_store *s, const char *db, ne_store_name_fn fn,
+                               void *ctx);
+int ne_store_list_series(struct ne_store *s, const char *db, const char *measurement,
+                         ne_store_series_fn fn, void *ctx);
+/* Distinct tag keys / values of a measurement, sorted, each once. */
+int ne_store_tag_keys(struct ne_store *s, const char *db, const char *measurement,
+                      ne_store_name_fn fn, void *ctx);
+int ne_store_tag_values(struct ne_store *s, const char *db, const char *measurement,
+                        const char *key, ne_store_name_fn fn, void *ctx);
+/* Field keys with their type, sorted by name, each once. */
+int ne_store_field_keys(struct ne_store *s, const char *db, const char *measurement,
+                        ne_store_field_fn fn, void *ctx);
+/* Series of a measurement having tag key=value (postings lookup). */
+int ne_store_series_with_tag(struct ne_store *s, const char *db, const char *measurement,
+                             const char *key, const char *value, ne_store_series_fn fn,
+                             void *ctx);
+
+/* ---- maintenance hooks ------------------------------------------------------ */
+
+/* Sync cursor for retention: points with a timestamp < ts_ns have been
+ * shipped to every sink, so retention may evict segments entirely older.
+ * Until this is first called, every segment counts as synced (no sink).
+ * Segments not synced are evicted only with retention_evict_unsynced. */
+void ne_store_set_synced_upto(struct ne_store *s, int64_t ts_ns);
+
+/* Runs retention and compaction now, until nothing is left to do
+ * (normally done in the background). Returns 0 or the first error. */
+int ne_store_compact(struct ne_store *s);
+
+/* ---- tools (`neoedge inspect wal PATH`, `neoedge verify DATA_DIR`) ----------- */
+
+/* Prints every record of one WAL file. Returns 0 if the file is valid to its
+ * end, NE_ECORRUPT if it has a torn tail or corruption (described). */
+int ne_store_inspect_wal(const char *path, FILE *out);
+
+/* Checks a store offline: series log, every WAL file, every segment
+ * (checksums, structure), leftovers (quarantined files). Prints a report
+ * to out; returns 0 if healthy, else the first error found. The store must
+ * not be open in another process. */
+int ne_store_verify_dir(const char *data_dir, FILE *out);
 
 #endif

@@ -1,0 +1,730 @@
+/*
+ * admin.c - the daemon's HTTP server on libmicrohttpd.
+ *
+ * Threads: libmicrohttpd's internal polling threads (epoll), a pool of
+ * opts->threads; a handler runs on the pool thread that owns the
+ * connection, so a store write blocks only that thread.
+ *
+ * Request flow (MHD calls the access handler several times per request):
+ *   1st call   headers are in: the route is looked up (404/405 at once);
+ *              a body route checks Content-Length against max_body_bytes
+ *              and answers 413 before reading the body; otherwise a
+ *              struct request is attached to the connection;
+ *   next calls body chunks are appended; past max_body_bytes (a chunked
+ *              body with no Content-Length) the rest is read and dropped,
+ *              never buffered, and the answer is 413;
+ *   last call  (no more body) the route's handler builds the answer.
+ * The struct request is freed by the completion callback, whatever happens.
+ *
+ * The listening socket is bound here rather than by libmicrohttpd so that a
+ * bind failure can name the address and the reason precisely.
+ *
+ * Invariants: the auth token is read under mu and copied per request, so a
+ * SIGHUP reload can replace it while requests run.
+ */
+#include "agent/admin.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <microhttpd.h>
+#include <netdb.h>
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "agent/agent.h"
+#include "agent/procstats.h"
+#include "agent/sbuf.h"
+#include "ingest/http/http_write.h"
+#include "ports/log.h"
+#include "ports/metrics.h"
+#include "ports/platform.h"
+#include "store/query/query.h"
+
+#define MOD "http"
+
+enum { M_GET = 1, M_HEAD = 2, M_POST = 4 };
+
+struct ne_admin {
+    struct MHD_Daemon *mhd;
+    int port;
+    uint64_t max_body;
+    const char *default_db;
+    struct ne_agent *agent;
+    pthread_mutex_t mu;
+    char *token; /* guarded by mu; NULL: no auth */
+};
+
+/* What a handler answers. body is owned (ne_malloc) or NULL. */
+struct answer {
+    int status;
+    const char *content_type;
+    char *body;
+    size_t len;
+    char retry_after[16];   /* "" for none */
+    char influx_error[512]; /* "" for none */
+};
+
+struct request;
+struct route {
+    const char *path;
+    unsigned methods;
+    bool body;
+    void (*handle)(struct ne_admin *a, struct request *r, struct answer *out);
+    struct ne_metric *requests; /* set at start */
+};
+
+struct request {
+    struct route *route;
+    struct MHD_Connection *conn;
+    const char *method, *path;
+    char *body;
+    size_t len, cap;
+    bool too_big;
+};
+
+/* ---- helpers ------------------------------------------------------------- */
+
+static unsigned method_bit(const char *m)
+{
+    if (strcmp(m, "GET") == 0)
+        return M_GET;
+    if (strcmp(m, "HEAD") == 0)
+        return M_HEAD;
+    if (strcmp(m, "POST") == 0)
+        return M_POST;
+    return 0;
+}
+
+/* A JSON error body {"error":"msg"}; msg must need no escaping beyond
+ * quotes, which are replaced. */
+static void answer_error(struct answer *out, int status, const char *msg)
+{
+    out->status = status;
+    size_t n = strlen(msg) + 16;
+    char *b = ne_malloc(n);
+    if (b) {
+        int len = snprintf(b, n, "{\"error\":\"%s\"}\n", msg);
+        for (int i = 10; i < len - 3; i++)
+            if (b[i] == '"' || b[i] == '\\')
+                b[i] = '\'';
+        out->body = b;
+        out->len = (size_t)len;
+        out->content_type = "application/json";
+    }
+}
+
+static char *token_copy(struct ne_admin *a)
+{
+    pthread_mutex_lock(&a->mu);
+    char *t = a->token ? ne_strdup(a->token) : NULL;
+    pthread_mutex_unlock(&a->mu);
+    return t;
+}
+
+static bool token_equal(const char *given, const char *want)
+{
+    size_t gl = strlen(given), wl = strlen(want);
+    unsigned char diff = (unsigned char)(gl != wl);
+    for (size_t i = 0; i < wl; i++)
+        diff |= (unsigned char)(want[i] ^ (i < gl ? given[i] : 0));
+    return diff == 0;
+}
+
+/* Checks the token the way InfluxDB clients send it: "Authorization: Token
+ * T" or "Bearer T", Basic with T as the password, or ?p=T. */
+static bool authorized(struct ne_admin *a, struct MHD_Connection *c)
+{
+    char *want = token_copy(a);
+    if (!want)
+        return true;
+    bool ok = false;
+    const char *h = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Authorization");
+    if (h && (strncasecmp(h, "Token ", 6) == 0 || strncasecmp(h, "Bearer ", 7) == 0))
+        ok = token_equal(strchr(h, ' ') + 1, want);
+    if (!ok) {
+        const char *p = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "p");
+        ok = p && token_equal(p, want);
+    }
+    if (!ok && h && strncasecmp(h, "Basic ", 6) == 0) {
+        char *pass = NULL;
+        char *user = MHD_basic_auth_get_username_password(c, &pass);
+        ok = pass && token_equal(pass, want);
+        MHD_free(user);
+        MHD_free(pass);
+    }
+    ne_free(want);
+    return ok;
+}
+
+/* ---- handlers ------------------------------------------------------------ */
+
+static void h_ping(struct ne_admin *a, struct request *r, struct answer *out)
+{
+    out->status = MHD_HTTP_NO_CONTENT;
+}
+
+static void h_health(struct ne_admin *a, struct request *r, struct answer *out)
+{
+    enum ne_health_status st;
+    if (ne_agent_health_json(a->agent, &out->body, &out->len, &st) != 0) {
+        out->status = MHD_HTTP_INTERNAL_SERVER_ERROR;
+        return;
+    }
+    out->status = st == NE_HEALTH_FAILING ? MHD_HTTP_SERVICE_UNAVAILABLE : MHD_HTTP_OK;
+    out->content_type = "application/json";
+}
+
+static void h_metrics(struct ne_admin *a, struct request *r, struct answer *out)
+{
+    out->body = ne_metrics_render(&out->len);
+    out->status = out->body ? MHD_HTTP_OK : MHD_HTTP_INTERNAL_SERVER_ERROR;
+    out->content_type = "text/plain; version=0.0.4; charset=utf-8";
+}
+
+static void h_flush(struct ne_admin *a, struct request *r, struct answer *out)
+{
+    if (!authorized(a, r->conn)) {
+        answer_error(out, MHD_HTTP_UNAUTHORIZED, "authorization failed");
+        return;
+    }
+    int rc = ne_store_flush(a->agent->store);
+    if (rc == 0) {
+        out->status = MHD_HTTP_NO_CONTENT;
+        return;
+    }
+    ne_log(NE_LOG_ERROR, MOD, "flush failed", "err", ne_strerror(rc), NULL);
+    answer_error(out, ne_err_retryable(rc) ? MHD_HTTP_SERVICE_UNAVAILABLE
+                                           : MHD_HTTP_INTERNAL_SERVER_ERROR,
+                 ne_strerror(rc));
+}
+
+static const char *req_query(void *ctx, const char *key)
+{
+    return MHD_lookup_connection_value(ctx, MHD_GET_ARGUMENT_KIND, key);
+}
+
+static const char *req_header(void *ctx, const char *name)
+{
+    return MHD_lookup_connection_value(ctx, MHD_HEADER_KIND, name);
+}
+
+/* Hands the request to the transport-free InfluxDB write handler and
+ * copies its answer. */
+static void h_write(struct ne_admin *a, struct request *r, struct answer *out)
+{
+    char *token = token_copy(a);
+    struct ne_http_write_opts wo = {
+        .auth_token = token,
+        .max_body_bytes = a->max_body,
+        .retry_after_s = 1,
+    };
+    struct ne_http_req hr = {
+        .method = r->method,
+        .path = r->path,
+        .query = req_query,
+        .header = req_header,
+        .ctx = r->conn,
+        .body = r->body,
+        .body_len = r->len,
+    };
+    struct ne_http_resp resp;
+    memset(&resp, 0, sizeof(resp));
+    int rc = ne_http_write_handle(&wo, &a->agent->sink, &hr, &resp);
+    ne_free(token);
+    if (rc != 0) {
+        out->status = MHD_HTTP_INTERNAL_SERVER_ERROR;
+        return;
+    }
+    out->status = resp.status;
+    out->body = resp.body; /* taken over */
+    out->len = resp.body_len;
+    resp.body = NULL;
+    if (resp.content_type[0]) {
+        /* The write handler only ever answers JSON bodies. */
+        out->content_type = "application/json";
+    }
+    snprintf(out->retry_after, sizeof(out->retry_after), "%s", resp.retry_after);
+    snprintf(out->influx_error, sizeof(out->influx_error), "%s", resp.influx_error);
+    ne_http_resp_free(&resp);
+}
+
+/* ---- /query ---------------------------------------------------------------- */
+
+static int hexval(int c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F')
+        return c - 'A' + 10;
+    return -1;
+}
+
+/* URL-decodes the value of key in an application/x-www-form-urlencoded
+ * body (InfluxDB clients POST q= that way). Returns a new string or NULL. */
+static char *form_value(const char *body, size_t len, const char *key)
+{
+    size_t kl = strlen(key);
+    const char *p = body, *end = body + len;
+    while (p < end) {
+        const char *amp = memchr(p, '&', (size_t)(end - p));
+        const char *fe = amp ? amp : end;
+        if ((size_t)(fe - p) > kl && strncmp(p, key, kl) == 0 && p[kl] == '=') {
+            const char *v = p + kl + 1;
+            char *out = ne_malloc((size_t)(fe - v) + 1), *o = out;
+            if (!out)
+                return NULL;
+            for (; v < fe; v++) {
+                if (*v == '+') {
+                    *o++ = ' ';
+                } else if (*v == '%' && fe - v > 2 && hexval(v[1]) >= 0 && hexval(v[2]) >= 0) {
+                    *o++ = (char)(hexval(v[1]) * 16 + hexval(v[2]));
+                    v += 2;
+                } else {
+                    *o++ = *v;
+                }
+            }
+            *o = '\0';
+            return out;
+        }
+        p = fe + 1;
+    }
+    return NULL;
+}
+
+static bool is_form(struct MHD_Connection *c)
+{
+    const char *ct = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Content-Type");
+    return ct && strncasecmp(ct, "application/x-www-form-urlencoded", 33) == 0;
+}
+
+/* A query parameter from the URL, else from a form body. *owned is set
+ * when the result must be freed. */
+static const char *param(struct request *r, const char *key, char **owned)
+{
+    const char *v = MHD_lookup_connection_value(r->conn, MHD_GET_ARGUMENT_KIND, key);
+    if (v || !r->body || !is_form(r->conn))
+        return v;
+    *owned = form_value(r->body, r->len, key);
+    return *owned;
+}
+
+static int emit_sb(void *ctx, const char *p, size_t n)
+{
+    struct agent__sbuf *b = ctx;
+    agent__sb_put(b, p, n);
+    return b->err;
+}
+
+/* JSON by default; CSV for Accept: application/csv or text/csv (as
+ * InfluxDB); an aligned text table for Accept: text/plain. */
+static enum ne_qfmt query_format(struct MHD_Connection *c, const char **ctype)
+{
+    const char *acc = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Accept");
+    if (acc && (strstr(acc, "application/csv") || strstr(acc, "text/csv"))) {
+        *ctype = "application/csv";
+        return NE_QFMT_CSV;
+    }
+    if (acc && strncmp(acc, "text/plain", 10) == 0) {
+        *ctype = "text/plain; charset=utf-8";
+        return NE_QFMT_TABLE;
+    }
+    *ctype = "application/json";
+    return NE_QFMT_JSON;
+}
+
+static void h_query(struct ne_admin *a, struct request *r, struct answer *out)
+{
+    if (!authorized(a, r->conn)) {
+        answer_error(out, MHD_HTTP_UNAUTHORIZED, "authorization failed");
+        return;
+    }
+    char *q_owned = NULL, *db_owned = NULL, *ep_owned = NULL, *pr_owned = NULL;
+    const char *q = param(r, "q", &q_owned);
+    const char *db = param(r, "db", &db_owned);
+    const char *epoch = param(r, "epoch", &ep_owned);
+    const char *pretty = param(r, "pretty", &pr_owned);
+    struct agent__sbuf sb = {0};
+    struct ne_qwriter *w = NULL;
+    if (!q || !*q) {
+        answer_error(out, MHD_HTTP_BAD_REQUEST, "missing required parameter \"q\"");
+        goto out;
+    }
+    const char *ctype = NULL;
+    struct ne_qwriter_opts wo = {
+        .format = query_format(r->conn, &ctype),
+        .epoch = epoch,
+        .pretty = pretty && strcmp(pretty, "true") == 0,
+        .emit = emit_sb,
+        .emit_ctx = &sb,
+    };
+    int rc = ne_qwriter_new(&wo, &w);
+    if (rc != 0) {
+        answer_error(out, MHD_HTTP_BAD_REQUEST, ne_strerror(rc));
+        goto out;
+    }
+    struct ne_qsrc src;
+    ne_store_qsrc(a->agent->store, &src);
+    struct ne_query_opts qo = {.db = db, .now_ns = ne_time_wall_ns()};
+    rc = ne_query_text(&src, &qo, q, strlen(q), ne_qwriter_out(w));
+    if (rc == 0)
+        rc = ne_qwriter_finish(w);
+    if (rc != 0 || sb.err) {
+        answer_error(out, MHD_HTTP_INTERNAL_SERVER_ERROR, ne_strerror(sb.err ? sb.err : rc));
+        goto out;
+    }
+    out->status = MHD_HTTP_OK;
+    out->content_type = ctype;
+    out->body = sb.p; /* taken over */
+    out->len = sb.len;
+    sb.p = NULL;
+out:
+    ne_qwriter_free(&w);
+    agent__sb_free(&sb);
+    ne_free(q_owned);
+    ne_free(db_owned);
+    ne_free(ep_owned);
+    ne_free(pr_owned);
+}
+
+static struct route routes[] = {
+    {"/ping", M_GET | M_HEAD, false, h_ping, NULL},
+    {"/health", M_GET | M_HEAD, false, h_health, NULL},
+    {"/metrics", M_GET | M_HEAD, false, h_metrics, NULL},
+    {"/write", M_POST, true, h_write, NULL},
+    {"/api/v2/write", M_POST, true, h_write, NULL},
+    {"/api/v1/flush", M_POST, false, h_flush, NULL},
+    {"/query", M_GET | M_POST, true, h_query, NULL},
+};
+
+#define NROUTES (sizeof(routes) / sizeof(routes[0]))
+
+static struct route *find_route(const char *path)
+{
+    for (size_t i = 0; i < NROUTES; i++)
+        if (strcmp(routes[i].path, path) == 0)
+            return &routes[i];
+    return NULL;
+}
+
+/* ---- libmicrohttpd glue -------------------------------------------------- */
+
+static enum MHD_Result send_answer(struct MHD_Connection *c, struct answer *ans)
+{
+    struct MHD_Response *resp;
+    if (ans->body)
+        resp = MHD_create_response_from_buffer_with_free_callback(ans->len, ans->body, ne_free);
+    else
+        resp = MHD_create_response_from_buffer(0, (void *)"", MHD_RESPMEM_PERSISTENT);
+    if (!resp) {
+        ne_free(ans->body);
+        return MHD_NO;
+    }
+    ans->body = NULL; /* the response owns it now */
+    MHD_add_response_header(resp, "X-Influxdb-Version", NE_HTTP_INFLUX_VERSION);
+    MHD_add_response_header(resp, "X-Influxdb-Build", "OSS");
+    MHD_add_response_header(resp, "X-Neoedge-Version", ne_agent_version_short());
+    if (ans->content_type)
+        MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, ans->content_type);
+    if (ans->retry_after[0])
+        MHD_add_response_header(resp, MHD_HTTP_HEADER_RETRY_AFTER, ans->retry_after);
+    if (ans->influx_error[0])
+        MHD_add_response_header(resp, "X-Influxdb-Error", ans->influx_error);
+    enum MHD_Result ret = MHD_queue_response(c, (unsigned)ans->status, resp);
+    MHD_destroy_response(resp);
+    return ret;
+}
+
+static enum MHD_Result answer_now(struct MHD_Connection *c, int status, const char *msg)
+{
+    struct answer ans = {0};
+    if (msg)
+        answer_error(&ans, status, msg);
+    ans.status = status;
+    return send_answer(c, &ans);
+}
+
+/* Content-Length over the limit: answer before reading the body. */
+static bool declared_too_big(struct ne_admin *a, struct MHD_Connection *c)
+{
+    const char *cl = MHD_lookup_connection_value(c, MHD_HEADER_KIND,
+                                                 MHD_HTTP_HEADER_CONTENT_LENGTH);
+    if (!cl || a->max_body == 0)
+        return false;
+    char *end = NULL;
+    errno = 0;
+    unsigned long long n = strtoull(cl, &end, 10);
+    return errno == 0 && end != cl && n > a->max_body;
+}
+
+static void append_body(struct ne_admin *a, struct request *r, const char *data, size_t n)
+{
+    if (r->too_big)
+        return;
+    if (a->max_body && r->len + n > a->max_body) {
+        r->too_big = true; /* drop what we have and everything after */
+        ne_free(r->body);
+        r->body = NULL;
+        r->len = r->cap = 0;
+        return;
+    }
+    if (r->len + n + 1 > r->cap) {
+        size_t cap = r->cap ? r->cap * 2 : 64 * 1024;
+        while (cap < r->len + n + 1)
+            cap *= 2;
+        char *p = ne_realloc(r->body, cap);
+        if (!p) {
+            r->too_big = true; /* answered 413: we cannot hold it */
+            return;
+        }
+        r->body = p;
+        r->cap = cap;
+    }
+    memcpy(r->body + r->len, data, n);
+    r->len += n;
+}
+
+static enum MHD_Result first_call(struct ne_admin *a, struct MHD_Connection *c, const char *url,
+                                  const char *method, void **con_cls)
+{
+    struct route *rt = find_route(url);
+    if (!rt)
+        return answer_now(c, MHD_HTTP_NOT_FOUND, "not found");
+    unsigned mb = method_bit(method);
+    if (!(rt->methods & mb))
+        return answer_now(c, MHD_HTTP_METHOD_NOT_ALLOWED, "method not allowed");
+    ne_metric_inc(rt->requests);
+    if (rt->body && declared_too_big(a, c))
+        return answer_now(c, MHD_HTTP_CONTENT_TOO_LARGE, "request body too large");
+    struct request *r = ne_calloc(1, sizeof(*r));
+    if (!r)
+        return answer_now(c, MHD_HTTP_SERVICE_UNAVAILABLE, "out of memory");
+    r->route = rt;
+    r->conn = c;
+    r->method = method;
+    r->path = url;
+    *con_cls = r;
+    return MHD_YES;
+}
+
+static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const char *url,
+                                  const char *method, const char *version,
+                                  const char *upload_data, size_t *upload_data_size,
+                                  void **con_cls)
+{
+    struct ne_admin *a = cls;
+    struct request *r = *con_cls;
+    if (!r)
+        return first_call(a, c, url, method, con_cls);
+    if (*upload_data_size > 0) {
+        if (r->route->body)
+            append_body(a, r, upload_data, *upload_data_size);
+        *upload_data_size = 0;
+        return MHD_YES;
+    }
+    if (r->too_big)
+        return answer_now(c, MHD_HTTP_CONTENT_TOO_LARGE, "request body too large");
+    struct answer ans = {0};
+    r->route->handle(a, r, &ans);
+    return send_answer(c, &ans);
+}
+
+static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
+                         enum MHD_RequestTerminationCode toe)
+{
+    struct request *r = *con_cls;
+    if (!r)
+        return;
+    ne_free(r->body);
+    ne_free(r);
+    *con_cls = NULL;
+}
+
+static void on_mhd_log(void *cls, const char *fmt, va_list ap)
+{
+    char msg[512];
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    size_t n = strlen(msg);
+    while (n && (msg[n - 1] == '\n' || msg[n - 1] == '\r'))
+        msg[--n] = '\0';
+    ne_log(NE_LOG_WARN, MOD, msg, NULL);
+}
+
+/* ---- listening socket -------------------------------------------------------- */
+
+/* Splits "host:port" / "[v6]:port" / ":port". */
+static int split_listen(const char *addr, char *host, size_t hn, char *port, size_t pn)
+{
+    const char *colon = strrchr(addr, ':');
+    if (!colon || !colon[1])
+        return NE_EINVAL;
+    const char *h = addr;
+    size_t hl = (size_t)(colon - addr);
+    if (hl >= 2 && h[0] == '[' && h[hl - 1] == ']') {
+        h++;
+        hl -= 2;
+    }
+    if (hl >= hn || strlen(colon + 1) >= pn)
+        return NE_EINVAL;
+    memcpy(host, h, hl);
+    host[hl] = '\0';
+    snprintf(port, pn, "%s", colon + 1);
+    return 0;
+}
+
+static int bind_listen(const char *addr, int *out_fd, int *out_port)
+{
+    char host[256], port[32];
+    if (!addr || split_listen(addr, host, sizeof(host), port, sizeof(port)) != 0) {
+        fprintf(stderr, "http.listen %s: expected HOST:PORT\n", addr ? addr : "(null)");
+        return NE_EINVAL;
+    }
+    struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM,
+                             .ai_flags = AI_PASSIVE | AI_NUMERICSERV};
+    struct addrinfo *ai = NULL;
+    int g = getaddrinfo(host[0] ? host : NULL, port, &hints, &ai);
+    if (g != 0) {
+        fprintf(stderr, "http.listen %s: %s\n", addr, gai_strerror(g));
+        return NE_EINVAL;
+    }
+    int fd = socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC, ai->ai_protocol);
+    int rc = 0;
+    if (fd < 0) {
+        rc = ne_err_from_errno(errno);
+        fprintf(stderr, "http.listen %s: socket: %s\n", addr, strerror(errno));
+        goto out;
+    }
+    int one = 1;
+    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+    if (bind(fd, ai->ai_addr, ai->ai_addrlen) != 0 || listen(fd, 256) != 0) {
+        int e = errno;
+        rc = e == EADDRINUSE ? NE_EADDRINUSE : ne_err_from_errno(e);
+        fprintf(stderr, "http.listen %s: %s\n", addr,
+                e == EADDRINUSE ? "address already in use" : strerror(e));
+        close(fd);
+        goto out;
+    }
+    struct sockaddr_storage ss;
+    socklen_t sl = sizeof(ss);
+    getsockname(fd, (struct sockaddr *)&ss, &sl);
+    *out_port = ntohs(ss.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&ss)->sin6_port
+                                                : ((struct sockaddr_in *)&ss)->sin_port);
+    *out_fd = fd;
+out:
+    freeaddrinfo(ai);
+    return rc;
+}
+
+/* ---- start / stop ------------------------------------------------------------ */
+
+static void register_route_metrics(void)
+{
+    for (size_t i = 0; i < NROUTES; i++) {
+        char labels[128];
+        snprintf(labels, sizeof(labels), "path=\"%s\"", routes[i].path);
+        routes[i].requests = ne_metric_counter("neoedge_http_requests_total",
+                                               "HTTP requests received, by route", labels);
+    }
+}
+
+static void admin_free(struct ne_admin *a)
+{
+    pthread_mutex_destroy(&a->mu);
+    ne_free(a->token);
+    ne_free(a);
+}
+
+int ne_admin_start(const struct ne_admin_opts *o, struct ne_admin **out)
+{
+    struct ne_admin *a = ne_calloc(1, sizeof(*a));
+    if (!a)
+        return NE_ENOMEM;
+    pthread_mutex_init(&a->mu, NULL);
+    a->max_body = o->max_body_bytes;
+    a->default_db = o->default_database;
+    a->agent = o->agent;
+    if (o->auth_token && *o->auth_token && !(a->token = ne_strdup(o->auth_token))) {
+        admin_free(a);
+        return NE_ENOMEM;
+    }
+    int rc = ne_procstats_register(ne_agent_version());
+    if (rc != 0) {
+        admin_free(a);
+        return rc;
+    }
+    register_route_metrics();
+
+    int fd = -1;
+    rc = bind_listen(o->listen, &fd, &a->port);
+    if (rc != 0) {
+        admin_free(a);
+        return rc;
+    }
+    unsigned threads = o->threads > 0 ? (unsigned)o->threads : 1;
+    a->mhd = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ERROR_LOG,
+                              0, NULL, NULL, on_request, a,
+                              MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, a,
+                              MHD_OPTION_LISTEN_SOCKET, (MHD_socket)fd,
+                              MHD_OPTION_THREAD_POOL_SIZE, threads,
+                              MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)120,
+                              MHD_OPTION_CONNECTION_LIMIT, (unsigned)1024,
+                              MHD_OPTION_NOTIFY_COMPLETED, on_completed, a,
+                              MHD_OPTION_END);
+    if (!a->mhd) {
+        fprintf(stderr, "http.listen %s: cannot start the HTTP server\n", o->listen);
+        close(fd);
+        admin_free(a);
+        return NE_EIO;
+    }
+    char pbuf[16], tbuf[16];
+    snprintf(pbuf, sizeof(pbuf), "%d", a->port);
+    snprintf(tbuf, sizeof(tbuf), "%u", threads);
+    ne_log(NE_LOG_INFO, MOD, "listening", "listen", o->listen, "port", pbuf, "threads", tbuf,
+           "auth", a->token ? "token" : "off", NULL);
+    *out = a;
+    return 0;
+}
+
+void ne_admin_stop(struct ne_admin **ap)
+{
+    struct ne_admin *a = ap ? *ap : NULL;
+    if (!a)
+        return;
+    /* Stops accepting, waits for the pool threads: requests in flight end. */
+    MHD_stop_daemon(a->mhd);
+    admin_free(a);
+    *ap = NULL;
+}
+
+void ne_admin_set_auth_token(struct ne_admin *a, const char *token)
+{
+    if (!a)
+        return;
+    char *t = token && *token ? ne_strdup(token) : NULL;
+    if (token && *token && !t) {
+        ne_log(NE_LOG_ERROR, MOD, "cannot apply the new auth token", "err",
+               ne_strerror(NE_ENOMEM), NULL);
+        return;
+    }
+    pthread_mutex_lock(&a->mu);
+    char *old = a->token;
+    bool same = (!old && !t) || (old && t && strcmp(old, t) == 0);
+    a->token = t;
+    pthread_mutex_unlock(&a->mu);
+    ne_free(old);
+    if (same)
+        return;
+    ne_log(NE_LOG_INFO, MOD, "auth token updated", "auth", t ? "token" : "off", NULL);
+}
+
+int ne_admin_port(const struct ne_admin *a)
+{
+    return a ? a->port : 0;
+}

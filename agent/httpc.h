@@ -1,0 +1,35 @@
+/*
+ * httpc.h - a small blocking HTTP client (libcurl) for the CLI commands that
+ * talk to a running daemon (flush, status, query).
+ */
+#ifndef NE_AGENT_HTTPC_H
+#define NE_AGENT_HTTPC_H
+
+#include <stddef.h>
+
+struct agent__http_resp {
+    long status; /* HTTP status code */
+    char *body;  /* NUL-terminated; owned, free with agent__http_resp_free */
+    size_t len;
+};
+
+/* Sends method to http://addr/path (addr "host:port"; a wildcard host such
+ * as 0.0.0.0 or [::] means the local host) with an optional body, an
+ * optional auth token ("Authorization: Token <token>") and an optional
+ * Accept header (NULL: none). Returns 0 with
+ * *out filled whatever the status, or NE_EIO (err gets curl's reason, e.g.
+ * "Couldn't connect to server") / NE_ENOMEM. timeout_s bounds the call. */
+int agent__http_request(const char *method, const char *addr, const char *path,
+                        const char *token, const char *accept, const char *body, size_t blen,
+                        long timeout_s, struct agent__http_resp *out, char *err, size_t errn);
+
+/* URL-encodes s (RFC 3986 unreserved characters kept). Returns a new string
+ * (ne_free) or NULL. */
+char *agent__http_urlencode(const char *s);
+
+void agent__http_resp_free(struct agent__http_resp *r);
+
+/* Builds "http://host:port" from a listen address into buf. */
+void agent__http_base_url(const char *addr, char *buf, size_t n);
+
+#endif

@@ -1,0 +1,790 @@
+/*
+ * schema.c - every configuration key, in one table.
+ *
+ * Each row names a key by its dotted path, where it lives in struct
+ * ne_config, its type, default (YAML text), valid values or range, doc line
+ * and whether a reload applies it live. Rows of one section are contiguous
+ * and follow the order of the generated default YAML. Lists of records
+ * (MQTT subscriptions, CoAP PSKs and paths) have an item table of their own.
+ *
+ * Adding a key: add the field to config.h, one row here; loading, env
+ * override, default YAML, explain and diff follow from the row.
+ */
+#include <ctype.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <unistd.h>
+
+#include "config/internal.h"
+#include "ports/err.h"
+#include "ports/platform.h"
+
+#define ROOT(m)  .off = offsetof(struct ne_config, m), .size = sizeof(((struct ne_config *)0)->m)
+#define COUNT(m) .count_off = offsetof(struct ne_config, m)
+#define SUB(m)                                                                                     \
+    .off = offsetof(struct ne_cfg_mqtt_sub, m), .size = sizeof(((struct ne_cfg_mqtt_sub *)0)->m)
+#define PSK(m)                                                                                     \
+    .off = offsetof(struct ne_cfg_coap_psk, m), .size = sizeof(((struct ne_cfg_coap_psk *)0)->m)
+#define CPATH(m)                                                                                   \
+    .off = offsetof(struct ne_cfg_coap_path, m), .size = sizeof(((struct ne_cfg_coap_path *)0)->m)
+
+#define KIB 1024LL
+#define MIB (1024LL * 1024)
+#define GIB (1024LL * 1024 * 1024)
+#define MS  1000000LL
+#define SEC 1000000000LL
+#define DAY (86400LL * SEC)
+
+/* ---- value checks ---------------------------------------------------- */
+
+static int fail(char *msg, size_t n, const char *fmt, const char *s)
+{
+    snprintf(msg, n, fmt, s);
+    return -1;
+}
+
+static bool valid_port(const char *p)
+{
+    if (!*p || strlen(p) > 5) return false;
+    for (const char *c = p; *c; c++)
+        if (!isdigit((unsigned char)*c)) return false;
+    return atoi(p) <= 65535;
+}
+
+/* "host:port" or "[v6]:port"; the host has no spaces or slashes. */
+static bool valid_hostport(const char *s)
+{
+    const char *colon;
+    if (s[0] == '[') {
+        const char *close = strchr(s, ']');
+        if (!close || close == s + 1 || close[1] != ':') return false;
+        colon = close + 1;
+    } else {
+        colon = strrchr(s, ':');
+        if (!colon || colon == s) return false;
+        for (const char *c = s; c < colon; c++)
+            if (*c == ':' || *c == '/' || isspace((unsigned char)*c)) return false;
+    }
+    return valid_port(colon + 1);
+}
+
+static int check_hostport(const char *s, char *msg, size_t n)
+{
+    if (valid_hostport(s)) return 0;
+    return fail(msg, n, "expected host:port like 127.0.0.1:8086 or [::1]:8086, got '%.200s'", s);
+}
+
+static int check_broker(const char *s, char *msg, size_t n)
+{
+    static const char *const schemes[] = {"tcp://", "ssl://", "mqtt://", "mqtts://",
+                                          "ws://",  "wss://", NULL};
+    for (int i = 0; schemes[i]; i++) {
+        size_t sl = strlen(schemes[i]);
+        if (strncmp(s, schemes[i], sl) != 0) continue;
+        char hp[256];
+        snprintf(hp, sizeof hp, "%s", s + sl);
+        if (s[0] == 'w') {
+            char *slash = strchr(hp, '/');
+            if (slash) *slash = '\0'; /* websocket path */
+        }
+        if (valid_hostport(hp)) return 0;
+        break;
+    }
+    return fail(msg, n,
+                "expected a broker URL like tcp://127.0.0.1:1883 (schemes tcp, ssl, mqtt, "
+                "mqtts, ws, wss), got '%.200s'",
+                s);
+}
+
+static int check_node_id(const char *s, char *msg, size_t n)
+{
+    size_t len = strlen(s);
+    bool ok = len > 0 && len <= 63;
+    for (const char *c = s; ok && *c; c++)
+        ok = isalnum((unsigned char)*c) || *c == '-' || *c == '_' || *c == '.';
+    if (ok) return 0;
+    return fail(msg, n, "expected 1 to 63 letters, digits, '-', '_' or '.', got '%.200s'", s);
+}
+
+static int check_name(const char *s, char *msg, size_t n)
+{
+    size_t len = strlen(s);
+    bool ok = len > 0 && len <= 255;
+    for (const char *c = s; ok && *c; c++)
+        ok = !iscntrl((unsigned char)*c) && *c != '/';
+    if (ok) return 0;
+    return fail(msg, n, "expected a name without '/' or control characters, got '%.200s'", s);
+}
+
+static int check_dir(const char *s, char *msg, size_t n)
+{
+    return *s ? 0 : fail(msg, n, "must not be empty%s", "");
+}
+
+/* MQTT filter rules: '#' only as the whole last level, '+' only as a whole
+ * level; "$share/<group>/<filter>" needs a group without wildcards. */
+static int check_topic(const char *s, char *msg, size_t n)
+{
+    const char *f = s;
+    if (strncmp(s, "$share/", 7) == 0) {
+        const char *group = s + 7, *slash = strchr(group, '/');
+        if (!slash || slash == group)
+            return fail(msg, n, "expected $share/<group>/<filter>, got '%.200s'", s);
+        for (const char *c = group; c < slash; c++)
+            if (*c == '+' || *c == '#')
+                return fail(msg, n, "a $share group cannot hold wildcards: '%.200s'", s);
+        f = slash + 1;
+    }
+    if (!*f || strlen(s) > 65535)
+        return fail(msg, n, "expected a topic filter like sensors/#, got '%.200s'", s);
+    for (const char *c = f; *c; c++) {
+        bool level_start = c == f || c[-1] == '/';
+        bool level_end = c[1] == '\0' || c[1] == '/';
+        if (*c == '#' && !(level_start && c[1] == '\0'))
+            return fail(msg, n, "'#' must be the whole last level of the filter: '%.200s'", s);
+        if (*c == '+' && !(level_start && level_end))
+            return fail(msg, n, "'+' must be a whole level of the filter: '%.200s'", s);
+    }
+    return 0;
+}
+
+/* A template level is a literal or exactly one {name} placeholder. */
+static int check_template(const char *s, char *msg, size_t n)
+{
+    if (!*s) return fail(msg, n, "must not be empty%s", "");
+    const char *lvl = s;
+    while (lvl) {
+        const char *end = strchr(lvl, '/');
+        size_t len = end ? (size_t)(end - lvl) : strlen(lvl);
+        const char *open = memchr(lvl, '{', len), *close = memchr(lvl, '}', len);
+        if (open || close) {
+            bool ok = open == lvl && close == lvl + len - 1 && len > 2;
+            for (const char *c = lvl + 1; ok && c < lvl + len - 1; c++)
+                ok = isalnum((unsigned char)*c) || *c == '_';
+            if (!ok)
+                return fail(msg, n,
+                            "a placeholder must be a whole topic level like {device}, "
+                            "got '%.200s'",
+                            s);
+            if (memmem(s, (size_t)(lvl - s), lvl, len))
+                return fail(msg, n, "a placeholder appears twice in '%.200s'", s);
+        }
+        lvl = end ? end + 1 : NULL;
+    }
+    return 0;
+}
+
+static int check_coap_path(const char *s, char *msg, size_t n)
+{
+    if (s[0] == '/')
+        return fail(msg, n,
+                    "write the path without a leading '/', e.g. 'write' for /write, "
+                    "got '%.200s'",
+                    s);
+    bool ok = *s && s[strlen(s) - 1] != '/' && !strstr(s, "//");
+    for (const char *c = s; ok && *c; c++)
+        ok = isgraph((unsigned char)*c) && *c != '?' && *c != '#';
+    if (ok) return 0;
+    return fail(msg, n, "expected a URI path like write or api/v1/write, got '%.200s'", s);
+}
+
+/* ---- list items ------------------------------------------------------ */
+
+static const struct cfg_enum formats[] = {
+    {"auto", NE_FMT_AUTO},
+    {"line", NE_FMT_LINE},
+    {"json", NE_FMT_JSON},
+    {"senml-json", NE_FMT_SENML_JSON},
+    {"senml-cbor", NE_FMT_SENML_CBOR},
+    {"cbor", NE_FMT_CBOR},
+    {"raw", NE_FMT_RAW},
+    {NULL, 0},
+};
+
+/* Copies level i (0-based) of a '/'-separated string into buf; false past
+ * the end. */
+static bool level_at(const char *s, int i, char *buf, size_t n)
+{
+    for (; i > 0; i--) {
+        s = strchr(s, '/');
+        if (!s) return false;
+        s++;
+    }
+    const char *end = strchr(s, '/');
+    size_t len = end ? (size_t)(end - s) : strlen(s);
+    snprintf(buf, n, "%.*s", (int)(len < n ? len : n - 1), s);
+    return true;
+}
+
+/* Each placeholder of the template must fall on a '+' level of the filter
+ * or under its '#'; literal levels must match the filter where it is
+ * literal. */
+static int check_template_fits(const struct ne_cfg_mqtt_sub *s, char *msg, size_t n)
+{
+    const char *filter = s->topic;
+    if (strncmp(filter, "$share/", 7) == 0) filter = strchr(filter + 7, '/') + 1;
+    bool under_hash = false;
+    char tl[256], fl[256];
+    int i = 0;
+    for (; level_at(s->template_, i, tl, sizeof tl); i++) {
+        if (!under_hash) {
+            if (!level_at(filter, i, fl, sizeof fl)) goto mismatch;
+            under_hash = strcmp(fl, "#") == 0;
+        }
+        if (under_hash || strcmp(fl, "+") == 0) continue;
+        if (tl[0] == '{' || strcmp(tl, fl) != 0) goto mismatch;
+    }
+    if (!under_hash && level_at(filter, i, fl, sizeof fl) && strcmp(fl, "#") != 0) goto mismatch;
+    return 0;
+mismatch:
+    snprintf(msg, n,
+             "template '%.100s' does not fit topic '%.100s': it needs one level per topic "
+             "level, with {placeholders} only where the topic has + or #",
+             s->template_, s->topic);
+    return -1;
+}
+
+static int check_sub(const void *item, char *field, size_t fn, char *msg, size_t n)
+{
+    const struct ne_cfg_mqtt_sub *s = item;
+    if (s->template_ && check_template_fits(s, msg, n) != 0) {
+        snprintf(field, fn, "template");
+        return -1;
+    }
+    if (s->format == NE_FMT_RAW && !s->measurement &&
+        !(s->template_ && strstr(s->template_, "{measurement}"))) {
+        snprintf(field, fn, "measurement");
+        snprintf(msg, n,
+                 "format raw needs a measurement: set measurement, or put "
+                 "{measurement} in template");
+        return -1;
+    }
+    return 0;
+}
+
+static const struct cfg_key sub_keys[] = {
+    {.path = "topic",
+     .kind = CFG_K_STR,
+     SUB(topic),
+     .flags = CFG_F_REQUIRED | CFG_F_UNIQUE,
+     .check = check_topic,
+     .doc = "Topic filter to subscribe to; + and # are wildcards, "
+            "$share/<group>/<filter> makes a shared subscription."},
+    {.path = "qos",
+     .kind = CFG_K_INT,
+     SUB(qos),
+     .def = "1",
+     .min = 0,
+     .max = 2,
+     .doc = "MQTT QoS of the subscription; with 1 or 2 the broker redelivers until the "
+            "store has the points."},
+    {.path = "format",
+     .kind = CFG_K_ENUM,
+     SUB(format),
+     .def = "line",
+     .enums = formats,
+     .doc = "Payload format; auto means line protocol for MQTT."},
+    {.path = "database",
+     .kind = CFG_K_STR,
+     SUB(database),
+     .flags = CFG_F_DERIVED,
+     .check = check_name,
+     .example = "iot",
+     .doc = "Database the points go to; default: default_database."},
+    {.path = "template",
+     .kind = CFG_K_STR,
+     SUB(template_),
+     .check = check_template,
+     .example = "sensors/{site}/{device}/{measurement}",
+     .doc = "Maps topic levels to tags: {measurement} and {field} name those, any other "
+            "{name} becomes a tag."},
+    {.path = "measurement",
+     .kind = CFG_K_STR,
+     SUB(measurement),
+     .check = check_name,
+     .example = "temperature",
+     .doc = "Measurement for raw and JSON payloads whose topic template names none."},
+    {.path = "field",
+     .kind = CFG_K_STR,
+     SUB(field),
+     .def = "value",
+     .check = check_name,
+     .doc = "Field name for raw payload values."},
+};
+
+static const struct cfg_table sub_table = {
+    .keys = sub_keys,
+    .nkeys = sizeof sub_keys / sizeof sub_keys[0],
+    .item_size = sizeof(struct ne_cfg_mqtt_sub),
+    .check_item = check_sub,
+};
+
+static const struct cfg_key psk_keys[] = {
+    {.path = "identity",
+     .kind = CFG_K_STR,
+     PSK(identity),
+     .flags = CFG_F_REQUIRED | CFG_F_UNIQUE,
+     .example = "sensor-17",
+     .doc = "PSK identity the device presents."},
+    {.path = "key",
+     .kind = CFG_K_STR,
+     PSK(key),
+     .flags = CFG_F_REQUIRED | CFG_F_SECRET,
+     .example = "${SENSOR17_PSK}",
+     .doc = "The pre-shared key text."},
+};
+
+static const struct cfg_table psk_table = {
+    .keys = psk_keys,
+    .nkeys = sizeof psk_keys / sizeof psk_keys[0],
+    .item_size = sizeof(struct ne_cfg_coap_psk),
+};
+
+static const struct cfg_key path_keys[] = {
+    {.path = "path",
+     .kind = CFG_K_STR,
+     CPATH(path),
+     .flags = CFG_F_REQUIRED | CFG_F_UNIQUE,
+     .check = check_coap_path,
+     .doc = "URI path accepting POSTs, without the leading '/'."},
+    {.path = "database",
+     .kind = CFG_K_STR,
+     CPATH(database),
+     .flags = CFG_F_DERIVED,
+     .check = check_name,
+     .example = "iot",
+     .doc = "Database the points go to; default: default_database."},
+    {.path = "format",
+     .kind = CFG_K_ENUM,
+     CPATH(format),
+     .def = "auto",
+     .enums = formats,
+     .doc = "Payload format; auto picks it from the CoAP Content-Format option."},
+    {.path = "measurement",
+     .kind = CFG_K_STR,
+     CPATH(measurement),
+     .check = check_name,
+     .example = "readings",
+     .doc = "Measurement for raw and JSON payloads that name none."},
+};
+
+static const struct cfg_table path_table = {
+    .keys = path_keys,
+    .nkeys = sizeof path_keys / sizeof path_keys[0],
+    .item_size = sizeof(struct ne_cfg_coap_path),
+};
+
+const char *ne_format_name(enum ne_format f)
+{
+    for (const struct cfg_enum *e = formats; e->name; e++)
+        if (e->value == (int)f) return e->name;
+    return "unknown";
+}
+
+int ne_format_parse(const char *s, enum ne_format *out)
+{
+    for (const struct cfg_enum *e = formats; s && e->name; e++) {
+        if (strcasecmp(s, e->name) == 0) {
+            *out = (enum ne_format)e->value;
+            return 0;
+        }
+    }
+    return NE_EINVAL;
+}
+
+/* ---- the root table -------------------------------------------------- */
+
+static const struct cfg_enum roles[] = {
+    {"gateway", NE_ROLE_GATEWAY}, {"central", NE_ROLE_CENTRAL}, {NULL, 0}};
+static const struct cfg_enum levels[] = {{"debug", NE_LOG_DEBUG}, {"info", NE_LOG_INFO},
+                                         {"warn", NE_LOG_WARN},   {"error", NE_LOG_ERROR},
+                                         {"off", NE_LOG_OFF},     {NULL, 0}};
+static const struct cfg_enum log_formats[] = {{"logfmt", 0}, {"json", 1}, {NULL, 0}};
+static const struct cfg_enum backends[] = {
+    {"auto", NE_IO_AUTO}, {"io_uring", NE_IO_URING}, {"posix", NE_IO_POSIX}, {NULL, 0}};
+static const struct cfg_enum durabilities[] = {
+    {"sync", NE_DUR_SYNC}, {"interval", NE_DUR_INTERVAL}, {"none", NE_DUR_NONE}, {NULL, 0}};
+static const struct cfg_enum protocols[] = {{"auto", 0}, {"3.1.1", 4}, {"5", 5}, {NULL, 0}};
+
+static const struct cfg_key root_keys[] = {
+    {.path = "node_id",
+     .kind = CFG_K_STR,
+     ROOT(node_id),
+     .flags = CFG_F_DERIVED,
+     .check = check_node_id,
+     .example = "gw-01",
+     .doc = "Name of this node among its peers and in synced data; default: the host name."},
+    {.path = "role",
+     .kind = CFG_K_ENUM,
+     ROOT(role),
+     .def = "gateway",
+     .enums = roles,
+     .doc = "gateway ingests from devices at the edge; central receives synced data."},
+    {.path = "data_dir",
+     .kind = CFG_K_STR,
+     ROOT(data_dir),
+     .def = "./neoedge-data",
+     .check = check_dir,
+     .doc = "Directory holding the WAL, segments and sync cursors."},
+    {.path = "default_database",
+     .kind = CFG_K_STR,
+     ROOT(default_database),
+     .def = "iot",
+     .check = check_name,
+     .doc = "Database for writes that name none (MQTT subscriptions, CoAP paths, HTTP)."},
+
+    {.path = "log.level",
+     .kind = CFG_K_ENUM,
+     ROOT(log.level),
+     .def = "info",
+     .enums = levels,
+     .flags = CFG_F_LIVE,
+     .doc = "Lowest level written to stderr."},
+    {.path = "log.format",
+     .kind = CFG_K_ENUM,
+     ROOT(log.json),
+     .def = "logfmt",
+     .enums = log_formats,
+     .flags = CFG_F_LIVE,
+     .doc = "One line per record: logfmt or JSON."},
+
+    {.path = "http.enabled",
+     .kind = CFG_K_BOOL,
+     ROOT(http.enabled),
+     .def = "true",
+     .doc = "Serve the InfluxDB-compatible HTTP API (/write, /query, /ping)."},
+    {.path = "http.listen",
+     .kind = CFG_K_STR,
+     ROOT(http.listen),
+     .def = "127.0.0.1:8086",
+     .check = check_hostport,
+     .doc = "TCP address to listen on, host:port."},
+    {.path = "http.auth_token",
+     .kind = CFG_K_STR,
+     ROOT(http.auth_token),
+     .flags = CFG_F_LIVE | CFG_F_SECRET,
+     .example = "${NEOEDGE_HTTP_TOKEN}",
+     .doc = "Bearer token clients must send (Authorization: Token <t>); unset: no auth."},
+    {.path = "http.max_body_bytes",
+     .kind = CFG_K_SIZE,
+     ROOT(http.max_body_bytes),
+     .def = "32MiB",
+     .min = KIB,
+     .max = GIB,
+     .doc = "Largest accepted request body; bigger writes get 413."},
+    {.path = "http.threads",
+     .kind = CFG_K_INT,
+     ROOT(http.threads),
+     .def = "2",
+     .min = 1,
+     .max = 64,
+     .doc = "HTTP worker threads."},
+
+    {.path = "storage.io_backend",
+     .kind = CFG_K_ENUM,
+     ROOT(storage.io_backend),
+     .def = "auto",
+     .enums = backends,
+     .doc = "File I/O: io_uring where the kernel allows it (auto), or force one."},
+    {.path = "storage.durability",
+     .kind = CFG_K_ENUM,
+     ROOT(storage.durability),
+     .def = "interval",
+     .enums = durabilities,
+     .doc = "When a write is acknowledged: sync after fdatasync; interval once in the "
+            "kernel, with an fsync at least every max_loss; none from memory only."},
+    {.path = "storage.max_loss",
+     .kind = CFG_K_DURATION,
+     ROOT(storage.max_loss_ns),
+     .def = "100ms",
+     .min = 0,
+     .max = 3600 * SEC,
+     .flags = CFG_F_LIVE,
+     .doc = "interval durability: the most a power cut can lose."},
+    {.path = "storage.memtable_budget",
+     .kind = CFG_K_SIZE,
+     ROOT(storage.memtable_bytes),
+     .def = "16MiB",
+     .min = MIB,
+     .max = 64 * GIB,
+     .flags = CFG_F_LIVE,
+     .doc = "Memory for all in-memory tables; beyond it they flush to segments."},
+    {.path = "storage.memtable_max_age",
+     .kind = CFG_K_DURATION,
+     ROOT(storage.memtable_max_age_ns),
+     .def = "10m",
+     .min = SEC,
+     .max = 7 * DAY,
+     .doc = "Flush a memtable older than this even when the budget is not reached."},
+    {.path = "storage.segment_target_size",
+     .kind = CFG_K_SIZE,
+     ROOT(storage.segment_target_bytes),
+     .def = "64MiB",
+     .min = MIB,
+     .max = 16 * GIB,
+     .doc = "Size compaction aims for when merging segments."},
+    {.path = "storage.late_window",
+     .kind = CFG_K_DURATION,
+     ROOT(storage.late_window_ns),
+     .def = "0",
+     .doc = "Reject points older than now minus this; 0 accepts any age."},
+    {.path = "storage.future_grace",
+     .kind = CFG_K_DURATION,
+     ROOT(storage.future_grace_ns),
+     .def = "10m",
+     .doc = "Reject points further than this in the future (clock skew)."},
+    {.path = "storage.max_series_per_database",
+     .kind = CFG_K_U64,
+     ROOT(storage.max_series_per_db),
+     .def = "1000000",
+     .doc = "Series limit per database (0: unlimited); new series beyond it are rejected."},
+    {.path = "storage.max_series_per_measurement",
+     .kind = CFG_K_U64,
+     ROOT(storage.max_series_per_measurement),
+     .def = "100000",
+     .doc = "Series limit per measurement (0: unlimited)."},
+    {.path = "storage.retention.max_age",
+     .kind = CFG_K_DURATION,
+     ROOT(storage.retention.max_age_ns),
+     .def = "0",
+     .flags = CFG_F_LIVE,
+     .doc = "Drop data older than this; 0 keeps it forever."},
+    {.path = "storage.retention.max_disk",
+     .kind = CFG_K_SIZE,
+     ROOT(storage.retention.max_disk_bytes),
+     .def = "0",
+     .flags = CFG_F_LIVE,
+     .doc = "Disk budget for data_dir; the oldest data goes first; 0: no budget."},
+    {.path = "storage.retention.evict_unsynced",
+     .kind = CFG_K_BOOL,
+     ROOT(storage.retention.evict_unsynced),
+     .def = "false",
+     .flags = CFG_F_LIVE,
+     .doc = "Whether the disk budget may drop data not yet synced upstream (counted)."},
+
+    {.path = "mqtt.enabled",
+     .kind = CFG_K_BOOL,
+     ROOT(mqtt.enabled),
+     .def = "true",
+     .doc = "Subscribe to MQTT brokers."},
+    {.path = "mqtt.brokers",
+     .kind = CFG_K_STRLIST,
+     ROOT(mqtt.brokers),
+     COUNT(mqtt.nbrokers),
+     .def = "[\"tcp://127.0.0.1:1883\"]",
+     .check = check_broker,
+     .doc = "Broker URLs tried in order: tcp://, ssl://, ws://, wss://host:port "
+            "(env: comma-separated)."},
+    {.path = "mqtt.client_id",
+     .kind = CFG_K_STR,
+     ROOT(mqtt.client_id),
+     .flags = CFG_F_DERIVED,
+     .check = check_name,
+     .example = "neoedge-gw-01",
+     .doc = "MQTT client id; default: neoedge-<node_id>."},
+    {.path = "mqtt.username",
+     .kind = CFG_K_STR,
+     ROOT(mqtt.username),
+     .example = "gateway",
+     .doc = "User name for the broker; unset: anonymous."},
+    {.path = "mqtt.password",
+     .kind = CFG_K_STR,
+     ROOT(mqtt.password),
+     .flags = CFG_F_SECRET,
+     .example = "${MQTT_PASSWORD}",
+     .doc = "Password for the broker."},
+    {.path = "mqtt.clean_session",
+     .kind = CFG_K_BOOL,
+     ROOT(mqtt.clean_session),
+     .def = "false",
+     .doc = "false keeps a persistent session, so the broker queues QoS 1/2 messages "
+            "while the gateway is down."},
+    {.path = "mqtt.protocol",
+     .kind = CFG_K_ENUM,
+     ROOT(mqtt.protocol),
+     .def = "auto",
+     .enums = protocols,
+     .doc = "MQTT version; auto tries 5, then 3.1.1."},
+    {.path = "mqtt.keepalive",
+     .kind = CFG_K_SECONDS,
+     ROOT(mqtt.keepalive_s),
+     .def = "30s",
+     .min = 0,
+     .max = 65535,
+     .doc = "Keep-alive interval, whole seconds; 0 turns it off."},
+    {.path = "mqtt.max_inflight",
+     .kind = CFG_K_INT,
+     ROOT(mqtt.max_inflight),
+     .def = "1000",
+     .min = 1,
+     .max = 65535,
+     .doc = "Unacknowledged QoS 1/2 messages allowed at once."},
+    {.path = "mqtt.max_payload_size",
+     .kind = CFG_K_SIZE,
+     ROOT(mqtt.max_payload_bytes),
+     .def = "1MiB",
+     .min = 1,
+     .max = 256 * MIB,
+     .doc = "Larger messages are dropped and counted."},
+    {.path = "mqtt.tls.ca_file",
+     .kind = CFG_K_STR,
+     ROOT(mqtt.tls.ca_file),
+     .example = "/etc/neoedge/ca.pem",
+     .doc = "CA bundle (PEM); unset: the system store."},
+    {.path = "mqtt.tls.cert_file",
+     .kind = CFG_K_STR,
+     ROOT(mqtt.tls.cert_file),
+     .example = "/etc/neoedge/client.pem",
+     .doc = "Client certificate (PEM) for mutual TLS."},
+    {.path = "mqtt.tls.key_file",
+     .kind = CFG_K_STR,
+     ROOT(mqtt.tls.key_file),
+     .example = "/etc/neoedge/client.key",
+     .doc = "Private key of cert_file (PEM)."},
+    {.path = "mqtt.tls.verify_hostname",
+     .kind = CFG_K_BOOL,
+     ROOT(mqtt.tls.verify_hostname),
+     .def = "true",
+     .doc = "Check that the broker certificate names the broker host."},
+    {.path = "mqtt.subscriptions",
+     .kind = CFG_K_LIST,
+     ROOT(mqtt.subs),
+     COUNT(mqtt.nsubs),
+     .def = "[{topic: \"sensors/#\", qos: 1, format: line}]",
+     .item = &sub_table,
+     .doc = "Topics to subscribe to and how to read their payloads."},
+
+    {.path = "coap.enabled",
+     .kind = CFG_K_BOOL,
+     ROOT(coap.enabled),
+     .def = "true",
+     .doc = "Accept CoAP POSTs from devices."},
+    {.path = "coap.listen",
+     .kind = CFG_K_STR,
+     ROOT(coap.listen),
+     .def = "127.0.0.1:5683",
+     .check = check_hostport,
+     .doc = "UDP address for plain CoAP; unset: no plain CoAP."},
+    {.path = "coap.dtls_listen",
+     .kind = CFG_K_STR,
+     ROOT(coap.dtls_listen),
+     .check = check_hostport,
+     .example = "0.0.0.0:5684",
+     .doc = "UDP address for CoAP over DTLS with PSKs; unset: no DTLS."},
+    {.path = "coap.psk",
+     .kind = CFG_K_LIST,
+     ROOT(coap.psk),
+     COUNT(coap.npsk),
+     .def = "[]",
+     .item = &psk_table,
+     .doc = "DTLS pre-shared keys, one per device identity."},
+    {.path = "coap.paths",
+     .kind = CFG_K_LIST,
+     ROOT(coap.paths),
+     COUNT(coap.npaths),
+     .def = "[{path: write, format: auto}]",
+     .item = &path_table,
+     .doc = "Resources that accept writes."},
+    {.path = "coap.max_payload_size",
+     .kind = CFG_K_SIZE,
+     ROOT(coap.max_payload_bytes),
+     .def = "1MiB",
+     .min = 1,
+     .max = 64 * MIB,
+     .doc = "Largest accepted request (block-wise transfers included)."},
+};
+
+const struct cfg_table config__schema = {
+    .keys = root_keys,
+    .nkeys = sizeof root_keys / sizeof root_keys[0],
+    .item_size = sizeof(struct ne_config),
+};
+
+const struct cfg_section config__sections[] = {
+    {"log", "Logging (stderr)."},
+    {"http", "InfluxDB-compatible HTTP API."},
+    {"storage", "The local time-series store."},
+    {"storage.retention", "What to drop when data is old or the disk budget is reached."},
+    {"mqtt", "MQTT ingest: subscribes to brokers; acknowledges after the store's durability."},
+    {"mqtt.tls", "TLS for ssl:// and wss:// brokers."},
+    {"coap", "CoAP ingest (RFC 7252), plain UDP and DTLS with pre-shared keys."},
+    {NULL, NULL},
+};
+
+/* ---- checks across keys ---------------------------------------------- */
+
+static int cross(char *key, size_t kn, char *msg, size_t n, const char *k, const char *m)
+{
+    snprintf(key, kn, "%s", k);
+    snprintf(msg, n, "%s", m);
+    return -1;
+}
+
+int config__check(const struct ne_config *c, char *key, size_t kn, char *msg, size_t n)
+{
+    if (c->storage.durability == NE_DUR_INTERVAL && c->storage.max_loss_ns == 0)
+        return cross(key, kn, msg, n, "storage.max_loss",
+                     "durability interval needs max_loss above 0 (or use durability sync)");
+    if (c->http.enabled && !c->http.listen)
+        return cross(key, kn, msg, n, "http.listen", "http is enabled but listen is unset");
+    if (c->mqtt.enabled && c->mqtt.nbrokers == 0)
+        return cross(key, kn, msg, n, "mqtt.brokers",
+                     "mqtt is enabled but no broker is listed (or set mqtt.enabled: false)");
+    if (c->mqtt.enabled && c->mqtt.nsubs == 0)
+        return cross(key, kn, msg, n, "mqtt.subscriptions",
+                     "mqtt is enabled but has no subscription (or set mqtt.enabled: false)");
+    if (!c->mqtt.tls.cert_file != !c->mqtt.tls.key_file)
+        return cross(key, kn, msg, n,
+                     c->mqtt.tls.cert_file ? "mqtt.tls.key_file" : "mqtt.tls.cert_file",
+                     "cert_file and key_file go together: set both or neither");
+    if (c->coap.enabled && !c->coap.listen && !c->coap.dtls_listen)
+        return cross(key, kn, msg, n, "coap.listen",
+                     "coap is enabled but neither listen nor dtls_listen is set");
+    if (c->coap.dtls_listen && c->coap.npsk == 0)
+        return cross(key, kn, msg, n, "coap.dtls_listen",
+                     "DTLS needs at least one coap.psk entry {identity, key}");
+    if (c->coap.listen && c->coap.dtls_listen && strcmp(c->coap.listen, c->coap.dtls_listen) == 0)
+        return cross(key, kn, msg, n, "coap.dtls_listen",
+                     "listen and dtls_listen must be different addresses");
+    if (c->coap.enabled && c->coap.npaths == 0)
+        return cross(key, kn, msg, n, "coap.paths",
+                     "coap is enabled but has no path to accept writes on");
+    return 0;
+}
+
+/* ---- derived values -------------------------------------------------- */
+
+static int set_dup(char **dst, const char *src)
+{
+    if (*dst) return 0;
+    *dst = ne_strdup(src);
+    return *dst ? 0 : NE_ENOMEM;
+}
+
+int config__derive(struct ne_config *c)
+{
+    if (!c->node_id) {
+        /* the host name, made a valid node_id (it must pass check_node_id
+         * when explain's output is loaded back) */
+        char host[256] = "";
+        if (gethostname(host, sizeof host - 1) != 0 || !host[0])
+            snprintf(host, sizeof host, "neoedge");
+        host[63] = '\0';
+        for (char *h = host; *h; h++)
+            if (!isalnum((unsigned char)*h) && *h != '-' && *h != '_' && *h != '.') *h = '-';
+        if (set_dup(&c->node_id, host) != 0) return NE_ENOMEM;
+    }
+    if (!c->mqtt.client_id) {
+        char id[300];
+        snprintf(id, sizeof id, "neoedge-%s", c->node_id);
+        if (set_dup(&c->mqtt.client_id, id) != 0) return NE_ENOMEM;
+    }
+    for (size_t i = 0; i < c->mqtt.nsubs; i++)
+        if (set_dup(&c->mqtt.subs[i].database, c->default_database) != 0) return NE_ENOMEM;
+    for (size_t i = 0; i < c->coap.npaths; i++)
+        if (set_dup(&c->coap.paths[i].database, c->default_database) != 0) return NE_ENOMEM;
+    return 0;
+}

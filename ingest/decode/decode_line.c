@@ -1,0 +1,537 @@
+/*
+ * decode_line.c - InfluxDB line protocol -> batch.
+ *
+ *   <measurement>[,<tag_key>=<tag_value>...] <field_key>=<field_value>[,...] [<timestamp>]\n
+ *
+ * One pass over the bytes with a 256-entry class table; a name stops at its
+ * unescaped separators. A backslash always takes the next byte with it while
+ * scanning (so an escaped separator never ends a name) except a newline,
+ * which always ends the line outside a quoted string. When unescaping, a
+ * backslash before one of the element's special characters (measurement:
+ * comma, space; tag keys/values and field keys: comma, equals, space;
+ * string values: double quote, backslash) is dropped; any other backslash
+ * is kept as a literal, as InfluxDB does.
+ *
+ * Zero-copy: names and values are views into the input unless they held an
+ * escape, in which case the unescaped text is copied into the batch arena.
+ * A bad line is dropped whole (ne_batch_abort); the scan then resumes after
+ * the line's end, found with the same quote-aware rule InfluxDB uses, so a
+ * string value with a newline inside a bad line does not start a new line.
+ */
+#include "ingest/decode/decode_internal.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#include "ports/err.h"
+
+enum {
+    C_COMMA = 1,
+    C_SPACE = 2,
+    C_EQ = 4,
+    C_NL = 8,
+    C_BSL = 16,
+    C_QUOTE = 32,
+    C_CR = 64,
+    C_TAB = 128,
+};
+
+static const uint8_t cls[256] = {
+    [','] = C_COMMA, [' '] = C_SPACE, ['='] = C_EQ,  ['\n'] = C_NL,
+    ['\\'] = C_BSL,  ['"'] = C_QUOTE, ['\r'] = C_CR, ['\t'] = C_TAB,
+};
+
+#define CL(ch) cls[(uint8_t)(ch)]
+
+/* Ends of a field value token (number, boolean) or of a timestamp. */
+#define VALUE_END (C_COMMA | C_SPACE | C_NL | C_CR)
+
+struct lp {
+    struct decode_ctx *c;
+    const char *end;
+    uint32_t lineno;      /* 1-based number of the line being parsed */
+    uint32_t extra_lines; /* newlines inside string values of this line */
+    const char *why;      /* reason of a bad line */
+    char whybuf[160];
+};
+
+/* Word-at-a-time search: the bytes of v equal to ch get their top bit set in
+ * the result. A borrow can only flag a byte above a true match, so the
+ * lowest flagged byte is always a real one. */
+#define ONES 0x0101010101010101ULL
+#define HIGHS 0x8080808080808080ULL
+static inline uint64_t match_byte(uint64_t v, unsigned char ch)
+{
+    uint64_t x = v ^ (ONES * ch);
+    return (x - ONES) & ~x & HIGHS;
+}
+
+/* Flags the bytes of v in the classes of mask (C_COMMA, C_SPACE, C_EQ,
+ * C_NL, C_BSL, C_QUOTE); mask is a constant at every call, so the unused
+ * comparisons fold away. */
+static inline uint64_t match_classes(uint64_t v, unsigned mask)
+{
+    uint64_t m = 0;
+    if (mask & C_COMMA)
+        m |= match_byte(v, ',');
+    if (mask & C_SPACE)
+        m |= match_byte(v, ' ');
+    if (mask & C_EQ)
+        m |= match_byte(v, '=');
+    if (mask & C_NL)
+        m |= match_byte(v, '\n');
+    if (mask & C_BSL)
+        m |= match_byte(v, '\\');
+    if (mask & C_QUOTE)
+        m |= match_byte(v, '"');
+    return m;
+}
+
+/* First byte at or after p in one of the classes of mask, or end. */
+static inline const char *find_class(const char *p, const char *end, unsigned mask)
+{
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+    while (end - p >= 8) {
+        uint64_t v;
+        memcpy(&v, p, 8);
+        uint64_t m = match_classes(v, mask);
+        if (m)
+            return p + (__builtin_ctzll(m) >> 3);
+        p += 8;
+    }
+#endif
+    while (p < end && !(CL(*p) & mask))
+        p++;
+    return p;
+}
+
+/* Scans a name up to one of the stop classes (a newline always stops). */
+static inline const char *scan_name(const char *p, const char *end, unsigned stop, bool *esc)
+{
+    const unsigned mask = stop | C_BSL | C_NL;
+    for (;;) {
+        p = find_class(p, end, mask);
+        if (p < end && *p == '\\') {
+            *esc = true;
+            p += (p + 1 < end && p[1] != '\n') ? 2 : 1;
+            continue;
+        }
+        return p;
+    }
+}
+
+/* Unescaped copy of a name: "\x" becomes x when x is one of specials. */
+static struct ne_sv unescape(struct decode_ctx *c, const char *p, size_t n, unsigned specials)
+{
+    if (decode__scratch(c, n) != 0)
+        return (struct ne_sv){NULL, 0};
+    char *w = c->scratch;
+    for (size_t i = 0; i < n; i++) {
+        if (p[i] == '\\' && i + 1 < n && (CL(p[i + 1]) & specials))
+            i++;
+        *w++ = p[i];
+    }
+    return decode__copy(c, c->scratch, (size_t)(w - c->scratch));
+}
+
+static inline struct ne_sv name_sv(struct decode_ctx *c, const char *s, const char *e, bool esc,
+                                   unsigned specials)
+{
+    if (esc)
+        return unescape(c, s, (size_t)(e - s), specials);
+    return (struct ne_sv){s, (uint32_t)(e - s)};
+}
+
+static inline bool at_line_end(const char *p, const char *end)
+{
+    return p == end || *p == '\n' || (*p == '\r' && (p + 1 == end || p[1] == '\n'));
+}
+
+static int bad(struct lp *L, const char *why)
+{
+    L->why = why;
+    return 1;
+}
+
+/* Parses a quoted string value at p (on the opening quote). */
+static int string_value(struct lp *L, const char **pp, union ne_value *v)
+{
+    const char *p = *pp + 1, *s = p, *end = L->end;
+    bool esc = false;
+    for (;;) {
+        p = find_class(p, end, C_QUOTE | C_BSL | C_NL);
+        if (p == end)
+            return bad(L, "unbalanced quotes");
+        if (*p == '"')
+            break;
+        if (*p == '\n') {
+            L->extra_lines++;
+            p++;
+            continue;
+        }
+        esc = true; /* backslash: the next byte is taken as is */
+        if (p + 1 < end && p[1] == '\n')
+            L->extra_lines++;
+        p += 2;
+        if (p > end)
+            return bad(L, "unbalanced quotes");
+    }
+    v->s = name_sv(L->c, s, p, esc, C_QUOTE | C_BSL);
+    if (!v->s.p)
+        return NE_ENOMEM;
+    *pp = p + 1;
+    return 0;
+}
+
+static inline bool is_digit(char ch)
+{
+    return (unsigned char)(ch - '0') < 10;
+}
+
+static int out_of_range(struct lp *L, const char *what, const char *s, size_t n)
+{
+    snprintf(L->whybuf, sizeof L->whybuf, "unable to parse %s %.*s: value out of range", what,
+             (int)(n > 64 ? 64 : n), s);
+    return bad(L, L->whybuf);
+}
+
+/* An integer field value: digits [ds, de) (after an optional '-' at s),
+ * followed by 'i' or 'u' at de. */
+static int integer_value(struct lp *L, const char *s, const char *ds, const char *de,
+                         enum ne_vtype *t, union ne_value *v)
+{
+    bool neg = ds != s;
+    size_t n = (size_t)(de - ds);
+    if (n == 0)
+        return bad(L, "invalid number");
+    if (*de == 'u') {
+        *t = NE_V_UINT;
+        if (neg)
+            return bad(L, "invalid number");
+        if (n > 19 && decode__uint(ds, n, &v->u) != 0)
+            return out_of_range(L, "unsigned", s, (size_t)(de - s));
+    } else {
+        *t = NE_V_INT;
+        if (n > 18 && decode__int(s, (size_t)(de - s), &v->i) != 0)
+            return out_of_range(L, "integer", s, (size_t)(de - s));
+    }
+    if (n <= (*t == NE_V_UINT ? 19u : 18u)) {
+        uint64_t u = 0;
+        for (const char *q = ds; q < de; q++)
+            u = u * 10 + (uint64_t)(*q - '0');
+        if (*t == NE_V_UINT)
+            v->u = u;
+        else
+            v->i = neg ? -(int64_t)u : (int64_t)u;
+    }
+    return 0;
+}
+
+/* A number field value: float (1, -1.5, .5, 1e3), integer 1i, unsigned 1u.
+ * One pass: the digits are read while the token is found. */
+static int number_value(struct lp *L, const char **pp, enum ne_vtype *t, union ne_value *v)
+{
+    const char *s = *pp, *p = s, *end = L->end;
+    if (*p == '-')
+        p++;
+    const char *ds = p;
+    while (p < end && is_digit(*p))
+        p++;
+    int rc;
+    if (p < end && (*p == 'i' || *p == 'u')) {
+        rc = integer_value(L, s, ds, p, t, v);
+        if (rc != 0)
+            return rc;
+        p++;
+    } else {
+        *t = NE_V_FLOAT;
+        rc = decode__float_prefix(s, end, &v->f, &p);
+        if (rc == NE_ENOMEM)
+            return rc;
+        if (rc == NE_ERANGE) {
+            const char *q = s;
+            while (q < end && !(CL(*q) & VALUE_END))
+                q++;
+            return out_of_range(L, "floating point number", s, (size_t)(q - s));
+        }
+        if (rc != 0)
+            return bad(L, "invalid number");
+    }
+    if (p < end && !(CL(*p) & VALUE_END))
+        return bad(L, "invalid number");
+    *pp = p;
+    return 0;
+}
+
+static int bool_value(struct lp *L, const char **pp, union ne_value *v)
+{
+    const char *s = *pp, *p = s, *end = L->end;
+    while (p < end && !(CL(*p) & VALUE_END))
+        p++;
+    *pp = p;
+    bool b;
+    if (!decode__bool_word(s, (size_t)(p - s), &b))
+        return bad(L, "invalid boolean");
+    v->b = b;
+    return 0;
+}
+
+static int field_value(struct lp *L, const char **pp, enum ne_vtype *t, union ne_value *v)
+{
+    char ch = **pp;
+    if (ch == '"') {
+        *t = NE_V_STRING;
+        return string_value(L, pp, v);
+    }
+    if ((ch >= '0' && ch <= '9') || ch == '-' || ch == '.')
+        return number_value(L, pp, t, v);
+    if (ch == 'N' || ch == 'n')
+        return bad(L, "invalid number");
+    *t = NE_V_BOOL;
+    return bool_value(L, pp, v);
+}
+
+static int parse_tags(struct lp *L, const char **pp)
+{
+    struct decode_ctx *c = L->c;
+    const char *p = *pp, *end = L->end;
+    while (p < end && *p == ',') {
+        const char *ks = ++p;
+        bool kesc = false, vesc = false;
+        p = scan_name(p, end, C_COMMA | C_SPACE | C_EQ, &kesc);
+        if (p == ks)
+            return bad(L, "missing tag key");
+        if (p == end || *p != '=')
+            return bad(L, "missing tag value");
+        const char *ke = p++, *vs = p;
+        p = scan_name(p, end, C_COMMA | C_SPACE | C_EQ, &vesc);
+        if (p == vs)
+            return bad(L, "missing tag value");
+        if (p < end && *p == '=')
+            return bad(L, "invalid tag format");
+        if (p == end || *p == '\n')
+            return bad(L, "missing fields");
+        struct ne_sv k = name_sv(c, ks, ke, kesc, C_COMMA | C_SPACE | C_EQ);
+        struct ne_sv v = name_sv(c, vs, p, vesc, C_COMMA | C_SPACE | C_EQ);
+        if (!k.p || !v.p || ne_batch_tag(c->b, k, v) != 0)
+            return NE_ENOMEM;
+    }
+    *pp = p;
+    return 0;
+}
+
+static int parse_fields(struct lp *L, const char **pp, struct ne_sv meas)
+{
+    struct decode_ctx *c = L->c;
+    const char *p = *pp, *end = L->end;
+    for (;;) {
+        const char *ks = p;
+        bool kesc = false;
+        p = scan_name(p, end, C_COMMA | C_SPACE | C_EQ, &kesc);
+        if (p == ks)
+            return bad(L, p < end && *p == '=' ? "missing field key" : "invalid field format");
+        if (p == end || *p != '=')
+            return bad(L, "invalid field format");
+        const char *ke = p++;
+        if (p == end || (CL(*p) & (C_COMMA | C_SPACE | C_NL | C_CR)))
+            return bad(L, "missing field value");
+        struct ne_sv k = name_sv(c, ks, ke, kesc, C_COMMA | C_SPACE | C_EQ);
+        if (!k.p)
+            return NE_ENOMEM;
+        if (k.n == 4 && memcmp(k.p, "time", 4) == 0) {
+            snprintf(L->whybuf, sizeof L->whybuf,
+                     "invalid field name: input field \"time\" on measurement \"%.*s\" is invalid",
+                     (int)(meas.n > 64 ? 64 : meas.n), meas.p);
+            return bad(L, L->whybuf);
+        }
+        enum ne_vtype t;
+        union ne_value v;
+        int rc = field_value(L, &p, &t, &v);
+        if (rc != 0)
+            return rc;
+        if (ne_batch_field(c->b, k, t, v) != 0)
+            return NE_ENOMEM;
+        if (p < end && *p == ',') {
+            p++;
+            continue;
+        }
+        if (p == end || (CL(*p) & (C_SPACE | C_NL | C_TAB)) || at_line_end(p, end))
+            break;
+        return bad(L, "invalid field format");
+    }
+    *pp = p;
+    return 0;
+}
+
+static int parse_timestamp(struct lp *L, const char **pp)
+{
+    struct decode_ctx *c = L->c;
+    const char *p = *pp, *end = L->end;
+    while (p < end && (*p == ' ' || *p == '\t'))
+        p++;
+    if (at_line_end(p, end)) {
+        *pp = p;
+        return 0;
+    }
+    const char *s = p;
+    if (*p == '-')
+        p++;
+    const char *ds = p;
+    while (p < end && is_digit(*p))
+        p++;
+    if (p == ds || (p < end && !(CL(*p) & (C_SPACE | C_TAB | C_NL | C_CR))))
+        return bad(L, "bad timestamp");
+    int64_t ts;
+    if (p - ds <= 19) { /* fits in 64 bits unsigned; check the sign's range */
+        uint64_t u = 0;
+        for (const char *q = ds; q < p; q++)
+            u = u * 10 + (uint64_t)(*q - '0');
+        if (u > (uint64_t)INT64_MAX)
+            return bad(L, "time outside range");
+        ts = ds != s ? -(int64_t)u : (int64_t)u;
+    } else if (decode__int(s, (size_t)(p - s), &ts) != 0) {
+        return bad(L, "time outside range");
+    }
+    if (c->precision_ns != 1 && decode__scale(ts, c->precision_ns, &ts) != 0)
+        return bad(L, "time outside range");
+    if (ts == NE_TS_UNSET)
+        return bad(L, "time outside range");
+    while (p < end && (*p == ' ' || *p == '\t'))
+        p++;
+    if (!at_line_end(p, end))
+        return bad(L, "bad timestamp");
+    ne_batch_set_ts(c->b, ts);
+    *pp = p;
+    return 0;
+}
+
+/* Parses the line at p. Returns 0 (point added), 1 (bad: L->why), or
+ * NE_ENOMEM. *pp is left at the line's end when it succeeds. */
+static int parse_line(struct lp *L, const char **pp)
+{
+    struct decode_ctx *c = L->c;
+    const char *p = *pp, *end = L->end, *s = p;
+    bool esc = false;
+    p = scan_name(p, end, C_COMMA | C_SPACE, &esc);
+    if (p == s)
+        return bad(L, "missing measurement");
+    if (p == end || *p == '\n')
+        return bad(L, "missing fields");
+    struct ne_sv meas = name_sv(c, s, p, esc, C_COMMA | C_SPACE);
+    if (!meas.p || ne_batch_begin(c->b, meas, NE_TS_UNSET) != 0)
+        return NE_ENOMEM;
+    int rc = parse_tags(L, &p);
+    if (rc != 0)
+        return rc;
+    while (p < end && (*p == ' ' || *p == '\t'))
+        p++;
+    if (at_line_end(p, end))
+        return bad(L, "missing fields");
+    rc = parse_fields(L, &p, meas);
+    if (rc != 0)
+        return rc;
+    rc = parse_timestamp(L, &p);
+    if (rc != 0)
+        return rc;
+    rc = decode__end_point(c);
+    if (rc == NE_ENOMEM)
+        return rc;
+    if (rc != 0)
+        return bad(L, "missing fields");
+    *pp = p;
+    return 0;
+}
+
+/* End of the line that starts at p, by InfluxDB's rule: once past the
+ * first unescaped space, a double quote that follows more '=' than ','
+ * opens or closes a string, and a newline inside a string does not end the
+ * line. Counts the newlines it steps over into *nl. */
+static const char *line_end(const char *p, const char *end, uint32_t *nl)
+{
+    bool quoted = false, fields = false;
+    unsigned equals = 0, commas = 0;
+    while (p < end) {
+        char ch = *p;
+        if (ch == '\\' && p + 1 < end && p[1] != '\n') {
+            p += 2;
+            continue;
+        }
+        if (ch == ' ')
+            fields = true;
+        if (fields && !quoted && ch == '=')
+            equals++;
+        else if (fields && !quoted && ch == ',')
+            commas++;
+        else if (fields && ch == '"' && equals > commas)
+            quoted = !quoted;
+        if (ch == '\n') {
+            if (!quoted)
+                return p;
+            (*nl)++;
+        }
+        p++;
+    }
+    return p;
+}
+
+static bool report_bad(struct lp *L, const char *line)
+{
+    uint32_t nl = 0;
+    const char *e = line_end(line, L->end, &nl);
+    const char *te = e;
+    if (te > line && te[-1] == '\r')
+        te--;
+    size_t n = (size_t)(te - line);
+    const char *dots = "";
+    if (n > 300) {
+        n = 300;
+        dots = "...";
+    }
+    return decode__bad(L->c, L->lineno, NE_EPARSE, "unable to parse '%.*s%s': %s", (int)n, line,
+                       dots, L->why);
+}
+
+int decode__line(struct decode_ctx *c, const char *buf, size_t len)
+{
+    struct lp L = {.c = c, .end = buf + len, .lineno = 1};
+    const char *p = buf, *end = buf + len;
+    while (p < end) {
+        while (p < end && (*p == ' ' || *p == '\t' || *p == '\r'))
+            p++;
+        if (p == end)
+            break;
+        if (*p == '\n') {
+            p++;
+            L.lineno++;
+            continue;
+        }
+        if (*p == '#') {
+            const char *nl = memchr(p, '\n', (size_t)(end - p));
+            p = nl ? nl : end;
+            continue;
+        }
+        c->rep->records++;
+        const char *line = p;
+        L.extra_lines = 0;
+        int rc = parse_line(&L, &p);
+        if (rc == NE_ENOMEM) {
+            ne_batch_abort(c->b);
+            return rc;
+        }
+        if (rc != 0) {
+            ne_batch_abort(c->b);
+            if (report_bad(&L, line))
+                return 0;
+            uint32_t nl = 0;
+            p = line_end(line, end, &nl);
+            L.lineno += nl;
+        } else {
+            L.lineno += L.extra_lines;
+        }
+        if (p < end && *p == '\n') {
+            p++;
+            L.lineno++;
+        }
+    }
+    return 0;
+}

@@ -1,0 +1,286 @@
+/*
+ * bitpack.c - frame-of-reference bit packing in miniblocks, and the LSB-
+ * first bit writer/reader used by the XOR float codec.
+ *
+ * Packed stream layout (m values, m known to the reader):
+ *
+ *   +--------------+------+---------------------+------+-------------- ...
+ *   | uvarint ref  | u8 w | ceil(k*w/8) bytes   | u8 w | ...
+ *   +--------------+------+---------------------+------+-------------- ...
+ *                  \_______ miniblock 0 _________/
+ *
+ * ref is the minimum value; each miniblock holds k = min(128, left) values
+ * as (v - ref) in w bits (0 <= w <= 64), packed LSB first: value j starts at
+ * bit j*w of the miniblock's first byte. A miniblock whose values all
+ * equal ref has w = 0 and no bytes, so constant runs cost 8 bits per 128
+ * values. Invariant: unused high bits of a miniblock's last byte are 0
+ * (the decoder does not check them).
+ */
+#include "store/codec/codec_internal.h"
+
+static unsigned bit_width(uint64_t x)
+{
+    return x ? 64u - (unsigned)__builtin_clzll(x) : 0u;
+}
+
+static uint64_t min_of(const uint64_t *v, size_t m)
+{
+    uint64_t lo = UINT64_MAX;
+    for (size_t i = 0; i < m; i++)
+        lo = v[i] < lo ? v[i] : lo;
+    return m ? lo : 0;
+}
+
+static unsigned mini_width(const uint64_t *v, size_t k, uint64_t ref)
+{
+    uint64_t acc = 0;
+    for (size_t i = 0; i < k; i++)
+        acc |= v[i] - ref;
+    return bit_width(acc);
+}
+
+size_t codec__pack_cost(const uint64_t *v, size_t m)
+{
+    uint64_t ref = min_of(v, m);
+    size_t cost = ne_uvarint_len(ref);
+    for (size_t i = 0; i < m; i += CODEC__MINI) {
+        size_t k = m - i < CODEC__MINI ? m - i : CODEC__MINI;
+        cost += 1 + (k * mini_width(v + i, k, ref) + 7) / 8;
+    }
+    return cost;
+}
+
+/* Packs k values (minus ref) at width w into q, which has room for
+ * ceil(k*w/8) bytes. */
+static void pack_mini(const uint64_t *v, size_t k, uint64_t ref, unsigned w, uint8_t *q)
+{
+    uint64_t acc = 0;
+    unsigned nacc = 0;
+    for (size_t i = 0; i < k; i++) {
+        uint64_t x = v[i] - ref;
+        unsigned left = w;
+        while (left) {
+            unsigned take = left > 32 ? 32 : left;
+            uint64_t part = take == 64 ? x : (x & ((UINT64_C(1) << take) - 1));
+            acc |= part << nacc;
+            nacc += take;
+            x = take == 64 ? 0 : x >> take;
+            left -= take;
+            while (nacc >= 8) {
+                *q++ = (uint8_t)acc;
+                acc >>= 8;
+                nacc -= 8;
+            }
+        }
+    }
+    if (nacc)
+        *q = (uint8_t)acc;
+}
+
+int codec__pack(const uint64_t *v, size_t m, struct ne_buf *out)
+{
+    size_t start = out->len;
+    uint64_t ref = min_of(v, m);
+    int rc = ne_buf_put_uvarint(out, ref);
+    for (size_t i = 0; rc == 0 && i < m; i += CODEC__MINI) {
+        size_t k = m - i < CODEC__MINI ? m - i : CODEC__MINI;
+        unsigned w = mini_width(v + i, k, ref);
+        size_t nb = (k * w + 7) / 8;
+        uint8_t *q = ne_buf_grow(out, 1 + nb);
+        if (!q) {
+            rc = NE_ENOMEM;
+            break;
+        }
+        q[0] = (uint8_t)w;
+        pack_mini(v + i, k, ref, w, q + 1);
+    }
+    if (rc)
+        out->len = start;
+    return rc;
+}
+
+/* Extracts value j of width w from b; b must have 9 readable bytes from
+ * byte (j*w)/8 on. */
+static inline uint64_t get_bits(const uint8_t *b, size_t bit, unsigned w)
+{
+    unsigned sh = (unsigned)(bit & 7);
+    uint64_t x = ne_load_u64le(b + (bit >> 3)) >> sh;
+    if (w > 56 && sh)
+        x |= (uint64_t)b[(bit >> 3) + 8] << (64 - sh);
+    return w == 64 ? x : x & ((UINT64_C(1) << w) - 1);
+}
+
+static inline __attribute__((always_inline)) void
+unpack_fixed(const uint8_t *b, size_t k, unsigned w, uint64_t ref, uint64_t *out)
+{
+    uint64_t mask = w == 64 ? UINT64_MAX : (UINT64_C(1) << w) - 1;
+    if (w <= 56) {
+        for (size_t j = 0; j < k; j++) {
+            size_t bit = j * w;
+            out[j] = ref + ((ne_load_u64le(b + (bit >> 3)) >> (bit & 7)) & mask);
+        }
+    } else {
+        for (size_t j = 0; j < k; j++)
+            out[j] = ref + get_bits(b, j * w, w);
+    }
+}
+
+/* Constant widths let the compiler strength-reduce the bit arithmetic. */
+#define UNPACK_CASE(W)                                                                     \
+    case W:                                                                                \
+        unpack_fixed(b, k, W, ref, out);                                                   \
+        break;
+
+static void unpack_mini(const uint8_t *b, size_t k, unsigned w, uint64_t ref, uint64_t *out)
+{
+    switch (w) {
+    case 0:
+        for (size_t j = 0; j < k; j++)
+            out[j] = ref;
+        break;
+        UNPACK_CASE(1)
+        UNPACK_CASE(2)
+        UNPACK_CASE(3)
+        UNPACK_CASE(4)
+        UNPACK_CASE(5)
+        UNPACK_CASE(6)
+        UNPACK_CASE(7)
+        UNPACK_CASE(8)
+        UNPACK_CASE(9)
+        UNPACK_CASE(10)
+        UNPACK_CASE(11)
+        UNPACK_CASE(12)
+        UNPACK_CASE(13)
+        UNPACK_CASE(14)
+        UNPACK_CASE(15)
+        UNPACK_CASE(16)
+    default:
+        unpack_fixed(b, k, w, ref, out);
+        break;
+    }
+}
+
+int codec__unpack(struct ne_rd *r, size_t m, uint64_t *out)
+{
+    uint64_t ref;
+    int rc = ne_rd_uvarint(r, &ref);
+    if (rc)
+        return rc;
+    for (size_t i = 0; i < m; i += CODEC__MINI) {
+        size_t k = m - i < CODEC__MINI ? m - i : CODEC__MINI;
+        uint8_t w;
+        const uint8_t *b;
+        if ((rc = ne_rd_u8(r, &w)) != 0)
+            return rc;
+        if (w > 64)
+            return NE_ECORRUPT;
+        size_t nb = (k * w + 7) / 8;
+        if ((rc = ne_rd_bytes(r, nb, &b)) != 0)
+            return rc;
+        if (ne_rd_left(r) >= 9) {
+            unpack_mini(b, k, w, ref, out + i);
+        } else {
+            /* near the end of the input: work on a zero-padded copy */
+            uint8_t pad[CODEC__MINI * 8 + 16];
+            memset(pad, 0, sizeof pad);
+            memcpy(pad, b, nb);
+            unpack_mini(pad, k, w, ref, out + i);
+        }
+    }
+    return 0;
+}
+
+/* ---- bit writer / reader ------------------------------------------------ */
+
+void codec__bw_init(struct codec__bw *w, struct ne_buf *out)
+{
+    w->out = out;
+    w->acc = 0;
+    w->nacc = 0;
+    w->err = 0;
+}
+
+static void bw_put32(struct codec__bw *w, uint64_t v, unsigned nbits)
+{
+    if (nbits < 64)
+        v &= (UINT64_C(1) << nbits) - 1;
+    w->acc |= v << w->nacc;
+    w->nacc += nbits;
+    if (w->nacc >= 32) {
+        uint8_t *q = ne_buf_grow(w->out, 4);
+        if (!q) {
+            w->err = NE_ENOMEM;
+        } else {
+            ne_store_u32le(q, (uint32_t)w->acc);
+        }
+        w->acc >>= 32;
+        w->nacc -= 32;
+    }
+}
+
+void codec__bw_put(struct codec__bw *w, uint64_t v, unsigned nbits)
+{
+    if (nbits > 32) {
+        bw_put32(w, v & 0xffffffffu, 32);
+        bw_put32(w, v >> 32, nbits - 32);
+    } else if (nbits) {
+        bw_put32(w, v, nbits);
+    }
+}
+
+int codec__bw_flush(struct codec__bw *w)
+{
+    while (w->nacc > 0 && !w->err) {
+        if (ne_buf_put_u8(w->out, (uint8_t)w->acc) != 0)
+            w->err = NE_ENOMEM;
+        w->acc >>= 8;
+        w->nacc = w->nacc > 8 ? w->nacc - 8 : 0;
+    }
+    return w->err;
+}
+
+void codec__br_init(struct codec__br *r, const uint8_t *p, size_t len)
+{
+    r->p = p;
+    r->end = p + len;
+    r->acc = 0;
+    r->nacc = 0;
+}
+
+static int br_get32(struct codec__br *r, unsigned nbits, uint64_t *v)
+{
+    if (r->nacc < nbits) {
+        if (r->end - r->p >= 4) {
+            r->acc |= (uint64_t)ne_load_u32le(r->p) << r->nacc;
+            r->p += 4;
+            r->nacc += 32;
+        } else {
+            while (r->nacc < nbits && r->p < r->end) {
+                r->acc |= (uint64_t)*r->p++ << r->nacc;
+                r->nacc += 8;
+            }
+            if (r->nacc < nbits)
+                return NE_ECORRUPT;
+        }
+    }
+    *v = r->acc & ((UINT64_C(1) << nbits) - 1);
+    r->acc >>= nbits;
+    r->nacc -= nbits;
+    return 0;
+}
+
+int codec__br_get(struct codec__br *r, unsigned nbits, uint64_t *v)
+{
+    uint64_t lo, hi;
+    int rc;
+    if (nbits == 0) {
+        *v = 0;
+        return 0;
+    }
+    if (nbits <= 32)
+        return br_get32(r, nbits, v);
+    if ((rc = br_get32(r, 32, &lo)) != 0 || (rc = br_get32(r, nbits - 32, &hi)) != 0)
+        return rc;
+    *v = lo | hi << 32;
+    return 0;
+}

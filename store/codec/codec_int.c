@@ -1,0 +1,255 @@
+/*
+ * codec_int.c - integer stream codecs: timestamps, int64, uint64, and the
+ * scaled integers of the decimal float codec.
+ *
+ * All arithmetic is done on uint64 bit patterns (wrapping), so every int64
+ * and uint64 value, extremes included, round-trips; zigzag maps the
+ * wrapped differences to small unsigned numbers. Packed streams are
+ * described in bitpack.c. Section layouts (n known to the reader):
+ *
+ *   int-raw:   n x u64le
+ *   int-for:   u8 signed (1: values are int64, packed as v ^ 2^63 so that
+ *              the order is preserved; 0: uint64) | packed stream of n
+ *   int-delta: [svarint v0 if n >= 1] | packed stream of n-1 zigzag(v[i]-v[i-1])
+ *   int-dod:   [svarint v0 if n >= 1] [svarint d1 = v1-v0 if n >= 2] |
+ *              packed stream of n-2 zigzag(d[i] - d[i-1]), d[i] = v[i]-v[i-1]
+ *
+ * (the packed stream is always present, possibly with 0 values.) A section
+ * must be consumed exactly; leftovers are NE_ECORRUPT.
+ */
+#include "store/codec/codec_internal.h"
+
+#include "ports/platform.h"
+
+#define SIGN_BIAS (UINT64_C(1) << 63)
+
+static bool is_signed(uint8_t vtype)
+{
+    return vtype != NE_V_UINT;
+}
+
+/* ---- raw ----------------------------------------------------------------- */
+
+static int raw_encode(const void *vals, size_t n, uint8_t vtype, struct ne_buf *out,
+                      uint8_t *param)
+{
+    const uint64_t *v = vals;
+    uint8_t *q = ne_buf_grow(out, n * 8);
+    if (!q)
+        return NE_ENOMEM;
+    for (size_t i = 0; i < n; i++)
+        ne_store_u64le(q + 8 * i, v[i]);
+    *param = 64;
+    return 0;
+}
+
+static int raw_decode(const uint8_t *p, size_t len, size_t n, void *outv)
+{
+    uint64_t *out = outv;
+    if (len != n * 8)
+        return NE_ECORRUPT;
+    for (size_t i = 0; i < n; i++)
+        out[i] = ne_load_u64le(p + 8 * i);
+    return 0;
+}
+
+/* ---- the three transforms -------------------------------------------------- */
+
+enum xform { X_FOR, X_DELTA, X_DOD };
+
+/* Fills s with the stream to pack for transform x; returns its length. */
+static size_t make_stream(enum xform x, const uint64_t *v, size_t n, bool sgn, uint64_t *s)
+{
+    switch (x) {
+    case X_FOR: {
+        uint64_t bias = sgn ? SIGN_BIAS : 0;
+        for (size_t i = 0; i < n; i++)
+            s[i] = v[i] ^ bias;
+        return n;
+    }
+    case X_DELTA:
+        for (size_t i = 1; i < n; i++)
+            s[i - 1] = ne_zigzag((int64_t)(v[i] - v[i - 1]));
+        return n > 1 ? n - 1 : 0;
+    case X_DOD:
+        for (size_t i = 2; i < n; i++)
+            s[i - 2] = ne_zigzag((int64_t)((v[i] - v[i - 1]) - (v[i - 1] - v[i - 2])));
+        return n > 2 ? n - 2 : 0;
+    }
+    return 0;
+}
+
+static size_t head_cost(enum xform x, const uint64_t *v, size_t n)
+{
+    size_t c = 0;
+    if (x == X_FOR)
+        return 1;
+    if (n >= 1)
+        c += ne_uvarint_len(ne_zigzag((int64_t)v[0]));
+    if (x == X_DOD && n >= 2)
+        c += ne_uvarint_len(ne_zigzag((int64_t)(v[1] - v[0])));
+    return c;
+}
+
+static int put_head(enum xform x, const uint64_t *v, size_t n, bool sgn, struct ne_buf *out)
+{
+    if (x == X_FOR)
+        return ne_buf_put_u8(out, sgn ? 1 : 0);
+    int rc = 0;
+    if (n >= 1)
+        rc = ne_buf_put_svarint(out, (int64_t)v[0]);
+    if (rc == 0 && x == X_DOD && n >= 2)
+        rc = ne_buf_put_svarint(out, (int64_t)(v[1] - v[0]));
+    return rc;
+}
+
+static int xform_encode(enum xform x, const uint64_t *v, size_t n, uint8_t vtype,
+                        struct ne_buf *out)
+{
+    size_t start = out->len;
+    uint64_t *s = ne_malloc(n ? n * sizeof *s : 1);
+    if (!s)
+        return NE_ENOMEM;
+    bool sgn = is_signed(vtype);
+    size_t m = make_stream(x, v, n, sgn, s);
+    int rc = put_head(x, v, n, sgn, out);
+    if (rc == 0)
+        rc = codec__pack(s, m, out);
+    ne_free(s);
+    if (rc)
+        out->len = start;
+    return rc;
+}
+
+static int xform_decode(enum xform x, const uint8_t *p, size_t len, size_t n, uint64_t *out)
+{
+    struct ne_rd r;
+    int rc;
+    int64_t v0 = 0, d1 = 0;
+    ne_rd_init(&r, p, len);
+    if (x == X_FOR) {
+        uint8_t sgn;
+        if ((rc = ne_rd_u8(&r, &sgn)) != 0 || (rc = codec__unpack(&r, n, out)) != 0)
+            return rc;
+        if (sgn > 1)
+            return NE_ECORRUPT;
+        if (sgn)
+            for (size_t i = 0; i < n; i++)
+                out[i] ^= SIGN_BIAS;
+        return ne_rd_left(&r) ? NE_ECORRUPT : 0;
+    }
+    if (n >= 1 && (rc = ne_rd_svarint(&r, &v0)) != 0)
+        return rc;
+    if (x == X_DOD && n >= 2 && (rc = ne_rd_svarint(&r, &d1)) != 0)
+        return rc;
+    size_t skip = x == X_DELTA ? 1 : 2;
+    size_t m = n > skip ? n - skip : 0;
+    if ((rc = codec__unpack(&r, m, out + (n - m))) != 0)
+        return rc;
+    if (ne_rd_left(&r))
+        return NE_ECORRUPT;
+    if (n == 0)
+        return 0;
+    out[0] = (uint64_t)v0;
+    if (x == X_DELTA) {
+        for (size_t i = 1; i < n; i++)
+            out[i] = out[i - 1] + (uint64_t)ne_unzigzag(out[i]);
+    } else if (n >= 2) {
+        uint64_t d = (uint64_t)d1;
+        out[1] = out[0] + d;
+        for (size_t i = 2; i < n; i++) {
+            d += (uint64_t)ne_unzigzag(out[i]);
+            out[i] = out[i - 1] + d;
+        }
+    }
+    return 0;
+}
+
+#define XFORM_CODEC(NAME, X)                                                               \
+    static int NAME##_encode(const void *vals, size_t n, uint8_t vtype, struct ne_buf *out, \
+                             uint8_t *param)                                               \
+    {                                                                                      \
+        *param = 0;                                                                        \
+        return xform_encode(X, vals, n, vtype, out);                                       \
+    }                                                                                      \
+    static int NAME##_decode(const uint8_t *p, size_t len, size_t n, void *out)            \
+    {                                                                                      \
+        return xform_decode(X, p, len, n, out);                                            \
+    }
+
+XFORM_CODEC(for, X_FOR)
+XFORM_CODEC(delta, X_DELTA)
+XFORM_CODEC(dod, X_DOD)
+
+const struct codec__ops codec__int_raw = {
+    .id = NE_CODEC_INT_RAW, .name = "int-raw", .vtype = NE_V_INT,
+    .encode = raw_encode, .decode = raw_decode};
+const struct codec__ops codec__int_for = {
+    .id = NE_CODEC_INT_FOR, .name = "int-for", .vtype = NE_V_INT,
+    .encode = for_encode, .decode = for_decode};
+const struct codec__ops codec__int_delta = {
+    .id = NE_CODEC_INT_DELTA, .name = "int-delta", .vtype = NE_V_INT,
+    .encode = delta_encode, .decode = delta_decode};
+const struct codec__ops codec__int_dod = {
+    .id = NE_CODEC_INT_DOD, .name = "int-dod", .vtype = NE_V_INT,
+    .encode = dod_encode, .decode = dod_decode};
+
+/* ---- choosing ---------------------------------------------------------------- */
+
+static const struct codec__ops *xform_ops(enum xform x)
+{
+    return x == X_FOR ? &codec__int_for : x == X_DELTA ? &codec__int_delta : &codec__int_dod;
+}
+
+/* Exact encoded sizes of the three transforms; picks the smallest, or raw
+ * when none beats 8 bytes per value. */
+static int pick_best(const uint64_t *v, size_t n, uint8_t vtype, const struct codec__ops **best)
+{
+    uint64_t *s = ne_malloc(n ? n * sizeof *s : 1);
+    if (!s)
+        return NE_ENOMEM;
+    size_t best_cost = 8 * n;
+    *best = &codec__int_raw;
+    static const enum xform order[] = {X_DELTA, X_DOD, X_FOR};
+    for (size_t k = 0; k < 3; k++) {
+        size_t m = make_stream(order[k], v, n, is_signed(vtype), s);
+        size_t c = head_cost(order[k], v, n) + codec__pack_cost(s, m);
+        if (c < best_cost) {
+            best_cost = c;
+            *best = xform_ops(order[k]);
+        }
+    }
+    ne_free(s);
+    return 0;
+}
+
+int codec__int_encode_best(const uint64_t *v, size_t n, uint8_t vtype, int force,
+                           struct ne_buf *out, uint8_t *id)
+{
+    const struct codec__ops *ops = force ? codec__find(force) : NULL;
+    size_t start = out->len;
+    uint8_t param;
+    int rc;
+    if (!ops || ops->vtype != NE_V_INT) {
+        if ((rc = pick_best(v, n, vtype, &ops)) != 0)
+            return rc;
+    }
+    if ((rc = ne_buf_put_u8(out, ops->id)) != 0)
+        return rc;
+    if ((rc = ops->encode(v, n, vtype, out, &param)) != 0) {
+        out->len = start;
+        return rc;
+    }
+    *id = ops->id;
+    return 0;
+}
+
+int codec__int_decode_any(const uint8_t *p, size_t len, size_t n, uint64_t *out)
+{
+    if (len < 1)
+        return NE_ECORRUPT;
+    const struct codec__ops *ops = codec__find(p[0]);
+    if (!ops || ops->vtype != NE_V_INT)
+        return NE_ECORRUPT;
+    return ops->decode(p + 1, len - 1, n, out);
+}

@@ -1,0 +1,93 @@
+/*
+ * codec_internal.h - what the codec files share inside store/codec/.
+ *
+ * Each codec is one static const struct codec__ops (id, name, encode,
+ * decode). Encoders append a section to a buffer; decoders read exactly one
+ * section [p, p + len) holding n values and must reject anything that does
+ * not parse (NE_ECORRUPT), never reading outside it.
+ */
+#ifndef NE_STORE_CODEC_INTERNAL_H
+#define NE_STORE_CODEC_INTERNAL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "store/codec/buf.h"
+#include "store/codec/codec.h"
+
+/* Values per packed miniblock: each miniblock has its own bit width. */
+#define CODEC__MINI 128
+
+struct codec__ops {
+    uint8_t id;
+    const char *name;
+    uint8_t vtype; /* enum ne_vtype of the values (timestamps: NE_V_INT) */
+    /* Appends the section for n values of vtype. Returns 0, NE_ENOMEM, or
+     * NE_EUNSUPPORTED when this codec cannot represent these values (out
+     * is then restored). *param gets a codec detail for ne_block_info. */
+    int (*encode)(const void *vals, size_t n, uint8_t vtype, struct ne_buf *out,
+                  uint8_t *param);
+    /* Decodes exactly n values from the section into out (the type's
+     * array). Strings are views into [p, p + len). 0 or NE_ECORRUPT. */
+    int (*decode)(const uint8_t *p, size_t len, size_t n, void *out);
+};
+
+/* Codec lookup by id; NULL when unknown. */
+const struct codec__ops *codec__find(int id);
+
+/* ---- bit packing (bitpack.c) ------------------------------------------- */
+
+/* Packed stream of m unsigned values:
+ *   uvarint ref | per miniblock of up to 128 values: u8 width w (0..64),
+ *   then ceil(k * w / 8) bytes holding (v - ref) in w bits each, LSB first.
+ * ref is the minimum of the values. */
+size_t codec__pack_cost(const uint64_t *v, size_t m);
+int codec__pack(const uint64_t *v, size_t m, struct ne_buf *out);
+/* Reads a packed stream of m values from r into out[0..m). */
+int codec__unpack(struct ne_rd *r, size_t m, uint64_t *out);
+
+/* Bit writer / reader, LSB first (XOR float codec). */
+struct codec__bw {
+    struct ne_buf *out;
+    uint64_t acc;
+    unsigned nacc; /* bits held in acc, < 8 between calls */
+    int err;
+};
+void codec__bw_init(struct codec__bw *w, struct ne_buf *out);
+void codec__bw_put(struct codec__bw *w, uint64_t v, unsigned nbits); /* nbits <= 64 */
+int codec__bw_flush(struct codec__bw *w);
+
+struct codec__br {
+    const uint8_t *p, *end;
+    uint64_t acc;
+    unsigned nacc;
+};
+void codec__br_init(struct codec__br *r, const uint8_t *p, size_t len);
+/* Reads nbits (<= 64). 0 or NE_ECORRUPT when the bits run out. */
+int codec__br_get(struct codec__br *r, unsigned nbits, uint64_t *v);
+
+/* ---- integer streams (codec_int.c) ------------------------------------- */
+
+/* Encodes n 64-bit integers (signed or unsigned per vtype) with the best
+ * of raw/for/delta/dod (or with `force` if not NE_CODEC_AUTO): appends
+ * u8 codec id + section (no length), and returns the id in *id. */
+int codec__int_encode_best(const uint64_t *v, size_t n, uint8_t vtype, int force,
+                           struct ne_buf *out, uint8_t *id);
+/* Reads u8 id + section from r (the section runs to r->end), n values. */
+int codec__int_decode_any(const uint8_t *p, size_t len, size_t n, uint64_t *out);
+
+/* The smaller of b-bitmap and b-rle for these values (codec_bool.c). */
+const struct codec__ops *codec__bool_pick(const bool *v, size_t n);
+
+/* Appends the smaller string section, without codec id (codec_string.c). */
+int codec__str_encode_best(const struct ne_sv *v, size_t n, bool exhaustive,
+                           struct ne_buf *out, uint8_t *id);
+
+extern const struct codec__ops codec__int_raw, codec__int_for, codec__int_delta,
+    codec__int_dod;
+extern const struct codec__ops codec__f_raw, codec__f_decimal, codec__f_xor;
+extern const struct codec__ops codec__b_bitmap, codec__b_rle;
+extern const struct codec__ops codec__s_plain, codec__s_dict;
+
+#endif

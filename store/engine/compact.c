@@ -1,0 +1,268 @@
+/*
+ * compact.c - background compaction and retention.
+ *
+ * Compaction merges runs of segments that are adjacent in WAL order (no
+ * other segment's range lies between them) with ne_seg_merge, so the
+ * output's range [first.seq_min, last.seq_max] is contiguous and "newer
+ * wins" stays the order of ranges. Background policy is size-tiered: four
+ * or more adjacent segments of the same size class (factor 4 apart) merge,
+ * as long as the output stays under segment_target_bytes; ne_store_compact
+ * also merges any adjacent run that fits the target.
+ *
+ * Crash safety (naming rule): the output gets a new, higher id and is
+ * durable before any input is unlinked. If a crash leaves both, the store
+ * at open drops every segment whose WAL range lies inside the range of a
+ * segment with a higher id (store.c: drop_superseded), so no point is lost
+ * or duplicated.
+ *
+ * Retention drops whole segments: those whose newest point is older than
+ * retention_max_age_ns, then, while segments + WAL exceed
+ * retention_max_disk_bytes, the segment with the oldest data. A segment
+ * holding points not yet shipped by the sync module (ne_store_set_synced_upto)
+ * is kept unless retention_evict_unsynced. Every eviction is logged and
+ * counted.
+ */
+#include <inttypes.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+#include "ports/log.h"
+#include "ports/platform.h"
+#include "store/engine/store_int.h"
+
+#define TIER_BASE (64u << 10)
+#define TIER_RUN 4
+
+static int size_class(uint64_t bytes)
+{
+    int c = 0;
+    for (uint64_t b = TIER_BASE; bytes > b && c < 30; b *= 4)
+        c++;
+    return c;
+}
+
+/* Picks a run [*lo, *hi) to merge; mu held. Returns true if one exists. */
+static bool pick_run(struct ne_store *s, bool force, size_t *lo, size_t *hi)
+{
+    uint64_t target = s->o.segment_target_bytes;
+    for (size_t i = 0; i + 1 < s->nsegs; i++) {
+        int cls = size_class(s->segs[i]->bytes);
+        uint64_t total = 0;
+        size_t j = i;
+        while (j < s->nsegs && total + s->segs[j]->bytes <= target &&
+               (force || size_class(s->segs[j]->bytes) == cls)) {
+            total += s->segs[j]->bytes;
+            j++;
+        }
+        if (j - i >= (force ? 2u : TIER_RUN)) {
+            *lo = i;
+            *hi = j;
+            return true;
+        }
+    }
+    return false;
+}
+
+static int merge_run(struct ne_store *s, size_t lo, size_t hi)
+{
+    size_t n = hi - lo;
+    struct eng_seg **in = ne_malloc(n * sizeof *in);
+    struct ne_seg **rs = ne_malloc(n * sizeof *rs);
+    if (!in || !rs) {
+        ne_free(in);
+        ne_free(rs);
+        return NE_ENOMEM;
+    }
+    for (size_t i = 0; i < n; i++) {
+        in[i] = s->segs[lo + i];
+        in[i]->refs++;
+        rs[i] = in[i]->r;
+    }
+    uint64_t id = s->next_seg_id++;
+    s->compacting = true;
+    pthread_mutex_unlock(&s->mu);
+
+    struct ne_seg_merge_opts mo = {.keep_min_ts = INT64_MIN};
+    struct ne_seg_info info;
+    struct eng_seg *out = NULL;
+    int rc = ne_seg_merge(rs, n, s->seg_dir, id, &mo, &info);
+    if (!rc) {
+        char path[4096];
+        ne_seg_path(path, sizeof path, s->seg_dir, id);
+        rc = eng_seg_load(path, &out);
+    }
+
+    pthread_mutex_lock(&s->mu);
+    s->compacting = false;
+    if (!rc && s->nsegs + 1 > s->cap_segs) {
+        struct eng_seg **p = ne_realloc(s->segs, (s->cap_segs * 2 + 1) * sizeof *p);
+        if (p) {
+            s->segs = p;
+            s->cap_segs = s->cap_segs * 2 + 1;
+        } else {
+            rc = NE_ENOMEM;
+            eng_seg_unref(s, out);
+        }
+    }
+    if (!rc) {
+        /* remove the inputs from the list (they may have moved) */
+        size_t keep = 0;
+        for (size_t i = 0; i < s->nsegs; i++) {
+            bool input = false;
+            for (size_t k = 0; k < n && !input; k++)
+                input = s->segs[i] == in[k];
+            if (input) {
+                s->segs[i]->dead = true;
+                eng_seg_unref(s, s->segs[i]); /* the list's reference */
+            } else {
+                s->segs[keep++] = s->segs[i];
+            }
+        }
+        s->nsegs = keep;
+        eng_segs_publish(s, out);
+        ne_metric_inc(s->m_compactions);
+        char ids[64], np[32];
+        snprintf(ids, sizeof ids, "%" PRIu64, id);
+        snprintf(np, sizeof np, "%zu", n);
+        ne_log(NE_LOG_INFO, ENG_MOD, "segments compacted", "into", ids, "inputs", np, NULL);
+    } else {
+        ne_log(NE_LOG_ERROR, ENG_MOD, "compaction failed", "err", ne_strerror(rc), NULL);
+    }
+    for (size_t i = 0; i < n; i++)
+        eng_seg_unref(s, in[i]);
+    ne_free(in);
+    ne_free(rs);
+    return rc;
+}
+
+static int compact_step(struct ne_store *s, bool force, bool *did)
+{
+    size_t lo, hi;
+    *did = false;
+    if (!pick_run(s, force, &lo, &hi))
+        return 0;
+    *did = true;
+    return merge_run(s, lo, hi);
+}
+
+int eng_compact_once(struct ne_store *s, bool *did)
+{
+    pthread_mutex_lock(&s->mu);
+    int rc = compact_step(s, false, did);
+    pthread_mutex_unlock(&s->mu);
+    return rc;
+}
+
+/* ---- retention ----------------------------------------------------------------- */
+
+static bool seg_synced(const struct ne_store *s, const struct eng_seg *g)
+{
+    return !s->synced_hook_set || g->max_ts < s->synced_upto_ns;
+}
+
+static void evict(struct ne_store *s, size_t i, const char *why)
+{
+    struct eng_seg *g = s->segs[i];
+    char bytes[32], maxts[32];
+    snprintf(bytes, sizeof bytes, "%" PRIu64, g->bytes);
+    snprintf(maxts, sizeof maxts, "%" PRId64, g->max_ts);
+    ne_log(NE_LOG_INFO, ENG_MOD, "segment evicted by retention", "path", ne_seg_path_of(g->r),
+           "reason", why, "bytes", bytes, "max_ts", maxts, NULL);
+    ne_metric_inc(s->m_evicted);
+    ne_metric_add(s->m_evicted_bytes, g->bytes);
+    memmove(&s->segs[i], &s->segs[i + 1], (s->nsegs - i - 1) * sizeof *s->segs);
+    s->nsegs--;
+    g->dead = true;
+    eng_seg_unref(s, g);
+}
+
+static bool evictable(const struct ne_store *s, const struct eng_seg *g)
+{
+    return g->refs == 1 && (s->o.retention_evict_unsynced || seg_synced(s, g));
+}
+
+/* mu held. */
+static int retention_locked(struct ne_store *s)
+{
+    if (s->o.retention_max_age_ns > 0) {
+        int64_t cutoff = ne_time_wall_ns() - s->o.retention_max_age_ns;
+        for (size_t i = 0; i < s->nsegs;) {
+            if (s->segs[i]->max_ts < cutoff && evictable(s, s->segs[i]))
+                evict(s, i, "age");
+            else
+                i++;
+        }
+    }
+    if (s->o.retention_max_disk_bytes > 0) {
+        for (;;) {
+            uint64_t used = s->wal ? eng_wal_bytes(s->wal) : 0;
+            for (size_t i = 0; i < s->nsegs; i++)
+                used += s->segs[i]->bytes;
+            if (used <= s->o.retention_max_disk_bytes)
+                break;
+            size_t best = SIZE_MAX;
+            for (size_t i = 0; i < s->nsegs; i++) {
+                struct eng_seg *g = s->segs[i];
+                if (!evictable(s, g))
+                    continue;
+                if (best == SIZE_MAX || g->max_ts < s->segs[best]->max_ts)
+                    best = i;
+            }
+            if (best == SIZE_MAX)
+                break; /* nothing may go: over budget, logged once per pass */
+            evict(s, best, "disk_budget");
+        }
+    }
+    eng_update_gauges(s);
+    return 0;
+}
+
+int eng_retention_once(struct ne_store *s)
+{
+    pthread_mutex_lock(&s->mu);
+    int rc = retention_locked(s);
+    pthread_mutex_unlock(&s->mu);
+    return rc;
+}
+
+int ne_store_compact(struct ne_store *s)
+{
+    int rc = eng_retention_once(s);
+    bool did = true;
+    pthread_mutex_lock(&s->mu);
+    while (!rc && did) {
+        while (s->compacting) {
+            pthread_mutex_unlock(&s->mu);
+            ne_time_sleep_ns(10000000);
+            pthread_mutex_lock(&s->mu);
+        }
+        rc = compact_step(s, true, &did);
+    }
+    pthread_mutex_unlock(&s->mu);
+    return rc;
+}
+
+void *eng_compactor_main(void *arg)
+{
+    struct ne_store *s = arg;
+    pthread_mutex_lock(&s->mu);
+    while (!s->stop_compactor) {
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        ts.tv_nsec += 500000000;
+        if (ts.tv_nsec >= 1000000000) {
+            ts.tv_sec++;
+            ts.tv_nsec -= 1000000000;
+        }
+        pthread_cond_timedwait(&s->cv, &s->mu, &ts);
+        if (s->stop_compactor)
+            break;
+        (void)retention_locked(s);
+        bool did = false;
+        if (!s->compacting)
+            (void)compact_step(s, false, &did);
+    }
+    pthread_mutex_unlock(&s->mu);
+    return NULL;
+}

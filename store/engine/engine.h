@@ -1,0 +1,249 @@
+/*
+ * engine.h - internal interfaces between the parts of the store engine:
+ * series index (series.c), write-ahead log (wal.c), memtable (memtable.c),
+ * the store itself (store.c), reads (scan.c), compaction and retention
+ * (compact.c) and the tools (tools.c). Nothing here is public: other
+ * modules use store/store.h.
+ *
+ * Locking: struct ne_store.mu guards the series index, the memtables and
+ * the segment list; the WAL has its own lock (wal.c) and is entered with
+ * store.mu held (lock order: store.mu, then the WAL's lock), or without it.
+ */
+#ifndef NE_STORE_ENGINE_ENGINE_H
+#define NE_STORE_ENGINE_ENGINE_H
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "store/codec/buf.h"
+#include "store/point.h"
+#include "store/store.h"
+
+#define ENG_MOD "store"
+
+/* ---- framing shared by the WAL and the series log ------------------------- */
+
+/* A record is [u32 len][u32 crc32c][len bytes]; ENG_REC_MAX bounds len so a
+ * garbage length is never believed. */
+#define ENG_REC_HDR 8u
+#define ENG_REC_MAX (256u << 20)
+
+/* ---- series index (series.c) ------------------------------------------- */
+
+struct eng_field {
+    struct ne_sv name; /* NUL-terminated copy owned by the series */
+    uint8_t type;      /* enum ne_vtype */
+    uint64_t wal_gen;  /* WAL file in which this field was last defined */
+    /* column index in the memtable of generation mt_gen[g & 1]: the
+     * active and the sealed memtable have consecutive generations */
+    uint64_t mt_gen[2];
+    uint32_t mt_idx[2];
+};
+
+struct eng_series {
+    uint64_t id; /* 1.. dense, persistent */
+    uint64_t hash;
+    uint32_t db;   /* index into the database table */
+    uint32_t meas; /* index into the measurement table */
+    struct ne_sv meas_name;
+    struct ne_tag *tags; /* views into this allocation, sorted by key */
+    uint32_t ntags;
+    struct eng_field *fields;
+    uint32_t nfields, cap_fields;
+    uint64_t wal_gen; /* WAL file in which this series was last defined */
+};
+
+struct eng_db {
+    char *name;
+    uint32_t id;
+    uint64_t nseries;
+};
+
+struct eng_meas {
+    char *name;
+    uint32_t len;
+    uint32_t db;
+    uint64_t hash;
+    struct eng_series **series; /* in creation order */
+    uint64_t nseries, cap_series;
+};
+
+struct eng_index; /* opaque, series.c */
+
+/* Opens (creating) the index persisted in dir/series.log: loads every
+ * record, truncating a torn tail. limits: 0 = unlimited. */
+int eng_index_open(const char *dir, uint64_t max_per_db, uint64_t max_per_meas,
+                   struct eng_index **out);
+void eng_index_close(struct eng_index **ip);
+
+/* Finds or creates database name. Returns its index or a negative error. */
+int eng_index_db(struct eng_index *ix, struct ne_sv name, uint32_t *out);
+
+/* Looks up the series of point p of batch b in database db. On a miss,
+ * creates it unless a cardinality limit forbids (NE_ELIMIT, *why filled).
+ * No allocation when the series exists. */
+int eng_index_series(struct eng_index *ix, uint32_t db, const struct ne_batch *b,
+                     const struct ne_point *p, struct eng_series **out, char *why, size_t nwhy);
+
+/* Same from explicit parts (WAL replay). */
+int eng_index_series_parts(struct eng_index *ix, uint32_t db, struct ne_sv meas,
+                           const struct ne_tag *tags, uint32_t ntags, struct eng_series **out);
+
+/* Finds field name in s: returns its slot or -1. hint is tried first. */
+int eng_series_field_find(const struct eng_series *s, struct ne_sv name, uint32_t hint);
+
+/* Adds field (name, type) to s and logs it; returns the slot or an error. */
+int eng_index_field_add(struct eng_index *ix, struct eng_series *s, struct ne_sv name,
+                        uint8_t type);
+
+/* Writes pending series-log records and fdatasyncs them (before a segment
+ * that references new series ids is published). */
+int eng_index_sync(struct eng_index *ix);
+
+/* Accessors for reads and lookups. Pointers are borrowed from the index and
+ * valid while the store lives (the index only grows). */
+uint32_t eng_index_ndbs(const struct eng_index *ix);
+const struct eng_db *eng_index_db_at(const struct eng_index *ix, uint32_t i);
+int eng_index_db_find(const struct eng_index *ix, const char *name, uint32_t *out);
+uint32_t eng_index_nmeas(const struct eng_index *ix);
+const struct eng_meas *eng_index_meas_at(const struct eng_index *ix, uint32_t i);
+int eng_index_meas_find(const struct eng_index *ix, uint32_t db, const char *name,
+                        const struct eng_meas **out);
+uint64_t eng_index_nseries(const struct eng_index *ix);
+struct eng_series *eng_index_series_by_id(const struct eng_index *ix, uint64_t id);
+/* Series of meas having tag key=val (postings); *n gets the count. */
+struct eng_series *const *eng_index_postings(const struct eng_index *ix, const struct eng_meas *m,
+                                             struct ne_sv key, struct ne_sv val, uint64_t *n);
+
+/* ---- memtable (memtable.c) -------------------------------------------- */
+
+/* One column's append buffer: timestamps and 8-byte value slots (float
+ * bits, int64, uint64, bool 0/1, or a string's (offset << 32 | length) in
+ * the memtable's string arena), in insertion (= WAL sequence) order. */
+union eng_val {
+    double f;
+    int64_t i;
+    uint64_t u;
+};
+
+struct eng_mcol {
+    struct eng_series *s;
+    uint32_t slot;
+    uint8_t type;
+    bool sorted; /* ts non-decreasing so far */
+    uint32_t n, cap;
+    int64_t *ts;
+    union eng_val *v;
+    int64_t min_ts, max_ts;
+};
+
+struct eng_memtable {
+    uint64_t gen;
+    struct eng_mcol *cols;
+    uint32_t ncols, cap_cols;
+    char *strs;
+    size_t nstrs, cap_strs;
+    uint64_t bytes;     /* memory held, for the budget */
+    int64_t first_mono; /* when the first value arrived (0: empty) */
+    uint64_t seq_min, seq_max;
+    uint64_t values;
+};
+
+int eng_mt_new(uint64_t gen, struct eng_memtable **out);
+void eng_mt_free(struct eng_memtable **mp);
+/* Appends one value to the column of (s, slot); the string bytes (if any)
+ * are copied into the arena. Returns 0 or NE_ENOMEM (nothing appended). */
+int eng_mt_append(struct eng_memtable *m, struct eng_series *s, uint32_t slot, int64_t ts,
+                  const union ne_value *v);
+/* Sorts column c by time (stable) and keeps the last value of equal
+ * timestamps: the LWW rule by WAL order. Returns the new count. */
+uint32_t eng_mt_col_finish(struct eng_mcol *c);
+/* The column of (s, slot) in m, or NULL. */
+struct eng_mcol *eng_mt_find(const struct eng_memtable *m, const struct eng_series *s,
+                             uint32_t slot);
+/* A string value of a column. */
+static inline struct ne_sv eng_mt_str(const struct eng_memtable *m, union eng_val v)
+{
+    struct ne_sv s = {m->strs + (v.u >> 32), (uint32_t)(v.u & 0xffffffffu)};
+    return s;
+}
+/* Stable-sorts (ts, v) pairs by ts and drops all but the last of equal
+ * timestamps; returns the new count. tmp_ts/tmp_v: scratch of n elements. */
+size_t eng_sort_dedup(int64_t *ts, union eng_val *v, size_t n, int64_t *tmp_ts,
+                      union eng_val *tmp_v);
+
+/* ---- write-ahead log (wal.c) ------------------------------------------- */
+
+struct eng_wal; /* opaque */
+
+struct eng_wal_opts {
+    const char *dir;       /* the WAL directory */
+    enum ne_store_durability mode;
+    int64_t max_loss_ns;   /* interval mode */
+    uint64_t file_bytes;   /* rotate past this size */
+    uint64_t next_seq;     /* first sequence number to give */
+    uint64_t next_gen;     /* first file generation to create */
+};
+
+int eng_wal_open(const struct eng_wal_opts *o, struct eng_wal **out);
+/* Writes what is pending, syncs and closes. */
+void eng_wal_close(struct eng_wal **wp);
+
+/* Record building, with the caller holding the store lock (which also
+ * serialises appends): begin reserves a record in the shared buffer and
+ * returns the buffer to encode the payload into; commit seals it
+ * (length, CRC) and returns its sequence number; abort drops it. */
+struct ne_buf *eng_wal_begin(struct eng_wal *w);
+uint64_t eng_wal_commit(struct eng_wal *w);
+void eng_wal_abort(struct eng_wal *w);
+/* Generation of the file the next record goes to (series/field definitions
+ * are repeated once per file). */
+uint64_t eng_wal_gen(const struct eng_wal *w);
+/* Waits until record seq reached the durability of the mode. Returns 0,
+ * NE_ENOSPC (the record was not written; the file is intact), NE_EIO, or
+ * NE_EFAILED (a sync failed: the WAL must be reopened). */
+int eng_wal_wait(struct eng_wal *w, uint64_t seq);
+/* Writes and syncs everything pending, closes the current file and starts
+ * a new one. Returns the first sequence number of the new file. */
+int eng_wal_rotate(struct eng_wal *w, uint64_t *first_seq_new);
+/* Syncs everything written so far (sync point for tests and close). */
+int eng_wal_sync(struct eng_wal *w);
+/* Deletes closed files whose every record has seq <= upto. */
+void eng_wal_drop_upto(struct eng_wal *w, uint64_t upto);
+/* Bytes of the WAL files on disk. */
+uint64_t eng_wal_bytes(const struct eng_wal *w);
+/* Last sequence number known durable (or written, in interval mode). */
+uint64_t eng_wal_last_seq(const struct eng_wal *w);
+/* True once a sync failed (the WAL must be reopened). */
+bool eng_wal_failed(const struct eng_wal *w);
+/* Sets the next sequence number (used after replay). */
+void eng_wal_set_next_seq(struct eng_wal *w, uint64_t seq);
+
+/* Replay: calls fn for every valid record with seq > after_seq, file by
+ * file in order. Torn tails are cut; a file with corruption followed by
+ * valid records is renamed to <name>.quarantine after its valid prefix was
+ * replayed. Reports what it did in *rep. */
+struct eng_replay_report {
+    uint64_t files, records, bytes;
+    uint64_t torn_cut;      /* files whose torn tail was cut */
+    uint64_t quarantined;   /* files renamed to .quarantine */
+    uint64_t last_seq, last_gen;
+};
+typedef int (*eng_replay_fn)(void *ctx, uint64_t seq, uint64_t gen, const uint8_t *p,
+                             size_t n);
+int eng_wal_replay(const char *dir, uint64_t after_seq, eng_replay_fn fn, void *ctx,
+                   struct eng_replay_report *rep);
+/* Registers the files found by replay as closed files of w (for dropping). */
+int eng_wal_adopt(struct eng_wal *w);
+/* True when the current file is past its size limit (rotate it). */
+bool eng_wal_want_rotate(struct eng_wal *w);
+
+/* Prints the records of one WAL file; 0 if all valid. */
+int eng_wal_inspect(const char *path, FILE *out);
+/* Decodes a record payload for printing (store.c owns the payload format). */
+int eng_payload_print(const uint8_t *p, size_t n, FILE *out);
+
+#endif

@@ -1,0 +1,264 @@
+/*
+ * memtable.c - columnar in-memory append buffers.
+ *
+ * One column per (series, field): a timestamp array and an array of 8-byte
+ * value slots, appended in WAL sequence order. Arrays grow geometrically, so
+ * an append allocates only when a column doubles; nothing is allocated per
+ * point. Strings are copied into one arena per memtable and referenced by
+ * (offset << 32 | length). m->bytes counts every byte held (capacities,
+ * not lengths), which is what the memory budget is charged.
+ *
+ * Invariant: a column's values are in insertion order; eng_mt_col_finish
+ * turns them into time order, keeping for equal timestamps the value
+ * inserted last (last writer wins, deterministic by WAL order).
+ */
+#include <string.h>
+
+#include "ports/platform.h"
+#include "store/engine/engine.h"
+
+int eng_mt_new(uint64_t gen, struct eng_memtable **out)
+{
+    struct eng_memtable *m = ne_calloc(1, sizeof *m);
+    if (!m)
+        return NE_ENOMEM;
+    m->gen = gen;
+    m->bytes = sizeof *m;
+    *out = m;
+    return 0;
+}
+
+void eng_mt_free(struct eng_memtable **mp)
+{
+    struct eng_memtable *m = *mp;
+    if (!m)
+        return;
+    for (uint32_t i = 0; i < m->ncols; i++) {
+        ne_free(m->cols[i].ts);
+        ne_free(m->cols[i].v);
+    }
+    ne_free(m->cols);
+    ne_free(m->strs);
+    ne_free(m);
+    *mp = NULL;
+}
+
+struct eng_mcol *eng_mt_find(const struct eng_memtable *m, const struct eng_series *s,
+                             uint32_t slot)
+{
+    const struct eng_field *f = &s->fields[slot];
+    unsigned g = m->gen & 1;
+    if (f->mt_gen[g] == m->gen && f->mt_idx[g] < m->ncols)
+        return &m->cols[f->mt_idx[g]];
+    return NULL;
+}
+
+static int col_get(struct eng_memtable *m, struct eng_series *s, uint32_t slot,
+                   struct eng_mcol **out)
+{
+    struct eng_field *f = &s->fields[slot];
+    unsigned g = m->gen & 1;
+    if (f->mt_gen[g] == m->gen && f->mt_idx[g] < m->ncols) {
+        *out = &m->cols[f->mt_idx[g]];
+        return 0;
+    }
+    if (m->ncols == m->cap_cols) {
+        uint32_t nc = m->cap_cols ? m->cap_cols * 2 : 256;
+        struct eng_mcol *c = ne_realloc(m->cols, nc * sizeof *c);
+        if (!c)
+            return NE_ENOMEM;
+        m->bytes += (uint64_t)(nc - m->cap_cols) * sizeof *c;
+        m->cols = c;
+        m->cap_cols = nc;
+    }
+    struct eng_mcol *c = &m->cols[m->ncols];
+    memset(c, 0, sizeof *c);
+    c->s = s;
+    c->slot = slot;
+    c->type = f->type;
+    c->sorted = true;
+    c->min_ts = INT64_MAX;
+    c->max_ts = INT64_MIN;
+    f->mt_gen[g] = m->gen;
+    f->mt_idx[g] = m->ncols++;
+    *out = c;
+    return 0;
+}
+
+static int col_grow(struct eng_memtable *m, struct eng_mcol *c)
+{
+    uint32_t nc = c->cap ? c->cap * 2 : 16;
+    int64_t *ts = ne_realloc(c->ts, (size_t)nc * sizeof *ts);
+    if (!ts)
+        return NE_ENOMEM;
+    c->ts = ts;
+    union eng_val *v = ne_realloc(c->v, (size_t)nc * sizeof *v);
+    if (!v)
+        return NE_ENOMEM; /* ts grew alone: harmless, cap stays */
+    c->v = v;
+    m->bytes += (uint64_t)(nc - c->cap) * (sizeof *ts + sizeof *v);
+    c->cap = nc;
+    return 0;
+}
+
+static int str_put(struct eng_memtable *m, struct ne_sv s, uint64_t *out)
+{
+    if (m->nstrs + s.n > m->cap_strs) {
+        size_t nc = m->cap_strs ? m->cap_strs * 2 : 4096;
+        while (nc < m->nstrs + s.n)
+            nc *= 2;
+        if (nc > UINT32_MAX)
+            return NE_ETOOBIG;
+        char *p = ne_realloc(m->strs, nc);
+        if (!p)
+            return NE_ENOMEM;
+        m->bytes += nc - m->cap_strs;
+        m->strs = p;
+        m->cap_strs = nc;
+    }
+    if (s.n)
+        memcpy(m->strs + m->nstrs, s.p, s.n);
+    *out = ((uint64_t)m->nstrs << 32) | s.n;
+    m->nstrs += s.n;
+    return 0;
+}
+
+int eng_mt_append(struct eng_memtable *m, struct eng_series *s, uint32_t slot, int64_t ts,
+                  const union ne_value *v)
+{
+    struct eng_mcol *c;
+    int rc = col_get(m, s, slot, &c);
+    if (rc)
+        return rc;
+    if (c->n == c->cap && (rc = col_grow(m, c)))
+        return rc;
+    union eng_val ev;
+    switch (c->type) {
+    case NE_V_FLOAT:
+        ev.f = v->f;
+        break;
+    case NE_V_INT:
+        ev.i = v->i;
+        break;
+    case NE_V_UINT:
+        ev.u = v->u;
+        break;
+    case NE_V_BOOL:
+        ev.u = v->b ? 1 : 0;
+        break;
+    default:
+        if ((rc = str_put(m, v->s, &ev.u)))
+            return rc;
+        break;
+    }
+    if (c->n && ts <= c->ts[c->n - 1])
+        c->sorted = false; /* equal timestamps need the LWW pass too */
+    c->ts[c->n] = ts;
+    c->v[c->n] = ev;
+    c->n++;
+    if (ts < c->min_ts)
+        c->min_ts = ts;
+    if (ts > c->max_ts)
+        c->max_ts = ts;
+    m->values++;
+    return 0;
+}
+
+/* Bottom-up merge sort of (ts, v) by ts, stable. */
+static void merge_sort(int64_t *ts, union eng_val *v, size_t n, int64_t *tts, union eng_val *tv)
+{
+    int64_t *sa = ts, *da = tts;
+    union eng_val *sv = v, *dv = tv;
+    for (size_t w = 1; w < n; w *= 2) {
+        for (size_t lo = 0; lo < n; lo += 2 * w) {
+            size_t mid = lo + w < n ? lo + w : n, hi = lo + 2 * w < n ? lo + 2 * w : n;
+            size_t i = lo, j = mid, k = lo;
+            while (i < mid && j < hi) {
+                if (sa[j] < sa[i]) {
+                    da[k] = sa[j];
+                    dv[k++] = sv[j++];
+                } else {
+                    da[k] = sa[i];
+                    dv[k++] = sv[i++];
+                }
+            }
+            while (i < mid) {
+                da[k] = sa[i];
+                dv[k++] = sv[i++];
+            }
+            while (j < hi) {
+                da[k] = sa[j];
+                dv[k++] = sv[j++];
+            }
+        }
+        int64_t *t1 = sa;
+        sa = da;
+        da = t1;
+        union eng_val *t2 = sv;
+        sv = dv;
+        dv = t2;
+    }
+    if (sa != ts) {
+        memcpy(ts, sa, n * sizeof *ts);
+        memcpy(v, sv, n * sizeof *v);
+    }
+}
+
+size_t eng_sort_dedup(int64_t *ts, union eng_val *v, size_t n, int64_t *tmp_ts,
+                      union eng_val *tmp_v)
+{
+    bool sorted = true, dup = false;
+    for (size_t i = 1; i < n; i++) {
+        if (ts[i] < ts[i - 1])
+            sorted = false;
+        else if (ts[i] == ts[i - 1])
+            dup = true;
+    }
+    if (!sorted)
+        merge_sort(ts, v, n, tmp_ts, tmp_v);
+    else if (!dup)
+        return n;
+    size_t k = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (k && ts[k - 1] == ts[i]) {
+            v[k - 1] = v[i]; /* later in insertion order wins */
+            continue;
+        }
+        ts[k] = ts[i];
+        v[k++] = v[i];
+    }
+    return k;
+}
+
+uint32_t eng_mt_col_finish(struct eng_mcol *c)
+{
+    if (c->sorted || c->n < 2)
+        return c->n;
+    /* the spare capacity of neither array is enough in general: allocate
+     * scratch once per unsorted column at flush time */
+    int64_t *tts = ne_malloc((size_t)c->n * sizeof *tts);
+    union eng_val *tv = ne_malloc((size_t)c->n * sizeof *tv);
+    if (tts && tv) {
+        c->n = (uint32_t)eng_sort_dedup(c->ts, c->v, c->n, tts, tv);
+        c->sorted = true;
+    } else {
+        /* no memory for scratch: insertion sort in place, still stable */
+        for (uint32_t i = 1; i < c->n; i++) {
+            int64_t t = c->ts[i];
+            union eng_val x = c->v[i];
+            uint32_t j = i;
+            while (j && c->ts[j - 1] > t) {
+                c->ts[j] = c->ts[j - 1];
+                c->v[j] = c->v[j - 1];
+                j--;
+            }
+            c->ts[j] = t;
+            c->v[j] = x;
+        }
+        c->n = (uint32_t)eng_sort_dedup(c->ts, c->v, c->n, NULL, NULL);
+        c->sorted = true;
+    }
+    ne_free(tts);
+    ne_free(tv);
+    return c->n;
+}

@@ -1,0 +1,606 @@
+/*
+ * scan.c - reads: column scans merging segments and memtables, and the
+ * metadata lookups of the series index.
+ *
+ * Consistency: for each series the scan takes, under the store lock, a
+ * reference on every segment and a copy of the series' memtable values, in
+ * one step; so a flush or compaction running meanwhile can neither hide nor
+ * double anything. Precedence for equal (series, field, ts): segments by WAL
+ * range (older first), then the sealed memtable, then the active one; the
+ * stable sort keeps the last, i.e. the newest write.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "ports/log.h"
+#include "ports/platform.h"
+#include "store/engine/store_int.h"
+
+struct span {
+    int64_t lo, hi;
+};
+
+struct scan {
+    struct ne_store *s;
+    const struct ne_store_scan_req *q;
+    ne_store_chunk_fn fn;
+    ne_store_block_fn bfn;
+    void *ctx;
+    struct eng_seg **segs;
+    size_t nsegs, cap_segs;
+    /* the column being assembled */
+    int64_t *ts;
+    union eng_val *v;
+    size_t n, cap;
+    char *strs;
+    size_t nstrs, cap_strs;
+    int64_t *tts;
+    union eng_val *tv;
+    bool *b;
+    struct ne_sv *sv;
+    size_t tcap;
+    /* memtable copies of the series: per field slot, [mt_lo, mt_hi) in ts/v */
+    size_t *mt_lo, *mt_hi, mt_end;
+    struct span *mt_span;
+    struct eng_field *fcopy; /* the series' fields, copied under the lock */
+    uint32_t mt_cap, nf;
+    struct ne_seg_block blk;
+    struct ne_series_info info;
+};
+
+static int grow_vals(struct scan *sc, size_t extra)
+{
+    if (sc->n + extra <= sc->cap)
+        return 0;
+    size_t nc = sc->cap ? sc->cap * 2 : 1024;
+    while (nc < sc->n + extra)
+        nc *= 2;
+    int64_t *ts = ne_realloc(sc->ts, nc * sizeof *ts);
+    if (!ts)
+        return NE_ENOMEM;
+    sc->ts = ts;
+    union eng_val *v = ne_realloc(sc->v, nc * sizeof *v);
+    if (!v)
+        return NE_ENOMEM;
+    sc->v = v;
+    sc->cap = nc;
+    return 0;
+}
+
+static int put_str(struct scan *sc, struct ne_sv s, uint64_t *out)
+{
+    if (sc->nstrs + s.n > sc->cap_strs) {
+        size_t nc = sc->cap_strs ? sc->cap_strs * 2 : 4096;
+        while (nc < sc->nstrs + s.n)
+            nc *= 2;
+        char *p = ne_realloc(sc->strs, nc);
+        if (!p)
+            return NE_ENOMEM;
+        sc->strs = p;
+        sc->cap_strs = nc;
+    }
+    if (s.n)
+        memcpy(sc->strs + sc->nstrs, s.p, s.n);
+    *out = (uint64_t)sc->nstrs << 32 | s.n;
+    sc->nstrs += s.n;
+    return 0;
+}
+
+/* Copies the in-range values of a memtable column. */
+static int copy_mcol(struct scan *sc, const struct eng_memtable *m, const struct eng_mcol *c)
+{
+    int rc = grow_vals(sc, c->n);
+    for (uint32_t i = 0; !rc && i < c->n; i++) {
+        if (c->ts[i] < sc->q->t0 || c->ts[i] > sc->q->t1)
+            continue;
+        union eng_val v = c->v[i];
+        if (c->type == NE_V_STRING)
+            rc = put_str(sc, eng_mt_str(m, v), &v.u);
+        sc->ts[sc->n] = c->ts[i];
+        sc->v[sc->n++] = v;
+    }
+    return rc;
+}
+
+static int grow_mt(struct scan *sc, uint32_t n)
+{
+    if (n <= sc->mt_cap)
+        return 0;
+    size_t *lo = ne_realloc(sc->mt_lo, n * sizeof *lo);
+    if (lo)
+        sc->mt_lo = lo;
+    size_t *hi = lo ? ne_realloc(sc->mt_hi, n * sizeof *hi) : NULL;
+    if (hi)
+        sc->mt_hi = hi;
+    struct span *sp = hi ? ne_realloc(sc->mt_span, n * sizeof *sp) : NULL;
+    if (sp)
+        sc->mt_span = sp;
+    struct eng_field *fc = sp ? ne_realloc(sc->fcopy, n * sizeof *fc) : NULL;
+    if (!fc)
+        return NE_ENOMEM;
+    sc->fcopy = fc;
+    sc->mt_cap = n;
+    return 0;
+}
+
+static void span_add(struct span *sp, int64_t lo, int64_t hi)
+{
+    if (lo < sp->lo)
+        sp->lo = lo;
+    if (hi > sp->hi)
+        sp->hi = hi;
+}
+
+/* Under the lock: snapshots the segments and copies the memtable values of
+ * every field of se. The copies sit at the front of ts/v; the column
+ * assembly later moves them after the segment values. */
+static int snapshot_series(struct scan *sc, struct eng_series *se)
+{
+    struct ne_store *s = sc->s;
+    int rc = 0;
+    if (s->nsegs > sc->cap_segs) {
+        struct eng_seg **g = ne_realloc(sc->segs, s->nsegs * sizeof *g);
+        if (!g)
+            return NE_ENOMEM;
+        sc->segs = g;
+        sc->cap_segs = s->nsegs;
+    }
+    for (size_t i = 0; i < s->nsegs; i++) {
+        sc->segs[i] = s->segs[i];
+        s->segs[i]->refs++;
+    }
+    sc->nsegs = s->nsegs;
+    sc->n = sc->nstrs = sc->mt_end = 0;
+    sc->nf = 0;
+    if ((rc = grow_mt(sc, se->nfields ? se->nfields : 1)))
+        return rc;
+    sc->nf = se->nfields;
+    memcpy(sc->fcopy, se->fields, se->nfields * sizeof *sc->fcopy);
+    for (uint32_t f = 0; !rc && f < se->nfields; f++) {
+        sc->mt_lo[f] = sc->n;
+        sc->mt_span[f] = (struct span){INT64_MAX, INT64_MIN};
+        const struct eng_memtable *mts[2] = {s->sealed, s->active};
+        for (int k = 0; k < 2 && !rc; k++) {
+            const struct eng_mcol *c = mts[k] ? eng_mt_find(mts[k], se, f) : NULL;
+            if (!c || !c->n)
+                continue;
+            span_add(&sc->mt_span[f], c->min_ts, c->max_ts);
+            rc = copy_mcol(sc, mts[k], c);
+        }
+        sc->mt_hi[f] = sc->n;
+    }
+    sc->mt_end = sc->n;
+    return rc;
+}
+
+static void release_segs(struct scan *sc)
+{
+    for (size_t i = 0; i < sc->nsegs; i++)
+        eng_seg_unref(sc->s, sc->segs[i]);
+    sc->nsegs = 0;
+}
+
+static bool overlaps_other(struct scan *sc, size_t self, const int64_t *col_lo,
+                           const int64_t *col_hi, struct span mt, int64_t lo, int64_t hi)
+{
+    if (mt.lo <= hi && lo <= mt.hi)
+        return true;
+    for (size_t i = 0; i < sc->nsegs; i++)
+        if (i != self && col_lo[i] <= hi && lo <= col_hi[i])
+            return true;
+    return false;
+}
+
+static int append_block(struct scan *sc, uint8_t type)
+{
+    const struct ne_seg_block *b = &sc->blk;
+    int rc = grow_vals(sc, b->n);
+    for (uint32_t i = 0; !rc && i < b->n; i++) {
+        if (b->ts[i] < sc->q->t0 || b->ts[i] > sc->q->t1)
+            continue;
+        union eng_val v;
+        switch (type) {
+        case NE_V_FLOAT:
+            v.f = b->v.f[i];
+            break;
+        case NE_V_INT:
+            v.i = b->v.i[i];
+            break;
+        case NE_V_UINT:
+            v.u = b->v.u[i];
+            break;
+        case NE_V_BOOL:
+            v.u = b->v.b[i] ? 1 : 0;
+            break;
+        default:
+            rc = put_str(sc, b->v.s[i], &v.u);
+            break;
+        }
+        sc->ts[sc->n] = b->ts[i];
+        sc->v[sc->n++] = v;
+    }
+    return rc;
+}
+
+/* Reads the segment part of one column into ts/v (after the memtable
+ * copies, which are then moved behind it). */
+static int read_segments(struct scan *sc, const struct eng_field *ef, struct span mt)
+{
+    int64_t col_lo[sc->nsegs ? sc->nsegs : 1], col_hi[sc->nsegs ? sc->nsegs : 1];
+    uint32_t col_idx[sc->nsegs ? sc->nsegs : 1];
+    for (size_t i = 0; i < sc->nsegs; i++) {
+        col_lo[i] = INT64_MAX;
+        col_hi[i] = INT64_MIN;
+        if (ne_seg_find_col(sc->segs[i]->r, sc->info.id, ef->name, &col_idx[i]) == 0) {
+            const struct ne_seg_col *c = ne_seg_col(sc->segs[i]->r, col_idx[i]);
+            if (c->key.type == ef->type) {
+                col_lo[i] = c->min_ts;
+                col_hi[i] = c->max_ts;
+                continue;
+            }
+        }
+        col_idx[i] = UINT32_MAX;
+    }
+    for (size_t i = 0; i < sc->nsegs; i++) {
+        if (col_idx[i] == UINT32_MAX)
+            continue;
+        const struct ne_seg *r = sc->segs[i]->r;
+        uint32_t b0, b1;
+        ne_seg_blocks_in_range(r, col_idx[i], sc->q->t0, sc->q->t1, &b0, &b1);
+        for (uint32_t b = b0; b < b1; b++) {
+            const struct ne_seg_blockref *br = ne_seg_block(r, col_idx[i], b);
+            if (sc->bfn && br->stats.min_ts >= sc->q->t0 && br->stats.max_ts <= sc->q->t1 &&
+                !overlaps_other(sc, i, col_lo, col_hi, mt, br->stats.min_ts, br->stats.max_ts)) {
+                struct ne_scan_block sb = {&sc->info, ef->name.p, ef->type, &br->stats};
+                int rc = sc->bfn(sc->ctx, &sb);
+                if (rc)
+                    return rc;
+                continue;
+            }
+            int rc = ne_seg_block_read(r, col_idx[i], b, &sc->blk);
+            if (!rc)
+                rc = append_block(sc, ef->type);
+            if (rc) {
+                if (rc < 0)
+                    ne_log(NE_LOG_ERROR, ENG_MOD, "segment block unreadable", "path",
+                           ne_seg_path_of(r), "err", ne_strerror(rc), NULL);
+                return rc;
+            }
+        }
+    }
+    return 0;
+}
+
+static int emit(struct scan *sc, const struct eng_field *ef, size_t from)
+{
+    size_t n = sc->n - from;
+    if (!n)
+        return 0;
+    if (sc->tcap < n) {
+        int64_t *tts = ne_realloc(sc->tts, n * sizeof *tts);
+        if (tts)
+            sc->tts = tts;
+        union eng_val *tv = tts ? ne_realloc(sc->tv, n * sizeof *tv) : NULL;
+        if (tv)
+            sc->tv = tv;
+        bool *b = tv ? ne_realloc(sc->b, n * sizeof *b) : NULL;
+        if (b)
+            sc->b = b;
+        struct ne_sv *sv = b ? ne_realloc(sc->sv, n * sizeof *sv) : NULL;
+        if (!sv)
+            return NE_ENOMEM;
+        sc->sv = sv;
+        sc->tcap = n;
+    }
+    int64_t *ts = sc->ts + from;
+    union eng_val *v = sc->v + from;
+    n = eng_sort_dedup(ts, v, n, sc->tts, sc->tv);
+    struct ne_scan_chunk c = {.series = &sc->info, .field = ef->name.p, .type = ef->type,
+                              .n = n, .ts = ts};
+    switch (ef->type) {
+    case NE_V_FLOAT:
+        c.v.f = &v[0].f;
+        break;
+    case NE_V_INT:
+        c.v.i = &v[0].i;
+        break;
+    case NE_V_UINT:
+        c.v.u = &v[0].u;
+        break;
+    case NE_V_BOOL:
+        for (size_t i = 0; i < n; i++)
+            sc->b[i] = v[i].u != 0;
+        c.v.b = sc->b;
+        break;
+    default:
+        for (size_t i = 0; i < n; i++)
+            sc->sv[i] = (struct ne_sv){sc->strs + (v[i].u >> 32), (uint32_t)v[i].u};
+        c.v.s = sc->sv;
+        break;
+    }
+    return sc->fn ? sc->fn(sc->ctx, &c) : 0;
+}
+
+/* One column: segment values, then the memtable copy (newest last). */
+static int scan_column(struct scan *sc, uint32_t f)
+{
+    size_t mt_n = sc->mt_hi[f] - sc->mt_lo[f];
+    size_t base = sc->mt_end; /* after all memtable copies */
+    sc->n = base;
+    int rc = read_segments(sc, &sc->fcopy[f], sc->mt_span[f]);
+    if (!rc)
+        rc = grow_vals(sc, mt_n);
+    if (rc)
+        return rc;
+    memcpy(sc->ts + sc->n, sc->ts + sc->mt_lo[f], mt_n * sizeof *sc->ts);
+    memcpy(sc->v + sc->n, sc->v + sc->mt_lo[f], mt_n * sizeof *sc->v);
+    sc->n += mt_n;
+    return emit(sc, &sc->fcopy[f], base);
+}
+
+static int scan_series(struct scan *sc, struct eng_series *se)
+{
+    struct ne_store *s = sc->s;
+    const struct ne_store_scan_req *q = sc->q;
+    sc->info = (struct ne_series_info){se->id, eng_index_db_at(s->ix, se->db)->name,
+                                       se->meas_name.p, se->tags, se->ntags};
+    if (q->filter && !q->filter(q->filter_ctx, &sc->info))
+        return 0;
+    pthread_mutex_lock(&s->mu);
+    int rc = snapshot_series(sc, se);
+    pthread_mutex_unlock(&s->mu);
+    for (uint32_t f = 0; !rc && f < sc->nf; f++) {
+        if (q->field && strcmp(q->field, sc->fcopy[f].name.p) != 0)
+            continue;
+        rc = scan_column(sc, f);
+    }
+    pthread_mutex_lock(&s->mu);
+    release_segs(sc);
+    pthread_mutex_unlock(&s->mu);
+    return rc;
+}
+
+static int scan_run(struct ne_store *s, const struct ne_store_scan_req *q, ne_store_chunk_fn fn,
+                    ne_store_block_fn bfn, void *ctx)
+{
+    if (!s || !q || !q->db || !q->measurement)
+        return NE_EINVAL;
+    struct scan sc = {.s = s, .q = q, .fn = fn, .bfn = bfn, .ctx = ctx};
+    ne_seg_block_init(&sc.blk);
+    uint32_t db;
+    const struct eng_meas *m = NULL;
+    pthread_mutex_lock(&s->mu);
+    int rc = eng_index_db_find(s->ix, q->db, &db);
+    if (!rc)
+        rc = eng_index_meas_find(s->ix, db, q->measurement, &m);
+    uint64_t nseries = m ? m->nseries : 0;
+    pthread_mutex_unlock(&s->mu);
+    /* the series array only grows; entries below nseries never move, but
+     * the array itself may be reallocated: index it under the lock */
+    for (uint64_t i = 0; !rc && i < nseries; i++) {
+        pthread_mutex_lock(&s->mu);
+        struct eng_series *se = m->series[i];
+        pthread_mutex_unlock(&s->mu);
+        rc = scan_series(&sc, se);
+    }
+    ne_seg_block_free(&sc.blk);
+    ne_free(sc.segs);
+    ne_free(sc.ts);
+    ne_free(sc.v);
+    ne_free(sc.strs);
+    ne_free(sc.tts);
+    ne_free(sc.tv);
+    ne_free(sc.b);
+    ne_free(sc.sv);
+    ne_free(sc.mt_lo);
+    ne_free(sc.mt_hi);
+    ne_free(sc.mt_span);
+    ne_free(sc.fcopy);
+    return rc;
+}
+
+int ne_store_scan(struct ne_store *s, const struct ne_store_scan_req *q, ne_store_chunk_fn fn,
+                  void *ctx)
+{
+    return scan_run(s, q, fn, NULL, ctx);
+}
+
+int ne_store_scan_blocks(struct ne_store *s, const struct ne_store_scan_req *q,
+                         ne_store_chunk_fn fn, ne_store_block_fn block_fn, void *ctx)
+{
+    return scan_run(s, q, fn, block_fn, ctx);
+}
+
+/* ---- metadata lookups -------------------------------------------------------- */
+
+static int find_meas(struct ne_store *s, const char *db, const char *meas,
+                     const struct eng_meas **out)
+{
+    uint32_t d;
+    int rc = eng_index_db_find(s->ix, db, &d);
+    return rc ? rc : eng_index_meas_find(s->ix, d, meas, out);
+}
+
+int ne_store_list_databases(struct ne_store *s, ne_store_name_fn fn, void *ctx)
+{
+    pthread_mutex_lock(&s->mu);
+    int rc = 0;
+    for (uint32_t i = 0; !rc && i < eng_index_ndbs(s->ix); i++)
+        rc = fn(ctx, eng_index_db_at(s->ix, i)->name);
+    pthread_mutex_unlock(&s->mu);
+    return rc;
+}
+
+int ne_store_list_measurements(struct ne_store *s, const char *db, ne_store_name_fn fn,
+                               void *ctx)
+{
+    pthread_mutex_lock(&s->mu);
+    uint32_t d;
+    int rc = eng_index_db_find(s->ix, db, &d);
+    for (uint32_t i = 0; !rc && i < eng_index_nmeas(s->ix); i++) {
+        const struct eng_meas *m = eng_index_meas_at(s->ix, i);
+        if (m->db == d)
+            rc = fn(ctx, m->name);
+    }
+    pthread_mutex_unlock(&s->mu);
+    return rc;
+}
+
+static struct ne_series_info series_info(struct ne_store *s, const struct eng_series *se)
+{
+    return (struct ne_series_info){se->id, eng_index_db_at(s->ix, se->db)->name, se->meas_name.p,
+                                   se->tags, se->ntags};
+}
+
+int ne_store_list_series(struct ne_store *s, const char *db, const char *measurement,
+                         ne_store_series_fn fn, void *ctx)
+{
+    pthread_mutex_lock(&s->mu);
+    const struct eng_meas *m;
+    int rc = find_meas(s, db, measurement, &m);
+    for (uint64_t i = 0; !rc && i < m->nseries; i++) {
+        struct ne_series_info in = series_info(s, m->series[i]);
+        rc = fn(ctx, &in);
+    }
+    pthread_mutex_unlock(&s->mu);
+    return rc;
+}
+
+static int cmp_cstr(const void *a, const void *b)
+{
+    return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+/* Collects names (borrowed), sorts them, calls fn once per distinct one. */
+struct names {
+    const char **v;
+    uint8_t *types;
+    size_t n, cap;
+};
+
+static int names_add(struct names *nm, const char *name, uint8_t type)
+{
+    if (nm->n == nm->cap) {
+        size_t nc = nm->cap ? nm->cap * 2 : 64;
+        const char **v = ne_realloc(nm->v, nc * sizeof *v);
+        if (!v)
+            return NE_ENOMEM;
+        nm->v = v;
+        uint8_t *t = ne_realloc(nm->types, nc);
+        if (!t)
+            return NE_ENOMEM;
+        nm->types = t;
+        nm->cap = nc;
+    }
+    nm->types[nm->n] = type;
+    nm->v[nm->n++] = name;
+    return 0;
+}
+
+static int names_emit(struct names *nm, ne_store_name_fn fn, ne_store_field_fn ffn, void *ctx,
+                      struct ne_store *s, const struct eng_meas *m)
+{
+    int rc = 0;
+    if (nm->n)
+        qsort(nm->v, nm->n, sizeof *nm->v, cmp_cstr);
+    for (size_t i = 0; !rc && i < nm->n; i++) {
+        if (i && strcmp(nm->v[i], nm->v[i - 1]) == 0)
+            continue;
+        if (fn) {
+            rc = fn(ctx, nm->v[i]);
+            continue;
+        }
+        /* the type of a field: from the first series that has it */
+        uint8_t type = 0;
+        for (uint64_t k = 0; !type && k < m->nseries; k++) {
+            const struct eng_series *se = m->series[k];
+            int sl = eng_series_field_find(se, ne_sv_c(nm->v[i]), 0);
+            if (sl >= 0)
+                type = se->fields[sl].type;
+        }
+        rc = ffn(ctx, nm->v[i], (enum ne_vtype)type);
+    }
+    (void)s;
+    ne_free(nm->v);
+    ne_free(nm->types);
+    return rc;
+}
+
+int ne_store_tag_keys(struct ne_store *s, const char *db, const char *measurement,
+                      ne_store_name_fn fn, void *ctx)
+{
+    struct names nm = {0};
+    pthread_mutex_lock(&s->mu);
+    const struct eng_meas *m;
+    int rc = find_meas(s, db, measurement, &m);
+    for (uint64_t i = 0; !rc && i < m->nseries; i++)
+        for (uint32_t t = 0; !rc && t < m->series[i]->ntags; t++)
+            rc = names_add(&nm, m->series[i]->tags[t].key.p, 0);
+    if (!rc)
+        rc = names_emit(&nm, fn, NULL, ctx, s, m);
+    else {
+        ne_free(nm.v);
+        ne_free(nm.types);
+    }
+    pthread_mutex_unlock(&s->mu);
+    return rc;
+}
+
+int ne_store_tag_values(struct ne_store *s, const char *db, const char *measurement,
+                        const char *key, ne_store_name_fn fn, void *ctx)
+{
+    struct names nm = {0};
+    pthread_mutex_lock(&s->mu);
+    const struct eng_meas *m;
+    int rc = find_meas(s, db, measurement, &m);
+    for (uint64_t i = 0; !rc && i < m->nseries; i++)
+        for (uint32_t t = 0; !rc && t < m->series[i]->ntags; t++)
+            if (strcmp(m->series[i]->tags[t].key.p, key) == 0)
+                rc = names_add(&nm, m->series[i]->tags[t].val.p, 0);
+    if (!rc)
+        rc = names_emit(&nm, fn, NULL, ctx, s, m);
+    else {
+        ne_free(nm.v);
+        ne_free(nm.types);
+    }
+    pthread_mutex_unlock(&s->mu);
+    return rc;
+}
+
+int ne_store_field_keys(struct ne_store *s, const char *db, const char *measurement,
+                        ne_store_field_fn fn, void *ctx)
+{
+    struct names nm = {0};
+    pthread_mutex_lock(&s->mu);
+    const struct eng_meas *m;
+    int rc = find_meas(s, db, measurement, &m);
+    for (uint64_t i = 0; !rc && i < m->nseries; i++)
+        for (uint32_t f = 0; !rc && f < m->series[i]->nfields; f++)
+            rc = names_add(&nm, m->series[i]->fields[f].name.p, m->series[i]->fields[f].type);
+    if (!rc)
+        rc = names_emit(&nm, NULL, fn, ctx, s, m);
+    else {
+        ne_free(nm.v);
+        ne_free(nm.types);
+    }
+    pthread_mutex_unlock(&s->mu);
+    return rc;
+}
+
+int ne_store_series_with_tag(struct ne_store *s, const char *db, const char *measurement,
+                             const char *key, const char *value, ne_store_series_fn fn,
+                             void *ctx)
+{
+    pthread_mutex_lock(&s->mu);
+    const struct eng_meas *m;
+    int rc = find_meas(s, db, measurement, &m);
+    uint64_t n = 0;
+    struct eng_series *const *v =
+        rc ? NULL : eng_index_postings(s->ix, m, ne_sv_c(key), ne_sv_c(value), &n);
+    for (uint64_t i = 0; !rc && i < n; i++) {
+        struct ne_series_info in = series_info(s, v[i]);
+        rc = fn(ctx, &in);
+    }
+    pthread_mutex_unlock(&s->mu);
+    return rc;
+}

@@ -1,0 +1,1400 @@
+/*
+ * store.c - the store: open/recovery, the write path, memtable sealing and
+ * flushing to segments, failure handling, stats.
+ *
+ * Directory layout (data_dir/store):
+ *   LOCK               advisory lock of the running process
+ *   series.log         the series index (series.c)
+ *   CHECKPOINT         highest WAL sequence number flushed to segments
+ *   wal/wal-<gen>.log  write-ahead log files (wal.c)
+ *   seg/<id>.seg       segments (store/segment); each records the WAL range
+ *                      [seq_min, seq_max] it holds
+ *
+ * Invariants:
+ *   - sequence numbers are given under store.mu, in the order points enter
+ *     the memtable, so "newer" is well defined: within a memtable by
+ *     insertion order, between segments by seq range (ranges never overlap:
+ *     replay skips every seq <= max(CHECKPOINT, newest segment's seq_max)),
+ *     and the memtables are newer than every segment;
+ *   - a WAL file is deleted only after every record in it is in a durable
+ *     segment and CHECKPOINT says so;
+ *   - at most one sealed memtable exists; when the active one fills while
+ *     the sealed one is still flushing, writes get NE_EBUSY;
+ *   - after a failed fdatasync nothing is acknowledged until the flusher
+ *     thread has closed the WAL (cut back to its durable offset), replayed
+ *     it into a fresh memtable and opened a new WAL file.
+ *
+ * CHECKPOINT (16 bytes, published with write-tmp/fsync/rename/fsync-dir):
+ *   +-------------+-------------+-----------------+--------------------+
+ *   | magic "NECK"| version u32 | flushed_seq u64 | (crc32c of 0..11   |
+ *   | u32         | = 1         |  ... bytes 8..15| is not needed: the |
+ *   +-------------+-------------+-----------------+--------------------+
+ *   Layout: magic u32, version u16, reserved u16, flushed_seq u64, crc32c
+ *   u32 of bytes 0..15 (20 bytes in all).
+ *
+ * WAL record payload (one ne_store_write call):
+ *   u8 version = 1 | uv db_len, db | u32 npoints (patched at the end) |
+ *   per point:
+ *     uv (series_ref << 1 | def); if def: uv meas_len, meas, uv ntags,
+ *        (uv klen, key, uv vlen, val) x ntags   -- first use in a WAL epoch
+ *     sv ts - previous point's ts (0 before the first point)
+ *     uv nfields, per field:
+ *        uv (slot << 1 | def); if def: u8 type, uv name_len, name
+ *        value: float u64 bits | int sv | uint uv | bool u8 | string uv len, bytes
+ *   series_ref and slot are the index's id and field slot at write time;
+ *   replay resolves them through the definitions met earlier in the same
+ *   file.
+ */
+#include <inttypes.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "ports/crc32c.h"
+#include "ports/log.h"
+#include "ports/platform.h"
+#include "store/engine/store_int.h"
+
+#define CK_MAGIC 0x4b43454eu /* "NECK" */
+#define CK_LEN 20
+#define MAX_TAGS 1024
+#define MAX_STRING (64u << 10)
+#define DISK_RESERVE (8u << 20)
+#define PROBE_NS 50000000LL  /* a full disk is retried this often */
+#define SPACE_CHECK_NS 1000000000LL
+
+static const char *const reject_names[NE_REJ__COUNT] = {"future", "too_old", "type",
+                                                          "cardinality", "invalid"};
+
+const char *ne_reject_name(enum ne_reject r)
+{
+    return (unsigned)r < NE_REJ__COUNT ? reject_names[r] : "unknown";
+}
+
+void ne_store_opts_default(struct ne_store_opts *o)
+{
+    memset(o, 0, sizeof *o);
+    o->data_dir = "./neoedge-data";
+    o->durability = NE_STORE_INTERVAL;
+    o->max_loss_ns = 100000000LL;
+    o->memtable_bytes = 16u << 20;
+    o->memtable_max_age_ns = 600LL * 1000000000LL;
+    o->segment_target_bytes = 64u << 20;
+    o->future_grace_ns = 600LL * 1000000000LL;
+    o->max_series_per_db = 1000000;
+    o->max_series_per_measurement = 100000;
+}
+
+/* ---- checkpoint --------------------------------------------------------- */
+
+static int ck_write(struct ne_store *s, uint64_t seq)
+{
+    char path[4096];
+    uint8_t b[CK_LEN] = {0};
+    snprintf(path, sizeof path, "%s/CHECKPOINT", s->root);
+    ne_store_u32le(b, CK_MAGIC);
+    b[4] = 1;
+    ne_store_u64le(b + 8, seq);
+    ne_store_u32le(b + 16, ne_crc32c(0, b, 16));
+    return ne_fs_write_atomic(path, b, sizeof b);
+}
+
+static int ck_read(struct ne_store *s, uint64_t *seq)
+{
+    char path[4096];
+    char *d = NULL;
+    size_t n = 0;
+    snprintf(path, sizeof path, "%s/CHECKPOINT", s->root);
+    *seq = 0;
+    int rc = ne_fs_read_all(path, &d, &n);
+    if (rc == NE_ENOTFOUND)
+        return 0;
+    if (rc)
+        return rc;
+    const uint8_t *b = (const uint8_t *)d;
+    if (n != CK_LEN || ne_load_u32le(b) != CK_MAGIC || ne_load_u32le(b + 16) != ne_crc32c(0, b, 16)) {
+        ne_log(NE_LOG_ERROR, ENG_MOD, "CHECKPOINT is corrupt; relying on segment WAL ranges",
+               "path", path, NULL);
+    } else {
+        *seq = ne_load_u64le(b + 8);
+    }
+    ne_free(d);
+    return 0;
+}
+
+/* ---- segments list ---------------------------------------------------------- */
+
+int eng_seg_load(const char *path, struct eng_seg **out)
+{
+    struct eng_seg *g = ne_calloc(1, sizeof *g);
+    if (!g)
+        return NE_ENOMEM;
+    int rc = ne_seg_open(path, &g->r);
+    if (rc) {
+        ne_free(g);
+        return rc;
+    }
+    const struct ne_seg_info *in = ne_seg_info(g->r);
+    g->id = in->seg_id;
+    g->seq_min = in->wal_seq_min;
+    g->seq_max = in->wal_seq_max;
+    g->min_ts = in->min_ts;
+    g->max_ts = in->max_ts;
+    g->bytes = in->file_bytes;
+    g->refs = 1; /* the list's reference */
+    *out = g;
+    return 0;
+}
+
+static int seg_cmp(const void *a, const void *b)
+{
+    const struct eng_seg *x = *(struct eng_seg *const *)a, *y = *(struct eng_seg *const *)b;
+    if (x->seq_min != y->seq_min)
+        return x->seq_min < y->seq_min ? -1 : 1;
+    return x->id < y->id ? -1 : x->id > y->id;
+}
+
+void eng_segs_publish(struct ne_store *s, struct eng_seg *g)
+{
+    /* capacity is reserved by the caller through segs_reserve */
+    s->segs[s->nsegs++] = g;
+    qsort(s->segs, s->nsegs, sizeof *s->segs, seg_cmp);
+    eng_update_gauges(s);
+}
+
+static int segs_reserve(struct ne_store *s, size_t extra)
+{
+    if (s->nsegs + extra <= s->cap_segs)
+        return 0;
+    size_t nc = s->cap_segs ? s->cap_segs * 2 : 16;
+    while (nc < s->nsegs + extra)
+        nc *= 2;
+    struct eng_seg **p = ne_realloc(s->segs, nc * sizeof *p);
+    if (!p)
+        return NE_ENOMEM;
+    s->segs = p;
+    s->cap_segs = nc;
+    return 0;
+}
+
+void eng_seg_unref(struct ne_store *s, struct eng_seg *g)
+{
+    if (--g->refs > 0)
+        return;
+    char path[4096];
+    snprintf(path, sizeof path, "%s", ne_seg_path_of(g->r));
+    ne_seg_close(&g->r);
+    if (g->dead) {
+        int rc = ne_fs_unlink(path);
+        if (rc && rc != NE_ENOTFOUND)
+            ne_log(NE_LOG_WARN, ENG_MOD, "cannot remove segment", "path", path, "err",
+                   ne_strerror(rc), NULL);
+        (void)ne_fs_sync_dir(s->seg_dir);
+    }
+    ne_free(g);
+}
+
+void eng_update_gauges(struct ne_store *s)
+{
+    uint64_t bytes = 0;
+    for (size_t i = 0; i < s->nsegs; i++)
+        bytes += s->segs[i]->bytes;
+    ne_metric_set(s->m_segments, (double)s->nsegs);
+    ne_metric_set(s->m_seg_bytes, (double)bytes);
+    ne_metric_set(s->m_mt_bytes, (double)((s->active ? s->active->bytes : 0) +
+                                          (s->sealed ? s->sealed->bytes : 0)));
+    ne_metric_set(s->m_series, (double)eng_index_nseries(s->ix));
+}
+
+struct seg_scan {
+    struct ne_store *s;
+    int rc;
+};
+
+static int seg_list_cb(void *ctx, const char *name, bool is_dir)
+{
+    struct seg_scan *sc = ctx;
+    struct ne_store *s = sc->s;
+    uint64_t id;
+    char path[4096];
+    if (is_dir || ne_seg_parse_name(name, &id))
+        return 0;
+    snprintf(path, sizeof path, "%s/%s", s->seg_dir, name);
+    if (id >= s->next_seg_id)
+        s->next_seg_id = id + 1;
+    struct eng_seg *g;
+    int rc = eng_seg_load(path, &g);
+    if (rc) {
+        char q[4200];
+        snprintf(q, sizeof q, "%s.quarantine", path);
+        ne_log(NE_LOG_ERROR, ENG_MOD, "segment unreadable: quarantined", "path", path, "err",
+               ne_strerror(rc), NULL);
+        ne_metric_inc(s->m_quarantined);
+        (void)ne_fs_rename(path, q);
+        return 0;
+    }
+    if ((rc = segs_reserve(s, 1))) {
+        eng_seg_unref(s, g);
+        return rc;
+    }
+    s->segs[s->nsegs++] = g;
+    return 0;
+}
+
+/* A crash between publishing a merged segment and deleting its inputs
+ * leaves both: an input whose WAL range lies inside a newer segment's range
+ * is superseded and removed now. */
+static void drop_superseded(struct ne_store *s)
+{
+    size_t keep = 0;
+    for (size_t i = 0; i < s->nsegs; i++) {
+        struct eng_seg *g = s->segs[i];
+        bool covered = false;
+        for (size_t j = 0; j < s->nsegs && !covered; j++) {
+            struct eng_seg *h = s->segs[j];
+            covered = h != g && h->id > g->id && h->seq_min <= g->seq_min &&
+                      g->seq_max <= h->seq_max;
+        }
+        if (covered) {
+            ne_log(NE_LOG_INFO, ENG_MOD, "removing segment superseded by compaction", "path",
+                   ne_seg_path_of(g->r), NULL);
+            g->dead = true;
+            eng_seg_unref(s, g);
+            continue;
+        }
+        s->segs[keep++] = g;
+    }
+    s->nsegs = keep;
+    if (s->nsegs)
+        qsort(s->segs, s->nsegs, sizeof *s->segs, seg_cmp);
+}
+
+/* ---- WAL payload ------------------------------------------------------------- */
+
+static int put_sv(struct ne_buf *b, struct ne_sv s)
+{
+    int rc = ne_buf_put_uvarint(b, s.n);
+    return rc ? rc : ne_buf_append(b, s.p, s.n);
+}
+
+static int enc_series(struct ne_buf *b, struct eng_series *se, uint64_t epoch)
+{
+    bool def = se->wal_gen != epoch;
+    int rc = ne_buf_put_uvarint(b, se->id << 1 | def);
+    if (rc || !def)
+        return rc;
+    rc = put_sv(b, se->meas_name);
+    if (!rc)
+        rc = ne_buf_put_uvarint(b, se->ntags);
+    for (uint32_t i = 0; !rc && i < se->ntags; i++) {
+        rc = put_sv(b, se->tags[i].key);
+        if (!rc)
+            rc = put_sv(b, se->tags[i].val);
+    }
+    return rc;
+}
+
+static int enc_value(struct ne_buf *b, uint8_t type, const union ne_value *v)
+{
+    switch (type) {
+    case NE_V_FLOAT: {
+        uint64_t u;
+        memcpy(&u, &v->f, 8);
+        return ne_buf_put_u64le(b, u);
+    }
+    case NE_V_INT:
+        return ne_buf_put_svarint(b, v->i);
+    case NE_V_UINT:
+        return ne_buf_put_uvarint(b, v->u);
+    case NE_V_BOOL:
+        return ne_buf_put_u8(b, v->b ? 1 : 0);
+    default:
+        return put_sv(b, v->s);
+    }
+}
+
+/* ---- the write path -------------------------------------------------------------- */
+
+struct wctx {
+    struct ne_store *s;
+    struct ne_write_result *res;
+    int64_t now;
+    uint32_t db;
+    struct ne_buf *wb; /* WAL record being built, or NULL */
+    uint64_t epoch;
+    int64_t prev_ts;
+    uint32_t npts;
+    uint64_t nvals;
+    int slots[64]; /* field slots of the point (-1: new) */
+};
+
+static void series_text(const struct eng_series *se, char *buf, size_t n)
+{
+    int k = snprintf(buf, n, "%s", se->meas_name.p);
+    for (uint32_t i = 0; i < se->ntags && k > 0 && (size_t)k < n; i++)
+        k += snprintf(buf + k, n - (size_t)k, ",%s=%s", se->tags[i].key.p, se->tags[i].val.p);
+}
+
+static void reject(struct wctx *c, const struct ne_point *p, enum ne_reject why, const char *fmt,
+                   ...) __attribute__((format(printf, 4, 5)));
+
+static void reject(struct wctx *c, const struct ne_point *p, enum ne_reject why, const char *fmt,
+                   ...)
+{
+    struct ne_write_result *r = c->res;
+    if (!r->rejected) {
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(r->first_error, sizeof r->first_error, fmt, ap);
+        va_end(ap);
+    }
+    (void)p;
+    r->rejected++;
+    r->by_reason[why]++;
+    ne_metric_inc(c->s->m_rej[why]);
+}
+
+static bool sv_ok(struct ne_sv v)
+{
+    return v.n > 0 && v.p;
+}
+
+/* Checks what needs no index: names, values, time. */
+static bool point_valid(struct wctx *c, const struct ne_batch *b, const struct ne_point *p,
+                        int64_t ts)
+{
+    const struct ne_store_opts *o = &c->s->o;
+    if (!sv_ok(p->meas) || p->ntags > MAX_TAGS || p->nfields == 0) {
+        reject(c, p, NE_REJ_INVALID, "invalid point: %s",
+               !sv_ok(p->meas) ? "empty measurement"
+                               : p->nfields == 0 ? "no field" : "too many tags");
+        return false;
+    }
+    const struct ne_tag *t = ne_point_tags(b, p);
+    for (uint32_t i = 0; i < p->ntags; i++) {
+        if (!sv_ok(t[i].key) || !sv_ok(t[i].val)) {
+            reject(c, p, NE_REJ_INVALID, "invalid point in %.*s: empty tag key or value",
+                   (int)p->meas.n, p->meas.p);
+            return false;
+        }
+    }
+    const struct ne_field *f = ne_point_fields(b, p);
+    for (uint32_t i = 0; i < p->nfields; i++) {
+        bool bad = !sv_ok(f[i].key) || f[i].type < NE_V_FLOAT || f[i].type > NE_V_STRING ||
+                   (f[i].type == NE_V_FLOAT && !isfinite(f[i].v.f)) ||
+                   (f[i].type == NE_V_STRING && f[i].v.s.n > MAX_STRING);
+        if (bad) {
+            reject(c, p, NE_REJ_INVALID, "invalid field %.*s in %.*s", (int)f[i].key.n,
+                   f[i].key.p ? f[i].key.p : "", (int)p->meas.n, p->meas.p);
+            return false;
+        }
+    }
+    if (o->future_grace_ns > 0 && ts > c->now && ts - c->now > o->future_grace_ns) {
+        reject(c, p, NE_REJ_FUTURE, "point in %.*s at %" PRId64 " is %" PRId64
+                                    " s in the future (grace %" PRId64 " s)",
+               (int)p->meas.n, p->meas.p, ts, (ts - c->now) / 1000000000,
+               o->future_grace_ns / 1000000000);
+        return false;
+    }
+    if (o->late_window_ns > 0 && ts < c->now - o->late_window_ns) {
+        reject(c, p, NE_REJ_TOO_OLD, "point in %.*s at %" PRId64 " is older than the late window",
+               (int)p->meas.n, p->meas.p, ts);
+        return false;
+    }
+    return true;
+}
+
+/* Resolves field slots; a type conflict rejects the point. */
+static bool fields_resolve(struct wctx *c, const struct ne_batch *b, const struct ne_point *p,
+                           struct eng_series *se)
+{
+    const struct ne_field *f = ne_point_fields(b, p);
+    for (uint32_t i = 0; i < p->nfields; i++) {
+        int slot = eng_series_field_find(se, f[i].key, i);
+        if (slot >= 0 && se->fields[slot].type != f[i].type) {
+            char key[160];
+            series_text(se, key, sizeof key);
+            reject(c, p, NE_REJ_TYPE, "field \"%s\" is %s in %s, got %s",
+                   se->fields[slot].name.p, ne_vtype_name(se->fields[slot].type), key,
+                   ne_vtype_name(f[i].type));
+            return false;
+        }
+        if (i < 64)
+            c->slots[i] = slot;
+    }
+    return true;
+}
+
+static int point_store(struct wctx *c, const struct ne_batch *b, const struct ne_point *p,
+                       struct eng_series *se, int64_t ts)
+{
+    struct ne_store *s = c->s;
+    struct ne_buf *wb = c->wb;
+    const struct ne_field *f = ne_point_fields(b, p);
+    int rc = 0;
+    if (wb) {
+        rc = enc_series(wb, se, c->epoch);
+        if (!rc)
+            rc = ne_buf_put_svarint(wb, (int64_t)((uint64_t)ts - (uint64_t)c->prev_ts));
+        if (!rc)
+            rc = ne_buf_put_uvarint(wb, p->nfields);
+        if (rc)
+            return rc;
+    }
+    for (uint32_t i = 0; i < p->nfields; i++) {
+        int slot = i < 64 ? c->slots[i] : eng_series_field_find(se, f[i].key, i);
+        bool def = false;
+        if (slot < 0) {
+            slot = eng_index_field_add(s->ix, se, f[i].key, f[i].type);
+            if (slot < 0)
+                return slot;
+            def = true;
+        }
+        struct eng_field *ef = &se->fields[slot];
+        if (ef->wal_gen != c->epoch)
+            def = true;
+        if (wb) {
+            rc = ne_buf_put_uvarint(wb, (uint64_t)slot << 1 | def);
+            if (!rc && def) {
+                rc = ne_buf_put_u8(wb, ef->type);
+                if (!rc)
+                    rc = put_sv(wb, ef->name);
+            }
+            if (!rc)
+                rc = enc_value(wb, ef->type, &f[i].v);
+            if (rc)
+                return rc;
+            ef->wal_gen = c->epoch;
+        }
+        if ((rc = eng_mt_append(s->active, se, (uint32_t)slot, ts, &f[i].v)))
+            return rc;
+    }
+    if (wb)
+        se->wal_gen = c->epoch;
+    c->prev_ts = ts;
+    c->npts++;
+    c->nvals += p->nfields;
+    c->res->accepted++;
+    s->points_written++;
+    s->values_written += p->nfields;
+    return 0;
+}
+
+static int write_points(struct wctx *c, const struct ne_batch *b)
+{
+    char why[200];
+    for (uint32_t i = 0; i < b->npts; i++) {
+        const struct ne_point *p = &b->pts[i];
+        int64_t ts = p->ts == NE_TS_UNSET ? c->now : p->ts;
+        if (!point_valid(c, b, p, ts))
+            continue;
+        struct eng_series *se;
+        int rc = eng_index_series(c->s->ix, c->db, b, p, &se, why, sizeof why);
+        if (rc == NE_ELIMIT) {
+            reject(c, p, NE_REJ_CARDINALITY, "%s", why);
+            continue;
+        }
+        if (rc)
+            return rc;
+        if (!fields_resolve(c, b, p, se))
+            continue;
+        if ((rc = point_store(c, b, p, se, ts)))
+            return rc;
+    }
+    return 0;
+}
+
+/* Swaps in a fresh memtable; mu held. The WAL rotates so that every file
+ * before the new one holds only sealed data. */
+static int seal_locked(struct ne_store *s)
+{
+    if (s->sealed || !s->active->values)
+        return s->sealed ? NE_EBUSY : 0;
+    struct eng_memtable *m;
+    int rc = eng_mt_new(s->next_mt_gen, &m);
+    if (rc)
+        return rc;
+    if (s->wal && (rc = eng_wal_rotate(s->wal, NULL))) {
+        eng_mt_free(&m);
+        return rc;
+    }
+    s->next_mt_gen++;
+    s->sealed = s->active;
+    s->active = m;
+    pthread_cond_broadcast(&s->cv);
+    return 0;
+}
+
+static bool mt_full(const struct ne_store *s)
+{
+    return s->active->bytes >= s->o.memtable_bytes / 2;
+}
+
+/* Admission before a write: state, disk, memtable room. mu held. */
+static int admit_locked(struct ne_store *s)
+{
+    if (atomic_load(&s->state) != ENG_OK)
+        return NE_EFAILED;
+    int64_t now = ne_time_mono_ns();
+    if (atomic_load(&s->disk_full)) {
+        if (now - s->disk_probe_mono < PROBE_NS)
+            return NE_ENOSPC;
+        s->disk_probe_mono = now;
+    }
+    if (s->wal && now - s->space_check_mono >= SPACE_CHECK_NS) {
+        uint64_t free_b = 0;
+        s->space_check_mono = now;
+        if (ne_fs_free_space(s->root, &free_b) == 0 && free_b < DISK_RESERVE) {
+            if (!atomic_exchange(&s->disk_full, true))
+                ne_log(NE_LOG_ERROR, ENG_MOD, "disk almost full: writes refused until space returns",
+                       "dir", s->root, NULL);
+            snprintf(s->why, sizeof s->why, "disk full");
+            s->disk_probe_mono = now;
+            return NE_ENOSPC;
+        }
+    }
+    if (mt_full(s)) {
+        int rc = seal_locked(s);
+        if (rc == NE_EBUSY) {
+            ne_metric_inc(s->m_backpressure);
+            return atomic_load(&s->disk_full) ? NE_ENOSPC : NE_EBUSY;
+        }
+        if (rc)
+            return rc;
+    } else if (s->wal && eng_wal_want_rotate(s->wal)) {
+        int rc = eng_wal_rotate(s->wal, NULL);
+        if (rc)
+            return rc;
+    }
+    return 0;
+}
+
+static void note_disk_result(struct ne_store *s, int rc)
+{
+    if (rc == NE_ENOSPC) {
+        if (!atomic_exchange(&s->disk_full, true))
+            ne_log(NE_LOG_ERROR, ENG_MOD,
+                   "disk full: writes are refused (WAL intact) until space returns", "dir",
+                   s->root, NULL);
+        s->disk_probe_mono = ne_time_mono_ns();
+        snprintf(s->why, sizeof s->why, "disk full");
+        ne_metric_inc(s->m_nospc);
+    } else if (rc == 0 && atomic_load(&s->disk_full)) {
+        atomic_store(&s->disk_full, false);
+        s->why[0] = 0;
+        ne_log(NE_LOG_INFO, ENG_MOD, "disk space is back: writes resume", "dir", s->root, NULL);
+    }
+}
+
+int ne_store_write(struct ne_store *s, const char *db, const struct ne_batch *b,
+                   struct ne_write_result *res)
+{
+    struct ne_write_result dummy;
+    if (!res)
+        res = &dummy;
+    memset(res, 0, sizeof *res);
+    if (!s || !db || !*db || !b)
+        return NE_EINVAL;
+    if (atomic_load(&s->state) != ENG_OK)
+        return NE_EFAILED;
+    struct wctx c = {.s = s, .res = res, .now = ne_time_wall_ns()};
+    pthread_mutex_lock(&s->mu);
+    int rc = admit_locked(s);
+    if (!rc)
+        rc = eng_index_db(s->ix, ne_sv_c(db), &c.db);
+    if (rc) {
+        pthread_mutex_unlock(&s->mu);
+        return rc;
+    }
+    size_t npts_at = 0;
+    if (s->wal) {
+        c.wb = eng_wal_begin(s->wal);
+        if (!c.wb) {
+            pthread_mutex_unlock(&s->mu);
+            return NE_ENOMEM;
+        }
+        c.epoch = eng_wal_gen(s->wal);
+        rc = ne_buf_put_u8(c.wb, 1);
+        if (!rc)
+            rc = put_sv(c.wb, ne_sv_c(db));
+        npts_at = c.wb->len;
+        if (!rc)
+            rc = ne_buf_put_u32le(c.wb, 0);
+    }
+    if (!rc)
+        rc = write_points(&c, b);
+    uint64_t seq = 0;
+    if (s->wal) {
+        if (rc || !c.npts) {
+            eng_wal_abort(s->wal);
+        } else {
+            ne_buf_patch_u32le(c.wb, npts_at, c.npts);
+            seq = eng_wal_commit(s->wal);
+        }
+    } else if (!rc && c.npts) {
+        seq = s->next_seq++;
+    }
+    if (seq && s->wal)
+        s->wal_users++;
+    if (seq) {
+        if (!s->active->seq_min)
+            s->active->seq_min = seq;
+        s->active->seq_max = seq;
+        if (!s->active->first_mono)
+            s->active->first_mono = ne_time_mono_ns();
+    }
+    pthread_mutex_unlock(&s->mu);
+    if (rc) {
+        ne_log(NE_LOG_ERROR, ENG_MOD, "write failed", "db", db, "err", ne_strerror(rc), NULL);
+        return rc;
+    }
+    if (seq && s->wal) {
+        rc = eng_wal_wait(s->wal, seq);
+        bool failed = rc == NE_EFAILED || eng_wal_failed(s->wal);
+        pthread_mutex_lock(&s->mu);
+        if (failed && atomic_exchange(&s->state, ENG_FAILED) == ENG_OK)
+            snprintf(s->why, sizeof s->why, "WAL sync failed: recovering");
+        if (failed && !rc)
+            rc = NE_EFAILED;
+        note_disk_result(s, failed ? -1 : rc);
+        s->wal_users--;
+        pthread_cond_broadcast(&s->cv);
+        pthread_mutex_unlock(&s->mu);
+        if (rc)
+            return rc;
+    }
+    ne_metric_add(s->m_points, res->accepted);
+    ne_metric_add(s->m_values, c.nvals);
+    return 0;
+}
+
+/* ---- flushing ------------------------------------------------------------------ */
+
+struct colref {
+    struct eng_mcol *c;
+};
+
+static int colref_cmp(const void *a, const void *b)
+{
+    const struct eng_mcol *x = ((const struct colref *)a)->c, *y = ((const struct colref *)b)->c;
+    if (x->s->id != y->s->id)
+        return x->s->id < y->s->id ? -1 : 1;
+    struct ne_sv fx = x->s->fields[x->slot].name, fy = y->s->fields[y->slot].name;
+    int r = memcmp(fx.p, fy.p, fx.n < fy.n ? fx.n : fy.n);
+    return r ? r : (fx.n > fy.n) - (fx.n < fy.n);
+}
+
+/* Scratch for the value types the memtable does not store natively. */
+struct conv {
+    bool *b;
+    struct ne_sv *sv;
+    size_t cap;
+};
+
+static const void *col_values(const struct eng_memtable *m, const struct eng_mcol *c,
+                              struct conv *cv, int *rc)
+{
+    *rc = 0;
+    if (c->type != NE_V_BOOL && c->type != NE_V_STRING)
+        return c->v; /* double / int64 / uint64 share the 8-byte slots */
+    if (cv->cap < c->n) {
+        size_t nc = c->n;
+        bool *b = ne_realloc(cv->b, nc * sizeof *b);
+        if (b)
+            cv->b = b;
+        struct ne_sv *sv = b ? ne_realloc(cv->sv, nc * sizeof *sv) : NULL;
+        if (!sv) {
+            *rc = NE_ENOMEM;
+            return NULL;
+        }
+        cv->sv = sv;
+        cv->cap = nc;
+    }
+    if (c->type == NE_V_BOOL) {
+        for (uint32_t i = 0; i < c->n; i++)
+            cv->b[i] = c->v[i].u != 0;
+        return cv->b;
+    }
+    for (uint32_t i = 0; i < c->n; i++)
+        cv->sv[i] = eng_mt_str(m, c->v[i]);
+    return cv->sv;
+}
+
+static int write_segment(struct ne_store *s, struct eng_memtable *m, struct colref *order,
+                         uint32_t ncols, const char *const *dbs, uint32_t ndbs, uint64_t id,
+                         struct ne_seg_info *info)
+{
+    struct ne_segw_opts so = {.dbs = dbs, .ndbs = ndbs, .wal_seq_min = m->seq_min,
+                              .wal_seq_max = m->seq_max};
+    struct ne_segw *w = NULL;
+    struct conv cv = {0};
+    int rc = ne_segw_open(s->seg_dir, id, &so, &w);
+    for (uint32_t i = 0; !rc && i < ncols; i++) {
+        struct eng_mcol *c = order[i].c;
+        if (!c->n)
+            continue;
+        struct ne_seg_colkey k = {.series_id = c->s->id, .field = c->s->fields[c->slot].name,
+                                  .type = c->type, .db = c->s->db};
+        const void *vals = col_values(m, c, &cv, &rc);
+        if (!rc)
+            rc = ne_segw_add_column(w, &k, c->ts, vals, c->n);
+    }
+    if (!rc)
+        rc = ne_segw_finish(&w, info);
+    else
+        ne_segw_abort(&w);
+    ne_free(cv.b);
+    ne_free(cv.sv);
+    return rc;
+}
+
+int eng_store_flush_sealed(struct ne_store *s)
+{
+    pthread_mutex_lock(&s->mu);
+    struct eng_memtable *m = s->sealed;
+    if (!m || s->flushing) {
+        pthread_mutex_unlock(&s->mu);
+        return 0;
+    }
+    s->flushing = true;
+    int rc = 0;
+    struct colref *order = ne_malloc((size_t)(m->ncols ? m->ncols : 1) * sizeof *order);
+    uint32_t ndbs = eng_index_ndbs(s->ix);
+    const char **dbs = ne_malloc((ndbs ? ndbs : 1) * sizeof *dbs);
+    if (!order || !dbs)
+        rc = NE_ENOMEM;
+    for (uint32_t i = 0; !rc && i < m->ncols; i++) {
+        eng_mt_col_finish(&m->cols[i]);
+        order[i].c = &m->cols[i];
+    }
+    for (uint32_t i = 0; !rc && i < ndbs; i++)
+        dbs[i] = eng_index_db_at(s->ix, i)->name;
+    if (!rc)
+        rc = eng_index_sync(s->ix);
+    uint64_t id = s->next_seg_id++;
+    pthread_mutex_unlock(&s->mu);
+
+    struct ne_seg_info info;
+    struct eng_seg *g = NULL;
+    if (!rc) {
+        qsort(order, m->ncols, sizeof *order, colref_cmp);
+        rc = write_segment(s, m, order, m->ncols, dbs, ndbs, id, &info);
+    }
+    if (!rc) {
+        char path[4096];
+        ne_seg_path(path, sizeof path, s->seg_dir, id);
+        rc = eng_seg_load(path, &g);
+    }
+    ne_free(order);
+    ne_free(dbs);
+
+    pthread_mutex_lock(&s->mu);
+    if (!rc && (rc = segs_reserve(s, 1)))
+        eng_seg_unref(s, g);
+    if (!rc) {
+        eng_segs_publish(s, g);
+        s->flushed_seq = m->seq_max;
+        int crc = ck_write(s, s->flushed_seq);
+        if (!crc && s->wal)
+            eng_wal_drop_upto(s->wal, s->flushed_seq);
+        s->sealed = NULL;
+        eng_mt_free(&m);
+        ne_metric_inc(s->m_flushes);
+        if (atomic_load(&s->disk_full) && !crc)
+            note_disk_result(s, 0);
+    } else {
+        ne_log(NE_LOG_ERROR, ENG_MOD, "memtable flush failed; will retry", "err",
+               ne_strerror(rc), NULL);
+        if (rc == NE_ENOSPC)
+            note_disk_result(s, rc);
+    }
+    s->flushing = false;
+    s->flush_err = rc;
+    s->flush_attempts++;
+    eng_update_gauges(s);
+    pthread_cond_broadcast(&s->cv);
+    pthread_mutex_unlock(&s->mu);
+    return rc;
+}
+
+int ne_store_flush(struct ne_store *s)
+{
+    pthread_mutex_lock(&s->mu);
+    uint64_t target = s->active->seq_max ? s->active->seq_max
+                                         : s->sealed ? s->sealed->seq_max : 0;
+    int rc = 0;
+    while (s->flushed_seq < target) {
+        if (atomic_load(&s->state) != ENG_OK) {
+            rc = NE_EFAILED;
+            break;
+        }
+        if (!s->sealed && (rc = seal_locked(s)))
+            break;
+        uint64_t attempts = s->flush_attempts;
+        pthread_cond_broadcast(&s->cv);
+        while (s->flush_attempts == attempts && atomic_load(&s->state) == ENG_OK)
+            pthread_cond_wait(&s->cv, &s->mu);
+        if (s->flush_err) {
+            rc = s->flush_err;
+            break;
+        }
+    }
+    pthread_mutex_unlock(&s->mu);
+    return rc;
+}
+
+/* ---- replay -------------------------------------------------------------------- */
+
+struct rmap {
+    struct eng_series *se;
+    uint64_t gen;
+    uint32_t *slots; /* WAL slot -> index slot + 1 (0: unknown) */
+    uint32_t nslots;
+};
+
+struct replay {
+    struct ne_store *s;
+    uint64_t gen;
+    struct rmap *map;
+    size_t cap;
+    uint64_t skipped;
+};
+
+static int rd_sv(struct ne_rd *r, struct ne_sv *out)
+{
+    uint64_t n;
+    const uint8_t *p;
+    if (ne_rd_uvarint(r, &n) || n > UINT32_MAX || ne_rd_bytes(r, (size_t)n, &p))
+        return NE_ECORRUPT;
+    *out = (struct ne_sv){(const char *)p, (uint32_t)n};
+    return 0;
+}
+
+static struct rmap *rmap_get(struct replay *rp, uint64_t ref)
+{
+    if (ref >= rp->cap) {
+        size_t nc = rp->cap ? rp->cap : 1024;
+        while (nc <= ref)
+            nc *= 2;
+        struct rmap *m = ne_realloc(rp->map, nc * sizeof *m);
+        if (!m)
+            return NULL;
+        memset(m + rp->cap, 0, (nc - rp->cap) * sizeof *m);
+        rp->map = m;
+        rp->cap = nc;
+    }
+    return &rp->map[ref];
+}
+
+static int replay_series(struct replay *rp, struct ne_rd *r, uint32_t db, struct rmap **out)
+{
+    struct ne_store *s = rp->s;
+    uint64_t v;
+    if (ne_rd_uvarint(r, &v))
+        return NE_ECORRUPT;
+    uint64_t ref = v >> 1;
+    if (ref > (1ull << 40))
+        return NE_ECORRUPT;
+    struct rmap *m = rmap_get(rp, ref);
+    if (!m)
+        return NE_ENOMEM;
+    if (v & 1) {
+        struct ne_sv meas;
+        uint64_t ntags;
+        if (rd_sv(r, &meas) || ne_rd_uvarint(r, &ntags) || ntags > MAX_TAGS)
+            return NE_ECORRUPT;
+        struct ne_tag tags[MAX_TAGS];
+        for (uint64_t i = 0; i < ntags; i++)
+            if (rd_sv(r, &tags[i].key) || rd_sv(r, &tags[i].val))
+                return NE_ECORRUPT;
+        int rc = eng_index_series_parts(s->ix, db, meas, tags, (uint32_t)ntags, &m->se);
+        if (rc)
+            return rc;
+        m->gen = rp->gen;
+        m->nslots = 0;
+    } else if (!m->se || m->gen != rp->gen) {
+        return NE_ECORRUPT; /* a reference without its definition */
+    }
+    *out = m;
+    return 0;
+}
+
+static int replay_field(struct replay *rp, struct ne_rd *r, struct rmap *m, uint32_t *slot)
+{
+    uint64_t v;
+    if (ne_rd_uvarint(r, &v) || (v >> 1) > 65535)
+        return NE_ECORRUPT;
+    uint32_t ws = (uint32_t)(v >> 1);
+    if (ws >= m->nslots) {
+        uint32_t *p = ne_realloc(m->slots, (ws + 1) * sizeof *p);
+        if (!p)
+            return NE_ENOMEM;
+        memset(p + m->nslots, 0, (ws + 1 - m->nslots) * sizeof *p);
+        m->slots = p;
+        m->nslots = ws + 1;
+    }
+    if (v & 1) {
+        uint8_t type;
+        struct ne_sv name;
+        if (ne_rd_u8(r, &type) || rd_sv(r, &name) || type < NE_V_FLOAT || type > NE_V_STRING)
+            return NE_ECORRUPT;
+        int sl = eng_series_field_find(m->se, name, ws);
+        if (sl < 0)
+            sl = eng_index_field_add(rp->s->ix, m->se, name, type);
+        if (sl < 0)
+            return sl;
+        if (m->se->fields[sl].type != type)
+            return NE_ECONFLICT;
+        m->slots[ws] = (uint32_t)sl + 1;
+    }
+    if (!m->slots[ws])
+        return NE_ECORRUPT;
+    *slot = m->slots[ws] - 1;
+    return 0;
+}
+
+static int replay_value(struct ne_rd *r, uint8_t type, union ne_value *v)
+{
+    uint64_t u;
+    uint8_t b;
+    switch (type) {
+    case NE_V_FLOAT:
+        if (ne_rd_u64le(r, &u))
+            return NE_ECORRUPT;
+        memcpy(&v->f, &u, 8);
+        return 0;
+    case NE_V_INT:
+        return ne_rd_svarint(r, &v->i);
+    case NE_V_UINT:
+        return ne_rd_uvarint(r, &v->u);
+    case NE_V_BOOL:
+        if (ne_rd_u8(r, &b))
+            return NE_ECORRUPT;
+        v->b = b != 0;
+        return 0;
+    default:
+        return rd_sv(r, &v->s);
+    }
+}
+
+static int replay_points(struct replay *rp, struct ne_rd *r, uint32_t db, uint32_t npts)
+{
+    struct ne_store *s = rp->s;
+    int64_t ts = 0;
+    for (uint32_t i = 0; i < npts; i++) {
+        struct rmap *m;
+        int64_t d;
+        uint64_t nf;
+        int rc = replay_series(rp, r, db, &m);
+        if (rc)
+            return rc;
+        if (ne_rd_svarint(r, &d) || ne_rd_uvarint(r, &nf))
+            return NE_ECORRUPT;
+        ts = (int64_t)((uint64_t)ts + (uint64_t)d);
+        for (uint64_t k = 0; k < nf; k++) {
+            uint32_t slot;
+            union ne_value v;
+            if ((rc = replay_field(rp, r, m, &slot)))
+                return rc;
+            if ((rc = replay_value(r, m->se->fields[slot].type, &v)))
+                return rc;
+            if ((rc = eng_mt_append(s->active, m->se, slot, ts, &v)))
+                return rc;
+        }
+    }
+    return 0;
+}
+
+static int replay_record(void *ctx, uint64_t seq, uint64_t gen, const uint8_t *p, size_t n)
+{
+    struct replay *rp = ctx;
+    struct ne_store *s = rp->s;
+    struct ne_rd r;
+    uint8_t ver;
+    struct ne_sv db;
+    uint32_t npts, dbi;
+    ne_rd_init(&r, p, n);
+    if (ne_rd_u8(&r, &ver) || ver != 1 || rd_sv(&r, &db) || ne_rd_u32le(&r, &npts))
+        return NE_ECORRUPT;
+    if (gen != rp->gen)
+        rp->gen = gen; /* references are per file */
+    pthread_mutex_lock(&s->mu);
+    int rc = eng_index_db(s->ix, db, &dbi);
+    if (!rc)
+        rc = replay_points(rp, &r, dbi, npts);
+    if (!rc) {
+        if (!s->active->seq_min)
+            s->active->seq_min = seq;
+        s->active->seq_max = seq;
+        if (!s->active->first_mono)
+            s->active->first_mono = ne_time_mono_ns();
+    }
+    bool full = !rc && mt_full(s);
+    if (full)
+        rc = seal_locked(s);
+    pthread_mutex_unlock(&s->mu);
+    if (rc) {
+        char sq[32];
+        snprintf(sq, sizeof sq, "%" PRIu64, seq);
+        ne_log(NE_LOG_ERROR, ENG_MOD, "WAL record does not decode", "seq", sq, "err",
+               ne_strerror(rc), NULL);
+        return rc;
+    }
+    return full ? eng_store_flush_sealed(s) : 0;
+}
+
+static int replay_wal(struct ne_store *s, struct eng_replay_report *rep)
+{
+    struct replay rp = {.s = s};
+    int rc = eng_wal_replay(s->wal_dir, s->flushed_seq, replay_record, &rp, rep);
+    for (size_t i = 0; i < rp.cap; i++)
+        ne_free(rp.map[i].slots);
+    ne_free(rp.map);
+    if (rep->quarantined)
+        ne_metric_add(s->m_quarantined, rep->quarantined);
+    if (rep->records) {
+        char nrec[32], nf[32];
+        snprintf(nrec, sizeof nrec, "%" PRIu64, rep->records);
+        snprintf(nf, sizeof nf, "%" PRIu64, rep->files);
+        ne_log(NE_LOG_INFO, ENG_MOD, "WAL replayed", "records", nrec, "files", nf, NULL);
+    }
+    return rc;
+}
+
+/* Opens the WAL after a replay and forgets what segments already hold. */
+static int wal_start(struct ne_store *s, const struct eng_replay_report *rep)
+{
+    uint64_t next_seq = (rep->last_seq > s->flushed_seq ? rep->last_seq : s->flushed_seq) + 1;
+    if (s->o.durability == NE_STORE_NONE) {
+        s->next_seq = next_seq;
+        return 0;
+    }
+    struct eng_wal_opts wo = {.dir = s->wal_dir, .mode = s->o.durability,
+                              .max_loss_ns = s->o.max_loss_ns, .next_seq = next_seq,
+                              .next_gen = rep->last_gen + 1};
+    struct eng_wal *w;
+    int rc = eng_wal_open(&wo, &w);
+    if (!rc)
+        rc = eng_wal_adopt(w);
+    if (rc) {
+        eng_wal_close(&w);
+        return rc;
+    }
+    eng_wal_drop_upto(w, s->flushed_seq);
+    pthread_mutex_lock(&s->mu);
+    s->wal = w;
+    pthread_mutex_unlock(&s->mu);
+    return 0;
+}
+
+/* ---- failure recovery ------------------------------------------------------------ */
+
+static void recover(struct ne_store *s)
+{
+    ne_log(NE_LOG_WARN, ENG_MOD, "recovering: reopening the WAL and replaying", NULL);
+    /* the sealed memtable's records sit in files synced at rotation */
+    while (s->sealed && eng_store_flush_sealed(s) != 0 && !s->stop)
+        ne_time_sleep_ns(200000000);
+    pthread_mutex_lock(&s->mu);
+    while (s->wal_users > 0)
+        pthread_cond_wait(&s->cv, &s->mu);
+    struct eng_wal *w = s->wal;
+    s->wal = NULL;
+    struct eng_memtable *old = s->active, *m = NULL;
+    int rc = eng_mt_new(s->next_mt_gen, &m);
+    if (!rc) {
+        s->next_mt_gen++;
+        s->active = m;
+    }
+    pthread_mutex_unlock(&s->mu);
+    if (rc) {
+        s->wal = w;
+        return; /* try again later */
+    }
+    eng_wal_close(&w); /* cuts the file back to its durable offset */
+    eng_mt_free(&old);
+    struct eng_replay_report rep;
+    rc = replay_wal(s, &rep);
+    if (!rc)
+        rc = wal_start(s, &rep);
+    pthread_mutex_lock(&s->mu);
+    if (!rc) {
+        atomic_store(&s->state, ENG_OK);
+        s->why[0] = 0;
+        ne_metric_inc(s->m_recoveries);
+        ne_log(NE_LOG_INFO, ENG_MOD, "recovered: writes accepted again", NULL);
+    } else {
+        ne_log(NE_LOG_ERROR, ENG_MOD, "recovery failed; will retry", "err", ne_strerror(rc),
+               NULL);
+        snprintf(s->why, sizeof s->why, "WAL recovery failed: %s", ne_strerror(rc));
+    }
+    pthread_cond_broadcast(&s->cv);
+    pthread_mutex_unlock(&s->mu);
+}
+
+/* ---- background flusher -------------------------------------------------------------- */
+
+static void timed_wait(struct ne_store *s, int64_t ns)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    int64_t t = ts.tv_nsec + ns;
+    ts.tv_sec += t / 1000000000;
+    ts.tv_nsec = t % 1000000000;
+    pthread_cond_timedwait(&s->cv, &s->mu, &ts);
+}
+
+static void *flusher_main(void *arg)
+{
+    struct ne_store *s = arg;
+    int64_t backoff = 0;
+    pthread_mutex_lock(&s->mu);
+    while (!s->stop) {
+        if (atomic_load(&s->state) != ENG_OK) {
+            pthread_mutex_unlock(&s->mu);
+            recover(s);
+            pthread_mutex_lock(&s->mu);
+            if (atomic_load(&s->state) != ENG_OK)
+                timed_wait(s, 200000000);
+            continue;
+        }
+        if (s->sealed && !s->flushing && !backoff) {
+            pthread_mutex_unlock(&s->mu);
+            int rc = eng_store_flush_sealed(s);
+            pthread_mutex_lock(&s->mu);
+            backoff = rc ? 200000000 : 0;
+            continue;
+        }
+        int64_t age = s->o.memtable_max_age_ns;
+        if (!s->sealed && age > 0 && s->active->first_mono &&
+            ne_time_mono_ns() - s->active->first_mono >= age)
+            (void)seal_locked(s);
+        timed_wait(s, backoff ? backoff : 100000000);
+        backoff = 0;
+    }
+    pthread_mutex_unlock(&s->mu);
+    return NULL;
+}
+
+/* ---- open / close ----------------------------------------------------------------------- */
+
+static char *path_join(const char *a, const char *b)
+{
+    size_t n = strlen(a) + strlen(b) + 2;
+    char *p = ne_malloc(n);
+    if (p)
+        snprintf(p, n, "%s/%s", a, b);
+    return p;
+}
+
+static void metrics_init(struct ne_store *s)
+{
+    s->m_points = ne_metric_counter("neoedge_store_points_written_total",
+                                    "Points stored (acknowledged or pending)", NULL);
+    s->m_values = ne_metric_counter("neoedge_store_values_written_total", "Field values stored",
+                                    NULL);
+    for (int i = 0; i < NE_REJ__COUNT; i++) {
+        char l[64];
+        snprintf(l, sizeof l, "reason=\"%s\"", reject_names[i]);
+        s->m_rej[i] = ne_metric_counter("neoedge_store_points_rejected_total",
+                                        "Points refused by the store, by reason", l);
+    }
+    s->m_flushes = ne_metric_counter("neoedge_store_flushes_total", "Memtables flushed", NULL);
+    s->m_segments = ne_metric_gauge("neoedge_store_segments", "Segments on disk", NULL);
+    s->m_seg_bytes = ne_metric_gauge("neoedge_store_segment_bytes", "Bytes of segments on disk",
+                                     NULL);
+    s->m_mt_bytes = ne_metric_gauge("neoedge_store_memtable_bytes", "Bytes held by memtables",
+                                    NULL);
+    s->m_evicted = ne_metric_counter("neoedge_store_segments_evicted_total",
+                                     "Segments dropped by retention", NULL);
+    s->m_evicted_bytes = ne_metric_counter("neoedge_store_evicted_bytes_total",
+                                           "Bytes dropped by retention", NULL);
+    s->m_quarantined = ne_metric_counter("neoedge_store_quarantined_files_total",
+                                         "Corrupt files set aside at recovery", NULL);
+    s->m_recoveries = ne_metric_counter("neoedge_store_recoveries_total",
+                                        "WAL reopen-and-replay after a failed fsync", NULL);
+    s->m_compactions = ne_metric_counter("neoedge_store_compactions_total",
+                                         "Segment merges", NULL);
+    s->m_series = ne_metric_gauge("neoedge_store_series", "Series in the index", NULL);
+    s->m_backpressure = ne_metric_counter("neoedge_store_backpressure_total",
+                                          "Writes refused with busy (memtable budget)", NULL);
+    s->m_nospc = ne_metric_counter("neoedge_store_disk_full_total",
+                                   "Writes refused because the disk is full", NULL);
+}
+
+static int open_dirs(struct ne_store *s)
+{
+    s->root = path_join(s->o.data_dir, "store");
+    s->wal_dir = s->root ? path_join(s->root, "wal") : NULL;
+    s->seg_dir = s->root ? path_join(s->root, "seg") : NULL;
+    if (!s->seg_dir || !s->wal_dir)
+        return NE_ENOMEM;
+    int rc = ne_fs_mkdir_p(s->wal_dir);
+    if (!rc)
+        rc = ne_fs_mkdir_p(s->seg_dir);
+    if (!rc)
+        rc = ne_fs_lock_dir(s->root, &s->lock_fd);
+    return rc;
+}
+
+static int load_segments(struct ne_store *s)
+{
+    int rc = ne_seg_clean_tmp(s->seg_dir);
+    struct seg_scan sc = {.s = s};
+    if (!rc)
+        rc = ne_fs_list_dir(s->seg_dir, seg_list_cb, &sc);
+    if (rc)
+        return rc;
+    drop_superseded(s);
+    uint64_t ck;
+    if ((rc = ck_read(s, &ck)))
+        return rc;
+    s->flushed_seq = ck;
+    for (size_t i = 0; i < s->nsegs; i++)
+        if (s->segs[i]->seq_max > s->flushed_seq)
+            s->flushed_seq = s->segs[i]->seq_max;
+    return 0;
+}
+
+static void store_free(struct ne_store *s)
+{
+    eng_wal_close(&s->wal);
+    eng_mt_free(&s->active);
+    eng_mt_free(&s->sealed);
+    for (size_t i = 0; i < s->nsegs; i++)
+        eng_seg_unref(s, s->segs[i]);
+    ne_free(s->segs);
+    eng_index_close(&s->ix);
+    if (s->lock_fd >= 0)
+        ne_fs_unlock_dir(s->lock_fd);
+    pthread_mutex_destroy(&s->mu);
+    pthread_cond_destroy(&s->cv);
+    ne_free(s->root);
+    ne_free(s->wal_dir);
+    ne_free(s->seg_dir);
+    ne_free((void *)s->o.data_dir);
+    ne_free(s);
+}
+
+/* Seals and flushes without the flusher thread (open time). */
+static int flush_inline(struct ne_store *s)
+{
+    pthread_mutex_lock(&s->mu);
+    int rc = s->sealed ? 0 : seal_locked(s);
+    pthread_mutex_unlock(&s->mu);
+    return rc ? rc : eng_store_flush_sealed(s);
+}
+
+int ne_store_open(const struct ne_store_opts *opts, struct ne_store **out)
+{
+    if (!opts || !opts->data_dir || !out)
+        return NE_EINVAL;
+    struct ne_store *s = ne_calloc(1, sizeof *s);
+    if (!s)
+        return NE_ENOMEM;
+    s->o = *opts;
+    s->lock_fd = -1;
+    pthread_mutex_init(&s->mu, NULL);
+    pthread_condattr_t ca;
+    pthread_condattr_init(&ca);
+    pthread_cond_init(&s->cv, &ca);
+    pthread_condattr_destroy(&ca);
+    s->o.data_dir = ne_strdup(opts->data_dir);
+    if (!s->o.memtable_bytes)
+        s->o.memtable_bytes = 16u << 20;
+    if (!s->o.segment_target_bytes)
+        s->o.segment_target_bytes = 64u << 20;
+    s->next_mt_gen = 2;
+    s->next_seg_id = 1;
+    metrics_init(s);
+    int rc = s->o.data_dir ? open_dirs(s) : NE_ENOMEM;
+    if (!rc)
+        rc = load_segments(s);
+    if (!rc)
+        rc = eng_index_open(s->root, s->o.max_series_per_db, s->o.max_series_per_measurement,
+                            &s->ix);
+    if (!rc && !(rc = eng_mt_new(s->next_mt_gen, &s->active)))
+        s->next_mt_gen++;
+    struct eng_replay_report rep = {0};
+    if (!rc)
+        rc = replay_wal(s, &rep);
+    if (!rc)
+        rc = wal_start(s, &rep);
+    if (!rc && (rep.quarantined || (s->o.durability == NE_STORE_NONE && rep.records)))
+        rc = flush_inline(s);
+    if (!rc && pthread_create(&s->flusher, NULL, flusher_main, s) == 0)
+        s->has_flusher = true;
+    else if (!rc)
+        rc = NE_ENOMEM;
+    if (!rc && pthread_create(&s->compactor, NULL, eng_compactor_main, s) == 0)
+        s->has_compactor = true;
+    else if (!rc)
+        rc = NE_ENOMEM;
+    if (rc) {
+        ne_log(NE_LOG_ERROR, ENG_MOD, "cannot open the store", "dir", opts->data_dir, "err",
+               ne_strerror(rc), NULL);
+        ne_store_close(&s);
+        return rc;
+    }
+    pthread_mutex_lock(&s->mu);
+    eng_update_gauges(s);
+    pthread_mutex_unlock(&s->mu);
+    *out = s;
+    return 0;
+}
+
+static void stop_thread(struct ne_store *s, pthread_t t, bool *has, bool *stop)
+{
+    if (!*has)
+        return;
+    pthread_mutex_lock(&s->mu);
+    *stop = true;
+    pthread_cond_broadcast(&s->cv);
+    pthread_mutex_unlock(&s->mu);
+    pthread_join(t, NULL);
+    *has = false;
+}
+
+void ne_store_close(struct ne_store **sp)
+{
+    struct ne_store *s = sp ? *sp : NULL;
+    if (!s)
+        return;
+    stop_thread(s, s->compactor, &s->has_compactor, &s->stop_compactor);
+    if (s->has_flusher && atomic_load(&s->state) == ENG_OK)
+        (void)ne_store_flush(s);
+    stop_thread(s, s->flusher, &s->has_flusher, &s->stop);
+    store_free(s);
+    *sp = NULL;
+}
+
+/* ---- stats and hooks ----------------------------------------------------------------------- */
+
+void ne_store_stats(struct ne_store *s, struct ne_store_stats *out)
+{
+    memset(out, 0, sizeof *out);
+    pthread_mutex_lock(&s->mu);
+    out->points_written = s->points_written;
+    out->values_written = s->values_written;
+    out->wal_bytes = s->wal ? eng_wal_bytes(s->wal) : 0;
+    for (size_t i = 0; i < s->nsegs; i++)
+        out->segment_bytes += s->segs[i]->bytes;
+    out->segments = s->nsegs;
+    out->memtable_bytes = s->active->bytes + (s->sealed ? s->sealed->bytes : 0);
+    out->series = eng_index_nseries(s->ix);
+    out->disk_budget_bytes = s->o.retention_max_disk_bytes;
+    out->disk_full = atomic_load(&s->disk_full);
+    out->failed = atomic_load(&s->state) != ENG_OK;
+    snprintf(out->why, sizeof out->why, "%s", s->why);
+    pthread_mutex_unlock(&s->mu);
+}
+
+void ne_store_set_synced_upto(struct ne_store *s, int64_t ts_ns)
+{
+    pthread_mutex_lock(&s->mu);
+    s->synced_hook_set = true;
+    s->synced_upto_ns = ts_ns;
+    pthread_mutex_unlock(&s->mu);
+}

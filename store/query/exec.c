@@ -1,0 +1,1443 @@
+/*
+ * exec.c - statement dispatch, meta queries (SHOW, CREATE, DROP, DELETE),
+ * schema and series loading, and the WHERE evaluator shared with SELECT.
+ *
+ * WHERE handling: top-level AND conjuncts that compare time with a
+ * constant narrow the scan range; conjuncts over tags alone filter series
+ * before any data is read; everything else (fields, or time inside an OR)
+ * is evaluated per row. Tag references that a series lacks compare as the
+ * empty string, as in InfluxDB.
+ */
+#include <ctype.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ports/err.h"
+#include "ports/platform.h"
+#include "store/query/qinternal.h"
+
+/* ---- pools and string arrays --------------------------------------------- */
+
+struct qpool_chunk {
+    struct qpool_chunk *next;
+    size_t cap, used;
+    char data[];
+};
+
+const char *query__pool_dup(struct qpool *p, const char *s, size_t n)
+{
+    struct qpool_chunk *c = p->head;
+    if (!c || c->cap - c->used < n + 1) {
+        size_t cap = n + 1 > 16384 ? n + 1 : 16384;
+        c = ne_malloc(sizeof *c + cap);
+        if (!c)
+            return NULL;
+        c->cap = cap;
+        c->used = 0;
+        c->next = p->head;
+        p->head = c;
+    }
+    char *d = c->data + c->used;
+    memcpy(d, s, n);
+    d[n] = 0;
+    c->used += n + 1;
+    return d;
+}
+
+void *query__pool_alloc(struct qpool *p, size_t n)
+{
+    struct qpool_chunk *c = p->head;
+    size_t pad = c ? (8 - (c->used & 7)) & 7 : 0;
+    if (!c || c->cap - c->used < n + pad) {
+        size_t cap = n + 8 > 16384 ? n + 8 : 16384;
+        c = ne_malloc(sizeof *c + cap);
+        if (!c)
+            return NULL;
+        c->cap = cap;
+        c->used = 0;
+        c->next = p->head;
+        p->head = c;
+        pad = (8 - ((uintptr_t)c->data & 7)) & 7;
+    }
+    c->used += pad;
+    void *d = c->data + c->used;
+    memset(d, 0, n);
+    c->used += n;
+    return d;
+}
+
+void query__pool_free(struct qpool *p)
+{
+    struct qpool_chunk *c = p->head;
+    while (c) {
+        struct qpool_chunk *n = c->next;
+        ne_free(c);
+        c = n;
+    }
+    p->head = NULL;
+}
+
+int query__strs_push(struct qstrs *a, const char *s)
+{
+    if (!s)
+        return NE_ENOMEM;
+    if (a->n == a->cap) {
+        size_t cap = a->cap ? a->cap * 2 : 16;
+        const char **v = ne_realloc(a->v, cap * sizeof *v);
+        if (!v)
+            return NE_ENOMEM;
+        a->v = v;
+        a->cap = cap;
+    }
+    a->v[a->n++] = s;
+    return 0;
+}
+
+static int cmp_str(const void *a, const void *b)
+{
+    return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+void query__strs_sort_unique(struct qstrs *a)
+{
+    if (a->n < 2)
+        return;
+    qsort(a->v, a->n, sizeof *a->v, cmp_str);
+    size_t w = 1;
+    for (size_t i = 1; i < a->n; i++)
+        if (strcmp(a->v[i], a->v[w - 1]) != 0)
+            a->v[w++] = a->v[i];
+    a->n = w;
+}
+
+bool query__strs_has(const struct qstrs *a, const char *s)
+{
+    size_t lo = 0, hi = a->n;
+    while (lo < hi) {
+        size_t mid = (lo + hi) / 2;
+        int c = strcmp(a->v[mid], s);
+        if (c == 0)
+            return true;
+        if (c < 0)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return false;
+}
+
+void query__strs_free(struct qstrs *a)
+{
+    ne_free(a->v);
+    memset(a, 0, sizeof *a);
+}
+
+/* ---- regexes ------------------------------------------------------------ */
+
+int query__regex_compile(regex_t *re, const char *pattern, char *err, size_t errn)
+{
+    size_t n = strlen(pattern);
+    char *buf = ne_malloc(n * 12 + 1);
+    if (!buf)
+        return NE_ENOMEM;
+    size_t w = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (pattern[i] == '\\' && i + 1 < n) {
+            const char *rep = NULL;
+            switch (pattern[i + 1]) {
+            case 'd': rep = "[0-9]"; break;
+            case 'D': rep = "[^0-9]"; break;
+            case 'w': rep = "[A-Za-z0-9_]"; break;
+            case 'W': rep = "[^A-Za-z0-9_]"; break;
+            case 's': rep = "[[:space:]]"; break;
+            case 'S': rep = "[^[:space:]]"; break;
+            default: break;
+            }
+            if (rep) {
+                memcpy(buf + w, rep, strlen(rep));
+                w += strlen(rep);
+                i++;
+                continue;
+            }
+            buf[w++] = pattern[i++];
+        }
+        buf[w++] = pattern[i];
+    }
+    buf[w] = 0;
+    int rc = regcomp(re, buf, REG_EXTENDED | REG_NOSUB);
+    ne_free(buf);
+    if (rc != 0) {
+        char m[128];
+        regerror(rc, re, m, sizeof m);
+        snprintf(err, errn, "invalid regex /%s/: %s", pattern, m);
+        return NE_EPARSE;
+    }
+    return 0;
+}
+
+bool query__regex_match(const regex_t *re, const char *s, size_t n)
+{
+    char stackbuf[256];
+    char *buf = n < sizeof stackbuf ? stackbuf : ne_malloc(n + 1);
+    if (!buf)
+        return false;
+    memcpy(buf, s, n);
+    buf[n] = 0;
+    bool m = regexec(re, buf, 0, NULL, 0) == 0;
+    if (buf != stackbuf)
+        ne_free(buf);
+    return m;
+}
+
+/* Compiled regexes are cached on the expression node pointer. The AST is
+ * immutable, so a small per-process cache keyed by pattern text would do,
+ * but a per-call compile keeps the executor free of global state; the
+ * series filter compiles once per series list, the row filter once per
+ * statement (see compile cache below). */
+struct recache {
+    const char *pat;
+    regex_t re;
+    bool ok;
+};
+static _Thread_local struct recache re_cache[16];
+static _Thread_local int re_cache_n;
+
+static const regex_t *regex_get(const char *pat)
+{
+    for (int i = 0; i < re_cache_n; i++)
+        if (re_cache[i].pat == pat)
+            return re_cache[i].ok ? &re_cache[i].re : NULL;
+    int slot;
+    if (re_cache_n < 16) {
+        slot = re_cache_n++;
+    } else {
+        slot = 15;
+        if (re_cache[15].ok)
+            regfree(&re_cache[15].re);
+    }
+    char err[256];
+    re_cache[slot].pat = pat;
+    re_cache[slot].ok = query__regex_compile(&re_cache[slot].re, pat, err, sizeof err) == 0;
+    return re_cache[slot].ok ? &re_cache[slot].re : NULL;
+}
+
+static void regex_cache_clear(void)
+{
+    for (int i = 0; i < re_cache_n; i++) {
+        if (re_cache[i].ok)
+            regfree(&re_cache[i].re);
+        re_cache[i].ok = false;
+    }
+    re_cache_n = 0;
+}
+
+/* ---- output helpers -------------------------------------------------------- */
+
+int query__fail(struct qexec *x, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(x->err, sizeof x->err, fmt, ap);
+    va_end(ap);
+    return NE_EINVAL;
+}
+
+int query__begin_series(struct qexec *x, const char *name, const struct ne_tag *tags,
+                        size_t ntags, const char *const *cols, size_t ncols)
+{
+    if (x->out_rc)
+        return x->out_rc;
+    x->out_rc = x->out->begin_series(x->out->ctx, name, tags, ntags, cols, ncols);
+    return x->out_rc;
+}
+
+int query__row(struct qexec *x, const struct ne_qcell *cells, size_t n)
+{
+    if (x->out_rc)
+        return x->out_rc;
+    x->out_rc = x->out->row(x->out->ctx, cells, n);
+    return x->out_rc;
+}
+
+int query__end_series(struct qexec *x)
+{
+    if (x->out_rc)
+        return x->out_rc;
+    x->out_rc = x->out->end_series(x->out->ctx);
+    return x->out_rc;
+}
+
+static struct ne_qcell cell_str(const char *s)
+{
+    struct ne_qcell c = {.type = NE_QC_STRING};
+    c.v.s = ne_sv_c(s);
+    return c;
+}
+
+/* Emits one series with one string column from a sorted list. */
+static int emit_names(struct qexec *x, const char *name, const char *col,
+                      const struct qstrs *list, const struct ne_iql_stmt *st)
+{
+    if (list->n == 0)
+        return 0;
+    size_t off = st->offset > 0 ? (size_t)st->offset : 0;
+    size_t lim = st->limit > 0 ? (size_t)st->limit : SIZE_MAX;
+    if (off >= list->n)
+        return 0;
+    const char *cols[1] = {col};
+    int rc = query__begin_series(x, name, NULL, 0, cols, 1);
+    for (size_t i = off; rc == 0 && i < list->n && i - off < lim; i++) {
+        struct ne_qcell c = cell_str(list->v[i]);
+        rc = query__row(x, &c, 1);
+    }
+    return rc ? rc : query__end_series(x);
+}
+
+/* ---- schema and series ------------------------------------------------------ */
+
+struct collect_ctx {
+    struct qpool *pool;
+    struct qstrs *strs;
+    uint8_t **types;
+    size_t types_cap;
+    int rc;
+};
+
+static int collect_name(void *arg, const char *name)
+{
+    struct collect_ctx *c = arg;
+    int rc = query__strs_push(c->strs, query__pool_dup(c->pool, name, strlen(name)));
+    return rc ? (c->rc = rc) : 0;
+}
+
+static int collect_field(void *arg, const char *name, enum ne_vtype type)
+{
+    struct collect_ctx *c = arg;
+    size_t i = c->strs->n;
+    int rc = collect_name(arg, name);
+    if (rc)
+        return rc;
+    if (i >= c->types_cap) {
+        size_t cap = c->types_cap ? c->types_cap * 2 : 16;
+        uint8_t *t = ne_realloc(*c->types, cap);
+        if (!t)
+            return c->rc = NE_ENOMEM;
+        *c->types = t;
+        c->types_cap = cap;
+    }
+    (*c->types)[i] = (uint8_t)type;
+    return 0;
+}
+
+struct tagkey_ctx {
+    struct qschema *s;
+    int rc;
+};
+
+static int collect_tag_keys(void *arg, const struct ne_qsrc_series *se)
+{
+    struct tagkey_ctx *c = arg;
+    for (uint32_t i = 0; i < se->ntags; i++) {
+        const struct ne_tag *t = &se->tags[i];
+        char key[256];
+        size_t n = t->key.n < sizeof key - 1 ? t->key.n : sizeof key - 1;
+        memcpy(key, t->key.p, n);
+        key[n] = 0;
+        /* cheap check against the last few keys before a pool copy */
+        bool seen = false;
+        for (size_t j = c->s->tag_keys.n; j > 0 && j + 16 > c->s->tag_keys.n; j--)
+            if (strcmp(c->s->tag_keys.v[j - 1], key) == 0) {
+                seen = true;
+                break;
+            }
+        if (!seen) {
+            int rc = query__strs_push(&c->s->tag_keys, query__pool_dup(&c->s->pool, key, n));
+            if (rc)
+                return c->rc = rc;
+        }
+    }
+    return 0;
+}
+
+int query__schema_load(struct qexec *x, const char *db, const char *meas, struct qschema *s)
+{
+    memset(s, 0, sizeof *s);
+    s->db = db;
+    s->meas = meas;
+    struct collect_ctx cc = {.pool = &s->pool, .strs = &s->field_names, .types = &s->field_types};
+    int rc = x->src->fields(x->src->ctx, db, meas, collect_field, &cc);
+    if (rc == 0)
+        rc = cc.rc;
+    if (rc == 0) {
+        /* keep types parallel while sorting: simple insertion (few fields) */
+        for (size_t i = 1; i < s->field_names.n; i++)
+            for (size_t j = i; j > 0 && strcmp(s->field_names.v[j - 1], s->field_names.v[j]) > 0;
+                 j--) {
+                const char *t = s->field_names.v[j];
+                s->field_names.v[j] = s->field_names.v[j - 1];
+                s->field_names.v[j - 1] = t;
+                uint8_t ty = s->field_types[j];
+                s->field_types[j] = s->field_types[j - 1];
+                s->field_types[j - 1] = ty;
+            }
+        struct tagkey_ctx tc = {s, 0};
+        rc = x->src->series(x->src->ctx, db, meas, collect_tag_keys, &tc);
+        if (rc == 0)
+            rc = tc.rc;
+        query__strs_sort_unique(&s->tag_keys);
+    }
+    if (rc)
+        query__schema_free(s);
+    return rc;
+}
+
+void query__schema_free(struct qschema *s)
+{
+    query__strs_free(&s->field_names);
+    query__strs_free(&s->tag_keys);
+    ne_free(s->field_types);
+    query__pool_free(&s->pool);
+    s->field_types = NULL;
+}
+
+int query__schema_field_type(const struct qschema *s, const char *name)
+{
+    size_t lo = 0, hi = s->field_names.n;
+    while (lo < hi) {
+        size_t mid = (lo + hi) / 2;
+        int c = strcmp(s->field_names.v[mid], name);
+        if (c == 0)
+            return s->field_types[mid];
+        if (c < 0)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return -1;
+}
+
+enum qref_kind query__ref_kind(const struct qschema *s, const struct ne_iql_expr *ref)
+{
+    if (ref->ref_type == 2)
+        return QREF_TAG;
+    if (ref->ref_type == 1)
+        return QREF_FIELD;
+    if (strcasecmp(ref->str, "time") == 0)
+        return QREF_TIME;
+    if (query__schema_field_type(s, ref->str) >= 0)
+        return QREF_FIELD;
+    return QREF_TAG;
+}
+
+struct ne_sv query__series_tag(const struct qseries *s, const char *key)
+{
+    struct ne_sv k = ne_sv_c(key);
+    for (uint32_t i = 0; i < s->ntags; i++)
+        if (ne_sv_eq(s->tags[i].key, k))
+            return s->tags[i].val;
+    return (struct ne_sv){"", 0};
+}
+
+/* Three-valued evaluation of a WHERE over a series: 1 true, 0 false,
+ * -1 unknown (depends on time or fields). */
+static int eval_series(const struct ne_iql_expr *e, const struct qseries *se,
+                       const struct qschema *sch);
+
+static bool is_literal(const struct ne_iql_expr *e)
+{
+    return e->kind == NE_IQL_STRING || e->kind == NE_IQL_NUMBER || e->kind == NE_IQL_INTEGER ||
+           e->kind == NE_IQL_BOOL || e->kind == NE_IQL_REGEX || e->kind == NE_IQL_DURATION;
+}
+
+static int tag_compare(enum ne_iql_op op, struct ne_sv val, const struct ne_iql_expr *lit)
+{
+    if (op == NE_OP_EQREGEX || op == NE_OP_NEQREGEX) {
+        if (lit->kind != NE_IQL_REGEX)
+            return 0;
+        const regex_t *re = regex_get(lit->str);
+        if (!re)
+            return 0;
+        bool m = query__regex_match(re, val.p, val.n);
+        return op == NE_OP_EQREGEX ? m : !m;
+    }
+    if (lit->kind != NE_IQL_STRING)
+        return op == NE_OP_NEQ; /* a tag never equals a number */
+    int c = ne_sv_cmp(val, ne_sv_c(lit->str));
+    switch (op) {
+    case NE_OP_EQ: return c == 0;
+    case NE_OP_NEQ: return c != 0;
+    case NE_OP_LT: return c < 0;
+    case NE_OP_LTE: return c <= 0;
+    case NE_OP_GT: return c > 0;
+    case NE_OP_GTE: return c >= 0;
+    default: return -1;
+    }
+}
+
+static enum ne_iql_op swap_op(enum ne_iql_op op)
+{
+    switch (op) {
+    case NE_OP_LT: return NE_OP_GT;
+    case NE_OP_LTE: return NE_OP_GTE;
+    case NE_OP_GT: return NE_OP_LT;
+    case NE_OP_GTE: return NE_OP_LTE;
+    default: return op;
+    }
+}
+
+static int eval_series(const struct ne_iql_expr *e, const struct qseries *se,
+                       const struct qschema *sch)
+{
+    if (!e)
+        return 1;
+    if (e->kind == NE_IQL_PAREN)
+        return eval_series(e->lhs, se, sch);
+    if (e->kind == NE_IQL_BOOL)
+        return (int)e->ival;
+    if (e->kind != NE_IQL_BINARY)
+        return -1;
+    if (e->op == NE_OP_AND || e->op == NE_OP_OR) {
+        int a = eval_series(e->lhs, se, sch), b = eval_series(e->rhs, se, sch);
+        if (e->op == NE_OP_AND)
+            return (a == 0 || b == 0) ? 0 : (a == 1 && b == 1) ? 1 : -1;
+        return (a == 1 || b == 1) ? 1 : (a == 0 && b == 0) ? 0 : -1;
+    }
+    const struct ne_iql_expr *ref = e->lhs, *lit = e->rhs;
+    enum ne_iql_op op = e->op;
+    if (ref->kind != NE_IQL_REF) {
+        ref = e->rhs;
+        lit = e->lhs;
+        op = swap_op(op);
+    }
+    if (ref->kind != NE_IQL_REF || !is_literal(lit))
+        return -1;
+    if (query__ref_kind(sch, ref) != QREF_TAG)
+        return -1;
+    return tag_compare(op, query__series_tag(se, ref->str), lit);
+}
+
+struct series_ctx {
+    struct qseries_list *l;
+    const struct ne_iql_expr *where;
+    const struct qschema *sch;
+    int rc;
+};
+
+static int collect_series(void *arg, const struct ne_qsrc_series *s)
+{
+    struct series_ctx *c = arg;
+    struct qseries_list *l = c->l;
+    struct qseries tmp = {.id = s->id, .tags = (struct ne_tag *)s->tags, .ntags = s->ntags};
+    if (c->where && eval_series(c->where, &tmp, c->sch) == 0)
+        return 0;
+    if (l->n == l->cap) {
+        size_t cap = l->cap ? l->cap * 2 : 64;
+        struct qseries *v = ne_realloc(l->v, cap * sizeof *v);
+        if (!v)
+            return c->rc = NE_ENOMEM;
+        l->v = v;
+        l->cap = cap;
+    }
+    struct ne_tag *tags = NULL;
+    if (s->ntags) {
+        tags = query__pool_alloc(&l->pool, sizeof *tags * s->ntags);
+        if (!tags)
+            return c->rc = NE_ENOMEM;
+        for (uint32_t i = 0; i < s->ntags; i++) {
+            const char *k = query__pool_dup(&l->pool, s->tags[i].key.p, s->tags[i].key.n);
+            const char *v = query__pool_dup(&l->pool, s->tags[i].val.p, s->tags[i].val.n);
+            if (!k || !v)
+                return c->rc = NE_ENOMEM;
+            tags[i].key = (struct ne_sv){k, s->tags[i].key.n};
+            tags[i].val = (struct ne_sv){v, s->tags[i].val.n};
+        }
+    }
+    l->v[l->n++] = (struct qseries){s->id, tags, s->ntags};
+    return 0;
+}
+
+int query__series_load(struct qexec *x, const char *db, const char *meas,
+                       const struct ne_iql_expr *where, const struct qschema *sch,
+                       struct qseries_list *out)
+{
+    memset(out, 0, sizeof *out);
+    struct series_ctx c = {out, where, sch, 0};
+    int rc = x->src->series(x->src->ctx, db, meas, collect_series, &c);
+    if (rc == 0)
+        rc = c.rc;
+    if (rc)
+        query__series_free(out);
+    return rc;
+}
+
+void query__series_free(struct qseries_list *l)
+{
+    ne_free(l->v);
+    query__pool_free(&l->pool);
+    memset(l, 0, sizeof *l);
+}
+
+/* ---- expression evaluation ------------------------------------------------------ */
+
+int query__eval_time(const struct ne_iql_expr *e, int64_t now_ns, int64_t *out)
+{
+    switch (e->kind) {
+    case NE_IQL_NOW:
+        *out = now_ns;
+        return 0;
+    case NE_IQL_INTEGER:
+    case NE_IQL_DURATION:
+        *out = e->ival;
+        return 0;
+    case NE_IQL_NUMBER:
+        *out = (int64_t)e->num;
+        return 0;
+    case NE_IQL_STRING:
+        return ne_iql_parse_time(e->str, out);
+    case NE_IQL_PAREN:
+        return query__eval_time(e->lhs, now_ns, out);
+    case NE_IQL_BINARY: {
+        int64_t a, b;
+        if (e->op != NE_OP_ADD && e->op != NE_OP_SUB)
+            return NE_EINVAL;
+        if (query__eval_time(e->lhs, now_ns, &a) || query__eval_time(e->rhs, now_ns, &b))
+            return NE_EINVAL;
+        *out = e->op == NE_OP_ADD ? a + b : a - b;
+        return 0;
+    }
+    default:
+        return NE_EINVAL;
+    }
+}
+
+static struct ne_qcell null_cell(void)
+{
+    struct ne_qcell c = {.type = NE_QC_NULL};
+    return c;
+}
+
+static bool cell_num(const struct ne_qcell *c, double *out)
+{
+    switch (c->type) {
+    case NE_QC_FLOAT: *out = c->v.f; return true;
+    case NE_QC_INT:
+    case NE_QC_TIME: *out = (double)c->v.i; return true;
+    case NE_QC_UINT: *out = (double)c->v.u; return true;
+    default: return false;
+    }
+}
+
+static struct ne_qcell lit_cell(const struct ne_iql_expr *e)
+{
+    struct ne_qcell c = null_cell();
+    switch (e->kind) {
+    case NE_IQL_NUMBER: c.type = NE_QC_FLOAT; c.v.f = e->num; break;
+    case NE_IQL_INTEGER:
+    case NE_IQL_DURATION: c.type = NE_QC_INT; c.v.i = e->ival; break;
+    case NE_IQL_STRING: c.type = NE_QC_STRING; c.v.s = ne_sv_c(e->str); break;
+    case NE_IQL_BOOL: c.type = NE_QC_BOOL; c.v.b = e->ival != 0; break;
+    default: break;
+    }
+    return c;
+}
+
+struct ne_qcell query__arith(enum ne_iql_op op, struct ne_qcell a, struct ne_qcell b)
+{
+    struct ne_qcell r = null_cell();
+    if (a.type == NE_QC_INT && b.type == NE_QC_INT) {
+        int64_t x = a.v.i, y = b.v.i;
+        r.type = NE_QC_INT;
+        switch (op) {
+        case NE_OP_ADD: r.v.i = (int64_t)((uint64_t)x + (uint64_t)y); return r;
+        case NE_OP_SUB: r.v.i = (int64_t)((uint64_t)x - (uint64_t)y); return r;
+        case NE_OP_MUL: r.v.i = (int64_t)((uint64_t)x * (uint64_t)y); return r;
+        case NE_OP_DIV: /* InfluxQL divides integers as floats */
+            r.type = NE_QC_FLOAT;
+            r.v.f = (double)x / (double)y;
+            return r;
+        case NE_OP_MOD: if (y == 0 || (x == INT64_MIN && y == -1)) return null_cell();
+            r.v.i = x % y; return r;
+        case NE_OP_BITAND: r.v.i = x & y; return r;
+        case NE_OP_BITOR: r.v.i = x | y; return r;
+        case NE_OP_BITXOR: r.v.i = x ^ y; return r;
+        default: return null_cell();
+        }
+    }
+    double x, y;
+    if (!cell_num(&a, &x) || !cell_num(&b, &y))
+        return null_cell();
+    r.type = NE_QC_FLOAT;
+    switch (op) {
+    case NE_OP_ADD: r.v.f = x + y; break;
+    case NE_OP_SUB: r.v.f = x - y; break;
+    case NE_OP_MUL: r.v.f = x * y; break;
+    case NE_OP_DIV: r.v.f = x / y; break;
+    case NE_OP_MOD: r.v.f = fmod(x, y); break;
+    default: return null_cell();
+    }
+    return r;
+}
+
+static int cmp_cells(struct ne_qcell a, struct ne_qcell b, bool *ok)
+{
+    *ok = true;
+    if (a.type == NE_QC_STRING && b.type == NE_QC_STRING)
+        return ne_sv_cmp(a.v.s, b.v.s);
+    if (a.type == NE_QC_BOOL && b.type == NE_QC_BOOL)
+        return (int)a.v.b - (int)b.v.b;
+    if (a.type == NE_QC_INT && b.type == NE_QC_INT)
+        return a.v.i < b.v.i ? -1 : a.v.i > b.v.i;
+    double x, y;
+    if (cell_num(&a, &x) && cell_num(&b, &y))
+        return x < y ? -1 : x > y ? 1 : 0;
+    *ok = false;
+    return 0;
+}
+
+static struct ne_qcell ref_value(const struct ne_iql_expr *e, const struct qrow_ctx *r)
+{
+    struct ne_qcell c = null_cell();
+    if (r->sch && query__ref_kind(r->sch, e) == QREF_TIME) {
+        c.type = NE_QC_TIME;
+        c.v.i = r->time;
+        return c;
+    }
+    for (size_t i = 0; i < r->n; i++)
+        if (strcmp(r->names[i], e->str) == 0)
+            return r->cells[i];
+    if (r->series && (!r->sch || query__ref_kind(r->sch, e) == QREF_TAG)) {
+        struct ne_sv v = query__series_tag(r->series, e->str);
+        c.type = NE_QC_STRING;
+        c.v.s = v;
+    }
+    return c;
+}
+
+struct ne_qcell query__eval(const struct ne_iql_expr *e, const struct qrow_ctx *r)
+{
+    switch (e->kind) {
+    case NE_IQL_PAREN:
+        return query__eval(e->lhs, r);
+    case NE_IQL_REF:
+        return ref_value(e, r);
+    case NE_IQL_NOW: {
+        struct ne_qcell c = {.type = NE_QC_TIME};
+        c.v.i = r->now_ns;
+        return c;
+    }
+    case NE_IQL_BINARY:
+        break;
+    default:
+        return lit_cell(e);
+    }
+    if (e->op == NE_OP_AND || e->op == NE_OP_OR) {
+        struct ne_qcell c = {.type = NE_QC_BOOL};
+        bool a = query__eval_bool(e->lhs, r);
+        c.v.b = e->op == NE_OP_AND ? (a && query__eval_bool(e->rhs, r))
+                                   : (a || query__eval_bool(e->rhs, r));
+        return c;
+    }
+    if (e->op >= NE_OP_EQ && e->op <= NE_OP_NEQREGEX) {
+        struct ne_qcell c = {.type = NE_QC_BOOL};
+        struct ne_qcell a = query__eval(e->lhs, r);
+        if (e->op == NE_OP_EQREGEX || e->op == NE_OP_NEQREGEX) {
+            const regex_t *re = e->rhs->kind == NE_IQL_REGEX ? regex_get(e->rhs->str) : NULL;
+            bool m = re && a.type == NE_QC_STRING && query__regex_match(re, a.v.s.p, a.v.s.n);
+            c.v.b = e->op == NE_OP_EQREGEX ? m : (a.type == NE_QC_STRING && !m);
+            return c;
+        }
+        struct ne_qcell b = query__eval(e->rhs, r);
+        /* time compared with a string literal: an RFC3339 time */
+        if (a.type == NE_QC_TIME && b.type == NE_QC_STRING) {
+            int64_t t;
+            if (query__eval_time(e->rhs, r->now_ns, &t) == 0) {
+                b.type = NE_QC_TIME;
+                b.v.i = t;
+            }
+        } else if (b.type == NE_QC_TIME && a.type == NE_QC_STRING) {
+            int64_t t;
+            if (query__eval_time(e->lhs, r->now_ns, &t) == 0) {
+                a.type = NE_QC_TIME;
+                a.v.i = t;
+            }
+        }
+        if (a.type == NE_QC_TIME && b.type != NE_QC_TIME) {
+            int64_t t;
+            if (query__eval_time(e->rhs, r->now_ns, &t) == 0) {
+                b.type = NE_QC_INT;
+                b.v.i = t;
+            }
+            a.type = NE_QC_INT;
+        } else if (a.type == NE_QC_TIME && b.type == NE_QC_TIME) {
+            a.type = b.type = NE_QC_INT;
+        }
+        if (a.type == NE_QC_NULL || b.type == NE_QC_NULL) {
+            c.v.b = false;
+            return c;
+        }
+        bool ok;
+        int k = cmp_cells(a, b, &ok);
+        if (!ok) {
+            c.v.b = e->op == NE_OP_NEQ;
+            return c;
+        }
+        switch (e->op) {
+        case NE_OP_EQ: c.v.b = k == 0; break;
+        case NE_OP_NEQ: c.v.b = k != 0; break;
+        case NE_OP_LT: c.v.b = k < 0; break;
+        case NE_OP_LTE: c.v.b = k <= 0; break;
+        case NE_OP_GT: c.v.b = k > 0; break;
+        default: c.v.b = k >= 0; break;
+        }
+        return c;
+    }
+    struct ne_qcell a = query__eval(e->lhs, r), b = query__eval(e->rhs, r);
+    if (a.type == NE_QC_TIME)
+        a.type = NE_QC_INT;
+    if (b.type == NE_QC_TIME)
+        b.type = NE_QC_INT;
+    return query__arith(e->op, a, b);
+}
+
+bool query__eval_bool(const struct ne_iql_expr *e, const struct qrow_ctx *r)
+{
+    struct ne_qcell c = query__eval(e, r);
+    return c.type == NE_QC_BOOL && c.v.b;
+}
+
+/* ---- WHERE analysis -------------------------------------------------------------- */
+
+static bool refs_only(const struct ne_iql_expr *e, const struct qschema *sch, int kind_mask)
+{
+    if (!e)
+        return true;
+    switch (e->kind) {
+    case NE_IQL_REF:
+        return (kind_mask >> query__ref_kind(sch, e)) & 1;
+    case NE_IQL_PAREN:
+        return refs_only(e->lhs, sch, kind_mask);
+    case NE_IQL_BINARY:
+        return refs_only(e->lhs, sch, kind_mask) && refs_only(e->rhs, sch, kind_mask);
+    case NE_IQL_CALL:
+    case NE_IQL_WILDCARD:
+        return false;
+    default:
+        return true;
+    }
+}
+
+static bool mentions_time(const struct ne_iql_expr *e, const struct qschema *sch)
+{
+    return !refs_only(e, sch, (1 << QREF_TAG) | (1 << QREF_FIELD));
+}
+
+static int time_conjunct(struct qexec *x, const struct ne_iql_expr *e, struct qwhere *w)
+{
+    const struct ne_iql_expr *ref = e->lhs, *val = e->rhs;
+    enum ne_iql_op op = e->op;
+    if (!(ref->kind == NE_IQL_REF && strcasecmp(ref->str, "time") == 0)) {
+        ref = e->rhs;
+        val = e->lhs;
+        op = swap_op(op);
+    }
+    if (!(ref->kind == NE_IQL_REF && strcasecmp(ref->str, "time") == 0))
+        return 1;
+    int64_t t;
+    if (query__eval_time(val, x->opts->now_ns, &t) != 0) {
+        if (val->kind == NE_IQL_STRING)
+            return query__fail(x, "invalid time '%s': expected RFC3339 like "
+                                  "2026-01-01T00:00:00Z",
+                               val->str);
+        return 1;
+    }
+    int64_t lo = INT64_MIN, hi = INT64_MAX;
+    switch (op) {
+    case NE_OP_GT: lo = t == INT64_MAX ? t : t + 1; break;
+    case NE_OP_GTE: lo = t; break;
+    case NE_OP_LT: hi = t == INT64_MIN ? t : t - 1; break;
+    case NE_OP_LTE: hi = t; break;
+    case NE_OP_EQ: lo = hi = t; break;
+    default: return 1; /* != : per-row */
+    }
+    if (lo != INT64_MIN && (!w->has_tmin || lo > w->tmin)) {
+        w->tmin = lo;
+        w->has_tmin = true;
+    }
+    if (hi != INT64_MAX && (!w->has_tmax || hi < w->tmax)) {
+        w->tmax = hi;
+        w->has_tmax = true;
+    }
+    return 0;
+}
+
+static int analyze(struct qexec *x, const struct ne_iql_expr *e, const struct qschema *sch,
+                   struct qwhere *w)
+{
+    while (e->kind == NE_IQL_PAREN)
+        e = e->lhs;
+    if (e->kind == NE_IQL_BINARY && e->op == NE_OP_AND) {
+        int rc = analyze(x, e->lhs, sch, w);
+        return rc ? rc : analyze(x, e->rhs, sch, w);
+    }
+    if (refs_only(e, sch, 1 << QREF_TAG))
+        return 0; /* handled exactly by the series filter */
+    if (e->kind == NE_IQL_BINARY && e->op >= NE_OP_EQ && e->op <= NE_OP_GTE &&
+        mentions_time(e, sch) && refs_only(e, sch, 1 << QREF_TIME)) {
+        int rc = time_conjunct(x, e, w);
+        if (rc < 0)
+            return rc;
+        if (rc == 0)
+            return 0;
+    }
+    w->row_filter = true;
+    return 0;
+}
+
+int query__where_analyze(struct qexec *x, const struct ne_iql_expr *where,
+                         const struct qschema *sch, struct qwhere *out)
+{
+    memset(out, 0, sizeof *out);
+    out->tmin = INT64_MIN;
+    out->tmax = INT64_MAX;
+    if (!where)
+        return 0;
+    return analyze(x, where, sch, out);
+}
+
+/* ---- sources --------------------------------------------------------------------- */
+
+const char *query__stmt_db(const struct qexec *x, const struct ne_iql_stmt *st)
+{
+    if (st->on_db)
+        return st->on_db;
+    for (size_t i = 0; i < st->nsources; i++)
+        if (st->sources[i].db)
+            return st->sources[i].db;
+    return x->opts->db && x->opts->db[0] ? x->opts->db : NULL;
+}
+
+int query__resolve_sources(struct qexec *x, const char *db, const struct ne_iql_stmt *st,
+                           struct qpool *pool, struct qstrs *out)
+{
+    struct qstrs all = {0};
+    struct collect_ctx cc = {.pool = pool, .strs = &all};
+    int rc = x->src->measurements(x->src->ctx, db, collect_name, &cc);
+    if (rc == 0)
+        rc = cc.rc;
+    query__strs_sort_unique(&all);
+    for (size_t i = 0; rc == 0 && i < st->nsources; i++) {
+        const struct ne_iql_source *s = &st->sources[i];
+        if (s->regex) {
+            regex_t re;
+            if (query__regex_compile(&re, s->regex, x->err, sizeof x->err)) {
+                rc = NE_EINVAL;
+                break;
+            }
+            for (size_t j = 0; rc == 0 && j < all.n; j++)
+                if (query__regex_match(&re, all.v[j], strlen(all.v[j])))
+                    rc = query__strs_push(out, all.v[j]);
+            regfree(&re);
+        } else if (query__strs_has(&all, s->name)) {
+            rc = query__strs_push(out, s->name);
+        }
+    }
+    if (st->nsources == 0)
+        for (size_t j = 0; rc == 0 && j < all.n; j++)
+            rc = query__strs_push(out, all.v[j]);
+    query__strs_sort_unique(out);
+    query__strs_free(&all);
+    return rc;
+}
+
+/* ---- meta statements ------------------------------------------------------------- */
+
+static bool db_exists(struct qexec *x, const char *db)
+{
+    struct qpool pool = {0};
+    struct qstrs dbs = {0};
+    struct collect_ctx cc = {.pool = &pool, .strs = &dbs};
+    x->src->databases(x->src->ctx, collect_name, &cc);
+    bool found = false;
+    for (size_t i = 0; i < dbs.n && !found; i++)
+        found = strcmp(dbs.v[i], db) == 0;
+    query__strs_free(&dbs);
+    query__pool_free(&pool);
+    return found;
+}
+
+static int need_db(struct qexec *x, const char *db)
+{
+    if (!db)
+        return query__fail(x, "database name required");
+    if (!db_exists(x, db))
+        return query__fail(x, "database not found: %s", db);
+    return 0;
+}
+
+static int show_databases(struct qexec *x, const struct ne_iql_stmt *st)
+{
+    struct qpool pool = {0};
+    struct qstrs dbs = {0};
+    struct collect_ctx cc = {.pool = &pool, .strs = &dbs};
+    int rc = x->src->databases(x->src->ctx, collect_name, &cc);
+    if (rc == 0)
+        rc = cc.rc;
+    query__strs_sort_unique(&dbs);
+    if (rc == 0) {
+        const char *cols[1] = {"name"};
+        rc = query__begin_series(x, "databases", NULL, 0, cols, 1);
+        for (size_t i = 0; rc == 0 && i < dbs.n; i++) {
+            struct ne_qcell c = cell_str(dbs.v[i]);
+            rc = query__row(x, &c, 1);
+        }
+        if (rc == 0)
+            rc = query__end_series(x);
+    }
+    query__strs_free(&dbs);
+    query__pool_free(&pool);
+    return rc;
+}
+
+/* True if measurement meas has a series matching where (or where NULL). */
+static int meas_matches_where(struct qexec *x, const char *db, const char *meas,
+                              const struct ne_iql_expr *where, bool *out)
+{
+    if (!where) {
+        *out = true;
+        return 0;
+    }
+    struct qschema sch;
+    int rc = query__schema_load(x, db, meas, &sch);
+    if (rc)
+        return rc;
+    struct qseries_list l;
+    rc = query__series_load(x, db, meas, where, &sch, &l);
+    *out = rc == 0 && l.n > 0;
+    if (rc == 0)
+        query__series_free(&l);
+    query__schema_free(&sch);
+    return rc;
+}
+
+static int show_measurements(struct qexec *x, const struct ne_iql_stmt *st)
+{
+    const char *db = query__stmt_db(x, st);
+    int rc = need_db(x, db);
+    if (rc)
+        return rc;
+    struct qpool pool = {0};
+    struct qstrs all = {0}, keep = {0};
+    struct collect_ctx cc = {.pool = &pool, .strs = &all};
+    rc = x->src->measurements(x->src->ctx, db, collect_name, &cc);
+    if (rc == 0)
+        rc = cc.rc;
+    query__strs_sort_unique(&all);
+    regex_t re;
+    bool have_re = false;
+    if (rc == 0 && (st->with_meas_op == NE_OP_EQREGEX || st->with_meas_op == NE_OP_NEQREGEX)) {
+        rc = query__regex_compile(&re, st->with_meas, x->err, sizeof x->err);
+        have_re = rc == 0;
+    }
+    for (size_t i = 0; rc == 0 && i < all.n; i++) {
+        const char *m = all.v[i];
+        bool ok = true;
+        if (st->with_meas_op == NE_OP_EQ)
+            ok = strcmp(m, st->with_meas) == 0;
+        else if (st->with_meas_op == NE_OP_NEQ)
+            ok = strcmp(m, st->with_meas) != 0;
+        else if (have_re)
+            ok = query__regex_match(&re, m, strlen(m)) == (st->with_meas_op == NE_OP_EQREGEX);
+        if (ok)
+            rc = meas_matches_where(x, db, m, st->where, &ok);
+        if (rc == 0 && ok)
+            rc = query__strs_push(&keep, m);
+    }
+    if (have_re)
+        regfree(&re);
+    if (rc == 0)
+        rc = emit_names(x, "measurements", "name", &keep, st);
+    query__strs_free(&all);
+    query__strs_free(&keep);
+    query__pool_free(&pool);
+    return rc;
+}
+
+static int for_each_measurement(struct qexec *x, const struct ne_iql_stmt *st, const char *db,
+                                int (*fn)(struct qexec *, const struct ne_iql_stmt *,
+                                          const char *db, const char *meas))
+{
+    struct qpool pool = {0};
+    struct qstrs ms = {0};
+    int rc = query__resolve_sources(x, db, st, &pool, &ms);
+    for (size_t i = 0; rc == 0 && i < ms.n; i++)
+        rc = fn(x, st, db, ms.v[i]);
+    query__strs_free(&ms);
+    query__pool_free(&pool);
+    return rc;
+}
+
+static int tag_keys_of(struct qexec *x, const struct ne_iql_stmt *st, const char *db,
+                       const char *meas)
+{
+    struct qschema sch;
+    int rc = query__schema_load(x, db, meas, &sch);
+    if (rc)
+        return rc;
+    struct qseries_list l;
+    rc = query__series_load(x, db, meas, st->where, &sch, &l);
+    if (rc == 0) {
+        struct qstrs keys = {0};
+        for (size_t i = 0; rc == 0 && i < l.n; i++)
+            for (uint32_t j = 0; rc == 0 && j < l.v[i].ntags; j++)
+                rc = query__strs_push(&keys, l.v[i].tags[j].key.p);
+        query__strs_sort_unique(&keys);
+        if (rc == 0)
+            rc = emit_names(x, meas, "tagKey", &keys, st);
+        query__strs_free(&keys);
+        query__series_free(&l);
+    }
+    query__schema_free(&sch);
+    return rc;
+}
+
+static bool key_selected(const struct ne_iql_stmt *st, const char *key, const regex_t *re)
+{
+    switch (st->with_key_op) {
+    case NE_OP_EQREGEX:
+    case NE_OP_NEQREGEX:
+        return re && query__regex_match(re, key, strlen(key)) == (st->with_key_op == NE_OP_EQREGEX);
+    case NE_OP_NEQ:
+        return strcmp(key, st->with_keys[0]) != 0;
+    default:
+        for (size_t i = 0; i < st->nwith_keys; i++)
+            if (strcmp(key, st->with_keys[i]) == 0)
+                return true;
+        return false;
+    }
+}
+
+struct kv {
+    const char *k, *v;
+};
+
+static int cmp_kv(const void *a, const void *b)
+{
+    const struct kv *x = a, *y = b;
+    int c = strcmp(x->k, y->k);
+    return c ? c : strcmp(x->v, y->v);
+}
+
+static int tag_values_of(struct qexec *x, const struct ne_iql_stmt *st, const char *db,
+                         const char *meas)
+{
+    struct qschema sch;
+    int rc = query__schema_load(x, db, meas, &sch);
+    if (rc)
+        return rc;
+    regex_t re;
+    bool have_re = false;
+    if (st->with_key_regex) {
+        rc = query__regex_compile(&re, st->with_key_regex, x->err, sizeof x->err);
+        have_re = rc == 0;
+    }
+    struct qseries_list l = {0};
+    if (rc == 0)
+        rc = query__series_load(x, db, meas, st->where, &sch, &l);
+    struct kv *kvs = NULL;
+    size_t n = 0, cap = 0;
+    for (size_t i = 0; rc == 0 && i < l.n; i++)
+        for (uint32_t j = 0; rc == 0 && j < l.v[i].ntags; j++) {
+            if (!key_selected(st, l.v[i].tags[j].key.p, have_re ? &re : NULL))
+                continue;
+            if (n == cap) {
+                cap = cap ? cap * 2 : 256;
+                struct kv *nk = ne_realloc(kvs, cap * sizeof *nk);
+                if (!nk) {
+                    rc = NE_ENOMEM;
+                    break;
+                }
+                kvs = nk;
+            }
+            kvs[n++] = (struct kv){l.v[i].tags[j].key.p, l.v[i].tags[j].val.p};
+        }
+    if (rc == 0 && n > 0) {
+        qsort(kvs, n, sizeof *kvs, cmp_kv);
+        size_t w = 1;
+        for (size_t i = 1; i < n; i++)
+            if (cmp_kv(&kvs[i], &kvs[w - 1]) != 0)
+                kvs[w++] = kvs[i];
+        n = w;
+        size_t off = st->offset > 0 ? (size_t)st->offset : 0;
+        size_t lim = st->limit > 0 ? (size_t)st->limit : SIZE_MAX;
+        if (off < n) {
+            const char *cols[2] = {"key", "value"};
+            rc = query__begin_series(x, meas, NULL, 0, cols, 2);
+            for (size_t i = off; rc == 0 && i < n && i - off < lim; i++) {
+                struct ne_qcell c[2] = {cell_str(kvs[i].k), cell_str(kvs[i].v)};
+                rc = query__row(x, c, 2);
+            }
+            if (rc == 0)
+                rc = query__end_series(x);
+        }
+    }
+    ne_free(kvs);
+    if (have_re)
+        regfree(&re);
+    query__series_free(&l);
+    query__schema_free(&sch);
+    return rc;
+}
+
+static int field_keys_of(struct qexec *x, const struct ne_iql_stmt *st, const char *db,
+                         const char *meas)
+{
+    struct qschema sch;
+    int rc = query__schema_load(x, db, meas, &sch);
+    if (rc)
+        return rc;
+    if (sch.field_names.n) {
+        const char *cols[2] = {"fieldKey", "fieldType"};
+        rc = query__begin_series(x, meas, NULL, 0, cols, 2);
+        size_t off = st->offset > 0 ? (size_t)st->offset : 0;
+        size_t lim = st->limit > 0 ? (size_t)st->limit : SIZE_MAX;
+        for (size_t i = off; rc == 0 && i < sch.field_names.n && i - off < lim; i++) {
+            struct ne_qcell c[2] = {cell_str(sch.field_names.v[i]),
+                                    cell_str(ne_vtype_name(sch.field_types[i]))};
+            rc = query__row(x, c, 2);
+        }
+        if (rc == 0)
+            rc = query__end_series(x);
+    }
+    query__schema_free(&sch);
+    return rc;
+}
+
+/* SHOW SERIES: one result series, keys sorted. */
+struct series_keys {
+    struct qstrs keys;
+    struct qpool pool;
+};
+
+static int series_keys_of(struct qexec *x, const struct ne_iql_stmt *st, const char *db,
+                          const char *meas, struct series_keys *sk)
+{
+    struct qschema sch;
+    int rc = query__schema_load(x, db, meas, &sch);
+    if (rc)
+        return rc;
+    struct qseries_list l;
+    rc = query__series_load(x, db, meas, st->where, &sch, &l);
+    for (size_t i = 0; rc == 0 && i < l.n; i++) {
+        size_t need = strlen(meas) + 1;
+        for (uint32_t j = 0; j < l.v[i].ntags; j++)
+            need += l.v[i].tags[j].key.n + l.v[i].tags[j].val.n + 2;
+        char *buf = ne_malloc(need + 1);
+        if (!buf) {
+            rc = NE_ENOMEM;
+            break;
+        }
+        size_t w = (size_t)snprintf(buf, need + 1, "%s", meas);
+        for (uint32_t j = 0; j < l.v[i].ntags; j++)
+            w += (size_t)snprintf(buf + w, need + 1 - w, ",%s=%s", l.v[i].tags[j].key.p,
+                                  l.v[i].tags[j].val.p);
+        rc = query__strs_push(&sk->keys, query__pool_dup(&sk->pool, buf, w));
+        ne_free(buf);
+    }
+    if (rc == 0)
+        query__series_free(&l);
+    query__schema_free(&sch);
+    return rc;
+}
+
+static int show_series(struct qexec *x, const struct ne_iql_stmt *st)
+{
+    const char *db = query__stmt_db(x, st);
+    int rc = need_db(x, db);
+    if (rc)
+        return rc;
+    struct qpool pool = {0};
+    struct qstrs ms = {0};
+    struct series_keys sk = {0};
+    rc = query__resolve_sources(x, db, st, &pool, &ms);
+    for (size_t i = 0; rc == 0 && i < ms.n; i++)
+        rc = series_keys_of(x, st, db, ms.v[i], &sk);
+    query__strs_sort_unique(&sk.keys);
+    if (rc == 0)
+        rc = emit_names(x, NULL, "key", &sk.keys, st);
+    query__strs_free(&sk.keys);
+    query__pool_free(&sk.pool);
+    query__strs_free(&ms);
+    query__pool_free(&pool);
+    return rc;
+}
+
+static int show_retention_policies(struct qexec *x, const struct ne_iql_stmt *st)
+{
+    const char *db = query__stmt_db(x, st);
+    int rc = need_db(x, db);
+    if (rc)
+        return rc;
+    const char *cols[5] = {"name", "duration", "shardGroupDuration", "replicaN", "default"};
+    rc = query__begin_series(x, NULL, NULL, 0, cols, 5);
+    struct ne_qcell c[5] = {cell_str("autogen"), cell_str("0s"), cell_str("168h0m0s")};
+    c[3].type = NE_QC_INT;
+    c[3].v.i = 1;
+    c[4].type = NE_QC_BOOL;
+    c[4].v.b = true;
+    if (rc == 0)
+        rc = query__row(x, c, 5);
+    return rc ? rc : query__end_series(x);
+}
+
+static int delete_points(struct qexec *x, const struct ne_iql_stmt *st)
+{
+    const char *db = query__stmt_db(x, st);
+    int rc = need_db(x, db);
+    if (rc)
+        return rc;
+    if (!x->src->delete_points)
+        return query__fail(x, "DELETE is not supported by this store");
+    struct qpool pool = {0};
+    struct qstrs ms = {0};
+    rc = query__resolve_sources(x, db, st, &pool, &ms);
+    for (size_t i = 0; rc == 0 && i < ms.n; i++) {
+        struct qschema sch;
+        rc = query__schema_load(x, db, ms.v[i], &sch);
+        if (rc)
+            break;
+        struct qwhere w;
+        rc = query__where_analyze(x, st->where, &sch, &w);
+        if (rc == 0 && w.row_filter)
+            rc = query__fail(x, "fields not supported in WHERE clause during deletion");
+        struct qseries_list l = {0};
+        if (rc == 0)
+            rc = query__series_load(x, db, ms.v[i], st->where, &sch, &l);
+        uint64_t *ids = NULL;
+        if (rc == 0 && l.n) {
+            ids = ne_malloc(l.n * sizeof *ids);
+            if (!ids)
+                rc = NE_ENOMEM;
+            for (size_t j = 0; ids && j < l.n; j++)
+                ids[j] = l.v[j].id;
+            if (rc == 0)
+                rc = x->src->delete_points(x->src->ctx, db, ms.v[i], ids, l.n, w.tmin, w.tmax);
+            if (rc && !x->err[0])
+                query__fail(x, "delete failed: %s", ne_strerror(rc));
+        }
+        ne_free(ids);
+        query__series_free(&l);
+        query__schema_free(&sch);
+    }
+    query__strs_free(&ms);
+    query__pool_free(&pool);
+    return rc;
+}
+
+static int run_change(struct qexec *x, const struct ne_iql_stmt *st)
+{
+    int rc;
+    switch (st->kind) {
+    case NE_IQL_CREATE_DATABASE:
+        if (!x->src->create_database)
+            return query__fail(x, "CREATE DATABASE is not supported by this store");
+        rc = x->src->create_database(x->src->ctx, st->on_db);
+        break;
+    case NE_IQL_DROP_DATABASE:
+        if (!x->src->drop_database)
+            return query__fail(x, "DROP DATABASE is not supported by this store");
+        rc = x->src->drop_database(x->src->ctx, st->on_db);
+        if (rc == NE_ENOTFOUND)
+            rc = 0; /* InfluxDB: dropping a missing database succeeds */
+        break;
+    default: {
+        const char *db = query__stmt_db(x, st);
+        rc = need_db(x, db);
+        if (rc)
+            return rc;
+        if (!x->src->drop_measurement)
+            return query__fail(x, "DROP MEASUREMENT is not supported by this store");
+        rc = x->src->drop_measurement(x->src->ctx, db, st->on_db);
+        if (rc == NE_ENOTFOUND)
+            return query__fail(x, "measurement not found");
+        break;
+    }
+    }
+    if (rc && !x->err[0])
+        query__fail(x, "%s", ne_strerror(rc));
+    return rc;
+}
+
+static int run_statement(struct qexec *x, const struct ne_iql_stmt *st)
+{
+    const char *db;
+    int rc;
+    switch (st->kind) {
+    case NE_IQL_SELECT:
+        return query__select(x, st);
+    case NE_IQL_SHOW_DATABASES:
+        return show_databases(x, st);
+    case NE_IQL_SHOW_MEASUREMENTS:
+        return show_measurements(x, st);
+    case NE_IQL_SHOW_TAG_KEYS:
+    case NE_IQL_SHOW_TAG_VALUES:
+    case NE_IQL_SHOW_FIELD_KEYS:
+        db = query__stmt_db(x, st);
+        rc = need_db(x, db);
+        if (rc)
+            return rc;
+        return for_each_measurement(x, st, db,
+                                    st->kind == NE_IQL_SHOW_TAG_KEYS     ? tag_keys_of
+                                    : st->kind == NE_IQL_SHOW_TAG_VALUES ? tag_values_of
+                                                                         : field_keys_of);
+    case NE_IQL_SHOW_SERIES:
+        return show_series(x, st);
+    case NE_IQL_SHOW_RETENTION_POLICIES:
+        return show_retention_policies(x, st);
+    case NE_IQL_DELETE:
+        return delete_points(x, st);
+    default:
+        return run_change(x, st);
+    }
+}
+
+int ne_query_run(const struct ne_qsrc *src, const struct ne_query_opts *opts,
+                 const struct ne_iql_query *q, const struct ne_qout *out)
+{
+    struct qexec x = {.src = src, .opts = opts, .out = out};
+    for (size_t i = 0; i < q->nstmts; i++) {
+        x.err[0] = 0;
+        x.out_rc = out->begin_statement(out->ctx, (int)i);
+        if (x.out_rc)
+            break;
+        int rc = run_statement(&x, &q->stmts[i]);
+        regex_cache_clear();
+        if (x.out_rc)
+            break;
+        if (rc && !x.err[0])
+            snprintf(x.err, sizeof x.err, "%s", ne_strerror(rc));
+        x.out_rc = out->end_statement(out->ctx, rc ? x.err : NULL);
+        if (x.out_rc)
+            break;
+    }
+    return x.out_rc;
+}
+
+int ne_query_text(const struct ne_qsrc *src, const struct ne_query_opts *opts, const char *text,
+                  size_t len, const struct ne_qout *out)
+{
+    struct ne_iql_query *q = NULL;
+    char err[512];
+    int rc = ne_iql_parse(text, len, &q, err, sizeof err);
+    if (rc) {
+        rc = out->begin_statement(out->ctx, 0);
+        if (rc == 0)
+            rc = out->end_statement(out->ctx, err);
+        return rc;
+    }
+    rc = ne_query_run(src, opts, q, out);
+    ne_iql_free(&q);
+    return rc;
+}

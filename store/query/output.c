@@ -1,0 +1,661 @@
+/*
+ * output.c - result writers: InfluxDB 1.x JSON, CSV and a text table.
+ *
+ * JSON is written as the executor streams it:
+ *   {"results":[{"statement_id":0,"series":[{"name":"env","tags":{"site":"a"},
+ *     "columns":["time","mean"],"values":[["2026-01-01T00:00:00Z",21.5]]}]}]}
+ * A statement without series is {"statement_id":0}; one with an error
+ * {"statement_id":0,"error":"..."}. Floats are printed in the shortest form
+ * that reads back to the same double, without an exponent for magnitudes
+ * in [1e-6, 1e21), as InfluxDB's JSON encoder prints them. Times are
+ * RFC3339 with trailing fractional zeros trimmed, or integers when an
+ * epoch precision is requested.
+ *
+ * CSV follows InfluxDB 1.x: "name,tags,time,<columns>", one header per
+ * change of columns, times as integers (ns unless an epoch is given).
+ * The table format (for the CLI) buffers one series to align its columns.
+ */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ports/err.h"
+#include "ports/platform.h"
+#include "store/query/query.h"
+
+#define FLUSH_AT 65536
+
+struct ne_qwriter {
+    struct ne_qwriter_opts o;
+    int64_t epoch_div; /* 0: RFC3339 */
+    char *buf;
+    size_t len, cap;
+    int rc;
+    bool nomem;
+    /* JSON state */
+    bool any_stmt, any_series, any_row, stmt_has_series;
+    /* CSV state */
+    char *last_header;
+    const char *cur_name;
+    char cur_tags[1024];
+    /* table state: one series buffered as lines */
+    char **tcells;
+    size_t tn, tcap, tcols;
+    struct ne_qout out;
+};
+
+/* ---- buffer ----------------------------------------------------------------- */
+
+static void put(struct ne_qwriter *w, const char *p, size_t n)
+{
+    if (w->rc || w->nomem)
+        return;
+    if (w->len + n > w->cap) {
+        size_t cap = w->cap ? w->cap : 4096;
+        while (cap < w->len + n)
+            cap *= 2;
+        char *b = ne_realloc(w->buf, cap);
+        if (!b) {
+            w->nomem = true;
+            return;
+        }
+        w->buf = b;
+        w->cap = cap;
+    }
+    memcpy(w->buf + w->len, p, n);
+    w->len += n;
+}
+
+static void puts_(struct ne_qwriter *w, const char *s)
+{
+    put(w, s, strlen(s));
+}
+
+static int flush(struct ne_qwriter *w)
+{
+    if (w->nomem)
+        return NE_ENOMEM;
+    if (w->rc == 0 && w->len)
+        w->rc = w->o.emit(w->o.emit_ctx, w->buf, w->len);
+    w->len = 0;
+    return w->rc;
+}
+
+static int maybe_flush(struct ne_qwriter *w)
+{
+    if (w->nomem)
+        return NE_ENOMEM;
+    return w->len >= FLUSH_AT ? flush(w) : w->rc;
+}
+
+/* ---- scalars ------------------------------------------------------------------ */
+
+static void put_json_string(struct ne_qwriter *w, const char *s, size_t n)
+{
+    put(w, "\"", 1);
+    size_t start = 0;
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)s[i];
+        const char *esc = NULL;
+        char tmp[8];
+        if (c == '"')
+            esc = "\\\"";
+        else if (c == '\\')
+            esc = "\\\\";
+        else if (c == '\n')
+            esc = "\\n";
+        else if (c == '\r')
+            esc = "\\r";
+        else if (c == '\t')
+            esc = "\\t";
+        else if (c < 0x20 || c == '<' || c == '>' || c == '&') {
+            snprintf(tmp, sizeof tmp, "\\u%04x", c);
+            esc = tmp;
+        }
+        if (esc) {
+            put(w, s + start, i - start);
+            puts_(w, esc);
+            start = i + 1;
+        }
+    }
+    put(w, s + start, n - start);
+    put(w, "\"", 1);
+}
+
+/* Shortest decimal digits of v that read back exactly: digits (no dot)
+ * and the decimal exponent of the first digit. */
+static void shortest_digits(double v, char *digits, int *exp10)
+{
+    char tmp[40];
+    for (int p = 14; p <= 16; p++) {
+        snprintf(tmp, sizeof tmp, "%.*e", p, v);
+        if (strtod(tmp, NULL) == v || p == 16)
+            break;
+    }
+    /* tmp: [-]d.ddddde[+-]XX */
+    const char *q = tmp;
+    if (*q == '-')
+        q++;
+    size_t n = 0;
+    for (; *q && *q != 'e'; q++)
+        if (*q != '.')
+            digits[n++] = *q;
+    while (n > 1 && digits[n - 1] == '0')
+        n--;
+    digits[n] = 0;
+    *exp10 = atoi(q + 1);
+}
+
+/* Formats a float the way Go's strconv 'f'/-1 (and JSON) does. */
+static size_t format_float(double v, char *out, size_t cap)
+{
+    if (isnan(v))
+        return (size_t)snprintf(out, cap, "NaN");
+    if (isinf(v))
+        return (size_t)snprintf(out, cap, v > 0 ? "+Inf" : "-Inf");
+    if (v == 0)
+        return (size_t)snprintf(out, cap, signbit(v) ? "-0" : "0");
+    char d[32];
+    int e;
+    shortest_digits(v, d, &e);
+    size_t nd = strlen(d), w = 0;
+    char buf[400];
+    if (v < 0)
+        buf[w++] = '-';
+    if (e < -6 || e >= 21) {
+        buf[w++] = d[0];
+        if (nd > 1) {
+            buf[w++] = '.';
+            memcpy(buf + w, d + 1, nd - 1);
+            w += nd - 1;
+        }
+        /* Go: e+21, e-07 cleaned up to e-7 by the JSON encoder */
+        w += (size_t)snprintf(buf + w, sizeof buf - w, e < 0 ? "e-%d" : "e+%02d", e < 0 ? -e : e);
+    } else if (e < 0) {
+        buf[w++] = '0';
+        buf[w++] = '.';
+        for (int i = -1; i > e; i--)
+            buf[w++] = '0';
+        memcpy(buf + w, d, nd);
+        w += nd;
+    } else {
+        for (int i = 0; i <= e || (size_t)i < nd; i++) {
+            if (i == e + 1)
+                buf[w++] = '.';
+            buf[w++] = (size_t)i < nd ? d[i] : '0';
+        }
+    }
+    buf[w] = 0;
+    return (size_t)snprintf(out, cap, "%s", buf);
+}
+
+static void civil_from_days(int64_t z, int64_t *y, int *m, int *d)
+{
+    z += 719468;
+    int64_t era = (z >= 0 ? z : z - 146096) / 146097;
+    int64_t doe = z - era * 146097;
+    int64_t yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+    int64_t doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    int64_t mp = (5 * doy + 2) / 153;
+    *d = (int)(doy - (153 * mp + 2) / 5 + 1);
+    *m = (int)(mp < 10 ? mp + 3 : mp - 9);
+    *y = yoe + era * 400 + (*m <= 2);
+}
+
+static size_t format_time(int64_t ns, char *out, size_t cap)
+{
+    int64_t secs = ns / 1000000000LL, frac = ns % 1000000000LL;
+    if (frac < 0) {
+        frac += 1000000000LL;
+        secs--;
+    }
+    int64_t days = secs / 86400, rem = secs % 86400;
+    if (rem < 0) {
+        rem += 86400;
+        days--;
+    }
+    int64_t y;
+    int m, d;
+    civil_from_days(days, &y, &m, &d);
+    int n = snprintf(out, cap, "%04lld-%02d-%02dT%02d:%02d:%02d", (long long)y, m, d,
+                     (int)(rem / 3600), (int)(rem % 3600 / 60), (int)(rem % 60));
+    if (frac) {
+        char f[16];
+        snprintf(f, sizeof f, ".%09lld", (long long)frac);
+        size_t fl = strlen(f);
+        while (f[fl - 1] == '0')
+            f[--fl] = 0;
+        n += snprintf(out + n, cap - (size_t)n, "%s", f);
+    }
+    n += snprintf(out + n, cap - (size_t)n, "Z");
+    return (size_t)n;
+}
+
+/* Formats a cell as text for CSV/table (strings unquoted). */
+static size_t cell_text(const struct ne_qwriter *w, const struct ne_qcell *c, char *out,
+                        size_t cap, bool csv_time_ns)
+{
+    switch (c->type) {
+    case NE_QC_NULL:
+        return out[0] = 0, 0;
+    case NE_QC_FLOAT:
+        return format_float(c->v.f, out, cap);
+    case NE_QC_INT:
+        return (size_t)snprintf(out, cap, "%lld", (long long)c->v.i);
+    case NE_QC_UINT:
+        return (size_t)snprintf(out, cap, "%llu", (unsigned long long)c->v.u);
+    case NE_QC_BOOL:
+        return (size_t)snprintf(out, cap, "%s", c->v.b ? "true" : "false");
+    case NE_QC_TIME:
+        if (w->epoch_div)
+            return (size_t)snprintf(out, cap, "%lld", (long long)(c->v.i / w->epoch_div));
+        if (csv_time_ns)
+            return (size_t)snprintf(out, cap, "%lld", (long long)c->v.i);
+        return format_time(c->v.i, out, cap);
+    case NE_QC_STRING: {
+        size_t n = c->v.s.n < cap - 1 ? c->v.s.n : cap - 1;
+        memcpy(out, c->v.s.p, n);
+        out[n] = 0;
+        return n;
+    }
+    }
+    return 0;
+}
+
+/* ---- JSON ------------------------------------------------------------------------ */
+
+static int j_begin_statement(void *ctx, int id)
+{
+    struct ne_qwriter *w = ctx;
+    char b[48];
+    snprintf(b, sizeof b, "%s{\"statement_id\":%d", w->any_stmt ? "," : "{\"results\":[", id);
+    puts_(w, b);
+    w->any_stmt = true;
+    w->stmt_has_series = false;
+    return maybe_flush(w);
+}
+
+static int j_begin_series(void *ctx, const char *name, const struct ne_tag *tags, size_t ntags,
+                          const char *const *cols, size_t ncols)
+{
+    struct ne_qwriter *w = ctx;
+    puts_(w, w->stmt_has_series ? ",{" : ",\"series\":[{");
+    w->stmt_has_series = true;
+    bool comma = false;
+    if (name) {
+        puts_(w, "\"name\":");
+        put_json_string(w, name, strlen(name));
+        comma = true;
+    }
+    if (ntags) {
+        puts_(w, comma ? ",\"tags\":{" : "\"tags\":{");
+        for (size_t i = 0; i < ntags; i++) {
+            if (i)
+                put(w, ",", 1);
+            put_json_string(w, tags[i].key.p, tags[i].key.n);
+            put(w, ":", 1);
+            put_json_string(w, tags[i].val.p, tags[i].val.n);
+        }
+        put(w, "}", 1);
+        comma = true;
+    }
+    puts_(w, comma ? ",\"columns\":[" : "\"columns\":[");
+    for (size_t i = 0; i < ncols; i++) {
+        if (i)
+            put(w, ",", 1);
+        put_json_string(w, cols[i], strlen(cols[i]));
+    }
+    puts_(w, "],\"values\":[");
+    w->any_row = false;
+    return maybe_flush(w);
+}
+
+static int j_row(void *ctx, const struct ne_qcell *cells, size_t n)
+{
+    struct ne_qwriter *w = ctx;
+    put(w, w->any_row ? ",[" : "[", w->any_row ? 2 : 1);
+    w->any_row = true;
+    char b[400];
+    for (size_t i = 0; i < n; i++) {
+        if (i)
+            put(w, ",", 1);
+        const struct ne_qcell *c = &cells[i];
+        switch (c->type) {
+        case NE_QC_NULL:
+            puts_(w, "null");
+            break;
+        case NE_QC_STRING:
+            put_json_string(w, c->v.s.p, c->v.s.n);
+            break;
+        case NE_QC_TIME:
+            if (!w->epoch_div) {
+                size_t k = format_time(c->v.i, b, sizeof b);
+                put(w, "\"", 1);
+                put(w, b, k);
+                put(w, "\"", 1);
+                break;
+            }
+            /* fallthrough */
+        default:
+            if (c->type == NE_QC_FLOAT && (isnan(c->v.f) || isinf(c->v.f))) {
+                puts_(w, "null"); /* JSON has no NaN/Inf */
+                break;
+            }
+            put(w, b, cell_text(w, c, b, sizeof b, false));
+        }
+    }
+    put(w, "]", 1);
+    return maybe_flush(w);
+}
+
+static int j_end_series(void *ctx)
+{
+    struct ne_qwriter *w = ctx;
+    puts_(w, "]}");
+    return maybe_flush(w);
+}
+
+static int j_end_statement(void *ctx, const char *error)
+{
+    struct ne_qwriter *w = ctx;
+    if (w->stmt_has_series)
+        put(w, "]", 1);
+    if (error) {
+        puts_(w, ",\"error\":");
+        put_json_string(w, error, strlen(error));
+    }
+    put(w, "}", 1);
+    return maybe_flush(w);
+}
+
+/* ---- CSV ----------------------------------------------------------------------------- */
+
+static void put_csv_field(struct ne_qwriter *w, const char *s, size_t n)
+{
+    bool quote = memchr(s, ',', n) || memchr(s, '"', n) || memchr(s, '\n', n);
+    if (!quote) {
+        put(w, s, n);
+        return;
+    }
+    put(w, "\"", 1);
+    for (size_t i = 0; i < n; i++) {
+        if (s[i] == '"')
+            put(w, "\"", 1);
+        put(w, s + i, 1);
+    }
+    put(w, "\"", 1);
+}
+
+static int c_begin_statement(void *ctx, int id)
+{
+    struct ne_qwriter *w = ctx;
+    if (w->any_stmt && w->any_series)
+        put(w, "\n", 1);
+    w->any_stmt = true;
+    return maybe_flush(w);
+}
+
+static int c_begin_series(void *ctx, const char *name, const struct ne_tag *tags, size_t ntags,
+                          const char *const *cols, size_t ncols)
+{
+    struct ne_qwriter *w = ctx;
+    char header[4096];
+    size_t h = (size_t)snprintf(header, sizeof header, "name,tags");
+    for (size_t i = 0; i < ncols && h < sizeof header; i++)
+        h += (size_t)snprintf(header + h, sizeof header - h, ",%s", cols[i]);
+    if (!w->last_header || strcmp(w->last_header, header) != 0) {
+        puts_(w, header);
+        put(w, "\n", 1);
+        ne_free(w->last_header);
+        w->last_header = ne_strdup(header);
+    }
+    w->cur_name = name ? name : "";
+    size_t t = 0;
+    w->cur_tags[0] = 0;
+    for (size_t i = 0; i < ntags && t < sizeof w->cur_tags; i++)
+        t += (size_t)snprintf(w->cur_tags + t, sizeof w->cur_tags - t, "%s%.*s=%.*s",
+                              i ? "," : "", (int)tags[i].key.n, tags[i].key.p,
+                              (int)tags[i].val.n, tags[i].val.p);
+    w->any_series = true;
+    return maybe_flush(w);
+}
+
+static int c_row(void *ctx, const struct ne_qcell *cells, size_t n)
+{
+    struct ne_qwriter *w = ctx;
+    put_csv_field(w, w->cur_name, strlen(w->cur_name));
+    put(w, ",", 1);
+    put_csv_field(w, w->cur_tags, strlen(w->cur_tags));
+    char b[400];
+    for (size_t i = 0; i < n; i++) {
+        put(w, ",", 1);
+        size_t k = cell_text(w, &cells[i], b, sizeof b, true);
+        if (cells[i].type == NE_QC_STRING)
+            put_csv_field(w, cells[i].v.s.p, cells[i].v.s.n);
+        else
+            put(w, b, k);
+    }
+    put(w, "\n", 1);
+    return maybe_flush(w);
+}
+
+static int c_end_series(void *ctx)
+{
+    return 0;
+}
+
+static int c_end_statement(void *ctx, const char *error)
+{
+    struct ne_qwriter *w = ctx;
+    if (error) {
+        puts_(w, "error\n");
+        put_csv_field(w, error, strlen(error));
+        put(w, "\n", 1);
+    }
+    return maybe_flush(w);
+}
+
+/* ---- table ------------------------------------------------------------------------------ */
+
+static int t_push(struct ne_qwriter *w, const char *s)
+{
+    if (w->tn == w->tcap) {
+        size_t cap = w->tcap ? w->tcap * 2 : 64;
+        char **v = ne_realloc(w->tcells, cap * sizeof *v);
+        if (!v)
+            return NE_ENOMEM;
+        w->tcells = v;
+        w->tcap = cap;
+    }
+    w->tcells[w->tn] = ne_strdup(s);
+    if (!w->tcells[w->tn])
+        return NE_ENOMEM;
+    w->tn++;
+    return 0;
+}
+
+static int t_begin_series(void *ctx, const char *name, const struct ne_tag *tags, size_t ntags,
+                          const char *const *cols, size_t ncols)
+{
+    struct ne_qwriter *w = ctx;
+    if (w->any_series)
+        put(w, "\n", 1);
+    w->any_series = true;
+    if (name) {
+        puts_(w, "name: ");
+        puts_(w, name);
+        put(w, "\n", 1);
+    }
+    if (ntags) {
+        puts_(w, "tags: ");
+        for (size_t i = 0; i < ntags; i++) {
+            char b[512];
+            snprintf(b, sizeof b, "%s%.*s=%.*s", i ? ", " : "", (int)tags[i].key.n,
+                     tags[i].key.p, (int)tags[i].val.n, tags[i].val.p);
+            puts_(w, b);
+        }
+        put(w, "\n", 1);
+    }
+    w->tcols = ncols;
+    for (size_t i = 0; i < ncols; i++)
+        if (t_push(w, cols[i]))
+            return NE_ENOMEM;
+    for (size_t i = 0; i < ncols; i++) {
+        char dash[256];
+        size_t n = strlen(cols[i]) < sizeof dash - 1 ? strlen(cols[i]) : sizeof dash - 1;
+        memset(dash, '-', n);
+        dash[n] = 0;
+        if (t_push(w, dash))
+            return NE_ENOMEM;
+    }
+    return 0;
+}
+
+static int t_row(void *ctx, const struct ne_qcell *cells, size_t n)
+{
+    struct ne_qwriter *w = ctx;
+    char b[400];
+    for (size_t i = 0; i < n; i++) {
+        cell_text(w, &cells[i], b, sizeof b, false);
+        if (t_push(w, b))
+            return NE_ENOMEM;
+    }
+    return 0;
+}
+
+static int t_end_series(void *ctx)
+{
+    struct ne_qwriter *w = ctx;
+    size_t widths[256] = {0};
+    size_t nc = w->tcols < 256 ? w->tcols : 256;
+    for (size_t i = 0; i < w->tn; i++) {
+        size_t c = i % w->tcols;
+        if (c < nc && strlen(w->tcells[i]) > widths[c])
+            widths[c] = strlen(w->tcells[i]);
+    }
+    for (size_t i = 0; i < w->tn; i++) {
+        size_t c = i % w->tcols;
+        puts_(w, w->tcells[i]);
+        if (c + 1 == w->tcols) {
+            put(w, "\n", 1);
+        } else {
+            size_t pad = (c < nc ? widths[c] : 0) - strlen(w->tcells[i]) + 1;
+            for (size_t k = 0; k < pad; k++)
+                put(w, " ", 1);
+        }
+        ne_free(w->tcells[i]);
+    }
+    w->tn = 0;
+    return maybe_flush(w);
+}
+
+static int t_end_statement(void *ctx, const char *error)
+{
+    struct ne_qwriter *w = ctx;
+    if (error) {
+        puts_(w, "ERR: ");
+        puts_(w, error);
+        put(w, "\n", 1);
+    }
+    return maybe_flush(w);
+}
+
+static int t_begin_statement(void *ctx, int id)
+{
+    return 0;
+}
+
+/* ---- public --------------------------------------------------------------------------- */
+
+static int epoch_divisor(const char *e, int64_t *out)
+{
+    if (!e || !*e) {
+        *out = 0;
+        return 0;
+    }
+    static const struct {
+        const char *n;
+        int64_t d;
+    } units[] = {{"ns", 1}, {"n", 1}, {"u", 1000}, {"\xc2\xb5", 1000}, {"us", 1000},
+                 {"ms", 1000000}, {"s", 1000000000LL}, {"m", 60000000000LL},
+                 {"h", 3600000000000LL}};
+    for (size_t i = 0; i < sizeof units / sizeof units[0]; i++)
+        if (strcmp(units[i].n, e) == 0) {
+            *out = units[i].d;
+            return 0;
+        }
+    return NE_EINVAL;
+}
+
+int ne_qwriter_new(const struct ne_qwriter_opts *o, struct ne_qwriter **out)
+{
+    int64_t div;
+    if (!o || !o->emit || epoch_divisor(o->epoch, &div))
+        return NE_EINVAL;
+    struct ne_qwriter *w = ne_calloc(1, sizeof *w);
+    if (!w)
+        return NE_ENOMEM;
+    w->o = *o;
+    w->epoch_div = div;
+    w->out.ctx = w;
+    switch (o->format) {
+    case NE_QFMT_CSV:
+        w->out.begin_statement = c_begin_statement;
+        w->out.begin_series = c_begin_series;
+        w->out.row = c_row;
+        w->out.end_series = c_end_series;
+        w->out.end_statement = c_end_statement;
+        break;
+    case NE_QFMT_TABLE:
+        w->out.begin_statement = t_begin_statement;
+        w->out.begin_series = t_begin_series;
+        w->out.row = t_row;
+        w->out.end_series = t_end_series;
+        w->out.end_statement = t_end_statement;
+        break;
+    default:
+        w->out.begin_statement = j_begin_statement;
+        w->out.begin_series = j_begin_series;
+        w->out.row = j_row;
+        w->out.end_series = j_end_series;
+        w->out.end_statement = j_end_statement;
+    }
+    *out = w;
+    return 0;
+}
+
+const struct ne_qout *ne_qwriter_out(struct ne_qwriter *w)
+{
+    return &w->out;
+}
+
+int ne_qwriter_finish(struct ne_qwriter *w)
+{
+    if (w->o.format == NE_QFMT_JSON)
+        puts_(w, w->any_stmt ? "]}\n" : "{\"results\":[]}\n");
+    return flush(w);
+}
+
+void ne_qwriter_free(struct ne_qwriter **wp)
+{
+    if (!wp || !*wp)
+        return;
+    struct ne_qwriter *w = *wp;
+    for (size_t i = 0; i < w->tn; i++)
+        ne_free(w->tcells[i]);
+    ne_free(w->tcells);
+    ne_free(w->last_header);
+    ne_free(w->buf);
+    ne_free(w);
+    *wp = NULL;
+}
+
+size_t ne_query_format_float(double v, char *out, size_t cap)
+{
+    return format_float(v, out, cap);
+}
+size_t ne_query_format_time(int64_t ns, char *out, size_t cap)
+{
+    return format_time(ns, out, cap);
+}

@@ -1,0 +1,162 @@
+/*
+ * query.h - the InfluxQL executor.
+ *
+ * The executor runs parsed statements (store/query/influxql.h) against a
+ * data source described by struct ne_qsrc (the store engine supplies one;
+ * tests may supply another) and streams results to a struct ne_qout (the
+ * JSON and CSV writers in store/query/output.c implement it). Results go
+ * out series by series, row by row; the executor never builds a whole
+ * response in memory.
+ *
+ * Types of cells follow InfluxDB: aggregates of integer fields stay
+ * integers where InfluxDB keeps them (sum, min, max, first, last, spread,
+ * mode, percentile), mean/median/stddev are floats.
+ */
+#ifndef NE_STORE_QUERY_QUERY_H
+#define NE_STORE_QUERY_QUERY_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "store/codec/codec.h"
+#include "store/point.h"
+#include "store/query/influxql.h"
+
+/* ---- the data source ------------------------------------------------------ */
+
+struct ne_qsrc_series {
+    uint64_t id;
+    const struct ne_tag *tags; /* sorted by key; borrowed for the callback */
+    uint32_t ntags;
+};
+
+typedef int (*ne_qsrc_name_fn)(void *arg, const char *name);
+typedef int (*ne_qsrc_series_fn)(void *arg, const struct ne_qsrc_series *s);
+typedef int (*ne_qsrc_field_fn)(void *arg, const char *name, enum ne_vtype type);
+/* A run of n points of one column of series series_id, sorted by time,
+ * unique timestamps, within the scan's range. vals is the type's array
+ * (codec.h), borrowed for the call. Return 0 to go on, non-zero to stop
+ * the scan (that value is returned). */
+typedef int (*ne_qsrc_points_fn)(void *arg, uint64_t series_id, const int64_t *ts,
+                                 const void *vals, size_t n);
+/* A whole block inside the scan's range, offered by its statistics so an
+ * aggregate need not decode it. Return 1 if the stats were used, 0 to have
+ * the points delivered through the points callback instead. */
+typedef int (*ne_qsrc_block_fn)(void *arg, uint64_t series_id, const struct ne_block_stats *st);
+
+struct ne_qsrc {
+    void *ctx;
+    int (*databases)(void *ctx, ne_qsrc_name_fn fn, void *arg);
+    int (*measurements)(void *ctx, const char *db, ne_qsrc_name_fn fn, void *arg);
+    /* Series of a measurement, in ascending order of their series key. */
+    int (*series)(void *ctx, const char *db, const char *meas, ne_qsrc_series_fn fn, void *arg);
+    /* Field keys of a measurement, sorted by name. */
+    int (*fields)(void *ctx, const char *db, const char *meas, ne_qsrc_field_fn fn, void *arg);
+    /* Points of field in [t0, t1] (inclusive) of the series whose ids are
+     * listed (ascending), each series' points ascending in time with the
+     * newest write winning per timestamp. block_fn may be NULL. */
+    int (*scan)(void *ctx, const char *db, const char *meas, const uint64_t *ids, size_t nids,
+                const char *field, enum ne_vtype type, int64_t t0, int64_t t1,
+                ne_qsrc_points_fn points_fn, ne_qsrc_block_fn block_fn, void *arg);
+    /* Statements that change data; NULL -> "not supported" errors. */
+    int (*create_database)(void *ctx, const char *db);
+    int (*drop_database)(void *ctx, const char *db);
+    int (*drop_measurement)(void *ctx, const char *db, const char *meas);
+    /* Deletes points of the given series in [t0, t1]. */
+    int (*delete_points)(void *ctx, const char *db, const char *meas, const uint64_t *series_ids,
+                         size_t n, int64_t t0, int64_t t1);
+};
+
+/* Fills out with a source that reads the local store s (borrowed; out is
+ * valid while s is open). Defined in store/query/store_src.c. */
+struct ne_store;
+void ne_store_qsrc(struct ne_store *s, struct ne_qsrc *out);
+
+/* ---- the output ------------------------------------------------------------- */
+
+enum ne_qcell_type {
+    NE_QC_NULL = 0,
+    NE_QC_FLOAT,
+    NE_QC_INT,
+    NE_QC_UINT,
+    NE_QC_BOOL,
+    NE_QC_STRING,
+    NE_QC_TIME, /* i: ns since the epoch; printed per the epoch option */
+};
+
+struct ne_qcell {
+    uint8_t type;
+    union {
+        double f;
+        int64_t i;
+        uint64_t u;
+        bool b;
+        struct ne_sv s;
+    } v;
+};
+
+struct ne_qout {
+    void *ctx;
+    /* statement_id starts a statement's result; every statement gets
+     * exactly one begin/end pair. */
+    int (*begin_statement)(void *ctx, int statement_id);
+    int (*begin_series)(void *ctx, const char *name, const struct ne_tag *tags, size_t ntags,
+                        const char *const *columns, size_t ncols);
+    int (*row)(void *ctx, const struct ne_qcell *cells, size_t n);
+    int (*end_series)(void *ctx);
+    /* msg == NULL: success. A statement with an error has no series. */
+    int (*end_statement)(void *ctx, const char *error);
+};
+
+struct ne_query_opts {
+    const char *db;  /* default database (the db= parameter), may be NULL */
+    int64_t now_ns;  /* value of now() */
+    uint64_t max_rows_per_series; /* 0: unlimited */
+    uint64_t max_buckets;         /* GROUP BY time buckets per series; 0: 1,000,000 */
+};
+
+/* Runs every statement of q in order. Errors of one statement are reported
+ * through out->end_statement and do not stop the next statement (InfluxDB
+ * does so). Returns 0, or the first non-zero value an output callback
+ * returned (e.g. the client went away). */
+int ne_query_run(const struct ne_qsrc *src, const struct ne_query_opts *opts,
+                 const struct ne_iql_query *q, const struct ne_qout *out);
+
+/* Parses text and runs it: a syntax error becomes one statement with an
+ * error, as InfluxDB answers. */
+int ne_query_text(const struct ne_qsrc *src, const struct ne_query_opts *opts, const char *text,
+                  size_t len, const struct ne_qout *out);
+
+/* ---- writers -------------------------------------------------------------------- */
+
+enum ne_qfmt { NE_QFMT_JSON = 0, NE_QFMT_CSV, NE_QFMT_TABLE };
+
+/* Epoch precision for times: NULL/"" = RFC3339 strings, or "ns", "u", "µ",
+ * "ms", "s", "m", "h" = integers in that unit. */
+struct ne_qwriter_opts {
+    enum ne_qfmt format;
+    const char *epoch;
+    bool pretty;
+    /* Called with each chunk of output text; returns 0 or non-zero to stop. */
+    int (*emit)(void *ctx, const char *p, size_t n);
+    void *emit_ctx;
+};
+
+struct ne_qwriter; /* opaque; buffers output and flushes it through emit */
+
+/* Creates a writer; *out owns it (ne_qwriter_free). 0 or NE_EINVAL/NE_ENOMEM. */
+int ne_qwriter_new(const struct ne_qwriter_opts *o, struct ne_qwriter **out);
+/* The ne_qout that writes through w (valid while w lives). */
+const struct ne_qout *ne_qwriter_out(struct ne_qwriter *w);
+/* Writes the closing text (JSON "]}") and flushes. */
+int ne_qwriter_finish(struct ne_qwriter *w);
+void ne_qwriter_free(struct ne_qwriter **wp);
+
+/* The text forms the writers use (shortest round-trip float without an
+ * exponent in [1e-6, 1e21); RFC3339 with trimmed fraction). Return the
+ * length written (truncated to cap). */
+size_t ne_query_format_float(double v, char *out, size_t cap);
+size_t ne_query_format_time(int64_t ns, char *out, size_t cap);
+
+#endif

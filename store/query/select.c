@@ -1,0 +1,1911 @@
+/*
+ * select.c - SELECT: raw rows, aggregates, GROUP BY time and tags, fill,
+ * transformations, ordering and limits.
+ *
+ * Plan per measurement: load the schema, expand wildcards into columns,
+ * bind every aggregate call to a slot (function + field), load the series
+ * that pass the tag filter and group them by the GROUP BY tags. Then per
+ * group:
+ *  - aggregate queries feed one accumulator per (slot, time bucket) from
+ *    column scans; a block that lies wholly inside one bucket is folded
+ *    from its statistics without decoding, where the function allows it
+ *    (count, sum, mean, min, max, first, last, spread) and no row filter
+ *    needs the values;
+ *  - raw queries (and aggregates with a field filter) join each series'
+ *    columns on time into rows, filter them, and merge the series' rows
+ *    by time.
+ * Accumulators hold O(buckets) state, value lists only for median, mode
+ * and percentile.
+ *
+ * Semantics follow InfluxDB 1.x: ties in min/max keep the earliest point,
+ * first/last ties keep the larger value, median of an even count is
+ * a + (b - a) / 2, percentile picks index floor(n * p / 100 + 0.5) - 1,
+ * stddev is the sample deviation (null for one value), count() fills empty
+ * buckets with 0 under fill(null).
+ */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ports/err.h"
+#include "ports/platform.h"
+#include "store/query/qinternal.h"
+
+#define MAX_COLS 64
+#define MAX_SLOTS 64
+
+enum afn {
+    A_COUNT, A_SUM, A_MEAN, A_MEDIAN, A_MODE, A_MIN, A_MAX, A_FIRST, A_LAST, A_SPREAD,
+    A_STDDEV, A_PERCENTILE,
+};
+
+static const struct {
+    const char *name;
+    enum afn fn;
+    bool selector;   /* returns a point's own time when alone */
+    bool numeric;    /* needs a numeric field */
+    bool from_stats; /* can fold whole-block statistics */
+} afns[] = {
+    {"count", A_COUNT, false, false, true},     {"sum", A_SUM, false, true, true},
+    {"mean", A_MEAN, false, true, true},        {"median", A_MEDIAN, false, true, false},
+    {"mode", A_MODE, false, false, false},      {"min", A_MIN, true, true, true},
+    {"max", A_MAX, true, true, true},           {"first", A_FIRST, true, false, true},
+    {"last", A_LAST, true, false, true},        {"spread", A_SPREAD, false, true, true},
+    {"stddev", A_STDDEV, false, true, false},   {"percentile", A_PERCENTILE, true, true, false},
+};
+
+enum tfn { T_NONE = 0, T_DERIV, T_NNDERIV, T_DIFF, T_NNDIFF, T_MAVG, T_CUMSUM };
+
+static const struct {
+    const char *name;
+    enum tfn fn;
+} tfns[] = {
+    {"derivative", T_DERIV}, {"non_negative_derivative", T_NNDERIV}, {"difference", T_DIFF},
+    {"non_negative_difference", T_NNDIFF}, {"moving_average", T_MAVG},
+    {"cumulative_sum", T_CUMSUM},
+};
+
+static const char *const unsupported_fns[] = {
+    "distinct", "integral", "top", "bottom", "sample", "holt_winters", "holt_winters_with_fit",
+    "elapsed", "count_hll", "chande_momentum_oscillator", "exponential_moving_average",
+    "double_exponential_moving_average", "kaufmans_efficiency_ratio",
+    "kaufmans_adaptive_moving_average", "triple_exponential_moving_average",
+    "triple_exponential_derivative", "relative_strength_index",
+};
+
+struct slot {
+    enum afn fn;
+    const char *field;
+    uint8_t type; /* enum ne_vtype of the field */
+    double param; /* percentile N */
+};
+
+struct binding {
+    const struct ne_iql_expr *call;
+    int slot;
+};
+
+struct column {
+    const char *name;
+    const struct ne_iql_expr *expr; /* inner expression (under a transform) */
+    enum tfn tf;
+    int64_t tf_unit; /* derivative unit ns */
+    int64_t tf_n;    /* moving_average window */
+    const char *wild_field; /* set when expanded from mean(*): the field */
+    int raw_field;          /* raw: index into the needed fields, -1 for expr */
+};
+
+struct plan {
+    bool aggregate;
+    struct column cols[MAX_COLS];
+    size_t ncols;
+    struct slot slots[MAX_SLOTS];
+    size_t nslots;
+    struct binding binds[MAX_SLOTS * 2];
+    size_t nbinds;
+    int selector_slot; /* >= 0: the one selector whose time is the row's */
+    struct qstrs fields; /* raw/filter: fields read per row (pool strings) */
+    uint8_t field_types[MAX_COLS * 2];
+    struct qpool pool;
+    char names_buf[MAX_COLS][128];
+};
+
+/* ---- value accumulators ------------------------------------------------------- */
+
+struct vlist {
+    struct ne_qcell *v;
+    int64_t *t;
+    size_t n, cap;
+};
+
+struct acc {
+    uint64_t n;
+    double sum_f;
+    uint64_t sum_u; /* int/uint sums wrap as InfluxDB's do */
+    struct ne_qcell min, max, first, last;
+    int64_t min_t, max_t, first_t, last_t;
+    struct vlist vals; /* median, mode, percentile, stddev */
+};
+
+static bool cell_lt(const struct ne_qcell *a, const struct ne_qcell *b)
+{
+    switch (a->type) {
+    case NE_QC_FLOAT: return a->v.f < b->v.f;
+    case NE_QC_INT: return a->v.i < b->v.i;
+    case NE_QC_UINT: return a->v.u < b->v.u;
+    case NE_QC_BOOL: return a->v.b < b->v.b;
+    case NE_QC_STRING: return ne_sv_cmp(a->v.s, b->v.s) < 0;
+    default: return false;
+    }
+}
+
+static bool cell_eq(const struct ne_qcell *a, const struct ne_qcell *b)
+{
+    return !cell_lt(a, b) && !cell_lt(b, a);
+}
+
+static double cell_f(const struct ne_qcell *c)
+{
+    switch (c->type) {
+    case NE_QC_FLOAT: return c->v.f;
+    case NE_QC_INT: return (double)c->v.i;
+    case NE_QC_UINT: return (double)c->v.u;
+    case NE_QC_BOOL: return c->v.b;
+    default: return NAN;
+    }
+}
+
+static int vlist_push(struct vlist *l, struct ne_qcell c, int64_t t)
+{
+    if (l->n == l->cap) {
+        size_t cap = l->cap ? l->cap * 2 : 16;
+        struct ne_qcell *v = ne_realloc(l->v, cap * sizeof *v);
+        if (!v)
+            return NE_ENOMEM;
+        l->v = v;
+        int64_t *tt = ne_realloc(l->t, cap * sizeof *tt);
+        if (!tt)
+            return NE_ENOMEM;
+        l->t = tt;
+        l->cap = cap;
+    }
+    l->v[l->n] = c;
+    l->t[l->n] = t;
+    l->n++;
+    return 0;
+}
+
+static bool needs_values(enum afn fn)
+{
+    return fn == A_MEDIAN || fn == A_MODE || fn == A_PERCENTILE || fn == A_STDDEV;
+}
+
+static int acc_add(struct acc *a, enum afn fn, struct ne_qcell c, int64_t t)
+{
+    if (a->n == 0) {
+        a->min = a->max = a->first = a->last = c;
+        a->min_t = a->max_t = a->first_t = a->last_t = t;
+    } else {
+        if (cell_lt(&c, &a->min) || (cell_eq(&c, &a->min) && t < a->min_t)) {
+            a->min = c;
+            a->min_t = t;
+        }
+        if (cell_lt(&a->max, &c) || (cell_eq(&c, &a->max) && t < a->max_t)) {
+            a->max = c;
+            a->max_t = t;
+        }
+        if (t < a->first_t || (t == a->first_t && cell_lt(&a->first, &c))) {
+            a->first = c;
+            a->first_t = t;
+        }
+        if (t > a->last_t || (t == a->last_t && cell_lt(&a->last, &c))) {
+            a->last = c;
+            a->last_t = t;
+        }
+    }
+    a->n++;
+    if (c.type == NE_QC_FLOAT)
+        a->sum_f += c.v.f;
+    else if (c.type == NE_QC_INT)
+        a->sum_u += (uint64_t)c.v.i;
+    else if (c.type == NE_QC_UINT)
+        a->sum_u += c.v.u;
+    if (needs_values(fn))
+        return vlist_push(&a->vals, c, t);
+    return 0;
+}
+
+static struct ne_qcell stat_cell(uint8_t type, union ne_stat_val v)
+{
+    struct ne_qcell c = {.type = NE_QC_NULL};
+    switch (type) {
+    case NE_V_FLOAT: c.type = NE_QC_FLOAT; c.v.f = v.f; break;
+    case NE_V_INT: c.type = NE_QC_INT; c.v.i = v.i; break;
+    case NE_V_UINT: c.type = NE_QC_UINT; c.v.u = v.u; break;
+    case NE_V_BOOL: c.type = NE_QC_BOOL; c.v.b = v.u != 0; break;
+    default: break;
+    }
+    return c;
+}
+
+/* Folds a whole block's statistics into a (count/sum/mean/min/max/
+ * first/last/spread). min/max times are unknown from stats: only used
+ * where the row time is the bucket's. */
+static void acc_fold(struct acc *a, const struct ne_block_stats *st)
+{
+    struct ne_qcell mn = stat_cell(st->type, st->min), mx = stat_cell(st->type, st->max);
+    struct ne_qcell fi = stat_cell(st->type, st->first), la = stat_cell(st->type, st->last);
+    if (st->type == NE_V_STRING) {
+        fi.type = la.type = NE_QC_STRING;
+        fi.v.s = st->first_s;
+        la.v.s = st->last_s;
+    }
+    if (a->n == 0) {
+        a->min = mn;
+        a->max = mx;
+        a->first = fi;
+        a->last = la;
+        a->min_t = a->max_t = st->min_ts;
+        a->first_t = st->first_ts;
+        a->last_t = st->last_ts;
+    } else {
+        if (cell_lt(&mn, &a->min))
+            a->min = mn;
+        if (cell_lt(&a->max, &mx))
+            a->max = mx;
+        if (st->first_ts < a->first_t || (st->first_ts == a->first_t && cell_lt(&a->first, &fi))) {
+            a->first = fi;
+            a->first_t = st->first_ts;
+        }
+        if (st->last_ts > a->last_t || (st->last_ts == a->last_t && cell_lt(&a->last, &la))) {
+            a->last = la;
+            a->last_t = st->last_ts;
+        }
+    }
+    a->n += st->count;
+    if (st->type == NE_V_FLOAT)
+        a->sum_f += st->sum_f;
+    else if (st->type == NE_V_INT || st->type == NE_V_UINT)
+        a->sum_u += st->sum_lo;
+}
+
+static int cmp_vals(const void *x, const void *y)
+{
+    const struct ne_qcell *a = x, *b = y;
+    return cell_lt(a, b) ? -1 : cell_lt(b, a) ? 1 : 0;
+}
+
+/* Sorts a's value list by value, keeping times parallel. */
+static int sort_vals(struct vlist *l)
+{
+    struct {
+        struct ne_qcell c;
+        int64_t t;
+    } *tmp = ne_malloc(l->n * sizeof *tmp + 1);
+    if (!tmp)
+        return NE_ENOMEM;
+    for (size_t i = 0; i < l->n; i++) {
+        tmp[i].c = l->v[i];
+        tmp[i].t = l->t[i];
+    }
+    qsort(tmp, l->n, sizeof *tmp, cmp_vals); /* cell is the first member */
+    for (size_t i = 0; i < l->n; i++) {
+        l->v[i] = tmp[i].c;
+        l->t[i] = tmp[i].t;
+    }
+    ne_free(tmp);
+    return 0;
+}
+
+static struct ne_qcell fcell(double f)
+{
+    struct ne_qcell c = {.type = NE_QC_FLOAT};
+    c.v.f = f;
+    return c;
+}
+
+/* The result of slot s over accumulator a; *t gets the selected time. */
+static struct ne_qcell acc_result(struct acc *a, const struct slot *s, int64_t *t)
+{
+    struct ne_qcell null = {.type = NE_QC_NULL};
+    *t = INT64_MIN;
+    if (a->n == 0) {
+        if (s->fn == A_COUNT) {
+            struct ne_qcell c = {.type = NE_QC_INT};
+            c.v.i = 0;
+            return c;
+        }
+        return null;
+    }
+    switch (s->fn) {
+    case A_COUNT: {
+        struct ne_qcell c = {.type = NE_QC_INT};
+        c.v.i = (int64_t)a->n;
+        return c;
+    }
+    case A_SUM:
+        if (s->type == NE_V_FLOAT)
+            return fcell(a->sum_f);
+        if (s->type == NE_V_UINT) {
+            struct ne_qcell c = {.type = NE_QC_UINT};
+            c.v.u = a->sum_u;
+            return c;
+        } else {
+            struct ne_qcell c = {.type = NE_QC_INT};
+            c.v.i = (int64_t)a->sum_u;
+            return c;
+        }
+    case A_MEAN:
+        if (s->type == NE_V_FLOAT)
+            return fcell(a->sum_f / (double)a->n);
+        if (s->type == NE_V_UINT)
+            return fcell((double)a->sum_u / (double)a->n);
+        return fcell((double)(int64_t)a->sum_u / (double)a->n);
+    case A_MIN:
+        *t = a->min_t;
+        return a->min;
+    case A_MAX:
+        *t = a->max_t;
+        return a->max;
+    case A_FIRST:
+        *t = a->first_t;
+        return a->first;
+    case A_LAST:
+        *t = a->last_t;
+        return a->last;
+    case A_SPREAD:
+        if (a->min.type == NE_QC_FLOAT)
+            return fcell(a->max.v.f - a->min.v.f);
+        if (a->min.type == NE_QC_UINT) {
+            struct ne_qcell c = {.type = NE_QC_UINT};
+            c.v.u = a->max.v.u - a->min.v.u;
+            return c;
+        } else {
+            struct ne_qcell c = {.type = NE_QC_INT};
+            c.v.i = (int64_t)((uint64_t)a->max.v.i - (uint64_t)a->min.v.i);
+            return c;
+        }
+    case A_STDDEV: {
+        if (a->vals.n < 2)
+            return null;
+        double mean = 0;
+        for (size_t i = 0; i < a->vals.n; i++)
+            mean += cell_f(&a->vals.v[i]);
+        mean /= (double)a->vals.n;
+        double var = 0;
+        for (size_t i = 0; i < a->vals.n; i++) {
+            double d = cell_f(&a->vals.v[i]) - mean;
+            var += d * d;
+        }
+        return fcell(sqrt(var / (double)(a->vals.n - 1)));
+    }
+    case A_MEDIAN: {
+        if (sort_vals(&a->vals))
+            return null;
+        size_t n = a->vals.n;
+        if (n % 2)
+            return fcell(cell_f(&a->vals.v[n / 2]));
+        double lo = cell_f(&a->vals.v[n / 2 - 1]), hi = cell_f(&a->vals.v[n / 2]);
+        return fcell(lo + (hi - lo) / 2);
+    }
+    case A_MODE: {
+        if (sort_vals(&a->vals))
+            return null;
+        size_t best = 0, best_n = 0;
+        for (size_t i = 0; i < a->vals.n;) {
+            size_t j = i + 1;
+            while (j < a->vals.n && cell_eq(&a->vals.v[j], &a->vals.v[i]))
+                j++;
+            if (j - i > best_n) {
+                best_n = j - i;
+                best = i;
+            }
+            i = j;
+        }
+        return a->vals.v[best];
+    }
+    case A_PERCENTILE: {
+        if (sort_vals(&a->vals))
+            return null;
+        double idx = floor((double)a->vals.n * s->param / 100.0 + 0.5) - 1;
+        if (idx < 0 || idx >= (double)a->vals.n)
+            return null;
+        *t = a->vals.t[(size_t)idx];
+        return a->vals.v[(size_t)idx];
+    }
+    }
+    return null;
+}
+
+static void acc_free(struct acc *a)
+{
+    ne_free(a->vals.v);
+    ne_free(a->vals.t);
+}
+
+/* ---- planning ----------------------------------------------------------------------- */
+
+static int afn_lookup(const char *name)
+{
+    for (size_t i = 0; i < sizeof afns / sizeof afns[0]; i++)
+        if (strcmp(afns[i].name, name) == 0)
+            return (int)i;
+    return -1;
+}
+
+static enum tfn tfn_lookup(const char *name)
+{
+    for (size_t i = 0; i < sizeof tfns / sizeof tfns[0]; i++)
+        if (strcmp(tfns[i].name, name) == 0)
+            return tfns[i].fn;
+    return T_NONE;
+}
+
+static bool is_unsupported_fn(const char *name)
+{
+    for (size_t i = 0; i < sizeof unsupported_fns / sizeof unsupported_fns[0]; i++)
+        if (strcmp(unsupported_fns[i], name) == 0)
+            return true;
+    return false;
+}
+
+static bool has_call(const struct ne_iql_expr *e)
+{
+    if (!e)
+        return false;
+    if (e->kind == NE_IQL_CALL)
+        return true;
+    return has_call(e->lhs) || has_call(e->rhs);
+}
+
+static int field_index(struct plan *p, const char *name, uint8_t type)
+{
+    for (size_t i = 0; i < p->fields.n; i++)
+        if (strcmp(p->fields.v[i], name) == 0)
+            return (int)i;
+    if (p->fields.n >= sizeof p->field_types)
+        return -1;
+    const char *d = query__pool_dup(&p->pool, name, strlen(name));
+    if (query__strs_push(&p->fields, d))
+        return -1;
+    p->field_types[p->fields.n - 1] = type;
+    return (int)p->fields.n - 1;
+}
+
+/* Collects the fields referenced by e (raw rows and row filters). */
+static int need_fields(struct qexec *x, struct plan *p, const struct ne_iql_expr *e,
+                       const struct qschema *sch)
+{
+    if (!e)
+        return 0;
+    if (e->kind == NE_IQL_REF && query__ref_kind(sch, e) == QREF_FIELD) {
+        int t = query__schema_field_type(sch, e->str);
+        if (t >= 0 && field_index(p, e->str, (uint8_t)t) < 0)
+            return query__fail(x, "too many fields");
+        return 0;
+    }
+    int rc = need_fields(x, p, e->lhs, sch);
+    if (rc == 0)
+        rc = need_fields(x, p, e->rhs, sch);
+    for (size_t i = 0; rc == 0 && i < e->nargs; i++)
+        rc = need_fields(x, p, e->args[i], sch);
+    return rc;
+}
+
+/* Binds an aggregate call (on a field ref, or on field wf when expanded
+ * from a wildcard) to a slot. */
+static int bind_call(struct qexec *x, struct plan *p, const struct ne_iql_expr *call,
+                     const char *wf, const struct qschema *sch)
+{
+    int ai = afn_lookup(call->str);
+    if (ai < 0) {
+        if (is_unsupported_fn(call->str))
+            return query__fail(x, "function %s() is not supported by neoedge yet", call->str);
+        return query__fail(x, "undefined function %s()", call->str);
+    }
+    size_t want = afns[ai].fn == A_PERCENTILE ? 2 : 1;
+    if (call->nargs != want)
+        return query__fail(x, "invalid number of arguments for %s, expected %zu, got %zu",
+                           call->str, want, call->nargs);
+    const struct ne_iql_expr *arg = call->args[0];
+    const char *field = wf;
+    if (!field) {
+        if (arg->kind != NE_IQL_REF)
+            return query__fail(x, "expected field argument in %s()", call->str);
+        field = arg->str;
+    }
+    int type = query__schema_field_type(sch, field);
+    struct slot s = {.fn = afns[ai].fn, .field = field, .type = (uint8_t)(type < 0 ? 0 : type)};
+    if (afns[ai].fn == A_PERCENTILE) {
+        const struct ne_iql_expr *n = call->args[1];
+        if (n->kind != NE_IQL_NUMBER && n->kind != NE_IQL_INTEGER)
+            return query__fail(x, "expected float argument in percentile()");
+        s.param = n->kind == NE_IQL_NUMBER ? n->num : (double)n->ival;
+    }
+    if (type >= 0 && afns[ai].numeric && (type == NE_V_STRING || type == NE_V_BOOL))
+        return query__fail(x, "unsupported %s iterator type: %s field \"%s\"", call->str,
+                           ne_vtype_name((enum ne_vtype)type), field);
+    if (p->nslots == MAX_SLOTS || p->nbinds == sizeof p->binds / sizeof p->binds[0])
+        return query__fail(x, "too many aggregates in one statement");
+    p->slots[p->nslots] = s;
+    p->binds[p->nbinds].call = call;
+    p->binds[p->nbinds].slot = (int)p->nslots;
+    p->nbinds++;
+    p->nslots++;
+    return 0;
+}
+
+static int bind_calls(struct qexec *x, struct plan *p, const struct ne_iql_expr *e,
+                      const char *wf, const struct qschema *sch)
+{
+    if (!e)
+        return 0;
+    if (e->kind == NE_IQL_CALL) {
+        if (tfn_lookup(e->str) != T_NONE)
+            return query__fail(x, "%s() must be the outermost function of a field", e->str);
+        return bind_call(x, p, e, wf, sch);
+    }
+    int rc = bind_calls(x, p, e->lhs, wf, sch);
+    return rc ? rc : bind_calls(x, p, e->rhs, wf, sch);
+}
+
+/* Column name from an expression: calls and refs joined by '_'. */
+static void name_parts(const struct ne_iql_expr *e, char *buf, size_t n, size_t *len)
+{
+    if (!e)
+        return;
+    if (e->kind == NE_IQL_CALL || e->kind == NE_IQL_REF) {
+        int k = snprintf(buf + *len, *len < n ? n - *len : 0, "%s%s", *len ? "_" : "", e->str);
+        if (k > 0)
+            *len += (size_t)k;
+        return;
+    }
+    name_parts(e->lhs, buf, n, len);
+    name_parts(e->rhs, buf, n, len);
+}
+
+static int add_column(struct qexec *x, struct plan *p, const struct ne_iql_field *f,
+                      const char *wf, const struct qschema *sch)
+{
+    if (p->ncols == MAX_COLS)
+        return query__fail(x, "too many columns");
+    struct column *c = &p->cols[p->ncols];
+    memset(c, 0, sizeof *c);
+    c->raw_field = -1;
+    c->wild_field = wf;
+    const struct ne_iql_expr *e = f->expr;
+    while (e->kind == NE_IQL_PAREN)
+        e = e->lhs;
+    char *nb = p->names_buf[p->ncols];
+    if (e->kind == NE_IQL_CALL && tfn_lookup(e->str) != T_NONE) {
+        c->tf = tfn_lookup(e->str);
+        if (e->nargs < 1)
+            return query__fail(x, "invalid number of arguments for %s", e->str);
+        c->expr = e->args[0];
+        c->tf_unit = 1000000000LL;
+        if (c->tf == T_MAVG) {
+            if (e->nargs != 2 || e->args[1]->kind != NE_IQL_INTEGER || e->args[1]->ival < 1)
+                return query__fail(x, "moving_average window must be an integer greater than "
+                                      "or equal to 1");
+            c->tf_n = e->args[1]->ival;
+        } else if (e->nargs == 2) {
+            if (e->args[1]->kind != NE_IQL_DURATION || e->args[1]->ival <= 0)
+                return query__fail(x, "second argument to %s must be a duration", e->str);
+            c->tf_unit = e->args[1]->ival;
+        } else if (e->nargs > 2) {
+            return query__fail(x, "invalid number of arguments for %s", e->str);
+        }
+        if (wf)
+            snprintf(nb, 128, "%s_%s", e->str, wf);
+        else
+            snprintf(nb, 128, "%s", e->str);
+    } else {
+        c->expr = e;
+        size_t len = 0;
+        nb[0] = 0;
+        if (wf && e->kind == NE_IQL_CALL)
+            snprintf(nb, 128, "%s_%s", e->str, wf);
+        else
+            name_parts(e, nb, 128, &len);
+        if (!nb[0])
+            snprintf(nb, 128, "%s", "expr");
+    }
+    c->name = f->alias ? f->alias : nb;
+    if (p->aggregate) {
+        int rc = bind_calls(x, p, c->expr, wf, sch);
+        if (rc)
+            return rc;
+    } else if (c->expr->kind == NE_IQL_REF && query__ref_kind(sch, c->expr) == QREF_FIELD) {
+        int t = query__schema_field_type(sch, c->expr->str);
+        c->raw_field = field_index(p, c->expr->str, (uint8_t)(t < 0 ? NE_V_FLOAT : t));
+    } else {
+        int rc = need_fields(x, p, c->expr, sch);
+        if (rc)
+            return rc;
+    }
+    p->ncols++;
+    return 0;
+}
+
+/* Makes repeated column names unique: mean, mean_1, mean_2. */
+static void dedup_names(struct plan *p)
+{
+    for (size_t i = 1; i < p->ncols; i++) {
+        int k = 0;
+        for (size_t j = 0; j < i; j++)
+            if (strcmp(p->cols[i].name, p->cols[j].name) == 0)
+                k++;
+        if (k) {
+            char tmp[128];
+            snprintf(tmp, sizeof tmp, "%s_%d", p->cols[i].name, k);
+            memcpy(p->names_buf[i], tmp, sizeof tmp);
+            p->cols[i].name = p->names_buf[i];
+        }
+    }
+}
+
+static bool wildcard_type_ok(const struct ne_iql_expr *call, uint8_t type)
+{
+    int ai = afn_lookup(call->str);
+    if (ai < 0 || !afns[ai].numeric)
+        return true;
+    return type == NE_V_FLOAT || type == NE_V_INT || type == NE_V_UINT;
+}
+
+/* The call under a transform, or e itself. */
+static const struct ne_iql_expr *inner_call(const struct ne_iql_expr *e)
+{
+    while (e->kind == NE_IQL_PAREN)
+        e = e->lhs;
+    if (e->kind == NE_IQL_CALL && tfn_lookup(e->str) != T_NONE && e->nargs >= 1)
+        e = e->args[0];
+    return e;
+}
+
+static bool has_field_ref(const struct ne_iql_expr *e, const struct qschema *sch)
+{
+    if (!e)
+        return false;
+    if (e->kind == NE_IQL_REF)
+        return query__ref_kind(sch, e) == QREF_FIELD;
+    if (has_field_ref(e->lhs, sch) || has_field_ref(e->rhs, sch))
+        return true;
+    for (size_t i = 0; i < e->nargs; i++)
+        if (has_field_ref(e->args[i], sch))
+            return true;
+    return false;
+}
+
+static int plan_fields(struct qexec *x, const struct ne_iql_stmt *st, const struct qschema *sch,
+                       struct plan *p)
+{
+    p->aggregate = false;
+    for (size_t i = 0; i < st->nfields; i++) {
+        const struct ne_iql_expr *e = inner_call(st->fields[i].expr);
+        if (has_call(e))
+            p->aggregate = true;
+    }
+    for (size_t i = 0; i < st->nfields; i++) {
+        const struct ne_iql_expr *e = inner_call(st->fields[i].expr);
+        bool agg = has_call(e);
+        if (agg != p->aggregate && e->kind != NE_IQL_NUMBER && e->kind != NE_IQL_INTEGER)
+            return query__fail(x, "mixing aggregate and non-aggregate queries is not supported");
+    }
+    if (st->group_interval_ns && !p->aggregate)
+        return query__fail(x, "GROUP BY requires at least one aggregate function");
+    for (size_t i = 0; i < st->nfields; i++) {
+        const struct ne_iql_field *f = &st->fields[i];
+        const struct ne_iql_expr *e = inner_call(f->expr);
+        bool wild_arg = e->kind == NE_IQL_CALL && e->nargs >= 1 &&
+                        (e->args[0]->kind == NE_IQL_WILDCARD || e->args[0]->kind == NE_IQL_REGEX);
+        if (wild_arg) {
+            regex_t re;
+            bool is_re = e->args[0]->kind == NE_IQL_REGEX;
+            if (is_re && query__regex_compile(&re, e->args[0]->str, x->err, sizeof x->err))
+                return NE_EINVAL;
+            int rc = 0;
+            for (size_t k = 0; rc == 0 && k < sch->field_names.n; k++) {
+                const char *fname = sch->field_names.v[k];
+                if (is_re && !query__regex_match(&re, fname, strlen(fname)))
+                    continue;
+                if (!wildcard_type_ok(e, sch->field_types[k]))
+                    continue;
+                struct ne_iql_field ff = {f->expr, NULL};
+                rc = add_column(x, p, &ff, fname, sch);
+            }
+            if (is_re)
+                regfree(&re);
+            if (rc)
+                return rc;
+            continue;
+        }
+        if (e->kind == NE_IQL_WILDCARD || e->kind == NE_IQL_REGEX) {
+            if (p->aggregate)
+                return query__fail(x, "mixing aggregate and non-aggregate queries is not "
+                                      "supported");
+            /* raw *: fields and tags together, sorted; tags in GROUP BY are
+             * left out (they become series tags) */
+            struct qstrs names = {0};
+            regex_t re;
+            bool is_re = e->kind == NE_IQL_REGEX;
+            if (is_re && query__regex_compile(&re, e->str, x->err, sizeof x->err))
+                return NE_EINVAL;
+            int rc = 0;
+            for (size_t k = 0; rc == 0 && k < sch->field_names.n; k++)
+                if (e->ref_type != 2 &&
+                    (!is_re || query__regex_match(&re, sch->field_names.v[k],
+                                                  strlen(sch->field_names.v[k]))))
+                    rc = query__strs_push(&names, sch->field_names.v[k]);
+            for (size_t k = 0; rc == 0 && k < sch->tag_keys.n; k++) {
+                const char *tk = sch->tag_keys.v[k];
+                bool grouped = st->group_all_tags;
+                for (size_t g = 0; g < st->ngroup_tags; g++)
+                    grouped |= strcmp(st->group_tags[g], tk) == 0;
+                if (e->ref_type != 1 && !grouped &&
+                    query__schema_field_type(sch, tk) < 0 &&
+                    (!is_re || query__regex_match(&re, tk, strlen(tk))))
+                    rc = query__strs_push(&names, tk);
+            }
+            if (is_re)
+                regfree(&re);
+            query__strs_sort_unique(&names);
+            for (size_t k = 0; rc == 0 && k < names.n; k++) {
+                struct ne_iql_expr *ref = query__pool_alloc(&p->pool, sizeof *ref);
+                if (!ref) {
+                    rc = NE_ENOMEM;
+                    break;
+                }
+                ref->kind = NE_IQL_REF;
+                ref->str = names.v[k];
+                ref->ref_type = query__schema_field_type(sch, names.v[k]) >= 0 ? 1 : 2;
+                struct ne_iql_field ff = {ref, NULL};
+                rc = add_column(x, p, &ff, NULL, sch);
+            }
+            query__strs_free(&names);
+            if (rc)
+                return rc;
+            continue;
+        }
+        int rc = add_column(x, p, f, NULL, sch);
+        if (rc)
+            return rc;
+    }
+    dedup_names(p);
+    p->selector_slot = -1;
+    if (p->aggregate && p->nslots == 1) {
+        for (size_t i = 0; i < sizeof afns / sizeof afns[0]; i++)
+            if (afns[i].fn == p->slots[0].fn && afns[i].selector)
+                p->selector_slot = 0;
+    }
+    if (!p->aggregate) {
+        bool any_field = false;
+        for (size_t i = 0; i < p->ncols; i++)
+            if (p->cols[i].raw_field >= 0 || has_field_ref(p->cols[i].expr, sch))
+                any_field = true;
+        if (!any_field)
+            p->ncols = 0; /* tags alone select nothing (InfluxDB answers empty) */
+    }
+    return 0;
+}
+
+/* ---- collecting rows ---------------------------------------------------------- */
+
+struct colbuf {
+    int64_t *t;
+    struct ne_qcell *c;
+    size_t n, cap;
+    uint8_t type;
+    struct qpool *pool;
+    int rc;
+};
+
+static struct ne_qcell typed_cell(uint8_t type, const void *vals, size_t i, struct qpool *pool)
+{
+    struct ne_qcell c = {.type = NE_QC_NULL};
+    switch (type) {
+    case NE_V_FLOAT: c.type = NE_QC_FLOAT; c.v.f = ((const double *)vals)[i]; break;
+    case NE_V_INT: c.type = NE_QC_INT; c.v.i = ((const int64_t *)vals)[i]; break;
+    case NE_V_UINT: c.type = NE_QC_UINT; c.v.u = ((const uint64_t *)vals)[i]; break;
+    case NE_V_BOOL: c.type = NE_QC_BOOL; c.v.b = ((const bool *)vals)[i]; break;
+    case NE_V_STRING: {
+        struct ne_sv s = ((const struct ne_sv *)vals)[i];
+        c.type = NE_QC_STRING;
+        if (pool) {
+            const char *d = query__pool_dup(pool, s.p, s.n);
+            if (!d) {
+                c.type = NE_QC_NULL;
+                break;
+            }
+            s.p = d;
+        }
+        c.v.s = s;
+        break;
+    }
+    }
+    return c;
+}
+
+static int colbuf_append(struct colbuf *b, const int64_t *ts, const void *vals, size_t n)
+{
+    if (b->n + n > b->cap) {
+        size_t cap = b->cap ? b->cap : 256;
+        while (cap < b->n + n)
+            cap *= 2;
+        int64_t *t = ne_realloc(b->t, cap * sizeof *t);
+        if (!t)
+            return NE_ENOMEM;
+        b->t = t;
+        struct ne_qcell *c = ne_realloc(b->c, cap * sizeof *c);
+        if (!c)
+            return NE_ENOMEM;
+        b->c = c;
+        b->cap = cap;
+    }
+    for (size_t i = 0; i < n; i++) {
+        b->t[b->n] = ts[i];
+        b->c[b->n] = typed_cell(b->type, vals, i, b->pool);
+        b->n++;
+    }
+    return 0;
+}
+
+/* Series ids of a group, sorted, with their index in the group. */
+struct idmap {
+    uint64_t *ids; /* ascending */
+    uint32_t *idx; /* parallel: index into the group's series */
+    size_t n;
+};
+
+static int cmp_u64idx(const void *a, const void *b)
+{
+    const uint64_t *x = a, *y = b;
+    return *x < *y ? -1 : *x > *y;
+}
+
+static int idmap_build(struct idmap *m, const struct qseries *const *series, size_t ns)
+{
+    struct {
+        uint64_t id;
+        uint64_t idx;
+    } *tmp = ne_malloc(ns * sizeof *tmp + 1);
+    m->ids = ne_malloc(ns * sizeof *m->ids + 1);
+    m->idx = ne_malloc(ns * sizeof *m->idx + 1);
+    if (!tmp || !m->ids || !m->idx) {
+        ne_free(tmp);
+        return NE_ENOMEM;
+    }
+    for (size_t i = 0; i < ns; i++) {
+        tmp[i].id = series[i]->id;
+        tmp[i].idx = i;
+    }
+    qsort(tmp, ns, sizeof *tmp, cmp_u64idx); /* id is the first member */
+    for (size_t i = 0; i < ns; i++) {
+        m->ids[i] = tmp[i].id;
+        m->idx[i] = (uint32_t)tmp[i].idx;
+    }
+    m->n = ns;
+    ne_free(tmp);
+    return 0;
+}
+
+static void idmap_free(struct idmap *m)
+{
+    ne_free(m->ids);
+    ne_free(m->idx);
+    memset(m, 0, sizeof *m);
+}
+
+static int idmap_find(const struct idmap *m, uint64_t id)
+{
+    size_t lo = 0, hi = m->n;
+    while (lo < hi) {
+        size_t mid = (lo + hi) / 2;
+        if (m->ids[mid] == id)
+            return (int)m->idx[mid];
+        if (m->ids[mid] < id)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return -1;
+}
+
+struct gscan {
+    struct colbuf *bufs; /* one per series of the group, for one field */
+    const struct idmap *map;
+    int rc;
+};
+
+static int gscan_points(void *arg, uint64_t sid, const int64_t *ts, const void *vals, size_t n)
+{
+    struct gscan *g = arg;
+    int i = idmap_find(g->map, sid);
+    if (i < 0)
+        return 0;
+    int rc = colbuf_append(&g->bufs[i], ts, vals, n);
+    return rc ? (g->rc = rc) : 0;
+}
+
+struct rowset {
+    int64_t *t;
+    uint32_t *series; /* index into the group's series */
+    struct ne_qcell *cells; /* n * width */
+    size_t n, cap, width;
+    struct qpool pool;
+};
+
+static int rowset_reserve(struct rowset *r, size_t more)
+{
+    if (r->n + more <= r->cap)
+        return 0;
+    size_t cap = r->cap ? r->cap : 256;
+    while (cap < r->n + more)
+        cap *= 2;
+    int64_t *t = ne_realloc(r->t, cap * sizeof *t);
+    if (!t)
+        return NE_ENOMEM;
+    r->t = t;
+    uint32_t *s = ne_realloc(r->series, cap * sizeof *s);
+    if (!s)
+        return NE_ENOMEM;
+    r->series = s;
+    struct ne_qcell *c = ne_realloc(r->cells, cap * (r->width ? r->width : 1) * sizeof *c);
+    if (!c)
+        return NE_ENOMEM;
+    r->cells = c;
+    r->cap = cap;
+    return 0;
+}
+
+static void rowset_free(struct rowset *r)
+{
+    ne_free(r->t);
+    ne_free(r->series);
+    ne_free(r->cells);
+    query__pool_free(&r->pool);
+    memset(r, 0, sizeof *r);
+}
+
+/* Appends one row per distinct timestamp of series sidx from its field
+ * buffers (cells null where a field has no value at that time). */
+static int merge_series_rows(struct colbuf *const *bufs, size_t nf, uint32_t sidx,
+                             struct rowset *rs)
+{
+    size_t pos[MAX_COLS * 2] = {0};
+    for (;;) {
+        int64_t tmin = INT64_MAX;
+        bool any = false;
+        for (size_t f = 0; f < nf; f++)
+            if (pos[f] < bufs[f]->n && (!any || bufs[f]->t[pos[f]] < tmin)) {
+                tmin = bufs[f]->t[pos[f]];
+                any = true;
+            }
+        if (!any)
+            return 0;
+        int rc = rowset_reserve(rs, 1);
+        if (rc)
+            return rc;
+        struct ne_qcell *row = rs->cells + rs->n * rs->width;
+        for (size_t f = 0; f < nf; f++) {
+            if (pos[f] < bufs[f]->n && bufs[f]->t[pos[f]] == tmin)
+                row[f] = bufs[f]->c[pos[f]++];
+            else
+                row[f].type = NE_QC_NULL;
+        }
+        rs->t[rs->n] = tmin;
+        rs->series[rs->n] = sidx;
+        rs->n++;
+    }
+}
+
+/* Reads the plan's fields of the group's series in [lo, hi] (one scan per
+ * field) and appends their rows to rs, series by series. */
+static int collect_group_rows(struct qexec *x, const struct plan *p, const struct qschema *sch,
+                              const struct qseries *const *series, size_t ns, int64_t lo,
+                              int64_t hi, struct rowset *rs)
+{
+    size_t nf = p->fields.n;
+    if (nf == 0 || ns == 0)
+        return 0;
+    struct idmap map = {0};
+    int rc = idmap_build(&map, series, ns);
+    struct colbuf *bufs = rc ? NULL : ne_calloc(nf * ns, sizeof *bufs);
+    if (!bufs)
+        rc = NE_ENOMEM;
+    for (size_t f = 0; rc == 0 && f < nf; f++) {
+        for (size_t i = 0; i < ns; i++) {
+            bufs[f * ns + i].type = p->field_types[f];
+            bufs[f * ns + i].pool = &rs->pool;
+        }
+        struct gscan g = {bufs + f * ns, &map, 0};
+        rc = x->src->scan(x->src->ctx, sch->db, sch->meas, map.ids, map.n, p->fields.v[f],
+                          (enum ne_vtype)p->field_types[f], lo, hi, gscan_points, NULL, &g);
+        if (rc == 0)
+            rc = g.rc;
+    }
+    for (size_t i = 0; rc == 0 && i < ns; i++) {
+        struct colbuf *cols_i[MAX_COLS * 2];
+        for (size_t f = 0; f < nf; f++)
+            cols_i[f] = &bufs[f * ns + i];
+        rc = merge_series_rows(cols_i, nf, (uint32_t)i, rs);
+    }
+    if (bufs)
+        for (size_t k = 0; k < nf * ns; k++) {
+            ne_free(bufs[k].t);
+            ne_free(bufs[k].c);
+        }
+    ne_free(bufs);
+    idmap_free(&map);
+    return rc;
+}
+
+/* Sorts row indexes by time (stable: series order breaks ties). */
+struct rowref {
+    int64_t t;
+    size_t i;
+};
+
+static int cmp_rowref(const void *a, const void *b)
+{
+    const struct rowref *x = a, *y = b;
+    if (x->t != y->t)
+        return x->t < y->t ? -1 : 1;
+    return x->i < y->i ? -1 : x->i > y->i;
+}
+
+/* ---- output of one group -------------------------------------------------------- */
+
+struct outrow {
+    int64_t t;
+    struct ne_qcell *cells; /* ncols */
+};
+
+struct group_out {
+    struct outrow *rows;
+    size_t n, cap, ncols;
+    struct ne_qcell *store;
+    size_t store_n, store_cap;
+};
+
+static int gout_add(struct group_out *g, int64_t t, const struct ne_qcell *cells)
+{
+    if (g->n == g->cap) {
+        size_t cap = g->cap ? g->cap * 2 : 64;
+        struct outrow *r = ne_realloc(g->rows, cap * sizeof *r);
+        if (!r)
+            return NE_ENOMEM;
+        g->rows = r;
+        g->cap = cap;
+    }
+    if (g->store_n + g->ncols > g->store_cap) {
+        size_t cap = g->store_cap ? g->store_cap * 2 : 64 * (g->ncols ? g->ncols : 1);
+        while (cap < g->store_n + g->ncols)
+            cap *= 2;
+        struct ne_qcell *s = ne_realloc(g->store, cap * sizeof *s);
+        if (!s)
+            return NE_ENOMEM;
+        /* rows point into the store by offset: rebase */
+        for (size_t i = 0; i < g->n; i++)
+            g->rows[i].cells = s + (g->rows[i].cells - g->store);
+        g->store = s;
+        g->store_cap = cap;
+    }
+    struct ne_qcell *dst = g->store + g->store_n;
+    memcpy(dst, cells, g->ncols * sizeof *dst);
+    g->store_n += g->ncols;
+    g->rows[g->n].t = t;
+    g->rows[g->n].cells = dst;
+    g->n++;
+    return 0;
+}
+
+static void gout_free(struct group_out *g)
+{
+    ne_free(g->rows);
+    ne_free(g->store);
+    memset(g, 0, sizeof *g);
+}
+
+static bool num_cell(const struct ne_qcell *c, double *v)
+{
+    if (c->type == NE_QC_FLOAT || c->type == NE_QC_INT || c->type == NE_QC_UINT) {
+        *v = cell_f(c);
+        return true;
+    }
+    return false;
+}
+
+/* Applies a column's transformation over the rows (in time order). */
+static void apply_transform(struct group_out *g, size_t col, const struct column *c,
+                            int64_t group_interval)
+{
+    bool have_prev = false;
+    double prev = 0, cum = 0;
+    int64_t prev_t = 0;
+    double *win = NULL;
+    size_t wn = 0, wpos = 0;
+    double wsum = 0;
+    if (c->tf == T_MAVG) {
+        win = ne_calloc((size_t)c->tf_n, sizeof *win);
+        if (!win)
+            return;
+    }
+    int64_t unit = c->tf_unit;
+    if (group_interval && c->tf_unit == 1000000000LL && c->expr && has_call(c->expr))
+        unit = group_interval; /* derivative of an aggregate: per interval */
+    for (size_t i = 0; i < g->n; i++) {
+        struct ne_qcell *cell = &g->rows[i].cells[col];
+        double v;
+        if (!num_cell(cell, &v)) {
+            cell->type = NE_QC_NULL;
+            continue;
+        }
+        struct ne_qcell out = {.type = NE_QC_NULL};
+        switch (c->tf) {
+        case T_DERIV:
+        case T_NNDERIV:
+            if (have_prev && g->rows[i].t != prev_t) {
+                double d = (v - prev) / ((double)(g->rows[i].t - prev_t) / (double)unit);
+                if (c->tf == T_DERIV || d >= 0)
+                    out = fcell(d);
+            }
+            break;
+        case T_DIFF:
+        case T_NNDIFF:
+            if (have_prev) {
+                if (cell->type == NE_QC_INT) {
+                    out.type = NE_QC_INT;
+                    out.v.i = cell->v.i - (int64_t)prev;
+                    if (c->tf == T_NNDIFF && out.v.i < 0)
+                        out.type = NE_QC_NULL;
+                } else {
+                    double d = v - prev;
+                    if (c->tf == T_DIFF || d >= 0)
+                        out = fcell(d);
+                }
+            }
+            break;
+        case T_MAVG:
+            if (wn == (size_t)c->tf_n)
+                wsum -= win[wpos];
+            else
+                wn++;
+            win[wpos] = v;
+            wsum += v;
+            wpos = (wpos + 1) % (size_t)c->tf_n;
+            if (wn == (size_t)c->tf_n)
+                out = fcell(wsum / (double)wn);
+            break;
+        case T_CUMSUM:
+            cum += v;
+            if (cell->type == NE_QC_INT) {
+                out.type = NE_QC_INT;
+                out.v.i = (int64_t)cum;
+            } else {
+                out = fcell(cum);
+            }
+            break;
+        default:
+            out = *cell;
+        }
+        prev = v;
+        prev_t = g->rows[i].t;
+        have_prev = true;
+        *cell = out;
+    }
+    ne_free(win);
+}
+
+static void apply_fill(struct group_out *g, const struct ne_iql_stmt *st, const bool *empty)
+{
+    for (size_t c = 0; c < g->ncols; c++) {
+        struct ne_qcell prev = {.type = NE_QC_NULL};
+        for (size_t i = 0; i < g->n; i++) {
+            struct ne_qcell *cell = &g->rows[i].cells[c];
+            if (cell->type != NE_QC_NULL) {
+                prev = *cell;
+                continue;
+            }
+            if (!empty[i])
+                continue;
+            if (st->fill == NE_FILL_VALUE) {
+                if (st->fill_value_is_int) {
+                    cell->type = NE_QC_INT;
+                    cell->v.i = (int64_t)st->fill_value;
+                } else {
+                    *cell = fcell(st->fill_value);
+                }
+            } else if (st->fill == NE_FILL_PREVIOUS) {
+                *cell = prev;
+            } else if (st->fill == NE_FILL_LINEAR) {
+                double a, b;
+                size_t j = i + 1;
+                while (j < g->n && g->rows[j].cells[c].type == NE_QC_NULL)
+                    j++;
+                if (j < g->n && i > 0 && num_cell(&prev, &a) &&
+                    num_cell(&g->rows[j].cells[c], &b)) {
+                    int64_t t0 = 0;
+                    for (size_t k = i; k-- > 0;)
+                        if (g->rows[k].cells[c].type != NE_QC_NULL) {
+                            t0 = g->rows[k].t;
+                            break;
+                        }
+                    double frac = (double)(g->rows[i].t - t0) / (double)(g->rows[j].t - t0);
+                    double v = a + (b - a) * frac;
+                    if (prev.type == NE_QC_INT && g->rows[j].cells[c].type == NE_QC_INT) {
+                        cell->type = NE_QC_INT;
+                        cell->v.i = (int64_t)v;
+                    } else {
+                        *cell = fcell(v);
+                    }
+                }
+            }
+        }
+    }
+}
+
+/* Writes one group's rows as a result series. */
+static int emit_group(struct qexec *x, const struct ne_iql_stmt *st, const struct plan *p,
+                      const char *meas, const struct ne_tag *tags, size_t ntags,
+                      struct group_out *g)
+{
+    bool any_tf = false;
+    for (size_t c = 0; c < p->ncols; c++)
+        any_tf |= p->cols[c].tf != T_NONE;
+    const char *cols[MAX_COLS + 1];
+    cols[0] = "time";
+    for (size_t c = 0; c < p->ncols; c++)
+        cols[c + 1] = p->cols[c].name;
+    size_t off = st->offset > 0 ? (size_t)st->offset : 0;
+    size_t lim = st->limit > 0 ? (size_t)st->limit : SIZE_MAX;
+    size_t emitted = 0, skipped = 0;
+    bool begun = false;
+    struct ne_qcell row[MAX_COLS + 1];
+    for (size_t k = 0; k < g->n && emitted < lim; k++) {
+        size_t i = st->order_desc ? g->n - 1 - k : k;
+        if (any_tf) {
+            bool all_null = true;
+            for (size_t c = 0; c < p->ncols; c++)
+                all_null &= g->rows[i].cells[c].type == NE_QC_NULL;
+            if (all_null)
+                continue;
+        }
+        if (skipped < off) {
+            skipped++;
+            continue;
+        }
+        if (!begun) {
+            int rc = query__begin_series(x, meas, tags, ntags, cols, p->ncols + 1);
+            if (rc)
+                return rc;
+            begun = true;
+        }
+        row[0].type = NE_QC_TIME;
+        row[0].v.i = g->rows[i].t;
+        memcpy(row + 1, g->rows[i].cells, p->ncols * sizeof *row);
+        int rc = query__row(x, row, p->ncols + 1);
+        if (rc)
+            return rc;
+        emitted++;
+    }
+    return begun ? query__end_series(x) : 0;
+}
+
+/* ---- evaluation of aggregate columns --------------------------------------------- */
+
+static struct ne_qcell eval_agg(const struct plan *p, const struct ne_iql_expr *e,
+                                const struct ne_qcell *slot_vals, int64_t now_ns)
+{
+    switch (e->kind) {
+    case NE_IQL_CALL:
+        for (size_t i = 0; i < p->nbinds; i++)
+            if (p->binds[i].call == e)
+                return slot_vals[p->binds[i].slot];
+        break;
+    case NE_IQL_PAREN:
+        return eval_agg(p, e->lhs, slot_vals, now_ns);
+    case NE_IQL_BINARY:
+        return query__arith(e->op, eval_agg(p, e->lhs, slot_vals, now_ns),
+                            eval_agg(p, e->rhs, slot_vals, now_ns));
+    default: {
+        struct qrow_ctx r = {.now_ns = now_ns};
+        return query__eval(e, &r);
+    }
+    }
+    struct ne_qcell n = {.type = NE_QC_NULL};
+    return n;
+}
+
+/* The slot value of column c for wildcard-expanded columns: its binding
+ * is the slot created with that field. */
+static struct ne_qcell column_value(const struct plan *p, size_t c, const struct ne_qcell *sv,
+                                    int64_t now_ns)
+{
+    const struct column *col = &p->cols[c];
+    if (col->wild_field) {
+        /* the binding created for this column: the n-th binding of the
+         * call whose slot field is wild_field */
+        for (size_t i = 0; i < p->nbinds; i++)
+            if (p->slots[p->binds[i].slot].field == col->wild_field &&
+                (p->binds[i].call == col->expr || p->binds[i].call == inner_call(col->expr)))
+                return sv[p->binds[i].slot];
+    }
+    return eval_agg(p, col->expr, sv, now_ns);
+}
+
+/* ---- aggregate groups ------------------------------------------------------------------ */
+
+struct agg_scan {
+    struct acc *accs; /* one slot's nb accumulators */
+    const struct slot *slot;
+    int64_t start, interval, nb;
+    bool stats_ok;
+    int rc;
+};
+
+static int64_t floor_div(int64_t a, int64_t b)
+{
+    int64_t q = a / b;
+    return (a % b != 0 && ((a < 0) != (b < 0))) ? q - 1 : q;
+}
+
+static int64_t bucket_of(const struct agg_scan *s, int64_t t)
+{
+    return s->interval ? floor_div(t - s->start, s->interval) : 0;
+}
+
+/* Folds a run of numeric points (ascending times, one bucket) into a.
+ * Tight typed loops: this is the full-decode aggregation path. */
+#define FOLD_RUN(T, CT, FIELD, SUMEXPR)                                                    \
+    do {                                                                                   \
+        const T *v = (const T *)vals + i0;                                                 \
+        T mn = v[0], mx = v[0];                                                            \
+        size_t imn = 0, imx = 0;                                                           \
+        for (size_t k = 0; k < n; k++) {                                                   \
+            SUMEXPR;                                                                       \
+            if (v[k] < mn) {                                                               \
+                mn = v[k];                                                                 \
+                imn = k;                                                                   \
+            }                                                                              \
+            if (v[k] > mx) {                                                               \
+                mx = v[k];                                                                 \
+                imx = k;                                                                   \
+            }                                                                              \
+        }                                                                                  \
+        struct ne_qcell cmn = {.type = CT}, cmx = {.type = CT}, cf = {.type = CT},         \
+                        cl = {.type = CT};                                                 \
+        cmn.v.FIELD = mn;                                                                  \
+        cmx.v.FIELD = mx;                                                                  \
+        cf.v.FIELD = v[0];                                                                 \
+        cl.v.FIELD = v[n - 1];                                                             \
+        merge_run(a, &cmn, ts[imn], &cmx, ts[imx], &cf, ts[0], &cl, ts[n - 1], n);         \
+    } while (0)
+
+/* Merges a run's extremes into a with the same tie rules as acc_add. */
+static void merge_run(struct acc *a, const struct ne_qcell *mn, int64_t tmn,
+                      const struct ne_qcell *mx, int64_t tmx, const struct ne_qcell *fi,
+                      int64_t tfi, const struct ne_qcell *la, int64_t tla, size_t n)
+{
+    if (a->n == 0) {
+        a->min = *mn;
+        a->min_t = tmn;
+        a->max = *mx;
+        a->max_t = tmx;
+        a->first = *fi;
+        a->first_t = tfi;
+        a->last = *la;
+        a->last_t = tla;
+    } else {
+        if (cell_lt(mn, &a->min) || (cell_eq(mn, &a->min) && tmn < a->min_t)) {
+            a->min = *mn;
+            a->min_t = tmn;
+        }
+        if (cell_lt(&a->max, mx) || (cell_eq(mx, &a->max) && tmx < a->max_t)) {
+            a->max = *mx;
+            a->max_t = tmx;
+        }
+        if (tfi < a->first_t || (tfi == a->first_t && cell_lt(&a->first, fi))) {
+            a->first = *fi;
+            a->first_t = tfi;
+        }
+        if (tla > a->last_t || (tla == a->last_t && cell_lt(&a->last, la))) {
+            a->last = *la;
+            a->last_t = tla;
+        }
+    }
+    a->n += n;
+}
+
+static int acc_add_run(struct acc *a, const struct slot *sl, const int64_t *ts,
+                       const void *vals, size_t i0, size_t n)
+{
+    ts += i0;
+    if (needs_values(sl->fn) || sl->type == NE_V_BOOL || sl->type == NE_V_STRING) {
+        for (size_t k = 0; k < n; k++) {
+            int rc = acc_add(a, sl->fn, typed_cell(sl->type, vals, i0 + k, NULL), ts[k]);
+            if (rc)
+                return rc;
+        }
+        return 0;
+    }
+    if (sl->type == NE_V_FLOAT) {
+        double sum = 0;
+        bool nan = false;
+        for (size_t k = 0; k < n; k++)
+            nan |= ((const double *)vals)[i0 + k] != ((const double *)vals)[i0 + k];
+        if (nan) { /* NaN breaks the min/max loop's ordering: go point by point */
+            for (size_t k = 0; k < n; k++) {
+                int rc = acc_add(a, sl->fn, typed_cell(sl->type, vals, i0 + k, NULL), ts[k]);
+                if (rc)
+                    return rc;
+            }
+            return 0;
+        }
+        FOLD_RUN(double, NE_QC_FLOAT, f, sum += v[k]);
+        a->sum_f += sum;
+    } else if (sl->type == NE_V_INT) {
+        uint64_t sum = 0;
+        FOLD_RUN(int64_t, NE_QC_INT, i, sum += (uint64_t)v[k]);
+        a->sum_u += sum;
+    } else {
+        uint64_t sum = 0;
+        FOLD_RUN(uint64_t, NE_QC_UINT, u, sum += v[k]);
+        a->sum_u += sum;
+    }
+    return 0;
+}
+
+static int agg_points(void *arg, uint64_t sid, const int64_t *ts, const void *vals, size_t n)
+{
+    struct agg_scan *s = arg;
+    size_t i = 0;
+    while (i < n) {
+        int64_t b = bucket_of(s, ts[i]);
+        size_t j = i + 1;
+        if (s->interval) {
+            int64_t limit = s->start + (b + 1) * s->interval;
+            while (j < n && ts[j] < limit)
+                j++;
+        } else {
+            j = n;
+        }
+        if (b >= 0 && b < s->nb) {
+            int rc = acc_add_run(&s->accs[b], s->slot, ts, vals, i, j - i);
+            if (rc)
+                return s->rc = rc;
+        }
+        i = j;
+    }
+    return 0;
+}
+
+static int agg_block(void *arg, uint64_t sid, const struct ne_block_stats *st)
+{
+    struct agg_scan *s = arg;
+    if (!s->stats_ok || st->count == 0 || st->type == NE_V_STRING)
+        return 0;
+    if ((st->flags & NE_STATS_HAS_NAN) != 0)
+        return 0;
+    int64_t b = bucket_of(s, st->min_ts);
+    if (b != bucket_of(s, st->max_ts) || b < 0 || b >= s->nb)
+        return 0;
+    acc_fold(&s->accs[b], st);
+    return 1;
+}
+
+struct min_scan {
+    int64_t min;
+    bool found;
+};
+
+static int min_points(void *arg, uint64_t sid, const int64_t *ts, const void *vals, size_t n)
+{
+    struct min_scan *m = arg;
+    if (n && (!m->found || ts[0] < m->min)) {
+        m->min = ts[0];
+        m->found = true;
+    }
+    return 0;
+}
+
+static int min_block(void *arg, uint64_t sid, const struct ne_block_stats *st)
+{
+    struct min_scan *m = arg;
+    if (st->count && (!m->found || st->min_ts < m->min)) {
+        m->min = st->min_ts;
+        m->found = true;
+    }
+    return 1;
+}
+
+/* Row-level accumulation (aggregates with a field filter): read rows, keep
+ * those passing the WHERE, feed each slot from its field's cell. */
+static int agg_from_rows(struct qexec *x, const struct ne_iql_stmt *st, const struct plan *p,
+                         const struct qschema *sch, const struct qseries *const *series,
+                         size_t ns, int64_t lo, int64_t hi, struct agg_scan *scans)
+{
+    struct rowset rs = {.width = p->fields.n};
+    int rc = collect_group_rows(x, p, sch, series, ns, lo, hi, &rs);
+    int slot_field[MAX_SLOTS];
+    for (size_t s = 0; s < p->nslots; s++) {
+        slot_field[s] = -1;
+        for (size_t f = 0; f < p->fields.n; f++)
+            if (strcmp(p->fields.v[f], p->slots[s].field) == 0)
+                slot_field[s] = (int)f;
+    }
+    for (size_t r = 0; rc == 0 && r < rs.n; r++) {
+        const struct ne_qcell *cells = rs.cells + r * rs.width;
+        struct qrow_ctx ctx = {.time = rs.t[r], .series = series[rs.series[r]], .sch = sch,
+                               .names = p->fields.v, .cells = cells, .n = p->fields.n,
+                               .now_ns = x->opts->now_ns};
+        if (st->where && !query__eval_bool(st->where, &ctx))
+            continue;
+        for (size_t s = 0; rc == 0 && s < p->nslots; s++) {
+            int fi = slot_field[s];
+            if (fi < 0 || cells[fi].type == NE_QC_NULL)
+                continue;
+            int64_t b = bucket_of(&scans[s], rs.t[r]);
+            if (b < 0 || b >= scans[s].nb)
+                continue;
+            rc = acc_add(&scans[s].accs[b], p->slots[s].fn, cells[fi], rs.t[r]);
+        }
+    }
+    rowset_free(&rs);
+    return rc;
+}
+
+static int run_agg_group(struct qexec *x, const struct ne_iql_stmt *st, struct plan *p,
+                         const struct qschema *sch, const struct qwhere *w,
+                         const struct qseries *const *series, size_t ns, const struct ne_tag *gtags,
+                         size_t ngtags)
+{
+    const char *db = sch->db;
+    int64_t lo = w->has_tmin ? w->tmin : INT64_MIN;
+    int64_t hi = w->has_tmax ? w->tmax : INT64_MAX;
+    int64_t interval = st->group_interval_ns;
+    int rc = 0;
+    if (interval && !w->has_tmax)
+        hi = x->opts->now_ns;
+    if (interval && !w->has_tmin) {
+        struct min_scan m = {0};
+        struct idmap map = {0};
+        rc = idmap_build(&map, series, ns);
+        for (size_t s = 0; rc == 0 && s < p->nslots; s++)
+            rc = x->src->scan(x->src->ctx, db, sch->meas, map.ids, map.n, p->slots[s].field,
+                              (enum ne_vtype)p->slots[s].type, lo, hi, min_points, min_block,
+                              &m);
+        idmap_free(&map);
+        if (rc || !m.found)
+            return rc;
+        lo = m.min;
+    }
+    int64_t start = 0, nb = 1;
+    if (interval) {
+        int64_t off = st->group_offset_ns % interval;
+        start = floor_div(lo - off, interval) * interval + off;
+        nb = floor_div(hi - start, interval) + 1;
+        uint64_t maxb = x->opts->max_buckets ? x->opts->max_buckets : 1000000;
+        if (nb <= 0)
+            return 0;
+        if ((uint64_t)nb > maxb)
+            return query__fail(x, "max-select-buckets limit exceeded: (%lld/%llu)",
+                               (long long)nb, (unsigned long long)maxb);
+    }
+    struct agg_scan scans[MAX_SLOTS];
+    memset(scans, 0, sizeof scans);
+    for (size_t s = 0; s < p->nslots; s++) {
+        scans[s].accs = ne_calloc((size_t)nb, sizeof(struct acc));
+        if (!scans[s].accs) {
+            rc = NE_ENOMEM;
+            break;
+        }
+        scans[s].slot = &p->slots[s];
+        scans[s].start = start;
+        scans[s].interval = interval;
+        scans[s].nb = nb;
+        bool time_from_point = (int)s == p->selector_slot && !interval;
+        scans[s].stats_ok = false;
+        for (size_t k = 0; k < sizeof afns / sizeof afns[0]; k++)
+            if (afns[k].fn == p->slots[s].fn)
+                scans[s].stats_ok = afns[k].from_stats && !time_from_point;
+    }
+    if (rc == 0 && w->row_filter) {
+        for (size_t s = 0; rc == 0 && s < p->nslots; s++)
+            if (field_index(p, p->slots[s].field, p->slots[s].type) < 0)
+                rc = query__fail(x, "too many fields");
+        if (rc == 0)
+            rc = need_fields(x, p, st->where, sch);
+        if (rc == 0)
+            rc = agg_from_rows(x, st, p, sch, series, ns, lo, hi, scans);
+    } else if (rc == 0) {
+        struct idmap map = {0};
+        rc = idmap_build(&map, series, ns);
+        for (size_t s = 0; rc == 0 && s < p->nslots; s++) {
+            rc = x->src->scan(x->src->ctx, db, sch->meas, map.ids, map.n, p->slots[s].field,
+                              (enum ne_vtype)p->slots[s].type, lo, hi, agg_points, agg_block,
+                              &scans[s]);
+            if (rc == 0)
+                rc = scans[s].rc;
+        }
+        idmap_free(&map);
+    }
+    struct group_out g = {.ncols = p->ncols};
+    bool *empty = NULL;
+    bool any_data = false;
+    if (rc == 0) {
+        empty = ne_calloc((size_t)nb, sizeof *empty);
+        if (!empty)
+            rc = NE_ENOMEM;
+    }
+    for (int64_t b = 0; rc == 0 && b < nb; b++) {
+        struct ne_qcell sv[MAX_SLOTS];
+        int64_t sel_t = INT64_MIN;
+        bool has = false;
+        for (size_t s = 0; s < p->nslots; s++) {
+            int64_t t;
+            has |= scans[s].accs[b].n > 0;
+            sv[s] = acc_result(&scans[s].accs[b], &p->slots[s], &t);
+            if ((int)s == p->selector_slot)
+                sel_t = t;
+        }
+        any_data |= has;
+        if (!has && st->fill == NE_FILL_NONE)
+            continue;
+        if (!has && !interval)
+            continue;
+        struct ne_qcell cells[MAX_COLS];
+        for (size_t c = 0; c < p->ncols; c++)
+            cells[c] = column_value(p, c, sv, x->opts->now_ns);
+        int64_t t = interval ? start + b * interval : (w->has_tmin ? w->tmin : 0);
+        if (!interval && p->selector_slot >= 0 && sel_t != INT64_MIN)
+            t = sel_t;
+        empty[g.n] = !has;
+        if (!has && st->fill != NE_FILL_NULL)
+            for (size_t c = 0; c < p->ncols; c++)
+                if (cells[c].type == NE_QC_INT && cells[c].v.i == 0 &&
+                    p->cols[c].expr->kind == NE_IQL_CALL)
+                    cells[c].type = NE_QC_NULL; /* count() of nothing: filled below */
+        rc = gout_add(&g, t, cells);
+    }
+    if (rc == 0 && any_data) {
+        if (interval && st->fill != NE_FILL_NULL && st->fill != NE_FILL_NONE)
+            apply_fill(&g, st, empty);
+        for (size_t c = 0; c < p->ncols; c++)
+            if (p->cols[c].tf != T_NONE)
+                apply_transform(&g, c, &p->cols[c], interval);
+        rc = emit_group(x, st, p, sch->meas, gtags, ngtags, &g);
+    }
+    ne_free(empty);
+    gout_free(&g);
+    for (size_t s = 0; s < p->nslots; s++) {
+        if (!scans[s].accs)
+            continue;
+        for (int64_t b = 0; b < nb; b++)
+            acc_free(&scans[s].accs[b]);
+        ne_free(scans[s].accs);
+    }
+    return rc;
+}
+
+/* ---- raw groups ------------------------------------------------------------------------ */
+
+static int run_raw_group(struct qexec *x, const struct ne_iql_stmt *st, struct plan *p,
+                         const struct qschema *sch, const struct qwhere *w,
+                         const struct qseries *const *series, size_t ns,
+                         const struct ne_tag *gtags, size_t ngtags)
+{
+    int64_t lo = w->has_tmin ? w->tmin : INT64_MIN;
+    int64_t hi = w->has_tmax ? w->tmax : INT64_MAX;
+    int rc = 0;
+    if (w->row_filter)
+        rc = need_fields(x, p, st->where, sch);
+    struct rowset rs = {.width = p->fields.n};
+    if (rc == 0)
+        rc = collect_group_rows(x, p, sch, series, ns, lo, hi, &rs);
+    struct rowref *order = NULL;
+    if (rc == 0 && rs.n) {
+        order = ne_malloc(rs.n * sizeof *order);
+        if (!order)
+            rc = NE_ENOMEM;
+    }
+    struct group_out g = {.ncols = p->ncols};
+    if (rc == 0 && rs.n) {
+        for (size_t i = 0; i < rs.n; i++)
+            order[i] = (struct rowref){rs.t[i], i};
+        qsort(order, rs.n, sizeof *order, cmp_rowref);
+        uint64_t maxr = x->opts->max_rows_per_series;
+        for (size_t k = 0; rc == 0 && k < rs.n; k++) {
+            size_t r = order[k].i;
+            const struct ne_qcell *fc = rs.cells + r * rs.width;
+            struct qrow_ctx ctx = {.time = rs.t[r], .series = series[rs.series[r]], .sch = sch,
+                                   .names = p->fields.v, .cells = fc, .n = p->fields.n,
+                                   .now_ns = x->opts->now_ns};
+            if (w->row_filter && !query__eval_bool(st->where, &ctx))
+                continue;
+            struct ne_qcell cells[MAX_COLS];
+            bool any_field = false;
+            for (size_t c = 0; c < p->ncols; c++) {
+                const struct column *col = &p->cols[c];
+                cells[c] = col->raw_field >= 0 ? fc[col->raw_field] : query__eval(col->expr, &ctx);
+                if (cells[c].type != NE_QC_NULL &&
+                    (col->raw_field >= 0 || has_field_ref(col->expr, sch)))
+                    any_field = true;
+            }
+            if (!any_field)
+                continue;
+            if (maxr && g.n >= maxr) {
+                rc = query__fail(x, "max-row-limit exceeded (%llu rows)",
+                                 (unsigned long long)maxr);
+                break;
+            }
+            rc = gout_add(&g, rs.t[r], cells);
+        }
+    }
+    if (rc == 0 && g.n) {
+        for (size_t c = 0; c < p->ncols; c++)
+            if (p->cols[c].tf != T_NONE)
+                apply_transform(&g, c, &p->cols[c], 0);
+        rc = emit_group(x, st, p, sch->meas, gtags, ngtags, &g);
+    }
+    gout_free(&g);
+    ne_free(order);
+    rowset_free(&rs);
+    return rc;
+}
+
+/* ---- grouping ------------------------------------------------------------------------------ */
+
+struct grouping {
+    const char **keys; /* group tag keys, sorted */
+    size_t nkeys;
+    struct qstrs owned;
+};
+
+static int grouping_init(struct qexec *x, const struct ne_iql_stmt *st, const struct qschema *sch,
+                         struct grouping *g)
+{
+    memset(g, 0, sizeof *g);
+    int rc = 0;
+    if (st->group_all_tags) {
+        for (size_t i = 0; rc == 0 && i < sch->tag_keys.n; i++)
+            rc = query__strs_push(&g->owned, sch->tag_keys.v[i]);
+    }
+    for (size_t i = 0; rc == 0 && i < st->ngroup_tags; i++)
+        rc = query__strs_push(&g->owned, st->group_tags[i]);
+    for (size_t r = 0; rc == 0 && r < st->ngroup_tag_regexes; r++) {
+        regex_t re;
+        if (query__regex_compile(&re, st->group_tag_regexes[r], x->err, sizeof x->err))
+            return NE_EINVAL;
+        for (size_t i = 0; rc == 0 && i < sch->tag_keys.n; i++)
+            if (query__regex_match(&re, sch->tag_keys.v[i], strlen(sch->tag_keys.v[i])))
+                rc = query__strs_push(&g->owned, sch->tag_keys.v[i]);
+        regfree(&re);
+    }
+    query__strs_sort_unique(&g->owned);
+    g->keys = g->owned.v;
+    g->nkeys = g->owned.n;
+    return rc;
+}
+
+struct sref {
+    const struct qseries *s;
+    const struct grouping *g;
+};
+
+static int cmp_group(const struct qseries *a, const struct qseries *b, const struct grouping *g)
+{
+    for (size_t k = 0; k < g->nkeys; k++) {
+        int c = ne_sv_cmp(query__series_tag(a, g->keys[k]), query__series_tag(b, g->keys[k]));
+        if (c)
+            return c;
+    }
+    return 0;
+}
+
+static const struct grouping *sort_grouping;
+
+static int cmp_sref(const void *x, const void *y)
+{
+    const struct qseries *const *a = x, *const *b = y;
+    int c = cmp_group(*a, *b, sort_grouping);
+    if (c)
+        return c;
+    return (*a)->id < (*b)->id ? -1 : (*a)->id > (*b)->id;
+}
+
+static int select_measurement(struct qexec *x, const struct ne_iql_stmt *st, const char *db,
+                              const char *meas, int64_t *series_budget, int64_t *series_skip)
+{
+    struct qschema sch;
+    int rc = query__schema_load(x, db, meas, &sch);
+    if (rc)
+        return rc;
+    struct plan *p = ne_calloc(1, sizeof *p);
+    struct qseries_list l = {0};
+    struct grouping gr = {0};
+    const struct qseries **refs = NULL;
+    if (!p) {
+        rc = NE_ENOMEM;
+        goto out;
+    }
+    rc = plan_fields(x, st, &sch, p);
+    if (rc)
+        goto out;
+    if (p->ncols == 0)
+        goto out; /* wildcard over a measurement without matching fields */
+    struct qwhere w;
+    rc = query__where_analyze(x, st->where, &sch, &w);
+    if (rc)
+        goto out;
+    rc = query__series_load(x, db, meas, st->where, &sch, &l);
+    if (rc || l.n == 0)
+        goto out;
+    rc = grouping_init(x, st, &sch, &gr);
+    if (rc)
+        goto out;
+    refs = ne_malloc(l.n * sizeof *refs);
+    if (!refs) {
+        rc = NE_ENOMEM;
+        goto out;
+    }
+    for (size_t i = 0; i < l.n; i++)
+        refs[i] = &l.v[i];
+    sort_grouping = &gr;
+    qsort(refs, l.n, sizeof *refs, cmp_sref);
+    for (size_t i = 0; rc == 0 && i < l.n && *series_budget != 0;) {
+        size_t j = i + 1;
+        while (j < l.n && cmp_group(refs[i], refs[j], &gr) == 0)
+            j++;
+        if (*series_skip > 0) {
+            (*series_skip)--;
+            i = j;
+            continue;
+        }
+        struct ne_tag gtags[64];
+        size_t ngt = gr.nkeys < 64 ? gr.nkeys : 64;
+        for (size_t k = 0; k < ngt; k++) {
+            gtags[k].key = ne_sv_c(gr.keys[k]);
+            gtags[k].val = query__series_tag(refs[i], gr.keys[k]);
+        }
+        int before = x->out_rc;
+        rc = p->aggregate ? run_agg_group(x, st, p, &sch, &w, refs + i, j - i, gtags, ngt)
+                          : run_raw_group(x, st, p, &sch, &w, refs + i, j - i, gtags, ngt);
+        (void)before;
+        if (*series_budget > 0)
+            (*series_budget)--;
+        i = j;
+    }
+out:
+    ne_free(refs);
+    query__strs_free(&gr.owned);
+    query__series_free(&l);
+    if (p) {
+        query__strs_free(&p->fields);
+        query__pool_free(&p->pool);
+        ne_free(p);
+    }
+    query__schema_free(&sch);
+    return rc;
+}
+
+int query__select(struct qexec *x, const struct ne_iql_stmt *st)
+{
+    if (st->into)
+        return query__fail(x, "SELECT ... INTO is not supported");
+    if (st->tz && strcmp(st->tz, "UTC") != 0 && strcmp(st->tz, "Etc/UTC") != 0)
+        return query__fail(x, "tz('%s') is not supported: neoedge answers in UTC", st->tz);
+    const char *db = query__stmt_db(x, st);
+    if (!db)
+        return query__fail(x, "database name required");
+    struct qpool pool = {0};
+    struct qstrs ms = {0};
+    int rc = query__resolve_sources(x, db, st, &pool, &ms);
+    int64_t budget = st->slimit > 0 ? st->slimit : -1;
+    int64_t skip = st->soffset > 0 ? st->soffset : 0;
+    for (size_t i = 0; rc == 0 && i < ms.n; i++)
+        rc = select_measurement(x, st, db, ms.v[i], &budget, &skip);
+    query__strs_free(&ms);
+    query__pool_free(&pool);
+    return rc;
+}

@@ -1,0 +1,116 @@
+/*
+ * store_src.c - the query executor's data source over the local store.
+ *
+ * Maps struct ne_qsrc onto store/store.h: metadata lookups go to the
+ * series index, scans to ne_store_scan_blocks with a series filter that
+ * looks ids up in the executor's sorted id list. The store hands a block's
+ * statistics only when no other segment or memtable overlaps it, so a
+ * folded block is never double counted.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "ports/err.h"
+#include "store/query/query.h"
+#include "store/store.h"
+
+/* Missing databases and measurements read as empty. */
+static int empty_ok(int rc)
+{
+    return rc == NE_ENOTFOUND ? 0 : rc;
+}
+
+static int s_databases(void *ctx, ne_qsrc_name_fn fn, void *arg)
+{
+    return ne_store_list_databases(ctx, fn, arg);
+}
+
+static int s_measurements(void *ctx, const char *db, ne_qsrc_name_fn fn, void *arg)
+{
+    return empty_ok(ne_store_list_measurements(ctx, db, fn, arg));
+}
+
+struct series_fwd {
+    ne_qsrc_series_fn fn;
+    void *arg;
+};
+
+static int fwd_series(void *ctx, const struct ne_series_info *s)
+{
+    struct series_fwd *f = ctx;
+    struct ne_qsrc_series q = {s->id, s->tags, s->ntags};
+    return f->fn(f->arg, &q);
+}
+
+static int s_series(void *ctx, const char *db, const char *meas, ne_qsrc_series_fn fn, void *arg)
+{
+    struct series_fwd f = {fn, arg};
+    return empty_ok(ne_store_list_series(ctx, db, meas, fwd_series, &f));
+}
+
+static int s_fields(void *ctx, const char *db, const char *meas, ne_qsrc_field_fn fn, void *arg)
+{
+    return empty_ok(ne_store_field_keys(ctx, db, meas, fn, arg));
+}
+
+struct scan_fwd {
+    const uint64_t *ids;
+    size_t nids;
+    ne_qsrc_points_fn points;
+    ne_qsrc_block_fn block;
+    void *arg;
+};
+
+static bool id_wanted(void *ctx, const struct ne_series_info *s)
+{
+    const struct scan_fwd *f = ctx;
+    size_t lo = 0, hi = f->nids;
+    while (lo < hi) {
+        size_t mid = (lo + hi) / 2;
+        if (f->ids[mid] == s->id)
+            return true;
+        if (f->ids[mid] < s->id)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return false;
+}
+
+static int fwd_chunk(void *ctx, const struct ne_scan_chunk *c)
+{
+    const struct scan_fwd *f = ctx;
+    if (c->n == 0)
+        return 0;
+    return f->points(f->arg, c->series->id, c->ts, (const void *)c->v.f, c->n);
+}
+
+static int fwd_block(void *ctx, const struct ne_scan_block *b)
+{
+    const struct scan_fwd *f = ctx;
+    return f->block ? f->block(f->arg, b->series->id, b->stats) : 0;
+}
+
+static int s_scan(void *ctx, const char *db, const char *meas, const uint64_t *ids, size_t nids,
+                  const char *field, enum ne_vtype type, int64_t t0, int64_t t1,
+                  ne_qsrc_points_fn points_fn, ne_qsrc_block_fn block_fn, void *arg)
+{
+    struct scan_fwd f = {ids, nids, points_fn, block_fn, arg};
+    struct ne_store_scan_req q = {.db = db, .measurement = meas, .filter = id_wanted,
+                                  .filter_ctx = &f, .field = field, .t0 = t0, .t1 = t1};
+    (void)type;
+    if (nids == 0)
+        return 0;
+    return empty_ok(ne_store_scan_blocks(ctx, &q, fwd_chunk, block_fn ? fwd_block : NULL, &f));
+}
+
+void ne_store_qsrc(struct ne_store *s, struct ne_qsrc *out)
+{
+    memset(out, 0, sizeof *out);
+    out->ctx = s;
+    out->databases = s_databases;
+    out->measurements = s_measurements;
+    out->series = s_series;
+    out->fields = s_fields;
+    out->scan = s_scan;
+}

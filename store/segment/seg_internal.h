@@ -1,0 +1,113 @@
+/*
+ * seg_internal.h - what the files of store/segment/ share: the on-disk
+ * constants (the layout itself is drawn in segment_writer.c), little-endian
+ * helpers, the reader's in-memory index and the block encode/decode glue
+ * to store/codec. Not for use outside store/segment/ (the fuzz target
+ * excepted: it drives seg__open_mem and seg__block_decode directly).
+ */
+#ifndef NE_STORE_SEG_INTERNAL_H
+#define NE_STORE_SEG_INTERNAL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+
+#include "store/codec/buf.h"
+#include "store/segment/segment.h"
+
+/* ---- format constants (see segment_writer.c) ------------------------------ */
+
+#define SEG_MAGIC 0x4745534Eu      /* "NSEG" read as little-endian bytes */
+#define SEG_TAIL_MAGIC 0x5447534Eu /* "NSGT" */
+#define SEG_VERSION 1u
+#define SEG_HEADER_SIZE 24u
+#define SEG_TAIL_SIZE 40u
+#define SEG_TAIL_ZSTD 1u         /* tail flag: the footer is one zstd frame */
+#define SEG_FOOTER_RAW_MAX (1u << 30)
+#define SEG_BLOCK_LEN_MAX (1u << 30)
+#define SEG_WBUF_FLUSH (1u << 20) /* the writer appends to the file in ~1 MiB */
+
+/* ---- little-endian encoding --------------------------------------------- */
+
+static inline void seg__put16(uint8_t *p, uint16_t v)
+{
+    p[0] = (uint8_t)v;
+    p[1] = (uint8_t)(v >> 8);
+}
+static inline void seg__put32(uint8_t *p, uint32_t v)
+{
+    for (int i = 0; i < 4; i++)
+        p[i] = (uint8_t)(v >> (8 * i));
+}
+static inline void seg__put64(uint8_t *p, uint64_t v)
+{
+    for (int i = 0; i < 8; i++)
+        p[i] = (uint8_t)(v >> (8 * i));
+}
+static inline uint16_t seg__get16(const uint8_t *p)
+{
+    return (uint16_t)(p[0] | (p[1] << 8));
+}
+static inline uint32_t seg__get32(const uint8_t *p)
+{
+    uint32_t v = 0;
+    for (int i = 3; i >= 0; i--)
+        v = (v << 8) | p[i];
+    return v;
+}
+static inline uint64_t seg__get64(const uint8_t *p)
+{
+    uint64_t v = 0;
+    for (int i = 7; i >= 0; i--)
+        v = (v << 8) | p[i];
+    return v;
+}
+
+/* Grows *p (an array of elements of size sz, capacity *cap) to hold at least
+ * need elements. Returns 0 or NE_ENOMEM (*p untouched). */
+int seg__grow(void **p, size_t *cap, size_t need, size_t sz);
+
+/* ---- the reader -------------------------------------------------------------- */
+
+struct ne_seg {
+    char *path;                      /* owned */
+    struct ne_file *f;               /* NULL for an in-memory segment */
+    const uint8_t *mem;              /* borrowed bytes of an in-memory segment */
+    uint64_t size;                   /* file size */
+    struct ne_seg_info info;
+    uint64_t footer_off;
+    uint32_t footer_len, footer_raw_len, footer_crc;
+    char **dbs;                      /* ndbs names, each ne_malloc'd */
+    struct ne_seg_col *cols;         /* ncols, key order */
+    uint64_t *col_block0;            /* first block of column i in blocks[] */
+    struct ne_seg_blockref *blocks;  /* nblocks, column by column, time order */
+    uint8_t *footer;                 /* raw footer: field names and string
+                                        stats are views into it */
+};
+
+/* Opens a segment held in memory (len bytes at p, borrowed: they must
+ * outlive the reader). Same checks as ne_seg_open. */
+int seg__open_mem(const void *p, size_t len, struct ne_seg **out);
+
+/* Reads len bytes at off from the segment's file (or memory). NE_ECORRUPT
+ * if the file is shorter. */
+int seg__pread(const struct ne_seg *r, void *buf, size_t len, uint64_t off);
+
+/* Number of bytes of a value of type in a fixed-width array (0 for strings). */
+size_t seg__vsize(uint8_t type);
+
+/* True if type is one of enum ne_vtype. */
+bool seg__type_ok(uint8_t type);
+
+/* ---- blocks -------------------------------------------------------------- */
+
+/* Reads block b of column col into blk: CRC32C first, then decode and
+ * checks against the index entry. Logs nothing. */
+int seg__block_load(const struct ne_seg *r, uint32_t col, uint32_t b, struct ne_seg_block *blk);
+
+/* True if two stats are identical (floats compared bitwise, string views
+ * by content). */
+bool seg__stats_equal(const struct ne_block_stats *a, const struct ne_block_stats *b);
+
+#endif

@@ -1,0 +1,406 @@
+/*
+ * segment_merge.c - the compaction primitive: merges segments into one.
+ *
+ * Inputs are ordered oldest to newest. Columns are visited in key order by
+ * walking every input's sorted column list at once; within a column the
+ * inputs' points are merged by timestamp, and on equal timestamps the
+ * newest input's value wins (last write wins). Memory is bounded: one
+ * decoded block per input, one staging block, the writer's partial block
+ * and the output index. The output goes through ne_segw, so it is
+ * published atomically or not at all; the inputs are never modified.
+ */
+#include <inttypes.h>
+#include <string.h>
+
+#include "ports/log.h"
+#include "ports/platform.h"
+#include "store/segment/seg_internal.h"
+
+static const char MOD[] = "segment";
+
+/* One input's position in the column being merged. */
+struct cursor {
+    const struct ne_seg *seg;
+    uint32_t col;
+    uint32_t blk, blk_end; /* next block to load, end of the range */
+    uint32_t pos;          /* next point in b */
+    bool active;
+    struct ne_seg_block b;
+};
+
+struct merge {
+    struct ne_seg *const *in;
+    size_t n;
+    const struct ne_seg_merge_opts *o;
+    uint32_t *ci;         /* per input: current column index */
+    uint32_t **dbmap;     /* per input: its db index -> output db index */
+    const char **dbs;     /* output db names (borrowed from the inputs) */
+    uint32_t ndbs;
+    struct cursor *cur;   /* per input */
+    struct ne_segw *w;
+    /* staging: points chosen but not yet given to the writer */
+    int64_t *sts;
+    uint8_t *svals;
+    uint32_t sn, cap;
+    size_t vsize;
+};
+
+void ne_seg_merge_opts_default(struct ne_seg_merge_opts *o)
+{
+    memset(o, 0, sizeof *o);
+    o->keep_min_ts = INT64_MIN;
+}
+
+/* ---- databases ---------------------------------------------------------------- */
+
+static uint32_t db_index(struct merge *m, const char *name)
+{
+    for (uint32_t i = 0; i < m->ndbs; i++)
+        if (strcmp(m->dbs[i], name) == 0)
+            return i;
+    m->dbs[m->ndbs] = name;
+    return m->ndbs++;
+}
+
+/* Builds the union of the inputs' database names and each input's map. */
+static int map_dbs(struct merge *m)
+{
+    size_t total = 1;
+    bool unnamed = false;
+    for (size_t k = 0; k < m->n; k++) {
+        total += ne_seg_info(m->in[k])->ndbs;
+        unnamed |= ne_seg_info(m->in[k])->ndbs == 0 && ne_seg_info(m->in[k])->ncols > 0;
+    }
+    m->dbs = ne_calloc(total, sizeof *m->dbs);
+    m->dbmap = ne_calloc(m->n, sizeof *m->dbmap);
+    if (!m->dbs || !m->dbmap)
+        return NE_ENOMEM;
+    for (size_t k = 0; k < m->n; k++) {
+        uint32_t nd = ne_seg_info(m->in[k])->ndbs;
+        m->dbmap[k] = ne_calloc(nd ? nd : 1, sizeof(uint32_t));
+        if (!m->dbmap[k])
+            return NE_ENOMEM;
+        for (uint32_t i = 0; i < nd; i++)
+            m->dbmap[k][i] = db_index(m, ne_seg_db_name(m->in[k], i));
+    }
+    if (unnamed && m->ndbs > 0) { /* unnamed columns next to named ones */
+        uint32_t e = db_index(m, "");
+        for (size_t k = 0; k < m->n; k++)
+            if (ne_seg_info(m->in[k])->ndbs == 0)
+                m->dbmap[k][0] = e;
+    }
+    return 0;
+}
+
+static void wal_union(struct ne_seg *const *in, size_t n, uint64_t *lo, uint64_t *hi)
+{
+    bool any = false;
+    *lo = *hi = 0;
+    for (size_t k = 0; k < n; k++) {
+        const struct ne_seg_info *i = ne_seg_info(in[k]);
+        if (i->wal_seq_min == 0 && i->wal_seq_max == 0)
+            continue; /* no WAL range recorded */
+        if (!any || i->wal_seq_min < *lo)
+            *lo = i->wal_seq_min;
+        if (!any || i->wal_seq_max > *hi)
+            *hi = i->wal_seq_max;
+        any = true;
+    }
+}
+
+/* ---- one column ------------------------------------------------------------------ */
+
+static int stage_flush(struct merge *m)
+{
+    if (m->sn == 0)
+        return 0;
+    int rc = ne_segw_append(m->w, m->sts, m->svals, m->sn);
+    m->sn = 0;
+    return rc;
+}
+
+/* Loads the cursor's next block in range and skips points before
+ * keep_min_ts; deactivates the cursor when its range is done. */
+static int cursor_next_block(struct merge *m, struct cursor *c)
+{
+    int rc = stage_flush(m); /* staged string views point into c->b */
+    if (rc)
+        return rc;
+    while (c->blk < c->blk_end) {
+        rc = ne_seg_block_read(c->seg, c->col, c->blk++, &c->b);
+        if (rc)
+            return rc;
+        c->pos = 0;
+        while (c->pos < c->b.n && c->b.ts[c->pos] < m->o->keep_min_ts)
+            c->pos++;
+        if (c->pos < c->b.n)
+            return 0;
+    }
+    c->active = false;
+    return 0;
+}
+
+static int cursor_start(struct merge *m, struct cursor *c, const struct ne_seg *seg, uint32_t col)
+{
+    c->seg = seg;
+    c->col = col;
+    c->active = true;
+    ne_seg_blocks_in_range(seg, col, m->o->keep_min_ts, INT64_MAX, &c->blk, &c->blk_end);
+    return cursor_next_block(m, c);
+}
+
+static int cursor_advance(struct merge *m, struct cursor *c)
+{
+    if (++c->pos < c->b.n)
+        return 0;
+    return cursor_next_block(m, c);
+}
+
+static const uint8_t *value_at(const struct merge *m, const struct cursor *c, uint32_t i)
+{
+    return (const uint8_t *)c->b.v.f + (size_t)i * m->vsize;
+}
+
+/* Appends the rest of c's current block, then its later blocks, as is. */
+static int drain_one(struct merge *m, struct cursor *c)
+{
+    int rc = stage_flush(m);
+    while (!rc && c->active) {
+        rc = ne_segw_append(m->w, c->b.ts + c->pos, value_at(m, c, c->pos), c->b.n - c->pos);
+        if (!rc)
+            rc = cursor_next_block(m, c);
+    }
+    return rc;
+}
+
+/* Picks the smallest timestamp; on ties the newest input (highest index). */
+static int pick(struct merge *m, size_t *nactive, size_t *only)
+{
+    int win = -1;
+    int64_t best = 0;
+    *nactive = 0;
+    for (size_t k = 0; k < m->n; k++) {
+        struct cursor *c = &m->cur[k];
+        if (!c->active)
+            continue;
+        (*nactive)++;
+        *only = k;
+        int64_t t = c->b.ts[c->pos];
+        if (win < 0 || t <= best) {
+            win = (int)k;
+            best = t;
+        }
+    }
+    return win;
+}
+
+/* Smallest current timestamp of the active cursors other than skip. */
+static bool others_min(const struct merge *m, size_t skip, int64_t *out)
+{
+    bool any = false;
+    for (size_t k = 0; k < m->n; k++) {
+        const struct cursor *c = &m->cur[k];
+        if (k == skip || !c->active)
+            continue;
+        int64_t t = c->b.ts[c->pos];
+        if (!any || t < *out)
+            *out = t;
+        any = true;
+    }
+    return any;
+}
+
+/* The winner's points strictly before every other input's next point
+ * cannot collide: append them in one call (disjoint or interleaved-by-run
+ * inputs then cost no per-point work here). */
+static int take_run(struct merge *m, struct cursor *c, int64_t limit)
+{
+    uint32_t lo = c->pos + 1, hi = c->b.n;
+    while (lo < hi) { /* first point with ts >= limit */
+        uint32_t mid = lo + (hi - lo) / 2;
+        if (c->b.ts[mid] < limit)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    int rc = stage_flush(m);
+    if (!rc)
+        rc = ne_segw_append(m->w, c->b.ts + c->pos, value_at(m, c, c->pos), lo - c->pos);
+    c->pos = lo - 1;
+    return rc ? rc : cursor_advance(m, c);
+}
+
+/* Takes the newest input's value at the smallest timestamp and moves every
+ * cursor standing on that timestamp. */
+static int take_one(struct merge *m, struct cursor *wc)
+{
+    int rc = 0;
+    int64_t t = wc->b.ts[wc->pos];
+    m->sts[m->sn] = t;
+    memcpy(m->svals + (size_t)m->sn * m->vsize, value_at(m, wc, wc->pos), m->vsize);
+    if (++m->sn == m->cap)
+        rc = stage_flush(m);
+    for (size_t k = 0; !rc && k < m->n; k++) {
+        struct cursor *c = &m->cur[k];
+        if (c->active && c->b.ts[c->pos] == t)
+            rc = cursor_advance(m, c);
+    }
+    return rc;
+}
+
+static int merge_points(struct merge *m)
+{
+    for (;;) {
+        size_t nactive, only = 0;
+        int win = pick(m, &nactive, &only);
+        if (win < 0)
+            break;
+        if (nactive == 1)
+            return drain_one(m, &m->cur[only]);
+        struct cursor *wc = &m->cur[win];
+        int64_t other = 0;
+        others_min(m, (size_t)win, &other);
+        int rc = wc->b.ts[wc->pos] < other ? take_run(m, wc, other) : take_one(m, wc);
+        if (rc)
+            return rc;
+    }
+    return stage_flush(m);
+}
+
+static bool key_match(const struct merge *m, size_t k, const struct ne_seg_colkey *key)
+{
+    const struct ne_seg_col *c = ne_seg_col(m->in[k], m->ci[k]);
+    return c && ne_seg_colkey_cmp(&c->key, key) == 0;
+}
+
+/* Merges the column with key (taken from input newest) from every input
+ * that has it. */
+static int merge_column(struct merge *m, const struct ne_seg_colkey *key)
+{
+    m->vsize = seg__vsize(key->type);
+    for (size_t k = 0; k < m->n; k++) {
+        struct cursor *c = &m->cur[k];
+        c->active = false;
+        if (!key_match(m, k, key))
+            continue;
+        const struct ne_seg_col *col = ne_seg_col(m->in[k], m->ci[k]);
+        if (col->key.type != key->type) {
+            ne_logf(NE_LOG_WARN, MOD,
+                    "merge: series %" PRIu64 " field %.*s is %s in %s but %s in a newer "
+                    "segment: dropping its %" PRIu64 " older points",
+                    key->series_id, (int)key->field.n, key->field.p,
+                    ne_vtype_name(col->key.type), ne_seg_path_of(m->in[k]),
+                    ne_vtype_name(key->type), col->npoints);
+            continue;
+        }
+        int rc = cursor_start(m, c, m->in[k], m->ci[k]);
+        if (rc)
+            return rc;
+    }
+    int rc = ne_segw_begin_column(m->w, key);
+    if (!rc)
+        rc = merge_points(m);
+    if (!rc)
+        rc = ne_segw_end_column(m->w);
+    return rc;
+}
+
+/* Finds the smallest current key; returns the newest input holding it, or
+ * -1 when every input is done. */
+static int next_key(struct merge *m, struct ne_seg_colkey *key)
+{
+    int newest = -1;
+    for (size_t k = 0; k < m->n; k++) {
+        const struct ne_seg_col *c = ne_seg_col(m->in[k], m->ci[k]);
+        if (!c)
+            continue;
+        if (newest < 0 || ne_seg_colkey_cmp(&c->key, key) <= 0) {
+            newest = (int)k;
+            *key = c->key;
+        }
+    }
+    if (newest >= 0)
+        key->db = m->dbmap[newest][ne_seg_info(m->in[newest])->ndbs ? key->db : 0];
+    return newest;
+}
+
+static int merge_all(struct merge *m)
+{
+    struct ne_seg_colkey key;
+    int newest;
+    while ((newest = next_key(m, &key)) >= 0) {
+        const char *db = m->ndbs ? m->dbs[key.db] : "";
+        bool keep = !m->o->keep_col || m->o->keep_col(m->o->ctx, &key, db);
+        if (keep) {
+            int rc = merge_column(m, &key);
+            if (rc)
+                return rc;
+        }
+        for (size_t k = 0; k < m->n; k++)
+            if (key_match(m, k, &key))
+                m->ci[k]++;
+    }
+    return 0;
+}
+
+static void merge_free(struct merge *m)
+{
+    if (m->cur)
+        for (size_t k = 0; k < m->n; k++)
+            ne_seg_block_free(&m->cur[k].b);
+    if (m->dbmap)
+        for (size_t k = 0; k < m->n; k++)
+            ne_free(m->dbmap[k]);
+    ne_free(m->dbmap);
+    ne_free(m->dbs);
+    ne_free(m->cur);
+    ne_free(m->ci);
+    ne_free(m->sts);
+    ne_free(m->svals);
+    ne_segw_abort(&m->w);
+}
+
+static int merge_init(struct merge *m)
+{
+    m->cap = m->o->block_points ? m->o->block_points : NE_SEG_BLOCK_POINTS;
+    if (m->cap > NE_SEG_BLOCK_POINTS_MAX)
+        return NE_EINVAL;
+    m->ci = ne_calloc(m->n ? m->n : 1, sizeof *m->ci);
+    m->cur = ne_calloc(m->n ? m->n : 1, sizeof *m->cur);
+    m->sts = ne_malloc(m->cap * sizeof *m->sts);
+    m->svals = ne_malloc(m->cap * sizeof(struct ne_sv));
+    if (!m->ci || !m->cur || !m->sts || !m->svals)
+        return NE_ENOMEM;
+    for (size_t k = 0; k < m->n; k++)
+        ne_seg_block_init(&m->cur[k].b);
+    return map_dbs(m);
+}
+
+int ne_seg_merge(struct ne_seg *const inputs[], size_t n, const char *out_dir, uint64_t out_id,
+                 const struct ne_seg_merge_opts *opts, struct ne_seg_info *info)
+{
+    struct ne_seg_merge_opts defaults;
+    if (!opts) {
+        ne_seg_merge_opts_default(&defaults);
+        opts = &defaults;
+    }
+    if ((n && !inputs) || !out_dir)
+        return NE_EINVAL;
+    struct merge m = {.in = inputs, .n = n, .o = opts};
+    int rc = merge_init(&m);
+    if (!rc) {
+        struct ne_segw_opts wo = {.block_points = m.cap, .codec = opts->codec,
+                                  .dbs = m.dbs, .ndbs = m.ndbs};
+        wal_union(inputs, n, &wo.wal_seq_min, &wo.wal_seq_max);
+        rc = ne_segw_open(out_dir, out_id, &wo, &m.w);
+    }
+    if (!rc)
+        rc = merge_all(&m);
+    if (!rc)
+        rc = ne_segw_finish(&m.w, info);
+    if (rc)
+        ne_logf(NE_LOG_ERROR, MOD, "merge of %zu segments into %016" PRIx64 " failed: %s", n,
+                out_id, ne_strerror(rc));
+    merge_free(&m);
+    return rc;
+}

@@ -1,0 +1,571 @@
+/*
+ * segment_reader.c - opens a segment file, keeps its index in memory and
+ * reads blocks on demand (format: segment_writer.c).
+ *
+ * Invariants after a successful open: the tail, header and footer CRCs
+ * matched; the footer parsed to exactly its length; columns strictly
+ * increase by key; every column has >= 1 block; blocks of a column are in
+ * time order without overlap; block offsets are contiguous from the header
+ * to the footer; each block's stats have the column's type. Nothing is
+ * changed after open, so the read functions are safe from many threads.
+ * Memory: the index (columns, block entries, the decompressed footer);
+ * blocks are read with ne_file_pread into the caller's ne_seg_block.
+ */
+#include <inttypes.h>
+#include <string.h>
+#include <zstd.h>
+
+#include "ports/crc32c.h"
+#include "ports/log.h"
+#include "ports/platform.h"
+#include "store/segment/seg_internal.h"
+
+static const char MOD[] = "segment";
+
+int seg__pread(const struct ne_seg *r, void *buf, size_t len, uint64_t off)
+{
+    if (off > r->size || len > r->size - off)
+        return NE_ECORRUPT;
+    if (r->mem) {
+        memcpy(buf, r->mem + off, len);
+        return 0;
+    }
+    size_t got = 0;
+    while (got < len) {
+        size_t n = 0;
+        int rc = ne_file_pread(r->f, (uint8_t *)buf + got, len - got, off + got, &n);
+        if (rc)
+            return rc;
+        if (n == 0)
+            return NE_ECORRUPT; /* shorter than when opened */
+        got += n;
+    }
+    return 0;
+}
+
+/* ---- tail, header, footer ----------------------------------------------- */
+
+static int check_tail(struct ne_seg *r, uint16_t *flags)
+{
+    uint8_t t[SEG_TAIL_SIZE];
+    if (r->size < SEG_HEADER_SIZE + SEG_TAIL_SIZE)
+        return NE_ECORRUPT;
+    int rc = seg__pread(r, t, sizeof t, r->size - SEG_TAIL_SIZE);
+    if (rc)
+        return rc;
+    if (seg__get32(t + 36) != SEG_TAIL_MAGIC)
+        return NE_ECORRUPT;
+    if (seg__get32(t + 32) != ne_crc32c(0, t, 32))
+        return NE_ECHECKSUM;
+    r->info.version = seg__get16(t + 20);
+    if (r->info.version != SEG_VERSION)
+        return NE_EVERSION;
+    *flags = seg__get16(t + 22);
+    r->footer_off = seg__get64(t);
+    r->footer_len = seg__get32(t + 8);
+    r->footer_raw_len = seg__get32(t + 12);
+    r->footer_crc = seg__get32(t + 16);
+    r->info.seg_id = seg__get64(t + 24);
+    uint64_t body = r->size - SEG_TAIL_SIZE;
+    if ((*flags & ~SEG_TAIL_ZSTD) || r->footer_off < SEG_HEADER_SIZE ||
+        r->footer_off > body || body - r->footer_off != r->footer_len ||
+        r->footer_raw_len > SEG_FOOTER_RAW_MAX ||
+        (!(*flags & SEG_TAIL_ZSTD) && r->footer_raw_len != r->footer_len))
+        return NE_ECORRUPT;
+    return 0;
+}
+
+static int check_header(struct ne_seg *r)
+{
+    uint8_t h[SEG_HEADER_SIZE];
+    int rc = seg__pread(r, h, sizeof h, 0);
+    if (rc)
+        return rc;
+    if (seg__get32(h) != SEG_MAGIC)
+        return NE_ECORRUPT;
+    if (seg__get32(h + 20) != ne_crc32c(0, h, 20))
+        return NE_ECHECKSUM;
+    if (seg__get16(h + 4) != SEG_VERSION)
+        return NE_EVERSION;
+    if (seg__get16(h + 6) != 0 || seg__get64(h + 8) != r->info.seg_id)
+        return NE_ECORRUPT;
+    return 0;
+}
+
+/* Reads the stored footer, checks its CRC, decompresses it into r->footer. */
+static int load_footer(struct ne_seg *r, uint16_t flags)
+{
+    uint8_t *stored = ne_malloc(r->footer_len ? r->footer_len : 1);
+    if (!stored)
+        return NE_ENOMEM;
+    int rc = seg__pread(r, stored, r->footer_len, r->footer_off);
+    if (!rc && ne_crc32c(0, stored, r->footer_len) != r->footer_crc)
+        rc = NE_ECHECKSUM;
+    if (rc || !(flags & SEG_TAIL_ZSTD)) {
+        if (rc)
+            ne_free(stored);
+        else
+            r->footer = stored;
+        return rc;
+    }
+    unsigned long long want = ZSTD_getFrameContentSize(stored, r->footer_len);
+    if (want != r->footer_raw_len) {
+        ne_free(stored);
+        return NE_ECORRUPT;
+    }
+    r->footer = ne_malloc(r->footer_raw_len ? r->footer_raw_len : 1);
+    if (!r->footer) {
+        ne_free(stored);
+        return NE_ENOMEM;
+    }
+    size_t n = ZSTD_decompress(r->footer, r->footer_raw_len, stored, r->footer_len);
+    ne_free(stored);
+    if (ZSTD_isError(n) || n != r->footer_raw_len)
+        return NE_ECORRUPT;
+    return 0;
+}
+
+/* Parsing state of the footer. */
+struct fparse {
+    struct ne_rd rd;
+    uint64_t off;    /* offset of the next block */
+    size_t blk_cap;  /* capacity of r->blocks */
+};
+
+static int rd_uv_max(struct ne_rd *rd, uint64_t max, uint64_t *v)
+{
+    int rc = ne_rd_uvarint(rd, v);
+    return (!rc && *v > max) ? NE_ECORRUPT : rc;
+}
+
+static int parse_dbs(struct ne_seg *r, struct ne_rd *rd)
+{
+    uint64_t n;
+    int rc = rd_uv_max(rd, ne_rd_left(rd), &n);
+    if (rc)
+        return rc;
+    r->dbs = ne_calloc(n ? n : 1, sizeof(char *));
+    if (!r->dbs)
+        return NE_ENOMEM;
+    r->info.ndbs = (uint32_t)n;
+    for (uint64_t i = 0; i < n; i++) {
+        uint64_t len;
+        const uint8_t *p;
+        rc = rd_uv_max(rd, ne_rd_left(rd), &len);
+        if (!rc)
+            rc = ne_rd_bytes(rd, len, &p);
+        if (rc)
+            return rc;
+        if (memchr(p, 0, len))
+            return NE_ECORRUPT;
+        r->dbs[i] = ne_strndup((const char *)p, len);
+        if (!r->dbs[i])
+            return NE_ENOMEM;
+    }
+    return 0;
+}
+
+static int parse_block(struct ne_seg *r, struct fparse *fp, struct ne_seg_col *c, bool first)
+{
+    uint64_t len;
+    size_t used;
+    if (seg__grow((void **)&r->blocks, &fp->blk_cap, r->info.nblocks + 1, sizeof *r->blocks))
+        return NE_ENOMEM;
+    struct ne_seg_blockref *b = &r->blocks[r->info.nblocks];
+    int rc = rd_uv_max(&fp->rd, SEG_BLOCK_LEN_MAX, &len);
+    if (!rc)
+        rc = ne_rd_u32le(&fp->rd, &b->crc);
+    if (!rc)
+        rc = ne_block_stats_get(fp->rd.p, ne_rd_left(&fp->rd), &b->stats, &used);
+    if (rc)
+        return rc;
+    fp->rd.p += used;
+    const struct ne_block_stats *st = &b->stats;
+    if (len == 0 || len > r->footer_off - fp->off || st->type != c->key.type ||
+        st->count == 0 || st->count > NE_SEG_BLOCK_POINTS_MAX || st->min_ts > st->max_ts ||
+        (uint64_t)st->max_ts - (uint64_t)st->min_ts < st->count - 1u ||
+        (!first && r->blocks[r->info.nblocks - 1].stats.max_ts >= st->min_ts))
+        return NE_ECORRUPT;
+    b->off = fp->off;
+    b->len = (uint32_t)len;
+    fp->off += len;
+    r->info.nblocks++;
+    return 0;
+}
+
+/* Adds the block just parsed to its column's totals. */
+static int col_add_block(struct ne_seg_col *c, const struct ne_seg_blockref *b, bool first)
+{
+    if (first) {
+        c->stats = b->stats;
+        c->min_ts = b->stats.min_ts;
+    } else if (ne_block_stats_merge(&c->stats, &b->stats)) {
+        return NE_ECORRUPT;
+    }
+    c->max_ts = b->stats.max_ts;
+    c->npoints += b->stats.count;
+    c->bytes += b->len;
+    return 0;
+}
+
+static int parse_col(struct ne_seg *r, struct fparse *fp, uint32_t i)
+{
+    struct ne_seg_col *c = &r->cols[i];
+    uint64_t db, flen, nb;
+    uint8_t type;
+    const uint8_t *field;
+    int rc = ne_rd_uvarint(&fp->rd, &c->key.series_id);
+    if (!rc)
+        rc = rd_uv_max(&fp->rd, r->info.ndbs ? r->info.ndbs - 1 : 0, &db);
+    if (!rc)
+        rc = ne_rd_u8(&fp->rd, &type);
+    if (!rc)
+        rc = rd_uv_max(&fp->rd, NE_SEG_FIELD_MAX, &flen);
+    if (!rc)
+        rc = ne_rd_bytes(&fp->rd, flen, &field);
+    if (!rc)
+        rc = rd_uv_max(&fp->rd, ne_rd_left(&fp->rd), &nb);
+    if (rc)
+        return rc;
+    if (!seg__type_ok(type) || nb == 0 || nb > UINT32_MAX)
+        return NE_ECORRUPT;
+    c->key.db = (uint32_t)db;
+    c->key.type = type;
+    c->key.field.p = (const char *)field;
+    c->key.field.n = (uint32_t)flen;
+    c->nblocks = (uint32_t)nb;
+    if (i > 0 && ne_seg_colkey_cmp(&r->cols[i - 1].key, &c->key) >= 0)
+        return NE_ECORRUPT;
+    if (i == 0 || r->cols[i - 1].key.series_id != c->key.series_id)
+        r->info.nseries++;
+    r->col_block0[i] = r->info.nblocks;
+    for (uint64_t b = 0; b < nb; b++) {
+        rc = parse_block(r, fp, c, b == 0);
+        if (!rc)
+            rc = col_add_block(c, &r->blocks[r->info.nblocks - 1], b == 0);
+        if (rc)
+            return rc;
+    }
+    r->info.npoints += c->npoints;
+    return 0;
+}
+
+/* Checks the segment-level times against the columns'. */
+static int check_times(struct ne_seg *r, int64_t min_ts, int64_t max_ts)
+{
+    int64_t mn = 0, mx = 0;
+    for (uint32_t i = 0; i < r->info.ncols; i++) {
+        if (i == 0 || r->cols[i].min_ts < mn)
+            mn = r->cols[i].min_ts;
+        if (i == 0 || r->cols[i].max_ts > mx)
+            mx = r->cols[i].max_ts;
+    }
+    if (mn != min_ts || mx != max_ts)
+        return NE_ECORRUPT;
+    r->info.min_ts = mn;
+    r->info.max_ts = mx;
+    return 0;
+}
+
+static int parse_footer(struct ne_seg *r)
+{
+    struct fparse fp = {.off = SEG_HEADER_SIZE};
+    uint64_t seg_id, ncols;
+    int64_t min_ts, max_ts;
+    ne_rd_init(&fp.rd, r->footer, r->footer_raw_len);
+    int rc = ne_rd_uvarint(&fp.rd, &seg_id);
+    if (!rc)
+        rc = ne_rd_svarint(&fp.rd, &min_ts);
+    if (!rc)
+        rc = ne_rd_svarint(&fp.rd, &max_ts);
+    if (!rc)
+        rc = ne_rd_uvarint(&fp.rd, &r->info.wal_seq_min);
+    if (!rc)
+        rc = ne_rd_uvarint(&fp.rd, &r->info.wal_seq_max);
+    if (!rc)
+        rc = parse_dbs(r, &fp.rd);
+    if (!rc)
+        rc = rd_uv_max(&fp.rd, ne_rd_left(&fp.rd) / 5, &ncols);
+    if (rc)
+        return rc;
+    if (seg_id != r->info.seg_id)
+        return NE_ECORRUPT;
+    r->cols = ne_calloc(ncols ? ncols : 1, sizeof *r->cols);
+    r->col_block0 = ne_calloc(ncols ? ncols : 1, sizeof *r->col_block0);
+    if (!r->cols || !r->col_block0)
+        return NE_ENOMEM;
+    r->info.ncols = (uint32_t)ncols;
+    for (uint32_t i = 0; i < r->info.ncols && !rc; i++)
+        rc = parse_col(r, &fp, i);
+    if (rc)
+        return rc;
+    if (ne_rd_left(&fp.rd) != 0 || fp.off != r->footer_off)
+        return NE_ECORRUPT;
+    return check_times(r, min_ts, max_ts);
+}
+
+static int open_common(struct ne_seg *r)
+{
+    uint16_t flags = 0;
+    int rc = check_tail(r, &flags);
+    if (!rc)
+        rc = check_header(r);
+    if (!rc)
+        rc = load_footer(r, flags);
+    if (!rc)
+        rc = parse_footer(r);
+    if (!rc)
+        r->info.file_bytes = r->size;
+    return rc;
+}
+
+void ne_seg_close(struct ne_seg **rp)
+{
+    if (!rp || !*rp)
+        return;
+    struct ne_seg *r = *rp;
+    *rp = NULL;
+    ne_file_close(&r->f);
+    if (r->dbs)
+        for (uint32_t i = 0; i < r->info.ndbs; i++)
+            ne_free(r->dbs[i]);
+    ne_free(r->dbs);
+    ne_free(r->cols);
+    ne_free(r->col_block0);
+    ne_free(r->blocks);
+    ne_free(r->footer);
+    ne_free(r->path);
+    ne_free(r);
+}
+
+int ne_seg_open(const char *path, struct ne_seg **out)
+{
+    if (!path || !out)
+        return NE_EINVAL;
+    struct ne_seg *r = ne_calloc(1, sizeof *r);
+    if (!r)
+        return NE_ENOMEM;
+    r->path = ne_strdup(path);
+    int rc = r->path ? 0 : NE_ENOMEM;
+    if (!rc)
+        rc = ne_file_open(path, NE_F_READ, &r->f);
+    if (!rc)
+        rc = ne_file_size(r->f, &r->size);
+    if (!rc)
+        rc = open_common(r);
+    if (rc) {
+        ne_logf(NE_LOG_ERROR, MOD, "%s: open: %s", path, ne_strerror(rc));
+        ne_seg_close(&r);
+        return rc;
+    }
+    *out = r;
+    return 0;
+}
+
+int seg__open_mem(const void *p, size_t len, struct ne_seg **out)
+{
+    struct ne_seg *r = ne_calloc(1, sizeof *r);
+    if (!r)
+        return NE_ENOMEM;
+    r->mem = p;
+    r->size = len;
+    r->path = ne_strdup("(memory)");
+    int rc = r->path ? open_common(r) : NE_ENOMEM;
+    if (rc) {
+        ne_seg_close(&r);
+        return rc;
+    }
+    *out = r;
+    return 0;
+}
+
+/* ---- index queries ---------------------------------------------------------- */
+
+const struct ne_seg_info *ne_seg_info(const struct ne_seg *r)
+{
+    return &r->info;
+}
+
+const char *ne_seg_path_of(const struct ne_seg *r)
+{
+    return r->path;
+}
+
+const char *ne_seg_db_name(const struct ne_seg *r, uint32_t i)
+{
+    return i < r->info.ndbs ? r->dbs[i] : NULL;
+}
+
+const struct ne_seg_col *ne_seg_col(const struct ne_seg *r, uint32_t i)
+{
+    return i < r->info.ncols ? &r->cols[i] : NULL;
+}
+
+int ne_seg_find_col(const struct ne_seg *r, uint64_t series_id, struct ne_sv field,
+                    uint32_t *idx)
+{
+    struct ne_seg_colkey k = {.series_id = series_id, .field = field};
+    uint32_t lo = 0, hi = r->info.ncols;
+    while (lo < hi) {
+        uint32_t mid = lo + (hi - lo) / 2;
+        int c = ne_seg_colkey_cmp(&r->cols[mid].key, &k);
+        if (c == 0) {
+            *idx = mid;
+            return 0;
+        }
+        if (c < 0)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return NE_ENOTFOUND;
+}
+
+int ne_seg_find_series(const struct ne_seg *r, uint64_t series_id, uint32_t *first,
+                       uint32_t *count)
+{
+    uint32_t lo = 0, hi = r->info.ncols;
+    while (lo < hi) {
+        uint32_t mid = lo + (hi - lo) / 2;
+        if (r->cols[mid].key.series_id < series_id)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    uint32_t end = lo;
+    while (end < r->info.ncols && r->cols[end].key.series_id == series_id)
+        end++;
+    if (end == lo)
+        return NE_ENOTFOUND;
+    *first = lo;
+    *count = end - lo;
+    return 0;
+}
+
+const struct ne_seg_blockref *ne_seg_block(const struct ne_seg *r, uint32_t col, uint32_t b)
+{
+    if (col >= r->info.ncols || b >= r->cols[col].nblocks)
+        return NULL;
+    return &r->blocks[r->col_block0[col] + b];
+}
+
+void ne_seg_blocks_in_range(const struct ne_seg *r, uint32_t col, int64_t t0, int64_t t1,
+                            uint32_t *first, uint32_t *end)
+{
+    *first = *end = 0;
+    if (col >= r->info.ncols || t0 > t1)
+        return;
+    const struct ne_seg_blockref *bl = &r->blocks[r->col_block0[col]];
+    uint32_t n = r->cols[col].nblocks, lo = 0, hi = n;
+    while (lo < hi) { /* first block with max_ts >= t0 */
+        uint32_t mid = lo + (hi - lo) / 2;
+        if (bl[mid].stats.max_ts < t0)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    uint32_t f = lo;
+    hi = n;
+    while (lo < hi) { /* first block with min_ts > t1 */
+        uint32_t mid = lo + (hi - lo) / 2;
+        if (bl[mid].stats.min_ts <= t1)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    *first = f;
+    *end = lo;
+}
+
+/* ---- blocks ------------------------------------------------------------------ */
+
+void ne_seg_block_init(struct ne_seg_block *blk)
+{
+    memset(blk, 0, sizeof *blk);
+    ne_buf_init(&blk->raw_);
+    ne_buf_init(&blk->scratch_);
+}
+
+void ne_seg_block_free(struct ne_seg_block *blk)
+{
+    ne_free(blk->ts);
+    ne_free(blk->v.f);
+    ne_buf_free(&blk->raw_);
+    ne_buf_free(&blk->scratch_);
+    ne_seg_block_init(blk);
+}
+
+/* Makes room for n points in blk (values sized for the widest type). */
+static int block_reserve(struct ne_seg_block *blk, size_t n)
+{
+    if (n <= blk->cap_)
+        return 0;
+    int64_t *ts = ne_realloc(blk->ts, n * sizeof *ts);
+    if (!ts)
+        return NE_ENOMEM;
+    blk->ts = ts;
+    void *v = ne_realloc(blk->v.f, n * sizeof(struct ne_sv));
+    if (!v)
+        return NE_ENOMEM;
+    blk->v.f = v;
+    blk->cap_ = n;
+    return 0;
+}
+
+static int check_decoded(const struct ne_seg_block *blk, const struct ne_seg_blockref *ref)
+{
+    if (blk->n != ref->stats.count || blk->ts[0] != ref->stats.min_ts ||
+        blk->ts[blk->n - 1] != ref->stats.max_ts)
+        return NE_ECORRUPT;
+    for (uint32_t i = 1; i < blk->n; i++)
+        if (blk->ts[i] <= blk->ts[i - 1])
+            return NE_ECORRUPT;
+    return 0;
+}
+
+int seg__block_load(const struct ne_seg *r, uint32_t col, uint32_t b, struct ne_seg_block *blk)
+{
+    const struct ne_seg_blockref *ref = ne_seg_block(r, col, b);
+    blk->n = 0;
+    if (!ref)
+        return NE_EINVAL;
+    uint8_t type = r->cols[col].key.type;
+    ne_buf_reset(&blk->raw_);
+    if (!ne_buf_grow(&blk->raw_, ref->len))
+        return NE_ENOMEM;
+    int rc = seg__pread(r, blk->raw_.p, ref->len, ref->off);
+    if (rc)
+        return rc;
+    if (ne_crc32c(0, blk->raw_.p, ref->len) != ref->crc)
+        return NE_ECHECKSUM;
+    enum ne_vtype pt;
+    uint32_t count;
+    rc = ne_codec_block_peek(blk->raw_.p, ref->len, &pt, &count);
+    if (rc || (uint8_t)pt != type || count != ref->stats.count)
+        return rc == NE_EVERSION ? rc : NE_ECORRUPT;
+    if (block_reserve(blk, count))
+        return NE_ENOMEM;
+    size_t n = 0;
+    rc = ne_codec_decode_block(blk->raw_.p, ref->len, (enum ne_vtype)type, blk->ts, blk->v.f,
+                               blk->cap_, &blk->scratch_, &n);
+    if (rc == NE_ENOMEM || rc == NE_ECHECKSUM || rc == NE_EVERSION)
+        return rc;
+    if (rc)
+        return NE_ECORRUPT;
+    blk->n = (uint32_t)n;
+    blk->type = type;
+    rc = check_decoded(blk, ref);
+    if (rc)
+        blk->n = 0;
+    return rc;
+}
+
+int ne_seg_block_read(const struct ne_seg *r, uint32_t col, uint32_t b,
+                      struct ne_seg_block *blk)
+{
+    int rc = seg__block_load(r, col, b, blk);
+    if (rc && rc != NE_EINVAL)
+        ne_logf(NE_LOG_ERROR, MOD, "%s: column %u block %u: %s", r->path, col, b,
+                ne_strerror(rc));
+    return rc;
+}

@@ -1,0 +1,653 @@
+/*
+ * segment_writer.c - writes an immutable segment file, streaming.
+ *
+ * Blocks go to the file as soon as they fill (through a ~1 MiB write
+ * buffer); the writer keeps only the serialised index (a few dozen bytes
+ * per block) and one partial block. The file is written as <id>.seg.tmp and
+ * published by fdatasync + rename + directory fsync, so a reader never sees
+ * a partial segment.
+ *
+ * Invariants: columns strictly increase by (series id, field bytes); within
+ * a column timestamps strictly increase; every block holds 1..block_points
+ * points; blocks are contiguous from offset 24 in index order.
+ *
+ * ON-DISK FORMAT, version 1. Fixed-width integers are little-endian;
+ * "uv" is a LEB128 varint, "sv" a zigzag varint (store/codec/buf.h).
+ *
+ *  offset 0
+ *  +--------------------------------------------------------------------+
+ *  | HEADER (24 bytes)                                                  |
+ *  |    0  magic    u32  "NSEG"                                         |
+ *  |    4  version  u16  1                                              |
+ *  |    6  flags    u16  0                                              |
+ *  |    8  seg_id   u64                                                 |
+ *  |   16  reserved u32  0                                              |
+ *  |   20  crc      u32  CRC32C of bytes 0..19                          |
+ *  +--------------------------------------------------------------------+
+ *  | BLOCKS, back to back, in index order:                              |
+ *  |   col 0 blk 0 | col 0 blk 1 | ... | col m blk k                    |
+ *  |   each one store/codec block (self-describing, see block.c);       |
+ *  |   its offset is 24 + the lengths of the blocks before it           |
+ *  +--------------------------------------------------------------------+
+ *  | FOOTER (footer_len bytes; a zstd frame when tail flag bit 0 is set;|
+ *  | shown here decompressed, footer_raw_len bytes)                     |
+ *  |   uv seg_id  sv min_ts  sv max_ts  uv wal_seq_min  uv wal_seq_max  |
+ *  |   uv ndbs,  ndbs x { uv len, name bytes }                          |
+ *  |   uv ncols, ncols x {                                              |
+ *  |       uv series_id  uv db  u8 type  uv field_len  field bytes      |
+ *  |       uv nblocks, nblocks x {                                      |
+ *  |           uv len  u32 crc (CRC32C of the block's bytes)            |
+ *  |           stats (ne_block_stats_put, store/codec/stats.c)          |
+ *  |       } }                                                          |
+ *  +--------------------------------------------------------------------+
+ *  | TAIL (40 bytes, the last bytes of the file)                        |
+ *  |    0  footer_off     u64                                           |
+ *  |    8  footer_len     u32  stored footer bytes                      |
+ *  |   12  footer_raw_len u32  footer bytes after decompression         |
+ *  |   16  footer_crc     u32  CRC32C of the stored footer bytes        |
+ *  |   20  version        u16  1                                        |
+ *  |   22  flags          u16  bit 0: footer is zstd-compressed         |
+ *  |   24  seg_id         u64                                           |
+ *  |   32  tail_crc       u32  CRC32C of tail bytes 0..31               |
+ *  |   36  magic          u32  "NSGT"                                   |
+ *  +--------------------------------------------------------------------+
+ *
+ * A reader checks the tail magic, the tail CRC, then the version (an
+ * unknown version is NE_EVERSION), the header, the footer CRC, and that the
+ * footer parses to exactly footer_raw_len bytes with block lengths summing
+ * to footer_off - 24.
+ */
+#include <inttypes.h>
+#include <stdio.h>
+#include <string.h>
+#include <zstd.h>
+
+#include "ports/crc32c.h"
+#include "ports/log.h"
+#include "ports/platform.h"
+#include "store/segment/seg_internal.h"
+
+struct ne_segw {
+    char *dir, *tmp_path, *final_path;
+    struct ne_file *f;
+    uint64_t seg_id;
+    uint32_t block_points;
+    struct ne_codec_opts copts;
+    uint64_t wal_seq_min, wal_seq_max;
+    struct ne_buf dbs; /* serialised: uv ndbs, names */
+    uint32_t ndbs;
+    int err; /* sticky: first failure */
+
+    struct ne_buf out;   /* bytes not yet appended to the file */
+    uint64_t file_off;   /* file offset of out.p[0] */
+    struct ne_buf index; /* serialised column entries so far */
+    struct ne_buf colblk; /* serialised block entries of the open column */
+
+    /* the open column */
+    bool in_col;
+    struct ne_seg_colkey key; /* key.field.p points into field_buf */
+    struct ne_buf field_buf;
+    struct ne_buf prev_field; /* last finished column's field */
+    uint64_t prev_sid;
+    bool have_prev;
+    uint32_t col_blocks;
+    int64_t last_ts;
+    bool have_ts;
+
+    /* the partial block of the open column */
+    int64_t *pts;
+    uint8_t *pvals;       /* block_points values (8 bytes each, or offsets) */
+    struct ne_sv *psv;    /* strings: views built at flush time */
+    struct ne_buf pstr;   /* strings: the bytes of pending values */
+    uint32_t pn;
+
+    /* totals for ne_seg_info */
+    int64_t min_ts, max_ts;
+    uint64_t ncols, nblocks, npoints, nseries;
+};
+
+static const char MOD[] = "segment";
+
+size_t seg__vsize(uint8_t type)
+{
+    switch (type) {
+    case NE_V_FLOAT:
+    case NE_V_INT:
+    case NE_V_UINT:
+        return 8;
+    case NE_V_BOOL:
+        return sizeof(bool);
+    case NE_V_STRING:
+        return sizeof(struct ne_sv);
+    default:
+        return 0;
+    }
+}
+
+bool seg__type_ok(uint8_t type)
+{
+    return type >= NE_V_FLOAT && type <= NE_V_STRING;
+}
+
+int seg__grow(void **p, size_t *cap, size_t need, size_t sz)
+{
+    if (need <= *cap)
+        return 0;
+    size_t n = *cap ? *cap : 16;
+    while (n < need)
+        n *= 2;
+    if (n > SIZE_MAX / sz)
+        return NE_ENOMEM;
+    void *q = ne_realloc(*p, n * sz);
+    if (!q)
+        return NE_ENOMEM;
+    *p = q;
+    *cap = n;
+    return 0;
+}
+
+int ne_seg_colkey_cmp(const struct ne_seg_colkey *a, const struct ne_seg_colkey *b)
+{
+    if (a->series_id != b->series_id)
+        return a->series_id < b->series_id ? -1 : 1;
+    uint32_t n = a->field.n < b->field.n ? a->field.n : b->field.n;
+    int c = n ? memcmp(a->field.p, b->field.p, n) : 0;
+    if (c)
+        return c < 0 ? -1 : 1;
+    if (a->field.n != b->field.n)
+        return a->field.n < b->field.n ? -1 : 1;
+    return 0;
+}
+
+int ne_seg_path(char *buf, size_t n, const char *dir, uint64_t id)
+{
+    int k = snprintf(buf, n, "%s/%016" PRIx64 ".seg", dir, id);
+    return (k < 0 || (size_t)k >= n) ? NE_ERANGE : 0;
+}
+
+static char *path_dup(const char *dir, uint64_t id, const char *suffix)
+{
+    size_t n = strlen(dir) + NE_SEG_NAME_MAX + 2;
+    char *p = ne_malloc(n);
+    if (p)
+        snprintf(p, n, "%s/%016" PRIx64 ".seg%s", dir, id, suffix);
+    return p;
+}
+
+/* Records the first error; later calls fail with it. */
+static int fail(struct ne_segw *w, int err, const char *what)
+{
+    if (!w->err) {
+        w->err = err;
+        ne_logf(NE_LOG_ERROR, MOD, "%s: %s: %s", w->tmp_path ? w->tmp_path : "segment", what,
+                ne_strerror(err));
+    }
+    return err;
+}
+
+static int write_out(struct ne_segw *w)
+{
+    if (w->out.len == 0)
+        return 0;
+    int rc = ne_file_append(w->f, w->out.p, w->out.len);
+    if (rc)
+        return fail(w, rc, "write");
+    w->file_off += w->out.len;
+    ne_buf_reset(&w->out);
+    return 0;
+}
+
+static int put_header(struct ne_segw *w)
+{
+    uint8_t h[SEG_HEADER_SIZE] = {0};
+    seg__put32(h, SEG_MAGIC);
+    seg__put16(h + 4, SEG_VERSION);
+    seg__put16(h + 6, 0);
+    seg__put64(h + 8, w->seg_id);
+    seg__put32(h + 16, 0);
+    seg__put32(h + 20, ne_crc32c(0, h, 20));
+    return ne_buf_append(&w->out, h, sizeof h);
+}
+
+static int copy_dbs(struct ne_segw *w, const struct ne_segw_opts *o)
+{
+    uint32_t n = o ? o->ndbs : 0;
+    int rc = ne_buf_put_uvarint(&w->dbs, n);
+    for (uint32_t i = 0; !rc && i < n; i++) {
+        const char *s = o->dbs[i] ? o->dbs[i] : "";
+        size_t len = strlen(s);
+        rc = ne_buf_put_uvarint(&w->dbs, len);
+        if (!rc)
+            rc = ne_buf_append(&w->dbs, s, len);
+    }
+    w->ndbs = n;
+    return rc;
+}
+
+static void writer_free(struct ne_segw *w)
+{
+    if (!w)
+        return;
+    ne_file_close(&w->f);
+    ne_free(w->dir);
+    ne_free(w->tmp_path);
+    ne_free(w->final_path);
+    ne_buf_free(&w->dbs);
+    ne_buf_free(&w->out);
+    ne_buf_free(&w->index);
+    ne_buf_free(&w->colblk);
+    ne_buf_free(&w->field_buf);
+    ne_buf_free(&w->prev_field);
+    ne_buf_free(&w->pstr);
+    ne_free(w->pts);
+    ne_free(w->pvals);
+    ne_free(w->psv);
+    ne_free(w);
+}
+
+static int writer_alloc(const char *dir, uint64_t seg_id, const struct ne_segw_opts *o,
+                        struct ne_segw **out)
+{
+    struct ne_segw *w = ne_calloc(1, sizeof *w);
+    if (!w)
+        return NE_ENOMEM;
+    w->seg_id = seg_id;
+    w->block_points = (o && o->block_points) ? o->block_points : NE_SEG_BLOCK_POINTS;
+    if (o && o->codec)
+        w->copts = *o->codec;
+    else
+        ne_codec_opts_default(&w->copts);
+    w->wal_seq_min = o ? o->wal_seq_min : 0;
+    w->wal_seq_max = o ? o->wal_seq_max : 0;
+    w->dir = ne_strdup(dir);
+    w->tmp_path = path_dup(dir, seg_id, ".tmp");
+    w->final_path = path_dup(dir, seg_id, "");
+    w->pts = ne_malloc(w->block_points * sizeof(int64_t));
+    w->pvals = ne_malloc(w->block_points * (size_t)8);
+    w->psv = ne_malloc(w->block_points * sizeof(struct ne_sv));
+    if (!w->dir || !w->tmp_path || !w->final_path || !w->pts || !w->pvals || !w->psv ||
+        copy_dbs(w, o)) {
+        writer_free(w);
+        return NE_ENOMEM;
+    }
+    *out = w;
+    return 0;
+}
+
+int ne_segw_open(const char *dir, uint64_t seg_id, const struct ne_segw_opts *opts,
+                 struct ne_segw **out)
+{
+    if (!dir || !out || (opts && opts->block_points > NE_SEG_BLOCK_POINTS_MAX) ||
+        (opts && opts->ndbs && !opts->dbs))
+        return NE_EINVAL;
+    struct ne_segw *w;
+    int rc = writer_alloc(dir, seg_id, opts, &w);
+    if (rc) {
+        ne_logf(NE_LOG_ERROR, MOD, "open segment %016" PRIx64 " in %s: %s", seg_id, dir,
+                ne_strerror(rc));
+        return rc;
+    }
+    if (ne_fs_exists(w->final_path)) {
+        ne_logf(NE_LOG_ERROR, MOD, "%s: segment already exists", w->final_path);
+        writer_free(w);
+        return NE_EEXISTS;
+    }
+    rc = ne_fs_unlink(w->tmp_path);
+    if (rc == NE_ENOTFOUND)
+        rc = 0;
+    if (!rc)
+        rc = ne_file_open(w->tmp_path, NE_F_WRITE | NE_F_CREATE | NE_F_EXCL | NE_F_TRUNC, &w->f);
+    if (!rc)
+        rc = put_header(w);
+    if (rc) {
+        ne_logf(NE_LOG_ERROR, MOD, "%s: create: %s", w->tmp_path, ne_strerror(rc));
+        if (w->f)
+            ne_fs_unlink(w->tmp_path);
+        writer_free(w);
+        return rc;
+    }
+    *out = w;
+    return 0;
+}
+
+int ne_segw_begin_column(struct ne_segw *w, const struct ne_seg_colkey *key)
+{
+    if (w->err)
+        return w->err;
+    if (w->in_col || !key || !seg__type_ok(key->type) || key->field.n > NE_SEG_FIELD_MAX ||
+        (key->field.n && !key->field.p) || key->db >= (w->ndbs ? w->ndbs : 1))
+        return NE_EINVAL;
+    if (w->have_prev) {
+        struct ne_seg_colkey prev = {.series_id = w->prev_sid,
+                                     .field = {(const char *)w->prev_field.p,
+                                               (uint32_t)w->prev_field.len}};
+        if (ne_seg_colkey_cmp(&prev, key) >= 0)
+            return NE_EINVAL;
+    }
+    ne_buf_reset(&w->field_buf);
+    if (ne_buf_append(&w->field_buf, key->field.p, key->field.n))
+        return fail(w, NE_ENOMEM, "begin column");
+    w->key = *key;
+    w->key.field.p = (const char *)w->field_buf.p;
+    w->in_col = true;
+    w->col_blocks = 0;
+    w->have_ts = false;
+    w->pn = 0;
+    ne_buf_reset(&w->pstr);
+    ne_buf_reset(&w->colblk);
+    return 0;
+}
+
+/* Encodes n points into the write buffer and records the block entry. */
+static int flush_block(struct ne_segw *w, const int64_t *ts, const void *vals, uint32_t n)
+{
+    struct ne_block_stats st;
+    size_t mark = w->out.len;
+    int rc = ne_codec_encode_block(w->key.type, ts, vals, n, &w->copts, &w->out, &st);
+    if (rc)
+        return fail(w, rc, "encode block");
+    size_t len = w->out.len - mark;
+    uint32_t crc = ne_crc32c(0, w->out.p + mark, len);
+    rc = ne_buf_put_uvarint(&w->colblk, len);
+    if (!rc)
+        rc = ne_buf_put_u32le(&w->colblk, crc);
+    if (!rc)
+        rc = ne_block_stats_put(&st, &w->colblk);
+    if (rc) {
+        w->out.len = mark;
+        return fail(w, rc, "index block");
+    }
+    if (w->npoints == 0) {
+        w->min_ts = st.min_ts;
+        w->max_ts = st.max_ts;
+    }
+    if (st.min_ts < w->min_ts)
+        w->min_ts = st.min_ts;
+    if (st.max_ts > w->max_ts)
+        w->max_ts = st.max_ts;
+    w->col_blocks++;
+    w->npoints += n;
+    if (w->out.len >= SEG_WBUF_FLUSH)
+        return write_out(w);
+    return 0;
+}
+
+/* Flushes the partial block (strings: builds their views first). */
+static int flush_pending(struct ne_segw *w)
+{
+    if (w->pn == 0)
+        return 0;
+    const void *vals = w->pvals;
+    if (w->key.type == NE_V_STRING) {
+        const uint64_t *offs = (const uint64_t *)(void *)w->pvals;
+        for (uint32_t i = 0; i < w->pn; i++) {
+            uint64_t end = (i + 1 < w->pn) ? offs[i + 1] : w->pstr.len;
+            w->psv[i].p = (const char *)w->pstr.p + offs[i];
+            w->psv[i].n = (uint32_t)(end - offs[i]);
+        }
+        vals = w->psv;
+    }
+    int rc = flush_block(w, w->pts, vals, w->pn);
+    w->pn = 0;
+    ne_buf_reset(&w->pstr);
+    return rc;
+}
+
+/* Copies k points into the partial block. */
+static int stage(struct ne_segw *w, const int64_t *ts, const void *vals, uint32_t k)
+{
+    memcpy(w->pts + w->pn, ts, k * sizeof(int64_t));
+    if (w->key.type != NE_V_STRING) {
+        size_t vs = seg__vsize(w->key.type);
+        memcpy(w->pvals + (size_t)w->pn * vs, vals, k * vs);
+        w->pn += k;
+        return 0;
+    }
+    const struct ne_sv *sv = vals;
+    uint64_t *offs = (uint64_t *)(void *)w->pvals;
+    for (uint32_t i = 0; i < k; i++) {
+        offs[w->pn + i] = w->pstr.len;
+        if (ne_buf_append(&w->pstr, sv[i].p, sv[i].n))
+            return fail(w, NE_ENOMEM, "stage strings");
+    }
+    w->pn += k;
+    return 0;
+}
+
+static int check_append(struct ne_segw *w, const int64_t *ts, const void *vals, uint32_t n)
+{
+    if (!w->in_col || (n && (!ts || !vals)))
+        return NE_EINVAL;
+    for (uint32_t i = 0; i < n; i++) {
+        int64_t prev = i ? ts[i - 1] : w->last_ts;
+        if ((i || w->have_ts) && ts[i] <= prev)
+            return NE_EINVAL;
+    }
+    if (w->key.type == NE_V_STRING) {
+        const struct ne_sv *sv = vals;
+        for (uint32_t i = 0; i < n; i++)
+            if (sv[i].n > INT32_MAX || (sv[i].n && !sv[i].p))
+                return NE_EINVAL;
+    }
+    return 0;
+}
+
+int ne_segw_append(struct ne_segw *w, const int64_t *ts, const void *vals, uint32_t n)
+{
+    if (w->err)
+        return w->err;
+    int rc = check_append(w, ts, vals, n);
+    if (rc || n == 0)
+        return rc;
+    w->last_ts = ts[n - 1];
+    w->have_ts = true;
+    size_t vs = seg__vsize(w->key.type);
+    const uint8_t *v = vals;
+    uint32_t bp = w->block_points;
+    while (n > 0 && !rc) {
+        if (w->pn == 0 && n >= bp) {
+            rc = flush_block(w, ts, v, bp); /* whole block straight from the caller */
+            ts += bp;
+            v += (size_t)bp * vs;
+            n -= bp;
+            continue;
+        }
+        uint32_t k = bp - w->pn < n ? bp - w->pn : n;
+        rc = stage(w, ts, v, k);
+        ts += k;
+        v += (size_t)k * vs;
+        n -= k;
+        if (!rc && w->pn == bp)
+            rc = flush_pending(w);
+    }
+    return rc;
+}
+
+int ne_segw_end_column(struct ne_segw *w)
+{
+    if (w->err)
+        return w->err;
+    if (!w->in_col)
+        return NE_EINVAL;
+    int rc = flush_pending(w);
+    if (rc)
+        return rc;
+    w->in_col = false;
+    if (w->col_blocks == 0)
+        return 0; /* an empty column is not recorded */
+    const struct ne_seg_colkey *k = &w->key;
+    rc = ne_buf_put_uvarint(&w->index, k->series_id);
+    if (!rc)
+        rc = ne_buf_put_uvarint(&w->index, k->db);
+    if (!rc)
+        rc = ne_buf_put_u8(&w->index, k->type);
+    if (!rc)
+        rc = ne_buf_put_uvarint(&w->index, k->field.n);
+    if (!rc)
+        rc = ne_buf_append(&w->index, k->field.p, k->field.n);
+    if (!rc)
+        rc = ne_buf_put_uvarint(&w->index, w->col_blocks);
+    if (!rc)
+        rc = ne_buf_append(&w->index, w->colblk.p, w->colblk.len);
+    ne_buf_reset(&w->prev_field);
+    if (!rc)
+        rc = ne_buf_append(&w->prev_field, k->field.p, k->field.n);
+    if (rc)
+        return fail(w, rc, "index column");
+    if (!w->have_prev || w->prev_sid != k->series_id)
+        w->nseries++;
+    w->prev_sid = k->series_id;
+    w->have_prev = true;
+    w->ncols++;
+    w->nblocks += w->col_blocks;
+    return 0;
+}
+
+int ne_segw_add_column(struct ne_segw *w, const struct ne_seg_colkey *key, const int64_t *ts,
+                       const void *vals, uint32_t n)
+{
+    int rc = ne_segw_begin_column(w, key);
+    if (!rc)
+        rc = ne_segw_append(w, ts, vals, n);
+    if (!rc)
+        rc = ne_segw_end_column(w);
+    return rc;
+}
+
+/* Builds the raw footer into raw. */
+static int build_footer(struct ne_segw *w, struct ne_buf *raw)
+{
+    int64_t mn = w->npoints ? w->min_ts : 0, mx = w->npoints ? w->max_ts : 0;
+    int rc = ne_buf_put_uvarint(raw, w->seg_id);
+    if (!rc)
+        rc = ne_buf_put_svarint(raw, mn);
+    if (!rc)
+        rc = ne_buf_put_svarint(raw, mx);
+    if (!rc)
+        rc = ne_buf_put_uvarint(raw, w->wal_seq_min);
+    if (!rc)
+        rc = ne_buf_put_uvarint(raw, w->wal_seq_max);
+    if (!rc)
+        rc = ne_buf_append(raw, w->dbs.p, w->dbs.len);
+    if (!rc)
+        rc = ne_buf_put_uvarint(raw, w->ncols);
+    if (!rc)
+        rc = ne_buf_append(raw, w->index.p, w->index.len);
+    if (!rc && raw->len > SEG_FOOTER_RAW_MAX)
+        rc = NE_ETOOBIG;
+    return rc;
+}
+
+/* Appends footer and tail to the write buffer. */
+static int put_footer(struct ne_segw *w)
+{
+    struct ne_buf raw = NE_BUF_INIT, z = NE_BUF_INIT;
+    uint16_t flags = 0;
+    int rc = build_footer(w, &raw);
+    const struct ne_buf *stored = &raw;
+    size_t bound = ZSTD_compressBound(raw.len);
+    if (!rc && raw.len >= 256 && !ne_buf_reserve(&z, bound)) {
+        size_t zn = ZSTD_compress(z.p, bound, raw.p, raw.len, 3);
+        if (!ZSTD_isError(zn) && zn < raw.len) {
+            z.len = zn;
+            stored = &z;
+            flags |= SEG_TAIL_ZSTD;
+        }
+    }
+    uint64_t footer_off = w->file_off + w->out.len;
+    if (!rc)
+        rc = ne_buf_append(&w->out, stored->p, stored->len);
+    if (!rc) {
+        uint8_t t[SEG_TAIL_SIZE];
+        seg__put64(t, footer_off);
+        seg__put32(t + 8, (uint32_t)stored->len);
+        seg__put32(t + 12, (uint32_t)raw.len);
+        seg__put32(t + 16, ne_crc32c(0, stored->p, stored->len));
+        seg__put16(t + 20, SEG_VERSION);
+        seg__put16(t + 22, flags);
+        seg__put64(t + 24, w->seg_id);
+        seg__put32(t + 32, ne_crc32c(0, t, 32));
+        seg__put32(t + 36, SEG_TAIL_MAGIC);
+        rc = ne_buf_append(&w->out, t, sizeof t);
+    }
+    ne_buf_free(&raw);
+    ne_buf_free(&z);
+    return rc ? fail(w, rc, "build footer") : 0;
+}
+
+static int publish(struct ne_segw *w)
+{
+    int rc = ne_file_datasync(w->f);
+    if (rc)
+        return fail(w, rc, "fdatasync");
+    rc = ne_file_close(&w->f);
+    if (rc)
+        return fail(w, rc, "close");
+    rc = ne_fs_rename(w->tmp_path, w->final_path);
+    if (rc)
+        return fail(w, rc, "rename");
+    rc = ne_fs_sync_dir(w->dir);
+    if (rc) {
+        /* The rename may or may not survive a crash: take it back so the
+         * caller, who sees a failure, never finds a half-durable segment. */
+        ne_fs_rename(w->final_path, w->tmp_path);
+        return fail(w, rc, "fsync directory");
+    }
+    return 0;
+}
+
+static void fill_info(const struct ne_segw *w, uint64_t bytes, struct ne_seg_info *info)
+{
+    memset(info, 0, sizeof *info);
+    info->seg_id = w->seg_id;
+    info->version = SEG_VERSION;
+    info->min_ts = w->npoints ? w->min_ts : 0;
+    info->max_ts = w->npoints ? w->max_ts : 0;
+    info->wal_seq_min = w->wal_seq_min;
+    info->wal_seq_max = w->wal_seq_max;
+    info->ndbs = w->ndbs;
+    info->nseries = (uint32_t)w->nseries;
+    info->ncols = (uint32_t)w->ncols;
+    info->nblocks = w->nblocks;
+    info->npoints = w->npoints;
+    info->file_bytes = bytes;
+}
+
+int ne_segw_finish(struct ne_segw **wp, struct ne_seg_info *info)
+{
+    if (!wp || !*wp)
+        return NE_EINVAL;
+    struct ne_segw *w = *wp;
+    *wp = NULL;
+    int rc = w->err;
+    if (!rc && w->in_col)
+        rc = ne_segw_end_column(w);
+    if (!rc && w->ncols > UINT32_MAX)
+        rc = fail(w, NE_ETOOBIG, "too many columns");
+    if (!rc)
+        rc = put_footer(w);
+    if (!rc)
+        rc = write_out(w);
+    uint64_t bytes = w->file_off;
+    if (!rc)
+        rc = publish(w);
+    if (rc) {
+        ne_file_close(&w->f);
+        ne_fs_unlink(w->tmp_path);
+    } else if (info) {
+        fill_info(w, bytes, info);
+    }
+    writer_free(w);
+    return rc;
+}
+
+void ne_segw_abort(struct ne_segw **wp)
+{
+    if (!wp || !*wp)
+        return;
+    struct ne_segw *w = *wp;
+    *wp = NULL;
+    ne_file_close(&w->f);
+    ne_fs_unlink(w->tmp_path);
+    writer_free(w);
+}

@@ -1,0 +1,1 @@
+ne_add_fuzz(NAME json SOURCES fuzz_json.c LIBS ne_ingest)

@@ -1,0 +1,177 @@
+/*
+ * fuzz_line.c - line protocol decoder under libFuzzer.
+ *
+ * Besides "no crash, no sanitizer report", checks two properties:
+ *  - the report agrees with the batch (points, values, bad <= records);
+ *  - round trip: every decoded point whose names hold no backslash or
+ *    newline is written back as line protocol (escaping what the format
+ *    requires) and decoded again, and must come back identical (names,
+ *    tags, field types and bit-exact values, timestamp).
+ */
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ingest/decode/decode.h"
+
+static void check(int ok, const char *what)
+{
+    if (!ok) {
+        fprintf(stderr, "fuzz_line: %s\n", what);
+        abort();
+    }
+}
+
+struct out {
+    char *p;
+    size_t n, cap;
+};
+
+static void put(struct out *o, const char *s, size_t n)
+{
+    if (o->n + n > o->cap) {
+        o->cap = (o->n + n) * 2 + 64;
+        o->p = realloc(o->p, o->cap);
+        check(o->p != NULL, "realloc");
+    }
+    memcpy(o->p + o->n, s, n);
+    o->n += n;
+}
+
+static void put_escaped(struct out *o, struct ne_sv s, const char *specials)
+{
+    for (uint32_t i = 0; i < s.n; i++) {
+        if (strchr(specials, s.p[i]) && s.p[i])
+            put(o, "\\", 1);
+        put(o, s.p + i, 1);
+    }
+}
+
+static int plain(struct ne_sv s)
+{
+    for (uint32_t i = 0; i < s.n; i++)
+        if (s.p[i] == '\\' || s.p[i] == '\n')
+            return 0;
+    return 1;
+}
+
+static int writable(const struct ne_batch *b, const struct ne_point *p)
+{
+    if (!plain(p->meas) || p->meas.p[0] == '#')
+        return 0;
+    for (uint32_t i = 0; i < p->ntags; i++)
+        if (!plain(ne_point_tags(b, p)[i].key) || !plain(ne_point_tags(b, p)[i].val))
+            return 0;
+    for (uint32_t i = 0; i < p->nfields; i++)
+        if (!plain(ne_point_fields(b, p)[i].key))
+            return 0;
+    return 1;
+}
+
+static void write_point(struct out *o, const struct ne_batch *b, const struct ne_point *p)
+{
+    char num[64];
+    put_escaped(o, p->meas, ", ");
+    for (uint32_t i = 0; i < p->ntags; i++) {
+        put(o, ",", 1);
+        put_escaped(o, ne_point_tags(b, p)[i].key, ",= ");
+        put(o, "=", 1);
+        put_escaped(o, ne_point_tags(b, p)[i].val, ",= ");
+    }
+    for (uint32_t i = 0; i < p->nfields; i++) {
+        const struct ne_field *f = &ne_point_fields(b, p)[i];
+        put(o, i ? "," : " ", 1);
+        put_escaped(o, f->key, ",= ");
+        put(o, "=", 1);
+        int n = 0;
+        switch (f->type) {
+        case NE_V_FLOAT:
+            n = snprintf(num, sizeof num, "%.17g", f->v.f);
+            break;
+        case NE_V_INT:
+            n = snprintf(num, sizeof num, "%lldi", (long long)f->v.i);
+            break;
+        case NE_V_UINT:
+            n = snprintf(num, sizeof num, "%lluu", (unsigned long long)f->v.u);
+            break;
+        case NE_V_BOOL:
+            n = snprintf(num, sizeof num, "%s", f->v.b ? "true" : "false");
+            break;
+        case NE_V_STRING:
+            put(o, "\"", 1);
+            put_escaped(o, f->v.s, "\"\\");
+            put(o, "\"", 1);
+            break;
+        }
+        put(o, num, (size_t)n);
+    }
+    if (p->ts != NE_TS_UNSET) {
+        int n = snprintf(num, sizeof num, " %lld", (long long)p->ts);
+        put(o, num, (size_t)n);
+    }
+    put(o, "\n", 1);
+}
+
+static void same_point(const struct ne_batch *a, const struct ne_point *p, const struct ne_batch *b,
+                       const struct ne_point *q)
+{
+    check(ne_sv_eq(p->meas, q->meas), "measurement differs");
+    check(p->ts == q->ts, "timestamp differs");
+    check(p->ntags == q->ntags && p->nfields == q->nfields, "counts differ");
+    for (uint32_t i = 0; i < p->ntags; i++) {
+        check(ne_sv_eq(ne_point_tags(a, p)[i].key, ne_point_tags(b, q)[i].key), "tag key");
+        check(ne_sv_eq(ne_point_tags(a, p)[i].val, ne_point_tags(b, q)[i].val), "tag value");
+    }
+    for (uint32_t i = 0; i < p->nfields; i++) {
+        const struct ne_field *f = &ne_point_fields(a, p)[i], *g = &ne_point_fields(b, q)[i];
+        check(ne_sv_eq(f->key, g->key) && f->type == g->type, "field key/type");
+        if (f->type == NE_V_STRING)
+            check(ne_sv_eq(f->v.s, g->v.s), "string value");
+        else if (f->type == NE_V_BOOL)
+            check(f->v.b == g->v.b, "bool value");
+        else
+            check(memcmp(&f->v, &g->v, 8) == 0, "numeric value");
+    }
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    struct ne_decode_opts o;
+    memset(&o, 0, sizeof o);
+    o.format = NE_PAYLOAD_LINE;
+    o.now_ns = 1;
+    struct ne_batch b, c;
+    ne_batch_init(&b);
+    ne_batch_init(&c);
+    struct ne_decode_report r;
+    int rc = ne_decode(&o, (const char *)data, size, &b, &r);
+    check(rc == 0 || rc == NE_EPARSE || rc == NE_ENOMEM, "unexpected return");
+    check(r.points == b.npts && r.values == b.nfields, "report disagrees with batch");
+    check(r.bad + r.points == r.records || r.stopped, "records != points + bad");
+    check((rc == NE_EPARSE) == (r.bad > 0), "return code vs bad count");
+    struct out w = {0};
+    uint32_t *idx = calloc(b.npts + 1, sizeof *idx);
+    uint32_t nw = 0;
+    for (uint32_t i = 0; i < b.npts; i++) {
+        check(b.pts[i].nfields > 0 && b.pts[i].meas.n > 0, "empty point");
+        if (writable(&b, &b.pts[i])) {
+            write_point(&w, &b, &b.pts[i]);
+            idx[nw++] = i;
+        }
+    }
+    if (nw) {
+        struct ne_decode_report r2;
+        rc = ne_decode(&o, w.p, w.n, &c, &r2);
+        if (rc != 0)
+            fprintf(stderr, "re-decode failed: %s\n", r2.first_error);
+        check(rc == 0 && c.npts == nw, "round trip lost points");
+        for (uint32_t k = 0; k < nw; k++)
+            same_point(&b, &b.pts[idx[k]], &c, &c.pts[k]);
+    }
+    free(idx);
+    free(w.p);
+    ne_batch_free(&b);
+    ne_batch_free(&c);
+    return 0;
+}

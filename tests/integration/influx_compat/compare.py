@@ -1,0 +1,116 @@
+#!/usr/bin/env python3
+"""Runs every statement of a queries file against InfluxDB and neoedge and
+compares the JSON answers: same statements, errors, series (name, tags,
+columns) and rows; floats equal to 1e-9 relative. Prints one line per
+mismatch and a closing "N passed, M failed" line; exits 1 on any failure.
+
+Usage: compare.py --influx URL --neoedge URL --db DB --queries FILE [--epoch ns]
+"""
+import argparse
+import json
+import sys
+import urllib.parse
+import urllib.request
+
+
+def query(base, db, q, epoch):
+    params = {"db": db, "q": q}
+    if epoch:
+        params["epoch"] = epoch
+    url = base + "/query?" + urllib.parse.urlencode(params)
+    try:
+        with urllib.request.urlopen(url, timeout=60) as r:
+            return json.loads(r.read().decode())
+    except urllib.error.HTTPError as e:
+        body = e.read().decode()
+        try:
+            return json.loads(body)
+        except ValueError:
+            return {"error": "HTTP %d: %s" % (e.code, body)}
+
+
+def close(a, b):
+    if isinstance(a, bool) or isinstance(b, bool):
+        return a == b
+    if isinstance(a, (int, float)) and isinstance(b, (int, float)):
+        if a == b:
+            return True
+        scale = max(abs(a), abs(b))
+        return abs(a - b) <= 1e-9 * scale
+    return a == b
+
+
+def diff(a, b, path="$"):
+    """Returns a description of the first difference, or None."""
+    if isinstance(a, dict) and isinstance(b, dict):
+        if set(a) != set(b):
+            return "%s: keys %s != %s" % (path, sorted(a), sorted(b))
+        for k in a:
+            d = diff(a[k], b[k], path + "." + k)
+            if d:
+                return d
+        return None
+    if isinstance(a, list) and isinstance(b, list):
+        if len(a) != len(b):
+            return "%s: %d items != %d items" % (path, len(a), len(b))
+        for i, (x, y) in enumerate(zip(a, b)):
+            d = diff(x, y, "%s[%d]" % (path, i))
+            if d:
+                return d
+        return None
+    if not close(a, b):
+        return "%s: %r != %r" % (path, a, b)
+    return None
+
+
+def errors_of(resp):
+    if "error" in resp:
+        return [resp["error"]]
+    return [r.get("error") for r in resp.get("results", [])]
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--influx", required=True)
+    ap.add_argument("--neoedge", required=True)
+    ap.add_argument("--db", required=True)
+    ap.add_argument("--queries", required=True)
+    ap.add_argument("--epoch", default="ns")
+    args = ap.parse_args()
+    passed = failed = differs = 0
+    with open(args.queries) as f:
+        lines = [l.rstrip("\n") for l in f]
+    for n, line in enumerate(lines, 1):
+        if not line.strip() or line.lstrip().startswith("#"):
+            continue
+        stmt, _, ann = line.partition("  #!")
+        epoch = args.epoch
+        if ann.startswith("differs"):
+            differs += 1
+            print("differs (line %d): %s -- %s" % (n, stmt, ann))
+            continue
+        a = query(args.influx, args.db, stmt, epoch)
+        b = query(args.neoedge, args.db, stmt, epoch)
+        if ann.startswith("error"):
+            ea, eb = errors_of(a), errors_of(b)
+            if any(ea) and any(eb):
+                passed += 1
+            else:
+                failed += 1
+                print("FAIL line %d: expected errors from both\n  %s\n  influxdb: %s\n  neoedge:  %s"
+                      % (n, stmt, json.dumps(a)[:300], json.dumps(b)[:300]))
+            continue
+        d = diff(a, b)
+        if d is None:
+            passed += 1
+        else:
+            failed += 1
+            print("FAIL line %d: %s\n  %s\n  influxdb: %s\n  neoedge:  %s"
+                  % (n, stmt, d, json.dumps(a)[:400], json.dumps(b)[:400]))
+    print("compat: %d statements compared, %d known differences" % (passed + failed, differs))
+    print("%d passed, %d failed" % (passed, failed))
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,321 @@
+/*
+ * decode_line_test.c - line protocol: every value type, escapes, precisions,
+ * comments, CRLF, the exact error messages and partial writes.
+ */
+#include <float.h>
+#include <stdint.h>
+
+#include "decode_util.h"
+#include "t.h"
+
+static struct ne_batch B;
+static struct ne_decode_report R;
+
+static int lp(const char *text)
+{
+    ne_batch_reset(&B);
+    return dec_text(NE_PAYLOAD_LINE, text, &B, &R);
+}
+
+static int lp_prec(const char *text, int64_t prec)
+{
+    struct ne_decode_opts o;
+    memset(&o, 0, sizeof o);
+    o.precision_ns = prec;
+    ne_batch_reset(&B);
+    return ne_decode(&o, text, strlen(text), &B, &R);
+}
+
+static void test_every_type(void)
+{
+    const char *in = "cpu,region=west,host=a f=1.5,i=-3i,u=7u,b=true,s=\"x y\" 1700000000000000001";
+    T_OK(lp(in));
+    T_EQ_INT(B.npts, 1);
+    T_EQ_INT(R.points, 1);
+    T_EQ_INT(R.values, 5);
+    T_EQ_INT(R.bad, 0);
+    T_CHECK(sv_is(B.pts[0].meas, "cpu"));
+    T_EQ_INT(B.pts[0].ntags, 2);
+    /* sorted by key */
+    T_EQ_STR(sv_str(ne_point_tags(&B, &B.pts[0])[0].key), "host");
+    T_EQ_STR(find_tag(&B, 0, "region"), "west");
+    T_EQ_INT(B.pts[0].ts, 1700000000000000001LL);
+    const struct ne_field *f = find_field(&B, 0, "f");
+    T_CHECK(f && f->type == NE_V_FLOAT && f->v.f == 1.5);
+    f = find_field(&B, 0, "i");
+    T_CHECK(f && f->type == NE_V_INT && f->v.i == -3);
+    f = find_field(&B, 0, "u");
+    T_CHECK(f && f->type == NE_V_UINT && f->v.u == 7);
+    f = find_field(&B, 0, "b");
+    T_CHECK(f && f->type == NE_V_BOOL && f->v.b);
+    f = find_field(&B, 0, "s");
+    T_CHECK(f && f->type == NE_V_STRING);
+    T_EQ_STR(sv_str(f->v.s), "x y");
+    /* zero-copy: plain names and strings point into the input */
+    T_CHECK(B.pts[0].meas.p == in);
+    T_CHECK(f->v.s.p > in && f->v.s.p < in + strlen(in));
+}
+
+static void test_integer_limits(void)
+{
+    T_OK(lp("m a=9223372036854775807i,b=-9223372036854775808i,c=18446744073709551615u"));
+    T_EQ_INT(find_field(&B, 0, "a")->v.i, INT64_MAX);
+    T_EQ_INT(find_field(&B, 0, "b")->v.i, INT64_MIN);
+    T_EQ_U64(find_field(&B, 0, "c")->v.u, UINT64_MAX);
+}
+
+static void test_float_forms(void)
+{
+    static const char *forms[] = {"1",     "-1.5",   ".5",  "-.5",     "1e3",   "1.5E+10",
+                                  "1e-3",  "1.",     "0.1", "1013.25", "21.37", "123456789.123",
+                                  "1e308", "4.9e-324", "0.000001", "-0",
+                                  "123456789012345678901234.5", "0.12345678901234567890123",
+                                  "9007199254740993", "18014398509481985.5", "1.7976931348623157e308",
+                                  "2.2250738585072011e-308", "00000000000000000000001.5"};
+    for (size_t i = 0; i < sizeof forms / sizeof forms[0]; i++) {
+        char line[64];
+        snprintf(line, sizeof line, "m v=%s", forms[i]);
+        T_OK(lp(line));
+        double want = strtod(forms[i], NULL);
+        const struct ne_field *f = find_field(&B, 0, "v");
+        T_CHECK(f && f->type == NE_V_FLOAT);
+        T_CHECK(memcmp(&f->v.f, &want, sizeof want) == 0);
+    }
+}
+
+/* The fast float path must give strtod's exact bits on random decimals. */
+static void test_float_matches_strtod(void)
+{
+    uint64_t x = 0x9E3779B97F4A7C15ULL;
+    char num[64], line[80];
+    for (int i = 0; i < 200000; i++) {
+        x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+        unsigned digits = 1 + (unsigned)(x % 19);
+        unsigned frac = (unsigned)((x >> 8) % (digits + 1));
+        int len = 0;
+        if ((x >> 20) & 1)
+            num[len++] = '-';
+        uint64_t y = x;
+        for (unsigned d = 0; d < digits; d++) {
+            if (d == digits - frac)
+                num[len++] = '.';
+            num[len++] = (char)('0' + y % 10);
+            y = y / 10 ^ (y << 7);
+        }
+        if ((x >> 30) % 4 == 0)
+            len += snprintf(num + len, sizeof num - (size_t)len, "e%d",
+                            (int)((x >> 40) % 60) - 30);
+        num[len] = '\0';
+        snprintf(line, sizeof line, "m v=%s", num);
+        double want = strtod(num, NULL);
+        if (lp(line) != 0)
+            T_FAIL_("rejected %s", num);
+        double got = find_field(&B, 0, "v")->v.f;
+        if (memcmp(&got, &want, sizeof got) != 0)
+            T_FAIL_("%s: got %.17g want %.17g", num, got, want);
+    }
+}
+
+static void test_booleans(void)
+{
+    static const char *t[] = {"t", "T", "true", "True", "TRUE"};
+    static const char *f[] = {"f", "F", "false", "False", "FALSE"};
+    char line[32];
+    for (int i = 0; i < 5; i++) {
+        snprintf(line, sizeof line, "m v=%s", t[i]);
+        T_OK(lp(line));
+        T_CHECK(find_field(&B, 0, "v")->type == NE_V_BOOL && find_field(&B, 0, "v")->v.b);
+        snprintf(line, sizeof line, "m v=%s", f[i]);
+        T_OK(lp(line));
+        T_CHECK(find_field(&B, 0, "v")->type == NE_V_BOOL && !find_field(&B, 0, "v")->v.b);
+    }
+}
+
+static void test_escapes(void)
+{
+    const char *in = "c\\,p\\ u,k\\=1=v\\,a\\ l\\=,plain=a\\b f\\ 1=1,"
+                     "s=\"he said \\\"hi\\\" \\\\ back \\n\" 5";
+    T_OK(lp(in));
+    T_EQ_STR(sv_str(B.pts[0].meas), "c,p u");
+    T_EQ_STR(find_tag(&B, 0, "k=1"), "v,a l=");
+    T_EQ_STR(find_tag(&B, 0, "plain"), "a\\b"); /* a lone backslash is literal */
+    T_CHECK(find_field(&B, 0, "f 1") != NULL);
+    T_EQ_STR(sv_str(find_field(&B, 0, "s")->v.s), "he said \"hi\" \\ back \\n");
+    /* escaped text is copied out of the input */
+    T_CHECK(B.pts[0].meas.p < in || B.pts[0].meas.p > in + strlen(in));
+    T_EQ_INT(B.pts[0].ts, 5);
+}
+
+static void test_string_with_newline(void)
+{
+    T_EQ_INT(lp("m s=\"a\nb\" 1\nm v=2\nm v=\n"), NE_EPARSE);
+    T_EQ_INT(R.points, 2);
+    T_EQ_STR(sv_str(find_field(&B, 0, "s")->v.s), "a\nb");
+    T_EQ_INT(R.first_record, 4); /* lines are counted inside strings too */
+}
+
+static void test_precisions(void)
+{
+    struct {
+        int64_t prec;
+        int64_t want;
+    } cases[] = {
+        {1, 1700000000},
+        {1000, 1700000000000LL},
+        {1000000, 1700000000000000LL},
+        {1000000000, 1700000000000000000LL},
+    };
+    for (size_t i = 0; i < 4; i++) {
+        T_OK(lp_prec("m v=1 1700000000", cases[i].prec));
+        T_EQ_INT(B.pts[0].ts, cases[i].want);
+    }
+    T_OK(lp_prec("m v=1 2", 60LL * 1000000000));
+    T_EQ_INT(B.pts[0].ts, 120LL * 1000000000);
+    T_OK(lp_prec("m v=1 2", 3600LL * 1000000000));
+    T_EQ_INT(B.pts[0].ts, 7200LL * 1000000000);
+    T_OK(lp_prec("m v=1 -3", 1000000000));
+    T_EQ_INT(B.pts[0].ts, -3000000000LL);
+    T_EQ_INT(lp_prec("m v=1 9223372036854775807", 1000000000), NE_EPARSE);
+    T_EQ_STR(R.first_error, "unable to parse 'm v=1 9223372036854775807': time outside range");
+}
+
+static void test_comments_blank_crlf_no_ts(void)
+{
+    T_OK(lp("# a comment, with = and \"\n\n   \r\ncpu v=1\r\ncpu v=2 7\r\n\n# end"));
+    T_EQ_INT(R.records, 2);
+    T_EQ_INT(B.npts, 2);
+    T_EQ_INT(B.pts[0].ts, NE_TS_UNSET);
+    T_EQ_INT(B.pts[1].ts, 7);
+    T_CHECK(find_field(&B, 0, "v")->v.f == 1.0);
+}
+
+static void test_error_messages(void)
+{
+    static const struct {
+        const char *line, *why;
+    } cases[] = {
+        {"cpu", "missing fields"},
+        {"cpu,host=a", "missing fields"},
+        {"cpu value=1x", "invalid number"},
+        {"cpu value=1.5i", "invalid number"},
+        {"cpu value=-1u", "invalid number"},
+        {"cpu value=NaN", "invalid number"},
+        {"cpu,host= value=1", "missing tag value"},
+        {"cpu,host value=1", "missing tag value"},
+        {"cpu,=a value=1", "missing tag key"},
+        {"cpu,a=b=c value=1", "invalid tag format"},
+        {"cpu value=", "missing field value"},
+        {"cpu value=,x=1", "missing field value"},
+        {"cpu =1", "missing field key"},
+        {"cpu value", "invalid field format"},
+        {"cpu value=1,", "invalid field format"},
+        {"cpu value=\"abc", "unbalanced quotes"},
+        {"cpu value=\"a\"b", "invalid field format"},
+        {"cpu value=tru", "invalid boolean"},
+        {"cpu value=1 abc", "bad timestamp"},
+        {"cpu value=1 12 x", "bad timestamp"},
+        {"cpu value=1 99999999999999999999", "time outside range"},
+        {",tag=a value=1", "missing measurement"},
+        {"cpu value=9223372036854775808i",
+         "unable to parse integer 9223372036854775808: value out of range"},
+        {"cpu value=18446744073709551616u",
+         "unable to parse unsigned 18446744073709551616: value out of range"},
+        {"cpu value=1e999",
+         "unable to parse floating point number 1e999: value out of range"},
+        {"cpu time=1", "invalid field name: input field \"time\" on measurement \"cpu\" is invalid"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        char want[256];
+        snprintf(want, sizeof want, "unable to parse '%s': %s", cases[i].line, cases[i].why);
+        if (lp(cases[i].line) != NE_EPARSE)
+            T_FAIL_("accepted %s", cases[i].line);
+        T_EQ_INT(R.bad, 1);
+        T_EQ_INT(R.points, 0);
+        T_EQ_INT(B.npts, 0);
+        T_EQ_INT(R.first_record, 1);
+        T_EQ_INT(R.first_code, NE_EPARSE);
+        T_EQ_STR(R.first_error, want);
+    }
+}
+
+static void test_partial_write(void)
+{
+    T_EQ_INT(lp("m v=1 1\nm v=oops 2\nm,t=x v=3 3\n\nm v=\"bad\n"), NE_EPARSE);
+    T_EQ_INT(R.records, 4);
+    T_EQ_INT(R.points, 2);
+    T_EQ_INT(R.bad, 2);
+    T_EQ_INT(R.first_record, 2);
+    T_EQ_STR(R.first_error, "unable to parse 'm v=oops 2': invalid boolean");
+    T_EQ_INT(B.pts[1].ts, 3);
+    T_EQ_STR(find_tag(&B, 1, "t"), "x");
+}
+
+static void test_option_tags_override(void)
+{
+    struct ne_tag tags[] = {{NE_SV("site"), NE_SV("s1")}, {NE_SV("dev"), NE_SV("d9")}};
+    struct ne_decode_opts o;
+    memset(&o, 0, sizeof o);
+    o.tags = tags;
+    o.ntags = 2;
+    const char *in = "m,dev=payload,a=1 v=1\nm v=2";
+    ne_batch_reset(&B);
+    T_OK(ne_decode(&o, in, strlen(in), &B, &R));
+    T_EQ_INT(B.npts, 2);
+    T_EQ_STR(find_tag(&B, 0, "dev"), "d9");
+    T_EQ_STR(find_tag(&B, 0, "site"), "s1");
+    T_EQ_STR(find_tag(&B, 0, "a"), "1");
+    T_EQ_INT(B.pts[0].ntags, 3);
+    T_EQ_STR(find_tag(&B, 1, "site"), "s1");
+}
+
+static void test_max_errors_stops(void)
+{
+    struct ne_decode_opts o;
+    memset(&o, 0, sizeof o);
+    o.max_errors = 2;
+    const char *in = "a\nb\nc\nm v=1\n";
+    ne_batch_reset(&B);
+    T_EQ_INT(ne_decode(&o, in, strlen(in), &B, &R), NE_EPARSE);
+    T_CHECK(R.stopped);
+    T_EQ_INT(R.bad, 2);
+    T_EQ_INT(B.npts, 0);
+}
+
+static void test_duplicate_fields_last_wins(void)
+{
+    T_OK(lp("m v=1,v=2,w=3"));
+    T_EQ_INT(B.pts[0].nfields, 2);
+    T_CHECK(find_field(&B, 0, "v")->v.f == 2.0);
+    T_EQ_INT(R.values, 2);
+}
+
+static void test_appends_to_existing_batch(void)
+{
+    ne_batch_reset(&B);
+    T_OK(dec_text(NE_PAYLOAD_LINE, "a v=1", &B, &R));
+    T_OK(dec_text(NE_PAYLOAD_LINE, "b v=2", &B, &R));
+    T_EQ_INT(B.npts, 2);
+    T_CHECK(sv_is(B.pts[1].meas, "b"));
+}
+
+int main(void)
+{
+    ne_batch_init(&B);
+    T_RUN(test_every_type);
+    T_RUN(test_integer_limits);
+    T_RUN(test_float_forms);
+    T_RUN(test_float_matches_strtod);
+    T_RUN(test_booleans);
+    T_RUN(test_escapes);
+    T_RUN(test_string_with_newline);
+    T_RUN(test_precisions);
+    T_RUN(test_comments_blank_crlf_no_ts);
+    T_RUN(test_error_messages);
+    T_RUN(test_partial_write);
+    T_RUN(test_option_tags_override);
+    T_RUN(test_max_errors_stops);
+    T_RUN(test_duplicate_fields_last_wins);
+    T_RUN(test_appends_to_existing_batch);
+    ne_batch_free(&B);
+    return t_done();
+}

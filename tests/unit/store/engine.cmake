@@ -1,0 +1,3 @@
+# store/engine: write path, WAL recovery, maintenance, faults, crash loop.
+ne_add_test(NAME engine_write_test SOURCES ${CMAKE_CURRENT_LIST_DIR}/engine_write_test.c LIBS ne_store LABELS unit)
+ne_add_test(NAME engine_wal_test SOURCES ${CMAKE_CURRENT_LIST_DIR}/engine_wal_test.c LIBS ne_store LABELS unit)

@@ -1,0 +1,416 @@
+/*
+ * engine_write_test.c - the store's write path and reads: validation
+ * (type conflicts, cardinality, future, late window, invalid), last writer
+ * wins, out-of-order data across flushes, persistence across reopen, and
+ * the metadata lookups.
+ */
+#include "engine_util.h"
+#include "t.h"
+
+#include "ports/log.h"
+
+static char g_dir[256];
+
+static struct ne_store *open_store(struct ne_store_opts *o)
+{
+    struct ne_store *s = NULL;
+    if (ne_store_open(o, &s) != 0)
+        return NULL;
+    return s;
+}
+
+static void test_write_scan_reopen(void)
+{
+    struct ne_store_opts o;
+    eu_opts(&o, t_tmpdir(g_dir, sizeof g_dir));
+    struct ne_store *s = open_store(&o);
+    T_CHECK(s);
+    struct ne_batch b;
+    ne_batch_init(&b);
+    for (int i = 0; i < 100; i++)
+        eu_point_f(&b, "env", "site", i % 2 ? "a" : "b", "temp", EU_T0 + i * EU_SEC, i * 0.5);
+    struct ne_write_result r;
+    T_OK(ne_store_write(s, "iot", &b, &r));
+    T_EQ_INT(r.accepted, 100);
+    T_EQ_INT(r.rejected, 0);
+    struct eu_rows rows = {0};
+    T_OK(eu_scan(s, "iot", "env", "temp", &rows));
+    T_EQ_U64(rows.n, 100);
+    T_EQ_INT(rows.chunks, 2);
+    /* reopen: the WAL replays (no flush happened: close flushes) */
+    ne_store_close(&s);
+    T_CHECK(s == NULL);
+    s = open_store(&o);
+    T_CHECK(s);
+    T_OK(eu_scan(s, "iot", "env", "temp", &rows));
+    T_EQ_U64(rows.n, 100);
+    double sum = 0;
+    for (size_t i = 0; i < rows.n; i++)
+        sum += rows.f[i];
+    T_EQ_DBL(sum, 0.5 * (99 * 100 / 2), 1e-9);
+    struct ne_store_stats st;
+    ne_store_stats(s, &st);
+    T_EQ_U64(st.series, 2);
+    T_CHECK(st.segments >= 1);
+    T_CHECK(!st.failed);
+    eu_rows_free(&rows);
+    ne_batch_free(&b);
+    ne_store_close(&s);
+    eu_rmtree(g_dir);
+}
+
+static void test_type_conflict(void)
+{
+    struct ne_store_opts o;
+    eu_opts(&o, t_tmpdir(g_dir, sizeof g_dir));
+    struct ne_store *s = open_store(&o);
+    T_CHECK(s);
+    struct ne_batch b;
+    ne_batch_init(&b);
+    eu_point_f(&b, "env", "site", "a", "temp", EU_T0, 1.5);
+    struct ne_write_result r;
+    T_OK(ne_store_write(s, "iot", &b, &r));
+    ne_batch_reset(&b);
+    eu_point_i(&b, "env", "site", "a", "temp", EU_T0 + 1, 7);
+    eu_point_f(&b, "env", "site", "a", "temp", EU_T0 + 2, 2.5);
+    T_OK(ne_store_write(s, "iot", &b, &r));
+    T_EQ_INT(r.accepted, 1);
+    T_EQ_INT(r.rejected, 1);
+    T_EQ_INT(r.by_reason[NE_REJ_TYPE], 1);
+    T_EQ_STR(r.first_error, "field \"temp\" is float in env,site=a, got integer");
+    struct eu_rows rows = {0};
+    T_OK(eu_scan(s, "iot", "env", "temp", &rows));
+    T_EQ_U64(rows.n, 2);
+    T_EQ_DBL(rows.f[1], 2.5, 0);
+    /* the type survives a restart */
+    ne_store_close(&s);
+    s = open_store(&o);
+    T_CHECK(s);
+    ne_batch_reset(&b);
+    eu_point_i(&b, "env", "site", "a", "temp", EU_T0 + 3, 7);
+    T_OK(ne_store_write(s, "iot", &b, &r));
+    T_EQ_INT(r.by_reason[NE_REJ_TYPE], 1);
+    eu_rows_free(&rows);
+    ne_batch_free(&b);
+    ne_store_close(&s);
+    eu_rmtree(g_dir);
+}
+
+static void test_cardinality(void)
+{
+    struct ne_store_opts o;
+    eu_opts(&o, t_tmpdir(g_dir, sizeof g_dir));
+    o.max_series_per_measurement = 3;
+    o.max_series_per_db = 5;
+    struct ne_store *s = open_store(&o);
+    T_CHECK(s);
+    struct ne_batch b;
+    ne_batch_init(&b);
+    static const char *const devs[] = {"d0", "d1", "d2", "d3", "d4"};
+    for (int i = 0; i < 5; i++)
+        eu_point_f(&b, "m1", "dev", devs[i], "x", EU_T0 + i, i);
+    struct ne_write_result r;
+    T_OK(ne_store_write(s, "iot", &b, &r));
+    T_EQ_INT(r.accepted, 3);
+    T_EQ_INT(r.by_reason[NE_REJ_CARDINALITY], 2);
+    T_CHECK(strstr(r.first_error, "m1") != NULL);
+    /* existing series keep flowing */
+    ne_batch_reset(&b);
+    eu_point_f(&b, "m1", "dev", "d0", "x", EU_T0 + 100, 1);
+    eu_point_f(&b, "m2", "dev", "d0", "x", EU_T0 + 100, 1);
+    eu_point_f(&b, "m2", "dev", "d1", "x", EU_T0 + 100, 1);
+    eu_point_f(&b, "m2", "dev", "d2", "x", EU_T0 + 100, 1); /* 6th series in db */
+    T_OK(ne_store_write(s, "iot", &b, &r));
+    T_EQ_INT(r.accepted, 3);
+    T_EQ_INT(r.by_reason[NE_REJ_CARDINALITY], 1);
+    T_CHECK(strstr(r.first_error, "database") != NULL);
+    /* another database has its own budget */
+    T_OK(ne_store_write(s, "other", &b, &r));
+    T_EQ_INT(r.accepted, 4);
+    ne_batch_free(&b);
+    ne_store_close(&s);
+    eu_rmtree(g_dir);
+}
+
+static int64_t fixed_clock(void *ctx)
+{
+    return *(int64_t *)ctx;
+}
+
+static void test_future_and_late(void)
+{
+    struct ne_store_opts o;
+    eu_opts(&o, t_tmpdir(g_dir, sizeof g_dir));
+    o.future_grace_ns = 600 * EU_SEC;
+    o.late_window_ns = 3600 * EU_SEC;
+    int64_t now = EU_T0 + 86400 * EU_SEC;
+    ne_time_set_wall_clock(fixed_clock, &now);
+    struct ne_store *s = open_store(&o);
+    T_CHECK(s);
+    struct ne_batch b;
+    ne_batch_init(&b);
+    eu_point_f(&b, "m", NULL, NULL, "x", now + 601 * EU_SEC, 1);  /* future */
+    eu_point_f(&b, "m", NULL, NULL, "x", now + 599 * EU_SEC, 2);  /* ok */
+    eu_point_f(&b, "m", NULL, NULL, "x", now - 3601 * EU_SEC, 3); /* too old */
+    eu_point_f(&b, "m", NULL, NULL, "x", now - 3599 * EU_SEC, 4); /* ok */
+    eu_point_f(&b, "m", NULL, NULL, "x", NE_TS_UNSET, 5);         /* arrival time */
+    struct ne_write_result r;
+    T_OK(ne_store_write(s, "iot", &b, &r));
+    T_EQ_INT(r.accepted, 3);
+    T_EQ_INT(r.by_reason[NE_REJ_FUTURE], 1);
+    T_EQ_INT(r.by_reason[NE_REJ_TOO_OLD], 1);
+    T_CHECK(strstr(r.first_error, "future") != NULL);
+    struct eu_rows rows = {0};
+    T_OK(eu_scan(s, "iot", "m", "x", &rows));
+    T_EQ_U64(rows.n, 3);
+    T_EQ_INT(rows.ts[1], now);
+    T_EQ_DBL(rows.f[1], 5, 0);
+    eu_rows_free(&rows);
+    ne_batch_free(&b);
+    ne_store_close(&s);
+    ne_time_set_wall_clock(NULL, NULL);
+    eu_rmtree(g_dir);
+}
+
+static void test_invalid(void)
+{
+    struct ne_store_opts o;
+    eu_opts(&o, t_tmpdir(g_dir, sizeof g_dir));
+    struct ne_store *s = open_store(&o);
+    T_CHECK(s);
+    struct ne_batch b;
+    ne_batch_init(&b);
+    eu_point_f(&b, "m", NULL, NULL, "x", EU_T0, NAN);
+    eu_point_f(&b, "m", "k", "", "x", EU_T0, 1);
+    eu_point_f(&b, "m", NULL, NULL, "x", EU_T0, 1);
+    struct ne_write_result r;
+    T_OK(ne_store_write(s, "iot", &b, &r));
+    T_EQ_INT(r.accepted, 1);
+    T_EQ_INT(r.by_reason[NE_REJ_INVALID], 2);
+    ne_batch_free(&b);
+    ne_store_close(&s);
+    eu_rmtree(g_dir);
+}
+
+/* Duplicate (series, ts, field): the later write wins, in the memtable,
+ * across a flush (segment vs memtable), across segments, and after
+ * compaction. */
+static void test_lww(void)
+{
+    struct ne_store_opts o;
+    eu_opts(&o, t_tmpdir(g_dir, sizeof g_dir));
+    struct ne_store *s = open_store(&o);
+    T_CHECK(s);
+    struct ne_batch b;
+    ne_batch_init(&b);
+    struct ne_write_result r;
+    struct eu_rows rows = {0};
+    /* same batch: the second occurrence wins */
+    eu_point_f(&b, "m", "d", "1", "x", EU_T0, 1);
+    eu_point_f(&b, "m", "d", "1", "x", EU_T0, 2);
+    T_OK(ne_store_write(s, "iot", &b, &r));
+    T_OK(eu_scan(s, "iot", "m", "x", &rows));
+    T_EQ_U64(rows.n, 1);
+    T_EQ_DBL(rows.f[0], 2, 0);
+    T_OK(ne_store_flush(s));
+    /* memtable over segment */
+    ne_batch_reset(&b);
+    eu_point_f(&b, "m", "d", "1", "x", EU_T0, 3);
+    T_OK(ne_store_write(s, "iot", &b, &r));
+    T_OK(eu_scan(s, "iot", "m", "x", &rows));
+    T_EQ_U64(rows.n, 1);
+    T_EQ_DBL(rows.f[0], 3, 0);
+    /* newer segment over older */
+    T_OK(ne_store_flush(s));
+    T_OK(eu_scan(s, "iot", "m", "x", &rows));
+    T_EQ_U64(rows.n, 1);
+    T_EQ_DBL(rows.f[0], 3, 0);
+    ne_batch_reset(&b);
+    eu_point_f(&b, "m", "d", "1", "x", EU_T0, 4);
+    T_OK(ne_store_write(s, "iot", &b, &r));
+    T_OK(ne_store_flush(s));
+    struct ne_store_stats st;
+    ne_store_stats(s, &st);
+    T_EQ_U64(st.segments, 3);
+    T_OK(ne_store_compact(s));
+    ne_store_stats(s, &st);
+    T_EQ_U64(st.segments, 1);
+    T_OK(eu_scan(s, "iot", "m", "x", &rows));
+    T_EQ_U64(rows.n, 1);
+    T_EQ_DBL(rows.f[0], 4, 0);
+    /* and after a restart */
+    ne_store_close(&s);
+    s = open_store(&o);
+    T_CHECK(s);
+    T_OK(eu_scan(s, "iot", "m", "x", &rows));
+    T_EQ_U64(rows.n, 1);
+    T_EQ_DBL(rows.f[0], 4, 0);
+    eu_rows_free(&rows);
+    ne_batch_free(&b);
+    ne_store_close(&s);
+    eu_rmtree(g_dir);
+}
+
+/* Late, out-of-order points of any age land in order after flushes. */
+static void test_out_of_order(void)
+{
+    struct ne_store_opts o;
+    eu_opts(&o, t_tmpdir(g_dir, sizeof g_dir));
+    o.memtable_bytes = 256 << 10; /* several flushes */
+    struct ne_store *s = open_store(&o);
+    T_CHECK(s);
+    struct ne_batch b;
+    ne_batch_init(&b);
+    struct ne_write_result r;
+    const int n = 20000;
+    uint64_t x = 88172645463325252ull;
+    int64_t *want = calloc(n, sizeof *want);
+    for (int round = 0; round < 4; round++) {
+        ne_batch_reset(&b);
+        for (int i = 0; i < n / 4; i++) {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            int k = (int)(x % (uint64_t)n); /* random slot, repeated slots overwrite */
+            want[k] = round * 1000000 + i + 1;
+            eu_point_i(&b, "m", "d", "1", "v", EU_T0 - (int64_t)k * EU_SEC * 3600, want[k]);
+        }
+        int rc;
+        while ((rc = ne_store_write(s, "iot", &b, &r)) == NE_EBUSY)
+            ne_time_sleep_ns(1000000);
+        T_OK(rc);
+    }
+    T_OK(ne_store_flush(s));
+    struct ne_store_stats st;
+    ne_store_stats(s, &st);
+    T_CHECK(st.segments >= 2);
+    struct eu_rows rows = {0};
+    T_OK(eu_scan(s, "iot", "m", "v", &rows));
+    size_t expect = 0;
+    for (int k = 0; k < n; k++)
+        expect += want[k] != 0;
+    T_EQ_U64(rows.n, expect);
+    size_t bad = 0;
+    for (size_t i = 0; i < rows.n; i++) {
+        int k = (int)((EU_T0 - rows.ts[i]) / (EU_SEC * 3600));
+        if (k < 0 || k >= n || (double)want[k] != rows.f[i])
+            bad++;
+    }
+    T_EQ_U64(bad, 0);
+    free(want);
+    eu_rows_free(&rows);
+    ne_batch_free(&b);
+    ne_store_close(&s);
+    eu_rmtree(g_dir);
+}
+
+static int add_name(void *ctx, const char *name)
+{
+    char *buf = ctx;
+    strcat(buf, name);
+    strcat(buf, ";");
+    return 0;
+}
+
+static int add_field(void *ctx, const char *name, enum ne_vtype t)
+{
+    char *buf = ctx;
+    strcat(buf, name);
+    strcat(buf, ":");
+    strcat(buf, ne_vtype_name(t));
+    strcat(buf, ";");
+    return 0;
+}
+
+static int add_series(void *ctx, const struct ne_series_info *si)
+{
+    char *buf = ctx;
+    strcat(buf, si->measurement);
+    for (uint32_t i = 0; i < si->ntags; i++) {
+        strcat(buf, ",");
+        strcat(buf, si->tags[i].key.p);
+        strcat(buf, "=");
+        strcat(buf, si->tags[i].val.p);
+    }
+    strcat(buf, ";");
+    return 0;
+}
+
+static void test_lookups(void)
+{
+    struct ne_store_opts o;
+    eu_opts(&o, t_tmpdir(g_dir, sizeof g_dir));
+    struct ne_store *s = open_store(&o);
+    T_CHECK(s);
+    struct ne_batch b;
+    ne_batch_init(&b);
+    union ne_value sv = {.s = NE_SV("ok")};
+    ne_batch_begin(&b, NE_SV("env"), EU_T0);
+    ne_batch_tag(&b, NE_SV("site"), NE_SV("s1"));
+    ne_batch_tag(&b, NE_SV("dev"), NE_SV("d1"));
+    ne_batch_field_f(&b, NE_SV("temp"), 20);
+    ne_batch_field(&b, NE_SV("status"), NE_V_STRING, sv);
+    ne_batch_end(&b);
+    ne_batch_begin(&b, NE_SV("env"), EU_T0);
+    ne_batch_tag(&b, NE_SV("site"), NE_SV("s2"));
+    ne_batch_tag(&b, NE_SV("dev"), NE_SV("d2"));
+    ne_batch_field_f(&b, NE_SV("hum"), 40);
+    ne_batch_end(&b);
+    eu_point_f(&b, "power", "site", "s1", "w", EU_T0, 1);
+    struct ne_write_result r;
+    T_OK(ne_store_write(s, "iot", &b, &r));
+    T_OK(ne_store_write(s, "lab", &b, &r));
+    char buf[1024] = "";
+    T_OK(ne_store_list_databases(s, add_name, buf));
+    T_EQ_STR(buf, "iot;lab;");
+    buf[0] = 0;
+    T_OK(ne_store_list_measurements(s, "iot", add_name, buf));
+    T_EQ_STR(buf, "env;power;");
+    buf[0] = 0;
+    T_OK(ne_store_tag_keys(s, "iot", "env", add_name, buf));
+    T_EQ_STR(buf, "dev;site;");
+    buf[0] = 0;
+    T_OK(ne_store_tag_values(s, "iot", "env", "site", add_name, buf));
+    T_EQ_STR(buf, "s1;s2;");
+    buf[0] = 0;
+    T_OK(ne_store_field_keys(s, "iot", "env", add_field, buf));
+    T_EQ_STR(buf, "hum:float;status:string;temp:float;");
+    buf[0] = 0;
+    T_OK(ne_store_series_with_tag(s, "iot", "env", "site", "s2", add_series, buf));
+    T_EQ_STR(buf, "env,dev=d2,site=s2;");
+    buf[0] = 0;
+    T_OK(ne_store_list_series(s, "iot", "env", add_series, buf));
+    T_EQ_STR(buf, "env,dev=d1,site=s1;env,dev=d2,site=s2;");
+    T_EQ_INT(ne_store_list_measurements(s, "nope", add_name, buf), NE_ENOTFOUND);
+    /* strings read back, across a flush */
+    T_OK(ne_store_flush(s));
+    struct eu_rows rows = {0};
+    T_OK(eu_scan(s, "iot", "env", "status", &rows));
+    T_EQ_U64(rows.n, 1);
+    T_EQ_STR(rows.s[0], "ok");
+    /* the index survives a restart */
+    ne_store_close(&s);
+    s = open_store(&o);
+    T_CHECK(s);
+    buf[0] = 0;
+    T_OK(ne_store_series_with_tag(s, "lab", "env", "site", "s1", add_series, buf));
+    T_EQ_STR(buf, "env,dev=d1,site=s1;");
+    eu_rows_free(&rows);
+    ne_batch_free(&b);
+    ne_store_close(&s);
+    eu_rmtree(g_dir);
+}
+
+int main(void)
+{
+    ne_log_set_level(NE_LOG_ERROR);
+    T_RUN(test_write_scan_reopen);
+    T_RUN(test_type_conflict);
+    T_RUN(test_cardinality);
+    T_RUN(test_future_and_late);
+    T_RUN(test_invalid);
+    T_RUN(test_lww);
+    T_RUN(test_out_of_order);
+    T_RUN(test_lookups);
+    return t_done();
+}

@@ -1,0 +1,312 @@
+/* Tests of the InfluxQL executor over a small in-memory source: meta
+ * queries, raw selects, aggregates with GROUP BY time and tags, fill,
+ * transformations, limits, and the JSON/CSV writers. Expected answers are
+ * worked out by hand from the data below. */
+#include "store/query/query.h"
+
+#include "ports/err.h"
+#include <stdbool.h>
+
+#include "t.h"
+
+/* Data: measurement "env" in db "iot", two series, t = 0..5 s.
+ *   series 1: site=a,device=d1  temp = 10,11,12,13,14,15  n (int) = 1..6
+ *   series 2: site=b,device=d2  temp = 20,22,24 at t = 0,2,4 s; st = "ok"
+ */
+#define S 1000000000LL
+
+struct col {
+    uint64_t sid;
+    const char *field;
+    enum ne_vtype type;
+    int64_t ts[8];
+    double f[8];
+    int64_t i[8];
+    const char *s[8];
+    size_t n;
+};
+
+static const struct col cols[] = {
+    {1, "n", NE_V_INT, {0, S, 2 * S, 3 * S, 4 * S, 5 * S}, {0}, {1, 2, 3, 4, 5, 6}, {0}, 6},
+    {1, "temp", NE_V_FLOAT, {0, S, 2 * S, 3 * S, 4 * S, 5 * S}, {10, 11, 12, 13, 14, 15}, {0},
+     {0}, 6},
+    {2, "st", NE_V_STRING, {0, 2 * S, 4 * S}, {0}, {0}, {"ok", "ok", "warn"}, 3},
+    {2, "temp", NE_V_FLOAT, {0, 2 * S, 4 * S}, {20, 22, 24}, {0}, {0}, 3},
+};
+
+static int m_dbs(void *ctx, ne_qsrc_name_fn fn, void *arg)
+{
+    return fn(arg, "iot");
+}
+
+static int m_meas(void *ctx, const char *db, ne_qsrc_name_fn fn, void *arg)
+{
+    return strcmp(db, "iot") == 0 ? fn(arg, "env") : 0;
+}
+
+static int m_series(void *ctx, const char *db, const char *meas, ne_qsrc_series_fn fn, void *arg)
+{
+    if (strcmp(meas, "env") != 0)
+        return 0;
+    struct ne_tag t1[2] = {{NE_SV("device"), NE_SV("d1")}, {NE_SV("site"), NE_SV("a")}};
+    struct ne_tag t2[2] = {{NE_SV("device"), NE_SV("d2")}, {NE_SV("site"), NE_SV("b")}};
+    struct ne_qsrc_series s1 = {1, t1, 2}, s2 = {2, t2, 2};
+    int rc = fn(arg, &s1);
+    return rc ? rc : fn(arg, &s2);
+}
+
+static int m_fields(void *ctx, const char *db, const char *meas, ne_qsrc_field_fn fn, void *arg)
+{
+    int rc = fn(arg, "n", NE_V_INT);
+    if (!rc)
+        rc = fn(arg, "st", NE_V_STRING);
+    if (!rc)
+        rc = fn(arg, "temp", NE_V_FLOAT);
+    return rc;
+}
+
+static int m_scan(void *ctx, const char *db, const char *meas, const uint64_t *ids, size_t nids,
+                  const char *field, enum ne_vtype type, int64_t t0, int64_t t1,
+                  ne_qsrc_points_fn pfn, ne_qsrc_block_fn bfn, void *arg)
+{
+    for (size_t c = 0; c < sizeof cols / sizeof cols[0]; c++) {
+        const struct col *k = &cols[c];
+        bool wanted = false;
+        for (size_t j = 0; j < nids; j++)
+            wanted |= ids[j] == k->sid;
+        if (!wanted || strcmp(k->field, field) != 0)
+            continue;
+        /* one run per column, as the store delivers a chunk */
+        size_t i = 0, j;
+        while (i < k->n && k->ts[i] < t0)
+            i++;
+        for (j = i; j < k->n && k->ts[j] <= t1;)
+            j++;
+        if (j == i)
+            continue;
+        struct ne_sv sv[8];
+        for (size_t m = i; m < j; m++)
+            sv[m] = k->s[m] ? ne_sv_c(k->s[m]) : (struct ne_sv){"", 0};
+        const void *vals = type == NE_V_FLOAT ? (const void *)(k->f + i)
+                           : type == NE_V_INT ? (const void *)(k->i + i)
+                                              : (const void *)(sv + i);
+        int rc = pfn(arg, k->sid, k->ts + i, vals, j - i);
+        if (rc)
+            return rc;
+    }
+    return 0;
+}
+
+static const struct ne_qsrc src = {.databases = m_dbs, .measurements = m_meas,
+                                   .series = m_series, .fields = m_fields, .scan = m_scan};
+
+struct sink {
+    char buf[16384];
+    size_t n;
+};
+
+static int emit(void *ctx, const char *p, size_t n)
+{
+    struct sink *s = ctx;
+    if (s->n + n >= sizeof s->buf)
+        return -1;
+    memcpy(s->buf + s->n, p, n);
+    s->n += n;
+    s->buf[s->n] = 0;
+    return 0;
+}
+
+static const char *run(const char *q, enum ne_qfmt fmt, const char *epoch)
+{
+    static struct sink s;
+    s.n = 0;
+    s.buf[0] = 0;
+    struct ne_qwriter_opts wo = {.format = fmt, .epoch = epoch, .emit = emit, .emit_ctx = &s};
+    struct ne_qwriter *w = NULL;
+    if (ne_qwriter_new(&wo, &w) != 0)
+        return "writer failed";
+    struct ne_query_opts qo = {.db = "iot", .now_ns = 10 * S};
+    ne_query_text(&src, &qo, q, strlen(q), ne_qwriter_out(w));
+    ne_qwriter_finish(w);
+    ne_qwriter_free(&w);
+    return s.buf;
+}
+
+static const char *json(const char *q)
+{
+    return run(q, NE_QFMT_JSON, "s");
+}
+
+static void test_meta(void)
+{
+    T_EQ_STR(json("SHOW DATABASES"),
+             "{\"results\":[{\"statement_id\":0,\"series\":[{\"name\":\"databases\","
+             "\"columns\":[\"name\"],\"values\":[[\"iot\"]]}]}]}\n");
+    T_EQ_STR(json("SHOW MEASUREMENTS"),
+             "{\"results\":[{\"statement_id\":0,\"series\":[{\"name\":\"measurements\","
+             "\"columns\":[\"name\"],\"values\":[[\"env\"]]}]}]}\n");
+    T_EQ_STR(json("SHOW TAG VALUES FROM env WITH KEY = \"site\" WHERE device = 'd2'"),
+             "{\"results\":[{\"statement_id\":0,\"series\":[{\"name\":\"env\",\"columns\":"
+             "[\"key\",\"value\"],\"values\":[[\"site\",\"b\"]]}]}]}\n");
+    T_EQ_STR(json("SHOW FIELD KEYS"),
+             "{\"results\":[{\"statement_id\":0,\"series\":[{\"name\":\"env\",\"columns\":"
+             "[\"fieldKey\",\"fieldType\"],\"values\":[[\"n\",\"integer\"],[\"st\",\"string\"],"
+             "[\"temp\",\"float\"]]}]}]}\n");
+    T_EQ_STR(json("SHOW SERIES"),
+             "{\"results\":[{\"statement_id\":0,\"series\":[{\"columns\":[\"key\"],\"values\":"
+             "[[\"env,device=d1,site=a\"],[\"env,device=d2,site=b\"]]}]}]}\n");
+    T_EQ_STR(json("SHOW TAG KEYS; SHOW MEASUREMENTS ON nope"),
+             "{\"results\":[{\"statement_id\":0,\"series\":[{\"name\":\"env\",\"columns\":"
+             "[\"tagKey\"],\"values\":[[\"device\"],[\"site\"]]}]},{\"statement_id\":1,"
+             "\"error\":\"database not found: nope\"}]}\n");
+}
+
+static void test_raw(void)
+{
+    T_EQ_STR(json("SELECT temp, site FROM env WHERE time >= 3s AND temp > 13"),
+             "{\"results\":[{\"statement_id\":0,\"series\":[{\"name\":\"env\",\"columns\":"
+             "[\"time\",\"temp\",\"site\"],\"values\":[[4,14,\"a\"],[4,24,\"b\"],[5,15,\"a\"]]}]}]}\n");
+    T_EQ_STR(json("SELECT * FROM env WHERE site = 'b' ORDER BY time DESC LIMIT 2"),
+             "{\"results\":[{\"statement_id\":0,\"series\":[{\"name\":\"env\",\"columns\":"
+             "[\"time\",\"device\",\"n\",\"site\",\"st\",\"temp\"],\"values\":"
+             "[[4,\"d2\",null,\"b\",\"warn\",24],[2,\"d2\",null,\"b\",\"ok\",22]]}]}]}\n");
+    T_EQ_STR(run("SELECT temp FROM env WHERE device = 'd2' AND time = 2s", NE_QFMT_JSON, NULL),
+             "{\"results\":[{\"statement_id\":0,\"series\":[{\"name\":\"env\",\"columns\":"
+             "[\"time\",\"temp\"],\"values\":[[\"1970-01-01T00:00:02Z\",22]]}]}]}\n");
+}
+
+static void test_aggregates(void)
+{
+    /* all 9 temps: 10..15, 20, 22, 24 -> sum 141, mean 15.666.. */
+    T_EQ_STR(json("SELECT count(temp), sum(temp), min(temp), max(temp), spread(temp) FROM env"),
+             "{\"results\":[{\"statement_id\":0,\"series\":[{\"name\":\"env\",\"columns\":"
+             "[\"time\",\"count\",\"sum\",\"min\",\"max\",\"spread\"],\"values\":"
+             "[[0,9,141,10,24,14]]}]}]}\n");
+    /* a single selector returns the point's own time */
+    T_EQ_STR(json("SELECT max(temp) FROM env"),
+             "{\"results\":[{\"statement_id\":0,\"series\":[{\"name\":\"env\",\"columns\":"
+             "[\"time\",\"max\"],\"values\":[[4,24]]}]}]}\n");
+    T_EQ_STR(json("SELECT median(temp), mode(st), percentile(temp, 50) FROM env"),
+             "{\"results\":[{\"statement_id\":0,\"series\":[{\"name\":\"env\",\"columns\":"
+             "[\"time\",\"median\",\"mode\",\"percentile\"],\"values\":[[0,14,\"ok\",14]]}]}]}\n");
+    /* integer sums stay integers; mean is a float */
+    T_EQ_STR(json("SELECT sum(n), mean(n), first(n), last(n) FROM env"),
+             "{\"results\":[{\"statement_id\":0,\"series\":[{\"name\":\"env\",\"columns\":"
+             "[\"time\",\"sum\",\"mean\",\"first\",\"last\"],\"values\":[[0,21,3.5,1,6]]}]}]}\n");
+    T_EQ_STR(json("SELECT mean(temp) * 2 + 1 AS x FROM env WHERE site = 'a'"),
+             "{\"results\":[{\"statement_id\":0,\"series\":[{\"name\":\"env\",\"columns\":"
+             "[\"time\",\"x\"],\"values\":[[0,26]]}]}]}\n");
+}
+
+static void test_group_by(void)
+{
+    T_EQ_STR(json("SELECT mean(temp) FROM env WHERE time >= 0s AND time < 6s GROUP BY "
+                  "time(2s), site"),
+             "{\"results\":[{\"statement_id\":0,\"series\":[{\"name\":\"env\",\"tags\":"
+             "{\"site\":\"a\"},\"columns\":[\"time\",\"mean\"],\"values\":[[0,10.5],[2,12.5],"
+             "[4,14.5]]},{\"name\":\"env\",\"tags\":{\"site\":\"b\"},\"columns\":[\"time\","
+             "\"mean\"],\"values\":[[0,20],[2,22],[4,24]]}]}]}\n");
+    /* fill: series b has no point in [1s,2s) buckets of 1s */
+    T_EQ_STR(json("SELECT count(temp), max(temp) FROM env WHERE site='b' AND time >= 0s AND "
+                  "time <= 2s GROUP BY time(1s)"),
+             "{\"results\":[{\"statement_id\":0,\"series\":[{\"name\":\"env\",\"columns\":"
+             "[\"time\",\"count\",\"max\"],\"values\":[[0,1,20],[1,0,null],[2,1,22]]}]}]}\n");
+    T_EQ_STR(json("SELECT max(temp) FROM env WHERE site='b' AND time >= 0s AND time <= 4s "
+                  "GROUP BY time(1s) fill(linear)"),
+             "{\"results\":[{\"statement_id\":0,\"series\":[{\"name\":\"env\",\"columns\":"
+             "[\"time\",\"max\"],\"values\":[[0,20],[1,21],[2,22],[3,23],[4,24]]}]}]}\n");
+    T_EQ_STR(json("SELECT max(temp) FROM env WHERE site='b' AND time >= 0s AND time <= 2s "
+                  "GROUP BY time(1s) fill(none)"),
+             "{\"results\":[{\"statement_id\":0,\"series\":[{\"name\":\"env\",\"columns\":"
+             "[\"time\",\"max\"],\"values\":[[0,20],[2,22]]}]}]}\n");
+    T_EQ_STR(json("SELECT max(temp) FROM env WHERE site='b' AND time >= 0s AND time <= 2s "
+                  "GROUP BY time(1s) fill(previous)"),
+             "{\"results\":[{\"statement_id\":0,\"series\":[{\"name\":\"env\",\"columns\":"
+             "[\"time\",\"max\"],\"values\":[[0,20],[1,20],[2,22]]}]}]}\n");
+    T_EQ_STR(json("SELECT max(temp) FROM env WHERE site='b' AND time >= 0s AND time <= 2s "
+                  "GROUP BY time(1s) fill(-1)"),
+             "{\"results\":[{\"statement_id\":0,\"series\":[{\"name\":\"env\",\"columns\":"
+             "[\"time\",\"max\"],\"values\":[[0,20],[1,-1],[2,22]]}]}]}\n");
+    T_EQ_STR(json("SELECT last(temp) FROM env GROUP BY * SLIMIT 1 SOFFSET 1"),
+             "{\"results\":[{\"statement_id\":0,\"series\":[{\"name\":\"env\",\"tags\":"
+             "{\"device\":\"d2\",\"site\":\"b\"},\"columns\":[\"time\",\"last\"],\"values\":"
+             "[[4,24]]}]}]}\n");
+}
+
+static void test_transforms(void)
+{
+    /* derivative of the per-2s mean of site a: (12.5-10.5)/2s per 2s interval = 2 */
+    T_EQ_STR(json("SELECT derivative(mean(temp)) FROM env WHERE site='a' AND time >= 0s AND "
+                  "time < 6s GROUP BY time(2s)"),
+             "{\"results\":[{\"statement_id\":0,\"series\":[{\"name\":\"env\",\"columns\":"
+             "[\"time\",\"derivative\"],\"values\":[[2,2],[4,2]]}]}]}\n");
+    T_EQ_STR(json("SELECT difference(temp), moving_average(temp, 2) FROM env WHERE site = 'b'"),
+             "{\"results\":[{\"statement_id\":0,\"series\":[{\"name\":\"env\",\"columns\":"
+             "[\"time\",\"difference\",\"moving_average\"],\"values\":[[2,2,21],[4,2,23]]}]}]}\n");
+    T_EQ_STR(json("SELECT non_negative_derivative(temp, 1s) FROM env WHERE site = 'b'"),
+             "{\"results\":[{\"statement_id\":0,\"series\":[{\"name\":\"env\",\"columns\":"
+             "[\"time\",\"non_negative_derivative\"],\"values\":[[2,1],[4,1]]}]}]}\n");
+}
+
+static void test_errors(void)
+{
+    T_EQ_STR(json("SELECT mean(temp), temp FROM env"),
+             "{\"results\":[{\"statement_id\":0,\"error\":\"mixing aggregate and non-aggregate "
+             "queries is not supported\"}]}\n");
+    T_EQ_STR(json("SELECT top(temp, 3) FROM env"),
+             "{\"results\":[{\"statement_id\":0,\"error\":\"function top() is not supported by "
+             "neoedge yet\"}]}\n");
+    T_EQ_STR(json("SELECT mean(st) FROM env"),
+             "{\"results\":[{\"statement_id\":0,\"error\":\"unsupported mean iterator type: "
+             "string field \\\"st\\\"\"}]}\n");
+    T_EQ_STR(json("SELEC 1"),
+             "{\"results\":[{\"statement_id\":0,\"error\":\"found SELEC, expected SELECT, "
+             "DELETE, SHOW, CREATE, DROP at line 1, char 1\"}]}\n");
+    T_EQ_STR(json("SELECT site FROM env"), "{\"results\":[{\"statement_id\":0}]}\n");
+}
+
+static void test_csv_and_table(void)
+{
+    T_EQ_STR(run("SELECT temp FROM env WHERE site = 'b' AND time <= 2s GROUP BY site",
+                 NE_QFMT_CSV, NULL),
+             "name,tags,time,temp\nenv,site=b,0,20\nenv,site=b,2000000000,22\n");
+    T_EQ_STR(run("SHOW DATABASES", NE_QFMT_TABLE, NULL), "name: databases\nname\n----\niot\n");
+}
+
+static void test_formats(void)
+{
+    char b[64];
+    ne_query_format_float(21.37, b, sizeof b);
+    T_EQ_STR(b, "21.37");
+    ne_query_format_float(1e21, b, sizeof b);
+    T_EQ_STR(b, "1e+21");
+    ne_query_format_float(123456789012345680000.0, b, sizeof b);
+    T_EQ_STR(b, "123456789012345680000");
+    ne_query_format_float(0.000001, b, sizeof b);
+    T_EQ_STR(b, "0.000001");
+    ne_query_format_float(1.5e-7, b, sizeof b);
+    T_EQ_STR(b, "1.5e-7");
+    ne_query_format_float(-0.1, b, sizeof b);
+    T_EQ_STR(b, "-0.1");
+    ne_query_format_float(100, b, sizeof b);
+    T_EQ_STR(b, "100");
+    ne_query_format_float(0.30000000000000004, b, sizeof b);
+    T_EQ_STR(b, "0.30000000000000004");
+    ne_query_format_time(1767225600500000000LL, b, sizeof b);
+    T_EQ_STR(b, "2026-01-01T00:00:00.5Z");
+    ne_query_format_time(-1, b, sizeof b);
+    T_EQ_STR(b, "1969-12-31T23:59:59.999999999Z");
+}
+
+int main(void)
+{
+    T_RUN(test_meta);
+    T_RUN(test_raw);
+    T_RUN(test_aggregates);
+    T_RUN(test_group_by);
+    T_RUN(test_transforms);
+    T_RUN(test_errors);
+    T_RUN(test_csv_and_table);
+    T_RUN(test_formats);
+    return t_done();
+}
