@@ -85,19 +85,18 @@ struct request {
     const char *method, *path;
     char *body;
     size_t len, cap;
-    bool too_big;
+    size_t expect; /* declared Content-Length, 0 if unknown */
+    bool too_big;  /* over max_body_bytes: the rest is dropped, answer 413 */
+    bool nomem;    /* the body could not be held: answer 503 */
 };
 
 /* ---- helpers ------------------------------------------------------------- */
 
 static unsigned method_bit(const char *m)
 {
-    if (strcmp(m, "GET") == 0)
-        return M_GET;
-    if (strcmp(m, "HEAD") == 0)
-        return M_HEAD;
-    if (strcmp(m, "POST") == 0)
-        return M_POST;
+    if (strcmp(m, "GET") == 0) return M_GET;
+    if (strcmp(m, "HEAD") == 0) return M_HEAD;
+    if (strcmp(m, "POST") == 0) return M_POST;
     return 0;
 }
 
@@ -111,8 +110,7 @@ static void answer_error(struct answer *out, int status, const char *msg)
     if (b) {
         int len = snprintf(b, n, "{\"error\":\"%s\"}\n", msg);
         for (int i = 10; i < len - 3; i++)
-            if (b[i] == '"' || b[i] == '\\')
-                b[i] = '\'';
+            if (b[i] == '"' || b[i] == '\\') b[i] = '\'';
         out->body = b;
         out->len = (size_t)len;
         out->content_type = "application/json";
@@ -141,8 +139,7 @@ static bool token_equal(const char *given, const char *want)
 static bool authorized(struct ne_admin *a, struct MHD_Connection *c)
 {
     char *want = token_copy(a);
-    if (!want)
-        return true;
+    if (!want) return true;
     bool ok = false;
     const char *h = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Authorization");
     if (h && (strncasecmp(h, "Token ", 6) == 0 || strncasecmp(h, "Bearer ", 7) == 0))
@@ -199,9 +196,9 @@ static void h_flush(struct ne_admin *a, struct request *r, struct answer *out)
         return;
     }
     ne_log(NE_LOG_ERROR, MOD, "flush failed", "err", ne_strerror(rc), NULL);
-    answer_error(out, ne_err_retryable(rc) ? MHD_HTTP_SERVICE_UNAVAILABLE
-                                           : MHD_HTTP_INTERNAL_SERVER_ERROR,
-                 ne_strerror(rc));
+    answer_error(
+        out, ne_err_retryable(rc) ? MHD_HTTP_SERVICE_UNAVAILABLE : MHD_HTTP_INTERNAL_SERVER_ERROR,
+        ne_strerror(rc));
 }
 
 static const char *req_query(void *ctx, const char *key)
@@ -258,12 +255,9 @@ static void h_write(struct ne_admin *a, struct request *r, struct answer *out)
 
 static int hexval(int c)
 {
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
+    if (c >= '0' && c <= '9') return c - '0';
+    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
     return -1;
 }
 
@@ -279,8 +273,7 @@ static char *form_value(const char *body, size_t len, const char *key)
         if ((size_t)(fe - p) > kl && strncmp(p, key, kl) == 0 && p[kl] == '=') {
             const char *v = p + kl + 1;
             char *out = ne_malloc((size_t)(fe - v) + 1), *o = out;
-            if (!out)
-                return NULL;
+            if (!out) return NULL;
             for (; v < fe; v++) {
                 if (*v == '+') {
                     *o++ = ' ';
@@ -310,8 +303,7 @@ static bool is_form(struct MHD_Connection *c)
 static const char *param(struct request *r, const char *key, char **owned)
 {
     const char *v = MHD_lookup_connection_value(r->conn, MHD_GET_ARGUMENT_KIND, key);
-    if (v || !r->body || !is_form(r->conn))
-        return v;
+    if (v || !r->body || !is_form(r->conn)) return v;
     *owned = form_value(r->body, r->len, key);
     return *owned;
 }
@@ -374,8 +366,7 @@ static void h_query(struct ne_admin *a, struct request *r, struct answer *out)
     ne_store_qsrc(a->agent->store, &src);
     struct ne_query_opts qo = {.db = db, .now_ns = ne_time_wall_ns()};
     rc = ne_query_text(&src, &qo, q, strlen(q), ne_qwriter_out(w));
-    if (rc == 0)
-        rc = ne_qwriter_finish(w);
+    if (rc == 0) rc = ne_qwriter_finish(w);
     if (rc != 0 || sb.err) {
         answer_error(out, MHD_HTTP_INTERNAL_SERVER_ERROR, ne_strerror(sb.err ? sb.err : rc));
         goto out;
@@ -409,8 +400,7 @@ static struct route routes[] = {
 static struct route *find_route(const char *path)
 {
     for (size_t i = 0; i < NROUTES; i++)
-        if (strcmp(routes[i].path, path) == 0)
-            return &routes[i];
+        if (strcmp(routes[i].path, path) == 0) return &routes[i];
     return NULL;
 }
 
@@ -435,8 +425,7 @@ static enum MHD_Result send_answer(struct MHD_Connection *c, struct answer *ans)
         MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, ans->content_type);
     if (ans->retry_after[0])
         MHD_add_response_header(resp, MHD_HTTP_HEADER_RETRY_AFTER, ans->retry_after);
-    if (ans->influx_error[0])
-        MHD_add_response_header(resp, "X-Influxdb-Error", ans->influx_error);
+    if (ans->influx_error[0]) MHD_add_response_header(resp, "X-Influxdb-Error", ans->influx_error);
     enum MHD_Result ret = MHD_queue_response(c, (unsigned)ans->status, resp);
     MHD_destroy_response(resp);
     return ret;
@@ -445,29 +434,40 @@ static enum MHD_Result send_answer(struct MHD_Connection *c, struct answer *ans)
 static enum MHD_Result answer_now(struct MHD_Connection *c, int status, const char *msg)
 {
     struct answer ans = {0};
-    if (msg)
-        answer_error(&ans, status, msg);
+    if (msg) answer_error(&ans, status, msg);
     ans.status = status;
     return send_answer(c, &ans);
 }
 
-/* Content-Length over the limit: answer before reading the body. */
-static bool declared_too_big(struct ne_admin *a, struct MHD_Connection *c)
+/* The declared Content-Length, or 0 when absent or unreadable (chunked). */
+static uint64_t declared_length(struct MHD_Connection *c)
 {
-    const char *cl = MHD_lookup_connection_value(c, MHD_HEADER_KIND,
-                                                 MHD_HTTP_HEADER_CONTENT_LENGTH);
-    if (!cl || a->max_body == 0)
-        return false;
+    const char *cl =
+        MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
+    if (!cl) return 0;
     char *end = NULL;
     errno = 0;
     unsigned long long n = strtoull(cl, &end, 10);
-    return errno == 0 && end != cl && n > a->max_body;
+    return errno == 0 && end != cl ? (uint64_t)n : 0;
+}
+
+/* Grows the body buffer to hold need bytes (plus a NUL): the declared
+ * length when known (one allocation), else doubling from 64 KiB. */
+static int grow_body(struct request *r, size_t need)
+{
+    size_t cap = r->cap ? r->cap * 2 : (r->expect ? r->expect + 1 : 64 * 1024);
+    while (cap < need + 1)
+        cap *= 2;
+    char *p = ne_realloc(r->body, cap);
+    if (!p) return NE_ENOMEM;
+    r->body = p;
+    r->cap = cap;
+    return 0;
 }
 
 static void append_body(struct ne_admin *a, struct request *r, const char *data, size_t n)
 {
-    if (r->too_big)
-        return;
+    if (r->too_big || r->nomem) return;
     if (a->max_body && r->len + n > a->max_body) {
         r->too_big = true; /* drop what we have and everything after */
         ne_free(r->body);
@@ -475,17 +475,12 @@ static void append_body(struct ne_admin *a, struct request *r, const char *data,
         r->len = r->cap = 0;
         return;
     }
-    if (r->len + n + 1 > r->cap) {
-        size_t cap = r->cap ? r->cap * 2 : 64 * 1024;
-        while (cap < r->len + n + 1)
-            cap *= 2;
-        char *p = ne_realloc(r->body, cap);
-        if (!p) {
-            r->too_big = true; /* answered 413: we cannot hold it */
-            return;
-        }
-        r->body = p;
-        r->cap = cap;
+    if (r->len + n + 1 > r->cap && grow_body(r, r->len + n) != 0) {
+        r->nomem = true; /* answered 503: the client may retry */
+        ne_free(r->body);
+        r->body = NULL;
+        r->len = r->cap = 0;
+        return;
     }
     memcpy(r->body + r->len, data, n);
     r->len += n;
@@ -495,17 +490,17 @@ static enum MHD_Result first_call(struct ne_admin *a, struct MHD_Connection *c, 
                                   const char *method, void **con_cls)
 {
     struct route *rt = find_route(url);
-    if (!rt)
-        return answer_now(c, MHD_HTTP_NOT_FOUND, "not found");
+    if (!rt) return answer_now(c, MHD_HTTP_NOT_FOUND, "not found");
     unsigned mb = method_bit(method);
     if (!(rt->methods & mb))
         return answer_now(c, MHD_HTTP_METHOD_NOT_ALLOWED, "method not allowed");
     ne_metric_inc(rt->requests);
-    if (rt->body && declared_too_big(a, c))
+    uint64_t expect = rt->body ? declared_length(c) : 0;
+    if (a->max_body && expect > a->max_body)
         return answer_now(c, MHD_HTTP_CONTENT_TOO_LARGE, "request body too large");
     struct request *r = ne_calloc(1, sizeof(*r));
-    if (!r)
-        return answer_now(c, MHD_HTTP_SERVICE_UNAVAILABLE, "out of memory");
+    if (!r) return answer_now(c, MHD_HTTP_SERVICE_UNAVAILABLE, "out of memory");
+    r->expect = (size_t)expect;
     r->route = rt;
     r->conn = c;
     r->method = method;
@@ -515,22 +510,19 @@ static enum MHD_Result first_call(struct ne_admin *a, struct MHD_Connection *c, 
 }
 
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const char *url,
-                                  const char *method, const char *version,
-                                  const char *upload_data, size_t *upload_data_size,
-                                  void **con_cls)
+                                  const char *method, const char *version, const char *upload_data,
+                                  size_t *upload_data_size, void **con_cls)
 {
     struct ne_admin *a = cls;
     struct request *r = *con_cls;
-    if (!r)
-        return first_call(a, c, url, method, con_cls);
+    if (!r) return first_call(a, c, url, method, con_cls);
     if (*upload_data_size > 0) {
-        if (r->route->body)
-            append_body(a, r, upload_data, *upload_data_size);
+        if (r->route->body) append_body(a, r, upload_data, *upload_data_size);
         *upload_data_size = 0;
         return MHD_YES;
     }
-    if (r->too_big)
-        return answer_now(c, MHD_HTTP_CONTENT_TOO_LARGE, "request body too large");
+    if (r->too_big) return answer_now(c, MHD_HTTP_CONTENT_TOO_LARGE, "request body too large");
+    if (r->nomem) return answer_now(c, MHD_HTTP_SERVICE_UNAVAILABLE, "out of memory");
     struct answer ans = {0};
     r->route->handle(a, r, &ans);
     return send_answer(c, &ans);
@@ -540,8 +532,7 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
                          enum MHD_RequestTerminationCode toe)
 {
     struct request *r = *con_cls;
-    if (!r)
-        return;
+    if (!r) return;
     ne_free(r->body);
     ne_free(r);
     *con_cls = NULL;
@@ -563,16 +554,14 @@ static void on_mhd_log(void *cls, const char *fmt, va_list ap)
 static int split_listen(const char *addr, char *host, size_t hn, char *port, size_t pn)
 {
     const char *colon = strrchr(addr, ':');
-    if (!colon || !colon[1])
-        return NE_EINVAL;
+    if (!colon || !colon[1]) return NE_EINVAL;
     const char *h = addr;
     size_t hl = (size_t)(colon - addr);
     if (hl >= 2 && h[0] == '[' && h[hl - 1] == ']') {
         h++;
         hl -= 2;
     }
-    if (hl >= hn || strlen(colon + 1) >= pn)
-        return NE_EINVAL;
+    if (hl >= hn || strlen(colon + 1) >= pn) return NE_EINVAL;
     memcpy(host, h, hl);
     host[hl] = '\0';
     snprintf(port, pn, "%s", colon + 1);
@@ -586,7 +575,8 @@ static int bind_listen(const char *addr, int *out_fd, int *out_port)
         fprintf(stderr, "http.listen %s: expected HOST:PORT\n", addr ? addr : "(null)");
         return NE_EINVAL;
     }
-    struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM,
+    struct addrinfo hints = {.ai_family = AF_UNSPEC,
+                             .ai_socktype = SOCK_STREAM,
                              .ai_flags = AI_PASSIVE | AI_NUMERICSERV};
     struct addrinfo *ai = NULL;
     int g = getaddrinfo(host[0] ? host : NULL, port, &hints, &ai);
@@ -615,7 +605,7 @@ static int bind_listen(const char *addr, int *out_fd, int *out_port)
     socklen_t sl = sizeof(ss);
     getsockname(fd, (struct sockaddr *)&ss, &sl);
     *out_port = ntohs(ss.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&ss)->sin6_port
-                                                : ((struct sockaddr_in *)&ss)->sin_port);
+                                               : ((struct sockaddr_in *)&ss)->sin_port);
     *out_fd = fd;
 out:
     freeaddrinfo(ai);
@@ -644,8 +634,7 @@ static void admin_free(struct ne_admin *a)
 int ne_admin_start(const struct ne_admin_opts *o, struct ne_admin **out)
 {
     struct ne_admin *a = ne_calloc(1, sizeof(*a));
-    if (!a)
-        return NE_ENOMEM;
+    if (!a) return NE_ENOMEM;
     pthread_mutex_init(&a->mu, NULL);
     a->max_body = o->max_body_bytes;
     a->default_db = o->default_database;
@@ -669,14 +658,11 @@ int ne_admin_start(const struct ne_admin_opts *o, struct ne_admin **out)
     }
     unsigned threads = o->threads > 0 ? (unsigned)o->threads : 1;
     a->mhd = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ERROR_LOG,
-                              0, NULL, NULL, on_request, a,
-                              MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, a,
-                              MHD_OPTION_LISTEN_SOCKET, (MHD_socket)fd,
-                              MHD_OPTION_THREAD_POOL_SIZE, threads,
-                              MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)120,
-                              MHD_OPTION_CONNECTION_LIMIT, (unsigned)1024,
-                              MHD_OPTION_NOTIFY_COMPLETED, on_completed, a,
-                              MHD_OPTION_END);
+                              0, NULL, NULL, on_request, a, MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log,
+                              a, MHD_OPTION_LISTEN_SOCKET, (MHD_socket)fd,
+                              MHD_OPTION_THREAD_POOL_SIZE, threads, MHD_OPTION_CONNECTION_TIMEOUT,
+                              (unsigned)120, MHD_OPTION_CONNECTION_LIMIT, (unsigned)1024,
+                              MHD_OPTION_NOTIFY_COMPLETED, on_completed, a, MHD_OPTION_END);
     if (!a->mhd) {
         fprintf(stderr, "http.listen %s: cannot start the HTTP server\n", o->listen);
         close(fd);
@@ -695,8 +681,7 @@ int ne_admin_start(const struct ne_admin_opts *o, struct ne_admin **out)
 void ne_admin_stop(struct ne_admin **ap)
 {
     struct ne_admin *a = ap ? *ap : NULL;
-    if (!a)
-        return;
+    if (!a) return;
     /* Stops accepting, waits for the pool threads: requests in flight end. */
     MHD_stop_daemon(a->mhd);
     admin_free(a);
@@ -705,12 +690,11 @@ void ne_admin_stop(struct ne_admin **ap)
 
 void ne_admin_set_auth_token(struct ne_admin *a, const char *token)
 {
-    if (!a)
-        return;
+    if (!a) return;
     char *t = token && *token ? ne_strdup(token) : NULL;
     if (token && *token && !t) {
-        ne_log(NE_LOG_ERROR, MOD, "cannot apply the new auth token", "err",
-               ne_strerror(NE_ENOMEM), NULL);
+        ne_log(NE_LOG_ERROR, MOD, "cannot apply the new auth token", "err", ne_strerror(NE_ENOMEM),
+               NULL);
         return;
     }
     pthread_mutex_lock(&a->mu);
@@ -719,8 +703,7 @@ void ne_admin_set_auth_token(struct ne_admin *a, const char *token)
     a->token = t;
     pthread_mutex_unlock(&a->mu);
     ne_free(old);
-    if (same)
-        return;
+    if (same) return;
     ne_log(NE_LOG_INFO, MOD, "auth token updated", "auth", t ? "token" : "off", NULL);
 }
 

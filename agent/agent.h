@@ -84,6 +84,19 @@ extern const struct ne_module_ops *const ne_agent_modules[];
 int ne_agent_health_json(struct ne_agent *a, char **out, size_t *len,
                          enum ne_health_status *status);
 
+/* Module-internal helpers shared by the daemon and the CLI tools. */
+
+/* Fills o with the store options of cfg for the store in data_dir
+ * (borrowed). */
+void agent__store_opts(const struct ne_config *cfg, const char *data_dir, struct ne_store_opts *o);
+
+/* Takes the data dir lock (refusing if a daemon holds it), selects the I/O
+ * backend and opens the store of dir. Prints the reason on failure. On
+ * success the caller closes *out and then releases *lock_fd with
+ * ne_fs_unlock_dir. */
+int agent__open_store_locked(const struct ne_config *cfg, const char *dir, int *lock_fd,
+                             struct ne_store **out);
+
 /* The version string shown by `neoedge version`, /health and /metrics,
  * e.g. "0.1.0" or "0.1.0 (v0.1.0-3-gabcdef)". Static. */
 const char *ne_agent_version(void);

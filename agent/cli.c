@@ -145,8 +145,7 @@ static void print_overview(FILE *f, const char *group)
             continue;
         fprintf(f, "  %-16s %s\n", commands[i].name, commands[i].summary);
     }
-    if (!group)
-        fprintf(f, "  %-16s %s\n", "help", "show the help of a command");
+    if (!group) fprintf(f, "  %-16s %s\n", "help", "show the help of a command");
     fprintf(f, "\nRun `neoedge COMMAND --help` for the options of a command.\n");
 }
 
@@ -159,8 +158,7 @@ static int match_words(const char *name, int argc, char **argv)
     while (*p) {
         const char *sp = strchr(p, ' ');
         size_t n = sp ? (size_t)(sp - p) : strlen(p);
-        if (words >= argc || strlen(argv[words]) != n || strncmp(argv[words], p, n) != 0)
-            return 0;
+        if (words >= argc || strlen(argv[words]) != n || strncmp(argv[words], p, n) != 0) return 0;
         words++;
         p += n;
         while (*p == ' ')
@@ -189,18 +187,15 @@ static bool is_group(const char *word)
 {
     size_t n = strlen(word);
     for (size_t i = 0; i < NCOMMANDS; i++)
-        if (strncmp(commands[i].name, word, n) == 0 && commands[i].name[n] == ' ')
-            return true;
+        if (strncmp(commands[i].name, word, n) == 0 && commands[i].name[n] == ' ') return true;
     return false;
 }
 
 static bool wants_help(int argc, char **argv)
 {
     for (int i = 0; i < argc; i++) {
-        if (strcmp(argv[i], "--") == 0)
-            return false;
-        if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0)
-            return true;
+        if (strcmp(argv[i], "--") == 0) return false;
+        if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) return true;
     }
     return false;
 }
@@ -248,13 +243,10 @@ int ne_cli_main(int argc, char **argv)
     }
     char **args = argv + 1;
     int nargs = argc - 1;
-    if (strcmp(args[0], "--help") == 0 || strcmp(args[0], "-h") == 0)
-        return cmd_help(0, NULL);
-    if (strcmp(args[0], "--version") == 0)
-        return agent__cmd_version(1, args);
+    if (strcmp(args[0], "--help") == 0 || strcmp(args[0], "-h") == 0) return cmd_help(0, NULL);
+    if (strcmp(args[0], "--version") == 0) return agent__cmd_version(1, args);
     if (strcmp(args[0], "help") == 0) {
-        if (wants_help(nargs - 1, args + 1))
-            return cmd_help(1, args);
+        if (wants_help(nargs - 1, args + 1)) return cmd_help(1, args);
         return cmd_help(nargs - 1, args + 1);
     }
     int words = 0;
@@ -307,15 +299,13 @@ int agent__cmd_run(int argc, char **argv)
             return agent__usage_error("run", "invalid option");
         }
     }
-    if (optind < argc)
-        return agent__usage_error("run", "unexpected argument '%s'", argv[optind]);
+    if (optind < argc) return agent__usage_error("run", "unexpected argument '%s'", argv[optind]);
     return ne_daemon_run(&o);
 }
 
 int agent__cmd_version(int argc, char **argv)
 {
-    if (argc > 1)
-        return agent__usage_error("version", "unexpected argument '%s'", argv[1]);
+    if (argc > 1) return agent__usage_error("version", "unexpected argument '%s'", argv[1]);
     printf("neoedge %s\n", ne_agent_version());
     return NE_EXIT_OK;
 }

@@ -46,7 +46,6 @@ int agent__cmd_verify(int argc, char **argv);
 
 /* Reports a usage error for the running command ("neoedge CMD: msg" and a
  * hint to --help) and returns NE_EXIT_USAGE. */
-int agent__usage_error(const char *cmd, const char *fmt, ...)
-    __attribute__((format(printf, 2, 3)));
+int agent__usage_error(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 #endif

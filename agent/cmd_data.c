@@ -21,6 +21,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "agent/agent.h"
 #include "agent/cli.h"
 #include "agent/daemon.h"
 #include "agent/httpc.h"
@@ -34,8 +35,7 @@
 #define IMPORT_BATCH 5000
 #define IMPORT_BLOCK (1u << 20)
 
-void agent__store_opts(const struct ne_config *cfg, const char *data_dir,
-                       struct ne_store_opts *o);
+void agent__store_opts(const struct ne_config *cfg, const char *data_dir, struct ne_store_opts *o);
 
 /* ---- shared helpers ------------------------------------------------------ */
 
@@ -43,13 +43,10 @@ void agent__store_opts(const struct ne_config *cfg, const char *data_dir,
 static struct ne_config *cli_config(const char *path)
 {
     struct ne_config *cfg = NULL;
-    if (ne_daemon_load_config(path, &cfg) != 0)
-        return NULL;
+    if (ne_daemon_load_config(path, &cfg) != 0) return NULL;
     return cfg;
 }
 
-/* Locks data_dir and opens its store (shared with cmd_query.c). Prints the
- * reason on failure. */
 int agent__open_store_locked(const struct ne_config *cfg, const char *dir, int *lock_fd,
                              struct ne_store **out)
 {
@@ -87,8 +84,7 @@ static int flush_local(const struct ne_config *cfg, const char *dir)
 {
     int lock_fd = -1;
     struct ne_store *s = NULL;
-    if (agent__open_store_locked(cfg, dir, &lock_fd, &s) != 0)
-        return NE_EXIT_FAIL;
+    if (agent__open_store_locked(cfg, dir, &lock_fd, &s) != 0) return NE_EXIT_FAIL;
     int rc = ne_store_flush(s);
     ne_store_close(&s);
     ne_fs_unlock_dir(lock_fd);
@@ -102,6 +98,10 @@ static int flush_local(const struct ne_config *cfg, const char *dir)
 
 static int flush_remote(const char *host, const char *token)
 {
+    if (!host || !*host) {
+        fprintf(stderr, "flush: no daemon address: give --host or set http.listen\n");
+        return NE_EXIT_FAIL;
+    }
     struct agent__http_resp r = {0};
     char err[512] = "";
     int rc = agent__http_request("POST", host, "/api/v1/flush", token, NULL, NULL, 0, 300, &r, err,
@@ -124,8 +124,10 @@ static int flush_remote(const char *host, const char *token)
 int agent__cmd_flush(int argc, char **argv)
 {
     static const struct option opts[] = {
-        {"host", required_argument, NULL, 'H'},   {"token", required_argument, NULL, 't'},
-        {"config", required_argument, NULL, 'c'}, {"data-dir", required_argument, NULL, 'd'},
+        {"host", required_argument, NULL, 'H'},
+        {"token", required_argument, NULL, 't'},
+        {"config", required_argument, NULL, 'c'},
+        {"data-dir", required_argument, NULL, 'd'},
         {NULL, 0, NULL, 0},
     };
     const char *host = NULL, *token = NULL, *cfg_path = NULL, *dir = NULL;
@@ -148,19 +150,15 @@ int agent__cmd_flush(int argc, char **argv)
             return agent__usage_error("flush", "invalid option");
         }
     }
-    if (optind < argc)
-        return agent__usage_error("flush", "unexpected argument '%s'", argv[optind]);
-    if (host && dir)
-        return agent__usage_error("flush", "--host and --data-dir exclude each other");
+    if (optind < argc) return agent__usage_error("flush", "unexpected argument '%s'", argv[optind]);
+    if (host && dir) return agent__usage_error("flush", "--host and --data-dir exclude each other");
     struct ne_config *cfg = cli_config(cfg_path);
-    if (!cfg)
-        return NE_EXIT_FAIL;
+    if (!cfg) return NE_EXIT_FAIL;
     int code;
     if (dir)
         code = flush_local(cfg, dir);
     else
-        code = flush_remote(host ? host : cfg->http.listen,
-                            token ? token : cfg->http.auth_token);
+        code = flush_remote(host ? host : cfg->http.listen, token ? token : cfg->http.auth_token);
     ne_config_free(&cfg);
     return code;
 }
@@ -179,8 +177,7 @@ struct import_state {
 
 static void import_progress(const struct import_state *st, bool final)
 {
-    if (!final && !st->tty && st->batches % 20 != 0)
-        return;
+    if (!final && !st->tty && st->batches % 20 != 0) return;
     fprintf(stderr, "%simported %llu points from %llu lines (%llu bad lines, %llu rejected)%s",
             st->tty ? "\r" : "", (unsigned long long)st->points, (unsigned long long)st->lines,
             (unsigned long long)st->bad, (unsigned long long)st->rejected,
@@ -190,8 +187,7 @@ static void import_progress(const struct import_state *st, bool final)
 /* Writes the batch, waiting out backpressure. */
 static int import_write(struct import_state *st)
 {
-    if (st->batch.npts == 0)
-        return 0;
+    if (st->batch.npts == 0) return 0;
     struct ne_write_result res;
     int64_t pause = 1000000; /* 1 ms, doubling up to 1 s */
     for (;;) {
@@ -210,8 +206,7 @@ static int import_write(struct import_state *st)
     }
     st->points += res.accepted;
     if (res.rejected && st->rejected == 0)
-        fprintf(stderr, "%simport: points rejected: %s\n", st->tty ? "\n" : "",
-                res.first_error);
+        fprintf(stderr, "%simport: points rejected: %s\n", st->tty ? "\n" : "", res.first_error);
     st->rejected += res.rejected;
     return 0;
 }
@@ -245,8 +240,7 @@ static int import_stream(struct import_state *st, int fd)
 {
     size_t cap = IMPORT_BLOCK, len = 0;
     char *buf = ne_malloc(cap);
-    if (!buf)
-        return NE_ENOMEM;
+    if (!buf) return NE_ENOMEM;
     int rc = 0;
     bool eof = false;
     while (!eof || len > 0) {
@@ -261,15 +255,13 @@ static int import_stream(struct import_state *st, int fd)
                 cap *= 2;
             }
             ssize_t got = read(fd, buf + len, cap - len);
-            if (got < 0 && errno == EINTR)
-                continue;
+            if (got < 0 && errno == EINTR) continue;
             if (got < 0) {
                 fprintf(stderr, "import: read: %s\n", strerror(errno));
                 rc = NE_EIO;
                 break;
             }
-            if (got == 0)
-                eof = true;
+            if (got == 0) eof = true;
             len += (size_t)got;
         }
         /* Cut complete chunks of IMPORT_BATCH lines (or the rest at EOF). */
@@ -278,30 +270,26 @@ static int import_stream(struct import_state *st, int fd)
             size_t pos = start, lines = 0, end = 0;
             while (pos < len && lines < IMPORT_BATCH) {
                 const char *nl = memchr(buf + pos, '\n', len - pos);
-                if (!nl)
-                    break;
+                if (!nl) break;
                 pos = (size_t)(nl - buf) + 1;
                 end = pos;
                 lines++;
             }
-            if (lines < IMPORT_BATCH && !eof)
-                break; /* read more first */
+            if (lines < IMPORT_BATCH && !eof) break; /* read more first */
             if (eof && lines < IMPORT_BATCH && end < len) {
                 end = len; /* the last line has no newline */
                 lines++;
             }
-            if (end == start)
-                break;
-            rc = import_chunk(st, buf + start, end - start, st->lines + 1);
+            if (end == start) break;
+            uint64_t first = st->lines + 1;
             st->lines += lines;
+            rc = import_chunk(st, buf + start, end - start, first);
             start = end;
-            if (rc != 0)
-                break;
+            if (rc != 0) break;
         }
         memmove(buf, buf + start, len - start);
         len -= start;
-        if (rc != 0 || (eof && len == 0))
-            break;
+        if (rc != 0 || (eof && len == 0)) break;
     }
     ne_free(buf);
     return rc;
@@ -314,8 +302,10 @@ struct import_args {
 static int import_parse_args(int argc, char **argv, struct import_args *a)
 {
     static const struct option opts[] = {
-        {"db", required_argument, NULL, 'b'},       {"precision", required_argument, NULL, 'p'},
-        {"data-dir", required_argument, NULL, 'd'}, {"config", required_argument, NULL, 'c'},
+        {"db", required_argument, NULL, 'b'},
+        {"precision", required_argument, NULL, 'p'},
+        {"data-dir", required_argument, NULL, 'd'},
+        {"config", required_argument, NULL, 'c'},
         {NULL, 0, NULL, 0},
     };
     int ch;
@@ -348,8 +338,7 @@ int agent__cmd_import(int argc, char **argv)
 {
     struct import_args a = {0};
     int code = import_parse_args(argc, argv, &a);
-    if (code != 0)
-        return code;
+    if (code != 0) return code;
     struct import_state st;
     memset(&st, 0, sizeof(st));
     st.dopts.format = NE_PAYLOAD_LINE;
@@ -364,15 +353,13 @@ int agent__cmd_import(int argc, char **argv)
     struct ne_config *cfg = cli_config(a.cfg_path);
     int lock_fd = -1;
     code = NE_EXIT_FAIL;
-    if (!cfg)
-        goto out;
+    if (!cfg) goto out;
     const char *dir = a.dir ? a.dir : cfg->data_dir;
     if (!a.dir && ne_fs_mkdir_p(dir) != 0) {
         fprintf(stderr, "data dir %s cannot be created\n", dir);
         goto out;
     }
-    if (agent__open_store_locked(cfg, dir, &lock_fd, &st.store) != 0)
-        goto out;
+    if (agent__open_store_locked(cfg, dir, &lock_fd, &st.store) != 0) goto out;
     st.db = a.db ? a.db : cfg->default_database;
     st.tty = isatty(STDERR_FILENO);
     ne_batch_init(&st.batch);
@@ -384,8 +371,7 @@ int agent__cmd_import(int argc, char **argv)
     code = (rc == 0 && st.bad == 0 && st.rejected == 0) ? NE_EXIT_OK : NE_EXIT_FAIL;
 out:
     ne_config_free(&cfg);
-    if (fd != STDIN_FILENO)
-        close(fd);
+    if (fd != STDIN_FILENO) close(fd);
     return code;
 }
 
@@ -428,15 +414,12 @@ int agent__cmd_verify(int argc, char **argv)
     const char *cfg_path = NULL;
     int ch;
     while ((ch = getopt_long(argc, argv, "c:", opts, NULL)) != -1) {
-        if (ch != 'c')
-            return agent__usage_error("verify", "invalid option");
+        if (ch != 'c') return agent__usage_error("verify", "invalid option");
         cfg_path = optarg;
     }
-    if (argc - optind > 1)
-        return agent__usage_error("verify", "too many arguments");
+    if (argc - optind > 1) return agent__usage_error("verify", "too many arguments");
     struct ne_config *cfg = NULL;
-    if (optind == argc && !(cfg = cli_config(cfg_path)))
-        return NE_EXIT_FAIL;
+    if (optind == argc && !(cfg = cli_config(cfg_path))) return NE_EXIT_FAIL;
     const char *dir = optind < argc ? argv[optind] : cfg->data_dir;
     int code = NE_EXIT_FAIL, lock_fd = -1;
     if (!ne_fs_exists(dir)) {
@@ -461,4 +444,3 @@ out:
     ne_config_free(&cfg);
     return code;
 }
-

@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "agent/agent.h"
 #include "agent/cli.h"
 #include "agent/daemon.h"
 #include "agent/httpc.h"
@@ -18,9 +19,6 @@
 #include "ports/platform.h"
 #include "store/query/query.h"
 #include "store/store.h"
-
-int agent__open_store_locked(const struct ne_config *cfg, const char *dir, int *lock_fd,
-                             struct ne_store **out);
 
 struct query_args {
     const char *host, *token, *cfg_path, *dir, *db, *epoch, *text;
@@ -44,10 +42,14 @@ static int parse_format(const char *s, enum ne_qfmt *out)
 static int query_parse_args(int argc, char **argv, struct query_args *a)
 {
     static const struct option opts[] = {
-        {"host", required_argument, NULL, 'H'},   {"token", required_argument, NULL, 't'},
-        {"config", required_argument, NULL, 'c'}, {"data-dir", required_argument, NULL, 'd'},
-        {"db", required_argument, NULL, 'b'},     {"format", required_argument, NULL, 'f'},
-        {"epoch", required_argument, NULL, 'e'},  {"pretty", no_argument, NULL, 'P'},
+        {"host", required_argument, NULL, 'H'},
+        {"token", required_argument, NULL, 't'},
+        {"config", required_argument, NULL, 'c'},
+        {"data-dir", required_argument, NULL, 'd'},
+        {"db", required_argument, NULL, 'b'},
+        {"format", required_argument, NULL, 'f'},
+        {"epoch", required_argument, NULL, 'e'},
+        {"pretty", no_argument, NULL, 'P'},
         {NULL, 0, NULL, 0},
     };
     a->format = NE_QFMT_TABLE;
@@ -85,8 +87,9 @@ static int query_parse_args(int argc, char **argv, struct query_args *a)
         }
     }
     if (optind + 1 != argc)
-        return agent__usage_error("query", optind == argc ? "missing QUERY" : "too many arguments "
-                                                                               "(quote the query)");
+        return agent__usage_error("query", optind == argc ? "missing QUERY"
+                                                          : "too many arguments "
+                                                            "(quote the query)");
     if (a->host && a->dir)
         return agent__usage_error("query", "--host and --data-dir exclude each other");
     a->text = argv[optind];
@@ -102,8 +105,7 @@ static int query_local(const struct ne_config *cfg, const struct query_args *a)
 {
     int lock_fd = -1;
     struct ne_store *s = NULL;
-    if (agent__open_store_locked(cfg, a->dir, &lock_fd, &s) != 0)
-        return NE_EXIT_FAIL;
+    if (agent__open_store_locked(cfg, a->dir, &lock_fd, &s) != 0) return NE_EXIT_FAIL;
     struct ne_qwriter_opts wo = {
         .format = a->format,
         .epoch = a->epoch,
@@ -118,8 +120,7 @@ static int query_local(const struct ne_config *cfg, const struct query_args *a)
         struct ne_query_opts qo = {.db = a->db ? a->db : cfg->default_database,
                                    .now_ns = ne_time_wall_ns()};
         rc = ne_query_text(&src, &qo, a->text, strlen(a->text), ne_qwriter_out(w));
-        if (rc == 0)
-            rc = ne_qwriter_finish(w);
+        if (rc == 0) rc = ne_qwriter_finish(w);
         ne_qwriter_free(&w);
     }
     ne_store_close(&s);
@@ -133,8 +134,9 @@ static int query_local(const struct ne_config *cfg, const struct query_args *a)
 
 static const char *accept_of(enum ne_qfmt f)
 {
-    return f == NE_QFMT_CSV ? "application/csv" : f == NE_QFMT_TABLE ? "text/plain"
-                                                                      : "application/json";
+    return f == NE_QFMT_CSV     ? "application/csv"
+           : f == NE_QFMT_TABLE ? "text/plain"
+                                : "application/json";
 }
 
 static int query_remote(const struct ne_config *cfg, const struct query_args *a)
@@ -145,17 +147,19 @@ static int query_remote(const struct ne_config *cfg, const struct query_args *a)
     char *e = agent__http_urlencode(a->epoch ? a->epoch : "");
     int code = NE_EXIT_FAIL;
     char *path = NULL;
-    if (!q || !d || !e)
-        goto out;
+    if (!q || !d || !e) goto out;
     size_t n = strlen(q) + strlen(d) + strlen(e) + 64;
     path = ne_malloc(n);
-    if (!path)
-        goto out;
+    if (!path) goto out;
     snprintf(path, n, "/query?db=%s&q=%s%s%s%s", d, q, a->epoch ? "&epoch=" : "", e,
              a->pretty ? "&pretty=true" : "");
     struct agent__http_resp r = {0};
     char err[512] = "";
     const char *host = a->host ? a->host : cfg->http.listen;
+    if (!host || !*host) {
+        fprintf(stderr, "query: no daemon address: give --host or set http.listen\n");
+        goto out;
+    }
     int rc = agent__http_request("GET", host, path, a->token ? a->token : cfg->http.auth_token,
                                  accept_of(a->format), NULL, 0, 300, &r, err, sizeof(err));
     if (rc != 0) {
@@ -181,11 +185,9 @@ int agent__cmd_query(int argc, char **argv)
 {
     struct query_args a = {0};
     int code = query_parse_args(argc, argv, &a);
-    if (code != 0)
-        return code;
+    if (code != 0) return code;
     struct ne_config *cfg = NULL;
-    if (ne_daemon_load_config(a.cfg_path, &cfg) != 0)
-        return NE_EXIT_FAIL;
+    if (ne_daemon_load_config(a.cfg_path, &cfg) != 0) return NE_EXIT_FAIL;
     code = a.dir ? query_local(cfg, &a) : query_remote(cfg, &a);
     ne_config_free(&cfg);
     return code;

@@ -100,8 +100,7 @@ static long lock_holder_pid(const char *dir)
     snprintf(path, sizeof(path), "%s/LOCK", dir);
     char *text = NULL;
     size_t len = 0;
-    if (ne_fs_read_all(path, &text, &len) != 0)
-        return 0;
+    if (ne_fs_read_all(path, &text, &len) != 0) return 0;
     long pid = strtol(text, NULL, 10);
     ne_free(text);
     return pid > 0 ? pid : 0;
@@ -133,8 +132,7 @@ static int block_signals(void)
     sigaddset(&set, SIGTERM);
     sigaddset(&set, SIGINT);
     sigaddset(&set, SIGHUP);
-    if (pthread_sigmask(SIG_BLOCK, &set, NULL) != 0)
-        return -1;
+    if (pthread_sigmask(SIG_BLOCK, &set, NULL) != 0) return -1;
     signal(SIGPIPE, SIG_IGN);
     return signalfd(-1, &set, SFD_CLOEXEC);
 }
@@ -146,8 +144,7 @@ static void unblock_signals(int sfd)
     sigaddset(&set, SIGTERM);
     sigaddset(&set, SIGINT);
     sigaddset(&set, SIGHUP);
-    if (sfd >= 0)
-        close(sfd);
+    if (sfd >= 0) close(sfd);
     pthread_sigmask(SIG_UNBLOCK, &set, NULL);
 }
 
@@ -157,10 +154,8 @@ static int wait_signal(int sfd)
     struct signalfd_siginfo si;
     for (;;) {
         ssize_t n = read(sfd, &si, sizeof(si));
-        if (n == (ssize_t)sizeof(si))
-            return (int)si.ssi_signo;
-        if (n < 0 && errno == EINTR)
-            continue;
+        if (n == (ssize_t)sizeof(si)) return (int)si.ssi_signo;
+        if (n < 0 && errno == EINTR) continue;
         return -1;
     }
 }
@@ -178,8 +173,7 @@ static size_t module_count(void)
 static void stop_modules(struct ne_agent *a, const bool *started, size_t n)
 {
     for (size_t i = n; i-- > 0;) {
-        if (!started[i])
-            continue;
+        if (!started[i]) continue;
         const struct ne_module_ops *m = ne_agent_modules[i];
         ne_log(NE_LOG_INFO, MOD, "stopping module", "module", m->name, NULL);
         m->stop(a);
@@ -239,8 +233,7 @@ static void log_changed_key(void *ctx, const char *key, bool live)
 static void reload(struct ne_agent *a, const char *path, const char *data_dir_override,
                    const bool *started, struct ne_config **current)
 {
-    ne_log(NE_LOG_INFO, MOD, "reloading config", "path", path ? path : "(embedded default)",
-           NULL);
+    ne_log(NE_LOG_INFO, MOD, "reloading config", "path", path ? path : "(embedded default)", NULL);
     struct ne_config_error err;
     memset(&err, 0, sizeof(err));
     struct ne_config *next = NULL;
@@ -263,17 +256,19 @@ static void reload(struct ne_agent *a, const char *path, const char *data_dir_ov
         ne_free(next->data_dir);
         next->data_dir = dd;
     }
+    /* Report the changes at the more verbose of the old and new levels, so
+     * a switch to a quieter level is still seen in the log. */
+    enum ne_log_level lvl = ne_log_get_level();
+    if (next->log.level < lvl) ne_log_set_level(next->log.level);
     struct diff_ctx d = {0};
     ne_config_diff(*current, next, log_changed_key, &d);
     apply_log_settings(next);
     for (size_t i = 0; ne_agent_modules[i]; i++)
-        if (started[i] && ne_agent_modules[i]->reload)
-            ne_agent_modules[i]->reload(a, next);
+        if (started[i] && ne_agent_modules[i]->reload) ne_agent_modules[i]->reload(a, next);
     char nbuf[24];
     snprintf(nbuf, sizeof(nbuf), "%u", d.changed);
     ne_log(NE_LOG_INFO, MOD, "config reloaded", "changed", nbuf, NULL);
-    if (*current != a->cfg)
-        ne_config_free(current);
+    if (*current != a->cfg) ne_config_free(current);
     *current = next;
 }
 
@@ -282,21 +277,17 @@ static void reload(struct ne_agent *a, const char *path, const char *data_dir_ov
 static int arm_faults_from_env(void)
 {
     const char *spec = getenv("NEOEDGE_FAULTS");
-    if (!spec || !*spec)
-        return 0;
+    if (!spec || !*spec) return 0;
     int rc = ne_fault_arm_spec(spec);
-    if (rc != 0)
-        fprintf(stderr, "NEOEDGE_FAULTS=%s: %s\n", spec, ne_strerror(rc));
+    if (rc != 0) fprintf(stderr, "NEOEDGE_FAULTS=%s: %s\n", spec, ne_strerror(rc));
     return rc;
 }
 
 static int override_data_dir(struct ne_config *cfg, const char *dir)
 {
-    if (!dir)
-        return 0;
+    if (!dir) return 0;
     char *dd = ne_strdup(dir);
-    if (!dd)
-        return NE_ENOMEM;
+    if (!dd) return NE_ENOMEM;
     ne_free(cfg->data_dir);
     cfg->data_dir = dd;
     return 0;
@@ -306,8 +297,7 @@ static int override_data_dir(struct ne_config *cfg, const char *dir)
 static int prepare(const struct ne_daemon_opts *o, struct ne_config **cfg, int *lock_fd)
 {
     int rc = ne_daemon_load_config(o->config_path, cfg);
-    if (rc != 0)
-        return rc;
+    if (rc != 0) return rc;
     rc = override_data_dir(*cfg, o->data_dir);
     if (rc != 0) {
         fprintf(stderr, "neoedge: %s\n", ne_strerror(rc));
@@ -315,8 +305,7 @@ static int prepare(const struct ne_daemon_opts *o, struct ne_config **cfg, int *
     }
     apply_log_settings(*cfg);
     rc = arm_faults_from_env();
-    if (rc != 0)
-        return rc;
+    if (rc != 0) return rc;
     rc = ne_io_init((*cfg)->storage.io_backend);
     if (rc != 0) {
         fprintf(stderr, "storage.io_backend %s: %s\n",
@@ -324,13 +313,11 @@ static int prepare(const struct ne_daemon_opts *o, struct ne_config **cfg, int *
         return rc;
     }
     rc = prepare_data_dir((*cfg)->data_dir);
-    if (rc != 0)
-        return rc;
+    if (rc != 0) return rc;
     return lock_data_dir((*cfg)->data_dir, lock_fd);
 }
 
-static void serve(struct ne_agent *a, int sfd, const struct ne_daemon_opts *o,
-                  const bool *started)
+static void serve(struct ne_agent *a, int sfd, const struct ne_daemon_opts *o, const bool *started)
 {
     struct ne_config *current = (struct ne_config *)a->cfg;
     for (;;) {
@@ -340,11 +327,13 @@ static void serve(struct ne_agent *a, int sfd, const struct ne_daemon_opts *o,
             continue;
         }
         ne_log(NE_LOG_INFO, MOD, "stopping", "signal",
-               sig == SIGINT ? "SIGINT" : sig == SIGTERM ? "SIGTERM" : "error", NULL);
+               sig == SIGINT    ? "SIGINT"
+               : sig == SIGTERM ? "SIGTERM"
+                                : "error",
+               NULL);
         break;
     }
-    if (current != a->cfg)
-        ne_config_free(&current);
+    if (current != a->cfg) ne_config_free(&current);
 }
 
 int ne_daemon_run(const struct ne_daemon_opts *o)
@@ -353,8 +342,7 @@ int ne_daemon_run(const struct ne_daemon_opts *o)
     int lock_fd = -1;
     int exit_code = 1;
     int rc = prepare(o, &cfg, &lock_fd);
-    if (rc != 0)
-        goto out;
+    if (rc != 0) goto out;
 
     int sfd = block_signals();
     if (sfd < 0) {

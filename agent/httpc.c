@@ -53,14 +53,13 @@ void agent__http_base_url(const char *addr, char *buf, size_t n)
     snprintf(buf, n, "http://%s:%s", host, port);
 }
 
-int agent__http_request(const char *method, const char *addr, const char *path,
-                        const char *token, const char *accept, const char *body, size_t blen,
-                        long timeout_s, struct agent__http_resp *out, char *err, size_t errn)
+int agent__http_request(const char *method, const char *addr, const char *path, const char *token,
+                        const char *accept, const char *body, size_t blen, long timeout_s,
+                        struct agent__http_resp *out, char *err, size_t errn)
 {
     size_t un = strlen(addr) + strlen(path) + 64;
     char *url = ne_malloc(un);
-    if (!url)
-        return NE_ENOMEM;
+    if (!url) return NE_ENOMEM;
     agent__http_base_url(addr, url, un);
     size_t ul = strlen(url);
     snprintf(url + ul, un - ul, "%s", path);
@@ -89,10 +88,8 @@ int agent__http_request(const char *method, const char *addr, const char *path,
     curl_easy_setopt(c, CURLOPT_ERRORBUFFER, ebuf);
     curl_easy_setopt(c, CURLOPT_TIMEOUT, timeout_s);
     curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
-    if (hdrs)
-        curl_easy_setopt(c, CURLOPT_HTTPHEADER, hdrs);
-    if (strcmp(method, "HEAD") == 0)
-        curl_easy_setopt(c, CURLOPT_NOBODY, 1L);
+    if (hdrs) curl_easy_setopt(c, CURLOPT_HTTPHEADER, hdrs);
+    if (strcmp(method, "HEAD") == 0) curl_easy_setopt(c, CURLOPT_NOBODY, 1L);
     if (body) {
         curl_easy_setopt(c, CURLOPT_POSTFIELDS, body);
         curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)blen);
@@ -125,8 +122,7 @@ char *agent__http_urlencode(const char *s)
     static const char hex[] = "0123456789ABCDEF";
     size_t n = strlen(s);
     char *out = ne_malloc(n * 3 + 1), *o = out;
-    if (!out)
-        return NULL;
+    if (!out) return NULL;
     for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
         if ((*p >= 'A' && *p <= 'Z') || (*p >= 'a' && *p <= 'z') || (*p >= '0' && *p <= '9') ||
             *p == '-' || *p == '_' || *p == '.' || *p == '~') {

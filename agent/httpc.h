@@ -19,9 +19,9 @@ struct agent__http_resp {
  * Accept header (NULL: none). Returns 0 with
  * *out filled whatever the status, or NE_EIO (err gets curl's reason, e.g.
  * "Couldn't connect to server") / NE_ENOMEM. timeout_s bounds the call. */
-int agent__http_request(const char *method, const char *addr, const char *path,
-                        const char *token, const char *accept, const char *body, size_t blen,
-                        long timeout_s, struct agent__http_resp *out, char *err, size_t errn);
+int agent__http_request(const char *method, const char *addr, const char *path, const char *token,
+                        const char *accept, const char *body, size_t blen, long timeout_s,
+                        struct agent__http_resp *out, char *err, size_t errn);
 
 /* URL-encodes s (RFC 3986 unreserved characters kept). Returns a new string
  * (ne_free) or NULL. */

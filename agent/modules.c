@@ -7,6 +7,7 @@
  * and reports health. The order of ne_agent_modules is the start order; see
  * agent.h for why it is this one.
  */
+#include <pthread.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -28,18 +29,21 @@ const char *ne_agent_version_short(void)
     return NE_VERSION;
 }
 
+static char version_buf[128];
+static pthread_once_t version_once = PTHREAD_ONCE_INIT;
+
+static void version_init(void)
+{
+    if (NE_GIT_DESCRIBE[0])
+        snprintf(version_buf, sizeof(version_buf), "%s (%s)", NE_VERSION, NE_GIT_DESCRIBE);
+    else
+        snprintf(version_buf, sizeof(version_buf), "%s", NE_VERSION);
+}
+
 const char *ne_agent_version(void)
 {
-    static char buf[128];
-    static int done;
-    if (!done) { /* first call happens before any thread starts (CLI/daemon start) */
-        if (NE_GIT_DESCRIBE[0])
-            snprintf(buf, sizeof(buf), "%s (%s)", NE_VERSION, NE_GIT_DESCRIBE);
-        else
-            snprintf(buf, sizeof(buf), "%s", NE_VERSION);
-        done = 1;
-    }
-    return buf;
+    pthread_once(&version_once, version_init);
+    return version_buf;
 }
 
 const char *ne_health_name(enum ne_health_status s)
@@ -56,11 +60,8 @@ const char *ne_health_name(enum ne_health_status s)
 
 static void health_set(struct ne_health *h, int status, const char *why)
 {
-    h->status = status <= 0 ? NE_HEALTH_OK
-                : status == 1 ? NE_HEALTH_DEGRADED
-                              : NE_HEALTH_FAILING;
-    if (why != h->reason)
-        snprintf(h->reason, sizeof(h->reason), "%s", why ? why : "");
+    h->status = status <= 0 ? NE_HEALTH_OK : status == 1 ? NE_HEALTH_DEGRADED : NE_HEALTH_FAILING;
+    if (why != h->reason) snprintf(h->reason, sizeof(h->reason), "%s", why ? why : "");
 }
 
 static enum ne_payload payload_of(enum ne_format f)
@@ -104,8 +105,7 @@ static enum ne_store_durability durability_of(enum ne_durability d)
 }
 
 /* The store's options from the config (shared with the CLI tools). */
-void agent__store_opts(const struct ne_config *cfg, const char *data_dir,
-                       struct ne_store_opts *o)
+void agent__store_opts(const struct ne_config *cfg, const char *data_dir, struct ne_store_opts *o)
 {
     const struct ne_cfg_storage *s = &cfg->storage;
     ne_store_opts_default(o);
@@ -245,8 +245,7 @@ static int mqtt_start(struct ne_agent *a)
     struct ne_mqtt_sub_opts *subs = NULL;
     if (c->nsubs) {
         subs = ne_calloc(c->nsubs, sizeof(*subs));
-        if (!subs)
-            return NE_ENOMEM;
+        if (!subs) return NE_ENOMEM;
         for (size_t i = 0; i < c->nsubs; i++)
             mqtt_sub_opts(&c->subs[i], &subs[i]);
     }
@@ -295,10 +294,8 @@ static int coap_start(struct ne_agent *a)
     struct ne_coap_psk_opts *psk = NULL;
     struct ne_coap_path_opts *paths = NULL;
     int rc = NE_ENOMEM;
-    if (c->npsk && !(psk = ne_calloc(c->npsk, sizeof(*psk))))
-        goto out;
-    if (c->npaths && !(paths = ne_calloc(c->npaths, sizeof(*paths))))
-        goto out;
+    if (c->npsk && !(psk = ne_calloc(c->npsk, sizeof(*psk)))) goto out;
+    if (c->npaths && !(paths = ne_calloc(c->npaths, sizeof(*paths)))) goto out;
     for (size_t i = 0; i < c->npsk; i++) {
         psk[i].identity = c->psk[i].identity;
         psk[i].key = c->psk[i].key;
@@ -313,10 +310,7 @@ static int coap_start(struct ne_agent *a)
     o.npsk = c->npsk;
     o.paths = paths;
     o.npaths = c->npaths;
-    rc = ne_coap_start(&o, &a->sink, &a->coap);
-    if (rc == NE_EADDRINUSE)
-        fprintf(stderr, "coap.listen %s / coap.dtls_listen %s: address already in use\n",
-                c->listen ? c->listen : "-", c->dtls_listen ? c->dtls_listen : "-");
+    rc = ne_coap_start(&o, &a->sink, &a->coap); /* logs a bind failure itself */
 out:
     ne_free(psk);
     ne_free(paths);
@@ -343,11 +337,7 @@ static const struct ne_module_ops coap_ops = {
 };
 
 const struct ne_module_ops *const ne_agent_modules[] = {
-    &store_ops,
-    &http_ops,
-    &mqtt_ops,
-    &coap_ops,
-    NULL,
+    &store_ops, &http_ops, &mqtt_ops, &coap_ops, NULL,
 };
 
 /* ---- health -------------------------------------------------------------- */
@@ -359,17 +349,13 @@ static bool is_source(const char *name)
 
 static bool module_running(const struct ne_agent *a, const char *name)
 {
-    if (strcmp(name, "store") == 0)
-        return a->store != NULL;
-    if (strcmp(name, "mqtt") == 0)
-        return a->mqtt != NULL;
-    if (strcmp(name, "coap") == 0)
-        return a->coap != NULL;
+    if (strcmp(name, "store") == 0) return a->store != NULL;
+    if (strcmp(name, "mqtt") == 0) return a->mqtt != NULL;
+    if (strcmp(name, "coap") == 0) return a->coap != NULL;
     return false;
 }
 
-int ne_agent_health_json(struct ne_agent *a, char **out, size_t *len,
-                         enum ne_health_status *status)
+int ne_agent_health_json(struct ne_agent *a, char **out, size_t *len, enum ne_health_status *status)
 {
     struct agent__sbuf b = {0};
     enum ne_health_status worst = NE_HEALTH_OK;
@@ -378,15 +364,12 @@ int ne_agent_health_json(struct ne_agent *a, char **out, size_t *len,
     bool first = true;
     for (size_t i = 0; ne_agent_modules[i]; i++) {
         const struct ne_module_ops *m = ne_agent_modules[i];
-        if (!m->health || !module_running(a, m->name))
-            continue;
+        if (!m->health || !module_running(a, m->name)) continue;
         struct ne_health h;
         memset(&h, 0, sizeof(h));
         m->health(a, &h);
-        if (is_source(m->name) && h.status > NE_HEALTH_DEGRADED)
-            h.status = NE_HEALTH_DEGRADED;
-        if (h.status > worst)
-            worst = h.status;
+        if (is_source(m->name) && h.status > NE_HEALTH_DEGRADED) h.status = NE_HEALTH_DEGRADED;
+        if (h.status > worst) worst = h.status;
         agent__sb_str(&b, first ? "{\"name\":" : ",{\"name\":");
         first = false;
         agent__sb_json(&b, m->name);

@@ -26,8 +26,7 @@
 static int read_small_file(const char *path, char *buf, size_t n)
 {
     FILE *f = fopen(path, "re");
-    if (!f)
-        return -1;
+    if (!f) return -1;
     size_t got = fread(buf, 1, n - 1, f);
     fclose(f);
     buf[got] = '\0';
@@ -37,11 +36,9 @@ static int read_small_file(const char *path, char *buf, size_t n)
 static double statm_field(int idx)
 {
     char buf[256];
-    if (read_small_file("/proc/self/statm", buf, sizeof(buf)) != 0)
-        return -1;
+    if (read_small_file("/proc/self/statm", buf, sizeof(buf)) != 0) return -1;
     unsigned long long v[2] = {0, 0};
-    if (sscanf(buf, "%llu %llu", &v[0], &v[1]) != 2)
-        return -1;
+    if (sscanf(buf, "%llu %llu", &v[0], &v[1]) != 2) return -1;
     return (double)v[idx] * (double)sysconf(_SC_PAGESIZE);
 }
 
@@ -61,11 +58,9 @@ static int stat_times(unsigned long long *utime, unsigned long long *stime,
                       unsigned long long *start)
 {
     char buf[2048];
-    if (read_small_file("/proc/self/stat", buf, sizeof(buf)) != 0)
-        return -1;
+    if (read_small_file("/proc/self/stat", buf, sizeof(buf)) != 0) return -1;
     const char *p = strrchr(buf, ')');
-    if (!p)
-        return -1;
+    if (!p) return -1;
     /* After ") " come fields 3.. : state ppid pgrp session tty tpgid flags
      * minflt cminflt majflt cmajflt utime stime cutime cstime priority nice
      * num_threads itrealvalue starttime. */
@@ -84,16 +79,14 @@ static int stat_times(unsigned long long *utime, unsigned long long *stime,
 double ne_procstats_cpu_seconds(void)
 {
     unsigned long long u, s, st;
-    if (stat_times(&u, &s, &st) != 0)
-        return -1;
+    if (stat_times(&u, &s, &st) != 0) return -1;
     return (double)(u + s) / (double)sysconf(_SC_CLK_TCK);
 }
 
 static double boot_time(void)
 {
     FILE *f = fopen("/proc/stat", "re");
-    if (!f)
-        return -1;
+    if (!f) return -1;
     char line[512];
     double bt = -1;
     while (fgets(line, sizeof(line), f)) {
@@ -111,21 +104,18 @@ double ne_procstats_start_time(void)
 {
     unsigned long long u, s, st;
     double bt = boot_time();
-    if (bt < 0 || stat_times(&u, &s, &st) != 0)
-        return -1;
+    if (bt < 0 || stat_times(&u, &s, &st) != 0) return -1;
     return bt + (double)st / (double)sysconf(_SC_CLK_TCK);
 }
 
 double ne_procstats_open_fds(void)
 {
     DIR *d = opendir("/proc/self/fd");
-    if (!d)
-        return -1;
+    if (!d) return -1;
     double n = 0;
     struct dirent *e;
     while ((e = readdir(d)) != NULL)
-        if (e->d_name[0] != '.')
-            n++;
+        if (e->d_name[0] != '.') n++;
     closedir(d);
     return n - 1; /* the descriptor opendir itself holds */
 }
@@ -134,8 +124,7 @@ static double max_fds(void *ctx)
 {
     (void)ctx;
     struct rlimit rl;
-    if (getrlimit(RLIMIT_NOFILE, &rl) != 0)
-        return -1;
+    if (getrlimit(RLIMIT_NOFILE, &rl) != 0) return -1;
     return rl.rlim_cur == RLIM_INFINITY ? -1 : (double)rl.rlim_cur;
 }
 
@@ -188,7 +177,6 @@ int ne_procstats_register(const char *version)
          NULL, start_fn},
     };
     for (size_t i = 0; i < sizeof(g) / sizeof(g[0]); i++)
-        if (!ne_metric_gauge_fn(g[i].name, g[i].help, g[i].labels, g[i].fn, NULL))
-            return NE_ENOMEM;
+        if (!ne_metric_gauge_fn(g[i].name, g[i].help, g[i].labels, g[i].fn, NULL)) return NE_ENOMEM;
     return 0;
 }

@@ -12,8 +12,7 @@
 
 void agent__sb_put(struct agent__sbuf *b, const char *s, size_t n)
 {
-    if (b->err)
-        return;
+    if (b->err) return;
     if (b->len + n + 1 > b->cap) {
         size_t cap = b->cap ? b->cap * 2 : 512;
         while (cap < b->len + n + 1)
@@ -41,8 +40,7 @@ void agent__sb_json(struct agent__sbuf *b, const char *s)
     agent__sb_put(b, "\"", 1);
     const char *run = s;
     for (const unsigned char *c = (const unsigned char *)s; *c; c++) {
-        if (*c != '"' && *c != '\\' && *c >= 0x20)
-            continue;
+        if (*c != '"' && *c != '\\' && *c >= 0x20) continue;
         agent__sb_put(b, run, (size_t)((const char *)c - run));
         char esc[8];
         if (*c == '"' || *c == '\\') {

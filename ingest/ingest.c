@@ -73,6 +73,5 @@ void ne_ingest_count_result(const char *source, const struct ne_write_result *re
 {
     for (int r = 0; r < NE_REJ__COUNT; r++)
         if (res->by_reason[r])
-            ne_ingest_count_rejected(source, ne_reject_name((enum ne_reject)r),
-                                     res->by_reason[r]);
+            ne_ingest_count_rejected(source, ne_reject_name((enum ne_reject)r), res->by_reason[r]);
 }

@@ -36,9 +36,33 @@ static int fs_fail(const char *what, const char *path, int e)
     return ne_err_from_errno(e);
 }
 
+/* unlink(2) and rename(2), through the crash simulation when it is armed;
+ * 0 or -1 with errno set, like the calls themselves. */
+static int do_unlink(const char *path)
+{
+    if (!ports__cs_on()) return unlink(path);
+    ports__cs_lock();
+    int rc = ports__cs_unlink(path);
+    ports__cs_unlock();
+    if (rc == 0) return 0;
+    errno = -rc;
+    return -1;
+}
+
+static int do_rename(const char *from, const char *to)
+{
+    if (!ports__cs_on()) return rename(from, to);
+    ports__cs_lock();
+    int rc = ports__cs_rename(from, to);
+    ports__cs_unlock();
+    if (rc == 0) return 0;
+    errno = -rc;
+    return -1;
+}
+
 int ne_fs_rename(const char *from, const char *to)
 {
-    if (rename(from, to) != 0) {
+    if (do_rename(from, to) != 0) {
         int e = errno;
         if (e == ENOENT) return NE_ENOTFOUND;
         return fs_fail("rename failed", from, e);
@@ -51,11 +75,22 @@ int ne_fs_sync_dir(const char *dir)
     int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     if (fd < 0) return fs_fail("open directory failed", dir, errno);
     int rc;
+    bool cs = ports__cs_on();
+    uint64_t stamp = 0;
+    if (cs) {
+        ports__cs_lock();
+        stamp = ports__cs_sync_begin(dir); /* the chosen sync crashes instead */
+    }
     int kind = ports__fault_check(NE_FAULT_SYNC);
     if (kind >= 0)
         rc = kind == NE_FAULT_ENOSPC ? -ENOSPC : -EIO;
     else
         rc = ports__file_backend()->fsync(fd);
+    if (cs) {
+        if (rc == 0) ports__cs_dir_synced(dir);
+        ports__cs_unlock();
+        if (rc == 0) ports__cs_notify(NE_CRASHSIM_SYNC_DIR, dir, stamp);
+    }
     close(fd);
     if (rc) return fs_fail("directory fsync failed", dir, -rc);
     return 0;
@@ -88,7 +123,7 @@ int ne_fs_write_atomic(const char *path, const void *buf, size_t len)
     memcpy(tmp + plen, ".tmp", 5);
     dir_of(path, dir, plen + 2);
 
-    if (unlink(tmp) != 0 && errno != ENOENT) {
+    if (do_unlink(tmp) != 0 && errno != ENOENT) {
         rc = fs_fail("cannot remove stale temp file", tmp, errno);
         goto out;
     }
@@ -105,7 +140,7 @@ int ne_fs_write_atomic(const char *path, const void *buf, size_t len)
     rc = ne_fs_sync_dir(dir);
     goto out;
 out_unlink:
-    unlink(tmp);
+    do_unlink(tmp);
 out:
     ne_free(tmp);
     ne_free(dir);
@@ -182,7 +217,7 @@ int ne_fs_mkdir_p(const char *dir)
 
 int ne_fs_unlink(const char *path)
 {
-    if (unlink(path) == 0) return 0;
+    if (do_unlink(path) == 0) return 0;
     if (errno == ENOENT) return NE_ENOTFOUND;
     return fs_fail("unlink failed", path, errno);
 }

@@ -122,9 +122,8 @@ static int open_flags(int flags)
     return o;
 }
 
-int ne_file_open(const char *path, int flags, struct ne_file **out)
+static int open_plain(const char *path, int flags, struct ne_file **out)
 {
-    if (!path || !out || !(flags & (NE_F_READ | NE_F_WRITE))) return NE_EINVAL;
     struct ne_file *f = ne_calloc(1, sizeof *f);
     if (!f) return NE_ENOMEM;
     f->path = ne_strdup(path);
@@ -155,6 +154,28 @@ int ne_file_open(const char *path, int flags, struct ne_file **out)
     atomic_init(&f->failed, false);
     *out = f;
     return 0;
+}
+
+/* Open under the crash simulation: records creates and truncations. */
+static int open_crashsim(const char *path, int flags, struct ne_file **out)
+{
+    bool existed = false;
+    ports__cs_lock();
+    int rc = ports__cs_open_begin(path, flags, &existed);
+    if (rc == 0) rc = open_plain(path, flags, out);
+    if (rc == 0) {
+        rc = ports__cs_open_end(path, (*out)->fd, flags, existed);
+        if (rc) ne_file_close(out);
+    }
+    ports__cs_unlock();
+    return rc;
+}
+
+int ne_file_open(const char *path, int flags, struct ne_file **out)
+{
+    if (!path || !out || !(flags & (NE_F_READ | NE_F_WRITE))) return NE_EINVAL;
+    if (ports__cs_on()) return open_crashsim(path, flags, out);
+    return open_plain(path, flags, out);
 }
 
 int ne_file_close(struct ne_file **fp)
@@ -188,16 +209,35 @@ static int injected_write(struct ne_file *f, int kind, const void *buf, size_t l
     return fail_os(f, "write failed (injected)", kind == NE_FAULT_ENOSPC ? -ENOSPC : -EIO);
 }
 
-int ne_file_pwrite(struct ne_file *f, const void *buf, size_t len, uint64_t off)
+static int pwrite_plain(struct ne_file *f, const void *buf, size_t len, uint64_t off)
 {
-    int rc = writable(f);
-    if (rc) return rc;
+    int rc;
     int kind = ports__fault_check(NE_FAULT_WRITE);
     if (kind >= 0) return injected_write(f, kind, buf, len, off);
     size_t done = 0;
     rc = ports__file_backend()->pwrite(f->fd, buf, len, off, &done);
     if (rc) return fail_os(f, "write failed", rc);
     return 0;
+}
+
+/* Write under the crash simulation: keeps the synced pre-image, may crash
+ * after the write. */
+static int pwrite_crashsim(struct ne_file *f, const void *buf, size_t len, uint64_t off)
+{
+    ports__cs_lock();
+    int rc = ports__cs_write_begin(f->fd, off, len);
+    if (rc == 0) rc = pwrite_plain(f, buf, len, off);
+    ports__cs_write_end(f->path);
+    ports__cs_unlock();
+    return rc;
+}
+
+int ne_file_pwrite(struct ne_file *f, const void *buf, size_t len, uint64_t off)
+{
+    int rc = writable(f);
+    if (rc) return rc;
+    if (ports__cs_on()) return pwrite_crashsim(f, buf, len, off);
+    return pwrite_plain(f, buf, len, off);
 }
 
 int ne_file_append(struct ne_file *f, const void *buf, size_t len)
@@ -217,10 +257,9 @@ int ne_file_pread(struct ne_file *f, void *buf, size_t len, uint64_t off, size_t
     return 0;
 }
 
-int ne_file_datasync(struct ne_file *f)
+static int datasync_plain(struct ne_file *f)
 {
-    int rc = writable(f);
-    if (rc == NE_EFAILED) return rc;
+    int rc;
     int kind = ports__fault_check(NE_FAULT_SYNC);
     if (kind >= 0)
         rc = kind == NE_FAULT_ENOSPC ? -ENOSPC : -EIO;
@@ -232,6 +271,26 @@ int ne_file_datasync(struct ne_file *f)
         return NE_EFAILED;
     }
     return 0;
+}
+
+/* fdatasync under the crash simulation: the chosen sync crashes instead. */
+static int datasync_crashsim(struct ne_file *f)
+{
+    ports__cs_lock();
+    uint64_t stamp = ports__cs_sync_begin(f->path);
+    int rc = datasync_plain(f);
+    if (rc == 0) ports__cs_file_synced(f->fd);
+    ports__cs_unlock();
+    if (rc == 0) ports__cs_notify(NE_CRASHSIM_SYNC_FILE, f->path, stamp);
+    return rc;
+}
+
+int ne_file_datasync(struct ne_file *f)
+{
+    int rc = writable(f);
+    if (rc == NE_EFAILED) return rc;
+    if (ports__cs_on()) return datasync_crashsim(f);
+    return datasync_plain(f);
 }
 
 int ne_file_allocate(struct ne_file *f, uint64_t off, uint64_t len)
@@ -248,7 +307,16 @@ int ne_file_truncate(struct ne_file *f, uint64_t len)
 {
     int rc = writable(f);
     if (rc) return rc;
-    if (ftruncate(f->fd, (off_t)len) != 0) return fail_os(f, "ftruncate failed", -errno);
+    if (ports__cs_on()) {
+        ports__cs_lock();
+        rc = ports__cs_truncate_begin(f->fd, len);
+        if (rc == 0 && ftruncate(f->fd, (off_t)len) != 0) rc = -errno;
+        ports__cs_unlock();
+        if (rc == NE_ENOMEM) return rc;
+    } else if (ftruncate(f->fd, (off_t)len) != 0) {
+        rc = -errno;
+    }
+    if (rc) return fail_os(f, "ftruncate failed", rc);
     atomic_store_explicit(&f->end, len, memory_order_relaxed);
     return 0;
 }

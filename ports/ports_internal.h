@@ -68,4 +68,44 @@ bool ports__crc32c_have_hw(void);
 /* Redirects log lines to fd (tests); -1 restores stderr. */
 void ports__log_set_fd(int fd);
 
+/* ---- crash simulation (crashsim.c) ---------------------------------------- */
+
+#include "ports/crashsim.h"
+
+/* True while ne_crashsim_arm is in force; read relaxed on every hooked call. */
+extern atomic_bool ports__cs_armed;
+
+static inline bool ports__cs_on(void)
+{
+    return __builtin_expect(atomic_load_explicit(&ports__cs_armed, memory_order_relaxed), 0);
+}
+
+/* The simulation's lock: a hooked call takes it before its bookkeeping and
+ * releases it after its real I/O. Every ports__cs_* call below but
+ * ports__cs_notify expects it held. Calls returning int give 0 or an NE_E*
+ * code unless said otherwise. */
+void ports__cs_lock(void);
+void ports__cs_unlock(void);
+/* Before/after a real open(2) of path with NE_F_* flags (a truncating open
+ * saves the old content first; a create is recorded as pending). */
+int ports__cs_open_begin(const char *path, int flags, bool *existed);
+int ports__cs_open_end(const char *path, int fd, int flags, bool existed);
+/* Before a write of [off, off + len) on fd: saves synced pre-images. */
+int ports__cs_write_begin(int fd, uint64_t off, size_t len);
+/* After a write: counts it; crashes (no return) if it is the chosen one. */
+void ports__cs_write_end(const char *path);
+/* Before ftruncate(fd, len). */
+int ports__cs_truncate_begin(int fd, uint64_t len);
+/* Counts a sync of path; crashes (no return) instead of the chosen one.
+ * Returns the clock stamp of the sync. */
+uint64_t ports__cs_sync_begin(const char *path);
+/* After a successful fdatasync of fd / fsync of directory dir. */
+void ports__cs_file_synced(int fd);
+void ports__cs_dir_synced(const char *dir);
+/* Calls the on_synced observer. Without the lock held. */
+void ports__cs_notify(enum ne_crashsim_sync_kind kind, const char *path, uint64_t stamp);
+/* rename(2) / unlink(2) with bookkeeping; 0 or a negated errno. */
+int ports__cs_rename(const char *from, const char *to);
+int ports__cs_unlink(const char *path);
+
 #endif

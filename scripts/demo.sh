@@ -111,14 +111,14 @@ done
 now=$(date +%s)
 step "publish over MQTT (sensors/..., QoS 1, line protocol)"
 for i in 1 2 3; do
-  msg="climate,room=kitchen,via=mqtt temp=2$i.5,hum=4${i}i $((now - 10 + i))"
+  msg="climate,room=kitchen,via=mqtt temp=2$i.5,hum=4${i}i $((now - 10 + i))000000000"
   echo "  sensors/kitchen: $msg"
   mosquitto_pub -h 127.0.0.1 -p 1883 -q 1 -t sensors/kitchen -m "$msg"
 done
 
 step "post over CoAP (coap://$coap/write)"
 for i in 1 2 3; do
-  msg="climate,room=cellar,via=coap temp=1$i.0,hum=7${i}i $((now - 10 + i))"
+  msg="climate,room=cellar,via=coap temp=1$i.0,hum=7${i}i $((now - 10 + i))000000000"
   echo "  $msg"
   coap-client-openssl -m post -t 0 -B 5 -e "$msg" "coap://$coap/write" | sed 's/^/    /'
 done
@@ -135,7 +135,8 @@ step "GET /health"
 curl -s "$url/health"
 
 step "GET /metrics (a few lines)"
-curl -s "$url/metrics" | grep -E '^(neoedge_(ingest|points|http_requests|store)[a-z_]*|process_resident_memory_bytes|neoedge_build_info)' | head -n 20 || true
+curl -s "$url/metrics" |
+  grep -E '^(neoedge_points_accepted_total|neoedge_store_points_written_total|neoedge_store_series|neoedge_http_requests_total\{path="/write"\}|process_resident_memory_bytes|process_open_fds|neoedge_build_info)' || true
 
 step "query back: SELECT * FROM climate"
 if "$bin" help query >/dev/null 2>&1; then

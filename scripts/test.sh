@@ -32,6 +32,6 @@ if [ "${NEOEDGE_LONG:-0}" = "1" ]; then
   exclude=()
 fi
 
-export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=1}
+export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1}
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
 ctest --test-dir "$build" --output-on-failure -j2 -L "$labels" "${exclude[@]}" "$@"

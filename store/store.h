@@ -157,8 +157,10 @@ int ne_store_scan(struct ne_store *s, const struct ne_store_scan_req *q, ne_stor
                   void *ctx);
 
 /* Same, but a segment block that lies wholly inside [t0, t1] and that no
- * other segment or memtable overlaps in time for its column is handed to
- * block_fn as statistics instead of being decoded; the rest goes to fn. */
+ * other segment or memtable overlaps in time for its column is first
+ * offered to block_fn as statistics: block_fn returns 1 if it used them
+ * (the block is not decoded), 0 to decline (the block is decoded and its
+ * points go to fn like the rest), or a negative error that stops the scan. */
 int ne_store_scan_blocks(struct ne_store *s, const struct ne_store_scan_req *q,
                          ne_store_chunk_fn fn, ne_store_block_fn block_fn, void *ctx);
 

@@ -58,8 +58,7 @@ static int load(struct dataset *d, const char *path, size_t per_batch)
     d->ncuts = 0;
     size_t in_batch = 0;
     for (size_t i = 0; i < d->len; i++) {
-        if (d->buf[i] != '\n')
-            continue;
+        if (d->buf[i] != '\n') continue;
         d->lines++;
         if (++in_batch == per_batch || i + 1 == d->len) {
             if (d->ncuts + 2 > cap) {
@@ -102,11 +101,11 @@ static int run(const struct dataset *d, int repeat)
             bad += rep.bad;
         }
         double t = now_s() - t0;
-        if (t < best)
-            best = t;
+        if (t < best) best = t;
     }
     ne_batch_free(&b);
-    printf("| %-8s | %9.1f | %9" PRIu64 " | %10" PRIu64 " | %6" PRIu64 " | %8.3f | %8.1f | %11.2f | %13.2f |\n",
+    printf("| %-8s | %9.1f | %9" PRIu64 " | %10" PRIu64 " | %6" PRIu64
+           " | %8.3f | %8.1f | %11.2f | %13.2f |\n",
            d->name, (double)d->len / 1e6, points, values, bad, best, (double)d->len / 1e6 / best,
            (double)d->lines / best / 1e6, (double)values / best / 1e6);
     return bad ? 1 : 0;
@@ -117,8 +116,7 @@ int main(int argc, char **argv)
     size_t per_batch = 5000;
     int repeat = 3, i = 1, rc = 0;
     for (; i < argc && argv[i][0] == '-'; i += 2) {
-        if (i + 1 >= argc)
-            break;
+        if (i + 1 >= argc) break;
         if (!strcmp(argv[i], "-l"))
             per_batch = (size_t)atol(argv[i + 1]);
         else if (!strcmp(argv[i], "-r"))
@@ -130,20 +128,19 @@ int main(int argc, char **argv)
     }
     printf("line-protocol decode, one core, batches of %zu lines, best of %d\n\n", per_batch,
            repeat);
-    printf("| dataset  |        MB |    points |     values |    bad |        s |     MB/s | M lines/s | M values/s |\n");
-    printf("|----------|-----------|-----------|------------|--------|----------|----------|-----------|------------|\n");
+    printf("| dataset  |        MB |    points |     values |    bad |        s |     MB/s | M "
+           "lines/s | M values/s |\n");
+    printf("|----------|-----------|-----------|------------|--------|----------|----------|-------"
+           "----|------------|\n");
     for (; i < argc; i++) {
         struct dataset d;
         memset(&d, 0, sizeof d);
         char *eq = strchr(argv[i], '=');
         d.name = eq ? argv[i] : "data";
         const char *path = eq ? eq + 1 : argv[i];
-        if (eq)
-            *eq = '\0';
-        if (load(&d, path, per_batch) != 0)
-            return 1;
-        if (run(&d, repeat) != 0)
-            rc = 1;
+        if (eq) *eq = '\0';
+        if (load(&d, path, per_batch) != 0) return 1;
+        if (run(&d, repeat) != 0) rc = 1;
         free(d.buf);
         free(d.cuts);
     }

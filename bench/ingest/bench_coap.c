@@ -54,26 +54,24 @@ struct load {
 
 static struct load g_load;
 
-static coap_response_t on_response(coap_session_t *s, const coap_pdu_t *sent,
-                                   const coap_pdu_t *rcv, const coap_mid_t mid)
+static coap_response_t on_response(coap_session_t *s, const coap_pdu_t *sent, const coap_pdu_t *rcv,
+                                   const coap_mid_t mid)
 {
     if (coap_pdu_get_code(rcv) == COAP_RESPONSE_CODE(204))
         g_load.ok++;
     else
         g_load.other++;
-    if (g_load.outstanding)
-        g_load.outstanding--;
+    if (g_load.outstanding) g_load.outstanding--;
     g_load.last_rx_ns = ne_time_mono_ns();
     return COAP_RESPONSE_OK;
 }
 
 static int send_one(coap_session_t *s, bool con, uint64_t i)
 {
-    coap_pdu_t *pdu = coap_pdu_init(con ? COAP_MESSAGE_CON : COAP_MESSAGE_NON,
-                                    COAP_REQUEST_CODE_POST, coap_new_message_id(s),
-                                    coap_session_max_pdu_size(s));
-    if (!pdu)
-        return -1;
+    coap_pdu_t *pdu =
+        coap_pdu_init(con ? COAP_MESSAGE_CON : COAP_MESSAGE_NON, COAP_REQUEST_CODE_POST,
+                      coap_new_message_id(s), coap_session_max_pdu_size(s));
+    if (!pdu) return -1;
     uint8_t tok[8], cf[4];
     size_t tl;
     coap_session_new_token(s, &tl, tok);
@@ -81,11 +79,11 @@ static int send_one(coap_session_t *s, bool con, uint64_t i)
     coap_add_option(pdu, COAP_OPTION_URI_PATH, 5, (const uint8_t *)"write");
     coap_add_option(pdu, COAP_OPTION_CONTENT_FORMAT, coap_encode_var_safe(cf, sizeof cf, 110), cf);
     char body[128];
-    int n = snprintf(body, sizeof body, "[{\"n\":\"urn:dev:bench%04u:temp\",\"u\":\"Cel\",\"v\":%u.%u}]",
+    int n = snprintf(body, sizeof body,
+                     "[{\"n\":\"urn:dev:bench%04u:temp\",\"u\":\"Cel\",\"v\":%u.%u}]",
                      (unsigned)(i % 1000), (unsigned)(15 + i % 20), (unsigned)(i % 10));
     coap_add_data(pdu, (size_t)n, (const uint8_t *)body);
-    if (coap_send(s, pdu) == COAP_INVALID_MID)
-        return -1;
+    if (coap_send(s, pdu) == COAP_INVALID_MID) return -1;
     g_load.sent++;
     g_load.outstanding++;
     return 0;
@@ -104,17 +102,14 @@ static int run_load(int port, bool con, uint64_t total, uint64_t window, int fd)
     dst.addr.sin.sin_port = htons((uint16_t)port);
     dst.addr.sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
     coap_session_t *s = ctx ? coap_new_client_session(ctx, NULL, &dst, COAP_PROTO_UDP) : NULL;
-    if (!s)
-        return 1;
-    if (con)
-        coap_session_set_nstart(s, (uint16_t)(window > 65535 ? 65535 : window));
+    if (!s) return 1;
+    if (con) coap_session_set_nstart(s, (uint16_t)(window > 65535 ? 65535 : window));
     coap_register_response_handler(ctx, on_response);
     int64_t t0 = ne_time_mono_ns();
     g_load.last_rx_ns = t0;
     while (g_load.sent < total || g_load.outstanding > 0) {
         while (g_load.outstanding < window && g_load.sent < total)
-            if (send_one(s, con, g_load.sent) != 0)
-                break;
+            if (send_one(s, con, g_load.sent) != 0) break;
         /* block for answers only when nothing more may be sent */
         bool full = g_load.outstanding >= window || g_load.sent >= total;
         coap_io_process(ctx, full ? 5 : COAP_IO_NO_WAIT);
@@ -127,10 +122,10 @@ static int run_load(int port, bool con, uint64_t total, uint64_t window, int fd)
     }
     int64_t ns = ne_time_mono_ns() - t0;
     char line[160];
-    int n = snprintf(line, sizeof line, "%llu %llu %llu %llu %lld\n",
-                     (unsigned long long)g_load.sent, (unsigned long long)g_load.ok,
-                     (unsigned long long)g_load.other, (unsigned long long)g_load.lost,
-                     (long long)ns);
+    int n =
+        snprintf(line, sizeof line, "%llu %llu %llu %llu %lld\n", (unsigned long long)g_load.sent,
+                 (unsigned long long)g_load.ok, (unsigned long long)g_load.other,
+                 (unsigned long long)g_load.lost, (long long)ns);
     ssize_t w = write(fd, line, (size_t)n);
     coap_session_release(s);
     coap_free_context(ctx);
@@ -163,8 +158,7 @@ static double cpu_seconds(void)
 static int one_run(int port, bool con, uint64_t total, uint64_t window, int clients)
 {
     int p[2];
-    if (pipe(p) != 0)
-        return 1;
+    if (pipe(p) != 0) return 1;
     uint64_t pts0 = atomic_load(&g_points);
     double cpu0 = cpu_seconds();
     pid_t pids[64];
@@ -184,14 +178,12 @@ static int one_run(int port, bool con, uint64_t total, uint64_t window, int clie
     while (f && fgets(buf, sizeof buf, f)) {
         unsigned long long a, b, c, d;
         long long e;
-        if (sscanf(buf, "%llu %llu %llu %llu %lld", &a, &b, &c, &d, &e) != 5)
-            continue;
+        if (sscanf(buf, "%llu %llu %llu %llu %lld", &a, &b, &c, &d, &e) != 5) continue;
         sent += a, ok += b, other += c, lost += d;
         ns = e > ns ? e : ns; /* the slowest client ends the run */
         got++;
     }
-    if (f)
-        fclose(f);
+    if (f) fclose(f);
     for (int i = 0; i < clients; i++)
         waitpid(pids[i], NULL, 0);
     if (got != clients) {
@@ -200,17 +192,17 @@ static int one_run(int port, bool con, uint64_t total, uint64_t window, int clie
     }
     double secs = (double)ns / 1e9;
     double cpu = cpu_seconds() - cpu0;
-    printf("| %-4s | %7d | %9llu | %6llu | %9llu | %5llu | %5llu | %7.2f | %10.0f | %6.2f | %9llu |\n",
-           con ? "CON" : "NON", clients, sent, (unsigned long long)window, ok, other, lost, secs,
-           (double)ok / secs, cpu / secs,
-           (unsigned long long)(atomic_load(&g_points) - pts0));
+    printf(
+        "| %-4s | %7d | %9llu | %6llu | %9llu | %5llu | %5llu | %7.2f | %10.0f | %6.2f | %9llu |\n",
+        con ? "CON" : "NON", clients, sent, (unsigned long long)window, ok, other, lost, secs,
+        (double)ok / secs, cpu / secs, (unsigned long long)(atomic_load(&g_points) - pts0));
     return 0;
 }
 
 int main(int argc, char **argv)
 {
-    uint64_t total = 200000, window = 256;
-    int clients = 2;
+    uint64_t total = 200000, window = 128;
+    int clients = 4;
     const char *mode = "both";
     for (int i = 1; i + 1 < argc; i += 2) {
         if (strcmp(argv[i], "--requests") == 0)
@@ -222,7 +214,8 @@ int main(int argc, char **argv)
         else if (strcmp(argv[i], "--mode") == 0)
             mode = argv[i + 1];
         else {
-            fprintf(stderr, "usage: %s [--requests N] [--window W] [--clients C] [--mode non|con|both]\n",
+            fprintf(stderr,
+                    "usage: %s [--requests N] [--window W] [--clients C] [--mode non|con|both]\n",
                     argv[0]);
             return 2;
         }
@@ -248,13 +241,14 @@ int main(int argc, char **argv)
         return 1;
     }
     printf("CoAP ingest, single-reading SenML JSON (Content-Format 110), loopback UDP\n");
-    printf("| mode | clients | requests  | window | 2.04      | other | lost  | seconds | requests/s | server | points    |\n");
-    printf("|      |         |           |        |           |       |       |         |            | cores  | stored    |\n");
-    printf("|------|---------|-----------|--------|-----------|-------|-------|---------|------------|--------|-----------|\n");
-    if (strcmp(mode, "con") != 0)
-        rc |= one_run(port, false, total, window, clients);
-    if (strcmp(mode, "non") != 0)
-        rc |= one_run(port, true, total, window, clients);
+    printf("| mode | clients | requests  | window | 2.04      | other | lost  | seconds | "
+           "requests/s | server | points    |\n");
+    printf("|      |         |           |        |           |       |       |         |          "
+           "  | cores  | stored    |\n");
+    printf("|------|---------|-----------|--------|-----------|-------|-------|---------|----------"
+           "--|--------|-----------|\n");
+    if (strcmp(mode, "con") != 0) rc |= one_run(port, false, total, window, clients);
+    if (strcmp(mode, "non") != 0) rc |= one_run(port, true, total, window, clients);
     ne_coap_stop(&srv);
     return rc;
 }

@@ -403,8 +403,11 @@ int main(int argc, char **argv)
     if (!rc)
         rc = ne_seg_open(p3, &in[1]);
     int64_t t3 = ne_time_mono_ns();
+    struct ne_seg_merge_opts mo;
+    ne_seg_merge_opts_default(&mo);
+    mo.block_points = bp;
     if (!rc)
-        rc = ne_seg_merge(in, 2, dir, 4, NULL, &merged);
+        rc = ne_seg_merge(in, 2, dir, 4, &mo, &merged);
     int64_t t4 = ne_time_mono_ns();
     ne_seg_close(&in[0]);
     ne_seg_close(&in[1]);

@@ -14,7 +14,7 @@
  * from the same peer within EXCHANGE_LIFETIME, RFC 7252 section 4.5) gets
  * the first answer's code and options again and does not reach the sink.
  * The token and the body length must match too (see request_fp).
- * The cache is direct-mapped, DEDUP_SLOTS slots of 32 bytes (4 MiB, touched
+ * The cache is direct-mapped, DEDUP_SLOTS slots of 24 bytes (3 MiB, touched
  * lazily); a newer exchange evicts an older one in the same slot. The first
  * retransmission comes after ACK_TIMEOUT (2-3 s): the cache covers that at
  * ~30k requests/s, and the whole 45 s MAX_TRANSMIT_SPAN at ~3k requests/s.
@@ -38,10 +38,10 @@
 #include "ports/log.h"
 #include "ports/platform.h"
 
-#define MOD "coap"
-#define DEDUP_SLOTS (1u << 17)
+#define MOD                 "coap"
+#define DEDUP_SLOTS         (1u << 17)
 #define EXCHANGE_LIFETIME_S 247
-#define DIAG_MAX 120
+#define DIAG_MAX            120
 #define DEFAULT_MAX_PAYLOAD (1024 * 1024)
 
 /* One answer, as sent (and as replayed to a retransmission). */
@@ -56,10 +56,10 @@ struct reply {
 /* What a retransmission needs to be answered alike; the diagnostic text is
  * not kept (a replayed error says it repeats an earlier answer). */
 struct dedup_slot {
-    uint64_t peer;  /* hash of the peer's address and port; 0: empty */
-    uint32_t t_s;   /* monotonic seconds when answered */
-    uint32_t aux;   /* Max-Age or Size1 */
-    uint32_t fp;    /* hash of the token and the body length */
+    uint64_t peer; /* hash of the peer's address and port; 0: empty */
+    uint32_t t_s;  /* monotonic seconds when answered */
+    uint32_t aux;  /* Max-Age or Size1 */
+    uint32_t fp;   /* hash of the token and the body length */
     uint16_t mid;
     uint8_t code;
 };
@@ -143,8 +143,7 @@ static uint32_t request_fp(const coap_pdu_t *req)
     coap_bin_const_t tok = coap_pdu_get_token(req);
     size_t len = 0, off = 0, total = 0;
     const uint8_t *data;
-    if (!coap_get_data_large(req, &len, &data, &off, &total))
-        total = 0;
+    if (!coap_get_data_large(req, &len, &data, &off, &total)) total = 0;
     uint32_t h = 2166136261u ^ (uint32_t)total;
     for (size_t i = 0; i < tok.length; i++)
         h = (h ^ tok.s[i]) * 16777619u;
@@ -157,8 +156,7 @@ static bool dedup_find(struct ne_coap *c, const coap_address_t *a, uint16_t mid,
 {
     uint64_t peer = peer_hash(a);
     const struct dedup_slot *s = dedup_slot(c, peer, mid);
-    if (s->peer != peer || s->mid != mid || s->fp != fp ||
-        now_s() - s->t_s > EXCHANGE_LIFETIME_S)
+    if (s->peer != peer || s->mid != mid || s->fp != fp || now_s() - s->t_s > EXCHANGE_LIFETIME_S)
         return false;
     memset(r, 0, sizeof *r);
     r->code = s->code;
@@ -186,10 +184,8 @@ static void dedup_put(struct ne_coap *c, const coap_address_t *a, uint16_t mid, 
 static void set_diag(struct reply *r, const char *prefix, const char *text)
 {
     int n = snprintf(r->diag, sizeof r->diag, "%s%s", prefix, text);
-    if (n < 0)
-        n = 0;
-    if (n >= (int)sizeof r->diag)
-        n = (int)sizeof r->diag - 1;
+    if (n < 0) n = 0;
+    if (n >= (int)sizeof r->diag) n = (int)sizeof r->diag - 1;
     r->ndiag = (uint8_t)n;
 }
 
@@ -202,8 +198,7 @@ static int pick_format(const struct cpath *p, const coap_pdu_t *req, enum ne_pay
     if (o) {
         unsigned cf = coap_decode_var_bytes(coap_opt_value(o), coap_opt_length(o));
         enum ne_payload f;
-        if (ne_decode_content_format(cf, &f) != 0)
-            return NE_EUNSUPPORTED;
+        if (ne_decode_content_format(cf, &f) != 0) return NE_EUNSUPPORTED;
         if (cf != 0 || p->format == NE_PAYLOAD_AUTO) {
             *out = f;
             return 0;
@@ -266,8 +261,7 @@ static void handle_body(struct cpath *p, const coap_pdu_t *req, const uint8_t *d
         ne_ingest_count_rejected("coap", "parse", 1);
         return;
     }
-    if (rep.bad)
-        ne_ingest_count_rejected("coap", "parse", rep.bad);
+    if (rep.bad) ne_ingest_count_rejected("coap", "parse", rep.bad);
     if (c->batch.npts == 0) {
         r->code = COAP_RESPONSE_CODE(400);
         set_diag(r, "", rep.first_error[0] ? rep.first_error : "no points");
@@ -283,8 +277,7 @@ static void handle_body(struct cpath *p, const coap_pdu_t *req, const uint8_t *d
     }
     atomic_fetch_add(&c->n_points, res.accepted);
     ne_ingest_count_accepted("coap", res.accepted, res.rejected ? 0 : ne_batch_values(&c->batch));
-    if (res.rejected)
-        ne_ingest_count_result("coap", &res);
+    if (res.rejected) ne_ingest_count_result("coap", &res);
     if (rep.bad) { /* the good records are stored; name the first bad one */
         r->code = COAP_RESPONSE_CODE(400);
         set_diag(r, "partial write: ", rep.first_error);
@@ -311,8 +304,7 @@ static void send_reply(coap_pdu_t *resp, const struct reply *r)
     if (r->code == COAP_RESPONSE_CODE(413))
         coap_add_option(resp, COAP_OPTION_SIZE1, coap_encode_var_safe(buf, sizeof buf, r->size1),
                         buf);
-    if (r->ndiag)
-        coap_add_data(resp, r->ndiag, (const uint8_t *)r->diag);
+    if (r->ndiag) coap_add_data(resp, r->ndiag, (const uint8_t *)r->diag);
 }
 
 static void on_write(coap_resource_t *res, coap_session_t *sess, const coap_pdu_t *req,
@@ -343,17 +335,14 @@ static void on_write(coap_resource_t *res, coap_session_t *sess, const coap_pdu_
     memset(&r, 0, sizeof r);
     handle_body(p, req, data, len, &r);
     send_reply(resp, &r);
-    if (con && peer)
-        dedup_put(c, peer, mid, fp, &r);
+    if (con && peer) dedup_put(c, peer, mid, fp, &r);
 }
 
-static const coap_bin_const_t *psk_for_identity(coap_bin_const_t *id, coap_session_t *s,
-                                                void *arg)
+static const coap_bin_const_t *psk_for_identity(coap_bin_const_t *id, coap_session_t *s, void *arg)
 {
     struct ne_coap *c = arg;
     for (size_t i = 0; i < c->npsk; i++)
-        if (c->psk[i].id.length == id->length &&
-            memcmp(c->psk[i].id.s, id->s, id->length) == 0)
+        if (c->psk[i].id.length == id->length && memcmp(c->psk[i].id.s, id->s, id->length) == 0)
             return &c->psk[i].key;
     NE_WARN(MOD, "DTLS: unknown PSK identity \"%.*s\"", (int)id->length, (const char *)id->s);
     return NULL;
@@ -368,23 +357,20 @@ static int parse_addr(const char *s, coap_address_t *out)
     const char *port;
     if (s[0] == '[') {
         const char *e = strchr(s, ']');
-        if (!e || e[1] != ':' || (size_t)(e - s - 1) >= sizeof host)
-            return NE_EINVAL;
+        if (!e || e[1] != ':' || (size_t)(e - s - 1) >= sizeof host) return NE_EINVAL;
         memcpy(host, s + 1, (size_t)(e - s - 1));
         host[e - s - 1] = '\0';
         port = e + 2;
     } else {
         const char *e = strrchr(s, ':');
-        if (!e || (size_t)(e - s) >= sizeof host)
-            return NE_EINVAL;
+        if (!e || (size_t)(e - s) >= sizeof host) return NE_EINVAL;
         memcpy(host, s, (size_t)(e - s));
         host[e - s] = '\0';
         port = e + 1;
     }
     struct addrinfo hints = {.ai_socktype = SOCK_DGRAM, .ai_flags = AI_PASSIVE | AI_NUMERICSERV},
                     *ai = NULL;
-    if (getaddrinfo(host[0] ? host : NULL, port, &hints, &ai) != 0 || !ai)
-        return NE_EINVAL;
+    if (getaddrinfo(host[0] ? host : NULL, port, &hints, &ai) != 0 || !ai) return NE_EINVAL;
     coap_address_init(out);
     out->size = ai->ai_addrlen;
     memcpy(&out->addr.sa, ai->ai_addr, ai->ai_addrlen);
@@ -402,8 +388,8 @@ static int add_endpoint(struct ne_coap *c, const char *listen, coap_proto_t prot
     errno = 0;
     if (!coap_new_endpoint(c->ctx, &a, proto)) {
         int e = errno;
-        NE_ERROR(MOD, "cannot listen on %s (%s): %s", listen, proto == COAP_PROTO_DTLS ? "dtls" : "udp",
-                 e ? strerror(e) : "failed");
+        NE_ERROR(MOD, "cannot listen on %s (%s): %s", listen,
+                 proto == COAP_PROTO_DTLS ? "dtls" : "udp", e ? strerror(e) : "failed");
         return e == EADDRINUSE ? NE_EADDRINUSE : NE_EIO;
     }
     return 0;
@@ -420,8 +406,7 @@ static int setup_psk(struct ne_coap *c, const struct ne_coap_opts *o)
         return NE_EINVAL;
     }
     c->psk = ne_calloc(o->npsk, sizeof *c->psk);
-    if (!c->psk)
-        return NE_ENOMEM;
+    if (!c->psk) return NE_ENOMEM;
     for (size_t i = 0; i < o->npsk; i++) {
         const struct ne_coap_psk_opts *k = &o->psk[i];
         if (!k->identity || !k->identity[0] || !k->key || !k->key[0]) {
@@ -432,8 +417,7 @@ static int setup_psk(struct ne_coap *c, const struct ne_coap_opts *o)
         c->npsk++;
         c->psk[i].id = (coap_bin_const_t){strlen(k->identity), (const uint8_t *)id};
         c->psk[i].key = (coap_bin_const_t){strlen(k->key), (const uint8_t *)key};
-        if (!id || !key)
-            return NE_ENOMEM;
+        if (!id || !key) return NE_ENOMEM;
     }
     coap_dtls_spsk_t sp;
     memset(&sp, 0, sizeof sp);
@@ -453,8 +437,7 @@ static int add_paths(struct ne_coap *c, const struct ne_coap_opts *o)
     size_t n = o->npaths ? o->npaths : 1;
     const struct ne_coap_path_opts *src = o->npaths ? o->paths : &def;
     c->paths = ne_calloc(n, sizeof *c->paths);
-    if (!c->paths)
-        return NE_ENOMEM;
+    if (!c->paths) return NE_ENOMEM;
     for (size_t i = 0; i < n; i++) {
         const struct ne_coap_path_opts *s = &src[i];
         struct cpath *p = &c->paths[i];
@@ -470,12 +453,10 @@ static int add_paths(struct ne_coap *c, const struct ne_coap_opts *o)
         const char *meas = s->measurement && s->measurement[0] ? s->measurement : s->path;
         const char *slash = strrchr(meas, '/');
         p->measurement = ne_strdup(slash && meas == s->path ? slash + 1 : meas);
-        if (!p->path || !p->database || !p->measurement)
-            return NE_ENOMEM;
+        if (!p->path || !p->database || !p->measurement) return NE_ENOMEM;
         coap_str_const_t *uri = coap_new_str_const((const uint8_t *)p->path, strlen(p->path));
         coap_resource_t *r = uri ? coap_resource_init(uri, COAP_RESOURCE_FLAGS_RELEASE_URI) : NULL;
-        if (!r)
-            return NE_ENOMEM;
+        if (!r) return NE_ENOMEM;
         coap_resource_set_userdata(r, p);
         coap_register_handler(r, COAP_REQUEST_POST, on_write);
         coap_register_handler(r, COAP_REQUEST_PUT, on_write);
@@ -499,8 +480,7 @@ static void *serve(void *arg)
 
 static void free_all(struct ne_coap *c)
 {
-    if (c->ctx)
-        coap_free_context(c->ctx);
+    if (c->ctx) coap_free_context(c->ctx);
     for (size_t i = 0; i < c->npaths; i++) {
         ne_free(c->paths[i].path);
         ne_free(c->paths[i].database);
@@ -532,8 +512,7 @@ int ne_coap_start(const struct ne_coap_opts *opts, const struct ne_ingest_sink *
     }
     pthread_once(&coap_once, coap_init_once);
     struct ne_coap *c = ne_calloc(1, sizeof *c);
-    if (!c)
-        return NE_ENOMEM;
+    if (!c) return NE_ENOMEM;
     c->sink = *sink;
     c->max_payload = opts->max_payload_bytes ? opts->max_payload_bytes : DEFAULT_MAX_PAYLOAD;
     c->busy_max_age = opts->busy_max_age_s > 0 ? opts->busy_max_age_s : 1;
@@ -541,17 +520,12 @@ int ne_coap_start(const struct ne_coap_opts *opts, const struct ne_ingest_sink *
     int rc = NE_ENOMEM;
     c->dedup = ne_calloc(DEDUP_SLOTS, sizeof *c->dedup);
     c->ctx = coap_new_context(NULL);
-    if (!c->dedup || !c->ctx)
-        goto fail;
+    if (!c->dedup || !c->ctx) goto fail;
     coap_context_set_block_mode(c->ctx, COAP_BLOCK_USE_LIBCOAP | COAP_BLOCK_SINGLE_BODY);
-    if ((rc = add_paths(c, opts)) != 0)
-        goto fail;
-    if (dtls && (rc = setup_psk(c, opts)) != 0)
-        goto fail;
-    if (udp && (rc = add_endpoint(c, opts->listen, COAP_PROTO_UDP)) != 0)
-        goto fail;
-    if (dtls && (rc = add_endpoint(c, opts->dtls_listen, COAP_PROTO_DTLS)) != 0)
-        goto fail;
+    if ((rc = add_paths(c, opts)) != 0) goto fail;
+    if (dtls && (rc = setup_psk(c, opts)) != 0) goto fail;
+    if (udp && (rc = add_endpoint(c, opts->listen, COAP_PROTO_UDP)) != 0) goto fail;
+    if (dtls && (rc = add_endpoint(c, opts->dtls_listen, COAP_PROTO_DTLS)) != 0) goto fail;
     if (pthread_create(&c->thr, NULL, serve, c) != 0) {
         rc = NE_ENOMEM;
         goto fail;
@@ -568,23 +542,19 @@ fail:
 
 void ne_coap_stop(struct ne_coap **cp)
 {
-    if (!cp || !*cp)
-        return;
+    if (!cp || !*cp) return;
     struct ne_coap *c = *cp;
     atomic_store(&c->stop, true);
-    if (c->thr_started)
-        pthread_join(c->thr, NULL);
+    if (c->thr_started) pthread_join(c->thr, NULL);
     free_all(c);
     *cp = NULL;
 }
 
 int ne_coap_health(struct ne_coap *c, char *why, size_t n)
 {
-    if (why && n)
-        why[0] = '\0';
+    if (why && n) why[0] = '\0';
     if (atomic_load(&c->dead)) {
-        if (why && n)
-            snprintf(why, n, "coap: server loop stopped");
+        if (why && n) snprintf(why, n, "coap: server loop stopped");
         return 2;
     }
     int64_t t = atomic_load(&c->last_refusal_ns);

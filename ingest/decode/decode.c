@@ -8,6 +8,7 @@
  */
 #include "ingest/decode/decode_internal.h"
 
+#include <stddef.h>
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
@@ -37,26 +38,40 @@ bool decode__bad(struct decode_ctx *c, uint32_t record, int code, const char *fm
 struct ne_sv decode__copy(struct decode_ctx *c, const char *p, size_t n)
 {
     struct ne_sv v = ne_batch_copy(c->b, p, n);
-    if (!v.p)
-        c->nomem = 1;
+    if (!v.p) c->nomem = 1;
     return v;
 }
 
-int decode__scratch(struct decode_ctx *c, size_t n)
+int decode__grow(struct decode_ctx *c, void **arr, uint32_t *cap, size_t need, size_t elem,
+                 const void *inline_buf)
 {
-    if (n <= c->scratch_cap)
-        return 0;
-    size_t cap = c->scratch_cap ? c->scratch_cap : 256;
-    while (cap < n)
-        cap *= 2;
-    char *p = ne_realloc(c->scratch, cap);
+    if (need <= *cap) return 0;
+    size_t ncap = *cap ? *cap : 16;
+    while (ncap < need)
+        ncap *= 2;
+    if (ncap > UINT32_MAX || ncap > SIZE_MAX / elem) {
+        c->nomem = 1;
+        return NE_ENOMEM;
+    }
+    void *p;
+    if (*arr == inline_buf) {
+        p = ne_malloc(ncap * elem);
+        if (p) memcpy(p, *arr, (size_t)*cap * elem);
+    } else {
+        p = ne_realloc(*arr, ncap * elem);
+    }
     if (!p) {
         c->nomem = 1;
         return NE_ENOMEM;
     }
-    c->scratch = p;
-    c->scratch_cap = cap;
+    *arr = p;
+    *cap = (uint32_t)ncap;
     return 0;
+}
+
+int decode__scratch(struct decode_ctx *c, size_t n)
+{
+    return decode__grow(c, (void **)&c->scratch, &c->scratch_cap, n, 1, c->scratch0);
 }
 
 int decode__end_point(struct decode_ctx *c)
@@ -70,8 +85,7 @@ int decode__end_point(struct decode_ctx *c)
         }
     uint32_t f0 = c->b->pts[c->b->npts].field0;
     int rc = ne_batch_end(c->b);
-    if (rc != 0)
-        return rc;
+    if (rc != 0) return rc;
     c->rep->points++;
     c->rep->values += c->b->nfields - f0;
     return 0;
@@ -109,8 +123,7 @@ int decode__raw(struct decode_ctx *c, const char *buf, size_t len)
         v.b = bv;
     } else {
         t = NE_V_STRING;
-        if (len >= 2 && buf[0] == '"' && buf[len - 1] == '"')
-            buf++, len -= 2;
+        if (len >= 2 && buf[0] == '"' && buf[len - 1] == '"') buf++, len -= 2;
         v.s.p = buf;
         v.s.n = (uint32_t)len;
     }
@@ -127,21 +140,17 @@ int decode__raw(struct decode_ctx *c, const char *buf, size_t len)
 
 static int check_opts(const struct ne_decode_opts *o)
 {
-    if (o->format < NE_PAYLOAD_AUTO || o->format > NE_PAYLOAD_RAW)
-        return NE_EINVAL;
-    if (o->precision_ns < 0 || o->time_unit_ns < 0)
-        return NE_EINVAL;
-    if (o->ntags && !o->tags)
-        return NE_EINVAL;
-    if (o->ntag_keys && !o->tag_keys)
-        return NE_EINVAL;
+    if (o->format < NE_PAYLOAD_AUTO || o->format > NE_PAYLOAD_RAW) return NE_EINVAL;
+    if (o->precision_ns < 0 || o->time_unit_ns < 0) return NE_EINVAL;
+    if (o->ntags && !o->tags) return NE_EINVAL;
+    if (o->ntag_keys && !o->tag_keys) return NE_EINVAL;
     return 0;
 }
 
 static void ctx_init(struct decode_ctx *c, const struct ne_decode_opts *o, struct ne_batch *b,
                      struct ne_decode_report *rep)
 {
-    memset(c, 0, sizeof *c);
+    memset(c, 0, offsetof(struct decode_ctx, scratch0)); /* not the inline buffers */
     c->o = o;
     c->b = b;
     c->rep = rep;
@@ -151,38 +160,41 @@ static void ctx_init(struct decode_ctx *c, const struct ne_decode_opts *o, struc
     c->field = o->field.n ? o->field : NE_SV("value");
     c->time_key = o->time_key.p ? o->time_key : (struct ne_sv){"", 0};
     c->meas_key = o->measurement_key.n ? o->measurement_key : NE_SV("measurement");
+    c->scratch = c->scratch0;
+    c->scratch_cap = sizeof c->scratch0;
+    c->nodes = c->nodes0;
+    c->cap_nodes = sizeof c->nodes0 / sizeof c->nodes0[0];
+    c->rtags = c->rtags0;
+    c->cap_rtags = sizeof c->rtags0 / sizeof c->rtags0[0];
+    c->rfields = c->rfields0;
+    c->cap_rfields = sizeof c->rfields0 / sizeof c->rfields0[0];
 }
 
 static void ctx_free(struct decode_ctx *c)
 {
-    ne_free(c->scratch);
-    ne_free(c->nodes);
-    ne_free(c->rtags);
-    ne_free(c->rfields);
+    if (c->scratch != c->scratch0) ne_free(c->scratch);
+    if (c->nodes != c->nodes0) ne_free(c->nodes);
+    if (c->rtags != c->rtags0) ne_free(c->rtags);
+    if (c->rfields != c->rfields0) ne_free(c->rfields);
 }
 
 static int run_tree(struct decode_ctx *c, const char *buf, size_t len, bool cbor, bool senml)
 {
     int rc = cbor ? decode__cbor_tree(c, buf, len) : decode__json_tree(c, buf, len);
-    if (rc != 0)
-        return rc;
+    if (rc != 0) return rc;
     return senml ? decode__senml(c) : decode__objects(c);
 }
 
-int ne_decode(const struct ne_decode_opts *opts, const char *buf, size_t len,
-              struct ne_batch *out, struct ne_decode_report *rep)
+int ne_decode(const struct ne_decode_opts *opts, const char *buf, size_t len, struct ne_batch *out,
+              struct ne_decode_report *rep)
 {
     struct ne_decode_report local;
-    if (!rep)
-        rep = &local;
+    if (!rep) rep = &local;
     memset(rep, 0, sizeof *rep);
-    if (!opts || !out || (!buf && len))
-        return NE_EINVAL;
+    if (!opts || !out || (!buf && len)) return NE_EINVAL;
     int rc = check_opts(opts);
-    if (rc != 0)
-        return rc;
-    if (!buf)
-        buf = "";
+    if (rc != 0) return rc;
+    if (!buf) buf = "";
     struct decode_ctx c;
     ctx_init(&c, opts, out, rep);
     switch (opts->format) {
@@ -206,13 +218,10 @@ int ne_decode(const struct ne_decode_opts *opts, const char *buf, size_t len,
         rc = decode__raw(&c, buf, len);
         break;
     }
-    if (c.nomem)
-        rc = NE_ENOMEM;
+    if (c.nomem) rc = NE_ENOMEM;
     ctx_free(&c);
-    if (out->open)
-        ne_batch_abort(out);
-    if (rc == NE_ENOMEM)
-        return rc;
+    if (out->open) ne_batch_abort(out);
+    if (rc == NE_ENOMEM) return rc;
     return rep->bad ? NE_EPARSE : 0;
 }
 
@@ -288,8 +297,7 @@ int ne_decode_precision(const char *s, int64_t *out_ns)
         {"m", 60LL * 1000000000},
         {"h", 3600LL * 1000000000},
     };
-    if (!s)
-        s = "";
+    if (!s) s = "";
     for (size_t i = 0; i < sizeof map / sizeof map[0]; i++)
         if (strcmp(s, map[i].name) == 0) {
             *out_ns = map[i].ns;

@@ -50,7 +50,8 @@
  *
  * CBOR (RFC 8949, application/cbor): a map or an array of maps, treated
  *   exactly like JSON; integer and float values become floats, byte strings
- *   become base64url strings, tags are skipped (their content is used).
+ *   become base64url strings, integer map keys their decimal text, and tags
+ *   are skipped (their content is used).
  *
  * SENML_JSON / SENML_CBOR (RFC 8428): an array of records. Base fields (bn,
  *   bt, bu, bv, bs, bver) carry over to the following records. Each record
@@ -59,7 +60,8 @@
  *     (without the separator) becomes the tag device=..., the rest is the
  *     field key ("value" if empty). Without a separator, no device tag.
  *     "urn:dev:ow:10e2073a01080063:voltage" -> device=urn:dev:ow:10e2073a01080063,
- *     field "voltage".
+ *     field "voltage". Names must keep to RFC 8428's characters
+ *     (A-Z a-z 0-9 - : . / _), else the record is bad.
  *   - measurement: opts.measurement, default "senml".
  *   - value: v (+bv) float, vs string, vb boolean, vd data (kept as its
  *     base64url text; CBOR byte strings are encoded to it). A sum s (+bs)
@@ -98,13 +100,13 @@
  * opts->tags, measurement and field may be stored in the batch: keep them
  * alive as long as the batch. */
 struct ne_decode_opts {
-    enum ne_payload format; /* NE_PAYLOAD_AUTO means LINE */
-    int64_t now_ns;         /* arrival time (SenML relative times);
-                               0: ne_time_wall_ns() at the call */
-    int64_t precision_ns;   /* LINE timestamp unit: 1 (ns, also for 0), 1000,
-                               1000000, 1e9, 60e9, 3600e9 */
-    struct ne_sv measurement; /* default measurement (JSON, CBOR, RAW, SenML) */
-    struct ne_sv field;       /* RAW field key; empty: "value" */
+    enum ne_payload format;    /* NE_PAYLOAD_AUTO means LINE */
+    int64_t now_ns;            /* arrival time (SenML relative times);
+                                  0: ne_time_wall_ns() at the call */
+    int64_t precision_ns;      /* LINE timestamp unit: 1 (ns, also for 0), 1000,
+                                  1000000, 1e9, 60e9, 3600e9 */
+    struct ne_sv measurement;  /* default measurement (JSON, CBOR, RAW, SenML) */
+    struct ne_sv field;        /* RAW field key; empty: "value" */
     const struct ne_tag *tags; /* extra tags for every point */
     size_t ntags;
     struct ne_sv time_key;        /* JSON/CBOR; empty: "time", then "timestamp" */
@@ -137,8 +139,8 @@ struct ne_decode_report {
  * rep); NE_ENOMEM on allocation failure (out keeps the points completed
  * before it); NE_EINVAL for invalid opts (unknown format, precision <= 0
  * other than 0). Never logs: the caller knows the source and logs once. */
-int ne_decode(const struct ne_decode_opts *opts, const char *buf, size_t len,
-              struct ne_batch *out, struct ne_decode_report *rep);
+int ne_decode(const struct ne_decode_opts *opts, const char *buf, size_t len, struct ne_batch *out,
+              struct ne_decode_report *rep);
 
 /* Maps a CoAP Content-Format number to a payload format: 0 text/plain ->
  * LINE, 50 application/json -> JSON, 60 application/cbor -> CBOR,

@@ -36,15 +36,13 @@ struct cp {
 
 static int fail(struct cp *P, const char *why)
 {
-    if (!P->err)
-        P->err = why;
+    if (!P->err) P->err = why;
     return NE_EPARSE;
 }
 
 static int head(struct cp *P, int *major, int *ai, uint64_t *arg)
 {
-    if (P->p >= P->end)
-        return fail(P, "unexpected end of input");
+    if (P->p >= P->end) return fail(P, "unexpected end of input");
     uint8_t ib = *P->p++;
     *major = ib >> 5;
     *ai = ib & 31;
@@ -56,11 +54,9 @@ static int head(struct cp *P, int *major, int *ai, uint64_t *arg)
         *arg = 0;
         return 0;
     }
-    if (*ai > 27)
-        return fail(P, "reserved additional information");
+    if (*ai > 27) return fail(P, "reserved additional information");
     size_t n = (size_t)1 << (*ai - 24);
-    if ((size_t)(P->end - P->p) < n)
-        return fail(P, "unexpected end of input");
+    if ((size_t)(P->end - P->p) < n) return fail(P, "unexpected end of input");
     uint64_t v = 0;
     for (size_t i = 0; i < n; i++)
         v = v << 8 | P->p[i];
@@ -85,8 +81,7 @@ static double half_to_double(uint16_t h)
 
 static double bits_to_double(int ai, uint64_t arg)
 {
-    if (ai == 25)
-        return half_to_double((uint16_t)arg);
+    if (ai == 25) return half_to_double((uint16_t)arg);
     if (ai == 26) {
         uint32_t u = (uint32_t)arg;
         float f;
@@ -113,8 +108,7 @@ static int string(struct cp *P, int major, int ai, uint64_t arg, struct ne_sv *o
     /* Indefinite: join the definite chunks in scratch, then copy. */
     size_t used = 0;
     for (;;) {
-        if (P->p >= P->end)
-            return fail(P, "unexpected end of input");
+        if (P->p >= P->end) return fail(P, "unexpected end of input");
         if (*P->p == 0xFF) {
             P->p++;
             break;
@@ -122,14 +116,11 @@ static int string(struct cp *P, int major, int ai, uint64_t arg, struct ne_sv *o
         int m, a;
         uint64_t len;
         int rc = head(P, &m, &a, &len);
-        if (rc != 0)
-            return rc;
-        if (m != major || a == 31)
-            return fail(P, "bad chunk in an indefinite-length string");
+        if (rc != 0) return rc;
+        if (m != major || a == 31) return fail(P, "bad chunk in an indefinite-length string");
         if (len > (uint64_t)(P->end - P->p) || used + len > UINT32_MAX)
             return fail(P, "string longer than the input");
-        if (decode__scratch(c, used + (size_t)len + 1) != 0)
-            return NE_ENOMEM;
+        if (decode__scratch(c, used + (size_t)len + 1) != 0) return NE_ENOMEM;
         memcpy(c->scratch + used, P->p, (size_t)len);
         used += (size_t)len;
         P->p += len;
@@ -152,27 +143,22 @@ static bool at_break(struct cp *P)
 static int container(struct cp *P, int depth, bool map, int ai, uint64_t arg)
 {
     struct decode_ctx *c = P->c;
-    if (depth >= NE_DECODE_MAX_DEPTH)
-        return fail(P, "nesting too deep");
+    if (depth >= NE_DECODE_MAX_DEPTH) return fail(P, "nesting too deep");
     bool indef = ai == 31;
     /* Each element takes at least one byte (a map pair two). */
     if (!indef && arg > (uint64_t)(P->end - P->p) / (map ? 2 : 1))
         return fail(P, "container longer than the input");
     uint32_t idx = decode__node(c, map ? DN_OBJ : DN_ARR);
-    if (idx == UINT32_MAX)
-        return NE_ENOMEM;
+    if (idx == UINT32_MAX) return NE_ENOMEM;
     uint32_t count = 0;
     for (uint64_t i = 0; indef || i < arg; i++) {
-        if (indef && at_break(P))
-            break;
+        if (indef && at_break(P)) break;
         if (map) {
             int rc = item(P, depth + 1, true);
-            if (rc != 0)
-                return rc;
+            if (rc != 0) return rc;
         }
         int rc = item(P, depth + 1, false);
-        if (rc != 0)
-            return rc;
+        if (rc != 0) return rc;
         count++;
     }
     c->nodes[idx].n = count;
@@ -183,8 +169,7 @@ static int container(struct cp *P, int depth, bool map, int ai, uint64_t arg)
 static int number_node(struct cp *P, int major, uint64_t arg)
 {
     uint32_t idx = decode__node(P->c, DN_NUM);
-    if (idx == UINT32_MAX)
-        return NE_ENOMEM;
+    if (idx == UINT32_MAX) return NE_ENOMEM;
     struct dnode *d = &P->c->nodes[idx];
     if (arg <= (uint64_t)INT64_MAX) {
         d->is_int = 1;
@@ -214,8 +199,7 @@ static int simple(struct cp *P, int ai, uint64_t arg)
     case 26:
     case 27: {
         uint32_t idx = decode__node(P->c, DN_NUM);
-        if (idx == UINT32_MAX)
-            return NE_ENOMEM;
+        if (idx == UINT32_MAX) return NE_ENOMEM;
         P->c->nodes[idx].f = bits_to_double(ai, arg);
         return 0;
     }
@@ -232,18 +216,14 @@ static int item(struct cp *P, int depth, bool key)
     int major, ai;
     uint64_t arg;
     int rc = head(P, &major, &ai, &arg);
-    if (rc != 0)
-        return rc;
+    if (rc != 0) return rc;
     /* Tags: skip any number of them, then read the tagged item. */
     while (major == 6) {
-        if (ai == 31)
-            return fail(P, "indefinite tag");
+        if (ai == 31) return fail(P, "indefinite tag");
         rc = head(P, &major, &ai, &arg);
-        if (rc != 0)
-            return rc;
+        if (rc != 0) return rc;
     }
-    if (ai == 31 && (major == 0 || major == 1))
-        return fail(P, "indefinite integer");
+    if (ai == 31 && (major == 0 || major == 1)) return fail(P, "indefinite integer");
     if (key && major != 0 && major != 1 && major != 3)
         return fail(P, "map key is not a text string or an integer");
     switch (major) {
@@ -253,12 +233,10 @@ static int item(struct cp *P, int depth, bool key)
     case 2:
     case 3: {
         uint32_t idx = decode__node(P->c, major == 2 ? DN_BYTES : DN_STR);
-        if (idx == UINT32_MAX)
-            return NE_ENOMEM;
+        if (idx == UINT32_MAX) return NE_ENOMEM;
         struct ne_sv s;
         rc = string(P, major, ai, arg, &s);
-        if (rc == 0)
-            P->c->nodes[idx].s = s;
+        if (rc == 0) P->c->nodes[idx].s = s;
         return rc;
     }
     case 4:
@@ -277,10 +255,8 @@ int decode__cbor_tree(struct decode_ctx *c, const char *buf, size_t len)
                    .end = (const uint8_t *)buf + len};
     c->nnodes = 0;
     int rc = item(&P, 0, false);
-    if (rc == 0 && P.p != P.end)
-        rc = fail(&P, "trailing data after the document");
-    if (c->nomem)
-        return NE_ENOMEM;
+    if (rc == 0 && P.p != P.end) rc = fail(&P, "trailing data after the document");
+    if (c->nomem) return NE_ENOMEM;
     if (rc != 0) {
         c->rep->records = 1;
         decode__bad(c, 1, NE_EPARSE, "invalid CBOR at byte %zu: %s", (size_t)(P.p - P.start),

@@ -48,14 +48,17 @@ struct decode_ctx {
     struct ne_decode_report *rep;
     int64_t now_ns;
     int64_t precision_ns;
-    struct ne_sv meas;      /* opts->measurement (may be empty) */
-    struct ne_sv field;     /* opts->field or "value" */
-    struct ne_sv time_key;  /* opts->time_key (empty: time/timestamp) */
-    struct ne_sv meas_key;  /* opts->measurement_key or "measurement" */
-    int nomem;              /* an allocation failed: stop */
+    struct ne_sv meas;     /* opts->measurement (may be empty) */
+    struct ne_sv field;    /* opts->field or "value" */
+    struct ne_sv time_key; /* opts->time_key (empty: time/timestamp) */
+    struct ne_sv meas_key; /* opts->measurement_key or "measurement" */
+    int nomem;             /* an allocation failed: stop */
 
+    /* Growable arrays start in the small buffers below, so a typical
+     * single-record payload (one MQTT message) decodes without touching
+     * the heap; they move to the heap only when they outgrow them. */
     char *scratch; /* unescape / concatenation space */
-    size_t scratch_cap;
+    uint32_t scratch_cap;
 
     struct dnode *nodes; /* the parsed document */
     uint32_t nnodes, cap_nodes;
@@ -64,6 +67,11 @@ struct decode_ctx {
     uint32_t nrtags, cap_rtags;
     struct ne_field *rfields;
     uint32_t nrfields, cap_rfields;
+
+    char scratch0[256];
+    struct dnode nodes0[48];
+    struct ne_tag rtags0[16];
+    struct ne_field rfields0[16];
 };
 
 /* Records a bad record: counts it and keeps the first message ("record"
@@ -80,6 +88,12 @@ int decode__end_point(struct decode_ctx *c);
 /* Copies n bytes into the batch arena; sets c->nomem and returns a view
  * with p == NULL on failure. */
 struct ne_sv decode__copy(struct decode_ctx *c, const char *p, size_t n);
+
+/* Makes room for need elements of elem bytes in *arr (capacity *cap),
+ * doubling; an array still in its inline buffer `inline_buf` is copied to
+ * the heap. Returns 0 or NE_ENOMEM (c->nomem set). */
+int decode__grow(struct decode_ctx *c, void **arr, uint32_t *cap, size_t need, size_t elem,
+                 const void *inline_buf);
 
 /* Makes c->scratch at least n bytes. Returns 0 or NE_ENOMEM. */
 int decode__scratch(struct decode_ctx *c, size_t n);

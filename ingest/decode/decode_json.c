@@ -25,20 +25,9 @@ struct jp {
 
 uint32_t decode__node(struct decode_ctx *c, enum dnode_kind kind)
 {
-    if (c->nnodes == c->cap_nodes) {
-        uint32_t cap = c->cap_nodes ? c->cap_nodes * 2 : 64;
-        if (cap <= c->cap_nodes) {
-            c->nomem = 1;
-            return UINT32_MAX;
-        }
-        struct dnode *n = ne_realloc(c->nodes, (size_t)cap * sizeof *n);
-        if (!n) {
-            c->nomem = 1;
-            return UINT32_MAX;
-        }
-        c->nodes = n;
-        c->cap_nodes = cap;
-    }
+    if (decode__grow(c, (void **)&c->nodes, &c->cap_nodes, (size_t)c->nnodes + 1, sizeof *c->nodes,
+                     c->nodes0) != 0)
+        return UINT32_MAX;
     struct dnode *d = &c->nodes[c->nnodes];
     memset(d, 0, sizeof *d);
     d->kind = (uint8_t)kind;
@@ -48,15 +37,13 @@ uint32_t decode__node(struct decode_ctx *c, enum dnode_kind kind)
 
 static int fail(struct jp *J, const char *why)
 {
-    if (!J->err)
-        J->err = why;
+    if (!J->err) J->err = why;
     return NE_EPARSE;
 }
 
 static void skip_ws(struct jp *J)
 {
-    while (J->p < J->end &&
-           (*J->p == ' ' || *J->p == '\t' || *J->p == '\n' || *J->p == '\r'))
+    while (J->p < J->end && (*J->p == ' ' || *J->p == '\t' || *J->p == '\n' || *J->p == '\r'))
         J->p++;
 }
 
@@ -104,8 +91,7 @@ static char *put_utf8(char *w, unsigned cp)
 static int unescape_string(struct jp *J, const char *s, size_t n, struct ne_sv *out)
 {
     struct decode_ctx *c = J->c;
-    if (decode__scratch(c, n) != 0)
-        return NE_ENOMEM;
+    if (decode__scratch(c, n) != 0) return NE_ENOMEM;
     char *w = c->scratch;
     for (size_t i = 0; i < n; i++) {
         if (s[i] != '\\') {
@@ -136,14 +122,11 @@ static int unescape_string(struct jp *J, const char *s, size_t n, struct ne_sv *
             break;
         case 'u': {
             unsigned cp, lo;
-            if (i + 4 >= n)
-                return fail(J, "bad \\u escape");
-            if (hex4(s + i + 1, &cp) != 0)
-                return fail(J, "bad \\u escape");
+            if (i + 4 >= n) return fail(J, "bad \\u escape");
+            if (hex4(s + i + 1, &cp) != 0) return fail(J, "bad \\u escape");
             i += 4;
             if (cp >= 0xD800 && cp <= 0xDBFF) {
-                if (i + 6 >= n)
-                    return fail(J, "lone surrogate in \\u escape");
+                if (i + 6 >= n) return fail(J, "lone surrogate in \\u escape");
                 if (s[i + 1] != '\\' || s[i + 2] != 'u' || hex4(s + i + 3, &lo) != 0 ||
                     lo < 0xDC00 || lo > 0xDFFF)
                     return fail(J, "lone surrogate in \\u escape");
@@ -171,16 +154,12 @@ static int string(struct jp *J, struct ne_sv *out)
     for (;;) {
         while (p < end && *p != '"' && *p != '\\' && (unsigned char)*p >= 0x20)
             p++;
-        if (p == end)
-            return fail(J, "unterminated string");
-        if (*p == '"')
-            break;
-        if (*p != '\\')
-            return fail(J, "control character in string");
+        if (p == end) return fail(J, "unterminated string");
+        if (*p == '"') break;
+        if (*p != '\\') return fail(J, "control character in string");
         esc = true;
         p += 2;
-        if (p >= end)
-            return fail(J, "unterminated string");
+        if (p >= end) return fail(J, "unterminated string");
     }
     J->p = p + 1;
     if (!esc) {
@@ -188,8 +167,7 @@ static int string(struct jp *J, struct ne_sv *out)
         out->n = (uint32_t)(p - s);
         return 0;
     }
-    if (p - s > UINT32_MAX)
-        return fail(J, "string too long");
+    if (p - s > UINT32_MAX) return fail(J, "string too long");
     return unescape_string(J, s, (size_t)(p - s), out);
 }
 
@@ -202,10 +180,8 @@ static int number(struct jp *J, uint32_t idx)
 {
     const char *s = J->p, *p = s, *end = J->end;
     bool integer = true;
-    if (p < end && *p == '-')
-        p++;
-    if (p == end || !digit(*p))
-        return fail(J, "invalid number");
+    if (p < end && *p == '-') p++;
+    if (p == end || !digit(*p)) return fail(J, "invalid number");
     if (*p == '0')
         p++;
     else
@@ -214,18 +190,15 @@ static int number(struct jp *J, uint32_t idx)
     if (p < end && *p == '.') {
         integer = false;
         p++;
-        if (p == end || !digit(*p))
-            return fail(J, "invalid number");
+        if (p == end || !digit(*p)) return fail(J, "invalid number");
         while (p < end && digit(*p))
             p++;
     }
     if (p < end && (*p == 'e' || *p == 'E')) {
         integer = false;
         p++;
-        if (p < end && (*p == '+' || *p == '-'))
-            p++;
-        if (p == end || !digit(*p))
-            return fail(J, "invalid number");
+        if (p < end && (*p == '+' || *p == '-')) p++;
+        if (p == end || !digit(*p)) return fail(J, "invalid number");
         while (p < end && digit(*p))
             p++;
     }
@@ -238,10 +211,8 @@ static int number(struct jp *J, uint32_t idx)
         J->c->nomem = 1;
         return rc;
     }
-    if (rc != 0)
-        return fail(J, "number out of range");
-    if (integer && decode__int(s, (size_t)(p - s), &d->i) == 0)
-        d->is_int = 1;
+    if (rc != 0) return fail(J, "number out of range");
+    if (integer && decode__int(s, (size_t)(p - s), &d->i) == 0) d->is_int = 1;
     return 0;
 }
 
@@ -258,11 +229,9 @@ static int value(struct jp *J, int depth);
 static int container(struct jp *J, int depth, bool obj)
 {
     struct decode_ctx *c = J->c;
-    if (depth >= NE_DECODE_MAX_DEPTH)
-        return fail(J, "nesting too deep");
+    if (depth >= NE_DECODE_MAX_DEPTH) return fail(J, "nesting too deep");
     uint32_t idx = decode__node(c, obj ? DN_OBJ : DN_ARR);
-    if (idx == UINT32_MAX)
-        return NE_ENOMEM;
+    if (idx == UINT32_MAX) return NE_ENOMEM;
     char close = obj ? '}' : ']';
     uint32_t count = 0;
     J->p++;
@@ -275,24 +244,19 @@ static int container(struct jp *J, int depth, bool obj)
     for (;;) {
         skip_ws(J);
         if (obj) {
-            if (J->p == J->end || *J->p != '"')
-                return fail(J, "expected a string key");
+            if (J->p == J->end || *J->p != '"') return fail(J, "expected a string key");
             uint32_t k = decode__node(c, DN_STR);
-            if (k == UINT32_MAX)
-                return NE_ENOMEM;
+            if (k == UINT32_MAX) return NE_ENOMEM;
             struct ne_sv key;
             int rc = string(J, &key);
-            if (rc != 0)
-                return rc;
+            if (rc != 0) return rc;
             c->nodes[k].s = key;
             skip_ws(J);
-            if (J->p == J->end || *J->p != ':')
-                return fail(J, "expected ':'");
+            if (J->p == J->end || *J->p != ':') return fail(J, "expected ':'");
             J->p++;
         }
         int rc = value(J, depth + 1);
-        if (rc != 0)
-            return rc;
+        if (rc != 0) return rc;
         count++;
         skip_ws(J);
         if (J->p < J->end && *J->p == ',') {
@@ -314,8 +278,7 @@ static int value(struct jp *J, int depth)
 {
     struct decode_ctx *c = J->c;
     skip_ws(J);
-    if (J->p == J->end)
-        return fail(J, "unexpected end of input");
+    if (J->p == J->end) return fail(J, "unexpected end of input");
     uint32_t idx;
     switch (*J->p) {
     case '{':
@@ -324,30 +287,24 @@ static int value(struct jp *J, int depth)
         return container(J, depth, false);
     case '"': {
         idx = decode__node(c, DN_STR);
-        if (idx == UINT32_MAX)
-            return NE_ENOMEM;
+        if (idx == UINT32_MAX) return NE_ENOMEM;
         struct ne_sv s;
         int rc = string(J, &s);
-        if (rc == 0)
-            c->nodes[idx].s = s;
+        if (rc == 0) c->nodes[idx].s = s;
         return rc;
     }
     case 't':
-        if (decode__node(c, DN_TRUE) == UINT32_MAX)
-            return NE_ENOMEM;
+        if (decode__node(c, DN_TRUE) == UINT32_MAX) return NE_ENOMEM;
         return literal(J, "true", 4);
     case 'f':
-        if (decode__node(c, DN_FALSE) == UINT32_MAX)
-            return NE_ENOMEM;
+        if (decode__node(c, DN_FALSE) == UINT32_MAX) return NE_ENOMEM;
         return literal(J, "false", 5);
     case 'n':
-        if (decode__node(c, DN_NULL) == UINT32_MAX)
-            return NE_ENOMEM;
+        if (decode__node(c, DN_NULL) == UINT32_MAX) return NE_ENOMEM;
         return literal(J, "null", 4);
     default:
         idx = decode__node(c, DN_NUM);
-        if (idx == UINT32_MAX)
-            return NE_ENOMEM;
+        if (idx == UINT32_MAX) return NE_ENOMEM;
         return number(J, idx);
     }
 }
@@ -359,11 +316,9 @@ int decode__json_tree(struct decode_ctx *c, const char *buf, size_t len)
     int rc = value(&J, 0);
     if (rc == 0) {
         skip_ws(&J);
-        if (J.p != J.end)
-            rc = fail(&J, "trailing data after the document");
+        if (J.p != J.end) rc = fail(&J, "trailing data after the document");
     }
-    if (c->nomem)
-        return NE_ENOMEM;
+    if (c->nomem) return NE_ENOMEM;
     if (rc != 0) {
         c->rep->records = 1;
         decode__bad(c, 1, NE_EPARSE, "invalid JSON at byte %zu: %s", (size_t)(J.p - J.start),

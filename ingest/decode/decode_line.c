@@ -3,10 +3,13 @@
  *
  *   <measurement>[,<tag_key>=<tag_value>...] <field_key>=<field_value>[,...] [<timestamp>]\n
  *
- * One pass over the bytes with a 256-entry class table; a name stops at its
- * unescaped separators. A backslash always takes the next byte with it while
- * scanning (so an escaped separator never ends a name) except a newline,
- * which always ends the line outside a quoted string. When unescaping, a
+ * One pass over the bytes: names are scanned eight bytes at a time (a word
+ * compare per separator), the tail with a 256-entry class table; numbers are
+ * converted while their token is found (decode_num.c: exact fast float
+ * path). A name stops at its unescaped separators. A backslash always
+ * takes the next byte with it while scanning (so an escaped separator never
+ * ends a name) except a newline, which always ends the line outside a
+ * quoted string. When unescaping, a
  * backslash before one of the element's special characters (measurement:
  * comma, space; tag keys/values and field keys: comma, equals, space;
  * string values: double quote, backslash) is dropped; any other backslash
@@ -58,7 +61,7 @@ struct lp {
 /* Word-at-a-time search: the bytes of v equal to ch get their top bit set in
  * the result. A borrow can only flag a byte above a true match, so the
  * lowest flagged byte is always a real one. */
-#define ONES 0x0101010101010101ULL
+#define ONES  0x0101010101010101ULL
 #define HIGHS 0x8080808080808080ULL
 static inline uint64_t match_byte(uint64_t v, unsigned char ch)
 {
@@ -72,18 +75,12 @@ static inline uint64_t match_byte(uint64_t v, unsigned char ch)
 static inline uint64_t match_classes(uint64_t v, unsigned mask)
 {
     uint64_t m = 0;
-    if (mask & C_COMMA)
-        m |= match_byte(v, ',');
-    if (mask & C_SPACE)
-        m |= match_byte(v, ' ');
-    if (mask & C_EQ)
-        m |= match_byte(v, '=');
-    if (mask & C_NL)
-        m |= match_byte(v, '\n');
-    if (mask & C_BSL)
-        m |= match_byte(v, '\\');
-    if (mask & C_QUOTE)
-        m |= match_byte(v, '"');
+    if (mask & C_COMMA) m |= match_byte(v, ',');
+    if (mask & C_SPACE) m |= match_byte(v, ' ');
+    if (mask & C_EQ) m |= match_byte(v, '=');
+    if (mask & C_NL) m |= match_byte(v, '\n');
+    if (mask & C_BSL) m |= match_byte(v, '\\');
+    if (mask & C_QUOTE) m |= match_byte(v, '"');
     return m;
 }
 
@@ -95,8 +92,7 @@ static inline const char *find_class(const char *p, const char *end, unsigned ma
         uint64_t v;
         memcpy(&v, p, 8);
         uint64_t m = match_classes(v, mask);
-        if (m)
-            return p + (__builtin_ctzll(m) >> 3);
+        if (m) return p + (__builtin_ctzll(m) >> 3);
         p += 8;
     }
 #endif
@@ -123,12 +119,10 @@ static inline const char *scan_name(const char *p, const char *end, unsigned sto
 /* Unescaped copy of a name: "\x" becomes x when x is one of specials. */
 static struct ne_sv unescape(struct decode_ctx *c, const char *p, size_t n, unsigned specials)
 {
-    if (decode__scratch(c, n) != 0)
-        return (struct ne_sv){NULL, 0};
+    if (decode__scratch(c, n) != 0) return (struct ne_sv){NULL, 0};
     char *w = c->scratch;
     for (size_t i = 0; i < n; i++) {
-        if (p[i] == '\\' && i + 1 < n && (CL(p[i + 1]) & specials))
-            i++;
+        if (p[i] == '\\' && i + 1 < n && (CL(p[i + 1]) & specials)) i++;
         *w++ = p[i];
     }
     return decode__copy(c, c->scratch, (size_t)(w - c->scratch));
@@ -137,8 +131,7 @@ static struct ne_sv unescape(struct decode_ctx *c, const char *p, size_t n, unsi
 static inline struct ne_sv name_sv(struct decode_ctx *c, const char *s, const char *e, bool esc,
                                    unsigned specials)
 {
-    if (esc)
-        return unescape(c, s, (size_t)(e - s), specials);
+    if (esc) return unescape(c, s, (size_t)(e - s), specials);
     return (struct ne_sv){s, (uint32_t)(e - s)};
 }
 
@@ -160,25 +153,20 @@ static int string_value(struct lp *L, const char **pp, union ne_value *v)
     bool esc = false;
     for (;;) {
         p = find_class(p, end, C_QUOTE | C_BSL | C_NL);
-        if (p == end)
-            return bad(L, "unbalanced quotes");
-        if (*p == '"')
-            break;
+        if (p == end) return bad(L, "unbalanced quotes");
+        if (*p == '"') break;
         if (*p == '\n') {
             L->extra_lines++;
             p++;
             continue;
         }
         esc = true; /* backslash: the next byte is taken as is */
-        if (p + 1 < end && p[1] == '\n')
-            L->extra_lines++;
+        if (p + 1 < end && p[1] == '\n') L->extra_lines++;
         p += 2;
-        if (p > end)
-            return bad(L, "unbalanced quotes");
+        if (p > end) return bad(L, "unbalanced quotes");
     }
     v->s = name_sv(L->c, s, p, esc, C_QUOTE | C_BSL);
-    if (!v->s.p)
-        return NE_ENOMEM;
+    if (!v->s.p) return NE_ENOMEM;
     *pp = p + 1;
     return 0;
 }
@@ -202,12 +190,10 @@ static int integer_value(struct lp *L, const char *s, const char *ds, const char
 {
     bool neg = ds != s;
     size_t n = (size_t)(de - ds);
-    if (n == 0)
-        return bad(L, "invalid number");
+    if (n == 0) return bad(L, "invalid number");
     if (*de == 'u') {
         *t = NE_V_UINT;
-        if (neg)
-            return bad(L, "invalid number");
+        if (neg) return bad(L, "invalid number");
         if (n > 19 && decode__uint(ds, n, &v->u) != 0)
             return out_of_range(L, "unsigned", s, (size_t)(de - s));
     } else {
@@ -232,33 +218,23 @@ static int integer_value(struct lp *L, const char *s, const char *ds, const char
 static int number_value(struct lp *L, const char **pp, enum ne_vtype *t, union ne_value *v)
 {
     const char *s = *pp, *p = s, *end = L->end;
-    if (*p == '-')
-        p++;
+    if (*p == '-') p++;
     const char *ds = p;
     while (p < end && is_digit(*p))
         p++;
     int rc;
     if (p < end && (*p == 'i' || *p == 'u')) {
         rc = integer_value(L, s, ds, p, t, v);
-        if (rc != 0)
-            return rc;
+        if (rc != 0) return rc;
         p++;
     } else {
         *t = NE_V_FLOAT;
         rc = decode__float_prefix(s, end, &v->f, &p);
-        if (rc == NE_ENOMEM)
-            return rc;
-        if (rc == NE_ERANGE) {
-            const char *q = s;
-            while (q < end && !(CL(*q) & VALUE_END))
-                q++;
-            return out_of_range(L, "floating point number", s, (size_t)(q - s));
-        }
-        if (rc != 0)
-            return bad(L, "invalid number");
+        if (rc == NE_ENOMEM) return rc;
+        if (rc == NE_ERANGE) return bad(L, "invalid float"); /* InfluxDB's words for 1e999 */
+        if (rc != 0) return bad(L, "invalid number");
     }
-    if (p < end && !(CL(*p) & VALUE_END))
-        return bad(L, "invalid number");
+    if (p < end && !(CL(*p) & VALUE_END)) return bad(L, "invalid number");
     *pp = p;
     return 0;
 }
@@ -270,8 +246,7 @@ static int bool_value(struct lp *L, const char **pp, union ne_value *v)
         p++;
     *pp = p;
     bool b;
-    if (!decode__bool_word(s, (size_t)(p - s), &b))
-        return bad(L, "invalid boolean");
+    if (!decode__bool_word(s, (size_t)(p - s), &b)) return bad(L, "invalid boolean");
     v->b = b;
     return 0;
 }
@@ -283,10 +258,8 @@ static int field_value(struct lp *L, const char **pp, enum ne_vtype *t, union ne
         *t = NE_V_STRING;
         return string_value(L, pp, v);
     }
-    if ((ch >= '0' && ch <= '9') || ch == '-' || ch == '.')
-        return number_value(L, pp, t, v);
-    if (ch == 'N' || ch == 'n')
-        return bad(L, "invalid number");
+    if ((ch >= '0' && ch <= '9') || ch == '-' || ch == '.') return number_value(L, pp, t, v);
+    if (ch == 'N' || ch == 'n') return bad(L, "invalid number");
     *t = NE_V_BOOL;
     return bool_value(L, pp, v);
 }
@@ -299,22 +272,16 @@ static int parse_tags(struct lp *L, const char **pp)
         const char *ks = ++p;
         bool kesc = false, vesc = false;
         p = scan_name(p, end, C_COMMA | C_SPACE | C_EQ, &kesc);
-        if (p == ks)
-            return bad(L, "missing tag key");
-        if (p == end || *p != '=')
-            return bad(L, "missing tag value");
+        if (p == ks) return bad(L, "missing tag key");
+        if (p == end || *p != '=') return bad(L, "missing tag value");
         const char *ke = p++, *vs = p;
         p = scan_name(p, end, C_COMMA | C_SPACE | C_EQ, &vesc);
-        if (p == vs)
-            return bad(L, "missing tag value");
-        if (p < end && *p == '=')
-            return bad(L, "invalid tag format");
-        if (p == end || *p == '\n')
-            return bad(L, "missing fields");
+        if (p == vs) return bad(L, "missing tag value");
+        if (p < end && *p == '=') return bad(L, "invalid tag format");
+        if (p == end || *p == '\n') return bad(L, "missing fields");
         struct ne_sv k = name_sv(c, ks, ke, kesc, C_COMMA | C_SPACE | C_EQ);
         struct ne_sv v = name_sv(c, vs, p, vesc, C_COMMA | C_SPACE | C_EQ);
-        if (!k.p || !v.p || ne_batch_tag(c->b, k, v) != 0)
-            return NE_ENOMEM;
+        if (!k.p || !v.p || ne_batch_tag(c->b, k, v) != 0) return NE_ENOMEM;
     }
     *pp = p;
     return 0;
@@ -330,14 +297,12 @@ static int parse_fields(struct lp *L, const char **pp, struct ne_sv meas)
         p = scan_name(p, end, C_COMMA | C_SPACE | C_EQ, &kesc);
         if (p == ks)
             return bad(L, p < end && *p == '=' ? "missing field key" : "invalid field format");
-        if (p == end || *p != '=')
-            return bad(L, "invalid field format");
+        if (p == end || *p != '=') return bad(L, "invalid field format");
         const char *ke = p++;
         if (p == end || (CL(*p) & (C_COMMA | C_SPACE | C_NL | C_CR)))
             return bad(L, "missing field value");
         struct ne_sv k = name_sv(c, ks, ke, kesc, C_COMMA | C_SPACE | C_EQ);
-        if (!k.p)
-            return NE_ENOMEM;
+        if (!k.p) return NE_ENOMEM;
         if (k.n == 4 && memcmp(k.p, "time", 4) == 0) {
             snprintf(L->whybuf, sizeof L->whybuf,
                      "invalid field name: input field \"time\" on measurement \"%.*s\" is invalid",
@@ -347,16 +312,13 @@ static int parse_fields(struct lp *L, const char **pp, struct ne_sv meas)
         enum ne_vtype t;
         union ne_value v;
         int rc = field_value(L, &p, &t, &v);
-        if (rc != 0)
-            return rc;
-        if (ne_batch_field(c->b, k, t, v) != 0)
-            return NE_ENOMEM;
+        if (rc != 0) return rc;
+        if (ne_batch_field(c->b, k, t, v) != 0) return NE_ENOMEM;
         if (p < end && *p == ',') {
             p++;
             continue;
         }
-        if (p == end || (CL(*p) & (C_SPACE | C_NL | C_TAB)) || at_line_end(p, end))
-            break;
+        if (p == end || (CL(*p) & (C_SPACE | C_NL | C_TAB)) || at_line_end(p, end)) break;
         return bad(L, "invalid field format");
     }
     *pp = p;
@@ -374,8 +336,7 @@ static int parse_timestamp(struct lp *L, const char **pp)
         return 0;
     }
     const char *s = p;
-    if (*p == '-')
-        p++;
+    if (*p == '-') p++;
     const char *ds = p;
     while (p < end && is_digit(*p))
         p++;
@@ -386,20 +347,17 @@ static int parse_timestamp(struct lp *L, const char **pp)
         uint64_t u = 0;
         for (const char *q = ds; q < p; q++)
             u = u * 10 + (uint64_t)(*q - '0');
-        if (u > (uint64_t)INT64_MAX)
-            return bad(L, "time outside range");
+        if (u > (uint64_t)INT64_MAX) return bad(L, "time outside range");
         ts = ds != s ? -(int64_t)u : (int64_t)u;
     } else if (decode__int(s, (size_t)(p - s), &ts) != 0) {
         return bad(L, "time outside range");
     }
     if (c->precision_ns != 1 && decode__scale(ts, c->precision_ns, &ts) != 0)
         return bad(L, "time outside range");
-    if (ts == NE_TS_UNSET)
-        return bad(L, "time outside range");
+    if (ts == NE_TS_UNSET) return bad(L, "time outside range");
     while (p < end && (*p == ' ' || *p == '\t'))
         p++;
-    if (!at_line_end(p, end))
-        return bad(L, "bad timestamp");
+    if (!at_line_end(p, end)) return bad(L, "bad timestamp");
     ne_batch_set_ts(c->b, ts);
     *pp = p;
     return 0;
@@ -413,31 +371,22 @@ static int parse_line(struct lp *L, const char **pp)
     const char *p = *pp, *end = L->end, *s = p;
     bool esc = false;
     p = scan_name(p, end, C_COMMA | C_SPACE, &esc);
-    if (p == s)
-        return bad(L, "missing measurement");
-    if (p == end || *p == '\n')
-        return bad(L, "missing fields");
+    if (p == s) return bad(L, "missing measurement");
+    if (p == end || *p == '\n') return bad(L, "missing fields");
     struct ne_sv meas = name_sv(c, s, p, esc, C_COMMA | C_SPACE);
-    if (!meas.p || ne_batch_begin(c->b, meas, NE_TS_UNSET) != 0)
-        return NE_ENOMEM;
+    if (!meas.p || ne_batch_begin(c->b, meas, NE_TS_UNSET) != 0) return NE_ENOMEM;
     int rc = parse_tags(L, &p);
-    if (rc != 0)
-        return rc;
+    if (rc != 0) return rc;
     while (p < end && (*p == ' ' || *p == '\t'))
         p++;
-    if (at_line_end(p, end))
-        return bad(L, "missing fields");
+    if (at_line_end(p, end)) return bad(L, "missing fields");
     rc = parse_fields(L, &p, meas);
-    if (rc != 0)
-        return rc;
+    if (rc != 0) return rc;
     rc = parse_timestamp(L, &p);
-    if (rc != 0)
-        return rc;
+    if (rc != 0) return rc;
     rc = decode__end_point(c);
-    if (rc == NE_ENOMEM)
-        return rc;
-    if (rc != 0)
-        return bad(L, "missing fields");
+    if (rc == NE_ENOMEM) return rc;
+    if (rc != 0) return bad(L, "missing fields");
     *pp = p;
     return 0;
 }
@@ -456,8 +405,7 @@ static const char *line_end(const char *p, const char *end, uint32_t *nl)
             p += 2;
             continue;
         }
-        if (ch == ' ')
-            fields = true;
+        if (ch == ' ') fields = true;
         if (fields && !quoted && ch == '=')
             equals++;
         else if (fields && !quoted && ch == ',')
@@ -465,8 +413,7 @@ static const char *line_end(const char *p, const char *end, uint32_t *nl)
         else if (fields && ch == '"' && equals > commas)
             quoted = !quoted;
         if (ch == '\n') {
-            if (!quoted)
-                return p;
+            if (!quoted) return p;
             (*nl)++;
         }
         p++;
@@ -479,8 +426,7 @@ static bool report_bad(struct lp *L, const char *line)
     uint32_t nl = 0;
     const char *e = line_end(line, L->end, &nl);
     const char *te = e;
-    if (te > line && te[-1] == '\r')
-        te--;
+    if (te > line && te[-1] == '\r') te--;
     size_t n = (size_t)(te - line);
     const char *dots = "";
     if (n > 300) {
@@ -498,8 +444,7 @@ int decode__line(struct decode_ctx *c, const char *buf, size_t len)
     while (p < end) {
         while (p < end && (*p == ' ' || *p == '\t' || *p == '\r'))
             p++;
-        if (p == end)
-            break;
+        if (p == end) break;
         if (*p == '\n') {
             p++;
             L.lineno++;
@@ -520,8 +465,7 @@ int decode__line(struct decode_ctx *c, const char *buf, size_t len)
         }
         if (rc != 0) {
             ne_batch_abort(c->b);
-            if (report_bad(&L, line))
-                return 0;
+            if (report_bad(&L, line)) return 0;
             uint32_t nl = 0;
             p = line_end(line, end, &nl);
             L.lineno += nl;

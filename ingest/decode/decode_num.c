@@ -36,18 +36,15 @@ static int float_slow(const char *p, size_t n, double *out)
     char *tmp = stackbuf;
     if (n >= sizeof stackbuf) {
         tmp = ne_malloc(n + 1); /* rare: a number longer than 127 characters */
-        if (!tmp)
-            return NE_ENOMEM;
+        if (!tmp) return NE_ENOMEM;
     }
     memcpy(tmp, p, n);
     tmp[n] = '\0';
     errno = 0;
     double d = strtod(tmp, NULL);
     int e = errno;
-    if (tmp != stackbuf)
-        ne_free(tmp);
-    if (e == ERANGE && isinf(d))
-        return NE_ERANGE;
+    if (tmp != stackbuf) ne_free(tmp);
+    if (e == ERANGE && isinf(d)) return NE_ERANGE;
     *out = d;
     return 0;
 }
@@ -57,8 +54,8 @@ static inline bool eight_digits(const char *p)
 {
     uint64_t v;
     memcpy(&v, p, 8);
-    return ((v & 0xF0F0F0F0F0F0F0F0ULL) | (((v + 0x0606060606060606ULL) & 0xF0F0F0F0F0F0F0F0ULL) >> 4)) ==
-           0x3333333333333333ULL;
+    return ((v & 0xF0F0F0F0F0F0F0F0ULL) |
+            (((v + 0x0606060606060606ULL) & 0xF0F0F0F0F0F0F0F0ULL) >> 4)) == 0x3333333333333333ULL;
 }
 
 /* The value of 8 ASCII digits at p (first digit most significant): pairs,
@@ -99,8 +96,7 @@ int decode__float_prefix(const char *p, const char *end, double *out, const char
     /* Fast path: at most 19 digits in all, so the mantissa is exact. */
     const char *s = p;
     bool neg = false;
-    if (s < end && (*s == '-' || *s == '+'))
-        neg = *s++ == '-';
+    if (s < end && (*s == '-' || *s == '+')) neg = *s++ == '-';
     uint64_t m = 0;
     const char *is = s;
     s = digit_run(s, end, &m);
@@ -110,8 +106,7 @@ int decode__float_prefix(const char *p, const char *end, double *out, const char
         s = digit_run(s, end, &m);
         nfrac = s - fs;
     }
-    if (nint + nfrac == 0)
-        return NE_EPARSE;
+    if (nint + nfrac == 0) return NE_EPARSE;
     if (nint + nfrac > 19 || (s < end && (*s == 'e' || *s == 'E')))
         return float_careful(p, end, out, stop);
     *stop = s;
@@ -121,8 +116,7 @@ int decode__float_prefix(const char *p, const char *end, double *out, const char
     }
     if (m < (1ULL << 53) && nfrac <= 22) {
         double d = (double)m;
-        if (nfrac)
-            d /= pow10_exact[nfrac];
+        if (nfrac) d /= pow10_exact[nfrac];
         *out = neg ? -d : d;
         return 0;
     }
@@ -135,14 +129,12 @@ static int float_careful(const char *p, const char *end, double *out, const char
 {
     const char *s = p;
     bool neg = false;
-    if (s < end && (*s == '-' || *s == '+'))
-        neg = *s++ == '-';
+    if (s < end && (*s == '-' || *s == '+')) neg = *s++ == '-';
     uint64_t m = 0;
     int sig = 0, exp10 = 0, digits = 0;
     bool many = false;
     for (; s < end && is_digit(*s); s++, digits++) {
-        if (m == 0 && *s == '0')
-            continue;
+        if (m == 0 && *s == '0') continue;
         if (sig < 19) {
             m = m * 10 + (uint64_t)(*s - '0');
             sig++;
@@ -167,19 +159,15 @@ static int float_careful(const char *p, const char *end, double *out, const char
             }
         }
     }
-    if (digits == 0)
-        return NE_EPARSE;
+    if (digits == 0) return NE_EPARSE;
     if (s < end && (*s == 'e' || *s == 'E')) {
         s++;
         bool eneg = false;
-        if (s < end && (*s == '-' || *s == '+'))
-            eneg = *s++ == '-';
-        if (s == end || !is_digit(*s))
-            return NE_EPARSE;
+        if (s < end && (*s == '-' || *s == '+')) eneg = *s++ == '-';
+        if (s == end || !is_digit(*s)) return NE_EPARSE;
         int ev = 0;
         for (; s < end && is_digit(*s); s++)
-            if (ev < 100000)
-                ev = ev * 10 + (*s - '0');
+            if (ev < 100000) ev = ev * 10 + (*s - '0');
         exp10 += eneg ? -ev : ev;
     }
     *stop = s;
@@ -201,34 +189,28 @@ int decode__float(const char *p, size_t n, double *out)
     const char *stop;
     double d;
     int rc = decode__float_prefix(p, p + n, &d, &stop);
-    if (rc != 0)
-        return rc;
-    if (stop != p + n)
-        return NE_EPARSE;
+    if (rc != 0) return rc;
+    if (stop != p + n) return NE_EPARSE;
     *out = d;
     return 0;
 }
 
 static int parse_digits(const char *s, const char *end, uint64_t *out)
 {
-    if (s == end)
-        return NE_EPARSE;
+    if (s == end) return NE_EPARSE;
     uint64_t v = 0;
     if (end - s <= 19) { /* 19 digits always fit in 64 bits */
         for (; s < end; s++) {
-            if (!is_digit(*s))
-                return NE_EPARSE;
+            if (!is_digit(*s)) return NE_EPARSE;
             v = v * 10 + (uint64_t)(*s - '0');
         }
         *out = v;
         return 0;
     }
     for (; s < end; s++) {
-        if (!is_digit(*s))
-            return NE_EPARSE;
+        if (!is_digit(*s)) return NE_EPARSE;
         uint64_t d = (uint64_t)(*s - '0');
-        if (v > (UINT64_MAX - d) / 10)
-            return NE_ERANGE;
+        if (v > (UINT64_MAX - d) / 10) return NE_ERANGE;
         v = v * 10 + d;
     }
     *out = v;
@@ -240,15 +222,12 @@ int decode__int(const char *p, size_t n, int64_t *out)
     bool neg = n > 0 && p[0] == '-';
     uint64_t u;
     int rc = parse_digits(p + neg, p + n, &u);
-    if (rc != 0)
-        return rc;
+    if (rc != 0) return rc;
     if (neg) {
-        if (u > (uint64_t)INT64_MAX + 1)
-            return NE_ERANGE;
+        if (u > (uint64_t)INT64_MAX + 1) return NE_ERANGE;
         *out = u == (uint64_t)INT64_MAX + 1 ? INT64_MIN : -(int64_t)u;
     } else {
-        if (u > (uint64_t)INT64_MAX)
-            return NE_ERANGE;
+        if (u > (uint64_t)INT64_MAX) return NE_ERANGE;
         *out = (int64_t)u;
     }
     return 0;
@@ -262,16 +241,14 @@ int decode__uint(const char *p, size_t n, uint64_t *out)
 int decode__scale(int64_t v, int64_t unit_ns, int64_t *out)
 {
     int64_t r;
-    if (__builtin_mul_overflow(v, unit_ns, &r) || r == NE_TS_UNSET)
-        return NE_ERANGE;
+    if (__builtin_mul_overflow(v, unit_ns, &r) || r == NE_TS_UNSET) return NE_ERANGE;
     *out = r;
     return 0;
 }
 
 int decode__seconds_to_ns(double s, int64_t *out)
 {
-    if (!(fabs(s) < 9.2e9))
-        return NE_ERANGE;
+    if (!(fabs(s) < 9.2e9)) return NE_ERANGE;
     double whole = floor(s);
     int64_t ns = (int64_t)whole * 1000000000 + llround((s - whole) * 1e9);
     *out = ns;
@@ -293,8 +270,7 @@ static bool fixed_digits(const char *p, int n, int *out)
 {
     int v = 0;
     for (int i = 0; i < n; i++) {
-        if (!is_digit(p[i]))
-            return false;
+        if (!is_digit(p[i])) return false;
         v = v * 10 + (p[i] - '0');
     }
     *out = v;
@@ -316,20 +292,16 @@ int decode__rfc3339(const char *p, size_t n, int64_t *out)
         p[13] != ':' || !fixed_digits(p + 14, 2, &mi) || p[16] != ':' ||
         !fixed_digits(p + 17, 2, &sec))
         return NE_EPARSE;
-    if (M < 1 || M > 12 || D < 1 || h > 23 || mi > 59 || sec > 60)
-        return NE_EPARSE;
-    if (D > mdays[M - 1] + (M == 2 && leap_year(Y)))
-        return NE_EPARSE;
+    if (M < 1 || M > 12 || D < 1 || h > 23 || mi > 59 || sec > 60) return NE_EPARSE;
+    if (D > mdays[M - 1] + (M == 2 && leap_year(Y))) return NE_EPARSE;
     size_t i = 19;
     int64_t frac = 0;
     if (i < n && p[i] == '.') {
         i++;
         int nd = 0;
         for (; i < n && is_digit(p[i]); i++, nd++)
-            if (nd < 9)
-                frac = frac * 10 + (p[i] - '0');
-        if (nd == 0)
-            return NE_EPARSE;
+            if (nd < 9) frac = frac * 10 + (p[i] - '0');
+        if (nd == 0) return NE_EPARSE;
         for (; nd < 9; nd++)
             frac *= 10;
     }
@@ -342,14 +314,12 @@ int decode__rfc3339(const char *p, size_t n, int64_t *out)
             om > 59)
             return NE_EPARSE;
         off = (oh * 60 + om) * 60;
-        if (p[i] == '-')
-            off = -off;
+        if (p[i] == '-') off = -off;
         i += 6;
     } else {
         return NE_EPARSE;
     }
-    if (i != n)
-        return NE_EPARSE;
+    if (i != n) return NE_EPARSE;
     int64_t secs = days_from_civil(Y, M, D) * 86400 + h * 3600 + mi * 60 + sec - off;
     int64_t ns;
     if (__builtin_mul_overflow(secs, (int64_t)1000000000, &ns) ||
@@ -363,8 +333,7 @@ struct ne_sv decode__base64url(struct decode_ctx *c, const char *p, size_t n)
 {
     static const char tab[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
     size_t out = n / 3 * 4 + (n % 3 ? n % 3 + 1 : 0);
-    if (decode__scratch(c, out + 1) != 0)
-        return (struct ne_sv){NULL, 0};
+    if (decode__scratch(c, out + 1) != 0) return (struct ne_sv){NULL, 0};
     char *w = c->scratch;
     const unsigned char *s = (const unsigned char *)p;
     size_t i = 0;
@@ -392,10 +361,8 @@ bool decode__bool_word(const char *p, size_t n, bool *v)
 {
     switch (n) {
     case 1:
-        if (p[0] == 't' || p[0] == 'T')
-            return *v = true, true;
-        if (p[0] == 'f' || p[0] == 'F')
-            return *v = false, true;
+        if (p[0] == 't' || p[0] == 'T') return *v = true, true;
+        if (p[0] == 'f' || p[0] == 'F') return *v = false, true;
         return false;
     case 4:
         if (!memcmp(p, "true", 4) || !memcmp(p, "True", 4) || !memcmp(p, "TRUE", 4))
@@ -422,54 +389,40 @@ int decode__decimal_pow10(const char *p, size_t n, int shift, int64_t *out)
     int nd = 0, dp = 0, exp10 = 0;
     bool neg = false, seen_point = false, any = false;
     size_t i = 0;
-    if (i < n && (p[i] == '-' || p[i] == '+'))
-        neg = p[i++] == '-';
+    if (i < n && (p[i] == '-' || p[i] == '+')) neg = p[i++] == '-';
     for (; i < n; i++) {
         char ch = p[i];
         if (ch == '.' && !seen_point) {
             seen_point = true;
             continue;
         }
-        if (!is_digit(ch))
-            break;
+        if (!is_digit(ch)) break;
         any = true;
         if (nd == 0 && ch == '0') {
-            if (seen_point)
-                dp--;
+            if (seen_point) dp--;
             continue;
         }
-        if (nd < (int)sizeof dig)
-            dig[nd++] = ch;
-        if (!seen_point)
-            dp++;
+        if (nd < (int)sizeof dig) dig[nd++] = ch;
+        if (!seen_point) dp++;
     }
-    if (!any)
-        return NE_EPARSE;
+    if (!any) return NE_EPARSE;
     if (i < n && (p[i] == 'e' || p[i] == 'E')) {
         i++;
         bool eneg = false;
-        if (i < n && (p[i] == '-' || p[i] == '+'))
-            eneg = p[i++] == '-';
-        if (i == n || !is_digit(p[i]))
-            return NE_EPARSE;
+        if (i < n && (p[i] == '-' || p[i] == '+')) eneg = p[i++] == '-';
+        if (i == n || !is_digit(p[i])) return NE_EPARSE;
         for (; i < n && is_digit(p[i]); i++)
-            if (exp10 < 100000)
-                exp10 = exp10 * 10 + (p[i] - '0');
-        if (eneg)
-            exp10 = -exp10;
+            if (exp10 < 100000) exp10 = exp10 * 10 + (p[i] - '0');
+        if (eneg) exp10 = -exp10;
     }
-    if (i != n)
-        return NE_EPARSE;
+    if (i != n) return NE_EPARSE;
     int point = dp + exp10 + shift; /* digits before the result's point */
-    if (point > 19)
-        return NE_ERANGE;
+    if (point > 19) return NE_ERANGE;
     uint64_t v = 0;
     for (int k = 0; k < point; k++)
         v = v * 10 + (uint64_t)(k < nd ? dig[k] - '0' : 0);
-    if (point >= 0 && point < nd && dig[point] >= '5')
-        v++;
-    if (v > (uint64_t)INT64_MAX)
-        return NE_ERANGE;
+    if (point >= 0 && point < nd && dig[point] >= '5') v++;
+    if (v > (uint64_t)INT64_MAX) return NE_ERANGE;
     *out = neg ? -(int64_t)v : (int64_t)v;
     return 0;
 }

@@ -36,16 +36,9 @@ static bool sv_is(struct ne_sv s, const char *lit)
 static int rec_tag(struct rec *R, struct ne_sv k, struct ne_sv v)
 {
     struct decode_ctx *c = R->c;
-    if (c->nrtags == c->cap_rtags) {
-        uint32_t cap = c->cap_rtags ? c->cap_rtags * 2 : 16;
-        struct ne_tag *t = ne_realloc(c->rtags, cap * sizeof *t);
-        if (!t) {
-            c->nomem = 1;
-            return NE_ENOMEM;
-        }
-        c->rtags = t;
-        c->cap_rtags = cap;
-    }
+    if (decode__grow(c, (void **)&c->rtags, &c->cap_rtags, (size_t)c->nrtags + 1, sizeof *c->rtags,
+                     c->rtags0) != 0)
+        return NE_ENOMEM;
     c->rtags[c->nrtags].key = k;
     c->rtags[c->nrtags].val = v;
     c->nrtags++;
@@ -55,16 +48,9 @@ static int rec_tag(struct rec *R, struct ne_sv k, struct ne_sv v)
 static int rec_field(struct rec *R, struct ne_sv k, enum ne_vtype t, union ne_value v)
 {
     struct decode_ctx *c = R->c;
-    if (c->nrfields == c->cap_rfields) {
-        uint32_t cap = c->cap_rfields ? c->cap_rfields * 2 : 16;
-        struct ne_field *f = ne_realloc(c->rfields, cap * sizeof *f);
-        if (!f) {
-            c->nomem = 1;
-            return NE_ENOMEM;
-        }
-        c->rfields = f;
-        c->cap_rfields = cap;
-    }
+    if (decode__grow(c, (void **)&c->rfields, &c->cap_rfields, (size_t)c->nrfields + 1,
+                     sizeof *c->rfields, c->rfields0) != 0)
+        return NE_ENOMEM;
     c->rfields[c->nrfields].key = k;
     c->rfields[c->nrfields].type = (uint8_t)t;
     c->rfields[c->nrfields].v = v;
@@ -75,8 +61,7 @@ static int rec_field(struct rec *R, struct ne_sv k, enum ne_vtype t, union ne_va
 /* The text of a key node (CBOR integer keys are written in decimal). */
 static struct ne_sv key_text(struct decode_ctx *c, const struct dnode *k)
 {
-    if (k->kind == DN_STR)
-        return k->s;
+    if (k->kind == DN_STR) return k->s;
     char tmp[32];
     int n = snprintf(tmp, sizeof tmp, "%lld", (long long)k->i);
     return decode__copy(c, tmp, (size_t)n);
@@ -98,8 +83,7 @@ static struct ne_sv scalar_text(struct rec *R, const struct dnode *v)
     case DN_BYTES:
         return decode__base64url(c, v->s.p, v->s.n);
     case DN_NUM:
-        if (v->s.p)
-            return v->s; /* JSON: as written */
+        if (v->s.p) return v->s; /* JSON: as written */
         if (v->is_int)
             n = snprintf(tmp, sizeof tmp, "%lld", (long long)v->i);
         else
@@ -127,8 +111,7 @@ static int path_push(struct rec *R, struct ne_sv part, size_t *saved)
         R->path = p;
         R->pcap = cap;
     }
-    if (R->plen)
-        R->path[R->plen++] = '.';
+    if (R->plen) R->path[R->plen++] = '.';
     memcpy(R->path + R->plen, part.p, part.n);
     R->plen += part.n;
     return 0;
@@ -164,8 +147,7 @@ static int flatten(struct rec *R, uint32_t vi)
     case DN_BYTES:
         t = NE_V_STRING;
         u.s = decode__base64url(c, v->s.p, v->s.n);
-        if (!u.s.p)
-            return NE_ENOMEM;
+        if (!u.s.p) return NE_ENOMEM;
         break;
     case DN_OBJ:
     case DN_ARR: {
@@ -180,15 +162,12 @@ static int flatten(struct rec *R, uint32_t vi)
                 part.p = tmp;
                 part.n = (uint32_t)snprintf(tmp, sizeof tmp, "%u", k);
             }
-            if (!part.p)
-                return NE_ENOMEM;
+            if (!part.p) return NE_ENOMEM;
             size_t saved;
-            if (path_push(R, part, &saved) != 0)
-                return NE_ENOMEM;
+            if (path_push(R, part, &saved) != 0) return NE_ENOMEM;
             int rc = flatten(R, i);
             R->plen = saved;
-            if (rc != 0)
-                return rc;
+            if (rc != 0) return rc;
             v = &c->nodes[vi];
             i = c->nodes[i].next;
         }
@@ -202,23 +181,20 @@ static int flatten(struct rec *R, uint32_t vi)
         return 0;
     }
     struct ne_sv key = decode__copy(c, R->path, R->plen);
-    if (!key.p)
-        return NE_ENOMEM;
+    if (!key.p) return NE_ENOMEM;
     return rec_field(R, key, t, u);
 }
 
 static bool is_time_key(struct decode_ctx *c, struct ne_sv k)
 {
-    if (c->time_key.n)
-        return ne_sv_eq(k, c->time_key);
+    if (c->time_key.n) return ne_sv_eq(k, c->time_key);
     return sv_is(k, "time") || sv_is(k, "timestamp");
 }
 
 static bool is_tag_key(struct decode_ctx *c, struct ne_sv k)
 {
     for (size_t i = 0; i < c->o->ntag_keys; i++)
-        if (ne_sv_eq(k, c->o->tag_keys[i]))
-            return true;
+        if (ne_sv_eq(k, c->o->tag_keys[i])) return true;
     return false;
 }
 
@@ -236,25 +212,25 @@ static void set_time(struct rec *R, const struct dnode *v)
     }
     int64_t unit = c->o->time_unit_ns;
     double a = fabs(v->f);
-    if (!unit)
-        unit = a < 1e11 ? 1000000000 : a < 1e14 ? 1000000 : a < 1e17 ? 1000 : 1;
+    if (!unit) unit = a < 1e11 ? 1000000000 : a < 1e14 ? 1000000 : a < 1e17 ? 1000 : 1;
     int rc;
-    int shift = unit == 1 ? 0 : unit == 1000 ? 3 : unit == 1000000 ? 6 : unit == 1000000000 ? 9 : -1;
+    int shift = unit == 1            ? 0
+                : unit == 1000       ? 3
+                : unit == 1000000    ? 6
+                : unit == 1000000000 ? 9
+                                     : -1;
     if (v->is_int) {
         rc = decode__scale(v->i, unit, &R->ts);
     } else if (v->s.p && shift >= 0) {
         /* JSON text: the decimal is scaled exactly, not through a double */
         rc = decode__decimal_pow10(v->s.p, v->s.n, shift, &R->ts);
-        if (rc == 0 && R->ts == NE_TS_UNSET)
-            rc = NE_ERANGE;
+        if (rc == 0 && R->ts == NE_TS_UNSET) rc = NE_ERANGE;
     } else {
         double ns = v->f * (double)unit;
         rc = (isfinite(ns) && fabs(ns) < 9.2e18) ? 0 : NE_ERANGE;
-        if (rc == 0)
-            R->ts = llround(ns);
+        if (rc == 0) R->ts = llround(ns);
     }
-    if (rc != 0)
-        R->err = "time outside range";
+    if (rc != 0) R->err = "time outside range";
 }
 
 static int tags_object(struct rec *R, uint32_t oi)
@@ -264,14 +240,11 @@ static int tags_object(struct rec *R, uint32_t oi)
     for (uint32_t k = 0; k < c->nodes[oi].n && !R->err; k++) {
         struct ne_sv key = key_text(c, &c->nodes[i]);
         i = c->nodes[i].next;
-        if (!key.p)
-            return NE_ENOMEM;
+        if (!key.p) return NE_ENOMEM;
         if (c->nodes[i].kind != DN_NULL) {
             struct ne_sv val = scalar_text(R, &c->nodes[i]);
-            if (c->nomem)
-                return NE_ENOMEM;
-            if (val.p && rec_tag(R, key, val) != 0)
-                return NE_ENOMEM;
+            if (c->nomem) return NE_ENOMEM;
+            if (val.p && rec_tag(R, key, val) != 0) return NE_ENOMEM;
         }
         i = c->nodes[i].next;
     }
@@ -293,21 +266,17 @@ static int member(struct rec *R, struct ne_sv key, uint32_t vi)
         set_time(R, v);
         return 0;
     }
-    if (v->kind == DN_OBJ && sv_is(key, "tags"))
-        return tags_object(R, vi);
+    if (v->kind == DN_OBJ && sv_is(key, "tags")) return tags_object(R, vi);
     if (v->kind == DN_OBJ && sv_is(key, "fields"))
         return flatten(R, vi); /* path is empty: no prefix */
     if (is_tag_key(c, key)) {
-        if (v->kind == DN_NULL)
-            return 0;
+        if (v->kind == DN_NULL) return 0;
         struct ne_sv val = scalar_text(R, v);
-        if (c->nomem)
-            return NE_ENOMEM;
+        if (c->nomem) return NE_ENOMEM;
         return val.p ? rec_tag(R, key, val) : 0;
     }
     size_t saved;
-    if (path_push(R, key, &saved) != 0)
-        return NE_ENOMEM;
+    if (path_push(R, key, &saved) != 0) return NE_ENOMEM;
     int rc = flatten(R, vi);
     R->plen = saved;
     return rc;
@@ -324,19 +293,15 @@ static int emit(struct rec *R)
         R->err = "missing fields";
         return 0;
     }
-    if (ne_batch_begin(c->b, R->meas, R->ts) != 0)
-        return NE_ENOMEM;
+    if (ne_batch_begin(c->b, R->meas, R->ts) != 0) return NE_ENOMEM;
     for (uint32_t i = 0; i < c->nrtags; i++)
-        if (ne_batch_tag(c->b, c->rtags[i].key, c->rtags[i].val) != 0)
-            return NE_ENOMEM;
+        if (ne_batch_tag(c->b, c->rtags[i].key, c->rtags[i].val) != 0) return NE_ENOMEM;
     for (uint32_t i = 0; i < c->nrfields; i++)
         if (ne_batch_field(c->b, c->rfields[i].key, c->rfields[i].type, c->rfields[i].v) != 0)
             return NE_ENOMEM;
     int rc = decode__end_point(c);
-    if (rc == NE_ENOMEM)
-        return rc;
-    if (rc != 0)
-        R->err = "invalid point";
+    if (rc == NE_ENOMEM) return rc;
+    if (rc != 0) R->err = "invalid point";
     return 0;
 }
 
@@ -357,16 +322,13 @@ static int record(struct rec *R, uint32_t oi)
     uint32_t i = oi + 1;
     for (uint32_t k = 0; k < c->nodes[oi].n && !R->err; k++) {
         struct ne_sv key = key_text(c, &c->nodes[i]);
-        if (!key.p)
-            return NE_ENOMEM;
+        if (!key.p) return NE_ENOMEM;
         i = c->nodes[i].next;
         int rc = member(R, key, i);
-        if (rc != 0)
-            return rc;
+        if (rc != 0) return rc;
         i = c->nodes[i].next;
     }
-    if (R->err)
-        return 0;
+    if (R->err) return 0;
     return emit(R);
 }
 
@@ -385,14 +347,11 @@ int decode__objects(struct decode_ctx *c)
         c->rep->records++;
         R.index = k + 1;
         rc = record(&R, i);
-        if (rc != 0)
-            break;
-        if (R.err && decode__bad(c, R.index, NE_EPARSE, "record %u: %s", R.index, R.err))
-            break;
+        if (rc != 0) break;
+        if (R.err && decode__bad(c, R.index, NE_EPARSE, "record %u: %s", R.index, R.err)) break;
         i = c->nodes[i].next;
     }
-    if (c->b->open)
-        ne_batch_abort(c->b);
+    if (c->b->open) ne_batch_abort(c->b);
     ne_free(R.path);
     return rc;
 }

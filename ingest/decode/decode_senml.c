@@ -46,21 +46,18 @@ static const struct {
     int cbor;
     enum lbl l;
 } labels[] = {
-    {"bver", -1, L_BVER}, {"bn", -2, L_BN}, {"bt", -3, L_BT}, {"bu", -4, L_BU},
-    {"bv", -5, L_BV},     {"bs", -6, L_BS}, {"n", 0, L_N},    {"u", 1, L_U},
-    {"v", 2, L_V},        {"vs", 3, L_VS},  {"vb", 4, L_VB},  {"s", 5, L_S},
-    {"t", 6, L_T},        {"ut", 7, L_UT},  {"vd", 8, L_VD},
+    {"bver", -1, L_BVER}, {"bn", -2, L_BN}, {"bt", -3, L_BT}, {"bu", -4, L_BU}, {"bv", -5, L_BV},
+    {"bs", -6, L_BS},     {"n", 0, L_N},    {"u", 1, L_U},    {"v", 2, L_V},    {"vs", 3, L_VS},
+    {"vb", 4, L_VB},      {"s", 5, L_S},    {"t", 6, L_T},    {"ut", 7, L_UT},  {"vd", 8, L_VD},
 };
 
 static enum lbl label_of(const struct dnode *k)
 {
     size_t nl = sizeof labels / sizeof labels[0];
     if (k->kind == DN_NUM) {
-        if (!k->is_int)
-            return L_UNKNOWN;
+        if (!k->is_int) return L_UNKNOWN;
         for (size_t i = 0; i < nl; i++)
-            if (labels[i].cbor == k->i)
-                return labels[i].l;
+            if (labels[i].cbor == k->i) return labels[i].l;
         return L_UNKNOWN;
     }
     for (size_t i = 0; i < nl; i++)
@@ -79,10 +76,8 @@ struct base {
 /* A time node in ns: exact from JSON text, else from the number. */
 static int node_ns(const struct dnode *d, int64_t *ns)
 {
-    if (d->s.p)
-        return decode__decimal_ns(d->s.p, d->s.n, ns);
-    if (d->is_int)
-        return decode__scale(d->i, 1000000000, ns);
+    if (d->s.p) return decode__decimal_ns(d->s.p, d->s.n, ns);
+    if (d->is_int) return decode__scale(d->i, 1000000000, ns);
     return decode__seconds_to_ns(d->f, ns);
 }
 
@@ -97,22 +92,18 @@ static const char *set_base(struct base *B, enum lbl l, const struct dnode *v)
     switch (l) {
     case L_BN:
     case L_BU:
-        if (v->kind != DN_STR)
-            return l == L_BN ? "bn must be a string" : "bu must be a string";
+        if (v->kind != DN_STR) return l == L_BN ? "bn must be a string" : "bu must be a string";
         if (l == L_BN)
             B->bn = v->s;
         else
             B->bu = v->s;
         return NULL;
     case L_BVER:
-        if (v->kind != DN_NUM)
-            return "bver must be a number";
-        if (v->f > 10)
-            return "unsupported SenML version";
+        if (v->kind != DN_NUM) return "bver must be a number";
+        if (v->f > 10) return "unsupported SenML version";
         return NULL;
     default:
-        if (v->kind != DN_NUM || !isfinite(v->f))
-            return "base value must be a finite number";
+        if (v->kind != DN_NUM || !isfinite(v->f)) return "base value must be a finite number";
         if (l == L_BT)
             return node_ns(v, &B->bt_ns) == 0 ? NULL : "bt outside range";
         else if (l == L_BV)
@@ -173,8 +164,7 @@ static const char *scan_record(struct decode_ctx *c, uint32_t oi, struct base *B
             r->t = i;
             break;
         }
-        if (err)
-            return err;
+        if (err) return err;
         i = c->nodes[i].next;
     }
     return NULL;
@@ -189,31 +179,25 @@ static bool name_char(char ch)
 static bool valid_name(struct ne_sv a, struct ne_sv b)
 {
     for (uint32_t i = 0; i < a.n; i++)
-        if (!name_char(a.p[i]))
-            return false;
+        if (!name_char(a.p[i])) return false;
     for (uint32_t i = 0; i < b.n; i++)
-        if (!name_char(b.p[i]))
-            return false;
+        if (!name_char(b.p[i])) return false;
     return true;
 }
 
 static int last_sep(struct ne_sv s)
 {
     for (uint32_t i = s.n; i > 0; i--)
-        if (s.p[i - 1] == ':' || s.p[i - 1] == '/')
-            return (int)(i - 1);
+        if (s.p[i - 1] == ':' || s.p[i - 1] == '/') return (int)(i - 1);
     return -1;
 }
 
 /* Joins a and b in the arena (views when one side is empty). */
 static struct ne_sv join(struct decode_ctx *c, struct ne_sv a, struct ne_sv b)
 {
-    if (a.n == 0)
-        return b;
-    if (b.n == 0)
-        return a;
-    if (decode__scratch(c, (size_t)a.n + b.n) != 0)
-        return (struct ne_sv){NULL, 0};
+    if (a.n == 0) return b;
+    if (b.n == 0) return a;
+    if (decode__scratch(c, (size_t)a.n + b.n) != 0) return (struct ne_sv){NULL, 0};
     memcpy(c->scratch, a.p, a.n);
     memcpy(c->scratch + a.n, b.p, b.n);
     return decode__copy(c, c->scratch, (size_t)a.n + b.n);
@@ -254,20 +238,16 @@ static const char *value_of(struct decode_ctx *c, const struct srec *r, const st
 {
     const struct dnode *n = c->nodes;
     if (r->v) {
-        if (n[r->v].kind != DN_NUM)
-            return "v must be a number";
+        if (n[r->v].kind != DN_NUM) return "v must be a number";
         *t = NE_V_FLOAT;
         u->f = n[r->v].f + B->bv;
-        if (!isfinite(u->f))
-            return "v must be finite";
+        if (!isfinite(u->f)) return "v must be finite";
     } else if (r->vs) {
-        if (n[r->vs].kind != DN_STR)
-            return "vs must be a string";
+        if (n[r->vs].kind != DN_STR) return "vs must be a string";
         *t = NE_V_STRING;
         u->s = n[r->vs].s;
     } else if (r->vb) {
-        if (n[r->vb].kind != DN_TRUE && n[r->vb].kind != DN_FALSE)
-            return "vb must be a boolean";
+        if (n[r->vb].kind != DN_TRUE && n[r->vb].kind != DN_FALSE) return "vb must be a boolean";
         *t = NE_V_BOOL;
         u->b = n[r->vb].kind == DN_TRUE;
     } else {
@@ -288,50 +268,39 @@ static const char *time_of(struct decode_ctx *c, const struct srec *r, const str
 {
     int64_t t = 0, ns;
     if (r->t) {
-        if (c->nodes[r->t].kind != DN_NUM)
-            return "t must be a number";
-        if (node_ns(&c->nodes[r->t], &t) != 0)
-            return "time outside range";
+        if (c->nodes[r->t].kind != DN_NUM) return "t must be a number";
+        if (node_ns(&c->nodes[r->t], &t) != 0) return "time outside range";
     }
-    if (__builtin_add_overflow(B->bt_ns, t, &ns))
-        return "time outside range";
+    if (__builtin_add_overflow(B->bt_ns, t, &ns)) return "time outside range";
     if (ns < 268435456LL * 1000000000) { /* below 2^28 s: relative to now */
-        if (__builtin_add_overflow(c->now_ns, ns, &ns))
-            return "time outside range";
+        if (__builtin_add_overflow(c->now_ns, ns, &ns)) return "time outside range";
     }
-    if (ns == NE_TS_UNSET)
-        return "time outside range";
+    if (ns == NE_TS_UNSET) return "time outside range";
     *ts = ns;
     return NULL;
 }
 
 /* Builds the point of one record. Returns 0 or NE_ENOMEM; *err on a bad
  * record. */
-static int emit(struct decode_ctx *c, const struct srec *r, const struct base *B,
-                const char **err)
+static int emit(struct decode_ctx *c, const struct srec *r, const struct base *B, const char **err)
 {
     const struct dnode *nd = c->nodes;
     int nvalues = !!r->v + !!r->vs + !!r->vb + !!r->vd;
-    if (nvalues > 1)
-        return *err = "more than one value", 0;
+    if (nvalues > 1) return *err = "more than one value", 0;
     struct ne_sv n = {"", 0};
     if (r->n) {
-        if (nd[r->n].kind != DN_STR)
-            return *err = "n must be a string", 0;
+        if (nd[r->n].kind != DN_STR) return *err = "n must be a string", 0;
         n = nd[r->n].s;
     }
-    if (!valid_name(B->bn, n))
-        return *err = "invalid character in name", 0;
+    if (!valid_name(B->bn, n)) return *err = "invalid character in name", 0;
     struct ne_sv unit = B->bu;
     if (r->u) {
-        if (nd[r->u].kind != DN_STR)
-            return *err = "u must be a string", 0;
+        if (nd[r->u].kind != DN_STR) return *err = "u must be a string", 0;
         unit = nd[r->u].s;
     }
     enum ne_vtype t = NE_V_FLOAT;
     union ne_value v = {0};
-    if (nvalues && (*err = value_of(c, r, B, &t, &v)) != NULL)
-        return 0;
+    if (nvalues && (*err = value_of(c, r, B, &t, &v)) != NULL) return 0;
     double sum = 0;
     if (r->s) {
         if (nd[r->s].kind != DN_NUM || !isfinite(nd[r->s].f + B->bs))
@@ -339,37 +308,26 @@ static int emit(struct decode_ctx *c, const struct srec *r, const struct base *B
         sum = nd[r->s].f + B->bs;
     }
     int64_t ts;
-    if ((*err = time_of(c, r, B, &ts)) != NULL)
-        return 0;
+    if ((*err = time_of(c, r, B, &ts)) != NULL) return 0;
     struct ne_sv dev, key;
-    if (split_name(c, B->bn, n, &dev, &key) != 0)
-        return NE_ENOMEM;
-    if (key.n == 0)
-        key = NE_SV("value");
+    if (split_name(c, B->bn, n, &dev, &key) != 0) return NE_ENOMEM;
+    if (key.n == 0) key = NE_SV("value");
     struct ne_sv meas = c->meas.n ? c->meas : NE_SV("senml");
-    if (ne_batch_begin(c->b, meas, ts) != 0)
-        return NE_ENOMEM;
-    if (dev.n && ne_batch_tag(c->b, NE_SV("device"), dev) != 0)
-        return NE_ENOMEM;
-    if (unit.n && ne_batch_tag(c->b, NE_SV("unit"), unit) != 0)
-        return NE_ENOMEM;
-    if (nvalues && ne_batch_field(c->b, key, t, v) != 0)
-        return NE_ENOMEM;
+    if (ne_batch_begin(c->b, meas, ts) != 0) return NE_ENOMEM;
+    if (dev.n && ne_batch_tag(c->b, NE_SV("device"), dev) != 0) return NE_ENOMEM;
+    if (unit.n && ne_batch_tag(c->b, NE_SV("unit"), unit) != 0) return NE_ENOMEM;
+    if (nvalues && ne_batch_field(c->b, key, t, v) != 0) return NE_ENOMEM;
     if (r->s) {
         struct ne_sv skey = key;
         if (nvalues) {
             skey = join(c, key, NE_SV("_sum"));
-            if (!skey.p)
-                return NE_ENOMEM;
+            if (!skey.p) return NE_ENOMEM;
         }
-        if (ne_batch_field_f(c->b, skey, sum) != 0)
-            return NE_ENOMEM;
+        if (ne_batch_field_f(c->b, skey, sum) != 0) return NE_ENOMEM;
     }
     int rc = decode__end_point(c);
-    if (rc == NE_ENOMEM)
-        return rc;
-    if (rc != 0)
-        *err = "invalid point";
+    if (rc == NE_ENOMEM) return rc;
+    if (rc != 0) *err = "invalid point";
     return 0;
 }
 
@@ -390,8 +348,7 @@ int decode__senml(struct decode_ctx *c)
             err = "expected a record object";
         } else if ((err = scan_record(c, i, &B, &r)) == NULL) {
             bool has_value = r.v || r.vs || r.vb || r.vd || r.s;
-            if (!has_value && r.has_base)
-                continue; /* a record of base fields only */
+            if (!has_value && r.has_base) continue; /* a record of base fields only */
             if (!has_value)
                 err = "missing value";
             else if (emit(c, &r, &B, &err) != 0)
@@ -399,10 +356,8 @@ int decode__senml(struct decode_ctx *c)
         }
         c->rep->records++;
         if (err) {
-            if (c->b->open)
-                ne_batch_abort(c->b);
-            if (decode__bad(c, index, NE_EPARSE, "record %u: %s", index, err))
-                break;
+            if (c->b->open) ne_batch_abort(c->b);
+            if (decode__bad(c, index, NE_EPARSE, "record %u: %s", index, err)) break;
         }
     }
     return 0;

@@ -37,14 +37,13 @@ struct wctx {
 
 bool ne_http_write_path(const char *path)
 {
-    return path && (!strcmp(path, "/write") || !strcmp(path, "/api/v2/write") ||
-                    !strcmp(path, "/ping"));
+    return path &&
+           (!strcmp(path, "/write") || !strcmp(path, "/api/v2/write") || !strcmp(path, "/ping"));
 }
 
 void ne_http_resp_free(struct ne_http_resp *resp)
 {
-    if (!resp)
-        return;
+    if (!resp) return;
     ne_free(resp->body);
     resp->body = NULL;
     resp->body_len = 0;
@@ -68,16 +67,13 @@ static size_t json_escape(char *dst, const char *s)
     for (; *s; s++) {
         unsigned char ch = (unsigned char)*s;
         if (ch == '"' || ch == '\\') {
-            if (dst)
-                dst[n] = '\\', dst[n + 1] = (char)ch;
+            if (dst) dst[n] = '\\', dst[n + 1] = (char)ch;
             n += 2;
         } else if (ch < 0x20) {
-            if (dst)
-                snprintf(dst + n, 7, "\\u%04x", ch);
+            if (dst) snprintf(dst + n, 7, "\\u%04x", ch);
             n += 6;
         } else {
-            if (dst)
-                dst[n] = (char)ch;
+            if (dst) dst[n] = (char)ch;
             n++;
         }
     }
@@ -111,15 +107,12 @@ static int answer_error(struct wctx *w, int status, const char *msg)
     r->status = status;
     snprintf(r->influx_error, sizeof r->influx_error, "%s", msg);
     for (char *p = r->influx_error; *p; p++)
-        if ((unsigned char)*p < 0x20)
-            *p = ' ';
+        if ((unsigned char)*p < 0x20) *p = ' ';
     const char *pre = w->api == API_V1 ? "{\"error\":\"" : "{\"code\":\"";
     size_t n = strlen(pre) + json_escape(NULL, msg) + 32;
-    if (w->api == API_V2)
-        n += strlen(v2_code(status)) + 16;
+    if (w->api == API_V2) n += strlen(v2_code(status)) + 16;
     char *body = ne_malloc(n);
-    if (!body)
-        return NE_ENOMEM;
+    if (!body) return NE_ENOMEM;
     size_t k = (size_t)snprintf(body, n, "%s", pre);
     if (w->api == API_V2)
         k += (size_t)snprintf(body + k, n - k, "%s\",\"message\":\"", v2_code(status));
@@ -158,16 +151,11 @@ static bool same_secret(const char *a, const char *b, size_t bn)
 
 static int b64val(char ch)
 {
-    if (ch >= 'A' && ch <= 'Z')
-        return ch - 'A';
-    if (ch >= 'a' && ch <= 'z')
-        return ch - 'a' + 26;
-    if (ch >= '0' && ch <= '9')
-        return ch - '0' + 52;
-    if (ch == '+' || ch == '-')
-        return 62;
-    if (ch == '/' || ch == '_')
-        return 63;
+    if (ch >= 'A' && ch <= 'Z') return ch - 'A';
+    if (ch >= 'a' && ch <= 'z') return ch - 'a' + 26;
+    if (ch >= '0' && ch <= '9') return ch - '0' + 52;
+    if (ch == '+' || ch == '-') return 62;
+    if (ch == '/' || ch == '_') return 63;
     return -1;
 }
 
@@ -179,14 +167,12 @@ static int b64decode(const char *s, char *out, size_t cap)
     int bits = 0;
     for (; *s && *s != '='; s++) {
         int v = b64val(*s);
-        if (v < 0)
-            return -1;
+        if (v < 0) return -1;
         acc = acc << 6 | (uint32_t)v;
         bits += 6;
         if (bits >= 8) {
             bits -= 8;
-            if (n + 1 >= cap)
-                return -1;
+            if (n + 1 >= cap) return -1;
             out[n++] = (char)((acc >> bits) & 0xFF);
         }
     }
@@ -200,14 +186,11 @@ enum auth { AUTH_OK, AUTH_NONE, AUTH_BAD };
 static enum auth check_auth(struct wctx *w)
 {
     const char *token = w->o->auth_token;
-    if (!token || !*token)
-        return AUTH_OK;
+    if (!token || !*token) return AUTH_OK;
     const char *p = qry(w->req, "p");
-    if (p)
-        return same_secret(token, p, strlen(p)) ? AUTH_OK : AUTH_BAD;
+    if (p) return same_secret(token, p, strlen(p)) ? AUTH_OK : AUTH_BAD;
     const char *a = hdr(w->req, "Authorization");
-    if (!a || !*a)
-        return AUTH_NONE;
+    if (!a || !*a) return AUTH_NONE;
     if (!strncasecmp(a, "Token ", 6) || !strncasecmp(a, "Bearer ", 7)) {
         const char *t = a + (a[0] == 'T' || a[0] == 't' ? 6 : 7);
         while (*t == ' ')
@@ -216,11 +199,9 @@ static enum auth check_auth(struct wctx *w)
     }
     if (!strncasecmp(a, "Basic ", 6)) {
         char dec[512];
-        if (b64decode(a + 6, dec, sizeof dec) < 0)
-            return AUTH_BAD;
+        if (b64decode(a + 6, dec, sizeof dec) < 0) return AUTH_BAD;
         const char *colon = strchr(dec, ':');
-        if (!colon)
-            return AUTH_BAD;
+        if (!colon) return AUTH_BAD;
         return same_secret(token, colon + 1, strlen(colon + 1)) ? AUTH_OK : AUTH_BAD;
     }
     return AUTH_BAD;
@@ -248,11 +229,9 @@ static int gunzip(const char *in, size_t n, size_t max, char **out, size_t *outl
     memset(&zs, 0, sizeof zs);
     zs.zalloc = z_alloc;
     zs.zfree = z_free;
-    if (inflateInit2(&zs, 16 + MAX_WBITS) != Z_OK)
-        return NE_ENOMEM;
+    if (inflateInit2(&zs, 16 + MAX_WBITS) != Z_OK) return NE_ENOMEM;
     size_t cap = n * 4 < 65536 ? 65536 : n * 4, len = 0;
-    if (cap > max + 1)
-        cap = max + 1;
+    if (cap > max + 1) cap = max + 1;
     char *buf = ne_malloc(cap);
     int rc = buf ? 0 : NE_ENOMEM;
     zs.next_in = (Bytef *)(uintptr_t)in;
@@ -277,8 +256,7 @@ static int gunzip(const char *in, size_t n, size_t max, char **out, size_t *outl
         int z = inflate(&zs, Z_NO_FLUSH);
         len = cap - zs.avail_out;
         if (z == Z_STREAM_END) {
-            if (zs.avail_in == 0)
-                break;
+            if (zs.avail_in == 0) break;
             inflateReset(&zs); /* another gzip member follows */
         } else if (z == Z_MEM_ERROR) {
             rc = NE_ENOMEM;
@@ -289,8 +267,7 @@ static int gunzip(const char *in, size_t n, size_t max, char **out, size_t *outl
         }
     }
     inflateEnd(&zs);
-    if (rc == 0 && len > max)
-        rc = NE_ETOOBIG;
+    if (rc == 0 && len > max) rc = NE_ETOOBIG;
     if (rc != 0) {
         ne_free(buf);
         return rc;
@@ -307,27 +284,22 @@ static void database_of(struct wctx *w, char *db, size_t cap)
 {
     const char *v = qry(w->req, w->api == API_V1 ? "db" : "bucket");
     db[0] = '\0';
-    if (!v)
-        return;
+    if (!v) return;
     size_t n = strlen(v);
     if (w->api == API_V2) {
         const char *slash = strchr(v, '/'); /* "db/rp" */
-        if (slash)
-            n = (size_t)(slash - v);
+        if (slash) n = (size_t)(slash - v);
     }
-    if (n >= cap)
-        n = cap - 1;
+    if (n >= cap) n = cap - 1;
     memcpy(db, v, n);
     db[n] = '\0';
 }
 
 static bool valid_db(const char *db)
 {
-    if (!*db || !strcmp(db, ".") || !strcmp(db, ".."))
-        return false;
+    if (!*db || !strcmp(db, ".") || !strcmp(db, "..")) return false;
     for (const char *p = db; *p; p++)
-        if ((unsigned char)*p < 0x20 || *p == '/' || *p == '\\')
-            return false;
+        if ((unsigned char)*p < 0x20 || *p == '/' || *p == '\\') return false;
     return true;
 }
 
@@ -353,6 +325,14 @@ static int store_failed(struct wctx *w, int rc, uint32_t npts)
     return answer_error(w, 500, msg);
 }
 
+/* Memory ran out while decoding: transient, so the client retries. */
+static int out_of_memory(struct wctx *w)
+{
+    NE_WARN("http", "out of memory while decoding a write");
+    set_retry_after(w);
+    return answer_error(w, 503, "out of memory, retry");
+}
+
 /* Decodes body and writes it. Returns 0 or NE_ENOMEM. */
 static int write_body(struct wctx *w, const struct ne_ingest_sink *sink, const char *db,
                       int64_t prec, const char *body, size_t len)
@@ -365,11 +345,12 @@ static int write_body(struct wctx *w, const struct ne_ingest_sink *sink, const c
     ne_batch_init(&b);
     struct ne_decode_report rep;
     int rc = ne_decode(&o, body, len, &b, &rep);
-    if (rc == NE_ENOMEM)
+    if (rc == NE_ENOMEM) {
+        rc = out_of_memory(w);
         goto out;
+    }
     rc = 0;
-    if (rep.bad)
-        ne_ingest_count_rejected("http", "parse", rep.bad);
+    if (rep.bad) ne_ingest_count_rejected("http", "parse", rep.bad);
     w->resp->points_dropped = rep.bad;
     if (b.npts == 0) {
         if (rep.bad)
@@ -387,8 +368,7 @@ static int write_body(struct wctx *w, const struct ne_ingest_sink *sink, const c
         goto out;
     }
     uint64_t values = ne_batch_values(&b);
-    if (res.rejected && b.npts)
-        values = values * res.accepted / b.npts;
+    if (res.rejected && b.npts) values = values * res.accepted / b.npts;
     ne_ingest_count_accepted("http", res.accepted, values);
     ne_ingest_count_result("http", &res);
     w->resp->points_written = res.accepted;
@@ -414,18 +394,17 @@ static int handle_write(struct wctx *w, const struct ne_ingest_sink *sink)
     enum auth a = check_auth(w);
     if (a != AUTH_OK) {
         ne_ingest_count_rejected("http", "auth", 0);
-        if (w->api == API_V2)
-            return answer_error(w, 401, "unauthorized access");
-        return answer_error(w, 401, a == AUTH_NONE ? "unable to parse authentication credentials"
-                                                   : "authorization failed");
+        if (w->api == API_V2) return answer_error(w, 401, "unauthorized access");
+        return answer_error(w, 401,
+                            a == AUTH_NONE ? "unable to parse authentication credentials"
+                                           : "authorization failed");
     }
     char db[256];
     database_of(w, db, sizeof db);
     if (!*db)
-        return answer_error(w, 400, w->api == API_V1 ? "database is required"
-                                                     : "bucket is required");
-    if (!valid_db(db))
-        return answer_error(w, 400, "invalid database name");
+        return answer_error(w, 400,
+                            w->api == API_V1 ? "database is required" : "bucket is required");
+    if (!valid_db(db)) return answer_error(w, 400, "invalid database name");
     int64_t prec;
     if (ne_decode_precision(qry(req, "precision"), &prec) != 0)
         return answer_error(w, 400, "invalid precision");
@@ -441,8 +420,7 @@ static int handle_write(struct wctx *w, const struct ne_ingest_sink *sink)
         char *plain = NULL;
         size_t plen = 0;
         int rc = gunzip(req->body ? req->body : "", req->body_len, (size_t)max, &plain, &plen);
-        if (rc == NE_ENOMEM)
-            return rc;
+        if (rc == NE_ENOMEM) return out_of_memory(w);
         if (rc == NE_ETOOBIG) {
             ne_ingest_count_rejected("http", "too_large", 0);
             return answer_error(w, 413, "http: request body too large");
@@ -461,8 +439,7 @@ static int handle_write(struct wctx *w, const struct ne_ingest_sink *sink)
 int ne_http_write_handle(const struct ne_http_write_opts *opts, const struct ne_ingest_sink *sink,
                          const struct ne_http_req *req, struct ne_http_resp *resp)
 {
-    if (!req || !req->path || !ne_http_write_path(req->path))
-        return NE_ENOTFOUND;
+    if (!req || !req->path || !ne_http_write_path(req->path)) return NE_ENOTFOUND;
     static const struct ne_http_write_opts defaults;
     struct wctx w = {.o = opts ? opts : &defaults, .req = req, .resp = resp};
     w.api = strcmp(req->path, "/api/v2/write") == 0 ? API_V2 : API_V1;

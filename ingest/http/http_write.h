@@ -33,7 +33,8 @@
  *   413  the body is larger than max_body_bytes (raw or inflated);
  *   415  a Content-Encoding other than identity or gzip;
  *   503  + Retry-After: the store is applying backpressure (NE_EBUSY) or is
- *        recovering from a failed fsync (NE_EFAILED); nothing was written;
+ *        recovering from a failed fsync (NE_EFAILED), or memory ran out
+ *        while decoding; nothing was written;
  *   507  the disk is full (NE_ENOSPC); nothing was written, retry later;
  *   500  anything else.
  * Clients such as Telegraf retry 5xx answers and drop 4xx ones, which is
@@ -77,7 +78,7 @@ struct ne_http_resp {
     char content_type[64]; /* "application/json", or "" for no body */
     char *body;            /* owned (ne_malloc); NULL for 204 */
     size_t body_len;
-    char retry_after[16];  /* Retry-After value, "" if none */
+    char retry_after[16];   /* Retry-After value, "" if none */
     char influx_error[512]; /* X-Influxdb-Error value, "" if none */
     /* Always send X-Influxdb-Version: NE_HTTP_INFLUX_VERSION as well. */
     uint32_t points_written; /* for the access log */

@@ -1,8 +1,10 @@
 /*
  * mqtt.c - the MQTT ingest source on Paho MQTTAsync.
  *
- * Threads: Paho runs one receive and one send thread for every client of
- * the process; the message-arrived callback runs on the receive thread. A
+ * Threads: Paho runs one receive thread and one send thread shared by all
+ * the clients of the process; the message-arrived callback runs on the
+ * receive thread, so a held message (below) pauses every broker at once,
+ * which is what backpressure from the one store should do. A
  * supervisor thread of ours owns connecting: Paho's automatic reconnect does
  * not retry a first connect that failed, and falling back from MQTT 5 to
  * 3.1.1 needs the client to be re-created, which callbacks may not do.
@@ -43,8 +45,8 @@
 #include "ports/metrics.h"
 #include "ports/platform.h"
 
-#define MOD "mqtt"
-#define MAX_TPL_TAGS 16
+#define MOD           "mqtt"
+#define MAX_TPL_TAGS  16
 #define STOP_GRACE_NS (2 * 1000000000LL)
 
 enum tkind { TL_LIT, TL_PLUS, TL_HASH, TL_TAG, TL_MEAS, TL_FIELD };
@@ -73,12 +75,14 @@ struct mclient {
     MQTTAsync h;
     int version; /* MQTTVERSION_5 or MQTTVERSION_3_1_1 */
     bool recreate;
-    bool probe;  /* classify the last transport failure */
+    bool probe; /* classify the last transport failure */
     bool dis_done;
+    atomic_bool broken; /* Paho refused to create the client (health: failing) */
     enum cstate state;
     int64_t next_ns;
     int backoff_ms;
     char why[200];
+    char logged[200]; /* the last failure logged: log each reason once */
     atomic_int in_cb;
     int64_t last_log_ns;
     struct ne_batch batch;
@@ -94,6 +98,7 @@ struct ne_mqtt {
     size_t nsubs;
     char **sub_topics; /* for MQTTAsync_subscribeMany */
     int *sub_qos;
+    MQTTSubscribe_options *sub_opts; /* MQTT 5 */
     struct mclient *cl;
     size_t ncl;
     pthread_mutex_t mu;
@@ -102,7 +107,7 @@ struct ne_mqtt {
     bool sup_started;
     bool stopping;
     atomic_int busy; /* the sink is refusing: a callback is holding */
-    atomic_uint_fast64_t n_msgs, n_acked, n_redeliv, n_points, n_rej;
+    atomic_uint_fast64_t n_msgs, n_acked, n_refused, n_points, n_rej;
     atomic_uint n_connects;
 };
 
@@ -125,23 +130,17 @@ void ne_mqtt_opts_default(struct ne_mqtt_opts *o)
 static bool filter_match(const char *f, const char *t, size_t tn)
 {
     const char *te = t + tn;
-    if (tn > 0 && t[0] == '$' && (f[0] == '+' || f[0] == '#'))
-        return false;
+    if (tn > 0 && t[0] == '$' && (f[0] == '+' || f[0] == '#')) return false;
     for (;;) {
-        if (f[0] == '#')
-            return true;
+        if (f[0] == '#') return true;
         const char *fe = strchr(f, '/');
         size_t fl = fe ? (size_t)(fe - f) : strlen(f);
         const char *tl_end = memchr(t, '/', (size_t)(te - t));
         size_t tl = tl_end ? (size_t)(tl_end - t) : (size_t)(te - t);
-        if (!(fl == 1 && f[0] == '+') && (fl != tl || memcmp(f, t, fl) != 0))
-            return false;
-        if (!fe && !tl_end)
-            return true;
-        if (!fe)
-            return false;
-        if (!tl_end)
-            return strcmp(fe + 1, "#") == 0;
+        if (!(fl == 1 && f[0] == '+') && (fl != tl || memcmp(f, t, fl) != 0)) return false;
+        if (!fe && !tl_end) return true;
+        if (!fe) return false;
+        if (!tl_end) return strcmp(fe + 1, "#") == 0;
         f = fe + 1;
         t = tl_end + 1;
     }
@@ -154,22 +153,19 @@ static int tpl_compile(struct msub *s, const char *tpl)
         n += *p == '/';
     s->tpl_text = ne_strdup(tpl);
     s->tpl = ne_calloc(n, sizeof *s->tpl);
-    if (!s->tpl_text || !s->tpl)
-        return NE_ENOMEM;
+    if (!s->tpl_text || !s->tpl) return NE_ENOMEM;
     char *p = s->tpl_text;
     size_t ntags = 0;
     for (size_t i = 0; i < n; i++) {
         char *e = strchr(p, '/');
-        if (e)
-            *e = '\0';
+        if (e) *e = '\0';
         size_t len = strlen(p);
         struct tlevel *l = &s->tpl[i];
         l->text = (struct ne_sv){p, (uint32_t)len};
         if (strcmp(p, "+") == 0) {
             l->kind = TL_PLUS;
         } else if (strcmp(p, "#") == 0) {
-            if (i != n - 1)
-                goto bad;
+            if (i != n - 1) goto bad;
             l->kind = TL_HASH;
         } else if (len >= 3 && p[0] == '{' && p[len - 1] == '}') {
             l->text = (struct ne_sv){p + 1, (uint32_t)(len - 2)};
@@ -179,8 +175,7 @@ static int tpl_compile(struct msub *s, const char *tpl)
                 l->kind = TL_FIELD;
             } else {
                 l->kind = TL_TAG;
-                if (++ntags > MAX_TPL_TAGS)
-                    goto bad;
+                if (++ntags > MAX_TPL_TAGS) goto bad;
             }
         } else if (strchr(p, '{') || strchr(p, '}') || len == 0) {
             goto bad;
@@ -192,8 +187,7 @@ static int tpl_compile(struct msub *s, const char *tpl)
     s->ntpl = n;
     return 0;
 bad:
-    NE_ERROR(MOD, "invalid topic template \"%s\" (levels are literals, +, # last, or {name})",
-             tpl);
+    NE_ERROR(MOD, "invalid topic template \"%s\" (levels are literals, +, # last, or {name})", tpl);
     return NE_EINVAL;
 }
 
@@ -212,32 +206,26 @@ static bool tpl_match(const struct msub *s, struct mclient *c, const char *t, si
     const char *lvl = t;
     for (size_t i = 0; i < s->ntpl; i++) {
         const struct tlevel *l = &s->tpl[i];
-        if (l->kind == TL_HASH)
-            return true;
-        if (!lvl)
-            return false; /* topic has fewer levels */
+        if (l->kind == TL_HASH) return true;
+        if (!lvl) return false; /* topic has fewer levels */
         const char *e = memchr(lvl, '/', (size_t)(te - lvl));
         struct ne_sv v = {lvl, (uint32_t)((e ? e : te) - lvl)};
         switch (l->kind) {
         case TL_LIT:
-            if (!ne_sv_eq(v, l->text))
-                return false;
+            if (!ne_sv_eq(v, l->text)) return false;
             break;
         case TL_TAG:
-            if (v.n == 0)
-                return false;
+            if (v.n == 0) return false;
             c->tags[out->ntags].key = l->text;
             c->tags[out->ntags].val = v;
             out->ntags++;
             break;
         case TL_MEAS:
-            if (v.n == 0)
-                return false;
+            if (v.n == 0) return false;
             out->meas = v;
             break;
         case TL_FIELD:
-            if (v.n == 0)
-                return false;
+            if (v.n == 0) return false;
             out->field = v;
             break;
         default:
@@ -251,8 +239,7 @@ static bool tpl_match(const struct msub *s, struct mclient *c, const char *t, si
 static const struct msub *find_sub(const struct ne_mqtt *m, const char *t, size_t tn)
 {
     for (size_t i = 0; i < m->nsubs; i++)
-        if (filter_match(m->subs[i].filter, t, tn))
-            return &m->subs[i];
+        if (filter_match(m->subs[i].filter, t, tn)) return &m->subs[i];
     return NULL;
 }
 
@@ -284,8 +271,8 @@ static void reject(struct mclient *c, const char *reason, uint64_t points, const
     int64_t now = ne_time_mono_ns();
     if (now - c->last_log_ns > 1000000000LL) { /* at most one line per second */
         c->last_log_ns = now;
-        ne_log(NE_LOG_WARN, MOD, "message rejected", "broker", c->uri, "reason", reason,
-               "detail", detail, NULL);
+        ne_log(NE_LOG_WARN, MOD, "message rejected", "broker", c->uri, "reason", reason, "detail",
+               detail, NULL);
     }
 }
 
@@ -301,8 +288,7 @@ static bool pause_ms(struct ne_mqtt *m, int ms)
         ts.tv_nsec -= 1000000000L;
     }
     pthread_mutex_lock(&m->mu);
-    if (!m->stopping)
-        pthread_cond_timedwait(&m->cv, &m->mu, &ts);
+    if (!m->stopping) pthread_cond_timedwait(&m->cv, &m->mu, &ts);
     bool go_on = !m->stopping;
     pthread_mutex_unlock(&m->mu);
     return go_on;
@@ -321,18 +307,15 @@ static int write_until_taken(struct mclient *c, const char *db)
         memset(&res, 0, sizeof res);
         int rc = m->sink.write(m->sink.ctx, db, &c->batch, &res);
         if (rc == 0) {
-            if (held)
-                atomic_fetch_sub(&m->busy, 1);
+            if (held) atomic_fetch_sub(&m->busy, 1);
             atomic_fetch_add(&m->n_points, res.accepted);
             uint64_t values = res.rejected ? 0 : ne_batch_values(&c->batch);
             ne_ingest_count_accepted("mqtt", res.accepted, values);
-            if (res.rejected)
-                ne_ingest_count_result("mqtt", &res);
+            if (res.rejected) ne_ingest_count_result("mqtt", &res);
             return 1;
         }
         if (!sink_retryable(rc)) {
-            if (held)
-                atomic_fetch_sub(&m->busy, 1);
+            if (held) atomic_fetch_sub(&m->busy, 1);
             reject(c, "invalid", c->batch.npts, ne_strerror(rc));
             return 1;
         }
@@ -342,11 +325,10 @@ static int write_until_taken(struct mclient *c, const char *db)
             NE_DEBUG(MOD, "sink refused a message (%s): holding its acknowledgement",
                      hold_reason(rc));
         }
-        atomic_fetch_add(&m->n_redeliv, 1);
+        atomic_fetch_add(&m->n_refused, 1);
         if (!pause_ms(m, delay)) {
             int64_t now = ne_time_mono_ns();
-            if (!stop_seen)
-                stop_seen = now;
+            if (!stop_seen) stop_seen = now;
             if (now - stop_seen > STOP_GRACE_NS) {
                 atomic_fetch_sub(&m->busy, 1);
                 NE_WARN(MOD, "stopping while the sink refuses a message (%s)", hold_reason(rc));
@@ -383,8 +365,7 @@ static int handle_message(struct mclient *c, const char *topic, size_t tn, const
     d.tags = c->tags;
     d.ntags = tm.ntags;
     d.measurement = tm.meas;
-    if (!d.measurement.n && s->measurement)
-        d.measurement = ne_sv_c(s->measurement);
+    if (!d.measurement.n && s->measurement) d.measurement = ne_sv_c(s->measurement);
     if (!d.measurement.n) {
         const char *last = memrchr(topic, '/', tn);
         last = last ? last + 1 : topic;
@@ -397,8 +378,7 @@ static int handle_message(struct mclient *c, const char *topic, size_t tn, const
     for (;;) {
         ne_batch_reset(&c->batch);
         rc = ne_decode(&d, buf, len, &c->batch, &rep);
-        if (rc != NE_ENOMEM)
-            break;
+        if (rc != NE_ENOMEM) break;
         if (!pause_ms(m, m->o.busy_max_ms))
             return 0; /* out of memory while stopping: not acknowledged */
     }
@@ -408,8 +388,7 @@ static int handle_message(struct mclient *c, const char *topic, size_t tn, const
         reject(c, "invalid", 1, ne_strerror(rc));
         return 1;
     }
-    if (c->batch.npts == 0)
-        return 1;
+    if (c->batch.npts == 0) return 1;
     return write_until_taken(c, s->database);
 }
 
@@ -427,6 +406,11 @@ static int on_message(void *ctx, char *topic, int tlen, MQTTAsync_message *msg)
     atomic_fetch_sub(&c->in_cb, 1);
     return ack;
 }
+
+/* Paho may run a callback while ne_mqtt_stop destroys its client: every
+ * callback counts itself in c->in_cb, and stop waits for zero first. */
+#define CB_ENTER(ctx) atomic_fetch_add(&((struct mclient *)(ctx))->in_cb, 1)
+#define CB_LEAVE(ctx) atomic_fetch_sub(&((struct mclient *)(ctx))->in_cb, 1)
 
 /* ---- connection state ---------------------------------------------------- */
 
@@ -453,6 +437,7 @@ static void subscribed(struct mclient *c, const char *bad)
     pthread_mutex_lock(&m->mu);
     if (c->state == CS_SUBSCRIBING) {
         set_state(c, CS_UP);
+        c->logged[0] = '\0';
         c->backoff_ms = m->o.min_retry_ms;
         snprintf(c->why, sizeof c->why, "%s", bad ? bad : "");
         atomic_fetch_add(&m->n_connects, 1);
@@ -466,6 +451,7 @@ static void subscribed(struct mclient *c, const char *bad)
 
 static void on_sub_ok5(void *ctx, MQTTAsync_successData5 *d)
 {
+    CB_ENTER(ctx);
     struct mclient *c = ctx;
     char bad[160] = "";
     /* Paho fills the array only for more than one filter. */
@@ -477,10 +463,12 @@ static void on_sub_ok5(void *ctx, MQTTAsync_successData5 *d)
                      MQTTReasonCode_toString((enum MQTTReasonCodes)rc));
     }
     subscribed(c, bad[0] ? bad : NULL);
+    CB_LEAVE(ctx);
 }
 
 static void on_sub_ok(void *ctx, MQTTAsync_successData *d)
 {
+    CB_ENTER(ctx);
     struct mclient *c = ctx;
     char bad[160] = "";
     if (c->m->nsubs == 1) {
@@ -492,10 +480,12 @@ static void on_sub_ok(void *ctx, MQTTAsync_successData *d)
                 snprintf(bad, sizeof bad, "subscription to %s refused", c->m->subs[i].topic);
     }
     subscribed(c, bad[0] ? bad : NULL);
+    CB_LEAVE(ctx);
 }
 
 static void on_sub_fail5(void *ctx, MQTTAsync_failureData5 *d)
 {
+    CB_ENTER(ctx);
     struct mclient *c = ctx;
     pthread_mutex_lock(&c->m->mu);
     char why[200];
@@ -504,16 +494,18 @@ static void on_sub_fail5(void *ctx, MQTTAsync_failureData5 *d)
     snprintf(c->why, sizeof c->why, "%s", why);
     pthread_mutex_unlock(&c->m->mu);
     NE_ERROR(MOD, "%s: %s", c->uri, why);
+    CB_LEAVE(ctx);
 }
 
 static void on_sub_fail(void *ctx, MQTTAsync_failureData *d)
 {
+    CB_ENTER(ctx);
     struct mclient *c = ctx;
     pthread_mutex_lock(&c->m->mu);
-    snprintf(c->why, sizeof c->why, "subscribe failed: %s",
-             d->message ? d->message : "refused");
+    snprintf(c->why, sizeof c->why, "subscribe failed: %s", d->message ? d->message : "refused");
     pthread_mutex_unlock(&c->m->mu);
     NE_ERROR(MOD, "%s: subscribe failed (code %d)", c->uri, d->code);
+    CB_LEAVE(ctx);
 }
 
 static void subscribe_all(struct mclient *c)
@@ -524,13 +516,17 @@ static void subscribe_all(struct mclient *c)
     if (c->version == MQTTVERSION_5) {
         ro.onSuccess5 = on_sub_ok5;
         ro.onFailure5 = on_sub_fail5;
+        ro.subscribeOptionsList = m->sub_opts;
+        ro.subscribeOptionsCount = (int)m->nsubs;
     } else {
         ro.onSuccess = on_sub_ok;
         ro.onFailure = on_sub_fail;
     }
     pthread_mutex_lock(&m->mu);
-    set_state(c, CS_SUBSCRIBING);
+    bool stopping = m->stopping;
+    if (!stopping) set_state(c, CS_SUBSCRIBING);
     pthread_mutex_unlock(&m->mu);
+    if (stopping) return;
     int rc = MQTTAsync_subscribeMany(c->h, (int)m->nsubs, m->sub_topics, m->sub_qos, &ro);
     if (rc != MQTTASYNC_SUCCESS) {
         pthread_mutex_lock(&m->mu);
@@ -542,21 +538,41 @@ static void subscribe_all(struct mclient *c)
 
 static void on_conn_ok5(void *ctx, MQTTAsync_successData5 *d)
 {
+    CB_ENTER(ctx);
     subscribe_all(ctx);
+    CB_LEAVE(ctx);
 }
 
 static void on_conn_ok(void *ctx, MQTTAsync_successData *d)
 {
+    CB_ENTER(ctx);
     subscribe_all(ctx);
+    CB_LEAVE(ctx);
 }
 
+/* Text for a refusing CONNACK: 3.1.1 return codes 1-5, MQTT 5 reason codes. */
+static const char *connack_text(int code)
+{
+    static const char *const v3[] = {"",
+                                     "unacceptable protocol version",
+                                     "client id rejected",
+                                     "server unavailable",
+                                     "bad user name or password",
+                                     "not authorized"};
+    if (code >= 1 && code <= 5) return v3[code];
+    const char *t = MQTTReasonCode_toString((enum MQTTReasonCodes)code);
+    return t ? t : "refused";
+}
+
+/* Paho reports a refusing CONNACK with its code in `code` (reasonCode stays
+ * 0); a transport failure has code < 0 and a message. */
 static void conn_failed(struct mclient *c, int code, int reason, const char *msg)
 {
     struct ne_mqtt *m = c->m;
     char why[200];
+    if (code <= 0 && reason > 0) code = reason;
     pthread_mutex_lock(&m->mu);
-    bool proto = reason == MQTTREASONCODE_UNSUPPORTED_PROTOCOL_VERSION ||
-                 (c->version != MQTTVERSION_5 && code == 1);
+    bool proto = code == 1 || code == MQTTREASONCODE_UNSUPPORTED_PROTOCOL_VERSION;
     if (proto && c->version == MQTTVERSION_5 && m->o.protocol == 0) {
         c->version = MQTTVERSION_3_1_1;
         c->recreate = true;
@@ -567,36 +583,44 @@ static void conn_failed(struct mclient *c, int code, int reason, const char *msg
         NE_INFO(MOD, "%s: broker does not speak MQTT 5, falling back to 3.1.1", c->uri);
         return;
     }
-    if (reason > 0)
-        snprintf(why, sizeof why, "connect refused: %s", MQTTReasonCode_toString(reason));
-    else if (code > 0)
-        snprintf(why, sizeof why, "connect refused (return code %d)", code);
-    else {
+    if (code > 0) {
+        snprintf(why, sizeof why, "connect refused: %s", connack_text(code));
+    } else {
         snprintf(why, sizeof why, "%s", msg ? msg : "connect failed");
         c->probe = true;
     }
+    /* transport failures are logged once classified (probe_reason) */
+    bool changed = !c->probe && strcmp(why, c->logged) != 0;
+    if (changed) snprintf(c->logged, sizeof c->logged, "%s", why);
     schedule_retry(c, why);
     pthread_mutex_unlock(&m->mu);
+    if (changed) NE_WARN(MOD, "mqtt %s: %s, retrying", c->uri, why);
 }
 
 static void on_conn_fail5(void *ctx, MQTTAsync_failureData5 *d)
 {
+    CB_ENTER(ctx);
     conn_failed(ctx, d->code, d->reasonCode, d->message);
+    CB_LEAVE(ctx);
 }
 
 static void on_conn_fail(void *ctx, MQTTAsync_failureData *d)
 {
+    CB_ENTER(ctx);
     conn_failed(ctx, d->code, 0, d->message);
+    CB_LEAVE(ctx);
 }
 
 static void on_conn_lost(void *ctx, char *cause)
 {
+    CB_ENTER(ctx);
     struct mclient *c = ctx;
     pthread_mutex_lock(&c->m->mu);
     c->backoff_ms = c->m->o.min_retry_ms;
     schedule_retry(c, cause ? cause : "connection lost");
     pthread_mutex_unlock(&c->m->mu);
     NE_WARN(MOD, "%s: connection lost, reconnecting", c->uri);
+    CB_LEAVE(ctx);
 }
 
 /* ---- the supervisor -------------------------------------------------------- */
@@ -609,11 +633,9 @@ static void probe_reason(const char *uri, char *why, size_t n)
     char host[256];
     const char *colon = strrchr(hp, ':');
     const char *slash = strchr(hp, '/');
-    if (!colon || (slash && slash < colon))
-        return;
+    if (!colon || (slash && slash < colon)) return;
     size_t hl = (size_t)(colon - hp);
-    if (hl >= sizeof host)
-        return;
+    if (hl >= sizeof host) return;
     memcpy(host, hp, hl);
     host[hl] = '\0';
     char port[16];
@@ -658,8 +680,10 @@ static int create_client(struct mclient *c)
     if (rc != MQTTASYNC_SUCCESS) {
         NE_ERROR(MOD, "%s: cannot create client: %s", c->uri, MQTTAsync_strerror(rc));
         c->h = NULL;
+        c->broken = true;
         return NE_EINVAL;
     }
+    c->broken = false;
     MQTTAsync_setCallbacks(c->h, c, on_conn_lost, on_message, NULL);
     return 0;
 }
@@ -759,9 +783,18 @@ static void *supervise(void *arg)
                 pthread_mutex_unlock(&m->mu);
                 probe_reason(c->uri, why, sizeof why);
                 pthread_mutex_lock(&m->mu);
+                if (!why[0] && c->state == CS_IDLE && m->o.protocol == 0) {
+                    /* reachable, yet closed before any CONNACK: some 3.1.1
+                     * brokers hang up on an MQTT 5 CONNECT; alternate */
+                    c->version = c->version == MQTTVERSION_5 ? MQTTVERSION_3_1_1 : MQTTVERSION_5;
+                    c->recreate = true;
+                }
                 if (why[0] && c->state == CS_IDLE) {
                     snprintf(c->why, sizeof c->why, "%s", why);
-                    NE_WARN(MOD, "mqtt %s: %s, retrying", c->uri, why);
+                    if (strcmp(why, c->logged) != 0) {
+                        snprintf(c->logged, sizeof c->logged, "%s", why);
+                        NE_WARN(MOD, "mqtt %s: %s, retrying", c->uri, why);
+                    }
                 }
             }
             if (c->state == CS_IDLE && now >= c->next_ns) {
@@ -769,16 +802,13 @@ static void *supervise(void *arg)
                 start_connect(c);
                 pthread_mutex_lock(&m->mu);
             }
-            if (c->state == CS_IDLE && c->next_ns < wake)
-                wake = c->next_ns;
+            if (c->state == CS_IDLE && c->next_ns < wake) wake = c->next_ns;
         }
-        if (m->stopping)
-            break;
+        if (m->stopping) break;
         struct timespec ts;
         clock_gettime(CLOCK_REALTIME, &ts);
         int64_t d = wake - ne_time_mono_ns();
-        if (d < 0)
-            d = 0;
+        if (d < 0) d = 0;
         ts.tv_sec += (time_t)(d / 1000000000LL);
         ts.tv_nsec += (long)(d % 1000000000LL);
         if (ts.tv_nsec >= 1000000000L) {
@@ -826,8 +856,7 @@ static int copy_sub(struct msub *d, const struct ne_mqtt_sub_opts *s)
         }
         d->filter = g + 1;
     }
-    if (s->template_ && s->template_[0])
-        return tpl_compile(d, s->template_);
+    if (s->template_ && s->template_[0]) return tpl_compile(d, s->template_);
     return 0;
 }
 
@@ -849,6 +878,7 @@ static void free_all(struct ne_mqtt *m)
     ne_free(m->subs);
     ne_free(m->sub_topics);
     ne_free(m->sub_qos);
+    ne_free(m->sub_opts);
     ne_free(m->cl);
     ne_free(m->client_id);
     ne_free(m->username);
@@ -891,16 +921,12 @@ static void fill_defaults(struct ne_mqtt_opts *o)
 {
     struct ne_mqtt_opts d;
     ne_mqtt_opts_default(&d);
-    if (o->keepalive_s <= 0)
-        o->keepalive_s = d.keepalive_s;
-    if (o->max_inflight <= 0)
-        o->max_inflight = d.max_inflight;
-    if (o->min_retry_ms <= 0)
-        o->min_retry_ms = d.min_retry_ms;
+    if (o->keepalive_s <= 0) o->keepalive_s = d.keepalive_s;
+    if (o->max_inflight <= 0) o->max_inflight = d.max_inflight;
+    if (o->min_retry_ms <= 0) o->min_retry_ms = d.min_retry_ms;
     if (o->max_retry_ms < o->min_retry_ms)
         o->max_retry_ms = o->min_retry_ms > d.max_retry_ms ? o->min_retry_ms : d.max_retry_ms;
-    if (o->busy_min_ms <= 0)
-        o->busy_min_ms = d.busy_min_ms;
+    if (o->busy_min_ms <= 0) o->busy_min_ms = d.busy_min_ms;
     if (o->busy_max_ms < o->busy_min_ms)
         o->busy_max_ms = o->busy_min_ms > d.busy_max_ms ? o->busy_min_ms : d.busy_max_ms;
 }
@@ -908,8 +934,7 @@ static void fill_defaults(struct ne_mqtt_opts *o)
 static int init_clients(struct ne_mqtt *m, const struct ne_mqtt_opts *o)
 {
     m->cl = ne_calloc(o->nbrokers, sizeof *m->cl);
-    if (!m->cl)
-        return NE_ENOMEM;
+    if (!m->cl) return NE_ENOMEM;
     for (size_t i = 0; i < o->nbrokers; i++) {
         struct mclient *c = &m->cl[i];
         c->m = m;
@@ -917,12 +942,10 @@ static int init_clients(struct ne_mqtt *m, const struct ne_mqtt_opts *o)
         m->ncl++;
         c->uri = ne_strdup(strncmp(o->brokers[i], "mqtt://", 7) == 0 ? o->brokers[i] + 7
                                                                      : o->brokers[i]);
-        if (!c->uri)
-            return NE_ENOMEM;
+        if (!c->uri) return NE_ENOMEM;
         if (strncmp(o->brokers[i], "mqtt://", 7) == 0) { /* Paho wants tcp:// */
             char *u = ne_malloc(strlen(c->uri) + 7);
-            if (!u)
-                return NE_ENOMEM;
+            if (!u) return NE_ENOMEM;
             sprintf(u, "tcp://%s", c->uri);
             ne_free(c->uri);
             c->uri = u;
@@ -935,8 +958,7 @@ static int init_clients(struct ne_mqtt *m, const struct ne_mqtt_opts *o)
         c->g_conn = ne_metric_gauge("neoedge_mqtt_connected",
                                     "1 while connected and subscribed to the broker", labels);
         ne_metric_set(c->g_conn, 0);
-        if (create_client(c) != 0)
-            return NE_EINVAL;
+        if (create_client(c) != 0) return NE_EINVAL;
     }
     return 0;
 }
@@ -945,11 +967,9 @@ int ne_mqtt_start(const struct ne_mqtt_opts *opts, const struct ne_ingest_sink *
                   struct ne_mqtt **out)
 {
     int rc = check_opts(opts, sink);
-    if (rc)
-        return rc;
+    if (rc) return rc;
     struct ne_mqtt *m = ne_calloc(1, sizeof *m);
-    if (!m)
-        return NE_ENOMEM;
+    if (!m) return NE_ENOMEM;
     pthread_mutex_init(&m->mu, NULL);
     pthread_cond_init(&m->cv, NULL);
     m->sink = *sink;
@@ -964,20 +984,26 @@ int ne_mqtt_start(const struct ne_mqtt_opts *opts, const struct ne_ingest_sink *
     m->subs = ne_calloc(opts->nsubs, sizeof *m->subs);
     m->sub_topics = ne_calloc(opts->nsubs, sizeof *m->sub_topics);
     m->sub_qos = ne_calloc(opts->nsubs, sizeof *m->sub_qos);
+    m->sub_opts = ne_calloc(opts->nsubs, sizeof *m->sub_opts);
     rc = NE_ENOMEM;
-    if (!m->client_id || !m->subs || !m->sub_topics || !m->sub_qos)
-        goto fail;
+    if (!m->client_id || !m->subs || !m->sub_topics || !m->sub_qos || !m->sub_opts) goto fail;
+    /* the copies above own the strings; opts is not kept */
     m->o.brokers = NULL;
     m->o.subs = NULL;
+    m->o.client_id = m->o.username = m->o.password = NULL;
+    m->o.tls.ca_file = m->o.tls.cert_file = m->o.tls.key_file = NULL;
     for (size_t i = 0; i < opts->nsubs; i++) {
         m->nsubs++;
-        if ((rc = copy_sub(&m->subs[i], &opts->subs[i])) != 0)
-            goto fail;
+        if ((rc = copy_sub(&m->subs[i], &opts->subs[i])) != 0) goto fail;
         m->sub_topics[i] = m->subs[i].topic;
         m->sub_qos[i] = m->subs[i].qos;
+        MQTTSubscribe_options so = MQTTSubscribe_options_initializer;
+        /* Retained messages only with a new subscription, not again on every
+         * reconnect: a timestamp-less retained value would be stored anew. */
+        so.retainHandling = 1;
+        m->sub_opts[i] = so;
     }
-    if ((rc = init_clients(m, opts)) != 0)
-        goto fail;
+    if ((rc = init_clients(m, opts)) != 0) goto fail;
     if (pthread_create(&m->sup, NULL, supervise, m) != 0) {
         rc = NE_ENOMEM;
         goto fail;
@@ -987,19 +1013,20 @@ int ne_mqtt_start(const struct ne_mqtt_opts *opts, const struct ne_ingest_sink *
     return 0;
 fail:
     for (size_t i = 0; i < m->ncl; i++)
-        if (m->cl[i].h)
-            MQTTAsync_destroy(&m->cl[i].h);
+        if (m->cl[i].h) MQTTAsync_destroy(&m->cl[i].h);
     free_all(m);
     return rc;
 }
 
 static void on_dis_done(void *ctx, MQTTAsync_successData *d)
 {
+    CB_ENTER(ctx);
     struct mclient *c = ctx;
     pthread_mutex_lock(&c->m->mu);
     c->dis_done = true;
     pthread_cond_broadcast(&c->m->cv);
     pthread_mutex_unlock(&c->m->mu);
+    CB_LEAVE(ctx);
 }
 
 static void on_dis_fail(void *ctx, MQTTAsync_failureData *d)
@@ -1021,8 +1048,7 @@ static void on_dis_fail5(void *ctx, MQTTAsync_failureData5 *d)
 static void disconnect_client(struct mclient *c)
 {
     struct ne_mqtt *m = c->m;
-    if (!c->h)
-        return;
+    if (!c->h) return;
     if (MQTTAsync_isConnected(c->h)) {
         MQTTAsync_disconnectOptions d = MQTTAsync_disconnectOptions_initializer;
         MQTTAsync_disconnectOptions d5 = MQTTAsync_disconnectOptions_initializer5;
@@ -1047,7 +1073,7 @@ static void disconnect_client(struct mclient *c)
             pthread_mutex_unlock(&m->mu);
         }
     }
-    /* Paho may still be inside our callback for this client. */
+    /* Paho may still be inside a callback for this client. */
     while (atomic_load(&c->in_cb) > 0)
         ne_time_sleep_ns(1000000);
     MQTTAsync_setCallbacks(c->h, NULL, NULL, NULL, NULL);
@@ -1058,15 +1084,13 @@ static void disconnect_client(struct mclient *c)
 
 void ne_mqtt_stop(struct ne_mqtt **mp)
 {
-    if (!mp || !*mp)
-        return;
+    if (!mp || !*mp) return;
     struct ne_mqtt *m = *mp;
     pthread_mutex_lock(&m->mu);
     m->stopping = true;
     pthread_cond_broadcast(&m->cv);
     pthread_mutex_unlock(&m->mu);
-    if (m->sup_started)
-        pthread_join(m->sup, NULL);
+    if (m->sup_started) pthread_join(m->sup, NULL);
     for (size_t i = 0; i < m->ncl; i++)
         disconnect_client(&m->cl[i]);
     free_all(m);
@@ -1075,27 +1099,26 @@ void ne_mqtt_stop(struct ne_mqtt **mp)
 
 int ne_mqtt_health(struct ne_mqtt *m, char *why, size_t n)
 {
-    if (why && n)
-        why[0] = '\0';
+    if (why && n) why[0] = '\0';
     pthread_mutex_lock(&m->mu);
-    size_t up = 0;
     const struct mclient *down = NULL;
+    bool broken = false; /* a client Paho cannot even create */
     for (size_t i = 0; i < m->ncl; i++) {
-        if (m->cl[i].state == CS_UP && !m->cl[i].why[0])
-            up++;
-        else if (!down)
-            down = &m->cl[i];
+        if (m->cl[i].state == CS_UP && !m->cl[i].why[0]) continue;
+        if (!down) down = &m->cl[i];
+        broken |= atomic_load(&m->cl[i].broken);
     }
     int st = 0;
     if (down) {
-        st = up ? 1 : 2;
+        /* an unreachable broker is degraded, not failing: the rest of the
+         * daemon works and the client keeps retrying */
+        st = broken ? 2 : 1;
         if (why && n)
             snprintf(why, n, "mqtt %s: %s%s", down->uri, down->why,
-                     down->state == CS_UP ? "" : ", retrying");
+                     down->state != CS_UP && down->next_ns ? ", retrying" : "");
     } else if (atomic_load(&m->busy) > 0) {
         st = 1;
-        if (why && n)
-            snprintf(why, n, "mqtt: the store is refusing writes, acknowledgements held");
+        if (why && n) snprintf(why, n, "mqtt: the store is refusing writes, acknowledgements held");
     }
     pthread_mutex_unlock(&m->mu);
     return st;
@@ -1104,9 +1127,10 @@ int ne_mqtt_health(struct ne_mqtt *m, char *why, size_t n)
 void ne_mqtt_stats(struct ne_mqtt *m, struct ne_mqtt_stats *out)
 {
     memset(out, 0, sizeof *out);
+    if (!m) return;
     out->messages = atomic_load(&m->n_msgs);
     out->acked = atomic_load(&m->n_acked);
-    out->redeliveries = atomic_load(&m->n_redeliv);
+    out->refusals = atomic_load(&m->n_refused);
     out->points = atomic_load(&m->n_points);
     out->rejected = atomic_load(&m->n_rej);
     out->connects = atomic_load(&m->n_connects);

@@ -73,8 +73,7 @@ static void pack_mini(const uint64_t *v, size_t k, uint64_t ref, unsigned w, uin
             }
         }
     }
-    if (nacc)
-        *q = (uint8_t)acc;
+    if (nacc) *q = (uint8_t)acc;
 }
 
 int codec__pack(const uint64_t *v, size_t m, struct ne_buf *out)
@@ -94,8 +93,7 @@ int codec__pack(const uint64_t *v, size_t m, struct ne_buf *out)
         q[0] = (uint8_t)w;
         pack_mini(v + i, k, ref, w, q + 1);
     }
-    if (rc)
-        out->len = start;
+    if (rc) out->len = start;
     return rc;
 }
 
@@ -105,8 +103,7 @@ static inline uint64_t get_bits(const uint8_t *b, size_t bit, unsigned w)
 {
     unsigned sh = (unsigned)(bit & 7);
     uint64_t x = ne_load_u64le(b + (bit >> 3)) >> sh;
-    if (w > 56 && sh)
-        x |= (uint64_t)b[(bit >> 3) + 8] << (64 - sh);
+    if (w > 56 && sh) x |= (uint64_t)b[(bit >> 3) + 8] << (64 - sh);
     return w == 64 ? x : x & ((UINT64_C(1) << w) - 1);
 }
 
@@ -126,9 +123,9 @@ unpack_fixed(const uint8_t *b, size_t k, unsigned w, uint64_t ref, uint64_t *out
 }
 
 /* Constant widths let the compiler strength-reduce the bit arithmetic. */
-#define UNPACK_CASE(W)                                                                     \
-    case W:                                                                                \
-        unpack_fixed(b, k, W, ref, out);                                                   \
+#define UNPACK_CASE(W)                                                                             \
+    case W:                                                                                        \
+        unpack_fixed(b, k, W, ref, out);                                                           \
         break;
 
 static void unpack_mini(const uint8_t *b, size_t k, unsigned w, uint64_t ref, uint64_t *out)
@@ -164,19 +161,15 @@ int codec__unpack(struct ne_rd *r, size_t m, uint64_t *out)
 {
     uint64_t ref;
     int rc = ne_rd_uvarint(r, &ref);
-    if (rc)
-        return rc;
+    if (rc) return rc;
     for (size_t i = 0; i < m; i += CODEC__MINI) {
         size_t k = m - i < CODEC__MINI ? m - i : CODEC__MINI;
         uint8_t w;
         const uint8_t *b;
-        if ((rc = ne_rd_u8(r, &w)) != 0)
-            return rc;
-        if (w > 64)
-            return NE_ECORRUPT;
+        if ((rc = ne_rd_u8(r, &w)) != 0) return rc;
+        if (w > 64) return NE_ECORRUPT;
         size_t nb = (k * w + 7) / 8;
-        if ((rc = ne_rd_bytes(r, nb, &b)) != 0)
-            return rc;
+        if ((rc = ne_rd_bytes(r, nb, &b)) != 0) return rc;
         if (ne_rd_left(r) >= 9) {
             unpack_mini(b, k, w, ref, out + i);
         } else {
@@ -202,8 +195,7 @@ void codec__bw_init(struct codec__bw *w, struct ne_buf *out)
 
 static void bw_put32(struct codec__bw *w, uint64_t v, unsigned nbits)
 {
-    if (nbits < 64)
-        v &= (UINT64_C(1) << nbits) - 1;
+    if (nbits < 64) v &= (UINT64_C(1) << nbits) - 1;
     w->acc |= v << w->nacc;
     w->nacc += nbits;
     if (w->nacc >= 32) {
@@ -231,8 +223,7 @@ void codec__bw_put(struct codec__bw *w, uint64_t v, unsigned nbits)
 int codec__bw_flush(struct codec__bw *w)
 {
     while (w->nacc > 0 && !w->err) {
-        if (ne_buf_put_u8(w->out, (uint8_t)w->acc) != 0)
-            w->err = NE_ENOMEM;
+        if (ne_buf_put_u8(w->out, (uint8_t)w->acc) != 0) w->err = NE_ENOMEM;
         w->acc >>= 8;
         w->nacc = w->nacc > 8 ? w->nacc - 8 : 0;
     }
@@ -259,8 +250,7 @@ static int br_get32(struct codec__br *r, unsigned nbits, uint64_t *v)
                 r->acc |= (uint64_t)*r->p++ << r->nacc;
                 r->nacc += 8;
             }
-            if (r->nacc < nbits)
-                return NE_ECORRUPT;
+            if (r->nacc < nbits) return NE_ECORRUPT;
         }
     }
     *v = r->acc & ((UINT64_C(1) << nbits) - 1);
@@ -277,10 +267,8 @@ int codec__br_get(struct codec__br *r, unsigned nbits, uint64_t *v)
         *v = 0;
         return 0;
     }
-    if (nbits <= 32)
-        return br_get32(r, nbits, v);
-    if ((rc = br_get32(r, 32, &lo)) != 0 || (rc = br_get32(r, nbits - 32, &hi)) != 0)
-        return rc;
+    if (nbits <= 32) return br_get32(r, nbits, v);
+    if ((rc = br_get32(r, 32, &lo)) != 0 || (rc = br_get32(r, nbits - 32, &hi)) != 0) return rc;
     *v = lo | hi << 32;
     return 0;
 }

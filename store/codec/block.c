@@ -41,21 +41,20 @@
 /* A decoder bound on inflated bodies (a sanity limit, not a format one). */
 #define RAW_BODY_MAX ((uint64_t)1 << 31)
 
-/* Above this many bits per value the decimal float codec is beaten by XOR
+/* Above this many bytes per value the decimal float codec is beaten by XOR
  * often enough to try both. */
 #define DEC_GOOD_BYTES_PER_VALUE 2
 
 static const struct codec__ops *const all_codecs[] = {
-    &codec__int_raw,   &codec__int_for, &codec__int_delta, &codec__int_dod,
-    &codec__f_raw,     &codec__f_decimal, &codec__f_xor,   &codec__b_bitmap,
-    &codec__b_rle,     &codec__s_plain, &codec__s_dict,
+    &codec__int_raw, &codec__int_for,   &codec__int_delta, &codec__int_dod,
+    &codec__f_raw,   &codec__f_decimal, &codec__f_xor,     &codec__b_bitmap,
+    &codec__b_rle,   &codec__s_plain,   &codec__s_dict,
 };
 
 const struct codec__ops *codec__find(int id)
 {
     for (size_t i = 0; i < sizeof all_codecs / sizeof all_codecs[0]; i++)
-        if (all_codecs[i]->id == id)
-            return all_codecs[i];
+        if (all_codecs[i]->id == id) return all_codecs[i];
     return NULL;
 }
 
@@ -110,14 +109,11 @@ static void zkey_make(void)
 static struct zctx *zctx_get(void)
 {
     pthread_once(&zonce, zkey_make);
-    if (zkey_err)
-        return NULL;
+    if (zkey_err) return NULL;
     struct zctx *z = pthread_getspecific(zkey);
-    if (z)
-        return z;
+    if (z) return z;
     z = ne_calloc(1, sizeof *z);
-    if (!z)
-        return NULL;
+    if (!z) return NULL;
     if (pthread_setspecific(zkey, z) != 0) {
         ne_free(z);
         return NULL;
@@ -128,16 +124,14 @@ static struct zctx *zctx_get(void)
 static ZSTD_CCtx *cctx_get(void)
 {
     struct zctx *z = zctx_get();
-    if (z && !z->c)
-        z->c = ZSTD_createCCtx();
+    if (z && !z->c) z->c = ZSTD_createCCtx();
     return z ? z->c : NULL;
 }
 
 static ZSTD_DCtx *dctx_get(void)
 {
     struct zctx *z = zctx_get();
-    if (z && !z->d)
-        z->d = ZSTD_createDCtx();
+    if (z && !z->d) z->d = ZSTD_createDCtx();
     return z ? z->d : NULL;
 }
 
@@ -145,17 +139,15 @@ static ZSTD_DCtx *dctx_get(void)
 
 /* Appends u8 id + section for a forced codec; NE_EUNSUPPORTED when it is not
  * valid for the type or cannot represent the values. */
-static int encode_forced(int id, uint8_t vtype, const void *vals, size_t n,
-                         struct ne_buf *out, uint8_t *got)
+static int encode_forced(int id, uint8_t vtype, const void *vals, size_t n, struct ne_buf *out,
+                         uint8_t *got)
 {
     const struct codec__ops *ops = codec__find(id);
     uint8_t param;
     size_t start = out->len;
-    if (!ops || ops->vtype != family(vtype))
-        return NE_EUNSUPPORTED;
+    if (!ops || ops->vtype != family(vtype)) return NE_EUNSUPPORTED;
     int rc = ne_buf_put_u8(out, ops->id);
-    if (rc == 0)
-        rc = ops->encode(vals, n, vtype, out, &param);
+    if (rc == 0) rc = ops->encode(vals, n, vtype, out, &param);
     if (rc) {
         out->len = start;
         return rc;
@@ -171,8 +163,7 @@ static int try_codec(const struct codec__ops *ops, const void *vals, size_t n, u
     size_t start = out->len;
     uint8_t param;
     int rc = ne_buf_put_u8(out, ops->id);
-    if (rc == 0)
-        rc = ops->encode(vals, n, vtype, out, &param);
+    if (rc == 0) rc = ops->encode(vals, n, vtype, out, &param);
     if (rc) {
         out->len = start;
         return rc;
@@ -188,8 +179,7 @@ static int float_encode_best(const double *v, size_t n, bool exhaustive, struct 
 {
     size_t start = out->len, dsz = 0, xsz = 0;
     int rc = try_codec(&codec__f_decimal, v, n, NE_V_FLOAT, out, &dsz);
-    if (rc && rc != NE_EUNSUPPORTED)
-        return rc;
+    if (rc && rc != NE_EUNSUPPORTED) return rc;
     bool have_dec = rc == 0;
     if (have_dec && !exhaustive && dsz <= 1 + DEC_GOOD_BYTES_PER_VALUE * n) {
         *id = NE_CODEC_F_DECIMAL;
@@ -223,8 +213,7 @@ static int encode_values(uint8_t t, const void *vals, size_t n, const struct ne_
     int rc;
     if (o->force_val) {
         rc = encode_forced(o->force_val, t, vals, n, out, id);
-        if (rc != NE_EUNSUPPORTED)
-            return rc;
+        if (rc != NE_EUNSUPPORTED) return rc;
     }
     switch (t) {
     case NE_V_FLOAT:
@@ -238,8 +227,7 @@ static int encode_values(uint8_t t, const void *vals, size_t n, const struct ne_
         return try_codec(ops, vals, n, t, out, &sz);
     }
     case NE_V_STRING:
-        if ((rc = ne_buf_put_u8(out, 0)) != 0)
-            return rc;
+        if ((rc = ne_buf_put_u8(out, 0)) != 0) return rc;
         if ((rc = codec__str_encode_best(vals, n, o->exhaustive, out, id)) != 0) {
             out->len = start;
             return rc;
@@ -252,21 +240,18 @@ static int encode_values(uint8_t t, const void *vals, size_t n, const struct ne_
 
 /* Appends uvarint ts_len + timestamp part: the part is encoded first, then
  * shifted right to make room for its length. */
-static int encode_ts(const int64_t *ts, size_t n, const struct ne_codec_opts *o,
-                     struct ne_buf *out)
+static int encode_ts(const int64_t *ts, size_t n, const struct ne_codec_opts *o, struct ne_buf *out)
 {
     size_t at = out->len;
     uint8_t id;
     int rc = codec__int_encode_best((const uint64_t *)ts, n, NE_V_INT, o->force_ts, out, &id);
-    if (rc)
-        return rc;
+    if (rc) return rc;
     size_t plen = out->len - at;
     uint8_t hdr[10];
     size_t hl = 0;
-    for (uint64_t x = plen; ; x >>= 7) {
+    for (uint64_t x = plen;; x >>= 7) {
         hdr[hl++] = (uint8_t)(x >= 0x80 ? (x & 0x7f) | 0x80 : x);
-        if (x < 0x80)
-            break;
+        if (x < 0x80) break;
     }
     if (!ne_buf_grow(out, hl)) {
         out->len = at;
@@ -283,11 +268,9 @@ static int maybe_zstd(struct ne_buf *out, size_t hdr_at, size_t body_at, int lev
     size_t raw = out->len - body_at;
     size_t bound = ZSTD_compressBound(raw);
     ZSTD_CCtx *cc = cctx_get();
-    if (!cc)
-        return NE_ENOMEM;
+    if (!cc) return NE_ENOMEM;
     uint8_t *tmp = ne_malloc(bound);
-    if (!tmp)
-        return NE_ENOMEM;
+    if (!tmp) return NE_ENOMEM;
     size_t zn = ZSTD_compressCCtx(cc, tmp, bound, out->p + body_at, raw, level);
     if (!ZSTD_isError(zn) && zn + ne_uvarint_len(raw) < raw) {
         out->len = body_at;
@@ -310,8 +293,7 @@ int ne_codec_encode_block(enum ne_vtype t, const int64_t *ts, const void *vals, 
         ne_codec_opts_default(&defaults);
         opts = &defaults;
     }
-    if (!type_ok(t) || n > NE_CODEC_MAX_VALUES || (n && (!ts || !vals)) || !out)
-        return NE_EINVAL;
+    if (!type_ok(t) || n > NE_CODEC_MAX_VALUES || (n && (!ts || !vals)) || !out) return NE_EINVAL;
     size_t start = out->len;
     uint8_t vid;
     uint8_t hdr[4] = {BLOCK_MAGIC, BLOCK_VERSION, (uint8_t)t, 0};
@@ -322,12 +304,9 @@ int ne_codec_encode_block(enum ne_vtype t, const int64_t *ts, const void *vals, 
     rc = rc ? rc : encode_values((uint8_t)t, vals, n, opts, out, &vid);
     if (rc == 0 && opts->zstd_level > 0 && out->len - body_at >= opts->zstd_min)
         rc = maybe_zstd(out, start, body_at, opts->zstd_level);
-    if (rc == 0)
-        rc = ne_buf_put_u32le(out, ne_crc32c(0, out->p + start, out->len - start));
-    if (rc == 0 && st)
-        rc = ne_block_stats_compute(t, ts, vals, n, st);
-    if (rc)
-        out->len = start;
+    if (rc == 0) rc = ne_buf_put_u32le(out, ne_crc32c(0, out->p + start, out->len - start));
+    if (rc == 0 && st) rc = ne_block_stats_compute(t, ts, vals, n, st);
+    if (rc) out->len = start;
     return rc;
 }
 
@@ -344,41 +323,30 @@ static int parse_header(const uint8_t *p, size_t len, struct ne_rd *r, uint8_t *
                         uint8_t *flags, uint32_t *count)
 {
     uint64_t n;
-    if (!p || len < BLOCK_MIN_LEN || p[0] != BLOCK_MAGIC)
-        return NE_ECORRUPT;
-    if (p[1] != BLOCK_VERSION)
-        return NE_EVERSION;
-    if (!type_ok(p[2]) || (p[3] & ~FLAG_ZSTD))
-        return NE_ECORRUPT;
+    if (!p || len < BLOCK_MIN_LEN || p[0] != BLOCK_MAGIC) return NE_ECORRUPT;
+    if (p[1] != BLOCK_VERSION) return NE_EVERSION;
+    if (!type_ok(p[2]) || (p[3] & ~FLAG_ZSTD)) return NE_ECORRUPT;
     ne_rd_init(r, p + 4, len - 8);
-    if (ne_rd_uvarint(r, &n) != 0 || n > NE_CODEC_MAX_VALUES)
-        return NE_ECORRUPT;
+    if (ne_rd_uvarint(r, &n) != 0 || n > NE_CODEC_MAX_VALUES) return NE_ECORRUPT;
     *type = p[2];
     *flags = p[3];
     *count = (uint32_t)n;
     return 0;
 }
 
-static int inflate_body(struct ne_rd *r, uint32_t count, struct ne_buf *scratch,
-                        struct parsed *out)
+static int inflate_body(struct ne_rd *r, uint32_t count, struct ne_buf *scratch, struct parsed *out)
 {
     uint64_t raw;
-    if (ne_rd_uvarint(r, &raw) != 0 || raw > RAW_BODY_MAX)
-        return NE_ECORRUPT;
+    if (ne_rd_uvarint(r, &raw) != 0 || raw > RAW_BODY_MAX) return NE_ECORRUPT;
     unsigned long long fcs = ZSTD_getFrameContentSize(r->p, ne_rd_left(r));
-    if (fcs != raw)
-        return NE_ECORRUPT; /* also rejects unknown/error sizes */
-    if (!scratch)
-        return NE_EINVAL;
+    if (fcs != raw) return NE_ECORRUPT; /* also rejects unknown/error sizes */
+    if (!scratch) return NE_EINVAL;
     ZSTD_DCtx *dc = dctx_get();
-    if (!dc)
-        return NE_ENOMEM;
+    if (!dc) return NE_ENOMEM;
     ne_buf_reset(scratch);
-    if (ne_buf_reserve(scratch, raw ? (size_t)raw : 1) != 0)
-        return NE_ENOMEM;
+    if (ne_buf_reserve(scratch, raw ? (size_t)raw : 1) != 0) return NE_ENOMEM;
     size_t got = ZSTD_decompressDCtx(dc, scratch->p, (size_t)raw, r->p, ne_rd_left(r));
-    if (ZSTD_isError(got) || got != raw)
-        return NE_ECORRUPT;
+    if (ZSTD_isError(got) || got != raw) return NE_ECORRUPT;
     scratch->len = (size_t)raw;
     out->body = scratch->p;
     out->body_len = (size_t)raw;
@@ -390,40 +358,34 @@ static int open_block(const uint8_t *p, size_t len, struct ne_buf *scratch, stru
 {
     struct ne_rd r;
     int rc = parse_header(p, len, &r, &out->type, &out->flags, &out->count);
-    if (rc)
-        return rc;
-    if (ne_crc32c(0, p, len - 4) != ne_load_u32le(p + len - 4))
-        return NE_ECHECKSUM;
-    if (out->flags & FLAG_ZSTD)
-        return inflate_body(&r, out->count, scratch, out);
+    if (rc) return rc;
+    if (ne_crc32c(0, p, len - 4) != ne_load_u32le(p + len - 4)) return NE_ECHECKSUM;
+    if (out->flags & FLAG_ZSTD) return inflate_body(&r, out->count, scratch, out);
     out->body = r.p;
     out->body_len = ne_rd_left(&r);
     return 0;
 }
 
 /* Splits the body into the timestamp part and the value part. */
-static int split_body(const struct parsed *b, const uint8_t **tsp, size_t *tsl,
-                      const uint8_t **vp, size_t *vl)
+static int split_body(const struct parsed *b, const uint8_t **tsp, size_t *tsl, const uint8_t **vp,
+                      size_t *vl)
 {
     struct ne_rd r;
     uint64_t tl;
     ne_rd_init(&r, b->body, b->body_len);
-    if (ne_rd_uvarint(&r, &tl) != 0 || tl > ne_rd_left(&r))
-        return NE_ECORRUPT;
+    if (ne_rd_uvarint(&r, &tl) != 0 || tl > ne_rd_left(&r)) return NE_ECORRUPT;
     *tsp = r.p;
     *tsl = (size_t)tl;
     *vp = r.p + tl;
     *vl = ne_rd_left(&r) - (size_t)tl;
-    if (*vl < 1)
-        return NE_ECORRUPT;
+    if (*vl < 1) return NE_ECORRUPT;
     return 0;
 }
 
 static int decode_values(uint8_t type, const uint8_t *vp, size_t vl, size_t n, void *out)
 {
     const struct codec__ops *ops = codec__find(vp[0]);
-    if (!ops || ops->vtype != family(type))
-        return NE_ECORRUPT;
+    if (!ops || ops->vtype != family(type)) return NE_ECORRUPT;
     return ops->decode(vp + 1, vl - 1, n, out);
 }
 
@@ -434,18 +396,13 @@ static int decode_common(const uint8_t *p, size_t len, int want_type, int64_t *t
     const uint8_t *tsp, *vp;
     size_t tsl, vl;
     int rc = open_block(p, len, scratch, &b);
-    if (rc)
-        return rc;
-    if (want_type && b.type != want_type)
-        return NE_ECONFLICT;
-    if (b.count > cap)
-        return NE_ETOOBIG;
-    if ((rc = split_body(&b, &tsp, &tsl, &vp, &vl)) != 0)
-        return rc;
+    if (rc) return rc;
+    if (want_type && b.type != want_type) return NE_ECONFLICT;
+    if (b.count > cap) return NE_ETOOBIG;
+    if ((rc = split_body(&b, &tsp, &tsl, &vp, &vl)) != 0) return rc;
     if (ts_out && (rc = codec__int_decode_any(tsp, tsl, b.count, (uint64_t *)ts_out)) != 0)
         return rc;
-    if (vals_out && (rc = decode_values(b.type, vp, vl, b.count, vals_out)) != 0)
-        return rc;
+    if (vals_out && (rc = decode_values(b.type, vp, vl, b.count, vals_out)) != 0) return rc;
     *n_out = b.count;
     return 0;
 }
@@ -453,16 +410,14 @@ static int decode_common(const uint8_t *p, size_t len, int want_type, int64_t *t
 int ne_codec_decode_block(const uint8_t *p, size_t len, enum ne_vtype t, int64_t *ts_out,
                           void *vals_out, size_t cap, struct ne_buf *scratch, size_t *n_out)
 {
-    if (!type_ok(t) || !n_out)
-        return NE_EINVAL;
+    if (!type_ok(t) || !n_out) return NE_EINVAL;
     return decode_common(p, len, t, ts_out, vals_out, cap, scratch, n_out);
 }
 
 int ne_codec_decode_ts(const uint8_t *p, size_t len, int64_t *ts_out, size_t cap,
                        struct ne_buf *scratch, size_t *n_out)
 {
-    if (!n_out)
-        return NE_EINVAL;
+    if (!n_out) return NE_EINVAL;
     return decode_common(p, len, 0, ts_out, NULL, cap, scratch, n_out);
 }
 
@@ -472,8 +427,7 @@ int ne_codec_block_peek(const uint8_t *p, size_t len, enum ne_vtype *type, uint3
     uint8_t t, flags;
     uint32_t n;
     int rc = parse_header(p, len, &r, &t, &flags, &n);
-    if (rc)
-        return rc;
+    if (rc) return rc;
     *type = (enum ne_vtype)t;
     *count = n;
     return 0;
@@ -486,10 +440,8 @@ int ne_codec_block_info(const uint8_t *p, size_t len, struct ne_block_info *out)
     const uint8_t *tsp, *vp;
     size_t tsl, vl;
     int rc = open_block(p, len, &scratch, &b);
-    if (rc == 0)
-        rc = split_body(&b, &tsp, &tsl, &vp, &vl);
-    if (rc == 0 && tsl < 1)
-        rc = NE_ECORRUPT;
+    if (rc == 0) rc = split_body(&b, &tsp, &tsl, &vp, &vl);
+    if (rc == 0 && tsl < 1) rc = NE_ECORRUPT;
     if (rc == 0) {
         memset(out, 0, sizeof *out);
         out->type = b.type;
@@ -501,8 +453,7 @@ int ne_codec_block_info(const uint8_t *p, size_t len, struct ne_block_info *out)
         out->val_len = vl;
         out->ts_codec = tsp[0];
         out->val_codec = vp[0];
-        if (vp[0] == NE_CODEC_F_DECIMAL && vl >= 2)
-            out->val_param = vp[1];
+        if (vp[0] == NE_CODEC_F_DECIMAL && vl >= 2) out->val_param = vp[1];
     }
     ne_buf_free(&scratch);
     return rc;

@@ -32,7 +32,10 @@ struct ne_buf {
     size_t cap;
 };
 
-#define NE_BUF_INIT {NULL, 0, 0}
+#define NE_BUF_INIT                                                                                \
+    {                                                                                              \
+        NULL, 0, 0                                                                                 \
+    }
 
 /* An empty buffer (no allocation until the first append). */
 void ne_buf_init(struct ne_buf *b);

@@ -71,11 +71,11 @@ const char *ne_codec_name(int id);
 /* ---- options ------------------------------------------------------------- */
 
 struct ne_codec_opts {
-    int zstd_level;   /* 0: never zstd; 1..19 level; default 3. The zstd
-                         result is kept only when smaller than the raw body. */
-    size_t zstd_min;  /* bodies shorter than this skip zstd (default 64) */
-    bool exhaustive;  /* try every candidate codec, not only the heuristic
-                         pick (smaller, slower encode); default false */
+    int zstd_level;    /* 0: never zstd; 1..19 level; default 3. The zstd
+                          result is kept only when smaller than the raw body. */
+    size_t zstd_min;   /* bodies shorter than this skip zstd (default 64) */
+    bool exhaustive;   /* try every candidate codec, not only the heuristic
+                          pick (smaller, slower encode); default false */
     uint8_t force_ts;  /* NE_CODEC_AUTO, or an int codec id (tests, tools) */
     uint8_t force_val; /* NE_CODEC_AUTO, or a codec id valid for the type;
                           a forced codec that cannot represent the data
@@ -98,12 +98,12 @@ void ne_codec_opts_default(struct ne_codec_opts *o);
  * the union matching the type), sum.
  *   - float: min/max ignore NaN (flag NE_STATS_HAS_NAN; if every value is
  *     NaN, min = max = NaN). sum_f is the double sum of non-NaN values
- *     (may be +-Inf).
+ *     (+-Inf when infinities occur, NaN when both signs do).
  *   - int/uint: the sum is exact, as a 128-bit two's complement integer
  *     split in sum_hi:sum_lo (n <= 2^20 values of 64 bits cannot overflow
  *     it). sum_f is the same sum as a double (rounded), for means.
- * bool: true_count; first/last in .u (0 or 1); min/max = whether any false
- *   / any true exists (.u 0/1).
+ * bool: true_count; first/last in .u (0 or 1); min/max in .u with false <
+ *   true: min.u = 0 if any value is false, max.u = 1 if any is true.
  * string: first_s/last_s are views of values[0] / values[n-1]: borrowed from
  *   the encoder's input (or from the bytes given to ne_block_stats_get),
  *   valid only as long as those.
@@ -127,7 +127,7 @@ struct ne_block_stats {
     double sum_f;
     int64_t sum_hi; /* int/uint exact sum = sum_hi * 2^64 + sum_lo */
     uint64_t sum_lo;
-    uint64_t true_count;         /* bool only */
+    uint64_t true_count;          /* bool only */
     struct ne_sv first_s, last_s; /* string only (borrowed views) */
 };
 
@@ -152,8 +152,7 @@ int ne_block_stats_put(const struct ne_block_stats *st, struct ne_buf *out);
 /* Parses what ne_block_stats_put wrote at p (up to len bytes); *used gets
  * the number of bytes consumed. String views point into p.
  * 0 or NE_ECORRUPT. */
-int ne_block_stats_get(const uint8_t *p, size_t len, struct ne_block_stats *out,
-                       size_t *used);
+int ne_block_stats_get(const uint8_t *p, size_t len, struct ne_block_stats *out, size_t *used);
 
 /* ---- encode / decode --------------------------------------------------- */
 
@@ -196,16 +195,16 @@ int ne_codec_block_peek(const uint8_t *p, size_t len, enum ne_vtype *type, uint3
 
 /* What the encoder chose, for `neoedge inspect` and the benchmarks. */
 struct ne_block_info {
-    uint8_t type;       /* enum ne_vtype */
-    uint8_t ts_codec;   /* enum ne_codec_id */
-    uint8_t val_codec;  /* enum ne_codec_id */
-    bool zstd;          /* body stored zstd-compressed */
+    uint8_t type;      /* enum ne_vtype */
+    uint8_t ts_codec;  /* enum ne_codec_id */
+    uint8_t val_codec; /* enum ne_codec_id */
+    bool zstd;         /* body stored zstd-compressed */
     uint32_t count;
-    size_t block_len;   /* whole block as stored (header, body, CRC) */
-    size_t body_len;    /* body before zstd */
-    size_t ts_len;      /* timestamp section, in the body */
-    size_t val_len;     /* value section, in the body */
-    uint8_t val_param;  /* codec detail: f-decimal scale s, bit width, ... */
+    size_t block_len;  /* whole block as stored (header, body, CRC) */
+    size_t body_len;   /* body before zstd */
+    size_t ts_len;     /* timestamp section, in the body */
+    size_t val_len;    /* value section, in the body */
+    uint8_t val_param; /* codec detail: f-decimal scale s, bit width, ... */
 };
 
 /* Verifies the checksum and fills *out. Decompresses a zstd body into an

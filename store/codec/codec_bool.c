@@ -17,8 +17,7 @@ static int bitmap_encode(const void *vals, size_t n, uint8_t vtype, struct ne_bu
     const bool *v = vals;
     size_t nb = (n + 7) / 8;
     uint8_t *q = ne_buf_grow(out, nb);
-    if (!q)
-        return NE_ENOMEM;
+    if (!q) return NE_ENOMEM;
     memset(q, 0, nb);
     for (size_t i = 0; i < n; i++)
         q[i >> 3] |= (uint8_t)((v[i] ? 1u : 0u) << (i & 7));
@@ -29,10 +28,8 @@ static int bitmap_encode(const void *vals, size_t n, uint8_t vtype, struct ne_bu
 static int bitmap_decode(const uint8_t *p, size_t len, size_t n, void *outv)
 {
     bool *out = outv;
-    if (len != (n + 7) / 8)
-        return NE_ECORRUPT;
-    if ((n & 7) && (p[len - 1] >> (n & 7)))
-        return NE_ECORRUPT;
+    if (len != (n + 7) / 8) return NE_ECORRUPT;
+    if ((n & 7) && (p[len - 1] >> (n & 7))) return NE_ECORRUPT;
     for (size_t i = 0; i < n; i++)
         out[i] = (p[i >> 3] >> (i & 7)) & 1;
     return 0;
@@ -40,8 +37,7 @@ static int bitmap_decode(const uint8_t *p, size_t len, size_t n, void *outv)
 
 static size_t rle_cost(const bool *v, size_t n)
 {
-    if (n == 0)
-        return 0;
+    if (n == 0) return 0;
     size_t cost = 1, run = 1;
     for (size_t i = 1; i < n; i++) {
         if (v[i] == v[i - 1]) {
@@ -54,15 +50,13 @@ static size_t rle_cost(const bool *v, size_t n)
     return cost + ne_uvarint_len(run);
 }
 
-static int rle_encode(const void *vals, size_t n, uint8_t vtype, struct ne_buf *out,
-                      uint8_t *param)
+static int rle_encode(const void *vals, size_t n, uint8_t vtype, struct ne_buf *out, uint8_t *param)
 {
     const bool *v = vals;
     size_t start = out->len;
     int rc = 0;
     *param = 0;
-    if (n == 0)
-        return 0;
+    if (n == 0) return 0;
     rc = ne_buf_put_u8(out, v[0] ? 1 : 0);
     size_t run = 1;
     for (size_t i = 1; rc == 0 && i < n; i++) {
@@ -73,10 +67,8 @@ static int rle_encode(const void *vals, size_t n, uint8_t vtype, struct ne_buf *
             run = 1;
         }
     }
-    if (rc == 0)
-        rc = ne_buf_put_uvarint(out, run);
-    if (rc)
-        out->len = start;
+    if (rc == 0) rc = ne_buf_put_uvarint(out, run);
+    if (rc) out->len = start;
     return rc;
 }
 
@@ -87,19 +79,14 @@ static int rle_decode(const uint8_t *p, size_t len, size_t n, void *outv)
     uint8_t cur;
     int rc;
     ne_rd_init(&r, p, len);
-    if (n == 0)
-        return len == 0 ? 0 : NE_ECORRUPT;
-    if ((rc = ne_rd_u8(&r, &cur)) != 0)
-        return rc;
-    if (cur > 1)
-        return NE_ECORRUPT;
+    if (n == 0) return len == 0 ? 0 : NE_ECORRUPT;
+    if ((rc = ne_rd_u8(&r, &cur)) != 0) return rc;
+    if (cur > 1) return NE_ECORRUPT;
     size_t i = 0;
     while (i < n) {
         uint64_t run;
-        if ((rc = ne_rd_uvarint(&r, &run)) != 0)
-            return rc;
-        if (run == 0 || run > n - i)
-            return NE_ECORRUPT;
+        if ((rc = ne_rd_uvarint(&r, &run)) != 0) return rc;
+        if (run == 0 || run > n - i) return NE_ECORRUPT;
         memset(out + i, cur, (size_t)run);
         i += (size_t)run;
         cur ^= 1;
@@ -107,12 +94,16 @@ static int rle_decode(const uint8_t *p, size_t len, size_t n, void *outv)
     return ne_rd_left(&r) ? NE_ECORRUPT : 0;
 }
 
-const struct codec__ops codec__b_bitmap = {
-    .id = NE_CODEC_B_BITMAP, .name = "b-bitmap", .vtype = NE_V_BOOL,
-    .encode = bitmap_encode, .decode = bitmap_decode};
-const struct codec__ops codec__b_rle = {
-    .id = NE_CODEC_B_RLE, .name = "b-rle", .vtype = NE_V_BOOL,
-    .encode = rle_encode, .decode = rle_decode};
+const struct codec__ops codec__b_bitmap = {.id = NE_CODEC_B_BITMAP,
+                                           .name = "b-bitmap",
+                                           .vtype = NE_V_BOOL,
+                                           .encode = bitmap_encode,
+                                           .decode = bitmap_decode};
+const struct codec__ops codec__b_rle = {.id = NE_CODEC_B_RLE,
+                                        .name = "b-rle",
+                                        .vtype = NE_V_BOOL,
+                                        .encode = rle_encode,
+                                        .decode = rle_decode};
 
 /* The smaller of bitmap and RLE (sizes computed, not tried). */
 const struct codec__ops *codec__bool_pick(const bool *v, size_t n)

@@ -63,14 +63,26 @@ static int fraw_decode(const uint8_t *p, size_t len, size_t n, void *out)
 
 /* ---- decimal ----------------------------------------------------------------- */
 
+/* Round to nearest (even), inline: adding and removing 1.5 * 2^52 leaves
+ * no fraction bits for |x| < 2^51; from 2^52 on every double is integral.
+ * (nearbyint is an out-of-line call on baseline x86-64.) */
+static inline double round_near(double x)
+{
+    double a = fabs(x);
+    if (a < 2251799813685248.0) /* 2^51 */
+        return (x + 6755399441055744.0) - 6755399441055744.0;
+    return a < 4503599627370496.0 ? nearbyint(x) : x;
+}
+
 static bool dec_exact(double v, int s, int64_t *m)
 {
     double x = v * pow10_tab[s];
-    if (!(fabs(x) < 9.2e18))
-        return false;
-    int64_t k = (int64_t)nearbyint(x);
-    if (dbits((double)k / pow10_tab[s]) != dbits(v))
-        return false;
+    if (!(fabs(x) < 9.2e18)) return false;
+    double r = round_near(x);
+    /* cheap reject: an exact decimal gives x within a few ulps of k */
+    if (fabs(x - r) > fabs(x) * 1e-14) return false;
+    int64_t k = (int64_t)r;
+    if (dbits((double)k / pow10_tab[s]) != dbits(v)) return false;
     *m = k;
     return true;
 }
@@ -82,8 +94,7 @@ static int min_scale(double v)
 {
     int64_t m;
     for (int s = 0; s <= DEC_MAX_SCALE; s++)
-        if (dec_exact(v, s, &m))
-            return s;
+        if (dec_exact(v, s, &m)) return s;
     return DEC_MAX_SCALE + 1;
 }
 
@@ -95,25 +106,22 @@ static int dec_scale(const double *v, size_t n)
     size_t max_exc = n >> DEC_EXC_SHIFT, none = 0;
     for (size_t i = 0; i < n; i++) {
         int s = min_scale(v[i]);
-        if (s > DEC_MAX_SCALE && ++none > max_exc)
-            return -1; /* early exit on non-decimal data */
+        if (s > DEC_MAX_SCALE && ++none > max_exc) return -1; /* early exit on non-decimal data */
         hist[s]++;
     }
     size_t cum = 0;
     for (int s = 0; s <= DEC_MAX_SCALE; s++) {
         cum += hist[s];
-        if (cum + max_exc >= n)
-            return s;
+        if (cum + max_exc >= n) return s;
     }
     return -1;
 }
 
 /* Fills m[] at scale s; values that are not exact there become
  * exceptions (positions in exc[], m repeats the previous value - the next
- * one for leading exceptions - so the integer deltas stay small). Returns the number of exceptions, or
- * SIZE_MAX when more than max_exc. */
-static size_t dec_fill(const double *v, size_t n, int s, uint64_t *m, uint32_t *exc,
-                       size_t max_exc)
+ * one for leading exceptions - so the integer deltas stay small). Returns the number of exceptions,
+ * or SIZE_MAX when more than max_exc. */
+static size_t dec_fill(const double *v, size_t n, int s, uint64_t *m, uint32_t *exc, size_t max_exc)
 {
     size_t ne = 0;
     int64_t prev = 0;
@@ -122,8 +130,7 @@ static size_t dec_fill(const double *v, size_t n, int s, uint64_t *m, uint32_t *
         if (dec_exact(v[i], s, &k)) {
             prev = k;
         } else {
-            if (ne == max_exc)
-                return SIZE_MAX;
+            if (ne == max_exc) return SIZE_MAX;
             exc[ne++] = (uint32_t)i;
             k = prev;
         }
@@ -138,25 +145,21 @@ static size_t dec_fill(const double *v, size_t n, int s, uint64_t *m, uint32_t *
     return ne;
 }
 
-static int dec_put_exceptions(const double *v, const uint32_t *exc, size_t ne,
-                              struct ne_buf *out)
+static int dec_put_exceptions(const double *v, const uint32_t *exc, size_t ne, struct ne_buf *out)
 {
     int rc = ne_buf_put_uvarint(out, ne);
     for (size_t j = 0; rc == 0 && j < ne; j++) {
         rc = ne_buf_put_uvarint(out, j ? exc[j] - exc[j - 1] - 1 : exc[0]);
-        if (rc == 0)
-            rc = ne_buf_put_u64le(out, dbits(v[exc[j]]));
+        if (rc == 0) rc = ne_buf_put_u64le(out, dbits(v[exc[j]]));
     }
     return rc;
 }
 
-static int dec_encode(const void *vals, size_t n, uint8_t vtype, struct ne_buf *out,
-                      uint8_t *param)
+static int dec_encode(const void *vals, size_t n, uint8_t vtype, struct ne_buf *out, uint8_t *param)
 {
     const double *v = vals;
     int s = dec_scale(v, n);
-    if (s < 0)
-        return NE_EUNSUPPORTED;
+    if (s < 0) return NE_EUNSUPPORTED;
     size_t start = out->len, max_exc = n >> DEC_EXC_SHIFT;
     uint64_t *m = ne_malloc((n ? n : 1) * sizeof *m);
     uint32_t *exc = ne_malloc((max_exc + 1) * sizeof *exc);
@@ -165,12 +168,9 @@ static int dec_encode(const void *vals, size_t n, uint8_t vtype, struct ne_buf *
     uint8_t id;
     if (rc == 0 && ne == SIZE_MAX)
         rc = NE_EUNSUPPORTED; /* a value exact at a smaller scale but not at s */
-    if (rc == 0)
-        rc = ne_buf_put_u8(out, (uint8_t)s);
-    if (rc == 0)
-        rc = dec_put_exceptions(v, exc, ne, out);
-    if (rc == 0)
-        rc = codec__int_encode_best(m, n, NE_V_INT, NE_CODEC_AUTO, out, &id);
+    if (rc == 0) rc = ne_buf_put_u8(out, (uint8_t)s);
+    if (rc == 0) rc = dec_put_exceptions(v, exc, ne, out);
+    if (rc == 0) rc = codec__int_encode_best(m, n, NE_V_INT, NE_CODEC_AUTO, out, &id);
     ne_free(m);
     ne_free(exc);
     if (rc)
@@ -219,8 +219,7 @@ static int dec_skip_exceptions(struct ne_rd *r, size_t n, uint64_t *count)
 {
     uint64_t ne, gap, bits;
     size_t pos = 0;
-    if (ne_rd_uvarint(r, &ne) != 0 || ne > n)
-        return NE_ECORRUPT;
+    if (ne_rd_uvarint(r, &ne) != 0 || ne > n) return NE_ECORRUPT;
     for (uint64_t j = 0; j < ne; j++) {
         if (ne_rd_uvarint(r, &gap) != 0 || gap >= n - pos || ne_rd_u64le(r, &bits) != 0)
             return NE_ECORRUPT;
@@ -249,33 +248,27 @@ static int dec_decode(const uint8_t *p, size_t len, size_t n, void *outv)
 {
     struct ne_rd r, exc;
     uint64_t ne;
-    if (len < 1 || p[0] > DEC_MAX_SCALE)
-        return NE_ECORRUPT;
+    if (len < 1 || p[0] > DEC_MAX_SCALE) return NE_ECORRUPT;
     ne_rd_init(&r, p + 1, len - 1);
     exc = r;
     int rc = dec_skip_exceptions(&r, n, &ne);
-    if (rc == 0)
-        rc = codec__int_decode_any(r.p, ne_rd_left(&r), n, outv);
-    if (rc)
-        return rc;
+    if (rc == 0) rc = codec__int_decode_any(r.p, ne_rd_left(&r), n, outv);
+    if (rc) return rc;
     ints_to_decimal(outv, n, pow10_tab[p[0]]);
-    if (ne)
-        dec_apply_exceptions(&exc, outv);
+    if (ne) dec_apply_exceptions(&exc, outv);
     return 0;
 }
 
 /* ---- xor ------------------------------------------------------------------------ */
 
-static int xor_encode(const void *vals, size_t n, uint8_t vtype, struct ne_buf *out,
-                      uint8_t *param)
+static int xor_encode(const void *vals, size_t n, uint8_t vtype, struct ne_buf *out, uint8_t *param)
 {
     const double *v = vals;
     size_t start = out->len;
     struct codec__bw w;
     codec__bw_init(&w, out);
     *param = 0;
-    if (n == 0)
-        return 0;
+    if (n == 0) return 0;
     uint64_t prev = dbits(v[0]);
     unsigned plz = 65, ptz = 65; /* no window yet */
     codec__bw_put(&w, prev, 64);
@@ -302,8 +295,7 @@ static int xor_encode(const void *vals, size_t n, uint8_t vtype, struct ne_buf *
         }
     }
     int rc = codec__bw_flush(&w);
-    if (rc)
-        out->len = start;
+    if (rc) out->len = start;
     return rc;
 }
 
@@ -315,47 +307,45 @@ static int xor_decode(const uint8_t *p, size_t len, size_t n, void *outv)
     unsigned plz = 65, ptz = 65;
     int rc;
     codec__br_init(&r, p, len);
-    if (n == 0)
-        return len == 0 ? 0 : NE_ECORRUPT;
-    if ((rc = codec__br_get(&r, 64, &prev)) != 0)
-        return rc;
+    if (n == 0) return len == 0 ? 0 : NE_ECORRUPT;
+    if ((rc = codec__br_get(&r, 64, &prev)) != 0) return rc;
     out[0] = prev;
     for (size_t i = 1; i < n; i++) {
-        if ((rc = codec__br_get(&r, 1, &bit)) != 0)
-            return rc;
+        if ((rc = codec__br_get(&r, 1, &bit)) != 0) return rc;
         if (bit) {
-            if ((rc = codec__br_get(&r, 1, &bit)) != 0)
-                return rc;
+            if ((rc = codec__br_get(&r, 1, &bit)) != 0) return rc;
             if (bit) {
                 uint64_t lz, l1;
-                if ((rc = codec__br_get(&r, 6, &lz)) != 0 ||
-                    (rc = codec__br_get(&r, 6, &l1)) != 0)
+                if ((rc = codec__br_get(&r, 6, &lz)) != 0 || (rc = codec__br_get(&r, 6, &l1)) != 0)
                     return rc;
-                if (lz + l1 + 1 > 64)
-                    return NE_ECORRUPT;
+                if (lz + l1 + 1 > 64) return NE_ECORRUPT;
                 plz = (unsigned)lz;
                 ptz = 64 - plz - (unsigned)(l1 + 1);
             } else if (plz > 64) {
                 return NE_ECORRUPT;
             }
-            if ((rc = codec__br_get(&r, 64 - plz - ptz, &x)) != 0)
-                return rc;
+            if ((rc = codec__br_get(&r, 64 - plz - ptz, &x)) != 0) return rc;
             prev ^= x << ptz;
         }
         out[i] = prev;
     }
     /* only padding may remain */
-    if ((size_t)(r.end - r.p) * 8 + r.nacc >= 8)
-        return NE_ECORRUPT;
+    if ((size_t)(r.end - r.p) * 8 + r.nacc >= 8) return NE_ECORRUPT;
     return 0;
 }
 
-const struct codec__ops codec__f_raw = {
-    .id = NE_CODEC_F_RAW, .name = "f-raw", .vtype = NE_V_FLOAT,
-    .encode = fraw_encode, .decode = fraw_decode};
-const struct codec__ops codec__f_decimal = {
-    .id = NE_CODEC_F_DECIMAL, .name = "f-decimal", .vtype = NE_V_FLOAT,
-    .encode = dec_encode, .decode = dec_decode};
-const struct codec__ops codec__f_xor = {
-    .id = NE_CODEC_F_XOR, .name = "f-xor", .vtype = NE_V_FLOAT,
-    .encode = xor_encode, .decode = xor_decode};
+const struct codec__ops codec__f_raw = {.id = NE_CODEC_F_RAW,
+                                        .name = "f-raw",
+                                        .vtype = NE_V_FLOAT,
+                                        .encode = fraw_encode,
+                                        .decode = fraw_decode};
+const struct codec__ops codec__f_decimal = {.id = NE_CODEC_F_DECIMAL,
+                                            .name = "f-decimal",
+                                            .vtype = NE_V_FLOAT,
+                                            .encode = dec_encode,
+                                            .decode = dec_decode};
+const struct codec__ops codec__f_xor = {.id = NE_CODEC_F_XOR,
+                                        .name = "f-xor",
+                                        .vtype = NE_V_FLOAT,
+                                        .encode = xor_encode,
+                                        .decode = xor_decode};

@@ -30,13 +30,11 @@ static bool is_signed(uint8_t vtype)
 
 /* ---- raw ----------------------------------------------------------------- */
 
-static int raw_encode(const void *vals, size_t n, uint8_t vtype, struct ne_buf *out,
-                      uint8_t *param)
+static int raw_encode(const void *vals, size_t n, uint8_t vtype, struct ne_buf *out, uint8_t *param)
 {
     const uint64_t *v = vals;
     uint8_t *q = ne_buf_grow(out, n * 8);
-    if (!q)
-        return NE_ENOMEM;
+    if (!q) return NE_ENOMEM;
     for (size_t i = 0; i < n; i++)
         ne_store_u64le(q + 8 * i, v[i]);
     *param = 64;
@@ -46,8 +44,7 @@ static int raw_encode(const void *vals, size_t n, uint8_t vtype, struct ne_buf *
 static int raw_decode(const uint8_t *p, size_t len, size_t n, void *outv)
 {
     uint64_t *out = outv;
-    if (len != n * 8)
-        return NE_ECORRUPT;
+    if (len != n * 8) return NE_ECORRUPT;
     for (size_t i = 0; i < n; i++)
         out[i] = ne_load_u64le(p + 8 * i);
     return 0;
@@ -82,24 +79,18 @@ static size_t make_stream(enum xform x, const uint64_t *v, size_t n, bool sgn, u
 static size_t head_cost(enum xform x, const uint64_t *v, size_t n)
 {
     size_t c = 0;
-    if (x == X_FOR)
-        return 1;
-    if (n >= 1)
-        c += ne_uvarint_len(ne_zigzag((int64_t)v[0]));
-    if (x == X_DOD && n >= 2)
-        c += ne_uvarint_len(ne_zigzag((int64_t)(v[1] - v[0])));
+    if (x == X_FOR) return 1;
+    if (n >= 1) c += ne_uvarint_len(ne_zigzag((int64_t)v[0]));
+    if (x == X_DOD && n >= 2) c += ne_uvarint_len(ne_zigzag((int64_t)(v[1] - v[0])));
     return c;
 }
 
 static int put_head(enum xform x, const uint64_t *v, size_t n, bool sgn, struct ne_buf *out)
 {
-    if (x == X_FOR)
-        return ne_buf_put_u8(out, sgn ? 1 : 0);
+    if (x == X_FOR) return ne_buf_put_u8(out, sgn ? 1 : 0);
     int rc = 0;
-    if (n >= 1)
-        rc = ne_buf_put_svarint(out, (int64_t)v[0]);
-    if (rc == 0 && x == X_DOD && n >= 2)
-        rc = ne_buf_put_svarint(out, (int64_t)(v[1] - v[0]));
+    if (n >= 1) rc = ne_buf_put_svarint(out, (int64_t)v[0]);
+    if (rc == 0 && x == X_DOD && n >= 2) rc = ne_buf_put_svarint(out, (int64_t)(v[1] - v[0]));
     return rc;
 }
 
@@ -108,16 +99,13 @@ static int xform_encode(enum xform x, const uint64_t *v, size_t n, uint8_t vtype
 {
     size_t start = out->len;
     uint64_t *s = ne_malloc(n ? n * sizeof *s : 1);
-    if (!s)
-        return NE_ENOMEM;
+    if (!s) return NE_ENOMEM;
     bool sgn = is_signed(vtype);
     size_t m = make_stream(x, v, n, sgn, s);
     int rc = put_head(x, v, n, sgn, out);
-    if (rc == 0)
-        rc = codec__pack(s, m, out);
+    if (rc == 0) rc = codec__pack(s, m, out);
     ne_free(s);
-    if (rc)
-        out->len = start;
+    if (rc) out->len = start;
     return rc;
 }
 
@@ -129,27 +117,20 @@ static int xform_decode(enum xform x, const uint8_t *p, size_t len, size_t n, ui
     ne_rd_init(&r, p, len);
     if (x == X_FOR) {
         uint8_t sgn;
-        if ((rc = ne_rd_u8(&r, &sgn)) != 0 || (rc = codec__unpack(&r, n, out)) != 0)
-            return rc;
-        if (sgn > 1)
-            return NE_ECORRUPT;
+        if ((rc = ne_rd_u8(&r, &sgn)) != 0 || (rc = codec__unpack(&r, n, out)) != 0) return rc;
+        if (sgn > 1) return NE_ECORRUPT;
         if (sgn)
             for (size_t i = 0; i < n; i++)
                 out[i] ^= SIGN_BIAS;
         return ne_rd_left(&r) ? NE_ECORRUPT : 0;
     }
-    if (n >= 1 && (rc = ne_rd_svarint(&r, &v0)) != 0)
-        return rc;
-    if (x == X_DOD && n >= 2 && (rc = ne_rd_svarint(&r, &d1)) != 0)
-        return rc;
+    if (n >= 1 && (rc = ne_rd_svarint(&r, &v0)) != 0) return rc;
+    if (x == X_DOD && n >= 2 && (rc = ne_rd_svarint(&r, &d1)) != 0) return rc;
     size_t skip = x == X_DELTA ? 1 : 2;
     size_t m = n > skip ? n - skip : 0;
-    if ((rc = codec__unpack(&r, m, out + (n - m))) != 0)
-        return rc;
-    if (ne_rd_left(&r))
-        return NE_ECORRUPT;
-    if (n == 0)
-        return 0;
+    if ((rc = codec__unpack(&r, m, out + (n - m))) != 0) return rc;
+    if (ne_rd_left(&r)) return NE_ECORRUPT;
+    if (n == 0) return 0;
     out[0] = (uint64_t)v0;
     if (x == X_DELTA) {
         for (size_t i = 1; i < n; i++)
@@ -165,34 +146,42 @@ static int xform_decode(enum xform x, const uint8_t *p, size_t len, size_t n, ui
     return 0;
 }
 
-#define XFORM_CODEC(NAME, X)                                                               \
-    static int NAME##_encode(const void *vals, size_t n, uint8_t vtype, struct ne_buf *out, \
-                             uint8_t *param)                                               \
-    {                                                                                      \
-        *param = 0;                                                                        \
-        return xform_encode(X, vals, n, vtype, out);                                       \
-    }                                                                                      \
-    static int NAME##_decode(const uint8_t *p, size_t len, size_t n, void *out)            \
-    {                                                                                      \
-        return xform_decode(X, p, len, n, out);                                            \
+#define XFORM_CODEC(NAME, X)                                                                       \
+    static int NAME##_encode(const void *vals, size_t n, uint8_t vtype, struct ne_buf *out,        \
+                             uint8_t *param)                                                       \
+    {                                                                                              \
+        *param = 0;                                                                                \
+        return xform_encode(X, vals, n, vtype, out);                                               \
+    }                                                                                              \
+    static int NAME##_decode(const uint8_t *p, size_t len, size_t n, void *out)                    \
+    {                                                                                              \
+        return xform_decode(X, p, len, n, out);                                                    \
     }
 
 XFORM_CODEC(for, X_FOR)
 XFORM_CODEC(delta, X_DELTA)
 XFORM_CODEC(dod, X_DOD)
 
-const struct codec__ops codec__int_raw = {
-    .id = NE_CODEC_INT_RAW, .name = "int-raw", .vtype = NE_V_INT,
-    .encode = raw_encode, .decode = raw_decode};
-const struct codec__ops codec__int_for = {
-    .id = NE_CODEC_INT_FOR, .name = "int-for", .vtype = NE_V_INT,
-    .encode = for_encode, .decode = for_decode};
-const struct codec__ops codec__int_delta = {
-    .id = NE_CODEC_INT_DELTA, .name = "int-delta", .vtype = NE_V_INT,
-    .encode = delta_encode, .decode = delta_decode};
-const struct codec__ops codec__int_dod = {
-    .id = NE_CODEC_INT_DOD, .name = "int-dod", .vtype = NE_V_INT,
-    .encode = dod_encode, .decode = dod_decode};
+const struct codec__ops codec__int_raw = {.id = NE_CODEC_INT_RAW,
+                                          .name = "int-raw",
+                                          .vtype = NE_V_INT,
+                                          .encode = raw_encode,
+                                          .decode = raw_decode};
+const struct codec__ops codec__int_for = {.id = NE_CODEC_INT_FOR,
+                                          .name = "int-for",
+                                          .vtype = NE_V_INT,
+                                          .encode = for_encode,
+                                          .decode = for_decode};
+const struct codec__ops codec__int_delta = {.id = NE_CODEC_INT_DELTA,
+                                            .name = "int-delta",
+                                            .vtype = NE_V_INT,
+                                            .encode = delta_encode,
+                                            .decode = delta_decode};
+const struct codec__ops codec__int_dod = {.id = NE_CODEC_INT_DOD,
+                                          .name = "int-dod",
+                                          .vtype = NE_V_INT,
+                                          .encode = dod_encode,
+                                          .decode = dod_decode};
 
 /* ---- choosing ---------------------------------------------------------------- */
 
@@ -206,8 +195,7 @@ static const struct codec__ops *xform_ops(enum xform x)
 static int pick_best(const uint64_t *v, size_t n, uint8_t vtype, const struct codec__ops **best)
 {
     uint64_t *s = ne_malloc(n ? n * sizeof *s : 1);
-    if (!s)
-        return NE_ENOMEM;
+    if (!s) return NE_ENOMEM;
     size_t best_cost = 8 * n;
     *best = &codec__int_raw;
     static const enum xform order[] = {X_DELTA, X_DOD, X_FOR};
@@ -231,11 +219,9 @@ int codec__int_encode_best(const uint64_t *v, size_t n, uint8_t vtype, int force
     uint8_t param;
     int rc;
     if (!ops || ops->vtype != NE_V_INT) {
-        if ((rc = pick_best(v, n, vtype, &ops)) != 0)
-            return rc;
+        if ((rc = pick_best(v, n, vtype, &ops)) != 0) return rc;
     }
-    if ((rc = ne_buf_put_u8(out, ops->id)) != 0)
-        return rc;
+    if ((rc = ne_buf_put_u8(out, ops->id)) != 0) return rc;
     if ((rc = ops->encode(v, n, vtype, out, &param)) != 0) {
         out->len = start;
         return rc;
@@ -246,10 +232,8 @@ int codec__int_encode_best(const uint64_t *v, size_t n, uint8_t vtype, int force
 
 int codec__int_decode_any(const uint8_t *p, size_t len, size_t n, uint64_t *out)
 {
-    if (len < 1)
-        return NE_ECORRUPT;
+    if (len < 1) return NE_ECORRUPT;
     const struct codec__ops *ops = codec__find(p[0]);
-    if (!ops || ops->vtype != NE_V_INT)
-        return NE_ECORRUPT;
+    if (!ops || ops->vtype != NE_V_INT) return NE_ECORRUPT;
     return ops->decode(p + 1, len - 1, n, out);
 }

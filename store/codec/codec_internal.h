@@ -26,8 +26,7 @@ struct codec__ops {
     /* Appends the section for n values of vtype. Returns 0, NE_ENOMEM, or
      * NE_EUNSUPPORTED when this codec cannot represent these values (out
      * is then restored). *param gets a codec detail for ne_block_info. */
-    int (*encode)(const void *vals, size_t n, uint8_t vtype, struct ne_buf *out,
-                  uint8_t *param);
+    int (*encode)(const void *vals, size_t n, uint8_t vtype, struct ne_buf *out, uint8_t *param);
     /* Decodes exactly n values from the section into out (the type's
      * array). Strings are views into [p, p + len). 0 or NE_ECORRUPT. */
     int (*decode)(const uint8_t *p, size_t len, size_t n, void *out);
@@ -81,11 +80,10 @@ int codec__int_decode_any(const uint8_t *p, size_t len, size_t n, uint64_t *out)
 const struct codec__ops *codec__bool_pick(const bool *v, size_t n);
 
 /* Appends the smaller string section, without codec id (codec_string.c). */
-int codec__str_encode_best(const struct ne_sv *v, size_t n, bool exhaustive,
-                           struct ne_buf *out, uint8_t *id);
+int codec__str_encode_best(const struct ne_sv *v, size_t n, bool exhaustive, struct ne_buf *out,
+                           uint8_t *id);
 
-extern const struct codec__ops codec__int_raw, codec__int_for, codec__int_delta,
-    codec__int_dod;
+extern const struct codec__ops codec__int_raw, codec__int_for, codec__int_delta, codec__int_dod;
 extern const struct codec__ops codec__f_raw, codec__f_decimal, codec__f_xor;
 extern const struct codec__ops codec__b_bitmap, codec__b_rle;
 extern const struct codec__ops codec__s_plain, codec__s_dict;

@@ -32,12 +32,10 @@ static int plain_encode(const void *vals, size_t n, uint8_t vtype, struct ne_buf
     int rc = ne_buf_reserve(out, plain_cost(v, n));
     for (size_t i = 0; rc == 0 && i < n; i++) {
         rc = ne_buf_put_uvarint(out, v[i].n);
-        if (rc == 0)
-            rc = ne_buf_append(out, v[i].p, v[i].n);
+        if (rc == 0) rc = ne_buf_append(out, v[i].p, v[i].n);
     }
     *param = 0;
-    if (rc)
-        out->len = start;
+    if (rc) out->len = start;
     return rc;
 }
 
@@ -46,10 +44,8 @@ static int read_sv(struct ne_rd *r, struct ne_sv *sv)
     uint64_t len;
     const uint8_t *b;
     int rc = ne_rd_uvarint(r, &len);
-    if (rc)
-        return rc;
-    if (len > UINT32_MAX || (rc = ne_rd_bytes(r, (size_t)len, &b)) != 0)
-        return NE_ECORRUPT;
+    if (rc) return rc;
+    if (len > UINT32_MAX || (rc = ne_rd_bytes(r, (size_t)len, &b)) != 0) return NE_ECORRUPT;
     sv->p = (const char *)b;
     sv->n = (uint32_t)len;
     return 0;
@@ -62,8 +58,7 @@ static int plain_decode(const uint8_t *p, size_t len, size_t n, void *outv)
     int rc;
     ne_rd_init(&r, p, len);
     for (size_t i = 0; i < n; i++)
-        if ((rc = read_sv(&r, &out[i])) != 0)
-            return rc;
+        if ((rc = read_sv(&r, &out[i])) != 0) return rc;
     return ne_rd_left(&r) ? NE_ECORRUPT : 0;
 }
 
@@ -84,15 +79,13 @@ static bool sv_same(struct ne_sv a, struct ne_sv b)
 
 /* Assigns ids (order of first appearance) to v[0..n); ids[i] gets the id of
  * v[i], first[k] the index of the first value with id k. *nd = distinct. */
-static int build_dict(const struct ne_sv *v, size_t n, uint64_t *ids, uint32_t *first,
-                      size_t *nd)
+static int build_dict(const struct ne_sv *v, size_t n, uint64_t *ids, uint32_t *first, size_t *nd)
 {
     size_t cap = 16;
     while (cap < 2 * n)
         cap *= 2;
     uint32_t *slot = ne_malloc(cap * sizeof *slot); /* id + 1, 0 = empty */
-    if (!slot)
-        return NE_ENOMEM;
+    if (!slot) return NE_ENOMEM;
     memset(slot, 0, cap * sizeof *slot);
     size_t d = 0;
     for (size_t i = 0; i < n; i++) {
@@ -110,19 +103,17 @@ static int build_dict(const struct ne_sv *v, size_t n, uint64_t *ids, uint32_t *
     return 0;
 }
 
-static int dict_put(const struct ne_sv *v, size_t n, const uint64_t *ids,
-                    const uint32_t *first, size_t d, struct ne_buf *out)
+static int dict_put(const struct ne_sv *v, size_t n, const uint64_t *ids, const uint32_t *first,
+                    size_t d, struct ne_buf *out)
 {
     uint8_t id;
     int rc = ne_buf_put_uvarint(out, d);
     for (size_t k = 0; rc == 0 && k < d; k++) {
         struct ne_sv s = v[first[k]];
         rc = ne_buf_put_uvarint(out, s.n);
-        if (rc == 0)
-            rc = ne_buf_append(out, s.p, s.n);
+        if (rc == 0) rc = ne_buf_append(out, s.p, s.n);
     }
-    if (rc == 0)
-        rc = codec__int_encode_best(ids, n, NE_V_UINT, NE_CODEC_AUTO, out, &id);
+    if (rc == 0) rc = codec__int_encode_best(ids, n, NE_V_UINT, NE_CODEC_AUTO, out, &id);
     return rc;
 }
 
@@ -134,16 +125,12 @@ static int dict_encode_max(const struct ne_sv *v, size_t n, size_t max_d, struct
     uint64_t *ids = ne_malloc((n ? n : 1) * sizeof *ids);
     uint32_t *first = ne_malloc((n ? n : 1) * sizeof *first);
     int rc = ids && first ? 0 : NE_ENOMEM;
-    if (rc == 0)
-        rc = build_dict(v, n, ids, first, &d);
-    if (rc == 0 && d > max_d)
-        rc = NE_EUNSUPPORTED;
-    if (rc == 0)
-        rc = dict_put(v, n, ids, first, d, out);
+    if (rc == 0) rc = build_dict(v, n, ids, first, &d);
+    if (rc == 0 && d > max_d) rc = NE_EUNSUPPORTED;
+    if (rc == 0) rc = dict_put(v, n, ids, first, d, out);
     ne_free(ids);
     ne_free(first);
-    if (rc)
-        out->len = start;
+    if (rc) out->len = start;
     return rc;
 }
 
@@ -161,20 +148,16 @@ static int dict_decode(const uint8_t *p, size_t len, size_t n, void *outv)
     uint64_t d;
     int rc;
     ne_rd_init(&r, p, len);
-    if ((rc = ne_rd_uvarint(&r, &d)) != 0)
-        return rc;
-    if (d > n || (n > 0 && d == 0) || d > ne_rd_left(&r))
-        return NE_ECORRUPT;
+    if ((rc = ne_rd_uvarint(&r, &d)) != 0) return rc;
+    if (d > n || (n > 0 && d == 0) || d > ne_rd_left(&r)) return NE_ECORRUPT;
     struct ne_sv *dict = ne_malloc((d ? (size_t)d : 1) * sizeof *dict);
-    if (!dict)
-        return NE_ENOMEM;
+    if (!dict) return NE_ENOMEM;
     for (size_t k = 0; rc == 0 && k < d; k++)
         rc = read_sv(&r, &dict[k]);
     /* ids go to the first 8n bytes of out, then expand backwards in place:
      * out[i] (16 bytes at 16i) only overwrites ids at >= i. */
     uint64_t *ids = outv;
-    if (rc == 0)
-        rc = codec__int_decode_any(r.p, ne_rd_left(&r), n, ids);
+    if (rc == 0) rc = codec__int_decode_any(r.p, ne_rd_left(&r), n, ids);
     for (size_t i = n; rc == 0 && i-- > 0;) {
         uint64_t k = ids[i];
         if (k >= d) {
@@ -187,18 +170,22 @@ static int dict_decode(const uint8_t *p, size_t len, size_t n, void *outv)
     return rc;
 }
 
-const struct codec__ops codec__s_plain = {
-    .id = NE_CODEC_S_PLAIN, .name = "s-plain", .vtype = NE_V_STRING,
-    .encode = plain_encode, .decode = plain_decode};
-const struct codec__ops codec__s_dict = {
-    .id = NE_CODEC_S_DICT, .name = "s-dict", .vtype = NE_V_STRING,
-    .encode = dict_encode, .decode = dict_decode};
+const struct codec__ops codec__s_plain = {.id = NE_CODEC_S_PLAIN,
+                                          .name = "s-plain",
+                                          .vtype = NE_V_STRING,
+                                          .encode = plain_encode,
+                                          .decode = plain_decode};
+const struct codec__ops codec__s_dict = {.id = NE_CODEC_S_DICT,
+                                         .name = "s-dict",
+                                         .vtype = NE_V_STRING,
+                                         .encode = dict_encode,
+                                         .decode = dict_decode};
 
 /* Dictionary when it is smaller than plain (tried only while the number of
  * distinct values stays at most half of n, unless exhaustive). Appends
  * the chosen section; *id gets the codec. */
-int codec__str_encode_best(const struct ne_sv *v, size_t n, bool exhaustive,
-                           struct ne_buf *out, uint8_t *id)
+int codec__str_encode_best(const struct ne_sv *v, size_t n, bool exhaustive, struct ne_buf *out,
+                           uint8_t *id)
 {
     size_t start = out->len;
     size_t pc = plain_cost(v, n);
@@ -208,8 +195,7 @@ int codec__str_encode_best(const struct ne_sv *v, size_t n, bool exhaustive,
         *id = NE_CODEC_S_DICT;
         return 0;
     }
-    if (rc != 0 && rc != NE_EUNSUPPORTED)
-        return rc;
+    if (rc != 0 && rc != NE_EUNSUPPORTED) return rc;
     out->len = start;
     *id = NE_CODEC_S_PLAIN;
     return plain_encode(v, n, NE_V_STRING, out, &param);

@@ -138,8 +138,7 @@ static void bool_stats(const bool *v, size_t n, struct ne_block_stats *st)
 int ne_block_stats_compute(enum ne_vtype t, const int64_t *ts, const void *vals, size_t n,
                            struct ne_block_stats *out)
 {
-    if (!type_ok(t) || n > NE_CODEC_MAX_VALUES || (n && (!ts || !vals)))
-        return NE_EINVAL;
+    if (!type_ok(t) || n > NE_CODEC_MAX_VALUES || (n && (!ts || !vals))) return NE_EINVAL;
     struct ne_block_stats st;
     memset(&st, 0, sizeof st);
     st.type = (uint8_t)t;
@@ -173,19 +172,15 @@ static void merge_minmax(struct ne_block_stats *a, const struct ne_block_stats *
 {
     switch (a->type) {
     case NE_V_FLOAT:
-        if (isnan(a->min.f) || b->min.f < a->min.f)
-            a->min.f = b->min.f;
-        if (isnan(a->max.f) || b->max.f > a->max.f)
-            a->max.f = b->max.f;
+        if (isnan(a->min.f) || b->min.f < a->min.f) a->min.f = b->min.f;
+        if (isnan(a->max.f) || b->max.f > a->max.f) a->max.f = b->max.f;
         a->sum_f += b->sum_f;
         break;
     case NE_V_INT:
     case NE_V_UINT: {
         bool sgn = a->type == NE_V_INT;
-        if (sgn ? b->min.i < a->min.i : b->min.u < a->min.u)
-            a->min = b->min;
-        if (sgn ? b->max.i > a->max.i : b->max.u > a->max.u)
-            a->max = b->max;
+        if (sgn ? b->min.i < a->min.i : b->min.u < a->min.u) a->min = b->min;
+        if (sgn ? b->max.i > a->max.i : b->max.u > a->max.u) a->max = b->max;
         uint64_t lo = a->sum_lo + b->sum_lo;
         a->sum_hi = (int64_t)((uint64_t)a->sum_hi + (uint64_t)b->sum_hi + (lo < a->sum_lo));
         a->sum_lo = lo;
@@ -202,14 +197,12 @@ static void merge_minmax(struct ne_block_stats *a, const struct ne_block_stats *
 
 int ne_block_stats_merge(struct ne_block_stats *a, const struct ne_block_stats *b)
 {
-    if (b->count == 0)
-        return a->count == 0 || a->type == b->type ? 0 : NE_EINVAL;
+    if (b->count == 0) return a->count == 0 || a->type == b->type ? 0 : NE_EINVAL;
     if (a->count == 0) {
         *a = *b;
         return 0;
     }
-    if (a->type != b->type)
-        return NE_EINVAL;
+    if (a->type != b->type) return NE_EINVAL;
     merge_minmax(a, b);
     if (b->first_ts < a->first_ts) {
         a->first_ts = b->first_ts;
@@ -232,8 +225,7 @@ int ne_block_stats_sum_i64(const struct ne_block_stats *st, int64_t *out)
 {
     /* fits iff hi is the sign extension of lo */
     int64_t ext = (int64_t)st->sum_lo < 0 ? -1 : 0;
-    if (st->sum_hi != ext)
-        return NE_ERANGE;
+    if (st->sum_hi != ext) return NE_ERANGE;
     *out = (int64_t)st->sum_lo;
     return 0;
 }
@@ -288,13 +280,11 @@ int ne_block_stats_put(const struct ne_block_stats *st, struct ne_buf *out)
 {
     size_t start = out->len;
     int rc = 0;
-    if (!type_ok(st->type))
-        return NE_EINVAL;
+    if (!type_ok(st->type)) return NE_EINVAL;
     rc |= ne_buf_put_u8(out, st->type);
     rc |= ne_buf_put_u8(out, st->flags);
     rc |= ne_buf_put_uvarint(out, st->count);
-    if (rc == 0 && st->count)
-        rc = put_body(st, out);
+    if (rc == 0 && st->count) rc = put_body(st, out);
     if (rc) {
         out->len = start;
         return NE_ENOMEM;
@@ -306,8 +296,7 @@ static int get_sv(struct ne_rd *r, struct ne_sv *s)
 {
     uint64_t n;
     const uint8_t *b;
-    if (ne_rd_uvarint(r, &n) || n > UINT32_MAX || ne_rd_bytes(r, (size_t)n, &b))
-        return NE_ECORRUPT;
+    if (ne_rd_uvarint(r, &n) || n > UINT32_MAX || ne_rd_bytes(r, (size_t)n, &b)) return NE_ECORRUPT;
     s->p = (const char *)b;
     s->n = (uint32_t)n;
     return 0;
@@ -323,8 +312,7 @@ static int get_body(struct ne_rd *r, struct ne_block_stats *st)
     bad |= ne_rd_uvarint(r, &dmax);
     bad |= ne_rd_uvarint(r, &dfirst);
     bad |= ne_rd_uvarint(r, &dlast);
-    if (bad)
-        return NE_ECORRUPT;
+    if (bad) return NE_ECORRUPT;
     st->min_ts = min_ts;
     st->max_ts = (int64_t)((uint64_t)min_ts + dmax);
     st->first_ts = (int64_t)((uint64_t)min_ts + dfirst);
@@ -350,8 +338,7 @@ static int get_body(struct ne_rd *r, struct ne_block_stats *st)
     case NE_V_BOOL:
         bad |= ne_rd_uvarint(r, &tc);
         bad |= ne_rd_u8(r, &bits);
-        if (bad || tc > st->count || bits > 15)
-            return NE_ECORRUPT;
+        if (bad || tc > st->count || bits > 15) return NE_ECORRUPT;
         st->true_count = tc;
         st->first.u = bits & 1;
         st->last.u = (bits >> 1) & 1;
@@ -366,8 +353,7 @@ static int get_body(struct ne_rd *r, struct ne_block_stats *st)
     return bad ? NE_ECORRUPT : 0;
 }
 
-int ne_block_stats_get(const uint8_t *p, size_t len, struct ne_block_stats *out,
-                       size_t *used)
+int ne_block_stats_get(const uint8_t *p, size_t len, struct ne_block_stats *out, size_t *used)
 {
     struct ne_rd r;
     struct ne_block_stats st;
@@ -376,11 +362,9 @@ int ne_block_stats_get(const uint8_t *p, size_t len, struct ne_block_stats *out,
     ne_rd_init(&r, p, len);
     if (ne_rd_u8(&r, &st.type) || ne_rd_u8(&r, &st.flags) || ne_rd_uvarint(&r, &count))
         return NE_ECORRUPT;
-    if (!type_ok(st.type) || count > UINT32_MAX)
-        return NE_ECORRUPT;
+    if (!type_ok(st.type) || count > UINT32_MAX) return NE_ECORRUPT;
     st.count = (uint32_t)count;
-    if (st.count && get_body(&r, &st) != 0)
-        return NE_ECORRUPT;
+    if (st.count && get_body(&r, &st) != 0) return NE_ECORRUPT;
     *out = st;
     *used = (size_t)(r.p - p);
     return 0;

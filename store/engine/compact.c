@@ -6,8 +6,10 @@
  * output's range [first.seq_min, last.seq_max] is contiguous and "newer
  * wins" stays the order of ranges. Background policy is size-tiered: four
  * or more adjacent segments of the same size class (factor 4 apart) merge,
- * as long as the output stays under segment_target_bytes; ne_store_compact
- * also merges any adjacent run that fits the target.
+ * as long as the output stays under segment_target_bytes, and beyond
+ * MAX_OPEN_SEGS segments the cheapest adjacent pair merges (an open segment
+ * costs memory per column); ne_store_compact also merges any adjacent run
+ * that fits the target.
  *
  * Crash safety (naming rule): the output gets a new, higher id and is
  * durable before any input is unlinked. If a crash leaves both, the store
@@ -33,6 +35,7 @@
 
 #define TIER_BASE (64u << 10)
 #define TIER_RUN 4
+#define MAX_OPEN_SEGS 4
 
 static int size_class(uint64_t bytes)
 {
@@ -61,7 +64,21 @@ static bool pick_run(struct ne_store *s, bool force, size_t *lo, size_t *hi)
             return true;
         }
     }
-    return false;
+    /* Every open segment keeps its column index in memory (hundreds of
+     * bytes per column): past MAX_OPEN_SEGS, merge the adjacent pair that
+     * costs least. */
+    if (s->nsegs <= MAX_OPEN_SEGS)
+        return false;
+    uint64_t best = UINT64_MAX;
+    for (size_t i = 0; i + 1 < s->nsegs; i++) {
+        uint64_t b = s->segs[i]->bytes + s->segs[i + 1]->bytes;
+        if (b <= target && b < best) {
+            best = b;
+            *lo = i;
+            *hi = i + 2;
+        }
+    }
+    return best != UINT64_MAX;
 }
 
 static int merge_run(struct ne_store *s, size_t lo, size_t hi)
@@ -133,6 +150,9 @@ static int merge_run(struct ne_store *s, size_t lo, size_t hi)
         eng_seg_unref(s, in[i]);
     ne_free(in);
     ne_free(rs);
+    pthread_mutex_unlock(&s->mu);
+    eng_reap(s);
+    pthread_mutex_lock(&s->mu);
     return rc;
 }
 
@@ -223,6 +243,7 @@ int eng_retention_once(struct ne_store *s)
     pthread_mutex_lock(&s->mu);
     int rc = retention_locked(s);
     pthread_mutex_unlock(&s->mu);
+    eng_reap(s);
     return rc;
 }
 
@@ -262,6 +283,9 @@ void *eng_compactor_main(void *arg)
         bool did = false;
         if (!s->compacting)
             (void)compact_step(s, false, &did);
+        pthread_mutex_unlock(&s->mu);
+        eng_reap(s);
+        pthread_mutex_lock(&s->mu);
     }
     pthread_mutex_unlock(&s->mu);
     return NULL;

@@ -102,6 +102,12 @@ int eng_index_field_add(struct eng_index *ix, struct eng_series *s, struct ne_sv
 /* Writes pending series-log records and fdatasyncs them (before a segment
  * that references new series ids is published). */
 int eng_index_sync(struct eng_index *ix);
+/* The same in steps, so the I/O runs without the store lock: take the
+ * pending records (lock held), write + sync them (the flusher thread only,
+ * lock not held), and on failure put them back (lock held). */
+int eng_index_take_pending(struct eng_index *ix, struct ne_buf *out);
+int eng_index_write_pending(struct eng_index *ix, struct ne_buf *b);
+void eng_index_restore_pending(struct eng_index *ix, struct ne_buf *b);
 
 /* Accessors for reads and lookups. Pointers are borrowed from the index and
  * valid while the store lives (the index only grows). */
@@ -167,7 +173,7 @@ struct eng_mcol *eng_mt_find(const struct eng_memtable *m, const struct eng_seri
 /* A string value of a column. */
 static inline struct ne_sv eng_mt_str(const struct eng_memtable *m, union eng_val v)
 {
-    struct ne_sv s = {m->strs + (v.u >> 32), (uint32_t)(v.u & 0xffffffffu)};
+    struct ne_sv s = {m->strs ? m->strs + (v.u >> 32) : "", (uint32_t)(v.u & 0xffffffffu)};
     return s;
 }
 /* Stable-sorts (ts, v) pairs by ts and drops all but the last of equal
@@ -222,8 +228,9 @@ bool eng_wal_failed(const struct eng_wal *w);
 /* Sets the next sequence number (used after replay). */
 void eng_wal_set_next_seq(struct eng_wal *w, uint64_t seq);
 
-/* Replay: calls fn for every valid record with seq > after_seq, file by
- * file in order. Torn tails are cut; a file with corruption followed by
+/* Replay: calls fn for every valid record, file by file in order (records
+ * with seq <= after_seq are already in segments: fn only learns their
+ * definitions; rep counts the others). Torn tails are cut; a file with corruption followed by
  * valid records is renamed to <name>.quarantine after its valid prefix was
  * replayed. Reports what it did in *rep. */
 struct eng_replay_report {

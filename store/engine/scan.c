@@ -155,7 +155,8 @@ static int snapshot_series(struct scan *sc, struct eng_series *se)
     if ((rc = grow_mt(sc, se->nfields ? se->nfields : 1)))
         return rc;
     sc->nf = se->nfields;
-    memcpy(sc->fcopy, se->fields, se->nfields * sizeof *sc->fcopy);
+    if (se->nfields)
+        memcpy(sc->fcopy, se->fields, se->nfields * sizeof *sc->fcopy);
     for (uint32_t f = 0; !rc && f < se->nfields; f++) {
         sc->mt_lo[f] = sc->n;
         sc->mt_span[f] = (struct span){INT64_MAX, INT64_MIN};
@@ -198,7 +199,7 @@ static int append_block(struct scan *sc, uint8_t type)
     for (uint32_t i = 0; !rc && i < b->n; i++) {
         if (b->ts[i] < sc->q->t0 || b->ts[i] > sc->q->t1)
             continue;
-        union eng_val v;
+        union eng_val v = {.u = 0};
         switch (type) {
         case NE_V_FLOAT:
             v.f = b->v.f[i];
@@ -253,9 +254,11 @@ static int read_segments(struct scan *sc, const struct eng_field *ef, struct spa
                 !overlaps_other(sc, i, col_lo, col_hi, mt, br->stats.min_ts, br->stats.max_ts)) {
                 struct ne_scan_block sb = {&sc->info, ef->name.p, ef->type, &br->stats};
                 int rc = sc->bfn(sc->ctx, &sb);
-                if (rc)
+                if (rc < 0)
                     return rc;
-                continue;
+                if (rc > 0)
+                    continue; /* the statistics were used */
+                /* declined: decode the block like any other */
             }
             int rc = ne_seg_block_read(r, col_idx[i], b, &sc->blk);
             if (!rc)
@@ -314,7 +317,7 @@ static int emit(struct scan *sc, const struct eng_field *ef, size_t from)
         break;
     default:
         for (size_t i = 0; i < n; i++)
-            sc->sv[i] = (struct ne_sv){sc->strs + (v[i].u >> 32), (uint32_t)v[i].u};
+            sc->sv[i] = (struct ne_sv){sc->strs ? sc->strs + (v[i].u >> 32) : "", (uint32_t)v[i].u};
         c.v.s = sc->sv;
         break;
     }
@@ -332,8 +335,10 @@ static int scan_column(struct scan *sc, uint32_t f)
         rc = grow_vals(sc, mt_n);
     if (rc)
         return rc;
-    memcpy(sc->ts + sc->n, sc->ts + sc->mt_lo[f], mt_n * sizeof *sc->ts);
-    memcpy(sc->v + sc->n, sc->v + sc->mt_lo[f], mt_n * sizeof *sc->v);
+    if (mt_n) {
+        memcpy(sc->ts + sc->n, sc->ts + sc->mt_lo[f], mt_n * sizeof *sc->ts);
+        memcpy(sc->v + sc->n, sc->v + sc->mt_lo[f], mt_n * sizeof *sc->v);
+    }
     sc->n += mt_n;
     return emit(sc, &sc->fcopy[f], base);
 }
@@ -356,7 +361,10 @@ static int scan_series(struct scan *sc, struct eng_series *se)
     }
     pthread_mutex_lock(&s->mu);
     release_segs(sc);
+    bool reap = s->ngrave > 0;
     pthread_mutex_unlock(&s->mu);
+    if (reap)
+        eng_reap(s);
     return rc;
 }
 

@@ -94,7 +94,8 @@ static inline uint64_t hmix(uint64_t h, const void *p, size_t n)
         n -= 8;
     }
     uint64_t w = 0;
-    memcpy(&w, s, n);
+    if (n)
+        memcpy(&w, s, n);
     h = (h ^ w ^ ((uint64_t)n << 59)) * HMUL;
     h ^= h >> 32;
     return h;
@@ -122,6 +123,19 @@ static uint64_t hash_post(uint32_t meas, struct ne_sv k, struct ne_sv v)
     uint64_t h = hmix(0x2545F491u + meas, k.p, k.n);
     h = hmix(h, v.p, v.n);
     return h ? h : 1;
+}
+
+/* Copies n bytes and a NUL (names may hold NUL bytes from a damaged WAL:
+ * the length, not strlen, is what counts). */
+static char *dupn(const char *p, size_t n)
+{
+    char *d = ne_malloc(n + 1);
+    if (d) {
+        if (n)
+            memcpy(d, p, n);
+        d[n] = 0;
+    }
+    return d;
 }
 
 static inline bool sv_same(struct ne_sv a, struct ne_sv b)
@@ -220,11 +234,20 @@ static int log_field(struct eng_index *ix, const struct eng_series *s, uint32_t 
     return 0;
 }
 
-int eng_index_sync(struct eng_index *ix)
+int eng_index_take_pending(struct eng_index *ix, struct ne_buf *out)
 {
-    if (!ix->pending.len)
+    struct ne_buf t = *out;
+    *out = ix->pending;
+    ix->pending = t;
+    ne_buf_reset(&ix->pending);
+    return 0;
+}
+
+int eng_index_write_pending(struct eng_index *ix, struct ne_buf *b)
+{
+    if (!b->len)
         return 0;
-    int rc = ne_file_append(ix->log, ix->pending.p, ix->pending.len);
+    int rc = ne_file_append(ix->log, b->p, b->len);
     if (!rc)
         rc = ne_file_datasync(ix->log);
     if (rc) {
@@ -232,8 +255,30 @@ int eng_index_sync(struct eng_index *ix)
                ne_strerror(rc), NULL);
         return rc;
     }
-    ne_buf_reset(&ix->pending);
+    ne_buf_reset(b);
     return 0;
+}
+
+void eng_index_restore_pending(struct eng_index *ix, struct ne_buf *b)
+{
+    /* records taken but not written go back in front of newer ones */
+    if (b->len && ne_buf_append(b, ix->pending.p, ix->pending.len) == 0) {
+        struct ne_buf t = ix->pending;
+        ix->pending = *b;
+        *b = t;
+    }
+    ne_buf_reset(b);
+}
+
+int eng_index_sync(struct eng_index *ix)
+{
+    struct ne_buf b = NE_BUF_INIT;
+    eng_index_take_pending(ix, &b);
+    int rc = eng_index_write_pending(ix, &b);
+    if (rc)
+        eng_index_restore_pending(ix, &b);
+    ne_buf_free(&b);
+    return rc;
 }
 
 /* ---- tables ---------------------------------------------------------------- */
@@ -367,7 +412,7 @@ static int db_add(struct eng_index *ix, struct ne_sv name, uint32_t *out)
         ix->dbs = d;
         ix->cap_dbs = nc;
     }
-    char *n = ne_strndup(name.p, name.n);
+    char *n = dupn(name.p, name.n);
     if (!n)
         return NE_ENOMEM;
     struct eng_db *d = &ix->dbs[ix->ndbs];
@@ -438,7 +483,7 @@ static int meas_get(struct eng_index *ix, uint32_t db, struct ne_sv name, uint32
         ix->cap_meas = nc;
     }
     struct eng_meas *m = ne_calloc(1, sizeof *m);
-    char *n = m ? ne_strndup(name.p, name.n) : NULL;
+    char *n = m ? dupn(name.p, name.n) : NULL;
     if (!n) {
         ne_free(m);
         return NE_ENOMEM;
@@ -636,7 +681,7 @@ static int field_insert(struct eng_series *s, struct ne_sv name, uint8_t type)
         s->fields = f;
         s->cap_fields = nc;
     }
-    char *n = ne_strndup(name.p, name.n);
+    char *n = dupn(name.p, name.n);
     if (!n)
         return NE_ENOMEM;
     struct eng_field *f = &s->fields[s->nfields];

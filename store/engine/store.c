@@ -183,17 +183,45 @@ void eng_seg_unref(struct ne_store *s, struct eng_seg *g)
 {
     if (--g->refs > 0)
         return;
-    char path[4096];
-    snprintf(path, sizeof path, "%s", ne_seg_path_of(g->r));
-    ne_seg_close(&g->r);
     if (g->dead) {
-        int rc = ne_fs_unlink(path);
-        if (rc && rc != NE_ENOTFOUND)
-            ne_log(NE_LOG_WARN, ENG_MOD, "cannot remove segment", "path", path, "err",
-                   ne_strerror(rc), NULL);
-        (void)ne_fs_sync_dir(s->seg_dir);
+        /* unlinked by eng_reap, outside the lock; if the path cannot be
+         * queued, open will remove the superseded or evicted file later */
+        char *path = ne_strdup(ne_seg_path_of(g->r));
+        if (path && s->ngrave == s->cap_grave) {
+            size_t nc = s->cap_grave ? s->cap_grave * 2 : 8;
+            char **p = ne_realloc(s->grave, nc * sizeof *p);
+            if (p) {
+                s->grave = p;
+                s->cap_grave = nc;
+            }
+        }
+        if (path && s->ngrave < s->cap_grave)
+            s->grave[s->ngrave++] = path;
+        else
+            ne_free(path);
     }
+    ne_seg_close(&g->r);
     ne_free(g);
+}
+
+void eng_reap(struct ne_store *s)
+{
+    pthread_mutex_lock(&s->mu);
+    char **v = s->grave;
+    size_t n = s->ngrave;
+    s->grave = NULL;
+    s->ngrave = s->cap_grave = 0;
+    pthread_mutex_unlock(&s->mu);
+    for (size_t i = 0; i < n; i++) {
+        int rc = ne_fs_unlink(v[i]);
+        if (rc && rc != NE_ENOTFOUND)
+            ne_log(NE_LOG_WARN, ENG_MOD, "cannot remove segment", "path", v[i], "err",
+                   ne_strerror(rc), NULL);
+        ne_free(v[i]);
+    }
+    if (n)
+        (void)ne_fs_sync_dir(s->seg_dir);
+    ne_free(v);
 }
 
 void eng_update_gauges(struct ne_store *s)
@@ -248,19 +276,20 @@ static int seg_list_cb(void *ctx, const char *name, bool is_dir)
  * is superseded and removed now. */
 static void drop_superseded(struct ne_store *s)
 {
+    for (size_t i = 0; i < s->nsegs; i++) {
+        struct eng_seg *g = s->segs[i];
+        for (size_t j = 0; j < s->nsegs && !g->dead; j++) {
+            struct eng_seg *h = s->segs[j];
+            g->dead = h != g && h->id > g->id && h->seq_min <= g->seq_min &&
+                      g->seq_max <= h->seq_max;
+        }
+    }
     size_t keep = 0;
     for (size_t i = 0; i < s->nsegs; i++) {
         struct eng_seg *g = s->segs[i];
-        bool covered = false;
-        for (size_t j = 0; j < s->nsegs && !covered; j++) {
-            struct eng_seg *h = s->segs[j];
-            covered = h != g && h->id > g->id && h->seq_min <= g->seq_min &&
-                      g->seq_max <= h->seq_max;
-        }
-        if (covered) {
+        if (g->dead) {
             ne_log(NE_LOG_INFO, ENG_MOD, "removing segment superseded by compaction", "path",
                    ne_seg_path_of(g->r), NULL);
-            g->dead = true;
             eng_seg_unref(s, g);
             continue;
         }
@@ -506,8 +535,9 @@ static int write_points(struct wctx *c, const struct ne_batch *b)
     return 0;
 }
 
-/* Swaps in a fresh memtable; mu held. The WAL rotates so that every file
- * before the new one holds only sealed data. */
+/* Swaps in a fresh memtable; mu held. The WAL does not rotate here: a file
+ * may hold records of both memtables, it is dropped once every record in it
+ * is flushed, and replay skips records by sequence number. */
 static int seal_locked(struct ne_store *s)
 {
     if (s->sealed || !s->active->values)
@@ -516,10 +546,6 @@ static int seal_locked(struct ne_store *s)
     int rc = eng_mt_new(s->next_mt_gen, &m);
     if (rc)
         return rc;
-    if (s->wal && (rc = eng_wal_rotate(s->wal, NULL))) {
-        eng_mt_free(&m);
-        return rc;
-    }
     s->next_mt_gen++;
     s->sealed = s->active;
     s->active = m;
@@ -557,6 +583,10 @@ static int admit_locked(struct ne_store *s)
     }
     if (mt_full(s)) {
         int rc = seal_locked(s);
+        /* while the sealed one flushes, the active one may use the rest of
+         * the budget */
+        if (rc == NE_EBUSY && s->active->bytes + s->sealed->bytes < s->o.memtable_bytes)
+            rc = 0;
         if (rc == NE_EBUSY) {
             ne_metric_inc(s->m_backpressure);
             return atomic_load(&s->disk_full) ? NE_ENOSPC : NE_EBUSY;
@@ -771,13 +801,19 @@ int eng_store_flush_sealed(struct ne_store *s)
     }
     for (uint32_t i = 0; !rc && i < ndbs; i++)
         dbs[i] = eng_index_db_at(s->ix, i)->name;
-    if (!rc)
-        rc = eng_index_sync(s->ix);
+    struct ne_buf ipend = NE_BUF_INIT;
+    eng_index_take_pending(s->ix, &ipend);
     uint64_t id = s->next_seg_id++;
     pthread_mutex_unlock(&s->mu);
 
     struct ne_seg_info info;
     struct eng_seg *g = NULL;
+    if (!rc && (rc = eng_index_write_pending(s->ix, &ipend)) != 0) {
+        pthread_mutex_lock(&s->mu);
+        eng_index_restore_pending(s->ix, &ipend);
+        pthread_mutex_unlock(&s->mu);
+    }
+    ne_buf_free(&ipend);
     if (!rc) {
         qsort(order, m->ncols, sizeof *order, colref_cmp);
         rc = write_segment(s, m, order, m->ncols, dbs, ndbs, id, &info);
@@ -796,11 +832,15 @@ int eng_store_flush_sealed(struct ne_store *s)
     if (!rc) {
         eng_segs_publish(s, g);
         s->flushed_seq = m->seq_max;
-        int crc = ck_write(s, s->flushed_seq);
-        if (!crc && s->wal)
-            eng_wal_drop_upto(s->wal, s->flushed_seq);
         s->sealed = NULL;
+        struct eng_wal *w = s->wal; /* replaced only by recovery, on this thread */
+        uint64_t upto = s->flushed_seq;
+        pthread_mutex_unlock(&s->mu);
         eng_mt_free(&m);
+        int crc = ck_write(s, upto);
+        if (!crc && w)
+            eng_wal_drop_upto(w, upto);
+        pthread_mutex_lock(&s->mu);
         ne_metric_inc(s->m_flushes);
         if (atomic_load(&s->disk_full) && !crc)
             note_disk_result(s, 0);
@@ -830,6 +870,8 @@ int ne_store_flush(struct ne_store *s)
             rc = NE_EFAILED;
             break;
         }
+        if (!s->sealed && !s->active->values)
+            break; /* records without values (nothing to flush) */
         if (!s->sealed && (rc = seal_locked(s)))
             break;
         uint64_t attempts = s->flush_attempts;
@@ -848,6 +890,7 @@ int ne_store_flush(struct ne_store *s)
 /* ---- replay -------------------------------------------------------------------- */
 
 struct rmap {
+    uint64_t ref; /* the WAL's series reference + 1 (0: empty slot) */
     struct eng_series *se;
     uint64_t gen;
     uint32_t *slots; /* WAL slot -> index slot + 1 (0: unknown) */
@@ -857,10 +900,44 @@ struct rmap {
 struct replay {
     struct ne_store *s;
     uint64_t gen;
-    struct rmap *map;
-    size_t cap;
-    uint64_t skipped;
+    struct rmap *map; /* open addressing by ref: refs come from the file */
+    size_t cap, n;
 };
+
+static int rmap_grow(struct replay *rp)
+{
+    size_t nc = rp->cap ? rp->cap * 2 : 1024;
+    struct rmap *m = ne_calloc(nc, sizeof *m);
+    if (!m)
+        return NE_ENOMEM;
+    for (size_t i = 0; i < rp->cap; i++) {
+        if (!rp->map[i].ref)
+            continue;
+        size_t j = (size_t)(rp->map[i].ref * 0x9E3779B97F4A7C15ull) & (nc - 1);
+        while (m[j].ref)
+            j = (j + 1) & (nc - 1);
+        m[j] = rp->map[i];
+    }
+    ne_free(rp->map);
+    rp->map = m;
+    rp->cap = nc;
+    return 0;
+}
+
+static struct rmap *rmap_get(struct replay *rp, uint64_t ref)
+{
+    if ((rp->n + 1) * 2 > rp->cap && rmap_grow(rp))
+        return NULL;
+    uint64_t key = ref + 1;
+    size_t j = (size_t)(key * 0x9E3779B97F4A7C15ull) & (rp->cap - 1);
+    while (rp->map[j].ref && rp->map[j].ref != key)
+        j = (j + 1) & (rp->cap - 1);
+    if (!rp->map[j].ref) {
+        rp->map[j].ref = key;
+        rp->n++;
+    }
+    return &rp->map[j];
+}
 
 static int rd_sv(struct ne_rd *r, struct ne_sv *out)
 {
@@ -872,22 +949,6 @@ static int rd_sv(struct ne_rd *r, struct ne_sv *out)
     return 0;
 }
 
-static struct rmap *rmap_get(struct replay *rp, uint64_t ref)
-{
-    if (ref >= rp->cap) {
-        size_t nc = rp->cap ? rp->cap : 1024;
-        while (nc <= ref)
-            nc *= 2;
-        struct rmap *m = ne_realloc(rp->map, nc * sizeof *m);
-        if (!m)
-            return NULL;
-        memset(m + rp->cap, 0, (nc - rp->cap) * sizeof *m);
-        rp->map = m;
-        rp->cap = nc;
-    }
-    return &rp->map[ref];
-}
-
 static int replay_series(struct replay *rp, struct ne_rd *r, uint32_t db, struct rmap **out)
 {
     struct ne_store *s = rp->s;
@@ -895,8 +956,6 @@ static int replay_series(struct replay *rp, struct ne_rd *r, uint32_t db, struct
     if (ne_rd_uvarint(r, &v))
         return NE_ECORRUPT;
     uint64_t ref = v >> 1;
-    if (ref > (1ull << 40))
-        return NE_ECORRUPT;
     struct rmap *m = rmap_get(rp, ref);
     if (!m)
         return NE_ENOMEM;
@@ -979,7 +1038,8 @@ static int replay_value(struct ne_rd *r, uint8_t type, union ne_value *v)
     }
 }
 
-static int replay_points(struct replay *rp, struct ne_rd *r, uint32_t db, uint32_t npts)
+static int replay_points(struct replay *rp, struct ne_rd *r, uint32_t db, uint32_t npts,
+                         bool apply)
 {
     struct ne_store *s = rp->s;
     int64_t ts = 0;
@@ -1000,7 +1060,7 @@ static int replay_points(struct replay *rp, struct ne_rd *r, uint32_t db, uint32
                 return rc;
             if ((rc = replay_value(r, m->se->fields[slot].type, &v)))
                 return rc;
-            if ((rc = eng_mt_append(s->active, m->se, slot, ts, &v)))
+            if (apply && (rc = eng_mt_append(s->active, m->se, slot, ts, &v)))
                 return rc;
         }
     }
@@ -1021,10 +1081,11 @@ static int replay_record(void *ctx, uint64_t seq, uint64_t gen, const uint8_t *p
     if (gen != rp->gen)
         rp->gen = gen; /* references are per file */
     pthread_mutex_lock(&s->mu);
+    bool apply = seq > s->flushed_seq;
     int rc = eng_index_db(s->ix, db, &dbi);
     if (!rc)
-        rc = replay_points(rp, &r, dbi, npts);
-    if (!rc) {
+        rc = replay_points(rp, &r, dbi, npts, apply);
+    if (!rc && apply) {
         if (!s->active->seq_min)
             s->active->seq_min = seq;
         s->active->seq_max = seq;
@@ -1094,7 +1155,9 @@ static int wal_start(struct ne_store *s, const struct eng_replay_report *rep)
 static void recover(struct ne_store *s)
 {
     ne_log(NE_LOG_WARN, ENG_MOD, "recovering: reopening the WAL and replaying", NULL);
-    /* the sealed memtable's records sit in files synced at rotation */
+    /* the sealed memtable goes to a segment first: it holds every
+     * acknowledged record up to its last sequence number (and maybe a few
+     * never acknowledged ones, which a retry would rewrite identically) */
     while (s->sealed && eng_store_flush_sealed(s) != 0 && !s->stop)
         ne_time_sleep_ns(200000000);
     pthread_mutex_lock(&s->mu);
@@ -1152,6 +1215,11 @@ static void *flusher_main(void *arg)
     int64_t backoff = 0;
     pthread_mutex_lock(&s->mu);
     while (!s->stop) {
+        if (s->wal && eng_wal_failed(s->wal) && atomic_load(&s->state) == ENG_OK) {
+            /* a background fdatasync failed */
+            atomic_store(&s->state, ENG_FAILED);
+            snprintf(s->why, sizeof s->why, "WAL sync failed: recovering");
+        }
         if (atomic_load(&s->state) != ENG_OK) {
             pthread_mutex_unlock(&s->mu);
             recover(s);
@@ -1248,6 +1316,7 @@ static int load_segments(struct ne_store *s)
     if (rc)
         return rc;
     drop_superseded(s);
+    eng_reap(s);
     uint64_t ck;
     if ((rc = ck_read(s, &ck)))
         return rc;
@@ -1266,6 +1335,7 @@ static void store_free(struct ne_store *s)
     for (size_t i = 0; i < s->nsegs; i++)
         eng_seg_unref(s, s->segs[i]);
     ne_free(s->segs);
+    eng_reap(s);
     eng_index_close(&s->ix);
     if (s->lock_fd >= 0)
         ne_fs_unlock_dir(s->lock_fd);

@@ -43,6 +43,8 @@ struct ne_store {
     int flush_err;           /* of the last attempt */
     int wal_users;           /* writers waiting on the WAL outside mu */
 
+    char **grave; /* paths of dead segments to unlink outside the lock */
+    size_t ngrave, cap_grave;
     struct eng_seg **segs; /* ordered by seq_min (oldest data first) */
     size_t nsegs, cap_segs;
     uint64_t next_seg_id;
@@ -72,6 +74,7 @@ struct ne_store {
 int eng_store_flush_sealed(struct ne_store *s); /* flusher; mu not held */
 void eng_segs_publish(struct ne_store *s, struct eng_seg *g); /* mu held */
 void eng_seg_unref(struct ne_store *s, struct eng_seg *g);    /* mu held */
+void eng_reap(struct ne_store *s); /* unlinks dead segments; mu not held */
 void eng_update_gauges(struct ne_store *s);                   /* mu held */
 int eng_seg_load(const char *path, struct eng_seg **out);
 

@@ -10,7 +10,7 @@
  * max_loss_ns. Invariants:
  *   - records reach the file in sequence order, each file holds a run of
  *     strictly increasing sequence numbers, and a file's successor starts
- *     only after the file was fdatasync'ed whole (rotation syncs);
+ *     only after the file was fdatasync'ed whole (rotation, by size, syncs);
  *   - a failed write is cut back (truncate) so the file stays a clean run of
  *     valid records, and its records are reported failed (never acked);
  *   - after a failed fdatasync nothing more is acknowledged: the WAL is
@@ -34,7 +34,9 @@
  * ends the valid prefix. If a valid record follows somewhere after it, the
  * damage is mid-file corruption: the prefix is replayed, the file renamed
  * to <name>.quarantine, an error logged and counted. Otherwise it is a torn
- * tail (a crash mid-append) and the file is truncated to the prefix.
+ * tail (a crash mid-append) and the file is truncated to the prefix. A
+ * record whose checksum is right but whose payload does not decode is
+ * treated like mid-file corruption (prefix kept, file quarantined).
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -80,7 +82,8 @@ struct eng_wal {
     uint64_t appended_seq; /* last sequence sealed into buf */
     uint64_t written_seq;  /* every seq <= this reached the kernel (or failed) */
     uint64_t synced_seq;   /* every seq <= this is durable (or failed) */
-    bool io_busy;
+    bool w_busy; /* a leader is writing (or rotating) */
+    bool s_busy; /* an fdatasync is under way */
     uint64_t epoch; /* definitions are repeated once per epoch */
     int err; /* sticky NE_EFAILED after a failed sync */
     struct failrange fails[NFAIL];
@@ -190,7 +193,10 @@ static int file_create(struct eng_wal *w, uint64_t gen, uint64_t first_seq,
     int rc = ne_file_open(path, NE_F_WRITE | NE_F_CREATE | NE_F_TRUNC, &f);
     if (!rc)
         rc = ne_file_append(f, h, sizeof h);
-    if (!rc && w->mode == NE_STORE_SYNC)
+    /* The header is made durable in every mode before any record follows
+     * it: a bad header on a file with records is then real corruption,
+     * never a torn creation (replay_file relies on this). */
+    if (!rc && w->mode != NE_STORE_NONE)
         rc = ne_file_datasync(f);
     if (!rc)
         rc = ne_fs_sync_dir(w->dir);
@@ -223,7 +229,8 @@ static int fail_lookup(const struct eng_wal *w, uint64_t seq)
     return 0;
 }
 
-/* With mu held and io_busy set by the caller: writes the pending buffer
+/* With mu held and the write slot (and the sync slot if want_sync) taken
+ * by the caller: writes the pending buffer
  * (unlocking around the I/O), then syncs if want_sync. */
 static int leader_io(struct eng_wal *w, bool want_sync)
 {
@@ -303,10 +310,14 @@ int eng_wal_wait(struct eng_wal *w, uint64_t seq)
         }
         if (reached(w, seq))
             break;
-        if (!w->io_busy) {
-            w->io_busy = true;
-            (void)leader_io(w, w->mode == NE_STORE_SYNC);
-            w->io_busy = false;
+        bool sync = w->mode == NE_STORE_SYNC;
+        if (!w->w_busy && !(sync && w->s_busy)) {
+            w->w_busy = true;
+            w->s_busy |= sync;
+            (void)leader_io(w, sync);
+            w->w_busy = false;
+            if (sync)
+                w->s_busy = false;
             pthread_cond_broadcast(&w->cv);
             continue;
         }
@@ -316,17 +327,48 @@ int eng_wal_wait(struct eng_wal *w, uint64_t seq)
     return rc;
 }
 
-/* Waits for the I/O slot; returns with mu held and io_busy set. */
+/* Waits until neither a write nor a sync is under way; returns with mu
+ * held and both slots taken. */
 static void io_acquire(struct eng_wal *w)
 {
-    while (w->io_busy)
+    while (w->w_busy || w->s_busy)
         pthread_cond_wait(&w->cv, &w->mu);
-    w->io_busy = true;
+    w->w_busy = w->s_busy = true;
 }
 
 static void io_release(struct eng_wal *w)
 {
-    w->io_busy = false;
+    w->w_busy = w->s_busy = false;
+    pthread_cond_broadcast(&w->cv);
+}
+
+/* Interval mode: fdatasyncs what was written, while writers go on writing
+ * (only rotation, which closes the file, excludes both). */
+static void background_sync(struct eng_wal *w)
+{
+    while (w->s_busy)
+        pthread_cond_wait(&w->cv, &w->mu);
+    if (w->err)
+        return;
+    w->s_busy = true;
+    uint64_t target = w->written_seq, off = cur_file(w)->bytes;
+    struct ne_file *f = w->f;
+    pthread_mutex_unlock(&w->mu);
+    int rc = ne_file_datasync(f);
+    pthread_mutex_lock(&w->mu);
+    ne_metric_inc(w->m_fsyncs);
+    if (rc) {
+        ne_metric_inc(w->m_fsync_fail);
+        w->err = NE_EFAILED;
+        ne_log(NE_LOG_ERROR, ENG_MOD, "WAL fdatasync failed: nothing more is acknowledged",
+               "path", ne_file_path(f), "err", ne_strerror(rc), NULL);
+    } else {
+        if (target > w->synced_seq)
+            w->synced_seq = target;
+        if (off > w->f_synced_off)
+            w->f_synced_off = off;
+    }
+    w->s_busy = false;
     pthread_cond_broadcast(&w->cv);
 }
 
@@ -354,11 +396,9 @@ static void *syncer_main(void *arg)
         pthread_cond_timedwait(&w->cv, &w->mu, &ts);
         if (w->stop || w->err)
             continue;
-        if (w->synced_seq >= w->appended_seq && !w->buf.len)
+        if (w->synced_seq >= w->written_seq)
             continue;
-        io_acquire(w);
-        (void)leader_io(w, true);
-        io_release(w);
+        background_sync(w);
     }
     pthread_mutex_unlock(&w->mu);
     return NULL;
@@ -483,12 +523,20 @@ uint64_t eng_wal_bytes(const struct eng_wal *w)
 
 uint64_t eng_wal_last_seq(const struct eng_wal *w)
 {
-    return w->mode == NE_STORE_SYNC ? w->synced_seq : w->written_seq;
+    struct eng_wal *ww = (struct eng_wal *)w;
+    pthread_mutex_lock(&ww->mu);
+    uint64_t v = w->mode == NE_STORE_SYNC ? w->synced_seq : w->written_seq;
+    pthread_mutex_unlock(&ww->mu);
+    return v;
 }
 
 bool eng_wal_failed(const struct eng_wal *w)
 {
-    return w->err != 0;
+    struct eng_wal *ww = (struct eng_wal *)w;
+    pthread_mutex_lock(&ww->mu);
+    bool f = w->err != 0;
+    pthread_mutex_unlock(&ww->mu);
+    return f;
 }
 
 static int adopt_cb(void *ctx, const char *name, bool is_dir)
@@ -683,8 +731,10 @@ static int replay_file(const char *dir, uint64_t gen, uint64_t after_seq, uint64
     uint64_t hgen = 0;
     size_t off = WAL_HDR;
     rep->files++;
-    if (len < WAL_HDR) {
-        /* created, header never complete: nothing was ever acknowledged in it */
+    if (len < WAL_HDR || (len == WAL_HDR && header_check(p, len, &hgen) == NE_ECORRUPT)) {
+        /* created, header never complete or never durable (a power cut
+         * during file_create, which syncs the header before any record is
+         * appended): nothing was ever acknowledged in it */
         ne_free(data);
         ne_log(NE_LOG_WARN, ENG_MOD, "WAL file without a header removed", "path", path, NULL);
         rep->torn_cut++;
@@ -703,12 +753,26 @@ static int replay_file(const char *dir, uint64_t gen, uint64_t after_seq, uint64
         size_t n = record_valid(p + off, len - off, *last_seq + 1, &seq);
         if (!n)
             break;
+        /* records already in segments are passed too: later records may
+         * refer to the series they define */
+        rc = fn(ctx, seq, gen, p + off + WREC_HDR, n - WREC_HDR);
+        if (rc == NE_ECORRUPT || rc == NE_ECONFLICT) {
+            /* checksummed but undecodable: keep what came before, set the
+             * file aside like any other damage */
+            char sq[32];
+            snprintf(sq, sizeof sq, "%" PRIu64, seq);
+            ne_log(NE_LOG_ERROR, ENG_MOD,
+                   "WAL record does not decode: valid prefix replayed, file quarantined",
+                   "path", path, "seq", sq, NULL);
+            rep->quarantined++;
+            ne_free(data);
+            return quarantine(path);
+        }
+        if (rc) {
+            ne_free(data);
+            return rc;
+        }
         if (seq > after_seq) {
-            rc = fn(ctx, seq, gen, p + off + WREC_HDR, n - WREC_HDR);
-            if (rc) {
-                ne_free(data);
-                return rc;
-            }
             rep->records++;
             rep->bytes += n;
         }

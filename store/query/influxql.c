@@ -377,6 +377,8 @@ static bool accept(struct parser *ps, enum tok t)
     return false;
 }
 
+static bool is_reserved(const char *s);
+
 static void found_expected(struct parser *ps, const char *expected)
 {
     struct token *t = peek(ps);
@@ -385,6 +387,9 @@ static void found_expected(struct parser *ps, const char *expected)
         snprintf(found, sizeof found, "EOF");
     else
         snprintf(found, sizeof found, "%.*s", (int)(t->n > 40 ? 40 : t->n), t->p);
+    if (t->t == T_IDENT && t->val && is_reserved(t->val)) /* keywords print upper case */
+        for (char *c = found; *c; c++)
+            *c = (char)toupper((unsigned char)*c);
     fail(ps, NE_EPARSE, "found %s, expected %s at line %d, char %d", found, expected, t->line,
          t->col);
 }
@@ -752,7 +757,7 @@ static bool parse_source(struct parser *ps, struct ne_iql_source *src)
                 break;
             }
             struct token *t = peek(ps);
-            if (t->t != T_IDENT && t->t != T_QIDENT) {
+            if (t->t != T_QIDENT && (t->t != T_IDENT || is_reserved(t->val))) {
                 found_expected(ps, "identifier");
                 return false;
             }
@@ -939,38 +944,32 @@ static bool parse_order_by(struct parser *ps, struct ne_iql_stmt *st)
     return true;
 }
 
-/* LIMIT, OFFSET, SLIMIT, SOFFSET, tz() in any order after the body. */
+/* LIMIT, OFFSET, SLIMIT, SOFFSET, tz(), each optional, in this order (as
+ * InfluxQL's grammar has them). */
 static bool parse_tail(struct parser *ps, struct ne_iql_stmt *st)
 {
-    for (;;) {
-        if (accept_kw(ps, "LIMIT")) {
-            if (!parse_int_after(ps, "LIMIT", &st->limit))
-                return false;
-        } else if (accept_kw(ps, "OFFSET")) {
-            if (!parse_int_after(ps, "OFFSET", &st->offset))
-                return false;
-        } else if (accept_kw(ps, "SLIMIT")) {
-            if (!parse_int_after(ps, "SLIMIT", &st->slimit))
-                return false;
-        } else if (accept_kw(ps, "SOFFSET")) {
-            if (!parse_int_after(ps, "SOFFSET", &st->soffset))
-                return false;
-        } else if (is_kw(peek(ps), "tz")) {
-            next(ps);
-            if (!expect(ps, T_LPAREN, "("))
-                return false;
-            struct token t = next(ps);
-            if (t.t != T_STRING) {
-                found_expected(ps, "string");
-                return false;
-            }
-            st->tz = t.val;
-            if (!expect(ps, T_RPAREN, ")"))
-                return false;
-        } else {
-            return true;
+    if (accept_kw(ps, "LIMIT") && !parse_int_after(ps, "LIMIT", &st->limit))
+        return false;
+    if (accept_kw(ps, "OFFSET") && !parse_int_after(ps, "OFFSET", &st->offset))
+        return false;
+    if (accept_kw(ps, "SLIMIT") && !parse_int_after(ps, "SLIMIT", &st->slimit))
+        return false;
+    if (accept_kw(ps, "SOFFSET") && !parse_int_after(ps, "SOFFSET", &st->soffset))
+        return false;
+    if (is_kw(peek(ps), "tz")) {
+        next(ps);
+        if (!expect(ps, T_LPAREN, "("))
+            return false;
+        struct token t = next(ps);
+        if (t.t != T_STRING) {
+            found_expected(ps, "string");
+            return false;
         }
+        st->tz = t.val;
+        if (!expect(ps, T_RPAREN, ")"))
+            return false;
     }
+    return true;
 }
 
 static bool parse_select(struct parser *ps, struct ne_iql_stmt *st)

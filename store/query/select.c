@@ -91,6 +91,7 @@ struct column {
     const struct ne_iql_expr *expr; /* inner expression (under a transform) */
     enum tfn tf;
     int64_t tf_unit; /* derivative unit ns */
+    bool tf_unit_given; /* unit written in the call (else: the GROUP BY interval or 1s) */
     int64_t tf_n;    /* moving_average window */
     const char *wild_field; /* set when expanded from mean(*): the field */
     int raw_field;          /* raw: index into the needed fields, -1 for expr */
@@ -593,6 +594,7 @@ static int add_column(struct qexec *x, struct plan *p, const struct ne_iql_field
             if (e->args[1]->kind != NE_IQL_DURATION || e->args[1]->ival <= 0)
                 return query__fail(x, "second argument to %s must be a duration", e->str);
             c->tf_unit = e->args[1]->ival;
+            c->tf_unit_given = true;
         } else if (e->nargs > 2) {
             return query__fail(x, "invalid number of arguments for %s", e->str);
         }
@@ -628,17 +630,21 @@ static int add_column(struct qexec *x, struct plan *p, const struct ne_iql_field
     return 0;
 }
 
-/* Makes repeated column names unique: mean, mean_1, mean_2. */
+/* Makes repeated column names unique: mean, mean_1, mean_2 (counted over
+ * the names as written, before any renaming). */
 static void dedup_names(struct plan *p)
 {
+    static _Thread_local char orig[MAX_COLS][128];
+    for (size_t i = 0; i < p->ncols; i++)
+        snprintf(orig[i], sizeof orig[i], "%s", p->cols[i].name);
     for (size_t i = 1; i < p->ncols; i++) {
         int k = 0;
         for (size_t j = 0; j < i; j++)
-            if (strcmp(p->cols[i].name, p->cols[j].name) == 0)
+            if (strcmp(orig[i], orig[j]) == 0)
                 k++;
         if (k) {
             char tmp[128];
-            snprintf(tmp, sizeof tmp, "%s_%d", p->cols[i].name, k);
+            snprintf(tmp, sizeof tmp, "%s_%d", orig[i], k);
             memcpy(p->names_buf[i], tmp, sizeof tmp);
             p->cols[i].name = p->names_buf[i];
         }
@@ -1132,7 +1138,7 @@ static void apply_transform(struct group_out *g, size_t col, const struct column
             return;
     }
     int64_t unit = c->tf_unit;
-    if (group_interval && c->tf_unit == 1000000000LL && c->expr && has_call(c->expr))
+    if (group_interval && !c->tf_unit_given && c->expr && has_call(c->expr))
         unit = group_interval; /* derivative of an aggregate: per interval */
     for (size_t i = 0; i < g->n; i++) {
         struct ne_qcell *cell = &g->rows[i].cells[col];
@@ -1248,7 +1254,7 @@ static void apply_fill(struct group_out *g, const struct ne_iql_stmt *st, const 
 /* Writes one group's rows as a result series. */
 static int emit_group(struct qexec *x, const struct ne_iql_stmt *st, const struct plan *p,
                       const char *meas, const struct ne_tag *tags, size_t ntags,
-                      struct group_out *g)
+                      struct group_out *g, int64_t emit_from)
 {
     bool any_tf = false;
     for (size_t c = 0; c < p->ncols; c++)
@@ -1264,6 +1270,8 @@ static int emit_group(struct qexec *x, const struct ne_iql_stmt *st, const struc
     struct ne_qcell row[MAX_COLS + 1];
     for (size_t k = 0; k < g->n && emitted < lim; k++) {
         size_t i = st->order_desc ? g->n - 1 - k : k;
+        if (g->rows[i].t < emit_from)
+            continue;
         if (any_tf) {
             bool all_null = true;
             for (size_t c = 0; c < p->ncols; c++)
@@ -1338,6 +1346,7 @@ static struct ne_qcell column_value(const struct plan *p, size_t c, const struct
 
 struct agg_scan {
     struct acc *accs; /* one slot's nb accumulators */
+    struct qpool *pool; /* copies of string values kept by accumulators */
     const struct slot *slot;
     int64_t start, interval, nb;
     bool stats_ok;
@@ -1418,12 +1427,12 @@ static void merge_run(struct acc *a, const struct ne_qcell *mn, int64_t tmn,
 }
 
 static int acc_add_run(struct acc *a, const struct slot *sl, const int64_t *ts,
-                       const void *vals, size_t i0, size_t n)
+                       const void *vals, size_t i0, size_t n, struct qpool *pool)
 {
     ts += i0;
     if (needs_values(sl->fn) || sl->type == NE_V_BOOL || sl->type == NE_V_STRING) {
         for (size_t k = 0; k < n; k++) {
-            int rc = acc_add(a, sl->fn, typed_cell(sl->type, vals, i0 + k, NULL), ts[k]);
+            int rc = acc_add(a, sl->fn, typed_cell(sl->type, vals, i0 + k, pool), ts[k]);
             if (rc)
                 return rc;
         }
@@ -1436,7 +1445,7 @@ static int acc_add_run(struct acc *a, const struct slot *sl, const int64_t *ts,
             nan |= ((const double *)vals)[i0 + k] != ((const double *)vals)[i0 + k];
         if (nan) { /* NaN breaks the min/max loop's ordering: go point by point */
             for (size_t k = 0; k < n; k++) {
-                int rc = acc_add(a, sl->fn, typed_cell(sl->type, vals, i0 + k, NULL), ts[k]);
+                int rc = acc_add(a, sl->fn, typed_cell(sl->type, vals, i0 + k, pool), ts[k]);
                 if (rc)
                     return rc;
             }
@@ -1471,7 +1480,7 @@ static int agg_points(void *arg, uint64_t sid, const int64_t *ts, const void *va
             j = n;
         }
         if (b >= 0 && b < s->nb) {
-            int rc = acc_add_run(&s->accs[b], s->slot, ts, vals, i, j - i);
+            int rc = acc_add_run(&s->accs[b], s->slot, ts, vals, i, j - i, s->pool);
             if (rc)
                 return s->rc = rc;
         }
@@ -1580,6 +1589,25 @@ static int run_agg_group(struct qexec *x, const struct ne_iql_stmt *st, struct p
             return rc;
         lo = m.min;
     }
+    /* Transformations of GROUP BY time aggregates see the intervals just
+     * before the range too (as InfluxDB computes them): one for
+     * derivative and difference, N-1 for moving_average(N). Rows before
+     * the range are dropped after the transformation. */
+    int64_t emit_from = INT64_MIN;
+    if (interval && w->has_tmin) {
+        int64_t extra = 0;
+        for (size_t c = 0; c < p->ncols; c++) {
+            int64_t e = p->cols[c].tf == T_MAVG   ? p->cols[c].tf_n - 1
+                        : p->cols[c].tf == T_NONE || p->cols[c].tf == T_CUMSUM ? 0
+                                                                                : 1;
+            extra = e > extra ? e : extra;
+        }
+        if (extra > 0) {
+            int64_t off0 = st->group_offset_ns % interval;
+            emit_from = floor_div(lo - off0, interval) * interval + off0;
+            lo = emit_from - extra * interval;
+        }
+    }
     int64_t start = 0, nb = 1;
     if (interval) {
         int64_t off = st->group_offset_ns % interval;
@@ -1594,6 +1622,7 @@ static int run_agg_group(struct qexec *x, const struct ne_iql_stmt *st, struct p
     }
     struct agg_scan scans[MAX_SLOTS];
     memset(scans, 0, sizeof scans);
+    struct qpool strpool = {0};
     for (size_t s = 0; s < p->nslots; s++) {
         scans[s].accs = ne_calloc((size_t)nb, sizeof(struct acc));
         if (!scans[s].accs) {
@@ -1601,6 +1630,7 @@ static int run_agg_group(struct qexec *x, const struct ne_iql_stmt *st, struct p
             break;
         }
         scans[s].slot = &p->slots[s];
+        scans[s].pool = &strpool;
         scans[s].start = start;
         scans[s].interval = interval;
         scans[s].nb = nb;
@@ -1674,10 +1704,11 @@ static int run_agg_group(struct qexec *x, const struct ne_iql_stmt *st, struct p
         for (size_t c = 0; c < p->ncols; c++)
             if (p->cols[c].tf != T_NONE)
                 apply_transform(&g, c, &p->cols[c], interval);
-        rc = emit_group(x, st, p, sch->meas, gtags, ngtags, &g);
+        rc = emit_group(x, st, p, sch->meas, gtags, ngtags, &g, emit_from);
     }
     ne_free(empty);
     gout_free(&g);
+    query__pool_free(&strpool);
     for (size_t s = 0; s < p->nslots; s++) {
         if (!scans[s].accs)
             continue;
@@ -1746,7 +1777,7 @@ static int run_raw_group(struct qexec *x, const struct ne_iql_stmt *st, struct p
         for (size_t c = 0; c < p->ncols; c++)
             if (p->cols[c].tf != T_NONE)
                 apply_transform(&g, c, &p->cols[c], 0);
-        rc = emit_group(x, st, p, sch->meas, gtags, ngtags, &g);
+        rc = emit_group(x, st, p, sch->meas, gtags, ngtags, &g, INT64_MIN);
     }
     gout_free(&g);
     ne_free(order);
@@ -1803,15 +1834,27 @@ static int cmp_group(const struct qseries *a, const struct qseries *b, const str
     return 0;
 }
 
-static const struct grouping *sort_grouping;
+/* Series key order (tags are sorted by key): measurement-local, as
+ * InfluxDB orders series. */
+static int cmp_series_key(const struct qseries *a, const struct qseries *b)
+{
+    uint32_t n = a->ntags < b->ntags ? a->ntags : b->ntags;
+    for (uint32_t i = 0; i < n; i++) {
+        int c = ne_sv_cmp(a->tags[i].key, b->tags[i].key);
+        if (c)
+            return c;
+        c = ne_sv_cmp(a->tags[i].val, b->tags[i].val);
+        if (c)
+            return c;
+    }
+    return a->ntags < b->ntags ? -1 : a->ntags > b->ntags;
+}
 
-static int cmp_sref(const void *x, const void *y)
+static int cmp_sref(const void *x, const void *y, void *ctx)
 {
     const struct qseries *const *a = x, *const *b = y;
-    int c = cmp_group(*a, *b, sort_grouping);
-    if (c)
-        return c;
-    return (*a)->id < (*b)->id ? -1 : (*a)->id > (*b)->id;
+    int c = cmp_group(*a, *b, ctx);
+    return c ? c : cmp_series_key(*a, *b);
 }
 
 static int select_measurement(struct qexec *x, const struct ne_iql_stmt *st, const char *db,
@@ -1851,8 +1894,7 @@ static int select_measurement(struct qexec *x, const struct ne_iql_stmt *st, con
     }
     for (size_t i = 0; i < l.n; i++)
         refs[i] = &l.v[i];
-    sort_grouping = &gr;
-    qsort(refs, l.n, sizeof *refs, cmp_sref);
+    qsort_r(refs, l.n, sizeof *refs, cmp_sref, &gr);
     for (size_t i = 0; rc == 0 && i < l.n && *series_budget != 0;) {
         size_t j = i + 1;
         while (j < l.n && cmp_group(refs[i], refs[j], &gr) == 0)

@@ -3,7 +3,7 @@
  * constants (the layout itself is drawn in segment_writer.c), little-endian
  * helpers, the reader's in-memory index and the block encode/decode glue
  * to store/codec. Not for use outside store/segment/ (the fuzz target
- * excepted: it drives seg__open_mem and seg__block_decode directly).
+ * excepted: it drives seg__open_mem and seg__block_load directly).
  */
 #ifndef NE_STORE_SEG_INTERNAL_H
 #define NE_STORE_SEG_INTERNAL_H
@@ -94,7 +94,8 @@ int seg__open_mem(const void *p, size_t len, struct ne_seg **out);
  * if the file is shorter. */
 int seg__pread(const struct ne_seg *r, void *buf, size_t len, uint64_t off);
 
-/* Number of bytes of a value of type in a fixed-width array (0 for strings). */
+/* Bytes per element of the value array of type (struct ne_sv for strings),
+ * 0 for an unknown type. */
 size_t seg__vsize(uint8_t type);
 
 /* True if type is one of enum ne_vtype. */
@@ -106,8 +107,20 @@ bool seg__type_ok(uint8_t type);
  * checks against the index entry. Logs nothing. */
 int seg__block_load(const struct ne_seg *r, uint32_t col, uint32_t b, struct ne_seg_block *blk);
 
-/* True if two stats are identical (floats compared bitwise, string views
- * by content). */
+/* Appends an already-encoded block (len bytes at raw, with its CRC32C and
+ * stats as found in another segment's index) to the open column, verbatim.
+ * A partial block pending in the writer is written first (so it may end up
+ * shorter than block_points). st->type must be the column's type and
+ * st->min_ts above the column's last timestamp, else NE_EINVAL. The bytes
+ * are not checked here: the caller has verified crc. */
+int seg__segw_copy_block(struct ne_segw *w, const uint8_t *raw, size_t len, uint32_t crc,
+                         const struct ne_block_stats *st);
+
+/* The writer's points per block. */
+uint32_t seg__segw_block_points(const struct ne_segw *w);
+
+/* True if the stats that matter for their type are equal (floats by value,
+ * any NaN equal to any NaN; string views by content). */
 bool seg__stats_equal(const struct ne_block_stats *a, const struct ne_block_stats *b);
 
 #endif

@@ -282,6 +282,10 @@ void ne_seg_merge_opts_default(struct ne_seg_merge_opts *o);
  * different inputs, the newest input's type wins and the other points are
  * dropped (logged). Database names and WAL ranges are the union of the
  * inputs'. Memory is bounded: one block per input plus one output block.
+ * A full input block (block_points points) that collides with no other
+ * input and needs no retention cut is copied verbatim after its CRC is
+ * checked (it keeps its encoding, whatever opts->codec says); every other
+ * point is decoded, merged and re-encoded into blocks of block_points.
  * opts may be NULL (keep everything). The inputs are borrowed and not
  * modified; deleting them is the caller's job, after this returned 0 (see
  * the compaction protocol above). On success *info (may be NULL) describes

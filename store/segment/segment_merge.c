@@ -8,10 +8,18 @@
  * decoded block per input, one staging block, the writer's partial block
  * and the output index. The output goes through ne_segw, so it is
  * published atomically or not at all; the inputs are never modified.
+ *
+ * Blocks are decoded lazily: a cursor standing at the start of a block
+ * knows its first timestamp from the index. A full block (block_points
+ * points) that lies entirely before every other input's next point and
+ * needs no retention cut is copied verbatim, CRC checked, without decoding
+ * or re-encoding: merging large segments with disjoint or run-wise
+ * interleaved time ranges then costs little more than a file copy.
  */
 #include <inttypes.h>
 #include <string.h>
 
+#include "ports/crc32c.h"
 #include "ports/log.h"
 #include "ports/platform.h"
 #include "store/segment/seg_internal.h"
@@ -22,9 +30,11 @@ static const char MOD[] = "segment";
 struct cursor {
     const struct ne_seg *seg;
     uint32_t col;
-    uint32_t blk, blk_end; /* next block to load, end of the range */
-    uint32_t pos;          /* next point in b */
+    uint32_t cur;          /* current block */
+    uint32_t blk, blk_end; /* next block, end of the range */
+    uint32_t pos;          /* next point in the current block */
     bool active;
+    bool loaded;           /* b holds the current block (else pos == 0) */
     struct ne_seg_block b;
 };
 
@@ -43,6 +53,7 @@ struct merge {
     uint8_t *svals;
     uint32_t sn, cap;
     size_t vsize;
+    struct ne_buf raw; /* a block being copied verbatim */
 };
 
 void ne_seg_merge_opts_default(struct ne_seg_merge_opts *o)
@@ -119,22 +130,46 @@ static int stage_flush(struct merge *m)
     return rc;
 }
 
-/* Loads the cursor's next block in range and skips points before
- * keep_min_ts; deactivates the cursor when its range is done. */
-static int cursor_next_block(struct merge *m, struct cursor *c)
+static const struct ne_block_stats *cur_stats(const struct cursor *c)
 {
-    int rc = stage_flush(m); /* staged string views point into c->b */
+    return &ne_seg_block(c->seg, c->col, c->cur)->stats;
+}
+
+/* The cursor's next timestamp (from the index while not loaded). */
+static int64_t cur_ts(const struct cursor *c)
+{
+    return c->loaded ? c->b.ts[c->pos] : cur_stats(c)->min_ts;
+}
+
+/* Decodes the current block and skips points before keep_min_ts. Returns
+ * 0 with c->pos < c->b.n, or 0 with nothing left in the block. */
+static int cursor_load(struct merge *m, struct cursor *c)
+{
+    int rc = stage_flush(m); /* staged string views may point into c->b */
+    if (!rc)
+        rc = ne_seg_block_read(c->seg, c->col, c->cur, &c->b);
     if (rc)
         return rc;
+    c->loaded = true;
+    c->pos = 0;
+    while (c->pos < c->b.n && c->b.ts[c->pos] < m->o->keep_min_ts)
+        c->pos++;
+    return 0;
+}
+
+/* Moves to the next block in range that holds points to keep; deactivates
+ * the cursor when its range is done. Blocks wholly kept stay undecoded. */
+static int cursor_next_block(struct merge *m, struct cursor *c)
+{
     while (c->blk < c->blk_end) {
-        rc = ne_seg_block_read(c->seg, c->col, c->blk++, &c->b);
-        if (rc)
-            return rc;
+        c->cur = c->blk++;
+        c->loaded = false;
         c->pos = 0;
-        while (c->pos < c->b.n && c->b.ts[c->pos] < m->o->keep_min_ts)
-            c->pos++;
-        if (c->pos < c->b.n)
+        if (cur_stats(c)->min_ts >= m->o->keep_min_ts)
             return 0;
+        int rc = cursor_load(m, c); /* a retention cut: decode to skip */
+        if (rc || c->pos < c->b.n)
+            return rc;
     }
     c->active = false;
     return 0;
@@ -149,8 +184,16 @@ static int cursor_start(struct merge *m, struct cursor *c, const struct ne_seg *
     return cursor_next_block(m, c);
 }
 
+static int ensure_loaded(struct merge *m, struct cursor *c)
+{
+    return c->loaded ? 0 : cursor_load(m, c);
+}
+
 static int cursor_advance(struct merge *m, struct cursor *c)
 {
+    int rc = ensure_loaded(m, c);
+    if (rc)
+        return rc;
     if (++c->pos < c->b.n)
         return 0;
     return cursor_next_block(m, c);
@@ -161,12 +204,50 @@ static const uint8_t *value_at(const struct merge *m, const struct cursor *c, ui
     return (const uint8_t *)c->b.v.f + (size_t)i * m->vsize;
 }
 
-/* Appends the rest of c's current block, then its later blocks, as is. */
+/* True if the cursor's current block can go to the output as it is: not
+ * decoded yet, full, and wholly before limit (when has_limit). */
+static bool can_copy(const struct merge *m, const struct cursor *c, bool has_limit, int64_t limit)
+{
+    const struct ne_block_stats *st = cur_stats(c);
+    return !c->loaded && st->count == seg__segw_block_points(m->w) &&
+           (!has_limit || st->max_ts < limit);
+}
+
+/* Copies the cursor's current block verbatim (after checking its CRC). */
+static int copy_block(struct merge *m, struct cursor *c)
+{
+    const struct ne_seg_blockref *ref = ne_seg_block(c->seg, c->col, c->cur);
+    int rc = stage_flush(m);
+    if (rc)
+        return rc;
+    ne_buf_reset(&m->raw);
+    if (!ne_buf_grow(&m->raw, ref->len))
+        return NE_ENOMEM;
+    rc = seg__pread(c->seg, m->raw.p, ref->len, ref->off);
+    if (!rc && ne_crc32c(0, m->raw.p, ref->len) != ref->crc)
+        rc = NE_ECHECKSUM;
+    if (rc) {
+        ne_logf(NE_LOG_ERROR, MOD, "%s: column %u block %u: %s", ne_seg_path_of(c->seg), c->col,
+                c->cur, ne_strerror(rc));
+        return rc;
+    }
+    rc = seg__segw_copy_block(m->w, m->raw.p, ref->len, ref->crc, &ref->stats);
+    return rc ? rc : cursor_next_block(m, c);
+}
+
+/* Appends everything left of c (the only active input). */
 static int drain_one(struct merge *m, struct cursor *c)
 {
     int rc = stage_flush(m);
     while (!rc && c->active) {
-        rc = ne_segw_append(m->w, c->b.ts + c->pos, value_at(m, c, c->pos), c->b.n - c->pos);
+        if (can_copy(m, c, false, 0)) {
+            rc = copy_block(m, c);
+            continue;
+        }
+        rc = ensure_loaded(m, c);
+        if (!rc && c->pos < c->b.n)
+            rc = ne_segw_append(m->w, c->b.ts + c->pos, value_at(m, c, c->pos),
+                                c->b.n - c->pos);
         if (!rc)
             rc = cursor_next_block(m, c);
     }
@@ -185,7 +266,7 @@ static int pick(struct merge *m, size_t *nactive, size_t *only)
             continue;
         (*nactive)++;
         *only = k;
-        int64_t t = c->b.ts[c->pos];
+        int64_t t = cur_ts(c);
         if (win < 0 || t <= best) {
             win = (int)k;
             best = t;
@@ -194,7 +275,7 @@ static int pick(struct merge *m, size_t *nactive, size_t *only)
     return win;
 }
 
-/* Smallest current timestamp of the active cursors other than skip. */
+/* Smallest next timestamp of the active cursors other than skip. */
 static bool others_min(const struct merge *m, size_t skip, int64_t *out)
 {
     bool any = false;
@@ -202,7 +283,7 @@ static bool others_min(const struct merge *m, size_t skip, int64_t *out)
         const struct cursor *c = &m->cur[k];
         if (k == skip || !c->active)
             continue;
-        int64_t t = c->b.ts[c->pos];
+        int64_t t = cur_ts(c);
         if (!any || t < *out)
             *out = t;
         any = true;
@@ -211,10 +292,12 @@ static bool others_min(const struct merge *m, size_t skip, int64_t *out)
 }
 
 /* The winner's points strictly before every other input's next point
- * cannot collide: append them in one call (disjoint or interleaved-by-run
- * inputs then cost no per-point work here). */
+ * cannot collide: append them in one call. */
 static int take_run(struct merge *m, struct cursor *c, int64_t limit)
 {
+    int rc = ensure_loaded(m, c);
+    if (rc)
+        return rc;
     uint32_t lo = c->pos + 1, hi = c->b.n;
     while (lo < hi) { /* first point with ts >= limit */
         uint32_t mid = lo + (hi - lo) / 2;
@@ -223,7 +306,7 @@ static int take_run(struct merge *m, struct cursor *c, int64_t limit)
         else
             hi = mid;
     }
-    int rc = stage_flush(m);
+    rc = stage_flush(m);
     if (!rc)
         rc = ne_segw_append(m->w, c->b.ts + c->pos, value_at(m, c, c->pos), lo - c->pos);
     c->pos = lo - 1;
@@ -234,7 +317,9 @@ static int take_run(struct merge *m, struct cursor *c, int64_t limit)
  * cursor standing on that timestamp. */
 static int take_one(struct merge *m, struct cursor *wc)
 {
-    int rc = 0;
+    int rc = ensure_loaded(m, wc);
+    if (rc)
+        return rc;
     int64_t t = wc->b.ts[wc->pos];
     m->sts[m->sn] = t;
     memcpy(m->svals + (size_t)m->sn * m->vsize, value_at(m, wc, wc->pos), m->vsize);
@@ -242,7 +327,7 @@ static int take_one(struct merge *m, struct cursor *wc)
         rc = stage_flush(m);
     for (size_t k = 0; !rc && k < m->n; k++) {
         struct cursor *c = &m->cur[k];
-        if (c->active && c->b.ts[c->pos] == t)
+        if (c->active && cur_ts(c) == t)
             rc = cursor_advance(m, c);
     }
     return rc;
@@ -260,7 +345,13 @@ static int merge_points(struct merge *m)
         struct cursor *wc = &m->cur[win];
         int64_t other = 0;
         others_min(m, (size_t)win, &other);
-        int rc = wc->b.ts[wc->pos] < other ? take_run(m, wc, other) : take_one(m, wc);
+        int rc;
+        if (can_copy(m, wc, true, other))
+            rc = copy_block(m, wc);
+        else if (cur_ts(wc) < other)
+            rc = take_run(m, wc, other);
+        else
+            rc = take_one(m, wc);
         if (rc)
             return rc;
     }
@@ -357,6 +448,7 @@ static void merge_free(struct merge *m)
     ne_free(m->ci);
     ne_free(m->sts);
     ne_free(m->svals);
+    ne_buf_free(&m->raw);
     ne_segw_abort(&m->w);
 }
 

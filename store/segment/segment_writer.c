@@ -338,6 +338,38 @@ int ne_segw_begin_column(struct ne_segw *w, const struct ne_seg_colkey *key)
     return 0;
 }
 
+/* Records the block that now ends the write buffer (it started at mark):
+ * its index entry and the totals. On failure the block is taken back. */
+static int record_block(struct ne_segw *w, size_t mark, uint32_t crc,
+                        const struct ne_block_stats *st)
+{
+    size_t len = w->out.len - mark;
+    size_t entry = w->colblk.len;
+    int rc = ne_buf_put_uvarint(&w->colblk, len);
+    if (!rc)
+        rc = ne_buf_put_u32le(&w->colblk, crc);
+    if (!rc)
+        rc = ne_block_stats_put(st, &w->colblk);
+    if (rc) {
+        w->out.len = mark;
+        w->colblk.len = entry;
+        return fail(w, rc, "index block");
+    }
+    if (w->npoints == 0) {
+        w->min_ts = st->min_ts;
+        w->max_ts = st->max_ts;
+    }
+    if (st->min_ts < w->min_ts)
+        w->min_ts = st->min_ts;
+    if (st->max_ts > w->max_ts)
+        w->max_ts = st->max_ts;
+    w->col_blocks++;
+    w->npoints += st->count;
+    if (w->out.len >= SEG_WBUF_FLUSH)
+        return write_out(w);
+    return 0;
+}
+
 /* Encodes n points into the write buffer and records the block entry. */
 static int flush_block(struct ne_segw *w, const int64_t *ts, const void *vals, uint32_t n)
 {
@@ -346,30 +378,7 @@ static int flush_block(struct ne_segw *w, const int64_t *ts, const void *vals, u
     int rc = ne_codec_encode_block(w->key.type, ts, vals, n, &w->copts, &w->out, &st);
     if (rc)
         return fail(w, rc, "encode block");
-    size_t len = w->out.len - mark;
-    uint32_t crc = ne_crc32c(0, w->out.p + mark, len);
-    rc = ne_buf_put_uvarint(&w->colblk, len);
-    if (!rc)
-        rc = ne_buf_put_u32le(&w->colblk, crc);
-    if (!rc)
-        rc = ne_block_stats_put(&st, &w->colblk);
-    if (rc) {
-        w->out.len = mark;
-        return fail(w, rc, "index block");
-    }
-    if (w->npoints == 0) {
-        w->min_ts = st.min_ts;
-        w->max_ts = st.max_ts;
-    }
-    if (st.min_ts < w->min_ts)
-        w->min_ts = st.min_ts;
-    if (st.max_ts > w->max_ts)
-        w->max_ts = st.max_ts;
-    w->col_blocks++;
-    w->npoints += n;
-    if (w->out.len >= SEG_WBUF_FLUSH)
-        return write_out(w);
-    return 0;
+    return record_block(w, mark, ne_crc32c(0, w->out.p + mark, w->out.len - mark), &st);
 }
 
 /* Flushes the partial block (strings: builds their views first). */
@@ -461,6 +470,30 @@ int ne_segw_append(struct ne_segw *w, const int64_t *ts, const void *vals, uint3
             rc = flush_pending(w);
     }
     return rc;
+}
+
+uint32_t seg__segw_block_points(const struct ne_segw *w)
+{
+    return w->block_points;
+}
+
+int seg__segw_copy_block(struct ne_segw *w, const uint8_t *raw, size_t len, uint32_t crc,
+                         const struct ne_block_stats *st)
+{
+    if (w->err)
+        return w->err;
+    if (!w->in_col || st->type != w->key.type || st->count == 0 || len == 0 ||
+        (w->have_ts && st->min_ts <= w->last_ts))
+        return NE_EINVAL;
+    int rc = flush_pending(w);
+    if (rc)
+        return rc;
+    size_t mark = w->out.len;
+    if (ne_buf_append(&w->out, raw, len))
+        return fail(w, NE_ENOMEM, "copy block");
+    w->last_ts = st->max_ts;
+    w->have_ts = true;
+    return record_block(w, mark, crc, st);
 }
 
 int ne_segw_end_column(struct ne_segw *w)

@@ -27,6 +27,6 @@ it_expect "a JSON POST is stored" it_wait_query 20 iot "SELECT count(temp) FROM 
 out=$(coap-client-openssl -m post -t 0 -B 5 -e "cp v=oops" "$curi" 2>&1)
 it_contains "a bad payload answers 4.00" "$out" "4.00"
 
-rc=$(it_stop_neoedge TERM)
+it_stop_neoedge TERM; rc=$IT_RC
 it_eq "graceful exit 0" "$rc" 0
 it_done

@@ -22,6 +22,12 @@ out=$("$NEOEDGE_BIN" config check good.yaml); rc=$?
 it_eq "good file exits 0" "$rc" 0
 it_eq "good file is ok" "$out" "good.yaml: ok"
 
+# explain: every value with its origin (file, environment, default).
+out=$(NEOEDGE_HTTP_LISTEN=127.0.0.1:9999 "$NEOEDGE_BIN" config explain good.yaml); rc=$?
+it_eq "config explain exits 0" "$rc" 0
+it_expect "explain names the file as the origin" grep -Eq 'durability: sync +# file good\.yaml:3' <<<"$out"
+it_expect "explain names the environment as the origin" grep -q 'listen: 127.0.0.1:9999  # env NEOEDGE_HTTP_LISTEN' <<<"$out"
+
 # A misspelt key: file:line:col and a did-you-mean hint, one line, exit 1.
 cat >typo.yaml <<'YAML'
 storage:

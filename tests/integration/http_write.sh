@@ -53,7 +53,7 @@ it_eq "4 points accepted over HTTP" "$(it_metric neoedge_points_accepted_total '
 it_eq "the bad line is counted" "$(it_metric neoedge_points_rejected_total 'source="http"')" 1
 code=$(it_http_code -X POST "$url/api/v1/flush")
 it_eq "flush answers 204" "$code" 204
-rc=$(it_stop_neoedge TERM)
+it_stop_neoedge TERM; rc=$IT_RC
 it_eq "graceful exit 0" "$rc" 0
 
 # With an auth token: 401 without it, 204 with it (Token header, u/p).
@@ -72,7 +72,16 @@ code=$(it_http_code "$url/health")
 it_eq "/health needs no token" "$code" 200
 code=$(it_http_code -X POST "$url/api/v1/flush")
 it_eq "flush without the token: 401" "$code" 401
-rc=$(it_stop_neoedge TERM)
+code=$(it_http_code -G "$url/query" --data-urlencode "q=SHOW DATABASES")
+it_eq "query without the token: 401" "$code" 401
+code=$(it_http_code -H "Authorization: Bearer t0ken" -G "$url/query" --data-urlencode "q=SHOW DATABASES")
+it_eq "query with the token: 200" "$code" 200
+it_contains "the written database is listed" "$(cat "$IT_DIR/body")" '"test"'
+code=$(it_http_code -X POST -H "Authorization: Token t0ken" "$url/query" --data-urlencode "q=SELECT count(v) FROM room" --data-urlencode "db=test")
+it_eq "query as a form POST: 200" "$code" 200
+code=$(it_http_code -H "Authorization: Token t0ken" "$url/query")
+it_eq "query without q: 400" "$code" 400
+it_stop_neoedge TERM; rc=$IT_RC
 it_eq "graceful exit 0" "$rc" 0
 unset NEOEDGE_HTTP_AUTH_TOKEN
 

@@ -28,7 +28,7 @@ ok() { curl -s "http://127.0.0.1:$HTTP_PORT/health" | grep -q '"status":"ok"'; }
 it_expect "subscribed (health ok)" it_wait_for 20 ok
 
 n=20000
-base=$(( $(date +%s) - 7200 ))
+base=$(( $(date +%s) - 86400 ))  # n seconds, all in the past
 # The publisher counts the PUBACKs the broker sent it.
 cat >pub.py <<'PYEOF'
 import sys, time
@@ -46,7 +46,7 @@ for i in range(1, n + 1):
     infos.append(c.publish("sensors/k9", payload, qos=1))
     if i % 1000 == 0:
         infos[-1].wait_for_publish()
-        time.sleep(0.05)
+        time.sleep(0.2)
 for info in infos:
     info.wait_for_publish()
 c.loop_stop()
@@ -59,11 +59,15 @@ pub_pid=$!
 IT_PIDS+=("$pub_pid")
 
 # Kill neoedge once a part of the stream is stored.
-some() { [ "$(it_query_scalar iot 'SELECT count(v) FROM k9')" -ge 3000 ] 2>/dev/null; }
+some() {
+  seen=$(it_query_scalar iot 'SELECT count(v) FROM k9')
+  [ "$seen" -ge 3000 ] 2>/dev/null
+}
 it_expect "part of the stream arrived before the kill" it_wait_for 60 some
 kill -KILL "$NE_PID"
 wait "$NE_PID" 2>/dev/null
 it_forget_pid "$NE_PID"
+it_expect "the kill came mid-stream ($seen of $n stored)" test "$seen" -lt "$n"
 
 wait "$pub_pid"
 rc=$?
@@ -75,9 +79,9 @@ it_eq "the broker acknowledged every message" "$acked" "$n"
 it_start_neoedge --config neoedge.yaml
 it_wait_health
 it_expect "after the restart all $acked acknowledged messages are stored" \
-  it_wait_query 90 iot "SELECT count(v) FROM k9" "$acked"
+  it_wait_query 20 iot "SELECT count(v) FROM k9" "$acked"
 it_eq "no value is lost or doubled (sum)" "$(it_query_scalar iot 'SELECT sum(v) FROM k9')" $((n * (n + 1) / 2))
 
-rc=$(it_stop_neoedge TERM)
+it_stop_neoedge TERM; rc=$IT_RC
 it_eq "graceful exit 0" "$rc" 0
 it_done

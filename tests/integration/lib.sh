@@ -37,7 +37,7 @@ it_cleanup() {
     kill -KILL "$pid" 2>/dev/null || true
     wait "$pid" 2>/dev/null || true
   done
-  if [ -n "${IT_DIR:-}" ] && [ -d "$IT_DIR" ]; then
+  if [ -z "${IT_KEEP:-}" ] && [ -n "${IT_DIR:-}" ] && [ -d "$IT_DIR" ]; then
     chmod -R u+w "$IT_DIR" 2>/dev/null || true
     rm -rf "$IT_DIR"
   fi
@@ -148,14 +148,14 @@ it_wait_for() {
   return 1
 }
 
-# Sends a signal and waits for the daemon to exit; prints its exit code.
+# Sends a signal and waits for the daemon to exit; sets IT_RC to its exit
+# code. (Not for $(...): only this shell can wait for its children.)
 it_stop_neoedge() {
-  local sig=${1:-TERM} pid=${2:-$NE_PID} rc
+  local sig=${1:-TERM} pid=${2:-$NE_PID}
   kill -"$sig" "$pid"
   wait "$pid"
-  rc=$?
+  IT_RC=$?
   it_forget_pid "$pid"
-  echo "$rc"
 }
 
 it_fail() {
@@ -254,4 +254,18 @@ it_wait_query() {
   done
   echo "last answer: $got" >&2
   return 1
+}
+
+# Number of rows an InfluxQL query returns through GET /query (all series).
+it_query_rows() {
+  local db=$1 q=$2 port=${3:-$HTTP_PORT}
+  curl -s -G "http://127.0.0.1:$port/query" --data-urlencode "db=$db" --data-urlencode "q=$q" \
+    ${IT_TOKEN:+-H "Authorization: Token $IT_TOKEN"} | "$PY" -c '
+import json, sys
+try:
+    r = json.load(sys.stdin)["results"][0]
+    print(sum(len(s.get("values", [])) for s in r.get("series", [])))
+except Exception:
+    print(-1)
+'
 }

@@ -30,6 +30,6 @@ it_expect "the message after a bad one is stored" it_wait_query 20 iot "SELECT c
 bad=$(it_metric neoedge_payloads_rejected_total 'source="mqtt"')
 it_expect "the bad payload is counted (got $bad)" test "$bad" -ge 1
 
-rc=$(it_stop_neoedge TERM)
+it_stop_neoedge TERM; rc=$IT_RC
 it_eq "graceful exit 0" "$rc" 0
 it_done

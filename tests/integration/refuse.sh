@@ -33,6 +33,27 @@ export NEOEDGE_HTTP_LISTEN="127.0.0.1:$(it_free_port tcp)"
 "$NEOEDGE_BIN" flush --data-dir ./data2 --config neoedge.yaml >/dev/null 2>&1; rc=$?
 it_eq "the refused daemon released its data dir" "$rc" 0
 
+# The CoAP port in use (held by another socket).
+udp=$(it_free_port udp)
+"$PY" -c "
+import socket, time
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.bind(('127.0.0.1', $udp))
+time.sleep(120)
+" &
+holder=$!
+IT_PIDS+=("$holder")
+sleep 0.3
+cat >coap.yaml <<'YAML'
+mqtt:
+  enabled: false
+YAML
+out=$(NEOEDGE_COAP_LISTEN="127.0.0.1:$udp" timeout 30 "$NEOEDGE_BIN" run --config coap.yaml --data-dir ./data4 2>&1); rc=$?
+it_eq "CoAP port in use exits 1" "$rc" 1
+it_contains "it names the CoAP address" "$out" "127.0.0.1:$udp"
+it_contains "it says the address is in use" "$out" "in use"
+kill "$holder"; wait "$holder" 2>/dev/null; it_forget_pid "$holder"
+
 # A data dir that cannot be created (its parent is a file).
 touch afile
 out=$(timeout 30 "$NEOEDGE_BIN" run --config neoedge.yaml --data-dir ./afile/sub 2>&1); rc=$?
@@ -51,7 +72,12 @@ out=$(timeout 30 "${run_as[@]}" "$NEOEDGE_BIN" run --config neoedge.yaml --data-
 it_eq "unwritable data dir exits 1" "$rc" 1
 it_contains "it says the data dir is not writable" "$out" "data dir ./ro is not writable"
 
+# A malformed fault-injection spec (tests only) is refused up front.
+out=$(NEOEDGE_FAULTS=fsync:x:boom timeout 30 "$NEOEDGE_BIN" run --config neoedge.yaml --data-dir ./data3 2>&1); rc=$?
+it_eq "bad NEOEDGE_FAULTS exits 1" "$rc" 1
+it_contains "it names the variable" "$out" "NEOEDGE_FAULTS=fsync:x:boom"
+
 it_expect "the first daemon is still running" kill -0 "$first_pid"
-rc=$(it_stop_neoedge TERM "$first_pid")
+it_stop_neoedge TERM "$first_pid"; rc=$IT_RC
 it_eq "first daemon exits 0" "$rc" 0
 it_done

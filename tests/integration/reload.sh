@@ -61,6 +61,6 @@ write_cfg info "s3cret" sync
 hup_and_wait 'needs restart' 1
 it_expect "storage.durability needs a restart" grep -q 'needs restart.*storage.durability' "$NE_LOG"
 
-rc=$(it_stop_neoedge TERM)
+it_stop_neoedge TERM; rc=$IT_RC
 it_eq "graceful exit 0 after reloads" "$rc" 0
 it_done

@@ -76,7 +76,7 @@ out=$("$NEOEDGE_BIN" status --host "127.0.0.1:$HTTP_PORT"); rc=$?
 it_eq "neoedge status exits 0" "$rc" 0
 it_contains "neoedge status prints the health" "$out" '"checks"'
 
-rc=$(it_stop_neoedge TERM)
+it_stop_neoedge TERM; rc=$IT_RC
 it_eq "SIGTERM: graceful exit 0" "$rc" 0
 it_expect "the log says it stopped" grep -q 'neoedge stopped' "$NE_LOG"
 it_expect "no sanitizer report" bash -c "! grep -q 'Sanitizer' '$NE_LOG'"
@@ -97,7 +97,7 @@ h = json.load(open(sys.argv[1]))
 mq = [c for c in h["checks"] if c["name"] == "mqtt"][0]
 assert mq["status"] != "ok" and mq.get("reason"), mq
 PYEOF
-rc=$(it_stop_neoedge INT)
+it_stop_neoedge INT; rc=$IT_RC
 it_eq "SIGINT: graceful exit 0" "$rc" 0
 
 it_done

@@ -39,13 +39,11 @@ static void decode_all(const uint8_t *p, size_t len, enum ne_vtype t, struct ne_
 
 static void fuzz_decode(const uint8_t *data, size_t size)
 {
-    if (size < 2)
-        return;
+    if (size < 2) return;
     enum ne_vtype t = (enum ne_vtype)(data[0] % 5 + 1);
     struct ne_buf scratch = NE_BUF_INIT;
     uint8_t *c = malloc(size - 1);
-    if (!c)
-        return;
+    if (!c) return;
     memcpy(c, data + 1, size - 1);
     size_t len = size - 1;
     decode_all(c, len, t, &scratch);
@@ -78,8 +76,7 @@ static bool same(enum ne_vtype t, const void *a, const void *b, size_t i)
         const struct ne_sv *x = (const struct ne_sv *)a + i, *y = (const struct ne_sv *)b + i;
         return x->n == y->n && (x->n == 0 || memcmp(x->p, y->p, x->n) == 0);
     }
-    if (t == NE_V_BOOL)
-        return ((const bool *)a)[i] == ((const bool *)b)[i];
+    if (t == NE_V_BOOL) return ((const bool *)a)[i] == ((const bool *)b)[i];
     return memcmp((const uint64_t *)a + i, (const uint64_t *)b + i, 8) == 0;
 }
 
@@ -88,8 +85,7 @@ static bool same(enum ne_vtype t, const void *a, const void *b, size_t i)
 static const char text[] = "ok\0warn\0\xc3\xa9t\xc3\xa9\xff\xfe temperature humidity "
                            "pressure status 0123456789abcdefghijklmnopqrstuvwxyz";
 
-static size_t make_values(struct src *s, enum ne_vtype t, int64_t *ts, void *vals,
-                          struct ne_sv *sv)
+static size_t make_values(struct src *s, enum ne_vtype t, int64_t *ts, void *vals, struct ne_sv *sv)
 {
     uint8_t shape = (uint8_t)take(s, 1);
     size_t n = (size_t)take(s, 2) % MAXN;
@@ -98,7 +94,10 @@ static size_t make_values(struct src *s, enum ne_vtype t, int64_t *ts, void *val
     uint64_t cur = take(s, 8);
     static const double scale[] = {1, 10, 100, 1000};
     for (size_t i = 0; i < n; i++) {
-        ts[i] = (shape & 0x10) ? (int64_t)take(s, 8) : (i ? ts[i - 1] + step : (int64_t)cur);
+        if (shape & 0x10)
+            ts[i] = (int64_t)take(s, 8);
+        else /* wrapping steps */
+            ts[i] = i ? (int64_t)((uint64_t)ts[i - 1] + (uint64_t)step) : (int64_t)cur;
         uint64_t x = take(s, w);
         if (shape & 0x20)
             cur += x - (UINT64_C(1) << (8 * w - 1));
@@ -151,14 +150,12 @@ static void fuzz_roundtrip(const uint8_t *data, size_t size)
     struct ne_buf out = NE_BUF_INIT, scratch = NE_BUF_INIT;
     struct ne_block_stats st;
     size_t got = 0;
-    if (ne_codec_encode_block(t, ts, in, n, &o, &out, &st) != 0)
-        abort();
+    if (ne_codec_encode_block(t, ts, in, n, &o, &out, &st) != 0) abort();
     if (ne_codec_decode_block(out.p, out.len, t, g_ts, g_vals, MAXN, &scratch, &got) != 0 ||
         got != n)
         abort();
     for (size_t i = 0; i < n; i++)
-        if (g_ts[i] != ts[i] || !same(t, in, g_vals, i))
-            abort();
+        if (g_ts[i] != ts[i] || !same(t, in, g_vals, i)) abort();
     struct ne_buf sb = NE_BUF_INIT;
     struct ne_block_stats back;
     if (ne_block_stats_put(&st, &sb) != 0 || ne_block_stats_get(sb.p, sb.len, &back, &got) != 0 ||
@@ -171,8 +168,7 @@ static void fuzz_roundtrip(const uint8_t *data, size_t size)
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    if (size < 1)
-        return 0;
+    if (size < 1) return 0;
     if (data[0] & 1)
         fuzz_roundtrip(data + 1, size - 1);
     else

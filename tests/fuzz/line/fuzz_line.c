@@ -42,8 +42,7 @@ static void put(struct out *o, const char *s, size_t n)
 static void put_escaped(struct out *o, struct ne_sv s, const char *specials)
 {
     for (uint32_t i = 0; i < s.n; i++) {
-        if (strchr(specials, s.p[i]) && s.p[i])
-            put(o, "\\", 1);
+        if (strchr(specials, s.p[i]) && s.p[i]) put(o, "\\", 1);
         put(o, s.p + i, 1);
     }
 }
@@ -51,21 +50,17 @@ static void put_escaped(struct out *o, struct ne_sv s, const char *specials)
 static int plain(struct ne_sv s)
 {
     for (uint32_t i = 0; i < s.n; i++)
-        if (s.p[i] == '\\' || s.p[i] == '\n')
-            return 0;
+        if (s.p[i] == '\\' || s.p[i] == '\n') return 0;
     return 1;
 }
 
 static int writable(const struct ne_batch *b, const struct ne_point *p)
 {
-    if (!plain(p->meas) || p->meas.p[0] == '#')
-        return 0;
+    if (!plain(p->meas) || p->meas.p[0] == '#') return 0;
     for (uint32_t i = 0; i < p->ntags; i++)
-        if (!plain(ne_point_tags(b, p)[i].key) || !plain(ne_point_tags(b, p)[i].val))
-            return 0;
+        if (!plain(ne_point_tags(b, p)[i].key) || !plain(ne_point_tags(b, p)[i].val)) return 0;
     for (uint32_t i = 0; i < p->nfields; i++)
-        if (!plain(ne_point_fields(b, p)[i].key))
-            return 0;
+        if (!plain(ne_point_fields(b, p)[i].key)) return 0;
     return 1;
 }
 
@@ -163,8 +158,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (nw) {
         struct ne_decode_report r2;
         rc = ne_decode(&o, w.p, w.n, &c, &r2);
-        if (rc != 0)
-            fprintf(stderr, "re-decode failed: %s\n", r2.first_error);
+        if (rc != 0) fprintf(stderr, "re-decode failed: %s\n", r2.first_error);
         check(rc == 0 && c.npts == nw, "round trip lost points");
         for (uint32_t k = 0; k < nw; k++)
             same_point(&b, &b.pts[idx[k]], &c, &c.pts[k]);

@@ -22,8 +22,7 @@ static void check(int ok, const char *what)
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    if (size == 0)
-        return 0;
+    if (size == 0) return 0;
     static const struct ne_sv tag_keys[] = {NE_SV("dev"), NE_SV("site")};
     static const struct ne_tag tags[] = {{NE_SV("gw"), NE_SV("g1")}};
     uint8_t sel = data[0];
@@ -31,8 +30,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     memset(&o, 0, sizeof o);
     o.format = NE_PAYLOAD_SENML_CBOR;
     o.now_ns = 1767225600000000000LL;
-    if (sel & 2)
-        o.measurement = NE_SV("m");
+    if (sel & 2) o.measurement = NE_SV("m");
     if (sel & 4) {
         o.tag_keys = tag_keys;
         o.ntag_keys = 2;
@@ -43,10 +41,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     }
     static const int64_t units[4] = {0, 1, 1000000, 1000000000};
     o.time_unit_ns = units[(sel >> 4) & 3];
-    if (sel & 64)
-        o.time_key = NE_SV("t");
-    if (sel & 128)
-        o.max_errors = 2;
+    if (sel & 64) o.time_key = NE_SV("t");
+    if (sel & 128) o.max_errors = 2;
     struct ne_batch b;
     ne_batch_init(&b);
     struct ne_decode_report r;

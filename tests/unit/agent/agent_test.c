@@ -102,8 +102,8 @@ static long get(int port, const char *method, const char *path, const char *body
     char addr[64], err[256];
     snprintf(addr, sizeof(addr), "127.0.0.1:%d", port);
     memset(r, 0, sizeof(*r));
-    if (agent__http_request(method, addr, path, NULL, NULL, body, body ? strlen(body) : 0, 10, r, err,
-                            sizeof(err)) != 0)
+    if (agent__http_request(method, addr, path, NULL, NULL, body, body ? strlen(body) : 0, 10, r,
+                            err, sizeof(err)) != 0)
         return -1;
     return r->status;
 }

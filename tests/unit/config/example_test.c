@@ -145,6 +145,62 @@ static void test_explain_round_trip(void)
     ne_config_free(&b);
 }
 
+/* The commented examples of examples/neoedge.yaml (TLS brokers, a topic
+ * template, a shared SenML subscription, DTLS PSKs, a CBOR path), with
+ * their comment marks removed, validate. */
+static void test_documented_examples(void)
+{
+    static const char text[] = "mqtt:\n"
+                               "  brokers:\n"
+                               "    - ssl://broker.example.com:8883\n"
+                               "    - wss://broker.example.com:443/mqtt\n"
+                               "  tls:\n"
+                               "    ca_file: /etc/neoedge/ca.pem\n"
+                               "    cert_file: /etc/neoedge/gw-01.pem\n"
+                               "    key_file: /etc/neoedge/gw-01.key\n"
+                               "  subscriptions:\n"
+                               "    - topic: \"sensors/#\"\n"
+                               "    - topic: \"telemetry/+/+/+\"\n"
+                               "      format: raw\n"
+                               "      template: \"telemetry/{site}/{device}/{measurement}\"\n"
+                               "      field: value\n"
+                               "    - topic: \"$share/neoedge/senml/#\"\n"
+                               "      qos: 2\n"
+                               "      format: senml-json\n"
+                               "      database: lab\n"
+                               "coap:\n"
+                               "  dtls_listen: 0.0.0.0:5684\n"
+                               "  psk:\n"
+                               "    - identity: sensor-17\n"
+                               "      key: ${SENSOR17_PSK}\n"
+                               "    - identity: sensor-18\n"
+                               "      key: ${SENSOR18_PSK}\n"
+                               "  paths:\n"
+                               "    - path: write\n"
+                               "    - path: api/v1/readings\n"
+                               "      format: cbor\n"
+                               "      measurement: readings\n";
+    char *text_in_example = NULL;
+    size_t len = 0;
+    T_OK(ne_fs_read_all(example_path, &text_in_example, &len));
+    bool documented = strstr(text_in_example, "#   template: \"telemetry/{site}/{device}/") &&
+                      strstr(text_in_example, "#     key: ${SENSOR17_PSK}") &&
+                      strstr(text_in_example, "#   cert_file: /etc/neoedge/gw-01.pem");
+    ne_free(text_in_example);
+    T_CHECK(documented);
+    char *const env[] = {"SENSOR17_PSK=k17", "SENSOR18_PSK=k18", NULL};
+    struct ne_config *c = NULL;
+    struct ne_config_error err;
+    char buf[1024];
+    int rc = ne_config_load_text("examples", text, sizeof text - 1, env, &c, &err);
+    if (rc != 0) T_FAIL_("%s", ne_config_error_format(&err, buf, sizeof buf));
+    T_EQ_INT(c->mqtt.nsubs, 3);
+    T_EQ_INT(c->mqtt.subs[1].format, NE_FMT_RAW);
+    T_EQ_STR(c->coap.psk[1].key, "k18");
+    T_EQ_INT(c->coap.paths[1].format, NE_FMT_CBOR);
+    ne_config_free(&c);
+}
+
 /* Strings plain YAML would misread are quoted so they load back intact. */
 static void test_explain_quoting(void)
 {
@@ -249,6 +305,7 @@ int main(int argc, char **argv)
     T_RUN(test_every_key_documented);
     T_RUN(test_default_text_equals_no_file);
     T_RUN(test_explain_round_trip);
+    T_RUN(test_documented_examples);
     T_RUN(test_explain_quoting);
     T_RUN(test_diff_live_and_restart);
     T_RUN(test_schema_invariants);

@@ -13,8 +13,7 @@ static int js(const char *text, const char *meas)
     struct ne_decode_opts o;
     memset(&o, 0, sizeof o);
     o.format = NE_PAYLOAD_JSON;
-    if (meas)
-        o.measurement = ne_sv_c(meas);
+    if (meas) o.measurement = ne_sv_c(meas);
     ne_batch_reset(&B);
     return ne_decode(&o, text, strlen(text), &B, &R);
 }
@@ -24,8 +23,7 @@ static int cb(const unsigned char *bytes, size_t n, const char *meas)
     struct ne_decode_opts o;
     memset(&o, 0, sizeof o);
     o.format = NE_PAYLOAD_CBOR;
-    if (meas)
-        o.measurement = ne_sv_c(meas);
+    if (meas) o.measurement = ne_sv_c(meas);
     ne_batch_reset(&B);
     return ne_decode(&o, (const char *)bytes, n, &B, &R);
 }
@@ -129,19 +127,58 @@ static void test_rfc3339_offsets(void)
 static void test_syntax_errors_reject_whole(void)
 {
     static const char *bad[] = {
-        "[{\"v\":1},{\"v\":2},]", "{\"v\":1", "{\"v\":01}", "{\"v\":1.}", "{\"v\":tru}",
-        "{v:1}", "[{\"v\":1}] x", "{\"v\":\"a\x01\"}", "{\"v\":\"\\x\"}", "{\"v\":\"\\ud800\"}",
-        "", "   ", "{\"v\":1e999}",
+        "[{\"v\":1},{\"v\":2},]",
+        "{\"v\":1",
+        "{\"v\":01}",
+        "{\"v\":1.}",
+        "{\"v\":tru}",
+        "{v:1}",
+        "[{\"v\":1}] x",
+        "{\"v\":\"a\x01\"}",
+        "{\"v\":\"\\x\"}",
+        "{\"v\":\"\\ud800\"}",
+        "",
+        "   ",
+        "{\"v\":1e999}",
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
-        if (js(bad[i], "m") != NE_EPARSE)
-            T_FAIL_("accepted %s", bad[i]);
+        if (js(bad[i], "m") != NE_EPARSE) T_FAIL_("accepted %s", bad[i]);
         T_EQ_INT(B.npts, 0);
         T_EQ_INT(R.bad, 1);
         T_CHECK(strncmp(R.first_error, "invalid JSON at byte ", 21) == 0);
     }
     T_EQ_INT(js("{\"a\":1,}", "m"), NE_EPARSE);
     T_EQ_STR(R.first_error, "invalid JSON at byte 7: expected a string key");
+}
+
+/* Past the inline buffers: many records, many fields and tags per record,
+ * long escaped strings. */
+static void test_large_document(void)
+{
+    static char doc[262144];
+    size_t n = 0;
+    n += (size_t)snprintf(doc + n, sizeof doc - n, "[");
+    for (int r = 0; r < 200; r++) {
+        n += (size_t)snprintf(doc + n, sizeof doc - n, "%s{\"tags\":{", r ? "," : "");
+        for (int t = 0; t < 20; t++)
+            n += (size_t)snprintf(doc + n, sizeof doc - n, "%s\"t%d\":\"v%d\"", t ? "," : "", t, r);
+        n += (size_t)snprintf(doc + n, sizeof doc - n, "}");
+        for (int f = 0; f < 30; f++)
+            n += (size_t)snprintf(doc + n, sizeof doc - n, ",\"f%d\":%d.5", f, f + r);
+        n += (size_t)snprintf(doc + n, sizeof doc - n, ",\"s\":\"");
+        for (int k = 0; k < 100; k++)
+            n += (size_t)snprintf(doc + n, sizeof doc - n, "\\n");
+        n += (size_t)snprintf(doc + n, sizeof doc - n, "\"}");
+    }
+    n += (size_t)snprintf(doc + n, sizeof doc - n, "]");
+    T_CHECK(n < sizeof doc - 1);
+    T_OK(js(doc, "m"));
+    T_EQ_INT(B.npts, 200);
+    T_EQ_INT(B.pts[199].ntags, 20);
+    T_EQ_INT(B.pts[199].nfields, 31);
+    T_EQ_STR(find_tag(&B, 199, "t19"), "v199");
+    T_CHECK(find_field(&B, 199, "f29")->v.f == 228.5);
+    T_EQ_INT(find_field(&B, 199, "s")->v.s.n, 100);
 }
 
 static void test_depth_limit(void)
@@ -166,12 +203,12 @@ static void test_cbor_map(void)
     /* {"measurement":"env","temp":21.5f32,"n":5,"neg":-3,"ok":true,
      *  "h":1.5f16,"raw":h'010203',"time":1767225600} */
     static const unsigned char in[] = {
-        0xA8, 0x6B, 'm', 'e', 'a', 's', 'u', 'r', 'e', 'm', 'e', 'n', 't', 0x63, 'e', 'n', 'v',
-        0x64, 't', 'e', 'm', 'p', 0xFA, 0x41, 0xAC, 0x00, 0x00, /* 21.5f */
-        0x61, 'n', 0x05, 0x63, 'n', 'e', 'g', 0x22, 0x62, 'o', 'k', 0xF5, 0x61, 'h', 0xF9, 0x3E,
-        0x00, /* 1.5 half */
-        0x63, 'r', 'a', 'w', 0x43, 0x01, 0x02, 0x03, 0x64, 't', 'i', 'm', 'e', 0x1A, 0x69, 0x55,
-        0xB9, 0x00, /* 1767225600 */
+        0xA8, 0x6B, 'm',  'e',  'a',  's',  'u',  'r',  'e',  'm',  'e',  'n',  't',  0x63,
+        'e',  'n',  'v',  0x64, 't',  'e',  'm',  'p',  0xFA, 0x41, 0xAC, 0x00, 0x00, /* 21.5f */
+        0x61, 'n',  0x05, 0x63, 'n',  'e',  'g',  0x22, 0x62, 'o',  'k',  0xF5, 0x61, 'h',
+        0xF9, 0x3E, 0x00, /* 1.5 half */
+        0x63, 'r',  'a',  'w',  0x43, 0x01, 0x02, 0x03, 0x64, 't',  'i',  'm',  'e',  0x1A,
+        0x69, 0x55, 0xB9, 0x00, /* 1767225600 */
     };
     T_OK(cb(in, sizeof in, NULL));
     T_EQ_INT(B.npts, 1);
@@ -190,12 +227,12 @@ static void test_cbor_indefinite_and_tags(void)
     /* [_ {_ "v": 1, 1: "x", "s": (_ "ab", "cd")}, {"w": 0("2026-01-01T00:00:00Z")...} ]
      * simplified: second map has a tagged (tag 1) epoch time. */
     static const unsigned char in[] = {
-        0x9F,                                   /* array, indefinite */
-        0xBF, 0x61, 'v', 0x01, 0x01, 0x61, 'x', /* "v":1, 1:"x" */
-        0x61, 's', 0x7F, 0x62, 'a', 'b', 0x62, 'c', 'd', 0xFF, /* "s": (_ "ab","cd") */
-        0xFF,                                                  /* end map */
-        0xA2, 0x61, 'w', 0xF4, 0x64, 't', 'i', 'm', 'e', 0xC1, 0x1A, 0x69, 0x55, 0xB9, 0x00,
-        0xFF, /* end array */
+        0x9F,                                                     /* array, indefinite */
+        0xBF, 0x61, 'v',  0x01, 0x01, 0x61, 'x',                  /* "v":1, 1:"x" */
+        0x61, 's',  0x7F, 0x62, 'a',  'b',  0x62, 'c', 'd', 0xFF, /* "s": (_ "ab","cd") */
+        0xFF,                                                     /* end map */
+        0xA2, 0x61, 'w',  0xF4, 0x64, 't',  'i',  'm', 'e', 0xC1,
+        0x1A, 0x69, 0x55, 0xB9, 0x00, 0xFF, /* end array */
     };
     T_OK(cb(in, sizeof in, "m"));
     T_EQ_INT(B.npts, 2);
@@ -233,6 +270,7 @@ int main(void)
     T_RUN(test_fractional_numeric_time);
     T_RUN(test_rfc3339_offsets);
     T_RUN(test_syntax_errors_reject_whole);
+    T_RUN(test_large_document);
     T_RUN(test_depth_limit);
     T_RUN(test_cbor_map);
     T_RUN(test_cbor_indefinite_and_tags);

@@ -15,10 +15,8 @@ static int raw(const char *text, const char *meas, const char *field)
     memset(&o, 0, sizeof o);
     o.format = NE_PAYLOAD_RAW;
     o.now_ns = 1;
-    if (meas)
-        o.measurement = ne_sv_c(meas);
-    if (field)
-        o.field = ne_sv_c(field);
+    if (meas) o.measurement = ne_sv_c(meas);
+    if (field) o.field = ne_sv_c(field);
     ne_batch_reset(&B);
     return ne_decode(&o, text, strlen(text), &B, &R);
 }
@@ -123,7 +121,8 @@ static void test_allocation_failures(void)
     } cases[] = {
         {NE_PAYLOAD_LINE, "a\\,b,t\\ x=1 f=1,s=\"q\\\"\" 1\nm v=2\nbad\n"},
         {NE_PAYLOAD_JSON, "[{\"a\":{\"b\":1},\"s\":\"x\\n\",\"tags\":{\"t\":2}},{\"v\":3}]"},
-        {NE_PAYLOAD_SENML_JSON, "[{\"bn\":\"d:\",\"n\":\"x:y\",\"v\":1,\"s\":2},{\"n\":\"z\",\"vb\":true}]"},
+        {NE_PAYLOAD_SENML_JSON,
+         "[{\"bn\":\"d:\",\"n\":\"x:y\",\"v\":1,\"s\":2},{\"n\":\"z\",\"vb\":true}]"},
     };
     for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++) {
         struct ne_decode_opts o;

@@ -113,14 +113,13 @@ static void test_senml_cbor(void)
     /* [{-2: "urn:dev:x:", -3: 1767225600, 0: "temp", 1: "Cel", 2: 21.5f16? }, {0: "on", 4: true},
      *  {0: "blob", 8: h'010203'}] */
     static const unsigned char in[] = {
-        0x83,
-        0xA5, 0x21, 0x6A, 'u', 'r', 'n', ':', 'd', 'e', 'v', ':', 'x', ':', /* bn */
-        0x22, 0x1A, 0x69, 0x55, 0xB9, 0x00,                               /* bt */
-        0x00, 0x64, 't', 'e', 'm', 'p',                                     /* n */
-        0x01, 0x63, 'C', 'e', 'l',                                          /* u */
-        0x02, 0xF9, 0x4D, 0x60,                                             /* v 21.5 half */
-        0xA2, 0x00, 0x62, 'o', 'n', 0x04, 0xF5,                             /* vb */
-        0xA2, 0x00, 0x64, 'b', 'l', 'o', 'b', 0x08, 0x43, 0x01, 0x02, 0x03, /* vd */
+        0x83, 0xA5, 0x21, 0x6A, 'u',  'r',  'n',  ':',  'd',  'e',  'v',  ':',  'x', ':', /* bn */
+        0x22, 0x1A, 0x69, 0x55, 0xB9, 0x00,                                               /* bt */
+        0x00, 0x64, 't',  'e',  'm',  'p',                                                /* n */
+        0x01, 0x63, 'C',  'e',  'l',                                                      /* u */
+        0x02, 0xF9, 0x4D, 0x60,                                                 /* v 21.5 half */
+        0xA2, 0x00, 0x62, 'o',  'n',  0x04, 0xF5,                               /* vb */
+        0xA2, 0x00, 0x64, 'b',  'l',  'o',  'b',  0x08, 0x43, 0x01, 0x02, 0x03, /* vd */
     };
     struct ne_decode_opts o;
     memset(&o, 0, sizeof o);

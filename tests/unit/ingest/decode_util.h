@@ -22,8 +22,7 @@ static inline const char *sv_str(struct ne_sv s)
     static int k;
     char *b = buf[k++ & 3];
     size_t n = s.n < 511 ? s.n : 511;
-    if (s.p)
-        memcpy(b, s.p, n);
+    if (s.p) memcpy(b, s.p, n);
     b[s.p ? n : 0] = '\0';
     return b;
 }
@@ -34,8 +33,7 @@ static inline const struct ne_field *find_field(const struct ne_batch *b, uint32
     const struct ne_point *p = &b->pts[pt];
     const struct ne_field *f = ne_point_fields(b, p);
     for (uint32_t i = 0; i < p->nfields; i++)
-        if (sv_is(f[i].key, key))
-            return &f[i];
+        if (sv_is(f[i].key, key)) return &f[i];
     return NULL;
 }
 
@@ -44,8 +42,7 @@ static inline const char *find_tag(const struct ne_batch *b, uint32_t pt, const 
     const struct ne_point *p = &b->pts[pt];
     const struct ne_tag *t = ne_point_tags(b, p);
     for (uint32_t i = 0; i < p->ntags; i++)
-        if (sv_is(t[i].key, key))
-            return sv_str(t[i].val);
+        if (sv_is(t[i].key, key)) return sv_str(t[i].val);
     return NULL;
 }
 

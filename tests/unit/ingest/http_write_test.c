@@ -10,6 +10,7 @@
 #include "ingest/http/http_write.h"
 #include "ports/err.h"
 #include "ports/metrics.h"
+#include "ports/platform.h"
 #include "t.h"
 
 /* ---- a request built from arrays -------------------------------------------- */
@@ -25,8 +26,7 @@ struct reqctx {
 static const char *find_kv(const struct kv *a, const char *k, int icase)
 {
     for (int i = 0; i < 6 && a[i].k; i++)
-        if (icase ? !strcasecmp(a[i].k, k) : !strcmp(a[i].k, k))
-            return a[i].v;
+        if (icase ? !strcasecmp(a[i].k, k) : !strcmp(a[i].k, k)) return a[i].v;
     return NULL;
 }
 
@@ -43,8 +43,8 @@ static const char *h_fn(void *ctx, const char *k)
 /* ---- a fake sink ---------------------------------------------------------------- */
 
 struct fake {
-    int rc;            /* what write returns */
-    uint32_t reject;   /* points to refuse (type conflict) */
+    int rc;          /* what write returns */
+    uint32_t reject; /* points to refuse (type conflict) */
     int calls;
     char db[64];
     uint32_t npts;
@@ -59,8 +59,7 @@ static int fake_write(void *ctx, const char *db, const struct ne_batch *b,
     snprintf(f->db, sizeof f->db, "%s", db);
     f->npts = b->npts;
     f->ts0 = b->npts ? b->pts[0].ts : 0;
-    if (f->rc)
-        return f->rc;
+    if (f->rc) return f->rc;
     uint32_t rej = f->reject < b->npts ? f->reject : b->npts;
     res->accepted = b->npts - rej;
     res->rejected = rej;
@@ -80,8 +79,13 @@ static int call(const struct ne_http_write_opts *o, const char *method, const ch
                 struct reqctx *rc, const char *body, size_t len)
 {
     struct ne_http_req req = {
-        .method = method, .path = path, .query = q_fn, .header = h_fn, .ctx = rc,
-        .body = body, .body_len = len,
+        .method = method,
+        .path = path,
+        .query = q_fn,
+        .header = h_fn,
+        .ctx = rc,
+        .body = body,
+        .body_len = len,
     };
     ne_http_resp_free(&RESP);
     memset(&RESP, 0, sizeof RESP);
@@ -177,8 +181,9 @@ static void test_partial_write(void)
     T_OK(post("/write", &rc, "m v=1\nx y\nm v=2\n"));
     T_EQ_INT(RESP.status, 400);
     T_EQ_INT(F.npts, 2);
-    T_EQ_STR(body(),
-             "{\"error\":\"partial write: unable to parse 'x y': invalid field format dropped=1\"}");
+    T_EQ_STR(
+        body(),
+        "{\"error\":\"partial write: unable to parse 'x y': invalid field format dropped=1\"}");
     T_EQ_INT(RESP.points_written, 2);
     T_EQ_INT(RESP.points_dropped, 1);
 }
@@ -202,7 +207,10 @@ static void test_store_failures(void)
         int rc, status;
         const char *retry;
     } cases[] = {
-        {NE_EBUSY, 503, "1"}, {NE_EFAILED, 503, "1"}, {NE_ENOSPC, 507, "1"}, {NE_EIO, 500, ""},
+        {NE_EBUSY, 503, "1"},
+        {NE_EFAILED, 503, "1"},
+        {NE_ENOSPC, 507, "1"},
+        {NE_EIO, 500, ""},
     };
     struct reqctx rc = {.q = {{"db", "iot"}}};
     double before =
@@ -216,8 +224,9 @@ static void test_store_failures(void)
         T_CHECK(RESP.body_len > 0 && RESP.body[0] == '{');
         T_EQ_INT(RESP.points_written, 0);
     }
-    T_EQ_DBL(counter("neoedge_points_rejected_total",
-                     "source=\"http\",reason=\"backpressure\"") - before, 1, 0);
+    T_EQ_DBL(counter("neoedge_points_rejected_total", "source=\"http\",reason=\"backpressure\"") -
+                 before,
+             1, 0);
     struct ne_http_write_opts o = {.retry_after_s = 7};
     F.rc = NE_EBUSY;
     T_OK(call(&o, "POST", "/write", &rc, "m v=1", 5));
@@ -258,7 +267,8 @@ static void test_gzip(void)
         n += (size_t)snprintf(text + n, sizeof text - n, "m,dev=d%d v=%d.5 %d\n", i % 7, i, i + 1);
     static unsigned char z[65536];
     size_t zn = gz(text, n, z, sizeof z);
-    struct reqctx rc = {.q = {{"bucket", "iot"}, {"org", "x"}}, .h = {{"content-encoding", "GZIP"}}};
+    struct reqctx rc = {.q = {{"bucket", "iot"}, {"org", "x"}},
+                        .h = {{"content-encoding", "GZIP"}}};
     memset(&F, 0, sizeof F);
     T_OK(call(NULL, "POST", "/api/v2/write", &rc, (const char *)z, zn));
     T_EQ_INT(RESP.status, 204);
@@ -293,7 +303,8 @@ static void test_auth(void)
         {"/write", NULL, NULL, "Token s3cret", 204, ""},
         {"/write", NULL, NULL, "Bearer s3cret", 204, ""},
         {"/write", NULL, NULL, "Basic dXNlcjpzM2NyZXQ=", 204, ""}, /* user:s3cret */
-        {"/write", NULL, NULL, "Basic dXNlcjp3cm9uZw==", 401, "{\"error\":\"authorization failed\"}"},
+        {"/write", NULL, NULL, "Basic dXNlcjp3cm9uZw==", 401,
+         "{\"error\":\"authorization failed\"}"},
         {"/write", "p", "s3cret", NULL, 204, ""},
         {"/write", "p", "s3cre", NULL, 401, "{\"error\":\"authorization failed\"}"},
         {"/api/v2/write", NULL, NULL, NULL, 401,
@@ -308,8 +319,7 @@ static void test_auth(void)
         rc.h[0].v = cases[i].auth;
         memset(&F, 0, sizeof F);
         T_OK(call(&o, "POST", cases[i].path, &rc, "m v=1", 5));
-        if (RESP.status != cases[i].status)
-            T_FAIL_("case %zu: status %d", i, RESP.status);
+        if (RESP.status != cases[i].status) T_FAIL_("case %zu: status %d", i, RESP.status);
         T_EQ_STR(body(), cases[i].body);
         T_EQ_INT(F.calls, cases[i].status == 204);
     }
@@ -329,6 +339,46 @@ static void test_v2_bucket_and_precision(void)
     struct reqctx dots = {.q = {{"db", ".."}}};
     T_OK(post("/write", &dots, "m v=1"));
     T_EQ_INT(RESP.status, 400);
+}
+
+/* Allocation failures anywhere in a request (gzip, decode, answer): the
+ * handler answers 503 (retry) or, when even the answer cannot be built,
+ * returns NE_ENOMEM; it never writes a partial batch or leaks. */
+static void test_allocation_failures(void)
+{
+    static char text[4000];
+    size_t n = 0;
+    for (int i = 0; n + 40 < sizeof text; i++)
+        n += (size_t)snprintf(text + n, sizeof text - n, "m\\ x,t=%d v=%d 1\n", i, i);
+    static unsigned char z[8192];
+    size_t zn = gz(text, n, z, sizeof z);
+    struct reqctx rc = {.q = {{"db", "iot"}}, .h = {{"Content-Encoding", "gzip"}}};
+    int done = 0, answered503 = 0;
+    for (uint64_t nth = 1; nth < 500 && !done; nth++) {
+        memset(&F, 0, sizeof F);
+        ne_fault_reset();
+        ne_fault_arm(NE_FAULT_ALLOC, nth, NE_FAULT_NULL, false);
+        int r = call(NULL, "POST", "/write", &rc, (const char *)z, zn);
+        uint64_t fired = ne_fault_fired(NE_FAULT_ALLOC);
+        ne_fault_reset();
+        if (!fired) {
+            T_OK(r);
+            T_EQ_INT(RESP.status, 204);
+            done = 1;
+            continue;
+        }
+        if (r == NE_ENOMEM) continue;
+        T_OK(r);
+        if (RESP.status == 503) {
+            answered503++;
+            T_EQ_INT(F.calls, 0);
+            T_EQ_STR(RESP.retry_after, "1");
+        } else {
+            T_EQ_INT(RESP.status, 204); /* a failure in metrics registration only */
+        }
+    }
+    T_CHECK(done);
+    T_CHECK(answered503 > 0);
 }
 
 static void test_routes_and_methods(void)
@@ -362,6 +412,7 @@ int main(void)
     T_RUN(test_gzip);
     T_RUN(test_auth);
     T_RUN(test_v2_bucket_and_precision);
+    T_RUN(test_allocation_failures);
     T_RUN(test_routes_and_methods);
     ne_http_resp_free(&RESP);
     return t_done();

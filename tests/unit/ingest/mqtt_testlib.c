@@ -16,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -44,12 +45,12 @@ static void fmt_point(const struct ne_batch *b, const struct ne_point *p, char *
                                   f[i].v.f);
             break;
         case NE_V_INT:
-            o += (size_t)snprintf(out + o, n - o, "%s%.*s=%lldi", sep, (int)f[i].key.n,
-                                  f[i].key.p, (long long)f[i].v.i);
+            o += (size_t)snprintf(out + o, n - o, "%s%.*s=%lldi", sep, (int)f[i].key.n, f[i].key.p,
+                                  (long long)f[i].v.i);
             break;
         case NE_V_UINT:
-            o += (size_t)snprintf(out + o, n - o, "%s%.*s=%lluu", sep, (int)f[i].key.n,
-                                  f[i].key.p, (unsigned long long)f[i].v.u);
+            o += (size_t)snprintf(out + o, n - o, "%s%.*s=%lluu", sep, (int)f[i].key.n, f[i].key.p,
+                                  (unsigned long long)f[i].v.u);
             break;
         case NE_V_BOOL:
             o += (size_t)snprintf(out + o, n - o, "%s%.*s=%s", sep, (int)f[i].key.n, f[i].key.p,
@@ -67,8 +68,7 @@ static bool point_id(const struct rec_sink *r, const struct ne_batch *b, const s
 {
     const struct ne_field *f = ne_point_fields(b, p);
     for (uint32_t i = 0; i < p->nfields; i++) {
-        if (!ne_sv_eq(f[i].key, ne_sv_c(r->id_field)))
-            continue;
+        if (!ne_sv_eq(f[i].key, ne_sv_c(r->id_field))) continue;
         if (f[i].type == NE_V_INT && f[i].v.i >= 0)
             *id = (uint64_t)f[i].v.i;
         else if (f[i].type == NE_V_UINT)
@@ -98,8 +98,7 @@ static int rec_write(void *ctx, const char *db, const struct ne_batch *b,
     for (uint32_t i = 0; i < b->npts; i++) {
         const struct ne_point *p = &b->pts[i];
         uint64_t id;
-        if (r->nsample < REC_SAMPLES)
-            fmt_point(b, p, r->sample[r->nsample++], sizeof r->sample[0]);
+        if (r->nsample < REC_SAMPLES) fmt_point(b, p, r->sample[r->nsample++], sizeof r->sample[0]);
         r->points++;
         if (!point_id(r, b, p, &id)) {
             r->no_id++;
@@ -148,8 +147,7 @@ uint64_t rec_wait(struct rec_sink *r, uint64_t n, int timeout_s)
         pthread_mutex_lock(&r->mu);
         uint64_t d = r->distinct;
         pthread_mutex_unlock(&r->mu);
-        if (d >= n || ne_time_mono_ns() > end)
-            return d;
+        if (d >= n || ne_time_mono_ns() > end) return d;
         ne_time_sleep_ns(20000000);
     }
 }
@@ -188,8 +186,7 @@ int tl_free_port(bool udp)
     if (fd >= 0 && bind(fd, (struct sockaddr *)&a, sizeof a) == 0 &&
         getsockname(fd, (struct sockaddr *)&a, &l) == 0)
         port = ntohs(a.sin_port);
-    if (fd >= 0)
-        close(fd);
+    if (fd >= 0) close(fd);
     return port;
 }
 
@@ -198,12 +195,12 @@ bool tl_wait_tcp(int port, int timeout_s)
     int64_t end = ne_time_mono_ns() + (int64_t)timeout_s * 1000000000LL;
     while (ne_time_mono_ns() < end) {
         int fd = socket(AF_INET, SOCK_STREAM, 0);
-        struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port),
+        struct sockaddr_in a = {.sin_family = AF_INET,
+                                .sin_port = htons((uint16_t)port),
                                 .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
         int ok = connect(fd, (struct sockaddr *)&a, sizeof a) == 0;
         close(fd);
-        if (ok)
-            return true;
+        if (ok) return true;
         ne_time_sleep_ns(20000000);
     }
     return false;
@@ -212,12 +209,12 @@ bool tl_wait_tcp(int port, int timeout_s)
 pid_t tl_spawn(char *const argv[], const char *in_path, const char *out_path)
 {
     pid_t pid = fork();
-    if (pid != 0)
-        return pid;
+    if (pid != 0) return pid;
+    /* a crashed test must not leave its broker behind */
+    prctl(PR_SET_PDEATHSIG, SIGTERM);
     int in = open(in_path ? in_path : "/dev/null", O_RDONLY);
     int out = open(out_path ? out_path : "/dev/null", O_WRONLY | O_CREAT | O_APPEND, 0644);
-    if (in < 0 || out < 0)
-        _exit(126);
+    if (in < 0 || out < 0) _exit(126);
     dup2(in, 0);
     dup2(out, 1);
     dup2(out, 2);
@@ -230,8 +227,7 @@ pid_t tl_spawn(char *const argv[], const char *in_path, const char *out_path)
 int tl_kill(pid_t pid, int sig)
 {
     int st = 0;
-    if (pid <= 0)
-        return -1;
+    if (pid <= 0) return -1;
     kill(pid, sig);
     while (waitpid(pid, &st, 0) < 0 && errno == EINTR)
         ;
@@ -244,10 +240,8 @@ int tl_wait(pid_t pid, int timeout_s)
     int st = 0;
     for (;;) {
         pid_t w = waitpid(pid, &st, WNOHANG);
-        if (w == pid)
-            return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-        if (w < 0)
-            return -1;
+        if (w == pid) return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+        if (w < 0) return -1;
         if (ne_time_mono_ns() > end) {
             tl_kill(pid, SIGKILL);
             return -1;
@@ -260,8 +254,7 @@ int tl_run(char *const argv[], const char *in_path, char *out, size_t n, int tim
 {
     char path[] = "/tmp/neoedge-run-XXXXXX";
     int fd = mkstemp(path);
-    if (fd < 0)
-        return -1;
+    if (fd < 0) return -1;
     close(fd);
     pid_t pid = tl_spawn(argv, in_path, path);
     int rc = pid > 0 ? tl_wait(pid, timeout_s) : -1;
@@ -281,8 +274,7 @@ int tl_run(char *const argv[], const char *in_path, char *out, size_t n, int tim
 int tl_write_file(const char *path, const void *buf, size_t len)
 {
     FILE *f = fopen(path, "wb");
-    if (!f)
-        return -1;
+    if (!f) return -1;
     size_t w = fwrite(buf, 1, len, f);
     return fclose(f) == 0 && w == len ? 0 : -1;
 }
@@ -320,8 +312,7 @@ int tl_broker_start(struct tl_broker *b, const char *dir, int port, bool persist
                      "user %s\n", /* as root mosquitto would switch to a user
                                      that cannot write the persistence dir */
                      port, persistence ? "true" : "false", dir, pw ? pw->pw_name : "root");
-    if (tl_write_file(b->conf, text, (size_t)n) != 0)
-        return -1;
+    if (tl_write_file(b->conf, text, (size_t)n) != 0) return -1;
     char log[300];
     snprintf(log, sizeof log, "%s/mosquitto.log", dir);
     char *argv[] = {"mosquitto", "-c", b->conf, NULL};
@@ -335,7 +326,6 @@ int tl_broker_start(struct tl_broker *b, const char *dir, int port, bool persist
 
 void tl_broker_stop(struct tl_broker *b)
 {
-    if (b->pid > 0)
-        tl_kill(b->pid, SIGTERM);
+    if (b->pid > 0) tl_kill(b->pid, SIGTERM);
     b->pid = 0;
 }

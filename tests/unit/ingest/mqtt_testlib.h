@@ -23,13 +23,13 @@
 
 struct rec_sink {
     pthread_mutex_t mu;
-    const char *id_field;      /* field whose value identifies a point */
-    uint16_t *seen;            /* count per id, REC_MAX_IDS entries */
+    const char *id_field; /* field whose value identifies a point */
+    uint16_t *seen;       /* count per id, REC_MAX_IDS entries */
     uint64_t points, distinct, dups, no_id, calls;
-    atomic_int refuse;         /* refuse this many more calls with refuse_rc */
-    int refuse_rc;
-    uint64_t refused;          /* calls refused so far */
-    char db[64];               /* database of the last write */
+    atomic_int refuse;             /* refuse this many more calls with refuse_rc */
+    atomic_int refuse_rc;          /* what a refused call returns */
+    uint64_t refused;              /* calls refused so far */
+    char db[64];                   /* database of the last write */
     char sample[REC_SAMPLES][256]; /* text of the first points */
     size_t nsample;
 };

@@ -62,13 +62,10 @@ static int decode_copy(enum ne_vtype t, const uint8_t *p, size_t len, struct ne_
     static int64_t ts[N + 8];
     static struct ne_sv vals[N + 8]; /* large enough for every type */
     size_t got = 0;
-    if (!c)
-        return NE_ENOMEM;
-    if (len)
-        memcpy(c, p, len);
+    if (!c) return NE_ENOMEM;
+    if (len) memcpy(c, p, len);
     int rc = ne_codec_decode_block(c, len, t, ts, vals, N + 8, scratch, &got);
-    if (rc == 0 && got > N + 8)
-        rc = NE_EINVAL;
+    if (rc == 0 && got > N + 8) rc = NE_EINVAL;
     ne_free(c);
     return rc;
 }
@@ -87,8 +84,7 @@ static void test_truncation_every_offset(void)
         T_OK(decode_copy(samples[k].t, out.p, out.len, &scratch));
         for (size_t len = 0; len < out.len; len++) {
             int rc = decode_copy(samples[k].t, out.p, len, &scratch);
-            if (rc == 0)
-                T_FAIL_("sample %zu truncated to %zu of %zu decoded", k, len, out.len);
+            if (rc == 0) T_FAIL_("sample %zu truncated to %zu of %zu decoded", k, len, out.len);
         }
         ne_buf_free(&out);
     }
@@ -106,11 +102,9 @@ static void test_bit_flips_fail_checksum(void)
                 out.p[i] ^= (uint8_t)(1u << bit);
                 int rc = decode_copy(samples[k].t, out.p, out.len, &scratch);
                 out.p[i] ^= (uint8_t)(1u << bit);
-                if (rc == 0)
-                    T_FAIL_("sample %zu: flip of byte %zu bit %d decoded", k, i, bit);
+                if (rc == 0) T_FAIL_("sample %zu: flip of byte %zu bit %d decoded", k, i, bit);
                 /* byte 1 is the version: a changed version says so */
-                if (i == 1 && rc != NE_EVERSION)
-                    T_FAIL_("sample %zu: version flip gave %d", k, rc);
+                if (i == 1 && rc != NE_EVERSION) T_FAIL_("sample %zu: version flip gave %d", k, rc);
             }
         }
         ne_buf_free(&out);
@@ -139,8 +133,7 @@ static void test_damage_behind_valid_crc(void)
                     int rc = decode_copy(samples[k].t, c, out.len, &scratch);
                     total++;
                     rejected += rc != 0;
-                    T_CHECK(rc == 0 || rc == NE_ECORRUPT || rc == NE_ETOOBIG ||
-                            rc == NE_ECONFLICT);
+                    T_CHECK(rc == 0 || rc == NE_ECORRUPT || rc == NE_ETOOBIG || rc == NE_ECONFLICT);
                 }
                 /* drop a byte (CRC fixed): usually the lengths no longer add
                  * up; a varint that shrinks into a valid one may still decode */

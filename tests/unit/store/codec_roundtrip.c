@@ -5,6 +5,7 @@
  */
 #include <float.h>
 #include <math.h>
+#include <pthread.h>
 
 #include "t.h"
 #include "codec_util.h"
@@ -62,8 +63,9 @@ static int rt_all(enum ne_vtype t, const int64_t *ts, const void *vals, size_t n
                 o.exhaustive = (k + j) & 1;
                 struct cu_result r = cu_roundtrip(t, ts, vals, n, &o);
                 if (r.rc) {
-                    fprintf(stderr, "  type %d n %zu force_val %d force_ts %d zstd %zu: rc %d at %zu\n",
-                            t, n, o.force_val, o.force_ts, z, r.rc, r.mismatch);
+                    fprintf(stderr,
+                            "  type %d n %zu force_val %d force_ts %d zstd %zu: rc %d at %zu\n", t,
+                            n, o.force_val, o.force_ts, z, r.rc, r.mismatch);
                     return r.rc;
                 }
                 if (o.force_ts && r.info.ts_codec != o.force_ts) {
@@ -79,8 +81,8 @@ static int rt_all(enum ne_vtype t, const int64_t *ts, const void *vals, size_t n
 
 static void test_buf_varints(void)
 {
-    static const uint64_t vals[] = {0, 1, 127, 128, 300, 16383, 16384, UINT32_MAX,
-                                    (uint64_t)INT64_MAX, UINT64_MAX};
+    static const uint64_t vals[] = {
+        0, 1, 127, 128, 300, 16383, 16384, UINT32_MAX, (uint64_t)INT64_MAX, UINT64_MAX};
     struct ne_buf b = NE_BUF_INIT;
     for (size_t i = 0; i < sizeof vals / sizeof vals[0]; i++) {
         T_OK(ne_buf_put_uvarint(&b, vals[i]));
@@ -138,8 +140,7 @@ static void test_pack_every_width(void)
         uint64_t mask = w == 64 ? UINT64_MAX : (UINT64_C(1) << w) - 1;
         for (size_t i = 0; i < 300; i++)
             v[i] = 1000 + (cu_rand() & mask); /* wraps for w = 64: fine */
-        if (w > 0)
-            v[7] = 1000 + mask; /* make the width exact */
+        if (w > 0) v[7] = 1000 + mask;        /* make the width exact */
         for (size_t m = 0; m <= 300; m += (m < 3 ? 1 : 97)) {
             struct ne_buf b = NE_BUF_INIT;
             T_OK(codec__pack(v, m, &b));
@@ -157,10 +158,26 @@ static void test_pack_every_width(void)
 
 static void test_float_specials(void)
 {
-    double v[] = {NAN, -NAN, from_bits(0x7ff0000000000001ULL), from_bits(0x7ff8dead0000beefULL),
-                  from_bits(0xfff4000000000123ULL), INFINITY, -INFINITY, 0.0, -0.0,
-                  DBL_MIN, DBL_MAX, -DBL_MAX, DBL_TRUE_MIN, -DBL_TRUE_MIN,
-                  from_bits(0x000fffffffffffffULL), 1.0, 21.37, 0.1 + 0.2, 1e300, -1e-300};
+    double v[] = {NAN,
+                  -NAN,
+                  from_bits(0x7ff0000000000001ULL),
+                  from_bits(0x7ff8dead0000beefULL),
+                  from_bits(0xfff4000000000123ULL),
+                  INFINITY,
+                  -INFINITY,
+                  0.0,
+                  -0.0,
+                  DBL_MIN,
+                  DBL_MAX,
+                  -DBL_MAX,
+                  DBL_TRUE_MIN,
+                  -DBL_TRUE_MIN,
+                  from_bits(0x000fffffffffffffULL),
+                  1.0,
+                  21.37,
+                  0.1 + 0.2,
+                  1e300,
+                  -1e-300};
     size_t n = sizeof v / sizeof v[0];
     int64_t ts[sizeof v / sizeof v[0]];
     fill_ts_regular(ts, n, 1767225600000000000LL, 1000000000LL);
@@ -168,8 +185,7 @@ static void test_float_specials(void)
     /* each special alone and in pairs */
     for (size_t i = 0; i < n; i++) {
         T_OK(rt_all(NE_V_FLOAT, ts, v + i, 1));
-        if (i + 1 < n)
-            T_OK(rt_all(NE_V_FLOAT, ts, v + i, 2));
+        if (i + 1 < n) T_OK(rt_all(NE_V_FLOAT, ts, v + i, 2));
     }
 }
 
@@ -232,6 +248,31 @@ static void test_float_decimal_chosen(void)
     T_CHECK(r.info.val_codec != NE_CODEC_F_DECIMAL);
 }
 
+/* Integral and decimal values around 2^51..2^53, where rounding changes
+ * method, and large negative ones. */
+static void test_float_decimal_large(void)
+{
+    enum { N = 600 };
+    static double v[N];
+    static int64_t ts[N];
+    for (size_t i = 0; i < N; i++) {
+        ts[i] = (int64_t)i;
+        double base = i % 3 == 0 ? 2251799813685248.0 : i % 3 == 1 ? 4503599627370496.0 : -9e15;
+        v[i] = base + (double)(int64_t)(cu_rand() % 2001 - 1000);
+    }
+    T_OK(rt_all(NE_V_FLOAT, ts, v, N));
+    struct cu_result r = cu_roundtrip(NE_V_FLOAT, ts, v, N, NULL);
+    T_OK(r.rc);
+    T_EQ_INT(r.info.val_codec, NE_CODEC_F_DECIMAL);
+    T_EQ_INT(r.info.val_param, 0);
+    for (size_t i = 0; i < N; i++)
+        v[i] = (double)(int64_t)(cu_rand() % 2000000001 - 1000000000) / 1e6; /* 6 decimals */
+    r = cu_roundtrip(NE_V_FLOAT, ts, v, N, NULL);
+    T_OK(r.rc);
+    T_EQ_INT(r.info.val_codec, NE_CODEC_F_DECIMAL);
+    T_EQ_INT(r.info.val_param, 6);
+}
+
 static void test_float_random(void)
 {
     enum { N = 2000 };
@@ -258,8 +299,9 @@ static void test_float_random(void)
 
 static void test_int_extremes(void)
 {
-    int64_t v[] = {INT64_MIN, INT64_MAX, 0, -1, 1, INT64_MIN, INT64_MIN, INT64_MAX, INT64_MAX,
-                   INT64_MIN + 1, INT64_MAX - 1, 42, -42};
+    int64_t v[] = {INT64_MIN,     INT64_MAX, 0,         -1,        1,
+                   INT64_MIN,     INT64_MIN, INT64_MAX, INT64_MAX, INT64_MIN + 1,
+                   INT64_MAX - 1, 42,        -42};
     uint64_t u[] = {0, UINT64_MAX, 1, UINT64_MAX - 1, (uint64_t)INT64_MAX, (uint64_t)INT64_MIN, 7};
     int64_t ts[16];
     size_t nv = sizeof v / sizeof v[0], nu = sizeof u / sizeof u[0];
@@ -468,6 +510,13 @@ static void test_names_and_peek(void)
     enum ne_vtype t;
     uint32_t n;
     T_OK(ne_codec_block_peek(out.p + 1, out.len - 1, &t, &n));
+    struct ne_block_info info;
+    T_OK(ne_codec_block_info(out.p + 1, out.len - 1, &info));
+    T_EQ_INT(info.count, 2);
+    T_EQ_INT(info.block_len, out.len - 1);
+    T_CHECK(info.ts_len >= 1 && info.val_len >= 1);
+    T_EQ_INT(info.ts_len + info.val_len + 1, info.body_len); /* + the ts_len varint */
+    T_CHECK(!info.zstd);
     T_EQ_INT(t, NE_V_BOOL);
     T_EQ_INT(n, 2);
     T_EQ_INT(out.p[0], 0xAA);
@@ -503,6 +552,91 @@ static void test_alloc_failures(void)
         ne_buf_free(&out);
     }
     T_CHECK(failures > 0);
+    /* decoding: the zstd scratch and the dictionary table may fail too */
+    struct ne_buf blk = NE_BUF_INIT;
+    struct ne_codec_opts o;
+    ne_codec_opts_default(&o);
+    o.zstd_min = 1;
+    T_OK(ne_codec_encode_block(NE_V_STRING, ts, sv, N, &o, &blk, NULL));
+    static struct ne_sv back[N];
+    int dec_failures = 0;
+    for (uint64_t nth = 1; nth < 6; nth++) {
+        struct ne_buf scratch = NE_BUF_INIT;
+        size_t got = 0;
+        ne_fault_arm(NE_FAULT_ALLOC, nth, NE_FAULT_NULL, false);
+        int rc = ne_codec_decode_block(blk.p, blk.len, NE_V_STRING, NULL, back, N, &scratch, &got);
+        ne_fault_reset();
+        T_CHECK(rc == 0 || rc == NE_ENOMEM);
+        dec_failures += rc != 0;
+        if (rc == 0) {
+            T_EQ_INT(got, N);
+            T_CHECK(ne_sv_eq(back[N - 1], sv[N - 1]));
+        }
+        ne_buf_free(&scratch);
+    }
+    T_CHECK(dec_failures > 0);
+    ne_buf_free(&blk);
+}
+
+static void test_max_block(void)
+{
+    size_t n = NE_CODEC_MAX_VALUES;
+    int64_t *ts = ne_malloc(n * sizeof *ts);
+    double *v = ne_malloc(n * sizeof *v);
+    T_CHECK(ts && v);
+    int64_t m = 2000;
+    for (size_t i = 0; i < n; i++) {
+        ts[i] = 1767225600000000000LL + (int64_t)i * 100000000LL;
+        m += (int64_t)(cu_rand() % 5) - 2;
+        v[i] = (double)m / 100;
+    }
+    struct cu_result r = cu_roundtrip(NE_V_FLOAT, ts, v, n, NULL);
+    ne_free(ts);
+    ne_free(v);
+    T_OK(r.rc);
+    T_EQ_INT(r.info.count, n);
+    T_EQ_INT(r.info.val_codec, NE_CODEC_F_DECIMAL);
+    T_CHECK(r.block_len < n / 2);
+}
+
+/* Each thread has its own zstd contexts: concurrent encoders and decoders
+ * must not interfere, and the contexts are released at thread exit (the
+ * leak checker would report them otherwise). */
+static void *thread_body(void *arg)
+{
+    enum { N = 1000 };
+    int64_t ts[N];
+    struct ne_sv sv[N];
+    char text[N][12];
+    size_t seed = (size_t)(uintptr_t)arg;
+    for (size_t i = 0; i < N; i++) {
+        ts[i] = (int64_t)(i * 1000 + seed);
+        snprintf(text[i], sizeof text[i], "t%zu-%zu", seed, i % 50);
+        sv[i] = ne_sv_c(text[i]);
+    }
+    struct ne_codec_opts o;
+    ne_codec_opts_default(&o);
+    o.zstd_min = 1;
+    for (int k = 0; k < 20; k++) {
+        struct cu_result r = cu_roundtrip(NE_V_STRING, ts, sv, N, &o);
+        if (r.rc || !r.info.zstd)
+            return (void *)1;
+    }
+    return NULL;
+}
+
+static void test_threads(void)
+{
+    pthread_t th[4];
+    for (size_t i = 0; i < 4; i++)
+        T_EQ_INT(pthread_create(&th[i], NULL, thread_body, (void *)(uintptr_t)i), 0);
+    int bad = 0;
+    for (size_t i = 0; i < 4; i++) {
+        void *ret;
+        pthread_join(th[i], &ret);
+        bad += ret != NULL;
+    }
+    T_EQ_INT(bad, 0);
 }
 
 int main(void)
@@ -512,6 +646,7 @@ int main(void)
     T_RUN(test_pack_every_width);
     T_RUN(test_float_specials);
     T_RUN(test_float_decimal_chosen);
+    T_RUN(test_float_decimal_large);
     T_RUN(test_float_random);
     T_RUN(test_int_extremes);
     T_RUN(test_int_random_and_patterns);
@@ -522,5 +657,7 @@ int main(void)
     T_RUN(test_zstd_flag);
     T_RUN(test_names_and_peek);
     T_RUN(test_alloc_failures);
+    T_RUN(test_threads);
+    T_RUN(test_max_block);
     return t_done();
 }

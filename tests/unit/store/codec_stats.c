@@ -139,8 +139,7 @@ static void check_same(const struct ne_block_stats *a, const struct ne_block_sta
     *bad = a->type != b->type || a->flags != b->flags || a->count != b->count ||
            a->min_ts != b->min_ts || a->max_ts != b->max_ts || a->first_ts != b->first_ts ||
            a->last_ts != b->last_ts;
-    if (a->count == 0 || *bad)
-        return;
+    if (a->count == 0 || *bad) return;
     switch (a->type) {
     case NE_V_FLOAT:
     case NE_V_INT:
@@ -179,8 +178,7 @@ static void test_serialise(void)
         int bad;
         T_OK(ne_block_stats_get(out.p + off, out.len - off, &back, &used));
         check_same(&st[k], &back, &bad);
-        if (bad)
-            T_FAIL_("stats of type %d differ after get", st[k].type);
+        if (bad) T_FAIL_("stats of type %d differ after get", st[k].type);
         off += used;
     }
     T_EQ_INT(off, out.len);

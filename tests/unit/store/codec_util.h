@@ -51,9 +51,9 @@ static inline bool cu_same(enum ne_vtype t, const void *a, const void *b, size_t
 }
 
 struct cu_result {
-    int rc;            /* first error, 0 if the round trip held */
-    size_t mismatch;   /* index of the first differing value, or SIZE_MAX */
-    size_t block_len;  /* encoded size */
+    int rc;           /* first error, 0 if the round trip held */
+    size_t mismatch;  /* index of the first differing value, or SIZE_MAX */
+    size_t block_len; /* encoded size */
     struct ne_block_info info;
 };
 
@@ -70,11 +70,9 @@ static inline struct cu_result cu_roundtrip(enum ne_vtype t, const int64_t *ts, 
         r.rc = NE_ENOMEM;
         goto out;
     }
-    if ((r.rc = ne_codec_encode_block(t, ts, vals, n, o, &out, NULL)) != 0)
-        goto out;
+    if ((r.rc = ne_codec_encode_block(t, ts, vals, n, o, &out, NULL)) != 0) goto out;
     r.block_len = out.len;
-    if ((r.rc = ne_codec_block_info(out.p, out.len, &r.info)) != 0)
-        goto out;
+    if ((r.rc = ne_codec_block_info(out.p, out.len, &r.info)) != 0) goto out;
     if ((r.rc = ne_codec_decode_block(out.p, out.len, t, ts2, v2, n, &scratch, &got)) != 0)
         goto out;
     if (got != n) {
@@ -89,8 +87,7 @@ static inline struct cu_result cu_roundtrip(enum ne_vtype t, const int64_t *ts, 
         }
     }
     memset(ts2, 0, (n + 1) * sizeof *ts2);
-    if ((r.rc = ne_codec_decode_ts(out.p, out.len, ts2, n, &scratch, &got)) != 0)
-        goto out;
+    if ((r.rc = ne_codec_decode_ts(out.p, out.len, ts2, n, &scratch, &got)) != 0) goto out;
     for (size_t i = 0; i < n; i++) {
         if (ts2[i] != ts[i]) {
             r.mismatch = i;

@@ -233,6 +233,14 @@ static void test_group_by(void)
              "[[4,24]]}]}]}\n");
 }
 
+static void test_column_names(void)
+{
+    T_EQ_STR(json("SELECT max(temp), max(temp), max(temp), mean(temp) * 2 FROM env"),
+             "{\"results\":[{\"statement_id\":0,\"series\":[{\"name\":\"env\",\"columns\":"
+             "[\"time\",\"max\",\"max_1\",\"max_2\",\"mean\"],\"values\":"
+             "[[0,24,24,24,31.333333333333332]]}]}]}\n");
+}
+
 static void test_transforms(void)
 {
     /* derivative of the per-2s mean of site a: (12.5-10.5)/2s per 2s interval = 2 */
@@ -304,6 +312,7 @@ int main(void)
     T_RUN(test_raw);
     T_RUN(test_aggregates);
     T_RUN(test_group_by);
+    T_RUN(test_column_names);
     T_RUN(test_transforms);
     T_RUN(test_errors);
     T_RUN(test_csv_and_table);

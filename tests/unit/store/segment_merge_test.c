@@ -134,7 +134,7 @@ static void test_lww_two_inputs(void)
 
 /* Random inputs with overlapping time ranges, all types, columns in some
  * inputs only; the result matches the reference model and verifies. */
-static void random_merge(size_t nin, uint32_t block_points, int64_t keep_min)
+static void random_merge(size_t nin, uint32_t block_points, int64_t keep_min, uint32_t in_bp)
 {
     static const uint8_t types[] = {NE_V_FLOAT, NE_V_INT, NE_V_UINT, NE_V_BOOL, NE_V_STRING};
     static const char *const fields[] = {"a", "b", "c", "d", "e"};
@@ -158,7 +158,7 @@ static void random_merge(size_t nin, uint32_t block_points, int64_t keep_min)
                 data[k][c].ts[j] = t0 + (int64_t)j * 3;
             cols[nc++] = data[k][c];
         }
-        struct ne_segw_opts o = {.block_points = 1 + (uint32_t)(tl_rand() % 200),
+        struct ne_segw_opts o = {.block_points = in_bp ? in_bp : 1 + (uint32_t)(tl_rand() % 200),
                                  .wal_seq_min = 10 * k + 1, .wal_seq_max = 10 * k + 5};
         in[k] = write_open(cols, nc, &o);
         T_CHECK(in[k] != NULL);
@@ -212,13 +212,95 @@ static void random_merge(size_t nin, uint32_t block_points, int64_t keep_min)
 static void test_random_overlapping(void)
 {
     for (int round = 0; round < 12 && !t_cur_failed; round++)
-        random_merge(2 + (size_t)(round % 3), round % 2 ? 37 : 4096, INT64_MIN);
+        random_merge(2 + (size_t)(round % 3), round % 2 ? 37 : 4096, INT64_MIN, 0);
+}
+
+/* Inputs and output with the same block size: full blocks that do not
+ * collide are copied verbatim, the rest merged point by point. */
+static void test_same_block_size(void)
+{
+    for (int round = 0; round < 8 && !t_cur_failed; round++)
+        random_merge(2 + (size_t)(round % 3), 16, round % 2 ? INT64_MIN : 300, 16);
+}
+
+/* Disjoint inputs: every full block of the output is an input block, byte
+ * for byte (same CRC), and the data is still exactly the union. */
+static void test_verbatim_copy(void)
+{
+    struct tl_col a, b;
+    tl_fill(&a, 1, "v", NE_V_FLOAT, 1050, 0, 10);
+    tl_fill(&b, 1, "v", NE_V_FLOAT, 1000, a.ts[a.n - 1] + 1, 10);
+    struct ne_segw_opts o = {.block_points = 100};
+    struct ne_seg *in[2] = {write_open(&a, 1, &o), write_open(&b, 1, &o)};
+    struct ne_seg_merge_opts mo;
+    ne_seg_merge_opts_default(&mo);
+    mo.block_points = 100;
+    uint64_t out = g_next_id++;
+    T_OK(ne_seg_merge(in, 2, g_dir, out, &mo, NULL));
+    struct ne_seg *r = open_id(out);
+    T_CHECK(r != NULL);
+    const struct ne_seg_col *c = ne_seg_col(r, 0);
+    /* a: 10 full blocks copied + its 50-point tail re-encoded; b: 10 copied */
+    T_EQ_INT(c->nblocks, 21);
+    for (uint32_t k = 0; k < 10; k++) {
+        T_EQ_U64(ne_seg_block(r, 0, k)->crc, ne_seg_block(in[0], 0, k)->crc);
+        T_EQ_U64(ne_seg_block(r, 0, 11 + k)->crc, ne_seg_block(in[1], 0, k)->crc);
+    }
+    T_EQ_INT(ne_seg_block(r, 0, 10)->stats.count, 50);
+    struct tl_col got;
+    T_OK(tl_read_col(r, 0, &got));
+    struct tl_col *srcs[2] = {&a, &b};
+    check_lww(&got, srcs, 2, INT64_MIN);
+    tl_free(&got);
+    ne_seg_close(&r);
+    char path[512];
+    T_OK(ne_seg_path(path, sizeof path, g_dir, out));
+    T_OK(ne_seg_verify(path, NULL, 0));
+    ne_seg_close(&in[0]);
+    ne_seg_close(&in[1]);
+    tl_free(&a);
+    tl_free(&b);
+}
+
+/* A damaged input block fails the merge (copied or decoded), and nothing
+ * is published. */
+static void test_corrupt_input_fails(void)
+{
+    for (int copy = 0; copy < 2; copy++) {
+        struct tl_col a, b;
+        tl_fill(&a, 1, "v", NE_V_INT, 400, 0, 10);
+        tl_fill(&b, 1, "v", NE_V_INT, 400, copy ? a.ts[a.n - 1] + 1 : 5, 10);
+        struct ne_segw_opts o = {.block_points = 100};
+        struct ne_seg *in[2] = {write_open(&a, 1, &o), write_open(&b, 1, &o)};
+        const struct ne_seg_blockref *ref = ne_seg_block(in[1], 0, 2);
+        char path[512];
+        T_OK(ne_seg_path(path, sizeof path, g_dir, ne_seg_info(in[1])->seg_id));
+        FILE *f = fopen(path, "r+b");
+        T_CHECK(f != NULL);
+        fseek(f, (long)(ref->off + ref->len / 2), SEEK_SET);
+        int ch = fgetc(f);
+        fseek(f, (long)(ref->off + ref->len / 2), SEEK_SET);
+        fputc(ch ^ 0x10, f);
+        fclose(f);
+        struct ne_seg_merge_opts mo;
+        ne_seg_merge_opts_default(&mo);
+        mo.block_points = 100;
+        uint64_t out = g_next_id++;
+        T_EQ_INT(ne_seg_merge(in, 2, g_dir, out, &mo, NULL), NE_ECHECKSUM);
+        T_OK(ne_seg_path(path, sizeof path, g_dir, out));
+        T_CHECK(!ne_fs_exists(path));
+        T_EQ_INT(tl_count_suffix(g_dir, ".seg.tmp"), 0);
+        ne_seg_close(&in[0]);
+        ne_seg_close(&in[1]);
+        tl_free(&a);
+        tl_free(&b);
+    }
 }
 
 static void test_retention(void)
 {
     for (int round = 0; round < 6 && !t_cur_failed; round++)
-        random_merge(3, 50, (int64_t)(tl_rand() % 3000) - 500);
+        random_merge(3, 50, (int64_t)(tl_rand() % 3000) - 500, round % 2 ? 50 : 0);
 }
 
 static void test_disjoint_and_single(void)
@@ -447,6 +529,9 @@ int main(void)
     T_RUN(test_lww_two_inputs);
     T_RUN(test_random_overlapping);
     T_RUN(test_retention);
+    T_RUN(test_same_block_size);
+    T_RUN(test_verbatim_copy);
+    T_RUN(test_corrupt_input_fails);
     T_RUN(test_disjoint_and_single);
     T_RUN(test_dbs_and_filter);
     T_RUN(test_type_conflict);

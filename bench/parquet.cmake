@@ -1,0 +1,2 @@
+# Parquet writer benchmark: bench/parquet/ (bench_parquet + run.sh).
+include(${CMAKE_CURRENT_LIST_DIR}/parquet/bench.cmake)

@@ -1,0 +1,162 @@
+/*
+ * bench_sharding.c - prints what the sharding foundation costs: ring build
+ * and series lookups, balance and movement, frame encode/decode, and TLS
+ * round trips between two transports on loopback. Prints figures only;
+ * never asserts on time. Usage: bench_sharding [lookups]
+ */
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "ports/log.h"
+#include "ports/platform.h"
+#include "sharding/frame.h"
+#include "sharding/ring.h"
+#include "sharding/transport.h"
+
+static double secs(int64_t t0)
+{
+    return (double)(ne_time_mono_ns() - t0) / 1e9;
+}
+
+static const char *names[] = {"gw-01", "gw-02", "gw-03", "gw-04", "gw-05", "gw-06",
+                              "gw-07", "gw-08", "gw-09", "gw-10", "gw-11", "gw-12",
+                              "gw-13", "gw-14", "gw-15", "gw-16"};
+
+static void bench_ring(long lookups)
+{
+    printf("%-34s %12s %12s %10s %10s\n", "ring (1024 shards, 128 vnodes, RF 2)", "build ms",
+           "lookups/s", "max/min", "join moved");
+    for (size_t n = 3; n <= 16; n *= 2) {
+        struct ne_ring_opts o = {.shards = 1024, .vnodes = 128, .rf = 2};
+        struct ne_ring *r, *r2;
+        int64_t t0 = ne_time_mono_ns();
+        if (ne_ring_build(&o, names, n, &r) != 0) return;
+        double build = secs(t0) * 1e3;
+        struct ne_tag tags[2] = {{NE_SV("site"), NE_SV("plant-7")}, {NE_SV("sensor"), {0, 0}}};
+        char id[16];
+        uint64_t sink = 0;
+        t0 = ne_time_mono_ns();
+        for (long i = 0; i < lookups; i++) {
+            int len = snprintf(id, sizeof id, "s%ld", i & 0xFFFFF);
+            tags[1].val = (struct ne_sv){id, (uint32_t)len};
+            uint64_t h = ne_ring_series_hash(NE_SV("temperature"), tags, 2);
+            sink += ne_ring_owners(r, ne_ring_shard_of_hash(r, h))[0];
+        }
+        double rate = (double)lookups / secs(t0);
+        uint32_t cnt[16] = {0}, mx = 0, mn = UINT32_MAX;
+        for (uint32_t s = 0; s < 1024; s++)
+            for (uint32_t j = 0; j < ne_ring_replicas(r); j++)
+                cnt[ne_ring_owners(r, s)[j]]++;
+        for (size_t i = 0; i < n; i++)
+            mx = cnt[i] > mx ? cnt[i] : mx, mn = cnt[i] < mn ? cnt[i] : mn;
+        struct ne_shard_move *mv = NULL;
+        size_t nmv = 0;
+        if (ne_ring_build(&o, names, n + 1, &r2) == 0 && ne_ring_diff(r, r2, &mv, &nmv) == 0) {
+            char label[40];
+            snprintf(label, sizeof label, "  %zu nodes (+1 joins)", n);
+            printf("%-34s %12.2f %12.0f %10.2f %9.1f%%\n", label, build, rate, (double)mx / mn,
+                   100.0 * (double)(nmv / 2) / (1024.0 * 2));
+        }
+        ne_free(mv);
+        ne_ring_free(&r2);
+        ne_ring_free(&r);
+        if (sink == 42) puts("");
+    }
+}
+
+static void bench_frames(void)
+{
+    size_t n = 256 * 1024;
+    char *payload = ne_malloc(n);
+    for (size_t i = 0; i < n; i++)
+        payload[i] =
+            "temperature,site=plant-7,sensor=s123 value=21.5 1700000000000000000\n"[i % 67];
+    struct ne_pbuf out = {0}, scratch = {0};
+    int reps = 200;
+    for (int mode = 0; mode < 2; mode++) {
+        size_t cmin = mode ? 4096 : 0;
+        int64_t t0 = ne_time_mono_ns();
+        for (int i = 0; i < reps; i++) {
+            out.len = 0;
+            ne_frame_encode(&out, NE_FT_APP, payload, n, cmin);
+        }
+        double enc = (double)n * reps / secs(t0) / 1e6;
+        t0 = ne_time_mono_ns();
+        uint8_t type;
+        const uint8_t *msg;
+        size_t mlen, used;
+        for (int i = 0; i < reps; i++)
+            ne_frame_decode(out.p, out.len, &scratch, &type, &msg, &mlen, &used);
+        double dec = (double)n * reps / secs(t0) / 1e6;
+        printf("frame %-28s %9.0f MB/s enc %7.0f MB/s dec  wire/raw %.4f\n",
+               mode ? "(zstd level 1, line protocol)" : "(plain)", enc, dec,
+               (double)out.len / (double)n);
+    }
+    ne_pbuf_free(&out);
+    ne_pbuf_free(&scratch);
+    ne_free(payload);
+}
+
+static int echo(void *ctx, const char *peer, uint8_t type, const uint8_t *msg, size_t n,
+                struct ne_pbuf *reply, uint8_t *rt)
+{
+    (void)ctx, (void)peer, (void)msg;
+    *rt = type;
+    if (ne_pbuf_reserve(reply, 8) != 0) return -1;
+    ne_put_u64(reply->p, n);
+    reply->len = 8;
+    return 0;
+}
+
+static void bench_transport(void)
+{
+    static const uint8_t key[32] = "bench-cluster-key-0123456789abcd";
+    struct ne_transport_opts o = {
+        .node_id = "srv", .listen = "127.0.0.1:0", .key = key, .key_len = 32, .handler = echo};
+    struct ne_transport *srv = NULL, *cli = NULL;
+    if (ne_transport_start(&o, &srv) != 0) return;
+    o.node_id = "cli";
+    o.listen = NULL;
+    if (ne_transport_start(&o, &cli) != 0) {
+        ne_transport_stop(&srv);
+        return;
+    }
+    const char *addr = ne_transport_addr(srv);
+    struct ne_pbuf r = {0};
+    uint8_t rt;
+    int calls = 5000;
+    int64_t t0 = ne_time_mono_ns();
+    for (int i = 0; i < calls; i++)
+        ne_transport_call(cli, "srv", addr, NE_FT_APP, "x", 1, &r, &rt);
+    printf("transport small calls (pooled TLS)  %9.0f calls/s\n", calls / secs(t0));
+    int hs = 50;
+    t0 = ne_time_mono_ns();
+    for (int i = 0; i < hs; i++) {
+        ne_transport_forget(cli, addr);
+        ne_transport_call(cli, "srv", addr, NE_FT_APP, "x", 1, &r, &rt);
+    }
+    printf("transport new connection + call     %9.0f conn/s\n", hs / secs(t0));
+    size_t n = 1u << 20;
+    char *big = ne_malloc(n);
+    for (size_t i = 0; i < n; i++)
+        big[i] = "cpu,host=gw-1 usage=0.51,idle=99i 1700000000000000000\n"[i % 55];
+    int reps = 50;
+    t0 = ne_time_mono_ns();
+    for (int i = 0; i < reps; i++)
+        ne_transport_call(cli, "srv", addr, NE_FT_APP, big, n, &r, &rt);
+    printf("transport 1 MiB line-protocol calls %9.0f MB/s\n", (double)n * reps / secs(t0) / 1e6);
+    ne_free(big);
+    ne_pbuf_free(&r);
+    ne_transport_stop(&cli);
+    ne_transport_stop(&srv);
+}
+
+int main(int argc, char **argv)
+{
+    long lookups = argc > 1 ? atol(argv[1]) : 2000000;
+    ne_log_set_level(NE_LOG_WARN);
+    bench_ring(lookups);
+    bench_frames();
+    bench_transport();
+    return 0;
+}
