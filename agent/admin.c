@@ -345,8 +345,18 @@ static void h_query(struct ne_admin *a, struct request *r, struct answer *out)
     const char *pretty = param(r, "pretty", &pr_owned);
     struct agent__sbuf sb = {0};
     struct ne_qwriter *w = NULL;
+    struct ne_iql_query *parsed = NULL;
     if (!q || !*q) {
         answer_error(out, MHD_HTTP_BAD_REQUEST, "missing required parameter \"q\"");
+        goto out;
+    }
+    /* A syntax error is the request's fault: 400, as InfluxDB answers. */
+    char perr[512];
+    int prc = ne_iql_parse(q, strlen(q), &parsed, perr, sizeof perr);
+    if (prc != 0) {
+        char msg[600];
+        snprintf(msg, sizeof msg, "error parsing query: %s", prc == NE_ENOMEM ? "out of memory" : perr);
+        answer_error(out, prc == NE_ENOMEM ? MHD_HTTP_INTERNAL_SERVER_ERROR : MHD_HTTP_BAD_REQUEST, msg);
         goto out;
     }
     const char *ctype = NULL;
@@ -365,7 +375,7 @@ static void h_query(struct ne_admin *a, struct request *r, struct answer *out)
     struct ne_qsrc src;
     ne_store_qsrc(a->agent->store, &src);
     struct ne_query_opts qo = {.db = db, .now_ns = ne_time_wall_ns()};
-    rc = ne_query_text(&src, &qo, q, strlen(q), ne_qwriter_out(w));
+    rc = ne_query_run(&src, &qo, parsed, ne_qwriter_out(w));
     if (rc == 0) rc = ne_qwriter_finish(w);
     if (rc != 0 || sb.err) {
         answer_error(out, MHD_HTTP_INTERNAL_SERVER_ERROR, ne_strerror(sb.err ? sb.err : rc));
@@ -377,6 +387,7 @@ static void h_query(struct ne_admin *a, struct request *r, struct answer *out)
     out->len = sb.len;
     sb.p = NULL;
 out:
+    ne_iql_free(&parsed);
     ne_qwriter_free(&w);
     agent__sb_free(&sb);
     ne_free(q_owned);

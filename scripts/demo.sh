@@ -138,12 +138,13 @@ step "GET /metrics (a few lines)"
 curl -s "$url/metrics" |
   grep -E '^(neoedge_points_accepted_total|neoedge_store_points_written_total|neoedge_store_series|neoedge_http_requests_total\{path="/write"\}|process_resident_memory_bytes|process_open_fds|neoedge_build_info)' || true
 
-step "query back: SELECT * FROM climate"
-if "$bin" help query >/dev/null 2>&1; then
-  "$bin" query --host "$http" --db iot 'SELECT * FROM climate GROUP BY room'
-else
-  "$bin" flush --host "$http"
-fi
+step "query back: SELECT * FROM climate (last 5 minutes)"
+"$bin" query --host "$http" --db iot 'SELECT * FROM climate WHERE time > now() - 5m GROUP BY room'
+echo
+"$bin" query --host "$http" --db iot 'SELECT count(temp), mean(temp) FROM climate WHERE time > now() - 5m GROUP BY via'
+
+step "seal the memtables into a segment (neoedge flush)"
+"$bin" flush --host "$http"
 
 if [ "$keep" -eq 1 ]; then
   step "left running"

@@ -9,6 +9,7 @@ NE_DEPS=(
   libyaml-dev liburing-dev libpaho-mqtt-dev libcoap3-dev libcoap3-bin
   libmbedtls-dev libzstd-dev libcurl4-openssl-dev libmicrohttpd-dev zlib1g-dev
   mosquitto mosquitto-clients python3 python3-paho-mqtt curl procps iproute2 util-linux
+  influxdb openssl
 )
 
 # Prints the packages of NE_DEPS that are not installed.
@@ -35,4 +36,24 @@ ne_install_deps() {
   $sudo env DEBIAN_FRONTEND=noninteractive apt-get update -q
   # shellcheck disable=SC2086
   $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends $missing
+}
+
+# Installs the npm packages the tests use (DuckDB, s3rver, the AWS SigV4
+# signer) into tests/js/node_modules from tests/js/package-lock.json.
+# Node.js comes from Debian (nodejs, npm) when the machine has none.
+ne_install_js_deps() {
+  local root sudo=""
+  root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+  if [ "$(id -u)" -ne 0 ]; then
+    sudo="sudo"
+  fi
+  if ! command -v npm >/dev/null 2>&1; then
+    echo "installing: nodejs npm" >&2
+    $sudo env DEBIAN_FRONTEND=noninteractive apt-get update -q
+    $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends nodejs npm
+  fi
+  local js="$root/tests/js"
+  if [ ! -d "$js/node_modules" ] || [ "$js/package-lock.json" -nt "$js/node_modules/.package-lock.json" ]; then
+    npm ci --prefix "$js" --no-audit --no-fund --loglevel=error
+  fi
 }

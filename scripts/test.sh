@@ -17,6 +17,7 @@ cd "$root"
 # shellcheck source=scripts/deps.sh
 . scripts/deps.sh
 ne_install_deps
+ne_install_js_deps
 
 build=${NEOEDGE_TEST_BUILD:-build/test}
 jobs=$(nproc 2>/dev/null || echo 2)

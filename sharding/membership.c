@@ -33,6 +33,7 @@
 
 #include "ports/err.h"
 #include "ports/log.h"
+#include "ports/metrics.h"
 #include "ports/platform.h"
 #include "sharding/net.h"
 #include "sharding/ring.h"
@@ -54,6 +55,7 @@ struct ne_membership {
     uint8_t key[64];
     size_t key_len;
     _Atomic uint64_t rejected; /* datagrams whose tag did not verify */
+    struct ne_metric *m_rejected;
     uint8_t rx[NE_SWIM_MAX_MSG + TAG_LEN + 1];
     uint8_t tx[NE_SWIM_MAX_MSG + TAG_LEN];
 };
@@ -106,6 +108,7 @@ static void udp_send(void *ctx, const char *to, const uint8_t *msg, size_t n)
 static void reject(struct ne_membership *m, const char *from)
 {
     /* log the first and then every 1000th, so a flood cannot fill the log */
+    ne_metric_inc(m->m_rejected);
     if (atomic_fetch_add(&m->rejected, 1) % 1000 == 0)
         ne_log(NE_LOG_WARN, "sharding", "membership datagram failed authentication (wrong key?)",
                "peer", from, NULL);
@@ -208,6 +211,8 @@ int ne_membership_start(const struct ne_membership_opts *o, struct ne_membership
     advertised(c, &bound, m->addr, sizeof m->addr);
     memcpy(m->key, c->key, c->key_len);
     m->key_len = c->key_len;
+    m->m_rejected = ne_metric_counter("neoedge_membership_rejected_total",
+                                      "Membership datagrams dropped: authentication failed", NULL);
     m->user_fn = o->on_change;
     m->user_ctx = o->ctx;
     pthread_mutex_init(&m->mu, NULL);

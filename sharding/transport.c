@@ -34,6 +34,7 @@
 
 #include "ports/err.h"
 #include "ports/log.h"
+#include "ports/metrics.h"
 #include "ports/platform.h"
 #include "sharding/cluster.h"
 #include "sharding/net.h"
@@ -97,6 +98,7 @@ struct ne_transport {
     struct server_conn *sconns;
     char drops[MAX_DROPS][64];
     _Atomic uint64_t dialed, accepted, hs_failed, refused, frames_out, raw_out, wire_out;
+    struct ne_metric *m_hs_failed, *m_refused; /* process-wide, shared by transports */
 };
 
 /* ---- socket I/O under mbedTLS ---------------------------------------------- */
@@ -245,6 +247,7 @@ static void hs_failed(struct ne_transport *t, const struct conn *c, int r, const
     ne_log(NE_LOG_ERROR, "sharding", "peer TLS handshake failed (wrong cluster key?)", "peer",
            c->addr, "side", side, "err", err, NULL);
     atomic_fetch_add(&t->hs_failed, 1);
+    ne_metric_inc(t->m_hs_failed);
 }
 
 static int tls_handshake(struct ne_transport *t, struct conn *c, mbedtls_ssl_config *conf,
@@ -541,6 +544,7 @@ static int server_hello(struct ne_transport *t, struct conn *c)
         snprintf(why, sizeof why, "protocol %u..%u not supported, this node speaks %u..%u",
                  h.proto_min, h.proto_max, t->o.proto_min, t->o.proto_max);
         atomic_fetch_add(&t->refused, 1);
+        ne_metric_inc(t->m_refused);
         ne_log(NE_LOG_WARN, "sharding", "peer refused", "peer", c->addr, "node", h.node_id, "why",
                why, NULL);
         (void)send_frame(t, c, NE_FT_REFUSE, why, strlen(why));
@@ -744,6 +748,10 @@ int ne_transport_start(const struct ne_transport_opts *o, struct ne_transport **
     t->o.listen = NULL;
     t->lfd = -1;
     pthread_mutex_init(&t->mu, NULL);
+    t->m_hs_failed = ne_metric_counter("neoedge_peer_handshake_failures_total",
+                                       "Peer TLS handshakes that failed (wrong cluster key)", NULL);
+    t->m_refused = ne_metric_counter("neoedge_peer_refused_total",
+                                     "Peer connections refused for the protocol version", NULL);
     int rc = tls_init(t);
     if (rc == 0 && o->listen) {
         struct sockaddr_in bound;

@@ -55,7 +55,8 @@ struct ne_transport_opts {
 int ne_transport_start(const struct ne_transport_opts *o, struct ne_transport **out);
 
 /* Closes the listener, every pooled and inbound connection, joins the
- * threads and frees everything. NULL-safe; sets *pt to NULL. */
+ * threads and frees everything. No ne_transport_call may be in flight.
+ * NULL-safe; sets *pt to NULL. */
 void ne_transport_stop(struct ne_transport **pt);
 
 /* "host:port" the server is bound to (the port chosen for port 0), or ""
@@ -70,7 +71,10 @@ const char *ne_transport_addr(const struct ne_transport *t);
  * NE_EPERM (TLS handshake failed: not the same cluster key), NE_EVERSION
  * (no common protocol version), NE_ECONFLICT (another node answered),
  * NE_ECLOSED / NE_EIO (connection lost), NE_ETOOBIG, NE_ENOMEM, or the
- * code the peer's handler returned. */
+ * code the peer's handler returned. When a pooled connection turns out to
+ * be broken the request is sent once more on a fresh one, so a handler may
+ * see a request twice: requests must be idempotent (last-writer-wins
+ * writes are). */
 int ne_transport_call(struct ne_transport *t, const char *peer_id, const char *addr, uint8_t type,
                       const void *msg, size_t n, struct ne_pbuf *reply, uint8_t *reply_type);
 

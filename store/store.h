@@ -29,7 +29,8 @@ struct ne_store_opts {
     int64_t memtable_max_age_ns;   /* seal a memtable older than this */
     uint64_t segment_target_bytes; /* compaction target size */
     int64_t late_window_ns;        /* 0: accept any age */
-    int64_t future_grace_ns;       /* reject points further ahead than this */
+    int64_t future_grace_ns;       /* reject points further ahead than this
+                                      (0: no limit) */
     uint64_t max_series_per_db;          /* 0: unlimited */
     uint64_t max_series_per_measurement; /* 0: unlimited */
     int64_t retention_max_age_ns;        /* 0: forever */

@@ -8,6 +8,7 @@ asking to back off, is retried after a pause and counted). A sampler thread
 records the cumulative acknowledged field values once a second.
 """
 import http.client
+import socket
 import threading
 import time
 
@@ -72,9 +73,12 @@ class Loader:
                 status, text = self._post(conn, body)
             except (OSError, http.client.HTTPException) as e:
                 conn.close()
-                conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=600)
                 if reconnected:
                     return conn, -1, str(e).encode()
+                try:
+                    conn = self._connect()
+                except OSError as e2:
+                    return conn, -1, str(e2).encode()
                 reconnected = True
                 continue
             if status != 503 or pause > 5.0:
@@ -84,8 +88,17 @@ class Loader:
             time.sleep(pause)
             pause *= 1.5
 
-    def _worker(self):
+    def _connect(self):
+        """A keep-alive connection with Nagle off: http.client sends the
+        headers and the body in two writes, which Nagle's algorithm would
+        hold back until the server's delayed ACK."""
         conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=600)
+        conn.connect()
+        conn.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        return conn
+
+    def _worker(self):
+        conn = self._connect()
         while True:
             item = self._take()
             if item is None:

@@ -22,7 +22,6 @@ Usage: run.py --neoedge BIN [--quick] [--keep-data] [--runs 5]
 import argparse
 import datetime
 import http.client
-import json
 import os
 import shutil
 import subprocess
@@ -215,7 +214,8 @@ def run_engine(engine, a, tmp_root, ds, work, total_values):
             if err:
                 res.setdefault("query_errors", []).append("%s: %s" % (qname, err))
             res["queries"][qname] = (best, answer)
-    except (OSError, RuntimeError, engines.StartError, KeyError, ValueError) as e:
+    except (OSError, RuntimeError, engines.StartError, KeyError, ValueError,
+            http.client.HTTPException) as e:
         res["error"] = "%s on %s: %s" % (engine, name, e)
         print("  FAILED: " + res["error"], file=sys.stderr)
     finally:
@@ -318,7 +318,10 @@ def run_mqtt(a, tmp_root, path, how):
     res = {"how": how}
     mq = ne = None
     try:
-        files, lines = split_lines(path, a.mqtt_lines, 50000, tmp)
+        # One message per line costs the broker and the subscriber per message,
+        # so mosquitto_pub gets a smaller share of the file.
+        limit = min(a.mqtt_lines, 300000) if how == "mosquitto_pub" else a.mqtt_lines
+        files, lines = split_lines(path, limit, 50000, tmp)
         mq = engines.start_mosquitto(tmp)
         ne = engines.start_neoedge(a.neoedge, tmp, mqtt_port=mq.port)
         wait_connected(ne.port)
@@ -338,7 +341,8 @@ def run_mqtt(a, tmp_root, path, how):
               % (how, got, lines, res["rate"], res["ne_cores"]), file=sys.stderr)
         if got < lines:
             res["error"] = "neoedge accepted %d of %d MQTT points" % (got, lines)
-    except (OSError, RuntimeError, engines.StartError, KeyError) as e:
+    except (OSError, RuntimeError, engines.StartError, KeyError, ValueError,
+            http.client.HTTPException) as e:
         res["error"] = "mqtt %s: %s" % (how, e)
         print("  FAILED: " + res["error"], file=sys.stderr)
     finally:
@@ -367,6 +371,7 @@ def main():
     tmp_root = os.path.join(a.results, "tmp")
     os.makedirs(tmp_root, exist_ok=True)
     started = datetime.datetime.now(datetime.timezone.utc)
+    load_start = "%.2f" % os.getloadavg()[0]
 
     runs, sets = [], []
     for spec in dataset_specs(a.quick):
@@ -388,7 +393,8 @@ def main():
             "machine": procstat.machine(),
             "influx_version": engines.version(["influxd", "version"]),
             "neoedge_version": engines.version([a.neoedge, "version"]),
-            "mosquitto_version": engines.version(["mosquitto", "-h"])}
+            "mosquitto_version": engines.version(["mosquitto", "-h"]),
+            "load_start": load_start, "load_end": "%.2f" % os.getloadavg()[0]}
     ok = report.write_all(a.results, tmp_root, info, sets, runs, mqtt)
     if not a.keep_data:
         shutil.rmtree(tmp_root, ignore_errors=True)

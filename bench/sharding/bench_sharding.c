@@ -6,6 +6,7 @@
  */
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "ports/log.h"
 #include "ports/platform.h"
@@ -16,6 +17,25 @@
 static double secs(int64_t t0)
 {
     return (double)(ne_time_mono_ns() - t0) / 1e9;
+}
+
+/* Fills buf with line protocol of varying sensors, values and times (about
+ * what a gateway forwards), so compression figures are realistic. */
+static void line_protocol(char *buf, size_t n)
+{
+    uint64_t x = 0x9E3779B97F4A7C15ull;
+    size_t off = 0;
+    long long ts = 1700000000000000000ll;
+    while (off < n) {
+        x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+        char line[128];
+        int k = snprintf(
+            line, sizeof line, "temperature,site=plant-7,sensor=s%03u value=%.2f %lld\n",
+            (unsigned)(x % 500), 15.0 + (double)(x >> 40) / (double)(1 << 20), ts += 1000000);
+        size_t take = (size_t)k < n - off ? (size_t)k : n - off;
+        memcpy(buf + off, line, take);
+        off += take;
+    }
 }
 
 static const char *names[] = {"gw-01", "gw-02", "gw-03", "gw-04", "gw-05", "gw-06",
@@ -33,12 +53,14 @@ static void bench_ring(long lookups)
         if (ne_ring_build(&o, names, n, &r) != 0) return;
         double build = secs(t0) * 1e3;
         struct ne_tag tags[2] = {{NE_SV("site"), NE_SV("plant-7")}, {NE_SV("sensor"), {0, 0}}};
-        char id[16];
+        static char ids[4096][12];
+        for (int i = 0; i < 4096; i++)
+            snprintf(ids[i], sizeof ids[i], "s%d", i);
         uint64_t sink = 0;
         t0 = ne_time_mono_ns();
         for (long i = 0; i < lookups; i++) {
-            int len = snprintf(id, sizeof id, "s%ld", i & 0xFFFFF);
-            tags[1].val = (struct ne_sv){id, (uint32_t)len};
+            const char *id = ids[i & 4095];
+            tags[1].val = (struct ne_sv){id, (uint32_t)strlen(id)};
             uint64_t h = ne_ring_series_hash(NE_SV("temperature"), tags, 2);
             sink += ne_ring_owners(r, ne_ring_shard_of_hash(r, h))[0];
         }
@@ -68,9 +90,7 @@ static void bench_frames(void)
 {
     size_t n = 256 * 1024;
     char *payload = ne_malloc(n);
-    for (size_t i = 0; i < n; i++)
-        payload[i] =
-            "temperature,site=plant-7,sensor=s123 value=21.5 1700000000000000000\n"[i % 67];
+    line_protocol(payload, n);
     struct ne_pbuf out = {0}, scratch = {0};
     int reps = 200;
     for (int mode = 0; mode < 2; mode++) {
@@ -138,8 +158,7 @@ static void bench_transport(void)
     printf("transport new connection + call     %9.0f conn/s\n", hs / secs(t0));
     size_t n = 1u << 20;
     char *big = ne_malloc(n);
-    for (size_t i = 0; i < n; i++)
-        big[i] = "cpu,host=gw-1 usage=0.51,idle=99i 1700000000000000000\n"[i % 55];
+    line_protocol(big, n);
     int reps = 50;
     t0 = ne_time_mono_ns();
     for (int i = 0; i < reps; i++)

@@ -46,8 +46,7 @@ static void parse_args(int argc, char **argv, struct args *a)
     a->memtable = 16u << 20;
     for (int i = 1; i < argc; i++) {
         const char *v = i + 1 < argc ? argv[i + 1] : NULL;
-        if (!v)
-            usage();
+        if (!v) usage();
         if (!strcmp(argv[i], "--file"))
             a->file = v;
         else if (!strcmp(argv[i], "--dir"))
@@ -59,14 +58,14 @@ static void parse_args(int argc, char **argv, struct args *a)
         else if (!strcmp(argv[i], "--lines"))
             a->max_lines = strtoull(v, NULL, 10);
         else if (!strcmp(argv[i], "--durability"))
-            a->dur = !strcmp(v, "sync") ? NE_STORE_SYNC
-                     : !strcmp(v, "none") ? NE_STORE_NONE : NE_STORE_INTERVAL;
+            a->dur = !strcmp(v, "sync")   ? NE_STORE_SYNC
+                     : !strcmp(v, "none") ? NE_STORE_NONE
+                                          : NE_STORE_INTERVAL;
         else
             usage();
         i++;
     }
-    if (!a->file || a->batch <= 0)
-        usage();
+    if (!a->file || a->batch <= 0) usage();
 }
 
 static double cpu_s(void)
@@ -96,8 +95,7 @@ static double cur_rss_mib(void)
     long pages = 0, rss = 0;
     FILE *f = fopen("/proc/self/statm", "r");
     if (f) {
-        if (fscanf(f, "%ld %ld", &pages, &rss) != 2)
-            rss = 0;
+        if (fscanf(f, "%ld %ld", &pages, &rss) != 2) rss = 0;
         fclose(f);
     }
     return rss * (double)sysconf(_SC_PAGESIZE) / (1 << 20);
@@ -118,21 +116,18 @@ static size_t next_lines(struct reader *r, int want, const char **out)
         size_t i = r->off;
         while (i < r->len && n < want) {
             char *nl = memchr(r->buf + i, '\n', r->len - i);
-            if (!nl)
-                break;
+            if (!nl) break;
             i = (size_t)(nl - r->buf) + 1;
             n++;
         }
         if (n == want || (r->eof && i == r->len) || (r->eof && n)) {
-            if (r->eof && n < want)
-                i = r->len;
+            if (r->eof && n < want) i = r->len;
             *out = r->buf + r->off;
             size_t got = i - r->off;
             r->off = i;
             return got;
         }
-        if (r->eof)
-            return 0;
+        if (r->eof) return 0;
         memmove(r->buf, r->buf + r->off, r->len - r->off);
         r->len -= r->off;
         r->off = 0;
@@ -204,8 +199,7 @@ int main(int argc, char **argv)
         points += res.accepted;
         rejected += res.rejected;
         values += ne_batch_values(&b);
-        if (a.max_lines && lines >= a.max_lines)
-            break;
+        if (a.max_lines && lines >= a.max_lines) break;
     }
     int64_t t_ingest = ne_time_mono_ns() - t_start;
     double ingest_peak = peak_rss_mib(), ingest_rss = cur_rss_mib();
@@ -214,11 +208,9 @@ int main(int argc, char **argv)
     double cpu_ingest = cpu_s() - cpu0;
     int64_t t1 = ne_time_mono_ns();
     rc = ne_store_flush(s);
-    if (!rc)
-        rc = ne_store_compact(s);
+    if (!rc) rc = ne_store_compact(s);
     int64_t t_compact = ne_time_mono_ns() - t1;
-    if (rc)
-        fprintf(stderr, "flush/compact: %s\n", ne_strerror(rc));
+    if (rc) fprintf(stderr, "flush/compact: %s\n", ne_strerror(rc));
     struct ne_store_stats st;
     ne_store_stats(s, &st);
     double after_rss = cur_rss_mib();
@@ -233,12 +225,11 @@ int main(int argc, char **argv)
     close(rd.fd);
 
     const char *durs[] = {"sync", "interval", "none"};
-    printf("store benchmark: %s, batches of %d lines, durability %s, memtable %" PRIu64
-           " MiB\n",
+    printf("store benchmark: %s, batches of %d lines, durability %s, memtable %" PRIu64 " MiB\n",
            a.file, a.batch, durs[a.dur], a.memtable >> 20);
     printf("| metric | value |\n|---|---|\n");
-    printf("| lines / points / field values | %" PRIu64 " / %" PRIu64 " / %" PRIu64 " |\n",
-           lines, points, values);
+    printf("| lines / points / field values | %" PRIu64 " / %" PRIu64 " / %" PRIu64 " |\n", lines,
+           points, values);
     printf("| rejected points | %" PRIu64 " |\n", rejected);
     printf("| store write path (ne_store_write only) | %.2f M values/s |\n",
            values / (store_ns / 1e9) / 1e6);
@@ -260,7 +251,6 @@ int main(int argc, char **argv)
            ingest_rss);
     printf("| idle RSS (store open, empty) | %.1f MiB |\n", idle_rss);
     printf("| RSS after compaction (store open) | %.1f MiB |\n", after_rss);
-    if (!a.dir)
-        ne_fs_remove_tree(dir);
+    if (!a.dir) ne_fs_remove_tree(dir);
     return 0;
 }

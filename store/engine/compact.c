@@ -33,9 +33,9 @@
 #include "ports/platform.h"
 #include "store/engine/store_int.h"
 
-#define TIER_BASE (64u << 10)
-#define TIER_RUN 4
-#define MAX_OPEN_SEGS 4
+#define TIER_BASE     (64u << 10)
+#define TIER_RUN      4
+#define MAX_OPEN_SEGS 3
 
 static int size_class(uint64_t bytes)
 {
@@ -67,8 +67,7 @@ static bool pick_run(struct ne_store *s, bool force, size_t *lo, size_t *hi)
     /* Every open segment keeps its column index in memory (hundreds of
      * bytes per column): past MAX_OPEN_SEGS, merge the adjacent pair that
      * costs least. */
-    if (s->nsegs <= MAX_OPEN_SEGS)
-        return false;
+    if (s->nsegs <= MAX_OPEN_SEGS) return false;
     uint64_t best = UINT64_MAX;
     for (size_t i = 0; i + 1 < s->nsegs; i++) {
         uint64_t b = s->segs[i]->bytes + s->segs[i + 1]->bytes;
@@ -160,8 +159,7 @@ static int compact_step(struct ne_store *s, bool force, bool *did)
 {
     size_t lo, hi;
     *did = false;
-    if (!pick_run(s, force, &lo, &hi))
-        return 0;
+    if (!pick_run(s, force, &lo, &hi)) return 0;
     *did = true;
     return merge_run(s, lo, hi);
 }
@@ -219,18 +217,14 @@ static int retention_locked(struct ne_store *s)
             uint64_t used = s->wal ? eng_wal_bytes(s->wal) : 0;
             for (size_t i = 0; i < s->nsegs; i++)
                 used += s->segs[i]->bytes;
-            if (used <= s->o.retention_max_disk_bytes)
-                break;
+            if (used <= s->o.retention_max_disk_bytes) break;
             size_t best = SIZE_MAX;
             for (size_t i = 0; i < s->nsegs; i++) {
                 struct eng_seg *g = s->segs[i];
-                if (!evictable(s, g))
-                    continue;
-                if (best == SIZE_MAX || g->max_ts < s->segs[best]->max_ts)
-                    best = i;
+                if (!evictable(s, g)) continue;
+                if (best == SIZE_MAX || g->max_ts < s->segs[best]->max_ts) best = i;
             }
-            if (best == SIZE_MAX)
-                break; /* nothing may go: over budget, logged once per pass */
+            if (best == SIZE_MAX) break; /* nothing may go: over budget, logged once per pass */
             evict(s, best, "disk_budget");
         }
     }
@@ -264,25 +258,31 @@ int ne_store_compact(struct ne_store *s)
     return rc;
 }
 
+static void wait_500ms(struct ne_store *s)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    ts.tv_nsec += 500000000;
+    if (ts.tv_nsec >= 1000000000) {
+        ts.tv_sec++;
+        ts.tv_nsec -= 1000000000;
+    }
+    pthread_cond_timedwait(&s->cv, &s->mu, &ts);
+}
+
 void *eng_compactor_main(void *arg)
 {
     struct ne_store *s = arg;
+    bool again = false;
     pthread_mutex_lock(&s->mu);
     while (!s->stop_compactor) {
-        struct timespec ts;
-        clock_gettime(CLOCK_REALTIME, &ts);
-        ts.tv_nsec += 500000000;
-        if (ts.tv_nsec >= 1000000000) {
-            ts.tv_sec++;
-            ts.tv_nsec -= 1000000000;
-        }
-        pthread_cond_timedwait(&s->cv, &s->mu, &ts);
-        if (s->stop_compactor)
-            break;
+        if (!again) /* after a successful merge, more may be due: no pause */
+            wait_500ms(s);
+        if (s->stop_compactor) break;
         (void)retention_locked(s);
         bool did = false;
-        if (!s->compacting)
-            (void)compact_step(s, false, &did);
+        int rc = s->compacting ? 0 : compact_step(s, false, &did);
+        again = did && rc == 0;
         pthread_mutex_unlock(&s->mu);
         eng_reap(s);
         pthread_mutex_lock(&s->mu);

@@ -186,12 +186,12 @@ size_t eng_sort_dedup(int64_t *ts, union eng_val *v, size_t n, int64_t *tmp_ts,
 struct eng_wal; /* opaque */
 
 struct eng_wal_opts {
-    const char *dir;       /* the WAL directory */
+    const char *dir; /* the WAL directory */
     enum ne_store_durability mode;
-    int64_t max_loss_ns;   /* interval mode */
-    uint64_t file_bytes;   /* rotate past this size */
-    uint64_t next_seq;     /* first sequence number to give */
-    uint64_t next_gen;     /* first file generation to create */
+    int64_t max_loss_ns; /* interval mode */
+    uint64_t file_bytes; /* rotate past this size */
+    uint64_t next_seq;   /* first sequence number to give */
+    uint64_t next_gen;   /* first file generation to create */
 };
 
 int eng_wal_open(const struct eng_wal_opts *o, struct eng_wal **out);
@@ -235,14 +235,15 @@ void eng_wal_set_next_seq(struct eng_wal *w, uint64_t seq);
  * replayed. Reports what it did in *rep. */
 struct eng_replay_report {
     uint64_t files, records, bytes;
-    uint64_t torn_cut;      /* files whose torn tail was cut */
-    uint64_t quarantined;   /* files renamed to .quarantine */
+    uint64_t torn_cut;    /* files whose torn tail was cut */
+    uint64_t quarantined; /* files renamed to .quarantine */
     uint64_t last_seq, last_gen;
 };
-typedef int (*eng_replay_fn)(void *ctx, uint64_t seq, uint64_t gen, const uint8_t *p,
-                             size_t n);
+typedef int (*eng_replay_fn)(void *ctx, uint64_t seq, uint64_t gen, const uint8_t *p, size_t n);
 int eng_wal_replay(const char *dir, uint64_t after_seq, eng_replay_fn fn, void *ctx,
                    struct eng_replay_report *rep);
+/* Deletes every WAL file in dir (durability none, once all is flushed). */
+int eng_wal_remove_all(const char *dir);
 /* Registers the files found by replay as closed files of w (for dropping). */
 int eng_wal_adopt(struct eng_wal *w);
 /* True when the current file is past its size limit (rotate it). */

@@ -20,8 +20,7 @@
 int eng_mt_new(uint64_t gen, struct eng_memtable **out)
 {
     struct eng_memtable *m = ne_calloc(1, sizeof *m);
-    if (!m)
-        return NE_ENOMEM;
+    if (!m) return NE_ENOMEM;
     m->gen = gen;
     m->bytes = sizeof *m;
     *out = m;
@@ -31,8 +30,7 @@ int eng_mt_new(uint64_t gen, struct eng_memtable **out)
 void eng_mt_free(struct eng_memtable **mp)
 {
     struct eng_memtable *m = *mp;
-    if (!m)
-        return;
+    if (!m) return;
     for (uint32_t i = 0; i < m->ncols; i++) {
         ne_free(m->cols[i].ts);
         ne_free(m->cols[i].v);
@@ -48,8 +46,7 @@ struct eng_mcol *eng_mt_find(const struct eng_memtable *m, const struct eng_seri
 {
     const struct eng_field *f = &s->fields[slot];
     unsigned g = m->gen & 1;
-    if (f->mt_gen[g] == m->gen && f->mt_idx[g] < m->ncols)
-        return &m->cols[f->mt_idx[g]];
+    if (f->mt_gen[g] == m->gen && f->mt_idx[g] < m->ncols) return &m->cols[f->mt_idx[g]];
     return NULL;
 }
 
@@ -65,8 +62,7 @@ static int col_get(struct eng_memtable *m, struct eng_series *s, uint32_t slot,
     if (m->ncols == m->cap_cols) {
         uint32_t nc = m->cap_cols ? m->cap_cols * 2 : 256;
         struct eng_mcol *c = ne_realloc(m->cols, nc * sizeof *c);
-        if (!c)
-            return NE_ENOMEM;
+        if (!c) return NE_ENOMEM;
         m->bytes += (uint64_t)(nc - m->cap_cols) * sizeof *c;
         m->cols = c;
         m->cap_cols = nc;
@@ -89,12 +85,10 @@ static int col_grow(struct eng_memtable *m, struct eng_mcol *c)
 {
     uint32_t nc = c->cap ? c->cap * 2 : 16;
     int64_t *ts = ne_realloc(c->ts, (size_t)nc * sizeof *ts);
-    if (!ts)
-        return NE_ENOMEM;
+    if (!ts) return NE_ENOMEM;
     c->ts = ts;
     union eng_val *v = ne_realloc(c->v, (size_t)nc * sizeof *v);
-    if (!v)
-        return NE_ENOMEM; /* ts grew alone: harmless, cap stays */
+    if (!v) return NE_ENOMEM; /* ts grew alone: harmless, cap stays */
     c->v = v;
     m->bytes += (uint64_t)(nc - c->cap) * (sizeof *ts + sizeof *v);
     c->cap = nc;
@@ -107,17 +101,14 @@ static int str_put(struct eng_memtable *m, struct ne_sv s, uint64_t *out)
         size_t nc = m->cap_strs ? m->cap_strs * 2 : 4096;
         while (nc < m->nstrs + s.n)
             nc *= 2;
-        if (nc > UINT32_MAX)
-            return NE_ETOOBIG;
+        if (nc > UINT32_MAX) return NE_ETOOBIG;
         char *p = ne_realloc(m->strs, nc);
-        if (!p)
-            return NE_ENOMEM;
+        if (!p) return NE_ENOMEM;
         m->bytes += nc - m->cap_strs;
         m->strs = p;
         m->cap_strs = nc;
     }
-    if (s.n)
-        memcpy(m->strs + m->nstrs, s.p, s.n);
+    if (s.n) memcpy(m->strs + m->nstrs, s.p, s.n);
     *out = ((uint64_t)m->nstrs << 32) | s.n;
     m->nstrs += s.n;
     return 0;
@@ -128,10 +119,8 @@ int eng_mt_append(struct eng_memtable *m, struct eng_series *s, uint32_t slot, i
 {
     struct eng_mcol *c;
     int rc = col_get(m, s, slot, &c);
-    if (rc)
-        return rc;
-    if (c->n == c->cap && (rc = col_grow(m, c)))
-        return rc;
+    if (rc) return rc;
+    if (c->n == c->cap && (rc = col_grow(m, c))) return rc;
     union eng_val ev;
     switch (c->type) {
     case NE_V_FLOAT:
@@ -147,8 +136,7 @@ int eng_mt_append(struct eng_memtable *m, struct eng_series *s, uint32_t slot, i
         ev.u = v->b ? 1 : 0;
         break;
     default:
-        if ((rc = str_put(m, v->s, &ev.u)))
-            return rc;
+        if ((rc = str_put(m, v->s, &ev.u))) return rc;
         break;
     }
     if (c->n && ts <= c->ts[c->n - 1])
@@ -156,10 +144,8 @@ int eng_mt_append(struct eng_memtable *m, struct eng_series *s, uint32_t slot, i
     c->ts[c->n] = ts;
     c->v[c->n] = ev;
     c->n++;
-    if (ts < c->min_ts)
-        c->min_ts = ts;
-    if (ts > c->max_ts)
-        c->max_ts = ts;
+    if (ts < c->min_ts) c->min_ts = ts;
+    if (ts > c->max_ts) c->max_ts = ts;
     m->values++;
     return 0;
 }
@@ -232,8 +218,7 @@ size_t eng_sort_dedup(int64_t *ts, union eng_val *v, size_t n, int64_t *tmp_ts,
 
 uint32_t eng_mt_col_finish(struct eng_mcol *c)
 {
-    if (c->sorted || c->n < 2)
-        return c->n;
+    if (c->sorted || c->n < 2) return c->n;
     /* the spare capacity of neither array is enough in general: allocate
      * scratch once per unsorted column at flush time */
     int64_t *tts = ne_malloc((size_t)c->n * sizeof *tts);

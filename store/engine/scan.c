@@ -50,18 +50,15 @@ struct scan {
 
 static int grow_vals(struct scan *sc, size_t extra)
 {
-    if (sc->n + extra <= sc->cap)
-        return 0;
+    if (sc->n + extra <= sc->cap) return 0;
     size_t nc = sc->cap ? sc->cap * 2 : 1024;
     while (nc < sc->n + extra)
         nc *= 2;
     int64_t *ts = ne_realloc(sc->ts, nc * sizeof *ts);
-    if (!ts)
-        return NE_ENOMEM;
+    if (!ts) return NE_ENOMEM;
     sc->ts = ts;
     union eng_val *v = ne_realloc(sc->v, nc * sizeof *v);
-    if (!v)
-        return NE_ENOMEM;
+    if (!v) return NE_ENOMEM;
     sc->v = v;
     sc->cap = nc;
     return 0;
@@ -74,13 +71,11 @@ static int put_str(struct scan *sc, struct ne_sv s, uint64_t *out)
         while (nc < sc->nstrs + s.n)
             nc *= 2;
         char *p = ne_realloc(sc->strs, nc);
-        if (!p)
-            return NE_ENOMEM;
+        if (!p) return NE_ENOMEM;
         sc->strs = p;
         sc->cap_strs = nc;
     }
-    if (s.n)
-        memcpy(sc->strs + sc->nstrs, s.p, s.n);
+    if (s.n) memcpy(sc->strs + sc->nstrs, s.p, s.n);
     *out = (uint64_t)sc->nstrs << 32 | s.n;
     sc->nstrs += s.n;
     return 0;
@@ -91,11 +86,9 @@ static int copy_mcol(struct scan *sc, const struct eng_memtable *m, const struct
 {
     int rc = grow_vals(sc, c->n);
     for (uint32_t i = 0; !rc && i < c->n; i++) {
-        if (c->ts[i] < sc->q->t0 || c->ts[i] > sc->q->t1)
-            continue;
+        if (c->ts[i] < sc->q->t0 || c->ts[i] > sc->q->t1) continue;
         union eng_val v = c->v[i];
-        if (c->type == NE_V_STRING)
-            rc = put_str(sc, eng_mt_str(m, v), &v.u);
+        if (c->type == NE_V_STRING) rc = put_str(sc, eng_mt_str(m, v), &v.u);
         sc->ts[sc->n] = c->ts[i];
         sc->v[sc->n++] = v;
     }
@@ -104,20 +97,15 @@ static int copy_mcol(struct scan *sc, const struct eng_memtable *m, const struct
 
 static int grow_mt(struct scan *sc, uint32_t n)
 {
-    if (n <= sc->mt_cap)
-        return 0;
+    if (n <= sc->mt_cap) return 0;
     size_t *lo = ne_realloc(sc->mt_lo, n * sizeof *lo);
-    if (lo)
-        sc->mt_lo = lo;
+    if (lo) sc->mt_lo = lo;
     size_t *hi = lo ? ne_realloc(sc->mt_hi, n * sizeof *hi) : NULL;
-    if (hi)
-        sc->mt_hi = hi;
+    if (hi) sc->mt_hi = hi;
     struct span *sp = hi ? ne_realloc(sc->mt_span, n * sizeof *sp) : NULL;
-    if (sp)
-        sc->mt_span = sp;
+    if (sp) sc->mt_span = sp;
     struct eng_field *fc = sp ? ne_realloc(sc->fcopy, n * sizeof *fc) : NULL;
-    if (!fc)
-        return NE_ENOMEM;
+    if (!fc) return NE_ENOMEM;
     sc->fcopy = fc;
     sc->mt_cap = n;
     return 0;
@@ -125,10 +113,8 @@ static int grow_mt(struct scan *sc, uint32_t n)
 
 static void span_add(struct span *sp, int64_t lo, int64_t hi)
 {
-    if (lo < sp->lo)
-        sp->lo = lo;
-    if (hi > sp->hi)
-        sp->hi = hi;
+    if (lo < sp->lo) sp->lo = lo;
+    if (hi > sp->hi) sp->hi = hi;
 }
 
 /* Under the lock: snapshots the segments and copies the memtable values of
@@ -140,8 +126,7 @@ static int snapshot_series(struct scan *sc, struct eng_series *se)
     int rc = 0;
     if (s->nsegs > sc->cap_segs) {
         struct eng_seg **g = ne_realloc(sc->segs, s->nsegs * sizeof *g);
-        if (!g)
-            return NE_ENOMEM;
+        if (!g) return NE_ENOMEM;
         sc->segs = g;
         sc->cap_segs = s->nsegs;
     }
@@ -152,19 +137,16 @@ static int snapshot_series(struct scan *sc, struct eng_series *se)
     sc->nsegs = s->nsegs;
     sc->n = sc->nstrs = sc->mt_end = 0;
     sc->nf = 0;
-    if ((rc = grow_mt(sc, se->nfields ? se->nfields : 1)))
-        return rc;
+    if ((rc = grow_mt(sc, se->nfields ? se->nfields : 1))) return rc;
     sc->nf = se->nfields;
-    if (se->nfields)
-        memcpy(sc->fcopy, se->fields, se->nfields * sizeof *sc->fcopy);
+    if (se->nfields) memcpy(sc->fcopy, se->fields, se->nfields * sizeof *sc->fcopy);
     for (uint32_t f = 0; !rc && f < se->nfields; f++) {
         sc->mt_lo[f] = sc->n;
         sc->mt_span[f] = (struct span){INT64_MAX, INT64_MIN};
         const struct eng_memtable *mts[2] = {s->sealed, s->active};
         for (int k = 0; k < 2 && !rc; k++) {
             const struct eng_mcol *c = mts[k] ? eng_mt_find(mts[k], se, f) : NULL;
-            if (!c || !c->n)
-                continue;
+            if (!c || !c->n) continue;
             span_add(&sc->mt_span[f], c->min_ts, c->max_ts);
             rc = copy_mcol(sc, mts[k], c);
         }
@@ -184,11 +166,9 @@ static void release_segs(struct scan *sc)
 static bool overlaps_other(struct scan *sc, size_t self, const int64_t *col_lo,
                            const int64_t *col_hi, struct span mt, int64_t lo, int64_t hi)
 {
-    if (mt.lo <= hi && lo <= mt.hi)
-        return true;
+    if (mt.lo <= hi && lo <= mt.hi) return true;
     for (size_t i = 0; i < sc->nsegs; i++)
-        if (i != self && col_lo[i] <= hi && lo <= col_hi[i])
-            return true;
+        if (i != self && col_lo[i] <= hi && lo <= col_hi[i]) return true;
     return false;
 }
 
@@ -197,8 +177,7 @@ static int append_block(struct scan *sc, uint8_t type)
     const struct ne_seg_block *b = &sc->blk;
     int rc = grow_vals(sc, b->n);
     for (uint32_t i = 0; !rc && i < b->n; i++) {
-        if (b->ts[i] < sc->q->t0 || b->ts[i] > sc->q->t1)
-            continue;
+        if (b->ts[i] < sc->q->t0 || b->ts[i] > sc->q->t1) continue;
         union eng_val v = {.u = 0};
         switch (type) {
         case NE_V_FLOAT:
@@ -243,8 +222,7 @@ static int read_segments(struct scan *sc, const struct eng_field *ef, struct spa
         col_idx[i] = UINT32_MAX;
     }
     for (size_t i = 0; i < sc->nsegs; i++) {
-        if (col_idx[i] == UINT32_MAX)
-            continue;
+        if (col_idx[i] == UINT32_MAX) continue;
         const struct ne_seg *r = sc->segs[i]->r;
         uint32_t b0, b1;
         ne_seg_blocks_in_range(r, col_idx[i], sc->q->t0, sc->q->t1, &b0, &b1);
@@ -254,15 +232,12 @@ static int read_segments(struct scan *sc, const struct eng_field *ef, struct spa
                 !overlaps_other(sc, i, col_lo, col_hi, mt, br->stats.min_ts, br->stats.max_ts)) {
                 struct ne_scan_block sb = {&sc->info, ef->name.p, ef->type, &br->stats};
                 int rc = sc->bfn(sc->ctx, &sb);
-                if (rc < 0)
-                    return rc;
-                if (rc > 0)
-                    continue; /* the statistics were used */
+                if (rc < 0) return rc;
+                if (rc > 0) continue; /* the statistics were used */
                 /* declined: decode the block like any other */
             }
             int rc = ne_seg_block_read(r, col_idx[i], b, &sc->blk);
-            if (!rc)
-                rc = append_block(sc, ef->type);
+            if (!rc) rc = append_block(sc, ef->type);
             if (rc) {
                 if (rc < 0)
                     ne_log(NE_LOG_ERROR, ENG_MOD, "segment block unreadable", "path",
@@ -277,29 +252,24 @@ static int read_segments(struct scan *sc, const struct eng_field *ef, struct spa
 static int emit(struct scan *sc, const struct eng_field *ef, size_t from)
 {
     size_t n = sc->n - from;
-    if (!n)
-        return 0;
+    if (!n) return 0;
     if (sc->tcap < n) {
         int64_t *tts = ne_realloc(sc->tts, n * sizeof *tts);
-        if (tts)
-            sc->tts = tts;
+        if (tts) sc->tts = tts;
         union eng_val *tv = tts ? ne_realloc(sc->tv, n * sizeof *tv) : NULL;
-        if (tv)
-            sc->tv = tv;
+        if (tv) sc->tv = tv;
         bool *b = tv ? ne_realloc(sc->b, n * sizeof *b) : NULL;
-        if (b)
-            sc->b = b;
+        if (b) sc->b = b;
         struct ne_sv *sv = b ? ne_realloc(sc->sv, n * sizeof *sv) : NULL;
-        if (!sv)
-            return NE_ENOMEM;
+        if (!sv) return NE_ENOMEM;
         sc->sv = sv;
         sc->tcap = n;
     }
     int64_t *ts = sc->ts + from;
     union eng_val *v = sc->v + from;
     n = eng_sort_dedup(ts, v, n, sc->tts, sc->tv);
-    struct ne_scan_chunk c = {.series = &sc->info, .field = ef->name.p, .type = ef->type,
-                              .n = n, .ts = ts};
+    struct ne_scan_chunk c = {
+        .series = &sc->info, .field = ef->name.p, .type = ef->type, .n = n, .ts = ts};
     switch (ef->type) {
     case NE_V_FLOAT:
         c.v.f = &v[0].f;
@@ -331,10 +301,8 @@ static int scan_column(struct scan *sc, uint32_t f)
     size_t base = sc->mt_end; /* after all memtable copies */
     sc->n = base;
     int rc = read_segments(sc, &sc->fcopy[f], sc->mt_span[f]);
-    if (!rc)
-        rc = grow_vals(sc, mt_n);
-    if (rc)
-        return rc;
+    if (!rc) rc = grow_vals(sc, mt_n);
+    if (rc) return rc;
     if (mt_n) {
         memcpy(sc->ts + sc->n, sc->ts + sc->mt_lo[f], mt_n * sizeof *sc->ts);
         memcpy(sc->v + sc->n, sc->v + sc->mt_lo[f], mt_n * sizeof *sc->v);
@@ -349,38 +317,33 @@ static int scan_series(struct scan *sc, struct eng_series *se)
     const struct ne_store_scan_req *q = sc->q;
     sc->info = (struct ne_series_info){se->id, eng_index_db_at(s->ix, se->db)->name,
                                        se->meas_name.p, se->tags, se->ntags};
-    if (q->filter && !q->filter(q->filter_ctx, &sc->info))
-        return 0;
+    if (q->filter && !q->filter(q->filter_ctx, &sc->info)) return 0;
     pthread_mutex_lock(&s->mu);
     int rc = snapshot_series(sc, se);
     pthread_mutex_unlock(&s->mu);
     for (uint32_t f = 0; !rc && f < sc->nf; f++) {
-        if (q->field && strcmp(q->field, sc->fcopy[f].name.p) != 0)
-            continue;
+        if (q->field && strcmp(q->field, sc->fcopy[f].name.p) != 0) continue;
         rc = scan_column(sc, f);
     }
     pthread_mutex_lock(&s->mu);
     release_segs(sc);
     bool reap = s->ngrave > 0;
     pthread_mutex_unlock(&s->mu);
-    if (reap)
-        eng_reap(s);
+    if (reap) eng_reap(s);
     return rc;
 }
 
 static int scan_run(struct ne_store *s, const struct ne_store_scan_req *q, ne_store_chunk_fn fn,
                     ne_store_block_fn bfn, void *ctx)
 {
-    if (!s || !q || !q->db || !q->measurement)
-        return NE_EINVAL;
+    if (!s || !q || !q->db || !q->measurement) return NE_EINVAL;
     struct scan sc = {.s = s, .q = q, .fn = fn, .bfn = bfn, .ctx = ctx};
     ne_seg_block_init(&sc.blk);
     uint32_t db;
     const struct eng_meas *m = NULL;
     pthread_mutex_lock(&s->mu);
     int rc = eng_index_db_find(s->ix, q->db, &db);
-    if (!rc)
-        rc = eng_index_meas_find(s->ix, db, q->measurement, &m);
+    if (!rc) rc = eng_index_meas_find(s->ix, db, q->measurement, &m);
     uint64_t nseries = m ? m->nseries : 0;
     pthread_mutex_unlock(&s->mu);
     /* the series array only grows; entries below nseries never move, but
@@ -439,16 +402,14 @@ int ne_store_list_databases(struct ne_store *s, ne_store_name_fn fn, void *ctx)
     return rc;
 }
 
-int ne_store_list_measurements(struct ne_store *s, const char *db, ne_store_name_fn fn,
-                               void *ctx)
+int ne_store_list_measurements(struct ne_store *s, const char *db, ne_store_name_fn fn, void *ctx)
 {
     pthread_mutex_lock(&s->mu);
     uint32_t d;
     int rc = eng_index_db_find(s->ix, db, &d);
     for (uint32_t i = 0; !rc && i < eng_index_nmeas(s->ix); i++) {
         const struct eng_meas *m = eng_index_meas_at(s->ix, i);
-        if (m->db == d)
-            rc = fn(ctx, m->name);
+        if (m->db == d) rc = fn(ctx, m->name);
     }
     pthread_mutex_unlock(&s->mu);
     return rc;
@@ -491,12 +452,10 @@ static int names_add(struct names *nm, const char *name, uint8_t type)
     if (nm->n == nm->cap) {
         size_t nc = nm->cap ? nm->cap * 2 : 64;
         const char **v = ne_realloc(nm->v, nc * sizeof *v);
-        if (!v)
-            return NE_ENOMEM;
+        if (!v) return NE_ENOMEM;
         nm->v = v;
         uint8_t *t = ne_realloc(nm->types, nc);
-        if (!t)
-            return NE_ENOMEM;
+        if (!t) return NE_ENOMEM;
         nm->types = t;
         nm->cap = nc;
     }
@@ -509,11 +468,9 @@ static int names_emit(struct names *nm, ne_store_name_fn fn, ne_store_field_fn f
                       struct ne_store *s, const struct eng_meas *m)
 {
     int rc = 0;
-    if (nm->n)
-        qsort(nm->v, nm->n, sizeof *nm->v, cmp_cstr);
+    if (nm->n) qsort(nm->v, nm->n, sizeof *nm->v, cmp_cstr);
     for (size_t i = 0; !rc && i < nm->n; i++) {
-        if (i && strcmp(nm->v[i], nm->v[i - 1]) == 0)
-            continue;
+        if (i && strcmp(nm->v[i], nm->v[i - 1]) == 0) continue;
         if (fn) {
             rc = fn(ctx, nm->v[i]);
             continue;
@@ -523,8 +480,7 @@ static int names_emit(struct names *nm, ne_store_name_fn fn, ne_store_field_fn f
         for (uint64_t k = 0; !type && k < m->nseries; k++) {
             const struct eng_series *se = m->series[k];
             int sl = eng_series_field_find(se, ne_sv_c(nm->v[i]), 0);
-            if (sl >= 0)
-                type = se->fields[sl].type;
+            if (sl >= 0) type = se->fields[sl].type;
         }
         rc = ffn(ctx, nm->v[i], (enum ne_vtype)type);
     }
@@ -596,8 +552,7 @@ int ne_store_field_keys(struct ne_store *s, const char *db, const char *measurem
 }
 
 int ne_store_series_with_tag(struct ne_store *s, const char *db, const char *measurement,
-                             const char *key, const char *value, ne_store_series_fn fn,
-                             void *ctx)
+                             const char *key, const char *value, ne_store_series_fn fn, void *ctx)
 {
     pthread_mutex_lock(&s->mu);
     const struct eng_meas *m;

@@ -41,9 +41,9 @@
 #include "ports/log.h"
 #include "ports/platform.h"
 
-#define SL_MAGIC 0x4c53454eu /* "NESL" */
+#define SL_MAGIC   0x4c53454eu /* "NESL" */
 #define SL_VERSION 1
-#define SL_HDR 16
+#define SL_HDR     16
 
 enum { SL_DB = 1, SL_SERIES = 2, SL_FIELD = 3 };
 
@@ -94,8 +94,7 @@ static inline uint64_t hmix(uint64_t h, const void *p, size_t n)
         n -= 8;
     }
     uint64_t w = 0;
-    if (n)
-        memcpy(&w, s, n);
+    if (n) memcpy(&w, s, n);
     h = (h ^ w ^ ((uint64_t)n << 59)) * HMUL;
     h ^= h >> 32;
     return h;
@@ -131,8 +130,7 @@ static char *dupn(const char *p, size_t n)
 {
     char *d = ne_malloc(n + 1);
     if (d) {
-        if (n)
-            memcpy(d, p, n);
+        if (n) memcpy(d, p, n);
         d[n] = 0;
     }
     return d;
@@ -169,12 +167,9 @@ static int log_db(struct eng_index *ix, uint32_t i)
 {
     size_t at, keep = ix->pending.len;
     int rc = log_begin(ix, &at);
-    if (!rc)
-        rc = ne_buf_put_u8(&ix->pending, SL_DB);
-    if (!rc)
-        rc = ne_buf_put_uvarint(&ix->pending, i);
-    if (!rc)
-        rc = put_sv(&ix->pending, ne_sv_c(ix->dbs[i].name));
+    if (!rc) rc = ne_buf_put_u8(&ix->pending, SL_DB);
+    if (!rc) rc = ne_buf_put_uvarint(&ix->pending, i);
+    if (!rc) rc = put_sv(&ix->pending, ne_sv_c(ix->dbs[i].name));
     if (rc) {
         ix->pending.len = keep;
         return rc;
@@ -188,20 +183,14 @@ static int log_series(struct eng_index *ix, const struct eng_series *s)
     size_t at, keep = ix->pending.len;
     struct ne_buf *b = &ix->pending;
     int rc = log_begin(ix, &at);
-    if (!rc)
-        rc = ne_buf_put_u8(b, SL_SERIES);
-    if (!rc)
-        rc = ne_buf_put_uvarint(b, s->id);
-    if (!rc)
-        rc = ne_buf_put_uvarint(b, s->db);
-    if (!rc)
-        rc = put_sv(b, s->meas_name);
-    if (!rc)
-        rc = ne_buf_put_uvarint(b, s->ntags);
+    if (!rc) rc = ne_buf_put_u8(b, SL_SERIES);
+    if (!rc) rc = ne_buf_put_uvarint(b, s->id);
+    if (!rc) rc = ne_buf_put_uvarint(b, s->db);
+    if (!rc) rc = put_sv(b, s->meas_name);
+    if (!rc) rc = ne_buf_put_uvarint(b, s->ntags);
     for (uint32_t i = 0; !rc && i < s->ntags; i++) {
         rc = put_sv(b, s->tags[i].key);
-        if (!rc)
-            rc = put_sv(b, s->tags[i].val);
+        if (!rc) rc = put_sv(b, s->tags[i].val);
     }
     if (rc) {
         b->len = keep;
@@ -216,16 +205,11 @@ static int log_field(struct eng_index *ix, const struct eng_series *s, uint32_t 
     size_t at, keep = ix->pending.len;
     struct ne_buf *b = &ix->pending;
     int rc = log_begin(ix, &at);
-    if (!rc)
-        rc = ne_buf_put_u8(b, SL_FIELD);
-    if (!rc)
-        rc = ne_buf_put_uvarint(b, s->id);
-    if (!rc)
-        rc = ne_buf_put_uvarint(b, slot);
-    if (!rc)
-        rc = ne_buf_put_u8(b, s->fields[slot].type);
-    if (!rc)
-        rc = put_sv(b, s->fields[slot].name);
+    if (!rc) rc = ne_buf_put_u8(b, SL_FIELD);
+    if (!rc) rc = ne_buf_put_uvarint(b, s->id);
+    if (!rc) rc = ne_buf_put_uvarint(b, slot);
+    if (!rc) rc = ne_buf_put_u8(b, s->fields[slot].type);
+    if (!rc) rc = put_sv(b, s->fields[slot].name);
     if (rc) {
         b->len = keep;
         return rc;
@@ -245,11 +229,9 @@ int eng_index_take_pending(struct eng_index *ix, struct ne_buf *out)
 
 int eng_index_write_pending(struct eng_index *ix, struct ne_buf *b)
 {
-    if (!b->len)
-        return 0;
+    if (!b->len) return 0;
     int rc = ne_file_append(ix->log, b->p, b->len);
-    if (!rc)
-        rc = ne_file_datasync(ix->log);
+    if (!rc) rc = ne_file_datasync(ix->log);
     if (rc) {
         ne_log(NE_LOG_ERROR, ENG_MOD, "series log write failed", "path", ix->path, "err",
                ne_strerror(rc), NULL);
@@ -275,8 +257,7 @@ int eng_index_sync(struct eng_index *ix)
     struct ne_buf b = NE_BUF_INIT;
     eng_index_take_pending(ix, &b);
     int rc = eng_index_write_pending(ix, &b);
-    if (rc)
-        eng_index_restore_pending(ix, &b);
+    if (rc) eng_index_restore_pending(ix, &b);
     ne_buf_free(&b);
     return rc;
 }
@@ -285,14 +266,12 @@ int eng_index_sync(struct eng_index *ix)
 
 static int grow_ptrs(void **arr, uint64_t *cap, uint64_t need, size_t elt)
 {
-    if (need <= *cap)
-        return 0;
+    if (need <= *cap) return 0;
     uint64_t nc = *cap ? *cap * 2 : 16;
     while (nc < need)
         nc *= 2;
     void *p = ne_realloc(*arr, nc * elt);
-    if (!p)
-        return NE_ENOMEM;
+    if (!p) return NE_ENOMEM;
     *arr = p;
     *cap = nc;
     return 0;
@@ -302,12 +281,10 @@ static int series_tab_rehash(struct eng_index *ix)
 {
     uint64_t nc = ix->tab_cap ? ix->tab_cap * 2 : 1024;
     struct eng_series **t = ne_calloc(nc, sizeof *t);
-    if (!t)
-        return NE_ENOMEM;
+    if (!t) return NE_ENOMEM;
     for (uint64_t i = 0; i < ix->tab_cap; i++) {
         struct eng_series *s = ix->tab[i];
-        if (!s)
-            continue;
+        if (!s) continue;
         uint64_t j = s->hash & (nc - 1);
         while (t[j])
             j = (j + 1) & (nc - 1);
@@ -323,8 +300,7 @@ static int meas_tab_rehash(struct eng_index *ix)
 {
     uint32_t nc = ix->meas_tab_cap ? ix->meas_tab_cap * 2 : 64;
     uint32_t *t = ne_calloc(nc, sizeof *t);
-    if (!t)
-        return NE_ENOMEM;
+    if (!t) return NE_ENOMEM;
     for (uint32_t i = 0; i < ix->nmeas; i++) {
         uint32_t j = (uint32_t)(ix->meas[i]->hash & (nc - 1));
         while (t[j])
@@ -341,11 +317,9 @@ static int post_rehash(struct eng_index *ix)
 {
     uint64_t nc = ix->post_cap ? ix->post_cap * 2 : 256;
     struct posting *t = ne_calloc(nc, sizeof *t);
-    if (!t)
-        return NE_ENOMEM;
+    if (!t) return NE_ENOMEM;
     for (uint64_t i = 0; i < ix->post_cap; i++) {
-        if (!ix->post[i].series)
-            continue;
+        if (!ix->post[i].series) continue;
         uint64_t j = ix->post[i].hash & (nc - 1);
         while (t[j].series)
             j = (j + 1) & (nc - 1);
@@ -360,14 +334,11 @@ static int post_rehash(struct eng_index *ix)
 static struct posting *post_find(const struct eng_index *ix, uint32_t meas, struct ne_sv k,
                                  struct ne_sv v, uint64_t h)
 {
-    if (!ix->post_cap)
-        return NULL;
+    if (!ix->post_cap) return NULL;
     for (uint64_t j = h & (ix->post_cap - 1);; j = (j + 1) & (ix->post_cap - 1)) {
         struct posting *p = &ix->post[j];
-        if (!p->series)
-            return p;
-        if (p->hash == h && p->meas == meas && sv_same(p->key, k) && sv_same(p->val, v))
-            return p;
+        if (!p->series) return p;
+        if (p->hash == h && p->meas == meas && sv_same(p->key, k) && sv_same(p->val, v)) return p;
     }
 }
 
@@ -375,8 +346,7 @@ static int post_add(struct eng_index *ix, struct eng_series *s, const struct ne_
 {
     if ((ix->npost + 1) * 4 > ix->post_cap * 3) {
         int rc = post_rehash(ix);
-        if (rc)
-            return rc;
+        if (rc) return rc;
     }
     uint64_t h = hash_post(s->meas, t->key, t->val);
     struct posting *p = post_find(ix, s->meas, t->key, t->val, h);
@@ -407,14 +377,12 @@ static int db_add(struct eng_index *ix, struct ne_sv name, uint32_t *out)
     if (ix->ndbs == ix->cap_dbs) {
         uint32_t nc = ix->cap_dbs ? ix->cap_dbs * 2 : 4;
         struct eng_db *d = ne_realloc(ix->dbs, nc * sizeof *d);
-        if (!d)
-            return NE_ENOMEM;
+        if (!d) return NE_ENOMEM;
         ix->dbs = d;
         ix->cap_dbs = nc;
     }
     char *n = dupn(name.p, name.n);
-    if (!n)
-        return NE_ENOMEM;
+    if (!n) return NE_ENOMEM;
     struct eng_db *d = &ix->dbs[ix->ndbs];
     d->name = n;
     d->id = ix->ndbs;
@@ -433,18 +401,15 @@ int eng_index_db(struct eng_index *ix, struct ne_sv name, uint32_t *out)
     }
     uint32_t i;
     int rc = db_add(ix, name, &i);
-    if (!rc)
-        rc = log_db(ix, i);
-    if (!rc)
-        *out = i;
+    if (!rc) rc = log_db(ix, i);
+    if (!rc) *out = i;
     return rc;
 }
 
 static int meas_lookup(const struct eng_index *ix, uint32_t db, const char *p, uint32_t n,
                        uint64_t h, uint32_t *slot)
 {
-    if (!ix->meas_tab_cap)
-        return NE_ENOTFOUND;
+    if (!ix->meas_tab_cap) return NE_ENOTFOUND;
     for (uint32_t j = (uint32_t)(h & (ix->meas_tab_cap - 1));;
          j = (j + 1) & (ix->meas_tab_cap - 1)) {
         uint32_t v = ix->meas_tab[j];
@@ -470,15 +435,13 @@ static int meas_get(struct eng_index *ix, uint32_t db, struct ne_sv name, uint32
     }
     if ((ix->nmeas + 1) * 2 > ix->meas_tab_cap) {
         int rc = meas_tab_rehash(ix);
-        if (rc)
-            return rc;
+        if (rc) return rc;
         meas_lookup(ix, db, name.p, name.n, h, &slot);
     }
     if (ix->nmeas == ix->cap_meas) {
         uint32_t nc = ix->cap_meas ? ix->cap_meas * 2 : 16;
         struct eng_meas **a = ne_realloc(ix->meas, nc * sizeof *a);
-        if (!a)
-            return NE_ENOMEM;
+        if (!a) return NE_ENOMEM;
         ix->meas = a;
         ix->cap_meas = nc;
     }
@@ -503,22 +466,19 @@ static int meas_get(struct eng_index *ix, uint32_t db, struct ne_sv name, uint32
 static bool series_matches(const struct eng_series *s, uint32_t db, struct ne_sv meas,
                            const struct ne_tag *tags, uint32_t ntags)
 {
-    if (s->db != db || s->ntags != ntags || !sv_same(s->meas_name, meas))
-        return false;
+    if (s->db != db || s->ntags != ntags || !sv_same(s->meas_name, meas)) return false;
     for (uint32_t i = 0; i < ntags; i++)
         if (!sv_same(s->tags[i].key, tags[i].key) || !sv_same(s->tags[i].val, tags[i].val))
             return false;
     return true;
 }
 
-static struct eng_series **series_slot(const struct eng_index *ix, uint32_t db,
-                                       struct ne_sv meas, const struct ne_tag *tags,
-                                       uint32_t ntags, uint64_t h)
+static struct eng_series **series_slot(const struct eng_index *ix, uint32_t db, struct ne_sv meas,
+                                       const struct ne_tag *tags, uint32_t ntags, uint64_t h)
 {
     for (uint64_t j = h & (ix->tab_cap - 1);; j = (j + 1) & (ix->tab_cap - 1)) {
         struct eng_series *s = ix->tab[j];
-        if (!s || (s->hash == h && series_matches(s, db, meas, tags, ntags)))
-            return &ix->tab[j];
+        if (!s || (s->hash == h && series_matches(s, db, meas, tags, ntags))) return &ix->tab[j];
     }
 }
 
@@ -531,8 +491,7 @@ static struct eng_series *series_build(uint32_t db, struct ne_sv meas, const str
         bytes += tags[i].key.n + tags[i].val.n + 2;
     size_t sz = sizeof(struct eng_series) + ntags * sizeof(struct ne_tag) + bytes;
     struct eng_series *s = ne_calloc(1, sz);
-    if (!s)
-        return NULL;
+    if (!s) return NULL;
     s->tags = (struct ne_tag *)(s + 1);
     char *c = (char *)(s->tags + ntags);
     memcpy(c, meas.p, meas.n);
@@ -569,19 +528,15 @@ static int series_insert(struct eng_index *ix, uint64_t id, uint32_t db, struct 
                          struct eng_series **out)
 {
     int rc;
-    if ((ix->nseries + 1) * 4 > ix->tab_cap * 3 && (rc = series_tab_rehash(ix)))
-        return rc;
-    if ((rc = grow_ptrs((void **)&ix->by_id, &ix->cap_by_id, id, sizeof *ix->by_id)))
-        return rc;
+    if ((ix->nseries + 1) * 4 > ix->tab_cap * 3 && (rc = series_tab_rehash(ix))) return rc;
+    if ((rc = grow_ptrs((void **)&ix->by_id, &ix->cap_by_id, id, sizeof *ix->by_id))) return rc;
     uint32_t mi;
-    if ((rc = meas_get(ix, db, meas, &mi)))
-        return rc;
+    if ((rc = meas_get(ix, db, meas, &mi))) return rc;
     struct eng_meas *m = ix->meas[mi];
     if ((rc = grow_ptrs((void **)&m->series, &m->cap_series, m->nseries + 1, sizeof(void *))))
         return rc;
     struct eng_series *s = series_build(db, meas, tags, ntags, h);
-    if (!s)
-        return NE_ENOMEM;
+    if (!s) return NE_ENOMEM;
     s->id = id;
     s->meas = mi;
     for (uint32_t i = 0; i < ntags; i++) {
@@ -595,8 +550,7 @@ static int series_insert(struct eng_index *ix, uint64_t id, uint32_t db, struct 
     for (uint64_t i = ix->nseries; i < id - 1; i++)
         ix->by_id[i] = NULL;
     ix->by_id[id - 1] = s;
-    if (id > ix->nseries)
-        ix->nseries = id;
+    if (id > ix->nseries) ix->nseries = id;
     m->series[m->nseries++] = s;
     ix->dbs[db].nseries++;
     *out = s;
@@ -625,8 +579,7 @@ static int series_create(struct eng_index *ix, uint32_t db, struct ne_sv meas,
         }
     }
     int rc = series_insert(ix, ix->nseries + 1, db, meas, tags, ntags, h, out);
-    if (!rc)
-        rc = log_series(ix, *out);
+    if (!rc) rc = log_series(ix, *out);
     return rc;
 }
 
@@ -663,11 +616,9 @@ int eng_index_series(struct eng_index *ix, uint32_t db, const struct ne_batch *b
 
 int eng_series_field_find(const struct eng_series *s, struct ne_sv name, uint32_t hint)
 {
-    if (hint < s->nfields && sv_same(s->fields[hint].name, name))
-        return (int)hint;
+    if (hint < s->nfields && sv_same(s->fields[hint].name, name)) return (int)hint;
     for (uint32_t i = 0; i < s->nfields; i++)
-        if (sv_same(s->fields[i].name, name))
-            return (int)i;
+        if (sv_same(s->fields[i].name, name)) return (int)i;
     return -1;
 }
 
@@ -676,14 +627,12 @@ static int field_insert(struct eng_series *s, struct ne_sv name, uint8_t type)
     if (s->nfields == s->cap_fields) {
         uint32_t nc = s->cap_fields ? s->cap_fields * 2 : 4;
         struct eng_field *f = ne_realloc(s->fields, nc * sizeof *f);
-        if (!f)
-            return NE_ENOMEM;
+        if (!f) return NE_ENOMEM;
         s->fields = f;
         s->cap_fields = nc;
     }
     char *n = dupn(name.p, name.n);
-    if (!n)
-        return NE_ENOMEM;
+    if (!n) return NE_ENOMEM;
     struct eng_field *f = &s->fields[s->nfields];
     memset(f, 0, sizeof *f);
     f->name = (struct ne_sv){n, name.n};
@@ -692,12 +641,10 @@ static int field_insert(struct eng_series *s, struct ne_sv name, uint8_t type)
     return (int)s->nfields++;
 }
 
-int eng_index_field_add(struct eng_index *ix, struct eng_series *s, struct ne_sv name,
-                        uint8_t type)
+int eng_index_field_add(struct eng_index *ix, struct eng_series *s, struct ne_sv name, uint8_t type)
 {
     int slot = field_insert(s, name, type);
-    if (slot < 0)
-        return slot;
+    if (slot < 0) return slot;
     int rc = log_field(ix, s, (uint32_t)slot);
     return rc ? rc : slot;
 }
@@ -709,12 +656,9 @@ static int rd_sv(struct ne_rd *r, struct ne_sv *out)
     uint64_t n;
     const uint8_t *p;
     int rc = ne_rd_uvarint(r, &n);
-    if (!rc && n > UINT32_MAX)
-        rc = NE_ECORRUPT;
-    if (!rc)
-        rc = ne_rd_bytes(r, (size_t)n, &p);
-    if (!rc)
-        *out = (struct ne_sv){(const char *)p, (uint32_t)n};
+    if (!rc && n > UINT32_MAX) rc = NE_ECORRUPT;
+    if (!rc) rc = ne_rd_bytes(r, (size_t)n, &p);
+    if (!rc) *out = (struct ne_sv){(const char *)p, (uint32_t)n};
     return rc;
 }
 
@@ -723,18 +667,13 @@ static int load_series(struct eng_index *ix, struct ne_rd *r)
     uint64_t id, db, ntags;
     struct ne_sv meas;
     int rc = ne_rd_uvarint(r, &id);
-    if (!rc)
-        rc = ne_rd_uvarint(r, &db);
-    if (!rc)
-        rc = rd_sv(r, &meas);
-    if (!rc)
-        rc = ne_rd_uvarint(r, &ntags);
-    if (rc || db >= ix->ndbs || id == 0 || id <= ix->nseries || ntags > 65535)
-        return NE_ECORRUPT;
+    if (!rc) rc = ne_rd_uvarint(r, &db);
+    if (!rc) rc = rd_sv(r, &meas);
+    if (!rc) rc = ne_rd_uvarint(r, &ntags);
+    if (rc || db >= ix->ndbs || id == 0 || id <= ix->nseries || ntags > 65535) return NE_ECORRUPT;
     struct ne_tag tags[ntags ? ntags : 1];
     for (uint64_t i = 0; i < ntags; i++) {
-        if (rd_sv(r, &tags[i].key) || rd_sv(r, &tags[i].val))
-            return NE_ECORRUPT;
+        if (rd_sv(r, &tags[i].key) || rd_sv(r, &tags[i].val)) return NE_ECORRUPT;
     }
     uint64_t h = hash_series((uint32_t)db, meas, tags, (uint32_t)ntags);
     struct eng_series *s;
@@ -746,12 +685,10 @@ static int load_field(struct eng_index *ix, struct ne_rd *r)
     uint64_t id, slot;
     uint8_t type;
     struct ne_sv name;
-    if (ne_rd_uvarint(r, &id) || ne_rd_uvarint(r, &slot) || ne_rd_u8(r, &type) ||
-        rd_sv(r, &name))
+    if (ne_rd_uvarint(r, &id) || ne_rd_uvarint(r, &slot) || ne_rd_u8(r, &type) || rd_sv(r, &name))
         return NE_ECORRUPT;
     struct eng_series *s = eng_index_series_by_id(ix, id);
-    if (!s || slot != s->nfields || type < NE_V_FLOAT || type > NE_V_STRING)
-        return NE_ECORRUPT;
+    if (!s || slot != s->nfields || type < NE_V_FLOAT || type > NE_V_STRING) return NE_ECORRUPT;
     int rc = field_insert(s, name, type);
     return rc < 0 ? rc : 0;
 }
@@ -761,20 +698,16 @@ static int load_record(struct eng_index *ix, const uint8_t *p, size_t n)
     struct ne_rd r;
     uint8_t kind;
     ne_rd_init(&r, p, n);
-    if (ne_rd_u8(&r, &kind))
-        return NE_ECORRUPT;
+    if (ne_rd_u8(&r, &kind)) return NE_ECORRUPT;
     if (kind == SL_DB) {
         uint64_t i;
         struct ne_sv name;
         uint32_t got;
-        if (ne_rd_uvarint(&r, &i) || rd_sv(&r, &name) || i != ix->ndbs)
-            return NE_ECORRUPT;
+        if (ne_rd_uvarint(&r, &i) || rd_sv(&r, &name) || i != ix->ndbs) return NE_ECORRUPT;
         return db_add(ix, name, &got);
     }
-    if (kind == SL_SERIES)
-        return load_series(ix, &r);
-    if (kind == SL_FIELD)
-        return load_field(ix, &r);
+    if (kind == SL_SERIES) return load_series(ix, &r);
+    if (kind == SL_FIELD) return load_field(ix, &r);
     return NE_ECORRUPT;
 }
 
@@ -790,11 +723,9 @@ static int write_header(struct ne_file *f)
 
 static int check_header(const uint8_t *h, size_t n)
 {
-    if (n < SL_HDR || ne_load_u32le(h) != SL_MAGIC ||
-        ne_load_u32le(h + 12) != ne_crc32c(0, h, 12))
+    if (n < SL_HDR || ne_load_u32le(h) != SL_MAGIC || ne_load_u32le(h + 12) != ne_crc32c(0, h, 12))
         return NE_ECORRUPT;
-    if ((h[4] | h[5] << 8) != SL_VERSION)
-        return NE_EVERSION;
+    if ((h[4] | h[5] << 8) != SL_VERSION) return NE_EVERSION;
     return 0;
 }
 
@@ -803,8 +734,7 @@ static int load_log(struct eng_index *ix)
     char *data = NULL;
     size_t len = 0;
     int rc = ne_fs_read_all(ix->path, &data, &len);
-    if (rc)
-        return rc;
+    if (rc) return rc;
     if (len < SL_HDR) {
         /* created but its header never made it: start over */
         ne_free(data);
@@ -824,8 +754,8 @@ static int load_log(struct eng_index *ix)
             ne_crc32c(0, p + off + ENG_REC_HDR, n) != crc)
             break;
         if ((rc = load_record(ix, p + off + ENG_REC_HDR, n))) {
-            ne_log(NE_LOG_ERROR, ENG_MOD, "series log record is invalid", "path", ix->path,
-                   "err", ne_strerror(rc), NULL);
+            ne_log(NE_LOG_ERROR, ENG_MOD, "series log record is invalid", "path", ix->path, "err",
+                   ne_strerror(rc), NULL);
             break;
         }
         off += ENG_REC_HDR + n;
@@ -844,24 +774,19 @@ int eng_index_open(const char *dir, uint64_t max_per_db, uint64_t max_per_meas,
                    struct eng_index **out)
 {
     struct eng_index *ix = ne_calloc(1, sizeof *ix);
-    if (!ix)
-        return NE_ENOMEM;
+    if (!ix) return NE_ENOMEM;
     size_t n = strlen(dir) + sizeof "/series.log";
     int rc = NE_ENOMEM;
     ix->path = ne_malloc(n);
-    if (!ix->path)
-        goto fail;
+    if (!ix->path) goto fail;
     snprintf(ix->path, n, "%s/series.log", dir);
     ix->max_per_db = max_per_db;
     ix->max_per_meas = max_per_meas;
     bool existed = ne_fs_exists(ix->path);
-    if ((rc = ne_file_open(ix->path, NE_F_WRITE | NE_F_CREATE, &ix->log)))
-        goto fail;
+    if ((rc = ne_file_open(ix->path, NE_F_WRITE | NE_F_CREATE, &ix->log))) goto fail;
     rc = existed ? load_log(ix) : write_header(ix->log);
-    if (!rc && !existed)
-        rc = ne_fs_sync_dir(dir);
-    if (rc)
-        goto fail;
+    if (!rc && !existed) rc = ne_fs_sync_dir(dir);
+    if (rc) goto fail;
     *out = ix;
     return 0;
 fail:
@@ -874,14 +799,11 @@ fail:
 void eng_index_close(struct eng_index **ip)
 {
     struct eng_index *ix = *ip;
-    if (!ix)
-        return;
-    if (ix->log && ix->pending.len)
-        (void)eng_index_sync(ix);
+    if (!ix) return;
+    if (ix->log && ix->pending.len) (void)eng_index_sync(ix);
     ne_file_close(&ix->log);
     for (uint64_t i = 0; i < ix->nseries; i++)
-        if (ix->by_id[i])
-            series_destroy(ix->by_id[i]);
+        if (ix->by_id[i]) series_destroy(ix->by_id[i]);
     for (uint32_t i = 0; i < ix->nmeas; i++) {
         ne_free(ix->meas[i]->series);
         ne_free(ix->meas[i]->name);
@@ -939,8 +861,7 @@ int eng_index_meas_find(const struct eng_index *ix, uint32_t db, const char *nam
                         const struct eng_meas **out)
 {
     uint32_t n = (uint32_t)strlen(name), slot;
-    if (meas_lookup(ix, db, name, n, hash_meas(db, name, n), &slot))
-        return NE_ENOTFOUND;
+    if (meas_lookup(ix, db, name, n, hash_meas(db, name, n), &slot)) return NE_ENOTFOUND;
     *out = ix->meas[slot];
     return 0;
 }
@@ -959,12 +880,10 @@ struct eng_series *const *eng_index_postings(const struct eng_index *ix, const s
                                              struct ne_sv key, struct ne_sv val, uint64_t *n)
 {
     *n = 0;
-    if (!m->nseries)
-        return NULL;
+    if (!m->nseries) return NULL;
     uint32_t mi = m->series[0]->meas;
     struct posting *p = post_find(ix, mi, key, val, hash_post(mi, key, val));
-    if (!p || !p->series)
-        return NULL;
+    if (!p || !p->series) return NULL;
     *n = p->n;
     return p->series;
 }

@@ -24,13 +24,12 @@
  *     thread has closed the WAL (cut back to its durable offset), replayed
  *     it into a fresh memtable and opened a new WAL file.
  *
- * CHECKPOINT (16 bytes, published with write-tmp/fsync/rename/fsync-dir):
- *   +-------------+-------------+-----------------+--------------------+
- *   | magic "NECK"| version u32 | flushed_seq u64 | (crc32c of 0..11   |
- *   | u32         | = 1         |  ... bytes 8..15| is not needed: the |
- *   +-------------+-------------+-----------------+--------------------+
- *   Layout: magic u32, version u16, reserved u16, flushed_seq u64, crc32c
- *   u32 of bytes 0..15 (20 bytes in all).
+ * CHECKPOINT (20 bytes, published with write-tmp/fsync/rename/fsync-dir):
+ *   +-------------+-------------+----------+-----------------+--------------+
+ *   | magic u32   | version u16 | reserved | flushed_seq u64 | crc32c u32   |
+ *   | "NECK"      | = 1         | u16 = 0  |                 | of bytes 0-15|
+ *   +-------------+-------------+----------+-----------------+--------------+
+ *   Every WAL record with seq <= flushed_seq is in a durable segment.
  *
  * WAL record payload (one ne_store_write call):
  *   u8 version = 1 | uv db_len, db | u32 npoints (patched at the end) |
@@ -57,16 +56,16 @@
 #include "ports/platform.h"
 #include "store/engine/store_int.h"
 
-#define CK_MAGIC 0x4b43454eu /* "NECK" */
-#define CK_LEN 20
-#define MAX_TAGS 1024
-#define MAX_STRING (64u << 10)
-#define DISK_RESERVE (8u << 20)
-#define PROBE_NS 50000000LL  /* a full disk is retried this often */
+#define CK_MAGIC       0x4b43454eu /* "NECK" */
+#define CK_LEN         20
+#define MAX_TAGS       1024
+#define MAX_STRING     (64u << 10)
+#define DISK_RESERVE   (8u << 20)
+#define PROBE_NS       50000000LL /* a full disk is retried this often */
 #define SPACE_CHECK_NS 1000000000LL
 
-static const char *const reject_names[NE_REJ__COUNT] = {"future", "too_old", "type",
-                                                          "cardinality", "invalid"};
+static const char *const reject_names[NE_REJ__COUNT] = {"future", "too_old", "type", "cardinality",
+                                                        "invalid"};
 
 const char *ne_reject_name(enum ne_reject r)
 {
@@ -109,12 +108,11 @@ static int ck_read(struct ne_store *s, uint64_t *seq)
     snprintf(path, sizeof path, "%s/CHECKPOINT", s->root);
     *seq = 0;
     int rc = ne_fs_read_all(path, &d, &n);
-    if (rc == NE_ENOTFOUND)
-        return 0;
-    if (rc)
-        return rc;
+    if (rc == NE_ENOTFOUND) return 0;
+    if (rc) return rc;
     const uint8_t *b = (const uint8_t *)d;
-    if (n != CK_LEN || ne_load_u32le(b) != CK_MAGIC || ne_load_u32le(b + 16) != ne_crc32c(0, b, 16)) {
+    if (n != CK_LEN || ne_load_u32le(b) != CK_MAGIC ||
+        ne_load_u32le(b + 16) != ne_crc32c(0, b, 16)) {
         ne_log(NE_LOG_ERROR, ENG_MOD, "CHECKPOINT is corrupt; relying on segment WAL ranges",
                "path", path, NULL);
     } else {
@@ -129,8 +127,7 @@ static int ck_read(struct ne_store *s, uint64_t *seq)
 int eng_seg_load(const char *path, struct eng_seg **out)
 {
     struct eng_seg *g = ne_calloc(1, sizeof *g);
-    if (!g)
-        return NE_ENOMEM;
+    if (!g) return NE_ENOMEM;
     int rc = ne_seg_open(path, &g->r);
     if (rc) {
         ne_free(g);
@@ -151,8 +148,7 @@ int eng_seg_load(const char *path, struct eng_seg **out)
 static int seg_cmp(const void *a, const void *b)
 {
     const struct eng_seg *x = *(struct eng_seg *const *)a, *y = *(struct eng_seg *const *)b;
-    if (x->seq_min != y->seq_min)
-        return x->seq_min < y->seq_min ? -1 : 1;
+    if (x->seq_min != y->seq_min) return x->seq_min < y->seq_min ? -1 : 1;
     return x->id < y->id ? -1 : x->id > y->id;
 }
 
@@ -166,14 +162,12 @@ void eng_segs_publish(struct ne_store *s, struct eng_seg *g)
 
 static int segs_reserve(struct ne_store *s, size_t extra)
 {
-    if (s->nsegs + extra <= s->cap_segs)
-        return 0;
+    if (s->nsegs + extra <= s->cap_segs) return 0;
     size_t nc = s->cap_segs ? s->cap_segs * 2 : 16;
     while (nc < s->nsegs + extra)
         nc *= 2;
     struct eng_seg **p = ne_realloc(s->segs, nc * sizeof *p);
-    if (!p)
-        return NE_ENOMEM;
+    if (!p) return NE_ENOMEM;
     s->segs = p;
     s->cap_segs = nc;
     return 0;
@@ -181,8 +175,7 @@ static int segs_reserve(struct ne_store *s, size_t extra)
 
 void eng_seg_unref(struct ne_store *s, struct eng_seg *g)
 {
-    if (--g->refs > 0)
-        return;
+    if (--g->refs > 0) return;
     if (g->dead) {
         /* unlinked by eng_reap, outside the lock; if the path cannot be
          * queued, open will remove the superseded or evicted file later */
@@ -219,8 +212,7 @@ void eng_reap(struct ne_store *s)
                    ne_strerror(rc), NULL);
         ne_free(v[i]);
     }
-    if (n)
-        (void)ne_fs_sync_dir(s->seg_dir);
+    if (n) (void)ne_fs_sync_dir(s->seg_dir);
     ne_free(v);
 }
 
@@ -247,11 +239,9 @@ static int seg_list_cb(void *ctx, const char *name, bool is_dir)
     struct ne_store *s = sc->s;
     uint64_t id;
     char path[4096];
-    if (is_dir || ne_seg_parse_name(name, &id))
-        return 0;
+    if (is_dir || ne_seg_parse_name(name, &id)) return 0;
     snprintf(path, sizeof path, "%s/%s", s->seg_dir, name);
-    if (id >= s->next_seg_id)
-        s->next_seg_id = id + 1;
+    if (id >= s->next_seg_id) s->next_seg_id = id + 1;
     struct eng_seg *g;
     int rc = eng_seg_load(path, &g);
     if (rc) {
@@ -280,8 +270,8 @@ static void drop_superseded(struct ne_store *s)
         struct eng_seg *g = s->segs[i];
         for (size_t j = 0; j < s->nsegs && !g->dead; j++) {
             struct eng_seg *h = s->segs[j];
-            g->dead = h != g && h->id > g->id && h->seq_min <= g->seq_min &&
-                      g->seq_max <= h->seq_max;
+            g->dead =
+                h != g && h->id > g->id && h->seq_min <= g->seq_min && g->seq_max <= h->seq_max;
         }
     }
     size_t keep = 0;
@@ -296,8 +286,7 @@ static void drop_superseded(struct ne_store *s)
         s->segs[keep++] = g;
     }
     s->nsegs = keep;
-    if (s->nsegs)
-        qsort(s->segs, s->nsegs, sizeof *s->segs, seg_cmp);
+    if (s->nsegs) qsort(s->segs, s->nsegs, sizeof *s->segs, seg_cmp);
 }
 
 /* ---- WAL payload ------------------------------------------------------------- */
@@ -312,15 +301,12 @@ static int enc_series(struct ne_buf *b, struct eng_series *se, uint64_t epoch)
 {
     bool def = se->wal_gen != epoch;
     int rc = ne_buf_put_uvarint(b, se->id << 1 | def);
-    if (rc || !def)
-        return rc;
+    if (rc || !def) return rc;
     rc = put_sv(b, se->meas_name);
-    if (!rc)
-        rc = ne_buf_put_uvarint(b, se->ntags);
+    if (!rc) rc = ne_buf_put_uvarint(b, se->ntags);
     for (uint32_t i = 0; !rc && i < se->ntags; i++) {
         rc = put_sv(b, se->tags[i].key);
-        if (!rc)
-            rc = put_sv(b, se->tags[i].val);
+        if (!rc) rc = put_sv(b, se->tags[i].val);
     }
     return rc;
 }
@@ -397,8 +383,9 @@ static bool point_valid(struct wctx *c, const struct ne_batch *b, const struct n
     const struct ne_store_opts *o = &c->s->o;
     if (!sv_ok(p->meas) || p->ntags > MAX_TAGS || p->nfields == 0) {
         reject(c, p, NE_REJ_INVALID, "invalid point: %s",
-               !sv_ok(p->meas) ? "empty measurement"
-                               : p->nfields == 0 ? "no field" : "too many tags");
+               !sv_ok(p->meas)   ? "empty measurement"
+               : p->nfields == 0 ? "no field"
+                                 : "too many tags");
         return false;
     }
     const struct ne_tag *t = ne_point_tags(b, p);
@@ -421,8 +408,8 @@ static bool point_valid(struct wctx *c, const struct ne_batch *b, const struct n
         }
     }
     if (o->future_grace_ns > 0 && ts > c->now && ts - c->now > o->future_grace_ns) {
-        reject(c, p, NE_REJ_FUTURE, "point in %.*s at %" PRId64 " is %" PRId64
-                                    " s in the future (grace %" PRId64 " s)",
+        reject(c, p, NE_REJ_FUTURE,
+               "point in %.*s at %" PRId64 " is %" PRId64 " s in the future (grace %" PRId64 " s)",
                (int)p->meas.n, p->meas.p, ts, (ts - c->now) / 1000000000,
                o->future_grace_ns / 1000000000);
         return false;
@@ -445,13 +432,11 @@ static bool fields_resolve(struct wctx *c, const struct ne_batch *b, const struc
         if (slot >= 0 && se->fields[slot].type != f[i].type) {
             char key[160];
             series_text(se, key, sizeof key);
-            reject(c, p, NE_REJ_TYPE, "field \"%s\" is %s in %s, got %s",
-                   se->fields[slot].name.p, ne_vtype_name(se->fields[slot].type), key,
-                   ne_vtype_name(f[i].type));
+            reject(c, p, NE_REJ_TYPE, "field \"%s\" is %s in %s, got %s", se->fields[slot].name.p,
+                   ne_vtype_name(se->fields[slot].type), key, ne_vtype_name(f[i].type));
             return false;
         }
-        if (i < 64)
-            c->slots[i] = slot;
+        if (i < 64) c->slots[i] = slot;
     }
     return true;
 }
@@ -465,43 +450,33 @@ static int point_store(struct wctx *c, const struct ne_batch *b, const struct ne
     int rc = 0;
     if (wb) {
         rc = enc_series(wb, se, c->epoch);
-        if (!rc)
-            rc = ne_buf_put_svarint(wb, (int64_t)((uint64_t)ts - (uint64_t)c->prev_ts));
-        if (!rc)
-            rc = ne_buf_put_uvarint(wb, p->nfields);
-        if (rc)
-            return rc;
+        if (!rc) rc = ne_buf_put_svarint(wb, (int64_t)((uint64_t)ts - (uint64_t)c->prev_ts));
+        if (!rc) rc = ne_buf_put_uvarint(wb, p->nfields);
+        if (rc) return rc;
     }
     for (uint32_t i = 0; i < p->nfields; i++) {
         int slot = i < 64 ? c->slots[i] : eng_series_field_find(se, f[i].key, i);
         bool def = false;
         if (slot < 0) {
             slot = eng_index_field_add(s->ix, se, f[i].key, f[i].type);
-            if (slot < 0)
-                return slot;
+            if (slot < 0) return slot;
             def = true;
         }
         struct eng_field *ef = &se->fields[slot];
-        if (ef->wal_gen != c->epoch)
-            def = true;
+        if (ef->wal_gen != c->epoch) def = true;
         if (wb) {
             rc = ne_buf_put_uvarint(wb, (uint64_t)slot << 1 | def);
             if (!rc && def) {
                 rc = ne_buf_put_u8(wb, ef->type);
-                if (!rc)
-                    rc = put_sv(wb, ef->name);
+                if (!rc) rc = put_sv(wb, ef->name);
             }
-            if (!rc)
-                rc = enc_value(wb, ef->type, &f[i].v);
-            if (rc)
-                return rc;
+            if (!rc) rc = enc_value(wb, ef->type, &f[i].v);
+            if (rc) return rc;
             ef->wal_gen = c->epoch;
         }
-        if ((rc = eng_mt_append(s->active, se, (uint32_t)slot, ts, &f[i].v)))
-            return rc;
+        if ((rc = eng_mt_append(s->active, se, (uint32_t)slot, ts, &f[i].v))) return rc;
     }
-    if (wb)
-        se->wal_gen = c->epoch;
+    if (wb) se->wal_gen = c->epoch;
     c->prev_ts = ts;
     c->npts++;
     c->nvals += p->nfields;
@@ -517,20 +492,16 @@ static int write_points(struct wctx *c, const struct ne_batch *b)
     for (uint32_t i = 0; i < b->npts; i++) {
         const struct ne_point *p = &b->pts[i];
         int64_t ts = p->ts == NE_TS_UNSET ? c->now : p->ts;
-        if (!point_valid(c, b, p, ts))
-            continue;
+        if (!point_valid(c, b, p, ts)) continue;
         struct eng_series *se;
         int rc = eng_index_series(c->s->ix, c->db, b, p, &se, why, sizeof why);
         if (rc == NE_ELIMIT) {
             reject(c, p, NE_REJ_CARDINALITY, "%s", why);
             continue;
         }
-        if (rc)
-            return rc;
-        if (!fields_resolve(c, b, p, se))
-            continue;
-        if ((rc = point_store(c, b, p, se, ts)))
-            return rc;
+        if (rc) return rc;
+        if (!fields_resolve(c, b, p, se)) continue;
+        if ((rc = point_store(c, b, p, se, ts))) return rc;
     }
     return 0;
 }
@@ -540,12 +511,10 @@ static int write_points(struct wctx *c, const struct ne_batch *b)
  * is flushed, and replay skips records by sequence number. */
 static int seal_locked(struct ne_store *s)
 {
-    if (s->sealed || !s->active->values)
-        return s->sealed ? NE_EBUSY : 0;
+    if (s->sealed || !s->active->values) return s->sealed ? NE_EBUSY : 0;
     struct eng_memtable *m;
     int rc = eng_mt_new(s->next_mt_gen, &m);
-    if (rc)
-        return rc;
+    if (rc) return rc;
     s->next_mt_gen++;
     s->sealed = s->active;
     s->active = m;
@@ -561,12 +530,10 @@ static bool mt_full(const struct ne_store *s)
 /* Admission before a write: state, disk, memtable room. mu held. */
 static int admit_locked(struct ne_store *s)
 {
-    if (atomic_load(&s->state) != ENG_OK)
-        return NE_EFAILED;
+    if (atomic_load(&s->state) != ENG_OK) return NE_EFAILED;
     int64_t now = ne_time_mono_ns();
     if (atomic_load(&s->disk_full)) {
-        if (now - s->disk_probe_mono < PROBE_NS)
-            return NE_ENOSPC;
+        if (now - s->disk_probe_mono < PROBE_NS) return NE_ENOSPC;
         s->disk_probe_mono = now;
     }
     if (s->wal && now - s->space_check_mono >= SPACE_CHECK_NS) {
@@ -574,8 +541,9 @@ static int admit_locked(struct ne_store *s)
         s->space_check_mono = now;
         if (ne_fs_free_space(s->root, &free_b) == 0 && free_b < DISK_RESERVE) {
             if (!atomic_exchange(&s->disk_full, true))
-                ne_log(NE_LOG_ERROR, ENG_MOD, "disk almost full: writes refused until space returns",
-                       "dir", s->root, NULL);
+                ne_log(NE_LOG_ERROR, ENG_MOD,
+                       "disk almost full: writes refused until space returns", "dir", s->root,
+                       NULL);
             snprintf(s->why, sizeof s->why, "disk full");
             s->disk_probe_mono = now;
             return NE_ENOSPC;
@@ -585,18 +553,15 @@ static int admit_locked(struct ne_store *s)
         int rc = seal_locked(s);
         /* while the sealed one flushes, the active one may use the rest of
          * the budget */
-        if (rc == NE_EBUSY && s->active->bytes + s->sealed->bytes < s->o.memtable_bytes)
-            rc = 0;
+        if (rc == NE_EBUSY && s->active->bytes + s->sealed->bytes < s->o.memtable_bytes) rc = 0;
         if (rc == NE_EBUSY) {
             ne_metric_inc(s->m_backpressure);
             return atomic_load(&s->disk_full) ? NE_ENOSPC : NE_EBUSY;
         }
-        if (rc)
-            return rc;
+        if (rc) return rc;
     } else if (s->wal && eng_wal_want_rotate(s->wal)) {
         int rc = eng_wal_rotate(s->wal, NULL);
-        if (rc)
-            return rc;
+        if (rc) return rc;
     }
     return 0;
 }
@@ -606,8 +571,8 @@ static void note_disk_result(struct ne_store *s, int rc)
     if (rc == NE_ENOSPC) {
         if (!atomic_exchange(&s->disk_full, true))
             ne_log(NE_LOG_ERROR, ENG_MOD,
-                   "disk full: writes are refused (WAL intact) until space returns", "dir",
-                   s->root, NULL);
+                   "disk full: writes are refused (WAL intact) until space returns", "dir", s->root,
+                   NULL);
         s->disk_probe_mono = ne_time_mono_ns();
         snprintf(s->why, sizeof s->why, "disk full");
         ne_metric_inc(s->m_nospc);
@@ -622,18 +587,14 @@ int ne_store_write(struct ne_store *s, const char *db, const struct ne_batch *b,
                    struct ne_write_result *res)
 {
     struct ne_write_result dummy;
-    if (!res)
-        res = &dummy;
+    if (!res) res = &dummy;
     memset(res, 0, sizeof *res);
-    if (!s || !db || !*db || !b)
-        return NE_EINVAL;
-    if (atomic_load(&s->state) != ENG_OK)
-        return NE_EFAILED;
+    if (!s || !db || !*db || !b) return NE_EINVAL;
+    if (atomic_load(&s->state) != ENG_OK) return NE_EFAILED;
     struct wctx c = {.s = s, .res = res, .now = ne_time_wall_ns()};
     pthread_mutex_lock(&s->mu);
     int rc = admit_locked(s);
-    if (!rc)
-        rc = eng_index_db(s->ix, ne_sv_c(db), &c.db);
+    if (!rc) rc = eng_index_db(s->ix, ne_sv_c(db), &c.db);
     if (rc) {
         pthread_mutex_unlock(&s->mu);
         return rc;
@@ -647,14 +608,11 @@ int ne_store_write(struct ne_store *s, const char *db, const struct ne_batch *b,
         }
         c.epoch = eng_wal_gen(s->wal);
         rc = ne_buf_put_u8(c.wb, 1);
-        if (!rc)
-            rc = put_sv(c.wb, ne_sv_c(db));
+        if (!rc) rc = put_sv(c.wb, ne_sv_c(db));
         npts_at = c.wb->len;
-        if (!rc)
-            rc = ne_buf_put_u32le(c.wb, 0);
+        if (!rc) rc = ne_buf_put_u32le(c.wb, 0);
     }
-    if (!rc)
-        rc = write_points(&c, b);
+    if (!rc) rc = write_points(&c, b);
     uint64_t seq = 0;
     if (s->wal) {
         if (rc || !c.npts) {
@@ -666,14 +624,11 @@ int ne_store_write(struct ne_store *s, const char *db, const struct ne_batch *b,
     } else if (!rc && c.npts) {
         seq = s->next_seq++;
     }
-    if (seq && s->wal)
-        s->wal_users++;
+    if (seq && s->wal) s->wal_users++;
     if (seq) {
-        if (!s->active->seq_min)
-            s->active->seq_min = seq;
+        if (!s->active->seq_min) s->active->seq_min = seq;
         s->active->seq_max = seq;
-        if (!s->active->first_mono)
-            s->active->first_mono = ne_time_mono_ns();
+        if (!s->active->first_mono) s->active->first_mono = ne_time_mono_ns();
     }
     pthread_mutex_unlock(&s->mu);
     if (rc) {
@@ -686,14 +641,12 @@ int ne_store_write(struct ne_store *s, const char *db, const struct ne_batch *b,
         pthread_mutex_lock(&s->mu);
         if (failed && atomic_exchange(&s->state, ENG_FAILED) == ENG_OK)
             snprintf(s->why, sizeof s->why, "WAL sync failed: recovering");
-        if (failed && !rc)
-            rc = NE_EFAILED;
+        if (failed && !rc) rc = NE_EFAILED;
         note_disk_result(s, failed ? -1 : rc);
         s->wal_users--;
         pthread_cond_broadcast(&s->cv);
         pthread_mutex_unlock(&s->mu);
-        if (rc)
-            return rc;
+        if (rc) return rc;
     }
     ne_metric_add(s->m_points, res->accepted);
     ne_metric_add(s->m_values, c.nvals);
@@ -709,8 +662,7 @@ struct colref {
 static int colref_cmp(const void *a, const void *b)
 {
     const struct eng_mcol *x = ((const struct colref *)a)->c, *y = ((const struct colref *)b)->c;
-    if (x->s->id != y->s->id)
-        return x->s->id < y->s->id ? -1 : 1;
+    if (x->s->id != y->s->id) return x->s->id < y->s->id ? -1 : 1;
     struct ne_sv fx = x->s->fields[x->slot].name, fy = y->s->fields[y->slot].name;
     int r = memcmp(fx.p, fy.p, fx.n < fy.n ? fx.n : fy.n);
     return r ? r : (fx.n > fy.n) - (fx.n < fy.n);
@@ -732,8 +684,7 @@ static const void *col_values(const struct eng_memtable *m, const struct eng_mco
     if (cv->cap < c->n) {
         size_t nc = c->n;
         bool *b = ne_realloc(cv->b, nc * sizeof *b);
-        if (b)
-            cv->b = b;
+        if (b) cv->b = b;
         struct ne_sv *sv = b ? ne_realloc(cv->sv, nc * sizeof *sv) : NULL;
         if (!sv) {
             *rc = NE_ENOMEM;
@@ -756,20 +707,20 @@ static int write_segment(struct ne_store *s, struct eng_memtable *m, struct colr
                          uint32_t ncols, const char *const *dbs, uint32_t ndbs, uint64_t id,
                          struct ne_seg_info *info)
 {
-    struct ne_segw_opts so = {.dbs = dbs, .ndbs = ndbs, .wal_seq_min = m->seq_min,
-                              .wal_seq_max = m->seq_max};
+    struct ne_segw_opts so = {
+        .dbs = dbs, .ndbs = ndbs, .wal_seq_min = m->seq_min, .wal_seq_max = m->seq_max};
     struct ne_segw *w = NULL;
     struct conv cv = {0};
     int rc = ne_segw_open(s->seg_dir, id, &so, &w);
     for (uint32_t i = 0; !rc && i < ncols; i++) {
         struct eng_mcol *c = order[i].c;
-        if (!c->n)
-            continue;
-        struct ne_seg_colkey k = {.series_id = c->s->id, .field = c->s->fields[c->slot].name,
-                                  .type = c->type, .db = c->s->db};
+        if (!c->n) continue;
+        struct ne_seg_colkey k = {.series_id = c->s->id,
+                                  .field = c->s->fields[c->slot].name,
+                                  .type = c->type,
+                                  .db = c->s->db};
         const void *vals = col_values(m, c, &cv, &rc);
-        if (!rc)
-            rc = ne_segw_add_column(w, &k, c->ts, vals, c->n);
+        if (!rc) rc = ne_segw_add_column(w, &k, c->ts, vals, c->n);
     }
     if (!rc)
         rc = ne_segw_finish(&w, info);
@@ -793,8 +744,7 @@ int eng_store_flush_sealed(struct ne_store *s)
     struct colref *order = ne_malloc((size_t)(m->ncols ? m->ncols : 1) * sizeof *order);
     uint32_t ndbs = eng_index_ndbs(s->ix);
     const char **dbs = ne_malloc((ndbs ? ndbs : 1) * sizeof *dbs);
-    if (!order || !dbs)
-        rc = NE_ENOMEM;
+    if (!order || !dbs) rc = NE_ENOMEM;
     for (uint32_t i = 0; !rc && i < m->ncols; i++) {
         eng_mt_col_finish(&m->cols[i]);
         order[i].c = &m->cols[i];
@@ -827,8 +777,7 @@ int eng_store_flush_sealed(struct ne_store *s)
     ne_free(dbs);
 
     pthread_mutex_lock(&s->mu);
-    if (!rc && (rc = segs_reserve(s, 1)))
-        eng_seg_unref(s, g);
+    if (!rc && (rc = segs_reserve(s, 1))) eng_seg_unref(s, g);
     if (!rc) {
         eng_segs_publish(s, g);
         s->flushed_seq = m->seq_max;
@@ -838,17 +787,14 @@ int eng_store_flush_sealed(struct ne_store *s)
         pthread_mutex_unlock(&s->mu);
         eng_mt_free(&m);
         int crc = ck_write(s, upto);
-        if (!crc && w)
-            eng_wal_drop_upto(w, upto);
+        if (!crc && w) eng_wal_drop_upto(w, upto);
         pthread_mutex_lock(&s->mu);
         ne_metric_inc(s->m_flushes);
-        if (atomic_load(&s->disk_full) && !crc)
-            note_disk_result(s, 0);
+        if (atomic_load(&s->disk_full) && !crc) note_disk_result(s, 0);
     } else {
-        ne_log(NE_LOG_ERROR, ENG_MOD, "memtable flush failed; will retry", "err",
-               ne_strerror(rc), NULL);
-        if (rc == NE_ENOSPC)
-            note_disk_result(s, rc);
+        ne_log(NE_LOG_ERROR, ENG_MOD, "memtable flush failed; will retry", "err", ne_strerror(rc),
+               NULL);
+        if (rc == NE_ENOSPC) note_disk_result(s, rc);
     }
     s->flushing = false;
     s->flush_err = rc;
@@ -862,18 +808,15 @@ int eng_store_flush_sealed(struct ne_store *s)
 int ne_store_flush(struct ne_store *s)
 {
     pthread_mutex_lock(&s->mu);
-    uint64_t target = s->active->seq_max ? s->active->seq_max
-                                         : s->sealed ? s->sealed->seq_max : 0;
+    uint64_t target = s->active->seq_max ? s->active->seq_max : s->sealed ? s->sealed->seq_max : 0;
     int rc = 0;
     while (s->flushed_seq < target) {
         if (atomic_load(&s->state) != ENG_OK) {
             rc = NE_EFAILED;
             break;
         }
-        if (!s->sealed && !s->active->values)
-            break; /* records without values (nothing to flush) */
-        if (!s->sealed && (rc = seal_locked(s)))
-            break;
+        if (!s->sealed && !s->active->values) break; /* records without values (nothing to flush) */
+        if (!s->sealed && (rc = seal_locked(s))) break;
         uint64_t attempts = s->flush_attempts;
         pthread_cond_broadcast(&s->cv);
         while (s->flush_attempts == attempts && atomic_load(&s->state) == ENG_OK)
@@ -908,11 +851,9 @@ static int rmap_grow(struct replay *rp)
 {
     size_t nc = rp->cap ? rp->cap * 2 : 1024;
     struct rmap *m = ne_calloc(nc, sizeof *m);
-    if (!m)
-        return NE_ENOMEM;
+    if (!m) return NE_ENOMEM;
     for (size_t i = 0; i < rp->cap; i++) {
-        if (!rp->map[i].ref)
-            continue;
+        if (!rp->map[i].ref) continue;
         size_t j = (size_t)(rp->map[i].ref * 0x9E3779B97F4A7C15ull) & (nc - 1);
         while (m[j].ref)
             j = (j + 1) & (nc - 1);
@@ -926,8 +867,7 @@ static int rmap_grow(struct replay *rp)
 
 static struct rmap *rmap_get(struct replay *rp, uint64_t ref)
 {
-    if ((rp->n + 1) * 2 > rp->cap && rmap_grow(rp))
-        return NULL;
+    if ((rp->n + 1) * 2 > rp->cap && rmap_grow(rp)) return NULL;
     uint64_t key = ref + 1;
     size_t j = (size_t)(key * 0x9E3779B97F4A7C15ull) & (rp->cap - 1);
     while (rp->map[j].ref && rp->map[j].ref != key)
@@ -943,8 +883,7 @@ static int rd_sv(struct ne_rd *r, struct ne_sv *out)
 {
     uint64_t n;
     const uint8_t *p;
-    if (ne_rd_uvarint(r, &n) || n > UINT32_MAX || ne_rd_bytes(r, (size_t)n, &p))
-        return NE_ECORRUPT;
+    if (ne_rd_uvarint(r, &n) || n > UINT32_MAX || ne_rd_bytes(r, (size_t)n, &p)) return NE_ECORRUPT;
     *out = (struct ne_sv){(const char *)p, (uint32_t)n};
     return 0;
 }
@@ -953,24 +892,19 @@ static int replay_series(struct replay *rp, struct ne_rd *r, uint32_t db, struct
 {
     struct ne_store *s = rp->s;
     uint64_t v;
-    if (ne_rd_uvarint(r, &v))
-        return NE_ECORRUPT;
+    if (ne_rd_uvarint(r, &v)) return NE_ECORRUPT;
     uint64_t ref = v >> 1;
     struct rmap *m = rmap_get(rp, ref);
-    if (!m)
-        return NE_ENOMEM;
+    if (!m) return NE_ENOMEM;
     if (v & 1) {
         struct ne_sv meas;
         uint64_t ntags;
-        if (rd_sv(r, &meas) || ne_rd_uvarint(r, &ntags) || ntags > MAX_TAGS)
-            return NE_ECORRUPT;
+        if (rd_sv(r, &meas) || ne_rd_uvarint(r, &ntags) || ntags > MAX_TAGS) return NE_ECORRUPT;
         struct ne_tag tags[MAX_TAGS];
         for (uint64_t i = 0; i < ntags; i++)
-            if (rd_sv(r, &tags[i].key) || rd_sv(r, &tags[i].val))
-                return NE_ECORRUPT;
+            if (rd_sv(r, &tags[i].key) || rd_sv(r, &tags[i].val)) return NE_ECORRUPT;
         int rc = eng_index_series_parts(s->ix, db, meas, tags, (uint32_t)ntags, &m->se);
-        if (rc)
-            return rc;
+        if (rc) return rc;
         m->gen = rp->gen;
         m->nslots = 0;
     } else if (!m->se || m->gen != rp->gen) {
@@ -983,13 +917,11 @@ static int replay_series(struct replay *rp, struct ne_rd *r, uint32_t db, struct
 static int replay_field(struct replay *rp, struct ne_rd *r, struct rmap *m, uint32_t *slot)
 {
     uint64_t v;
-    if (ne_rd_uvarint(r, &v) || (v >> 1) > 65535)
-        return NE_ECORRUPT;
+    if (ne_rd_uvarint(r, &v) || (v >> 1) > 65535) return NE_ECORRUPT;
     uint32_t ws = (uint32_t)(v >> 1);
     if (ws >= m->nslots) {
         uint32_t *p = ne_realloc(m->slots, (ws + 1) * sizeof *p);
-        if (!p)
-            return NE_ENOMEM;
+        if (!p) return NE_ENOMEM;
         memset(p + m->nslots, 0, (ws + 1 - m->nslots) * sizeof *p);
         m->slots = p;
         m->nslots = ws + 1;
@@ -1000,16 +932,12 @@ static int replay_field(struct replay *rp, struct ne_rd *r, struct rmap *m, uint
         if (ne_rd_u8(r, &type) || rd_sv(r, &name) || type < NE_V_FLOAT || type > NE_V_STRING)
             return NE_ECORRUPT;
         int sl = eng_series_field_find(m->se, name, ws);
-        if (sl < 0)
-            sl = eng_index_field_add(rp->s->ix, m->se, name, type);
-        if (sl < 0)
-            return sl;
-        if (m->se->fields[sl].type != type)
-            return NE_ECONFLICT;
+        if (sl < 0) sl = eng_index_field_add(rp->s->ix, m->se, name, type);
+        if (sl < 0) return sl;
+        if (m->se->fields[sl].type != type) return NE_ECONFLICT;
         m->slots[ws] = (uint32_t)sl + 1;
     }
-    if (!m->slots[ws])
-        return NE_ECORRUPT;
+    if (!m->slots[ws]) return NE_ECORRUPT;
     *slot = m->slots[ws] - 1;
     return 0;
 }
@@ -1020,8 +948,7 @@ static int replay_value(struct ne_rd *r, uint8_t type, union ne_value *v)
     uint8_t b;
     switch (type) {
     case NE_V_FLOAT:
-        if (ne_rd_u64le(r, &u))
-            return NE_ECORRUPT;
+        if (ne_rd_u64le(r, &u)) return NE_ECORRUPT;
         memcpy(&v->f, &u, 8);
         return 0;
     case NE_V_INT:
@@ -1029,8 +956,7 @@ static int replay_value(struct ne_rd *r, uint8_t type, union ne_value *v)
     case NE_V_UINT:
         return ne_rd_uvarint(r, &v->u);
     case NE_V_BOOL:
-        if (ne_rd_u8(r, &b))
-            return NE_ECORRUPT;
+        if (ne_rd_u8(r, &b)) return NE_ECORRUPT;
         v->b = b != 0;
         return 0;
     default:
@@ -1038,8 +964,7 @@ static int replay_value(struct ne_rd *r, uint8_t type, union ne_value *v)
     }
 }
 
-static int replay_points(struct replay *rp, struct ne_rd *r, uint32_t db, uint32_t npts,
-                         bool apply)
+static int replay_points(struct replay *rp, struct ne_rd *r, uint32_t db, uint32_t npts, bool apply)
 {
     struct ne_store *s = rp->s;
     int64_t ts = 0;
@@ -1048,20 +973,15 @@ static int replay_points(struct replay *rp, struct ne_rd *r, uint32_t db, uint32
         int64_t d;
         uint64_t nf;
         int rc = replay_series(rp, r, db, &m);
-        if (rc)
-            return rc;
-        if (ne_rd_svarint(r, &d) || ne_rd_uvarint(r, &nf))
-            return NE_ECORRUPT;
+        if (rc) return rc;
+        if (ne_rd_svarint(r, &d) || ne_rd_uvarint(r, &nf)) return NE_ECORRUPT;
         ts = (int64_t)((uint64_t)ts + (uint64_t)d);
         for (uint64_t k = 0; k < nf; k++) {
             uint32_t slot;
             union ne_value v;
-            if ((rc = replay_field(rp, r, m, &slot)))
-                return rc;
-            if ((rc = replay_value(r, m->se->fields[slot].type, &v)))
-                return rc;
-            if (apply && (rc = eng_mt_append(s->active, m->se, slot, ts, &v)))
-                return rc;
+            if ((rc = replay_field(rp, r, m, &slot))) return rc;
+            if ((rc = replay_value(r, m->se->fields[slot].type, &v))) return rc;
+            if (apply && (rc = eng_mt_append(s->active, m->se, slot, ts, &v))) return rc;
         }
     }
     return 0;
@@ -1078,23 +998,18 @@ static int replay_record(void *ctx, uint64_t seq, uint64_t gen, const uint8_t *p
     ne_rd_init(&r, p, n);
     if (ne_rd_u8(&r, &ver) || ver != 1 || rd_sv(&r, &db) || ne_rd_u32le(&r, &npts))
         return NE_ECORRUPT;
-    if (gen != rp->gen)
-        rp->gen = gen; /* references are per file */
+    if (gen != rp->gen) rp->gen = gen; /* references are per file */
     pthread_mutex_lock(&s->mu);
     bool apply = seq > s->flushed_seq;
     int rc = eng_index_db(s->ix, db, &dbi);
-    if (!rc)
-        rc = replay_points(rp, &r, dbi, npts, apply);
+    if (!rc) rc = replay_points(rp, &r, dbi, npts, apply);
     if (!rc && apply) {
-        if (!s->active->seq_min)
-            s->active->seq_min = seq;
+        if (!s->active->seq_min) s->active->seq_min = seq;
         s->active->seq_max = seq;
-        if (!s->active->first_mono)
-            s->active->first_mono = ne_time_mono_ns();
+        if (!s->active->first_mono) s->active->first_mono = ne_time_mono_ns();
     }
     bool full = !rc && mt_full(s);
-    if (full)
-        rc = seal_locked(s);
+    if (full) rc = seal_locked(s);
     pthread_mutex_unlock(&s->mu);
     if (rc) {
         char sq[32];
@@ -1113,8 +1028,7 @@ static int replay_wal(struct ne_store *s, struct eng_replay_report *rep)
     for (size_t i = 0; i < rp.cap; i++)
         ne_free(rp.map[i].slots);
     ne_free(rp.map);
-    if (rep->quarantined)
-        ne_metric_add(s->m_quarantined, rep->quarantined);
+    if (rep->quarantined) ne_metric_add(s->m_quarantined, rep->quarantined);
     if (rep->records) {
         char nrec[32], nf[32];
         snprintf(nrec, sizeof nrec, "%" PRIu64, rep->records);
@@ -1132,13 +1046,14 @@ static int wal_start(struct ne_store *s, const struct eng_replay_report *rep)
         s->next_seq = next_seq;
         return 0;
     }
-    struct eng_wal_opts wo = {.dir = s->wal_dir, .mode = s->o.durability,
-                              .max_loss_ns = s->o.max_loss_ns, .next_seq = next_seq,
+    struct eng_wal_opts wo = {.dir = s->wal_dir,
+                              .mode = s->o.durability,
+                              .max_loss_ns = s->o.max_loss_ns,
+                              .next_seq = next_seq,
                               .next_gen = rep->last_gen + 1};
     struct eng_wal *w;
     int rc = eng_wal_open(&wo, &w);
-    if (!rc)
-        rc = eng_wal_adopt(w);
+    if (!rc) rc = eng_wal_adopt(w);
     if (rc) {
         eng_wal_close(&w);
         return rc;
@@ -1180,8 +1095,7 @@ static void recover(struct ne_store *s)
     eng_mt_free(&old);
     struct eng_replay_report rep;
     rc = replay_wal(s, &rep);
-    if (!rc)
-        rc = wal_start(s, &rep);
+    if (!rc) rc = wal_start(s, &rep);
     pthread_mutex_lock(&s->mu);
     if (!rc) {
         atomic_store(&s->state, ENG_OK);
@@ -1189,8 +1103,7 @@ static void recover(struct ne_store *s)
         ne_metric_inc(s->m_recoveries);
         ne_log(NE_LOG_INFO, ENG_MOD, "recovered: writes accepted again", NULL);
     } else {
-        ne_log(NE_LOG_ERROR, ENG_MOD, "recovery failed; will retry", "err", ne_strerror(rc),
-               NULL);
+        ne_log(NE_LOG_ERROR, ENG_MOD, "recovery failed; will retry", "err", ne_strerror(rc), NULL);
         snprintf(s->why, sizeof s->why, "WAL recovery failed: %s", ne_strerror(rc));
     }
     pthread_cond_broadcast(&s->cv);
@@ -1224,8 +1137,7 @@ static void *flusher_main(void *arg)
             pthread_mutex_unlock(&s->mu);
             recover(s);
             pthread_mutex_lock(&s->mu);
-            if (atomic_load(&s->state) != ENG_OK)
-                timed_wait(s, 200000000);
+            if (atomic_load(&s->state) != ENG_OK) timed_wait(s, 200000000);
             continue;
         }
         if (s->sealed && !s->flushing && !backoff) {
@@ -1252,8 +1164,7 @@ static char *path_join(const char *a, const char *b)
 {
     size_t n = strlen(a) + strlen(b) + 2;
     char *p = ne_malloc(n);
-    if (p)
-        snprintf(p, n, "%s/%s", a, b);
+    if (p) snprintf(p, n, "%s/%s", a, b);
     return p;
 }
 
@@ -1261,8 +1172,8 @@ static void metrics_init(struct ne_store *s)
 {
     s->m_points = ne_metric_counter("neoedge_store_points_written_total",
                                     "Points stored (acknowledged or pending)", NULL);
-    s->m_values = ne_metric_counter("neoedge_store_values_written_total", "Field values stored",
-                                    NULL);
+    s->m_values =
+        ne_metric_counter("neoedge_store_values_written_total", "Field values stored", NULL);
     for (int i = 0; i < NE_REJ__COUNT; i++) {
         char l[64];
         snprintf(l, sizeof l, "reason=\"%s\"", reject_names[i]);
@@ -1271,20 +1182,19 @@ static void metrics_init(struct ne_store *s)
     }
     s->m_flushes = ne_metric_counter("neoedge_store_flushes_total", "Memtables flushed", NULL);
     s->m_segments = ne_metric_gauge("neoedge_store_segments", "Segments on disk", NULL);
-    s->m_seg_bytes = ne_metric_gauge("neoedge_store_segment_bytes", "Bytes of segments on disk",
-                                     NULL);
-    s->m_mt_bytes = ne_metric_gauge("neoedge_store_memtable_bytes", "Bytes held by memtables",
-                                    NULL);
+    s->m_seg_bytes =
+        ne_metric_gauge("neoedge_store_segment_bytes", "Bytes of segments on disk", NULL);
+    s->m_mt_bytes =
+        ne_metric_gauge("neoedge_store_memtable_bytes", "Bytes held by memtables", NULL);
     s->m_evicted = ne_metric_counter("neoedge_store_segments_evicted_total",
                                      "Segments dropped by retention", NULL);
-    s->m_evicted_bytes = ne_metric_counter("neoedge_store_evicted_bytes_total",
-                                           "Bytes dropped by retention", NULL);
+    s->m_evicted_bytes =
+        ne_metric_counter("neoedge_store_evicted_bytes_total", "Bytes dropped by retention", NULL);
     s->m_quarantined = ne_metric_counter("neoedge_store_quarantined_files_total",
                                          "Corrupt files set aside at recovery", NULL);
     s->m_recoveries = ne_metric_counter("neoedge_store_recoveries_total",
                                         "WAL reopen-and-replay after a failed fsync", NULL);
-    s->m_compactions = ne_metric_counter("neoedge_store_compactions_total",
-                                         "Segment merges", NULL);
+    s->m_compactions = ne_metric_counter("neoedge_store_compactions_total", "Segment merges", NULL);
     s->m_series = ne_metric_gauge("neoedge_store_series", "Series in the index", NULL);
     s->m_backpressure = ne_metric_counter("neoedge_store_backpressure_total",
                                           "Writes refused with busy (memtable budget)", NULL);
@@ -1297,13 +1207,10 @@ static int open_dirs(struct ne_store *s)
     s->root = path_join(s->o.data_dir, "store");
     s->wal_dir = s->root ? path_join(s->root, "wal") : NULL;
     s->seg_dir = s->root ? path_join(s->root, "seg") : NULL;
-    if (!s->seg_dir || !s->wal_dir)
-        return NE_ENOMEM;
+    if (!s->seg_dir || !s->wal_dir) return NE_ENOMEM;
     int rc = ne_fs_mkdir_p(s->wal_dir);
-    if (!rc)
-        rc = ne_fs_mkdir_p(s->seg_dir);
-    if (!rc)
-        rc = ne_fs_lock_dir(s->root, &s->lock_fd);
+    if (!rc) rc = ne_fs_mkdir_p(s->seg_dir);
+    if (!rc) rc = ne_fs_lock_dir(s->root, &s->lock_fd);
     return rc;
 }
 
@@ -1311,19 +1218,15 @@ static int load_segments(struct ne_store *s)
 {
     int rc = ne_seg_clean_tmp(s->seg_dir);
     struct seg_scan sc = {.s = s};
-    if (!rc)
-        rc = ne_fs_list_dir(s->seg_dir, seg_list_cb, &sc);
-    if (rc)
-        return rc;
+    if (!rc) rc = ne_fs_list_dir(s->seg_dir, seg_list_cb, &sc);
+    if (rc) return rc;
     drop_superseded(s);
     eng_reap(s);
     uint64_t ck;
-    if ((rc = ck_read(s, &ck)))
-        return rc;
+    if ((rc = ck_read(s, &ck))) return rc;
     s->flushed_seq = ck;
     for (size_t i = 0; i < s->nsegs; i++)
-        if (s->segs[i]->seq_max > s->flushed_seq)
-            s->flushed_seq = s->segs[i]->seq_max;
+        if (s->segs[i]->seq_max > s->flushed_seq) s->flushed_seq = s->segs[i]->seq_max;
     return 0;
 }
 
@@ -1337,8 +1240,7 @@ static void store_free(struct ne_store *s)
     ne_free(s->segs);
     eng_reap(s);
     eng_index_close(&s->ix);
-    if (s->lock_fd >= 0)
-        ne_fs_unlock_dir(s->lock_fd);
+    if (s->lock_fd >= 0) ne_fs_unlock_dir(s->lock_fd);
     pthread_mutex_destroy(&s->mu);
     pthread_cond_destroy(&s->cv);
     ne_free(s->root);
@@ -1359,11 +1261,9 @@ static int flush_inline(struct ne_store *s)
 
 int ne_store_open(const struct ne_store_opts *opts, struct ne_store **out)
 {
-    if (!opts || !opts->data_dir || !out)
-        return NE_EINVAL;
+    if (!opts || !opts->data_dir || !out) return NE_EINVAL;
     struct ne_store *s = ne_calloc(1, sizeof *s);
-    if (!s)
-        return NE_ENOMEM;
+    if (!s) return NE_ENOMEM;
     s->o = *opts;
     s->lock_fd = -1;
     pthread_mutex_init(&s->mu, NULL);
@@ -1372,28 +1272,24 @@ int ne_store_open(const struct ne_store_opts *opts, struct ne_store **out)
     pthread_cond_init(&s->cv, &ca);
     pthread_condattr_destroy(&ca);
     s->o.data_dir = ne_strdup(opts->data_dir);
-    if (!s->o.memtable_bytes)
-        s->o.memtable_bytes = 16u << 20;
-    if (!s->o.segment_target_bytes)
-        s->o.segment_target_bytes = 64u << 20;
+    if (!s->o.memtable_bytes) s->o.memtable_bytes = 16u << 20;
+    if (!s->o.segment_target_bytes) s->o.segment_target_bytes = 64u << 20;
     s->next_mt_gen = 2;
     s->next_seg_id = 1;
     metrics_init(s);
     int rc = s->o.data_dir ? open_dirs(s) : NE_ENOMEM;
-    if (!rc)
-        rc = load_segments(s);
+    if (!rc) rc = load_segments(s);
     if (!rc)
         rc = eng_index_open(s->root, s->o.max_series_per_db, s->o.max_series_per_measurement,
                             &s->ix);
-    if (!rc && !(rc = eng_mt_new(s->next_mt_gen, &s->active)))
-        s->next_mt_gen++;
+    if (!rc && !(rc = eng_mt_new(s->next_mt_gen, &s->active))) s->next_mt_gen++;
     struct eng_replay_report rep = {0};
-    if (!rc)
-        rc = replay_wal(s, &rep);
-    if (!rc)
-        rc = wal_start(s, &rep);
+    if (!rc) rc = replay_wal(s, &rep);
+    if (!rc) rc = wal_start(s, &rep);
     if (!rc && (rep.quarantined || (s->o.durability == NE_STORE_NONE && rep.records)))
         rc = flush_inline(s);
+    if (!rc && s->o.durability == NE_STORE_NONE && rep.files)
+        rc = eng_wal_remove_all(s->wal_dir); /* left by a run with a WAL: now in segments */
     if (!rc && pthread_create(&s->flusher, NULL, flusher_main, s) == 0)
         s->has_flusher = true;
     else if (!rc)
@@ -1417,8 +1313,7 @@ int ne_store_open(const struct ne_store_opts *opts, struct ne_store **out)
 
 static void stop_thread(struct ne_store *s, pthread_t t, bool *has, bool *stop)
 {
-    if (!*has)
-        return;
+    if (!*has) return;
     pthread_mutex_lock(&s->mu);
     *stop = true;
     pthread_cond_broadcast(&s->cv);
@@ -1430,11 +1325,9 @@ static void stop_thread(struct ne_store *s, pthread_t t, bool *has, bool *stop)
 void ne_store_close(struct ne_store **sp)
 {
     struct ne_store *s = sp ? *sp : NULL;
-    if (!s)
-        return;
+    if (!s) return;
     stop_thread(s, s->compactor, &s->has_compactor, &s->stop_compactor);
-    if (s->has_flusher && atomic_load(&s->state) == ENG_OK)
-        (void)ne_store_flush(s);
+    if (s->has_flusher && atomic_load(&s->state) == ENG_OK) (void)ne_store_flush(s);
     stop_thread(s, s->flusher, &s->has_flusher, &s->stop);
     store_free(s);
     *sp = NULL;

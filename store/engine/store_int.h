@@ -37,8 +37,8 @@ struct ne_store {
     struct eng_wal *wal; /* NULL in durability none */
     struct eng_memtable *active, *sealed;
     uint64_t next_mt_gen;
-    uint64_t next_seq; /* durability none: sequence numbers without a WAL */
-    bool flushing;          /* the flusher works on sealed */
+    uint64_t next_seq;       /* durability none: sequence numbers without a WAL */
+    bool flushing;           /* the flusher works on sealed */
     uint64_t flush_attempts; /* finished flush attempts */
     int flush_err;           /* of the last attempt */
     int wal_users;           /* writers waiting on the WAL outside mu */
@@ -71,11 +71,11 @@ struct ne_store {
 };
 
 /* store.c */
-int eng_store_flush_sealed(struct ne_store *s); /* flusher; mu not held */
+int eng_store_flush_sealed(struct ne_store *s);               /* flusher; mu not held */
 void eng_segs_publish(struct ne_store *s, struct eng_seg *g); /* mu held */
 void eng_seg_unref(struct ne_store *s, struct eng_seg *g);    /* mu held */
-void eng_reap(struct ne_store *s); /* unlinks dead segments; mu not held */
-void eng_update_gauges(struct ne_store *s);                   /* mu held */
+void eng_reap(struct ne_store *s);          /* unlinks dead segments; mu not held */
+void eng_update_gauges(struct ne_store *s); /* mu held */
 int eng_seg_load(const char *path, struct eng_seg **out);
 
 /* compact.c */

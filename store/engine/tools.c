@@ -16,8 +16,7 @@ static int rd_sv(struct ne_rd *r, struct ne_sv *out)
 {
     uint64_t n;
     const uint8_t *p;
-    if (ne_rd_uvarint(r, &n) || n > UINT32_MAX || ne_rd_bytes(r, (size_t)n, &p))
-        return NE_ECORRUPT;
+    if (ne_rd_uvarint(r, &n) || n > UINT32_MAX || ne_rd_bytes(r, (size_t)n, &p)) return NE_ECORRUPT;
     *out = (struct ne_sv){(const char *)p, (uint32_t)n};
     return 0;
 }
@@ -43,8 +42,7 @@ int eng_payload_print(const uint8_t *p, size_t n, FILE *out)
             fprintf(out, " (%.*s", (int)meas.n, meas.p);
             for (uint64_t i = 0; i < ntags && i < 16; i++) {
                 struct ne_sv k, v;
-                if (rd_sv(&r, &k) || rd_sv(&r, &v))
-                    return NE_ECORRUPT;
+                if (rd_sv(&r, &k) || rd_sv(&r, &v)) return NE_ECORRUPT;
                 fprintf(out, ",%.*s=%.*s", (int)k.n, k.p, (int)v.n, v.p);
             }
             fputc(')', out);
@@ -68,33 +66,28 @@ struct verify {
 static void vfail(struct verify *v, int rc)
 {
     v->nbad++;
-    if (!v->first)
-        v->first = rc;
+    if (!v->first) v->first = rc;
 }
 
 static int verify_wal_cb(void *ctx, const char *name, bool is_dir)
 {
     struct verify *v = ctx;
     char path[4096];
-    if (is_dir)
-        return 0;
+    if (is_dir) return 0;
     snprintf(path, sizeof path, "%s/%s", v->dir, name);
     if (strstr(name, ".quarantine")) {
         fprintf(v->out, "QUARANTINED %s (set aside at recovery; inspect it)\n", path);
         vfail(v, NE_ECORRUPT);
         return 0;
     }
-    if (strncmp(name, "wal-", 4) != 0)
-        return 0;
+    if (strncmp(name, "wal-", 4) != 0) return 0;
     v->nfiles++;
     FILE *sink = fopen("/dev/null", "w");
     int rc = eng_wal_inspect(path, sink ? sink : v->out);
-    if (sink)
-        fclose(sink);
+    if (sink) fclose(sink);
     fprintf(v->out, "%s %s%s\n", rc ? "BAD" : "ok", path,
             rc ? " (a torn tail is cut at the next open)" : "");
-    if (rc)
-        vfail(v, rc);
+    if (rc) vfail(v, rc);
     return 0;
 }
 
@@ -103,21 +96,18 @@ static int verify_seg_cb(void *ctx, const char *name, bool is_dir)
     struct verify *v = ctx;
     char path[4096], why[256] = "";
     uint64_t id;
-    if (is_dir)
-        return 0;
+    if (is_dir) return 0;
     snprintf(path, sizeof path, "%s/%s", v->dir, name);
     if (strstr(name, ".quarantine")) {
         fprintf(v->out, "QUARANTINED %s\n", path);
         vfail(v, NE_ECORRUPT);
         return 0;
     }
-    if (ne_seg_parse_name(name, &id))
-        return 0;
+    if (ne_seg_parse_name(name, &id)) return 0;
     v->nfiles++;
     int rc = ne_seg_verify(path, why, sizeof why);
     fprintf(v->out, "%s %s%s%s\n", rc ? "BAD" : "ok", path, rc ? ": " : "", why);
-    if (rc)
-        vfail(v, rc);
+    if (rc) vfail(v, rc);
     return 0;
 }
 
@@ -147,8 +137,7 @@ static int verify_series_log(const char *root, FILE *out)
         off += 8 + (size_t)len;
         recs++;
     }
-    if (!rc && off != n)
-        rc = NE_ECORRUPT;
+    if (!rc && off != n) rc = NE_ECORRUPT;
     fprintf(out, "%s %s (%zu records%s)\n", rc ? "BAD" : "ok", path, recs,
             rc ? ", invalid bytes after them" : "");
     ne_free(d);
@@ -167,17 +156,14 @@ int ne_store_verify_dir(const char *data_dir, FILE *out)
     }
     struct verify v = {.out = out};
     int rc = verify_series_log(root, out);
-    if (rc)
-        vfail(&v, rc);
+    if (rc) vfail(&v, rc);
     v.dir = wal;
     rc = ne_fs_list_dir(wal, verify_wal_cb, &v);
-    if (rc && rc != NE_ENOTFOUND)
-        vfail(&v, rc);
+    if (rc && rc != NE_ENOTFOUND) vfail(&v, rc);
     v.dir = seg;
     rc = ne_fs_list_dir(seg, verify_seg_cb, &v);
-    if (rc && rc != NE_ENOTFOUND)
-        vfail(&v, rc);
-    fprintf(out, "%s: %u files checked, %u problems\n", v.first ? "UNHEALTHY" : "healthy",
-            v.nfiles, v.nbad);
+    if (rc && rc != NE_ENOTFOUND) vfail(&v, rc);
+    fprintf(out, "%s: %u files checked, %u problems\n", v.first ? "UNHEALTHY" : "healthy", v.nfiles,
+            v.nbad);
     return v.first;
 }

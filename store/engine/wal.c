@@ -51,11 +51,11 @@
 #include "ports/platform.h"
 #include "store/engine/engine.h"
 
-#define WAL_MAGIC 0x4c57454eu /* "NEWL" */
+#define WAL_MAGIC   0x4c57454eu /* "NEWL" */
 #define WAL_VERSION 1
-#define WAL_HDR 32u
-#define WREC_HDR 16u
-#define NFAIL 32
+#define WAL_HDR     32u
+#define WREC_HDR    16u
+#define NFAIL       32
 
 struct walfile {
     uint64_t gen, first_seq, last_seq; /* last_seq 0: no record */
@@ -75,17 +75,17 @@ struct eng_wal {
 
     pthread_mutex_t mu;
     pthread_cond_t cv;
-    struct ne_buf buf;     /* records appended, not yet taken by a leader */
-    struct ne_buf io;      /* the leader's chunk */
-    size_t rec_at;         /* start of the record being built */
+    struct ne_buf buf; /* records appended, not yet taken by a leader */
+    struct ne_buf io;  /* the leader's chunk */
+    size_t rec_at;     /* start of the record being built */
     uint64_t next_seq;
     uint64_t appended_seq; /* last sequence sealed into buf */
     uint64_t written_seq;  /* every seq <= this reached the kernel (or failed) */
     uint64_t synced_seq;   /* every seq <= this is durable (or failed) */
-    bool w_busy; /* a leader is writing (or rotating) */
-    bool s_busy; /* an fdatasync is under way */
-    uint64_t epoch; /* definitions are repeated once per epoch */
-    int err; /* sticky NE_EFAILED after a failed sync */
+    bool w_busy;           /* a leader is writing (or rotating) */
+    bool s_busy;           /* an fdatasync is under way */
+    uint64_t epoch;        /* definitions are repeated once per epoch */
+    int err;               /* sticky NE_EFAILED after a failed sync */
     struct failrange fails[NFAIL];
     unsigned nfails;
 
@@ -115,8 +115,7 @@ static int parse_name(const char *name, uint64_t *gen)
         return NE_EINVAL;
     errno = 0;
     unsigned long long v = strtoull(name + 4, &end, 16);
-    if (errno || end != name + 20)
-        return NE_EINVAL;
+    if (errno || end != name + 20) return NE_EINVAL;
     *gen = v;
     return 0;
 }
@@ -136,8 +135,7 @@ static int header_check(const uint8_t *h, size_t n, uint64_t *gen)
     if (n < WAL_HDR || ne_load_u32le(h) != WAL_MAGIC ||
         ne_load_u32le(h + 28) != ne_crc32c(0, h, 28))
         return NE_ECORRUPT;
-    if ((h[4] | h[5] << 8) != WAL_VERSION)
-        return NE_EVERSION;
+    if ((h[4] | h[5] << 8) != WAL_VERSION) return NE_EVERSION;
     *gen = ne_load_u64le(h + 8);
     return 0;
 }
@@ -145,16 +143,12 @@ static int header_check(const uint8_t *h, size_t n, uint64_t *gen)
 /* A record at p (n bytes available) is valid: returns its total length. */
 static size_t record_valid(const uint8_t *p, size_t n, uint64_t min_seq, uint64_t *seq)
 {
-    if (n < WREC_HDR)
-        return 0;
+    if (n < WREC_HDR) return 0;
     uint32_t len = ne_load_u32le(p);
-    if (len > ENG_REC_MAX || len > n - WREC_HDR)
-        return 0;
+    if (len > ENG_REC_MAX || len > n - WREC_HDR) return 0;
     uint64_t s = ne_load_u64le(p + 8);
-    if (s < min_seq || s - min_seq > (1ull << 40))
-        return 0;
-    if (ne_crc32c(0, p + 8, 8 + (size_t)len) != ne_load_u32le(p + 4))
-        return 0;
+    if (s < min_seq || s - min_seq > (1ull << 40)) return 0;
+    if (ne_crc32c(0, p + 8, 8 + (size_t)len) != ne_load_u32le(p + 4)) return 0;
     *seq = s;
     return WREC_HDR + len;
 }
@@ -167,8 +161,7 @@ static int files_push(struct eng_wal *w, uint64_t gen, uint64_t first_seq, uint6
     if (w->nfiles == w->cap_files) {
         size_t nc = w->cap_files ? w->cap_files * 2 : 8;
         struct walfile *f = ne_realloc(w->files, nc * sizeof *f);
-        if (!f)
-            return NE_ENOMEM;
+        if (!f) return NE_ENOMEM;
         w->files = f;
         w->cap_files = nc;
     }
@@ -182,8 +175,7 @@ static struct walfile *cur_file(struct eng_wal *w)
 }
 
 /* Creates file gen with its header, durable (file and directory). */
-static int file_create(struct eng_wal *w, uint64_t gen, uint64_t first_seq,
-                       struct ne_file **out)
+static int file_create(struct eng_wal *w, uint64_t gen, uint64_t first_seq, struct ne_file **out)
 {
     char path[4096];
     uint8_t h[WAL_HDR];
@@ -191,21 +183,17 @@ static int file_create(struct eng_wal *w, uint64_t gen, uint64_t first_seq,
     file_path(path, sizeof path, w->dir, gen);
     header_encode(h, gen, first_seq);
     int rc = ne_file_open(path, NE_F_WRITE | NE_F_CREATE | NE_F_TRUNC, &f);
-    if (!rc)
-        rc = ne_file_append(f, h, sizeof h);
+    if (!rc) rc = ne_file_append(f, h, sizeof h);
     /* The header is made durable in every mode before any record follows
      * it: a bad header on a file with records is then real corruption,
      * never a torn creation (replay_file relies on this). */
-    if (!rc && w->mode != NE_STORE_NONE)
-        rc = ne_file_datasync(f);
-    if (!rc)
-        rc = ne_fs_sync_dir(w->dir);
+    if (!rc && w->mode != NE_STORE_NONE) rc = ne_file_datasync(f);
+    if (!rc) rc = ne_fs_sync_dir(w->dir);
     if (rc) {
         ne_log(NE_LOG_ERROR, ENG_MOD, "cannot create WAL file", "path", path, "err",
                ne_strerror(rc), NULL);
         ne_file_close(&f);
-        if (rc != NE_ENOSPC)
-            (void)ne_fs_unlink(path);
+        if (rc != NE_ENOSPC) (void)ne_fs_unlink(path);
         return rc;
     }
     *out = f;
@@ -224,8 +212,7 @@ static int fail_lookup(const struct eng_wal *w, uint64_t seq)
 {
     unsigned n = w->nfails < NFAIL ? w->nfails : NFAIL;
     for (unsigned i = 0; i < n; i++)
-        if (seq >= w->fails[i].lo && seq <= w->fails[i].hi)
-            return w->fails[i].err;
+        if (seq >= w->fails[i].lo && seq <= w->fails[i].hi) return w->fails[i].err;
     return 0;
 }
 
@@ -251,8 +238,7 @@ static int leader_io(struct eng_wal *w, bool want_sync)
             wrc = NE_EFAILED; /* the tail is unknown now */
     }
     uint64_t end = before + (wrc ? 0 : len);
-    if (!wrc && want_sync)
-        rc = ne_file_datasync(w->f);
+    if (!wrc && want_sync) rc = ne_file_datasync(w->f);
 
     pthread_mutex_lock(&w->mu);
     ne_buf_reset(&w->io);
@@ -265,12 +251,10 @@ static int leader_io(struct eng_wal *w, bool want_sync)
             w->epoch++;
             fail_record(w, lo, hi, wrc == NE_ENOSPC ? NE_ENOSPC : NE_EIO);
             ne_metric_inc(w->m_write_fail);
-            if (wrc == NE_EFAILED)
-                w->err = NE_EFAILED;
+            if (wrc == NE_EFAILED) w->err = NE_EFAILED;
         } else {
             cur_file(w)->bytes = end;
-            if (hi >= lo)
-                cur_file(w)->last_seq = hi;
+            if (hi >= lo) cur_file(w)->last_seq = hi;
             ne_metric_add(w->m_bytes, len);
         }
         w->written_seq = hi;
@@ -287,8 +271,7 @@ static int leader_io(struct eng_wal *w, bool want_sync)
             w->f_synced_off = end;
         }
     }
-    if (wrc && !(wrc == NE_ENOSPC || wrc == NE_EIO || wrc == NE_EFAILED))
-        wrc = NE_EIO;
+    if (wrc && !(wrc == NE_ENOSPC || wrc == NE_EIO || wrc == NE_EFAILED)) wrc = NE_EIO;
     return wrc ? wrc : rc;
 }
 
@@ -302,22 +285,19 @@ int eng_wal_wait(struct eng_wal *w, uint64_t seq)
     pthread_mutex_lock(&w->mu);
     int rc = 0;
     for (;;) {
-        if ((rc = fail_lookup(w, seq)))
-            break;
+        if ((rc = fail_lookup(w, seq))) break;
         if (w->err && !(seq <= w->synced_seq)) {
             rc = w->err;
             break;
         }
-        if (reached(w, seq))
-            break;
+        if (reached(w, seq)) break;
         bool sync = w->mode == NE_STORE_SYNC;
         if (!w->w_busy && !(sync && w->s_busy)) {
             w->w_busy = true;
             w->s_busy |= sync;
             (void)leader_io(w, sync);
             w->w_busy = false;
-            if (sync)
-                w->s_busy = false;
+            if (sync) w->s_busy = false;
             pthread_cond_broadcast(&w->cv);
             continue;
         }
@@ -348,8 +328,7 @@ static void background_sync(struct eng_wal *w)
 {
     while (w->s_busy)
         pthread_cond_wait(&w->cv, &w->mu);
-    if (w->err)
-        return;
+    if (w->err) return;
     w->s_busy = true;
     uint64_t target = w->written_seq, off = cur_file(w)->bytes;
     struct ne_file *f = w->f;
@@ -360,13 +339,11 @@ static void background_sync(struct eng_wal *w)
     if (rc) {
         ne_metric_inc(w->m_fsync_fail);
         w->err = NE_EFAILED;
-        ne_log(NE_LOG_ERROR, ENG_MOD, "WAL fdatasync failed: nothing more is acknowledged",
-               "path", ne_file_path(f), "err", ne_strerror(rc), NULL);
+        ne_log(NE_LOG_ERROR, ENG_MOD, "WAL fdatasync failed: nothing more is acknowledged", "path",
+               ne_file_path(f), "err", ne_strerror(rc), NULL);
     } else {
-        if (target > w->synced_seq)
-            w->synced_seq = target;
-        if (off > w->f_synced_off)
-            w->f_synced_off = off;
+        if (target > w->synced_seq) w->synced_seq = target;
+        if (off > w->f_synced_off) w->f_synced_off = off;
     }
     w->s_busy = false;
     pthread_cond_broadcast(&w->cv);
@@ -394,10 +371,8 @@ static void *syncer_main(void *arg)
         ts.tv_sec += ns / 1000000000;
         ts.tv_nsec = ns % 1000000000;
         pthread_cond_timedwait(&w->cv, &w->mu, &ts);
-        if (w->stop || w->err)
-            continue;
-        if (w->synced_seq >= w->written_seq)
-            continue;
+        if (w->stop || w->err) continue;
+        if (w->synced_seq >= w->written_seq) continue;
         background_sync(w);
     }
     pthread_mutex_unlock(&w->mu);
@@ -470,15 +445,13 @@ int eng_wal_rotate(struct eng_wal *w, uint64_t *first_seq_new)
         rc = file_create(w, gen, first, &nf);
         pthread_mutex_lock(&w->mu);
     }
-    if (!rc)
-        rc = files_push(w, gen, first, 0, WAL_HDR);
+    if (!rc) rc = files_push(w, gen, first, 0, WAL_HDR);
     if (!rc) {
         ne_file_close(&w->f);
         w->f = nf;
         w->f_synced_off = WAL_HDR;
         w->epoch++;
-        if (first_seq_new)
-            *first_seq_new = first;
+        if (first_seq_new) *first_seq_new = first;
     } else if (nf) {
         ne_file_close(&nf);
     }
@@ -547,19 +520,14 @@ static int adopt_cb(void *ctx, const char *name, bool is_dir)
     uint8_t h[WAL_HDR];
     size_t got = 0;
     struct ne_file *f = NULL;
-    if (is_dir || parse_name(name, &gen) || gen >= cur_file(w)->gen)
-        return 0;
+    if (is_dir || parse_name(name, &gen) || gen >= cur_file(w)->gen) return 0;
     snprintf(path, sizeof path, "%s/%s", w->dir, name);
     int rc = ne_file_open(path, NE_F_READ, &f);
-    if (!rc)
-        rc = ne_file_pread(f, h, sizeof h, 0, &got);
-    if (!rc)
-        rc = ne_file_size(f, &size);
+    if (!rc) rc = ne_file_pread(f, h, sizeof h, 0, &got);
+    if (!rc) rc = ne_file_size(f, &size);
     ne_file_close(&f);
-    if (rc || header_check(h, got, &hgen))
-        return 0; /* replay already reported it */
-    if ((rc = files_push(w, gen, ne_load_u64le(h + 16), 0, size)))
-        return rc;
+    if (rc || header_check(h, got, &hgen)) return 0; /* replay already reported it */
+    if ((rc = files_push(w, gen, ne_load_u64le(h + 16), 0, size))) return rc;
     /* keep the current file last, the others in generation order */
     struct walfile cur = w->files[w->nfiles - 2];
     w->files[w->nfiles - 2] = w->files[w->nfiles - 1];
@@ -578,12 +546,10 @@ int eng_wal_adopt(struct eng_wal *w)
 int eng_wal_open(const struct eng_wal_opts *o, struct eng_wal **out)
 {
     struct eng_wal *w = ne_calloc(1, sizeof *w);
-    if (!w)
-        return NE_ENOMEM;
+    if (!w) return NE_ENOMEM;
     int rc = NE_ENOMEM;
     w->dir = ne_strdup(o->dir);
-    if (!w->dir)
-        goto fail;
+    if (!w->dir) goto fail;
     w->mode = o->mode;
     w->max_loss_ns = o->max_loss_ns;
     w->file_bytes = o->file_bytes ? o->file_bytes : (16u << 20);
@@ -592,17 +558,15 @@ int eng_wal_open(const struct eng_wal_opts *o, struct eng_wal **out)
     w->epoch = ((uint64_t)o->next_gen << 20) + 1;
     pthread_mutex_init(&w->mu, NULL);
     pthread_cond_init(&w->cv, NULL);
-    w->m_bytes = ne_metric_counter("neoedge_store_wal_bytes_total", "Bytes appended to the WAL",
-                                   NULL);
+    w->m_bytes =
+        ne_metric_counter("neoedge_store_wal_bytes_total", "Bytes appended to the WAL", NULL);
     w->m_fsyncs = ne_metric_counter("neoedge_store_wal_fsyncs_total", "WAL fdatasync calls", NULL);
     w->m_fsync_fail = ne_metric_counter("neoedge_store_wal_fsync_failures_total",
                                         "WAL fdatasync calls that failed", NULL);
     w->m_write_fail = ne_metric_counter("neoedge_store_wal_write_failures_total",
                                         "WAL writes that failed (disk full, I/O error)", NULL);
-    if ((rc = file_create(w, o->next_gen, w->next_seq, &w->f)))
-        goto fail;
-    if ((rc = files_push(w, o->next_gen, w->next_seq, 0, WAL_HDR)))
-        goto fail;
+    if ((rc = file_create(w, o->next_gen, w->next_seq, &w->f))) goto fail;
+    if ((rc = files_push(w, o->next_gen, w->next_seq, 0, WAL_HDR))) goto fail;
     w->f_synced_off = WAL_HDR;
     if (w->mode == NE_STORE_INTERVAL) {
         if (pthread_create(&w->syncer, NULL, syncer_main, w) != 0) {
@@ -627,21 +591,18 @@ static void cut_failed_file(struct eng_wal *w)
     struct ne_file *f = NULL;
     file_path(path, sizeof path, w->dir, cur_file(w)->gen);
     int rc = ne_file_open(path, NE_F_WRITE, &f);
-    if (!rc)
-        rc = ne_file_truncate(f, w->f_synced_off);
-    if (!rc)
-        rc = ne_file_datasync(f);
+    if (!rc) rc = ne_file_truncate(f, w->f_synced_off);
+    if (!rc) rc = ne_file_datasync(f);
     ne_file_close(&f);
     if (rc)
-        ne_log(NE_LOG_ERROR, ENG_MOD, "cannot cut the WAL back after a failed sync", "path",
-               path, "err", ne_strerror(rc), NULL);
+        ne_log(NE_LOG_ERROR, ENG_MOD, "cannot cut the WAL back after a failed sync", "path", path,
+               "err", ne_strerror(rc), NULL);
 }
 
 void eng_wal_close(struct eng_wal **wp)
 {
     struct eng_wal *w = *wp;
-    if (!w)
-        return;
+    if (!w) return;
     if (w->has_syncer) {
         pthread_mutex_lock(&w->mu);
         w->stop = true;
@@ -650,11 +611,9 @@ void eng_wal_close(struct eng_wal **wp)
         pthread_join(w->syncer, NULL);
     }
     if (w->f) {
-        if (!w->err)
-            (void)eng_wal_sync(w);
+        if (!w->err) (void)eng_wal_sync(w);
         ne_file_close(&w->f);
-        if (w->err)
-            cut_failed_file(w);
+        if (w->err) cut_failed_file(w);
     }
     if (w->dir) {
         pthread_mutex_destroy(&w->mu);
@@ -679,13 +638,11 @@ static int list_cb(void *ctx, const char *name, bool is_dir)
 {
     struct gen_list *l = ctx;
     uint64_t gen;
-    if (is_dir || parse_name(name, &gen))
-        return 0;
+    if (is_dir || parse_name(name, &gen)) return 0;
     if (l->n == l->cap) {
         size_t nc = l->cap ? l->cap * 2 : 16;
         uint64_t *g = ne_realloc(l->g, nc * sizeof *g);
-        if (!g)
-            return NE_ENOMEM;
+        if (!g) return NE_ENOMEM;
         l->g = g;
         l->cap = nc;
     }
@@ -698,8 +655,7 @@ static bool valid_record_after(const uint8_t *p, size_t len, size_t off, uint64_
 {
     for (size_t c = off + 1; c + WREC_HDR <= len; c++) {
         uint64_t seq;
-        if (record_valid(p + c, len - c, min_seq, &seq))
-            return true;
+        if (record_valid(p + c, len - c, min_seq, &seq)) return true;
     }
     return false;
 }
@@ -709,8 +665,7 @@ static int quarantine(const char *path)
     char q[4200];
     snprintf(q, sizeof q, "%s.quarantine", path);
     int rc = ne_fs_rename(path, q);
-    if (!rc)
-        rc = 0;
+    if (!rc) rc = 0;
     return rc;
 }
 
@@ -723,8 +678,8 @@ static int replay_file(const char *dir, uint64_t gen, uint64_t after_seq, uint64
     file_path(path, sizeof path, dir, gen);
     int rc = ne_fs_read_all(path, &data, &len);
     if (rc) {
-        ne_log(NE_LOG_ERROR, ENG_MOD, "cannot read WAL file", "path", path, "err",
-               ne_strerror(rc), NULL);
+        ne_log(NE_LOG_ERROR, ENG_MOD, "cannot read WAL file", "path", path, "err", ne_strerror(rc),
+               NULL);
         return rc;
     }
     const uint8_t *p = (const uint8_t *)data;
@@ -743,16 +698,15 @@ static int replay_file(const char *dir, uint64_t gen, uint64_t after_seq, uint64
     if ((rc = header_check(p, len, &hgen)) || hgen != gen) {
         ne_free(data);
         rc = rc ? rc : NE_ECORRUPT;
-        ne_log(NE_LOG_ERROR, ENG_MOD, "WAL file has a bad header: quarantined", "path", path,
-               "err", ne_strerror(rc), NULL);
+        ne_log(NE_LOG_ERROR, ENG_MOD, "WAL file has a bad header: quarantined", "path", path, "err",
+               ne_strerror(rc), NULL);
         rep->quarantined++;
         return rc == NE_EVERSION ? rc : quarantine(path);
     }
     while (off < len) {
         uint64_t seq = 0;
         size_t n = record_valid(p + off, len - off, *last_seq + 1, &seq);
-        if (!n)
-            break;
+        if (!n) break;
         /* records already in segments are passed too: later records may
          * refer to the series they define */
         rc = fn(ctx, seq, gen, p + off + WREC_HDR, n - WREC_HDR);
@@ -762,8 +716,8 @@ static int replay_file(const char *dir, uint64_t gen, uint64_t after_seq, uint64
             char sq[32];
             snprintf(sq, sizeof sq, "%" PRIu64, seq);
             ne_log(NE_LOG_ERROR, ENG_MOD,
-                   "WAL record does not decode: valid prefix replayed, file quarantined",
-                   "path", path, "seq", sq, NULL);
+                   "WAL record does not decode: valid prefix replayed, file quarantined", "path",
+                   path, "seq", sq, NULL);
             rep->quarantined++;
             ne_free(data);
             return quarantine(path);
@@ -793,10 +747,8 @@ static int replay_file(const char *dir, uint64_t gen, uint64_t after_seq, uint64
             rep->torn_cut++;
             struct ne_file *f = NULL;
             rc = ne_file_open(path, NE_F_WRITE, &f);
-            if (!rc)
-                rc = ne_file_truncate(f, off);
-            if (!rc)
-                rc = ne_file_datasync(f);
+            if (!rc) rc = ne_file_truncate(f, off);
+            if (!rc) rc = ne_file_datasync(f);
             ne_file_close(&f);
         }
     }
@@ -816,10 +768,8 @@ int eng_wal_replay(const char *dir, uint64_t after_seq, eng_replay_fn fn, void *
     struct gen_list l = {0};
     memset(rep, 0, sizeof *rep);
     int rc = ne_fs_list_dir(dir, list_cb, &l);
-    if (rc == NE_ENOTFOUND)
-        rc = 0;
-    if (l.n)
-        qsort(l.g, l.n, sizeof *l.g, cmp_u64);
+    if (rc == NE_ENOTFOUND) rc = 0;
+    if (l.n) qsort(l.g, l.n, sizeof *l.g, cmp_u64);
     uint64_t last_seq = 0;
     for (size_t i = 0; !rc && i < l.n; i++) {
         rc = replay_file(dir, l.g[i], after_seq, &last_seq, fn, ctx, rep);
@@ -828,6 +778,23 @@ int eng_wal_replay(const char *dir, uint64_t after_seq, eng_replay_fn fn, void *
     rep->last_seq = last_seq > after_seq ? last_seq : after_seq;
     ne_free(l.g);
     return rc;
+}
+
+static int remove_cb(void *ctx, const char *name, bool is_dir)
+{
+    uint64_t gen;
+    char path[4096];
+    if (is_dir || parse_name(name, &gen)) return 0;
+    snprintf(path, sizeof path, "%s/%s", (const char *)ctx, name);
+    int rc = ne_fs_unlink(path);
+    return rc == NE_ENOTFOUND ? 0 : rc;
+}
+
+int eng_wal_remove_all(const char *dir)
+{
+    int rc = ne_fs_list_dir(dir, remove_cb, (void *)dir);
+    if (!rc) rc = ne_fs_sync_dir(dir);
+    return rc == NE_ENOTFOUND ? 0 : rc;
 }
 
 /* ---- inspection ------------------------------------------------------------------ */
@@ -848,15 +815,15 @@ int eng_wal_inspect(const char *path, FILE *out)
         ne_free(data);
         return rc;
     }
-    fprintf(out, "file %s\nformat NEWL version %d, generation %" PRIu64 ", first seq %" PRIu64
-                 ", %zu bytes\n",
+    fprintf(out,
+            "file %s\nformat NEWL version %d, generation %" PRIu64 ", first seq %" PRIu64
+            ", %zu bytes\n",
             path, WAL_VERSION, gen, ne_load_u64le(p + 16), len);
     size_t off = WAL_HDR;
     while (off < len) {
         uint64_t seq;
         size_t n = record_valid(p + off, len - off, last + 1, &seq);
-        if (!n)
-            break;
+        if (!n) break;
         fprintf(out, "record seq %" PRIu64 " at %zu, %zu bytes: ", seq, off, n - WREC_HDR);
         if (eng_payload_print(p + off + WREC_HDR, n - WREC_HDR, out))
             fprintf(out, " (payload does not decode)");

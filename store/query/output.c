@@ -218,18 +218,16 @@ static size_t format_time(int64_t ns, char *out, size_t cap)
     int64_t y;
     int m, d;
     civil_from_days(days, &y, &m, &d);
-    int n = snprintf(out, cap, "%04lld-%02d-%02dT%02d:%02d:%02d", (long long)y, m, d,
-                     (int)(rem / 3600), (int)(rem % 3600 / 60), (int)(rem % 60));
+    char f[16] = "";
     if (frac) {
-        char f[16];
         snprintf(f, sizeof f, ".%09lld", (long long)frac);
         size_t fl = strlen(f);
-        while (f[fl - 1] == '0')
+        while (fl > 1 && f[fl - 1] == '0')
             f[--fl] = 0;
-        n += snprintf(out + n, cap - (size_t)n, "%s", f);
     }
-    n += snprintf(out + n, cap - (size_t)n, "Z");
-    return (size_t)n;
+    int n = snprintf(out, cap, "%04lld-%02d-%02dT%02d:%02d:%02d%sZ", (long long)y, m, d,
+                     (int)(rem / 3600), (int)(rem % 3600 / 60), (int)(rem % 60), f);
+    return n < 0 ? 0 : (size_t)n;
 }
 
 /* Formats a cell as text for CSV/table (strings unquoted). */

@@ -3,7 +3,8 @@
  *
  * Each iteration forks a child that arms the crash simulation to cut the
  * power at sync #K (K drawn from the seed over the syncs a full run makes,
- * plus a margin so some runs end cleanly), opens a store and runs a workload
+ * plus a margin so some runs end cleanly; every fourth run right after
+ * write #K instead), opens a store and runs a workload
  * that touches every durable structure: WAL appends (group commit / the
  * interval syncer), new series (series.log), flushes (segment publish and
  * CHECKPOINT), a close and reopen (recovery), compaction (ne_store_compact)
@@ -23,7 +24,7 @@
  *     fdatasync", measured on the simulation's clock, never on wall time);
  *   - after closing it, ne_store_verify_dir reports a healthy directory.
  * Usage: test_crash_store sync|interval. NEOEDGE_CRASH_ITERATIONS (default
- * 60 per mode), NEOEDGE_CRASH_SEED (printed) reproduce a run.
+ * 100 per mode; 5,000 or more for a soak), NEOEDGE_CRASH_SEED (printed) reproduce a run.
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -177,7 +178,8 @@ static int write_batch(struct ne_store *s, const struct plan *p, int i, struct n
 
 struct child_args {
     uint64_t seed;
-    uint64_t crash_at; /* 0: count only */
+    uint64_t crash_at;       /* sync number; 0: none */
+    uint64_t crash_at_write; /* write number; 0: none */
 };
 
 /* Phases reported with the crash, for the coverage table. */
@@ -191,6 +193,7 @@ static int child_main(const struct child_args *a)
     struct plan p;
     make_plan(a->seed, &p);
     struct ne_crashsim_opts co = {.seed = a->seed, .crash_at_sync = a->crash_at,
+                                  .crash_at_write = a->crash_at_write,
                                   .on_synced = on_synced, .on_crash = on_crash, .ctx = &phase};
     if (ne_crashsim_arm(&co)) return 80;
     struct ne_store_opts o;
@@ -228,7 +231,7 @@ static int child_main(const struct child_args *a)
     ne_batch_free(&b);
     struct ne_crashsim_stats st;
     ne_crashsim_stats(&st);
-    say("END %" PRIu64 "\n", st.syncs);
+    say("END %" PRIu64 " %" PRIu64 "\n", st.syncs, st.writes);
     ne_crashsim_disarm();
     return bad ? 85 : 0;
 }
@@ -244,7 +247,7 @@ struct outcome {
     char site[32], cause[16];
     int phase;
     uint64_t kept, lost, dir_pending, dir_undone, trunc_undone;
-    uint64_t end_syncs;
+    uint64_t end_syncs, end_writes;
     char errors[512];
 };
 
@@ -270,8 +273,9 @@ static void parse_line(struct outcome *out, const char *line)
         out->dir_pending = a3;
         out->dir_undone = a4;
         out->trunc_undone = a5;
-    } else if (sscanf(line, "END %" SCNu64, &v) == 1) {
+    } else if (sscanf(line, "END %" SCNu64 " %" SCNu64, &v, &a1) == 2) {
         out->end_syncs = v;
+        out->end_writes = a1;
     } else if (line[0] == 'E') {
         size_t n = strlen(out->errors);
         snprintf(out->errors + n, sizeof out->errors - n, "%s", line);
@@ -525,7 +529,7 @@ static uint64_t mix(uint64_t seed, long it)
 static void test_power_loss_loop(void)
 {
     uint64_t seed = cu_seed();
-    long iters = cu_iterations(60);
+    long iters = cu_iterations(100);
     fprintf(stderr, "crash_store %s: seed %" PRIu64 " (NEOEDGE_CRASH_SEED=%" PRIu64
                     "), %ld iterations\n",
             g_mode, seed, seed, iters);
@@ -537,13 +541,18 @@ static void test_power_loss_loop(void)
     ne_fs_remove_tree(g_dir);
     if (o.status != 0) T_FAIL_("clean run exited %d: %s", o.status, o.errors);
     T_CHECK(o.end_syncs > 10);
-    uint64_t clean_syncs = o.end_syncs;
+    uint64_t clean_syncs = o.end_syncs, clean_writes = o.end_writes;
     uint64_t max_sync = clean_syncs + clean_syncs / 10 + 1;
+    uint64_t max_write = clean_writes + clean_writes / 10 + 1;
     long nbad = 0; /* with NEOEDGE_CRASH_KEEP_GOING: failures seen */
     for (long it = 0; it < iters; it++) {
         uint64_t is = mix(seed, it);
         uint64_t r = is;
-        a = (struct child_args){.seed = is, .crash_at = 1 + cu_rnd(&r) % max_sync};
+        /* three runs in four crash at a sync, one right after a write */
+        if (it % 4 == 3)
+            a = (struct child_args){.seed = is, .crash_at_write = 1 + cu_rnd(&r) % max_write};
+        else
+            a = (struct child_args){.seed = is, .crash_at = 1 + cu_rnd(&r) % max_sync};
         struct plan p;
         make_plan(is, &p);
         T_CHECK(cu_mkdtemp(g_dir, sizeof g_dir, "crash-store") == 0);
@@ -563,8 +572,8 @@ static void test_power_loss_loop(void)
         if (bad) {
             fprintf(stderr,
                     "FAIL iteration %ld (mode %s, run seed %" PRIu64 ", crash at sync %" PRIu64
-                    ", site %s, phase %s): %s\n  kept dir %s\n",
-                    it, g_mode, seed, a.crash_at, o.crashed ? o.site : "-",
+                    " / write %" PRIu64 ", site %s, phase %s): %s\n  kept dir %s\n",
+                    it, g_mode, seed, a.crash_at, a.crash_at_write, o.crashed ? o.site : "-",
                     o.crashed ? phase_names[o.phase] : "-", why, g_dir);
             if (!getenv("NEOEDGE_CRASH_KEEP_GOING"))
                 T_FAIL_("power-loss check failed (NEOEDGE_CRASH_SEED=%" PRIu64 ")", seed);
@@ -574,9 +583,9 @@ static void test_power_loss_loop(void)
         ne_fs_remove_tree(g_dir);
     }
     fprintf(stderr,
-            "crash_store %s: %ld iterations, %ld crashes, %ld clean ends; syncs per run %" PRIu64
-            "\n  crash phase:",
-            g_mode, g_tot.iterations, g_tot.crashes, g_tot.clean, clean_syncs);
+            "crash_store %s: %ld iterations, %ld crashes, %ld clean ends; a clean run makes %" PRIu64
+            " syncs and %" PRIu64 " writes\n  crash phase:",
+            g_mode, g_tot.iterations, g_tot.crashes, g_tot.clean, clean_syncs, clean_writes);
     for (int k = 0; k < PH__N; k++)
         fprintf(stderr, " %s=%ld", phase_names[k], g_tot.by_phase[k]);
     fprintf(stderr, "\n  crash site:");

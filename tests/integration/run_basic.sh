@@ -80,6 +80,9 @@ it_stop_neoedge TERM; rc=$IT_RC
 it_eq "SIGTERM: graceful exit 0" "$rc" 0
 it_expect "the log says it stopped" grep -q 'neoedge stopped' "$NE_LOG"
 it_expect "no sanitizer report" bash -c "! grep -q 'Sanitizer' '$NE_LOG'"
+out=$("$NEOEDGE_BIN" status --host "127.0.0.1:$HTTP_PORT" 2>&1); rc=$?
+it_eq "neoedge status of a stopped daemon exits 1" "$rc" 1
+it_contains "it says why" "$out" "127.0.0.1:$HTTP_PORT"
 
 # Broker unreachable: the daemon runs, /health is degraded and says why.
 kill -TERM "$MQTT_PID"; wait "$MQTT_PID" 2>/dev/null; it_forget_pid "$MQTT_PID"

@@ -22,16 +22,14 @@
 
 static void fix_crcs(uint8_t *p, size_t n)
 {
-    if (n < 32)
-        return;
+    if (n < 32) return;
     uint32_t c = ne_crc32c(0, p, 28);
     memcpy(p + 28, &c, 4);
     size_t off = 32;
     while (off + 16 <= n) {
         uint32_t len;
         memcpy(&len, p + off, 4);
-        if (len > n - off - 16)
-            break;
+        if (len > n - off - 16) break;
         c = ne_crc32c(0, p + off + 8, 8 + (size_t)len);
         memcpy(p + off + 4, &c, 4);
         off += 16 + len;
@@ -53,8 +51,7 @@ struct names {
 static int add_name(void *ctx, const char *name)
 {
     struct names *nm = ctx;
-    if (nm->n < 64)
-        nm->v[nm->n++] = strdup(name);
+    if (nm->n < 64) nm->v[nm->n++] = strdup(name);
     return 0;
 }
 
@@ -67,8 +64,8 @@ static void scan_all(struct ne_store *s)
         ne_store_list_measurements(s, dbs.v[i], add_name, &ms);
         for (int k = 0; k < ms.n; k++) {
             size_t n = 0;
-            struct ne_store_scan_req q = {.db = dbs.v[i], .measurement = ms.v[k],
-                                          .t0 = INT64_MIN, .t1 = INT64_MAX};
+            struct ne_store_scan_req q = {
+                .db = dbs.v[i], .measurement = ms.v[k], .t0 = INT64_MIN, .t1 = INT64_MAX};
             ne_store_scan(s, &q, count_chunk, &n);
             free(ms.v[k]);
         }
@@ -85,16 +82,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         const char *base = access("/dev/shm", W_OK) == 0 ? "/dev/shm" : "/tmp";
         snprintf(dir, sizeof dir, "%s/neoedge-fuzz-wal-%d", base, (int)getpid());
     }
-    if (size < 1)
-        return 0;
+    if (size < 1) return 0;
     ne_fs_remove_tree(dir);
     snprintf(wal, sizeof wal, "%s/store/wal", dir);
     ne_fs_mkdir_p(wal);
     snprintf(path, sizeof path, "%s/wal-0000000000000001.log", wal);
     uint8_t *buf = malloc(size);
     memcpy(buf, data + 1, size - 1);
-    if (data[0] & 1)
-        fix_crcs(buf, size - 1);
+    if (data[0] & 1) fix_crcs(buf, size - 1);
     ne_fs_write_atomic(path, buf, size - 1);
     free(buf);
 

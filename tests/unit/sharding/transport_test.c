@@ -10,6 +10,7 @@
 
 #include "ports/err.h"
 #include "ports/log.h"
+#include "ports/metrics.h"
 #include "ports/platform.h"
 #include "sharding/transport.h"
 #include "t.h"
@@ -193,6 +194,8 @@ static void test_wrong_key_refused(void)
     T_CHECK(logged);
     T_EQ_U64(after.handshake_failed, before.handshake_failed + 1);
     T_EQ_U64(after.accepted, before.accepted);
+    /* both ends counted it in /metrics */
+    T_EQ_DBL(ne_metric_value(ne_metric_find("neoedge_peer_handshake_failures_total", NULL)), 2, 0);
     ne_transport_stop(&intruder);
     ne_pbuf_free(&r);
 }

@@ -17,8 +17,8 @@
 
 #include "ports/log.h"
 
-#define PTS 40   /* points per batch */
-#define DEVS 8   /* series */
+#define PTS  40 /* points per batch */
+#define DEVS 8  /* series */
 #define MAXB 4096
 
 static char g_dir[256];
@@ -60,8 +60,7 @@ static void child(int it, int fd)
     struct ne_store_opts o;
     opts_for(&o, it);
     struct ne_store *s;
-    if (ne_store_open(&o, &s) != 0)
-        _exit(2);
+    if (ne_store_open(&o, &s) != 0) _exit(2);
     struct ne_batch b;
     ne_batch_init(&b);
     for (int k = 0; k < MAXB; k++) {
@@ -78,11 +77,9 @@ static void child(int it, int fd)
         int rc;
         while ((rc = ne_store_write(s, "iot", &b, &r)) == NE_EBUSY)
             ne_time_sleep_ns(1000000);
-        if (rc || r.accepted != PTS)
-            _exit(3);
+        if (rc || r.accepted != PTS) _exit(3);
         uint32_t kk = (uint32_t)k;
-        if (write(fd, &kk, sizeof kk) != sizeof kk)
-            _exit(4);
+        if (write(fd, &kk, sizeof kk) != sizeof kk) _exit(4);
     }
     _exit(0);
 }
@@ -97,8 +94,7 @@ struct acked {
 static int run_child(int it, struct acked *a)
 {
     int pfd[2];
-    if (pipe(pfd) != 0)
-        return -1;
+    if (pipe(pfd) != 0) return -1;
     pid_t pid = fork();
     if (pid == 0) {
         close(pfd[0]);
@@ -138,8 +134,7 @@ struct check {
 static int check_chunk(void *ctx, const struct ne_scan_chunk *c)
 {
     struct check *ck = ctx;
-    if (strcmp(c->field, "x") != 0)
-        return 0;
+    if (strcmp(c->field, "x") != 0) return 0;
     int d = c->series->tags[0].val.p[1] - '0';
     for (size_t i = 0; i < c->n; i++) {
         int64_t rel = (c->ts[i] - EU_T0) / EU_SEC - (int64_t)ck->it * MAXB * PTS;
@@ -160,18 +155,20 @@ static int verify_iteration(struct ne_store *s, int it, const struct acked *a)
     struct check *ck = calloc(1, sizeof *ck);
     ck->it = it;
     ck->a = a;
-    struct ne_store_scan_req q = {.db = "iot", .measurement = "m", .field = "x",
-                                  .t0 = ts_of(it, 0, 0), .t1 = ts_of(it, MAXB - 1, PTS - 1)};
+    struct ne_store_scan_req q = {.db = "iot",
+                                  .measurement = "m",
+                                  .field = "x",
+                                  .t0 = ts_of(it, 0, 0),
+                                  .t1 = ts_of(it, MAXB - 1, PTS - 1)};
     int rc = ne_store_scan(s, &q, check_chunk, ck);
-    if (rc == NE_ENOTFOUND && a->n == 0)
-        rc = 0;
+    if (rc == NE_ENOTFOUND && a->n == 0) rc = 0;
     size_t missing = 0;
     for (int k = 0; k < MAXB; k++)
         for (int p = 0; a->b[k] && p < PTS; p++)
             missing += !ck->found[k][p];
     if (rc || missing || ck->bad) {
-        fprintf(stderr, "iteration %d: scan %d, %zu acknowledged points missing, %zu wrong\n",
-                it, rc, missing, ck->bad);
+        fprintf(stderr, "iteration %d: scan %d, %zu acknowledged points missing, %zu wrong\n", it,
+                rc, missing, ck->bad);
         rc = -1;
     }
     free(ck);
@@ -208,8 +205,7 @@ static void test_crash_loop(void)
         if (it % 25 == 24 || it == iters - 1) {
             for (int j = 0; j <= it && !failures; j++)
                 failures += verify_iteration(s, j, &hist[j]) != 0;
-            if (ne_store_compact(s) != 0)
-                failures++;
+            if (ne_store_compact(s) != 0) failures++;
         }
         ne_store_close(&s);
     }

@@ -30,8 +30,7 @@ static int write_until_ok(struct ne_store *s, const char *dev, int64_t ts, doubl
     int rc = -1;
     for (int i = 0; i < 500 && rc != 0; i++) {
         rc = write_one(s, dev, ts, v);
-        if (rc)
-            ne_time_sleep_ns(10000000);
+        if (rc) ne_time_sleep_ns(10000000);
     }
     return rc;
 }
@@ -43,8 +42,7 @@ static double lookup(struct ne_store *s, const char *dev, int64_t ts)
     double v = NAN;
     eu_scan(s, "iot", "m", "x", &rows);
     for (size_t i = 0; i < rows.n; i++)
-        if (rows.ts[i] == ts && strcmp(rows.tagval[i], dev) == 0)
-            v = rows.f[i];
+        if (rows.ts[i] == ts && strcmp(rows.tagval[i], dev) == 0) v = rows.f[i];
     eu_rows_free(&rows);
     return v;
 }
@@ -185,8 +183,7 @@ static void test_backpressure(void)
     for (int i = 0; i < 500 && rc; i++) {
         struct ne_write_result r;
         rc = ne_store_write(s, "iot", &b, &r);
-        if (rc)
-            ne_time_sleep_ns(10000000);
+        if (rc) ne_time_sleep_ns(10000000);
     }
     T_OK(rc);
     ne_batch_free(&b);

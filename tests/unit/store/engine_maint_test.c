@@ -92,12 +92,10 @@ static int copy_seg(void *ctx, const char *name, bool is_dir)
     char from[600], to[600];
     char *d = NULL;
     size_t len = 0;
-    if (is_dir || !strstr(name, ".seg"))
-        return 0;
+    if (is_dir || !strstr(name, ".seg")) return 0;
     snprintf(from, sizeof from, "%s/%s", dirs[0], name);
     snprintf(to, sizeof to, "%s/%s", dirs[1], name);
-    if (ne_fs_read_all(from, &d, &len) == 0)
-        ne_fs_write_atomic(to, d, len);
+    if (ne_fs_read_all(from, &d, &len) == 0) ne_fs_write_atomic(to, d, len);
     ne_free(d);
     return 0;
 }

@@ -14,7 +14,7 @@
 #include "store/store.h"
 
 /* Base of test timestamps: 2026-01-01T00:00:00Z. */
-#define EU_T0 1767225600000000000LL
+#define EU_T0  1767225600000000000LL
 #define EU_SEC 1000000000LL
 
 /* Adds one point meas,tag=tagval field=value (float) at ts. */
@@ -22,8 +22,7 @@ static inline void eu_point_f(struct ne_batch *b, const char *meas, const char *
                               const char *tagval, const char *field, int64_t ts, double v)
 {
     ne_batch_begin(b, ne_sv_c(meas), ts);
-    if (tag)
-        ne_batch_tag(b, ne_sv_c(tag), ne_sv_c(tagval));
+    if (tag) ne_batch_tag(b, ne_sv_c(tag), ne_sv_c(tagval));
     ne_batch_field_f(b, ne_sv_c(field), v);
     ne_batch_end(b);
 }
@@ -33,8 +32,7 @@ static inline void eu_point_i(struct ne_batch *b, const char *meas, const char *
 {
     union ne_value u = {.i = v};
     ne_batch_begin(b, ne_sv_c(meas), ts);
-    if (tag)
-        ne_batch_tag(b, ne_sv_c(tag), ne_sv_c(tagval));
+    if (tag) ne_batch_tag(b, ne_sv_c(tag), ne_sv_c(tagval));
     ne_batch_field(b, ne_sv_c(field), NE_V_INT, u);
     ne_batch_end(b);
 }
@@ -44,8 +42,8 @@ struct eu_rows {
     size_t n, cap;
     uint64_t *sid;
     int64_t *ts;
-    double *f; /* float/int/uint/bool values as double */
-    char **s;  /* string values (owned) or NULL */
+    double *f;     /* float/int/uint/bool values as double */
+    char **s;      /* string values (owned) or NULL */
     char **tagval; /* first tag value of the series (owned) or NULL */
     unsigned chunks;
 };
@@ -55,8 +53,7 @@ static inline int eu_collect(void *ctx, const struct ne_scan_chunk *c)
     struct eu_rows *r = ctx;
     r->chunks++;
     for (size_t i = 1; i < c->n; i++)
-        if (c->ts[i] <= c->ts[i - 1])
-            return -12345; /* not sorted/unique: the caller checks */
+        if (c->ts[i] <= c->ts[i - 1]) return -12345; /* not sorted/unique: the caller checks */
     if (r->n + c->n > r->cap) {
         size_t nc = (r->n + c->n) * 2;
         r->sid = realloc(r->sid, nc * sizeof *r->sid);
@@ -113,8 +110,8 @@ static inline int eu_scan(struct ne_store *s, const char *db, const char *meas, 
                           struct eu_rows *r)
 {
     eu_rows_free(r);
-    struct ne_store_scan_req q = {.db = db, .measurement = meas, .field = field,
-                                  .t0 = INT64_MIN, .t1 = INT64_MAX};
+    struct ne_store_scan_req q = {
+        .db = db, .measurement = meas, .field = field, .t0 = INT64_MIN, .t1 = INT64_MAX};
     return ne_store_scan(s, &q, eu_collect, r);
 }
 

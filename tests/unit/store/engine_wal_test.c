@@ -13,7 +13,7 @@
 #include "ports/log.h"
 #include "ports/metrics.h"
 
-#define NREC 6
+#define NREC        6
 #define PTS_PER_REC 3
 
 static char g_dir[256];
@@ -27,8 +27,7 @@ static int make_wal(const char *dir)
         struct ne_store_opts o;
         eu_opts(&o, dir);
         struct ne_store *s;
-        if (ne_store_open(&o, &s))
-            _exit(2);
+        if (ne_store_open(&o, &s)) _exit(2);
         struct ne_batch b;
         ne_batch_init(&b);
         static const char *const devs[] = {"a", "b", "c"};
@@ -37,8 +36,7 @@ static int make_wal(const char *dir)
             for (int p = 0; p < PTS_PER_REC; p++)
                 eu_point_f(&b, "m", "dev", devs[p], "x", EU_T0 + r * EU_SEC, r * 10 + p);
             struct ne_write_result res;
-            if (ne_store_write(s, "iot", &b, &res) || res.accepted != PTS_PER_REC)
-                _exit(3);
+            if (ne_store_write(s, "iot", &b, &res) || res.accepted != PTS_PER_REC) _exit(3);
         }
         _exit(0); /* as if killed: nothing flushed */
     }
@@ -63,8 +61,7 @@ static int read_wal(const char *dir, char *name, char **data, size_t *len)
     snprintf(wdir, sizeof wdir, "%s/store/wal", dir);
     name[0] = 0;
     ne_fs_list_dir(wdir, find_wal, name);
-    if (!name[0])
-        return -1;
+    if (!name[0]) return -1;
     snprintf(path, sizeof path, "%s/%s", wdir, name);
     return ne_fs_read_all(path, data, len);
 }
@@ -90,8 +87,7 @@ static size_t count_points(struct ne_store *s, int *bad)
     for (size_t i = 0; i < rows.n; i++) {
         int r = (int)((rows.ts[i] - EU_T0) / EU_SEC);
         int p = rows.tagval[i][0] - 'a';
-        if (rows.f[i] != r * 10 + p)
-            *bad = 1;
+        if (rows.f[i] != r * 10 + p) *bad = 1;
     }
     eu_rows_free(&rows);
     return n;
@@ -147,8 +143,8 @@ static void test_torn_every_offset(void)
         int bad = 0;
         size_t n = count_points(s, &bad);
         if (bad || n != whole * PTS_PER_REC) {
-            fprintf(stderr, "cut %zu: %zu points (want %zu), bad %d\n", cut, n,
-                    whole * PTS_PER_REC, bad);
+            fprintf(stderr, "cut %zu: %zu points (want %zu), bad %d\n", cut, n, whole * PTS_PER_REC,
+                    bad);
             failures++;
         }
         /* the store goes on: a write after recovery, then everything again
@@ -157,15 +153,13 @@ static void test_torn_every_offset(void)
         ne_batch_init(&b);
         eu_point_f(&b, "m", "dev", "z", "x", EU_T0 - EU_SEC, 0);
         struct ne_write_result res;
-        if (ne_store_write(s, "iot", &b, &res) || res.accepted != 1)
-            failures++;
+        if (ne_store_write(s, "iot", &b, &res) || res.accepted != 1) failures++;
         ne_store_close(&s);
         bool reopen = cut % 5 == 0 || cut == len; /* a sample keeps it fast */
         if (reopen && ne_store_open(&o, &s) == 0) {
             struct eu_rows rows = {0};
             eu_scan(s, "iot", "m", "x", &rows);
-            if (rows.n != whole * PTS_PER_REC + 1)
-                failures++;
+            if (rows.n != whole * PTS_PER_REC + 1) failures++;
             eu_rows_free(&rows);
             ne_store_close(&s);
         } else if (reopen) {
@@ -274,11 +268,44 @@ static void test_inspect_and_verify_healthy(void)
     eu_rmtree(g_dir);
 }
 
+static int count_wal(void *ctx, const char *name, bool is_dir)
+{
+    if (!is_dir && strncmp(name, "wal-", 4) == 0) (*(int *)ctx)++;
+    return 0;
+}
+
+/* A WAL left by a run with durability is replayed, flushed and removed by a
+ * run without one. */
+static void test_switch_to_none(void)
+{
+    T_CHECK(t_tmpdir(g_dir, sizeof g_dir));
+    T_EQ_INT(make_wal(g_dir), 0);
+    struct ne_store_opts o;
+    eu_opts(&o, g_dir);
+    o.durability = NE_STORE_NONE;
+    struct ne_store *s = NULL;
+    T_OK(ne_store_open(&o, &s));
+    int bad = 0;
+    T_EQ_U64(count_points(s, &bad), NREC * PTS_PER_REC);
+    char wdir[512];
+    snprintf(wdir, sizeof wdir, "%s/store/wal", g_dir);
+    int nwal = 0;
+    ne_fs_list_dir(wdir, count_wal, &nwal);
+    T_EQ_INT(nwal, 0);
+    ne_store_close(&s);
+    T_OK(ne_store_open(&o, &s));
+    T_EQ_U64(count_points(s, &bad), NREC * PTS_PER_REC);
+    T_EQ_INT(bad, 0);
+    ne_store_close(&s);
+    eu_rmtree(g_dir);
+}
+
 int main(void)
 {
     ne_log_set_level(NE_LOG_OFF);
     T_RUN(test_inspect_and_verify_healthy);
     T_RUN(test_mid_file_corruption);
     T_RUN(test_torn_every_offset);
+    T_RUN(test_switch_to_none);
     return t_done();
 }
