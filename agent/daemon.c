@@ -21,6 +21,15 @@
  * alive until exit (modules borrow its strings); the latest loaded one is
  * what the next reload compares against.
  *
+ * Service manager: when $NOTIFY_SOCKET is set (systemd Type=notify), the
+ * daemon sends "READY=1" once every module is up (the store open, the
+ * admin HTTP server listening), "RELOADING=1" + "MONOTONIC_USEC=..." before
+ * a SIGHUP reload and "READY=1" after it, and "STOPPING=1" when it starts
+ * to shut down. Each message is one AF_UNIX datagram of NEWLINE-separated
+ * KEY=VALUE lines; a socket path starting with '@' names an abstract
+ * socket (the '@' becomes a NUL byte). Without $NOTIFY_SOCKET nothing is
+ * sent; a failed send is logged once and never stops the daemon.
+ *
  * Invariants: SIGTERM, SIGINT and SIGHUP are blocked before the first thread
  * is created, so only the main thread ever sees them (through the signalfd).
  */
@@ -32,7 +41,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <stddef.h>
 #include <sys/signalfd.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "agent/agent.h"
@@ -158,6 +171,61 @@ static int wait_signal(int sfd)
         if (n < 0 && errno == EINTR) continue;
         return -1;
     }
+}
+
+/* ---- service manager notification ------------------------------------ */
+
+/* Fills *sa from $NOTIFY_SOCKET; returns the address length, 0 when the
+ * variable is unset or unusable. */
+static socklen_t notify_address(struct sockaddr_un *sa)
+{
+    const char *path = getenv("NOTIFY_SOCKET");
+    if (!path || !*path) return 0;
+    size_t len = strlen(path);
+    if ((path[0] != '/' && path[0] != '@') || len >= sizeof(sa->sun_path)) return 0;
+    memset(sa, 0, sizeof(*sa));
+    sa->sun_family = AF_UNIX;
+    memcpy(sa->sun_path, path, len);
+    if (path[0] == '@') {
+        sa->sun_path[0] = '\0'; /* abstract: the length, not a NUL, ends it */
+        return (socklen_t)(offsetof(struct sockaddr_un, sun_path) + len);
+    }
+    return (socklen_t)(offsetof(struct sockaddr_un, sun_path) + len + 1);
+}
+
+/* Sends one state message to the service manager, if there is one. */
+static void notify_service_manager(const char *msg)
+{
+    static bool warned;
+    struct sockaddr_un sa;
+    socklen_t salen = notify_address(&sa);
+    if (salen == 0) return;
+    int fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    ssize_t n = -1;
+    int e = 0;
+    if (fd >= 0) {
+        n = sendto(fd, msg, strlen(msg), MSG_NOSIGNAL, (struct sockaddr *)&sa, salen);
+        e = errno;
+        close(fd);
+    } else {
+        e = errno;
+    }
+    if (n < 0 && !warned) {
+        warned = true;
+        ne_log(NE_LOG_WARN, MOD, "cannot notify the service manager", "socket",
+               getenv("NOTIFY_SOCKET"), "err", strerror(e), NULL);
+    }
+}
+
+/* "RELOADING=1" with the CLOCK_MONOTONIC time systemd expects with it. */
+static void notify_reloading(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    char msg[64];
+    snprintf(msg, sizeof(msg), "RELOADING=1\nMONOTONIC_USEC=%llu",
+             (unsigned long long)ts.tv_sec * 1000000ull + (unsigned long long)ts.tv_nsec / 1000u);
+    notify_service_manager(msg);
 }
 
 /* ---- modules ------------------------------------------------------------- */
@@ -323,9 +391,12 @@ static void serve(struct ne_agent *a, int sfd, const struct ne_daemon_opts *o, c
     for (;;) {
         int sig = wait_signal(sfd);
         if (sig == SIGHUP) {
+            notify_reloading();
             reload(a, o->config_path, o->data_dir, started, &current);
+            notify_service_manager("READY=1\nSTATUS=serving");
             continue;
         }
+        notify_service_manager("STOPPING=1\nSTATUS=stopping");
         ne_log(NE_LOG_INFO, MOD, "stopping", "signal",
                sig == SIGINT    ? "SIGINT"
                : sig == SIGTERM ? "SIGTERM"
@@ -364,6 +435,7 @@ int ne_daemon_run(const struct ne_daemon_opts *o)
     }
     ne_log(NE_LOG_INFO, MOD, "neoedge started", "version", ne_agent_version(), "data_dir",
            cfg->data_dir, "node", cfg->node_id ? cfg->node_id : "", NULL);
+    notify_service_manager("READY=1\nSTATUS=serving");
     serve(&a, sfd, o, started);
     stop_modules(&a, started, module_count());
     unblock_signals(sfd);

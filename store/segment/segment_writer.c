@@ -391,7 +391,8 @@ static int flush_pending(struct ne_segw *w)
         const uint64_t *offs = (const uint64_t *)(void *)w->pvals;
         for (uint32_t i = 0; i < w->pn; i++) {
             uint64_t end = (i + 1 < w->pn) ? offs[i + 1] : w->pstr.len;
-            w->psv[i].p = (const char *)w->pstr.p + offs[i];
+            /* all-empty strings leave the arena unallocated: no NULL + 0 */
+            w->psv[i].p = w->pstr.p ? (const char *)w->pstr.p + offs[i] : "";
             w->psv[i].n = (uint32_t)(end - offs[i]);
         }
         vals = w->psv;
