@@ -39,7 +39,7 @@ ne_install_deps() {
 }
 
 # Installs the npm packages the tests use (DuckDB, s3rver, the AWS SigV4
-# signer) into tests/js/node_modules from tests/js/package-lock.json.
+# signer) into tests/js/node_modules, following tests/js/package-lock.json.
 # Node.js comes from Debian (nodejs, npm) when the machine has none.
 ne_install_js_deps() {
   local root sudo=""
@@ -53,7 +53,11 @@ ne_install_js_deps() {
     $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends nodejs npm
   fi
   local js="$root/tests/js"
-  if [ ! -d "$js/node_modules" ] || [ "$js/package-lock.json" -nt "$js/node_modules/.package-lock.json" ]; then
-    npm ci --prefix "$js" --no-audit --no-fund --loglevel=error
+  # npm install, not npm ci: npm 11 leaves other platforms' optional DuckDB
+  # bindings out of the lock file and ci then refuses it; install follows
+  # the lock for everything it lists.
+  if [ ! -d "$js/node_modules" ] || [ "$js/package.json" -nt "$js/node_modules/.package-lock.json" ] ||
+    [ "$js/package-lock.json" -nt "$js/node_modules/.package-lock.json" ]; then
+    npm install --prefix "$js" --no-audit --no-fund --loglevel=error
   fi
 }

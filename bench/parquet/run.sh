@@ -16,6 +16,6 @@ echo "$out"
 values=$(echo "$out" | awk -F'|' 'NR==3 {gsub(/ /, "", $3); print $3}')
 
 if [ ! -d "$src/tests/js/node_modules/@duckdb/node-api" ]; then
-  npm ci --prefix "$src/tests/js" --no-audit --no-fund
+  npm install --prefix "$src/tests/js" --no-audit --no-fund
 fi
 node "$src/bench/parquet/duckdb_compare.mjs" "$tmp/neoedge.parquet" "$tmp/duckdb.parquet" "$values"

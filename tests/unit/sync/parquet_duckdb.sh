@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Writes Parquet files with parquet_gen and reads them back with DuckDB
-# (npm @duckdb/node-api in tests/js, installed with `npm ci` when missing).
+# (npm @duckdb/node-api in tests/js, installed with `npm install` when missing).
 # Usage: parquet_duckdb.sh PATH/TO/parquet_gen
 set -euo pipefail
 gen=$1
@@ -9,7 +9,7 @@ export NEOEDGE_SRC=$src
 
 command -v node >/dev/null || { echo "node is required (Debian: nodejs npm)" >&2; exit 1; }
 if [ ! -d "$src/tests/js/node_modules/@duckdb/node-api" ]; then
-  npm ci --prefix "$src/tests/js" --no-audit --no-fund
+  npm install --prefix "$src/tests/js" --no-audit --no-fund
 fi
 
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/neoedge-parquet-XXXXXX")
