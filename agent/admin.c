@@ -38,6 +38,7 @@
 #include <unistd.h>
 
 #include "agent/agent.h"
+#include "agent/mod_cluster.h"
 #include "agent/procstats.h"
 #include "agent/sbuf.h"
 #include "ingest/http/http_write.h"
@@ -175,6 +176,27 @@ static void h_health(struct ne_admin *a, struct request *r, struct answer *out)
     }
     out->status = st == NE_HEALTH_FAILING ? MHD_HTTP_SERVICE_UNAVAILABLE : MHD_HTTP_OK;
     out->content_type = "application/json";
+}
+
+/* The cluster as this node sees it (mod_cluster.h); 404 when clustering
+ * is off. */
+static void h_cluster(struct ne_admin *a, struct request *r, struct answer *out)
+{
+    struct agent__sbuf sb = {0};
+    int rc = agent__cluster_json(a->agent, &sb);
+    if (rc == NE_ENOTFOUND) {
+        answer_error(out, MHD_HTTP_NOT_FOUND,
+                     "clustering is off: set cluster.listen and cluster.seeds");
+    } else if (rc != 0) {
+        answer_error(out, MHD_HTTP_INTERNAL_SERVER_ERROR, ne_strerror(rc));
+    } else {
+        out->status = MHD_HTTP_OK;
+        out->content_type = "application/json";
+        out->body = sb.p; /* taken over */
+        out->len = sb.len;
+        sb.p = NULL;
+    }
+    agent__sb_free(&sb);
 }
 
 static void h_metrics(struct ne_admin *a, struct request *r, struct answer *out)
@@ -403,6 +425,7 @@ static struct route routes[] = {
     {"/write", M_POST, true, h_write, NULL},
     {"/api/v2/write", M_POST, true, h_write, NULL},
     {"/api/v1/flush", M_POST, false, h_flush, NULL},
+    {"/api/v1/cluster", M_GET | M_HEAD, false, h_cluster, NULL},
     {"/query", M_GET | M_POST, true, h_query, NULL},
 };
 

@@ -9,6 +9,8 @@
  *   POST     /write           InfluxDB 1.x write (ingest/http)
  *   POST     /api/v2/write    InfluxDB 2.x write (ingest/http)
  *   POST     /api/v1/flush    seal the memtables into segments (204)
+ *   GET      /api/v1/cluster  members, their states and the shard ring (JSON,
+ *                             mod_cluster.h); 404 when clustering is off
  *   GET|POST /query           InfluxQL (InfluxDB 1.x: q, db, epoch, pretty;
  *                             q may come in a form body); JSON, or CSV for
  *                             Accept: application/csv, or a text table for

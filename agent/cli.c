@@ -6,6 +6,11 @@
  * set to the command name. A bare group word ("config") lists the group's
  * commands. "--help"/"-h" anywhere among a command's arguments prints its
  * usage and exits 0 (before the handler runs, so no side effects).
+ *
+ * The same table generates the shell completion (`neoedge completion bash`)
+ * and the man page (`neoedge man`): command words come from the names, the
+ * options (and whether they take a FILE/DIR argument) from the usage text's
+ * option lines, which must read "  -s, --long ARG   description".
  */
 #include "agent/cli.h"
 
@@ -16,6 +21,10 @@
 
 #include "agent/agent.h"
 #include "agent/daemon.h"
+#include "agent/mod_cluster.h"
+
+static int cmd_completion(int argc, char **argv);
+static int cmd_man(int argc, char **argv);
 
 static const struct ne_cli_cmd commands[] = {
     {"run", "run the daemon in the foreground",
@@ -117,11 +126,36 @@ static const struct ne_cli_cmd commands[] = {
      "  -H, --host HOST:PORT  daemon address (default: http.listen of the config)\n"
      "  -c, --config FILE     config file for the default address\n",
      agent__cmd_status},
+    {"cluster status", "show the members of the cluster a running daemon sees",
+     "usage: neoedge cluster status [--host HOST:PORT] [--config FILE] [--json]\n"
+     "\n"
+     "Prints one line per cluster member as a running daemon sees it\n"
+     "(GET /api/v1/cluster): id, address, state (alive, suspect, dead,\n"
+     "left), incarnation, and the shards it is primary for and owns.\n"
+     "Exits 1 when the daemon is unreachable or clustering is off.\n"
+     "\n"
+     "  -H, --host HOST:PORT  daemon address (default: http.listen of the config)\n"
+     "  -c, --config FILE     config file for the default address\n"
+     "  -j, --json            print the daemon's JSON answer as is\n",
+     agent__cmd_cluster_status},
     {"version", "print the version",
      "usage: neoedge version\n"
      "\n"
      "Prints the neoedge version (and the git revision it was built from).\n",
      agent__cmd_version},
+    {"completion", "print a shell completion script",
+     "usage: neoedge completion bash\n"
+     "\n"
+     "Prints a bash completion script for neoedge on stdout. Install it as\n"
+     "/usr/share/bash-completion/completions/neoedge, or load it now with\n"
+     "`source <(neoedge completion bash)`.\n",
+     cmd_completion},
+    {"man", "print the manual page (roff)",
+     "usage: neoedge man\n"
+     "\n"
+     "Prints the neoedge(1) manual page in roff on stdout, built from this\n"
+     "help text. Read it with `neoedge man | man -l -`.\n",
+     cmd_man},
 };
 
 #define NCOMMANDS (sizeof(commands) / sizeof(commands[0]))
@@ -307,5 +341,310 @@ int agent__cmd_version(int argc, char **argv)
 {
     if (argc > 1) return agent__usage_error("version", "unexpected argument '%s'", argv[1]);
     printf("neoedge %s\n", ne_agent_version());
+    return NE_EXIT_OK;
+}
+
+/* ---- completion and man page ------------------------------------------- */
+
+/* One option parsed from a usage line "  -c, --config FILE   text". */
+struct opt_info {
+    char names[2][32]; /* "-c", "--config"; empty when absent */
+    char arg[24];      /* "FILE", "HOST:PORT"; empty for a flag */
+};
+
+/* Copies the token at *p (up to a space, ',' or NUL) into buf; advances. */
+static void take_token(const char **p, char *buf, size_t n)
+{
+    size_t i = 0;
+    while (**p && **p != ' ' && **p != ',' && **p != '\n') {
+        if (i + 1 < n) buf[i++] = **p;
+        (*p)++;
+    }
+    buf[i] = '\0';
+}
+
+/* Parses the option line starting at line (after its two-space indent).
+ * Returns false when the line is not an option line. */
+static bool parse_opt_line(const char *line, struct opt_info *o)
+{
+    memset(o, 0, sizeof(*o));
+    if (strncmp(line, "  -", 3) != 0) return false;
+    const char *p = line + 2;
+    int n = 0;
+    while (*p == '-' && n < 2) {
+        take_token(&p, o->names[n++], sizeof(o->names[0]));
+        if (p[0] == ',' && p[1] == ' ') p += 2;
+    }
+    if (p[0] == ' ' && p[1] != ' ' && p[1] != '\n' && p[1] != '\0') {
+        p++;
+        take_token(&p, o->arg, sizeof(o->arg));
+    }
+    return n > 0;
+}
+
+/* Calls fn for every option line of a usage text. */
+static void each_option(const char *usage, void (*fn)(const struct opt_info *, void *), void *ctx)
+{
+    for (const char *line = usage; line && *line;) {
+        struct opt_info o;
+        if (parse_opt_line(line, &o)) fn(&o, ctx);
+        line = strchr(line, '\n');
+        if (line) line++;
+    }
+}
+
+/* True when an option's argument names a path, so the shell completes files. */
+static bool arg_is_path(const char *arg)
+{
+    return strncmp(arg, "FILE", 4) == 0 || strcmp(arg, "DIR") == 0 || strcmp(arg, "PATH") == 0;
+}
+
+/* Prints the distinct first words of the table (plus "help"). When group
+ * is set, the second words of that group instead. */
+static void print_words(FILE *f, const char *group)
+{
+    size_t gl = group ? strlen(group) : 0;
+    const char *sep = "";
+    for (size_t i = 0; i < NCOMMANDS; i++) {
+        const char *name = commands[i].name;
+        if (group) {
+            if (strncmp(name, group, gl) != 0 || name[gl] != ' ') continue;
+            fprintf(f, "%s%s", sep, name + gl + 1);
+            sep = " ";
+            continue;
+        }
+        size_t wl = strcspn(name, " ");
+        bool seen = false;
+        for (size_t j = 0; j < i && !seen; j++)
+            seen = strncmp(commands[j].name, name, wl) == 0 &&
+                   (commands[j].name[wl] == ' ' || commands[j].name[wl] == '\0');
+        if (seen) continue;
+        fprintf(f, "%s%.*s", sep, (int)wl, name);
+        sep = " ";
+    }
+    if (!group) fprintf(f, "%shelp", sep);
+}
+
+struct word_list {
+    FILE *f;
+    bool path_args; /* which options to print: path-taking or other-arg */
+    bool flags;     /* print every option name instead */
+    const char *sep;
+    char seen[1024]; /* " name name " already printed (deduplication) */
+};
+
+/* True when name was printed before; else remembers it. */
+static bool seen_before(struct word_list *w, const char *name)
+{
+    char key[40];
+    snprintf(key, sizeof(key), " %s ", name);
+    if (strstr(w->seen, key)) return true;
+    size_t used = strlen(w->seen);
+    snprintf(w->seen + used, sizeof(w->seen) - used, used ? "%s " : " %s ", name);
+    return false;
+}
+
+static void print_opt_names(const struct opt_info *o, void *ctx)
+{
+    struct word_list *w = ctx;
+    if (!w->flags) {
+        if (!o->arg[0] || arg_is_path(o->arg) != w->path_args) return;
+    }
+    for (int i = 0; i < 2; i++) {
+        if (!o->names[i][0] || (w->flags && o->names[i][1] != '-')) continue;
+        if (seen_before(w, o->names[i])) continue;
+        fprintf(w->f, "%s%s", w->sep, o->names[i]);
+        w->sep = w->flags ? " " : "|";
+    }
+}
+
+/* Prints the "a|b|c" case pattern of the options (of every command) whose
+ * argument is (path_args) or is not a path; "--no-such-option" if none. */
+static void print_arg_options(FILE *f, bool path_args)
+{
+    struct word_list w = {f, path_args, false, "", ""};
+    for (size_t i = 0; i < NCOMMANDS; i++)
+        each_option(commands[i].usage, print_opt_names, &w);
+    if (w.sep[0] == '\0') fputs("--no-such-option", f);
+}
+
+static void print_bash_completion(FILE *f)
+{
+    fputs("# bash completion for neoedge; generated by `neoedge completion bash`.\n"
+          "_neoedge() {\n"
+          "    local cur=${COMP_WORDS[COMP_CWORD]} prev=${COMP_WORDS[COMP_CWORD-1]}\n"
+          "    local w1=${COMP_WORDS[1]:-} w2=${COMP_WORDS[2]:-} opts=\"\"\n"
+          "    COMPREPLY=()\n"
+          "    case \"$prev\" in\n    ",
+          f);
+    print_arg_options(f, true);
+    fputs(")\n        COMPREPLY=($(compgen -f -- \"$cur\")); return 0 ;;\n    ", f);
+    print_arg_options(f, false);
+    fputs(")\n        return 0 ;;\n    esac\n"
+          "    if [ \"$COMP_CWORD\" -eq 1 ]; then\n"
+          "        COMPREPLY=($(compgen -W \"",
+          f);
+    print_words(f, NULL);
+    fputs(" --help --version\" -- \"$cur\")); return 0\n    fi\n    case \"$w1\" in\n", f);
+    for (size_t i = 0; i < NCOMMANDS; i++) {
+        const char *name = commands[i].name;
+        size_t wl = strcspn(name, " ");
+        if (name[wl] == ' ') {
+            /* A group: emitted once, at its first row. */
+            bool first = true;
+            for (size_t j = 0; j < i && first; j++)
+                first = strncmp(commands[j].name, name, wl + 1) != 0;
+            if (!first) continue;
+            fprintf(f,
+                    "    %.*s)\n        if [ \"$COMP_CWORD\" -eq 2 ]; then\n"
+                    "            COMPREPLY=($(compgen -W \"",
+                    (int)wl, name);
+            char group[64];
+            snprintf(group, sizeof(group), "%.*s", (int)wl, name);
+            print_words(f, group);
+            fputs("\" -- \"$cur\")); return 0\n        fi\n        case \"$w2\" in\n", f);
+            for (size_t j = i; j < NCOMMANDS; j++) {
+                if (strncmp(commands[j].name, name, wl + 1) != 0) continue;
+                struct word_list w = {f, false, true, "", ""};
+                fprintf(f, "        %s) opts=\"", commands[j].name + wl + 1);
+                each_option(commands[j].usage, print_opt_names, &w);
+                fputs("\" ;;\n", f);
+            }
+            fputs("        esac ;;\n", f);
+            continue;
+        }
+        struct word_list w = {f, false, true, "", ""};
+        fprintf(f, "    %s) opts=\"", name);
+        each_option(commands[i].usage, print_opt_names, &w);
+        fputs("\" ;;\n", f);
+    }
+    fputs("    help)\n        COMPREPLY=($(compgen -W \"", f);
+    print_words(f, NULL);
+    fputs("\" -- \"$cur\")); return 0 ;;\n"
+          "    esac\n"
+          "    if [[ \"$cur\" == -* ]]; then\n"
+          "        COMPREPLY=($(compgen -W \"$opts --help\" -- \"$cur\"))\n"
+          "    else\n"
+          "        COMPREPLY=($(compgen -f -- \"$cur\"))\n"
+          "    fi\n"
+          "    return 0\n"
+          "}\n"
+          "complete -o filenames -F _neoedge neoedge\n",
+          f);
+}
+
+static int cmd_completion(int argc, char **argv)
+{
+    if (argc != 2 || strcmp(argv[1], "bash") != 0)
+        return agent__usage_error("completion", "expected the shell name: bash");
+    print_bash_completion(stdout);
+    return NE_EXIT_OK;
+}
+
+/* Writes text as roff: backslashes escaped, '-' as \-, and a line that
+ * would start with '.' or '\'' protected by \&. Ends with a newline
+ * unless inline. */
+static void roff_write(FILE *f, const char *text, bool is_inline)
+{
+    bool bol = true;
+    for (const char *p = text; *p; p++) {
+        if (bol && (*p == '.' || *p == '\'')) fputs("\\&", f);
+        if (*p == '\\')
+            fputs("\\e", f);
+        else if (*p == '-')
+            fputs("\\-", f);
+        else
+            fputc(*p, f);
+        bol = *p == '\n';
+    }
+    if (!bol && !is_inline) fputc('\n', f);
+}
+
+static void roff_text(FILE *f, const char *text)
+{
+    roff_write(f, text, false);
+}
+
+static void print_man_commands(FILE *f)
+{
+    fputs(".SH COMMANDS\n", f);
+    for (size_t i = 0; i < NCOMMANDS; i++) {
+        fputs(".SS \"neoedge ", f);
+        roff_write(f, commands[i].name, true);
+        fputs("\"\n", f);
+        roff_text(f, commands[i].summary);
+        fputs(".PP\n.nf\n", f);
+        roff_text(f, commands[i].usage);
+        fputs(".fi\n", f);
+    }
+    fputs(".SS \"neoedge help\"\n.nf\n", f);
+    roff_text(f, help_usage);
+    fputs(".fi\n", f);
+}
+
+static void print_man(FILE *f)
+{
+    fputs(".\\\" neoedge(1); generated by `neoedge man` from the command table.\n", f);
+    fprintf(f, ".TH NEOEDGE 1 \"\" \"neoedge %s\" \"User Commands\"\n", ne_agent_version());
+    fputs(".SH NAME\n"
+          "neoedge \\- IoT edge ingest daemon and its command line tools\n"
+          ".SH SYNOPSIS\n"
+          ".B neoedge\n"
+          ".I COMMAND\n"
+          "[\\fIARGS\\fR...]\n"
+          ".br\n"
+          ".B neoedge\n"
+          ".I COMMAND\n"
+          "\\-\\-help\n"
+          ".SH DESCRIPTION\n"
+          "neoedge ingests sensor data over MQTT, CoAP and the InfluxDB HTTP write API,\n"
+          "keeps it in a local columnar time\\-series store, answers InfluxQL queries\n"
+          "and syncs compressed segments to S3 (as Parquet) or to a central neoedge.\n"
+          ".PP\n"
+          ".B neoedge run\n"
+          "is the daemon; the other commands inspect, query and maintain a store\n"
+          "or talk to a running daemon over its admin HTTP API.\n",
+          f);
+    print_man_commands(f);
+    fputs(".SH FILES\n"
+          ".TP\n.I /etc/neoedge/neoedge.yaml\n"
+          "The config file of the packaged service (see \\fBneoedge config default\\fR).\n"
+          ".TP\n.I /var/lib/neoedge\n"
+          "The data directory of the packaged service: WAL, segments, sync cursors.\n"
+          "A LOCK file in it holds the pid of the daemon using it.\n"
+          ".TP\n.I /lib/systemd/system/neoedge.service\n"
+          "The systemd unit (Type=notify).\n"
+          ".SH ENVIRONMENT\n"
+          ".TP\n.B NEOEDGE_\\fISECTION\\fB_\\fIKEY\\fR\n"
+          "Overrides one config key: nested keys joined by '_', upper\\-cased, e.g.\n"
+          "NEOEDGE_STORAGE_DURABILITY=sync or NEOEDGE_HTTP_LISTEN=0.0.0.0:8086; lists\n"
+          "are comma\\-separated (NEOEDGE_MQTT_BROKERS=tcp://a:1883,tcp://b:1883).\n"
+          "An unknown NEOEDGE_ variable is an error.\n"
+          "\\fBneoedge config explain\\fR shows where every value comes from.\n"
+          ".TP\n.B NOTIFY_SOCKET\n"
+          "Set by systemd: \\fBneoedge run\\fR reports READY=1, RELOADING=1 and\n"
+          "STOPPING=1 to it.\n"
+          ".SH SIGNALS\n"
+          ".TP\n.B SIGTERM, SIGINT\n"
+          "Stop gracefully: sources stop accepting, work in flight drains, the store\n"
+          "is flushed and closed.\n"
+          ".TP\n.B SIGHUP\n"
+          "Reload the config file. Invalid files are rejected and the running config\n"
+          "stays; log settings and http.auth_token apply at once, other changed keys\n"
+          "are logged as needing a restart.\n"
+          ".SH EXIT STATUS\n"
+          ".TP\n.B 0\nSuccess (for \\fBrun\\fR: a graceful stop).\n"
+          ".TP\n.B 1\nFailure: the command failed, or the daemon could not start.\n"
+          ".TP\n.B 2\nUsage error.\n"
+          ".SH SEE ALSO\n"
+          ".BR systemctl (1),\n"
+          ".BR journalctl (1)\n",
+          f);
+}
+
+static int cmd_man(int argc, char **argv)
+{
+    if (argc > 1) return agent__usage_error("man", "unexpected argument '%s'", argv[1]);
+    print_man(stdout);
     return NE_EXIT_OK;
 }

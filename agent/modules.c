@@ -13,6 +13,7 @@
 
 #include "agent/admin.h"
 #include "agent/agent.h"
+#include "agent/mod_cluster.h"
 #include "agent/sbuf.h"
 #include "agent/version.h"
 #include "ingest/coap/coap.h"
@@ -337,7 +338,7 @@ static const struct ne_module_ops coap_ops = {
 };
 
 const struct ne_module_ops *const ne_agent_modules[] = {
-    &store_ops, &http_ops, &mqtt_ops, &coap_ops, NULL,
+    &store_ops, &agent__cluster_ops, &http_ops, &mqtt_ops, &coap_ops, NULL,
 };
 
 /* ---- health -------------------------------------------------------------- */
@@ -352,6 +353,7 @@ static bool module_running(const struct ne_agent *a, const char *name)
     if (strcmp(name, "store") == 0) return a->store != NULL;
     if (strcmp(name, "mqtt") == 0) return a->mqtt != NULL;
     if (strcmp(name, "coap") == 0) return a->coap != NULL;
+    if (strcmp(name, "cluster") == 0) return agent__cluster_running(a);
     return false;
 }
 

@@ -127,6 +127,32 @@ struct ne_cfg_storage {
     struct ne_cfg_retention retention;
 };
 
+/* Peer cluster of gateways (sharding/cluster.h). The node name is the root
+ * node_id. The cluster is off unless listen or seeds is set. */
+struct ne_cfg_cluster {
+    char *listen;    /* "host:port", TCP (transport) and UDP (membership) */
+    char *advertise; /* address peers dial; NULL: listen */
+    char **seeds;    /* "host:port" of members to join through */
+    size_t nseeds;
+    char *key;                  /* pre-shared cluster key, 16..32 bytes */
+    uint64_t shards;            /* default 1024; fixed for a cluster */
+    uint64_t vnodes;            /* tokens per node; default 128 */
+    int64_t probe_interval_ns;  /* default 1s */
+    int64_t probe_timeout_ns;   /* default 300ms; below probe_interval */
+    int64_t suspect_timeout_ns; /* suspect -> dead; default 5s */
+    int indirect_probes;        /* default 3 */
+    int64_t connect_timeout_ns; /* transport connect + handshake; default 2s */
+    int64_t io_timeout_ns;      /* one transport request/reply; default 5s */
+};
+
+/* Replication between the members of a cluster. */
+struct ne_cfg_replication {
+    uint64_t factor;         /* copies of each shard; default 2 */
+    int64_t max_lag_ns;      /* default 1s */
+    int64_t hint_window_ns;  /* default 3h */
+    uint64_t hint_max_bytes; /* default 256MiB */
+};
+
 struct ne_config_meta; /* private to config/: where each value came from */
 
 struct ne_config {
@@ -143,6 +169,8 @@ struct ne_config {
     struct ne_cfg_storage storage;
     struct ne_cfg_mqtt mqtt;
     struct ne_cfg_coap coap;
+    struct ne_cfg_cluster cluster;
+    struct ne_cfg_replication replication;
     struct ne_config_meta *meta; /* provenance for explain; owned, private */
 };
 

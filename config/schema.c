@@ -124,6 +124,16 @@ static int check_dir(const char *s, char *msg, size_t n)
     return *s ? 0 : fail(msg, n, "must not be empty%s", "");
 }
 
+/* The cluster key is used as raw bytes for membership HMACs and as the
+ * TLS pre-shared key, which mbedTLS caps at 32 bytes (MBEDTLS_PSK_MAX_LEN). */
+static int check_cluster_key(const char *s, char *msg, size_t n)
+{
+    size_t len = strlen(s);
+    if (len >= 16 && len <= 32) return 0;
+    snprintf(msg, n, "the cluster key must be 16 to 32 bytes long, got %zu", len);
+    return -1;
+}
+
 /* MQTT filter rules: '#' only as the whole last level, '+' only as a whole
  * level; "$share/<group>/<filter>" needs a group without wildcards. */
 static int check_topic(const char *s, char *msg, size_t n)
@@ -695,6 +705,122 @@ static const struct cfg_key root_keys[] = {
      .min = 1,
      .max = 64 * MIB,
      .doc = "Largest accepted request (block-wise transfers included)."},
+
+    {.path = "cluster.listen",
+     .kind = CFG_K_STR,
+     ROOT(cluster.listen),
+     .check = check_hostport,
+     .example = "0.0.0.0:7946",
+     .doc = "Address for peer traffic, TCP and UDP on the same port; unset (with no "
+            "seeds): this node runs alone."},
+    {.path = "cluster.advertise",
+     .kind = CFG_K_STR,
+     ROOT(cluster.advertise),
+     .check = check_hostport,
+     .example = "10.0.0.11:7946",
+     .doc = "Address peers use to reach this node; default: listen with its port."},
+    {.path = "cluster.seeds",
+     .kind = CFG_K_STRLIST,
+     ROOT(cluster.seeds),
+     COUNT(cluster.nseeds),
+     .def = "[]",
+     .check = check_hostport,
+     .doc = "Members to join through, host:port of their cluster.listen; listing "
+            "this node too is harmless (env: comma-separated)."},
+    {.path = "cluster.key",
+     .kind = CFG_K_STR,
+     ROOT(cluster.key),
+     .flags = CFG_F_SECRET,
+     .check = check_cluster_key,
+     .example = "${NEOEDGE_CLUSTER_KEY}",
+     .doc = "Pre-shared key of the cluster, 16 to 32 bytes, the same on every member; "
+            "peers with another key are refused."},
+    {.path = "cluster.shards",
+     .kind = CFG_K_U64,
+     ROOT(cluster.shards),
+     .def = "1024",
+     .min = 1,
+     .max = 1 << 20,
+     .doc = "Shards series are hashed to; fixed for the life of a cluster."},
+    {.path = "cluster.vnodes",
+     .kind = CFG_K_U64,
+     ROOT(cluster.vnodes),
+     .def = "128",
+     .min = 1,
+     .max = 4096,
+     .doc = "Ring tokens per node; more spread shards more evenly."},
+    {.path = "cluster.probe_interval",
+     .kind = CFG_K_DURATION,
+     ROOT(cluster.probe_interval_ns),
+     .def = "1s",
+     .min = 10 * MS,
+     .max = 60 * SEC,
+     .doc = "Failure detection: each member pings one other member this often."},
+    {.path = "cluster.probe_timeout",
+     .kind = CFG_K_DURATION,
+     ROOT(cluster.probe_timeout_ns),
+     .def = "300ms",
+     .min = MS,
+     .max = 60 * SEC,
+     .doc = "Wait this long for an ack before asking others to probe; below "
+            "probe_interval."},
+    {.path = "cluster.suspect_timeout",
+     .kind = CFG_K_DURATION,
+     ROOT(cluster.suspect_timeout_ns),
+     .def = "5s",
+     .min = 10 * MS,
+     .max = 3600 * SEC,
+     .doc = "A suspect member that does not refute within this is declared dead."},
+    {.path = "cluster.indirect_probes",
+     .kind = CFG_K_INT,
+     ROOT(cluster.indirect_probes),
+     .def = "3",
+     .min = 0,
+     .max = 16,
+     .doc = "Members asked to probe a member that missed a direct ack."},
+    {.path = "cluster.connect_timeout",
+     .kind = CFG_K_DURATION,
+     ROOT(cluster.connect_timeout_ns),
+     .def = "2s",
+     .min = 10 * MS,
+     .max = 600 * SEC,
+     .doc = "Peer transport: TCP connect, TLS handshake and hello."},
+    {.path = "cluster.io_timeout",
+     .kind = CFG_K_DURATION,
+     ROOT(cluster.io_timeout_ns),
+     .def = "5s",
+     .min = 10 * MS,
+     .max = 600 * SEC,
+     .doc = "Peer transport: one request and its reply."},
+
+    {.path = "replication.factor",
+     .kind = CFG_K_U64,
+     ROOT(replication.factor),
+     .def = "2",
+     .min = 1,
+     .max = 16,
+     .doc = "Copies of each shard in the cluster (capped at the member count)."},
+    {.path = "replication.max_lag",
+     .kind = CFG_K_DURATION,
+     ROOT(replication.max_lag_ns),
+     .def = "1s",
+     .min = MS,
+     .max = 3600 * SEC,
+     .doc = "Longest a write may live on its receiving node alone."},
+    {.path = "replication.hint_window",
+     .kind = CFG_K_DURATION,
+     ROOT(replication.hint_window_ns),
+     .def = "3h",
+     .min = 0,
+     .max = 30 * DAY,
+     .doc = "How long writes for an unreachable replica are kept as hints."},
+    {.path = "replication.hint_max_size",
+     .kind = CFG_K_SIZE,
+     ROOT(replication.hint_max_bytes),
+     .def = "256MiB",
+     .min = MIB,
+     .max = 1024 * GIB,
+     .doc = "Disk budget for hints, all peers together."},
 };
 
 const struct cfg_table config__schema = {
@@ -711,6 +837,8 @@ const struct cfg_section config__sections[] = {
     {"mqtt", "MQTT ingest: subscribes to brokers; acknowledges after the store's durability."},
     {"mqtt.tls", "TLS for ssl:// and wss:// brokers."},
     {"coap", "CoAP ingest (RFC 7252), plain UDP and DTLS with pre-shared keys."},
+    {"cluster", "Peer cluster: membership (SWIM over UDP), TLS-PSK transport, shard ring."},
+    {"replication", "Copies among members (not applied to writes yet; checked, reserved)."},
     {NULL, NULL},
 };
 
@@ -721,6 +849,28 @@ static int cross(char *key, size_t kn, char *msg, size_t n, const char *k, const
     snprintf(key, kn, "%s", k);
     snprintf(msg, n, "%s", m);
     return -1;
+}
+
+/* The cluster keys hang together: seeds need a listen address, a cluster
+ * needs its key, and the failure detector its timings in order. */
+static int check_cluster(const struct ne_config *c, char *key, size_t kn, char *msg, size_t n)
+{
+    const struct ne_cfg_cluster *cl = &c->cluster;
+    if (cl->nseeds && !cl->listen)
+        return cross(key, kn, msg, n, "cluster.listen",
+                     "cluster.seeds is set but cluster.listen is not: set the address this "
+                     "node takes peer traffic on");
+    if (cl->listen && !cl->key)
+        return cross(key, kn, msg, n, "cluster.key",
+                     "the cluster needs its pre-shared key (16 to 32 bytes, the same on every "
+                     "member)");
+    if (cl->probe_timeout_ns >= cl->probe_interval_ns)
+        return cross(key, kn, msg, n, "cluster.probe_timeout",
+                     "probe_timeout must be below probe_interval");
+    if (cl->suspect_timeout_ns < cl->probe_interval_ns)
+        return cross(key, kn, msg, n, "cluster.suspect_timeout",
+                     "suspect_timeout must be at least probe_interval");
+    return 0;
 }
 
 int config__check(const struct ne_config *c, char *key, size_t kn, char *msg, size_t n)
@@ -752,7 +902,7 @@ int config__check(const struct ne_config *c, char *key, size_t kn, char *msg, si
     if (c->coap.enabled && c->coap.npaths == 0)
         return cross(key, kn, msg, n, "coap.paths",
                      "coap is enabled but has no path to accept writes on");
-    return 0;
+    return check_cluster(c, key, kn, msg, n);
 }
 
 /* ---- derived values -------------------------------------------------- */

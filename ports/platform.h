@@ -11,7 +11,9 @@
  * Output parameters are last and written only on success. Every call that
  * writes or syncs passes through the fault-injection hook (ne_fault_*), so
  * tests can make the Nth write or fsync fail with EIO or ENOSPC, turn a write
- * short, or make the Nth allocation fail.
+ * short, or make the Nth allocation fail. The same calls also feed the
+ * power-loss simulation of ports/crashsim.h (tests only; one relaxed load
+ * per call when it is not armed).
  *
  * The io_uring backend keeps one small ring per thread (created on the
  * thread's first file call, released when the thread exits; a forked child

@@ -9,7 +9,7 @@ NE_DEPS=(
   libyaml-dev liburing-dev libpaho-mqtt-dev libcoap3-dev libcoap3-bin
   libmbedtls-dev libzstd-dev libcurl4-openssl-dev libmicrohttpd-dev zlib1g-dev
   mosquitto mosquitto-clients python3 python3-paho-mqtt curl procps iproute2 util-linux
-  influxdb openssl
+  influxdb openssl dpkg-dev binutils groff man-db
 )
 
 # Prints the packages of NE_DEPS that are not installed.

@@ -735,12 +735,15 @@ static int load_log(struct eng_index *ix)
     size_t len = 0;
     int rc = ne_fs_read_all(ix->path, &data, &len);
     if (rc) return rc;
-    if (len < SL_HDR) {
+    const uint8_t *p = (const uint8_t *)data;
+    /* A bad header on a file holding nothing else is a creation cut short
+     * by a power loss (write_header syncs before any record is appended),
+     * not corruption: start over as for a short header. */
+    if (len < SL_HDR || (len == SL_HDR && check_header(p, len) == NE_ECORRUPT)) {
         /* created but its header never made it: start over */
         ne_free(data);
         return ne_file_truncate(ix->log, 0) ?: write_header(ix->log);
     }
-    const uint8_t *p = (const uint8_t *)data;
     if ((rc = check_header(p, len))) {
         ne_log(NE_LOG_ERROR, ENG_MOD, "series log has a bad header", "path", ix->path, "err",
                ne_strerror(rc), NULL);

@@ -1,0 +1,128 @@
+/*
+ * cmd_cluster.c - `neoedge cluster status`: what a running daemon sees of
+ * its cluster, from GET /api/v1/cluster of its admin HTTP API.
+ *
+ * Prints one line per member (id, address, state, incarnation, and the
+ * shards it is primary for and owns on the ring of the live members), or
+ * with --json the answer as the daemon sent it. The member and ring
+ * entries are read back with the exact layout agent__cluster_json writes
+ * (mod_cluster.c); node ids never hold quotes or backslashes.
+ */
+#include <getopt.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "agent/cli.h"
+#include "agent/daemon.h"
+#include "agent/httpc.h"
+#include "agent/mod_cluster.h"
+#include "config/config.h"
+#include "ports/err.h"
+
+struct member_row {
+    char id[64], addr[64], state[16];
+    unsigned long long incarnation;
+};
+
+/* Shards node id is primary for / owns, from the "ring" object; 0 when
+ * absent (a dead member owns nothing). */
+static void ring_counts(const char *body, const char *id, unsigned long long *primary,
+                        unsigned long long *owned)
+{
+    *primary = *owned = 0;
+    const char *p = strstr(body, "\"ring\":{");
+    p = p ? strstr(p, "\"nodes\":[") : NULL;
+    char key[96];
+    snprintf(key, sizeof key, "{\"id\":\"%s\",\"primary\":", id);
+    p = p ? strstr(p, key) : NULL;
+    if (p) (void)sscanf(p + strlen(key), "%llu,\"owned\":%llu", primary, owned);
+}
+
+/* Prints the member table; returns the number of members printed. */
+static int print_members(const char *body)
+{
+    const char *p = strstr(body, "\"members\":[");
+    if (!p) return 0;
+    p += strlen("\"members\":[");
+    printf("%-20s %-22s %-8s %-20s %8s %8s\n", "NODE", "ADDRESS", "STATE", "INCARNATION", "PRIMARY",
+           "OWNED");
+    int n = 0;
+    struct member_row m;
+    while (*p == '{' && sscanf(p,
+                               "{\"id\":\"%63[^\"]\",\"addr\":\"%63[^\"]\",\"state\":\"%15[^\"]\","
+                               "\"incarnation\":%llu}",
+                               m.id, m.addr, m.state, &m.incarnation) == 4) {
+        unsigned long long primary, owned;
+        ring_counts(body, m.id, &primary, &owned);
+        printf("%-20s %-22s %-8s %-20llu %8llu %8llu\n", m.id, m.addr, m.state, m.incarnation,
+               primary, owned);
+        n++;
+        p = strchr(p, '}');
+        if (!p) break;
+        p++;
+        if (*p == ',') p++;
+    }
+    return n;
+}
+
+static int show(const char *addr, bool json)
+{
+    struct agent__http_resp r = {0};
+    char err[512] = "";
+    int rc = agent__http_request("GET", addr, "/api/v1/cluster", NULL, NULL, NULL, 0, 30, &r, err,
+                                 sizeof err);
+    int code = NE_EXIT_FAIL;
+    if (rc != 0) {
+        fprintf(stderr, "cluster status: %s\n", err[0] ? err : ne_strerror(rc));
+    } else if (r.status != 200) {
+        fprintf(stderr, "cluster status: HTTP %ld: %s", r.status, r.body ? r.body : "\n");
+    } else if (json) {
+        fputs(r.body ? r.body : "", stdout);
+        code = NE_EXIT_OK;
+    } else {
+        code = print_members(r.body ? r.body : "") > 0 ? NE_EXIT_OK : NE_EXIT_FAIL;
+        if (code != NE_EXIT_OK) fprintf(stderr, "cluster status: unexpected answer\n");
+    }
+    agent__http_resp_free(&r);
+    return code;
+}
+
+int agent__cmd_cluster_status(int argc, char **argv)
+{
+    static const struct option opts[] = {
+        {"host", required_argument, NULL, 'H'},
+        {"config", required_argument, NULL, 'c'},
+        {"json", no_argument, NULL, 'j'},
+        {NULL, 0, NULL, 0},
+    };
+    const char *host = NULL, *cfg_path = NULL;
+    bool json = false;
+    int ch;
+    while ((ch = getopt_long(argc, argv, "H:c:j", opts, NULL)) != -1) {
+        switch (ch) {
+        case 'H':
+            host = optarg;
+            break;
+        case 'c':
+            cfg_path = optarg;
+            break;
+        case 'j':
+            json = true;
+            break;
+        default:
+            return agent__usage_error("cluster status", "invalid option");
+        }
+    }
+    if (optind < argc)
+        return agent__usage_error("cluster status", "unexpected argument '%s'", argv[optind]);
+    struct ne_config *cfg = NULL;
+    if (!host && ne_daemon_load_config(cfg_path, &cfg) != 0) return NE_EXIT_FAIL;
+    const char *addr = host ? host : cfg->http.listen;
+    int code = NE_EXIT_FAIL;
+    if (!addr || !*addr)
+        fprintf(stderr, "cluster status: no daemon address: give --host or set http.listen\n");
+    else
+        code = show(addr, json);
+    ne_config_free(&cfg);
+    return code;
+}

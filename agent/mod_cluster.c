@@ -1,0 +1,490 @@
+/*
+ * mod_cluster.c - the "cluster" module: turns the cluster and replication
+ * sections of the config into struct ne_cluster_opts, starts membership
+ * (UDP) and the peer transport (TCP + TLS-PSK) on the same port, and
+ * reports what this node sees of the cluster: health, metrics and the JSON
+ * of GET /api/v1/cluster.
+ *
+ * Invariants:
+ * - at most one cluster runs per process (one daemon); `running` points to
+ *   it between a successful start and stop, guarded by running_mu;
+ * - the member-state gauges are only written from the membership change
+ *   callback (membership thread, membership lock held) and at start,
+ *   before the membership thread exists. That callback registers metrics
+ *   (registry lock), so nothing here may take the membership lock from
+ *   inside a metric callback: the gauges are plain values, never
+ *   computed on demand;
+ * - counts[] mirrors the state of every member known, self included, so
+ *   neoedge_cluster_members{state=...} always sums to the member count.
+ * Writes are not forwarded or replicated by this module.
+ */
+#include "agent/mod_cluster.h"
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "agent/sbuf.h"
+#include "ports/err.h"
+#include "ports/log.h"
+#include "ports/metrics.h"
+#include "ports/platform.h"
+#include "sharding/cluster.h"
+#include "sharding/membership.h"
+#include "sharding/ring.h"
+#include "sharding/transport.h"
+
+#define MOD         "cluster"
+#define MAX_MEMBERS 256
+#define NSTATES     4 /* alive, suspect, dead, left */
+
+struct cluster {
+    const struct ne_agent *agent;
+    struct ne_cluster_opts opts; /* strings borrowed from the agent's config */
+    struct ne_membership *mem;
+    struct ne_transport *tp;
+    pthread_t checker; /* pings the seeds once over the transport */
+    bool checker_started;
+    atomic_bool stop;
+    size_t other_seeds; /* seeds that are not this node */
+    long counts[NSTATES];
+    struct ne_metric *m_members[NSTATES];
+};
+
+static pthread_mutex_t running_mu = PTHREAD_MUTEX_INITIALIZER;
+static struct cluster *running;
+
+static const char *const state_names[NSTATES] = {"alive", "suspect", "dead", "left"};
+
+/* ---- options ------------------------------------------------------------- */
+
+static uint32_t ms_of(int64_t ns)
+{
+    int64_t ms = ns / 1000000;
+    return ms > (int64_t)UINT32_MAX ? UINT32_MAX : (uint32_t)ms;
+}
+
+static void cluster_opts(const struct ne_config *cfg, struct ne_cluster_opts *o)
+{
+    const struct ne_cfg_cluster *c = &cfg->cluster;
+    const struct ne_cfg_replication *r = &cfg->replication;
+    ne_cluster_opts_default(o);
+    o->node_id = cfg->node_id;
+    o->listen = c->listen;
+    o->advertise = c->advertise;
+    o->seeds = (const char *const *)c->seeds;
+    o->nseeds = c->nseeds;
+    o->key = (const uint8_t *)c->key;
+    o->key_len = c->key ? strlen(c->key) : 0;
+    o->replication_factor = (uint32_t)r->factor;
+    o->shards = (uint32_t)c->shards;
+    o->vnodes = (uint32_t)c->vnodes;
+    o->probe_interval_ms = ms_of(c->probe_interval_ns);
+    o->probe_timeout_ms = ms_of(c->probe_timeout_ns);
+    o->suspect_timeout_ms = ms_of(c->suspect_timeout_ns);
+    o->indirect_probes = (uint32_t)c->indirect_probes;
+    o->connect_timeout_ms = ms_of(c->connect_timeout_ns);
+    o->io_timeout_ms = ms_of(c->io_timeout_ns);
+    o->max_lag_ms = (uint64_t)r->max_lag_ns / 1000000;
+    o->hint_window_ms = (uint64_t)r->hint_window_ns / 1000000;
+    o->hint_max_bytes = r->hint_max_bytes;
+}
+
+/* ---- metrics ------------------------------------------------------------- */
+
+/* `node="id"` with the escapes the registry expects. */
+static void node_labels(const char *id, char *out, size_t n)
+{
+    size_t o = (size_t)snprintf(out, n, "node=\"");
+    for (const char *p = id; *p && o + 4 < n; p++) {
+        if (*p == '"' || *p == '\\') out[o++] = '\\';
+        if (*p == '\n') {
+            out[o++] = '\\';
+            out[o++] = 'n';
+            continue;
+        }
+        out[o++] = *p;
+    }
+    snprintf(out + o, n - o, "\"");
+}
+
+static void set_member_gauge(const char *id, enum ne_swim_state st)
+{
+    char labels[160];
+    node_labels(id, labels, sizeof labels);
+    ne_metric_set(ne_metric_gauge("neoedge_cluster_member_state",
+                                  "State of each cluster member as this node sees it: "
+                                  "0 alive, 1 suspect, 2 dead, 3 left",
+                                  labels),
+                  (double)st);
+}
+
+static void register_count_gauges(struct cluster *c)
+{
+    for (int s = 0; s < NSTATES; s++) {
+        char labels[32];
+        snprintf(labels, sizeof labels, "state=\"%s\"", state_names[s]);
+        c->m_members[s] = ne_metric_gauge("neoedge_cluster_members",
+                                          "Cluster members known to this node, by state", labels);
+        ne_metric_set(c->m_members[s], (double)c->counts[s]);
+    }
+}
+
+/* Membership thread, membership lock held: quick, no ne_membership_*. */
+static void on_change(void *ctx, const char *id, const char *addr, enum ne_swim_state from,
+                      enum ne_swim_state to, uint64_t incarnation)
+{
+    struct cluster *c = ctx;
+    (void)addr;
+    (void)incarnation;
+    if (from < NSTATES && c->counts[from] > 0) c->counts[from]--;
+    if (to < NSTATES) c->counts[to]++;
+    for (int s = 0; s < NSTATES; s++)
+        ne_metric_set(c->m_members[s], (double)c->counts[s]);
+    if (to < NSTATES) set_member_gauge(id, to);
+}
+
+/* ---- seed check ---------------------------------------------------------- */
+
+static bool is_self(const struct cluster *c, const char *addr)
+{
+    return strcmp(addr, ne_membership_addr(c->mem)) == 0 || strcmp(addr, c->opts.listen) == 0;
+}
+
+static size_t count_other_seeds(const struct cluster *c)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < c->opts.nseeds; i++)
+        n += !is_self(c, c->opts.seeds[i]);
+    return n;
+}
+
+/* Pings each seed once over the transport, so that a key mismatch shows in
+ * this node's log right away (the seeds log it on their side too). */
+static void *check_seeds(void *arg)
+{
+    struct cluster *c = arg;
+    for (size_t i = 0; i < c->opts.nseeds && !atomic_load(&c->stop); i++) {
+        const char *seed = c->opts.seeds[i];
+        if (is_self(c, seed)) continue;
+        int rc = ne_transport_ping(c->tp, NULL, seed);
+        if (rc == 0)
+            ne_log(NE_LOG_INFO, MOD, "peer transport reached a seed", "seed", seed, NULL);
+        else if (rc == NE_EPERM)
+            ne_log(NE_LOG_ERROR, MOD,
+                   "seed refused this node: the cluster key differs (check cluster.key)", "seed",
+                   seed, NULL);
+        else
+            ne_log(NE_LOG_DEBUG, MOD, "seed not reachable yet", "seed", seed, "err",
+                   ne_strerror(rc), NULL);
+    }
+    return NULL;
+}
+
+/* ---- lifecycle ----------------------------------------------------------- */
+
+static bool cluster_enabled(const struct ne_config *cfg)
+{
+    return cfg->cluster.listen || cfg->cluster.nseeds > 0;
+}
+
+/* The transport listens on the membership's host and port (TCP beside
+ * UDP), so a peer's member address is also where its transport answers. */
+static void transport_listen(const struct cluster *c, char *out, size_t n)
+{
+    const char *bound = ne_membership_addr(c->mem);
+    if (c->opts.advertise) {
+        snprintf(out, n, "%s", c->opts.listen);
+        return;
+    }
+    char host[NE_ADDR_MAX + 1];
+    snprintf(host, sizeof host, "%s", c->opts.listen);
+    char *colon = strrchr(host, ':');
+    const char *port = strrchr(bound, ':');
+    if (colon) *colon = '\0';
+    snprintf(out, n, "%s:%s", host, port ? port + 1 : "0");
+}
+
+static int start_transport(struct cluster *c)
+{
+    char listen[NE_ADDR_MAX + 8];
+    transport_listen(c, listen, sizeof listen);
+    struct ne_swim_member_info self;
+    if (ne_membership_find(c->mem, c->opts.node_id, &self) != 0) self.incarnation = 0;
+    struct ne_transport_opts t = {
+        .node_id = c->opts.node_id,
+        .incarnation = self.incarnation,
+        .listen = listen,
+        .key = c->opts.key,
+        .key_len = c->opts.key_len,
+        .connect_timeout_ms = c->opts.connect_timeout_ms,
+        .io_timeout_ms = c->opts.io_timeout_ms,
+        .pool_per_peer = c->opts.pool_per_peer,
+    };
+    int rc = ne_transport_start(&t, &c->tp);
+    if (rc != 0)
+        ne_log(NE_LOG_ERROR, MOD, "cannot start the peer transport", "listen", listen, "err",
+               ne_strerror(rc), NULL);
+    return rc;
+}
+
+static void cluster_free(struct cluster *c)
+{
+    if (!c) return;
+    atomic_store(&c->stop, true);
+    if (c->checker_started) pthread_join(c->checker, NULL);
+    ne_transport_stop(&c->tp);
+    ne_membership_stop(&c->mem);
+    ne_free(c);
+}
+
+static int cluster_start(struct ne_agent *a)
+{
+    struct cluster *c = ne_calloc(1, sizeof *c);
+    if (!c) return NE_ENOMEM;
+    c->agent = a;
+    cluster_opts(a->cfg, &c->opts);
+    int rc = ne_cluster_opts_check(&c->opts);
+    if (rc != 0) goto fail;
+    c->counts[NE_SWIM_ALIVE] = 1; /* this node */
+    register_count_gauges(c);
+    set_member_gauge(c->opts.node_id, NE_SWIM_ALIVE);
+    struct ne_membership_opts mo = {.cluster = &c->opts, .on_change = on_change, .ctx = c};
+    rc = ne_membership_start(&mo, &c->mem);
+    if (rc != 0) {
+        ne_log(NE_LOG_ERROR, MOD, "cannot start membership", "listen", c->opts.listen, "err",
+               ne_strerror(rc), NULL);
+        goto fail;
+    }
+    if ((rc = start_transport(c)) != 0) goto fail;
+    c->other_seeds = count_other_seeds(c);
+    if (pthread_create(&c->checker, NULL, check_seeds, c) == 0) c->checker_started = true;
+    pthread_mutex_lock(&running_mu);
+    running = c;
+    pthread_mutex_unlock(&running_mu);
+    char nseeds[24];
+    snprintf(nseeds, sizeof nseeds, "%zu", c->opts.nseeds);
+    ne_log(NE_LOG_INFO, MOD, "cluster started", "node", c->opts.node_id, "addr",
+           ne_membership_addr(c->mem), "transport", ne_transport_addr(c->tp), "seeds", nseeds,
+           NULL);
+    return 0;
+fail:
+    cluster_free(c);
+    return rc;
+}
+
+/* A graceful stop announces LEFT, so the others do not count this node
+ * as failed. */
+static void cluster_stop(struct ne_agent *a)
+{
+    pthread_mutex_lock(&running_mu);
+    struct cluster *c = running && running->agent == a ? running : NULL;
+    if (c) running = NULL;
+    pthread_mutex_unlock(&running_mu);
+    if (!c) return;
+    (void)ne_membership_leave(c->mem);
+    cluster_free(c);
+}
+
+/* Only the daemon's threads call in here, between start and stop. */
+static struct cluster *find(const struct ne_agent *a)
+{
+    pthread_mutex_lock(&running_mu);
+    struct cluster *c = running && running->agent == a ? running : NULL;
+    pthread_mutex_unlock(&running_mu);
+    return c;
+}
+
+bool agent__cluster_running(const struct ne_agent *a)
+{
+    return find(a) != NULL;
+}
+
+/* ---- health -------------------------------------------------------------- */
+
+/* Appends "id (addr)" to a reason list, as room allows. */
+static void reason_add(char *r, size_t n, size_t *used, const struct ne_swim_member_info *m)
+{
+    if (*used >= n) return;
+    int w = snprintf(r + *used, n - *used, "%s%s (%s)", *used ? ", " : "", m->id, m->addr);
+    *used += w > 0 ? (size_t)w : 0;
+}
+
+static void cluster_health(struct ne_agent *a, struct ne_health *h)
+{
+    struct cluster *c = find(a);
+    h->status = NE_HEALTH_OK;
+    if (!c) return;
+    static _Thread_local struct ne_swim_member_info ms[MAX_MEMBERS];
+    size_t n = ne_membership_snapshot(c->mem, ms, MAX_MEMBERS);
+    if (n > MAX_MEMBERS) n = MAX_MEMBERS;
+    char dead[160] = "", suspect[160] = "";
+    size_t nd = 0, ns = 0, ud = 0, us = 0;
+    for (size_t i = 1; i < n; i++) {
+        if (ms[i].state == NE_SWIM_DEAD) {
+            nd++;
+            reason_add(dead, sizeof dead, &ud, &ms[i]);
+        } else if (ms[i].state == NE_SWIM_SUSPECT) {
+            ns++;
+            reason_add(suspect, sizeof suspect, &us, &ms[i]);
+        }
+    }
+    if (n == 1 && c->other_seeds) {
+        /* alone although it has seeds: they are down, or hold another key */
+        h->status = NE_HEALTH_DEGRADED;
+        snprintf(h->reason, sizeof h->reason,
+                 "not joined: none of the %zu seeds answered (down, or another cluster.key?)",
+                 c->other_seeds);
+        return;
+    }
+    if (nd + ns == 0) return;
+    h->status = NE_HEALTH_DEGRADED;
+    snprintf(h->reason, sizeof h->reason, "%s%s%s%s%s", nd ? "dead: " : "", dead,
+             nd && ns ? "; " : "", ns ? "suspect: " : "", suspect);
+}
+
+/* ---- JSON ---------------------------------------------------------------- */
+
+static void sb_u64(struct agent__sbuf *b, uint64_t v)
+{
+    char num[24];
+    snprintf(num, sizeof num, "%llu", (unsigned long long)v);
+    agent__sb_str(b, num);
+}
+
+static void json_member(struct agent__sbuf *b, const struct ne_swim_member_info *m)
+{
+    agent__sb_str(b, "{\"id\":");
+    agent__sb_json(b, m->id);
+    agent__sb_str(b, ",\"addr\":");
+    agent__sb_json(b, m->addr);
+    agent__sb_str(b, ",\"state\":");
+    agent__sb_json(b, ne_swim_state_name(m->state));
+    agent__sb_str(b, ",\"incarnation\":");
+    sb_u64(b, m->incarnation);
+    agent__sb_str(b, "}");
+}
+
+/* Shards each ring node is primary for and owns (primary or replica). */
+static void json_ring_nodes(struct agent__sbuf *b, const struct ne_ring *r)
+{
+    size_t nn = ne_ring_nodes(r);
+    uint32_t shards = ne_ring_shards(r), reps = ne_ring_replicas(r);
+    agent__sb_str(b, "[");
+    for (size_t i = 0; i < nn; i++) {
+        uint64_t primary = 0, owned = 0;
+        for (uint32_t s = 0; s < shards; s++) {
+            const uint32_t *own = ne_ring_owners(r, s);
+            primary += own[0] == i;
+            for (uint32_t k = 0; k < reps; k++)
+                owned += own[k] == i;
+        }
+        agent__sb_str(b, i ? ",{\"id\":" : "{\"id\":");
+        agent__sb_json(b, ne_ring_node_name(r, (uint32_t)i));
+        agent__sb_str(b, ",\"primary\":");
+        sb_u64(b, primary);
+        agent__sb_str(b, ",\"owned\":");
+        sb_u64(b, owned);
+        agent__sb_str(b, "}");
+    }
+    agent__sb_str(b, "]");
+}
+
+/* The ring the live members (alive or suspect) would compute. */
+static int json_ring(struct agent__sbuf *b, const struct cluster *c,
+                     const struct ne_swim_member_info *ms, size_t n)
+{
+    const char *names[MAX_MEMBERS];
+    size_t nn = 0;
+    for (size_t i = 0; i < n; i++)
+        if (ms[i].state == NE_SWIM_ALIVE || ms[i].state == NE_SWIM_SUSPECT) names[nn++] = ms[i].id;
+    struct ne_ring_opts ro = {
+        .shards = c->opts.shards, .vnodes = c->opts.vnodes, .rf = c->opts.replication_factor};
+    struct ne_ring *r = NULL;
+    int rc = ne_ring_build(&ro, names, nn, &r);
+    if (rc != 0) return rc;
+    agent__sb_str(b, "{\"shards\":");
+    sb_u64(b, ne_ring_shards(r));
+    agent__sb_str(b, ",\"vnodes\":");
+    sb_u64(b, c->opts.vnodes);
+    agent__sb_str(b, ",\"replication_factor\":");
+    sb_u64(b, c->opts.replication_factor);
+    agent__sb_str(b, ",\"replicas\":");
+    sb_u64(b, ne_ring_replicas(r));
+    agent__sb_str(b, ",\"nodes\":");
+    json_ring_nodes(b, r);
+    agent__sb_str(b, "}");
+    ne_ring_free(&r);
+    return 0;
+}
+
+static void json_transport(struct agent__sbuf *b, const struct cluster *c)
+{
+    struct ne_transport_stats st;
+    ne_transport_stats(c->tp, &st);
+    agent__sb_str(b, "{\"addr\":");
+    agent__sb_json(b, ne_transport_addr(c->tp));
+    agent__sb_str(b, ",\"dialed\":");
+    sb_u64(b, st.dialed);
+    agent__sb_str(b, ",\"accepted\":");
+    sb_u64(b, st.accepted);
+    agent__sb_str(b, ",\"handshake_failed\":");
+    sb_u64(b, st.handshake_failed);
+    agent__sb_str(b, "}");
+}
+
+static void json_counts(struct agent__sbuf *b, const struct ne_swim_member_info *ms, size_t n)
+{
+    size_t counts[NSTATES] = {0};
+    for (size_t i = 0; i < n; i++)
+        if (ms[i].state < NSTATES) counts[ms[i].state]++;
+    for (int s = 0; s < NSTATES; s++) {
+        agent__sb_str(b, s ? ",\"" : "{\"");
+        agent__sb_str(b, state_names[s]);
+        agent__sb_str(b, "\":");
+        sb_u64(b, counts[s]);
+    }
+    agent__sb_str(b, "}");
+}
+
+int agent__cluster_json(const struct ne_agent *a, struct agent__sbuf *b)
+{
+    struct cluster *c = find(a);
+    if (!c) return NE_ENOTFOUND;
+    struct ne_swim_member_info *ms = ne_calloc(MAX_MEMBERS, sizeof *ms);
+    if (!ms) return NE_ENOMEM;
+    size_t n = ne_membership_snapshot(c->mem, ms, MAX_MEMBERS);
+    if (n > MAX_MEMBERS) n = MAX_MEMBERS;
+    agent__sb_str(b, "{\"node\":{\"id\":");
+    agent__sb_json(b, ms[0].id);
+    agent__sb_str(b, ",\"addr\":");
+    agent__sb_json(b, ms[0].addr);
+    agent__sb_str(b, ",\"incarnation\":");
+    sb_u64(b, ms[0].incarnation);
+    agent__sb_str(b, "},\"members\":[");
+    for (size_t i = 0; i < n; i++) {
+        if (i) agent__sb_str(b, ",");
+        json_member(b, &ms[i]);
+    }
+    agent__sb_str(b, "],\"counts\":");
+    json_counts(b, ms, n);
+    agent__sb_str(b, ",\"ring\":");
+    /* NE_ENOMEM shows in b->err; names are unique, so nothing else fails */
+    if (json_ring(b, c, ms, n) != 0) agent__sb_str(b, "null");
+    agent__sb_str(b, ",\"transport\":");
+    json_transport(b, c);
+    agent__sb_str(b, ",\"rejected_datagrams\":");
+    sb_u64(b, ne_membership_rejected(c->mem));
+    agent__sb_str(b, "}\n");
+    ne_free(ms);
+    return b->err;
+}
+
+const struct ne_module_ops agent__cluster_ops = {
+    .name = "cluster",
+    .enabled = cluster_enabled,
+    .start = cluster_start,
+    .stop = cluster_stop,
+    .health = cluster_health,
+};

@@ -1,0 +1,48 @@
+/*
+ * mod_cluster.h - the daemon's "cluster" module: membership (SWIM over UDP)
+ * and the peer transport (TLS-PSK) of sharding/, started from the cluster
+ * and replication sections of the config, with its health, metrics, the
+ * JSON of GET /api/v1/cluster and `neoedge cluster status`.
+ *
+ * Health: degraded (never failing: the node still serves its own data)
+ * while a member is suspect or dead, naming it, or while a node with seeds
+ * sees no one but itself. Metrics: neoedge_cluster_members{state=...} and
+ * neoedge_cluster_member_state{node=...} (0 alive, 1 suspect, 2 dead,
+ * 3 left). A graceful stop announces LEFT to the members.
+ *
+ * The module is enabled when cluster.listen or cluster.seeds is set. One
+ * daemon runs per process, so the running cluster is kept by this module
+ * and found again from the agent it was started for.
+ */
+#ifndef NE_AGENT_MOD_CLUSTER_H
+#define NE_AGENT_MOD_CLUSTER_H
+
+#include <stdbool.h>
+
+#include "agent/agent.h"
+
+struct agent__sbuf;
+
+/* The module's row of ne_agent_modules (start after the store). */
+extern const struct ne_module_ops agent__cluster_ops;
+
+/* True while the cluster module runs for agent a. */
+bool agent__cluster_running(const struct ne_agent *a);
+
+/* Appends the cluster view of a as one JSON object:
+ *   {"node":{"id","addr","incarnation"},
+ *    "members":[{"id","addr","state","incarnation"},...],   (self first)
+ *    "counts":{"alive":N,"suspect":N,"dead":N,"left":N},
+ *    "ring":{"shards","vnodes","replication_factor","replicas",
+ *            "nodes":[{"id","primary","owned"},...]},       (alive + suspect)
+ *    "transport":{"addr","dialed","accepted","handshake_failed"},
+ *    "rejected_datagrams":N}
+ * Returns 0, NE_ENOTFOUND when the module is not running for a, or
+ * NE_ENOMEM (b->err is also set by the buffer). */
+int agent__cluster_json(const struct ne_agent *a, struct agent__sbuf *b);
+
+/* `neoedge cluster status`: prints the member table of a running daemon
+ * (GET /api/v1/cluster). Returns the exit code. */
+int agent__cmd_cluster_status(int argc, char **argv);
+
+#endif
