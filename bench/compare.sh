@@ -38,7 +38,7 @@ install_bench_deps() {
     "${missing[@]}"
 }
 
-# shellcheck source=../scripts/deps.sh
+# shellcheck source=scripts/deps.sh
 . "$ROOT/scripts/deps.sh"
 ne_install_deps
 install_bench_deps
@@ -55,4 +55,5 @@ cmake --build "$ROOT/build/release" >/dev/null
 BIN="$ROOT/build/release/agent/neoedge"
 [ -x "$BIN" ] || { echo "no neoedge binary at $BIN" >&2; exit 1; }
 
+export PYTHONDONTWRITEBYTECODE=1
 exec "$PY" "$ROOT/bench/compare/run.py" --neoedge "$BIN" "${ARGS[@]}"

@@ -60,7 +60,10 @@ class Row:
         return "yes" if adv >= self.target else "no"
 
     def cells(self):
-        f = (lambda v: "failed" if v is None else self.fmt % v)
+        def f(v):
+            if v is None:
+                return "failed"
+            return "{:,.0f}".format(v) if self.fmt == "%.0f" else self.fmt % v
         r = self.ratio()
         rs = "-" if r is None else "%.3gx (%.3gx %s)" % (
             r, self.advantage(), "better" if self.advantage() >= 1 else "worse")
@@ -277,7 +280,7 @@ def mqtt_rows(mqtt):
         if "rate" not in m:
             out.append([how, "failed", "", "", "", ""])
             continue
-        out.append([how, "%d / %d" % (m["got"], m["lines"]), "%.0f" % m["rate"],
+        out.append([how, "{:,} / {:,}".format(m["got"], m["lines"]), "{:,.0f}".format(m["rate"]),
                     "%.2f" % m["ne_cores"], "%.2f" % m["mq_cores"],
                     "%.1f" % (m["peak_rss"] / MIB)])
     return out
@@ -337,6 +340,11 @@ def write_all(results, tmp, info, sets, runs, mqtt):
         "",
         "Targets met: %d of %d." % (sum(1 for r in met if r.met() == "yes"), len(met)),
         "",
+        ("The --quick datasets are small: fixed costs (file headers, the series "
+         "index, start-up) weigh more per value than on S1 and I1, and queries touch "
+         "less data. Run without --quick for the standard datasets."
+         if info["quick"] else "Standard datasets S1 and I1."),
+        "",
         md_table(mq_header, mq),
         "",
         "Query answers (InfluxDB vs neoedge, floats to 1e-9 relative):",
@@ -367,7 +375,9 @@ def write_all(results, tmp, info, sets, runs, mqtt):
               "the same data dir and measured again once settled (the row above the "
               "'before a restart' one): neoedge trims its WAL only at start-up.",
               "- Queries: those of bench/query/bench_query.py, best of %d, epoch=ns; answers "
-              "compared with tests/integration/influx_compat/compare.py." % info["runs"],
+              "compared with tests/integration/influx_compat/compare.py. q2 quotes the tag "
+              "key \"name\" (NAME is an InfluxQL keyword: both engines refuse it bare)."
+              % info["runs"],
               "- Idle RSS: VmRSS a few seconds after start, before any write.",
               "- MQTT: mosquitto started on a free port (no queue limit, 1000 in flight); "
               "neoedge subscribes to `sensors/#` (default). Rate = points accepted "

@@ -6,7 +6,8 @@ starts fresh on loopback with its own temp data dir, sits idle (idle RSS),
 takes the whole file over HTTP line protocol (batches of 5,000 lines, two
 connections; wall rate, server CPU, peak RSS, a rate sample every second),
 settles (InfluxDB compacts; neoedge flushes and compacts) until its data
-dir stops changing (bytes per field value), answers the dataset's queries
+dir stops changing, restarts on the same data dir and settles again (bytes
+per field value, before and after the restart), answers the dataset's queries
 of bench/query/bench_query.py best of N, and stops. The answers of both
 engines are compared with tests/integration/influx_compat/compare.py.
 Then mosquitto and neoedge run together and S1 is published over MQTT at
@@ -31,6 +32,7 @@ import threading
 import time
 import urllib.parse
 
+sys.dont_write_bytecode = True  # keep __pycache__ out of the source tree
 HERE = os.path.dirname(os.path.abspath(__file__))
 SRC = os.path.abspath(os.path.join(HERE, "..", ".."))
 sys.path.insert(0, os.path.join(SRC, "bench", "query"))

@@ -643,8 +643,10 @@ int ne_store_write(struct ne_store *s, const char *db, const struct ne_batch *b,
             snprintf(s->why, sizeof s->why, "WAL sync failed: recovering");
         if (failed && !rc) rc = NE_EFAILED;
         note_disk_result(s, failed ? -1 : rc);
-        s->wal_users--;
-        pthread_cond_broadcast(&s->cv);
+        /* only recovery waits for the last WAL user: waking the flusher on
+         * every write would cost a context switch per batch */
+        if (--s->wal_users == 0 && atomic_load(&s->state) != ENG_OK)
+            pthread_cond_broadcast(&s->cv);
         pthread_mutex_unlock(&s->mu);
         if (rc) return rc;
     }
@@ -787,6 +789,16 @@ int eng_store_flush_sealed(struct ne_store *s)
         pthread_mutex_unlock(&s->mu);
         eng_mt_free(&m);
         int crc = ck_write(s, upto);
+        /* start a new WAL file so that the flushed records stop taking disk
+         * once no later record shares their file; under the store lock, as
+         * in the write path: a sequence number handed out is in the WAL
+         * buffer before any rotation */
+        if (!crc && w) {
+            pthread_mutex_lock(&s->mu);
+            if (s->wal == w && eng_wal_rotate(w, NULL) != 0)
+                ne_log(NE_LOG_WARN, ENG_MOD, "WAL rotation after flush failed", NULL);
+            pthread_mutex_unlock(&s->mu);
+        }
         if (!crc && w) eng_wal_drop_upto(w, upto);
         pthread_mutex_lock(&s->mu);
         ne_metric_inc(s->m_flushes);
