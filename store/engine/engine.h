@@ -230,9 +230,12 @@ void eng_wal_set_next_seq(struct eng_wal *w, uint64_t seq);
 
 /* Replay: calls fn for every valid record, file by file in order (records
  * with seq <= after_seq are already in segments: fn only learns their
- * definitions; rep counts the others). Torn tails are cut; a file with corruption followed by
- * valid records is renamed to <name>.quarantine after its valid prefix was
- * replayed. Reports what it did in *rep. */
+ * definitions; rep counts the others). Damage after the file's durable
+ * point (a torn or holey tail that was never fdatasynced) is cut back to
+ * the last valid record; damage before it (proved by a later record's
+ * synced_upto, or by a newer WAL file) is corruption: the file is renamed
+ * to <name>.quarantine after its valid prefix was replayed. Reports what
+ * it did in *rep. */
 struct eng_replay_report {
     uint64_t files, records, bytes;
     uint64_t torn_cut;    /* files whose torn tail was cut */

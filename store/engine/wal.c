@@ -16,27 +16,46 @@
  *   - after a failed fdatasync nothing more is acknowledged: the WAL is
  *     failed until the store reopens it, cutting the file back to the last
  *     offset known durable.
+ *   - a record's synced_upto never exceeds what a completed fdatasync
+ *     covered in the file the record lands in (while a rotation creates the
+ *     next file, new records claim only the header).
  *
  * File wal-<gen as 16 hex>.log:
  *   header (32 bytes)
  *   +-----------+---------+---------+---------+-----------+----------+---------+
  *   | magic u32 | version | flags   | gen u64 | first_seq | reserved | crc32c  |
- *   | "NEWL"    | u16 = 1 | u16 = 0 |         | u64       | u32 = 0  | of 0..27|
+ *   | "NEWL"    | u16 = 2 | u16 = 0 |         | u64       | u32 = 0  | of 0..27|
  *   +-----------+---------+---------+---------+-----------+----------+---------+
- *   records, back to back:
- *   +---------+---------------------------+---------+----------------------+
- *   | len u32 | crc32c u32 of seq+payload | seq u64 | payload (len bytes)  |
- *   +---------+---------------------------+---------+----------------------+
- *   The payload is a write batch (format in store.c). Little-endian.
+ *   records, back to back (version 2):
+ *   +---------+------------------------+---------+----------------------------+
+ *   | len u32 | crc32c u32 of seq+body | seq u64 | body (len bytes):          |
+ *   |         |                        |         | synced_upto u64 | payload  |
+ *   +---------+------------------------+---------+----------------------------+
+ *   len = 8 + payload length. synced_upto is a file offset known durable
+ *   (covered by a completed fdatasync, header included) when the record was
+ *   sealed: WAL_HDR <= synced_upto <= the record's own offset. The payload
+ *   is a write batch (format in store.c). Little-endian.
+ *   Version 1 records have no synced_upto (body = payload); they are read
+ *   as if each record proved every byte before it durable. Any other
+ *   version is a hard error (NE_EVERSION).
  *
  * Recovery (eng_wal_replay): files in generation order; in each, records in
- * order. The first record with a bad length, CRC or non-increasing sequence
- * ends the valid prefix. If a valid record follows somewhere after it, the
- * damage is mid-file corruption: the prefix is replayed, the file renamed
- * to <name>.quarantine, an error logged and counted. Otherwise it is a torn
- * tail (a crash mid-append) and the file is truncated to the prefix. A
- * record whose checksum is right but whose payload does not decode is
- * treated like mid-file corruption (prefix kept, file quarantined).
+ * order. The first record with a bad length, CRC or non-increasing sequence,
+ * at offset X, ends the valid prefix; the prefix is replayed. Then X is
+ * judged against the durable point:
+ *   - X lies in synced data when a newer WAL file exists (a file is synced
+ *     whole before its successor is created) or when a valid record after X
+ *     carries synced_upto > X. Then it is corruption of durable data: the
+ *     file is renamed to <name>.quarantine, an error logged and counted;
+ *   - otherwise it is a torn tail: the power went while unsynced bytes
+ *     were in flight, so sectors may be missing even before later records
+ *     that survived. Nothing there was durable (so, in sync mode, nothing
+ *     was acknowledged); the file is truncated to X and made durable.
+ * A record whose checksum is right but whose payload does not decode is
+ * treated like corruption (prefix kept, file quarantined).
+ * Limit: damage to synced records that nothing after them vouches for
+ * (the last records of the newest file, when no later record survived)
+ * cannot be told from a torn tail and is cut.
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -52,9 +71,10 @@
 #include "store/engine/engine.h"
 
 #define WAL_MAGIC   0x4c57454eu /* "NEWL" */
-#define WAL_VERSION 1
+#define WAL_VERSION 2 /* written; version 1 is still read */
 #define WAL_HDR     32u
-#define WREC_HDR    16u
+#define WREC_FRAME  16u /* len, crc, seq */
+#define WREC_HDR    24u /* the frame and synced_upto (version 2) */
 #define NFAIL       32
 
 struct walfile {
@@ -75,6 +95,8 @@ struct eng_wal {
 
     pthread_mutex_t mu;
     pthread_cond_t cv;
+    pthread_cond_t sync_cv; /* the syncer sleeps on it: writers' broadcasts on cv
+                               must not wake it for every record */
     struct ne_buf buf; /* records appended, not yet taken by a leader */
     struct ne_buf io;  /* the leader's chunk */
     size_t rec_at;     /* start of the record being built */
@@ -91,6 +113,9 @@ struct eng_wal {
 
     struct ne_file *f;
     uint64_t f_synced_off; /* offset of the current file known durable */
+    uint64_t claim_off;    /* synced_upto sealed into new records: a lower
+                              bound of the durable offset of the file they
+                              will reach */
     struct walfile *files; /* closed files, then the current one last */
     size_t nfiles, cap_files;
 
@@ -130,27 +155,49 @@ static void header_encode(uint8_t *h, uint64_t gen, uint64_t first_seq)
     ne_store_u32le(h + 28, ne_crc32c(0, h, 28));
 }
 
-static int header_check(const uint8_t *h, size_t n, uint64_t *gen)
+/* Checks a file header; on success *gen and *version are set. */
+static int header_check(const uint8_t *h, size_t n, uint64_t *gen, unsigned *version)
 {
     if (n < WAL_HDR || ne_load_u32le(h) != WAL_MAGIC ||
         ne_load_u32le(h + 28) != ne_crc32c(0, h, 28))
         return NE_ECORRUPT;
-    if ((h[4] | h[5] << 8) != WAL_VERSION) return NE_EVERSION;
+    unsigned v = (unsigned)(h[4] | h[5] << 8);
+    if (v != 1 && v != WAL_VERSION) return NE_EVERSION;
     *gen = ne_load_u64le(h + 8);
+    *version = v;
     return 0;
 }
 
-/* A record at p (n bytes available) is valid: returns its total length. */
-static size_t record_valid(const uint8_t *p, size_t n, uint64_t min_seq, uint64_t *seq)
+/* A decoded record: where its payload is and what it proves durable. */
+struct wrec {
+    uint64_t seq;
+    uint64_t synced_upto;
+    const uint8_t *payload;
+    size_t payload_len;
+    size_t total; /* bytes of the whole record */
+};
+
+/* Is the record at file offset off (p points at it, n bytes available) of
+ * a version-`version` file valid, with seq >= min_seq? Fills *r. */
+static bool record_valid(const uint8_t *p, size_t n, size_t off, unsigned version, uint64_t min_seq,
+                         struct wrec *r)
 {
-    if (n < WREC_HDR) return 0;
+    size_t extra = version >= 2 ? WREC_HDR - WREC_FRAME : 0;
+    if (n < WREC_FRAME + extra) return false;
     uint32_t len = ne_load_u32le(p);
-    if (len > ENG_REC_MAX || len > n - WREC_HDR) return 0;
+    if (len < extra || len - extra > ENG_REC_MAX || len > n - WREC_FRAME) return false;
     uint64_t s = ne_load_u64le(p + 8);
-    if (s < min_seq || s - min_seq > (1ull << 40)) return 0;
-    if (ne_crc32c(0, p + 8, 8 + (size_t)len) != ne_load_u32le(p + 4)) return 0;
-    *seq = s;
-    return WREC_HDR + len;
+    if (s < min_seq || s - min_seq > (1ull << 40)) return false;
+    /* version 1 proves nothing: read as "everything before me was durable" */
+    uint64_t synced = extra ? ne_load_u64le(p + WREC_FRAME) : off;
+    if (synced < WAL_HDR || synced > off) return false;
+    if (ne_crc32c(0, p + 8, 8 + (size_t)len) != ne_load_u32le(p + 4)) return false;
+    r->seq = s;
+    r->synced_upto = synced;
+    r->payload = p + WREC_FRAME + extra;
+    r->payload_len = len - extra;
+    r->total = WREC_FRAME + (size_t)len;
+    return true;
 }
 
 /* ---- writer: files ----------------------------------------------------------- */
@@ -268,7 +315,7 @@ static int leader_io(struct eng_wal *w, bool want_sync)
                    "path", ne_file_path(w->f), "err", ne_strerror(rc), NULL);
         } else {
             w->synced_seq = w->written_seq;
-            w->f_synced_off = end;
+            w->f_synced_off = w->claim_off = end;
         }
     }
     if (wrc && !(wrc == NE_ENOSPC || wrc == NE_EIO || wrc == NE_EFAILED)) wrc = NE_EIO;
@@ -343,7 +390,7 @@ static void background_sync(struct eng_wal *w)
                ne_file_path(f), "err", ne_strerror(rc), NULL);
     } else {
         if (target > w->synced_seq) w->synced_seq = target;
-        if (off > w->f_synced_off) w->f_synced_off = off;
+        if (off > w->f_synced_off) w->f_synced_off = w->claim_off = off;
     }
     w->s_busy = false;
     pthread_cond_broadcast(&w->cv);
@@ -370,7 +417,7 @@ static void *syncer_main(void *arg)
         int64_t ns = ts.tv_nsec + period;
         ts.tv_sec += ns / 1000000000;
         ts.tv_nsec = ns % 1000000000;
-        pthread_cond_timedwait(&w->cv, &w->mu, &ts);
+        pthread_cond_timedwait(&w->sync_cv, &w->mu, &ts);
         if (w->stop || w->err) continue;
         if (w->synced_seq >= w->written_seq) continue;
         background_sync(w);
@@ -396,10 +443,11 @@ uint64_t eng_wal_commit(struct eng_wal *w)
 {
     uint64_t seq = w->next_seq++;
     uint8_t *h = w->buf.p + w->rec_at;
-    size_t n = w->buf.len - w->rec_at - WREC_HDR;
-    ne_store_u32le(h, (uint32_t)n);
+    size_t body = w->buf.len - w->rec_at - WREC_FRAME;
+    ne_store_u32le(h, (uint32_t)body);
     ne_store_u64le(h + 8, seq);
-    ne_store_u32le(h + 4, ne_crc32c(0, h + 8, 8 + n));
+    ne_store_u64le(h + WREC_FRAME, w->claim_off);
+    ne_store_u32le(h + 4, ne_crc32c(0, h + 8, 8 + body));
     w->appended_seq = seq;
     pthread_mutex_unlock(&w->mu);
     return seq;
@@ -441,6 +489,9 @@ int eng_wal_rotate(struct eng_wal *w, uint64_t *first_seq_new)
     struct ne_file *nf = NULL;
     uint64_t gen = cur_file(w)->gen + 1, first = w->next_seq;
     if (!rc) {
+        /* records sealed from now on reach the new file (or, if it cannot
+         * be created, the old one): its header is all they may claim */
+        w->claim_off = WAL_HDR;
         pthread_mutex_unlock(&w->mu);
         rc = file_create(w, gen, first, &nf);
         pthread_mutex_lock(&w->mu);
@@ -516,6 +567,7 @@ static int adopt_cb(void *ctx, const char *name, bool is_dir)
 {
     struct eng_wal *w = ctx;
     uint64_t gen, size = 0, hgen;
+    unsigned version;
     char path[4096];
     uint8_t h[WAL_HDR];
     size_t got = 0;
@@ -526,7 +578,7 @@ static int adopt_cb(void *ctx, const char *name, bool is_dir)
     if (!rc) rc = ne_file_pread(f, h, sizeof h, 0, &got);
     if (!rc) rc = ne_file_size(f, &size);
     ne_file_close(&f);
-    if (rc || header_check(h, got, &hgen)) return 0; /* replay already reported it */
+    if (rc || header_check(h, got, &hgen, &version)) return 0; /* replay already reported it */
     if ((rc = files_push(w, gen, ne_load_u64le(h + 16), 0, size))) return rc;
     /* keep the current file last, the others in generation order */
     struct walfile cur = w->files[w->nfiles - 2];
@@ -558,6 +610,7 @@ int eng_wal_open(const struct eng_wal_opts *o, struct eng_wal **out)
     w->epoch = ((uint64_t)o->next_gen << 20) + 1;
     pthread_mutex_init(&w->mu, NULL);
     pthread_cond_init(&w->cv, NULL);
+    pthread_cond_init(&w->sync_cv, NULL);
     w->m_bytes =
         ne_metric_counter("neoedge_store_wal_bytes_total", "Bytes appended to the WAL", NULL);
     w->m_fsyncs = ne_metric_counter("neoedge_store_wal_fsyncs_total", "WAL fdatasync calls", NULL);
@@ -567,7 +620,7 @@ int eng_wal_open(const struct eng_wal_opts *o, struct eng_wal **out)
                                         "WAL writes that failed (disk full, I/O error)", NULL);
     if ((rc = file_create(w, o->next_gen, w->next_seq, &w->f))) goto fail;
     if ((rc = files_push(w, o->next_gen, w->next_seq, 0, WAL_HDR))) goto fail;
-    w->f_synced_off = WAL_HDR;
+    w->f_synced_off = w->claim_off = WAL_HDR;
     if (w->mode == NE_STORE_INTERVAL) {
         if (pthread_create(&w->syncer, NULL, syncer_main, w) != 0) {
             rc = NE_ENOMEM;
@@ -607,6 +660,7 @@ void eng_wal_close(struct eng_wal **wp)
         pthread_mutex_lock(&w->mu);
         w->stop = true;
         pthread_cond_broadcast(&w->cv);
+        pthread_cond_broadcast(&w->sync_cv);
         pthread_mutex_unlock(&w->mu);
         pthread_join(w->syncer, NULL);
     }
@@ -618,6 +672,7 @@ void eng_wal_close(struct eng_wal **wp)
     if (w->dir) {
         pthread_mutex_destroy(&w->mu);
         pthread_cond_destroy(&w->cv);
+        pthread_cond_destroy(&w->sync_cv);
     }
     ne_buf_free(&w->buf);
     ne_buf_free(&w->io);
@@ -650,27 +705,79 @@ static int list_cb(void *ctx, const char *name, bool is_dir)
     return 0;
 }
 
-/* Looks for any valid record after off: evidence of mid-file damage. */
-static bool valid_record_after(const uint8_t *p, size_t len, size_t off, uint64_t min_seq)
+/* The furthest offset that valid records after off (resynchronising byte
+ * by byte past damage) prove durable; 0 when none follows. Also counts
+ * them in *nvalid. */
+static uint64_t proven_durable_after(const uint8_t *p, size_t len, size_t off, unsigned version,
+                                     uint64_t min_seq, size_t *nvalid)
 {
-    for (size_t c = off + 1; c + WREC_HDR <= len; c++) {
-        uint64_t seq;
-        if (record_valid(p + c, len - c, min_seq, &seq)) return true;
+    uint64_t proof = 0;
+    *nvalid = 0;
+    for (size_t c = off + 1; c + WREC_FRAME <= len;) {
+        struct wrec r;
+        if (!record_valid(p + c, len - c, c, version, min_seq, &r)) {
+            c++;
+            continue;
+        }
+        if (r.synced_upto > proof) proof = r.synced_upto;
+        ++*nvalid;
+        c += r.total;
     }
-    return false;
+    return proof;
 }
 
 static int quarantine(const char *path)
 {
     char q[4200];
     snprintf(q, sizeof q, "%s.quarantine", path);
-    int rc = ne_fs_rename(path, q);
-    if (!rc) rc = 0;
+    return ne_fs_rename(path, q);
+}
+
+static int cut_tail(const char *path, size_t off)
+{
+    struct ne_file *f = NULL;
+    int rc = ne_file_open(path, NE_F_WRITE, &f);
+    if (!rc) rc = ne_file_truncate(f, off);
+    if (!rc) rc = ne_file_datasync(f);
+    ne_file_close(&f);
+    if (rc)
+        ne_log(NE_LOG_ERROR, ENG_MOD, "cannot cut the torn WAL tail", "path", path, "err",
+               ne_strerror(rc), NULL);
     return rc;
 }
 
-static int replay_file(const char *dir, uint64_t gen, uint64_t after_seq, uint64_t *last_seq,
-                       eng_replay_fn fn, void *ctx, struct eng_replay_report *rep)
+/* The valid prefix of a file ends at off < len: quarantines the file when
+ * off lies in data known durable (newer file exists, or a later record says
+ * so), else cuts the torn tail. */
+static int judge_damage(const char *path, const uint8_t *p, size_t len, size_t off,
+                        unsigned version, uint64_t min_seq, bool newest,
+                        struct eng_replay_report *rep)
+{
+    char o[32], cut[32], nv[32];
+    size_t nvalid = 0;
+    uint64_t proof = proven_durable_after(p, len, off, version, min_seq, &nvalid);
+    snprintf(o, sizeof o, "%zu", off);
+    snprintf(nv, sizeof nv, "%zu", nvalid);
+    if (!newest || proof > off) {
+        ne_log(NE_LOG_ERROR, ENG_MOD,
+               newest ? "WAL corrupt in synced data: valid prefix replayed, file quarantined"
+                      : "WAL file followed by a newer one is damaged: valid prefix replayed, "
+                        "file quarantined",
+               "path", path, "offset", o, "valid_records_after", nv, NULL);
+        rep->quarantined++;
+        return quarantine(path);
+    }
+    snprintf(cut, sizeof cut, "%zu", len - off);
+    ne_log(NE_LOG_WARN, ENG_MOD, "WAL torn tail cut (never synced)", "path", path, "offset", o,
+           "bytes", cut, "valid_records_dropped", nv, NULL);
+    rep->torn_cut++;
+    return cut_tail(path, off);
+}
+
+/* Replays one file; newest: no later WAL file exists. */
+static int replay_file(const char *dir, uint64_t gen, bool newest, uint64_t after_seq,
+                       uint64_t *last_seq, eng_replay_fn fn, void *ctx,
+                       struct eng_replay_report *rep)
 {
     char path[4096];
     char *data = NULL;
@@ -684,9 +791,10 @@ static int replay_file(const char *dir, uint64_t gen, uint64_t after_seq, uint64
     }
     const uint8_t *p = (const uint8_t *)data;
     uint64_t hgen = 0;
+    unsigned version = 0;
     size_t off = WAL_HDR;
     rep->files++;
-    if (len < WAL_HDR || (len == WAL_HDR && header_check(p, len, &hgen) == NE_ECORRUPT)) {
+    if (len < WAL_HDR || (len == WAL_HDR && header_check(p, len, &hgen, &version) == NE_ECORRUPT)) {
         /* created, header never complete or never durable (a power cut
          * during file_create, which syncs the header before any record is
          * appended): nothing was ever acknowledged in it */
@@ -695,7 +803,7 @@ static int replay_file(const char *dir, uint64_t gen, uint64_t after_seq, uint64
         rep->torn_cut++;
         return ne_fs_unlink(path);
     }
-    if ((rc = header_check(p, len, &hgen)) || hgen != gen) {
+    if ((rc = header_check(p, len, &hgen, &version)) || hgen != gen) {
         ne_free(data);
         rc = rc ? rc : NE_ECORRUPT;
         ne_log(NE_LOG_ERROR, ENG_MOD, "WAL file has a bad header: quarantined", "path", path, "err",
@@ -704,17 +812,16 @@ static int replay_file(const char *dir, uint64_t gen, uint64_t after_seq, uint64
         return rc == NE_EVERSION ? rc : quarantine(path);
     }
     while (off < len) {
-        uint64_t seq = 0;
-        size_t n = record_valid(p + off, len - off, *last_seq + 1, &seq);
-        if (!n) break;
+        struct wrec r;
+        if (!record_valid(p + off, len - off, off, version, *last_seq + 1, &r)) break;
         /* records already in segments are passed too: later records may
          * refer to the series they define */
-        rc = fn(ctx, seq, gen, p + off + WREC_HDR, n - WREC_HDR);
+        rc = fn(ctx, r.seq, gen, r.payload, r.payload_len);
         if (rc == NE_ECORRUPT || rc == NE_ECONFLICT) {
             /* checksummed but undecodable: keep what came before, set the
              * file aside like any other damage */
             char sq[32];
-            snprintf(sq, sizeof sq, "%" PRIu64, seq);
+            snprintf(sq, sizeof sq, "%" PRIu64, r.seq);
             ne_log(NE_LOG_ERROR, ENG_MOD,
                    "WAL record does not decode: valid prefix replayed, file quarantined", "path",
                    path, "seq", sq, NULL);
@@ -726,32 +833,14 @@ static int replay_file(const char *dir, uint64_t gen, uint64_t after_seq, uint64
             ne_free(data);
             return rc;
         }
-        if (seq > after_seq) {
+        if (r.seq > after_seq) {
             rep->records++;
-            rep->bytes += n;
+            rep->bytes += r.total;
         }
-        *last_seq = seq;
-        off += n;
+        *last_seq = r.seq;
+        off += r.total;
     }
-    if (off < len) {
-        char o[32];
-        snprintf(o, sizeof o, "%zu", off);
-        if (valid_record_after(p, len, off, *last_seq + 1)) {
-            ne_log(NE_LOG_ERROR, ENG_MOD,
-                   "WAL corrupt in the middle: valid prefix replayed, file quarantined", "path",
-                   path, "offset", o, NULL);
-            rep->quarantined++;
-            rc = quarantine(path);
-        } else {
-            ne_log(NE_LOG_WARN, ENG_MOD, "WAL torn tail cut", "path", path, "offset", o, NULL);
-            rep->torn_cut++;
-            struct ne_file *f = NULL;
-            rc = ne_file_open(path, NE_F_WRITE, &f);
-            if (!rc) rc = ne_file_truncate(f, off);
-            if (!rc) rc = ne_file_datasync(f);
-            ne_file_close(&f);
-        }
-    }
+    if (off < len) rc = judge_damage(path, p, len, off, version, *last_seq + 1, newest, rep);
     ne_free(data);
     return rc;
 }
@@ -772,7 +861,7 @@ int eng_wal_replay(const char *dir, uint64_t after_seq, eng_replay_fn fn, void *
     if (l.n) qsort(l.g, l.n, sizeof *l.g, cmp_u64);
     uint64_t last_seq = 0;
     for (size_t i = 0; !rc && i < l.n; i++) {
-        rc = replay_file(dir, l.g[i], after_seq, &last_seq, fn, ctx, rep);
+        rc = replay_file(dir, l.g[i], i + 1 == l.n, after_seq, &last_seq, fn, ctx, rep);
         rep->last_gen = l.g[i];
     }
     rep->last_seq = last_seq > after_seq ? last_seq : after_seq;
@@ -810,32 +899,43 @@ int eng_wal_inspect(const char *path, FILE *out)
     }
     const uint8_t *p = (const uint8_t *)data;
     uint64_t gen = 0, last = 0, nrec = 0;
-    if ((rc = header_check(p, len, &gen))) {
+    unsigned version = 0;
+    if ((rc = header_check(p, len, &gen, &version))) {
         fprintf(out, "%s: bad header: %s\n", path, ne_strerror(rc));
         ne_free(data);
         return rc;
     }
     fprintf(out,
-            "file %s\nformat NEWL version %d, generation %" PRIu64 ", first seq %" PRIu64
+            "file %s\nformat NEWL version %u, generation %" PRIu64 ", first seq %" PRIu64
             ", %zu bytes\n",
-            path, WAL_VERSION, gen, ne_load_u64le(p + 16), len);
+            path, version, gen, ne_load_u64le(p + 16), len);
     size_t off = WAL_HDR;
     while (off < len) {
-        uint64_t seq;
-        size_t n = record_valid(p + off, len - off, last + 1, &seq);
-        if (!n) break;
-        fprintf(out, "record seq %" PRIu64 " at %zu, %zu bytes: ", seq, off, n - WREC_HDR);
-        if (eng_payload_print(p + off + WREC_HDR, n - WREC_HDR, out))
+        struct wrec r;
+        if (!record_valid(p + off, len - off, off, version, last + 1, &r)) break;
+        fprintf(out, "record seq %" PRIu64 " at %zu, %zu bytes, durable before %" PRIu64 ": ",
+                r.seq, off, r.payload_len, r.synced_upto);
+        if (eng_payload_print(r.payload, r.payload_len, out))
             fprintf(out, " (payload does not decode)");
         fputc('\n', out);
-        last = seq;
-        off += n;
+        last = r.seq;
+        off += r.total;
         nrec++;
     }
     if (off < len) {
-        bool mid = valid_record_after(p, len, off, last + 1);
-        fprintf(out, "INVALID at offset %zu: %s (%zu bytes after the last valid record)\n", off,
-                mid ? "corruption followed by valid records" : "torn tail", len - off);
+        size_t nvalid = 0;
+        uint64_t proof = proven_durable_after(p, len, off, version, last + 1, &nvalid);
+        if (proof > off)
+            fprintf(out,
+                    "INVALID at offset %zu: corruption in synced data (a later record proves "
+                    "%" PRIu64 " bytes durable; %zu valid records after it)\n",
+                    off, proof, nvalid);
+        else
+            fprintf(out,
+                    "INVALID at offset %zu: torn tail, never synced (%zu bytes after the last "
+                    "valid record, %zu valid records in them; corruption instead if a newer "
+                    "WAL file exists)\n",
+                    off, len - off, nvalid);
         rc = NE_ECORRUPT;
     }
     fprintf(out, "%" PRIu64 " valid records, last seq %" PRIu64 "\n", nrec, last);

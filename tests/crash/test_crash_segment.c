@@ -14,7 +14,8 @@
  *     and A+B once ne_segw_finish of segment 2 had returned 0;
  *   - each segment holds exactly its own content (1: A, 2: B, 3: A+B).
  * NEOEDGE_CRASH_SEED (printed) reproduces a run; NEOEDGE_CRASH_ITERATIONS
- * sets the number of seeds per crash point (default 12).
+ * sets the number of seeds per crash point (default 12);
+ * NEOEDGE_CRASH_KEEP_DIR=1 keeps the directory of a failure.
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -316,14 +317,19 @@ static void test_segment_publish_crash(void)
             T_OK(setup_dir());
             int published = 0;
             int status = run_child(&a, &published);
-            if (status != NE_CRASHSIM_EXIT)
+            if (status != NE_CRASHSIM_EXIT) {
+                ne_fs_remove_tree(base);
                 T_FAIL_("child exited %d (crash at sync %" PRIu64 " write %" PRIu64 ")", status,
                         a.co.crash_at_sync, a.co.crash_at_write);
+            }
             char why[512] = "";
-            if (check_dir(published, why, sizeof why))
+            bool keep = getenv("NEOEDGE_CRASH_KEEP_DIR") != NULL;
+            if (check_dir(published, why, sizeof why) && !keep) ne_fs_remove_tree(base);
+            if (why[0])
                 T_FAIL_("%s (crash at sync %" PRIu64 " / write %" PRIu64 ", crash seed %" PRIu64
-                        ", NEOEDGE_CRASH_SEED=%" PRIu64 ", dir %s)",
-                        why, a.co.crash_at_sync, a.co.crash_at_write, a.co.seed, seed, g_dir);
+                        ", NEOEDGE_CRASH_SEED=%" PRIu64 ", dir %s %s)",
+                        why, a.co.crash_at_sync, a.co.crash_at_write, a.co.seed, seed, g_dir,
+                        keep ? "kept" : "removed; NEOEDGE_CRASH_KEEP_DIR=1 keeps it");
             runs++;
             by_published[published]++;
         }

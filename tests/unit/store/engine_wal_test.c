@@ -1,7 +1,10 @@
 /*
  * engine_wal_test.c - WAL recovery: a record torn at every byte offset is
- * cut back to the last complete record; corruption in the middle of a file
- * is quarantined (valid prefix kept, error counted, verify reports it);
+ * cut back to the last complete record; damage in data a later record
+ * proves synced (or in a file followed by a newer one) is quarantined
+ * (valid prefix kept, error counted, verify reports it); a hole in the
+ * never-synced tail, even with valid records after it, is cut (verify
+ * healthy); version 1 files are still read, unknown versions refused;
  * `inspect wal` describes records and damage.
  */
 #include <sys/wait.h>
@@ -10,6 +13,7 @@
 #include "engine_util.h"
 #include "t.h"
 
+#include "ports/crc32c.h"
 #include "ports/log.h"
 #include "ports/metrics.h"
 
@@ -203,7 +207,7 @@ static void test_mid_file_corruption(void)
     FILE *f = open_memstream(&report, &rlen);
     T_EQ_INT(ne_store_inspect_wal(path, f), NE_ECORRUPT);
     fclose(f);
-    T_CHECK(strstr(report, "corruption followed by valid records") != NULL);
+    T_CHECK(strstr(report, "corruption in synced data") != NULL);
     T_CHECK(strstr(report, "2 valid records") != NULL);
     free(report);
 
@@ -300,12 +304,277 @@ static void test_switch_to_none(void)
     eu_rmtree(g_dir);
 }
 
+/* ---- durable point: holes after it are cut, damage before it is kept ---- */
+
+static uint32_t ld32(const char *p)
+{
+    const uint8_t *u = (const uint8_t *)p;
+    return u[0] | u[1] << 8 | u[2] << 16 | (uint32_t)u[3] << 24;
+}
+
+static uint64_t ld64(const char *p)
+{
+    return ld32(p) | (uint64_t)ld32(p + 4) << 32;
+}
+
+static void st32(char *p, uint32_t v)
+{
+    for (int i = 0; i < 4; i++)
+        p[i] = (char)(v >> (8 * i));
+}
+
+static void st64(char *p, uint64_t v)
+{
+    st32(p, (uint32_t)v);
+    st32(p + 4, (uint32_t)(v >> 32));
+}
+
+/* Start offsets of the records of a version 2 file, from the documented
+ * layout: [len u32][crc u32][seq u64][synced_upto u64][payload], len counting
+ * synced_upto and payload. Returns the count. */
+static size_t rec_offsets(const char *data, size_t len, size_t *offs, size_t max)
+{
+    size_t n = 0, off = 32;
+    while (off + 24 <= len && n < max) {
+        offs[n++] = off;
+        off += 16 + ld32(data + off);
+    }
+    return off == len ? n : 0;
+}
+
+/* Rewrites the synced_upto of the record at off (and its CRC). */
+static void set_claim(char *data, size_t off, uint64_t claim)
+{
+    st64(data + off + 16, claim);
+    st32(data + off + 4, ne_crc32c(0, data + off + 8, 8 + (size_t)ld32(data + off)));
+}
+
+static int quarantined_in(const char *dir)
+{
+    char wdir[512];
+    int found = 0;
+    snprintf(wdir, sizeof wdir, "%s/store/wal", dir);
+    ne_fs_list_dir(wdir, path_exists_cb, &found);
+    return found;
+}
+
+static char *inspect_report(const char *dir, const char *name, int *rc)
+{
+    char path[600];
+    char *report = NULL;
+    size_t rlen = 0;
+    snprintf(path, sizeof path, "%s/store/wal/%s", dir, name);
+    FILE *f = open_memstream(&report, &rlen);
+    *rc = ne_store_inspect_wal(path, f);
+    fclose(f);
+    return report;
+}
+
+static int verify_quiet(const char *dir)
+{
+    FILE *f = fopen("/dev/null", "w");
+    int rc = ne_store_verify_dir(dir, f);
+    fclose(f);
+    return rc;
+}
+
+/* In sync mode each record is sealed after the previous one was synced: it
+ * claims everything before itself durable. */
+static void test_writer_claims_synced_offset(void)
+{
+    char name[64];
+    char *data = NULL;
+    size_t len = 0, offs[NREC + 1];
+    T_CHECK(t_tmpdir(g_dir, sizeof g_dir));
+    T_EQ_INT(make_wal(g_dir), 0);
+    T_OK(read_wal(g_dir, name, &data, &len));
+    T_EQ_INT(data[4], 2); /* format version */
+    T_EQ_U64(rec_offsets(data, len, offs, NREC + 1), NREC);
+    for (size_t i = 0; i < NREC; i++)
+        T_EQ_U64(ld64(data + offs[i] + 16), offs[i]);
+    int rc = 0;
+    char *report = inspect_report(g_dir, name, &rc);
+    T_OK(rc);
+    T_CHECK(strstr(report, "version 2") != NULL);
+    free(report);
+    ne_free(data);
+    eu_rmtree(g_dir);
+}
+
+struct damage_case {
+    int last_synced; /* records after this one claim only its end durable */
+    int damaged;     /* record whose payload is garbled */
+    bool newer_file; /* a newer (header-only) WAL file follows */
+    bool quarantine; /* expected outcome */
+    int kept;        /* records replayed */
+};
+
+/* A header-only file of generation gen (first_seq next): what a rotation
+ * leaves before any record. */
+static void plant_newer(const char *dir, const char *name, uint64_t first_seq)
+{
+    char hdr[32] = {0}, path[600], nname[64];
+    unsigned long long gen = strtoull(name + 4, NULL, 16) + 1;
+    snprintf(nname, sizeof nname, "wal-%016llx.log", gen);
+    memcpy(hdr, "NEWL", 4);
+    hdr[4] = 2;
+    st64(hdr + 8, gen);
+    st64(hdr + 16, first_seq);
+    st32(hdr + 28, ne_crc32c(0, hdr, 28));
+    snprintf(path, sizeof path, "%s/store/wal/%s", dir, nname);
+    ne_fs_write_atomic(path, hdr, sizeof hdr);
+}
+
+static void run_damage_case(const char *src_data, size_t len, const char *name,
+                            const struct damage_case *c)
+{
+    size_t offs[NREC + 1];
+    char *data = ne_malloc(len);
+    T_CHECK(data != NULL);
+    memcpy(data, src_data, len);
+    T_EQ_U64(rec_offsets(data, len, offs, NREC + 1), NREC);
+    /* as if the records after last_synced were written without a sync */
+    for (int i = c->last_synced + 1; i < NREC; i++)
+        set_claim(data, offs[i], offs[c->last_synced + 1]);
+    for (size_t k = 0; k < 8; k++) /* a lost sector: garbled payload bytes */
+        data[offs[c->damaged] + 24 + k] ^= (char)0xa5;
+    plant_wal(g_dir, name, data, len);
+    if (c->newer_file) plant_newer(g_dir, name, NREC + 1);
+
+    int rc = 0;
+    char *report = inspect_report(g_dir, name, &rc);
+    T_EQ_INT(rc, NE_ECORRUPT);
+    bool in_synced = c->damaged <= c->last_synced;
+    T_CHECK(strstr(report, in_synced ? "corruption in synced data" : "torn tail") != NULL);
+    free(report);
+
+    struct ne_metric *q = ne_metric_counter("neoedge_store_quarantined_files_total", "", NULL);
+    double q0 = ne_metric_value(q);
+    struct ne_store_opts o;
+    eu_opts(&o, g_dir);
+    struct ne_store *s = NULL;
+    T_OK(ne_store_open(&o, &s));
+    int bad = 0;
+    T_EQ_U64(count_points(s, &bad), (size_t)c->kept * PTS_PER_REC);
+    T_EQ_INT(bad, 0);
+    T_EQ_DBL(ne_metric_value(q) - q0, c->quarantine ? 1 : 0, 0);
+    /* the store goes on after the cut */
+    struct ne_batch b;
+    ne_batch_init(&b);
+    eu_point_f(&b, "m", "dev", "z", "x", EU_T0 - EU_SEC, 0);
+    struct ne_write_result res;
+    T_OK(ne_store_write(s, "iot", &b, &res));
+    T_EQ_U64(res.accepted, 1);
+    ne_batch_free(&b);
+    ne_store_close(&s);
+    T_EQ_INT(quarantined_in(g_dir), c->quarantine ? 1 : 0);
+    if (c->quarantine)
+        T_CHECK(verify_quiet(g_dir) != 0);
+    else
+        T_OK(verify_quiet(g_dir));
+    /* everything again after a reopen */
+    T_OK(ne_store_open(&o, &s));
+    T_EQ_U64(count_points(s, &bad), (size_t)c->kept * PTS_PER_REC + 1);
+    ne_store_close(&s);
+    ne_free(data);
+}
+
+static void test_hole_vs_durable_point(void)
+{
+    static const struct damage_case cases[] = {
+        /* holes in the never-synced tail, valid records after them: cut */
+        {.last_synced = 2, .damaged = 4, .quarantine = false, .kept = 4},
+        {.last_synced = 2, .damaged = 3, .quarantine = false, .kept = 3},
+        {.last_synced = -1, .damaged = 0, .quarantine = false, .kept = 0},
+        /* the same damage inside data a later record proves synced */
+        {.last_synced = 2, .damaged = 1, .quarantine = true, .kept = 1},
+        {.last_synced = 2, .damaged = 2, .quarantine = true, .kept = 2},
+        /* a newer WAL file proves the whole file was synced */
+        {.last_synced = 2, .damaged = 4, .newer_file = true, .quarantine = true, .kept = 4},
+    };
+    char src[256], name[64];
+    char *data = NULL;
+    size_t len = 0;
+    T_CHECK(t_tmpdir(src, sizeof src));
+    T_CHECK(fast_tmpdir(g_dir, sizeof g_dir));
+    T_EQ_INT(make_wal(src), 0);
+    T_OK(read_wal(src, name, &data, &len));
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        fprintf(stderr, "  case %zu: synced up to record %d, record %d damaged%s\n", i,
+                cases[i].last_synced, cases[i].damaged, cases[i].newer_file ? ", newer file" : "");
+        run_damage_case(data, len, name, &cases[i]);
+    }
+    ne_free(data);
+    eu_rmtree(src);
+    eu_rmtree(g_dir);
+}
+
+/* Version 1 (no synced_upto) is still read, with its old rule (a valid
+ * record after damage means corruption); an unknown version is refused. */
+static void test_versions(void)
+{
+    char src[256], name[64];
+    char *data = NULL;
+    size_t len = 0, offs[NREC + 1];
+    T_CHECK(t_tmpdir(src, sizeof src));
+    T_CHECK(fast_tmpdir(g_dir, sizeof g_dir));
+    T_EQ_INT(make_wal(src), 0);
+    T_OK(read_wal(src, name, &data, &len));
+    T_EQ_U64(rec_offsets(data, len, offs, NREC + 1), NREC);
+    /* v1: [len u32][crc u32 of seq+payload][seq u64][payload] */
+    char *v1 = ne_malloc(len);
+    T_CHECK(v1 != NULL);
+    memcpy(v1, data, 32);
+    v1[4] = 1;
+    st32(v1 + 28, ne_crc32c(0, v1, 28));
+    size_t n1 = 32, v1_offs[NREC];
+    for (size_t i = 0; i < NREC; i++) {
+        size_t body = ld32(data + offs[i]) - 8;
+        v1_offs[i] = n1;
+        st32(v1 + n1, (uint32_t)body);
+        memcpy(v1 + n1 + 8, data + offs[i] + 8, 8);
+        memcpy(v1 + n1 + 16, data + offs[i] + 24, body);
+        st32(v1 + n1 + 4, ne_crc32c(0, v1 + n1 + 8, 8 + body));
+        n1 += 16 + body;
+    }
+    struct ne_store_opts o;
+    eu_opts(&o, g_dir);
+    struct ne_store *s = NULL;
+    int bad = 0;
+    plant_wal(g_dir, name, v1, n1);
+    T_OK(ne_store_open(&o, &s));
+    T_EQ_U64(count_points(s, &bad), NREC * PTS_PER_REC);
+    T_EQ_INT(bad, 0);
+    ne_store_close(&s);
+    T_OK(verify_quiet(g_dir));
+
+    v1[v1_offs[3] + 20] ^= 0x5a;
+    plant_wal(g_dir, name, v1, n1);
+    T_OK(ne_store_open(&o, &s));
+    T_EQ_U64(count_points(s, &bad), 3 * PTS_PER_REC);
+    ne_store_close(&s);
+    T_EQ_INT(quarantined_in(g_dir), 1);
+
+    data[4] = 3;
+    st32(data + 28, ne_crc32c(0, data, 28));
+    plant_wal(g_dir, name, data, len);
+    T_EQ_INT(ne_store_open(&o, &s), NE_EVERSION);
+    T_CHECK(s == NULL);
+    ne_free(v1);
+    ne_free(data);
+    eu_rmtree(src);
+    eu_rmtree(g_dir);
+}
+
 int main(void)
 {
     ne_log_set_level(NE_LOG_OFF);
     T_RUN(test_inspect_and_verify_healthy);
     T_RUN(test_mid_file_corruption);
     T_RUN(test_torn_every_offset);
+    T_RUN(test_writer_claims_synced_offset);
+    T_RUN(test_hole_vs_durable_point);
+    T_RUN(test_versions);
     T_RUN(test_switch_to_none);
     return t_done();
 }
