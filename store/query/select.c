@@ -299,6 +299,53 @@ static int sort_vals(struct vlist *l)
     return 0;
 }
 
+static void vswap(struct vlist *l, size_t i, size_t j)
+{
+    struct ne_qcell c = l->v[i];
+    int64_t t = l->t[i];
+    l->v[i] = l->v[j];
+    l->t[i] = l->t[j];
+    l->v[j] = c;
+    l->t[j] = t;
+}
+
+/* Moves the k-th smallest value of l (cell order) to index k, with no
+ * larger value before it and no smaller one after it: Hoare's selection
+ * with a median-of-three pivot, O(n) on average. median() and percentile()
+ * need one or two order statistics, not a sorted list. */
+static void select_kth(struct vlist *l, size_t k)
+{
+    ptrdiff_t lo = 0, hi = (ptrdiff_t)l->n - 1;
+    while (hi > lo) {
+        ptrdiff_t mid = lo + (hi - lo) / 2;
+        if (cell_lt(&l->v[mid], &l->v[lo]))
+            vswap(l, (size_t)mid, (size_t)lo);
+        if (cell_lt(&l->v[hi], &l->v[lo]))
+            vswap(l, (size_t)hi, (size_t)lo);
+        if (cell_lt(&l->v[hi], &l->v[mid]))
+            vswap(l, (size_t)hi, (size_t)mid);
+        struct ne_qcell pivot = l->v[mid];
+        ptrdiff_t i = lo, j = hi;
+        while (i <= j) {
+            while (cell_lt(&l->v[i], &pivot))
+                i++;
+            while (cell_lt(&pivot, &l->v[j]))
+                j--;
+            if (i <= j) {
+                vswap(l, (size_t)i, (size_t)j);
+                i++;
+                j--;
+            }
+        }
+        if ((ptrdiff_t)k <= j)
+            hi = j;
+        else if ((ptrdiff_t)k >= i)
+            lo = i;
+        else
+            return;
+    }
+}
+
 static struct ne_qcell fcell(double f)
 {
     struct ne_qcell c = {.type = NE_QC_FLOAT};
@@ -382,12 +429,16 @@ static struct ne_qcell acc_result(struct acc *a, const struct slot *s, int64_t *
         return fcell(sqrt(var / (double)(a->vals.n - 1)));
     }
     case A_MEDIAN: {
-        if (sort_vals(&a->vals))
-            return null;
         size_t n = a->vals.n;
+        select_kth(&a->vals, n / 2);
         if (n % 2)
             return fcell(cell_f(&a->vals.v[n / 2]));
-        double lo = cell_f(&a->vals.v[n / 2 - 1]), hi = cell_f(&a->vals.v[n / 2]);
+        /* the next smaller value is the largest of the lower part */
+        size_t below = 0;
+        for (size_t i = 1; i < n / 2; i++)
+            if (cell_lt(&a->vals.v[below], &a->vals.v[i]))
+                below = i;
+        double lo = cell_f(&a->vals.v[below]), hi = cell_f(&a->vals.v[n / 2]);
         return fcell(lo + (hi - lo) / 2);
     }
     case A_MODE: {
@@ -407,11 +458,10 @@ static struct ne_qcell acc_result(struct acc *a, const struct slot *s, int64_t *
         return a->vals.v[best];
     }
     case A_PERCENTILE: {
-        if (sort_vals(&a->vals))
-            return null;
         double idx = floor((double)a->vals.n * s->param / 100.0 + 0.5) - 1;
         if (idx < 0 || idx >= (double)a->vals.n)
             return null;
+        select_kth(&a->vals, (size_t)idx);
         *t = a->vals.t[(size_t)idx];
         return a->vals.v[(size_t)idx];
     }
@@ -1430,6 +1480,19 @@ static int acc_add_run(struct acc *a, const struct slot *sl, const int64_t *ts,
                        const void *vals, size_t i0, size_t n, struct qpool *pool)
 {
     ts += i0;
+    if (sl->fn == A_COUNT) { /* count needs nothing but the count */
+        a->n += n;
+        return 0;
+    }
+    if ((sl->fn == A_SUM || sl->fn == A_MEAN) && sl->type == NE_V_FLOAT) {
+        const double *v = (const double *)vals + i0;
+        double sum = 0;
+        for (size_t k = 0; k < n; k++)
+            sum += v[k];
+        a->sum_f += sum;
+        a->n += n;
+        return 0;
+    }
     if (needs_values(sl->fn) || sl->type == NE_V_BOOL || sl->type == NE_V_STRING) {
         for (size_t k = 0; k < n; k++) {
             int rc = acc_add(a, sl->fn, typed_cell(sl->type, vals, i0 + k, pool), ts[k]);
