@@ -281,3 +281,13 @@ void ne_batch_fill_ts(struct ne_batch *b, int64_t now_ns)
         if (b->pts[i].ts == NE_TS_UNSET)
             b->pts[i].ts = now_ns;
 }
+
+int64_t ne_days_from_civil(int64_t y, int m, int d)
+{
+    y -= m <= 2;
+    int64_t era = (y >= 0 ? y : y - 399) / 400;
+    int64_t yoe = y - era * 400;
+    int64_t doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
+    int64_t doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    return era * 146097 + doe - 719468;
+}

@@ -129,6 +129,10 @@ static inline const struct ne_field *ne_point_fields(const struct ne_batch *b,
     return b->fields + p->field0;
 }
 
+/* Days since 1970-01-01 of a proleptic Gregorian date (m 1..12, d 1..31):
+ * the calendar arithmetic every RFC3339 parser of the project shares. */
+int64_t ne_days_from_civil(int64_t y, int m, int d);
+
 /* Number of field values in the batch (points x their fields). */
 static inline uint64_t ne_batch_values(const struct ne_batch *b)
 {

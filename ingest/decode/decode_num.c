@@ -255,17 +255,6 @@ int decode__seconds_to_ns(double s, int64_t *out)
     return 0;
 }
 
-/* Days since 1970-01-01 of a proleptic Gregorian date (m 1..12). */
-static int64_t days_from_civil(int64_t y, int m, int d)
-{
-    y -= m <= 2;
-    int64_t era = (y >= 0 ? y : y - 399) / 400;
-    int64_t yoe = y - era * 400;
-    int64_t doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
-    int64_t doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    return era * 146097 + doe - 719468;
-}
-
 static bool fixed_digits(const char *p, int n, int *out)
 {
     int v = 0;
@@ -320,7 +309,7 @@ int decode__rfc3339(const char *p, size_t n, int64_t *out)
         return NE_EPARSE;
     }
     if (i != n) return NE_EPARSE;
-    int64_t secs = days_from_civil(Y, M, D) * 86400 + h * 3600 + mi * 60 + sec - off;
+    int64_t secs = ne_days_from_civil(Y, M, D) * 86400 + h * 3600 + mi * 60 + sec - off;
     int64_t ns;
     if (__builtin_mul_overflow(secs, (int64_t)1000000000, &ns) ||
         __builtin_add_overflow(ns, frac, &ns))

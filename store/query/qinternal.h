@@ -109,6 +109,20 @@ struct ne_qcell query__arith(enum ne_iql_op op, struct ne_qcell a, struct ne_qce
 /* Evaluates a constant time expression (now() - 1h, '2026-...', 123ms). */
 int query__eval_time(const struct ne_iql_expr *e, int64_t now_ns, int64_t *out);
 
+/* Collects names into a pool-backed string array (the callback of the
+ * source's name listings); fields also record their types in *types. */
+struct query_collect {
+    struct qpool *pool;
+    struct qstrs *strs;
+    uint8_t **types;
+    size_t types_cap;
+    int rc;
+};
+int query__collect_name(void *arg, const char *name);
+
+/* Runs one statement of any kind (meta.c). */
+int query__run_statement(struct qexec *x, const struct ne_iql_stmt *st);
+
 /* Runs a SELECT statement. */
 int query__select(struct qexec *x, const struct ne_iql_stmt *st);
 

@@ -30,15 +30,7 @@
 
 #include "ports/err.h"
 #include "ports/platform.h"
-#include "store/query/qinternal.h"
-
-#define MAX_COLS 64
-#define MAX_SLOTS 64
-
-enum afn {
-    A_COUNT, A_SUM, A_MEAN, A_MEDIAN, A_MODE, A_MIN, A_MAX, A_FIRST, A_LAST, A_SPREAD,
-    A_STDDEV, A_PERCENTILE,
-};
+#include "store/query/select_int.h"
 
 static const struct {
     const char *name;
@@ -54,8 +46,6 @@ static const struct {
     {"last", A_LAST, true, false, true},        {"spread", A_SPREAD, false, true, true},
     {"stddev", A_STDDEV, false, true, false},   {"percentile", A_PERCENTILE, true, true, false},
 };
-
-enum tfn { T_NONE = 0, T_DERIV, T_NNDERIV, T_DIFF, T_NNDIFF, T_MAVG, T_CUMSUM };
 
 static const struct {
     const char *name;
@@ -73,407 +63,6 @@ static const char *const unsupported_fns[] = {
     "kaufmans_adaptive_moving_average", "triple_exponential_moving_average",
     "triple_exponential_derivative", "relative_strength_index",
 };
-
-struct slot {
-    enum afn fn;
-    const char *field;
-    uint8_t type; /* enum ne_vtype of the field */
-    double param; /* percentile N */
-};
-
-struct binding {
-    const struct ne_iql_expr *call;
-    int slot;
-};
-
-struct column {
-    const char *name;
-    const struct ne_iql_expr *expr; /* inner expression (under a transform) */
-    enum tfn tf;
-    int64_t tf_unit; /* derivative unit ns */
-    bool tf_unit_given; /* unit written in the call (else: the GROUP BY interval or 1s) */
-    int64_t tf_n;    /* moving_average window */
-    const char *wild_field; /* set when expanded from mean(*): the field */
-    int raw_field;          /* raw: index into the needed fields, -1 for expr */
-};
-
-struct plan {
-    bool aggregate;
-    struct column cols[MAX_COLS];
-    size_t ncols;
-    struct slot slots[MAX_SLOTS];
-    size_t nslots;
-    struct binding binds[MAX_SLOTS * 2];
-    size_t nbinds;
-    int selector_slot; /* >= 0: the one selector whose time is the row's */
-    struct qstrs fields; /* raw/filter: fields read per row (pool strings) */
-    uint8_t field_types[MAX_COLS * 2];
-    struct qpool pool;
-    char names_buf[MAX_COLS][128];
-};
-
-/* ---- value accumulators ------------------------------------------------------- */
-
-struct vlist {
-    struct ne_qcell *v;
-    int64_t *t;
-    size_t n, cap;
-};
-
-struct acc {
-    uint64_t n;
-    double sum_f;
-    uint64_t sum_u; /* int/uint sums wrap as InfluxDB's do */
-    struct ne_qcell min, max, first, last;
-    int64_t min_t, max_t, first_t, last_t;
-    struct vlist vals; /* median, mode, percentile, stddev */
-};
-
-static bool cell_lt(const struct ne_qcell *a, const struct ne_qcell *b)
-{
-    switch (a->type) {
-    case NE_QC_FLOAT: return a->v.f < b->v.f;
-    case NE_QC_INT: return a->v.i < b->v.i;
-    case NE_QC_UINT: return a->v.u < b->v.u;
-    case NE_QC_BOOL: return a->v.b < b->v.b;
-    case NE_QC_STRING: return ne_sv_cmp(a->v.s, b->v.s) < 0;
-    default: return false;
-    }
-}
-
-static bool cell_eq(const struct ne_qcell *a, const struct ne_qcell *b)
-{
-    return !cell_lt(a, b) && !cell_lt(b, a);
-}
-
-static double cell_f(const struct ne_qcell *c)
-{
-    switch (c->type) {
-    case NE_QC_FLOAT: return c->v.f;
-    case NE_QC_INT: return (double)c->v.i;
-    case NE_QC_UINT: return (double)c->v.u;
-    case NE_QC_BOOL: return c->v.b;
-    default: return NAN;
-    }
-}
-
-static int vlist_push(struct vlist *l, struct ne_qcell c, int64_t t)
-{
-    if (l->n == l->cap) {
-        size_t cap = l->cap ? l->cap * 2 : 16;
-        struct ne_qcell *v = ne_realloc(l->v, cap * sizeof *v);
-        if (!v)
-            return NE_ENOMEM;
-        l->v = v;
-        int64_t *tt = ne_realloc(l->t, cap * sizeof *tt);
-        if (!tt)
-            return NE_ENOMEM;
-        l->t = tt;
-        l->cap = cap;
-    }
-    l->v[l->n] = c;
-    l->t[l->n] = t;
-    l->n++;
-    return 0;
-}
-
-static bool needs_values(enum afn fn)
-{
-    return fn == A_MEDIAN || fn == A_MODE || fn == A_PERCENTILE || fn == A_STDDEV;
-}
-
-static int acc_add(struct acc *a, enum afn fn, struct ne_qcell c, int64_t t)
-{
-    if (a->n == 0) {
-        a->min = a->max = a->first = a->last = c;
-        a->min_t = a->max_t = a->first_t = a->last_t = t;
-    } else {
-        if (cell_lt(&c, &a->min) || (cell_eq(&c, &a->min) && t < a->min_t)) {
-            a->min = c;
-            a->min_t = t;
-        }
-        if (cell_lt(&a->max, &c) || (cell_eq(&c, &a->max) && t < a->max_t)) {
-            a->max = c;
-            a->max_t = t;
-        }
-        if (t < a->first_t || (t == a->first_t && cell_lt(&a->first, &c))) {
-            a->first = c;
-            a->first_t = t;
-        }
-        if (t > a->last_t || (t == a->last_t && cell_lt(&a->last, &c))) {
-            a->last = c;
-            a->last_t = t;
-        }
-    }
-    a->n++;
-    if (c.type == NE_QC_FLOAT)
-        a->sum_f += c.v.f;
-    else if (c.type == NE_QC_INT)
-        a->sum_u += (uint64_t)c.v.i;
-    else if (c.type == NE_QC_UINT)
-        a->sum_u += c.v.u;
-    if (needs_values(fn))
-        return vlist_push(&a->vals, c, t);
-    return 0;
-}
-
-static struct ne_qcell stat_cell(uint8_t type, union ne_stat_val v)
-{
-    struct ne_qcell c = {.type = NE_QC_NULL};
-    switch (type) {
-    case NE_V_FLOAT: c.type = NE_QC_FLOAT; c.v.f = v.f; break;
-    case NE_V_INT: c.type = NE_QC_INT; c.v.i = v.i; break;
-    case NE_V_UINT: c.type = NE_QC_UINT; c.v.u = v.u; break;
-    case NE_V_BOOL: c.type = NE_QC_BOOL; c.v.b = v.u != 0; break;
-    default: break;
-    }
-    return c;
-}
-
-/* Folds a whole block's statistics into a (count/sum/mean/min/max/
- * first/last/spread). min/max times are unknown from stats: only used
- * where the row time is the bucket's. */
-static void acc_fold(struct acc *a, const struct ne_block_stats *st)
-{
-    struct ne_qcell mn = stat_cell(st->type, st->min), mx = stat_cell(st->type, st->max);
-    struct ne_qcell fi = stat_cell(st->type, st->first), la = stat_cell(st->type, st->last);
-    if (st->type == NE_V_STRING) {
-        fi.type = la.type = NE_QC_STRING;
-        fi.v.s = st->first_s;
-        la.v.s = st->last_s;
-    }
-    if (a->n == 0) {
-        a->min = mn;
-        a->max = mx;
-        a->first = fi;
-        a->last = la;
-        a->min_t = a->max_t = st->min_ts;
-        a->first_t = st->first_ts;
-        a->last_t = st->last_ts;
-    } else {
-        if (cell_lt(&mn, &a->min))
-            a->min = mn;
-        if (cell_lt(&a->max, &mx))
-            a->max = mx;
-        if (st->first_ts < a->first_t || (st->first_ts == a->first_t && cell_lt(&a->first, &fi))) {
-            a->first = fi;
-            a->first_t = st->first_ts;
-        }
-        if (st->last_ts > a->last_t || (st->last_ts == a->last_t && cell_lt(&a->last, &la))) {
-            a->last = la;
-            a->last_t = st->last_ts;
-        }
-    }
-    a->n += st->count;
-    if (st->type == NE_V_FLOAT)
-        a->sum_f += st->sum_f;
-    else if (st->type == NE_V_INT || st->type == NE_V_UINT)
-        a->sum_u += st->sum_lo;
-}
-
-static int cmp_vals(const void *x, const void *y)
-{
-    const struct ne_qcell *a = x, *b = y;
-    return cell_lt(a, b) ? -1 : cell_lt(b, a) ? 1 : 0;
-}
-
-/* Sorts a's value list by value, keeping times parallel. */
-static int sort_vals(struct vlist *l)
-{
-    struct {
-        struct ne_qcell c;
-        int64_t t;
-    } *tmp = ne_malloc(l->n * sizeof *tmp + 1);
-    if (!tmp)
-        return NE_ENOMEM;
-    for (size_t i = 0; i < l->n; i++) {
-        tmp[i].c = l->v[i];
-        tmp[i].t = l->t[i];
-    }
-    qsort(tmp, l->n, sizeof *tmp, cmp_vals); /* cell is the first member */
-    for (size_t i = 0; i < l->n; i++) {
-        l->v[i] = tmp[i].c;
-        l->t[i] = tmp[i].t;
-    }
-    ne_free(tmp);
-    return 0;
-}
-
-static void vswap(struct vlist *l, size_t i, size_t j)
-{
-    struct ne_qcell c = l->v[i];
-    int64_t t = l->t[i];
-    l->v[i] = l->v[j];
-    l->t[i] = l->t[j];
-    l->v[j] = c;
-    l->t[j] = t;
-}
-
-/* Moves the k-th smallest value of l (cell order) to index k, with no
- * larger value before it and no smaller one after it: Hoare's selection
- * with a median-of-three pivot, O(n) on average. median() and percentile()
- * need one or two order statistics, not a sorted list. */
-static void select_kth(struct vlist *l, size_t k)
-{
-    ptrdiff_t lo = 0, hi = (ptrdiff_t)l->n - 1;
-    while (hi > lo) {
-        ptrdiff_t mid = lo + (hi - lo) / 2;
-        if (cell_lt(&l->v[mid], &l->v[lo]))
-            vswap(l, (size_t)mid, (size_t)lo);
-        if (cell_lt(&l->v[hi], &l->v[lo]))
-            vswap(l, (size_t)hi, (size_t)lo);
-        if (cell_lt(&l->v[hi], &l->v[mid]))
-            vswap(l, (size_t)hi, (size_t)mid);
-        struct ne_qcell pivot = l->v[mid];
-        ptrdiff_t i = lo, j = hi;
-        while (i <= j) {
-            while (cell_lt(&l->v[i], &pivot))
-                i++;
-            while (cell_lt(&pivot, &l->v[j]))
-                j--;
-            if (i <= j) {
-                vswap(l, (size_t)i, (size_t)j);
-                i++;
-                j--;
-            }
-        }
-        if ((ptrdiff_t)k <= j)
-            hi = j;
-        else if ((ptrdiff_t)k >= i)
-            lo = i;
-        else
-            return;
-    }
-}
-
-static struct ne_qcell fcell(double f)
-{
-    struct ne_qcell c = {.type = NE_QC_FLOAT};
-    c.v.f = f;
-    return c;
-}
-
-/* The result of slot s over accumulator a; *t gets the selected time. */
-static struct ne_qcell acc_result(struct acc *a, const struct slot *s, int64_t *t)
-{
-    struct ne_qcell null = {.type = NE_QC_NULL};
-    *t = INT64_MIN;
-    if (a->n == 0) {
-        if (s->fn == A_COUNT) {
-            struct ne_qcell c = {.type = NE_QC_INT};
-            c.v.i = 0;
-            return c;
-        }
-        return null;
-    }
-    switch (s->fn) {
-    case A_COUNT: {
-        struct ne_qcell c = {.type = NE_QC_INT};
-        c.v.i = (int64_t)a->n;
-        return c;
-    }
-    case A_SUM:
-        if (s->type == NE_V_FLOAT)
-            return fcell(a->sum_f);
-        if (s->type == NE_V_UINT) {
-            struct ne_qcell c = {.type = NE_QC_UINT};
-            c.v.u = a->sum_u;
-            return c;
-        } else {
-            struct ne_qcell c = {.type = NE_QC_INT};
-            c.v.i = (int64_t)a->sum_u;
-            return c;
-        }
-    case A_MEAN:
-        if (s->type == NE_V_FLOAT)
-            return fcell(a->sum_f / (double)a->n);
-        if (s->type == NE_V_UINT)
-            return fcell((double)a->sum_u / (double)a->n);
-        return fcell((double)(int64_t)a->sum_u / (double)a->n);
-    case A_MIN:
-        *t = a->min_t;
-        return a->min;
-    case A_MAX:
-        *t = a->max_t;
-        return a->max;
-    case A_FIRST:
-        *t = a->first_t;
-        return a->first;
-    case A_LAST:
-        *t = a->last_t;
-        return a->last;
-    case A_SPREAD:
-        if (a->min.type == NE_QC_FLOAT)
-            return fcell(a->max.v.f - a->min.v.f);
-        if (a->min.type == NE_QC_UINT) {
-            struct ne_qcell c = {.type = NE_QC_UINT};
-            c.v.u = a->max.v.u - a->min.v.u;
-            return c;
-        } else {
-            struct ne_qcell c = {.type = NE_QC_INT};
-            c.v.i = (int64_t)((uint64_t)a->max.v.i - (uint64_t)a->min.v.i);
-            return c;
-        }
-    case A_STDDEV: {
-        if (a->vals.n < 2)
-            return null;
-        double mean = 0;
-        for (size_t i = 0; i < a->vals.n; i++)
-            mean += cell_f(&a->vals.v[i]);
-        mean /= (double)a->vals.n;
-        double var = 0;
-        for (size_t i = 0; i < a->vals.n; i++) {
-            double d = cell_f(&a->vals.v[i]) - mean;
-            var += d * d;
-        }
-        return fcell(sqrt(var / (double)(a->vals.n - 1)));
-    }
-    case A_MEDIAN: {
-        size_t n = a->vals.n;
-        select_kth(&a->vals, n / 2);
-        if (n % 2)
-            return fcell(cell_f(&a->vals.v[n / 2]));
-        /* the next smaller value is the largest of the lower part */
-        size_t below = 0;
-        for (size_t i = 1; i < n / 2; i++)
-            if (cell_lt(&a->vals.v[below], &a->vals.v[i]))
-                below = i;
-        double lo = cell_f(&a->vals.v[below]), hi = cell_f(&a->vals.v[n / 2]);
-        return fcell(lo + (hi - lo) / 2);
-    }
-    case A_MODE: {
-        if (sort_vals(&a->vals))
-            return null;
-        size_t best = 0, best_n = 0;
-        for (size_t i = 0; i < a->vals.n;) {
-            size_t j = i + 1;
-            while (j < a->vals.n && cell_eq(&a->vals.v[j], &a->vals.v[i]))
-                j++;
-            if (j - i > best_n) {
-                best_n = j - i;
-                best = i;
-            }
-            i = j;
-        }
-        return a->vals.v[best];
-    }
-    case A_PERCENTILE: {
-        double idx = floor((double)a->vals.n * s->param / 100.0 + 0.5) - 1;
-        if (idx < 0 || idx >= (double)a->vals.n)
-            return null;
-        select_kth(&a->vals, (size_t)idx);
-        *t = a->vals.t[(size_t)idx];
-        return a->vals.v[(size_t)idx];
-    }
-    }
-    return null;
-}
-
-static void acc_free(struct acc *a)
-{
-    ne_free(a->vals.v);
-    ne_free(a->vals.t);
-}
 
 /* ---- planning ----------------------------------------------------------------------- */
 
@@ -856,31 +445,6 @@ struct colbuf {
     int rc;
 };
 
-static struct ne_qcell typed_cell(uint8_t type, const void *vals, size_t i, struct qpool *pool)
-{
-    struct ne_qcell c = {.type = NE_QC_NULL};
-    switch (type) {
-    case NE_V_FLOAT: c.type = NE_QC_FLOAT; c.v.f = ((const double *)vals)[i]; break;
-    case NE_V_INT: c.type = NE_QC_INT; c.v.i = ((const int64_t *)vals)[i]; break;
-    case NE_V_UINT: c.type = NE_QC_UINT; c.v.u = ((const uint64_t *)vals)[i]; break;
-    case NE_V_BOOL: c.type = NE_QC_BOOL; c.v.b = ((const bool *)vals)[i]; break;
-    case NE_V_STRING: {
-        struct ne_sv s = ((const struct ne_sv *)vals)[i];
-        c.type = NE_QC_STRING;
-        if (pool) {
-            const char *d = query__pool_dup(pool, s.p, s.n);
-            if (!d) {
-                c.type = NE_QC_NULL;
-                break;
-            }
-            s.p = d;
-        }
-        c.v.s = s;
-        break;
-    }
-    }
-    return c;
-}
 
 static int colbuf_append(struct colbuf *b, const int64_t *ts, const void *vals, size_t n)
 {
@@ -900,7 +464,7 @@ static int colbuf_append(struct colbuf *b, const int64_t *ts, const void *vals, 
     }
     for (size_t i = 0; i < n; i++) {
         b->t[b->n] = ts[i];
-        b->c[b->n] = typed_cell(b->type, vals, i, b->pool);
+        b->c[b->n] = query__typed_cell(b->type, vals, i, b->pool);
         b->n++;
     }
     return 0;
@@ -1166,7 +730,7 @@ static void gout_free(struct group_out *g)
 static bool num_cell(const struct ne_qcell *c, double *v)
 {
     if (c->type == NE_QC_FLOAT || c->type == NE_QC_INT || c->type == NE_QC_UINT) {
-        *v = cell_f(c);
+        *v = query__cell_f(c);
         return true;
     }
     return false;
@@ -1204,7 +768,7 @@ static void apply_transform(struct group_out *g, size_t col, const struct column
             if (have_prev && g->rows[i].t != prev_t) {
                 double d = (v - prev) / ((double)(g->rows[i].t - prev_t) / (double)unit);
                 if (c->tf == T_DERIV || d >= 0)
-                    out = fcell(d);
+                    out = query__fcell(d);
             }
             break;
         case T_DIFF:
@@ -1218,7 +782,7 @@ static void apply_transform(struct group_out *g, size_t col, const struct column
                 } else {
                     double d = v - prev;
                     if (c->tf == T_DIFF || d >= 0)
-                        out = fcell(d);
+                        out = query__fcell(d);
                 }
             }
             break;
@@ -1231,7 +795,7 @@ static void apply_transform(struct group_out *g, size_t col, const struct column
             wsum += v;
             wpos = (wpos + 1) % (size_t)c->tf_n;
             if (wn == (size_t)c->tf_n)
-                out = fcell(wsum / (double)wn);
+                out = query__fcell(wsum / (double)wn);
             break;
         case T_CUMSUM:
             cum += v;
@@ -1239,7 +803,7 @@ static void apply_transform(struct group_out *g, size_t col, const struct column
                 out.type = NE_QC_INT;
                 out.v.i = (int64_t)cum;
             } else {
-                out = fcell(cum);
+                out = query__fcell(cum);
             }
             break;
         default:
@@ -1270,7 +834,7 @@ static void apply_fill(struct group_out *g, const struct ne_iql_stmt *st, const 
                     cell->type = NE_QC_INT;
                     cell->v.i = (int64_t)st->fill_value;
                 } else {
-                    *cell = fcell(st->fill_value);
+                    *cell = query__fcell(st->fill_value);
                 }
             } else if (st->fill == NE_FILL_PREVIOUS) {
                 *cell = prev;
@@ -1293,7 +857,7 @@ static void apply_fill(struct group_out *g, const struct ne_iql_stmt *st, const 
                         cell->type = NE_QC_INT;
                         cell->v.i = (int64_t)v;
                     } else {
-                        *cell = fcell(v);
+                        *cell = query__fcell(v);
                     }
                 }
             }
@@ -1414,120 +978,6 @@ static int64_t bucket_of(const struct agg_scan *s, int64_t t)
     return s->interval ? floor_div(t - s->start, s->interval) : 0;
 }
 
-/* Folds a run of numeric points (ascending times, one bucket) into a.
- * Tight typed loops: this is the full-decode aggregation path. */
-#define FOLD_RUN(T, CT, FIELD, SUMEXPR)                                                    \
-    do {                                                                                   \
-        const T *v = (const T *)vals + i0;                                                 \
-        T mn = v[0], mx = v[0];                                                            \
-        size_t imn = 0, imx = 0;                                                           \
-        for (size_t k = 0; k < n; k++) {                                                   \
-            SUMEXPR;                                                                       \
-            if (v[k] < mn) {                                                               \
-                mn = v[k];                                                                 \
-                imn = k;                                                                   \
-            }                                                                              \
-            if (v[k] > mx) {                                                               \
-                mx = v[k];                                                                 \
-                imx = k;                                                                   \
-            }                                                                              \
-        }                                                                                  \
-        struct ne_qcell cmn = {.type = CT}, cmx = {.type = CT}, cf = {.type = CT},         \
-                        cl = {.type = CT};                                                 \
-        cmn.v.FIELD = mn;                                                                  \
-        cmx.v.FIELD = mx;                                                                  \
-        cf.v.FIELD = v[0];                                                                 \
-        cl.v.FIELD = v[n - 1];                                                             \
-        merge_run(a, &cmn, ts[imn], &cmx, ts[imx], &cf, ts[0], &cl, ts[n - 1], n);         \
-    } while (0)
-
-/* Merges a run's extremes into a with the same tie rules as acc_add. */
-static void merge_run(struct acc *a, const struct ne_qcell *mn, int64_t tmn,
-                      const struct ne_qcell *mx, int64_t tmx, const struct ne_qcell *fi,
-                      int64_t tfi, const struct ne_qcell *la, int64_t tla, size_t n)
-{
-    if (a->n == 0) {
-        a->min = *mn;
-        a->min_t = tmn;
-        a->max = *mx;
-        a->max_t = tmx;
-        a->first = *fi;
-        a->first_t = tfi;
-        a->last = *la;
-        a->last_t = tla;
-    } else {
-        if (cell_lt(mn, &a->min) || (cell_eq(mn, &a->min) && tmn < a->min_t)) {
-            a->min = *mn;
-            a->min_t = tmn;
-        }
-        if (cell_lt(&a->max, mx) || (cell_eq(mx, &a->max) && tmx < a->max_t)) {
-            a->max = *mx;
-            a->max_t = tmx;
-        }
-        if (tfi < a->first_t || (tfi == a->first_t && cell_lt(&a->first, fi))) {
-            a->first = *fi;
-            a->first_t = tfi;
-        }
-        if (tla > a->last_t || (tla == a->last_t && cell_lt(&a->last, la))) {
-            a->last = *la;
-            a->last_t = tla;
-        }
-    }
-    a->n += n;
-}
-
-static int acc_add_run(struct acc *a, const struct slot *sl, const int64_t *ts,
-                       const void *vals, size_t i0, size_t n, struct qpool *pool)
-{
-    ts += i0;
-    if (sl->fn == A_COUNT) { /* count needs nothing but the count */
-        a->n += n;
-        return 0;
-    }
-    if ((sl->fn == A_SUM || sl->fn == A_MEAN) && sl->type == NE_V_FLOAT) {
-        const double *v = (const double *)vals + i0;
-        double sum = 0;
-        for (size_t k = 0; k < n; k++)
-            sum += v[k];
-        a->sum_f += sum;
-        a->n += n;
-        return 0;
-    }
-    if (needs_values(sl->fn) || sl->type == NE_V_BOOL || sl->type == NE_V_STRING) {
-        for (size_t k = 0; k < n; k++) {
-            int rc = acc_add(a, sl->fn, typed_cell(sl->type, vals, i0 + k, pool), ts[k]);
-            if (rc)
-                return rc;
-        }
-        return 0;
-    }
-    if (sl->type == NE_V_FLOAT) {
-        double sum = 0;
-        bool nan = false;
-        for (size_t k = 0; k < n; k++)
-            nan |= ((const double *)vals)[i0 + k] != ((const double *)vals)[i0 + k];
-        if (nan) { /* NaN breaks the min/max loop's ordering: go point by point */
-            for (size_t k = 0; k < n; k++) {
-                int rc = acc_add(a, sl->fn, typed_cell(sl->type, vals, i0 + k, pool), ts[k]);
-                if (rc)
-                    return rc;
-            }
-            return 0;
-        }
-        FOLD_RUN(double, NE_QC_FLOAT, f, sum += v[k]);
-        a->sum_f += sum;
-    } else if (sl->type == NE_V_INT) {
-        uint64_t sum = 0;
-        FOLD_RUN(int64_t, NE_QC_INT, i, sum += (uint64_t)v[k]);
-        a->sum_u += sum;
-    } else {
-        uint64_t sum = 0;
-        FOLD_RUN(uint64_t, NE_QC_UINT, u, sum += v[k]);
-        a->sum_u += sum;
-    }
-    return 0;
-}
-
 static int agg_points(void *arg, uint64_t sid, const int64_t *ts, const void *vals, size_t n)
 {
     struct agg_scan *s = arg;
@@ -1543,7 +993,7 @@ static int agg_points(void *arg, uint64_t sid, const int64_t *ts, const void *va
             j = n;
         }
         if (b >= 0 && b < s->nb) {
-            int rc = acc_add_run(&s->accs[b], s->slot, ts, vals, i, j - i, s->pool);
+            int rc = query__acc_add_run(&s->accs[b], s->slot, ts, vals, i, j - i, s->pool);
             if (rc)
                 return s->rc = rc;
         }
@@ -1562,7 +1012,7 @@ static int agg_block(void *arg, uint64_t sid, const struct ne_block_stats *st)
     int64_t b = bucket_of(s, st->min_ts);
     if (b != bucket_of(s, st->max_ts) || b < 0 || b >= s->nb)
         return 0;
-    acc_fold(&s->accs[b], st);
+    query__acc_fold(&s->accs[b], st);
     return 1;
 }
 
@@ -1620,7 +1070,7 @@ static int agg_from_rows(struct qexec *x, const struct ne_iql_stmt *st, const st
             int64_t b = bucket_of(&scans[s], rs.t[r]);
             if (b < 0 || b >= scans[s].nb)
                 continue;
-            rc = acc_add(&scans[s].accs[b], p->slots[s].fn, cells[fi], rs.t[r]);
+            rc = query__acc_add(&scans[s].accs[b], p->slots[s].fn, cells[fi], rs.t[r]);
         }
     }
     rowset_free(&rs);
@@ -1738,7 +1188,7 @@ static int run_agg_group(struct qexec *x, const struct ne_iql_stmt *st, struct p
         for (size_t s = 0; s < p->nslots; s++) {
             int64_t t;
             has |= scans[s].accs[b].n > 0;
-            sv[s] = acc_result(&scans[s].accs[b], &p->slots[s], &t);
+            sv[s] = query__acc_result(&scans[s].accs[b], &p->slots[s], &t);
             if ((int)s == p->selector_slot)
                 sel_t = t;
         }
@@ -1776,7 +1226,7 @@ static int run_agg_group(struct qexec *x, const struct ne_iql_stmt *st, struct p
         if (!scans[s].accs)
             continue;
         for (int64_t b = 0; b < nb; b++)
-            acc_free(&scans[s].accs[b]);
+            query__acc_free(&scans[s].accs[b]);
         ne_free(scans[s].accs);
     }
     return rc;

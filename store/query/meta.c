@@ -1,0 +1,495 @@
+/*
+ * meta.c - the statements that are not SELECT: SHOW DATABASES,
+ * MEASUREMENTS, TAG KEYS, TAG VALUES, FIELD KEYS, SERIES, RETENTION
+ * POLICIES, CREATE/DROP DATABASE, DROP MEASUREMENT and DELETE, and the
+ * dispatch of one statement.
+ *
+ * Answers follow InfluxDB 1.x: one result series per measurement for the
+ * per-measurement SHOWs, names sorted, LIMIT/OFFSET applied to the rows; a
+ * missing database is "database not found: NAME".
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ports/err.h"
+#include "ports/platform.h"
+#include "store/query/qinternal.h"
+
+static struct ne_qcell cell_str(const char *s)
+{
+    struct ne_qcell c = {.type = NE_QC_STRING};
+    c.v.s = ne_sv_c(s);
+    return c;
+}
+
+/* Emits one series with one string column from a sorted list. */
+static int emit_names(struct qexec *x, const char *name, const char *col,
+                      const struct qstrs *list, const struct ne_iql_stmt *st)
+{
+    if (list->n == 0)
+        return 0;
+    size_t off = st->offset > 0 ? (size_t)st->offset : 0;
+    size_t lim = st->limit > 0 ? (size_t)st->limit : SIZE_MAX;
+    if (off >= list->n)
+        return 0;
+    const char *cols[1] = {col};
+    int rc = query__begin_series(x, name, NULL, 0, cols, 1);
+    for (size_t i = off; rc == 0 && i < list->n && i - off < lim; i++) {
+        struct ne_qcell c = cell_str(list->v[i]);
+        rc = query__row(x, &c, 1);
+    }
+    return rc ? rc : query__end_series(x);
+}
+
+/* ---- meta statements ------------------------------------------------------------- */
+
+static bool db_exists(struct qexec *x, const char *db)
+{
+    struct qpool pool = {0};
+    struct qstrs dbs = {0};
+    struct query_collect cc = {.pool = &pool, .strs = &dbs};
+    x->src->databases(x->src->ctx, query__collect_name, &cc);
+    bool found = false;
+    for (size_t i = 0; i < dbs.n && !found; i++)
+        found = strcmp(dbs.v[i], db) == 0;
+    query__strs_free(&dbs);
+    query__pool_free(&pool);
+    return found;
+}
+
+static int need_db(struct qexec *x, const char *db)
+{
+    if (!db)
+        return query__fail(x, "database name required");
+    if (!db_exists(x, db))
+        return query__fail(x, "database not found: %s", db);
+    return 0;
+}
+
+static int show_databases(struct qexec *x, const struct ne_iql_stmt *st)
+{
+    struct qpool pool = {0};
+    struct qstrs dbs = {0};
+    struct query_collect cc = {.pool = &pool, .strs = &dbs};
+    int rc = x->src->databases(x->src->ctx, query__collect_name, &cc);
+    if (rc == 0)
+        rc = cc.rc;
+    query__strs_sort_unique(&dbs);
+    if (rc == 0) {
+        const char *cols[1] = {"name"};
+        rc = query__begin_series(x, "databases", NULL, 0, cols, 1);
+        for (size_t i = 0; rc == 0 && i < dbs.n; i++) {
+            struct ne_qcell c = cell_str(dbs.v[i]);
+            rc = query__row(x, &c, 1);
+        }
+        if (rc == 0)
+            rc = query__end_series(x);
+    }
+    query__strs_free(&dbs);
+    query__pool_free(&pool);
+    return rc;
+}
+
+/* True if measurement meas has a series matching where (or where NULL). */
+static int meas_matches_where(struct qexec *x, const char *db, const char *meas,
+                              const struct ne_iql_expr *where, bool *out)
+{
+    if (!where) {
+        *out = true;
+        return 0;
+    }
+    struct qschema sch;
+    int rc = query__schema_load(x, db, meas, &sch);
+    if (rc)
+        return rc;
+    struct qseries_list l;
+    rc = query__series_load(x, db, meas, where, &sch, &l);
+    *out = rc == 0 && l.n > 0;
+    if (rc == 0)
+        query__series_free(&l);
+    query__schema_free(&sch);
+    return rc;
+}
+
+static int show_measurements(struct qexec *x, const struct ne_iql_stmt *st)
+{
+    const char *db = query__stmt_db(x, st);
+    int rc = need_db(x, db);
+    if (rc)
+        return rc;
+    struct qpool pool = {0};
+    struct qstrs all = {0}, keep = {0};
+    struct query_collect cc = {.pool = &pool, .strs = &all};
+    rc = x->src->measurements(x->src->ctx, db, query__collect_name, &cc);
+    if (rc == 0)
+        rc = cc.rc;
+    query__strs_sort_unique(&all);
+    regex_t re;
+    bool have_re = false;
+    if (rc == 0 && (st->with_meas_op == NE_OP_EQREGEX || st->with_meas_op == NE_OP_NEQREGEX)) {
+        rc = query__regex_compile(&re, st->with_meas, x->err, sizeof x->err);
+        have_re = rc == 0;
+    }
+    for (size_t i = 0; rc == 0 && i < all.n; i++) {
+        const char *m = all.v[i];
+        bool ok = true;
+        if (st->with_meas_op == NE_OP_EQ)
+            ok = strcmp(m, st->with_meas) == 0;
+        else if (st->with_meas_op == NE_OP_NEQ)
+            ok = strcmp(m, st->with_meas) != 0;
+        else if (have_re)
+            ok = query__regex_match(&re, m, strlen(m)) == (st->with_meas_op == NE_OP_EQREGEX);
+        if (ok)
+            rc = meas_matches_where(x, db, m, st->where, &ok);
+        if (rc == 0 && ok)
+            rc = query__strs_push(&keep, m);
+    }
+    if (have_re)
+        regfree(&re);
+    if (rc == 0)
+        rc = emit_names(x, "measurements", "name", &keep, st);
+    query__strs_free(&all);
+    query__strs_free(&keep);
+    query__pool_free(&pool);
+    return rc;
+}
+
+static int for_each_measurement(struct qexec *x, const struct ne_iql_stmt *st, const char *db,
+                                int (*fn)(struct qexec *, const struct ne_iql_stmt *,
+                                          const char *db, const char *meas))
+{
+    struct qpool pool = {0};
+    struct qstrs ms = {0};
+    int rc = query__resolve_sources(x, db, st, &pool, &ms);
+    for (size_t i = 0; rc == 0 && i < ms.n; i++)
+        rc = fn(x, st, db, ms.v[i]);
+    query__strs_free(&ms);
+    query__pool_free(&pool);
+    return rc;
+}
+
+static int tag_keys_of(struct qexec *x, const struct ne_iql_stmt *st, const char *db,
+                       const char *meas)
+{
+    struct qschema sch;
+    int rc = query__schema_load(x, db, meas, &sch);
+    if (rc)
+        return rc;
+    struct qseries_list l;
+    rc = query__series_load(x, db, meas, st->where, &sch, &l);
+    if (rc == 0) {
+        struct qstrs keys = {0};
+        for (size_t i = 0; rc == 0 && i < l.n; i++)
+            for (uint32_t j = 0; rc == 0 && j < l.v[i].ntags; j++)
+                rc = query__strs_push(&keys, l.v[i].tags[j].key.p);
+        query__strs_sort_unique(&keys);
+        if (rc == 0)
+            rc = emit_names(x, meas, "tagKey", &keys, st);
+        query__strs_free(&keys);
+        query__series_free(&l);
+    }
+    query__schema_free(&sch);
+    return rc;
+}
+
+static bool key_selected(const struct ne_iql_stmt *st, const char *key, const regex_t *re)
+{
+    switch (st->with_key_op) {
+    case NE_OP_EQREGEX:
+    case NE_OP_NEQREGEX:
+        return re && query__regex_match(re, key, strlen(key)) == (st->with_key_op == NE_OP_EQREGEX);
+    case NE_OP_NEQ:
+        return strcmp(key, st->with_keys[0]) != 0;
+    default:
+        for (size_t i = 0; i < st->nwith_keys; i++)
+            if (strcmp(key, st->with_keys[i]) == 0)
+                return true;
+        return false;
+    }
+}
+
+struct kv {
+    const char *k, *v;
+};
+
+static int cmp_kv(const void *a, const void *b)
+{
+    const struct kv *x = a, *y = b;
+    int c = strcmp(x->k, y->k);
+    return c ? c : strcmp(x->v, y->v);
+}
+
+static int tag_values_of(struct qexec *x, const struct ne_iql_stmt *st, const char *db,
+                         const char *meas)
+{
+    struct qschema sch;
+    int rc = query__schema_load(x, db, meas, &sch);
+    if (rc)
+        return rc;
+    regex_t re;
+    bool have_re = false;
+    if (st->with_key_regex) {
+        rc = query__regex_compile(&re, st->with_key_regex, x->err, sizeof x->err);
+        have_re = rc == 0;
+    }
+    struct qseries_list l = {0};
+    if (rc == 0)
+        rc = query__series_load(x, db, meas, st->where, &sch, &l);
+    struct kv *kvs = NULL;
+    size_t n = 0, cap = 0;
+    for (size_t i = 0; rc == 0 && i < l.n; i++)
+        for (uint32_t j = 0; rc == 0 && j < l.v[i].ntags; j++) {
+            if (!key_selected(st, l.v[i].tags[j].key.p, have_re ? &re : NULL))
+                continue;
+            if (n == cap) {
+                cap = cap ? cap * 2 : 256;
+                struct kv *nk = ne_realloc(kvs, cap * sizeof *nk);
+                if (!nk) {
+                    rc = NE_ENOMEM;
+                    break;
+                }
+                kvs = nk;
+            }
+            kvs[n++] = (struct kv){l.v[i].tags[j].key.p, l.v[i].tags[j].val.p};
+        }
+    if (rc == 0 && n > 0) {
+        qsort(kvs, n, sizeof *kvs, cmp_kv);
+        size_t w = 1;
+        for (size_t i = 1; i < n; i++)
+            if (cmp_kv(&kvs[i], &kvs[w - 1]) != 0)
+                kvs[w++] = kvs[i];
+        n = w;
+        size_t off = st->offset > 0 ? (size_t)st->offset : 0;
+        size_t lim = st->limit > 0 ? (size_t)st->limit : SIZE_MAX;
+        if (off < n) {
+            const char *cols[2] = {"key", "value"};
+            rc = query__begin_series(x, meas, NULL, 0, cols, 2);
+            for (size_t i = off; rc == 0 && i < n && i - off < lim; i++) {
+                struct ne_qcell c[2] = {cell_str(kvs[i].k), cell_str(kvs[i].v)};
+                rc = query__row(x, c, 2);
+            }
+            if (rc == 0)
+                rc = query__end_series(x);
+        }
+    }
+    ne_free(kvs);
+    if (have_re)
+        regfree(&re);
+    query__series_free(&l);
+    query__schema_free(&sch);
+    return rc;
+}
+
+static int field_keys_of(struct qexec *x, const struct ne_iql_stmt *st, const char *db,
+                         const char *meas)
+{
+    struct qschema sch;
+    int rc = query__schema_load(x, db, meas, &sch);
+    if (rc)
+        return rc;
+    if (sch.field_names.n) {
+        const char *cols[2] = {"fieldKey", "fieldType"};
+        rc = query__begin_series(x, meas, NULL, 0, cols, 2);
+        size_t off = st->offset > 0 ? (size_t)st->offset : 0;
+        size_t lim = st->limit > 0 ? (size_t)st->limit : SIZE_MAX;
+        for (size_t i = off; rc == 0 && i < sch.field_names.n && i - off < lim; i++) {
+            struct ne_qcell c[2] = {cell_str(sch.field_names.v[i]),
+                                    cell_str(ne_vtype_name(sch.field_types[i]))};
+            rc = query__row(x, c, 2);
+        }
+        if (rc == 0)
+            rc = query__end_series(x);
+    }
+    query__schema_free(&sch);
+    return rc;
+}
+
+/* SHOW SERIES: one result series, keys sorted. */
+struct series_keys {
+    struct qstrs keys;
+    struct qpool pool;
+};
+
+static int series_keys_of(struct qexec *x, const struct ne_iql_stmt *st, const char *db,
+                          const char *meas, struct series_keys *sk)
+{
+    struct qschema sch;
+    int rc = query__schema_load(x, db, meas, &sch);
+    if (rc)
+        return rc;
+    struct qseries_list l;
+    rc = query__series_load(x, db, meas, st->where, &sch, &l);
+    for (size_t i = 0; rc == 0 && i < l.n; i++) {
+        size_t need = strlen(meas) + 1;
+        for (uint32_t j = 0; j < l.v[i].ntags; j++)
+            need += l.v[i].tags[j].key.n + l.v[i].tags[j].val.n + 2;
+        char *buf = ne_malloc(need + 1);
+        if (!buf) {
+            rc = NE_ENOMEM;
+            break;
+        }
+        size_t w = (size_t)snprintf(buf, need + 1, "%s", meas);
+        for (uint32_t j = 0; j < l.v[i].ntags; j++)
+            w += (size_t)snprintf(buf + w, need + 1 - w, ",%s=%s", l.v[i].tags[j].key.p,
+                                  l.v[i].tags[j].val.p);
+        rc = query__strs_push(&sk->keys, query__pool_dup(&sk->pool, buf, w));
+        ne_free(buf);
+    }
+    if (rc == 0)
+        query__series_free(&l);
+    query__schema_free(&sch);
+    return rc;
+}
+
+static int show_series(struct qexec *x, const struct ne_iql_stmt *st)
+{
+    const char *db = query__stmt_db(x, st);
+    int rc = need_db(x, db);
+    if (rc)
+        return rc;
+    struct qpool pool = {0};
+    struct qstrs ms = {0};
+    struct series_keys sk = {0};
+    rc = query__resolve_sources(x, db, st, &pool, &ms);
+    for (size_t i = 0; rc == 0 && i < ms.n; i++)
+        rc = series_keys_of(x, st, db, ms.v[i], &sk);
+    query__strs_sort_unique(&sk.keys);
+    if (rc == 0)
+        rc = emit_names(x, NULL, "key", &sk.keys, st);
+    query__strs_free(&sk.keys);
+    query__pool_free(&sk.pool);
+    query__strs_free(&ms);
+    query__pool_free(&pool);
+    return rc;
+}
+
+static int show_retention_policies(struct qexec *x, const struct ne_iql_stmt *st)
+{
+    const char *db = query__stmt_db(x, st);
+    int rc = need_db(x, db);
+    if (rc)
+        return rc;
+    const char *cols[5] = {"name", "duration", "shardGroupDuration", "replicaN", "default"};
+    rc = query__begin_series(x, NULL, NULL, 0, cols, 5);
+    struct ne_qcell c[5] = {cell_str("autogen"), cell_str("0s"), cell_str("168h0m0s")};
+    c[3].type = NE_QC_INT;
+    c[3].v.i = 1;
+    c[4].type = NE_QC_BOOL;
+    c[4].v.b = true;
+    if (rc == 0)
+        rc = query__row(x, c, 5);
+    return rc ? rc : query__end_series(x);
+}
+
+static int delete_points(struct qexec *x, const struct ne_iql_stmt *st)
+{
+    const char *db = query__stmt_db(x, st);
+    int rc = need_db(x, db);
+    if (rc)
+        return rc;
+    if (!x->src->delete_points)
+        return query__fail(x, "DELETE is not supported by this store");
+    struct qpool pool = {0};
+    struct qstrs ms = {0};
+    rc = query__resolve_sources(x, db, st, &pool, &ms);
+    for (size_t i = 0; rc == 0 && i < ms.n; i++) {
+        struct qschema sch;
+        rc = query__schema_load(x, db, ms.v[i], &sch);
+        if (rc)
+            break;
+        struct qwhere w;
+        rc = query__where_analyze(x, st->where, &sch, &w);
+        if (rc == 0 && w.row_filter)
+            rc = query__fail(x, "fields not supported in WHERE clause during deletion");
+        struct qseries_list l = {0};
+        if (rc == 0)
+            rc = query__series_load(x, db, ms.v[i], st->where, &sch, &l);
+        uint64_t *ids = NULL;
+        if (rc == 0 && l.n) {
+            ids = ne_malloc(l.n * sizeof *ids);
+            if (!ids)
+                rc = NE_ENOMEM;
+            for (size_t j = 0; ids && j < l.n; j++)
+                ids[j] = l.v[j].id;
+            if (rc == 0)
+                rc = x->src->delete_points(x->src->ctx, db, ms.v[i], ids, l.n, w.tmin, w.tmax);
+            if (rc && !x->err[0])
+                query__fail(x, "delete failed: %s", ne_strerror(rc));
+        }
+        ne_free(ids);
+        query__series_free(&l);
+        query__schema_free(&sch);
+    }
+    query__strs_free(&ms);
+    query__pool_free(&pool);
+    return rc;
+}
+
+static int run_change(struct qexec *x, const struct ne_iql_stmt *st)
+{
+    int rc;
+    switch (st->kind) {
+    case NE_IQL_CREATE_DATABASE:
+        if (!x->src->create_database)
+            return query__fail(x, "CREATE DATABASE is not supported by this store");
+        rc = x->src->create_database(x->src->ctx, st->on_db);
+        break;
+    case NE_IQL_DROP_DATABASE:
+        if (!x->src->drop_database)
+            return query__fail(x, "DROP DATABASE is not supported by this store");
+        rc = x->src->drop_database(x->src->ctx, st->on_db);
+        if (rc == NE_ENOTFOUND)
+            rc = 0; /* InfluxDB: dropping a missing database succeeds */
+        break;
+    default: {
+        const char *db = query__stmt_db(x, st);
+        rc = need_db(x, db);
+        if (rc)
+            return rc;
+        if (!x->src->drop_measurement)
+            return query__fail(x, "DROP MEASUREMENT is not supported by this store");
+        rc = x->src->drop_measurement(x->src->ctx, db, st->on_db);
+        if (rc == NE_ENOTFOUND)
+            return query__fail(x, "measurement not found");
+        break;
+    }
+    }
+    if (rc && !x->err[0])
+        query__fail(x, "%s", ne_strerror(rc));
+    return rc;
+}
+
+int query__run_statement(struct qexec *x, const struct ne_iql_stmt *st)
+{
+    const char *db;
+    int rc;
+    switch (st->kind) {
+    case NE_IQL_SELECT:
+        return query__select(x, st);
+    case NE_IQL_SHOW_DATABASES:
+        return show_databases(x, st);
+    case NE_IQL_SHOW_MEASUREMENTS:
+        return show_measurements(x, st);
+    case NE_IQL_SHOW_TAG_KEYS:
+    case NE_IQL_SHOW_TAG_VALUES:
+    case NE_IQL_SHOW_FIELD_KEYS:
+        db = query__stmt_db(x, st);
+        rc = need_db(x, db);
+        if (rc)
+            return rc;
+        return for_each_measurement(x, st, db,
+                                    st->kind == NE_IQL_SHOW_TAG_KEYS     ? tag_keys_of
+                                    : st->kind == NE_IQL_SHOW_TAG_VALUES ? tag_values_of
+                                                                         : field_keys_of);
+    case NE_IQL_SHOW_SERIES:
+        return show_series(x, st);
+    case NE_IQL_SHOW_RETENTION_POLICIES:
+        return show_retention_policies(x, st);
+    case NE_IQL_DELETE:
+        return delete_points(x, st);
+    default:
+        return run_change(x, st);
+    }
+}
+

@@ -1,0 +1,508 @@
+/*
+ * select_acc.c - per-bucket accumulators of SELECT: points, runs of points
+ * and whole-block statistics folded into count, sum, extremes, first/last,
+ * and value lists for median, mode, percentile and stddev.
+ *
+ * Tie rules follow InfluxDB 1.x: min/max keep the earliest point, first/last
+ * of equal times keep the larger value, median of an even count is
+ * a + (b - a) / 2, percentile picks index floor(n * p / 100 + 0.5) - 1,
+ * stddev is the sample deviation (null for one value).
+ */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ports/err.h"
+#include "ports/platform.h"
+#include "store/query/select_int.h"
+
+/* ---- value accumulators ------------------------------------------------------- */
+
+
+
+bool query__cell_lt(const struct ne_qcell *a, const struct ne_qcell *b)
+{
+    switch (a->type) {
+    case NE_QC_FLOAT: return a->v.f < b->v.f;
+    case NE_QC_INT: return a->v.i < b->v.i;
+    case NE_QC_UINT: return a->v.u < b->v.u;
+    case NE_QC_BOOL: return a->v.b < b->v.b;
+    case NE_QC_STRING: return ne_sv_cmp(a->v.s, b->v.s) < 0;
+    default: return false;
+    }
+}
+
+bool query__cell_eq(const struct ne_qcell *a, const struct ne_qcell *b)
+{
+    return !query__cell_lt(a, b) && !query__cell_lt(b, a);
+}
+
+double query__cell_f(const struct ne_qcell *c)
+{
+    switch (c->type) {
+    case NE_QC_FLOAT: return c->v.f;
+    case NE_QC_INT: return (double)c->v.i;
+    case NE_QC_UINT: return (double)c->v.u;
+    case NE_QC_BOOL: return c->v.b;
+    default: return NAN;
+    }
+}
+
+static int vlist_push(struct vlist *l, struct ne_qcell c, int64_t t)
+{
+    if (l->n == l->cap) {
+        size_t cap = l->cap ? l->cap * 2 : 16;
+        struct ne_qcell *v = ne_realloc(l->v, cap * sizeof *v);
+        if (!v)
+            return NE_ENOMEM;
+        l->v = v;
+        int64_t *tt = ne_realloc(l->t, cap * sizeof *tt);
+        if (!tt)
+            return NE_ENOMEM;
+        l->t = tt;
+        l->cap = cap;
+    }
+    l->v[l->n] = c;
+    l->t[l->n] = t;
+    l->n++;
+    return 0;
+}
+
+static bool needs_values(enum afn fn)
+{
+    return fn == A_MEDIAN || fn == A_MODE || fn == A_PERCENTILE || fn == A_STDDEV;
+}
+
+int query__acc_add(struct acc *a, enum afn fn, struct ne_qcell c, int64_t t)
+{
+    if (a->n == 0) {
+        a->min = a->max = a->first = a->last = c;
+        a->min_t = a->max_t = a->first_t = a->last_t = t;
+    } else {
+        if (query__cell_lt(&c, &a->min) || (query__cell_eq(&c, &a->min) && t < a->min_t)) {
+            a->min = c;
+            a->min_t = t;
+        }
+        if (query__cell_lt(&a->max, &c) || (query__cell_eq(&c, &a->max) && t < a->max_t)) {
+            a->max = c;
+            a->max_t = t;
+        }
+        if (t < a->first_t || (t == a->first_t && query__cell_lt(&a->first, &c))) {
+            a->first = c;
+            a->first_t = t;
+        }
+        if (t > a->last_t || (t == a->last_t && query__cell_lt(&a->last, &c))) {
+            a->last = c;
+            a->last_t = t;
+        }
+    }
+    a->n++;
+    if (c.type == NE_QC_FLOAT)
+        a->sum_f += c.v.f;
+    else if (c.type == NE_QC_INT)
+        a->sum_u += (uint64_t)c.v.i;
+    else if (c.type == NE_QC_UINT)
+        a->sum_u += c.v.u;
+    if (needs_values(fn))
+        return vlist_push(&a->vals, c, t);
+    return 0;
+}
+
+static struct ne_qcell stat_cell(uint8_t type, union ne_stat_val v)
+{
+    struct ne_qcell c = {.type = NE_QC_NULL};
+    switch (type) {
+    case NE_V_FLOAT: c.type = NE_QC_FLOAT; c.v.f = v.f; break;
+    case NE_V_INT: c.type = NE_QC_INT; c.v.i = v.i; break;
+    case NE_V_UINT: c.type = NE_QC_UINT; c.v.u = v.u; break;
+    case NE_V_BOOL: c.type = NE_QC_BOOL; c.v.b = v.u != 0; break;
+    default: break;
+    }
+    return c;
+}
+
+/* Folds a whole block's statistics into a (count/sum/mean/min/max/
+ * first/last/spread). min/max times are unknown from stats: only used
+ * where the row time is the bucket's. */
+void query__acc_fold(struct acc *a, const struct ne_block_stats *st)
+{
+    struct ne_qcell mn = stat_cell(st->type, st->min), mx = stat_cell(st->type, st->max);
+    struct ne_qcell fi = stat_cell(st->type, st->first), la = stat_cell(st->type, st->last);
+    if (st->type == NE_V_STRING) {
+        fi.type = la.type = NE_QC_STRING;
+        fi.v.s = st->first_s;
+        la.v.s = st->last_s;
+    }
+    if (a->n == 0) {
+        a->min = mn;
+        a->max = mx;
+        a->first = fi;
+        a->last = la;
+        a->min_t = a->max_t = st->min_ts;
+        a->first_t = st->first_ts;
+        a->last_t = st->last_ts;
+    } else {
+        if (query__cell_lt(&mn, &a->min))
+            a->min = mn;
+        if (query__cell_lt(&a->max, &mx))
+            a->max = mx;
+        if (st->first_ts < a->first_t || (st->first_ts == a->first_t && query__cell_lt(&a->first, &fi))) {
+            a->first = fi;
+            a->first_t = st->first_ts;
+        }
+        if (st->last_ts > a->last_t || (st->last_ts == a->last_t && query__cell_lt(&a->last, &la))) {
+            a->last = la;
+            a->last_t = st->last_ts;
+        }
+    }
+    a->n += st->count;
+    if (st->type == NE_V_FLOAT)
+        a->sum_f += st->sum_f;
+    else if (st->type == NE_V_INT || st->type == NE_V_UINT)
+        a->sum_u += st->sum_lo;
+}
+
+static int cmp_vals(const void *x, const void *y)
+{
+    const struct ne_qcell *a = x, *b = y;
+    return query__cell_lt(a, b) ? -1 : query__cell_lt(b, a) ? 1 : 0;
+}
+
+/* Sorts a's value list by value, keeping times parallel. */
+static int sort_vals(struct vlist *l)
+{
+    struct {
+        struct ne_qcell c;
+        int64_t t;
+    } *tmp = ne_malloc(l->n * sizeof *tmp + 1);
+    if (!tmp)
+        return NE_ENOMEM;
+    for (size_t i = 0; i < l->n; i++) {
+        tmp[i].c = l->v[i];
+        tmp[i].t = l->t[i];
+    }
+    qsort(tmp, l->n, sizeof *tmp, cmp_vals); /* cell is the first member */
+    for (size_t i = 0; i < l->n; i++) {
+        l->v[i] = tmp[i].c;
+        l->t[i] = tmp[i].t;
+    }
+    ne_free(tmp);
+    return 0;
+}
+
+static void vswap(struct vlist *l, size_t i, size_t j)
+{
+    struct ne_qcell c = l->v[i];
+    int64_t t = l->t[i];
+    l->v[i] = l->v[j];
+    l->t[i] = l->t[j];
+    l->v[j] = c;
+    l->t[j] = t;
+}
+
+/* Moves the k-th smallest value of l (cell order) to index k, with no
+ * larger value before it and no smaller one after it: Hoare's selection
+ * with a median-of-three pivot, O(n) on average. median() and percentile()
+ * need one or two order statistics, not a sorted list. */
+static void select_kth(struct vlist *l, size_t k)
+{
+    ptrdiff_t lo = 0, hi = (ptrdiff_t)l->n - 1;
+    while (hi > lo) {
+        ptrdiff_t mid = lo + (hi - lo) / 2;
+        if (query__cell_lt(&l->v[mid], &l->v[lo]))
+            vswap(l, (size_t)mid, (size_t)lo);
+        if (query__cell_lt(&l->v[hi], &l->v[lo]))
+            vswap(l, (size_t)hi, (size_t)lo);
+        if (query__cell_lt(&l->v[hi], &l->v[mid]))
+            vswap(l, (size_t)hi, (size_t)mid);
+        struct ne_qcell pivot = l->v[mid];
+        ptrdiff_t i = lo, j = hi;
+        while (i <= j) {
+            while (query__cell_lt(&l->v[i], &pivot))
+                i++;
+            while (query__cell_lt(&pivot, &l->v[j]))
+                j--;
+            if (i <= j) {
+                vswap(l, (size_t)i, (size_t)j);
+                i++;
+                j--;
+            }
+        }
+        if ((ptrdiff_t)k <= j)
+            hi = j;
+        else if ((ptrdiff_t)k >= i)
+            lo = i;
+        else
+            return;
+    }
+}
+
+struct ne_qcell query__fcell(double f)
+{
+    struct ne_qcell c = {.type = NE_QC_FLOAT};
+    c.v.f = f;
+    return c;
+}
+
+/* The result of slot s over accumulator a; *t gets the selected time. */
+struct ne_qcell query__acc_result(struct acc *a, const struct slot *s, int64_t *t)
+{
+    struct ne_qcell null = {.type = NE_QC_NULL};
+    *t = INT64_MIN;
+    if (a->n == 0) {
+        if (s->fn == A_COUNT) {
+            struct ne_qcell c = {.type = NE_QC_INT};
+            c.v.i = 0;
+            return c;
+        }
+        return null;
+    }
+    switch (s->fn) {
+    case A_COUNT: {
+        struct ne_qcell c = {.type = NE_QC_INT};
+        c.v.i = (int64_t)a->n;
+        return c;
+    }
+    case A_SUM:
+        if (s->type == NE_V_FLOAT)
+            return query__fcell(a->sum_f);
+        if (s->type == NE_V_UINT) {
+            struct ne_qcell c = {.type = NE_QC_UINT};
+            c.v.u = a->sum_u;
+            return c;
+        } else {
+            struct ne_qcell c = {.type = NE_QC_INT};
+            c.v.i = (int64_t)a->sum_u;
+            return c;
+        }
+    case A_MEAN:
+        if (s->type == NE_V_FLOAT)
+            return query__fcell(a->sum_f / (double)a->n);
+        if (s->type == NE_V_UINT)
+            return query__fcell((double)a->sum_u / (double)a->n);
+        return query__fcell((double)(int64_t)a->sum_u / (double)a->n);
+    case A_MIN:
+        *t = a->min_t;
+        return a->min;
+    case A_MAX:
+        *t = a->max_t;
+        return a->max;
+    case A_FIRST:
+        *t = a->first_t;
+        return a->first;
+    case A_LAST:
+        *t = a->last_t;
+        return a->last;
+    case A_SPREAD:
+        if (a->min.type == NE_QC_FLOAT)
+            return query__fcell(a->max.v.f - a->min.v.f);
+        if (a->min.type == NE_QC_UINT) {
+            struct ne_qcell c = {.type = NE_QC_UINT};
+            c.v.u = a->max.v.u - a->min.v.u;
+            return c;
+        } else {
+            struct ne_qcell c = {.type = NE_QC_INT};
+            c.v.i = (int64_t)((uint64_t)a->max.v.i - (uint64_t)a->min.v.i);
+            return c;
+        }
+    case A_STDDEV: {
+        if (a->vals.n < 2)
+            return null;
+        double mean = 0;
+        for (size_t i = 0; i < a->vals.n; i++)
+            mean += query__cell_f(&a->vals.v[i]);
+        mean /= (double)a->vals.n;
+        double var = 0;
+        for (size_t i = 0; i < a->vals.n; i++) {
+            double d = query__cell_f(&a->vals.v[i]) - mean;
+            var += d * d;
+        }
+        return query__fcell(sqrt(var / (double)(a->vals.n - 1)));
+    }
+    case A_MEDIAN: {
+        size_t n = a->vals.n;
+        select_kth(&a->vals, n / 2);
+        if (n % 2)
+            return query__fcell(query__cell_f(&a->vals.v[n / 2]));
+        /* the next smaller value is the largest of the lower part */
+        size_t below = 0;
+        for (size_t i = 1; i < n / 2; i++)
+            if (query__cell_lt(&a->vals.v[below], &a->vals.v[i]))
+                below = i;
+        double lo = query__cell_f(&a->vals.v[below]), hi = query__cell_f(&a->vals.v[n / 2]);
+        return query__fcell(lo + (hi - lo) / 2);
+    }
+    case A_MODE: {
+        if (sort_vals(&a->vals))
+            return null;
+        size_t best = 0, best_n = 0;
+        for (size_t i = 0; i < a->vals.n;) {
+            size_t j = i + 1;
+            while (j < a->vals.n && query__cell_eq(&a->vals.v[j], &a->vals.v[i]))
+                j++;
+            if (j - i > best_n) {
+                best_n = j - i;
+                best = i;
+            }
+            i = j;
+        }
+        return a->vals.v[best];
+    }
+    case A_PERCENTILE: {
+        double idx = floor((double)a->vals.n * s->param / 100.0 + 0.5) - 1;
+        if (idx < 0 || idx >= (double)a->vals.n)
+            return null;
+        select_kth(&a->vals, (size_t)idx);
+        *t = a->vals.t[(size_t)idx];
+        return a->vals.v[(size_t)idx];
+    }
+    }
+    return null;
+}
+
+void query__acc_free(struct acc *a)
+{
+    ne_free(a->vals.v);
+    ne_free(a->vals.t);
+}
+
+
+struct ne_qcell query__typed_cell(uint8_t type, const void *vals, size_t i, struct qpool *pool)
+{
+    struct ne_qcell c = {.type = NE_QC_NULL};
+    switch (type) {
+    case NE_V_FLOAT: c.type = NE_QC_FLOAT; c.v.f = ((const double *)vals)[i]; break;
+    case NE_V_INT: c.type = NE_QC_INT; c.v.i = ((const int64_t *)vals)[i]; break;
+    case NE_V_UINT: c.type = NE_QC_UINT; c.v.u = ((const uint64_t *)vals)[i]; break;
+    case NE_V_BOOL: c.type = NE_QC_BOOL; c.v.b = ((const bool *)vals)[i]; break;
+    case NE_V_STRING: {
+        struct ne_sv s = ((const struct ne_sv *)vals)[i];
+        c.type = NE_QC_STRING;
+        if (pool) {
+            const char *d = query__pool_dup(pool, s.p, s.n);
+            if (!d) {
+                c.type = NE_QC_NULL;
+                break;
+            }
+            s.p = d;
+        }
+        c.v.s = s;
+        break;
+    }
+    }
+    return c;
+}
+
+/* Folds a run of numeric points (ascending times, one bucket) into a.
+ * Tight typed loops: this is the full-decode aggregation path. */
+#define FOLD_RUN(T, CT, FIELD, SUMEXPR)                                                    \
+    do {                                                                                   \
+        const T *v = (const T *)vals + i0;                                                 \
+        T mn = v[0], mx = v[0];                                                            \
+        size_t imn = 0, imx = 0;                                                           \
+        for (size_t k = 0; k < n; k++) {                                                   \
+            SUMEXPR;                                                                       \
+            if (v[k] < mn) {                                                               \
+                mn = v[k];                                                                 \
+                imn = k;                                                                   \
+            }                                                                              \
+            if (v[k] > mx) {                                                               \
+                mx = v[k];                                                                 \
+                imx = k;                                                                   \
+            }                                                                              \
+        }                                                                                  \
+        struct ne_qcell cmn = {.type = CT}, cmx = {.type = CT}, cf = {.type = CT},         \
+                        cl = {.type = CT};                                                 \
+        cmn.v.FIELD = mn;                                                                  \
+        cmx.v.FIELD = mx;                                                                  \
+        cf.v.FIELD = v[0];                                                                 \
+        cl.v.FIELD = v[n - 1];                                                             \
+        merge_run(a, &cmn, ts[imn], &cmx, ts[imx], &cf, ts[0], &cl, ts[n - 1], n);         \
+    } while (0)
+
+/* Merges a run's extremes into a with the same tie rules as acc_add. */
+static void merge_run(struct acc *a, const struct ne_qcell *mn, int64_t tmn,
+                      const struct ne_qcell *mx, int64_t tmx, const struct ne_qcell *fi,
+                      int64_t tfi, const struct ne_qcell *la, int64_t tla, size_t n)
+{
+    if (a->n == 0) {
+        a->min = *mn;
+        a->min_t = tmn;
+        a->max = *mx;
+        a->max_t = tmx;
+        a->first = *fi;
+        a->first_t = tfi;
+        a->last = *la;
+        a->last_t = tla;
+    } else {
+        if (query__cell_lt(mn, &a->min) || (query__cell_eq(mn, &a->min) && tmn < a->min_t)) {
+            a->min = *mn;
+            a->min_t = tmn;
+        }
+        if (query__cell_lt(&a->max, mx) || (query__cell_eq(mx, &a->max) && tmx < a->max_t)) {
+            a->max = *mx;
+            a->max_t = tmx;
+        }
+        if (tfi < a->first_t || (tfi == a->first_t && query__cell_lt(&a->first, fi))) {
+            a->first = *fi;
+            a->first_t = tfi;
+        }
+        if (tla > a->last_t || (tla == a->last_t && query__cell_lt(&a->last, la))) {
+            a->last = *la;
+            a->last_t = tla;
+        }
+    }
+    a->n += n;
+}
+
+int query__acc_add_run(struct acc *a, const struct slot *sl, const int64_t *ts,
+                       const void *vals, size_t i0, size_t n, struct qpool *pool)
+{
+    ts += i0;
+    if (sl->fn == A_COUNT) { /* count needs nothing but the count */
+        a->n += n;
+        return 0;
+    }
+    if ((sl->fn == A_SUM || sl->fn == A_MEAN) && sl->type == NE_V_FLOAT) {
+        const double *v = (const double *)vals + i0;
+        double sum = 0;
+        for (size_t k = 0; k < n; k++)
+            sum += v[k];
+        a->sum_f += sum;
+        a->n += n;
+        return 0;
+    }
+    if (needs_values(sl->fn) || sl->type == NE_V_BOOL || sl->type == NE_V_STRING) {
+        for (size_t k = 0; k < n; k++) {
+            int rc = query__acc_add(a, sl->fn, query__typed_cell(sl->type, vals, i0 + k, pool), ts[k]);
+            if (rc)
+                return rc;
+        }
+        return 0;
+    }
+    if (sl->type == NE_V_FLOAT) {
+        double sum = 0;
+        bool nan = false;
+        for (size_t k = 0; k < n; k++)
+            nan |= ((const double *)vals)[i0 + k] != ((const double *)vals)[i0 + k];
+        if (nan) { /* NaN breaks the min/max loop's ordering: go point by point */
+            for (size_t k = 0; k < n; k++) {
+                int rc = query__acc_add(a, sl->fn, query__typed_cell(sl->type, vals, i0 + k, pool), ts[k]);
+                if (rc)
+                    return rc;
+            }
+            return 0;
+        }
+        FOLD_RUN(double, NE_QC_FLOAT, f, sum += v[k]);
+        a->sum_f += sum;
+    } else if (sl->type == NE_V_INT) {
+        uint64_t sum = 0;
+        FOLD_RUN(int64_t, NE_QC_INT, i, sum += (uint64_t)v[k]);
+        a->sum_u += sum;
+    } else {
+        uint64_t sum = 0;
+        FOLD_RUN(uint64_t, NE_QC_UINT, u, sum += v[k]);
+        a->sum_u += sum;
+    }
+    return 0;
+}

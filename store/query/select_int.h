@@ -1,0 +1,96 @@
+/*
+ * select_int.h - what the parts of SELECT share: the plan (columns bound to
+ * aggregate slots) and the per-bucket accumulators (select_acc.c).
+ */
+#ifndef NE_STORE_QUERY_SELECT_INT_H
+#define NE_STORE_QUERY_SELECT_INT_H
+
+#include "store/query/qinternal.h"
+
+#define MAX_COLS 64
+#define MAX_SLOTS 64
+
+enum afn {
+    A_COUNT, A_SUM, A_MEAN, A_MEDIAN, A_MODE, A_MIN, A_MAX, A_FIRST, A_LAST, A_SPREAD,
+    A_STDDEV, A_PERCENTILE,
+};
+
+
+enum tfn { T_NONE = 0, T_DERIV, T_NNDERIV, T_DIFF, T_NNDIFF, T_MAVG, T_CUMSUM };
+
+
+
+struct slot {
+    enum afn fn;
+    const char *field;
+    uint8_t type; /* enum ne_vtype of the field */
+    double param; /* percentile N */
+};
+
+struct binding {
+    const struct ne_iql_expr *call;
+    int slot;
+};
+
+struct column {
+    const char *name;
+    const struct ne_iql_expr *expr; /* inner expression (under a transform) */
+    enum tfn tf;
+    int64_t tf_unit; /* derivative unit ns */
+    bool tf_unit_given; /* unit written in the call (else: the GROUP BY interval or 1s) */
+    int64_t tf_n;    /* moving_average window */
+    const char *wild_field; /* set when expanded from mean(*): the field */
+    int raw_field;          /* raw: index into the needed fields, -1 for expr */
+};
+
+struct plan {
+    bool aggregate;
+    struct column cols[MAX_COLS];
+    size_t ncols;
+    struct slot slots[MAX_SLOTS];
+    size_t nslots;
+    struct binding binds[MAX_SLOTS * 2];
+    size_t nbinds;
+    int selector_slot; /* >= 0: the one selector whose time is the row's */
+    struct qstrs fields; /* raw/filter: fields read per row (pool strings) */
+    uint8_t field_types[MAX_COLS * 2];
+    struct qpool pool;
+    char names_buf[MAX_COLS][128];
+};
+
+struct vlist {
+    struct ne_qcell *v;
+    int64_t *t;
+    size_t n, cap;
+};
+
+struct acc {
+    uint64_t n;
+    double sum_f;
+    uint64_t sum_u; /* int/uint sums wrap as InfluxDB's do */
+    struct ne_qcell min, max, first, last;
+    int64_t min_t, max_t, first_t, last_t;
+    struct vlist vals; /* median, mode, percentile, stddev */
+};
+
+/* Adds one point to a; values are kept for median, mode, percentile and
+ * stddev. 0 or NE_ENOMEM. */
+int query__acc_add(struct acc *a, enum afn fn, struct ne_qcell c, int64_t t);
+/* Adds n points of vals (the slot's type) from index i0, all in one bucket
+ * and ascending in time; strings are copied into pool. 0 or NE_ENOMEM. */
+int query__acc_add_run(struct acc *a, const struct slot *sl, const int64_t *ts,
+                       const void *vals, size_t i0, size_t n, struct qpool *pool);
+/* Folds a whole block's statistics (count, sum, min, max, first, last). */
+void query__acc_fold(struct acc *a, const struct ne_block_stats *st);
+/* The slot's value over a; *t gets the selected point's time (or INT64_MIN). */
+struct ne_qcell query__acc_result(struct acc *a, const struct slot *s, int64_t *t);
+void query__acc_free(struct acc *a);
+
+/* Cell i of a typed value array; strings copied into pool when not NULL. */
+struct ne_qcell query__typed_cell(uint8_t type, const void *vals, size_t i, struct qpool *pool);
+struct ne_qcell query__fcell(double f);
+bool query__cell_lt(const struct ne_qcell *a, const struct ne_qcell *b);
+bool query__cell_eq(const struct ne_qcell *a, const struct ne_qcell *b);
+double query__cell_f(const struct ne_qcell *c);
+
+#endif
