@@ -8,7 +8,8 @@ Starts mosquitto and neoedge on free loopback ports (data in a temp dir),
 measures for each mode: points/s and field values/s (wall, from the first
 send until the store counted the last point), the daemon's CPU seconds
 (utime + stime from /proc/PID/stat) and from those values per CPU-second
-and the CPU share of one core. Prints a table; asserts nothing on time.
+and the CPU share of one core, and the broker's CPU share (MQTT rows).
+Prints a table; asserts nothing on time.
 
 Usage: bench_e2e.py --neoedge BIN [--lines N] [--json-messages N]
 """
@@ -108,8 +109,9 @@ def main():
         with open(os.path.join(tmp, "mosquitto.conf"), "w") as f:
             f.write("listener %d 127.0.0.1\nallow_anonymous true\nmax_inflight_messages 1000\n"
                     "max_queued_messages 1000000\n" % mport)
-        procs.append(subprocess.Popen(["mosquitto", "-c", os.path.join(tmp, "mosquitto.conf")],
-                                      stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+        broker = subprocess.Popen(["mosquitto", "-c", os.path.join(tmp, "mosquitto.conf")],
+                                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        procs.append(broker)
         with open(os.path.join(tmp, "neoedge.yaml"), "w") as f:
             f.write("data_dir: %s/ne\nlog:\n  level: warn\nhttp:\n  listen: 127.0.0.1:%d\n"
                     "storage:\n  durability: interval\ncoap:\n  enabled: false\n"
@@ -134,13 +136,14 @@ def main():
 
         def run(name, points, nvalues, fn):
             base = metric(hport, "neoedge_store_points_written_total")
-            c0, t0 = cpu_seconds(ne.pid), time.time()
+            c0, b0, t0 = cpu_seconds(ne.pid), cpu_seconds(broker.pid), time.time()
             fn()
             if not wait_points(hport, base + points):
                 raise RuntimeError("%s: not every point arrived" % name)
             dt, cpu = time.time() - t0, cpu_seconds(ne.pid) - c0
+            bcpu = cpu_seconds(broker.pid) - b0
             rows.append((name, points, points / dt, nvalues / dt, nvalues / cpu if cpu else 0,
-                         cpu / dt * 100, cpu / points * 1e5))
+                         cpu / dt * 100, cpu / points * 1e5, bcpu / dt * 100))
 
         run("HTTP line protocol, 5,000 lines/request, 2 connections", len(lines), values,
             lambda: http_mode(hport, lines))
@@ -157,11 +160,11 @@ def main():
         run("MQTT QoS 1, one-reading JSON messages", n, 2 * n,
             lambda: json_publish(mport, jpath, n))
         print("\n| mode | points | points/s | field values/s | values per CPU-second | "
-              "neoedge CPU (% of a core) | CPU ms per 100k points |")
-        print("|---|---:|---:|---:|---:|---:|---:|")
+              "neoedge CPU (% of a core) | CPU ms per 100k points | mosquitto CPU (% of a core) |")
+        print("|---|---:|---:|---:|---:|---:|---:|---:|")
         for r in rows:
-            print("| %s | %d | %.0f | %.0f | %.0f | %.0f%% | %.0f |" % (r[0], r[1], r[2], r[3], r[4],
-                                                                     r[5], r[6] * 1000))
+            print("| %s | %d | %.0f | %.0f | %.0f | %.0f%% | %.0f | %.0f%% |"
+                  % (r[0], r[1], r[2], r[3], r[4], r[5], r[6] * 1000, r[7]))
     finally:
         for p in procs:
             p.terminate()
