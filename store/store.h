@@ -174,6 +174,12 @@ typedef int (*ne_store_series_fn)(void *ctx, const struct ne_series_info *s);
 typedef int (*ne_store_field_fn)(void *ctx, const char *name, enum ne_vtype type);
 
 int ne_store_list_databases(struct ne_store *s, ne_store_name_fn fn, void *ctx);
+/* Creates an empty database (CREATE DATABASE); an existing one is fine.
+ * Its record reaches the series log with the next flush or at close, so an
+ * empty database created just before a crash may be gone after it (writing
+ * into it creates it again). 0, NE_EINVAL (empty or over 255 bytes),
+ * NE_ENOMEM. */
+int ne_store_create_database(struct ne_store *s, const char *name);
 /* NE_ENOTFOUND if db is unknown. */
 int ne_store_list_measurements(struct ne_store *s, const char *db, ne_store_name_fn fn,
                                void *ctx);

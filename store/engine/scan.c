@@ -392,6 +392,18 @@ static int find_meas(struct ne_store *s, const char *db, const char *meas,
     return rc ? rc : eng_index_meas_find(s->ix, d, meas, out);
 }
 
+int ne_store_create_database(struct ne_store *s, const char *name)
+{
+    size_t n = name ? strlen(name) : 0;
+    if (n == 0 || n > 255)
+        return NE_EINVAL;
+    pthread_mutex_lock(&s->mu);
+    uint32_t d;
+    int rc = eng_index_db(s->ix, (struct ne_sv){name, (uint32_t)n}, &d);
+    pthread_mutex_unlock(&s->mu);
+    return rc;
+}
+
 int ne_store_list_databases(struct ne_store *s, ne_store_name_fn fn, void *ctx)
 {
     pthread_mutex_lock(&s->mu);

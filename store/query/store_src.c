@@ -104,6 +104,11 @@ static int s_scan(void *ctx, const char *db, const char *meas, const uint64_t *i
     return empty_ok(ne_store_scan_blocks(ctx, &q, fwd_chunk, block_fn ? fwd_block : NULL, &f));
 }
 
+static int s_create_database(void *ctx, const char *db)
+{
+    return ne_store_create_database(ctx, db);
+}
+
 void ne_store_qsrc(struct ne_store *s, struct ne_qsrc *out)
 {
     memset(out, 0, sizeof *out);
@@ -113,4 +118,5 @@ void ne_store_qsrc(struct ne_store *s, struct ne_qsrc *out)
     out->series = s_series;
     out->fields = s_fields;
     out->scan = s_scan;
+    out->create_database = s_create_database;
 }

@@ -18,8 +18,12 @@ def query(base, db, q, epoch):
     if epoch:
         params["epoch"] = epoch
     url = base + "/query?" + urllib.parse.urlencode(params)
+    data = None
+    if q.lstrip().split(" ", 1)[0].upper() in ("CREATE", "DROP", "DELETE"):
+        # statements that change data go by POST (InfluxDB warns on GET)
+        url, data = base + "/query", urllib.parse.urlencode(params).encode()
     try:
-        with urllib.request.urlopen(url, timeout=60) as r:
+        with urllib.request.urlopen(url, data=data, timeout=60) as r:
             return json.loads(r.read().decode())
     except urllib.error.HTTPError as e:
         body = e.read().decode()
