@@ -1077,36 +1077,53 @@ static int agg_from_rows(struct qexec *x, const struct ne_iql_stmt *st, const st
     return rc;
 }
 
-static int run_agg_group(struct qexec *x, const struct ne_iql_stmt *st, struct plan *p,
-                         const struct qschema *sch, const struct qwhere *w,
-                         const struct qseries *const *series, size_t ns, const struct ne_tag *gtags,
-                         size_t ngtags)
+/* The GROUP BY tag keys of a measurement. */
+struct grouping {
+    const char **keys; /* group tag keys, sorted */
+    size_t nkeys;
+    struct qstrs owned;
+};
+
+/* The buckets of an aggregate: [lo, hi] is scanned; bucket b starts at
+ * start + b * interval (one bucket without GROUP BY time); rows before
+ * emit_from were read only for transformations. */
+struct agg_range {
+    int64_t lo, hi, start, nb, emit_from;
+};
+
+/* Works out the buckets for the given series. Returns 0 with r->nb == 0 when
+ * there is nothing to answer (no data when the range had to come from it). */
+static int agg_range_of(struct qexec *x, const struct ne_iql_stmt *st, const struct plan *p,
+                        const struct qschema *sch, const struct qwhere *w,
+                        const struct qseries *const *series, size_t ns, struct agg_range *r)
 {
-    const char *db = sch->db;
-    int64_t lo = w->has_tmin ? w->tmin : INT64_MIN;
-    int64_t hi = w->has_tmax ? w->tmax : INT64_MAX;
     int64_t interval = st->group_interval_ns;
-    int rc = 0;
+    memset(r, 0, sizeof *r);
+    r->lo = w->has_tmin ? w->tmin : INT64_MIN;
+    r->hi = w->has_tmax ? w->tmax : INT64_MAX;
+    r->emit_from = INT64_MIN;
+    r->nb = 1;
     if (interval && !w->has_tmax)
-        hi = x->opts->now_ns;
+        r->hi = x->opts->now_ns;
     if (interval && !w->has_tmin) {
         struct min_scan m = {0};
         struct idmap map = {0};
-        rc = idmap_build(&map, series, ns);
+        int rc = idmap_build(&map, series, ns);
         for (size_t s = 0; rc == 0 && s < p->nslots; s++)
-            rc = x->src->scan(x->src->ctx, db, sch->meas, map.ids, map.n, p->slots[s].field,
-                              (enum ne_vtype)p->slots[s].type, lo, hi, min_points, min_block,
-                              &m);
+            rc = x->src->scan(x->src->ctx, sch->db, sch->meas, map.ids, map.n, p->slots[s].field,
+                              (enum ne_vtype)p->slots[s].type, r->lo, r->hi, min_points,
+                              min_block, &m);
         idmap_free(&map);
-        if (rc || !m.found)
+        if (rc || !m.found) {
+            r->nb = 0;
             return rc;
-        lo = m.min;
+        }
+        r->lo = m.min;
     }
     /* Transformations of GROUP BY time aggregates see the intervals just
      * before the range too (as InfluxDB computes them): one for
      * derivative and difference, N-1 for moving_average(N). Rows before
      * the range are dropped after the transformation. */
-    int64_t emit_from = INT64_MIN;
     if (interval && w->has_tmin) {
         int64_t extra = 0;
         for (size_t c = 0; c < p->ncols; c++) {
@@ -1117,78 +1134,91 @@ static int run_agg_group(struct qexec *x, const struct ne_iql_stmt *st, struct p
         }
         if (extra > 0) {
             int64_t off0 = st->group_offset_ns % interval;
-            emit_from = floor_div(lo - off0, interval) * interval + off0;
-            lo = emit_from - extra * interval;
+            r->emit_from = floor_div(r->lo - off0, interval) * interval + off0;
+            r->lo = r->emit_from - extra * interval;
         }
     }
-    int64_t start = 0, nb = 1;
     if (interval) {
         int64_t off = st->group_offset_ns % interval;
-        start = floor_div(lo - off, interval) * interval + off;
-        nb = floor_div(hi - start, interval) + 1;
+        r->start = floor_div(r->lo - off, interval) * interval + off;
+        r->nb = floor_div(r->hi - r->start, interval) + 1;
         uint64_t maxb = x->opts->max_buckets ? x->opts->max_buckets : 1000000;
-        if (nb <= 0)
+        if (r->nb <= 0) {
+            r->nb = 0;
             return 0;
-        if ((uint64_t)nb > maxb)
-            return query__fail(x, "max-select-buckets limit exceeded: (%lld/%llu)",
-                               (long long)nb, (unsigned long long)maxb);
-    }
-    struct agg_scan scans[MAX_SLOTS];
-    memset(scans, 0, sizeof scans);
-    struct qpool strpool = {0};
-    for (size_t s = 0; s < p->nslots; s++) {
-        scans[s].accs = ne_calloc((size_t)nb, sizeof(struct acc));
-        if (!scans[s].accs) {
-            rc = NE_ENOMEM;
-            break;
         }
-        scans[s].slot = &p->slots[s];
-        scans[s].pool = &strpool;
-        scans[s].start = start;
-        scans[s].interval = interval;
-        scans[s].nb = nb;
-        bool time_from_point = (int)s == p->selector_slot && !interval;
-        scans[s].stats_ok = false;
+        if ((uint64_t)r->nb > maxb)
+            return query__fail(x, "max-select-buckets limit exceeded: (%lld/%llu)",
+                               (long long)r->nb, (unsigned long long)maxb);
+    }
+    return 0;
+}
+
+/* One group's accumulators: one agg_scan (nb buckets) per slot. */
+struct agg_state {
+    struct agg_scan *scans;
+    struct qpool strpool;
+};
+
+static int agg_state_init(struct agg_state *a, const struct ne_iql_stmt *st,
+                          const struct plan *p, const struct agg_range *r)
+{
+    memset(a, 0, sizeof *a);
+    a->scans = ne_calloc(p->nslots ? p->nslots : 1, sizeof *a->scans);
+    if (!a->scans)
+        return NE_ENOMEM;
+    for (size_t s = 0; s < p->nslots; s++) {
+        struct agg_scan *sc = &a->scans[s];
+        sc->accs = ne_calloc((size_t)r->nb, sizeof(struct acc));
+        if (!sc->accs)
+            return NE_ENOMEM;
+        sc->slot = &p->slots[s];
+        sc->pool = &a->strpool;
+        sc->start = r->start;
+        sc->interval = st->group_interval_ns;
+        sc->nb = r->nb;
+        bool time_from_point = (int)s == p->selector_slot && !st->group_interval_ns;
         for (size_t k = 0; k < sizeof afns / sizeof afns[0]; k++)
             if (afns[k].fn == p->slots[s].fn)
-                scans[s].stats_ok = afns[k].from_stats && !time_from_point;
+                sc->stats_ok = afns[k].from_stats && !time_from_point;
     }
-    if (rc == 0 && w->row_filter) {
-        for (size_t s = 0; rc == 0 && s < p->nslots; s++)
-            if (field_index(p, p->slots[s].field, p->slots[s].type) < 0)
-                rc = query__fail(x, "too many fields");
-        if (rc == 0)
-            rc = need_fields(x, p, st->where, sch);
-        if (rc == 0)
-            rc = agg_from_rows(x, st, p, sch, series, ns, lo, hi, scans);
-    } else if (rc == 0) {
-        struct idmap map = {0};
-        rc = idmap_build(&map, series, ns);
-        for (size_t s = 0; rc == 0 && s < p->nslots; s++) {
-            rc = x->src->scan(x->src->ctx, db, sch->meas, map.ids, map.n, p->slots[s].field,
-                              (enum ne_vtype)p->slots[s].type, lo, hi, agg_points, agg_block,
-                              &scans[s]);
-            if (rc == 0)
-                rc = scans[s].rc;
-        }
-        idmap_free(&map);
+    return 0;
+}
+
+static void agg_state_free(struct agg_state *a, const struct plan *p, const struct agg_range *r)
+{
+    for (size_t s = 0; a->scans && s < p->nslots; s++) {
+        if (!a->scans[s].accs)
+            continue;
+        for (int64_t b = 0; b < r->nb; b++)
+            query__acc_free(&a->scans[s].accs[b]);
+        ne_free(a->scans[s].accs);
     }
+    ne_free(a->scans);
+    query__pool_free(&a->strpool);
+    memset(a, 0, sizeof *a);
+}
+
+/* Turns one group's accumulators into rows (fill, transformations) and
+ * writes them as a result series. */
+static int agg_emit(struct qexec *x, const struct ne_iql_stmt *st, struct plan *p,
+                    const struct qschema *sch, const struct qwhere *w,
+                    const struct agg_range *r, struct agg_state *a, const struct ne_tag *gtags,
+                    size_t ngtags)
+{
+    int64_t interval = st->group_interval_ns;
     struct group_out g = {.ncols = p->ncols};
-    bool *empty = NULL;
     bool any_data = false;
-    if (rc == 0) {
-        empty = ne_calloc((size_t)nb, sizeof *empty);
-        if (!empty)
-            rc = NE_ENOMEM;
-    }
-    for (int64_t b = 0; rc == 0 && b < nb; b++) {
+    bool *empty = ne_calloc((size_t)r->nb, sizeof *empty);
+    int rc = empty ? 0 : NE_ENOMEM;
+    for (int64_t b = 0; rc == 0 && b < r->nb; b++) {
         struct ne_qcell sv[MAX_SLOTS];
         int64_t sel_t = INT64_MIN;
         bool has = false;
         for (size_t s = 0; s < p->nslots; s++) {
             int64_t t;
-            has |= scans[s].accs[b].n > 0;
-            sv[s] = query__acc_result(&scans[s].accs[b], &p->slots[s], &t);
+            has |= a->scans[s].accs[b].n > 0;
+            sv[s] = query__acc_result(&a->scans[s].accs[b], &p->slots[s], &t);
             if ((int)s == p->selector_slot)
                 sel_t = t;
         }
@@ -1200,7 +1230,7 @@ static int run_agg_group(struct qexec *x, const struct ne_iql_stmt *st, struct p
         struct ne_qcell cells[MAX_COLS];
         for (size_t c = 0; c < p->ncols; c++)
             cells[c] = column_value(p, c, sv, x->opts->now_ns);
-        int64_t t = interval ? start + b * interval : (w->has_tmin ? w->tmin : 0);
+        int64_t t = interval ? r->start + b * interval : (w->has_tmin ? w->tmin : 0);
         if (!interval && p->selector_slot >= 0 && sel_t != INT64_MIN)
             t = sel_t;
         empty[g.n] = !has;
@@ -1217,18 +1247,125 @@ static int run_agg_group(struct qexec *x, const struct ne_iql_stmt *st, struct p
         for (size_t c = 0; c < p->ncols; c++)
             if (p->cols[c].tf != T_NONE)
                 apply_transform(&g, c, &p->cols[c], interval);
-        rc = emit_group(x, st, p, sch->meas, gtags, ngtags, &g, emit_from);
+        rc = emit_group(x, st, p, sch->meas, gtags, ngtags, &g, r->emit_from);
     }
     ne_free(empty);
     gout_free(&g);
-    query__pool_free(&strpool);
-    for (size_t s = 0; s < p->nslots; s++) {
-        if (!scans[s].accs)
-            continue;
-        for (int64_t b = 0; b < nb; b++)
-            query__acc_free(&scans[s].accs[b]);
-        ne_free(scans[s].accs);
+    return rc;
+}
+
+static int run_agg_group(struct qexec *x, const struct ne_iql_stmt *st, struct plan *p,
+                         const struct qschema *sch, const struct qwhere *w,
+                         const struct qseries *const *series, size_t ns, const struct ne_tag *gtags,
+                         size_t ngtags)
+{
+    struct agg_range r;
+    int rc = agg_range_of(x, st, p, sch, w, series, ns, &r);
+    if (rc || r.nb == 0)
+        return rc;
+    struct agg_state a;
+    rc = agg_state_init(&a, st, p, &r);
+    if (rc == 0 && w->row_filter) {
+        for (size_t s = 0; rc == 0 && s < p->nslots; s++)
+            if (field_index(p, p->slots[s].field, p->slots[s].type) < 0)
+                rc = query__fail(x, "too many fields");
+        if (rc == 0)
+            rc = need_fields(x, p, st->where, sch);
+        if (rc == 0)
+            rc = agg_from_rows(x, st, p, sch, series, ns, r.lo, r.hi, a.scans);
+    } else if (rc == 0) {
+        struct idmap map = {0};
+        rc = idmap_build(&map, series, ns);
+        for (size_t s = 0; rc == 0 && s < p->nslots; s++) {
+            rc = x->src->scan(x->src->ctx, sch->db, sch->meas, map.ids, map.n,
+                              p->slots[s].field, (enum ne_vtype)p->slots[s].type, r.lo, r.hi,
+                              agg_points, agg_block, &a.scans[s]);
+            if (rc == 0)
+                rc = a.scans[s].rc;
+        }
+        idmap_free(&map);
     }
+    if (rc == 0)
+        rc = agg_emit(x, st, p, sch, w, &r, &a, gtags, ngtags);
+    agg_state_free(&a, p, &r);
+    return rc;
+}
+
+/* Many GROUP BY groups sharing one bucket range: one store scan per slot
+ * over the series of every group, each run routed to its group's
+ * accumulators, instead of one scan (a walk over the whole measurement)
+ * per group. */
+struct agg_router {
+    const struct idmap *map;
+    const uint32_t *group_of; /* index in the series order -> group */
+    struct agg_state *states;
+    size_t slot;
+};
+
+static int route_points(void *arg, uint64_t sid, const int64_t *ts, const void *vals, size_t n)
+{
+    const struct agg_router *ro = arg;
+    int i = idmap_find(ro->map, sid);
+    if (i < 0)
+        return 0;
+    struct agg_scan *sc = &ro->states[ro->group_of[i]].scans[ro->slot];
+    int rc = agg_points(sc, sid, ts, vals, n);
+    return rc ? rc : sc->rc;
+}
+
+static int route_block(void *arg, uint64_t sid, const struct ne_block_stats *st)
+{
+    const struct agg_router *ro = arg;
+    int i = idmap_find(ro->map, sid);
+    if (i < 0)
+        return 0;
+    return agg_block(&ro->states[ro->group_of[i]].scans[ro->slot], sid, st);
+}
+
+/* groups[k] = the first index in series of group k, groups[ngroups] = ns. */
+static int run_agg_groups(struct qexec *x, const struct ne_iql_stmt *st, struct plan *p,
+                          const struct qschema *sch, const struct qwhere *w,
+                          const struct qseries *const *series, const size_t *groups,
+                          size_t ngroups, const struct grouping *gr)
+{
+    size_t ns = groups[ngroups] - groups[0];
+    const struct qseries *const *all = series + groups[0];
+    struct agg_range r;
+    int rc = agg_range_of(x, st, p, sch, w, all, ns, &r);
+    if (rc || r.nb == 0)
+        return rc;
+    struct agg_state *states = ne_calloc(ngroups, sizeof *states);
+    uint32_t *group_of = ne_malloc(ns * sizeof *group_of + 1);
+    struct idmap map = {0};
+    if (!states || !group_of)
+        rc = NE_ENOMEM;
+    for (size_t k = 0; rc == 0 && k < ngroups; k++) {
+        rc = agg_state_init(&states[k], st, p, &r);
+        for (size_t i = groups[k]; i < groups[k + 1]; i++)
+            group_of[i - groups[0]] = (uint32_t)k;
+    }
+    if (rc == 0)
+        rc = idmap_build(&map, all, ns);
+    for (size_t s = 0; rc == 0 && s < p->nslots; s++) {
+        struct agg_router ro = {&map, group_of, states, s};
+        rc = x->src->scan(x->src->ctx, sch->db, sch->meas, map.ids, map.n, p->slots[s].field,
+                          (enum ne_vtype)p->slots[s].type, r.lo, r.hi, route_points,
+                          route_block, &ro);
+    }
+    for (size_t k = 0; rc == 0 && k < ngroups; k++) {
+        struct ne_tag gtags[64];
+        size_t ngt = gr->nkeys < 64 ? gr->nkeys : 64;
+        for (size_t t = 0; t < ngt; t++) {
+            gtags[t].key = ne_sv_c(gr->keys[t]);
+            gtags[t].val = query__series_tag(series[groups[k]], gr->keys[t]);
+        }
+        rc = agg_emit(x, st, p, sch, w, &r, &states[k], gtags, ngt);
+    }
+    idmap_free(&map);
+    for (size_t k = 0; states && k < ngroups; k++)
+        agg_state_free(&states[k], p, &r);
+    ne_free(states);
+    ne_free(group_of);
     return rc;
 }
 
@@ -1299,12 +1436,6 @@ static int run_raw_group(struct qexec *x, const struct ne_iql_stmt *st, struct p
 }
 
 /* ---- grouping ------------------------------------------------------------------------------ */
-
-struct grouping {
-    const char **keys; /* group tag keys, sorted */
-    size_t nkeys;
-    struct qstrs owned;
-};
 
 static int grouping_init(struct qexec *x, const struct ne_iql_stmt *st, const struct qschema *sch,
                          struct grouping *g)
@@ -1381,6 +1512,7 @@ static int select_measurement(struct qexec *x, const struct ne_iql_stmt *st, con
     struct qseries_list l = {0};
     struct grouping gr = {0};
     const struct qseries **refs = NULL;
+    size_t *bounds = NULL;
     if (!p) {
         rc = NE_ENOMEM;
         goto out;
@@ -1408,30 +1540,46 @@ static int select_measurement(struct qexec *x, const struct ne_iql_stmt *st, con
     for (size_t i = 0; i < l.n; i++)
         refs[i] = &l.v[i];
     qsort_r(refs, l.n, sizeof *refs, cmp_sref, &gr);
-    for (size_t i = 0; rc == 0 && i < l.n && *series_budget != 0;) {
+    /* the groups this statement answers, after SOFFSET and within SLIMIT:
+     * bounds[k] .. bounds[k + 1] in refs */
+    bounds = ne_malloc((l.n + 1) * sizeof *bounds);
+    if (!bounds) {
+        rc = NE_ENOMEM;
+        goto out;
+    }
+    size_t ngroups = 0;
+    for (size_t i = 0; i < l.n && *series_budget != 0;) {
         size_t j = i + 1;
         while (j < l.n && cmp_group(refs[i], refs[j], &gr) == 0)
             j++;
         if (*series_skip > 0) {
             (*series_skip)--;
-            i = j;
-            continue;
+        } else {
+            bounds[ngroups++] = i;
+            bounds[ngroups] = j;
+            if (*series_budget > 0)
+                (*series_budget)--;
         }
-        struct ne_tag gtags[64];
-        size_t ngt = gr.nkeys < 64 ? gr.nkeys : 64;
-        for (size_t k = 0; k < ngt; k++) {
-            gtags[k].key = ne_sv_c(gr.keys[k]);
-            gtags[k].val = query__series_tag(refs[i], gr.keys[k]);
-        }
-        int before = x->out_rc;
-        rc = p->aggregate ? run_agg_group(x, st, p, &sch, &w, refs + i, j - i, gtags, ngt)
-                          : run_raw_group(x, st, p, &sch, &w, refs + i, j - i, gtags, ngt);
-        (void)before;
-        if (*series_budget > 0)
-            (*series_budget)--;
         i = j;
     }
+    if (p->aggregate && ngroups > 1 && !w.row_filter &&
+        (w.has_tmin || !st->group_interval_ns)) {
+        rc = run_agg_groups(x, st, p, &sch, &w, refs, bounds, ngroups, &gr);
+        goto out;
+    }
+    for (size_t k = 0; rc == 0 && k < ngroups; k++) {
+        size_t i = bounds[k], j = bounds[k + 1];
+        struct ne_tag gtags[64];
+        size_t ngt = gr.nkeys < 64 ? gr.nkeys : 64;
+        for (size_t t = 0; t < ngt; t++) {
+            gtags[t].key = ne_sv_c(gr.keys[t]);
+            gtags[t].val = query__series_tag(refs[i], gr.keys[t]);
+        }
+        rc = p->aggregate ? run_agg_group(x, st, p, &sch, &w, refs + i, j - i, gtags, ngt)
+                          : run_raw_group(x, st, p, &sch, &w, refs + i, j - i, gtags, ngt);
+    }
 out:
+    ne_free(bounds);
     ne_free(refs);
     query__strs_free(&gr.owned);
     query__series_free(&l);
