@@ -92,24 +92,41 @@ static int show_databases(struct qexec *x, const struct ne_iql_stmt *st)
 }
 
 /* True if measurement meas has a series matching where (or where NULL). */
-static int meas_matches_where(struct qexec *x, const char *db, const char *meas,
-                              const struct ne_iql_expr *where, bool *out)
+/* Loads the schema of meas and its series that pass where, hands both to
+ * fn, and frees them whatever fn returns. Returns fn's result or a load
+ * error. */
+typedef int (*meta_series_fn)(struct qexec *x, const struct qschema *sch,
+                              const struct qseries_list *l, void *ctx);
+
+static int with_series(struct qexec *x, const char *db, const char *meas,
+                       const struct ne_iql_expr *where, meta_series_fn fn, void *ctx)
 {
-    if (!where) {
-        *out = true;
-        return 0;
-    }
     struct qschema sch;
     int rc = query__schema_load(x, db, meas, &sch);
     if (rc)
         return rc;
     struct qseries_list l;
     rc = query__series_load(x, db, meas, where, &sch, &l);
-    *out = rc == 0 && l.n > 0;
-    if (rc == 0)
+    if (rc == 0) {
+        rc = fn(x, &sch, &l, ctx);
         query__series_free(&l);
+    }
     query__schema_free(&sch);
     return rc;
+}
+
+static int any_series(struct qexec *x, const struct qschema *sch, const struct qseries_list *l,
+                      void *ctx)
+{
+    *(bool *)ctx = l->n > 0;
+    return 0;
+}
+
+static int meas_matches_where(struct qexec *x, const char *db, const char *meas,
+                              const struct ne_iql_expr *where, bool *out)
+{
+    *out = true;
+    return where ? with_series(x, db, meas, where, any_series, out) : 0;
 }
 
 static int show_measurements(struct qexec *x, const struct ne_iql_stmt *st)
@@ -169,28 +186,32 @@ static int for_each_measurement(struct qexec *x, const struct ne_iql_stmt *st, c
     return rc;
 }
 
+struct meta_ctx {
+    const struct ne_iql_stmt *st;
+    const char *meas;
+};
+
+static int emit_tag_keys(struct qexec *x, const struct qschema *sch, const struct qseries_list *l,
+                         void *ctx)
+{
+    const struct meta_ctx *m = ctx;
+    struct qstrs keys = {0};
+    int rc = 0;
+    for (size_t i = 0; rc == 0 && i < l->n; i++)
+        for (uint32_t j = 0; rc == 0 && j < l->v[i].ntags; j++)
+            rc = query__strs_push(&keys, l->v[i].tags[j].key.p);
+    query__strs_sort_unique(&keys);
+    if (rc == 0)
+        rc = emit_names(x, m->meas, "tagKey", &keys, m->st);
+    query__strs_free(&keys);
+    return rc;
+}
+
 static int tag_keys_of(struct qexec *x, const struct ne_iql_stmt *st, const char *db,
                        const char *meas)
 {
-    struct qschema sch;
-    int rc = query__schema_load(x, db, meas, &sch);
-    if (rc)
-        return rc;
-    struct qseries_list l;
-    rc = query__series_load(x, db, meas, st->where, &sch, &l);
-    if (rc == 0) {
-        struct qstrs keys = {0};
-        for (size_t i = 0; rc == 0 && i < l.n; i++)
-            for (uint32_t j = 0; rc == 0 && j < l.v[i].ntags; j++)
-                rc = query__strs_push(&keys, l.v[i].tags[j].key.p);
-        query__strs_sort_unique(&keys);
-        if (rc == 0)
-            rc = emit_names(x, meas, "tagKey", &keys, st);
-        query__strs_free(&keys);
-        query__series_free(&l);
-    }
-    query__schema_free(&sch);
-    return rc;
+    struct meta_ctx m = {st, meas};
+    return with_series(x, db, meas, st->where, emit_tag_keys, &m);
 }
 
 static bool key_selected(const struct ne_iql_stmt *st, const char *key, const regex_t *re)
@@ -220,27 +241,23 @@ static int cmp_kv(const void *a, const void *b)
     return c ? c : strcmp(x->v, y->v);
 }
 
-static int tag_values_of(struct qexec *x, const struct ne_iql_stmt *st, const char *db,
-                         const char *meas)
+struct tv_ctx {
+    const struct ne_iql_stmt *st;
+    const char *meas;
+    const regex_t *re;
+};
+
+static int emit_tag_values(struct qexec *x, const struct qschema *sch,
+                           const struct qseries_list *l, void *ctx)
 {
-    struct qschema sch;
-    int rc = query__schema_load(x, db, meas, &sch);
-    if (rc)
-        return rc;
-    regex_t re;
-    bool have_re = false;
-    if (st->with_key_regex) {
-        rc = query__regex_compile(&re, st->with_key_regex, x->err, sizeof x->err);
-        have_re = rc == 0;
-    }
-    struct qseries_list l = {0};
-    if (rc == 0)
-        rc = query__series_load(x, db, meas, st->where, &sch, &l);
+    const struct tv_ctx *t = ctx;
+    const struct ne_iql_stmt *st = t->st;
     struct kv *kvs = NULL;
     size_t n = 0, cap = 0;
-    for (size_t i = 0; rc == 0 && i < l.n; i++)
-        for (uint32_t j = 0; rc == 0 && j < l.v[i].ntags; j++) {
-            if (!key_selected(st, l.v[i].tags[j].key.p, have_re ? &re : NULL))
+    int rc = 0;
+    for (size_t i = 0; rc == 0 && i < l->n; i++)
+        for (uint32_t j = 0; rc == 0 && j < l->v[i].ntags; j++) {
+            if (!key_selected(st, l->v[i].tags[j].key.p, t->re))
                 continue;
             if (n == cap) {
                 cap = cap ? cap * 2 : 256;
@@ -251,7 +268,7 @@ static int tag_values_of(struct qexec *x, const struct ne_iql_stmt *st, const ch
                 }
                 kvs = nk;
             }
-            kvs[n++] = (struct kv){l.v[i].tags[j].key.p, l.v[i].tags[j].val.p};
+            kvs[n++] = (struct kv){l->v[i].tags[j].key.p, l->v[i].tags[j].val.p};
         }
     if (rc == 0 && n > 0) {
         qsort(kvs, n, sizeof *kvs, cmp_kv);
@@ -264,7 +281,7 @@ static int tag_values_of(struct qexec *x, const struct ne_iql_stmt *st, const ch
         size_t lim = st->limit > 0 ? (size_t)st->limit : SIZE_MAX;
         if (off < n) {
             const char *cols[2] = {"key", "value"};
-            rc = query__begin_series(x, meas, NULL, 0, cols, 2);
+            rc = query__begin_series(x, t->meas, NULL, 0, cols, 2);
             for (size_t i = off; rc == 0 && i < n && i - off < lim; i++) {
                 struct ne_qcell c[2] = {cell_str(kvs[i].k), cell_str(kvs[i].v)};
                 rc = query__row(x, c, 2);
@@ -274,10 +291,23 @@ static int tag_values_of(struct qexec *x, const struct ne_iql_stmt *st, const ch
         }
     }
     ne_free(kvs);
-    if (have_re)
+    return rc;
+}
+
+static int tag_values_of(struct qexec *x, const struct ne_iql_stmt *st, const char *db,
+                         const char *meas)
+{
+    regex_t re;
+    struct tv_ctx t = {st, meas, NULL};
+    if (st->with_key_regex) {
+        int rc = query__regex_compile(&re, st->with_key_regex, x->err, sizeof x->err);
+        if (rc)
+            return rc;
+        t.re = &re;
+    }
+    int rc = with_series(x, db, meas, st->where, emit_tag_values, &t);
+    if (t.re)
         regfree(&re);
-    query__series_free(&l);
-    query__schema_free(&sch);
     return rc;
 }
 
@@ -311,35 +341,38 @@ struct series_keys {
     struct qpool pool;
 };
 
+struct sk_ctx {
+    const char *meas;
+    struct series_keys *sk;
+};
+
+static int collect_series_keys(struct qexec *x, const struct qschema *sch,
+                               const struct qseries_list *l, void *ctx)
+{
+    const struct sk_ctx *c = ctx;
+    int rc = 0;
+    for (size_t i = 0; rc == 0 && i < l->n; i++) {
+        size_t need = strlen(c->meas) + 1;
+        for (uint32_t j = 0; j < l->v[i].ntags; j++)
+            need += l->v[i].tags[j].key.n + l->v[i].tags[j].val.n + 2;
+        char *buf = ne_malloc(need + 1);
+        if (!buf)
+            return NE_ENOMEM;
+        size_t w = (size_t)snprintf(buf, need + 1, "%s", c->meas);
+        for (uint32_t j = 0; j < l->v[i].ntags; j++)
+            w += (size_t)snprintf(buf + w, need + 1 - w, ",%s=%s", l->v[i].tags[j].key.p,
+                                  l->v[i].tags[j].val.p);
+        rc = query__strs_push(&c->sk->keys, query__pool_dup(&c->sk->pool, buf, w));
+        ne_free(buf);
+    }
+    return rc;
+}
+
 static int series_keys_of(struct qexec *x, const struct ne_iql_stmt *st, const char *db,
                           const char *meas, struct series_keys *sk)
 {
-    struct qschema sch;
-    int rc = query__schema_load(x, db, meas, &sch);
-    if (rc)
-        return rc;
-    struct qseries_list l;
-    rc = query__series_load(x, db, meas, st->where, &sch, &l);
-    for (size_t i = 0; rc == 0 && i < l.n; i++) {
-        size_t need = strlen(meas) + 1;
-        for (uint32_t j = 0; j < l.v[i].ntags; j++)
-            need += l.v[i].tags[j].key.n + l.v[i].tags[j].val.n + 2;
-        char *buf = ne_malloc(need + 1);
-        if (!buf) {
-            rc = NE_ENOMEM;
-            break;
-        }
-        size_t w = (size_t)snprintf(buf, need + 1, "%s", meas);
-        for (uint32_t j = 0; j < l.v[i].ntags; j++)
-            w += (size_t)snprintf(buf + w, need + 1 - w, ",%s=%s", l.v[i].tags[j].key.p,
-                                  l.v[i].tags[j].val.p);
-        rc = query__strs_push(&sk->keys, query__pool_dup(&sk->pool, buf, w));
-        ne_free(buf);
-    }
-    if (rc == 0)
-        query__series_free(&l);
-    query__schema_free(&sch);
-    return rc;
+    struct sk_ctx c = {meas, sk};
+    return with_series(x, db, meas, st->where, collect_series_keys, &c);
 }
 
 static int show_series(struct qexec *x, const struct ne_iql_stmt *st)
