@@ -90,13 +90,13 @@ static bool is_unsupported_fn(const char *name)
     return false;
 }
 
-static bool has_call(const struct ne_iql_expr *e)
+bool query__has_call(const struct ne_iql_expr *e)
 {
     if (!e)
         return false;
     if (e->kind == NE_IQL_CALL)
         return true;
-    return has_call(e->lhs) || has_call(e->rhs);
+    return query__has_call(e->lhs) || query__has_call(e->rhs);
 }
 
 static int field_index(struct plan *p, const char *name, uint8_t type)
@@ -328,12 +328,12 @@ static int plan_fields(struct qexec *x, const struct ne_iql_stmt *st, const stru
     p->aggregate = false;
     for (size_t i = 0; i < st->nfields; i++) {
         const struct ne_iql_expr *e = inner_call(st->fields[i].expr);
-        if (has_call(e))
+        if (query__has_call(e))
             p->aggregate = true;
     }
     for (size_t i = 0; i < st->nfields; i++) {
         const struct ne_iql_expr *e = inner_call(st->fields[i].expr);
-        bool agg = has_call(e);
+        bool agg = query__has_call(e);
         if (agg != p->aggregate && e->kind != NE_IQL_NUMBER && e->kind != NE_IQL_INTEGER)
             return query__fail(x, "mixing aggregate and non-aggregate queries is not supported");
     }
@@ -432,486 +432,6 @@ static int plan_fields(struct qexec *x, const struct ne_iql_stmt *st, const stru
             p->ncols = 0; /* tags alone select nothing (InfluxDB answers empty) */
     }
     return 0;
-}
-
-/* ---- collecting rows ---------------------------------------------------------- */
-
-struct colbuf {
-    int64_t *t;
-    struct ne_qcell *c;
-    size_t n, cap;
-    uint8_t type;
-    struct qpool *pool;
-    int rc;
-};
-
-
-static int colbuf_append(struct colbuf *b, const int64_t *ts, const void *vals, size_t n)
-{
-    if (b->n + n > b->cap) {
-        size_t cap = b->cap ? b->cap : 256;
-        while (cap < b->n + n)
-            cap *= 2;
-        int64_t *t = ne_realloc(b->t, cap * sizeof *t);
-        if (!t)
-            return NE_ENOMEM;
-        b->t = t;
-        struct ne_qcell *c = ne_realloc(b->c, cap * sizeof *c);
-        if (!c)
-            return NE_ENOMEM;
-        b->c = c;
-        b->cap = cap;
-    }
-    for (size_t i = 0; i < n; i++) {
-        b->t[b->n] = ts[i];
-        b->c[b->n] = query__typed_cell(b->type, vals, i, b->pool);
-        b->n++;
-    }
-    return 0;
-}
-
-/* Series ids of a group, sorted, with their index in the group. */
-struct idmap {
-    uint64_t *ids; /* ascending */
-    uint32_t *idx; /* parallel: index into the group's series */
-    size_t n;
-};
-
-static int cmp_u64idx(const void *a, const void *b)
-{
-    const uint64_t *x = a, *y = b;
-    return *x < *y ? -1 : *x > *y;
-}
-
-static int idmap_build(struct idmap *m, const struct qseries *const *series, size_t ns)
-{
-    struct {
-        uint64_t id;
-        uint64_t idx;
-    } *tmp = ne_malloc(ns * sizeof *tmp + 1);
-    m->ids = ne_malloc(ns * sizeof *m->ids + 1);
-    m->idx = ne_malloc(ns * sizeof *m->idx + 1);
-    if (!tmp || !m->ids || !m->idx) {
-        ne_free(tmp);
-        return NE_ENOMEM;
-    }
-    for (size_t i = 0; i < ns; i++) {
-        tmp[i].id = series[i]->id;
-        tmp[i].idx = i;
-    }
-    qsort(tmp, ns, sizeof *tmp, cmp_u64idx); /* id is the first member */
-    for (size_t i = 0; i < ns; i++) {
-        m->ids[i] = tmp[i].id;
-        m->idx[i] = (uint32_t)tmp[i].idx;
-    }
-    m->n = ns;
-    ne_free(tmp);
-    return 0;
-}
-
-static void idmap_free(struct idmap *m)
-{
-    ne_free(m->ids);
-    ne_free(m->idx);
-    memset(m, 0, sizeof *m);
-}
-
-static int idmap_find(const struct idmap *m, uint64_t id)
-{
-    size_t lo = 0, hi = m->n;
-    while (lo < hi) {
-        size_t mid = (lo + hi) / 2;
-        if (m->ids[mid] == id)
-            return (int)m->idx[mid];
-        if (m->ids[mid] < id)
-            lo = mid + 1;
-        else
-            hi = mid;
-    }
-    return -1;
-}
-
-struct gscan {
-    struct colbuf *bufs; /* one per series of the group, for one field */
-    const struct idmap *map;
-    int rc;
-};
-
-static int gscan_points(void *arg, uint64_t sid, const int64_t *ts, const void *vals, size_t n)
-{
-    struct gscan *g = arg;
-    int i = idmap_find(g->map, sid);
-    if (i < 0)
-        return 0;
-    int rc = colbuf_append(&g->bufs[i], ts, vals, n);
-    return rc ? (g->rc = rc) : 0;
-}
-
-struct rowset {
-    int64_t *t;
-    uint32_t *series; /* index into the group's series */
-    struct ne_qcell *cells; /* n * width */
-    size_t n, cap, width;
-    struct qpool pool;
-};
-
-static int rowset_reserve(struct rowset *r, size_t more)
-{
-    if (r->n + more <= r->cap)
-        return 0;
-    size_t cap = r->cap ? r->cap : 256;
-    while (cap < r->n + more)
-        cap *= 2;
-    int64_t *t = ne_realloc(r->t, cap * sizeof *t);
-    if (!t)
-        return NE_ENOMEM;
-    r->t = t;
-    uint32_t *s = ne_realloc(r->series, cap * sizeof *s);
-    if (!s)
-        return NE_ENOMEM;
-    r->series = s;
-    struct ne_qcell *c = ne_realloc(r->cells, cap * (r->width ? r->width : 1) * sizeof *c);
-    if (!c)
-        return NE_ENOMEM;
-    r->cells = c;
-    r->cap = cap;
-    return 0;
-}
-
-static void rowset_free(struct rowset *r)
-{
-    ne_free(r->t);
-    ne_free(r->series);
-    ne_free(r->cells);
-    query__pool_free(&r->pool);
-    memset(r, 0, sizeof *r);
-}
-
-/* Appends one row per distinct timestamp of series sidx from its field
- * buffers (cells null where a field has no value at that time). */
-static int merge_series_rows(struct colbuf *const *bufs, size_t nf, uint32_t sidx,
-                             struct rowset *rs)
-{
-    size_t pos[MAX_COLS * 2] = {0};
-    for (;;) {
-        int64_t tmin = INT64_MAX;
-        bool any = false;
-        for (size_t f = 0; f < nf; f++)
-            if (pos[f] < bufs[f]->n && (!any || bufs[f]->t[pos[f]] < tmin)) {
-                tmin = bufs[f]->t[pos[f]];
-                any = true;
-            }
-        if (!any)
-            return 0;
-        int rc = rowset_reserve(rs, 1);
-        if (rc)
-            return rc;
-        struct ne_qcell *row = rs->cells + rs->n * rs->width;
-        for (size_t f = 0; f < nf; f++) {
-            if (pos[f] < bufs[f]->n && bufs[f]->t[pos[f]] == tmin)
-                row[f] = bufs[f]->c[pos[f]++];
-            else
-                row[f].type = NE_QC_NULL;
-        }
-        rs->t[rs->n] = tmin;
-        rs->series[rs->n] = sidx;
-        rs->n++;
-    }
-}
-
-/* Reads the plan's fields of the group's series in [lo, hi] (one scan per
- * field) and appends their rows to rs, series by series. */
-static int collect_group_rows(struct qexec *x, const struct plan *p, const struct qschema *sch,
-                              const struct qseries *const *series, size_t ns, int64_t lo,
-                              int64_t hi, struct rowset *rs)
-{
-    size_t nf = p->fields.n;
-    if (nf == 0 || ns == 0)
-        return 0;
-    struct idmap map = {0};
-    int rc = idmap_build(&map, series, ns);
-    struct colbuf *bufs = rc ? NULL : ne_calloc(nf * ns, sizeof *bufs);
-    if (!bufs)
-        rc = NE_ENOMEM;
-    for (size_t f = 0; rc == 0 && f < nf; f++) {
-        for (size_t i = 0; i < ns; i++) {
-            bufs[f * ns + i].type = p->field_types[f];
-            bufs[f * ns + i].pool = &rs->pool;
-        }
-        struct gscan g = {bufs + f * ns, &map, 0};
-        rc = x->src->scan(x->src->ctx, sch->db, sch->meas, map.ids, map.n, p->fields.v[f],
-                          (enum ne_vtype)p->field_types[f], lo, hi, gscan_points, NULL, &g);
-        if (rc == 0)
-            rc = g.rc;
-    }
-    for (size_t i = 0; rc == 0 && i < ns; i++) {
-        struct colbuf *cols_i[MAX_COLS * 2];
-        for (size_t f = 0; f < nf; f++)
-            cols_i[f] = &bufs[f * ns + i];
-        rc = merge_series_rows(cols_i, nf, (uint32_t)i, rs);
-    }
-    if (bufs)
-        for (size_t k = 0; k < nf * ns; k++) {
-            ne_free(bufs[k].t);
-            ne_free(bufs[k].c);
-        }
-    ne_free(bufs);
-    idmap_free(&map);
-    return rc;
-}
-
-/* Sorts row indexes by time (stable: series order breaks ties). */
-struct rowref {
-    int64_t t;
-    size_t i;
-};
-
-static int cmp_rowref(const void *a, const void *b)
-{
-    const struct rowref *x = a, *y = b;
-    if (x->t != y->t)
-        return x->t < y->t ? -1 : 1;
-    return x->i < y->i ? -1 : x->i > y->i;
-}
-
-/* ---- output of one group -------------------------------------------------------- */
-
-struct outrow {
-    int64_t t;
-    struct ne_qcell *cells; /* ncols */
-};
-
-struct group_out {
-    struct outrow *rows;
-    size_t n, cap, ncols;
-    struct ne_qcell *store;
-    size_t store_n, store_cap;
-};
-
-static int gout_add(struct group_out *g, int64_t t, const struct ne_qcell *cells)
-{
-    if (g->n == g->cap) {
-        size_t cap = g->cap ? g->cap * 2 : 64;
-        struct outrow *r = ne_realloc(g->rows, cap * sizeof *r);
-        if (!r)
-            return NE_ENOMEM;
-        g->rows = r;
-        g->cap = cap;
-    }
-    if (g->store_n + g->ncols > g->store_cap) {
-        size_t cap = g->store_cap ? g->store_cap * 2 : 64 * (g->ncols ? g->ncols : 1);
-        while (cap < g->store_n + g->ncols)
-            cap *= 2;
-        struct ne_qcell *s = ne_realloc(g->store, cap * sizeof *s);
-        if (!s)
-            return NE_ENOMEM;
-        /* rows point into the store by offset: rebase */
-        for (size_t i = 0; i < g->n; i++)
-            g->rows[i].cells = s + (g->rows[i].cells - g->store);
-        g->store = s;
-        g->store_cap = cap;
-    }
-    struct ne_qcell *dst = g->store + g->store_n;
-    memcpy(dst, cells, g->ncols * sizeof *dst);
-    g->store_n += g->ncols;
-    g->rows[g->n].t = t;
-    g->rows[g->n].cells = dst;
-    g->n++;
-    return 0;
-}
-
-static void gout_free(struct group_out *g)
-{
-    ne_free(g->rows);
-    ne_free(g->store);
-    memset(g, 0, sizeof *g);
-}
-
-static bool num_cell(const struct ne_qcell *c, double *v)
-{
-    if (c->type == NE_QC_FLOAT || c->type == NE_QC_INT || c->type == NE_QC_UINT) {
-        *v = query__cell_f(c);
-        return true;
-    }
-    return false;
-}
-
-/* Applies a column's transformation over the rows (in time order). */
-static void apply_transform(struct group_out *g, size_t col, const struct column *c,
-                            int64_t group_interval)
-{
-    bool have_prev = false;
-    double prev = 0, cum = 0;
-    int64_t prev_t = 0;
-    double *win = NULL;
-    size_t wn = 0, wpos = 0;
-    double wsum = 0;
-    if (c->tf == T_MAVG) {
-        win = ne_calloc((size_t)c->tf_n, sizeof *win);
-        if (!win)
-            return;
-    }
-    int64_t unit = c->tf_unit;
-    if (group_interval && !c->tf_unit_given && c->expr && has_call(c->expr))
-        unit = group_interval; /* derivative of an aggregate: per interval */
-    for (size_t i = 0; i < g->n; i++) {
-        struct ne_qcell *cell = &g->rows[i].cells[col];
-        double v;
-        if (!num_cell(cell, &v)) {
-            cell->type = NE_QC_NULL;
-            continue;
-        }
-        struct ne_qcell out = {.type = NE_QC_NULL};
-        switch (c->tf) {
-        case T_DERIV:
-        case T_NNDERIV:
-            if (have_prev && g->rows[i].t != prev_t) {
-                double d = (v - prev) / ((double)(g->rows[i].t - prev_t) / (double)unit);
-                if (c->tf == T_DERIV || d >= 0)
-                    out = query__fcell(d);
-            }
-            break;
-        case T_DIFF:
-        case T_NNDIFF:
-            if (have_prev) {
-                if (cell->type == NE_QC_INT) {
-                    out.type = NE_QC_INT;
-                    out.v.i = cell->v.i - (int64_t)prev;
-                    if (c->tf == T_NNDIFF && out.v.i < 0)
-                        out.type = NE_QC_NULL;
-                } else {
-                    double d = v - prev;
-                    if (c->tf == T_DIFF || d >= 0)
-                        out = query__fcell(d);
-                }
-            }
-            break;
-        case T_MAVG:
-            if (wn == (size_t)c->tf_n)
-                wsum -= win[wpos];
-            else
-                wn++;
-            win[wpos] = v;
-            wsum += v;
-            wpos = (wpos + 1) % (size_t)c->tf_n;
-            if (wn == (size_t)c->tf_n)
-                out = query__fcell(wsum / (double)wn);
-            break;
-        case T_CUMSUM:
-            cum += v;
-            if (cell->type == NE_QC_INT) {
-                out.type = NE_QC_INT;
-                out.v.i = (int64_t)cum;
-            } else {
-                out = query__fcell(cum);
-            }
-            break;
-        default:
-            out = *cell;
-        }
-        prev = v;
-        prev_t = g->rows[i].t;
-        have_prev = true;
-        *cell = out;
-    }
-    ne_free(win);
-}
-
-static void apply_fill(struct group_out *g, const struct ne_iql_stmt *st, const bool *empty)
-{
-    for (size_t c = 0; c < g->ncols; c++) {
-        struct ne_qcell prev = {.type = NE_QC_NULL};
-        for (size_t i = 0; i < g->n; i++) {
-            struct ne_qcell *cell = &g->rows[i].cells[c];
-            if (cell->type != NE_QC_NULL) {
-                prev = *cell;
-                continue;
-            }
-            if (!empty[i])
-                continue;
-            if (st->fill == NE_FILL_VALUE) {
-                if (st->fill_value_is_int) {
-                    cell->type = NE_QC_INT;
-                    cell->v.i = (int64_t)st->fill_value;
-                } else {
-                    *cell = query__fcell(st->fill_value);
-                }
-            } else if (st->fill == NE_FILL_PREVIOUS) {
-                *cell = prev;
-            } else if (st->fill == NE_FILL_LINEAR) {
-                double a, b;
-                size_t j = i + 1;
-                while (j < g->n && g->rows[j].cells[c].type == NE_QC_NULL)
-                    j++;
-                if (j < g->n && i > 0 && num_cell(&prev, &a) &&
-                    num_cell(&g->rows[j].cells[c], &b)) {
-                    int64_t t0 = 0;
-                    for (size_t k = i; k-- > 0;)
-                        if (g->rows[k].cells[c].type != NE_QC_NULL) {
-                            t0 = g->rows[k].t;
-                            break;
-                        }
-                    double frac = (double)(g->rows[i].t - t0) / (double)(g->rows[j].t - t0);
-                    double v = a + (b - a) * frac;
-                    if (prev.type == NE_QC_INT && g->rows[j].cells[c].type == NE_QC_INT) {
-                        cell->type = NE_QC_INT;
-                        cell->v.i = (int64_t)v;
-                    } else {
-                        *cell = query__fcell(v);
-                    }
-                }
-            }
-        }
-    }
-}
-
-/* Writes one group's rows as a result series. */
-static int emit_group(struct qexec *x, const struct ne_iql_stmt *st, const struct plan *p,
-                      const char *meas, const struct ne_tag *tags, size_t ntags,
-                      struct group_out *g, int64_t emit_from)
-{
-    bool any_tf = false;
-    for (size_t c = 0; c < p->ncols; c++)
-        any_tf |= p->cols[c].tf != T_NONE;
-    const char *cols[MAX_COLS + 1];
-    cols[0] = "time";
-    for (size_t c = 0; c < p->ncols; c++)
-        cols[c + 1] = p->cols[c].name;
-    size_t off = st->offset > 0 ? (size_t)st->offset : 0;
-    size_t lim = st->limit > 0 ? (size_t)st->limit : SIZE_MAX;
-    size_t emitted = 0, skipped = 0;
-    bool begun = false;
-    struct ne_qcell row[MAX_COLS + 1];
-    for (size_t k = 0; k < g->n && emitted < lim; k++) {
-        size_t i = st->order_desc ? g->n - 1 - k : k;
-        if (g->rows[i].t < emit_from)
-            continue;
-        if (any_tf) {
-            bool all_null = true;
-            for (size_t c = 0; c < p->ncols; c++)
-                all_null &= g->rows[i].cells[c].type == NE_QC_NULL;
-            if (all_null)
-                continue;
-        }
-        if (skipped < off) {
-            skipped++;
-            continue;
-        }
-        if (!begun) {
-            int rc = query__begin_series(x, meas, tags, ntags, cols, p->ncols + 1);
-            if (rc)
-                return rc;
-            begun = true;
-        }
-        row[0].type = NE_QC_TIME;
-        row[0].v.i = g->rows[i].t;
-        memcpy(row + 1, g->rows[i].cells, p->ncols * sizeof *row);
-        int rc = query__row(x, row, p->ncols + 1);
-        if (rc)
-            return rc;
-        emitted++;
-    }
-    return begun ? query__end_series(x) : 0;
 }
 
 /* ---- evaluation of aggregate columns --------------------------------------------- */
@@ -1048,7 +568,7 @@ static int agg_from_rows(struct qexec *x, const struct ne_iql_stmt *st, const st
                          size_t ns, int64_t lo, int64_t hi, struct agg_scan *scans)
 {
     struct rowset rs = {.width = p->fields.n};
-    int rc = collect_group_rows(x, p, sch, series, ns, lo, hi, &rs);
+    int rc = query__collect_group_rows(x, p, sch, series, ns, lo, hi, &rs);
     int slot_field[MAX_SLOTS];
     for (size_t s = 0; s < p->nslots; s++) {
         slot_field[s] = -1;
@@ -1073,7 +593,7 @@ static int agg_from_rows(struct qexec *x, const struct ne_iql_stmt *st, const st
             rc = query__acc_add(&scans[s].accs[b], p->slots[s].fn, cells[fi], rs.t[r]);
         }
     }
-    rowset_free(&rs);
+    query__rowset_free(&rs);
     return rc;
 }
 
@@ -1108,12 +628,12 @@ static int agg_range_of(struct qexec *x, const struct ne_iql_stmt *st, const str
     if (interval && !w->has_tmin) {
         struct min_scan m = {0};
         struct idmap map = {0};
-        int rc = idmap_build(&map, series, ns);
+        int rc = query__idmap_build(&map, series, ns);
         for (size_t s = 0; rc == 0 && s < p->nslots; s++)
             rc = x->src->scan(x->src->ctx, sch->db, sch->meas, map.ids, map.n, p->slots[s].field,
                               (enum ne_vtype)p->slots[s].type, r->lo, r->hi, min_points,
                               min_block, &m);
-        idmap_free(&map);
+        query__idmap_free(&map);
         if (rc || !m.found) {
             r->nb = 0;
             return rc;
@@ -1239,18 +759,18 @@ static int agg_emit(struct qexec *x, const struct ne_iql_stmt *st, struct plan *
                 if (cells[c].type == NE_QC_INT && cells[c].v.i == 0 &&
                     p->cols[c].expr->kind == NE_IQL_CALL)
                     cells[c].type = NE_QC_NULL; /* count() of nothing: filled below */
-        rc = gout_add(&g, t, cells);
+        rc = query__gout_add(&g, t, cells);
     }
     if (rc == 0 && any_data) {
         if (interval && st->fill != NE_FILL_NULL && st->fill != NE_FILL_NONE)
-            apply_fill(&g, st, empty);
+            query__apply_fill(&g, st, empty);
         for (size_t c = 0; c < p->ncols; c++)
             if (p->cols[c].tf != T_NONE)
-                apply_transform(&g, c, &p->cols[c], interval);
-        rc = emit_group(x, st, p, sch->meas, gtags, ngtags, &g, r->emit_from);
+                query__apply_transform(&g, c, &p->cols[c], interval);
+        rc = query__emit_group(x, st, p, sch->meas, gtags, ngtags, &g, r->emit_from);
     }
     ne_free(empty);
-    gout_free(&g);
+    query__gout_free(&g);
     return rc;
 }
 
@@ -1275,7 +795,7 @@ static int run_agg_group(struct qexec *x, const struct ne_iql_stmt *st, struct p
             rc = agg_from_rows(x, st, p, sch, series, ns, r.lo, r.hi, a.scans);
     } else if (rc == 0) {
         struct idmap map = {0};
-        rc = idmap_build(&map, series, ns);
+        rc = query__idmap_build(&map, series, ns);
         for (size_t s = 0; rc == 0 && s < p->nslots; s++) {
             rc = x->src->scan(x->src->ctx, sch->db, sch->meas, map.ids, map.n,
                               p->slots[s].field, (enum ne_vtype)p->slots[s].type, r.lo, r.hi,
@@ -1283,7 +803,7 @@ static int run_agg_group(struct qexec *x, const struct ne_iql_stmt *st, struct p
             if (rc == 0)
                 rc = a.scans[s].rc;
         }
-        idmap_free(&map);
+        query__idmap_free(&map);
     }
     if (rc == 0)
         rc = agg_emit(x, st, p, sch, w, &r, &a, gtags, ngtags);
@@ -1305,7 +825,7 @@ struct agg_router {
 static int route_points(void *arg, uint64_t sid, const int64_t *ts, const void *vals, size_t n)
 {
     const struct agg_router *ro = arg;
-    int i = idmap_find(ro->map, sid);
+    int i = query__idmap_find(ro->map, sid);
     if (i < 0)
         return 0;
     struct agg_scan *sc = &ro->states[ro->group_of[i]].scans[ro->slot];
@@ -1316,7 +836,7 @@ static int route_points(void *arg, uint64_t sid, const int64_t *ts, const void *
 static int route_block(void *arg, uint64_t sid, const struct ne_block_stats *st)
 {
     const struct agg_router *ro = arg;
-    int i = idmap_find(ro->map, sid);
+    int i = query__idmap_find(ro->map, sid);
     if (i < 0)
         return 0;
     return agg_block(&ro->states[ro->group_of[i]].scans[ro->slot], sid, st);
@@ -1345,7 +865,7 @@ static int run_agg_groups(struct qexec *x, const struct ne_iql_stmt *st, struct 
             group_of[i - groups[0]] = (uint32_t)k;
     }
     if (rc == 0)
-        rc = idmap_build(&map, all, ns);
+        rc = query__idmap_build(&map, all, ns);
     for (size_t s = 0; rc == 0 && s < p->nslots; s++) {
         struct agg_router ro = {&map, group_of, states, s};
         rc = x->src->scan(x->src->ctx, sch->db, sch->meas, map.ids, map.n, p->slots[s].field,
@@ -1361,7 +881,7 @@ static int run_agg_groups(struct qexec *x, const struct ne_iql_stmt *st, struct 
         }
         rc = agg_emit(x, st, p, sch, w, &r, &states[k], gtags, ngt);
     }
-    idmap_free(&map);
+    query__idmap_free(&map);
     for (size_t k = 0; states && k < ngroups; k++)
         agg_state_free(&states[k], p, &r);
     ne_free(states);
@@ -1383,7 +903,7 @@ static int run_raw_group(struct qexec *x, const struct ne_iql_stmt *st, struct p
         rc = need_fields(x, p, st->where, sch);
     struct rowset rs = {.width = p->fields.n};
     if (rc == 0)
-        rc = collect_group_rows(x, p, sch, series, ns, lo, hi, &rs);
+        rc = query__collect_group_rows(x, p, sch, series, ns, lo, hi, &rs);
     struct rowref *order = NULL;
     if (rc == 0 && rs.n) {
         order = ne_malloc(rs.n * sizeof *order);
@@ -1394,7 +914,7 @@ static int run_raw_group(struct qexec *x, const struct ne_iql_stmt *st, struct p
     if (rc == 0 && rs.n) {
         for (size_t i = 0; i < rs.n; i++)
             order[i] = (struct rowref){rs.t[i], i};
-        qsort(order, rs.n, sizeof *order, cmp_rowref);
+        qsort(order, rs.n, sizeof *order, query__cmp_rowref);
         uint64_t maxr = x->opts->max_rows_per_series;
         for (size_t k = 0; rc == 0 && k < rs.n; k++) {
             size_t r = order[k].i;
@@ -1420,18 +940,18 @@ static int run_raw_group(struct qexec *x, const struct ne_iql_stmt *st, struct p
                                  (unsigned long long)maxr);
                 break;
             }
-            rc = gout_add(&g, rs.t[r], cells);
+            rc = query__gout_add(&g, rs.t[r], cells);
         }
     }
     if (rc == 0 && g.n) {
         for (size_t c = 0; c < p->ncols; c++)
             if (p->cols[c].tf != T_NONE)
-                apply_transform(&g, c, &p->cols[c], 0);
-        rc = emit_group(x, st, p, sch->meas, gtags, ngtags, &g, INT64_MIN);
+                query__apply_transform(&g, c, &p->cols[c], 0);
+        rc = query__emit_group(x, st, p, sch->meas, gtags, ngtags, &g, INT64_MIN);
     }
-    gout_free(&g);
+    query__gout_free(&g);
     ne_free(order);
-    rowset_free(&rs);
+    query__rowset_free(&rs);
     return rc;
 }
 

@@ -93,4 +93,75 @@ bool query__cell_lt(const struct ne_qcell *a, const struct ne_qcell *b);
 bool query__cell_eq(const struct ne_qcell *a, const struct ne_qcell *b);
 double query__cell_f(const struct ne_qcell *c);
 
+/* ---- rows (select_rows.c) ---- */
+
+struct colbuf {
+    int64_t *t;
+    struct ne_qcell *c;
+    size_t n, cap;
+    uint8_t type;
+    struct qpool *pool;
+    int rc;
+};
+
+struct idmap {
+    uint64_t *ids; /* ascending */
+    uint32_t *idx; /* parallel: index into the group's series */
+    size_t n;
+};
+
+struct rowset {
+    int64_t *t;
+    uint32_t *series; /* index into the group's series */
+    struct ne_qcell *cells; /* n * width */
+    size_t n, cap, width;
+    struct qpool pool;
+};
+
+struct rowref {
+    int64_t t;
+    size_t i;
+};
+
+struct outrow {
+    int64_t t;
+    struct ne_qcell *cells; /* ncols */
+};
+
+struct group_out {
+    struct outrow *rows;
+    size_t n, cap, ncols;
+    struct ne_qcell *store;
+    size_t store_n, store_cap;
+};
+
+/* Sorted series ids of a group with their index in the group. */
+int query__idmap_build(struct idmap *m, const struct qseries *const *series, size_t ns);
+void query__idmap_free(struct idmap *m);
+/* The group index of series id, or -1. */
+int query__idmap_find(const struct idmap *m, uint64_t id);
+/* Reads the plan's fields of the group's series in [lo, hi] (one scan per
+ * field) and appends one row per series and distinct time to rs. */
+int query__collect_group_rows(struct qexec *x, const struct plan *p, const struct qschema *sch,
+                              const struct qseries *const *series, size_t ns, int64_t lo,
+                              int64_t hi, struct rowset *rs);
+void query__rowset_free(struct rowset *r);
+/* qsort order of struct rowref: time, then insertion order. */
+int query__cmp_rowref(const void *a, const void *b);
+/* Appends a row of g->ncols cells (copied). 0 or NE_ENOMEM. */
+int query__gout_add(struct group_out *g, int64_t t, const struct ne_qcell *cells);
+void query__gout_free(struct group_out *g);
+/* derivative, difference, moving_average, cumulative_sum over column col. */
+void query__apply_transform(struct group_out *g, size_t col, const struct column *c,
+                            int64_t group_interval);
+/* fill(previous|linear|value) of the cells of empty buckets. */
+void query__apply_fill(struct group_out *g, const struct ne_iql_stmt *st, const bool *empty);
+/* Writes the group's rows as one result series (ORDER BY, OFFSET, LIMIT;
+ * rows before emit_from are left out). */
+int query__emit_group(struct qexec *x, const struct ne_iql_stmt *st, const struct plan *p,
+                      const char *meas, const struct ne_tag *tags, size_t ntags,
+                      struct group_out *g, int64_t emit_from);
+/* True if e contains a function call (select.c). */
+bool query__has_call(const struct ne_iql_expr *e);
+
 #endif
