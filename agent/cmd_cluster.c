@@ -116,13 +116,10 @@ int agent__cmd_cluster_status(int argc, char **argv)
     if (optind < argc)
         return agent__usage_error("cluster status", "unexpected argument '%s'", argv[optind]);
     struct ne_config *cfg = NULL;
-    if (!host && ne_daemon_load_config(cfg_path, &cfg) != 0) return NE_EXIT_FAIL;
-    const char *addr = host ? host : cfg->http.listen;
-    int code = NE_EXIT_FAIL;
-    if (!addr || !*addr)
-        fprintf(stderr, "cluster status: no daemon address: give --host or set http.listen\n");
-    else
-        code = show(addr, json);
+    const char *addr = NULL;
+    if (agent__daemon_addr("cluster status", host, cfg_path, &cfg, &addr) != 0)
+        return NE_EXIT_FAIL;
+    int code = show(addr, json);
     ne_config_free(&cfg);
     return code;
 }

@@ -35,13 +35,9 @@ int agent__cmd_status(int argc, char **argv)
     if (optind < argc)
         return agent__usage_error("status", "unexpected argument '%s'", argv[optind]);
     struct ne_config *cfg = NULL;
-    if (!host && ne_daemon_load_config(cfg_path, &cfg) != 0) return NE_EXIT_FAIL;
-    const char *addr = host ? host : cfg->http.listen;
-    if (!addr || !*addr) {
-        fprintf(stderr, "status: no daemon address: give --host or set http.listen\n");
-        ne_config_free(&cfg);
+    const char *addr = NULL;
+    if (agent__daemon_addr("status", host, cfg_path, &cfg, &addr) != 0)
         return NE_EXIT_FAIL;
-    }
     struct agent__http_resp r = {0};
     char err[512] = "";
     int rc =

@@ -8,6 +8,8 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "agent/daemon.h"
+#include "config/config.h"
 #include "ports/err.h"
 #include "ports/platform.h"
 
@@ -142,4 +144,19 @@ void agent__http_resp_free(struct agent__http_resp *r)
     ne_free(r->body);
     r->body = NULL;
     r->len = 0;
+}
+
+int agent__daemon_addr(const char *cmd, const char *host, const char *cfg_path,
+                       struct ne_config **cfg, const char **addr)
+{
+    *cfg = NULL;
+    if (!host && ne_daemon_load_config(cfg_path, cfg) != 0)
+        return -1;
+    *addr = host ? host : (*cfg)->http.listen;
+    if (!*addr || !**addr) {
+        fprintf(stderr, "%s: no daemon address: give --host or set http.listen\n", cmd);
+        ne_config_free(cfg);
+        return -1;
+    }
+    return 0;
 }

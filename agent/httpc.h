@@ -29,6 +29,15 @@ char *agent__http_urlencode(const char *s);
 
 void agent__http_resp_free(struct agent__http_resp *r);
 
+struct ne_config;
+
+/* The daemon address for a CLI command: host when given, else http.listen of
+ * the config at cfg_path (or the default). *cfg gets the loaded config (NULL
+ * when host was given; free it with ne_config_free). Returns 0, or prints
+ * "CMD: ..." on stderr and returns -1. */
+int agent__daemon_addr(const char *cmd, const char *host, const char *cfg_path,
+                       struct ne_config **cfg, const char **addr);
+
 /* Builds "http://host:port" from a listen address into buf. */
 void agent__http_base_url(const char *addr, char *buf, size_t n);
 

@@ -476,11 +476,12 @@ static int names_add(struct names *nm, const char *name, uint8_t type)
     return 0;
 }
 
-static int names_emit(struct names *nm, ne_store_name_fn fn, ne_store_field_fn ffn, void *ctx,
-                      struct ne_store *s, const struct eng_meas *m)
+/* Emits the collected names sorted and each once (when rc is still 0) and
+ * frees them in every case. Returns rc or the first callback result. */
+static int names_finish(struct names *nm, int rc, ne_store_name_fn fn, ne_store_field_fn ffn,
+                        void *ctx, const struct eng_meas *m)
 {
-    int rc = 0;
-    if (nm->n) qsort(nm->v, nm->n, sizeof *nm->v, cmp_cstr);
+    if (!rc && nm->n) qsort(nm->v, nm->n, sizeof *nm->v, cmp_cstr);
     for (size_t i = 0; !rc && i < nm->n; i++) {
         if (i && strcmp(nm->v[i], nm->v[i - 1]) == 0) continue;
         if (fn) {
@@ -496,7 +497,6 @@ static int names_emit(struct names *nm, ne_store_name_fn fn, ne_store_field_fn f
         }
         rc = ffn(ctx, nm->v[i], (enum ne_vtype)type);
     }
-    (void)s;
     ne_free(nm->v);
     ne_free(nm->types);
     return rc;
@@ -512,12 +512,7 @@ int ne_store_tag_keys(struct ne_store *s, const char *db, const char *measuremen
     for (uint64_t i = 0; !rc && i < m->nseries; i++)
         for (uint32_t t = 0; !rc && t < m->series[i]->ntags; t++)
             rc = names_add(&nm, m->series[i]->tags[t].key.p, 0);
-    if (!rc)
-        rc = names_emit(&nm, fn, NULL, ctx, s, m);
-    else {
-        ne_free(nm.v);
-        ne_free(nm.types);
-    }
+    rc = names_finish(&nm, rc, fn, NULL, ctx, m);
     pthread_mutex_unlock(&s->mu);
     return rc;
 }
@@ -533,12 +528,7 @@ int ne_store_tag_values(struct ne_store *s, const char *db, const char *measurem
         for (uint32_t t = 0; !rc && t < m->series[i]->ntags; t++)
             if (strcmp(m->series[i]->tags[t].key.p, key) == 0)
                 rc = names_add(&nm, m->series[i]->tags[t].val.p, 0);
-    if (!rc)
-        rc = names_emit(&nm, fn, NULL, ctx, s, m);
-    else {
-        ne_free(nm.v);
-        ne_free(nm.types);
-    }
+    rc = names_finish(&nm, rc, fn, NULL, ctx, m);
     pthread_mutex_unlock(&s->mu);
     return rc;
 }
@@ -553,12 +543,7 @@ int ne_store_field_keys(struct ne_store *s, const char *db, const char *measurem
     for (uint64_t i = 0; !rc && i < m->nseries; i++)
         for (uint32_t f = 0; !rc && f < m->series[i]->nfields; f++)
             rc = names_add(&nm, m->series[i]->fields[f].name.p, m->series[i]->fields[f].type);
-    if (!rc)
-        rc = names_emit(&nm, NULL, fn, ctx, s, m);
-    else {
-        ne_free(nm.v);
-        ne_free(nm.types);
-    }
+    rc = names_finish(&nm, rc, NULL, fn, ctx, m);
     pthread_mutex_unlock(&s->mu);
     return rc;
 }
