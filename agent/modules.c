@@ -123,6 +123,7 @@ void agent__store_opts(const struct ne_config *cfg, const char *data_dir, struct
     o->retention_max_age_ns = s->retention.max_age_ns;
     o->retention_max_disk_bytes = s->retention.max_disk_bytes;
     o->retention_evict_unsynced = s->retention.evict_unsynced;
+    o->hold_for_sync = cfg->nsinks > 0;
 }
 
 static int store_start(struct ne_agent *a)

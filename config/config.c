@@ -776,14 +776,20 @@ static int apply_tree(struct loader *L, const struct cfg_node *root, struct ne_c
 /* Records derived keys that were unset before config__derive. */
 static int derive(struct loader *L, struct ne_config *cfg)
 {
-    bool unset[64] = {0};
-    for (size_t i = 0; i < config__schema.nkeys && i < 64; i++) {
+    size_t nk = config__schema.nkeys;
+    bool *unset = ne_calloc(nk, sizeof *unset);
+    if (!unset) return oom(L, "");
+    for (size_t i = 0; i < nk; i++) {
         const struct cfg_key *k = &config__schema.keys[i];
         unset[i] = (k->flags & CFG_F_DERIVED) && !*(char **)((char *)cfg + k->off);
     }
-    if (config__derive(cfg) != 0) return oom(L, "");
-    for (size_t i = 0; i < config__schema.nkeys && i < 64; i++)
+    if (config__derive(cfg) != 0) {
+        ne_free(unset);
+        return oom(L, "");
+    }
+    for (size_t i = 0; i < nk; i++)
         if (unset[i]) cfg->meta->origin[i].src = CFG_SRC_DERIVED;
+    ne_free(unset);
     return 0;
 }
 

@@ -153,6 +153,42 @@ struct ne_cfg_replication {
     uint64_t hint_max_bytes; /* default 256MiB */
 };
 
+/* Cloud sync: where sealed segments go (sync/sink). */
+enum ne_sink_type { NE_SINK_S3 = 0, NE_SINK_CENTRAL };
+enum ne_sink_format { NE_SINK_FMT_PARQUET = 0, NE_SINK_FMT_NATIVE };
+
+struct ne_cfg_sink {
+    char *name; /* unique; names the cursor directory data_dir/sync/<name> */
+    enum ne_sink_type type;
+    enum ne_sink_format format; /* s3: parquet (default) or native segment files */
+    /* s3 */
+    char *endpoint; /* "http(s)://host[:port]"; NULL: AWS for the region */
+    char *region;   /* NULL: AWS_REGION / shared credentials / us-east-1 */
+    char *bucket;
+    char *prefix;   /* key prefix without trailing '/', may be NULL */
+    bool path_style;
+    char *access_key, *secret_key, *session_token; /* NULL: env, then ~/.aws */
+    uint64_t multipart_threshold; /* default 16MiB */
+    uint64_t part_size;           /* default 8MiB */
+    /* central */
+    char *url;   /* "https://central:8086" */
+    char *token; /* bearer token the central node expects */
+    /* both */
+    char *ca_file;   /* NULL: system CA store */
+    bool verify_tls; /* default true */
+    uint64_t bandwidth_bytes_per_s; /* 0: unlimited */
+    char *windows;   /* "22:00-06:00,12:00-13:00" UTC; NULL: any time */
+    char *encryption_key; /* 64 hex digits (AES-256-GCM); NULL: off */
+    int64_t backlog_max_age_ns; /* /health degraded past this; default 1h */
+    int max_retries;            /* per request before the segment is retried later; default 5 */
+};
+
+/* The central role: accepting segment pushes from gateways. */
+struct ne_cfg_central {
+    char *token;                /* required with role central */
+    uint64_t max_segment_bytes; /* largest accepted push; default 1GiB */
+};
+
 struct ne_config_meta; /* private to config/: where each value came from */
 
 struct ne_config {
@@ -171,6 +207,9 @@ struct ne_config {
     struct ne_cfg_coap coap;
     struct ne_cfg_cluster cluster;
     struct ne_cfg_replication replication;
+    struct ne_cfg_sink *sinks;
+    size_t nsinks;
+    struct ne_cfg_central central;
     struct ne_config_meta *meta; /* provenance for explain; owned, private */
 };
 
@@ -232,6 +271,11 @@ char *ne_config_explain(const struct ne_config *cfg);
  * (beyond INT64_MAX); *out is written only on success. */
 int ne_config_parse_duration(const char *s, int64_t *out_ns);
 int ne_config_parse_size(const char *s, uint64_t *out_bytes);
+/* Upload windows "HH:MM-HH:MM[,HH:MM-HH:MM...]" (UTC; a window may wrap
+ * past midnight; 24:00 is the end of the day): fills from_min/to_min
+ * (minutes since 00:00) with up to max windows and *n with their count.
+ * Returns 0 or NE_EINVAL. */
+int ne_config_parse_windows(const char *s, int *from_min, int *to_min, size_t max, size_t *n);
 /* "auto", "line", "json", "senml-json", "senml-cbor", "cbor", "raw" (static
  * strings; "unknown" otherwise). ne_format_parse is case-insensitive and
  * returns 0 or NE_EINVAL. */

@@ -31,6 +31,9 @@
 #define CPATH(m)                                                                                   \
     .off = offsetof(struct ne_cfg_coap_path, m), .size = sizeof(((struct ne_cfg_coap_path *)0)->m)
 
+#define SINK(m)                                                                                    \
+    .off = offsetof(struct ne_cfg_sink, m), .size = sizeof(((struct ne_cfg_sink *)0)->m)
+
 #define KIB 1024LL
 #define MIB (1024LL * 1024)
 #define GIB (1024LL * 1024 * 1024)
@@ -404,6 +407,273 @@ int ne_format_parse(const char *s, enum ne_format *out)
     }
     return NE_EINVAL;
 }
+
+
+/* ---- sinks ------------------------------------------------------------ */
+
+static const struct cfg_enum sink_types[] = {
+    {"s3", NE_SINK_S3}, {"central", NE_SINK_CENTRAL}, {NULL, 0}};
+static const struct cfg_enum sink_formats[] = {
+    {"parquet", NE_SINK_FMT_PARQUET}, {"native", NE_SINK_FMT_NATIVE}, {NULL, 0}};
+
+static int check_url(const char *s, char *msg, size_t n)
+{
+    const char *hp = NULL;
+    if (strncmp(s, "http://", 7) == 0) hp = s + 7;
+    if (strncmp(s, "https://", 8) == 0) hp = s + 8;
+    if (hp && *hp && *hp != '/' && !strpbrk(s, " \t\r\n")) return 0;
+    return fail(msg, n, "expected a URL like https://host:port, got '%.200s'", s);
+}
+
+/* A sink name becomes a directory name and a metrics label. */
+static int check_sink_name(const char *s, char *msg, size_t n)
+{
+    size_t len = strlen(s);
+    bool ok = len > 0 && len <= 63;
+    for (const char *c = s; ok && *c; c++)
+        ok = isalnum((unsigned char)*c) || *c == '-' || *c == '_';
+    if (ok) return 0;
+    return fail(msg, n, "expected 1 to 63 letters, digits, '-' or '_', got '%.200s'", s);
+}
+
+static int check_prefix(const char *s, char *msg, size_t n)
+{
+    size_t len = strlen(s);
+    if (len && s[0] != '/' && s[len - 1] != '/' && !strstr(s, "//")) return 0;
+    return fail(msg, n, "expected a key prefix like fleet/site1 (no leading or trailing '/'), "
+                        "got '%.200s'",
+                s);
+}
+
+static int parse_hhmm(const char *s, int *min)
+{
+    if (!isdigit((unsigned char)s[0]) || !isdigit((unsigned char)s[1]) || s[2] != ':' ||
+        !isdigit((unsigned char)s[3]) || !isdigit((unsigned char)s[4]))
+        return -1;
+    int h = (s[0] - '0') * 10 + (s[1] - '0'), m = (s[3] - '0') * 10 + (s[4] - '0');
+    if (h > 24 || m > 59 || (h == 24 && m != 0)) return -1;
+    *min = h * 60 + m;
+    return 0;
+}
+
+int ne_config_parse_windows(const char *s, int *from_min, int *to_min, size_t max, size_t *n)
+{
+    *n = 0;
+    while (*s) {
+        int a, b;
+        while (*s == ' ')
+            s++;
+        if (strlen(s) < 11 || parse_hhmm(s, &a) || s[5] != '-' || parse_hhmm(s + 6, &b) ||
+            a == b)
+            return NE_EINVAL;
+        if (*n == max) return NE_EINVAL;
+        from_min[*n] = a;
+        to_min[*n] = b;
+        (*n)++;
+        s += 11;
+        while (*s == ' ')
+            s++;
+        if (*s == ',') s++;
+        else if (*s) return NE_EINVAL;
+    }
+    return *n ? 0 : NE_EINVAL;
+}
+
+static int check_windows(const char *s, char *msg, size_t n)
+{
+    int a[16], b[16];
+    size_t k;
+    if (ne_config_parse_windows(s, a, b, 16, &k) == 0) return 0;
+    return fail(msg, n, "expected up to 16 UTC windows like 22:00-06:00,12:00-13:00, got '%.200s'",
+                s);
+}
+
+static int check_hex_key(const char *s, char *msg, size_t n)
+{
+    size_t len = strlen(s);
+    bool ok = len == 64;
+    for (const char *c = s; ok && *c; c++)
+        ok = isxdigit((unsigned char)*c);
+    if (ok) return 0;
+    snprintf(msg, n,
+             "expected 64 hex digits (a 256-bit key, e.g. from `openssl rand -hex 32`), got %zu "
+             "characters",
+             len);
+    return -1;
+}
+
+static int check_sink(const void *item, char *field, size_t fn, char *msg, size_t n)
+{
+    const struct ne_cfg_sink *k = item;
+    if (k->type == NE_SINK_S3 && !k->bucket) {
+        snprintf(field, fn, "bucket");
+        snprintf(msg, n, "an s3 sink needs a bucket");
+        return -1;
+    }
+    if (k->type == NE_SINK_CENTRAL && !k->url) {
+        snprintf(field, fn, "url");
+        snprintf(msg, n, "a central sink needs the url of a central node");
+        return -1;
+    }
+    if (k->type == NE_SINK_CENTRAL && !k->token) {
+        snprintf(field, fn, "token");
+        snprintf(msg, n, "a central sink needs the token the central node expects");
+        return -1;
+    }
+    if (!k->access_key != !k->secret_key) {
+        snprintf(field, fn, k->access_key ? "secret_key" : "access_key");
+        snprintf(msg, n, "access_key and secret_key go together: set both or neither");
+        return -1;
+    }
+    if (k->part_size > k->multipart_threshold) {
+        snprintf(field, fn, "part_size");
+        snprintf(msg, n, "part_size must not exceed multipart_threshold");
+        return -1;
+    }
+    return 0;
+}
+
+static const struct cfg_key sink_keys[] = {
+    {.path = "name",
+     .kind = CFG_K_STR,
+     SINK(name),
+     .flags = CFG_F_REQUIRED | CFG_F_UNIQUE,
+     .check = check_sink_name,
+     .example = "archive",
+     .doc = "Names the sink in metrics, health and its cursor directory data_dir/sync/<name>."},
+    {.path = "type",
+     .kind = CFG_K_ENUM,
+     SINK(type),
+     .def = "s3",
+     .enums = sink_types,
+     .doc = "s3: objects in a bucket; central: segment pushes to a central neoedge."},
+    {.path = "format",
+     .kind = CFG_K_ENUM,
+     SINK(format),
+     .def = "parquet",
+     .enums = sink_formats,
+     .doc = "s3 objects: parquet (one file per measurement and hour of a segment) or native "
+            "(segment files as they are)."},
+    {.path = "endpoint",
+     .kind = CFG_K_STR,
+     SINK(endpoint),
+     .check = check_url,
+     .example = "https://s3.eu-west-1.amazonaws.com",
+     .doc = "S3 endpoint URL; unset: AWS for the region."},
+    {.path = "region",
+     .kind = CFG_K_STR,
+     SINK(region),
+     .example = "eu-west-1",
+     .doc = "Signing region; unset: AWS_REGION, the shared credentials file, else us-east-1."},
+    {.path = "bucket", .kind = CFG_K_STR, SINK(bucket), .example = "fleet-data",
+     .doc = "Bucket (s3)."},
+    {.path = "prefix",
+     .kind = CFG_K_STR,
+     SINK(prefix),
+     .check = check_prefix,
+     .example = "site1",
+     .doc = "Key prefix before db=.../measurement=.../date=.../hour=..."},
+    {.path = "path_style",
+     .kind = CFG_K_BOOL,
+     SINK(path_style),
+     .def = "false",
+     .doc = "Path-style URLs (endpoint/bucket/key) instead of bucket.host/key."},
+    {.path = "access_key",
+     .kind = CFG_K_STR,
+     SINK(access_key),
+     .example = "${AWS_ACCESS_KEY_ID}",
+     .doc = "Access key id; unset: AWS_ACCESS_KEY_ID, then the shared credentials file."},
+    {.path = "secret_key",
+     .kind = CFG_K_STR,
+     SINK(secret_key),
+     .flags = CFG_F_SECRET,
+     .example = "${AWS_SECRET_ACCESS_KEY}",
+     .doc = "Secret access key."},
+    {.path = "session_token",
+     .kind = CFG_K_STR,
+     SINK(session_token),
+     .flags = CFG_F_SECRET,
+     .example = "${AWS_SESSION_TOKEN}",
+     .doc = "Session token of temporary credentials, sent as x-amz-security-token."},
+    {.path = "multipart_threshold",
+     .kind = CFG_K_SIZE,
+     SINK(multipart_threshold),
+     .def = "16MiB",
+     .min = 5 * MIB,
+     .max = GIB,
+     .doc = "Objects at least this large go up as multipart uploads, resumed after a "
+            "restart."},
+    {.path = "part_size",
+     .kind = CFG_K_SIZE,
+     SINK(part_size),
+     .def = "8MiB",
+     .min = 5 * MIB,
+     .max = GIB,
+     .doc = "Multipart part size."},
+    {.path = "url",
+     .kind = CFG_K_STR,
+     SINK(url),
+     .check = check_url,
+     .example = "https://central.example:8086",
+     .doc = "Central node the segments go to (central)."},
+    {.path = "token",
+     .kind = CFG_K_STR,
+     SINK(token),
+     .flags = CFG_F_SECRET,
+     .example = "${NEOEDGE_CENTRAL_TOKEN}",
+     .doc = "Bearer token the central node expects (central)."},
+    {.path = "ca_file",
+     .kind = CFG_K_STR,
+     SINK(ca_file),
+     .example = "/etc/neoedge/ca.pem",
+     .doc = "CA bundle (PEM) to verify the server; unset: the system store."},
+    {.path = "verify_tls",
+     .kind = CFG_K_BOOL,
+     SINK(verify_tls),
+     .def = "true",
+     .doc = "Verify the server's certificate and host name."},
+    {.path = "bandwidth",
+     .kind = CFG_K_SIZE,
+     SINK(bandwidth_bytes_per_s),
+     .def = "0",
+     .doc = "Upload cap in bytes per second for metered links; 0: none."},
+    {.path = "windows",
+     .kind = CFG_K_STR,
+     SINK(windows),
+     .check = check_windows,
+     .example = "22:00-06:00",
+     .doc = "UTC times uploads may run, comma-separated; unset: any time."},
+    {.path = "encryption_key",
+     .kind = CFG_K_STR,
+     SINK(encryption_key),
+     .flags = CFG_F_SECRET,
+     .check = check_hex_key,
+     .example = "${NEOEDGE_SINK_KEY}",
+     .doc = "64 hex digits: objects are AES-256-GCM encrypted (`neoedge decrypt` reads them); "
+            "unset: plain."},
+    {.path = "backlog_max_age",
+     .kind = CFG_K_DURATION,
+     SINK(backlog_max_age_ns),
+     .def = "1h",
+     .min = SEC,
+     .max = 365 * DAY,
+     .doc = "/health turns degraded when the oldest undelivered segment is older."},
+    {.path = "max_retries",
+     .kind = CFG_K_INT,
+     SINK(max_retries),
+     .def = "5",
+     .min = 0,
+     .max = 100,
+     .doc = "Retries of one request (5xx, 429, timeouts) before the segment waits for the "
+            "next attempt."},
+};
+
+static const struct cfg_table sink_table = {
+    .keys = sink_keys,
+    .nkeys = sizeof sink_keys / sizeof sink_keys[0],
+    .item_size = sizeof(struct ne_cfg_sink),
+    .check_item = check_sink,
+};
 
 /* ---- the root table -------------------------------------------------- */
 
@@ -821,6 +1091,27 @@ static const struct cfg_key root_keys[] = {
      .min = MIB,
      .max = 1024 * GIB,
      .doc = "Disk budget for hints, all peers together."},
+
+    {.path = "sinks",
+     .kind = CFG_K_LIST,
+     ROOT(sinks),
+     COUNT(nsinks),
+     .def = "[]",
+     .item = &sink_table,
+     .doc = "Where sealed segments are shipped, each with its own durable cursor."},
+    {.path = "central.token",
+     .kind = CFG_K_STR,
+     ROOT(central.token),
+     .flags = CFG_F_SECRET,
+     .example = "${NEOEDGE_CENTRAL_TOKEN}",
+     .doc = "role central: the bearer token gateways push segments with."},
+    {.path = "central.max_segment_size",
+     .kind = CFG_K_SIZE,
+     ROOT(central.max_segment_bytes),
+     .def = "1GiB",
+     .min = MIB,
+     .max = 64 * GIB,
+     .doc = "role central: largest segment push accepted."},
 };
 
 const struct cfg_table config__schema = {
@@ -839,6 +1130,7 @@ const struct cfg_section config__sections[] = {
     {"coap", "CoAP ingest (RFC 7252), plain UDP and DTLS with pre-shared keys."},
     {"cluster", "Peer cluster: membership (SWIM over UDP), TLS-PSK transport, shard ring."},
     {"replication", "Copies among members (not applied to writes yet; checked, reserved)."},
+    {"central", "role central: accepting segment pushes from gateways (POST /api/v1/segments)."},
     {NULL, NULL},
 };
 
@@ -902,6 +1194,9 @@ int config__check(const struct ne_config *c, char *key, size_t kn, char *msg, si
     if (c->coap.enabled && c->coap.npaths == 0)
         return cross(key, kn, msg, n, "coap.paths",
                      "coap is enabled but has no path to accept writes on");
+    if (c->role == NE_ROLE_CENTRAL && !c->central.token)
+        return cross(key, kn, msg, n, "central.token",
+                     "role central needs central.token, the token gateways push with");
     return check_cluster(c, key, kn, msg, n);
 }
 

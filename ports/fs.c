@@ -236,6 +236,14 @@ int ne_fs_file_size(const char *path, uint64_t *out)
     return 0;
 }
 
+int ne_fs_mtime_ns(const char *path, int64_t *out)
+{
+    struct stat st;
+    if (stat(path, &st) != 0) return ne_err_from_errno(errno);
+    *out = (int64_t)st.st_mtim.tv_sec * 1000000000LL + st.st_mtim.tv_nsec;
+    return 0;
+}
+
 int ne_fs_free_space(const char *path, uint64_t *out)
 {
     struct statvfs sv;

@@ -137,6 +137,9 @@ int ne_fs_remove_tree(const char *dir);
 /* Size of a file in bytes. */
 int ne_fs_file_size(const char *path, uint64_t *out);
 
+/* Last modification time of a file, nanoseconds since the Unix epoch. */
+int ne_fs_mtime_ns(const char *path, int64_t *out);
+
 /* Bytes used by all regular files below dir (recursive; apparent sizes,
  * st_size; symlinks are not followed). NE_ENOTFOUND if dir is missing. */
 int ne_fs_dir_usage(const char *dir, uint64_t *out);

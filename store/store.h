@@ -36,6 +36,11 @@ struct ne_store_opts {
     int64_t retention_max_age_ns;        /* 0: forever */
     uint64_t retention_max_disk_bytes;   /* 0: no budget */
     bool retention_evict_unsynced;
+    /* Cloud sync is configured: segments holding WAL sequence numbers
+     * above the synced mark (ne_store_set_synced_seq; 0 until set) are
+     * neither compacted nor evicted, except that with
+     * retention_evict_unsynced they go after every synced segment. */
+    bool hold_for_sync;
 };
 
 /* Fills opts with the defaults (interval, 100 ms, 16 MiB, ...). */
@@ -200,11 +205,43 @@ int ne_store_series_with_tag(struct ne_store *s, const char *db, const char *mea
 
 /* ---- maintenance hooks ------------------------------------------------------ */
 
-/* Sync cursor for retention: points with a timestamp < ts_ns have been
- * shipped to every sink, so retention may evict segments entirely older.
- * Until this is first called, every segment counts as synced (no sink).
- * Segments not synced are evicted only with retention_evict_unsynced. */
-void ne_store_set_synced_upto(struct ne_store *s, int64_t ts_ns);
+/* ---- sealed segments, for cloud sync (sync/sink) ------------------------------ */
+
+/* A published segment as sync sees it. Flush segments hold disjoint,
+ * increasing ranges of WAL sequence numbers, so "every sequence number up
+ * to N is delivered" is a sink's whole cursor. */
+struct ne_store_seg_desc {
+    uint64_t id;               /* file name <id as 16 hex>.seg */
+    uint64_t seq_min, seq_max; /* WAL sequence numbers it holds */
+    int64_t min_ts, max_ts;    /* point timestamps */
+    int64_t sealed_ns;         /* wall time it was written (file mtime after a restart) */
+    uint64_t bytes;            /* file size */
+    uint64_t points;           /* field values */
+    char path[256];            /* full path; the file may be removed once the
+                                  segment is synced (open it to keep it) */
+};
+
+/* Fills out[0..max) with the segments whose seq_max > after_seq, oldest
+ * (lowest seq_min) first, and returns how many it wrote. *backlog (may be
+ * NULL) gets the count and bytes of all such segments and the sealed time
+ * of the oldest. */
+struct ne_store_backlog {
+    uint64_t segments, bytes;
+    int64_t oldest_sealed_ns; /* 0 when none */
+};
+size_t ne_store_segments_after(struct ne_store *s, uint64_t after_seq,
+                               struct ne_store_seg_desc *out, size_t max,
+                               struct ne_store_backlog *backlog);
+
+/* The sync mark: every WAL sequence number <= seq has been delivered to
+ * every sink (the minimum of the sinks' cursors). With opts.hold_for_sync,
+ * segments above it are kept out of compaction and retention (see there).
+ * Never moves backwards. */
+void ne_store_set_synced_seq(struct ne_store *s, uint64_t seq);
+
+/* The identity of series id (from a segment column): borrowed from the
+ * index, valid until ne_store_close. 0 or NE_ENOTFOUND. */
+int ne_store_series_info(struct ne_store *s, uint64_t id, struct ne_series_info *out);
 
 /* Runs retention and compaction now, until nothing is left to do
  * (normally done in the background). Returns 0 or the first error. */

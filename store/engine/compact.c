@@ -19,10 +19,12 @@
  *
  * Retention drops whole segments: those whose newest point is older than
  * retention_max_age_ns, then, while segments + WAL exceed
- * retention_max_disk_bytes, the segment with the oldest data. A segment
- * holding points not yet shipped by the sync module (ne_store_set_synced_upto)
- * is kept unless retention_evict_unsynced. Every eviction is logged and
- * counted.
+ * retention_max_disk_bytes, the segment with the oldest data. With
+ * hold_for_sync, a segment some sink has not delivered yet (its WAL range
+ * is above ne_store_set_synced_seq's mark) is never merged, and is evicted
+ * only with retention_evict_unsynced and only after every synced segment
+ * (counted in neoedge_store_segments_evicted_unsynced_total). Every
+ * eviction is logged and counted.
  */
 #include <inttypes.h>
 #include <stdio.h>
@@ -46,14 +48,27 @@ static int size_class(uint64_t bytes)
 }
 
 /* Picks a run [*lo, *hi) to merge; mu held. Returns true if one exists. */
+/* How many segments, from the oldest, compaction may merge: those every
+ * sink has (the list is ordered by WAL range and sinks deliver in that
+ * order, so they are a prefix). Unsynced segments stay as flushed: a sink
+ * names its uploads by segment id and resumes on WAL ranges. */
+static size_t mergeable_prefix(const struct ne_store *s)
+{
+    size_t n = 0;
+    while (n < s->nsegs && eng_seg_synced(s, s->segs[n]))
+        n++;
+    return n;
+}
+
 static bool pick_run(struct ne_store *s, bool force, size_t *lo, size_t *hi)
 {
     uint64_t target = s->o.segment_target_bytes;
-    for (size_t i = 0; i + 1 < s->nsegs; i++) {
+    size_t nsegs = mergeable_prefix(s);
+    for (size_t i = 0; i + 1 < nsegs; i++) {
         int cls = size_class(s->segs[i]->bytes);
         uint64_t total = 0;
         size_t j = i;
-        while (j < s->nsegs && total + s->segs[j]->bytes <= target &&
+        while (j < nsegs && total + s->segs[j]->bytes <= target &&
                (force || size_class(s->segs[j]->bytes) == cls)) {
             total += s->segs[j]->bytes;
             j++;
@@ -67,9 +82,9 @@ static bool pick_run(struct ne_store *s, bool force, size_t *lo, size_t *hi)
     /* Every open segment keeps its column index in memory (hundreds of
      * bytes per column): past MAX_OPEN_SEGS, merge the adjacent pair that
      * costs least. */
-    if (s->nsegs <= MAX_OPEN_SEGS) return false;
+    if (nsegs <= MAX_OPEN_SEGS) return false;
     uint64_t best = UINT64_MAX;
-    for (size_t i = 0; i + 1 < s->nsegs; i++) {
+    for (size_t i = 0; i + 1 < nsegs; i++) {
         uint64_t b = s->segs[i]->bytes + s->segs[i + 1]->bytes;
         if (b <= target && b < best) {
             best = b;
@@ -174,11 +189,6 @@ int eng_compact_once(struct ne_store *s, bool *did)
 
 /* ---- retention ----------------------------------------------------------------- */
 
-static bool seg_synced(const struct ne_store *s, const struct eng_seg *g)
-{
-    return !s->synced_hook_set || g->max_ts < s->synced_upto_ns;
-}
-
 static void evict(struct ne_store *s, size_t i, const char *why)
 {
     struct eng_seg *g = s->segs[i];
@@ -195,9 +205,34 @@ static void evict(struct ne_store *s, size_t i, const char *why)
     eng_seg_unref(s, g);
 }
 
-static bool evictable(const struct ne_store *s, const struct eng_seg *g)
+/* unsynced: also consider segments a sink has not delivered (only with
+ * retention_evict_unsynced, and only once no synced segment may go). */
+static bool evictable(const struct ne_store *s, const struct eng_seg *g, bool unsynced)
 {
-    return g->refs == 1 && (s->o.retention_evict_unsynced || seg_synced(s, g));
+    if (g->refs != 1) return false;
+    return eng_seg_synced(s, g) || (unsynced && s->o.retention_evict_unsynced);
+}
+
+static void evict_counted(struct ne_store *s, size_t i, const char *why)
+{
+    if (!eng_seg_synced(s, s->segs[i])) {
+        ne_metric_inc(s->m_evicted_unsynced);
+        ne_log(NE_LOG_WARN, ENG_MOD, "evicting a segment no sink has delivered yet", "reason",
+               why, NULL);
+    }
+    evict(s, i, why);
+}
+
+/* The evictable segment with the oldest data, or SIZE_MAX. */
+static size_t oldest_evictable(const struct ne_store *s, bool unsynced)
+{
+    size_t best = SIZE_MAX;
+    for (size_t i = 0; i < s->nsegs; i++) {
+        struct eng_seg *g = s->segs[i];
+        if (!evictable(s, g, unsynced)) continue;
+        if (best == SIZE_MAX || g->max_ts < s->segs[best]->max_ts) best = i;
+    }
+    return best;
 }
 
 /* mu held. */
@@ -206,8 +241,8 @@ static int retention_locked(struct ne_store *s)
     if (s->o.retention_max_age_ns > 0) {
         int64_t cutoff = ne_time_wall_ns() - s->o.retention_max_age_ns;
         for (size_t i = 0; i < s->nsegs;) {
-            if (s->segs[i]->max_ts < cutoff && evictable(s, s->segs[i]))
-                evict(s, i, "age");
+            if (s->segs[i]->max_ts < cutoff && evictable(s, s->segs[i], true))
+                evict_counted(s, i, "age");
             else
                 i++;
         }
@@ -218,14 +253,11 @@ static int retention_locked(struct ne_store *s)
             for (size_t i = 0; i < s->nsegs; i++)
                 used += s->segs[i]->bytes;
             if (used <= s->o.retention_max_disk_bytes) break;
-            size_t best = SIZE_MAX;
-            for (size_t i = 0; i < s->nsegs; i++) {
-                struct eng_seg *g = s->segs[i];
-                if (!evictable(s, g)) continue;
-                if (best == SIZE_MAX || g->max_ts < s->segs[best]->max_ts) best = i;
-            }
+            /* unsynced segments go last */
+            size_t best = oldest_evictable(s, false);
+            if (best == SIZE_MAX) best = oldest_evictable(s, true);
             if (best == SIZE_MAX) break; /* nothing may go: over budget, logged once per pass */
-            evict(s, best, "disk_budget");
+            evict_counted(s, best, "disk_budget");
         }
     }
     eng_update_gauges(s);

@@ -433,6 +433,15 @@ static struct ne_series_info series_info(struct ne_store *s, const struct eng_se
                                    se->tags, se->ntags};
 }
 
+int ne_store_series_info(struct ne_store *s, uint64_t id, struct ne_series_info *out)
+{
+    pthread_mutex_lock(&s->mu);
+    const struct eng_series *se = eng_index_series_by_id(s->ix, id);
+    if (se) *out = series_info(s, se);
+    pthread_mutex_unlock(&s->mu);
+    return se ? 0 : NE_ENOTFOUND;
+}
+
 int ne_store_list_series(struct ne_store *s, const char *db, const char *measurement,
                          ne_store_series_fn fn, void *ctx)
 {

@@ -140,6 +140,7 @@ int eng_seg_load(const char *path, struct eng_seg **out)
     g->min_ts = in->min_ts;
     g->max_ts = in->max_ts;
     g->bytes = in->file_bytes;
+    if (ne_fs_mtime_ns(path, &g->sealed_ns) != 0) g->sealed_ns = ne_time_wall_ns();
     g->refs = 1; /* the list's reference */
     *out = g;
     return 0;
@@ -1202,6 +1203,9 @@ static void metrics_init(struct ne_store *s)
                                      "Segments dropped by retention", NULL);
     s->m_evicted_bytes =
         ne_metric_counter("neoedge_store_evicted_bytes_total", "Bytes dropped by retention", NULL);
+    s->m_evicted_unsynced = ne_metric_counter(
+        "neoedge_store_segments_evicted_unsynced_total",
+        "Segments retention dropped before every sink delivered them", NULL);
     s->m_quarantined = ne_metric_counter("neoedge_store_quarantined_files_total",
                                          "Corrupt files set aside at recovery", NULL);
     s->m_recoveries = ne_metric_counter("neoedge_store_recoveries_total",
@@ -1366,10 +1370,45 @@ void ne_store_stats(struct ne_store *s, struct ne_store_stats *out)
     pthread_mutex_unlock(&s->mu);
 }
 
-void ne_store_set_synced_upto(struct ne_store *s, int64_t ts_ns)
+void ne_store_set_synced_seq(struct ne_store *s, uint64_t seq)
 {
     pthread_mutex_lock(&s->mu);
-    s->synced_hook_set = true;
-    s->synced_upto_ns = ts_ns;
+    if (seq > s->synced_seq) s->synced_seq = seq;
+    pthread_cond_broadcast(&s->cv);
     pthread_mutex_unlock(&s->mu);
+}
+
+static void seg_desc(const struct eng_seg *g, struct ne_store_seg_desc *d)
+{
+    const struct ne_seg_info *in = ne_seg_info(g->r);
+    *d = (struct ne_store_seg_desc){.id = g->id,
+                                    .seq_min = g->seq_min,
+                                    .seq_max = g->seq_max,
+                                    .min_ts = g->min_ts,
+                                    .max_ts = g->max_ts,
+                                    .sealed_ns = g->sealed_ns,
+                                    .bytes = g->bytes,
+                                    .points = in->npoints};
+    snprintf(d->path, sizeof d->path, "%s", ne_seg_path_of(g->r));
+}
+
+size_t ne_store_segments_after(struct ne_store *s, uint64_t after_seq,
+                               struct ne_store_seg_desc *out, size_t max,
+                               struct ne_store_backlog *backlog)
+{
+    size_t n = 0;
+    struct ne_store_backlog b = {0};
+    pthread_mutex_lock(&s->mu);
+    for (size_t i = 0; i < s->nsegs; i++) { /* ordered by seq_min */
+        const struct eng_seg *g = s->segs[i];
+        if (g->seq_max <= after_seq) continue;
+        if (n < max) seg_desc(g, &out[n++]);
+        b.segments++;
+        b.bytes += g->bytes;
+        if (!b.oldest_sealed_ns || g->sealed_ns < b.oldest_sealed_ns)
+            b.oldest_sealed_ns = g->sealed_ns;
+    }
+    pthread_mutex_unlock(&s->mu);
+    if (backlog) *backlog = b;
+    return n;
 }

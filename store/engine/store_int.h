@@ -20,6 +20,7 @@ struct eng_seg {
     uint64_t id, seq_min, seq_max;
     int64_t min_ts, max_ts;
     uint64_t bytes;
+    int64_t sealed_ns; /* wall time written (mtime when loaded at open) */
     int refs;
     bool dead;
 };
@@ -49,9 +50,7 @@ struct ne_store {
     size_t nsegs, cap_segs;
     uint64_t next_seg_id;
     uint64_t flushed_seq; /* every seq <= this is in a segment */
-    uint64_t synced_upto_ts_set;
-    int64_t synced_upto_ns; /* sync hook: data older than this was shipped */
-    bool synced_hook_set;
+    uint64_t synced_seq; /* sync mark: every seq <= this reached every sink */
 
     atomic_int state;
     atomic_bool disk_full;
@@ -66,7 +65,7 @@ struct ne_store {
     uint64_t points_written, values_written;
 
     struct ne_metric *m_points, *m_values, *m_rej[NE_REJ__COUNT], *m_flushes, *m_segments,
-        *m_seg_bytes, *m_mt_bytes, *m_evicted, *m_evicted_bytes, *m_quarantined, *m_recoveries,
+        *m_seg_bytes, *m_mt_bytes, *m_evicted, *m_evicted_bytes, *m_evicted_unsynced, *m_quarantined, *m_recoveries,
         *m_compactions, *m_series, *m_backpressure, *m_nospc;
 };
 
@@ -77,6 +76,12 @@ void eng_seg_unref(struct ne_store *s, struct eng_seg *g);    /* mu held */
 void eng_reap(struct ne_store *s);          /* unlinks dead segments; mu not held */
 void eng_update_gauges(struct ne_store *s); /* mu held */
 int eng_seg_load(const char *path, struct eng_seg **out);
+
+/* A segment every sink has (always true without opts.hold_for_sync). */
+static inline bool eng_seg_synced(const struct ne_store *s, const struct eng_seg *g)
+{
+    return !s->o.hold_for_sync || g->seq_max <= s->synced_seq;
+}
 
 /* compact.c */
 void *eng_compactor_main(void *arg);

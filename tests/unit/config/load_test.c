@@ -44,6 +44,15 @@ static const char full_yaml[] = "node_id: gw-7\n"
                                 "data_dir: /var/lib/neoedge\n"
                                 "default_database: plant\n"
                                 "log: {level: debug, format: json}\n"
+                                "central: {token: push-t0ken, max_segment_size: 2GiB}\n"
+                                "sinks:\n"
+                                "  - name: archive\n"
+                                "    bucket: fleet\n"
+                                "    prefix: site1/gw\n"
+                                "    path_style: true\n"
+                                "    windows: 22:00-06:00, 12:00-13:00\n"
+                                "    bandwidth: 1MiB\n"
+                                "  - {name: hq, type: central, url: \"https://c:8086\", token: t}\n"
                                 "http:\n"
                                 "  enabled: false\n"
                                 "  listen: \"[::1]:9086\"\n"
@@ -108,6 +117,27 @@ static void test_full_config(void)
     T_CHECK(c->path == NULL);
     T_EQ_STR(c->node_id, "gw-7");
     T_EQ_INT(c->role, NE_ROLE_CENTRAL);
+    T_EQ_STR(c->central.token, "push-t0ken");
+    T_EQ_U64(c->central.max_segment_bytes, 2ULL << 30);
+    T_EQ_U64(c->nsinks, 2);
+    T_EQ_STR(c->sinks[0].name, "archive");
+    T_EQ_INT(c->sinks[0].type, NE_SINK_S3);
+    T_EQ_INT(c->sinks[0].format, NE_SINK_FMT_PARQUET);
+    T_EQ_STR(c->sinks[0].prefix, "site1/gw");
+    T_CHECK(c->sinks[0].path_style);
+    T_CHECK(c->sinks[0].verify_tls);
+    T_EQ_U64(c->sinks[0].bandwidth_bytes_per_s, 1ULL << 20);
+    T_EQ_U64(c->sinks[0].multipart_threshold, 16ULL << 20);
+    T_EQ_INT(c->sinks[0].backlog_max_age_ns, 3600LL * 1000000000LL);
+    T_EQ_INT(c->sinks[1].type, NE_SINK_CENTRAL);
+    T_EQ_STR(c->sinks[1].url, "https://c:8086");
+    int from[4], to[4];
+    size_t nw;
+    T_OK(ne_config_parse_windows(c->sinks[0].windows, from, to, 4, &nw));
+    T_EQ_U64(nw, 2);
+    T_EQ_INT(from[0], 22 * 60);
+    T_EQ_INT(to[0], 6 * 60);
+    T_EQ_INT(to[1], 13 * 60);
     T_EQ_STR(c->data_dir, "/var/lib/neoedge");
     T_EQ_STR(c->default_database, "plant");
     T_EQ_INT(c->log.level, NE_LOG_DEBUG);
@@ -459,6 +489,27 @@ static void test_cross_key_checks(void)
     T_ERR("mqtt:\n  brokers: []\n", 2, 3, "mqtt.brokers", "no broker is listed", NULL);
     T_ERR("mqtt:\n  subscriptions: []\n", 2, 3, "mqtt.subscriptions", "no subscription", NULL);
     T_ERR("http:\n  listen: null\n", 2, 3, "http.listen", "listen is unset", NULL);
+    T_ERR("role: central\n", 0, 0, "central.token", "needs central.token", NULL);
+}
+
+static void test_sink_checks(void)
+{
+    T_ERR("sinks:\n  - name: a\n", 2, 5, "sinks[0].bucket", "needs a bucket", NULL);
+    T_ERR("sinks:\n  - {name: a, type: central, token: t}\n", 2, 5, "sinks[0].url",
+          "needs the url", NULL);
+    T_ERR("sinks:\n  - {name: a, type: ftp}\n", 2, 21, "sinks[0].type", "one of", "s3, central");
+    T_ERR("sinks:\n  - {name: a b, bucket: x}\n", 2, 12, "sinks[0].name", "letters, digits",
+          NULL);
+    T_ERR("sinks:\n  - {name: a, bucket: x}\n  - {name: a, bucket: y}\n", 3, 12, "sinks",
+          "same name", NULL);
+    T_ERR("sinks:\n  - {name: a, bucket: x, windows: 22-06}\n", 2, 35, "sinks[0].windows",
+          "22:00-06:00", NULL);
+    T_ERR("sinks:\n  - {name: a, bucket: x, encryption_key: abc}\n", 2, 42,
+          "sinks[0].encryption_key", "64 hex digits", NULL);
+    T_ERR("sinks:\n  - {name: a, bucket: x, prefix: /p/}\n", 2, 34, "sinks[0].prefix",
+          "no leading", NULL);
+    T_ERR("sinks:\n  - {name: a, bucket: x, access_key: k}\n", 2, 5, "sinks[0].secret_key",
+          "go together", NULL);
 }
 
 static void test_error_format(void)
@@ -570,6 +621,7 @@ int main(void)
     T_RUN(test_address_checks);
     T_RUN(test_topic_and_template_checks);
     T_RUN(test_cross_key_checks);
+    T_RUN(test_sink_checks);
     T_RUN(test_error_format);
     T_RUN(test_load_file);
     T_RUN(test_allocation_failures);

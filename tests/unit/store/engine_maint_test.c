@@ -146,26 +146,41 @@ static void test_retention_age(void)
     eu_opts(&o, t_tmpdir(g_dir, sizeof g_dir));
     o.retention_max_age_ns = 3600 * EU_SEC;
     o.segment_target_bytes = 1; /* retention drops whole segments: keep them apart */
+    o.hold_for_sync = true;     /* a sink is configured */
     g_now = EU_T0 + 10 * 3600 * EU_SEC;
     ne_time_set_wall_clock(clock_fn, NULL);
     struct ne_metric *ev = ne_metric_counter("neoedge_store_segments_evicted_total", "", NULL);
     double ev0 = ne_metric_value(ev);
     struct ne_store *s = NULL;
     T_OK(ne_store_open(&o, &s));
-    /* a sink has shipped only data older than 8 h */
-    ne_store_set_synced_upto(s, g_now - 8 * 3600 * EU_SEC);
     /* three segments: 9 h old, 5 h old, 10 min old */
     T_OK(write_flush(s, "a", g_now - 9 * 3600 * EU_SEC, 10, 0));
     T_OK(write_flush(s, "a", g_now - 5 * 3600 * EU_SEC, 10, 100));
     T_OK(write_flush(s, "a", g_now - 600 * EU_SEC, 10, 200));
+    struct ne_store_seg_desc d[4];
+    struct ne_store_backlog bl;
+    T_EQ_U64(ne_store_segments_after(s, 0, d, 4, &bl), 3);
+    T_EQ_U64(bl.segments, 3);
+    T_CHECK(d[0].seq_max < d[1].seq_min && d[1].seq_max < d[2].seq_min);
+    T_EQ_U64(bl.bytes, d[0].bytes + d[1].bytes + d[2].bytes);
+    /* nothing synced yet: nothing goes, nothing merges */
+    T_OK(ne_store_compact(s));
+    T_EQ_U64(ne_store_segments_after(s, 0, d, 4, NULL), 3);
+    /* a sink has delivered the first segment only */
+    ne_store_set_synced_seq(s, d[0].seq_max);
+    struct ne_store_seg_desc rest[4];
+    T_EQ_U64(ne_store_segments_after(s, d[0].seq_max, rest, 4, &bl), 2);
+    T_EQ_U64(bl.segments, 2);
+    T_EQ_U64(rest[0].id, d[1].id);
     T_OK(ne_store_compact(s));
     size_t n;
     sum_values(s, &n);
     /* the 9 h segment went; the 5 h one is old but not synced: kept... */
     T_EQ_DBL(ne_metric_value(ev) - ev0, 1, 0);
     T_EQ_U64(n, 20);
-    /* ...until the sink catches up */
-    ne_store_set_synced_upto(s, g_now);
+    /* ...until the sink catches up (the mark never moves back) */
+    ne_store_set_synced_seq(s, d[1].seq_max);
+    ne_store_set_synced_seq(s, 1);
     T_OK(ne_store_compact(s));
     sum_values(s, &n);
     T_EQ_U64(n, 10);
