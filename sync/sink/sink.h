@@ -79,7 +79,7 @@ struct ne_sink_env {
      * safe; call as bytes leave. */
     void (*count_bytes)(void *runner, uint64_t n);
     /* True once the daemon is stopping: a long delivery should give up
-     * soon (return NE_ECANCELED; the runner does not count that as an
+     * soon (return NE_ECLOSED; the runner does not count that as an
      * error and retries after restart). */
     bool (*stopping)(void *runner);
     void *runner;
@@ -89,7 +89,7 @@ struct ne_sink_env {
  * at seg->path; open it at once: it may be removed only after the cursor
  * passes it, or by retention with evict_unsynced) and returns 0 when the
  * destination durably has it, NE_ENOTFOUND when the segment file is gone,
- * NE_ECANCELED when stopping, or another negative NE_E* code with
+ * NE_ECLOSED when stopping, or another negative NE_E* code with
  * res->kind and res->msg set. destroy frees the driver (NULL-safe ctx). */
 struct ne_sink_driver {
     const char *type; /* "s3", "central" */
