@@ -24,7 +24,9 @@
  * handshake's Finished check, so no request of such a peer is ever handled.
  */
 #include "ingest/coap/coap.h"
+#include "ingest/coap/coap_internal.h"
 
+#include <arpa/inet.h>
 #include <coap3/coap.h>
 #include <errno.h>
 #include <netdb.h>
@@ -574,4 +576,75 @@ void ne_coap_stats(struct ne_coap *c, struct ne_coap_stats *out)
     out->bad = atomic_load(&c->n_bad);
     out->busy = atomic_load(&c->n_busy);
     out->failed = atomic_load(&c->n_failed);
+}
+
+/* ---- the request path without sockets (fuzzing) ---------------------------- */
+
+/* One reply cycle: the handling of on_write for a parsed request. */
+static void probe_request(struct cpath *p, const coap_address_t *peer, const coap_pdu_t *req,
+                          coap_pdu_t *resp, uint8_t *code)
+{
+    struct ne_coap *c = p->c;
+    bool con = coap_pdu_get_type(req) == COAP_MESSAGE_CON;
+    uint16_t mid = (uint16_t)coap_pdu_get_mid(req);
+    uint32_t fp = con ? request_fp(req) : 0;
+    struct reply r;
+    memset(&r, 0, sizeof r);
+    if (!(con && dedup_find(c, peer, mid, fp, &r))) {
+        size_t len = 0, off = 0, total = 0;
+        const uint8_t *data = NULL;
+        if (!coap_get_data_large(req, &len, &data, &off, &total)) {
+            len = 0;
+            data = (const uint8_t *)"";
+        }
+        handle_body(p, req, data, len, &r);
+        if (con) dedup_put(c, peer, mid, fp, &r);
+    }
+    send_reply(resp, &r);
+    *code = r.code;
+}
+
+int ne_coap__handle_datagram(const uint8_t *data, size_t len, const struct ne_ingest_sink *sink,
+                             uint64_t max_payload, struct ne_coap_probe *out)
+{
+    static struct ne_coap c;
+    static struct cpath path = {
+        .path = "write", .database = "fuzz", .measurement = "write", .format = NE_PAYLOAD_AUTO};
+    memset(out, 0, sizeof *out);
+    pthread_once(&coap_once, coap_init_once);
+    if (!c.dedup) {
+        c.dedup = ne_calloc(DEDUP_SLOTS, sizeof *c.dedup);
+        if (!c.dedup) return NE_ENOMEM;
+        ne_batch_init(&c.batch);
+        path.c = &c;
+        c.busy_max_age = 1;
+    }
+    c.sink = *sink;
+    c.max_payload = max_payload;
+    coap_pdu_t *req = coap_pdu_init(0, 0, 0, len + 16);
+    if (!req) return NE_ENOMEM;
+    coap_address_t peer;
+    coap_address_init(&peer);
+    peer.addr.sin.sin_family = AF_INET;
+    peer.addr.sin.sin_port = htons(40000);
+    peer.size = sizeof peer.addr.sin;
+    if (coap_pdu_parse(COAP_PROTO_UDP, data, len, req)) {
+        out->parsed = 1;
+        if (coap_pdu_get_code(req) == COAP_REQUEST_CODE_POST) {
+            out->handled = 1;
+            for (int round = 0; round < 2; round++) {
+                coap_pdu_t *resp = coap_pdu_init(COAP_MESSAGE_ACK, 0, coap_pdu_get_mid(req), 1152);
+                if (!resp) break;
+                uint8_t code = 0;
+                probe_request(&path, &peer, req, resp, &code);
+                if (round == 0)
+                    out->code = code;
+                else
+                    out->retransmit_code = code;
+                coap_delete_pdu(resp);
+            }
+        }
+    }
+    coap_delete_pdu(req);
+    return 0;
 }
