@@ -20,6 +20,7 @@
 #include <string.h>
 
 #include "agent/agent.h"
+#include "agent/cmd_decrypt.h"
 #include "agent/daemon.h"
 #include "agent/mod_cluster.h"
 
@@ -138,6 +139,21 @@ static const struct ne_cli_cmd commands[] = {
      "  -c, --config FILE     config file for the default address\n"
      "  -j, --json            print the daemon's JSON answer as is\n",
      agent__cmd_cluster_status},
+    {"decrypt", "decrypt an object uploaded with encryption at rest",
+     "usage: neoedge decrypt [--key-file FILE | --key HEX] [--out PATH] [--force] INPUT\n"
+     "\n"
+     "Decrypts INPUT, an object sealed by cloud sync's encryption at rest\n"
+     "(chunked AES-256-GCM), into PATH (default: INPUT without its \".enc\").\n"
+     "Every chunk is authenticated before PATH appears: a wrong key or a\n"
+     "truncated or tampered object is reported, exit 1, and nothing is\n"
+     "written. The key is 64 hex digits (32 bytes); without --key-file or\n"
+     "--key it is read from NEOEDGE_DECRYPT_KEY.\n"
+     "\n"
+     "  -k, --key-file FILE  file holding the key (whitespace around it ignored)\n"
+     "  --key HEX            the key itself (other users may see it in ps)\n"
+     "  -o, --out PATH       output file (default: INPUT without \".enc\")\n"
+     "  -f, --force          replace PATH if it exists\n",
+     agent__cmd_decrypt},
     {"version", "print the version",
      "usage: neoedge version\n"
      "\n"

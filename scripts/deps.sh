@@ -8,7 +8,7 @@ NE_DEPS=(
   cmake ninja-build pkg-config gcc clang git
   libyaml-dev liburing-dev libpaho-mqtt-dev libcoap3-dev libcoap3-bin
   libmbedtls-dev libzstd-dev libcurl4-openssl-dev libmicrohttpd-dev zlib1g-dev
-  mosquitto mosquitto-clients python3 python3-paho-mqtt curl procps iproute2 util-linux
+  mosquitto mosquitto-clients python3 python3-paho-mqtt python3-cryptography curl procps iproute2 util-linux
   influxdb openssl dpkg-dev binutils groff man-db
 )
 
