@@ -502,6 +502,22 @@ static int check_hex_key(const char *s, char *msg, size_t n)
     return -1;
 }
 
+/* S3 bucket naming rules: 3 to 63 lowercase letters, digits, '.' and
+ * '-', starting and ending with a letter or digit. */
+static int check_bucket(const char *s, char *msg, size_t n)
+{
+    size_t len = strlen(s);
+    bool ok = len >= 3 && len <= 63 && isalnum((unsigned char)s[0]) &&
+              isalnum((unsigned char)s[len - 1]);
+    for (const char *c = s; ok && *c; c++)
+        ok = islower((unsigned char)*c) || isdigit((unsigned char)*c) || *c == '.' || *c == '-';
+    if (ok) return 0;
+    return fail(msg, n,
+                "expected an S3 bucket name: 3 to 63 lowercase letters, digits, '.' or '-', "
+                "got '%.200s'",
+                s);
+}
+
 static int check_sink(const void *item, char *field, size_t fn, char *msg, size_t n)
 {
     const struct ne_cfg_sink *k = item;
@@ -565,7 +581,11 @@ static const struct cfg_key sink_keys[] = {
      SINK(region),
      .example = "eu-west-1",
      .doc = "Signing region; unset: AWS_REGION, the shared credentials file, else us-east-1."},
-    {.path = "bucket", .kind = CFG_K_STR, SINK(bucket), .example = "fleet-data",
+    {.path = "bucket",
+     .kind = CFG_K_STR,
+     SINK(bucket),
+     .check = check_bucket,
+     .example = "fleet-data",
      .doc = "Bucket (s3)."},
     {.path = "prefix",
      .kind = CFG_K_STR,

@@ -498,17 +498,19 @@ static void test_sink_checks(void)
     T_ERR("sinks:\n  - {name: a, type: central, token: t}\n", 2, 5, "sinks[0].url",
           "needs the url", NULL);
     T_ERR("sinks:\n  - {name: a, type: ftp}\n", 2, 21, "sinks[0].type", "one of", "s3, central");
-    T_ERR("sinks:\n  - {name: a b, bucket: x}\n", 2, 12, "sinks[0].name", "letters, digits",
+    T_ERR("sinks:\n  - {name: a b, bucket: bkt}\n", 2, 12, "sinks[0].name", "letters, digits",
           NULL);
-    T_ERR("sinks:\n  - {name: a, bucket: x}\n  - {name: a, bucket: y}\n", 3, 12, "sinks",
+    T_ERR("sinks:\n  - {name: a, bucket: bkt}\n  - {name: a, bucket: bky}\n", 3, 12, "sinks",
           "same name", NULL);
-    T_ERR("sinks:\n  - {name: a, bucket: x, windows: 22-06}\n", 2, 35, "sinks[0].windows",
+    T_ERR("sinks:\n  - {name: a, bucket: bkt, windows: 22-06}\n", 2, 37, "sinks[0].windows",
           "22:00-06:00", NULL);
-    T_ERR("sinks:\n  - {name: a, bucket: x, encryption_key: abc}\n", 2, 42,
+    T_ERR("sinks:\n  - {name: a, bucket: bkt, encryption_key: abc}\n", 2, 44,
           "sinks[0].encryption_key", "64 hex digits", NULL);
-    T_ERR("sinks:\n  - {name: a, bucket: x, prefix: /p/}\n", 2, 34, "sinks[0].prefix",
+    T_ERR("sinks:\n  - {name: a, bucket: bkt, prefix: /p/}\n", 2, 36, "sinks[0].prefix",
           "no leading", NULL);
-    T_ERR("sinks:\n  - {name: a, bucket: x, access_key: k}\n", 2, 5, "sinks[0].secret_key",
+    T_ERR("sinks:\n  - {name: a, bucket: My_Bucket}\n", 2, 23, "sinks[0].bucket",
+          "S3 bucket name", NULL);
+    T_ERR("sinks:\n  - {name: a, bucket: bkt, access_key: k}\n", 2, 5, "sinks[0].secret_key",
           "go together", NULL);
 }
 
