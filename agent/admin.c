@@ -15,6 +15,8 @@
  *              never buffered, and the answer is 413;
  *   last call  (no more body) the route's handler builds the answer.
  * The struct request is freed by the completion callback, whatever happens.
+ * POST /api/v1/segments (role central) streams instead: its body goes to a
+ * file as it arrives (agent/central.h), limited by central.max_segment_size.
  *
  * The listening socket is bound here rather than by libmicrohttpd so that a
  * bind failure can name the address and the reason precisely.
@@ -38,13 +40,18 @@
 #include <unistd.h>
 
 #include "agent/agent.h"
+#include "agent/console/console.h"
+#include "agent/central.h"
+#include "agent/mod_sync.h"
 #include "agent/mod_cluster.h"
 #include "agent/procstats.h"
 #include "agent/sbuf.h"
+#include "agent/status.h"
 #include "ingest/http/http_write.h"
 #include "ports/log.h"
 #include "ports/metrics.h"
 #include "ports/platform.h"
+#include "sharding/scan_src.h"
 #include "store/query/query.h"
 
 #define MOD "http"
@@ -59,6 +66,8 @@ struct ne_admin {
     struct ne_agent *agent;
     pthread_mutex_t mu;
     char *token; /* guarded by mu; NULL: no auth */
+    /* role central: the receiver of segment pushes; NULL otherwise */
+    struct ne_central *central;
 };
 
 /* What a handler answers. body is owned (ne_malloc) or NULL. */
@@ -69,6 +78,10 @@ struct answer {
     size_t len;
     char retry_after[16];   /* "" for none */
     char influx_error[512]; /* "" for none */
+    bool body_static;       /* body is static data, never freed */
+    const char *location;   /* Location header (redirects), static; NULL for none */
+    bool page;              /* an HTML page: no caching, strict CSP */
+    struct MHD_Response *stream; /* a streamed body (chunked /query), or NULL */
 };
 
 struct request;
@@ -89,6 +102,8 @@ struct request {
     size_t expect; /* declared Content-Length, 0 if unknown */
     bool too_big;  /* over max_body_bytes: the rest is dropped, answer 413 */
     bool nomem;    /* the body could not be held: answer 503 */
+    /* POST /api/v1/segments: where the body goes */
+    struct ne_central_push *push;
 };
 
 /* ---- helpers ------------------------------------------------------------- */
@@ -178,6 +193,22 @@ static void h_health(struct ne_admin *a, struct request *r, struct answer *out)
     out->content_type = "application/json";
 }
 
+/* Answers 200 with the JSON built in sb (taken over: sb is emptied), or
+ * 500 when building it failed (rc). */
+static void answer_json_sb(struct answer *out, struct agent__sbuf *sb, int rc)
+{
+    if (rc != 0) {
+        answer_error(out, MHD_HTTP_INTERNAL_SERVER_ERROR, ne_strerror(rc));
+    } else {
+        out->status = MHD_HTTP_OK;
+        out->content_type = "application/json";
+        out->body = sb->p; /* taken over */
+        out->len = sb->len;
+        sb->p = NULL;
+    }
+    agent__sb_free(sb);
+}
+
 /* The cluster as this node sees it (mod_cluster.h); 404 when clustering
  * is off. */
 static void h_cluster(struct ne_admin *a, struct request *r, struct answer *out)
@@ -187,16 +218,18 @@ static void h_cluster(struct ne_admin *a, struct request *r, struct answer *out)
     if (rc == NE_ENOTFOUND) {
         answer_error(out, MHD_HTTP_NOT_FOUND,
                      "clustering is off: set cluster.listen and cluster.seeds");
-    } else if (rc != 0) {
-        answer_error(out, MHD_HTTP_INTERNAL_SERVER_ERROR, ne_strerror(rc));
-    } else {
-        out->status = MHD_HTTP_OK;
-        out->content_type = "application/json";
-        out->body = sb.p; /* taken over */
-        out->len = sb.len;
-        sb.p = NULL;
+        agent__sb_free(&sb);
+        return;
     }
-    agent__sb_free(&sb);
+    answer_json_sb(out, &sb, rc);
+}
+
+/* The sinks of cloud sync (mod_sync.h); [] without sinks. */
+static void h_sinks(struct ne_admin *a, struct request *r, struct answer *out)
+{
+    struct agent__sbuf sb = {0};
+    (void)r;
+    answer_json_sb(out, &sb, agent__sync_json(a->agent, &sb));
 }
 
 static void h_metrics(struct ne_admin *a, struct request *r, struct answer *out)
@@ -214,6 +247,7 @@ static void h_flush(struct ne_admin *a, struct request *r, struct answer *out)
     }
     int rc = ne_store_flush(a->agent->store);
     if (rc == 0) {
+        agent__sync_kick(a->agent); /* the new segment can go out now */
         out->status = MHD_HTTP_NO_CONTENT;
         return;
     }
@@ -354,6 +388,87 @@ static enum ne_qfmt query_format(struct MHD_Connection *c, const char **ctype)
     return NE_QFMT_JSON;
 }
 
+/* chunked=true: the answer streams from a query thread (ne_qstream)
+ * through libmicrohttpd's content reader (chunked transfer encoding), one
+ * InfluxDB response object per line; memory stays bounded by a chunk. */
+/* A streamed answer and the cluster source it reads (NULL: the store). */
+struct query_body {
+    struct ne_qstream *st;
+    struct ne_csrc *cs;
+};
+
+static ssize_t stream_read(void *cls, uint64_t pos, char *buf, size_t max)
+{
+    struct query_body *qb = cls;
+    (void)pos;
+    long n = ne_qstream_read(qb->st, buf, max);
+    if (n > 0) return (ssize_t)n;
+    return n == 0 ? MHD_CONTENT_READER_END_OF_STREAM : MHD_CONTENT_READER_END_WITH_ERROR;
+}
+
+static void stream_free(void *cls)
+{
+    struct query_body *qb = cls;
+    ne_qstream_free(&qb->st); /* the query thread is done with the source */
+    ne_csrc_free(&qb->cs);
+    ne_free(qb);
+}
+
+/* What a query reads: the whole cluster while the cluster module runs
+ * (*cs is then the query's own source, freed by the caller after the
+ * query), else this node's store. */
+static int query_source(struct ne_admin *a, struct ne_qsrc *src, struct ne_csrc **cs)
+{
+    *cs = NULL;
+    int rc = agent__cluster_running(a->agent) ? agent__cluster_source(a->agent, cs) : NE_ENOTFOUND;
+    if (rc == 0) {
+        ne_csrc_qsrc(*cs, src);
+        return 0;
+    }
+    if (rc != NE_ENOTFOUND) return rc;
+    ne_store_qsrc(a->agent->store, src);
+    return 0;
+}
+
+/* chunk_size as InfluxDB reads it: a positive integer, else 10000. */
+static size_t chunk_size_of(const char *v)
+{
+    char *end = NULL;
+    long long n = v ? strtoll(v, &end, 10) : 0;
+    return v && end != v && *end == '\0' && n > 0 ? (size_t)n : 10000;
+}
+
+/* Starts streaming the answer to *parsed (taken over: *parsed is set to
+ * NULL once the stream owns it). */
+static int query_stream(struct ne_admin *a, struct ne_iql_query **parsed,
+                        const struct ne_qwriter_opts *wo, const char *db, size_t chunk_size,
+                        struct answer *out)
+{
+    struct query_body *qb = ne_calloc(1, sizeof *qb);
+    if (!qb) return NE_ENOMEM;
+    struct ne_qsrc src;
+    int rc = query_source(a, &src, &qb->cs);
+    struct ne_query_opts qo = {.db = db, .now_ns = ne_time_wall_ns()};
+    struct ne_qstream_opts so = {.src = &src, .qopts = &qo, .wopts = *wo};
+    so.wopts.chunked = true;
+    so.wopts.chunk_size = chunk_size;
+    if (rc == 0) rc = ne_qstream_start(&so, *parsed, &qb->st);
+    if (rc) {
+        stream_free(qb);
+        return rc;
+    }
+    *parsed = NULL;
+    out->stream =
+        MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 32 * 1024, stream_read, qb, stream_free);
+    if (!out->stream) {
+        stream_free(qb);
+        return NE_ENOMEM;
+    }
+    out->status = MHD_HTTP_OK;
+    out->content_type = "application/json";
+    return 0;
+}
+
 static void h_query(struct ne_admin *a, struct request *r, struct answer *out)
 {
     if (!authorized(a, r->conn)) {
@@ -361,10 +476,13 @@ static void h_query(struct ne_admin *a, struct request *r, struct answer *out)
         return;
     }
     char *q_owned = NULL, *db_owned = NULL, *ep_owned = NULL, *pr_owned = NULL;
+    char *ch_owned = NULL, *cs_owned = NULL;
     const char *q = param(r, "q", &q_owned);
     const char *db = param(r, "db", &db_owned);
     const char *epoch = param(r, "epoch", &ep_owned);
     const char *pretty = param(r, "pretty", &pr_owned);
+    const char *chunked = param(r, "chunked", &ch_owned);
+    const char *chunk_size = param(r, "chunk_size", &cs_owned);
     struct agent__sbuf sb = {0};
     struct ne_qwriter *w = NULL;
     struct ne_iql_query *parsed = NULL;
@@ -389,15 +507,25 @@ static void h_query(struct ne_admin *a, struct request *r, struct answer *out)
         .emit = emit_sb,
         .emit_ctx = &sb,
     };
-    int rc = ne_qwriter_new(&wo, &w);
+    int rc;
+    if (chunked && strcmp(chunked, "true") == 0 && wo.format == NE_QFMT_JSON) {
+        rc = query_stream(a, &parsed, &wo, db, chunk_size_of(chunk_size), out);
+        if (rc != 0)
+            answer_error(out, rc == NE_EINVAL ? MHD_HTTP_BAD_REQUEST : MHD_HTTP_INTERNAL_SERVER_ERROR,
+                         ne_strerror(rc));
+        goto out;
+    }
+    rc = ne_qwriter_new(&wo, &w);
     if (rc != 0) {
         answer_error(out, MHD_HTTP_BAD_REQUEST, ne_strerror(rc));
         goto out;
     }
     struct ne_qsrc src;
-    ne_store_qsrc(a->agent->store, &src);
+    struct ne_csrc *cs = NULL;
+    rc = query_source(a, &src, &cs);
     struct ne_query_opts qo = {.db = db, .now_ns = ne_time_wall_ns()};
-    rc = ne_query_run(&src, &qo, parsed, ne_qwriter_out(w));
+    if (rc == 0) rc = ne_query_run(&src, &qo, parsed, ne_qwriter_out(w));
+    ne_csrc_free(&cs);
     if (rc == 0) rc = ne_qwriter_finish(w);
     if (rc != 0 || sb.err) {
         answer_error(out, MHD_HTTP_INTERNAL_SERVER_ERROR, ne_strerror(sb.err ? sb.err : rc));
@@ -416,9 +544,75 @@ out:
     ne_free(db_owned);
     ne_free(ep_owned);
     ne_free(pr_owned);
+    ne_free(ch_owned);
+    ne_free(cs_owned);
+}
+
+/* ---- /api/v1/segments (role central) ------------------------------------- */
+
+/* Turns the receiver's reply into an answer. */
+static void central_answer(const struct ne_central_reply *rep, struct answer *out)
+{
+    out->status = rep->status;
+    out->body = ne_strdup(rep->body);
+    out->len = out->body ? strlen(out->body) : 0;
+    out->content_type = "application/json";
+    if (rep->retry_after_s > 0)
+        snprintf(out->retry_after, sizeof(out->retry_after), "%d", rep->retry_after_s);
+}
+
+/* The whole body is on disk: the receiver checks and merges it. */
+static void h_segments(struct ne_admin *a, struct request *r, struct answer *out)
+{
+    struct ne_central_reply rep;
+    ne_central_finish(r->push, &rep);
+    central_answer(&rep, out);
+}
+
+/* ---- console and status -------------------------------------------------- */
+
+static void h_root(struct ne_admin *a, struct request *r, struct answer *out)
+{
+    out->status = MHD_HTTP_FOUND;
+    out->location = "/console";
+}
+
+/* The embedded page (agent/console/console.h). It holds no data: what it
+ * shows comes from the API, each route with its own auth. */
+static void h_console(struct ne_admin *a, struct request *r, struct answer *out)
+{
+    if (agent__console_html_len == 0) {
+        answer_error(out, MHD_HTTP_NOT_FOUND,
+                     "the web console was left out of this build (NE_CONSOLE=OFF)");
+        return;
+    }
+    out->status = MHD_HTTP_OK;
+    out->content_type = "text/html; charset=utf-8";
+    out->body = (char *)agent__console_html;
+    out->len = agent__console_html_len;
+    out->body_static = true;
+    out->page = true;
+}
+
+/* Node, version, uptime, store figures and a config summary (status.h).
+ * Guarded like query: it names paths and addresses of the node. */
+static void h_status(struct ne_admin *a, struct request *r, struct answer *out)
+{
+    if (!authorized(a, r->conn)) {
+        answer_error(out, MHD_HTTP_UNAUTHORIZED, "authorization failed");
+        return;
+    }
+    char *token = token_copy(a);
+    bool auth = token != NULL;
+    ne_free(token);
+    struct agent__sbuf sb = {0};
+    answer_json_sb(out, &sb, agent__status_json(a->agent, auth, &sb) ? NE_ENOMEM : 0);
 }
 
 static struct route routes[] = {
+    {"/", M_GET | M_HEAD, false, h_root, NULL},
+    {"/console", M_GET | M_HEAD, false, h_console, NULL},
+    {"/api/v1/status", M_GET | M_HEAD, false, h_status, NULL},
     {"/ping", M_GET | M_HEAD, false, h_ping, NULL},
     {"/health", M_GET | M_HEAD, false, h_health, NULL},
     {"/metrics", M_GET | M_HEAD, false, h_metrics, NULL},
@@ -426,7 +620,9 @@ static struct route routes[] = {
     {"/api/v2/write", M_POST, true, h_write, NULL},
     {"/api/v1/flush", M_POST, false, h_flush, NULL},
     {"/api/v1/cluster", M_GET | M_HEAD, false, h_cluster, NULL},
+    {"/api/v1/sinks", M_GET | M_HEAD, false, h_sinks, NULL},
     {"/query", M_GET | M_POST, true, h_query, NULL},
+    {"/api/v1/segments", M_POST, true, h_segments, NULL},
 };
 
 #define NROUTES (sizeof(routes) / sizeof(routes[0]))
@@ -443,12 +639,16 @@ static struct route *find_route(const char *path)
 static enum MHD_Result send_answer(struct MHD_Connection *c, struct answer *ans)
 {
     struct MHD_Response *resp;
-    if (ans->body)
+    if (ans->stream)
+        resp = ans->stream;
+    else if (ans->body && ans->body_static)
+        resp = MHD_create_response_from_buffer(ans->len, ans->body, MHD_RESPMEM_PERSISTENT);
+    else if (ans->body)
         resp = MHD_create_response_from_buffer_with_free_callback(ans->len, ans->body, ne_free);
     else
         resp = MHD_create_response_from_buffer(0, (void *)"", MHD_RESPMEM_PERSISTENT);
     if (!resp) {
-        ne_free(ans->body);
+        if (!ans->body_static) ne_free(ans->body);
         return MHD_NO;
     }
     ans->body = NULL; /* the response owns it now */
@@ -460,6 +660,16 @@ static enum MHD_Result send_answer(struct MHD_Connection *c, struct answer *ans)
     if (ans->retry_after[0])
         MHD_add_response_header(resp, MHD_HTTP_HEADER_RETRY_AFTER, ans->retry_after);
     if (ans->influx_error[0]) MHD_add_response_header(resp, "X-Influxdb-Error", ans->influx_error);
+    if (ans->location) MHD_add_response_header(resp, MHD_HTTP_HEADER_LOCATION, ans->location);
+    if (ans->page) {
+        /* Everything the page needs is inline; it talks to this origin only. */
+        MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL, "no-cache");
+        MHD_add_response_header(resp, "X-Content-Type-Options", "nosniff");
+        MHD_add_response_header(resp, "Content-Security-Policy",
+                                "default-src 'none'; script-src 'unsafe-inline'; "
+                                "style-src 'unsafe-inline'; img-src 'self' data: blob:; "
+                                "connect-src 'self'; frame-ancestors 'none'");
+    }
     enum MHD_Result ret = MHD_queue_response(c, (unsigned)ans->status, resp);
     MHD_destroy_response(resp);
     return ret;
@@ -520,6 +730,46 @@ static void append_body(struct ne_admin *a, struct request *r, const char *data,
     r->len += n;
 }
 
+static enum MHD_Result send_central_reply(struct MHD_Connection *c,
+                                          const struct ne_central_reply *rep)
+{
+    struct answer ans = {0};
+    central_answer(rep, &ans);
+    return send_answer(c, &ans);
+}
+
+/* The segment push route streams its body: the receiver checks the
+ * headers (and may answer at once, before the body is read), then writes
+ * the body to a file as it arrives, never to memory; the size limit is
+ * central.max_segment_size, not max_body_bytes. */
+static enum MHD_Result first_call_stream(struct ne_admin *a, struct MHD_Connection *c,
+                                         struct route *rt, const char *url, const char *method,
+                                         void **con_cls)
+{
+    if (!a->central)
+        return answer_now(c, MHD_HTTP_NOT_FOUND,
+                          "segment pushes go to a central node; this node runs with role gateway");
+    const char *cl =
+        MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
+    struct ne_central_reply rep;
+    struct ne_central_push *push = NULL;
+    int rc =
+        ne_central_begin(a->central, req_header, c, declared_length(c), cl != NULL, &push, &rep);
+    if (rc != 0) return send_central_reply(c, &rep);
+    struct request *r = ne_calloc(1, sizeof(*r));
+    if (!r) {
+        ne_central_push_free(&push);
+        return answer_now(c, MHD_HTTP_SERVICE_UNAVAILABLE, "out of memory");
+    }
+    r->push = push;
+    r->route = rt;
+    r->conn = c;
+    r->method = method;
+    r->path = url;
+    *con_cls = r;
+    return MHD_YES;
+}
+
 static enum MHD_Result first_call(struct ne_admin *a, struct MHD_Connection *c, const char *url,
                                   const char *method, void **con_cls)
 {
@@ -529,6 +779,7 @@ static enum MHD_Result first_call(struct ne_admin *a, struct MHD_Connection *c, 
     if (!(rt->methods & mb))
         return answer_now(c, MHD_HTTP_METHOD_NOT_ALLOWED, "method not allowed");
     ne_metric_inc(rt->requests);
+    if (rt->handle == h_segments) return first_call_stream(a, c, rt, url, method, con_cls);
     uint64_t expect = rt->body ? declared_length(c) : 0;
     if (a->max_body && expect > a->max_body)
         return answer_now(c, MHD_HTTP_CONTENT_TOO_LARGE, "request body too large");
@@ -551,7 +802,10 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
     struct request *r = *con_cls;
     if (!r) return first_call(a, c, url, method, con_cls);
     if (*upload_data_size > 0) {
-        if (r->route->body) append_body(a, r, upload_data, *upload_data_size);
+        if (r->push)
+            ne_central_body(r->push, upload_data, *upload_data_size);
+        else if (r->route->body)
+            append_body(a, r, upload_data, *upload_data_size);
         *upload_data_size = 0;
         return MHD_YES;
     }
@@ -567,6 +821,7 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
 {
     struct request *r = *con_cls;
     if (!r) return;
+    ne_central_push_free(&r->push);
     ne_free(r->body);
     ne_free(r);
     *con_cls = NULL;
@@ -658,8 +913,27 @@ static void register_route_metrics(void)
     }
 }
 
+/* role central: the receiver of segment pushes (agent/central.h). */
+static int central_start(struct ne_admin *a, struct ne_agent *ag)
+{
+    if (!ag || !ag->cfg || ag->cfg->role != NE_ROLE_CENTRAL) return 0;
+    struct ne_central_opts co = {
+        .data_dir = ag->data_dir,
+        .token = ag->cfg->central.token,
+        .max_bundle_bytes = ag->cfg->central.max_segment_bytes,
+        .store = ag->store,
+        .sink = &ag->sink,
+    };
+    int rc = ne_central_open(&co, &a->central);
+    if (rc)
+        ne_log(NE_LOG_ERROR, MOD, "cannot start receiving segment pushes", "err", ne_strerror(rc),
+               NULL);
+    return rc;
+}
+
 static void admin_free(struct ne_admin *a)
 {
+    ne_central_close(&a->central);
     pthread_mutex_destroy(&a->mu);
     ne_free(a->token);
     ne_free(a);
@@ -683,6 +957,11 @@ int ne_admin_start(const struct ne_admin_opts *o, struct ne_admin **out)
         return rc;
     }
     register_route_metrics();
+    rc = central_start(a, o->agent);
+    if (rc != 0) {
+        admin_free(a);
+        return rc;
+    }
 
     int fd = -1;
     rc = bind_listen(o->listen, &fd, &a->port);

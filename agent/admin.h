@@ -3,6 +3,12 @@
  * InfluxDB-compatible write and ping, flush.
  *
  * Routes:
+ *   GET      /                 302 to /console
+ *   GET      /console          the web console: one self-contained HTML page
+ *                             embedded in the binary (agent/console/console.h);
+ *                             404 when built with NE_CONSOLE=OFF
+ *   GET      /api/v1/status    node, version, uptime, store figures and a
+ *                             config summary (JSON, agent/status.h)
  *   GET|HEAD /ping            204, X-Influxdb-Version (clients probe it)
  *   GET      /health          200 ok|degraded, 503 failing (JSON)
  *   GET      /metrics         Prometheus text 0.0.4
@@ -11,11 +17,17 @@
  *   POST     /api/v1/flush    seal the memtables into segments (204)
  *   GET      /api/v1/cluster  members, their states and the shard ring (JSON,
  *                             mod_cluster.h); 404 when clustering is off
+ *   GET      /api/v1/sinks    cloud sync sinks: cursor, backlog, errors, health
+ *                             (JSON array, mod_sync.h; [] without sinks)
  *   GET|POST /query           InfluxQL (InfluxDB 1.x: q, db, epoch, pretty;
  *                             q may come in a form body); JSON, or CSV for
  *                             Accept: application/csv, or a text table for
  *                             Accept: text/plain
- * The auth token, when set, guards write, query and flush.
+ *   POST     /api/v1/segments  role central: a gateway's segment push
+ *                             (agent/central.h: Bearer central.token, the
+ *                             body streamed to disk, checked, merged); 404
+ *                             on a gateway
+ * The auth token, when set, guards write, query, flush and /api/v1/status.
  */
 #ifndef NE_AGENT_ADMIN_H
 #define NE_AGENT_ADMIN_H

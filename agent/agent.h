@@ -14,9 +14,11 @@
  *            HTTP writes work as soon as the store is open;
  *   mqtt   - then the sources, which take data from devices;
  *   coap
- * Stop order is the reverse: sources stop taking data and finish what they
- * hold in flight, then HTTP drains its requests, then the store flushes and
- * closes.
+ *   sync   - last, the sinks shipping sealed segments (mod_sync.h).
+ * (cluster starts right after the store.) Stop order is the reverse: sinks
+ * stop first (a delivery in progress gives up and resumes after restart),
+ * sources stop taking data and finish what they hold in flight, then HTTP
+ * drains its requests, then the store flushes and closes.
  */
 #ifndef NE_AGENT_AGENT_H
 #define NE_AGENT_AGENT_H

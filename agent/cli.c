@@ -118,14 +118,21 @@ static const struct ne_cli_cmd commands[] = {
      "in DATA_DIR (default: data_dir of the config) and prints a report.\n"
      "Exits 0 if healthy, 1 otherwise. No daemon may be running on it.\n",
      agent__cmd_verify},
-    {"status", "show the health of a running daemon",
-     "usage: neoedge status [--host HOST:PORT] [--config FILE]\n"
+    {"status", "summarise a running daemon: health, ingest, store, sinks, cluster",
+     "usage: neoedge status [--host HOST:PORT] [--token TOKEN] [--config FILE] [--json]\n"
+     "                      [--interval SECONDS]\n"
      "\n"
-     "Prints GET /health of a running daemon. Exits 0 when it is ok or\n"
-     "degraded, 1 when it is failing or unreachable.\n"
+     "Prints what the web console shows of a running daemon: node, version,\n"
+     "uptime, health and the reason of every check, points taken per source\n"
+     "and their rate over --interval, rejected points, store figures, sink\n"
+     "backlogs and cluster members. Exits 0 when it is ok or degraded, 1 when\n"
+     "it is failing, unreachable or refuses the token.\n"
      "\n"
      "  -H, --host HOST:PORT  daemon address (default: http.listen of the config)\n"
-     "  -c, --config FILE     config file for the default address\n",
+     "  -t, --token TOKEN     auth token (default: http.auth_token of the config)\n"
+     "  -c, --config FILE     config file for the defaults above\n"
+     "  -j, --json            one JSON object instead of text\n"
+     "  -i, --interval SECONDS  rate window, 0 to 60 (default 1; 0: no rates)\n",
      agent__cmd_status},
     {"cluster status", "show the members of the cluster a running daemon sees",
      "usage: neoedge cluster status [--host HOST:PORT] [--config FILE] [--json]\n"

@@ -16,7 +16,16 @@
  *   computed on demand;
  * - counts[] mirrors the state of every member known, self included, so
  *   neoedge_cluster_members{state=...} always sums to the member count.
- * Writes are not forwarded or replicated by this module.
+ * - replication (sharding/replicate.h): while the module runs, agent->sink
+ *   is wrapped so that a write goes to the local store first and then to
+ *   the replicator, which queues it for the other owners of its shards.
+ *   The ring writes are placed with counts every member not LEFT (a dead
+ *   member keeps its shards, so its writes wait as hints until it returns
+ *   or hint_window passes); on_change marks it stale and the next write
+ *   rebuilds it (and saves its ids in data_dir/cluster/members, read back
+ *   at start so that a restarted node forwards before it has rejoined).
+ *   Inbound NE_FT_WRITE_BATCH requests go to the replicator, which writes
+ *   them into the local store only.
  */
 #include "agent/mod_cluster.h"
 
@@ -32,8 +41,12 @@
 #include "ports/platform.h"
 #include "sharding/cluster.h"
 #include "sharding/membership.h"
+#include "sharding/replicate.h"
 #include "sharding/ring.h"
+#include "sharding/scan.h"
+#include "sharding/scan_src.h"
 #include "sharding/transport.h"
+#include "store/query/query.h"
 
 #define MOD         "cluster"
 #define MAX_MEMBERS 256
@@ -44,12 +57,25 @@ struct cluster {
     struct ne_cluster_opts opts; /* strings borrowed from the agent's config */
     struct ne_membership *mem;
     struct ne_transport *tp;
-    pthread_t checker; /* pings the seeds once over the transport */
+    struct ne_qsrc local; /* this node's store, as peers' reads see it */
+    pthread_t checker;    /* pings the seeds once over the transport */
     bool checker_started;
     atomic_bool stop;
     size_t other_seeds; /* seeds that are not this node */
     long counts[NSTATES];
     struct ne_metric *m_members[NSTATES];
+    /* replication */
+    struct ne_agent *owner;      /* whose sink is wrapped (NULL: not wrapped) */
+    struct ne_ingest_sink inner; /* the sink before wrapping: the local store */
+    pthread_rwlock_t rep_lock;   /* rep against inbound requests at stop */
+    struct ne_replicator *rep;   /* NULL until started */
+    pthread_mutex_t ring_mu;     /* the member table below */
+    struct ring_member {
+        char id[NE_NODE_ID_MAX + 1];
+        enum ne_swim_state state;
+    } ring_members[MAX_MEMBERS]; /* every member seen, self first */
+    size_t nring;
+    atomic_bool ring_stale;
 };
 
 static pthread_mutex_t running_mu = PTHREAD_MUTEX_INITIALIZER;
@@ -131,6 +157,114 @@ static void register_count_gauges(struct cluster *c)
     }
 }
 
+/* ---- the write ring ------------------------------------------------------- */
+
+/* Records a member's state for the write ring and marks the ring stale when
+ * its member set changes. Membership thread (or start): quick. */
+static void ring_member_set(struct cluster *c, const char *id, enum ne_swim_state st)
+{
+    pthread_mutex_lock(&c->ring_mu);
+    size_t i = 0;
+    while (i < c->nring && strcmp(c->ring_members[i].id, id) != 0)
+        i++;
+    if (i == c->nring && c->nring < MAX_MEMBERS) {
+        snprintf(c->ring_members[i].id, sizeof c->ring_members[i].id, "%s", id);
+        c->ring_members[i].state = NE_SWIM_NONE;
+        c->nring++;
+    }
+    if (i < c->nring) {
+        bool was_in =
+            c->ring_members[i].state != NE_SWIM_NONE && c->ring_members[i].state != NE_SWIM_LEFT;
+        bool is_in = st != NE_SWIM_NONE && st != NE_SWIM_LEFT;
+        c->ring_members[i].state = st;
+        if (was_in != is_in) atomic_store(&c->ring_stale, true);
+    }
+    pthread_mutex_unlock(&c->ring_mu);
+}
+
+/* data_dir/cluster/members: the ids of the write ring, one per line,
+ * rewritten whenever the ring changes. A restarted node places the writes
+ * it takes before membership has found its peers again with it, so they
+ * are queued for their owners instead of staying on this node alone. */
+static void members_path(const struct cluster *c, char *out, size_t n)
+{
+    snprintf(out, n, "%s/cluster/members", c->agent->data_dir);
+}
+
+static bool valid_id(const char *s)
+{
+    size_t len = strlen(s);
+    bool ok = len > 0 && len <= NE_NODE_ID_MAX;
+    for (const char *p = s; ok && *p; p++)
+        ok = (*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') ||
+             *p == '-' || *p == '_' || *p == '.';
+    return ok;
+}
+
+/* Takes the members of the last run into the write ring as dead (until
+ * membership says otherwise). A missing or unreadable file is no error. */
+static void members_load(struct cluster *c)
+{
+    char path[4200];
+    members_path(c, path, sizeof path);
+    char *text = NULL;
+    size_t len = 0;
+    if (ne_fs_read_all(path, &text, &len) != 0) return;
+    char *save = NULL;
+    for (char *line = strtok_r(text, "\n", &save); line; line = strtok_r(NULL, "\n", &save))
+        if (valid_id(line) && strcmp(line, c->opts.node_id) != 0)
+            ring_member_set(c, line, NE_SWIM_DEAD);
+    ne_free(text);
+}
+
+static void members_save(struct cluster *c, const char *const *names, size_t n)
+{
+    size_t cap = n * (NE_NODE_ID_MAX + 1) + 1, used = 0;
+    char *text = ne_malloc(cap); /* on the heap: writers' threads have small stacks */
+    int rc = text ? 0 : NE_ENOMEM;
+    for (size_t i = 0; rc == 0 && i < n; i++)
+        used += (size_t)snprintf(text + used, cap - used, "%s\n", names[i]);
+    char path[4200];
+    members_path(c, path, sizeof path);
+    if (rc == 0) rc = ne_fs_write_atomic(path, text, used);
+    ne_free(text);
+    if (rc != 0)
+        ne_log(NE_LOG_WARN, MOD, "cannot save the member list", "path", path, "err",
+               ne_strerror(rc), NULL);
+}
+
+/* Rebuilds the replicator's ring when members came or left. ring_mu is
+ * held throughout, so two writers refreshing at once install and save the
+ * rings in the order they were built. */
+static void ring_refresh(struct cluster *c)
+{
+    if (!atomic_exchange(&c->ring_stale, false)) return;
+    const char **names = ne_malloc(MAX_MEMBERS * sizeof *names);
+    if (!names) {
+        atomic_store(&c->ring_stale, true);
+        return;
+    }
+    size_t n = 0;
+    pthread_mutex_lock(&c->ring_mu);
+    for (size_t i = 0; i < c->nring; i++)
+        if (c->ring_members[i].state != NE_SWIM_NONE && c->ring_members[i].state != NE_SWIM_LEFT)
+            names[n++] = c->ring_members[i].id;
+    struct ne_ring_opts ro = {
+        .shards = c->opts.shards, .vnodes = c->opts.vnodes, .rf = c->opts.replication_factor};
+    struct ne_ring *r = NULL;
+    int rc = ne_ring_build(&ro, names, n, &r); /* copies the names */
+    if (rc == 0) {
+        ne_replicator_set_ring(c->rep, r);
+        members_save(c, names, n);
+    }
+    pthread_mutex_unlock(&c->ring_mu);
+    ne_free(names);
+    if (rc != 0) {
+        atomic_store(&c->ring_stale, true);
+        ne_log(NE_LOG_ERROR, MOD, "cannot build the write ring", "err", ne_strerror(rc), NULL);
+    }
+}
+
 /* Membership thread, membership lock held: quick, no ne_membership_*. */
 static void on_change(void *ctx, const char *id, const char *addr, enum ne_swim_state from,
                       enum ne_swim_state to, uint64_t incarnation)
@@ -143,6 +277,7 @@ static void on_change(void *ctx, const char *id, const char *addr, enum ne_swim_
     for (int s = 0; s < NSTATES; s++)
         ne_metric_set(c->m_members[s], (double)c->counts[s]);
     if (to < NSTATES) set_member_gauge(id, to);
+    ring_member_set(c, id, to);
 }
 
 /* ---- seed check ---------------------------------------------------------- */
@@ -182,6 +317,138 @@ static void *check_seeds(void *arg)
     return NULL;
 }
 
+/* ---- replication --------------------------------------------------------- */
+
+/* Where the sender of a peer dials: its member address, while the peer is
+ * alive or suspect. Sender threads. */
+static int peer_addr(void *ctx, const char *peer_id, char *addr, size_t n)
+{
+    struct cluster *c = ctx;
+    struct ne_swim_member_info m;
+    int rc = ne_membership_find(c->mem, peer_id, &m);
+    if (rc != 0) return rc;
+    if (m.state != NE_SWIM_ALIVE && m.state != NE_SWIM_SUSPECT) return NE_EAGAIN;
+    snprintf(addr, n, "%s", m.addr);
+    return 0;
+}
+
+/* Received points go to the local store, never through the wrapped sink:
+ * they are not forwarded again. */
+static int local_write(void *ctx, const char *db, const struct ne_batch *b,
+                       struct ne_write_result *res)
+{
+    const struct cluster *c = ctx;
+    return c->inner.write(c->inner.ctx, db, b, res);
+}
+
+/* Gives points without a timestamp the arrival time in a copy of the
+ * point array, so that every replica stores the same time. Returns b
+ * itself when every point has one, tmp otherwise, or NULL without memory. */
+static const struct ne_batch *stamped(const struct ne_batch *b, struct ne_batch *tmp)
+{
+    uint32_t i = 0;
+    while (i < b->npts && b->pts[i].ts != NE_TS_UNSET)
+        i++;
+    if (i == b->npts) return b;
+    *tmp = *b;
+    tmp->pts = ne_malloc((size_t)b->npts * sizeof *tmp->pts);
+    if (!tmp->pts) return NULL;
+    memcpy(tmp->pts, b->pts, (size_t)b->npts * sizeof *tmp->pts);
+    int64_t now = ne_time_wall_ns();
+    for (; i < b->npts; i++)
+        if (tmp->pts[i].ts == NE_TS_UNSET) tmp->pts[i].ts = now;
+    return tmp;
+}
+
+/* The agent's sink while the cluster runs: the local store first (its
+ * answer is the caller's), then the replicator (in sync durability the
+ * queue records are durable before this returns). */
+static int replicated_write(void *ctx, const char *db, const struct ne_batch *b,
+                            struct ne_write_result *res)
+{
+    struct cluster *c = ctx;
+    struct ne_batch tmp;
+    const struct ne_batch *w = stamped(b, &tmp);
+    if (!w) return NE_ENOMEM;
+    int rc = c->inner.write(c->inner.ctx, db, w, res);
+    if (rc == 0 && res->accepted > 0) {
+        ring_refresh(c);
+        rc = ne_replicator_submit(c->rep, db, w);
+    }
+    if (w != b) ne_free(tmp.pts);
+    return rc;
+}
+
+static int handle_write_batch(struct cluster *c, const char *peer_id, const uint8_t *msg, size_t n,
+                              struct ne_pbuf *reply, uint8_t *reply_type)
+{
+    pthread_rwlock_rdlock(&c->rep_lock);
+    int rc = c->rep ? ne_replicator_handle(c->rep, peer_id, msg, n, reply, reply_type)
+                    : NE_EAGAIN; /* starting or stopping: the sender retries */
+    pthread_rwlock_unlock(&c->rep_lock);
+    return rc;
+}
+
+static enum ne_store_durability queue_durability(const struct ne_config *cfg)
+{
+    switch (cfg->storage.durability) {
+    case NE_DUR_SYNC:
+        return NE_STORE_SYNC;
+    case NE_DUR_NONE:
+        return NE_STORE_NONE;
+    default:
+        return NE_STORE_INTERVAL;
+    }
+}
+
+/* Starts the replicator and wraps the agent's sink with it. */
+static int start_replication(struct cluster *c, struct ne_agent *a)
+{
+    char dir[4096];
+    snprintf(dir, sizeof dir, "%s/cluster/hints", a->data_dir);
+    const struct ne_cfg_replication *r = &a->cfg->replication;
+    struct ne_replicator_opts o = {
+        .node_id = c->opts.node_id,
+        .hint_dir = dir,
+        .durability = queue_durability(a->cfg),
+        .max_lag_ns = r->max_lag_ns,
+        .hint_window_ns = r->hint_window_ns,
+        .hint_max_bytes = r->hint_max_bytes,
+        .tp = c->tp,
+        .peer_addr = peer_addr,
+        .local_write = local_write,
+        .ctx = c,
+    };
+    c->inner = a->sink;
+    struct ne_replicator *rep = NULL;
+    int rc = ne_replicator_start(&o, &rep);
+    if (rc != 0) return rc;
+    pthread_rwlock_wrlock(&c->rep_lock);
+    c->rep = rep;
+    pthread_rwlock_unlock(&c->rep_lock);
+    atomic_store(&c->ring_stale, true);
+    ring_refresh(c);
+    a->sink.write = replicated_write;
+    a->sink.ctx = c;
+    c->owner = a;
+    return 0;
+}
+
+/* Gives the agent its store sink back and stops the replicator (inbound
+ * requests in progress finish first). */
+static void stop_replication(struct cluster *c)
+{
+    if (c->owner) {
+        c->owner->sink = c->inner;
+        c->owner = NULL;
+    }
+    pthread_rwlock_wrlock(&c->rep_lock);
+    struct ne_replicator *rep = c->rep;
+    c->rep = NULL;
+    pthread_rwlock_unlock(&c->rep_lock);
+    ne_replicator_stop(&rep);
+}
+
 /* ---- lifecycle ----------------------------------------------------------- */
 
 static bool cluster_enabled(const struct ne_config *cfg)
@@ -206,6 +473,18 @@ static void transport_listen(const struct cluster *c, char *out, size_t n)
     snprintf(out, n, "%s:%s", host, port ? port + 1 : "0");
 }
 
+/* The peer requests this node serves (transport handler, connection
+ * threads): the remote reads of sharding/scan.h and replicated writes
+ * (NE_FT_WRITE_BATCH); any other type is refused with NE_EINVAL. */
+static int on_request(void *ctx, const char *peer_id, uint8_t type, const uint8_t *msg, size_t n,
+                      struct ne_pbuf *reply, uint8_t *reply_type)
+{
+    struct cluster *c = ctx;
+    if (ne_scan_is_request(type)) return ne_scan_serve(&c->local, type, msg, n, reply, reply_type);
+    if (type == NE_FT_WRITE_BATCH) return handle_write_batch(c, peer_id, msg, n, reply, reply_type);
+    return NE_EINVAL;
+}
+
 static int start_transport(struct cluster *c)
 {
     char listen[NE_ADDR_MAX + 8];
@@ -221,6 +500,8 @@ static int start_transport(struct cluster *c)
         .connect_timeout_ms = c->opts.connect_timeout_ms,
         .io_timeout_ms = c->opts.io_timeout_ms,
         .pool_per_peer = c->opts.pool_per_peer,
+        .handler = on_request,
+        .ctx = c,
     };
     int rc = ne_transport_start(&t, &c->tp);
     if (rc != 0)
@@ -234,8 +515,11 @@ static void cluster_free(struct cluster *c)
     if (!c) return;
     atomic_store(&c->stop, true);
     if (c->checker_started) pthread_join(c->checker, NULL);
+    stop_replication(c); /* its senders call through the transport */
     ne_transport_stop(&c->tp);
     ne_membership_stop(&c->mem);
+    pthread_rwlock_destroy(&c->rep_lock);
+    pthread_mutex_destroy(&c->ring_mu);
     ne_free(c);
 }
 
@@ -244,10 +528,15 @@ static int cluster_start(struct ne_agent *a)
     struct cluster *c = ne_calloc(1, sizeof *c);
     if (!c) return NE_ENOMEM;
     c->agent = a;
+    pthread_rwlock_init(&c->rep_lock, NULL);
+    pthread_mutex_init(&c->ring_mu, NULL);
+    ne_store_qsrc(a->store, &c->local);
     cluster_opts(a->cfg, &c->opts);
     int rc = ne_cluster_opts_check(&c->opts);
     if (rc != 0) goto fail;
     c->counts[NE_SWIM_ALIVE] = 1; /* this node */
+    ring_member_set(c, c->opts.node_id, NE_SWIM_ALIVE);
+    members_load(c);
     register_count_gauges(c);
     set_member_gauge(c->opts.node_id, NE_SWIM_ALIVE);
     struct ne_membership_opts mo = {.cluster = &c->opts, .on_change = on_change, .ctx = c};
@@ -258,6 +547,10 @@ static int cluster_start(struct ne_agent *a)
         goto fail;
     }
     if ((rc = start_transport(c)) != 0) goto fail;
+    if ((rc = start_replication(c, a)) != 0) {
+        ne_log(NE_LOG_ERROR, MOD, "cannot start replication", "err", ne_strerror(rc), NULL);
+        goto fail;
+    }
     c->other_seeds = count_other_seeds(c);
     if (pthread_create(&c->checker, NULL, check_seeds, c) == 0) c->checker_started = true;
     pthread_mutex_lock(&running_mu);
@@ -301,6 +594,44 @@ bool agent__cluster_running(const struct ne_agent *a)
     return find(a) != NULL;
 }
 
+/* ---- distributed reads ------------------------------------------------------ */
+
+/* The read ring is the write ring: every member not LEFT. A dead owner
+ * keeps its shards (nothing moves them), so they are reported missing
+ * rather than silently read from a node that never held them. Alive and
+ * suspect members are asked. */
+int agent__cluster_source(const struct ne_agent *a, struct ne_csrc **out)
+{
+    *out = NULL;
+    struct cluster *c = find(a);
+    if (!c) return NE_ENOTFOUND;
+    struct ne_swim_member_info *ms = ne_calloc(MAX_MEMBERS, sizeof *ms);
+    struct ne_csrc_member *cm = ne_calloc(MAX_MEMBERS, sizeof *cm);
+    int rc = ms && cm ? 0 : NE_ENOMEM;
+    if (rc == 0) {
+        size_t n = ne_membership_snapshot(c->mem, ms, MAX_MEMBERS);
+        if (n > MAX_MEMBERS) n = MAX_MEMBERS;
+        size_t k = 0;
+        for (size_t i = 0; i < n; i++)
+            if (i == 0 || ms[i].state != NE_SWIM_LEFT)
+                cm[k++] = (struct ne_csrc_member){
+                    ms[i].id, ms[i].addr,
+                    ms[i].state == NE_SWIM_ALIVE || ms[i].state == NE_SWIM_SUSPECT};
+        struct ne_csrc_opts o = {.local = &c->local,
+                                 .tp = c->tp,
+                                 .self = c->opts.node_id,
+                                 .members = cm,
+                                 .nmembers = k,
+                                 .shards = c->opts.shards,
+                                 .vnodes = c->opts.vnodes,
+                                 .rf = c->opts.replication_factor};
+        rc = ne_csrc_new(&o, out);
+    }
+    ne_free(ms);
+    ne_free(cm);
+    return rc;
+}
+
 /* ---- health -------------------------------------------------------------- */
 
 /* Appends "id (addr)" to a reason list, as room allows. */
@@ -316,7 +647,15 @@ static void cluster_health(struct ne_agent *a, struct ne_health *h)
     struct cluster *c = find(a);
     h->status = NE_HEALTH_OK;
     if (!c) return;
-    static _Thread_local struct ne_swim_member_info ms[MAX_MEMBERS];
+    /* On the heap: a thread-local array would be set up in every thread of
+     * the process (36 KiB resident each), and the stack of a pool thread is
+     * no place for it either. */
+    struct ne_swim_member_info *ms = ne_calloc(MAX_MEMBERS, sizeof *ms);
+    if (!ms) {
+        h->status = NE_HEALTH_DEGRADED;
+        snprintf(h->reason, sizeof h->reason, "cannot read the members: out of memory");
+        return;
+    }
     size_t n = ne_membership_snapshot(c->mem, ms, MAX_MEMBERS);
     if (n > MAX_MEMBERS) n = MAX_MEMBERS;
     char dead[160] = "", suspect[160] = "";
@@ -330,6 +669,7 @@ static void cluster_health(struct ne_agent *a, struct ne_health *h)
             reason_add(suspect, sizeof suspect, &us, &ms[i]);
         }
     }
+    ne_free(ms); /* the reasons hold copies of what they name */
     if (n == 1 && c->other_seeds) {
         /* alone although it has seeds: they are down, or hold another key */
         h->status = NE_HEALTH_DEGRADED;
@@ -391,6 +731,23 @@ static void json_ring_nodes(struct agent__sbuf *b, const struct ne_ring *r)
     agent__sb_str(b, "]");
 }
 
+/* Owners of every shard, primary first, as indices into "nodes". */
+static void json_ring_owners(struct agent__sbuf *b, const struct ne_ring *r)
+{
+    uint32_t shards = ne_ring_shards(r), reps = ne_ring_replicas(r);
+    agent__sb_str(b, "[");
+    for (uint32_t s = 0; s < shards; s++) {
+        const uint32_t *own = ne_ring_owners(r, s);
+        agent__sb_str(b, s ? ",[" : "[");
+        for (uint32_t k = 0; k < reps; k++) {
+            if (k) agent__sb_str(b, ",");
+            sb_u64(b, own[k]);
+        }
+        agent__sb_str(b, "]");
+    }
+    agent__sb_str(b, "]");
+}
+
 /* The ring the live members (alive or suspect) would compute. */
 static int json_ring(struct agent__sbuf *b, const struct cluster *c,
                      const struct ne_swim_member_info *ms, size_t n)
@@ -414,6 +771,8 @@ static int json_ring(struct agent__sbuf *b, const struct cluster *c,
     sb_u64(b, ne_ring_replicas(r));
     agent__sb_str(b, ",\"nodes\":");
     json_ring_nodes(b, r);
+    agent__sb_str(b, ",\"owners\":");
+    json_ring_owners(b, r);
     agent__sb_str(b, "}");
     ne_ring_free(&r);
     return 0;

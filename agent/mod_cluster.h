@@ -10,6 +10,12 @@
  * neoedge_cluster_member_state{node=...} (0 alive, 1 suspect, 2 dead,
  * 3 left). A graceful stop announces LEFT to the members.
  *
+ * Replication (sharding/replicate.h): while the module runs, the agent's
+ * sink writes to the local store and then queues each write for the other
+ * owners of its shards (hint queues in data_dir/cluster/hints/<peer>/);
+ * writes received from peers go to the local store only. Metrics
+ * neoedge_replication_*{peer=...}.
+ *
  * The module is enabled when cluster.listen or cluster.seeds is set. One
  * daemon runs per process, so the running cluster is kept by this module
  * and found again from the agent it was started for.
@@ -29,12 +35,23 @@ extern const struct ne_module_ops agent__cluster_ops;
 /* True while the cluster module runs for agent a. */
 bool agent__cluster_running(const struct ne_agent *a);
 
+/* A query source over the whole cluster for one query (sharding/
+ * scan_src.h), from the membership as it is now: every shard read from
+ * one live owner, missing ones reported in the answer's messages. The
+ * caller owns *out (ne_csrc_free) and must free it before the module
+ * stops (admin HTTP, which runs queries, stops first). Returns 0,
+ * NE_ENOTFOUND when the module is not running for a, or NE_ENOMEM. */
+struct ne_csrc;
+int agent__cluster_source(const struct ne_agent *a, struct ne_csrc **out);
+
 /* Appends the cluster view of a as one JSON object:
  *   {"node":{"id","addr","incarnation"},
  *    "members":[{"id","addr","state","incarnation"},...],   (self first)
  *    "counts":{"alive":N,"suspect":N,"dead":N,"left":N},
  *    "ring":{"shards","vnodes","replication_factor","replicas",
- *            "nodes":[{"id","primary","owned"},...]},       (alive + suspect)
+ *            "nodes":[{"id","primary","owned"},...],        (alive + suspect)
+ *            "owners":[[i,...],...]},  (per shard, primary first: indices
+ *                                       into nodes)
  *    "transport":{"addr","dialed","accepted","handshake_failed"},
  *    "rejected_datagrams":N}
  * Returns 0, NE_ENOTFOUND when the module is not running for a, or

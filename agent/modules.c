@@ -14,6 +14,7 @@
 #include "agent/admin.h"
 #include "agent/agent.h"
 #include "agent/mod_cluster.h"
+#include "agent/mod_sync.h"
 #include "agent/sbuf.h"
 #include "agent/version.h"
 #include "ingest/coap/coap.h"
@@ -339,7 +340,7 @@ static const struct ne_module_ops coap_ops = {
 };
 
 const struct ne_module_ops *const ne_agent_modules[] = {
-    &store_ops, &agent__cluster_ops, &http_ops, &mqtt_ops, &coap_ops, NULL,
+    &store_ops, &agent__cluster_ops, &http_ops, &mqtt_ops, &coap_ops, &agent__sync_ops, NULL,
 };
 
 /* ---- health -------------------------------------------------------------- */
@@ -355,6 +356,7 @@ static bool module_running(const struct ne_agent *a, const char *name)
     if (strcmp(name, "mqtt") == 0) return a->mqtt != NULL;
     if (strcmp(name, "coap") == 0) return a->coap != NULL;
     if (strcmp(name, "cluster") == 0) return agent__cluster_running(a);
+    if (strcmp(name, "sync") == 0) return agent__sync_running(a);
     return false;
 }
 

@@ -4,7 +4,8 @@
  * Sources (proc(5)):
  *   /proc/self/statm   field 2: resident pages; field 1: total program pages
  *   /proc/self/stat    fields 14, 15: utime, stime (clock ticks);
- *                      field 22: start time (clock ticks after boot)
+ *                      field 22: start time (clock ticks after boot, the
+ *                      boot clock CLOCK_BOOTTIME counts from)
  *   /proc/stat         "btime": boot time in seconds since the epoch
  *   /proc/self/fd      one entry per open descriptor
  *   getrlimit(RLIMIT_NOFILE) for process_max_fds
@@ -18,6 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "ports/err.h"
@@ -106,6 +108,16 @@ double ne_procstats_start_time(void)
     double bt = boot_time();
     if (bt < 0 || stat_times(&u, &s, &st) != 0) return -1;
     return bt + (double)st / (double)sysconf(_SC_CLK_TCK);
+}
+
+double ne_procstats_uptime_seconds(void)
+{
+    unsigned long long u, s, st;
+    struct timespec now;
+    if (stat_times(&u, &s, &st) != 0 || clock_gettime(CLOCK_BOOTTIME, &now) != 0) return -1;
+    double up = (double)now.tv_sec + (double)now.tv_nsec / 1e9 -
+                (double)st / (double)sysconf(_SC_CLK_TCK);
+    return up > 0 ? up : 0;
 }
 
 double ne_procstats_open_fds(void)

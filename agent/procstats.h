@@ -20,4 +20,9 @@ double ne_procstats_cpu_seconds(void);
 double ne_procstats_open_fds(void);
 double ne_procstats_start_time(void);
 
+/* Seconds since the process started, on the boot clock (CLOCK_BOOTTIME):
+ * unaffected by wall clock steps, which gateways without a battery-backed
+ * clock see at every boot. -1 when /proc cannot be read. */
+double ne_procstats_uptime_seconds(void);
+
 #endif

@@ -9,13 +9,24 @@ pkg_check_modules(NE_URING   REQUIRED IMPORTED_TARGET liburing)
 pkg_check_modules(NE_ZSTD    REQUIRED IMPORTED_TARGET libzstd)
 pkg_check_modules(NE_MHD     REQUIRED IMPORTED_TARGET libmicrohttpd)
 pkg_check_modules(NE_CURL    REQUIRED IMPORTED_TARGET libcurl)
-pkg_check_modules(NE_COAP    REQUIRED IMPORTED_TARGET libcoap-3-openssl)
+# libcoap's GnuTLS build: GnuTLS is loaded and initialised anyway (through
+# libmicrohttpd), while the OpenSSL build initialises OpenSSL and a DTLS
+# context at startup, about 3 MiB resident even with DTLS unused.
+pkg_check_modules(NE_COAP    REQUIRED IMPORTED_TARGET libcoap-3-gnutls)
 
 add_library(ne::yaml  ALIAS PkgConfig::NE_YAML)
 add_library(ne::uring ALIAS PkgConfig::NE_URING)
 add_library(ne::zstd  ALIAS PkgConfig::NE_ZSTD)
 add_library(ne::mhd   ALIAS PkgConfig::NE_MHD)
-add_library(ne::curl  ALIAS PkgConfig::NE_CURL)
+
+# ne::curl is libcurl loaded on first use (ports/curl_lazy.c): linking
+# libcurl itself would load it and twenty libraries it depends on into
+# every process, sinks or not. Only libcurl's headers are used here.
+add_library(ne_curl_lazy STATIC ${PROJECT_SOURCE_DIR}/ports/curl_lazy.c)
+target_include_directories(ne_curl_lazy PRIVATE ${PROJECT_SOURCE_DIR})
+target_include_directories(ne_curl_lazy PUBLIC ${NE_CURL_INCLUDE_DIRS})
+target_link_libraries(ne_curl_lazy PUBLIC ne_ports ${CMAKE_DL_LIBS} Threads::Threads)
+add_library(ne::curl  ALIAS ne_curl_lazy)
 add_library(ne::coap  ALIAS PkgConfig::NE_COAP)
 
 find_library(NE_PAHO_LIB paho-mqtt3as REQUIRED)

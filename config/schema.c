@@ -1096,21 +1096,25 @@ static const struct cfg_key root_keys[] = {
      .def = "1s",
      .min = MS,
      .max = 3600 * SEC,
-     .doc = "Longest a write may live on its receiving node alone."},
+     .doc = "Longest a write may live on its receiving node alone: each peer's hint queue "
+            "is sent (and, with durability interval, synced) at least this often."},
     {.path = "replication.hint_window",
      .kind = CFG_K_DURATION,
      ROOT(replication.hint_window_ns),
      .def = "3h",
      .min = 0,
      .max = 30 * DAY,
-     .doc = "How long writes for an unreachable replica are kept as hints."},
+     .doc = "How long writes for an unreachable replica are kept as hints in "
+            "data_dir/cluster/hints/<peer>; older ones are dropped and counted (0: no age "
+            "limit)."},
     {.path = "replication.hint_max_size",
      .kind = CFG_K_SIZE,
      ROOT(replication.hint_max_bytes),
      .def = "256MiB",
      .min = MIB,
      .max = 1024 * GIB,
-     .doc = "Disk budget for hints, all peers together."},
+     .doc = "Disk budget for hints, all peers together; past it the oldest hints of the "
+            "growing queue are dropped and counted."},
 
     {.path = "sinks",
      .kind = CFG_K_LIST,
@@ -1149,7 +1153,7 @@ const struct cfg_section config__sections[] = {
     {"mqtt.tls", "TLS for ssl:// and wss:// brokers."},
     {"coap", "CoAP ingest (RFC 7252), plain UDP and DTLS with pre-shared keys."},
     {"cluster", "Peer cluster: membership (SWIM over UDP), TLS-PSK transport, shard ring."},
-    {"replication", "Copies among members (not applied to writes yet; checked, reserved)."},
+    {"replication", "Copies among members: writes go to their shards' owners through hint queues."},
     {"central", "role central: accepting segment pushes from gateways (POST /api/v1/segments)."},
     {NULL, NULL},
 };

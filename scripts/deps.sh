@@ -10,6 +10,7 @@ NE_DEPS=(
   libmbedtls-dev libzstd-dev libcurl4-openssl-dev libmicrohttpd-dev zlib1g-dev
   mosquitto mosquitto-clients python3 python3-paho-mqtt python3-cryptography curl procps iproute2 util-linux
   influxdb openssl dpkg-dev binutils groff man-db
+  chromium
 )
 
 # Prints the packages of NE_DEPS that are not installed.
@@ -39,7 +40,8 @@ ne_install_deps() {
 }
 
 # Installs the npm packages the tests use (DuckDB, s3rver, the AWS SigV4
-# signer) into tests/js/node_modules, following tests/js/package-lock.json.
+# signer, playwright-core driving chromium for the console test) into
+# tests/js/node_modules, following tests/js/package-lock.json.
 # Node.js comes from Debian (nodejs, npm) when the machine has none.
 ne_install_js_deps() {
   local root sudo=""

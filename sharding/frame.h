@@ -29,6 +29,14 @@ enum ne_frame_type {
     NE_FT_PONG = 5,
     NE_FT_ERROR = 6, /* reply: [code i32][reason] */
     NE_FT_APP = 32,  /* first application type */
+    /* Write replication (sharding/replicate.h): */
+    NE_FT_WRITE_BATCH = 33, /* hint queue records for the receiver to store */
+    NE_FT_WRITE_ACK = 34,   /* [accepted u32][rejected u32]: stored durably */
+    /* Distributed reads (sharding/scan.h): */
+    NE_FT_SCAN_REQ = 48,   /* struct ne_scan_req */
+    NE_FT_SCAN_REPLY = 49, /* column chunks of the series asked for, paged */
+    NE_FT_META_REQ = 50,   /* struct ne_meta_req: names, fields or series */
+    NE_FT_META_REPLY = 51, /* the names asked for, paged */
 };
 
 /* A growable byte buffer. Zero-initialise; free with ne_pbuf_free. */

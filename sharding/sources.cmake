@@ -8,4 +8,8 @@ set(NE_SHARDING_SOURCES
   membership.c
   transport.c
   net.c
+  scan.c
+  scan_src.c
+  hintq.c
+  replicate.c
 )

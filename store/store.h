@@ -104,7 +104,8 @@ void ne_store_stats(struct ne_store *s, struct ne_store_stats *out);
 /* ---- reads (query engine, tools, tests) ------------------------------------ */
 
 /* A series as reads present it. Everything is borrowed from the store's
- * index and valid until ne_store_close (the index only grows). */
+ * index and valid until ne_store_close (the index only grows: a deleted
+ * series stays in it, marked, and is no longer listed or read). */
 struct ne_series_info {
     uint64_t id;
     const char *db;
@@ -202,6 +203,43 @@ int ne_store_field_keys(struct ne_store *s, const char *db, const char *measurem
 int ne_store_series_with_tag(struct ne_store *s, const char *db, const char *measurement,
                              const char *key, const char *value, ne_store_series_fn fn,
                              void *ctx);
+
+/* ---- deletion (DROP DATABASE, DROP MEASUREMENT, DELETE) ---------------------- */
+
+/* Each of these flushes the memtables first (writes wait meanwhile), logs
+ * the deletion durably (fdatasync) and only then returns 0: from then on
+ * no read, listing or restart (crash included) shows the deleted points,
+ * and a later write at the same series and timestamps is visible again.
+ * Disk space comes back when compaction rewrites or removes the segments
+ * (at once for a synced segment holding nothing else); segments not yet
+ * delivered to every sink (opts.hold_for_sync) keep their bytes until
+ * they are, and reads filter them. Errors: NE_EINVAL (bad arguments),
+ * NE_EFAILED (the store is recovering), an I/O error of the flush or the
+ * log (nothing was deleted), NE_ENOMEM. */
+
+/* Removes database db: its series and points; SHOW and writes see it no
+ * more (a write or ne_store_create_database makes it again, empty).
+ * NE_ENOTFOUND if db is unknown. */
+int ne_store_drop_database(struct ne_store *s, const char *db);
+
+/* Removes measurement of db, its series and points. NE_ENOTFOUND if db or
+ * the measurement is unknown (or already has no series). */
+int ne_store_drop_measurement(struct ne_store *s, const char *db, const char *measurement);
+
+struct ne_store_delete_req {
+    const char *db;
+    const char *measurement;   /* NULL: every measurement of db */
+    ne_store_filter_fn filter; /* NULL: every series. Called under the store
+                                  lock: it must not call the store. */
+    void *filter_ctx;
+    int64_t t0, t1;            /* inclusive; INT64_MIN..INT64_MAX: all time */
+};
+
+/* Deletes the points of the series filter picks with t0 <= ts <= t1 (the
+ * request is borrowed). A series left with no point leaves the index
+ * (SHOW, cardinality); the others keep their remaining points. Returns 0
+ * also when nothing matched; NE_ENOTFOUND if db is unknown. */
+int ne_store_delete(struct ne_store *s, const struct ne_store_delete_req *r);
 
 /* ---- maintenance hooks ------------------------------------------------------ */
 

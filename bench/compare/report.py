@@ -286,6 +286,26 @@ def mqtt_rows(mqtt):
     return out
 
 
+FOOTPRINT_HEADER = ["footprint", "InfluxDB 1.6", "neoedge", "neoedge target", "met"]
+
+
+def footprint_rows(info, runs, sets):
+    """Absolute footprint targets: the stripped binary and idle RSS."""
+    fp = info.get("footprint", {})
+    rows = []
+    nb, ib = fp.get("neoedge_binary"), fp.get("influxd_binary")
+    if nb:
+        rows.append(["stripped binary, MiB", "%.2f" % (ib / MIB) if ib else "-",
+                     "%.2f" % (nb / MIB), "<= 2 MiB", "yes" if nb <= 2 * MIB else "no"])
+    ix, ne = by(runs, "influxdb", sets[0]["name"]), by(runs, "neoedge", sets[0]["name"])
+    if ne.get("idle_rss"):
+        rows.append(["idle RSS after start, MiB",
+                     "%.1f" % (ix["idle_rss"] / MIB) if ix.get("idle_rss") else "-",
+                     "%.1f" % (ne["idle_rss"] / MIB), "<= 8 MiB",
+                     "yes" if ne["idle_rss"] <= 8 * MIB else "no"])
+    return rows
+
+
 def write_all(results, tmp, info, sets, runs, mqtt):
     """Prints the table, writes latest.md and charts; True if all steps ran."""
     rows = build_rows(sets, runs)
@@ -299,6 +319,9 @@ def write_all(results, tmp, info, sets, runs, mqtt):
     mq = mqtt_rows(mqtt)
     print()
     print(text_table(header, cells))
+    fp = footprint_rows(info, runs, sets)
+    print()
+    print(text_table(FOOTPRINT_HEADER, fp))
     print()
     print(text_table(mq_header, mq))
     print()
@@ -344,6 +367,12 @@ def write_all(results, tmp, info, sets, runs, mqtt):
          "index, start-up) weigh more per value than on S1 and I1, and queries touch "
          "less data. Run without --quick for the standard datasets."
          if info["quick"] else "Standard datasets S1 and I1."),
+        "",
+        md_table(FOOTPRINT_HEADER, fp),
+        "",
+        "The binary is a copy of the one measured, stripped with `strip`; InfluxDB's is "
+        "Debian's `influxd`. Idle RSS: the same neoedge configuration as the rows above "
+        "(HTTP only, no MQTT or CoAP).",
         "",
         md_table(mq_header, mq),
         "",

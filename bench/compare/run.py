@@ -162,6 +162,18 @@ def queries():
             for n, db, q in bench_query.QUERIES]
 
 
+def footprint(neoedge_bin, tmp_root):
+    """Sizes of the stripped neoedge binary (a copy, stripped) and of influxd."""
+    out = {}
+    stripped = os.path.join(tmp_root, "neoedge.stripped")
+    if subprocess.run(["strip", "-o", stripped, neoedge_bin]).returncode == 0:
+        out["neoedge_binary"] = os.path.getsize(stripped)
+    influxd = shutil.which("influxd")
+    if influxd:
+        out["influxd_binary"] = os.path.getsize(influxd)
+    return out
+
+
 def run_engine(engine, a, tmp_root, ds, work, total_values):
     """Measures one engine on one dataset; returns a dict of figures."""
     name, db = ds[0], ds[1]
@@ -392,6 +404,7 @@ def main():
     mqtt = [run_mqtt(a, tmp_root, s1_path, how) for how in ("mosquitto_pub", "paho")]
 
     info = {"started": started, "quick": a.quick, "runs": a.runs,
+            "footprint": footprint(a.neoedge, tmp_root),
             "machine": procstat.machine(),
             "influx_version": engines.version(["influxd", "version"]),
             "neoedge_version": engines.version([a.neoedge, "version"]),

@@ -671,8 +671,22 @@ static void probe_reason(const char *uri, char *why, size_t n)
         snprintf(why, n, "%s", strerror(err));
 }
 
+static pthread_once_t paho_once = PTHREAD_ONCE_INIT;
+
+/* Paho would initialise OpenSSL (error strings, config, algorithm tables:
+ * about 2 MiB resident) when the first client is created, TLS or not.
+ * OpenSSL 1.1+ initialises itself when a TLS connection first needs it, so
+ * a daemon with plain tcp:// brokers never pays for it. */
+static void paho_init_once(void)
+{
+    MQTTAsync_init_options io = MQTTAsync_init_options_initializer;
+    io.do_openssl_init = 0;
+    MQTTAsync_global_init(&io);
+}
+
 static int create_client(struct mclient *c)
 {
+    pthread_once(&paho_once, paho_init_once);
     MQTTAsync_createOptions co = MQTTAsync_createOptions_initializer;
     co.MQTTVersion = c->version;
     int rc = MQTTAsync_createWithOptions(&c->h, c->uri, c->m->client_id,

@@ -17,6 +17,12 @@
  * segment with a higher id (store.c: drop_superseded), so no point is lost
  * or duplicated.
  *
+ * Deleted data (delete.c): every merge drops the columns of dead series
+ * and the points tombstones cover in its inputs; a synced segment marked
+ * purge is rewritten alone (or removed when nothing in it is left), a
+ * merge whose result is empty publishes nothing lasting (the output is
+ * removed with its inputs).
+ *
  * Retention drops whole segments: those whose newest point is older than
  * retention_max_age_ns, then, while segments + WAL exceed
  * retention_max_disk_bytes, the segment with the oldest data. With
@@ -95,11 +101,39 @@ static bool pick_run(struct ne_store *s, bool force, size_t *lo, size_t *hi)
     return best != UINT64_MAX;
 }
 
-static int merge_run(struct ne_store *s, size_t lo, size_t hi)
+void eng_seg_drop(struct ne_store *s, size_t i)
+{
+    struct eng_seg *g = s->segs[i];
+    memmove(&s->segs[i], &s->segs[i + 1], (s->nsegs - i - 1) * sizeof *s->segs);
+    s->nsegs--;
+    g->dead = true;
+    eng_seg_unref(s, g);
+}
+
+/* After a merge published out: an empty result goes at once; one that
+ * missed a delete made while it ran is marked for purging. mu held. */
+static void merged_output_check(struct ne_store *s, struct eng_seg *out, uint64_t npoints,
+                                bool deletes_since)
+{
+    if (npoints && !deletes_since) return;
+    for (size_t i = 0; i < s->nsegs; i++) {
+        if (s->segs[i] != out) continue;
+        if (!npoints)
+            eng_seg_drop(s, i);
+        else
+            (void)eng_del_mark(s, out);
+        break;
+    }
+}
+
+int eng_merge_run(struct ne_store *s, size_t lo, size_t hi)
 {
     size_t n = hi - lo;
     struct eng_seg **in = ne_malloc(n * sizeof *in);
     struct ne_seg **rs = ne_malloc(n * sizeof *rs);
+    struct ne_seg_merge_opts mo;
+    struct eng_del_merge dm;
+    ne_seg_merge_opts_default(&mo);
     if (!in || !rs) {
         ne_free(in);
         ne_free(rs);
@@ -107,14 +141,20 @@ static int merge_run(struct ne_store *s, size_t lo, size_t hi)
     }
     for (size_t i = 0; i < n; i++) {
         in[i] = s->segs[lo + i];
-        in[i]->refs++;
         rs[i] = in[i]->r;
     }
+    if (eng_del_merge_init(&dm, s, in, n, &mo)) {
+        ne_free(in);
+        ne_free(rs);
+        return NE_ENOMEM;
+    }
+    for (size_t i = 0; i < n; i++)
+        in[i]->refs++;
     uint64_t id = s->next_seg_id++;
+    uint64_t del_gen = s->del_gen;
     s->compacting = true;
     pthread_mutex_unlock(&s->mu);
 
-    struct ne_seg_merge_opts mo = {.keep_min_ts = INT64_MIN};
     struct ne_seg_info info;
     struct eng_seg *out = NULL;
     int rc = ne_seg_merge(rs, n, s->seg_dir, id, &mo, &info);
@@ -152,16 +192,22 @@ static int merge_run(struct ne_store *s, size_t lo, size_t hi)
         }
         s->nsegs = keep;
         eng_segs_publish(s, out);
+        merged_output_check(s, out, info.npoints, s->del_gen != del_gen);
+        eng_del_retire(s);
+        eng_update_gauges(s);
         ne_metric_inc(s->m_compactions);
         char ids[64], np[32];
         snprintf(ids, sizeof ids, "%" PRIu64, id);
         snprintf(np, sizeof np, "%zu", n);
-        ne_log(NE_LOG_INFO, ENG_MOD, "segments compacted", "into", ids, "inputs", np, NULL);
+        ne_log(NE_LOG_INFO, ENG_MOD,
+               n == 1 ? "segment rewritten without deleted data" : "segments compacted", "into",
+               ids, "inputs", np, NULL);
     } else {
         ne_log(NE_LOG_ERROR, ENG_MOD, "compaction failed", "err", ne_strerror(rc), NULL);
     }
     for (size_t i = 0; i < n; i++)
         eng_seg_unref(s, in[i]);
+    eng_del_merge_free(&dm);
     ne_free(in);
     ne_free(rs);
     pthread_mutex_unlock(&s->mu);
@@ -174,9 +220,11 @@ static int compact_step(struct ne_store *s, bool force, bool *did)
 {
     size_t lo, hi;
     *did = false;
-    if (!pick_run(s, force, &lo, &hi)) return 0;
+    /* a delete being logged has fixed its segment limit: a merge started
+     * now would get an id above it without dropping its points */
+    if (s->deleting || !pick_run(s, force, &lo, &hi)) return 0;
     *did = true;
-    return merge_run(s, lo, hi);
+    return eng_merge_run(s, lo, hi);
 }
 
 int eng_compact_once(struct ne_store *s, bool *did)
@@ -199,10 +247,7 @@ static void evict(struct ne_store *s, size_t i, const char *why)
            "reason", why, "bytes", bytes, "max_ts", maxts, NULL);
     ne_metric_inc(s->m_evicted);
     ne_metric_add(s->m_evicted_bytes, g->bytes);
-    memmove(&s->segs[i], &s->segs[i + 1], (s->nsegs - i - 1) * sizeof *s->segs);
-    s->nsegs--;
-    g->dead = true;
-    eng_seg_unref(s, g);
+    eng_seg_drop(s, i);
 }
 
 /* unsynced: also consider segments a sink has not delivered (only with
@@ -238,6 +283,7 @@ static size_t oldest_evictable(const struct ne_store *s, bool unsynced)
 /* mu held. */
 static int retention_locked(struct ne_store *s)
 {
+    size_t nsegs = s->nsegs;
     if (s->o.retention_max_age_ns > 0) {
         int64_t cutoff = ne_time_wall_ns() - s->o.retention_max_age_ns;
         for (size_t i = 0; i < s->nsegs;) {
@@ -260,6 +306,7 @@ static int retention_locked(struct ne_store *s)
             evict_counted(s, best, "disk_budget");
         }
     }
+    if (s->nsegs != nsegs && eng_index_ntombs(s->ix)) eng_del_retire(s); /* evictions */
     eng_update_gauges(s);
     return 0;
 }
@@ -273,20 +320,31 @@ int eng_retention_once(struct ne_store *s)
     return rc;
 }
 
+static void wait_not_compacting(struct ne_store *s)
+{
+    while (s->compacting) {
+        pthread_mutex_unlock(&s->mu);
+        ne_time_sleep_ns(10000000);
+        pthread_mutex_lock(&s->mu);
+    }
+}
+
 int ne_store_compact(struct ne_store *s)
 {
     int rc = eng_retention_once(s);
     bool did = true;
     pthread_mutex_lock(&s->mu);
+    while (!rc && did) { /* deleted data first, then size */
+        wait_not_compacting(s);
+        rc = eng_del_purge_step(s, &did);
+    }
+    did = true;
     while (!rc && did) {
-        while (s->compacting) {
-            pthread_mutex_unlock(&s->mu);
-            ne_time_sleep_ns(10000000);
-            pthread_mutex_lock(&s->mu);
-        }
+        wait_not_compacting(s);
         rc = compact_step(s, true, &did);
     }
     pthread_mutex_unlock(&s->mu);
+    eng_reap(s);
     return rc;
 }
 
@@ -313,7 +371,8 @@ void *eng_compactor_main(void *arg)
         if (s->stop_compactor) break;
         (void)retention_locked(s);
         bool did = false;
-        int rc = s->compacting ? 0 : compact_step(s, false, &did);
+        int rc = eng_del_purge_step(s, &did);
+        if (!did && !rc && !s->compacting) rc = compact_step(s, false, &did);
         again = did && rc == 0;
         pthread_mutex_unlock(&s->mu);
         eng_reap(s);

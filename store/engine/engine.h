@@ -54,12 +54,17 @@ struct eng_series {
     struct eng_field *fields;
     uint32_t nfields, cap_fields;
     uint64_t wal_gen; /* WAL file in which this series was last defined */
+    /* Deleted (DROP DATABASE/MEASUREMENT, or DELETE that left it no
+     * point): hidden from reads and listings, its columns are dropped by
+     * compaction; a later write with the same key creates a new series. */
+    bool dead;
 };
 
 struct eng_db {
     char *name;
     uint32_t id;
-    uint64_t nseries;
+    uint64_t nseries; /* live series (the per-database limit) */
+    bool dropped;     /* DROP DATABASE; a write or CREATE revives it, empty */
 };
 
 struct eng_meas {
@@ -67,8 +72,46 @@ struct eng_meas {
     uint32_t len;
     uint32_t db;
     uint64_t hash;
-    struct eng_series **series; /* in creation order */
+    struct eng_series **series; /* in creation order, dead ones included */
     uint64_t nseries, cap_series;
+    uint64_t nlive; /* series not dead (listings, the per-measurement limit) */
+};
+
+/* A time-range deletion that did not remove whole series: the points of
+ * series ids[] with t0 <= ts <= t1 in every segment with id < seg_limit
+ * are deleted. Segments made later hold only newer writes (the delete
+ * flushed the memtables first) or were purged of it by compaction. The
+ * index keeps it until no segment it touches is left. Immutable once
+ * made; refs is changed under store.mu (compaction holds one while it
+ * merges). */
+struct eng_tomb {
+    uint64_t seq;       /* WAL sequence number of the delete */
+    uint64_t seg_limit; /* applies to segments with id < seg_limit */
+    int64_t t0, t1;     /* inclusive */
+    uint64_t *ids;      /* ascending */
+    size_t nids;
+    int refs;
+};
+
+/* True if t covers series id (binary search). */
+bool eng_tomb_has(const struct eng_tomb *t, uint64_t id);
+/* Drops a reference; frees t with the last one. */
+void eng_tomb_unref(struct eng_tomb *t);
+
+/* A deletion as the series log records it (series.c specifies the
+ * format): every series of database db, or of measurement meas of db, or
+ * (ENG_DEL_SERIES) the series dead[] die, and range[] lose [t0, t1]. */
+enum eng_del_what { ENG_DEL_SERIES = 0, ENG_DEL_MEAS = 1, ENG_DEL_DB = 2 };
+struct eng_del {
+    enum eng_del_what what;
+    uint64_t seq, seg_limit;
+    uint32_t db;
+    struct ne_sv meas;       /* ENG_DEL_MEAS */
+    int64_t t0, t1;          /* ENG_DEL_SERIES */
+    const uint64_t *dead;    /* ascending */
+    size_t ndead;
+    const uint64_t *range;   /* ascending */
+    size_t nrange;
 };
 
 struct eng_index; /* opaque, series.c */
@@ -79,18 +122,21 @@ int eng_index_open(const char *dir, uint64_t max_per_db, uint64_t max_per_meas,
                    struct eng_index **out);
 void eng_index_close(struct eng_index **ip);
 
-/* Finds or creates database name. Returns its index or a negative error. */
+/* Finds or creates database name (a dropped one is revived, empty, and
+ * logged again). 0 or a negative error. */
 int eng_index_db(struct eng_index *ix, struct ne_sv name, uint32_t *out);
 
-/* Looks up the series of point p of batch b in database db. On a miss,
- * creates it unless a cardinality limit forbids (NE_ELIMIT, *why filled).
- * No allocation when the series exists. */
+/* Looks up the live series of point p of batch b in database db. On a
+ * miss (or a dead series), creates it unless a cardinality limit forbids
+ * (NE_ELIMIT, *why filled). No allocation when the series exists. */
 int eng_index_series(struct eng_index *ix, uint32_t db, const struct ne_batch *b,
                      const struct ne_point *p, struct eng_series **out, char *why, size_t nwhy);
 
-/* Same from explicit parts (WAL replay). */
+/* Same from explicit parts (WAL replay). keep_dead: a dead series with
+ * that key is returned rather than replaced (records already flushed). */
 int eng_index_series_parts(struct eng_index *ix, uint32_t db, struct ne_sv meas,
-                           const struct ne_tag *tags, uint32_t ntags, struct eng_series **out);
+                           const struct ne_tag *tags, uint32_t ntags, bool keep_dead,
+                           struct eng_series **out);
 
 /* Finds field name in s: returns its slot or -1. hint is tried first. */
 int eng_series_field_find(const struct eng_series *s, struct ne_sv name, uint32_t hint);
@@ -109,16 +155,43 @@ int eng_index_take_pending(struct eng_index *ix, struct ne_buf *out);
 int eng_index_write_pending(struct eng_index *ix, struct ne_buf *b);
 void eng_index_restore_pending(struct eng_index *ix, struct ne_buf *b);
 
+/* Appends the series-log record of d to out (framed like every record:
+ * the caller writes it with eng_index_write_pending). 0 or NE_ENOMEM. */
+int eng_index_encode_del(const struct eng_del *d, struct ne_buf *out);
+/* Applies d to the index in memory: marks series dead (live counts go
+ * down), the database dropped, and adds a tombstone for range[]. Done
+ * once the record is durable, and again for every record at open.
+ * 0 or NE_ENOMEM. */
+int eng_index_apply_del(struct eng_index *ix, const struct eng_del *d);
+
+/* Live tombstones (borrowed; valid under store.mu), and retiring one
+ * (the index drops its reference). */
+size_t eng_index_ntombs(const struct eng_index *ix);
+struct eng_tomb *eng_index_tomb_at(const struct eng_index *ix, size_t i);
+void eng_index_retire_tomb(struct eng_index *ix, size_t i);
+/* Dead series in the index (0: no segment can hold deleted columns). */
+uint64_t eng_index_ndead(const struct eng_index *ix);
+/* Highest delete sequence number and segment limit ever logged (open
+ * raises flushed_seq and the next segment id to them). */
+void eng_index_del_marks(const struct eng_index *ix, uint64_t *max_seq, uint64_t *max_seg_limit);
+
 /* Accessors for reads and lookups. Pointers are borrowed from the index and
- * valid while the store lives (the index only grows). */
+ * valid while the store lives (the index only grows; dead series and
+ * dropped databases stay, marked). */
 uint32_t eng_index_ndbs(const struct eng_index *ix);
 const struct eng_db *eng_index_db_at(const struct eng_index *ix, uint32_t i);
+/* A database that is not dropped. */
 int eng_index_db_find(const struct eng_index *ix, const char *name, uint32_t *out);
+/* Finds database name, dropped or not, creating it if unknown (WAL replay
+ * of records already flushed: it must neither revive nor lose a db). */
+int eng_index_db_any(struct eng_index *ix, struct ne_sv name, uint32_t *out);
 uint32_t eng_index_nmeas(const struct eng_index *ix);
 const struct eng_meas *eng_index_meas_at(const struct eng_index *ix, uint32_t i);
 int eng_index_meas_find(const struct eng_index *ix, uint32_t db, const char *name,
                         const struct eng_meas **out);
+/* Highest series id (dead ones included), and the live series count. */
 uint64_t eng_index_nseries(const struct eng_index *ix);
+uint64_t eng_index_nlive(const struct eng_index *ix);
 struct eng_series *eng_index_series_by_id(const struct eng_index *ix, uint64_t id);
 /* Series of meas having tag key=val (postings); *n gets the count. */
 struct eng_series *const *eng_index_postings(const struct eng_index *ix, const struct eng_meas *m,
@@ -223,6 +296,8 @@ void eng_wal_drop_upto(struct eng_wal *w, uint64_t upto);
 uint64_t eng_wal_bytes(const struct eng_wal *w);
 /* Last sequence number known durable (or written, in interval mode). */
 uint64_t eng_wal_last_seq(const struct eng_wal *w);
+/* The sequence number the next record will get. */
+uint64_t eng_wal_next_seq(const struct eng_wal *w);
 /* True once a sync failed (the WAL must be reopened). */
 bool eng_wal_failed(const struct eng_wal *w);
 /* Sets the next sequence number (used after replay). */

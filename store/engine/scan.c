@@ -8,6 +8,12 @@
  * double anything. Precedence for equal (series, field, ts): segments by WAL
  * range (older first), then the sealed memtable, then the active one; the
  * stable sort keeps the last, i.e. the newest write.
+ *
+ * Deleted data (delete.c): dead series are skipped; the series' tombstone
+ * ranges are copied with the snapshot, and a segment block one of them
+ * covers (in a segment below its limit) is skipped, a block one meets is
+ * decoded and filtered and never offered as statistics. Memtables need no
+ * filtering: a delete flushes them first, so they hold only newer writes.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -46,6 +52,9 @@ struct scan {
     uint32_t mt_cap, nf;
     struct ne_seg_block blk;
     struct ne_series_info info;
+    /* tombstone ranges of the series, copied under the lock */
+    struct eng_trange *tr;
+    size_t ntr, cap_tr;
 };
 
 static int grow_vals(struct scan *sc, size_t extra)
@@ -137,6 +146,8 @@ static int snapshot_series(struct scan *sc, struct eng_series *se)
     sc->nsegs = s->nsegs;
     sc->n = sc->nstrs = sc->mt_end = 0;
     sc->nf = 0;
+    sc->ntr = 0;
+    if ((rc = eng_del_ranges_of(s, se->id, &sc->tr, &sc->ntr, &sc->cap_tr))) return rc;
     if ((rc = grow_mt(sc, se->nfields ? se->nfields : 1))) return rc;
     sc->nf = se->nfields;
     if (se->nfields) memcpy(sc->fcopy, se->fields, se->nfields * sizeof *sc->fcopy);
@@ -172,12 +183,27 @@ static bool overlaps_other(struct scan *sc, size_t self, const int64_t *col_lo,
     return false;
 }
 
-static int append_block(struct scan *sc, uint8_t type)
+/* How the tombstones that apply to segment seg_id meet [lo, hi]: 0 not at
+ * all, 1 in part, 2 one covers all of it. */
+static int tomb_cover(const struct scan *sc, uint64_t seg_id, int64_t lo, int64_t hi)
+{
+    int r = 0;
+    for (size_t i = 0; i < sc->ntr; i++) {
+        const struct eng_trange *t = &sc->tr[i];
+        if (seg_id >= t->seg_limit || t->t0 > hi || lo > t->t1) continue;
+        if (t->t0 <= lo && hi <= t->t1) return 2;
+        r = 1;
+    }
+    return r;
+}
+
+static int append_block(struct scan *sc, uint8_t type, uint64_t seg_id, bool filter)
 {
     const struct ne_seg_block *b = &sc->blk;
     int rc = grow_vals(sc, b->n);
     for (uint32_t i = 0; !rc && i < b->n; i++) {
         if (b->ts[i] < sc->q->t0 || b->ts[i] > sc->q->t1) continue;
+        if (filter && tomb_cover(sc, seg_id, b->ts[i], b->ts[i])) continue;
         union eng_val v = {.u = 0};
         switch (type) {
         case NE_V_FLOAT:
@@ -224,11 +250,14 @@ static int read_segments(struct scan *sc, const struct eng_field *ef, struct spa
     for (size_t i = 0; i < sc->nsegs; i++) {
         if (col_idx[i] == UINT32_MAX) continue;
         const struct ne_seg *r = sc->segs[i]->r;
+        uint64_t seg_id = sc->segs[i]->id;
         uint32_t b0, b1;
         ne_seg_blocks_in_range(r, col_idx[i], sc->q->t0, sc->q->t1, &b0, &b1);
         for (uint32_t b = b0; b < b1; b++) {
             const struct ne_seg_blockref *br = ne_seg_block(r, col_idx[i], b);
-            if (sc->bfn && br->stats.min_ts >= sc->q->t0 && br->stats.max_ts <= sc->q->t1 &&
+            int cover = sc->ntr ? tomb_cover(sc, seg_id, br->stats.min_ts, br->stats.max_ts) : 0;
+            if (cover == 2) continue; /* deleted */
+            if (sc->bfn && !cover && br->stats.min_ts >= sc->q->t0 && br->stats.max_ts <= sc->q->t1 &&
                 !overlaps_other(sc, i, col_lo, col_hi, mt, br->stats.min_ts, br->stats.max_ts)) {
                 struct ne_scan_block sb = {&sc->info, ef->name.p, ef->type, &br->stats};
                 int rc = sc->bfn(sc->ctx, &sb);
@@ -237,7 +266,7 @@ static int read_segments(struct scan *sc, const struct eng_field *ef, struct spa
                 /* declined: decode the block like any other */
             }
             int rc = ne_seg_block_read(r, col_idx[i], b, &sc->blk);
-            if (!rc) rc = append_block(sc, ef->type);
+            if (!rc) rc = append_block(sc, ef->type, seg_id, cover != 0);
             if (rc) {
                 if (rc < 0)
                     ne_log(NE_LOG_ERROR, ENG_MOD, "segment block unreadable", "path",
@@ -317,10 +346,15 @@ static int scan_series(struct scan *sc, struct eng_series *se)
     const struct ne_store_scan_req *q = sc->q;
     sc->info = (struct ne_series_info){se->id, eng_index_db_at(s->ix, se->db)->name,
                                        se->meas_name.p, se->tags, se->ntags};
-    if (q->filter && !q->filter(q->filter_ctx, &sc->info)) return 0;
     pthread_mutex_lock(&s->mu);
-    int rc = snapshot_series(sc, se);
+    bool dead = se->dead;
     pthread_mutex_unlock(&s->mu);
+    if (dead || (q->filter && !q->filter(q->filter_ctx, &sc->info))) return 0;
+    pthread_mutex_lock(&s->mu);
+    dead = se->dead; /* deleted while the filter ran */
+    int rc = dead ? 0 : snapshot_series(sc, se);
+    pthread_mutex_unlock(&s->mu);
+    if (dead) return 0;
     for (uint32_t f = 0; !rc && f < sc->nf; f++) {
         if (q->field && strcmp(q->field, sc->fcopy[f].name.p) != 0) continue;
         rc = scan_column(sc, f);
@@ -367,6 +401,7 @@ static int scan_run(struct ne_store *s, const struct ne_store_scan_req *q, ne_st
     ne_free(sc.mt_hi);
     ne_free(sc.mt_span);
     ne_free(sc.fcopy);
+    ne_free(sc.tr);
     return rc;
 }
 
@@ -409,7 +444,7 @@ int ne_store_list_databases(struct ne_store *s, ne_store_name_fn fn, void *ctx)
     pthread_mutex_lock(&s->mu);
     int rc = 0;
     for (uint32_t i = 0; !rc && i < eng_index_ndbs(s->ix); i++)
-        rc = fn(ctx, eng_index_db_at(s->ix, i)->name);
+        if (!eng_index_db_at(s->ix, i)->dropped) rc = fn(ctx, eng_index_db_at(s->ix, i)->name);
     pthread_mutex_unlock(&s->mu);
     return rc;
 }
@@ -421,7 +456,7 @@ int ne_store_list_measurements(struct ne_store *s, const char *db, ne_store_name
     int rc = eng_index_db_find(s->ix, db, &d);
     for (uint32_t i = 0; !rc && i < eng_index_nmeas(s->ix); i++) {
         const struct eng_meas *m = eng_index_meas_at(s->ix, i);
-        if (m->db == d) rc = fn(ctx, m->name);
+        if (m->db == d && m->nlive) rc = fn(ctx, m->name);
     }
     pthread_mutex_unlock(&s->mu);
     return rc;
@@ -449,6 +484,7 @@ int ne_store_list_series(struct ne_store *s, const char *db, const char *measure
     const struct eng_meas *m;
     int rc = find_meas(s, db, measurement, &m);
     for (uint64_t i = 0; !rc && i < m->nseries; i++) {
+        if (m->series[i]->dead) continue;
         struct ne_series_info in = series_info(s, m->series[i]);
         rc = fn(ctx, &in);
     }
@@ -501,6 +537,7 @@ static int names_finish(struct names *nm, int rc, ne_store_name_fn fn, ne_store_
         uint8_t type = 0;
         for (uint64_t k = 0; !type && k < m->nseries; k++) {
             const struct eng_series *se = m->series[k];
+            if (se->dead) continue;
             int sl = eng_series_field_find(se, ne_sv_c(nm->v[i]), 0);
             if (sl >= 0) type = se->fields[sl].type;
         }
@@ -519,7 +556,7 @@ int ne_store_tag_keys(struct ne_store *s, const char *db, const char *measuremen
     const struct eng_meas *m;
     int rc = find_meas(s, db, measurement, &m);
     for (uint64_t i = 0; !rc && i < m->nseries; i++)
-        for (uint32_t t = 0; !rc && t < m->series[i]->ntags; t++)
+        for (uint32_t t = 0; !rc && !m->series[i]->dead && t < m->series[i]->ntags; t++)
             rc = names_add(&nm, m->series[i]->tags[t].key.p, 0);
     rc = names_finish(&nm, rc, fn, NULL, ctx, m);
     pthread_mutex_unlock(&s->mu);
@@ -534,7 +571,7 @@ int ne_store_tag_values(struct ne_store *s, const char *db, const char *measurem
     const struct eng_meas *m;
     int rc = find_meas(s, db, measurement, &m);
     for (uint64_t i = 0; !rc && i < m->nseries; i++)
-        for (uint32_t t = 0; !rc && t < m->series[i]->ntags; t++)
+        for (uint32_t t = 0; !rc && !m->series[i]->dead && t < m->series[i]->ntags; t++)
             if (strcmp(m->series[i]->tags[t].key.p, key) == 0)
                 rc = names_add(&nm, m->series[i]->tags[t].val.p, 0);
     rc = names_finish(&nm, rc, fn, NULL, ctx, m);
@@ -550,7 +587,7 @@ int ne_store_field_keys(struct ne_store *s, const char *db, const char *measurem
     const struct eng_meas *m;
     int rc = find_meas(s, db, measurement, &m);
     for (uint64_t i = 0; !rc && i < m->nseries; i++)
-        for (uint32_t f = 0; !rc && f < m->series[i]->nfields; f++)
+        for (uint32_t f = 0; !rc && !m->series[i]->dead && f < m->series[i]->nfields; f++)
             rc = names_add(&nm, m->series[i]->fields[f].name.p, m->series[i]->fields[f].type);
     rc = names_finish(&nm, rc, NULL, fn, ctx, m);
     pthread_mutex_unlock(&s->mu);
@@ -567,6 +604,7 @@ int ne_store_series_with_tag(struct ne_store *s, const char *db, const char *mea
     struct eng_series *const *v =
         rc ? NULL : eng_index_postings(s->ix, m, ne_sv_c(key), ne_sv_c(value), &n);
     for (uint64_t i = 0; !rc && i < n; i++) {
+        if (v[i]->dead) continue;
         struct ne_series_info in = series_info(s, v[i]);
         rc = fn(ctx, &in);
     }

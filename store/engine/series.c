@@ -10,6 +10,14 @@
  * databases stay valid. A lookup of an existing series hashes the views of
  * the batch directly and allocates nothing.
  *
+ * Deletion marks rather than frees: a dropped database keeps its slot
+ * (dropped = true) and a deleted series stays in every table with
+ * dead = true. The key lookup table holds the newest series of a key, so
+ * a write after a delete creates a new series (new id) that replaces the
+ * dead one there; postings and measurement lists keep both, and readers
+ * skip the dead. Live counts (database, measurement, index) drive the
+ * cardinality limits and the listings.
+ *
  * Persistence: dir/series.log, append-only, replayed at open. New records
  * are buffered and written + fdatasync'ed by eng_index_sync before any
  * segment that references their ids is published (the WAL carries its own
@@ -29,7 +37,17 @@
  *     2 SERIES    series_id, db_index, meas_len, meas, ntags,
  *                 (key_len, key, val_len, val) x ntags
  *     3 FIELD     series_id, slot, u8 type, name_len, name
- *   A bad length or CRC at the end is a torn tail: cut there. All integers
+ *     4 DELETE    seq, seg_limit, db_index, u8 what, then by what:
+ *                 2 database:    nothing (every series of db dies, db dropped)
+ *                 1 measurement: meas_len, meas (its series die)
+ *                 0 series:      sv t0, sv t1, ndead, id deltas x ndead,
+ *                                nrange, id deltas x nrange
+ *                 (ids ascending, each stored as the difference to the
+ *                 previous one; the dead ids die, the range ids lose their
+ *                 points in [t0, t1] in segments with id < seg_limit; seq
+ *                 is the first WAL sequence number after the delete)
+ *   A DATABASE record naming an existing index revives a dropped database.
+ *   Records apply in file order. A bad length or CRC at the end is a torn tail: cut there. All integers
  *   little-endian.
  */
 #include "store/engine/engine.h"
@@ -45,7 +63,7 @@
 #define SL_VERSION 1
 #define SL_HDR     16
 
-enum { SL_DB = 1, SL_SERIES = 2, SL_FIELD = 3 };
+enum { SL_DB = 1, SL_SERIES = 2, SL_FIELD = 3, SL_DELETE = 4 };
 
 struct posting {
     uint64_t hash;
@@ -76,6 +94,11 @@ struct eng_index {
 
     struct posting *post; /* open addressing; series == NULL is empty */
     uint64_t post_cap, npost;
+
+    uint64_t nlive, ndead; /* series alive / dead */
+    struct eng_tomb **tombs;
+    size_t ntombs, cap_tombs;
+    uint64_t max_del_seq, max_seg_limit;
 };
 
 /* ---- hashing ------------------------------------------------------------ */
@@ -387,23 +410,45 @@ static int db_add(struct eng_index *ix, struct ne_sv name, uint32_t *out)
     d->name = n;
     d->id = ix->ndbs;
     d->nseries = 0;
+    d->dropped = false;
     *out = ix->ndbs++;
     return 0;
+}
+
+static bool db_named(const struct eng_db *d, struct ne_sv name)
+{
+    return strlen(d->name) == name.n && memcmp(d->name, name.p, name.n) == 0;
 }
 
 int eng_index_db(struct eng_index *ix, struct ne_sv name, uint32_t *out)
 {
     for (uint32_t i = 0; i < ix->ndbs; i++) {
-        if (strlen(ix->dbs[i].name) == name.n && memcmp(ix->dbs[i].name, name.p, name.n) == 0) {
-            *out = i;
-            return 0;
+        if (!db_named(&ix->dbs[i], name)) continue;
+        if (ix->dbs[i].dropped) {
+            /* revived: the record comes after the DELETE that dropped it */
+            int rc = log_db(ix, i);
+            if (rc) return rc;
+            ix->dbs[i].dropped = false;
         }
+        *out = i;
+        return 0;
     }
     uint32_t i;
     int rc = db_add(ix, name, &i);
     if (!rc) rc = log_db(ix, i);
     if (!rc) *out = i;
     return rc;
+}
+
+int eng_index_db_any(struct eng_index *ix, struct ne_sv name, uint32_t *out)
+{
+    for (uint32_t i = 0; i < ix->ndbs; i++) {
+        if (db_named(&ix->dbs[i], name)) {
+            *out = i;
+            return 0;
+        }
+    }
+    return eng_index_db(ix, name, out);
 }
 
 static int meas_lookup(const struct eng_index *ix, uint32_t db, const char *p, uint32_t n,
@@ -552,7 +597,9 @@ static int series_insert(struct eng_index *ix, uint64_t id, uint32_t db, struct 
     ix->by_id[id - 1] = s;
     if (id > ix->nseries) ix->nseries = id;
     m->series[m->nseries++] = s;
+    m->nlive++;
     ix->dbs[db].nseries++;
+    ix->nlive++;
     *out = s;
     return rc;
 }
@@ -571,7 +618,7 @@ static int series_create(struct eng_index *ix, uint32_t db, struct ne_sv meas,
         uint32_t slot;
         uint64_t mh = hash_meas(db, meas.p, meas.n);
         if (meas_lookup(ix, db, meas.p, meas.n, mh, &slot) == 0 &&
-            ix->meas[slot]->nseries >= ix->max_per_meas) {
+            ix->meas[slot]->nlive >= ix->max_per_meas) {
             if (why)
                 snprintf(why, nwhy, "measurement \"%.*s\" has reached its limit of %llu series",
                          (int)meas.n, meas.p, (unsigned long long)ix->max_per_meas);
@@ -584,12 +631,13 @@ static int series_create(struct eng_index *ix, uint32_t db, struct ne_sv meas,
 }
 
 int eng_index_series_parts(struct eng_index *ix, uint32_t db, struct ne_sv meas,
-                           const struct ne_tag *tags, uint32_t ntags, struct eng_series **out)
+                           const struct ne_tag *tags, uint32_t ntags, bool keep_dead,
+                           struct eng_series **out)
 {
     uint64_t h = hash_series(db, meas, tags, ntags);
     if (ix->tab_cap) {
         struct eng_series *s = *series_slot(ix, db, meas, tags, ntags, h);
-        if (s) {
+        if (s && (!s->dead || keep_dead)) {
             *out = s;
             return 0;
         }
@@ -606,7 +654,7 @@ int eng_index_series(struct eng_index *ix, uint32_t db, const struct ne_batch *b
     uint64_t h = hash_series(db, p->meas, tags, p->ntags);
     if (ix->tab_cap) {
         struct eng_series *s = *series_slot(ix, db, p->meas, tags, p->ntags, h);
-        if (s) {
+        if (s && !s->dead) {
             *out = s;
             return 0;
         }
@@ -647,6 +695,185 @@ int eng_index_field_add(struct eng_index *ix, struct eng_series *s, struct ne_sv
     if (slot < 0) return slot;
     int rc = log_field(ix, s, (uint32_t)slot);
     return rc ? rc : slot;
+}
+
+/* ---- deletions ------------------------------------------------------------ */
+
+static int rd_sv(struct ne_rd *r, struct ne_sv *out);
+
+bool eng_tomb_has(const struct eng_tomb *t, uint64_t id)
+{
+    size_t lo = 0, hi = t->nids;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (t->ids[mid] == id) return true;
+        if (t->ids[mid] < id)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return false;
+}
+
+void eng_tomb_unref(struct eng_tomb *t)
+{
+    if (!t || --t->refs > 0) return;
+    ne_free(t->ids);
+    ne_free(t);
+}
+
+static int put_ids(struct ne_buf *b, const uint64_t *ids, size_t n)
+{
+    int rc = ne_buf_put_uvarint(b, n);
+    for (size_t i = 0; !rc && i < n; i++)
+        rc = ne_buf_put_uvarint(b, ids[i] - (i ? ids[i - 1] : 0));
+    return rc;
+}
+
+int eng_index_encode_del(const struct eng_del *d, struct ne_buf *out)
+{
+    size_t at = out->len;
+    if (!ne_buf_grow(out, ENG_REC_HDR)) return NE_ENOMEM; /* length and CRC, set below */
+    int rc = ne_buf_put_u8(out, SL_DELETE);
+    if (!rc) rc = ne_buf_put_uvarint(out, d->seq);
+    if (!rc) rc = ne_buf_put_uvarint(out, d->seg_limit);
+    if (!rc) rc = ne_buf_put_uvarint(out, d->db);
+    if (!rc) rc = ne_buf_put_u8(out, (uint8_t)d->what);
+    if (!rc && d->what == ENG_DEL_MEAS) rc = put_sv(out, d->meas);
+    if (!rc && d->what == ENG_DEL_SERIES) {
+        rc = ne_buf_put_svarint(out, d->t0);
+        if (!rc) rc = ne_buf_put_svarint(out, d->t1);
+        if (!rc) rc = put_ids(out, d->dead, d->ndead);
+        if (!rc) rc = put_ids(out, d->range, d->nrange);
+    }
+    if (rc) {
+        out->len = at;
+        return rc;
+    }
+    uint8_t *h = out->p + at;
+    size_t n = out->len - at - ENG_REC_HDR;
+    ne_store_u32le(h, (uint32_t)n);
+    ne_store_u32le(h + 4, ne_crc32c(0, h + ENG_REC_HDR, n));
+    return 0;
+}
+
+static void series_kill(struct eng_index *ix, struct eng_series *s)
+{
+    if (s->dead) return;
+    s->dead = true;
+    ix->dbs[s->db].nseries--;
+    ix->meas[s->meas]->nlive--;
+    ix->nlive--;
+    ix->ndead++;
+}
+
+static void meas_kill(struct eng_index *ix, struct eng_meas *m)
+{
+    for (uint64_t i = 0; i < m->nseries; i++)
+        series_kill(ix, m->series[i]);
+}
+
+static int tomb_add(struct eng_index *ix, const struct eng_del *d)
+{
+    if (ix->ntombs == ix->cap_tombs) {
+        size_t nc = ix->cap_tombs ? ix->cap_tombs * 2 : 8;
+        struct eng_tomb **v = ne_realloc(ix->tombs, nc * sizeof *v);
+        if (!v) return NE_ENOMEM;
+        ix->tombs = v;
+        ix->cap_tombs = nc;
+    }
+    struct eng_tomb *t = ne_calloc(1, sizeof *t);
+    uint64_t *ids = t ? ne_malloc(d->nrange * sizeof *ids) : NULL;
+    if (!ids) {
+        ne_free(t);
+        return NE_ENOMEM;
+    }
+    memcpy(ids, d->range, d->nrange * sizeof *ids);
+    *t = (struct eng_tomb){.seq = d->seq,
+                           .seg_limit = d->seg_limit,
+                           .t0 = d->t0,
+                           .t1 = d->t1,
+                           .ids = ids,
+                           .nids = d->nrange,
+                           .refs = 1};
+    ix->tombs[ix->ntombs++] = t;
+    return 0;
+}
+
+int eng_index_apply_del(struct eng_index *ix, const struct eng_del *d)
+{
+    if (d->db >= ix->ndbs) return NE_ECORRUPT;
+    if (d->seq > ix->max_del_seq) ix->max_del_seq = d->seq;
+    if (d->seg_limit > ix->max_seg_limit) ix->max_seg_limit = d->seg_limit;
+    if (d->what == ENG_DEL_DB) {
+        for (uint32_t i = 0; i < ix->nmeas; i++)
+            if (ix->meas[i]->db == d->db) meas_kill(ix, ix->meas[i]);
+        ix->dbs[d->db].dropped = true;
+        return 0;
+    }
+    if (d->what == ENG_DEL_MEAS) {
+        uint32_t slot;
+        uint64_t h = hash_meas(d->db, d->meas.p, d->meas.n);
+        if (meas_lookup(ix, d->db, d->meas.p, d->meas.n, h, &slot) == 0)
+            meas_kill(ix, ix->meas[slot]);
+        return 0;
+    }
+    for (size_t i = 0; i < d->ndead; i++) {
+        struct eng_series *s = eng_index_series_by_id(ix, d->dead[i]);
+        if (s) series_kill(ix, s);
+    }
+    return d->nrange ? tomb_add(ix, d) : 0;
+}
+
+/* Reads n ascending ids (stored as deltas) into a new array. */
+static int rd_ids(struct ne_rd *r, uint64_t **out, size_t *n)
+{
+    uint64_t cnt, prev = 0;
+    *out = NULL;
+    *n = 0;
+    if (ne_rd_uvarint(r, &cnt) || cnt > (uint64_t)(r->end - r->p)) return NE_ECORRUPT; /* >= 1 byte each */
+    if (!cnt) return 0;
+    uint64_t *v = ne_malloc(cnt * sizeof *v);
+    if (!v) return NE_ENOMEM;
+    for (uint64_t i = 0; i < cnt; i++) {
+        uint64_t d;
+        if (ne_rd_uvarint(r, &d) || (i && d == 0)) {
+            ne_free(v);
+            return NE_ECORRUPT;
+        }
+        v[i] = prev += d;
+    }
+    *out = v;
+    *n = (size_t)cnt;
+    return 0;
+}
+
+static int load_delete(struct eng_index *ix, struct ne_rd *r)
+{
+    struct eng_del d = {0};
+    uint64_t db;
+    uint8_t what;
+    uint64_t *dead = NULL, *range = NULL;
+    int rc = ne_rd_uvarint(r, &d.seq);
+    if (!rc) rc = ne_rd_uvarint(r, &d.seg_limit);
+    if (!rc) rc = ne_rd_uvarint(r, &db);
+    if (!rc) rc = ne_rd_u8(r, &what);
+    if (rc || db >= ix->ndbs || what > ENG_DEL_DB) return NE_ECORRUPT;
+    d.db = (uint32_t)db;
+    d.what = (enum eng_del_what)what;
+    if (d.what == ENG_DEL_MEAS && rd_sv(r, &d.meas)) return NE_ECORRUPT;
+    if (d.what == ENG_DEL_SERIES) {
+        rc = ne_rd_svarint(r, &d.t0);
+        if (!rc) rc = ne_rd_svarint(r, &d.t1);
+        if (!rc) rc = rd_ids(r, &dead, &d.ndead);
+        if (!rc) rc = rd_ids(r, &range, &d.nrange);
+        d.dead = dead;
+        d.range = range;
+    }
+    if (!rc) rc = eng_index_apply_del(ix, &d);
+    ne_free(dead);
+    ne_free(range);
+    return rc;
 }
 
 /* ---- loading the log ------------------------------------------------------ */
@@ -703,11 +930,15 @@ static int load_record(struct eng_index *ix, const uint8_t *p, size_t n)
         uint64_t i;
         struct ne_sv name;
         uint32_t got;
-        if (ne_rd_uvarint(&r, &i) || rd_sv(&r, &name) || i != ix->ndbs) return NE_ECORRUPT;
-        return db_add(ix, name, &got);
+        if (ne_rd_uvarint(&r, &i) || rd_sv(&r, &name) || i > ix->ndbs) return NE_ECORRUPT;
+        if (i == ix->ndbs) return db_add(ix, name, &got);
+        if (!db_named(&ix->dbs[i], name)) return NE_ECORRUPT;
+        ix->dbs[i].dropped = false; /* revived */
+        return 0;
     }
     if (kind == SL_SERIES) return load_series(ix, &r);
     if (kind == SL_FIELD) return load_field(ix, &r);
+    if (kind == SL_DELETE) return load_delete(ix, &r);
     return NE_ECORRUPT;
 }
 
@@ -816,6 +1047,9 @@ void eng_index_close(struct eng_index **ip)
         ne_free(ix->post[i].series);
     for (uint32_t i = 0; i < ix->ndbs; i++)
         ne_free(ix->dbs[i].name);
+    for (size_t i = 0; i < ix->ntombs; i++)
+        eng_tomb_unref(ix->tombs[i]);
+    ne_free(ix->tombs);
     ne_free(ix->post);
     ne_free(ix->meas);
     ne_free(ix->meas_tab);
@@ -843,7 +1077,7 @@ const struct eng_db *eng_index_db_at(const struct eng_index *ix, uint32_t i)
 int eng_index_db_find(const struct eng_index *ix, const char *name, uint32_t *out)
 {
     for (uint32_t i = 0; i < ix->ndbs; i++)
-        if (strcmp(ix->dbs[i].name, name) == 0) {
+        if (!ix->dbs[i].dropped && strcmp(ix->dbs[i].name, name) == 0) {
             *out = i;
             return 0;
         }
@@ -872,6 +1106,40 @@ int eng_index_meas_find(const struct eng_index *ix, uint32_t db, const char *nam
 uint64_t eng_index_nseries(const struct eng_index *ix)
 {
     return ix->nseries;
+}
+
+uint64_t eng_index_nlive(const struct eng_index *ix)
+{
+    return ix->nlive;
+}
+
+uint64_t eng_index_ndead(const struct eng_index *ix)
+{
+    return ix->ndead;
+}
+
+size_t eng_index_ntombs(const struct eng_index *ix)
+{
+    return ix->ntombs;
+}
+
+struct eng_tomb *eng_index_tomb_at(const struct eng_index *ix, size_t i)
+{
+    return i < ix->ntombs ? ix->tombs[i] : NULL;
+}
+
+void eng_index_retire_tomb(struct eng_index *ix, size_t i)
+{
+    if (i >= ix->ntombs) return;
+    eng_tomb_unref(ix->tombs[i]);
+    memmove(&ix->tombs[i], &ix->tombs[i + 1], (ix->ntombs - i - 1) * sizeof *ix->tombs);
+    ix->ntombs--;
+}
+
+void eng_index_del_marks(const struct eng_index *ix, uint64_t *max_seq, uint64_t *max_seg_limit)
+{
+    *max_seq = ix->max_del_seq;
+    *max_seg_limit = ix->max_seg_limit;
 }
 
 struct eng_series *eng_index_series_by_id(const struct eng_index *ix, uint64_t id)

@@ -1,5 +1,5 @@
 # store/engine: series index, WAL, memtable, write path, reads, compaction,
-# retention and tools behind store/store.h.
+# retention, deletion and tools behind store/store.h.
 list(APPEND NE_STORE_SOURCES
   engine/series.c
   engine/wal.c
@@ -7,5 +7,6 @@ list(APPEND NE_STORE_SOURCES
   engine/store.c
   engine/scan.c
   engine/compact.c
+  engine/delete.c
   engine/tools.c
 )

@@ -4,7 +4,7 @@
  *
  * Directory layout (data_dir/store):
  *   LOCK               advisory lock of the running process
- *   series.log         the series index (series.c)
+ *   series.log         the series index and the deletions (series.c, delete.c)
  *   CHECKPOINT         highest WAL sequence number flushed to segments
  *   wal/wal-<gen>.log  write-ahead log files (wal.c)
  *   seg/<id>.seg       segments (store/segment); each records the WAL range
@@ -226,7 +226,7 @@ void eng_update_gauges(struct ne_store *s)
     ne_metric_set(s->m_seg_bytes, (double)bytes);
     ne_metric_set(s->m_mt_bytes, (double)((s->active ? s->active->bytes : 0) +
                                           (s->sealed ? s->sealed->bytes : 0)));
-    ne_metric_set(s->m_series, (double)eng_index_nseries(s->ix));
+    ne_metric_set(s->m_series, (double)eng_index_nlive(s->ix));
 }
 
 struct seg_scan {
@@ -594,6 +594,8 @@ int ne_store_write(struct ne_store *s, const char *db, const struct ne_batch *b,
     if (atomic_load(&s->state) != ENG_OK) return NE_EFAILED;
     struct wctx c = {.s = s, .res = res, .now = ne_time_wall_ns()};
     pthread_mutex_lock(&s->mu);
+    while (s->deleting) /* a delete flushes and logs: writes after it wait */
+        pthread_cond_wait(&s->cv, &s->mu);
     int rc = admit_locked(s);
     if (!rc) rc = eng_index_db(s->ix, ne_sv_c(db), &c.db);
     if (rc) {
@@ -901,7 +903,11 @@ static int rd_sv(struct ne_rd *r, struct ne_sv *out)
     return 0;
 }
 
-static int replay_series(struct replay *rp, struct ne_rd *r, uint32_t db, struct rmap **out)
+/* apply: the record is newer than every segment; otherwise it was
+ * flushed before, and a series a later delete killed is resolved to the
+ * dead one rather than brought back. */
+static int replay_series(struct replay *rp, struct ne_rd *r, uint32_t db, bool apply,
+                         struct rmap **out)
 {
     struct ne_store *s = rp->s;
     uint64_t v;
@@ -916,7 +922,7 @@ static int replay_series(struct replay *rp, struct ne_rd *r, uint32_t db, struct
         struct ne_tag tags[MAX_TAGS];
         for (uint64_t i = 0; i < ntags; i++)
             if (rd_sv(r, &tags[i].key) || rd_sv(r, &tags[i].val)) return NE_ECORRUPT;
-        int rc = eng_index_series_parts(s->ix, db, meas, tags, (uint32_t)ntags, &m->se);
+        int rc = eng_index_series_parts(s->ix, db, meas, tags, (uint32_t)ntags, !apply, &m->se);
         if (rc) return rc;
         m->gen = rp->gen;
         m->nslots = 0;
@@ -985,7 +991,7 @@ static int replay_points(struct replay *rp, struct ne_rd *r, uint32_t db, uint32
         struct rmap *m;
         int64_t d;
         uint64_t nf;
-        int rc = replay_series(rp, r, db, &m);
+        int rc = replay_series(rp, r, db, apply, &m);
         if (rc) return rc;
         if (ne_rd_svarint(r, &d) || ne_rd_uvarint(r, &nf)) return NE_ECORRUPT;
         ts = (int64_t)((uint64_t)ts + (uint64_t)d);
@@ -1014,7 +1020,8 @@ static int replay_record(void *ctx, uint64_t seq, uint64_t gen, const uint8_t *p
     if (gen != rp->gen) rp->gen = gen; /* references are per file */
     pthread_mutex_lock(&s->mu);
     bool apply = seq > s->flushed_seq;
-    int rc = eng_index_db(s->ix, db, &dbi);
+    /* a flushed record must not revive a database dropped after it */
+    int rc = apply ? eng_index_db(s->ix, db, &dbi) : eng_index_db_any(s->ix, db, &dbi);
     if (!rc) rc = replay_points(rp, &r, dbi, npts, apply);
     if (!rc && apply) {
         if (!s->active->seq_min) s->active->seq_min = seq;
@@ -1298,6 +1305,11 @@ int ne_store_open(const struct ne_store_opts *opts, struct ne_store **out)
     if (!rc)
         rc = eng_index_open(s->root, s->o.max_series_per_db, s->o.max_series_per_measurement,
                             &s->ix);
+    if (!rc) {
+        pthread_mutex_lock(&s->mu);
+        eng_del_open(s); /* before replay: it raises flushed_seq */
+        pthread_mutex_unlock(&s->mu);
+    }
     if (!rc && !(rc = eng_mt_new(s->next_mt_gen, &s->active))) s->next_mt_gen++;
     struct eng_replay_report rep = {0};
     if (!rc) rc = replay_wal(s, &rep);
@@ -1362,7 +1374,7 @@ void ne_store_stats(struct ne_store *s, struct ne_store_stats *out)
         out->segment_bytes += s->segs[i]->bytes;
     out->segments = s->nsegs;
     out->memtable_bytes = s->active->bytes + (s->sealed ? s->sealed->bytes : 0);
-    out->series = eng_index_nseries(s->ix);
+    out->series = eng_index_nlive(s->ix);
     out->disk_budget_bytes = s->o.retention_max_disk_bytes;
     out->disk_full = atomic_load(&s->disk_full);
     out->failed = atomic_load(&s->state) != ENG_OK;

@@ -23,6 +23,9 @@ struct eng_seg {
     int64_t sealed_ns; /* wall time written (mtime when loaded at open) */
     int refs;
     bool dead;
+    /* holds deleted points (dead series' columns, or points a tombstone
+     * covers): compaction rewrites it once it is synced (delete.c) */
+    bool purge;
 };
 
 enum eng_state { ENG_OK = 0, ENG_FAILED };
@@ -61,6 +64,8 @@ struct ne_store {
     pthread_t flusher, compactor;
     bool has_flusher, has_compactor, stop, stop_compactor;
     bool compacting;
+    bool deleting;    /* a delete runs: writes wait for it (delete.c) */
+    uint64_t del_gen; /* deletions applied so far (compaction notices new ones) */
 
     uint64_t points_written, values_written;
 
@@ -87,5 +92,51 @@ static inline bool eng_seg_synced(const struct ne_store *s, const struct eng_seg
 void *eng_compactor_main(void *arg);
 int eng_compact_once(struct ne_store *s, bool *did);
 int eng_retention_once(struct ne_store *s);
+/* Merges segs[lo, hi) into one new segment, dropping deleted points;
+ * mu held (released while merging). */
+int eng_merge_run(struct ne_store *s, size_t lo, size_t hi);
+/* Removes segs[i] from the list (it goes when its last reader does). */
+void eng_seg_drop(struct ne_store *s, size_t i);
+
+/* delete.c: deletions on the read path and in compaction */
+
+/* Time ranges a read of series id must skip in segment g: the tombstones
+ * for id that apply to g (g->id < seg_limit). */
+struct eng_trange {
+    uint64_t seg_limit;
+    int64_t t0, t1;
+};
+/* Appends to *v (growing *cap) the tombstone ranges of series id; mu held.
+ * 0 or NE_ENOMEM. */
+int eng_del_ranges_of(const struct ne_store *s, uint64_t id, struct eng_trange **v, size_t *n,
+                      size_t *cap);
+/* Sets g->purge from the index's dead series and tombstones; mu held.
+ * Returns true if every point of g is deleted. */
+bool eng_del_mark(struct ne_store *s, struct eng_seg *g);
+/* Drops the tombstones no segment needs any more; mu held. */
+void eng_del_retire(struct ne_store *s);
+/* One purge step: a synced segment marked purge is removed (all of it is
+ * deleted) or rewritten without its deleted points. *did says whether
+ * there was one. mu held (released while rewriting). */
+int eng_del_purge_step(struct ne_store *s, bool *did);
+/* At open, after the index and the segments are loaded: marks segments,
+ * retires tombstones, and raises flushed_seq and next_seg_id past every
+ * logged delete. mu held. */
+void eng_del_open(struct ne_store *s);
+
+/* Merge options that drop deleted points; the context snapshots the
+ * tombstones (references) for a merge of inputs[0..n). */
+struct eng_del_merge {
+    struct ne_store *s;
+    struct eng_seg **in;
+    size_t n;
+    struct eng_tomb **tombs;
+    size_t ntombs;
+};
+/* mu held. 0 or NE_ENOMEM. */
+int eng_del_merge_init(struct eng_del_merge *dm, struct ne_store *s, struct eng_seg **in,
+                       size_t n, struct ne_seg_merge_opts *mo);
+/* mu held. */
+void eng_del_merge_free(struct eng_del_merge *dm);
 
 #endif

@@ -554,6 +554,15 @@ uint64_t eng_wal_last_seq(const struct eng_wal *w)
     return v;
 }
 
+uint64_t eng_wal_next_seq(const struct eng_wal *w)
+{
+    struct eng_wal *ww = (struct eng_wal *)w;
+    pthread_mutex_lock(&ww->mu);
+    uint64_t v = w->next_seq;
+    pthread_mutex_unlock(&ww->mu);
+    return v;
+}
+
 bool eng_wal_failed(const struct eng_wal *w)
 {
     struct eng_wal *ww = (struct eng_wal *)w;

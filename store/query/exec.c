@@ -921,6 +921,18 @@ int query__resolve_sources(struct qexec *x, const char *db, const struct ne_iql_
     return rc;
 }
 
+static int pass_warning(void *arg, const char *text)
+{
+    const struct qexec *x = arg;
+    return x->out->message ? x->out->message(x->out->ctx, "warning", text) : 0;
+}
+
+/* Hands the source's warnings of the statement to the output. */
+static int pass_warnings(struct qexec *x)
+{
+    return x->src->warnings ? x->src->warnings(x->src->ctx, pass_warning, x) : 0;
+}
+
 int ne_query_run(const struct ne_qsrc *src, const struct ne_query_opts *opts,
                  const struct ne_iql_query *q, const struct ne_qout *out)
 {
@@ -928,6 +940,8 @@ int ne_query_run(const struct ne_qsrc *src, const struct ne_query_opts *opts,
     for (size_t i = 0; i < q->nstmts; i++) {
         x.err[0] = 0;
         x.out_rc = out->begin_statement(out->ctx, (int)i);
+        if (!x.out_rc && out->chunking)
+            x.out_rc = out->chunking(out->ctx, query__chunking(&q->stmts[i]));
         if (x.out_rc)
             break;
         int rc = query__run_statement(&x, &q->stmts[i]);
@@ -936,6 +950,9 @@ int ne_query_run(const struct ne_qsrc *src, const struct ne_query_opts *opts,
             break;
         if (rc && !x.err[0])
             snprintf(x.err, sizeof x.err, "%s", ne_strerror(rc));
+        x.out_rc = pass_warnings(&x);
+        if (x.out_rc)
+            break;
         x.out_rc = out->end_statement(out->ctx, rc ? x.err : NULL);
         if (x.out_rc)
             break;

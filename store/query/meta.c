@@ -58,7 +58,7 @@ static bool db_exists(struct qexec *x, const char *db)
     return found;
 }
 
-static int need_db(struct qexec *x, const char *db)
+int query__need_db(struct qexec *x, const char *db)
 {
     if (!db)
         return query__fail(x, "database name required");
@@ -132,7 +132,7 @@ static int meas_matches_where(struct qexec *x, const char *db, const char *meas,
 static int show_measurements(struct qexec *x, const struct ne_iql_stmt *st)
 {
     const char *db = query__stmt_db(x, st);
-    int rc = need_db(x, db);
+    int rc = query__need_db(x, db);
     if (rc)
         return rc;
     struct qpool pool = {0};
@@ -378,7 +378,7 @@ static int series_keys_of(struct qexec *x, const struct ne_iql_stmt *st, const c
 static int show_series(struct qexec *x, const struct ne_iql_stmt *st)
 {
     const char *db = query__stmt_db(x, st);
-    int rc = need_db(x, db);
+    int rc = query__need_db(x, db);
     if (rc)
         return rc;
     struct qpool pool = {0};
@@ -400,7 +400,7 @@ static int show_series(struct qexec *x, const struct ne_iql_stmt *st)
 static int show_retention_policies(struct qexec *x, const struct ne_iql_stmt *st)
 {
     const char *db = query__stmt_db(x, st);
-    int rc = need_db(x, db);
+    int rc = query__need_db(x, db);
     if (rc)
         return rc;
     const char *cols[5] = {"name", "duration", "shardGroupDuration", "replicaN", "default"};
@@ -415,45 +415,97 @@ static int show_retention_policies(struct qexec *x, const struct ne_iql_stmt *st
     return rc ? rc : query__end_series(x);
 }
 
+/* The first field a WHERE refers to in sch, or NULL. */
+static const char *field_in(const struct ne_iql_expr *e, const struct qschema *sch)
+{
+    if (!e)
+        return NULL;
+    if (e->kind == NE_IQL_REF)
+        return query__ref_kind(sch, e) == QREF_FIELD ? e->str : NULL;
+    const char *f = field_in(e->lhs, sch);
+    return f ? f : field_in(e->rhs, sch);
+}
+
+/* Series ids of DELETE, gathered over the measurements. */
+struct id_list {
+    uint64_t *v;
+    size_t n, cap;
+};
+
+static int ids_add(struct id_list *l, const struct qseries_list *sl)
+{
+    if (l->n + sl->n > l->cap) {
+        size_t cap = (l->n + sl->n) * 2;
+        uint64_t *v = ne_realloc(l->v, cap * sizeof *v);
+        if (!v)
+            return NE_ENOMEM;
+        l->v = v;
+        l->cap = cap;
+    }
+    for (size_t j = 0; j < sl->n; j++)
+        l->v[l->n++] = sl->v[j].id;
+    return 0;
+}
+
+static int cmp_id(const void *a, const void *b)
+{
+    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+    return (x > y) - (x < y);
+}
+
+/* The series of measurement meas that DELETE's WHERE picks, added to ids;
+ * its time bounds into *w. Only tags and time may be compared (as in
+ * InfluxDB): a field is an error naming it. */
+static int delete_pick(struct qexec *x, const struct ne_iql_stmt *st, const char *db,
+                       const char *meas, struct qwhere *w, struct id_list *ids)
+{
+    struct qschema sch;
+    int rc = query__schema_load(x, db, meas, &sch);
+    if (rc)
+        return rc;
+    rc = query__where_analyze(x, st->where, &sch, w);
+    if (rc == 0 && w->row_filter) {
+        const char *f = field_in(st->where, &sch);
+        rc = f ? query__fail(x, "fields not supported in WHERE clause during deletion: \"%s\" "
+                                "is a field of %s",
+                             f, meas)
+               : query__fail(x, "DELETE accepts tag conditions and a time range joined by "
+                                "AND (time compared inside OR cannot be deleted by)");
+    }
+    struct qseries_list l = {0};
+    if (rc == 0)
+        rc = query__series_load(x, db, meas, st->where, &sch, &l);
+    if (rc == 0)
+        rc = ids_add(ids, &l);
+    query__series_free(&l);
+    query__schema_free(&sch);
+    return rc;
+}
+
 static int delete_points(struct qexec *x, const struct ne_iql_stmt *st)
 {
     const char *db = query__stmt_db(x, st);
-    int rc = need_db(x, db);
+    int rc = query__need_db(x, db);
     if (rc)
         return rc;
     if (!x->src->delete_points)
         return query__fail(x, "DELETE is not supported by this store");
     struct qpool pool = {0};
     struct qstrs ms = {0};
+    struct id_list ids = {0};
+    struct qwhere w = {.tmin = INT64_MIN, .tmax = INT64_MAX};
     rc = query__resolve_sources(x, db, st, &pool, &ms);
-    for (size_t i = 0; rc == 0 && i < ms.n; i++) {
-        struct qschema sch;
-        rc = query__schema_load(x, db, ms.v[i], &sch);
-        if (rc)
-            break;
-        struct qwhere w;
-        rc = query__where_analyze(x, st->where, &sch, &w);
-        if (rc == 0 && w.row_filter)
-            rc = query__fail(x, "fields not supported in WHERE clause during deletion");
-        struct qseries_list l = {0};
-        if (rc == 0)
-            rc = query__series_load(x, db, ms.v[i], st->where, &sch, &l);
-        uint64_t *ids = NULL;
-        if (rc == 0 && l.n) {
-            ids = ne_malloc(l.n * sizeof *ids);
-            if (!ids)
-                rc = NE_ENOMEM;
-            for (size_t j = 0; ids && j < l.n; j++)
-                ids[j] = l.v[j].id;
-            if (rc == 0)
-                rc = x->src->delete_points(x->src->ctx, db, ms.v[i], ids, l.n, w.tmin, w.tmax);
-            if (rc && !x->err[0])
-                query__fail(x, "delete failed: %s", ne_strerror(rc));
-        }
-        ne_free(ids);
-        query__series_free(&l);
-        query__schema_free(&sch);
+    for (size_t i = 0; rc == 0 && i < ms.n; i++)
+        rc = delete_pick(x, st, db, ms.v[i], &w, &ids);
+    if (rc == 0 && ids.n && w.tmin <= w.tmax) {
+        qsort(ids.v, ids.n, sizeof *ids.v, cmp_id);
+        rc = x->src->delete_points(x->src->ctx, db, ids.v, ids.n, w.tmin, w.tmax);
+        if (rc == NE_ENOTFOUND) /* dropped meanwhile */
+            rc = 0;
+        if (rc && !x->err[0])
+            query__fail(x, "delete failed: %s", ne_strerror(rc));
     }
+    ne_free(ids.v);
     query__strs_free(&ms);
     query__pool_free(&pool);
     return rc;
@@ -476,21 +528,36 @@ static int run_change(struct qexec *x, const struct ne_iql_stmt *st)
             rc = 0; /* InfluxDB: dropping a missing database succeeds */
         break;
     default: {
-        const char *db = query__stmt_db(x, st);
-        rc = need_db(x, db);
+        /* on_db holds the measurement here: the database is the default one */
+        const char *db = x->opts->db && x->opts->db[0] ? x->opts->db : NULL;
+        rc = query__need_db(x, db);
         if (rc)
             return rc;
         if (!x->src->drop_measurement)
             return query__fail(x, "DROP MEASUREMENT is not supported by this store");
         rc = x->src->drop_measurement(x->src->ctx, db, st->on_db);
         if (rc == NE_ENOTFOUND)
-            return query__fail(x, "measurement not found");
+            rc = 0; /* InfluxDB: dropping a missing measurement succeeds */
         break;
     }
     }
     if (rc && !x->err[0])
         query__fail(x, "%s", ne_strerror(rc));
     return rc;
+}
+
+enum ne_qchunking query__chunking(const struct ne_iql_stmt *st)
+{
+    switch (st->kind) {
+    case NE_IQL_SHOW_DATABASES:
+    case NE_IQL_SHOW_MEASUREMENTS:
+    case NE_IQL_SHOW_TAG_KEYS:
+    case NE_IQL_SHOW_TAG_VALUES:
+    case NE_IQL_SHOW_RETENTION_POLICIES:
+        return NE_QCHUNK_SERIES; /* InfluxDB's meta executors send whole series */
+    default:
+        return NE_QCHUNK_ROWS; /* SELECT, and the SHOWs InfluxDB runs as one */
+    }
 }
 
 int query__run_statement(struct qexec *x, const struct ne_iql_stmt *st)
@@ -508,7 +575,7 @@ int query__run_statement(struct qexec *x, const struct ne_iql_stmt *st)
     case NE_IQL_SHOW_TAG_VALUES:
     case NE_IQL_SHOW_FIELD_KEYS:
         db = query__stmt_db(x, st);
-        rc = need_db(x, db);
+        rc = query__need_db(x, db);
         if (rc)
             return rc;
         return for_each_measurement(x, st, db,

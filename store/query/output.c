@@ -5,16 +5,32 @@
  *   {"results":[{"statement_id":0,"series":[{"name":"env","tags":{"site":"a"},
  *     "columns":["time","mean"],"values":[["2026-01-01T00:00:00Z",21.5]]}]}]}
  * A statement without series is {"statement_id":0}; one with an error
- * {"statement_id":0,"error":"..."}. Floats are printed in the shortest form
+ * {"statement_id":0,"error":"..."}; a series without rows has no "values"
+ * (as InfluxDB omits it). Messages of a statement (ne_qout.message, e.g. a
+ * partial cluster answer) follow its series as
+ * "messages":[{"level":"warning","text":"..."}], in the last chunk line
+ * when chunked. Floats are printed in the shortest form
  * that reads back to the same double, without an exponent for magnitudes
  * in [1e-6, 1e21), as InfluxDB's JSON encoder prints them. Times are
  * RFC3339 with trailing fractional zeros trimmed, or integers when an
  * epoch precision is requested.
  *
+ * Chunked JSON (InfluxDB's chunked=true) is one complete response per line:
+ *   {"results":[{"statement_id":0,"series":[{"name":"env","columns":[..],
+ *     "values":[..chunk_size rows..],"partial":true}],"partial":true}]}\n
+ *   {"results":[{"statement_id":0,"series":[{..the rest..}]}]}\n
+ * cut as enum ne_qchunking says: the series header is repeated in every
+ * part, "partial" marks a series part that continues and a response that
+ * is not the statement's last (NE_QCHUNK_ROWS only). Each line is emitted
+ * as soon as it ends, so memory holds at most one chunk.
+ *
  * CSV follows InfluxDB 1.x: "name,tags,time,<columns>", one header per
  * change of columns, times as integers (ns unless an epoch is given).
- * The table format (for the CLI) buffers one series to align its columns.
+ * The table format (for the CLI) buffers one series to align its columns
+ * and prints a statement's messages as "WARNING: text" lines; CSV has no
+ * place for them.
  */
+#include <ctype.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -35,6 +51,15 @@ struct ne_qwriter {
     bool nomem;
     /* JSON state */
     bool any_stmt, any_series, any_row, stmt_has_series;
+    /* chunked JSON state */
+    int stmt_id;
+    enum ne_qchunking how;
+    bool line_open;   /* a response line with its series array is open */
+    size_t chunk_rows; /* rows in the current series part */
+    char *hdr;        /* the current series' header, repeated per part */
+    size_t hdr_len;
+    char *msgs; /* the statement's "messages" objects, comma separated */
+    size_t msgs_len;
     /* CSV state */
     char *last_header;
     const char *cur_name;
@@ -266,19 +291,132 @@ static size_t cell_text(const struct ne_qwriter *w, const struct ne_qcell *c, ch
 static int j_begin_statement(void *ctx, int id)
 {
     struct ne_qwriter *w = ctx;
+    w->stmt_id = id;
+    w->msgs_len = 0;
+    w->how = NE_QCHUNK_ROWS;
+    w->stmt_has_series = false;
+    if (w->o.chunked) {
+        w->any_stmt = true;
+        return 0; /* the response line starts with its first series */
+    }
     char b[48];
     snprintf(b, sizeof b, "%s{\"statement_id\":%d", w->any_stmt ? "," : "{\"results\":[", id);
     puts_(w, b);
     w->any_stmt = true;
-    w->stmt_has_series = false;
     return maybe_flush(w);
+}
+
+static int j_chunking(void *ctx, enum ne_qchunking how)
+{
+    struct ne_qwriter *w = ctx;
+    w->how = how;
+    return 0;
+}
+
+/* Chunked: opens a response line for the current statement. */
+static void j_open_line(struct ne_qwriter *w)
+{
+    char b[64];
+    snprintf(b, sizeof b, "{\"results\":[{\"statement_id\":%d,\"series\":[", w->stmt_id);
+    puts_(w, b);
+    w->line_open = true;
+}
+
+/* Writes the statement's messages, if any: ,"messages":[...]. */
+static void j_put_messages(struct ne_qwriter *w)
+{
+    if (!w->msgs_len)
+        return;
+    puts_(w, ",\"messages\":[");
+    put(w, w->msgs, w->msgs_len);
+    put(w, "]", 1);
+}
+
+/* Keeps {"level":..,"text":..} for the statement's end: rendered into the
+ * buffer's tail, copied out, and the tail dropped again. */
+static int j_message(void *ctx, const char *level, const char *text)
+{
+    struct ne_qwriter *w = ctx;
+    size_t at = w->len;
+    puts_(w, w->msgs_len ? ",{\"level\":" : "{\"level\":");
+    put_json_string(w, level, strlen(level));
+    puts_(w, ",\"text\":");
+    put_json_string(w, text, strlen(text));
+    put(w, "}", 1);
+    if (w->nomem || w->rc)
+        return w->nomem ? NE_ENOMEM : w->rc;
+    size_t n = w->len - at;
+    char *m = ne_realloc(w->msgs, w->msgs_len + n);
+    if (!m)
+        return NE_ENOMEM;
+    memcpy(m + w->msgs_len, w->buf + at, n);
+    w->msgs = m;
+    w->msgs_len += n;
+    w->len = at;
+    return 0;
+}
+
+/* Chunked: ends the open line; partial says more follows for this
+ * statement. Emits the line. */
+static int j_close_line(struct ne_qwriter *w, bool partial, const char *error)
+{
+    put(w, "]", 1);
+    if (partial)
+        puts_(w, ",\"partial\":true");
+    else
+        j_put_messages(w);
+    if (error) {
+        puts_(w, ",\"error\":");
+        put_json_string(w, error, strlen(error));
+    }
+    puts_(w, "}]}\n");
+    w->line_open = false;
+    return flush(w);
+}
+
+/* Chunked: the current series continues in a new response line. */
+static int j_cut_series(struct ne_qwriter *w)
+{
+    puts_(w, "],\"partial\":true}");
+    int rc = j_close_line(w, true, NULL);
+    j_open_line(w);
+    put(w, w->hdr, w->hdr_len);
+    w->any_row = false;
+    w->chunk_rows = 0;
+    return rc;
+}
+
+/* Keeps a copy of the series header just written (from offset at). */
+static int j_keep_header(struct ne_qwriter *w, size_t at)
+{
+    if (w->nomem || w->rc)
+        return w->nomem ? NE_ENOMEM : w->rc;
+    size_t n = w->len - at;
+    char *h = ne_realloc(w->hdr, n ? n : 1);
+    if (!h)
+        return NE_ENOMEM;
+    memcpy(h, w->buf + at, n);
+    w->hdr = h;
+    w->hdr_len = n;
+    return 0;
 }
 
 static int j_begin_series(void *ctx, const char *name, const struct ne_tag *tags, size_t ntags,
                           const char *const *cols, size_t ncols)
 {
     struct ne_qwriter *w = ctx;
-    puts_(w, w->stmt_has_series ? ",{" : ",\"series\":[{");
+    size_t at = 0;
+    if (w->o.chunked) {
+        int rc = w->line_open ? j_close_line(w, w->how == NE_QCHUNK_ROWS, NULL) : 0;
+        if (rc)
+            return rc;
+        j_open_line(w);
+        at = w->len;
+        put(w, "{", 1);
+        w->chunk_rows = 0;
+    } else {
+        puts_(w, w->stmt_has_series ? ",{" : ",\"series\":[{");
+    }
     w->stmt_has_series = true;
     bool comma = false;
     if (name) {
@@ -304,15 +442,26 @@ static int j_begin_series(void *ctx, const char *name, const struct ne_tag *tags
             put(w, ",", 1);
         put_json_string(w, cols[i], strlen(cols[i]));
     }
-    puts_(w, "],\"values\":[");
+    put(w, "]", 1);
     w->any_row = false;
+    if (w->o.chunked) {
+        int rc = j_keep_header(w, at);
+        if (rc)
+            return rc;
+    }
     return maybe_flush(w);
 }
 
 static int j_row(void *ctx, const struct ne_qcell *cells, size_t n)
 {
     struct ne_qwriter *w = ctx;
-    put(w, w->any_row ? ",[" : "[", w->any_row ? 2 : 1);
+    if (w->o.chunked && w->how == NE_QCHUNK_ROWS && w->chunk_rows == w->o.chunk_size) {
+        int rc = j_cut_series(w);
+        if (rc)
+            return rc;
+    }
+    w->chunk_rows++;
+    puts_(w, w->any_row ? ",[" : ",\"values\":[[");
     w->any_row = true;
     char b[400];
     for (size_t i = 0; i < n; i++) {
@@ -350,15 +499,30 @@ static int j_row(void *ctx, const struct ne_qcell *cells, size_t n)
 static int j_end_series(void *ctx)
 {
     struct ne_qwriter *w = ctx;
-    puts_(w, "]}");
+    puts_(w, w->any_row ? "]}" : "}");
     return maybe_flush(w);
 }
 
 static int j_end_statement(void *ctx, const char *error)
 {
     struct ne_qwriter *w = ctx;
+    if (w->o.chunked) {
+        if (w->line_open)
+            return j_close_line(w, false, error);
+        char b[48];
+        snprintf(b, sizeof b, "{\"results\":[{\"statement_id\":%d", w->stmt_id);
+        puts_(w, b);
+        j_put_messages(w);
+        if (error) {
+            puts_(w, ",\"error\":");
+            put_json_string(w, error, strlen(error));
+        }
+        puts_(w, "}]}\n");
+        return flush(w);
+    }
     if (w->stmt_has_series)
         put(w, "]", 1);
+    j_put_messages(w);
     if (error) {
         puts_(w, ",\"error\":");
         put_json_string(w, error, strlen(error));
@@ -548,6 +712,21 @@ static int t_end_series(void *ctx)
     return maybe_flush(w);
 }
 
+/* A message after the statement's tables: "WARNING: text". */
+static int t_message(void *ctx, const char *level, const char *text)
+{
+    struct ne_qwriter *w = ctx;
+    char up[16];
+    size_t n = 0;
+    for (; level[n] && n < sizeof up; n++)
+        up[n] = (char)toupper((unsigned char)level[n]);
+    put(w, up, n);
+    puts_(w, ": ");
+    puts_(w, text);
+    put(w, "\n", 1);
+    return maybe_flush(w);
+}
+
 static int t_end_statement(void *ctx, const char *error)
 {
     struct ne_qwriter *w = ctx;
@@ -595,6 +774,9 @@ int ne_qwriter_new(const struct ne_qwriter_opts *o, struct ne_qwriter **out)
     if (!w)
         return NE_ENOMEM;
     w->o = *o;
+    w->o.chunked = o->chunked && o->format == NE_QFMT_JSON;
+    if (!w->o.chunk_size)
+        w->o.chunk_size = 10000; /* InfluxDB's default */
     w->epoch_div = div;
     w->out.ctx = w;
     switch (o->format) {
@@ -611,13 +793,16 @@ int ne_qwriter_new(const struct ne_qwriter_opts *o, struct ne_qwriter **out)
         w->out.row = t_row;
         w->out.end_series = t_end_series;
         w->out.end_statement = t_end_statement;
+        w->out.message = t_message;
         break;
     default:
         w->out.begin_statement = j_begin_statement;
+        w->out.chunking = j_chunking;
         w->out.begin_series = j_begin_series;
         w->out.row = j_row;
         w->out.end_series = j_end_series;
         w->out.end_statement = j_end_statement;
+        w->out.message = j_message;
     }
     *out = w;
     return 0;
@@ -630,7 +815,7 @@ const struct ne_qout *ne_qwriter_out(struct ne_qwriter *w)
 
 int ne_qwriter_finish(struct ne_qwriter *w)
 {
-    if (w->o.format == NE_QFMT_JSON)
+    if (w->o.format == NE_QFMT_JSON && !(w->o.chunked && w->any_stmt))
         puts_(w, w->any_stmt ? "]}\n" : "{\"results\":[]}\n");
     return flush(w);
 }
@@ -644,6 +829,8 @@ void ne_qwriter_free(struct ne_qwriter **wp)
         ne_free(w->tcells[i]);
     ne_free(w->tcells);
     ne_free(w->last_header);
+    ne_free(w->hdr);
+    ne_free(w->msgs);
     ne_free(w->buf);
     ne_free(w);
     *wp = NULL;

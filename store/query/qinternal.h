@@ -120,8 +120,14 @@ struct query_collect {
 };
 int query__collect_name(void *arg, const char *name);
 
+/* 0 if db is given and exists, else NE_EINVAL with "database name
+ * required" or "database not found: NAME" (meta.c). */
+int query__need_db(struct qexec *x, const char *db);
+
 /* Runs one statement of any kind (meta.c). */
 int query__run_statement(struct qexec *x, const struct ne_iql_stmt *st);
+/* How a chunked answer of st is cut (meta.c). */
+enum ne_qchunking query__chunking(const struct ne_iql_stmt *st);
 
 /* Runs a SELECT statement. */
 int query__select(struct qexec *x, const struct ne_iql_stmt *st);

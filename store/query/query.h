@@ -59,13 +59,21 @@ struct ne_qsrc {
     int (*scan)(void *ctx, const char *db, const char *meas, const uint64_t *ids, size_t nids,
                 const char *field, enum ne_vtype type, int64_t t0, int64_t t1,
                 ne_qsrc_points_fn points_fn, ne_qsrc_block_fn block_fn, void *arg);
-    /* Statements that change data; NULL -> "not supported" errors. */
+    /* Statements that change data; NULL -> "not supported" errors. Each
+     * returns once the change is durable; NE_ENOTFOUND for a missing
+     * database (or measurement). */
     int (*create_database)(void *ctx, const char *db);
     int (*drop_database)(void *ctx, const char *db);
     int (*drop_measurement)(void *ctx, const char *db, const char *meas);
-    /* Deletes points of the given series in [t0, t1]. */
-    int (*delete_points)(void *ctx, const char *db, const char *meas, const uint64_t *series_ids,
-                         size_t n, int64_t t0, int64_t t1);
+    /* Deletes the points in [t0, t1] (inclusive) of the series listed
+     * (ascending ids, of any measurements of db). */
+    int (*delete_points)(void *ctx, const char *db, const uint64_t *series_ids, size_t n,
+                         int64_t t0, int64_t t1);
+    /* Optional (may be NULL): hands fn, one text each, the warnings the
+     * source gathered since the last call (e.g. parts of a distributed
+     * answer that could not be read) and forgets them. The executor calls
+     * it as each statement ends and passes them to ne_qout.message. */
+    int (*warnings)(void *ctx, ne_qsrc_name_fn fn, void *arg);
 };
 
 /* Fills out with a source that reads the local store s (borrowed; out is
@@ -96,15 +104,31 @@ struct ne_qcell {
     } v;
 };
 
+/* How a chunked writer cuts a statement's answer into responses, as
+ * InfluxDB 1.x does (its SELECT emitter versus its meta executors):
+ *   NE_QCHUNK_ROWS    SELECT, SHOW SERIES, SHOW FIELD KEYS: each series goes
+ *                     in responses of at most chunk_size rows; every
+ *                     response but the statement's last says "partial",
+ *                     and so does a series part that continues in the next;
+ *   NE_QCHUNK_SERIES  the other SHOWs: one response per series, never cut,
+ *                     never "partial". */
+enum ne_qchunking { NE_QCHUNK_ROWS = 0, NE_QCHUNK_SERIES };
+
 struct ne_qout {
     void *ctx;
     /* statement_id starts a statement's result; every statement gets
      * exactly one begin/end pair. */
     int (*begin_statement)(void *ctx, int statement_id);
+    /* Optional (may be NULL): called right after begin_statement. */
+    int (*chunking)(void *ctx, enum ne_qchunking how);
     int (*begin_series)(void *ctx, const char *name, const struct ne_tag *tags, size_t ntags,
                         const char *const *columns, size_t ncols);
     int (*row)(void *ctx, const struct ne_qcell *cells, size_t n);
     int (*end_series)(void *ctx);
+    /* Optional (may be NULL): a message on the statement's result, level
+     * "warning" (JSON: "messages":[{"level":..,"text":..}]), called after
+     * its series and before end_statement. */
+    int (*message)(void *ctx, const char *level, const char *text);
     /* msg == NULL: success. A statement with an error has no series. */
     int (*end_statement)(void *ctx, const char *error);
 };
@@ -141,6 +165,11 @@ struct ne_qwriter_opts {
     /* Called with each chunk of output text; returns 0 or non-zero to stop. */
     int (*emit)(void *ctx, const char *p, size_t n);
     void *emit_ctx;
+    /* JSON only: InfluxDB's chunked=true form, one response object per line
+     * (see enum ne_qchunking), each line passed to emit as it ends (long
+     * lines in 64 KiB pieces). chunk_size: rows per response, 0 = 10000. */
+    bool chunked;
+    size_t chunk_size;
 };
 
 struct ne_qwriter; /* opaque; buffers output and flushes it through emit */
@@ -152,6 +181,37 @@ const struct ne_qout *ne_qwriter_out(struct ne_qwriter *w);
 /* Writes the closing text (JSON "]}") and flushes. */
 int ne_qwriter_finish(struct ne_qwriter *w);
 void ne_qwriter_free(struct ne_qwriter **wp);
+
+/* ---- streaming an answer ---------------------------------------------------------- */
+
+/* A query that runs on a thread of its own and writes its answer into a
+ * bounded buffer the caller drains: an HTTP body that streams while the
+ * executor works, with memory bounded by max_buffered plus one writer
+ * emit (one chunk line, or 64 KiB). */
+struct ne_qstream; /* opaque */
+
+struct ne_qstream_opts {
+    const struct ne_qsrc *src;         /* copied; its store must outlive the stream */
+    const struct ne_query_opts *qopts; /* copied (db too) */
+    struct ne_qwriter_opts wopts;      /* emit and emit_ctx are set by the stream */
+    size_t max_buffered;               /* 0: 64 KiB */
+};
+
+/* Starts running q. On success the stream owns q and *out owns the stream
+ * (ne_qstream_free); on failure q stays the caller's. 0, NE_EINVAL or
+ * NE_ENOMEM. */
+int ne_qstream_start(const struct ne_qstream_opts *o, struct ne_iql_query *q,
+                     struct ne_qstream **out);
+
+/* Copies up to max bytes of the answer into buf, waiting until some are
+ * there. Returns how many, 0 once the whole answer was read, or a
+ * negative NE_E* code if the query stopped on an error after what was
+ * read (e.g. a writer failure; statement errors are part of the answer). */
+long ne_qstream_read(struct ne_qstream *st, char *buf, size_t max);
+
+/* Stops the query if it still runs (its next output fails), waits for its
+ * thread and frees everything. NULL-safe; sets *sp to NULL. */
+void ne_qstream_free(struct ne_qstream **sp);
 
 /* The text forms the writers use (shortest round-trip float without an
  * exponent in [1e-6, 1e21); RFC3339 with trimmed fraction). Return the

@@ -273,7 +273,7 @@ static int add_column(struct qexec *x, struct plan *p, const struct ne_iql_field
  * the names as written, before any renaming). */
 static void dedup_names(struct plan *p)
 {
-    static _Thread_local char orig[MAX_COLS][128];
+    char orig[MAX_COLS][128]; /* 8 KiB of stack, not of every thread's TLS */
     for (size_t i = 0; i < p->ncols; i++)
         snprintf(orig[i], sizeof orig[i], "%s", p->cols[i].name);
     for (size_t i = 1; i < p->ncols; i++) {
@@ -1119,11 +1119,12 @@ int query__select(struct qexec *x, const struct ne_iql_stmt *st)
     if (st->tz && strcmp(st->tz, "UTC") != 0 && strcmp(st->tz, "Etc/UTC") != 0)
         return query__fail(x, "tz('%s') is not supported: neoedge answers in UTC", st->tz);
     const char *db = query__stmt_db(x, st);
-    if (!db)
-        return query__fail(x, "database name required");
+    int rc = query__need_db(x, db);
+    if (rc)
+        return rc;
     struct qpool pool = {0};
     struct qstrs ms = {0};
-    int rc = query__resolve_sources(x, db, st, &pool, &ms);
+    rc = query__resolve_sources(x, db, st, &pool, &ms);
     int64_t budget = st->slimit > 0 ? st->slimit : -1;
     int64_t skip = st->soffset > 0 ? st->soffset : 0;
     for (size_t i = 0; rc == 0 && i < ms.n; i++)

@@ -109,6 +109,25 @@ static int s_create_database(void *ctx, const char *db)
     return ne_store_create_database(ctx, db);
 }
 
+static int s_drop_database(void *ctx, const char *db)
+{
+    return ne_store_drop_database(ctx, db);
+}
+
+static int s_drop_measurement(void *ctx, const char *db, const char *meas)
+{
+    return ne_store_drop_measurement(ctx, db, meas);
+}
+
+static int s_delete_points(void *ctx, const char *db, const uint64_t *ids, size_t n, int64_t t0,
+                           int64_t t1)
+{
+    struct scan_fwd f = {.ids = ids, .nids = n};
+    struct ne_store_delete_req r = {
+        .db = db, .filter = id_wanted, .filter_ctx = &f, .t0 = t0, .t1 = t1};
+    return n ? ne_store_delete(ctx, &r) : 0;
+}
+
 void ne_store_qsrc(struct ne_store *s, struct ne_qsrc *out)
 {
     memset(out, 0, sizeof *out);
@@ -119,4 +138,7 @@ void ne_store_qsrc(struct ne_store *s, struct ne_qsrc *out)
     out->fields = s_fields;
     out->scan = s_scan;
     out->create_database = s_create_database;
+    out->drop_database = s_drop_database;
+    out->drop_measurement = s_drop_measurement;
+    out->delete_points = s_delete_points;
 }

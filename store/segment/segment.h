@@ -50,7 +50,8 @@
  * Errors: 0 or a negative NE_E* code (ports/err.h). Data errors are
  * NE_ECORRUPT (structure), NE_ECHECKSUM (a CRC does not match),
  * NE_EVERSION (unknown format version: a hard error, never a guess).
- * Tombstones (deletes) are not part of this format yet.
+ * Deleted data is not recorded in segments: the engine keeps its
+ * tombstones and has ne_seg_merge drop deleted points (drop_ranges below).
  */
 #ifndef NE_STORE_SEGMENT_H
 #define NE_STORE_SEGMENT_H
@@ -263,6 +264,11 @@ int ne_seg_block_read(const struct ne_seg *r, uint32_t col, uint32_t b,
 
 /* ---- merge (compaction primitive) ------------------------------------------ */
 
+/* A time range, both ends inclusive. */
+struct ne_seg_trange {
+    int64_t t0, t1;
+};
+
 struct ne_seg_merge_opts {
     uint32_t block_points;  /* 0 = NE_SEG_BLOCK_POINTS */
     const struct ne_codec_opts *codec; /* NULL: codec defaults */
@@ -270,7 +276,15 @@ struct ne_seg_merge_opts {
     /* If set, called once per column; return false to drop the column
      * (a dropped database or measurement). db_name may be "". */
     bool (*keep_col)(void *ctx, const struct ne_seg_colkey *key, const char *db_name);
-    void *ctx;
+    /* If set, called for each input column about to be merged (input: its
+     * index in inputs[]): writes up to cap time ranges whose points of that
+     * input's column are dropped (deleted data) into out and returns how
+     * many there are; when that is more than cap it is called again with
+     * room for all. A block wholly inside one range is skipped undecoded;
+     * a block meeting one is decoded, never copied verbatim. */
+    size_t (*drop_ranges)(void *ctx, size_t input, const struct ne_seg_colkey *key,
+                          struct ne_seg_trange *out, size_t cap);
+    void *ctx; /* for keep_col and drop_ranges */
 };
 
 /* Fills o with the defaults: keep everything, default block size/codecs. */
@@ -283,8 +297,8 @@ void ne_seg_merge_opts_default(struct ne_seg_merge_opts *o);
  * dropped (logged). Database names and WAL ranges are the union of the
  * inputs'. Memory is bounded: one block per input plus one output block.
  * A full input block (block_points points) that collides with no other
- * input and needs no retention cut is copied verbatim after its CRC is
- * checked (it keeps its encoding, whatever opts->codec says); every other
+ * input and needs no retention cut or drop range is copied verbatim after
+ * its CRC is checked (it keeps its encoding, whatever opts->codec says); every other
  * point is decoded, merged and re-encoded into blocks of block_points.
  * opts may be NULL (keep everything). The inputs are borrowed and not
  * modified; deleting them is the caller's job, after this returned 0 (see

@@ -15,6 +15,12 @@
  * needs no retention cut is copied verbatim, CRC checked, without decoding
  * or re-encoding: merging large segments with disjoint or run-wise
  * interleaved time ranges then costs little more than a file copy.
+ *
+ * Dropped points (before keep_min_ts, or in an input column's drop
+ * ranges): a block that meets a drop range is decoded as soon as the
+ * cursor enters it ("touched"), so a cursor that is not loaded always
+ * stands on a block whose points are all kept; a loaded cursor's position
+ * never rests on a dropped point.
  */
 #include <inttypes.h>
 #include <string.h>
@@ -35,6 +41,9 @@ struct cursor {
     uint32_t pos;          /* next point in the current block */
     bool active;
     bool loaded;           /* b holds the current block (else pos == 0) */
+    bool touched;          /* the current block meets a drop range */
+    struct ne_seg_trange *drop; /* this input column's drop ranges */
+    size_t ndrop, cap_drop;
     struct ne_seg_block b;
 };
 
@@ -141,8 +150,43 @@ static int64_t cur_ts(const struct cursor *c)
     return c->loaded ? c->b.ts[c->pos] : cur_stats(c)->min_ts;
 }
 
-/* Decodes the current block and skips points before keep_min_ts. Returns
- * 0 with c->pos < c->b.n, or 0 with nothing left in the block. */
+/* True if the point at ts is dropped (retention cut or a drop range). */
+static bool dropped(const struct merge *m, const struct cursor *c, int64_t ts)
+{
+    if (ts < m->o->keep_min_ts)
+        return true;
+    for (size_t i = 0; i < c->ndrop; i++)
+        if (ts >= c->drop[i].t0 && ts <= c->drop[i].t1)
+            return true;
+    return false;
+}
+
+/* How the drop ranges meet [lo, hi]: 0 not at all, 1 in part, 2 one range
+ * holds all of it. */
+static int drop_meets(const struct cursor *c, int64_t lo, int64_t hi)
+{
+    int r = 0;
+    for (size_t i = 0; i < c->ndrop; i++) {
+        if (c->drop[i].t0 <= lo && hi <= c->drop[i].t1)
+            return 2;
+        if (c->drop[i].t0 <= hi && lo <= c->drop[i].t1)
+            r = 1;
+    }
+    return r;
+}
+
+/* Moves pos past dropped points of a touched block. */
+static void skip_dropped(const struct merge *m, struct cursor *c)
+{
+    if (!c->touched)
+        return;
+    while (c->pos < c->b.n && dropped(m, c, c->b.ts[c->pos]))
+        c->pos++;
+}
+
+/* Decodes the current block and skips points before keep_min_ts (and in
+ * drop ranges). Returns 0 with c->pos < c->b.n, or 0 with nothing left in
+ * the block. */
 static int cursor_load(struct merge *m, struct cursor *c)
 {
     int rc = stage_flush(m); /* staged string views may point into c->b */
@@ -154,24 +198,54 @@ static int cursor_load(struct merge *m, struct cursor *c)
     c->pos = 0;
     while (c->pos < c->b.n && c->b.ts[c->pos] < m->o->keep_min_ts)
         c->pos++;
+    skip_dropped(m, c);
     return 0;
 }
 
 /* Moves to the next block in range that holds points to keep; deactivates
- * the cursor when its range is done. Blocks wholly kept stay undecoded. */
+ * the cursor when its range is done. Blocks wholly kept stay undecoded;
+ * blocks wholly dropped are skipped undecoded. */
 static int cursor_next_block(struct merge *m, struct cursor *c)
 {
     while (c->blk < c->blk_end) {
         c->cur = c->blk++;
         c->loaded = false;
         c->pos = 0;
-        if (cur_stats(c)->min_ts >= m->o->keep_min_ts)
+        const struct ne_block_stats *st = cur_stats(c);
+        int meets = drop_meets(c, st->min_ts, st->max_ts);
+        if (meets == 2)
+            continue;
+        c->touched = meets == 1;
+        if (st->min_ts >= m->o->keep_min_ts && !c->touched)
             return 0;
-        int rc = cursor_load(m, c); /* a retention cut: decode to skip */
+        int rc = cursor_load(m, c); /* a retention cut or a drop: decode to skip */
         if (rc || c->pos < c->b.n)
             return rc;
     }
     c->active = false;
+    return 0;
+}
+
+/* Fills the cursor's drop ranges for input k's column key. */
+static int cursor_drops(struct merge *m, struct cursor *c, size_t k,
+                        const struct ne_seg_colkey *key)
+{
+    c->ndrop = 0;
+    c->touched = false;
+    if (!m->o->drop_ranges)
+        return 0;
+    size_t n = m->o->drop_ranges(m->o->ctx, k, key, c->drop, c->cap_drop);
+    if (n > c->cap_drop) {
+        struct ne_seg_trange *v = ne_realloc(c->drop, n * sizeof *v);
+        if (!v)
+            return NE_ENOMEM;
+        c->drop = v;
+        c->cap_drop = n;
+        n = m->o->drop_ranges(m->o->ctx, k, key, c->drop, c->cap_drop);
+        if (n > c->cap_drop)
+            return NE_EINVAL;
+    }
+    c->ndrop = n;
     return 0;
 }
 
@@ -194,9 +268,22 @@ static int cursor_advance(struct merge *m, struct cursor *c)
     int rc = ensure_loaded(m, c);
     if (rc)
         return rc;
-    if (++c->pos < c->b.n)
+    c->pos++;
+    skip_dropped(m, c);
+    if (c->pos < c->b.n)
         return 0;
     return cursor_next_block(m, c);
+}
+
+/* End of the run of kept points starting at c->pos, at most end. */
+static uint32_t kept_run_end(const struct merge *m, const struct cursor *c, uint32_t end)
+{
+    if (!c->touched)
+        return end;
+    uint32_t j = c->pos + 1;
+    while (j < end && !dropped(m, c, c->b.ts[j]))
+        j++;
+    return j;
 }
 
 static const uint8_t *value_at(const struct merge *m, const struct cursor *c, uint32_t i)
@@ -245,9 +332,12 @@ static int drain_one(struct merge *m, struct cursor *c)
             continue;
         }
         rc = ensure_loaded(m, c);
-        if (!rc && c->pos < c->b.n)
-            rc = ne_segw_append(m->w, c->b.ts + c->pos, value_at(m, c, c->pos),
-                                c->b.n - c->pos);
+        while (!rc && c->pos < c->b.n) { /* runs of kept points */
+            uint32_t e = kept_run_end(m, c, c->b.n);
+            rc = ne_segw_append(m->w, c->b.ts + c->pos, value_at(m, c, c->pos), e - c->pos);
+            c->pos = e;
+            skip_dropped(m, c);
+        }
         if (!rc)
             rc = cursor_next_block(m, c);
     }
@@ -306,6 +396,7 @@ static int take_run(struct merge *m, struct cursor *c, int64_t limit)
         else
             hi = mid;
     }
+    lo = kept_run_end(m, c, lo); /* a dropped point ends the run too */
     rc = stage_flush(m);
     if (!rc)
         rc = ne_segw_append(m->w, c->b.ts + c->pos, value_at(m, c, c->pos), lo - c->pos);
@@ -384,7 +475,9 @@ static int merge_column(struct merge *m, const struct ne_seg_colkey *key)
                     ne_vtype_name(key->type), col->npoints);
             continue;
         }
-        int rc = cursor_start(m, c, m->in[k], m->ci[k]);
+        int rc = cursor_drops(m, c, k, &col->key);
+        if (!rc)
+            rc = cursor_start(m, c, m->in[k], m->ci[k]);
         if (rc)
             return rc;
     }
@@ -437,8 +530,10 @@ static int merge_all(struct merge *m)
 static void merge_free(struct merge *m)
 {
     if (m->cur)
-        for (size_t k = 0; k < m->n; k++)
+        for (size_t k = 0; k < m->n; k++) {
             ne_seg_block_free(&m->cur[k].b);
+            ne_free(m->cur[k].drop);
+        }
     if (m->dbmap)
         for (size_t k = 0; k < m->n; k++)
             ne_free(m->dbmap[k]);

@@ -31,6 +31,8 @@
  *  - Tag, string, double and int64 columns are dictionary-encoded; such a
  *    column switches to PLAIN for the rest of its chunk when the dictionary
  *    would pass dict_bytes; the dictionary restarts with every row group.
+ *    A chunk whose first page (of 1,000 values or more) is over 3/4
+ *    distinct values is written PLAIN from the start, without dictionary.
  *    Doubles are dictionary keys bit for bit (-0.0 and each NaN kept).
  *  - Each RowGroup's metadata is Thrift-encoded as soon as it is written
  *    (rg_meta); the footer splices those bytes into FileMetaData.row_groups.
@@ -429,9 +431,33 @@ static int encode_page(struct ne_pq_writer *w, struct col *c)
     return ENC_PLAIN;
 }
 
+/* Values nearly all distinct gain nothing from a dictionary: the indices
+ * only add to the PLAIN bytes. Decided once per chunk, at its first page
+ * (when it has at least DICT_PROBE_MIN values): past 3/4 distinct, that
+ * page is rewritten as PLAIN and the chunk stays PLAIN, with no
+ * dictionary page. */
+#define DICT_PROBE_MIN 1000u
+
+static void put_plain(struct col *c, const void *p, uint32_t n);
+
+static void maybe_drop_dict(struct col *c)
+{
+    if (c->fallback || c->dict_n == 0 || c->pages_dict || c->pages_plain ||
+        c->page_nn < DICT_PROBE_MIN || (uint64_t)c->dict_n * 4 <= (uint64_t)c->page_nn * 3)
+        return;
+    for (uint32_t i = 0; i < c->page_nn; i++) {
+        uint32_t len;
+        const uint8_t *e = dict_entry(c, c->idx[i], &len);
+        put_plain(c, e, len);
+    }
+    dict_reset(c);
+    c->fallback = true;
+}
+
 static int flush_page(struct ne_pq_writer *w, struct col *c)
 {
     if (c->page_n == 0) return 0;
+    maybe_drop_dict(c);
     if (c->plain.err) return fail_nomem(w, "page values");
     int enc = encode_page(w, c);
     uint64_t raw;

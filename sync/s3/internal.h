@@ -39,6 +39,8 @@ struct ne_s3 {
     struct ne_metric *m_requests, *m_retries, *m_bytes, *m_failures; /* registry-owned */
     uint64_t rng;
     char err[NE_S3_ERR_MAX];
+    struct ne_s3_failure fail; /* kind of the last failed attempt (ne_s3_last_failure) */
+    bool stopped;              /* the progress callback stopped the current upload */
 };
 
 /* One logical request; the engine signs and sends it, retrying as needed. */

@@ -258,10 +258,12 @@ static int complete_upload(struct ne_s3 *c, const char *key, struct ne_s3_upload
     }
     if (rc != NE_ENOTFOUND) return rc;
     char saved[NE_S3_ERR_MAX];
+    struct ne_s3_failure saved_fail = c->fail;
     snprintf(saved, sizeof(saved), "%s", c->err);
     rc = ne_s3_head_object(c, key, info);
     if (rc == 0 && info->size == u->object_size) return 0;
     snprintf(c->err, sizeof(c->err), "%s", saved);
+    c->fail = saved_fail;
     return NE_ENOTFOUND;
 }
 
@@ -269,7 +271,10 @@ static int notify(struct ne_s3 *c, const struct ne_s3_put_opts *po, const struct
 {
     if (!po || !po->progress) return 0;
     int rc = po->progress(po->progress_ctx, u);
-    if (rc) snprintf(c->err, sizeof(c->err), "s3 upload stopped by progress callback (%d)", rc);
+    if (rc) {
+        snprintf(c->err, sizeof(c->err), "s3 upload stopped by progress callback (%d)", rc);
+        c->stopped = true;
+    }
     return rc;
 }
 
@@ -319,7 +324,11 @@ static int put_multipart(struct ne_s3 *c, const char *key, const struct ne_s3_re
     struct ne_s3_object_info tmp;
     if (!rc) rc = complete_upload(c, key, u, &tmp);
     if (rc) {
-        fail_log(c, "multipart PUT", key, rc);
+        if (c->stopped) /* the caller's choice (e.g. shutting down), not a failure */
+            NE_INFO("s3", "multipart PUT %s/%s%s paused after %u of %u parts", c->bucket, c->prefix,
+                    key, ne_s3_upload_done(u), u->nparts);
+        else
+            fail_log(c, "multipart PUT", key, rc);
     } else {
         if (info) *info = tmp;
         ne_s3_upload_reset(u);
@@ -333,6 +342,8 @@ int ne_s3_put_object(struct ne_s3 *c, const char *key, const struct ne_s3_reader
                      const struct ne_s3_put_opts *po, struct ne_s3_object_info *info)
 {
     c->err[0] = '\0';
+    memset(&c->fail, 0, sizeof(c->fail));
+    c->stopped = false;
     if (!key || !*key || !r || !r->read) {
         snprintf(c->err, sizeof(c->err), "s3 PUT: empty key or no reader");
         return NE_EINVAL;

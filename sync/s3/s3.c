@@ -78,6 +78,11 @@ const char *ne_s3_last_error(const struct ne_s3 *c)
     return c->err;
 }
 
+void ne_s3_last_failure(const struct ne_s3 *c, struct ne_s3_failure *out)
+{
+    *out = c->fail;
+}
+
 void ne_s3_stats(const struct ne_s3 *c, struct ne_s3_stats *out)
 {
     *out = c->st;
@@ -479,6 +484,9 @@ static enum verdict judge_http(struct ne_s3 *c, const struct s3_req *r, struct s
     parse_error_body(c, resp, msg, sizeof(msg));
     snprintf(c->err, sizeof(c->err), "s3 %ld %s%s%s", resp->status,
              resp->code[0] ? resp->code : "HTTP", msg[0] ? ": " : "", msg);
+    c->fail.kind = NE_S3_FAIL_HTTP;
+    c->fail.status = st;
+    snprintf(c->fail.code, sizeof(c->fail.code), "%s", resp->code);
     if (st == 403) {
         *err = NE_EPERM;
         return V_FAIL;
@@ -498,8 +506,11 @@ static enum verdict judge_http(struct ne_s3 *c, const struct s3_req *r, struct s
 static enum verdict judge_curl(struct ne_s3 *c, CURLcode cc, bool too_big, int *err)
 {
     snprintf(c->err, sizeof(c->err), "s3 transport: %s", curl_easy_strerror(cc));
+    memset(&c->fail, 0, sizeof(c->fail));
+    c->fail.kind = NE_S3_FAIL_CONNECT;
     switch (cc) {
     case CURLE_OPERATION_TIMEDOUT:
+        c->fail.kind = NE_S3_FAIL_TIMEOUT;
         *err = NE_ETIMEOUT;
         return V_RETRY;
     case CURLE_COULDNT_CONNECT:
@@ -514,12 +525,14 @@ static enum verdict judge_curl(struct ne_s3 *c, CURLcode cc, bool too_big, int *
         *err = NE_EAGAIN;
         return V_RETRY;
     case CURLE_WRITE_ERROR:
+        c->fail.kind = NE_S3_FAIL_OTHER;
         *err = too_big ? NE_ETOOBIG : NE_ENOMEM;
         return V_FAIL;
     case CURLE_PEER_FAILED_VERIFICATION:
         *err = NE_EPERM;
         return V_FAIL;
     default:
+        c->fail.kind = NE_S3_FAIL_OTHER;
         *err = NE_EIO;
         return V_FAIL;
     }
@@ -578,6 +591,7 @@ int s3__request(struct ne_s3 *c, const struct s3_req *r, struct s3_resp *out)
         if (v == V_OK) {
             err = 0;
             c->err[0] = '\0';
+            memset(&c->fail, 0, sizeof(c->fail));
             break;
         }
         if (v == V_FAIL || attempt >= c->o.max_retries) break;

@@ -113,6 +113,27 @@ void ne_s3_close(struct ne_s3 **cp);
  * Borrowed; valid until the next call on the client. */
 const char *ne_s3_last_error(const struct ne_s3 *c);
 
+/* How the last failure of this client came about, for callers that sort
+ * failures into kinds (the sink's retry policy and error metrics). */
+enum ne_s3_fail_kind {
+    NE_S3_FAIL_NONE = 0, /* the last request succeeded (or none was sent) */
+    NE_S3_FAIL_HTTP,     /* the server answered an error: status and code say which */
+    NE_S3_FAIL_CONNECT,  /* no connection: refused, DNS, TLS, reset or closed early */
+    NE_S3_FAIL_TIMEOUT,  /* the request timed out */
+    NE_S3_FAIL_OTHER,    /* a local or protocol failure (memory, oversized answer) */
+};
+
+struct ne_s3_failure {
+    enum ne_s3_fail_kind kind;
+    long status;   /* HTTP status with NE_S3_FAIL_HTTP, else 0 */
+    char code[64]; /* S3 error code, e.g. "SlowDown", "SignatureDoesNotMatch"; "" when none */
+};
+
+/* Fills *out with the last failed attempt of the last request (after its
+ * retries), or NE_S3_FAIL_NONE when that request succeeded. Reset by every
+ * ne_s3_put_object call and every successful request. */
+void ne_s3_last_failure(const struct ne_s3 *c, struct ne_s3_failure *out);
+
 /* Counters of this client since ne_s3_open. The process-wide totals are
  * in /metrics: neoedge_s3_requests_total, neoedge_s3_retries_total,
  * neoedge_s3_upload_bytes_total, neoedge_s3_failures_total. */

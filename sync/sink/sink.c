@@ -265,21 +265,40 @@ static bool env_stopping(void *runner)
 
 /* ---- the loop --------------------------------------------------------------------- */
 
-/* Waits up to ns or until stopped or (when kickable) kicked. mu held. A
- * backoff is not kickable: flushes kick the runner, and a failing
- * destination must not see one attempt per flush. */
-static void wait_ns(struct ne_sink *s, int64_t ns, bool kickable)
+/* Waits up to ns, or until stopped, or (when kickable) kicked; returns
+ * true when a kick ended the wait. mu held. A backoff is not kickable:
+ * flushes kick the runner, and a failing destination must not see one
+ * attempt per flush. */
+static bool wait_ns(struct ne_sink *s, int64_t ns, bool kickable)
 {
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
     int64_t t = (int64_t)ts.tv_nsec + ns % 1000000000LL;
     ts.tv_sec += (time_t)(ns / 1000000000LL + t / 1000000000LL);
     ts.tv_nsec = (long)(t % 1000000000LL);
-    s->kicked = false;
     while (!(kickable && s->kicked) && !atomic_load(&s->stop)) {
         if (pthread_cond_timedwait(&s->cv, &s->mu, &ts) != 0) break;
     }
-    s->kicked = false;
+    bool kicked = kickable && s->kicked;
+    if (kicked) s->kicked = false;
+    return kicked;
+}
+
+/* Pauses the runner for ns (idle poll or backoff) in slices of at most a
+ * second, refreshing the gauges after each: a backoff after a refused
+ * credential lasts minutes and /metrics must not go stale meanwhile. */
+static void pause_runner(struct ne_sink *s, int64_t ns, bool kickable)
+{
+    pthread_mutex_lock(&s->mu);
+    if (!kickable) s->kicked = false; /* flushes during a failure do not count */
+    int64_t until = ne_time_mono_ns() + ns;
+    for (int64_t left = ns; left > 0 && !atomic_load(&s->stop);
+         left = until - ne_time_mono_ns()) {
+        bool kicked = wait_ns(s, left < 1000000000LL ? left : 1000000000LL, kickable);
+        refresh(s);
+        if (kicked) break;
+    }
+    pthread_mutex_unlock(&s->mu);
 }
 
 /* Full jitter: a uniform delay in [base/2, min(cap, base * 2^attempt)]. The
@@ -410,17 +429,16 @@ static void *runner_main(void *arg)
         pthread_mutex_unlock(&s->mu);
         if (open) n = ne_store_segments_after(s->store, cur, d, BATCH_SEGS, NULL);
         size_t done = 0;
+        bool failed = false;
         for (; done < n && !atomic_load(&s->stop); done++) {
             if (!ne_sink_in_window(s->windows, ne_time_wall_ns())) break;
-            if (deliver_one(s, &d[done], &kind) != 0) break;
+            if ((failed = deliver_one(s, &d[done], &kind) != 0)) break;
             attempt = 0;
         }
         int64_t pause = s->o.idle_poll_ns > 0 ? s->o.idle_poll_ns : 1000000000LL;
-        if (done < n) pause = backoff_ns(s, attempt++, kind); /* a failure: back off */
-        else if (n == BATCH_SEGS) continue;                   /* more waiting: go on */
-        pthread_mutex_lock(&s->mu);
-        if (!atomic_load(&s->stop)) wait_ns(s, pause, done == n);
-        pthread_mutex_unlock(&s->mu);
+        if (failed) pause = backoff_ns(s, attempt++, kind); /* back off */
+        else if (n == BATCH_SEGS && done == n) continue;    /* more waiting: go on */
+        pause_runner(s, pause, !failed);
     }
     return NULL;
 }
@@ -496,6 +514,9 @@ int ne_sink_start(const struct ne_sink_opts *o, const struct ne_sink_driver *drv
         return NE_ENOMEM;
     }
     s->started = true;
+    char tname[16]; /* "sink:<name>" in top -H, /proc/PID/task/TID/comm */
+    snprintf(tname, sizeof tname, "sink:%.10s", s->name);
+    (void)pthread_setname_np(s->thread, tname);
     char cur[24];
     snprintf(cur, sizeof cur, "%" PRIu64, s->cursor);
     ne_log(NE_LOG_INFO, SINK_MOD, "sink started", "sink", s->name, "type", s->drv.type, "cursor",

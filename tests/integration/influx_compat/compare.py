@@ -4,6 +4,11 @@ compares the JSON answers: same statements, errors, series (name, tags,
 columns) and rows; floats equal to 1e-9 relative. Prints one line per
 mismatch and a closing "N passed, M failed" line; exits 1 on any failure.
 
+Besides statements, a queries file may hold:
+  #!write LINE          LINE (line protocol) is written to both, in order
+  STATEMENT  #!chunked N  asked with chunked=true&chunk_size=N: the answers
+                        are compared line by line (one JSON response each)
+
 Usage: compare.py --influx URL --neoedge URL --db DB --queries FILE [--epoch ns]
 """
 import argparse
@@ -13,10 +18,13 @@ import urllib.parse
 import urllib.request
 
 
-def query(base, db, q, epoch):
+def query(base, db, q, epoch, chunk_size=0):
     params = {"db": db, "q": q}
     if epoch:
         params["epoch"] = epoch
+    if chunk_size:
+        params["chunked"] = "true"
+        params["chunk_size"] = str(chunk_size)
     url = base + "/query?" + urllib.parse.urlencode(params)
     data = None
     if q.lstrip().split(" ", 1)[0].upper() in ("CREATE", "DROP", "DELETE"):
@@ -24,7 +32,10 @@ def query(base, db, q, epoch):
         url, data = base + "/query", urllib.parse.urlencode(params).encode()
     try:
         with urllib.request.urlopen(url, data=data, timeout=60) as r:
-            return json.loads(r.read().decode())
+            body = r.read().decode()
+            if chunk_size:  # one response per line
+                return {"chunks": [json.loads(l) for l in body.splitlines() if l.strip()]}
+            return json.loads(body)
     except urllib.error.HTTPError as e:
         body = e.read().decode()
         try:
@@ -67,10 +78,21 @@ def diff(a, b, path="$"):
     return None
 
 
+def write(base, db, line):
+    req = urllib.request.Request(base + "/write?" + urllib.parse.urlencode({"db": db}),
+                                 data=line.encode(), method="POST")
+    with urllib.request.urlopen(req, timeout=60) as r:
+        return r.status
+
+
 def normalize_ties(resp):
     """Sorts rows that share a timestamp: InfluxDB's order among points of
     different series at the same time comes from its iterator merge and is
     not specified, so it is not compared."""
+    if isinstance(resp, dict) and "chunks" in resp:
+        for c in resp["chunks"]:
+            normalize_ties(c)
+        return resp
     for r in resp.get("results", []) if isinstance(resp, dict) else []:
         for s in r.get("series", []):
             cols, vals = s.get("columns", []), s.get("values", [])
@@ -88,6 +110,8 @@ def normalize_ties(resp):
 
 
 def errors_of(resp):
+    if "chunks" in resp:
+        return [e for c in resp["chunks"] for e in errors_of(c)]
     if "error" in resp:
         return [resp["error"]]
     return [r.get("error") for r in resp.get("results", [])]
@@ -105,17 +129,31 @@ def main():
     with open(args.queries) as f:
         lines = [l.rstrip("\n") for l in f]
     for n, line in enumerate(lines, 1):
+        if line.startswith("#!write "):
+            lp = line[len("#!write "):]
+            try:
+                codes = [write(base, args.db, lp) for base in (args.influx, args.neoedge)]
+            except (OSError, urllib.error.HTTPError) as e:
+                codes = [str(e)]
+            if codes != [204, 204]:
+                failed += 1
+                print("FAIL line %d: write %s: %s" % (n, lp, codes))
+            continue
         if not line.strip() or line.lstrip().startswith("#"):
             continue
         stmt, _, ann = line.partition("  #!")
         epoch = args.epoch
+        chunk_size = 0
+        if ann.startswith("chunked"):
+            chunk_size = int(ann.split()[1])
+            ann = ""
         if ann.startswith("differs"):
             differs += 1
             print("differs (line %d): %s -- %s" % (n, stmt, ann))
             continue
         try:
-            a = query(args.influx, args.db, stmt, epoch)
-            b = query(args.neoedge, args.db, stmt, epoch)
+            a = query(args.influx, args.db, stmt, epoch, chunk_size)
+            b = query(args.neoedge, args.db, stmt, epoch, chunk_size)
         except OSError as e:
             failed += 1
             print("FAIL line %d: %s\n  no answer: %s" % (n, stmt, e))

@@ -2,6 +2,10 @@
 # Compatibility suite: loads the same line protocol into InfluxDB 1.6 and
 # neoedge (both started here on loopback, data in a temp dir), then runs
 # queries.txt against both and compares the JSON answers (compare.py).
+# The same data also goes into a second database, compat_del, for
+# deletes.txt (DELETE, DROP, chunked answers); then neoedge is killed with
+# SIGKILL, restarted on its data dir, and deletes_after.txt checks that
+# every deletion survived.
 # Needs: influxd (Debian influxdb), python3, curl, $NEOEDGE_BIN.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
@@ -48,9 +52,13 @@ bind-address = "127.0.0.1:$irpc"
 CONF
 influxd -config "$tmp/influx.conf" > "$tmp/influxd.log" 2>&1 &
 pids+=($!)
-NEOEDGE_HTTP_LISTEN=127.0.0.1:$np NEOEDGE_MQTT_ENABLED=false NEOEDGE_COAP_ENABLED=false \
-    "$bin" run --data-dir "$tmp/ne" > "$tmp/neoedge.log" 2>&1 &
-pids+=($!)
+start_neoedge() {
+    NEOEDGE_HTTP_LISTEN=127.0.0.1:$np NEOEDGE_MQTT_ENABLED=false NEOEDGE_COAP_ENABLED=false \
+        "$bin" run --data-dir "$tmp/ne" >> "$tmp/neoedge.log" 2>&1 &
+    ne_pid=$!
+    pids+=($ne_pid)
+}
+start_neoedge
 wait_http "http://127.0.0.1:$ip/ping"
 wait_http "http://127.0.0.1:$np/ping"
 
@@ -59,10 +67,13 @@ wait_http "http://127.0.0.1:$np/ping"
 "$py" "$gen" --shape iot --devices 10 --duration 2h --interval 60s --missing 0.05 --seed 7 \
     >> "$tmp/data.lp"
 split -l 5000 "$tmp/data.lp" "$tmp/part."
-curl -sf -XPOST "http://127.0.0.1:$ip/query" --data-urlencode 'q=CREATE DATABASE compat' >/dev/null
+for db in compat compat_del; do
+    curl -sf -XPOST "http://127.0.0.1:$ip/query" --data-urlencode "q=CREATE DATABASE $db" >/dev/null
+done
 n=0
 for part in "$tmp"/part.*; do
-    for url in "http://127.0.0.1:$ip/write?db=compat" "http://127.0.0.1:$np/write?db=compat"; do
+    for url in "http://127.0.0.1:$ip/write?db=compat" "http://127.0.0.1:$np/write?db=compat" \
+        "http://127.0.0.1:$ip/write?db=compat_del" "http://127.0.0.1:$np/write?db=compat_del"; do
         code=$(curl -s -o "$tmp/resp" -w '%{http_code}' -XPOST "$url" --data-binary @"$part")
         [ "$code" = 204 ] || { echo "write to $url failed: $code $(cat "$tmp/resp")"; exit 1; }
     done
@@ -72,6 +83,17 @@ for part in "$tmp"/part.*; do
         curl -sf -XPOST "http://127.0.0.1:$np/api/v1/flush" >/dev/null
     fi
 done
-echo "loaded $(wc -l < "$tmp/data.lp") lines into both"
-"$py" "$here/compare.py" --influx "http://127.0.0.1:$ip" --neoedge "http://127.0.0.1:$np" \
-    --db compat --queries "$here/queries.txt"
+echo "loaded $(wc -l < "$tmp/data.lp") lines into both, twice"
+compare() { # db queries-file
+    "$py" "$here/compare.py" --influx "http://127.0.0.1:$ip" --neoedge "http://127.0.0.1:$np" \
+        --db "$1" --queries "$2"
+}
+rc=0
+compare compat "$here/queries.txt" || rc=1
+compare compat_del "$here/deletes.txt" || rc=1
+kill -9 "$ne_pid"
+wait "$ne_pid" 2>/dev/null || true
+start_neoedge
+wait_http "http://127.0.0.1:$np/ping"
+compare compat_del "$here/deletes_after.txt" || rc=1
+exit $rc

@@ -621,6 +621,39 @@ static void test_double_dictionary_fallback(void)
     free(v);
 }
 
+/* A chunk whose first page is nearly all distinct values is PLAIN from the
+ * start (no dictionary page); one with repeats keeps its dictionary. */
+static void test_distinct_values_skip_dictionary(void)
+{
+    enum { N = 6000 };
+    double *v = malloc(N * sizeof(*v));
+    for (size_t r = 0; r < N; r++)
+        v[r] = (double)rnd() / 7.0;
+    struct ne_pq_opts o = {.page_rows = 2000};
+    struct msink s = {0};
+    T_OK(write_doubles_opts(v, N, &o, &s));
+    struct rfile rf;
+    T_EQ_INT(read_file(s.p, s.len, &rf), 0);
+    T_EQ_INT(rf.c[0].dict_pages, 0);
+    T_CHECK(rf.c[0].plain_pages >= 3);
+    for (size_t r = 0; r < N; r++)
+        if (memcmp(&rf.c[0].f64[r], &v[r], 8) != 0) T_FAIL_("row %zu differs", r);
+    rfile_free(&rf);
+    free(s.p);
+    /* half the values repeat: the dictionary stays */
+    for (size_t r = 0; r < N; r++)
+        v[r] = r % 2 ? (double)(r % 10) : (double)rnd() / 7.0;
+    memset(&s, 0, sizeof s);
+    T_OK(write_doubles_opts(v, N, &o, &s));
+    T_EQ_INT(read_file(s.p, s.len, &rf), 0);
+    T_CHECK(rf.c[0].dict_pages >= 1);
+    for (size_t r = 0; r < N; r++)
+        if (memcmp(&rf.c[0].f64[r], &v[r], 8) != 0) T_FAIL_("row %zu differs", r);
+    rfile_free(&rf);
+    free(s.p);
+    free(v);
+}
+
 static void test_dictionary_fallback_and_long_strings(void)
 {
     enum { N = 5000 };
@@ -839,6 +872,7 @@ int main(void)
     T_RUN(test_deterministic_for_any_batching);
     T_RUN(test_double_statistics);
     T_RUN(test_double_dictionary_fallback);
+    T_RUN(test_distinct_values_skip_dictionary);
     T_RUN(test_dictionary_fallback_and_long_strings);
     T_RUN(test_row_groups_by_bytes_and_all_null);
     T_RUN(test_file_sink);

@@ -1,0 +1,136 @@
+/*
+ * replicate.h - the write side of replication: forwarding accepted writes
+ * to the other owners of their shards, through durable per-peer hint
+ * queues (hinted handoff).
+ *
+ * Flow. The node that accepts a write stores it locally first, then hands
+ * the batch to ne_replicator_submit: every point is placed on the ring
+ * (series -> shard -> owners) and, for each owner other than this node,
+ * the points it owns are encoded into one record appended to that peer's
+ * queue (hintq.h) in data_dir/cluster/hints/<peer>/. One sender thread
+ * per peer drains its queue in batches of records, each batch one
+ * NE_FT_WRITE_BATCH request over the peer transport (which compresses big
+ * payloads). The receiving node writes the points into its own store only
+ * (never forwards them again) and answers NE_FT_WRITE_ACK once its store
+ * has made them durable; the sender then moves the queue's cursor past
+ * the batch. While a peer cannot be reached (transport errors, or
+ * membership does not show it alive) its queue grows; it drains when the
+ * peer is back. Records older than hint_window, or beyond the hint byte
+ * budget (oldest first), are dropped, counted and logged.
+ *
+ * Wire formats (little endian, strings are [len u32][bytes]):
+ *   record (one queue record; the points one peer owns of one write):
+ *     [db_len u16][db bytes][npoints u32] then per point:
+ *     [measurement str][ts i64][ntags u16]([key str][value str])*
+ *     [nfields u16]([key str][type u8][value])*
+ *     value: float/int/uint 8 bytes (IEEE 754 / two's complement),
+ *            bool 1 byte (0/1), string [len u32][bytes].
+ *   NE_FT_WRITE_BATCH request: [nrecords u32]([len u32][record])*
+ *   NE_FT_WRITE_ACK reply:     [accepted u32][rejected u32] (points)
+ *
+ * Durability: with the store's durability `sync` an append is fdatasync'd
+ * before ne_replicator_submit returns; with `interval` queues are synced
+ * at least every max_lag; with `none` never explicitly.
+ *
+ * Metrics (label peer="id"): neoedge_replication_queue_bytes,
+ * neoedge_replication_queue_records, neoedge_replication_lag_seconds (age
+ * of the oldest record not acknowledged), neoedge_replication_sent_points_total,
+ * neoedge_replication_dropped_points_total{peer,reason="hint_window"|
+ * "max_bytes"|"corrupt"}; and neoedge_replication_received_points_total.
+ * Gauges are refreshed after every append, after each drain and at least
+ * once a second while a sender works.
+ */
+#ifndef NE_SHARDING_REPLICATE_H
+#define NE_SHARDING_REPLICATE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "sharding/frame.h"
+#include "sharding/ring.h"
+#include "sharding/transport.h"
+#include "store/store.h"
+
+struct ne_replicator; /* opaque */
+
+/* Resolves a peer id to the "host:port" its transport answers on. Returns
+ * 0, or a negative code when the peer is not reachable now (unknown, dead
+ * or left): the sender then waits and asks again. Called from sender
+ * threads. */
+typedef int (*ne_repl_peer_fn)(void *ctx, const char *peer_id, char *addr, size_t n);
+
+/* Writes received points into this node's store; the contract of
+ * ne_store_write (returns once durable). Called from transport threads. */
+typedef int (*ne_repl_write_fn)(void *ctx, const char *db, const struct ne_batch *b,
+                                struct ne_write_result *res);
+
+struct ne_replicator_opts {
+    const char *node_id;  /* this node (borrowed for the call) */
+    const char *hint_dir; /* queues live in hint_dir/<peer>/ (borrowed for the call) */
+    enum ne_store_durability durability; /* of the queues, as the store's */
+    int64_t max_lag_ns;                  /* send and sync at least this often; 0: 1 s */
+    int64_t hint_window_ns;              /* drop records older; 0: keep */
+    uint64_t hint_max_bytes;             /* all queues together; 0: no bound */
+    size_t batch_bytes;                  /* payload per request; 0: 1 MiB, at most 8 MiB */
+    uint64_t file_bytes;                 /* queue segment size; 0: hintq default */
+    struct ne_transport *tp;             /* borrowed; NULL: nothing is sent */
+    ne_repl_peer_fn peer_addr;
+    ne_repl_write_fn local_write; /* NULL: received batches are refused */
+    void *ctx;                    /* for peer_addr and local_write */
+};
+
+/* Opens the queues already in hint_dir (what a previous run left: they
+ * drain as their peers come back) and starts their senders. Returns 0 and
+ * *out (stop with ne_replicator_stop), NE_EINVAL, NE_ENOMEM or an I/O code. */
+int ne_replicator_start(const struct ne_replicator_opts *o, struct ne_replicator **out);
+
+/* Stops and joins the senders (a request in flight finishes or times
+ * out), syncs and closes the queues. NULL-safe; sets *pr to NULL. */
+void ne_replicator_stop(struct ne_replicator **pr);
+
+/* Replaces the ring writes are placed with; the replicator takes
+ * ownership of ring (freed at the next replacement or at stop). A ring
+ * without this node, or NULL, forwards nothing. */
+void ne_replicator_set_ring(struct ne_replicator *r, struct ne_ring *ring);
+
+/* Queues the points of b (every timestamp set: no NE_TS_UNSET) for the
+ * other owners of their shards. Call after the local store accepted b.
+ * Returns 0 once every record is appended (and durable in sync mode), or
+ * the first error (NE_ENOMEM, NE_ETOOBIG, an I/O code): the local write
+ * stands, but those points may not reach their other owners. */
+int ne_replicator_submit(struct ne_replicator *r, const char *db, const struct ne_batch *b);
+
+/* Serves an NE_FT_WRITE_BATCH request from peer_id: writes every record
+ * through local_write and replies NE_FT_WRITE_ACK. Returns 0, NE_ECORRUPT
+ * (malformed request: nothing written), NE_EUNSUPPORTED (no local_write)
+ * or the store's error (the sender retries the whole batch later; a
+ * record written twice is harmless: last writer wins). */
+int ne_replicator_handle(struct ne_replicator *r, const char *peer_id, const uint8_t *msg, size_t n,
+                         struct ne_pbuf *reply, uint8_t *reply_type);
+
+/* Figures of one peer's queue (tests, status). */
+struct ne_replicator_peer_stats {
+    uint64_t queue_bytes, queue_records, queue_points;
+    double lag_seconds;
+    uint64_t sent_points;
+    uint64_t dropped_window, dropped_bytes, dropped_corrupt;
+};
+/* Returns 0, or NE_ENOTFOUND when no queue exists for peer_id. */
+int ne_replicator_peer_stats(struct ne_replicator *r, const char *peer_id,
+                             struct ne_replicator_peer_stats *out);
+
+/* ---- the record codec (exposed for tests) --------------------------------- */
+
+/* Appends the record of points idx[0..n) of b in database db to out.
+ * Returns 0, NE_EINVAL (db longer than 255 bytes, a point without its
+ * timestamp, more than 65535 tags or fields) or NE_ENOMEM. */
+int ne_repl_encode(struct ne_pbuf *out, const char *db, const struct ne_batch *b,
+                   const uint32_t *idx, size_t n);
+
+/* Decodes one record of n bytes: db (NUL-terminated, at least 256 bytes)
+ * and the points, appended to b (reset first). The views of b point into p,
+ * which must outlive b's use. Returns 0, NE_ECORRUPT or NE_ENOMEM. */
+int ne_repl_decode(const uint8_t *p, size_t n, char *db, struct ne_batch *b);
+
+#endif
