@@ -40,11 +40,14 @@ static const struct ne_cli_cmd commands[] = {
      "  -d, --data-dir DIR   data directory (overrides data_dir)\n",
      agent__cmd_run},
     {"config check", "validate a config file",
-     "usage: neoedge config check FILE\n"
+     "usage: neoedge config check [--explain] FILE\n"
      "\n"
      "Loads and validates FILE (with environment overrides). Prints\n"
      "\"FILE: ok\" and exits 0, or prints the first error as\n"
-     "FILE:LINE:COL: KEY: MESSAGE and exits 1.\n",
+     "FILE:LINE:COL: KEY: MESSAGE and exits 1.\n"
+     "\n"
+     "  -e, --explain        then print the effective config, each value with\n"
+     "                       where it came from (default, file, env, derived)\n",
      agent__cmd_config_check},
     {"config default", "print the embedded default config",
      "usage: neoedge config default\n"

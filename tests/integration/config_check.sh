@@ -61,6 +61,25 @@ out=$("$NEOEDGE_BIN" config check missing.yaml 2>&1); rc=$?
 it_eq "missing file exits 1" "$rc" 1
 it_contains "missing file is named" "$out" "missing.yaml"
 
+# --explain: the verdict, then every effective value with its origin
+# (file position, environment override, default, derived).
+cat >explain.yaml <<'YAML'
+storage:
+  durability: sync
+YAML
+out=$(NEOEDGE_HTTP_LISTEN=127.0.0.1:18086 "$NEOEDGE_BIN" config check --explain explain.yaml 2>&1)
+rc=$?
+it_eq "config check --explain exits 0" "$rc" 0
+it_contains "it says ok first" "$(head -1 <<<"$out")" "explain.yaml: ok"
+it_expect "a value from the file names its position" \
+  grep -Eq '^  durability: sync +# file explain\.yaml:2:3' <<<"$out"
+it_expect "an environment override names its variable" \
+  grep -Eq 'listen: "?127\.0\.0\.1:18086"? +# env NEOEDGE_HTTP_LISTEN' <<<"$out"
+it_expect "a default says so" grep -Eq '^  max_loss: 100ms +# default' <<<"$out"
+out=$("$NEOEDGE_BIN" config check --explain typo.yaml 2>&1); rc=$?
+it_eq "config check --explain on a broken file exits 1" "$rc" 1
+it_expect "and prints no config" bash -c "! grep -q '# default' <<<\"\$1\"" _ "$out"
+
 # `run` with a broken config exits non-zero with the same one line and
 # starts nothing (no data dir created).
 out=$("$NEOEDGE_BIN" run --config typo.yaml --data-dir ./never 2>&1); rc=$?
