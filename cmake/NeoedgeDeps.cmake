@@ -29,12 +29,17 @@ target_link_libraries(ne_curl_lazy PUBLIC ne_ports ${CMAKE_DL_LIBS} Threads::Thr
 add_library(ne::curl  ALIAS ne_curl_lazy)
 add_library(ne::coap  ALIAS PkgConfig::NE_COAP)
 
+# ne::paho is Paho MQTT C loaded on first use (ports/paho_lazy.c): linking
+# it would load it and OpenSSL (libssl, libcrypto) into every process,
+# MQTT on or off. The library must be installed; only its header is used
+# at build time.
 find_library(NE_PAHO_LIB paho-mqtt3as REQUIRED)
 find_path(NE_PAHO_INC MQTTAsync.h REQUIRED)
-add_library(ne_paho INTERFACE)
-target_link_libraries(ne_paho INTERFACE ${NE_PAHO_LIB})
-target_include_directories(ne_paho INTERFACE ${NE_PAHO_INC})
-add_library(ne::paho ALIAS ne_paho)
+add_library(ne_paho_lazy STATIC ${PROJECT_SOURCE_DIR}/ports/paho_lazy.c)
+target_include_directories(ne_paho_lazy PRIVATE ${PROJECT_SOURCE_DIR})
+target_include_directories(ne_paho_lazy PUBLIC ${NE_PAHO_INC})
+target_link_libraries(ne_paho_lazy PUBLIC ne_ports ${CMAKE_DL_LIBS} Threads::Threads)
+add_library(ne::paho ALIAS ne_paho_lazy)
 
 find_library(NE_MBEDTLS_LIB mbedtls REQUIRED)
 find_library(NE_MBEDX509_LIB mbedx509 REQUIRED)

@@ -53,8 +53,9 @@ set(CPACK_DEBIAN_FILE_NAME DEB-DEFAULT)
 set(CPACK_DEBIAN_PACKAGE_SECTION net)
 set(CPACK_DEBIAN_PACKAGE_PRIORITY optional)
 set(CPACK_DEBIAN_PACKAGE_SHLIBDEPS ON)
-# libcurl is loaded with dlopen (ports/curl_lazy.c), so shlibdeps cannot see it.
-set(CPACK_DEBIAN_PACKAGE_DEPENDS "adduser, libcurl4")
+# libcurl and Paho are loaded with dlopen (ports/curl_lazy.c,
+# ports/paho_lazy.c), so shlibdeps cannot see them.
+set(CPACK_DEBIAN_PACKAGE_DEPENDS "adduser, libcurl4, libpaho-mqtt1.3")
 set(CPACK_DEBIAN_PACKAGE_CONTROL_STRICT_PERMISSION ON)
 set(CPACK_DEBIAN_PACKAGE_CONTROL_EXTRA
     ${_ne_pkg_src}/debian/conffiles ${_ne_pkg_src}/debian/postinst
