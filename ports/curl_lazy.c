@@ -28,13 +28,11 @@
  */
 #define CURL_DISABLE_TYPECHECK /* plain prototypes, not curl.h's checking macros */
 #include <curl/curl.h>
-#include <dlfcn.h>
-#include <pthread.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
 
-#include "ports/log.h"
+#include "ports/lazylib.h"
 
 #define LIBCURL "libcurl.so.4"
 
@@ -59,57 +57,30 @@ static struct curl_fns {
     void (*slist_free_all)(struct curl_slist *);
 } fns;
 
-static pthread_once_t load_once = PTHREAD_ONCE_INIT;
-static bool loaded;
-static char load_error[256] = LIBCURL " is not loaded";
+static const struct ne_lazysym syms[] = {
+    {"curl_global_init", &fns.global_init},
+    {"curl_global_cleanup", &fns.global_cleanup},
+    {"curl_version", &fns.version},
+    {"curl_easy_init", &fns.easy_init},
+    {"curl_easy_setopt", &fns.easy_setopt},
+    {"curl_easy_perform", &fns.easy_perform},
+    {"curl_easy_cleanup", &fns.easy_cleanup},
+    {"curl_easy_getinfo", &fns.easy_getinfo},
+    {"curl_easy_duphandle", &fns.easy_duphandle},
+    {"curl_easy_reset", &fns.easy_reset},
+    {"curl_easy_strerror", &fns.easy_strerror},
+    {"curl_easy_escape", &fns.easy_escape},
+    {"curl_easy_unescape", &fns.easy_unescape},
+    {"curl_free", &fns.free},
+    {"curl_slist_append", &fns.slist_append},
+    {"curl_slist_free_all", &fns.slist_free_all},
+};
 
-/* dlsym into a function pointer (POSIX guarantees the conversion). */
-static bool sym(void *h, const char *name, void *slot)
-{
-    void *p = dlsym(h, name);
-    if (!p) {
-        snprintf(load_error, sizeof load_error, "%s: no symbol %s", LIBCURL, name);
-        return false;
-    }
-    *(void **)slot = p;
-    return true;
-}
-
-static void load(void)
-{
-    void *h = dlopen(LIBCURL, RTLD_NOW | RTLD_LOCAL);
-    if (!h) {
-        const char *e = dlerror();
-        snprintf(load_error, sizeof load_error, "cannot load %s: %s", LIBCURL, e ? e : "?");
-        ne_log(NE_LOG_ERROR, "curl", load_error, NULL);
-        return;
-    }
-    bool ok = sym(h, "curl_global_init", &fns.global_init) &&
-              sym(h, "curl_global_cleanup", &fns.global_cleanup) &&
-              sym(h, "curl_version", &fns.version) && sym(h, "curl_easy_init", &fns.easy_init) &&
-              sym(h, "curl_easy_setopt", &fns.easy_setopt) &&
-              sym(h, "curl_easy_perform", &fns.easy_perform) &&
-              sym(h, "curl_easy_cleanup", &fns.easy_cleanup) &&
-              sym(h, "curl_easy_getinfo", &fns.easy_getinfo) &&
-              sym(h, "curl_easy_duphandle", &fns.easy_duphandle) &&
-              sym(h, "curl_easy_reset", &fns.easy_reset) &&
-              sym(h, "curl_easy_strerror", &fns.easy_strerror) &&
-              sym(h, "curl_easy_escape", &fns.easy_escape) &&
-              sym(h, "curl_easy_unescape", &fns.easy_unescape) && sym(h, "curl_free", &fns.free) &&
-              sym(h, "curl_slist_append", &fns.slist_append) &&
-              sym(h, "curl_slist_free_all", &fns.slist_free_all);
-    if (!ok) {
-        ne_log(NE_LOG_ERROR, "curl", load_error, NULL);
-        dlclose(h);
-        return;
-    }
-    loaded = true; /* h stays open for the life of the process */
-}
+static struct ne_lazylib lib = NE_LAZYLIB_INIT(LIBCURL, "curl", syms);
 
 static bool ready(void)
 {
-    pthread_once(&load_once, load);
-    return loaded;
+    return ne_lazylib_ready(&lib);
 }
 
 CURLcode curl_global_init(long flags)
@@ -185,7 +156,7 @@ void curl_easy_reset(CURL *c)
 
 const char *curl_easy_strerror(CURLcode code)
 {
-    return ready() ? fns.easy_strerror(code) : load_error;
+    return ready() ? fns.easy_strerror(code) : lib.error;
 }
 
 char *curl_easy_escape(CURL *c, const char *s, int len)

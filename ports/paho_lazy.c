@@ -19,12 +19,10 @@
  * (undefined reference): add it to struct paho_fns and define it below.
  */
 #include <MQTTAsync.h>
-#include <dlfcn.h>
-#include <pthread.h>
 #include <stdbool.h>
 #include <stdio.h>
 
-#include "ports/log.h"
+#include "ports/lazylib.h"
 
 #define LIBPAHO "libpaho-mqtt3as.so.1"
 
@@ -46,56 +44,28 @@ static struct paho_fns {
     const char *(*reason)(enum MQTTReasonCodes);
 } fns;
 
-static pthread_once_t load_once = PTHREAD_ONCE_INIT;
-static bool loaded;
-static char load_error[256] = LIBPAHO " is not loaded";
+static const struct ne_lazysym syms[] = {
+    {"MQTTAsync_createWithOptions", &fns.create},
+    {"MQTTAsync_setCallbacks", &fns.set_callbacks},
+    {"MQTTAsync_connect", &fns.connect},
+    {"MQTTAsync_disconnect", &fns.disconnect},
+    {"MQTTAsync_isConnected", &fns.is_connected},
+    {"MQTTAsync_subscribeMany", &fns.subscribe_many},
+    {"MQTTAsync_freeMessage", &fns.free_message},
+    {"MQTTAsync_free", &fns.free},
+    {"MQTTAsync_destroy", &fns.destroy},
+    {"MQTTAsync_strerror", &fns.strerror},
+    {"MQTTAsync_global_init", &fns.global_init},
+    {"MQTTProperties_add", &fns.props_add},
+    {"MQTTProperties_free", &fns.props_free},
+    {"MQTTReasonCode_toString", &fns.reason},
+};
 
-/* dlsym into a function pointer (POSIX guarantees the conversion). */
-static bool sym(void *h, const char *name, void *slot)
-{
-    void *p = dlsym(h, name);
-    if (!p) {
-        snprintf(load_error, sizeof load_error, "%s: no symbol %s", LIBPAHO, name);
-        return false;
-    }
-    *(void **)slot = p;
-    return true;
-}
-
-static void load(void)
-{
-    void *h = dlopen(LIBPAHO, RTLD_NOW | RTLD_LOCAL);
-    if (!h) {
-        const char *e = dlerror();
-        snprintf(load_error, sizeof load_error, "cannot load %s: %s", LIBPAHO, e ? e : "?");
-        ne_log(NE_LOG_ERROR, "mqtt", load_error, NULL);
-        return;
-    }
-    bool ok = sym(h, "MQTTAsync_createWithOptions", &fns.create) &&
-              sym(h, "MQTTAsync_setCallbacks", &fns.set_callbacks) &&
-              sym(h, "MQTTAsync_connect", &fns.connect) &&
-              sym(h, "MQTTAsync_disconnect", &fns.disconnect) &&
-              sym(h, "MQTTAsync_isConnected", &fns.is_connected) &&
-              sym(h, "MQTTAsync_subscribeMany", &fns.subscribe_many) &&
-              sym(h, "MQTTAsync_freeMessage", &fns.free_message) &&
-              sym(h, "MQTTAsync_free", &fns.free) && sym(h, "MQTTAsync_destroy", &fns.destroy) &&
-              sym(h, "MQTTAsync_strerror", &fns.strerror) &&
-              sym(h, "MQTTAsync_global_init", &fns.global_init) &&
-              sym(h, "MQTTProperties_add", &fns.props_add) &&
-              sym(h, "MQTTProperties_free", &fns.props_free) &&
-              sym(h, "MQTTReasonCode_toString", &fns.reason);
-    if (!ok) {
-        ne_log(NE_LOG_ERROR, "mqtt", load_error, NULL);
-        dlclose(h);
-        return;
-    }
-    loaded = true; /* h stays open for the life of the process */
-}
+static struct ne_lazylib lib = NE_LAZYLIB_INIT(LIBPAHO, "mqtt", syms);
 
 static bool ready(void)
 {
-    pthread_once(&load_once, load);
-    return loaded;
+    return ne_lazylib_ready(&lib);
 }
 
 int MQTTAsync_createWithOptions(MQTTAsync *handle, const char *uri, const char *client_id,
@@ -151,7 +121,7 @@ void MQTTAsync_destroy(MQTTAsync *handle)
 
 const char *MQTTAsync_strerror(int code)
 {
-    return ready() ? fns.strerror(code) : load_error;
+    return ready() ? fns.strerror(code) : lib.error;
 }
 
 void MQTTAsync_global_init(MQTTAsync_init_options *inits)
@@ -171,5 +141,5 @@ void MQTTProperties_free(MQTTProperties *props)
 
 const char *MQTTReasonCode_toString(enum MQTTReasonCodes value)
 {
-    return ready() ? fns.reason(value) : load_error;
+    return ready() ? fns.reason(value) : lib.error;
 }

@@ -141,22 +141,42 @@ static uint64_t last_seq(struct ne_store *s)
     return n ? d[n - 1].seq_max : 0;
 }
 
-static void test_delivers_in_order_and_resumes(void)
+/* A store in a fresh directory with hold_for_sync set (a sink exists). */
+static struct ne_store *open_held_store(void)
 {
     struct ne_store_opts so;
     eu_opts(&so, t_tmpdir(g_dir, sizeof g_dir));
     so.hold_for_sync = true;
     struct ne_store *s = NULL;
-    T_OK(ne_store_open(&so, &s));
+    return ne_store_open(&so, &s) == 0 ? s : NULL;
+}
+
+/* A copy driver whose "bucket" is g_dir/bucket. */
+static void bucket_init(struct copy_driver *d)
+{
+    char dest[300];
+    snprintf(dest, sizeof dest, "%s/bucket", g_dir);
+    copy_init(d, dest);
+}
+
+static void finish(struct ne_store **s, struct copy_driver *d)
+{
+    pthread_mutex_destroy(&d->mu);
+    ne_store_close(s);
+    eu_rmtree(g_dir);
+}
+
+static void test_delivers_in_order_and_resumes(void)
+{
+    struct ne_store *s = open_held_store();
+    T_CHECK(s != NULL);
     for (int k = 0; k < 5; k++)
         T_OK(write_flush(s, k));
     struct ne_store_seg_desc segs[16];
     T_EQ_U64(ne_store_segments_after(s, 0, segs, 16, NULL), 5);
 
-    char dest[300];
-    snprintf(dest, sizeof dest, "%s/bucket", g_dir);
     struct copy_driver d;
-    copy_init(&d, dest);
+    bucket_init(&d);
     struct marks m = {0};
     struct ne_sink_opts o;
     sink_opts(&o, s, &m);
@@ -199,24 +219,17 @@ static void test_delivers_in_order_and_resumes(void)
     ne_store_set_synced_seq(s, atomic_load(&m.last));
     T_OK(ne_store_compact(s));
     T_EQ_U64(ne_store_segments_after(s, 0, segs, 16, NULL), 1);
-    pthread_mutex_destroy(&d.mu);
-    ne_store_close(&s);
-    eu_rmtree(g_dir);
+    finish(&s, &d);
 }
 
 static void test_failures_retried_and_counted(void)
 {
-    struct ne_store_opts so;
-    eu_opts(&so, t_tmpdir(g_dir, sizeof g_dir));
-    so.hold_for_sync = true;
-    struct ne_store *s = NULL;
-    T_OK(ne_store_open(&so, &s));
+    struct ne_store *s = open_held_store();
+    T_CHECK(s != NULL);
     for (int k = 0; k < 3; k++)
         T_OK(write_flush(s, k));
-    char dest[300];
-    snprintf(dest, sizeof dest, "%s/bucket", g_dir);
     struct copy_driver d;
-    copy_init(&d, dest);
+    bucket_init(&d);
     atomic_store(&d.fail_left, 4);
     d.fail_kind = NE_SINK_ERR_SERVER;
     struct marks m = {0};
@@ -233,23 +246,16 @@ static void test_failures_retried_and_counted(void)
     T_EQ_INT(st.status, 0);     /* healthy again after a success */
     T_EQ_INT(atomic_load(&d.calls), 7);
     ne_sink_stop(&k);
-    pthread_mutex_destroy(&d.mu);
-    ne_store_close(&s);
-    eu_rmtree(g_dir);
+    finish(&s, &d);
 }
 
 static void test_auth_failure_is_failing_without_storm(void)
 {
-    struct ne_store_opts so;
-    eu_opts(&so, t_tmpdir(g_dir, sizeof g_dir));
-    so.hold_for_sync = true;
-    struct ne_store *s = NULL;
-    T_OK(ne_store_open(&so, &s));
+    struct ne_store *s = open_held_store();
+    T_CHECK(s != NULL);
     T_OK(write_flush(s, 0));
-    char dest[300];
-    snprintf(dest, sizeof dest, "%s/bucket", g_dir);
     struct copy_driver d;
-    copy_init(&d, dest);
+    bucket_init(&d);
     atomic_store(&d.fail_left, -1); /* forever */
     d.fail_kind = NE_SINK_ERR_AUTH;
     struct marks m = {0};
@@ -278,18 +284,13 @@ static void test_auth_failure_is_failing_without_storm(void)
     struct ne_store_backlog bl;
     ne_store_segments_after(s, 0, NULL, 0, &bl);
     T_EQ_U64(bl.segments, 4);
-    pthread_mutex_destroy(&d.mu);
-    ne_store_close(&s);
-    eu_rmtree(g_dir);
+    finish(&s, &d);
 }
 
 static void test_corrupt_cursor_starts_over(void)
 {
-    struct ne_store_opts so;
-    eu_opts(&so, t_tmpdir(g_dir, sizeof g_dir));
-    so.hold_for_sync = true;
-    struct ne_store *s = NULL;
-    T_OK(ne_store_open(&so, &s));
+    struct ne_store *s = open_held_store();
+    T_CHECK(s != NULL);
     T_OK(write_flush(s, 0));
     char path[400];
     snprintf(path, sizeof path, "%s/sync/archive", g_dir);
@@ -298,10 +299,8 @@ static void test_corrupt_cursor_starts_over(void)
     T_OK(ne_fs_write_atomic(path, "garbage", 7));
     uint64_t seq, id;
     T_EQ_INT(ne_sink_read_cursor(g_dir, "archive", &seq, &id), NE_ECORRUPT);
-    char dest[300];
-    snprintf(dest, sizeof dest, "%s/bucket", g_dir);
     struct copy_driver d;
-    copy_init(&d, dest);
+    bucket_init(&d);
     struct marks m = {0};
     struct ne_sink_opts o;
     sink_opts(&o, s, &m);
@@ -313,9 +312,7 @@ static void test_corrupt_cursor_starts_over(void)
     ne_sink_stop(&k);
     T_OK(ne_sink_read_cursor(g_dir, "archive", &seq, &id));
     T_EQ_U64(seq, last_seq(s));
-    pthread_mutex_destroy(&d.mu);
-    ne_store_close(&s);
-    eu_rmtree(g_dir);
+    finish(&s, &d);
 }
 
 static void test_windows(void)
