@@ -141,7 +141,7 @@ static char *token_copy(struct ne_admin *a)
     return t;
 }
 
-static bool token_equal(const char *given, const char *want)
+bool agent__token_equal(const char *given, const char *want)
 {
     size_t gl = strlen(given), wl = strlen(want);
     unsigned char diff = (unsigned char)(gl != wl);
@@ -159,15 +159,15 @@ static bool authorized(struct ne_admin *a, struct MHD_Connection *c)
     bool ok = false;
     const char *h = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Authorization");
     if (h && (strncasecmp(h, "Token ", 6) == 0 || strncasecmp(h, "Bearer ", 7) == 0))
-        ok = token_equal(strchr(h, ' ') + 1, want);
+        ok = agent__token_equal(strchr(h, ' ') + 1, want);
     if (!ok) {
         const char *p = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "p");
-        ok = p && token_equal(p, want);
+        ok = p && agent__token_equal(p, want);
     }
     if (!ok && h && strncasecmp(h, "Basic ", 6) == 0) {
         char *pass = NULL;
         char *user = MHD_basic_auth_get_username_password(c, &pass);
-        ok = pass && token_equal(pass, want);
+        ok = pass && agent__token_equal(pass, want);
         MHD_free(user);
         MHD_free(pass);
     }

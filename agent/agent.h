@@ -99,6 +99,10 @@ void agent__store_opts(const struct ne_config *cfg, const char *data_dir, struct
 int agent__open_store_locked(const struct ne_config *cfg, const char *dir, int *lock_fd,
                              struct ne_store **out);
 
+/* Compares a presented token with the expected one in time that does not
+ * depend on where they differ (admin.c). True when equal. */
+bool agent__token_equal(const char *given, const char *want);
+
 /* The version string shown by `neoedge version`, /health and /metrics,
  * e.g. "0.1.0" or "0.1.0 (v0.1.0-3-gabcdef)". Static. */
 const char *ne_agent_version(void);

@@ -31,6 +31,7 @@
  * pushed segment (about 64 bytes).
  */
 #include "agent/central.h"
+#include "agent/agent.h"
 
 #include <inttypes.h>
 #include <pthread.h>
@@ -483,14 +484,6 @@ void ne_central_close(struct ne_central **cp)
 
 /* ---- begin: headers --------------------------------------------------------------------- */
 
-static bool token_equal(const char *given, const char *want)
-{
-    size_t gl = strlen(given), wl = strlen(want);
-    unsigned char diff = (unsigned char)(gl != wl);
-    for (size_t i = 0; i < wl; i++)
-        diff |= (unsigned char)(want[i] ^ (i < gl ? given[i] : 0));
-    return diff == 0;
-}
 
 static bool valid_node(const char *s)
 {
@@ -527,7 +520,7 @@ static int check_auth(struct ne_central *c, const char *h, struct ne_central_rep
     const char *t = h + 7;
     while (*t == ' ')
         t++;
-    if (!token_equal(t, c->token))
+    if (!agent__token_equal(t, c->token))
         return reply_error(r, 401, NE_EPERM,
                            "wrong token: the push does not carry this node's central.token");
     return 0;

@@ -380,6 +380,22 @@ static void print_health(const struct snapshot *s)
     }
 }
 
+/* True when x counts rejected points (by a source, or by the store) and is
+ * above zero; fills where ("http", "store", ...) and reason. */
+static bool rejected_sample(const struct sample *x, char *where, size_t nw, char *reason,
+                            size_t nr)
+{
+    bool store = strcmp(x->name, "neoedge_store_points_rejected_total") == 0;
+    if (x->v <= 0 || (!store && strcmp(x->name, "neoedge_points_rejected_total") != 0))
+        return false;
+    if (store)
+        snprintf(where, nw, "store");
+    else if (!label(x->labels, "source", where, nw))
+        snprintf(where, nw, "?");
+    if (!label(x->labels, "reason", reason, nr)) snprintf(reason, nr, "?");
+    return true;
+}
+
 static int print_ingest(const struct snapshot *s)
 {
     const struct samples *m = latest(s);
@@ -402,15 +418,7 @@ static int print_ingest(const struct snapshot *s)
     char where[64], reason[64];
     for (size_t i = 0; i < m->n; i++) {
         const struct sample *x = &m->s[i];
-        bool store = strcmp(x->name, "neoedge_store_points_rejected_total") == 0;
-        if (x->v <= 0 || (!store && strcmp(x->name, "neoedge_points_rejected_total") != 0))
-            continue;
-        if (store)
-            snprintf(where, sizeof where, "store");
-        else if (!label(x->labels, "source", where, sizeof where))
-            snprintf(where, sizeof where, "?");
-        if (!label(x->labels, "reason", reason, sizeof reason))
-            snprintf(reason, sizeof reason, "?");
+        if (!rejected_sample(x, where, sizeof where, reason, sizeof reason)) continue;
         if (!any) printf("  rejected points:\n");
         any = true;
         printf("    %-10s %-14s %12.0f\n", where, reason, x->v);
@@ -576,15 +584,7 @@ static int json_ingest(struct agent__sbuf *b, const struct snapshot *s)
     char where[64], reason[64];
     for (size_t i = 0; i < m->n; i++) {
         const struct sample *x = &m->s[i];
-        bool store = strcmp(x->name, "neoedge_store_points_rejected_total") == 0;
-        if (x->v <= 0 || (!store && strcmp(x->name, "neoedge_points_rejected_total") != 0))
-            continue;
-        if (store)
-            snprintf(where, sizeof where, "store");
-        else if (!label(x->labels, "source", where, sizeof where))
-            snprintf(where, sizeof where, "?");
-        if (!label(x->labels, "reason", reason, sizeof reason))
-            snprintf(reason, sizeof reason, "?");
+        if (!rejected_sample(x, where, sizeof where, reason, sizeof reason)) continue;
         agent__sb_str(b, first ? "{\"where\":" : ",{\"where\":");
         first = false;
         agent__sb_json(b, where);

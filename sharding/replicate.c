@@ -24,6 +24,7 @@
 #include "ports/platform.h"
 #include "sharding/cluster.h"
 #include "sharding/hintq.h"
+#include "sharding/wire.h"
 
 #define MOD           "replication"
 #define MAX_PEERS     256
@@ -74,58 +75,29 @@ struct ne_replicator {
 
 /* ---- the record codec ----------------------------------------------------- */
 
-static int put_bytes(struct ne_pbuf *o, const void *p, size_t n)
-{
-    int rc = ne_pbuf_reserve(o, n);
-    if (rc != 0) return rc;
-    if (n) memcpy(o->p + o->len, p, n);
-    o->len += n;
-    return 0;
-}
-
-static int put_u16(struct ne_pbuf *o, uint16_t v)
-{
-    uint8_t b[2] = {(uint8_t)v, (uint8_t)(v >> 8)};
-    return put_bytes(o, b, 2);
-}
-
-static int put_u32(struct ne_pbuf *o, uint32_t v)
-{
-    uint8_t b[4];
-    ne_put_u32(b, v);
-    return put_bytes(o, b, 4);
-}
-
-static int put_u64(struct ne_pbuf *o, uint64_t v)
-{
-    uint8_t b[8];
-    ne_put_u64(b, v);
-    return put_bytes(o, b, 8);
-}
-
 static int put_str(struct ne_pbuf *o, struct ne_sv s)
 {
-    int rc = put_u32(o, s.n);
-    return rc ? rc : put_bytes(o, s.p, s.n);
+    int rc = ne_wire_put_u32(o, s.n);
+    return rc ? rc : ne_wire_put(o, s.p, s.n);
 }
 
 static int put_value(struct ne_pbuf *o, const struct ne_field *f)
 {
-    int rc = put_bytes(o, &f->type, 1);
+    int rc = ne_wire_put(o, &f->type, 1);
     if (rc != 0) return rc;
     switch (f->type) {
     case NE_V_FLOAT: {
         uint64_t u;
         memcpy(&u, &f->v.f, sizeof u);
-        return put_u64(o, u);
+        return ne_wire_put_u64(o, u);
     }
     case NE_V_INT:
-        return put_u64(o, (uint64_t)f->v.i);
+        return ne_wire_put_u64(o, (uint64_t)f->v.i);
     case NE_V_UINT:
-        return put_u64(o, f->v.u);
+        return ne_wire_put_u64(o, f->v.u);
     case NE_V_BOOL: {
         uint8_t b = f->v.b ? 1 : 0;
-        return put_bytes(o, &b, 1);
+        return ne_wire_put(o, &b, 1);
     }
     case NE_V_STRING:
         return put_str(o, f->v.s);
@@ -138,14 +110,14 @@ static int put_point(struct ne_pbuf *o, const struct ne_batch *b, const struct n
 {
     if (p->ts == NE_TS_UNSET || p->ntags > UINT16_MAX || p->nfields > UINT16_MAX) return NE_EINVAL;
     int rc = put_str(o, p->meas);
-    if (rc == 0) rc = put_u64(o, (uint64_t)p->ts);
-    if (rc == 0) rc = put_u16(o, (uint16_t)p->ntags);
+    if (rc == 0) rc = ne_wire_put_u64(o, (uint64_t)p->ts);
+    if (rc == 0) rc = ne_wire_put_u16(o, (uint16_t)p->ntags);
     const struct ne_tag *t = ne_point_tags(b, p);
     for (uint32_t i = 0; rc == 0 && i < p->ntags; i++) {
         rc = put_str(o, t[i].key);
         if (rc == 0) rc = put_str(o, t[i].val);
     }
-    if (rc == 0) rc = put_u16(o, (uint16_t)p->nfields);
+    if (rc == 0) rc = ne_wire_put_u16(o, (uint16_t)p->nfields);
     const struct ne_field *f = ne_point_fields(b, p);
     for (uint32_t i = 0; rc == 0 && i < p->nfields; i++) {
         rc = put_str(o, f[i].key);
@@ -159,75 +131,39 @@ int ne_repl_encode(struct ne_pbuf *out, const char *db, const struct ne_batch *b
 {
     size_t dl = strlen(db), start = out->len;
     if (dl > DB_MAX || n > UINT32_MAX) return NE_EINVAL;
-    int rc = put_u16(out, (uint16_t)dl);
-    if (rc == 0) rc = put_bytes(out, db, dl);
-    if (rc == 0) rc = put_u32(out, (uint32_t)n);
+    int rc = ne_wire_put_u16(out, (uint16_t)dl);
+    if (rc == 0) rc = ne_wire_put(out, db, dl);
+    if (rc == 0) rc = ne_wire_put_u32(out, (uint32_t)n);
     for (size_t i = 0; rc == 0 && i < n; i++)
         rc = put_point(out, b, &b->pts[idx[i]]);
     if (rc != 0) out->len = start;
     return rc;
 }
 
-/* A bounds-checked reader over untrusted bytes. */
-struct rd {
-    const uint8_t *p;
-    size_t n, at;
-    bool bad;
-};
-
-static const uint8_t *take(struct rd *r, size_t k)
+static struct ne_sv get_str(struct ne_wire_rd *r)
 {
-    if (r->bad || r->n - r->at < k) {
-        r->bad = true;
-        return NULL;
-    }
-    const uint8_t *p = r->p + r->at;
-    r->at += k;
-    return p;
-}
-
-static uint16_t get_u16(struct rd *r)
-{
-    const uint8_t *p = take(r, 2);
-    return p ? (uint16_t)(p[0] | p[1] << 8) : 0;
-}
-
-static uint32_t get_u32(struct rd *r)
-{
-    const uint8_t *p = take(r, 4);
-    return p ? ne_get_u32(p) : 0;
-}
-
-static uint64_t get_u64(struct rd *r)
-{
-    const uint8_t *p = take(r, 8);
-    return p ? ne_get_u64(p) : 0;
-}
-
-static struct ne_sv get_str(struct rd *r)
-{
-    uint32_t n = get_u32(r);
-    const uint8_t *p = take(r, n);
+    uint32_t n = ne_wire_u32(r);
+    const uint8_t *p = ne_wire_take(r, n);
     struct ne_sv s = {p ? (const char *)p : "", p ? n : 0};
     return s;
 }
 
-static int get_value(struct rd *r, uint8_t type, union ne_value *v)
+static int get_value(struct ne_wire_rd *r, uint8_t type, union ne_value *v)
 {
     switch (type) {
     case NE_V_FLOAT: {
-        uint64_t u = get_u64(r);
+        uint64_t u = ne_wire_u64(r);
         memcpy(&v->f, &u, sizeof u);
         return 0;
     }
     case NE_V_INT:
-        v->i = (int64_t)get_u64(r);
+        v->i = (int64_t)ne_wire_u64(r);
         return 0;
     case NE_V_UINT:
-        v->u = get_u64(r);
+        v->u = ne_wire_u64(r);
         return 0;
     case NE_V_BOOL: {
-        const uint8_t *p = take(r, 1);
+        const uint8_t *p = ne_wire_take(r, 1);
         if (p && *p > 1) return NE_ECORRUPT;
         v->b = p && *p;
         return 0;
@@ -240,21 +176,21 @@ static int get_value(struct rd *r, uint8_t type, union ne_value *v)
     }
 }
 
-static int get_point(struct rd *r, struct ne_batch *b)
+static int get_point(struct ne_wire_rd *r, struct ne_batch *b)
 {
     struct ne_sv meas = get_str(r);
-    int64_t ts = (int64_t)get_u64(r);
-    uint16_t nt = get_u16(r);
+    int64_t ts = (int64_t)ne_wire_u64(r);
+    uint16_t nt = ne_wire_u16(r);
     if (r->bad || ts == NE_TS_UNSET) return NE_ECORRUPT;
     int rc = ne_batch_begin(b, meas, ts);
     for (uint16_t i = 0; rc == 0 && i < nt; i++) {
         struct ne_sv k = get_str(r), v = get_str(r);
         rc = r->bad ? NE_ECORRUPT : ne_batch_tag(b, k, v);
     }
-    uint16_t nf = rc == 0 ? get_u16(r) : 0;
+    uint16_t nf = rc == 0 ? ne_wire_u16(r) : 0;
     for (uint16_t i = 0; rc == 0 && i < nf; i++) {
         struct ne_sv k = get_str(r);
-        const uint8_t *t = take(r, 1);
+        const uint8_t *t = ne_wire_take(r, 1);
         union ne_value v;
         memset(&v, 0, sizeof v);
         rc = t ? get_value(r, *t, &v) : NE_ECORRUPT;
@@ -271,19 +207,19 @@ static int get_point(struct rd *r, struct ne_batch *b)
 /* Decodes one record, appending its points to b. */
 static int decode_append(const uint8_t *p, size_t n, char *db, struct ne_batch *b)
 {
-    struct rd r = {.p = p, .n = n};
-    uint16_t dl = get_u16(&r);
-    const uint8_t *d = take(&r, dl);
+    struct ne_wire_rd r = {.p = p, .n = n};
+    uint16_t dl = ne_wire_u16(&r);
+    const uint8_t *d = ne_wire_take(&r, dl);
     if (!d || dl > DB_MAX || dl == 0) return NE_ECORRUPT;
     memcpy(db, d, dl);
     db[dl] = '\0';
-    uint32_t np = get_u32(&r);
+    uint32_t np = ne_wire_u32(&r);
     if (r.bad) return NE_ECORRUPT;
     for (uint32_t i = 0; i < np; i++) {
         int rc = get_point(&r, b);
         if (rc != 0) return rc;
     }
-    return r.at == n ? 0 : NE_ECORRUPT;
+    return r.off == n ? 0 : NE_ECORRUPT;
 }
 
 int ne_repl_decode(const uint8_t *p, size_t n, char *db, struct ne_batch *b)
@@ -494,11 +430,11 @@ static int encode_request(struct peer *p)
 {
     struct ne_pbuf *o = &p->req;
     o->len = 0;
-    int rc = put_u32(o, (uint32_t)p->batch.n);
+    int rc = ne_wire_put_u32(o, (uint32_t)p->batch.n);
     for (size_t i = 0; rc == 0 && i < p->batch.n; i++) {
         const struct ne_hintq_rec *rec = &p->batch.recs[i];
-        rc = put_u32(o, rec->len);
-        if (rc == 0) rc = put_bytes(o, p->batch.buf.p + rec->at, rec->len);
+        rc = ne_wire_put_u32(o, rec->len);
+        if (rc == 0) rc = ne_wire_put(o, p->batch.buf.p + rec->at, rec->len);
     }
     return rc;
 }
@@ -815,17 +751,17 @@ static int write_run(struct ne_replicator *r, const char *peer_id, const char *d
 /* Checks a WRITE_BATCH request: every record whole and decodable. */
 static int check_request(const uint8_t *msg, size_t n, uint32_t *nrec, struct ne_batch *b)
 {
-    struct rd r = {.p = msg, .n = n};
-    *nrec = get_u32(&r);
+    struct ne_wire_rd r = {.p = msg, .n = n};
+    *nrec = ne_wire_u32(&r);
     char db[DB_MAX + 1];
     for (uint32_t i = 0; i < *nrec; i++) {
-        uint32_t len = get_u32(&r);
-        const uint8_t *p = take(&r, len);
+        uint32_t len = ne_wire_u32(&r);
+        const uint8_t *p = ne_wire_take(&r, len);
         if (!p) return NE_ECORRUPT;
         int rc = ne_repl_decode(p, len, db, b);
         if (rc != 0) return rc;
     }
-    return r.bad || r.at != n ? NE_ECORRUPT : 0;
+    return r.bad || r.off != n ? NE_ECORRUPT : 0;
 }
 
 int ne_replicator_handle(struct ne_replicator *r, const char *peer_id, const uint8_t *msg, size_t n,
@@ -844,14 +780,14 @@ int ne_replicator_handle(struct ne_replicator *r, const char *peer_id, const uin
     }
     /* consecutive records of one database are written together: one wait
      * for the store's durability per database run, not per record */
-    struct rd rr = {.p = msg, .n = n, .at = 4};
+    struct ne_wire_rd rr = {.p = msg, .n = n, .off = 4};
     struct tally t = {0};
     char db[DB_MAX + 1] = "", next[DB_MAX + 1];
     uint32_t start = 0; /* first point of the current database run */
     ne_batch_reset(&b);
     for (uint32_t i = 0; rc == 0 && i < nrec; i++) {
-        uint32_t len = get_u32(&rr);
-        const uint8_t *p = take(&rr, len);
+        uint32_t len = ne_wire_u32(&rr);
+        const uint8_t *p = ne_wire_take(&rr, len);
         uint32_t before = b.npts;
         rc = decode_append(p, len, next, &b);
         if (rc == 0 && i > 0 && strcmp(next, db) != 0) {
@@ -865,8 +801,8 @@ int ne_replicator_handle(struct ne_replicator *r, const char *peer_id, const uin
     ne_metric_add(r->m_received, t.accepted);
     if (rc != 0) return rc;
     reply->len = 0;
-    rc = put_u32(reply, (uint32_t)t.accepted);
-    if (rc == 0) rc = put_u32(reply, (uint32_t)t.rejected);
+    rc = ne_wire_put_u32(reply, (uint32_t)t.accepted);
+    if (rc == 0) rc = ne_wire_put_u32(reply, (uint32_t)t.rejected);
     *reply_type = NE_FT_WRITE_ACK;
     return rc;
 }

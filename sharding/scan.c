@@ -43,51 +43,19 @@
 #include "ports/platform.h"
 #include "sharding/ring.h"
 #include "sharding/transport.h"
+#include "sharding/wire.h"
 
 #define STR_MAX   65535u
 #define STOP_FULL 1 /* points callback: the reply is full */
 
 /* ---- writing ------------------------------------------------------------ */
 
-static int put_bytes(struct ne_pbuf *b, const void *p, size_t n)
-{
-    if (ne_pbuf_reserve(b, n) != 0) return NE_ENOMEM;
-    if (n) memcpy(b->p + b->len, p, n);
-    b->len += n;
-    return 0;
-}
-
-static int put_u8(struct ne_pbuf *b, uint8_t v)
-{
-    return put_bytes(b, &v, 1);
-}
-
-static int put_u16(struct ne_pbuf *b, uint16_t v)
-{
-    uint8_t p[2] = {(uint8_t)v, (uint8_t)(v >> 8)};
-    return put_bytes(b, p, 2);
-}
-
-static int put_u32(struct ne_pbuf *b, uint32_t v)
-{
-    uint8_t p[4];
-    ne_put_u32(p, v);
-    return put_bytes(b, p, 4);
-}
-
-static int put_u64(struct ne_pbuf *b, uint64_t v)
-{
-    uint8_t p[8];
-    ne_put_u64(p, v);
-    return put_bytes(b, p, 8);
-}
-
 static int put_str(struct ne_pbuf *b, const char *s, size_t n)
 {
     if (n > STR_MAX) return NE_EINVAL;
-    int rc = put_u16(b, (uint16_t)n);
-    if (rc == 0) rc = put_bytes(b, s, n);
-    return rc ? rc : put_u8(b, 0);
+    int rc = ne_wire_put_u16(b, (uint16_t)n);
+    if (rc == 0) rc = ne_wire_put(b, s, n);
+    return rc ? rc : ne_wire_put_u8(b, 0);
 }
 
 static int put_cstr(struct ne_pbuf *b, const char *s)
@@ -98,7 +66,7 @@ static int put_cstr(struct ne_pbuf *b, const char *s)
 static int put_tags(struct ne_pbuf *b, const struct ne_tag *tags, uint32_t ntags)
 {
     if (ntags > 0xffffu) return NE_EINVAL;
-    int rc = put_u16(b, (uint16_t)ntags);
+    int rc = ne_wire_put_u16(b, (uint16_t)ntags);
     for (uint32_t i = 0; rc == 0 && i < ntags; i++) {
         rc = put_str(b, tags[i].key.p, tags[i].key.n);
         if (rc == 0) rc = put_str(b, tags[i].val.p, tags[i].val.n);
@@ -108,59 +76,18 @@ static int put_tags(struct ne_pbuf *b, const struct ne_tag *tags, uint32_t ntags
 
 static int put_token(struct ne_pbuf *b, const struct ne_scan_token *t)
 {
-    int rc = put_u8(b, t && t->set);
-    if (rc == 0) rc = put_u64(b, t && t->set ? t->series : 0);
-    return rc ? rc : put_u64(b, t && t->set ? (uint64_t)t->ts : 0);
+    int rc = ne_wire_put_u8(b, t && t->set);
+    if (rc == 0) rc = ne_wire_put_u64(b, t && t->set ? t->series : 0);
+    return rc ? rc : ne_wire_put_u64(b, t && t->set ? (uint64_t)t->ts : 0);
 }
 
 /* ---- reading ------------------------------------------------------------ */
 
-struct rd {
-    const uint8_t *p;
-    size_t n, off;
-    bool bad;
-};
-
-static const uint8_t *rd_take(struct rd *r, size_t n)
-{
-    if (r->bad || r->n - r->off < n) {
-        r->bad = true;
-        return NULL;
-    }
-    const uint8_t *p = r->p + r->off;
-    r->off += n;
-    return p;
-}
-
-static uint8_t rd_u8(struct rd *r)
-{
-    const uint8_t *p = rd_take(r, 1);
-    return p ? p[0] : 0;
-}
-
-static uint16_t rd_u16(struct rd *r)
-{
-    const uint8_t *p = rd_take(r, 2);
-    return p ? (uint16_t)(p[0] | p[1] << 8) : 0;
-}
-
-static uint32_t rd_u32(struct rd *r)
-{
-    const uint8_t *p = rd_take(r, 4);
-    return p ? ne_get_u32(p) : 0;
-}
-
-static uint64_t rd_u64(struct rd *r)
-{
-    const uint8_t *p = rd_take(r, 8);
-    return p ? ne_get_u64(p) : 0;
-}
-
 /* A str: a view of its bytes, NUL-terminated in place, no NUL inside. */
-static struct ne_sv rd_str(struct rd *r)
+static struct ne_sv rd_str(struct ne_wire_rd *r)
 {
-    uint16_t n = rd_u16(r);
-    const uint8_t *p = rd_take(r, (size_t)n + 1);
+    uint16_t n = ne_wire_u16(r);
+    const uint8_t *p = ne_wire_take(r, (size_t)n + 1);
     if (!p || p[n] != 0 || memchr(p, 0, n)) {
         r->bad = true;
         return (struct ne_sv){"", 0};
@@ -168,17 +95,17 @@ static struct ne_sv rd_str(struct rd *r)
     return (struct ne_sv){(const char *)p, n};
 }
 
-static void rd_token(struct rd *r, struct ne_scan_token *t)
+static void rd_token(struct ne_wire_rd *r, struct ne_scan_token *t)
 {
-    uint8_t set = rd_u8(r);
-    t->series = rd_u64(r);
-    t->ts = (int64_t)rd_u64(r);
+    uint8_t set = ne_wire_u8(r);
+    t->series = ne_wire_u64(r);
+    t->ts = (int64_t)ne_wire_u64(r);
     t->set = set == 1;
     if (set > 1) r->bad = true;
 }
 
 /* Reads count u32s (ascending, each < bound) into a fresh array. */
-static uint32_t *rd_u32_array(struct rd *r, uint32_t count, uint32_t bound)
+static uint32_t *rd_u32_array(struct ne_wire_rd *r, uint32_t count, uint32_t bound)
 {
     if (r->bad || (r->n - r->off) / 4 < count) {
         r->bad = true;
@@ -187,13 +114,13 @@ static uint32_t *rd_u32_array(struct rd *r, uint32_t count, uint32_t bound)
     uint32_t *v = ne_malloc(((size_t)count + 1) * sizeof *v);
     if (!v) return NULL;
     for (uint32_t i = 0; i < count; i++) {
-        v[i] = rd_u32(r);
+        v[i] = ne_wire_u32(r);
         if (v[i] >= bound || (i && v[i] <= v[i - 1])) r->bad = true;
     }
     return v;
 }
 
-static uint64_t *rd_u64_array(struct rd *r, uint32_t count)
+static uint64_t *rd_u64_array(struct ne_wire_rd *r, uint32_t count)
 {
     if (r->bad || (r->n - r->off) / 8 < count) {
         r->bad = true;
@@ -202,7 +129,7 @@ static uint64_t *rd_u64_array(struct rd *r, uint32_t count)
     uint64_t *v = ne_malloc(((size_t)count + 1) * sizeof *v);
     if (!v) return NULL;
     for (uint32_t i = 0; i < count; i++) {
-        v[i] = rd_u64(r);
+        v[i] = ne_wire_u64(r);
         if (i && v[i] <= v[i - 1]) r->bad = true;
     }
     return v;
@@ -213,22 +140,22 @@ static uint64_t *rd_u64_array(struct rd *r, uint32_t count)
 int ne_scan_req_encode(const struct ne_scan_req *q, struct ne_pbuf *out)
 {
     if (!q->field || !*q->field || q->ring_shards == 0) return NE_EINVAL;
-    int rc = put_u8(out, NE_SCAN_WIRE_VERSION);
+    int rc = ne_wire_put_u8(out, NE_SCAN_WIRE_VERSION);
     if (rc == 0) rc = put_cstr(out, q->db);
     if (rc == 0) rc = put_cstr(out, q->meas);
     if (rc == 0) rc = put_cstr(out, q->field);
-    if (rc == 0) rc = put_u8(out, q->type);
-    if (rc == 0) rc = put_u64(out, (uint64_t)q->t0);
-    if (rc == 0) rc = put_u64(out, (uint64_t)q->t1);
-    if (rc == 0) rc = put_u32(out, q->ring_shards);
-    if (rc == 0) rc = put_u32(out, q->nshards);
+    if (rc == 0) rc = ne_wire_put_u8(out, q->type);
+    if (rc == 0) rc = ne_wire_put_u64(out, (uint64_t)q->t0);
+    if (rc == 0) rc = ne_wire_put_u64(out, (uint64_t)q->t1);
+    if (rc == 0) rc = ne_wire_put_u32(out, q->ring_shards);
+    if (rc == 0) rc = ne_wire_put_u32(out, q->nshards);
     for (uint32_t i = 0; rc == 0 && i < q->nshards; i++)
-        rc = put_u32(out, q->shards[i]);
-    if (rc == 0) rc = put_u32(out, q->nseries);
+        rc = ne_wire_put_u32(out, q->shards[i]);
+    if (rc == 0) rc = ne_wire_put_u32(out, q->nseries);
     for (uint32_t i = 0; rc == 0 && i < q->nseries; i++)
-        rc = put_u64(out, q->series[i]);
+        rc = ne_wire_put_u64(out, q->series[i]);
     if (rc == 0) rc = put_token(out, &q->token);
-    return rc ? rc : put_u32(out, q->max_reply);
+    return rc ? rc : ne_wire_put_u32(out, q->max_reply);
 }
 
 /* The arrays a decoded request owns (its owned_). */
@@ -240,31 +167,31 @@ struct req_arrays {
 int ne_scan_req_decode(const uint8_t *p, size_t n, struct ne_scan_req *q)
 {
     memset(q, 0, sizeof *q);
-    struct rd r = {p, n, 0, false};
+    struct ne_wire_rd r = {p, n, 0, false};
     if (n >= 1 && p[0] != NE_SCAN_WIRE_VERSION) return NE_EVERSION;
-    (void)rd_u8(&r);
+    (void)ne_wire_u8(&r);
     q->db = rd_str(&r).p;
     q->meas = rd_str(&r).p;
     struct ne_sv field = rd_str(&r);
     q->field = field.p;
-    q->type = rd_u8(&r);
-    q->t0 = (int64_t)rd_u64(&r);
-    q->t1 = (int64_t)rd_u64(&r);
-    q->ring_shards = rd_u32(&r);
+    q->type = ne_wire_u8(&r);
+    q->t0 = (int64_t)ne_wire_u64(&r);
+    q->t1 = (int64_t)ne_wire_u64(&r);
+    q->ring_shards = ne_wire_u32(&r);
     if (r.bad || q->ring_shards == 0 || field.n == 0 || q->type < NE_V_FLOAT ||
         q->type > NE_V_STRING)
         return NE_ECORRUPT;
     struct req_arrays *a = ne_calloc(1, sizeof *a);
     if (!a) return NE_ENOMEM;
     q->owned_ = a;
-    q->nshards = rd_u32(&r);
+    q->nshards = ne_wire_u32(&r);
     a->shards = rd_u32_array(&r, q->nshards, q->ring_shards);
     if (!r.bad && !a->shards) return NE_ENOMEM;
-    q->nseries = rd_u32(&r);
+    q->nseries = ne_wire_u32(&r);
     a->series = rd_u64_array(&r, q->nseries);
     if (!r.bad && !a->series) return NE_ENOMEM;
     rd_token(&r, &q->token);
-    q->max_reply = rd_u32(&r);
+    q->max_reply = ne_wire_u32(&r);
     q->shards = a->shards;
     q->series = a->series;
     return r.bad || r.off != n ? NE_ECORRUPT : 0;
@@ -290,7 +217,7 @@ void ne_scan_req_release(struct ne_scan_req *q)
 int ne_scan_reply_init(struct ne_pbuf *out)
 {
     out->len = 0;
-    int rc = put_u8(out, NE_SCAN_WIRE_VERSION);
+    int rc = ne_wire_put_u8(out, NE_SCAN_WIRE_VERSION);
     return rc ? rc : put_token(out, NULL);
 }
 
@@ -325,20 +252,20 @@ static int put_values(struct ne_pbuf *b, uint8_t type, const void *vals, size_t 
         case NE_V_FLOAT: {
             uint64_t bits;
             memcpy(&bits, (const double *)vals + i, 8);
-            rc = put_u64(b, bits);
+            rc = ne_wire_put_u64(b, bits);
             break;
         }
         case NE_V_INT:
         case NE_V_UINT:
-            rc = put_u64(b, ((const uint64_t *)vals)[i]);
+            rc = ne_wire_put_u64(b, ((const uint64_t *)vals)[i]);
             break;
         case NE_V_BOOL:
-            rc = put_u8(b, ((const bool *)vals)[i] ? 1 : 0);
+            rc = ne_wire_put_u8(b, ((const bool *)vals)[i] ? 1 : 0);
             break;
         case NE_V_STRING: {
             const struct ne_sv *s = (const struct ne_sv *)vals + i;
-            rc = put_u32(b, s->n);
-            if (rc == 0) rc = put_bytes(b, s->p, s->n);
+            rc = ne_wire_put_u32(b, s->n);
+            if (rc == 0) rc = ne_wire_put(b, s->p, s->n);
             break;
         }
         default:
@@ -354,10 +281,10 @@ int ne_scan_reply_add(struct ne_pbuf *out, const struct ne_scan_chunk_msg *c)
     int rc = ne_pbuf_reserve(out, ne_scan_chunk_size(c));
     if (rc == 0) rc = put_str(out, c->meas.p, c->meas.n);
     if (rc == 0) rc = put_tags(out, c->tags, c->ntags);
-    if (rc == 0) rc = put_u8(out, c->type);
-    if (rc == 0) rc = put_u32(out, (uint32_t)c->n);
+    if (rc == 0) rc = ne_wire_put_u8(out, c->type);
+    if (rc == 0) rc = ne_wire_put_u32(out, (uint32_t)c->n);
     for (size_t i = 0; rc == 0 && i < c->n; i++)
-        rc = put_u64(out, (uint64_t)c->ts[i]);
+        rc = ne_wire_put_u64(out, (uint64_t)c->ts[i]);
     return rc ? rc : put_values(out, c->type, c->vals, c->n);
 }
 
@@ -410,9 +337,9 @@ static int scratch_points(struct scratch *s, size_t n)
 }
 
 /* Reads [ntags u16] + pairs into s->tags. */
-static int rd_tags(struct rd *r, struct scratch *s, uint32_t *ntags)
+static int rd_tags(struct ne_wire_rd *r, struct scratch *s, uint32_t *ntags)
 {
-    *ntags = rd_u16(r);
+    *ntags = ne_wire_u16(r);
     if (r->bad) return NE_ECORRUPT;
     if (scratch_tags(s, *ntags ? *ntags : 1) != 0) return NE_ENOMEM;
     for (uint32_t i = 0; i < *ntags; i++) {
@@ -423,7 +350,7 @@ static int rd_tags(struct rd *r, struct scratch *s, uint32_t *ntags)
 }
 
 /* Reads n values of type into the scratch array. */
-static int rd_values(struct rd *r, struct scratch *s, uint8_t type, size_t n)
+static int rd_values(struct ne_wire_rd *r, struct scratch *s, uint8_t type, size_t n)
 {
     double *f = (double *)s->vals;
     uint64_t *u = (uint64_t *)s->vals;
@@ -432,23 +359,23 @@ static int rd_values(struct rd *r, struct scratch *s, uint8_t type, size_t n)
     for (size_t i = 0; i < n && !r->bad; i++) {
         switch (type) {
         case NE_V_FLOAT: {
-            uint64_t bits = rd_u64(r);
+            uint64_t bits = ne_wire_u64(r);
             memcpy(&f[i], &bits, 8);
             break;
         }
         case NE_V_INT:
         case NE_V_UINT:
-            u[i] = rd_u64(r);
+            u[i] = ne_wire_u64(r);
             break;
         case NE_V_BOOL: {
-            uint8_t v = rd_u8(r);
+            uint8_t v = ne_wire_u8(r);
             if (v > 1) r->bad = true;
             b[i] = v == 1;
             break;
         }
         case NE_V_STRING: {
-            uint32_t len = rd_u32(r);
-            const uint8_t *p = rd_take(r, len);
+            uint32_t len = ne_wire_u32(r);
+            const uint8_t *p = ne_wire_take(r, len);
             sv[i] = (struct ne_sv){p ? (const char *)p : "", p ? len : 0};
             break;
         }
@@ -460,19 +387,19 @@ static int rd_values(struct rd *r, struct scratch *s, uint8_t type, size_t n)
 }
 
 /* One chunk of a reply; calls fn. */
-static int rd_chunk(struct rd *r, struct scratch *s, ne_scan_chunk_fn fn, void *arg)
+static int rd_chunk(struct ne_wire_rd *r, struct scratch *s, ne_scan_chunk_fn fn, void *arg)
 {
     struct ne_scan_chunk_msg c = {0};
     c.meas = rd_str(r);
     int rc = rd_tags(r, s, &c.ntags);
     if (rc) return rc;
-    c.type = rd_u8(r);
-    uint32_t n = rd_u32(r);
+    c.type = ne_wire_u8(r);
+    uint32_t n = ne_wire_u32(r);
     /* every point takes at least 9 bytes: bound n before allocating */
     if (r->bad || n == 0 || (r->n - r->off) / 9 < n) return NE_ECORRUPT;
     if (scratch_points(s, n) != 0) return NE_ENOMEM;
     for (uint32_t i = 0; i < n; i++) {
-        s->ts[i] = (int64_t)rd_u64(r);
+        s->ts[i] = (int64_t)ne_wire_u64(r);
         if (i && s->ts[i] <= s->ts[i - 1]) r->bad = true;
     }
     if ((rc = rd_values(r, s, c.type, n)) != 0) return rc;
@@ -486,9 +413,9 @@ static int rd_chunk(struct rd *r, struct scratch *s, ne_scan_chunk_fn fn, void *
 int ne_scan_reply_parse(const uint8_t *p, size_t n, struct ne_scan_token *next, ne_scan_chunk_fn fn,
                         void *arg)
 {
-    struct rd r = {p, n, 0, false};
+    struct ne_wire_rd r = {p, n, 0, false};
     if (n >= 1 && p[0] != NE_SCAN_WIRE_VERSION) return NE_EVERSION;
-    (void)rd_u8(&r);
+    (void)ne_wire_u8(&r);
     rd_token(&r, next);
     if (r.bad) return NE_ECORRUPT;
     struct scratch s = {0};
@@ -505,29 +432,29 @@ int ne_meta_req_encode(const struct ne_meta_req *q, struct ne_pbuf *out)
 {
     if (q->op < NE_META_DATABASES || q->op > NE_META_SERIES) return NE_EINVAL;
     if (q->op == NE_META_SERIES && q->ring_shards == 0) return NE_EINVAL;
-    int rc = put_u8(out, NE_SCAN_WIRE_VERSION);
-    if (rc == 0) rc = put_u8(out, q->op);
+    int rc = ne_wire_put_u8(out, NE_SCAN_WIRE_VERSION);
+    if (rc == 0) rc = ne_wire_put_u8(out, q->op);
     if (rc == 0) rc = put_cstr(out, q->db);
     if (rc == 0) rc = put_cstr(out, q->meas);
-    if (rc == 0) rc = put_u32(out, q->ring_shards);
-    if (rc == 0) rc = put_u32(out, q->nshards);
+    if (rc == 0) rc = ne_wire_put_u32(out, q->ring_shards);
+    if (rc == 0) rc = ne_wire_put_u32(out, q->nshards);
     for (uint32_t i = 0; rc == 0 && i < q->nshards; i++)
-        rc = put_u32(out, q->shards[i]);
-    if (rc == 0) rc = put_u32(out, q->skip);
-    return rc ? rc : put_u32(out, q->max_reply);
+        rc = ne_wire_put_u32(out, q->shards[i]);
+    if (rc == 0) rc = ne_wire_put_u32(out, q->skip);
+    return rc ? rc : ne_wire_put_u32(out, q->max_reply);
 }
 
 int ne_meta_req_decode(const uint8_t *p, size_t n, struct ne_meta_req *q)
 {
     memset(q, 0, sizeof *q);
-    struct rd r = {p, n, 0, false};
+    struct ne_wire_rd r = {p, n, 0, false};
     if (n >= 1 && p[0] != NE_SCAN_WIRE_VERSION) return NE_EVERSION;
-    (void)rd_u8(&r);
-    q->op = rd_u8(&r);
+    (void)ne_wire_u8(&r);
+    q->op = ne_wire_u8(&r);
     q->db = rd_str(&r).p;
     q->meas = rd_str(&r).p;
-    q->ring_shards = rd_u32(&r);
-    q->nshards = rd_u32(&r);
+    q->ring_shards = ne_wire_u32(&r);
+    q->nshards = ne_wire_u32(&r);
     if (r.bad || q->op < NE_META_DATABASES || q->op > NE_META_SERIES ||
         (q->op == NE_META_SERIES && q->ring_shards == 0))
         return NE_ECORRUPT;
@@ -535,8 +462,8 @@ int ne_meta_req_decode(const uint8_t *p, size_t n, struct ne_meta_req *q)
     if (!r.bad && !shards) return NE_ENOMEM;
     q->owned_ = shards;
     q->shards = shards;
-    q->skip = rd_u32(&r);
-    q->max_reply = rd_u32(&r);
+    q->skip = ne_wire_u32(&r);
+    q->max_reply = ne_wire_u32(&r);
     return r.bad || r.off != n ? NE_ECORRUPT : 0;
 }
 
@@ -550,15 +477,15 @@ void ne_meta_req_release(struct ne_meta_req *q)
 int ne_meta_reply_init(struct ne_pbuf *out)
 {
     out->len = 0;
-    int rc = put_u8(out, NE_SCAN_WIRE_VERSION);
-    return rc ? rc : put_u8(out, 0);
+    int rc = ne_wire_put_u8(out, NE_SCAN_WIRE_VERSION);
+    return rc ? rc : ne_wire_put_u8(out, 0);
 }
 
 int ne_meta_reply_add(struct ne_pbuf *out, uint8_t op, const struct ne_meta_entry *e)
 {
     if (op == NE_META_SERIES) return put_tags(out, e->tags, e->ntags);
     int rc = put_cstr(out, e->name);
-    if (rc == 0 && op == NE_META_FIELDS) rc = put_u8(out, e->type);
+    if (rc == 0 && op == NE_META_FIELDS) rc = ne_wire_put_u8(out, e->type);
     return rc;
 }
 
@@ -570,10 +497,10 @@ void ne_meta_reply_finish(struct ne_pbuf *out, bool more)
 int ne_meta_reply_parse(const uint8_t *p, size_t n, uint8_t op, bool *more, ne_meta_entry_fn fn,
                         void *arg)
 {
-    struct rd r = {p, n, 0, false};
+    struct ne_wire_rd r = {p, n, 0, false};
     if (n >= 1 && p[0] != NE_SCAN_WIRE_VERSION) return NE_EVERSION;
-    (void)rd_u8(&r);
-    uint8_t m = rd_u8(&r);
+    (void)ne_wire_u8(&r);
+    uint8_t m = ne_wire_u8(&r);
     if (r.bad || m > 1) return NE_ECORRUPT;
     *more = m == 1;
     struct scratch s = {0};
@@ -586,7 +513,7 @@ int ne_meta_reply_parse(const uint8_t *p, size_t n, uint8_t op, bool *more, ne_m
         } else {
             e.name = rd_str(&r).p;
             if (op == NE_META_FIELDS) {
-                e.type = rd_u8(&r);
+                e.type = ne_wire_u8(&r);
                 if (e.type < NE_V_FLOAT || e.type > NE_V_STRING) r.bad = true;
             }
             rc = r.bad ? NE_ECORRUPT : 0;
@@ -613,7 +540,7 @@ static bool has_u32(const uint32_t *v, uint32_t n, uint32_t x)
     return false;
 }
 
-static bool has_u64(const uint64_t *v, uint32_t n, uint64_t x)
+bool ne_scan_has_u64(const uint64_t *v, size_t n, uint64_t x)
 {
     size_t lo = 0, hi = n;
     while (lo < hi) {
@@ -654,9 +581,9 @@ static int keep_series(struct select_ctx *c, const struct ne_qsrc_series *s, uin
     if (s->ntags && !tags) return NE_ENOMEM;
     for (uint32_t i = 0; i < s->ntags; i++) {
         size_t ko = o->strings.len;
-        int rc = put_bytes(&o->strings, s->tags[i].key.p, s->tags[i].key.n);
+        int rc = ne_wire_put(&o->strings, s->tags[i].key.p, s->tags[i].key.n);
         size_t vo = o->strings.len;
-        if (rc == 0) rc = put_bytes(&o->strings, s->tags[i].val.p, s->tags[i].val.n);
+        if (rc == 0) rc = ne_wire_put(&o->strings, s->tags[i].val.p, s->tags[i].val.n);
         if (rc) {
             ne_free(tags);
             return rc;
@@ -673,7 +600,7 @@ static int select_one(void *arg, const struct ne_qsrc_series *s)
     struct select_ctx *c = arg;
     uint64_t h = ne_ring_series_hash(c->meas, s->tags, s->ntags);
     if (!has_u32(c->shards, c->nshards, (uint32_t)(h % c->ring_shards))) return 0;
-    if (c->nhashes && !has_u64(c->hashes, c->nhashes, h)) return 0;
+    if (c->nhashes && !ne_scan_has_u64(c->hashes, c->nhashes, h)) return 0;
     return c->rc = keep_series(c, s, h);
 }
 

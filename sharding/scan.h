@@ -195,4 +195,7 @@ const struct ne_scan_series *ne_scan_series_find(const struct ne_scan_series_set
 int ne_scan_field_type(const struct ne_qsrc *local, const char *db, const char *meas,
                        const char *field, enum ne_vtype *type);
 
+/* True when x is among v[0..n), which is sorted ascending (binary search). */
+bool ne_scan_has_u64(const uint64_t *v, size_t n, uint64_t x);
+
 #endif

@@ -456,25 +456,11 @@ static int local_block(void *arg, uint64_t id, const struct ne_block_stats *st)
     return rc;
 }
 
-static bool has_id(const uint64_t *v, size_t n, uint64_t x)
-{
-    size_t lo = 0, hi = n;
-    while (lo < hi) {
-        size_t mid = lo + (hi - lo) / 2;
-        if (v[mid] == x) return true;
-        if (v[mid] < x)
-            lo = mid + 1;
-        else
-            hi = mid;
-    }
-    return false;
-}
-
 static int remote_chunk(void *arg, const struct ne_scan_chunk_msg *m)
 {
     struct scan_ctx *s = arg;
     uint64_t h = ne_ring_series_hash(m->meas, m->tags, m->ntags);
-    if (s->want && !has_id(s->want, s->nwant, h)) return 0;
+    if (s->want && !ne_scan_has_u64(s->want, s->nwant, h)) return 0;
     return s->cb_rc = s->points(s->arg, h, m->ts, m->vals, m->n);
 }
 
