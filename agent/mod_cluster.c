@@ -40,6 +40,7 @@
 #include "ports/metrics.h"
 #include "ports/platform.h"
 #include "sharding/cluster.h"
+#include "sharding/hlc.h"
 #include "sharding/membership.h"
 #include "sharding/replicate.h"
 #include "sharding/ring.h"
@@ -69,6 +70,8 @@ struct cluster {
     struct ne_ingest_sink inner; /* the sink before wrapping: the local store */
     pthread_rwlock_t rep_lock;   /* rep against inbound requests at stop */
     struct ne_replicator *rep;   /* NULL until started */
+    struct ne_hlc hlc;           /* versions of the writes this node accepts */
+    uint8_t node_tag;            /* ne_lww_node_tag of this node */
     pthread_mutex_t ring_mu;     /* the member table below */
     struct ring_member {
         char id[NE_NODE_ID_MAX + 1];
@@ -332,13 +335,26 @@ static int peer_addr(void *ctx, const char *peer_id, char *addr, size_t n)
     return 0;
 }
 
-/* Received points go to the local store, never through the wrapped sink:
- * they are not forwarded again. */
-static int local_write(void *ctx, const char *db, const struct ne_batch *b,
+/* Merges the greatest of n versions received from a peer into the clock,
+ * so that this node's next writes order after what it has seen. */
+static void clock_merge(struct cluster *c, const uint64_t *ver, size_t n)
+{
+    uint64_t top = 0, now;
+    for (size_t i = 0; i < n; i++)
+        if (ver[i] > top) top = ver[i];
+    if (top && ne_hlc_update(&c->hlc, ne_lww_version_hlc(top), &now) != 0)
+        ne_log(NE_LOG_WARN, MOD, "a peer's clock is far ahead: not merged", NULL);
+}
+
+/* Received points go to the local store with the versions they came with,
+ * never through the wrapped sink: they are not forwarded again. */
+static int local_write(void *ctx, const char *db, const struct ne_batch *b, const uint64_t *ver,
                        struct ne_write_result *res)
 {
-    const struct cluster *c = ctx;
-    return c->inner.write(c->inner.ctx, db, b, res);
+    struct cluster *c = ctx;
+    if (!ver) return c->inner.write(c->inner.ctx, db, b, res);
+    clock_merge(c, ver, b->npts);
+    return ne_store_write_versioned(c->agent->store, db, b, ver, res);
 }
 
 /* Gives points without a timestamp the arrival time in a copy of the
@@ -360,22 +376,32 @@ static const struct ne_batch *stamped(const struct ne_batch *b, struct ne_batch 
     return tmp;
 }
 
-/* The agent's sink while the cluster runs: the local store first (its
- * answer is the caller's), then the replicator (in sync durability the
- * queue records are durable before this returns). */
+/* The agent's sink while the cluster runs: the batch gets one version
+ * (this node's HLC and tag: conflicting writes resolve the same way on
+ * every replica), goes to the local store first (its answer is the
+ * caller's), then to the replicator (in sync durability the queue records
+ * are durable before this returns). */
 static int replicated_write(void *ctx, const char *db, const struct ne_batch *b,
                             struct ne_write_result *res)
 {
     struct cluster *c = ctx;
     struct ne_batch tmp;
     const struct ne_batch *w = stamped(b, &tmp);
-    if (!w) return NE_ENOMEM;
-    int rc = c->inner.write(c->inner.ctx, db, w, res);
+    uint64_t *ver = w && b->npts ? ne_malloc((size_t)b->npts * sizeof *ver) : NULL;
+    if (!w || (b->npts && !ver)) {
+        if (w && w != b) ne_free(tmp.pts);
+        return NE_ENOMEM;
+    }
+    uint64_t v = ne_lww_version(ne_hlc_now(&c->hlc), c->node_tag);
+    for (uint32_t i = 0; i < b->npts; i++)
+        ver[i] = v;
+    int rc = ne_store_write_versioned(c->agent->store, db, w, ver, res);
     if (rc == 0 && res->accepted > 0) {
         ring_refresh(c);
-        rc = ne_replicator_submit(c->rep, db, w);
+        rc = ne_replicator_submit(c->rep, db, w, ver);
     }
     if (w != b) ne_free(tmp.pts);
+    ne_free(ver);
     return rc;
 }
 
@@ -534,6 +560,8 @@ static int cluster_start(struct ne_agent *a)
     cluster_opts(a->cfg, &c->opts);
     int rc = ne_cluster_opts_check(&c->opts);
     if (rc != 0) goto fail;
+    ne_hlc_init(&c->hlc, NULL, NULL, 0);
+    c->node_tag = ne_lww_node_tag(c->opts.node_id);
     c->counts[NE_SWIM_ALIVE] = 1; /* this node */
     ring_member_set(c, c->opts.node_id, NE_SWIM_ALIVE);
     members_load(c);
