@@ -139,17 +139,10 @@ static int str_put(struct eng_memtable *m, struct ne_sv s, uint64_t *out)
 int eng_mt_append(struct eng_memtable *m, struct eng_series *s, uint32_t slot, int64_t ts,
                   const union ne_value *v)
 {
-    return eng_mt_append_v(m, s, slot, ts, v, 0);
-}
-
-int eng_mt_append_v(struct eng_memtable *m, struct eng_series *s, uint32_t slot, int64_t ts,
-                    const union ne_value *v, uint64_t ver)
-{
     struct eng_mcol *c;
     int rc = col_get(m, s, slot, &c);
     if (rc) return rc;
     if (c->n == c->cap && (rc = col_grow(m, c))) return rc;
-    if (ver && !c->ver && (rc = ver_start(m, c))) return rc;
     union eng_val ev;
     switch (c->type) {
     case NE_V_FLOAT:
@@ -172,11 +165,30 @@ int eng_mt_append_v(struct eng_memtable *m, struct eng_series *s, uint32_t slot,
         c->sorted = false; /* equal timestamps need the LWW pass too */
     c->ts[c->n] = ts;
     c->v[c->n] = ev;
-    if (c->ver) c->ver[c->n] = ver;
+    if (c->ver) c->ver[c->n] = 0; /* eng_mt_append_v sets it after */
     c->n++;
     if (ts < c->min_ts) c->min_ts = ts;
     if (ts > c->max_ts) c->max_ts = ts;
     m->values++;
+    return 0;
+}
+
+/* The unversioned append stays the hot path of a single node (col_get is
+ * inlined there alone); a versioned one appends, then sets the version,
+ * giving the column its version array first (taking the value back if
+ * that fails: the timestamp span may stay wider, which is harmless). */
+int eng_mt_append_v(struct eng_memtable *m, struct eng_series *s, uint32_t slot, int64_t ts,
+                    const union ne_value *v, uint64_t ver)
+{
+    int rc = eng_mt_append(m, s, slot, ts, v);
+    if (rc || !ver) return rc;
+    struct eng_mcol *c = eng_mt_find(m, s, slot);
+    if (!c->ver && (rc = ver_start(m, c))) {
+        c->n--;
+        m->values--;
+        return rc;
+    }
+    c->ver[c->n - 1] = ver;
     return 0;
 }
 

@@ -480,8 +480,9 @@ static int point_store(struct wctx *c, const struct ne_batch *b, const struct ne
             if (rc) return rc;
             ef->wal_gen = c->epoch;
         }
-        if ((rc = eng_mt_append_v(s->active, se, (uint32_t)slot, ts, &f[i].v, c->cur_ver)))
-            return rc;
+        rc = c->ver ? eng_mt_append_v(s->active, se, (uint32_t)slot, ts, &f[i].v, c->cur_ver)
+                    : eng_mt_append(s->active, se, (uint32_t)slot, ts, &f[i].v);
+        if (rc) return rc;
     }
     if (wb) se->wal_gen = c->epoch;
     c->prev_ts = ts;
