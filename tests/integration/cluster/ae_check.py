@@ -40,7 +40,7 @@ def post(port, body):
 
 def run_writer(port, tag, acked, stop, keys_of, value_of):
     k = 0
-    while not os.path.exists(stop) and k < 5000:
+    while not os.path.exists(stop) and k < 200000:
         pts = keys_of(k)
         body = "".join("m,dev=d%03d v=%d %d\n" % (d, value_of(k, i), ts)
                        for i, (d, ts) in enumerate(pts))

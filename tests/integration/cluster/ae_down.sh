@@ -34,7 +34,8 @@ dropped() {
 it_expect "node1 drops its hints for node3 past the hint window, counted" it_wait_for 30 dropped 1
 it_expect "node2 drops its hints for node3 past the hint window, counted" it_wait_for 30 dropped 2
 n_before=$(cat "$IT_DIR"/acked1 "$IT_DIR"/acked2 | wc -l)
-it_expect "writes go on while node3 is down" it_wait_for 20 acked_lines $((n_before + 500))
+it_expect "writes go on while node3 is down" it_wait_for $((20 * AE_SCALE)) \
+  acked_lines $((n_before + 500 * AE_SCALE))
 
 ae_start 3
 it_expect "node3 sees three alive members again" it_wait_for 20 ae_alive_is 3 3
@@ -44,7 +45,7 @@ it_forget_pid "$W1"
 it_forget_pid "$W2"
 it_log "writers stopped: $(cat "$IT_DIR"/acked1 "$IT_DIR"/acked2 | wc -l) points acknowledged"
 for n in 1 2 3; do
-  it_expect "node$n's anti-entropy is quiet" ae_wait_quiet $n 60
+  it_expect "node$n's anti-entropy is quiet" ae_wait_quiet $n $((60 * AE_SCALE))
 done
 repaired=$(it_metric neoedge_antientropy_points_repaired_total '' "${HTTP[3]}")
 it_expect "node3 repaired points through anti-entropy ($repaired)" \

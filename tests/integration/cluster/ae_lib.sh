@@ -10,6 +10,9 @@
 #   ae_wait_quiet N          N's anti-entropy ran two passes finding nothing
 #   ae_verify ACKED...       stops every node, reads each store, checks
 KEY="integration-antientropy-key-01"
+# NEOEDGE_LONG=1: the long forms (20 times the writes, and the time).
+AE_SCALE=1
+[ "${NEOEDGE_LONG:-}" = 1 ] && AE_SCALE=20
 declare -A HTTP CLUS PID LOG
 AE_CHECK="$(dirname "${BASH_SOURCE[0]}")/ae_check.py"
 

@@ -31,8 +31,10 @@ W1=$!
 W2=$!
 IT_PIDS+=("$W1" "$W2")
 lines() { [ "$(wc -l <"$1")" -ge "$2" ]; }
-it_expect "node1's side acknowledges writes" it_wait_for 20 lines "$IT_DIR/acked1" 1000
-it_expect "node2's side acknowledges writes" it_wait_for 20 lines "$IT_DIR/acked2" 1000
+it_expect "node1's side acknowledges writes" it_wait_for $((20 * AE_SCALE)) \
+  lines "$IT_DIR/acked1" $((1000 * AE_SCALE))
+it_expect "node2's side acknowledges writes" it_wait_for $((20 * AE_SCALE)) \
+  lines "$IT_DIR/acked2" $((1000 * AE_SCALE))
 dropped() {
   "$PY" -c 'import sys; sys.exit(0 if float(sys.argv[1]) > 0 else 1)' \
     "$(it_metric neoedge_replication_dropped_points_total 'reason="hint_window"' "${HTTP[$1]}")"
@@ -49,7 +51,7 @@ for n in 1 2 3; do
   it_expect "node$n sees three alive members after the heal" it_wait_for 20 ae_alive_is $n 3
 done
 for n in 1 2 3; do
-  it_expect "node$n's anti-entropy is quiet" ae_wait_quiet $n 60
+  it_expect "node$n's anti-entropy is quiet" ae_wait_quiet $n $((60 * AE_SCALE))
 done
 for n in 1 2; do
   it_expect "node$n repaired points from the other side" \
