@@ -237,6 +237,12 @@ static int gather_chunk(void *ctx, const struct ne_scan_chunk *c)
     return 0;
 }
 
+/* True if bucket b's time range fits in int64 (a peer may send any b). */
+static bool bucket_ok(int64_t b, int64_t bns)
+{
+    return b >= INT64_MIN / bns && b <= (INT64_MAX - (bns - 1)) / bns;
+}
+
 static int64_t bucket_t0(int64_t b, int64_t bns)
 {
     return b * bns;
@@ -338,7 +344,8 @@ static int serve_series(struct ne_ae *ae, uint32_t shards, struct ne_wire_rd *r,
 {
     uint32_t shard = ne_wire_u32(r);
     int64_t bucket = (int64_t)ne_wire_u64(r);
-    if (r->bad || r->off != r->n || shard >= shards) return NE_ECORRUPT;
+    if (r->bad || r->off != r->n || shard >= shards || !bucket_ok(bucket, ae->o.bucket_ns))
+        return NE_ECORRUPT;
     struct dtab t = {0};
     int rc = series_digests(ae, shards, shard, bucket, &t);
     if (rc == 0) rc = ne_wire_put_u32(reply, (uint32_t)t.n);
@@ -619,6 +626,10 @@ static int repair_shard(struct round *rd, uint32_t shard, const struct dtab *min
         int64_t b = (int64_t)ne_wire_u64(&r);
         uint64_t d = ne_wire_u64(&r);
         const struct dent *e = dtab_find(mine, shard, b);
+        if (!bucket_ok(b, rd->ae->o.bucket_ns)) {
+            ne_free(diff);
+            return NE_ECORRUPT;
+        }
         if (!e || e->d != d) diff[nd++] = b;
     }
     atomic_fetch_add(&rd->ae->buckets_compared, n);
