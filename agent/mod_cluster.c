@@ -76,6 +76,7 @@ struct cluster {
     uint8_t node_tag;            /* ne_lww_node_tag of this node */
     /* anti-entropy */
     struct ne_ae *ae;
+    int64_t ae_interval_ns;       /* read once at start (a reload needs a restart) */
     pthread_t ae_thread;
     bool ae_started;
     pthread_mutex_t ae_mu;
@@ -653,7 +654,7 @@ static void partition_poll(struct cluster *c)
 static void *ae_main(void *arg)
 {
     struct cluster *c = arg;
-    int64_t interval = c->agent->cfg->replication.anti_entropy_interval_ns;
+    int64_t interval = c->ae_interval_ns;
     int64_t next = interval ? ne_time_mono_ns() + interval : INT64_MAX;
     int64_t tick = c->partition_file ? 200000000LL : 1000000000LL;
     pthread_mutex_lock(&c->ae_mu);
@@ -683,6 +684,7 @@ static void *ae_main(void *arg)
 static int start_antientropy(struct cluster *c)
 {
     struct ne_ae_opts o = {.store = c->agent->store};
+    c->ae_interval_ns = c->agent->cfg->replication.anti_entropy_interval_ns;
     int rc = ne_ae_new(&o, &c->ae);
     if (rc != 0) return rc;
     for (int i = 0; i < 5; i++)
@@ -1091,7 +1093,7 @@ static void json_antientropy(struct agent__sbuf *b, const struct cluster *c)
     struct ne_ae_stats st;
     ne_ae_stats(c->ae, &st);
     agent__sb_str(b, "{\"interval_s\":");
-    sb_u64(b, (uint64_t)(c->agent->cfg->replication.anti_entropy_interval_ns / 1000000000LL));
+    sb_u64(b, (uint64_t)(c->ae_interval_ns / 1000000000LL));
     agent__sb_str(b, ",\"rounds\":");
     sb_u64(b, st.rounds);
     agent__sb_str(b, ",\"rounds_failed\":");
