@@ -186,8 +186,11 @@ static void names_free(struct names *nm)
     memset(nm, 0, sizeof *nm);
 }
 
-/* Calls fn for every column chunk of the store with points in [t0, t1]. */
-static int walk(struct ne_store *st, int64_t t0, int64_t t1, ne_store_chunk_fn fn, void *ctx)
+/* Calls fn for every column chunk of the store with points in [t0, t1] of
+ * the series filter accepts (filter runs first, so other series are not
+ * read at all). */
+static int walk(struct ne_store *st, int64_t t0, int64_t t1, ne_store_filter_fn filter,
+                ne_store_chunk_fn fn, void *ctx)
 {
     struct names dbs = {0};
     int rc = ne_store_list_databases(st, names_add, &dbs);
@@ -196,8 +199,12 @@ static int walk(struct ne_store *st, int64_t t0, int64_t t1, ne_store_chunk_fn f
         rc = ne_store_list_measurements(st, dbs.v[i], names_add, &ms);
         if (rc == NE_ENOTFOUND) rc = 0; /* dropped meanwhile */
         for (size_t j = 0; rc == 0 && j < ms.n; j++) {
-            struct ne_store_scan_req q = {
-                .db = dbs.v[i], .measurement = ms.v[j], .t0 = t0, .t1 = t1};
+            struct ne_store_scan_req q = {.db = dbs.v[i],
+                                          .measurement = ms.v[j],
+                                          .filter = filter,
+                                          .filter_ctx = ctx,
+                                          .t0 = t0,
+                                          .t1 = t1};
             rc = ne_store_scan(st, &q, fn, ctx);
             if (rc == NE_ENOTFOUND) rc = 0;
         }
@@ -218,11 +225,17 @@ struct gather {
     struct dtab t;
 };
 
+static bool gather_filter(void *ctx, const struct ne_series_info *s)
+{
+    struct gather *g = ctx;
+    uint32_t sh = (uint32_t)shard_of(s, g->shards);
+    return g->series_level ? sh == g->shard : g->want[sh];
+}
+
 static int gather_chunk(void *ctx, const struct ne_scan_chunk *c)
 {
     struct gather *g = ctx;
     uint32_t sh = (uint32_t)shard_of(c->series, g->shards);
-    if (g->series_level ? sh != g->shard : !g->want[sh]) return 0;
     uint64_t key = ne_ae_series_key(c->series->db, c->series);
     uint64_t col = col_hash(key, c);
     size_t i = 0;
@@ -257,7 +270,7 @@ static int64_t bucket_t1(int64_t b, int64_t bns)
 static int bucket_digests(struct ne_ae *ae, uint32_t shards, const bool *want, struct dtab *out)
 {
     struct gather g = {.bns = ae->o.bucket_ns, .shards = shards, .want = want};
-    int rc = walk(ae->o.store, INT64_MIN, INT64_MAX, gather_chunk, &g);
+    int rc = walk(ae->o.store, INT64_MIN, INT64_MAX, gather_filter, gather_chunk, &g);
     dtab_combine(&g.t);
     if (rc) dtab_free(&g.t);
     *out = g.t;
@@ -270,8 +283,8 @@ static int series_digests(struct ne_ae *ae, uint32_t shards, uint32_t shard, int
 {
     struct gather g = {
         .bns = ae->o.bucket_ns, .shards = shards, .shard = shard, .series_level = true};
-    int rc = walk(ae->o.store, bucket_t0(bucket, g.bns), bucket_t1(bucket, g.bns), gather_chunk,
-                  &g);
+    int rc = walk(ae->o.store, bucket_t0(bucket, g.bns), bucket_t1(bucket, g.bns), gather_filter,
+                  gather_chunk, &g);
     dtab_combine(&g.t);
     if (rc) dtab_free(&g.t);
     *out = g.t;
@@ -413,13 +426,18 @@ static union ne_value chunk_value(const struct ne_scan_chunk *c, size_t i)
     return v;
 }
 
+static bool pull_filter(void *ctx, const struct ne_series_info *s)
+{
+    struct pull *p = ctx;
+    uint64_t key = ne_ae_series_key(s->db, s);
+    return shard_of(s, p->shards) == p->shard &&
+           bsearch(&key, p->keys, p->nkeys, sizeof key, u64_cmp) != NULL;
+}
+
 /* One column of a pulled series: one record of its points. */
 static int pull_chunk(void *ctx, const struct ne_scan_chunk *c)
 {
     struct pull *p = ctx;
-    if (shard_of(c->series, p->shards) != p->shard) return 0;
-    uint64_t key = ne_ae_series_key(c->series->db, c->series);
-    if (!bsearch(&key, p->keys, p->nkeys, sizeof key, u64_cmp)) return 0;
     int rc = pull_grow(p, c->n);
     ne_batch_reset(&p->b);
     struct ne_sv meas = ne_sv_c(c->series->measurement), field = ne_sv_c(c->field);
@@ -457,7 +475,7 @@ static int serve_pull(struct ne_ae *ae, uint32_t shards, struct ne_wire_rd *r,
     struct pull p = {.shards = shards, .shard = shard, .keys = keys, .nkeys = n, .reply = reply};
     ne_batch_init(&p.b);
     int rc = ne_wire_put_u32(reply, 0); /* patched below */
-    if (rc == 0) rc = walk(ae->o.store, t0, t1, pull_chunk, &p);
+    if (rc == 0) rc = walk(ae->o.store, t0, t1, pull_filter, pull_chunk, &p);
     if (rc == 0) ne_put_u32(reply->p, p.nrec);
     ne_batch_free(&p.b);
     ne_free(p.ver);
