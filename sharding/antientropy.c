@@ -214,22 +214,26 @@ static int walk(struct ne_store *st, int64_t t0, int64_t t1, ne_store_filter_fn 
     return rc;
 }
 
-/* What a walk gathers: bucket digests of some shards (level 2), or series
- * digests of one shard and bucket (level 3). */
+/* What a walk gathers: the roots of some shards (level 1: one sum per
+ * shard, no table), the bucket digests of one shard (level 2), or the
+ * series digests of one shard's bucket (level 3). */
+enum glevel { G_ROOTS = 1, G_BUCKETS = 2, G_SERIES = 3 };
 struct gather {
+    enum glevel level;
     int64_t bns;
     uint32_t shards;
-    const bool *want;   /* level 2: shards to digest (shards entries) */
-    uint32_t shard;     /* level 3: the shard */
-    bool series_level;
-    struct dtab t;
+    const bool *want; /* G_ROOTS: shards to digest (shards entries) */
+    uint64_t *roots;  /* G_ROOTS: per shard, sum of its point hashes */
+    bool *any;        /* G_ROOTS: per shard, some point was seen */
+    uint32_t shard;   /* G_BUCKETS, G_SERIES: the shard */
+    struct dtab t;    /* G_BUCKETS, G_SERIES */
 };
 
 static bool gather_filter(void *ctx, const struct ne_series_info *s)
 {
     struct gather *g = ctx;
     uint32_t sh = (uint32_t)shard_of(s, g->shards);
-    return g->series_level ? sh == g->shard : g->want[sh];
+    return g->level == G_ROOTS ? g->want[sh] : sh == g->shard;
 }
 
 static int gather_chunk(void *ctx, const struct ne_scan_chunk *c)
@@ -244,7 +248,13 @@ static int gather_chunk(void *ctx, const struct ne_scan_chunk *c)
         uint64_t d = 0;
         for (; i < c->n && bucket_of(c->ts[i], g->bns) == b; i++)
             d += point_hash(col, c, i);
-        int rc = g->series_level ? dtab_add(&g->t, key, 0, d) : dtab_add(&g->t, sh, b, d);
+        int rc = 0;
+        if (g->level == G_ROOTS) {
+            g->roots[sh] += d; /* the sum of the shard's bucket digests */
+            g->any[sh] = true;
+        } else {
+            rc = g->level == G_SERIES ? dtab_add(&g->t, key, 0, d) : dtab_add(&g->t, sh, b, d);
+        }
         if (rc) return rc;
     }
     return 0;
@@ -266,10 +276,27 @@ static int64_t bucket_t1(int64_t b, int64_t bns)
     return b * bns + (bns - 1);
 }
 
-/* Level 2 of the shards in want[]: (shard, bucket) -> digest, combined. */
-static int bucket_digests(struct ne_ae *ae, uint32_t shards, const bool *want, struct dtab *out)
+/* Level 1 of the shards in want[]: roots[s] (shards entries, zeroed
+ * here; 0 for a shard without data). */
+static int shard_roots(struct ne_ae *ae, uint32_t shards, const bool *want, uint64_t *roots)
 {
-    struct gather g = {.bns = ae->o.bucket_ns, .shards = shards, .want = want};
+    bool *any = ne_calloc(shards, sizeof *any);
+    if (!any) return NE_ENOMEM;
+    memset(roots, 0, shards * sizeof *roots);
+    struct gather g = {.level = G_ROOTS, .bns = ae->o.bucket_ns, .shards = shards, .want = want,
+                       .roots = roots, .any = any};
+    int rc = walk(ae->o.store, INT64_MIN, INT64_MAX, gather_filter, gather_chunk, &g);
+    for (uint32_t s = 0; s < shards; s++)
+        if (any[s]) roots[s] = mix64(roots[s]) | 1; /* data never reads as "none" */
+    ne_free(any);
+    return rc;
+}
+
+/* Level 2 of one shard: (shard, bucket) -> digest, combined. */
+static int bucket_digests(struct ne_ae *ae, uint32_t shards, uint32_t shard, struct dtab *out)
+{
+    struct gather g = {.level = G_BUCKETS, .bns = ae->o.bucket_ns, .shards = shards,
+                       .shard = shard};
     int rc = walk(ae->o.store, INT64_MIN, INT64_MAX, gather_filter, gather_chunk, &g);
     dtab_combine(&g.t);
     if (rc) dtab_free(&g.t);
@@ -282,26 +309,13 @@ static int series_digests(struct ne_ae *ae, uint32_t shards, uint32_t shard, int
                           struct dtab *out)
 {
     struct gather g = {
-        .bns = ae->o.bucket_ns, .shards = shards, .shard = shard, .series_level = true};
+        .level = G_SERIES, .bns = ae->o.bucket_ns, .shards = shards, .shard = shard};
     int rc = walk(ae->o.store, bucket_t0(bucket, g.bns), bucket_t1(bucket, g.bns), gather_filter,
                   gather_chunk, &g);
     dtab_combine(&g.t);
     if (rc) dtab_free(&g.t);
     *out = g.t;
     return rc;
-}
-
-/* Root of shard from a combined level-2 table (0: no data). */
-static uint64_t root_of(const struct dtab *t, uint32_t shard)
-{
-    uint64_t r = 0;
-    bool any = false;
-    for (size_t i = 0; i < t->n; i++) {
-        if (t->v[i].a != shard) continue;
-        r = mix64(r + mix64((uint64_t)t->v[i].b) + t->v[i].d);
-        any = true;
-    }
-    return any && r == 0 ? 1 : r;
 }
 
 /* ---- serving ------------------------------------------------------------ */
@@ -313,20 +327,20 @@ static int serve_roots(struct ne_ae *ae, uint32_t shards, struct ne_wire_rd *r,
     if (r->bad || n > shards || (size_t)n * 4 != r->n - r->off) return NE_ECORRUPT;
     bool *want = ne_calloc(shards, sizeof *want);
     uint32_t *list = ne_malloc((n ? n : 1) * sizeof *list);
-    int rc = want && list ? 0 : NE_ENOMEM;
+    uint64_t *roots = ne_malloc(shards * sizeof *roots);
+    int rc = want && list && roots ? 0 : NE_ENOMEM;
     for (uint32_t i = 0; rc == 0 && i < n; i++) {
         list[i] = ne_wire_u32(r);
         if (list[i] >= shards) rc = NE_ECORRUPT;
         else want[list[i]] = true;
     }
-    struct dtab t = {0};
-    if (rc == 0) rc = bucket_digests(ae, shards, want, &t);
+    if (rc == 0) rc = shard_roots(ae, shards, want, roots);
     if (rc == 0) rc = ne_wire_put_u32(reply, n);
     for (uint32_t i = 0; rc == 0 && i < n; i++) {
         rc = ne_wire_put_u32(reply, list[i]);
-        if (rc == 0) rc = ne_wire_put_u64(reply, root_of(&t, list[i]));
+        if (rc == 0) rc = ne_wire_put_u64(reply, roots[list[i]]);
     }
-    dtab_free(&t);
+    ne_free(roots);
     ne_free(want);
     ne_free(list);
     return rc;
@@ -337,18 +351,14 @@ static int serve_buckets(struct ne_ae *ae, uint32_t shards, struct ne_wire_rd *r
 {
     uint32_t shard = ne_wire_u32(r);
     if (r->bad || r->off != r->n || shard >= shards) return NE_ECORRUPT;
-    bool *want = ne_calloc(shards, sizeof *want);
-    if (!want) return NE_ENOMEM;
-    want[shard] = true;
     struct dtab t = {0};
-    int rc = bucket_digests(ae, shards, want, &t);
+    int rc = bucket_digests(ae, shards, shard, &t);
     if (rc == 0) rc = ne_wire_put_u32(reply, (uint32_t)t.n);
     for (size_t i = 0; rc == 0 && i < t.n; i++) {
         rc = ne_wire_put_u64(reply, (uint64_t)t.v[i].b);
         if (rc == 0) rc = ne_wire_put_u64(reply, t.v[i].d);
     }
     dtab_free(&t);
-    ne_free(want);
     return rc;
 }
 
@@ -627,31 +637,33 @@ static int repair_bucket(struct round *rd, uint32_t shard, int64_t bucket)
 }
 
 /* Level 2 of one shard whose roots differ. */
-static int repair_shard(struct round *rd, uint32_t shard, const struct dtab *mine)
+static int repair_shard(struct round *rd, uint32_t shard)
 {
     rd->req.len = 0;
     int rc = ne_wire_put_u64(&rd->req, (uint64_t)rd->ae->o.bucket_ns);
     if (rc == 0) rc = ne_wire_put_u32(&rd->req, shard);
     if (rc == 0) rc = call(rd, NE_FT_AE_BUCKETS, NE_FT_AE_BUCKETS_REPLY);
+    struct dtab mine = {0};
+    if (rc == 0) rc = bucket_digests(rd->ae, rd->shards, shard, &mine);
     if (rc) return rc;
     struct ne_wire_rd r = {.p = rd->reply.p, .n = rd->reply.len};
     uint32_t n = ne_wire_u32(&r);
-    if (r.bad || (size_t)n * 16 != r.n - r.off) return NE_ECORRUPT;
-    int64_t *diff = ne_malloc((n ? n : 1) * sizeof *diff);
-    if (!diff) return NE_ENOMEM;
+    int64_t *diff = NULL;
+    if (r.bad || (size_t)n * 16 != r.n - r.off) rc = NE_ECORRUPT;
+    else if (!(diff = ne_malloc((n ? n : 1) * sizeof *diff))) rc = NE_ENOMEM;
     size_t nd = 0;
-    for (uint32_t i = 0; i < n; i++) {
+    for (uint32_t i = 0; rc == 0 && i < n; i++) {
         int64_t b = (int64_t)ne_wire_u64(&r);
         uint64_t d = ne_wire_u64(&r);
-        const struct dent *e = dtab_find(mine, shard, b);
-        if (!bucket_ok(b, rd->ae->o.bucket_ns)) {
-            ne_free(diff);
-            return NE_ECORRUPT;
-        }
-        if (!e || e->d != d) diff[nd++] = b;
+        const struct dent *e = dtab_find(&mine, shard, b);
+        if (!bucket_ok(b, rd->ae->o.bucket_ns)) rc = NE_ECORRUPT;
+        else if (!e || e->d != d) diff[nd++] = b;
     }
-    atomic_fetch_add(&rd->ae->buckets_compared, n);
-    atomic_fetch_add(&rd->ae->buckets_differing, nd);
+    dtab_free(&mine);
+    if (rc == 0) {
+        atomic_fetch_add(&rd->ae->buckets_compared, n);
+        atomic_fetch_add(&rd->ae->buckets_differing, nd);
+    }
     for (size_t i = 0; rc == 0 && i < nd; i++)
         rc = repair_bucket(rd, shard, diff[i]);
     ne_free(diff);
@@ -674,10 +686,14 @@ static int round_run(struct round *rd, uint32_t self, uint32_t peer)
     for (uint32_t s = 0; rc == 0 && s < rd->shards; s++)
         if (want[s]) rc = ne_wire_put_u32(&rd->req, s);
     if (rc == 0 && n) rc = call(rd, NE_FT_AE_ROOTS, NE_FT_AE_ROOTS_REPLY);
-    struct dtab mine = {0};
-    if (rc == 0 && n) rc = bucket_digests(rd->ae, rd->shards, want, &mine);
+    uint64_t *mine = rc == 0 && n ? ne_malloc(rd->shards * sizeof *mine) : NULL;
+    if (rc == 0 && n && !mine) rc = NE_ENOMEM;
+    if (rc == 0 && n) rc = shard_roots(rd->ae, rd->shards, want, mine);
     ne_free(want);
-    if (rc || !n) return rc;
+    if (rc || !n) {
+        ne_free(mine);
+        return rc;
+    }
     /* the reply is consumed before the next call reuses the buffer */
     struct ne_wire_rd r = {.p = rd->reply.p, .n = rd->reply.len};
     uint32_t m = ne_wire_u32(&r);
@@ -688,12 +704,12 @@ static int round_run(struct round *rd, uint32_t self, uint32_t peer)
         uint32_t s = ne_wire_u32(&r);
         uint64_t root = ne_wire_u64(&r);
         if (s >= rd->shards) rc = NE_ECORRUPT;
-        else if (root != 0 && root != root_of(&mine, s)) diff[nd++] = s;
+        else if (root != 0 && root != mine[s]) diff[nd++] = s;
     }
     for (size_t i = 0; rc == 0 && i < nd; i++)
-        rc = repair_shard(rd, diff[i], &mine);
+        rc = repair_shard(rd, diff[i]);
     ne_free(diff);
-    dtab_free(&mine);
+    ne_free(mine);
     return rc;
 }
 

@@ -7,14 +7,15 @@
  * dropped hint) is repaired here. Content is compared per shard and per
  * time bucket (bucket_ns, 1 h by default) as three levels of digests:
  *
- *   root(shard)            = H(bucket, digest(shard, bucket)) over its
- *                            buckets in time order
+ *   root(shard)            = F(sum of digest(shard, bucket) over its
+ *                            buckets), 0 when the shard holds no data
  *   digest(shard, bucket)  = sum of digest(series, shard, bucket)
  *   digest(series, bucket) = sum of H(db, series, field, type, ts, value,
  *                            version) over its points in the bucket
  *
  * (sums modulo 2^64, so a digest does not depend on the order points are
- * read in; H is a 64-bit hash). A round between this node and a peer
+ * read in, and each level is the sum of the level below; H is a 64-bit
+ * hash, F a 64-bit mix with the low bit set). A round between this node and a peer
  * asks for the peer's roots of the shards both own, then the bucket
  * digests of the shards whose roots differ, then the series digests of
  * the buckets that differ, and pulls the points of the series that differ
@@ -42,10 +43,12 @@
  * A bucket is floor(ts / bucket_ns); series is the hash of the database
  * name and the series (ne_ae_series_key).
  *
- * Cost: computing roots reads the whole local store once per round (and
- * each differing bucket once more); memory is one digest per (shard,
- * bucket) with data, plus the series of one bucket; replies are bounded
- * (NE_AE_PULL_MAX per pull, max_pull_bytes per round).
+ * Cost: computing roots reads the local series of the shared shards once
+ * per round (and those of a differing shard, then of a differing bucket,
+ * once more each: the store's series filter skips the others unread);
+ * memory is one root per shard, the buckets of one shard and the series
+ * of one bucket at a time; replies are bounded (NE_AE_PULL_MAX per pull,
+ * max_pull_bytes per round).
  */
 #ifndef NE_SHARDING_ANTIENTROPY_H
 #define NE_SHARDING_ANTIENTROPY_H
