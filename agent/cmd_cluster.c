@@ -65,6 +65,22 @@ static int print_members(const char *body)
     return n;
 }
 
+/* The anti-entropy line under the table (when the daemon reports it). */
+static void print_antientropy(const char *body)
+{
+    const char *p = strstr(body, "\"antientropy\":{");
+    unsigned long long iv, rounds, failed, compared, differing, series, points;
+    if (!p || sscanf(p,
+                     "\"antientropy\":{\"interval_s\":%llu,\"rounds\":%llu,\"rounds_failed\":%llu,"
+                     "\"buckets_compared\":%llu,\"buckets_differing\":%llu,"
+                     "\"series_differing\":%llu,\"points_repaired\":%llu",
+                     &iv, &rounds, &failed, &compared, &differing, &series, &points) != 7)
+        return;
+    printf("\nanti-entropy: every %llus; rounds %llu (failed %llu); hour buckets compared %llu, "
+           "differing %llu; series pulled %llu; points repaired %llu\n",
+           iv, rounds, failed, compared, differing, series, points);
+}
+
 static int show(const char *addr, bool json)
 {
     struct agent__http_resp r = {0};
@@ -81,6 +97,7 @@ static int show(const char *addr, bool json)
         code = NE_EXIT_OK;
     } else {
         code = print_members(r.body ? r.body : "") > 0 ? NE_EXIT_OK : NE_EXIT_FAIL;
+        if (code == NE_EXIT_OK) print_antientropy(r.body);
         if (code != NE_EXIT_OK) fprintf(stderr, "cluster status: unexpected answer\n");
     }
     agent__http_resp_free(&r);

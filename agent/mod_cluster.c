@@ -32,6 +32,7 @@
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "agent/sbuf.h"
@@ -39,7 +40,9 @@
 #include "ports/log.h"
 #include "ports/metrics.h"
 #include "ports/platform.h"
+#include "sharding/antientropy.h"
 #include "sharding/cluster.h"
+#include "sharding/hlc.h"
 #include "sharding/membership.h"
 #include "sharding/replicate.h"
 #include "sharding/ring.h"
@@ -69,6 +72,22 @@ struct cluster {
     struct ne_ingest_sink inner; /* the sink before wrapping: the local store */
     pthread_rwlock_t rep_lock;   /* rep against inbound requests at stop */
     struct ne_replicator *rep;   /* NULL until started */
+    struct ne_hlc hlc;           /* versions of the writes this node accepts */
+    uint8_t node_tag;            /* ne_lww_node_tag of this node */
+    /* anti-entropy */
+    struct ne_ae *ae;
+    int64_t ae_interval_ns;       /* read once at start (a reload needs a restart) */
+    pthread_t ae_thread;
+    bool ae_started;
+    pthread_mutex_t ae_mu;
+    pthread_cond_t ae_cv;
+    bool ae_kick;                 /* a peer came back alive: run a pass now */
+    struct ne_ae_stats ae_seen;   /* counters already added to the metrics */
+    struct ne_metric *m_ae[5];
+    const char *partition_file;   /* NEOEDGE_TEST_PARTITION (tests only) */
+    char dropped[16][NE_NODE_ID_MAX + 1];
+    char dropped_addr[16][NE_ADDR_MAX + 1];
+    size_t ndropped;
     pthread_mutex_t ring_mu;     /* the member table below */
     struct ring_member {
         char id[NE_NODE_ID_MAX + 1];
@@ -233,6 +252,20 @@ static void members_save(struct cluster *c, const char *const *names, size_t n)
                ne_strerror(rc), NULL);
 }
 
+/* Builds the write ring (every member not LEFT) into *out; ring_mu held.
+ * names: room for MAX_MEMBERS, filled with *n borrowed ids. */
+static int ring_build_locked(struct cluster *c, const char **names, size_t *n,
+                             struct ne_ring **out)
+{
+    *n = 0;
+    for (size_t i = 0; i < c->nring; i++)
+        if (c->ring_members[i].state != NE_SWIM_NONE && c->ring_members[i].state != NE_SWIM_LEFT)
+            names[(*n)++] = c->ring_members[i].id;
+    struct ne_ring_opts ro = {
+        .shards = c->opts.shards, .vnodes = c->opts.vnodes, .rf = c->opts.replication_factor};
+    return ne_ring_build(&ro, names, *n, out); /* copies the names */
+}
+
 /* Rebuilds the replicator's ring when members came or left. ring_mu is
  * held throughout, so two writers refreshing at once install and save the
  * rings in the order they were built. */
@@ -246,13 +279,8 @@ static void ring_refresh(struct cluster *c)
     }
     size_t n = 0;
     pthread_mutex_lock(&c->ring_mu);
-    for (size_t i = 0; i < c->nring; i++)
-        if (c->ring_members[i].state != NE_SWIM_NONE && c->ring_members[i].state != NE_SWIM_LEFT)
-            names[n++] = c->ring_members[i].id;
-    struct ne_ring_opts ro = {
-        .shards = c->opts.shards, .vnodes = c->opts.vnodes, .rf = c->opts.replication_factor};
     struct ne_ring *r = NULL;
-    int rc = ne_ring_build(&ro, names, n, &r); /* copies the names */
+    int rc = ring_build_locked(c, names, &n, &r);
     if (rc == 0) {
         ne_replicator_set_ring(c->rep, r);
         members_save(c, names, n);
@@ -278,6 +306,12 @@ static void on_change(void *ctx, const char *id, const char *addr, enum ne_swim_
         ne_metric_set(c->m_members[s], (double)c->counts[s]);
     if (to < NSTATES) set_member_gauge(id, to);
     ring_member_set(c, id, to);
+    if (to == NE_SWIM_ALIVE && from != NE_SWIM_ALIVE && strcmp(id, c->opts.node_id) != 0) {
+        pthread_mutex_lock(&c->ae_mu); /* never held around membership calls */
+        c->ae_kick = true;
+        pthread_cond_signal(&c->ae_cv);
+        pthread_mutex_unlock(&c->ae_mu);
+    }
 }
 
 /* ---- seed check ---------------------------------------------------------- */
@@ -332,13 +366,26 @@ static int peer_addr(void *ctx, const char *peer_id, char *addr, size_t n)
     return 0;
 }
 
-/* Received points go to the local store, never through the wrapped sink:
- * they are not forwarded again. */
-static int local_write(void *ctx, const char *db, const struct ne_batch *b,
+/* Merges the greatest of n versions received from a peer into the clock,
+ * so that this node's next writes order after what it has seen. */
+static void clock_merge(struct cluster *c, const uint64_t *ver, size_t n)
+{
+    uint64_t top = 0, now;
+    for (size_t i = 0; i < n; i++)
+        if (ver[i] > top) top = ver[i];
+    if (top && ne_hlc_update(&c->hlc, ne_lww_version_hlc(top), &now) != 0)
+        ne_log(NE_LOG_WARN, MOD, "a peer's clock is far ahead: not merged", NULL);
+}
+
+/* Received points go to the local store with the versions they came with,
+ * never through the wrapped sink: they are not forwarded again. */
+static int local_write(void *ctx, const char *db, const struct ne_batch *b, const uint64_t *ver,
                        struct ne_write_result *res)
 {
-    const struct cluster *c = ctx;
-    return c->inner.write(c->inner.ctx, db, b, res);
+    struct cluster *c = ctx;
+    if (!ver) return c->inner.write(c->inner.ctx, db, b, res);
+    clock_merge(c, ver, b->npts);
+    return ne_store_write_versioned(c->agent->store, db, b, ver, res);
 }
 
 /* Gives points without a timestamp the arrival time in a copy of the
@@ -360,22 +407,32 @@ static const struct ne_batch *stamped(const struct ne_batch *b, struct ne_batch 
     return tmp;
 }
 
-/* The agent's sink while the cluster runs: the local store first (its
- * answer is the caller's), then the replicator (in sync durability the
- * queue records are durable before this returns). */
+/* The agent's sink while the cluster runs: the batch gets one version
+ * (this node's HLC and tag: conflicting writes resolve the same way on
+ * every replica), goes to the local store first (its answer is the
+ * caller's), then to the replicator (in sync durability the queue records
+ * are durable before this returns). */
 static int replicated_write(void *ctx, const char *db, const struct ne_batch *b,
                             struct ne_write_result *res)
 {
     struct cluster *c = ctx;
     struct ne_batch tmp;
     const struct ne_batch *w = stamped(b, &tmp);
-    if (!w) return NE_ENOMEM;
-    int rc = c->inner.write(c->inner.ctx, db, w, res);
+    uint64_t *ver = w && b->npts ? ne_malloc((size_t)b->npts * sizeof *ver) : NULL;
+    if (!w || (b->npts && !ver)) {
+        if (w && w != b) ne_free(tmp.pts);
+        return NE_ENOMEM;
+    }
+    uint64_t v = ne_lww_version(ne_hlc_now(&c->hlc), c->node_tag);
+    for (uint32_t i = 0; i < b->npts; i++)
+        ver[i] = v;
+    int rc = ne_store_write_versioned(c->agent->store, db, w, ver, res);
     if (rc == 0 && res->accepted > 0) {
         ring_refresh(c);
-        rc = ne_replicator_submit(c->rep, db, w);
+        rc = ne_replicator_submit(c->rep, db, w, ver);
     }
     if (w != b) ne_free(tmp.pts);
+    ne_free(ver);
     return rc;
 }
 
@@ -449,6 +506,213 @@ static void stop_replication(struct cluster *c)
     ne_replicator_stop(&rep);
 }
 
+/* ---- anti-entropy ----------------------------------------------------------
+ *
+ * One thread runs a pass every replication.anti_entropy_interval, and at
+ * once when a peer comes back alive: a round (sharding/antientropy.h) with
+ * each alive member, one after the other, in which this node pulls what
+ * it lacks; the peers pull from it in their own passes. Metrics:
+ * neoedge_antientropy_{rounds,rounds_failed,buckets_compared,
+ * buckets_differing,points_repaired}_total.
+ *
+ * Test hook: with NEOEDGE_TEST_PARTITION=<file> in the environment, the
+ * thread reads the file every 200 ms; traffic with the peers it names
+ * (one id per line) is dropped, both ways, in the transport and in
+ * membership, until they are no longer listed. Never set in production. */
+
+struct ae_peer {
+    struct cluster *c;
+    const char *id, *addr;
+};
+
+static int ae_call(void *ctx, uint8_t type, const void *msg, size_t n, struct ne_pbuf *reply,
+                   uint8_t *reply_type)
+{
+    struct ae_peer *p = ctx;
+    return ne_transport_call(p->c->tp, p->id, p->addr, type, msg, n, reply, reply_type);
+}
+
+static const char *const ae_metric_names[5] = {
+    "neoedge_antientropy_rounds_total", "neoedge_antientropy_rounds_failed_total",
+    "neoedge_antientropy_buckets_compared_total", "neoedge_antientropy_buckets_differing_total",
+    "neoedge_antientropy_points_repaired_total"};
+static const char *const ae_metric_help[5] = {
+    "Anti-entropy rounds with a peer finished",
+    "Anti-entropy rounds cut short by an error (peer unreachable, store error)",
+    "(shard, hour) digests compared with a peer's because their shard roots differed",
+    "(shard, hour) digests that differed from the peer's",
+    "Points pulled from peers by anti-entropy and written locally"};
+
+static void ae_stat_values(const struct ne_ae_stats *st, uint64_t v[5])
+{
+    v[0] = st->rounds;
+    v[1] = st->rounds_failed;
+    v[2] = st->buckets_compared;
+    v[3] = st->buckets_differing;
+    v[4] = st->points_repaired;
+}
+
+/* Adds what the counters gained since the last call to the metrics. */
+static void ae_metrics_update(struct cluster *c)
+{
+    struct ne_ae_stats st;
+    ne_ae_stats(c->ae, &st);
+    uint64_t now[5], was[5];
+    ae_stat_values(&st, now);
+    ae_stat_values(&c->ae_seen, was);
+    for (int i = 0; i < 5; i++)
+        ne_metric_add(c->m_ae[i], now[i] - was[i]);
+    c->ae_seen = st;
+}
+
+static bool is_dropped(const struct cluster *c, const char *id)
+{
+    for (size_t i = 0; i < c->ndropped; i++)
+        if (strcmp(c->dropped[i], id) == 0) return true;
+    return false;
+}
+
+/* One round with every alive member, over the current write ring. */
+static void ae_pass(struct cluster *c)
+{
+    const char **names = ne_malloc(MAX_MEMBERS * sizeof *names);
+    struct ne_swim_member_info *ms = ne_calloc(MAX_MEMBERS, sizeof *ms);
+    struct ne_ring *r = NULL;
+    size_t nn = 0;
+    int rc = names && ms ? 0 : NE_ENOMEM;
+    if (rc == 0) {
+        pthread_mutex_lock(&c->ring_mu);
+        rc = ring_build_locked(c, names, &nn, &r);
+        pthread_mutex_unlock(&c->ring_mu);
+    }
+    int self = rc == 0 ? ne_ring_node_index(r, c->opts.node_id) : -1;
+    size_t n = self >= 0 ? ne_membership_snapshot(c->mem, ms, MAX_MEMBERS) : 0;
+    if (n > MAX_MEMBERS) n = MAX_MEMBERS;
+    for (size_t i = 1; i < n && !atomic_load(&c->stop); i++) {
+        int idx = ne_ring_node_index(r, ms[i].id);
+        if (ms[i].state != NE_SWIM_ALIVE || idx < 0 || is_dropped(c, ms[i].id)) continue;
+        struct ae_peer p = {c, ms[i].id, ms[i].addr};
+        int e = ne_ae_round(c->ae, r, (uint32_t)self, (uint32_t)idx, ae_call, &p);
+        if (e != 0)
+            ne_log(NE_LOG_WARN, MOD, "anti-entropy round failed", "peer", ms[i].id, "err",
+                   ne_strerror(e), NULL);
+    }
+    ne_ring_free(&r);
+    ne_free(names);
+    ne_free(ms);
+    ae_metrics_update(c);
+}
+
+/* Sets or clears the test partition with peer id (addr: its member
+ * address, for membership). */
+static void partition_set(struct cluster *c, const char *id, const char *addr, bool drop)
+{
+    ne_log(NE_LOG_WARN, MOD, drop ? "test partition: dropping traffic with a peer"
+                                  : "test partition: traffic with a peer restored",
+           "peer", id, NULL);
+    (void)ne_transport_set_drop(c->tp, id, drop);
+    if (addr[0]) (void)ne_membership_set_drop(c->mem, addr, drop);
+}
+
+/* Applies the peer list of the partition file (test hook). */
+static void partition_poll(struct cluster *c)
+{
+    char want[16][NE_NODE_ID_MAX + 1];
+    size_t nw = 0;
+    char *text = NULL;
+    size_t len = 0;
+    if (ne_fs_read_all(c->partition_file, &text, &len) == 0) {
+        char *save = NULL;
+        for (char *l = strtok_r(text, "\n", &save); l && nw < 16; l = strtok_r(NULL, "\n", &save))
+            if (valid_id(l) && strcmp(l, c->opts.node_id) != 0)
+                snprintf(want[nw++], sizeof want[0], "%s", l);
+        ne_free(text);
+    }
+    for (size_t i = 0; i < c->ndropped;) {
+        bool keep = false;
+        for (size_t k = 0; k < nw && !keep; k++)
+            keep = strcmp(want[k], c->dropped[i]) == 0;
+        if (keep) {
+            i++;
+            continue;
+        }
+        partition_set(c, c->dropped[i], c->dropped_addr[i], false);
+        c->ndropped--;
+        memcpy(c->dropped[i], c->dropped[c->ndropped], sizeof c->dropped[i]);
+        memcpy(c->dropped_addr[i], c->dropped_addr[c->ndropped], sizeof c->dropped_addr[i]);
+    }
+    for (size_t k = 0; k < nw && c->ndropped < 16; k++) {
+        struct ne_swim_member_info m;
+        if (is_dropped(c, want[k]) || ne_membership_find(c->mem, want[k], &m) != 0) continue;
+        snprintf(c->dropped[c->ndropped], sizeof c->dropped[0], "%s", want[k]);
+        snprintf(c->dropped_addr[c->ndropped], sizeof c->dropped_addr[0], "%s", m.addr);
+        partition_set(c, want[k], m.addr, true);
+        c->ndropped++;
+    }
+}
+
+static void *ae_main(void *arg)
+{
+    struct cluster *c = arg;
+    int64_t interval = c->ae_interval_ns;
+    int64_t next = interval ? ne_time_mono_ns() + interval : INT64_MAX;
+    int64_t tick = c->partition_file ? 200000000LL : 1000000000LL;
+    pthread_mutex_lock(&c->ae_mu);
+    while (!atomic_load(&c->stop)) {
+        if (!c->ae_kick) {
+            struct timespec ts;
+            clock_gettime(CLOCK_MONOTONIC, &ts);
+            int64_t wake = (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec + tick;
+            ts.tv_sec = (time_t)(wake / 1000000000LL);
+            ts.tv_nsec = (long)(wake % 1000000000LL);
+            pthread_cond_timedwait(&c->ae_cv, &c->ae_mu, &ts);
+        }
+        bool kick = c->ae_kick;
+        c->ae_kick = false;
+        pthread_mutex_unlock(&c->ae_mu);
+        if (c->partition_file) partition_poll(c);
+        if (!atomic_load(&c->stop) && (kick || ne_time_mono_ns() >= next)) {
+            ae_pass(c);
+            next = interval ? ne_time_mono_ns() + interval : INT64_MAX;
+        }
+        pthread_mutex_lock(&c->ae_mu);
+    }
+    pthread_mutex_unlock(&c->ae_mu);
+    return NULL;
+}
+
+static int start_antientropy(struct cluster *c)
+{
+    struct ne_ae_opts o = {.store = c->agent->store};
+    c->ae_interval_ns = c->agent->cfg->replication.anti_entropy_interval_ns;
+    int rc = ne_ae_new(&o, &c->ae);
+    if (rc != 0) return rc;
+    for (int i = 0; i < 5; i++)
+        c->m_ae[i] = ne_metric_counter(ae_metric_names[i], ae_metric_help[i], "");
+    const char *pf = getenv("NEOEDGE_TEST_PARTITION");
+    c->partition_file = pf && *pf ? pf : NULL;
+    return 0;
+}
+
+/* Once the transport and replication run. */
+static int start_antientropy_thread(struct cluster *c)
+{
+    if (pthread_create(&c->ae_thread, NULL, ae_main, c) != 0) return NE_ENOMEM;
+    c->ae_started = true;
+    return 0;
+}
+
+static void stop_antientropy(struct cluster *c)
+{
+    if (c->ae_started) {
+        pthread_mutex_lock(&c->ae_mu);
+        pthread_cond_signal(&c->ae_cv);
+        pthread_mutex_unlock(&c->ae_mu);
+        pthread_join(c->ae_thread, NULL);
+        c->ae_started = false;
+    }
+}
+
 /* ---- lifecycle ----------------------------------------------------------- */
 
 static bool cluster_enabled(const struct ne_config *cfg)
@@ -482,6 +746,9 @@ static int on_request(void *ctx, const char *peer_id, uint8_t type, const uint8_
     struct cluster *c = ctx;
     if (ne_scan_is_request(type)) return ne_scan_serve(&c->local, type, msg, n, reply, reply_type);
     if (type == NE_FT_WRITE_BATCH) return handle_write_batch(c, peer_id, msg, n, reply, reply_type);
+    if (type == NE_FT_AE_ROOTS || type == NE_FT_AE_BUCKETS || type == NE_FT_AE_SERIES ||
+        type == NE_FT_AE_PULL)
+        return ne_ae_handle(c->ae, c->opts.shards, type, msg, n, reply, reply_type);
     return NE_EINVAL;
 }
 
@@ -515,11 +782,15 @@ static void cluster_free(struct cluster *c)
     if (!c) return;
     atomic_store(&c->stop, true);
     if (c->checker_started) pthread_join(c->checker, NULL);
+    stop_antientropy(c);
     stop_replication(c); /* its senders call through the transport */
     ne_transport_stop(&c->tp);
     ne_membership_stop(&c->mem);
+    ne_ae_free(&c->ae); /* after the transport: its handlers use it */
     pthread_rwlock_destroy(&c->rep_lock);
     pthread_mutex_destroy(&c->ring_mu);
+    pthread_mutex_destroy(&c->ae_mu);
+    pthread_cond_destroy(&c->ae_cv);
     ne_free(c);
 }
 
@@ -530,10 +801,18 @@ static int cluster_start(struct ne_agent *a)
     c->agent = a;
     pthread_rwlock_init(&c->rep_lock, NULL);
     pthread_mutex_init(&c->ring_mu, NULL);
+    pthread_mutex_init(&c->ae_mu, NULL);
+    pthread_condattr_t ca;
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    pthread_cond_init(&c->ae_cv, &ca);
+    pthread_condattr_destroy(&ca);
     ne_store_qsrc(a->store, &c->local);
     cluster_opts(a->cfg, &c->opts);
     int rc = ne_cluster_opts_check(&c->opts);
     if (rc != 0) goto fail;
+    ne_hlc_init(&c->hlc, NULL, NULL, 0);
+    c->node_tag = ne_lww_node_tag(c->opts.node_id);
     c->counts[NE_SWIM_ALIVE] = 1; /* this node */
     ring_member_set(c, c->opts.node_id, NE_SWIM_ALIVE);
     members_load(c);
@@ -546,11 +825,13 @@ static int cluster_start(struct ne_agent *a)
                ne_strerror(rc), NULL);
         goto fail;
     }
+    if ((rc = start_antientropy(c)) != 0) goto fail;
     if ((rc = start_transport(c)) != 0) goto fail;
     if ((rc = start_replication(c, a)) != 0) {
         ne_log(NE_LOG_ERROR, MOD, "cannot start replication", "err", ne_strerror(rc), NULL);
         goto fail;
     }
+    if ((rc = start_antientropy_thread(c)) != 0) goto fail;
     c->other_seeds = count_other_seeds(c);
     if (pthread_create(&c->checker, NULL, check_seeds, c) == 0) c->checker_started = true;
     pthread_mutex_lock(&running_mu);
@@ -807,6 +1088,29 @@ static void json_counts(struct agent__sbuf *b, const struct ne_swim_member_info 
     agent__sb_str(b, "}");
 }
 
+static void json_antientropy(struct agent__sbuf *b, const struct cluster *c)
+{
+    struct ne_ae_stats st;
+    ne_ae_stats(c->ae, &st);
+    agent__sb_str(b, "{\"interval_s\":");
+    sb_u64(b, (uint64_t)(c->ae_interval_ns / 1000000000LL));
+    agent__sb_str(b, ",\"rounds\":");
+    sb_u64(b, st.rounds);
+    agent__sb_str(b, ",\"rounds_failed\":");
+    sb_u64(b, st.rounds_failed);
+    agent__sb_str(b, ",\"buckets_compared\":");
+    sb_u64(b, st.buckets_compared);
+    agent__sb_str(b, ",\"buckets_differing\":");
+    sb_u64(b, st.buckets_differing);
+    agent__sb_str(b, ",\"series_differing\":");
+    sb_u64(b, st.series_differing);
+    agent__sb_str(b, ",\"points_repaired\":");
+    sb_u64(b, st.points_repaired);
+    agent__sb_str(b, ",\"bytes_pulled\":");
+    sb_u64(b, st.bytes_pulled);
+    agent__sb_str(b, "}");
+}
+
 int agent__cluster_json(const struct ne_agent *a, struct agent__sbuf *b)
 {
     struct cluster *c = find(a);
@@ -835,6 +1139,8 @@ int agent__cluster_json(const struct ne_agent *a, struct agent__sbuf *b)
     json_transport(b, c);
     agent__sb_str(b, ",\"rejected_datagrams\":");
     sb_u64(b, ne_membership_rejected(c->mem));
+    agent__sb_str(b, ",\"antientropy\":");
+    json_antientropy(b, c);
     agent__sb_str(b, "}\n");
     ne_free(ms);
     return b->err;

@@ -1115,6 +1115,15 @@ static const struct cfg_key root_keys[] = {
      .max = 1024 * GIB,
      .doc = "Disk budget for hints, all peers together; past it the oldest hints of the "
             "growing queue are dropped and counted."},
+    {.path = "replication.anti_entropy_interval",
+     .kind = CFG_K_DURATION,
+     ROOT(replication.anti_entropy_interval_ns),
+     .def = "10m",
+     .min = 0,
+     .max = DAY,
+     .doc = "How often this node compares its data with each live replica (Merkle-style "
+            "digests per shard and hour) and pulls what it lacks; also done when a peer "
+            "comes back alive. 0: only then."},
 
     {.path = "sinks",
      .kind = CFG_K_LIST,

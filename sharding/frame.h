@@ -37,6 +37,15 @@ enum ne_frame_type {
     NE_FT_SCAN_REPLY = 49, /* column chunks of the series asked for, paged */
     NE_FT_META_REQ = 50,   /* struct ne_meta_req: names, fields or series */
     NE_FT_META_REPLY = 51, /* the names asked for, paged */
+    /* Anti-entropy (sharding/antientropy.h specifies the payloads): */
+    NE_FT_AE_ROOTS = 64,         /* Merkle roots of the shards named */
+    NE_FT_AE_ROOTS_REPLY = 65,
+    NE_FT_AE_BUCKETS = 66,       /* time-bucket digests of one shard */
+    NE_FT_AE_BUCKETS_REPLY = 67,
+    NE_FT_AE_SERIES = 68,        /* series digests of one shard's bucket */
+    NE_FT_AE_SERIES_REPLY = 69,
+    NE_FT_AE_PULL = 70,          /* the points of some series, versioned */
+    NE_FT_AE_PULL_REPLY = 71,
 };
 
 /* A growable byte buffer. Zero-initialise; free with ne_pbuf_free. */

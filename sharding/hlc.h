@@ -65,4 +65,45 @@ static inline int ne_hlc_lww_cmp(uint64_t a_ts, uint64_t a_node, uint64_t b_ts, 
     return 0;
 }
 
+/* ---- last-writer-wins versions ---------------------------------------------
+ *
+ * The store orders writes to one (series, field, timestamp) by an opaque
+ * uint64 version, greater wins (store.h: ne_store_write_versioned). The
+ * cluster makes it from the HLC timestamp of the accepting node and that
+ * node's tag, so that integer order is "HLC order, ties by node":
+ *
+ *   bit 63        22 21          8 7        0
+ *      | ms (42 bits) | logical (14) | node tag |
+ *
+ * 42 bits of milliseconds last until the year 2109; a logical counter
+ * beyond 16383 within one millisecond is clamped (writes are stamped once
+ * per batch). The node tag is 8 bits of a hash of the node id: two nodes
+ * whose ids share a tag (1 in 256 per pair) and stamp the very same HLC
+ * value tie, and the later arrival wins on each replica. */
+#define NE_LWW_MS_MAX      ((UINT64_C(1) << 42) - 1)
+#define NE_LWW_LOGICAL_MAX 0x3FFFu
+
+static inline uint64_t ne_lww_version(uint64_t hlc_ts, uint8_t node_tag)
+{
+    uint64_t ms = ne_hlc_ms(hlc_ts), lg = ne_hlc_logical(hlc_ts);
+    if (ms > NE_LWW_MS_MAX) ms = NE_LWW_MS_MAX;
+    if (lg > NE_LWW_LOGICAL_MAX) lg = NE_LWW_LOGICAL_MAX;
+    return ms << 22 | lg << 8 | node_tag;
+}
+
+/* The HLC timestamp a version was made from (to merge into a clock). */
+static inline uint64_t ne_lww_version_hlc(uint64_t ver)
+{
+    return ne_hlc_pack(ver >> 22, (uint32_t)(ver >> 8) & NE_LWW_LOGICAL_MAX);
+}
+
+/* The node tag of id: FNV-1a folded to 8 bits. */
+static inline uint8_t ne_lww_node_tag(const char *id)
+{
+    uint32_t h = 2166136261u;
+    for (; *id; id++)
+        h = (h ^ (uint8_t)*id) * 16777619u;
+    return (uint8_t)(h ^ h >> 8 ^ h >> 16 ^ h >> 24);
+}
+
 #endif

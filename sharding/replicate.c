@@ -29,6 +29,7 @@
 #define MOD           "replication"
 #define MAX_PEERS     256
 #define DB_MAX        255
+#define DB_VERSIONED  0x8000u /* db_len flag: points carry versions */
 #define BACKOFF_MIN   (100 * 1000000LL)
 #define BACKOFF_MAX   (2000 * 1000000LL)
 #define GAUGE_EVERY   (1000 * 1000000LL)
@@ -127,15 +128,17 @@ static int put_point(struct ne_pbuf *o, const struct ne_batch *b, const struct n
 }
 
 int ne_repl_encode(struct ne_pbuf *out, const char *db, const struct ne_batch *b,
-                   const uint32_t *idx, size_t n)
+                   const uint64_t *ver, const uint32_t *idx, size_t n)
 {
     size_t dl = strlen(db), start = out->len;
     if (dl > DB_MAX || n > UINT32_MAX) return NE_EINVAL;
-    int rc = ne_wire_put_u16(out, (uint16_t)dl);
+    int rc = ne_wire_put_u16(out, (uint16_t)(dl | (ver ? DB_VERSIONED : 0)));
     if (rc == 0) rc = ne_wire_put(out, db, dl);
     if (rc == 0) rc = ne_wire_put_u32(out, (uint32_t)n);
-    for (size_t i = 0; rc == 0 && i < n; i++)
-        rc = put_point(out, b, &b->pts[idx[i]]);
+    for (size_t i = 0; rc == 0 && i < n; i++) {
+        if (ver) rc = ne_wire_put_u64(out, ver[idx[i]]);
+        if (rc == 0) rc = put_point(out, b, &b->pts[idx[i]]);
+    }
     if (rc != 0) out->len = start;
     return rc;
 }
@@ -204,11 +207,38 @@ static int get_point(struct ne_wire_rd *r, struct ne_batch *b)
     return ne_batch_end(b) == 0 ? 0 : NE_ECORRUPT;
 }
 
-/* Decodes one record, appending its points to b. */
-static int decode_append(const uint8_t *p, size_t n, char *db, struct ne_batch *b)
+void ne_repl_vers_free(struct ne_repl_vers *vs)
+{
+    ne_free(vs->v);
+    memset(vs, 0, sizeof *vs);
+}
+
+/* Sets the version of point i (growing the array). */
+static int vers_set(struct ne_repl_vers *vs, uint32_t i, uint64_t ver)
+{
+    if (!vs) return 0;
+    if (i >= vs->cap) {
+        size_t nc = vs->cap ? vs->cap * 2 : 256;
+        while (nc <= i)
+            nc *= 2;
+        uint64_t *v = ne_realloc(vs->v, nc * sizeof *v);
+        if (!v) return NE_ENOMEM;
+        vs->v = v;
+        vs->cap = nc;
+    }
+    vs->v[i] = ver;
+    if (ver) vs->any = true;
+    return 0;
+}
+
+/* Decodes one record, appending its points to b and their versions. */
+static int decode_append(const uint8_t *p, size_t n, char *db, struct ne_batch *b,
+                         struct ne_repl_vers *vs)
 {
     struct ne_wire_rd r = {.p = p, .n = n};
     uint16_t dl = ne_wire_u16(&r);
+    bool versioned = (dl & DB_VERSIONED) != 0;
+    dl &= (uint16_t)~DB_VERSIONED;
     const uint8_t *d = ne_wire_take(&r, dl);
     if (!d || dl > DB_MAX || dl == 0) return NE_ECORRUPT;
     memcpy(db, d, dl);
@@ -216,16 +246,22 @@ static int decode_append(const uint8_t *p, size_t n, char *db, struct ne_batch *
     uint32_t np = ne_wire_u32(&r);
     if (r.bad) return NE_ECORRUPT;
     for (uint32_t i = 0; i < np; i++) {
+        uint64_t ver = versioned ? ne_wire_u64(&r) : 0;
+        if (r.bad) return NE_ECORRUPT;
+        uint32_t at = b->npts;
         int rc = get_point(&r, b);
+        if (rc == 0) rc = vers_set(vs, at, ver);
         if (rc != 0) return rc;
     }
     return r.off == n ? 0 : NE_ECORRUPT;
 }
 
-int ne_repl_decode(const uint8_t *p, size_t n, char *db, struct ne_batch *b)
+int ne_repl_decode(const uint8_t *p, size_t n, char *db, struct ne_batch *b,
+                   struct ne_repl_vers *vs)
 {
     ne_batch_reset(b);
-    return decode_append(p, n, db, b);
+    if (vs) vs->any = false;
+    return decode_append(p, n, db, b, vs);
 }
 
 /* ---- peers ---------------------------------------------------------------- */
@@ -632,22 +668,23 @@ void ne_replicator_set_ring(struct ne_replicator *r, struct ne_ring *ring)
  * RECORD_MAX bytes (halving the slice until it fits), so that every batch
  * a sender reads fits in one transport frame. */
 static int append_points(struct peer *p, const char *db, const struct ne_batch *b,
-                         const uint32_t *idx, size_t n, struct ne_pbuf *enc)
+                         const uint64_t *ver, const uint32_t *idx, size_t n, struct ne_pbuf *enc)
 {
     enc->len = 0;
-    int rc = ne_repl_encode(enc, db, b, idx, n);
+    int rc = ne_repl_encode(enc, db, b, ver, idx, n);
     if (rc != 0) return rc;
     if (enc->len > RECORD_MAX && n > 1) {
         size_t half = n / 2;
-        rc = append_points(p, db, b, idx, half, enc);
-        return rc ? rc : append_points(p, db, b, idx + half, n - half, enc);
+        rc = append_points(p, db, b, ver, idx, half, enc);
+        return rc ? rc : append_points(p, db, b, ver, idx + half, n - half, enc);
     }
     return ne_hintq_append(p->q, ne_time_wall_ns(), (uint32_t)n, enc->p, enc->len);
 }
 
 /* Appends the points of b that node k owns to k's queue. */
 static int submit_to(struct ne_replicator *r, uint32_t k, const char *db, const struct ne_batch *b,
-                     const uint32_t *shard, uint32_t *idx, struct ne_pbuf *enc)
+                     const uint64_t *ver, const uint32_t *shard, uint32_t *idx,
+                     struct ne_pbuf *enc)
 {
     size_t n = 0;
     for (uint32_t i = 0; i < b->npts; i++)
@@ -655,7 +692,7 @@ static int submit_to(struct ne_replicator *r, uint32_t k, const char *db, const 
     if (n == 0) return 0;
     struct peer *p = NULL;
     int rc = peer_get(r, ne_ring_node_name(r->ring, k), &p);
-    if (rc == 0) rc = append_points(p, db, b, idx, n, enc);
+    if (rc == 0) rc = append_points(p, db, b, ver, idx, n, enc);
     if (rc != 0) {
         ne_log(NE_LOG_ERROR, MOD, "cannot queue points for a peer", "peer",
                ne_ring_node_name(r->ring, k), "err", ne_strerror(rc), NULL);
@@ -684,7 +721,8 @@ static void enforce_budget(struct ne_replicator *r, struct peer *grown)
     (void)ne_hintq_trim(grown->q, mine > excess ? mine - excess : 0);
 }
 
-int ne_replicator_submit(struct ne_replicator *r, const char *db, const struct ne_batch *b)
+int ne_replicator_submit(struct ne_replicator *r, const char *db, const struct ne_batch *b,
+                         const uint64_t *ver)
 {
     if (b->npts == 0) return 0;
     pthread_rwlock_rdlock(&r->ring_lock);
@@ -708,7 +746,7 @@ int ne_replicator_submit(struct ne_replicator *r, const char *db, const struct n
     size_t nn = ne_ring_nodes(r->ring);
     for (uint32_t k = 0; k < nn; k++) {
         if ((int)k == r->self) continue;
-        int e = submit_to(r, k, db, b, shard, idx, &enc);
+        int e = submit_to(r, k, db, b, ver, shard, idx, &enc);
         if (e != 0 && rc == 0) rc = e;
         if (e == 0) {
             pthread_mutex_lock(&r->peers_mu);
@@ -731,14 +769,16 @@ struct tally {
 
 /* Writes points [from, to) of b, all of database db, to the local store. */
 static int write_run(struct ne_replicator *r, const char *peer_id, const char *db,
-                     const struct ne_batch *b, uint32_t from, uint32_t to, struct tally *t)
+                     const struct ne_batch *b, const struct ne_repl_vers *vs, uint32_t from,
+                     uint32_t to, struct tally *t)
 {
     struct ne_batch run = *b;
     run.pts = b->pts + from;
     run.npts = to - from;
     struct ne_write_result res;
     memset(&res, 0, sizeof res);
-    int rc = r->o.local_write(r->o.ctx, db, &run, &res);
+    const uint64_t *ver = vs->any ? vs->v + from : NULL;
+    int rc = r->o.local_write(r->o.ctx, db, &run, ver, &res);
     if (rc != 0) return rc;
     t->accepted += res.accepted;
     t->rejected += res.rejected;
@@ -758,7 +798,7 @@ static int check_request(const uint8_t *msg, size_t n, uint32_t *nrec, struct ne
         uint32_t len = ne_wire_u32(&r);
         const uint8_t *p = ne_wire_take(&r, len);
         if (!p) return NE_ECORRUPT;
-        int rc = ne_repl_decode(p, len, db, b);
+        int rc = ne_repl_decode(p, len, db, b, NULL);
         if (rc != 0) return rc;
     }
     return r.bad || r.off != n ? NE_ECORRUPT : 0;
@@ -770,6 +810,7 @@ int ne_replicator_handle(struct ne_replicator *r, const char *peer_id, const uin
     if (!r->o.local_write) return NE_EUNSUPPORTED;
     struct ne_batch b;
     ne_batch_init(&b);
+    struct ne_repl_vers vs = {0};
     uint32_t nrec = 0;
     int rc = check_request(msg, n, &nrec, &b);
     if (rc != 0) {
@@ -789,15 +830,16 @@ int ne_replicator_handle(struct ne_replicator *r, const char *peer_id, const uin
         uint32_t len = ne_wire_u32(&rr);
         const uint8_t *p = ne_wire_take(&rr, len);
         uint32_t before = b.npts;
-        rc = decode_append(p, len, next, &b);
+        rc = decode_append(p, len, next, &b, &vs);
         if (rc == 0 && i > 0 && strcmp(next, db) != 0) {
-            rc = write_run(r, peer_id, db, &b, start, before, &t);
+            rc = write_run(r, peer_id, db, &b, &vs, start, before, &t);
             start = before;
         }
         memcpy(db, next, sizeof db);
     }
-    if (rc == 0 && b.npts > start) rc = write_run(r, peer_id, db, &b, start, b.npts, &t);
+    if (rc == 0 && b.npts > start) rc = write_run(r, peer_id, db, &b, &vs, start, b.npts, &t);
     ne_batch_free(&b);
+    ne_repl_vers_free(&vs);
     ne_metric_add(r->m_received, t.accepted);
     if (rc != 0) return rc;
     reply->len = 0;

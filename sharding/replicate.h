@@ -16,11 +16,14 @@
  * the batch. While a peer cannot be reached (transport errors, or
  * membership does not show it alive) its queue grows; it drains when the
  * peer is back. Records older than hint_window, or beyond the hint byte
- * budget (oldest first), are dropped, counted and logged.
+ * budget (oldest first), are dropped, counted and logged (anti-entropy
+ * repairs what they held). Each point travels with its last-writer-wins
+ * version (hlc.h), so every replica keeps the same winner.
  *
  * Wire formats (little endian, strings are [len u32][bytes]):
  *   record (one queue record; the points one peer owns of one write):
  *     [db_len u16][db bytes][npoints u32] then per point:
+ *     ([version u64] when bit 15 of db_len is set: a versioned record)
  *     [measurement str][ts i64][ntags u16]([key str][value str])*
  *     [nfields u16]([key str][type u8][value])*
  *     value: float/int/uint 8 bytes (IEEE 754 / two's complement),
@@ -61,9 +64,11 @@ struct ne_replicator; /* opaque */
 typedef int (*ne_repl_peer_fn)(void *ctx, const char *peer_id, char *addr, size_t n);
 
 /* Writes received points into this node's store; the contract of
- * ne_store_write (returns once durable). Called from transport threads. */
+ * ne_store_write_versioned (returns once durable): ver holds b->npts
+ * versions, or is NULL when the sender sent none. Called from transport
+ * threads. */
 typedef int (*ne_repl_write_fn)(void *ctx, const char *db, const struct ne_batch *b,
-                                struct ne_write_result *res);
+                                const uint64_t *ver, struct ne_write_result *res);
 
 struct ne_replicator_opts {
     const char *node_id;  /* this node (borrowed for the call) */
@@ -94,12 +99,14 @@ void ne_replicator_stop(struct ne_replicator **pr);
  * without this node, or NULL, forwards nothing. */
 void ne_replicator_set_ring(struct ne_replicator *r, struct ne_ring *ring);
 
-/* Queues the points of b (every timestamp set: no NE_TS_UNSET) for the
- * other owners of their shards. Call after the local store accepted b.
+/* Queues the points of b (every timestamp set: no NE_TS_UNSET), with their
+ * versions ver (b->npts entries, borrowed; NULL: none), for the other
+ * owners of their shards. Call after the local store accepted b.
  * Returns 0 once every record is appended (and durable in sync mode), or
  * the first error (NE_ENOMEM, NE_ETOOBIG, an I/O code): the local write
  * stands, but those points may not reach their other owners. */
-int ne_replicator_submit(struct ne_replicator *r, const char *db, const struct ne_batch *b);
+int ne_replicator_submit(struct ne_replicator *r, const char *db, const struct ne_batch *b,
+                         const uint64_t *ver);
 
 /* Serves an NE_FT_WRITE_BATCH request from peer_id: writes every record
  * through local_write and replies NE_FT_WRITE_ACK. Returns 0, NE_ECORRUPT
@@ -122,15 +129,28 @@ int ne_replicator_peer_stats(struct ne_replicator *r, const char *peer_id,
 
 /* ---- the record codec (exposed for tests) --------------------------------- */
 
-/* Appends the record of points idx[0..n) of b in database db to out.
+/* Appends the record of points idx[0..n) of b in database db to out, with
+ * their versions ver[idx[i]] (ver NULL: an unversioned record).
  * Returns 0, NE_EINVAL (db longer than 255 bytes, a point without its
  * timestamp, more than 65535 tags or fields) or NE_ENOMEM. */
 int ne_repl_encode(struct ne_pbuf *out, const char *db, const struct ne_batch *b,
-                   const uint32_t *idx, size_t n);
+                   const uint64_t *ver, const uint32_t *idx, size_t n);
+
+/* Point versions decoded beside a batch: v[i] for b->pts[i] (0 for points
+ * of unversioned records); any: some record was versioned. Zero-initialise,
+ * free with ne_repl_vers_free. */
+struct ne_repl_vers {
+    uint64_t *v;
+    size_t cap;
+    bool any;
+};
+void ne_repl_vers_free(struct ne_repl_vers *vs);
 
 /* Decodes one record of n bytes: db (NUL-terminated, at least 256 bytes)
- * and the points, appended to b (reset first). The views of b point into p,
- * which must outlive b's use. Returns 0, NE_ECORRUPT or NE_ENOMEM. */
-int ne_repl_decode(const uint8_t *p, size_t n, char *db, struct ne_batch *b);
+ * and the points, appended to b (reset first), their versions to *vs (may
+ * be NULL: dropped). The views of b point into p, which must outlive b's
+ * use. Returns 0, NE_ECORRUPT or NE_ENOMEM. */
+int ne_repl_decode(const uint8_t *p, size_t n, char *db, struct ne_batch *b,
+                   struct ne_repl_vers *vs);
 
 #endif

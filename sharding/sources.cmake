@@ -12,4 +12,5 @@ set(NE_SHARDING_SOURCES
   scan_src.c
   hintq.c
   replicate.c
+  antientropy.c
 )

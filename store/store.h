@@ -87,6 +87,15 @@ void ne_store_close(struct ne_store **sp);
 int ne_store_write(struct ne_store *s, const char *db, const struct ne_batch *b,
                    struct ne_write_result *res);
 
+/* Same as ne_store_write, each point b->pts[i] carrying a last-writer-wins
+ * version ver[i] (ver borrowed, b->npts entries; an opaque uint64, greater
+ * wins, 0 meaning none). For one (series, field, timestamp) the store then
+ * keeps, in memtables, segments, compaction and reads alike, the value
+ * with the greatest version; between equal versions (and for unversioned
+ * writes, version 0) the later write wins, as with ne_store_write. */
+int ne_store_write_versioned(struct ne_store *s, const char *db, const struct ne_batch *b,
+                             const uint64_t *ver, struct ne_write_result *res);
+
 /* Seals every memtable into a segment now and waits for it. */
 int ne_store_flush(struct ne_store *s);
 
@@ -129,6 +138,7 @@ struct ne_scan_chunk {
         const bool *b;
         const struct ne_sv *s;
     } v;
+    const uint64_t *ver; /* n LWW versions, or NULL when none is stored */
 };
 
 /* Whole-block statistics, for aggregates that need no decoding. */
@@ -155,8 +165,8 @@ struct ne_store_scan_req {
 };
 
 /* Reads every matching column: calls fn once per (series, field) that has
- * points in [t0, t1], merging segments and memtables (newest write wins on
- * equal series/field/timestamp). Series come in creation order. Callbacks
+ * points in [t0, t1], merging segments and memtables (on equal
+ * series/field/timestamp the greatest version wins, then the newest write). Series come in creation order. Callbacks
  * run without store locks held but must not close the store.
  * Returns 0, NE_ENOTFOUND (no such database or measurement), the callback's
  * non-zero value, or an I/O / data error from a segment. */

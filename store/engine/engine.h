@@ -216,6 +216,8 @@ struct eng_mcol {
     uint32_t n, cap;
     int64_t *ts;
     union eng_val *v;
+    uint64_t *ver; /* LWW versions, allocated at the first versioned
+                      append (earlier values get 0); NULL: none */
     int64_t min_ts, max_ts;
 };
 
@@ -237,8 +239,12 @@ void eng_mt_free(struct eng_memtable **mp);
  * are copied into the arena. Returns 0 or NE_ENOMEM (nothing appended). */
 int eng_mt_append(struct eng_memtable *m, struct eng_series *s, uint32_t slot, int64_t ts,
                   const union ne_value *v);
-/* Sorts column c by time (stable) and keeps the last value of equal
- * timestamps: the LWW rule by WAL order. Returns the new count. */
+/* The same with a last-writer-wins version (0: none). */
+int eng_mt_append_v(struct eng_memtable *m, struct eng_series *s, uint32_t slot, int64_t ts,
+                    const union ne_value *v, uint64_t ver);
+/* Sorts column c by time (stable) and keeps one value per timestamp: the
+ * one with the greatest version, among equal versions (or none) the last
+ * inserted (the LWW rule by WAL order). Returns the new count. */
 uint32_t eng_mt_col_finish(struct eng_mcol *c);
 /* The column of (s, slot) in m, or NULL. */
 struct eng_mcol *eng_mt_find(const struct eng_memtable *m, const struct eng_series *s,
@@ -253,6 +259,10 @@ static inline struct ne_sv eng_mt_str(const struct eng_memtable *m, union eng_va
  * timestamps; returns the new count. tmp_ts/tmp_v: scratch of n elements. */
 size_t eng_sort_dedup(int64_t *ts, union eng_val *v, size_t n, int64_t *tmp_ts,
                       union eng_val *tmp_v);
+/* The same with versions ver[0..n): per timestamp keeps the value with the
+ * greatest version, ties to the later one. Allocates its scratch (falls
+ * back to an in-place insertion sort without memory). */
+size_t eng_sort_dedup_v(int64_t *ts, union eng_val *v, uint64_t *ver, size_t n);
 
 /* ---- write-ahead log (wal.c) ------------------------------------------- */
 

@@ -10,8 +10,13 @@
  *
  * Invariant: a column's values are in insertion order; eng_mt_col_finish
  * turns them into time order, keeping for equal timestamps the value
- * inserted last (last writer wins, deterministic by WAL order).
+ * inserted last (last writer wins, deterministic by WAL order) - unless
+ * the values carry versions (replicated writes): then the greatest version
+ * wins and insertion order only breaks ties. A column holds a version
+ * array only from its first versioned value on (earlier ones count as 0),
+ * so a store without versions pays one pointer test per append.
  */
+#include <stdlib.h>
 #include <string.h>
 
 #include "ports/platform.h"
@@ -34,6 +39,7 @@ void eng_mt_free(struct eng_memtable **mp)
     for (uint32_t i = 0; i < m->ncols; i++) {
         ne_free(m->cols[i].ts);
         ne_free(m->cols[i].v);
+        ne_free(m->cols[i].ver);
     }
     ne_free(m->cols);
     ne_free(m->strs);
@@ -90,8 +96,24 @@ static int col_grow(struct eng_memtable *m, struct eng_mcol *c)
     union eng_val *v = ne_realloc(c->v, (size_t)nc * sizeof *v);
     if (!v) return NE_ENOMEM; /* ts grew alone: harmless, cap stays */
     c->v = v;
+    if (c->ver) {
+        uint64_t *ver = ne_realloc(c->ver, (size_t)nc * sizeof *ver);
+        if (!ver) return NE_ENOMEM;
+        c->ver = ver;
+        m->bytes += (uint64_t)(nc - c->cap) * sizeof *ver;
+    }
     m->bytes += (uint64_t)(nc - c->cap) * (sizeof *ts + sizeof *v);
     c->cap = nc;
+    return 0;
+}
+
+/* Gives column c its version array (the values so far get 0). */
+static int ver_start(struct eng_memtable *m, struct eng_mcol *c)
+{
+    size_t cap = c->cap ? c->cap : 1;
+    c->ver = ne_calloc(cap, sizeof *c->ver);
+    if (!c->ver) return NE_ENOMEM;
+    m->bytes += cap * sizeof *c->ver;
     return 0;
 }
 
@@ -143,10 +165,30 @@ int eng_mt_append(struct eng_memtable *m, struct eng_series *s, uint32_t slot, i
         c->sorted = false; /* equal timestamps need the LWW pass too */
     c->ts[c->n] = ts;
     c->v[c->n] = ev;
+    if (c->ver) c->ver[c->n] = 0; /* eng_mt_append_v sets it after */
     c->n++;
     if (ts < c->min_ts) c->min_ts = ts;
     if (ts > c->max_ts) c->max_ts = ts;
     m->values++;
+    return 0;
+}
+
+/* The unversioned append stays the hot path of a single node (col_get is
+ * inlined there alone); a versioned one appends, then sets the version,
+ * giving the column its version array first (taking the value back if
+ * that fails: the timestamp span may stay wider, which is harmless). */
+int eng_mt_append_v(struct eng_memtable *m, struct eng_series *s, uint32_t slot, int64_t ts,
+                    const union ne_value *v, uint64_t ver)
+{
+    int rc = eng_mt_append(m, s, slot, ts, v);
+    if (rc || !ver) return rc;
+    struct eng_mcol *c = eng_mt_find(m, s, slot);
+    if (!c->ver && (rc = ver_start(m, c))) {
+        c->n--;
+        m->values--;
+        return rc;
+    }
+    c->ver[c->n - 1] = ver;
     return 0;
 }
 
@@ -216,9 +258,90 @@ size_t eng_sort_dedup(int64_t *ts, union eng_val *v, size_t n, int64_t *tmp_ts,
     return k;
 }
 
+/* A value with its version and insertion rank, for the versioned sort. */
+struct vrec {
+    int64_t ts;
+    uint64_t ver;
+    union eng_val v;
+    size_t ord;
+};
+
+static int vrec_cmp(const void *a, const void *b)
+{
+    const struct vrec *x = a, *y = b;
+    if (x->ts != y->ts) return x->ts < y->ts ? -1 : 1;
+    return (x->ord > y->ord) - (x->ord < y->ord);
+}
+
+/* Stable time sort of the three arrays. */
+static void sort_v(int64_t *ts, union eng_val *v, uint64_t *ver, size_t n)
+{
+    struct vrec *r = ne_malloc(n * sizeof *r);
+    if (r) {
+        for (size_t i = 0; i < n; i++)
+            r[i] = (struct vrec){ts[i], ver[i], v[i], i};
+        qsort(r, n, sizeof *r, vrec_cmp);
+        for (size_t i = 0; i < n; i++) {
+            ts[i] = r[i].ts;
+            ver[i] = r[i].ver;
+            v[i] = r[i].v;
+        }
+        ne_free(r);
+        return;
+    }
+    for (size_t i = 1; i < n; i++) { /* no memory: insertion sort, stable */
+        int64_t t = ts[i];
+        union eng_val x = v[i];
+        uint64_t y = ver[i];
+        size_t j = i;
+        for (; j && ts[j - 1] > t; j--) {
+            ts[j] = ts[j - 1];
+            v[j] = v[j - 1];
+            ver[j] = ver[j - 1];
+        }
+        ts[j] = t;
+        v[j] = x;
+        ver[j] = y;
+    }
+}
+
+size_t eng_sort_dedup_v(int64_t *ts, union eng_val *v, uint64_t *ver, size_t n)
+{
+    bool sorted = true, dup = false;
+    for (size_t i = 1; i < n; i++) {
+        if (ts[i] < ts[i - 1])
+            sorted = false;
+        else if (ts[i] == ts[i - 1])
+            dup = true;
+    }
+    if (!sorted)
+        sort_v(ts, v, ver, n);
+    else if (!dup)
+        return n;
+    size_t k = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (k && ts[k - 1] == ts[i]) {
+            if (ver[i] >= ver[k - 1]) { /* greater version; a tie: the later */
+                v[k - 1] = v[i];
+                ver[k - 1] = ver[i];
+            }
+            continue;
+        }
+        ts[k] = ts[i];
+        ver[k] = ver[i];
+        v[k++] = v[i];
+    }
+    return k;
+}
+
 uint32_t eng_mt_col_finish(struct eng_mcol *c)
 {
     if (c->sorted || c->n < 2) return c->n;
+    if (c->ver) {
+        c->n = (uint32_t)eng_sort_dedup_v(c->ts, c->v, c->ver, c->n);
+        c->sorted = true;
+        return c->n;
+    }
     /* the spare capacity of neither array is enough in general: allocate
      * scratch once per unsorted column at flush time */
     int64_t *tts = ne_malloc((size_t)c->n * sizeof *tts);

@@ -5,9 +5,11 @@
  * Consistency: for each series the scan takes, under the store lock, a
  * reference on every segment and a copy of the series' memtable values, in
  * one step; so a flush or compaction running meanwhile can neither hide nor
- * double anything. Precedence for equal (series, field, ts): segments by WAL
- * range (older first), then the sealed memtable, then the active one; the
- * stable sort keeps the last, i.e. the newest write.
+ * double anything. Precedence for equal (series, field, ts): the greatest
+ * last-writer-wins version, then segments by WAL range (older first), then
+ * the sealed memtable, then the active one; the stable sort keeps the
+ * last, i.e. the newest write. Versions are gathered only once a source of
+ * the series holds some (ver_on): unversioned data takes the old path.
  *
  * Deleted data (delete.c): dead series are skipped; the series' tombstone
  * ranges are copied with the snapshot, and a segment block one of them
@@ -37,6 +39,9 @@ struct scan {
     /* the column being assembled */
     int64_t *ts;
     union eng_val *v;
+    uint64_t *ver; /* parallel to ts/v while ver_on (capacity vcap) */
+    bool ver_on;
+    size_t vcap;
     size_t n, cap;
     char *strs;
     size_t nstrs, cap_strs;
@@ -69,7 +74,28 @@ static int grow_vals(struct scan *sc, size_t extra)
     union eng_val *v = ne_realloc(sc->v, nc * sizeof *v);
     if (!v) return NE_ENOMEM;
     sc->v = v;
+    if (sc->ver_on) {
+        uint64_t *ver = ne_realloc(sc->ver, nc * sizeof *ver);
+        if (!ver) return NE_ENOMEM;
+        sc->ver = ver;
+        sc->vcap = nc;
+    }
     sc->cap = nc;
+    return 0;
+}
+
+/* Starts gathering versions: the values so far get version 0. */
+static int ver_start(struct scan *sc)
+{
+    if (sc->ver_on) return 0;
+    if (sc->vcap < sc->cap) {
+        uint64_t *ver = ne_realloc(sc->ver, (sc->cap ? sc->cap : 1) * sizeof *ver);
+        if (!ver) return NE_ENOMEM;
+        sc->ver = ver;
+        sc->vcap = sc->cap;
+    }
+    if (sc->n) memset(sc->ver, 0, sc->n * sizeof *sc->ver);
+    sc->ver_on = true;
     return 0;
 }
 
@@ -93,11 +119,13 @@ static int put_str(struct scan *sc, struct ne_sv s, uint64_t *out)
 /* Copies the in-range values of a memtable column. */
 static int copy_mcol(struct scan *sc, const struct eng_memtable *m, const struct eng_mcol *c)
 {
-    int rc = grow_vals(sc, c->n);
+    int rc = c->ver ? ver_start(sc) : 0;
+    if (!rc) rc = grow_vals(sc, c->n);
     for (uint32_t i = 0; !rc && i < c->n; i++) {
         if (c->ts[i] < sc->q->t0 || c->ts[i] > sc->q->t1) continue;
         union eng_val v = c->v[i];
         if (c->type == NE_V_STRING) rc = put_str(sc, eng_mt_str(m, v), &v.u);
+        if (sc->ver_on) sc->ver[sc->n] = c->ver ? c->ver[i] : 0;
         sc->ts[sc->n] = c->ts[i];
         sc->v[sc->n++] = v;
     }
@@ -145,6 +173,7 @@ static int snapshot_series(struct scan *sc, struct eng_series *se)
     }
     sc->nsegs = s->nsegs;
     sc->n = sc->nstrs = sc->mt_end = 0;
+    sc->ver_on = false;
     sc->nf = 0;
     sc->ntr = 0;
     if ((rc = eng_del_ranges_of(s, se->id, &sc->tr, &sc->ntr, &sc->cap_tr))) return rc;
@@ -200,7 +229,8 @@ static int tomb_cover(const struct scan *sc, uint64_t seg_id, int64_t lo, int64_
 static int append_block(struct scan *sc, uint8_t type, uint64_t seg_id, bool filter)
 {
     const struct ne_seg_block *b = &sc->blk;
-    int rc = grow_vals(sc, b->n);
+    int rc = b->ver ? ver_start(sc) : 0;
+    if (!rc) rc = grow_vals(sc, b->n);
     for (uint32_t i = 0; !rc && i < b->n; i++) {
         if (b->ts[i] < sc->q->t0 || b->ts[i] > sc->q->t1) continue;
         if (filter && tomb_cover(sc, seg_id, b->ts[i], b->ts[i])) continue;
@@ -222,6 +252,7 @@ static int append_block(struct scan *sc, uint8_t type, uint64_t seg_id, bool fil
             rc = put_str(sc, b->v.s[i], &v.u);
             break;
         }
+        if (sc->ver_on) sc->ver[sc->n] = b->ver ? b->ver[i] : 0;
         sc->ts[sc->n] = b->ts[i];
         sc->v[sc->n++] = v;
     }
@@ -296,9 +327,10 @@ static int emit(struct scan *sc, const struct eng_field *ef, size_t from)
     }
     int64_t *ts = sc->ts + from;
     union eng_val *v = sc->v + from;
-    n = eng_sort_dedup(ts, v, n, sc->tts, sc->tv);
+    uint64_t *ver = sc->ver_on ? sc->ver + from : NULL;
+    n = ver ? eng_sort_dedup_v(ts, v, ver, n) : eng_sort_dedup(ts, v, n, sc->tts, sc->tv);
     struct ne_scan_chunk c = {
-        .series = &sc->info, .field = ef->name.p, .type = ef->type, .n = n, .ts = ts};
+        .series = &sc->info, .field = ef->name.p, .type = ef->type, .n = n, .ts = ts, .ver = ver};
     switch (ef->type) {
     case NE_V_FLOAT:
         c.v.f = &v[0].f;
@@ -335,6 +367,7 @@ static int scan_column(struct scan *sc, uint32_t f)
     if (mt_n) {
         memcpy(sc->ts + sc->n, sc->ts + sc->mt_lo[f], mt_n * sizeof *sc->ts);
         memcpy(sc->v + sc->n, sc->v + sc->mt_lo[f], mt_n * sizeof *sc->v);
+        if (sc->ver_on) memcpy(sc->ver + sc->n, sc->ver + sc->mt_lo[f], mt_n * sizeof *sc->ver);
     }
     sc->n += mt_n;
     return emit(sc, &sc->fcopy[f], base);
@@ -392,6 +425,7 @@ static int scan_run(struct ne_store *s, const struct ne_store_scan_req *q, ne_st
     ne_free(sc.segs);
     ne_free(sc.ts);
     ne_free(sc.v);
+    ne_free(sc.ver);
     ne_free(sc.strs);
     ne_free(sc.tts);
     ne_free(sc.tv);

@@ -32,11 +32,13 @@
  *   Every WAL record with seq <= flushed_seq is in a durable segment.
  *
  * WAL record payload (one ne_store_write call):
- *   u8 version = 1 | uv db_len, db | u32 npoints (patched at the end) |
+ *   u8 version (1, or 2 for a versioned write) | uv db_len, db |
+ *   u32 npoints (patched at the end) |
  *   per point:
  *     uv (series_ref << 1 | def); if def: uv meas_len, meas, uv ntags,
  *        (uv klen, key, uv vlen, val) x ntags   -- first use in a WAL epoch
  *     sv ts - previous point's ts (0 before the first point)
+ *     version 2 only: uv ver   -- the point's last-writer-wins version
  *     uv nfields, per field:
  *        uv (slot << 1 | def); if def: u8 type, uv name_len, name
  *        value: float u64 bits | int sv | uint uv | bool u8 | string uv len, bytes
@@ -338,6 +340,8 @@ struct wctx {
     struct ne_write_result *res;
     int64_t now;
     uint32_t db;
+    const uint64_t *ver; /* per point LWW versions, or NULL */
+    uint64_t cur_ver;    /* the version of the point being stored */
     struct ne_buf *wb; /* WAL record being built, or NULL */
     uint64_t epoch;
     int64_t prev_ts;
@@ -452,6 +456,7 @@ static int point_store(struct wctx *c, const struct ne_batch *b, const struct ne
     if (wb) {
         rc = enc_series(wb, se, c->epoch);
         if (!rc) rc = ne_buf_put_svarint(wb, (int64_t)((uint64_t)ts - (uint64_t)c->prev_ts));
+        if (!rc && c->ver) rc = ne_buf_put_uvarint(wb, c->cur_ver);
         if (!rc) rc = ne_buf_put_uvarint(wb, p->nfields);
         if (rc) return rc;
     }
@@ -475,7 +480,9 @@ static int point_store(struct wctx *c, const struct ne_batch *b, const struct ne
             if (rc) return rc;
             ef->wal_gen = c->epoch;
         }
-        if ((rc = eng_mt_append(s->active, se, (uint32_t)slot, ts, &f[i].v))) return rc;
+        rc = c->ver ? eng_mt_append_v(s->active, se, (uint32_t)slot, ts, &f[i].v, c->cur_ver)
+                    : eng_mt_append(s->active, se, (uint32_t)slot, ts, &f[i].v);
+        if (rc) return rc;
     }
     if (wb) se->wal_gen = c->epoch;
     c->prev_ts = ts;
@@ -502,6 +509,7 @@ static int write_points(struct wctx *c, const struct ne_batch *b)
         }
         if (rc) return rc;
         if (!fields_resolve(c, b, p, se)) continue;
+        if (c->ver) c->cur_ver = c->ver[i];
         if ((rc = point_store(c, b, p, se, ts))) return rc;
     }
     return 0;
@@ -584,15 +592,30 @@ static void note_disk_result(struct ne_store *s, int rc)
     }
 }
 
+static int store_write(struct ne_store *s, const char *db, const struct ne_batch *b,
+                       const uint64_t *ver, struct ne_write_result *res);
+
 int ne_store_write(struct ne_store *s, const char *db, const struct ne_batch *b,
                    struct ne_write_result *res)
+{
+    return store_write(s, db, b, NULL, res);
+}
+
+int ne_store_write_versioned(struct ne_store *s, const char *db, const struct ne_batch *b,
+                             const uint64_t *ver, struct ne_write_result *res)
+{
+    return store_write(s, db, b, ver, res);
+}
+
+static int store_write(struct ne_store *s, const char *db, const struct ne_batch *b,
+                       const uint64_t *ver, struct ne_write_result *res)
 {
     struct ne_write_result dummy;
     if (!res) res = &dummy;
     memset(res, 0, sizeof *res);
     if (!s || !db || !*db || !b) return NE_EINVAL;
     if (atomic_load(&s->state) != ENG_OK) return NE_EFAILED;
-    struct wctx c = {.s = s, .res = res, .now = ne_time_wall_ns()};
+    struct wctx c = {.s = s, .res = res, .now = ne_time_wall_ns(), .ver = ver};
     pthread_mutex_lock(&s->mu);
     while (s->deleting) /* a delete flushes and logs: writes after it wait */
         pthread_cond_wait(&s->cv, &s->mu);
@@ -610,7 +633,7 @@ int ne_store_write(struct ne_store *s, const char *db, const struct ne_batch *b,
             return NE_ENOMEM;
         }
         c.epoch = eng_wal_gen(s->wal);
-        rc = ne_buf_put_u8(c.wb, 1);
+        rc = ne_buf_put_u8(c.wb, ver ? 2 : 1);
         if (!rc) rc = put_sv(c.wb, ne_sv_c(db));
         npts_at = c.wb->len;
         if (!rc) rc = ne_buf_put_u32le(c.wb, 0);
@@ -724,8 +747,10 @@ static int write_segment(struct ne_store *s, struct eng_memtable *m, struct colr
                                   .field = c->s->fields[c->slot].name,
                                   .type = c->type,
                                   .db = c->s->db};
-        const void *vals = col_values(m, c, &cv, &rc);
-        if (!rc) rc = ne_segw_add_column(w, &k, c->ts, vals, c->n);
+            const void *vals = col_values(m, c, &cv, &rc);
+        if (!rc) rc = ne_segw_begin_column_v(w, &k, c->ver ? NE_SEG_COL_VERSIONED : 0);
+        if (!rc) rc = ne_segw_append_v(w, c->ts, vals, c->ver, c->n);
+        if (!rc) rc = ne_segw_end_column(w);
     }
     if (!rc)
         rc = ne_segw_finish(&w, info);
@@ -983,7 +1008,8 @@ static int replay_value(struct ne_rd *r, uint8_t type, union ne_value *v)
     }
 }
 
-static int replay_points(struct replay *rp, struct ne_rd *r, uint32_t db, uint32_t npts, bool apply)
+static int replay_points(struct replay *rp, struct ne_rd *r, uint32_t db, uint32_t npts, bool apply,
+                         bool versioned)
 {
     struct ne_store *s = rp->s;
     int64_t ts = 0;
@@ -993,14 +1019,17 @@ static int replay_points(struct replay *rp, struct ne_rd *r, uint32_t db, uint32
         uint64_t nf;
         int rc = replay_series(rp, r, db, apply, &m);
         if (rc) return rc;
-        if (ne_rd_svarint(r, &d) || ne_rd_uvarint(r, &nf)) return NE_ECORRUPT;
+        uint64_t ver = 0;
+        if (ne_rd_svarint(r, &d) || (versioned && ne_rd_uvarint(r, &ver)) ||
+            ne_rd_uvarint(r, &nf))
+            return NE_ECORRUPT;
         ts = (int64_t)((uint64_t)ts + (uint64_t)d);
         for (uint64_t k = 0; k < nf; k++) {
             uint32_t slot;
             union ne_value v;
             if ((rc = replay_field(rp, r, m, &slot))) return rc;
             if ((rc = replay_value(r, m->se->fields[slot].type, &v))) return rc;
-            if (apply && (rc = eng_mt_append(s->active, m->se, slot, ts, &v))) return rc;
+            if (apply && (rc = eng_mt_append_v(s->active, m->se, slot, ts, &v, ver))) return rc;
         }
     }
     return 0;
@@ -1015,14 +1044,15 @@ static int replay_record(void *ctx, uint64_t seq, uint64_t gen, const uint8_t *p
     struct ne_sv db;
     uint32_t npts, dbi;
     ne_rd_init(&r, p, n);
-    if (ne_rd_u8(&r, &ver) || ver != 1 || rd_sv(&r, &db) || ne_rd_u32le(&r, &npts))
+    if (ne_rd_u8(&r, &ver) || (ver != 1 && ver != 2) || rd_sv(&r, &db) ||
+        ne_rd_u32le(&r, &npts))
         return NE_ECORRUPT;
     if (gen != rp->gen) rp->gen = gen; /* references are per file */
     pthread_mutex_lock(&s->mu);
     bool apply = seq > s->flushed_seq;
     /* a flushed record must not revive a database dropped after it */
     int rc = apply ? eng_index_db(s->ix, db, &dbi) : eng_index_db_any(s->ix, db, &dbi);
-    if (!rc) rc = replay_points(rp, &r, dbi, npts, apply);
+    if (!rc) rc = replay_points(rp, &r, dbi, npts, apply, ver == 2);
     if (!rc && apply) {
         if (!s->active->seq_min) s->active->seq_min = seq;
         s->active->seq_max = seq;

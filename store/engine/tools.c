@@ -31,9 +31,11 @@ int eng_payload_print(const uint8_t *p, size_t n, FILE *out)
     uint32_t npts;
     uint64_t ref;
     ne_rd_init(&r, p, n);
-    if (ne_rd_u8(&r, &ver) || ver != 1 || rd_sv(&r, &db) || ne_rd_u32le(&r, &npts))
+    if (ne_rd_u8(&r, &ver) || (ver != 1 && ver != 2) || rd_sv(&r, &db) ||
+        ne_rd_u32le(&r, &npts))
         return NE_ECORRUPT;
-    fprintf(out, "db=%.*s points=%" PRIu32, (int)db.n, db.p, npts);
+    fprintf(out, "db=%.*s points=%" PRIu32 "%s", (int)db.n, db.p, npts,
+            ver == 2 ? " versioned" : "");
     if (npts && ne_rd_uvarint(&r, &ref) == 0) {
         fprintf(out, " first_series=%" PRIu64, ref >> 1);
         struct ne_sv meas;

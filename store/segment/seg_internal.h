@@ -20,7 +20,9 @@
 
 #define SEG_MAGIC 0x4745534Eu      /* "NSEG" read as little-endian bytes */
 #define SEG_TAIL_MAGIC 0x5447534Eu /* "NSGT" */
-#define SEG_VERSION 1u
+#define SEG_VERSION 1u      /* header version; tail version of files without versions */
+#define SEG_VERSION_LWW 2u  /* tail version of files with a versioned column */
+#define SEG_TYPE_VERSIONED 0x80u /* version 2 footer: type byte flag */
 #define SEG_HEADER_SIZE 24u
 #define SEG_TAIL_SIZE 40u
 #define SEG_TAIL_ZSTD 1u         /* tail flag: the footer is one zstd frame */
@@ -107,14 +109,22 @@ bool seg__type_ok(uint8_t type);
  * checks against the index entry. Logs nothing. */
 int seg__block_load(const struct ne_seg *r, uint32_t col, uint32_t b, struct ne_seg_block *blk);
 
-/* Appends an already-encoded block (len bytes at raw, with its CRC32C and
- * stats as found in another segment's index) to the open column, verbatim.
+/* Appends an already-encoded block (len bytes at raw, then its vlen bytes
+ * of version stream, with the CRC32Cs and stats as found in another
+ * segment's index) to the open column, verbatim; vlen must be non-zero
+ * exactly when the open column is versioned.
  * A partial block pending in the writer is written first (so it may end up
  * shorter than block_points). st->type must be the column's type and
  * st->min_ts above the column's last timestamp, else NE_EINVAL. The bytes
  * are not checked here: the caller has verified crc. */
 int seg__segw_copy_block(struct ne_segw *w, const uint8_t *raw, size_t len, uint32_t crc,
-                         const struct ne_block_stats *st);
+                         uint32_t vlen, uint32_t vcrc, const struct ne_block_stats *st);
+
+/* Version streams (layout in segment_writer.c): encodes n versions onto
+ * out (0 or NE_ENOMEM); decodes exactly n from len bytes at p into ver
+ * (0 or NE_ECORRUPT). */
+int seg__ver_encode(const uint64_t *ver, uint32_t n, struct ne_buf *out);
+int seg__ver_decode(const uint8_t *p, size_t len, uint64_t *ver, uint32_t n);
 
 /* The writer's points per block. */
 uint32_t seg__segw_block_points(const struct ne_segw *w);

@@ -97,6 +97,11 @@ struct ne_seg_colkey {
     uint32_t db;
 };
 
+/* The column's points carry last-writer-wins versions (struct
+ * ne_seg_block.ver): an opaque uint64 per point, greater wins, 0 meaning
+ * "no version" (older than any). Columns without it cost nothing extra. */
+#define NE_SEG_COL_VERSIONED 1u
+
 /* Compares two keys by (series_id, field bytes). <0, 0, >0. Type and db are
  * not part of the order. */
 int ne_seg_colkey_cmp(const struct ne_seg_colkey *a, const struct ne_seg_colkey *b);
@@ -138,6 +143,8 @@ int ne_segw_open(const char *dir, uint64_t seg_id, const struct ne_segw_opts *op
 /* Starts a column. Columns must come in strictly increasing key order
  * (ne_seg_colkey_cmp); key->db < opts.ndbs (or 0). NE_EINVAL otherwise. */
 int ne_segw_begin_column(struct ne_segw *w, const struct ne_seg_colkey *key);
+/* The same with column flags (NE_SEG_COL_VERSIONED or 0). */
+int ne_segw_begin_column_v(struct ne_segw *w, const struct ne_seg_colkey *key, unsigned flags);
 
 /* Appends n points to the current column. ts must be strictly increasing,
  * also across calls. vals points to n values of the column's type:
@@ -146,6 +153,12 @@ int ne_segw_begin_column(struct ne_segw *w, const struct ne_seg_colkey *key);
  * Arrays are borrowed for the call. Full blocks are encoded and written at
  * once; a partial block is buffered (copied) until the next call. */
 int ne_segw_append(struct ne_segw *w, const int64_t *ts, const void *vals, uint32_t n);
+
+/* The same with each point's version: ver (n entries, borrowed) is kept
+ * only when the column was begun with NE_SEG_COL_VERSIONED; ver NULL
+ * there stores 0 for these points. */
+int ne_segw_append_v(struct ne_segw *w, const int64_t *ts, const void *vals, const uint64_t *ver,
+                     uint32_t n);
 
 /* Ends the current column (writes its last partial block). A column with
  * no point is not recorded. */
@@ -192,6 +205,7 @@ const char *ne_seg_db_name(const struct ne_seg *r, uint32_t i);
  * (field.p points into its index) and valid until close. */
 struct ne_seg_col {
     struct ne_seg_colkey key;
+    uint8_t flags;               /* NE_SEG_COL_* */
     uint32_t nblocks;
     uint64_t npoints;
     int64_t min_ts, max_ts;
@@ -217,6 +231,8 @@ struct ne_seg_blockref {
     uint64_t off;                /* file offset of the block */
     uint32_t len;                /* encoded length */
     uint32_t crc;                /* CRC32C of those len bytes */
+    uint32_t vlen, vcrc;         /* version stream right after the block
+                                    (versioned columns; else 0, 0) */
     struct ne_block_stats stats; /* string views borrowed from the reader */
 };
 
@@ -246,8 +262,10 @@ struct ne_seg_block {
         bool *b;
         struct ne_sv *s;
     } v;
+    uint64_t *ver; /* n versions, or NULL when the column has none */
     /* private */
     size_t cap_;              /* elements of ts and v */
+    uint64_t *ver_;           /* cap_ versions, allocated on first use */
     struct ne_buf raw_;       /* the block's bytes as read */
     struct ne_buf scratch_;   /* codec scratch (zstd output) */
 };
@@ -292,7 +310,9 @@ void ne_seg_merge_opts_default(struct ne_seg_merge_opts *o);
 
 /* Merges inputs[0..n) (ordered oldest to newest) into a new segment
  * <out_dir>/<out_id>.seg, column by column: on identical (series, field, ts)
- * the value of the newest input wins. If a column has different types in
+ * the value with the greatest version wins (versioned columns), and among
+ * equal versions (or none) the value of the newest input. A column is
+ * versioned in the output if it is in any input. If a column has different types in
  * different inputs, the newest input's type wins and the other points are
  * dropped (logged). Database names and WAL ranges are the union of the
  * inputs'. Memory is bounded: one block per input plus one output block.

@@ -4,7 +4,9 @@
  * Inputs are ordered oldest to newest. Columns are visited in key order by
  * walking every input's sorted column list at once; within a column the
  * inputs' points are merged by timestamp, and on equal timestamps the
- * newest input's value wins (last write wins). Memory is bounded: one
+ * value with the greatest version wins (versioned columns; an unversioned
+ * point counts as version 0), ties going to the newest input (last write
+ * wins). Memory is bounded: one
  * decoded block per input, one staging block, the writer's partial block
  * and the output index. The output goes through ne_segw, so it is
  * published atomically or not at all; the inputs are never modified.
@@ -60,6 +62,8 @@ struct merge {
     /* staging: points chosen but not yet given to the writer */
     int64_t *sts;
     uint8_t *svals;
+    uint64_t *sver;       /* staged versions (versioned output column) */
+    bool versioned;       /* the output column is */
     uint32_t sn, cap;
     size_t vsize;
     struct ne_buf raw; /* a block being copied verbatim */
@@ -134,7 +138,7 @@ static int stage_flush(struct merge *m)
 {
     if (m->sn == 0)
         return 0;
-    int rc = ne_segw_append(m->w, m->sts, m->svals, m->sn);
+    int rc = ne_segw_append_v(m->w, m->sts, m->svals, m->sver, m->sn);
     m->sn = 0;
     return rc;
 }
@@ -295,8 +299,10 @@ static const uint8_t *value_at(const struct merge *m, const struct cursor *c, ui
  * decoded yet, full, and wholly before limit (when has_limit). */
 static bool can_copy(const struct merge *m, const struct cursor *c, bool has_limit, int64_t limit)
 {
-    const struct ne_block_stats *st = cur_stats(c);
+    const struct ne_seg_blockref *ref = ne_seg_block(c->seg, c->col, c->cur);
+    const struct ne_block_stats *st = &ref->stats;
     return !c->loaded && st->count == seg__segw_block_points(m->w) &&
+           (ref->vlen != 0) == m->versioned &&
            (!has_limit || st->max_ts < limit);
 }
 
@@ -308,17 +314,20 @@ static int copy_block(struct merge *m, struct cursor *c)
     if (rc)
         return rc;
     ne_buf_reset(&m->raw);
-    if (!ne_buf_grow(&m->raw, ref->len))
+    size_t len = (size_t)ref->len + ref->vlen;
+    if (!ne_buf_grow(&m->raw, len))
         return NE_ENOMEM;
-    rc = seg__pread(c->seg, m->raw.p, ref->len, ref->off);
-    if (!rc && ne_crc32c(0, m->raw.p, ref->len) != ref->crc)
+    rc = seg__pread(c->seg, m->raw.p, len, ref->off);
+    if (!rc && (ne_crc32c(0, m->raw.p, ref->len) != ref->crc ||
+                ne_crc32c(0, m->raw.p + ref->len, ref->vlen) != ref->vcrc))
         rc = NE_ECHECKSUM;
     if (rc) {
         ne_logf(NE_LOG_ERROR, MOD, "%s: column %u block %u: %s", ne_seg_path_of(c->seg), c->col,
                 c->cur, ne_strerror(rc));
         return rc;
     }
-    rc = seg__segw_copy_block(m->w, m->raw.p, ref->len, ref->crc, &ref->stats);
+    rc = seg__segw_copy_block(m->w, m->raw.p, ref->len, ref->crc, ref->vlen, ref->vcrc,
+                              &ref->stats);
     return rc ? rc : cursor_next_block(m, c);
 }
 
@@ -334,7 +343,8 @@ static int drain_one(struct merge *m, struct cursor *c)
         rc = ensure_loaded(m, c);
         while (!rc && c->pos < c->b.n) { /* runs of kept points */
             uint32_t e = kept_run_end(m, c, c->b.n);
-            rc = ne_segw_append(m->w, c->b.ts + c->pos, value_at(m, c, c->pos), e - c->pos);
+            rc = ne_segw_append_v(m->w, c->b.ts + c->pos, value_at(m, c, c->pos),
+                                  c->b.ver ? c->b.ver + c->pos : NULL, e - c->pos);
             c->pos = e;
             skip_dropped(m, c);
         }
@@ -399,20 +409,49 @@ static int take_run(struct merge *m, struct cursor *c, int64_t limit)
     lo = kept_run_end(m, c, lo); /* a dropped point ends the run too */
     rc = stage_flush(m);
     if (!rc)
-        rc = ne_segw_append(m->w, c->b.ts + c->pos, value_at(m, c, c->pos), lo - c->pos);
+        rc = ne_segw_append_v(m->w, c->b.ts + c->pos, value_at(m, c, c->pos),
+                              c->b.ver ? c->b.ver + c->pos : NULL, lo - c->pos);
     c->pos = lo - 1;
     return rc ? rc : cursor_advance(m, c);
 }
 
-/* Takes the newest input's value at the smallest timestamp and moves every
- * cursor standing on that timestamp. */
+static uint64_t ver_at(const struct cursor *c)
+{
+    return c->b.ver ? c->b.ver[c->pos] : 0;
+}
+
+/* Among the cursors standing on timestamp t (wc, the newest of them, is
+ * loaded), the one holding the greatest version; ties to the newest. */
+static int lww_winner(struct merge *m, struct cursor *wc, int64_t t, struct cursor **out)
+{
+    *out = wc;
+    for (size_t k = 0; k < m->n; k++) {
+        struct cursor *c = &m->cur[k];
+        if (c == wc || !c->active || cur_ts(c) != t)
+            continue;
+        int rc = ensure_loaded(m, c);
+        if (rc)
+            return rc;
+        if (c->pos < c->b.n && c->b.ts[c->pos] == t &&
+            (ver_at(c) > ver_at(*out) || (ver_at(c) == ver_at(*out) && c > *out)))
+            *out = c;
+    }
+    return 0;
+}
+
+/* Takes the winning value at the smallest timestamp (greatest version,
+ * then newest input) and moves every cursor standing on that timestamp. */
 static int take_one(struct merge *m, struct cursor *wc)
 {
     int rc = ensure_loaded(m, wc);
     if (rc)
         return rc;
     int64_t t = wc->b.ts[wc->pos];
+    if (m->versioned && (rc = lww_winner(m, wc, t, &wc)))
+        return rc;
     m->sts[m->sn] = t;
+    if (m->versioned)
+        m->sver[m->sn] = ver_at(wc);
     memcpy(m->svals + (size_t)m->sn * m->vsize, value_at(m, wc, wc->pos), m->vsize);
     if (++m->sn == m->cap)
         rc = stage_flush(m);
@@ -460,6 +499,7 @@ static bool key_match(const struct merge *m, size_t k, const struct ne_seg_colke
 static int merge_column(struct merge *m, const struct ne_seg_colkey *key)
 {
     m->vsize = seg__vsize(key->type);
+    unsigned flags = 0;
     for (size_t k = 0; k < m->n; k++) {
         struct cursor *c = &m->cur[k];
         c->active = false;
@@ -475,13 +515,15 @@ static int merge_column(struct merge *m, const struct ne_seg_colkey *key)
                     ne_vtype_name(key->type), col->npoints);
             continue;
         }
+        flags |= col->flags & NE_SEG_COL_VERSIONED;
         int rc = cursor_drops(m, c, k, &col->key);
         if (!rc)
             rc = cursor_start(m, c, m->in[k], m->ci[k]);
         if (rc)
             return rc;
     }
-    int rc = ne_segw_begin_column(m->w, key);
+    m->versioned = (flags & NE_SEG_COL_VERSIONED) != 0;
+    int rc = ne_segw_begin_column_v(m->w, key, flags);
     if (!rc)
         rc = merge_points(m);
     if (!rc)
@@ -543,6 +585,7 @@ static void merge_free(struct merge *m)
     ne_free(m->ci);
     ne_free(m->sts);
     ne_free(m->svals);
+    ne_free(m->sver);
     ne_buf_free(&m->raw);
     ne_segw_abort(&m->w);
 }
@@ -556,7 +599,8 @@ static int merge_init(struct merge *m)
     m->cur = ne_calloc(m->n ? m->n : 1, sizeof *m->cur);
     m->sts = ne_malloc(m->cap * sizeof *m->sts);
     m->svals = ne_malloc(m->cap * sizeof(struct ne_sv));
-    if (!m->ci || !m->cur || !m->sts || !m->svals)
+    m->sver = ne_malloc(m->cap * sizeof *m->sver);
+    if (!m->ci || !m->cur || !m->sts || !m->svals || !m->sver)
         return NE_ENOMEM;
     for (size_t k = 0; k < m->n; k++)
         ne_seg_block_init(&m->cur[k].b);

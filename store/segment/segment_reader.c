@@ -58,7 +58,7 @@ static int check_tail(struct ne_seg *r, uint16_t *flags)
     if (seg__get32(t + 32) != ne_crc32c(0, t, 32))
         return NE_ECHECKSUM;
     r->info.version = seg__get16(t + 20);
-    if (r->info.version != SEG_VERSION)
+    if (r->info.version != SEG_VERSION && r->info.version != SEG_VERSION_LWW)
         return NE_EVERSION;
     *flags = seg__get16(t + 22);
     r->footer_off = seg__get64(t);
@@ -175,20 +175,33 @@ static int parse_block(struct ne_seg *r, struct fparse *fp, struct ne_seg_col *c
     int rc = rd_uv_max(&fp->rd, SEG_BLOCK_LEN_MAX, &len);
     if (!rc)
         rc = ne_rd_u32le(&fp->rd, &b->crc);
-    if (!rc)
-        rc = ne_block_stats_get(fp->rd.p, ne_rd_left(&fp->rd), &b->stats, &used);
+    if (rc)
+        return rc;
+    uint64_t vlen = 0;
+    b->vcrc = 0;
+    if (c->flags & NE_SEG_COL_VERSIONED) {
+        rc = rd_uv_max(&fp->rd, SEG_BLOCK_LEN_MAX, &vlen);
+        if (!rc)
+            rc = ne_rd_u32le(&fp->rd, &b->vcrc);
+        if (rc)
+            return rc;
+        if (vlen == 0)
+            return NE_ECORRUPT;
+    }
+    rc = ne_block_stats_get(fp->rd.p, ne_rd_left(&fp->rd), &b->stats, &used);
     if (rc)
         return rc;
     fp->rd.p += used;
     const struct ne_block_stats *st = &b->stats;
-    if (len == 0 || len > r->footer_off - fp->off || st->type != c->key.type ||
+    if (len == 0 || len + vlen > r->footer_off - fp->off || st->type != c->key.type ||
         st->count == 0 || st->count > NE_SEG_BLOCK_POINTS_MAX || st->min_ts > st->max_ts ||
         (uint64_t)st->max_ts - (uint64_t)st->min_ts < st->count - 1u ||
         (!first && r->blocks[r->info.nblocks - 1].stats.max_ts >= st->min_ts))
         return NE_ECORRUPT;
     b->off = fp->off;
     b->len = (uint32_t)len;
-    fp->off += len;
+    b->vlen = (uint32_t)vlen;
+    fp->off += len + vlen;
     r->info.nblocks++;
     return 0;
 }
@@ -227,6 +240,10 @@ static int parse_col(struct ne_seg *r, struct fparse *fp, uint32_t i)
         rc = rd_uv_max(&fp->rd, ne_rd_left(&fp->rd), &nb);
     if (rc)
         return rc;
+    if (r->info.version >= SEG_VERSION_LWW && (type & SEG_TYPE_VERSIONED)) {
+        c->flags = NE_SEG_COL_VERSIONED;
+        type &= (uint8_t)~SEG_TYPE_VERSIONED;
+    }
     if (!seg__type_ok(type) || nb == 0 || nb > UINT32_MAX)
         return NE_ECORRUPT;
     c->key.db = (uint32_t)db;
@@ -490,6 +507,7 @@ void ne_seg_block_free(struct ne_seg_block *blk)
 {
     ne_free(blk->ts);
     ne_free(blk->v.f);
+    ne_free(blk->ver_);
     ne_buf_free(&blk->raw_);
     ne_buf_free(&blk->scratch_);
     ne_seg_block_init(blk);
@@ -508,8 +526,31 @@ static int block_reserve(struct ne_seg_block *blk, size_t n)
     if (!v)
         return NE_ENOMEM;
     blk->v.f = v;
+    if (blk->ver_) { /* grown only once versions were met */
+        uint64_t *ver = ne_realloc(blk->ver_, n * sizeof *ver);
+        if (!ver)
+            return NE_ENOMEM;
+        blk->ver_ = ver;
+    }
     blk->cap_ = n;
     return 0;
+}
+
+/* Decodes the version stream that follows the block in raw_ (if any). */
+static int block_versions(struct ne_seg_block *blk, const struct ne_seg_blockref *ref)
+{
+    blk->ver = NULL;
+    if (!ref->vlen)
+        return 0;
+    const uint8_t *p = blk->raw_.p + ref->len;
+    if (ne_crc32c(0, p, ref->vlen) != ref->vcrc)
+        return NE_ECHECKSUM;
+    if (!blk->ver_ && !(blk->ver_ = ne_malloc(blk->cap_ * sizeof *blk->ver_)))
+        return NE_ENOMEM;
+    int rc = seg__ver_decode(p, ref->vlen, blk->ver_, blk->n);
+    if (!rc)
+        blk->ver = blk->ver_;
+    return rc;
 }
 
 static int check_decoded(const struct ne_seg_block *blk, const struct ne_seg_blockref *ref)
@@ -530,10 +571,11 @@ int seg__block_load(const struct ne_seg *r, uint32_t col, uint32_t b, struct ne_
     if (!ref)
         return NE_EINVAL;
     uint8_t type = r->cols[col].key.type;
+    blk->ver = NULL;
     ne_buf_reset(&blk->raw_);
-    if (!ne_buf_grow(&blk->raw_, ref->len))
+    if (!ne_buf_grow(&blk->raw_, (size_t)ref->len + ref->vlen))
         return NE_ENOMEM;
-    int rc = seg__pread(r, blk->raw_.p, ref->len, ref->off);
+    int rc = seg__pread(r, blk->raw_.p, (size_t)ref->len + ref->vlen, ref->off);
     if (rc)
         return rc;
     if (ne_crc32c(0, blk->raw_.p, ref->len) != ref->crc)
@@ -555,6 +597,8 @@ int seg__block_load(const struct ne_seg *r, uint32_t col, uint32_t b, struct ne_
     blk->n = (uint32_t)n;
     blk->type = type;
     rc = check_decoded(blk, ref);
+    if (!rc)
+        rc = block_versions(blk, ref);
     if (rc)
         blk->n = 0;
     return rc;

@@ -52,6 +52,19 @@
  *  |   36  magic          u32  "NSGT"                                   |
  *  +--------------------------------------------------------------------+
  *
+ * VERSION 2 (written only when some column is versioned, i.e. its points
+ * carry last-writer-wins versions; otherwise the file is exactly version
+ * 1, and the header always says 1). Changes to the footer:
+ *   - a versioned column's type byte has bit 7 set (0x80 | type);
+ *   - each block entry of a versioned column is
+ *       uv len  u32 crc  uv vlen  u32 vcrc  stats
+ *     and the block's version stream, vlen bytes with CRC32C vcrc,
+ *     follows the block's len bytes in the file (block offsets add both).
+ *   Version stream: count points' versions in time order, as
+ *       uv ver[0], then (count - 1) x sv (ver[i] - ver[i-1])
+ *   (differences taken modulo 2^64; zigzag varints). Nothing else
+ *   changes: a version 1 column reads as unversioned.
+ *
  * A reader checks the tail magic, the tail CRC, then the version (an
  * unknown version is NE_EVERSION), the header, the footer CRC, and that the
  * footer parses to exactly footer_raw_len bytes with block lengths summing
@@ -97,6 +110,9 @@ struct ne_segw {
     /* the partial block of the open column */
     int64_t *pts;
     uint8_t *pvals;       /* block_points values (8 bytes each, or offsets) */
+    uint64_t *pver;       /* block_points versions (versioned columns) */
+    bool any_ver;         /* some column is versioned: format version 2 */
+    unsigned col_flags;   /* of the open column */
     struct ne_sv *psv;    /* strings: views built at flush time */
     struct ne_buf pstr;   /* strings: the bytes of pending values */
     uint32_t pn;
@@ -242,6 +258,7 @@ static void writer_free(struct ne_segw *w)
     ne_free(w->pts);
     ne_free(w->pvals);
     ne_free(w->psv);
+    ne_free(w->pver);
     ne_free(w);
 }
 
@@ -312,6 +329,11 @@ int ne_segw_open(const char *dir, uint64_t seg_id, const struct ne_segw_opts *op
 
 int ne_segw_begin_column(struct ne_segw *w, const struct ne_seg_colkey *key)
 {
+    return ne_segw_begin_column_v(w, key, 0);
+}
+
+int ne_segw_begin_column_v(struct ne_segw *w, const struct ne_seg_colkey *key, unsigned flags)
+{
     if (w->err)
         return w->err;
     if (w->in_col || !key || !seg__type_ok(key->type) || key->field.n > NE_SEG_FIELD_MAX ||
@@ -327,7 +349,11 @@ int ne_segw_begin_column(struct ne_segw *w, const struct ne_seg_colkey *key)
     ne_buf_reset(&w->field_buf);
     if (ne_buf_append(&w->field_buf, key->field.p, key->field.n))
         return fail(w, NE_ENOMEM, "begin column");
+    if ((flags & NE_SEG_COL_VERSIONED) && !w->pver &&
+        !(w->pver = ne_malloc(w->block_points * sizeof *w->pver)))
+        return fail(w, NE_ENOMEM, "begin column");
     w->key = *key;
+    w->col_flags = flags & NE_SEG_COL_VERSIONED;
     w->key.field.p = (const char *)w->field_buf.p;
     w->in_col = true;
     w->col_blocks = 0;
@@ -338,16 +364,26 @@ int ne_segw_begin_column(struct ne_segw *w, const struct ne_seg_colkey *key)
     return 0;
 }
 
-/* Records the block that now ends the write buffer (it started at mark):
- * its index entry and the totals. On failure the block is taken back. */
-static int record_block(struct ne_segw *w, size_t mark, uint32_t crc,
-                        const struct ne_block_stats *st)
+static bool versioned(const struct ne_segw *w)
 {
-    size_t len = w->out.len - mark;
+    return (w->col_flags & NE_SEG_COL_VERSIONED) != 0;
+}
+
+/* Records the block that now ends the write buffer (it started at mark;
+ * its last vlen bytes are its version stream): its index entry and the
+ * totals. On failure the block is taken back. */
+static int record_block(struct ne_segw *w, size_t mark, uint32_t crc, uint32_t vlen,
+                        uint32_t vcrc, const struct ne_block_stats *st)
+{
+    size_t len = w->out.len - mark - vlen;
     size_t entry = w->colblk.len;
     int rc = ne_buf_put_uvarint(&w->colblk, len);
     if (!rc)
         rc = ne_buf_put_u32le(&w->colblk, crc);
+    if (!rc && versioned(w))
+        rc = ne_buf_put_uvarint(&w->colblk, vlen);
+    if (!rc && versioned(w))
+        rc = ne_buf_put_u32le(&w->colblk, vcrc);
     if (!rc)
         rc = ne_block_stats_put(st, &w->colblk);
     if (rc) {
@@ -370,15 +406,52 @@ static int record_block(struct ne_segw *w, size_t mark, uint32_t crc,
     return 0;
 }
 
-/* Encodes n points into the write buffer and records the block entry. */
-static int flush_block(struct ne_segw *w, const int64_t *ts, const void *vals, uint32_t n)
+int seg__ver_encode(const uint64_t *ver, uint32_t n, struct ne_buf *out)
+{
+    int rc = n ? ne_buf_put_uvarint(out, ver[0]) : 0;
+    for (uint32_t i = 1; !rc && i < n; i++)
+        rc = ne_buf_put_svarint(out, (int64_t)(ver[i] - ver[i - 1]));
+    return rc;
+}
+
+int seg__ver_decode(const uint8_t *p, size_t len, uint64_t *ver, uint32_t n)
+{
+    struct ne_rd rd;
+    ne_rd_init(&rd, p, len);
+    for (uint32_t i = 0; i < n; i++) {
+        uint64_t u;
+        int64_t d;
+        if (i == 0 ? ne_rd_uvarint(&rd, &u) : ne_rd_svarint(&rd, &d))
+            return NE_ECORRUPT;
+        ver[i] = i == 0 ? u : ver[i - 1] + (uint64_t)d;
+    }
+    return ne_rd_left(&rd) ? NE_ECORRUPT : 0;
+}
+
+/* Encodes n points (and, versioned, their versions: ver NULL means all 0)
+ * into the write buffer and records the block entry. */
+static int flush_block(struct ne_segw *w, const int64_t *ts, const void *vals,
+                       const uint64_t *ver, uint32_t n)
 {
     struct ne_block_stats st;
     size_t mark = w->out.len;
     int rc = ne_codec_encode_block(w->key.type, ts, vals, n, &w->copts, &w->out, &st);
     if (rc)
         return fail(w, rc, "encode block");
-    return record_block(w, mark, ne_crc32c(0, w->out.p + mark, w->out.len - mark), &st);
+    uint32_t crc = ne_crc32c(0, w->out.p + mark, w->out.len - mark), vlen = 0, vcrc = 0;
+    if (versioned(w)) {
+        size_t vmark = w->out.len;
+        if (!ver) {
+            memset(w->pver, 0, n * sizeof *w->pver);
+            ver = w->pver;
+        }
+        if ((rc = seg__ver_encode(ver, n, &w->out)))
+            return fail(w, rc, "encode versions");
+        vlen = (uint32_t)(w->out.len - vmark);
+        vcrc = ne_crc32c(0, w->out.p + vmark, vlen);
+        w->any_ver = true;
+    }
+    return record_block(w, mark, crc, vlen, vcrc, &st);
 }
 
 /* Flushes the partial block (strings: builds their views first). */
@@ -397,16 +470,23 @@ static int flush_pending(struct ne_segw *w)
         }
         vals = w->psv;
     }
-    int rc = flush_block(w, w->pts, vals, w->pn);
+    int rc = flush_block(w, w->pts, vals, versioned(w) ? w->pver : NULL, w->pn);
     w->pn = 0;
     ne_buf_reset(&w->pstr);
     return rc;
 }
 
 /* Copies k points into the partial block. */
-static int stage(struct ne_segw *w, const int64_t *ts, const void *vals, uint32_t k)
+static int stage(struct ne_segw *w, const int64_t *ts, const void *vals, const uint64_t *ver,
+                 uint32_t k)
 {
     memcpy(w->pts + w->pn, ts, k * sizeof(int64_t));
+    if (versioned(w)) {
+        if (ver)
+            memcpy(w->pver + w->pn, ver, k * sizeof *ver);
+        else
+            memset(w->pver + w->pn, 0, k * sizeof *ver);
+    }
     if (w->key.type != NE_V_STRING) {
         size_t vs = seg__vsize(w->key.type);
         memcpy(w->pvals + (size_t)w->pn * vs, vals, k * vs);
@@ -444,6 +524,12 @@ static int check_append(struct ne_segw *w, const int64_t *ts, const void *vals, 
 
 int ne_segw_append(struct ne_segw *w, const int64_t *ts, const void *vals, uint32_t n)
 {
+    return ne_segw_append_v(w, ts, vals, NULL, n);
+}
+
+int ne_segw_append_v(struct ne_segw *w, const int64_t *ts, const void *vals, const uint64_t *ver,
+                     uint32_t n)
+{
     if (w->err)
         return w->err;
     int rc = check_append(w, ts, vals, n);
@@ -454,18 +540,22 @@ int ne_segw_append(struct ne_segw *w, const int64_t *ts, const void *vals, uint3
     size_t vs = seg__vsize(w->key.type);
     const uint8_t *v = vals;
     uint32_t bp = w->block_points;
+    if (!versioned(w))
+        ver = NULL;
     while (n > 0 && !rc) {
         if (w->pn == 0 && n >= bp) {
-            rc = flush_block(w, ts, v, bp); /* whole block straight from the caller */
+            rc = flush_block(w, ts, v, ver, bp); /* whole block straight from the caller */
             ts += bp;
             v += (size_t)bp * vs;
+            ver = ver ? ver + bp : NULL;
             n -= bp;
             continue;
         }
         uint32_t k = bp - w->pn < n ? bp - w->pn : n;
-        rc = stage(w, ts, v, k);
+        rc = stage(w, ts, v, ver, k);
         ts += k;
         v += (size_t)k * vs;
+        ver = ver ? ver + k : NULL;
         n -= k;
         if (!rc && w->pn == bp)
             rc = flush_pending(w);
@@ -479,22 +569,24 @@ uint32_t seg__segw_block_points(const struct ne_segw *w)
 }
 
 int seg__segw_copy_block(struct ne_segw *w, const uint8_t *raw, size_t len, uint32_t crc,
-                         const struct ne_block_stats *st)
+                         uint32_t vlen, uint32_t vcrc, const struct ne_block_stats *st)
 {
     if (w->err)
         return w->err;
     if (!w->in_col || st->type != w->key.type || st->count == 0 || len == 0 ||
-        (w->have_ts && st->min_ts <= w->last_ts))
+        (vlen != 0) != versioned(w) || (w->have_ts && st->min_ts <= w->last_ts))
         return NE_EINVAL;
     int rc = flush_pending(w);
     if (rc)
         return rc;
     size_t mark = w->out.len;
-    if (ne_buf_append(&w->out, raw, len))
+    if (ne_buf_append(&w->out, raw, len + vlen))
         return fail(w, NE_ENOMEM, "copy block");
     w->last_ts = st->max_ts;
     w->have_ts = true;
-    return record_block(w, mark, crc, st);
+    if (vlen)
+        w->any_ver = true;
+    return record_block(w, mark, crc, vlen, vcrc, st);
 }
 
 int ne_segw_end_column(struct ne_segw *w)
@@ -514,7 +606,7 @@ int ne_segw_end_column(struct ne_segw *w)
     if (!rc)
         rc = ne_buf_put_uvarint(&w->index, k->db);
     if (!rc)
-        rc = ne_buf_put_u8(&w->index, k->type);
+        rc = ne_buf_put_u8(&w->index, k->type | (versioned(w) ? SEG_TYPE_VERSIONED : 0));
     if (!rc)
         rc = ne_buf_put_uvarint(&w->index, k->field.n);
     if (!rc)
@@ -597,7 +689,7 @@ static int put_footer(struct ne_segw *w)
         seg__put32(t + 8, (uint32_t)stored->len);
         seg__put32(t + 12, (uint32_t)raw.len);
         seg__put32(t + 16, ne_crc32c(0, stored->p, stored->len));
-        seg__put16(t + 20, SEG_VERSION);
+        seg__put16(t + 20, w->any_ver ? SEG_VERSION_LWW : SEG_VERSION);
         seg__put16(t + 22, flags);
         seg__put64(t + 24, w->seg_id);
         seg__put32(t + 32, ne_crc32c(0, t, 32));
@@ -634,7 +726,7 @@ static void fill_info(const struct ne_segw *w, uint64_t bytes, struct ne_seg_inf
 {
     memset(info, 0, sizeof *info);
     info->seg_id = w->seg_id;
-    info->version = SEG_VERSION;
+    info->version = w->any_ver ? SEG_VERSION_LWW : SEG_VERSION;
     info->min_ts = w->npoints ? w->min_ts : 0;
     info->max_ts = w->npoints ? w->max_ts : 0;
     info->wal_seq_min = w->wal_seq_min;

@@ -5,8 +5,9 @@
  *   even: the rest is a whole segment file (tail, header, footer, blocks);
  *   odd:  the rest is [u16 le n][n block bytes][footer bytes]: the target
  *         wraps it in a valid header and tail (right CRCs, uncompressed
- *         footer, seg_id taken from the footer's first varint) so the
- *         footer parser and the index checks are reached past the CRCs.
+ *         footer, seg_id taken from the footer's first varint, format
+ *         version 2) so the footer parser and the index checks, versioned
+ *         columns included, are reached past the CRCs.
  * Whatever opens is then exercised: every lookup, every block read (which
  * checks its CRC, decodes and cross-checks the index), and stats folding.
  * Invariant: no crash, no leak, no out-of-bounds access, whatever the bytes.
@@ -71,7 +72,7 @@ static uint8_t *wrap(const uint8_t *p, size_t n, size_t *out_len)
     seg__put32(t + 8, (uint32_t)nf);
     seg__put32(t + 12, (uint32_t)nf);
     seg__put32(t + 16, ne_crc32c(0, p + nb, nf));
-    seg__put16(t + 20, SEG_VERSION);
+    seg__put16(t + 20, SEG_VERSION_LWW); /* version 2 parses a superset: versioned columns too */
     seg__put64(t + 24, seg_id);
     seg__put32(t + 32, ne_crc32c(0, t, 32));
     seg__put32(t + 36, SEG_TAIL_MAGIC);

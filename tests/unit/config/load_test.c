@@ -338,6 +338,10 @@ static void test_duration_and_size_errors(void)
     T_ERR("mqtt:\n  keepalive: 70000s\n", 2, 14, "mqtt.keepalive", "between 0s and 65535s", NULL);
     T_ERR("storage:\n  max_series_per_database: -5\n", 2, 28, "storage.max_series_per_database",
           "out of range", NULL);
+    T_ERR("replication:\n  anti_entropy_interval: 2d\n", 2, 26,
+          "replication.anti_entropy_interval", "must be between 0 and 1d, got 2d", NULL);
+    T_ERR("replication:\n  anti_entropy_interval: soon\n", 2, 26,
+          "replication.anti_entropy_interval", "expected a duration", NULL);
 }
 
 static void test_number_and_bool_errors(void)

@@ -105,6 +105,24 @@ static void test_lww(void)
 static struct ne_hlc shared;
 static uint64_t seen[THREADS][PER];
 
+/* Store versions: integer order is HLC order, then node tag; the HLC
+ * part comes back for merging; extremes clamp rather than wrap. */
+static void test_lww_version(void)
+{
+    uint64_t a = ne_hlc_pack(1767225600123ull, 5), b = ne_hlc_pack(1767225600123ull, 6);
+    uint8_t ta = ne_lww_node_tag("node-a"), tb = ne_lww_node_tag("node-b");
+    T_CHECK(ta != tb);
+    T_CHECK(ne_lww_version(a, 255) < ne_lww_version(b, 0));
+    T_CHECK(ne_lww_version(a, ta) != ne_lww_version(a, tb));
+    T_CHECK((ne_lww_version(a, ta) < ne_lww_version(a, tb)) == (ta < tb));
+    T_EQ_U64(ne_lww_version_hlc(ne_lww_version(a, ta)), a);
+    T_EQ_U64(ne_lww_version_hlc(ne_lww_version(b, tb)), b);
+    uint64_t big = ne_hlc_pack(1767225600124ull, NE_HLC_LOGICAL_MAX);
+    T_CHECK(ne_lww_version(big, 0) > ne_lww_version(b, 255));
+    T_EQ_U64(ne_lww_version(big, 0) >> 8 & NE_LWW_LOGICAL_MAX, NE_LWW_LOGICAL_MAX);
+    T_CHECK(ne_lww_version(UINT64_MAX, 7) >> 22 == NE_LWW_MS_MAX);
+}
+
 static void *worker(void *arg)
 {
     uint64_t *out = arg;
@@ -144,6 +162,7 @@ int main(void)
     T_RUN(test_skew_bound);
     T_RUN(test_logical_overflow_carries);
     T_RUN(test_lww);
+    T_RUN(test_lww_version);
     T_RUN(test_concurrent_unique);
     return t_done();
 }

@@ -62,11 +62,13 @@ static void test_codec_round_trip(void)
 
     struct ne_pbuf enc = {0};
     uint32_t idx[2] = {1, 0};
-    T_OK(ne_repl_encode(&enc, "iot", &b, idx, 2));
+    T_OK(ne_repl_encode(&enc, "iot", &b, NULL, idx, 2));
     struct ne_batch d;
     ne_batch_init(&d);
     char db[256];
-    T_OK(ne_repl_decode(enc.p, enc.len, db, &d));
+    struct ne_repl_vers vs = {0};
+    T_OK(ne_repl_decode(enc.p, enc.len, db, &d, &vs));
+    T_CHECK(!vs.any);
     T_EQ_STR(db, "iot");
     T_EQ_U64(d.npts, 2);
     T_CHECK(ne_sv_eq(d.pts[0].meas, NE_SV("other")) && d.pts[0].ts == -5);
@@ -84,19 +86,33 @@ static void test_codec_round_trip(void)
     for (size_t cut = 0; cut < enc.len; cut++) {
         uint8_t *copy = ne_malloc(cut ? cut : 1);
         memcpy(copy, enc.p, cut);
-        int rc = ne_repl_decode(copy, cut, db, &d);
+        int rc = ne_repl_decode(copy, cut, db, &d, NULL);
         ne_free(copy);
         if (rc != NE_ECORRUPT) T_FAIL_("cut at %zu: %d", cut, rc);
     }
     T_OK(ne_pbuf_reserve(&enc, 1));
     enc.p[enc.len++] = 0;
-    T_EQ_INT(ne_repl_decode(enc.p, enc.len, db, &d), NE_ECORRUPT);
+    T_EQ_INT(ne_repl_decode(enc.p, enc.len, db, &d, NULL), NE_ECORRUPT);
+
+    /* a versioned record: each point keeps its version */
+    uint64_t ver[2] = {UINT64_MAX - 1, 0x1234567890ull};
+    enc.len = 0;
+    T_OK(ne_repl_encode(&enc, "iot", &b, ver, idx, 2));
+    T_OK(ne_repl_decode(enc.p, enc.len, db, &d, &vs));
+    T_CHECK(vs.any);
+    T_EQ_U64(d.npts, 2);
+    T_CHECK(ne_sv_eq(d.pts[0].meas, NE_SV("other")));
+    T_EQ_U64(vs.v[0], ver[1]);
+    T_EQ_U64(vs.v[1], ver[0]);
+    for (size_t cut = 0; cut < enc.len; cut++)
+        if (ne_repl_decode(enc.p, cut, db, &d, &vs) != NE_ECORRUPT) T_FAIL_("cut at %zu", cut);
+    ne_repl_vers_free(&vs);
     /* a point without its timestamp cannot be forwarded */
     ne_batch_begin(&b, NE_SV("late"), NE_TS_UNSET);
     ne_batch_field_f(&b, NE_SV("x"), 1);
     T_OK(ne_batch_end(&b));
     uint32_t last = 2;
-    T_EQ_INT(ne_repl_encode(&enc, "iot", &b, &last, 1), NE_EINVAL);
+    T_EQ_INT(ne_repl_encode(&enc, "iot", &b, NULL, &last, 1), NE_EINVAL);
     ne_pbuf_free(&enc);
     ne_batch_free(&d);
     ne_batch_free(&b);
@@ -134,10 +150,10 @@ static int peer_addr(void *ctx, const char *peer_id, char *addr, size_t n)
     return NE_ENOTFOUND;
 }
 
-static int store_write(void *ctx, const char *db, const struct ne_batch *b,
+static int store_write(void *ctx, const char *db, const struct ne_batch *b, const uint64_t *ver,
                        struct ne_write_result *res)
 {
-    return ne_store_write(ctx, db, b, res);
+    return ver ? ne_store_write_versioned(ctx, db, b, ver, res) : ne_store_write(ctx, db, b, res);
 }
 
 static int start_replicator_window(struct node *nd, int64_t hint_window_ns)
@@ -253,7 +269,7 @@ static int write_db(struct node *nd, const char *db, const struct ne_batch *b)
     struct ne_write_result res;
     memset(&res, 0, sizeof res);
     int rc = ne_store_write(nd->store, db, b, &res);
-    return rc ? rc : ne_replicator_submit(atomic_load(&nd->rep), db, b);
+    return rc ? rc : ne_replicator_submit(atomic_load(&nd->rep), db, b, NULL);
 }
 
 static int write_on(struct node *nd, const struct ne_batch *b)

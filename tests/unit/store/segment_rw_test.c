@@ -410,7 +410,7 @@ static void test_unknown_version(void)
     size_t n;
     T_OK(ne_fs_read_all(path, &buf, &n));
     uint8_t *t = (uint8_t *)buf + n - 40;
-    t[20] = 2;
+    t[20] = 3; /* 1 and 2 are known */
     uint32_t crc = ne_crc32c(0, t, 32);
     for (int k = 0; k < 4; k++)
         t[32 + k] = (uint8_t)(crc >> (8 * k));

@@ -1,0 +1,116 @@
+/*
+ * antientropy.h - repair between replicas: Merkle-style digests of the
+ * local store compared with a peer's, and a pull of what differs.
+ *
+ * Hint queues deliver writes while a peer is briefly away; what they
+ * could not (a node down longer than the hint window, a partition, a
+ * dropped hint) is repaired here. Content is compared per shard and per
+ * time bucket (bucket_ns, 1 h by default) as three levels of digests:
+ *
+ *   root(shard)            = F(sum of digest(shard, bucket) over its
+ *                            buckets), 0 when the shard holds no data
+ *   digest(shard, bucket)  = sum of digest(series, shard, bucket)
+ *   digest(series, bucket) = sum of H(db, series, field, type, ts, value,
+ *                            version) over its points in the bucket
+ *
+ * (sums modulo 2^64, so a digest does not depend on the order points are
+ * read in, and each level is the sum of the level below; H is a 64-bit
+ * hash, F a 64-bit mix with the low bit set). A round between this node and a peer
+ * asks for the peer's roots of the shards both own, then the bucket
+ * digests of the shards whose roots differ, then the series digests of
+ * the buckets that differ, and pulls the points of the series that differ
+ * in those buckets; they are written with their versions, so the local
+ * store keeps the greater version of each (last writer wins) and the
+ * pull is idempotent. A round only pulls: the peer repairs itself in its
+ * own rounds (both ends run them), so the two converge to the union of
+ * their writes.
+ *
+ * Wire formats (little endian; frame types in frame.h), all requests
+ * idempotent:
+ *   NE_FT_AE_ROOTS   req:   [bucket_ns i64][nshards u32]([shard u32])*
+ *                    reply: [nshards u32]([shard u32][root u64])*
+ *                           (root 0: no data in that shard)
+ *   NE_FT_AE_BUCKETS req:   [bucket_ns i64][shard u32]
+ *                    reply: [n u32]([bucket i64][digest u64])*, by bucket
+ *   NE_FT_AE_SERIES  req:   [bucket_ns i64][shard u32][bucket i64]
+ *                    reply: [n u32]([series u64][digest u64])*, by series
+ *   NE_FT_AE_PULL    req:   [shard u32][t0 i64][t1 i64][n u32]([series u64])*
+ *                    reply: [nrecords u32]([len u32][record])*, records
+ *                           as in replicate.h, versioned; the points of
+ *                           those series with t0 <= ts <= t1. A reply
+ *                           over NE_AE_PULL_MAX bytes is refused with
+ *                           NE_ETOOBIG: the caller halves [t0, t1].
+ * A bucket is floor(ts / bucket_ns); series is the hash of the database
+ * name and the series (ne_ae_series_key).
+ *
+ * Cost: computing roots reads the local series of the shared shards once
+ * per round (and those of a differing shard, then of a differing bucket,
+ * once more each: the store's series filter skips the others unread);
+ * memory is one root per shard, the buckets of one shard and the series
+ * of one bucket at a time; replies are bounded (NE_AE_PULL_MAX per pull,
+ * max_pull_bytes per round).
+ */
+#ifndef NE_SHARDING_ANTIENTROPY_H
+#define NE_SHARDING_ANTIENTROPY_H
+
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "sharding/frame.h"
+#include "sharding/ring.h"
+#include "store/store.h"
+
+#define NE_AE_BUCKET_NS  (3600LL * 1000000000LL)
+#define NE_AE_PULL_MAX   (1u << 20)  /* bytes of one pull reply */
+#define NE_AE_ROUND_PULL (64u << 20) /* bytes pulled per round at most (default) */
+
+/* Counters, for /metrics and `neoedge cluster status` (monotonic). */
+struct ne_ae_stats {
+    uint64_t rounds;            /* rounds finished (with or without repair) */
+    uint64_t rounds_failed;     /* rounds cut short by an error */
+    uint64_t buckets_compared;  /* (shard, bucket) digests compared */
+    uint64_t buckets_differing; /* of which differed */
+    uint64_t series_differing;  /* series pulled for a differing bucket */
+    uint64_t points_repaired;   /* points pulled and written locally */
+    uint64_t bytes_pulled;      /* pull reply bytes */
+};
+
+struct ne_ae_opts {
+    struct ne_store *store;  /* borrowed; must outlive the ne_ae */
+    int64_t bucket_ns;       /* 0: NE_AE_BUCKET_NS */
+    uint64_t max_pull_bytes; /* per round; 0: NE_AE_ROUND_PULL */
+};
+
+struct ne_ae; /* opaque; thread-safe */
+
+/* Returns 0 and *out (free with ne_ae_free), NE_EINVAL or NE_ENOMEM. */
+int ne_ae_new(const struct ne_ae_opts *o, struct ne_ae **out);
+void ne_ae_free(struct ne_ae **pa);
+
+/* Sends one request to the peer a round is run with: the contract of
+ * ne_transport_call with its peer and address bound. */
+typedef int (*ne_ae_call_fn)(void *ctx, uint8_t type, const void *msg, size_t n,
+                             struct ne_pbuf *reply, uint8_t *reply_type);
+
+/* One round with peer (a node index of ring; self is this node's): for
+ * each shard both own, compares and pulls as described above. Returns 0
+ * (stats updated, also when nothing differed), or the first error of a
+ * call or of the store (the round stops; what was pulled stays). */
+int ne_ae_round(struct ne_ae *ae, const struct ne_ring *ring, uint32_t self, uint32_t peer,
+                ne_ae_call_fn call, void *ctx);
+
+/* Serves one anti-entropy request (types NE_FT_AE_*) from a peer; shards
+ * is the cluster's shard count (placement as ne_ring_shard_of_hash).
+ * Returns 0 with the reply, NE_ECORRUPT (malformed), NE_ETOOBIG (a pull
+ * over NE_AE_PULL_MAX) or a store error. */
+int ne_ae_handle(struct ne_ae *ae, uint32_t shards, uint8_t type, const uint8_t *msg, size_t n,
+                 struct ne_pbuf *reply, uint8_t *reply_type);
+
+void ne_ae_stats(const struct ne_ae *ae, struct ne_ae_stats *out);
+
+/* The series key of digests and pulls. */
+uint64_t ne_ae_series_key(const char *db, const struct ne_series_info *s);
+
+#endif

@@ -1,0 +1,314 @@
+/*
+ * antientropy_test.c - anti-entropy between two real stores, requests
+ * served in-process by ne_ae_handle: equal content written in another
+ * order and batching has equal digests (nothing is pulled); missing
+ * points, whole missing buckets and series, and conflicting versions are
+ * found level by level and pulled, the greater version winning on both
+ * sides; after one round each way the replicas read the same, and a
+ * further round finds nothing; a pull too big for one reply is split.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ports/log.h"
+#include "ports/platform.h"
+#include "sharding/antientropy.h"
+#include "t.h"
+
+#define T0    1767225600000000000LL /* 2026-01-01T00:00:00Z */
+#define SEC   1000000000LL
+#define HOUR  (3600 * SEC)
+
+static char g_root[256];
+
+struct side {
+    struct ne_store *st;
+    struct ne_ae *ae;
+    uint32_t shards;
+};
+
+static int call_peer(void *ctx, uint8_t type, const void *msg, size_t n, struct ne_pbuf *reply,
+                     uint8_t *reply_type)
+{
+    struct side *peer = ctx;
+    return ne_ae_handle(peer->ae, peer->shards, type, msg, n, reply, reply_type);
+}
+
+static void side_open(struct side *s, const char *name, uint32_t shards)
+{
+    char dir[512];
+    snprintf(dir, sizeof dir, "%s/%s", g_root, name);
+    struct ne_store_opts o;
+    ne_store_opts_default(&o);
+    o.data_dir = dir;
+    o.durability = NE_STORE_NONE;
+    o.future_grace_ns = 0;
+    o.memtable_max_age_ns = 0;
+    memset(s, 0, sizeof *s);
+    s->shards = shards;
+    T_OK(ne_store_open(&o, &s->st));
+    struct ne_ae_opts ao = {.store = s->st};
+    T_OK(ne_ae_new(&ao, &s->ae));
+}
+
+static void side_close(struct side *s)
+{
+    ne_ae_free(&s->ae);
+    ne_store_close(&s->st);
+}
+
+/* Writes dev=<dev> x=<v> at ts with version ver (0: unversioned). */
+static void put(struct side *s, const char *db, int dev, int64_t ts, double v, uint64_t ver)
+{
+    char name[16];
+    snprintf(name, sizeof name, "d%03d", dev);
+    struct ne_batch b;
+    ne_batch_init(&b);
+    ne_batch_begin(&b, NE_SV("env"), ts);
+    ne_batch_tag(&b, NE_SV("dev"), ne_sv_c(name));
+    ne_batch_field_f(&b, NE_SV("x"), v);
+    ne_batch_end(&b);
+    struct ne_write_result res;
+    if (ver)
+        T_OK(ne_store_write_versioned(s->st, db, &b, &ver, &res));
+    else
+        T_OK(ne_store_write(s->st, db, &b, &res));
+    T_EQ_INT(res.accepted, 1);
+    ne_batch_free(&b);
+}
+
+/* The whole content of a store as text lines, sorted: "db series field ts
+ * value version". */
+struct dump {
+    char **line;
+    size_t n, cap;
+    const char *db;
+};
+
+static int dump_chunk(void *ctx, const struct ne_scan_chunk *c)
+{
+    struct dump *d = ctx;
+    for (size_t i = 0; i < c->n; i++) {
+        if (d->n == d->cap) {
+            d->cap = d->cap ? d->cap * 2 : 256;
+            d->line = realloc(d->line, d->cap * sizeof *d->line);
+        }
+        char buf[256];
+        snprintf(buf, sizeof buf, "%s %s,%s=%s %s %lld %.17g %llu", d->db,
+                 c->series->measurement, c->series->tags[0].key.p, c->series->tags[0].val.p,
+                 c->field, (long long)c->ts[i], c->v.f[i],
+                 (unsigned long long)(c->ver ? c->ver[i] : 0));
+        d->line[d->n++] = strdup(buf);
+    }
+    return 0;
+}
+
+static int str_cmp(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+static void dump(struct side *s, struct dump *d)
+{
+    static const char *const dbs[] = {"iot", "lab"};
+    memset(d, 0, sizeof *d);
+    for (int i = 0; i < 2; i++) {
+        d->db = dbs[i];
+        struct ne_store_scan_req q = {
+            .db = dbs[i], .measurement = "env", .t0 = INT64_MIN, .t1 = INT64_MAX};
+        int rc = ne_store_scan(s->st, &q, dump_chunk, d);
+        T_CHECK(rc == 0 || rc == NE_ENOTFOUND);
+    }
+    qsort(d->line, d->n, sizeof *d->line, str_cmp);
+}
+
+static void dump_free(struct dump *d)
+{
+    for (size_t i = 0; i < d->n; i++)
+        free(d->line[i]);
+    free(d->line);
+}
+
+static bool same(struct side *a, struct side *b)
+{
+    struct dump da, db;
+    dump(a, &da);
+    dump(b, &db);
+    bool eq = da.n == db.n;
+    for (size_t i = 0; eq && i < da.n; i++)
+        if (strcmp(da.line[i], db.line[i]) != 0) {
+            fprintf(stderr, "differ: %s | %s\n", da.line[i], db.line[i]);
+            eq = false;
+        }
+    if (da.n != db.n) fprintf(stderr, "differ: %zu vs %zu points\n", da.n, db.n);
+    dump_free(&da);
+    dump_free(&db);
+    return eq;
+}
+
+static struct ne_ring *ring2(uint32_t shards)
+{
+    const char *names[] = {"a", "b"};
+    struct ne_ring_opts ro = {.shards = shards, .vnodes = 16, .rf = 2};
+    struct ne_ring *r = NULL;
+    return ne_ring_build(&ro, names, 2, &r) == 0 ? r : NULL; /* NULL: the round fails */
+}
+
+/* The same points in another order and other batches: equal roots. */
+static void test_equal_content(void)
+{
+    struct side a, b;
+    side_open(&a, "eq-a", 16);
+    side_open(&b, "eq-b", 16);
+    for (int dev = 0; dev < 20; dev++)
+        for (int k = 0; k < 10; k++)
+            put(&a, "iot", dev, T0 + k * 900 * SEC, dev * 100 + k, 1000 + (uint64_t)k);
+    for (int k = 9; k >= 0; k--)
+        for (int dev = 19; dev >= 0; dev--)
+            put(&b, "iot", dev, T0 + k * 900 * SEC, dev * 100 + k, 1000 + (uint64_t)k);
+    T_OK(ne_store_flush(b.st)); /* a segment on one side, memtable on the other */
+    struct ne_ring *r = ring2(16);
+    T_OK(ne_ae_round(a.ae, r, 0, 1, call_peer, &b));
+    struct ne_ae_stats st;
+    ne_ae_stats(a.ae, &st);
+    T_EQ_U64(st.rounds, 1);
+    T_EQ_U64(st.buckets_compared, 0); /* no root differed */
+    T_EQ_U64(st.points_repaired, 0);
+    T_CHECK(same(&a, &b));
+    ne_ring_free(&r);
+    side_close(&a);
+    side_close(&b);
+}
+
+static void test_repair(void)
+{
+    struct side a, b;
+    side_open(&a, "rp-a", 8);
+    side_open(&b, "rp-b", 8);
+    /* common ground, over 3 hours */
+    for (int dev = 0; dev < 30; dev++)
+        for (int k = 0; k < 6; k++) {
+            put(&a, "iot", dev, T0 + k * 1800 * SEC, dev + k, 10);
+            put(&b, "iot", dev, T0 + k * 1800 * SEC, dev + k, 10);
+        }
+    T_OK(ne_store_flush(a.st));
+    /* a missed some points of some series (a hint lost) */
+    for (int dev = 0; dev < 30; dev += 7)
+        put(&b, "iot", dev, T0 + 600 * SEC, 1e6 + dev, 20);
+    /* a missed a whole bucket and a whole series, in another database */
+    for (int k = 0; k < 5; k++)
+        put(&b, "lab", 99, T0 + 5 * HOUR + k * SEC, k, 30);
+    /* b missed what a took alone */
+    put(&a, "iot", 3, T0 + 2 * HOUR + 7 * SEC, 3.5, 40);
+    /* conflicts: the greater version wins wherever it was written */
+    put(&a, "iot", 1, T0, -1, 100); /* a: older */
+    put(&b, "iot", 1, T0, -2, 200); /* b: newer -> wins */
+    put(&a, "iot", 2, T0, -3, 60);  /* a: newer -> wins */
+    put(&b, "iot", 2, T0, -4, 50);
+    T_CHECK(!same(&a, &b));
+
+    struct ne_ring *r = ring2(8);
+    T_OK(ne_ae_round(a.ae, r, 0, 1, call_peer, &b)); /* a pulls from b */
+    struct ne_ae_stats st;
+    ne_ae_stats(a.ae, &st);
+    T_CHECK(st.buckets_differing > 0);
+    T_CHECK(st.buckets_differing < st.buckets_compared);
+    T_CHECK(st.series_differing > 0);
+    /* 5 missed points, 5 of lab, 1 conflict won by b, plus the points of
+     * the series pulled whole in their buckets (already equal: harmless) */
+    T_CHECK(st.points_repaired >= 11);
+    T_OK(ne_ae_round(b.ae, r, 1, 0, call_peer, &a)); /* b pulls from a */
+    T_CHECK(same(&a, &b));
+
+    struct dump d;
+    dump(&a, &d);
+    int seen = 0;
+    for (size_t i = 0; i < d.n; i++) {
+        if (strstr(d.line[i], "iot env,dev=d001 x 1767225600000000000 ")) {
+            T_CHECK(strstr(d.line[i], " -2 200") != NULL);
+            seen++;
+        }
+        if (strstr(d.line[i], "iot env,dev=d002 x 1767225600000000000 ")) {
+            T_CHECK(strstr(d.line[i], " -3 60") != NULL);
+            seen++;
+        }
+    }
+    T_EQ_INT(seen, 2);
+    dump_free(&d);
+
+    /* converged: another round each way compares roots only */
+    ne_ae_stats(a.ae, &st);
+    uint64_t compared = st.buckets_compared, repaired = st.points_repaired;
+    T_OK(ne_ae_round(a.ae, r, 0, 1, call_peer, &b));
+    ne_ae_stats(a.ae, &st);
+    T_EQ_U64(st.buckets_compared, compared);
+    T_EQ_U64(st.points_repaired, repaired);
+    T_EQ_U64(st.rounds, 2);
+    ne_ring_free(&r);
+    side_close(&a);
+    side_close(&b);
+}
+
+/* One series with more points in a bucket than one pull reply holds. */
+static void test_big_pull(void)
+{
+    struct side a, b;
+    side_open(&a, "big-a", 4);
+    side_open(&b, "big-b", 4);
+    struct ne_batch bt;
+    ne_batch_init(&bt);
+    uint64_t *ver = malloc(3000 * sizeof *ver);
+    for (int part = 0; part < 10; part++) {
+        ne_batch_reset(&bt);
+        for (int i = 0; i < 3000; i++) {
+            int k = part * 3000 + i;
+            ne_batch_begin(&bt, NE_SV("env"), T0 + (int64_t)k * 100000000LL);
+            ne_batch_tag(&bt, NE_SV("dev"), NE_SV("a-rather-long-device-name-0001"));
+            ne_batch_field_f(&bt, NE_SV("x"), k);
+            ne_batch_end(&bt);
+            ver[i] = 7;
+        }
+        struct ne_write_result res;
+        T_OK(ne_store_write_versioned(b.st, "iot", &bt, ver, &res));
+    }
+    free(ver);
+    ne_batch_free(&bt);
+    struct ne_ring *r = ring2(4);
+    T_OK(ne_ae_round(a.ae, r, 0, 1, call_peer, &b));
+    struct ne_ae_stats st;
+    ne_ae_stats(a.ae, &st);
+    T_EQ_U64(st.points_repaired, 30000);
+    T_CHECK(st.bytes_pulled > NE_AE_PULL_MAX); /* so it took several replies */
+    T_CHECK(same(&a, &b));
+    ne_ring_free(&r);
+    side_close(&a);
+    side_close(&b);
+}
+
+static void test_malformed(void)
+{
+    struct side a;
+    side_open(&a, "bad", 4);
+    struct ne_pbuf reply = {0};
+    uint8_t rt = 0;
+    uint8_t junk[9] = {1, 2, 3};
+    T_EQ_INT(ne_ae_handle(a.ae, 4, NE_FT_AE_ROOTS, junk, sizeof junk, &reply, &rt), NE_ECORRUPT);
+    T_EQ_INT(ne_ae_handle(a.ae, 4, NE_FT_AE_PULL, junk, 3, &reply, &rt), NE_ECORRUPT);
+    T_EQ_INT(ne_ae_handle(a.ae, 4, 99, junk, sizeof junk, &reply, &rt), NE_ECORRUPT);
+    ne_pbuf_free(&reply);
+    side_close(&a);
+}
+
+int main(void)
+{
+    ne_log_set_level(NE_LOG_OFF);
+    if (!t_tmpdir(g_root, sizeof g_root))
+        return 1;
+    T_RUN(test_equal_content);
+    T_RUN(test_repair);
+    T_RUN(test_big_pull);
+    T_RUN(test_malformed);
+    ne_fs_remove_tree(g_root);
+    return t_done();
+}
