@@ -45,6 +45,12 @@ size_t codec__pack_cost(const uint64_t *v, size_t m);
 int codec__pack(const uint64_t *v, size_t m, struct ne_buf *out);
 /* Reads a packed stream of m values from r into out[0..m). */
 int codec__unpack(struct ne_rd *r, size_t m, uint64_t *out);
+/* One miniblock of k <= CODEC__MINI values (after the stream's uvarint ref,
+ * read by the caller): *width gets its bit width; for width 0 (every value
+ * equals ref) out is left untouched, else out[0..k) gets the values. Lets
+ * decoders fuse their own pass with the unpacking while the miniblock is
+ * hot. 0 or NE_ECORRUPT. */
+int codec__unpack_next(struct ne_rd *r, size_t k, uint64_t ref, uint64_t *out, unsigned *width);
 
 /* Bit writer / reader, LSB first (XOR float codec). */
 struct codec__bw {
