@@ -45,6 +45,10 @@ struct scan {
     bool *b;
     struct ne_sv *sv;
     size_t tcap;
+    /* the column being assembled starts at col_base; ordered: its values
+     * so far are known to be strictly ascending in time (no sort needed) */
+    size_t col_base;
+    bool ordered;
     /* memtable copies of the series: per field slot, [mt_lo, mt_hi) in ts/v */
     size_t *mt_lo, *mt_hi, mt_end;
     struct span *mt_span;
@@ -197,9 +201,47 @@ static int tomb_cover(const struct scan *sc, uint64_t seg_id, int64_t lo, int64_
     return r;
 }
 
+/* First index of the sorted ts[0..n) that is >= t. */
+static uint32_t lower_bound(const int64_t *ts, uint32_t n, int64_t t)
+{
+    uint32_t lo = 0, hi = n;
+    while (lo < hi) {
+        uint32_t mid = lo + (hi - lo) / 2;
+        if (ts[mid] < t)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo;
+}
+
+/* The fast path of append_block: a numeric block without tombstones. Its
+ * timestamps are strictly ascending (the segment reader checks), so the
+ * in-range part is one slice, copied whole: double, int64 and uint64 have
+ * the bit layout of union eng_val. */
+static int append_slice(struct scan *sc)
+{
+    const struct ne_seg_block *b = &sc->blk;
+    uint32_t i0 = b->n && b->ts[0] < sc->q->t0 ? lower_bound(b->ts, b->n, sc->q->t0) : 0;
+    uint32_t i1 = b->n && b->ts[b->n - 1] > sc->q->t1 ? lower_bound(b->ts, b->n, sc->q->t1) : b->n;
+    if (i1 < b->n && b->ts[i1] == sc->q->t1) i1++; /* t1 is inclusive */
+    if (i1 <= i0) return 0;
+    size_t k = i1 - i0;
+    int rc = grow_vals(sc, k);
+    if (rc) return rc;
+    if (sc->n > sc->col_base && b->ts[i0] <= sc->ts[sc->n - 1]) sc->ordered = false;
+    memcpy(sc->ts + sc->n, b->ts + i0, k * sizeof *sc->ts);
+    memcpy(sc->v + sc->n, b->v.u + i0, k * sizeof *sc->v);
+    sc->n += k;
+    return 0;
+}
+
 static int append_block(struct scan *sc, uint8_t type, uint64_t seg_id, bool filter)
 {
     const struct ne_seg_block *b = &sc->blk;
+    if (!filter && (type == NE_V_FLOAT || type == NE_V_INT || type == NE_V_UINT))
+        return append_slice(sc);
+    sc->ordered = false;
     int rc = grow_vals(sc, b->n);
     for (uint32_t i = 0; !rc && i < b->n; i++) {
         if (b->ts[i] < sc->q->t0 || b->ts[i] > sc->q->t1) continue;
@@ -296,7 +338,7 @@ static int emit(struct scan *sc, const struct eng_field *ef, size_t from)
     }
     int64_t *ts = sc->ts + from;
     union eng_val *v = sc->v + from;
-    n = eng_sort_dedup(ts, v, n, sc->tts, sc->tv);
+    if (!sc->ordered) n = eng_sort_dedup(ts, v, n, sc->tts, sc->tv);
     struct ne_scan_chunk c = {
         .series = &sc->info, .field = ef->name.p, .type = ef->type, .n = n, .ts = ts};
     switch (ef->type) {
@@ -329,10 +371,13 @@ static int scan_column(struct scan *sc, uint32_t f)
     size_t mt_n = sc->mt_hi[f] - sc->mt_lo[f];
     size_t base = sc->mt_end; /* after all memtable copies */
     sc->n = base;
+    sc->col_base = base;
+    sc->ordered = true;
     int rc = read_segments(sc, &sc->fcopy[f], sc->mt_span[f]);
     if (!rc) rc = grow_vals(sc, mt_n);
     if (rc) return rc;
     if (mt_n) {
+        sc->ordered = false; /* memtable values may overlap: sort and dedup */
         memcpy(sc->ts + sc->n, sc->ts + sc->mt_lo[f], mt_n * sizeof *sc->ts);
         memcpy(sc->v + sc->n, sc->v + sc->mt_lo[f], mt_n * sizeof *sc->v);
     }
