@@ -507,8 +507,18 @@ static int agg_points(void *arg, uint64_t sid, const int64_t *ts, const void *va
         size_t j = i + 1;
         if (s->interval) {
             int64_t limit = s->start + (b + 1) * s->interval;
-            while (j < n && ts[j] < limit)
-                j++;
+            if (ts[n - 1] < limit) {
+                j = n; /* the rest of the run is in this bucket */
+            } else {
+                size_t hi = n - 1; /* ts[hi] >= limit: binary search for the first such */
+                while (j < hi) {
+                    size_t mid = j + (hi - j) / 2;
+                    if (ts[mid] < limit)
+                        j = mid + 1;
+                    else
+                        hi = mid;
+                }
+            }
         } else {
             j = n;
         }
@@ -701,6 +711,9 @@ static int agg_state_init(struct agg_state *a, const struct ne_iql_stmt *st,
         for (size_t k = 0; k < sizeof afns / sizeof afns[0]; k++)
             if (afns[k].fn == p->slots[s].fn)
                 sc->stats_ok = afns[k].from_stats && !time_from_point;
+        /* percentile's value lists keep times only when the row shows them */
+        for (int64_t b = 0; time_from_point && b < r->nb; b++)
+            sc->accs[b].nums.with_t = true;
     }
     return 0;
 }

@@ -64,13 +64,25 @@ struct vlist {
     size_t n, cap;
 };
 
+/* The values of a bucket for percentile() and median(), compact: 8 bytes
+ * per value as order-preserving keys (query__num_key), plus 8 for its time
+ * only when the answer carries the selected point's time (with_t). */
+struct nlist {
+    uint64_t *k;
+    int64_t *t;
+    size_t n, cap;
+    uint8_t type; /* enum ne_vtype of the keys */
+    bool with_t;
+};
+
 struct acc {
     uint64_t n;
     double sum_f;
     uint64_t sum_u; /* int/uint sums wrap as InfluxDB's do */
     struct ne_qcell min, max, first, last;
     int64_t min_t, max_t, first_t, last_t;
-    struct vlist vals; /* median, mode, percentile, stddev */
+    struct vlist vals; /* mode, stddev */
+    struct nlist nums; /* median, percentile */
 };
 
 /* Adds one point to a; values are kept for median, mode, percentile and
