@@ -178,7 +178,7 @@ bool query__has_call(const struct ne_iql_expr *e);
 /* True if e refers to a field of sch (select.c). */
 bool query__has_field_ref(const struct ne_iql_expr *e, const struct qschema *sch);
 /* Runs a raw SELECT without transformations over one group in time windows
- * of about opts->raw_window_rows rows, writing the group's result series
+ * of about opts->raw_window_values field values, writing the result series
  * (ORDER BY, OFFSET, LIMIT) as it goes (select_raw.c). */
 int query__raw_streamed(struct qexec *x, const struct ne_iql_stmt *st, const struct plan *p,
                         const struct qschema *sch, const struct qwhere *w,

@@ -12,15 +12,16 @@
  *     of bins over the data's extent takes, per bin, the largest estimate
  *     of the fields (rows join the fields on time).
  *  2. windows: consecutive bins are merged while their estimate stays
- *     within opts->raw_window_rows (default 262,144 rows); empty bins are
- *     skipped.
+ *     within opts->raw_window_values (default 262,144) divided by the
+ *     number of fields read; empty bins are skipped.
  *  3. per window, in time order (reversed for ORDER BY time DESC): the
  *     window's rows are read, sorted, filtered and written; OFFSET and
  *     LIMIT run across windows, and a reached LIMIT stops the reading.
  *
- * Memory: one window's rows (about raw_window_rows rows of the group, each
- * its time, series and one cell per field read), plus what the source
- * holds per series while scanning (one series' points of one window).
+ * Memory: one window's rows (about raw_window_values field values of the
+ * group, some 80 bytes each with their times, in column buffers and joined
+ * rows), plus what the source holds per series while scanning (one series'
+ * points of one window): about 20 MiB at the default.
  * The price: a segment block spanning several windows is decoded once per
  * window it meets.
  */
@@ -32,7 +33,8 @@
 #include "ports/platform.h"
 #include "store/query/select_int.h"
 
-#define DEFAULT_WINDOW_ROWS 262144u
+#define DEFAULT_WINDOW_VALUES 262144u
+#define MIN_WINDOW_ROWS 1024u
 #define MAX_BINS (1u << 16)
 
 struct span {
@@ -253,7 +255,11 @@ int query__raw_streamed(struct qexec *x, const struct ne_iql_stmt *st, const str
 {
     int64_t lo = w->has_tmin ? w->tmin : INT64_MIN;
     int64_t hi = w->has_tmax ? w->tmax : INT64_MAX;
-    uint64_t max_rows = x->opts->raw_window_rows ? x->opts->raw_window_rows : DEFAULT_WINDOW_ROWS;
+    uint64_t max_vals = x->opts->raw_window_values ? x->opts->raw_window_values
+                                                   : DEFAULT_WINDOW_VALUES;
+    uint64_t max_rows = max_vals / (p->fields.n ? p->fields.n : 1);
+    if (max_rows < MIN_WINDOW_ROWS)
+        max_rows = MIN_WINDOW_ROWS;
     struct raw_out o = {.meas = sch->meas, .tags = gtags, .ntags = ngtags,
                         .off = st->offset > 0 ? (size_t)st->offset : 0,
                         .lim = st->limit > 0 ? (size_t)st->limit : SIZE_MAX};

@@ -1,7 +1,7 @@
 /* Raw SELECT streams in time windows: over a real store of 1,000,000
  * points (200 series x 5,000 s, a float field everywhere and an int field
  * on half the rows), the executor's peak of allocated bytes (ne_alloc_track)
- * stays within a small bound set by opts.raw_window_rows, far below what
+ * stays within a small bound set by opts.raw_window_values, far below what
  * the same query takes read in one window, and both give the same rows in
  * the same order. Also: ORDER BY time DESC with OFFSET/LIMIT across
  * windows, a time range that cuts blocks, and chunked JSON output
@@ -119,7 +119,7 @@ static int g_end_stmt(void *ctx, const char *err)
     return 0;
 }
 
-/* Runs q with raw_window_rows = window; *peak = the peak of bytes
+/* Runs q with raw_window_values = window; *peak = the peak of bytes
  * allocated while it ran. */
 static struct got query(const char *q, uint64_t window, bool desc, size_t *peak)
 {
@@ -127,7 +127,7 @@ static struct got query(const char *q, uint64_t window, bool desc, size_t *peak)
     struct ne_qout out = {.ctx = &g, .begin_statement = g_begin_stmt,
                           .begin_series = g_begin_series, .row = g_row,
                           .end_series = g_end_series, .end_statement = g_end_stmt};
-    struct ne_query_opts qo = {.db = "db", .now_ns = EU_T0, .raw_window_rows = window};
+    struct ne_query_opts qo = {.db = "db", .now_ns = EU_T0, .raw_window_values = window};
     ne_alloc_track(true);
     int rc = ne_query_text(&src, &qo, q, strlen(q), &out);
     *peak = ne_alloc_peak();
@@ -140,7 +140,7 @@ static struct got query(const char *q, uint64_t window, bool desc, size_t *peak)
 static void test_bounded_and_same(void)
 {
     size_t peak_small, peak_whole;
-    struct got a = query("SELECT * FROM m", 10000, false, &peak_small);
+    struct got a = query("SELECT * FROM m", 20000, false, &peak_small); /* 10,000 rows */
     struct got b = query("SELECT * FROM m", UINT64_MAX, false, &peak_whole);
     T_EQ_STR(a.err, "");
     T_EQ_STR(b.err, "");
@@ -190,7 +190,7 @@ static void test_time_range_and_filter(void)
     /* seconds 1000..1999 of series d042 where k is set: every other second */
     struct got g = query("SELECT k, v FROM m WHERE dev = 'd042' AND k >= 0 AND "
                          "time >= '2026-01-01T00:16:40Z' AND time < '2026-01-01T00:33:20Z'",
-                         300, false, &peak);
+                         2048, false, &peak); /* the smallest window: 1,024 rows */
     T_EQ_STR(g.err, "");
     T_EQ_U64(g.rows, 500);
     T_CHECK(g.order_ok);
@@ -222,7 +222,7 @@ static void test_chunked(void)
                                  .emit_ctx = &l, .chunked = true, .chunk_size = 1000};
     struct ne_qwriter *w = NULL;
     T_OK(ne_qwriter_new(&wo, &w));
-    struct ne_query_opts qo = {.db = "db", .now_ns = EU_T0, .raw_window_rows = 700};
+    struct ne_query_opts qo = {.db = "db", .now_ns = EU_T0, .raw_window_values = 1500};
     const char *q = "SELECT v FROM m WHERE dev = 'd007'";
     T_OK(ne_query_text(&src, &qo, q, strlen(q), ne_qwriter_out(w)));
     T_OK(ne_qwriter_finish(w));
