@@ -12,16 +12,16 @@
  *     of bins over the data's extent takes, per bin, the largest estimate
  *     of the fields (rows join the fields on time).
  *  2. windows: consecutive bins are merged while their estimate stays
- *     within opts->raw_window_values (default 262,144) divided by the
+ *     within opts->raw_window_values (default 524,288) divided by the
  *     number of fields read; empty bins are skipped.
  *  3. per window, in time order (reversed for ORDER BY time DESC): the
  *     window's rows are read, sorted, filtered and written; OFFSET and
  *     LIMIT run across windows, and a reached LIMIT stops the reading.
  *
  * Memory: one window's rows (about raw_window_values field values of the
- * group, some 80 bytes each with their times, in column buffers and joined
- * rows), plus what the source holds per series while scanning (one series'
- * points of one window): about 20 MiB at the default.
+ * group, some 40-60 bytes each with their times, in column buffers, then
+ * joined rows), plus what the source holds per series while scanning (one
+ * series' points of one window): about 30 MiB at the default.
  * The price: a segment block spanning several windows is decoded once per
  * window it meets.
  */
@@ -33,7 +33,7 @@
 #include "ports/platform.h"
 #include "store/query/select_int.h"
 
-#define DEFAULT_WINDOW_VALUES 262144u
+#define DEFAULT_WINDOW_VALUES 524288u
 #define MIN_WINDOW_ROWS 1024u
 #define MAX_BINS (1u << 16)
 
