@@ -128,7 +128,8 @@ unpack_fixed(const uint8_t *b, size_t k, unsigned w, uint64_t ref, uint64_t *out
         unpack_fixed(b, k, W, ref, out);                                                           \
         break;
 
-static void unpack_mini(const uint8_t *b, size_t k, unsigned w, uint64_t ref, uint64_t *out)
+CODEC__WIDE static void unpack_mini(const uint8_t *b, size_t k, unsigned w, uint64_t ref,
+                                    uint64_t *out)
 {
     switch (w) {
     case 0:

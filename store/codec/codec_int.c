@@ -145,7 +145,7 @@ static inline uint64_t dod_run(uint64_t *o, size_t k, unsigned w, uint64_t ref, 
     return prev;
 }
 
-static int xform_decode(enum xform x, const uint8_t *p, size_t len, size_t n, uint64_t *out)
+CODEC__WIDE static int xform_decode(enum xform x, const uint8_t *p, size_t len, size_t n, uint64_t *out)
 {
     struct ne_rd r;
     int rc;

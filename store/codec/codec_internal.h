@@ -16,6 +16,15 @@
 #include "store/codec/buf.h"
 #include "store/codec/codec.h"
 
+/* The hot decode loops are compiled for the baseline ISA and, on x86-64
+ * with GCC or clang and glibc, also for AVX2 and AVX-512; the loader picks
+ * the best the CPU has (ifunc), so one binary runs everywhere. */
+#if defined(__x86_64__) && defined(__GNUC__) && defined(__GLIBC__) && !defined(__SANITIZE_ADDRESS__)
+#define CODEC__WIDE __attribute__((target_clones("avx512f", "avx2", "default")))
+#else
+#define CODEC__WIDE
+#endif
+
 /* Values per packed miniblock: each miniblock has its own bit width. */
 #define CODEC__MINI 128
 
