@@ -49,6 +49,10 @@ struct scan {
      * so far are known to be strictly ascending in time (no sort needed) */
     size_t col_base;
     bool ordered;
+    /* zero copy: the column's first slice may stay in blk (pend_i0, pend_n)
+     * until another block is read or the column turns out to be just it */
+    bool pend;
+    uint32_t pend_i0, pend_n;
     /* memtable copies of the series: per field slot, [mt_lo, mt_hi) in ts/v */
     size_t *mt_lo, *mt_hi, mt_end;
     struct span *mt_span;
@@ -215,18 +219,11 @@ static uint32_t lower_bound(const int64_t *ts, uint32_t n, int64_t t)
     return lo;
 }
 
-/* The fast path of append_block: a numeric block without tombstones. Its
- * timestamps are strictly ascending (the segment reader checks), so the
- * in-range part is one slice, copied whole: double, int64 and uint64 have
- * the bit layout of union eng_val. */
-static int append_slice(struct scan *sc)
+/* Appends blk's points [i0, i0 + k) to the column in two copies: double,
+ * int64 and uint64 have the bit layout of union eng_val. */
+static int copy_slice(struct scan *sc, uint32_t i0, size_t k)
 {
     const struct ne_seg_block *b = &sc->blk;
-    uint32_t i0 = b->n && b->ts[0] < sc->q->t0 ? lower_bound(b->ts, b->n, sc->q->t0) : 0;
-    uint32_t i1 = b->n && b->ts[b->n - 1] > sc->q->t1 ? lower_bound(b->ts, b->n, sc->q->t1) : b->n;
-    if (i1 < b->n && b->ts[i1] == sc->q->t1) i1++; /* t1 is inclusive */
-    if (i1 <= i0) return 0;
-    size_t k = i1 - i0;
     int rc = grow_vals(sc, k);
     if (rc) return rc;
     if (sc->n > sc->col_base && b->ts[i0] <= sc->ts[sc->n - 1]) sc->ordered = false;
@@ -234,6 +231,35 @@ static int append_slice(struct scan *sc)
     memcpy(sc->v + sc->n, b->v.u + i0, k * sizeof *sc->v);
     sc->n += k;
     return 0;
+}
+
+/* Copies the pending slice into the column: before blk is reused. */
+static int flush_pending(struct scan *sc)
+{
+    if (!sc->pend) return 0;
+    sc->pend = false;
+    return copy_slice(sc, sc->pend_i0, sc->pend_n);
+}
+
+/* The fast path of append_block: a numeric block without tombstones. Its
+ * timestamps are strictly ascending (the segment reader checks), so the
+ * in-range part is one slice. The column's first slice is not copied yet:
+ * a column made of it alone (one block, no memtable values: the common
+ * case once compacted) goes to the callback straight from blk. */
+static int append_slice(struct scan *sc)
+{
+    const struct ne_seg_block *b = &sc->blk;
+    uint32_t i0 = b->n && b->ts[0] < sc->q->t0 ? lower_bound(b->ts, b->n, sc->q->t0) : 0;
+    uint32_t i1 = b->n && b->ts[b->n - 1] > sc->q->t1 ? lower_bound(b->ts, b->n, sc->q->t1) : b->n;
+    if (i1 < b->n && b->ts[i1] == sc->q->t1) i1++; /* t1 is inclusive */
+    if (i1 <= i0) return 0;
+    if (sc->n == sc->col_base) { /* the column's first values: keep them in blk */
+        sc->pend = true;
+        sc->pend_i0 = i0;
+        sc->pend_n = i1 - i0;
+        return 0;
+    }
+    return copy_slice(sc, i0, i1 - i0);
 }
 
 static int append_block(struct scan *sc, uint8_t type, uint64_t seg_id, bool filter)
@@ -307,7 +333,8 @@ static int read_segments(struct scan *sc, const struct eng_field *ef, struct spa
                 if (rc > 0) continue; /* the statistics were used */
                 /* declined: decode the block like any other */
             }
-            int rc = ne_seg_block_read(r, col_idx[i], b, &sc->blk);
+            int rc = flush_pending(sc); /* blk is about to be reused */
+            if (!rc) rc = ne_seg_block_read(r, col_idx[i], b, &sc->blk);
             if (!rc) rc = append_block(sc, ef->type, seg_id, cover != 0);
             if (rc) {
                 if (rc < 0)
@@ -365,6 +392,17 @@ static int emit(struct scan *sc, const struct eng_field *ef, size_t from)
     return sc->fn ? sc->fn(sc->ctx, &c) : 0;
 }
 
+/* A column that is one slice of the block in blk: handed over in place. */
+static int emit_block(struct scan *sc, const struct eng_field *ef)
+{
+    const struct ne_seg_block *b = &sc->blk;
+    sc->pend = false;
+    struct ne_scan_chunk c = {.series = &sc->info, .field = ef->name.p, .type = ef->type,
+                              .n = sc->pend_n, .ts = b->ts + sc->pend_i0};
+    c.v.u = b->v.u + sc->pend_i0; /* float, int or uint: same layout */
+    return sc->fn ? sc->fn(sc->ctx, &c) : 0;
+}
+
 /* One column: segment values, then the memtable copy (newest last). */
 static int scan_column(struct scan *sc, uint32_t f)
 {
@@ -373,7 +411,10 @@ static int scan_column(struct scan *sc, uint32_t f)
     sc->n = base;
     sc->col_base = base;
     sc->ordered = true;
+    sc->pend = false;
     int rc = read_segments(sc, &sc->fcopy[f], sc->mt_span[f]);
+    if (!rc && sc->pend && !mt_n) return emit_block(sc, &sc->fcopy[f]);
+    if (!rc) rc = flush_pending(sc);
     if (!rc) rc = grow_vals(sc, mt_n);
     if (rc) return rc;
     if (mt_n) {
