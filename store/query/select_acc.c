@@ -11,10 +11,13 @@
  * percentile() and median() keep their bucket's values compactly, as 8-byte
  * keys whose unsigned order is the value order (plus 8-byte times only when
  * the answer carries the selected point's time), and find the order
- * statistic they need by radix selection: a histogram of 16 key bits at a
- * time narrows the candidates to one digit's values, copied aside, until
- * few are left for an in-place selection. Equal values are ordered by time,
- * as InfluxDB's sort leaves points that arrived in time order.
+ * statistic they need without sorting: for large buckets a sample brackets
+ * the answer and one pass keeps the keys inside the bracket (at most an
+ * eighth of them); otherwise, or when the bracket misses, radix selection:
+ * a histogram of 16 key bits at a time narrows the candidates to one
+ * digit's values, copied aside, until few are left for an in-place
+ * selection. Equal values are ordered by time, as InfluxDB's sort leaves
+ * points that arrived in time order.
  */
 #include <math.h>
 #include <stdlib.h>
@@ -297,11 +300,61 @@ done:
     return rc;
 }
 
+static int cmp_u64(const void *a, const void *b)
+{
+    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+    return x < y ? -1 : x > y;
+}
+
+#define SAMPLE_MIN_N 65536
+#define SAMPLE_N 2048
+#define SAMPLE_MARGIN 128 /* about 3 standard deviations of a rank in the sample */
+
+/* The k-th smallest of keys[0..n) in one pass when a sample brackets it
+ * (Floyd and Rivest): the sample's ranks around k's give [lo, hi]; one pass
+ * counts the keys below lo and copies those in [lo, hi] (about n/8 at
+ * most, by design); the answer is among them when the counts agree.
+ * Returns 1 with *out set, 0 when the bracket missed or was too wide (the
+ * caller then uses radix_select), or NE_ENOMEM. */
+static int sample_select(const uint64_t *keys, size_t n, size_t k, uint64_t *out)
+{
+    uint64_t sample[SAMPLE_N];
+    for (size_t i = 0; i < SAMPLE_N; i++) /* evenly spread: deterministic */
+        sample[i] = keys[(size_t)((double)i * (double)n / SAMPLE_N)];
+    qsort(sample, SAMPLE_N, sizeof *sample, cmp_u64);
+    size_t r = (size_t)((double)k * SAMPLE_N / (double)n);
+    uint64_t lo = sample[r > SAMPLE_MARGIN ? r - SAMPLE_MARGIN : 0];
+    uint64_t hi = sample[r + SAMPLE_MARGIN < SAMPLE_N ? r + SAMPLE_MARGIN : SAMPLE_N - 1];
+    size_t cap = n / 8, below = 0, in = 0;
+    uint64_t *buf = ne_malloc(cap * sizeof *buf);
+    if (!buf)
+        return NE_ENOMEM;
+    for (size_t i = 0; i < n; i++) {
+        uint64_t x = keys[i];
+        below += x < lo;
+        if (x >= lo && x <= hi) {
+            if (in == cap) {
+                ne_free(buf);
+                return 0; /* far more ties or spread than the sample said */
+            }
+            buf[in++] = x;
+        }
+    }
+    int found = k >= below && k - below < in;
+    if (found)
+        *out = nth_u64(buf, in, k - below);
+    ne_free(buf);
+    return found;
+}
+
 /* The k-th smallest (key, time) of l (k < l->n): *key, and *t the time of
  * that point when l has times (else INT64_MIN). 0 or NE_ENOMEM. */
 static int nlist_select(const struct nlist *l, size_t k, uint64_t *key, int64_t *t)
 {
-    int rc = radix_select(l->k, l->n, k, key);
+    int rc = l->n >= SAMPLE_MIN_N ? sample_select(l->k, l->n, k, key) : 0;
+    if (rc < 0)
+        return rc;
+    rc = rc ? 0 : radix_select(l->k, l->n, k, key);
     *t = INT64_MIN;
     if (rc || !l->with_t)
         return rc;
