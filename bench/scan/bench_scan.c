@@ -98,7 +98,9 @@ static int add_field(void *ctx, const char *name, enum ne_vtype type)
     return 0;
 }
 
-/* One pass over field with nthreads threads; fills *best when faster. */
+/* One pass over field with nthreads threads: *sum gets the threads' values,
+ * series and CPU seconds added up, *wall_s the pass's wall time.
+ * 0, or -1 (reported) when a scan failed. */
 static int pass(struct ne_store *s, const char *db, const char *meas, const char *field,
                 unsigned nthreads, struct job *sum, double *wall_s)
 {
