@@ -187,6 +187,17 @@ void ne_free(void *p);
 char *ne_strdup(const char *s);
 char *ne_strndup(const char *s, size_t n);
 
+/* Allocation accounting, for tests and benchmarks that bound the memory of
+ * an operation: ne_alloc_track(true) zeroes the counters and starts adding
+ * the usable size of every block the calls above hand out and subtracting
+ * that of every block freed (blocks from before the start count negative
+ * when freed); ne_alloc_track(false) stops, keeping the figures.
+ * ne_alloc_peak: the highest net byte count seen since the start (0 if it
+ * never rose). Process-wide,
+ * thread-safe; off, each call pays one relaxed atomic load. */
+void ne_alloc_track(bool on);
+size_t ne_alloc_peak(void);
+
 /* ---- fault injection (tests only; zero cost when unarmed) ----------------- */
 
 enum ne_fault_op {

@@ -128,7 +128,8 @@ unpack_fixed(const uint8_t *b, size_t k, unsigned w, uint64_t ref, uint64_t *out
         unpack_fixed(b, k, W, ref, out);                                                           \
         break;
 
-static void unpack_mini(const uint8_t *b, size_t k, unsigned w, uint64_t ref, uint64_t *out)
+CODEC__WIDE static void unpack_mini(const uint8_t *b, size_t k, unsigned w, uint64_t ref,
+                                    uint64_t *out)
 {
     switch (w) {
     case 0:
@@ -157,6 +158,29 @@ static void unpack_mini(const uint8_t *b, size_t k, unsigned w, uint64_t ref, ui
     }
 }
 
+int codec__unpack_next(struct ne_rd *r, size_t k, uint64_t ref, uint64_t *out, unsigned *width)
+{
+    uint8_t w;
+    const uint8_t *b;
+    int rc;
+    if ((rc = ne_rd_u8(r, &w)) != 0) return rc;
+    if (w > 64 || k > CODEC__MINI) return NE_ECORRUPT;
+    size_t nb = (k * w + 7) / 8;
+    if ((rc = ne_rd_bytes(r, nb, &b)) != 0) return rc;
+    *width = w;
+    if (w == 0) return 0; /* every value is ref: the caller knows */
+    if (ne_rd_left(r) >= 9) {
+        unpack_mini(b, k, w, ref, out);
+    } else {
+        /* near the end of the input: work on a zero-padded copy */
+        uint8_t pad[CODEC__MINI * 8 + 16];
+        memset(pad, 0, sizeof pad);
+        memcpy(pad, b, nb);
+        unpack_mini(pad, k, w, ref, out);
+    }
+    return 0;
+}
+
 int codec__unpack(struct ne_rd *r, size_t m, uint64_t *out)
 {
     uint64_t ref;
@@ -164,21 +188,11 @@ int codec__unpack(struct ne_rd *r, size_t m, uint64_t *out)
     if (rc) return rc;
     for (size_t i = 0; i < m; i += CODEC__MINI) {
         size_t k = m - i < CODEC__MINI ? m - i : CODEC__MINI;
-        uint8_t w;
-        const uint8_t *b;
-        if ((rc = ne_rd_u8(r, &w)) != 0) return rc;
-        if (w > 64) return NE_ECORRUPT;
-        size_t nb = (k * w + 7) / 8;
-        if ((rc = ne_rd_bytes(r, nb, &b)) != 0) return rc;
-        if (ne_rd_left(r) >= 9) {
-            unpack_mini(b, k, w, ref, out + i);
-        } else {
-            /* near the end of the input: work on a zero-padded copy */
-            uint8_t pad[CODEC__MINI * 8 + 16];
-            memset(pad, 0, sizeof pad);
-            memcpy(pad, b, nb);
-            unpack_mini(pad, k, w, ref, out + i);
-        }
+        unsigned w;
+        if ((rc = codec__unpack_next(r, k, ref, out + i, &w)) != 0) return rc;
+        if (w == 0)
+            for (size_t j = 0; j < k; j++)
+                out[i + j] = ref;
     }
     return 0;
 }

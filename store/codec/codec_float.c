@@ -195,7 +195,7 @@ static bool all_small(const uint64_t *u, size_t n)
     return bad == 0;
 }
 
-static void ints_to_decimal(void *buf, size_t n, double scale)
+CODEC__WIDE static void ints_to_decimal(void *buf, size_t n, double scale)
 {
     uint64_t *u = buf;
     double *d = buf;

@@ -109,7 +109,43 @@ static int xform_encode(enum xform x, const uint64_t *v, size_t n, uint8_t vtype
     return rc;
 }
 
-static int xform_decode(enum xform x, const uint8_t *p, size_t len, size_t n, uint64_t *out)
+/* Turns k unpacked zigzag deltas in o (or, for width w == 0, k times ref,
+ * not stored) into values following prev; returns the last value. */
+static inline uint64_t delta_run(uint64_t *o, size_t k, unsigned w, uint64_t ref, uint64_t prev)
+{
+    if (w == 0) { /* a regular stretch: no dependency chain, vectorisable */
+        uint64_t d = (uint64_t)ne_unzigzag(ref);
+        for (size_t j = 0; j < k; j++)
+            o[j] = prev + (uint64_t)(j + 1) * d;
+        return prev + (uint64_t)k * d;
+    }
+    for (size_t j = 0; j < k; j++) {
+        prev += (uint64_t)ne_unzigzag(o[j]);
+        o[j] = prev;
+    }
+    return prev;
+}
+
+/* The same for zigzag deltas of deltas; *d is the running delta. */
+static inline uint64_t dod_run(uint64_t *o, size_t k, unsigned w, uint64_t ref, uint64_t prev,
+                               uint64_t *d)
+{
+    uint64_t dd = (uint64_t)ne_unzigzag(ref), cur = *d;
+    if (w == 0 && dd == 0) {
+        for (size_t j = 0; j < k; j++)
+            o[j] = prev + (uint64_t)(j + 1) * cur;
+        return prev + (uint64_t)k * cur;
+    }
+    for (size_t j = 0; j < k; j++) {
+        cur += w ? (uint64_t)ne_unzigzag(o[j]) : dd;
+        prev += cur;
+        o[j] = prev;
+    }
+    *d = cur;
+    return prev;
+}
+
+CODEC__WIDE static int xform_decode(enum xform x, const uint8_t *p, size_t len, size_t n, uint64_t *out)
 {
     struct ne_rd r;
     int rc;
@@ -128,21 +164,22 @@ static int xform_decode(enum xform x, const uint8_t *p, size_t len, size_t n, ui
     if (x == X_DOD && n >= 2 && (rc = ne_rd_svarint(&r, &d1)) != 0) return rc;
     size_t skip = x == X_DELTA ? 1 : 2;
     size_t m = n > skip ? n - skip : 0;
-    if ((rc = codec__unpack(&r, m, out + (n - m))) != 0) return rc;
-    if (ne_rd_left(&r)) return NE_ECORRUPT;
-    if (n == 0) return 0;
-    out[0] = (uint64_t)v0;
-    if (x == X_DELTA) {
-        for (size_t i = 1; i < n; i++)
-            out[i] = out[i - 1] + (uint64_t)ne_unzigzag(out[i]);
-    } else if (n >= 2) {
-        uint64_t d = (uint64_t)d1;
-        out[1] = out[0] + d;
-        for (size_t i = 2; i < n; i++) {
-            d += (uint64_t)ne_unzigzag(out[i]);
-            out[i] = out[i - 1] + d;
-        }
+    uint64_t ref, prev = (uint64_t)v0, d = (uint64_t)d1;
+    if ((rc = ne_rd_uvarint(&r, &ref)) != 0) return rc;
+    if (n >= 1) out[0] = prev;
+    if (x == X_DOD && n >= 2) out[1] = prev = prev + d;
+    /* unpack and sum up one miniblock at a time, while it is in cache */
+    uint64_t *dst = out + (n - m);
+    for (size_t i = 0; i < m; i += CODEC__MINI) {
+        size_t k = m - i < CODEC__MINI ? m - i : CODEC__MINI;
+        unsigned w;
+        if ((rc = codec__unpack_next(&r, k, ref, dst + i, &w)) != 0) return rc;
+        if (x == X_DELTA)
+            prev = delta_run(dst + i, k, w, ref, prev);
+        else
+            prev = dod_run(dst + i, k, w, ref, prev, &d);
     }
+    if (ne_rd_left(&r)) return NE_ECORRUPT;
     return 0;
 }
 

@@ -16,6 +16,15 @@
 #include "store/codec/buf.h"
 #include "store/codec/codec.h"
 
+/* The hot decode loops are compiled for the baseline ISA and, on x86-64
+ * with GCC or clang and glibc, also for AVX2 and AVX-512; the loader picks
+ * the best the CPU has (ifunc), so one binary runs everywhere. */
+#if defined(__x86_64__) && defined(__GNUC__) && defined(__GLIBC__) && !defined(__SANITIZE_ADDRESS__)
+#define CODEC__WIDE __attribute__((target_clones("avx512f", "avx2", "default")))
+#else
+#define CODEC__WIDE
+#endif
+
 /* Values per packed miniblock: each miniblock has its own bit width. */
 #define CODEC__MINI 128
 
@@ -45,6 +54,12 @@ size_t codec__pack_cost(const uint64_t *v, size_t m);
 int codec__pack(const uint64_t *v, size_t m, struct ne_buf *out);
 /* Reads a packed stream of m values from r into out[0..m). */
 int codec__unpack(struct ne_rd *r, size_t m, uint64_t *out);
+/* One miniblock of k <= CODEC__MINI values (after the stream's uvarint ref,
+ * read by the caller): *width gets its bit width; for width 0 (every value
+ * equals ref) out is left untouched, else out[0..k) gets the values. Lets
+ * decoders fuse their own pass with the unpacking while the miniblock is
+ * hot. 0 or NE_ECORRUPT. */
+int codec__unpack_next(struct ne_rd *r, size_t k, uint64_t ref, uint64_t *out, unsigned *width);
 
 /* Bit writer / reader, LSB first (XOR float codec). */
 struct codec__bw {

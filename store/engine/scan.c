@@ -50,6 +50,14 @@ struct scan {
     bool *b;
     struct ne_sv *sv;
     size_t tcap;
+    /* the column being assembled starts at col_base; ordered: its values
+     * so far are known to be strictly ascending in time (no sort needed) */
+    size_t col_base;
+    bool ordered;
+    /* zero copy: the column's first slice may stay in blk (pend_i0, pend_n)
+     * until another block is read or the column turns out to be just it */
+    bool pend;
+    uint32_t pend_i0, pend_n;
     /* memtable copies of the series: per field slot, [mt_lo, mt_hi) in ts/v */
     size_t *mt_lo, *mt_hi, mt_end;
     struct span *mt_span;
@@ -226,9 +234,72 @@ static int tomb_cover(const struct scan *sc, uint64_t seg_id, int64_t lo, int64_
     return r;
 }
 
+/* First index of the sorted ts[0..n) that is >= t. */
+static uint32_t lower_bound(const int64_t *ts, uint32_t n, int64_t t)
+{
+    uint32_t lo = 0, hi = n;
+    while (lo < hi) {
+        uint32_t mid = lo + (hi - lo) / 2;
+        if (ts[mid] < t)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo;
+}
+
+/* Appends blk's points [i0, i0 + k) to the column in two copies: double,
+ * int64 and uint64 have the bit layout of union eng_val. */
+static int copy_slice(struct scan *sc, uint32_t i0, size_t k)
+{
+    const struct ne_seg_block *b = &sc->blk;
+    int rc = grow_vals(sc, k);
+    if (rc) return rc;
+    if (sc->n > sc->col_base && b->ts[i0] <= sc->ts[sc->n - 1]) sc->ordered = false;
+    memcpy(sc->ts + sc->n, b->ts + i0, k * sizeof *sc->ts);
+    memcpy(sc->v + sc->n, b->v.u + i0, k * sizeof *sc->v);
+    if (sc->ver_on) memset(sc->ver + sc->n, 0, k * sizeof *sc->ver); /* unversioned block */
+    sc->n += k;
+    return 0;
+}
+
+/* Copies the pending slice into the column: before blk is reused. */
+static int flush_pending(struct scan *sc)
+{
+    if (!sc->pend) return 0;
+    sc->pend = false;
+    return copy_slice(sc, sc->pend_i0, sc->pend_n);
+}
+
+/* The fast path of append_block: a numeric block without tombstones. Its
+ * timestamps are strictly ascending (the segment reader checks), so the
+ * in-range part is one slice. The column's first slice is not copied yet:
+ * a column made of it alone (one block, no memtable values: the common
+ * case once compacted) goes to the callback straight from blk. */
+static int append_slice(struct scan *sc)
+{
+    const struct ne_seg_block *b = &sc->blk;
+    uint32_t i0 = b->n && b->ts[0] < sc->q->t0 ? lower_bound(b->ts, b->n, sc->q->t0) : 0;
+    uint32_t i1 = b->n && b->ts[b->n - 1] > sc->q->t1 ? lower_bound(b->ts, b->n, sc->q->t1) : b->n;
+    if (i1 < b->n && b->ts[i1] == sc->q->t1) i1++; /* t1 is inclusive */
+    if (i1 <= i0) return 0;
+    if (sc->n == sc->col_base) { /* the column's first values: keep them in blk */
+        sc->pend = true;
+        sc->pend_i0 = i0;
+        sc->pend_n = i1 - i0;
+        return 0;
+    }
+    return copy_slice(sc, i0, i1 - i0);
+}
+
 static int append_block(struct scan *sc, uint8_t type, uint64_t seg_id, bool filter)
 {
     const struct ne_seg_block *b = &sc->blk;
+    /* versioned data takes the general path, which carries versions */
+    if (!filter && !b->ver && !sc->ver_on &&
+        (type == NE_V_FLOAT || type == NE_V_INT || type == NE_V_UINT))
+        return append_slice(sc);
+    sc->ordered = false;
     int rc = b->ver ? ver_start(sc) : 0;
     if (!rc) rc = grow_vals(sc, b->n);
     for (uint32_t i = 0; !rc && i < b->n; i++) {
@@ -296,7 +367,8 @@ static int read_segments(struct scan *sc, const struct eng_field *ef, struct spa
                 if (rc > 0) continue; /* the statistics were used */
                 /* declined: decode the block like any other */
             }
-            int rc = ne_seg_block_read(r, col_idx[i], b, &sc->blk);
+            int rc = flush_pending(sc); /* blk is about to be reused */
+            if (!rc) rc = ne_seg_block_read(r, col_idx[i], b, &sc->blk);
             if (!rc) rc = append_block(sc, ef->type, seg_id, cover != 0);
             if (rc) {
                 if (rc < 0)
@@ -328,7 +400,8 @@ static int emit(struct scan *sc, const struct eng_field *ef, size_t from)
     int64_t *ts = sc->ts + from;
     union eng_val *v = sc->v + from;
     uint64_t *ver = sc->ver_on ? sc->ver + from : NULL;
-    n = ver ? eng_sort_dedup_v(ts, v, ver, n) : eng_sort_dedup(ts, v, n, sc->tts, sc->tv);
+    if (!sc->ordered)
+        n = ver ? eng_sort_dedup_v(ts, v, ver, n) : eng_sort_dedup(ts, v, n, sc->tts, sc->tv);
     struct ne_scan_chunk c = {
         .series = &sc->info, .field = ef->name.p, .type = ef->type, .n = n, .ts = ts, .ver = ver};
     switch (ef->type) {
@@ -355,16 +428,33 @@ static int emit(struct scan *sc, const struct eng_field *ef, size_t from)
     return sc->fn ? sc->fn(sc->ctx, &c) : 0;
 }
 
+/* A column that is one slice of the block in blk: handed over in place. */
+static int emit_block(struct scan *sc, const struct eng_field *ef)
+{
+    const struct ne_seg_block *b = &sc->blk;
+    sc->pend = false;
+    struct ne_scan_chunk c = {.series = &sc->info, .field = ef->name.p, .type = ef->type,
+                              .n = sc->pend_n, .ts = b->ts + sc->pend_i0};
+    c.v.u = b->v.u + sc->pend_i0; /* float, int or uint: same layout */
+    return sc->fn ? sc->fn(sc->ctx, &c) : 0;
+}
+
 /* One column: segment values, then the memtable copy (newest last). */
 static int scan_column(struct scan *sc, uint32_t f)
 {
     size_t mt_n = sc->mt_hi[f] - sc->mt_lo[f];
     size_t base = sc->mt_end; /* after all memtable copies */
     sc->n = base;
+    sc->col_base = base;
+    sc->ordered = true;
+    sc->pend = false;
     int rc = read_segments(sc, &sc->fcopy[f], sc->mt_span[f]);
+    if (!rc && sc->pend && !mt_n) return emit_block(sc, &sc->fcopy[f]);
+    if (!rc) rc = flush_pending(sc);
     if (!rc) rc = grow_vals(sc, mt_n);
     if (rc) return rc;
     if (mt_n) {
+        sc->ordered = false; /* memtable values may overlap: sort and dedup */
         memcpy(sc->ts + sc->n, sc->ts + sc->mt_lo[f], mt_n * sizeof *sc->ts);
         memcpy(sc->v + sc->n, sc->v + sc->mt_lo[f], mt_n * sizeof *sc->v);
         if (sc->ver_on) memcpy(sc->ver + sc->n, sc->ver + sc->mt_lo[f], mt_n * sizeof *sc->ver);

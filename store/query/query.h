@@ -138,6 +138,8 @@ struct ne_query_opts {
     int64_t now_ns;  /* value of now() */
     uint64_t max_rows_per_series; /* 0: unlimited */
     uint64_t max_buckets;         /* GROUP BY time buckets per series; 0: 1,000,000 */
+    uint64_t raw_window_values;   /* raw SELECT: field values of a group read at a
+                                     time (a time window); 0: 524,288 (select_raw.c) */
 };
 
 /* Runs every statement of q in order. Errors of one statement are reported

@@ -308,16 +308,16 @@ static const struct ne_iql_expr *inner_call(const struct ne_iql_expr *e)
     return e;
 }
 
-static bool has_field_ref(const struct ne_iql_expr *e, const struct qschema *sch)
+bool query__has_field_ref(const struct ne_iql_expr *e, const struct qschema *sch)
 {
     if (!e)
         return false;
     if (e->kind == NE_IQL_REF)
         return query__ref_kind(sch, e) == QREF_FIELD;
-    if (has_field_ref(e->lhs, sch) || has_field_ref(e->rhs, sch))
+    if (query__has_field_ref(e->lhs, sch) || query__has_field_ref(e->rhs, sch))
         return true;
     for (size_t i = 0; i < e->nargs; i++)
-        if (has_field_ref(e->args[i], sch))
+        if (query__has_field_ref(e->args[i], sch))
             return true;
     return false;
 }
@@ -426,7 +426,7 @@ static int plan_fields(struct qexec *x, const struct ne_iql_stmt *st, const stru
     if (!p->aggregate) {
         bool any_field = false;
         for (size_t i = 0; i < p->ncols; i++)
-            if (p->cols[i].raw_field >= 0 || has_field_ref(p->cols[i].expr, sch))
+            if (p->cols[i].raw_field >= 0 || query__has_field_ref(p->cols[i].expr, sch))
                 any_field = true;
         if (!any_field)
             p->ncols = 0; /* tags alone select nothing (InfluxDB answers empty) */
@@ -507,8 +507,18 @@ static int agg_points(void *arg, uint64_t sid, const int64_t *ts, const void *va
         size_t j = i + 1;
         if (s->interval) {
             int64_t limit = s->start + (b + 1) * s->interval;
-            while (j < n && ts[j] < limit)
-                j++;
+            if (ts[n - 1] < limit) {
+                j = n; /* the rest of the run is in this bucket */
+            } else {
+                size_t hi = n - 1; /* ts[hi] >= limit: binary search for the first such */
+                while (j < hi) {
+                    size_t mid = j + (hi - j) / 2;
+                    if (ts[mid] < limit)
+                        j = mid + 1;
+                    else
+                        hi = mid;
+                }
+            }
         } else {
             j = n;
         }
@@ -701,6 +711,9 @@ static int agg_state_init(struct agg_state *a, const struct ne_iql_stmt *st,
         for (size_t k = 0; k < sizeof afns / sizeof afns[0]; k++)
             if (afns[k].fn == p->slots[s].fn)
                 sc->stats_ok = afns[k].from_stats && !time_from_point;
+        /* percentile's value lists keep times only when the row shows them */
+        for (int64_t b = 0; time_from_point && b < r->nb; b++)
+            sc->accs[b].nums.with_t = true;
     }
     return 0;
 }
@@ -901,6 +914,11 @@ static int run_raw_group(struct qexec *x, const struct ne_iql_stmt *st, struct p
     int rc = 0;
     if (w->row_filter)
         rc = need_fields(x, p, st->where, sch);
+    bool any_tf = false;
+    for (size_t c = 0; c < p->ncols; c++)
+        any_tf |= p->cols[c].tf != T_NONE;
+    if (rc == 0 && !any_tf) /* rows need no neighbours: stream them */
+        return query__raw_streamed(x, st, p, sch, w, series, ns, gtags, ngtags);
     struct rowset rs = {.width = p->fields.n};
     if (rc == 0)
         rc = query__collect_group_rows(x, p, sch, series, ns, lo, hi, &rs);
@@ -930,7 +948,7 @@ static int run_raw_group(struct qexec *x, const struct ne_iql_stmt *st, struct p
                 const struct column *col = &p->cols[c];
                 cells[c] = col->raw_field >= 0 ? fc[col->raw_field] : query__eval(col->expr, &ctx);
                 if (cells[c].type != NE_QC_NULL &&
-                    (col->raw_field >= 0 || has_field_ref(col->expr, sch)))
+                    (col->raw_field >= 0 || query__has_field_ref(col->expr, sch)))
                     any_field = true;
             }
             if (!any_field)

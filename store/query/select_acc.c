@@ -7,6 +7,17 @@
  * of equal times keep the larger value, median of an even count is
  * a + (b - a) / 2, percentile picks index floor(n * p / 100 + 0.5) - 1,
  * stddev is the sample deviation (null for one value).
+ *
+ * percentile() and median() keep their bucket's values compactly, as 8-byte
+ * keys whose unsigned order is the value order (plus 8-byte times only when
+ * the answer carries the selected point's time), and find the order
+ * statistic they need without sorting: for large buckets a sample brackets
+ * the answer and one pass keeps the keys inside the bracket (at most an
+ * eighth of them); otherwise, or when the bracket misses, radix selection:
+ * a histogram of 16 key bits at a time narrows the candidates to one
+ * digit's values, copied aside, until few are left for an in-place
+ * selection. Equal values are ordered by time, as InfluxDB's sort leaves
+ * points that arrived in time order.
  */
 #include <math.h>
 #include <stdlib.h>
@@ -70,7 +81,304 @@ static int vlist_push(struct vlist *l, struct ne_qcell c, int64_t t)
 
 static bool needs_values(enum afn fn)
 {
-    return fn == A_MEDIAN || fn == A_MODE || fn == A_PERCENTILE || fn == A_STDDEV;
+    return fn == A_MODE || fn == A_STDDEV;
+}
+
+static bool needs_nums(enum afn fn)
+{
+    return fn == A_MEDIAN || fn == A_PERCENTILE;
+}
+
+/* ---- compact value lists and selection (median, percentile) ---------------------- */
+
+#define SIGN_BIT (UINT64_C(1) << 63)
+
+/* Order-preserving key of a float's bits: negative values have every bit
+ * flipped, others only the sign; -0.0 < +0.0, NaNs beyond the infinities. */
+static inline uint64_t fkey(uint64_t bits)
+{
+    return bits ^ ((uint64_t)((int64_t)bits >> 63) | SIGN_BIT); /* branch-free */
+}
+
+static inline uint64_t fkey_inv(uint64_t k)
+{
+    return k & SIGN_BIT ? k & ~SIGN_BIT : ~k;
+}
+
+static uint64_t key_of_cell(uint8_t type, const struct ne_qcell *c)
+{
+    uint64_t bits;
+    switch (type) {
+    case NE_V_FLOAT: {
+        double f = c->type == NE_QC_FLOAT ? c->v.f : query__cell_f(c);
+        memcpy(&bits, &f, 8);
+        return fkey(bits);
+    }
+    case NE_V_UINT: return c->type == NE_QC_UINT ? c->v.u : (uint64_t)c->v.i;
+    default: return (c->type == NE_QC_UINT ? c->v.u : (uint64_t)c->v.i) ^ SIGN_BIT;
+    }
+}
+
+static struct ne_qcell cell_of_key(uint8_t type, uint64_t k)
+{
+    struct ne_qcell c = {.type = NE_QC_NULL};
+    switch (type) {
+    case NE_V_FLOAT: {
+        uint64_t bits = fkey_inv(k);
+        c.type = NE_QC_FLOAT;
+        memcpy(&c.v.f, &bits, 8);
+        break;
+    }
+    case NE_V_UINT: c.type = NE_QC_UINT; c.v.u = k; break;
+    default: c.type = NE_QC_INT; c.v.i = (int64_t)(k ^ SIGN_BIT); break;
+    }
+    return c;
+}
+
+static int nlist_reserve(struct nlist *l, size_t more)
+{
+    if (l->n + more <= l->cap)
+        return 0;
+    size_t cap = l->cap ? l->cap : 64;
+    while (cap < l->n + more)
+        cap *= 2;
+    uint64_t *k = ne_realloc(l->k, cap * sizeof *k);
+    if (!k)
+        return NE_ENOMEM;
+    l->k = k;
+    if (l->with_t) {
+        int64_t *t = ne_realloc(l->t, cap * sizeof *t);
+        if (!t)
+            return NE_ENOMEM;
+        l->t = t;
+    }
+    l->cap = cap;
+    return 0;
+}
+
+/* Appends n values of type (the slot's) with their times. */
+static int nlist_push_run(struct nlist *l, uint8_t type, const void *vals, const int64_t *ts,
+                          size_t n)
+{
+    if (nlist_reserve(l, n))
+        return NE_ENOMEM;
+    const uint64_t *u = vals; /* double, int64 and uint64 share the size */
+    uint64_t *k = l->k + l->n;
+    if (type == NE_V_FLOAT)
+        for (size_t i = 0; i < n; i++)
+            k[i] = fkey(u[i]);
+    else if (type == NE_V_UINT)
+        memcpy(k, u, n * sizeof *k);
+    else
+        for (size_t i = 0; i < n; i++)
+            k[i] = u[i] ^ SIGN_BIT;
+    if (l->with_t)
+        memcpy(l->t + l->n, ts, n * sizeof *ts);
+    l->type = type;
+    l->n += n;
+    return 0;
+}
+
+static int nlist_push(struct nlist *l, uint8_t type, const struct ne_qcell *c, int64_t t)
+{
+    if (nlist_reserve(l, 1))
+        return NE_ENOMEM;
+    l->k[l->n] = key_of_cell(type, c);
+    if (l->with_t)
+        l->t[l->n] = t;
+    l->type = type;
+    l->n++;
+    return 0;
+}
+
+static void nlist_free(struct nlist *l)
+{
+    ne_free(l->k);
+    ne_free(l->t);
+    memset(l, 0, sizeof *l);
+}
+
+static inline void uswap(uint64_t *a, uint64_t *b)
+{
+    uint64_t x = *a;
+    *a = *b;
+    *b = x;
+}
+
+/* The k-th smallest of v[0..n) (k < n), reordering v: Hoare's selection
+ * with a median-of-three pivot, O(n) on average. */
+static uint64_t nth_u64(uint64_t *v, size_t n, size_t k)
+{
+    size_t lo = 0, hi = n - 1;
+    while (hi > lo) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (v[mid] < v[lo]) uswap(&v[mid], &v[lo]);
+        if (v[hi] < v[lo]) uswap(&v[hi], &v[lo]);
+        if (v[hi] < v[mid]) uswap(&v[hi], &v[mid]);
+        uint64_t pivot = v[mid];
+        size_t i = lo, j = hi;
+        while (i <= j) {
+            while (v[i] < pivot)
+                i++;
+            while (pivot < v[j])
+                j--;
+            if (i <= j) {
+                uswap(&v[i], &v[j]);
+                i++;
+                if (j == 0) /* j would go below 0: the left part is empty */
+                    break;
+                j--;
+            }
+        }
+        if (k <= j && j < i)
+            hi = j;
+        else if (k >= i)
+            lo = i;
+        else
+            return v[k];
+    }
+    return v[k];
+}
+
+/* Below this many candidates a copy and nth_u64 beat another histogram. */
+#define SELECT_SMALL 4096
+#define DIGIT_BITS 16
+
+/* The k-th smallest (k < n) of keys[0..n), which is left unchanged.
+ * Scratch: the candidates left after the first digit that narrows them
+ * (at most n - 1 keys), and 256 KiB of counters when n > SELECT_SMALL.
+ * 0 or NE_ENOMEM. */
+static int radix_select(const uint64_t *keys, size_t n, size_t k, uint64_t *out)
+{
+    uint64_t *buf = NULL;
+    uint32_t *cnt = NULL;
+    const uint64_t *src = keys;
+    size_t m = n;
+    uint64_t prefix = 0;
+    int rc = 0;
+    for (int shift = 64 - DIGIT_BITS; shift >= 0; shift -= DIGIT_BITS) {
+        if (m <= SELECT_SMALL) {
+            if (!buf && !(buf = ne_malloc(m * sizeof *buf))) {
+                rc = NE_ENOMEM;
+                break;
+            }
+            if (src != buf)
+                memcpy(buf, src, m * sizeof *buf);
+            *out = nth_u64(buf, m, k);
+            goto done;
+        }
+        if (!cnt && !(cnt = ne_malloc(((size_t)1 << DIGIT_BITS) * sizeof *cnt))) {
+            rc = NE_ENOMEM;
+            break;
+        }
+        memset(cnt, 0, ((size_t)1 << DIGIT_BITS) * sizeof *cnt);
+        for (size_t i = 0; i < m; i++)
+            cnt[(src[i] >> shift) & 0xffff]++;
+        uint32_t d = 0;
+        while (k >= cnt[d]) /* cnt sums to m > k: stops inside */
+            k -= cnt[d++];
+        prefix |= (uint64_t)d << shift;
+        size_t c = cnt[d];
+        if (c == m)
+            continue; /* every candidate has this digit: look further */
+        if (!buf && !(buf = ne_malloc(c * sizeof *buf))) {
+            rc = NE_ENOMEM;
+            break;
+        }
+        size_t j = 0;
+        for (size_t i = 0; i < m; i++) /* in place when src == buf: j <= i */
+            if (((src[i] >> shift) & 0xffff) == d)
+                buf[j++] = src[i];
+        src = buf;
+        m = c;
+    }
+    if (rc == 0)
+        *out = prefix; /* every digit fixed: the candidates all equal it */
+done:
+    ne_free(buf);
+    ne_free(cnt);
+    return rc;
+}
+
+static int cmp_u64(const void *a, const void *b)
+{
+    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+    return x < y ? -1 : x > y;
+}
+
+#define SAMPLE_MIN_N 65536
+#define SAMPLE_N 2048
+#define SAMPLE_MARGIN 128 /* about 3 standard deviations of a rank in the sample */
+
+/* The k-th smallest of keys[0..n) in one pass when a sample brackets it
+ * (Floyd and Rivest): the sample's ranks around k's give [lo, hi]; one pass
+ * counts the keys below lo and copies those in [lo, hi] (about n/8 at
+ * most, by design); the answer is among them when the counts agree.
+ * Returns 1 with *out set, 0 when the bracket missed or was too wide (the
+ * caller then uses radix_select), or NE_ENOMEM. */
+static int sample_select(const uint64_t *keys, size_t n, size_t k, uint64_t *out)
+{
+    uint64_t sample[SAMPLE_N];
+    for (size_t i = 0; i < SAMPLE_N; i++) /* evenly spread: deterministic */
+        sample[i] = keys[(size_t)((double)i * (double)n / SAMPLE_N)];
+    qsort(sample, SAMPLE_N, sizeof *sample, cmp_u64);
+    size_t r = (size_t)((double)k * SAMPLE_N / (double)n);
+    uint64_t lo = sample[r > SAMPLE_MARGIN ? r - SAMPLE_MARGIN : 0];
+    uint64_t hi = sample[r + SAMPLE_MARGIN < SAMPLE_N ? r + SAMPLE_MARGIN : SAMPLE_N - 1];
+    size_t cap = n / 8, below = 0, in = 0;
+    uint64_t *buf = ne_malloc(cap * sizeof *buf);
+    if (!buf)
+        return NE_ENOMEM;
+    for (size_t i = 0; i < n; i++) {
+        uint64_t x = keys[i];
+        below += x < lo;
+        if (x >= lo && x <= hi) {
+            if (in == cap) {
+                ne_free(buf);
+                return 0; /* far more ties or spread than the sample said */
+            }
+            buf[in++] = x;
+        }
+    }
+    int found = k >= below && k - below < in;
+    if (found)
+        *out = nth_u64(buf, in, k - below);
+    ne_free(buf);
+    return found;
+}
+
+/* The k-th smallest (key, time) of l (k < l->n): *key, and *t the time of
+ * that point when l has times (else INT64_MIN). 0 or NE_ENOMEM. */
+static int nlist_select(const struct nlist *l, size_t k, uint64_t *key, int64_t *t)
+{
+    int rc = l->n >= SAMPLE_MIN_N ? sample_select(l->k, l->n, k, key) : 0;
+    if (rc < 0)
+        return rc;
+    rc = rc ? 0 : radix_select(l->k, l->n, k, key);
+    *t = INT64_MIN;
+    if (rc || !l->with_t)
+        return rc;
+    /* among the points equal to the key, the one of rank k - (# smaller) */
+    size_t below = 0, eq = 0;
+    for (size_t i = 0; i < l->n; i++) {
+        below += l->k[i] < *key;
+        eq += l->k[i] == *key;
+    }
+    uint64_t *tt = ne_malloc(eq * sizeof *tt);
+    if (!tt)
+        return NE_ENOMEM;
+    size_t j = 0;
+    for (size_t i = 0; i < l->n; i++)
+        if (l->k[i] == *key)
+            tt[j++] = (uint64_t)l->t[i] ^ SIGN_BIT;
+    *t = (int64_t)(nth_u64(tt, eq, k - below) ^ SIGN_BIT);
+    ne_free(tt);
+    return 0;
+}
+
+static uint8_t cell_vtype(const struct ne_qcell *c)
+{
+    return c->type == NE_QC_UINT ? NE_V_UINT : c->type == NE_QC_FLOAT ? NE_V_FLOAT : NE_V_INT;
 }
 
 int query__acc_add(struct acc *a, enum afn fn, struct ne_qcell c, int64_t t)
@@ -105,6 +413,8 @@ int query__acc_add(struct acc *a, enum afn fn, struct ne_qcell c, int64_t t)
         a->sum_u += c.v.u;
     if (needs_values(fn))
         return vlist_push(&a->vals, c, t);
+    if (needs_nums(fn) && c.type != NE_QC_NULL)
+        return nlist_push(&a->nums, a->nums.n ? a->nums.type : cell_vtype(&c), &c, t);
     return 0;
 }
 
@@ -190,53 +500,6 @@ static int sort_vals(struct vlist *l)
     return 0;
 }
 
-static void vswap(struct vlist *l, size_t i, size_t j)
-{
-    struct ne_qcell c = l->v[i];
-    int64_t t = l->t[i];
-    l->v[i] = l->v[j];
-    l->t[i] = l->t[j];
-    l->v[j] = c;
-    l->t[j] = t;
-}
-
-/* Moves the k-th smallest value of l (cell order) to index k, with no
- * larger value before it and no smaller one after it: Hoare's selection
- * with a median-of-three pivot, O(n) on average. median() and percentile()
- * need one or two order statistics, not a sorted list. */
-static void select_kth(struct vlist *l, size_t k)
-{
-    ptrdiff_t lo = 0, hi = (ptrdiff_t)l->n - 1;
-    while (hi > lo) {
-        ptrdiff_t mid = lo + (hi - lo) / 2;
-        if (query__cell_lt(&l->v[mid], &l->v[lo]))
-            vswap(l, (size_t)mid, (size_t)lo);
-        if (query__cell_lt(&l->v[hi], &l->v[lo]))
-            vswap(l, (size_t)hi, (size_t)lo);
-        if (query__cell_lt(&l->v[hi], &l->v[mid]))
-            vswap(l, (size_t)hi, (size_t)mid);
-        struct ne_qcell pivot = l->v[mid];
-        ptrdiff_t i = lo, j = hi;
-        while (i <= j) {
-            while (query__cell_lt(&l->v[i], &pivot))
-                i++;
-            while (query__cell_lt(&pivot, &l->v[j]))
-                j--;
-            if (i <= j) {
-                vswap(l, (size_t)i, (size_t)j);
-                i++;
-                j--;
-            }
-        }
-        if ((ptrdiff_t)k <= j)
-            hi = j;
-        else if ((ptrdiff_t)k >= i)
-            lo = i;
-        else
-            return;
-    }
-}
-
 struct ne_qcell query__fcell(double f)
 {
     struct ne_qcell c = {.type = NE_QC_FLOAT};
@@ -320,17 +583,19 @@ struct ne_qcell query__acc_result(struct acc *a, const struct slot *s, int64_t *
         return query__fcell(sqrt(var / (double)(a->vals.n - 1)));
     }
     case A_MEDIAN: {
-        size_t n = a->vals.n;
-        select_kth(&a->vals, n / 2);
-        if (n % 2)
-            return query__fcell(query__cell_f(&a->vals.v[n / 2]));
-        /* the next smaller value is the largest of the lower part */
-        size_t below = 0;
-        for (size_t i = 1; i < n / 2; i++)
-            if (query__cell_lt(&a->vals.v[below], &a->vals.v[i]))
-                below = i;
-        double lo = query__cell_f(&a->vals.v[below]), hi = query__cell_f(&a->vals.v[n / 2]);
-        return query__fcell(lo + (hi - lo) / 2);
+        const struct nlist *l = &a->nums;
+        uint64_t khi, klo;
+        int64_t unused;
+        if (l->n == 0 || nlist_select(l, l->n / 2, &khi, &unused))
+            return null;
+        struct ne_qcell hi = cell_of_key(l->type, khi);
+        if (l->n % 2)
+            return query__fcell(query__cell_f(&hi));
+        if (nlist_select(l, l->n / 2 - 1, &klo, &unused))
+            return null;
+        struct ne_qcell lo = cell_of_key(l->type, klo);
+        double flo = query__cell_f(&lo), fhi = query__cell_f(&hi);
+        return query__fcell(flo + (fhi - flo) / 2);
     }
     case A_MODE: {
         if (sort_vals(&a->vals))
@@ -349,12 +614,12 @@ struct ne_qcell query__acc_result(struct acc *a, const struct slot *s, int64_t *
         return a->vals.v[best];
     }
     case A_PERCENTILE: {
-        double idx = floor((double)a->vals.n * s->param / 100.0 + 0.5) - 1;
-        if (idx < 0 || idx >= (double)a->vals.n)
+        const struct nlist *l = &a->nums;
+        double idx = floor((double)l->n * s->param / 100.0 + 0.5) - 1;
+        uint64_t key;
+        if (idx < 0 || idx >= (double)l->n || nlist_select(l, (size_t)idx, &key, t))
             return null;
-        select_kth(&a->vals, (size_t)idx);
-        *t = a->vals.t[(size_t)idx];
-        return a->vals.v[(size_t)idx];
+        return cell_of_key(l->type, key);
     }
     }
     return null;
@@ -364,6 +629,7 @@ void query__acc_free(struct acc *a)
 {
     ne_free(a->vals.v);
     ne_free(a->vals.t);
+    nlist_free(&a->nums);
 }
 
 
@@ -471,6 +737,10 @@ int query__acc_add_run(struct acc *a, const struct slot *sl, const int64_t *ts,
         a->sum_f += sum;
         a->n += n;
         return 0;
+    }
+    if (needs_nums(sl->fn) && sl->type != NE_V_BOOL && sl->type != NE_V_STRING) {
+        a->n += n;
+        return nlist_push_run(&a->nums, sl->type, (const uint64_t *)vals + i0, ts, n);
     }
     if (needs_values(sl->fn) || sl->type == NE_V_BOOL || sl->type == NE_V_STRING) {
         for (size_t k = 0; k < n; k++) {

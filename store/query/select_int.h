@@ -64,13 +64,25 @@ struct vlist {
     size_t n, cap;
 };
 
+/* The values of a bucket for percentile() and median(), compact: 8 bytes
+ * per value as order-preserving keys (query__num_key), plus 8 for its time
+ * only when the answer carries the selected point's time (with_t). */
+struct nlist {
+    uint64_t *k;
+    int64_t *t;
+    size_t n, cap;
+    uint8_t type; /* enum ne_vtype of the keys */
+    bool with_t;
+};
+
 struct acc {
     uint64_t n;
     double sum_f;
     uint64_t sum_u; /* int/uint sums wrap as InfluxDB's do */
     struct ne_qcell min, max, first, last;
     int64_t min_t, max_t, first_t, last_t;
-    struct vlist vals; /* median, mode, percentile, stddev */
+    struct vlist vals; /* mode, stddev */
+    struct nlist nums; /* median, percentile */
 };
 
 /* Adds one point to a; values are kept for median, mode, percentile and
@@ -163,5 +175,14 @@ int query__emit_group(struct qexec *x, const struct ne_iql_stmt *st, const struc
                       struct group_out *g, int64_t emit_from);
 /* True if e contains a function call (select.c). */
 bool query__has_call(const struct ne_iql_expr *e);
+/* True if e refers to a field of sch (select.c). */
+bool query__has_field_ref(const struct ne_iql_expr *e, const struct qschema *sch);
+/* Runs a raw SELECT without transformations over one group in time windows
+ * of about opts->raw_window_values field values, writing the result series
+ * (ORDER BY, OFFSET, LIMIT) as it goes (select_raw.c). */
+int query__raw_streamed(struct qexec *x, const struct ne_iql_stmt *st, const struct plan *p,
+                        const struct qschema *sch, const struct qwhere *w,
+                        const struct qseries *const *series, size_t ns,
+                        const struct ne_tag *gtags, size_t ngtags);
 
 #endif

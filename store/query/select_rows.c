@@ -208,6 +208,12 @@ int query__collect_group_rows(struct qexec *x, const struct plan *p, const struc
         for (size_t f = 0; f < nf; f++)
             cols_i[f] = &bufs[f * ns + i];
         rc = merge_series_rows(cols_i, nf, (uint32_t)i, rs);
+        for (size_t f = 0; f < nf; f++) { /* joined: the columns can go */
+            ne_free(cols_i[f]->t);
+            ne_free(cols_i[f]->c);
+            cols_i[f]->t = NULL;
+            cols_i[f]->c = NULL;
+        }
     }
     if (bufs)
         for (size_t k = 0; k < nf * ns; k++) {

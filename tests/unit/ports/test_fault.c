@@ -171,6 +171,35 @@ static void test_counting_is_atomic_across_threads(void)
     T_EQ_INT(total, NT * PER / 2);
 }
 
+/* The byte accounting follows allocations, reallocations and frees, and
+ * its peak is the high-water mark of the net bytes held. */
+static void test_alloc_tracking(void)
+{
+    void *early = ne_malloc(4096); /* from before the start: counts when freed */
+    ne_alloc_track(true);
+    T_EQ_U64(ne_alloc_peak(), 0);
+    char *a = ne_malloc(100000);
+    T_CHECK(a != NULL);
+    T_CHECK(ne_alloc_peak() >= 100000);
+    a = ne_realloc(a, 300000);
+    T_CHECK(a != NULL);
+    size_t p1 = ne_alloc_peak();
+    T_CHECK(p1 >= 300000 && p1 < 450000);
+    ne_free(a);
+    void *b = ne_calloc(1000, 100); /* 100 kB: below the earlier peak */
+    T_EQ_U64(ne_alloc_peak(), p1);
+    ne_free(b);
+    ne_free(early); /* net goes below zero: the peak stays */
+    T_EQ_U64(ne_alloc_peak(), p1);
+    ne_alloc_track(false);
+    void *c = ne_malloc(1000000); /* not counted once stopped */
+    T_EQ_U64(ne_alloc_peak(), p1);
+    ne_free(c);
+    ne_alloc_track(true); /* a restart zeroes */
+    T_EQ_U64(ne_alloc_peak(), 0);
+    ne_alloc_track(false);
+}
+
 int main(void)
 {
     if (!t_tmpdir(g_dir, sizeof g_dir)) return 1;
@@ -180,6 +209,7 @@ int main(void)
     T_RUN(test_spec_rejects_bad_input);
     T_RUN(test_allocation_failure_reaches_callers);
     T_RUN(test_counting_is_atomic_across_threads);
+    T_RUN(test_alloc_tracking);
     ne_fault_reset();
     ne_fs_remove_tree(g_dir);
     return t_done();

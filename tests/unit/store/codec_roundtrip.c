@@ -368,6 +368,46 @@ static void test_small_n_every_type(void)
     ne_buf_free(&out);
 }
 
+/* The delta decoders sum each miniblock as it is unpacked, with shortcuts
+ * for miniblocks of width 0 (one repeated delta, or delta of deltas):
+ * regular, quadratic and wrapping stretches mixed with irregular ones,
+ * across miniblock boundaries, through both forced codecs. */
+static void test_delta_runs(void)
+{
+    enum { N = 1000 };
+    static int64_t ts[N], v[N];
+    uint64_t x = 0x9e3779b97f4a7c15ULL;
+    for (size_t i = 0; i < N; i++) {
+        x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+        ts[i] = 1767225600000000000LL + (int64_t)i * 1000000000LL;
+        if (i < 300)
+            v[i] = (int64_t)(i * i) - 5000;                  /* constant dod, not 0 */
+        else if (i < 600)
+            v[i] = 42 - 7 * (int64_t)i;                       /* constant delta */
+        else if (i < 700)
+            v[i] = (int64_t)(x % 1000);                       /* irregular */
+        else if (i < 900)
+            v[i] = (int64_t)((uint64_t)INT64_MAX + (uint64_t)i * 0x4000000000000000ULL); /* wraps */
+        else
+            v[i] = (int64_t)x;                                /* 64-bit noise */
+    }
+    static const int forced[] = {NE_CODEC_INT_DELTA, NE_CODEC_INT_DOD};
+    for (size_t f = 0; f < 2; f++) {
+        for (size_t n = 0; n <= N; n += n < 10 ? 1 : 127) {
+            struct ne_codec_opts o;
+            ne_codec_opts_default(&o);
+            o.zstd_level = 0;
+            o.force_val = (uint8_t)forced[f];
+            o.force_ts = (uint8_t)forced[1 - f];
+            struct cu_result r = cu_roundtrip(NE_V_INT, ts + (N - n), v + (N - n), n, &o);
+            T_OK(r.rc);
+            r = cu_roundtrip(NE_V_INT, ts, v, n, &o);
+            T_OK(r.rc);
+            if (n) T_EQ_INT(r.info.val_codec, forced[f]);
+        }
+    }
+}
+
 static void test_constant_series(void)
 {
     enum { N = 4096 };
@@ -651,6 +691,7 @@ int main(void)
     T_RUN(test_int_extremes);
     T_RUN(test_int_random_and_patterns);
     T_RUN(test_small_n_every_type);
+    T_RUN(test_delta_runs);
     T_RUN(test_constant_series);
     T_RUN(test_strings);
     T_RUN(test_bools);
