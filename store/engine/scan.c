@@ -197,12 +197,41 @@ static int tomb_cover(const struct scan *sc, uint64_t seg_id, int64_t lo, int64_
     return r;
 }
 
+/* The first index of ts[0..n) (ascending) with ts[i] >= t. */
+static size_t lower_bound(const int64_t *ts, size_t n, int64_t t)
+{
+    size_t lo = 0, hi = n;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (ts[mid] < t) lo = mid + 1;
+        else hi = mid;
+    }
+    return lo;
+}
+
+/* The decoded block's in-range part [*lo, *hi): blocks are sorted by time. */
+static void block_window(const struct scan *sc, size_t *lo, size_t *hi)
+{
+    const struct ne_seg_block *b = &sc->blk;
+    *lo = lower_bound(b->ts, b->n, sc->q->t0);
+    *hi = sc->q->t1 == INT64_MAX ? b->n : lower_bound(b->ts, b->n, sc->q->t1 + 1);
+    if (*hi < *lo) *hi = *lo;
+}
+
 static int append_block(struct scan *sc, uint8_t type, uint64_t seg_id, bool filter)
 {
     const struct ne_seg_block *b = &sc->blk;
-    int rc = grow_vals(sc, b->n);
-    for (uint32_t i = 0; !rc && i < b->n; i++) {
-        if (b->ts[i] < sc->q->t0 || b->ts[i] > sc->q->t1) continue;
+    size_t lo, hi;
+    block_window(sc, &lo, &hi);
+    int rc = grow_vals(sc, hi - lo);
+    if (rc) return rc;
+    if (!filter && type == NE_V_FLOAT) { /* the common case: one tight loop */
+        memcpy(sc->ts + sc->n, b->ts + lo, (hi - lo) * sizeof *sc->ts);
+        for (size_t i = lo; i < hi; i++)
+            sc->v[sc->n++].f = b->v.f[i];
+        return 0;
+    }
+    for (size_t i = lo; !rc && i < hi; i++) {
         if (filter && tomb_cover(sc, seg_id, b->ts[i], b->ts[i])) continue;
         union eng_val v = {.u = 0};
         switch (type) {
@@ -228,51 +257,173 @@ static int append_block(struct scan *sc, uint8_t type, uint64_t seg_id, bool fil
     return rc;
 }
 
-/* Reads the segment part of one column into ts/v (after the memtable
- * copies, which are then moved behind it). */
-static int read_segments(struct scan *sc, const struct eng_field *ef, struct span mt)
+static int grow_tmp(struct scan *sc, size_t n)
 {
-    int64_t col_lo[sc->nsegs ? sc->nsegs : 1], col_hi[sc->nsegs ? sc->nsegs : 1];
-    uint32_t col_idx[sc->nsegs ? sc->nsegs : 1];
+    if (sc->tcap >= n) return 0;
+    int64_t *tts = ne_realloc(sc->tts, n * sizeof *tts);
+    if (tts) sc->tts = tts;
+    union eng_val *tv = tts ? ne_realloc(sc->tv, n * sizeof *tv) : NULL;
+    if (tv) sc->tv = tv;
+    bool *b = tv ? ne_realloc(sc->b, n * sizeof *b) : NULL;
+    if (b) sc->b = b;
+    struct ne_sv *sv = b ? ne_realloc(sc->sv, n * sizeof *sv) : NULL;
+    if (!sv) return NE_ENOMEM;
+    sc->sv = sv;
+    sc->tcap = n;
+    return 0;
+}
+
+/* ts/v[base, run) and [run, n) are each ascending: merges them so that
+ * [base, n) is ascending, equal times in their order (the later run's
+ * value after the earlier's, so the dedup keeps it). Segments of one
+ * column usually follow each other in time or overlap at their edges:
+ * only the overlapping tail of the first run is moved. */
+static int merge_runs(struct scan *sc, size_t base, size_t run)
+{
+    if (run == base || run == sc->n || sc->ts[run - 1] < sc->ts[run] || sc->ts[run] == INT64_MAX)
+        return 0;
+    size_t p = base + lower_bound(sc->ts + base, run - base, sc->ts[run] + 1);
+    size_t na = run - p, nb = sc->n - run;
+    if (na == 0) return 0; /* they only meet at an equal time: in order */
+    int rc = grow_tmp(sc, na);
+    if (rc) return rc;
+    memcpy(sc->tts, sc->ts + p, na * sizeof *sc->tts);
+    memcpy(sc->tv, sc->v + p, na * sizeof *sc->tv);
+    size_t i = 0, j = run, k = p; /* i in tmp (first run), j in the second */
+    while (i < na && j < run + nb) {
+        if (sc->ts[j] < sc->tts[i]) {
+            sc->ts[k] = sc->ts[j];
+            sc->v[k++] = sc->v[j++];
+        } else {
+            sc->ts[k] = sc->tts[i];
+            sc->v[k++] = sc->tv[i++];
+        }
+    }
+    while (i < na) {
+        sc->ts[k] = sc->tts[i];
+        sc->v[k++] = sc->tv[i++];
+    }
+    return 0; /* the rest of the second run is in place */
+}
+
+/* The one block of a column that nothing else overlaps: its decoded
+ * arrays go to the callback as they are, without a copy. */
+static int emit_block(struct scan *sc, const struct eng_field *ef)
+{
+    const struct ne_seg_block *b = &sc->blk;
+    size_t lo, hi;
+    block_window(sc, &lo, &hi);
+    if (lo == hi || !sc->fn) return 0;
+    struct ne_scan_chunk c = {
+        .series = &sc->info, .field = ef->name.p, .type = ef->type, .n = hi - lo, .ts = b->ts + lo};
+    switch (ef->type) {
+    case NE_V_FLOAT:
+        c.v.f = b->v.f + lo;
+        break;
+    case NE_V_INT:
+        c.v.i = b->v.i + lo;
+        break;
+    case NE_V_UINT:
+        c.v.u = b->v.u + lo;
+        break;
+    case NE_V_BOOL:
+        c.v.b = b->v.b + lo;
+        break;
+    default:
+        c.v.s = b->v.s + lo;
+        break;
+    }
+    return sc->fn(sc->ctx, &c);
+}
+
+/* Where one segment's part of a column lies and which of its blocks meet
+ * the scan's range. */
+struct colpart {
+    int64_t lo, hi;  /* the column's time range in that segment */
+    uint32_t idx;    /* column index, UINT32_MAX if the segment lacks it */
+    uint32_t b0, b1; /* blocks meeting [t0, t1] */
+};
+
+/* Offers block b of segment i to the block callback when its statistics
+ * may stand for its points (wholly in range, not deleted in part, nothing
+ * else overlapping it). 1 if they were used, 0 if not, < 0 an error. */
+static int offer_stats(struct scan *sc, const struct eng_field *ef, size_t i,
+                       const int64_t *col_lo, const int64_t *col_hi, struct span mt,
+                       const struct ne_seg_blockref *br, int cover)
+{
+    if (!sc->bfn || cover || br->stats.min_ts < sc->q->t0 || br->stats.max_ts > sc->q->t1 ||
+        overlaps_other(sc, i, col_lo, col_hi, mt, br->stats.min_ts, br->stats.max_ts))
+        return 0;
+    struct ne_scan_block sb = {&sc->info, ef->name.p, ef->type, &br->stats};
+    return sc->bfn(sc->ctx, &sb);
+}
+
+static int read_failed(const struct ne_seg *r, int rc)
+{
+    if (rc < 0)
+        ne_log(NE_LOG_ERROR, ENG_MOD, "segment block unreadable", "path", ne_seg_path_of(r), "err",
+               ne_strerror(rc), NULL);
+    return rc;
+}
+
+/* Reads the segment part of one column into ts/v (after the memtable
+ * copies, which are then moved behind it), each block merged into what
+ * is there so that the column stays in time order. When one block is all
+ * the column has in range (no memtable values, no tombstones) its points
+ * go to the callback straight from the decoder and *done is set. */
+static int read_segments(struct scan *sc, const struct eng_field *ef, struct span mt, size_t mt_n,
+                         bool *done)
+{
+    size_t ns = sc->nsegs ? sc->nsegs : 1;
+    int64_t col_lo[ns], col_hi[ns];
+    struct colpart part[ns];
+    size_t nblocks = 0, only = 0;
+    *done = false;
     for (size_t i = 0; i < sc->nsegs; i++) {
-        col_lo[i] = INT64_MAX;
-        col_hi[i] = INT64_MIN;
-        if (ne_seg_find_col(sc->segs[i]->r, sc->info.id, ef->name, &col_idx[i]) == 0) {
-            const struct ne_seg_col *c = ne_seg_col(sc->segs[i]->r, col_idx[i]);
+        struct colpart *cp = &part[i];
+        *cp = (struct colpart){INT64_MAX, INT64_MIN, UINT32_MAX, 0, 0};
+        uint32_t idx;
+        if (ne_seg_find_col(sc->segs[i]->r, sc->info.id, ef->name, &idx) == 0) {
+            const struct ne_seg_col *c = ne_seg_col(sc->segs[i]->r, idx);
             if (c->key.type == ef->type) {
-                col_lo[i] = c->min_ts;
-                col_hi[i] = c->max_ts;
-                continue;
+                cp->lo = c->min_ts;
+                cp->hi = c->max_ts;
+                cp->idx = idx;
+                ne_seg_blocks_in_range(sc->segs[i]->r, idx, sc->q->t0, sc->q->t1, &cp->b0,
+                                       &cp->b1);
+                nblocks += cp->b1 - cp->b0;
+                if (cp->b1 > cp->b0) only = i;
             }
         }
-        col_idx[i] = UINT32_MAX;
+        col_lo[i] = cp->lo;
+        col_hi[i] = cp->hi;
     }
+    if (nblocks == 1 && mt_n == 0 && sc->ntr == 0) {
+        const struct ne_seg *r = sc->segs[only]->r;
+        const struct ne_seg_blockref *br = ne_seg_block(r, part[only].idx, part[only].b0);
+        *done = true;
+        int rc = offer_stats(sc, ef, only, col_lo, col_hi, mt, br, 0);
+        if (rc) return rc < 0 ? rc : 0;
+        rc = ne_seg_block_read(r, part[only].idx, part[only].b0, &sc->blk);
+        return rc ? read_failed(r, rc) : emit_block(sc, ef);
+    }
+    size_t base = sc->n;
     for (size_t i = 0; i < sc->nsegs; i++) {
-        if (col_idx[i] == UINT32_MAX) continue;
+        const struct colpart *cp = &part[i];
         const struct ne_seg *r = sc->segs[i]->r;
         uint64_t seg_id = sc->segs[i]->id;
-        uint32_t b0, b1;
-        ne_seg_blocks_in_range(r, col_idx[i], sc->q->t0, sc->q->t1, &b0, &b1);
-        for (uint32_t b = b0; b < b1; b++) {
-            const struct ne_seg_blockref *br = ne_seg_block(r, col_idx[i], b);
+        for (uint32_t b = cp->b0; b < cp->b1; b++) {
+            const struct ne_seg_blockref *br = ne_seg_block(r, cp->idx, b);
             int cover = sc->ntr ? tomb_cover(sc, seg_id, br->stats.min_ts, br->stats.max_ts) : 0;
             if (cover == 2) continue; /* deleted */
-            if (sc->bfn && !cover && br->stats.min_ts >= sc->q->t0 && br->stats.max_ts <= sc->q->t1 &&
-                !overlaps_other(sc, i, col_lo, col_hi, mt, br->stats.min_ts, br->stats.max_ts)) {
-                struct ne_scan_block sb = {&sc->info, ef->name.p, ef->type, &br->stats};
-                int rc = sc->bfn(sc->ctx, &sb);
-                if (rc < 0) return rc;
-                if (rc > 0) continue; /* the statistics were used */
-                /* declined: decode the block like any other */
-            }
-            int rc = ne_seg_block_read(r, col_idx[i], b, &sc->blk);
+            int rc = offer_stats(sc, ef, i, col_lo, col_hi, mt, br, cover);
+            if (rc < 0) return rc;
+            if (rc > 0) continue; /* the statistics were used */
+            size_t run = sc->n;
+            rc = ne_seg_block_read(r, cp->idx, b, &sc->blk);
             if (!rc) rc = append_block(sc, ef->type, seg_id, cover != 0);
-            if (rc) {
-                if (rc < 0)
-                    ne_log(NE_LOG_ERROR, ENG_MOD, "segment block unreadable", "path",
-                           ne_seg_path_of(r), "err", ne_strerror(rc), NULL);
-                return rc;
-            }
+            if (!rc) rc = merge_runs(sc, base, run);
+            if (rc) return read_failed(r, rc);
         }
     }
     return 0;
@@ -282,18 +433,8 @@ static int emit(struct scan *sc, const struct eng_field *ef, size_t from)
 {
     size_t n = sc->n - from;
     if (!n) return 0;
-    if (sc->tcap < n) {
-        int64_t *tts = ne_realloc(sc->tts, n * sizeof *tts);
-        if (tts) sc->tts = tts;
-        union eng_val *tv = tts ? ne_realloc(sc->tv, n * sizeof *tv) : NULL;
-        if (tv) sc->tv = tv;
-        bool *b = tv ? ne_realloc(sc->b, n * sizeof *b) : NULL;
-        if (b) sc->b = b;
-        struct ne_sv *sv = b ? ne_realloc(sc->sv, n * sizeof *sv) : NULL;
-        if (!sv) return NE_ENOMEM;
-        sc->sv = sv;
-        sc->tcap = n;
-    }
+    int rc = grow_tmp(sc, n);
+    if (rc) return rc;
     int64_t *ts = sc->ts + from;
     union eng_val *v = sc->v + from;
     n = eng_sort_dedup(ts, v, n, sc->tts, sc->tv);
@@ -329,8 +470,10 @@ static int scan_column(struct scan *sc, uint32_t f)
     size_t mt_n = sc->mt_hi[f] - sc->mt_lo[f];
     size_t base = sc->mt_end; /* after all memtable copies */
     sc->n = base;
-    int rc = read_segments(sc, &sc->fcopy[f], sc->mt_span[f]);
-    if (!rc) rc = grow_vals(sc, mt_n);
+    bool done;
+    int rc = read_segments(sc, &sc->fcopy[f], sc->mt_span[f], mt_n, &done);
+    if (rc || done) return rc;
+    rc = grow_vals(sc, mt_n);
     if (rc) return rc;
     if (mt_n) {
         memcpy(sc->ts + sc->n, sc->ts + sc->mt_lo[f], mt_n * sizeof *sc->ts);
@@ -497,12 +640,48 @@ static int cmp_cstr(const void *a, const void *b)
     return strcmp(*(const char *const *)a, *(const char *const *)b);
 }
 
-/* Collects names (borrowed), sorts them, calls fn once per distinct one. */
+/* Collects names (borrowed), sorts them, calls fn once per distinct one.
+ * Keys of many series repeat the same few names: a small hash set of the
+ * names seen keeps each out of the list after its first time. */
 struct names {
     const char **v;
     uint8_t *types;
     size_t n, cap;
+    uint32_t *seen; /* open addressing: index + 1 into v, 0 = free */
+    size_t nseen;   /* slots, a power of two, at least twice n */
 };
+
+static uint32_t name_hash(const char *s)
+{
+    uint32_t h = 2166136261u; /* FNV-1a */
+    for (; *s; s++)
+        h = (h ^ (unsigned char)*s) * 16777619u;
+    return h;
+}
+
+/* The slot of name in the seen set: where it is, or the free one where it
+ * goes. */
+static uint32_t *seen_slot(struct names *nm, const char *name)
+{
+    size_t mask = nm->nseen - 1;
+    for (size_t i = name_hash(name) & mask;; i = (i + 1) & mask) {
+        uint32_t *sl = &nm->seen[i];
+        if (!*sl || strcmp(nm->v[*sl - 1], name) == 0) return sl;
+    }
+}
+
+static int seen_grow(struct names *nm)
+{
+    size_t ns = nm->nseen ? nm->nseen * 2 : 64;
+    uint32_t *t = ne_calloc(ns, sizeof *t);
+    if (!t) return NE_ENOMEM;
+    ne_free(nm->seen);
+    nm->seen = t;
+    nm->nseen = ns;
+    for (size_t i = 0; i < nm->n; i++)
+        *seen_slot(nm, nm->v[i]) = (uint32_t)i + 1;
+    return 0;
+}
 
 static int names_add(struct names *nm, const char *name, uint8_t type)
 {
@@ -519,6 +698,17 @@ static int names_add(struct names *nm, const char *name, uint8_t type)
     nm->types[nm->n] = type;
     nm->v[nm->n++] = name;
     return 0;
+}
+
+/* names_add, but a name already collected is left out. */
+static int names_add_new(struct names *nm, const char *name, uint8_t type)
+{
+    if (2 * (nm->n + 1) > nm->nseen && seen_grow(nm)) return NE_ENOMEM;
+    uint32_t *sl = seen_slot(nm, name);
+    if (*sl) return 0;
+    int rc = names_add(nm, name, type);
+    if (!rc) *sl = (uint32_t)nm->n;
+    return rc;
 }
 
 /* Emits the collected names sorted and each once (when rc is still 0) and
@@ -545,6 +735,7 @@ static int names_finish(struct names *nm, int rc, ne_store_name_fn fn, ne_store_
     }
     ne_free(nm->v);
     ne_free(nm->types);
+    ne_free(nm->seen);
     return rc;
 }
 
@@ -557,7 +748,7 @@ int ne_store_tag_keys(struct ne_store *s, const char *db, const char *measuremen
     int rc = find_meas(s, db, measurement, &m);
     for (uint64_t i = 0; !rc && i < m->nseries; i++)
         for (uint32_t t = 0; !rc && !m->series[i]->dead && t < m->series[i]->ntags; t++)
-            rc = names_add(&nm, m->series[i]->tags[t].key.p, 0);
+            rc = names_add_new(&nm, m->series[i]->tags[t].key.p, 0);
     rc = names_finish(&nm, rc, fn, NULL, ctx, m);
     pthread_mutex_unlock(&s->mu);
     return rc;
@@ -588,7 +779,7 @@ int ne_store_field_keys(struct ne_store *s, const char *db, const char *measurem
     int rc = find_meas(s, db, measurement, &m);
     for (uint64_t i = 0; !rc && i < m->nseries; i++)
         for (uint32_t f = 0; !rc && !m->series[i]->dead && f < m->series[i]->nfields; f++)
-            rc = names_add(&nm, m->series[i]->fields[f].name.p, m->series[i]->fields[f].type);
+            rc = names_add_new(&nm, m->series[i]->fields[f].name.p, m->series[i]->fields[f].type);
     rc = names_finish(&nm, rc, NULL, fn, ctx, m);
     pthread_mutex_unlock(&s->mu);
     return rc;
