@@ -498,20 +498,35 @@ static int64_t bucket_of(const struct agg_scan *s, int64_t t)
     return s->interval ? floor_div(t - s->start, s->interval) : 0;
 }
 
+/* The first index in [i, n) of ascending ts with ts[j] >= limit, found by
+ * galloping from i: a bucket's run costs O(log run), not O(run). */
+static size_t run_end(const int64_t *ts, size_t i, size_t n, int64_t limit)
+{
+    size_t lo = i, step = 1;
+    while (lo + step < n && ts[lo + step] < limit) {
+        lo += step;
+        step *= 2;
+    }
+    size_t hi = lo + step < n ? lo + step : n; /* ts[lo] < limit <= ts[hi] (or hi == n) */
+    while (hi - lo > 1) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (ts[mid] < limit)
+            lo = mid;
+        else
+            hi = mid;
+    }
+    return hi;
+}
+
 static int agg_points(void *arg, uint64_t sid, const int64_t *ts, const void *vals, size_t n)
 {
     struct agg_scan *s = arg;
     size_t i = 0;
     while (i < n) {
         int64_t b = bucket_of(s, ts[i]);
-        size_t j = i + 1;
-        if (s->interval) {
-            int64_t limit = s->start + (b + 1) * s->interval;
-            while (j < n && ts[j] < limit)
-                j++;
-        } else {
-            j = n;
-        }
+        size_t j = n;
+        if (s->interval && ts[n - 1] >= s->start + (b + 1) * s->interval)
+            j = run_end(ts, i, n, s->start + (b + 1) * s->interval);
         if (b >= 0 && b < s->nb) {
             int rc = query__acc_add_run(&s->accs[b], s->slot, ts, vals, i, j - i, s->pool);
             if (rc)
