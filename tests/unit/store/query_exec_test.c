@@ -5,7 +5,10 @@
 #include "store/query/query.h"
 
 #include "ports/err.h"
+#include <math.h>
 #include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
 
 #include "t.h"
 
@@ -306,6 +309,75 @@ static void test_formats(void)
     T_EQ_STR(b, "1969-12-31T23:59:59.999999999Z");
 }
 
+/* The fewest significant digits (%.*g) that read back as v. */
+static int shortest_len(double v)
+{
+    char t[64];
+    for (int p = 1; p < 17; p++) {
+        snprintf(t, sizeof t, "%.*g", p, v);
+        if (strtod(t, NULL) == v)
+            return p;
+    }
+    return 17;
+}
+
+/* Significant digits in a decimal text ("-0.00120" -> 3, "1.5e-7" -> 2). */
+static int sig_digits(const char *s)
+{
+    int n = 0, lead = 1, trail = 0;
+    for (; *s && *s != 'e'; s++) {
+        if (*s < '0' || *s > '9')
+            continue;
+        if (lead && *s == '0')
+            continue;
+        lead = 0;
+        n++;
+        trail = *s == '0' ? trail + 1 : 0;
+    }
+    /* zeros before the point of an integer count as padding */
+    return n - trail > 0 ? n - trail : n;
+}
+
+/* Floats of every magnitude the plain form covers, short decimals (the
+ * usual sensor readings) and arbitrary bit patterns: each text reads back
+ * exactly and has no more significant digits than needed. */
+static void test_float_text(void)
+{
+    uint64_t x = 0x9E3779B97F4A7C15ull;
+    size_t bad_rt = 0, bad_len = 0;
+    for (int i = 0; i < 200000; i++) {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        double v;
+        if (i % 2) {
+            int k = (int)(x % 12);
+            v = (double)(int64_t)((x >> 8) % 100000000) / pow(10, k);
+        } else {
+            uint64_t bits = x;
+            memcpy(&v, &bits, sizeof v);
+            if (isnan(v) || isinf(v) || fabs(v) < 1e-6 || fabs(v) >= 1e15)
+                continue;
+        }
+        if (x & 1 << 20)
+            v = -v;
+        char b[64];
+        ne_query_format_float(v, b, sizeof b);
+        if (strtod(b, NULL) != v)
+            bad_rt++;
+        else if (v != 0 && sig_digits(b) > shortest_len(v))
+            bad_len++;
+    }
+    T_EQ_U64(bad_rt, 0);
+    T_EQ_U64(bad_len, 0);
+    T_EQ_STR(json("SELECT max(n) FROM env WHERE site = 'a'"),
+             "{\"results\":[{\"statement_id\":0,\"series\":[{\"name\":\"env\",\"columns\":"
+             "[\"time\",\"max\"],\"values\":[[5,6]]}]}]}\n");
+    T_EQ_STR(run("SELECT min(n) FROM env", NE_QFMT_JSON, "ns"),
+             "{\"results\":[{\"statement_id\":0,\"series\":[{\"name\":\"env\",\"columns\":"
+             "[\"time\",\"min\"],\"values\":[[0,1]]}]}]}\n");
+}
+
 int main(void)
 {
     T_RUN(test_meta);
@@ -317,5 +389,6 @@ int main(void)
     T_RUN(test_errors);
     T_RUN(test_csv_and_table);
     T_RUN(test_formats);
+    T_RUN(test_float_text);
     return t_done();
 }
