@@ -26,6 +26,8 @@
  *
  * CSV follows InfluxDB 1.x: "name,tags,time,<columns>", one header per
  * change of columns, times as integers (ns unless an epoch is given).
+ * Chunked CSV is the same text, handed out every chunk_size rows and at
+ * each statement's end, as InfluxDB streams it.
  * The table format (for the CLI) buffers one series to align its columns
  * and prints a statement's messages as "WARNING: text" lines; CSV has no
  * place for them.
@@ -703,6 +705,10 @@ static int c_row(void *ctx, const struct ne_qcell *cells, size_t n)
             put(w, b, k);
     }
     put(w, "\n", 1);
+    if (w->o.chunked && ++w->chunk_rows == w->o.chunk_size) {
+        w->chunk_rows = 0;
+        return flush(w); /* one chunk of rows goes out as it is complete */
+    }
     return maybe_flush(w);
 }
 
@@ -719,7 +725,7 @@ static int c_end_statement(void *ctx, const char *error)
         put_csv_field(w, error, strlen(error));
         put(w, "\n", 1);
     }
-    return maybe_flush(w);
+    return w->o.chunked ? flush(w) : maybe_flush(w);
 }
 
 /* ---- table ------------------------------------------------------------------------------ */
@@ -878,7 +884,7 @@ int ne_qwriter_new(const struct ne_qwriter_opts *o, struct ne_qwriter **out)
     if (!w)
         return NE_ENOMEM;
     w->o = *o;
-    w->o.chunked = o->chunked && o->format == NE_QFMT_JSON;
+    w->o.chunked = o->chunked && (o->format == NE_QFMT_JSON || o->format == NE_QFMT_CSV);
     if (!w->o.chunk_size)
         w->o.chunk_size = 10000; /* InfluxDB's default */
     w->epoch_div = div;

@@ -284,6 +284,45 @@ static void test_csv_and_table(void)
     T_EQ_STR(run("SHOW DATABASES", NE_QFMT_TABLE, NULL), "name: databases\nname\n----\niot\n");
 }
 
+struct pieces {
+    struct sink s;
+    int calls;
+};
+
+static int emit_piece(void *ctx, const char *p, size_t n)
+{
+    struct pieces *pc = ctx;
+    pc->calls++;
+    return emit(&pc->s, p, n);
+}
+
+/* chunked CSV: the text of the unchunked answer, handed out every
+ * chunk_size rows (and at each statement's end) rather than at the end. */
+static void test_csv_chunked(void)
+{
+    const char *q = "SELECT temp FROM env WHERE time <= 2s; SELECT n FROM env WHERE time < 1s";
+    char whole[1024];
+    snprintf(whole, sizeof whole, "%s", run(q, NE_QFMT_CSV, NULL));
+    static struct pieces pc;
+    struct ne_qwriter_opts wo = {.format = NE_QFMT_CSV, .emit = emit_piece, .emit_ctx = &pc,
+                                 .chunked = true, .chunk_size = 2};
+    struct ne_qwriter *w = NULL;
+    T_OK(ne_qwriter_new(&wo, &w));
+    struct ne_query_opts qo = {.db = "iot", .now_ns = 10 * S};
+    T_OK(ne_query_text(&src, &qo, q, strlen(q), ne_qwriter_out(w)));
+    int before_finish = pc.calls;
+    T_OK(ne_qwriter_finish(w));
+    ne_qwriter_free(&w);
+    T_EQ_STR(pc.s.buf, whole);
+    /* 5 rows in the first statement (the two series merged by time), 1 in
+     * the second:
+     * out after rows 2 and 4, at the end of statement 1, then at the end
+     * of statement 2 */
+    T_EQ_STR(whole, "name,tags,time,temp\nenv,,0,10\nenv,,0,20\nenv,,1000000000,11\n"
+                    "env,,2000000000,12\nenv,,2000000000,22\n\nname,tags,time,n\nenv,,0,1\n");
+    T_EQ_INT(before_finish, 4);
+}
+
 static void test_formats(void)
 {
     char b[64];
@@ -388,6 +427,7 @@ int main(void)
     T_RUN(test_transforms);
     T_RUN(test_errors);
     T_RUN(test_csv_and_table);
+    T_RUN(test_csv_chunked);
     T_RUN(test_formats);
     T_RUN(test_float_text);
     return t_done();
