@@ -74,6 +74,10 @@ struct ne_qsrc {
      * answer that could not be read) and forgets them. The executor calls
      * it as each statement ends and passes them to ne_qout.message. */
     int (*warnings)(void *ctx, ne_qsrc_name_fn fn, void *arg);
+    /* true if scan may run on two threads at once (over disjoint series):
+     * a large aggregate then reads half of its series on a thread of its
+     * own. */
+    bool parallel_scan;
 };
 
 /* Fills out with a source that reads the local store s (borrowed; out is

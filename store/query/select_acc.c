@@ -18,6 +18,10 @@
 
 /* ---- value accumulators ------------------------------------------------------- */
 
+static void merge_run(struct acc *a, const struct ne_qcell *mn, int64_t tmn,
+                      const struct ne_qcell *mx, int64_t tmx, const struct ne_qcell *fi,
+                      int64_t tfi, const struct ne_qcell *la, int64_t tla, size_t n);
+
 
 
 bool query__cell_lt(const struct ne_qcell *a, const struct ne_qcell *b)
@@ -160,6 +164,22 @@ void query__acc_fold(struct acc *a, const struct ne_block_stats *st)
         a->sum_f += st->sum_f;
     else if (st->type == NE_V_INT || st->type == NE_V_UINT)
         a->sum_u += st->sum_lo;
+}
+
+void query__acc_merge(struct acc *a, const struct acc *b)
+{
+    if (b->n == 0)
+        return;
+    if (a->n == 0) {
+        struct vlist keep = a->vals;
+        *a = *b;
+        a->vals = keep;
+        return;
+    }
+    merge_run(a, &b->min, b->min_t, &b->max, b->max_t, &b->first, b->first_t, &b->last,
+              b->last_t, (size_t)b->n);
+    a->sum_f += b->sum_f;
+    a->sum_u += b->sum_u;
 }
 
 static int cmp_vals(const void *x, const void *y)
