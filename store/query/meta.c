@@ -314,7 +314,11 @@ static int emit_tag_values(struct qexec *x, struct tv_ctx *t)
     if (n == 0)
         return 0;
     struct kv *kvs = t->kvs;
-    qsort(kvs, n, sizeof *kvs, cmp_kv);
+    size_t sorted = 1; /* series made in order often come sorted already */
+    while (sorted < n && cmp_kv(&kvs[sorted - 1], &kvs[sorted]) <= 0)
+        sorted++;
+    if (sorted < n)
+        qsort(kvs, n, sizeof *kvs, cmp_kv);
     size_t w = 1;
     for (size_t i = 1; i < n; i++)
         if (cmp_kv(&kvs[i], &kvs[w - 1]) != 0)

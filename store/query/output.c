@@ -118,11 +118,19 @@ static int maybe_flush(struct ne_qwriter *w)
 
 /* ---- scalars ------------------------------------------------------------------ */
 
-/* True for the bytes JSON strings (and InfluxDB's HTML-safe escaping)
- * must escape. */
+/* The bytes JSON strings (and InfluxDB's HTML-safe escaping) must escape. */
+static const bool json_special_tab[256] = {
+    [0x00] = 1, [0x01] = 1, [0x02] = 1, [0x03] = 1, [0x04] = 1, [0x05] = 1, [0x06] = 1,
+    [0x07] = 1, [0x08] = 1, [0x09] = 1, [0x0a] = 1, [0x0b] = 1, [0x0c] = 1, [0x0d] = 1,
+    [0x0e] = 1, [0x0f] = 1, [0x10] = 1, [0x11] = 1, [0x12] = 1, [0x13] = 1, [0x14] = 1,
+    [0x15] = 1, [0x16] = 1, [0x17] = 1, [0x18] = 1, [0x19] = 1, [0x1a] = 1, [0x1b] = 1,
+    [0x1c] = 1, [0x1d] = 1, [0x1e] = 1, [0x1f] = 1, ['"'] = 1,  ['\\'] = 1, ['<'] = 1,
+    ['>'] = 1,  ['&'] = 1,
+};
+
 static bool json_special(unsigned char c)
 {
-    return c < 0x20 || c == '"' || c == '\\' || c == '<' || c == '>' || c == '&';
+    return json_special_tab[c];
 }
 
 static void put_json_string(struct ne_qwriter *w, const char *s, size_t n)
