@@ -389,8 +389,9 @@ static enum ne_qfmt query_format(struct MHD_Connection *c, const char **ctype)
 }
 
 /* chunked=true: the answer streams from a query thread (ne_qstream)
- * through libmicrohttpd's content reader (chunked transfer encoding), one
- * InfluxDB response object per line; memory stays bounded by a chunk. */
+ * through libmicrohttpd's content reader (chunked transfer encoding): JSON
+ * as one InfluxDB response object per line, CSV as its rows; memory stays
+ * bounded by a chunk. */
 /* A streamed answer and the cluster source it reads (NULL: the store). */
 struct query_body {
     struct ne_qstream *st;
@@ -442,7 +443,7 @@ static size_t chunk_size_of(const char *v)
  * NULL once the stream owns it). */
 static int query_stream(struct ne_admin *a, struct ne_iql_query **parsed,
                         const struct ne_qwriter_opts *wo, const char *db, size_t chunk_size,
-                        struct answer *out)
+                        const char *ctype, struct answer *out)
 {
     struct query_body *qb = ne_calloc(1, sizeof *qb);
     if (!qb) return NE_ENOMEM;
@@ -465,7 +466,7 @@ static int query_stream(struct ne_admin *a, struct ne_iql_query **parsed,
         return NE_ENOMEM;
     }
     out->status = MHD_HTTP_OK;
-    out->content_type = "application/json";
+    out->content_type = ctype;
     return 0;
 }
 
@@ -508,8 +509,8 @@ static void h_query(struct ne_admin *a, struct request *r, struct answer *out)
         .emit_ctx = &sb,
     };
     int rc;
-    if (chunked && strcmp(chunked, "true") == 0 && wo.format == NE_QFMT_JSON) {
-        rc = query_stream(a, &parsed, &wo, db, chunk_size_of(chunk_size), out);
+    if (chunked && strcmp(chunked, "true") == 0 && wo.format != NE_QFMT_TABLE) {
+        rc = query_stream(a, &parsed, &wo, db, chunk_size_of(chunk_size), ctype, out);
         if (rc != 0)
             answer_error(out, rc == NE_EINVAL ? MHD_HTTP_BAD_REQUEST : MHD_HTTP_INTERNAL_SERVER_ERROR,
                          ne_strerror(rc));

@@ -6,9 +6,11 @@ Starts influxd and neoedge on loopback (data in a temp dir), loads S1 and I1
 into both over HTTP (batches of 5,000 lines, 2 connections), seals
 neoedge's memtable, then runs q1..q4 five times on each engine and prints
 a table of the best latency, the ratio, and whether both answered the same
-(floats to 1e-9 relative). It never asserts on time.
+(floats to 1e-9 relative). The first rows, /ping and SHOW DATABASES, show
+what the client and the HTTP round trip alone cost on each engine: the
+floor under every query's time. It never asserts on time.
 
-Usage: bench_query.py --neoedge BIN [--quick] [--data DIR] [--runs 5]
+Usage: bench_query.py --neoedge BIN [--baseline BIN] [--quick] [--data DIR] [--runs 5]
 """
 import argparse
 import concurrent.futures
@@ -17,6 +19,7 @@ import json
 import os
 import shutil
 import socket
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -64,6 +67,23 @@ def wait_ping(port, proc, what):
             pass
         time.sleep(0.1)
     sys.exit("%s did not answer /ping" % what)
+
+
+def cpu_seconds(pid):
+    f = open("/proc/%d/stat" % pid).read().rsplit(")", 1)[1].split()
+    return (int(f[11]) + int(f[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def wait_idle(pids, limit=300):
+    """Waits until none of pids used more than 20 ms of CPU in a second (a
+    server compacting after the load would be timed too), at most limit s."""
+    last = [cpu_seconds(p) for p in pids]
+    for _ in range(limit):
+        time.sleep(1)
+        now = [cpu_seconds(p) for p in pids]
+        if all(n - l < 0.02 for n, l in zip(now, last)):
+            return
+        last = now
 
 
 def dataset(path, args):
@@ -114,14 +134,52 @@ def query(port, db, q):
     return json.loads(r.read())
 
 
-def best_of(port, db, q, runs):
-    best, res = None, None
+# One keep-alive connection per server for the timed requests, as any
+# InfluxDB client keeps: the clock then sees the request, the server's
+# work and the body arriving, not a TCP handshake or JSON decoding in
+# Python (done after the clock stops). The same client for both engines.
+_conns = {}
+
+
+def _timed_get(port, path):
+    """(seconds, status, body) of GET path on the kept connection."""
+    for attempt in range(2):
+        c = _conns.get(port)
+        if c is None:
+            c = _conns[port] = http.client.HTTPConnection("127.0.0.1", port, timeout=600)
+        try:
+            t = time.perf_counter()
+            c.request("GET", path)
+            r = c.getresponse()
+            body = r.read()
+            return time.perf_counter() - t, r.status, body
+        except (http.client.HTTPException, OSError):
+            c.close()  # the server closed it: one retry on a new one
+            _conns.pop(port, None)
+            if attempt:
+                raise
+
+
+def timings(port, db, q, runs):
+    """The times of runs requests of q (None: GET /ping) and the last answer."""
+    path = "/ping" if q is None else "/query?" + urllib.parse.urlencode(
+        {"db": db, "q": q, "epoch": "ns"})
+    times, body = [], b""
     for _ in range(runs):
-        t = time.perf_counter()
-        res = query(port, db, q)
-        dt = time.perf_counter() - t
-        best = dt if best is None or dt < best else best
-    return best, res
+        dt, status, body = _timed_get(port, path)
+        times.append(dt)
+    return times, (json.loads(body) if body else {})
+
+
+def best_of(port, db, q, runs):
+    """Best time of runs requests of q (None: GET /ping) and the last answer."""
+    times, res = timings(port, db, q, runs)
+    return min(times), res
+
+
+# What the client and the round trip cost on their own: an empty request
+# and the smallest query. No engine can answer faster than these.
+FLOOR = [("ping", "", None), ("show-db", "", "SHOW DATABASES")]
 
 
 def main():
@@ -130,6 +188,8 @@ def main():
     ap.add_argument("--quick", action="store_true")
     ap.add_argument("--data", default=os.path.join(SRC, "bench", "data"))
     ap.add_argument("--runs", type=int, default=5)
+    ap.add_argument("--baseline", help="a second neoedge binary (e.g. an older build) loaded and "
+                    "timed in the same run, for before/after figures")
     a = ap.parse_args()
     os.makedirs(a.data, exist_ok=True)
     if a.quick:
@@ -158,36 +218,70 @@ def main():
         influx = subprocess.Popen(["influxd", "-config", conf], stdout=subprocess.DEVNULL,
                                   stderr=subprocess.DEVNULL)
         procs.append(influx)
-        env = dict(os.environ, NEOEDGE_HTTP_LISTEN="127.0.0.1:%d" % np_,
-                   NEOEDGE_MQTT_ENABLED="false", NEOEDGE_COAP_ENABLED="false",
-                   NEOEDGE_LOG_LEVEL="warn")
-        ne = subprocess.Popen([a.neoedge, "run", "--data-dir", os.path.join(tmp, "ne")], env=env,
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        procs.append(ne)
+        nes = [("neoedge", a.neoedge, np_)]
+        if a.baseline:
+            nes.append(("baseline", a.baseline, free_port()))
+        for label, binary, port in nes:
+            env = dict(os.environ, NEOEDGE_HTTP_LISTEN="127.0.0.1:%d" % port,
+                       NEOEDGE_MQTT_ENABLED="false", NEOEDGE_COAP_ENABLED="false",
+                       NEOEDGE_LOG_LEVEL="warn")
+            ne = subprocess.Popen([binary, "run", "--data-dir", os.path.join(tmp, label)],
+                                  env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            procs.append(ne)
+            wait_ping(port, ne, label)
         wait_ping(ip, influx, "influxd")
-        wait_ping(np_, ne, "neoedge")
         for db in ("s1", "i1"):
             query(ip, "", "CREATE DATABASE " + db)
         for db, path in (("s1", s1), ("i1", i1)):
-            for port in (ip, np_):
+            for label, port in [("influxdb", ip)] + [(n[0], n[2]) for n in nes]:
                 t = time.perf_counter()
                 load(port, db, path)
-                print("loaded %s into %s in %.1f s" % (db, "influxdb" if port == ip else "neoedge",
-                                                      time.perf_counter() - t), file=sys.stderr)
-        c = http.client.HTTPConnection("127.0.0.1", np_, timeout=600)
-        c.request("POST", "/api/v1/flush")
-        c.getresponse().read()
+                print("loaded %s into %s in %.1f s" % (db, label, time.perf_counter() - t),
+                      file=sys.stderr)
+        for _, _, port in nes:
+            c = http.client.HTTPConnection("127.0.0.1", port, timeout=600)
+            c.request("POST", "/api/v1/flush")
+            c.getresponse().read()
+        wait_idle([p.pid for p in procs])
         rows = []
-        for name, db, q in QUERIES:
-            ti, ri = best_of(ip, db, q, a.runs)
-            tn, rn = best_of(np_, db, q, a.runs)
-            same = "yes" if diff(ri, rn) is None else "NO: " + diff(ri, rn)[:60]
-            rows.append((name, db, ti * 1000, tn * 1000, ti / tn if tn > 0 else float("inf"), same))
+        servers = [(ip, influx.pid)] + [(n[2], procs[1 + k].pid) for k, n in enumerate(nes)]
+        for name, db, q in FLOOR + QUERIES:
+            # the engines take turns, one request each, so that a burst of
+            # load from elsewhere on the machine hits them alike; the
+            # server's CPU time (utime + stime, 10 ms ticks) is summed too
+            times = [[] for _ in servers]
+            cpu = [0.0 for _ in servers]
+            answers = [None for _ in servers]
+            for _ in range(a.runs):
+                for k, (port, pid) in enumerate(servers):
+                    c0 = cpu_seconds(pid)
+                    t, answers[k] = timings(port, db, q, 1)
+                    cpu[k] += cpu_seconds(pid) - c0
+                    times[k] += t
+            ti, tn, ri, rn = times[0], times[1], answers[0], answers[1]
+            if (name, db, q) in FLOOR:
+                same = "-"  # timed only
+            else:
+                same = "yes" if diff(ri, rn) is None else "NO: " + diff(ri, rn)[:60]
+            row = [name, db or "-", min(ti) * 1e3, min(tn) * 1e3,
+                   min(ti) / min(tn) if min(tn) > 0 else float("inf"), same,
+                   statistics.median(ti) * 1e3, statistics.median(tn) * 1e3,
+                   cpu[0] * 1e3 / a.runs, cpu[1] * 1e3 / a.runs]
+            if a.baseline:
+                tb = times[2]
+                row += [min(tb) * 1e3, statistics.median(tb) * 1e3, cpu[2] * 1e3 / a.runs]
+            rows.append(row)
         print("\n| query | data | InfluxDB 1.6 best of %d (ms) | neoedge best of %d (ms) | "
-              "speed-up | same result |" % (a.runs, a.runs))
-        print("|---|---|---:|---:|---:|---|")
+              "speed-up | same result | medians InfluxDB / neoedge (ms) | server CPU per query "
+              "InfluxDB / neoedge (ms)%s |"
+              % (a.runs, a.runs, " | baseline best / median / CPU (ms)" if a.baseline else ""))
+        print("|---|---|---:|---:|---:|---|---:|---:|" + ("---:|" if a.baseline else ""))
         for r in rows:
-            print("| %s | %s | %.1f | %.2f | %.1fx | %s |" % r)
+            line = "| %s | %s | %.2f | %.2f | %.1fx | %s | %.2f / %.2f | %.1f / %.1f |" % tuple(
+                r[:10])
+            if a.baseline:
+                line += " %.2f / %.2f / %.1f |" % tuple(r[10:])
+            print(line)
     finally:
         for p in procs:
             p.terminate()

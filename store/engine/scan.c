@@ -248,14 +248,80 @@ static uint32_t lower_bound(const int64_t *ts, uint32_t n, int64_t t)
     return lo;
 }
 
+/* Scratch arrays of n entries (tts, tv for sorting and merging; b, sv for
+ * the chunk handed to the callback). */
+static int grow_tmp(struct scan *sc, size_t n)
+{
+    if (sc->tcap >= n) return 0;
+    int64_t *tts = ne_realloc(sc->tts, n * sizeof *tts);
+    if (tts) sc->tts = tts;
+    union eng_val *tv = tts ? ne_realloc(sc->tv, n * sizeof *tv) : NULL;
+    if (tv) sc->tv = tv;
+    bool *b = tv ? ne_realloc(sc->b, n * sizeof *b) : NULL;
+    if (b) sc->b = b;
+    struct ne_sv *sv = b ? ne_realloc(sc->sv, n * sizeof *sv) : NULL;
+    if (!sv) return NE_ENOMEM;
+    sc->sv = sv;
+    sc->tcap = n;
+    return 0;
+}
+
+/* Merges blk's slice [i0, i0 + k) into the column when it starts before
+ * the column's end (segments of one column overlapping at their edges).
+ * Both are strictly ascending; the result is too, and on an equal time
+ * the block's value (from a newer segment) replaces the column's. Only
+ * the column's tail from the slice's first time on is moved. */
+static int merge_slice(struct scan *sc, uint32_t i0, size_t k)
+{
+    const struct ne_seg_block *b = &sc->blk;
+    size_t lo = sc->col_base, hi = sc->n;
+    while (lo < hi) { /* the first column index with ts >= the slice's first */
+        size_t mid = lo + (hi - lo) / 2;
+        if (sc->ts[mid] < b->ts[i0])
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    size_t p = lo, na = sc->n - p;
+    int rc = grow_tmp(sc, na);
+    if (!rc) rc = grow_vals(sc, k);
+    if (rc) return rc;
+    memcpy(sc->tts, sc->ts + p, na * sizeof *sc->tts);
+    memcpy(sc->tv, sc->v + p, na * sizeof *sc->tv);
+    size_t i = 0, j = i0, end = i0 + k, w = p;
+    while (i < na && j < end) {
+        if (sc->tts[i] < b->ts[j]) {
+            sc->ts[w] = sc->tts[i];
+            sc->v[w++] = sc->tv[i++];
+            continue;
+        }
+        if (sc->tts[i] == b->ts[j]) i++; /* replaced by the newer value */
+        sc->ts[w] = b->ts[j];
+        sc->v[w++].u = b->v.u[j++];
+    }
+    for (; i < na; i++, w++) {
+        sc->ts[w] = sc->tts[i];
+        sc->v[w] = sc->tv[i];
+    }
+    for (; j < end; j++, w++) {
+        sc->ts[w] = b->ts[j];
+        sc->v[w].u = b->v.u[j];
+    }
+    sc->n = w;
+    return 0;
+}
+
 /* Appends blk's points [i0, i0 + k) to the column in two copies: double,
  * int64 and uint64 have the bit layout of union eng_val. */
 static int copy_slice(struct scan *sc, uint32_t i0, size_t k)
 {
     const struct ne_seg_block *b = &sc->blk;
+    if (sc->n > sc->col_base && b->ts[i0] <= sc->ts[sc->n - 1]) {
+        if (sc->ordered && !sc->ver_on) return merge_slice(sc, i0, k);
+        sc->ordered = false;
+    }
     int rc = grow_vals(sc, k);
     if (rc) return rc;
-    if (sc->n > sc->col_base && b->ts[i0] <= sc->ts[sc->n - 1]) sc->ordered = false;
     memcpy(sc->ts + sc->n, b->ts + i0, k * sizeof *sc->ts);
     memcpy(sc->v + sc->n, b->v.u + i0, k * sizeof *sc->v);
     if (sc->ver_on) memset(sc->ver + sc->n, 0, k * sizeof *sc->ver); /* unversioned block */
@@ -385,18 +451,8 @@ static int emit(struct scan *sc, const struct eng_field *ef, size_t from)
 {
     size_t n = sc->n - from;
     if (!n) return 0;
-    if (sc->tcap < n) {
-        int64_t *tts = ne_realloc(sc->tts, n * sizeof *tts);
-        if (tts) sc->tts = tts;
-        union eng_val *tv = tts ? ne_realloc(sc->tv, n * sizeof *tv) : NULL;
-        if (tv) sc->tv = tv;
-        bool *b = tv ? ne_realloc(sc->b, n * sizeof *b) : NULL;
-        if (b) sc->b = b;
-        struct ne_sv *sv = b ? ne_realloc(sc->sv, n * sizeof *sv) : NULL;
-        if (!sv) return NE_ENOMEM;
-        sc->sv = sv;
-        sc->tcap = n;
-    }
+    int rc = grow_tmp(sc, n);
+    if (rc) return rc;
     int64_t *ts = sc->ts + from;
     union eng_val *v = sc->v + from;
     uint64_t *ver = sc->ver_on ? sc->ver + from : NULL;
@@ -621,12 +677,48 @@ static int cmp_cstr(const void *a, const void *b)
     return strcmp(*(const char *const *)a, *(const char *const *)b);
 }
 
-/* Collects names (borrowed), sorts them, calls fn once per distinct one. */
+/* Collects names (borrowed), sorts them, calls fn once per distinct one.
+ * Keys of many series repeat the same few names: a small hash set of the
+ * names seen keeps each out of the list after its first time. */
 struct names {
     const char **v;
     uint8_t *types;
     size_t n, cap;
+    uint32_t *seen; /* open addressing: index + 1 into v, 0 = free */
+    size_t nseen;   /* slots, a power of two, at least twice n */
 };
+
+static uint32_t name_hash(const char *s)
+{
+    uint32_t h = 2166136261u; /* FNV-1a */
+    for (; *s; s++)
+        h = (h ^ (unsigned char)*s) * 16777619u;
+    return h;
+}
+
+/* The slot of name in the seen set: where it is, or the free one where it
+ * goes. */
+static uint32_t *seen_slot(struct names *nm, const char *name)
+{
+    size_t mask = nm->nseen - 1;
+    for (size_t i = name_hash(name) & mask;; i = (i + 1) & mask) {
+        uint32_t *sl = &nm->seen[i];
+        if (!*sl || strcmp(nm->v[*sl - 1], name) == 0) return sl;
+    }
+}
+
+static int seen_grow(struct names *nm)
+{
+    size_t ns = nm->nseen ? nm->nseen * 2 : 64;
+    uint32_t *t = ne_calloc(ns, sizeof *t);
+    if (!t) return NE_ENOMEM;
+    ne_free(nm->seen);
+    nm->seen = t;
+    nm->nseen = ns;
+    for (size_t i = 0; i < nm->n; i++)
+        *seen_slot(nm, nm->v[i]) = (uint32_t)i + 1;
+    return 0;
+}
 
 static int names_add(struct names *nm, const char *name, uint8_t type)
 {
@@ -643,6 +735,17 @@ static int names_add(struct names *nm, const char *name, uint8_t type)
     nm->types[nm->n] = type;
     nm->v[nm->n++] = name;
     return 0;
+}
+
+/* names_add, but a name already collected is left out. */
+static int names_add_new(struct names *nm, const char *name, uint8_t type)
+{
+    if (2 * (nm->n + 1) > nm->nseen && seen_grow(nm)) return NE_ENOMEM;
+    uint32_t *sl = seen_slot(nm, name);
+    if (*sl) return 0;
+    int rc = names_add(nm, name, type);
+    if (!rc) *sl = (uint32_t)nm->n;
+    return rc;
 }
 
 /* Emits the collected names sorted and each once (when rc is still 0) and
@@ -669,6 +772,7 @@ static int names_finish(struct names *nm, int rc, ne_store_name_fn fn, ne_store_
     }
     ne_free(nm->v);
     ne_free(nm->types);
+    ne_free(nm->seen);
     return rc;
 }
 
@@ -681,7 +785,7 @@ int ne_store_tag_keys(struct ne_store *s, const char *db, const char *measuremen
     int rc = find_meas(s, db, measurement, &m);
     for (uint64_t i = 0; !rc && i < m->nseries; i++)
         for (uint32_t t = 0; !rc && !m->series[i]->dead && t < m->series[i]->ntags; t++)
-            rc = names_add(&nm, m->series[i]->tags[t].key.p, 0);
+            rc = names_add_new(&nm, m->series[i]->tags[t].key.p, 0);
     rc = names_finish(&nm, rc, fn, NULL, ctx, m);
     pthread_mutex_unlock(&s->mu);
     return rc;
@@ -712,7 +816,7 @@ int ne_store_field_keys(struct ne_store *s, const char *db, const char *measurem
     int rc = find_meas(s, db, measurement, &m);
     for (uint64_t i = 0; !rc && i < m->nseries; i++)
         for (uint32_t f = 0; !rc && !m->series[i]->dead && f < m->series[i]->nfields; f++)
-            rc = names_add(&nm, m->series[i]->fields[f].name.p, m->series[i]->fields[f].type);
+            rc = names_add_new(&nm, m->series[i]->fields[f].name.p, m->series[i]->fields[f].type);
     rc = names_finish(&nm, rc, NULL, fn, ctx, m);
     pthread_mutex_unlock(&s->mu);
     return rc;

@@ -101,8 +101,10 @@ typedef int (*meta_series_fn)(struct qexec *x, const struct qschema *sch,
 static int with_series(struct qexec *x, const char *db, const char *meas,
                        const struct ne_iql_expr *where, meta_series_fn fn, void *ctx)
 {
-    struct qschema sch;
-    int rc = query__schema_load(x, db, meas, &sch);
+    /* the schema only tells tags from fields in where: without one, the
+     * callbacks see an empty schema and nothing is read for it */
+    struct qschema sch = {.db = db, .meas = meas};
+    int rc = where ? query__schema_load(x, db, meas, &sch) : 0;
     if (rc)
         return rc;
     struct qseries_list l;
@@ -237,77 +239,127 @@ struct kv {
 static int cmp_kv(const void *a, const void *b)
 {
     const struct kv *x = a, *y = b;
-    int c = strcmp(x->k, y->k);
+    int c = x->k == y->k ? 0 : strcmp(x->k, y->k);
     return c ? c : strcmp(x->v, y->v);
 }
 
+/* The (key, value) pairs of SHOW TAG VALUES. Keys are interned (one
+ * pointer per distinct key) so that sorting compares most keys by
+ * pointer; values are copied into pool. */
 struct tv_ctx {
     const struct ne_iql_stmt *st;
     const char *meas;
     const regex_t *re;
+    struct kv *kvs;
+    size_t n, cap;
+    struct qstrs keys; /* distinct selected keys, in pool */
+    struct qpool pool;
+    int rc;
 };
 
-static int emit_tag_values(struct qexec *x, const struct qschema *sch,
-                           const struct qseries_list *l, void *ctx)
+/* The interned copy of key k (added when new). NULL when out of memory. */
+static const char *tv_key(struct tv_ctx *t, struct ne_sv k)
 {
-    const struct tv_ctx *t = ctx;
-    const struct ne_iql_stmt *st = t->st;
-    struct kv *kvs = NULL;
-    size_t n = 0, cap = 0;
+    for (size_t i = t->keys.n; i > 0; i--)
+        if (strlen(t->keys.v[i - 1]) == k.n && memcmp(t->keys.v[i - 1], k.p, k.n) == 0)
+            return t->keys.v[i - 1];
+    const char *d = query__pool_dup(&t->pool, k.p, k.n);
+    if (!d || query__strs_push(&t->keys, d))
+        return NULL;
+    return d;
+}
+
+static int tv_add(struct tv_ctx *t, const struct ne_tag *tags, uint32_t ntags)
+{
+    for (uint32_t j = 0; j < ntags; j++) {
+        if (!key_selected(t->st, tags[j].key.p, t->re))
+            continue;
+        if (t->n == t->cap) {
+            size_t cap = t->cap ? t->cap * 2 : 256;
+            struct kv *nk = ne_realloc(t->kvs, cap * sizeof *nk);
+            if (!nk)
+                return t->rc = NE_ENOMEM;
+            t->kvs = nk;
+            t->cap = cap;
+        }
+        const char *k = tv_key(t, tags[j].key);
+        const char *v = query__pool_dup(&t->pool, tags[j].val.p, tags[j].val.n);
+        if (!k || !v)
+            return t->rc = NE_ENOMEM;
+        t->kvs[t->n++] = (struct kv){k, v};
+    }
+    return 0;
+}
+
+/* The source's series callback: tags are borrowed for the call. */
+static int tv_add_series(void *arg, const struct ne_qsrc_series *s)
+{
+    return tv_add(arg, s->tags, s->ntags);
+}
+
+static int tv_add_list(struct qexec *x, const struct qschema *sch, const struct qseries_list *l,
+                       void *ctx)
+{
     int rc = 0;
     for (size_t i = 0; rc == 0 && i < l->n; i++)
-        for (uint32_t j = 0; rc == 0 && j < l->v[i].ntags; j++) {
-            if (!key_selected(st, l->v[i].tags[j].key.p, t->re))
-                continue;
-            if (n == cap) {
-                cap = cap ? cap * 2 : 256;
-                struct kv *nk = ne_realloc(kvs, cap * sizeof *nk);
-                if (!nk) {
-                    rc = NE_ENOMEM;
-                    break;
-                }
-                kvs = nk;
-            }
-            kvs[n++] = (struct kv){l->v[i].tags[j].key.p, l->v[i].tags[j].val.p};
-        }
-    if (rc == 0 && n > 0) {
-        qsort(kvs, n, sizeof *kvs, cmp_kv);
-        size_t w = 1;
-        for (size_t i = 1; i < n; i++)
-            if (cmp_kv(&kvs[i], &kvs[w - 1]) != 0)
-                kvs[w++] = kvs[i];
-        n = w;
-        size_t off = st->offset > 0 ? (size_t)st->offset : 0;
-        size_t lim = st->limit > 0 ? (size_t)st->limit : SIZE_MAX;
-        if (off < n) {
-            const char *cols[2] = {"key", "value"};
-            rc = query__begin_series(x, t->meas, NULL, 0, cols, 2);
-            for (size_t i = off; rc == 0 && i < n && i - off < lim; i++) {
-                struct ne_qcell c[2] = {cell_str(kvs[i].k), cell_str(kvs[i].v)};
-                rc = query__row(x, c, 2);
-            }
-            if (rc == 0)
-                rc = query__end_series(x);
-        }
-    }
-    ne_free(kvs);
+        rc = tv_add(ctx, l->v[i].tags, l->v[i].ntags);
     return rc;
+}
+
+/* Sorts and de-duplicates the pairs and writes them as one series. */
+static int emit_tag_values(struct qexec *x, struct tv_ctx *t)
+{
+    const struct ne_iql_stmt *st = t->st;
+    size_t n = t->n;
+    if (n == 0)
+        return 0;
+    struct kv *kvs = t->kvs;
+    size_t sorted = 1; /* series made in order often come sorted already */
+    while (sorted < n && cmp_kv(&kvs[sorted - 1], &kvs[sorted]) <= 0)
+        sorted++;
+    if (sorted < n)
+        qsort(kvs, n, sizeof *kvs, cmp_kv);
+    size_t w = 1;
+    for (size_t i = 1; i < n; i++)
+        if (cmp_kv(&kvs[i], &kvs[w - 1]) != 0)
+            kvs[w++] = kvs[i];
+    n = w;
+    size_t off = st->offset > 0 ? (size_t)st->offset : 0;
+    size_t lim = st->limit > 0 ? (size_t)st->limit : SIZE_MAX;
+    if (off >= n)
+        return 0;
+    const char *cols[2] = {"key", "value"};
+    int rc = query__begin_series(x, t->meas, NULL, 0, cols, 2);
+    for (size_t i = off; rc == 0 && i < n && i - off < lim; i++) {
+        struct ne_qcell c[2] = {cell_str(kvs[i].k), cell_str(kvs[i].v)};
+        rc = query__row(x, c, 2);
+    }
+    return rc ? rc : query__end_series(x);
 }
 
 static int tag_values_of(struct qexec *x, const struct ne_iql_stmt *st, const char *db,
                          const char *meas)
 {
     regex_t re;
-    struct tv_ctx t = {st, meas, NULL};
+    struct tv_ctx t = {.st = st, .meas = meas};
     if (st->with_key_regex) {
         int rc = query__regex_compile(&re, st->with_key_regex, x->err, sizeof x->err);
         if (rc)
             return rc;
         t.re = &re;
     }
-    int rc = with_series(x, db, meas, st->where, emit_tag_values, &t);
+    /* without WHERE the series' tags are read where they are, uncopied */
+    int rc = st->where ? with_series(x, db, meas, st->where, tv_add_list, &t)
+                       : x->src->series(x->src->ctx, db, meas, tv_add_series, &t);
+    if (rc == 0)
+        rc = t.rc;
+    if (rc == 0)
+        rc = emit_tag_values(x, &t);
     if (t.re)
         regfree(&re);
+    ne_free(t.kvs);
+    query__strs_free(&t.keys);
+    query__pool_free(&t.pool);
     return rc;
 }
 

@@ -26,6 +26,8 @@
  *
  * CSV follows InfluxDB 1.x: "name,tags,time,<columns>", one header per
  * change of columns, times as integers (ns unless an epoch is given).
+ * Chunked CSV is the same text, handed out every chunk_size rows and at
+ * each statement's end, as InfluxDB streams it.
  * The table format (for the CLI) buffers one series to align its columns
  * and prints a statement's messages as "WARNING: text" lines; CSV has no
  * place for them.
@@ -116,8 +118,34 @@ static int maybe_flush(struct ne_qwriter *w)
 
 /* ---- scalars ------------------------------------------------------------------ */
 
+/* The bytes JSON strings (and InfluxDB's HTML-safe escaping) must escape. */
+static const bool json_special_tab[256] = {
+    [0x00] = 1, [0x01] = 1, [0x02] = 1, [0x03] = 1, [0x04] = 1, [0x05] = 1, [0x06] = 1,
+    [0x07] = 1, [0x08] = 1, [0x09] = 1, [0x0a] = 1, [0x0b] = 1, [0x0c] = 1, [0x0d] = 1,
+    [0x0e] = 1, [0x0f] = 1, [0x10] = 1, [0x11] = 1, [0x12] = 1, [0x13] = 1, [0x14] = 1,
+    [0x15] = 1, [0x16] = 1, [0x17] = 1, [0x18] = 1, [0x19] = 1, [0x1a] = 1, [0x1b] = 1,
+    [0x1c] = 1, [0x1d] = 1, [0x1e] = 1, [0x1f] = 1, ['"'] = 1,  ['\\'] = 1, ['<'] = 1,
+    ['>'] = 1,  ['&'] = 1,
+};
+
+static bool json_special(unsigned char c)
+{
+    return json_special_tab[c];
+}
+
 static void put_json_string(struct ne_qwriter *w, const char *s, size_t n)
 {
+    size_t plain = 0;
+    while (plain < n && !json_special((unsigned char)s[plain]))
+        plain++;
+    if (plain == n && w->len + n + 2 <= w->cap) { /* the usual case: one copy */
+        char *d = w->buf + w->len;
+        d[0] = '"';
+        memcpy(d + 1, s, n);
+        d[n + 1] = '"';
+        w->len += n + 2;
+        return;
+    }
     put(w, "\"", 1);
     size_t start = 0;
     for (size_t i = 0; i < n; i++) {
@@ -172,6 +200,63 @@ static void shortest_digits(double v, char *digits, int *exp10)
     *exp10 = atoi(q + 1);
 }
 
+static const double pow10_exact[] = {1e0,  1e1,  1e2,  1e3,  1e4,  1e5,  1e6,  1e7,
+                                     1e8,  1e9,  1e10, 1e11, 1e12, 1e13, 1e14, 1e15,
+                                     1e16, 1e17, 1e18, 1e19, 1e20, 1e21, 1e22};
+
+/* The fewest decimals k (up to 15 significant digits in all) such that
+ * some integer m reads back as v = m / 10^k: m and 10^k are exact
+ * doubles (m < 10^15, k <= 22), so the division is correctly rounded
+ * (Clinger's fast path) and the test is exact. For 1e-6 <= v < 1e15,
+ * where Go's 'f' format prints no exponent. false: no such short form,
+ * the caller takes the general path. */
+static bool short_decimal(double v, uint64_t *m_out, int *k_out)
+{
+    if (!(v >= 1e-6 && v < 1e15))
+        return false;
+    for (int k = 0; k <= 21; k++) {
+        double x = v * pow10_exact[k];
+        if (x >= 1e15)
+            return false;
+        uint64_t m = (uint64_t)(x + 0.5);
+        for (uint64_t c = m ? m - 1 : 0; c <= m + 1; c++) {
+            if ((double)c / pow10_exact[k] == v) {
+                *m_out = c;
+                *k_out = k;
+                return true;
+            }
+        }
+    }
+    return false;
+}
+
+/* Writes m / 10^k with k decimals (no trailing zeros: k is minimal). */
+static size_t format_decimal(bool neg, uint64_t m, int k, char *out, size_t cap)
+{
+    char digits[24];
+    int nd = 0;
+    do {
+        digits[nd++] = (char)('0' + m % 10);
+        m /= 10;
+    } while (m);
+    while (nd <= k) /* a leading 0 before the point */
+        digits[nd++] = '0';
+    char buf[48];
+    size_t w = 0;
+    if (neg)
+        buf[w++] = '-';
+    for (int i = nd - 1; i >= 0; i--) {
+        buf[w++] = digits[i];
+        if (i == k && k > 0)
+            buf[w++] = '.';
+    }
+    size_t n = w < cap ? w : (cap ? cap - 1 : 0);
+    memcpy(out, buf, n);
+    if (cap)
+        out[n] = 0;
+    return w;
+}
+
 /* Formats a float the way Go's strconv 'f'/-1 (and JSON) does. */
 static size_t format_float(double v, char *out, size_t cap)
 {
@@ -181,6 +266,10 @@ static size_t format_float(double v, char *out, size_t cap)
         return (size_t)snprintf(out, cap, v > 0 ? "+Inf" : "-Inf");
     if (v == 0)
         return (size_t)snprintf(out, cap, signbit(v) ? "-0" : "0");
+    uint64_t m;
+    int k;
+    if (short_decimal(fabs(v), &m, &k))
+        return format_decimal(v < 0, m, k, out, cap);
     char d[32];
     int e;
     shortest_digits(v, d, &e);
@@ -256,6 +345,31 @@ static size_t format_time(int64_t ns, char *out, size_t cap)
 }
 
 /* Formats a cell as text for CSV/table (strings unquoted). */
+/* Decimal text of an integer (printf's "%llu" / "%lld", without its
+ * cost per call). Returns the length; out holds it when cap allows. */
+static size_t format_uint(uint64_t u, bool neg, char *out, size_t cap)
+{
+    char d[24];
+    size_t n = 0;
+    do {
+        d[n++] = (char)('0' + u % 10);
+        u /= 10;
+    } while (u);
+    if (neg)
+        d[n++] = '-';
+    size_t w = 0;
+    for (; w < n && w + 1 < cap; w++)
+        out[w] = d[n - 1 - w];
+    if (cap)
+        out[w] = 0;
+    return n;
+}
+
+static size_t format_int(int64_t i, char *out, size_t cap)
+{
+    return format_uint(i < 0 ? 0 - (uint64_t)i : (uint64_t)i, i < 0, out, cap);
+}
+
 static size_t cell_text(const struct ne_qwriter *w, const struct ne_qcell *c, char *out,
                         size_t cap, bool csv_time_ns)
 {
@@ -265,16 +379,16 @@ static size_t cell_text(const struct ne_qwriter *w, const struct ne_qcell *c, ch
     case NE_QC_FLOAT:
         return format_float(c->v.f, out, cap);
     case NE_QC_INT:
-        return (size_t)snprintf(out, cap, "%lld", (long long)c->v.i);
+        return format_int(c->v.i, out, cap);
     case NE_QC_UINT:
-        return (size_t)snprintf(out, cap, "%llu", (unsigned long long)c->v.u);
+        return format_uint(c->v.u, false, out, cap);
     case NE_QC_BOOL:
         return (size_t)snprintf(out, cap, "%s", c->v.b ? "true" : "false");
     case NE_QC_TIME:
         if (w->epoch_div)
-            return (size_t)snprintf(out, cap, "%lld", (long long)(c->v.i / w->epoch_div));
+            return format_int(c->v.i / w->epoch_div, out, cap);
         if (csv_time_ns)
-            return (size_t)snprintf(out, cap, "%lld", (long long)c->v.i);
+            return format_int(c->v.i, out, cap);
         return format_time(c->v.i, out, cap);
     case NE_QC_STRING: {
         size_t n = c->v.s.n < cap - 1 ? c->v.s.n : cap - 1;
@@ -599,6 +713,10 @@ static int c_row(void *ctx, const struct ne_qcell *cells, size_t n)
             put(w, b, k);
     }
     put(w, "\n", 1);
+    if (w->o.chunked && ++w->chunk_rows == w->o.chunk_size) {
+        w->chunk_rows = 0;
+        return flush(w); /* one chunk of rows goes out as it is complete */
+    }
     return maybe_flush(w);
 }
 
@@ -615,7 +733,7 @@ static int c_end_statement(void *ctx, const char *error)
         put_csv_field(w, error, strlen(error));
         put(w, "\n", 1);
     }
-    return maybe_flush(w);
+    return w->o.chunked ? flush(w) : maybe_flush(w);
 }
 
 /* ---- table ------------------------------------------------------------------------------ */
@@ -774,7 +892,7 @@ int ne_qwriter_new(const struct ne_qwriter_opts *o, struct ne_qwriter **out)
     if (!w)
         return NE_ENOMEM;
     w->o = *o;
-    w->o.chunked = o->chunked && o->format == NE_QFMT_JSON;
+    w->o.chunked = o->chunked && (o->format == NE_QFMT_JSON || o->format == NE_QFMT_CSV);
     if (!w->o.chunk_size)
         w->o.chunk_size = 10000; /* InfluxDB's default */
     w->epoch_div = div;

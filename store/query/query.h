@@ -74,6 +74,10 @@ struct ne_qsrc {
      * answer that could not be read) and forgets them. The executor calls
      * it as each statement ends and passes them to ne_qout.message. */
     int (*warnings)(void *ctx, ne_qsrc_name_fn fn, void *arg);
+    /* true if scan may run on two threads at once (over disjoint series):
+     * a large aggregate then reads half of its series on a thread of its
+     * own. */
+    bool parallel_scan;
 };
 
 /* Fills out with a source that reads the local store s (borrowed; out is
@@ -167,9 +171,11 @@ struct ne_qwriter_opts {
     /* Called with each chunk of output text; returns 0 or non-zero to stop. */
     int (*emit)(void *ctx, const char *p, size_t n);
     void *emit_ctx;
-    /* JSON only: InfluxDB's chunked=true form, one response object per line
+    /* JSON: InfluxDB's chunked=true form, one response object per line
      * (see enum ne_qchunking), each line passed to emit as it ends (long
-     * lines in 64 KiB pieces). chunk_size: rows per response, 0 = 10000. */
+     * lines in 64 KiB pieces). CSV: the same text as unchunked, passed to
+     * emit every chunk_size rows and at the end of each statement. The
+     * table format ignores it. chunk_size: rows per response, 0 = 10000. */
     bool chunked;
     size_t chunk_size;
 };

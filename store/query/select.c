@@ -24,6 +24,7 @@
  * buckets with 0 under fill(null).
  */
 #include <math.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -498,30 +499,35 @@ static int64_t bucket_of(const struct agg_scan *s, int64_t t)
     return s->interval ? floor_div(t - s->start, s->interval) : 0;
 }
 
+/* The first index in [i, n) of ascending ts with ts[j] >= limit, found by
+ * galloping from i: a bucket's run costs O(log run), not O(run). */
+static size_t run_end(const int64_t *ts, size_t i, size_t n, int64_t limit)
+{
+    size_t lo = i, step = 1;
+    while (lo + step < n && ts[lo + step] < limit) {
+        lo += step;
+        step *= 2;
+    }
+    size_t hi = lo + step < n ? lo + step : n; /* ts[lo] < limit <= ts[hi] (or hi == n) */
+    while (hi - lo > 1) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (ts[mid] < limit)
+            lo = mid;
+        else
+            hi = mid;
+    }
+    return hi;
+}
+
 static int agg_points(void *arg, uint64_t sid, const int64_t *ts, const void *vals, size_t n)
 {
     struct agg_scan *s = arg;
     size_t i = 0;
     while (i < n) {
         int64_t b = bucket_of(s, ts[i]);
-        size_t j = i + 1;
-        if (s->interval) {
-            int64_t limit = s->start + (b + 1) * s->interval;
-            if (ts[n - 1] < limit) {
-                j = n; /* the rest of the run is in this bucket */
-            } else {
-                size_t hi = n - 1; /* ts[hi] >= limit: binary search for the first such */
-                while (j < hi) {
-                    size_t mid = j + (hi - j) / 2;
-                    if (ts[mid] < limit)
-                        j = mid + 1;
-                    else
-                        hi = mid;
-                }
-            }
-        } else {
-            j = n;
-        }
+        size_t j = n;
+        if (s->interval && ts[n - 1] >= s->start + (b + 1) * s->interval)
+            j = run_end(ts, i, n, s->start + (b + 1) * s->interval);
         if (b >= 0 && b < s->nb) {
             int rc = query__acc_add_run(&s->accs[b], s->slot, ts, vals, i, j - i, s->pool);
             if (rc)
@@ -787,6 +793,110 @@ static int agg_emit(struct qexec *x, const struct ne_iql_stmt *st, struct plan *
     return rc;
 }
 
+/* ---- scanning on two threads ----------------------------------------------------------- */
+
+/* Aggregates over at least this many series read half of them on a second
+ * thread when the source allows it: below it, starting a thread costs
+ * more than it saves. */
+#define PARALLEL_MIN_SERIES 128
+
+/* The scans of every slot over one list of series ids; args[s] is slot s's
+ * callback argument. Runs on the caller's thread or on one of its own. */
+struct scan_job {
+    const struct qexec *x;
+    const struct qschema *sch;
+    const struct plan *p;
+    const uint64_t *ids;
+    size_t n;
+    int64_t lo, hi;
+    ne_qsrc_points_fn points;
+    ne_qsrc_block_fn block;
+    void **args;
+    int rc;
+};
+
+static int scan_job_run(struct scan_job *j)
+{
+    const struct ne_qsrc *src = j->x->src;
+    int rc = 0;
+    for (size_t s = 0; rc == 0 && s < j->p->nslots; s++)
+        rc = src->scan(src->ctx, j->sch->db, j->sch->meas, j->ids, j->n, j->p->slots[s].field,
+                       (enum ne_vtype)j->p->slots[s].type, j->lo, j->hi, j->points, j->block,
+                       j->args[s]);
+    return rc;
+}
+
+static void *scan_job_main(void *arg)
+{
+    struct scan_job *j = arg;
+    j->rc = scan_job_run(j);
+    return NULL;
+}
+
+/* Runs a here and b on a thread of its own (b after a if no thread can
+ * be started). The jobs must touch disjoint accumulators. Returns the
+ * first non-zero result. */
+static int scan_pair(struct scan_job *a, struct scan_job *b)
+{
+    pthread_t t;
+    bool threaded = pthread_create(&t, NULL, scan_job_main, b) == 0;
+    a->rc = scan_job_run(a);
+    if (threaded)
+        pthread_join(t, NULL);
+    else
+        b->rc = scan_job_run(b);
+    return a->rc ? a->rc : b->rc;
+}
+
+/* True if the slots' accumulators can be filled in two halves and merged
+ * (query__acc_merge): numbers only, no value lists. */
+static bool slots_mergeable(const struct plan *p)
+{
+    for (size_t s = 0; s < p->nslots; s++) {
+        enum afn fn = p->slots[s].fn;
+        uint8_t t = p->slots[s].type;
+        if (fn == A_MEDIAN || fn == A_MODE || fn == A_PERCENTILE || fn == A_STDDEV)
+            return false;
+        if (t != NE_V_FLOAT && t != NE_V_INT && t != NE_V_UINT)
+            return false;
+    }
+    return true;
+}
+
+static bool parallel_ok(const struct qexec *x, size_t nseries)
+{
+    return x->src->parallel_scan && nseries >= PARALLEL_MIN_SERIES;
+}
+
+/* One group's scans with the series split in two: the second half fills
+ * accumulators of its own, merged into a's afterwards. */
+static int agg_scan_split(struct qexec *x, const struct ne_iql_stmt *st, const struct plan *p,
+                          const struct qschema *sch, const struct idmap *map,
+                          const struct agg_range *r, struct agg_state *a)
+{
+    struct agg_state b;
+    int rc = agg_state_init(&b, st, p, r);
+    void *args_a[MAX_SLOTS], *args_b[MAX_SLOTS];
+    for (size_t s = 0; s < p->nslots; s++) {
+        args_a[s] = &a->scans[s];
+        args_b[s] = &b.scans[s];
+    }
+    size_t half = map->n / 2;
+    struct scan_job ja = {.x = x, .sch = sch, .p = p, .ids = map->ids, .n = half, .lo = r->lo,
+                          .hi = r->hi, .points = agg_points, .block = agg_block, .args = args_a};
+    struct scan_job jb = ja;
+    jb.ids = map->ids + half;
+    jb.n = map->n - half;
+    jb.args = args_b;
+    if (rc == 0)
+        rc = scan_pair(&ja, &jb);
+    for (size_t s = 0; rc == 0 && s < p->nslots; s++)
+        for (int64_t k = 0; k < r->nb; k++)
+            query__acc_merge(&a->scans[s].accs[k], &b.scans[s].accs[k]);
+    agg_state_free(&b, p, r);
+    return rc;
+}
+
 static int run_agg_group(struct qexec *x, const struct ne_iql_stmt *st, struct plan *p,
                          const struct qschema *sch, const struct qwhere *w,
                          const struct qseries *const *series, size_t ns, const struct ne_tag *gtags,
@@ -809,6 +919,11 @@ static int run_agg_group(struct qexec *x, const struct ne_iql_stmt *st, struct p
     } else if (rc == 0) {
         struct idmap map = {0};
         rc = query__idmap_build(&map, series, ns);
+        if (rc == 0 && parallel_ok(x, ns) && slots_mergeable(p)) {
+            rc = agg_scan_split(x, st, p, sch, &map, &r, &a);
+            query__idmap_free(&map);
+            goto emit;
+        }
         for (size_t s = 0; rc == 0 && s < p->nslots; s++) {
             rc = x->src->scan(x->src->ctx, sch->db, sch->meas, map.ids, map.n,
                               p->slots[s].field, (enum ne_vtype)p->slots[s].type, r.lo, r.hi,
@@ -818,6 +933,7 @@ static int run_agg_group(struct qexec *x, const struct ne_iql_stmt *st, struct p
         }
         query__idmap_free(&map);
     }
+emit:
     if (rc == 0)
         rc = agg_emit(x, st, p, sch, w, &r, &a, gtags, ngtags);
     agg_state_free(&a, p, &r);
@@ -855,6 +971,43 @@ static int route_block(void *arg, uint64_t sid, const struct ne_block_stats *st)
     return agg_block(&ro->states[ro->group_of[i]].scans[ro->slot], sid, st);
 }
 
+/* The groups' scans in two halves of about as many series each, one on a
+ * thread of its own: the halves share no group, so no accumulator. */
+static int agg_groups_split(struct qexec *x, const struct plan *p, const struct qschema *sch,
+                            const struct agg_range *r, const struct qseries *const *all,
+                            const size_t *groups, size_t ngroups, const uint32_t *group_of,
+                            struct agg_state *states)
+{
+    size_t ns = groups[ngroups] - groups[0], k = 1;
+    while (k + 1 < ngroups && groups[k] - groups[0] < ns / 2)
+        k++;
+    size_t na = groups[k] - groups[0];
+    struct idmap ma = {0}, mb = {0};
+    int rc = query__idmap_build(&ma, all, na);
+    if (rc == 0)
+        rc = query__idmap_build(&mb, all + na, ns - na);
+    struct agg_router ra[MAX_SLOTS], rb[MAX_SLOTS];
+    void *args_a[MAX_SLOTS], *args_b[MAX_SLOTS];
+    for (size_t s = 0; s < p->nslots; s++) {
+        ra[s] = (struct agg_router){&ma, group_of, states, s};
+        rb[s] = (struct agg_router){&mb, group_of + na, states, s};
+        args_a[s] = &ra[s];
+        args_b[s] = &rb[s];
+    }
+    struct scan_job ja = {.x = x, .sch = sch, .p = p, .ids = ma.ids, .n = ma.n, .lo = r->lo,
+                          .hi = r->hi, .points = route_points, .block = route_block,
+                          .args = args_a};
+    struct scan_job jb = ja;
+    jb.ids = mb.ids;
+    jb.n = mb.n;
+    jb.args = args_b;
+    if (rc == 0)
+        rc = scan_pair(&ja, &jb);
+    query__idmap_free(&ma);
+    query__idmap_free(&mb);
+    return rc;
+}
+
 /* groups[k] = the first index in series of group k, groups[ngroups] = ns. */
 static int run_agg_groups(struct qexec *x, const struct ne_iql_stmt *st, struct plan *p,
                           const struct qschema *sch, const struct qwhere *w,
@@ -877,6 +1030,10 @@ static int run_agg_groups(struct qexec *x, const struct ne_iql_stmt *st, struct 
         for (size_t i = groups[k]; i < groups[k + 1]; i++)
             group_of[i - groups[0]] = (uint32_t)k;
     }
+    if (rc == 0 && parallel_ok(x, ns) && ngroups > 1) {
+        rc = agg_groups_split(x, p, sch, &r, all, groups, ngroups, group_of, states);
+        goto emit;
+    }
     if (rc == 0)
         rc = query__idmap_build(&map, all, ns);
     for (size_t s = 0; rc == 0 && s < p->nslots; s++) {
@@ -885,6 +1042,7 @@ static int run_agg_groups(struct qexec *x, const struct ne_iql_stmt *st, struct 
                           (enum ne_vtype)p->slots[s].type, r.lo, r.hi, route_points,
                           route_block, &ro);
     }
+emit:
     for (size_t k = 0; rc == 0 && k < ngroups; k++) {
         struct ne_tag gtags[64];
         size_t ngt = gr->nkeys < 64 ? gr->nkeys : 64;

@@ -29,6 +29,10 @@
 
 /* ---- value accumulators ------------------------------------------------------- */
 
+static void merge_run(struct acc *a, const struct ne_qcell *mn, int64_t tmn,
+                      const struct ne_qcell *mx, int64_t tmx, const struct ne_qcell *fi,
+                      int64_t tfi, const struct ne_qcell *la, int64_t tla, size_t n);
+
 
 
 bool query__cell_lt(const struct ne_qcell *a, const struct ne_qcell *b)
@@ -472,6 +476,22 @@ void query__acc_fold(struct acc *a, const struct ne_block_stats *st)
         a->sum_u += st->sum_lo;
 }
 
+void query__acc_merge(struct acc *a, const struct acc *b)
+{
+    if (b->n == 0)
+        return;
+    if (a->n == 0) {
+        struct vlist keep = a->vals;
+        *a = *b;
+        a->vals = keep;
+        return;
+    }
+    merge_run(a, &b->min, b->min_t, &b->max, b->max_t, &b->first, b->first_t, &b->last,
+              b->last_t, (size_t)b->n);
+    a->sum_f += b->sum_f;
+    a->sum_u += b->sum_u;
+}
+
 static int cmp_vals(const void *x, const void *y)
 {
     const struct ne_qcell *a = x, *b = y;
@@ -721,10 +741,52 @@ static void merge_run(struct acc *a, const struct ne_qcell *mn, int64_t tmn,
     a->n += n;
 }
 
+/* min() or max() of a run of floats: only the one extreme (the earliest
+ * point holding it) is kept, as it is all the result reads. false if the
+ * run holds a NaN (the caller then goes point by point). */
+static bool extreme_run(struct acc *a, bool want_max, const int64_t *ts, const double *v,
+                        size_t n)
+{
+    double best = v[0];
+    size_t ib = 0;
+    bool nan = false;
+    if (want_max) {
+        for (size_t k = 0; k < n; k++) {
+            nan |= v[k] != v[k];
+            if (v[k] > best) {
+                best = v[k];
+                ib = k;
+            }
+        }
+    } else {
+        for (size_t k = 0; k < n; k++) {
+            nan |= v[k] != v[k];
+            if (v[k] < best) {
+                best = v[k];
+                ib = k;
+            }
+        }
+    }
+    if (nan)
+        return false;
+    struct ne_qcell *cur = want_max ? &a->max : &a->min;
+    int64_t *cur_t = want_max ? &a->max_t : &a->min_t;
+    bool better = want_max ? best > cur->v.f : best < cur->v.f;
+    if (a->n == 0 || better || (best == cur->v.f && ts[ib] < *cur_t)) {
+        *cur = query__fcell(best);
+        *cur_t = ts[ib];
+    }
+    a->n += n;
+    return true;
+}
+
 int query__acc_add_run(struct acc *a, const struct slot *sl, const int64_t *ts,
                        const void *vals, size_t i0, size_t n, struct qpool *pool)
 {
     ts += i0;
+    if ((sl->fn == A_MAX || sl->fn == A_MIN) && sl->type == NE_V_FLOAT &&
+        extreme_run(a, sl->fn == A_MAX, ts, (const double *)vals + i0, n))
+        return 0;
     if (sl->fn == A_COUNT) { /* count needs nothing but the count */
         a->n += n;
         return 0;

@@ -92,6 +92,10 @@ int query__acc_add(struct acc *a, enum afn fn, struct ne_qcell c, int64_t t);
  * and ascending in time; strings are copied into pool. 0 or NE_ENOMEM. */
 int query__acc_add_run(struct acc *a, const struct slot *sl, const int64_t *ts,
                        const void *vals, size_t i0, size_t n, struct qpool *pool);
+/* Merges b (points of other series in the same bucket) into a, with the
+ * tie rules of query__acc_add. For numbers without value lists (count,
+ * sum, mean, min, max, first, last, spread); b is left as it was. */
+void query__acc_merge(struct acc *a, const struct acc *b);
 /* Folds a whole block's statistics (count, sum, min, max, first, last). */
 void query__acc_fold(struct acc *a, const struct ne_block_stats *st);
 /* The slot's value over a; *t gets the selected point's time (or INT64_MIN). */

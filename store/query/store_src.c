@@ -141,4 +141,5 @@ void ne_store_qsrc(struct ne_store *s, struct ne_qsrc *out)
     out->drop_database = s_drop_database;
     out->drop_measurement = s_drop_measurement;
     out->delete_points = s_delete_points;
+    out->parallel_scan = true; /* scans take the store lock per series */
 }

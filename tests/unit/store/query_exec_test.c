@@ -5,7 +5,10 @@
 #include "store/query/query.h"
 
 #include "ports/err.h"
+#include <math.h>
 #include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
 
 #include "t.h"
 
@@ -281,6 +284,45 @@ static void test_csv_and_table(void)
     T_EQ_STR(run("SHOW DATABASES", NE_QFMT_TABLE, NULL), "name: databases\nname\n----\niot\n");
 }
 
+struct pieces {
+    struct sink s;
+    int calls;
+};
+
+static int emit_piece(void *ctx, const char *p, size_t n)
+{
+    struct pieces *pc = ctx;
+    pc->calls++;
+    return emit(&pc->s, p, n);
+}
+
+/* chunked CSV: the text of the unchunked answer, handed out every
+ * chunk_size rows (and at each statement's end) rather than at the end. */
+static void test_csv_chunked(void)
+{
+    const char *q = "SELECT temp FROM env WHERE time <= 2s; SELECT n FROM env WHERE time < 1s";
+    char whole[1024];
+    snprintf(whole, sizeof whole, "%s", run(q, NE_QFMT_CSV, NULL));
+    static struct pieces pc;
+    struct ne_qwriter_opts wo = {.format = NE_QFMT_CSV, .emit = emit_piece, .emit_ctx = &pc,
+                                 .chunked = true, .chunk_size = 2};
+    struct ne_qwriter *w = NULL;
+    T_OK(ne_qwriter_new(&wo, &w));
+    struct ne_query_opts qo = {.db = "iot", .now_ns = 10 * S};
+    T_OK(ne_query_text(&src, &qo, q, strlen(q), ne_qwriter_out(w)));
+    int before_finish = pc.calls;
+    T_OK(ne_qwriter_finish(w));
+    ne_qwriter_free(&w);
+    T_EQ_STR(pc.s.buf, whole);
+    /* 5 rows in the first statement (the two series merged by time), 1 in
+     * the second:
+     * out after rows 2 and 4, at the end of statement 1, then at the end
+     * of statement 2 */
+    T_EQ_STR(whole, "name,tags,time,temp\nenv,,0,10\nenv,,0,20\nenv,,1000000000,11\n"
+                    "env,,2000000000,12\nenv,,2000000000,22\n\nname,tags,time,n\nenv,,0,1\n");
+    T_EQ_INT(before_finish, 4);
+}
+
 static void test_formats(void)
 {
     char b[64];
@@ -306,6 +348,75 @@ static void test_formats(void)
     T_EQ_STR(b, "1969-12-31T23:59:59.999999999Z");
 }
 
+/* The fewest significant digits (%.*g) that read back as v. */
+static int shortest_len(double v)
+{
+    char t[64];
+    for (int p = 1; p < 17; p++) {
+        snprintf(t, sizeof t, "%.*g", p, v);
+        if (strtod(t, NULL) == v)
+            return p;
+    }
+    return 17;
+}
+
+/* Significant digits in a decimal text ("-0.00120" -> 3, "1.5e-7" -> 2). */
+static int sig_digits(const char *s)
+{
+    int n = 0, lead = 1, trail = 0;
+    for (; *s && *s != 'e'; s++) {
+        if (*s < '0' || *s > '9')
+            continue;
+        if (lead && *s == '0')
+            continue;
+        lead = 0;
+        n++;
+        trail = *s == '0' ? trail + 1 : 0;
+    }
+    /* zeros before the point of an integer count as padding */
+    return n - trail > 0 ? n - trail : n;
+}
+
+/* Floats of every magnitude the plain form covers, short decimals (the
+ * usual sensor readings) and arbitrary bit patterns: each text reads back
+ * exactly and has no more significant digits than needed. */
+static void test_float_text(void)
+{
+    uint64_t x = 0x9E3779B97F4A7C15ull;
+    size_t bad_rt = 0, bad_len = 0;
+    for (int i = 0; i < 200000; i++) {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        double v;
+        if (i % 2) {
+            int k = (int)(x % 12);
+            v = (double)(int64_t)((x >> 8) % 100000000) / pow(10, k);
+        } else {
+            uint64_t bits = x;
+            memcpy(&v, &bits, sizeof v);
+            if (isnan(v) || isinf(v) || fabs(v) < 1e-6 || fabs(v) >= 1e15)
+                continue;
+        }
+        if (x & 1 << 20)
+            v = -v;
+        char b[64];
+        ne_query_format_float(v, b, sizeof b);
+        if (strtod(b, NULL) != v)
+            bad_rt++;
+        else if (v != 0 && sig_digits(b) > shortest_len(v))
+            bad_len++;
+    }
+    T_EQ_U64(bad_rt, 0);
+    T_EQ_U64(bad_len, 0);
+    T_EQ_STR(json("SELECT max(n) FROM env WHERE site = 'a'"),
+             "{\"results\":[{\"statement_id\":0,\"series\":[{\"name\":\"env\",\"columns\":"
+             "[\"time\",\"max\"],\"values\":[[5,6]]}]}]}\n");
+    T_EQ_STR(run("SELECT min(n) FROM env", NE_QFMT_JSON, "ns"),
+             "{\"results\":[{\"statement_id\":0,\"series\":[{\"name\":\"env\",\"columns\":"
+             "[\"time\",\"min\"],\"values\":[[0,1]]}]}]}\n");
+}
+
 int main(void)
 {
     T_RUN(test_meta);
@@ -316,6 +427,8 @@ int main(void)
     T_RUN(test_transforms);
     T_RUN(test_errors);
     T_RUN(test_csv_and_table);
+    T_RUN(test_csv_chunked);
     T_RUN(test_formats);
+    T_RUN(test_float_text);
     return t_done();
 }
