@@ -212,6 +212,7 @@ int eng_merge_run(struct ne_store *s, size_t lo, size_t hi)
     ne_free(rs);
     pthread_mutex_unlock(&s->mu);
     eng_reap(s);
+    ne_alloc_trim(); /* the inputs' indexes and the merge buffers */
     pthread_mutex_lock(&s->mu);
     return rc;
 }

@@ -791,6 +791,7 @@ int eng_store_flush_sealed(struct ne_store *s)
         uint64_t upto = s->flushed_seq;
         pthread_mutex_unlock(&s->mu);
         eng_mt_free(&m);
+        ne_alloc_trim(); /* the memtable's columns, scattered through the heap */
         int crc = ck_write(s, upto);
         /* start a new WAL file so that the flushed records stop taking disk
          * once no later record shares their file; under the store lock, as
