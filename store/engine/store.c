@@ -517,6 +517,7 @@ static int seal_locked(struct ne_store *s)
     int rc = eng_mt_new(s->next_mt_gen, &m);
     if (rc) return rc;
     s->next_mt_gen++;
+    eng_mt_note_sizes(s->active);
     s->sealed = s->active;
     s->active = m;
     pthread_cond_broadcast(&s->cv);
