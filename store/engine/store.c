@@ -298,36 +298,78 @@ static int put_sv(struct ne_buf *b, struct ne_sv s)
     return rc ? rc : ne_buf_append(b, s.p, s.n);
 }
 
-static int enc_series(struct ne_buf *b, struct eng_series *se, uint64_t epoch)
+/* A point's record is written through a cursor into room reserved once
+ * (rec_bound): the same bytes as the ne_buf_put_* calls, without a bounds
+ * check and a call per varint. */
+#define UV_MAX 10u
+
+static inline uint8_t *rec_uv(uint8_t *q, uint64_t v)
 {
-    bool def = se->wal_gen != epoch;
-    int rc = ne_buf_put_uvarint(b, se->id << 1 | def);
-    if (rc || !def) return rc;
-    rc = put_sv(b, se->meas_name);
-    if (!rc) rc = ne_buf_put_uvarint(b, se->ntags);
-    for (uint32_t i = 0; !rc && i < se->ntags; i++) {
-        rc = put_sv(b, se->tags[i].key);
-        if (!rc) rc = put_sv(b, se->tags[i].val);
+    while (v >= 0x80) {
+        *q++ = (uint8_t)(v | 0x80);
+        v >>= 7;
     }
-    return rc;
+    *q++ = (uint8_t)v;
+    return q;
 }
 
-static int enc_value(struct ne_buf *b, uint8_t type, const union ne_value *v)
+static inline uint8_t *rec_sv(uint8_t *q, struct ne_sv s)
+{
+    q = rec_uv(q, s.n);
+    if (s.n) memcpy(q, s.p, s.n);
+    return q + s.n;
+}
+
+/* Upper bound of the bytes point_store writes for the fields f of a point
+ * of series se. */
+static size_t rec_bound(const struct eng_series *se, uint64_t epoch, const struct ne_field *f,
+                        uint32_t nfields)
+{
+    size_t n = 3 * UV_MAX; /* series ref, ts delta, nfields */
+    if (se->wal_gen != epoch) { /* the series definition is due */
+        n += 2 * UV_MAX + se->meas_name.n;
+        for (uint32_t i = 0; i < se->ntags; i++)
+            n += 2 * UV_MAX + se->tags[i].key.n + se->tags[i].val.n;
+    }
+    for (uint32_t i = 0; i < nfields; i++) {
+        n += 3 * UV_MAX + 1 + f[i].key.n; /* slot, type, name, value */
+        if (f[i].type == NE_V_STRING) n += f[i].v.s.n;
+    }
+    return n;
+}
+
+static uint8_t *rec_series(uint8_t *q, const struct eng_series *se, uint64_t epoch)
+{
+    bool def = se->wal_gen != epoch;
+    q = rec_uv(q, se->id << 1 | def);
+    if (!def) return q;
+    q = rec_sv(q, se->meas_name);
+    q = rec_uv(q, se->ntags);
+    for (uint32_t i = 0; i < se->ntags; i++) {
+        q = rec_sv(q, se->tags[i].key);
+        q = rec_sv(q, se->tags[i].val);
+    }
+    return q;
+}
+
+static uint8_t *rec_value(uint8_t *q, uint8_t type, const union ne_value *v)
 {
     switch (type) {
     case NE_V_FLOAT: {
         uint64_t u;
         memcpy(&u, &v->f, 8);
-        return ne_buf_put_u64le(b, u);
+        ne_store_u64le(q, u);
+        return q + 8;
     }
     case NE_V_INT:
-        return ne_buf_put_svarint(b, v->i);
+        return rec_uv(q, ne_zigzag(v->i));
     case NE_V_UINT:
-        return ne_buf_put_uvarint(b, v->u);
+        return rec_uv(q, v->u);
     case NE_V_BOOL:
-        return ne_buf_put_u8(b, v->b ? 1 : 0);
+        *q = v->b ? 1 : 0;
+        return q + 1;
     default:
-        return put_sv(b, v->s);
+        return rec_sv(q, v->s);
     }
 }
 
@@ -449,35 +491,38 @@ static int point_store(struct wctx *c, const struct ne_batch *b, const struct ne
     struct ne_buf *wb = c->wb;
     const struct ne_field *f = ne_point_fields(b, p);
     int rc = 0;
+    uint8_t *q = NULL;
     if (wb) {
-        rc = enc_series(wb, se, c->epoch);
-        if (!rc) rc = ne_buf_put_svarint(wb, (int64_t)((uint64_t)ts - (uint64_t)c->prev_ts));
-        if (!rc) rc = ne_buf_put_uvarint(wb, p->nfields);
-        if (rc) return rc;
+        if ((rc = ne_buf_reserve(wb, rec_bound(se, c->epoch, f, p->nfields)))) return rc;
+        q = rec_series(wb->p + wb->len, se, c->epoch);
+        q = rec_uv(q, ne_zigzag((int64_t)((uint64_t)ts - (uint64_t)c->prev_ts)));
+        q = rec_uv(q, p->nfields);
     }
     for (uint32_t i = 0; i < p->nfields; i++) {
         int slot = i < 64 ? c->slots[i] : eng_series_field_find(se, f[i].key, i);
         bool def = false;
         if (slot < 0) {
             slot = eng_index_field_add(s->ix, se, f[i].key, f[i].type);
-            if (slot < 0) return slot;
+            if (slot < 0) return slot; /* wb->len unchanged: nothing of p kept */
             def = true;
         }
         struct eng_field *ef = &se->fields[slot];
         if (ef->wal_gen != c->epoch) def = true;
         if (wb) {
-            rc = ne_buf_put_uvarint(wb, (uint64_t)slot << 1 | def);
-            if (!rc && def) {
-                rc = ne_buf_put_u8(wb, ef->type);
-                if (!rc) rc = put_sv(wb, ef->name);
+            q = rec_uv(q, (uint64_t)slot << 1 | def);
+            if (def) {
+                *q++ = ef->type;
+                q = rec_sv(q, ef->name);
             }
-            if (!rc) rc = enc_value(wb, ef->type, &f[i].v);
-            if (rc) return rc;
+            q = rec_value(q, ef->type, &f[i].v);
             ef->wal_gen = c->epoch;
         }
         if ((rc = eng_mt_append(s->active, se, (uint32_t)slot, ts, &f[i].v))) return rc;
     }
-    if (wb) se->wal_gen = c->epoch;
+    if (wb) {
+        wb->len = (size_t)(q - wb->p);
+        se->wal_gen = c->epoch;
+    }
     c->prev_ts = ts;
     c->npts++;
     c->nvals += p->nfields;
