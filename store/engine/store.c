@@ -19,7 +19,8 @@
  *   - a WAL file is deleted only after every record in it is in a durable
  *     segment and CHECKPOINT says so;
  *   - at most one sealed memtable exists; when the active one fills while
- *     the sealed one is still flushing, writes get NE_EBUSY;
+ *     the sealed one is still flushing, writes wait for that flush (at most
+ *     WRITE_WAIT_NS), then get NE_EBUSY;
  *   - after a failed fdatasync nothing is acknowledged until the flusher
  *     thread has closed the WAL (cut back to its durable offset), replayed
  *     it into a fresh memtable and opened a new WAL file.
@@ -63,6 +64,7 @@
 #define DISK_RESERVE   (8u << 20)
 #define PROBE_NS       50000000LL /* a full disk is retried this often */
 #define SPACE_CHECK_NS 1000000000LL
+#define WRITE_WAIT_NS  1000000000LL /* longest wait for room before NE_EBUSY */
 
 static const char *const reject_names[NE_REJ__COUNT] = {"future", "too_old", "type", "cardinality",
                                                         "invalid"};
@@ -574,8 +576,9 @@ static bool mt_full(const struct ne_store *s)
     return s->active->bytes >= s->o.memtable_bytes / 2;
 }
 
-/* Admission before a write: state, disk, memtable room. mu held. */
-static int admit_locked(struct ne_store *s)
+/* Admission before a write: state, disk, memtable room. mu held.
+ * NE_EBUSY: the budget is full while the sealed memtable flushes. */
+static int admit_once(struct ne_store *s)
 {
     if (atomic_load(&s->state) != ENG_OK) return NE_EFAILED;
     int64_t now = ne_time_mono_ns();
@@ -601,16 +604,38 @@ static int admit_locked(struct ne_store *s)
         /* while the sealed one flushes, the active one may use the rest of
          * the budget */
         if (rc == NE_EBUSY && s->active->bytes + s->sealed->bytes < s->o.memtable_bytes) rc = 0;
-        if (rc == NE_EBUSY) {
-            ne_metric_inc(s->m_backpressure);
-            return atomic_load(&s->disk_full) ? NE_ENOSPC : NE_EBUSY;
-        }
+        if (rc == NE_EBUSY) return atomic_load(&s->disk_full) ? NE_ENOSPC : NE_EBUSY;
         if (rc) return rc;
     } else if (s->wal && eng_wal_want_rotate(s->wal)) {
         int rc = eng_wal_rotate(s->wal, NULL);
         if (rc) return rc;
     }
     return 0;
+}
+
+static void timed_wait(struct ne_store *s, int64_t ns);
+
+/* Admission, waiting up to WRITE_WAIT_NS for a flush in progress when the
+ * budget is full: a flush frees room within a fraction of a second, and
+ * answering busy at once makes every source decode its batch again for
+ * the retry. Waits for a delete in progress too. mu held (released while
+ * waiting). */
+static int admit_locked(struct ne_store *s)
+{
+    int64_t deadline = 0;
+    for (;;) {
+        while (s->deleting) /* a delete flushes and logs: writes after it wait */
+            pthread_cond_wait(&s->cv, &s->mu);
+        int rc = admit_once(s);
+        if (rc != NE_EBUSY) return rc;
+        int64_t now = ne_time_mono_ns();
+        if (!deadline) deadline = now + WRITE_WAIT_NS;
+        if (now >= deadline) {
+            ne_metric_inc(s->m_backpressure);
+            return rc;
+        }
+        timed_wait(s, deadline - now); /* the flusher broadcasts when done */
+    }
 }
 
 static void note_disk_result(struct ne_store *s, int rc)
@@ -640,8 +665,6 @@ int ne_store_write(struct ne_store *s, const char *db, const struct ne_batch *b,
     if (atomic_load(&s->state) != ENG_OK) return NE_EFAILED;
     struct wctx c = {.s = s, .res = res, .now = ne_time_wall_ns()};
     pthread_mutex_lock(&s->mu);
-    while (s->deleting) /* a delete flushes and logs: writes after it wait */
-        pthread_cond_wait(&s->cv, &s->mu);
     int rc = admit_locked(s);
     if (!rc) rc = eng_index_db(s->ix, ne_sv_c(db), &c.db);
     if (rc) {
