@@ -104,6 +104,33 @@ static int grow(void **arr, uint32_t *cap, uint32_t need, size_t elem)
     return 0;
 }
 
+/* Grows *arr to exactly have + more elements when it holds fewer. */
+static int reserve_exact(void **arr, uint32_t *cap, uint32_t have, uint32_t more, size_t elem)
+{
+    if (more > UINT32_MAX / 2 - have)
+        return NE_ENOMEM;
+    uint32_t need = have + more;
+    if (need <= *cap)
+        return 0;
+    void *p = ne_realloc(*arr, (size_t)need * elem);
+    if (!p)
+        return NE_ENOMEM;
+    *arr = p;
+    *cap = need;
+    return 0;
+}
+
+int ne_batch_reserve(struct ne_batch *b, uint32_t pts, uint32_t tags, uint32_t fields)
+{
+    /* pts + 1: an open point sits at pts[npts] */
+    if (pts >= UINT32_MAX / 2 ||
+        reserve_exact((void **)&b->pts, &b->cap_pts, b->npts, pts + 1, sizeof *b->pts) ||
+        reserve_exact((void **)&b->tags, &b->cap_tags, b->ntags, tags, sizeof *b->tags) ||
+        reserve_exact((void **)&b->fields, &b->cap_fields, b->nfields, fields, sizeof *b->fields))
+        return NE_ENOMEM;
+    return 0;
+}
+
 int ne_batch_begin(struct ne_batch *b, struct ne_sv meas, int64_t ts)
 {
     if (b->open)
