@@ -4,9 +4,9 @@
  * One column per (series, field): a timestamp array and an array of 8-byte
  * value slots, appended in WAL sequence order. A column starts with room for
  * what it held in the previous memtable (eng_field.mt_hint, plus an eighth)
- * and grows by half when full, so a steady source costs one allocation per
- * column per memtable and little unused capacity; nothing is allocated per
- * point. Strings are copied into one arena per memtable and referenced by
+ * and then grows by half when full (doubling from 16 without a hint), so a
+ * steady source costs one allocation per column per memtable and little
+ * unused capacity; nothing is allocated per point. Strings are copied into one arena per memtable and referenced by
  * (offset << 32 | length). m->bytes counts every byte held (capacities,
  * not lengths), which is what the memory budget is charged.
  *
@@ -95,8 +95,10 @@ static uint32_t col_first_cap(const struct eng_mcol *c)
 
 static int col_grow(struct eng_memtable *m, struct eng_mcol *c)
 {
-    if (c->cap > UINT32_MAX / 3 * 2) return NE_ETOOBIG;
-    uint32_t nc = c->cap ? c->cap + c->cap / 2 : col_first_cap(c);
+    if (c->cap > UINT32_MAX / 2) return NE_ETOOBIG;
+    /* by half past a known size, doubling while the column has no history */
+    uint32_t step = c->s->fields[c->slot].mt_hint ? c->cap / 2 : c->cap;
+    uint32_t nc = c->cap ? c->cap + step : col_first_cap(c);
     int64_t *ts = ne_realloc(c->ts, (size_t)nc * sizeof *ts);
     if (!ts) return NE_ENOMEM;
     c->ts = ts;
