@@ -582,6 +582,7 @@ static int admit_once(struct ne_store *s)
 {
     if (atomic_load(&s->state) != ENG_OK) return NE_EFAILED;
     int64_t now = ne_time_mono_ns();
+    s->last_write_mono = now;
     if (atomic_load(&s->disk_full)) {
         if (now - s->disk_probe_mono < PROBE_NS) return NE_ENOSPC;
         s->disk_probe_mono = now;
