@@ -65,11 +65,6 @@
 #define PROBE_NS       50000000LL /* a full disk is retried this often */
 #define SPACE_CHECK_NS 1000000000LL
 #define WRITE_WAIT_NS  1000000000LL /* longest wait for room before NE_EBUSY */
-/* A flushed block's body shorter than this skips zstd: on the few hundred
- * bytes of a column's share of one memtable, zstd's per-call set-up costs
- * more than its gain, and compaction re-encodes such partial blocks with
- * the default codec options anyway. */
-#define FLUSH_ZSTD_MIN 1024
 
 static const char *const reject_names[NE_REJ__COUNT] = {"future", "too_old", "type", "cardinality",
                                                         "invalid"};
@@ -787,14 +782,8 @@ static int write_segment(struct ne_store *s, struct eng_memtable *m, struct colr
                          uint32_t ncols, const char *const *dbs, uint32_t ndbs, uint64_t id,
                          struct ne_seg_info *info)
 {
-    struct ne_codec_opts co;
-    ne_codec_opts_default(&co);
-    co.zstd_min = FLUSH_ZSTD_MIN;
-    struct ne_segw_opts so = {.codec = &co,
-                              .dbs = dbs,
-                              .ndbs = ndbs,
-                              .wal_seq_min = m->seq_min,
-                              .wal_seq_max = m->seq_max};
+    struct ne_segw_opts so = {
+        .dbs = dbs, .ndbs = ndbs, .wal_seq_min = m->seq_min, .wal_seq_max = m->seq_max};
     struct ne_segw *w = NULL;
     struct conv cv = {0};
     int rc = ne_segw_open(s->seg_dir, id, &so, &w);
