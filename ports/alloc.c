@@ -11,6 +11,9 @@
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
+#if defined(__GLIBC__)
+#include <malloc.h>
+#endif
 
 #include "ports/platform.h"
 #include "ports/ports_internal.h"
@@ -97,4 +100,11 @@ char *ne_strndup(const char *s, size_t n)
 char *ne_strdup(const char *s)
 {
     return ne_strndup(s, strlen(s));
+}
+
+void ne_alloc_trim(void)
+{
+#if defined(__GLIBC__)
+    malloc_trim(0);
+#endif
 }

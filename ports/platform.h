@@ -186,6 +186,11 @@ void *ne_realloc(void *p, size_t n);
 void ne_free(void *p);
 char *ne_strdup(const char *s);
 char *ne_strndup(const char *s, size_t n);
+/* Gives the pages of freed memory back to the kernel (glibc: malloc_trim,
+ * which also returns whole free pages inside the heaps). Called after a
+ * large free (a flushed memtable, a finished merge) so resident memory
+ * follows what is in use rather than the peak; a no-op elsewhere. */
+void ne_alloc_trim(void);
 
 /* Allocation accounting, for tests and benchmarks that bound the memory of
  * an operation: ne_alloc_track(true) zeroes the counters and starts adding

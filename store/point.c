@@ -104,6 +104,33 @@ static int grow(void **arr, uint32_t *cap, uint32_t need, size_t elem)
     return 0;
 }
 
+/* Grows *arr to exactly have + more elements when it holds fewer. */
+static int reserve_exact(void **arr, uint32_t *cap, uint32_t have, uint32_t more, size_t elem)
+{
+    if (more > UINT32_MAX / 2 - have)
+        return NE_ENOMEM;
+    uint32_t need = have + more;
+    if (need <= *cap)
+        return 0;
+    void *p = ne_realloc(*arr, (size_t)need * elem);
+    if (!p)
+        return NE_ENOMEM;
+    *arr = p;
+    *cap = need;
+    return 0;
+}
+
+int ne_batch_reserve(struct ne_batch *b, uint32_t pts, uint32_t tags, uint32_t fields)
+{
+    /* pts + 1: an open point sits at pts[npts] */
+    if (pts >= UINT32_MAX / 2 ||
+        reserve_exact((void **)&b->pts, &b->cap_pts, b->npts, pts + 1, sizeof *b->pts) ||
+        reserve_exact((void **)&b->tags, &b->cap_tags, b->ntags, tags, sizeof *b->tags) ||
+        reserve_exact((void **)&b->fields, &b->cap_fields, b->nfields, fields, sizeof *b->fields))
+        return NE_ENOMEM;
+    return 0;
+}
+
 int ne_batch_begin(struct ne_batch *b, struct ne_sv meas, int64_t ts)
 {
     if (b->open)
@@ -162,6 +189,21 @@ void ne_batch_set_ts(struct ne_batch *b, int64_t ts)
         b->pts[b->npts].ts = ts;
 }
 
+/* ne_sv_cmp deciding on the first bytes without a call where it can:
+ * tag and field keys mostly differ there. Runs for every key of every
+ * point decoded. */
+static inline int key_cmp(struct ne_sv a, struct ne_sv b)
+{
+    if (a.n && b.n && a.p[0] != b.p[0])
+        return (unsigned char)a.p[0] < (unsigned char)b.p[0] ? -1 : 1;
+    return ne_sv_cmp(a, b);
+}
+
+static inline bool key_eq(struct ne_sv a, struct ne_sv b)
+{
+    return a.n == b.n && (a.n == 0 || (a.p[0] == b.p[0] && memcmp(a.p, b.p, a.n) == 0));
+}
+
 /* Insertion sort: tag sets are small (a handful of keys) and usually
  * sorted already, where this is a single pass. Stable, so among equal
  * keys the later one stays later. */
@@ -170,7 +212,7 @@ static void sort_tags(struct ne_tag *t, uint32_t n)
     for (uint32_t i = 1; i < n; i++) {
         struct ne_tag x = t[i];
         uint32_t j = i;
-        while (j > 0 && ne_sv_cmp(t[j - 1].key, x.key) > 0) {
+        while (j > 0 && key_cmp(t[j - 1].key, x.key) > 0) {
             t[j] = t[j - 1];
             j--;
         }
@@ -183,7 +225,7 @@ static uint32_t dedup_tags(struct ne_tag *t, uint32_t n)
 {
     uint32_t w = 0;
     for (uint32_t i = 0; i < n; i++) {
-        if (w > 0 && ne_sv_eq(t[w - 1].key, t[i].key))
+        if (w > 0 && key_eq(t[w - 1].key, t[i].key))
             t[w - 1] = t[i];
         else
             t[w++] = t[i];
@@ -200,7 +242,7 @@ static uint32_t dedup_fields(struct ne_field *f, uint32_t n)
     for (uint32_t i = 0; i < n; i++) {
         uint32_t j;
         for (j = 0; j < w; j++)
-            if (ne_sv_eq(f[j].key, f[i].key))
+            if (key_eq(f[j].key, f[i].key))
                 break;
         if (j < w)
             f[j] = f[i];

@@ -90,6 +90,12 @@ void ne_batch_reset(struct ne_batch *b);
 /* Frees everything the batch owns. The struct may be re-initialised. */
 void ne_batch_free(struct ne_batch *b);
 
+/* Makes room for pts more points holding tags tags and fields fields in
+ * all, so that a decoder that can count them beforehand appends without
+ * reallocating (appends past it still grow). Returns 0 or NE_ENOMEM (the
+ * points already in the batch are kept). */
+int ne_batch_reserve(struct ne_batch *b, uint32_t pts, uint32_t tags, uint32_t fields);
+
 /* Starts a point. Returns 0 or NE_ENOMEM. */
 int ne_batch_begin(struct ne_batch *b, struct ne_sv meas, int64_t ts);
 

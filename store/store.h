@@ -78,7 +78,8 @@ void ne_store_close(struct ne_store **sp);
  * reached the configured durability (res says how many were accepted and
  * why others were refused; a refused point never blocks the rest).
  * Returns, with nothing of the batch stored:
- *   NE_EBUSY    backpressure: the memtable budget is full and flushing lags;
+ *   NE_EBUSY    backpressure: the memtable budget is full and flushing lags
+ *               (the call first waits up to 1 s for a flush in progress);
  *   NE_ENOSPC   the disk is full (the WAL stays intact; resumes when space
  *               returns);
  *   NE_EFAILED  an fsync failed: nothing is acknowledged until the store has

@@ -437,10 +437,29 @@ static bool report_bad(struct lp *L, const char *line)
                        dots, L->why);
 }
 
+/* Once the first line of a body is parsed: room in the batch for as many
+ * more points as there are newlines left, each with the first point's
+ * counts of tags and fields (capped by what the bytes could hold), so a
+ * body of similar lines fills the batch without reallocating. Only a
+ * hint: a failure is left to the appends. */
+static void reserve_like_first(struct decode_ctx *c, const char *p, const char *end)
+{
+    const struct ne_point *first = &c->b->pts[c->b->npts - 1];
+    size_t lines = 0, left = (size_t)(end - p);
+    for (const char *q = p; (q = memchr(q, '\n', (size_t)(end - q))) != NULL; q++)
+        lines++;
+    size_t tags = lines * first->ntags, fields = lines * first->nfields;
+    if (tags > left / 4) tags = left / 4; /* ",k=v" */
+    if (fields > left / 4) fields = left / 4; /* "k=1," */
+    if (lines > UINT32_MAX / 4 || tags > UINT32_MAX / 4 || fields > UINT32_MAX / 4) return;
+    (void)ne_batch_reserve(c->b, (uint32_t)lines, (uint32_t)tags, (uint32_t)fields);
+}
+
 int decode__line(struct decode_ctx *c, const char *buf, size_t len)
 {
     struct lp L = {.c = c, .end = buf + len, .lineno = 1};
     const char *p = buf, *end = buf + len;
+    bool reserved = false;
     while (p < end) {
         while (p < end && (*p == ' ' || *p == '\t' || *p == '\r'))
             p++;
@@ -471,6 +490,10 @@ int decode__line(struct decode_ctx *c, const char *buf, size_t len)
             L.lineno += nl;
         } else {
             L.lineno += L.extra_lines;
+            if (!reserved) {
+                reserve_like_first(c, p, end);
+                reserved = true;
+            }
         }
         if (p < end && *p == '\n') {
             p++;

@@ -227,24 +227,49 @@ static const struct codec__ops *xform_ops(enum xform x)
     return x == X_FOR ? &codec__int_for : x == X_DELTA ? &codec__int_delta : &codec__int_dod;
 }
 
-/* Exact encoded sizes of the three transforms; picks the smallest, or raw
- * when none beats 8 bytes per value. */
-static int pick_best(const uint64_t *v, size_t n, uint8_t vtype, const struct codec__ops **best)
+/* Exact encoded sizes of the three transforms; encodes the smallest, or
+ * raw when none beats 8 bytes per value. The chosen transform's stream is
+ * kept from the sizing pass and packed as is (one scratch allocation,
+ * each stream built once). */
+static int encode_auto(const uint64_t *v, size_t n, uint8_t vtype, struct ne_buf *out,
+                       uint8_t *id)
 {
-    uint64_t *s = ne_malloc(n ? n * sizeof *s : 1);
-    if (!s) return NE_ENOMEM;
-    size_t best_cost = 8 * n;
-    *best = &codec__int_raw;
+    uint64_t *scratch = ne_malloc(n ? 2 * n * sizeof *scratch : 1);
+    if (!scratch) return NE_ENOMEM;
+    uint64_t *cand = scratch, *best = scratch + n;
+    size_t best_cost = 8 * n, best_m = 0;
+    enum xform best_x = X_FOR;
+    bool packed = false, sgn = is_signed(vtype);
     static const enum xform order[] = {X_DELTA, X_DOD, X_FOR};
     for (size_t k = 0; k < 3; k++) {
-        size_t m = make_stream(order[k], v, n, is_signed(vtype), s);
-        size_t c = head_cost(order[k], v, n) + codec__pack_cost(s, m);
+        size_t m = make_stream(order[k], v, n, sgn, cand);
+        size_t c = head_cost(order[k], v, n) + codec__pack_cost(cand, m);
         if (c < best_cost) {
+            uint64_t *t = best;
+            best = cand;
+            cand = t;
             best_cost = c;
-            *best = xform_ops(order[k]);
+            best_m = m;
+            best_x = order[k];
+            packed = true;
         }
     }
-    ne_free(s);
+    size_t start = out->len;
+    const struct codec__ops *ops = packed ? xform_ops(best_x) : &codec__int_raw;
+    int rc = ne_buf_put_u8(out, ops->id);
+    if (rc == 0 && packed) {
+        rc = put_head(best_x, v, n, sgn, out);
+        if (rc == 0) rc = codec__pack(best, best_m, out);
+    } else if (rc == 0) {
+        uint8_t param;
+        rc = raw_encode(v, n, vtype, out, &param);
+    }
+    ne_free(scratch);
+    if (rc) {
+        out->len = start;
+        return rc;
+    }
+    *id = ops->id;
     return 0;
 }
 
@@ -255,9 +280,7 @@ int codec__int_encode_best(const uint64_t *v, size_t n, uint8_t vtype, int force
     size_t start = out->len;
     uint8_t param;
     int rc;
-    if (!ops || ops->vtype != NE_V_INT) {
-        if ((rc = pick_best(v, n, vtype, &ops)) != 0) return rc;
-    }
+    if (!ops || ops->vtype != NE_V_INT) return encode_auto(v, n, vtype, out, id);
     if ((rc = ne_buf_put_u8(out, ops->id)) != 0) return rc;
     if ((rc = ops->encode(v, n, vtype, out, &param)) != 0) {
         out->len = start;

@@ -7,9 +7,9 @@
  * wins" stays the order of ranges. Background policy is size-tiered: four
  * or more adjacent segments of the same size class (factor 4 apart) merge,
  * as long as the output stays under segment_target_bytes, and beyond
- * MAX_OPEN_SEGS segments the cheapest adjacent pair merges (an open segment
- * costs memory per column); ne_store_compact also merges any adjacent run
- * that fits the target.
+ * MAX_OPEN_SEGS segments (IDLE_OPEN_SEGS once writes paused) the cheapest
+ * adjacent pair merges (an open segment costs memory per column);
+ * ne_store_compact also merges any adjacent run that fits the target.
  *
  * Crash safety (naming rule): the output gets a new, higher id and is
  * durable before any input is unlinked. If a crash leaves both, the store
@@ -43,7 +43,17 @@
 
 #define TIER_BASE     (64u << 10)
 #define TIER_RUN      4
-#define MAX_OPEN_SEGS 3
+/* Past this many segments the cheapest adjacent pair merges. Each open
+ * segment holds its column index in memory, but few open segments make
+ * every flush's data be rewritten again and again while blocks are still
+ * partial: with 3, each of the 36 to 61 flushes of the S1 and I1 imports
+ * was rewritten 6 to 9 times (a simulation of this policy); with 8, twice.
+ * So 8 while writes arrive; once none came for IDLE_NS, the pairs merge
+ * down to IDLE_OPEN_SEGS, which keeps memory and disk small at rest (small
+ * partial blocks compress worse than merged ones). */
+#define MAX_OPEN_SEGS  8
+#define IDLE_OPEN_SEGS 3
+#define IDLE_NS        2000000000LL
 
 static int size_class(uint64_t bytes)
 {
@@ -86,9 +96,10 @@ static bool pick_run(struct ne_store *s, bool force, size_t *lo, size_t *hi)
         }
     }
     /* Every open segment keeps its column index in memory (hundreds of
-     * bytes per column): past MAX_OPEN_SEGS, merge the adjacent pair that
+     * bytes per column): past the limit, merge the adjacent pair that
      * costs least. */
-    if (nsegs <= MAX_OPEN_SEGS) return false;
+    bool idle = ne_time_mono_ns() - s->last_write_mono >= IDLE_NS;
+    if (nsegs <= (idle ? IDLE_OPEN_SEGS : MAX_OPEN_SEGS)) return false;
     uint64_t best = UINT64_MAX;
     for (size_t i = 0; i + 1 < nsegs; i++) {
         uint64_t b = s->segs[i]->bytes + s->segs[i + 1]->bytes;
@@ -212,6 +223,7 @@ int eng_merge_run(struct ne_store *s, size_t lo, size_t hi)
     ne_free(rs);
     pthread_mutex_unlock(&s->mu);
     eng_reap(s);
+    ne_alloc_trim(); /* the inputs' indexes and the merge buffers */
     pthread_mutex_lock(&s->mu);
     return rc;
 }

@@ -41,6 +41,9 @@ struct eng_field {
      * active and the sealed memtable have consecutive generations */
     uint64_t mt_gen[2];
     uint32_t mt_idx[2];
+    /* values of this column in the last sealed memtable: the next
+     * memtable's column starts with room for about as many */
+    uint32_t mt_hint;
 };
 
 struct eng_series {
@@ -242,6 +245,12 @@ int eng_mt_append(struct eng_memtable *m, struct eng_series *s, uint32_t slot, i
 /* The same with a last-writer-wins version (0: none). */
 int eng_mt_append_v(struct eng_memtable *m, struct eng_series *s, uint32_t slot, int64_t ts,
                     const union ne_value *v, uint64_t ver);
+/* Records in each column's field how many values m's column holds
+ * (eng_field.mt_hint), so that the columns of the next memtable start
+ * about that large: one allocation per column instead of a series of
+ * reallocations, and less unused capacity charged to the budget. Called
+ * when m is sealed, store lock held. */
+void eng_mt_note_sizes(const struct eng_memtable *m);
 /* Sorts column c by time (stable) and keeps one value per timestamp: the
  * one with the greatest version, among equal versions (or none) the last
  * inserted (the LWW rule by WAL order). Returns the new count. */

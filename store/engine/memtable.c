@@ -2,9 +2,11 @@
  * memtable.c - columnar in-memory append buffers.
  *
  * One column per (series, field): a timestamp array and an array of 8-byte
- * value slots, appended in WAL sequence order. Arrays grow geometrically, so
- * an append allocates only when a column doubles; nothing is allocated per
- * point. Strings are copied into one arena per memtable and referenced by
+ * value slots, appended in WAL sequence order. A column starts with room for
+ * what it held in the previous memtable (eng_field.mt_hint, plus an eighth)
+ * and then grows by half when full (doubling from 16 without a hint), so a
+ * steady source costs one allocation per column per memtable and little
+ * unused capacity; nothing is allocated per point. Strings are copied into one arena per memtable and referenced by
  * (offset << 32 | length). m->bytes counts every byte held (capacities,
  * not lengths), which is what the memory budget is charged.
  *
@@ -87,9 +89,22 @@ static int col_get(struct eng_memtable *m, struct eng_series *s, uint32_t slot,
     return 0;
 }
 
+#define COL_MIN_CAP 16u
+
+/* First capacity of a column: what the hint asks for and a margin. */
+static uint32_t col_first_cap(const struct eng_mcol *c)
+{
+    uint32_t h = c->s->fields[c->slot].mt_hint;
+    if (h <= COL_MIN_CAP) return COL_MIN_CAP;
+    return h > UINT32_MAX / 2 ? h : h + h / 8;
+}
+
 static int col_grow(struct eng_memtable *m, struct eng_mcol *c)
 {
-    uint32_t nc = c->cap ? c->cap * 2 : 16;
+    if (c->cap > UINT32_MAX / 2) return NE_ETOOBIG;
+    /* by half past a known size, doubling while the column has no history */
+    uint32_t step = c->s->fields[c->slot].mt_hint ? c->cap / 2 : c->cap;
+    uint32_t nc = c->cap ? c->cap + step : col_first_cap(c);
     int64_t *ts = ne_realloc(c->ts, (size_t)nc * sizeof *ts);
     if (!ts) return NE_ENOMEM;
     c->ts = ts;
@@ -190,6 +205,14 @@ int eng_mt_append_v(struct eng_memtable *m, struct eng_series *s, uint32_t slot,
     }
     c->ver[c->n - 1] = ver;
     return 0;
+}
+
+void eng_mt_note_sizes(const struct eng_memtable *m)
+{
+    for (uint32_t i = 0; i < m->ncols; i++) {
+        const struct eng_mcol *c = &m->cols[i];
+        c->s->fields[c->slot].mt_hint = c->n;
+    }
 }
 
 /* Bottom-up merge sort of (ts, v) by ts, stable. */

@@ -19,7 +19,8 @@
  *   - a WAL file is deleted only after every record in it is in a durable
  *     segment and CHECKPOINT says so;
  *   - at most one sealed memtable exists; when the active one fills while
- *     the sealed one is still flushing, writes get NE_EBUSY;
+ *     the sealed one is still flushing, writes wait for that flush (at most
+ *     WRITE_WAIT_NS), then get NE_EBUSY;
  *   - after a failed fdatasync nothing is acknowledged until the flusher
  *     thread has closed the WAL (cut back to its durable offset), replayed
  *     it into a fresh memtable and opened a new WAL file.
@@ -65,6 +66,7 @@
 #define DISK_RESERVE   (8u << 20)
 #define PROBE_NS       50000000LL /* a full disk is retried this often */
 #define SPACE_CHECK_NS 1000000000LL
+#define WRITE_WAIT_NS  1000000000LL /* longest wait for room before NE_EBUSY */
 
 static const char *const reject_names[NE_REJ__COUNT] = {"future", "too_old", "type", "cardinality",
                                                         "invalid"};
@@ -300,36 +302,78 @@ static int put_sv(struct ne_buf *b, struct ne_sv s)
     return rc ? rc : ne_buf_append(b, s.p, s.n);
 }
 
-static int enc_series(struct ne_buf *b, struct eng_series *se, uint64_t epoch)
+/* A point's record is written through a cursor into room reserved once
+ * (rec_bound): the same bytes as the ne_buf_put_* calls, without a bounds
+ * check and a call per varint. */
+#define UV_MAX 10u
+
+static inline uint8_t *rec_uv(uint8_t *q, uint64_t v)
 {
-    bool def = se->wal_gen != epoch;
-    int rc = ne_buf_put_uvarint(b, se->id << 1 | def);
-    if (rc || !def) return rc;
-    rc = put_sv(b, se->meas_name);
-    if (!rc) rc = ne_buf_put_uvarint(b, se->ntags);
-    for (uint32_t i = 0; !rc && i < se->ntags; i++) {
-        rc = put_sv(b, se->tags[i].key);
-        if (!rc) rc = put_sv(b, se->tags[i].val);
+    while (v >= 0x80) {
+        *q++ = (uint8_t)(v | 0x80);
+        v >>= 7;
     }
-    return rc;
+    *q++ = (uint8_t)v;
+    return q;
 }
 
-static int enc_value(struct ne_buf *b, uint8_t type, const union ne_value *v)
+static inline uint8_t *rec_sv(uint8_t *q, struct ne_sv s)
+{
+    q = rec_uv(q, s.n);
+    if (s.n) memcpy(q, s.p, s.n);
+    return q + s.n;
+}
+
+/* Upper bound of the bytes point_store writes for the fields f of a point
+ * of series se. */
+static size_t rec_bound(const struct eng_series *se, uint64_t epoch, const struct ne_field *f,
+                        uint32_t nfields)
+{
+    size_t n = 4 * UV_MAX; /* series ref, ts delta, version (v2), nfields */
+    if (se->wal_gen != epoch) { /* the series definition is due */
+        n += 2 * UV_MAX + se->meas_name.n;
+        for (uint32_t i = 0; i < se->ntags; i++)
+            n += 2 * UV_MAX + se->tags[i].key.n + se->tags[i].val.n;
+    }
+    for (uint32_t i = 0; i < nfields; i++) {
+        n += 3 * UV_MAX + 1 + f[i].key.n; /* slot, type, name, value */
+        if (f[i].type == NE_V_STRING) n += f[i].v.s.n;
+    }
+    return n;
+}
+
+static uint8_t *rec_series(uint8_t *q, const struct eng_series *se, uint64_t epoch)
+{
+    bool def = se->wal_gen != epoch;
+    q = rec_uv(q, se->id << 1 | def);
+    if (!def) return q;
+    q = rec_sv(q, se->meas_name);
+    q = rec_uv(q, se->ntags);
+    for (uint32_t i = 0; i < se->ntags; i++) {
+        q = rec_sv(q, se->tags[i].key);
+        q = rec_sv(q, se->tags[i].val);
+    }
+    return q;
+}
+
+static uint8_t *rec_value(uint8_t *q, uint8_t type, const union ne_value *v)
 {
     switch (type) {
     case NE_V_FLOAT: {
         uint64_t u;
         memcpy(&u, &v->f, 8);
-        return ne_buf_put_u64le(b, u);
+        ne_store_u64le(q, u);
+        return q + 8;
     }
     case NE_V_INT:
-        return ne_buf_put_svarint(b, v->i);
+        return rec_uv(q, ne_zigzag(v->i));
     case NE_V_UINT:
-        return ne_buf_put_uvarint(b, v->u);
+        return rec_uv(q, v->u);
     case NE_V_BOOL:
-        return ne_buf_put_u8(b, v->b ? 1 : 0);
+        *q = v->b ? 1 : 0;
+        return q + 1;
     default:
-        return put_sv(b, v->s);
+        return rec_sv(q, v->s);
     }
 }
 
@@ -453,38 +497,41 @@ static int point_store(struct wctx *c, const struct ne_batch *b, const struct ne
     struct ne_buf *wb = c->wb;
     const struct ne_field *f = ne_point_fields(b, p);
     int rc = 0;
+    uint8_t *q = NULL;
     if (wb) {
-        rc = enc_series(wb, se, c->epoch);
-        if (!rc) rc = ne_buf_put_svarint(wb, (int64_t)((uint64_t)ts - (uint64_t)c->prev_ts));
-        if (!rc && c->ver) rc = ne_buf_put_uvarint(wb, c->cur_ver);
-        if (!rc) rc = ne_buf_put_uvarint(wb, p->nfields);
-        if (rc) return rc;
+        if ((rc = ne_buf_reserve(wb, rec_bound(se, c->epoch, f, p->nfields)))) return rc;
+        q = rec_series(wb->p + wb->len, se, c->epoch);
+        q = rec_uv(q, ne_zigzag((int64_t)((uint64_t)ts - (uint64_t)c->prev_ts)));
+        if (c->ver) q = rec_uv(q, c->cur_ver); /* payload version 2 */
+        q = rec_uv(q, p->nfields);
     }
     for (uint32_t i = 0; i < p->nfields; i++) {
         int slot = i < 64 ? c->slots[i] : eng_series_field_find(se, f[i].key, i);
         bool def = false;
         if (slot < 0) {
             slot = eng_index_field_add(s->ix, se, f[i].key, f[i].type);
-            if (slot < 0) return slot;
+            if (slot < 0) return slot; /* wb->len unchanged: nothing of p kept */
             def = true;
         }
         struct eng_field *ef = &se->fields[slot];
         if (ef->wal_gen != c->epoch) def = true;
         if (wb) {
-            rc = ne_buf_put_uvarint(wb, (uint64_t)slot << 1 | def);
-            if (!rc && def) {
-                rc = ne_buf_put_u8(wb, ef->type);
-                if (!rc) rc = put_sv(wb, ef->name);
+            q = rec_uv(q, (uint64_t)slot << 1 | def);
+            if (def) {
+                *q++ = ef->type;
+                q = rec_sv(q, ef->name);
             }
-            if (!rc) rc = enc_value(wb, ef->type, &f[i].v);
-            if (rc) return rc;
+            q = rec_value(q, ef->type, &f[i].v);
             ef->wal_gen = c->epoch;
         }
         rc = c->ver ? eng_mt_append_v(s->active, se, (uint32_t)slot, ts, &f[i].v, c->cur_ver)
                     : eng_mt_append(s->active, se, (uint32_t)slot, ts, &f[i].v);
         if (rc) return rc;
     }
-    if (wb) se->wal_gen = c->epoch;
+    if (wb) {
+        wb->len = (size_t)(q - wb->p);
+        se->wal_gen = c->epoch;
+    }
     c->prev_ts = ts;
     c->npts++;
     c->nvals += p->nfields;
@@ -525,6 +572,7 @@ static int seal_locked(struct ne_store *s)
     int rc = eng_mt_new(s->next_mt_gen, &m);
     if (rc) return rc;
     s->next_mt_gen++;
+    eng_mt_note_sizes(s->active);
     s->sealed = s->active;
     s->active = m;
     pthread_cond_broadcast(&s->cv);
@@ -536,11 +584,13 @@ static bool mt_full(const struct ne_store *s)
     return s->active->bytes >= s->o.memtable_bytes / 2;
 }
 
-/* Admission before a write: state, disk, memtable room. mu held. */
-static int admit_locked(struct ne_store *s)
+/* Admission before a write: state, disk, memtable room. mu held.
+ * NE_EBUSY: the budget is full while the sealed memtable flushes. */
+static int admit_once(struct ne_store *s)
 {
     if (atomic_load(&s->state) != ENG_OK) return NE_EFAILED;
     int64_t now = ne_time_mono_ns();
+    s->last_write_mono = now;
     if (atomic_load(&s->disk_full)) {
         if (now - s->disk_probe_mono < PROBE_NS) return NE_ENOSPC;
         s->disk_probe_mono = now;
@@ -563,16 +613,38 @@ static int admit_locked(struct ne_store *s)
         /* while the sealed one flushes, the active one may use the rest of
          * the budget */
         if (rc == NE_EBUSY && s->active->bytes + s->sealed->bytes < s->o.memtable_bytes) rc = 0;
-        if (rc == NE_EBUSY) {
-            ne_metric_inc(s->m_backpressure);
-            return atomic_load(&s->disk_full) ? NE_ENOSPC : NE_EBUSY;
-        }
+        if (rc == NE_EBUSY) return atomic_load(&s->disk_full) ? NE_ENOSPC : NE_EBUSY;
         if (rc) return rc;
     } else if (s->wal && eng_wal_want_rotate(s->wal)) {
         int rc = eng_wal_rotate(s->wal, NULL);
         if (rc) return rc;
     }
     return 0;
+}
+
+static void timed_wait(struct ne_store *s, int64_t ns);
+
+/* Admission, waiting up to WRITE_WAIT_NS for a flush in progress when the
+ * budget is full: a flush frees room within a fraction of a second, and
+ * answering busy at once makes every source decode its batch again for
+ * the retry. Waits for a delete in progress too. mu held (released while
+ * waiting). */
+static int admit_locked(struct ne_store *s)
+{
+    int64_t deadline = 0;
+    for (;;) {
+        while (s->deleting) /* a delete flushes and logs: writes after it wait */
+            pthread_cond_wait(&s->cv, &s->mu);
+        int rc = admit_once(s);
+        if (rc != NE_EBUSY) return rc;
+        int64_t now = ne_time_mono_ns();
+        if (!deadline) deadline = now + WRITE_WAIT_NS;
+        if (now >= deadline) {
+            ne_metric_inc(s->m_backpressure);
+            return rc;
+        }
+        timed_wait(s, deadline - now); /* the flusher broadcasts when done */
+    }
 }
 
 static void note_disk_result(struct ne_store *s, int rc)
@@ -617,8 +689,6 @@ static int store_write(struct ne_store *s, const char *db, const struct ne_batch
     if (atomic_load(&s->state) != ENG_OK) return NE_EFAILED;
     struct wctx c = {.s = s, .res = res, .now = ne_time_wall_ns(), .ver = ver};
     pthread_mutex_lock(&s->mu);
-    while (s->deleting) /* a delete flushes and logs: writes after it wait */
-        pthread_cond_wait(&s->cv, &s->mu);
     int rc = admit_locked(s);
     if (!rc) rc = eng_index_db(s->ix, ne_sv_c(db), &c.db);
     if (rc) {
@@ -816,6 +886,7 @@ int eng_store_flush_sealed(struct ne_store *s)
         uint64_t upto = s->flushed_seq;
         pthread_mutex_unlock(&s->mu);
         eng_mt_free(&m);
+        ne_alloc_trim(); /* the memtable's columns, scattered through the heap */
         int crc = ck_write(s, upto);
         /* start a new WAL file so that the flushed records stop taking disk
          * once no later record shares their file; under the store lock, as

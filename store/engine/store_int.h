@@ -59,6 +59,7 @@ struct ne_store {
     atomic_bool disk_full;
     int64_t disk_probe_mono;
     int64_t space_check_mono;
+    int64_t last_write_mono; /* last write admitted or tried (compaction policy) */
     char why[128];
 
     pthread_t flusher, compactor;

@@ -118,6 +118,41 @@ static void test_sv_cmp(void)
     T_EQ_STR(ne_vtype_name(NE_V_UINT), "unsigned");
 }
 
+/* A reserved batch takes that many appends without moving its arrays;
+ * keys sharing their first byte still sort and dedup by all bytes. */
+static void test_reserve(void)
+{
+    struct ne_batch b;
+    ne_batch_init(&b);
+    T_OK(ne_batch_reserve(&b, 1000, 3000, 2000));
+    const struct ne_point *pts = b.pts;
+    const struct ne_tag *tags = b.tags;
+    const struct ne_field *fields = b.fields;
+    for (int i = 0; i < 1000; i++) {
+        T_OK(ne_batch_begin(&b, sv("m"), i));
+        T_OK(ne_batch_tag(&b, sv("apple"), sv("1")));
+        T_OK(ne_batch_tag(&b, sv("ab"), sv("2")));
+        T_OK(ne_batch_tag(&b, sv("alpha"), sv("3")));
+        T_OK(ne_batch_field_f(&b, sv("vb"), 1.0));
+        T_OK(ne_batch_field_f(&b, sv("va"), 2.0));
+        T_OK(ne_batch_end(&b));
+    }
+    T_CHECK(b.pts == pts && b.tags == tags && b.fields == fields);
+    const struct ne_tag *t = ne_point_tags(&b, &b.pts[999]);
+    T_CHECK(ne_sv_eq(t[0].key, sv("ab")) && ne_sv_eq(t[1].key, sv("alpha")) &&
+            ne_sv_eq(t[2].key, sv("apple")));
+    T_EQ_INT(b.pts[999].nfields, 2);
+    /* more than a batch can count: refused, the points stay */
+    T_EQ_INT(ne_batch_reserve(&b, UINT32_MAX, 0, 0), NE_ENOMEM);
+    T_EQ_INT(ne_batch_reserve(&b, 1, UINT32_MAX - 10, 0), NE_ENOMEM);
+    T_EQ_INT(b.npts, 1000);
+    T_OK(ne_batch_begin(&b, sv("m"), 1000));
+    T_OK(ne_batch_field_f(&b, sv("v"), 3.0));
+    T_OK(ne_batch_end(&b));
+    T_EQ_INT(b.npts, 1001);
+    ne_batch_free(&b);
+}
+
 int main(void)
 {
     T_RUN(test_build_and_sort);
@@ -125,5 +160,6 @@ int main(void)
     T_RUN(test_invalid_and_abort);
     T_RUN(test_many_points_and_arena);
     T_RUN(test_sv_cmp);
+    T_RUN(test_reserve);
     return t_done();
 }

@@ -1,0 +1,155 @@
+#!/usr/bin/env python3
+"""CPU and peak RSS of one HTTP line-protocol ingest, optionally under callgrind.
+
+    bench/ingest/ingest_cpu.py --neoedge build-rel/agent/neoedge --file bench/data/s1-q5m.lp
+        [--conns 2] [--batch 5000] [--repeat 3] [--callgrind OUT]
+
+Starts `neoedge run` on a free loopback port (HTTP only, durability
+interval, fresh temp data dir), posts the file in batches over keep-alive
+connections (bench/compare/load.py, 503 retried), then flushes and stops
+the server. Prints one table row per run: field values, CPU seconds of the
+server per million values (utime+stime from /proc), peak RSS (VmHWM after
+the last write), 503 retries; with --repeat, the medians too.
+
+--callgrind OUT runs the server under `valgrind --tool=callgrind` with one
+connection, writing OUT; the printed figure is then instructions per field
+value (repeatable across runs, unlike CPU seconds), read from the
+callgrind summary. Never asserts on time.
+"""
+import argparse
+import os
+import re
+import shutil
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.join(HERE, "..", "compare"))
+import engines  # noqa: E402
+import load  # noqa: E402
+import procstat  # noqa: E402
+
+
+def start(binary, tmp, callgrind):
+    port = engines.free_port()
+    env = dict(os.environ,
+               NEOEDGE_HTTP_LISTEN="127.0.0.1:%d" % port,
+               NEOEDGE_COAP_ENABLED="false",
+               NEOEDGE_MQTT_ENABLED="false",
+               NEOEDGE_STORAGE_DURABILITY="interval",
+               NEOEDGE_LOG_LEVEL="warn")
+    argv = [binary, "run", "--data-dir", os.path.join(tmp, "data")]
+    if callgrind:
+        argv = ["valgrind", "--tool=callgrind", "--callgrind-out-file=" + callgrind] + argv
+    log = open(os.path.join(tmp, "neoedge.log"), "wb")
+    p = subprocess.Popen(argv, env=env, stdout=log, stderr=subprocess.STDOUT)
+    url = "http://127.0.0.1:%d" % port
+    for _ in range(1200):
+        try:
+            urllib.request.urlopen(url + "/ping", timeout=1)
+            return p, port
+        except OSError:
+            if p.poll() is not None:
+                raise SystemExit("neoedge exited at start; see " + log.name)
+            time.sleep(0.1)
+    p.kill()
+    raise SystemExit("neoedge did not answer /ping")
+
+
+def flush(port):
+    req = urllib.request.Request("http://127.0.0.1:%d/api/v1/flush" % port, data=b"",
+                                 method="POST")
+    urllib.request.urlopen(req, timeout=600).read()
+
+
+def settled_bytes(path, quiet=3.0, limit=120.0):
+    """du of path once it stopped changing for `quiet` seconds."""
+    last, since, t0 = -1, time.time(), time.time()
+    while time.time() - t0 < limit:
+        b = procstat.dir_bytes(path)
+        if b != last:
+            last, since = b, time.time()
+        elif time.time() - since >= quiet:
+            break
+        time.sleep(0.5)
+    return last
+
+
+def callgrind_total(path):
+    """Total Ir of a callgrind output file (its 'summary:' or 'totals:' line)."""
+    with open(path) as f:
+        for line in f:
+            m = re.match(r"(summary|totals):\s+(\d+)", line)
+            if m:
+                return int(m.group(2))
+    raise SystemExit("no summary in " + path)
+
+
+def one_run(args, work, nvals):
+    tmp = tempfile.mkdtemp(prefix="ingest-cpu-")
+    try:
+        p, port = start(args.neoedge, tmp, args.callgrind)
+        cpu0 = procstat.cpu_seconds(p.pid)
+        loader = load.Loader(port, "bench", work, conns=1 if args.callgrind else args.conns)
+        wall, _ = loader.run()
+        if loader.errors:
+            raise SystemExit("write failed: " + loader.errors[0])
+        hwm = procstat.status_bytes(p.pid, "VmHWM")
+        cpu = procstat.cpu_seconds(p.pid) - cpu0
+        flush(port)
+        disk = settled_bytes(os.path.join(tmp, "data")) if args.disk else 0
+        p.send_signal(signal.SIGTERM)
+        p.wait(timeout=600)
+        row = {"wall": wall, "cpu_per_m": cpu / nvals * 1e6, "hwm_mib": hwm / 2**20,
+               "retries": loader.retries, "bpv": disk / nvals}
+        if args.callgrind:
+            row["ir_per_value"] = callgrind_total(args.callgrind) / nvals
+        return row
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--neoedge", required=True)
+    ap.add_argument("--file", required=True)
+    ap.add_argument("--conns", type=int, default=2)
+    ap.add_argument("--batch", type=int, default=5000)
+    ap.add_argument("--repeat", type=int, default=1)
+    ap.add_argument("--callgrind")
+    ap.add_argument("--disk", action="store_true",
+                    help="after the flush, bytes per value on disk once settled")
+    args = ap.parse_args()
+    work = load.batches(args.file, args.batch)
+    nvals = sum(n for _, n in work)
+    cols = ["run", "values", "wall s", "CPU s / M values", "peak RSS MiB", "503 retries"]
+    if args.disk:
+        cols.append("disk B / value")
+    if args.callgrind:
+        cols.append("Ir / value (whole process)")
+    print("| " + " | ".join(cols) + " |")
+    print("|" + "---|" * len(cols))
+    rows = []
+    for i in range(args.repeat):
+        r = one_run(args, work, nvals)
+        rows.append(r)
+        cells = [str(i + 1), "{:,}".format(nvals), "%.2f" % r["wall"], "%.3f" % r["cpu_per_m"],
+                 "%.1f" % r["hwm_mib"], str(r["retries"])]
+        if args.disk:
+            cells.append("%.3f" % r["bpv"])
+        if args.callgrind:
+            cells.append("%.0f" % r["ir_per_value"])
+        print("| " + " | ".join(cells) + " |", flush=True)
+    if args.repeat > 1:
+        med = lambda k: statistics.median(r[k] for r in rows)  # noqa: E731
+        print("| median | {:,} | {:.2f} | {:.3f} | {:.1f} | {} |".format(
+            nvals, med("wall"), med("cpu_per_m"), med("hwm_mib"), med("retries")))
+
+
+if __name__ == "__main__":
+    main()
