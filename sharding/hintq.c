@@ -45,6 +45,7 @@ struct ne_hintq {
     uint64_t rd_seq;
     uint64_t cur_seq, cur_off; /* the head: first record not acknowledged */
     bool unsynced;             /* appends since the last datasync */
+    bool dir_unsynced;         /* a file created since the directory was fsync'ed */
     int64_t synced_mono;       /* when the last datasync was */
     bool cursor_moved;         /* since the last cursor save */
     int64_t cursor_saved_mono;
@@ -98,6 +99,7 @@ static int files_push(struct ne_hintq *q, uint64_t seq, uint64_t size)
         q->cap = nc;
     }
     q->files[q->nfiles++] = (struct hq_file){.seq = seq, .size = size};
+    q->st.files = q->nfiles;
     return 0;
 }
 
@@ -161,6 +163,7 @@ static void delete_file(struct ne_hintq *q, size_t i)
                ne_strerror(rc), NULL);
     memmove(&q->files[i], &q->files[i + 1], (q->nfiles - i - 1) * sizeof *q->files);
     q->nfiles--;
+    q->st.files = q->nfiles;
 }
 
 /* Moves the cursor out of drained files (deleting them) and reads the
@@ -371,6 +374,9 @@ static int create_file(struct ne_hintq *q, uint64_t seq)
     }
     ne_file_close(&q->active);
     q->active = fh;
+    /* without sync, the header and the new name reach the disk with the
+     * next sync, before any record in the file counts as durable */
+    if (!q->o.sync) q->unsynced = q->dir_unsynced = true;
     return 0;
 }
 
@@ -389,10 +395,12 @@ static void add_file_totals(struct ne_hintq *q, const struct hq_file *f)
     q->st.bytes += f->bytes;
 }
 
-/* Drops files before the cursor, checks the rest, places the cursor. */
+/* Drops files before the cursor, checks the rest, places the cursor and
+ * saves it when it moved. */
 static int recover(struct ne_hintq *q)
 {
     load_cursor(q);
+    uint64_t saved_seq = q->cur_seq, saved_off = q->cur_off;
     size_t i = 0;
     while (i < q->nfiles) {
         struct hq_file *f = &q->files[i];
@@ -425,8 +433,12 @@ static int recover(struct ne_hintq *q)
         int rc = open_active(q);
         if (rc != 0) return rc;
     }
-    q->st.files = q->nfiles;
     head_settle(q);
+    /* A cursor left past the end of its file (its records were acknowledged,
+     * then lost with a power cut) or in a file gone must not stay on disk:
+     * records appended from here on would sit before it, and the next
+     * recovery would skip them. */
+    if (q->cur_seq != saved_seq || q->cur_off != saved_off) return save_cursor(q);
     return 0;
 }
 
@@ -458,12 +470,14 @@ int ne_hintq_open(const struct ne_hintq_opts *o, struct ne_hintq **out)
     return 0;
 }
 
+static int sync_locked(struct ne_hintq *q);
+
 void ne_hintq_close(struct ne_hintq **pq)
 {
     struct ne_hintq *q = pq ? *pq : NULL;
     if (!q) return;
     *pq = NULL;
-    if (q->active && q->unsynced) (void)ne_file_datasync(q->active);
+    if (q->active) (void)sync_locked(q);
     if (q->active && q->cursor_moved) (void)save_cursor(q);
     ne_file_close(&q->active);
     ne_file_close(&q->rd);
@@ -477,15 +491,23 @@ void ne_hintq_close(struct ne_hintq **pq)
 
 /* ---- append --------------------------------------------------------------- */
 
+/* Makes what was appended durable: the active file's data and, when a file
+ * was created since, the directory (a synced file whose name is lost at a
+ * power cut takes its records with it). */
 static int sync_locked(struct ne_hintq *q)
 {
-    if (!q->unsynced) return 0;
-    int rc = ne_file_datasync(q->active);
-    if (rc == 0) {
+    if (q->unsynced) {
+        int rc = ne_file_datasync(q->active);
+        if (rc != 0) return rc;
         q->unsynced = false;
         q->synced_mono = ne_time_mono_ns();
     }
-    return rc;
+    if (q->dir_unsynced) {
+        int rc = ne_fs_sync_dir(q->dir);
+        if (rc != 0) return rc;
+        q->dir_unsynced = false;
+    }
+    return 0;
 }
 
 static int roll(struct ne_hintq *q)

@@ -23,7 +23,10 @@
  *               (crc: CRC32C of the 24 bytes before it): the position of
  *               the first record not yet acknowledged. Written atomically
  *               (temp file, rename) at most once a second while records
- *               are acknowledged, by ne_hintq_save_cursor and at close.
+ *               are acknowledged, by ne_hintq_save_cursor, at close, and
+ *               at open when recovery moved it (e.g. past the end of a
+ *               file whose acknowledged tail a power cut took: records
+ *               appended later must never sit before the saved cursor).
  *               A lost or stale cursor only makes already acknowledged
  *               records be sent again, which the receiver's last-writer-wins
  *               store absorbs.
@@ -37,7 +40,9 @@
  * ne_hintq_append returns; otherwise appends reach the disk at
  * ne_hintq_sync (the replicator calls it at least every max_lag), at the
  * first append after opts.sync_interval_ns, when a file is rolled and at
- * close.
+ * close. Each of these also fsyncs the directory when a file was created
+ * since (with opts.sync, creating a file does), so a synced record never
+ * vanishes with its file's name.
  *
  * Bounds: ne_hintq_expire drops head records older than max_age_ns;
  * ne_hintq_append and ne_hintq_trim drop head records until the queued
