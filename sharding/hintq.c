@@ -744,3 +744,122 @@ void ne_hintq_stats(struct ne_hintq *q, struct ne_hintq_stats *out)
     *out = q->st;
     pthread_mutex_unlock(&q->mu);
 }
+
+/* ---- offline check -------------------------------------------------------- */
+
+struct verify {
+    const char *dir;
+    FILE *out;
+    bool have_cursor;
+    uint64_t cur_seq, cur_off;
+    int rc; /* the first problem */
+};
+
+static void verify_problem(struct verify *v, int rc)
+{
+    if (v->rc == 0) v->rc = rc;
+}
+
+static void verify_cursor(struct verify *v)
+{
+    char path[PATH_LEN];
+    snprintf(path, sizeof path, "%s/cursor", v->dir);
+    if (!ne_fs_exists(path)) {
+        fprintf(v->out, "%s: absent (the queue reads from its first file)\n", path);
+        return;
+    }
+    char *b = NULL;
+    size_t n = 0;
+    int rc = ne_fs_read_all(path, &b, &n);
+    const uint8_t *u = (const uint8_t *)b;
+    if (rc != 0) {
+        fprintf(v->out, "%s: cannot read: %s\n", path, ne_strerror(rc));
+        verify_problem(v, rc);
+    } else if (n != CURSOR_BYTES || memcmp(u, HC_MAGIC, 4) != 0 ||
+               ne_get_u32(u + 24) != ne_crc32c(0, u, 24)) {
+        fprintf(v->out, "%s: corrupt (%zu bytes)\n", path, n);
+        verify_problem(v, NE_ECORRUPT);
+    } else if (ne_get_u32(u + 4) != HQ_VERSION) {
+        fprintf(v->out, "%s: unknown version %u\n", path, ne_get_u32(u + 4));
+        verify_problem(v, NE_EVERSION);
+    } else {
+        v->have_cursor = true;
+        v->cur_seq = ne_get_u64(u + 8);
+        v->cur_off = ne_get_u64(u + 16);
+        fprintf(v->out, "%s: ok, file %016" PRIx64 " offset %" PRIu64 "\n", path, v->cur_seq,
+                v->cur_off);
+    }
+    ne_free(b);
+}
+
+/* Checks one segment file held in memory from offset from. */
+static int verify_records(const char *path, const uint8_t *b, size_t n, uint64_t from, FILE *out)
+{
+    uint64_t off = from, recs = 0;
+    while (n - off >= NE_HINTQ_REC_HDR) {
+        uint32_t len = ne_get_u32(b + off);
+        if ((uint64_t)len > n - off - NE_HINTQ_REC_HDR ||
+            ne_crc32c(0, b + off + 8, 12 + (size_t)len) != ne_get_u32(b + off + 4))
+            break;
+        off += NE_HINTQ_REC_HDR + (uint64_t)len;
+        recs++;
+    }
+    if (off < n) {
+        fprintf(out,
+                "%s: %" PRIu64 " whole records, then a torn or corrupt one at offset %" PRIu64
+                " (%" PRIu64 " bytes to the end)\n",
+                path, recs, off, (uint64_t)n - off);
+        return NE_ECORRUPT;
+    }
+    fprintf(out, "%s: ok, %" PRIu64 " records from offset %" PRIu64 "\n", path, recs, from);
+    return 0;
+}
+
+static int verify_one(void *ctx, const char *name, bool is_dir)
+{
+    struct verify *v = ctx;
+    uint64_t seq;
+    if (is_dir || parse_seq(name, &seq) != 0) return 0;
+    char path[PATH_LEN];
+    snprintf(path, sizeof path, "%s/%s", v->dir, name);
+    if (v->have_cursor && seq < v->cur_seq) {
+        fprintf(v->out, "%s: drained (deleted at the next open)\n", path);
+        return 0;
+    }
+    char *b = NULL;
+    size_t n = 0;
+    int rc = ne_fs_read_all(path, &b, &n);
+    const uint8_t *u = (const uint8_t *)b;
+    uint64_t from = NE_HINTQ_FILE_HDR;
+    if (v->have_cursor && seq == v->cur_seq) from = v->cur_off;
+    if (rc != 0) {
+        fprintf(v->out, "%s: cannot read: %s\n", path, ne_strerror(rc));
+    } else if (n < NE_HINTQ_FILE_HDR || memcmp(u, HQ_MAGIC, 4) != 0 || ne_get_u64(u + 8) != seq) {
+        fprintf(v->out, "%s: bad header\n", path);
+        rc = NE_ECORRUPT;
+    } else if (ne_get_u32(u + 4) != HQ_VERSION) {
+        fprintf(v->out, "%s: unknown version %u\n", path, ne_get_u32(u + 4));
+        rc = NE_EVERSION;
+    } else if (from < NE_HINTQ_FILE_HDR || from > n) {
+        fprintf(v->out, "%s: the cursor's offset %" PRIu64 " is outside the file (%zu bytes)\n",
+                path, from, n);
+        rc = NE_ECORRUPT;
+    } else {
+        rc = verify_records(path, u, n, from, v->out);
+    }
+    ne_free(b);
+    if (rc != 0) verify_problem(v, rc);
+    return 0;
+}
+
+int ne_hintq_verify_dir(const char *dir, FILE *out)
+{
+    struct verify v = {.dir = dir, .out = out};
+    verify_cursor(&v);
+    int rc = ne_fs_list_dir(dir, verify_one, &v);
+    if (rc != 0) {
+        fprintf(out, "%s: cannot list: %s\n", dir, ne_strerror(rc));
+        verify_problem(&v, rc);
+    }
+    return v.rc;
+}

@@ -57,6 +57,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #include "sharding/frame.h"
 
@@ -161,5 +162,17 @@ struct ne_hintq_stats {
     uint64_t truncated;       /* torn tail bytes cut at open */
 };
 void ne_hintq_stats(struct ne_hintq *q, struct ne_hintq_stats *out);
+
+/* Checks the queue in dir offline, changing nothing (`neoedge verify`):
+ * the cursor file (absent, or whole with a valid CRC), and every segment
+ * file from the cursor on: its header, then whole records with valid CRCs
+ * up to its end (in the cursor's file from the cursor's offset: the
+ * acknowledged bytes before it are not read). Files before the cursor's
+ * are drained ones the next open deletes. Prints one line per file to out
+ * (borrowed). Returns 0 if healthy, NE_ECORRUPT (a torn tail or a corrupt
+ * record, header or cursor: the first problem is returned, all are
+ * printed), NE_EVERSION, or an I/O error code. The queue must not be open
+ * in another process. */
+int ne_hintq_verify_dir(const char *dir, FILE *out);
 
 #endif

@@ -49,7 +49,10 @@
  *     one record that may overflow a file;
  *   - the recovered queue goes on working: records appended after the
  *     drain, a close and a reopen come back exactly (a cursor left behind
- *     by the recovery would cut them off).
+ *     by the recovery would cut them off);
+ *   - the offline check `neoedge verify` runs on each queue
+ *     (ne_hintq_verify_dir) finds it healthy right after the recovery and
+ *     after the last close.
  * Usage: test_crash_hintq sync|interval. NEOEDGE_CRASH_ITERATIONS (default
  * 100; 5,000 or more for a soak), NEOEDGE_CRASH_SEED (printed) reproduces a
  * run, NEOEDGE_CRASH_KEEP_GOING=1 counts failures instead of stopping at the
@@ -754,6 +757,22 @@ static bool check_promises(const struct outcome *o, uint64_t first, uint64_t end
     return true;
 }
 
+/* ne_hintq_verify_dir (what `neoedge verify` runs on each queue): true when
+ * healthy, else why gets its report. */
+static bool verify_ok(const char *when, char *why, size_t wn)
+{
+    char *rep = NULL;
+    size_t n = 0;
+    FILE *f = open_memstream(&rep, &n);
+    int rc = f ? ne_hintq_verify_dir(g_dir, f) : NE_ENOMEM;
+    if (f) fclose(f);
+    if (rc != 0)
+        snprintf(why, wn, "verify %s: %s\n%.*s", when, ne_strerror(rc), (int)(n > 1000 ? 1000 : n),
+                 rep ? rep : "");
+    free(rep);
+    return rc == 0;
+}
+
 /* Reopens, drains, checks; then appends after the recovery and reads back. */
 static int check_after(const struct plan *p, const struct outcome *o, uint64_t seed, char *why,
                        size_t wn)
@@ -771,7 +790,7 @@ static int check_after(const struct plan *p, const struct outcome *o, uint64_t s
     g_tot.truncated_bytes += st.truncated;
     struct ne_hintq_stats before = st;
     uint64_t first = 0, end = 0;
-    bool ok = check_disk(&st, why, wn);
+    bool ok = verify_ok("after the recovery", why, wn) && check_disk(&st, why, wn);
     if (ok) ok = drain(q, seed, o->started, &first, &end, why, wn);
     if (ok) ok = check_counters_of(&before, first, end ? end : first, why, wn);
     ne_hintq_stats(q, &st);
@@ -808,6 +827,7 @@ static int check_after(const struct plan *p, const struct outcome *o, uint64_t s
         }
     }
     ne_hintq_close(&q);
+    if (ok) ok = verify_ok("after the last close", why, wn);
     return ok ? 0 : 1;
 }
 

@@ -4,7 +4,8 @@
  * crash-torn tail cut at open, a corrupt record skipped at read time, the
  * byte and age bounds with their counters, acknowledgements racing
  * with drops, the file count after a reopen, a cursor left past a lost
- * tail, and a rolled file's name surviving a power cut.
+ * tail, a rolled file's name surviving a power cut, and the offline check
+ * (`neoedge verify`).
  */
 #include <stdio.h>
 #include <string.h>
@@ -433,6 +434,58 @@ static void test_rolled_file_survives_power_cut(void)
     ne_hintq_close(&q);
 }
 
+/* ne_hintq_verify_dir into a memory stream; the report goes to *rep. */
+static int verify_q(char **rep)
+{
+    size_t n = 0;
+    FILE *f = open_memstream(rep, &n);
+    if (!f) return NE_ENOMEM;
+    int rc = ne_hintq_verify_dir(dir, f);
+    fclose(f);
+    return rc;
+}
+
+static void test_verify_dir(void)
+{
+    fresh_dir();
+    char *rep = NULL;
+    T_EQ_INT(verify_q(&rep), 0); /* an empty directory */
+    free(rep);
+    struct ne_hintq *q = open_q(NE_HINTQ_FILE_HDR + 2 * REC_BYTES, 0, 0, true);
+    T_CHECK(q != NULL);
+    for (int i = 0; i < 5; i++)
+        T_OK(append_i(q, i, 1 + i));
+    struct ne_hintq_batch b = {0};
+    T_OK(ne_hintq_peek(q, 3 * 40, &b));
+    T_OK(ne_hintq_ack(q, &b)); /* the cursor ends up inside the second file */
+    ne_hintq_batch_free(&b);
+    ne_hintq_close(&q);
+    T_EQ_INT(verify_q(&rep), 0);
+    T_CHECK(strstr(rep, "0000000000000002.hq: ok, 1 records from offset") != NULL);
+    T_CHECK(strstr(rep, "0000000000000003.hq: ok, 1 records") != NULL);
+    free(rep);
+    /* a torn tail is reported, then cut by the next open */
+    char path[400];
+    snprintf(path, sizeof path, "%s/0000000000000003.hq", dir);
+    uint8_t torn[NE_HINTQ_REC_HDR + 3] = {40};
+    T_OK(append_raw(path, torn, sizeof torn));
+    T_EQ_INT(verify_q(&rep), NE_ECORRUPT);
+    T_CHECK(strstr(rep, "0000000000000003.hq: 1 whole records, then a torn or corrupt one") !=
+            NULL);
+    free(rep);
+    q = open_q(NE_HINTQ_FILE_HDR + 2 * REC_BYTES, 0, 0, true);
+    T_CHECK(q != NULL);
+    ne_hintq_close(&q);
+    T_EQ_INT(verify_q(&rep), 0);
+    free(rep);
+    /* a corrupt cursor */
+    snprintf(path, sizeof path, "%s/cursor", dir);
+    T_OK(ne_fs_write_atomic(path, "NEHC-not-a-cursor", 17));
+    T_EQ_INT(verify_q(&rep), NE_ECORRUPT);
+    T_CHECK(strstr(rep, "cursor: corrupt") != NULL);
+    free(rep);
+}
+
 int main(void)
 {
     T_RUN(test_append_peek_ack);
@@ -445,6 +498,7 @@ int main(void)
     T_RUN(test_files_counted_after_reopen);
     T_RUN(test_cursor_past_a_lost_tail);
     T_RUN(test_rolled_file_survives_power_cut);
+    T_RUN(test_verify_dir);
     if (dir[0]) ne_fs_remove_tree(dir);
     return t_done();
 }
