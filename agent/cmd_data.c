@@ -29,6 +29,7 @@
 #include "ingest/decode/decode.h"
 #include "ports/log.h"
 #include "ports/platform.h"
+#include "sharding/hintq.h"
 #include "store/segment/segment.h"
 #include "store/store.h"
 
@@ -405,6 +406,34 @@ int agent__cmd_inspect_segment(int argc, char **argv)
     return inspect_one("inspect segment", argc, argv, ne_seg_inspect);
 }
 
+struct hint_walk {
+    const char *root;
+    int rc; /* the first problem */
+};
+
+static int verify_hint_queue(void *ctx, const char *name, bool is_dir)
+{
+    struct hint_walk *w = ctx;
+    if (!is_dir) return 0;
+    char path[4096];
+    snprintf(path, sizeof path, "%s/%s", w->root, name);
+    int rc = ne_hintq_verify_dir(path, stdout);
+    if (rc != 0 && w->rc == 0) w->rc = rc;
+    return 0;
+}
+
+/* Checks every peer's hint queue under dir/cluster/hints (none is fine).
+ * Returns 0 or the first problem. */
+static int verify_hints(const char *dir)
+{
+    char root[4096];
+    snprintf(root, sizeof root, "%s/cluster/hints", dir);
+    if (!ne_fs_exists(root)) return 0;
+    struct hint_walk w = {.root = root};
+    int rc = ne_fs_list_dir(root, verify_hint_queue, &w);
+    return rc != 0 ? rc : w.rc;
+}
+
 int agent__cmd_verify(int argc, char **argv)
 {
     static const struct option opts[] = {
@@ -434,6 +463,8 @@ int agent__cmd_verify(int argc, char **argv)
         goto out;
     }
     rc = ne_store_verify_dir(dir, stdout);
+    int hrc = verify_hints(dir);
+    if (rc == 0) rc = hrc;
     fflush(stdout);
     ne_fs_unlock_dir(lock_fd);
     if (rc != 0)

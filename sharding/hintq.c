@@ -45,6 +45,7 @@ struct ne_hintq {
     uint64_t rd_seq;
     uint64_t cur_seq, cur_off; /* the head: first record not acknowledged */
     bool unsynced;             /* appends since the last datasync */
+    bool dir_unsynced;         /* a file created since the directory was fsync'ed */
     int64_t synced_mono;       /* when the last datasync was */
     bool cursor_moved;         /* since the last cursor save */
     int64_t cursor_saved_mono;
@@ -98,6 +99,7 @@ static int files_push(struct ne_hintq *q, uint64_t seq, uint64_t size)
         q->cap = nc;
     }
     q->files[q->nfiles++] = (struct hq_file){.seq = seq, .size = size};
+    q->st.files = q->nfiles;
     return 0;
 }
 
@@ -161,6 +163,7 @@ static void delete_file(struct ne_hintq *q, size_t i)
                ne_strerror(rc), NULL);
     memmove(&q->files[i], &q->files[i + 1], (q->nfiles - i - 1) * sizeof *q->files);
     q->nfiles--;
+    q->st.files = q->nfiles;
 }
 
 /* Moves the cursor out of drained files (deleting them) and reads the
@@ -371,6 +374,9 @@ static int create_file(struct ne_hintq *q, uint64_t seq)
     }
     ne_file_close(&q->active);
     q->active = fh;
+    /* without sync, the header and the new name reach the disk with the
+     * next sync, before any record in the file counts as durable */
+    if (!q->o.sync) q->unsynced = q->dir_unsynced = true;
     return 0;
 }
 
@@ -389,10 +395,12 @@ static void add_file_totals(struct ne_hintq *q, const struct hq_file *f)
     q->st.bytes += f->bytes;
 }
 
-/* Drops files before the cursor, checks the rest, places the cursor. */
+/* Drops files before the cursor, checks the rest, places the cursor and
+ * saves it when it moved. */
 static int recover(struct ne_hintq *q)
 {
     load_cursor(q);
+    uint64_t saved_seq = q->cur_seq, saved_off = q->cur_off;
     size_t i = 0;
     while (i < q->nfiles) {
         struct hq_file *f = &q->files[i];
@@ -425,8 +433,12 @@ static int recover(struct ne_hintq *q)
         int rc = open_active(q);
         if (rc != 0) return rc;
     }
-    q->st.files = q->nfiles;
     head_settle(q);
+    /* A cursor left past the end of its file (its records were acknowledged,
+     * then lost with a power cut) or in a file gone must not stay on disk:
+     * records appended from here on would sit before it, and the next
+     * recovery would skip them. */
+    if (q->cur_seq != saved_seq || q->cur_off != saved_off) return save_cursor(q);
     return 0;
 }
 
@@ -458,12 +470,14 @@ int ne_hintq_open(const struct ne_hintq_opts *o, struct ne_hintq **out)
     return 0;
 }
 
+static int sync_locked(struct ne_hintq *q);
+
 void ne_hintq_close(struct ne_hintq **pq)
 {
     struct ne_hintq *q = pq ? *pq : NULL;
     if (!q) return;
     *pq = NULL;
-    if (q->active && q->unsynced) (void)ne_file_datasync(q->active);
+    if (q->active) (void)sync_locked(q);
     if (q->active && q->cursor_moved) (void)save_cursor(q);
     ne_file_close(&q->active);
     ne_file_close(&q->rd);
@@ -477,15 +491,23 @@ void ne_hintq_close(struct ne_hintq **pq)
 
 /* ---- append --------------------------------------------------------------- */
 
+/* Makes what was appended durable: the active file's data and, when a file
+ * was created since, the directory (a synced file whose name is lost at a
+ * power cut takes its records with it). */
 static int sync_locked(struct ne_hintq *q)
 {
-    if (!q->unsynced) return 0;
-    int rc = ne_file_datasync(q->active);
-    if (rc == 0) {
+    if (q->unsynced) {
+        int rc = ne_file_datasync(q->active);
+        if (rc != 0) return rc;
         q->unsynced = false;
         q->synced_mono = ne_time_mono_ns();
     }
-    return rc;
+    if (q->dir_unsynced) {
+        int rc = ne_fs_sync_dir(q->dir);
+        if (rc != 0) return rc;
+        q->dir_unsynced = false;
+    }
+    return 0;
 }
 
 static int roll(struct ne_hintq *q)
@@ -721,4 +743,123 @@ void ne_hintq_stats(struct ne_hintq *q, struct ne_hintq_stats *out)
     pthread_mutex_lock(&q->mu);
     *out = q->st;
     pthread_mutex_unlock(&q->mu);
+}
+
+/* ---- offline check -------------------------------------------------------- */
+
+struct verify {
+    const char *dir;
+    FILE *out;
+    bool have_cursor;
+    uint64_t cur_seq, cur_off;
+    int rc; /* the first problem */
+};
+
+static void verify_problem(struct verify *v, int rc)
+{
+    if (v->rc == 0) v->rc = rc;
+}
+
+static void verify_cursor(struct verify *v)
+{
+    char path[PATH_LEN];
+    snprintf(path, sizeof path, "%s/cursor", v->dir);
+    if (!ne_fs_exists(path)) {
+        fprintf(v->out, "%s: absent (the queue reads from its first file)\n", path);
+        return;
+    }
+    char *b = NULL;
+    size_t n = 0;
+    int rc = ne_fs_read_all(path, &b, &n);
+    const uint8_t *u = (const uint8_t *)b;
+    if (rc != 0) {
+        fprintf(v->out, "%s: cannot read: %s\n", path, ne_strerror(rc));
+        verify_problem(v, rc);
+    } else if (n != CURSOR_BYTES || memcmp(u, HC_MAGIC, 4) != 0 ||
+               ne_get_u32(u + 24) != ne_crc32c(0, u, 24)) {
+        fprintf(v->out, "%s: corrupt (%zu bytes)\n", path, n);
+        verify_problem(v, NE_ECORRUPT);
+    } else if (ne_get_u32(u + 4) != HQ_VERSION) {
+        fprintf(v->out, "%s: unknown version %u\n", path, ne_get_u32(u + 4));
+        verify_problem(v, NE_EVERSION);
+    } else {
+        v->have_cursor = true;
+        v->cur_seq = ne_get_u64(u + 8);
+        v->cur_off = ne_get_u64(u + 16);
+        fprintf(v->out, "%s: ok, file %016" PRIx64 " offset %" PRIu64 "\n", path, v->cur_seq,
+                v->cur_off);
+    }
+    ne_free(b);
+}
+
+/* Checks one segment file held in memory from offset from. */
+static int verify_records(const char *path, const uint8_t *b, size_t n, uint64_t from, FILE *out)
+{
+    uint64_t off = from, recs = 0;
+    while (n - off >= NE_HINTQ_REC_HDR) {
+        uint32_t len = ne_get_u32(b + off);
+        if ((uint64_t)len > n - off - NE_HINTQ_REC_HDR ||
+            ne_crc32c(0, b + off + 8, 12 + (size_t)len) != ne_get_u32(b + off + 4))
+            break;
+        off += NE_HINTQ_REC_HDR + (uint64_t)len;
+        recs++;
+    }
+    if (off < n) {
+        fprintf(out,
+                "%s: %" PRIu64 " whole records, then a torn or corrupt one at offset %" PRIu64
+                " (%" PRIu64 " bytes to the end)\n",
+                path, recs, off, (uint64_t)n - off);
+        return NE_ECORRUPT;
+    }
+    fprintf(out, "%s: ok, %" PRIu64 " records from offset %" PRIu64 "\n", path, recs, from);
+    return 0;
+}
+
+static int verify_one(void *ctx, const char *name, bool is_dir)
+{
+    struct verify *v = ctx;
+    uint64_t seq;
+    if (is_dir || parse_seq(name, &seq) != 0) return 0;
+    char path[PATH_LEN];
+    snprintf(path, sizeof path, "%s/%s", v->dir, name);
+    if (v->have_cursor && seq < v->cur_seq) {
+        fprintf(v->out, "%s: drained (deleted at the next open)\n", path);
+        return 0;
+    }
+    char *b = NULL;
+    size_t n = 0;
+    int rc = ne_fs_read_all(path, &b, &n);
+    const uint8_t *u = (const uint8_t *)b;
+    uint64_t from = NE_HINTQ_FILE_HDR;
+    if (v->have_cursor && seq == v->cur_seq) from = v->cur_off;
+    if (rc != 0) {
+        fprintf(v->out, "%s: cannot read: %s\n", path, ne_strerror(rc));
+    } else if (n < NE_HINTQ_FILE_HDR || memcmp(u, HQ_MAGIC, 4) != 0 || ne_get_u64(u + 8) != seq) {
+        fprintf(v->out, "%s: bad header\n", path);
+        rc = NE_ECORRUPT;
+    } else if (ne_get_u32(u + 4) != HQ_VERSION) {
+        fprintf(v->out, "%s: unknown version %u\n", path, ne_get_u32(u + 4));
+        rc = NE_EVERSION;
+    } else if (from < NE_HINTQ_FILE_HDR || from > n) {
+        fprintf(v->out, "%s: the cursor's offset %" PRIu64 " is outside the file (%zu bytes)\n",
+                path, from, n);
+        rc = NE_ECORRUPT;
+    } else {
+        rc = verify_records(path, u, n, from, v->out);
+    }
+    ne_free(b);
+    if (rc != 0) verify_problem(v, rc);
+    return 0;
+}
+
+int ne_hintq_verify_dir(const char *dir, FILE *out)
+{
+    struct verify v = {.dir = dir, .out = out};
+    verify_cursor(&v);
+    int rc = ne_fs_list_dir(dir, verify_one, &v);
+    if (rc != 0) {
+        fprintf(out, "%s: cannot list: %s\n", dir, ne_strerror(rc));
+        verify_problem(&v, rc);
+    }
+    return v.rc;
 }

@@ -23,7 +23,10 @@
  *               (crc: CRC32C of the 24 bytes before it): the position of
  *               the first record not yet acknowledged. Written atomically
  *               (temp file, rename) at most once a second while records
- *               are acknowledged, by ne_hintq_save_cursor and at close.
+ *               are acknowledged, by ne_hintq_save_cursor, at close, and
+ *               at open when recovery moved it (e.g. past the end of a
+ *               file whose acknowledged tail a power cut took: records
+ *               appended later must never sit before the saved cursor).
  *               A lost or stale cursor only makes already acknowledged
  *               records be sent again, which the receiver's last-writer-wins
  *               store absorbs.
@@ -37,7 +40,9 @@
  * ne_hintq_append returns; otherwise appends reach the disk at
  * ne_hintq_sync (the replicator calls it at least every max_lag), at the
  * first append after opts.sync_interval_ns, when a file is rolled and at
- * close.
+ * close. Each of these also fsyncs the directory when a file was created
+ * since (with opts.sync, creating a file does), so a synced record never
+ * vanishes with its file's name.
  *
  * Bounds: ne_hintq_expire drops head records older than max_age_ns;
  * ne_hintq_append and ne_hintq_trim drop head records until the queued
@@ -52,6 +57,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #include "sharding/frame.h"
 
@@ -156,5 +162,17 @@ struct ne_hintq_stats {
     uint64_t truncated;       /* torn tail bytes cut at open */
 };
 void ne_hintq_stats(struct ne_hintq *q, struct ne_hintq_stats *out);
+
+/* Checks the queue in dir offline, changing nothing (`neoedge verify`):
+ * the cursor file (absent, or whole with a valid CRC), and every segment
+ * file from the cursor on: its header, then whole records with valid CRCs
+ * up to its end (in the cursor's file from the cursor's offset: the
+ * acknowledged bytes before it are not read). Files before the cursor's
+ * are drained ones the next open deletes. Prints one line per file to out
+ * (borrowed). Returns 0 if healthy, NE_ECORRUPT (a torn tail or a corrupt
+ * record, header or cursor: the first problem is returned, all are
+ * printed), NE_EVERSION, or an I/O error code. The queue must not be open
+ * in another process. */
+int ne_hintq_verify_dir(const char *dir, FILE *out);
 
 #endif

@@ -2,12 +2,18 @@
  * hintq_test.c - the durable hint queue: append and read back in order,
  * the cursor across reopen, rolling and deleting drained files, a
  * crash-torn tail cut at open, a corrupt record skipped at read time, the
- * byte and age bounds with their counters, and acknowledgements racing
- * with drops.
+ * byte and age bounds with their counters, acknowledgements racing
+ * with drops, the file count after a reopen, a cursor left past a lost
+ * tail, a rolled file's name surviving a power cut, and the offline check
+ * (`neoedge verify`).
  */
 #include <stdio.h>
 #include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
+#include "ports/crashsim.h"
+#include "ports/crc32c.h"
 #include "ports/err.h"
 #include "ports/platform.h"
 #include "sharding/hintq.h"
@@ -309,6 +315,177 @@ static void test_bound_by_age(void)
     ne_hintq_close(&q);
 }
 
+/* Files on disk in dir with the .hq suffix. */
+static int count_hq(void *ctx, const char *name, bool is_dir)
+{
+    size_t n = strlen(name);
+    if (!is_dir && n > 3 && strcmp(name + n - 3, ".hq") == 0) ++*(uint64_t *)ctx;
+    return 0;
+}
+
+static void test_files_counted_after_reopen(void)
+{
+    fresh_dir();
+    struct ne_hintq *q = open_q(NE_HINTQ_FILE_HDR + 2 * REC_BYTES, 0, 0, true);
+    T_CHECK(q != NULL);
+    T_OK(append_i(q, 0, 1));
+    T_OK(append_i(q, 1, 2));
+    struct ne_hintq_batch b = {0};
+    T_OK(ne_hintq_peek(q, 1 << 20, &b));
+    T_OK(ne_hintq_ack(q, &b)); /* the cursor ends the only file: it stays */
+    T_OK(append_i(q, 2, 3));   /* rolls to a second file */
+    ne_hintq_close(&q);
+    /* the reopen finds the first file drained and deletes it */
+    q = open_q(NE_HINTQ_FILE_HDR + 2 * REC_BYTES, 0, 0, true);
+    T_CHECK(q != NULL);
+    struct ne_hintq_stats st;
+    ne_hintq_stats(q, &st);
+    uint64_t on_disk = 0;
+    T_OK(ne_fs_list_dir(dir, count_hq, &on_disk));
+    T_EQ_U64(on_disk, 1);
+    T_EQ_U64(st.files, on_disk);
+    T_EQ_U64(st.records, 1);
+    ne_hintq_batch_free(&b);
+    ne_hintq_close(&q);
+}
+
+/* Writes the cursor file as the queue does (hintq.h). */
+static int write_cursor(uint64_t seq, uint64_t off)
+{
+    uint8_t c[28] = {'N', 'E', 'H', 'C', 1};
+    for (int k = 0; k < 8; k++) {
+        c[8 + k] = (uint8_t)(seq >> (8 * k));
+        c[16 + k] = (uint8_t)(off >> (8 * k));
+    }
+    uint32_t crc = ne_crc32c(0, c, 24);
+    for (int k = 0; k < 4; k++)
+        c[24 + k] = (uint8_t)(crc >> (8 * k));
+    char path[400];
+    snprintf(path, sizeof path, "%s/cursor", dir);
+    return ne_fs_write_atomic(path, c, sizeof c);
+}
+
+static void test_cursor_past_a_lost_tail(void)
+{
+    fresh_dir();
+    struct ne_hintq *q = open_q(0, 0, 0, false);
+    T_CHECK(q != NULL);
+    T_OK(append_i(q, 0, 1));
+    T_OK(append_i(q, 1, 2));
+    ne_hintq_close(&q);
+    /* A power cut after a cursor save that acknowledged four records of
+     * which only two reached the disk: the cursor is past the file's end. */
+    T_OK(write_cursor(1, NE_HINTQ_FILE_HDR + 4 * REC_BYTES));
+    q = open_q(0, 0, 0, false);
+    T_CHECK(q != NULL);
+    struct ne_hintq_stats st;
+    ne_hintq_stats(q, &st);
+    T_EQ_U64(st.records, 0);
+    /* records appended now start where the file ends, before that cursor;
+     * a close with nothing acknowledged must not leave it behind */
+    for (int i = 2; i < 6; i++)
+        T_OK(append_i(q, i, 10 + i));
+    ne_hintq_close(&q);
+    q = open_q(0, 0, 0, false);
+    T_CHECK(q != NULL);
+    ne_hintq_stats(q, &st);
+    T_EQ_U64(st.records, 4);
+    T_EQ_U64(st.truncated, 0);
+    struct ne_hintq_batch b = {0};
+    T_OK(ne_hintq_peek(q, 1 << 20, &b));
+    T_EQ_U64(b.n, 4);
+    T_CHECK(rec_is(&b, 0, 2) && rec_is(&b, 3, 5));
+    ne_hintq_batch_free(&b);
+    ne_hintq_close(&q);
+}
+
+/* Child: appends across two rolls without opts.sync, syncs, loses power
+ * with every directory operation since arming undone unless fsync'ed. */
+static int rolled_then_cut(void)
+{
+    struct ne_crashsim_opts co = {.seed = 7, .dir_policy = NE_CRASHSIM_DIR_UNDO_ALL};
+    if (ne_crashsim_arm(&co) != 0) return 2;
+    struct ne_hintq *q = open_q(NE_HINTQ_FILE_HDR + 2 * REC_BYTES, 0, 0, false);
+    if (!q) return 3;
+    for (int i = 0; i < 5; i++)
+        if (append_i(q, i, 100 + i) != 0) return 4;
+    if (ne_hintq_sync(q) != 0) return 5; /* all five are durable now */
+    ne_crashsim_crash_now();
+}
+
+static void test_rolled_file_survives_power_cut(void)
+{
+    fresh_dir();
+    fflush(stderr);
+    pid_t pid = fork();
+    T_CHECK(pid >= 0);
+    if (pid == 0) _exit(rolled_then_cut());
+    int st = 0;
+    T_CHECK(waitpid(pid, &st, 0) == pid);
+    T_CHECK(WIFEXITED(st));
+    T_EQ_INT(WEXITSTATUS(st), NE_CRASHSIM_EXIT);
+    struct ne_hintq *q = open_q(NE_HINTQ_FILE_HDR + 2 * REC_BYTES, 0, 0, false);
+    T_CHECK(q != NULL);
+    struct ne_hintq_batch b = {0};
+    T_OK(ne_hintq_peek(q, 1 << 20, &b));
+    T_EQ_U64(b.n, 5);
+    T_CHECK(rec_is(&b, 0, 0) && rec_is(&b, 2, 2) && rec_is(&b, 4, 4));
+    ne_hintq_batch_free(&b);
+    ne_hintq_close(&q);
+}
+
+/* ne_hintq_verify_dir into a memory stream; the report goes to *rep. */
+static int verify_q(char **rep)
+{
+    size_t n = 0;
+    FILE *f = open_memstream(rep, &n);
+    if (!f) return NE_ENOMEM;
+    int rc = ne_hintq_verify_dir(dir, f);
+    fclose(f);
+    return rc;
+}
+
+static void test_verify_dir(void)
+{
+    fresh_dir();
+    char *rep = NULL;
+    T_EQ_INT(verify_q(&rep), 0); /* an empty directory */
+    free(rep);
+    struct ne_hintq *q = open_q(NE_HINTQ_FILE_HDR + 2 * REC_BYTES, 0, 0, true);
+    T_CHECK(q != NULL);
+    for (int i = 0; i < 5; i++)
+        T_OK(append_i(q, i, 1 + i));
+    struct ne_hintq_batch b = {0};
+    T_OK(ne_hintq_peek(q, 3 * 40, &b));
+    T_OK(ne_hintq_ack(q, &b)); /* the cursor ends up inside the second file */
+    ne_hintq_batch_free(&b);
+    ne_hintq_close(&q);
+    T_EQ_INT(verify_q(&rep), 0);
+    T_CHECK(strstr(rep, "0000000000000002.hq: ok, 1 records from offset") != NULL);
+    T_CHECK(strstr(rep, "0000000000000003.hq: ok, 1 records") != NULL);
+    free(rep);
+    /* a torn tail is reported, then cut by the next open */
+    char path[400];
+    snprintf(path, sizeof path, "%s/0000000000000003.hq", dir);
+    uint8_t torn[NE_HINTQ_REC_HDR + 3] = {40};
+    T_OK(append_raw(path, torn, sizeof torn));
+    T_EQ_INT(verify_q(&rep), NE_ECORRUPT);
+    T_CHECK(strstr(rep, "0000000000000003.hq: 1 whole records, then a torn or corrupt one") !=
+            NULL);
+    free(rep);
+    q = open_q(NE_HINTQ_FILE_HDR + 2 * REC_BYTES, 0, 0, true);
+    T_CHECK(q != NULL);
+    ne_hintq_close(&q);
+    T_EQ_INT(verify_q(&rep), 0);
+    free(rep);
+    /* a corrupt cursor */
+    snprintf(path, sizeof path, "%s/cursor", dir);
+    T_OK(ne_fs_write_atomic(path, "NEHC-not-a-cursor", 17));
+    T_EQ_INT(verify_q(&rep), NE_ECORRUPT);
+    T_CHECK(strstr(rep, "cursor: corrupt") != NULL);
+    free(rep);
+}
+
 int main(void)
 {
     T_RUN(test_append_peek_ack);
@@ -318,6 +495,10 @@ int main(void)
     T_RUN(test_corrupt_record_skipped);
     T_RUN(test_bound_by_bytes);
     T_RUN(test_bound_by_age);
+    T_RUN(test_files_counted_after_reopen);
+    T_RUN(test_cursor_past_a_lost_tail);
+    T_RUN(test_rolled_file_survives_power_cut);
+    T_RUN(test_verify_dir);
     if (dir[0]) ne_fs_remove_tree(dir);
     return t_done();
 }
