@@ -913,6 +913,9 @@ static void moves_apply(struct cluster *c, const struct ne_ring *r)
 {
     uint32_t before = ne_rebal_count_moving(c->rb);
     (void)ne_rebal_apply(c->rb, r, c->opts.node_id);
+    if (ne_rebal_count_moving(c->rb) > before) c->moving_since = ne_time_mono_ns();
+    /* alone although it has seeds: the cluster it joins may hold data */
+    if (c->other_seeds && ne_ring_nodes(r) == 1) return;
     size_t nn = ne_ring_nodes(r);
     const char *members[MAX_MEMBERS];
     bool known[MAX_MEMBERS];
@@ -930,7 +933,6 @@ static void moves_apply(struct cluster *c, const struct ne_ring *r)
         ne_log(NE_LOG_INFO, MOD, "shards nobody holds taken as they are (new cluster)", "shards",
                num, NULL);
     }
-    if (ne_rebal_count_moving(c->rb) > before) c->moving_since = ne_time_mono_ns();
 }
 
 /* A live member holding shard complete (an owner first), or -1. mv_mu held. */
@@ -1211,8 +1213,8 @@ static int cluster_start(struct ne_agent *a)
         ne_log(NE_LOG_ERROR, MOD, "cannot start replication", "err", ne_strerror(rc), NULL);
         goto fail;
     }
+    c->other_seeds = count_other_seeds(c); /* before the thread that reads it */
     if ((rc = start_antientropy_thread(c)) != 0) goto fail;
-    c->other_seeds = count_other_seeds(c);
     if (pthread_create(&c->checker, NULL, check_seeds, c) == 0) c->checker_started = true;
     pthread_mutex_lock(&running_mu);
     running = c;

@@ -68,5 +68,7 @@ int agent__cluster_decommission(const struct ne_agent *a, const char *node, char
 /* `neoedge cluster status`: prints the member table of a running daemon
  * (GET /api/v1/cluster). Returns the exit code. */
 int agent__cmd_cluster_status(int argc, char **argv);
+/* `neoedge cluster decommission`: asks a daemon to decommission a node. */
+int agent__cmd_cluster_decommission(int argc, char **argv);
 
 #endif
