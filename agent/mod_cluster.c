@@ -112,6 +112,7 @@ struct cluster {
     struct ne_pbuf saved; /* the state as last saved */
     uint64_t mv_bytes, mv_points, mv_moves, mv_dropped;
     bool mv_done; /* decommissioned and nothing depends on this node */
+    atomic_llong member_change_ns; /* monotonic time of the last member change */
     struct ne_metric *m_mv[7];
 };
 
@@ -328,6 +329,7 @@ static void on_change(void *ctx, const char *id, const char *addr, enum ne_swim_
         ne_metric_set(c->m_members[s], (double)c->counts[s]);
     if (to < NSTATES) set_member_gauge(id, to);
     ring_member_set(c, id, to);
+    atomic_store(&c->member_change_ns, ne_time_mono_ns());
     if (to == NE_SWIM_ALIVE && from != NE_SWIM_ALIVE && strcmp(id, c->opts.node_id) != 0) {
         pthread_mutex_lock(&c->ae_mu); /* never held around membership calls */
         c->ae_kick = true;
@@ -748,7 +750,8 @@ static void stop_antientropy(struct cluster *c)
  *      (NE_FT_MOVE_STATUS), and whether it is decommissioned (then it
  *      leaves the placement ring here too);
  *   3. shards nobody holds while every member answered are taken as they
- *      are (a new cluster);
+ *      are, once the cluster has formed (every seed alive, or membership
+ *      quiet for 10 s): a new cluster;
  *   4. moving shards are pulled in full from a live member holding them,
  *      once the ring has been stable for max_lag + 2 s (writes placed on
  *      the old ring have reached the old owners by then);
@@ -908,14 +911,33 @@ out:
     ne_pbuf_free(&reply);
 }
 
+/* Whether a new cluster has formed: every seed is an alive member, or
+ * membership has not changed for BOOTSTRAP_QUIET_NS (seeds that stay
+ * away). Until then nothing is taken as it is, so that a cluster whose
+ * nodes start one after the other places its first data on the full ring
+ * instead of moving it at once. */
+#define BOOTSTRAP_QUIET_NS (10LL * 1000000000LL)
+static bool formed(struct cluster *c, const struct ne_swim_member_info *ms, size_t n)
+{
+    if (ne_time_mono_ns() - atomic_load(&c->member_change_ns) >= BOOTSTRAP_QUIET_NS)
+        return !(c->other_seeds && n == 1); /* alone with seeds: not joined */
+    for (size_t k = 0; k < c->opts.nseeds; k++) {
+        const char *seed = c->opts.seeds[k];
+        bool seen = is_self(c, seed);
+        for (size_t i = 1; i < n && !seen; i++)
+            seen = ms[i].state == NE_SWIM_ALIVE && strcmp(ms[i].addr, seed) == 0;
+        if (!seen) return false;
+    }
+    return true;
+}
+
 /* Steps 1 and 3; mv_mu held. */
-static void moves_apply(struct cluster *c, const struct ne_ring *r)
+static void moves_apply(struct cluster *c, const struct ne_ring *r, bool formed_now)
 {
     uint32_t before = ne_rebal_count_moving(c->rb);
     (void)ne_rebal_apply(c->rb, r, c->opts.node_id);
     if (ne_rebal_count_moving(c->rb) > before) c->moving_since = ne_time_mono_ns();
-    /* alone although it has seeds: the cluster it joins may hold data */
-    if (c->other_seeds && ne_ring_nodes(r) == 1) return;
+    if (!formed_now) return;
     size_t nn = ne_ring_nodes(r);
     const char *members[MAX_MEMBERS];
     bool known[MAX_MEMBERS];
@@ -1038,8 +1060,9 @@ static void move_tick(struct cluster *c)
     int rc = ring_build_locked(c, names, &nn, &r);
     pthread_mutex_unlock(&c->ring_mu);
     if (rc != 0) goto out;
+    bool f = formed(c, ms, n);
     pthread_mutex_lock(&c->mv_mu);
-    moves_apply(c, r);
+    moves_apply(c, r, f);
     pthread_mutex_unlock(&c->mv_mu);
     pull_moving(c, r, ms, n);
     drop_kept(c, r);
@@ -1193,6 +1216,7 @@ static int cluster_start(struct ne_agent *a)
     int rc = ne_cluster_opts_check(&c->opts);
     if (rc != 0) goto fail;
     if ((rc = start_moves(c)) != 0) goto fail;
+    atomic_store(&c->member_change_ns, ne_time_mono_ns());
     ne_hlc_init(&c->hlc, NULL, NULL, 0);
     c->node_tag = ne_lww_node_tag(c->opts.node_id);
     c->counts[NE_SWIM_ALIVE] = 1; /* this node */
