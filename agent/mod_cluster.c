@@ -1454,14 +1454,18 @@ static void json_ring_owners(struct agent__sbuf *b, const struct ne_ring *r)
     agent__sb_str(b, "]");
 }
 
-/* The ring the live members (alive or suspect) would compute. */
+/* The ring the live members (alive or suspect, not decommissioned) would
+ * compute. */
 static int json_ring(struct agent__sbuf *b, const struct cluster *c,
                      const struct ne_swim_member_info *ms, size_t n)
 {
     const char *names[MAX_MEMBERS];
     size_t nn = 0;
     for (size_t i = 0; i < n; i++)
-        if (ms[i].state == NE_SWIM_ALIVE || ms[i].state == NE_SWIM_SUSPECT) names[nn++] = ms[i].id;
+        if ((ms[i].state == NE_SWIM_ALIVE || ms[i].state == NE_SWIM_SUSPECT) &&
+            !member_unplaced((struct cluster *)c, ms[i].id))
+            names[nn++] = ms[i].id;
+    if (nn == 0) return NE_EINVAL; /* a decommissioned node alone */
     struct ne_ring_opts ro = {
         .shards = c->opts.shards, .vnodes = c->opts.vnodes, .rf = c->opts.replication_factor};
     struct ne_ring *r = NULL;
