@@ -1046,6 +1046,21 @@ static void drop_kept(struct cluster *c, const struct ne_ring *r)
     ne_free(mask);
 }
 
+/* No point waits in a hint queue for any member: what this node took has
+ * reached its owners (a decommissioned node is done only then). */
+static bool queues_empty(struct cluster *c, const struct ne_swim_member_info *ms, size_t n)
+{
+    bool empty = true;
+    pthread_rwlock_rdlock(&c->rep_lock);
+    for (size_t i = 1; c->rep && i < n && empty; i++) {
+        struct ne_replicator_peer_stats st;
+        if (ne_replicator_peer_stats(c->rep, ms[i].id, &st) == 0 && st.queue_records > 0)
+            empty = false;
+    }
+    pthread_rwlock_unlock(&c->rep_lock);
+    return empty;
+}
+
 static void move_tick(struct cluster *c)
 {
     const char **names = ne_malloc(MAX_MEMBERS * sizeof *names);
@@ -1066,8 +1081,9 @@ static void move_tick(struct cluster *c)
     pthread_mutex_unlock(&c->mv_mu);
     pull_moving(c, r, ms, n);
     drop_kept(c, r);
+    bool drained = queues_empty(c, ms, n);
     pthread_mutex_lock(&c->mv_mu);
-    c->mv_done = ne_rebal_done(c->rb, r, holds_locked, c);
+    c->mv_done = ne_rebal_done(c->rb, r, holds_locked, c) && drained;
     ne_metric_set(c->m_mv[0], ne_rebal_count_moving(c->rb));
     ne_metric_set(c->m_mv[1], ne_rebal_count_leaving(c->rb));
     ne_metric_set(c->m_mv[2], c->mv_done ? 2 : ne_rebal_decommissioned(c->rb) ? 1 : 0);
