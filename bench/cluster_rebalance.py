@@ -207,7 +207,8 @@ def main():
             print(f"{size / 2**20:>10.1f}{tj:>10.2f}{tm:>9.2f}{ts:>11.2f}"
                   f"{pulled / 2**20:>11.1f}{points:>11d}{per_gb:>9.0f}", flush=True)
     finally:
-        shutil.rmtree(tmp, ignore_errors=True)
+        if not os.environ.get("KEEP"):
+            shutil.rmtree(tmp, ignore_errors=True)
 
 
 if __name__ == "__main__":
