@@ -804,6 +804,7 @@ static int start_moves(struct cluster *c)
     if (ne_fs_read_all(path, &text, &len) == 0) {
         rc = ne_rebal_load((const uint8_t *)text, len, c->opts.shards, &c->rb);
         ne_free(text);
+        if (rc == 0) ne_rebal_restarted(c->rb);
         if (rc != 0)
             ne_log(NE_LOG_WARN, MOD, "shard state unreadable: every shard is pulled again", "path",
                    path, "err", ne_strerror(rc), NULL);

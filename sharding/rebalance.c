@@ -81,6 +81,12 @@ int ne_rebal_load(const uint8_t *p, size_t n, uint32_t shards, struct ne_rebal *
     return 0;
 }
 
+void ne_rebal_restarted(struct ne_rebal *rb)
+{
+    for (uint32_t s = 0; s < rb->shards; s++)
+        rb->st[s] &= (uint8_t)~ST_COMPLETE;
+}
+
 int ne_rebal_save(const struct ne_rebal *rb, struct ne_pbuf *out)
 {
     size_t start = out->len;

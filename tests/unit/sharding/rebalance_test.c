@@ -332,6 +332,35 @@ static void test_decommission(void)
     sim_free(&s);
 }
 
+/* A node restarts: its copies are complete no more; it pulls from a
+ * holder, or, when the whole cluster restarted, takes them as they are. */
+static void test_restart(void)
+{
+    struct sim s;
+    sim_init(&s, 3);
+    bool in[MAXN] = {true, true, true};
+    struct ne_ring *r = ring_of(&s, in, 2);
+    apply_all(&s, r);
+    form(&s, r);
+    ne_rebal_restarted(s.rb[0]);
+    T_OK(ne_rebal_apply(s.rb[0], r, "gw-a"));
+    uint32_t moving = ne_rebal_count_moving(s.rb[0]);
+    T_CHECK(moving > 0);
+    bootstrap_all(&s, r); /* the co-owners hold them: nothing taken */
+    T_EQ_INT(ne_rebal_count_moving(s.rb[0]), moving);
+    for (uint32_t sh = 0; sh < SHARDS; sh++)
+        T_EQ_INT(complete_copies(&s, sh) >= 1, 1); /* reads still have a copy */
+    T_EQ_INT(pull_some(&s, 0, SHARDS), moving);
+    /* the whole cluster restarts */
+    for (size_t i = 0; i < 3; i++)
+        ne_rebal_restarted(s.rb[i]);
+    bootstrap_all(&s, r);
+    for (uint32_t sh = 0; sh < SHARDS; sh++)
+        T_EQ_INT(complete_copies(&s, sh) >= 1, 1);
+    ne_ring_free(&r);
+    sim_free(&s);
+}
+
 static void test_save_load(void)
 {
     struct sim s;
@@ -396,6 +425,7 @@ int main(void)
     T_RUN(test_new_owner_dies);
     T_RUN(test_source_dies);
     T_RUN(test_decommission);
+    T_RUN(test_restart);
     T_RUN(test_save_load);
     T_RUN(test_status);
     return t_done();
