@@ -19,13 +19,19 @@
  * - replication (sharding/replicate.h): while the module runs, agent->sink
  *   is wrapped so that a write goes to the local store first and then to
  *   the replicator, which queues it for the other owners of its shards.
- *   The ring writes are placed with counts every member not LEFT (a dead
- *   member keeps its shards, so its writes wait as hints until it returns
- *   or hint_window passes); on_change marks it stale and the next write
+ *   The ring writes are placed with counts every member not LEFT nor
+ *   decommissioned (a dead member keeps its shards, so its writes wait as
+ *   hints until it returns or hint_window passes); on_change (and a
+ *   member's status saying it is decommissioned) marks it stale and the
+ *   next write
  *   rebuilds it (and saves its ids in data_dir/cluster/members, read back
  *   at start so that a restarted node forwards before it has rejoined).
  *   Inbound NE_FT_WRITE_BATCH requests go to the replicator, which writes
  *   them into the local store only.
+ * - shard moves (sharding/rebalance.h, "shard moves" below): driven by the
+ *   anti-entropy thread once a tick; mv_mu guards the move state and the
+ *   peers' statuses, and is never held around a network call or a store
+ *   call. Lock order: ring_mu is never taken with mv_mu held.
  */
 #include "agent/mod_cluster.h"
 
