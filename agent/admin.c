@@ -274,7 +274,7 @@ static void h_decommission(struct ne_admin *a, struct request *r, struct answer 
         return;
     }
     answer_error(out,
-                 rc == NE_ENOTFOUND ? MHD_HTTP_NOT_FOUND
+                 rc == NE_ENOTFOUND                        ? MHD_HTTP_NOT_FOUND
                  : ne_err_retryable(rc) || rc == NE_EAGAIN ? MHD_HTTP_SERVICE_UNAVAILABLE
                                                            : MHD_HTTP_BAD_GATEWAY,
                  err[0] ? err : ne_strerror(rc));

@@ -99,7 +99,7 @@ struct cluster {
     struct ring_member {
         char id[NE_NODE_ID_MAX + 1];
         enum ne_swim_state state;
-        bool decom; /* decommissioned: off the placement ring */
+        bool decom;              /* decommissioned: off the placement ring */
     } ring_members[MAX_MEMBERS]; /* every member seen, self first */
     size_t nring;
     atomic_bool ring_stale;
@@ -117,7 +117,7 @@ struct cluster {
     int64_t moving_since; /* when shards last became moving here */
     struct ne_pbuf saved; /* the state as last saved */
     uint64_t mv_bytes, mv_points, mv_moves, mv_dropped;
-    bool mv_done; /* decommissioned and nothing depends on this node */
+    bool mv_done;                  /* decommissioned and nothing depends on this node */
     atomic_llong member_change_ns; /* monotonic time of the last member change */
     struct ne_metric *m_mv[7];
 };
@@ -761,9 +761,9 @@ static void stop_antientropy(struct cluster *c)
  *   4. moving shards are pulled in full from a live member holding them,
  *      once the ring has been stable for max_lag + 2 s (writes placed on
  *      the old ring have reached the old owners by then);
- *   5. a kept shard whose owners all hold it complete, MOVE_GRACE ticks in
- *      a row (so that every coordinator has seen the owners' statuses),
- *      is deleted from the local store.
+ *   5. a kept shard whose owners all hold it complete, for more than
+ *      MOVE_GRACE ticks in a row (so that every coordinator has seen the
+ *      owners' statuses), is deleted from the local store.
  * The state is saved in data_dir/cluster/shards when it changes. Reads
  * (agent__cluster_source) go to members holding a shard complete, so a
  * moving shard is read from an old owner. Metrics:
@@ -772,7 +772,7 @@ static void stop_antientropy(struct cluster *c)
  * shards_dropped}_total. */
 
 #define STATUS_FRESH_NS (5LL * 1000000000LL) /* a status older than this is unknown */
-#define MOVE_GRACE      3                    /* ticks a drop waits */
+#define MOVE_GRACE      3 /* a drop waits until allowed more than this many ticks in a row */
 #define MOVE_TICK_NS    (3LL * 1000000000LL) /* pull time per tick, at most */
 
 static void shards_path(const struct cluster *c, char *out, size_t n)
@@ -821,16 +821,17 @@ static int start_moves(struct cluster *c)
     c->drop_seen = ne_calloc(c->opts.shards, 1);
     if (!c->drop_seen) return NE_ENOMEM;
     static const char *const names[7] = {
-        "neoedge_rebalance_shards_moving", "neoedge_rebalance_shards_leaving",
-        "neoedge_rebalance_decommission_state", "neoedge_rebalance_moves_completed_total",
-        "neoedge_rebalance_bytes_moved_total", "neoedge_rebalance_points_moved_total",
+        "neoedge_rebalance_shards_moving",       "neoedge_rebalance_shards_leaving",
+        "neoedge_rebalance_decommission_state",  "neoedge_rebalance_moves_completed_total",
+        "neoedge_rebalance_bytes_moved_total",   "neoedge_rebalance_points_moved_total",
         "neoedge_rebalance_shards_dropped_total"};
     static const char *const help[7] = {
         "Shards this node owns but is still pulling from an old owner",
         "Shards this node no longer owns and keeps until their owners hold them",
         "Decommission of this node: 0 none, 1 leaving (shards moving away), 2 done (may stop)",
         "Shard moves to this node finished (full pull from a complete copy)",
-        "Bytes pulled by shard moves", "Points pulled by shard moves and written locally",
+        "Bytes pulled by shard moves",
+        "Points pulled by shard moves and written locally",
         "Shard copies deleted after their new owners confirmed theirs"};
     for (int i = 0; i < 7; i++)
         c->m_mv[i] = i < 3 ? ne_metric_gauge(names[i], help[i], "")
@@ -1018,7 +1019,7 @@ static void pull_moving(struct cluster *c, const struct ne_ring *r,
     }
 }
 
-/* Step 5: drops the kept shards every owner has held for MOVE_GRACE ticks. */
+/* Step 5: drops the kept shards every owner has held for more than MOVE_GRACE ticks. */
 static void drop_kept(struct cluster *c, const struct ne_ring *r)
 {
     uint32_t shards = c->opts.shards;
@@ -1114,7 +1115,8 @@ static void decommission_self(struct cluster *c)
     pthread_mutex_unlock(&c->mv_mu);
     atomic_store(&c->self_decom, true);
     atomic_store(&c->ring_stale, true);
-    if (!was) ne_log(NE_LOG_INFO, MOD, "decommissioning: this node leaves the placement ring", NULL);
+    if (!was)
+        ne_log(NE_LOG_INFO, MOD, "decommissioning: this node leaves the placement ring", NULL);
 }
 
 /* Transport requests of shard moves. */
@@ -1323,7 +1325,6 @@ static bool member_unplaced(struct cluster *c, const char *id)
     return out;
 }
 
-
 int agent__cluster_source(const struct ne_agent *a, struct ne_csrc **out)
 {
     *out = NULL;
@@ -1338,10 +1339,10 @@ int agent__cluster_source(const struct ne_agent *a, struct ne_csrc **out)
         size_t k = 0;
         for (size_t i = 0; i < n; i++)
             if (i == 0 || ms[i].state != NE_SWIM_LEFT)
-                cm[k++] = (struct ne_csrc_member){
-                    ms[i].id, ms[i].addr,
-                    ms[i].state == NE_SWIM_ALIVE || ms[i].state == NE_SWIM_SUSPECT,
-                    member_unplaced(c, ms[i].id)};
+                cm[k++] = (struct ne_csrc_member){ms[i].id, ms[i].addr,
+                                                  ms[i].state == NE_SWIM_ALIVE ||
+                                                      ms[i].state == NE_SWIM_SUSPECT,
+                                                  member_unplaced(c, ms[i].id)};
         struct ne_csrc_opts o = {.local = &c->local,
                                  .tp = c->tp,
                                  .self = c->opts.node_id,

@@ -734,10 +734,8 @@ int ne_ae_round(struct ne_ae *ae, const struct ne_ring *ring, uint32_t self, uin
     return rc;
 }
 
-/* ---- lifecycle ------------------------------------------------------------ */
-
-int ne_ae_pull_shard(struct ne_ae *ae, uint32_t shards, uint32_t shard, ne_ae_call_fn fn,
-                     void *ctx, uint64_t *bytes, bool *complete)
+int ne_ae_pull_shard(struct ne_ae *ae, uint32_t shards, uint32_t shard, ne_ae_call_fn fn, void *ctx,
+                     uint64_t *bytes, bool *complete)
 {
     if (shards == 0 || shard >= shards) return NE_EINVAL;
     struct round rd = {.ae = ae, .shards = shards, .call = fn, .ctx = ctx};
@@ -751,6 +749,8 @@ int ne_ae_pull_shard(struct ne_ae *ae, uint32_t shards, uint32_t shard, ne_ae_ca
     *complete = rc == 0 && !rd.cut;
     return rc;
 }
+
+/* ---- lifecycle ------------------------------------------------------------ */
 
 int ne_ae_new(const struct ne_ae_opts *o, struct ne_ae **out)
 {

@@ -209,8 +209,8 @@ void ne_rebal_dropped(struct ne_rebal *rb, uint32_t shard)
     if (ne_rebal_leaving(rb, shard)) rb->st[shard] = 0;
 }
 
-bool ne_rebal_done(const struct ne_rebal *rb, const struct ne_ring *ring,
-                   ne_rebal_holds_fn holds, void *ctx)
+bool ne_rebal_done(const struct ne_rebal *rb, const struct ne_ring *ring, ne_rebal_holds_fn holds,
+                   void *ctx)
 {
     if (!ne_rebal_decommissioned(rb)) return false;
     for (uint32_t s = 0; s < rb->shards; s++)

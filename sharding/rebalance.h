@@ -127,8 +127,8 @@ void ne_rebal_dropped(struct ne_rebal *rb, uint32_t shard);
 
 /* Decommissioned and no shard copy left that its owners do not hold:
  * the node may be stopped. */
-bool ne_rebal_done(const struct ne_rebal *rb, const struct ne_ring *ring,
-                   ne_rebal_holds_fn holds, void *ctx);
+bool ne_rebal_done(const struct ne_rebal *rb, const struct ne_ring *ring, ne_rebal_holds_fn holds,
+                   void *ctx);
 
 /* Deletes from st, in every database, the series of the shards whose bit
  * is set in mask (ceil(shards / 8) bytes, borrowed): the drop of copies

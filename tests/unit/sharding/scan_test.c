@@ -523,7 +523,8 @@ static void test_cluster_source_two_nodes(void)
     ne_store_qsrc(sb, &g_served);
     struct ne_transport *tb = start_tp("b", true), *ta = start_tp("a", false);
     T_CHECK(ta && tb);
-    struct ne_csrc_member ms[] = {{"a", "", true, false}, {"b", ne_transport_addr(tb), true, false}};
+    struct ne_csrc_member ms[] = {{"a", "", true, false},
+                                  {"b", ne_transport_addr(tb), true, false}};
     struct ne_csrc_opts o = {.local = &la,
                              .tp = ta,
                              .self = "a",
