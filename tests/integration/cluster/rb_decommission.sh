@@ -66,7 +66,8 @@ it_expect "and /metrics ($metric)" "$PY" -c 'import sys; sys.exit(0 if float(sys
   "$metric"
 rb_stop 3
 n_now=$(cat "$IT_DIR"/acked[123] | wc -l)
-it_expect "writes go on without node3" it_wait_for 20 acked_lines $((n_now + 500))
+it_expect "writes go on without node3" it_wait_for $((20 * RB_SCALE)) acked_lines \
+  $((n_now + 500 * RB_SCALE))
 it_expect "the three others settle" it_wait_for 30 rb_settled 1 2 4
 touch "$IT_DIR/stop"
 wait "$W1" "$W2" "$C"

@@ -39,7 +39,8 @@ it_expect "shards move to node4" it_wait_for 30 moving
 it_expect "the moves settle: nothing moving or kept on any node" \
   it_wait_for $((40 * RB_SCALE)) rb_settled 1 2 3 4
 n_settled=$(cat "$IT_DIR"/acked1 "$IT_DIR"/acked2 | wc -l)
-it_expect "writes go on after the move" it_wait_for 20 acked_lines $((n_settled + 500))
+it_expect "writes go on after the move" it_wait_for $((20 * RB_SCALE)) acked_lines \
+  $((n_settled + 500 * RB_SCALE))
 touch "$IT_DIR/stop"
 wait "$W1" "$W2" "$C"
 it_forget_pid "$W1"

@@ -6,7 +6,8 @@
 #   rb_field N PYEXPR(j)     a field of GET /api/v1/cluster on node N
 #   rb_settled N...          no shard moving or kept on any of the nodes
 #   rb_local_stores OUT N... stops the nodes, reads each one's own store
-# NEOEDGE_LONG=1: the long forms (10 times the writes, and the time).
+# NEOEDGE_LONG=1: the long forms (10 times the writes before and after the
+# change, and the time).
 KEY="integration-rebalance-key-01"
 RB_SCALE=1
 [ "${NEOEDGE_LONG:-}" = 1 ] && RB_SCALE=10
