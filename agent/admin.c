@@ -257,6 +257,29 @@ static void h_flush(struct ne_admin *a, struct request *r, struct answer *out)
         ne_strerror(rc));
 }
 
+/* POST /api/v1/cluster/decommission[?node=ID]: decommissions ID (this
+ * node without it); same authorization as flush. 202: under way (GET
+ * /api/v1/cluster on that node tells when it is done). */
+static void h_decommission(struct ne_admin *a, struct request *r, struct answer *out)
+{
+    if (!authorized(a, r->conn)) {
+        answer_error(out, MHD_HTTP_UNAUTHORIZED, "authorization failed");
+        return;
+    }
+    const char *node = MHD_lookup_connection_value(r->conn, MHD_GET_ARGUMENT_KIND, "node");
+    char err[256] = "";
+    int rc = agent__cluster_decommission(a->agent, node, err, sizeof err);
+    if (rc == 0) {
+        out->status = MHD_HTTP_ACCEPTED;
+        return;
+    }
+    answer_error(out,
+                 rc == NE_ENOTFOUND                        ? MHD_HTTP_NOT_FOUND
+                 : ne_err_retryable(rc) || rc == NE_EAGAIN ? MHD_HTTP_SERVICE_UNAVAILABLE
+                                                           : MHD_HTTP_BAD_GATEWAY,
+                 err[0] ? err : ne_strerror(rc));
+}
+
 static const char *req_query(void *ctx, const char *key)
 {
     return MHD_lookup_connection_value(ctx, MHD_GET_ARGUMENT_KIND, key);
@@ -621,6 +644,7 @@ static struct route routes[] = {
     {"/api/v2/write", M_POST, true, h_write, NULL},
     {"/api/v1/flush", M_POST, false, h_flush, NULL},
     {"/api/v1/cluster", M_GET | M_HEAD, false, h_cluster, NULL},
+    {"/api/v1/cluster/decommission", M_POST, false, h_decommission, NULL},
     {"/api/v1/sinks", M_GET | M_HEAD, false, h_sinks, NULL},
     {"/query", M_GET | M_POST, true, h_query, NULL},
     {"/api/v1/segments", M_POST, true, h_segments, NULL},

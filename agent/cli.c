@@ -149,6 +149,22 @@ static const struct ne_cli_cmd commands[] = {
      "  -c, --config FILE     config file for the default address\n"
      "  -j, --json            print the daemon's JSON answer as is\n",
      agent__cmd_cluster_status},
+    {"cluster decommission", "hand a node's shards to the others before it is removed",
+     "usage: neoedge cluster decommission [--host HOST:PORT] [--token TOKEN] [--config FILE] NODE\n"
+     "\n"
+     "Asks the daemon at HOST (any member) to decommission NODE: NODE leaves\n"
+     "the placement ring (for good: only a node started again on an empty\n"
+     "data directory joins again), keeps serving reads and forwarding writes,\n"
+     "and the nodes that now own its shards pull them. `neoedge cluster status`\n"
+     "on NODE shows \"decommission: done\" once every shard it held has its\n"
+     "full count of copies elsewhere; then it may be stopped.\n"
+     "Exits 1 when the daemon is unreachable, refuses the token, or NODE is\n"
+     "unknown or not running.\n"
+     "\n"
+     "  -H, --host HOST:PORT  daemon address (default: http.listen of the config)\n"
+     "  -t, --token TOKEN     auth token (default: http.auth_token of the config)\n"
+     "  -c, --config FILE     config file for the defaults above\n",
+     agent__cmd_cluster_decommission},
     {"decrypt", "decrypt an object uploaded with encryption at rest",
      "usage: neoedge decrypt [--key-file FILE | --key HEX] [--out PATH] [--force] INPUT\n"
      "\n"

@@ -18,6 +18,7 @@
 #include "agent/mod_cluster.h"
 #include "config/config.h"
 #include "ports/err.h"
+#include "ports/platform.h"
 
 struct member_row {
     char id[64], addr[64], state[16];
@@ -65,6 +66,23 @@ static int print_members(const char *body)
     return n;
 }
 
+/* The shard move line under the table (when the daemon reports it). */
+static void print_rebalance(const char *body)
+{
+    const char *p = strstr(body, "\"rebalance\":{");
+    unsigned long long moving, leaving, moves, bytes, points, dropped;
+    char dec[16] = "";
+    if (!p || sscanf(p,
+                     "\"rebalance\":{\"shards_moving\":%llu,\"shards_leaving\":%llu,"
+                     "\"moves_completed\":%llu,\"bytes_moved\":%llu,\"points_moved\":%llu,"
+                     "\"shards_dropped\":%llu,\"decommission\":\"%15[^\"]\"",
+                     &moving, &leaving, &moves, &bytes, &points, &dropped, dec) != 7)
+        return;
+    printf("shard moves: %llu moving here, %llu kept for new owners; %llu moves done "
+           "(%llu points, %llu bytes); %llu copies dropped; decommission: %s\n",
+           moving, leaving, moves, points, bytes, dropped, dec);
+}
+
 /* The anti-entropy line under the table (when the daemon reports it). */
 static void print_antientropy(const char *body)
 {
@@ -98,6 +116,7 @@ static int show(const char *addr, bool json)
     } else {
         code = print_members(r.body ? r.body : "") > 0 ? NE_EXIT_OK : NE_EXIT_FAIL;
         if (code == NE_EXIT_OK) print_antientropy(r.body);
+        if (code == NE_EXIT_OK) print_rebalance(r.body);
         if (code != NE_EXIT_OK) fprintf(stderr, "cluster status: unexpected answer\n");
     }
     agent__http_resp_free(&r);
@@ -137,6 +156,65 @@ int agent__cmd_cluster_status(int argc, char **argv)
     if (agent__daemon_addr("cluster status", host, cfg_path, &cfg, &addr) != 0)
         return NE_EXIT_FAIL;
     int code = show(addr, json);
+    ne_config_free(&cfg);
+    return code;
+}
+
+/* `neoedge cluster decommission [--host H] [--token T] NODE`: asks the
+ * daemon at H to decommission NODE (POST /api/v1/cluster/decommission);
+ * NODE's `cluster status` tells when it is done. */
+int agent__cmd_cluster_decommission(int argc, char **argv)
+{
+    static const struct option opts[] = {
+        {"host", required_argument, NULL, 'H'},
+        {"token", required_argument, NULL, 't'},
+        {"config", required_argument, NULL, 'c'},
+        {NULL, 0, NULL, 0},
+    };
+    const char *host = NULL, *token = NULL, *cfg_path = NULL;
+    int ch;
+    while ((ch = getopt_long(argc, argv, "H:t:c:", opts, NULL)) != -1) {
+        switch (ch) {
+        case 'H':
+            host = optarg;
+            break;
+        case 't':
+            token = optarg;
+            break;
+        case 'c':
+            cfg_path = optarg;
+            break;
+        default:
+            return agent__usage_error("cluster decommission", "invalid option");
+        }
+    }
+    if (optind + 1 != argc)
+        return agent__usage_error("cluster decommission", "expected one NODE id");
+    const char *node = argv[optind];
+    struct ne_config *cfg = NULL;
+    const char *addr = NULL;
+    if (agent__daemon_addr("cluster decommission", host, cfg_path, &cfg, &addr) != 0)
+        return NE_EXIT_FAIL;
+    if (!token && cfg) token = cfg->http.auth_token;
+    char *enc = agent__http_urlencode(node);
+    char path[512];
+    snprintf(path, sizeof path, "/api/v1/cluster/decommission?node=%s", enc ? enc : "");
+    ne_free(enc);
+    struct agent__http_resp r = {0};
+    char err[512] = "";
+    int rc = agent__http_request("POST", addr, path, token, NULL, NULL, 0, 30, &r, err, sizeof err);
+    int code = NE_EXIT_FAIL;
+    if (rc != 0)
+        fprintf(stderr, "cluster decommission: %s\n", err[0] ? err : ne_strerror(rc));
+    else if (r.status != 202)
+        fprintf(stderr, "cluster decommission: HTTP %ld: %s", r.status, r.body ? r.body : "\n");
+    else {
+        printf("%s: decommissioning; its shards move to the other nodes. `neoedge cluster status` "
+               "on %s shows \"decommission: done\" when it may be stopped.\n",
+               node, node);
+        code = NE_EXIT_OK;
+    }
+    agent__http_resp_free(&r);
     ne_config_free(&cfg);
     return code;
 }

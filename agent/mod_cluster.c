@@ -19,13 +19,19 @@
  * - replication (sharding/replicate.h): while the module runs, agent->sink
  *   is wrapped so that a write goes to the local store first and then to
  *   the replicator, which queues it for the other owners of its shards.
- *   The ring writes are placed with counts every member not LEFT (a dead
- *   member keeps its shards, so its writes wait as hints until it returns
- *   or hint_window passes); on_change marks it stale and the next write
+ *   The ring writes are placed with counts every member not LEFT nor
+ *   decommissioned (a dead member keeps its shards, so its writes wait as
+ *   hints until it returns or hint_window passes); on_change (and a
+ *   member's status saying it is decommissioned) marks it stale and the
+ *   next write
  *   rebuilds it (and saves its ids in data_dir/cluster/members, read back
  *   at start so that a restarted node forwards before it has rejoined).
  *   Inbound NE_FT_WRITE_BATCH requests go to the replicator, which writes
  *   them into the local store only.
+ * - shard moves (sharding/rebalance.h, "shard moves" below): driven by the
+ *   anti-entropy thread once a tick; mv_mu guards the move state and the
+ *   peers' statuses, and is never held around a network call or a store
+ *   call. Lock order: ring_mu is never taken with mv_mu held.
  */
 #include "agent/mod_cluster.h"
 
@@ -44,6 +50,7 @@
 #include "sharding/cluster.h"
 #include "sharding/hlc.h"
 #include "sharding/membership.h"
+#include "sharding/rebalance.h"
 #include "sharding/replicate.h"
 #include "sharding/ring.h"
 #include "sharding/scan.h"
@@ -92,9 +99,27 @@ struct cluster {
     struct ring_member {
         char id[NE_NODE_ID_MAX + 1];
         enum ne_swim_state state;
+        bool decom;              /* decommissioned: off the placement ring */
     } ring_members[MAX_MEMBERS]; /* every member seen, self first */
     size_t nring;
     atomic_bool ring_stale;
+    atomic_bool self_decom; /* this node is decommissioned */
+    /* shard moves (see "shard moves" below) */
+    pthread_mutex_t mv_mu; /* everything down to mv_done */
+    struct ne_rebal *rb;
+    struct peer_status {
+        char id[NE_NODE_ID_MAX + 1];
+        uint8_t *holds;  /* ceil(shards / 8) bytes; NULL: never heard */
+        int64_t seen_ns; /* monotonic time of its last status */
+    } peers[MAX_MEMBERS];
+    size_t npeers;
+    uint8_t *drop_seen;   /* per shard: ticks in a row a drop was allowed */
+    int64_t moving_since; /* when shards last became moving here */
+    struct ne_pbuf saved; /* the state as last saved */
+    uint64_t mv_bytes, mv_points, mv_moves, mv_dropped;
+    bool mv_done;                  /* decommissioned and nothing depends on this node */
+    atomic_llong member_change_ns; /* monotonic time of the last member change */
+    struct ne_metric *m_mv[7];
 };
 
 static pthread_mutex_t running_mu = PTHREAD_MUTEX_INITIALIZER;
@@ -252,15 +277,19 @@ static void members_save(struct cluster *c, const char *const *names, size_t n)
                ne_strerror(rc), NULL);
 }
 
-/* Builds the write ring (every member not LEFT) into *out; ring_mu held.
+/* Builds the write ring (every member not LEFT nor decommissioned) into
+ * *out; ring_mu held.
  * names: room for MAX_MEMBERS, filled with *n borrowed ids. */
 static int ring_build_locked(struct cluster *c, const char **names, size_t *n,
                              struct ne_ring **out)
 {
     *n = 0;
+    bool self_out = atomic_load(&c->self_decom);
     for (size_t i = 0; i < c->nring; i++)
-        if (c->ring_members[i].state != NE_SWIM_NONE && c->ring_members[i].state != NE_SWIM_LEFT)
+        if (c->ring_members[i].state != NE_SWIM_NONE && c->ring_members[i].state != NE_SWIM_LEFT &&
+            !c->ring_members[i].decom && !(i == 0 && self_out))
             names[(*n)++] = c->ring_members[i].id;
+    if (*n == 0) names[(*n)++] = c->ring_members[0].id; /* alone and leaving: still a ring */
     struct ne_ring_opts ro = {
         .shards = c->opts.shards, .vnodes = c->opts.vnodes, .rf = c->opts.replication_factor};
     return ne_ring_build(&ro, names, *n, out); /* copies the names */
@@ -306,6 +335,7 @@ static void on_change(void *ctx, const char *id, const char *addr, enum ne_swim_
         ne_metric_set(c->m_members[s], (double)c->counts[s]);
     if (to < NSTATES) set_member_gauge(id, to);
     ring_member_set(c, id, to);
+    atomic_store(&c->member_change_ns, ne_time_mono_ns());
     if (to == NE_SWIM_ALIVE && from != NE_SWIM_ALIVE && strcmp(id, c->opts.node_id) != 0) {
         pthread_mutex_lock(&c->ae_mu); /* never held around membership calls */
         c->ae_kick = true;
@@ -651,6 +681,8 @@ static void partition_poll(struct cluster *c)
     }
 }
 
+static void move_tick(struct cluster *c); /* shard moves, below */
+
 static void *ae_main(void *arg)
 {
     struct cluster *c = arg;
@@ -671,6 +703,7 @@ static void *ae_main(void *arg)
         c->ae_kick = false;
         pthread_mutex_unlock(&c->ae_mu);
         if (c->partition_file) partition_poll(c);
+        if (!atomic_load(&c->stop)) move_tick(c);
         if (!atomic_load(&c->stop) && (kick || ne_time_mono_ns() >= next)) {
             ae_pass(c);
             next = interval ? ne_time_mono_ns() + interval : INT64_MAX;
@@ -713,6 +746,397 @@ static void stop_antientropy(struct cluster *c)
     }
 }
 
+/* ---- shard moves -------------------------------------------------------------
+ *
+ * sharding/rebalance.h holds what this node has of each shard; here it is
+ * driven once per tick of the anti-entropy thread (move_tick):
+ *   1. the placement ring (write ring) is applied: shards gained become
+ *      moving, shards lost are kept;
+ *   2. every alive member is asked which shards it holds complete
+ *      (NE_FT_MOVE_STATUS), and whether it is decommissioned (then it
+ *      leaves the placement ring here too);
+ *   3. shards nobody holds while every member answered are taken as they
+ *      are, once the cluster has formed (every seed alive, or membership
+ *      quiet for 10 s): a new cluster;
+ *   4. moving shards are pulled in full from a live member holding them,
+ *      once the ring has been stable for max_lag + 2 s (writes placed on
+ *      the old ring have reached the old owners by then);
+ *   5. a kept shard whose owners all hold it complete, for more than
+ *      MOVE_GRACE ticks in a row (so that every coordinator has seen the
+ *      owners' statuses), is deleted from the local store.
+ * The state is saved in data_dir/cluster/shards when it changes. Reads
+ * (agent__cluster_source) go to members holding a shard complete, so a
+ * moving shard is read from an old owner. Metrics:
+ * neoedge_rebalance_{shards_moving,shards_leaving,decommission_state},
+ * neoedge_rebalance_{moves_completed,bytes_moved,points_moved,
+ * shards_dropped}_total. */
+
+#define STATUS_FRESH_NS (5LL * 1000000000LL) /* a status older than this is unknown */
+#define MOVE_GRACE      3 /* a drop waits until allowed more than this many ticks in a row */
+#define MOVE_TICK_NS    (3LL * 1000000000LL) /* pull time per tick, at most */
+
+static void shards_path(const struct cluster *c, char *out, size_t n)
+{
+    snprintf(out, n, "%s/cluster/shards", c->agent->data_dir);
+}
+
+static struct peer_status *peer_find(struct cluster *c, const char *id, bool add)
+{
+    for (size_t i = 0; i < c->npeers; i++)
+        if (strcmp(c->peers[i].id, id) == 0) return &c->peers[i];
+    if (!add || c->npeers == MAX_MEMBERS) return NULL;
+    struct peer_status *p = &c->peers[c->npeers++];
+    snprintf(p->id, sizeof p->id, "%s", id);
+    return p;
+}
+
+/* rebalance.h's holds callback; mv_mu held. */
+static bool holds_locked(void *ctx, uint32_t shard, const char *node)
+{
+    struct cluster *c = ctx;
+    if (strcmp(node, c->opts.node_id) == 0) return ne_rebal_holds(c->rb, shard);
+    const struct peer_status *p = peer_find(c, node, false);
+    return p && p->holds && ne_time_mono_ns() - p->seen_ns < STATUS_FRESH_NS &&
+           ne_rebal_bit(p->holds, shard);
+}
+
+static int start_moves(struct cluster *c)
+{
+    char path[4200];
+    shards_path(c, path, sizeof path);
+    char *text = NULL;
+    size_t len = 0;
+    int rc = NE_ENOTFOUND;
+    if (ne_fs_read_all(path, &text, &len) == 0) {
+        rc = ne_rebal_load((const uint8_t *)text, len, c->opts.shards, &c->rb);
+        ne_free(text);
+        if (rc == 0) ne_rebal_restarted(c->rb);
+        if (rc != 0)
+            ne_log(NE_LOG_WARN, MOD, "shard state unreadable: every shard is pulled again", "path",
+                   path, "err", ne_strerror(rc), NULL);
+    }
+    if (rc != 0) rc = ne_rebal_new(c->opts.shards, true, &c->rb);
+    if (rc != 0) return rc;
+    if (ne_rebal_decommissioned(c->rb)) atomic_store(&c->self_decom, true);
+    c->drop_seen = ne_calloc(c->opts.shards, 1);
+    if (!c->drop_seen) return NE_ENOMEM;
+    static const char *const names[7] = {
+        "neoedge_rebalance_shards_moving",       "neoedge_rebalance_shards_leaving",
+        "neoedge_rebalance_decommission_state",  "neoedge_rebalance_moves_completed_total",
+        "neoedge_rebalance_bytes_moved_total",   "neoedge_rebalance_points_moved_total",
+        "neoedge_rebalance_shards_dropped_total"};
+    static const char *const help[7] = {
+        "Shards this node owns but is still pulling from an old owner",
+        "Shards this node no longer owns and keeps until their owners hold them",
+        "Decommission of this node: 0 none, 1 leaving (shards moving away), 2 done (may stop)",
+        "Shard moves to this node finished (full pull from a complete copy)",
+        "Bytes pulled by shard moves",
+        "Points pulled by shard moves and written locally",
+        "Shard copies deleted after their new owners confirmed theirs"};
+    for (int i = 0; i < 7; i++)
+        c->m_mv[i] = i < 3 ? ne_metric_gauge(names[i], help[i], "")
+                           : ne_metric_counter(names[i], help[i], "");
+    return 0;
+}
+
+static void stop_moves(struct cluster *c)
+{
+    for (size_t i = 0; i < c->npeers; i++)
+        ne_free(c->peers[i].holds);
+    ne_free(c->drop_seen);
+    ne_pbuf_free(&c->saved);
+    ne_rebal_free(&c->rb);
+}
+
+/* Saves the state when it changed since the last save; mv_mu held. */
+static void moves_save(struct cluster *c)
+{
+    struct ne_pbuf b = {0};
+    if (ne_rebal_save(c->rb, &b) != 0) return;
+    if (b.len == c->saved.len && memcmp(b.p, c->saved.p, b.len) == 0) {
+        ne_pbuf_free(&b);
+        return;
+    }
+    char path[4200];
+    shards_path(c, path, sizeof path);
+    int rc = ne_fs_write_atomic(path, b.p, b.len);
+    if (rc == 0) {
+        ne_pbuf_free(&c->saved);
+        c->saved = b;
+        return;
+    }
+    ne_pbuf_free(&b);
+    ne_log(NE_LOG_WARN, MOD, "cannot save the shard state", "path", path, "err", ne_strerror(rc),
+           NULL);
+}
+
+/* Marks member id decommissioned or not, as its status says. */
+static void member_decom(struct cluster *c, const char *id, bool decom)
+{
+    pthread_mutex_lock(&c->ring_mu);
+    for (size_t i = 1; i < c->nring; i++)
+        if (strcmp(c->ring_members[i].id, id) == 0 && c->ring_members[i].decom != decom) {
+            c->ring_members[i].decom = decom;
+            atomic_store(&c->ring_stale, true);
+            ne_log(NE_LOG_INFO, MOD,
+                   decom ? "member decommissioned: off the placement ring"
+                         : "member back on the placement ring",
+                   "node", id, NULL);
+        }
+    pthread_mutex_unlock(&c->ring_mu);
+}
+
+/* Step 2: the status of every alive member. */
+static void poll_statuses(struct cluster *c, const struct ne_swim_member_info *ms, size_t n)
+{
+    uint32_t shards = c->opts.shards;
+    size_t nb = ((size_t)shards + 7) / 8;
+    struct ne_pbuf req = {0}, reply = {0};
+    uint8_t *bits = ne_malloc(nb);
+    if (!bits || ne_rebal_status_req(shards, &req) != 0) goto out;
+    for (size_t i = 1; i < n && !atomic_load(&c->stop); i++) {
+        if (ms[i].state != NE_SWIM_ALIVE || is_dropped(c, ms[i].id)) continue;
+        uint8_t type = 0;
+        bool decom = false;
+        int rc = ne_transport_call(c->tp, ms[i].id, ms[i].addr, NE_FT_MOVE_STATUS, req.p, req.len,
+                                   &reply, &type);
+        if (rc == 0 && type != NE_FT_MOVE_STATUS_REPLY) rc = NE_ECORRUPT;
+        if (rc == 0) rc = ne_rebal_status_parse(reply.p, reply.len, shards, bits, &decom);
+        if (rc != 0) continue; /* unknown until it answers (an older node never does) */
+        member_decom(c, ms[i].id, decom);
+        pthread_mutex_lock(&c->mv_mu);
+        struct peer_status *p = peer_find(c, ms[i].id, true);
+        if (p && !p->holds) p->holds = ne_malloc(nb);
+        if (p && p->holds) {
+            memcpy(p->holds, bits, nb);
+            p->seen_ns = ne_time_mono_ns();
+        }
+        pthread_mutex_unlock(&c->mv_mu);
+    }
+out:
+    ne_free(bits);
+    ne_pbuf_free(&req);
+    ne_pbuf_free(&reply);
+}
+
+/* Whether a new cluster has formed: every seed is an alive member, or
+ * membership has not changed for BOOTSTRAP_QUIET_NS (seeds that stay
+ * away). Until then nothing is taken as it is, so that a cluster whose
+ * nodes start one after the other places its first data on the full ring
+ * instead of moving it at once. */
+#define BOOTSTRAP_QUIET_NS (10LL * 1000000000LL)
+static bool formed(struct cluster *c, const struct ne_swim_member_info *ms, size_t n)
+{
+    if (ne_time_mono_ns() - atomic_load(&c->member_change_ns) >= BOOTSTRAP_QUIET_NS)
+        return !(c->other_seeds && n == 1); /* alone with seeds: not joined */
+    for (size_t k = 0; k < c->opts.nseeds; k++) {
+        const char *seed = c->opts.seeds[k];
+        bool seen = is_self(c, seed);
+        for (size_t i = 1; i < n && !seen; i++)
+            seen = ms[i].state == NE_SWIM_ALIVE && strcmp(ms[i].addr, seed) == 0;
+        if (!seen) return false;
+    }
+    return true;
+}
+
+/* Steps 1 and 3; mv_mu held. */
+static void moves_apply(struct cluster *c, const struct ne_ring *r, bool formed_now)
+{
+    uint32_t before = ne_rebal_count_moving(c->rb);
+    (void)ne_rebal_apply(c->rb, r, c->opts.node_id);
+    if (ne_rebal_count_moving(c->rb) > before) c->moving_since = ne_time_mono_ns();
+    if (!formed_now) return;
+    size_t nn = ne_ring_nodes(r);
+    const char *members[MAX_MEMBERS];
+    bool known[MAX_MEMBERS];
+    for (size_t i = 0; i < nn && i < MAX_MEMBERS; i++) {
+        members[i] = ne_ring_node_name(r, (uint32_t)i);
+        const struct peer_status *p = peer_find(c, members[i], false);
+        known[i] = strcmp(members[i], c->opts.node_id) == 0 ||
+                   (p && p->holds && ne_time_mono_ns() - p->seen_ns < STATUS_FRESH_NS);
+    }
+    uint32_t taken = ne_rebal_bootstrap(c->rb, members, known, nn < MAX_MEMBERS ? nn : MAX_MEMBERS,
+                                        holds_locked, c);
+    if (taken) {
+        char num[16];
+        snprintf(num, sizeof num, "%u", taken);
+        ne_log(NE_LOG_INFO, MOD, "shards nobody holds taken as they are (new cluster)", "shards",
+               num, NULL);
+    }
+}
+
+/* A live member holding shard complete (an owner first), or -1. mv_mu held. */
+static int pull_source(struct cluster *c, const struct ne_ring *r, uint32_t shard,
+                       const struct ne_swim_member_info *ms, size_t n)
+{
+    int pick = -1;
+    for (size_t i = 1; i < n; i++) {
+        if (ms[i].state != NE_SWIM_ALIVE || !holds_locked(c, shard, ms[i].id)) continue;
+        int idx = ne_ring_node_index(r, ms[i].id);
+        if (idx >= 0 && ne_ring_is_owner(r, shard, (uint32_t)idx)) return (int)i;
+        if (pick < 0) pick = (int)i;
+    }
+    return pick;
+}
+
+/* Step 4: pulls moving shards, for MOVE_TICK_NS at most. */
+static void pull_moving(struct cluster *c, const struct ne_ring *r,
+                        const struct ne_swim_member_info *ms, size_t n)
+{
+    int64_t settle = c->agent->cfg->replication.max_lag_ns + 2000000000LL;
+    int64_t t0 = ne_time_mono_ns();
+    for (uint32_t s = 0; s < c->opts.shards && !atomic_load(&c->stop); s++) {
+        if (ne_time_mono_ns() - t0 > MOVE_TICK_NS) break;
+        pthread_mutex_lock(&c->mv_mu);
+        bool go = ne_rebal_moving(c->rb, s) && t0 - c->moving_since >= settle;
+        int src = go ? pull_source(c, r, s, ms, n) : -1;
+        pthread_mutex_unlock(&c->mv_mu);
+        if (src < 0) continue;
+        struct ae_peer p = {c, ms[src].id, ms[src].addr};
+        struct ne_ae_stats a, b;
+        ne_ae_stats(c->ae, &a);
+        uint64_t bytes = 0;
+        bool complete = false;
+        int rc = ne_ae_pull_shard(c->ae, c->opts.shards, s, ae_call, &p, &bytes, &complete);
+        ne_ae_stats(c->ae, &b);
+        pthread_mutex_lock(&c->mv_mu);
+        c->mv_bytes += bytes;
+        c->mv_points += b.points_repaired - a.points_repaired;
+        ne_metric_add(c->m_mv[4], bytes);
+        ne_metric_add(c->m_mv[5], b.points_repaired - a.points_repaired);
+        if (rc == 0 && complete && ne_rebal_moving(c->rb, s)) {
+            ne_rebal_pulled(c->rb, s);
+            c->mv_moves++;
+            ne_metric_add(c->m_mv[3], 1);
+        }
+        pthread_mutex_unlock(&c->mv_mu);
+        if (rc != 0) {
+            char num[16];
+            snprintf(num, sizeof num, "%u", s);
+            ne_log(NE_LOG_WARN, MOD, "shard pull failed (tried again next tick)", "shard", num,
+                   "from", ms[src].id, "err", ne_strerror(rc), NULL);
+        }
+    }
+}
+
+/* Step 5: drops the kept shards every owner has held for more than MOVE_GRACE ticks. */
+static void drop_kept(struct cluster *c, const struct ne_ring *r)
+{
+    uint32_t shards = c->opts.shards;
+    uint8_t *mask = ne_calloc(((size_t)shards + 7) / 8, 1);
+    if (!mask) return;
+    uint32_t ndrop = 0;
+    pthread_mutex_lock(&c->mv_mu);
+    for (uint32_t s = 0; s < shards; s++) {
+        bool ok = ne_rebal_may_drop(c->rb, r, s, holds_locked, c);
+        c->drop_seen[s] = ok ? (uint8_t)(c->drop_seen[s] < 255 ? c->drop_seen[s] + 1 : 255) : 0;
+        if (c->drop_seen[s] > MOVE_GRACE) {
+            mask[s / 8] |= (uint8_t)(1u << (s % 8));
+            ndrop++;
+        }
+    }
+    pthread_mutex_unlock(&c->mv_mu);
+    int rc = ndrop ? ne_rebal_delete_shards(c->agent->store, shards, mask) : 0;
+    if (rc != 0)
+        ne_log(NE_LOG_WARN, MOD, "cannot drop moved shards (tried again next tick)", "err",
+               ne_strerror(rc), NULL);
+    if (ndrop && rc == 0) {
+        pthread_mutex_lock(&c->mv_mu);
+        for (uint32_t s = 0; s < shards; s++)
+            if (ne_rebal_bit(mask, s)) ne_rebal_dropped(c->rb, s);
+        c->mv_dropped += ndrop;
+        ne_metric_add(c->m_mv[6], ndrop);
+        pthread_mutex_unlock(&c->mv_mu);
+        char num[16];
+        snprintf(num, sizeof num, "%u", ndrop);
+        ne_log(NE_LOG_INFO, MOD, "dropped shard copies their new owners hold", "shards", num, NULL);
+    }
+    ne_free(mask);
+}
+
+/* No point waits in a hint queue for any member: what this node took has
+ * reached its owners (a decommissioned node is done only then). */
+static bool queues_empty(struct cluster *c, const struct ne_swim_member_info *ms, size_t n)
+{
+    bool empty = true;
+    pthread_rwlock_rdlock(&c->rep_lock);
+    for (size_t i = 1; c->rep && i < n && empty; i++) {
+        struct ne_replicator_peer_stats st;
+        if (ne_replicator_peer_stats(c->rep, ms[i].id, &st) == 0 && st.queue_records > 0)
+            empty = false;
+    }
+    pthread_rwlock_unlock(&c->rep_lock);
+    return empty;
+}
+
+static void move_tick(struct cluster *c)
+{
+    const char **names = ne_malloc(MAX_MEMBERS * sizeof *names);
+    struct ne_swim_member_info *ms = ne_calloc(MAX_MEMBERS, sizeof *ms);
+    struct ne_ring *r = NULL;
+    size_t nn = 0, n = 0;
+    if (!names || !ms) goto out;
+    n = ne_membership_snapshot(c->mem, ms, MAX_MEMBERS);
+    if (n > MAX_MEMBERS) n = MAX_MEMBERS;
+    poll_statuses(c, ms, n);
+    pthread_mutex_lock(&c->ring_mu);
+    int rc = ring_build_locked(c, names, &nn, &r);
+    pthread_mutex_unlock(&c->ring_mu);
+    if (rc != 0) goto out;
+    bool f = formed(c, ms, n);
+    pthread_mutex_lock(&c->mv_mu);
+    moves_apply(c, r, f);
+    pthread_mutex_unlock(&c->mv_mu);
+    pull_moving(c, r, ms, n);
+    drop_kept(c, r);
+    bool drained = queues_empty(c, ms, n);
+    pthread_mutex_lock(&c->mv_mu);
+    c->mv_done = ne_rebal_done(c->rb, r, holds_locked, c) && drained;
+    ne_metric_set(c->m_mv[0], ne_rebal_count_moving(c->rb));
+    ne_metric_set(c->m_mv[1], ne_rebal_count_leaving(c->rb));
+    ne_metric_set(c->m_mv[2], c->mv_done ? 2 : ne_rebal_decommissioned(c->rb) ? 1 : 0);
+    moves_save(c);
+    pthread_mutex_unlock(&c->mv_mu);
+out:
+    ne_ring_free(&r);
+    ne_free(names);
+    ne_free(ms);
+}
+
+/* Decommissions this node: off the placement ring from now on (saved, so
+ * a restart keeps it off), reported in its status so the others place
+ * without it too. */
+static void decommission_self(struct cluster *c)
+{
+    pthread_mutex_lock(&c->mv_mu);
+    bool was = ne_rebal_decommissioned(c->rb);
+    ne_rebal_set_decommissioned(c->rb);
+    moves_save(c);
+    pthread_mutex_unlock(&c->mv_mu);
+    atomic_store(&c->self_decom, true);
+    atomic_store(&c->ring_stale, true);
+    if (!was)
+        ne_log(NE_LOG_INFO, MOD, "decommissioning: this node leaves the placement ring", NULL);
+}
+
+/* Transport requests of shard moves. */
+static int handle_moves(struct cluster *c, uint8_t type, const uint8_t *msg, size_t n,
+                        struct ne_pbuf *reply, uint8_t *reply_type)
+{
+    if (type == NE_FT_DECOMMISSION) {
+        if (n != 0) return NE_ECORRUPT;
+        decommission_self(c);
+        reply->len = 0;
+        *reply_type = NE_FT_DECOMMISSION_ACK;
+        return 0;
+    }
+    pthread_mutex_lock(&c->mv_mu);
+    int rc = ne_rebal_status_serve(c->rb, msg, n, reply);
+    pthread_mutex_unlock(&c->mv_mu);
+    *reply_type = NE_FT_MOVE_STATUS_REPLY;
+    return rc;
+}
+
 /* ---- lifecycle ----------------------------------------------------------- */
 
 static bool cluster_enabled(const struct ne_config *cfg)
@@ -749,6 +1173,8 @@ static int on_request(void *ctx, const char *peer_id, uint8_t type, const uint8_
     if (type == NE_FT_AE_ROOTS || type == NE_FT_AE_BUCKETS || type == NE_FT_AE_SERIES ||
         type == NE_FT_AE_PULL)
         return ne_ae_handle(c->ae, c->opts.shards, type, msg, n, reply, reply_type);
+    if (type == NE_FT_MOVE_STATUS || type == NE_FT_DECOMMISSION)
+        return handle_moves(c, type, msg, n, reply, reply_type);
     return NE_EINVAL;
 }
 
@@ -787,9 +1213,11 @@ static void cluster_free(struct cluster *c)
     ne_transport_stop(&c->tp);
     ne_membership_stop(&c->mem);
     ne_ae_free(&c->ae); /* after the transport: its handlers use it */
+    stop_moves(c);
     pthread_rwlock_destroy(&c->rep_lock);
     pthread_mutex_destroy(&c->ring_mu);
     pthread_mutex_destroy(&c->ae_mu);
+    pthread_mutex_destroy(&c->mv_mu);
     pthread_cond_destroy(&c->ae_cv);
     ne_free(c);
 }
@@ -802,6 +1230,7 @@ static int cluster_start(struct ne_agent *a)
     pthread_rwlock_init(&c->rep_lock, NULL);
     pthread_mutex_init(&c->ring_mu, NULL);
     pthread_mutex_init(&c->ae_mu, NULL);
+    pthread_mutex_init(&c->mv_mu, NULL);
     pthread_condattr_t ca;
     pthread_condattr_init(&ca);
     pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
@@ -811,6 +1240,8 @@ static int cluster_start(struct ne_agent *a)
     cluster_opts(a->cfg, &c->opts);
     int rc = ne_cluster_opts_check(&c->opts);
     if (rc != 0) goto fail;
+    if ((rc = start_moves(c)) != 0) goto fail;
+    atomic_store(&c->member_change_ns, ne_time_mono_ns());
     ne_hlc_init(&c->hlc, NULL, NULL, 0);
     c->node_tag = ne_lww_node_tag(c->opts.node_id);
     c->counts[NE_SWIM_ALIVE] = 1; /* this node */
@@ -831,8 +1262,8 @@ static int cluster_start(struct ne_agent *a)
         ne_log(NE_LOG_ERROR, MOD, "cannot start replication", "err", ne_strerror(rc), NULL);
         goto fail;
     }
+    c->other_seeds = count_other_seeds(c); /* before the thread that reads it */
     if ((rc = start_antientropy_thread(c)) != 0) goto fail;
-    c->other_seeds = count_other_seeds(c);
     if (pthread_create(&c->checker, NULL, check_seeds, c) == 0) c->checker_started = true;
     pthread_mutex_lock(&running_mu);
     running = c;
@@ -877,10 +1308,23 @@ bool agent__cluster_running(const struct ne_agent *a)
 
 /* ---- distributed reads ------------------------------------------------------ */
 
-/* The read ring is the write ring: every member not LEFT. A dead owner
- * keeps its shards (nothing moves them), so they are reported missing
- * rather than silently read from a node that never held them. Alive and
- * suspect members are asked. */
+/* The read ring is the write ring: every member not LEFT nor
+ * decommissioned. A dead owner keeps its shards (nothing moves them), so
+ * they are reported missing rather than silently read from a node that
+ * never held them. Alive and suspect members are asked; a shard is read
+ * from a member holding it complete (shard moves), so a moving shard is
+ * read from an old owner until its new owner has pulled it. */
+static bool member_unplaced(struct cluster *c, const char *id)
+{
+    bool out = false;
+    pthread_mutex_lock(&c->ring_mu);
+    for (size_t i = 0; i < c->nring; i++)
+        if (strcmp(c->ring_members[i].id, id) == 0)
+            out = c->ring_members[i].decom || (i == 0 && atomic_load(&c->self_decom));
+    pthread_mutex_unlock(&c->ring_mu);
+    return out;
+}
+
 int agent__cluster_source(const struct ne_agent *a, struct ne_csrc **out)
 {
     *out = NULL;
@@ -895,9 +1339,10 @@ int agent__cluster_source(const struct ne_agent *a, struct ne_csrc **out)
         size_t k = 0;
         for (size_t i = 0; i < n; i++)
             if (i == 0 || ms[i].state != NE_SWIM_LEFT)
-                cm[k++] = (struct ne_csrc_member){
-                    ms[i].id, ms[i].addr,
-                    ms[i].state == NE_SWIM_ALIVE || ms[i].state == NE_SWIM_SUSPECT};
+                cm[k++] = (struct ne_csrc_member){ms[i].id, ms[i].addr,
+                                                  ms[i].state == NE_SWIM_ALIVE ||
+                                                      ms[i].state == NE_SWIM_SUSPECT,
+                                                  member_unplaced(c, ms[i].id)};
         struct ne_csrc_opts o = {.local = &c->local,
                                  .tp = c->tp,
                                  .self = c->opts.node_id,
@@ -905,8 +1350,12 @@ int agent__cluster_source(const struct ne_agent *a, struct ne_csrc **out)
                                  .nmembers = k,
                                  .shards = c->opts.shards,
                                  .vnodes = c->opts.vnodes,
-                                 .rf = c->opts.replication_factor};
+                                 .rf = c->opts.replication_factor,
+                                 .holds = holds_locked,
+                                 .holds_ctx = c};
+        pthread_mutex_lock(&c->mv_mu); /* holds_locked is called in there only */
         rc = ne_csrc_new(&o, out);
+        pthread_mutex_unlock(&c->mv_mu);
     }
     ne_free(ms);
     ne_free(cm);
@@ -1029,14 +1478,18 @@ static void json_ring_owners(struct agent__sbuf *b, const struct ne_ring *r)
     agent__sb_str(b, "]");
 }
 
-/* The ring the live members (alive or suspect) would compute. */
+/* The ring the live members (alive or suspect, not decommissioned) would
+ * compute. */
 static int json_ring(struct agent__sbuf *b, const struct cluster *c,
                      const struct ne_swim_member_info *ms, size_t n)
 {
     const char *names[MAX_MEMBERS];
     size_t nn = 0;
     for (size_t i = 0; i < n; i++)
-        if (ms[i].state == NE_SWIM_ALIVE || ms[i].state == NE_SWIM_SUSPECT) names[nn++] = ms[i].id;
+        if ((ms[i].state == NE_SWIM_ALIVE || ms[i].state == NE_SWIM_SUSPECT) &&
+            !member_unplaced((struct cluster *)c, ms[i].id))
+            names[nn++] = ms[i].id;
+    if (nn == 0) return NE_EINVAL; /* a decommissioned node alone */
     struct ne_ring_opts ro = {
         .shards = c->opts.shards, .vnodes = c->opts.vnodes, .rf = c->opts.replication_factor};
     struct ne_ring *r = NULL;
@@ -1111,6 +1564,43 @@ static void json_antientropy(struct agent__sbuf *b, const struct cluster *c)
     agent__sb_str(b, "}");
 }
 
+/* "rebalance": this node's shard moves and decommission state, and the
+ * members it places without (decommissioned). */
+static void json_rebalance(struct agent__sbuf *b, struct cluster *c)
+{
+    pthread_mutex_lock(&c->mv_mu);
+    uint64_t moving = ne_rebal_count_moving(c->rb), leaving = ne_rebal_count_leaving(c->rb);
+    uint64_t moves = c->mv_moves, bytes = c->mv_bytes, points = c->mv_points,
+             dropped = c->mv_dropped;
+    const char *dec = c->mv_done ? "done" : ne_rebal_decommissioned(c->rb) ? "leaving" : "none";
+    pthread_mutex_unlock(&c->mv_mu);
+    agent__sb_str(b, "{\"shards_moving\":");
+    sb_u64(b, moving);
+    agent__sb_str(b, ",\"shards_leaving\":");
+    sb_u64(b, leaving);
+    agent__sb_str(b, ",\"moves_completed\":");
+    sb_u64(b, moves);
+    agent__sb_str(b, ",\"bytes_moved\":");
+    sb_u64(b, bytes);
+    agent__sb_str(b, ",\"points_moved\":");
+    sb_u64(b, points);
+    agent__sb_str(b, ",\"shards_dropped\":");
+    sb_u64(b, dropped);
+    agent__sb_str(b, ",\"decommission\":");
+    agent__sb_json(b, dec);
+    agent__sb_str(b, ",\"decommissioned\":[");
+    pthread_mutex_lock(&c->ring_mu);
+    bool first = true;
+    for (size_t i = 1; i < c->nring; i++)
+        if (c->ring_members[i].decom) {
+            agent__sb_str(b, first ? "" : ",");
+            agent__sb_json(b, c->ring_members[i].id);
+            first = false;
+        }
+    pthread_mutex_unlock(&c->ring_mu);
+    agent__sb_str(b, "]}");
+}
+
 int agent__cluster_json(const struct ne_agent *a, struct agent__sbuf *b)
 {
     struct cluster *c = find(a);
@@ -1141,6 +1631,8 @@ int agent__cluster_json(const struct ne_agent *a, struct agent__sbuf *b)
     sb_u64(b, ne_membership_rejected(c->mem));
     agent__sb_str(b, ",\"antientropy\":");
     json_antientropy(b, c);
+    agent__sb_str(b, ",\"rebalance\":");
+    json_rebalance(b, c);
     agent__sb_str(b, "}\n");
     ne_free(ms);
     return b->err;
@@ -1153,3 +1645,34 @@ const struct ne_module_ops agent__cluster_ops = {
     .stop = cluster_stop,
     .health = cluster_health,
 };
+
+int agent__cluster_decommission(const struct ne_agent *a, const char *node, char *err, size_t n)
+{
+    struct cluster *c = find(a);
+    if (!c) {
+        snprintf(err, n, "clustering is off on this node");
+        return NE_ENOTFOUND;
+    }
+    if (!node || !*node || strcmp(node, c->opts.node_id) == 0) {
+        decommission_self(c);
+        return 0;
+    }
+    struct ne_swim_member_info m;
+    int rc = ne_membership_find(c->mem, node, &m);
+    if (rc != 0) {
+        snprintf(err, n, "no member '%s' in this cluster", node);
+        return NE_ENOTFOUND;
+    }
+    if (m.state != NE_SWIM_ALIVE && m.state != NE_SWIM_SUSPECT) {
+        snprintf(err, n, "member '%s' is %s: only a running node can hand its shards over", node,
+                 ne_swim_state_name(m.state));
+        return NE_EAGAIN;
+    }
+    struct ne_pbuf reply = {0};
+    uint8_t type = 0;
+    rc = ne_transport_call(c->tp, m.id, m.addr, NE_FT_DECOMMISSION, NULL, 0, &reply, &type);
+    ne_pbuf_free(&reply);
+    if (rc == 0 && type != NE_FT_DECOMMISSION_ACK) rc = NE_ECORRUPT;
+    if (rc != 0) snprintf(err, n, "member '%s' did not answer: %s", node, ne_strerror(rc));
+    return rc;
+}

@@ -58,8 +58,17 @@ int agent__cluster_source(const struct ne_agent *a, struct ne_csrc **out);
  * NE_ENOMEM (b->err is also set by the buffer). */
 int agent__cluster_json(const struct ne_agent *a, struct agent__sbuf *b);
 
+/* Decommissions node (NULL or "": this node; another member is asked over
+ * the peer transport): it leaves the placement ring, keeps serving the
+ * shards it holds until their new owners have pulled them, then reports
+ * "done" (GET /api/v1/cluster "rebalance"."decommission"). Returns 0, or
+ * NE_ENOTFOUND / NE_EAGAIN / a transport error with a message in err. */
+int agent__cluster_decommission(const struct ne_agent *a, const char *node, char *err, size_t n);
+
 /* `neoedge cluster status`: prints the member table of a running daemon
  * (GET /api/v1/cluster). Returns the exit code. */
 int agent__cmd_cluster_status(int argc, char **argv);
+/* `neoedge cluster decommission`: asks a daemon to decommission a node. */
+int agent__cmd_cluster_decommission(int argc, char **argv);
 
 #endif

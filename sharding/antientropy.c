@@ -534,6 +534,7 @@ struct round {
     void *ctx;
     struct ne_pbuf req, reply;
     uint64_t pulled; /* bytes this round */
+    bool cut;        /* a pull was left for the next round (budget spent) */
     struct ne_batch b;
     struct ne_repl_vers vs;
 };
@@ -575,7 +576,10 @@ static int apply_pull(struct round *rd)
 static int pull(struct round *rd, uint32_t shard, const uint64_t *keys, size_t n, int64_t t0,
                 int64_t t1)
 {
-    if (rd->pulled >= rd->ae->o.max_pull_bytes) return 0; /* the next round goes on */
+    if (rd->pulled >= rd->ae->o.max_pull_bytes) { /* the next round goes on */
+        rd->cut = true;
+        return 0;
+    }
     rd->req.len = 0;
     int rc = ne_wire_put_u32(&rd->req, shard);
     if (rc == 0) rc = ne_wire_put_u64(&rd->req, (uint64_t)t0);
@@ -727,6 +731,22 @@ int ne_ae_round(struct ne_ae *ae, const struct ne_ring *ring, uint32_t self, uin
     ne_pbuf_free(&rd.req);
     ne_pbuf_free(&rd.reply);
     atomic_fetch_add(rc ? &ae->rounds_failed : &ae->rounds, 1);
+    return rc;
+}
+
+int ne_ae_pull_shard(struct ne_ae *ae, uint32_t shards, uint32_t shard, ne_ae_call_fn fn, void *ctx,
+                     uint64_t *bytes, bool *complete)
+{
+    if (shards == 0 || shard >= shards) return NE_EINVAL;
+    struct round rd = {.ae = ae, .shards = shards, .call = fn, .ctx = ctx};
+    ne_batch_init(&rd.b);
+    int rc = repair_shard(&rd, shard);
+    ne_batch_free(&rd.b);
+    ne_repl_vers_free(&rd.vs);
+    ne_pbuf_free(&rd.req);
+    ne_pbuf_free(&rd.reply);
+    *bytes = rd.pulled;
+    *complete = rc == 0 && !rd.cut;
     return rc;
 }
 

@@ -101,6 +101,17 @@ typedef int (*ne_ae_call_fn)(void *ctx, uint8_t type, const void *msg, size_t n,
 int ne_ae_round(struct ne_ae *ae, const struct ne_ring *ring, uint32_t self, uint32_t peer,
                 ne_ae_call_fn call, void *ctx);
 
+/* A move (rebalance.h): pulls from peer, which holds shard complete,
+ * everything of shard that differs here, over all its time buckets
+ * (digests compared per bucket then per series, as in a round). shards:
+ * the cluster's shard count. Bounded by max_pull_bytes: *complete is set
+ * true when nothing was left for a next call (which goes on from what is
+ * here, pulling only what still differs); *bytes gets the reply bytes
+ * pulled. Returns 0, NE_EINVAL, or the first error of a call or of the
+ * store (what was pulled stays). */
+int ne_ae_pull_shard(struct ne_ae *ae, uint32_t shards, uint32_t shard, ne_ae_call_fn call,
+                     void *ctx, uint64_t *bytes, bool *complete);
+
 /* Serves one anti-entropy request (types NE_FT_AE_*) from a peer; shards
  * is the cluster's shard count (placement as ne_ring_shard_of_hash).
  * Returns 0 with the reply, NE_ECORRUPT (malformed), NE_ETOOBIG (a pull

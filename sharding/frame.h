@@ -46,6 +46,11 @@ enum ne_frame_type {
     NE_FT_AE_SERIES_REPLY = 69,
     NE_FT_AE_PULL = 70,          /* the points of some series, versioned */
     NE_FT_AE_PULL_REPLY = 71,
+    /* Shard moves (sharding/rebalance.h specifies the payloads): */
+    NE_FT_MOVE_STATUS = 80,      /* which shards the node holds complete */
+    NE_FT_MOVE_STATUS_REPLY = 81,
+    NE_FT_DECOMMISSION = 82,     /* empty: the receiver decommissions itself */
+    NE_FT_DECOMMISSION_ACK = 83, /* empty */
 };
 
 /* A growable byte buffer. Zero-initialise; free with ne_pbuf_free. */

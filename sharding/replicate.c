@@ -726,7 +726,8 @@ int ne_replicator_submit(struct ne_replicator *r, const char *db, const struct n
 {
     if (b->npts == 0) return 0;
     pthread_rwlock_rdlock(&r->ring_lock);
-    if (!r->ring || r->self < 0 || ne_ring_nodes(r->ring) < 2) {
+    /* a node off the ring (decommissioned) forwards everything it takes */
+    if (!r->ring || (r->self >= 0 && ne_ring_nodes(r->ring) < 2)) {
         pthread_rwlock_unlock(&r->ring_lock);
         return 0;
     }

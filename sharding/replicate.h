@@ -95,8 +95,9 @@ int ne_replicator_start(const struct ne_replicator_opts *o, struct ne_replicator
 void ne_replicator_stop(struct ne_replicator **pr);
 
 /* Replaces the ring writes are placed with; the replicator takes
- * ownership of ring (freed at the next replacement or at stop). A ring
- * without this node, or NULL, forwards nothing. */
+ * ownership of ring (freed at the next replacement or at stop). NULL
+ * forwards nothing; a ring without this node (decommissioned) forwards
+ * every point to all the owners of its shard. */
 void ne_replicator_set_ring(struct ne_replicator *r, struct ne_ring *ring);
 
 /* Queues the points of b (every timestamp set: no NE_TS_UNSET), with their

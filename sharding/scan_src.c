@@ -44,7 +44,9 @@ struct ne_csrc {
     struct ne_transport *tp;
     uint32_t max_reply, max_listed;
     struct ne_ring *ring;
-    struct node *nodes; /* by ring node index */
+    struct node *nodes; /* by ring node index, then members not on the ring */
+    bool (*holds)(void *ctx, uint32_t shard, const char *node); /* may be NULL */
+    void *holds_ctx;
     size_t nnodes;
     int32_t *chosen; /* per shard */
     uint32_t *missing;
@@ -586,27 +588,69 @@ static int find_member(const struct ne_csrc_opts *o, const char *id)
     return -1;
 }
 
+static void node_init(struct ne_csrc *c, struct node *n, const struct ne_csrc_member *m,
+                      const char *self)
+{
+    snprintf(n->id, sizeof n->id, "%s", m->id);
+    snprintf(n->addr, sizeof n->addr, "%s", m->addr ? m->addr : "");
+    n->self = strcmp(m->id, self) == 0;
+    n->live = m->live || n->self;
+    (void)c;
+}
+
+/* nodes[]: the ring's nodes by index, then the members not on the ring. */
 static int setup_nodes(struct ne_csrc *c, const struct ne_csrc_opts *o)
 {
-    c->nnodes = ne_ring_nodes(c->ring);
+    size_t nring = ne_ring_nodes(c->ring), extra = 0;
+    for (size_t i = 0; i < o->nmembers; i++)
+        extra += o->members[i].unplaced;
+    c->nnodes = nring + extra;
     c->nodes = ne_calloc(c->nnodes, sizeof *c->nodes);
     if (!c->nodes) return NE_ENOMEM;
     bool have_self = false;
     for (size_t i = 0; i < c->nnodes; i++) {
         struct node *n = &c->nodes[i];
-        const char *id = ne_ring_node_name(c->ring, (uint32_t)i);
-        const struct ne_csrc_member *m = &o->members[find_member(o, id)];
-        snprintf(n->id, sizeof n->id, "%s", id);
-        snprintf(n->addr, sizeof n->addr, "%s", m->addr ? m->addr : "");
-        n->self = strcmp(id, o->self) == 0;
-        n->live = m->live || n->self;
+        const struct ne_csrc_member *m;
+        if (i < nring) {
+            m = &o->members[find_member(o, ne_ring_node_name(c->ring, (uint32_t)i))];
+        } else {
+            size_t k = 0, want = i - nring;
+            while (!o->members[k].unplaced || want--)
+                k++;
+            m = &o->members[k];
+        }
+        node_init(c, n, m, o->self);
         have_self |= n->self;
         if (n->live && !n->self && !c->tp) return NE_EINVAL; /* no way to ask it */
     }
     return have_self ? 0 : NE_EINVAL;
 }
 
-/* chosen[s]: this node if it owns s, else the first live owner, else -1. */
+/* A node holding shard complete, live: this node first, then the first
+ * found among owners (holders on the ring), then among every node. */
+static int32_t pick_holder(const struct ne_csrc *c, uint32_t s)
+{
+    const uint32_t *own = ne_ring_owners(c->ring, s);
+    uint32_t reps = ne_ring_replicas(c->ring);
+    int32_t pick = -1;
+    for (uint32_t k = 0; k < reps; k++) {
+        const struct node *n = &c->nodes[own[k]];
+        if (!n->live || !c->holds(c->holds_ctx, s, n->id)) continue;
+        if (n->self) return (int32_t)own[k];
+        if (pick < 0) pick = (int32_t)own[k];
+    }
+    if (pick >= 0) return pick;
+    for (size_t i = 0; i < c->nnodes; i++) {
+        const struct node *n = &c->nodes[i];
+        if (!n->live || !c->holds(c->holds_ctx, s, n->id)) continue;
+        if (n->self) return (int32_t)i;
+        if (pick < 0) pick = (int32_t)i;
+    }
+    return pick;
+}
+
+/* chosen[s]: a live holder (pick_holder) when holds is given; else this
+ * node if it owns s, else the first live owner, else -1. */
 static int choose(struct ne_csrc *c)
 {
     uint32_t shards = ne_ring_shards(c->ring), reps = ne_ring_replicas(c->ring);
@@ -615,14 +659,15 @@ static int choose(struct ne_csrc *c)
     if (!c->chosen || !c->missing) return NE_ENOMEM;
     for (uint32_t s = 0; s < shards; s++) {
         const uint32_t *own = ne_ring_owners(c->ring, s);
-        int32_t pick = -1;
-        for (uint32_t k = 0; k < reps; k++) {
+        int32_t held = c->holds ? pick_holder(c, s) : -1, pick = -1;
+        for (uint32_t k = 0; held < 0 && k < reps; k++) {
             const struct node *n = &c->nodes[own[k]];
             if (n->self)
                 pick = (int32_t)own[k];
             else if (n->live && pick < 0)
                 pick = (int32_t)own[k];
         }
+        if (held >= 0) pick = held;
         c->chosen[s] = pick;
         if (pick < 0)
             c->missing[c->nmissing++] = s;
@@ -657,10 +702,13 @@ int ne_csrc_new(const struct ne_csrc_opts *o, struct ne_csrc **out)
     c->tp = o->tp;
     c->max_reply = o->max_reply;
     c->max_listed = o->max_listed ? o->max_listed : LIST_MAX;
+    c->holds = o->holds;
+    c->holds_ctx = o->holds_ctx;
+    size_t nnames = 0;
     for (size_t i = 0; i < o->nmembers; i++)
-        names[i] = o->members[i].id;
+        if (!o->members[i].unplaced) names[nnames++] = o->members[i].id;
     struct ne_ring_opts ro = {.shards = o->shards, .vnodes = o->vnodes, .rf = o->rf};
-    int rc = ne_ring_build(&ro, names, o->nmembers, &c->ring);
+    int rc = nnames ? ne_ring_build(&ro, names, nnames, &c->ring) : NE_EINVAL;
     ne_free(names);
     if (rc == 0) rc = setup_nodes(c, o);
     if (rc == 0) rc = choose(c);

@@ -4,7 +4,8 @@
  * One is made per query from a snapshot of the membership. For every
  * shard it chooses one live owner on the ring built over every known
  * member (this node when it owns the shard; else the first live owner,
- * primary first), reads the chosen shards of this node from the local
+ * primary first; while shards move, a node holding a complete copy, see
+ * ne_csrc_opts.holds), reads the chosen shards of this node from the local
  * store and those of the others with the remote read protocol (scan.h),
  * and hands the executor the union. Series ids it gives out are series
  * hashes (ne_ring_series_hash), the same on every node, so a series has
@@ -37,6 +38,8 @@ struct ne_csrc_member {
     const char *id;   /* node id */
     const char *addr; /* its transport address "host:port" */
     bool live;        /* alive or suspect: worth asking */
+    bool unplaced;    /* not on the placement ring (decommissioned): read
+                       * from only for shards holds() says it holds */
 };
 
 struct ne_csrc_opts {
@@ -46,6 +49,13 @@ struct ne_csrc_opts {
     const struct ne_csrc_member *members; /* every member known (copied) */
     size_t nmembers;
     uint32_t shards, vnodes, rf; /* the ring's shape (ring.h) */
+    /* Shard moves (rebalance.h): whether a member holds a shard complete.
+     * NULL: every owner does. Otherwise a shard is read from an owner
+     * holding it (this node first), else from any live member holding it
+     * (an old owner keeping it while it moves, a decommissioned node),
+     * else from a live owner as without it. */
+    bool (*holds)(void *ctx, uint32_t shard, const char *node);
+    void *holds_ctx;
     uint32_t max_reply;          /* reply budget asked of peers; 0: default */
     uint32_t max_listed;         /* series hashes a scan request lists at most; beyond,
                                   * the peer sends its chosen shards whole and the ids

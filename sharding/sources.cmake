@@ -13,4 +13,5 @@ set(NE_SHARDING_SOURCES
   hintq.c
   replicate.c
   antientropy.c
+  rebalance.c
 )

@@ -286,6 +286,44 @@ static void test_big_pull(void)
     side_close(&b);
 }
 
+/* A shard move: one shard pulled in full, over every hour, whatever the
+ * ring; with a small budget it takes several calls, each going on from
+ * what is already here, and says when it is complete. */
+static void test_pull_shard(void)
+{
+    struct side a, b;
+    side_open(&a, "mv-a", 4);
+    side_open(&b, "mv-b", 4);
+    for (int dev = 0; dev < 40; dev++)
+        for (int k = 0; k < 6; k++)
+            put(&b, "iot", dev, T0 + k * HOUR / 2, dev * 10 + k, 50 + (uint64_t)k);
+    struct ne_ae *small = NULL;
+    struct ne_ae_opts ao = {.store = a.st, .max_pull_bytes = 600};
+    T_OK(ne_ae_new(&ao, &small));
+    uint64_t bytes = 0;
+    bool complete = false;
+    int calls = 0;
+    while (!complete && calls < 1000) {
+        T_OK(ne_ae_pull_shard(small, 4, 1, call_peer, &b, &bytes, &complete));
+        calls++;
+    }
+    T_CHECK(complete);
+    T_CHECK(calls > 1); /* the budget cut it */
+    T_OK(ne_ae_pull_shard(small, 4, 1, call_peer, &b, &bytes, &complete));
+    T_CHECK(complete);
+    T_EQ_U64(bytes, 0); /* nothing differs any more */
+    T_CHECK(!same(&a, &b)); /* only shard 1 so far */
+    for (uint32_t sh = 0; sh < 4; sh++) {
+        T_OK(ne_ae_pull_shard(a.ae, 4, sh, call_peer, &b, &bytes, &complete));
+        T_CHECK(complete);
+    }
+    T_CHECK(same(&a, &b));
+    T_EQ_INT(ne_ae_pull_shard(a.ae, 4, 4, call_peer, &b, &bytes, &complete), NE_EINVAL);
+    ne_ae_free(&small);
+    side_close(&a);
+    side_close(&b);
+}
+
 static void test_malformed(void)
 {
     struct side a;
@@ -308,6 +346,7 @@ int main(void)
     T_RUN(test_equal_content);
     T_RUN(test_repair);
     T_RUN(test_big_pull);
+    T_RUN(test_pull_shard);
     T_RUN(test_malformed);
     ne_fs_remove_tree(g_root);
     return t_done();

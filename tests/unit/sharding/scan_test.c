@@ -523,7 +523,8 @@ static void test_cluster_source_two_nodes(void)
     ne_store_qsrc(sb, &g_served);
     struct ne_transport *tb = start_tp("b", true), *ta = start_tp("a", false);
     T_CHECK(ta && tb);
-    struct ne_csrc_member ms[] = {{"a", "", true}, {"b", ne_transport_addr(tb), true}};
+    struct ne_csrc_member ms[] = {{"a", "", true, false},
+                                  {"b", ne_transport_addr(tb), true, false}};
     struct ne_csrc_opts o = {.local = &la,
                              .tp = ta,
                              .self = "a",
@@ -629,6 +630,58 @@ static void test_cluster_source_two_nodes(void)
     eu_rmtree(db);
 }
 
+/* Shard moves: b holds the even shards complete, c (off the ring, e.g.
+ * decommissioned) holds every shard, this node (a) none: each shard is read
+ * from an owner holding it, else from c; when nobody holds a shard the
+ * owners are asked as before. */
+static int g_holds_mode;
+static bool holds_even_b(void *ctx, uint32_t shard, const char *node)
+{
+    (void)ctx;
+    if (g_holds_mode == 1) return false;
+    if (strcmp(node, "b") == 0) return shard % 2 == 0;
+    return strcmp(node, "c") == 0;
+}
+
+static void test_cluster_source_reads_holders(void)
+{
+    char da[256];
+    struct ne_store *sa = open_store(da, sizeof da, 0);
+    struct ne_transport *ta = start_tp("a", false);
+    T_CHECK(sa && ta);
+    struct ne_qsrc la;
+    ne_store_qsrc(sa, &la);
+    struct ne_csrc_member ms[] = {{"a", "", true, false},
+                                  {"b", "127.0.0.1:1", true, false},
+                                  {"c", "127.0.0.1:2", true, true}};
+    struct ne_csrc_opts o = {.local = &la,
+                             .tp = ta,
+                             .self = "a",
+                             .members = ms,
+                             .nmembers = 3,
+                             .shards = SHARDS,
+                             .vnodes = 16,
+                             .rf = 2,
+                             .holds = holds_even_b};
+    struct ne_csrc *c = NULL;
+    g_holds_mode = 0;
+    T_OK(ne_csrc_new(&o, &c));
+    for (uint32_t s = 0; s < SHARDS; s++)
+        T_EQ_STR(ne_csrc_chosen(c, s), s % 2 == 0 ? "b" : "c");
+    size_t nmiss = 0;
+    (void)ne_csrc_missing(c, &nmiss);
+    T_EQ_INT(nmiss, 0);
+    ne_csrc_free(&c);
+    g_holds_mode = 1; /* nobody holds anything: the owners, this node first */
+    T_OK(ne_csrc_new(&o, &c));
+    for (uint32_t s = 0; s < SHARDS; s++)
+        T_EQ_STR(ne_csrc_chosen(c, s), "a");
+    ne_csrc_free(&c);
+    ne_transport_stop(&ta);
+    ne_store_close(&sa);
+    eu_rmtree(da);
+}
+
 int main(void)
 {
     T_RUN(test_scan_req_roundtrip_and_corruption);
@@ -637,5 +690,6 @@ int main(void)
     T_RUN(test_serve_pages_and_shard_filter);
     T_RUN(test_serve_meta_pages);
     T_RUN(test_cluster_source_two_nodes);
+    T_RUN(test_cluster_source_reads_holders);
     return t_done();
 }
