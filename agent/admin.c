@@ -48,6 +48,7 @@
 #include "agent/sbuf.h"
 #include "agent/status.h"
 #include "ingest/http/http_write.h"
+#include "ingest/ingest.h"
 #include "ports/log.h"
 #include "ports/metrics.h"
 #include "ports/platform.h"
@@ -795,6 +796,14 @@ static enum MHD_Result first_call_stream(struct ne_admin *a, struct MHD_Connecti
     return MHD_YES;
 }
 
+/* 413 for a body over max_body_bytes; a write's is counted with the
+ * rejected payloads (its points were never read, so none are counted). */
+static enum MHD_Result answer_too_large(struct MHD_Connection *c, const struct route *rt)
+{
+    if (rt->handle == h_write) ne_ingest_count_rejected("http", "too_large", 0);
+    return answer_now(c, MHD_HTTP_CONTENT_TOO_LARGE, "request body too large");
+}
+
 static enum MHD_Result first_call(struct ne_admin *a, struct MHD_Connection *c, const char *url,
                                   const char *method, void **con_cls)
 {
@@ -806,8 +815,7 @@ static enum MHD_Result first_call(struct ne_admin *a, struct MHD_Connection *c, 
     ne_metric_inc(rt->requests);
     if (rt->handle == h_segments) return first_call_stream(a, c, rt, url, method, con_cls);
     uint64_t expect = rt->body ? declared_length(c) : 0;
-    if (a->max_body && expect > a->max_body)
-        return answer_now(c, MHD_HTTP_CONTENT_TOO_LARGE, "request body too large");
+    if (a->max_body && expect > a->max_body) return answer_too_large(c, rt);
     struct request *r = ne_calloc(1, sizeof(*r));
     if (!r) return answer_now(c, MHD_HTTP_SERVICE_UNAVAILABLE, "out of memory");
     r->expect = (size_t)expect;
@@ -834,7 +842,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         *upload_data_size = 0;
         return MHD_YES;
     }
-    if (r->too_big) return answer_now(c, MHD_HTTP_CONTENT_TOO_LARGE, "request body too large");
+    if (r->too_big) return answer_too_large(c, r->route);
     if (r->nomem) return answer_now(c, MHD_HTTP_SERVICE_UNAVAILABLE, "out of memory");
     struct answer ans = {0};
     r->route->handle(a, r, &ans);

@@ -415,8 +415,10 @@ static int handle_write(struct wctx *w, const struct ne_ingest_sink *sink)
     }
     const char *enc = hdr(req, "Content-Encoding");
     if (enc && *enc && strcasecmp(enc, "identity") != 0) {
-        if (strcasecmp(enc, "gzip") != 0)
+        if (strcasecmp(enc, "gzip") != 0) {
+            ne_ingest_count_rejected("http", "unsupported_encoding", 0);
             return answer_error(w, 415, "unsupported Content-Encoding (use gzip or identity)");
+        }
         char *plain = NULL;
         size_t plen = 0;
         int rc = gunzip(req->body ? req->body : "", req->body_len, (size_t)max, &plain, &plen);

@@ -42,6 +42,12 @@ code=$(it_http_code -X POST -H 'Transfer-Encoding: chunked' "$url/write?db=test"
 it_eq "a chunked body over the limit answers 413" "$code" 413
 code=$(it_http_code "$url/ping")
 it_eq "the server still answers after 413s" "$code" 204
+it_eq "both 413s are counted as rejected payloads" \
+  "$(it_metric neoedge_payloads_rejected_total 'source="http",reason="too_large"')" 2
+code=$(it_http_code -X POST -H 'Content-Encoding: br' "$url/write?db=test" --data-binary "room temp=1 $now")
+it_eq "an unknown Content-Encoding answers 415" "$code" 415
+it_eq "the 415 is counted as a rejected payload" \
+  "$(it_metric neoedge_payloads_rejected_total 'source="http",reason="unsupported_encoding"')" 1
 
 code=$(it_http_code "$url/write?db=test")
 it_eq "GET /write answers 405" "$code" 405
