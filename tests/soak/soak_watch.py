@@ -10,9 +10,13 @@
 sample: every INTERVAL seconds (absolute schedule), one CSV row per node:
   t_s,node,alive,health,rss_bytes,open_fds,disk_bytes,points_written,
   segments,segment_bytes,memtable_bytes,flushes,compactions,evicted,
-  evicted_bytes,rejected,members_alive,health_reason
+  evicted_bytes,rejected,members_alive,health_reason,heap_in_use_bytes,
+  heap_free_bytes
 rss_bytes and open_fds come from the node's /metrics
-(process_resident_memory_bytes, process_open_fds); disk_bytes is the sum of
+(process_resident_memory_bytes, process_open_fds), the heap figures from
+neoedge_heap_in_use_bytes and neoedge_heap_free_bytes (glibc's view of the
+C heap: RSS growing while in-use stays flat is the allocator keeping freed
+memory, in-use growing is a structure growing); disk_bytes is the sum of
 the apparent sizes of every file under the node's data dir; alive is read
 from /proc (a zombie counts as dead); health is the /health status, or
 "unreachable" when it did not answer; health_reason lists the checks that
@@ -51,7 +55,7 @@ import urllib.request
 FIELDS = ["t_s", "node", "alive", "health", "rss_bytes", "open_fds", "disk_bytes",
           "points_written", "segments", "segment_bytes", "memtable_bytes", "flushes",
           "compactions", "evicted", "evicted_bytes", "rejected", "members_alive",
-          "health_reason"]
+          "health_reason", "heap_in_use_bytes", "heap_free_bytes"]
 
 METRICS = {
     "process_resident_memory_bytes": "rss_bytes",
@@ -65,6 +69,8 @@ METRICS = {
     "neoedge_store_segments_evicted_total": "evicted",
     "neoedge_store_evicted_bytes_total": "evicted_bytes",
     "neoedge_store_points_rejected_total": "rejected",
+    "neoedge_heap_in_use_bytes": "heap_in_use_bytes",
+    "neoedge_heap_free_bytes": "heap_free_bytes",
 }
 METRIC_LINE = re.compile(r"([a-zA-Z_:][a-zA-Z0-9_:]*)(\{[^}]*\})?\s+(\S+)")
 MIB = 1 << 20
