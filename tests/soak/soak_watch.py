@@ -32,6 +32,8 @@ disk; the flatness rules compare quarters of the time after the warm-up
     at most 5% of the samples unreachable; three alive members at the end;
   - fds: max(last quarter) <= max(first quarter) + fd_slack;
   - RSS: median(last quarter) <= 1.5 * median(first quarter) + 8 MiB;
+  - heap in use (when reported): median(last quarter) <= 1.1 * median(first
+    quarter) + 4 MiB: a structure that grows with time shows here first;
   - disk: every sample <= max_disk + disk_slack (compaction writes its
     output before unlinking its inputs, so the slack covers one segment);
   - ingest: points/s in the last quarter > 50% of the first quarter;
@@ -262,6 +264,14 @@ def check_node(v, name, rows, max_disk, age, warmup, disk_slack, fd_slack):
     bound = 1.5 * m1 + 8 * MIB
     v.expect(m4 <= bound, "%s: RSS flat (last-quarter median %.1f MiB <= 1.5 x %.1f + 8 MiB)"
              % (name, m4 / MIB, m1 / MIB))
+
+    heap = series(steady, "heap_in_use_bytes")
+    if len(heap) >= 8:  # glibc builds; a sanitizer's allocator is not seen
+        h1, h4 = quarters(heap)
+        hm1, hm4 = statistics.median(x for _, x in h1), statistics.median(x for _, x in h4)
+        v.expect(hm4 <= 1.1 * hm1 + 4 * MIB,
+                 "%s: heap in use flat (last-quarter median %.1f MiB <= 1.1 x %.1f + 4 MiB)"
+                 % (name, hm4 / MIB, hm1 / MIB))
 
     disk = series(rows, "disk_bytes")
     dmax = max(x for _, x in disk)
