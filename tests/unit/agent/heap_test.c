@@ -38,9 +38,9 @@ static void write_round(struct ne_store *s, struct ne_batch *b, int round)
     int64_t ts = 1767225600000000000LL + (int64_t)round * 1000000000LL;
     for (int i = 0; i < SERIES; i++) {
         char dev[24];
-        snprintf(dev, sizeof dev, "dev%04d", i);
+        int n = snprintf(dev, sizeof dev, "dev%04d", i);
         ne_batch_begin(b, ne_sv_c("sensors"), ts);
-        ne_batch_tag(b, ne_sv_c("device"), ne_sv_c(dev));
+        ne_batch_tag(b, ne_sv_c("device"), ne_batch_copy(b, dev, (size_t)n)); /* dev is reused */
         for (int f = 0; f < FIELDS; f++)
             ne_batch_field_f(b, ne_sv_c(field_names[f]), (double)(i * 31 + f + round) * 0.25);
         T_CHECK(ne_batch_end(b) == 0);
