@@ -6,10 +6,11 @@
 #define NE_AGENT_HEAP_H
 
 /* Blocks of at least this size are served by mmap and unmapped when freed
- * (a fixed threshold: glibc would otherwise raise it to the size of the
- * largest block freed, up to 32 MiB, and serve the segment indexes from
- * the arenas, where they fragment). */
-#define NE_HEAP_MMAP_THRESHOLD (1u << 20)
+ * (glibc's initial threshold, kept fixed: glibc would otherwise raise it to
+ * the size of the largest block freed, up to 32 MiB, and serve segment
+ * indexes, memtable columns and request buffers from the arenas, where
+ * they fragment). */
+#define NE_HEAP_MMAP_THRESHOLD (128u << 10)
 
 /* How often the daemon's main thread returns free heap pages to the kernel
  * (ne_heap_trim). */
