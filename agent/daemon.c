@@ -9,7 +9,9 @@
  * reverse, and exits 1 with one line on stderr: the daemon is never left
  * half-started.
  *
- * Run: the main thread only waits on a signalfd. SIGTERM/SIGINT stop the
+ * Run: the main thread waits on a signalfd and, every
+ * NE_HEAP_TRIM_INTERVAL_MS without a signal, returns the allocator's free
+ * pages to the kernel (agent/heap.h). SIGTERM/SIGINT stop the
  * daemon gracefully (modules in reverse order, each draining its work in
  * flight); SIGHUP reloads the config.
  *
@@ -37,6 +39,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -49,6 +52,7 @@
 #include <unistd.h>
 
 #include "agent/agent.h"
+#include "agent/heap.h"
 #include "config/config.h"
 #include "ports/log.h"
 #include "ports/platform.h"
@@ -161,11 +165,17 @@ static void unblock_signals(int sfd)
     pthread_sigmask(SIG_UNBLOCK, &set, NULL);
 }
 
-/* Waits for the next signal; returns its number, or -1 on error. */
-static int wait_signal(int sfd)
+/* Waits up to timeout_ms for the next signal; returns its number, 0 when
+ * the time passed without one, or -1 on error. */
+static int wait_signal(int sfd, int timeout_ms)
 {
     struct signalfd_siginfo si;
     for (;;) {
+        struct pollfd pfd = {.fd = sfd, .events = POLLIN};
+        int pr = poll(&pfd, 1, timeout_ms);
+        if (pr == 0) return 0;
+        if (pr < 0 && errno == EINTR) continue;
+        if (pr < 0) return -1;
         ssize_t n = read(sfd, &si, sizeof(si));
         if (n == (ssize_t)sizeof(si)) return (int)si.ssi_signo;
         if (n < 0 && errno == EINTR) continue;
@@ -389,7 +399,11 @@ static void serve(struct ne_agent *a, int sfd, const struct ne_daemon_opts *o, c
 {
     struct ne_config *current = (struct ne_config *)a->cfg;
     for (;;) {
-        int sig = wait_signal(sfd);
+        int sig = wait_signal(sfd, NE_HEAP_TRIM_INTERVAL_MS);
+        if (sig == 0) {
+            (void)ne_heap_trim();
+            continue;
+        }
         if (sig == SIGHUP) {
             notify_reloading();
             reload(a, o->config_path, o->data_dir, started, &current);
@@ -436,6 +450,7 @@ int ne_daemon_run(const struct ne_daemon_opts *o)
     ne_log(NE_LOG_INFO, MOD, "neoedge started", "version", ne_agent_version(), "data_dir",
            cfg->data_dir, "node", cfg->node_id ? cfg->node_id : "", NULL);
     notify_service_manager("READY=1\nSTATUS=serving");
+    (void)ne_heap_register_metrics(); /* a missing counter does not stop the trims */
     serve(&a, sfd, o, started);
     stop_modules(&a, started, module_count());
     unblock_signals(sfd);

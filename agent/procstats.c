@@ -9,12 +9,18 @@
  *   /proc/stat         "btime": boot time in seconds since the epoch
  *   /proc/self/fd      one entry per open descriptor
  *   getrlimit(RLIMIT_NOFILE) for process_max_fds
+ *   mallinfo2() (glibc >= 2.33) for the neoedge_heap_* gauges: uordblks
+ *                      + hblkhd in use, fordblks free in the arenas, hblkhd
+ *                      served by mmap. RSS minus in-use is what the
+ *                      allocator keeps (free chunks, arena tops, per-thread
+ *                      arenas) plus code, stacks and libraries.
  * The comm field of /proc/self/stat may hold spaces and parentheses, so the
  * numeric fields are read after its last ')'.
  */
 #include "agent/procstats.h"
 
 #include <dirent.h>
+#include <malloc.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -132,6 +138,58 @@ double ne_procstats_open_fds(void)
     return n - 1; /* the descriptor opendir itself holds */
 }
 
+#if defined(__GLIBC__) && (__GLIBC__ > 2 || (__GLIBC__ == 2 && __GLIBC_MINOR__ >= 33))
+#define NE_HAVE_MALLINFO2 1
+#endif
+
+double ne_procstats_heap_in_use(void)
+{
+#ifdef NE_HAVE_MALLINFO2
+    struct mallinfo2 mi = mallinfo2();
+    return (double)(mi.uordblks + mi.hblkhd);
+#else
+    return -1;
+#endif
+}
+
+double ne_procstats_heap_free(void)
+{
+#ifdef NE_HAVE_MALLINFO2
+    struct mallinfo2 mi = mallinfo2();
+    return (double)mi.fordblks;
+#else
+    return -1;
+#endif
+}
+
+double ne_procstats_heap_mmapped(void)
+{
+#ifdef NE_HAVE_MALLINFO2
+    struct mallinfo2 mi = mallinfo2();
+    return (double)mi.hblkhd;
+#else
+    return -1;
+#endif
+}
+
+static double heap_in_use_fn(void *ctx)
+{
+    (void)ctx;
+    return ne_procstats_heap_in_use();
+}
+
+static double heap_free_fn(void *ctx)
+{
+    (void)ctx;
+    return ne_procstats_heap_free();
+}
+
+static double heap_mmapped_fn(void *ctx)
+{
+    (void)ctx;
+    return ne_procstats_heap_mmapped();
+}
+
 static double max_fds(void *ctx)
 {
     (void)ctx;
@@ -187,6 +245,13 @@ int ne_procstats_register(const char *version)
         {"process_max_fds", "Maximum number of open file descriptors.", NULL, max_fds},
         {"process_start_time_seconds", "Start time of the process since unix epoch in seconds.",
          NULL, start_fn},
+        {"neoedge_heap_in_use_bytes",
+         "C heap bytes allocated and not freed (glibc mallinfo2, all arenas).", NULL,
+         heap_in_use_fn},
+        {"neoedge_heap_free_bytes",
+         "C heap bytes free in the allocator's arenas, kept by the process.", NULL, heap_free_fn},
+        {"neoedge_heap_mmapped_bytes", "C heap bytes in large blocks served by mmap.", NULL,
+         heap_mmapped_fn},
     };
     for (size_t i = 0; i < sizeof(g) / sizeof(g[0]); i++)
         if (!ne_metric_gauge_fn(g[i].name, g[i].help, g[i].labels, g[i].fn, NULL)) return NE_ENOMEM;

@@ -284,6 +284,18 @@ static int check_times(struct ne_seg *r, int64_t min_ts, int64_t max_ts)
     return 0;
 }
 
+/* The block references live as long as the segment is open (one index
+ * per published segment): give back the slack of the last doubling. */
+static void shrink_blocks(struct ne_seg *r, size_t cap)
+{
+    size_t n = r->info.nblocks ? r->info.nblocks : 1;
+    if (cap <= n)
+        return;
+    struct ne_seg_blockref *b = ne_realloc(r->blocks, n * sizeof *b);
+    if (b) /* on failure the larger array stays, still valid */
+        r->blocks = b;
+}
+
 static int parse_footer(struct ne_seg *r)
 {
     struct fparse fp = {.off = SEG_HEADER_SIZE};
@@ -309,13 +321,18 @@ static int parse_footer(struct ne_seg *r)
         return NE_ECORRUPT;
     r->cols = ne_calloc(ncols ? ncols : 1, sizeof *r->cols);
     r->col_block0 = ne_calloc(ncols ? ncols : 1, sizeof *r->col_block0);
-    if (!r->cols || !r->col_block0)
+    /* every column has a block: sized for one each, the common case (a
+     * flush writes one block per column), it grows only past that */
+    r->blocks = ne_malloc((ncols ? ncols : 1) * sizeof *r->blocks);
+    if (!r->cols || !r->col_block0 || !r->blocks)
         return NE_ENOMEM;
+    fp.blk_cap = ncols ? ncols : 1;
     r->info.ncols = (uint32_t)ncols;
     for (uint32_t i = 0; i < r->info.ncols && !rc; i++)
         rc = parse_col(r, &fp, i);
     if (rc)
         return rc;
+    shrink_blocks(r, fp.blk_cap);
     if (ne_rd_left(&fp.rd) != 0 || fp.off != r->footer_off)
         return NE_ECORRUPT;
     return check_times(r, min_ts, max_ts);

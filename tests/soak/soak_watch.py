@@ -10,9 +10,13 @@
 sample: every INTERVAL seconds (absolute schedule), one CSV row per node:
   t_s,node,alive,health,rss_bytes,open_fds,disk_bytes,points_written,
   segments,segment_bytes,memtable_bytes,flushes,compactions,evicted,
-  evicted_bytes,rejected,members_alive,health_reason
+  evicted_bytes,rejected,members_alive,health_reason,heap_in_use_bytes,
+  heap_free_bytes
 rss_bytes and open_fds come from the node's /metrics
-(process_resident_memory_bytes, process_open_fds); disk_bytes is the sum of
+(process_resident_memory_bytes, process_open_fds), the heap figures from
+neoedge_heap_in_use_bytes and neoedge_heap_free_bytes (glibc's view of the
+C heap: RSS growing while in-use stays flat is the allocator keeping freed
+memory, in-use growing is a structure growing); disk_bytes is the sum of
 the apparent sizes of every file under the node's data dir; alive is read
 from /proc (a zombie counts as dead); health is the /health status, or
 "unreachable" when it did not answer; health_reason lists the checks that
@@ -28,6 +32,8 @@ disk; the flatness rules compare quarters of the time after the warm-up
     at most 5% of the samples unreachable; three alive members at the end;
   - fds: max(last quarter) <= max(first quarter) + fd_slack;
   - RSS: median(last quarter) <= 1.5 * median(first quarter) + 8 MiB;
+  - heap in use (when reported): median(last quarter) <= 1.1 * median(first
+    quarter) + 4 MiB: a structure that grows with time shows here first;
   - disk: every sample <= max_disk + disk_slack (compaction writes its
     output before unlinking its inputs, so the slack covers one segment);
   - ingest: points/s in the last quarter > 50% of the first quarter;
@@ -51,7 +57,7 @@ import urllib.request
 FIELDS = ["t_s", "node", "alive", "health", "rss_bytes", "open_fds", "disk_bytes",
           "points_written", "segments", "segment_bytes", "memtable_bytes", "flushes",
           "compactions", "evicted", "evicted_bytes", "rejected", "members_alive",
-          "health_reason"]
+          "health_reason", "heap_in_use_bytes", "heap_free_bytes"]
 
 METRICS = {
     "process_resident_memory_bytes": "rss_bytes",
@@ -65,6 +71,8 @@ METRICS = {
     "neoedge_store_segments_evicted_total": "evicted",
     "neoedge_store_evicted_bytes_total": "evicted_bytes",
     "neoedge_store_points_rejected_total": "rejected",
+    "neoedge_heap_in_use_bytes": "heap_in_use_bytes",
+    "neoedge_heap_free_bytes": "heap_free_bytes",
 }
 METRIC_LINE = re.compile(r"([a-zA-Z_:][a-zA-Z0-9_:]*)(\{[^}]*\})?\s+(\S+)")
 MIB = 1 << 20
@@ -256,6 +264,14 @@ def check_node(v, name, rows, max_disk, age, warmup, disk_slack, fd_slack):
     bound = 1.5 * m1 + 8 * MIB
     v.expect(m4 <= bound, "%s: RSS flat (last-quarter median %.1f MiB <= 1.5 x %.1f + 8 MiB)"
              % (name, m4 / MIB, m1 / MIB))
+
+    heap = series(steady, "heap_in_use_bytes")
+    if len(heap) >= 8:  # glibc builds; a sanitizer's allocator is not seen
+        h1, h4 = quarters(heap)
+        hm1, hm4 = statistics.median(x for _, x in h1), statistics.median(x for _, x in h4)
+        v.expect(hm4 <= 1.1 * hm1 + 4 * MIB,
+                 "%s: heap in use flat (last-quarter median %.1f MiB <= 1.1 x %.1f + 4 MiB)"
+                 % (name, hm4 / MIB, hm1 / MIB))
 
     disk = series(rows, "disk_bytes")
     dmax = max(x for _, x in disk)
