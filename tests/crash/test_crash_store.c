@@ -121,34 +121,17 @@ static void store_opts(struct ne_store_opts *o)
 
 static int g_pipe = -1;
 
-static void say(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static void say(const char *fmt, ...)
-{
-    char line[256];
-    va_list ap;
-    va_start(ap, fmt);
-    int n = vsnprintf(line, sizeof line, fmt, ap);
-    va_end(ap);
-    if (n > 0 && write(g_pipe, line, (size_t)n) != n) _exit(90);
-}
-
 static void on_synced(void *ctx, enum ne_crashsim_sync_kind kind, const char *path, uint64_t at)
 {
     (void)ctx;
-    if (kind == NE_CRASHSIM_SYNC_FILE && strstr(path, "/wal/")) say("W %" PRIu64 "\n", at);
+    if (kind == NE_CRASHSIM_SYNC_FILE && strstr(path, "/wal/")) cu_say(g_pipe, "W %" PRIu64 "\n", at);
 }
 
 /* Names the structure a sync belongs to, for the coverage table. */
-static bool ends_with(const char *s, const char *suffix)
-{
-    size_t n = strlen(s), k = strlen(suffix);
-    return n >= k && strcmp(s + n - k, suffix) == 0;
-}
-
 static const char *site_of(const char *path)
 {
-    if (ends_with(path, "/wal")) return "wal-dir";
-    if (ends_with(path, "/seg")) return "seg-dir";
+    if (cu_ends_with(path, "/wal")) return "wal-dir";
+    if (cu_ends_with(path, "/seg")) return "seg-dir";
     if (strstr(path, "/wal/")) return "wal-file";
     if (strstr(path, "/seg/")) return "segment";
     if (strstr(path, "series.log")) return "series-index";
@@ -159,7 +142,7 @@ static const char *site_of(const char *path)
 static void on_crash(void *ctx, const struct ne_crashsim_report *r)
 {
     const int *phase = ctx;
-    say("C %s %s %d %" PRIu64 " %" PRIu64 " %" PRIu64 " %" PRIu64 " %" PRIu64 "\n",
+    cu_say(g_pipe, "C %s %s %d %" PRIu64 " %" PRIu64 " %" PRIu64 " %" PRIu64 " %" PRIu64 "\n",
         site_of(r->path), r->cause, *phase, r->kept, r->dropped + r->garbled + r->torn,
         r->dir_ops_pending, r->dir_ops_undone, r->truncates_undone);
 }
@@ -172,10 +155,10 @@ static int write_batch(struct ne_store *s, const struct plan *p, int i, struct n
     while ((rc = ne_store_write(s, "db", b, &res)) == NE_EBUSY)
         ne_time_sleep_ns(1000000);
     if (rc == 0 && res.accepted == PTS) {
-        say("A %d %" PRIu64 "\n", i, ne_crashsim_clock());
+        cu_say(g_pipe, "A %d %" PRIu64 "\n", i, ne_crashsim_clock());
         return 0;
     }
-    say("E %d %d %u %s\n", i, rc, res.rejected, rc ? ne_strerror(rc) : res.first_error);
+    cu_say(g_pipe, "E %d %d %u %s\n", i, rc, res.rejected, rc ? ne_strerror(rc) : res.first_error);
     return 1;
 }
 
@@ -190,8 +173,9 @@ enum { PH_OPEN = 0, PH_WRITE, PH_FLUSH, PH_COMPACT, PH_CLOSE, PH_REOPEN, PH__N }
 static const char *const phase_names[PH__N] = {"open", "write", "flush", "compact", "close",
                                                "reopen"};
 
-static int child_main(const struct child_args *a)
+static int child_main(void *arg)
 {
+    const struct child_args *a = arg;
     static int phase;
     struct plan p;
     make_plan(a->seed, &p);
@@ -234,7 +218,7 @@ static int child_main(const struct child_args *a)
     ne_batch_free(&b);
     struct ne_crashsim_stats st;
     ne_crashsim_stats(&st);
-    say("END %" PRIu64 " %" PRIu64 "\n", st.syncs, st.writes);
+    cu_say(g_pipe, "END %" PRIu64 " %" PRIu64 "\n", st.syncs, st.writes);
     ne_crashsim_disarm();
     return bad ? 85 : 0;
 }
@@ -254,8 +238,9 @@ struct outcome {
     char errors[512];
 };
 
-static void parse_line(struct outcome *out, const char *line)
+static void parse_line(void *ctx, const char *line)
 {
+    struct outcome *out = ctx;
     int i, phase;
     uint64_t v, a1, a2, a3, a4, a5;
     char site[32], cause[16];
@@ -286,50 +271,10 @@ static void parse_line(struct outcome *out, const char *line)
 }
 
 /* Runs one child and collects what it reported. */
-static void run_child(const struct child_args *a, struct outcome *out)
+static void run_child(struct child_args *a, struct outcome *out)
 {
     memset(out, 0, sizeof *out);
-    int fds[2];
-    if (pipe(fds) != 0) {
-        out->status = -1;
-        return;
-    }
-    fflush(stdout);
-    fflush(stderr);
-    pid_t pid = fork();
-    if (pid == 0) {
-        close(fds[0]);
-        g_pipe = fds[1];
-        _exit(child_main(a));
-    }
-    close(fds[1]);
-    char buf[8192], line[512];
-    size_t ll = 0;
-    ssize_t n;
-    while ((n = read(fds[0], buf, sizeof buf)) != 0) {
-        if (n < 0) {
-            if (errno == EINTR) continue;
-            break;
-        }
-        for (ssize_t k = 0; k < n; k++) {
-            if (buf[k] == '\n' || ll == sizeof line - 1) {
-                line[ll] = '\0';
-                parse_line(out, line);
-                ll = 0;
-            } else {
-                line[ll++] = buf[k];
-            }
-        }
-    }
-    close(fds[0]);
-    int st = 0;
-    if (pid < 0) {
-        out->status = -1;
-        return;
-    }
-    while (waitpid(pid, &st, 0) < 0 && errno == EINTR)
-        ;
-    out->status = WIFSIGNALED(st) ? 1000 + WTERMSIG(st) : WEXITSTATUS(st);
+    out->status = cu_run_child_lines(child_main, a, &g_pipe, parse_line, out);
 }
 
 /* What the reopened store holds, per batch and field. */
@@ -498,13 +443,6 @@ static int check_after(const struct plan *p, const struct outcome *o, char *why,
     return rc ? 1 : 0;
 }
 
-static uint64_t mix(uint64_t seed, long it)
-{
-    uint64_t r = seed + (uint64_t)it * 0x9e3779b97f4a7c15ULL;
-    cu_rnd(&r);
-    return cu_rnd(&r) | 1;
-}
-
 static void test_power_loss_loop(void)
 {
     uint64_t seed = cu_seed();
@@ -515,7 +453,7 @@ static void test_power_loss_loop(void)
     /* a clean run tells how many syncs a full workload makes */
     T_CHECK(cu_mkdtemp(g_dir, sizeof g_dir, "crash-store") == 0);
     struct outcome o;
-    struct child_args a = {.seed = mix(seed, -1), .crash_at = 0};
+    struct child_args a = {.seed = cu_mix(seed, -1), .crash_at = 0};
     run_child(&a, &o);
     ne_fs_remove_tree(g_dir);
     if (o.status != 0) T_FAIL_("clean run exited %d: %s", o.status, o.errors);
@@ -525,7 +463,7 @@ static void test_power_loss_loop(void)
     uint64_t max_write = clean_writes + clean_writes / 10 + 1;
     long nbad = 0; /* with NEOEDGE_CRASH_KEEP_GOING: failures seen */
     for (long it = 0; it < iters; it++) {
-        uint64_t is = mix(seed, it);
+        uint64_t is = cu_mix(seed, it);
         uint64_t r = is;
         /* three runs in four crash at a sync, one right after a write */
         if (it % 4 == 3)
