@@ -251,9 +251,9 @@ static int g_phase;
 static void on_crash(void *ctx, const struct ne_crashsim_report *r)
 {
     (void)ctx;
-    cu_say(g_pipe, "C %s %s %d %" PRIu64 " %" PRIu64 " %" PRIu64 " %" PRIu64 "\n", site_of(r->path), r->cause,
-        g_phase, r->kept, r->dropped + r->garbled + r->torn, r->dir_ops_undone,
-        r->truncates_undone);
+    cu_say(g_pipe, "C %s %s %d %" PRIu64 " %" PRIu64 " %" PRIu64 " %" PRIu64 "\n", site_of(r->path),
+           r->cause, g_phase, r->kept, r->dropped + r->garbled + r->torn, r->dir_ops_undone,
+           r->truncates_undone);
 }
 
 /* The child's model of the queue: records [head, next) are queued. */

@@ -124,7 +124,8 @@ static int g_pipe = -1;
 static void on_synced(void *ctx, enum ne_crashsim_sync_kind kind, const char *path, uint64_t at)
 {
     (void)ctx;
-    if (kind == NE_CRASHSIM_SYNC_FILE && strstr(path, "/wal/")) cu_say(g_pipe, "W %" PRIu64 "\n", at);
+    if (kind == NE_CRASHSIM_SYNC_FILE && strstr(path, "/wal/"))
+        cu_say(g_pipe, "W %" PRIu64 "\n", at);
 }
 
 /* Names the structure a sync belongs to, for the coverage table. */
@@ -143,8 +144,8 @@ static void on_crash(void *ctx, const struct ne_crashsim_report *r)
 {
     const int *phase = ctx;
     cu_say(g_pipe, "C %s %s %d %" PRIu64 " %" PRIu64 " %" PRIu64 " %" PRIu64 " %" PRIu64 "\n",
-        site_of(r->path), r->cause, *phase, r->kept, r->dropped + r->garbled + r->torn,
-        r->dir_ops_pending, r->dir_ops_undone, r->truncates_undone);
+           site_of(r->path), r->cause, *phase, r->kept, r->dropped + r->garbled + r->torn,
+           r->dir_ops_pending, r->dir_ops_undone, r->truncates_undone);
 }
 
 static int write_batch(struct ne_store *s, const struct plan *p, int i, struct ne_batch *b)
