@@ -176,6 +176,23 @@ static void test_bootstrap(void)
     sim_free(&s);
 }
 
+/* Nodes 0 to 2 form a cluster on their ring (replication rf) while node 3
+ * is down; then node 3 starts and every node applies the ring of all four.
+ * *r3 and *r4 get the two rings (the caller frees them). */
+static void fourth_joins(struct sim *s, uint32_t rf, struct ne_ring **r3, struct ne_ring **r4)
+{
+    s->alive[3] = false;
+    bool in3[MAXN] = {true, true, true, false};
+    *r3 = ring_of(s, in3, rf);
+    for (size_t i = 0; i < 3; i++)
+        T_OK(ne_rebal_apply(s->rb[i], *r3, s->names[i]));
+    form(s, *r3);
+    s->alive[3] = true;
+    bool in4[MAXN] = {true, true, true, true};
+    *r4 = ring_of(s, in4, rf);
+    apply_all(s, *r4);
+}
+
 /* A fourth node joins a cluster with data: it pulls what it gains, reads
  * always find RF complete copies, and the old owners drop theirs only
  * after the new owner holds the shard. */
@@ -183,16 +200,8 @@ static void test_join(void)
 {
     struct sim s;
     sim_init(&s, 4);
-    s.alive[3] = false; /* gw-d is not started yet */
-    bool in3[MAXN] = {true, true, true, false};
-    struct ne_ring *r3 = ring_of(&s, in3, 2);
-    for (size_t i = 0; i < 3; i++)
-        T_OK(ne_rebal_apply(s.rb[i], r3, s.names[i]));
-    form(&s, r3);
-    s.alive[3] = true;
-    bool in4[MAXN] = {true, true, true, true};
-    struct ne_ring *r4 = ring_of(&s, in4, 2);
-    apply_all(&s, r4);
+    struct ne_ring *r3, *r4;
+    fourth_joins(&s, 2, &r3, &r4); /* gw-d starts after the others */
     /* the new node cannot bootstrap: the others hold every shard */
     bootstrap_all(&s, r4);
     uint32_t moving = ne_rebal_count_moving(s.rb[3]);
@@ -241,16 +250,8 @@ static void test_new_owner_dies(void)
 {
     struct sim s;
     sim_init(&s, 4);
-    bool in3[MAXN] = {true, true, true, false};
-    struct ne_ring *r3 = ring_of(&s, in3, 2);
-    s.alive[3] = false;
-    for (size_t i = 0; i < 3; i++)
-        T_OK(ne_rebal_apply(s.rb[i], r3, s.names[i]));
-    form(&s, r3);
-    s.alive[3] = true;
-    bool in4[MAXN] = {true, true, true, true};
-    struct ne_ring *r4 = ring_of(&s, in4, 2);
-    apply_all(&s, r4);
+    struct ne_ring *r3, *r4;
+    fourth_joins(&s, 2, &r3, &r4);
     uint32_t moving = ne_rebal_count_moving(s.rb[3]);
     T_CHECK(moving >= 2);
     T_EQ_INT(pull_some(&s, 3, moving / 2), moving / 2);
@@ -277,16 +278,8 @@ static void test_source_dies(void)
 {
     struct sim s;
     sim_init(&s, 4);
-    s.alive[3] = false;
-    bool in3[MAXN] = {true, true, true, false};
-    struct ne_ring *r3 = ring_of(&s, in3, 3); /* every old node holds every shard */
-    for (size_t i = 0; i < 3; i++)
-        T_OK(ne_rebal_apply(s.rb[i], r3, s.names[i]));
-    form(&s, r3);
-    s.alive[3] = true;
-    bool in4[MAXN] = {true, true, true, true};
-    struct ne_ring *r4 = ring_of(&s, in4, 3);
-    apply_all(&s, r4);
+    struct ne_ring *r3, *r4;
+    fourth_joins(&s, 3, &r3, &r4); /* every old node holds every shard */
     s.alive[0] = false;
     uint32_t moving = ne_rebal_count_moving(s.rb[3]);
     T_EQ_INT(pull_some(&s, 3, SHARDS), moving);
