@@ -15,6 +15,7 @@
 #      its series, on no other node, and nothing acknowledged is lost.
 . "$(dirname "$0")/../lib.sh"
 . "$(dirname "$0")/cluster_lib.sh"
+HERE=$(cd "$(dirname "$0")" && pwd)
 it_setup
 
 KEY="integration-replicate-key-0123"
@@ -64,27 +65,11 @@ def write(port, k):
     except Exception:
         return False
 
-FNV_OFFSET, FNV_PRIME, M64 = 0xcbf29ce484222325, 0x100000001b3, (1 << 64) - 1
-
-def fnv(h, data):
-    for c in data:
-        h = ((h ^ c) * FNV_PRIME) & M64
-    return h
-
-def fnv_str(h, s):
-    b = s.encode()
-    return fnv(fnv(h, len(b).to_bytes(4, "little")), b)
-
-def fmix64(k):
-    k ^= k >> 33
-    k = (k * 0xff51afd7ed558ccd) & M64
-    k ^= k >> 33
-    k = (k * 0xc4ceb9fe1a85ec53) & M64
-    return k ^ (k >> 33)
+from rb_check import series_hash  # the ring's series hash, on PYTHONPATH
 
 def owners(ring, dev):
-    """Owner names of series m,dev=<dev> (the ring's series hash)."""
-    h = fmix64(fnv_str(fnv_str(fnv_str(FNV_OFFSET, "m"), "dev"), dev))
+    """Owner names of series m,dev=<dev>."""
+    h = series_hash("m", {"dev": dev})
     names = [n["id"] for n in ring["nodes"]]
     return [names[i] for i in ring["owners"][h % ring["shards"]]]
 
@@ -134,7 +119,7 @@ elif cmd == "verify":  # verify RING.json ACKED node1.json node2.json node3.json
         len(want), len(missing), len(extra), missing[:3], extra[:3]))
     sys.exit(0 if not missing and not extra else 1)
 PY
-check() { "$PY" "$IT_DIR/check.py" "$@"; }
+check() { PYTHONPATH="$HERE" "$PY" "$IT_DIR/check.py" "$@"; }
 
 for n in 1 2 3; do cl_config $n 2; done
 for n in 1 2 3; do cl_start $n; done
