@@ -6,20 +6,18 @@
 # once anti-entropy is quiet every node's own store holds every
 # acknowledged point.
 . "$(dirname "$0")/../lib.sh"
-. "$(dirname "$0")/cluster_lib.sh"
 . "$(dirname "$0")/ae_lib.sh"
 it_setup
 ae_cluster_up
 
-: >"$IT_DIR/acked1"
 : >"$IT_DIR/acked2"
-cl_bg W1 "$PY" "$AE_CHECK" writer "${HTTP[1]}" 1 "$IT_DIR/acked1" "$IT_DIR/stop"
+cl_writer W1 1 writer "$IT_DIR/stop"
 acked_lines() { [ "$(cat "$IT_DIR"/acked1 "$IT_DIR"/acked2 | wc -l)" -ge "$1" ]; }
 it_expect "the first writer is under way" it_wait_for 20 acked_lines 200
 
 cl_kill 3
 it_log "node3 killed"
-cl_bg W2 "$PY" "$AE_CHECK" writer "${HTTP[2]}" 2 "$IT_DIR/acked2" "$IT_DIR/stop"
+cl_writer W2 2 writer "$IT_DIR/stop"
 it_expect "node1 drops its hints for node3 past the hint window, counted" it_wait_for 30 ae_dropped 1
 it_expect "node2 drops its hints for node3 past the hint window, counted" it_wait_for 30 ae_dropped 2
 n_before=$(cat "$IT_DIR"/acked1 "$IT_DIR"/acked2 | wc -l)

@@ -1,5 +1,5 @@
-# ae_lib.sh - what the anti-entropy tests share (sourced after lib.sh and
-# cluster_lib.sh): three nodes on loopback, every shard on every node
+# ae_lib.sh - what the anti-entropy tests share (sourced after lib.sh; it
+# sources cluster_lib.sh): three nodes on loopback, every shard on every node
 # (factor 3), a short anti-entropy interval, a hint window so short that
 # hints for an absent node are dropped (only anti-entropy can bring their
 # points back), and a partition file per node (NEOEDGE_TEST_PARTITION, the
@@ -11,6 +11,7 @@
 #   ae_partition N PEER...   node N drops traffic with PEERs ("" heals)
 #   ae_wait_quiet N          N's anti-entropy ran two passes finding nothing
 #   ae_verify ACKED...       stops every node, reads each store, checks
+. "$(dirname "${BASH_SOURCE[0]}")/cluster_lib.sh"
 KEY="integration-antientropy-key-01"
 # NEOEDGE_LONG=1: the long forms (20 times the writes, and the time).
 AE_SCALE=1

@@ -7,7 +7,6 @@
 # anti-entropy is quiet, every node's own store holds every acknowledged
 # point of both sides.
 . "$(dirname "$0")/../lib.sh"
-. "$(dirname "$0")/cluster_lib.sh"
 . "$(dirname "$0")/ae_lib.sh"
 it_setup
 ae_cluster_up
@@ -20,10 +19,8 @@ it_expect "node2 sees two alive members" it_wait_for 20 cl_alive_is 2 2
 it_expect "node1 logged the test partition" \
   grep -q 'msg="test partition: dropping traffic with a peer" peer=node2' "${LOG[1]}"
 
-: >"$IT_DIR/acked1"
-: >"$IT_DIR/acked2"
-cl_bg W1 "$PY" "$AE_CHECK" writer "${HTTP[1]}" 1 "$IT_DIR/acked1" "$IT_DIR/stop"
-cl_bg W2 "$PY" "$AE_CHECK" writer "${HTTP[2]}" 2 "$IT_DIR/acked2" "$IT_DIR/stop"
+cl_writer W1 1 writer "$IT_DIR/stop"
+cl_writer W2 2 writer "$IT_DIR/stop"
 lines() { [ "$(wc -l <"$1")" -ge "$2" ]; }
 it_expect "node1's side acknowledges writes" it_wait_for $((20 * AE_SCALE)) \
   lines "$IT_DIR/acked1" $((1000 * AE_SCALE))

@@ -18,9 +18,14 @@
 #   cl_bg VAR CMD...         runs CMD in the background, its pid in VAR
 #   cl_reap PID...           waits for background commands that were told
 #                            to stop, forgets their pids
+#   cl_writer VAR N MODE STOP  ae_check.py MODE (writer, conflict) writing to
+#                            node N in the background until file STOP exists,
+#                            pid in VAR, the batches node N acknowledged in
+#                            $IT_DIR/ackedN (emptied first)
 #   cl_read_stores N...      each stopped node's own store as $IT_DIR/nodeN.json
 #   cl_no_sanitizer_reports  no node log holds a sanitizer report
 declare -A HTTP CLUS PID LOG
+CL_AE_CHECK="$(dirname "${BASH_SOURCE[0]}")/ae_check.py"
 
 cl_ports() {
   local n
@@ -107,6 +112,11 @@ cl_bg() {
   "$@" &
   printf -v "$var" '%s' "$!"
   IT_PIDS+=("$!")
+}
+
+cl_writer() {
+  : >"$IT_DIR/acked$2"
+  cl_bg "$1" "$PY" "$CL_AE_CHECK" "$3" "${HTTP[$2]}" "$2" "$IT_DIR/acked$2" "$4"
 }
 
 cl_reap() {

@@ -7,15 +7,12 @@
 # value is the later one: the greatest hybrid-logical-clock version wins,
 # whatever order the replicas received the writes in.
 . "$(dirname "$0")/../lib.sh"
-. "$(dirname "$0")/cluster_lib.sh"
 . "$(dirname "$0")/ae_lib.sh"
 it_setup
 ae_cluster_up
 
-: >"$IT_DIR/acked1"
-: >"$IT_DIR/acked2"
-cl_bg W1 "$PY" "$AE_CHECK" conflict "${HTTP[1]}" 1 "$IT_DIR/acked1" "$IT_DIR/stop"
-cl_bg W2 "$PY" "$AE_CHECK" conflict "${HTTP[2]}" 2 "$IT_DIR/acked2" "$IT_DIR/stop"
+cl_writer W1 1 conflict "$IT_DIR/stop"
+cl_writer W2 2 conflict "$IT_DIR/stop"
 lines() { [ "$(cat "$IT_DIR"/acked1 "$IT_DIR"/acked2 | wc -l)" -ge "$1" ]; }
 it_expect "both writers are under way" it_wait_for 20 lines 1000
 ae_partition 3 node1 node2

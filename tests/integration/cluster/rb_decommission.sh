@@ -9,7 +9,6 @@
 # nodes' own stores every acknowledged point is on the 2 owners of its
 # shard: nothing acknowledged is lost.
 . "$(dirname "$0")/../lib.sh"
-. "$(dirname "$0")/cluster_lib.sh"
 . "$(dirname "$0")/rb_lib.sh"
 it_setup
 rb_setup
@@ -19,12 +18,9 @@ for n in 1 2 3 4; do
 done
 it_expect "the four nodes settle (nothing moving)" it_wait_for 40 rb_settled 1 2 3 4
 
-: >"$IT_DIR/acked1"
-: >"$IT_DIR/acked2"
-: >"$IT_DIR/acked3"
-cl_bg W3 "$PY" "$AE_CHECK" writer "${HTTP[3]}" 3 "$IT_DIR/acked3" "$IT_DIR/stop3"
-cl_bg W1 "$PY" "$AE_CHECK" writer "${HTTP[1]}" 1 "$IT_DIR/acked1" "$IT_DIR/stop"
-cl_bg W2 "$PY" "$AE_CHECK" writer "${HTTP[2]}" 2 "$IT_DIR/acked2" "$IT_DIR/stop"
+cl_writer W3 3 writer "$IT_DIR/stop3"
+cl_writer W1 1 writer "$IT_DIR/stop"
+cl_writer W2 2 writer "$IT_DIR/stop"
 acked_lines() { [ "$(cat "$IT_DIR"/acked[123] | wc -l)" -ge "$1" ]; }
 it_expect "the writers are under way" it_wait_for 20 acked_lines $((2000 * RB_SCALE))
 cl_bg C "$PY" "$RB_CHECK" counter "${HTTP[1]}" "$IT_DIR/counts" "$IT_DIR/stop" \

@@ -8,7 +8,6 @@
 # 2 owners of its shard and on no other node (but, maybe, the one that
 # accepted it: a node keeps what it takes until it drops the shard).
 . "$(dirname "$0")/../lib.sh"
-. "$(dirname "$0")/cluster_lib.sh"
 . "$(dirname "$0")/rb_lib.sh"
 it_setup
 rb_setup
@@ -18,10 +17,8 @@ for n in 1 2 3; do
 done
 it_expect "the three nodes settle (nothing moving)" it_wait_for 30 rb_settled 1 2 3
 
-: >"$IT_DIR/acked1"
-: >"$IT_DIR/acked2"
-cl_bg W1 "$PY" "$AE_CHECK" writer "${HTTP[1]}" 1 "$IT_DIR/acked1" "$IT_DIR/stop"
-cl_bg W2 "$PY" "$AE_CHECK" writer "${HTTP[2]}" 2 "$IT_DIR/acked2" "$IT_DIR/stop"
+cl_writer W1 1 writer "$IT_DIR/stop"
+cl_writer W2 2 writer "$IT_DIR/stop"
 acked_lines() { [ "$(cat "$IT_DIR"/acked1 "$IT_DIR"/acked2 | wc -l)" -ge "$1" ]; }
 it_expect "the writers are under way" it_wait_for 20 acked_lines $((2000 * RB_SCALE))
 cl_bg C "$PY" "$RB_CHECK" counter "${HTTP[3]}" "$IT_DIR/counts" "$IT_DIR/stop" \

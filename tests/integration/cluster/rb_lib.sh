@@ -1,17 +1,17 @@
-# rb_lib.sh - what the shard move tests share (sourced after lib.sh and
-# cluster_lib.sh): up to four nodes on loopback, replication factor 2, 16
-# shards, a short anti-entropy interval; node4 is not a seed of the others
-# (it joins).
+# rb_lib.sh - what the shard move tests share (sourced after lib.sh; it
+# sources cluster_lib.sh): up to four nodes on loopback, replication
+# factor 2, 16 shards, a short anti-entropy interval; node4 is not a seed of
+# the others (it joins).
 #   rb_setup                 ports, configs of node1..node4
 #   rb_settled N...          no shard moving or kept on any of the nodes
 #   rb_local_stores OUT N... stops the nodes, reads each one's own store
 # NEOEDGE_LONG=1: the long forms (10 times the writes before and after the
 # change, and the time).
+. "$(dirname "${BASH_SOURCE[0]}")/cluster_lib.sh"
 KEY="integration-rebalance-key-01"
 RB_SCALE=1
 [ "${NEOEDGE_LONG:-}" = 1 ] && RB_SCALE=10
 RB_CHECK="$(dirname "${BASH_SOURCE[0]}")/rb_check.py"
-AE_CHECK="$(dirname "${BASH_SOURCE[0]}")/ae_check.py"
 
 rb_setup() {
   local n
