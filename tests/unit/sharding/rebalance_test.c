@@ -176,11 +176,13 @@ static void test_bootstrap(void)
     sim_free(&s);
 }
 
-/* Nodes 0 to 2 form a cluster on their ring (replication rf) while node 3
- * is down; then node 3 starts and every node applies the ring of all four.
- * *r3 and *r4 get the two rings (the caller frees them). */
+/* A simulation of four nodes: nodes 0 to 2 form a cluster on their ring
+ * (replication rf) while node 3 is down; then node 3 starts and every
+ * node applies the ring of all four. *r3 and *r4 get the two rings
+ * (sim_rings_free frees them and the simulation). */
 static void fourth_joins(struct sim *s, uint32_t rf, struct ne_ring **r3, struct ne_ring **r4)
 {
+    sim_init(s, 4);
     s->alive[3] = false;
     bool in3[MAXN] = {true, true, true, false};
     *r3 = ring_of(s, in3, rf);
@@ -193,13 +195,20 @@ static void fourth_joins(struct sim *s, uint32_t rf, struct ne_ring **r3, struct
     apply_all(s, *r4);
 }
 
+/* Frees the two rings of a test and its simulation. */
+static void sim_rings_free(struct sim *s, struct ne_ring **r3, struct ne_ring **r4)
+{
+    ne_ring_free(r3);
+    ne_ring_free(r4);
+    sim_free(s);
+}
+
 /* A fourth node joins a cluster with data: it pulls what it gains, reads
  * always find RF complete copies, and the old owners drop theirs only
  * after the new owner holds the shard. */
 static void test_join(void)
 {
     struct sim s;
-    sim_init(&s, 4);
     struct ne_ring *r3, *r4;
     fourth_joins(&s, 2, &r3, &r4); /* gw-d starts after the others */
     /* the new node cannot bootstrap: the others hold every shard */
@@ -238,9 +247,7 @@ static void test_join(void)
         for (size_t i = 0; i < 4; i++)
             T_EQ_INT(ne_rebal_owner(s.rb[i], sh), ne_ring_is_owner(r4, sh, (uint32_t)i));
     }
-    ne_ring_free(&r3);
-    ne_ring_free(&r4);
-    sim_free(&s);
+    sim_rings_free(&s, &r3, &r4);
 }
 
 /* The new owner dies half way: what it had not pulled stays on the old
@@ -249,7 +256,6 @@ static void test_join(void)
 static void test_new_owner_dies(void)
 {
     struct sim s;
-    sim_init(&s, 4);
     struct ne_ring *r3, *r4;
     fourth_joins(&s, 2, &r3, &r4);
     uint32_t moving = ne_rebal_count_moving(s.rb[3]);
@@ -268,24 +274,19 @@ static void test_new_owner_dies(void)
     T_EQ_INT(drop_all(&s, r4), moving);
     for (uint32_t sh = 0; sh < SHARDS; sh++)
         T_EQ_INT(copies(&s, sh), 2);
-    ne_ring_free(&r3);
-    ne_ring_free(&r4);
-    sim_free(&s);
+    sim_rings_free(&s, &r3, &r4);
 }
 
 /* The source of a pull dies: the new owner pulls from the other holder. */
 static void test_source_dies(void)
 {
     struct sim s;
-    sim_init(&s, 4);
     struct ne_ring *r3, *r4;
     fourth_joins(&s, 3, &r3, &r4); /* every old node holds every shard */
     s.alive[0] = false;
     uint32_t moving = ne_rebal_count_moving(s.rb[3]);
     T_EQ_INT(pull_some(&s, 3, SHARDS), moving);
-    ne_ring_free(&r3);
-    ne_ring_free(&r4);
-    sim_free(&s);
+    sim_rings_free(&s, &r3, &r4);
 }
 
 /* Decommission: the node leaves the ring, keeps serving its shards until
@@ -320,9 +321,7 @@ static void test_decommission(void)
         T_EQ_INT(copies(&s, sh), 2);
         T_EQ_INT(ne_rebal_leaving(s.rb[2], sh), 0);
     }
-    ne_ring_free(&r3);
-    ne_ring_free(&r4);
-    sim_free(&s);
+    sim_rings_free(&s, &r3, &r4);
 }
 
 /* A node restarts: its copies are complete no more; it pulls from a
