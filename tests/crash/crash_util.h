@@ -9,6 +9,7 @@
 #define NE_TESTS_CRASH_UTIL_H
 
 #include <errno.h>
+#include <inttypes.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -110,6 +111,58 @@ static inline void cu_say(int fd, const char *fmt, ...)
     va_end(ap);
     if (n >= (int)sizeof line) n = (int)sizeof line - 1;
     if (n > 0 && write(fd, line, (size_t)n) != n) _exit(90);
+}
+
+/* How a child ended, from its report lines: the power cut ("C", written
+ * by cu_say_cut), the syncs and writes of a clean end ("END"), and its
+ * error lines ("E ..."), one after the other. */
+struct cu_report {
+    bool crashed;
+    char site[32], cause[16];
+    int phase;
+    uint64_t kept, lost, dir_pending, dir_undone, trunc_undone;
+    uint64_t end_syncs, end_writes;
+    char errors[1024];
+};
+
+/* In the child: reports the power cut r, in phase phase of the test, at
+ * site (the structure the cut file belongs to), to fd. */
+static inline void cu_say_cut(int fd, const char *site, int phase,
+                              const struct ne_crashsim_report *r)
+{
+    cu_say(fd, "C %s %s %d %" PRIu64 " %" PRIu64 " %" PRIu64 " %" PRIu64 " %" PRIu64 "\n", site,
+           r->cause, phase, r->kept, r->dropped + r->garbled + r->torn, r->dir_ops_pending,
+           r->dir_ops_undone, r->truncates_undone);
+}
+
+/* In the parent: takes a C, END or E line into rep. Returns true when it
+ * was one of them. */
+static inline bool cu_parse_report(struct cu_report *rep, const char *line)
+{
+    uint64_t a[5];
+    char site[32], cause[16];
+    int phase;
+    if (sscanf(line, "C %31s %15s %d %" SCNu64 " %" SCNu64 " %" SCNu64 " %" SCNu64 " %" SCNu64,
+               site, cause, &phase, &a[0], &a[1], &a[2], &a[3], &a[4]) == 8) {
+        rep->crashed = true;
+        snprintf(rep->site, sizeof rep->site, "%s", site);
+        snprintf(rep->cause, sizeof rep->cause, "%s", cause);
+        rep->phase = phase;
+        rep->kept = a[0];
+        rep->lost = a[1];
+        rep->dir_pending = a[2];
+        rep->dir_undone = a[3];
+        rep->trunc_undone = a[4];
+    } else if (sscanf(line, "END %" SCNu64 " %" SCNu64, &a[0], &a[1]) == 2) {
+        rep->end_syncs = a[0];
+        rep->end_writes = a[1];
+    } else if (line[0] == 'E') {
+        size_t n = strlen(rep->errors);
+        snprintf(rep->errors + n, sizeof rep->errors - n, "%s", line);
+    } else {
+        return false;
+    }
+    return true;
 }
 
 /* True when s ends with suffix (naming the file a sync belongs to). */

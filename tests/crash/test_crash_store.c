@@ -143,9 +143,7 @@ static const char *site_of(const char *path)
 static void on_crash(void *ctx, const struct ne_crashsim_report *r)
 {
     const int *phase = ctx;
-    cu_say(g_pipe, "C %s %s %d %" PRIu64 " %" PRIu64 " %" PRIu64 " %" PRIu64 " %" PRIu64 "\n",
-           site_of(r->path), r->cause, *phase, r->kept, r->dropped + r->garbled + r->torn,
-           r->dir_ops_pending, r->dir_ops_undone, r->truncates_undone);
+    cu_say_cut(g_pipe, site_of(r->path), *phase, r);
 }
 
 static int write_batch(struct ne_store *s, const struct plan *p, int i, struct ne_batch *b)
@@ -231,43 +229,21 @@ struct outcome {
     bool acked[NB];
     uint64_t ack_clock[NB];
     uint64_t last_wal_sync; /* start stamp of the last completed WAL sync */
-    bool crashed;
-    char site[32], cause[16];
-    int phase;
-    uint64_t kept, lost, dir_pending, dir_undone, trunc_undone;
-    uint64_t end_syncs, end_writes;
-    char errors[512];
+    struct cu_report rep;
 };
 
 static void parse_line(void *ctx, const char *line)
 {
     struct outcome *out = ctx;
-    int i, phase;
-    uint64_t v, a1, a2, a3, a4, a5;
-    char site[32], cause[16];
+    int i;
+    uint64_t v;
     if (sscanf(line, "A %d %" SCNu64, &i, &v) == 2 && i >= 0 && i < NB) {
         out->acked[i] = true;
         out->ack_clock[i] = v;
     } else if (sscanf(line, "W %" SCNu64, &v) == 1) {
         if (v > out->last_wal_sync) out->last_wal_sync = v;
-    } else if (sscanf(line, "C %31s %15s %d %" SCNu64 " %" SCNu64 " %" SCNu64 " %" SCNu64
-                            " %" SCNu64,
-                      site, cause, &phase, &a1, &a2, &a3, &a4, &a5) == 8) {
-        out->crashed = true;
-        snprintf(out->site, sizeof out->site, "%s", site);
-        snprintf(out->cause, sizeof out->cause, "%s", cause);
-        out->phase = phase;
-        out->kept = a1;
-        out->lost = a2;
-        out->dir_pending = a3;
-        out->dir_undone = a4;
-        out->trunc_undone = a5;
-    } else if (sscanf(line, "END %" SCNu64 " %" SCNu64, &v, &a1) == 2) {
-        out->end_syncs = v;
-        out->end_writes = a1;
-    } else if (line[0] == 'E') {
-        size_t n = strlen(out->errors);
-        snprintf(out->errors + n, sizeof out->errors - n, "%s", line);
+    } else {
+        cu_parse_report(&out->rep, line);
     }
 }
 
@@ -374,18 +350,18 @@ static const char *const site_names[8] = {"wal-file", "wal-dir", "segment", "seg
 static void tally(const struct outcome *o)
 {
     g_tot.iterations++;
-    if (!o->crashed) {
+    if (!o->rep.crashed) {
         g_tot.clean++;
         return;
     }
     g_tot.crashes++;
-    if (o->phase >= 0 && o->phase < PH__N) g_tot.by_phase[o->phase]++;
+    if (o->rep.phase >= 0 && o->rep.phase < PH__N) g_tot.by_phase[o->rep.phase]++;
     for (int k = 0; site_names[k]; k++)
-        if (strcmp(site_names[k], o->site) == 0) g_tot.by_site[k]++;
-    g_tot.sectors_kept += o->kept;
-    g_tot.sectors_lost += o->lost;
-    g_tot.dir_undone += o->dir_undone;
-    g_tot.trunc_undone += o->trunc_undone;
+        if (strcmp(site_names[k], o->rep.site) == 0) g_tot.by_site[k]++;
+    g_tot.sectors_kept += o->rep.kept;
+    g_tot.sectors_lost += o->rep.lost;
+    g_tot.dir_undone += o->rep.dir_undone;
+    g_tot.trunc_undone += o->rep.trunc_undone;
 }
 
 /* Checks the directory a child left. Returns 0, or 1 with why filled. */
@@ -457,9 +433,9 @@ static void test_power_loss_loop(void)
     struct child_args a = {.seed = cu_mix(seed, -1), .crash_at = 0};
     run_child(&a, &o);
     ne_fs_remove_tree(g_dir);
-    if (o.status != 0) T_FAIL_("clean run exited %d: %s", o.status, o.errors);
-    T_CHECK(o.end_syncs > 10);
-    uint64_t clean_syncs = o.end_syncs, clean_writes = o.end_writes;
+    if (o.status != 0) T_FAIL_("clean run exited %d: %s", o.status, o.rep.errors);
+    T_CHECK(o.rep.end_syncs > 10);
+    uint64_t clean_syncs = o.rep.end_syncs, clean_writes = o.rep.end_writes;
     uint64_t max_sync = clean_syncs + clean_syncs / 10 + 1;
     uint64_t max_write = clean_writes + clean_writes / 10 + 1;
     long nbad = 0; /* with NEOEDGE_CRASH_KEEP_GOING: failures seen */
@@ -478,23 +454,24 @@ static void test_power_loss_loop(void)
         char why[4096] = "";
         int bad = 0;
         if (o.status != 0 && o.status != NE_CRASHSIM_EXIT) {
-            snprintf(why, sizeof why, "child exited %d: %s", o.status, o.errors);
+            snprintf(why, sizeof why, "child exited %d: %s", o.status, o.rep.errors);
             bad = 1;
-        } else if (o.errors[0]) {
-            snprintf(why, sizeof why, "write failed: %s", o.errors);
+        } else if (o.rep.errors[0]) {
+            snprintf(why, sizeof why, "write failed: %s", o.rep.errors);
             bad = 1;
         } else {
             bad = check_after(&p, &o, why, sizeof why);
         }
         tally(&o);
         if (bad) {
-            fprintf(stderr,
-                    "FAIL iteration %ld (mode %s, run seed %" PRIu64 ", crash at sync %" PRIu64
-                    " / write %" PRIu64 ", site %s, phase %s): %s\n  dir %s %s\n",
-                    it, g_mode, seed, a.crash_at, a.crash_at_write, o.crashed ? o.site : "-",
-                    o.crashed ? phase_names[o.phase] : "-", why, g_dir,
-                    getenv("NEOEDGE_CRASH_KEEP_DIR") ? "kept"
-                                                     : "removed (NEOEDGE_CRASH_KEEP_DIR=1 keeps it)");
+            fprintf(
+                stderr,
+                "FAIL iteration %ld (mode %s, run seed %" PRIu64 ", crash at sync %" PRIu64
+                " / write %" PRIu64 ", site %s, phase %s): %s\n  dir %s %s\n",
+                it, g_mode, seed, a.crash_at, a.crash_at_write, o.rep.crashed ? o.rep.site : "-",
+                o.rep.crashed ? phase_names[o.rep.phase] : "-", why, g_dir,
+                getenv("NEOEDGE_CRASH_KEEP_DIR") ? "kept"
+                                                 : "removed (NEOEDGE_CRASH_KEEP_DIR=1 keeps it)");
             if (!getenv("NEOEDGE_CRASH_KEEP_DIR")) ne_fs_remove_tree(g_dir);
             if (!getenv("NEOEDGE_CRASH_KEEP_GOING"))
                 T_FAIL_("power-loss check failed (NEOEDGE_CRASH_SEED=%" PRIu64 ")", seed);
