@@ -199,6 +199,23 @@ static inline uint64_t cu_mix(uint64_t seed, long it)
     return cu_rnd(&r) | 1;
 }
 
+/* Where iteration it of a power-loss loop (run seed is) cuts the power,
+ * given the syncs and writes of a clean run: three runs in four at a sync
+ * (up to a tenth past the clean count, so some runs end cleanly), one
+ * right after a write. Sets one of *at_sync and *at_write, the other to 0. */
+static inline void cu_cut_point(uint64_t is, long it, uint64_t clean_syncs, uint64_t clean_writes,
+                                uint64_t *at_sync, uint64_t *at_write)
+{
+    uint64_t r = is;
+    uint64_t max_sync = clean_syncs + clean_syncs / 10 + 1;
+    uint64_t max_write = clean_writes + clean_writes / 10 + 1;
+    *at_sync = *at_write = 0;
+    if (it % 4 == 3)
+        *at_write = 1 + cu_rnd(&r) % max_write;
+    else
+        *at_sync = 1 + cu_rnd(&r) % max_sync;
+}
+
 /* NEOEDGE_CRASH_ITERATIONS, else def. */
 static inline long cu_iterations(long def)
 {

@@ -436,17 +436,11 @@ static void test_power_loss_loop(void)
     if (o.status != 0) T_FAIL_("clean run exited %d: %s", o.status, o.rep.errors);
     T_CHECK(o.rep.end_syncs > 10);
     uint64_t clean_syncs = o.rep.end_syncs, clean_writes = o.rep.end_writes;
-    uint64_t max_sync = clean_syncs + clean_syncs / 10 + 1;
-    uint64_t max_write = clean_writes + clean_writes / 10 + 1;
     long nbad = 0; /* with NEOEDGE_CRASH_KEEP_GOING: failures seen */
     for (long it = 0; it < iters; it++) {
         uint64_t is = cu_mix(seed, it);
-        uint64_t r = is;
-        /* three runs in four crash at a sync, one right after a write */
-        if (it % 4 == 3)
-            a = (struct child_args){.seed = is, .crash_at_write = 1 + cu_rnd(&r) % max_write};
-        else
-            a = (struct child_args){.seed = is, .crash_at = 1 + cu_rnd(&r) % max_sync};
+        a = (struct child_args){.seed = is};
+        cu_cut_point(is, it, clean_syncs, clean_writes, &a.crash_at, &a.crash_at_write);
         struct plan p;
         make_plan(is, &p);
         T_CHECK(cu_mkdtemp(g_dir, sizeof g_dir, "crash-store") == 0);
