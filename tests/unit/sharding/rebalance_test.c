@@ -176,6 +176,20 @@ static void test_bootstrap(void)
     sim_free(&s);
 }
 
+/* A simulation of n nodes formed on the ring of all of them (replication
+ * rf), which it returns (the caller frees it). */
+static struct ne_ring *formed(struct sim *s, size_t n, uint32_t rf)
+{
+    sim_init(s, n);
+    bool in[MAXN] = {false};
+    for (size_t i = 0; i < n; i++)
+        in[i] = true;
+    struct ne_ring *r = ring_of(s, in, rf);
+    apply_all(s, r);
+    form(s, r);
+    return r;
+}
+
 /* A simulation of four nodes: nodes 0 to 2 form a cluster on their ring
  * (replication rf) while node 3 is down; then node 3 starts and every
  * node applies the ring of all four. *r3 and *r4 get the two rings
@@ -294,11 +308,7 @@ static void test_source_dies(void)
 static void test_decommission(void)
 {
     struct sim s;
-    sim_init(&s, 4);
-    bool in4[MAXN] = {true, true, true, true};
-    struct ne_ring *r4 = ring_of(&s, in4, 2);
-    apply_all(&s, r4);
-    form(&s, r4);
+    struct ne_ring *r4 = formed(&s, 4, 2);
     ne_rebal_set_decommissioned(s.rb[2]);
     bool in3[MAXN] = {true, true, false, true};
     struct ne_ring *r3 = ring_of(&s, in3, 2);
@@ -329,11 +339,7 @@ static void test_decommission(void)
 static void test_restart(void)
 {
     struct sim s;
-    sim_init(&s, 3);
-    bool in[MAXN] = {true, true, true};
-    struct ne_ring *r = ring_of(&s, in, 2);
-    apply_all(&s, r);
-    form(&s, r);
+    struct ne_ring *r = formed(&s, 3, 2);
     ne_rebal_restarted(s.rb[0]);
     T_OK(ne_rebal_apply(s.rb[0], r, "gw-a"));
     uint32_t moving = ne_rebal_count_moving(s.rb[0]);
@@ -356,11 +362,7 @@ static void test_restart(void)
 static void test_save_load(void)
 {
     struct sim s;
-    sim_init(&s, 2);
-    bool in[MAXN] = {true, true};
-    struct ne_ring *r = ring_of(&s, in, 1);
-    apply_all(&s, r);
-    form(&s, r);
+    struct ne_ring *r = formed(&s, 2, 1);
     ne_rebal_set_decommissioned(s.rb[1]);
     struct ne_pbuf b = {0};
     T_OK(ne_rebal_save(s.rb[1], &b));
@@ -384,11 +386,7 @@ static void test_save_load(void)
 static void test_status(void)
 {
     struct sim s;
-    sim_init(&s, 2);
-    bool in[MAXN] = {true, true};
-    struct ne_ring *r = ring_of(&s, in, 1);
-    apply_all(&s, r);
-    form(&s, r);
+    struct ne_ring *r = formed(&s, 2, 1);
     struct ne_pbuf req = {0}, rep = {0};
     T_OK(ne_rebal_status_req(SHARDS, &req));
     T_OK(ne_rebal_status_serve(s.rb[0], req.p, req.len, &rep));
