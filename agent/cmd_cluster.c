@@ -131,17 +131,12 @@ int agent__cmd_cluster_status(int argc, char **argv)
         {"json", no_argument, NULL, 'j'},
         {NULL, 0, NULL, 0},
     };
-    const char *host = NULL, *cfg_path = NULL;
+    struct agent__daemon_opts d = {0};
     bool json = false;
     int ch;
     while ((ch = getopt_long(argc, argv, "H:c:j", opts, NULL)) != -1) {
+        if (agent__daemon_opt(ch, &d)) continue;
         switch (ch) {
-        case 'H':
-            host = optarg;
-            break;
-        case 'c':
-            cfg_path = optarg;
-            break;
         case 'j':
             json = true;
             break;
@@ -153,7 +148,7 @@ int agent__cmd_cluster_status(int argc, char **argv)
         return agent__usage_error("cluster status", "unexpected argument '%s'", argv[optind]);
     struct ne_config *cfg = NULL;
     const char *addr = NULL;
-    if (agent__daemon_addr("cluster status", host, cfg_path, &cfg, &addr) != 0)
+    if (agent__daemon_addr("cluster status", d.host, d.cfg_path, &cfg, &addr) != 0)
         return NE_EXIT_FAIL;
     int code = show(addr, json);
     ne_config_free(&cfg);
@@ -165,36 +160,20 @@ int agent__cmd_cluster_status(int argc, char **argv)
  * NODE's `cluster status` tells when it is done. */
 int agent__cmd_cluster_decommission(int argc, char **argv)
 {
-    static const struct option opts[] = {
-        {"host", required_argument, NULL, 'H'},
-        {"token", required_argument, NULL, 't'},
-        {"config", required_argument, NULL, 'c'},
-        {NULL, 0, NULL, 0},
-    };
-    const char *host = NULL, *token = NULL, *cfg_path = NULL;
+    static const struct option opts[] = {AGENT__DAEMON_LONGOPTS{NULL, 0, NULL, 0}};
+    struct agent__daemon_opts d = {0};
     int ch;
-    while ((ch = getopt_long(argc, argv, "H:t:c:", opts, NULL)) != -1) {
-        switch (ch) {
-        case 'H':
-            host = optarg;
-            break;
-        case 't':
-            token = optarg;
-            break;
-        case 'c':
-            cfg_path = optarg;
-            break;
-        default:
+    while ((ch = getopt_long(argc, argv, "H:t:c:", opts, NULL)) != -1)
+        if (!agent__daemon_opt(ch, &d))
             return agent__usage_error("cluster decommission", "invalid option");
-        }
-    }
     if (optind + 1 != argc)
         return agent__usage_error("cluster decommission", "expected one NODE id");
     const char *node = argv[optind];
     struct ne_config *cfg = NULL;
     const char *addr = NULL;
-    if (agent__daemon_addr("cluster decommission", host, cfg_path, &cfg, &addr) != 0)
+    if (agent__daemon_addr("cluster decommission", d.host, d.cfg_path, &cfg, &addr) != 0)
         return NE_EXIT_FAIL;
+    const char *token = d.token;
     if (!token && cfg) token = cfg->http.auth_token;
     char *enc = agent__http_urlencode(node);
     char path[512];

@@ -125,25 +125,15 @@ static int flush_remote(const char *host, const char *token)
 int agent__cmd_flush(int argc, char **argv)
 {
     static const struct option opts[] = {
-        {"host", required_argument, NULL, 'H'},
-        {"token", required_argument, NULL, 't'},
-        {"config", required_argument, NULL, 'c'},
-        {"data-dir", required_argument, NULL, 'd'},
+        AGENT__DAEMON_LONGOPTS{"data-dir", required_argument, NULL, 'd'},
         {NULL, 0, NULL, 0},
     };
-    const char *host = NULL, *token = NULL, *cfg_path = NULL, *dir = NULL;
+    struct agent__daemon_opts d = {0};
+    const char *dir = NULL;
     int ch;
     while ((ch = getopt_long(argc, argv, "H:t:c:d:", opts, NULL)) != -1) {
+        if (agent__daemon_opt(ch, &d)) continue;
         switch (ch) {
-        case 'H':
-            host = optarg;
-            break;
-        case 't':
-            token = optarg;
-            break;
-        case 'c':
-            cfg_path = optarg;
-            break;
         case 'd':
             dir = optarg;
             break;
@@ -152,14 +142,16 @@ int agent__cmd_flush(int argc, char **argv)
         }
     }
     if (optind < argc) return agent__usage_error("flush", "unexpected argument '%s'", argv[optind]);
-    if (host && dir) return agent__usage_error("flush", "--host and --data-dir exclude each other");
-    struct ne_config *cfg = cli_config(cfg_path);
+    if (d.host && dir)
+        return agent__usage_error("flush", "--host and --data-dir exclude each other");
+    struct ne_config *cfg = cli_config(d.cfg_path);
     if (!cfg) return NE_EXIT_FAIL;
     int code;
     if (dir)
         code = flush_local(cfg, dir);
     else
-        code = flush_remote(host ? host : cfg->http.listen, token ? token : cfg->http.auth_token);
+        code = flush_remote(d.host ? d.host : cfg->http.listen,
+                            d.token ? d.token : cfg->http.auth_token);
     ne_config_free(&cfg);
     return code;
 }

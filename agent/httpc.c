@@ -5,6 +5,7 @@
 #include "agent/httpc.h"
 
 #include <curl/curl.h>
+#include <getopt.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -144,6 +145,23 @@ void agent__http_resp_free(struct agent__http_resp *r)
     ne_free(r->body);
     r->body = NULL;
     r->len = 0;
+}
+
+bool agent__daemon_opt(int ch, struct agent__daemon_opts *o)
+{
+    switch (ch) {
+    case 'H':
+        o->host = optarg;
+        return true;
+    case 't':
+        o->token = optarg;
+        return true;
+    case 'c':
+        o->cfg_path = optarg;
+        return true;
+    default:
+        return false;
+    }
 }
 
 int agent__daemon_addr(const char *cmd, const char *host, const char *cfg_path,

@@ -5,6 +5,7 @@
 #ifndef NE_AGENT_HTTPC_H
 #define NE_AGENT_HTTPC_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 struct agent__http_resp {
@@ -37,6 +38,22 @@ struct ne_config;
  * "CMD: ..." on stderr and returns -1. */
 int agent__daemon_addr(const char *cmd, const char *host, const char *cfg_path,
                        struct ne_config **cfg, const char **addr);
+
+/* Where a CLI command finds the daemon: -H/--host, -t/--token and
+ * -c/--config, borrowed from argv (NULL when not given). */
+struct agent__daemon_opts {
+    const char *host, *token, *cfg_path;
+};
+
+/* The getopt_long entries of those three options ("H:t:c:" in the short
+ * option string), a comma after the last: more entries follow. */
+#define AGENT__DAEMON_LONGOPTS                                                                     \
+    {"host", required_argument, NULL, 'H'}, {"token", required_argument, NULL, 't'},               \
+        {"config", required_argument, NULL, 'c'},
+
+/* Takes getopt's option ch into o when it is H, t or c (optarg). Returns
+ * true when it was one of them. */
+bool agent__daemon_opt(int ch, struct agent__daemon_opts *o);
 
 /* Builds "http://host:port" from a listen address into buf. */
 void agent__http_base_url(const char *addr, char *buf, size_t n);

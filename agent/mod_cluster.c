@@ -1423,6 +1423,28 @@ static void sb_u64(struct agent__sbuf *b, uint64_t v)
     agent__sb_str(b, num);
 }
 
+/* A named count of a JSON object. */
+struct u64_field {
+    const char *name;
+    uint64_t v;
+};
+
+#define NFIELDS(f) (sizeof(f) / sizeof((f)[0]))
+
+/* Appends "name":v for each of the n fields, separated by commas, the first
+ * after lead ("{" opening the object, "," after other members). */
+static void sb_u64_fields(struct agent__sbuf *b, const char *lead, const struct u64_field *f,
+                          size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        agent__sb_str(b, i ? "," : lead);
+        agent__sb_str(b, "\"");
+        agent__sb_str(b, f[i].name);
+        agent__sb_str(b, "\":");
+        sb_u64(b, f[i].v);
+    }
+}
+
 static void json_member(struct agent__sbuf *b, const struct ne_swim_member_info *m)
 {
     agent__sb_str(b, "{\"id\":");
@@ -1495,14 +1517,13 @@ static int json_ring(struct agent__sbuf *b, const struct cluster *c,
     struct ne_ring *r = NULL;
     int rc = ne_ring_build(&ro, names, nn, &r);
     if (rc != 0) return rc;
-    agent__sb_str(b, "{\"shards\":");
-    sb_u64(b, ne_ring_shards(r));
-    agent__sb_str(b, ",\"vnodes\":");
-    sb_u64(b, c->opts.vnodes);
-    agent__sb_str(b, ",\"replication_factor\":");
-    sb_u64(b, c->opts.replication_factor);
-    agent__sb_str(b, ",\"replicas\":");
-    sb_u64(b, ne_ring_replicas(r));
+    const struct u64_field f[] = {
+        {"shards", ne_ring_shards(r)},
+        {"vnodes", c->opts.vnodes},
+        {"replication_factor", c->opts.replication_factor},
+        {"replicas", ne_ring_replicas(r)},
+    };
+    sb_u64_fields(b, "{", f, NFIELDS(f));
     agent__sb_str(b, ",\"nodes\":");
     json_ring_nodes(b, r);
     agent__sb_str(b, ",\"owners\":");
@@ -1518,12 +1539,12 @@ static void json_transport(struct agent__sbuf *b, const struct cluster *c)
     ne_transport_stats(c->tp, &st);
     agent__sb_str(b, "{\"addr\":");
     agent__sb_json(b, ne_transport_addr(c->tp));
-    agent__sb_str(b, ",\"dialed\":");
-    sb_u64(b, st.dialed);
-    agent__sb_str(b, ",\"accepted\":");
-    sb_u64(b, st.accepted);
-    agent__sb_str(b, ",\"handshake_failed\":");
-    sb_u64(b, st.handshake_failed);
+    const struct u64_field f[] = {
+        {"dialed", st.dialed},
+        {"accepted", st.accepted},
+        {"handshake_failed", st.handshake_failed},
+    };
+    sb_u64_fields(b, ",", f, NFIELDS(f));
     agent__sb_str(b, "}");
 }
 
@@ -1545,22 +1566,17 @@ static void json_antientropy(struct agent__sbuf *b, const struct cluster *c)
 {
     struct ne_ae_stats st;
     ne_ae_stats(c->ae, &st);
-    agent__sb_str(b, "{\"interval_s\":");
-    sb_u64(b, (uint64_t)(c->ae_interval_ns / 1000000000LL));
-    agent__sb_str(b, ",\"rounds\":");
-    sb_u64(b, st.rounds);
-    agent__sb_str(b, ",\"rounds_failed\":");
-    sb_u64(b, st.rounds_failed);
-    agent__sb_str(b, ",\"buckets_compared\":");
-    sb_u64(b, st.buckets_compared);
-    agent__sb_str(b, ",\"buckets_differing\":");
-    sb_u64(b, st.buckets_differing);
-    agent__sb_str(b, ",\"series_differing\":");
-    sb_u64(b, st.series_differing);
-    agent__sb_str(b, ",\"points_repaired\":");
-    sb_u64(b, st.points_repaired);
-    agent__sb_str(b, ",\"bytes_pulled\":");
-    sb_u64(b, st.bytes_pulled);
+    const struct u64_field f[] = {
+        {"interval_s", (uint64_t)(c->ae_interval_ns / 1000000000LL)},
+        {"rounds", st.rounds},
+        {"rounds_failed", st.rounds_failed},
+        {"buckets_compared", st.buckets_compared},
+        {"buckets_differing", st.buckets_differing},
+        {"series_differing", st.series_differing},
+        {"points_repaired", st.points_repaired},
+        {"bytes_pulled", st.bytes_pulled},
+    };
+    sb_u64_fields(b, "{", f, NFIELDS(f));
     agent__sb_str(b, "}");
 }
 
@@ -1574,18 +1590,11 @@ static void json_rebalance(struct agent__sbuf *b, struct cluster *c)
              dropped = c->mv_dropped;
     const char *dec = c->mv_done ? "done" : ne_rebal_decommissioned(c->rb) ? "leaving" : "none";
     pthread_mutex_unlock(&c->mv_mu);
-    agent__sb_str(b, "{\"shards_moving\":");
-    sb_u64(b, moving);
-    agent__sb_str(b, ",\"shards_leaving\":");
-    sb_u64(b, leaving);
-    agent__sb_str(b, ",\"moves_completed\":");
-    sb_u64(b, moves);
-    agent__sb_str(b, ",\"bytes_moved\":");
-    sb_u64(b, bytes);
-    agent__sb_str(b, ",\"points_moved\":");
-    sb_u64(b, points);
-    agent__sb_str(b, ",\"shards_dropped\":");
-    sb_u64(b, dropped);
+    const struct u64_field f[] = {
+        {"shards_moving", moving}, {"shards_leaving", leaving}, {"moves_completed", moves},
+        {"bytes_moved", bytes},    {"points_moved", points},    {"shards_dropped", dropped},
+    };
+    sb_u64_fields(b, "{", f, NFIELDS(f));
     agent__sb_str(b, ",\"decommission\":");
     agent__sb_json(b, dec);
     agent__sb_str(b, ",\"decommissioned\":[");

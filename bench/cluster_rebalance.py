@@ -32,81 +32,32 @@ import http.client
 import json
 import os
 import shutil
-import socket
 import subprocess
-import sys
 import tempfile
 import time
+
+from benchlib import free_port, get, node_config, stop_all, wait, write_all
 
 KEY = "bench-rebalance-key-0123456789"
 
 
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    p = s.getsockname()[1]
-    s.close()
-    return p
-
-
 def config(path, node, data, http_port, clus, seeds):
-    with open(path, "w") as f:
-        f.write(f"""node_id: {node}
-data_dir: {data}
-log:
-  level: warn
-http:
-  listen: 127.0.0.1:{http_port}
-mqtt:
-  enabled: false
-coap:
-  enabled: false
-storage:
-  durability: interval
-cluster:
-  listen: 127.0.0.1:{clus}
-  seeds: [{", ".join(seeds)}]
-  key: {KEY}
-  probe_interval: 250ms
-  probe_timeout: 100ms
-replication:
-  factor: 2
-  max_lag: 200ms
-  anti_entropy_interval: 1h
-""")
-
-
-def get(port, path):
-    c = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
-    c.request("GET", path)
-    r = c.getresponse()
-    body = r.read().decode()
-    c.close()
-    return r.status, body
+    node_config(path, node, data, http_port,
+                cluster={"listen": clus, "seeds": seeds, "key": KEY,
+                         "probe_interval": "250ms", "probe_timeout": "100ms"},
+                replication={"factor": 2, "max_lag": "200ms", "anti_entropy_interval": "1h"})
 
 
 def cluster(port):
-    return json.loads(get(port, "/api/v1/cluster")[1])
+    return json.loads(get(port, "/api/v1/cluster", timeout=30)[1])
 
 
 def queue_records(port):
     total = 0.0
-    for line in get(port, "/metrics")[1].splitlines():
+    for line in get(port, "/metrics", timeout=30)[1].splitlines():
         if line.startswith("neoedge_replication_queue_records"):
             total += float(line.split()[-1])
     return total
-
-
-def wait(pred, limit, what):
-    end = time.monotonic() + limit
-    while time.monotonic() < end:
-        try:
-            if pred():
-                return time.monotonic()
-        except (OSError, ValueError, KeyError):
-            pass
-        time.sleep(0.1)
-    sys.exit(f"timed out waiting for {what}")
 
 
 def bodies(path, mb, batch):
@@ -129,17 +80,7 @@ def bodies(path, mb, batch):
 
 def load(port, batches):
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=120)
-    for body in batches:
-        while True:
-            conn.request("POST", "/write?db=bench&precision=ns", body=body,
-                         headers={"Content-Type": "text/plain"})
-            r = conn.getresponse()
-            r.read()
-            if r.status not in (429, 503):  # backpressure: try again shortly
-                break
-            time.sleep(0.05)
-        if r.status != 204:
-            sys.exit(f"write refused with {r.status}")
+    write_all(conn, batches, "load")
     conn.close()
 
 
@@ -180,13 +121,7 @@ def run(binary, tmp, name, path, mb, batch):
         points = j["rebalance"]["points_moved"] + j["antientropy"]["points_repaired"]
         return size, t_join - t0, t_moved - t0, t_settled - t0, pulled, points
     finally:
-        for p in procs:
-            p.terminate()
-        for p in procs:
-            try:
-                p.wait(timeout=60)
-            except subprocess.TimeoutExpired:
-                p.kill()
+        stop_all(procs, timeout=60)
 
 
 def main():

@@ -24,84 +24,25 @@ The binary should be an optimised build without sanitizers, e.g.
 import argparse
 import http.client
 import os
-import re
 import shutil
-import socket
 import subprocess
-import sys
 import tempfile
 import threading
 import time
 
+from benchlib import free_port, get, metric, node_config, stop_all, wait, write_all
+
 KEY = "bench-replicate-key-0123456789"
 
 
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    p = s.getsockname()[1]
-    s.close()
-    return p
-
-
 def config(path, node, data, http, clus, seeds, rf):
-    text = f"""node_id: {node}
-data_dir: {data}
-log:
-  level: warn
-http:
-  listen: 127.0.0.1:{http}
-mqtt:
-  enabled: false
-coap:
-  enabled: false
-storage:
-  durability: interval
-"""
-    if clus:
-        text += f"""cluster:
-  listen: 127.0.0.1:{clus}
-  seeds: [{", ".join(seeds)}]
-  key: {KEY}
-  probe_interval: 250ms
-  probe_timeout: 100ms
-replication:
-  factor: {rf}
-  max_lag: 200ms
-"""
-    with open(path, "w") as f:
-        f.write(text)
-
-
-def get(port, path):
-    c = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
-    c.request("GET", path)
-    r = c.getresponse()
-    body = r.read().decode()
-    c.close()
-    return r.status, body
-
-
-def metric(port, name, pat=""):
-    _, body = get(port, "/metrics")
-    vals = []
-    for line in body.splitlines():
-        m = re.match(r"([a-zA-Z_:][a-zA-Z0-9_:]*)(\{[^}]*\})?\s+(\S+)", line)
-        if m and m.group(1) == name and pat in (m.group(2) or ""):
-            vals.append(float(m.group(3)))
-    return vals
-
-
-def wait(pred, limit, what):
-    end = time.monotonic() + limit
-    while time.monotonic() < end:
-        try:
-            if pred():
-                return
-        except OSError:
-            pass
-        time.sleep(0.1)
-    sys.exit(f"timed out waiting for {what}")
+    if not clus:
+        node_config(path, node, data, http)
+        return
+    node_config(path, node, data, http,
+                cluster={"listen": clus, "seeds": seeds, "key": KEY,
+                         "probe_interval": "250ms", "probe_timeout": "100ms"},
+                replication={"factor": rf, "max_lag": "200ms"})
 
 
 def batches(n_points, batch):
@@ -148,19 +89,7 @@ def run_setup(binary, tmp, name, nodes, rf, bodies, n_points):
             sampler.start()
         conn = http.client.HTTPConnection("127.0.0.1", https[0], timeout=60)
         t0 = time.monotonic()
-        retries = 0
-        for body in bodies:
-            while True:
-                conn.request("POST", "/write?db=bench&precision=ns", body=body,
-                             headers={"Content-Type": "text/plain"})
-                r = conn.getresponse()
-                r.read()
-                if r.status not in (429, 503):  # backpressure: try again shortly
-                    break
-                retries += 1
-                time.sleep(0.02)
-            if r.status != 204:
-                sys.exit(f"{name}: write refused with {r.status}")
+        write_all(conn, bodies, name, pause=0.02)
         t_ack = time.monotonic() - t0
         conn.close()
         fwd = 0
@@ -178,13 +107,7 @@ def run_setup(binary, tmp, name, nodes, rf, bodies, n_points):
         p99 = lags[min(len(lags) - 1, int(len(lags) * 0.99))] if lags else 0.0
         return n_points / t_ack, t_drain, (t_drain - t_ack) * 1e3, fwd, p50 * 1e3, p99 * 1e3
     finally:
-        for p in procs:
-            p.terminate()
-        for p in procs:
-            try:
-                p.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                p.kill()
+        stop_all(procs)
 
 
 def main():

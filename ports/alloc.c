@@ -81,6 +81,24 @@ void *ne_realloc(void *p, size_t n)
     return q;
 }
 
+bool ne_realloc_array(void *pp, size_t n, size_t size)
+{
+    void *p;
+    memcpy(&p, pp, sizeof p); /* object pointers share one representation (POSIX) */
+    p = ne_realloc(p, n * size);
+    if (!p) return false;
+    memcpy(pp, &p, sizeof p);
+    return true;
+}
+
+size_t ne_grown_cap(size_t cap, size_t first, size_t need)
+{
+    size_t c = cap ? cap : first;
+    while (c < need)
+        c *= 2;
+    return c;
+}
+
 void ne_free(void *p)
 {
     track_add(p, -1);

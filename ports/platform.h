@@ -186,6 +186,15 @@ void *ne_realloc(void *p, size_t n);
 void ne_free(void *p);
 char *ne_strdup(const char *s);
 char *ne_strndup(const char *s, size_t n);
+/* Reallocates the array whose pointer is at pp (the address of any object
+ * pointer, e.g. &s->vals) to n elements of size bytes, through ne_realloc,
+ * and stores the new pointer there. Returns true, or false with the array
+ * untouched when out of memory. */
+bool ne_realloc_array(void *pp, size_t n, size_t size);
+/* The capacity an array of cap entries grows to so that it holds need
+ * entries: cap (first when 0) doubled until it does; cap when it already
+ * does. */
+size_t ne_grown_cap(size_t cap, size_t first, size_t need);
 /* Gives the pages of freed memory back to the kernel (glibc: malloc_trim,
  * which also returns whole free pages inside the heaps). Called after a
  * large free (a flushed memtable, a finished merge) so resident memory

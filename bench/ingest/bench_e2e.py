@@ -18,7 +18,6 @@ import concurrent.futures
 import http.client
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
@@ -28,14 +27,8 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 SRC = os.path.abspath(os.path.join(HERE, "..", ".."))
 GEN = os.path.abspath(os.path.join(SRC, "..", "shared", "bench", "gen_iot.py"))
 TICKS = os.sysconf("SC_CLK_TCK")
-
-
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    p = s.getsockname()[1]
-    s.close()
-    return p
+sys.path.insert(0, os.path.join(HERE, ".."))
+from benchlib import free_port, stop_all  # noqa: E402
 
 
 def cpu_seconds(pid):
@@ -166,13 +159,7 @@ def main():
             print("| %s | %d | %.0f | %.0f | %.0f | %.0f%% | %.0f | %.0f%% |"
                   % (r[0], r[1], r[2], r[3], r[4], r[5], r[6] * 1000, r[7]))
     finally:
-        for p in procs:
-            p.terminate()
-        for p in procs:
-            try:
-                p.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                p.kill()
+        stop_all(procs)
         shutil.rmtree(tmp, ignore_errors=True)
 
 

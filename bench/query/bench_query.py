@@ -18,7 +18,6 @@ import http.client
 import json
 import os
 import shutil
-import socket
 import statistics
 import subprocess
 import sys
@@ -31,6 +30,8 @@ SRC = os.path.abspath(os.path.join(HERE, "..", ".."))
 GEN = os.path.abspath(os.path.join(SRC, "..", "shared", "bench", "gen_iot.py"))
 sys.path.insert(0, os.path.join(SRC, "tests", "integration", "influx_compat"))
 from compare import diff  # noqa: E402
+sys.path.insert(0, os.path.join(HERE, ".."))
+from benchlib import free_port, stop_all  # noqa: E402
 
 T0 = "'2026-01-01T00:00:00Z'"
 QUERIES = [
@@ -44,14 +45,6 @@ QUERIES = [
      "'2026-01-01T01:00:00Z' GROUP BY time(1h)" % T0),
     ("q4", "s1", "SHOW TAG VALUES FROM env WITH KEY = \"device\""),
 ]
-
-
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    p = s.getsockname()[1]
-    s.close()
-    return p
 
 
 def wait_ping(port, proc, what):
@@ -283,13 +276,7 @@ def main():
                 line += " %.2f / %.2f / %.1f |" % tuple(r[10:])
             print(line)
     finally:
-        for p in procs:
-            p.terminate()
-        for p in procs:
-            try:
-                p.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                p.kill()
+        stop_all(procs)
         shutil.rmtree(tmp, ignore_errors=True)
 
 

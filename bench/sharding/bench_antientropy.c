@@ -18,35 +18,7 @@
 #include "ports/log.h"
 #include "ports/platform.h"
 #include "sharding/antientropy.h"
-
-struct side {
-    struct ne_store *st;
-    struct ne_ae *ae;
-    uint32_t shards;
-};
-
-static int call_peer(void *ctx, uint8_t type, const void *msg, size_t n, struct ne_pbuf *reply,
-                     uint8_t *reply_type)
-{
-    struct side *p = ctx;
-    return ne_ae_handle(p->ae, p->shards, type, msg, n, reply, reply_type);
-}
-
-static int open_side(struct side *s, const char *root, const char *name, uint32_t shards)
-{
-    char dir[1024];
-    snprintf(dir, sizeof dir, "%s/%s", root, name);
-    struct ne_store_opts o;
-    ne_store_opts_default(&o);
-    o.data_dir = dir;
-    o.durability = NE_STORE_NONE;
-    o.future_grace_ns = 0;
-    s->shards = shards;
-    struct ne_ae_opts ao = {.store = NULL};
-    int rc = ne_store_open(&o, &s->st);
-    ao.store = s->st;
-    return rc ? rc : ne_ae_new(&ao, &s->ae);
-}
+#include "tests/unit/sharding/ae_testlib.h"
 
 /* Writes batch b into a (all points) and into b_side (the points whose
  * series hash falls outside the skipped share, and outside skip_t0..t1
@@ -63,7 +35,7 @@ static bool skipped(const struct ne_batch *b, const struct ne_point *p, const st
     return h % sk->share == 0;
 }
 
-static int load(struct side *a, struct side *bs, const char *path, uint64_t max_lines,
+static int load(struct ae_side *a, struct ae_side *bs, const char *path, uint64_t max_lines,
                 const struct skip *sk, uint64_t *points)
 {
     char *text = NULL;
@@ -114,12 +86,12 @@ static int load(struct side *a, struct side *bs, const char *path, uint64_t max_
     return rc;
 }
 
-static void row(const char *what, struct side *a, struct side *b, const struct ne_ring *r)
+static void row(const char *what, struct ae_side *a, struct ae_side *b, const struct ne_ring *r)
 {
     struct ne_ae_stats s0, s1;
     ne_ae_stats(b->ae, &s0);
     int64_t t0 = ne_time_mono_ns();
-    int rc = ne_ae_round(b->ae, r, 1, 0, call_peer, a);
+    int rc = ne_ae_round(b->ae, r, 1, 0, ae_call_peer, a);
     int64_t t1 = ne_time_mono_ns();
     ne_ae_stats(b->ae, &s1);
     printf("| %s | %.3f | %" PRIu64 " | %" PRIu64 " | %" PRIu64 " | %.1f | %s |\n", what,
@@ -146,7 +118,7 @@ int main(int argc, char **argv)
     }
     ne_log_set_level(NE_LOG_WARN);
     ne_fs_remove_tree(dir);
-    struct side a = {0}, b = {0};
+    struct ae_side a = {0}, b = {0};
     const char *names[] = {"a", "b"};
     struct ne_ring_opts ro = {.shards = shards, .vnodes = 16, .rf = 2};
     struct ne_ring *r = NULL;
@@ -154,8 +126,8 @@ int main(int argc, char **argv)
     /* b misses 1 in 10 series over the first 10 minutes of data */
     struct skip sk = {.share = 10, .t0 = INT64_MIN, .t1 = 1767225600000000000LL + 600LL * 1000000000LL};
     int rc = ne_fs_mkdir_p(dir);
-    if (!rc) rc = open_side(&a, dir, "a", shards);
-    if (!rc) rc = open_side(&b, dir, "b", shards);
+    if (!rc) rc = ae_side_open(&a, dir, "a", shards, -1);
+    if (!rc) rc = ae_side_open(&b, dir, "b", shards, -1);
     if (!rc) rc = ne_ring_build(&ro, names, 2, &r);
     if (!rc) rc = load(&a, &b, file, lines, &sk, &points);
     if (rc) {
@@ -173,10 +145,8 @@ int main(int argc, char **argv)
     ne_store_flush(b.st);
     row("equal replicas, in segments", &a, &b, r);
     ne_ring_free(&r);
-    ne_ae_free(&a.ae);
-    ne_ae_free(&b.ae);
-    ne_store_close(&a.st);
-    ne_store_close(&b.st);
+    ae_side_close(&a);
+    ae_side_close(&b);
     ne_fs_remove_tree(dir);
     return 0;
 }

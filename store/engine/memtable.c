@@ -255,19 +255,26 @@ static void merge_sort(int64_t *ts, union eng_val *v, size_t n, int64_t *tts, un
     }
 }
 
+/* How the times ts[0..n) stand. */
+enum time_order { TIMES_ASCENDING, TIMES_REPEATED, TIMES_UNSORTED };
+
+static enum time_order time_order(const int64_t *ts, size_t n)
+{
+    bool dup = false;
+    for (size_t i = 1; i < n; i++) {
+        if (ts[i] < ts[i - 1]) return TIMES_UNSORTED;
+        dup |= ts[i] == ts[i - 1];
+    }
+    return dup ? TIMES_REPEATED : TIMES_ASCENDING;
+}
+
 size_t eng_sort_dedup(int64_t *ts, union eng_val *v, size_t n, int64_t *tmp_ts,
                       union eng_val *tmp_v)
 {
-    bool sorted = true, dup = false;
-    for (size_t i = 1; i < n; i++) {
-        if (ts[i] < ts[i - 1])
-            sorted = false;
-        else if (ts[i] == ts[i - 1])
-            dup = true;
-    }
-    if (!sorted)
+    enum time_order order = time_order(ts, n);
+    if (order == TIMES_UNSORTED)
         merge_sort(ts, v, n, tmp_ts, tmp_v);
-    else if (!dup)
+    else if (order == TIMES_ASCENDING)
         return n;
     size_t k = 0;
     for (size_t i = 0; i < n; i++) {
@@ -330,16 +337,10 @@ static void sort_v(int64_t *ts, union eng_val *v, uint64_t *ver, size_t n)
 
 size_t eng_sort_dedup_v(int64_t *ts, union eng_val *v, uint64_t *ver, size_t n)
 {
-    bool sorted = true, dup = false;
-    for (size_t i = 1; i < n; i++) {
-        if (ts[i] < ts[i - 1])
-            sorted = false;
-        else if (ts[i] == ts[i - 1])
-            dup = true;
-    }
-    if (!sorted)
+    enum time_order order = time_order(ts, n);
+    if (order == TIMES_UNSORTED)
         sort_v(ts, v, ver, n);
-    else if (!dup)
+    else if (order == TIMES_ASCENDING)
         return n;
     size_t k = 0;
     for (size_t i = 0; i < n; i++) {

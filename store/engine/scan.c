@@ -70,22 +70,17 @@ struct scan {
     size_t ntr, cap_tr;
 };
 
+/* The scan's arrays grow one after the other: one that grew stays grown
+ * when a later one fails, and the capacity is not raised then. */
 static int grow_vals(struct scan *sc, size_t extra)
 {
     if (sc->n + extra <= sc->cap) return 0;
-    size_t nc = sc->cap ? sc->cap * 2 : 1024;
-    while (nc < sc->n + extra)
-        nc *= 2;
-    int64_t *ts = ne_realloc(sc->ts, nc * sizeof *ts);
-    if (!ts) return NE_ENOMEM;
-    sc->ts = ts;
-    union eng_val *v = ne_realloc(sc->v, nc * sizeof *v);
-    if (!v) return NE_ENOMEM;
-    sc->v = v;
+    size_t nc = ne_grown_cap(sc->cap, 1024, sc->n + extra);
+    if (!ne_realloc_array(&sc->ts, nc, sizeof *sc->ts) ||
+        !ne_realloc_array(&sc->v, nc, sizeof *sc->v))
+        return NE_ENOMEM;
     if (sc->ver_on) {
-        uint64_t *ver = ne_realloc(sc->ver, nc * sizeof *ver);
-        if (!ver) return NE_ENOMEM;
-        sc->ver = ver;
+        if (!ne_realloc_array(&sc->ver, nc, sizeof *sc->ver)) return NE_ENOMEM;
         sc->vcap = nc;
     }
     sc->cap = nc;
@@ -143,15 +138,11 @@ static int copy_mcol(struct scan *sc, const struct eng_memtable *m, const struct
 static int grow_mt(struct scan *sc, uint32_t n)
 {
     if (n <= sc->mt_cap) return 0;
-    size_t *lo = ne_realloc(sc->mt_lo, n * sizeof *lo);
-    if (lo) sc->mt_lo = lo;
-    size_t *hi = lo ? ne_realloc(sc->mt_hi, n * sizeof *hi) : NULL;
-    if (hi) sc->mt_hi = hi;
-    struct span *sp = hi ? ne_realloc(sc->mt_span, n * sizeof *sp) : NULL;
-    if (sp) sc->mt_span = sp;
-    struct eng_field *fc = sp ? ne_realloc(sc->fcopy, n * sizeof *fc) : NULL;
-    if (!fc) return NE_ENOMEM;
-    sc->fcopy = fc;
+    if (!ne_realloc_array(&sc->mt_lo, n, sizeof *sc->mt_lo) ||
+        !ne_realloc_array(&sc->mt_hi, n, sizeof *sc->mt_hi) ||
+        !ne_realloc_array(&sc->mt_span, n, sizeof *sc->mt_span) ||
+        !ne_realloc_array(&sc->fcopy, n, sizeof *sc->fcopy))
+        return NE_ENOMEM;
     sc->mt_cap = n;
     return 0;
 }
@@ -253,15 +244,11 @@ static uint32_t lower_bound(const int64_t *ts, uint32_t n, int64_t t)
 static int grow_tmp(struct scan *sc, size_t n)
 {
     if (sc->tcap >= n) return 0;
-    int64_t *tts = ne_realloc(sc->tts, n * sizeof *tts);
-    if (tts) sc->tts = tts;
-    union eng_val *tv = tts ? ne_realloc(sc->tv, n * sizeof *tv) : NULL;
-    if (tv) sc->tv = tv;
-    bool *b = tv ? ne_realloc(sc->b, n * sizeof *b) : NULL;
-    if (b) sc->b = b;
-    struct ne_sv *sv = b ? ne_realloc(sc->sv, n * sizeof *sv) : NULL;
-    if (!sv) return NE_ENOMEM;
-    sc->sv = sv;
+    if (!ne_realloc_array(&sc->tts, n, sizeof *sc->tts) ||
+        !ne_realloc_array(&sc->tv, n, sizeof *sc->tv) ||
+        !ne_realloc_array(&sc->b, n, sizeof *sc->b) ||
+        !ne_realloc_array(&sc->sv, n, sizeof *sc->sv))
+        return NE_ENOMEM;
     sc->tcap = n;
     return 0;
 }

@@ -143,19 +143,10 @@ static int nlist_reserve(struct nlist *l, size_t more)
 {
     if (l->n + more <= l->cap)
         return 0;
-    size_t cap = l->cap ? l->cap : 64;
-    while (cap < l->n + more)
-        cap *= 2;
-    uint64_t *k = ne_realloc(l->k, cap * sizeof *k);
-    if (!k)
+    size_t cap = ne_grown_cap(l->cap, 64, l->n + more);
+    if (!ne_realloc_array(&l->k, cap, sizeof *l->k) ||
+        (l->with_t && !ne_realloc_array(&l->t, cap, sizeof *l->t)))
         return NE_ENOMEM;
-    l->k = k;
-    if (l->with_t) {
-        int64_t *t = ne_realloc(l->t, cap * sizeof *t);
-        if (!t)
-            return NE_ENOMEM;
-        l->t = t;
-    }
     l->cap = cap;
     return 0;
 }

@@ -20,17 +20,10 @@
 static int colbuf_append(struct colbuf *b, const int64_t *ts, const void *vals, size_t n)
 {
     if (b->n + n > b->cap) {
-        size_t cap = b->cap ? b->cap : 256;
-        while (cap < b->n + n)
-            cap *= 2;
-        int64_t *t = ne_realloc(b->t, cap * sizeof *t);
-        if (!t)
+        size_t cap = ne_grown_cap(b->cap, 256, b->n + n);
+        if (!ne_realloc_array(&b->t, cap, sizeof *b->t) ||
+            !ne_realloc_array(&b->c, cap, sizeof *b->c))
             return NE_ENOMEM;
-        b->t = t;
-        struct ne_qcell *c = ne_realloc(b->c, cap * sizeof *c);
-        if (!c)
-            return NE_ENOMEM;
-        b->c = c;
         b->cap = cap;
     }
     for (size_t i = 0; i < n; i++) {
@@ -118,21 +111,11 @@ static int rowset_reserve(struct rowset *r, size_t more)
 {
     if (r->n + more <= r->cap)
         return 0;
-    size_t cap = r->cap ? r->cap : 256;
-    while (cap < r->n + more)
-        cap *= 2;
-    int64_t *t = ne_realloc(r->t, cap * sizeof *t);
-    if (!t)
+    size_t cap = ne_grown_cap(r->cap, 256, r->n + more);
+    if (!ne_realloc_array(&r->t, cap, sizeof *r->t) ||
+        !ne_realloc_array(&r->series, cap, sizeof *r->series) ||
+        !ne_realloc_array(&r->cells, cap * (r->width ? r->width : 1), sizeof *r->cells))
         return NE_ENOMEM;
-    r->t = t;
-    uint32_t *s = ne_realloc(r->series, cap * sizeof *s);
-    if (!s)
-        return NE_ENOMEM;
-    r->series = s;
-    struct ne_qcell *c = ne_realloc(r->cells, cap * (r->width ? r->width : 1) * sizeof *c);
-    if (!c)
-        return NE_ENOMEM;
-    r->cells = c;
     r->cap = cap;
     return 0;
 }
@@ -250,9 +233,8 @@ int query__gout_add(struct group_out *g, int64_t t, const struct ne_qcell *cells
         g->cap = cap;
     }
     if (g->store_n + g->ncols > g->store_cap) {
-        size_t cap = g->store_cap ? g->store_cap * 2 : 64 * (g->ncols ? g->ncols : 1);
-        while (cap < g->store_n + g->ncols)
-            cap *= 2;
+        size_t cap =
+            ne_grown_cap(g->store_cap, 64 * (g->ncols ? g->ncols : 1), g->store_n + g->ncols);
         struct ne_qcell *s = ne_realloc(g->store, cap * sizeof *s);
         if (!s)
             return NE_ENOMEM;

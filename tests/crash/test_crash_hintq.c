@@ -219,23 +219,6 @@ static void make_plan(uint64_t seed, struct plan *p)
 
 static int g_pipe = -1;
 
-static void say(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static void say(const char *fmt, ...)
-{
-    char line[512];
-    va_list ap;
-    va_start(ap, fmt);
-    int n = vsnprintf(line, sizeof line, fmt, ap);
-    va_end(ap);
-    if (n > 0 && write(g_pipe, line, (size_t)n) != n) _exit(90);
-}
-
-static bool ends_with(const char *s, const char *suffix)
-{
-    size_t n = strlen(s), k = strlen(suffix);
-    return n >= k && strcmp(s + n - k, suffix) == 0;
-}
-
 /* A cursor save is complete when the temp file was synced and then the
  * directory: the rename in between is durable. */
 static bool g_tmp_synced, g_cursor_saved;
@@ -245,7 +228,7 @@ static void on_synced(void *ctx, enum ne_crashsim_sync_kind kind, const char *pa
     (void)ctx;
     (void)at;
     if (kind == NE_CRASHSIM_SYNC_FILE) {
-        g_tmp_synced = ends_with(path, "/cursor.tmp");
+        g_tmp_synced = cu_ends_with(path, "/cursor.tmp");
     } else if (g_tmp_synced && strcmp(path, g_dir) == 0) {
         g_tmp_synced = false;
         g_cursor_saved = true;
@@ -254,8 +237,8 @@ static void on_synced(void *ctx, enum ne_crashsim_sync_kind kind, const char *pa
 
 static const char *site_of(const char *path)
 {
-    if (ends_with(path, "/cursor.tmp")) return "cursor";
-    if (ends_with(path, ".hq")) return "hint-file";
+    if (cu_ends_with(path, "/cursor.tmp")) return "cursor";
+    if (cu_ends_with(path, ".hq")) return "hint-file";
     return "hint-dir";
 }
 
@@ -268,9 +251,7 @@ static int g_phase;
 static void on_crash(void *ctx, const struct ne_crashsim_report *r)
 {
     (void)ctx;
-    say("C %s %s %d %" PRIu64 " %" PRIu64 " %" PRIu64 " %" PRIu64 "\n", site_of(r->path), r->cause,
-        g_phase, r->kept, r->dropped + r->garbled + r->torn, r->dir_ops_undone,
-        r->truncates_undone);
+    cu_say_cut(g_pipe, site_of(r->path), g_phase, r);
 }
 
 /* The child's model of the queue: records [head, next) are queued. */
@@ -287,7 +268,7 @@ static int child_fail(const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(line, sizeof line, fmt, ap);
     va_end(ap);
-    say("E %s\n", line);
+    cu_say(g_pipe, "E %s\n", line);
     return 70;
 }
 
@@ -345,13 +326,13 @@ static uint64_t head_after_age(const struct model *m, int64_t now)
 /* Reports the head the next call leaves when it completes. */
 static void will_leave(uint64_t head)
 {
-    say("H %" PRIu64 "\n", head);
+    cu_say(g_pipe, "H %" PRIu64 "\n", head);
 }
 
 /* After a call returned: reports a cursor save it completed. */
 static void saved_check(const struct model *m)
 {
-    if (g_cursor_saved) say("F %" PRIu64 "\n", m->head);
+    if (g_cursor_saved) cu_say(g_pipe, "F %" PRIu64 "\n", m->head);
     g_cursor_saved = false;
 }
 
@@ -361,14 +342,14 @@ static int step_append(struct ne_hintq *q, struct model *m)
     uint64_t id = m->next;
     uint64_t h = m->bounded ? head_after_bytes(m, MAX_BYTES, rec_bytes(id)) : m->head;
     will_leave(h);
-    say("N %" PRIu64 "\n", id);
+    cu_say(g_pipe, "N %" PRIu64 "\n", id);
     payload_of(id, buf);
     g_phase = PH_APPEND;
     int rc = ne_hintq_append(q, time_of(id), pts_of(id), buf, len_of(id));
     if (rc) return child_fail("append %" PRIu64 ": %s", id, ne_strerror(rc));
     m->head = h;
     m->next = id + 1;
-    if (g_sync_mode) say("D %" PRIu64 "\n", id);
+    if (g_sync_mode) cu_say(g_pipe, "D %" PRIu64 "\n", id);
     return 0;
 }
 
@@ -390,12 +371,24 @@ static int step_reopen(struct ne_hintq **q, struct model *m)
     queue_opts(&o, m->bounded);
     g_phase = PH_CLOSE;
     ne_hintq_close(q);
-    say("D %" PRIu64 "\n", m->next - 1);
+    cu_say(g_pipe, "D %" PRIu64 "\n", m->next - 1);
     saved_check(m);
     g_phase = PH_REOPEN;
     int rc = ne_hintq_open(&o, q);
     saved_check(m);
     return rc ? child_fail("reopen: %s", ne_strerror(rc)) : 0;
+}
+
+/* After a trim or an expiry (what) that dropped pts points: they must be
+ * the records before h; the model's head moves to h. Returns 0 or the
+ * child's failure status. */
+static int dropped_to(struct model *m, uint64_t h, uint64_t pts, const char *what)
+{
+    uint64_t want = span_of(m->head, h).points;
+    if (pts != want)
+        return child_fail("%s dropped %" PRIu64 " points, model %" PRIu64, what, pts, want);
+    m->head = h;
+    return 0;
 }
 
 static int step(struct ne_hintq **qp, struct model *m, enum op op, uint32_t arg,
@@ -415,7 +408,7 @@ static int step(struct ne_hintq **qp, struct model *m, enum op op, uint32_t arg,
     case OP_SYNC:
         g_phase = PH_SYNC;
         if ((rc = ne_hintq_sync(q)) != 0) return child_fail("sync: %s", ne_strerror(rc));
-        if (m->next > 1) say("D %" PRIu64 "\n", m->next - 1);
+        if (m->next > 1) cu_say(g_pipe, "D %" PRIu64 "\n", m->next - 1);
         return 0;
     case OP_TRIM: {
         uint64_t bytes = span_of(m->head, m->next).bytes;
@@ -423,24 +416,14 @@ static int step(struct ne_hintq **qp, struct model *m, enum op op, uint32_t arg,
         uint64_t h = head_after_bytes(m, bound, 0);
         will_leave(h);
         g_phase = PH_BOUND;
-        uint64_t pts = ne_hintq_trim(q, bound);
-        if (pts != span_of(m->head, h).points)
-            return child_fail("trim dropped %" PRIu64 " points, model %" PRIu64, pts,
-                              span_of(m->head, h).points);
-        m->head = h;
-        return 0;
+        return dropped_to(m, h, ne_hintq_trim(q, bound), "trim");
     }
     case OP_EXPIRE: {
         int64_t now = time_of(m->next);
         uint64_t h = head_after_age(m, now);
         will_leave(h);
         g_phase = PH_BOUND;
-        uint64_t pts = ne_hintq_expire(q, now);
-        if (pts != span_of(m->head, h).points)
-            return child_fail("expire dropped %" PRIu64 " points, model %" PRIu64, pts,
-                              span_of(m->head, h).points);
-        m->head = h;
-        return 0;
+        return dropped_to(m, h, ne_hintq_expire(q, now), "expire");
     }
     case OP_SAVE:
         g_phase = PH_SAVE;
@@ -459,8 +442,9 @@ struct child_args {
     uint64_t crash_at_write; /* write number; 0: none */
 };
 
-static int child_main(const struct child_args *a)
+static int child_main(void *arg)
 {
+    const struct child_args *a = arg;
     struct plan p;
     make_plan(a->seed, &p);
     struct ne_crashsim_opts co = {.seed = a->seed,
@@ -490,11 +474,11 @@ static int child_main(const struct child_args *a)
     g_phase = PH_CLOSE;
     ne_hintq_batch_free(&b);
     ne_hintq_close(&q);
-    if (rc == 0 && m.next > 1) say("D %" PRIu64 "\n", m.next - 1);
+    if (rc == 0 && m.next > 1) cu_say(g_pipe, "D %" PRIu64 "\n", m.next - 1);
     saved_check(&m);
     struct ne_crashsim_stats st;
     ne_crashsim_stats(&st);
-    say("END %" PRIu64 " %" PRIu64 "\n", st.syncs, st.writes);
+    cu_say(g_pipe, "END %" PRIu64 " %" PRIu64 "\n", st.syncs, st.writes);
     ne_crashsim_disarm();
     return rc;
 }
@@ -507,19 +491,13 @@ struct outcome {
     uint64_t durable; /* every record up to this one was durable */
     uint64_t head;    /* the head the last call started would leave */
     uint64_t floor;   /* the head of the last completed cursor save */
-    bool crashed;
-    char site[32], cause[16];
-    int phase;
-    uint64_t kept, lost, dir_undone, trunc_undone;
-    uint64_t end_syncs, end_writes;
-    char errors[1024];
+    struct cu_report rep;
 };
 
-static void parse_line(struct outcome *out, const char *line)
+static void parse_line(void *ctx, const char *line)
 {
-    int phase;
-    uint64_t v, a1, a2, a3, a4;
-    char site[32], cause[16];
+    struct outcome *out = ctx;
+    uint64_t v;
     if (sscanf(line, "N %" SCNu64, &v) == 1) {
         out->started = v;
     } else if (sscanf(line, "D %" SCNu64, &v) == 1) {
@@ -528,71 +506,17 @@ static void parse_line(struct outcome *out, const char *line)
         out->head = v;
     } else if (sscanf(line, "F %" SCNu64, &v) == 1) {
         out->floor = v;
-    } else if (sscanf(line, "C %31s %15s %d %" SCNu64 " %" SCNu64 " %" SCNu64 " %" SCNu64, site,
-                      cause, &phase, &a1, &a2, &a3, &a4) == 7) {
-        out->crashed = true;
-        snprintf(out->site, sizeof out->site, "%s", site);
-        snprintf(out->cause, sizeof out->cause, "%s", cause);
-        out->phase = phase;
-        out->kept = a1;
-        out->lost = a2;
-        out->dir_undone = a3;
-        out->trunc_undone = a4;
-    } else if (sscanf(line, "END %" SCNu64 " %" SCNu64, &v, &a1) == 2) {
-        out->end_syncs = v;
-        out->end_writes = a1;
-    } else if (line[0] == 'E') {
-        size_t n = strlen(out->errors);
-        snprintf(out->errors + n, sizeof out->errors - n, "%s", line);
+    } else {
+        cu_parse_report(&out->rep, line);
     }
 }
 
 /* Runs one child and collects what it reported. */
-static void run_child(const struct child_args *a, struct outcome *out)
+static void run_child(struct child_args *a, struct outcome *out)
 {
     memset(out, 0, sizeof *out);
     out->head = out->floor = 1;
-    int fds[2];
-    if (pipe(fds) != 0) {
-        out->status = -1;
-        return;
-    }
-    fflush(stdout);
-    fflush(stderr);
-    pid_t pid = fork();
-    if (pid == 0) {
-        close(fds[0]);
-        g_pipe = fds[1];
-        _exit(child_main(a));
-    }
-    close(fds[1]);
-    char buf[8192], line[512];
-    size_t ll = 0;
-    ssize_t n;
-    while ((n = read(fds[0], buf, sizeof buf)) != 0) {
-        if (n < 0) {
-            if (errno == EINTR) continue;
-            break;
-        }
-        for (ssize_t k = 0; k < n; k++) {
-            if (buf[k] == '\n' || ll == sizeof line - 1) {
-                line[ll] = '\0';
-                parse_line(out, line);
-                ll = 0;
-            } else {
-                line[ll++] = buf[k];
-            }
-        }
-    }
-    close(fds[0]);
-    int st = 0;
-    if (pid < 0) {
-        out->status = -1;
-        return;
-    }
-    while (waitpid(pid, &st, 0) < 0 && errno == EINTR)
-        ;
-    out->status = WIFSIGNALED(st) ? 1000 + WTERMSIG(st) : WEXITSTATUS(st);
+    out->status = cu_run_child_lines(child_main, a, &g_pipe, parse_line, out);
 }
 
 /* The segment files of the queue directory. */
@@ -715,18 +639,18 @@ static void tally(const struct outcome *o)
 {
     g_tot.iterations++;
     g_tot.cursor_saves += o->floor > 1;
-    if (!o->crashed) {
+    if (!o->rep.crashed) {
         g_tot.clean++;
         return;
     }
     g_tot.crashes++;
-    if (o->phase >= 0 && o->phase < PH__N) g_tot.by_phase[o->phase]++;
+    if (o->rep.phase >= 0 && o->rep.phase < PH__N) g_tot.by_phase[o->rep.phase]++;
     for (int k = 0; k < 3; k++)
-        if (strcmp(site_names[k], o->site) == 0) g_tot.by_site[k]++;
-    g_tot.sectors_kept += o->kept;
-    g_tot.sectors_lost += o->lost;
-    g_tot.dir_undone += o->dir_undone;
-    g_tot.trunc_undone += o->trunc_undone;
+        if (strcmp(site_names[k], o->rep.site) == 0) g_tot.by_site[k]++;
+    g_tot.sectors_kept += o->rep.kept;
+    g_tot.sectors_lost += o->rep.lost;
+    g_tot.dir_undone += o->rep.dir_undone;
+    g_tot.trunc_undone += o->rep.trunc_undone;
 }
 
 /* What came back against what was promised. */
@@ -831,13 +755,6 @@ static int check_after(const struct plan *p, const struct outcome *o, uint64_t s
     return ok ? 0 : 1;
 }
 
-static uint64_t mix(uint64_t seed, long it)
-{
-    uint64_t r = seed + (uint64_t)it * 0x9e3779b97f4a7c15ULL;
-    cu_rnd(&r);
-    return cu_rnd(&r) | 1;
-}
-
 static void print_totals(uint64_t clean_syncs, uint64_t clean_writes)
 {
     fprintf(
@@ -869,22 +786,17 @@ static void test_power_loss_loop(void)
     /* a clean run tells how many syncs a full workload makes */
     T_CHECK(cu_mkdtemp(g_dir, sizeof g_dir, "crash-hintq") == 0);
     struct outcome o;
-    struct child_args a = {.seed = mix(seed, -1)};
+    struct child_args a = {.seed = cu_mix(seed, -1)};
     run_child(&a, &o);
     ne_fs_remove_tree(g_dir);
-    if (o.status != 0) T_FAIL_("clean run exited %d: %s", o.status, o.errors);
-    T_CHECK(o.end_syncs > 10);
-    uint64_t clean_syncs = o.end_syncs, clean_writes = o.end_writes;
-    uint64_t max_sync = clean_syncs + clean_syncs / 10 + 1;
-    uint64_t max_write = clean_writes + clean_writes / 10 + 1;
+    if (o.status != 0) T_FAIL_("clean run exited %d: %s", o.status, o.rep.errors);
+    T_CHECK(o.rep.end_syncs > 10);
+    uint64_t clean_syncs = o.rep.end_syncs, clean_writes = o.rep.end_writes;
     long nbad = 0;
     for (long it = 0; it < iters; it++) {
-        uint64_t is = mix(seed, it);
-        uint64_t r = is;
-        if (it % 4 == 3)
-            a = (struct child_args){.seed = is, .crash_at_write = 1 + cu_rnd(&r) % max_write};
-        else
-            a = (struct child_args){.seed = is, .crash_at = 1 + cu_rnd(&r) % max_sync};
+        uint64_t is = cu_mix(seed, it);
+        a = (struct child_args){.seed = is};
+        cu_cut_point(is, it, clean_syncs, clean_writes, &a.crash_at, &a.crash_at_write);
         struct plan p;
         make_plan(is, &p);
         T_CHECK(cu_mkdtemp(g_dir, sizeof g_dir, "crash-hintq") == 0);
@@ -892,23 +804,23 @@ static void test_power_loss_loop(void)
         char why[1600] = "";
         int bad = 0;
         if (o.status != 0 && o.status != NE_CRASHSIM_EXIT) {
-            snprintf(why, sizeof why, "child exited %d: %s", o.status, o.errors);
+            snprintf(why, sizeof why, "child exited %d: %s", o.status, o.rep.errors);
             bad = 1;
         } else {
             bad = check_after(&p, &o, is, why, sizeof why);
         }
         tally(&o);
         if (bad) {
-            fprintf(stderr,
-                    "FAIL iteration %ld (mode %s, run seed %" PRIu64 ", crash at sync %" PRIu64
-                    " / write %" PRIu64 ", site %s, phase %s; started %" PRIu64 " durable %" PRIu64
-                    " head %" PRIu64 " saved head %" PRIu64 "): %s\n  dir %s %s\n",
-                    it, g_mode, seed, a.crash_at, a.crash_at_write, o.crashed ? o.site : "-",
-                    o.crashed ? phase_names[o.phase] : "-", o.started, o.durable, o.head, o.floor,
-                    why, g_dir,
-                    getenv("NEOEDGE_CRASH_KEEP_DIR")
-                        ? "kept"
-                        : "removed (NEOEDGE_CRASH_KEEP_DIR=1 keeps it)");
+            fprintf(
+                stderr,
+                "FAIL iteration %ld (mode %s, run seed %" PRIu64 ", crash at sync %" PRIu64
+                " / write %" PRIu64 ", site %s, phase %s; started %" PRIu64 " durable %" PRIu64
+                " head %" PRIu64 " saved head %" PRIu64 "): %s\n  dir %s %s\n",
+                it, g_mode, seed, a.crash_at, a.crash_at_write, o.rep.crashed ? o.rep.site : "-",
+                o.rep.crashed ? phase_names[o.rep.phase] : "-", o.started, o.durable, o.head,
+                o.floor, why, g_dir,
+                getenv("NEOEDGE_CRASH_KEEP_DIR") ? "kept"
+                                                 : "removed (NEOEDGE_CRASH_KEEP_DIR=1 keeps it)");
             if (!getenv("NEOEDGE_CRASH_KEEP_DIR")) ne_fs_remove_tree(g_dir);
             if (!getenv("NEOEDGE_CRASH_KEEP_GOING")) {
                 print_totals(clean_syncs, clean_writes);

@@ -82,18 +82,13 @@ static int write_seg(uint64_t id, bool b_content)
 
 static int g_pipe = -1;
 
-static void say(const char *s)
-{
-    if (write(g_pipe, s, strlen(s)) < 0) _exit(90);
-}
-
 /* The life cycle the child runs (also run once, armed without a crash, to
  * count its syncs and writes). Returns 0 or the first error. */
 static int life_cycle(void)
 {
     int rc = write_seg(2, true);
     if (rc) return rc;
-    if (g_pipe >= 0) say("P2\n");
+    if (g_pipe >= 0) cu_say(g_pipe, "P2\n");
     struct ne_seg *in[2] = {NULL, NULL};
     char p1[300], p2[300];
     ne_seg_path(p1, sizeof p1, g_dir, 1);
@@ -103,7 +98,7 @@ static int life_cycle(void)
     ne_seg_merge_opts_default(&mo);
     mo.block_points = 700;
     if ((rc = ne_seg_merge(in, 2, g_dir, 3, &mo, NULL))) goto out;
-    if (g_pipe >= 0) say("P3\n");
+    if (g_pipe >= 0) cu_say(g_pipe, "P3\n");
     ne_seg_close(&in[0]);
     ne_seg_close(&in[1]);
     if ((rc = ne_fs_unlink(p1)) || (rc = ne_fs_unlink(p2))) goto out;
@@ -126,38 +121,22 @@ static int child_main(void *arg)
     return rc ? 81 : 0;
 }
 
+/* A line the child reported: P2 / P3, segment 2 / merge 3 published. */
+static void on_published(void *ctx, const char *line)
+{
+    int *published = ctx;
+    if (strcmp(line, "P3") == 0)
+        *published = 3;
+    else if (strcmp(line, "P2") == 0 && *published < 2)
+        *published = 2;
+}
+
 /* Runs a child; *published gets 2 or 3 if segment 2 / merge 3 were
  * reported published before the crash, else 0. Returns the exit status. */
 static int run_child(struct child_args *a, int *published)
 {
-    int fds[2];
-    if (pipe(fds) != 0) return -1;
-    fflush(stderr);
-    pid_t pid = fork();
-    if (pid == 0) {
-        close(fds[0]);
-        g_pipe = fds[1];
-        _exit(child_main(a));
-    }
-    close(fds[1]);
-    char buf[64];
-    ssize_t n;
     *published = 0;
-    while ((n = read(fds[0], buf, sizeof buf - 1)) != 0) {
-        if (n < 0 && errno == EINTR) continue;
-        if (n < 0) break;
-        buf[n] = '\0';
-        if (strstr(buf, "P3"))
-            *published = 3;
-        else if (strstr(buf, "P2") && *published < 2)
-            *published = 2;
-    }
-    close(fds[0]);
-    int st = 0;
-    if (pid < 0) return -1;
-    while (waitpid(pid, &st, 0) < 0 && errno == EINTR)
-        ;
-    return WIFSIGNALED(st) ? 1000 + WTERMSIG(st) : WEXITSTATUS(st);
+    return cu_run_child_lines(child_main, a, &g_pipe, on_published, published);
 }
 
 /* ---- checking ------------------------------------------------------------------ */

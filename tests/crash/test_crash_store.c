@@ -121,34 +121,18 @@ static void store_opts(struct ne_store_opts *o)
 
 static int g_pipe = -1;
 
-static void say(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static void say(const char *fmt, ...)
-{
-    char line[256];
-    va_list ap;
-    va_start(ap, fmt);
-    int n = vsnprintf(line, sizeof line, fmt, ap);
-    va_end(ap);
-    if (n > 0 && write(g_pipe, line, (size_t)n) != n) _exit(90);
-}
-
 static void on_synced(void *ctx, enum ne_crashsim_sync_kind kind, const char *path, uint64_t at)
 {
     (void)ctx;
-    if (kind == NE_CRASHSIM_SYNC_FILE && strstr(path, "/wal/")) say("W %" PRIu64 "\n", at);
+    if (kind == NE_CRASHSIM_SYNC_FILE && strstr(path, "/wal/"))
+        cu_say(g_pipe, "W %" PRIu64 "\n", at);
 }
 
 /* Names the structure a sync belongs to, for the coverage table. */
-static bool ends_with(const char *s, const char *suffix)
-{
-    size_t n = strlen(s), k = strlen(suffix);
-    return n >= k && strcmp(s + n - k, suffix) == 0;
-}
-
 static const char *site_of(const char *path)
 {
-    if (ends_with(path, "/wal")) return "wal-dir";
-    if (ends_with(path, "/seg")) return "seg-dir";
+    if (cu_ends_with(path, "/wal")) return "wal-dir";
+    if (cu_ends_with(path, "/seg")) return "seg-dir";
     if (strstr(path, "/wal/")) return "wal-file";
     if (strstr(path, "/seg/")) return "segment";
     if (strstr(path, "series.log")) return "series-index";
@@ -159,9 +143,7 @@ static const char *site_of(const char *path)
 static void on_crash(void *ctx, const struct ne_crashsim_report *r)
 {
     const int *phase = ctx;
-    say("C %s %s %d %" PRIu64 " %" PRIu64 " %" PRIu64 " %" PRIu64 " %" PRIu64 "\n",
-        site_of(r->path), r->cause, *phase, r->kept, r->dropped + r->garbled + r->torn,
-        r->dir_ops_pending, r->dir_ops_undone, r->truncates_undone);
+    cu_say_cut(g_pipe, site_of(r->path), *phase, r);
 }
 
 static int write_batch(struct ne_store *s, const struct plan *p, int i, struct ne_batch *b)
@@ -172,10 +154,10 @@ static int write_batch(struct ne_store *s, const struct plan *p, int i, struct n
     while ((rc = ne_store_write(s, "db", b, &res)) == NE_EBUSY)
         ne_time_sleep_ns(1000000);
     if (rc == 0 && res.accepted == PTS) {
-        say("A %d %" PRIu64 "\n", i, ne_crashsim_clock());
+        cu_say(g_pipe, "A %d %" PRIu64 "\n", i, ne_crashsim_clock());
         return 0;
     }
-    say("E %d %d %u %s\n", i, rc, res.rejected, rc ? ne_strerror(rc) : res.first_error);
+    cu_say(g_pipe, "E %d %d %u %s\n", i, rc, res.rejected, rc ? ne_strerror(rc) : res.first_error);
     return 1;
 }
 
@@ -190,8 +172,9 @@ enum { PH_OPEN = 0, PH_WRITE, PH_FLUSH, PH_COMPACT, PH_CLOSE, PH_REOPEN, PH__N }
 static const char *const phase_names[PH__N] = {"open", "write", "flush", "compact", "close",
                                                "reopen"};
 
-static int child_main(const struct child_args *a)
+static int child_main(void *arg)
 {
+    const struct child_args *a = arg;
     static int phase;
     struct plan p;
     make_plan(a->seed, &p);
@@ -234,7 +217,7 @@ static int child_main(const struct child_args *a)
     ne_batch_free(&b);
     struct ne_crashsim_stats st;
     ne_crashsim_stats(&st);
-    say("END %" PRIu64 " %" PRIu64 "\n", st.syncs, st.writes);
+    cu_say(g_pipe, "END %" PRIu64 " %" PRIu64 "\n", st.syncs, st.writes);
     ne_crashsim_disarm();
     return bad ? 85 : 0;
 }
@@ -246,90 +229,29 @@ struct outcome {
     bool acked[NB];
     uint64_t ack_clock[NB];
     uint64_t last_wal_sync; /* start stamp of the last completed WAL sync */
-    bool crashed;
-    char site[32], cause[16];
-    int phase;
-    uint64_t kept, lost, dir_pending, dir_undone, trunc_undone;
-    uint64_t end_syncs, end_writes;
-    char errors[512];
+    struct cu_report rep;
 };
 
-static void parse_line(struct outcome *out, const char *line)
+static void parse_line(void *ctx, const char *line)
 {
-    int i, phase;
-    uint64_t v, a1, a2, a3, a4, a5;
-    char site[32], cause[16];
+    struct outcome *out = ctx;
+    int i;
+    uint64_t v;
     if (sscanf(line, "A %d %" SCNu64, &i, &v) == 2 && i >= 0 && i < NB) {
         out->acked[i] = true;
         out->ack_clock[i] = v;
     } else if (sscanf(line, "W %" SCNu64, &v) == 1) {
         if (v > out->last_wal_sync) out->last_wal_sync = v;
-    } else if (sscanf(line, "C %31s %15s %d %" SCNu64 " %" SCNu64 " %" SCNu64 " %" SCNu64
-                            " %" SCNu64,
-                      site, cause, &phase, &a1, &a2, &a3, &a4, &a5) == 8) {
-        out->crashed = true;
-        snprintf(out->site, sizeof out->site, "%s", site);
-        snprintf(out->cause, sizeof out->cause, "%s", cause);
-        out->phase = phase;
-        out->kept = a1;
-        out->lost = a2;
-        out->dir_pending = a3;
-        out->dir_undone = a4;
-        out->trunc_undone = a5;
-    } else if (sscanf(line, "END %" SCNu64 " %" SCNu64, &v, &a1) == 2) {
-        out->end_syncs = v;
-        out->end_writes = a1;
-    } else if (line[0] == 'E') {
-        size_t n = strlen(out->errors);
-        snprintf(out->errors + n, sizeof out->errors - n, "%s", line);
+    } else {
+        cu_parse_report(&out->rep, line);
     }
 }
 
 /* Runs one child and collects what it reported. */
-static void run_child(const struct child_args *a, struct outcome *out)
+static void run_child(struct child_args *a, struct outcome *out)
 {
     memset(out, 0, sizeof *out);
-    int fds[2];
-    if (pipe(fds) != 0) {
-        out->status = -1;
-        return;
-    }
-    fflush(stdout);
-    fflush(stderr);
-    pid_t pid = fork();
-    if (pid == 0) {
-        close(fds[0]);
-        g_pipe = fds[1];
-        _exit(child_main(a));
-    }
-    close(fds[1]);
-    char buf[8192], line[512];
-    size_t ll = 0;
-    ssize_t n;
-    while ((n = read(fds[0], buf, sizeof buf)) != 0) {
-        if (n < 0) {
-            if (errno == EINTR) continue;
-            break;
-        }
-        for (ssize_t k = 0; k < n; k++) {
-            if (buf[k] == '\n' || ll == sizeof line - 1) {
-                line[ll] = '\0';
-                parse_line(out, line);
-                ll = 0;
-            } else {
-                line[ll++] = buf[k];
-            }
-        }
-    }
-    close(fds[0]);
-    int st = 0;
-    if (pid < 0) {
-        out->status = -1;
-        return;
-    }
-    while (waitpid(pid, &st, 0) < 0 && errno == EINTR)
-        ;
-    out->status = WIFSIGNALED(st) ? 1000 + WTERMSIG(st) : WEXITSTATUS(st);
+    out->status = cu_run_child_lines(child_main, a, &g_pipe, parse_line, out);
 }
 
 /* What the reopened store holds, per batch and field. */
@@ -428,18 +350,18 @@ static const char *const site_names[8] = {"wal-file", "wal-dir", "segment", "seg
 static void tally(const struct outcome *o)
 {
     g_tot.iterations++;
-    if (!o->crashed) {
+    if (!o->rep.crashed) {
         g_tot.clean++;
         return;
     }
     g_tot.crashes++;
-    if (o->phase >= 0 && o->phase < PH__N) g_tot.by_phase[o->phase]++;
+    if (o->rep.phase >= 0 && o->rep.phase < PH__N) g_tot.by_phase[o->rep.phase]++;
     for (int k = 0; site_names[k]; k++)
-        if (strcmp(site_names[k], o->site) == 0) g_tot.by_site[k]++;
-    g_tot.sectors_kept += o->kept;
-    g_tot.sectors_lost += o->lost;
-    g_tot.dir_undone += o->dir_undone;
-    g_tot.trunc_undone += o->trunc_undone;
+        if (strcmp(site_names[k], o->rep.site) == 0) g_tot.by_site[k]++;
+    g_tot.sectors_kept += o->rep.kept;
+    g_tot.sectors_lost += o->rep.lost;
+    g_tot.dir_undone += o->rep.dir_undone;
+    g_tot.trunc_undone += o->rep.trunc_undone;
 }
 
 /* Checks the directory a child left. Returns 0, or 1 with why filled. */
@@ -498,13 +420,6 @@ static int check_after(const struct plan *p, const struct outcome *o, char *why,
     return rc ? 1 : 0;
 }
 
-static uint64_t mix(uint64_t seed, long it)
-{
-    uint64_t r = seed + (uint64_t)it * 0x9e3779b97f4a7c15ULL;
-    cu_rnd(&r);
-    return cu_rnd(&r) | 1;
-}
-
 static void test_power_loss_loop(void)
 {
     uint64_t seed = cu_seed();
@@ -515,23 +430,17 @@ static void test_power_loss_loop(void)
     /* a clean run tells how many syncs a full workload makes */
     T_CHECK(cu_mkdtemp(g_dir, sizeof g_dir, "crash-store") == 0);
     struct outcome o;
-    struct child_args a = {.seed = mix(seed, -1), .crash_at = 0};
+    struct child_args a = {.seed = cu_mix(seed, -1), .crash_at = 0};
     run_child(&a, &o);
     ne_fs_remove_tree(g_dir);
-    if (o.status != 0) T_FAIL_("clean run exited %d: %s", o.status, o.errors);
-    T_CHECK(o.end_syncs > 10);
-    uint64_t clean_syncs = o.end_syncs, clean_writes = o.end_writes;
-    uint64_t max_sync = clean_syncs + clean_syncs / 10 + 1;
-    uint64_t max_write = clean_writes + clean_writes / 10 + 1;
+    if (o.status != 0) T_FAIL_("clean run exited %d: %s", o.status, o.rep.errors);
+    T_CHECK(o.rep.end_syncs > 10);
+    uint64_t clean_syncs = o.rep.end_syncs, clean_writes = o.rep.end_writes;
     long nbad = 0; /* with NEOEDGE_CRASH_KEEP_GOING: failures seen */
     for (long it = 0; it < iters; it++) {
-        uint64_t is = mix(seed, it);
-        uint64_t r = is;
-        /* three runs in four crash at a sync, one right after a write */
-        if (it % 4 == 3)
-            a = (struct child_args){.seed = is, .crash_at_write = 1 + cu_rnd(&r) % max_write};
-        else
-            a = (struct child_args){.seed = is, .crash_at = 1 + cu_rnd(&r) % max_sync};
+        uint64_t is = cu_mix(seed, it);
+        a = (struct child_args){.seed = is};
+        cu_cut_point(is, it, clean_syncs, clean_writes, &a.crash_at, &a.crash_at_write);
         struct plan p;
         make_plan(is, &p);
         T_CHECK(cu_mkdtemp(g_dir, sizeof g_dir, "crash-store") == 0);
@@ -539,23 +448,24 @@ static void test_power_loss_loop(void)
         char why[4096] = "";
         int bad = 0;
         if (o.status != 0 && o.status != NE_CRASHSIM_EXIT) {
-            snprintf(why, sizeof why, "child exited %d: %s", o.status, o.errors);
+            snprintf(why, sizeof why, "child exited %d: %s", o.status, o.rep.errors);
             bad = 1;
-        } else if (o.errors[0]) {
-            snprintf(why, sizeof why, "write failed: %s", o.errors);
+        } else if (o.rep.errors[0]) {
+            snprintf(why, sizeof why, "write failed: %s", o.rep.errors);
             bad = 1;
         } else {
             bad = check_after(&p, &o, why, sizeof why);
         }
         tally(&o);
         if (bad) {
-            fprintf(stderr,
-                    "FAIL iteration %ld (mode %s, run seed %" PRIu64 ", crash at sync %" PRIu64
-                    " / write %" PRIu64 ", site %s, phase %s): %s\n  dir %s %s\n",
-                    it, g_mode, seed, a.crash_at, a.crash_at_write, o.crashed ? o.site : "-",
-                    o.crashed ? phase_names[o.phase] : "-", why, g_dir,
-                    getenv("NEOEDGE_CRASH_KEEP_DIR") ? "kept"
-                                                     : "removed (NEOEDGE_CRASH_KEEP_DIR=1 keeps it)");
+            fprintf(
+                stderr,
+                "FAIL iteration %ld (mode %s, run seed %" PRIu64 ", crash at sync %" PRIu64
+                " / write %" PRIu64 ", site %s, phase %s): %s\n  dir %s %s\n",
+                it, g_mode, seed, a.crash_at, a.crash_at_write, o.rep.crashed ? o.rep.site : "-",
+                o.rep.crashed ? phase_names[o.rep.phase] : "-", why, g_dir,
+                getenv("NEOEDGE_CRASH_KEEP_DIR") ? "kept"
+                                                 : "removed (NEOEDGE_CRASH_KEEP_DIR=1 keeps it)");
             if (!getenv("NEOEDGE_CRASH_KEEP_DIR")) ne_fs_remove_tree(g_dir);
             if (!getenv("NEOEDGE_CRASH_KEEP_GOING"))
                 T_FAIL_("power-loss check failed (NEOEDGE_CRASH_SEED=%" PRIu64 ")", seed);

@@ -8,48 +8,32 @@
 . "$(dirname "$0")/../lib.sh"
 . "$(dirname "$0")/ae_lib.sh"
 it_setup
-ae_setup
-for n in 1 2 3; do ae_start $n; done
-for n in 1 2 3; do
-  it_expect "node$n sees three alive members" it_wait_for 20 ae_alive_is $n 3
-done
+ae_cluster_up
 
-: >"$IT_DIR/acked1"
 : >"$IT_DIR/acked2"
-"$PY" "$AE_CHECK" writer "${HTTP[1]}" 1 "$IT_DIR/acked1" "$IT_DIR/stop" &
-W1=$!
-IT_PIDS+=("$W1")
+cl_writer W1 1 writer "$IT_DIR/stop"
 acked_lines() { [ "$(cat "$IT_DIR"/acked1 "$IT_DIR"/acked2 | wc -l)" -ge "$1" ]; }
 it_expect "the first writer is under way" it_wait_for 20 acked_lines 200
 
-ae_kill 3
+cl_kill 3
 it_log "node3 killed"
-"$PY" "$AE_CHECK" writer "${HTTP[2]}" 2 "$IT_DIR/acked2" "$IT_DIR/stop" &
-W2=$!
-IT_PIDS+=("$W2")
-dropped() {
-  "$PY" -c 'import sys; sys.exit(0 if float(sys.argv[1]) > 0 else 1)' \
-    "$(it_metric neoedge_replication_dropped_points_total 'reason="hint_window"' "${HTTP[$1]}")"
-}
-it_expect "node1 drops its hints for node3 past the hint window, counted" it_wait_for 30 dropped 1
-it_expect "node2 drops its hints for node3 past the hint window, counted" it_wait_for 30 dropped 2
+cl_writer W2 2 writer "$IT_DIR/stop"
+it_expect "node1 drops its hints for node3 past the hint window, counted" it_wait_for 30 ae_dropped 1
+it_expect "node2 drops its hints for node3 past the hint window, counted" it_wait_for 30 ae_dropped 2
 n_before=$(cat "$IT_DIR"/acked1 "$IT_DIR"/acked2 | wc -l)
 it_expect "writes go on while node3 is down" it_wait_for $((20 * AE_SCALE)) \
   acked_lines $((n_before + 500 * AE_SCALE))
 
 ae_start 3
-it_expect "node3 sees three alive members again" it_wait_for 20 ae_alive_is 3 3
+it_expect "node3 sees three alive members again" it_wait_for 20 cl_alive_is 3 3
 touch "$IT_DIR/stop"
-wait "$W1" "$W2"
-it_forget_pid "$W1"
-it_forget_pid "$W2"
+cl_reap "$W1" "$W2"
 it_log "writers stopped: $(cat "$IT_DIR"/acked1 "$IT_DIR"/acked2 | wc -l) points acknowledged"
 for n in 1 2 3; do
   it_expect "node$n's anti-entropy is quiet" ae_wait_quiet $n $((60 * AE_SCALE))
 done
 repaired=$(it_metric neoedge_antientropy_points_repaired_total '' "${HTTP[3]}")
-it_expect "node3 repaired points through anti-entropy ($repaired)" \
-  "$PY" -c 'import sys; sys.exit(0 if float(sys.argv[1]) > 0 else 1)' "$repaired"
+it_expect "node3 repaired points through anti-entropy ($repaired)" cl_positive "$repaired"
 status=$("$NEOEDGE_BIN" cluster status --host "127.0.0.1:${HTTP[3]}" 2>&1)
 it_contains "neoedge cluster status shows the anti-entropy line" "$status" "anti-entropy: every 1s"
 ae_verify "$IT_DIR/acked1" "$IT_DIR/acked2"

@@ -9,54 +9,38 @@
 . "$(dirname "$0")/../lib.sh"
 . "$(dirname "$0")/ae_lib.sh"
 it_setup
-ae_setup
-for n in 1 2 3; do ae_start $n; done
-for n in 1 2 3; do
-  it_expect "node$n sees three alive members" it_wait_for 20 ae_alive_is $n 3
-done
+ae_cluster_up
 
 ae_partition 1 node2 node3
 ae_partition 2 node1
 ae_partition 3 node1
-it_expect "node1 sees only itself alive" it_wait_for 20 ae_alive_is 1 1
-it_expect "node2 sees two alive members" it_wait_for 20 ae_alive_is 2 2
+it_expect "node1 sees only itself alive" it_wait_for 20 cl_alive_is 1 1
+it_expect "node2 sees two alive members" it_wait_for 20 cl_alive_is 2 2
 it_expect "node1 logged the test partition" \
   grep -q 'msg="test partition: dropping traffic with a peer" peer=node2' "${LOG[1]}"
 
-: >"$IT_DIR/acked1"
-: >"$IT_DIR/acked2"
-"$PY" "$AE_CHECK" writer "${HTTP[1]}" 1 "$IT_DIR/acked1" "$IT_DIR/stop" &
-W1=$!
-"$PY" "$AE_CHECK" writer "${HTTP[2]}" 2 "$IT_DIR/acked2" "$IT_DIR/stop" &
-W2=$!
-IT_PIDS+=("$W1" "$W2")
+cl_writer W1 1 writer "$IT_DIR/stop"
+cl_writer W2 2 writer "$IT_DIR/stop"
 lines() { [ "$(wc -l <"$1")" -ge "$2" ]; }
 it_expect "node1's side acknowledges writes" it_wait_for $((20 * AE_SCALE)) \
   lines "$IT_DIR/acked1" $((1000 * AE_SCALE))
 it_expect "node2's side acknowledges writes" it_wait_for $((20 * AE_SCALE)) \
   lines "$IT_DIR/acked2" $((1000 * AE_SCALE))
-dropped() {
-  "$PY" -c 'import sys; sys.exit(0 if float(sys.argv[1]) > 0 else 1)' \
-    "$(it_metric neoedge_replication_dropped_points_total 'reason="hint_window"' "${HTTP[$1]}")"
-}
-it_expect "node1's hints across the cut are dropped, counted" it_wait_for 30 dropped 1
-it_expect "node2's hints across the cut are dropped, counted" it_wait_for 30 dropped 2
+it_expect "node1's hints across the cut are dropped, counted" it_wait_for 30 ae_dropped 1
+it_expect "node2's hints across the cut are dropped, counted" it_wait_for 30 ae_dropped 2
 touch "$IT_DIR/stop"
-wait "$W1" "$W2"
-it_forget_pid "$W1"
-it_forget_pid "$W2"
+cl_reap "$W1" "$W2"
 
 for n in 1 2 3; do ae_partition $n; done
 for n in 1 2 3; do
-  it_expect "node$n sees three alive members after the heal" it_wait_for 20 ae_alive_is $n 3
+  it_expect "node$n sees three alive members after the heal" it_wait_for 20 cl_alive_is $n 3
 done
 for n in 1 2 3; do
   it_expect "node$n's anti-entropy is quiet" ae_wait_quiet $n $((60 * AE_SCALE))
 done
 for n in 1 2; do
   it_expect "node$n repaired points from the other side" \
-    "$PY" -c 'import sys; sys.exit(0 if float(sys.argv[1]) > 0 else 1)' \
-    "$(it_metric neoedge_antientropy_points_repaired_total '' "${HTTP[$n]}")"
+    cl_positive "$(it_metric neoedge_antientropy_points_repaired_total '' "${HTTP[$n]}")"
 done
 ae_verify "$IT_DIR/acked1" "$IT_DIR/acked2"
 it_done

@@ -9,36 +9,25 @@
 . "$(dirname "$0")/../lib.sh"
 . "$(dirname "$0")/ae_lib.sh"
 it_setup
-ae_setup
-for n in 1 2 3; do ae_start $n; done
-for n in 1 2 3; do
-  it_expect "node$n sees three alive members" it_wait_for 20 ae_alive_is $n 3
-done
+ae_cluster_up
 
-: >"$IT_DIR/acked1"
-: >"$IT_DIR/acked2"
-"$PY" "$AE_CHECK" conflict "${HTTP[1]}" 1 "$IT_DIR/acked1" "$IT_DIR/stop" &
-W1=$!
-"$PY" "$AE_CHECK" conflict "${HTTP[2]}" 2 "$IT_DIR/acked2" "$IT_DIR/stop" &
-W2=$!
-IT_PIDS+=("$W1" "$W2")
+cl_writer W1 1 conflict "$IT_DIR/stop"
+cl_writer W2 2 conflict "$IT_DIR/stop"
 lines() { [ "$(cat "$IT_DIR"/acked1 "$IT_DIR"/acked2 | wc -l)" -ge "$1" ]; }
 it_expect "both writers are under way" it_wait_for 20 lines 1000
 ae_partition 3 node1 node2
 ae_partition 1 node3
 ae_partition 2 node3
-it_expect "node3 is cut off" it_wait_for 20 ae_alive_is 1 2
+it_expect "node3 is cut off" it_wait_for 20 cl_alive_is 1 2
 n_cut=$(cat "$IT_DIR"/acked1 "$IT_DIR"/acked2 | wc -l)
 it_expect "the writers go on while node3 is cut off" it_wait_for $((20 * AE_SCALE)) \
   lines $((n_cut + 1500 * AE_SCALE))
 for n in 1 2 3; do ae_partition $n; done
-it_expect "node3 is back" it_wait_for 20 ae_alive_is 3 3
+it_expect "node3 is back" it_wait_for 20 cl_alive_is 3 3
 it_expect "the writers go on after the heal" it_wait_for $((20 * AE_SCALE)) \
   lines $((n_cut + 2500 * AE_SCALE))
 touch "$IT_DIR/stop"
-wait "$W1" "$W2"
-it_forget_pid "$W1"
-it_forget_pid "$W2"
+cl_reap "$W1" "$W2"
 for n in 1 2 3; do
   it_expect "node$n's anti-entropy is quiet" ae_wait_quiet $n $((60 * AE_SCALE))
 done

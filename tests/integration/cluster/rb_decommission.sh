@@ -12,30 +12,19 @@
 . "$(dirname "$0")/rb_lib.sh"
 it_setup
 rb_setup
-for n in 1 2 3 4; do rb_start $n; done
+for n in 1 2 3 4; do cl_start $n; done
 for n in 1 2 3 4; do
-  it_expect "node$n sees four alive members" it_wait_for 20 rb_alive_is $n 4
+  it_expect "node$n sees four alive members" it_wait_for 20 cl_alive_is $n 4
 done
 it_expect "the four nodes settle (nothing moving)" it_wait_for 40 rb_settled 1 2 3 4
 
-: >"$IT_DIR/acked1"
-: >"$IT_DIR/acked2"
-: >"$IT_DIR/acked3"
-"$PY" "$AE_CHECK" writer "${HTTP[3]}" 3 "$IT_DIR/acked3" "$IT_DIR/stop3" &
-W3=$!
-IT_PIDS+=("$W3")
-"$PY" "$AE_CHECK" writer "${HTTP[1]}" 1 "$IT_DIR/acked1" "$IT_DIR/stop" &
-W1=$!
-IT_PIDS+=("$W1")
-"$PY" "$AE_CHECK" writer "${HTTP[2]}" 2 "$IT_DIR/acked2" "$IT_DIR/stop" &
-W2=$!
-IT_PIDS+=("$W2")
+cl_writer W3 3 writer "$IT_DIR/stop3"
+cl_writer W1 1 writer "$IT_DIR/stop"
+cl_writer W2 2 writer "$IT_DIR/stop"
 acked_lines() { [ "$(cat "$IT_DIR"/acked[123] | wc -l)" -ge "$1" ]; }
 it_expect "the writers are under way" it_wait_for 20 acked_lines $((2000 * RB_SCALE))
-"$PY" "$RB_CHECK" counter "${HTTP[1]}" "$IT_DIR/counts" "$IT_DIR/stop" \
-  "$IT_DIR/acked1" "$IT_DIR/acked2" "$IT_DIR/acked3" &
-C=$!
-IT_PIDS+=("$C")
+cl_bg C "$PY" "$RB_CHECK" counter "${HTTP[1]}" "$IT_DIR/counts" "$IT_DIR/stop" \
+  "$IT_DIR/acked1" "$IT_DIR/acked2" "$IT_DIR/acked3"
 
 out=$("$NEOEDGE_BIN" cluster decommission --host "127.0.0.1:${HTTP[1]}" nosuchnode 2>&1)
 it_eq "decommissioning an unknown node fails" "$?" 1
@@ -43,10 +32,10 @@ it_contains "and names it" "$out" "no member 'nosuchnode'"
 out=$("$NEOEDGE_BIN" cluster decommission --host "127.0.0.1:${HTTP[1]}" node3 2>&1)
 it_eq "neoedge cluster decommission node3 (asked of node1) exits 0" "$?" 0
 it_contains "it says what happens next" "$out" "node3: decommissioning"
-state() { rb_field 3 'j["rebalance"]["decommission"]'; }
+state() { cl_field 3 'j["rebalance"]["decommission"]'; }
 leaving() { [ "$(state)" = leaving ] || [ "$(state)" = done ]; }
 it_expect "node3 is leaving" it_wait_for 10 leaving
-off_ring() { [ "$(rb_field "$1" '"node3" in j["rebalance"]["decommissioned"]')" = True ]; }
+off_ring() { [ "$(cl_field "$1" '"node3" in j["rebalance"]["decommissioned"]')" = True ]; }
 for n in 1 2 4; do
   it_expect "node$n places without node3" it_wait_for 10 off_ring $n
 done
@@ -54,8 +43,7 @@ n3=$(wc -l <"$IT_DIR/acked3")
 acked3() { [ "$(wc -l <"$IT_DIR/acked3")" -ge "$1" ]; }
 it_expect "node3 takes writes while leaving" it_wait_for 20 acked3 $((n3 + 300))
 touch "$IT_DIR/stop3"
-wait "$W3"
-it_forget_pid "$W3"
+cl_reap "$W3"
 done_() { [ "$(state)" = done ]; }
 it_expect "node3 reports done" it_wait_for $((40 * RB_SCALE)) done_
 # done means: every shard node3 held has its 2 owners, both holding it
@@ -64,16 +52,13 @@ it_contains "neoedge cluster status on node3 shows it" "$status" "decommission: 
 metric=$(it_metric neoedge_rebalance_decommission_state '' "${HTTP[3]}")
 it_expect "and /metrics ($metric)" "$PY" -c 'import sys; sys.exit(0 if float(sys.argv[1]) == 2 else 1)' \
   "$metric"
-rb_stop 3
+cl_stop 3
 n_now=$(cat "$IT_DIR"/acked[123] | wc -l)
 it_expect "writes go on without node3" it_wait_for $((20 * RB_SCALE)) acked_lines \
   $((n_now + 500 * RB_SCALE))
 it_expect "the three others settle" it_wait_for 30 rb_settled 1 2 4
 touch "$IT_DIR/stop"
-wait "$W1" "$W2" "$C"
-it_forget_pid "$W1"
-it_forget_pid "$W2"
-it_forget_pid "$C"
+cl_reap "$W1" "$W2" "$C"
 it_log "writers stopped: $(cat "$IT_DIR"/acked[123] | wc -l) points acknowledged"
 verdict=$("$PY" "$RB_CHECK" complete "$IT_DIR/counts")
 it_eq "every query during the decommission was complete ($verdict)" "$?" 0

@@ -11,30 +11,22 @@
 . "$(dirname "$0")/rb_lib.sh"
 it_setup
 rb_setup
-for n in 1 2 3; do rb_start $n; done
+for n in 1 2 3; do cl_start $n; done
 for n in 1 2 3; do
-  it_expect "node$n sees three alive members" it_wait_for 20 rb_alive_is $n 3
+  it_expect "node$n sees three alive members" it_wait_for 20 cl_alive_is $n 3
 done
 it_expect "the three nodes settle (nothing moving)" it_wait_for 30 rb_settled 1 2 3
 
-: >"$IT_DIR/acked1"
-: >"$IT_DIR/acked2"
-"$PY" "$AE_CHECK" writer "${HTTP[1]}" 1 "$IT_DIR/acked1" "$IT_DIR/stop" &
-W1=$!
-IT_PIDS+=("$W1")
-"$PY" "$AE_CHECK" writer "${HTTP[2]}" 2 "$IT_DIR/acked2" "$IT_DIR/stop" &
-W2=$!
-IT_PIDS+=("$W2")
+cl_writer W1 1 writer "$IT_DIR/stop"
+cl_writer W2 2 writer "$IT_DIR/stop"
 acked_lines() { [ "$(cat "$IT_DIR"/acked1 "$IT_DIR"/acked2 | wc -l)" -ge "$1" ]; }
 it_expect "the writers are under way" it_wait_for 20 acked_lines $((2000 * RB_SCALE))
-"$PY" "$RB_CHECK" counter "${HTTP[3]}" "$IT_DIR/counts" "$IT_DIR/stop" \
-  "$IT_DIR/acked1" "$IT_DIR/acked2" &
-C=$!
-IT_PIDS+=("$C")
+cl_bg C "$PY" "$RB_CHECK" counter "${HTTP[3]}" "$IT_DIR/counts" "$IT_DIR/stop" \
+  "$IT_DIR/acked1" "$IT_DIR/acked2"
 
-rb_start 4
-it_expect "node4 joins: four alive members" it_wait_for 20 rb_alive_is 1 4
-moving() { [ "$(rb_field 4 'j["rebalance"]["moves_completed"]')" -gt 0 ]; }
+cl_start 4
+it_expect "node4 joins: four alive members" it_wait_for 20 cl_alive_is 1 4
+moving() { [ "$(cl_field 4 'j["rebalance"]["moves_completed"]')" -gt 0 ]; }
 it_expect "shards move to node4" it_wait_for 30 moving
 it_expect "the moves settle: nothing moving or kept on any node" \
   it_wait_for $((40 * RB_SCALE)) rb_settled 1 2 3 4
@@ -42,27 +34,22 @@ n_settled=$(cat "$IT_DIR"/acked1 "$IT_DIR"/acked2 | wc -l)
 it_expect "writes go on after the move" it_wait_for $((20 * RB_SCALE)) acked_lines \
   $((n_settled + 500 * RB_SCALE))
 touch "$IT_DIR/stop"
-wait "$W1" "$W2" "$C"
-it_forget_pid "$W1"
-it_forget_pid "$W2"
-it_forget_pid "$C"
+cl_reap "$W1" "$W2" "$C"
 it_log "writers stopped: $(cat "$IT_DIR"/acked1 "$IT_DIR"/acked2 | wc -l) points acknowledged"
 
 verdict=$("$PY" "$RB_CHECK" complete "$IT_DIR/counts")
 it_eq "every query during the move was complete ($verdict)" "$?" 0
 # what node4 lacks is pulled by its moves, or already by anti-entropy
 # with the owners it shares the shard with
-moved=$(rb_field 4 'j["rebalance"]["points_moved"] + j["antientropy"]["points_repaired"]')
-it_expect "node4 pulled points ($moved)" \
-  "$PY" -c 'import sys; sys.exit(0 if int(sys.argv[1]) > 0 else 1)' "$moved"
-dropped=$(($(rb_field 1 'j["rebalance"]["shards_dropped"]') + \
-  $(rb_field 2 'j["rebalance"]["shards_dropped"]') + $(rb_field 3 'j["rebalance"]["shards_dropped"]')))
+moved=$(cl_field 4 'j["rebalance"]["points_moved"] + j["antientropy"]["points_repaired"]')
+it_expect "node4 pulled points ($moved)" cl_positive "$moved"
+dropped=$(($(cl_field 1 'j["rebalance"]["shards_dropped"]') + \
+  $(cl_field 2 'j["rebalance"]["shards_dropped"]') + $(cl_field 3 'j["rebalance"]["shards_dropped"]')))
 it_expect "the old owners dropped shard copies ($dropped)" test "$dropped" -gt 0
 status=$("$NEOEDGE_BIN" cluster status --host "127.0.0.1:${HTTP[4]}" 2>&1)
 it_contains "neoedge cluster status shows the shard move line" "$status" "shard moves: 0 moving here"
 metric=$(it_metric neoedge_rebalance_moves_completed_total '' "${HTTP[4]}")
-it_expect "node4 counts its moves in /metrics ($metric)" \
-  "$PY" -c 'import sys; sys.exit(0 if float(sys.argv[1]) > 0 else 1)' "$metric"
+it_expect "node4 counts its moves in /metrics ($metric)" cl_positive "$metric"
 
 curl -s "http://127.0.0.1:${HTTP[3]}/api/v1/cluster" >"$IT_DIR/cluster.json"
 rb_local_stores 1 2 3 4

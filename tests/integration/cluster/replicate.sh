@@ -14,64 +14,14 @@
 #      --data-dir`: each acknowledged point is on node1 and on each owner of
 #      its series, on no other node, and nothing acknowledged is lost.
 . "$(dirname "$0")/../lib.sh"
+. "$(dirname "$0")/cluster_lib.sh"
+HERE=$(cd "$(dirname "$0")" && pwd)
 it_setup
 
 KEY="integration-replicate-key-0123"
-declare -A HTTP CLUS PID LOG
+CL_SHARDS=64 CL_PROBE_INTERVAL=250ms CL_SUSPECT_TIMEOUT=2s CL_CONNECT_TIMEOUT=1s CL_MAX_LAG=200ms
+cl_ports 3
 
-for n in 1 2 3; do
-  HTTP[$n]=$(it_free_port tcp)
-  CLUS[$n]=$(it_free_port tcp)
-done
-SEEDS="127.0.0.1:${CLUS[1]}, 127.0.0.1:${CLUS[2]}, 127.0.0.1:${CLUS[3]}"
-
-write_config() {
-  cat >"$IT_DIR/node$1.yaml" <<YAML
-node_id: node$1
-data_dir: $IT_DIR/data$1
-default_database: iot
-http:
-  listen: 127.0.0.1:${HTTP[$1]}
-mqtt:
-  enabled: false
-coap:
-  enabled: false
-storage:
-  durability: interval
-cluster:
-  listen: 127.0.0.1:${CLUS[$1]}
-  seeds: [$SEEDS]
-  key: $KEY
-  shards: 64
-  probe_interval: 250ms
-  probe_timeout: 100ms
-  suspect_timeout: 2s
-  connect_timeout: 1s
-  io_timeout: 5s
-replication:
-  factor: 2
-  max_lag: 200ms
-YAML
-}
-
-start_node() {
-  LOG[$1]="$IT_DIR/node$1.$RANDOM.log"
-  "$NEOEDGE_BIN" run --config "$IT_DIR/node$1.yaml" >"${LOG[$1]}" 2>&1 &
-  PID[$1]=$!
-  IT_PIDS+=("${PID[$1]}")
-  NE_PID=${PID[$1]} NE_LOG=${LOG[$1]} it_wait_health "${HTTP[$1]}"
-}
-
-alive_count() {
-  curl -s "http://127.0.0.1:${HTTP[$1]}/api/v1/cluster" | "$PY" -c '
-import json, sys
-try:
-    print(json.load(sys.stdin)["counts"]["alive"])
-except Exception:
-    print(-1)
-'
-}
-sees_alive() { [ "$(alive_count "$1")" = "$2" ]; }
 # state_is N ID STATE: node N sees member ID in STATE.
 state_is() {
   curl -s "http://127.0.0.1:${HTTP[$1]}/api/v1/cluster" | "$PY" -c '
@@ -115,27 +65,11 @@ def write(port, k):
     except Exception:
         return False
 
-FNV_OFFSET, FNV_PRIME, M64 = 0xcbf29ce484222325, 0x100000001b3, (1 << 64) - 1
-
-def fnv(h, data):
-    for c in data:
-        h = ((h ^ c) * FNV_PRIME) & M64
-    return h
-
-def fnv_str(h, s):
-    b = s.encode()
-    return fnv(fnv(h, len(b).to_bytes(4, "little")), b)
-
-def fmix64(k):
-    k ^= k >> 33
-    k = (k * 0xff51afd7ed558ccd) & M64
-    k ^= k >> 33
-    k = (k * 0xc4ceb9fe1a85ec53) & M64
-    return k ^ (k >> 33)
+from rb_check import series_hash  # the ring's series hash, on PYTHONPATH
 
 def owners(ring, dev):
-    """Owner names of series m,dev=<dev> (the ring's series hash)."""
-    h = fmix64(fnv_str(fnv_str(fnv_str(FNV_OFFSET, "m"), "dev"), dev))
+    """Owner names of series m,dev=<dev>."""
+    h = series_hash("m", {"dev": dev})
     names = [n["id"] for n in ring["nodes"]]
     return [names[i] for i in ring["owners"][h % ring["shards"]]]
 
@@ -185,12 +119,12 @@ elif cmd == "verify":  # verify RING.json ACKED node1.json node2.json node3.json
         len(want), len(missing), len(extra), missing[:3], extra[:3]))
     sys.exit(0 if not missing and not extra else 1)
 PY
-check() { "$PY" "$IT_DIR/check.py" "$@"; }
+check() { PYTHONPATH="$HERE" "$PY" "$IT_DIR/check.py" "$@"; }
 
-for n in 1 2 3; do write_config $n; done
-for n in 1 2 3; do start_node $n; done
+for n in 1 2 3; do cl_config $n 2; done
+for n in 1 2 3; do cl_start $n; done
 for n in 1 2 3; do
-  it_expect "node$n sees three alive members" it_wait_for 20 sees_alive $n 3
+  it_expect "node$n sees three alive members" it_wait_for 20 cl_alive_is $n 3
 done
 curl -s "http://127.0.0.1:${HTTP[1]}/api/v1/cluster" >"$IT_DIR/ring.json"
 it_eq "ring: 64 shards, 2 owners each" \
@@ -217,14 +151,11 @@ it_eq "node1 received nothing (nobody else was written to)" \
 
 # ---- 2. kill -9 node3 under write load ---------------------------------------
 : >"$IT_DIR/acked"
-check writer "${HTTP[1]}" "$IT_DIR/acked" "$IT_DIR/stop" &
-WRITER=$!
-IT_PIDS+=("$WRITER")
+cl_bg WRITER check writer "${HTTP[1]}" "$IT_DIR/acked" "$IT_DIR/stop"
+
 acked_at_least() { [ "$(wc -l <"$IT_DIR/acked")" -ge "$1" ]; }
 it_expect "the writer is under way" it_wait_for 20 acked_at_least 5
-kill -KILL "${PID[3]}"
-wait "${PID[3]}" 2>/dev/null
-it_forget_pid "${PID[3]}"
+cl_kill 3
 it_log "node3 killed after $(wc -l <"$IT_DIR/acked") batches"
 it_expect "node1's hint queue for node3 grows" it_wait_for 20 \
   metric_above "${HTTP[1]}" neoedge_replication_queue_records 'peer="node3"' 3
@@ -240,11 +171,10 @@ it_expect "the queue for node3 keeps growing (was $queued records)" it_wait_for 
   metric_above "${HTTP[1]}" neoedge_replication_queue_records 'peer="node3"' "$queued"
 
 # ---- 3. node3 returns: the hints drain -----------------------------------------
-start_node 3
+cl_start 3
 it_expect "node1 sees node3 alive again" it_wait_for 20 state_is 1 node3 alive
 touch "$IT_DIR/stop"
-wait "$WRITER"
-it_forget_pid "$WRITER"
+cl_reap "$WRITER"
 it_log "the writer stopped after $(wc -l <"$IT_DIR/acked") acknowledged batches"
 for peer in node2 node3; do
   it_expect "node1's queue for $peer drains" it_wait_for 30 \
@@ -255,45 +185,31 @@ it_expect "node1 logged node3 reachable again" \
   grep -q 'msg="peer reachable again: draining its hints" peer=node3' "${LOG[1]}"
 
 # ---- 3b. node1 itself crashes with hints queued ---------------------------------
-kill -KILL "${PID[2]}"
-wait "${PID[2]}" 2>/dev/null
-it_forget_pid "${PID[2]}"
+cl_kill 2
 it_expect "node1 acknowledges a batch while node2 is down" check write "${HTTP[1]}" 5000 &&
   echo 5000 >>"$IT_DIR/acked"
 it_expect "node1 queues hints for node2" it_wait_for 20 \
   metric_above "${HTTP[1]}" neoedge_replication_queue_records 'peer="node2"' 0
-kill -KILL "${PID[1]}"
-wait "${PID[1]}" 2>/dev/null
-it_forget_pid "${PID[1]}"
-start_node 1
+cl_kill 1
+cl_start 1
 # at once, before membership may have found the others again: the member
 # list of the last run places the write
 it_expect "restarted node1 acknowledges a batch" check write "${HTTP[1]}" 5001 &&
   echo 5001 >>"$IT_DIR/acked"
 it_expect "restarted node1 reopened its hint queue for node2" \
   grep -q 'msg="hints from a previous run will be replayed" peer=node2' "${LOG[1]}"
-start_node 2
+cl_start 2
 for peer in node2 node3; do
   it_expect "restarted node1's queue for $peer drains" it_wait_for 30 \
     metric_is "${HTTP[1]}" neoedge_replication_queue_records "peer=\"$peer\"" 0
 done
 
 # ---- 4. every acknowledged point on node1 and its owners, nowhere else --------
-for n in 1 2 3; do
-  it_stop_neoedge TERM "${PID[$n]}"
-  it_eq "node$n exits 0 on SIGTERM" "$IT_RC" 0
-done
-for n in 1 2 3; do
-  "$NEOEDGE_BIN" query --data-dir "$IT_DIR/data$n" --db iot --format json --epoch ns \
-    'SELECT v FROM m GROUP BY dev' >"$IT_DIR/node$n.json" 2>"$IT_DIR/query$n.err"
-  it_eq "query of node$n's store exits 0" "$?" 0
-done
+for n in 1 2 3; do cl_stop $n; done
+cl_read_stores 1 2 3
 verdict=$(check verify "$IT_DIR/ring.json" "$IT_DIR/acked" "$IT_DIR/node1.json" \
   "$IT_DIR/node2.json" "$IT_DIR/node3.json")
 it_eq "every acknowledged point on node1 and its owners only ($verdict)" "$?" 0
-for f in "$IT_DIR"/node*.log; do
-  it_expect "no sanitizer report in $(basename "$f")" \
-    bash -c '! grep -Eq "runtime error|AddressSanitizer|LeakSanitizer" "$1"' _ "$f"
-done
+cl_no_sanitizer_reports
 
 it_done

@@ -14,6 +14,7 @@
 #include "ports/log.h"
 #include "ports/platform.h"
 #include "sharding/antientropy.h"
+#include "ae_testlib.h"
 #include "t.h"
 
 #define T0    1767225600000000000LL /* 2026-01-01T00:00:00Z */
@@ -22,44 +23,14 @@
 
 static char g_root[256];
 
-struct side {
-    struct ne_store *st;
-    struct ne_ae *ae;
-    uint32_t shards;
-};
-
-static int call_peer(void *ctx, uint8_t type, const void *msg, size_t n, struct ne_pbuf *reply,
-                     uint8_t *reply_type)
+/* A side in g_root/name whose memtable is never flushed for its age. */
+static void side_open(struct ae_side *s, const char *name, uint32_t shards)
 {
-    struct side *peer = ctx;
-    return ne_ae_handle(peer->ae, peer->shards, type, msg, n, reply, reply_type);
-}
-
-static void side_open(struct side *s, const char *name, uint32_t shards)
-{
-    char dir[512];
-    snprintf(dir, sizeof dir, "%s/%s", g_root, name);
-    struct ne_store_opts o;
-    ne_store_opts_default(&o);
-    o.data_dir = dir;
-    o.durability = NE_STORE_NONE;
-    o.future_grace_ns = 0;
-    o.memtable_max_age_ns = 0;
-    memset(s, 0, sizeof *s);
-    s->shards = shards;
-    T_OK(ne_store_open(&o, &s->st));
-    struct ne_ae_opts ao = {.store = s->st};
-    T_OK(ne_ae_new(&ao, &s->ae));
-}
-
-static void side_close(struct side *s)
-{
-    ne_ae_free(&s->ae);
-    ne_store_close(&s->st);
+    T_OK(ae_side_open(s, g_root, name, shards, 0));
 }
 
 /* Writes dev=<dev> x=<v> at ts with version ver (0: unversioned). */
-static void put(struct side *s, const char *db, int dev, int64_t ts, double v, uint64_t ver)
+static void put(struct ae_side *s, const char *db, int dev, int64_t ts, double v, uint64_t ver)
 {
     char name[16];
     snprintf(name, sizeof name, "d%03d", dev);
@@ -109,7 +80,7 @@ static int str_cmp(const void *a, const void *b)
     return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
-static void dump(struct side *s, struct dump *d)
+static void dump(struct ae_side *s, struct dump *d)
 {
     static const char *const dbs[] = {"iot", "lab"};
     memset(d, 0, sizeof *d);
@@ -130,7 +101,7 @@ static void dump_free(struct dump *d)
     free(d->line);
 }
 
-static bool same(struct side *a, struct side *b)
+static bool same(struct ae_side *a, struct ae_side *b)
 {
     struct dump da, db;
     dump(a, &da);
@@ -158,7 +129,7 @@ static struct ne_ring *ring2(uint32_t shards)
 /* The same points in another order and other batches: equal roots. */
 static void test_equal_content(void)
 {
-    struct side a, b;
+    struct ae_side a, b;
     side_open(&a, "eq-a", 16);
     side_open(&b, "eq-b", 16);
     for (int dev = 0; dev < 20; dev++)
@@ -169,7 +140,7 @@ static void test_equal_content(void)
             put(&b, "iot", dev, T0 + k * 900 * SEC, dev * 100 + k, 1000 + (uint64_t)k);
     T_OK(ne_store_flush(b.st)); /* a segment on one side, memtable on the other */
     struct ne_ring *r = ring2(16);
-    T_OK(ne_ae_round(a.ae, r, 0, 1, call_peer, &b));
+    T_OK(ne_ae_round(a.ae, r, 0, 1, ae_call_peer, &b));
     struct ne_ae_stats st;
     ne_ae_stats(a.ae, &st);
     T_EQ_U64(st.rounds, 1);
@@ -177,13 +148,13 @@ static void test_equal_content(void)
     T_EQ_U64(st.points_repaired, 0);
     T_CHECK(same(&a, &b));
     ne_ring_free(&r);
-    side_close(&a);
-    side_close(&b);
+    ae_side_close(&a);
+    ae_side_close(&b);
 }
 
 static void test_repair(void)
 {
-    struct side a, b;
+    struct ae_side a, b;
     side_open(&a, "rp-a", 8);
     side_open(&b, "rp-b", 8);
     /* common ground, over 3 hours */
@@ -209,7 +180,7 @@ static void test_repair(void)
     T_CHECK(!same(&a, &b));
 
     struct ne_ring *r = ring2(8);
-    T_OK(ne_ae_round(a.ae, r, 0, 1, call_peer, &b)); /* a pulls from b */
+    T_OK(ne_ae_round(a.ae, r, 0, 1, ae_call_peer, &b)); /* a pulls from b */
     struct ne_ae_stats st;
     ne_ae_stats(a.ae, &st);
     T_CHECK(st.buckets_differing > 0);
@@ -218,7 +189,7 @@ static void test_repair(void)
     /* 5 missed points, 5 of lab, 1 conflict won by b, plus the points of
      * the series pulled whole in their buckets (already equal: harmless) */
     T_CHECK(st.points_repaired >= 11);
-    T_OK(ne_ae_round(b.ae, r, 1, 0, call_peer, &a)); /* b pulls from a */
+    T_OK(ne_ae_round(b.ae, r, 1, 0, ae_call_peer, &a)); /* b pulls from a */
     T_CHECK(same(&a, &b));
 
     struct dump d;
@@ -240,20 +211,20 @@ static void test_repair(void)
     /* converged: another round each way compares roots only */
     ne_ae_stats(a.ae, &st);
     uint64_t compared = st.buckets_compared, repaired = st.points_repaired;
-    T_OK(ne_ae_round(a.ae, r, 0, 1, call_peer, &b));
+    T_OK(ne_ae_round(a.ae, r, 0, 1, ae_call_peer, &b));
     ne_ae_stats(a.ae, &st);
     T_EQ_U64(st.buckets_compared, compared);
     T_EQ_U64(st.points_repaired, repaired);
     T_EQ_U64(st.rounds, 2);
     ne_ring_free(&r);
-    side_close(&a);
-    side_close(&b);
+    ae_side_close(&a);
+    ae_side_close(&b);
 }
 
 /* One series with more points in a bucket than one pull reply holds. */
 static void test_big_pull(void)
 {
-    struct side a, b;
+    struct ae_side a, b;
     side_open(&a, "big-a", 4);
     side_open(&b, "big-b", 4);
     struct ne_batch bt;
@@ -275,15 +246,15 @@ static void test_big_pull(void)
     free(ver);
     ne_batch_free(&bt);
     struct ne_ring *r = ring2(4);
-    T_OK(ne_ae_round(a.ae, r, 0, 1, call_peer, &b));
+    T_OK(ne_ae_round(a.ae, r, 0, 1, ae_call_peer, &b));
     struct ne_ae_stats st;
     ne_ae_stats(a.ae, &st);
     T_EQ_U64(st.points_repaired, 30000);
     T_CHECK(st.bytes_pulled > NE_AE_PULL_MAX); /* so it took several replies */
     T_CHECK(same(&a, &b));
     ne_ring_free(&r);
-    side_close(&a);
-    side_close(&b);
+    ae_side_close(&a);
+    ae_side_close(&b);
 }
 
 /* A shard move: one shard pulled in full, over every hour, whatever the
@@ -291,7 +262,7 @@ static void test_big_pull(void)
  * what is already here, and says when it is complete. */
 static void test_pull_shard(void)
 {
-    struct side a, b;
+    struct ae_side a, b;
     side_open(&a, "mv-a", 4);
     side_open(&b, "mv-b", 4);
     for (int dev = 0; dev < 40; dev++)
@@ -304,29 +275,29 @@ static void test_pull_shard(void)
     bool complete = false;
     int calls = 0;
     while (!complete && calls < 1000) {
-        T_OK(ne_ae_pull_shard(small, 4, 1, call_peer, &b, &bytes, &complete));
+        T_OK(ne_ae_pull_shard(small, 4, 1, ae_call_peer, &b, &bytes, &complete));
         calls++;
     }
     T_CHECK(complete);
     T_CHECK(calls > 1); /* the budget cut it */
-    T_OK(ne_ae_pull_shard(small, 4, 1, call_peer, &b, &bytes, &complete));
+    T_OK(ne_ae_pull_shard(small, 4, 1, ae_call_peer, &b, &bytes, &complete));
     T_CHECK(complete);
     T_EQ_U64(bytes, 0); /* nothing differs any more */
     T_CHECK(!same(&a, &b)); /* only shard 1 so far */
     for (uint32_t sh = 0; sh < 4; sh++) {
-        T_OK(ne_ae_pull_shard(a.ae, 4, sh, call_peer, &b, &bytes, &complete));
+        T_OK(ne_ae_pull_shard(a.ae, 4, sh, ae_call_peer, &b, &bytes, &complete));
         T_CHECK(complete);
     }
     T_CHECK(same(&a, &b));
-    T_EQ_INT(ne_ae_pull_shard(a.ae, 4, 4, call_peer, &b, &bytes, &complete), NE_EINVAL);
+    T_EQ_INT(ne_ae_pull_shard(a.ae, 4, 4, ae_call_peer, &b, &bytes, &complete), NE_EINVAL);
     ne_ae_free(&small);
-    side_close(&a);
-    side_close(&b);
+    ae_side_close(&a);
+    ae_side_close(&b);
 }
 
 static void test_malformed(void)
 {
-    struct side a;
+    struct ae_side a;
     side_open(&a, "bad", 4);
     struct ne_pbuf reply = {0};
     uint8_t rt = 0;
@@ -335,7 +306,7 @@ static void test_malformed(void)
     T_EQ_INT(ne_ae_handle(a.ae, 4, NE_FT_AE_PULL, junk, 3, &reply, &rt), NE_ECORRUPT);
     T_EQ_INT(ne_ae_handle(a.ae, 4, 99, junk, sizeof junk, &reply, &rt), NE_ECORRUPT);
     ne_pbuf_free(&reply);
-    side_close(&a);
+    ae_side_close(&a);
 }
 
 int main(void)

@@ -176,23 +176,55 @@ static void test_bootstrap(void)
     sim_free(&s);
 }
 
+/* A simulation of n nodes formed on the ring of all of them (replication
+ * rf), which it returns (the caller frees it). */
+static struct ne_ring *formed(struct sim *s, size_t n, uint32_t rf)
+{
+    sim_init(s, n);
+    bool in[MAXN] = {false};
+    for (size_t i = 0; i < n; i++)
+        in[i] = true;
+    struct ne_ring *r = ring_of(s, in, rf);
+    apply_all(s, r);
+    form(s, r);
+    return r;
+}
+
+/* A simulation of four nodes: nodes 0 to 2 form a cluster on their ring
+ * (replication rf) while node 3 is down; then node 3 starts and every
+ * node applies the ring of all four. *r3 and *r4 get the two rings
+ * (sim_rings_free frees them and the simulation). */
+static void fourth_joins(struct sim *s, uint32_t rf, struct ne_ring **r3, struct ne_ring **r4)
+{
+    sim_init(s, 4);
+    s->alive[3] = false;
+    bool in3[MAXN] = {true, true, true, false};
+    *r3 = ring_of(s, in3, rf);
+    for (size_t i = 0; i < 3; i++)
+        T_OK(ne_rebal_apply(s->rb[i], *r3, s->names[i]));
+    form(s, *r3);
+    s->alive[3] = true;
+    bool in4[MAXN] = {true, true, true, true};
+    *r4 = ring_of(s, in4, rf);
+    apply_all(s, *r4);
+}
+
+/* Frees the two rings of a test and its simulation. */
+static void sim_rings_free(struct sim *s, struct ne_ring **r3, struct ne_ring **r4)
+{
+    ne_ring_free(r3);
+    ne_ring_free(r4);
+    sim_free(s);
+}
+
 /* A fourth node joins a cluster with data: it pulls what it gains, reads
  * always find RF complete copies, and the old owners drop theirs only
  * after the new owner holds the shard. */
 static void test_join(void)
 {
     struct sim s;
-    sim_init(&s, 4);
-    s.alive[3] = false; /* gw-d is not started yet */
-    bool in3[MAXN] = {true, true, true, false};
-    struct ne_ring *r3 = ring_of(&s, in3, 2);
-    for (size_t i = 0; i < 3; i++)
-        T_OK(ne_rebal_apply(s.rb[i], r3, s.names[i]));
-    form(&s, r3);
-    s.alive[3] = true;
-    bool in4[MAXN] = {true, true, true, true};
-    struct ne_ring *r4 = ring_of(&s, in4, 2);
-    apply_all(&s, r4);
+    struct ne_ring *r3, *r4;
+    fourth_joins(&s, 2, &r3, &r4); /* gw-d starts after the others */
     /* the new node cannot bootstrap: the others hold every shard */
     bootstrap_all(&s, r4);
     uint32_t moving = ne_rebal_count_moving(s.rb[3]);
@@ -229,9 +261,7 @@ static void test_join(void)
         for (size_t i = 0; i < 4; i++)
             T_EQ_INT(ne_rebal_owner(s.rb[i], sh), ne_ring_is_owner(r4, sh, (uint32_t)i));
     }
-    ne_ring_free(&r3);
-    ne_ring_free(&r4);
-    sim_free(&s);
+    sim_rings_free(&s, &r3, &r4);
 }
 
 /* The new owner dies half way: what it had not pulled stays on the old
@@ -240,17 +270,8 @@ static void test_join(void)
 static void test_new_owner_dies(void)
 {
     struct sim s;
-    sim_init(&s, 4);
-    bool in3[MAXN] = {true, true, true, false};
-    struct ne_ring *r3 = ring_of(&s, in3, 2);
-    s.alive[3] = false;
-    for (size_t i = 0; i < 3; i++)
-        T_OK(ne_rebal_apply(s.rb[i], r3, s.names[i]));
-    form(&s, r3);
-    s.alive[3] = true;
-    bool in4[MAXN] = {true, true, true, true};
-    struct ne_ring *r4 = ring_of(&s, in4, 2);
-    apply_all(&s, r4);
+    struct ne_ring *r3, *r4;
+    fourth_joins(&s, 2, &r3, &r4);
     uint32_t moving = ne_rebal_count_moving(s.rb[3]);
     T_CHECK(moving >= 2);
     T_EQ_INT(pull_some(&s, 3, moving / 2), moving / 2);
@@ -267,32 +288,19 @@ static void test_new_owner_dies(void)
     T_EQ_INT(drop_all(&s, r4), moving);
     for (uint32_t sh = 0; sh < SHARDS; sh++)
         T_EQ_INT(copies(&s, sh), 2);
-    ne_ring_free(&r3);
-    ne_ring_free(&r4);
-    sim_free(&s);
+    sim_rings_free(&s, &r3, &r4);
 }
 
 /* The source of a pull dies: the new owner pulls from the other holder. */
 static void test_source_dies(void)
 {
     struct sim s;
-    sim_init(&s, 4);
-    s.alive[3] = false;
-    bool in3[MAXN] = {true, true, true, false};
-    struct ne_ring *r3 = ring_of(&s, in3, 3); /* every old node holds every shard */
-    for (size_t i = 0; i < 3; i++)
-        T_OK(ne_rebal_apply(s.rb[i], r3, s.names[i]));
-    form(&s, r3);
-    s.alive[3] = true;
-    bool in4[MAXN] = {true, true, true, true};
-    struct ne_ring *r4 = ring_of(&s, in4, 3);
-    apply_all(&s, r4);
+    struct ne_ring *r3, *r4;
+    fourth_joins(&s, 3, &r3, &r4); /* every old node holds every shard */
     s.alive[0] = false;
     uint32_t moving = ne_rebal_count_moving(s.rb[3]);
     T_EQ_INT(pull_some(&s, 3, SHARDS), moving);
-    ne_ring_free(&r3);
-    ne_ring_free(&r4);
-    sim_free(&s);
+    sim_rings_free(&s, &r3, &r4);
 }
 
 /* Decommission: the node leaves the ring, keeps serving its shards until
@@ -300,11 +308,7 @@ static void test_source_dies(void)
 static void test_decommission(void)
 {
     struct sim s;
-    sim_init(&s, 4);
-    bool in4[MAXN] = {true, true, true, true};
-    struct ne_ring *r4 = ring_of(&s, in4, 2);
-    apply_all(&s, r4);
-    form(&s, r4);
+    struct ne_ring *r4 = formed(&s, 4, 2);
     ne_rebal_set_decommissioned(s.rb[2]);
     bool in3[MAXN] = {true, true, false, true};
     struct ne_ring *r3 = ring_of(&s, in3, 2);
@@ -327,9 +331,7 @@ static void test_decommission(void)
         T_EQ_INT(copies(&s, sh), 2);
         T_EQ_INT(ne_rebal_leaving(s.rb[2], sh), 0);
     }
-    ne_ring_free(&r3);
-    ne_ring_free(&r4);
-    sim_free(&s);
+    sim_rings_free(&s, &r3, &r4);
 }
 
 /* A node restarts: its copies are complete no more; it pulls from a
@@ -337,11 +339,7 @@ static void test_decommission(void)
 static void test_restart(void)
 {
     struct sim s;
-    sim_init(&s, 3);
-    bool in[MAXN] = {true, true, true};
-    struct ne_ring *r = ring_of(&s, in, 2);
-    apply_all(&s, r);
-    form(&s, r);
+    struct ne_ring *r = formed(&s, 3, 2);
     ne_rebal_restarted(s.rb[0]);
     T_OK(ne_rebal_apply(s.rb[0], r, "gw-a"));
     uint32_t moving = ne_rebal_count_moving(s.rb[0]);
@@ -364,11 +362,7 @@ static void test_restart(void)
 static void test_save_load(void)
 {
     struct sim s;
-    sim_init(&s, 2);
-    bool in[MAXN] = {true, true};
-    struct ne_ring *r = ring_of(&s, in, 1);
-    apply_all(&s, r);
-    form(&s, r);
+    struct ne_ring *r = formed(&s, 2, 1);
     ne_rebal_set_decommissioned(s.rb[1]);
     struct ne_pbuf b = {0};
     T_OK(ne_rebal_save(s.rb[1], &b));
@@ -392,11 +386,7 @@ static void test_save_load(void)
 static void test_status(void)
 {
     struct sim s;
-    sim_init(&s, 2);
-    bool in[MAXN] = {true, true};
-    struct ne_ring *r = ring_of(&s, in, 1);
-    apply_all(&s, r);
-    form(&s, r);
+    struct ne_ring *r = formed(&s, 2, 1);
     struct ne_pbuf req = {0}, rep = {0};
     T_OK(ne_rebal_status_req(SHARDS, &req));
     T_OK(ne_rebal_status_serve(s.rb[0], req.p, req.len, &rep));

@@ -7,6 +7,7 @@
  * owner or a peer that stops answering reported as a warning message.
  */
 #include "../store/engine_util.h"
+#include "../store/query_testlib.h"
 #include "t.h"
 
 #include "ports/err.h"
@@ -428,32 +429,11 @@ static void test_serve_meta_pages(void)
 
 /* ---- the cluster source ------------------------------------------------------- */
 
-struct text {
-    char *p;
-    size_t n;
-};
-
-static int text_emit(void *ctx, const char *p, size_t n)
-{
-    struct text *t = ctx;
-    t->p = realloc(t->p, t->n + n + 1);
-    memcpy(t->p + t->n, p, n);
-    t->n += n;
-    t->p[t->n] = 0;
-    return 0;
-}
-
 static char *run_as(const struct ne_qsrc *src, const char *q, enum ne_qfmt fmt)
 {
-    struct text t = {0};
-    struct ne_qwriter_opts wo = {.format = fmt, .epoch = "s", .emit = text_emit, .emit_ctx = &t};
-    struct ne_qwriter *w = NULL;
-    if (ne_qwriter_new(&wo, &w)) return NULL;
-    struct ne_query_opts qo = {.db = "db", .now_ns = EU_T0 + 3600 * EU_SEC};
-    int rc = ne_query_text(src, &qo, q, strlen(q), ne_qwriter_out(w));
-    if (!rc) rc = ne_qwriter_finish(w);
-    ne_qwriter_free(&w);
-    return t.p;
+    char *t = NULL;
+    qt_query(src, (struct ne_qwriter_opts){.format = fmt, .epoch = "s"}, q, &t);
+    return t; /* what was written, an error answer too */
 }
 
 static char *run(const struct ne_qsrc *src, const char *q)

@@ -6,6 +6,7 @@
  * buffer, a reader that goes away mid-answer.
  */
 #include "engine_util.h"
+#include "query_testlib.h"
 #include "t.h"
 
 #include "ports/log.h"
@@ -13,44 +14,19 @@
 
 static char g_dir[256];
 
-struct text {
-    char *p;
-    size_t n;
-};
-
-static int text_emit(void *ctx, const char *p, size_t n)
-{
-    struct text *t = ctx;
-    t->p = realloc(t->p, t->n + n + 1);
-    memcpy(t->p + t->n, p, n);
-    t->n += n;
-    t->p[t->n] = 0;
-    return 0;
-}
-
 /* Runs q against s (default db "db") and returns the JSON answer (malloc'ed). */
 static char *run(struct ne_store *s, const char *q, bool chunked, size_t chunk_size)
 {
-    struct text t = {0};
-    struct ne_qwriter_opts wo = {.format = NE_QFMT_JSON,
-                                 .epoch = "s",
-                                 .emit = text_emit,
-                                 .emit_ctx = &t,
-                                 .chunked = chunked,
-                                 .chunk_size = chunk_size};
-    struct ne_qwriter *w = NULL;
-    if (ne_qwriter_new(&wo, &w)) return NULL;
+    struct ne_qwriter_opts wo = {
+        .format = NE_QFMT_JSON, .epoch = "s", .chunked = chunked, .chunk_size = chunk_size};
     struct ne_qsrc src;
     ne_store_qsrc(s, &src);
-    struct ne_query_opts qo = {.db = "db", .now_ns = EU_T0 + 3600 * EU_SEC};
-    int rc = ne_query_text(&src, &qo, q, strlen(q), ne_qwriter_out(w));
-    if (!rc) rc = ne_qwriter_finish(w);
-    ne_qwriter_free(&w);
-    if (rc) {
-        free(t.p);
+    char *t = NULL;
+    if (qt_query(&src, wo, q, &t)) {
+        free(t);
         return NULL;
     }
-    return t.p ? t.p : strdup("");
+    return t ? t : strdup("");
 }
 
 static bool has(const char *hay, const char *needle)
@@ -153,11 +129,11 @@ static void test_chunked_lines(void)
 /* Reads a stream to its end in pieces of at most step bytes. */
 static char *drain(struct ne_qstream *st, size_t step, long *last)
 {
-    struct text t = {0};
+    struct qt_text t = {0};
     char buf[64];
     long n;
     while ((n = ne_qstream_read(st, buf, step < sizeof buf ? step : sizeof buf)) > 0)
-        text_emit(&t, buf, (size_t)n);
+        qt_text_emit(&t, buf, (size_t)n);
     *last = n;
     return t.p ? t.p : strdup("");
 }

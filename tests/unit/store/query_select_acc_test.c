@@ -101,54 +101,62 @@ static void check_set(uint8_t t, const void *v, const int64_t *ts, size_t n, dou
 static const size_t sizes[] = {1, 2, 3, 7, 100, 4095, 4096, 4097, 10000, 250000};
 static const double pcts[] = {0.1, 1, 50, 95, 99.9, 100};
 
-static void test_floats(void)
+/* Fills v[0..n) (8-byte values) with value set shape number shape. */
+typedef void fill_fn(void *v, size_t n, int shape);
+
+/* check_set over every size of sizes, every percentile of pcts and each
+ * of the nshapes shapes fill makes, for each of the ntypes types. */
+static void check_sets(const uint8_t *types, size_t ntypes, int nshapes, fill_fn *fill)
 {
     size_t nmax = 250000;
-    double *v = ne_malloc(nmax * sizeof *v);
+    uint64_t *v = ne_malloc(nmax * sizeof *v);
     int64_t *ts = ne_malloc(nmax * sizeof *ts);
+    for (size_t i = 0; i < nmax; i++)
+        ts[i] = (int64_t)i;
     for (size_t z = 0; z < sizeof sizes / sizeof sizes[0]; z++) {
         size_t n = sizes[z];
-        for (int shape = 0; shape < 3; shape++) {
-            for (size_t i = 0; i < n; i++) {
-                ts[i] = (int64_t)i;
-                uint64_t r = next();
-                if (shape == 0) /* sensor-like: few decimals, clustered */
-                    v[i] = (double)(int64_t)(r % 4000 + 1500) / 100.0;
-                else if (shape == 1) /* anything but NaN */
-                    v[i] = (double)(int64_t)r / (double)(1 + (r >> 40)) * ((r & 1) ? 1e-300 : 1e3);
-                else /* heavy ties, both zeros, infinities */
-                    v[i] = (double[]){-0.0, 0.0, 1.5, -1.5, INFINITY, -INFINITY, 5e-324}[r % 7];
-            }
+        for (int shape = 0; shape < nshapes; shape++) {
+            fill(v, n, shape);
             for (size_t k = 0; k < sizeof pcts / sizeof pcts[0]; k++)
-                check_set(NE_V_FLOAT, v, ts, n, pcts[k]);
+                for (size_t t = 0; t < ntypes; t++)
+                    check_set(types[t], v, ts, n, pcts[k]);
         }
     }
     ne_free(v);
     ne_free(ts);
 }
 
+static void fill_floats(void *vals, size_t n, int shape)
+{
+    double *v = vals;
+    for (size_t i = 0; i < n; i++) {
+        uint64_t r = next();
+        if (shape == 0) /* sensor-like: few decimals, clustered */
+            v[i] = (double)(int64_t)(r % 4000 + 1500) / 100.0;
+        else if (shape == 1) /* anything but NaN */
+            v[i] = (double)(int64_t)r / (double)(1 + (r >> 40)) * ((r & 1) ? 1e-300 : 1e3);
+        else /* heavy ties, both zeros, infinities */
+            v[i] = (double[]){-0.0, 0.0, 1.5, -1.5, INFINITY, -INFINITY, 5e-324}[r % 7];
+    }
+}
+
+static void fill_integers(void *vals, size_t n, int shape)
+{
+    int64_t *v = vals;
+    for (size_t i = 0; i < n; i++) {
+        uint64_t r = next();
+        v[i] = shape == 0 ? (int64_t)r : (int64_t[]){INT64_MIN, INT64_MAX, -1, 0, 1}[r % 5];
+    }
+}
+
+static void test_floats(void)
+{
+    check_sets((const uint8_t[]){NE_V_FLOAT}, 1, 3, fill_floats);
+}
+
 static void test_integers(void)
 {
-    size_t nmax = 250000;
-    int64_t *v = ne_malloc(nmax * sizeof *v);
-    int64_t *ts = ne_malloc(nmax * sizeof *ts);
-    for (size_t z = 0; z < sizeof sizes / sizeof sizes[0]; z++) {
-        size_t n = sizes[z];
-        for (int shape = 0; shape < 2; shape++) {
-            for (size_t i = 0; i < n; i++) {
-                ts[i] = (int64_t)i;
-                uint64_t r = next();
-                v[i] = shape == 0 ? (int64_t)r
-                                  : (int64_t[]){INT64_MIN, INT64_MAX, -1, 0, 1}[r % 5];
-            }
-            for (size_t k = 0; k < sizeof pcts / sizeof pcts[0]; k++) {
-                check_set(NE_V_INT, v, ts, n, pcts[k]);
-                check_set(NE_V_UINT, v, ts, n, pcts[k]);
-            }
-        }
-    }
-    ne_free(v);
-    ne_free(ts);
+    check_sets((const uint8_t[]){NE_V_INT, NE_V_UINT}, 2, 2, fill_integers);
 }
 
 /* With the point's time kept: of equal values, the rank picks among them

@@ -5,6 +5,7 @@
  * sums worked out by hand.
  */
 #include "engine_util.h"
+#include "query_testlib.h"
 #include "t.h"
 
 #include "store/query/query.h"
@@ -14,38 +15,15 @@ static char g_dir[256];
 #define NSERIES 300
 #define NPOINTS 600 /* one per second: 10 one-minute buckets */
 
-struct text {
-    char *p;
-    size_t n;
-};
-
-static int text_emit(void *ctx, const char *p, size_t n)
-{
-    struct text *t = ctx;
-    t->p = realloc(t->p, t->n + n + 1);
-    memcpy(t->p + t->n, p, n);
-    t->n += n;
-    t->p[t->n] = 0;
-    return 0;
-}
-
 /* The JSON answer of q over src (malloc'ed), NULL on failure. */
 static char *run(const struct ne_qsrc *src, const char *q)
 {
-    struct text t = {0};
-    struct ne_qwriter_opts wo = {
-        .format = NE_QFMT_JSON, .epoch = "s", .emit = text_emit, .emit_ctx = &t};
-    struct ne_qwriter *w = NULL;
-    if (ne_qwriter_new(&wo, &w)) return NULL;
-    struct ne_query_opts qo = {.db = "db", .now_ns = EU_T0 + 3600 * EU_SEC};
-    int rc = ne_query_text(src, &qo, q, strlen(q), ne_qwriter_out(w));
-    if (!rc) rc = ne_qwriter_finish(w);
-    ne_qwriter_free(&w);
-    if (rc) {
-        free(t.p);
+    char *t = NULL;
+    if (qt_query(src, (struct ne_qwriter_opts){.format = NE_QFMT_JSON, .epoch = "s"}, q, &t)) {
+        free(t);
         return NULL;
     }
-    return t.p;
+    return t;
 }
 
 /* m,d=NNN,g=K x=(i % 4) * 0.5 (exact in binary: sums do not depend on

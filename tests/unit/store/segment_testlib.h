@@ -160,6 +160,16 @@ static inline bool tl_val_eq(const struct tl_col *a, uint32_t k, uint8_t type, c
     }
 }
 
+/* Opens segment id of dir; NULL when it cannot (the caller's check fails). */
+static inline struct ne_seg *tl_open(const char *dir, uint64_t id)
+{
+    char path[512];
+    struct ne_seg *r = NULL;
+    if (ne_seg_path(path, sizeof path, dir, id) == 0)
+        ne_seg_open(path, &r);
+    return r;
+}
+
 /* Writes cols (in key order) as segment id in dir. */
 static inline int tl_write(const char *dir, uint64_t id, struct tl_col *cols, size_t n,
                            const struct ne_segw_opts *o, struct ne_seg_info *info)

@@ -19,11 +19,7 @@ static uint64_t g_next_id = 1;
 
 static struct ne_seg *open_id(uint64_t id)
 {
-    char path[512];
-    struct ne_seg *r = NULL;
-    if (ne_seg_path(path, sizeof path, g_dir, id) == 0)
-        ne_seg_open(path, &r);
-    return r;
+    return tl_open(g_dir, id);
 }
 
 /* Writes one int column (series 1, field "v") with versions ver (NULL:
