@@ -529,6 +529,10 @@ static void test_faults(void)
             int rc = ne_seg2pq_convert(path, &o, ref.n - 2, collect, &g, NULL);
             bool fired = ne_fault_fired(ops[f]) > 0;
             ne_fault_reset();
+            /* a failure the code can do without (a buffer left unshrunk)
+             * must leave the run whole: the two objects asked for */
+            bool absorbed = fired && rc == 0;
+            if (absorbed) T_EQ_U64(g.n, 2);
             got_free(&g);
             int left = 0;
             ne_fs_list_dir(spool, count_entries, &left);
@@ -537,6 +541,7 @@ static void test_faults(void)
                 T_OK(rc);
                 break;
             }
+            if (absorbed) continue;
             T_CHECK(rc < 0);
             failed++;
         }
