@@ -18,8 +18,11 @@
 
 /* The hot decode loops are compiled for the baseline ISA and, on x86-64
  * with GCC or clang and glibc, also for AVX2 and AVX-512; the loader picks
- * the best the CPU has (ifunc), so one binary runs everywhere. */
-#if defined(__x86_64__) && defined(__GNUC__) && defined(__GLIBC__) && !defined(__SANITIZE_ADDRESS__)
+ * the best the CPU has (ifunc), so one binary runs everywhere. Not under
+ * the address or thread sanitizers: their instrumented ifunc resolvers
+ * would run before the sanitizer's runtime is set up. */
+#if defined(__x86_64__) && defined(__GNUC__) && defined(__GLIBC__) && \
+    !defined(__SANITIZE_ADDRESS__) && !defined(__SANITIZE_THREAD__)
 #define CODEC__WIDE __attribute__((target_clones("avx512f", "avx2", "default")))
 #else
 #define CODEC__WIDE
