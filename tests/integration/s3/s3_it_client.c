@@ -19,63 +19,14 @@
 #include "ports/platform.h"
 #include "sync/s3/s3.h"
 #include "t.h"
+#include "tests/integration/s3/s3_it_lib.h"
 
 #define PART (256u << 10)
 #define HIVE "db=iot/measurement=env/date=2026-01-01/hour=00/"
 
-static const char *env(const char *name)
-{
-    const char *v = getenv(name);
-    if (!v) {
-        fprintf(stderr, "%s is not set: run through run_s3.sh\n", name);
-        exit(2);
-    }
-    return v;
-}
-
-/* ---- the proxy's admin port --------------------------------------------------- */
-
-struct sink {
-    char *p;
-    size_t len;
-};
-
-static size_t sink_write(char *d, size_t sz, size_t n, void *ud)
-{
-    struct sink *s = ud;
-    char *q = realloc(s->p, s->len + sz * n + 1);
-    if (!q) return 0;
-    memcpy(q + s->len, d, sz * n);
-    s->p = q;
-    s->len += sz * n;
-    s->p[s->len] = '\0';
-    return sz * n;
-}
-
-/* POSTs body (or GETs when NULL) to the admin path; returns the answer
- * (free it) or NULL. */
-static char *admin(const char *path, const char *body)
-{
-    char url[256];
-    snprintf(url, sizeof(url), "http://127.0.0.1:%s%s", env("S3_IT_ADMIN_PORT"), path);
-    struct sink s = {0};
-    CURL *h = curl_easy_init();
-    curl_easy_setopt(h, CURLOPT_URL, url);
-    curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, sink_write);
-    curl_easy_setopt(h, CURLOPT_WRITEDATA, &s);
-    if (body) curl_easy_setopt(h, CURLOPT_POSTFIELDS, body);
-    CURLcode rc = curl_easy_perform(h);
-    curl_easy_cleanup(h);
-    if (rc != CURLE_OK) {
-        free(s.p);
-        return NULL;
-    }
-    return s.p ? s.p : strdup("");
-}
-
 static void faults(const char *json)
 {
-    free(admin("/faults", json));
+    free(s3_it_admin("/faults", json));
 }
 
 /* Counters from /stats. */
@@ -96,7 +47,7 @@ static long num_after(const char *s, const char *key)
 static struct counts stats(void)
 {
     struct counts c = {0};
-    c.raw = admin("/stats", NULL);
+    c.raw = s3_it_admin("/stats", NULL);
     c.requests = num_after(c.raw, "requests");
     c.rejected = num_after(c.raw, "rejected");
     c.completes = num_after(c.raw, "completes");
@@ -128,12 +79,12 @@ static void fill_random(uint8_t *p, size_t n, uint64_t seed)
 static void base_opts(struct ne_s3_opts *o)
 {
     static char endpoint[64];
-    snprintf(endpoint, sizeof(endpoint), "http://127.0.0.1:%s", env("S3_IT_PROXY_PORT"));
+    snprintf(endpoint, sizeof(endpoint), "http://127.0.0.1:%s", s3_it_env("S3_IT_PROXY_PORT"));
     ne_s3_opts_init(o);
     o->endpoint = endpoint;
-    o->bucket = env("S3_IT_BUCKET");
-    o->access_key = env("S3_IT_ACCESS");
-    o->secret_key = env("S3_IT_SECRET");
+    o->bucket = s3_it_env("S3_IT_BUCKET");
+    o->access_key = s3_it_env("S3_IT_ACCESS");
+    o->secret_key = s3_it_env("S3_IT_SECRET");
     o->region = "us-east-1";
     o->path_style = true;
     o->allow_small_parts = true;
@@ -284,7 +235,7 @@ static int load_state(const char *path, struct ne_s3_upload *u)
 static void test_resume_after_crash(void)
 {
     char path[512];
-    snprintf(path, sizeof(path), "%s/upload.state", env("S3_IT_TMP"));
+    snprintf(path, sizeof(path), "%s/upload.state", s3_it_env("S3_IT_TMP"));
     struct ne_s3_opts o;
     base_opts(&o);
     size_t n = 7 * PART + 99;
@@ -335,7 +286,7 @@ static void test_resume_after_crash(void)
 static void test_abort_then_stale_state_restarts(void)
 {
     char path[512];
-    snprintf(path, sizeof(path), "%s/abort.state", env("S3_IT_TMP"));
+    snprintf(path, sizeof(path), "%s/abort.state", s3_it_env("S3_IT_TMP"));
     struct ne_s3_opts o;
     base_opts(&o);
     size_t n = 3 * PART;
@@ -503,7 +454,7 @@ static void test_session_token_signed(void)
 {
     struct ne_s3_opts o;
     base_opts(&o);
-    o.session_token = env("S3_IT_TOKEN");
+    o.session_token = s3_it_env("S3_IT_TOKEN");
     struct ne_s3 *c = client(&o);
     T_CHECK(c != NULL);
     uint8_t data[2000];
@@ -532,11 +483,11 @@ static void test_virtual_host_addressing(void)
     /* curl resolves *.localhost to loopback; s3rver maps
      * <bucket>.s3.localhost to the bucket (serviceEndpoint "localhost"). */
     char endpoint[64], host[128];
-    snprintf(endpoint, sizeof(endpoint), "http://s3.localhost:%s", env("S3_IT_PROXY_PORT"));
+    snprintf(endpoint, sizeof(endpoint), "http://s3.localhost:%s", s3_it_env("S3_IT_PROXY_PORT"));
     snprintf(host, sizeof(host),
              "\"path\":\"/vhost/obj%%3D1.bin\",\"query\":\"\",\"status\":200,"
              "\"host\":\"%s.s3.localhost:%s\"",
-             env("S3_IT_BUCKET"), env("S3_IT_PROXY_PORT"));
+             s3_it_env("S3_IT_BUCKET"), s3_it_env("S3_IT_PROXY_PORT"));
     struct ne_s3_opts o;
     base_opts(&o);
     o.endpoint = endpoint;

@@ -15,14 +15,12 @@
 //   - column types: time TIMESTAMP WITH TIME ZONE, floats DOUBLE,
 //     integers BIGINT, booleans BOOLEAN, strings and tags VARCHAR.
 // Prints one line per failed check; exit status 0 when all pass.
-import { createRequire } from 'node:module';
 import { readdirSync, statSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { pathToFileURL } from 'node:url';
 
-const src = process.env.NEOEDGE_SRC;
-const requireJs = createRequire(join(src, 'tests/js/package.json'));
-const { DuckDBInstance } = await import(pathToFileURL(requireJs.resolve('@duckdb/node-api')));
+const lib = join(process.env.NEOEDGE_SRC, 'tests/js/duckdb_check.mjs');
+const { openDuckDB, checker, sqlString: lit, sqlIdent: ident } = await import(pathToFileURL(lib));
 
 const args = {};
 for (let i = 2; i < process.argv.length; i += 2) args[process.argv[i].replace(/^--/, '')] = process.argv[i + 1];
@@ -30,26 +28,8 @@ for (const k of ['dir', 'url', 'db', 'node']) {
   if (!args[k]) throw new Error(`missing --${k}`);
 }
 
-let failures = 0;
-let checks = 0;
-function check(cond, what) {
-  checks++;
-  if (!cond) {
-    failures++;
-    console.error(`FAIL ${what}`);
-  }
-}
-
-const inst = await DuckDBInstance.create(':memory:', {
-  autoinstall_known_extensions: 'false',
-  autoload_known_extensions: 'false',
-});
-const con = await inst.connect();
-async function rows(sql) {
-  return (await con.runAndReadAll(sql)).getRowObjectsJS();
-}
-const lit = (s) => `'${String(s).replace(/'/g, "''")}'`;
-const ident = (s) => `"${String(s).replace(/"/g, '""')}"`;
+const dc = checker();
+const { rows } = await openDuckDB();
 
 async function influx(q) {
   const u = new URL('/query', args.url);
@@ -79,25 +59,25 @@ const pre = args.prefix ? `${args.prefix.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}
 const keyRe = new RegExp(`^${pre}db=([^/]+)/measurement=([^/]+)/date=(\\d{4}-\\d{2}-\\d{2})/hour=(\\d{2})/` +
   `${args.node}-([0-9a-f]{16})\\.parquet$`);
 const files = walk(args.dir).sort();
-check(files.length > 0, 'the bucket holds objects');
+dc.check(files.length > 0, 'the bucket holds objects');
 const byMeas = new Map();
 for (const f of files) {
   const key = relative(args.dir, f);
   const m = keyRe.exec(key);
-  check(m !== null, `key ${key} follows {prefix}/db=/measurement=/date=/hour=/{node}-{segment}.parquet`);
+  dc.check(m !== null, `key ${key} follows {prefix}/db=/measurement=/date=/hour=/{node}-{segment}.parquet`);
   if (!m) continue;
   const [, db, meas, date, hour, seg] = m;
-  check(db === args.db, `${key}: database ${db}`);
+  dc.check(db === args.db, `${key}: database ${db}`);
   const [r] = await rows(`SELECT count(*)::BIGINT AS n, strftime(min(time) AT TIME ZONE 'UTC', '%Y-%m-%d %H') AS lo,
                                  strftime(max(time) AT TIME ZONE 'UTC', '%Y-%m-%d %H') AS hi
                           FROM read_parquet(${lit(f)})`);
-  check(Number(r.n) > 0, `${key}: has rows`);
-  check(r.lo === `${date} ${hour}` && r.hi === `${date} ${hour}`,
+  dc.check(Number(r.n) > 0, `${key}: has rows`);
+  dc.check(r.lo === `${date} ${hour}` && r.hi === `${date} ${hour}`,
     `${key}: rows from ${r.lo}h to ${r.hi}h lie in the key's hour ${date} ${hour}`);
   const kv = await rows(`SELECT decode(key) AS k, decode(value) AS v FROM parquet_kv_metadata(${lit(f)})`);
   const meta = Object.fromEntries(kv.map((e) => [e.k, e.v]));
-  check(meta['neoedge.measurement'] === decodeURIComponent(meas), `${key}: footer measurement ${meta['neoedge.measurement']}`);
-  check(meta['neoedge.segment'] === seg, `${key}: footer segment ${meta['neoedge.segment']}`);
+  dc.check(meta['neoedge.measurement'] === decodeURIComponent(meas), `${key}: footer measurement ${meta['neoedge.measurement']}`);
+  dc.check(meta['neoedge.segment'] === seg, `${key}: footer segment ${meta['neoedge.segment']}`);
   const name = decodeURIComponent(meas);
   if (!byMeas.has(name)) byMeas.set(name, []);
   byMeas.get(name).push(f);
@@ -112,18 +92,18 @@ let parquetRows = 0;
 for (const [meas, list] of byMeas) {
   const from = `read_parquet([${list.map(lit).join(', ')}], hive_partitioning = true)`;
   const cols = Object.fromEntries((await rows(`DESCRIBE SELECT * FROM ${from}`)).map((c) => [c.column_name, c.column_type]));
-  check(cols.time === 'TIMESTAMP WITH TIME ZONE', `${meas}: time is ${cols.time}`);
-  check(cols.measurement !== undefined && cols.hour !== undefined, `${meas}: hive partition columns present`);
+  dc.check(cols.time === 'TIMESTAMP WITH TIME ZONE', `${meas}: time is ${cols.time}`);
+  dc.check(cols.measurement !== undefined && cols.hour !== undefined, `${meas}: hive partition columns present`);
   const tags = (await influx(`SHOW TAG KEYS FROM ${ident(meas)}`)).flatMap((s) => s.values.map((v) => v[0]));
   const fields = (await influx(`SHOW FIELD KEYS FROM ${ident(meas)}`)).flatMap((s) => s.values);
-  for (const t of tags) check(cols[t] === 'VARCHAR', `${meas}: tag ${t} is ${cols[t]}`);
+  for (const t of tags) dc.check(cols[t] === 'VARCHAR', `${meas}: tag ${t} is ${cols[t]}`);
   const [{ n }] = await rows(`SELECT count(*)::BIGINT AS n FROM ${from}`);
   parquetRows += Number(n);
   const [{ m }] = await rows(`SELECT count(DISTINCT measurement)::BIGINT AS m FROM ${from} WHERE measurement = ${lit(meas)}`);
-  check(Number(m) === 1, `${meas}: the hive measurement column holds the name`);
+  dc.check(Number(m) === 1, `${meas}: the hive measurement column holds the name`);
 
   for (const [field, type] of fields) {
-    check(cols[field] === duckType[type], `${meas}.${field} (${type}) is ${cols[field]}`);
+    dc.check(cols[field] === duckType[type], `${meas}.${field} (${type}) is ${cols[field]}`);
     const numeric = type === 'float' || type === 'integer' || type === 'unsigned';
     const aggs = numeric ? ['count', 'sum', 'min', 'max'] : ['count'];
     const sel = aggs.map((a) => `${a}(${ident(field)})`).join(', ');
@@ -143,17 +123,17 @@ for (const [meas, list] of byMeas) {
       const vals = aggs.map((a, i) => r[`a${i}`]);
       if (vals[0] > 0) have.set(key, vals);
     }
-    check(have.size === want.size, `${meas}.${field}: ${have.size} series in Parquet, ${want.size} in neoedge`);
+    dc.check(have.size === want.size, `${meas}.${field}: ${have.size} series in Parquet, ${want.size} in neoedge`);
     for (const [key, w] of want) {
       const h = have.get(key);
       const label = `${meas}.${field} {${key.replace(/\u0001/g, ',')}}`;
-      check(h !== undefined, `${label}: missing in Parquet`);
+      dc.check(h !== undefined, `${label}: missing in Parquet`);
       if (!h) continue;
-      aggs.forEach((a, i) => check(near(h[i], w[i]), `${label}: ${a} ${h[i]} in Parquet, ${w[i]} in neoedge`));
+      aggs.forEach((a, i) => dc.check(near(h[i], w[i]), `${label}: ${a} ${h[i]} in Parquet, ${w[i]} in neoedge`));
     }
   }
 }
-if (args['expect-rows']) check(parquetRows === Number(args['expect-rows']), `rows ${parquetRows}, want ${args['expect-rows']}`);
+if (args['expect-rows']) dc.check(parquetRows === Number(args['expect-rows']), `rows ${parquetRows}, want ${args['expect-rows']}`);
 
-console.error(`${checks - failures} of ${checks} DuckDB checks passed over ${files.length} objects, ${parquetRows} rows`);
-process.exit(failures ? 1 : 0);
+console.error(`${dc.checks - dc.failures} of ${dc.checks} DuckDB checks passed over ${files.length} objects, ${parquetRows} rows`);
+process.exit(dc.failures ? 1 : 0);

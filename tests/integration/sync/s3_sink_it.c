@@ -23,66 +23,13 @@
 #include "sync/s3/s3.h"
 #include "sync/sink/s3_sink.h"
 #include "t.h"
+#include "tests/integration/s3/s3_it_lib.h"
 
 #define KEY_HEX "000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f"
 
-static const char *env(const char *name)
-{
-    const char *v = getenv(name);
-    if (!v) {
-        fprintf(stderr, "%s is not set: run through run_s3.sh\n", name);
-        exit(2);
-    }
-    return v;
-}
-
-/* ---- the proxy's admin port --------------------------------------------------- */
-
-struct text {
-    char *p;
-    size_t len;
-};
-
-static size_t text_write(char *d, size_t sz, size_t n, void *ud)
-{
-    struct text *s = ud;
-    char *q = realloc(s->p, s->len + sz * n + 1);
-    if (!q) return 0;
-    memcpy(q + s->len, d, sz * n);
-    s->p = q;
-    s->len += sz * n;
-    s->p[s->len] = '\0';
-    return sz * n;
-}
-
-/* GETs url (or POSTs body to it); returns the answer (free it) or NULL. */
-static char *http(const char *url, const char *body)
-{
-    struct text s = {0};
-    CURL *h = curl_easy_init();
-    curl_easy_setopt(h, CURLOPT_URL, url);
-    curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, text_write);
-    curl_easy_setopt(h, CURLOPT_WRITEDATA, &s);
-    if (body) curl_easy_setopt(h, CURLOPT_POSTFIELDS, body);
-    CURLcode rc = curl_easy_perform(h);
-    curl_easy_cleanup(h);
-    if (rc != CURLE_OK) {
-        free(s.p);
-        return NULL;
-    }
-    return s.p ? s.p : strdup("");
-}
-
-static char *admin(const char *path, const char *body)
-{
-    char url[256];
-    snprintf(url, sizeof url, "http://127.0.0.1:%s%s", env("S3_IT_ADMIN_PORT"), path);
-    return http(url, body);
-}
-
 static long stat_of(const char *key)
 {
-    char *s = admin("/stats", NULL), pat[80];
+    char *s = s3_it_admin("/stats", NULL), pat[80];
     snprintf(pat, sizeof pat, "\"%s\":", key);
     const char *p = s ? strstr(s, pat) : NULL;
     long v = p ? strtol(p + strlen(pat), NULL, 10) : 0;
@@ -92,12 +39,12 @@ static long stat_of(const char *key)
 
 static void faults(const char *json)
 {
-    free(admin("/faults", json));
+    free(s3_it_admin("/faults", json));
 }
 
 static void reset_proxy(void)
 {
-    free(admin("/reset", ""));
+    free(s3_it_admin("/reset", ""));
 }
 
 /* ---- a store with sealed segments -------------------------------------------------- */
@@ -218,17 +165,17 @@ static struct ne_sink_env make_env(struct fixture *f, struct runner *r, const ch
 static void base_cfg(struct ne_cfg_sink *c, const char *prefix)
 {
     static char endpoint[64];
-    snprintf(endpoint, sizeof endpoint, "http://127.0.0.1:%s", env("S3_IT_PROXY_PORT"));
+    snprintf(endpoint, sizeof endpoint, "http://127.0.0.1:%s", s3_it_env("S3_IT_PROXY_PORT"));
     memset(c, 0, sizeof *c);
     c->name = (char *)"archive";
     c->type = NE_SINK_S3;
     c->endpoint = endpoint;
     c->region = (char *)"us-east-1";
-    c->bucket = (char *)env("S3_IT_BUCKET");
+    c->bucket = (char *)s3_it_env("S3_IT_BUCKET");
     c->prefix = (char *)prefix;
     c->path_style = true;
-    c->access_key = (char *)env("S3_IT_ACCESS");
-    c->secret_key = (char *)env("S3_IT_SECRET");
+    c->access_key = (char *)s3_it_env("S3_IT_ACCESS");
+    c->secret_key = (char *)s3_it_env("S3_IT_SECRET");
     c->multipart_threshold = 5u << 20;
     c->part_size = 5u << 20;
     c->verify_tls = true;
@@ -239,7 +186,7 @@ static void base_cfg(struct ne_cfg_sink *c, const char *prefix)
 static int count_keys(const char *prefix)
 {
     char ready[600], url[512];
-    snprintf(ready, sizeof ready, "%s/ready", env("S3_IT_TMP"));
+    snprintf(ready, sizeof ready, "%s/ready", s3_it_env("S3_IT_TMP"));
     char *r = NULL;
     size_t n = 0;
     if (ne_fs_read_all(ready, &r, &n) != 0) return -1;
@@ -247,8 +194,8 @@ static int count_keys(const char *prefix)
     long port = p ? strtol(p + 5, NULL, 10) : 0;
     ne_free(r);
     snprintf(url, sizeof url, "http://127.0.0.1:%ld/%s?list-type=2&prefix=%s/", port,
-             env("S3_IT_BUCKET"), prefix);
-    char *list = http(url, NULL);
+             s3_it_env("S3_IT_BUCKET"), prefix);
+    char *list = s3_it_http(url, NULL);
     int count = 0;
     for (const char *q = list; q && (q = strstr(q, "<Key>")); q++)
         count++;
@@ -409,12 +356,12 @@ static int fetch_to(const char *key, const char *path)
     struct ne_s3_opts o;
     struct ne_s3 *c = NULL;
     static char endpoint[64];
-    snprintf(endpoint, sizeof endpoint, "http://127.0.0.1:%s", env("S3_IT_PROXY_PORT"));
+    snprintf(endpoint, sizeof endpoint, "http://127.0.0.1:%s", s3_it_env("S3_IT_PROXY_PORT"));
     ne_s3_opts_init(&o);
     o.endpoint = endpoint;
-    o.bucket = env("S3_IT_BUCKET");
-    o.access_key = env("S3_IT_ACCESS");
-    o.secret_key = env("S3_IT_SECRET");
+    o.bucket = s3_it_env("S3_IT_BUCKET");
+    o.access_key = s3_it_env("S3_IT_ACCESS");
+    o.secret_key = s3_it_env("S3_IT_SECRET");
     o.region = "us-east-1";
     o.path_style = true;
     uint8_t *buf = NULL;
@@ -444,12 +391,12 @@ static int only_key(const char *prefix, char *out)
     struct ne_s3_opts o;
     struct ne_s3 *c = NULL;
     static char endpoint[64];
-    snprintf(endpoint, sizeof endpoint, "http://127.0.0.1:%s", env("S3_IT_PROXY_PORT"));
+    snprintf(endpoint, sizeof endpoint, "http://127.0.0.1:%s", s3_it_env("S3_IT_PROXY_PORT"));
     ne_s3_opts_init(&o);
     o.endpoint = endpoint;
-    o.bucket = env("S3_IT_BUCKET");
-    o.access_key = env("S3_IT_ACCESS");
-    o.secret_key = env("S3_IT_SECRET");
+    o.bucket = s3_it_env("S3_IT_BUCKET");
+    o.access_key = s3_it_env("S3_IT_ACCESS");
+    o.secret_key = s3_it_env("S3_IT_SECRET");
     o.region = "us-east-1";
     o.path_style = true;
     struct found fd = {{0}};
@@ -519,7 +466,7 @@ static void test_encrypted_resume(void)
 int main(void)
 {
     curl_global_init(CURL_GLOBAL_DEFAULT);
-    snprintf(tmp_dir, sizeof tmp_dir, "%s/sink-it", env("S3_IT_TMP"));
+    snprintf(tmp_dir, sizeof tmp_dir, "%s/sink-it", s3_it_env("S3_IT_TMP"));
     T_RUN(test_classify);
     T_RUN(test_bad_key_refused);
     T_RUN(test_failure_kinds);

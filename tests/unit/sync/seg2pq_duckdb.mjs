@@ -8,37 +8,18 @@
 // hive_partitioning and checks the partition values against the keys.
 //
 // Usage: node seg2pq_duckdb.mjs DIR       (exit status 0 = all checks pass)
-import { createRequire } from 'node:module';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 
-const src = process.env.NEOEDGE_SRC;
-const requireJs = createRequire(join(src, 'tests/js/package.json'));
-const { DuckDBInstance } = await import(pathToFileURL(requireJs.resolve('@duckdb/node-api')));
+const lib = join(process.env.NEOEDGE_SRC, 'tests/js/duckdb_check.mjs');
+const { openDuckDB, checker, sqlString: q, sqlIdent: id } = await import(pathToFileURL(lib));
 
 const dir = process.argv[2];
 const objdir = join(dir, 'objects');
-let failures = 0;
-let checks = 0;
-function check(cond, what) {
-  checks++;
-  if (!cond) {
-    failures++;
-    console.error(`FAIL ${what}`);
-  }
-}
-
-const inst = await DuckDBInstance.create(':memory:', {
-  autoinstall_known_extensions: 'false',
-  autoload_known_extensions: 'false',
-});
-const db = await inst.connect();
-async function rows(sql) {
-  return (await db.runAndReadAll(sql)).getRowObjectsJS();
-}
-const q = (s) => `'${s.replace(/'/g, "''")}'`;
-const id = (s) => `"${s.replace(/"/g, '""')}"`;
+const dc = checker();
+const duck = await openDuckDB();
+const { rows } = duck;
 const close = (a, b) => Math.abs(a - b) <= 1e-9 * Math.max(1, Math.abs(a), Math.abs(b));
 
 async function checkObject(o) {
@@ -46,29 +27,29 @@ async function checkObject(o) {
   // DuckDB would add the key's partition columns on its own
   const rp = `read_parquet(${q(f)}, hive_partitioning = false)`;
   const tag = o.file;
-  check(o.file.startsWith(o.key + '/'), `${tag}: not under its key ${o.key}`);
+  dc.check(o.file.startsWith(o.key + '/'), `${tag}: not under its key ${o.key}`);
 
   const [cnt] = await rows(`SELECT count(*)::VARCHAR AS n FROM ${rp}`);
-  check(cnt.n === String(o.rows), `${tag}: rows ${cnt.n} != ${o.rows}`);
+  dc.check(cnt.n === String(o.rows), `${tag}: rows ${cnt.n} != ${o.rows}`);
 
   const desc = await rows(`DESCRIBE SELECT * FROM ${rp}`);
   const got = desc.map((d) => [d.column_name, d.column_type]);
-  check(JSON.stringify(got) === JSON.stringify(o.columns),
+  dc.check(JSON.stringify(got) === JSON.stringify(o.columns),
         `${tag}: columns ${JSON.stringify(got)} != ${JSON.stringify(o.columns)}`);
 
   const kv = await rows(`SELECT decode(key) AS k, decode(value) AS v FROM parquet_kv_metadata(${q(f)})`);
   const meta = Object.fromEntries(kv.map((e) => [e.k, e.v]));
-  check(meta['neoedge.db'] === o.db, `${tag}: neoedge.db ${meta['neoedge.db']}`);
-  check(meta['neoedge.measurement'] === o.measurement, `${tag}: neoedge.measurement ${meta['neoedge.measurement']}`);
-  check(meta['neoedge.node'] === 'n1', `${tag}: neoedge.node ${meta['neoedge.node']}`);
-  check(/^[0-9a-f]{16}$/.test(meta['neoedge.segment'] ?? ''), `${tag}: neoedge.segment ${meta['neoedge.segment']}`);
+  dc.check(meta['neoedge.db'] === o.db, `${tag}: neoedge.db ${meta['neoedge.db']}`);
+  dc.check(meta['neoedge.measurement'] === o.measurement, `${tag}: neoedge.measurement ${meta['neoedge.measurement']}`);
+  dc.check(meta['neoedge.node'] === 'n1', `${tag}: neoedge.node ${meta['neoedge.node']}`);
+  dc.check(/^[0-9a-f]{16}$/.test(meta['neoedge.segment'] ?? ''), `${tag}: neoedge.segment ${meta['neoedge.segment']}`);
 
   let seriesRows = 0;
   for (const s of o.series) {
     seriesRows += s.rows;
     await checkSeries(rp, `${tag} ${JSON.stringify(s.tags)}`, o, s);
   }
-  check(seriesRows === o.rows, `${tag}: series rows ${seriesRows} != ${o.rows}`);
+  dc.check(seriesRows === o.rows, `${tag}: series rows ${seriesRows} != ${o.rows}`);
 }
 
 async function checkSeries(rp, where, o, s) {
@@ -78,8 +59,8 @@ async function checkSeries(rp, where, o, s) {
   const from = `${rp} WHERE ${cond}`;
   const [r] = await rows(`SELECT count(*)::VARCHAR AS n, epoch_us(min(time))::VARCHAR AS mn,
                                  epoch_us(max(time))::VARCHAR AS mx FROM ${from}`);
-  check(r.n === String(s.rows), `${where}: rows ${r.n} != ${s.rows}`);
-  check(r.mn === s.min_us && r.mx === s.max_us, `${where}: time ${r.mn}..${r.mx} != ${s.min_us}..${s.max_us}`);
+  dc.check(r.n === String(s.rows), `${where}: rows ${r.n} != ${s.rows}`);
+  dc.check(r.mn === s.min_us && r.mx === s.max_us, `${where}: time ${r.mn}..${r.mx} != ${s.min_us}..${s.max_us}`);
   for (const fl of s.fields) {
     const col = id(fl.col);
     const w = `${where}.${fl.col}`;
@@ -89,14 +70,14 @@ async function checkSeries(rp, where, o, s) {
     const [m] = await rows(`SELECT count(${col})::VARCHAR AS n, (count(*) - count(${col}))::VARCHAR AS nulls,
                                    (${sum})${cast} AS s, min(${v})${cast} AS mn, max(${v})${cast} AS mx
                             FROM ${from}`);
-    check(m.n === String(fl.count), `${w}: count ${m.n} != ${fl.count}`);
-    check(m.nulls === String(s.rows - fl.count), `${w}: nulls ${m.nulls} != ${s.rows - fl.count}`);
+    dc.check(m.n === String(fl.count), `${w}: count ${m.n} != ${fl.count}`);
+    dc.check(m.nulls === String(s.rows - fl.count), `${w}: nulls ${m.nulls} != ${s.rows - fl.count}`);
     if (fl.type === 'DOUBLE' && fl.count) {
-      check(close(m.s, fl.sum), `${w}: sum ${m.s} != ${fl.sum}`);
-      check(m.mn === fl.min && m.mx === fl.max, `${w}: min/max ${m.mn}/${m.mx} != ${fl.min}/${fl.max}`);
+      dc.check(close(m.s, fl.sum), `${w}: sum ${m.s} != ${fl.sum}`);
+      dc.check(m.mn === fl.min && m.mx === fl.max, `${w}: min/max ${m.mn}/${m.mx} != ${fl.min}/${fl.max}`);
     } else {
-      check(fl.type === 'VARCHAR' || m.s === fl.sum, `${w}: sum ${m.s} != ${fl.sum}`);
-      check(m.mn === fl.min && m.mx === fl.max, `${w}: min/max ${JSON.stringify([m.mn, m.mx])} != ${JSON.stringify([fl.min, fl.max])}`);
+      dc.check(fl.type === 'VARCHAR' || m.s === fl.sum, `${w}: sum ${m.s} != ${fl.sum}`);
+      dc.check(m.mn === fl.min && m.mx === fl.max, `${w}: min/max ${JSON.stringify([m.mn, m.mx])} != ${JSON.stringify([fl.min, fl.max])}`);
     }
   }
 }
@@ -114,18 +95,17 @@ async function checkHive(exp) {
     return { db: o.db, measurement: o.measurement, date: m[1], hour: m[2], n: String(o.rows) };
   });
   const norm = (a) => a.map((r) => JSON.stringify([r.db, r.measurement, r.date, r.hour, r.n])).sort();
-  check(JSON.stringify(norm(got)) === JSON.stringify(norm(want)),
+  dc.check(JSON.stringify(norm(got)) === JSON.stringify(norm(want)),
         `hive read: ${JSON.stringify(norm(got))} != ${JSON.stringify(norm(want))}`);
 }
 
 const exp = JSON.parse(readFileSync(join(dir, 'expect.json'), 'utf8'));
-check(exp.objects.length > 0, 'no objects');
+dc.check(exp.objects.length > 0, 'no objects');
 for (const o of exp.objects) {
   await checkObject(o);
   console.log(`checked ${o.file}: ${o.rows} rows, ${o.series.length} series`);
 }
 await checkHive(exp);
-db.closeSync();
-inst.closeSync();
-console.log(`${checks} checks, ${failures} failed`);
-process.exit(failures ? 1 : 0);
+duck.close();
+console.log(`${dc.checks} checks, ${dc.failures} failed`);
+process.exit(dc.failures ? 1 : 0);
