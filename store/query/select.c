@@ -783,10 +783,11 @@ static int agg_emit(struct qexec *x, const struct ne_iql_stmt *st, struct plan *
     if (rc == 0 && any_data) {
         if (interval && st->fill != NE_FILL_NULL && st->fill != NE_FILL_NONE)
             query__apply_fill(&g, st, empty);
-        for (size_t c = 0; c < p->ncols; c++)
+        for (size_t c = 0; rc == 0 && c < p->ncols; c++)
             if (p->cols[c].tf != T_NONE)
-                query__apply_transform(&g, c, &p->cols[c], interval);
-        rc = query__emit_group(x, st, p, sch->meas, gtags, ngtags, &g, r->emit_from);
+                rc = query__apply_transform(&g, c, &p->cols[c], interval, st->order_desc);
+        if (rc == 0)
+            rc = query__emit_group(x, st, p, sch->meas, gtags, ngtags, &g, r->emit_from);
     }
     ne_free(empty);
     query__gout_free(&g);
@@ -1067,68 +1068,8 @@ static int run_raw_group(struct qexec *x, const struct ne_iql_stmt *st, struct p
                          const struct qseries *const *series, size_t ns,
                          const struct ne_tag *gtags, size_t ngtags)
 {
-    int64_t lo = w->has_tmin ? w->tmin : INT64_MIN;
-    int64_t hi = w->has_tmax ? w->tmax : INT64_MAX;
-    int rc = 0;
-    if (w->row_filter)
-        rc = need_fields(x, p, st->where, sch);
-    bool any_tf = false;
-    for (size_t c = 0; c < p->ncols; c++)
-        any_tf |= p->cols[c].tf != T_NONE;
-    if (rc == 0 && !any_tf) /* rows need no neighbours: stream them */
-        return query__raw_streamed(x, st, p, sch, w, series, ns, gtags, ngtags);
-    struct rowset rs = {.width = p->fields.n};
-    if (rc == 0)
-        rc = query__collect_group_rows(x, p, sch, series, ns, lo, hi, &rs);
-    struct rowref *order = NULL;
-    if (rc == 0 && rs.n) {
-        order = ne_malloc(rs.n * sizeof *order);
-        if (!order)
-            rc = NE_ENOMEM;
-    }
-    struct group_out g = {.ncols = p->ncols};
-    if (rc == 0 && rs.n) {
-        for (size_t i = 0; i < rs.n; i++)
-            order[i] = (struct rowref){rs.t[i], i};
-        qsort(order, rs.n, sizeof *order, query__cmp_rowref);
-        uint64_t maxr = x->opts->max_rows_per_series;
-        for (size_t k = 0; rc == 0 && k < rs.n; k++) {
-            size_t r = order[k].i;
-            const struct ne_qcell *fc = rs.cells + r * rs.width;
-            struct qrow_ctx ctx = {.time = rs.t[r], .series = series[rs.series[r]], .sch = sch,
-                                   .names = p->fields.v, .cells = fc, .n = p->fields.n,
-                                   .now_ns = x->opts->now_ns};
-            if (w->row_filter && !query__eval_bool(st->where, &ctx))
-                continue;
-            struct ne_qcell cells[MAX_COLS];
-            bool any_field = false;
-            for (size_t c = 0; c < p->ncols; c++) {
-                const struct column *col = &p->cols[c];
-                cells[c] = col->raw_field >= 0 ? fc[col->raw_field] : query__eval(col->expr, &ctx);
-                if (cells[c].type != NE_QC_NULL &&
-                    (col->raw_field >= 0 || query__has_field_ref(col->expr, sch)))
-                    any_field = true;
-            }
-            if (!any_field)
-                continue;
-            if (maxr && g.n >= maxr) {
-                rc = query__fail(x, "max-row-limit exceeded (%llu rows)",
-                                 (unsigned long long)maxr);
-                break;
-            }
-            rc = query__gout_add(&g, rs.t[r], cells);
-        }
-    }
-    if (rc == 0 && g.n) {
-        for (size_t c = 0; c < p->ncols; c++)
-            if (p->cols[c].tf != T_NONE)
-                query__apply_transform(&g, c, &p->cols[c], 0);
-        rc = query__emit_group(x, st, p, sch->meas, gtags, ngtags, &g, INT64_MIN);
-    }
-    query__gout_free(&g);
-    ne_free(order);
-    query__rowset_free(&rs);
-    return rc;
+    int rc = w->row_filter ? need_fields(x, p, st->where, sch) : 0;
+    return rc ? rc : query__raw_streamed(x, st, p, sch, w, series, ns, gtags, ngtags);
 }
 
 /* ---- grouping ------------------------------------------------------------------------------ */

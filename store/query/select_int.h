@@ -167,9 +167,28 @@ int query__cmp_rowref(const void *a, const void *b);
 /* Appends a row of g->ncols cells (copied). 0 or NE_ENOMEM. */
 int query__gout_add(struct group_out *g, int64_t t, const struct ne_qcell *cells);
 void query__gout_free(struct group_out *g);
-/* derivative, difference, moving_average, cumulative_sum over column col. */
-void query__apply_transform(struct group_out *g, size_t col, const struct column *c,
-                            int64_t group_interval);
+/* derivative, difference, moving_average, cumulative_sum over column col
+ * of all of g's rows (in time order), run backwards in time for desc
+ * (ORDER BY time DESC, as InfluxDB does). 0, or NE_ENOMEM with g unchanged. */
+int query__apply_transform(struct group_out *g, size_t col, const struct column *c,
+                           int64_t group_interval, bool desc);
+/* A transformation's state between runs of rows, so that a group can be
+ * transformed window after window (select_raw.c): the previous value and
+ * time, the moving_average window (owned, tf_n values) and the running sum. */
+struct tf_state {
+    bool desc; /* rows come backwards in time (set by the caller) */
+    bool have_prev;
+    double prev, cum, wsum;
+    int64_t prev_t;
+    double *win;
+    size_t wn, wpos;
+};
+/* Initialises s for column c. 0 or NE_ENOMEM (s then needs no free). */
+int query__tf_init(struct tf_state *s, const struct column *c);
+void query__tf_free(struct tf_state *s);
+/* Transforms column col of g's rows (in their order), continuing from s. */
+void query__tf_apply(struct tf_state *s, struct group_out *g, size_t col, const struct column *c,
+                     int64_t group_interval);
 /* fill(previous|linear|value) of the cells of empty buckets. */
 void query__apply_fill(struct group_out *g, const struct ne_iql_stmt *st, const bool *empty);
 /* Writes the group's rows as one result series (ORDER BY, OFFSET, LIMIT;
@@ -181,7 +200,7 @@ int query__emit_group(struct qexec *x, const struct ne_iql_stmt *st, const struc
 bool query__has_call(const struct ne_iql_expr *e);
 /* True if e refers to a field of sch (select.c). */
 bool query__has_field_ref(const struct ne_iql_expr *e, const struct qschema *sch);
-/* Runs a raw SELECT without transformations over one group in time windows
+/* Runs a raw SELECT (transformations too) over one group in time windows
  * of about opts->raw_window_values field values, writing the result series
  * (ORDER BY, OFFSET, LIMIT) as it goes (select_raw.c). */
 int query__raw_streamed(struct qexec *x, const struct ne_iql_stmt *st, const struct plan *p,

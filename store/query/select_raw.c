@@ -189,6 +189,9 @@ struct raw_out {
     size_t off, lim, skipped, emitted;
     uint64_t rows; /* rows that passed the filter, for max_rows_per_series */
     bool begun;
+    bool any_tf;                /* a column has a transformation */
+    struct tf_state tf[MAX_COLS]; /* per such column, carried across windows */
+    struct group_out g;         /* any_tf: the window's rows, transformed */
 };
 
 static bool raw_done(const struct raw_out *o)
@@ -196,56 +199,149 @@ static bool raw_done(const struct raw_out *o)
     return o->emitted >= o->lim;
 }
 
-/* Writes the rows of one window (sorted, filtered) in the statement's order. */
-static int emit_window(struct qexec *x, const struct ne_iql_stmt *st, const struct plan *p,
-                       const struct qschema *sch, const struct qwhere *w,
-                       const struct qseries *const *series, struct rowset *rs,
-                       struct rowref *order, struct raw_out *o)
+/* Counts a row against max_rows_per_series. 0 or the failure. */
+static int count_row(struct qexec *x, struct raw_out *o)
 {
-    for (size_t i = 0; i < rs->n; i++)
-        order[i] = (struct rowref){rs->t[i], i};
-    qsort(order, rs->n, sizeof *order, query__cmp_rowref);
     uint64_t maxr = x->opts->max_rows_per_series;
-    for (size_t k = 0; k < rs->n && !raw_done(o); k++) {
-        size_t r = order[st->order_desc ? rs->n - 1 - k : k].i;
-        const struct ne_qcell *fc = rs->cells + r * rs->width;
-        struct qrow_ctx ctx = {.time = rs->t[r], .series = series[rs->series[r]], .sch = sch,
-                               .names = p->fields.v, .cells = fc, .n = p->fields.n,
-                               .now_ns = x->opts->now_ns};
-        if (w->row_filter && !query__eval_bool(st->where, &ctx))
-            continue;
-        struct ne_qcell row[MAX_COLS + 1];
-        bool any_field = false;
-        for (size_t c = 0; c < p->ncols; c++) {
-            const struct column *col = &p->cols[c];
-            row[c + 1] = col->raw_field >= 0 ? fc[col->raw_field] : query__eval(col->expr, &ctx);
-            if (row[c + 1].type != NE_QC_NULL &&
-                (col->raw_field >= 0 || query__has_field_ref(col->expr, sch)))
-                any_field = true;
-        }
-        if (!any_field)
-            continue;
-        if (maxr && o->rows >= maxr)
-            return query__fail(x, "max-row-limit exceeded (%llu rows)", (unsigned long long)maxr);
-        o->rows++;
-        if (o->skipped < o->off) {
-            o->skipped++;
-            continue;
-        }
-        if (!o->begun) {
-            int rc = query__begin_series(x, o->meas, o->tags, o->ntags, o->cols, p->ncols + 1);
-            if (rc)
-                return rc;
-            o->begun = true;
-        }
-        row[0].type = NE_QC_TIME;
-        row[0].v.i = rs->t[r];
-        int rc = query__row(x, row, p->ncols + 1);
+    if (maxr && o->rows >= maxr)
+        return query__fail(x, "max-row-limit exceeded (%llu rows)", (unsigned long long)maxr);
+    o->rows++;
+    return 0;
+}
+
+/* Writes one row (time, then the columns) after OFFSET. */
+static int put_row(struct qexec *x, const struct plan *p, struct raw_out *o, int64_t t,
+                   struct ne_qcell *row)
+{
+    if (o->skipped < o->off) {
+        o->skipped++;
+        return 0;
+    }
+    if (!o->begun) {
+        int rc = query__begin_series(x, o->meas, o->tags, o->ntags, o->cols, p->ncols + 1);
         if (rc)
             return rc;
+        o->begun = true;
+    }
+    row[0].type = NE_QC_TIME;
+    row[0].v.i = t;
+    int rc = query__row(x, row, p->ncols + 1);
+    if (rc == 0)
         o->emitted++;
+    return rc;
+}
+
+/* The columns of row r of rs into out[0..ncols); false when the filter
+ * drops it or it has no field value. */
+static bool row_cells(const struct ne_iql_stmt *st, const struct plan *p,
+                      const struct qschema *sch, const struct qwhere *w,
+                      const struct qseries *const *series, const struct rowset *rs, size_t r,
+                      int64_t now_ns, struct ne_qcell *out)
+{
+    const struct ne_qcell *fc = rs->cells + r * rs->width;
+    struct qrow_ctx ctx = {.time = rs->t[r], .series = series[rs->series[r]], .sch = sch,
+                           .names = p->fields.v, .cells = fc, .n = p->fields.n,
+                           .now_ns = now_ns};
+    if (w->row_filter && !query__eval_bool(st->where, &ctx))
+        return false;
+    bool any_field = false;
+    for (size_t c = 0; c < p->ncols; c++) {
+        const struct column *col = &p->cols[c];
+        out[c] = col->raw_field >= 0 ? fc[col->raw_field] : query__eval(col->expr, &ctx);
+        if (out[c].type != NE_QC_NULL &&
+            (col->raw_field >= 0 || query__has_field_ref(col->expr, sch)))
+            any_field = true;
+    }
+    return any_field;
+}
+
+/* Writes the rows of one window (sorted, filtered) in the statement's order. */
+static int emit_plain(struct qexec *x, const struct ne_iql_stmt *st, const struct plan *p,
+                      const struct qschema *sch, const struct qwhere *w,
+                      const struct qseries *const *series, const struct rowset *rs,
+                      const struct rowref *order, struct raw_out *o)
+{
+    for (size_t k = 0; k < rs->n && !raw_done(o); k++) {
+        size_t r = order[st->order_desc ? rs->n - 1 - k : k].i;
+        struct ne_qcell row[MAX_COLS + 1];
+        if (!row_cells(st, p, sch, w, series, rs, r, x->opts->now_ns, row + 1))
+            continue;
+        int rc = count_row(x, o);
+        if (rc == 0)
+            rc = put_row(x, p, o, rs->t[r], row);
+        if (rc)
+            return rc;
     }
     return 0;
+}
+
+/* Transforms the rows of one window in the statement's order (as InfluxDB
+ * does: ORDER BY time DESC runs them backwards in time), continuing o->tf,
+ * and writes them (rows whose columns are all null left out). */
+static int emit_transformed(struct qexec *x, const struct ne_iql_stmt *st, const struct plan *p,
+                            const struct qschema *sch, const struct qwhere *w,
+                            const struct qseries *const *series, const struct rowset *rs,
+                            const struct rowref *order, struct raw_out *o)
+{
+    struct group_out *g = &o->g;
+    g->n = g->store_n = 0;
+    for (size_t k = 0; k < rs->n; k++) {
+        const struct rowref *rr = &order[st->order_desc ? rs->n - 1 - k : k];
+        struct ne_qcell cells[MAX_COLS];
+        if (!row_cells(st, p, sch, w, series, rs, rr->i, x->opts->now_ns, cells))
+            continue;
+        int rc = count_row(x, o);
+        if (rc == 0)
+            rc = query__gout_add(g, rr->t, cells);
+        if (rc)
+            return rc;
+    }
+    for (size_t c = 0; c < p->ncols; c++)
+        if (p->cols[c].tf != T_NONE)
+            query__tf_apply(&o->tf[c], g, c, &p->cols[c], 0);
+    for (size_t k = 0; k < g->n && !raw_done(o); k++) {
+        const struct outrow *gr = &g->rows[k];
+        bool all_null = true;
+        for (size_t c = 0; c < p->ncols; c++)
+            all_null &= gr->cells[c].type == NE_QC_NULL;
+        if (all_null)
+            continue;
+        struct ne_qcell row[MAX_COLS + 1];
+        memcpy(row + 1, gr->cells, p->ncols * sizeof *row);
+        int rc = put_row(x, p, o, gr->t, row);
+        if (rc)
+            return rc;
+    }
+    return 0;
+}
+
+/* Reads window wi's rows and writes them (emit_plain, emit_transformed).
+ * *order grows as needed (owned by the caller). */
+static int run_window(struct qexec *x, const struct ne_iql_stmt *st, const struct plan *p,
+                      const struct qschema *sch, const struct qwhere *w,
+                      const struct qseries *const *series, size_t ns, const struct window *wi,
+                      struct rowref **order, size_t *order_cap, struct raw_out *o)
+{
+    struct rowset rs = {.width = p->fields.n};
+    int rc = query__collect_group_rows(x, p, sch, series, ns, wi->lo, wi->hi, &rs);
+    if (rc == 0 && rs.n > *order_cap) {
+        ne_free(*order);
+        *order_cap = rs.n;
+        *order = ne_malloc(*order_cap * sizeof **order);
+        if (!*order) {
+            *order_cap = 0;
+            rc = NE_ENOMEM;
+        }
+    }
+    if (rc == 0 && rs.n) {
+        for (size_t i = 0; i < rs.n; i++)
+            (*order)[i] = (struct rowref){rs.t[i], i};
+        qsort(*order, rs.n, sizeof **order, query__cmp_rowref);
+        rc = o->any_tf ? emit_transformed(x, st, p, sch, w, series, &rs, *order, o)
+                       : emit_plain(x, st, p, sch, w, series, &rs, *order, o);
+    }
+    query__rowset_free(&rs);
+    return rc;
 }
 
 int query__raw_streamed(struct qexec *x, const struct ne_iql_stmt *st, const struct plan *p,
@@ -262,36 +358,37 @@ int query__raw_streamed(struct qexec *x, const struct ne_iql_stmt *st, const str
         max_rows = MIN_WINDOW_ROWS;
     struct raw_out o = {.meas = sch->meas, .tags = gtags, .ntags = ngtags,
                         .off = st->offset > 0 ? (size_t)st->offset : 0,
-                        .lim = st->limit > 0 ? (size_t)st->limit : SIZE_MAX};
+                        .lim = st->limit > 0 ? (size_t)st->limit : SIZE_MAX,
+                        .g = {.ncols = p->ncols}};
     o.cols[0] = "time";
     for (size_t c = 0; c < p->ncols; c++)
         o.cols[c + 1] = p->cols[c].name;
     if (p->fields.n == 0 || ns == 0 || raw_done(&o))
         return 0;
+    for (size_t c = 0; c < p->ncols; c++)
+        o.any_tf |= p->cols[c].tf != T_NONE;
     struct idmap map = {0};
     struct windows win = {0};
     struct rowref *order = NULL;
     size_t order_cap = 0;
-    int rc = query__idmap_build(&map, series, ns);
+    int rc = 0;
+    for (size_t c = 0; rc == 0 && c < p->ncols; c++)
+        if (p->cols[c].tf != T_NONE)
+            if ((rc = query__tf_init(&o.tf[c], &p->cols[c])) == 0)
+                o.tf[c].desc = st->order_desc;
+    if (rc == 0)
+        rc = query__idmap_build(&map, series, ns);
     if (rc == 0)
         rc = plan_windows(x, p, sch, &map, lo, hi, max_rows, &win);
     for (size_t k = 0; rc == 0 && k < win.n && !raw_done(&o); k++) {
         const struct window *wi = &win.v[st->order_desc ? win.n - 1 - k : k];
-        struct rowset rs = {.width = p->fields.n};
-        rc = query__collect_group_rows(x, p, sch, series, ns, wi->lo, wi->hi, &rs);
-        if (rc == 0 && rs.n > order_cap) {
-            ne_free(order);
-            order_cap = rs.n;
-            order = ne_malloc(order_cap * sizeof *order);
-            if (!order)
-                rc = NE_ENOMEM;
-        }
-        if (rc == 0 && rs.n)
-            rc = emit_window(x, st, p, sch, w, series, &rs, order, &o);
-        query__rowset_free(&rs);
+        rc = run_window(x, st, p, sch, w, series, ns, wi, &order, &order_cap, &o);
     }
     if (rc == 0 && o.begun)
         rc = query__end_series(x);
+    for (size_t c = 0; c < p->ncols; c++)
+        query__tf_free(&o.tf[c]);
+    query__gout_free(&o.g);
     ne_free(order);
     ne_free(win.v);
     query__idmap_free(&map);

@@ -269,85 +269,121 @@ static bool num_cell(const struct ne_qcell *c, double *v)
     return false;
 }
 
-/* Applies a column's transformation over the rows (in time order). */
-void query__apply_transform(struct group_out *g, size_t col, const struct column *c,
-                            int64_t group_interval)
+int query__tf_init(struct tf_state *s, const struct column *c)
 {
-    bool have_prev = false;
-    double prev = 0, cum = 0;
-    int64_t prev_t = 0;
-    double *win = NULL;
-    size_t wn = 0, wpos = 0;
-    double wsum = 0;
+    memset(s, 0, sizeof *s);
     if (c->tf == T_MAVG) {
-        win = ne_calloc((size_t)c->tf_n, sizeof *win);
-        if (!win)
-            return;
+        s->win = ne_calloc((size_t)c->tf_n, sizeof *s->win);
+        if (!s->win)
+            return NE_ENOMEM;
     }
+    return 0;
+}
+
+void query__tf_free(struct tf_state *s)
+{
+    ne_free(s->win);
+    memset(s, 0, sizeof *s);
+}
+
+/* The transformation of value v (the cell's number) at time t; s advances. */
+static struct ne_qcell tf_step(struct tf_state *s, const struct column *c, int64_t unit,
+                               const struct ne_qcell *cell, double v, int64_t t)
+{
+    struct ne_qcell out = {.type = NE_QC_NULL};
+    switch (c->tf) {
+    case T_DERIV:
+    case T_NNDERIV:
+        if (s->have_prev && t != s->prev_t) {
+            /* backwards in time (ORDER BY time DESC) the elapsed time
+             * counts from the point to its predecessor, as in InfluxDB */
+            int64_t el = s->desc ? s->prev_t - t : t - s->prev_t;
+            double d = (v - s->prev) / ((double)el / (double)unit);
+            if (c->tf == T_DERIV || d >= 0)
+                out = query__fcell(d);
+        }
+        break;
+    case T_DIFF:
+    case T_NNDIFF:
+        if (s->have_prev) {
+            if (cell->type == NE_QC_INT) {
+                out.type = NE_QC_INT;
+                out.v.i = cell->v.i - (int64_t)s->prev;
+                if (c->tf == T_NNDIFF && out.v.i < 0)
+                    out.type = NE_QC_NULL;
+            } else {
+                double d = v - s->prev;
+                if (c->tf == T_DIFF || d >= 0)
+                    out = query__fcell(d);
+            }
+        }
+        break;
+    case T_MAVG:
+        if (s->wn == (size_t)c->tf_n)
+            s->wsum -= s->win[s->wpos];
+        else
+            s->wn++;
+        s->win[s->wpos] = v;
+        s->wsum += v;
+        s->wpos = (s->wpos + 1) % (size_t)c->tf_n;
+        if (s->wn == (size_t)c->tf_n)
+            out = query__fcell(s->wsum / (double)s->wn);
+        break;
+    case T_CUMSUM:
+        s->cum += v;
+        if (cell->type == NE_QC_INT) {
+            out.type = NE_QC_INT;
+            out.v.i = (int64_t)s->cum;
+        } else {
+            out = query__fcell(s->cum);
+        }
+        break;
+    default:
+        out = *cell;
+    }
+    s->prev = v;
+    s->prev_t = t;
+    s->have_prev = true;
+    return out;
+}
+
+/* Transforms column col of g's rows, from the last row back when
+ * backwards, continuing from s. */
+static void tf_run(struct tf_state *s, struct group_out *g, size_t col, const struct column *c,
+                   int64_t group_interval, bool backwards)
+{
     int64_t unit = c->tf_unit;
     if (group_interval && !c->tf_unit_given && c->expr && query__has_call(c->expr))
         unit = group_interval; /* derivative of an aggregate: per interval */
-    for (size_t i = 0; i < g->n; i++) {
-        struct ne_qcell *cell = &g->rows[i].cells[col];
+    for (size_t k = 0; k < g->n; k++) {
+        struct outrow *r = &g->rows[backwards ? g->n - 1 - k : k];
+        struct ne_qcell *cell = &r->cells[col];
         double v;
         if (!num_cell(cell, &v)) {
             cell->type = NE_QC_NULL;
             continue;
         }
-        struct ne_qcell out = {.type = NE_QC_NULL};
-        switch (c->tf) {
-        case T_DERIV:
-        case T_NNDERIV:
-            if (have_prev && g->rows[i].t != prev_t) {
-                double d = (v - prev) / ((double)(g->rows[i].t - prev_t) / (double)unit);
-                if (c->tf == T_DERIV || d >= 0)
-                    out = query__fcell(d);
-            }
-            break;
-        case T_DIFF:
-        case T_NNDIFF:
-            if (have_prev) {
-                if (cell->type == NE_QC_INT) {
-                    out.type = NE_QC_INT;
-                    out.v.i = cell->v.i - (int64_t)prev;
-                    if (c->tf == T_NNDIFF && out.v.i < 0)
-                        out.type = NE_QC_NULL;
-                } else {
-                    double d = v - prev;
-                    if (c->tf == T_DIFF || d >= 0)
-                        out = query__fcell(d);
-                }
-            }
-            break;
-        case T_MAVG:
-            if (wn == (size_t)c->tf_n)
-                wsum -= win[wpos];
-            else
-                wn++;
-            win[wpos] = v;
-            wsum += v;
-            wpos = (wpos + 1) % (size_t)c->tf_n;
-            if (wn == (size_t)c->tf_n)
-                out = query__fcell(wsum / (double)wn);
-            break;
-        case T_CUMSUM:
-            cum += v;
-            if (cell->type == NE_QC_INT) {
-                out.type = NE_QC_INT;
-                out.v.i = (int64_t)cum;
-            } else {
-                out = query__fcell(cum);
-            }
-            break;
-        default:
-            out = *cell;
-        }
-        prev = v;
-        prev_t = g->rows[i].t;
-        have_prev = true;
-        *cell = out;
+        *cell = tf_step(s, c, unit, cell, v, r->t);
     }
-    ne_free(win);
+}
+
+void query__tf_apply(struct tf_state *s, struct group_out *g, size_t col, const struct column *c,
+                     int64_t group_interval)
+{
+    tf_run(s, g, col, c, group_interval, false);
+}
+
+int query__apply_transform(struct group_out *g, size_t col, const struct column *c,
+                           int64_t group_interval, bool desc)
+{
+    struct tf_state s;
+    int rc = query__tf_init(&s, c);
+    if (rc == 0) {
+        s.desc = desc;
+        tf_run(&s, g, col, c, group_interval, desc);
+    }
+    query__tf_free(&s);
+    return rc;
 }
 
 void query__apply_fill(struct group_out *g, const struct ne_iql_stmt *st, const bool *empty)
