@@ -388,9 +388,13 @@ int query__apply_transform(struct group_out *g, size_t col, const struct column 
 
 void query__apply_fill(struct group_out *g, const struct ne_iql_stmt *st, const bool *empty)
 {
+    /* fill(previous) takes the bucket before in the answer's order: the
+     * later one under ORDER BY time DESC, as InfluxDB does */
+    bool back = st->fill == NE_FILL_PREVIOUS && st->order_desc;
     for (size_t c = 0; c < g->ncols; c++) {
         struct ne_qcell prev = {.type = NE_QC_NULL};
-        for (size_t i = 0; i < g->n; i++) {
+        for (size_t k = 0; k < g->n; k++) {
+            size_t i = back ? g->n - 1 - k : k;
             struct ne_qcell *cell = &g->rows[i].cells[c];
             if (cell->type != NE_QC_NULL) {
                 prev = *cell;
@@ -415,9 +419,9 @@ void query__apply_fill(struct group_out *g, const struct ne_iql_stmt *st, const 
                 if (j < g->n && i > 0 && num_cell(&prev, &a) &&
                     num_cell(&g->rows[j].cells[c], &b)) {
                     int64_t t0 = 0;
-                    for (size_t k = i; k-- > 0;)
-                        if (g->rows[k].cells[c].type != NE_QC_NULL) {
-                            t0 = g->rows[k].t;
+                    for (size_t h = i; h-- > 0;)
+                        if (g->rows[h].cells[c].type != NE_QC_NULL) {
+                            t0 = g->rows[h].t;
                             break;
                         }
                     double frac = (double)(g->rows[i].t - t0) / (double)(g->rows[j].t - t0);
