@@ -31,7 +31,8 @@
  * - shard moves (sharding/rebalance.h, "shard moves" below): driven by the
  *   anti-entropy thread once a tick; mv_mu guards the move state and the
  *   peers' statuses, and is never held around a network call or a store
- *   call. Lock order: ring_mu is never taken with mv_mu held.
+ *   call. Lock order: ring_mu is never taken with mv_mu held; rep_lock,
+ *   then drop_lock, then mv_mu.
  */
 #include "agent/mod_cluster.h"
 
@@ -78,6 +79,7 @@ struct cluster {
     struct ne_agent *owner;      /* whose sink is wrapped (NULL: not wrapped) */
     struct ne_ingest_sink inner; /* the sink before wrapping: the local store */
     pthread_rwlock_t rep_lock;   /* rep against inbound requests at stop */
+    pthread_rwlock_t drop_lock;  /* inbound writes (read) against a shard drop (write) */
     struct ne_replicator *rep;   /* NULL until started */
     struct ne_hlc hlc;           /* versions of the writes this node accepts */
     uint8_t node_tag;            /* ne_lww_node_tag of this node */
@@ -470,8 +472,10 @@ static int handle_write_batch(struct cluster *c, const char *peer_id, const uint
                               struct ne_pbuf *reply, uint8_t *reply_type)
 {
     pthread_rwlock_rdlock(&c->rep_lock);
+    pthread_rwlock_rdlock(&c->drop_lock);
     int rc = c->rep ? ne_replicator_handle(c->rep, peer_id, msg, n, reply, reply_type)
                     : NE_EAGAIN; /* starting or stopping: the sender retries */
+    pthread_rwlock_unlock(&c->drop_lock);
     pthread_rwlock_unlock(&c->rep_lock);
     return rc;
 }
@@ -487,6 +491,8 @@ static enum ne_store_durability queue_durability(const struct ne_config *cfg)
         return NE_STORE_INTERVAL;
     }
 }
+
+static bool keeps_shard(void *ctx, uint64_t series_hash); /* shard moves, below */
 
 /* Starts the replicator and wraps the agent's sink with it. */
 static int start_replication(struct cluster *c, struct ne_agent *a)
@@ -504,6 +510,7 @@ static int start_replication(struct cluster *c, struct ne_agent *a)
         .tp = c->tp,
         .peer_addr = peer_addr,
         .local_write = local_write,
+        .keeps = keeps_shard,
         .ctx = c,
     };
     c->inner = a->sink;
@@ -766,7 +773,15 @@ static void stop_antientropy(struct cluster *c)
  *      owners' statuses), is deleted from the local store.
  * The state is saved in data_dir/cluster/shards when it changes. Reads
  * (agent__cluster_source) go to members holding a shard complete, so a
- * moving shard is read from an old owner. Metrics:
+ * moving shard is read from an old owner; and so that such a read misses
+ * nothing, writes go to the old owners too while they keep the shard:
+ * after step 2 every member's last reported holds become the
+ * replicator's keepers (keepers_update), so a write reaches each member
+ * holding its shard complete as well as its owners, until that member
+ * dropped its copy and said so. A keeper record that arrives after its
+ * shard was dropped is skipped (keeps_shard): the drop and such a write
+ * exclude each other (drop_lock), so a dropped shard never grows a
+ * partial copy again. Metrics:
  * neoedge_rebalance_{shards_moving,shards_leaving,decommission_state},
  * neoedge_rebalance_{moves_completed,bytes_moved,points_moved,
  * shards_dropped}_total. */
@@ -798,6 +813,49 @@ static bool holds_locked(void *ctx, uint32_t shard, const char *node)
     const struct peer_status *p = peer_find(c, node, false);
     return p && p->holds && ne_time_mono_ns() - p->seen_ns < STATUS_FRESH_NS &&
            ne_rebal_bit(p->holds, shard);
+}
+
+/* The replicator's keeps callback (inbound keeper records, drop_lock
+ * read-held by handle_write_batch): this node owns the series' shard or
+ * has not dropped its copy. */
+static bool keeps_shard(void *ctx, uint64_t series_hash)
+{
+    struct cluster *c = ctx;
+    uint32_t s = (uint32_t)(series_hash % c->opts.shards);
+    pthread_mutex_lock(&c->mv_mu);
+    bool keep = ne_rebal_owner(c->rb, s) || ne_rebal_leaving(c->rb, s);
+    pthread_mutex_unlock(&c->mv_mu);
+    return keep;
+}
+
+/* After step 2: every member not LEFT whose status is known becomes a
+ * keeper of the shards it last said it holds complete (dead ones too:
+ * their writes wait as hints), so that writes reach old owners that reads
+ * may still use. The holds are copied under mv_mu, handed over without. */
+static void keepers_update(struct cluster *c, const struct ne_swim_member_info *ms, size_t n)
+{
+    size_t nb = ((size_t)c->opts.shards + 7) / 8, nk = 0;
+    struct ne_repl_keeper *k = ne_calloc(n ? n : 1, sizeof *k);
+    uint8_t *bits = ne_malloc(n * nb + 1);
+    if (!k || !bits) goto out;
+    pthread_mutex_lock(&c->mv_mu);
+    for (size_t i = 1; i < n; i++) {
+        const struct peer_status *p = peer_find(c, ms[i].id, false);
+        if (ms[i].state == NE_SWIM_LEFT || !p || !p->holds) continue;
+        memcpy(bits + nk * nb, p->holds, nb);
+        k[nk] = (struct ne_repl_keeper){ms[i].id, bits + nk * nb};
+        nk++;
+    }
+    pthread_mutex_unlock(&c->mv_mu);
+    pthread_rwlock_rdlock(&c->rep_lock);
+    int rc = c->rep ? ne_replicator_set_keepers(c->rep, c->opts.shards, k, nk) : 0;
+    pthread_rwlock_unlock(&c->rep_lock);
+    if (rc != 0)
+        ne_log(NE_LOG_WARN, MOD, "cannot update the shard keepers (tried again next tick)", "err",
+               ne_strerror(rc), NULL);
+out:
+    ne_free(k);
+    ne_free(bits);
 }
 
 static int start_moves(struct cluster *c)
@@ -1036,6 +1094,9 @@ static void drop_kept(struct cluster *c, const struct ne_ring *r)
         }
     }
     pthread_mutex_unlock(&c->mv_mu);
+    /* no inbound write between the delete and the state saying dropped:
+     * a keeper record is stored before (and deleted) or skipped after */
+    if (ndrop) pthread_rwlock_wrlock(&c->drop_lock);
     int rc = ndrop ? ne_rebal_delete_shards(c->agent->store, shards, mask) : 0;
     if (rc != 0)
         ne_log(NE_LOG_WARN, MOD, "cannot drop moved shards (tried again next tick)", "err",
@@ -1047,6 +1108,9 @@ static void drop_kept(struct cluster *c, const struct ne_ring *r)
         c->mv_dropped += ndrop;
         ne_metric_add(c->m_mv[6], ndrop);
         pthread_mutex_unlock(&c->mv_mu);
+    }
+    if (ndrop) pthread_rwlock_unlock(&c->drop_lock);
+    if (ndrop && rc == 0) {
         char num[16];
         snprintf(num, sizeof num, "%u", ndrop);
         ne_log(NE_LOG_INFO, MOD, "dropped shard copies their new owners hold", "shards", num, NULL);
@@ -1079,6 +1143,7 @@ static void move_tick(struct cluster *c)
     n = ne_membership_snapshot(c->mem, ms, MAX_MEMBERS);
     if (n > MAX_MEMBERS) n = MAX_MEMBERS;
     poll_statuses(c, ms, n);
+    keepers_update(c, ms, n);
     pthread_mutex_lock(&c->ring_mu);
     int rc = ring_build_locked(c, names, &nn, &r);
     pthread_mutex_unlock(&c->ring_mu);
@@ -1215,6 +1280,7 @@ static void cluster_free(struct cluster *c)
     ne_ae_free(&c->ae); /* after the transport: its handlers use it */
     stop_moves(c);
     pthread_rwlock_destroy(&c->rep_lock);
+    pthread_rwlock_destroy(&c->drop_lock);
     pthread_mutex_destroy(&c->ring_mu);
     pthread_mutex_destroy(&c->ae_mu);
     pthread_mutex_destroy(&c->mv_mu);
@@ -1228,6 +1294,11 @@ static int cluster_start(struct ne_agent *a)
     if (!c) return NE_ENOMEM;
     c->agent = a;
     pthread_rwlock_init(&c->rep_lock, NULL);
+    pthread_rwlockattr_t ra; /* a drop must not wait behind a stream of inbound writes */
+    pthread_rwlockattr_init(&ra);
+    pthread_rwlockattr_setkind_np(&ra, PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP);
+    pthread_rwlock_init(&c->drop_lock, &ra);
+    pthread_rwlockattr_destroy(&ra);
     pthread_mutex_init(&c->ring_mu, NULL);
     pthread_mutex_init(&c->ae_mu, NULL);
     pthread_mutex_init(&c->mv_mu, NULL);
