@@ -28,6 +28,9 @@
  *   at start so that a restarted node forwards before it has rejoined).
  *   Inbound NE_FT_WRITE_BATCH requests go to the replicator, which writes
  *   them into the local store only.
+ * - node tags ("node tags" below): of two live members whose ids share
+ *   the node tag of the versions, the later to join is refused by every
+ *   node and refuses to take part itself;
  * - shard moves (sharding/rebalance.h, "shard moves" below): driven by the
  *   anti-entropy thread once a tick; mv_mu guards the move state and the
  *   peers' statuses, and is never held around a network call or a store
@@ -102,10 +105,13 @@ struct cluster {
         char id[NE_NODE_ID_MAX + 1];
         enum ne_swim_state state;
         bool decom;              /* decommissioned: off the placement ring */
+        bool refused;            /* its node tag collides: refused (node tags below) */
     } ring_members[MAX_MEMBERS]; /* every member seen, self first */
     size_t nring;
     atomic_bool ring_stale;
-    atomic_bool self_decom; /* this node is decommissioned */
+    atomic_bool self_decom;              /* this node is decommissioned */
+    atomic_bool self_refused;            /* this node refused to join (node tags) */
+    char refused_by[NE_NODE_ID_MAX + 1]; /* the member it collides with (ring_mu) */
     /* shard moves (see "shard moves" below) */
     pthread_mutex_t mv_mu; /* everything down to mv_done */
     struct ne_rebal *rb;
@@ -279,17 +285,19 @@ static void members_save(struct cluster *c, const char *const *names, size_t n)
                ne_strerror(rc), NULL);
 }
 
-/* Builds the write ring (every member not LEFT nor decommissioned) into
- * *out; ring_mu held.
+/* Builds the write ring (every member not LEFT, decommissioned nor
+ * refused; only this node when it refused to join) into *out; ring_mu
+ * held.
  * names: room for MAX_MEMBERS, filled with *n borrowed ids. */
 static int ring_build_locked(struct cluster *c, const char **names, size_t *n,
                              struct ne_ring **out)
 {
     *n = 0;
-    bool self_out = atomic_load(&c->self_decom);
+    bool self_out = atomic_load(&c->self_decom), alone = atomic_load(&c->self_refused);
     for (size_t i = 0; i < c->nring; i++)
         if (c->ring_members[i].state != NE_SWIM_NONE && c->ring_members[i].state != NE_SWIM_LEFT &&
-            !c->ring_members[i].decom && !(i == 0 && self_out))
+            !c->ring_members[i].decom && !c->ring_members[i].refused && !(i == 0 && self_out) &&
+            !(i > 0 && alone))
             names[(*n)++] = c->ring_members[i].id;
     if (*n == 0) names[(*n)++] = c->ring_members[0].id; /* alone and leaving: still a ring */
     struct ne_ring_opts ro = {
@@ -753,6 +761,77 @@ static void stop_antientropy(struct cluster *c)
     }
 }
 
+/* ---- node tags ---------------------------------------------------------------
+ *
+ * A version ends in an 8-bit tag of the accepting node's id (hlc.h), so
+ * two live members whose ids share a tag could stamp the very same
+ * version. Every tick each node looks for such pairs among the live
+ * members (self included); of each pair the later to join
+ * (ne_lww_tag_yields) is refused: off the placement ring and out of
+ * reads, its requests answered NE_EPERM, logged once with both ids. A node
+ * that finds itself refused refuses to join: its ring holds only itself,
+ * it serves no peer, asks none and stays `degraded`. Both are sticky until
+ * a restart: the operator gives the node another node_id. */
+
+static bool live_state(enum ne_swim_state s)
+{
+    return s == NE_SWIM_ALIVE || s == NE_SWIM_SUSPECT;
+}
+
+/* Refuses joiner (its tag collides with member's). Returns true the
+ * first time. */
+static bool tag_refuse(struct cluster *c, const char *joiner, const char *member)
+{
+    bool self = strcmp(joiner, c->opts.node_id) == 0, fresh = false;
+    pthread_mutex_lock(&c->ring_mu);
+    if (self && !atomic_exchange(&c->self_refused, true)) {
+        snprintf(c->refused_by, sizeof c->refused_by, "%s", member);
+        fresh = true;
+    }
+    for (size_t i = 1; !self && i < c->nring; i++)
+        if (strcmp(c->ring_members[i].id, joiner) == 0 && !c->ring_members[i].refused)
+            fresh = c->ring_members[i].refused = true;
+    if (fresh) atomic_store(&c->ring_stale, true);
+    pthread_mutex_unlock(&c->ring_mu);
+    if (!fresh) return false;
+    char tag[8];
+    snprintf(tag, sizeof tag, "%u", ne_lww_node_tag(joiner));
+    ne_log(NE_LOG_ERROR, MOD,
+           self ? "refusing to join: this node's id has the node tag of a live member's, so "
+                  "their writes could tie; give this node another node_id"
+                : "refusing a member: its id has the node tag of an earlier member's, so their "
+                  "writes could tie; give it another node_id",
+           "node", joiner, "member", member, "tag", tag, NULL);
+    return true;
+}
+
+/* Refuses the later of every pair of live members sharing a node tag. */
+static void tag_check(struct cluster *c, const struct ne_swim_member_info *ms, size_t n)
+{
+    uint8_t tags[MAX_MEMBERS];
+    for (size_t i = 0; i < n; i++)
+        tags[i] = ne_lww_node_tag(ms[i].id);
+    for (size_t i = 0; i < n; i++)
+        for (size_t j = i + 1; live_state(ms[i].state) && j < n; j++) {
+            if (!live_state(ms[j].state) || tags[i] != tags[j]) continue;
+            bool i_later =
+                ne_lww_tag_yields(ms[i].id, ms[i].incarnation, ms[j].id, ms[j].incarnation);
+            (void)tag_refuse(c, i_later ? ms[i].id : ms[j].id, i_later ? ms[j].id : ms[i].id);
+        }
+}
+
+/* Whether requests of peer id are refused: it is, or this node is. */
+static bool peer_refused(struct cluster *c, const char *id)
+{
+    if (atomic_load(&c->self_refused)) return true;
+    bool out = false;
+    pthread_mutex_lock(&c->ring_mu);
+    for (size_t i = 1; i < c->nring && !out; i++)
+        out = c->ring_members[i].refused && strcmp(c->ring_members[i].id, id) == 0;
+    pthread_mutex_unlock(&c->ring_mu);
+    return out;
+}
+
 /* ---- shard moves -------------------------------------------------------------
  *
  * sharding/rebalance.h holds what this node has of each shard; here it is
@@ -837,11 +916,16 @@ static void keepers_update(struct cluster *c, const struct ne_swim_member_info *
     size_t nb = ((size_t)c->opts.shards + 7) / 8, nk = 0;
     struct ne_repl_keeper *k = ne_calloc(n ? n : 1, sizeof *k);
     uint8_t *bits = ne_malloc(n * nb + 1);
+    bool *refused = NULL;
     if (!k || !bits) goto out;
+    refused = ne_calloc(n ? n : 1, sizeof *refused);
+    if (!refused) goto out;
+    for (size_t i = 1; i < n; i++) /* before mv_mu: ring_mu is never taken under it */
+        refused[i] = peer_refused(c, ms[i].id);
     pthread_mutex_lock(&c->mv_mu);
     for (size_t i = 1; i < n; i++) {
         const struct peer_status *p = peer_find(c, ms[i].id, false);
-        if (ms[i].state == NE_SWIM_LEFT || !p || !p->holds) continue;
+        if (ms[i].state == NE_SWIM_LEFT || refused[i] || !p || !p->holds) continue;
         memcpy(bits + nk * nb, p->holds, nb);
         k[nk] = (struct ne_repl_keeper){ms[i].id, bits + nk * nb};
         nk++;
@@ -854,6 +938,7 @@ static void keepers_update(struct cluster *c, const struct ne_swim_member_info *
         ne_log(NE_LOG_WARN, MOD, "cannot update the shard keepers (tried again next tick)", "err",
                ne_strerror(rc), NULL);
 out:
+    ne_free(refused);
     ne_free(k);
     ne_free(bits);
 }
@@ -1142,6 +1227,11 @@ static void move_tick(struct cluster *c)
     if (!names || !ms) goto out;
     n = ne_membership_snapshot(c->mem, ms, MAX_MEMBERS);
     if (n > MAX_MEMBERS) n = MAX_MEMBERS;
+    tag_check(c, ms, n);
+    if (atomic_load(&c->self_refused)) {
+        keepers_update(c, ms, 0); /* none: this node forwards nothing */
+        goto out;
+    }
     poll_statuses(c, ms, n);
     keepers_update(c, ms, n);
     pthread_mutex_lock(&c->ring_mu);
@@ -1233,6 +1323,7 @@ static int on_request(void *ctx, const char *peer_id, uint8_t type, const uint8_
                       struct ne_pbuf *reply, uint8_t *reply_type)
 {
     struct cluster *c = ctx;
+    if (peer_refused(c, peer_id)) return NE_EPERM; /* node tags */
     if (ne_scan_is_request(type)) return ne_scan_serve(&c->local, type, msg, n, reply, reply_type);
     if (type == NE_FT_WRITE_BATCH) return handle_write_batch(c, peer_id, msg, n, reply, reply_type);
     if (type == NE_FT_AE_ROOTS || type == NE_FT_AE_BUCKETS || type == NE_FT_AE_SERIES ||
@@ -1379,9 +1470,9 @@ bool agent__cluster_running(const struct ne_agent *a)
 
 /* ---- distributed reads ------------------------------------------------------ */
 
-/* The read ring is the write ring: every member not LEFT nor
- * decommissioned. A dead owner keeps its shards (nothing moves them), so
- * they are reported missing rather than silently read from a node that
+/* The read ring is the write ring: every member not LEFT, decommissioned
+ * nor refused (node tags; a refused member is not even asked). A dead owner keeps its shards
+ * (nothing moves them), so they are reported missing rather than silently read from a node that
  * never held them. Alive and suspect members are asked; a shard is read
  * from a member holding it complete (shard moves), so a moving shard is
  * read from an old owner until its new owner has pulled it. */
@@ -1391,7 +1482,9 @@ static bool member_unplaced(struct cluster *c, const char *id)
     pthread_mutex_lock(&c->ring_mu);
     for (size_t i = 0; i < c->nring; i++)
         if (strcmp(c->ring_members[i].id, id) == 0)
-            out = c->ring_members[i].decom || (i == 0 && atomic_load(&c->self_decom));
+            out = c->ring_members[i].decom || c->ring_members[i].refused ||
+                  (i == 0 && atomic_load(&c->self_decom)) ||
+                  (i > 0 && atomic_load(&c->self_refused));
     pthread_mutex_unlock(&c->ring_mu);
     return out;
 }
@@ -1409,7 +1502,7 @@ int agent__cluster_source(const struct ne_agent *a, struct ne_csrc **out)
         if (n > MAX_MEMBERS) n = MAX_MEMBERS;
         size_t k = 0;
         for (size_t i = 0; i < n; i++)
-            if (i == 0 || ms[i].state != NE_SWIM_LEFT)
+            if (i == 0 || (ms[i].state != NE_SWIM_LEFT && !peer_refused(c, ms[i].id)))
                 cm[k++] = (struct ne_csrc_member){ms[i].id, ms[i].addr,
                                                   ms[i].state == NE_SWIM_ALIVE ||
                                                       ms[i].state == NE_SWIM_SUSPECT,
@@ -1448,6 +1541,16 @@ static void cluster_health(struct ne_agent *a, struct ne_health *h)
     struct cluster *c = find(a);
     h->status = NE_HEALTH_OK;
     if (!c) return;
+    if (atomic_load(&c->self_refused)) {
+        h->status = NE_HEALTH_DEGRADED;
+        pthread_mutex_lock(&c->ring_mu);
+        snprintf(h->reason, sizeof h->reason,
+                 "refused to join: the node tag of this node's id is that of member %s "
+                 "(give this node another node_id)",
+                 c->refused_by);
+        pthread_mutex_unlock(&c->ring_mu);
+        return;
+    }
     /* On the heap: a thread-local array would be set up in every thread of
      * the process (36 KiB resident each), and the stack of a pool thread is
      * no place for it either. */
@@ -1652,7 +1755,8 @@ static void json_antientropy(struct agent__sbuf *b, const struct cluster *c)
 }
 
 /* "rebalance": this node's shard moves and decommission state, and the
- * members it places without (decommissioned). */
+ * members it places without: decommissioned, and refused for their node
+ * tags ("refused" names this node itself when it refused to join). */
 static void json_rebalance(struct agent__sbuf *b, struct cluster *c)
 {
     pthread_mutex_lock(&c->mv_mu);
@@ -1670,13 +1774,19 @@ static void json_rebalance(struct agent__sbuf *b, struct cluster *c)
     agent__sb_json(b, dec);
     agent__sb_str(b, ",\"decommissioned\":[");
     pthread_mutex_lock(&c->ring_mu);
-    bool first = true;
-    for (size_t i = 1; i < c->nring; i++)
-        if (c->ring_members[i].decom) {
+    for (int refused = 0; refused < 2; refused++) {
+        if (refused) agent__sb_str(b, "],\"refused\":[");
+        bool first = true;
+        for (size_t i = 0; i < c->nring; i++) {
+            const struct ring_member *m = &c->ring_members[i];
+            bool in =
+                refused ? (i == 0 ? atomic_load(&c->self_refused) : m->refused) : i > 0 && m->decom;
+            if (!in) continue;
             agent__sb_str(b, first ? "" : ",");
-            agent__sb_json(b, c->ring_members[i].id);
+            agent__sb_json(b, m->id);
             first = false;
         }
+    }
     pthread_mutex_unlock(&c->ring_mu);
     agent__sb_str(b, "]}");
 }
