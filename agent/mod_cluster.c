@@ -119,6 +119,7 @@ struct cluster {
         char id[NE_NODE_ID_MAX + 1];
         uint8_t *holds;  /* ceil(shards / 8) bytes; NULL: never heard */
         int64_t seen_ns; /* monotonic time of its last status */
+        int tag1;        /* 1 + the version tag its status gave; 0: none (from its id) */
     } peers[MAX_MEMBERS];
     size_t npeers;
     uint8_t *drop_seen;   /* per shard: ticks in a row a drop was allowed */
@@ -768,56 +769,104 @@ static void stop_antientropy(struct cluster *c)
  * version. Every tick each node looks for such pairs among the live
  * members (self included); of each pair the later to join
  * (ne_lww_tag_yields) is refused: off the placement ring and out of
- * reads, its requests answered NE_EPERM, logged once with both ids. A node
+ * reads, its requests answered NE_EPERM (but its status: members learn
+ * tags set with cluster.node_tag from it), logged with both ids. A node
  * that finds itself refused refuses to join: its ring holds only itself,
- * it serves no peer, asks none and stays `degraded`. Both are sticky until
- * a restart: the operator gives the node another node_id. */
+ * it serves no peer, asks none and stays `degraded`. Every node decides
+ * this alike each tick, so the refusal lasts while the pair is live: the
+ * operator gives the node another node_id or cluster.node_tag. */
 
 static bool live_state(enum ne_swim_state s)
 {
     return s == NE_SWIM_ALIVE || s == NE_SWIM_SUSPECT;
 }
 
-/* Refuses joiner (its tag collides with member's). Returns true the
- * first time. */
-static bool tag_refuse(struct cluster *c, const char *joiner, const char *member)
+/* Sets whether member id (not this node) is refused, logging a change;
+ * by: the member it collides with (NULL when cleared). */
+static void tag_set_refused(struct cluster *c, const char *id, bool refuse, const char *by,
+                            uint8_t tag_of)
 {
-    bool self = strcmp(joiner, c->opts.node_id) == 0, fresh = false;
+    bool changed = false;
     pthread_mutex_lock(&c->ring_mu);
-    if (self && !atomic_exchange(&c->self_refused, true)) {
-        snprintf(c->refused_by, sizeof c->refused_by, "%s", member);
-        fresh = true;
-    }
-    for (size_t i = 1; !self && i < c->nring; i++)
-        if (strcmp(c->ring_members[i].id, joiner) == 0 && !c->ring_members[i].refused)
-            fresh = c->ring_members[i].refused = true;
-    if (fresh) atomic_store(&c->ring_stale, true);
+    for (size_t i = 1; i < c->nring; i++)
+        if (strcmp(c->ring_members[i].id, id) == 0 && c->ring_members[i].refused != refuse) {
+            c->ring_members[i].refused = refuse;
+            changed = true;
+        }
+    if (changed) atomic_store(&c->ring_stale, true);
     pthread_mutex_unlock(&c->ring_mu);
-    if (!fresh) return false;
+    if (!changed) return;
     char tag[8];
-    snprintf(tag, sizeof tag, "%u", ne_lww_node_tag(joiner));
-    ne_log(NE_LOG_ERROR, MOD,
-           self ? "refusing to join: this node's id has the node tag of a live member's, so "
-                  "their writes could tie; give this node another node_id"
-                : "refusing a member: its id has the node tag of an earlier member's, so their "
-                  "writes could tie; give it another node_id",
-           "node", joiner, "member", member, "tag", tag, NULL);
-    return true;
+    snprintf(tag, sizeof tag, "%u", (unsigned)tag_of);
+    if (refuse)
+        ne_log(NE_LOG_ERROR, MOD,
+               "refusing a member: it has the node tag of an earlier member, so their writes "
+               "could tie; give it another node_id (or cluster.node_tag)",
+               "node", id, "member", by, "tag", tag, NULL);
+    else
+        ne_log(NE_LOG_INFO, MOD, "member no longer refused: its node tag is its own", "node", id,
+               "tag", tag, NULL);
 }
 
-/* Refuses the later of every pair of live members sharing a node tag. */
+/* This node refuses to join while a live earlier member shares its tag
+ * (by: that member; NULL: none any more). Refusing, it forgets what it
+ * holds, so that nobody reads or pulls from it, and pulls anew once it
+ * takes part. */
+static void tag_refuse_self(struct cluster *c, const char *by)
+{
+    pthread_mutex_lock(&c->ring_mu);
+    bool was = atomic_exchange(&c->self_refused, by != NULL);
+    if (by) snprintf(c->refused_by, sizeof c->refused_by, "%s", by);
+    if (was != (by != NULL)) atomic_store(&c->ring_stale, true);
+    pthread_mutex_unlock(&c->ring_mu);
+    if (was == (by != NULL)) return;
+    char tag[8];
+    snprintf(tag, sizeof tag, "%u", (unsigned)c->node_tag);
+    if (!by) {
+        ne_log(NE_LOG_INFO, MOD, "joining: no live member shares this node's tag any more", "node",
+               c->opts.node_id, "tag", tag, NULL);
+        return;
+    }
+    pthread_mutex_lock(&c->mv_mu);
+    ne_rebal_restarted(c->rb);
+    pthread_mutex_unlock(&c->mv_mu);
+    ne_log(NE_LOG_ERROR, MOD,
+           "refusing to join: this node has the node tag of a live member, so their writes "
+           "could tie; give this node another node_id (or cluster.node_tag)",
+           "node", c->opts.node_id, "member", by, "tag", tag, NULL);
+}
+
+static struct peer_status *peer_find(struct cluster *c, const char *id, bool add);
+
+/* Refuses the later of every pair of live members sharing a node tag (a
+ * member's tag as its status gave it, cluster.node_tag, else its id's),
+ * and takes the refusal back once it collides no more (it came back with
+ * another tag, or the earlier member is down: then nobody can tie with
+ * it). A member not live stays as it was. */
 static void tag_check(struct cluster *c, const struct ne_swim_member_info *ms, size_t n)
 {
     uint8_t tags[MAX_MEMBERS];
-    for (size_t i = 0; i < n; i++)
-        tags[i] = ne_lww_node_tag(ms[i].id);
+    int by[MAX_MEMBERS]; /* the earlier member each one collides with, or -1 */
+    pthread_mutex_lock(&c->mv_mu);
+    for (size_t i = 0; i < n; i++) {
+        const struct peer_status *p = i ? peer_find(c, ms[i].id, false) : NULL;
+        tags[i] = i == 0         ? c->node_tag
+                  : p && p->tag1 ? (uint8_t)(p->tag1 - 1)
+                                 : ne_lww_node_tag(ms[i].id);
+        by[i] = -1;
+    }
+    pthread_mutex_unlock(&c->mv_mu);
     for (size_t i = 0; i < n; i++)
         for (size_t j = i + 1; live_state(ms[i].state) && j < n; j++) {
             if (!live_state(ms[j].state) || tags[i] != tags[j]) continue;
             bool i_later =
                 ne_lww_tag_yields(ms[i].id, ms[i].incarnation, ms[j].id, ms[j].incarnation);
-            (void)tag_refuse(c, i_later ? ms[i].id : ms[j].id, i_later ? ms[j].id : ms[i].id);
+            by[i_later ? i : j] = (int)(i_later ? j : i);
         }
+    tag_refuse_self(c, by[0] >= 0 ? ms[by[0]].id : NULL);
+    for (size_t i = 1; i < n; i++)
+        if (live_state(ms[i].state))
+            tag_set_refused(c, ms[i].id, by[i] >= 0, by[i] >= 0 ? ms[by[i]].id : NULL, tags[i]);
 }
 
 /* Whether requests of peer id are refused: it is, or this node is. */
@@ -1041,14 +1090,17 @@ static void poll_statuses(struct cluster *c, const struct ne_swim_member_info *m
         if (ms[i].state != NE_SWIM_ALIVE || is_dropped(c, ms[i].id)) continue;
         uint8_t type = 0;
         bool decom = false;
+        int tag = -1;
         int rc = ne_transport_call(c->tp, ms[i].id, ms[i].addr, NE_FT_MOVE_STATUS, req.p, req.len,
                                    &reply, &type);
         if (rc == 0 && type != NE_FT_MOVE_STATUS_REPLY) rc = NE_ECORRUPT;
-        if (rc == 0) rc = ne_rebal_status_parse(reply.p, reply.len, shards, bits, &decom);
+        if (rc == 0) rc = ne_rebal_status_parse(reply.p, reply.len, shards, bits, &decom, &tag);
         if (rc != 0) continue; /* unknown until it answers (an older node never does) */
         member_decom(c, ms[i].id, decom);
+        if (peer_refused(c, ms[i].id)) memset(bits, 0, nb); /* its copies are never used */
         pthread_mutex_lock(&c->mv_mu);
         struct peer_status *p = peer_find(c, ms[i].id, true);
+        if (p) p->tag1 = tag + 1;
         if (p && !p->holds) p->holds = ne_malloc(nb);
         if (p && p->holds) {
             memcpy(p->holds, bits, nb);
@@ -1323,7 +1375,8 @@ static int on_request(void *ctx, const char *peer_id, uint8_t type, const uint8_
                       struct ne_pbuf *reply, uint8_t *reply_type)
 {
     struct cluster *c = ctx;
-    if (peer_refused(c, peer_id)) return NE_EPERM; /* node tags */
+    /* node tags: a refused node still says its status (its tag, no holds) */
+    if (type != NE_FT_MOVE_STATUS && peer_refused(c, peer_id)) return NE_EPERM;
     if (ne_scan_is_request(type)) return ne_scan_serve(&c->local, type, msg, n, reply, reply_type);
     if (type == NE_FT_WRITE_BATCH) return handle_write_batch(c, peer_id, msg, n, reply, reply_type);
     if (type == NE_FT_AE_ROOTS || type == NE_FT_AE_BUCKETS || type == NE_FT_AE_SERIES ||
@@ -1402,10 +1455,12 @@ static int cluster_start(struct ne_agent *a)
     cluster_opts(a->cfg, &c->opts);
     int rc = ne_cluster_opts_check(&c->opts);
     if (rc != 0) goto fail;
+    c->node_tag = a->cfg->cluster.node_tag >= 0 ? (uint8_t)a->cfg->cluster.node_tag
+                                                : ne_lww_node_tag(c->opts.node_id);
     if ((rc = start_moves(c)) != 0) goto fail;
+    ne_rebal_set_tag(c->rb, c->node_tag);
     atomic_store(&c->member_change_ns, ne_time_mono_ns());
     ne_hlc_init(&c->hlc, NULL, NULL, 0);
-    c->node_tag = ne_lww_node_tag(c->opts.node_id);
     c->counts[NE_SWIM_ALIVE] = 1; /* this node */
     ring_member_set(c, c->opts.node_id, NE_SWIM_ALIVE);
     members_load(c);
@@ -1545,8 +1600,8 @@ static void cluster_health(struct ne_agent *a, struct ne_health *h)
         h->status = NE_HEALTH_DEGRADED;
         pthread_mutex_lock(&c->ring_mu);
         snprintf(h->reason, sizeof h->reason,
-                 "refused to join: the node tag of this node's id is that of member %s "
-                 "(give this node another node_id)",
+                 "refused to join: this node has the node tag of member %s "
+                 "(give this node another node_id or cluster.node_tag)",
                  c->refused_by);
         pthread_mutex_unlock(&c->ring_mu);
         return;

@@ -6,7 +6,9 @@
 # "refused" in its cluster JSON names itself); node1 and node3 refuse it
 # (logged, "refused" names it) and keep it off their rings: points written
 # to node1 are all read back from node1 without a warning, and node200
-# keeps what it accepts itself, answering alone.
+# keeps what it accepts itself, answering alone. node200 restarted with
+# cluster.node_tag 7 (its status tells the members) joins: nobody refuses
+# it, the ring has all three. A tag out of 0..255 is a config error.
 . "$(dirname "$0")/../lib.sh"
 . "$(dirname "$0")/cluster_lib.sh"
 it_setup
@@ -58,6 +60,23 @@ count2=$(it_query_scalar iot 'SELECT count(v) FROM m' "${HTTP[2]}")
 it_eq "node200 answers alone with what it accepted" "$count2" 40
 q=$(it_metric neoedge_replication_queue_records '' "${HTTP[2]}")
 it_eq "node200 queues nothing for the others" "$q" 0
+
+bad=$(sed 's/^  shards:/  node_tag: 256\n  shards:/' "$IT_DIR/node2.yaml" >"$IT_DIR/bad.yaml" &&
+  "$NEOEDGE_BIN" config check "$IT_DIR/bad.yaml" 2>&1)
+it_contains "cluster.node_tag 256 is refused by config check" "$bad" \
+  "cluster.node_tag: out of range: must be between -1 and 255, got 256"
+
+cl_stop 2
+cl_start 2 NEOEDGE_CLUSTER_NODE_TAG=7
+ring_is() { [ "$(cl_field "$1" '",".join(n["id"] for n in j["ring"]["nodes"])')" = "$2" ]; }
+it_expect "with node_tag 7 node200 joins: node1's ring has all three" \
+  it_wait_for 20 ring_is 1 node1,node200,node3
+it_expect "node3 no longer refuses node200" it_wait_for 20 refused 3 ""
+it_expect "node200 no longer refuses to join" it_wait_for 20 refused 2 ""
+it_expect "node1 logs that node200 is no longer refused" grep -q "member no longer refused" \
+  "${LOG[1]}"
+health=$(curl -s "http://127.0.0.1:${HTTP[2]}/health")
+it_contains "node200 is healthy" "$health" '"ok"'
 
 for n in 1 2 3; do cl_stop $n; done
 cl_no_sanitizer_reports

@@ -410,7 +410,7 @@ static void test_dropped_regained(void)
         T_OK(ne_rebal_status_serve(s.rb[i], req.p, req.len, &rep));
         uint8_t bits[SHARDS / 8];
         bool dec = true;
-        T_OK(ne_rebal_status_parse(rep.p, rep.len, SHARDS, bits, &dec));
+        T_OK(ne_rebal_status_parse(rep.p, rep.len, SHARDS, bits, &dec, NULL));
         for (uint32_t sh = 0; sh < SHARDS; sh++) {
             if (!was_leaving[i][sh]) continue;
             regained++;
@@ -436,12 +436,22 @@ static void test_status(void)
     T_OK(ne_rebal_status_serve(s.rb[0], req.p, req.len, &rep));
     uint8_t bits[SHARDS / 8];
     bool dec = true;
-    T_OK(ne_rebal_status_parse(rep.p, rep.len, SHARDS, bits, &dec));
+    int tag = 0;
+    T_OK(ne_rebal_status_parse(rep.p, rep.len, SHARDS, bits, &dec, &tag));
     T_CHECK(!dec);
+    T_EQ_INT(tag, -1); /* no tag set: none sent */
     for (uint32_t sh = 0; sh < SHARDS; sh++)
         T_EQ_INT(ne_rebal_bit(bits, sh), ne_rebal_holds(s.rb[0], sh));
-    T_EQ_INT(ne_rebal_status_parse(rep.p, rep.len - 1, SHARDS, bits, &dec), NE_ECORRUPT);
-    T_EQ_INT(ne_rebal_status_parse(rep.p, rep.len, SHARDS * 2, bits, &dec), NE_ECORRUPT);
+    T_EQ_INT(ne_rebal_status_parse(rep.p, rep.len - 1, SHARDS, bits, &dec, NULL), NE_ECORRUPT);
+    T_EQ_INT(ne_rebal_status_parse(rep.p, rep.len, SHARDS * 2, bits, &dec, NULL), NE_ECORRUPT);
+    /* with the node's version tag (cluster.node_tag) */
+    ne_rebal_set_tag(s.rb[0], 200);
+    T_OK(ne_rebal_status_serve(s.rb[0], req.p, req.len, &rep));
+    T_OK(ne_rebal_status_parse(rep.p, rep.len, SHARDS, bits, &dec, &tag));
+    T_EQ_INT(tag, 200);
+    for (uint32_t sh = 0; sh < SHARDS; sh++)
+        T_EQ_INT(ne_rebal_bit(bits, sh), ne_rebal_holds(s.rb[0], sh));
+    T_EQ_INT(ne_rebal_status_parse(rep.p, rep.len - 1, SHARDS, bits, &dec, &tag), NE_ECORRUPT);
     T_EQ_INT(ne_rebal_status_serve(s.rb[0], req.p, req.len - 1, &rep), NE_ECORRUPT);
     req.len = 0;
     T_OK(ne_rebal_status_req(SHARDS + 8, &req));
