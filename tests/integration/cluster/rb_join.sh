@@ -55,6 +55,12 @@ it_contains "neoedge cluster status shows the shard move line" "$status" "shard 
 metric=$(it_metric neoedge_rebalance_moves_completed_total '' "${HTTP[4]}")
 it_expect "node4 counts its moves in /metrics ($metric)" cl_positive "$metric"
 
+skipped=0
+for n in 1 2 3; do
+  skipped=$((skipped + $(it_metric neoedge_replication_keeper_skipped_points_total '' "${HTTP[$n]}")))
+done
+it_log "writes that reached an old owner after its drop, skipped there: $skipped points"
+
 curl -s "http://127.0.0.1:${HTTP[3]}/api/v1/cluster" >"$IT_DIR/cluster.json"
 rb_local_stores 1 2 3 4
 verdict=$("$PY" "$RB_CHECK" copies "$IT_DIR/cluster.json" "$IT_DIR/acked1:node1" \
