@@ -687,9 +687,27 @@ void ne_replicator_stop(struct ne_replicator **pr)
     ne_free(r);
 }
 
+/* Whether the keepers are k[0..n) already; ring_lock held. */
+static bool keepers_same(const struct ne_replicator *r, uint32_t shards,
+                         const struct ne_repl_keeper *k, size_t n)
+{
+    size_t nb = ((size_t)shards + 7) / 8;
+    if (r->nkeep != n || (n && r->keep_shards != shards)) return false;
+    for (size_t i = 0; i < n; i++)
+        if (strcmp(r->keep[i].id, k[i].id) != 0 || memcmp(r->keep[i].holds, k[i].holds, nb) != 0)
+            return false;
+    return true;
+}
+
 int ne_replicator_set_keepers(struct ne_replicator *r, uint32_t shards,
                               const struct ne_repl_keeper *k, size_t n)
 {
+    /* called every second with what mostly did not change: the write lock
+     * (which waits for every write being placed) only for a change */
+    pthread_rwlock_rdlock(&r->ring_lock);
+    bool same = keepers_same(r, shards, k, n);
+    pthread_rwlock_unlock(&r->ring_lock);
+    if (same) return 0;
     size_t nb = ((size_t)shards + 7) / 8;
     struct keeper *keep = n ? ne_calloc(n, sizeof *keep) : NULL;
     int rc = n && !keep ? NE_ENOMEM : 0;
