@@ -28,10 +28,14 @@
  *   at start so that a restarted node forwards before it has rejoined).
  *   Inbound NE_FT_WRITE_BATCH requests go to the replicator, which writes
  *   them into the local store only.
+ * - node tags ("node tags" below): of two live members whose ids share
+ *   the node tag of the versions, the later to join is refused by every
+ *   node and refuses to take part itself;
  * - shard moves (sharding/rebalance.h, "shard moves" below): driven by the
  *   anti-entropy thread once a tick; mv_mu guards the move state and the
  *   peers' statuses, and is never held around a network call or a store
- *   call. Lock order: ring_mu is never taken with mv_mu held.
+ *   call. Lock order: ring_mu is never taken with mv_mu held; rep_lock,
+ *   then drop_lock, then mv_mu.
  */
 #include "agent/mod_cluster.h"
 
@@ -78,6 +82,7 @@ struct cluster {
     struct ne_agent *owner;      /* whose sink is wrapped (NULL: not wrapped) */
     struct ne_ingest_sink inner; /* the sink before wrapping: the local store */
     pthread_rwlock_t rep_lock;   /* rep against inbound requests at stop */
+    pthread_rwlock_t drop_lock;  /* inbound writes (read) against a shard drop (write) */
     struct ne_replicator *rep;   /* NULL until started */
     struct ne_hlc hlc;           /* versions of the writes this node accepts */
     uint8_t node_tag;            /* ne_lww_node_tag of this node */
@@ -100,10 +105,13 @@ struct cluster {
         char id[NE_NODE_ID_MAX + 1];
         enum ne_swim_state state;
         bool decom;              /* decommissioned: off the placement ring */
+        bool refused;            /* its node tag collides: refused (node tags below) */
     } ring_members[MAX_MEMBERS]; /* every member seen, self first */
     size_t nring;
     atomic_bool ring_stale;
-    atomic_bool self_decom; /* this node is decommissioned */
+    atomic_bool self_decom;              /* this node is decommissioned */
+    atomic_bool self_refused;            /* this node refused to join (node tags) */
+    char refused_by[NE_NODE_ID_MAX + 1]; /* the member it collides with (ring_mu) */
     /* shard moves (see "shard moves" below) */
     pthread_mutex_t mv_mu; /* everything down to mv_done */
     struct ne_rebal *rb;
@@ -111,6 +119,7 @@ struct cluster {
         char id[NE_NODE_ID_MAX + 1];
         uint8_t *holds;  /* ceil(shards / 8) bytes; NULL: never heard */
         int64_t seen_ns; /* monotonic time of its last status */
+        int tag1;        /* 1 + the version tag its status gave; 0: none (from its id) */
     } peers[MAX_MEMBERS];
     size_t npeers;
     uint8_t *drop_seen;   /* per shard: ticks in a row a drop was allowed */
@@ -277,17 +286,19 @@ static void members_save(struct cluster *c, const char *const *names, size_t n)
                ne_strerror(rc), NULL);
 }
 
-/* Builds the write ring (every member not LEFT nor decommissioned) into
- * *out; ring_mu held.
+/* Builds the write ring (every member not LEFT, decommissioned nor
+ * refused; only this node when it refused to join) into *out; ring_mu
+ * held.
  * names: room for MAX_MEMBERS, filled with *n borrowed ids. */
 static int ring_build_locked(struct cluster *c, const char **names, size_t *n,
                              struct ne_ring **out)
 {
     *n = 0;
-    bool self_out = atomic_load(&c->self_decom);
+    bool self_out = atomic_load(&c->self_decom), alone = atomic_load(&c->self_refused);
     for (size_t i = 0; i < c->nring; i++)
         if (c->ring_members[i].state != NE_SWIM_NONE && c->ring_members[i].state != NE_SWIM_LEFT &&
-            !c->ring_members[i].decom && !(i == 0 && self_out))
+            !c->ring_members[i].decom && !c->ring_members[i].refused && !(i == 0 && self_out) &&
+            !(i > 0 && alone))
             names[(*n)++] = c->ring_members[i].id;
     if (*n == 0) names[(*n)++] = c->ring_members[0].id; /* alone and leaving: still a ring */
     struct ne_ring_opts ro = {
@@ -470,8 +481,10 @@ static int handle_write_batch(struct cluster *c, const char *peer_id, const uint
                               struct ne_pbuf *reply, uint8_t *reply_type)
 {
     pthread_rwlock_rdlock(&c->rep_lock);
+    pthread_rwlock_rdlock(&c->drop_lock);
     int rc = c->rep ? ne_replicator_handle(c->rep, peer_id, msg, n, reply, reply_type)
                     : NE_EAGAIN; /* starting or stopping: the sender retries */
+    pthread_rwlock_unlock(&c->drop_lock);
     pthread_rwlock_unlock(&c->rep_lock);
     return rc;
 }
@@ -487,6 +500,8 @@ static enum ne_store_durability queue_durability(const struct ne_config *cfg)
         return NE_STORE_INTERVAL;
     }
 }
+
+static bool keeps_shard(void *ctx, uint64_t series_hash); /* shard moves, below */
 
 /* Starts the replicator and wraps the agent's sink with it. */
 static int start_replication(struct cluster *c, struct ne_agent *a)
@@ -504,6 +519,7 @@ static int start_replication(struct cluster *c, struct ne_agent *a)
         .tp = c->tp,
         .peer_addr = peer_addr,
         .local_write = local_write,
+        .keeps = keeps_shard,
         .ctx = c,
     };
     c->inner = a->sink;
@@ -746,6 +762,125 @@ static void stop_antientropy(struct cluster *c)
     }
 }
 
+/* ---- node tags ---------------------------------------------------------------
+ *
+ * A version ends in an 8-bit tag of the accepting node's id (hlc.h), so
+ * two live members whose ids share a tag could stamp the very same
+ * version. Every tick each node looks for such pairs among the live
+ * members (self included); of each pair the later to join
+ * (ne_lww_tag_yields) is refused: off the placement ring and out of
+ * reads, its requests answered NE_EPERM (but its status: members learn
+ * tags set with cluster.node_tag from it), logged with both ids. A node
+ * that finds itself refused refuses to join: its ring holds only itself,
+ * it serves no peer, asks none and stays `degraded`. Every node decides
+ * this alike each tick, so the refusal lasts while the pair is live: the
+ * operator gives the node another node_id or cluster.node_tag. */
+
+static bool live_state(enum ne_swim_state s)
+{
+    return s == NE_SWIM_ALIVE || s == NE_SWIM_SUSPECT;
+}
+
+/* Sets whether member id (not this node) is refused, logging a change;
+ * by: the member it collides with (NULL when cleared). */
+static void tag_set_refused(struct cluster *c, const char *id, bool refuse, const char *by,
+                            uint8_t tag_of)
+{
+    bool changed = false;
+    pthread_mutex_lock(&c->ring_mu);
+    for (size_t i = 1; i < c->nring; i++)
+        if (strcmp(c->ring_members[i].id, id) == 0 && c->ring_members[i].refused != refuse) {
+            c->ring_members[i].refused = refuse;
+            changed = true;
+        }
+    if (changed) atomic_store(&c->ring_stale, true);
+    pthread_mutex_unlock(&c->ring_mu);
+    if (!changed) return;
+    char tag[8];
+    snprintf(tag, sizeof tag, "%u", (unsigned)tag_of);
+    if (refuse)
+        ne_log(NE_LOG_ERROR, MOD,
+               "refusing a member: it has the node tag of an earlier member, so their writes "
+               "could tie; give it another node_id (or cluster.node_tag)",
+               "node", id, "member", by, "tag", tag, NULL);
+    else
+        ne_log(NE_LOG_INFO, MOD, "member no longer refused: its node tag is its own", "node", id,
+               "tag", tag, NULL);
+}
+
+/* This node refuses to join while a live earlier member shares its tag
+ * (by: that member; NULL: none any more). Refusing, it forgets what it
+ * holds, so that nobody reads or pulls from it, and pulls anew once it
+ * takes part. */
+static void tag_refuse_self(struct cluster *c, const char *by)
+{
+    pthread_mutex_lock(&c->ring_mu);
+    bool was = atomic_exchange(&c->self_refused, by != NULL);
+    if (by) snprintf(c->refused_by, sizeof c->refused_by, "%s", by);
+    if (was != (by != NULL)) atomic_store(&c->ring_stale, true);
+    pthread_mutex_unlock(&c->ring_mu);
+    if (was == (by != NULL)) return;
+    char tag[8];
+    snprintf(tag, sizeof tag, "%u", (unsigned)c->node_tag);
+    if (!by) {
+        ne_log(NE_LOG_INFO, MOD, "joining: no live member shares this node's tag any more", "node",
+               c->opts.node_id, "tag", tag, NULL);
+        return;
+    }
+    pthread_mutex_lock(&c->mv_mu);
+    ne_rebal_restarted(c->rb);
+    pthread_mutex_unlock(&c->mv_mu);
+    ne_log(NE_LOG_ERROR, MOD,
+           "refusing to join: this node has the node tag of a live member, so their writes "
+           "could tie; give this node another node_id (or cluster.node_tag)",
+           "node", c->opts.node_id, "member", by, "tag", tag, NULL);
+}
+
+static struct peer_status *peer_find(struct cluster *c, const char *id, bool add);
+
+/* Refuses the later of every pair of live members sharing a node tag (a
+ * member's tag as its status gave it, cluster.node_tag, else its id's),
+ * and takes the refusal back once it collides no more (it came back with
+ * another tag, or the earlier member is down: then nobody can tie with
+ * it). A member not live stays as it was. */
+static void tag_check(struct cluster *c, const struct ne_swim_member_info *ms, size_t n)
+{
+    uint8_t tags[MAX_MEMBERS];
+    int by[MAX_MEMBERS]; /* the earlier member each one collides with, or -1 */
+    pthread_mutex_lock(&c->mv_mu);
+    for (size_t i = 0; i < n; i++) {
+        const struct peer_status *p = i ? peer_find(c, ms[i].id, false) : NULL;
+        tags[i] = i == 0         ? c->node_tag
+                  : p && p->tag1 ? (uint8_t)(p->tag1 - 1)
+                                 : ne_lww_node_tag(ms[i].id);
+        by[i] = -1;
+    }
+    pthread_mutex_unlock(&c->mv_mu);
+    for (size_t i = 0; i < n; i++)
+        for (size_t j = i + 1; live_state(ms[i].state) && j < n; j++) {
+            if (!live_state(ms[j].state) || tags[i] != tags[j]) continue;
+            bool i_later =
+                ne_lww_tag_yields(ms[i].id, ms[i].incarnation, ms[j].id, ms[j].incarnation);
+            by[i_later ? i : j] = (int)(i_later ? j : i);
+        }
+    tag_refuse_self(c, by[0] >= 0 ? ms[by[0]].id : NULL);
+    for (size_t i = 1; i < n; i++)
+        if (live_state(ms[i].state))
+            tag_set_refused(c, ms[i].id, by[i] >= 0, by[i] >= 0 ? ms[by[i]].id : NULL, tags[i]);
+}
+
+/* Whether requests of peer id are refused: it is, or this node is. */
+static bool peer_refused(struct cluster *c, const char *id)
+{
+    if (atomic_load(&c->self_refused)) return true;
+    bool out = false;
+    pthread_mutex_lock(&c->ring_mu);
+    for (size_t i = 1; i < c->nring && !out; i++)
+        out = c->ring_members[i].refused && strcmp(c->ring_members[i].id, id) == 0;
+    pthread_mutex_unlock(&c->ring_mu);
+    return out;
+}
+
 /* ---- shard moves -------------------------------------------------------------
  *
  * sharding/rebalance.h holds what this node has of each shard; here it is
@@ -766,7 +901,15 @@ static void stop_antientropy(struct cluster *c)
  *      owners' statuses), is deleted from the local store.
  * The state is saved in data_dir/cluster/shards when it changes. Reads
  * (agent__cluster_source) go to members holding a shard complete, so a
- * moving shard is read from an old owner. Metrics:
+ * moving shard is read from an old owner; and so that such a read misses
+ * nothing, writes go to the old owners too while they keep the shard:
+ * after step 2 every member's last reported holds become the
+ * replicator's keepers (keepers_update), so a write reaches each member
+ * holding its shard complete as well as its owners, until that member
+ * dropped its copy and said so. A keeper record that arrives after its
+ * shard was dropped is skipped (keeps_shard): the drop and such a write
+ * exclude each other (drop_lock), so a dropped shard never grows a
+ * partial copy again. Metrics:
  * neoedge_rebalance_{shards_moving,shards_leaving,decommission_state},
  * neoedge_rebalance_{moves_completed,bytes_moved,points_moved,
  * shards_dropped}_total. */
@@ -798,6 +941,55 @@ static bool holds_locked(void *ctx, uint32_t shard, const char *node)
     const struct peer_status *p = peer_find(c, node, false);
     return p && p->holds && ne_time_mono_ns() - p->seen_ns < STATUS_FRESH_NS &&
            ne_rebal_bit(p->holds, shard);
+}
+
+/* The replicator's keeps callback (inbound keeper records, drop_lock
+ * read-held by handle_write_batch): this node owns the series' shard or
+ * has not dropped its copy. */
+static bool keeps_shard(void *ctx, uint64_t series_hash)
+{
+    struct cluster *c = ctx;
+    uint32_t s = (uint32_t)(series_hash % c->opts.shards);
+    pthread_mutex_lock(&c->mv_mu);
+    bool keep = ne_rebal_owner(c->rb, s) || ne_rebal_leaving(c->rb, s);
+    pthread_mutex_unlock(&c->mv_mu);
+    return keep;
+}
+
+/* After step 2: every member not LEFT whose status is known becomes a
+ * keeper of the shards it last said it holds complete (dead ones too:
+ * their writes wait as hints), so that writes reach old owners that reads
+ * may still use. The holds are copied under mv_mu, handed over without. */
+static void keepers_update(struct cluster *c, const struct ne_swim_member_info *ms, size_t n)
+{
+    size_t nb = ((size_t)c->opts.shards + 7) / 8, nk = 0;
+    struct ne_repl_keeper *k = ne_calloc(n ? n : 1, sizeof *k);
+    uint8_t *bits = ne_malloc(n * nb + 1);
+    bool *refused = NULL;
+    if (!k || !bits) goto out;
+    refused = ne_calloc(n ? n : 1, sizeof *refused);
+    if (!refused) goto out;
+    for (size_t i = 1; i < n; i++) /* before mv_mu: ring_mu is never taken under it */
+        refused[i] = peer_refused(c, ms[i].id);
+    pthread_mutex_lock(&c->mv_mu);
+    for (size_t i = 1; i < n; i++) {
+        const struct peer_status *p = peer_find(c, ms[i].id, false);
+        if (ms[i].state == NE_SWIM_LEFT || refused[i] || !p || !p->holds) continue;
+        memcpy(bits + nk * nb, p->holds, nb);
+        k[nk] = (struct ne_repl_keeper){ms[i].id, bits + nk * nb};
+        nk++;
+    }
+    pthread_mutex_unlock(&c->mv_mu);
+    pthread_rwlock_rdlock(&c->rep_lock);
+    int rc = c->rep ? ne_replicator_set_keepers(c->rep, c->opts.shards, k, nk) : 0;
+    pthread_rwlock_unlock(&c->rep_lock);
+    if (rc != 0)
+        ne_log(NE_LOG_WARN, MOD, "cannot update the shard keepers (tried again next tick)", "err",
+               ne_strerror(rc), NULL);
+out:
+    ne_free(refused);
+    ne_free(k);
+    ne_free(bits);
 }
 
 static int start_moves(struct cluster *c)
@@ -898,14 +1090,17 @@ static void poll_statuses(struct cluster *c, const struct ne_swim_member_info *m
         if (ms[i].state != NE_SWIM_ALIVE || is_dropped(c, ms[i].id)) continue;
         uint8_t type = 0;
         bool decom = false;
+        int tag = -1;
         int rc = ne_transport_call(c->tp, ms[i].id, ms[i].addr, NE_FT_MOVE_STATUS, req.p, req.len,
                                    &reply, &type);
         if (rc == 0 && type != NE_FT_MOVE_STATUS_REPLY) rc = NE_ECORRUPT;
-        if (rc == 0) rc = ne_rebal_status_parse(reply.p, reply.len, shards, bits, &decom);
+        if (rc == 0) rc = ne_rebal_status_parse(reply.p, reply.len, shards, bits, &decom, &tag);
         if (rc != 0) continue; /* unknown until it answers (an older node never does) */
         member_decom(c, ms[i].id, decom);
+        if (peer_refused(c, ms[i].id)) memset(bits, 0, nb); /* its copies are never used */
         pthread_mutex_lock(&c->mv_mu);
         struct peer_status *p = peer_find(c, ms[i].id, true);
+        if (p) p->tag1 = tag + 1;
         if (p && !p->holds) p->holds = ne_malloc(nb);
         if (p && p->holds) {
             memcpy(p->holds, bits, nb);
@@ -1036,6 +1231,9 @@ static void drop_kept(struct cluster *c, const struct ne_ring *r)
         }
     }
     pthread_mutex_unlock(&c->mv_mu);
+    /* no inbound write between the delete and the state saying dropped:
+     * a keeper record is stored before (and deleted) or skipped after */
+    if (ndrop) pthread_rwlock_wrlock(&c->drop_lock);
     int rc = ndrop ? ne_rebal_delete_shards(c->agent->store, shards, mask) : 0;
     if (rc != 0)
         ne_log(NE_LOG_WARN, MOD, "cannot drop moved shards (tried again next tick)", "err",
@@ -1047,6 +1245,9 @@ static void drop_kept(struct cluster *c, const struct ne_ring *r)
         c->mv_dropped += ndrop;
         ne_metric_add(c->m_mv[6], ndrop);
         pthread_mutex_unlock(&c->mv_mu);
+    }
+    if (ndrop) pthread_rwlock_unlock(&c->drop_lock);
+    if (ndrop && rc == 0) {
         char num[16];
         snprintf(num, sizeof num, "%u", ndrop);
         ne_log(NE_LOG_INFO, MOD, "dropped shard copies their new owners hold", "shards", num, NULL);
@@ -1078,7 +1279,13 @@ static void move_tick(struct cluster *c)
     if (!names || !ms) goto out;
     n = ne_membership_snapshot(c->mem, ms, MAX_MEMBERS);
     if (n > MAX_MEMBERS) n = MAX_MEMBERS;
+    tag_check(c, ms, n);
+    if (atomic_load(&c->self_refused)) {
+        keepers_update(c, ms, 0); /* none: this node forwards nothing */
+        goto out;
+    }
     poll_statuses(c, ms, n);
+    keepers_update(c, ms, n);
     pthread_mutex_lock(&c->ring_mu);
     int rc = ring_build_locked(c, names, &nn, &r);
     pthread_mutex_unlock(&c->ring_mu);
@@ -1168,6 +1375,8 @@ static int on_request(void *ctx, const char *peer_id, uint8_t type, const uint8_
                       struct ne_pbuf *reply, uint8_t *reply_type)
 {
     struct cluster *c = ctx;
+    /* node tags: a refused node still says its status (its tag, no holds) */
+    if (type != NE_FT_MOVE_STATUS && peer_refused(c, peer_id)) return NE_EPERM;
     if (ne_scan_is_request(type)) return ne_scan_serve(&c->local, type, msg, n, reply, reply_type);
     if (type == NE_FT_WRITE_BATCH) return handle_write_batch(c, peer_id, msg, n, reply, reply_type);
     if (type == NE_FT_AE_ROOTS || type == NE_FT_AE_BUCKETS || type == NE_FT_AE_SERIES ||
@@ -1215,6 +1424,7 @@ static void cluster_free(struct cluster *c)
     ne_ae_free(&c->ae); /* after the transport: its handlers use it */
     stop_moves(c);
     pthread_rwlock_destroy(&c->rep_lock);
+    pthread_rwlock_destroy(&c->drop_lock);
     pthread_mutex_destroy(&c->ring_mu);
     pthread_mutex_destroy(&c->ae_mu);
     pthread_mutex_destroy(&c->mv_mu);
@@ -1228,6 +1438,11 @@ static int cluster_start(struct ne_agent *a)
     if (!c) return NE_ENOMEM;
     c->agent = a;
     pthread_rwlock_init(&c->rep_lock, NULL);
+    pthread_rwlockattr_t ra; /* a drop must not wait behind a stream of inbound writes */
+    pthread_rwlockattr_init(&ra);
+    pthread_rwlockattr_setkind_np(&ra, PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP);
+    pthread_rwlock_init(&c->drop_lock, &ra);
+    pthread_rwlockattr_destroy(&ra);
     pthread_mutex_init(&c->ring_mu, NULL);
     pthread_mutex_init(&c->ae_mu, NULL);
     pthread_mutex_init(&c->mv_mu, NULL);
@@ -1240,10 +1455,12 @@ static int cluster_start(struct ne_agent *a)
     cluster_opts(a->cfg, &c->opts);
     int rc = ne_cluster_opts_check(&c->opts);
     if (rc != 0) goto fail;
+    c->node_tag = a->cfg->cluster.node_tag >= 0 ? (uint8_t)a->cfg->cluster.node_tag
+                                                : ne_lww_node_tag(c->opts.node_id);
     if ((rc = start_moves(c)) != 0) goto fail;
+    ne_rebal_set_tag(c->rb, c->node_tag);
     atomic_store(&c->member_change_ns, ne_time_mono_ns());
     ne_hlc_init(&c->hlc, NULL, NULL, 0);
-    c->node_tag = ne_lww_node_tag(c->opts.node_id);
     c->counts[NE_SWIM_ALIVE] = 1; /* this node */
     ring_member_set(c, c->opts.node_id, NE_SWIM_ALIVE);
     members_load(c);
@@ -1308,9 +1525,9 @@ bool agent__cluster_running(const struct ne_agent *a)
 
 /* ---- distributed reads ------------------------------------------------------ */
 
-/* The read ring is the write ring: every member not LEFT nor
- * decommissioned. A dead owner keeps its shards (nothing moves them), so
- * they are reported missing rather than silently read from a node that
+/* The read ring is the write ring: every member not LEFT, decommissioned
+ * nor refused (node tags; a refused member is not even asked). A dead owner keeps its shards
+ * (nothing moves them), so they are reported missing rather than silently read from a node that
  * never held them. Alive and suspect members are asked; a shard is read
  * from a member holding it complete (shard moves), so a moving shard is
  * read from an old owner until its new owner has pulled it. */
@@ -1320,7 +1537,9 @@ static bool member_unplaced(struct cluster *c, const char *id)
     pthread_mutex_lock(&c->ring_mu);
     for (size_t i = 0; i < c->nring; i++)
         if (strcmp(c->ring_members[i].id, id) == 0)
-            out = c->ring_members[i].decom || (i == 0 && atomic_load(&c->self_decom));
+            out = c->ring_members[i].decom || c->ring_members[i].refused ||
+                  (i == 0 && atomic_load(&c->self_decom)) ||
+                  (i > 0 && atomic_load(&c->self_refused));
     pthread_mutex_unlock(&c->ring_mu);
     return out;
 }
@@ -1338,7 +1557,7 @@ int agent__cluster_source(const struct ne_agent *a, struct ne_csrc **out)
         if (n > MAX_MEMBERS) n = MAX_MEMBERS;
         size_t k = 0;
         for (size_t i = 0; i < n; i++)
-            if (i == 0 || ms[i].state != NE_SWIM_LEFT)
+            if (i == 0 || (ms[i].state != NE_SWIM_LEFT && !peer_refused(c, ms[i].id)))
                 cm[k++] = (struct ne_csrc_member){ms[i].id, ms[i].addr,
                                                   ms[i].state == NE_SWIM_ALIVE ||
                                                       ms[i].state == NE_SWIM_SUSPECT,
@@ -1377,6 +1596,16 @@ static void cluster_health(struct ne_agent *a, struct ne_health *h)
     struct cluster *c = find(a);
     h->status = NE_HEALTH_OK;
     if (!c) return;
+    if (atomic_load(&c->self_refused)) {
+        h->status = NE_HEALTH_DEGRADED;
+        pthread_mutex_lock(&c->ring_mu);
+        snprintf(h->reason, sizeof h->reason,
+                 "refused to join: this node has the node tag of member %s "
+                 "(give this node another node_id or cluster.node_tag)",
+                 c->refused_by);
+        pthread_mutex_unlock(&c->ring_mu);
+        return;
+    }
     /* On the heap: a thread-local array would be set up in every thread of
      * the process (36 KiB resident each), and the stack of a pool thread is
      * no place for it either. */
@@ -1581,7 +1810,8 @@ static void json_antientropy(struct agent__sbuf *b, const struct cluster *c)
 }
 
 /* "rebalance": this node's shard moves and decommission state, and the
- * members it places without (decommissioned). */
+ * members it places without: decommissioned, and refused for their node
+ * tags ("refused" names this node itself when it refused to join). */
 static void json_rebalance(struct agent__sbuf *b, struct cluster *c)
 {
     pthread_mutex_lock(&c->mv_mu);
@@ -1599,13 +1829,19 @@ static void json_rebalance(struct agent__sbuf *b, struct cluster *c)
     agent__sb_json(b, dec);
     agent__sb_str(b, ",\"decommissioned\":[");
     pthread_mutex_lock(&c->ring_mu);
-    bool first = true;
-    for (size_t i = 1; i < c->nring; i++)
-        if (c->ring_members[i].decom) {
+    for (int refused = 0; refused < 2; refused++) {
+        if (refused) agent__sb_str(b, "],\"refused\":[");
+        bool first = true;
+        for (size_t i = 0; i < c->nring; i++) {
+            const struct ring_member *m = &c->ring_members[i];
+            bool in =
+                refused ? (i == 0 ? atomic_load(&c->self_refused) : m->refused) : i > 0 && m->decom;
+            if (!in) continue;
             agent__sb_str(b, first ? "" : ",");
-            agent__sb_json(b, c->ring_members[i].id);
+            agent__sb_json(b, m->id);
             first = false;
         }
+    }
     pthread_mutex_unlock(&c->ring_mu);
     agent__sb_str(b, "]}");
 }

@@ -143,6 +143,7 @@ struct ne_cfg_cluster {
     int indirect_probes;        /* default 3 */
     int64_t connect_timeout_ns; /* transport connect + handshake; default 2s */
     int64_t io_timeout_ns;      /* one transport request/reply; default 5s */
+    int node_tag;               /* tag of this node's versions, 0..255; -1: from node_id */
 };
 
 /* Replication between the members of a cluster. */

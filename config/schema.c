@@ -1039,6 +1039,15 @@ static const struct cfg_key root_keys[] = {
      .min = 1,
      .max = 4096,
      .doc = "Ring tokens per node; more spread shards more evenly."},
+    {.path = "cluster.node_tag",
+     .kind = CFG_K_INT,
+     ROOT(cluster.node_tag),
+     .def = "-1",
+     .min = -1,
+     .max = 255,
+     .doc = "Tag (0 to 255) ending every last-writer-wins version this node stamps; -1: 8 "
+            "bits of a hash of node_id. Members sharing a tag could stamp equal versions: "
+            "the later to start is refused. Set it when node ids collide."},
     {.path = "cluster.probe_interval",
      .kind = CFG_K_DURATION,
      ROOT(cluster.probe_interval_ns),

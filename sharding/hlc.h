@@ -14,6 +14,7 @@
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <string.h>
 
 #define NE_HLC_LOGICAL_BITS 16
 #define NE_HLC_LOGICAL_MAX  0xFFFFu
@@ -77,9 +78,13 @@ static inline int ne_hlc_lww_cmp(uint64_t a_ts, uint64_t a_node, uint64_t b_ts, 
  *
  * 42 bits of milliseconds last until the year 2109; a logical counter
  * beyond 16383 within one millisecond is clamped (writes are stamped once
- * per batch). The node tag is 8 bits of a hash of the node id: two nodes
- * whose ids share a tag (1 in 256 per pair) and stamp the very same HLC
- * value tie, and the later arrival wins on each replica. */
+ * per batch). The node tag is 8 bits of a hash of the node id, so every
+ * node knows every member's tag from its id alone. Two nodes whose ids
+ * share a tag (1 in 256 per pair) could stamp the very same version: the
+ * cluster refuses the later of two live members sharing a tag
+ * (ne_lww_tag_yields; its operator gives it another node_id), and as the
+ * last resort the store breaks a tie of equal versions by value, the same
+ * way on every replica (store/lww.h). */
 #define NE_LWW_MS_MAX      ((UINT64_C(1) << 42) - 1)
 #define NE_LWW_LOGICAL_MAX 0x3FFFu
 
@@ -104,6 +109,17 @@ static inline uint8_t ne_lww_node_tag(const char *id)
     for (; *id; id++)
         h = (h ^ (uint8_t)*id) * 16777619u;
     return (uint8_t)(h ^ h >> 8 ^ h >> 16 ^ h >> 24);
+}
+
+/* Of two live members a and b whose ids share a node tag, whether a is the
+ * one to refuse: the later to join, i.e. the greater SWIM incarnation
+ * (which starts at the node's start time in ms), then the greater id.
+ * Every node decides the same for the same pair. */
+static inline bool ne_lww_tag_yields(const char *a, uint64_t a_incarnation, const char *b,
+                                     uint64_t b_incarnation)
+{
+    if (a_incarnation != b_incarnation) return a_incarnation > b_incarnation;
+    return strcmp(a, b) > 0;
 }
 
 #endif

@@ -20,6 +20,7 @@
 #define ST_PRESENT  0x4u
 
 #define F_DECOMMISSIONED 0x1u
+#define F_TAG            0x2u /* status only: the node's version tag follows the holds */
 
 static const char magic[8] = {'N', 'E', 'S', 'H', 'R', 'D', '1', '\n'};
 
@@ -28,6 +29,7 @@ struct ne_rebal {
     uint8_t flags;
     bool applied; /* a ring was applied or the state was loaded */
     bool joining;
+    int tag;      /* the node's version tag for the status, or -1 (not saved) */
     uint8_t st[]; /* ST_* per shard */
 };
 
@@ -35,7 +37,10 @@ static struct ne_rebal *alloc(uint32_t shards)
 {
     if (shards == 0) return NULL;
     struct ne_rebal *rb = ne_calloc(1, sizeof *rb + shards);
-    if (rb) rb->shards = shards;
+    if (rb) {
+        rb->shards = shards;
+        rb->tag = -1;
+    }
     return rb;
 }
 
@@ -121,6 +126,11 @@ int ne_rebal_apply(struct ne_rebal *rb, const struct ne_ring *to, const char *se
 void ne_rebal_set_decommissioned(struct ne_rebal *rb)
 {
     rb->flags |= F_DECOMMISSIONED;
+}
+
+void ne_rebal_set_tag(struct ne_rebal *rb, uint8_t tag)
+{
+    rb->tag = tag;
 }
 
 bool ne_rebal_decommissioned(const struct ne_rebal *rb)
@@ -234,28 +244,30 @@ int ne_rebal_status_serve(const struct ne_rebal *rb, const uint8_t *msg, size_t 
     if (shards != rb->shards) return NE_EINVAL;
     size_t nb = ((size_t)shards + 7) / 8;
     out->len = 0;
-    int rc = ne_pbuf_reserve(out, 5 + nb);
+    int rc = ne_pbuf_reserve(out, 6 + nb);
     if (rc) return rc;
-    (void)ne_wire_put_u8(out, rb->flags);
+    (void)ne_wire_put_u8(out, (uint8_t)(rb->flags | (rb->tag >= 0 ? F_TAG : 0)));
     (void)ne_wire_put_u32(out, shards);
     uint8_t *bits = out->p + out->len;
     memset(bits, 0, nb);
     for (uint32_t s = 0; s < shards; s++)
         if (ne_rebal_holds(rb, s)) bits[s / 8] |= (uint8_t)(1u << (s % 8));
     out->len += nb;
+    if (rb->tag >= 0) (void)ne_wire_put_u8(out, (uint8_t)rb->tag);
     return 0;
 }
 
 int ne_rebal_status_parse(const uint8_t *p, size_t n, uint32_t shards, uint8_t *holds,
-                          bool *decommissioned)
+                          bool *decommissioned, int *tag)
 {
     struct ne_wire_rd r = {.p = p, .n = n};
     uint8_t flags = ne_wire_u8(&r);
     uint32_t ns = ne_wire_u32(&r);
-    size_t nb = ((size_t)shards + 7) / 8;
-    if (r.bad || ns != shards || r.n - r.off != nb) return NE_ECORRUPT;
+    size_t nb = ((size_t)shards + 7) / 8, extra = flags & F_TAG ? 1 : 0;
+    if (r.bad || ns != shards || r.n - r.off != nb + extra) return NE_ECORRUPT;
     memcpy(holds, p + r.off, nb);
     *decommissioned = flags & F_DECOMMISSIONED;
+    if (tag) *tag = extra ? p[r.off + nb] : -1;
     return 0;
 }
 

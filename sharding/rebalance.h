@@ -32,8 +32,11 @@
  * Status wire format (frame types NE_FT_MOVE_STATUS, little endian):
  *   request: [shards u32]
  *   reply:   [flags u8][shards u32][holds: ceil(shards / 8) bytes]
+ *            ([tag u8] when flags bit 1 is set)
  *            flags bit 0: the node is decommissioned; holds bit s (byte
- *            s / 8, bit s % 8): the node holds shard s complete.
+ *            s / 8, bit s % 8): the node holds shard s complete; tag: the
+ *            tag ending the versions the node stamps (sharding/hlc.h), so
+ *            that members learn a tag set in the config (cluster.node_tag).
  * The persisted state (data_dir/cluster/shards, ne_rebal_save) is
  *   [magic "NESHRD1\n" 8 bytes][shards u32][flags u8]([state u8] x shards)
  *   [crc32c u32 of everything before]
@@ -86,6 +89,9 @@ int ne_rebal_save(const struct ne_rebal *rb, struct ne_pbuf *out);
  * they may be dropped. self absent from to (decommissioned): it loses
  * every shard. Returns 0 or NE_EINVAL (another shard count). */
 int ne_rebal_apply(struct ne_rebal *rb, const struct ne_ring *to, const char *self);
+
+/* The version tag this node's status reports (not saved; unset: none). */
+void ne_rebal_set_tag(struct ne_rebal *rb, uint8_t tag);
 
 /* Marks this node decommissioned (sticky, saved, reported in the status). */
 void ne_rebal_set_decommissioned(struct ne_rebal *rb);
@@ -143,10 +149,11 @@ int ne_rebal_status_req(uint32_t shards, struct ne_pbuf *out);
 int ne_rebal_status_serve(const struct ne_rebal *rb, const uint8_t *msg, size_t n,
                           struct ne_pbuf *out);
 /* Parses a reply of a node with shards shards into holds (ceil(shards/8)
- * bytes, written on success) and *decommissioned. Returns 0 or
- * NE_ECORRUPT (short, trailing bytes, another shard count). */
+ * bytes, written on success), *decommissioned and *tag (may be NULL; -1
+ * when the reply carries none). Returns 0 or NE_ECORRUPT (short,
+ * trailing bytes, another shard count). */
 int ne_rebal_status_parse(const uint8_t *p, size_t n, uint32_t shards, uint8_t *holds,
-                          bool *decommissioned);
+                          bool *decommissioned, int *tag);
 
 static inline bool ne_rebal_bit(const uint8_t *bits, uint32_t i)
 {

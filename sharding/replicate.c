@@ -30,6 +30,8 @@
 #define MAX_PEERS     256
 #define DB_MAX        255
 #define DB_VERSIONED  0x8000u /* db_len flag: points carry versions */
+#define DB_KEEPER     0x4000u /* db_len flag: for a peer keeping their shards */
+#define DB_FLAGS      (DB_VERSIONED | DB_KEEPER)
 #define BACKOFF_MIN   (100 * 1000000LL)
 #define BACKOFF_MAX   (2000 * 1000000LL)
 #define GAUGE_EVERY   (1000 * 1000000LL)
@@ -55,24 +57,41 @@ struct peer {
     struct ne_pbuf req, reply;
     /* figures */
     atomic_uint_fast64_t sent_points;
+    atomic_uint_fast64_t keeper_points;             /* queued in keeper records */
     uint64_t seen_window, seen_bytes, seen_corrupt; /* dropped counts already in metrics */
     struct ne_metric *m_bytes, *m_records, *m_lag, *m_sent, *m_drop_window, *m_drop_bytes,
         *m_drop_corrupt;
+};
+
+/* A peer keeping shards while they move (ne_replicator_set_keepers). */
+struct keeper {
+    char id[NE_NODE_ID_MAX + 1];
+    uint8_t *holds; /* keep_shards bits */
 };
 
 struct ne_replicator {
     struct ne_replicator_opts o;
     char node_id[NE_NODE_ID_MAX + 1];
     char *hint_dir;
-    pthread_rwlock_t ring_lock;
+    pthread_rwlock_t ring_lock; /* ring, self and the keepers */
     struct ne_ring *ring;
     int self; /* index of this node in ring, or -1 */
+    struct keeper *keep;
+    size_t nkeep;
+    uint32_t keep_shards;
     pthread_mutex_t peers_mu;
     struct peer *peers[MAX_PEERS];
     size_t npeers;
     atomic_bool stop;
-    struct ne_metric *m_received;
+    struct ne_metric *m_received, *m_skipped;
 };
+
+static void keepers_free(struct keeper *k, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        ne_free(k[i].holds);
+    ne_free(k);
+}
 
 /* ---- the record codec ----------------------------------------------------- */
 
@@ -127,12 +146,13 @@ static int put_point(struct ne_pbuf *o, const struct ne_batch *b, const struct n
     return rc;
 }
 
-int ne_repl_encode(struct ne_pbuf *out, const char *db, const struct ne_batch *b,
-                   const uint64_t *ver, const uint32_t *idx, size_t n)
+/* ne_repl_encode with the record flags (DB_KEEPER) added to db_len. */
+static int encode(struct ne_pbuf *out, const char *db, const struct ne_batch *b,
+                  const uint64_t *ver, const uint32_t *idx, size_t n, uint16_t flags)
 {
     size_t dl = strlen(db), start = out->len;
     if (dl > DB_MAX || n > UINT32_MAX) return NE_EINVAL;
-    int rc = ne_wire_put_u16(out, (uint16_t)(dl | (ver ? DB_VERSIONED : 0)));
+    int rc = ne_wire_put_u16(out, (uint16_t)(dl | flags | (ver ? DB_VERSIONED : 0)));
     if (rc == 0) rc = ne_wire_put(out, db, dl);
     if (rc == 0) rc = ne_wire_put_u32(out, (uint32_t)n);
     for (size_t i = 0; rc == 0 && i < n; i++) {
@@ -141,6 +161,12 @@ int ne_repl_encode(struct ne_pbuf *out, const char *db, const struct ne_batch *b
     }
     if (rc != 0) out->len = start;
     return rc;
+}
+
+int ne_repl_encode(struct ne_pbuf *out, const char *db, const struct ne_batch *b,
+                   const uint64_t *ver, const uint32_t *idx, size_t n)
+{
+    return encode(out, db, b, ver, idx, n, 0);
 }
 
 static struct ne_sv get_str(struct ne_wire_rd *r)
@@ -231,14 +257,16 @@ static int vers_set(struct ne_repl_vers *vs, uint32_t i, uint64_t ver)
     return 0;
 }
 
-/* Decodes one record, appending its points to b and their versions. */
+/* Decodes one record, appending its points to b and their versions;
+ * *keeper (may be NULL) tells whether it is a keeper record. */
 static int decode_append(const uint8_t *p, size_t n, char *db, struct ne_batch *b,
-                         struct ne_repl_vers *vs)
+                         struct ne_repl_vers *vs, bool *keeper)
 {
     struct ne_wire_rd r = {.p = p, .n = n};
     uint16_t dl = ne_wire_u16(&r);
     bool versioned = (dl & DB_VERSIONED) != 0;
-    dl &= (uint16_t)~DB_VERSIONED;
+    if (keeper) *keeper = (dl & DB_KEEPER) != 0;
+    dl &= (uint16_t)~DB_FLAGS;
     const uint8_t *d = ne_wire_take(&r, dl);
     if (!d || dl > DB_MAX || dl == 0) return NE_ECORRUPT;
     memcpy(db, d, dl);
@@ -261,7 +289,7 @@ int ne_repl_decode(const uint8_t *p, size_t n, char *db, struct ne_batch *b,
 {
     ne_batch_reset(b);
     if (vs) vs->any = false;
-    return decode_append(p, n, db, b, vs);
+    return decode_append(p, n, db, b, vs, NULL);
 }
 
 /* ---- peers ---------------------------------------------------------------- */
@@ -621,6 +649,11 @@ int ne_replicator_start(const struct ne_replicator_opts *o, struct ne_replicator
     pthread_mutex_init(&r->peers_mu, NULL);
     r->m_received = ne_metric_counter("neoedge_replication_received_points_total",
                                       "Points received from peers and stored here", NULL);
+    r->m_skipped = ne_metric_counter(
+        "neoedge_replication_keeper_skipped_points_total",
+        "Points sent to this node as a keeper of a moving shard it had dropped since "
+        "(their owners got them): not stored",
+        NULL);
     int rc = r->hint_dir ? ne_fs_mkdir_p(r->hint_dir) : NE_ENOMEM;
     if (rc == 0) rc = ne_fs_list_dir(r->hint_dir, open_existing, r);
     if (rc != 0) {
@@ -647,10 +680,58 @@ void ne_replicator_stop(struct ne_replicator **pr)
         peer_free(p);
     }
     ne_ring_free(&r->ring);
+    keepers_free(r->keep, r->nkeep);
     pthread_rwlock_destroy(&r->ring_lock);
     pthread_mutex_destroy(&r->peers_mu);
     ne_free(r->hint_dir);
     ne_free(r);
+}
+
+/* Whether the keepers are k[0..n) already; ring_lock held. */
+static bool keepers_same(const struct ne_replicator *r, uint32_t shards,
+                         const struct ne_repl_keeper *k, size_t n)
+{
+    size_t nb = ((size_t)shards + 7) / 8;
+    if (r->nkeep != n || (n && r->keep_shards != shards)) return false;
+    for (size_t i = 0; i < n; i++)
+        if (strcmp(r->keep[i].id, k[i].id) != 0 || memcmp(r->keep[i].holds, k[i].holds, nb) != 0)
+            return false;
+    return true;
+}
+
+int ne_replicator_set_keepers(struct ne_replicator *r, uint32_t shards,
+                              const struct ne_repl_keeper *k, size_t n)
+{
+    /* called every second with what mostly did not change: the write lock
+     * (which waits for every write being placed) only for a change */
+    pthread_rwlock_rdlock(&r->ring_lock);
+    bool same = keepers_same(r, shards, k, n);
+    pthread_rwlock_unlock(&r->ring_lock);
+    if (same) return 0;
+    size_t nb = ((size_t)shards + 7) / 8;
+    struct keeper *keep = n ? ne_calloc(n, sizeof *keep) : NULL;
+    int rc = n && !keep ? NE_ENOMEM : 0;
+    for (size_t i = 0; rc == 0 && i < n; i++) {
+        snprintf(keep[i].id, sizeof keep[i].id, "%s", k[i].id);
+        keep[i].holds = ne_malloc(nb ? nb : 1);
+        if (!keep[i].holds)
+            rc = NE_ENOMEM;
+        else if (nb)
+            memcpy(keep[i].holds, k[i].holds, nb);
+    }
+    if (rc != 0) {
+        keepers_free(keep, n);
+        return rc;
+    }
+    pthread_rwlock_wrlock(&r->ring_lock);
+    struct keeper *old = r->keep;
+    size_t nold = r->nkeep;
+    r->keep = keep;
+    r->nkeep = n;
+    r->keep_shards = shards;
+    pthread_rwlock_unlock(&r->ring_lock);
+    keepers_free(old, nold);
+    return 0;
 }
 
 void ne_replicator_set_ring(struct ne_replicator *r, struct ne_ring *ring)
@@ -663,45 +744,6 @@ void ne_replicator_set_ring(struct ne_replicator *r, struct ne_ring *ring)
 }
 
 /* ---- submit --------------------------------------------------------------- */
-
-/* Appends points idx[0..n) of b to p's queue, as records of at most
- * RECORD_MAX bytes (halving the slice until it fits), so that every batch
- * a sender reads fits in one transport frame. */
-static int append_points(struct peer *p, const char *db, const struct ne_batch *b,
-                         const uint64_t *ver, const uint32_t *idx, size_t n, struct ne_pbuf *enc)
-{
-    enc->len = 0;
-    int rc = ne_repl_encode(enc, db, b, ver, idx, n);
-    if (rc != 0) return rc;
-    if (enc->len > RECORD_MAX && n > 1) {
-        size_t half = n / 2;
-        rc = append_points(p, db, b, ver, idx, half, enc);
-        return rc ? rc : append_points(p, db, b, ver, idx + half, n - half, enc);
-    }
-    return ne_hintq_append(p->q, ne_time_wall_ns(), (uint32_t)n, enc->p, enc->len);
-}
-
-/* Appends the points of b that node k owns to k's queue. */
-static int submit_to(struct ne_replicator *r, uint32_t k, const char *db, const struct ne_batch *b,
-                     const uint64_t *ver, const uint32_t *shard, uint32_t *idx,
-                     struct ne_pbuf *enc)
-{
-    size_t n = 0;
-    for (uint32_t i = 0; i < b->npts; i++)
-        if (ne_ring_is_owner(r->ring, shard[i], k)) idx[n++] = i;
-    if (n == 0) return 0;
-    struct peer *p = NULL;
-    int rc = peer_get(r, ne_ring_node_name(r->ring, k), &p);
-    if (rc == 0) rc = append_points(p, db, b, ver, idx, n, enc);
-    if (rc != 0) {
-        ne_log(NE_LOG_ERROR, MOD, "cannot queue points for a peer", "peer",
-               ne_ring_node_name(r->ring, k), "err", ne_strerror(rc), NULL);
-        return rc;
-    }
-    peer_update_metrics(p); /* the gauges never lag an append */
-    peer_kick(p);
-    return 0;
-}
 
 /* Keeps all queues together within hint_max_bytes, trimming `grown`. */
 static void enforce_budget(struct ne_replicator *r, struct peer *grown)
@@ -721,65 +763,173 @@ static void enforce_budget(struct ne_replicator *r, struct peer *grown)
     (void)ne_hintq_trim(grown->q, mine > excess ? mine - excess : 0);
 }
 
+/* Appends points idx[0..n) of b to p's queue, as records of at most
+ * RECORD_MAX bytes (halving the slice until it fits), so that every batch
+ * a sender reads fits in one transport frame. */
+static int append_points(struct peer *p, const char *db, const struct ne_batch *b,
+                         const uint64_t *ver, const uint32_t *idx, size_t n, uint16_t flags,
+                         struct ne_pbuf *enc)
+{
+    enc->len = 0;
+    int rc = encode(enc, db, b, ver, idx, n, flags);
+    if (rc != 0) return rc;
+    if (enc->len > RECORD_MAX && n > 1) {
+        size_t half = n / 2;
+        rc = append_points(p, db, b, ver, idx, half, flags, enc);
+        return rc ? rc : append_points(p, db, b, ver, idx + half, n - half, flags, enc);
+    }
+    rc = ne_hintq_append(p->q, ne_time_wall_ns(), (uint32_t)n, enc->p, enc->len);
+    if (rc == 0 && (flags & DB_KEEPER)) atomic_fetch_add(&p->keeper_points, n);
+    return rc;
+}
+
+static const struct keeper *keeper_find(const struct ne_replicator *r, const char *id)
+{
+    for (size_t i = 0; i < r->nkeep; i++)
+        if (strcmp(r->keep[i].id, id) == 0) return &r->keep[i];
+    return NULL;
+}
+
+static bool keeps_shard(const struct ne_replicator *r, const struct keeper *kp, uint32_t shard)
+{
+    return kp && shard < r->keep_shards && (kp->holds[shard / 8] >> (shard % 8) & 1u);
+}
+
+/* Where one batch goes, per point: its shard, and scratch for the points
+ * of one peer (those it owns, those it only keeps). */
+struct placing {
+    const char *db;
+    const struct ne_batch *b;
+    const uint64_t *ver;
+    uint32_t *shard, *own, *kept;
+    struct ne_pbuf enc;
+};
+
+/* Appends to peer id's queue the points of the batch whose shards it owns
+ * (ring index k; -1: off the ring) and, in keeper records, those whose
+ * shards it only keeps (kp; NULL: none). */
+static int submit_to(struct ne_replicator *r, const char *id, int k, const struct keeper *kp,
+                     struct placing *pl)
+{
+    size_t n = 0, nk = 0;
+    for (uint32_t i = 0; i < pl->b->npts; i++) {
+        if (k >= 0 && ne_ring_is_owner(r->ring, pl->shard[i], (uint32_t)k))
+            pl->own[n++] = i;
+        else if (keeps_shard(r, kp, pl->shard[i]))
+            pl->kept[nk++] = i;
+    }
+    if (n == 0 && nk == 0) return 0;
+    struct peer *p = NULL;
+    int rc = peer_get(r, id, &p);
+    if (rc == 0 && n) rc = append_points(p, pl->db, pl->b, pl->ver, pl->own, n, 0, &pl->enc);
+    if (rc == 0 && nk)
+        rc = append_points(p, pl->db, pl->b, pl->ver, pl->kept, nk, DB_KEEPER, &pl->enc);
+    if (rc != 0) {
+        ne_log(NE_LOG_ERROR, MOD, "cannot queue points for a peer", "peer", id, "err",
+               ne_strerror(rc), NULL);
+        return rc;
+    }
+    peer_update_metrics(p); /* the gauges never lag an append */
+    peer_kick(p);
+    enforce_budget(r, p);
+    return 0;
+}
+
 int ne_replicator_submit(struct ne_replicator *r, const char *db, const struct ne_batch *b,
                          const uint64_t *ver)
 {
     if (b->npts == 0) return 0;
     pthread_rwlock_rdlock(&r->ring_lock);
     /* a node off the ring (decommissioned) forwards everything it takes */
-    if (!r->ring || (r->self >= 0 && ne_ring_nodes(r->ring) < 2)) {
+    if (!r->ring || (r->self >= 0 && ne_ring_nodes(r->ring) < 2 && r->nkeep == 0)) {
         pthread_rwlock_unlock(&r->ring_lock);
         return 0;
     }
-    uint32_t *shard = ne_malloc(2 * (size_t)b->npts * sizeof *shard);
-    if (!shard) {
+    struct placing pl = {.db = db, .b = b, .ver = ver};
+    pl.shard = ne_malloc(3 * (size_t)b->npts * sizeof *pl.shard);
+    if (!pl.shard) {
         pthread_rwlock_unlock(&r->ring_lock);
         return NE_ENOMEM;
     }
-    uint32_t *idx = shard + b->npts;
+    pl.own = pl.shard + b->npts;
+    pl.kept = pl.own + b->npts;
     for (uint32_t i = 0; i < b->npts; i++) {
         const struct ne_point *p = &b->pts[i];
         uint64_t h = ne_ring_series_hash(p->meas, ne_point_tags(b, p), p->ntags);
-        shard[i] = ne_ring_shard_of_hash(r->ring, h);
+        pl.shard[i] = ne_ring_shard_of_hash(r->ring, h);
     }
-    struct ne_pbuf enc = {0};
     int rc = 0;
     size_t nn = ne_ring_nodes(r->ring);
-    for (uint32_t k = 0; k < nn; k++) {
+    for (uint32_t k = 0; k < nn; k++) { /* the ring's nodes, keepers or not */
+        const char *id = ne_ring_node_name(r->ring, k);
         if ((int)k == r->self) continue;
-        int e = submit_to(r, k, db, b, ver, shard, idx, &enc);
+        int e = submit_to(r, id, (int)k, keeper_find(r, id), &pl);
         if (e != 0 && rc == 0) rc = e;
-        if (e == 0) {
-            pthread_mutex_lock(&r->peers_mu);
-            struct peer *p = peer_find_locked(r, ne_ring_node_name(r->ring, k));
-            pthread_mutex_unlock(&r->peers_mu);
-            enforce_budget(r, p);
-        }
+    }
+    for (size_t i = 0; i < r->nkeep; i++) { /* keepers off the ring (decommissioned) */
+        const struct keeper *kp = &r->keep[i];
+        if (strcmp(kp->id, r->node_id) == 0 || ne_ring_node_index(r->ring, kp->id) >= 0) continue;
+        int e = submit_to(r, kp->id, -1, kp, &pl);
+        if (e != 0 && rc == 0) rc = e;
     }
     pthread_rwlock_unlock(&r->ring_lock);
-    ne_pbuf_free(&enc);
-    ne_free(shard);
+    ne_pbuf_free(&pl.enc);
+    ne_free(pl.shard);
     return rc;
 }
 
 /* ---- receive -------------------------------------------------------------- */
 
 struct tally {
-    uint64_t accepted, rejected;
+    uint64_t accepted, rejected, skipped;
 };
 
-/* Writes points [from, to) of b, all of database db, to the local store. */
+/* Keeps, of the points [from, to) of a keeper run, those whose shard this
+ * node still keeps: moved to the front of a copy of the point array (and
+ * of the versions), *n of them. Returns 0 or NE_ENOMEM. */
+static int keeper_filter(struct ne_replicator *r, const struct ne_batch *b,
+                         const struct ne_repl_vers *vs, uint32_t from, uint32_t to,
+                         struct ne_point **pts, uint64_t **ver, uint32_t *n)
+{
+    *pts = ne_malloc((size_t)(to - from) * sizeof **pts);
+    *ver = vs->any ? ne_malloc((size_t)(to - from) * sizeof **ver) : NULL;
+    if (!*pts || (vs->any && !*ver)) return NE_ENOMEM;
+    *n = 0;
+    for (uint32_t i = from; i < to; i++) {
+        const struct ne_point *p = &b->pts[i];
+        if (!r->o.keeps(r->o.ctx, ne_ring_series_hash(p->meas, ne_point_tags(b, p), p->ntags)))
+            continue;
+        if (*ver) (*ver)[*n] = vs->v[i];
+        (*pts)[(*n)++] = *p;
+    }
+    return 0;
+}
+
+/* Writes points [from, to) of b, all of database db, to the local store;
+ * of a keeper run only the points of shards this node still keeps. */
 static int write_run(struct ne_replicator *r, const char *peer_id, const char *db,
                      const struct ne_batch *b, const struct ne_repl_vers *vs, uint32_t from,
-                     uint32_t to, struct tally *t)
+                     uint32_t to, bool keeper, struct tally *t)
 {
+    if (to == from) return 0;
     struct ne_batch run = *b;
     run.pts = b->pts + from;
     run.npts = to - from;
+    const uint64_t *ver = vs->any ? vs->v + from : NULL;
+    struct ne_point *kpts = NULL;
+    uint64_t *kver = NULL;
+    int rc = 0;
+    if (keeper && r->o.keeps) {
+        rc = keeper_filter(r, b, vs, from, to, &kpts, &kver, &run.npts);
+        run.pts = kpts;
+        ver = kver;
+        t->skipped += (to - from) - run.npts;
+    }
     struct ne_write_result res;
     memset(&res, 0, sizeof res);
-    const uint64_t *ver = vs->any ? vs->v + from : NULL;
-    int rc = r->o.local_write(r->o.ctx, db, &run, ver, &res);
+    if (rc == 0 && run.npts) rc = r->o.local_write(r->o.ctx, db, &run, ver, &res);
+    ne_free(kpts);
+    ne_free(kver);
     if (rc != 0) return rc;
     t->accepted += res.accepted;
     t->rejected += res.rejected;
@@ -820,28 +970,33 @@ int ne_replicator_handle(struct ne_replicator *r, const char *peer_id, const uin
         ne_batch_free(&b);
         return rc;
     }
-    /* consecutive records of one database are written together: one wait
-     * for the store's durability per database run, not per record */
+    /* consecutive records of one database (and kind: keeper or not) are
+     * written together: one wait for the store's durability per run, not
+     * per record */
     struct ne_wire_rd rr = {.p = msg, .n = n, .off = 4};
     struct tally t = {0};
     char db[DB_MAX + 1] = "", next[DB_MAX + 1];
-    uint32_t start = 0; /* first point of the current database run */
+    bool keeper = false, next_keeper = false;
+    uint32_t start = 0; /* first point of the current run */
     ne_batch_reset(&b);
     for (uint32_t i = 0; rc == 0 && i < nrec; i++) {
         uint32_t len = ne_wire_u32(&rr);
         const uint8_t *p = ne_wire_take(&rr, len);
         uint32_t before = b.npts;
-        rc = decode_append(p, len, next, &b, &vs);
-        if (rc == 0 && i > 0 && strcmp(next, db) != 0) {
-            rc = write_run(r, peer_id, db, &b, &vs, start, before, &t);
+        rc = decode_append(p, len, next, &b, &vs, &next_keeper);
+        if (rc == 0 && i > 0 && (strcmp(next, db) != 0 || next_keeper != keeper)) {
+            rc = write_run(r, peer_id, db, &b, &vs, start, before, keeper, &t);
             start = before;
         }
         memcpy(db, next, sizeof db);
+        keeper = next_keeper;
     }
-    if (rc == 0 && b.npts > start) rc = write_run(r, peer_id, db, &b, &vs, start, b.npts, &t);
+    if (rc == 0 && b.npts > start)
+        rc = write_run(r, peer_id, db, &b, &vs, start, b.npts, keeper, &t);
     ne_batch_free(&b);
     ne_repl_vers_free(&vs);
     ne_metric_add(r->m_received, t.accepted);
+    ne_metric_add(r->m_skipped, t.skipped);
     if (rc != 0) return rc;
     reply->len = 0;
     rc = ne_wire_put_u32(reply, (uint32_t)t.accepted);
@@ -871,5 +1026,6 @@ int ne_replicator_peer_stats(struct ne_replicator *r, const char *peer_id,
     out->dropped_window = st.dropped_age;
     out->dropped_bytes = st.dropped_bytes;
     out->dropped_corrupt = st.dropped_corrupt;
+    out->keeper_points = atomic_load(&p->keeper_points);
     return 0;
 }

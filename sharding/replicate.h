@@ -20,10 +20,20 @@
  * repairs what they held). Each point travels with its last-writer-wins
  * version (hlc.h), so every replica keeps the same winner.
  *
+ * Shard moves (rebalance.h). While a shard moves, reads may go to an old
+ * owner that still keeps a complete copy, so a point also goes to every
+ * peer that, by its last move status, keeps its shard
+ * (ne_replicator_set_keepers) - until that peer drops its copy and says
+ * so. Points a peer gets only as a keeper travel in keeper records; the
+ * peer stores them only while it still keeps the shard (the keeps
+ * callback) and skips them once it dropped it (counted): their owners get
+ * them anyway, and a dropped shard must not grow a partial copy again.
+ *
  * Wire formats (little endian, strings are [len u32][bytes]):
  *   record (one queue record; the points one peer owns of one write):
  *     [db_len u16][db bytes][npoints u32] then per point:
- *     ([version u64] when bit 15 of db_len is set: a versioned record)
+ *     ([version u64] when bit 15 of db_len is set: a versioned record;
+ *      bit 14 set: a keeper record, see above)
  *     [measurement str][ts i64][ntags u16]([key str][value str])*
  *     [nfields u16]([key str][type u8][value])*
  *     value: float/int/uint 8 bytes (IEEE 754 / two's complement),
@@ -70,6 +80,12 @@ typedef int (*ne_repl_peer_fn)(void *ctx, const char *peer_id, char *addr, size_
 typedef int (*ne_repl_write_fn)(void *ctx, const char *db, const struct ne_batch *b,
                                 const uint64_t *ver, struct ne_write_result *res);
 
+/* Whether this node still keeps the shard of the series with hash
+ * series_hash (ne_ring_series_hash): it owns the shard, or lost it and
+ * has not dropped its copy yet. Keeper records are written only for
+ * those; called from transport threads, inside ne_replicator_handle. */
+typedef bool (*ne_repl_keeps_fn)(void *ctx, uint64_t series_hash);
+
 struct ne_replicator_opts {
     const char *node_id;  /* this node (borrowed for the call) */
     const char *hint_dir; /* queues live in hint_dir/<peer>/ (borrowed for the call) */
@@ -82,7 +98,8 @@ struct ne_replicator_opts {
     struct ne_transport *tp;             /* borrowed; NULL: nothing is sent */
     ne_repl_peer_fn peer_addr;
     ne_repl_write_fn local_write; /* NULL: received batches are refused */
-    void *ctx;                    /* for peer_addr and local_write */
+    ne_repl_keeps_fn keeps;       /* NULL: keeper records are written whole */
+    void *ctx;                    /* for peer_addr, local_write and keeps */
 };
 
 /* Opens the queues already in hint_dir (what a previous run left: they
@@ -100,9 +117,24 @@ void ne_replicator_stop(struct ne_replicator **pr);
  * every point to all the owners of its shard. */
 void ne_replicator_set_ring(struct ne_replicator *r, struct ne_ring *ring);
 
+/* A peer keeping copies of shards for reads while they move: holds has
+ * bit s (byte s / 8, bit s % 8) set for each shard s it holds complete,
+ * as its last move status said (rebalance.h). */
+struct ne_repl_keeper {
+    const char *id;       /* borrowed for the call */
+    const uint8_t *holds; /* ceil(shards / 8) bytes, borrowed for the call */
+};
+
+/* Replaces the keepers (copied): from now on a point also goes, in a
+ * keeper record, to each keeper (not this node) holding its shard that
+ * does not own it on the ring. shards: the bit count of every holds.
+ * n 0 clears them. Returns 0 or NE_ENOMEM (the old keepers stay). */
+int ne_replicator_set_keepers(struct ne_replicator *r, uint32_t shards,
+                              const struct ne_repl_keeper *k, size_t n);
+
 /* Queues the points of b (every timestamp set: no NE_TS_UNSET), with their
  * versions ver (b->npts entries, borrowed; NULL: none), for the other
- * owners of their shards. Call after the local store accepted b.
+ * owners of their shards and the keepers of their shards. Call after the local store accepted b.
  * Returns 0 once every record is appended (and durable in sync mode), or
  * the first error (NE_ENOMEM, NE_ETOOBIG, an I/O code): the local write
  * stands, but those points may not reach their other owners. */
@@ -110,7 +142,8 @@ int ne_replicator_submit(struct ne_replicator *r, const char *db, const struct n
                          const uint64_t *ver);
 
 /* Serves an NE_FT_WRITE_BATCH request from peer_id: writes every record
- * through local_write and replies NE_FT_WRITE_ACK. Returns 0, NE_ECORRUPT
+ * through local_write (the points of keeper records only where keeps
+ * says so) and replies NE_FT_WRITE_ACK. Returns 0, NE_ECORRUPT
  * (malformed request: nothing written), NE_EUNSUPPORTED (no local_write)
  * or the store's error (the sender retries the whole batch later; a
  * record written twice is harmless: last writer wins). */
@@ -123,6 +156,7 @@ struct ne_replicator_peer_stats {
     double lag_seconds;
     uint64_t sent_points;
     uint64_t dropped_window, dropped_bytes, dropped_corrupt;
+    uint64_t keeper_points; /* of the queued ones, in keeper records (since start) */
 };
 /* Returns 0, or NE_ENOTFOUND when no queue exists for peer_id. */
 int ne_replicator_peer_stats(struct ne_replicator *r, const char *peer_id,

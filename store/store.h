@@ -92,8 +92,9 @@ int ne_store_write(struct ne_store *s, const char *db, const struct ne_batch *b,
  * version ver[i] (ver borrowed, b->npts entries; an opaque uint64, greater
  * wins, 0 meaning none). For one (series, field, timestamp) the store then
  * keeps, in memtables, segments, compaction and reads alike, the value
- * with the greatest version; between equal versions (and for unversioned
- * writes, version 0) the later write wins, as with ne_store_write. */
+ * with the greatest version; between equal nonzero versions the larger
+ * value (so every replica keeps the same one: store/lww.h); between
+ * unversioned writes (version 0) the later, as with ne_store_write. */
 int ne_store_write_versioned(struct ne_store *s, const char *db, const struct ne_batch *b,
                              const uint64_t *ver, struct ne_write_result *res);
 

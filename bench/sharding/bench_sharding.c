@@ -1,8 +1,11 @@
 /*
  * bench_sharding.c - prints what the sharding foundation costs: ring build
- * and series lookups, balance and movement, frame encode/decode, and TLS
- * round trips between two transports on loopback. Prints figures only;
- * never asserts on time. Usage: bench_sharding [lookups]
+ * and series lookups, balance and movement, frame encode/decode, TLS
+ * round trips between two transports on loopback, and placing writes on
+ * the hint queues (with and without shard keepers). Prints figures only;
+ * never asserts on time. Usage: bench_sharding [lookups], or
+ * bench_sharding submit [MODE] for the submit rows alone (MODE 0, 1 or 2:
+ * that row only, e.g. under valgrind --tool=callgrind).
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -11,6 +14,7 @@
 #include "ports/log.h"
 #include "ports/platform.h"
 #include "sharding/frame.h"
+#include "sharding/replicate.h"
 #include "sharding/ring.h"
 #include "sharding/transport.h"
 
@@ -170,12 +174,89 @@ static void bench_transport(void)
     ne_transport_stop(&srv);
 }
 
+/* Keeper bits for three nodes: each holds what it owns on r, and with
+ * moving, gw-01 also keeps one shard in 8 it does not own (a move). */
+static void keeper_bits(const struct ne_ring *r, uint8_t bits[3][128], bool moving)
+{
+    memset(bits, 0, 3 * 128);
+    uint32_t shards = ne_ring_shards(r);
+    for (uint32_t sh = 0; sh < shards; sh++) {
+        for (uint32_t k = 0; k < ne_ring_replicas(r); k++) {
+            uint32_t o = ne_ring_owners(r, sh)[k];
+            bits[o][sh / 8] |= (uint8_t)(1u << (sh % 8));
+        }
+        if (moving && sh % 8 == 0) bits[0][sh / 8] |= (uint8_t)(1u << (sh % 8));
+    }
+}
+
+/* Points per second through ne_replicator_submit on gw-02 of a 3-node
+ * ring at factor 2 (1024 shards), batches of 5000 points of 1000 series,
+ * queues in a scratch directory (nothing sent): no keepers, every member
+ * keeping what it owns (the steady state with shard moves tracked), and
+ * gw-01 keeping one shard in 8 more (a move: keeper records too). */
+static void bench_submit(int only)
+{
+    enum { BATCH = 5000, BATCHES = 40 };
+    char dir[] = "/tmp/bench-submit-XXXXXX";
+    if (!mkdtemp(dir)) return;
+    struct ne_batch b;
+    ne_batch_init(&b);
+    uint64_t *ver = malloc(BATCH * sizeof *ver);
+    for (int i = 0; i < BATCH; i++) {
+        char dev[16];
+        snprintf(dev, sizeof dev, "d%04d", i % 1000);
+        ne_batch_begin(&b, NE_SV("env"), 1700000000000000000ll + i);
+        ne_batch_tag(&b, NE_SV("dev"), ne_batch_copy(&b, dev, strlen(dev)));
+        ne_batch_field_f(&b, NE_SV("temp"), 20.0 + i % 7);
+        ne_batch_end(&b);
+        ver[i] = 1000 + (uint64_t)i;
+    }
+    const char *three[] = {"gw-01", "gw-02", "gw-03"};
+    struct ne_ring_opts ro = {.shards = 1024, .vnodes = 128, .rf = 2};
+    static const char *const label[3] = {"no keepers", "keepers = owners (steady)",
+                                         "gw-01 keeps 1/8 more (move)"};
+    printf("\n%-44s %12s %14s\n", "submit (3 nodes, RF 2, 5000-point batches)", "Mpoints/s",
+           "keeper points");
+    for (int mode = 0; mode < 3; mode++) {
+        if (only >= 0 && mode != only) continue;
+        char hints[64];
+        snprintf(hints, sizeof hints, "%s/m%d", dir, mode);
+        struct ne_replicator_opts o = {
+            .node_id = "gw-02", .hint_dir = hints, .durability = NE_STORE_NONE};
+        struct ne_replicator *rep = NULL;
+        struct ne_ring *r = NULL;
+        if (ne_replicator_start(&o, &rep) != 0 || ne_ring_build(&ro, three, 3, &r) != 0) break;
+        static uint8_t bits[3][128];
+        keeper_bits(r, bits, mode == 2);
+        struct ne_repl_keeper k[3] = {{"gw-01", bits[0]}, {"gw-02", bits[1]}, {"gw-03", bits[2]}};
+        if (mode > 0) ne_replicator_set_keepers(rep, 1024, k, 3);
+        ne_replicator_set_ring(rep, r); /* the replicator owns it */
+        int64_t t0 = ne_time_mono_ns();
+        for (int i = 0; i < BATCHES; i++)
+            if (ne_replicator_submit(rep, "iot", &b, ver) != 0) break;
+        double t = secs(t0);
+        struct ne_replicator_peer_stats st;
+        uint64_t kept = ne_replicator_peer_stats(rep, "gw-01", &st) == 0 ? st.keeper_points : 0;
+        printf("%-44s %12.2f %14llu\n", label[mode], BATCH * (double)BATCHES / t / 1e6,
+               (unsigned long long)kept);
+        ne_replicator_stop(&rep);
+    }
+    (void)ne_fs_remove_tree(dir);
+    free(ver);
+    ne_batch_free(&b);
+}
+
 int main(int argc, char **argv)
 {
-    long lookups = argc > 1 ? atol(argv[1]) : 2000000;
     ne_log_set_level(NE_LOG_WARN);
+    if (argc > 1 && strcmp(argv[1], "submit") == 0) {
+        bench_submit(argc > 2 ? atoi(argv[2]) : -1);
+        return 0;
+    }
+    long lookups = argc > 1 ? atol(argv[1]) : 2000000;
     bench_ring(lookups);
     bench_frames();
     bench_transport();
+    bench_submit(-1);
     return 0;
 }

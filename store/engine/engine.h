@@ -251,10 +251,10 @@ int eng_mt_append_v(struct eng_memtable *m, struct eng_series *s, uint32_t slot,
  * reallocations, and less unused capacity charged to the budget. Called
  * when m is sealed, store lock held. */
 void eng_mt_note_sizes(const struct eng_memtable *m);
-/* Sorts column c by time (stable) and keeps one value per timestamp: the
- * one with the greatest version, among equal versions (or none) the last
- * inserted (the LWW rule by WAL order). Returns the new count. */
-uint32_t eng_mt_col_finish(struct eng_mcol *c);
+/* Sorts column c of m by time (stable) and keeps one value per timestamp:
+ * unversioned, the last inserted (the LWW rule by WAL order); versioned,
+ * the winner by store/lww.h. Returns the new count. */
+uint32_t eng_mt_col_finish(const struct eng_memtable *m, struct eng_mcol *c);
 /* The column of (s, slot) in m, or NULL. */
 struct eng_mcol *eng_mt_find(const struct eng_memtable *m, const struct eng_series *s,
                              uint32_t slot);
@@ -268,10 +268,12 @@ static inline struct ne_sv eng_mt_str(const struct eng_memtable *m, union eng_va
  * timestamps; returns the new count. tmp_ts/tmp_v: scratch of n elements. */
 size_t eng_sort_dedup(int64_t *ts, union eng_val *v, size_t n, int64_t *tmp_ts,
                       union eng_val *tmp_v);
-/* The same with versions ver[0..n): per timestamp keeps the value with the
- * greatest version, ties to the later one. Allocates its scratch (falls
- * back to an in-place insertion sort without memory). */
-size_t eng_sort_dedup_v(int64_t *ts, union eng_val *v, uint64_t *ver, size_t n);
+/* The same with versions ver[0..n) of values of one type: per timestamp
+ * keeps the winner by store/lww.h (strings: (offset << 32 | length) into
+ * strs, borrowed). Allocates its scratch (falls back to an in-place
+ * insertion sort without memory). */
+size_t eng_sort_dedup_v(int64_t *ts, union eng_val *v, uint64_t *ver, size_t n, uint8_t type,
+                        const char *strs);
 
 /* ---- write-ahead log (wal.c) ------------------------------------------- */
 

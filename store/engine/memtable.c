@@ -13,8 +13,8 @@
  * Invariant: a column's values are in insertion order; eng_mt_col_finish
  * turns them into time order, keeping for equal timestamps the value
  * inserted last (last writer wins, deterministic by WAL order) - unless
- * the values carry versions (replicated writes): then the greatest version
- * wins and insertion order only breaks ties. A column holds a version
+ * the values carry versions (replicated writes): then store/lww.h decides
+ * (the greatest version, equal versions by value). A column holds a version
  * array only from its first versioned value on (earlier ones count as 0),
  * so a store without versions pays one pointer test per append.
  */
@@ -23,6 +23,7 @@
 
 #include "ports/platform.h"
 #include "store/engine/engine.h"
+#include "store/lww.h"
 
 int eng_mt_new(uint64_t gen, struct eng_memtable **out)
 {
@@ -335,7 +336,21 @@ static void sort_v(int64_t *ts, union eng_val *v, uint64_t *ver, size_t n)
     }
 }
 
-size_t eng_sort_dedup_v(int64_t *ts, union eng_val *v, uint64_t *ver, size_t n)
+/* A value slot as the tie rule sees it (strings: their bytes in strs). */
+static struct ne_lww_val lww_val(union eng_val v, uint8_t type, const char *strs)
+{
+    struct ne_lww_val x = {0};
+    if (type == NE_V_STRING) {
+        x.p = strs ? strs + (v.u >> 32) : "";
+        x.n = (uint32_t)(v.u & 0xffffffffu);
+    } else {
+        x.u = v.u;
+    }
+    return x;
+}
+
+size_t eng_sort_dedup_v(int64_t *ts, union eng_val *v, uint64_t *ver, size_t n, uint8_t type,
+                        const char *strs)
 {
     enum time_order order = time_order(ts, n);
     if (order == TIMES_UNSORTED)
@@ -345,7 +360,8 @@ size_t eng_sort_dedup_v(int64_t *ts, union eng_val *v, uint64_t *ver, size_t n)
     size_t k = 0;
     for (size_t i = 0; i < n; i++) {
         if (k && ts[k - 1] == ts[i]) {
-            if (ver[i] >= ver[k - 1]) { /* greater version; a tie: the later */
+            if (ne_lww_replaces(ver[i], lww_val(v[i], type, strs), ver[k - 1],
+                                lww_val(v[k - 1], type, strs))) {
                 v[k - 1] = v[i];
                 ver[k - 1] = ver[i];
             }
@@ -358,11 +374,11 @@ size_t eng_sort_dedup_v(int64_t *ts, union eng_val *v, uint64_t *ver, size_t n)
     return k;
 }
 
-uint32_t eng_mt_col_finish(struct eng_mcol *c)
+uint32_t eng_mt_col_finish(const struct eng_memtable *m, struct eng_mcol *c)
 {
     if (c->sorted || c->n < 2) return c->n;
     if (c->ver) {
-        c->n = (uint32_t)eng_sort_dedup_v(c->ts, c->v, c->ver, c->n);
+        c->n = (uint32_t)eng_sort_dedup_v(c->ts, c->v, c->ver, c->n, c->type, m->strs);
         c->sorted = true;
         return c->n;
     }

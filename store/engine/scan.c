@@ -6,7 +6,8 @@
  * reference on every segment and a copy of the series' memtable values, in
  * one step; so a flush or compaction running meanwhile can neither hide nor
  * double anything. Precedence for equal (series, field, ts): the greatest
- * last-writer-wins version, then segments by WAL range (older first), then
+ * last-writer-wins version (equal nonzero versions: the larger value, by
+ * store/lww.h), then segments by WAL range (older first), then
  * the sealed memtable, then the active one; the stable sort keeps the
  * last, i.e. the newest write. Versions are gathered only once a source of
  * the series holds some (ver_on): unversioned data takes the old path.
@@ -444,7 +445,8 @@ static int emit(struct scan *sc, const struct eng_field *ef, size_t from)
     union eng_val *v = sc->v + from;
     uint64_t *ver = sc->ver_on ? sc->ver + from : NULL;
     if (!sc->ordered)
-        n = ver ? eng_sort_dedup_v(ts, v, ver, n) : eng_sort_dedup(ts, v, n, sc->tts, sc->tv);
+        n = ver ? eng_sort_dedup_v(ts, v, ver, n, ef->type, sc->strs)
+                : eng_sort_dedup(ts, v, n, sc->tts, sc->tv);
     struct ne_scan_chunk c = {
         .series = &sc->info, .field = ef->name.p, .type = ef->type, .n = n, .ts = ts, .ver = ver};
     switch (ef->type) {

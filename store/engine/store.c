@@ -846,7 +846,7 @@ int eng_store_flush_sealed(struct ne_store *s)
     const char **dbs = ne_malloc((ndbs ? ndbs : 1) * sizeof *dbs);
     if (!order || !dbs) rc = NE_ENOMEM;
     for (uint32_t i = 0; !rc && i < m->ncols; i++) {
-        eng_mt_col_finish(&m->cols[i]);
+        eng_mt_col_finish(m, &m->cols[i]);
         order[i].c = &m->cols[i];
     }
     for (uint32_t i = 0; !rc && i < ndbs; i++)

@@ -5,8 +5,9 @@
  * walking every input's sorted column list at once; within a column the
  * inputs' points are merged by timestamp, and on equal timestamps the
  * value with the greatest version wins (versioned columns; an unversioned
- * point counts as version 0), ties going to the newest input (last write
- * wins). Memory is bounded: one
+ * point counts as version 0), by the rule of store/lww.h: equal nonzero
+ * versions go to the larger value, unversioned ties to the newest input
+ * (last write wins). Memory is bounded: one
  * decoded block per input, one staging block, the writer's partial block
  * and the output index. The output goes through ne_segw, so it is
  * published atomically or not at all; the inputs are never modified.
@@ -30,6 +31,7 @@
 #include "ports/crc32c.h"
 #include "ports/log.h"
 #include "ports/platform.h"
+#include "store/lww.h"
 #include "store/segment/seg_internal.h"
 
 static const char MOD[] = "segment";
@@ -420,8 +422,34 @@ static uint64_t ver_at(const struct cursor *c)
     return c->b.ver ? c->b.ver[c->pos] : 0;
 }
 
+/* The cursor's current value as the tie rule sees it. */
+static struct ne_lww_val lww_at(const struct merge *m, const struct cursor *c)
+{
+    const uint8_t *p = value_at(m, c, c->pos);
+    struct ne_lww_val x = {0};
+    if (c->b.type == NE_V_STRING) {
+        const struct ne_sv *sv = (const struct ne_sv *)(const void *)p;
+        x.p = sv->p;
+        x.n = sv->n;
+    } else if (c->b.type == NE_V_BOOL) {
+        x.u = *(const bool *)(const void *)p ? 1 : 0;
+    } else {
+        memcpy(&x.u, p, sizeof x.u);
+    }
+    return x;
+}
+
+/* Whether cursor a's value beats b's (both loaded, on one timestamp): the
+ * rule of store/lww.h, the newer input (the higher cursor) arriving later. */
+static bool lww_beats(const struct merge *m, const struct cursor *a, const struct cursor *b)
+{
+    if (a > b)
+        return ne_lww_replaces(ver_at(a), lww_at(m, a), ver_at(b), lww_at(m, b));
+    return !ne_lww_replaces(ver_at(b), lww_at(m, b), ver_at(a), lww_at(m, a));
+}
+
 /* Among the cursors standing on timestamp t (wc, the newest of them, is
- * loaded), the one holding the greatest version; ties to the newest. */
+ * loaded), the winner by store/lww.h. */
 static int lww_winner(struct merge *m, struct cursor *wc, int64_t t, struct cursor **out)
 {
     *out = wc;
@@ -432,15 +460,14 @@ static int lww_winner(struct merge *m, struct cursor *wc, int64_t t, struct curs
         int rc = ensure_loaded(m, c);
         if (rc)
             return rc;
-        if (c->pos < c->b.n && c->b.ts[c->pos] == t &&
-            (ver_at(c) > ver_at(*out) || (ver_at(c) == ver_at(*out) && c > *out)))
+        if (c->pos < c->b.n && c->b.ts[c->pos] == t && lww_beats(m, c, *out))
             *out = c;
     }
     return 0;
 }
 
-/* Takes the winning value at the smallest timestamp (greatest version,
- * then newest input) and moves every cursor standing on that timestamp. */
+/* Takes the winning value at the smallest timestamp (store/lww.h) and
+ * moves every cursor standing on that timestamp. */
 static int take_one(struct merge *m, struct cursor *wc)
 {
     int rc = ensure_loaded(m, wc);

@@ -26,7 +26,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         ne_rebal_free(&rb);
         uint8_t holds[128];
         bool dec = false;
-        (void)ne_rebal_status_parse(data, size, shards, holds, &dec);
+        int tag = -1;
+        (void)ne_rebal_status_parse(data, size, shards, holds, &dec, &tag);
         if (ne_rebal_load(data, size, shards, &rb) == 0) {
             out.len = 0;
             if (ne_rebal_save(rb, &out) != 0) abort();

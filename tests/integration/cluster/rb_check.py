@@ -5,12 +5,18 @@ interval of its request).
   counter PORT OUT STOPFILE ACKED...
       until STOPFILE exists: notes the points acknowledged LAG seconds
       before the query starts (replication delivers a point to its owners
-      within replication.max_lag; LAG leaves room for that), runs
-      SELECT count(v) FROM m on PORT (the whole cluster) and appends
-      "acked count nmessages first_message" to OUT.
-  complete OUT
-      every query answered without a warning message and counted at least
-      the points acknowledged before it (exit 1 otherwise).
+      within replication.max_lag; LAG leaves room for that), per series,
+      runs SELECT count(v) FROM m GROUP BY dev on PORT (the whole cluster)
+      and appends "acked count nmessages t_end nshort first_message" to
+      OUT: totals, when the answer came, and how many series counted
+      fewer points than were acknowledged for them (a series of a shard
+      read from a copy that lacks writes shows there, even while other
+      series count more than enough).
+  complete OUT [ACKED...]
+      every query answered without a warning message and counted, in each
+      series, at least the points acknowledged before it; with ACKED, also
+      at most the points whose requests were sent before its answer came
+      (nothing counted twice, nothing unacknowledged); exit 1 otherwise.
   copies CLUSTER.json ACKED:NODE... -- NODE.json...
       the nodes' own stores (files named after the node ids) hold every
       acknowledged point on exactly the owners of its shard on the ring of
@@ -27,49 +33,70 @@ import urllib.request
 LAG = 1.0
 
 
-def acked_before(files, t):
+def acked_before(files, t, column=1):
+    """Acknowledged points whose request was acknowledged (column 1) or
+    sent (column 0) at or before t."""
     n = 0
     for path in files:
         try:
             for line in open(path):
                 parts = line.split()
-                if len(parts) == 5 and float(parts[1]) <= t:
+                if len(parts) == 5 and float(parts[column]) <= t:
                     n += 1
         except FileNotFoundError:
             pass
     return n
 
 
+def acked_by_series(files, t):
+    """Points acknowledged at or before t, per series (dev)."""
+    n = {}
+    for path in files:
+        try:
+            for line in open(path):
+                parts = line.split()
+                if len(parts) == 5 and float(parts[1]) <= t:
+                    n[parts[2]] = n.get(parts[2], 0) + 1
+        except FileNotFoundError:
+            pass
+    return n
+
+
 def count(port):
-    q = urllib.parse.urlencode({"db": "iot", "q": "SELECT count(v) FROM m"})
+    """Points per series (dev) in the whole cluster, and the messages."""
+    q = urllib.parse.urlencode({"db": "iot", "q": "SELECT count(v) FROM m GROUP BY dev"})
     with urllib.request.urlopen("http://127.0.0.1:%s/query?%s" % (port, q), timeout=30) as r:
         j = json.load(r)
     res = j["results"][0]
     msgs = [m.get("text", "") for m in res.get("messages", [])]
     if "error" in res:
         msgs.append("error: " + res["error"])
-    series = res.get("series", [])
-    n = int(series[0]["values"][0][1]) if series else 0
-    return n, msgs
+    return {s["tags"]["dev"]: int(s["values"][0][1]) for s in res.get("series", [])}, msgs
 
 
 def counter(port, out, stop, acked):
     while not os.path.exists(stop):
-        floor = acked_before(acked, time.time() - LAG)
+        floor = acked_by_series(acked, time.time() - LAG)
         try:
-            n, msgs = count(port)
+            got, msgs = count(port)
         except Exception as e:  # a failed query is a failure of the test
-            n, msgs = -1, ["query failed: %s" % e]
+            got, msgs = {"-": -1}, ["query failed: %s" % e]
+        t_end = time.time()
+        short = sum(1 for dev, n in floor.items() if got.get(dev, 0) < n)
         with open(out, "a") as f:
-            f.write("%d %d %d %s\n" % (floor, n, len(msgs), json.dumps(msgs[:1])))
+            f.write("%d %d %d %.6f %d %s\n" % (sum(floor.values()), sum(got.values()), len(msgs),
+                                              t_end, short, json.dumps(msgs[:1])))
         time.sleep(0.2)
 
 
-def complete(out):
-    rows = [l.split(" ", 3) for l in open(out)]
-    bad = [r for r in rows if int(r[2]) != 0 or int(r[1]) < int(r[0])]
-    print("queries=%d incomplete=%d %s" % (len(rows), len(bad), bad[:3]))
-    return len(rows) > 0 and not bad
+def complete(out, acked):
+    rows = [l.split(" ", 5) for l in open(out)]
+    bad = [r for r in rows if int(r[2]) != 0 or int(r[1]) < int(r[0]) or int(r[4]) != 0]
+    over = [r + [acked_before(acked, float(r[3]), 0)] for r in rows] if acked else []
+    over = [r for r in over if int(r[1]) > r[-1]]
+    print("queries=%d incomplete=%d over=%d %s %s" % (len(rows), len(bad), len(over), bad[:3],
+                                                       over[:3]))
+    return len(rows) > 0 and not bad and not over
 
 
 FNV_OFFSET = 0xcbf29ce484222325
@@ -138,7 +165,7 @@ def main():
     if cmd == "counter":
         counter(sys.argv[2], sys.argv[3], sys.argv[4], sys.argv[5:])
     elif cmd == "complete":
-        sys.exit(0 if complete(sys.argv[2]) else 1)
+        sys.exit(0 if complete(sys.argv[2], sys.argv[3:]) else 1)
     elif cmd == "copies":
         sep = sys.argv.index("--")
         sys.exit(0 if copies(sys.argv[2], sys.argv[3:sep], sys.argv[sep + 1:]) else 1)

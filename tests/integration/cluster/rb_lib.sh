@@ -1,7 +1,7 @@
 # rb_lib.sh - what the shard move tests share (sourced after lib.sh; it
 # sources cluster_lib.sh): up to four nodes on loopback, replication
-# factor 2, 16 shards, a short anti-entropy interval; node4 is not a seed of
-# the others (it joins).
+# factor RB_FACTOR (default 2), 16 shards, a short anti-entropy interval;
+# node4 is not a seed of the others (it joins).
 #   rb_setup                 ports, configs of node1..node4
 #   rb_settled N...          no shard moving or kept on any of the nodes
 #   rb_local_stores OUT N... stops the nodes, reads each one's own store
@@ -16,7 +16,7 @@ RB_CHECK="$(dirname "${BASH_SOURCE[0]}")/rb_check.py"
 rb_setup() {
   local n
   cl_ports 4
-  for n in 1 2 3 4; do cl_config $n 2 "anti_entropy_interval: 1s"; done
+  for n in 1 2 3 4; do cl_config $n "${RB_FACTOR:-2}" "anti_entropy_interval: 1s"; done
 }
 
 rb_settled() {

@@ -4,7 +4,8 @@
  * order and batching has equal digests (nothing is pulled); missing
  * points, whole missing buckets and series, and conflicting versions are
  * found level by level and pulled, the greater version winning on both
- * sides; after one round each way the replicas read the same, and a
+ * sides (equal versions with different values: the larger value, on both
+ * sides); after one round each way the replicas read the same, and a
  * further round finds nothing; a pull too big for one reply is split.
  */
 #include <stdio.h>
@@ -221,6 +222,54 @@ static void test_repair(void)
     ae_side_close(&b);
 }
 
+/* Equal versions, different values (a tie the cluster tries to prevent):
+ * digests differ, the pulls in both directions leave both sides with the
+ * larger value (store/lww.h), and then the digests agree. */
+static void test_tie_repair(void)
+{
+    struct ae_side a, b;
+    side_open(&a, "tie-a", 8);
+    side_open(&b, "tie-b", 8);
+    for (int dev = 0; dev < 10; dev++) {
+        put(&a, "iot", dev, T0 + 60 * SEC, dev, 10);
+        put(&b, "iot", dev, T0 + 60 * SEC, dev, 10);
+    }
+    put(&a, "iot", 1, T0, 5.0, 77); /* -1.0 has the larger bit pattern */
+    put(&b, "iot", 1, T0, -1.0, 77);
+    put(&a, "iot", 2, T0, 0.5, 77); /* 0.5 > 0.25 */
+    put(&b, "iot", 2, T0, 0.25, 77);
+    T_OK(ne_store_flush(a.st)); /* a segment on one side, memtable on the other */
+    T_CHECK(!same(&a, &b));
+    struct ne_ring *r = ring2(8);
+    T_OK(ne_ae_round(a.ae, r, 0, 1, ae_call_peer, &b));
+    T_OK(ne_ae_round(b.ae, r, 1, 0, ae_call_peer, &a));
+    T_CHECK(same(&a, &b));
+    struct dump d;
+    dump(&a, &d);
+    int seen = 0;
+    for (size_t i = 0; i < d.n; i++) {
+        if (strstr(d.line[i], "iot env,dev=d001 x 1767225600000000000 ")) {
+            T_CHECK(strstr(d.line[i], " -1 77") != NULL);
+            seen++;
+        }
+        if (strstr(d.line[i], "iot env,dev=d002 x 1767225600000000000 ")) {
+            T_CHECK(strstr(d.line[i], " 0.5 77") != NULL);
+            seen++;
+        }
+    }
+    T_EQ_INT(seen, 2);
+    dump_free(&d);
+    struct ne_ae_stats st;
+    ne_ae_stats(a.ae, &st);
+    uint64_t compared = st.buckets_compared;
+    T_OK(ne_ae_round(a.ae, r, 0, 1, ae_call_peer, &b)); /* converged: roots agree */
+    ne_ae_stats(a.ae, &st);
+    T_EQ_U64(st.buckets_compared, compared);
+    ne_ring_free(&r);
+    ae_side_close(&a);
+    ae_side_close(&b);
+}
+
 /* One series with more points in a bucket than one pull reply holds. */
 static void test_big_pull(void)
 {
@@ -316,6 +365,7 @@ int main(void)
         return 1;
     T_RUN(test_equal_content);
     T_RUN(test_repair);
+    T_RUN(test_tie_repair);
     T_RUN(test_big_pull);
     T_RUN(test_pull_shard);
     T_RUN(test_malformed);

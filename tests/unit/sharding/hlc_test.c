@@ -137,6 +137,18 @@ static int cmp_u64(const void *a, const void *b)
     return x < y ? -1 : x > y;
 }
 
+/* Of two members sharing a node tag, exactly one gives way, the same on
+ * every node: the later to join (greater incarnation), then the greater id. */
+static void test_tag_yields(void)
+{
+    T_EQ_INT(ne_lww_node_tag("node1"), ne_lww_node_tag("node200")); /* they collide */
+    T_CHECK(ne_lww_node_tag("node1") != ne_lww_node_tag("node3"));
+    T_CHECK(ne_lww_tag_yields("node1", 2000, "node200", 1000));
+    T_CHECK(!ne_lww_tag_yields("node200", 1000, "node1", 2000));
+    T_CHECK(ne_lww_tag_yields("node200", 1000, "node1", 1000)); /* same start: the greater id */
+    T_CHECK(!ne_lww_tag_yields("node1", 1000, "node200", 1000));
+}
+
 static void test_concurrent_unique(void)
 {
     ne_hlc_init(&shared, NULL, NULL, 0);
@@ -163,6 +175,7 @@ int main(void)
     T_RUN(test_logical_overflow_carries);
     T_RUN(test_lww);
     T_RUN(test_lww_version);
+    T_RUN(test_tag_yields);
     T_RUN(test_concurrent_unique);
     return t_done();
 }

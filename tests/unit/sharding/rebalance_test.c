@@ -1,8 +1,8 @@
 /*
  * rebalance_test.c - the shard move state machine over simulated nodes:
  * bootstrap of a new cluster, a node added (who owns, who serves reads,
- * when a drop is allowed), a new owner dying mid-move, decommission, the
- * saved state and the status messages.
+ * when a drop is allowed), a new owner dying mid-move, a dropped shard
+ * owned again, decommission, the saved state and the status messages.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -383,6 +383,50 @@ static void test_save_load(void)
     sim_free(&s);
 }
 
+/* The ring changes back after the old owners dropped their copies: a
+ * shard a node dropped and owns again is moving, never held (whatever
+ * writes reached it meanwhile, its copy is partial), and its status says
+ * so: reads and keeper writes go elsewhere until it pulled the shard. */
+static void test_dropped_regained(void)
+{
+    struct sim s;
+    struct ne_ring *r3, *r4;
+    fourth_joins(&s, 1, &r3, &r4);
+    bootstrap_all(&s, r4);
+    while (pull_some(&s, 3, SHARDS) > 0) {
+    }
+    bool was_leaving[3][SHARDS];
+    for (size_t i = 0; i < 3; i++)
+        for (uint32_t sh = 0; sh < SHARDS; sh++)
+            was_leaving[i][sh] = ne_rebal_leaving(s.rb[i], sh);
+    T_CHECK(drop_all(&s, r4) > 0);
+    s.alive[3] = false; /* gw-d leaves: the ring is the old one again */
+    for (size_t i = 0; i < 3; i++)
+        T_OK(ne_rebal_apply(s.rb[i], r3, s.names[i]));
+    struct ne_pbuf req = {0}, rep = {0};
+    T_OK(ne_rebal_status_req(SHARDS, &req));
+    uint32_t regained = 0;
+    for (size_t i = 0; i < 3; i++) {
+        T_OK(ne_rebal_status_serve(s.rb[i], req.p, req.len, &rep));
+        uint8_t bits[SHARDS / 8];
+        bool dec = true;
+        T_OK(ne_rebal_status_parse(rep.p, rep.len, SHARDS, bits, &dec, NULL));
+        for (uint32_t sh = 0; sh < SHARDS; sh++) {
+            if (!was_leaving[i][sh]) continue;
+            regained++;
+            T_CHECK(ne_rebal_owner(s.rb[i], sh));
+            T_CHECK(ne_rebal_moving(s.rb[i], sh));
+            T_CHECK(!ne_rebal_holds(s.rb[i], sh));
+            T_CHECK(!ne_rebal_bit(bits, sh));
+        }
+        rep.len = 0;
+    }
+    T_CHECK(regained > 0);
+    ne_pbuf_free(&req);
+    ne_pbuf_free(&rep);
+    sim_rings_free(&s, &r3, &r4);
+}
+
 static void test_status(void)
 {
     struct sim s;
@@ -392,12 +436,22 @@ static void test_status(void)
     T_OK(ne_rebal_status_serve(s.rb[0], req.p, req.len, &rep));
     uint8_t bits[SHARDS / 8];
     bool dec = true;
-    T_OK(ne_rebal_status_parse(rep.p, rep.len, SHARDS, bits, &dec));
+    int tag = 0;
+    T_OK(ne_rebal_status_parse(rep.p, rep.len, SHARDS, bits, &dec, &tag));
     T_CHECK(!dec);
+    T_EQ_INT(tag, -1); /* no tag set: none sent */
     for (uint32_t sh = 0; sh < SHARDS; sh++)
         T_EQ_INT(ne_rebal_bit(bits, sh), ne_rebal_holds(s.rb[0], sh));
-    T_EQ_INT(ne_rebal_status_parse(rep.p, rep.len - 1, SHARDS, bits, &dec), NE_ECORRUPT);
-    T_EQ_INT(ne_rebal_status_parse(rep.p, rep.len, SHARDS * 2, bits, &dec), NE_ECORRUPT);
+    T_EQ_INT(ne_rebal_status_parse(rep.p, rep.len - 1, SHARDS, bits, &dec, NULL), NE_ECORRUPT);
+    T_EQ_INT(ne_rebal_status_parse(rep.p, rep.len, SHARDS * 2, bits, &dec, NULL), NE_ECORRUPT);
+    /* with the node's version tag (cluster.node_tag) */
+    ne_rebal_set_tag(s.rb[0], 200);
+    T_OK(ne_rebal_status_serve(s.rb[0], req.p, req.len, &rep));
+    T_OK(ne_rebal_status_parse(rep.p, rep.len, SHARDS, bits, &dec, &tag));
+    T_EQ_INT(tag, 200);
+    for (uint32_t sh = 0; sh < SHARDS; sh++)
+        T_EQ_INT(ne_rebal_bit(bits, sh), ne_rebal_holds(s.rb[0], sh));
+    T_EQ_INT(ne_rebal_status_parse(rep.p, rep.len - 1, SHARDS, bits, &dec, &tag), NE_ECORRUPT);
     T_EQ_INT(ne_rebal_status_serve(s.rb[0], req.p, req.len - 1, &rep), NE_ECORRUPT);
     req.len = 0;
     T_OK(ne_rebal_status_req(SHARDS + 8, &req));
@@ -417,6 +471,7 @@ int main(void)
     T_RUN(test_decommission);
     T_RUN(test_restart);
     T_RUN(test_save_load);
+    T_RUN(test_dropped_regained);
     T_RUN(test_status);
     return t_done();
 }

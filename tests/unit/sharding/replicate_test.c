@@ -5,7 +5,9 @@
  * points reach the other owner; while traffic to the peer is dropped the
  * hint queue keeps them and the peer gets them when traffic flows again;
  * a replicator restarted with a full queue replays it; points are split
- * by owner, and nothing goes to a node that owns none of them.
+ * by owner, and nothing goes to a node that owns none of them; a keeper
+ * of shards it no longer owns gets their points too, in keeper records it
+ * stores only while it still keeps the shard.
  */
 #include <stdatomic.h>
 #include <stdio.h>
@@ -156,6 +158,16 @@ static int store_write(void *ctx, const char *db, const struct ne_batch *b, cons
     return ver ? ne_store_write_versioned(ctx, db, b, ver, res) : ne_store_write(ctx, db, b, res);
 }
 
+/* Whether the nodes still keep the shards they lost (the keeps callback). */
+static atomic_bool still_keeping = true;
+
+static bool keeps(void *ctx, uint64_t series_hash)
+{
+    (void)ctx;
+    (void)series_hash;
+    return atomic_load(&still_keeping);
+}
+
 static int start_replicator_window(struct node *nd, int64_t hint_window_ns)
 {
     char hints[300];
@@ -169,6 +181,7 @@ static int start_replicator_window(struct node *nd, int64_t hint_window_ns)
         .tp = nd->tp,
         .peer_addr = peer_addr,
         .local_write = store_write,
+        .keeps = keeps,
         .ctx = nd->store,
     };
     struct ne_replicator *r = NULL;
@@ -368,6 +381,49 @@ static void test_split_by_owner(void)
     ne_batch_free(&b);
 }
 
+/* RF 1 over three nodes, node-c keeping every shard (a shard move in
+ * progress): node-c gets every point, those it does not own in keeper
+ * records; once it says it keeps none (dropped), those are skipped and
+ * only its own shards' points are stored. node-b sees no difference. */
+static void test_keepers(void)
+{
+    struct ne_ring *ring = ring_of(3, 1);
+    T_CHECK(ring != NULL);
+    uint8_t all[8];
+    memset(all, 0xff, sizeof all);
+    struct ne_repl_keeper k = {"node-c", all};
+    struct ne_replicator *ra = atomic_load(&nodes[0].rep);
+    T_OK(ne_replicator_set_keepers(ra, 64, &k, 1));
+    int ib = ne_ring_node_index(ring, "node-b"), ic = ne_ring_node_index(ring, "node-c");
+    for (int round = 0; round < 2; round++) {
+        atomic_store(&still_keeping, round == 0);
+        struct ne_batch b;
+        build_batch(&b, 200, 1700000003000000000LL + round * 1000000000LL);
+        uint64_t own_b = 0, own_c = 0;
+        for (uint32_t i = 0; i < b.npts; i++) {
+            const struct ne_point *p = &b.pts[i];
+            uint32_t s = ne_ring_shard_of_hash(
+                ring, ne_ring_series_hash(p->meas, ne_point_tags(&b, p), p->ntags));
+            own_b += ne_ring_owners(ring, s)[0] == (uint32_t)ib;
+            own_c += ne_ring_owners(ring, s)[0] == (uint32_t)ic;
+        }
+        struct ne_replicator_peer_stats before, after;
+        T_OK(ne_replicator_peer_stats(ra, "node-c", &before));
+        uint64_t b0 = points_in(&nodes[1]), c0 = points_in(&nodes[2]);
+        T_OK(write_on(&nodes[0], &b));
+        T_CHECK(wait_queue_empty(&nodes[0], "node-c"));
+        T_CHECK(wait_queue_empty(&nodes[0], "node-b"));
+        T_CHECK(wait_points(&nodes[1], b0 + own_b));
+        T_CHECK(wait_points(&nodes[2], c0 + (round == 0 ? 200 : own_c)));
+        T_OK(ne_replicator_peer_stats(ra, "node-c", &after));
+        T_EQ_U64(after.keeper_points - before.keeper_points, 200 - own_c);
+        ne_batch_free(&b);
+    }
+    atomic_store(&still_keeping, true);
+    T_OK(ne_replicator_set_keepers(ra, 64, NULL, 0)); /* moves done: owners only */
+    ne_ring_free(&ring);
+}
+
 /* A write larger than a transport frame reaches the peer in pieces. */
 static void test_big_write_split(void)
 {
@@ -460,6 +516,7 @@ int main(void)
     T_RUN(test_codec_round_trip);
     T_RUN(test_forward_and_hints);
     T_RUN(test_split_by_owner);
+    T_RUN(test_keepers);
     T_RUN(test_big_write_split);
     T_RUN(test_databases_in_one_batch);
     T_RUN(test_hint_window_drops);

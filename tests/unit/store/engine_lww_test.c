@@ -2,9 +2,12 @@
  * engine_lww_test.c - last-writer-wins versions through the whole store:
  * for one (series, field, timestamp) the greatest version wins in the
  * memtable, at flush, when a read merges memtable and segments, in
- * compaction, and after WAL replay; equal versions fall back to the
- * newest write, unversioned writes count as version 0; two stores that
- * receive the same versioned writes in opposite orders read the same.
+ * compaction, and after WAL replay; equal versions go to the larger value
+ * (store/lww.h), unversioned writes count as version 0 and the newest of
+ * them wins; two stores that receive the same versioned writes in
+ * opposite orders read the same, also when the versions tie (floats,
+ * integers, strings; in the memtable, at flush, in a read merging a
+ * segment and the memtable, after compaction).
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -104,7 +107,9 @@ static void test_memtable(void)
     put(s, 0, 1, 200);
     put(s, 0, 2, 100); /* older version arriving later: loses */
     CHECK_AT(read_all(s), 0, 1, 200);
-    put(s, 0, 3, 200); /* equal version: the later write */
+    put(s, 0, 3, 200); /* equal version: the larger value */
+    CHECK_AT(read_all(s), 0, 3, 200);
+    put(s, 0, 2, 200); /* ... whichever came last */
     CHECK_AT(read_all(s), 0, 3, 200);
     put(s, 0, 4, 0); /* unversioned counts as 0 */
     CHECK_AT(read_all(s), 0, 3, 200);
@@ -229,6 +234,124 @@ static void test_order_independent(void)
     ne_store_close(&b);
 }
 
+/* ---- ties: equal versions, different values --------------------------------- */
+
+/* One write of fields i (int), f (float) and s (string) at slot k. */
+struct tw {
+    int64_t i;
+    double f;
+    const char *s;
+};
+
+static void put_tw(struct ne_store *s, int k, const struct tw *w, uint64_t ver)
+{
+    struct ne_batch b;
+    struct ne_write_result res;
+    ne_batch_init(&b);
+    ne_batch_begin(&b, NE_SV("m"), EU_T0 + k * EU_SEC);
+    ne_batch_tag(&b, NE_SV("dev"), NE_SV("a"));
+    ne_batch_field(&b, NE_SV("i"), NE_V_INT, (union ne_value){.i = w->i});
+    ne_batch_field_f(&b, NE_SV("f"), w->f);
+    ne_batch_field(&b, NE_SV("s"), NE_V_STRING, (union ne_value){.s = ne_sv_c(w->s)});
+    ne_batch_end(&b);
+    T_OK(ne_store_write_versioned(s, "iot", &b, &ver, &res));
+    T_EQ_INT(res.accepted, 1);
+    ne_batch_free(&b);
+}
+
+/* Checks that s holds, at slot k, the values of want. */
+static void check_tw(struct ne_store *s, int k, const struct tw *want)
+{
+    struct eu_rows r = {0};
+    static const char *const fields[3] = {"i", "f", "s"};
+    for (int f = 0; f < 3; f++) {
+        T_OK(eu_scan(s, "iot", "m", fields[f], &r));
+        size_t at = r.n;
+        for (size_t j = 0; j < r.n; j++)
+            if (r.ts[j] == EU_T0 + k * EU_SEC) at = j;
+        T_CHECK(at < r.n);
+        if (at == r.n) continue;
+        if (f == 0) T_EQ_INT((int64_t)r.f[at], want->i);
+        if (f == 1) T_CHECK(r.f[at] == want->f);
+        if (f == 2) T_CHECK(r.s[at] && strcmp(r.s[at], want->s) == 0);
+    }
+    eu_rows_free(&r);
+}
+
+/* Pairs of writes with one version; per field the larger value wins: by
+ * the unsigned 64-bit pattern (so -3 > 5 and -1.0 > 2.5), strings byte by
+ * byte with a prefix first. Slot 0: the second write wins every field;
+ * slot 1: the first wins the numbers, the second the string. */
+static const struct tw tie_a[2] = {{5, 2.5, "ab"}, {9, 0.5, "abc"}};
+static const struct tw tie_b[2] = {{-3, -1.0, "abc"}, {7, 0.25, "abd"}};
+static const struct tw tie_win[2] = {{-3, -1.0, "abc"}, {9, 0.5, "abd"}};
+#define TIE_VER 0x0123456789abcd01ULL
+
+/* mode 0: both writes in the memtable; 1: a flush between them (a read
+ * merges segment and memtable), then a flush and a compaction; 2: both
+ * in the memtable, then a flush. Stores a and b get them in opposite
+ * orders; both read the winners at every step. */
+static void tie_run(int mode, const char *na, const char *nb)
+{
+    struct ne_store *st[2] = {open_store(na), open_store(nb)};
+    T_CHECK(st[0] && st[1]);
+    if (!st[0] || !st[1]) return;
+    for (int r = 0; r < 2; r++) {
+        for (int k = 0; k < 2; k++)
+            put_tw(st[r], k, r == 0 ? &tie_a[k] : &tie_b[k], TIE_VER);
+        if (mode == 1) T_OK(ne_store_flush(st[r]));
+        for (int k = 0; k < 2; k++)
+            put_tw(st[r], k, r == 0 ? &tie_b[k] : &tie_a[k], TIE_VER);
+        for (int k = 0; k < 2; k++)
+            check_tw(st[r], k, &tie_win[k]);
+        if (mode == 0) continue;
+        T_OK(ne_store_flush(st[r]));
+        for (int k = 0; k < 2; k++)
+            check_tw(st[r], k, &tie_win[k]);
+        if (mode != 1) continue;
+        T_EQ_U64(segments(st[r]), 2);
+        T_OK(ne_store_compact(st[r]));
+        T_EQ_U64(segments(st[r]), 1);
+        for (int k = 0; k < 2; k++)
+            check_tw(st[r], k, &tie_win[k]);
+    }
+    ne_store_close(&st[0]);
+    ne_store_close(&st[1]);
+}
+
+static void test_ties_memtable(void)
+{
+    tie_run(0, "tie-mem-a", "tie-mem-b");
+}
+
+static void test_ties_flush(void)
+{
+    tie_run(2, "tie-flush-a", "tie-flush-b");
+}
+
+static void test_ties_merge_and_compaction(void)
+{
+    tie_run(1, "tie-merge-a", "tie-merge-b");
+}
+
+/* An unversioned overwrite keeps the old rule: the later write wins,
+ * even when its value is smaller. */
+static void test_unversioned_later_wins(void)
+{
+    struct ne_store *s = open_store("unv");
+    T_CHECK(s != NULL);
+    put(s, 0, 9, 0);
+    put(s, 0, 4, 0);
+    CHECK_AT(read_all(s), 0, 4, 0);
+    T_OK(ne_store_flush(s));
+    put(s, 0, 2, 0);
+    CHECK_AT(read_all(s), 0, 2, 0);
+    T_OK(ne_store_flush(s));
+    T_OK(ne_store_compact(s));
+    CHECK_AT(read_all(s), 0, 2, 0);
+    ne_store_close(&s);
+}
+
 int main(void)
 {
     ne_log_set_level(NE_LOG_OFF);
@@ -239,6 +362,10 @@ int main(void)
     T_RUN(test_compaction);
     T_RUN(test_replay);
     T_RUN(test_order_independent);
+    T_RUN(test_ties_memtable);
+    T_RUN(test_ties_flush);
+    T_RUN(test_ties_merge_and_compaction);
+    T_RUN(test_unversioned_later_wins);
     eu_rmtree(g_root);
     return t_done();
 }

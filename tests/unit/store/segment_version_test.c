@@ -185,7 +185,7 @@ static void merge_case(bool second_unversioned, uint32_t bp)
     T_EQ_INT(read_col(r, gts, gv, gver, &any), 2 * N);
     for (uint32_t k = 0; k < N; k++) {
         uint64_t vbk = second_unversioned ? 0 : vb[k];
-        /* greater version wins; equal: the newer input (b) */
+        /* greater version wins; equal: the larger value (b's 2) */
         int64_t want = va[k] > vbk ? 1 : 2;
         T_EQ_INT(gts[k], ts[k]);
         T_EQ_INT(gv[k], want);
@@ -198,7 +198,7 @@ static void merge_case(bool second_unversioned, uint32_t bp)
     }
     ne_seg_close(&r);
 
-    /* the other input order gives the same values where versions differ */
+    /* the other input order gives the same values, ties included */
     struct ne_seg *rev[3] = {in[1], in[0], in[2]};
     out = g_next_id++;
     T_OK(ne_seg_merge(rev, 3, g_dir, out, &mo, NULL));
@@ -207,10 +207,7 @@ static void merge_case(bool second_unversioned, uint32_t bp)
     T_EQ_INT(read_col(r, gts, gv, gver, &any), 2 * N);
     for (uint32_t k = 0; k < N; k++) {
         uint64_t vbk = second_unversioned ? 0 : vb[k];
-        if (va[k] != vbk)
-            T_EQ_INT(gv[k], va[k] > vbk ? 1 : 2);
-        else
-            T_EQ_INT(gv[k], 1); /* a tie: the newest input, now a */
+        T_EQ_INT(gv[k], va[k] > vbk ? 1 : 2); /* a tie: the larger value, still b's */
     }
     ne_seg_close(&r);
     for (int i = 0; i < 3; i++)
