@@ -494,7 +494,7 @@ int ne_swim_remove(struct ne_swim *s, const char *id, const char *addr, uint64_t
     }
     struct member *m = &s->m[i];
     if (m->state == NE_SWIM_LEFT) return 0;
-    if (!down_state(m->state)) return NE_EBUSY;
+    if (!down_state(m->state) || m->inc > inc) return NE_EBUSY;
     apply(s, m->id, m->addr, NE_SWIM_LEFT, m->inc, now);
     return 0;
 }

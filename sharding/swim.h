@@ -112,7 +112,9 @@ int ne_swim_stop(struct ne_swim *s, int64_t now_ms);
  * with addr and incarnation inc (a removal remembered across a restart,
  * so that it spreads to members that missed it). Returns 0 (also when it
  * is LEFT already), NE_EINVAL (this node, bad id or addr) or NE_EBUSY (the
- * member is alive or suspect: it must be decommissioned instead). */
+ * member is alive or suspect: it must be decommissioned instead; or its
+ * incarnation is above inc: it came back since; pass UINT64_MAX to
+ * remove it at whatever incarnation it has). */
 int ne_swim_remove(struct ne_swim *s, const char *id, const char *addr, uint64_t inc,
                    int64_t now_ms);
 

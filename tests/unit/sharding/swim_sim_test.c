@@ -407,15 +407,18 @@ static void test_remove_by_hand(void)
 {
     sim_init(4, 0.0);
     T_CHECK(run_until(NE_SWIM_ALIVE, 20) >= 0);
-    T_EQ_INT(ne_swim_remove(S.node[0], "node-2", NULL, 0, S.now), NE_EBUSY);
-    T_EQ_INT(ne_swim_remove(S.node[0], "node-0", NULL, 0, S.now), NE_EINVAL);
+    T_EQ_INT(ne_swim_remove(S.node[0], "node-2", NULL, UINT64_MAX, S.now), NE_EBUSY);
+    T_EQ_INT(ne_swim_remove(S.node[0], "node-0", NULL, UINT64_MAX, S.now), NE_EINVAL);
     T_EQ_INT(ne_swim_remove(S.node[0], "node-9", NULL, 0, S.now), NE_EINVAL);
     S.down[2] = true;
     T_CHECK(run_until(NE_SWIM_DEAD, 15) >= 0);
-    T_OK(ne_swim_remove(S.node[0], "node-2", NULL, 0, S.now));
+    /* a removal remembered from incarnation 99: node-2 came back since */
+    T_EQ_INT(ne_swim_remove(S.node[0], "node-2", "10.0.0.2:7946", 99, S.now), NE_EBUSY);
+    T_EQ_INT(view(0, 2), NE_SWIM_DEAD);
+    T_OK(ne_swim_remove(S.node[0], "node-2", NULL, UINT64_MAX, S.now));
     T_EQ_INT(view(0, 2), NE_SWIM_LEFT);
     T_CHECK(run_until(NE_SWIM_LEFT, 3) >= 0);
-    T_OK(ne_swim_remove(S.node[1], "node-2", NULL, 0, S.now)); /* LEFT already */
+    T_OK(ne_swim_remove(S.node[1], "node-2", NULL, UINT64_MAX, S.now)); /* LEFT already */
     T_OK(ne_swim_remove(S.node[1], "gone", "10.0.0.7:7946", 42, S.now));
     struct ne_swim_member_info mi;
     T_OK(ne_swim_find(S.node[1], "gone", &mi));
