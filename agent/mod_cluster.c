@@ -1456,9 +1456,9 @@ bool agent__cluster_running(const struct ne_agent *a)
 /* ---- distributed reads ------------------------------------------------------ */
 
 /* The read ring is the write ring: every member not LEFT nor
- * decommissioned. A dead owner keeps its shards (nothing moves them), so
- * they are reported missing rather than silently read from a node that
- * never held them. Alive and suspect members are asked; a shard is read
+ * decommissioned. A dead or stopped owner keeps its shards until it is
+ * removed (LEFT), so they are reported missing rather than silently read
+ * from a node that never held them. Alive and suspect members are asked; a shard is read
  * from a member holding it complete (shard moves), so a moving shard is
  * read from an old owner until its new owner has pulled it. */
 static bool member_unplaced(struct cluster *c, const char *id)
