@@ -1874,8 +1874,10 @@ int agent__cluster_remove(const struct ne_agent *a, const char *node, char *err,
                  node, ne_swim_state_name(m.state));
     else if (rc != 0)
         snprintf(err, n, "cannot remove '%s': %s", node, ne_strerror(rc));
-    if (rc == 0)
+    if (rc == 0) {
         ne_log(NE_LOG_INFO, MOD, "member removed by an operator", "node", node, "was",
                ne_swim_state_name(m.state), NULL);
+        ring_refresh(c); /* placed without it, and saved, before the answer */
+    }
     return rc;
 }

@@ -57,7 +57,7 @@ it_expect "writes go on" it_wait_for 20 acked_lines $((n_now + 500))
 touch "$IT_DIR/stop"
 cl_reap "$W1"
 for n in 1 3; do
-  it_expect "data$n/cluster/removed names node4" it_wait_for 10 \
+  it_expect "data$n/cluster/removed names node4" it_wait_for 30 \
     grep -Eq "^left [0-9]+ node4 127.0.0.1:${CLUS[4]}$" "$IT_DIR/data$n/cluster/removed"
 done
 
