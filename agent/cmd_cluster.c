@@ -85,6 +85,42 @@ static void print_rebalance(const char *body)
            moving, leaving, moves, points, bytes, dropped, dec);
 }
 
+/* Prints the ids of the JSON string array that follows key in p, e.g.
+ * "removed":["a","b"], as " a, b"; returns how many. */
+static int print_ids(const char *p, const char *key)
+{
+    const char *q = strstr(p, key);
+    if (!q) return 0;
+    q += strlen(key);
+    int n = 0;
+    char id[64];
+    while (*q == '"' && sscanf(q, "\"%63[^\"]\"", id) == 1) {
+        printf("%s %s", n ? "," : "", id);
+        n++;
+        q += strlen(id) + 2;
+        if (*q == ',') q++;
+    }
+    return n;
+}
+
+/* The members off the placement ring (when the daemon reports them). */
+static void print_off_ring(const char *body)
+{
+    const char *p = strstr(body, "\"rebalance\":{");
+    if (!p || (!strstr(p, "\"decommissioned\":[\"") && !strstr(p, "\"removed\":[\""))) return;
+    printf("off the placement ring:");
+    if (strstr(p, "\"decommissioned\":[\"")) {
+        printf(" decommissioned");
+        print_ids(p, "\"decommissioned\":[");
+        printf(";");
+    }
+    if (strstr(p, "\"removed\":[\"")) {
+        printf(" left or removed");
+        print_ids(p, "\"removed\":[");
+    }
+    printf("\n");
+}
+
 /* The anti-entropy line under the table (when the daemon reports it). */
 static void print_antientropy(const char *body)
 {
@@ -119,6 +155,7 @@ static int show(const char *addr, bool json)
         code = print_members(r.body ? r.body : "") > 0 ? NE_EXIT_OK : NE_EXIT_FAIL;
         if (code == NE_EXIT_OK) print_antientropy(r.body);
         if (code == NE_EXIT_OK) print_rebalance(r.body);
+        if (code == NE_EXIT_OK) print_off_ring(r.body);
         if (code != NE_EXIT_OK) fprintf(stderr, "cluster status: unexpected answer\n");
     }
     agent__http_resp_free(&r);

@@ -46,14 +46,18 @@ int agent__cluster_source(const struct ne_agent *a, struct ne_csrc **out);
 
 /* Appends the cluster view of a as one JSON object:
  *   {"node":{"id","addr","incarnation"},
- *    "members":[{"id","addr","state","incarnation"},...],   (self first)
- *    "counts":{"alive":N,"suspect":N,"dead":N,"left":N},
+ *    "members":[{"id","addr","state","incarnation"},...],   (self first;
+ *               state: alive, suspect, dead, left, stopped)
+ *    "counts":{"alive":N,"suspect":N,"dead":N,"left":N,"stopped":N},
  *    "ring":{"shards","vnodes","replication_factor","replicas",
  *            "nodes":[{"id","primary","owned"},...],        (alive + suspect)
  *            "owners":[[i,...],...]},  (per shard, primary first: indices
  *                                       into nodes)
  *    "transport":{"addr","dialed","accepted","handshake_failed"},
- *    "rejected_datagrams":N}
+ *    "rejected_datagrams":N,
+ *    "antientropy":{...},
+ *    "rebalance":{...,"decommission","decommissioned":[id,...],
+ *                 "removed":[id,...]}}   (members off the placement ring)
  * Returns 0, NE_ENOTFOUND when the module is not running for a, or
  * NE_ENOMEM (b->err is also set by the buffer). */
 int agent__cluster_json(const struct ne_agent *a, struct agent__sbuf *b);

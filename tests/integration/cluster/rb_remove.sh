@@ -50,6 +50,10 @@ for n in 1 3; do
   it_expect "node$n removes node4" it_wait_for 10 removed $n node4 True
   it_eq "node$n lists node4 as left" "$(state_of $n node4)" left
 done
+status=$("$NEOEDGE_BIN" cluster status --host "127.0.0.1:${HTTP[1]}" 2>&1)
+it_expect "neoedge cluster status on node1 shows node2 stopped" \
+  bash -c 'grep -Eq "^node2 +[^ ]+ +stopped " <<<"$1"' _ "$status"
+it_contains "and node4 off the ring" "$status" "off the placement ring: left or removed node4"
 it_eq "node1 still places on node2 (stopped, not removed)" \
   "$(cl_field 1 "'node2' in j['rebalance']['removed']")" False
 n_now=$(cat "$IT_DIR"/acked1 | wc -l)
