@@ -165,7 +165,7 @@ static void cluster_opts(const struct ne_config *cfg, struct ne_cluster_opts *o)
     o->max_lag_ms = (uint64_t)r->max_lag_ns / 1000000;
     o->hint_window_ms = (uint64_t)r->hint_window_ns / 1000000;
     o->hint_max_bytes = r->hint_max_bytes;
-    o->dead_member_timeout_ms = (uint64_t)r->dead_member_timeout_ns / 1000000;
+    o->remove_after_ms = (uint64_t)r->dead_member_timeout_ns / 1000000;
 }
 
 /* ---- metrics ------------------------------------------------------------- */

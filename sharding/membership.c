@@ -168,10 +168,9 @@ static void on_change(void *ctx, const char *id, const char *addr, enum ne_swim_
 {
     struct ne_membership *m = ctx;
     ne_log(to == NE_SWIM_ALIVE || to == NE_SWIM_LEFT || to == NE_SWIM_STOPPED ? NE_LOG_INFO
-                                                                               : NE_LOG_WARN,
-           "sharding",
-           "member changed", "node", id, "addr", addr, "from", ne_swim_state_name(from), "to",
-           ne_swim_state_name(to), NULL);
+                                                                              : NE_LOG_WARN,
+           "sharding", "member changed", "node", id, "addr", addr, "from", ne_swim_state_name(from),
+           "to", ne_swim_state_name(to), NULL);
     m->user_fn(m->user_ctx, id, addr, from, to, inc);
 }
 
@@ -185,9 +184,8 @@ static int make_swim(struct ne_membership *m, const struct ne_membership_opts *o
         .probe_interval_ms = c->probe_interval_ms,
         .probe_timeout_ms = c->probe_timeout_ms,
         .suspect_timeout_ms = c->suspect_timeout_ms,
-        .remove_after_ms = c->dead_member_timeout_ms > (uint64_t)INT64_MAX
-                               ? INT64_MAX
-                               : (int64_t)c->dead_member_timeout_ms,
+        .remove_after_ms =
+            c->remove_after_ms > (uint64_t)INT64_MAX ? INT64_MAX : (int64_t)c->remove_after_ms,
         .indirect_k = c->indirect_probes,
         .seed = o->seed
                     ? o->seed

@@ -26,15 +26,16 @@
 #include "ports/crc32c.h"
 #include "ports/err.h"
 
-#define HEADER      "neoedge cluster removed "
-#define VERSION     1
-#define CRC_LINE    16 /* "crc32c " + 8 hex digits + '\n' */
-#define MAX_LINE    200
+#define HEADER   "neoedge cluster removed "
+#define VERSION  1
+#define CRC_LINE 16 /* "crc32c " + 8 hex digits + '\n' */
+#define MAX_LINE 200
 
 static const char *kind_name(uint8_t kind)
 {
-    return kind == NE_REMOVED_LEFT ? "left" : kind == NE_REMOVED_DECOMMISSIONED ? "decommissioned"
-                                                                               : NULL;
+    return kind == NE_REMOVED_LEFT             ? "left"
+           : kind == NE_REMOVED_DECOMMISSIONED ? "decommissioned"
+                                               : NULL;
 }
 
 static bool id_ok(const char *s, size_t len)
@@ -180,8 +181,7 @@ int ne_removed_parse(const uint8_t *p, size_t len, struct ne_removed_entry *out,
     size_t body = len - CRC_LINE;
     const uint8_t *t = p + body;
     uint32_t want;
-    if (memcmp(t, "crc32c ", 7) != 0 || !hex8(t + 7, &want) || t[15] != '\n')
-        return NE_ECORRUPT;
+    if (memcmp(t, "crc32c ", 7) != 0 || !hex8(t + 7, &want) || t[15] != '\n') return NE_ECORRUPT;
     if (ne_crc32c(0, p, body) != want) return NE_ECORRUPT;
     size_t k = 0, off = (size_t)(nl - p) + 1;
     while (off < body) {

@@ -31,7 +31,8 @@ static void test_round_trip(void)
     };
     struct ne_pbuf b = {0};
     T_OK(ne_removed_format(in, 3, &b));
-    T_CHECK(b.len > 0 && memcmp(b.p, "neoedge cluster removed 1\nleft 1763715309123 node3 ", 51) == 0);
+    T_CHECK(b.len > 0 &&
+            memcmp(b.p, "neoedge cluster removed 1\nleft 1763715309123 node3 ", 51) == 0);
     struct ne_removed_entry out[4];
     size_t n = 99;
     T_OK(ne_removed_parse(b.p, b.len, out, 4, &n));
