@@ -429,6 +429,67 @@ static void test_remove_by_hand(void)
     T_EQ_INT(mi.state, NE_SWIM_LEFT);
 }
 
+static void drop_send(void *ctx, const char *to, const uint8_t *msg, size_t n)
+{
+    (void)ctx, (void)to, (void)msg, (void)n;
+}
+
+/* Feeds node a one SYNC from "b" carrying the update (state, inc) about "c". */
+static void feed(struct ne_swim *a, uint8_t state, uint64_t inc)
+{
+    struct ne_swim_msg m = {.type = NE_SWIM_SYNC, .seq = 1, .incarnation = 1, .nupdates = 1};
+    strcpy(m.id, "b");
+    strcpy(m.addr, "b:1");
+    m.updates[0] = (struct ne_swim_update){.state = state, .incarnation = inc};
+    strcpy(m.updates[0].id, "c");
+    strcpy(m.updates[0].addr, "c:1");
+    uint8_t buf[NE_SWIM_MAX_MSG];
+    size_t len = ne_swim_msg_encode(&m, buf);
+    if (len == 0 || ne_swim_receive(a, buf, len, 1) != 0) abort();
+}
+
+static enum ne_swim_state state_of_c(struct ne_swim *a, uint64_t *inc)
+{
+    struct ne_swim_member_info mi;
+    if (ne_swim_find(a, "c", &mi) != 0) return NE_SWIM_NONE;
+    *inc = mi.incarnation;
+    return mi.state;
+}
+
+/* Which update wins at the same incarnation: STOPPED over ALIVE, SUSPECT
+ * and DEAD; LEFT over STOPPED; nothing but a higher incarnation over
+ * STOPPED or LEFT. */
+static void test_stopped_precedence(void)
+{
+    struct ne_swim_opts o = {.id = "a", .addr = "a:1", .incarnation = 1, .send = drop_send};
+    struct ne_swim *a = NULL;
+    T_OK(ne_swim_new(&o, &a));
+    static const struct {
+        uint8_t state;
+        uint64_t inc;
+        enum ne_swim_state want;
+    } steps[] = {
+        {NE_SWIM_ALIVE, 5, NE_SWIM_ALIVE},     {NE_SWIM_DEAD, 5, NE_SWIM_DEAD},
+        {NE_SWIM_STOPPED, 5, NE_SWIM_STOPPED}, {NE_SWIM_DEAD, 5, NE_SWIM_STOPPED},
+        {NE_SWIM_SUSPECT, 5, NE_SWIM_STOPPED}, {NE_SWIM_ALIVE, 5, NE_SWIM_STOPPED},
+        {NE_SWIM_LEFT, 5, NE_SWIM_LEFT},       {NE_SWIM_STOPPED, 5, NE_SWIM_LEFT},
+        {NE_SWIM_ALIVE, 6, NE_SWIM_ALIVE},     {NE_SWIM_STOPPED, 6, NE_SWIM_STOPPED},
+        {NE_SWIM_DEAD, 7, NE_SWIM_DEAD},
+    };
+    size_t i = 0;
+    enum ne_swim_state got = NE_SWIM_NONE;
+    uint64_t inc = 0;
+    for (; i < sizeof steps / sizeof steps[0]; i++) {
+        feed(a, steps[i].state, steps[i].inc);
+        got = state_of_c(a, &inc);
+        if (got != steps[i].want || inc != steps[i].inc) break;
+    }
+    ne_swim_free(&a);
+    if (i < sizeof steps / sizeof steps[0])
+        T_FAIL_("step %zu: c is %s at %llu, want %s", i, ne_swim_state_name(got),
+                (unsigned long long)inc, ne_swim_state_name(steps[i].want));
+}
+
 static void test_message_codec(void)
 {
     struct ne_swim_msg m = {.type = NE_SWIM_PING_REQ, .seq = 7, .incarnation = 99};
@@ -473,6 +534,7 @@ static void test_message_codec(void)
 int main(void)
 {
     T_RUN(test_message_codec);
+    T_RUN(test_stopped_precedence);
     /* every scenario under several independent loss/latency patterns */
     for (uint64_t k = 1; k <= 8; k++) {
         g_seed = 0x9E3779B97F4A7C15ull * k;
