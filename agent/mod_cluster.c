@@ -1184,14 +1184,18 @@ static void drop_kept(struct cluster *c, const struct ne_ring *r)
     ne_free(mask);
 }
 
-/* No point waits in a hint queue for any member: what this node took has
- * reached its owners (a decommissioned node is done only then). */
+/* No point waits in a hint queue for any member still placed on: what
+ * this node took has reached its owners (a decommissioned node is done
+ * only then). A removed member's queue does not count: its shards were
+ * copied from the live replicas, which got their own copies of those
+ * points from this node's queues for them. */
 static bool queues_empty(struct cluster *c, const struct ne_swim_member_info *ms, size_t n)
 {
     bool empty = true;
     pthread_rwlock_rdlock(&c->rep_lock);
     for (size_t i = 1; c->rep && i < n && empty; i++) {
         struct ne_replicator_peer_stats st;
+        if (ms[i].state == NE_SWIM_LEFT) continue;
         if (ne_replicator_peer_stats(c->rep, ms[i].id, &st) == 0 && st.queue_records > 0)
             empty = false;
     }
