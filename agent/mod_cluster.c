@@ -20,9 +20,9 @@
  *   is wrapped so that a write goes to the local store first and then to
  *   the replicator, which queues it for the other owners of its shards.
  *   The ring writes are placed with counts every member not LEFT nor
- *   decommissioned (a dead or stopped member keeps its shards, so its
- *   writes wait as hints until it returns or hint_window passes, until
- *   replication.dead_member_timeout removes it: LEFT); on_change (and a
+ *   decommissioned (a dead or stopped member keeps its shards until
+ *   replication.dead_member_timeout removes it, LEFT, so its writes wait
+ *   as hints until it returns or hint_window passes); on_change (and a
  *   member's status saying it is decommissioned) marks it stale and the
  *   next write
  *   rebuilds it (and saves its ids in data_dir/cluster/members, read back
