@@ -108,6 +108,7 @@ struct cluster {
     size_t nring;
     struct ne_pbuf removed_saved; /* data_dir/cluster/removed as last saved */
     struct ne_metric *m_removed;  /* members removed after being down */
+    int64_t started_ns;           /* monotonic time the module started */
     atomic_bool ring_stale;
     atomic_bool self_decom; /* this node is decommissioned */
     /* shard moves (see "shard moves" below) */
@@ -356,6 +357,61 @@ static void removed_save_locked(struct cluster *c)
     ne_pbuf_free(&b);
     ne_log(NE_LOG_WARN, MOD, "cannot save the list of removed members", "path", path, "err",
            ne_strerror(rc), NULL);
+}
+
+/* Removes member id, down and known to membership or only to the member
+ * table (from the last run's data_dir/cluster/members: no running member
+ * has told this node about it since it started), with the incarnation
+ * given for the latter. Must not be called with ring_mu held. */
+static int remove_member(struct cluster *c, const char *id, uint64_t inc)
+{
+    struct ne_swim_member_info m;
+    if (ne_membership_find(c->mem, id, &m) == 0)
+        return ne_membership_remove(c->mem, id, m.addr, UINT64_MAX);
+    char addr[NE_ADDR_MAX + 1] = "";
+    bool known = false;
+    pthread_mutex_lock(&c->ring_mu);
+    for (size_t i = 1; i < c->nring && !known; i++)
+        if (strcmp(c->ring_members[i].id, id) == 0) {
+            known = true;
+            snprintf(addr, sizeof addr, "%s", c->ring_members[i].addr);
+        }
+    pthread_mutex_unlock(&c->ring_mu);
+    if (!known) return NE_ENOTFOUND;
+    return ne_membership_remove(c->mem, id, addr[0] ? addr : "-", inc); /* "-": never seen */
+}
+
+/* Members of the last run's write ring that membership has not heard of
+ * since this node started (every member that knew them restarted since):
+ * once replication.dead_member_timeout has passed since the start, they
+ * are removed like any member down that long, if this node sees a
+ * majority of the members alive. Anti-entropy thread. */
+static void remove_forgotten(struct cluster *c)
+{
+    int64_t after = c->agent->cfg->replication.dead_member_timeout_ns;
+    if (after <= 0 || ne_time_mono_ns() - c->started_ns < after) return;
+    char (*ids)[NE_NODE_ID_MAX + 1] = ne_calloc(MAX_MEMBERS, sizeof *ids);
+    if (!ids) return;
+    size_t k = 0, all = 0;
+    pthread_mutex_lock(&c->ring_mu);
+    for (size_t i = 0; i < c->nring; i++) {
+        all += c->ring_members[i].state != NE_SWIM_LEFT;
+        if (i > 0 && c->ring_members[i].state == NE_SWIM_DEAD)
+            snprintf(ids[k++], sizeof ids[0], "%s", c->ring_members[i].id);
+    }
+    pthread_mutex_unlock(&c->ring_mu);
+    size_t up = ne_membership_count(c->mem, NE_SWIM_ALIVE) +
+                ne_membership_count(c->mem, NE_SWIM_SUSPECT);
+    for (size_t i = 0; i < k && 2 * up > all; i++) {
+        struct ne_swim_member_info m;
+        if (ne_membership_find(c->mem, ids[i], &m) == 0) continue; /* membership decides */
+        if (remove_member(c, ids[i], 0) == 0)
+            ne_log(NE_LOG_WARN, MOD,
+                   "member of the last run nobody has heard of since the start removed from the "
+                   "placement ring (dead_member_timeout)",
+                   "node", ids[i], NULL);
+    }
+    ne_free(ids);
 }
 
 /* Reads the list saved by the last run into the member table (before
@@ -1210,6 +1266,7 @@ static void move_tick(struct cluster *c)
     struct ne_ring *r = NULL;
     size_t nn = 0, n = 0;
     if (!names || !ms) goto out;
+    remove_forgotten(c);
     ring_refresh(c); /* membership changes reach the writers' ring without writes too */
     n = ne_membership_snapshot(c->mem, ms, MAX_MEMBERS);
     if (n > MAX_MEMBERS) n = MAX_MEMBERS;
@@ -1378,6 +1435,7 @@ static int cluster_start(struct ne_agent *a)
     if (rc != 0) goto fail;
     if ((rc = start_moves(c)) != 0) goto fail;
     atomic_store(&c->member_change_ns, ne_time_mono_ns());
+    c->started_ns = ne_time_mono_ns();
     ne_hlc_init(&c->hlc, NULL, NULL, 0);
     c->node_tag = ne_lww_node_tag(c->opts.node_id);
     c->counts[NE_SWIM_ALIVE] = 1; /* this node */
@@ -1865,12 +1923,13 @@ int agent__cluster_remove(const struct ne_agent *a, const char *node, char *err,
         snprintf(err, n, "'%s' is this node and it is running: decommission it instead", node);
         return NE_EBUSY;
     }
-    struct ne_swim_member_info m;
-    if (ne_membership_find(c->mem, node, &m) != 0) {
+    struct ne_swim_member_info m = {.state = NE_SWIM_DEAD};
+    (void)ne_membership_find(c->mem, node, &m); /* else only in the member table, or unknown */
+    int rc = remove_member(c, node, 0);
+    if (rc == NE_ENOTFOUND) {
         snprintf(err, n, "no member '%s' in this cluster", node);
         return NE_ENOTFOUND;
     }
-    int rc = ne_membership_remove(c->mem, node, m.addr, UINT64_MAX);
     if (rc == NE_EBUSY)
         snprintf(err, n,
                  "member '%s' is %s: only a member that is down can be removed (decommission a "

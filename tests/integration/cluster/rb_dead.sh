@@ -10,7 +10,8 @@
 # rejoins, its shards move back, the others drop their extra copies, and
 # in the three nodes' own stores every acknowledged point is on exactly
 # the 2 owners of its shard (nothing lost, nothing duplicated). Every
-# query on the way is complete.
+# query on the way is complete. Last, a member only node1's saved write
+# ring still names is removed after the timeout too.
 . "$(dirname "$0")/../lib.sh"
 . "$(dirname "$0")/rb_lib.sh"
 it_setup
@@ -100,4 +101,20 @@ verdict=$("$PY" "$RB_CHECK" copies "$IT_DIR/cluster.json" "$IT_DIR/acked1:node1"
   "$IT_DIR/acked2:node2" "$IT_DIR/acked4:node1" "$IT_DIR/acked5:node2" -- \
   "$IT_DIR/node1.json" "$IT_DIR/node2.json" "$IT_DIR/node3.json")
 it_eq "every acknowledged point is on exactly its 2 owners ($verdict)" "$?" 0
+
+# A member of node1's last write ring that no running member knows any
+# more (every node that knew it restarted) is removed too, once node1 has
+# run for the timeout.
+echo ghost >>"$IT_DIR/data1/cluster/members"
+for n in 1 2 3; do cl_start $n; done
+for n in 1 2 3; do
+  it_expect "node$n sees three alive members after a restart" it_wait_for 20 cl_alive_is $n 3
+done
+ghost_gone() { [ "$(cl_field "$1" '"ghost" in j["rebalance"]["removed"]')" = True ]; }
+for n in 1 2 3; do
+  it_expect "node$n lists the forgotten member as removed" it_wait_for 30 ghost_gone $n
+done
+it_expect "node1 logs why" grep -q "nobody has heard of since the start" "${LOG[1]}"
+for n in 1 2 3; do cl_stop $n; done
+cl_no_sanitizer_reports
 it_done

@@ -79,10 +79,14 @@ for n in 1 3; do
 done
 it_expect "data2/cluster/members still names node4 (node2 was down)" \
   grep -qx node4 "$IT_DIR/data2/cluster/members"
+echo ghost >>"$IT_DIR/data2/cluster/members"
 cl_start 2
 for n in 1 2 3; do
   it_expect "node$n sees three alive members" it_wait_for 20 cl_alive_is $n 3
 done
+out=$("$NEOEDGE_BIN" cluster remove --host "127.0.0.1:${HTTP[2]}" ghost 2>&1)
+it_eq "a member only node2's saved write ring names can be removed on node2 ($out)" "$?" 0
+it_expect "node2 lists it as removed" removed 2 ghost True
 it_expect "node2 learns that node4 was removed" it_wait_for 10 removed 2 node4 True
 cl_writer W2 2 writer "$IT_DIR/stop2"
 n_now=$(cat "$IT_DIR"/acked2 | wc -l)
