@@ -31,6 +31,7 @@ cl_writer W2 2 writer "$IT_DIR/stopA"
 acked_lines() { [ "$(cat "$IT_DIR"/acked[1245] 2>/dev/null | wc -l)" -ge "$1" ]; }
 it_expect "the writers are under way" it_wait_for 20 acked_lines $((2000 * RB_SCALE))
 
+t_kill=$(date +%s.%N)
 cl_kill 3
 state3() { [ "$(cl_field "$1" '[m["state"] for m in j["members"] if m["id"] == "node3"][0]')" = "$2" ]; }
 removed3() { [ "$(cl_field "$1" '"node3" in j["rebalance"]["removed"]')" = "$2" ]; }
@@ -45,6 +46,7 @@ for n in 1 2; do
   it_expect "node$n removes node3 after dead_member_timeout" it_wait_for 30 removed3 $n True
   it_expect "and lists it as left" state3 $n left
 done
+t_removed=$(date +%s.%N)
 removals=$(($(it_metric neoedge_cluster_members_removed_total '' "${HTTP[1]}") +
   $(it_metric neoedge_cluster_members_removed_total '' "${HTTP[2]}")))
 it_expect "neoedge_cluster_members_removed_total counts it ($removals)" cl_positive "$removals"
@@ -53,6 +55,9 @@ it_expect "writes go on without node3" it_wait_for 20 acked_lines $((n_now + 100
 re_replicated() { [ $(($(moves 1) + $(moves 2))) -gt "$moves0" ] && rb_settled 1 2; }
 it_expect "node1 and node2 copy node3's shards (moves done, nothing moving)" \
   it_wait_for $((60 * RB_SCALE)) re_replicated
+since() { "$PY" -c 'import sys, time; print("%.1f" % (float(sys.argv[2]) - float(sys.argv[1])))' "$@"; }
+it_log "node3 removed $(since "$t_kill" "$t_removed") s after the kill, its shards copied" \
+  "$(since "$t_kill" "$(date +%s.%N)") s after it (dead_member_timeout 4s)"
 touch "$IT_DIR/stopA"
 cl_reap "$W1" "$W2" "$C"
 it_log "writers stopped: $(cat "$IT_DIR"/acked[12] | wc -l) points acknowledged"
