@@ -110,7 +110,8 @@ struct cluster {
     struct ne_metric *m_removed;  /* members removed after being down */
     int64_t started_ns;           /* monotonic time the module started */
     atomic_bool ring_stale;
-    atomic_bool self_decom; /* this node is decommissioned */
+    atomic_bool self_decom;   /* this node is decommissioned */
+    atomic_bool self_removed; /* the others had removed this node: re-pull */
     /* shard moves (see "shard moves" below) */
     pthread_mutex_t mv_mu; /* everything down to mv_done */
     struct ne_rebal *rb;
@@ -507,6 +508,10 @@ static void on_change(void *ctx, const char *id, const char *addr, enum ne_swim_
                       enum ne_swim_state to, uint64_t incarnation)
 {
     struct cluster *c = ctx;
+    if (strcmp(id, c->opts.node_id) == 0) { /* removed by the others, and refuted */
+        atomic_store(&c->self_removed, true);
+        return;
+    }
     if (from < NSTATES && c->counts[from] > 0) c->counts[from]--;
     if (to < NSTATES) c->counts[to]++;
     for (int s = 0; s < NSTATES; s++)
@@ -1259,6 +1264,24 @@ static bool queues_empty(struct cluster *c, const struct ne_swim_member_info *ms
     return empty;
 }
 
+/* The others had removed this node (it was down, or cut off from them,
+ * for dead_member_timeout) and placed its shards elsewhere meanwhile: as
+ * after a restart, no copy here is complete any more; each owned shard is
+ * pulled (only what differs) from a node holding it before it is served
+ * from here again, and the interim owners keep their copies until then. */
+static void rejoin_after_removal(struct cluster *c)
+{
+    if (!atomic_exchange(&c->self_removed, false)) return;
+    pthread_mutex_lock(&c->mv_mu);
+    ne_rebal_restarted(c->rb);
+    c->moving_since = ne_time_mono_ns();
+    pthread_mutex_unlock(&c->mv_mu);
+    ne_log(NE_LOG_WARN, MOD,
+           "the other members had removed this node (down or cut off longer than "
+           "dead_member_timeout): its shards are pulled again before it serves them",
+           NULL);
+}
+
 static void move_tick(struct cluster *c)
 {
     const char **names = ne_malloc(MAX_MEMBERS * sizeof *names);
@@ -1267,6 +1290,7 @@ static void move_tick(struct cluster *c)
     size_t nn = 0, n = 0;
     if (!names || !ms) goto out;
     remove_forgotten(c);
+    rejoin_after_removal(c);
     ring_refresh(c); /* membership changes reach the writers' ring without writes too */
     n = ne_membership_snapshot(c->mem, ms, MAX_MEMBERS);
     if (n > MAX_MEMBERS) n = MAX_MEMBERS;

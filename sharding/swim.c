@@ -79,6 +79,7 @@ struct ne_swim {
     size_t nseeds;
     bool joined, leaving;
     int64_t next_probe, next_join, last_now;
+    int64_t majority_since; /* since when a majority is seen alive; -1: not now */
     uint32_t seq;
     uint64_t rng;
     struct ne_swim_msg out;
@@ -316,7 +317,11 @@ static void apply(struct ne_swim *s, const char *id, const char *addr, uint8_t s
                   int64_t now)
 {
     if (strcmp(id, s->m[0].id) == 0) {
+        bool removed = state == NE_SWIM_LEFT && !s->leaving && inc >= s->m[0].inc;
         if (state != NE_SWIM_ALIVE || inc > s->m[0].inc) refute(s, inc, now);
+        if (removed && s->o.on_change) /* the others removed this very life of ours */
+            s->o.on_change(s->o.ctx, s->m[0].id, s->m[0].addr, NE_SWIM_LEFT, NE_SWIM_ALIVE,
+                           s->m[0].inc);
         return;
     }
     int i = find(s, id);
@@ -413,6 +418,7 @@ int ne_swim_new(const struct ne_swim_opts *o, struct ne_swim **out)
     if (!s->o.indirect_k) s->o.indirect_k = 3;
     if (!s->o.lambda) s->o.lambda = 3;
     s->rng = o->seed ? o->seed : 0x9E3779B97F4A7C15ull;
+    s->majority_since = -1;
     s->cap = 8;
     s->m = ne_calloc(s->cap, sizeof *s->m);
     s->order = ne_calloc(s->cap, sizeof *s->order);
@@ -603,13 +609,22 @@ static bool sees_majority(const struct ne_swim *s)
     return 2 * up > all;
 }
 
-/* Removes the members down (DEAD or STOPPED) for remove_after_ms. */
+/* Removes the members down (DEAD or STOPPED) for remove_after_ms while
+ * this node saw a majority alive: a node back from the minority side of a
+ * partition first hears from the others again (whom it saw dead all
+ * along) before its clock for them starts. */
 static void remove_down(struct ne_swim *s, int64_t now)
 {
-    if (s->o.remove_after_ms <= 0 || !sees_majority(s)) return;
+    if (s->o.remove_after_ms <= 0) return;
+    if (!sees_majority(s)) {
+        s->majority_since = -1;
+        return;
+    }
+    if (s->majority_since < 0) s->majority_since = now;
     for (size_t i = 1; i < s->n; i++) {
         struct member *m = &s->m[i];
-        if (down_state(m->state) && now - m->since >= s->o.remove_after_ms)
+        int64_t from = m->since > s->majority_since ? m->since : s->majority_since;
+        if (down_state(m->state) && now - from >= s->o.remove_after_ms)
             apply(s, m->id, m->addr, NE_SWIM_LEFT, m->inc, now);
     }
 }

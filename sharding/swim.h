@@ -23,10 +23,12 @@
  * remove_after_ms set, a member DEAD or STOPPED that long is removed: the
  * first member to see it that long marks it LEFT and gossips it, so every
  * member removes it within a few periods of one another. Only a member
- * that sees a majority of the members not LEFT alive removes anyone, so
- * a node cut off from most of the cluster does not remove the rest. A
- * removed member that comes back (higher incarnation, or refuting the
- * LEFT about itself) is a member again.
+ * that sees a majority of the members not LEFT alive removes anyone, and
+ * its clock for a down member runs only while it sees that majority, so
+ * a node cut off from most of the cluster does not remove the rest, not
+ * even right after the partition heals. A removed member that comes back
+ * (higher incarnation, or refuting the LEFT about itself) is a member
+ * again.
  * Dead members are still pinged for a while, and seeds not seen alive are
  * sent a JOIN every 10 periods, so that both sides of a healed partition
  * learn of each other and refute.
@@ -54,7 +56,11 @@ const char *ne_swim_state_name(enum ne_swim_state s);
 /* Sends one datagram to a peer address. msg is borrowed for the call. */
 typedef void (*ne_swim_send_fn)(void *ctx, const char *to_addr, const uint8_t *msg, size_t n);
 /* A member changed state (or appeared: from == NE_SWIM_NONE). Called from
- * inside ne_swim_receive / tick / join; must not call back into the swim. */
+ * inside ne_swim_receive / tick / join; must not call back into the swim.
+ * Never called for this node itself, but once when it learns that the
+ * others removed it (LEFT at its current incarnation, e.g. after a long
+ * partition) and refutes that: id is its own, from LEFT, to ALIVE, with
+ * the raised incarnation. Whatever it held may have moved meanwhile. */
 typedef void (*ne_swim_change_fn)(void *ctx, const char *id, const char *addr,
                                   enum ne_swim_state from, enum ne_swim_state to,
                                   uint64_t incarnation);

@@ -39,6 +39,7 @@ struct sim {
     size_t nq, cap;
     uint64_t sent, lost;
     int dead_events[MAXN][MAXN]; /* [observer][subject] transitions to DEAD */
+    int self_removed[MAXN];      /* a node learned it had been removed */
     int64_t remove_after;        /* remove_after_ms of the nodes started */
 };
 
@@ -85,6 +86,8 @@ static void on_change(void *vctx, const char *id, const char *addr, enum ne_swim
     struct node_ctx *c = vctx;
     int subj = addr_idx(addr);
     if (to == NE_SWIM_DEAD && subj >= 0) S.dead_events[c->idx][subj]++;
+    if (subj == c->idx && from == NE_SWIM_LEFT && to == NE_SWIM_ALIVE) S.self_removed[subj]++;
+    if (subj == c->idx && !(from == NE_SWIM_LEFT && to == NE_SWIM_ALIVE)) abort();
 }
 
 static void start_node(int i, uint64_t inc)
@@ -394,10 +397,15 @@ static void test_minority_removes_nobody(void)
     for (int o = 3; o < 5; o++)
         for (int s = 0; s < 3; s++)
             T_EQ_INT(view(o, s), NE_SWIM_DEAD);
+    for (int i = 0; i < S.n; i++)
+        T_EQ_INT(S.self_removed[i], 0);
     memset(S.cut, 0, sizeof S.cut);
     T_CHECK(run_until(NE_SWIM_ALIVE, 30) >= 0);
     for (int o = 0; o < S.n; o++)
         T_CHECK(view_inc(o, 3) > 100);
+    /* each removed node was told, once per removal it refuted */
+    for (int i = 0; i < S.n; i++)
+        T_EQ_INT(S.self_removed[i], (i >= 3 ? 1 : 0));
 }
 
 /* ne_swim_remove: refused for a live member and for ourselves; a dead
