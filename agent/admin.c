@@ -281,6 +281,30 @@ static void h_decommission(struct ne_admin *a, struct request *r, struct answer 
                  err[0] ? err : ne_strerror(rc));
 }
 
+/* POST /api/v1/cluster/remove?node=ID: removes ID, a member that is
+ * down, from the placement ring; same authorization as flush. 202:
+ * removed (its shards are being copied); 409: it is running. */
+static void h_remove(struct ne_admin *a, struct request *r, struct answer *out)
+{
+    if (!authorized(a, r->conn)) {
+        answer_error(out, MHD_HTTP_UNAUTHORIZED, "authorization failed");
+        return;
+    }
+    const char *node = MHD_lookup_connection_value(r->conn, MHD_GET_ARGUMENT_KIND, "node");
+    char err[256] = "";
+    int rc = agent__cluster_remove(a->agent, node, err, sizeof err);
+    if (rc == 0) {
+        out->status = MHD_HTTP_ACCEPTED;
+        return;
+    }
+    answer_error(out,
+                 rc == NE_ENOTFOUND ? MHD_HTTP_NOT_FOUND
+                 : rc == NE_EBUSY   ? MHD_HTTP_CONFLICT
+                 : rc == NE_EINVAL  ? MHD_HTTP_BAD_REQUEST
+                                    : MHD_HTTP_INTERNAL_SERVER_ERROR,
+                 err[0] ? err : ne_strerror(rc));
+}
+
 static const char *req_query(void *ctx, const char *key)
 {
     return MHD_lookup_connection_value(ctx, MHD_GET_ARGUMENT_KIND, key);
@@ -646,6 +670,7 @@ static struct route routes[] = {
     {"/api/v1/flush", M_POST, false, h_flush, NULL},
     {"/api/v1/cluster", M_GET | M_HEAD, false, h_cluster, NULL},
     {"/api/v1/cluster/decommission", M_POST, false, h_decommission, NULL},
+    {"/api/v1/cluster/remove", M_POST, false, h_remove, NULL},
     {"/api/v1/sinks", M_GET | M_HEAD, false, h_sinks, NULL},
     {"/query", M_GET | M_POST, true, h_query, NULL},
     {"/api/v1/segments", M_POST, true, h_segments, NULL},

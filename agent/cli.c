@@ -142,7 +142,10 @@ static const struct ne_cli_cmd commands[] = {
      "\n"
      "Prints one line per cluster member as a running daemon sees it\n"
      "(GET /api/v1/cluster): id, address, state (alive, suspect, dead,\n"
-     "left), incarnation, and the shards it is primary for and owns.\n"
+     "stopped: down after a graceful stop, keeping its shards; left: left\n"
+     "or removed, off the ring), incarnation, and the shards it is primary\n"
+     "for and owns; under the table, anti-entropy and shard moves, and the\n"
+     "members off the placement ring.\n"
      "Exits 1 when the daemon is unreachable or clustering is off.\n"
      "\n"
      "  -H, --host HOST:PORT  daemon address (default: http.listen of the config)\n"
@@ -165,6 +168,23 @@ static const struct ne_cli_cmd commands[] = {
      "  -t, --token TOKEN     auth token (default: http.auth_token of the config)\n"
      "  -c, --config FILE     config file for the defaults above\n",
      agent__cmd_cluster_decommission},
+    {"cluster remove", "take a member that is down off the placement ring",
+     "usage: neoedge cluster remove [--host HOST:PORT] [--token TOKEN] [--config FILE] NODE\n"
+     "\n"
+     "Asks the daemon at HOST (any member) to remove NODE, a member that is\n"
+     "down (dead or stopped) and will not come back soon: every member\n"
+     "places shards without it from now on, and the shards it held are\n"
+     "copied to their new owners from the live replicas. This is what\n"
+     "replication.dead_member_timeout does by itself. If NODE comes back\n"
+     "later it rejoins like a restarted node. A running member is refused:\n"
+     "decommission it instead.\n"
+     "Exits 1 when the daemon is unreachable, refuses the token, or NODE is\n"
+     "unknown or running.\n"
+     "\n"
+     "  -H, --host HOST:PORT  daemon address (default: http.listen of the config)\n"
+     "  -t, --token TOKEN     auth token (default: http.auth_token of the config)\n"
+     "  -c, --config FILE     config file for the defaults above\n",
+     agent__cmd_cluster_remove},
     {"decrypt", "decrypt an object uploaded with encryption at rest",
      "usage: neoedge decrypt [--key-file FILE | --key HEX] [--out PATH] [--force] INPUT\n"
      "\n"

@@ -1,6 +1,8 @@
 /*
  * cmd_cluster.c - `neoedge cluster status`: what a running daemon sees of
- * its cluster, from GET /api/v1/cluster of its admin HTTP API.
+ * its cluster, from GET /api/v1/cluster of its admin HTTP API; and
+ * `neoedge cluster decommission` / `remove`, which ask a daemon to take a
+ * member off the placement ring.
  *
  * Prints one line per member (id, address, state, incarnation, and the
  * shards it is primary for and owns on the ring of the live members), or
@@ -83,6 +85,42 @@ static void print_rebalance(const char *body)
            moving, leaving, moves, points, bytes, dropped, dec);
 }
 
+/* Prints the ids of the JSON string array that follows key in p, e.g.
+ * "removed":["a","b"], as " a, b"; returns how many. */
+static int print_ids(const char *p, const char *key)
+{
+    const char *q = strstr(p, key);
+    if (!q) return 0;
+    q += strlen(key);
+    int n = 0;
+    char id[64];
+    while (*q == '"' && sscanf(q, "\"%63[^\"]\"", id) == 1) {
+        printf("%s %s", n ? "," : "", id);
+        n++;
+        q += strlen(id) + 2;
+        if (*q == ',') q++;
+    }
+    return n;
+}
+
+/* The members off the placement ring (when the daemon reports them). */
+static void print_off_ring(const char *body)
+{
+    const char *p = strstr(body, "\"rebalance\":{");
+    if (!p || (!strstr(p, "\"decommissioned\":[\"") && !strstr(p, "\"removed\":[\""))) return;
+    printf("off the placement ring:");
+    if (strstr(p, "\"decommissioned\":[\"")) {
+        printf(" decommissioned");
+        print_ids(p, "\"decommissioned\":[");
+        printf(";");
+    }
+    if (strstr(p, "\"removed\":[\"")) {
+        printf(" left or removed");
+        print_ids(p, "\"removed\":[");
+    }
+    printf("\n");
+}
+
 /* The anti-entropy line under the table (when the daemon reports it). */
 static void print_antientropy(const char *body)
 {
@@ -117,6 +155,7 @@ static int show(const char *addr, bool json)
         code = print_members(r.body ? r.body : "") > 0 ? NE_EXIT_OK : NE_EXIT_FAIL;
         if (code == NE_EXIT_OK) print_antientropy(r.body);
         if (code == NE_EXIT_OK) print_rebalance(r.body);
+        if (code == NE_EXIT_OK) print_off_ring(r.body);
         if (code != NE_EXIT_OK) fprintf(stderr, "cluster status: unexpected answer\n");
     }
     agent__http_resp_free(&r);
@@ -155,45 +194,71 @@ int agent__cmd_cluster_status(int argc, char **argv)
     return code;
 }
 
-/* `neoedge cluster decommission [--host H] [--token T] NODE`: asks the
- * daemon at H to decommission NODE (POST /api/v1/cluster/decommission);
- * NODE's `cluster status` tells when it is done. */
-int agent__cmd_cluster_decommission(int argc, char **argv)
+/* Posts NODE to route (…?node=NODE) of the daemon named by the options
+ * of `neoedge cluster <what>`; prints done(NODE) on 202, the daemon's
+ * error otherwise. Returns the exit code. */
+static int post_node(int argc, char **argv, const char *what, const char *route,
+                     void (*done)(const char *node))
 {
     static const struct option opts[] = {AGENT__DAEMON_LONGOPTS{NULL, 0, NULL, 0}};
     struct agent__daemon_opts d = {0};
     int ch;
     while ((ch = getopt_long(argc, argv, "H:t:c:", opts, NULL)) != -1)
-        if (!agent__daemon_opt(ch, &d))
-            return agent__usage_error("cluster decommission", "invalid option");
-    if (optind + 1 != argc)
-        return agent__usage_error("cluster decommission", "expected one NODE id");
+        if (!agent__daemon_opt(ch, &d)) return agent__usage_error(what, "invalid option");
+    if (optind + 1 != argc) return agent__usage_error(what, "expected one NODE id");
     const char *node = argv[optind];
     struct ne_config *cfg = NULL;
     const char *addr = NULL;
-    if (agent__daemon_addr("cluster decommission", d.host, d.cfg_path, &cfg, &addr) != 0)
-        return NE_EXIT_FAIL;
+    if (agent__daemon_addr(what, d.host, d.cfg_path, &cfg, &addr) != 0) return NE_EXIT_FAIL;
     const char *token = d.token;
     if (!token && cfg) token = cfg->http.auth_token;
     char *enc = agent__http_urlencode(node);
     char path[512];
-    snprintf(path, sizeof path, "/api/v1/cluster/decommission?node=%s", enc ? enc : "");
+    snprintf(path, sizeof path, "%s?node=%s", route, enc ? enc : "");
     ne_free(enc);
     struct agent__http_resp r = {0};
     char err[512] = "";
     int rc = agent__http_request("POST", addr, path, token, NULL, NULL, 0, 30, &r, err, sizeof err);
     int code = NE_EXIT_FAIL;
     if (rc != 0)
-        fprintf(stderr, "cluster decommission: %s\n", err[0] ? err : ne_strerror(rc));
+        fprintf(stderr, "%s: %s\n", what, err[0] ? err : ne_strerror(rc));
     else if (r.status != 202)
-        fprintf(stderr, "cluster decommission: HTTP %ld: %s", r.status, r.body ? r.body : "\n");
+        fprintf(stderr, "%s: HTTP %ld: %s", what, r.status, r.body ? r.body : "\n");
     else {
-        printf("%s: decommissioning; its shards move to the other nodes. `neoedge cluster status` "
-               "on %s shows \"decommission: done\" when it may be stopped.\n",
-               node, node);
+        done(node);
         code = NE_EXIT_OK;
     }
     agent__http_resp_free(&r);
     ne_config_free(&cfg);
     return code;
+}
+
+static void decommission_done(const char *node)
+{
+    printf("%s: decommissioning; its shards move to the other nodes. `neoedge cluster status` "
+           "on %s shows \"decommission: done\" when it may be stopped.\n",
+           node, node);
+}
+
+/* `neoedge cluster decommission [--host H] [--token T] NODE`: asks the
+ * daemon at H to decommission NODE (POST /api/v1/cluster/decommission);
+ * NODE's `cluster status` tells when it is done. */
+int agent__cmd_cluster_decommission(int argc, char **argv)
+{
+    return post_node(argc, argv, "cluster decommission", "/api/v1/cluster/decommission",
+                     decommission_done);
+}
+
+static void remove_done(const char *node)
+{
+    printf("%s: removed from the placement ring; its shards are copied to the other nodes from "
+           "their live replicas (`neoedge cluster status` shows the moves).\n",
+           node);
+}
+
+/* `neoedge cluster remove [--host H] [--token T] NODE`: asks the daemon at
+ * H to remove NODE, a member that is down (POST /api/v1/cluster/remove). */
+int agent__cmd_cluster_remove(int argc, char **argv)
+{
+    return post_node(argc, argv, "cluster remove", "/api/v1/cluster/remove", remove_done);
 }

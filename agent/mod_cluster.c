@@ -20,8 +20,9 @@
  *   is wrapped so that a write goes to the local store first and then to
  *   the replicator, which queues it for the other owners of its shards.
  *   The ring writes are placed with counts every member not LEFT nor
- *   decommissioned (a dead member keeps its shards, so its writes wait as
- *   hints until it returns or hint_window passes); on_change (and a
+ *   decommissioned (a dead or stopped member keeps its shards until
+ *   replication.dead_member_timeout removes it, LEFT, so its writes wait
+ *   as hints until it returns or hint_window passes); on_change (and a
  *   member's status saying it is decommissioned) marks it stale and the
  *   next write
  *   rebuilds it (and saves its ids in data_dir/cluster/members, read back
@@ -55,6 +56,7 @@
 #include "sharding/hlc.h"
 #include "sharding/membership.h"
 #include "sharding/rebalance.h"
+#include "sharding/removed.h"
 #include "sharding/replicate.h"
 #include "sharding/ring.h"
 #include "sharding/scan.h"
@@ -64,7 +66,7 @@
 
 #define MOD         "cluster"
 #define MAX_MEMBERS 256
-#define NSTATES     4 /* alive, suspect, dead, left */
+#define NSTATES     5 /* alive, suspect, dead, left, stopped */
 
 struct cluster {
     const struct ne_agent *agent;
@@ -103,15 +105,21 @@ struct cluster {
     pthread_mutex_t ring_mu;     /* the member table below */
     struct ring_member {
         char id[NE_NODE_ID_MAX + 1];
+        char addr[NE_ADDR_MAX + 1]; /* its member address ("": not known yet) */
+        uint64_t inc;               /* its incarnation, as membership last said */
         enum ne_swim_state state;
         bool decom;              /* decommissioned: off the placement ring */
         bool refused;            /* its node tag collides: refused (node tags below) */
     } ring_members[MAX_MEMBERS]; /* every member seen, self first */
     size_t nring;
+    struct ne_pbuf removed_saved; /* data_dir/cluster/removed as last saved */
+    struct ne_metric *m_removed;  /* members removed after being down */
+    int64_t started_ns;           /* monotonic time the module started */
     atomic_bool ring_stale;
     atomic_bool self_decom;              /* this node is decommissioned */
     atomic_bool self_refused;            /* this node refused to join (node tags) */
     char refused_by[NE_NODE_ID_MAX + 1]; /* the member it collides with (ring_mu) */
+    atomic_bool self_removed;            /* the others had removed this node: re-pull */
     /* shard moves (see "shard moves" below) */
     pthread_mutex_t mv_mu; /* everything down to mv_done */
     struct ne_rebal *rb;
@@ -134,7 +142,7 @@ struct cluster {
 static pthread_mutex_t running_mu = PTHREAD_MUTEX_INITIALIZER;
 static struct cluster *running;
 
-static const char *const state_names[NSTATES] = {"alive", "suspect", "dead", "left"};
+static const char *const state_names[NSTATES] = {"alive", "suspect", "dead", "left", "stopped"};
 
 /* ---- options ------------------------------------------------------------- */
 
@@ -168,6 +176,7 @@ static void cluster_opts(const struct ne_config *cfg, struct ne_cluster_opts *o)
     o->max_lag_ms = (uint64_t)r->max_lag_ns / 1000000;
     o->hint_window_ms = (uint64_t)r->hint_window_ns / 1000000;
     o->hint_max_bytes = r->hint_max_bytes;
+    o->remove_after_ms = (uint64_t)r->dead_member_timeout_ns / 1000000;
 }
 
 /* ---- metrics ------------------------------------------------------------- */
@@ -194,7 +203,7 @@ static void set_member_gauge(const char *id, enum ne_swim_state st)
     node_labels(id, labels, sizeof labels);
     ne_metric_set(ne_metric_gauge("neoedge_cluster_member_state",
                                   "State of each cluster member as this node sees it: "
-                                  "0 alive, 1 suspect, 2 dead, 3 left",
+                                  "0 alive, 1 suspect, 2 dead, 3 left (or removed), 4 stopped",
                                   labels),
                   (double)st);
 }
@@ -286,6 +295,177 @@ static void members_save(struct cluster *c, const char *const *names, size_t n)
                ne_strerror(rc), NULL);
 }
 
+/* Records where member id is reached and its incarnation (what the list
+ * of removed members saves). Membership thread (or start): quick. */
+static void ring_member_where(struct cluster *c, const char *id, const char *addr, uint64_t inc)
+{
+    pthread_mutex_lock(&c->ring_mu);
+    for (size_t i = 0; i < c->nring; i++)
+        if (strcmp(c->ring_members[i].id, id) == 0) {
+            snprintf(c->ring_members[i].addr, sizeof c->ring_members[i].addr, "%s", addr);
+            c->ring_members[i].inc = inc;
+            break;
+        }
+    pthread_mutex_unlock(&c->ring_mu);
+}
+
+/* ---- removed members: data_dir/cluster/removed ------------------------------
+ *
+ * The members this node knows but places nothing on: those that left (a
+ * decommissioned node that stopped, a down member removed by
+ * `neoedge cluster remove` or after replication.dead_member_timeout) and
+ * those decommissioned. Saved (format in sharding/removed.c) whenever the
+ * write ring is rebuilt and the list changed; read back at start, so that
+ * a restarted node keeps them off its ring before it has heard from
+ * anyone, and announces each removal again (ne_membership_remove) so that
+ * members that were down when it happened, and restarted since, learn it
+ * too. A member that comes back (a higher incarnation) drops out of the
+ * list by itself: it is no longer LEFT. */
+
+static void removed_path(const struct cluster *c, char *out, size_t n)
+{
+    snprintf(out, n, "%s/cluster/removed", c->agent->data_dir);
+}
+
+/* The entries of the list into e (room for MAX_MEMBERS); ring_mu held. */
+static size_t removed_collect_locked(const struct cluster *c, struct ne_removed_entry *e)
+{
+    size_t k = 0;
+    for (size_t i = 1; i < c->nring; i++) {
+        const struct ring_member *m = &c->ring_members[i];
+        bool left = m->state == NE_SWIM_LEFT;
+        if ((!left && !m->decom) || !m->addr[0] || !valid_id(m->id)) continue;
+        memset(&e[k], 0, sizeof e[k]);
+        e[k].kind = left ? NE_REMOVED_LEFT : NE_REMOVED_DECOMMISSIONED;
+        e[k].incarnation = m->inc;
+        snprintf(e[k].id, sizeof e[k].id, "%s", m->id);
+        snprintf(e[k].addr, sizeof e[k].addr, "%s", m->addr);
+        k++;
+    }
+    return k;
+}
+
+/* Saves the list when it differs from the last saved; ring_mu held. */
+static void removed_save_locked(struct cluster *c)
+{
+    struct ne_removed_entry *e = ne_calloc(MAX_MEMBERS, sizeof *e);
+    struct ne_pbuf b = {0};
+    int rc = e ? ne_removed_format(e, removed_collect_locked(c, e), &b) : NE_ENOMEM;
+    ne_free(e);
+    if (rc == 0 && b.len == c->removed_saved.len && memcmp(b.p, c->removed_saved.p, b.len) == 0) {
+        ne_pbuf_free(&b);
+        return;
+    }
+    char path[4200];
+    removed_path(c, path, sizeof path);
+    if (rc == 0) rc = ne_fs_write_atomic(path, b.p, b.len);
+    if (rc == 0) {
+        ne_pbuf_free(&c->removed_saved);
+        c->removed_saved = b;
+        return;
+    }
+    ne_pbuf_free(&b);
+    ne_log(NE_LOG_WARN, MOD, "cannot save the list of removed members", "path", path, "err",
+           ne_strerror(rc), NULL);
+}
+
+/* Removes member id, down and known to membership or only to the member
+ * table (from the last run's data_dir/cluster/members: no running member
+ * has told this node about it since it started), with the incarnation
+ * given for the latter. Must not be called with ring_mu held. */
+static int remove_member(struct cluster *c, const char *id, uint64_t inc)
+{
+    struct ne_swim_member_info m;
+    if (ne_membership_find(c->mem, id, &m) == 0)
+        return ne_membership_remove(c->mem, id, m.addr, UINT64_MAX);
+    char addr[NE_ADDR_MAX + 1] = "";
+    bool known = false;
+    pthread_mutex_lock(&c->ring_mu);
+    for (size_t i = 1; i < c->nring && !known; i++)
+        if (strcmp(c->ring_members[i].id, id) == 0) {
+            known = true;
+            snprintf(addr, sizeof addr, "%s", c->ring_members[i].addr);
+        }
+    pthread_mutex_unlock(&c->ring_mu);
+    if (!known) return NE_ENOTFOUND;
+    return ne_membership_remove(c->mem, id, addr[0] ? addr : "-", inc); /* "-": never seen */
+}
+
+/* Members of the last run's write ring that membership has not heard of
+ * since this node started (every member that knew them restarted since):
+ * once replication.dead_member_timeout has passed since the start, they
+ * are removed like any member down that long, if this node sees a
+ * majority of the members alive. Anti-entropy thread. */
+static void remove_forgotten(struct cluster *c)
+{
+    int64_t after = c->agent->cfg->replication.dead_member_timeout_ns;
+    if (after <= 0 || ne_time_mono_ns() - c->started_ns < after) return;
+    char (*ids)[NE_NODE_ID_MAX + 1] = ne_calloc(MAX_MEMBERS, sizeof *ids);
+    if (!ids) return;
+    size_t k = 0, all = 0;
+    pthread_mutex_lock(&c->ring_mu);
+    for (size_t i = 0; i < c->nring; i++) {
+        all += c->ring_members[i].state != NE_SWIM_LEFT;
+        if (i > 0 && c->ring_members[i].state == NE_SWIM_DEAD)
+            snprintf(ids[k++], sizeof ids[0], "%s", c->ring_members[i].id);
+    }
+    pthread_mutex_unlock(&c->ring_mu);
+    size_t up = ne_membership_count(c->mem, NE_SWIM_ALIVE) +
+                ne_membership_count(c->mem, NE_SWIM_SUSPECT);
+    for (size_t i = 0; i < k && 2 * up > all; i++) {
+        struct ne_swim_member_info m;
+        if (ne_membership_find(c->mem, ids[i], &m) == 0) continue; /* membership decides */
+        if (remove_member(c, ids[i], 0) == 0)
+            ne_log(NE_LOG_WARN, MOD,
+                   "member of the last run nobody has heard of since the start removed from the "
+                   "placement ring (dead_member_timeout)",
+                   "node", ids[i], NULL);
+    }
+    ne_free(ids);
+}
+
+/* Reads the list saved by the last run into the member table (before
+ * membership starts). Returns the entries of members that left, to be
+ * announced again once membership runs (free with ne_free; *n of them),
+ * or NULL. A missing file is no error; an unreadable one is logged and
+ * ignored: the removals are then learned from the others again. */
+static struct ne_removed_entry *removed_load(struct cluster *c, size_t *n)
+{
+    *n = 0;
+    char path[4200];
+    removed_path(c, path, sizeof path);
+    char *text = NULL;
+    size_t len = 0;
+    if (ne_fs_read_all(path, &text, &len) != 0) return NULL;
+    struct ne_removed_entry *e = ne_calloc(MAX_MEMBERS, sizeof *e);
+    size_t k = 0;
+    int rc = e ? ne_removed_parse((const uint8_t *)text, len, e, MAX_MEMBERS, &k) : NE_ENOMEM;
+    ne_free(text);
+    if (rc != 0) {
+        ne_log(NE_LOG_ERROR, MOD,
+               "the list of removed members is unreadable: ignored (learned from the others again)",
+               "path", path, "err", ne_strerror(rc), NULL);
+        ne_free(e);
+        return NULL;
+    }
+    size_t left = 0;
+    for (size_t i = 0; i < k; i++) {
+        if (strcmp(e[i].id, c->opts.node_id) == 0) continue;
+        bool is_left = e[i].kind == NE_REMOVED_LEFT;
+        ring_member_set(c, e[i].id, is_left ? NE_SWIM_LEFT : NE_SWIM_DEAD);
+        ring_member_where(c, e[i].id, e[i].addr, e[i].incarnation);
+        pthread_mutex_lock(&c->ring_mu);
+        for (size_t j = 1; j < c->nring; j++)
+            if (strcmp(c->ring_members[j].id, e[i].id) == 0 && !is_left)
+                c->ring_members[j].decom = true;
+        pthread_mutex_unlock(&c->ring_mu);
+        if (is_left) e[left++] = e[i];
+    }
+    atomic_store(&c->ring_stale, true);
+    *n = left;
+    return e;
+}
+
 /* Builds the write ring (every member not LEFT, decommissioned nor
  * refused; only this node when it refused to join) into *out; ring_mu
  * held.
@@ -324,6 +504,7 @@ static void ring_refresh(struct cluster *c)
     if (rc == 0) {
         ne_replicator_set_ring(c->rep, r);
         members_save(c, names, n);
+        removed_save_locked(c);
     }
     pthread_mutex_unlock(&c->ring_mu);
     ne_free(names);
@@ -338,14 +519,24 @@ static void on_change(void *ctx, const char *id, const char *addr, enum ne_swim_
                       enum ne_swim_state to, uint64_t incarnation)
 {
     struct cluster *c = ctx;
-    (void)addr;
-    (void)incarnation;
+    if (strcmp(id, c->opts.node_id) == 0) { /* removed by the others, and refuted */
+        atomic_store(&c->self_removed, true);
+        return;
+    }
     if (from < NSTATES && c->counts[from] > 0) c->counts[from]--;
     if (to < NSTATES) c->counts[to]++;
     for (int s = 0; s < NSTATES; s++)
         ne_metric_set(c->m_members[s], (double)c->counts[s]);
     if (to < NSTATES) set_member_gauge(id, to);
     ring_member_set(c, id, to);
+    ring_member_where(c, id, addr, incarnation);
+    if (to == NE_SWIM_LEFT && (from == NE_SWIM_DEAD || from == NE_SWIM_STOPPED)) {
+        ne_metric_add(c->m_removed, 1);
+        ne_log(NE_LOG_WARN, MOD,
+               "member removed from the placement ring (down too long, or removed by an "
+               "operator): its shards are copied to the others from their live replicas",
+               "node", id, NULL);
+    }
     atomic_store(&c->member_change_ns, ne_time_mono_ns());
     if (to == NE_SWIM_ALIVE && from != NE_SWIM_ALIVE && strcmp(id, c->opts.node_id) != 0) {
         pthread_mutex_lock(&c->ae_mu); /* never held around membership calls */
@@ -1255,19 +1446,41 @@ static void drop_kept(struct cluster *c, const struct ne_ring *r)
     ne_free(mask);
 }
 
-/* No point waits in a hint queue for any member: what this node took has
- * reached its owners (a decommissioned node is done only then). */
+/* No point waits in a hint queue for any member still placed on: what
+ * this node took has reached its owners (a decommissioned node is done
+ * only then). A removed member's queue does not count: its shards were
+ * copied from the live replicas, which got their own copies of those
+ * points from this node's queues for them. */
 static bool queues_empty(struct cluster *c, const struct ne_swim_member_info *ms, size_t n)
 {
     bool empty = true;
     pthread_rwlock_rdlock(&c->rep_lock);
     for (size_t i = 1; c->rep && i < n && empty; i++) {
         struct ne_replicator_peer_stats st;
+        if (ms[i].state == NE_SWIM_LEFT) continue;
         if (ne_replicator_peer_stats(c->rep, ms[i].id, &st) == 0 && st.queue_records > 0)
             empty = false;
     }
     pthread_rwlock_unlock(&c->rep_lock);
     return empty;
+}
+
+/* The others had removed this node (it was down, or cut off from them,
+ * for dead_member_timeout) and placed its shards elsewhere meanwhile: as
+ * after a restart, no copy here is complete any more; each owned shard is
+ * pulled (only what differs) from a node holding it before it is served
+ * from here again, and the interim owners keep their copies until then. */
+static void rejoin_after_removal(struct cluster *c)
+{
+    if (!atomic_exchange(&c->self_removed, false)) return;
+    pthread_mutex_lock(&c->mv_mu);
+    ne_rebal_restarted(c->rb);
+    c->moving_since = ne_time_mono_ns();
+    pthread_mutex_unlock(&c->mv_mu);
+    ne_log(NE_LOG_WARN, MOD,
+           "the other members had removed this node (down or cut off longer than "
+           "dead_member_timeout): its shards are pulled again before it serves them",
+           NULL);
 }
 
 static void move_tick(struct cluster *c)
@@ -1277,6 +1490,9 @@ static void move_tick(struct cluster *c)
     struct ne_ring *r = NULL;
     size_t nn = 0, n = 0;
     if (!names || !ms) goto out;
+    remove_forgotten(c);
+    rejoin_after_removal(c);
+    ring_refresh(c); /* membership changes reach the writers' ring without writes too */
     n = ne_membership_snapshot(c->mem, ms, MAX_MEMBERS);
     if (n > MAX_MEMBERS) n = MAX_MEMBERS;
     tag_check(c, ms, n);
@@ -1423,6 +1639,7 @@ static void cluster_free(struct cluster *c)
     ne_membership_stop(&c->mem);
     ne_ae_free(&c->ae); /* after the transport: its handlers use it */
     stop_moves(c);
+    ne_pbuf_free(&c->removed_saved);
     pthread_rwlock_destroy(&c->rep_lock);
     pthread_rwlock_destroy(&c->drop_lock);
     pthread_mutex_destroy(&c->ring_mu);
@@ -1460,19 +1677,30 @@ static int cluster_start(struct ne_agent *a)
     if ((rc = start_moves(c)) != 0) goto fail;
     ne_rebal_set_tag(c->rb, c->node_tag);
     atomic_store(&c->member_change_ns, ne_time_mono_ns());
+    c->started_ns = ne_time_mono_ns();
     ne_hlc_init(&c->hlc, NULL, NULL, 0);
     c->counts[NE_SWIM_ALIVE] = 1; /* this node */
     ring_member_set(c, c->opts.node_id, NE_SWIM_ALIVE);
     members_load(c);
+    size_t nleft = 0;
+    struct ne_removed_entry *left = removed_load(c, &nleft);
     register_count_gauges(c);
+    c->m_removed = ne_metric_counter("neoedge_cluster_members_removed_total",
+                                     "Members this node saw removed from the placement ring "
+                                     "while down (dead_member_timeout, or cluster remove)",
+                                     "");
     set_member_gauge(c->opts.node_id, NE_SWIM_ALIVE);
     struct ne_membership_opts mo = {.cluster = &c->opts, .on_change = on_change, .ctx = c};
     rc = ne_membership_start(&mo, &c->mem);
     if (rc != 0) {
         ne_log(NE_LOG_ERROR, MOD, "cannot start membership", "listen", c->opts.listen, "err",
                ne_strerror(rc), NULL);
+        ne_free(left);
         goto fail;
     }
+    for (size_t i = 0; i < nleft; i++) /* NE_EBUSY: it came back since */
+        (void)ne_membership_remove(c->mem, left[i].id, left[i].addr, left[i].incarnation);
+    ne_free(left);
     if ((rc = start_antientropy(c)) != 0) goto fail;
     if ((rc = start_transport(c)) != 0) goto fail;
     if ((rc = start_replication(c, a)) != 0) {
@@ -1496,8 +1724,10 @@ fail:
     return rc;
 }
 
-/* A graceful stop announces LEFT, so the others do not count this node
- * as failed. */
+/* A graceful stop announces STOPPED: the others mark this node down at
+ * once (hints from then on, reads from the other replicas) but keep its
+ * shards where they are, so a restart moves nothing. Only a
+ * decommissioned node announces LEFT: its departure is for good. */
 static void cluster_stop(struct ne_agent *a)
 {
     pthread_mutex_lock(&running_mu);
@@ -1505,7 +1735,10 @@ static void cluster_stop(struct ne_agent *a)
     if (c) running = NULL;
     pthread_mutex_unlock(&running_mu);
     if (!c) return;
-    (void)ne_membership_leave(c->mem);
+    if (atomic_load(&c->self_decom))
+        (void)ne_membership_leave(c->mem);
+    else
+        (void)ne_membership_announce_stop(c->mem);
     cluster_free(c);
 }
 
@@ -1526,9 +1759,10 @@ bool agent__cluster_running(const struct ne_agent *a)
 /* ---- distributed reads ------------------------------------------------------ */
 
 /* The read ring is the write ring: every member not LEFT, decommissioned
- * nor refused (node tags; a refused member is not even asked). A dead owner keeps its shards
- * (nothing moves them), so they are reported missing rather than silently read from a node that
- * never held them. Alive and suspect members are asked; a shard is read
+ * nor refused (node tags; a refused member is not even asked). A dead or
+ * stopped owner keeps its shards until it is removed (LEFT), so they are
+ * reported missing rather than silently read from a node that never held
+ * them. Alive and suspect members are asked; a shard is read
  * from a member holding it complete (shard moves), so a moving shard is
  * read from an old owner until its new owner has pulled it. */
 static bool member_unplaced(struct cluster *c, const char *id)
@@ -1617,12 +1851,15 @@ static void cluster_health(struct ne_agent *a, struct ne_health *h)
     }
     size_t n = ne_membership_snapshot(c->mem, ms, MAX_MEMBERS);
     if (n > MAX_MEMBERS) n = MAX_MEMBERS;
-    char dead[160] = "", suspect[160] = "";
-    size_t nd = 0, ns = 0, ud = 0, us = 0;
+    char dead[160] = "", suspect[160] = "", stopped[160] = "";
+    size_t nd = 0, ns = 0, nt = 0, ud = 0, us = 0, ut = 0;
     for (size_t i = 1; i < n; i++) {
         if (ms[i].state == NE_SWIM_DEAD) {
             nd++;
             reason_add(dead, sizeof dead, &ud, &ms[i]);
+        } else if (ms[i].state == NE_SWIM_STOPPED) {
+            nt++;
+            reason_add(stopped, sizeof stopped, &ut, &ms[i]);
         } else if (ms[i].state == NE_SWIM_SUSPECT) {
             ns++;
             reason_add(suspect, sizeof suspect, &us, &ms[i]);
@@ -1637,10 +1874,11 @@ static void cluster_health(struct ne_agent *a, struct ne_health *h)
                  c->other_seeds);
         return;
     }
-    if (nd + ns == 0) return;
+    if (nd + ns + nt == 0) return;
     h->status = NE_HEALTH_DEGRADED;
-    snprintf(h->reason, sizeof h->reason, "%s%s%s%s%s", nd ? "dead: " : "", dead,
-             nd && ns ? "; " : "", ns ? "suspect: " : "", suspect);
+    snprintf(h->reason, sizeof h->reason, "%s%s%s%s%s%s%s%s", nd ? "dead: " : "", dead,
+             nd && ns ? "; " : "", ns ? "suspect: " : "", suspect, (nd || ns) && nt ? "; " : "",
+             nt ? "stopped: " : "", stopped);
 }
 
 /* ---- JSON ---------------------------------------------------------------- */
@@ -1810,8 +2048,9 @@ static void json_antientropy(struct agent__sbuf *b, const struct cluster *c)
 }
 
 /* "rebalance": this node's shard moves and decommission state, and the
- * members it places without: decommissioned, and refused for their node
- * tags ("refused" names this node itself when it refused to join). */
+ * members it places without: decommissioned, refused for their node tags
+ * ("refused" names this node itself when it refused to join), and removed
+ * (LEFT: left or removed while down). */
 static void json_rebalance(struct agent__sbuf *b, struct cluster *c)
 {
     pthread_mutex_lock(&c->mv_mu);
@@ -1842,6 +2081,14 @@ static void json_rebalance(struct agent__sbuf *b, struct cluster *c)
             first = false;
         }
     }
+    agent__sb_str(b, "],\"removed\":[");
+    bool first = true;
+    for (size_t i = 1; i < c->nring; i++)
+        if (c->ring_members[i].state == NE_SWIM_LEFT) {
+            agent__sb_str(b, first ? "" : ",");
+            agent__sb_json(b, c->ring_members[i].id);
+            first = false;
+        }
     pthread_mutex_unlock(&c->ring_mu);
     agent__sb_str(b, "]}");
 }
@@ -1919,5 +2166,42 @@ int agent__cluster_decommission(const struct ne_agent *a, const char *node, char
     ne_pbuf_free(&reply);
     if (rc == 0 && type != NE_FT_DECOMMISSION_ACK) rc = NE_ECORRUPT;
     if (rc != 0) snprintf(err, n, "member '%s' did not answer: %s", node, ne_strerror(rc));
+    return rc;
+}
+
+int agent__cluster_remove(const struct ne_agent *a, const char *node, char *err, size_t n)
+{
+    struct cluster *c = find(a);
+    if (!c) {
+        snprintf(err, n, "clustering is off on this node");
+        return NE_ENOTFOUND;
+    }
+    if (!node || !*node) {
+        snprintf(err, n, "which member? (node=ID)");
+        return NE_EINVAL;
+    }
+    if (strcmp(node, c->opts.node_id) == 0) {
+        snprintf(err, n, "'%s' is this node and it is running: decommission it instead", node);
+        return NE_EBUSY;
+    }
+    struct ne_swim_member_info m = {.state = NE_SWIM_DEAD};
+    (void)ne_membership_find(c->mem, node, &m); /* else only in the member table, or unknown */
+    int rc = remove_member(c, node, 0);
+    if (rc == NE_ENOTFOUND) {
+        snprintf(err, n, "no member '%s' in this cluster", node);
+        return NE_ENOTFOUND;
+    }
+    if (rc == NE_EBUSY)
+        snprintf(err, n,
+                 "member '%s' is %s: only a member that is down can be removed (decommission a "
+                 "running one)",
+                 node, ne_swim_state_name(m.state));
+    else if (rc != 0)
+        snprintf(err, n, "cannot remove '%s': %s", node, ne_strerror(rc));
+    if (rc == 0) {
+        ne_log(NE_LOG_INFO, MOD, "member removed by an operator", "node", node, "was",
+               ne_swim_state_name(m.state), NULL);
+        ring_refresh(c); /* placed without it, and saved, before the answer */
+    }
     return rc;
 }

@@ -46,14 +46,18 @@ int agent__cluster_source(const struct ne_agent *a, struct ne_csrc **out);
 
 /* Appends the cluster view of a as one JSON object:
  *   {"node":{"id","addr","incarnation"},
- *    "members":[{"id","addr","state","incarnation"},...],   (self first)
- *    "counts":{"alive":N,"suspect":N,"dead":N,"left":N},
+ *    "members":[{"id","addr","state","incarnation"},...],   (self first;
+ *               state: alive, suspect, dead, left, stopped)
+ *    "counts":{"alive":N,"suspect":N,"dead":N,"left":N,"stopped":N},
  *    "ring":{"shards","vnodes","replication_factor","replicas",
  *            "nodes":[{"id","primary","owned"},...],        (alive + suspect)
  *            "owners":[[i,...],...]},  (per shard, primary first: indices
  *                                       into nodes)
  *    "transport":{"addr","dialed","accepted","handshake_failed"},
- *    "rejected_datagrams":N}
+ *    "rejected_datagrams":N,
+ *    "antientropy":{...},
+ *    "rebalance":{...,"decommission","decommissioned":[id,...],
+ *                 "removed":[id,...]}}   (members off the placement ring)
  * Returns 0, NE_ENOTFOUND when the module is not running for a, or
  * NE_ENOMEM (b->err is also set by the buffer). */
 int agent__cluster_json(const struct ne_agent *a, struct agent__sbuf *b);
@@ -65,10 +69,21 @@ int agent__cluster_json(const struct ne_agent *a, struct agent__sbuf *b);
  * NE_ENOTFOUND / NE_EAGAIN / a transport error with a message in err. */
 int agent__cluster_decommission(const struct ne_agent *a, const char *node, char *err, size_t n);
 
+/* Removes node, a member that is down (dead or stopped), from the
+ * placement ring at once, as replication.dead_member_timeout would: the
+ * removal is gossiped to every member and saved, and its shards are
+ * copied to their new owners from the live replicas. It rejoins if it
+ * comes back. Returns 0 (also when it was removed already), or with a
+ * message in err NE_ENOTFOUND (clustering off, unknown member), NE_EINVAL
+ * (no node given) or NE_EBUSY (this node, or a member alive or suspect). */
+int agent__cluster_remove(const struct ne_agent *a, const char *node, char *err, size_t n);
+
 /* `neoedge cluster status`: prints the member table of a running daemon
  * (GET /api/v1/cluster). Returns the exit code. */
 int agent__cmd_cluster_status(int argc, char **argv);
 /* `neoedge cluster decommission`: asks a daemon to decommission a node. */
 int agent__cmd_cluster_decommission(int argc, char **argv);
+/* `neoedge cluster remove`: asks a daemon to remove a member that is down. */
+int agent__cmd_cluster_remove(int argc, char **argv);
 
 #endif

@@ -152,6 +152,7 @@ struct ne_cfg_replication {
     int64_t max_lag_ns;      /* default 1s */
     int64_t hint_window_ns;  /* default 3h */
     uint64_t hint_max_bytes; /* default 256MiB */
+    int64_t dead_member_timeout_ns; /* default 3h; 0: down members are never removed */
     int64_t anti_entropy_interval_ns; /* default 10m; 0: no periodic repair */
 };
 

@@ -1116,6 +1116,16 @@ static const struct cfg_key root_keys[] = {
      .doc = "How long writes for an unreachable replica are kept as hints in "
             "data_dir/cluster/hints/<peer>; older ones are dropped and counted (0: no age "
             "limit)."},
+    {.path = "replication.dead_member_timeout",
+     .kind = CFG_K_DURATION,
+     ROOT(replication.dead_member_timeout_ns),
+     .def = "3h",
+     .min = 0,
+     .max = 365 * DAY,
+     .doc = "A member down (dead, or stopped) this long is removed from the placement ring "
+            "and its shards are copied to the others from their live replicas; it rejoins "
+            "if it comes back. The default equals hint_window: past it the member's hints "
+            "are gone and it would be repaired by anti-entropy anyway (0: never remove)."},
     {.path = "replication.hint_max_size",
      .kind = CFG_K_SIZE,
      ROOT(replication.hint_max_bytes),

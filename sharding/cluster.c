@@ -25,6 +25,7 @@ void ne_cluster_opts_default(struct ne_cluster_opts *o)
     o->max_lag_ms = 1000;
     o->hint_window_ms = 3ull * 3600 * 1000;
     o->hint_max_bytes = 256ull << 20;
+    o->remove_after_ms = 3ull * 3600 * 1000;
 }
 
 static int bad(const char *field, const char *why)

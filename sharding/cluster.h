@@ -37,6 +37,7 @@ struct ne_cluster_opts {
     uint64_t max_lag_ms;         /* replication.max_lag_ms (default 1000) */
     uint64_t hint_window_ms;     /* replication.hint_window_ms (default 3 h) */
     uint64_t hint_max_bytes;     /* replication.hint_max_bytes (default 256 MiB) */
+    uint64_t remove_after_ms;    /* replication.dead_member_timeout (default 3 h; 0: never) */
 };
 
 /* Fills o with the defaults above (strings NULL, no seeds, no key). */

@@ -167,9 +167,10 @@ static void on_change(void *ctx, const char *id, const char *addr, enum ne_swim_
                       enum ne_swim_state to, uint64_t inc)
 {
     struct ne_membership *m = ctx;
-    ne_log(to == NE_SWIM_ALIVE || to == NE_SWIM_LEFT ? NE_LOG_INFO : NE_LOG_WARN, "sharding",
-           "member changed", "node", id, "addr", addr, "from", ne_swim_state_name(from), "to",
-           ne_swim_state_name(to), NULL);
+    ne_log(to == NE_SWIM_ALIVE || to == NE_SWIM_LEFT || to == NE_SWIM_STOPPED ? NE_LOG_INFO
+                                                                              : NE_LOG_WARN,
+           "sharding", "member changed", "node", id, "addr", addr, "from", ne_swim_state_name(from),
+           "to", ne_swim_state_name(to), NULL);
     m->user_fn(m->user_ctx, id, addr, from, to, inc);
 }
 
@@ -183,6 +184,8 @@ static int make_swim(struct ne_membership *m, const struct ne_membership_opts *o
         .probe_interval_ms = c->probe_interval_ms,
         .probe_timeout_ms = c->probe_timeout_ms,
         .suspect_timeout_ms = c->suspect_timeout_ms,
+        .remove_after_ms =
+            c->remove_after_ms > (uint64_t)INT64_MAX ? INT64_MAX : (int64_t)c->remove_after_ms,
         .indirect_k = c->indirect_probes,
         .seed = o->seed
                     ? o->seed
@@ -254,6 +257,22 @@ int ne_membership_leave(struct ne_membership *m)
 {
     pthread_mutex_lock(&m->mu);
     int rc = ne_swim_leave(m->swim, now_ms());
+    pthread_mutex_unlock(&m->mu);
+    return rc;
+}
+
+int ne_membership_announce_stop(struct ne_membership *m)
+{
+    pthread_mutex_lock(&m->mu);
+    int rc = ne_swim_stop(m->swim, now_ms());
+    pthread_mutex_unlock(&m->mu);
+    return rc;
+}
+
+int ne_membership_remove(struct ne_membership *m, const char *id, const char *addr, uint64_t inc)
+{
+    pthread_mutex_lock(&m->mu);
+    int rc = ne_swim_remove(m->swim, id, addr, inc, now_ms());
     pthread_mutex_unlock(&m->mu);
     return rc;
 }

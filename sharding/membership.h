@@ -43,6 +43,16 @@ void ne_membership_stop(struct ne_membership **pm);
  * ne_membership_stop after. */
 int ne_membership_leave(struct ne_membership *m);
 
+/* Announces a stop that is not a departure (STOPPED: the others mark this
+ * node down at once and keep its place on the ring). Returns 0. Call
+ * ne_membership_stop after. */
+int ne_membership_announce_stop(struct ne_membership *m);
+
+/* Removes a member that is down (see ne_swim_remove: addr and inc are
+ * used for a member not known here). Returns 0, NE_EINVAL or NE_EBUSY (it
+ * is alive or suspect). The change callback runs from inside this call. */
+int ne_membership_remove(struct ne_membership *m, const char *id, const char *addr, uint64_t inc);
+
 /* The address peers use to reach this node ("host:port"). Borrowed. */
 const char *ne_membership_addr(const struct ne_membership *m);
 

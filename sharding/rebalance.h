@@ -75,8 +75,8 @@ void ne_rebal_free(struct ne_rebal **p); /* NULL-safe; sets *p to NULL */
  * shard count) or NE_ENOMEM. */
 int ne_rebal_load(const uint8_t *p, size_t n, uint32_t shards, struct ne_rebal **out);
 /* After a restart: no copy is complete any more (this node may have
- * missed writes while it was away, and a graceful stop moved its shards
- * to others meanwhile); owned shards are moving again, and a pull brings
+ * missed writes while it was away, and may have been removed, its shards
+ * moved to others, meanwhile); owned shards are moving again, and a pull brings
  * only what differs from a holder (or, when nobody holds a shard, it is
  * taken as it is: a whole cluster restarted). */
 void ne_rebal_restarted(struct ne_rebal *rb);

@@ -6,6 +6,7 @@ set(NE_SHARDING_SOURCES
   frame.c
   swim.c
   membership.c
+  removed.c
   transport.c
   net.c
   scan.c

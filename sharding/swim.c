@@ -17,9 +17,13 @@
  * n <= NE_SWIM_MAX_UPDATES, the whole datagram <= NE_SWIM_MAX_MSG bytes.
  *
  * Invariants: members[0] is this node; ids are unique; a member's
- * incarnation never decreases; DEAD and LEFT are overridden only by a
- * higher incarnation; a suspicion or death about ourselves is answered by
- * raising our incarnation above it (unless we are leaving).
+ * incarnation never decreases; DEAD, STOPPED and LEFT are overridden only
+ * by a higher incarnation (but for LEFT over DEAD or STOPPED, and STOPPED
+ * over DEAD, at the same one); a suspicion, death or removal about
+ * ourselves is answered by raising our incarnation above it (unless we
+ * are leaving or stopping).
+ *
+ * State values on the wire: 0 alive, 1 suspect, 2 dead, 3 left, 4 stopped.
  */
 #include "sharding/swim.h"
 
@@ -75,6 +79,7 @@ struct ne_swim {
     size_t nseeds;
     bool joined, leaving;
     int64_t next_probe, next_join, last_now;
+    int64_t majority_since; /* since when a majority is seen alive; -1: not now */
     uint32_t seq;
     uint64_t rng;
     struct ne_swim_msg out;
@@ -83,7 +88,7 @@ struct ne_swim {
 
 const char *ne_swim_state_name(enum ne_swim_state s)
 {
-    static const char *names[] = {"alive", "suspect", "dead", "left", "none"};
+    static const char *names[] = {"alive", "suspect", "dead", "left", "stopped", "none"};
     return (unsigned)s <= NE_SWIM_NONE ? names[s] : "?";
 }
 
@@ -165,7 +170,7 @@ int ne_swim_msg_decode(const uint8_t *p, size_t n, struct ne_swim_msg *m)
         u->incarnation = rd_u64(&r);
         rd_str(&r, u->id);
         rd_str(&r, u->addr);
-        if (u->state > NE_SWIM_LEFT) r.bad = true;
+        if (u->state > NE_SWIM_STOPPED) r.bad = true;
     }
     if (r.bad || r.off != r.n) return NE_ECORRUPT;
     return 0;
@@ -296,6 +301,11 @@ static bool supersedes(const struct member *m, uint8_t state, uint64_t inc)
     case NE_SWIM_DEAD:
         return (m->state == NE_SWIM_ALIVE || m->state == NE_SWIM_SUSPECT) ? inc >= m->inc
                                                                           : inc > m->inc;
+    case NE_SWIM_STOPPED:
+        return (m->state == NE_SWIM_ALIVE || m->state == NE_SWIM_SUSPECT ||
+                m->state == NE_SWIM_DEAD)
+                   ? inc >= m->inc
+                   : inc > m->inc;
     case NE_SWIM_LEFT:
         return m->state != NE_SWIM_LEFT ? inc >= m->inc : inc > m->inc;
     default:
@@ -307,7 +317,11 @@ static void apply(struct ne_swim *s, const char *id, const char *addr, uint8_t s
                   int64_t now)
 {
     if (strcmp(id, s->m[0].id) == 0) {
+        bool removed = state == NE_SWIM_LEFT && !s->leaving && inc >= s->m[0].inc;
         if (state != NE_SWIM_ALIVE || inc > s->m[0].inc) refute(s, inc, now);
+        if (removed && s->o.on_change) /* the others removed this very life of ours */
+            s->o.on_change(s->o.ctx, s->m[0].id, s->m[0].addr, NE_SWIM_LEFT, NE_SWIM_ALIVE,
+                           s->m[0].inc);
         return;
     }
     int i = find(s, id);
@@ -404,6 +418,7 @@ int ne_swim_new(const struct ne_swim_opts *o, struct ne_swim **out)
     if (!s->o.indirect_k) s->o.indirect_k = 3;
     if (!s->o.lambda) s->o.lambda = 3;
     s->rng = o->seed ? o->seed : 0x9E3779B97F4A7C15ull;
+    s->majority_since = -1;
     s->cap = 8;
     s->m = ne_calloc(s->cap, sizeof *s->m);
     s->order = ne_calloc(s->cap, sizeof *s->order);
@@ -441,11 +456,13 @@ int ne_swim_join(struct ne_swim *s, const char *const *seeds, size_t n, int64_t 
     return 0;
 }
 
-int ne_swim_leave(struct ne_swim *s, int64_t now)
+/* Sets our own state to st (LEFT or STOPPED), tells up to LEAVE_FANOUT
+ * members directly and stops probing and refuting. */
+static int announce_down(struct ne_swim *s, uint8_t st)
 {
     if (s->leaving) return 0;
     s->leaving = true;
-    s->m[0].state = NE_SWIM_LEFT;
+    s->m[0].state = st;
     s->m[0].gossip_left = retransmits(s);
     size_t sent = 0;
     for (size_t i = 1; i < s->n && sent < LEAVE_FANOUT; i++)
@@ -453,6 +470,38 @@ int ne_swim_leave(struct ne_swim *s, int64_t now)
             send_msg(s, NE_SWIM_LEAVE, ++s->seq, s->m[i].addr, NULL, false);
             sent++;
         }
+    return 0;
+}
+
+int ne_swim_leave(struct ne_swim *s, int64_t now)
+{
+    (void)now;
+    return announce_down(s, NE_SWIM_LEFT);
+}
+
+int ne_swim_stop(struct ne_swim *s, int64_t now)
+{
+    (void)now;
+    return announce_down(s, NE_SWIM_STOPPED);
+}
+
+static bool down_state(uint8_t st)
+{
+    return st == NE_SWIM_DEAD || st == NE_SWIM_STOPPED;
+}
+
+int ne_swim_remove(struct ne_swim *s, const char *id, const char *addr, uint64_t inc, int64_t now)
+{
+    if (!id || !*id || strlen(id) > 63 || strcmp(id, s->m[0].id) == 0) return NE_EINVAL;
+    int i = find(s, id);
+    if (i < 0) {
+        if (!addr || !*addr || strlen(addr) > 63) return NE_EINVAL;
+        return add_member(s, id, addr, NE_SWIM_LEFT, inc, now);
+    }
+    struct member *m = &s->m[i];
+    if (m->state == NE_SWIM_LEFT) return 0;
+    if (!down_state(m->state) || m->inc > inc) return NE_EBUSY;
+    apply(s, m->id, m->addr, NE_SWIM_LEFT, m->inc, now);
     return 0;
 }
 
@@ -547,12 +596,46 @@ static void expire_suspects(struct ne_swim *s, int64_t now)
     }
 }
 
-/* Pings one recently dead member so a healed partition can reconcile. */
+/* Whether this node sees a majority of the members not LEFT (itself
+ * included) alive or suspect: only then may it remove members. */
+static bool sees_majority(const struct ne_swim *s)
+{
+    size_t up = 0, all = 0;
+    for (size_t i = 0; i < s->n; i++) {
+        if (s->m[i].state == NE_SWIM_LEFT) continue;
+        all++;
+        up += probeable(&s->m[i]);
+    }
+    return 2 * up > all;
+}
+
+/* Removes the members down (DEAD or STOPPED) for remove_after_ms while
+ * this node saw a majority alive: a node back from the minority side of a
+ * partition first hears from the others again (whom it saw dead all
+ * along) before its clock for them starts. */
+static void remove_down(struct ne_swim *s, int64_t now)
+{
+    if (s->o.remove_after_ms <= 0) return;
+    if (!sees_majority(s)) {
+        s->majority_since = -1;
+        return;
+    }
+    if (s->majority_since < 0) s->majority_since = now;
+    for (size_t i = 1; i < s->n; i++) {
+        struct member *m = &s->m[i];
+        int64_t from = m->since > s->majority_since ? m->since : s->majority_since;
+        if (down_state(m->state) && now - from >= s->o.remove_after_ms)
+            apply(s, m->id, m->addr, NE_SWIM_LEFT, m->inc, now);
+    }
+}
+
+/* Pings one recently dead (or stopped) member so a healed partition can
+ * reconcile. */
 static void ping_dead(struct ne_swim *s, int64_t now)
 {
     size_t cand = 0;
     for (size_t i = 1; i < s->n; i++)
-        if (s->m[i].state == NE_SWIM_DEAD && now - s->m[i].since < s->o.dead_probe_ms)
+        if (down_state(s->m[i].state) && now - s->m[i].since < s->o.dead_probe_ms)
             s->pick[cand++] = (uint32_t)i;
     if (cand) send_msg(s, NE_SWIM_PING, ++s->seq, s->m[s->pick[rnd(s) % cand]].addr, NULL, false);
 }
@@ -582,6 +665,7 @@ void ne_swim_tick(struct ne_swim *s, int64_t now)
     s->last_now = now;
     if (s->leaving) return;
     expire_suspects(s, now);
+    remove_down(s, now);
     probe_timers(s, now);
     if (now >= s->next_probe && !s->probe.active) {
         s->next_probe = now + s->o.probe_interval_ms;

@@ -17,6 +17,18 @@
  * dead, left, each with an incarnation) ride piggy-back on every message,
  * each sent about lambda*log2(N) times. New members JOIN through seeds and
  * get the whole view back (SYNC); a leaving member announces LEFT.
+ * A member that stops for a while (a restart) announces STOPPED instead:
+ * the others mark it down at once, without waiting for suspicion, and it
+ * keeps its place (it comes back with a higher incarnation). With
+ * remove_after_ms set, a member DEAD or STOPPED that long is removed: the
+ * first member to see it that long marks it LEFT and gossips it, so every
+ * member removes it within a few periods of one another. Only a member
+ * that sees a majority of the members not LEFT alive removes anyone, and
+ * its clock for a down member runs only while it sees that majority, so
+ * a node cut off from most of the cluster does not remove the rest, not
+ * even right after the partition heals. A removed member that comes back
+ * (higher incarnation, or refuting the LEFT about itself) is a member
+ * again.
  * Dead members are still pinged for a while, and seeds not seen alive are
  * sent a JOIN every 10 periods, so that both sides of a healed partition
  * learn of each other and refute.
@@ -35,7 +47,8 @@ enum ne_swim_state {
     NE_SWIM_SUSPECT = 1,
     NE_SWIM_DEAD = 2,
     NE_SWIM_LEFT = 3,
-    NE_SWIM_NONE = 4, /* not known (only as the "from" of a change) */
+    NE_SWIM_STOPPED = 4, /* announced a stop: down, but keeps its place */
+    NE_SWIM_NONE = 5,    /* not known (only as the "from" of a change) */
 };
 
 const char *ne_swim_state_name(enum ne_swim_state s);
@@ -43,7 +56,11 @@ const char *ne_swim_state_name(enum ne_swim_state s);
 /* Sends one datagram to a peer address. msg is borrowed for the call. */
 typedef void (*ne_swim_send_fn)(void *ctx, const char *to_addr, const uint8_t *msg, size_t n);
 /* A member changed state (or appeared: from == NE_SWIM_NONE). Called from
- * inside ne_swim_receive / tick / join; must not call back into the swim. */
+ * inside ne_swim_receive / tick / join; must not call back into the swim.
+ * Never called for this node itself, but once when it learns that the
+ * others removed it (LEFT at its current incarnation, e.g. after a long
+ * partition) and refutes that: id is its own, from LEFT, to ALIVE, with
+ * the raised incarnation. Whatever it held may have moved meanwhile. */
 typedef void (*ne_swim_change_fn)(void *ctx, const char *id, const char *addr,
                                   enum ne_swim_state from, enum ne_swim_state to,
                                   uint64_t incarnation);
@@ -56,6 +73,7 @@ struct ne_swim_opts {
     int64_t probe_timeout_ms;   /* 0: interval * 3 / 10 */
     int64_t suspect_timeout_ms; /* 0: 5 intervals */
     int64_t dead_probe_ms;      /* keep pinging dead members this long; 0: 30 intervals */
+    int64_t remove_after_ms;    /* remove (LEFT) members DEAD or STOPPED this long; 0: never */
     uint32_t indirect_k;        /* 0: 3 */
     uint32_t lambda;            /* gossip retransmit multiplier; 0: 3 */
     uint64_t seed;              /* random seed (probe order, relays) */
@@ -89,6 +107,22 @@ int ne_swim_receive(struct ne_swim *s, const uint8_t *msg, size_t n, int64_t now
 /* Announces LEFT to the members (up to 16 of them directly, plus gossip)
  * and stops probing. Returns 0. */
 int ne_swim_leave(struct ne_swim *s, int64_t now_ms);
+
+/* Announces STOPPED the same way (a stop that is not a departure: the
+ * node keeps its place and comes back with a higher incarnation) and
+ * stops probing. Returns 0. */
+int ne_swim_stop(struct ne_swim *s, int64_t now_ms);
+
+/* Removes member id on behalf of the cluster: it becomes LEFT at its
+ * incarnation and that is gossiped. An unknown member is added as LEFT
+ * with addr and incarnation inc (a removal remembered across a restart,
+ * so that it spreads to members that missed it). Returns 0 (also when it
+ * is LEFT already), NE_EINVAL (this node, bad id or addr) or NE_EBUSY (the
+ * member is alive or suspect: it must be decommissioned instead; or its
+ * incarnation is above inc: it came back since; pass UINT64_MAX to
+ * remove it at whatever incarnation it has). */
+int ne_swim_remove(struct ne_swim *s, const char *id, const char *addr, uint64_t inc,
+                   int64_t now_ms);
 
 struct ne_swim_member_info {
     char id[64], addr[64];

@@ -161,10 +161,10 @@ it_expect "node1 counted rejected datagrams" \
   "$PY" -c 'import json,sys; sys.exit(0 if json.loads(sys.argv[1])["rejected_datagrams"] > 0 else 1)' \
   "$(cluster_json 1)"
 
-# ---- graceful stop: the others see LEFT, not dead ---------------------------
+# ---- graceful stop: the others see STOPPED (down, keeping its place), not dead
 it_stop_neoedge TERM "${PID[2]}"
 it_eq "node2 exits 0 on SIGTERM" "$IT_RC" 0
-it_expect "node1 sees node2 left" it_wait_for 10 state_is 1 node2 left
+it_expect "node1 sees node2 stopped" it_wait_for 10 state_is 1 node2 stopped
 "$NEOEDGE_BIN" cluster status --host "127.0.0.1:${HTTP[2]}" >/dev/null 2>&1
 it_eq "cluster status fails for a stopped daemon" "$?" 1
 for n in 1 4; do

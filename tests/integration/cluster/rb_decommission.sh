@@ -7,7 +7,9 @@
 # owners). node3 reports "done" only once the shards it held are held by
 # their 2 new owners and its hint queues are empty; it is stopped then. Every query stays complete, and in the remaining
 # nodes' own stores every acknowledged point is on the 2 owners of its
-# shard: nothing acknowledged is lost.
+# shard: nothing acknowledged is lost. node1 saves node3 in its list of
+# removed members (decommissioned, then left) and, restarted, keeps it off
+# its ring.
 . "$(dirname "$0")/../lib.sh"
 . "$(dirname "$0")/rb_lib.sh"
 it_setup
@@ -39,6 +41,8 @@ off_ring() { [ "$(cl_field "$1" '"node3" in j["rebalance"]["decommissioned"]')" 
 for n in 1 2 4; do
   it_expect "node$n places without node3" it_wait_for 10 off_ring $n
 done
+it_expect "node1 saves node3 as decommissioned in data1/cluster/removed" it_wait_for 30 \
+  grep -Eq "^decommissioned [0-9]+ node3 127.0.0.1:${CLUS[3]}$" "$IT_DIR/data1/cluster/removed"
 n3=$(wc -l <"$IT_DIR/acked3")
 acked3() { [ "$(wc -l <"$IT_DIR/acked3")" -ge "$1" ]; }
 it_expect "node3 takes writes while leaving" it_wait_for 20 acked3 $((n3 + 300))
@@ -63,6 +67,15 @@ it_log "writers stopped: $(cat "$IT_DIR"/acked[123] | wc -l) points acknowledged
 verdict=$("$PY" "$RB_CHECK" complete "$IT_DIR/counts")
 it_eq "every query during the decommission was complete ($verdict)" "$?" 0
 
+it_expect "node1 saves node3 as left once it stopped" it_wait_for 30 \
+  grep -Eq "^left [0-9]+ node3 " "$IT_DIR/data1/cluster/removed"
+# A restarted node1 keeps node3 off its ring from its saved list.
+cl_stop 1
+cl_start 1
+it_eq "restarted node1 keeps node3 off its ring" \
+  "$(cl_field 1 "'node3' in j['rebalance']['removed']")" True
+it_expect "node1 sees the two others" it_wait_for 20 cl_alive_is 1 3
+it_expect "the three settle again" it_wait_for 60 rb_settled 1 2 4
 curl -s "http://127.0.0.1:${HTTP[1]}/api/v1/cluster" >"$IT_DIR/cluster.json"
 rb_local_stores 1 2 4
 verdict=$("$PY" "$RB_CHECK" copies "$IT_DIR/cluster.json" "$IT_DIR/acked1:node1" \

@@ -27,9 +27,9 @@ rb_settled() {
   done
 }
 
-# rb_local_stores N...: stops nodes N... all at once (one by one, each
-# stop would be a member leaving, and the others would take its shards
-# over), then writes each one's own store as $IT_DIR/nodeN.json.
+# rb_local_stores N...: stops nodes N... all at once (SIGTERM: each is
+# "stopped" and keeps its shards), then writes each one's own store as
+# $IT_DIR/nodeN.json.
 rb_local_stores() {
   local n
   for n in "$@"; do kill -TERM "${PID[$n]}"; done

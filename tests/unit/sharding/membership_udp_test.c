@@ -139,6 +139,30 @@ static void test_crash_detected_then_rejoin(void)
     T_EQ_STR(mi.addr, ne_membership_addr(mem[3]));
 }
 
+/* A graceful stop over UDP: the others see STOPPED at once, never DEAD,
+ * and a restart brings it back ALIVE. */
+static void test_graceful_stop_then_restart(void)
+{
+    T_OK(ne_membership_announce_stop(mem[1]));
+    ne_time_sleep_ns(50 * 1000000ll);
+    ne_membership_stop(&mem[1]);
+    T_CHECK(wait_all(1, NE_SWIM_STOPPED));
+    T_EQ_INT(atomic_load(&dead_seen[0][1]), 0);
+    T_OK(start(1, 30));
+    T_CHECK(wait_all(1, NE_SWIM_ALIVE));
+}
+
+/* A crashed member removed by hand becomes LEFT everywhere; a live one is
+ * refused. */
+static void test_remove_dead_member(void)
+{
+    T_EQ_INT(ne_membership_remove(mem[0], "m1", NULL, UINT64_MAX), NE_EBUSY);
+    ne_membership_stop(&mem[3]);
+    T_CHECK(wait_all(3, NE_SWIM_DEAD));
+    T_OK(ne_membership_remove(mem[0], "m3", NULL, UINT64_MAX));
+    T_CHECK(wait_all(3, NE_SWIM_LEFT));
+}
+
 static void test_graceful_leave(void)
 {
     T_OK(ne_membership_leave(mem[2]));
@@ -155,6 +179,8 @@ int main(void)
     T_RUN(test_converge);
     T_RUN(test_indirect_probes_bridge_broken_link);
     T_RUN(test_crash_detected_then_rejoin);
+    T_RUN(test_graceful_stop_then_restart);
+    T_RUN(test_remove_dead_member);
     T_RUN(test_graceful_leave);
     for (int i = 0; i < N; i++)
         ne_membership_stop(&mem[i]);

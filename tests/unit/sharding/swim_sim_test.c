@@ -39,6 +39,8 @@ struct sim {
     size_t nq, cap;
     uint64_t sent, lost;
     int dead_events[MAXN][MAXN]; /* [observer][subject] transitions to DEAD */
+    int self_removed[MAXN];      /* a node learned it had been removed */
+    int64_t remove_after;        /* remove_after_ms of the nodes started */
 };
 
 static struct sim S;
@@ -84,6 +86,8 @@ static void on_change(void *vctx, const char *id, const char *addr, enum ne_swim
     struct node_ctx *c = vctx;
     int subj = addr_idx(addr);
     if (to == NE_SWIM_DEAD && subj >= 0) S.dead_events[c->idx][subj]++;
+    if (subj == c->idx && from == NE_SWIM_LEFT && to == NE_SWIM_ALIVE) S.self_removed[subj]++;
+    if (subj == c->idx && !(from == NE_SWIM_LEFT && to == NE_SWIM_ALIVE)) abort();
 }
 
 static void start_node(int i, uint64_t inc)
@@ -99,6 +103,7 @@ static void start_node(int i, uint64_t inc)
         .probe_interval_ms = PERIOD,
         .probe_timeout_ms = 300,
         .suspect_timeout_ms = 5 * PERIOD,
+        .remove_after_ms = S.remove_after,
         .seed = 1234 + (uint64_t)i * 77 + inc,
         .send = sim_send,
         .on_change = on_change,
@@ -112,7 +117,7 @@ static void start_node(int i, uint64_t inc)
     ne_swim_join(S.node[i], &seed, 1, S.now);
 }
 
-static void sim_init(int n, double loss)
+static void sim_init_removing(int n, double loss, int64_t remove_after)
 {
     for (size_t i = 0; i < S.nq; i++)
         free(S.q[i].buf);
@@ -122,9 +127,15 @@ static void sim_init(int n, double loss)
     memset(&S, 0, sizeof S);
     S.n = n;
     S.loss = loss;
+    S.remove_after = remove_after;
     S.rng = g_seed;
     for (int i = 0; i < n; i++)
         start_node(i, 100);
+}
+
+static void sim_init(int n, double loss)
+{
+    sim_init_removing(n, loss, 0);
 }
 
 static void step(int64_t ms)
@@ -318,6 +329,175 @@ static void test_restarted_node_rejoins(void)
         T_EQ_U64(view_inc(o, 3), 500);
 }
 
+/* A stop is announced: the others see it STOPPED at once (no suspicion,
+ * no death), and it comes back ALIVE with its new incarnation. */
+static void test_graceful_stop_and_restart(void)
+{
+    sim_init(5, 0.02);
+    T_CHECK(run_until(NE_SWIM_ALIVE, 20) >= 0);
+    T_OK(ne_swim_stop(S.node[4], S.now));
+    step(50);
+    S.down[4] = true;
+    T_CHECK(run_until(NE_SWIM_STOPPED, 3) >= 0);
+    step(20 * PERIOD); /* stays stopped: never suspected, never dead */
+    T_CHECK(converged(NE_SWIM_STOPPED));
+    for (int o = 0; o < 4; o++)
+        T_EQ_INT(S.dead_events[o][4], 0);
+    start_node(4, 700);
+    T_CHECK(run_until(NE_SWIM_ALIVE, 5) >= 0);
+    for (int o = 0; o < S.n; o++)
+        T_EQ_U64(view_inc(o, 4), 700);
+}
+
+/* With remove_after set, a crashed member becomes LEFT on every member
+ * (at the incarnation it had), and a restart brings it back. */
+static void test_dead_member_removed_then_rejoins(void)
+{
+    sim_init_removing(5, 0.02, 20 * PERIOD);
+    T_CHECK(run_until(NE_SWIM_ALIVE, 20) >= 0);
+    S.down[3] = true;
+    T_CHECK(run_until(NE_SWIM_DEAD, 15) >= 0);
+    T_CHECK(!converged(NE_SWIM_LEFT));
+    int p = run_until(NE_SWIM_LEFT, 30);
+    T_CHECK(p >= 0);
+    for (int o = 0; o < S.n; o++)
+        if (o != 3) T_EQ_U64(view_inc(o, 3), 100);
+    start_node(3, 900);
+    T_CHECK(run_until(NE_SWIM_ALIVE, 10) >= 0);
+    for (int o = 0; o < S.n; o++)
+        T_EQ_U64(view_inc(o, 3), 900);
+}
+
+/* A stopped member is removed like a dead one. */
+static void test_stopped_member_removed(void)
+{
+    sim_init_removing(4, 0.0, 10 * PERIOD);
+    T_CHECK(run_until(NE_SWIM_ALIVE, 20) >= 0);
+    T_OK(ne_swim_stop(S.node[2], S.now));
+    step(50);
+    S.down[2] = true;
+    T_CHECK(run_until(NE_SWIM_STOPPED, 3) >= 0);
+    T_CHECK(run_until(NE_SWIM_LEFT, 15) >= 0);
+}
+
+/* The two sides of a partition: the majority removes the minority after
+ * the timeout, the minority removes nobody; once healed, the removed
+ * members refute their removal and everyone is alive again. */
+static void test_minority_removes_nobody(void)
+{
+    sim_init_removing(5, 0.0, 15 * PERIOD);
+    T_CHECK(run_until(NE_SWIM_ALIVE, 20) >= 0);
+    for (int a = 0; a < 3; a++)
+        for (int b = 3; b < 5; b++)
+            S.cut[a][b] = S.cut[b][a] = true;
+    step(40 * PERIOD);
+    for (int o = 0; o < 3; o++)
+        for (int s = 3; s < 5; s++)
+            T_EQ_INT(view(o, s), NE_SWIM_LEFT);
+    for (int o = 3; o < 5; o++)
+        for (int s = 0; s < 3; s++)
+            T_EQ_INT(view(o, s), NE_SWIM_DEAD);
+    for (int i = 0; i < S.n; i++)
+        T_EQ_INT(S.self_removed[i], 0);
+    memset(S.cut, 0, sizeof S.cut);
+    T_CHECK(run_until(NE_SWIM_ALIVE, 30) >= 0);
+    for (int o = 0; o < S.n; o++)
+        T_CHECK(view_inc(o, 3) > 100);
+    /* each removed node was told, once per removal it refuted */
+    for (int i = 0; i < S.n; i++)
+        T_EQ_INT(S.self_removed[i], (i >= 3 ? 1 : 0));
+}
+
+/* ne_swim_remove: refused for a live member and for ourselves; a dead
+ * member becomes LEFT and every member hears of it; an unknown one is
+ * added as LEFT (a removal remembered across a restart). */
+static void test_remove_by_hand(void)
+{
+    sim_init(4, 0.0);
+    T_CHECK(run_until(NE_SWIM_ALIVE, 20) >= 0);
+    T_EQ_INT(ne_swim_remove(S.node[0], "node-2", NULL, UINT64_MAX, S.now), NE_EBUSY);
+    T_EQ_INT(ne_swim_remove(S.node[0], "node-0", NULL, UINT64_MAX, S.now), NE_EINVAL);
+    T_EQ_INT(ne_swim_remove(S.node[0], "node-9", NULL, 0, S.now), NE_EINVAL);
+    S.down[2] = true;
+    T_CHECK(run_until(NE_SWIM_DEAD, 15) >= 0);
+    /* a removal remembered from incarnation 99: node-2 came back since */
+    T_EQ_INT(ne_swim_remove(S.node[0], "node-2", "10.0.0.2:7946", 99, S.now), NE_EBUSY);
+    T_EQ_INT(view(0, 2), NE_SWIM_DEAD);
+    T_OK(ne_swim_remove(S.node[0], "node-2", NULL, UINT64_MAX, S.now));
+    T_EQ_INT(view(0, 2), NE_SWIM_LEFT);
+    T_CHECK(run_until(NE_SWIM_LEFT, 3) >= 0);
+    T_OK(ne_swim_remove(S.node[1], "node-2", NULL, UINT64_MAX, S.now)); /* LEFT already */
+    T_OK(ne_swim_remove(S.node[1], "gone", "10.0.0.7:7946", 42, S.now));
+    struct ne_swim_member_info mi;
+    T_OK(ne_swim_find(S.node[1], "gone", &mi));
+    T_EQ_INT(mi.state, NE_SWIM_LEFT);
+    T_EQ_U64(mi.incarnation, 42);
+    step(3 * PERIOD);
+    T_OK(ne_swim_find(S.node[3], "gone", &mi));
+    T_EQ_INT(mi.state, NE_SWIM_LEFT);
+}
+
+static void drop_send(void *ctx, const char *to, const uint8_t *msg, size_t n)
+{
+    (void)ctx, (void)to, (void)msg, (void)n;
+}
+
+/* Feeds node a one SYNC from "b" carrying the update (state, inc) about "c". */
+static void feed(struct ne_swim *a, uint8_t state, uint64_t inc)
+{
+    struct ne_swim_msg m = {.type = NE_SWIM_SYNC, .seq = 1, .incarnation = 1, .nupdates = 1};
+    strcpy(m.id, "b");
+    strcpy(m.addr, "b:1");
+    m.updates[0] = (struct ne_swim_update){.state = state, .incarnation = inc};
+    strcpy(m.updates[0].id, "c");
+    strcpy(m.updates[0].addr, "c:1");
+    uint8_t buf[NE_SWIM_MAX_MSG];
+    size_t len = ne_swim_msg_encode(&m, buf);
+    if (len == 0 || ne_swim_receive(a, buf, len, 1) != 0) abort();
+}
+
+static enum ne_swim_state state_of_c(struct ne_swim *a, uint64_t *inc)
+{
+    struct ne_swim_member_info mi;
+    if (ne_swim_find(a, "c", &mi) != 0) return NE_SWIM_NONE;
+    *inc = mi.incarnation;
+    return mi.state;
+}
+
+/* Which update wins at the same incarnation: STOPPED over ALIVE, SUSPECT
+ * and DEAD; LEFT over STOPPED; nothing but a higher incarnation over
+ * STOPPED or LEFT. */
+static void test_stopped_precedence(void)
+{
+    struct ne_swim_opts o = {.id = "a", .addr = "a:1", .incarnation = 1, .send = drop_send};
+    struct ne_swim *a = NULL;
+    T_OK(ne_swim_new(&o, &a));
+    static const struct {
+        uint8_t state;
+        uint64_t inc;
+        enum ne_swim_state want;
+    } steps[] = {
+        {NE_SWIM_ALIVE, 5, NE_SWIM_ALIVE},     {NE_SWIM_DEAD, 5, NE_SWIM_DEAD},
+        {NE_SWIM_STOPPED, 5, NE_SWIM_STOPPED}, {NE_SWIM_DEAD, 5, NE_SWIM_STOPPED},
+        {NE_SWIM_SUSPECT, 5, NE_SWIM_STOPPED}, {NE_SWIM_ALIVE, 5, NE_SWIM_STOPPED},
+        {NE_SWIM_LEFT, 5, NE_SWIM_LEFT},       {NE_SWIM_STOPPED, 5, NE_SWIM_LEFT},
+        {NE_SWIM_ALIVE, 6, NE_SWIM_ALIVE},     {NE_SWIM_STOPPED, 6, NE_SWIM_STOPPED},
+        {NE_SWIM_DEAD, 7, NE_SWIM_DEAD},
+    };
+    size_t i = 0;
+    enum ne_swim_state got = NE_SWIM_NONE;
+    uint64_t inc = 0;
+    for (; i < sizeof steps / sizeof steps[0]; i++) {
+        feed(a, steps[i].state, steps[i].inc);
+        got = state_of_c(a, &inc);
+        if (got != steps[i].want || inc != steps[i].inc) break;
+    }
+    ne_swim_free(&a);
+    if (i < sizeof steps / sizeof steps[0])
+        T_FAIL_("step %zu: c is %s at %llu, want %s", i, ne_swim_state_name(got),
+                (unsigned long long)inc, ne_swim_state_name(steps[i].want));
+}
+
 static void test_message_codec(void)
 {
     struct ne_swim_msg m = {.type = NE_SWIM_PING_REQ, .seq = 7, .incarnation = 99};
@@ -344,6 +524,15 @@ static void test_message_codec(void)
     T_EQ_INT(d.nupdates, 2);
     T_EQ_STR(d.updates[1].id, "d");
     T_EQ_INT(d.updates[1].state, NE_SWIM_LEFT);
+    m.updates[1].state = NE_SWIM_STOPPED;
+    n = ne_swim_msg_encode(&m, buf);
+    T_OK(ne_swim_msg_decode(buf, n, &d));
+    T_EQ_INT(d.updates[1].state, NE_SWIM_STOPPED);
+    m.updates[1].state = NE_SWIM_NONE; /* never on the wire */
+    n = ne_swim_msg_encode(&m, buf);
+    T_EQ_INT(ne_swim_msg_decode(buf, n, &d), NE_ECORRUPT);
+    m.updates[1].state = NE_SWIM_LEFT;
+    n = ne_swim_msg_encode(&m, buf);
     for (size_t cut = 0; cut < n; cut++)
         T_CHECK(ne_swim_msg_decode(buf, cut, &d) != 0);
     buf[20] ^= 1;
@@ -353,6 +542,7 @@ static void test_message_codec(void)
 int main(void)
 {
     T_RUN(test_message_codec);
+    T_RUN(test_stopped_precedence);
     /* every scenario under several independent loss/latency patterns */
     for (uint64_t k = 1; k <= 8; k++) {
         g_seed = 0x9E3779B97F4A7C15ull * k;
@@ -364,6 +554,11 @@ int main(void)
         T_RUN(test_long_partition_heals_through_seeds);
         T_RUN(test_graceful_leave);
         T_RUN(test_restarted_node_rejoins);
+        T_RUN(test_graceful_stop_and_restart);
+        T_RUN(test_dead_member_removed_then_rejoins);
+        T_RUN(test_stopped_member_removed);
+        T_RUN(test_minority_removes_nobody);
+        T_RUN(test_remove_by_hand);
     }
     sim_init(0, 0);
     return t_done();
