@@ -28,6 +28,10 @@
  *     [nfields u16]([key str][type u8][value])*
  *     value: float/int/uint 8 bytes (IEEE 754 / two's complement),
  *            bool 1 byte (0/1), string [len u32][bytes].
+ *   tombstone record (a cluster-wide deletion, tomb.h; queued for every
+ *   member by ne_replicator_broadcast, carries no points):
+ *     [0x4000 u16][tombstone as in tomb.h]
+ *     (0x4000 can never start a point record: db_len is at most 255)
  *   NE_FT_WRITE_BATCH request: [nrecords u32]([len u32][record])*
  *   NE_FT_WRITE_ACK reply:     [accepted u32][rejected u32] (points)
  *
@@ -70,6 +74,13 @@ typedef int (*ne_repl_peer_fn)(void *ctx, const char *peer_id, char *addr, size_
 typedef int (*ne_repl_write_fn)(void *ctx, const char *db, const struct ne_batch *b,
                                 const uint64_t *ver, struct ne_write_result *res);
 
+/* Applies a cluster-wide deletion received from a peer: tomb is the
+ * encoded tombstone (tomb.h), n bytes, untrusted. Returns 0 once it is
+ * applied and durable (also when it was known already), or an error (the
+ * sender retries the batch later). Called from transport threads, in
+ * the order of the records around it. */
+typedef int (*ne_repl_tomb_fn)(void *ctx, const uint8_t *tomb, size_t n);
+
 struct ne_replicator_opts {
     const char *node_id;  /* this node (borrowed for the call) */
     const char *hint_dir; /* queues live in hint_dir/<peer>/ (borrowed for the call) */
@@ -82,7 +93,8 @@ struct ne_replicator_opts {
     struct ne_transport *tp;             /* borrowed; NULL: nothing is sent */
     ne_repl_peer_fn peer_addr;
     ne_repl_write_fn local_write; /* NULL: received batches are refused */
-    void *ctx;                    /* for peer_addr and local_write */
+    ne_repl_tomb_fn local_tomb;   /* NULL: batches with a deletion are refused */
+    void *ctx;                    /* for peer_addr, local_write and local_tomb */
 };
 
 /* Opens the queues already in hint_dir (what a previous run left: they
@@ -108,6 +120,14 @@ void ne_replicator_set_ring(struct ne_replicator *r, struct ne_ring *ring);
  * stands, but those points may not reach their other owners. */
 int ne_replicator_submit(struct ne_replicator *r, const char *db, const struct ne_batch *b,
                          const uint64_t *ver);
+
+/* Queues one tombstone record (rec, len bytes: made by
+ * ne_repl_encode_tomb; copied) for each of peers[0..n) but this node,
+ * creating their queues as needed, so that a member that is down gets it
+ * when it returns (within hint_window). Returns 0 or the first error (the
+ * others are still queued). */
+int ne_replicator_broadcast(struct ne_replicator *r, const char *const *peers, size_t n,
+                            const void *rec, size_t len);
 
 /* Serves an NE_FT_WRITE_BATCH request from peer_id: writes every record
  * through local_write and replies NE_FT_WRITE_ACK. Returns 0, NE_ECORRUPT
@@ -136,6 +156,14 @@ int ne_replicator_peer_stats(struct ne_replicator *r, const char *peer_id,
  * timestamp, more than 65535 tags or fields) or NE_ENOMEM. */
 int ne_repl_encode(struct ne_pbuf *out, const char *db, const struct ne_batch *b,
                    const uint64_t *ver, const uint32_t *idx, size_t n);
+
+/* Appends the tombstone record of t to out. Returns 0, NE_EINVAL or
+ * NE_ENOMEM. */
+struct ne_tomb;
+int ne_repl_encode_tomb(struct ne_pbuf *out, const struct ne_tomb *t);
+
+/* Whether the record p[0..n) is a tombstone record. */
+bool ne_repl_is_tomb(const uint8_t *p, size_t n);
 
 /* Point versions decoded beside a batch: v[i] for b->pts[i] (0 for points
  * of unversioned records); any: some record was versioned. Zero-initialise,
