@@ -32,7 +32,7 @@
  *   the accepting node stamps one with a version from the same HLC as
  *   writes, applies it and keeps its tombstone in
  *   data_dir/cluster/tombstones, then queues it as a hint record for every
- *   other member not LEFT (whether or not it owns a shard the deletion
+ *   other member seen (whether or not it owns a shard the deletion
  *   touches: any member may hold copies). Received points, by hint or
  *   anti-entropy, that a tombstone covers (older version) are dropped and
  *   counted in neoedge_cluster_points_deleted_on_arrival_total;
@@ -477,7 +477,9 @@ static int receive_tomb(void *ctx, const uint8_t *p, size_t n)
 }
 
 /* The cluster read source's deleter: stamps t, applies it here and queues
- * it for every other member not LEFT. */
+ * it for every other member seen, LEFT ones included (a node stopped
+ * gracefully announces LEFT and may come back; its queue is bounded by
+ * hint_window like any other). */
 static int cluster_delete(void *ctx, struct ne_tomb *t)
 {
     struct cluster *c = ctx;
@@ -492,12 +494,10 @@ static int cluster_delete(void *ctx, struct ne_tomb *t)
     size_t n = 0;
     if (rc == 0) {
         pthread_mutex_lock(&c->ring_mu);
-        for (size_t i = 1; i < c->nring; i++)
-            if (c->ring_members[i].state != NE_SWIM_LEFT) {
-                memcpy(names[n], c->ring_members[i].id, sizeof names[n]);
-                ids[n] = names[n];
-                n++;
-            }
+        for (size_t i = 1; i < c->nring; i++, n++) {
+            memcpy(names[n], c->ring_members[i].id, sizeof names[n]);
+            ids[n] = names[n];
+        }
         pthread_mutex_unlock(&c->ring_mu);
         pthread_rwlock_rdlock(&c->rep_lock);
         rc = c->rep ? ne_replicator_broadcast(c->rep, ids, n, rec.p, rec.len) : NE_EAGAIN;
