@@ -3,11 +3,14 @@
  * versioned point against them, applying one to the store, and the
  * durable set (formats in tomb.h).
  *
- * Invariants of the set: tombs[] holds distinct tombstones (by encoding),
+ * Invariants of the set: e[] holds distinct tombstones (by encoding),
  * each one allocation from ne_tomb_decode with its encoding beside it;
- * count mirrors n for the lock-free empty check of the write path; the
- * file holds every tombstone whose learning finished (a tombstone starts
- * filtering before it is applied, and reaches the file only after).
+ * the file holds every tombstone whose learning finished (a tombstone
+ * starts filtering before it is applied, and reaches the file only
+ * after). A point that passed the filter reaches the store before any
+ * tombstone learned later is applied: the filter's read lock is held
+ * until the caller has written what it kept (ne_tombs_kept_free), and
+ * learning takes the write lock to put a tombstone in.
  */
 #include "sharding/tomb.h"
 
@@ -317,7 +320,13 @@ int ne_tombs_open(const char *path, int64_t ttl_ns, int64_t now_ns, struct ne_to
     if (!path || !path[0] || ttl_ns < 0) return NE_EINVAL;
     struct ne_tombs *t = ne_calloc(1, sizeof *t);
     if (!t) return NE_ENOMEM;
-    pthread_rwlock_init(&t->lock, NULL);
+    /* writers first: learning a tombstone must not starve behind the
+     * read locks that the write path keeps (ne_tombs_filter) */
+    pthread_rwlockattr_t ra;
+    pthread_rwlockattr_init(&ra);
+    pthread_rwlockattr_setkind_np(&ra, PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP);
+    pthread_rwlock_init(&t->lock, &ra);
+    pthread_rwlockattr_destroy(&ra);
     pthread_mutex_init(&t->learn_mu, NULL);
     t->ttl_ns = ttl_ns;
     size_t pl = strlen(path);
@@ -487,6 +496,7 @@ static bool covered_locked(const struct ne_tombs *t, const char *db, const struc
 
 void ne_tombs_kept_free(struct ne_tombs_kept *k)
 {
+    if (k->locked) pthread_rwlock_unlock(&k->locked->lock);
     ne_free(k->own_pts);
     ne_free(k->own_ver);
     memset(k, 0, sizeof *k);
@@ -498,8 +508,9 @@ int ne_tombs_filter(struct ne_tombs *t, const char *db, const struct ne_batch *b
     memset(k, 0, sizeof *k);
     k->b = *b;
     k->ver = ver;
-    if (!t || !ver || atomic_load(&t->count) == 0) return 0;
-    pthread_rwlock_rdlock(&t->lock);
+    if (!t || !ver) return 0;
+    pthread_rwlock_rdlock(&t->lock); /* until ne_tombs_kept_free */
+    k->locked = t;
     uint32_t i = 0;
     while (i < b->npts && !covered_locked(t, db, b, &b->pts[i], ver[i]))
         i++;
@@ -520,7 +531,6 @@ int ne_tombs_filter(struct ne_tombs *t, const char *db, const struct ne_batch *b
         k->dropped = b->npts - n;
         atomic_fetch_add(&t->dropped, k->dropped);
     }
-    pthread_rwlock_unlock(&t->lock);
     if (rc != 0) ne_tombs_kept_free(k);
     return rc;
 }

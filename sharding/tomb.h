@@ -45,7 +45,7 @@
  * window and any outage a member is expected to come back from.
  *
  * Thread-safety: every function on a set takes its lock; ne_tombs_filter
- * only a read lock, and costs one atomic load when the set is empty.
+ * a read lock, held until ne_tombs_kept_free (see there).
  */
 #ifndef NE_SHARDING_TOMB_H
 #define NE_SHARDING_TOMB_H
@@ -137,18 +137,22 @@ int ne_tombs_encode(struct ne_tombs *t, struct ne_pbuf *out);
 int ne_tombs_merge(struct ne_tombs *t, struct ne_store *s, const uint8_t *p, size_t n,
                    int64_t now_ns, uint32_t *learned);
 
-/* The points of b (database db, versions ver: b->npts entries) that no
- * tombstone covers. Zero-initialise k; free with ne_tombs_kept_free. On
- * return k->b is a shallow copy of *b (sharing its tags, fields and
- * strings) and k->ver its versions: b's own arrays when nothing is
- * covered, else arrays of the kept points owned by k. k->dropped counts
- * the points left out. Returns 0 or NE_ENOMEM (k then unusable). */
+/* The points of b (database db, versions ver: b->npts entries; NULL:
+ * unversioned, nothing filtered) that no tombstone covers. On return
+ * k->b is a shallow copy of *b (sharing its tags, fields and strings) and
+ * k->ver its versions: b's own arrays when nothing is covered, else
+ * arrays of the kept points owned by k. k->dropped counts the points left
+ * out. Returns 0 (call ne_tombs_kept_free once the kept points are
+ * written: until then the set's read lock is held, so no tombstone is
+ * learned, and applied, between this filter and that write) or NE_ENOMEM
+ * (k released). t may be NULL (nothing filtered). */
 struct ne_tombs_kept {
     struct ne_batch b;
     const uint64_t *ver;
     uint32_t dropped;
     struct ne_point *own_pts; /* owned when points were dropped */
     uint64_t *own_ver;
+    struct ne_tombs *locked;  /* whose read lock is held */
 };
 int ne_tombs_filter(struct ne_tombs *t, const char *db, const struct ne_batch *b,
                     const uint64_t *ver, struct ne_tombs_kept *k);

@@ -5,10 +5,11 @@ The data set is fixed: measurement m, series dev=d00..d19, 30 points each
 times; every value 1. The deletions the test runs are DELETE of m's
 series d00..d04 from BASE+5s to BASE+19s, and DROP MEASUREMENT gone. The
 newer writes, after both, put value 2 at m d00..d04 BASE+10s..BASE+12s
-(inside the deleted range) and at gone d00 BASE+3s.
+(inside the deleted range) and at gone d00 BASE+3s. A second database,
+lab (measurement x, d00..d09, 10 points each), is dropped whole.
 
   write PORT base|newer     writes that part over HTTP (exit 1 unless 204)
-  statements                prints the DELETE and the DROP, one a line
+  statements                prints the DELETE and the DROPs, one a line
   nodes NODE.json...        each node's own store (read offline): no node
                             holds a deleted point; every expected point is
                             on at least RF (2) nodes with its value; nothing
@@ -54,13 +55,20 @@ def expected():
     return want
 
 
-def write(port, part):
-    pts = base_points() if part == "base" else newer_points()
+def post(port, db, pts):
     body = "".join("%s,dev=%s v=%d %d\n" % (m, d, v, t) for m, d, t, v in pts)
     req = urllib.request.Request(
-        "http://127.0.0.1:%s/write?db=iot&precision=ns" % port, data=body.encode(), method="POST")
+        "http://127.0.0.1:%s/write?db=%s&precision=ns" % (port, db), data=body.encode(),
+        method="POST")
     with urllib.request.urlopen(req, timeout=30) as r:
         return r.status == 204
+
+
+def write(port, part):
+    if part == "newer":
+        return post(port, "iot", newer_points())
+    lab = [("x", "d%02d" % d, BASE + i * SEC, 1) for d in range(10) for i in range(10)]
+    return post(port, "iot", base_points()) and post(port, "lab", lab)
 
 
 def statements():
@@ -68,6 +76,7 @@ def statements():
     print("DELETE FROM m WHERE dev =~ /^d0[0-4]$/ AND time >= '%s' AND time <= '%s'"
           % (iso(DEL_T0), iso(DEL_T1)))
     print("DROP MEASUREMENT gone")
+    print("DROP DATABASE lab")
 
 
 def points_of(path):

@@ -1,12 +1,12 @@
 #!/usr/bin/env bash
-# delete.sh MODE - DELETE and DROP MEASUREMENT in a cluster: three nodes,
-# factor 2. A fixed data set reaches its owners; node3 is killed; a DELETE
-# and a DROP MEASUREMENT go to node2 (answered as a single node answers);
+# delete.sh MODE - DELETE, DROP MEASUREMENT and DROP DATABASE in a cluster:
+# three nodes, factor 2. A fixed data set reaches its owners; node3 is
+# killed; the deletions go to node2 (answered as a single node answers);
 # newer points are written into the deleted range through node1; node3
 # restarts. Once hints are drained and anti-entropy is quiet, no node's
 # own store holds a deleted point, every expected point (the newer ones
 # included) is on at least two nodes, and a query through any node answers
-# exactly the expected points.
+# exactly the expected points; the dropped database is nowhere.
 #   MODE hints: node3 gets the deletions as hints when it returns;
 #   MODE ae:    the hint window is so short that node3's hints are dropped
 #               while it is down: only anti-entropy's tombstone exchange
@@ -45,6 +45,8 @@ query() {
 "$PY" "$CHECK" write "${HTTP[1]}" base
 it_eq "the data set is acknowledged by node1" "$?" 0
 it_expect "the data set reached its owners (hint queues empty)" it_wait_for 30 drained
+query 1 'SHOW DATABASES'
+it_contains "database lab exists before it is dropped" "$(cat "$IT_DIR/answer")" '"lab"'
 
 cl_kill 3
 dead_is() { [ "$(cl_field "$1" 'j["counts"]["dead"]')" = "$2" ]; }
@@ -57,7 +59,7 @@ done < <("$PY" "$CHECK" statements)
 query 2 'DELETE FROM m WHERE v > 1'
 it_contains "a DELETE on a field is refused with the single-node error" \
   "$(cat "$IT_DIR/answer")" 'fields not supported in WHERE clause during deletion'
-it_expect "node1 learned both deletions" it_wait_for 20 tombs_is 1 2
+it_expect "node1 learned the three deletions" it_wait_for 20 tombs_is 1 3
 if [ "$MODE" = hints ]; then
   held=$(it_metric neoedge_replication_queue_records 'peer="node3"' "${HTTP[2]}")
   it_expect "node2 holds the deletions for node3 as hints ($held records)" cl_positive "$held"
@@ -75,7 +77,7 @@ cl_start 3
 for n in 1 2 3; do
   it_expect "node$n sees three alive members again" it_wait_for 20 cl_alive_is $n 3
 done
-it_expect "node3 learned both deletions" it_wait_for 30 tombs_is 3 2
+it_expect "node3 learned the three deletions" it_wait_for 30 tombs_is 3 3
 it_expect "every hint queue is drained" it_wait_for 30 drained
 for n in 1 2 3; do
   it_expect "node$n's anti-entropy is quiet" ae_wait_quiet $n 60
@@ -88,6 +90,11 @@ for n in 1 2 3; do
 done
 verdict=$("$PY" "$CHECK" cluster "${answers[@]}")
 it_eq "a query through any node answers exactly the expected points ($verdict)" "$?" 0
+no_lab() { [[ "$1" == *'"iot"'* && "$1" != *'"lab"'* ]]; }
+for n in 1 2 3; do
+  query $n 'SHOW DATABASES'
+  it_expect "node$n lists no dropped database across the cluster" no_lab "$(cat "$IT_DIR/answer")"
+done
 
 stores=()
 for n in 1 2 3; do
@@ -96,6 +103,8 @@ for n in 1 2 3; do
     "$SELECT" >"$IT_DIR/node$n.json" 2>"$IT_DIR/query$n.err"
   it_eq "query of node$n's own store exits 0" "$?" 0
   stores+=("$IT_DIR/node$n.json")
+  dbs=$("$NEOEDGE_BIN" query --data-dir "$IT_DIR/data$n" --format json 'SHOW DATABASES' 2>&1)
+  it_expect "node$n's own store has no dropped database ($dbs)" no_lab "$dbs"
 done
 verdict=$("$PY" "$CHECK" nodes "${stores[@]}")
 it_eq "no node holds a deleted point; every expected point is on two nodes ($verdict)" "$?" 0

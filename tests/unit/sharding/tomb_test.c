@@ -3,10 +3,12 @@
  * refusals, which versioned points a tombstone covers (older versions
  * only, inside what it names), filtering a received batch, the durable
  * set (learned once, applied to a real store, kept across reopen, expired
- * by ttl, a damaged file refused), list exchange, and anti-entropy
- * between two real stores: a replica that missed a deletion learns it in
- * the round's exchange and the deleted points are not pulled back, while
- * a point written after the deletion survives on both.
+ * by ttl, a damaged file refused), list exchange, deletions in hint
+ * records (applied in order with the points around them, broadcast to
+ * every peer's queue), and anti-entropy between two real stores: a
+ * replica that missed a deletion learns it in the round's exchange and
+ * the deleted points are not pulled back, while a point written after
+ * the deletion survives on both.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -429,6 +431,122 @@ static void test_hint_record(void)
     ne_pbuf_free(&rec);
 }
 
+/* ---- the replicator: hint records in order -------------------------------------- */
+
+struct events {
+    char log[8][16];
+    int n;
+    bool fail_tomb;
+};
+
+static int ev_write(void *ctx, const char *db, const struct ne_batch *b, const uint64_t *ver,
+                    struct ne_write_result *res)
+{
+    struct events *e = ctx;
+    (void)ver;
+    if (e->n < 8) snprintf(e->log[e->n++], 16, "w%s:%u", db, b->npts);
+    res->accepted = b->npts;
+    return 0;
+}
+
+static int ev_tomb(void *ctx, const uint8_t *p, size_t n)
+{
+    struct events *e = ctx;
+    struct ne_tomb *t = NULL;
+    int rc = ne_tomb_decode(p, n, &t);
+    if (rc == 0 && e->n < 8) snprintf(e->log[e->n++], 16, "t%s:%u", t->db, t->kind);
+    ne_free(t);
+    return rc ? rc : e->fail_tomb ? NE_EIO : 0;
+}
+
+/* Appends [len u32][record] to a WRITE_BATCH request, counting it. */
+static void request_add(struct ne_pbuf *req, const struct ne_pbuf *rec)
+{
+    if (req->len == 0) {
+        ne_pbuf_reserve(req, 4);
+        memset(req->p, 0, 4);
+        req->len = 4;
+    }
+    ne_put_u32(req->p, ne_get_u32(req->p) + 1);
+    ne_pbuf_reserve(req, req->len + 4 + rec->len);
+    ne_put_u32(req->p + req->len, (uint32_t)rec->len);
+    memcpy(req->p + req->len + 4, rec->p, rec->len);
+    req->len += 4 + rec->len;
+}
+
+static void test_replicator_order_and_broadcast(void)
+{
+    char dir[512];
+    snprintf(dir, sizeof dir, "%s/hints", g_root);
+    struct events ev = {0};
+    struct ne_replicator_opts o = {.node_id = "self",
+                                   .hint_dir = dir,
+                                   .durability = NE_STORE_NONE,
+                                   .local_write = ev_write,
+                                   .local_tomb = ev_tomb,
+                                   .ctx = &ev};
+    struct ne_replicator *r = NULL;
+    T_OK(ne_replicator_start(&o, &r));
+
+    struct ne_batch b;
+    ne_batch_init(&b);
+    add_point(&b, "env", "d1", T0, 1);
+    add_point(&b, "env", "d2", T0, 2);
+    uint64_t ver[2] = {5, 5};
+    uint32_t idx[2] = {0, 1};
+    struct ne_pbuf p1 = {0}, p2 = {0}, tr = {0}, req = {0}, bad = {0}, reply = {0};
+    T_OK(ne_repl_encode(&p1, "iot", &b, ver, idx, 2));
+    T_OK(ne_repl_encode(&p2, "iot", &b, ver, idx, 1));
+    struct ne_tomb m = {.kind = NE_TOMB_MEASUREMENT, .version = 9, .db = "iot", .meas = "env"};
+    T_OK(ne_repl_encode_tomb(&tr, &m));
+    request_add(&req, &p1);
+    request_add(&req, &tr);
+    request_add(&req, &p2);
+    uint8_t rt = 0;
+    T_OK(ne_replicator_handle(r, "peer", req.p, req.len, &reply, &rt));
+    T_EQ_INT(rt, NE_FT_WRITE_ACK);
+    T_EQ_INT(ev.n, 3); /* the points before the deletion, it, the points after */
+    T_EQ_STR(ev.log[0], "wiot:2");
+    T_EQ_STR(ev.log[1], "tiot:2");
+    T_EQ_STR(ev.log[2], "wiot:1");
+
+    /* a deletion that cannot be applied fails the batch (the sender retries) */
+    ev.n = 0;
+    ev.fail_tomb = true;
+    T_EQ_INT(ne_replicator_handle(r, "peer", req.p, req.len, &reply, &rt), NE_EIO);
+    ev.fail_tomb = false;
+
+    /* a damaged deletion refuses the whole batch before anything is written */
+    ev.n = 0;
+    tr.p[2] = 9; /* the kind */
+    request_add(&bad, &p1);
+    request_add(&bad, &tr);
+    T_EQ_INT(ne_replicator_handle(r, "peer", bad.p, bad.len, &reply, &rt), NE_ECORRUPT);
+    T_EQ_INT(ev.n, 0);
+
+    /* broadcast: one record per peer but this node, queues made as needed */
+    tr.len = 0;
+    T_OK(ne_repl_encode_tomb(&tr, &m));
+    const char *peers[] = {"self", "p1", "p2"};
+    T_OK(ne_replicator_broadcast(r, peers, 3, tr.p, tr.len));
+    struct ne_replicator_peer_stats ps;
+    T_OK(ne_replicator_peer_stats(r, "p1", &ps));
+    T_EQ_U64(ps.queue_records, 1);
+    T_EQ_U64(ps.queue_points, 0);
+    T_OK(ne_replicator_peer_stats(r, "p2", &ps));
+    T_EQ_U64(ps.queue_records, 1);
+    T_EQ_INT(ne_replicator_peer_stats(r, "self", &ps), NE_ENOTFOUND);
+
+    ne_replicator_stop(&r);
+    ne_batch_free(&b);
+    ne_pbuf_free(&p1);
+    ne_pbuf_free(&p2);
+    ne_pbuf_free(&tr);
+    ne_pbuf_free(&req);
+    ne_pbuf_free(&bad);
+    ne_pbuf_free(&reply);
+}
+
 /* ---- anti-entropy ------------------------------------------------------------ */
 
 static void side_open(struct ae_side *s, const char *name, struct ne_tombs **t)
@@ -523,6 +641,7 @@ int main(void)
     T_RUN(test_damaged_file_refused);
     T_RUN(test_list_exchange);
     T_RUN(test_hint_record);
+    T_RUN(test_replicator_order_and_broadcast);
     T_RUN(test_antientropy_carries_deletion);
     ne_fs_remove_tree(g_root);
     return t_done();
