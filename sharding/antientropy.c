@@ -496,13 +496,39 @@ static int serve_pull(struct ne_ae *ae, uint32_t shards, struct ne_wire_rd *r,
     return rc;
 }
 
+/* [digest u64][has_list u8]([list])? of this node's tombstones. */
+static int tombs_msg(struct ne_tombs *t, bool with_list, struct ne_pbuf *out)
+{
+    out->len = 0;
+    int rc = ne_wire_put_u64(out, ne_tombs_digest(t));
+    if (rc == 0) rc = ne_wire_put_u8(out, with_list);
+    return rc == 0 && with_list ? ne_tombs_encode(t, out) : rc;
+}
+
+/* Learns the list a tombstone message carries, if any; *digest gets the
+ * sender's digest. */
+static int tombs_take(struct ne_ae *ae, const uint8_t *p, size_t n, uint64_t *digest)
+{
+    struct ne_wire_rd r = {.p = p, .n = n};
+    *digest = ne_wire_u64(&r);
+    uint8_t with_list = ne_wire_u8(&r);
+    if (r.bad || with_list > 1 || (!with_list && r.off != n)) return NE_ECORRUPT;
+    if (!with_list) return 0;
+    uint32_t got = 0;
+    int rc = ne_tombs_merge(ae->o.tombs, ae->o.store, p + r.off, n - r.off, ne_time_wall_ns(),
+                            &got);
+    if (got) atomic_fetch_add(&ae->tombs_learned, got);
+    return rc;
+}
+
+/* Learns the list of a request, if any, and answers with this node's
+ * digest, and its list when the digests differ. */
 static int serve_tombs(struct ne_ae *ae, const uint8_t *msg, size_t n, struct ne_pbuf *reply)
 {
     if (!ae->o.tombs) return NE_EUNSUPPORTED;
-    uint32_t got = 0;
-    int rc = ne_tombs_merge(ae->o.tombs, ae->o.store, msg, n, ne_time_wall_ns(), &got);
-    if (got) atomic_fetch_add(&ae->tombs_learned, got);
-    return rc == 0 ? ne_tombs_encode(ae->o.tombs, reply) : rc;
+    uint64_t theirs = 0;
+    int rc = tombs_take(ae, msg, n, &theirs);
+    return rc == 0 ? tombs_msg(ae->o.tombs, theirs != ne_tombs_digest(ae->o.tombs), reply) : rc;
 }
 
 int ne_ae_handle(struct ne_ae *ae, uint32_t shards, uint8_t type, const uint8_t *msg, size_t n,
@@ -692,22 +718,24 @@ static int repair_shard(struct round *rd, uint32_t shard)
     return rc;
 }
 
-/* Level 0: tombstones. This node's list goes to the peer, which learns
- * those it lacks and answers with its own, of which this node learns
- * those it lacks, before any digest is compared: a replica that missed
- * a deletion neither keeps nor hands out the deleted points. */
+/* Level 0: tombstones, before any data is compared, so that a replica
+ * that missed a deletion neither keeps nor hands out the deleted points.
+ * This node sends the digest of its tombstones; a peer with another
+ * digest answers with its list, which this node learns; if the digests
+ * still differ the peer lacks some, and this node sends its list. */
 static int exchange_tombs(struct round *rd)
 {
     struct ne_tombs *t = rd->ae->o.tombs;
     if (!t) return 0;
-    rd->req.len = 0;
-    int rc = ne_tombs_encode(t, &rd->req);
+    uint64_t theirs = 0;
+    int rc = tombs_msg(t, false, &rd->req);
     if (rc == 0) rc = call(rd, NE_FT_AE_TOMBS, NE_FT_AE_TOMBS_REPLY);
-    uint32_t got = 0;
-    if (rc == 0)
-        rc = ne_tombs_merge(t, rd->ae->o.store, rd->reply.p, rd->reply.len, ne_time_wall_ns(),
-                            &got);
-    if (got) atomic_fetch_add(&rd->ae->tombs_learned, got);
+    if (rc == 0) rc = tombs_take(rd->ae, rd->reply.p, rd->reply.len, &theirs);
+    if (rc == 0 && theirs != ne_tombs_digest(t)) {
+        rc = tombs_msg(t, true, &rd->req);
+        if (rc == 0) rc = call(rd, NE_FT_AE_TOMBS, NE_FT_AE_TOMBS_REPLY);
+        if (rc == 0) rc = tombs_take(rd->ae, rd->reply.p, rd->reply.len, &theirs);
+    }
     rd->req.len = 0;
     return rc;
 }

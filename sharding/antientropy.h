@@ -26,7 +26,8 @@
  * their writes.
  *
  * Deletions (tomb.h): with opts.tombs, a round starts by exchanging
- * tombstone lists, each end learning (and applying) those it lacks, so
+ * tombstones (a digest first, lists only when they differ), each end
+ * learning (and applying) those it lacks, so
  * that a replica that missed a deletion (down past the hint window) is
  * told before digests are compared; and every pulled point a tombstone
  * covers (written before the deletion) is dropped instead of stored.
@@ -46,8 +47,15 @@
  *                           those series with t0 <= ts <= t1. A reply
  *                           over NE_AE_PULL_MAX bytes is refused with
  *                           NE_ETOOBIG: the caller halves [t0, t1].
- *   NE_FT_AE_TOMBS   req:   the sender's tombstones (ne_tombs_encode)
- *                    reply: the receiver's, after it learned the sender's
+ *   NE_FT_AE_TOMBS   req:   [digest u64][has_list u8]([list])?
+ *                    reply: [digest u64][has_list u8]([list])?
+ *                           digest: ne_tombs_digest of the sender's
+ *                           tombstones; list: ne_tombs_encode. A round
+ *                           sends its digest alone; a peer whose digest
+ *                           differs answers with its list, which the round
+ *                           learns; if the digests still differ the round
+ *                           sends its list, which the peer learns. Equal
+ *                           sets cost one 9-byte request and reply.
  * A bucket is floor(ts / bucket_ns); series is the hash of the database
  * name and the series (ne_ae_series_key).
  *

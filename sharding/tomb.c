@@ -354,6 +354,16 @@ uint64_t ne_tombs_dropped(struct ne_tombs *t)
     return atomic_load(&t->dropped);
 }
 
+uint64_t ne_tombs_digest(struct ne_tombs *t)
+{
+    uint64_t d = 0;
+    pthread_rwlock_rdlock(&t->lock);
+    for (size_t i = 0; i < t->n; i++)
+        d += ne_ring_hash(t->e[i].enc.p, t->e[i].enc.len);
+    pthread_rwlock_unlock(&t->lock);
+    return d;
+}
+
 /* Puts tb in the set if new and not expired: 1 added (filtering from now
  * on), 0 not, or an error. */
 static int insert(struct ne_tombs *t, const struct ne_tomb *tb, int64_t now_ns,
@@ -475,15 +485,16 @@ int ne_tombs_merge(struct ne_tombs *t, struct ne_store *s, const uint8_t *p, siz
 
 /* ---- filtering arrivals ----------------------------------------------------------- */
 
-/* Whether a tombstone of db covers point p of b written with version v. */
-static bool covered_locked(const struct ne_tombs *t, const char *db, const struct ne_batch *b,
-                           const struct ne_point *p, uint64_t v)
+/* Whether one of the n tombstones c (all of database db) covers point p
+ * of b written with version v. */
+static bool covered(const struct ne_tomb *const *c, size_t n, const char *db,
+                    const struct ne_batch *b, const struct ne_point *p, uint64_t v)
 {
     bool hashed = false;
     uint64_t h = 0;
-    for (size_t i = 0; i < t->n; i++) {
-        const struct ne_tomb *tb = t->e[i].t;
-        if (v >= tb->version || strcmp(tb->db, db) != 0) continue;
+    for (size_t i = 0; i < n; i++) {
+        const struct ne_tomb *tb = c[i];
+        if (v >= tb->version) continue;
         if (tb->kind == NE_TOMB_POINTS && !hashed) {
             if (p->ts < tb->t0 || p->ts > tb->t1) continue;
             h = ne_ring_series_hash(p->meas, ne_point_tags(b, p), p->ntags);
@@ -511,8 +522,20 @@ int ne_tombs_filter(struct ne_tombs *t, const char *db, const struct ne_batch *b
     if (!t || !ver) return 0;
     pthread_rwlock_rdlock(&t->lock); /* until ne_tombs_kept_free */
     k->locked = t;
-    uint32_t i = 0;
-    while (i < b->npts && !covered_locked(t, db, b, &b->pts[i], ver[i]))
+    /* the candidates: tombstones of db newer than the oldest point */
+    uint64_t oldest = UINT64_MAX;
+    for (uint32_t j = 0; j < b->npts; j++)
+        if (ver[j] < oldest) oldest = ver[j];
+    const struct ne_tomb *few[32], **c = few;
+    if (t->n > 32 && !(c = ne_malloc(t->n * sizeof *c))) {
+        ne_tombs_kept_free(k);
+        return NE_ENOMEM;
+    }
+    size_t nc = 0;
+    for (size_t j = 0; j < t->n; j++)
+        if (t->e[j].t->version > oldest && strcmp(t->e[j].t->db, db) == 0) c[nc++] = t->e[j].t;
+    uint32_t i = nc ? 0 : b->npts;
+    while (i < b->npts && !covered(c, nc, db, b, &b->pts[i], ver[i]))
         i++;
     int rc = 0;
     if (i < b->npts) { /* something goes: copy the rest that stays */
@@ -521,7 +544,7 @@ int ne_tombs_filter(struct ne_tombs *t, const char *db, const struct ne_batch *b
         rc = k->own_pts && k->own_ver ? 0 : NE_ENOMEM;
         uint32_t n = 0;
         for (uint32_t j = 0; rc == 0 && j < b->npts; j++) {
-            if (j >= i && covered_locked(t, db, b, &b->pts[j], ver[j])) continue;
+            if (j >= i && covered(c, nc, db, b, &b->pts[j], ver[j])) continue;
             k->own_pts[n] = b->pts[j];
             k->own_ver[n++] = ver[j];
         }
@@ -531,6 +554,7 @@ int ne_tombs_filter(struct ne_tombs *t, const char *db, const struct ne_batch *b
         k->dropped = b->npts - n;
         atomic_fetch_add(&t->dropped, k->dropped);
     }
+    if (c != few) ne_free(c);
     if (rc != 0) ne_tombs_kept_free(k);
     return rc;
 }

@@ -112,6 +112,11 @@ size_t ne_tombs_count(struct ne_tombs *t);
 /* Points ne_tombs_filter left out since open (a monotonic count). */
 uint64_t ne_tombs_dropped(struct ne_tombs *t);
 
+/* A digest of the set: the sum (mod 2^64) of ne_ring_hash of each
+ * tombstone's encoding; equal sets have equal digests, whatever the
+ * order they were learned in. 0 when empty. */
+uint64_t ne_tombs_digest(struct ne_tombs *t);
+
 /* Takes in tombstone tb (borrowed) learned now_ns: when it is new and
  * not expired, it starts filtering at once, is applied to store s
  * (ne_tomb_apply) and then saved. Returns 1 (new, applied and durable),
