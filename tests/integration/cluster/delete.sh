@@ -105,6 +105,9 @@ for n in 1 2 3; do
   stores+=("$IT_DIR/node$n.json")
   dbs=$("$NEOEDGE_BIN" query --data-dir "$IT_DIR/data$n" --format json 'SHOW DATABASES' 2>&1)
   it_expect "node$n's own store has no dropped database ($dbs)" no_lab "$dbs"
+  report=$("$NEOEDGE_BIN" verify "$IT_DIR/data$n" 2>&1)
+  it_eq "neoedge verify passes on node$n's data dir" "$?" 0
+  it_contains "neoedge verify reads node$n's tombstones" "$report" "tombstones: 3 tombstones"
 done
 verdict=$("$PY" "$CHECK" nodes "${stores[@]}")
 it_eq "no node holds a deleted point; every expected point is on two nodes ($verdict)" "$?" 0
