@@ -201,7 +201,53 @@ struct ne_tombs {
     size_t n, cap;
     atomic_size_t count;
     atomic_uint_fast64_t dropped; /* points filtered out since open */
+    /* every series NE_TOMB_POINTS tombstones name, as an open-addressing
+     * set (0 marks a free slot; has_zero for the hash 0), so that a point
+     * of a series no tombstone names costs one probe; rebuilt with e[].
+     * NULL (no memory): every point is checked against every tombstone */
+    uint64_t *idx;
+    size_t idx_mask;
+    bool has_zero;
 };
+
+static void index_put(uint64_t *idx, size_t mask, uint64_t h)
+{
+    size_t i = (size_t)h & mask;
+    while (idx[i] && idx[i] != h)
+        i = (i + 1) & mask;
+    idx[i] = h;
+}
+
+/* Rebuilds the series index after e[] changed (write lock held). */
+static void index_rebuild_locked(struct ne_tombs *t)
+{
+    size_t total = 0;
+    for (size_t i = 0; i < t->n; i++)
+        total += t->e[i].t->nseries;
+    size_t cap = 16;
+    while (cap < 2 * total)
+        cap *= 2;
+    ne_free(t->idx);
+    t->idx = ne_calloc(cap, sizeof *t->idx);
+    t->idx_mask = cap - 1;
+    t->has_zero = false;
+    for (size_t i = 0; t->idx && i < t->n; i++)
+        for (uint32_t j = 0; j < t->e[i].t->nseries; j++) {
+            uint64_t h = t->e[i].t->series[j];
+            if (h == 0) t->has_zero = true;
+            else index_put(t->idx, t->idx_mask, h);
+        }
+}
+
+/* Whether some NE_TOMB_POINTS tombstone may name series h. */
+static bool index_has(const struct ne_tombs *t, uint64_t h)
+{
+    if (!t->idx) return true;
+    if (h == 0) return t->has_zero;
+    for (size_t i = (size_t)h & t->idx_mask; t->idx[i]; i = (i + 1) & t->idx_mask)
+        if (t->idx[i] == h) return true;
+    return false;
+}
 
 static bool expired(const struct ne_tombs *t, uint64_t version, int64_t now_ns)
 {
@@ -294,6 +340,7 @@ static int load(struct ne_tombs *t, int64_t now_ns)
             ne_free(tb);
     }
     if (rc == 0 && r.off != r.n) rc = NE_ECORRUPT;
+    if (rc == 0) index_rebuild_locked(t);
     if (rc != 0)
         ne_log(NE_LOG_ERROR, MOD, "the tombstone file is unreadable", "path", t->path, "err",
                ne_strerror(rc), NULL);
@@ -308,6 +355,7 @@ void ne_tombs_close(struct ne_tombs **pt)
     for (size_t i = 0; i < t->n; i++)
         entry_free(&t->e[i]);
     ne_free(t->e);
+    ne_free(t->idx);
     ne_free(t->path);
     pthread_rwlock_destroy(&t->lock);
     pthread_mutex_destroy(&t->learn_mu);
@@ -378,6 +426,7 @@ static int insert(struct ne_tombs *t, const struct ne_tomb *tb, int64_t now_ns,
     pthread_rwlock_wrlock(&t->lock);
     rc = find_locked(t, enc->p, enc->len) >= 0 ? 0 : add_locked(t, own, enc->p, enc->len);
     bool added = rc == 0 && t->n && t->e[t->n - 1].t == own;
+    if (added) index_rebuild_locked(t);
     pthread_rwlock_unlock(&t->lock);
     if (!added) ne_free(own);
     return rc != 0 ? rc : added;
@@ -388,6 +437,7 @@ static void forget(struct ne_tombs *t, const struct ne_pbuf *enc)
     pthread_rwlock_wrlock(&t->lock);
     ssize_t i = find_locked(t, enc->p, enc->len);
     if (i >= 0) remove_at_locked(t, (size_t)i);
+    index_rebuild_locked(t);
     pthread_rwlock_unlock(&t->lock);
 }
 
@@ -424,6 +474,7 @@ int ne_tombs_expire(struct ne_tombs *t, int64_t now_ns)
             remove_at_locked(t, i);
             gone++;
         }
+    if (gone) index_rebuild_locked(t);
     int rc = gone ? save_locked(t) : 0;
     pthread_rwlock_unlock(&t->lock);
     pthread_mutex_unlock(&t->learn_mu);
@@ -485,24 +536,34 @@ int ne_tombs_merge(struct ne_tombs *t, struct ne_store *s, const uint8_t *p, siz
 
 /* ---- filtering arrivals ----------------------------------------------------------- */
 
-/* Whether one of the n tombstones c (all of database db) covers point p
- * of b written with version v. */
-static bool covered(const struct ne_tomb *const *c, size_t n, const char *db,
+/* The tombstones of one batch worth checking: those of its database,
+ * newer than its oldest point, whose range meets the batch's; the whole
+ * ones (database, measurement) first, then the NE_TOMB_POINTS ones. */
+struct cands {
+    const struct ne_tomb **v;
+    size_t n, nwhole;
+};
+
+/* Whether a candidate covers point p of b written with version v. The
+ * series hash is computed only when NE_TOMB_POINTS candidates exist, and
+ * they are looked at only when the index says one names the series. */
+static bool covered(const struct ne_tombs *t, const struct cands *c, const char *db,
                     const struct ne_batch *b, const struct ne_point *p, uint64_t v)
 {
-    bool hashed = false;
-    uint64_t h = 0;
-    for (size_t i = 0; i < n; i++) {
-        const struct ne_tomb *tb = c[i];
-        if (v >= tb->version) continue;
-        if (tb->kind == NE_TOMB_POINTS && !hashed) {
-            if (p->ts < tb->t0 || p->ts > tb->t1) continue;
-            h = ne_ring_series_hash(p->meas, ne_point_tags(b, p), p->ntags);
-            hashed = true;
-        }
-        if (ne_tomb_covers(tb, db, p->meas, h, p->ts, v)) return true;
-    }
+    for (size_t i = 0; i < c->nwhole; i++)
+        if (ne_tomb_covers(c->v[i], db, p->meas, 0, p->ts, v)) return true;
+    if (c->nwhole == c->n) return false;
+    uint64_t h = ne_ring_series_hash(p->meas, ne_point_tags(b, p), p->ntags);
+    if (!index_has(t, h)) return false;
+    for (size_t i = c->nwhole; i < c->n; i++)
+        if (ne_tomb_covers(c->v[i], db, p->meas, h, p->ts, v)) return true;
     return false;
+}
+
+static bool cand_ok(const struct ne_tomb *tb, const char *db, uint64_t oldest, int64_t tmin,
+                    int64_t tmax)
+{
+    return tb->version > oldest && tb->t0 <= tmax && tb->t1 >= tmin && strcmp(tb->db, db) == 0;
 }
 
 void ne_tombs_kept_free(struct ne_tombs_kept *k)
@@ -522,20 +583,32 @@ int ne_tombs_filter(struct ne_tombs *t, const char *db, const struct ne_batch *b
     if (!t || !ver) return 0;
     pthread_rwlock_rdlock(&t->lock); /* until ne_tombs_kept_free */
     k->locked = t;
-    /* the candidates: tombstones of db newer than the oldest point */
+    /* the candidates: tombstones of db newer than the oldest point whose
+     * range meets the batch's */
     uint64_t oldest = UINT64_MAX;
-    for (uint32_t j = 0; j < b->npts; j++)
+    int64_t tmin = INT64_MAX, tmax = INT64_MIN;
+    for (uint32_t j = 0; j < b->npts; j++) {
         if (ver[j] < oldest) oldest = ver[j];
+        if (b->pts[j].ts < tmin) tmin = b->pts[j].ts;
+        if (b->pts[j].ts > tmax) tmax = b->pts[j].ts;
+    }
     const struct ne_tomb *few[32], **c = few;
     if (t->n > 32 && !(c = ne_malloc(t->n * sizeof *c))) {
         ne_tombs_kept_free(k);
         return NE_ENOMEM;
     }
-    size_t nc = 0;
-    for (size_t j = 0; j < t->n; j++)
-        if (t->e[j].t->version > oldest && strcmp(t->e[j].t->db, db) == 0) c[nc++] = t->e[j].t;
-    uint32_t i = nc ? 0 : b->npts;
-    while (i < b->npts && !covered(c, nc, db, b, &b->pts[i], ver[i]))
+    struct cands cs = {.v = c};
+    for (int pass = 0; pass < 2; pass++) {
+        for (size_t j = 0; j < t->n; j++) {
+            const struct ne_tomb *tb = t->e[j].t;
+            if ((tb->kind == NE_TOMB_POINTS) == (pass == 1) &&
+                cand_ok(tb, db, oldest, tmin, tmax))
+                c[cs.n++] = tb;
+        }
+        if (pass == 0) cs.nwhole = cs.n;
+    }
+    uint32_t i = cs.n ? 0 : b->npts;
+    while (i < b->npts && !covered(t, &cs, db, b, &b->pts[i], ver[i]))
         i++;
     int rc = 0;
     if (i < b->npts) { /* something goes: copy the rest that stays */
@@ -544,7 +617,7 @@ int ne_tombs_filter(struct ne_tombs *t, const char *db, const struct ne_batch *b
         rc = k->own_pts && k->own_ver ? 0 : NE_ENOMEM;
         uint32_t n = 0;
         for (uint32_t j = 0; rc == 0 && j < b->npts; j++) {
-            if (j >= i && covered(c, nc, db, b, &b->pts[j], ver[j])) continue;
+            if (j >= i && covered(t, &cs, db, b, &b->pts[j], ver[j])) continue;
             k->own_pts[n] = b->pts[j];
             k->own_ver[n++] = ver[j];
         }
