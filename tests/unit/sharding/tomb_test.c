@@ -293,6 +293,68 @@ static void test_filter_batch(void)
     ne_store_close(&st);
 }
 
+/* Many tombstones: each DELETE names its own series; whole ones mixed
+ * in; once they expire nothing is filtered any more. */
+static void test_filter_many(void)
+{
+    char path[512];
+    tombs_path("many", path, sizeof path);
+    struct ne_store *st = store_open("many");
+    T_CHECK(st != NULL);
+    int64_t now = ne_time_wall_ns();
+    struct ne_tombs *t = NULL;
+    T_OK(ne_tombs_open(path, 3600 * SEC, now, &t));
+    uint64_t v_del = ver_at_ms(now / MS);
+    for (int k = 0; k < 40; k++) {
+        char dev[8];
+        snprintf(dev, sizeof dev, "d%d", k);
+        uint64_t h = hash_of("env", dev);
+        struct ne_tomb tb = {.kind = NE_TOMB_POINTS, .version = v_del + (uint64_t)k, .db = "iot",
+                             .t0 = T0, .t1 = T0 + 10 * SEC, .series = &h, .nseries = 1};
+        T_EQ_INT(ne_tombs_learn(t, st, &tb, now), 1);
+    }
+    struct ne_tomb m = {.kind = NE_TOMB_MEASUREMENT, .version = v_del, .db = "iot",
+                        .meas = "gone"};
+    T_EQ_INT(ne_tombs_learn(t, st, &m, now), 1);
+
+    struct ne_batch b;
+    ne_batch_init(&b);
+    static char devs[50][8]; /* the batch's views point here */
+    for (int k = 0; k < 50; k++) {
+        snprintf(devs[k], sizeof devs[k], "d%d", k);
+        add_point(&b, "env", devs[k], T0 + 5 * SEC, k);  /* deleted for d0..d39 */
+        add_point(&b, "env", devs[k], T0 + 20 * SEC, k); /* after the range: kept */
+    }
+    add_point(&b, "gone", "d0", T0 + 99 * SEC, 1);
+    uint64_t *ver = malloc(b.npts * sizeof *ver);
+    for (uint32_t i = 0; i < b.npts; i++)
+        ver[i] = v_del - 1;
+    ver[2 * 7] = v_del + 100; /* d7 at T0+5s written after its deletion */
+    struct ne_tombs_kept k;
+    T_OK(ne_tombs_filter(t, "iot", &b, ver, &k));
+    T_EQ_INT(k.dropped, 40 - 1 + 1);
+    for (uint32_t i = 0; i < k.b.npts; i++) {
+        const struct ne_point *p = &k.b.pts[i];
+        bool in_range = p->ts == T0 + 5 * SEC;
+        const struct ne_tag *tag = ne_point_tags(&k.b, p);
+        char num[8] = "";
+        memcpy(num, tag->val.p + 1, tag->val.n - 1 < 7 ? tag->val.n - 1 : 7);
+        int dev = atoi(num);
+        T_CHECK(p->meas.n == 3);
+        T_CHECK(!in_range || dev >= 40 || dev == 7);
+    }
+    ne_tombs_kept_free(&k);
+
+    T_EQ_INT(ne_tombs_expire(t, now + 3601 * SEC), 41);
+    T_OK(ne_tombs_filter(t, "iot", &b, ver, &k));
+    T_EQ_INT(k.dropped, 0);
+    ne_tombs_kept_free(&k);
+    free(ver);
+    ne_batch_free(&b);
+    ne_tombs_close(&t);
+    ne_store_close(&st);
+}
+
 /* ---- the durable set ------------------------------------------------------ */
 
 static void test_learn_applies_and_persists(void)
@@ -663,6 +725,7 @@ int main(void)
     T_RUN(test_codec_refusals);
     T_RUN(test_covers_by_version);
     T_RUN(test_filter_batch);
+    T_RUN(test_filter_many);
     T_RUN(test_learn_applies_and_persists);
     T_RUN(test_damaged_file_refused);
     T_RUN(test_list_exchange);
