@@ -3,8 +3,10 @@
  * (0) one tombstone: a decoded one re-encodes to the same bytes and is
  * matched against a few points; (1) a tombstone list as anti-entropy
  * exchanges it, learned into a set over a small store (what it names is
- * deleted there); (2) the set's file, opened. Nothing may crash, leak or
- * read out of bounds; malformed input is refused.
+ * deleted there); (2) the set's file, opened; (3) an anti-entropy
+ * NE_FT_AE_TOMBS request served (digest, list) by a node keeping a set.
+ * Nothing may crash, leak or read out of bounds; malformed input is
+ * refused.
  */
 #include <stdint.h>
 #include <stdio.h>
@@ -14,13 +16,18 @@
 #include "ports/err.h"
 #include "ports/log.h"
 #include "ports/platform.h"
+#include "sharding/antientropy.h"
 #include "sharding/tomb.h"
 
 static struct ne_store *g_store;
+static struct ne_tombs *g_tombs; /* the set of the serving node */
+static struct ne_ae *g_ae;
 static char g_dir[64], g_file[96];
 
 static void done(void)
 {
+    ne_ae_free(&g_ae);
+    ne_tombs_close(&g_tombs);
     ne_store_close(&g_store);
     ne_fs_remove_tree(g_dir);
 }
@@ -37,8 +44,23 @@ static int setup(void)
     o.durability = NE_STORE_NONE;
     o.future_grace_ns = 0;
     if (ne_store_open(&o, &g_store)) return -1;
+    char served[96];
+    snprintf(served, sizeof served, "%s/served", g_dir);
+    if (ne_tombs_open(served, 0, 0, &g_tombs)) return -1;
+    struct ne_ae_opts ao = {.store = g_store, .tombs = g_tombs};
+    if (ne_ae_new(&ao, &g_ae)) return -1;
     atexit(done);
     return 0;
+}
+
+static void serve(const uint8_t *p, size_t n)
+{
+    struct ne_pbuf reply = {0};
+    uint8_t rt = 0;
+    if (ne_ae_handle(g_ae, 4, NE_FT_AE_TOMBS, p, n, &reply, &rt) == 0 &&
+        (rt != NE_FT_AE_TOMBS_REPLY || reply.len < 9))
+        abort();
+    ne_pbuf_free(&reply);
 }
 
 static void one(const uint8_t *p, size_t n)
@@ -91,8 +113,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     case 1:
         list(data + 1, size - 1);
         break;
-    default:
+    case 2:
         file(data + 1, size - 1);
+        break;
+    default:
+        serve(data + 1, size - 1);
         break;
     }
     return 0;
