@@ -2,13 +2,15 @@
 
 The data set is fixed: measurement m, series dev=d00..d19, 30 points each
 (one a second from BASE), and measurement gone, series d00..d04, the same
-times; every value 1. The deletions the test runs are DELETE of m's
-series d00..d04 from BASE+5s to BASE+19s, and DROP MEASUREMENT gone. The
-newer writes, after both, put value 2 at m d00..d04 BASE+10s..BASE+12s
-(inside the deleted range) and at gone d00 BASE+3s. A second database,
-lab (measurement x, d00..d09, 10 points each), is dropped whole.
+times; every value 1. The old writes, made while a node is down and before
+the deletions, put value 3 at m d00..d09 BASE+15s..BASE+17s. The deletions
+the test runs are DELETE of m's series d00..d09 from BASE+5s to BASE+19s,
+and DROP MEASUREMENT gone. The newer writes, after them, put value 2 at m
+d00..d09 BASE+10s..BASE+12s (inside the deleted range) and at gone d00
+BASE+3s. A second database, lab (measurement x, d00..d09, 10 points each),
+is dropped whole.
 
-  write PORT base|newer     writes that part over HTTP (exit 1 unless 204)
+  write PORT base|old|newer writes that part over HTTP (exit 1 unless 204)
   statements                prints the DELETE and the DROPs, one a line
   nodes NODE.json...        each node's own store (read offline): no node
                             holds a deleted point; every expected point is
@@ -24,7 +26,7 @@ import urllib.request
 
 BASE = 1_767_225_600_000_000_000  # 2026-01-01T00:00:00Z
 SEC = 1_000_000_000
-DEL_DEVS = ["d%02d" % i for i in range(5)]
+DEL_DEVS = ["d%02d" % i for i in range(10)]
 DEL_T0, DEL_T1 = BASE + 5 * SEC, BASE + 19 * SEC
 RF = 2
 
@@ -36,6 +38,12 @@ def base_points():
     for d in range(5):
         for i in range(30):
             yield ("gone", "d%02d" % d, BASE + i * SEC, 1)
+
+
+def old_points():
+    for dev in DEL_DEVS:
+        for i in (15, 16, 17):
+            yield ("m", dev, BASE + i * SEC, 3)
 
 
 def newer_points():
@@ -67,13 +75,15 @@ def post(port, db, pts):
 def write(port, part):
     if part == "newer":
         return post(port, "iot", newer_points())
+    if part == "old":
+        return post(port, "iot", old_points())
     lab = [("x", "d%02d" % d, BASE + i * SEC, 1) for d in range(10) for i in range(10)]
     return post(port, "iot", base_points()) and post(port, "lab", lab)
 
 
 def statements():
     iso = lambda ns: "2026-01-01T00:00:%02dZ" % ((ns - BASE) // SEC)
-    print("DELETE FROM m WHERE dev =~ /^d0[0-4]$/ AND time >= '%s' AND time <= '%s'"
+    print("DELETE FROM m WHERE dev =~ /^d0[0-9]$/ AND time >= '%s' AND time <= '%s'"
           % (iso(DEL_T0), iso(DEL_T1)))
     print("DROP MEASUREMENT gone")
     print("DROP DATABASE lab")

@@ -1,13 +1,17 @@
 #!/usr/bin/env bash
 # delete.sh MODE - DELETE, DROP MEASUREMENT and DROP DATABASE in a cluster:
 # three nodes, factor 2. A fixed data set reaches its owners; node3 is
-# killed; the deletions go to node2 (answered as a single node answers);
-# newer points are written into the deleted range through node1; node3
-# restarts. Once hints are drained and anti-entropy is quiet, no node's
-# own store holds a deleted point, every expected point (the newer ones
-# included) is on at least two nodes, and a query through any node answers
-# exactly the expected points; the dropped database is nowhere.
-#   MODE hints: node3 gets the deletions as hints when it returns;
+# killed; old points are written through node1 (hints for node3); the
+# deletions go to node2 (answered as a single node answers); newer points
+# are written into the deleted range through node1; node3 restarts. Once
+# hints are drained and anti-entropy is quiet, no node's own store holds a
+# deleted point, every expected point (the newer ones included) is on at
+# least two nodes, and a query through any node answers exactly the
+# expected points; the dropped database is nowhere.
+#   MODE hints: node3 returns cut off from node1 (the test partition hook)
+#               and gets the deletions as hints from node2; then node1's
+#               hints arrive, and the old points among them are dropped on
+#               arrival, counted;
 #   MODE ae:    the hint window is so short that node3's hints are dropped
 #               while it is down: only anti-entropy's tombstone exchange
 #               can tell it.
@@ -24,7 +28,10 @@ hint_window=1h
 [ "$MODE" = ae ] && hint_window=300ms
 cl_ports 3
 for n in 1 2 3; do cl_config $n 2 "hint_window: $hint_window" "anti_entropy_interval: 1s"; done
-for n in 1 2 3; do cl_start $n; done
+for n in 1 2 3; do
+  : >"$IT_DIR/part$n"
+  ae_start $n
+done
 for n in 1 2 3; do
   it_expect "node$n sees three alive members" it_wait_for 20 cl_alive_is $n 3
 done
@@ -52,6 +59,10 @@ cl_kill 3
 dead_is() { [ "$(cl_field "$1" 'j["counts"]["dead"]')" = "$2" ]; }
 it_expect "node1 sees node3 dead" it_wait_for 20 dead_is 1 1
 it_expect "node2 sees node3 dead" it_wait_for 20 dead_is 2 1
+"$PY" "$CHECK" write "${HTTP[1]}" old
+it_eq "old points for node3 are acknowledged by node1" "$?" 0
+it_expect "node2 got node1's old points (the deletion orders after them)" \
+  it_wait_for 30 queued_is 1 node2 0
 while IFS= read -r stmt; do
   query 2 "$stmt"
   it_eq "node2 answers '$stmt' as a single node does" "$(cat "$IT_DIR/answer")" "$OK_JSON"
@@ -73,11 +84,24 @@ if [ "$MODE" = ae ]; then
     it_wait_for 30 queued_is 2 node3 0
 fi
 
-cl_start 3
+if [ "$MODE" = hints ]; then
+  ae_partition 1 node3
+  ae_partition 3 node1
+fi
+ae_start 3
+it_expect "node3 learned the three deletions" it_wait_for 30 tombs_is 3 3
+if [ "$MODE" = hints ]; then
+  it_eq "node3 got the deletions from node2 while cut off from node1" \
+    "$(it_metric neoedge_cluster_points_deleted_on_arrival_total '' "${HTTP[3]}")" 0
+  ae_partition 1
+  ae_partition 3
+  arrived() { cl_positive "$(it_metric neoedge_cluster_points_deleted_on_arrival_total '' "${HTTP[3]}")"; }
+  it_expect "node1's hints of old points are dropped on arrival at node3, counted" \
+    it_wait_for 30 arrived
+fi
 for n in 1 2 3; do
   it_expect "node$n sees three alive members again" it_wait_for 20 cl_alive_is $n 3
 done
-it_expect "node3 learned the three deletions" it_wait_for 30 tombs_is 3 3
 it_expect "every hint queue is drained" it_wait_for 30 drained
 for n in 1 2 3; do
   it_expect "node$n's anti-entropy is quiet" ae_wait_quiet $n 60
