@@ -104,7 +104,7 @@ for n in 1 2 3; do
 done
 it_expect "every hint queue is drained" it_wait_for 30 drained
 for n in 1 2 3; do
-  it_expect "node$n's anti-entropy is quiet" ae_wait_quiet $n 60
+  it_expect "node$n's anti-entropy is quiet" ae_wait_quiet $n 30
 done
 answers=()
 for n in 1 2 3; do
