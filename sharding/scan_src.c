@@ -590,13 +590,29 @@ static int c_drop_measurement(void *ctx, const char *db, const char *meas)
                                      : NE_EUNSUPPORTED;
 }
 
+/* Whether every shard could be read: none without a live replica, no
+ * peer failed a call. */
+static bool read_whole(const struct ne_csrc *c)
+{
+    for (size_t i = 0; i < c->nnodes; i++)
+        if (c->nodes[i].failed) return false;
+    return c->nmissing == 0;
+}
+
 /* ids are series hashes, ascending (the executor sorts them), repeats
  * left out here; a long list becomes several tombstones of at most
- * NE_TOMB_SERIES_MAX series. */
+ * NE_TOMB_SERIES_MAX series. A DELETE names the series it picked, so it
+ * is refused (NE_EAGAIN, said in a warning) when some shard could not be
+ * read: series there would be missed. */
 static int c_delete_points(void *ctx, const char *db, const uint64_t *all, size_t nall,
                            int64_t t0, int64_t t1)
 {
     struct ne_csrc *c = ctx;
+    if (!read_whole(c)) {
+        warn(c, "DELETE refused: not every shard could be read, so the series it picks are not "
+                "all known; nothing was deleted");
+        return NE_EAGAIN;
+    }
     uint64_t *ids = nall ? ne_malloc(nall * sizeof *ids) : NULL;
     if (nall && !ids) return NE_ENOMEM;
     size_t n = 0;

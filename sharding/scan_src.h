@@ -24,7 +24,9 @@
  * node's store only and DELETE is not offered (the executor answers
  * "not supported"). A DELETE names the series it picked by their hashes
  * (the ids this source gives out), so it reaches the series the cluster
- * read lists.
+ * read lists; when some shard could not be read (no live replica, a peer
+ * failing a call) it is refused, nothing deleted, with a warning saying
+ * why.
  * Not thread-safe: one query at a time uses a source.
  */
 #ifndef NE_SHARDING_SCAN_SRC_H
