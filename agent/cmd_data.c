@@ -436,8 +436,10 @@ static int verify_tombs(const char *dir)
     if (!ne_fs_exists(path)) return 0;
     struct ne_tombs *t = NULL;
     int rc = ne_tombs_open(path, 0, 0, &t);
-    if (rc == 0) printf("%s: %zu tombstones\n", path, ne_tombs_count(t));
-    else printf("%s: %s\n", path, ne_strerror(rc));
+    if (rc == 0)
+        printf("%s: %zu tombstones\n", path, ne_tombs_count(t));
+    else
+        printf("%s: %s\n", path, ne_strerror(rc));
     ne_tombs_close(&t);
     return rc;
 }

@@ -515,8 +515,8 @@ static int tombs_take(struct ne_ae *ae, const uint8_t *p, size_t n, uint64_t *di
     if (r.bad || with_list > 1 || (!with_list && r.off != n)) return NE_ECORRUPT;
     if (!with_list) return 0;
     uint32_t got = 0;
-    int rc = ne_tombs_merge(ae->o.tombs, ae->o.store, p + r.off, n - r.off, ne_time_wall_ns(),
-                            &got);
+    int rc =
+        ne_tombs_merge(ae->o.tombs, ae->o.store, p + r.off, n - r.off, ne_time_wall_ns(), &got);
     if (got) atomic_fetch_add(&ae->tombs_learned, got);
     return rc;
 }

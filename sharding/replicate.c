@@ -774,8 +774,8 @@ int ne_replicator_broadcast(struct ne_replicator *r, const char *const *peers, s
         int e = peer_get(r, peers[i], &p);
         if (e == 0) e = ne_hintq_append(p->q, ne_time_wall_ns(), 0, rec, len);
         if (e != 0) {
-            ne_log(NE_LOG_ERROR, MOD, "cannot queue a deletion for a peer", "peer", peers[i],
-                   "err", ne_strerror(e), NULL);
+            ne_log(NE_LOG_ERROR, MOD, "cannot queue a deletion for a peer", "peer", peers[i], "err",
+                   ne_strerror(e), NULL);
             if (rc == 0) rc = e;
             continue;
         }

@@ -604,8 +604,8 @@ static bool read_whole(const struct ne_csrc *c)
  * NE_TOMB_SERIES_MAX series. A DELETE names the series it picked, so it
  * is refused (NE_EAGAIN, said in a warning) when some shard could not be
  * read: series there would be missed. */
-static int c_delete_points(void *ctx, const char *db, const uint64_t *all, size_t nall,
-                           int64_t t0, int64_t t1)
+static int c_delete_points(void *ctx, const char *db, const uint64_t *all, size_t nall, int64_t t0,
+                           int64_t t1)
 {
     struct ne_csrc *c = ctx;
     if (!read_whole(c)) {

@@ -136,8 +136,10 @@ static bool series_listed(const struct ne_tomb *t, uint64_t h)
     while (lo < hi) {
         size_t mid = lo + (hi - lo) / 2;
         if (t->series[mid] == h) return true;
-        if (t->series[mid] < h) lo = mid + 1;
-        else hi = mid;
+        if (t->series[mid] < h)
+            lo = mid + 1;
+        else
+            hi = mid;
     }
     return false;
 }
@@ -188,14 +190,14 @@ int ne_tomb_apply(struct ne_store *s, const struct ne_tomb *t)
 /* ---- the set ------------------------------------------------------------------ */
 
 struct entry {
-    struct ne_tomb *t;   /* from ne_tomb_decode */
-    struct ne_pbuf enc;  /* its encoding: identity and what is saved */
+    struct ne_tomb *t;  /* from ne_tomb_decode */
+    struct ne_pbuf enc; /* its encoding: identity and what is saved */
 };
 
 struct ne_tombs {
     char *path;
     int64_t ttl_ns;
-    pthread_rwlock_t lock; /* e[], n */
+    pthread_rwlock_t lock;    /* e[], n */
     pthread_mutex_t learn_mu; /* one learning at a time */
     struct entry *e;
     size_t n, cap;
@@ -234,8 +236,10 @@ static void index_rebuild_locked(struct ne_tombs *t)
     for (size_t i = 0; t->idx && i < t->n; i++)
         for (uint32_t j = 0; j < t->e[i].t->nseries; j++) {
             uint64_t h = t->e[i].t->series[j];
-            if (h == 0) t->has_zero = true;
-            else index_put(t->idx, t->idx_mask, h);
+            if (h == 0)
+                t->has_zero = true;
+            else
+                index_put(t->idx, t->idx_mask, h);
         }
 }
 
@@ -326,14 +330,18 @@ static int load(struct ne_tombs *t, int64_t now_ns)
     if (rc != 0) return rc;
     struct ne_wire_rd r = {.p = (const uint8_t *)buf, .n = len};
     uint32_t magic = ne_wire_u32(&r), format = ne_wire_u32(&r), count = ne_wire_u32(&r);
-    if (r.bad || magic != FILE_MAGIC) rc = NE_ECORRUPT;
-    else if (format != FILE_FORMAT) rc = NE_EVERSION;
+    if (r.bad || magic != FILE_MAGIC)
+        rc = NE_ECORRUPT;
+    else if (format != FILE_FORMAT)
+        rc = NE_EVERSION;
     for (uint32_t i = 0; rc == 0 && i < count; i++) {
         uint32_t n = ne_wire_u32(&r), crc = ne_wire_u32(&r);
         const uint8_t *p = ne_wire_take(&r, n);
         struct ne_tomb *tb = NULL;
-        if (!p || ne_crc32c(0, p, n) != crc) rc = NE_ECORRUPT;
-        else rc = ne_tomb_decode(p, n, &tb);
+        if (!p || ne_crc32c(0, p, n) != crc)
+            rc = NE_ECORRUPT;
+        else
+            rc = ne_tomb_decode(p, n, &tb);
         if (rc == 0 && (expired(t, tb->version, now_ns) || find_locked(t, p, n) >= 0))
             ne_free(tb);
         else if (rc == 0 && (rc = add_locked(t, tb, p, n)) != 0)
@@ -414,8 +422,7 @@ uint64_t ne_tombs_digest(struct ne_tombs *t)
 
 /* Puts tb in the set if new and not expired: 1 added (filtering from now
  * on), 0 not, or an error. */
-static int insert(struct ne_tombs *t, const struct ne_tomb *tb, int64_t now_ns,
-                  struct ne_pbuf *enc)
+static int insert(struct ne_tombs *t, const struct ne_tomb *tb, int64_t now_ns, struct ne_pbuf *enc)
 {
     enc->len = 0;
     int rc = ne_tomb_encode(tb, enc);
@@ -441,8 +448,7 @@ static void forget(struct ne_tombs *t, const struct ne_pbuf *enc)
     pthread_rwlock_unlock(&t->lock);
 }
 
-int ne_tombs_learn(struct ne_tombs *t, struct ne_store *s, const struct ne_tomb *tb,
-                   int64_t now_ns)
+int ne_tombs_learn(struct ne_tombs *t, struct ne_store *s, const struct ne_tomb *tb, int64_t now_ns)
 {
     struct ne_pbuf enc = {0};
     pthread_mutex_lock(&t->learn_mu);
@@ -601,8 +607,7 @@ int ne_tombs_filter(struct ne_tombs *t, const char *db, const struct ne_batch *b
     for (int pass = 0; pass < 2; pass++) {
         for (size_t j = 0; j < t->n; j++) {
             const struct ne_tomb *tb = t->e[j].t;
-            if ((tb->kind == NE_TOMB_POINTS) == (pass == 1) &&
-                cand_ok(tb, db, oldest, tmin, tmax))
+            if ((tb->kind == NE_TOMB_POINTS) == (pass == 1) && cand_ok(tb, db, oldest, tmin, tmax))
                 c[cs.n++] = tb;
         }
         if (pass == 0) cs.nwhole = cs.n;

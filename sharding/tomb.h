@@ -57,7 +57,7 @@
 #include "sharding/frame.h"
 #include "store/store.h"
 
-#define NE_TOMB_SERIES_MAX 65536u /* series of one tombstone (a DELETE is split) */
+#define NE_TOMB_SERIES_MAX 65536u     /* series of one tombstone (a DELETE is split) */
 #define NE_TOMB_LIST_MAX   (8u << 20) /* bytes of an encoded list (ne_tombs_encode) */
 
 enum ne_tomb_kind { NE_TOMB_DATABASE = 1, NE_TOMB_MEASUREMENT = 2, NE_TOMB_POINTS = 3 };
@@ -157,7 +157,7 @@ struct ne_tombs_kept {
     uint32_t dropped;
     struct ne_point *own_pts; /* owned when points were dropped */
     uint64_t *own_ver;
-    struct ne_tombs *locked;  /* whose read lock is held */
+    struct ne_tombs *locked; /* whose read lock is held */
 };
 int ne_tombs_filter(struct ne_tombs *t, const char *db, const struct ne_batch *b,
                     const uint64_t *ver, struct ne_tombs_kept *k);

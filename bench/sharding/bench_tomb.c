@@ -31,7 +31,7 @@ struct batches {
     uint64_t points;
     uint64_t *hash; /* distinct series hashes seen, for DELETEs that hit */
     size_t nhash, caphash;
-    char *text;     /* the file: the batches' strings point into it */
+    char *text; /* the file: the batches' strings point into it */
 };
 
 static void hash_add(struct batches *bs, uint64_t h)
@@ -105,8 +105,13 @@ static int add_deletes(struct ne_tombs *t, struct ne_store *st, const struct bat
         uint32_t u = 0;
         for (uint32_t j = 0; j < k; j++)
             if (u == 0 || s[j] != s[u - 1]) s[u++] = s[j];
-        struct ne_tomb tb = {.kind = NE_TOMB_POINTS, .version = VER + ++*seq, .db = "iot",
-                             .t0 = INT64_MIN, .t1 = INT64_MAX, .series = s, .nseries = u};
+        struct ne_tomb tb = {.kind = NE_TOMB_POINTS,
+                             .version = VER + ++*seq,
+                             .db = "iot",
+                             .t0 = INT64_MIN,
+                             .t1 = INT64_MAX,
+                             .series = s,
+                             .nseries = u};
         int r = ne_tombs_learn(t, st, &tb, 0);
         rc = r < 0 ? r : 0;
     }
@@ -142,8 +147,8 @@ static void row(const char *what, struct ne_tombs *t, const struct batches *bs, 
         ns[r] = (double)(ne_time_mono_ns() - t0) / (double)bs->points;
     }
     qsort(ns, (size_t)runs, sizeof *ns, cmp_dbl);
-    printf("| %s | %zu | %.1f | %.1f–%.1f | %" PRIu64 " |\n", what, ne_tombs_count(t),
-           ns[runs / 2], ns[0], ns[runs - 1], dropped);
+    printf("| %s | %zu | %.1f | %.1f–%.1f | %" PRIu64 " |\n", what, ne_tombs_count(t), ns[runs / 2],
+           ns[0], ns[runs - 1], dropped);
     free(ns);
     free(ver);
 }
@@ -154,10 +159,14 @@ int main(int argc, char **argv)
     uint64_t lines = 100000;
     int runs = 7;
     for (int i = 1; i + 1 < argc; i += 2) {
-        if (!strcmp(argv[i], "--file")) file = argv[i + 1];
-        else if (!strcmp(argv[i], "--lines")) lines = strtoull(argv[i + 1], NULL, 10);
-        else if (!strcmp(argv[i], "--runs")) runs = atoi(argv[i + 1]);
-        else if (!strcmp(argv[i], "--dir")) dir = argv[i + 1];
+        if (!strcmp(argv[i], "--file"))
+            file = argv[i + 1];
+        else if (!strcmp(argv[i], "--lines"))
+            lines = strtoull(argv[i + 1], NULL, 10);
+        else if (!strcmp(argv[i], "--runs"))
+            runs = atoi(argv[i + 1]);
+        else if (!strcmp(argv[i], "--dir"))
+            dir = argv[i + 1];
     }
     if (!file || runs < 1) {
         fprintf(stderr, "usage: bench_tomb --file F.lp [--lines N] [--runs R] [--dir DIR]\n");
@@ -189,7 +198,9 @@ int main(int argc, char **argv)
     printf("|---|---|---|---|---|\n");
     uint64_t seq = 0;
     row("none", t, &bs, runs, VER);
-    struct ne_tomb drop = {.kind = NE_TOMB_MEASUREMENT, .version = VER + ++seq, .db = "iot",
+    struct ne_tomb drop = {.kind = NE_TOMB_MEASUREMENT,
+                           .version = VER + ++seq,
+                           .db = "iot",
                            .meas = "no_such_measurement"};
     rc = ne_tombs_learn(t, st, &drop, 0) < 0;
     row("+1 DROP MEASUREMENT (no match)", t, &bs, runs, VER);

@@ -25,9 +25,9 @@
 #include "ae_testlib.h"
 #include "t.h"
 
-#define SEC  1000000000LL
-#define MS   1000000LL
-#define T0   1767225600000000000LL /* 2026-01-01T00:00:00Z */
+#define SEC 1000000000LL
+#define MS  1000000LL
+#define T0  1767225600000000000LL /* 2026-01-01T00:00:00Z */
 
 static char g_root[256];
 
@@ -58,8 +58,13 @@ static void test_codec_round_trip(void)
     struct ne_tomb in[3] = {
         {.kind = NE_TOMB_DATABASE, .version = 11, .db = "iot"},
         {.kind = NE_TOMB_MEASUREMENT, .version = 12, .db = "iot", .meas = "env"},
-        {.kind = NE_TOMB_POINTS, .version = 13, .db = "lab", .t0 = -5, .t1 = 99,
-         .series = series, .nseries = 2},
+        {.kind = NE_TOMB_POINTS,
+         .version = 13,
+         .db = "lab",
+         .t0 = -5,
+         .t1 = 99,
+         .series = series,
+         .nseries = 2},
     };
     for (int i = 0; i < 3; i++) {
         struct ne_pbuf b = {0};
@@ -69,8 +74,10 @@ static void test_codec_round_trip(void)
         T_EQ_INT(out->kind, in[i].kind);
         T_EQ_U64(out->version, in[i].version);
         T_EQ_STR(out->db, in[i].db);
-        if (in[i].meas) T_EQ_STR(out->meas, in[i].meas);
-        else T_CHECK(out->meas == NULL);
+        if (in[i].meas)
+            T_EQ_STR(out->meas, in[i].meas);
+        else
+            T_CHECK(out->meas == NULL);
         T_EQ_INT(out->nseries, in[i].nseries);
         if (in[i].kind == NE_TOMB_POINTS) {
             T_EQ_INT(out->t0, -5);
@@ -104,10 +111,20 @@ static void test_codec_refusals(void)
         {.kind = NE_TOMB_DATABASE, .version = 1, .db = "iot", .meas = "env"},
         {.kind = NE_TOMB_MEASUREMENT, .version = 1, .db = "iot"},
         {.kind = NE_TOMB_POINTS, .version = 1, .db = "iot", .t0 = 0, .t1 = 1},
-        {.kind = NE_TOMB_POINTS, .version = 1, .db = "iot", .t0 = 0, .t1 = 1,
-         .series = unsorted, .nseries = 2},
-        {.kind = NE_TOMB_POINTS, .version = 1, .db = "iot", .t0 = 2, .t1 = 1,
-         .series = &one, .nseries = 1},
+        {.kind = NE_TOMB_POINTS,
+         .version = 1,
+         .db = "iot",
+         .t0 = 0,
+         .t1 = 1,
+         .series = unsorted,
+         .nseries = 2},
+        {.kind = NE_TOMB_POINTS,
+         .version = 1,
+         .db = "iot",
+         .t0 = 2,
+         .t1 = 1,
+         .series = &one,
+         .nseries = 1},
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         struct ne_pbuf b = {0};
@@ -133,8 +150,13 @@ static void test_covers_by_version(void)
 {
     uint64_t h1 = hash_of("env", "d1"), h2 = hash_of("env", "d2");
     uint64_t s[1] = {h1};
-    struct ne_tomb pts = {.kind = NE_TOMB_POINTS, .version = 1000, .db = "iot", .t0 = 100,
-                          .t1 = 200, .series = s, .nseries = 1};
+    struct ne_tomb pts = {.kind = NE_TOMB_POINTS,
+                          .version = 1000,
+                          .db = "iot",
+                          .t0 = 100,
+                          .t1 = 200,
+                          .series = s,
+                          .nseries = 1};
     struct ne_sv env = NE_SV("env");
     T_CHECK(ne_tomb_covers(&pts, "iot", env, h1, 150, 999));   /* older: deleted */
     T_CHECK(ne_tomb_covers(&pts, "iot", env, h1, 150, 0));     /* unversioned: older */
@@ -147,8 +169,8 @@ static void test_covers_by_version(void)
     T_CHECK(!ne_tomb_covers(&pts, "iot", env, h2, 150, 1)); /* another series */
     T_CHECK(!ne_tomb_covers(&pts, "lab", env, h1, 150, 1)); /* another database */
 
-    struct ne_tomb meas = {.kind = NE_TOMB_MEASUREMENT, .version = 1000, .db = "iot",
-                           .meas = "env"};
+    struct ne_tomb meas = {
+        .kind = NE_TOMB_MEASUREMENT, .version = 1000, .db = "iot", .meas = "env"};
     T_CHECK(ne_tomb_covers(&meas, "iot", env, h2, INT64_MIN, 5));
     T_CHECK(!ne_tomb_covers(&meas, "iot", NE_SV("envx"), h2, 0, 5));
     T_CHECK(!ne_tomb_covers(&meas, "iot", NE_SV("en"), h2, 0, 5));
@@ -213,8 +235,8 @@ static int count_chunk(void *ctx, const struct ne_scan_chunk *c)
 
 static struct tally scan_all(struct ne_store *s, const char *meas)
 {
-    struct ne_store_scan_req q = {.db = "iot", .measurement = meas, .t0 = INT64_MIN,
-                                  .t1 = INT64_MAX};
+    struct ne_store_scan_req q = {
+        .db = "iot", .measurement = meas, .t0 = INT64_MIN, .t1 = INT64_MAX};
     struct tally t = {0};
     int rc = ne_store_scan(s, &q, count_chunk, &t);
     if (rc != 0 && rc != NE_ENOTFOUND) t.n = (size_t)-1;
@@ -264,8 +286,13 @@ static void test_filter_batch(void)
     ne_tombs_kept_free(&k);
 
     uint64_t s1 = hash_of("env", "d1");
-    struct ne_tomb tb = {.kind = NE_TOMB_POINTS, .version = 20, .db = "iot", .t0 = T0,
-                         .t1 = T0 + 5, .series = &s1, .nseries = 1};
+    struct ne_tomb tb = {.kind = NE_TOMB_POINTS,
+                         .version = 20,
+                         .db = "iot",
+                         .t0 = T0,
+                         .t1 = T0 + 5,
+                         .series = &s1,
+                         .nseries = 1};
     T_EQ_INT(ne_tombs_learn(t, st, &tb, T0), 1);
     T_EQ_INT(ne_tombs_learn(t, st, &tb, T0), 0); /* known */
     T_EQ_INT(ne_tombs_count(t), 1);
@@ -309,12 +336,16 @@ static void test_filter_many(void)
         char dev[8];
         snprintf(dev, sizeof dev, "d%d", k);
         uint64_t h = hash_of("env", dev);
-        struct ne_tomb tb = {.kind = NE_TOMB_POINTS, .version = v_del + (uint64_t)k, .db = "iot",
-                             .t0 = T0, .t1 = T0 + 10 * SEC, .series = &h, .nseries = 1};
+        struct ne_tomb tb = {.kind = NE_TOMB_POINTS,
+                             .version = v_del + (uint64_t)k,
+                             .db = "iot",
+                             .t0 = T0,
+                             .t1 = T0 + 10 * SEC,
+                             .series = &h,
+                             .nseries = 1};
         T_EQ_INT(ne_tombs_learn(t, st, &tb, now), 1);
     }
-    struct ne_tomb m = {.kind = NE_TOMB_MEASUREMENT, .version = v_del, .db = "iot",
-                        .meas = "gone"};
+    struct ne_tomb m = {.kind = NE_TOMB_MEASUREMENT, .version = v_del, .db = "iot", .meas = "gone"};
     T_EQ_INT(ne_tombs_learn(t, st, &m, now), 1);
 
     struct ne_batch b;
@@ -373,10 +404,15 @@ static void test_learn_applies_and_persists(void)
     struct ne_tombs *t = NULL;
     T_OK(ne_tombs_open(path, 3600 * SEC, now, &t));
     uint64_t s1 = hash_of("env", "d1");
-    struct ne_tomb pts = {.kind = NE_TOMB_POINTS, .version = v_del, .db = "iot",
-                          .t0 = T0, .t1 = T0 + 10 * SEC, .series = &s1, .nseries = 1};
-    struct ne_tomb meas = {.kind = NE_TOMB_MEASUREMENT, .version = v_del + 1, .db = "iot",
-                           .meas = "gone"};
+    struct ne_tomb pts = {.kind = NE_TOMB_POINTS,
+                          .version = v_del,
+                          .db = "iot",
+                          .t0 = T0,
+                          .t1 = T0 + 10 * SEC,
+                          .series = &s1,
+                          .nseries = 1};
+    struct ne_tomb meas = {
+        .kind = NE_TOMB_MEASUREMENT, .version = v_del + 1, .db = "iot", .meas = "gone"};
     T_EQ_INT(ne_tombs_learn(t, st, &pts, now), 1);
     T_EQ_INT(ne_tombs_learn(t, st, &meas, now), 1);
     T_EQ_INT(count(st, "env"), 1); /* d1 deleted, d2 kept */
@@ -394,8 +430,8 @@ static void test_learn_applies_and_persists(void)
     T_EQ_INT(count(st, "env"), 2);
 
     /* an old tombstone is not taken in, and the ttl forgets the others */
-    struct ne_tomb old = {.kind = NE_TOMB_DATABASE, .version = ver_at_ms(now / MS - 7200 * 1000),
-                          .db = "iot"};
+    struct ne_tomb old = {
+        .kind = NE_TOMB_DATABASE, .version = ver_at_ms(now / MS - 7200 * 1000), .db = "iot"};
     T_EQ_INT(ne_tombs_learn(t, st, &old, now), 0);
     T_EQ_INT(count(st, "env"), 2);
     T_EQ_INT(ne_tombs_expire(t, now + 1800 * SEC), 0);
@@ -629,8 +665,8 @@ struct counted {
     size_t tomb_bytes;
 };
 
-static int counted_call(void *ctx, uint8_t type, const void *msg, size_t n,
-                        struct ne_pbuf *reply, uint8_t *reply_type)
+static int counted_call(void *ctx, uint8_t type, const void *msg, size_t n, struct ne_pbuf *reply,
+                        uint8_t *reply_type)
 {
     struct counted *c = ctx;
     int rc = ae_call_peer(c->peer, type, msg, n, reply, reply_type);
@@ -660,8 +696,13 @@ static void test_antientropy_carries_deletion(void)
         put(b.st, "env", "d2", T0 + i * SEC, i, 100);
     }
     uint64_t s1 = hash_of("env", "d1");
-    struct ne_tomb del = {.kind = NE_TOMB_POINTS, .version = 200, .db = "iot", .t0 = T0,
-                          .t1 = T0 + 100 * SEC, .series = &s1, .nseries = 1};
+    struct ne_tomb del = {.kind = NE_TOMB_POINTS,
+                          .version = 200,
+                          .db = "iot",
+                          .t0 = T0,
+                          .t1 = T0 + 100 * SEC,
+                          .series = &s1,
+                          .nseries = 1};
     T_EQ_INT(ne_tombs_learn(ta, a.st, &del, T0), 1);
     put(a.st, "env", "d1", T0 + 3 * SEC, 42, 300);
     T_EQ_INT(count(a.st, "env"), 11);
