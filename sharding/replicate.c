@@ -781,6 +781,7 @@ int ne_replicator_broadcast(struct ne_replicator *r, const char *const *peers, s
         }
         peer_update_metrics(p);
         peer_kick(p);
+        enforce_budget(r, p);
     }
     return rc;
 }

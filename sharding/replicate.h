@@ -124,8 +124,9 @@ int ne_replicator_submit(struct ne_replicator *r, const char *db, const struct n
 /* Queues one tombstone record (rec, len bytes: made by
  * ne_repl_encode_tomb; copied) for each of peers[0..n) but this node,
  * creating their queues as needed, so that a member that is down gets it
- * when it returns (within hint_window). Returns 0 or the first error (the
- * others are still queued). */
+ * when it returns (within hint_window; hint_max_bytes holds for these
+ * records too). Returns 0 or the first error (the others are still
+ * queued). */
 int ne_replicator_broadcast(struct ne_replicator *r, const char *const *peers, size_t n,
                             const void *rec, size_t len);
 
