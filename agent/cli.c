@@ -118,7 +118,8 @@ static const struct ne_cli_cmd commands[] = {
      "usage: neoedge verify [--config FILE] [DATA_DIR]\n"
      "\n"
      "Checks the series log, every WAL file and every segment of the store\n"
-     "in DATA_DIR (default: data_dir of the config) and prints a report.\n"
+     "in DATA_DIR (default: data_dir of the config), and in a cluster the\n"
+     "hint queues and the tombstones of deletions, and prints a report.\n"
      "Exits 0 if healthy, 1 otherwise. No daemon may be running on it.\n",
      agent__cmd_verify},
     {"status", "summarise a running daemon: health, ingest, store, sinks, cluster",

@@ -30,6 +30,7 @@
 #include "ports/log.h"
 #include "ports/platform.h"
 #include "sharding/hintq.h"
+#include "sharding/tomb.h"
 #include "store/segment/segment.h"
 #include "store/store.h"
 
@@ -426,6 +427,23 @@ static int verify_hints(const char *dir)
     return rc != 0 ? rc : w.rc;
 }
 
+/* Checks the tombstones of cluster deletions, dir/cluster/tombstones
+ * (absent is fine), printing their count. Returns 0 or the problem. */
+static int verify_tombs(const char *dir)
+{
+    char path[4200];
+    snprintf(path, sizeof path, "%s/cluster/tombstones", dir);
+    if (!ne_fs_exists(path)) return 0;
+    struct ne_tombs *t = NULL;
+    int rc = ne_tombs_open(path, 0, 0, &t);
+    if (rc == 0)
+        printf("%s: %zu tombstones\n", path, ne_tombs_count(t));
+    else
+        printf("%s: %s\n", path, ne_strerror(rc));
+    ne_tombs_close(&t);
+    return rc;
+}
+
 int agent__cmd_verify(int argc, char **argv)
 {
     static const struct option opts[] = {
@@ -456,7 +474,9 @@ int agent__cmd_verify(int argc, char **argv)
     }
     rc = ne_store_verify_dir(dir, stdout);
     int hrc = verify_hints(dir);
+    int trc = verify_tombs(dir);
     if (rc == 0) rc = hrc;
+    if (rc == 0) rc = trc;
     fflush(stdout);
     ne_fs_unlock_dir(lock_fd);
     if (rc != 0)

@@ -32,6 +32,16 @@
  * - node tags ("node tags" below): of two live members whose ids share
  *   the node tag of the versions, the later to join is refused by every
  *   node and refuses to take part itself;
+ * - deletions (DELETE, DROP MEASUREMENT, DROP DATABASE; sharding/tomb.h):
+ *   the accepting node stamps one with a version from the same HLC as
+ *   writes, applies it and keeps its tombstone in
+ *   data_dir/cluster/tombstones, then queues it as a hint record for every
+ *   other member seen (whether or not it owns a shard the deletion
+ *   touches: any member may hold copies). Received points, by hint or
+ *   anti-entropy, that a tombstone covers (older version) are dropped and
+ *   counted in neoedge_cluster_points_deleted_on_arrival_total;
+ *   anti-entropy rounds start by exchanging tombstones, so a member that
+ *   missed a deletion past the hint window learns it.
  * - shard moves (sharding/rebalance.h, "shard moves" below): driven by the
  *   anti-entropy thread once a tick; mv_mu guards the move state and the
  *   peers' statuses, and is never held around a network call or a store
@@ -61,6 +71,7 @@
 #include "sharding/ring.h"
 #include "sharding/scan.h"
 #include "sharding/scan_src.h"
+#include "sharding/tomb.h"
 #include "sharding/transport.h"
 #include "store/query/query.h"
 
@@ -88,6 +99,11 @@ struct cluster {
     struct ne_replicator *rep;   /* NULL until started */
     struct ne_hlc hlc;           /* versions of the writes this node accepts */
     uint8_t node_tag;            /* ne_lww_node_tag of this node */
+    /* cluster-wide deletions (see "deletions" below) */
+    struct ne_tombs *tombs;
+    pthread_mutex_t tomb_mu;     /* tomb_seen */
+    uint64_t tomb_seen;          /* ne_tombs_dropped already in the metric */
+    struct ne_metric *m_tomb_dropped, *m_tombs;
     /* anti-entropy */
     struct ne_ae *ae;
     int64_t ae_interval_ns;       /* read once at start (a reload needs a restart) */
@@ -609,15 +625,111 @@ static void clock_merge(struct cluster *c, const uint64_t *ver, size_t n)
         ne_log(NE_LOG_WARN, MOD, "a peer's clock is far ahead: not merged", NULL);
 }
 
+/* ---- deletions -------------------------------------------------------------- */
+
+/* Adds the points tombstones dropped since the last call to the metric. */
+static void tomb_metrics_update(struct cluster *c)
+{
+    pthread_mutex_lock(&c->tomb_mu);
+    uint64_t now = ne_tombs_dropped(c->tombs);
+    ne_metric_add(c->m_tomb_dropped, now - c->tomb_seen);
+    c->tomb_seen = now;
+    ne_metric_set(c->m_tombs, (double)ne_tombs_count(c->tombs));
+    pthread_mutex_unlock(&c->tomb_mu);
+}
+
+static int start_tombs(struct cluster *c)
+{
+    char dir[4096], path[4200];
+    snprintf(dir, sizeof dir, "%s/cluster", c->agent->data_dir);
+    snprintf(path, sizeof path, "%s/tombstones", dir);
+    int rc = ne_fs_mkdir_p(dir);
+    if (rc == 0)
+        rc = ne_tombs_open(path, c->agent->cfg->replication.tombstone_ttl_ns, ne_time_wall_ns(),
+                           &c->tombs);
+    if (rc != 0) {
+        ne_log(NE_LOG_ERROR, MOD, "cannot open the tombstones", "path", path, "err",
+               ne_strerror(rc), NULL);
+        return rc;
+    }
+    c->m_tomb_dropped = ne_metric_counter(
+        "neoedge_cluster_points_deleted_on_arrival_total",
+        "Points received from peers (hints, anti-entropy, shard moves) and dropped because a "
+        "cluster-wide DELETE or DROP issued after they were written covers them",
+        "");
+    c->m_tombs = ne_metric_gauge("neoedge_cluster_tombstones",
+                                 "Cluster-wide deletions remembered (replication.tombstone_ttl)",
+                                 "");
+    tomb_metrics_update(c);
+    return 0;
+}
+
+/* A deletion received from a peer (hint record): applied once, durably. */
+static int receive_tomb(void *ctx, const uint8_t *p, size_t n)
+{
+    struct cluster *c = ctx;
+    struct ne_tomb *t = NULL;
+    int rc = ne_tomb_decode(p, n, &t);
+    if (rc != 0) return rc;
+    clock_merge(c, &t->version, 1);
+    rc = ne_tombs_learn(c->tombs, c->agent->store, t, ne_time_wall_ns());
+    ne_free(t);
+    tomb_metrics_update(c);
+    return rc < 0 ? rc : 0;
+}
+
+/* The cluster read source's deleter: stamps t, applies it here and queues
+ * it for every other member seen, LEFT ones included (a node stopped
+ * gracefully announces LEFT and may come back; its queue is bounded by
+ * hint_window like any other). */
+static int cluster_delete(void *ctx, struct ne_tomb *t)
+{
+    struct cluster *c = ctx;
+    t->version = ne_lww_version(ne_hlc_now(&c->hlc), c->node_tag);
+    int rc = ne_tombs_learn(c->tombs, c->agent->store, t, ne_time_wall_ns());
+    if (rc < 0) return rc;
+    tomb_metrics_update(c);
+    struct ne_pbuf rec = {0};
+    const char **ids = ne_malloc(MAX_MEMBERS * sizeof *ids);
+    char(*names)[NE_NODE_ID_MAX + 1] = ne_malloc(MAX_MEMBERS * sizeof *names);
+    rc = ids && names ? ne_repl_encode_tomb(&rec, t) : NE_ENOMEM;
+    size_t n = 0;
+    if (rc == 0) {
+        pthread_mutex_lock(&c->ring_mu);
+        for (size_t i = 1; i < c->nring; i++, n++) {
+            memcpy(names[n], c->ring_members[i].id, sizeof names[n]);
+            ids[n] = names[n];
+        }
+        pthread_mutex_unlock(&c->ring_mu);
+        pthread_rwlock_rdlock(&c->rep_lock);
+        rc = c->rep ? ne_replicator_broadcast(c->rep, ids, n, rec.p, rec.len) : NE_EAGAIN;
+        pthread_rwlock_unlock(&c->rep_lock);
+    }
+    if (rc != 0)
+        ne_log(NE_LOG_ERROR, MOD, "a deletion was applied here but not queued for every member",
+               "db", t->db, "err", ne_strerror(rc), NULL);
+    ne_pbuf_free(&rec);
+    ne_free(ids);
+    ne_free(names);
+    return rc;
+}
+
 /* Received points go to the local store with the versions they came with,
- * never through the wrapped sink: they are not forwarded again. */
+ * never through the wrapped sink: they are not forwarded again. Those a
+ * tombstone covers are dropped. */
 static int local_write(void *ctx, const char *db, const struct ne_batch *b, const uint64_t *ver,
                        struct ne_write_result *res)
 {
     struct cluster *c = ctx;
     if (!ver) return c->inner.write(c->inner.ctx, db, b, res);
     clock_merge(c, ver, b->npts);
-    return ne_store_write_versioned(c->agent->store, db, b, ver, res);
+    struct ne_tombs_kept k;
+    int rc = ne_tombs_filter(c->tombs, db, b, ver, &k);
+    if (rc != 0) return rc;
+    if (k.dropped) tomb_metrics_update(c);
+    rc = k.b.npts ? ne_store_write_versioned(c->agent->store, db, &k.b, k.ver, res) : 0;
+    ne_tombs_kept_free(&k);
+    return rc;
 }
 
 /* Gives points without a timestamp the arrival time in a copy of the
@@ -711,6 +823,7 @@ static int start_replication(struct cluster *c, struct ne_agent *a)
         .peer_addr = peer_addr,
         .local_write = local_write,
         .keeps = keeps_shard,
+        .local_tomb = receive_tomb,
         .ctx = c,
     };
     c->inner = a->sink;
@@ -838,6 +951,9 @@ static void ae_pass(struct cluster *c)
     ne_free(names);
     ne_free(ms);
     ae_metrics_update(c);
+    if (ne_tombs_expire(c->tombs, ne_time_wall_ns()) < 0)
+        ne_log(NE_LOG_WARN, MOD, "expired tombstones could not be saved", NULL);
+    tomb_metrics_update(c);
 }
 
 /* Sets or clears the test partition with peer id (addr: its member
@@ -923,7 +1039,7 @@ static void *ae_main(void *arg)
 
 static int start_antientropy(struct cluster *c)
 {
-    struct ne_ae_opts o = {.store = c->agent->store};
+    struct ne_ae_opts o = {.store = c->agent->store, .tombs = c->tombs};
     c->ae_interval_ns = c->agent->cfg->replication.anti_entropy_interval_ns;
     int rc = ne_ae_new(&o, &c->ae);
     if (rc != 0) return rc;
@@ -1596,7 +1712,7 @@ static int on_request(void *ctx, const char *peer_id, uint8_t type, const uint8_
     if (ne_scan_is_request(type)) return ne_scan_serve(&c->local, type, msg, n, reply, reply_type);
     if (type == NE_FT_WRITE_BATCH) return handle_write_batch(c, peer_id, msg, n, reply, reply_type);
     if (type == NE_FT_AE_ROOTS || type == NE_FT_AE_BUCKETS || type == NE_FT_AE_SERIES ||
-        type == NE_FT_AE_PULL)
+        type == NE_FT_AE_PULL || type == NE_FT_AE_TOMBS)
         return ne_ae_handle(c->ae, c->opts.shards, type, msg, n, reply, reply_type);
     if (type == NE_FT_MOVE_STATUS || type == NE_FT_DECOMMISSION)
         return handle_moves(c, type, msg, n, reply, reply_type);
@@ -1638,6 +1754,7 @@ static void cluster_free(struct cluster *c)
     ne_transport_stop(&c->tp);
     ne_membership_stop(&c->mem);
     ne_ae_free(&c->ae); /* after the transport: its handlers use it */
+    ne_tombs_close(&c->tombs);
     stop_moves(c);
     ne_pbuf_free(&c->removed_saved);
     pthread_rwlock_destroy(&c->rep_lock);
@@ -1645,6 +1762,7 @@ static void cluster_free(struct cluster *c)
     pthread_mutex_destroy(&c->ring_mu);
     pthread_mutex_destroy(&c->ae_mu);
     pthread_mutex_destroy(&c->mv_mu);
+    pthread_mutex_destroy(&c->tomb_mu);
     pthread_cond_destroy(&c->ae_cv);
     ne_free(c);
 }
@@ -1663,6 +1781,7 @@ static int cluster_start(struct ne_agent *a)
     pthread_mutex_init(&c->ring_mu, NULL);
     pthread_mutex_init(&c->ae_mu, NULL);
     pthread_mutex_init(&c->mv_mu, NULL);
+    pthread_mutex_init(&c->tomb_mu, NULL);
     pthread_condattr_t ca;
     pthread_condattr_init(&ca);
     pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
@@ -1676,6 +1795,7 @@ static int cluster_start(struct ne_agent *a)
                                                 : ne_lww_node_tag(c->opts.node_id);
     if ((rc = start_moves(c)) != 0) goto fail;
     ne_rebal_set_tag(c->rb, c->node_tag);
+    if ((rc = start_tombs(c)) != 0) goto fail;
     atomic_store(&c->member_change_ns, ne_time_mono_ns());
     c->started_ns = ne_time_mono_ns();
     ne_hlc_init(&c->hlc, NULL, NULL, 0);
@@ -1805,7 +1925,9 @@ int agent__cluster_source(const struct ne_agent *a, struct ne_csrc **out)
                                  .vnodes = c->opts.vnodes,
                                  .rf = c->opts.replication_factor,
                                  .holds = holds_locked,
-                                 .holds_ctx = c};
+                                 .holds_ctx = c,
+                                 .deleter = cluster_delete,
+                                 .deleter_ctx = c};
         pthread_mutex_lock(&c->mv_mu); /* holds_locked is called in there only */
         rc = ne_csrc_new(&o, out);
         pthread_mutex_unlock(&c->mv_mu);

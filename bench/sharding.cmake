@@ -9,3 +9,9 @@ target_link_libraries(bench_sharding PRIVATE ne_sharding ne_ports)
 add_executable(bench_antientropy ${CMAKE_CURRENT_LIST_DIR}/sharding/bench_antientropy.c)
 target_include_directories(bench_antientropy PRIVATE ${PROJECT_SOURCE_DIR})
 target_link_libraries(bench_antientropy PRIVATE ne_sharding ne_ingest ne_store ne_ports)
+
+# The arrival filter of cluster deletions (sharding/tomb.h): ns per point
+# of replicated batches against growing tombstone sets; prints a table.
+add_executable(bench_tomb ${CMAKE_CURRENT_LIST_DIR}/sharding/bench_tomb.c)
+target_include_directories(bench_tomb PRIVATE ${PROJECT_SOURCE_DIR})
+target_link_libraries(bench_tomb PRIVATE ne_sharding ne_ingest ne_store ne_ports)

@@ -1143,6 +1143,17 @@ static const struct cfg_key root_keys[] = {
      .doc = "How often this node compares its data with each live replica (Merkle-style "
             "digests per shard and hour) and pulls what it lacks; also done when a peer "
             "comes back alive. 0: only then."},
+    {.path = "replication.tombstone_ttl",
+     .kind = CFG_K_DURATION,
+     ROOT(replication.tombstone_ttl_ns),
+     .def = "7d",
+     .min = 0,
+     .max = 365 * DAY,
+     .doc = "How long a cluster-wide DELETE or DROP is remembered (in "
+            "data_dir/cluster/tombstones) so that older copies of the deleted points, "
+            "arriving later by hint or anti-entropy, are dropped. A member down for longer "
+            "may bring deleted points back: keep it well above hint_window and any outage "
+            "expected. 0: remembered forever."},
 
     {.path = "sinks",
      .kind = CFG_K_LIST,

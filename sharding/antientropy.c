@@ -17,6 +17,7 @@
 #include "ports/log.h"
 #include "ports/platform.h"
 #include "sharding/replicate.h"
+#include "sharding/tomb.h"
 #include "sharding/wire.h"
 
 #define MOD         "antientropy"
@@ -26,7 +27,7 @@
 struct ne_ae {
     struct ne_ae_opts o;
     _Atomic uint64_t rounds, rounds_failed, buckets_compared, buckets_differing, series_differing,
-        points_repaired, bytes_pulled;
+        points_repaired, bytes_pulled, tombs_learned;
 };
 
 /* ---- hashing -------------------------------------------------------------- */
@@ -495,6 +496,41 @@ static int serve_pull(struct ne_ae *ae, uint32_t shards, struct ne_wire_rd *r,
     return rc;
 }
 
+/* [digest u64][has_list u8]([list])? of this node's tombstones. */
+static int tombs_msg(struct ne_tombs *t, bool with_list, struct ne_pbuf *out)
+{
+    out->len = 0;
+    int rc = ne_wire_put_u64(out, ne_tombs_digest(t));
+    if (rc == 0) rc = ne_wire_put_u8(out, with_list);
+    return rc == 0 && with_list ? ne_tombs_encode(t, out) : rc;
+}
+
+/* Learns the list a tombstone message carries, if any; *digest gets the
+ * sender's digest. */
+static int tombs_take(struct ne_ae *ae, const uint8_t *p, size_t n, uint64_t *digest)
+{
+    struct ne_wire_rd r = {.p = p, .n = n};
+    *digest = ne_wire_u64(&r);
+    uint8_t with_list = ne_wire_u8(&r);
+    if (r.bad || with_list > 1 || (!with_list && r.off != n)) return NE_ECORRUPT;
+    if (!with_list) return 0;
+    uint32_t got = 0;
+    int rc =
+        ne_tombs_merge(ae->o.tombs, ae->o.store, p + r.off, n - r.off, ne_time_wall_ns(), &got);
+    if (got) atomic_fetch_add(&ae->tombs_learned, got);
+    return rc;
+}
+
+/* Learns the list of a request, if any, and answers with this node's
+ * digest, and its list when the digests differ. */
+static int serve_tombs(struct ne_ae *ae, const uint8_t *msg, size_t n, struct ne_pbuf *reply)
+{
+    if (!ae->o.tombs) return NE_EUNSUPPORTED;
+    uint64_t theirs = 0;
+    int rc = tombs_take(ae, msg, n, &theirs);
+    return rc == 0 ? tombs_msg(ae->o.tombs, theirs != ne_tombs_digest(ae->o.tombs), reply) : rc;
+}
+
 int ne_ae_handle(struct ne_ae *ae, uint32_t shards, uint8_t type, const uint8_t *msg, size_t n,
                  struct ne_pbuf *reply, uint8_t *reply_type)
 {
@@ -502,6 +538,10 @@ int ne_ae_handle(struct ne_ae *ae, uint32_t shards, uint8_t type, const uint8_t 
     int64_t bns = 0;
     reply->len = 0;
     if (shards == 0) return NE_EINVAL;
+    if (type == NE_FT_AE_TOMBS) {
+        *reply_type = NE_FT_AE_TOMBS_REPLY;
+        return serve_tombs(ae, msg, n, reply);
+    }
     if (type != NE_FT_AE_PULL) {
         bns = (int64_t)ne_wire_u64(&r);
         if (r.bad || bns != ae->o.bucket_ns) return NE_ECORRUPT; /* both ends must agree */
@@ -559,10 +599,14 @@ static int apply_pull(struct round *rd)
         const uint8_t *p = ne_wire_take(&r, len);
         if (!p) return NE_ECORRUPT;
         rc = ne_repl_decode(p, len, db, &rd->b, &rd->vs);
-        struct ne_write_result res;
+        /* points a tombstone covers were deleted after they were written */
+        struct ne_tombs_kept k = {0};
         if (rc == 0)
-            rc = ne_store_write_versioned(rd->ae->o.store, db, &rd->b,
-                                          rd->vs.any ? rd->vs.v : NULL, &res);
+            rc = ne_tombs_filter(rd->ae->o.tombs, db, &rd->b, rd->vs.any ? rd->vs.v : NULL, &k);
+        struct ne_write_result res = {0};
+        if (rc == 0 && k.b.npts)
+            rc = ne_store_write_versioned(rd->ae->o.store, db, &k.b, k.ver, &res);
+        ne_tombs_kept_free(&k);
         if (rc == 0 && res.rejected)
             ne_log(NE_LOG_WARN, MOD, "repaired points refused by the store", "db", db, "first",
                    res.first_error, NULL);
@@ -674,9 +718,33 @@ static int repair_shard(struct round *rd, uint32_t shard)
     return rc;
 }
 
+/* Level 0: tombstones, before any data is compared, so that a replica
+ * that missed a deletion neither keeps nor hands out the deleted points.
+ * This node sends the digest of its tombstones; a peer with another
+ * digest answers with its list, which this node learns; if the digests
+ * still differ the peer lacks some, and this node sends its list. */
+static int exchange_tombs(struct round *rd)
+{
+    struct ne_tombs *t = rd->ae->o.tombs;
+    if (!t) return 0;
+    uint64_t theirs = 0;
+    int rc = tombs_msg(t, false, &rd->req);
+    if (rc == 0) rc = call(rd, NE_FT_AE_TOMBS, NE_FT_AE_TOMBS_REPLY);
+    if (rc == 0) rc = tombs_take(rd->ae, rd->reply.p, rd->reply.len, &theirs);
+    if (rc == 0 && theirs != ne_tombs_digest(t)) {
+        rc = tombs_msg(t, true, &rd->req);
+        if (rc == 0) rc = call(rd, NE_FT_AE_TOMBS, NE_FT_AE_TOMBS_REPLY);
+        if (rc == 0) rc = tombs_take(rd->ae, rd->reply.p, rd->reply.len, &theirs);
+    }
+    rd->req.len = 0;
+    return rc;
+}
+
 /* Level 1: the roots of the shards both own; repairs those that differ. */
 static int round_run(struct round *rd, uint32_t self, uint32_t peer)
 {
+    int rc = exchange_tombs(rd);
+    if (rc != 0) return rc;
     bool *want = ne_calloc(rd->shards, sizeof *want);
     if (!want) return NE_ENOMEM;
     uint32_t n = 0;
@@ -685,7 +753,7 @@ static int round_run(struct round *rd, uint32_t self, uint32_t peer)
             want[s] = true;
             n++;
         }
-    int rc = ne_wire_put_u64(&rd->req, (uint64_t)rd->ae->o.bucket_ns);
+    rc = ne_wire_put_u64(&rd->req, (uint64_t)rd->ae->o.bucket_ns);
     if (rc == 0) rc = ne_wire_put_u32(&rd->req, n);
     for (uint32_t s = 0; rc == 0 && s < rd->shards; s++)
         if (want[s]) rc = ne_wire_put_u32(&rd->req, s);
@@ -781,4 +849,5 @@ void ne_ae_stats(const struct ne_ae *ae, struct ne_ae_stats *out)
     out->series_differing = atomic_load(&a->series_differing);
     out->points_repaired = atomic_load(&a->points_repaired);
     out->bytes_pulled = atomic_load(&a->bytes_pulled);
+    out->tombs_learned = atomic_load(&a->tombs_learned);
 }

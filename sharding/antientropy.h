@@ -25,6 +25,13 @@
  * own rounds (both ends run them), so the two converge to the union of
  * their writes.
  *
+ * Deletions (tomb.h): with opts.tombs, a round starts by exchanging
+ * tombstones (a digest first, lists only when they differ), each end
+ * learning (and applying) those it lacks, so
+ * that a replica that missed a deletion (down past the hint window) is
+ * told before digests are compared; and every pulled point a tombstone
+ * covers (written before the deletion) is dropped instead of stored.
+ *
  * Wire formats (little endian; frame types in frame.h), all requests
  * idempotent:
  *   NE_FT_AE_ROOTS   req:   [bucket_ns i64][nshards u32]([shard u32])*
@@ -40,6 +47,15 @@
  *                           those series with t0 <= ts <= t1. A reply
  *                           over NE_AE_PULL_MAX bytes is refused with
  *                           NE_ETOOBIG: the caller halves [t0, t1].
+ *   NE_FT_AE_TOMBS   req:   [digest u64][has_list u8]([list])?
+ *                    reply: [digest u64][has_list u8]([list])?
+ *                           digest: ne_tombs_digest of the sender's
+ *                           tombstones; list: ne_tombs_encode. A round
+ *                           sends its digest alone; a peer whose digest
+ *                           differs answers with its list, which the round
+ *                           learns; if the digests still differ the round
+ *                           sends its list, which the peer learns. Equal
+ *                           sets cost one 9-byte request and reply.
  * A bucket is floor(ts / bucket_ns); series is the hash of the database
  * name and the series (ne_ae_series_key).
  *
@@ -62,6 +78,8 @@
 #include "sharding/ring.h"
 #include "store/store.h"
 
+struct ne_tombs;
+
 #define NE_AE_BUCKET_NS  (3600LL * 1000000000LL)
 #define NE_AE_PULL_MAX   (1u << 20)  /* bytes of one pull reply */
 #define NE_AE_ROUND_PULL (64u << 20) /* bytes pulled per round at most (default) */
@@ -75,12 +93,14 @@ struct ne_ae_stats {
     uint64_t series_differing;  /* series pulled for a differing bucket */
     uint64_t points_repaired;   /* points pulled and written locally */
     uint64_t bytes_pulled;      /* pull reply bytes */
+    uint64_t tombs_learned;     /* tombstones learned from peers' lists */
 };
 
 struct ne_ae_opts {
     struct ne_store *store;  /* borrowed; must outlive the ne_ae */
     int64_t bucket_ns;       /* 0: NE_AE_BUCKET_NS */
     uint64_t max_pull_bytes; /* per round; 0: NE_AE_ROUND_PULL */
+    struct ne_tombs *tombs;  /* borrowed; NULL: no tombstones (tomb.h) */
 };
 
 struct ne_ae; /* opaque; thread-safe */

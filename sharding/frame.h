@@ -46,6 +46,8 @@ enum ne_frame_type {
     NE_FT_AE_SERIES_REPLY = 69,
     NE_FT_AE_PULL = 70,          /* the points of some series, versioned */
     NE_FT_AE_PULL_REPLY = 71,
+    NE_FT_AE_TOMBS = 72,         /* tombstone lists exchanged (tomb.h) */
+    NE_FT_AE_TOMBS_REPLY = 73,
     /* Shard moves (sharding/rebalance.h specifies the payloads): */
     NE_FT_MOVE_STATUS = 80,      /* which shards the node holds complete */
     NE_FT_MOVE_STATUS_REPLY = 81,

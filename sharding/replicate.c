@@ -24,6 +24,7 @@
 #include "ports/platform.h"
 #include "sharding/cluster.h"
 #include "sharding/hintq.h"
+#include "sharding/tomb.h"
 #include "sharding/wire.h"
 
 #define MOD           "replication"
@@ -32,6 +33,7 @@
 #define DB_VERSIONED  0x8000u /* db_len flag: points carry versions */
 #define DB_KEEPER     0x4000u /* db_len flag: for a peer keeping their shards */
 #define DB_FLAGS      (DB_VERSIONED | DB_KEEPER)
+#define REC_TOMB      0x2000u /* first u16 of a tombstone record (replicate.h) */
 #define BACKOFF_MIN   (100 * 1000000LL)
 #define BACKOFF_MAX   (2000 * 1000000LL)
 #define GAUGE_EVERY   (1000 * 1000000LL)
@@ -878,6 +880,28 @@ int ne_replicator_submit(struct ne_replicator *r, const char *db, const struct n
     return rc;
 }
 
+int ne_replicator_broadcast(struct ne_replicator *r, const char *const *peers, size_t n,
+                            const void *rec, size_t len)
+{
+    int rc = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (strcmp(peers[i], r->node_id) == 0) continue;
+        struct peer *p = NULL;
+        int e = peer_get(r, peers[i], &p);
+        if (e == 0) e = ne_hintq_append(p->q, ne_time_wall_ns(), 0, rec, len);
+        if (e != 0) {
+            ne_log(NE_LOG_ERROR, MOD, "cannot queue a deletion for a peer", "peer", peers[i], "err",
+                   ne_strerror(e), NULL);
+            if (rc == 0) rc = e;
+            continue;
+        }
+        peer_update_metrics(p);
+        peer_kick(p);
+        enforce_budget(r, p);
+    }
+    return rc;
+}
+
 /* ---- receive -------------------------------------------------------------- */
 
 struct tally {
@@ -949,10 +973,39 @@ static int check_request(const uint8_t *msg, size_t n, uint32_t *nrec, struct ne
         uint32_t len = ne_wire_u32(&r);
         const uint8_t *p = ne_wire_take(&r, len);
         if (!p) return NE_ECORRUPT;
-        int rc = ne_repl_decode(p, len, db, b, NULL);
+        int rc;
+        if (ne_repl_is_tomb(p, len)) {
+            struct ne_tomb *t = NULL;
+            rc = ne_tomb_decode(p + 2, len - 2, &t);
+            ne_free(t);
+        } else {
+            rc = ne_repl_decode(p, len, db, b, NULL);
+        }
         if (rc != 0) return rc;
     }
     return r.bad || r.off != n ? NE_ECORRUPT : 0;
+}
+
+bool ne_repl_is_tomb(const uint8_t *p, size_t n)
+{
+    return n >= 2 && (p[0] | p[1] << 8) == REC_TOMB;
+}
+
+int ne_repl_encode_tomb(struct ne_pbuf *out, const struct ne_tomb *t)
+{
+    int rc = ne_wire_put_u16(out, REC_TOMB);
+    return rc == 0 ? ne_tomb_encode(t, out) : rc;
+}
+
+/* Hands a tombstone record to local_tomb. */
+static int take_tomb(struct ne_replicator *r, const char *peer_id, const uint8_t *p, size_t n)
+{
+    if (!r->o.local_tomb) return NE_EUNSUPPORTED;
+    int rc = r->o.local_tomb(r->o.ctx, p + 2, n - 2);
+    if (rc != 0)
+        ne_log(NE_LOG_WARN, MOD, "a deletion from a peer could not be applied", "peer", peer_id,
+               "err", ne_strerror(rc), NULL);
+    return rc;
 }
 
 int ne_replicator_handle(struct ne_replicator *r, const char *peer_id, const uint8_t *msg, size_t n,
@@ -983,8 +1036,14 @@ int ne_replicator_handle(struct ne_replicator *r, const char *peer_id, const uin
         uint32_t len = ne_wire_u32(&rr);
         const uint8_t *p = ne_wire_take(&rr, len);
         uint32_t before = b.npts;
+        if (ne_repl_is_tomb(p, len)) { /* in order: the points before it first */
+            if (before > start) rc = write_run(r, peer_id, db, &b, &vs, start, before, keeper, &t);
+            start = before;
+            if (rc == 0) rc = take_tomb(r, peer_id, p, len);
+            continue;
+        }
         rc = decode_append(p, len, next, &b, &vs, &next_keeper);
-        if (rc == 0 && i > 0 && (strcmp(next, db) != 0 || next_keeper != keeper)) {
+        if (rc == 0 && before > start && (strcmp(next, db) != 0 || next_keeper != keeper)) {
             rc = write_run(r, peer_id, db, &b, &vs, start, before, keeper, &t);
             start = before;
         }

@@ -38,6 +38,11 @@
  *     [nfields u16]([key str][type u8][value])*
  *     value: float/int/uint 8 bytes (IEEE 754 / two's complement),
  *            bool 1 byte (0/1), string [len u32][bytes].
+ *   tombstone record (a cluster-wide deletion, tomb.h; queued for every
+ *   member by ne_replicator_broadcast, carries no points):
+ *     [0x2000 u16][tombstone as in tomb.h]
+ *     (0x2000 can never start a point record: its db_len is 1..255 with
+ *     only bits 15 and 14 as flags)
  *   NE_FT_WRITE_BATCH request: [nrecords u32]([len u32][record])*
  *   NE_FT_WRITE_ACK reply:     [accepted u32][rejected u32] (points)
  *
@@ -85,6 +90,12 @@ typedef int (*ne_repl_write_fn)(void *ctx, const char *db, const struct ne_batch
  * has not dropped its copy yet. Keeper records are written only for
  * those; called from transport threads, inside ne_replicator_handle. */
 typedef bool (*ne_repl_keeps_fn)(void *ctx, uint64_t series_hash);
+/* Applies a cluster-wide deletion received from a peer: tomb is the
+ * encoded tombstone (tomb.h), n bytes, untrusted. Returns 0 once it is
+ * applied and durable (also when it was known already), or an error (the
+ * sender retries the batch later). Called from transport threads, in
+ * the order of the records around it. */
+typedef int (*ne_repl_tomb_fn)(void *ctx, const uint8_t *tomb, size_t n);
 
 struct ne_replicator_opts {
     const char *node_id;  /* this node (borrowed for the call) */
@@ -99,7 +110,8 @@ struct ne_replicator_opts {
     ne_repl_peer_fn peer_addr;
     ne_repl_write_fn local_write; /* NULL: received batches are refused */
     ne_repl_keeps_fn keeps;       /* NULL: keeper records are written whole */
-    void *ctx;                    /* for peer_addr, local_write and keeps */
+    ne_repl_tomb_fn local_tomb;   /* NULL: batches with a deletion are refused */
+    void *ctx;                    /* for peer_addr, local_write, keeps and local_tomb */
 };
 
 /* Opens the queues already in hint_dir (what a previous run left: they
@@ -141,6 +153,15 @@ int ne_replicator_set_keepers(struct ne_replicator *r, uint32_t shards,
 int ne_replicator_submit(struct ne_replicator *r, const char *db, const struct ne_batch *b,
                          const uint64_t *ver);
 
+/* Queues one tombstone record (rec, len bytes: made by
+ * ne_repl_encode_tomb; copied) for each of peers[0..n) but this node,
+ * creating their queues as needed, so that a member that is down gets it
+ * when it returns (within hint_window; hint_max_bytes holds for these
+ * records too). Returns 0 or the first error (the others are still
+ * queued). */
+int ne_replicator_broadcast(struct ne_replicator *r, const char *const *peers, size_t n,
+                            const void *rec, size_t len);
+
 /* Serves an NE_FT_WRITE_BATCH request from peer_id: writes every record
  * through local_write (the points of keeper records only where keeps
  * says so) and replies NE_FT_WRITE_ACK. Returns 0, NE_ECORRUPT
@@ -170,6 +191,14 @@ int ne_replicator_peer_stats(struct ne_replicator *r, const char *peer_id,
  * timestamp, more than 65535 tags or fields) or NE_ENOMEM. */
 int ne_repl_encode(struct ne_pbuf *out, const char *db, const struct ne_batch *b,
                    const uint64_t *ver, const uint32_t *idx, size_t n);
+
+/* Appends the tombstone record of t to out. Returns 0, NE_EINVAL or
+ * NE_ENOMEM. */
+struct ne_tomb;
+int ne_repl_encode_tomb(struct ne_pbuf *out, const struct ne_tomb *t);
+
+/* Whether the record p[0..n) is a tombstone record. */
+bool ne_repl_is_tomb(const uint8_t *p, size_t n);
 
 /* Point versions decoded beside a batch: v[i] for b->pts[i] (0 for points
  * of unversioned records); any: some record was versioned. Zero-initialise,

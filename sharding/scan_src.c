@@ -25,6 +25,7 @@
 #include "ports/platform.h"
 #include "sharding/ring.h"
 #include "sharding/scan.h"
+#include "sharding/tomb.h"
 #include "sharding/transport.h"
 
 #define MAX_WARNINGS 32
@@ -47,6 +48,8 @@ struct ne_csrc {
     struct node *nodes; /* by ring node index, then members not on the ring */
     bool (*holds)(void *ctx, uint32_t shard, const char *node); /* may be NULL */
     void *holds_ctx;
+    ne_csrc_delete_fn deleter; /* may be NULL */
+    void *deleter_ctx;
     size_t nnodes;
     int32_t *chosen; /* per shard */
     uint32_t *missing;
@@ -558,7 +561,7 @@ static int c_scan(void *ctx, const char *db, const char *meas, const uint64_t *i
     return rc;
 }
 
-/* ---- writes: this node only ---------------------------------------------------- */
+/* ---- writes: CREATE on this node; DROP and DELETE cluster-wide ------------------ */
 
 static int c_create_database(void *ctx, const char *db)
 {
@@ -569,14 +572,65 @@ static int c_create_database(void *ctx, const char *db)
 static int c_drop_database(void *ctx, const char *db)
 {
     struct ne_csrc *c = ctx;
+    if (c->deleter) {
+        struct ne_tomb t = {.kind = NE_TOMB_DATABASE, .db = db};
+        return c->deleter(c->deleter_ctx, &t);
+    }
     return c->local.drop_database ? c->local.drop_database(c->local.ctx, db) : NE_EUNSUPPORTED;
 }
 
 static int c_drop_measurement(void *ctx, const char *db, const char *meas)
 {
     struct ne_csrc *c = ctx;
+    if (c->deleter) {
+        struct ne_tomb t = {.kind = NE_TOMB_MEASUREMENT, .db = db, .meas = meas};
+        return c->deleter(c->deleter_ctx, &t);
+    }
     return c->local.drop_measurement ? c->local.drop_measurement(c->local.ctx, db, meas)
                                      : NE_EUNSUPPORTED;
+}
+
+/* Whether every shard could be read: none without a live replica, no
+ * peer failed a call. */
+static bool read_whole(const struct ne_csrc *c)
+{
+    for (size_t i = 0; i < c->nnodes; i++)
+        if (c->nodes[i].failed) return false;
+    return c->nmissing == 0;
+}
+
+/* ids are series hashes, ascending (the executor sorts them), repeats
+ * left out here; a long list becomes several tombstones of at most
+ * NE_TOMB_SERIES_MAX series. A DELETE names the series it picked, so it
+ * is refused (NE_EAGAIN, said in a warning) when some shard could not be
+ * read: series there would be missed. */
+static int c_delete_points(void *ctx, const char *db, const uint64_t *all, size_t nall, int64_t t0,
+                           int64_t t1)
+{
+    struct ne_csrc *c = ctx;
+    if (!read_whole(c)) {
+        warn(c, "DELETE refused: not every shard could be read, so the series it picks are not "
+                "all known; nothing was deleted");
+        return NE_EAGAIN;
+    }
+    uint64_t *ids = nall ? ne_malloc(nall * sizeof *ids) : NULL;
+    if (nall && !ids) return NE_ENOMEM;
+    size_t n = 0;
+    for (size_t i = 0; i < nall; i++)
+        if (n == 0 || all[i] != ids[n - 1]) ids[n++] = all[i];
+    int rc = 0;
+    for (size_t i = 0; rc == 0 && i < n; i += NE_TOMB_SERIES_MAX) {
+        size_t k = n - i < NE_TOMB_SERIES_MAX ? n - i : NE_TOMB_SERIES_MAX;
+        struct ne_tomb t = {.kind = NE_TOMB_POINTS,
+                            .db = db,
+                            .t0 = t0,
+                            .t1 = t1,
+                            .series = ids + i,
+                            .nseries = (uint32_t)k};
+        rc = c->deleter(c->deleter_ctx, &t);
+    }
+    ne_free(ids);
+    return rc;
 }
 
 /* ---- set-up -------------------------------------------------------------------- */
@@ -704,6 +758,8 @@ int ne_csrc_new(const struct ne_csrc_opts *o, struct ne_csrc **out)
     c->max_listed = o->max_listed ? o->max_listed : LIST_MAX;
     c->holds = o->holds;
     c->holds_ctx = o->holds_ctx;
+    c->deleter = o->deleter;
+    c->deleter_ctx = o->deleter_ctx;
     size_t nnames = 0;
     for (size_t i = 0; i < o->nmembers; i++)
         if (!o->members[i].unplaced) names[nnames++] = o->members[i].id;
@@ -732,6 +788,7 @@ void ne_csrc_qsrc(struct ne_csrc *c, struct ne_qsrc *out)
     out->create_database = c_create_database;
     out->drop_database = c_drop_database;
     out->drop_measurement = c_drop_measurement;
+    if (c->deleter) out->delete_points = c_delete_points;
     out->warnings = c_warnings;
 }
 

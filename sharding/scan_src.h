@@ -18,8 +18,15 @@
  * "messages". The answer carries what could be read.
  *
  * Names (SHOW DATABASES / MEASUREMENTS, field keys) are the union over
- * every live member. CREATE and DROP act on this node's store only;
- * DELETE is not offered (the executor answers "not supported").
+ * every live member. CREATE acts on this node's store only. DROP and
+ * DELETE go to ne_csrc_opts.deleter as tombstones (tomb.h), which the
+ * cluster applies on every member; without a deleter DROP acts on this
+ * node's store only and DELETE is not offered (the executor answers
+ * "not supported"). A DELETE names the series it picked by their hashes
+ * (the ids this source gives out), so it reaches the series the cluster
+ * read lists; when some shard could not be read (no live replica, a peer
+ * failing a call) it is refused, nothing deleted, with a warning saying
+ * why.
  * Not thread-safe: one query at a time uses a source.
  */
 #ifndef NE_SHARDING_SCAN_SRC_H
@@ -32,7 +39,13 @@
 #include "store/query/query.h"
 
 struct ne_transport;
+struct ne_tomb;
 struct ne_csrc; /* opaque */
+
+/* Deletes cluster-wide what t names (its version is set by the callee).
+ * Returns 0 once this node applied it and the other members' copies are
+ * queued, or an error code. */
+typedef int (*ne_csrc_delete_fn)(void *ctx, struct ne_tomb *t);
 
 struct ne_csrc_member {
     const char *id;   /* node id */
@@ -56,6 +69,8 @@ struct ne_csrc_opts {
      * else from a live owner as without it. */
     bool (*holds)(void *ctx, uint32_t shard, const char *node);
     void *holds_ctx;
+    ne_csrc_delete_fn deleter;   /* DROP and DELETE; NULL: see above */
+    void *deleter_ctx;
     uint32_t max_reply;          /* reply budget asked of peers; 0: default */
     uint32_t max_listed;         /* series hashes a scan request lists at most; beyond,
                                   * the peer sends its chosen shards whole and the ids

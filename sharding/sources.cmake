@@ -15,4 +15,5 @@ set(NE_SHARDING_SOURCES
   replicate.c
   antientropy.c
   rebalance.c
+  tomb.c
 )

@@ -549,8 +549,10 @@ static int delete_points(struct qexec *x, const struct ne_iql_stmt *st)
     rc = query__resolve_sources(x, db, st, &pool, &ms);
     for (size_t i = 0; rc == 0 && i < ms.n; i++)
         rc = delete_pick(x, st, db, ms.v[i], &w, &ids);
-    if (rc == 0 && ids.n && w.tmin <= w.tmax) {
-        qsort(ids.v, ids.n, sizeof *ids.v, cmp_id);
+    /* called with no series too: a source that could not list them all
+     * (a cluster missing shards) refuses rather than delete nothing */
+    if (rc == 0 && w.tmin <= w.tmax) {
+        if (ids.n) qsort(ids.v, ids.n, sizeof *ids.v, cmp_id);
         rc = x->src->delete_points(x->src->ctx, db, ids.v, ids.n, w.tmin, w.tmax);
         if (rc == NE_ENOTFOUND) /* dropped meanwhile */
             rc = 0;

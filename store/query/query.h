@@ -66,7 +66,8 @@ struct ne_qsrc {
     int (*drop_database)(void *ctx, const char *db);
     int (*drop_measurement)(void *ctx, const char *db, const char *meas);
     /* Deletes the points in [t0, t1] (inclusive) of the series listed
-     * (ascending ids, of any measurements of db). */
+     * (ascending ids, of any measurements of db; n may be 0 when the
+     * WHERE picked none). */
     int (*delete_points)(void *ctx, const char *db, const uint64_t *series_ids, size_t n,
                          int64_t t0, int64_t t1);
     /* Optional (may be NULL): hands fn, one text each, the warnings the

@@ -14,6 +14,7 @@
 #include "sharding/ring.h"
 #include "sharding/scan.h"
 #include "sharding/scan_src.h"
+#include "sharding/tomb.h"
 #include "sharding/transport.h"
 #include "store/query/query.h"
 
@@ -491,8 +492,33 @@ static int write_m2(struct ne_store *s, bool as_int)
     return rc;
 }
 
+/* What the cluster source handed its deleter. */
+struct deletions {
+    int n;
+    uint8_t kind;
+    uint32_t nseries;
+    uint64_t first;
+    int64_t t0, t1;
+    char meas[32];
+};
+
+static int record_delete(void *ctx, struct ne_tomb *t)
+{
+    struct deletions *d = ctx;
+    d->n++;
+    d->kind = t->kind;
+    d->nseries = t->nseries;
+    d->first = t->nseries ? t->series[0] : 0;
+    d->t0 = t->t0;
+    d->t1 = t->t1;
+    snprintf(d->meas, sizeof d->meas, "%s", t->meas ? t->meas : "");
+    return 0;
+}
+
 /* Node a holds x = K for series K, node b x = 100 + K, both every series:
- * a fanned-out read must take each series from its shard's chosen node. */
+ * a fanned-out read must take each series from its shard's chosen node.
+ * DELETE and DROP go to the deleter, a DELETE by the hashes of the series
+ * it picks, and only when every shard could be read. */
 static void test_cluster_source_two_nodes(void)
 {
     char da[256], db[256];
@@ -505,7 +531,10 @@ static void test_cluster_source_two_nodes(void)
     T_CHECK(ta && tb);
     struct ne_csrc_member ms[] = {{"a", "", true, false},
                                   {"b", ne_transport_addr(tb), true, false}};
-    struct ne_csrc_opts o = {.local = &la,
+    struct deletions del = {0};
+    struct ne_csrc_opts o = {.deleter = record_delete,
+                             .deleter_ctx = &del,
+                             .local = &la,
                              .tp = ta,
                              .self = "a",
                              .members = ms,
@@ -541,6 +570,20 @@ static void test_cluster_source_two_nodes(void)
              strcmp(ne_csrc_chosen(c, (uint32_t)(hash_of(7) % SHARDS)), "b") ? 7.0 : 107.0);
     T_CHECK(has(a, exp));
     free(a);
+    a = run(&cs, "DELETE FROM m WHERE host = 'h07' AND time >= 5s AND time <= 9s");
+    T_CHECK(has(a, "{\"results\":[{\"statement_id\":0}]}"));
+    free(a);
+    T_EQ_INT(del.n, 1);
+    T_EQ_INT(del.kind, NE_TOMB_POINTS);
+    T_EQ_INT(del.nseries, 1);
+    T_EQ_U64(del.first, hash_of(7));
+    T_EQ_INT(del.t0, 5000000000LL);
+    T_EQ_INT(del.t1, 9000000000LL);
+    a = run(&cs, "DELETE FROM m WHERE host =~ /^h0/");
+    T_CHECK(has(a, "{\"results\":[{\"statement_id\":0}]}"));
+    free(a);
+    T_EQ_INT(del.n, 2);
+    T_EQ_INT(del.nseries, 10); /* h00..h09, listed by both nodes, named once */
 
     /* y is a float on a, an integer on b: b's points are left out, said so */
     T_OK(write_m2(sa, false));
@@ -590,6 +633,19 @@ static void test_cluster_source_two_nodes(void)
     a = run_as(&cs, "SELECT count(x) FROM m", NE_QFMT_TABLE);
     T_CHECK(has(a, "WARNING: partial result: "));
     free(a);
+    int before = del.n;
+    a = run(&cs, "DELETE FROM m WHERE host = 'h07'");
+    T_CHECK(has(a, "\"error\":\"delete failed: "));
+    T_CHECK(has(a, "DELETE refused: not every shard could be read"));
+    free(a);
+    T_EQ_INT(del.n, before); /* nothing handed over */
+    a = run(&cs, "DROP MEASUREMENT m2"); /* by name: goes on, warning kept */
+    T_CHECK(has(a, "{\"results\":[{\"statement_id\":0,\"messages\""));
+    T_CHECK(a && !strstr(a, "error"));
+    free(a);
+    T_EQ_INT(del.n, before + 1);
+    T_EQ_INT(del.kind, NE_TOMB_MEASUREMENT);
+    T_EQ_STR(del.meas, "m2");
     ne_csrc_free(&c);
 
     /* b thought alive but gone: the call fails, the answer says so */
@@ -602,6 +658,11 @@ static void test_cluster_source_two_nodes(void)
     T_CHECK(has(a, "partial result: node b ("));
     T_CHECK(has(a, "did not answer"));
     free(a);
+    before = del.n;
+    a = run(&cs, "DELETE FROM m WHERE host = 'h07'");
+    T_CHECK(has(a, "DELETE refused: not every shard could be read"));
+    free(a);
+    T_EQ_INT(del.n, before);
     ne_csrc_free(&c);
     ne_transport_stop(&ta);
     ne_store_close(&sa);
