@@ -103,22 +103,28 @@ static int print_ids(const char *p, const char *key)
     return n;
 }
 
-/* The members off the placement ring (when the daemon reports them). */
+/* The members off the placement ring (when the daemon reports them):
+ * decommissioned, left or removed, and refused for their node tags. */
 static void print_off_ring(const char *body)
 {
+    static const struct {
+        const char *key, *label;
+    } kinds[] = {
+        {"\"decommissioned\":[", "decommissioned"},
+        {"\"removed\":[", "left or removed"},
+        {"\"refused\":[", "refused (node tag)"},
+    };
     const char *p = strstr(body, "\"rebalance\":{");
-    if (!p || (!strstr(p, "\"decommissioned\":[\"") && !strstr(p, "\"removed\":[\""))) return;
-    printf("off the placement ring:");
-    if (strstr(p, "\"decommissioned\":[\"")) {
-        printf(" decommissioned");
-        print_ids(p, "\"decommissioned\":[");
-        printf(";");
+    if (!p) return;
+    bool any = false;
+    for (size_t k = 0; k < sizeof kinds / sizeof *kinds; k++) {
+        const char *q = strstr(p, kinds[k].key);
+        if (!q || q[strlen(kinds[k].key)] != '"') continue;
+        printf("%s %s", any ? ";" : "off the placement ring:", kinds[k].label);
+        print_ids(p, kinds[k].key);
+        any = true;
     }
-    if (strstr(p, "\"removed\":[\"")) {
-        printf(" left or removed");
-        print_ids(p, "\"removed\":[");
-    }
-    printf("\n");
+    if (any) printf("\n");
 }
 
 /* The anti-entropy line under the table (when the daemon reports it). */

@@ -40,6 +40,9 @@ it_expect "node200 logs why, naming both ids" logged 2 "refusing to join"
 it_expect "node1 logs the refusal, naming both ids" logged 1 "refusing a member"
 health=$(curl -s "http://127.0.0.1:${HTTP[2]}/health")
 it_contains "node200 is degraded, saying why" "$health" "give this node another node_id"
+status=$("$NEOEDGE_BIN" cluster status --host "127.0.0.1:${HTTP[1]}" 2>&1)
+it_contains "neoedge cluster status on node1 names node200 refused" "$status" \
+  "off the placement ring: refused (node tag) node200"
 ring=$(cl_field 1 '",".join(n["id"] for n in j["ring"]["nodes"])')
 it_eq "node1's ring holds node1 and node3 only ($ring)" "$ring" "node1,node3"
 
