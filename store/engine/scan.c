@@ -808,7 +808,8 @@ int ne_store_field_keys(struct ne_store *s, const char *db, const char *measurem
         for (uint32_t f = 0; !rc && f < se->nfields; f++) {
             /* series of a measurement mostly list the same fields in the
              * same order: one compare then spares the hash lookup */
-            if (prev && f < prev->nfields && strcmp(prev->fields[f].name.p, se->fields[f].name.p) == 0)
+            if (prev && f < prev->nfields &&
+                strcmp(prev->fields[f].name.p, se->fields[f].name.p) == 0)
                 continue;
             rc = names_add_new(&nm, se->fields[f].name.p, se->fields[f].type);
         }

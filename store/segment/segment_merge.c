@@ -623,8 +623,11 @@ int ne_seg_merge(struct ne_seg *const inputs[], size_t n, const char *out_dir, u
     struct merge m = {.in = inputs, .n = n, .o = opts};
     int rc = merge_init(&m);
     if (!rc) {
-        struct ne_segw_opts wo = {.block_points = m.cap, .codec = opts->codec,
-                                  .dbs = m.dbs, .ndbs = m.ndbs, .align_ns = opts->align_ns,
+        struct ne_segw_opts wo = {.block_points = m.cap,
+                                  .codec = opts->codec,
+                                  .dbs = m.dbs,
+                                  .ndbs = m.ndbs,
+                                  .align_ns = opts->align_ns,
                                   .align_min = opts->align_min};
         wal_union(inputs, n, &wo.wal_seq_min, &wo.wal_seq_max);
         rc = ne_segw_open(out_dir, out_id, &wo, &m.w);
