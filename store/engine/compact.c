@@ -145,6 +145,8 @@ int eng_merge_run(struct ne_store *s, size_t lo, size_t hi)
     struct ne_seg_merge_opts mo;
     struct eng_del_merge dm;
     ne_seg_merge_opts_default(&mo);
+    mo.align_ns = ENG_BLOCK_GRID_NS;
+    mo.align_min = ENG_BLOCK_GRID_MIN;
     if (!in || !rs) {
         ne_free(in);
         ne_free(rs);

@@ -803,9 +803,20 @@ int ne_store_field_keys(struct ne_store *s, const char *db, const char *measurem
     pthread_mutex_lock(&s->mu);
     const struct eng_meas *m;
     int rc = find_meas(s, db, measurement, &m);
-    for (uint64_t i = 0; !rc && i < m->nseries; i++)
-        for (uint32_t f = 0; !rc && !m->series[i]->dead && f < m->series[i]->nfields; f++)
-            rc = names_add_new(&nm, m->series[i]->fields[f].name.p, m->series[i]->fields[f].type);
+    const struct eng_series *prev = NULL; /* the last live series */
+    for (uint64_t i = 0; !rc && i < m->nseries; i++) {
+        const struct eng_series *se = m->series[i];
+        if (se->dead) continue;
+        for (uint32_t f = 0; !rc && f < se->nfields; f++) {
+            /* series of a measurement mostly list the same fields in the
+             * same order: one compare then spares the hash lookup */
+            if (prev && f < prev->nfields &&
+                strcmp(prev->fields[f].name.p, se->fields[f].name.p) == 0)
+                continue;
+            rc = names_add_new(&nm, se->fields[f].name.p, se->fields[f].type);
+        }
+        prev = se;
+    }
     rc = names_finish(&nm, rc, NULL, fn, ctx, m);
     pthread_mutex_unlock(&s->mu);
     return rc;

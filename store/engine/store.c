@@ -805,8 +805,12 @@ static int write_segment(struct ne_store *s, struct eng_memtable *m, struct colr
                          uint32_t ncols, const char *const *dbs, uint32_t ndbs, uint64_t id,
                          struct ne_seg_info *info)
 {
-    struct ne_segw_opts so = {
-        .dbs = dbs, .ndbs = ndbs, .wal_seq_min = m->seq_min, .wal_seq_max = m->seq_max};
+    struct ne_segw_opts so = {.dbs = dbs,
+                              .ndbs = ndbs,
+                              .wal_seq_min = m->seq_min,
+                              .wal_seq_max = m->seq_max,
+                              .align_ns = ENG_BLOCK_GRID_NS,
+                              .align_min = ENG_BLOCK_GRID_MIN};
     struct ne_segw *w = NULL;
     struct conv cv = {0};
     int rc = ne_segw_open(s->seg_dir, id, &so, &w);

@@ -30,6 +30,13 @@ struct eng_seg {
 
 enum eng_state { ENG_OK = 0, ENG_FAILED };
 
+/* Segment blocks (flushes and merges) end at whole hours of UTC once they
+ * hold ENG_BLOCK_GRID_MIN points: a GROUP BY time of an hour or a multiple
+ * of it then reads statistics instead of decoding, and columns sparser
+ * than that many points an hour keep blocks of several hours. */
+#define ENG_BLOCK_GRID_NS  3600000000000LL
+#define ENG_BLOCK_GRID_MIN 64u
+
 struct ne_store {
     struct ne_store_opts o;
     char *root, *wal_dir, *seg_dir;

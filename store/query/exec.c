@@ -315,9 +315,12 @@ static int collect_tag_keys(void *arg, const struct ne_qsrc_series *se)
         size_t n = t->key.n < sizeof key - 1 ? t->key.n : sizeof key - 1;
         memcpy(key, t->key.p, n);
         key[n] = 0;
-        /* cheap check against the last few keys before a pool copy */
-        bool seen = false;
-        for (size_t j = c->s->tag_keys.n; j > 0 && j + 16 > c->s->tag_keys.n; j--)
+        /* cheap checks before a pool copy: the key at the same place
+         * (series of a measurement mostly carry the same keys), then the
+         * last few keys */
+        const struct qstrs *ks = &c->s->tag_keys;
+        bool seen = i < ks->n && strcmp(ks->v[i], key) == 0;
+        for (size_t j = ks->n; !seen && j > 0 && j + 16 > ks->n; j--)
             if (strcmp(c->s->tag_keys.v[j - 1], key) == 0) {
                 seen = true;
                 break;

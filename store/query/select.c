@@ -519,15 +519,28 @@ static size_t run_end(const int64_t *ts, size_t i, size_t n, int64_t limit)
     return hi;
 }
 
+/* run_end, first trying i + guess (the previous run's length): regular
+ * points make every full bucket's run as long as the last one, and two
+ * compares then replace the search. */
+static size_t run_end_guess(const int64_t *ts, size_t i, size_t n, int64_t limit, size_t guess)
+{
+    size_t j = i + guess;
+    if (guess && j < n && ts[j - 1] < limit && ts[j] >= limit)
+        return j;
+    return run_end(ts, i, n, limit);
+}
+
 static int agg_points(void *arg, uint64_t sid, const int64_t *ts, const void *vals, size_t n)
 {
     struct agg_scan *s = arg;
-    size_t i = 0;
+    size_t i = 0, guess = 0;
     while (i < n) {
         int64_t b = bucket_of(s, ts[i]);
         size_t j = n;
-        if (s->interval && ts[n - 1] >= s->start + (b + 1) * s->interval)
-            j = run_end(ts, i, n, s->start + (b + 1) * s->interval);
+        if (s->interval && ts[n - 1] >= s->start + (b + 1) * s->interval) {
+            j = run_end_guess(ts, i, n, s->start + (b + 1) * s->interval, guess);
+            guess = j - i;
+        }
         if (b >= 0 && b < s->nb) {
             int rc = query__acc_add_run(&s->accs[b], s->slot, ts, vals, i, j - i, s->pool);
             if (rc)

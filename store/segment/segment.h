@@ -126,6 +126,16 @@ struct ne_segw_opts {
     const char *const *dbs;      /* database names (borrowed), ndbs entries */
     uint32_t ndbs;
     uint64_t wal_seq_min, wal_seq_max; /* WAL range the content comes from */
+    /* Time grid for block boundaries (0: none). With align_ns > 0 a block
+     * is also ended before a point that lies in a later grid cell
+     * ([k * align_ns, (k + 1) * align_ns), from the epoch) than the
+     * block's last point, once the block holds at least align_min points
+     * (0 counts as 1). Blocks then lie inside one cell of the grid, so
+     * GROUP BY time buckets that are multiples of it are answered from
+     * block statistics; align_min keeps sparse columns from becoming
+     * many tiny blocks. Nothing in the file records it. */
+    int64_t align_ns;
+    uint32_t align_min;
 };
 
 struct ne_segw; /* opaque */
@@ -290,6 +300,8 @@ struct ne_seg_trange {
 struct ne_seg_merge_opts {
     uint32_t block_points;  /* 0 = NE_SEG_BLOCK_POINTS */
     const struct ne_codec_opts *codec; /* NULL: codec defaults */
+    int64_t align_ns;       /* block time grid, as struct ne_segw_opts; 0: none */
+    uint32_t align_min;
     int64_t keep_min_ts;    /* drop points with ts < this (retention); INT64_MIN keeps all */
     /* If set, called once per column; return false to drop the column
      * (a dropped database or measurement). db_name may be "". */

@@ -298,7 +298,10 @@ static const uint8_t *value_at(const struct merge *m, const struct cursor *c, ui
 }
 
 /* True if the cursor's current block can go to the output as it is: not
- * decoded yet, full, and wholly before limit (when has_limit). */
+ * decoded yet, full, and wholly before limit (when has_limit). A partial
+ * block ended at the writer's time grid is merged like any other: copied
+ * as it is, blocks of successive flushes would stay as small as they
+ * were written. */
 static bool can_copy(const struct merge *m, const struct cursor *c, bool has_limit, int64_t limit)
 {
     const struct ne_seg_blockref *ref = ne_seg_block(c->seg, c->col, c->cur);
@@ -647,8 +650,12 @@ int ne_seg_merge(struct ne_seg *const inputs[], size_t n, const char *out_dir, u
     struct merge m = {.in = inputs, .n = n, .o = opts};
     int rc = merge_init(&m);
     if (!rc) {
-        struct ne_segw_opts wo = {.block_points = m.cap, .codec = opts->codec,
-                                  .dbs = m.dbs, .ndbs = m.ndbs};
+        struct ne_segw_opts wo = {.block_points = m.cap,
+                                  .codec = opts->codec,
+                                  .dbs = m.dbs,
+                                  .ndbs = m.ndbs,
+                                  .align_ns = opts->align_ns,
+                                  .align_min = opts->align_min};
         wal_union(inputs, n, &wo.wal_seq_min, &wo.wal_seq_max);
         rc = ne_segw_open(out_dir, out_id, &wo, &m.w);
     }

@@ -85,6 +85,8 @@ struct ne_segw {
     struct ne_file *f;
     uint64_t seg_id;
     uint32_t block_points;
+    int64_t align_ns;   /* block time grid (0: none), see struct ne_segw_opts */
+    uint32_t align_min; /* >= 1 */
     struct ne_codec_opts copts;
     uint64_t wal_seq_min, wal_seq_max;
     struct ne_buf dbs; /* serialised: uv ndbs, names */
@@ -270,6 +272,8 @@ static int writer_alloc(const char *dir, uint64_t seg_id, const struct ne_segw_o
         return NE_ENOMEM;
     w->seg_id = seg_id;
     w->block_points = (o && o->block_points) ? o->block_points : NE_SEG_BLOCK_POINTS;
+    w->align_ns = o ? o->align_ns : 0;
+    w->align_min = (o && o->align_min) ? o->align_min : 1;
     if (o && o->codec)
         w->copts = *o->codec;
     else
@@ -295,7 +299,7 @@ int ne_segw_open(const char *dir, uint64_t seg_id, const struct ne_segw_opts *op
                  struct ne_segw **out)
 {
     if (!dir || !out || (opts && opts->block_points > NE_SEG_BLOCK_POINTS_MAX) ||
-        (opts && opts->ndbs && !opts->dbs))
+        (opts && opts->ndbs && !opts->dbs) || (opts && opts->align_ns < 0))
         return NE_EINVAL;
     struct ne_segw *w;
     int rc = writer_alloc(dir, seg_id, opts, &w);
@@ -522,6 +526,44 @@ static int check_append(struct ne_segw *w, const int64_t *ts, const void *vals, 
     return 0;
 }
 
+/* The grid cell of t: floor(t / g), times before the epoch included. */
+static int64_t grid_cell(int64_t t, int64_t g)
+{
+    int64_t q = t / g;
+    return (t % g != 0 && t < 0) ? q - 1 : q;
+}
+
+/* How many of the n ascending points ts go into the open block: up to its
+ * room and, with a grid, up to the first point in a later cell than the
+ * block's last one, once the block holds align_min points. *close says
+ * the block is complete after them. At least one point unless *close. */
+static uint32_t block_take(const struct ne_segw *w, const int64_t *ts, uint32_t n, bool *close)
+{
+    uint32_t room = w->block_points - w->pn;
+    uint32_t lim = n < room ? n : room;
+    *close = lim == room;
+    if (!w->align_ns || lim == 0)
+        return lim;
+    uint32_t i = 0; /* points taken before the grid counts (filling to align_min) */
+    if (w->pn < w->align_min)
+        i = w->align_min - w->pn < lim ? w->align_min - w->pn : lim;
+    if (i == lim)
+        return lim;
+    int64_t cell = grid_cell(i ? ts[i - 1] : w->pts[w->pn - 1], w->align_ns);
+    if (grid_cell(ts[lim - 1], w->align_ns) == cell)
+        return lim;
+    uint32_t lo = i, hi = lim - 1; /* ts[hi] is in a later cell */
+    while (lo < hi) {
+        uint32_t mid = lo + (hi - lo) / 2;
+        if (grid_cell(ts[mid], w->align_ns) > cell)
+            hi = mid;
+        else
+            lo = mid + 1;
+    }
+    *close = true;
+    return lo;
+}
+
 int ne_segw_append(struct ne_segw *w, const int64_t *ts, const void *vals, uint32_t n)
 {
     return ne_segw_append_v(w, ts, vals, NULL, n);
@@ -539,26 +581,21 @@ int ne_segw_append_v(struct ne_segw *w, const int64_t *ts, const void *vals, con
     w->have_ts = true;
     size_t vs = seg__vsize(w->key.type);
     const uint8_t *v = vals;
-    uint32_t bp = w->block_points;
     if (!versioned(w))
         ver = NULL;
     while (n > 0 && !rc) {
-        if (w->pn == 0 && n >= bp) {
-            rc = flush_block(w, ts, v, ver, bp); /* whole block straight from the caller */
-            ts += bp;
-            v += (size_t)bp * vs;
-            ver = ver ? ver + bp : NULL;
-            n -= bp;
-            continue;
-        }
-        uint32_t k = bp - w->pn < n ? bp - w->pn : n;
-        rc = stage(w, ts, v, ver, k);
+        bool close;
+        uint32_t k = block_take(w, ts, n, &close);
+        if (w->pn == 0 && close)
+            rc = flush_block(w, ts, v, ver, k); /* whole block straight from the caller */
+        else
+            rc = stage(w, ts, v, ver, k);
+        if (!rc && close && w->pn)
+            rc = flush_pending(w);
         ts += k;
         v += (size_t)k * vs;
         ver = ver ? ver + k : NULL;
         n -= k;
-        if (!rc && w->pn == bp)
-            rc = flush_pending(w);
     }
     return rc;
 }

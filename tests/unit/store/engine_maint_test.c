@@ -3,7 +3,8 @@
  * (and the newest value of duplicates), a crash between publishing a merge
  * and deleting its inputs neither loses nor duplicates data; retention drops
  * whole segments by age and by disk budget, oldest first, keeps segments
- * not yet synced unless allowed, and counts every eviction.
+ * not yet synced unless allowed, and counts every eviction; flushes and
+ * merges end blocks at whole hours.
  */
 #include "engine_util.h"
 #include "t.h"
@@ -65,6 +66,63 @@ static void test_compaction_keeps_data(void)
     size_t n2;
     T_EQ_DBL(sum_values(s, &n2), sum0, 1e-6);
     T_EQ_U64(n2, n0);
+    ne_store_close(&s);
+    eu_rmtree(g_dir);
+}
+
+/* What a block scan offered: statistics of blocks and decoded points. */
+struct grid_seen {
+    size_t blocks, block_points, decoded, spanning;
+};
+
+static int grid_block(void *ctx, const struct ne_scan_block *b)
+{
+    struct grid_seen *g = ctx;
+    const int64_t hour = 3600 * EU_SEC;
+    g->blocks++;
+    g->block_points += b->stats->count;
+    g->spanning += (b->stats->min_ts - EU_T0) / hour != (b->stats->max_ts - EU_T0) / hour;
+    return 1; /* statistics used: not decoded */
+}
+
+static int grid_points(void *ctx, const struct ne_scan_chunk *c)
+{
+    ((struct grid_seen *)ctx)->decoded += c->n;
+    return 0;
+}
+
+/* Flushes and merges end blocks at whole hours: 3 hours of 10 s points
+ * written in flushes that cut across the hours come back, compacted, as
+ * one block per hour, each offered as statistics. */
+static void test_blocks_end_at_hours(void)
+{
+    struct ne_store_opts o;
+    eu_opts(&o, t_tmpdir(g_dir, sizeof g_dir));
+    struct ne_store *s = NULL;
+    T_OK(ne_store_open(&o, &s));
+    const int n = 3 * 360;
+    for (int i0 = 0; i0 < n; i0 += 250) { /* a flush every 2,500 s */
+        struct ne_batch b;
+        ne_batch_init(&b);
+        for (int i = i0; i < n && i < i0 + 250; i++)
+            eu_point_f(&b, "m", "dev", "a", "x", EU_T0 + i * 10 * EU_SEC, i);
+        struct ne_write_result r;
+        T_OK(ne_store_write(s, "iot", &b, &r));
+        ne_batch_free(&b);
+        T_OK(ne_store_flush(s));
+    }
+    T_OK(ne_store_compact(s));
+    struct ne_store_stats st;
+    ne_store_stats(s, &st);
+    T_EQ_U64(st.segments, 1);
+    struct grid_seen g = {0};
+    struct ne_store_scan_req q = {.db = "iot", .measurement = "m", .field = "x",
+                                  .t0 = EU_T0, .t1 = EU_T0 + 3 * 3600 * EU_SEC - 1};
+    T_OK(ne_store_scan_blocks(s, &q, grid_points, grid_block, &g));
+    T_EQ_U64(g.blocks, 3);
+    T_EQ_U64(g.block_points, (uint64_t)n);
+    T_EQ_U64(g.decoded, 0);
+    T_EQ_U64(g.spanning, 0);
     ne_store_close(&s);
     eu_rmtree(g_dir);
 }
@@ -231,6 +289,7 @@ int main(void)
     ne_log_set_level(NE_LOG_ERROR);
     T_RUN(test_compaction_keeps_data);
     T_RUN(test_compaction_lww_overlap);
+    T_RUN(test_blocks_end_at_hours);
     T_RUN(test_compaction_crash_leftovers);
     T_RUN(test_retention_age);
     T_RUN(test_retention_budget);

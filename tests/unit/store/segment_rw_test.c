@@ -241,6 +241,101 @@ static void test_streaming_chunks(void)
     free_cols(cols, 5);
 }
 
+/* The block sizes the writer's time grid rule gives: a block ends when it
+ * is full, or before a point in a later grid cell than the block's last
+ * point once it holds align_min points. Written as a point-by-point model
+ * of the rule, apart from the writer's chunked search. */
+static size_t grid_model(const int64_t *ts, uint32_t n, uint32_t bp, int64_t g, uint32_t min,
+                         uint32_t *sizes)
+{
+    size_t nb = 0;
+    uint32_t cur = 0;
+    for (uint32_t i = 0; i < n; i++) {
+        bool cut = cur == bp;
+        if (cur && cur >= min) {
+            int64_t a = ts[i - 1] / g - (ts[i - 1] % g < 0), b = ts[i] / g - (ts[i] % g < 0);
+            cut |= b > a;
+        }
+        if (cut) {
+            sizes[nb++] = cur;
+            cur = 0;
+        }
+        cur++;
+    }
+    if (cur)
+        sizes[nb++] = cur;
+    return nb;
+}
+
+static void test_time_grid(void)
+{
+    static uint64_t id = 0x9000;
+    /* dense (many points a cell: cut at each cell), sparse (fewer than
+     * align_min a cell: blocks span cells), times before the epoch, and
+     * every type; appended in random chunks */
+    struct {
+        uint32_t n;
+        int64_t t0, dt;
+    } shapes[] = {{5000, -300000, 10}, {3000, 7, 5000}, {700, -1000000, 3}};
+    const int64_t grid = 20000; /* tl_fill's steps: dt plus 100 on average */
+    const uint32_t bp = 256, min = 16;
+    for (size_t sh = 0; sh < sizeof shapes / sizeof shapes[0]; sh++) {
+        struct tl_col cols[5];
+        for (int f = 0; f < 5; f++)
+            tl_fill(&cols[f], 7, FIELDS[f], TYPES[f], shapes[sh].n, shapes[sh].t0, shapes[sh].dt);
+        struct ne_segw_opts o = {.block_points = bp, .align_ns = grid, .align_min = min};
+        struct ne_segw *w;
+        T_OK(ne_segw_open(g_dir, id, &o, &w));
+        for (int f = 0; f < 5; f++) {
+            struct ne_seg_colkey key = tl_key(&cols[f]);
+            T_OK(ne_segw_begin_column(w, &key));
+            for (uint32_t k = 0, m; k < cols[f].n; k += m) {
+                m = 1 + (uint32_t)(tl_rand() % 400);
+                if (m > cols[f].n - k)
+                    m = cols[f].n - k;
+                T_OK(ne_segw_append(w, cols[f].ts + k, vals_at(&cols[f], k), m));
+            }
+            T_OK(ne_segw_end_column(w));
+        }
+        T_OK(ne_segw_finish(&w, NULL));
+        struct ne_seg *r = tl_open(g_dir, id++);
+        uint32_t *sizes = malloc(shapes[sh].n * sizeof *sizes);
+        T_CHECK(sizes != NULL);
+        for (uint32_t c = 0; c < 5; c++) {
+            size_t nb = grid_model(cols[c].ts, cols[c].n, bp, grid, min, sizes);
+            const struct ne_seg_col *col = ne_seg_col(r, c);
+            T_EQ_U64(col->nblocks, nb);
+            uint32_t k = 0, inside = 0;
+            for (uint32_t b = 0; b < nb; b++) {
+                const struct ne_seg_blockref *ref = ne_seg_block(r, c, b);
+                T_EQ_U64(ref->stats.count, sizes[b]);
+                T_EQ_INT(ref->stats.min_ts, cols[c].ts[k]);
+                T_EQ_INT(ref->stats.max_ts, cols[c].ts[k + sizes[b] - 1]);
+                inside += ref->stats.min_ts / grid - (ref->stats.min_ts % grid < 0) ==
+                          ref->stats.max_ts / grid - (ref->stats.max_ts % grid < 0);
+                k += sizes[b];
+            }
+            T_EQ_U64(k, cols[c].n);
+            /* dense shapes: all blocks but those begun mid-cell lie inside one cell */
+            if (shapes[sh].dt * min < grid)
+                T_CHECK(inside + 1 >= nb);
+            struct tl_col got;
+            T_OK(tl_read_col(r, c, &got));
+            T_EQ_INT(got.n, cols[c].n);
+            for (uint32_t j = 0; j < got.n; j++)
+                T_CHECK(got.ts[j] == cols[c].ts[j] &&
+                        tl_val_eq(&cols[c], j, cols[c].type, tl_vals(&got), j));
+            tl_free(&got);
+        }
+        free(sizes);
+        ne_seg_close(&r);
+        free_cols(cols, 5);
+    }
+    struct ne_segw_opts bad = {.align_ns = -1};
+    struct ne_segw *w = NULL;
+    T_EQ_INT(ne_segw_open(g_dir, id++, &bad, &w), NE_EINVAL);
+}
+
 static void test_find_and_range(void)
 {
     struct tl_col cols[6];
@@ -568,6 +663,7 @@ int main(void)
         return 1;
     T_RUN(test_roundtrip_many);
     T_RUN(test_streaming_chunks);
+    T_RUN(test_time_grid);
     T_RUN(test_find_and_range);
     T_RUN(test_publication);
     T_RUN(test_argument_checks);
