@@ -3,8 +3,11 @@
  * arena for strings that had to be copied.
  *
  * Invariants: b->npts points are complete; while b->open, the point at
- * index b->npts is being built and owns tags [tag0, ntags) and fields
- * [field0, nfields) at the end of the arrays. Arena chunks never move, so
+ * index b->npts is being built and owns fields [field0, nfields) at the
+ * end of the array, and either owns tags [tag0, ntags) at the end of that
+ * array (NE_BATCH_OPEN_OWN) or shares an earlier complete point's tag
+ * range (NE_BATCH_OPEN_SAME: then b->ntags is not past its tags and is left
+ * alone on end and abort). Arena chunks never move, so
  * views into them stay valid until reset/free. Growth is geometric, so a
  * decoder appending a steady stream allocates only while the batch grows
  * to its working size.
@@ -64,7 +67,7 @@ void ne_batch_init(struct ne_batch *b)
 void ne_batch_reset(struct ne_batch *b)
 {
     b->npts = b->ntags = b->nfields = 0;
-    b->open = 0;
+    b->open = NE_BATCH_CLOSED;
     if (!b->arena)
         return;
     /* Keep the first chunk for reuse, free the rest. */
@@ -144,13 +147,33 @@ int ne_batch_begin(struct ne_batch *b, struct ne_sv meas, int64_t ts)
     p->ntags = 0;
     p->field0 = b->nfields;
     p->nfields = 0;
-    b->open = 1;
+    b->open = NE_BATCH_OPEN_OWN;
+    return 0;
+}
+
+int ne_batch_begin_same(struct ne_batch *b, uint32_t like, int64_t ts)
+{
+    if (b->open)
+        ne_batch_abort(b);
+    if (like >= b->npts)
+        return NE_EINVAL;
+    if (grow((void **)&b->pts, &b->cap_pts, b->npts + 1, sizeof *b->pts))
+        return NE_ENOMEM;
+    const struct ne_point *l = &b->pts[like];
+    struct ne_point *p = &b->pts[b->npts];
+    p->meas = l->meas;
+    p->ts = ts;
+    p->tag0 = l->tag0;
+    p->ntags = l->ntags;
+    p->field0 = b->nfields;
+    p->nfields = 0;
+    b->open = NE_BATCH_OPEN_SAME;
     return 0;
 }
 
 int ne_batch_tag(struct ne_batch *b, struct ne_sv key, struct ne_sv val)
 {
-    if (!b->open)
+    if (b->open != NE_BATCH_OPEN_OWN)
         return NE_EINVAL;
     if (grow((void **)&b->tags, &b->cap_tags, b->ntags + 1, sizeof *b->tags))
         return NE_ENOMEM;
@@ -261,7 +284,7 @@ int ne_batch_end(struct ne_batch *b)
         ne_batch_abort(b);
         return NE_EINVAL;
     }
-    if (p->ntags > 1) {
+    if (p->ntags > 1 && b->open == NE_BATCH_OPEN_OWN) {
         sort_tags(b->tags + p->tag0, p->ntags);
         p->ntags = dedup_tags(b->tags + p->tag0, p->ntags);
         b->ntags = p->tag0 + p->ntags;
@@ -271,7 +294,7 @@ int ne_batch_end(struct ne_batch *b)
         b->nfields = p->field0 + p->nfields;
     }
     b->npts++;
-    b->open = 0;
+    b->open = NE_BATCH_CLOSED;
     return 0;
 }
 
@@ -280,9 +303,10 @@ void ne_batch_abort(struct ne_batch *b)
     if (!b->open)
         return;
     struct ne_point *p = &b->pts[b->npts];
-    b->ntags = p->tag0;
+    if (b->open == NE_BATCH_OPEN_OWN)
+        b->ntags = p->tag0;
     b->nfields = p->field0;
-    b->open = 0;
+    b->open = NE_BATCH_CLOSED;
 }
 
 struct ne_sv ne_batch_copy(struct ne_batch *b, const char *p, size_t n)

@@ -77,7 +77,9 @@ int decode__scratch(struct decode_ctx *c, size_t n)
 int decode__end_point(struct decode_ctx *c)
 {
     const struct ne_decode_opts *o = c->o;
-    for (size_t i = 0; i < o->ntags; i++)
+    /* a point sharing an earlier point's tags has the extra ones already */
+    size_t nextra = c->b->open == NE_BATCH_OPEN_OWN ? o->ntags : 0;
+    for (size_t i = 0; i < nextra; i++)
         if (ne_batch_tag(c->b, o->tags[i].key, o->tags[i].val) != 0) {
             ne_batch_abort(c->b);
             c->nomem = 1;
@@ -172,6 +174,7 @@ static void ctx_init(struct decode_ctx *c, const struct ne_decode_opts *o, struc
 
 static void ctx_free(struct decode_ctx *c)
 {
+    ne_free(c->sc);
     if (c->scratch != c->scratch0) ne_free(c->scratch);
     if (c->nodes != c->nodes0) ne_free(c->nodes);
     if (c->rtags != c->rtags0) ne_free(c->rtags);

@@ -42,6 +42,15 @@ struct dnode {
 
 /* ---- the per-call context ----------------------------------------------- */
 
+/* A line-protocol series seen in this payload (decode_line.c): the raw
+ * series text of its first line and the point decoded from it. */
+struct decode_series {
+    uint64_t h;       /* hash of the text; 0: free slot */
+    const char *text; /* view into the payload */
+    uint32_t len;
+    uint32_t pt; /* index of that point in the batch */
+};
+
 struct decode_ctx {
     const struct ne_decode_opts *o;
     struct ne_batch *b;
@@ -53,6 +62,9 @@ struct decode_ctx {
     struct ne_sv time_key; /* opts->time_key (empty: time/timestamp) */
     struct ne_sv meas_key; /* opts->measurement_key or "measurement" */
     int nomem;             /* an allocation failed: stop */
+
+    struct decode_series *sc; /* LINE series cache (open addressing), or NULL */
+    uint32_t sc_mask, sc_used;
 
     /* Growable arrays start in the small buffers below, so a typical
      * single-record payload (one MQTT message) decodes without touching

@@ -27,6 +27,7 @@
 #include <string.h>
 
 #include "ports/err.h"
+#include "ports/platform.h"
 
 enum {
     C_COMMA = 1,
@@ -363,13 +364,111 @@ static int parse_timestamp(struct lp *L, const char **pp)
     return 0;
 }
 
+/* ---- series cache -------------------------------------------------------
+ *
+ * Payloads repeat a few series many times (one line per device per
+ * timestamp). A line whose series text - measurement and tag section up to
+ * the first unescaped space, compared byte for byte as sent - was decoded
+ * before in this payload starts its point with ne_batch_begin_same: the
+ * earlier point's measurement and final tags, without scanning,
+ * unescaping, sorting or deduplicating them again. That text parses the
+ * same wherever it appears, so the point is the same; a series written
+ * another way (other tag order, other escapes) takes the full path and
+ * still reaches the same series in the store. Entries are views into the
+ * payload and indexes into the batch, so the cache lives for one
+ * ne_decode call; it holds at most SC_MAX_SLOTS / 2 series.
+ */
+#define SC_MIN_SLOTS 64u
+#define SC_MAX_SLOTS (1u << 14)
+#define SC_MUL       0x9E3779B97F4A7C15ull
+
+static uint64_t sc_hash(const char *p, size_t n)
+{
+    uint64_t h = 0x243F6A8885A308D3ull;
+    for (; n >= 8; p += 8, n -= 8) {
+        uint64_t w;
+        memcpy(&w, p, 8);
+        h = (h ^ w) * SC_MUL;
+        h ^= h >> 29;
+    }
+    uint64_t w = 0;
+    if (n) memcpy(&w, p, n);
+    h = (h ^ w ^ ((uint64_t)n << 59)) * SC_MUL;
+    h ^= h >> 32;
+    return h ? h : 1;
+}
+
+/* Sizes the cache for a payload of about `lines` more lines; without
+ * memory the payload is simply decoded in full. */
+static void sc_init(struct decode_ctx *c, size_t lines)
+{
+    if (c->o->no_series_cache || c->sc) return;
+    uint32_t slots = SC_MIN_SLOTS;
+    while (slots < 2 * lines && slots < SC_MAX_SLOTS)
+        slots *= 2;
+    c->sc = ne_calloc(slots, sizeof *c->sc);
+    if (c->sc) c->sc_mask = slots - 1;
+}
+
+/* The entry of text [p, p+n) with hash h, or the free slot where it goes
+ * (the table is never more than half full, so one is found). */
+static struct decode_series *sc_slot(struct decode_ctx *c, uint64_t h, const char *p, uint32_t n)
+{
+    for (uint32_t i = (uint32_t)h & c->sc_mask;; i = (i + 1) & c->sc_mask) {
+        struct decode_series *e = &c->sc[i];
+        if (!e->h || (e->h == h && e->len == n && memcmp(e->text, p, n) == 0)) return e;
+    }
+}
+
+/* Remembers that the point just completed came from series text [p, p+n). */
+static void sc_put(struct decode_ctx *c, struct decode_series *e, uint64_t h, const char *p,
+                   uint32_t n)
+{
+    if (c->sc_used >= (c->sc_mask + 1) / 2) return;
+    *e = (struct decode_series){.h = h, .text = p, .len = n, .pt = c->b->npts - 1};
+    c->sc_used++;
+}
+
+/* The line after its series text: p is on the space that ends it and a
+ * point is begun. */
+static int parse_rest(struct lp *L, const char **pp, const char *p, struct ne_sv meas)
+{
+    const char *end = L->end;
+    while (p < end && (*p == ' ' || *p == '\t'))
+        p++;
+    if (at_line_end(p, end)) return bad(L, "missing fields");
+    int rc = parse_fields(L, &p, meas);
+    if (rc != 0) return rc;
+    rc = parse_timestamp(L, &p);
+    if (rc != 0) return rc;
+    rc = decode__end_point(L->c);
+    if (rc == NE_ENOMEM) return rc;
+    if (rc != 0) return bad(L, "missing fields");
+    *pp = p;
+    return 0;
+}
+
 /* Parses the line at p. Returns 0 (point added), 1 (bad: L->why), or
  * NE_ENOMEM. *pp is left at the line's end when it succeeds. */
 static int parse_line(struct lp *L, const char **pp)
 {
     struct decode_ctx *c = L->c;
-    const char *p = *pp, *end = L->end, *s = p;
+    const char *p = *pp, *end = L->end, *s = p, *series_end = NULL;
+    struct decode_series *slot = NULL;
+    uint64_t h = 0;
     bool esc = false;
+    if (c->sc) {
+        series_end = scan_name(p, end, C_SPACE, &esc);
+        if (series_end < end && *series_end == ' ') {
+            h = sc_hash(s, (size_t)(series_end - s));
+            slot = sc_slot(c, h, s, (uint32_t)(series_end - s));
+            if (slot->h) {
+                if (ne_batch_begin_same(c->b, slot->pt, NE_TS_UNSET) != 0) return NE_ENOMEM;
+                return parse_rest(L, pp, series_end, c->b->pts[slot->pt].meas);
+            }
+        }
+        esc = false;
+    }
     p = scan_name(p, end, C_COMMA | C_SPACE, &esc);
     if (p == s) return bad(L, "missing measurement");
     if (p == end || *p == '\n') return bad(L, "missing fields");
@@ -377,18 +476,11 @@ static int parse_line(struct lp *L, const char **pp)
     if (!meas.p || ne_batch_begin(c->b, meas, NE_TS_UNSET) != 0) return NE_ENOMEM;
     int rc = parse_tags(L, &p);
     if (rc != 0) return rc;
-    while (p < end && (*p == ' ' || *p == '\t'))
-        p++;
-    if (at_line_end(p, end)) return bad(L, "missing fields");
-    rc = parse_fields(L, &p, meas);
-    if (rc != 0) return rc;
-    rc = parse_timestamp(L, &p);
-    if (rc != 0) return rc;
-    rc = decode__end_point(c);
-    if (rc == NE_ENOMEM) return rc;
-    if (rc != 0) return bad(L, "missing fields");
-    *pp = p;
-    return 0;
+    const char *tags_end = p;
+    rc = parse_rest(L, pp, p, meas);
+    if (rc == 0 && slot && tags_end == series_end)
+        sc_put(c, slot, h, s, (uint32_t)(series_end - s));
+    return rc;
 }
 
 /* End of the line that starts at p, by InfluxDB's rule: once past the
@@ -441,8 +533,8 @@ static bool report_bad(struct lp *L, const char *line)
  * more points as there are newlines left, each with the first point's
  * counts of tags and fields (capped by what the bytes could hold), so a
  * body of similar lines fills the batch without reallocating. Only a
- * hint: a failure is left to the appends. */
-static void reserve_like_first(struct decode_ctx *c, const char *p, const char *end)
+ * hint: a failure is left to the appends. Returns the lines counted. */
+static size_t reserve_like_first(struct decode_ctx *c, const char *p, const char *end)
 {
     const struct ne_point *first = &c->b->pts[c->b->npts - 1];
     size_t lines = 0, left = (size_t)(end - p);
@@ -451,8 +543,9 @@ static void reserve_like_first(struct decode_ctx *c, const char *p, const char *
     size_t tags = lines * first->ntags, fields = lines * first->nfields;
     if (tags > left / 4) tags = left / 4; /* ",k=v" */
     if (fields > left / 4) fields = left / 4; /* "k=1," */
-    if (lines > UINT32_MAX / 4 || tags > UINT32_MAX / 4 || fields > UINT32_MAX / 4) return;
+    if (lines > UINT32_MAX / 4 || tags > UINT32_MAX / 4 || fields > UINT32_MAX / 4) return lines;
     (void)ne_batch_reserve(c->b, (uint32_t)lines, (uint32_t)tags, (uint32_t)fields);
+    return lines;
 }
 
 int decode__line(struct decode_ctx *c, const char *buf, size_t len)
@@ -491,7 +584,7 @@ int decode__line(struct decode_ctx *c, const char *buf, size_t len)
         } else {
             L.lineno += L.extra_lines;
             if (!reserved) {
-                reserve_like_first(c, p, end);
+                sc_init(c, reserve_like_first(c, p, end));
                 reserved = true;
             }
         }

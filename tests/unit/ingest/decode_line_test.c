@@ -1,6 +1,7 @@
 /*
  * decode_line_test.c - line protocol: every value type, escapes, precisions,
- * comments, CRLF, the exact error messages and partial writes.
+ * comments, CRLF, the exact error messages, partial writes and the reuse
+ * of a repeated series' tags.
  */
 #include <float.h>
 #include <stdint.h>
@@ -310,6 +311,84 @@ static void test_appends_to_existing_batch(void)
     T_CHECK(sv_is(B.pts[1].meas, "b"));
 }
 
+/* Every point of b and of c alike (names, tags, fields bit for bit, time). */
+static void same_points(const struct ne_batch *b, const struct ne_batch *c)
+{
+    T_EQ_INT(b->npts, c->npts);
+    for (uint32_t i = 0; i < b->npts && i < c->npts; i++) {
+        const struct ne_point *p = &b->pts[i], *q = &c->pts[i];
+        T_CHECK(ne_sv_eq(p->meas, q->meas));
+        T_EQ_INT(p->ts, q->ts);
+        T_EQ_INT(p->ntags, q->ntags);
+        T_EQ_INT(p->nfields, q->nfields);
+        for (uint32_t k = 0; k < p->ntags && k < q->ntags; k++) {
+            T_CHECK(ne_sv_eq(ne_point_tags(b, p)[k].key, ne_point_tags(c, q)[k].key));
+            T_CHECK(ne_sv_eq(ne_point_tags(b, p)[k].val, ne_point_tags(c, q)[k].val));
+        }
+        for (uint32_t k = 0; k < p->nfields && k < q->nfields; k++) {
+            const struct ne_field *f = &ne_point_fields(b, p)[k], *g = &ne_point_fields(c, q)[k];
+            T_CHECK(ne_sv_eq(f->key, g->key));
+            T_EQ_INT(f->type, g->type);
+            if (f->type == NE_V_STRING)
+                T_CHECK(ne_sv_eq(f->v.s, g->v.s));
+            else
+                T_CHECK(memcmp(&f->v, &g->v, sizeof(uint64_t)) == 0);
+        }
+    }
+}
+
+/* Lines repeating a series reuse the tags decoded for its first line; the
+ * points must be exactly those of a full parse of every line, escapes,
+ * unsorted and duplicate tags, option tags and bad lines included. */
+static void test_repeated_series_as_full_parse(void)
+{
+    static const char in[] =
+        "m\\ x,b=2,a=1,a=3 v=1 1\n"
+        "m\\ x,b=2,a=1,a=3 v=2,w=\"s\" 2\n"
+        "m\\ x,a=3,b=2 v=3 3\n"          /* same series, other text */
+        "m\\ x,b=2,a=1,a=3 v=oops 4\n"   /* bad after a cached series */
+        "m\\ x,b=2,a=1,a=3 time=1 5\n"   /* bad field name */
+        "m\\ x,b=2,a=1,a=3\n"            /* no fields */
+        "m\\ x,b=2,a=1,a=3  \t v=6 6\n"
+        "q,t=a\\,b\\ c\\=d v=7 7\n"
+        "q,t=a\\,b\\ c\\=d v=8,u=1i 8\n"
+        "q,t=a v=9 9\n"
+        "q,t=a\\,b\\ c\\=d,dev=p v=10 10\n"
+        "bad,t= v=1 11\n"
+        "bad,t= v=1 12\n"
+        "q v=13 13\n"
+        "q v=14 14\n";
+    struct ne_tag tags[] = {{NE_SV("dev"), NE_SV("opt")}};
+    struct ne_decode_opts o;
+    memset(&o, 0, sizeof o);
+    o.tags = tags;
+    o.ntags = 1;
+    struct ne_batch full, cached;
+    struct ne_decode_report rf, rc;
+    ne_batch_init(&full);
+    ne_batch_init(&cached);
+    o.no_series_cache = true;
+    T_EQ_INT(ne_decode(&o, in, strlen(in), &full, &rf), NE_EPARSE);
+    o.no_series_cache = false;
+    T_EQ_INT(ne_decode(&o, in, strlen(in), &cached, &rc), NE_EPARSE);
+    T_EQ_INT(rf.points, 10);
+    T_EQ_INT(rc.points, rf.points);
+    T_EQ_INT(rc.values, rf.values);
+    T_EQ_INT(rc.bad, rf.bad);
+    T_EQ_INT(rc.first_record, rf.first_record);
+    T_EQ_STR(rc.first_error, rf.first_error);
+    same_points(&full, &cached);
+    /* the cache was used: line 7 shares the tags of line 2 */
+    T_EQ_INT(cached.pts[3].tag0, cached.pts[1].tag0);
+    T_CHECK(full.pts[3].tag0 != full.pts[1].tag0);
+    T_CHECK(cached.ntags < full.ntags);
+    T_EQ_STR(find_tag(&cached, 3, "a"), "3");
+    T_EQ_STR(find_tag(&cached, 3, "dev"), "opt");
+    T_EQ_STR(find_tag(&cached, 7, "dev"), "opt");
+    ne_batch_free(&full);
+    ne_batch_free(&cached);
+}
+
 int main(void)
 {
     ne_batch_init(&B);
@@ -328,6 +407,7 @@ int main(void)
     T_RUN(test_max_errors_stops);
     T_RUN(test_duplicate_fields_last_wins);
     T_RUN(test_appends_to_existing_batch);
+    T_RUN(test_repeated_series_as_full_parse);
     ne_batch_free(&B);
     return t_done();
 }
