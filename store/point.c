@@ -275,6 +275,29 @@ static uint32_t dedup_fields(struct ne_field *f, uint32_t n)
     return w;
 }
 
+/* True when no two of the n keys can be equal: each key sets one of 128
+ * bits chosen by its length and first, middle and last bytes, and no bit
+ * is set twice. One pass instead of the pairwise comparison for the common
+ * list without duplicates; a collision only means "compare them all". */
+static bool keys_surely_distinct(const struct ne_field *f, uint32_t n)
+{
+    uint64_t seen[2] = {0, 0};
+    for (uint32_t i = 0; i < n; i++) {
+        struct ne_sv k = f[i].key;
+        if (!k.n)
+            return false;
+        const unsigned char *q = (const unsigned char *)k.p;
+        uint32_t h = k.n * 0x9E3779B1u + q[0] * 0x85EBCA77u + q[k.n - 1] * 0xC2B2AE3Du +
+                     q[k.n / 2] * 0x27D4EB2Fu;
+        h >>= 25;
+        uint64_t bit = UINT64_C(1) << (h & 63);
+        if (seen[h >> 6] & bit)
+            return false;
+        seen[h >> 6] |= bit;
+    }
+    return true;
+}
+
 int ne_batch_end(struct ne_batch *b)
 {
     if (!b->open)
@@ -289,7 +312,7 @@ int ne_batch_end(struct ne_batch *b)
         p->ntags = dedup_tags(b->tags + p->tag0, p->ntags);
         b->ntags = p->tag0 + p->ntags;
     }
-    if (p->nfields > 1) {
+    if (p->nfields > 1 && !keys_surely_distinct(b->fields + p->field0, p->nfields)) {
         p->nfields = dedup_fields(b->fields + p->field0, p->nfields);
         b->nfields = p->field0 + p->nfields;
     }
