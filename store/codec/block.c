@@ -172,8 +172,29 @@ static int try_codec(const struct codec__ops *ops, const void *vals, size_t n, u
     return 0;
 }
 
-/* Float: decimal when it applies and is clearly good, else the smallest of
- * decimal, XOR and raw. */
+/* XOR is tried on its first XOR_SAMPLE values when a block has more than
+ * twice that many; decimal is kept without the full XOR encoding when the
+ * sample's size, scaled to the block, is above decimal's by more than
+ * 1/XOR_MARGIN. Random-digit data (many decimals, wide deltas) then pays
+ * for one codec and a sample instead of two codecs. */
+#define XOR_SAMPLE 64
+#define XOR_MARGIN 8
+
+/* True when XOR, judged on a sample, will clearly not beat dsz bytes of
+ * decimal for v[0..n). The sample is encoded at out's end and removed. */
+static bool xor_clearly_worse(const double *v, size_t n, size_t dsz, struct ne_buf *out)
+{
+    if (n <= 2 * XOR_SAMPLE) return false;
+    size_t at = out->len, ssz = 0;
+    int rc = try_codec(&codec__f_xor, v, XOR_SAMPLE, NE_V_FLOAT, out, &ssz);
+    out->len = at;
+    if (rc) return false;
+    size_t est = ssz * (n / XOR_SAMPLE);
+    return est > dsz + dsz / XOR_MARGIN;
+}
+
+/* Float: decimal when it applies and is clearly good (or XOR's sample is
+ * clearly worse), else the smallest of decimal, XOR and raw. */
 static int float_encode_best(const double *v, size_t n, bool exhaustive, struct ne_buf *out,
                              uint8_t *id)
 {
@@ -181,7 +202,8 @@ static int float_encode_best(const double *v, size_t n, bool exhaustive, struct 
     int rc = try_codec(&codec__f_decimal, v, n, NE_V_FLOAT, out, &dsz);
     if (rc && rc != NE_EUNSUPPORTED) return rc;
     bool have_dec = rc == 0;
-    if (have_dec && !exhaustive && dsz <= 1 + DEC_GOOD_BYTES_PER_VALUE * n) {
+    if (have_dec && !exhaustive &&
+        (dsz <= 1 + DEC_GOOD_BYTES_PER_VALUE * n || xor_clearly_worse(v, n, dsz, out))) {
         *id = NE_CODEC_F_DECIMAL;
         return 0;
     }

@@ -248,6 +248,50 @@ static void test_float_decimal_chosen(void)
     T_CHECK(r.info.val_codec != NE_CODEC_F_DECIMAL);
 }
 
+/* The decimal scale is the smallest that fits, whatever the first values
+ * suggest: whole numbers first and two decimals after, three decimals
+ * first and one after (the first ones exceptions), or a leading NaN. */
+static void test_float_decimal_scale_search(void)
+{
+    enum { N = 1000 };
+    static double v[N];
+    static int64_t ts[N];
+    struct ne_codec_opts o;
+    ne_codec_opts_default(&o);
+    for (size_t i = 0; i < N; i++) {
+        ts[i] = (int64_t)i;
+        v[i] = i < 8 ? 21.0 + (double)i : (double)(2100 + (int)(cu_rand() % 500)) / 100;
+    }
+    struct cu_result r = cu_roundtrip(NE_V_FLOAT, ts, v, N, &o);
+    T_OK(r.rc);
+    T_EQ_INT(r.info.val_codec, NE_CODEC_F_DECIMAL);
+    T_EQ_INT(r.info.val_param, 2);
+    for (size_t i = 0; i < N; i++)
+        v[i] = i < 4 ? 21.125 + (double)i : (double)(200 + (int)(cu_rand() % 50)) / 10;
+    r = cu_roundtrip(NE_V_FLOAT, ts, v, N, &o);
+    T_OK(r.rc);
+    T_EQ_INT(r.info.val_codec, NE_CODEC_F_DECIMAL);
+    T_EQ_INT(r.info.val_param, 1);
+    v[0] = NAN;
+    v[1] = NAN;
+    r = cu_roundtrip(NE_V_FLOAT, ts, v, N, &o);
+    T_OK(r.rc);
+    T_EQ_INT(r.info.val_codec, NE_CODEC_F_DECIMAL);
+    T_EQ_INT(r.info.val_param, 1);
+    /* ten random decimals: decimal is kept without the full XOR trial,
+     * and is indeed smaller than XOR */
+    for (size_t i = 0; i < N; i++)
+        v[i] = (double)(int64_t)(cu_rand() % 1000000000000ULL) / 1e10;
+    r = cu_roundtrip(NE_V_FLOAT, ts, v, N, &o);
+    T_OK(r.rc);
+    T_EQ_INT(r.info.val_codec, NE_CODEC_F_DECIMAL);
+    o.force_val = NE_CODEC_F_XOR;
+    struct cu_result x = cu_roundtrip(NE_V_FLOAT, ts, v, N, &o);
+    T_OK(x.rc);
+    T_EQ_INT(x.info.val_codec, NE_CODEC_F_XOR);
+    T_CHECK(r.block_len < x.block_len);
+}
+
 /* Integral and decimal values around 2^51..2^53, where rounding changes
  * method, and large negative ones. */
 static void test_float_decimal_large(void)
@@ -687,6 +731,7 @@ int main(void)
     T_RUN(test_float_specials);
     T_RUN(test_float_decimal_chosen);
     T_RUN(test_float_decimal_large);
+    T_RUN(test_float_decimal_scale_search);
     T_RUN(test_float_random);
     T_RUN(test_int_extremes);
     T_RUN(test_int_random_and_patterns);
