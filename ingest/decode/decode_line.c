@@ -52,7 +52,7 @@ static const uint8_t cls[256] = {
 
 struct lp {
     struct decode_ctx *c;
-    const char *end;
+    const char *begin, *end;
     uint32_t lineno;      /* 1-based number of the line being parsed */
     uint32_t extra_lines; /* newlines inside string values of this line */
     const char *why;      /* reason of a bad line */
@@ -288,22 +288,46 @@ static int parse_tags(struct lp *L, const char **pp)
     return 0;
 }
 
-static int parse_fields(struct lp *L, const char **pp, struct ne_sv meas)
+/* Length of the field key at p when it is the same text as guess, a key
+ * decoded earlier from this payload without escapes (so a view of it):
+ * those bytes hold no separator or backslash, so followed by '=' they are
+ * exactly what scanning would find. 0 when it is not. */
+static inline uint32_t key_as_guess(const struct lp *L, const char *p, struct ne_sv guess)
+{
+    if (guess.n == 0 || guess.p < L->begin || guess.p >= L->end) return 0;
+    if ((size_t)(L->end - p) <= guess.n || p[guess.n] != '=') return 0;
+    return memcmp(p, guess.p, guess.n) == 0 ? guess.n : 0;
+}
+
+/* Parses the fields at p. like, when not NULL, is an earlier point of the
+ * same series: its field keys are tried first, in order, since a source
+ * mostly sends one series' fields the same way each time. */
+static int parse_fields(struct lp *L, const char **pp, struct ne_sv meas,
+                        const struct ne_point *like)
 {
     struct decode_ctx *c = L->c;
     const char *p = *pp, *end = L->end;
-    for (;;) {
+    /* by index: appending fields may move the array */
+    uint32_t g0 = like ? like->field0 : 0, nguess = like ? like->nfields : 0;
+    for (uint32_t i = 0;; i++) {
         const char *ks = p;
-        bool kesc = false;
-        p = scan_name(p, end, C_COMMA | C_SPACE | C_EQ, &kesc);
-        if (p == ks)
-            return bad(L, p < end && *p == '=' ? "missing field key" : "invalid field format");
-        if (p == end || *p != '=') return bad(L, "invalid field format");
-        const char *ke = p++;
+        struct ne_sv k;
+        uint32_t gn = i < nguess ? key_as_guess(L, p, c->b->fields[g0 + i].key) : 0;
+        if (gn) {
+            k = (struct ne_sv){p, gn};
+            p += gn + 1;
+        } else {
+            bool kesc = false;
+            p = scan_name(p, end, C_COMMA | C_SPACE | C_EQ, &kesc);
+            if (p == ks)
+                return bad(L, p < end && *p == '=' ? "missing field key" : "invalid field format");
+            if (p == end || *p != '=') return bad(L, "invalid field format");
+            const char *ke = p++;
+            k = name_sv(c, ks, ke, kesc, C_COMMA | C_SPACE | C_EQ);
+            if (!k.p) return NE_ENOMEM;
+        }
         if (p == end || (CL(*p) & (C_COMMA | C_SPACE | C_NL | C_CR)))
             return bad(L, "missing field value");
-        struct ne_sv k = name_sv(c, ks, ke, kesc, C_COMMA | C_SPACE | C_EQ);
-        if (!k.p) return NE_ENOMEM;
         if (k.n == 4 && memcmp(k.p, "time", 4) == 0) {
             snprintf(L->whybuf, sizeof L->whybuf,
                      "invalid field name: input field \"time\" on measurement \"%.*s\" is invalid",
@@ -431,13 +455,14 @@ static void sc_put(struct decode_ctx *c, struct decode_series *e, uint64_t h, co
 
 /* The line after its series text: p is on the space that ends it and a
  * point is begun. */
-static int parse_rest(struct lp *L, const char **pp, const char *p, struct ne_sv meas)
+static int parse_rest(struct lp *L, const char **pp, const char *p, struct ne_sv meas,
+                      const struct ne_point *like)
 {
     const char *end = L->end;
     while (p < end && (*p == ' ' || *p == '\t'))
         p++;
     if (at_line_end(p, end)) return bad(L, "missing fields");
-    int rc = parse_fields(L, &p, meas);
+    int rc = parse_fields(L, &p, meas, like);
     if (rc != 0) return rc;
     rc = parse_timestamp(L, &p);
     if (rc != 0) return rc;
@@ -464,7 +489,8 @@ static int parse_line(struct lp *L, const char **pp)
             slot = sc_slot(c, h, s, (uint32_t)(series_end - s));
             if (slot->h) {
                 if (ne_batch_begin_same(c->b, slot->pt, NE_TS_UNSET) != 0) return NE_ENOMEM;
-                return parse_rest(L, pp, series_end, c->b->pts[slot->pt].meas);
+                const struct ne_point *like = &c->b->pts[slot->pt];
+                return parse_rest(L, pp, series_end, like->meas, like);
             }
         }
         esc = false;
@@ -477,7 +503,7 @@ static int parse_line(struct lp *L, const char **pp)
     int rc = parse_tags(L, &p);
     if (rc != 0) return rc;
     const char *tags_end = p;
-    rc = parse_rest(L, pp, p, meas);
+    rc = parse_rest(L, pp, p, meas, NULL);
     if (rc == 0 && slot && tags_end == series_end)
         sc_put(c, slot, h, s, (uint32_t)(series_end - s));
     return rc;
@@ -550,7 +576,7 @@ static size_t reserve_like_first(struct decode_ctx *c, const char *p, const char
 
 int decode__line(struct decode_ctx *c, const char *buf, size_t len)
 {
-    struct lp L = {.c = c, .end = buf + len, .lineno = 1};
+    struct lp L = {.c = c, .begin = buf, .end = buf + len, .lineno = 1};
     const char *p = buf, *end = buf + len;
     bool reserved = false;
     while (p < end) {

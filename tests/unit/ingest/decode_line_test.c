@@ -357,7 +357,11 @@ static void test_repeated_series_as_full_parse(void)
         "bad,t= v=1 11\n"
         "bad,t= v=1 12\n"
         "q v=13 13\n"
-        "q v=14 14\n";
+        "q v=14 14\n"
+        "m\\ x,b=2,a=1,a=3 v\\ x=5,w=6 15\n" /* field keys unlike line 2's */
+        "m\\ x,b=2,a=1,a=3 v\\ x=5,ww=6 16\n"
+        "m\\ x,b=2,a=1,a=3 vw=1,v=2 17\n"
+        "m\\ x,b=2,a=1,a=3 v=1,w 18\n";
     struct ne_tag tags[] = {{NE_SV("dev"), NE_SV("opt")}};
     struct ne_decode_opts o;
     memset(&o, 0, sizeof o);
@@ -371,7 +375,7 @@ static void test_repeated_series_as_full_parse(void)
     T_EQ_INT(ne_decode(&o, in, strlen(in), &full, &rf), NE_EPARSE);
     o.no_series_cache = false;
     T_EQ_INT(ne_decode(&o, in, strlen(in), &cached, &rc), NE_EPARSE);
-    T_EQ_INT(rf.points, 10);
+    T_EQ_INT(rf.points, 13);
     T_EQ_INT(rc.points, rf.points);
     T_EQ_INT(rc.values, rf.values);
     T_EQ_INT(rc.bad, rf.bad);
