@@ -26,6 +26,7 @@
  * Invariants: the encoder restores out->len on any failure; the decoder
  * never reads outside [p, p + len) and writes at most count elements.
  */
+#include <math.h>
 #include <pthread.h>
 #include <zstd.h>
 
@@ -284,10 +285,32 @@ static int encode_ts(const int64_t *ts, size_t n, const struct ne_codec_opts *o,
     return 0;
 }
 
+/* zstd is not tried on a body whose bytes look random: an order-0
+ * entropy above ZSTD_SKIP_BITS bits per byte, which packed wide deltas of
+ * noisy values (many-digit readings) have. There zstd kept no block of
+ * S1 or I1 (bench_codec) yet cost more than the column codecs. Bodies
+ * under ENTROPY_MIN bytes are always tried: a histogram of few bytes
+ * looks random whatever the data. */
+#define ZSTD_SKIP_BITS 7.5
+#define ENTROPY_MIN    512
+
+static bool looks_random(const uint8_t *p, size_t n)
+{
+    if (n < ENTROPY_MIN) return false;
+    uint32_t h[256] = {0};
+    for (size_t i = 0; i < n; i++)
+        h[p[i]]++;
+    double sum = 0;
+    for (size_t k = 0; k < 256; k++)
+        if (h[k] > 1) sum += h[k] * log2((double)h[k]);
+    return log2((double)n) - sum / (double)n > ZSTD_SKIP_BITS;
+}
+
 /* Replaces the body at [body_at, len) by its zstd frame when smaller. */
-static int maybe_zstd(struct ne_buf *out, size_t hdr_at, size_t body_at, int level)
+static int maybe_zstd(struct ne_buf *out, size_t hdr_at, size_t body_at, int level, bool always)
 {
     size_t raw = out->len - body_at;
+    if (!always && looks_random(out->p + body_at, raw)) return 0;
     size_t bound = ZSTD_compressBound(raw);
     ZSTD_CCtx *cc = cctx_get();
     if (!cc) return NE_ENOMEM;
@@ -325,7 +348,7 @@ int ne_codec_encode_block(enum ne_vtype t, const int64_t *ts, const void *vals, 
     rc = rc ? rc : encode_ts(ts, n, opts, out);
     rc = rc ? rc : encode_values((uint8_t)t, vals, n, opts, out, &vid);
     if (rc == 0 && opts->zstd_level > 0 && out->len - body_at >= opts->zstd_min)
-        rc = maybe_zstd(out, start, body_at, opts->zstd_level);
+        rc = maybe_zstd(out, start, body_at, opts->zstd_level, opts->exhaustive);
     if (rc == 0) rc = ne_buf_put_u32le(out, ne_crc32c(0, out->p + start, out->len - start));
     if (rc == 0 && st) rc = ne_block_stats_compute(t, ts, vals, n, st);
     if (rc) out->len = start;

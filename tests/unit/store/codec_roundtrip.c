@@ -548,6 +548,29 @@ static void test_bools(void)
         T_OK(rt_all(NE_V_BOOL, ts, b + 95, n));
 }
 
+/* A body of random bytes (ten random decimals per value) skips zstd
+ * unless the encoding is exhaustive, and loses nothing by it. */
+static void test_zstd_skips_random(void)
+{
+    enum { N = 1000 };
+    static double v[N];
+    static int64_t ts[N];
+    for (size_t i = 0; i < N; i++) {
+        ts[i] = (int64_t)i * 1000000000;
+        v[i] = (double)(int64_t)(cu_rand() % 1000000000000ULL) / 1e10;
+    }
+    struct ne_codec_opts o;
+    ne_codec_opts_default(&o);
+    struct cu_result fast = cu_roundtrip(NE_V_FLOAT, ts, v, N, &o);
+    T_OK(fast.rc);
+    T_CHECK(!fast.info.zstd);
+    T_CHECK(fast.info.body_len >= 512);
+    o.exhaustive = true;
+    struct cu_result all = cu_roundtrip(NE_V_FLOAT, ts, v, N, &o);
+    T_OK(all.rc);
+    T_CHECK(!all.info.zstd); /* tried, and not smaller */
+}
+
 static void test_zstd_flag(void)
 {
     enum { N = 2000 };
@@ -741,6 +764,7 @@ int main(void)
     T_RUN(test_strings);
     T_RUN(test_bools);
     T_RUN(test_zstd_flag);
+    T_RUN(test_zstd_skips_random);
     T_RUN(test_names_and_peek);
     T_RUN(test_alloc_failures);
     T_RUN(test_threads);
