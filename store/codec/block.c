@@ -286,13 +286,14 @@ static int encode_ts(const int64_t *ts, size_t n, const struct ne_codec_opts *o,
 }
 
 /* zstd is not tried on a body whose bytes look random: an order-0
- * entropy above ZSTD_SKIP_BITS bits per byte, which packed wide deltas of
- * noisy values (many-digit readings) have. There zstd kept no block of
- * S1 or I1 (bench_codec) yet cost more than the column codecs. Bodies
- * under ENTROPY_MIN bytes are always tried: a histogram of few bytes
- * looks random whatever the data. */
-#define ZSTD_SKIP_BITS 7.5
-#define ENTROPY_MIN    512
+ * entropy within ZSTD_SKIP_MARGIN bits per byte of what n random bytes
+ * show (8 - 255 / (2 n ln 2), the finite-sample bias), as packed wide
+ * deltas of noisy values (many-digit readings) have. There zstd kept no
+ * block of S1 or I1 (bench_codec) yet cost more than the column codecs.
+ * Bodies under ENTROPY_MIN bytes are always tried: a histogram of so few
+ * bytes says little. */
+#define ZSTD_SKIP_MARGIN 0.5
+#define ENTROPY_MIN      256
 
 static bool looks_random(const uint8_t *p, size_t n)
 {
@@ -303,7 +304,8 @@ static bool looks_random(const uint8_t *p, size_t n)
     double sum = 0;
     for (size_t k = 0; k < 256; k++)
         if (h[k] > 1) sum += h[k] * log2((double)h[k]);
-    return log2((double)n) - sum / (double)n > ZSTD_SKIP_BITS;
+    double random_bits = 8.0 - 255.0 / (2.0 * (double)n * M_LN2);
+    return log2((double)n) - sum / (double)n > random_bits - ZSTD_SKIP_MARGIN;
 }
 
 /* Replaces the body at [body_at, len) by its zstd frame when smaller. */
