@@ -400,10 +400,13 @@ static int parse_timestamp(struct lp *L, const char **pp)
  * another way (other tag order, other escapes) takes the full path and
  * still reaches the same series in the store. Entries are views into the
  * payload and indexes into the batch, so the cache lives for one
- * ne_decode call; it holds at most SC_MAX_SLOTS / 2 series.
+ * ne_decode call. It starts with room for SC_START_SLOTS / 2 series (fewer
+ * for a short payload), doubles when half full and holds at most
+ * SC_MAX_SLOTS / 2.
  */
-#define SC_MIN_SLOTS 64u
-#define SC_MAX_SLOTS (1u << 14)
+#define SC_MIN_SLOTS   64u
+#define SC_START_SLOTS 1024u
+#define SC_MAX_SLOTS   (1u << 15)
 #define SC_MUL       0x9E3779B97F4A7C15ull
 
 static uint64_t sc_hash(const char *p, size_t n)
@@ -428,7 +431,7 @@ static void sc_init(struct decode_ctx *c, size_t lines)
 {
     if (c->o->no_series_cache || c->sc) return;
     uint32_t slots = SC_MIN_SLOTS;
-    while (slots < 2 * lines && slots < SC_MAX_SLOTS)
+    while (slots < 2 * lines && slots < SC_START_SLOTS)
         slots *= 2;
     c->sc = ne_calloc(slots, sizeof *c->sc);
     if (c->sc) c->sc_mask = slots - 1;
@@ -444,11 +447,31 @@ static struct decode_series *sc_slot(struct decode_ctx *c, uint64_t h, const cha
     }
 }
 
-/* Remembers that the point just completed came from series text [p, p+n). */
+/* Doubles the table (false when it is at its bound or memory is short:
+ * it then just stops taking new series). */
+static bool sc_grow(struct decode_ctx *c)
+{
+    uint32_t slots = c->sc_mask + 1;
+    if (slots >= SC_MAX_SLOTS) return false;
+    struct decode_series *t = ne_calloc(2 * (size_t)slots, sizeof *t), *old = c->sc;
+    if (!t) return false;
+    c->sc = t;
+    c->sc_mask = 2 * slots - 1;
+    for (uint32_t i = 0; i < slots; i++)
+        if (old[i].h) *sc_slot(c, old[i].h, old[i].text, old[i].len) = old[i];
+    ne_free(old);
+    return true;
+}
+
+/* Remembers that the point just completed came from series text [p, p+n)
+ * (e: its free slot, found before the point was parsed). */
 static void sc_put(struct decode_ctx *c, struct decode_series *e, uint64_t h, const char *p,
                    uint32_t n)
 {
-    if (c->sc_used >= (c->sc_mask + 1) / 2) return;
+    if (c->sc_used + 1 > (c->sc_mask + 1) / 2) {
+        if (!sc_grow(c)) return;
+        e = sc_slot(c, h, p, n);
+    }
     *e = (struct decode_series){.h = h, .text = p, .len = n, .pt = c->b->npts - 1};
     c->sc_used++;
 }

@@ -393,6 +393,37 @@ static void test_repeated_series_as_full_parse(void)
     ne_batch_free(&cached);
 }
 
+/* More series than the cache starts with: it grows, and the second round
+ * of lines still shares the first round's tags. */
+static void test_many_series_cache_grows(void)
+{
+    enum { SERIES = 1500 };
+    static char in[SERIES * 2 * 64];
+    size_t n = 0;
+    for (int round = 0; round < 2; round++)
+        for (int i = 0; i < SERIES; i++)
+            n += (size_t)snprintf(in + n, sizeof in - n, "m,dev=d%d,site=s%d v=%d %d\n", i, i % 7,
+                                  i, round + 1);
+    struct ne_decode_opts o;
+    memset(&o, 0, sizeof o);
+    struct ne_batch full, cached;
+    ne_batch_init(&full);
+    ne_batch_init(&cached);
+    struct ne_decode_report rf, rc;
+    o.no_series_cache = true;
+    T_OK(ne_decode(&o, in, n, &full, &rf));
+    o.no_series_cache = false;
+    T_OK(ne_decode(&o, in, n, &cached, &rc));
+    T_EQ_INT(rc.points, 2 * SERIES);
+    same_points(&full, &cached);
+    /* the first line is decoded before the cache exists */
+    for (uint32_t i = 1; i < SERIES; i++)
+        T_EQ_INT(cached.pts[SERIES + i].tag0, cached.pts[i].tag0);
+    T_CHECK(cached.ntags < full.ntags);
+    ne_batch_free(&full);
+    ne_batch_free(&cached);
+}
+
 int main(void)
 {
     ne_batch_init(&B);
@@ -412,6 +443,7 @@ int main(void)
     T_RUN(test_duplicate_fields_last_wins);
     T_RUN(test_appends_to_existing_batch);
     T_RUN(test_repeated_series_as_full_parse);
+    T_RUN(test_many_series_cache_grows);
     ne_batch_free(&B);
     return t_done();
 }
