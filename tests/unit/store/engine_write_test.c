@@ -184,6 +184,47 @@ static void test_shared_tags(void)
     eu_rmtree(g_dir);
 }
 
+/* Mostly ascending times with a few late points and rewrites of earlier
+ * times (the cheap sort's case): every time once, in order, the value
+ * written last for it. */
+static void test_late_points(void)
+{
+    struct ne_store_opts o;
+    eu_opts(&o, t_tmpdir(g_dir, sizeof g_dir));
+    struct ne_store *s = open_store(&o);
+    T_CHECK(s);
+    struct ne_batch b;
+    ne_batch_init(&b);
+    enum { N = 3000 };
+    static double want[N];
+    for (int i = 0; i < N; i++) {
+        int k = i % 100 == 99 ? i - 7 : i; /* late: 7 back, a rewrite of k */
+        if (i % 100 == 98) k = i + 1;      /* early: the next one comes late */
+        want[k] = i + 0.5;
+        eu_point_f(&b, "m", "d", "1", "v", EU_T0 + (int64_t)k * EU_SEC, want[k]);
+    }
+    struct ne_write_result r;
+    T_OK(ne_store_write(s, "iot", &b, &r));
+    T_EQ_INT(r.accepted, N);
+    T_OK(ne_store_flush(s));
+    struct eu_rows rows = {0};
+    T_OK(eu_scan(s, "iot", "m", "v", &rows));
+    size_t expect = 0;
+    for (int k = 0; k < N; k++)
+        expect += want[k] != 0;
+    T_EQ_U64(rows.n, expect);
+    size_t bad = 0;
+    for (size_t i = 0; i < rows.n; i++) {
+        int64_t k = (rows.ts[i] - EU_T0) / EU_SEC;
+        if (k < 0 || k >= N || want[k] != rows.f[i] || (i && rows.ts[i] <= rows.ts[i - 1])) bad++;
+    }
+    T_EQ_U64(bad, 0);
+    eu_rows_free(&rows);
+    ne_batch_free(&b);
+    ne_store_close(&s);
+    eu_rmtree(g_dir);
+}
+
 static int64_t fixed_clock(void *ctx)
 {
     return *(int64_t *)ctx;
@@ -658,6 +699,7 @@ int main(void)
     T_RUN(test_type_conflict);
     T_RUN(test_cardinality);
     T_RUN(test_shared_tags);
+    T_RUN(test_late_points);
     T_RUN(test_future_and_late);
     T_RUN(test_invalid);
     T_RUN(test_lww);
