@@ -285,13 +285,14 @@ static int encode_ts(const int64_t *ts, size_t n, const struct ne_codec_opts *o,
     return 0;
 }
 
-/* zstd is not tried on a body whose bytes look random: an order-0
- * entropy within ZSTD_SKIP_MARGIN bits per byte of what n random bytes
- * show (8 - 255 / (2 n ln 2), the finite-sample bias), as packed wide
- * deltas of noisy values (many-digit readings) have. There zstd kept no
- * block of S1 or I1 (bench_codec) yet cost more than the column codecs.
- * Bodies under ENTROPY_MIN bytes are always tried: a histogram of so few
- * bytes says little. */
+/* zstd is not tried on a body whose bytes look random: a collision
+ * entropy (Renyi order 2, log2(n^2 / sum of squared byte counts): one
+ * log2, unlike Shannon's one per byte value) within ZSTD_SKIP_MARGIN bits
+ * of what n random bytes show (the expected sum is n + n(n-1)/256), as
+ * packed wide deltas of noisy values (many-digit readings) have. There
+ * zstd kept no block of S1 or I1 (bench_codec) yet cost more than the
+ * column codecs. Bodies under ENTROPY_MIN bytes are always tried: a
+ * histogram of so few bytes says little. */
 #define ZSTD_SKIP_MARGIN 0.5
 #define ENTROPY_MIN      256
 
@@ -301,11 +302,12 @@ static bool looks_random(const uint8_t *p, size_t n)
     uint32_t h[256] = {0};
     for (size_t i = 0; i < n; i++)
         h[p[i]]++;
-    double sum = 0;
+    uint64_t sq = 0;
     for (size_t k = 0; k < 256; k++)
-        if (h[k] > 1) sum += h[k] * log2((double)h[k]);
-    double random_bits = 8.0 - 255.0 / (2.0 * (double)n * M_LN2);
-    return log2((double)n) - sum / (double)n > random_bits - ZSTD_SKIP_MARGIN;
+        sq += (uint64_t)h[k] * h[k];
+    double dn = (double)n, random_sq = dn + dn * (dn - 1) / 256;
+    /* H2 > H2(random) - margin  <=>  random_sq / sq > 2^-margin */
+    return random_sq > (double)sq * exp2(-ZSTD_SKIP_MARGIN);
 }
 
 /* Replaces the body at [body_at, len) by its zstd frame when smaller. */
