@@ -121,6 +121,17 @@ int decode__float(const char *p, size_t n, double *out);
  * *stop just past it. 0, NE_EPARSE (no digits, bad exponent), NE_ERANGE. */
 int decode__float_prefix(const char *p, const char *end, double *out, const char **stop);
 
+/* The run of decimal digits at s (eight at a time where it can): returns
+ * its end and sets *m to m * 10^digits + their value, wrapping modulo 2^64
+ * (exact for up to 19 digits from *m = 0). */
+const char *decode__digits(const char *s, const char *end, uint64_t *m);
+
+/* decode__float_prefix for a number at p whose integer digits [is, ie)
+ * (after an optional sign at p) were already read into m by
+ * decode__digits from 0. */
+int decode__float_rest(const char *p, const char *is, const char *ie, uint64_t m, const char *end,
+                       double *out, const char **stop);
+
 /* Parses an optionally negative decimal integer. 0, NE_EPARSE or NE_ERANGE. */
 int decode__int(const char *p, size_t n, int64_t *out);
 /* Parses an unsigned decimal integer. 0, NE_EPARSE or NE_ERANGE. */

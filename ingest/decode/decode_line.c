@@ -185,8 +185,9 @@ static int out_of_range(struct lp *L, const char *what, const char *s, size_t n)
 }
 
 /* An integer field value: digits [ds, de) (after an optional '-' at s),
- * followed by 'i' or 'u' at de. */
-static int integer_value(struct lp *L, const char *s, const char *ds, const char *de,
+ * followed by 'i' or 'u' at de; u is their value as decode__digits read
+ * it (exact up to 19 digits). */
+static int integer_value(struct lp *L, const char *s, const char *ds, const char *de, uint64_t u,
                          enum ne_vtype *t, union ne_value *v)
 {
     bool neg = ds != s;
@@ -203,9 +204,6 @@ static int integer_value(struct lp *L, const char *s, const char *ds, const char
             return out_of_range(L, "integer", s, (size_t)(de - s));
     }
     if (n <= (*t == NE_V_UINT ? 19u : 18u)) {
-        uint64_t u = 0;
-        for (const char *q = ds; q < de; q++)
-            u = u * 10 + (uint64_t)(*q - '0');
         if (*t == NE_V_UINT)
             v->u = u;
         else
@@ -221,16 +219,16 @@ static int number_value(struct lp *L, const char **pp, enum ne_vtype *t, union n
     const char *s = *pp, *p = s, *end = L->end;
     if (*p == '-') p++;
     const char *ds = p;
-    while (p < end && is_digit(*p))
-        p++;
+    uint64_t u = 0;
+    p = decode__digits(p, end, &u);
     int rc;
     if (p < end && (*p == 'i' || *p == 'u')) {
-        rc = integer_value(L, s, ds, p, t, v);
+        rc = integer_value(L, s, ds, p, u, t, v);
         if (rc != 0) return rc;
         p++;
     } else {
         *t = NE_V_FLOAT;
-        rc = decode__float_prefix(s, end, &v->f, &p);
+        rc = decode__float_rest(s, ds, p, u, end, &v->f, &p);
         if (rc == NE_ENOMEM) return rc;
         if (rc == NE_ERANGE) return bad(L, "invalid float"); /* InfluxDB's words for 1e999 */
         if (rc != 0) return bad(L, "invalid number");
@@ -363,15 +361,12 @@ static int parse_timestamp(struct lp *L, const char **pp)
     const char *s = p;
     if (*p == '-') p++;
     const char *ds = p;
-    while (p < end && is_digit(*p))
-        p++;
+    uint64_t u = 0;
+    p = decode__digits(p, end, &u);
     if (p == ds || (p < end && !(CL(*p) & (C_SPACE | C_TAB | C_NL | C_CR))))
         return bad(L, "bad timestamp");
     int64_t ts;
     if (p - ds <= 19) { /* fits in 64 bits unsigned; check the sign's range */
-        uint64_t u = 0;
-        for (const char *q = ds; q < p; q++)
-            u = u * 10 + (uint64_t)(*q - '0');
         if (u > (uint64_t)INT64_MAX) return bad(L, "time outside range");
         ts = ds != s ? -(int64_t)u : (int64_t)u;
     } else if (decode__int(s, (size_t)(p - s), &ts) != 0) {

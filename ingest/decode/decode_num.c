@@ -91,16 +91,27 @@ static inline const char *digit_run(const char *s, const char *end, uint64_t *m)
 
 static int float_careful(const char *p, const char *end, double *out, const char **stop);
 
+const char *decode__digits(const char *s, const char *end, uint64_t *m)
+{
+    return digit_run(s, end, m);
+}
+
 int decode__float_prefix(const char *p, const char *end, double *out, const char **stop)
 {
-    /* Fast path: at most 19 digits in all, so the mantissa is exact. */
     const char *s = p;
-    bool neg = false;
-    if (s < end && (*s == '-' || *s == '+')) neg = *s++ == '-';
+    if (s < end && (*s == '-' || *s == '+')) s++;
     uint64_t m = 0;
-    const char *is = s;
-    s = digit_run(s, end, &m);
-    long nint = s - is, nfrac = 0;
+    const char *ie = digit_run(s, end, &m);
+    return decode__float_rest(p, s, ie, m, end, out, stop);
+}
+
+int decode__float_rest(const char *p, const char *is, const char *ie, uint64_t m, const char *end,
+                       double *out, const char **stop)
+{
+    /* Fast path: at most 19 digits in all, so the mantissa is exact. */
+    bool neg = is > p && *p == '-';
+    const char *s = ie;
+    long nint = ie - is, nfrac = 0;
     if (s < end && *s == '.') {
         const char *fs = ++s;
         s = digit_run(s, end, &m);
