@@ -298,7 +298,7 @@ static bool keys_surely_distinct(const struct ne_field *f, uint32_t n)
     return true;
 }
 
-int ne_batch_end(struct ne_batch *b)
+static int end_point(struct ne_batch *b, bool fields_distinct)
 {
     if (!b->open)
         return NE_EINVAL;
@@ -312,13 +312,24 @@ int ne_batch_end(struct ne_batch *b)
         p->ntags = dedup_tags(b->tags + p->tag0, p->ntags);
         b->ntags = p->tag0 + p->ntags;
     }
-    if (p->nfields > 1 && !keys_surely_distinct(b->fields + p->field0, p->nfields)) {
+    if (p->nfields > 1 && !fields_distinct &&
+        !keys_surely_distinct(b->fields + p->field0, p->nfields)) {
         p->nfields = dedup_fields(b->fields + p->field0, p->nfields);
         b->nfields = p->field0 + p->nfields;
     }
     b->npts++;
     b->open = NE_BATCH_CLOSED;
     return 0;
+}
+
+int ne_batch_end(struct ne_batch *b)
+{
+    return end_point(b, false);
+}
+
+int ne_batch_end_distinct(struct ne_batch *b)
+{
+    return end_point(b, true);
 }
 
 void ne_batch_abort(struct ne_batch *b)

@@ -129,6 +129,11 @@ void ne_batch_set_ts(struct ne_batch *b, int64_t ts);
  * empty measurement. */
 int ne_batch_end(struct ne_batch *b);
 
+/* ne_batch_end for a caller that knows the point's field keys are all
+ * different (e.g. each equal to the key at the same place in an earlier
+ * complete point): the duplicate check is skipped. */
+int ne_batch_end_distinct(struct ne_batch *b);
+
 /* Drops the point being built (a decoder that hit an error in it). */
 void ne_batch_abort(struct ne_batch *b);
 

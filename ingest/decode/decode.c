@@ -74,7 +74,7 @@ int decode__scratch(struct decode_ctx *c, size_t n)
     return decode__grow(c, (void **)&c->scratch, &c->scratch_cap, n, 1, c->scratch0);
 }
 
-int decode__end_point(struct decode_ctx *c)
+static int end_point(struct decode_ctx *c, bool fields_distinct)
 {
     const struct ne_decode_opts *o = c->o;
     /* a point sharing an earlier point's tags has the extra ones already */
@@ -86,11 +86,21 @@ int decode__end_point(struct decode_ctx *c)
             return NE_ENOMEM;
         }
     uint32_t f0 = c->b->pts[c->b->npts].field0;
-    int rc = ne_batch_end(c->b);
+    int rc = fields_distinct ? ne_batch_end_distinct(c->b) : ne_batch_end(c->b);
     if (rc != 0) return rc;
     c->rep->points++;
     c->rep->values += c->b->nfields - f0;
     return 0;
+}
+
+int decode__end_point(struct decode_ctx *c)
+{
+    return end_point(c, false);
+}
+
+int decode__end_point_distinct(struct decode_ctx *c)
+{
+    return end_point(c, true);
 }
 
 /* ---- RAW ------------------------------------------------------------------ */

@@ -96,6 +96,8 @@ bool decode__bad(struct decode_ctx *c, uint32_t record, int code, const char *fm
  * Returns 0, NE_ENOMEM, or NE_EINVAL if the batch refused the point
  * (it has then been dropped). */
 int decode__end_point(struct decode_ctx *c);
+/* The same, for a point whose field keys are known to be all different. */
+int decode__end_point_distinct(struct decode_ctx *c);
 
 /* Copies n bytes into the batch arena; sets c->nomem and returns a view
  * with p == NULL on failure. */

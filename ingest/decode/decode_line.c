@@ -299,14 +299,17 @@ static inline uint32_t key_as_guess(const struct lp *L, const char *p, struct ne
 
 /* Parses the fields at p. like, when not NULL, is an earlier point of the
  * same series: its field keys are tried first, in order, since a source
- * mostly sends one series' fields the same way each time. */
+ * mostly sends one series' fields the same way each time. *distinct is
+ * set when every key was like's key at its place: like's keys are
+ * distinct (its point is complete), so these are too. */
 static int parse_fields(struct lp *L, const char **pp, struct ne_sv meas,
-                        const struct ne_point *like)
+                        const struct ne_point *like, bool *distinct)
 {
     struct decode_ctx *c = L->c;
     const char *p = *pp, *end = L->end;
     /* by index: appending fields may move the array */
     uint32_t g0 = like ? like->field0 : 0, nguess = like ? like->nfields : 0;
+    *distinct = like != NULL;
     for (uint32_t i = 0;; i++) {
         const char *ks = p;
         struct ne_sv k;
@@ -316,6 +319,7 @@ static int parse_fields(struct lp *L, const char **pp, struct ne_sv meas,
             p += gn + 1;
         } else {
             bool kesc = false;
+            *distinct = false;
             p = scan_name(p, end, C_COMMA | C_SPACE | C_EQ, &kesc);
             if (p == ks)
                 return bad(L, p < end && *p == '=' ? "missing field key" : "invalid field format");
@@ -480,11 +484,12 @@ static int parse_rest(struct lp *L, const char **pp, const char *p, struct ne_sv
     while (p < end && (*p == ' ' || *p == '\t'))
         p++;
     if (at_line_end(p, end)) return bad(L, "missing fields");
-    int rc = parse_fields(L, &p, meas, like);
+    bool distinct;
+    int rc = parse_fields(L, &p, meas, like, &distinct);
     if (rc != 0) return rc;
     rc = parse_timestamp(L, &p);
     if (rc != 0) return rc;
-    rc = decode__end_point(L->c);
+    rc = distinct ? decode__end_point_distinct(L->c) : decode__end_point(L->c);
     if (rc == NE_ENOMEM) return rc;
     if (rc != 0) return bad(L, "missing fields");
     *pp = p;

@@ -361,7 +361,8 @@ static void test_repeated_series_as_full_parse(void)
         "m\\ x,b=2,a=1,a=3 v\\ x=5,w=6 15\n" /* field keys unlike line 2's */
         "m\\ x,b=2,a=1,a=3 v\\ x=5,ww=6 16\n"
         "m\\ x,b=2,a=1,a=3 vw=1,v=2 17\n"
-        "m\\ x,b=2,a=1,a=3 v=1,w 18\n";
+        "m\\ x,b=2,a=1,a=3 v=1,w 18\n"
+        "m\\ x,b=2,a=1,a=3 v=1,v=9 19\n"; /* a duplicate key after a guessed one */
     struct ne_tag tags[] = {{NE_SV("dev"), NE_SV("opt")}};
     struct ne_decode_opts o;
     memset(&o, 0, sizeof o);
@@ -375,7 +376,7 @@ static void test_repeated_series_as_full_parse(void)
     T_EQ_INT(ne_decode(&o, in, strlen(in), &full, &rf), NE_EPARSE);
     o.no_series_cache = false;
     T_EQ_INT(ne_decode(&o, in, strlen(in), &cached, &rc), NE_EPARSE);
-    T_EQ_INT(rf.points, 13);
+    T_EQ_INT(rf.points, 14);
     T_EQ_INT(rc.points, rf.points);
     T_EQ_INT(rc.values, rf.values);
     T_EQ_INT(rc.bad, rf.bad);
@@ -389,6 +390,8 @@ static void test_repeated_series_as_full_parse(void)
     T_EQ_STR(find_tag(&cached, 3, "a"), "3");
     T_EQ_STR(find_tag(&cached, 3, "dev"), "opt");
     T_EQ_STR(find_tag(&cached, 7, "dev"), "opt");
+    T_EQ_INT(cached.pts[13].nfields, 1);
+    T_CHECK(find_field(&cached, 13, "v")->v.f == 9.0);
     ne_batch_free(&full);
     ne_batch_free(&cached);
 }
