@@ -3,8 +3,9 @@
  *
  *   <measurement>[,<tag_key>=<tag_value>...] <field_key>=<field_value>[,...] [<timestamp>]\n
  *
- * One pass over the bytes: names are scanned eight bytes at a time (a word
- * compare per separator), the tail with a 256-entry class table; numbers are
+ * One pass over the bytes: names are scanned sixteen bytes at a time with
+ * SSE2 where there is SSE2, else eight (a word compare per separator), the
+ * tail with a 256-entry class table; numbers are
  * converted while their token is found (decode_num.c: exact fast float
  * path). A name stops at its unescaped separators. A backslash always
  * takes the next byte with it while scanning (so an escaped separator never
@@ -25,6 +26,9 @@
 
 #include <stdio.h>
 #include <string.h>
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
 
 #include "ports/err.h"
 #include "ports/platform.h"
@@ -85,9 +89,31 @@ static inline uint64_t match_classes(uint64_t v, unsigned mask)
     return m;
 }
 
+#if defined(__SSE2__)
+/* The same sixteen bytes at a time (SSE2 is part of every x86-64). */
+static inline unsigned match_classes16(__m128i v, unsigned mask)
+{
+    __m128i m = _mm_setzero_si128();
+    if (mask & C_COMMA) m = _mm_or_si128(m, _mm_cmpeq_epi8(v, _mm_set1_epi8(',')));
+    if (mask & C_SPACE) m = _mm_or_si128(m, _mm_cmpeq_epi8(v, _mm_set1_epi8(' ')));
+    if (mask & C_EQ) m = _mm_or_si128(m, _mm_cmpeq_epi8(v, _mm_set1_epi8('=')));
+    if (mask & C_NL) m = _mm_or_si128(m, _mm_cmpeq_epi8(v, _mm_set1_epi8('\n')));
+    if (mask & C_BSL) m = _mm_or_si128(m, _mm_cmpeq_epi8(v, _mm_set1_epi8('\\')));
+    if (mask & C_QUOTE) m = _mm_or_si128(m, _mm_cmpeq_epi8(v, _mm_set1_epi8('"')));
+    return (unsigned)_mm_movemask_epi8(m);
+}
+#endif
+
 /* First byte at or after p in one of the classes of mask, or end. */
 static inline const char *find_class(const char *p, const char *end, unsigned mask)
 {
+#if defined(__SSE2__)
+    while (end - p >= 16) {
+        unsigned m = match_classes16(_mm_loadu_si128((const __m128i *)(const void *)p), mask);
+        if (m) return p + __builtin_ctz(m);
+        p += 16;
+    }
+#endif
 #if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
     while (end - p >= 8) {
         uint64_t v;
