@@ -14,6 +14,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 #include "ingest/decode/decode.h"
 
@@ -123,10 +124,47 @@ int decode__float(const char *p, size_t n, double *out);
  * *stop just past it. 0, NE_EPARSE (no digits, bad exponent), NE_ERANGE. */
 int decode__float_prefix(const char *p, const char *end, double *out, const char **stop);
 
+/* True if the 8 bytes at p are all ASCII digits. */
+static inline bool decode__eight_digits(const char *p)
+{
+    uint64_t v;
+    memcpy(&v, p, 8);
+    return ((v & 0xF0F0F0F0F0F0F0F0ULL) |
+            (((v + 0x0606060606060606ULL) & 0xF0F0F0F0F0F0F0F0ULL) >> 4)) == 0x3333333333333333ULL;
+}
+
+/* The value of 8 ASCII digits at p (first digit most significant): pairs,
+ * then quads, then the whole, combined inside one 64-bit word. */
+static inline uint64_t decode__parse_eight(const char *p)
+{
+    uint64_t v;
+    memcpy(&v, p, 8);
+    v -= 0x3030303030303030ULL;
+    v = (v * 10 + (v >> 8)) & 0x00FF00FF00FF00FFULL;
+    v = (v * 100 + (v >> 16)) & 0x0000FFFF0000FFFFULL;
+    return (v * 10000 + (v >> 32)) & 0xFFFFFFFFULL;
+}
+
 /* The run of decimal digits at s (eight at a time where it can): returns
  * its end and sets *m to m * 10^digits + their value, wrapping modulo 2^64
- * (exact for up to 19 digits from *m = 0). */
-const char *decode__digits(const char *s, const char *end, uint64_t *m);
+ * (exact for up to 19 digits from *m = 0: callers count digits). Inline:
+ * it runs for every number of every line. */
+static inline const char *decode__digits(const char *s, const char *end, uint64_t *m)
+{
+    uint64_t v = *m;
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+    while (end - s >= 8 && decode__eight_digits(s)) {
+        v = v * 100000000 + decode__parse_eight(s);
+        s += 8;
+    }
+#endif
+    while (s < end && (unsigned char)(*s - '0') < 10) {
+        v = v * 10 + (uint64_t)(*s - '0');
+        s++;
+    }
+    *m = v;
+    return s;
+}
 
 /* decode__float_prefix for a number at p whose integer digits [is, ie)
  * (after an optional sign at p) were already read into m by
