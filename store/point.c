@@ -67,6 +67,7 @@ void ne_batch_init(struct ne_batch *b)
 void ne_batch_reset(struct ne_batch *b)
 {
     b->npts = b->ntags = b->nfields = 0;
+    b->nsame = 0;
     b->open = NE_BATCH_CLOSED;
     if (!b->arena)
         return;
@@ -168,6 +169,7 @@ int ne_batch_begin_same(struct ne_batch *b, uint32_t like, int64_t ts)
     p->field0 = b->nfields;
     p->nfields = 0;
     b->open = NE_BATCH_OPEN_SAME;
+    b->nsame++;
     return 0;
 }
 

@@ -86,6 +86,9 @@ struct ne_batch {
     uint32_t nfields, cap_fields;
     struct ne_arena_chunk *arena; /* chunks for copied strings */
     int open;                     /* a point is being built (NE_BATCH_OPEN_*) */
+    uint32_t nsame;               /* points begun with ne_batch_begin_same
+                                     (aborted ones too): 0 means no two
+                                     points share a tag range */
 };
 
 /* Initialises an empty batch (no allocation until the first append). */

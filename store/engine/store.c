@@ -543,8 +543,9 @@ static int point_store(struct wctx *c, const struct ne_batch *b, const struct ne
 
 /* Points of a batch that share a tag range (ne_batch_begin_same) are of
  * one series: the series found for the first of them, by its tag0, serves
- * the others without hashing and comparing the tags again. Lives for one
- * write, under mu, so no series can be dropped meanwhile. */
+ * the others without hashing and comparing the tags again. Made only for
+ * a batch with such points (b->nsame); lives for one write, under mu, so
+ * no series can be dropped meanwhile. */
 struct same_series {
     struct eng_series *se;
     uint32_t pt1; /* 1 + index of the point it was found for; 0: none */
@@ -572,7 +573,7 @@ static int write_points(struct wctx *c, const struct ne_batch *b)
     char why[200];
     int rc = 0;
     /* without memory, every point looks its series up */
-    struct same_series *same = b->npts > 1 && b->ntags ? ne_calloc(b->ntags, sizeof *same) : NULL;
+    struct same_series *same = b->nsame && b->ntags ? ne_calloc(b->ntags, sizeof *same) : NULL;
     for (uint32_t i = 0; i < b->npts; i++) {
         const struct ne_point *p = &b->pts[i];
         int64_t ts = p->ts == NE_TS_UNSET ? c->now : p->ts;

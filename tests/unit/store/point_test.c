@@ -191,6 +191,9 @@ static void test_begin_same(void)
     T_OK(ne_batch_end(&b));
     T_EQ_INT(b.pts[2].tag0, 2);
     T_EQ_INT(b.ntags, 3);
+    T_EQ_INT(b.nsame, 3); /* the aborted and the dropped ones count too */
+    ne_batch_reset(&b);
+    T_EQ_INT(b.nsame, 0);
     ne_batch_free(&b);
 }
 
