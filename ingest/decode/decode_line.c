@@ -432,7 +432,7 @@ static int parse_timestamp(struct lp *L, const char **pp)
 #define SC_MIN_SLOTS   64u
 #define SC_START_SLOTS 1024u
 #define SC_MAX_SLOTS   (1u << 15)
-#define SC_MUL       0x9E3779B97F4A7C15ull
+#define SC_MUL         0x9E3779B97F4A7C15ull
 
 static uint64_t sc_hash(const char *p, size_t n)
 {

@@ -156,7 +156,8 @@ static int dec_scale_fill(const double *v, size_t n, uint64_t *m, uint32_t *exc,
     if (n == 0) return 0;
     int g = DEC_MAX_SCALE, s;
     /* the first few values that are decimals at all (not NaN, not noise) */
-    for (size_t i = 0, seen = 0; i < n && i < 4 * DEC_GUESS_VALUES && seen < DEC_GUESS_VALUES; i++) {
+    for (size_t i = 0, seen = 0; i < n && i < 4 * DEC_GUESS_VALUES && seen < DEC_GUESS_VALUES;
+         i++) {
         int k = min_scale(v[i]);
         if (k > DEC_MAX_SCALE) continue;
         seen++;

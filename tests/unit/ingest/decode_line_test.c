@@ -345,10 +345,10 @@ static void test_repeated_series_as_full_parse(void)
     static const char in[] =
         "m\\ x,b=2,a=1,a=3 v=1 1\n"
         "m\\ x,b=2,a=1,a=3 v=2,w=\"s\" 2\n"
-        "m\\ x,a=3,b=2 v=3 3\n"          /* same series, other text */
-        "m\\ x,b=2,a=1,a=3 v=oops 4\n"   /* bad after a cached series */
-        "m\\ x,b=2,a=1,a=3 time=1 5\n"   /* bad field name */
-        "m\\ x,b=2,a=1,a=3\n"            /* no fields */
+        "m\\ x,a=3,b=2 v=3 3\n"        /* same series, other text */
+        "m\\ x,b=2,a=1,a=3 v=oops 4\n" /* bad after a cached series */
+        "m\\ x,b=2,a=1,a=3 time=1 5\n" /* bad field name */
+        "m\\ x,b=2,a=1,a=3\n"          /* no fields */
         "m\\ x,b=2,a=1,a=3  \t v=6 6\n"
         "q,t=a\\,b\\ c\\=d v=7 7\n"
         "q,t=a\\,b\\ c\\=d v=8,u=1i 8\n"
