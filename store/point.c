@@ -3,8 +3,11 @@
  * arena for strings that had to be copied.
  *
  * Invariants: b->npts points are complete; while b->open, the point at
- * index b->npts is being built and owns tags [tag0, ntags) and fields
- * [field0, nfields) at the end of the arrays. Arena chunks never move, so
+ * index b->npts is being built and owns fields [field0, nfields) at the
+ * end of the array, and either owns tags [tag0, ntags) at the end of that
+ * array (NE_BATCH_OPEN_OWN) or shares an earlier complete point's tag
+ * range (NE_BATCH_OPEN_SAME: then b->ntags is not past its tags and is left
+ * alone on end and abort). Arena chunks never move, so
  * views into them stay valid until reset/free. Growth is geometric, so a
  * decoder appending a steady stream allocates only while the batch grows
  * to its working size.
@@ -64,7 +67,8 @@ void ne_batch_init(struct ne_batch *b)
 void ne_batch_reset(struct ne_batch *b)
 {
     b->npts = b->ntags = b->nfields = 0;
-    b->open = 0;
+    b->nsame = 0;
+    b->open = NE_BATCH_CLOSED;
     if (!b->arena)
         return;
     /* Keep the first chunk for reuse, free the rest. */
@@ -144,13 +148,34 @@ int ne_batch_begin(struct ne_batch *b, struct ne_sv meas, int64_t ts)
     p->ntags = 0;
     p->field0 = b->nfields;
     p->nfields = 0;
-    b->open = 1;
+    b->open = NE_BATCH_OPEN_OWN;
+    return 0;
+}
+
+int ne_batch_begin_same(struct ne_batch *b, uint32_t like, int64_t ts)
+{
+    if (b->open)
+        ne_batch_abort(b);
+    if (like >= b->npts)
+        return NE_EINVAL;
+    if (grow((void **)&b->pts, &b->cap_pts, b->npts + 1, sizeof *b->pts))
+        return NE_ENOMEM;
+    const struct ne_point *l = &b->pts[like];
+    struct ne_point *p = &b->pts[b->npts];
+    p->meas = l->meas;
+    p->ts = ts;
+    p->tag0 = l->tag0;
+    p->ntags = l->ntags;
+    p->field0 = b->nfields;
+    p->nfields = 0;
+    b->open = NE_BATCH_OPEN_SAME;
+    b->nsame++;
     return 0;
 }
 
 int ne_batch_tag(struct ne_batch *b, struct ne_sv key, struct ne_sv val)
 {
-    if (!b->open)
+    if (b->open != NE_BATCH_OPEN_OWN)
         return NE_EINVAL;
     if (grow((void **)&b->tags, &b->cap_tags, b->ntags + 1, sizeof *b->tags))
         return NE_ENOMEM;
@@ -252,7 +277,30 @@ static uint32_t dedup_fields(struct ne_field *f, uint32_t n)
     return w;
 }
 
-int ne_batch_end(struct ne_batch *b)
+/* True when no two of the n keys can be equal: each key sets one of 128
+ * bits chosen by its length and first, middle and last bytes, and no bit
+ * is set twice. One pass instead of the pairwise comparison for the common
+ * list without duplicates; a collision only means "compare them all". */
+static bool keys_surely_distinct(const struct ne_field *f, uint32_t n)
+{
+    uint64_t seen[2] = {0, 0};
+    for (uint32_t i = 0; i < n; i++) {
+        struct ne_sv k = f[i].key;
+        if (!k.n)
+            return false;
+        const unsigned char *q = (const unsigned char *)k.p;
+        uint32_t h = k.n * 0x9E3779B1u + q[0] * 0x85EBCA77u + q[k.n - 1] * 0xC2B2AE3Du +
+                     q[k.n / 2] * 0x27D4EB2Fu;
+        h >>= 25;
+        uint64_t bit = UINT64_C(1) << (h & 63);
+        if (seen[h >> 6] & bit)
+            return false;
+        seen[h >> 6] |= bit;
+    }
+    return true;
+}
+
+static int end_point(struct ne_batch *b, bool fields_distinct)
 {
     if (!b->open)
         return NE_EINVAL;
@@ -261,18 +309,29 @@ int ne_batch_end(struct ne_batch *b)
         ne_batch_abort(b);
         return NE_EINVAL;
     }
-    if (p->ntags > 1) {
+    if (p->ntags > 1 && b->open == NE_BATCH_OPEN_OWN) {
         sort_tags(b->tags + p->tag0, p->ntags);
         p->ntags = dedup_tags(b->tags + p->tag0, p->ntags);
         b->ntags = p->tag0 + p->ntags;
     }
-    if (p->nfields > 1) {
+    if (p->nfields > 1 && !fields_distinct &&
+        !keys_surely_distinct(b->fields + p->field0, p->nfields)) {
         p->nfields = dedup_fields(b->fields + p->field0, p->nfields);
         b->nfields = p->field0 + p->nfields;
     }
     b->npts++;
-    b->open = 0;
+    b->open = NE_BATCH_CLOSED;
     return 0;
+}
+
+int ne_batch_end(struct ne_batch *b)
+{
+    return end_point(b, false);
+}
+
+int ne_batch_end_distinct(struct ne_batch *b)
+{
+    return end_point(b, true);
 }
 
 void ne_batch_abort(struct ne_batch *b)
@@ -280,9 +339,10 @@ void ne_batch_abort(struct ne_batch *b)
     if (!b->open)
         return;
     struct ne_point *p = &b->pts[b->npts];
-    b->ntags = p->tag0;
+    if (b->open == NE_BATCH_OPEN_OWN)
+        b->ntags = p->tag0;
     b->nfields = p->field0;
-    b->open = 0;
+    b->open = NE_BATCH_CLOSED;
 }
 
 struct ne_sv ne_batch_copy(struct ne_batch *b, const char *p, size_t n)

@@ -11,6 +11,9 @@
  * (zero-copy) or into the batch's arena (ne_batch_copy, for text that had
  * to be unescaped). A batch is therefore valid only while the input buffer
  * it was decoded from is alive, and until ne_batch_reset / ne_batch_free.
+ * Points of one series may share one tag range (ne_batch_begin_same), so
+ * readers take a point's tags through tag0/ntags and never assume that
+ * the ranges of successive points follow each other.
  */
 #ifndef NE_STORE_POINT_H
 #define NE_STORE_POINT_H
@@ -70,6 +73,10 @@ struct ne_point {
 
 struct ne_arena_chunk;
 
+/* ne_batch.open: no point open, one with its own tags, one whose tags are
+ * an earlier point's (ne_batch_begin_same). */
+enum { NE_BATCH_CLOSED = 0, NE_BATCH_OPEN_OWN = 1, NE_BATCH_OPEN_SAME = 2 };
+
 struct ne_batch {
     struct ne_point *pts;
     uint32_t npts, cap_pts;
@@ -78,7 +85,10 @@ struct ne_batch {
     struct ne_field *fields;
     uint32_t nfields, cap_fields;
     struct ne_arena_chunk *arena; /* chunks for copied strings */
-    int open;                     /* a point is being built */
+    int open;                     /* a point is being built (NE_BATCH_OPEN_*) */
+    uint32_t nsame;               /* points begun with ne_batch_begin_same
+                                     (aborted ones too): 0 means no two
+                                     points share a tag range */
 };
 
 /* Initialises an empty batch (no allocation until the first append). */
@@ -99,6 +109,15 @@ int ne_batch_reserve(struct ne_batch *b, uint32_t pts, uint32_t tags, uint32_t f
 /* Starts a point. Returns 0 or NE_ENOMEM. */
 int ne_batch_begin(struct ne_batch *b, struct ne_sv meas, int64_t ts);
 
+/* Starts a point of the same series as the complete point b->pts[like]:
+ * it shares that point's measurement view and its final (sorted,
+ * deduplicated) tag range, so two points with the same tag0 and ntags
+ * (> 0) and the same measurement view are of one series, and nothing is
+ * copied or sorted again. No tag may be added to it (ne_batch_tag answers
+ * NE_EINVAL). For decoders that recognise a series they already decoded.
+ * Returns 0, NE_EINVAL (like is not a complete point) or NE_ENOMEM. */
+int ne_batch_begin_same(struct ne_batch *b, uint32_t like, int64_t ts);
+
 /* Adds a tag / a field to the point being built. Return 0 or NE_ENOMEM. */
 int ne_batch_tag(struct ne_batch *b, struct ne_sv key, struct ne_sv val);
 int ne_batch_field(struct ne_batch *b, struct ne_sv key, enum ne_vtype type, union ne_value v);
@@ -112,6 +131,11 @@ void ne_batch_set_ts(struct ne_batch *b, int64_t ts);
  * Returns 0, or NE_EINVAL (and drops the point) if it has no field or an
  * empty measurement. */
 int ne_batch_end(struct ne_batch *b);
+
+/* ne_batch_end for a caller that knows the point's field keys are all
+ * different (e.g. each equal to the key at the same place in an earlier
+ * complete point): the duplicate check is skipped. */
+int ne_batch_end_distinct(struct ne_batch *b);
 
 /* Drops the point being built (a decoder that hit an error in it). */
 void ne_batch_abort(struct ne_batch *b);

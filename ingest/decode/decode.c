@@ -74,21 +74,33 @@ int decode__scratch(struct decode_ctx *c, size_t n)
     return decode__grow(c, (void **)&c->scratch, &c->scratch_cap, n, 1, c->scratch0);
 }
 
-int decode__end_point(struct decode_ctx *c)
+static int end_point(struct decode_ctx *c, bool fields_distinct)
 {
     const struct ne_decode_opts *o = c->o;
-    for (size_t i = 0; i < o->ntags; i++)
+    /* a point sharing an earlier point's tags has the extra ones already */
+    size_t nextra = c->b->open == NE_BATCH_OPEN_OWN ? o->ntags : 0;
+    for (size_t i = 0; i < nextra; i++)
         if (ne_batch_tag(c->b, o->tags[i].key, o->tags[i].val) != 0) {
             ne_batch_abort(c->b);
             c->nomem = 1;
             return NE_ENOMEM;
         }
     uint32_t f0 = c->b->pts[c->b->npts].field0;
-    int rc = ne_batch_end(c->b);
+    int rc = fields_distinct ? ne_batch_end_distinct(c->b) : ne_batch_end(c->b);
     if (rc != 0) return rc;
     c->rep->points++;
     c->rep->values += c->b->nfields - f0;
     return 0;
+}
+
+int decode__end_point(struct decode_ctx *c)
+{
+    return end_point(c, false);
+}
+
+int decode__end_point_distinct(struct decode_ctx *c)
+{
+    return end_point(c, true);
 }
 
 /* ---- RAW ------------------------------------------------------------------ */
@@ -172,6 +184,7 @@ static void ctx_init(struct decode_ctx *c, const struct ne_decode_opts *o, struc
 
 static void ctx_free(struct decode_ctx *c)
 {
+    ne_free(c->sc);
     if (c->scratch != c->scratch0) ne_free(c->scratch);
     if (c->nodes != c->nodes0) ne_free(c->nodes);
     if (c->rtags != c->rtags0) ne_free(c->rtags);

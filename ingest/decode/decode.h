@@ -115,6 +115,9 @@ struct ne_decode_opts {
     const struct ne_sv *tag_keys; /* JSON/CBOR top-level keys that are tags */
     size_t ntag_keys;
     uint32_t max_errors; /* stop after this many bad records; 0: never */
+    bool no_series_cache; /* LINE: parse every line's series in full instead
+                             of reusing the tags of an earlier line with the
+                             same series text (the result is the same) */
 };
 
 /* What happened. Filled by ne_decode (zeroed first). */

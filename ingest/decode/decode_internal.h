@@ -14,6 +14,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 #include "ingest/decode/decode.h"
 
@@ -42,6 +43,15 @@ struct dnode {
 
 /* ---- the per-call context ----------------------------------------------- */
 
+/* A line-protocol series seen in this payload (decode_line.c): the raw
+ * series text of its first line and the point decoded from it. */
+struct decode_series {
+    uint64_t h;       /* hash of the text; 0: free slot */
+    const char *text; /* view into the payload */
+    uint32_t len;
+    uint32_t pt; /* index of that point in the batch */
+};
+
 struct decode_ctx {
     const struct ne_decode_opts *o;
     struct ne_batch *b;
@@ -53,6 +63,9 @@ struct decode_ctx {
     struct ne_sv time_key; /* opts->time_key (empty: time/timestamp) */
     struct ne_sv meas_key; /* opts->measurement_key or "measurement" */
     int nomem;             /* an allocation failed: stop */
+
+    struct decode_series *sc; /* LINE series cache (open addressing), or NULL */
+    uint32_t sc_mask, sc_used;
 
     /* Growable arrays start in the small buffers below, so a typical
      * single-record payload (one MQTT message) decodes without touching
@@ -84,6 +97,8 @@ bool decode__bad(struct decode_ctx *c, uint32_t record, int code, const char *fm
  * Returns 0, NE_ENOMEM, or NE_EINVAL if the batch refused the point
  * (it has then been dropped). */
 int decode__end_point(struct decode_ctx *c);
+/* The same, for a point whose field keys are known to be all different. */
+int decode__end_point_distinct(struct decode_ctx *c);
 
 /* Copies n bytes into the batch arena; sets c->nomem and returns a view
  * with p == NULL on failure. */
@@ -108,6 +123,54 @@ int decode__float(const char *p, size_t n, double *out);
 /* Parses the longest number at p (same syntax as decode__float) and sets
  * *stop just past it. 0, NE_EPARSE (no digits, bad exponent), NE_ERANGE. */
 int decode__float_prefix(const char *p, const char *end, double *out, const char **stop);
+
+/* True if the 8 bytes at p are all ASCII digits. */
+static inline bool decode__eight_digits(const char *p)
+{
+    uint64_t v;
+    memcpy(&v, p, 8);
+    return ((v & 0xF0F0F0F0F0F0F0F0ULL) |
+            (((v + 0x0606060606060606ULL) & 0xF0F0F0F0F0F0F0F0ULL) >> 4)) == 0x3333333333333333ULL;
+}
+
+/* The value of 8 ASCII digits at p (first digit most significant): pairs,
+ * then quads, then the whole, combined inside one 64-bit word. */
+static inline uint64_t decode__parse_eight(const char *p)
+{
+    uint64_t v;
+    memcpy(&v, p, 8);
+    v -= 0x3030303030303030ULL;
+    v = (v * 10 + (v >> 8)) & 0x00FF00FF00FF00FFULL;
+    v = (v * 100 + (v >> 16)) & 0x0000FFFF0000FFFFULL;
+    return (v * 10000 + (v >> 32)) & 0xFFFFFFFFULL;
+}
+
+/* The run of decimal digits at s (eight at a time where it can): returns
+ * its end and sets *m to m * 10^digits + their value, wrapping modulo 2^64
+ * (exact for up to 19 digits from *m = 0: callers count digits). Inline:
+ * it runs for every number of every line. */
+static inline const char *decode__digits(const char *s, const char *end, uint64_t *m)
+{
+    uint64_t v = *m;
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+    while (end - s >= 8 && decode__eight_digits(s)) {
+        v = v * 100000000 + decode__parse_eight(s);
+        s += 8;
+    }
+#endif
+    while (s < end && (unsigned char)(*s - '0') < 10) {
+        v = v * 10 + (uint64_t)(*s - '0');
+        s++;
+    }
+    *m = v;
+    return s;
+}
+
+/* decode__float_prefix for a number at p whose integer digits [is, ie)
+ * (after an optional sign at p) were already read into m by
+ * decode__digits from 0. */
+int decode__float_rest(const char *p, const char *is, const char *ie, uint64_t m, const char *end,
+                       double *out, const char **stop);
 
 /* Parses an optionally negative decimal integer. 0, NE_EPARSE or NE_ERANGE. */
 int decode__int(const char *p, size_t n, int64_t *out);

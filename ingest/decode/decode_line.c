@@ -3,8 +3,9 @@
  *
  *   <measurement>[,<tag_key>=<tag_value>...] <field_key>=<field_value>[,...] [<timestamp>]\n
  *
- * One pass over the bytes: names are scanned eight bytes at a time (a word
- * compare per separator), the tail with a 256-entry class table; numbers are
+ * One pass over the bytes: names are scanned sixteen bytes at a time with
+ * SSE2 where there is SSE2, else eight (a word compare per separator), the
+ * tail with a 256-entry class table; numbers are
  * converted while their token is found (decode_num.c: exact fast float
  * path). A name stops at its unescaped separators. A backslash always
  * takes the next byte with it while scanning (so an escaped separator never
@@ -25,8 +26,12 @@
 
 #include <stdio.h>
 #include <string.h>
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
 
 #include "ports/err.h"
+#include "ports/platform.h"
 
 enum {
     C_COMMA = 1,
@@ -51,7 +56,7 @@ static const uint8_t cls[256] = {
 
 struct lp {
     struct decode_ctx *c;
-    const char *end;
+    const char *begin, *end;
     uint32_t lineno;      /* 1-based number of the line being parsed */
     uint32_t extra_lines; /* newlines inside string values of this line */
     const char *why;      /* reason of a bad line */
@@ -84,9 +89,31 @@ static inline uint64_t match_classes(uint64_t v, unsigned mask)
     return m;
 }
 
+#if defined(__SSE2__)
+/* The same sixteen bytes at a time (SSE2 is part of every x86-64). */
+static inline unsigned match_classes16(__m128i v, unsigned mask)
+{
+    __m128i m = _mm_setzero_si128();
+    if (mask & C_COMMA) m = _mm_or_si128(m, _mm_cmpeq_epi8(v, _mm_set1_epi8(',')));
+    if (mask & C_SPACE) m = _mm_or_si128(m, _mm_cmpeq_epi8(v, _mm_set1_epi8(' ')));
+    if (mask & C_EQ) m = _mm_or_si128(m, _mm_cmpeq_epi8(v, _mm_set1_epi8('=')));
+    if (mask & C_NL) m = _mm_or_si128(m, _mm_cmpeq_epi8(v, _mm_set1_epi8('\n')));
+    if (mask & C_BSL) m = _mm_or_si128(m, _mm_cmpeq_epi8(v, _mm_set1_epi8('\\')));
+    if (mask & C_QUOTE) m = _mm_or_si128(m, _mm_cmpeq_epi8(v, _mm_set1_epi8('"')));
+    return (unsigned)_mm_movemask_epi8(m);
+}
+#endif
+
 /* First byte at or after p in one of the classes of mask, or end. */
 static inline const char *find_class(const char *p, const char *end, unsigned mask)
 {
+#if defined(__SSE2__)
+    while (end - p >= 16) {
+        unsigned m = match_classes16(_mm_loadu_si128((const __m128i *)(const void *)p), mask);
+        if (m) return p + __builtin_ctz(m);
+        p += 16;
+    }
+#endif
 #if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
     while (end - p >= 8) {
         uint64_t v;
@@ -184,8 +211,9 @@ static int out_of_range(struct lp *L, const char *what, const char *s, size_t n)
 }
 
 /* An integer field value: digits [ds, de) (after an optional '-' at s),
- * followed by 'i' or 'u' at de. */
-static int integer_value(struct lp *L, const char *s, const char *ds, const char *de,
+ * followed by 'i' or 'u' at de; u is their value as decode__digits read
+ * it (exact up to 19 digits). */
+static int integer_value(struct lp *L, const char *s, const char *ds, const char *de, uint64_t u,
                          enum ne_vtype *t, union ne_value *v)
 {
     bool neg = ds != s;
@@ -202,9 +230,6 @@ static int integer_value(struct lp *L, const char *s, const char *ds, const char
             return out_of_range(L, "integer", s, (size_t)(de - s));
     }
     if (n <= (*t == NE_V_UINT ? 19u : 18u)) {
-        uint64_t u = 0;
-        for (const char *q = ds; q < de; q++)
-            u = u * 10 + (uint64_t)(*q - '0');
         if (*t == NE_V_UINT)
             v->u = u;
         else
@@ -220,16 +245,16 @@ static int number_value(struct lp *L, const char **pp, enum ne_vtype *t, union n
     const char *s = *pp, *p = s, *end = L->end;
     if (*p == '-') p++;
     const char *ds = p;
-    while (p < end && is_digit(*p))
-        p++;
+    uint64_t u = 0;
+    p = decode__digits(p, end, &u);
     int rc;
     if (p < end && (*p == 'i' || *p == 'u')) {
-        rc = integer_value(L, s, ds, p, t, v);
+        rc = integer_value(L, s, ds, p, u, t, v);
         if (rc != 0) return rc;
         p++;
     } else {
         *t = NE_V_FLOAT;
-        rc = decode__float_prefix(s, end, &v->f, &p);
+        rc = decode__float_rest(s, ds, p, u, end, &v->f, &p);
         if (rc == NE_ENOMEM) return rc;
         if (rc == NE_ERANGE) return bad(L, "invalid float"); /* InfluxDB's words for 1e999 */
         if (rc != 0) return bad(L, "invalid number");
@@ -287,22 +312,50 @@ static int parse_tags(struct lp *L, const char **pp)
     return 0;
 }
 
-static int parse_fields(struct lp *L, const char **pp, struct ne_sv meas)
+/* Length of the field key at p when it is the same text as guess, a key
+ * decoded earlier from this payload without escapes (so a view of it):
+ * those bytes hold no separator or backslash, so followed by '=' they are
+ * exactly what scanning would find. 0 when it is not. */
+static inline uint32_t key_as_guess(const struct lp *L, const char *p, struct ne_sv guess)
+{
+    if (guess.n == 0 || guess.p < L->begin || guess.p >= L->end) return 0;
+    if ((size_t)(L->end - p) <= guess.n || p[guess.n] != '=') return 0;
+    return memcmp(p, guess.p, guess.n) == 0 ? guess.n : 0;
+}
+
+/* Parses the fields at p. like, when not NULL, is an earlier point of the
+ * same series: its field keys are tried first, in order, since a source
+ * mostly sends one series' fields the same way each time. *distinct is
+ * set when every key was like's key at its place: like's keys are
+ * distinct (its point is complete), so these are too. */
+static int parse_fields(struct lp *L, const char **pp, struct ne_sv meas,
+                        const struct ne_point *like, bool *distinct)
 {
     struct decode_ctx *c = L->c;
     const char *p = *pp, *end = L->end;
-    for (;;) {
+    /* by index: appending fields may move the array */
+    uint32_t g0 = like ? like->field0 : 0, nguess = like ? like->nfields : 0;
+    *distinct = like != NULL;
+    for (uint32_t i = 0;; i++) {
         const char *ks = p;
-        bool kesc = false;
-        p = scan_name(p, end, C_COMMA | C_SPACE | C_EQ, &kesc);
-        if (p == ks)
-            return bad(L, p < end && *p == '=' ? "missing field key" : "invalid field format");
-        if (p == end || *p != '=') return bad(L, "invalid field format");
-        const char *ke = p++;
+        struct ne_sv k;
+        uint32_t gn = i < nguess ? key_as_guess(L, p, c->b->fields[g0 + i].key) : 0;
+        if (gn) {
+            k = (struct ne_sv){p, gn};
+            p += gn + 1;
+        } else {
+            bool kesc = false;
+            *distinct = false;
+            p = scan_name(p, end, C_COMMA | C_SPACE | C_EQ, &kesc);
+            if (p == ks)
+                return bad(L, p < end && *p == '=' ? "missing field key" : "invalid field format");
+            if (p == end || *p != '=') return bad(L, "invalid field format");
+            const char *ke = p++;
+            k = name_sv(c, ks, ke, kesc, C_COMMA | C_SPACE | C_EQ);
+            if (!k.p) return NE_ENOMEM;
+        }
         if (p == end || (CL(*p) & (C_COMMA | C_SPACE | C_NL | C_CR)))
             return bad(L, "missing field value");
-        struct ne_sv k = name_sv(c, ks, ke, kesc, C_COMMA | C_SPACE | C_EQ);
-        if (!k.p) return NE_ENOMEM;
         if (k.n == 4 && memcmp(k.p, "time", 4) == 0) {
             snprintf(L->whybuf, sizeof L->whybuf,
                      "invalid field name: input field \"time\" on measurement \"%.*s\" is invalid",
@@ -338,15 +391,12 @@ static int parse_timestamp(struct lp *L, const char **pp)
     const char *s = p;
     if (*p == '-') p++;
     const char *ds = p;
-    while (p < end && is_digit(*p))
-        p++;
+    uint64_t u = 0;
+    p = decode__digits(p, end, &u);
     if (p == ds || (p < end && !(CL(*p) & (C_SPACE | C_TAB | C_NL | C_CR))))
         return bad(L, "bad timestamp");
     int64_t ts;
     if (p - ds <= 19) { /* fits in 64 bits unsigned; check the sign's range */
-        uint64_t u = 0;
-        for (const char *q = ds; q < p; q++)
-            u = u * 10 + (uint64_t)(*q - '0');
         if (u > (uint64_t)INT64_MAX) return bad(L, "time outside range");
         ts = ds != s ? -(int64_t)u : (int64_t)u;
     } else if (decode__int(s, (size_t)(p - s), &ts) != 0) {
@@ -363,13 +413,137 @@ static int parse_timestamp(struct lp *L, const char **pp)
     return 0;
 }
 
+/* ---- series cache -------------------------------------------------------
+ *
+ * Payloads repeat a few series many times (one line per device per
+ * timestamp). A line whose series text - measurement and tag section up to
+ * the first unescaped space, compared byte for byte as sent - was decoded
+ * before in this payload starts its point with ne_batch_begin_same: the
+ * earlier point's measurement and final tags, without scanning,
+ * unescaping, sorting or deduplicating them again. That text parses the
+ * same wherever it appears, so the point is the same; a series written
+ * another way (other tag order, other escapes) takes the full path and
+ * still reaches the same series in the store. Entries are views into the
+ * payload and indexes into the batch, so the cache lives for one
+ * ne_decode call. It starts with room for SC_START_SLOTS / 2 series (fewer
+ * for a short payload), doubles when half full and holds at most
+ * SC_MAX_SLOTS / 2.
+ */
+#define SC_MIN_SLOTS   64u
+#define SC_START_SLOTS 1024u
+#define SC_MAX_SLOTS   (1u << 15)
+#define SC_MUL         0x9E3779B97F4A7C15ull
+
+static uint64_t sc_hash(const char *p, size_t n)
+{
+    uint64_t h = 0x243F6A8885A308D3ull;
+    for (; n >= 8; p += 8, n -= 8) {
+        uint64_t w;
+        memcpy(&w, p, 8);
+        h = (h ^ w) * SC_MUL;
+        h ^= h >> 29;
+    }
+    uint64_t w = 0;
+    if (n) memcpy(&w, p, n);
+    h = (h ^ w ^ ((uint64_t)n << 59)) * SC_MUL;
+    h ^= h >> 32;
+    return h ? h : 1;
+}
+
+/* Sizes the cache for a payload of about `lines` more lines; without
+ * memory the payload is simply decoded in full. */
+static void sc_init(struct decode_ctx *c, size_t lines)
+{
+    if (c->o->no_series_cache || c->sc) return;
+    uint32_t slots = SC_MIN_SLOTS;
+    while (slots < 2 * lines && slots < SC_START_SLOTS)
+        slots *= 2;
+    c->sc = ne_calloc(slots, sizeof *c->sc);
+    if (c->sc) c->sc_mask = slots - 1;
+}
+
+/* The entry of text [p, p+n) with hash h, or the free slot where it goes
+ * (the table is never more than half full, so one is found). */
+static struct decode_series *sc_slot(struct decode_ctx *c, uint64_t h, const char *p, uint32_t n)
+{
+    for (uint32_t i = (uint32_t)h & c->sc_mask;; i = (i + 1) & c->sc_mask) {
+        struct decode_series *e = &c->sc[i];
+        if (!e->h || (e->h == h && e->len == n && memcmp(e->text, p, n) == 0)) return e;
+    }
+}
+
+/* Doubles the table (false when it is at its bound or memory is short:
+ * it then just stops taking new series). */
+static bool sc_grow(struct decode_ctx *c)
+{
+    uint32_t slots = c->sc_mask + 1;
+    if (slots >= SC_MAX_SLOTS) return false;
+    struct decode_series *t = ne_calloc(2 * (size_t)slots, sizeof *t), *old = c->sc;
+    if (!t) return false;
+    c->sc = t;
+    c->sc_mask = 2 * slots - 1;
+    for (uint32_t i = 0; i < slots; i++)
+        if (old[i].h) *sc_slot(c, old[i].h, old[i].text, old[i].len) = old[i];
+    ne_free(old);
+    return true;
+}
+
+/* Remembers that the point just completed came from series text [p, p+n)
+ * (e: its free slot, found before the point was parsed). */
+static void sc_put(struct decode_ctx *c, struct decode_series *e, uint64_t h, const char *p,
+                   uint32_t n)
+{
+    if (c->sc_used + 1 > (c->sc_mask + 1) / 2) {
+        if (!sc_grow(c)) return;
+        e = sc_slot(c, h, p, n);
+    }
+    *e = (struct decode_series){.h = h, .text = p, .len = n, .pt = c->b->npts - 1};
+    c->sc_used++;
+}
+
+/* The line after its series text: p is on the space that ends it and a
+ * point is begun. */
+static int parse_rest(struct lp *L, const char **pp, const char *p, struct ne_sv meas,
+                      const struct ne_point *like)
+{
+    const char *end = L->end;
+    while (p < end && (*p == ' ' || *p == '\t'))
+        p++;
+    if (at_line_end(p, end)) return bad(L, "missing fields");
+    bool distinct;
+    int rc = parse_fields(L, &p, meas, like, &distinct);
+    if (rc != 0) return rc;
+    rc = parse_timestamp(L, &p);
+    if (rc != 0) return rc;
+    rc = distinct ? decode__end_point_distinct(L->c) : decode__end_point(L->c);
+    if (rc == NE_ENOMEM) return rc;
+    if (rc != 0) return bad(L, "missing fields");
+    *pp = p;
+    return 0;
+}
+
 /* Parses the line at p. Returns 0 (point added), 1 (bad: L->why), or
  * NE_ENOMEM. *pp is left at the line's end when it succeeds. */
 static int parse_line(struct lp *L, const char **pp)
 {
     struct decode_ctx *c = L->c;
-    const char *p = *pp, *end = L->end, *s = p;
+    const char *p = *pp, *end = L->end, *s = p, *series_end = NULL;
+    struct decode_series *slot = NULL;
+    uint64_t h = 0;
     bool esc = false;
+    if (c->sc) {
+        series_end = scan_name(p, end, C_SPACE, &esc);
+        if (series_end < end && *series_end == ' ') {
+            h = sc_hash(s, (size_t)(series_end - s));
+            slot = sc_slot(c, h, s, (uint32_t)(series_end - s));
+            if (slot->h) {
+                if (ne_batch_begin_same(c->b, slot->pt, NE_TS_UNSET) != 0) return NE_ENOMEM;
+                const struct ne_point *like = &c->b->pts[slot->pt];
+                return parse_rest(L, pp, series_end, like->meas, like);
+            }
+        }
+        esc = false;
+    }
     p = scan_name(p, end, C_COMMA | C_SPACE, &esc);
     if (p == s) return bad(L, "missing measurement");
     if (p == end || *p == '\n') return bad(L, "missing fields");
@@ -377,18 +551,11 @@ static int parse_line(struct lp *L, const char **pp)
     if (!meas.p || ne_batch_begin(c->b, meas, NE_TS_UNSET) != 0) return NE_ENOMEM;
     int rc = parse_tags(L, &p);
     if (rc != 0) return rc;
-    while (p < end && (*p == ' ' || *p == '\t'))
-        p++;
-    if (at_line_end(p, end)) return bad(L, "missing fields");
-    rc = parse_fields(L, &p, meas);
-    if (rc != 0) return rc;
-    rc = parse_timestamp(L, &p);
-    if (rc != 0) return rc;
-    rc = decode__end_point(c);
-    if (rc == NE_ENOMEM) return rc;
-    if (rc != 0) return bad(L, "missing fields");
-    *pp = p;
-    return 0;
+    const char *tags_end = p;
+    rc = parse_rest(L, pp, p, meas, NULL);
+    if (rc == 0 && slot && tags_end == series_end)
+        sc_put(c, slot, h, s, (uint32_t)(series_end - s));
+    return rc;
 }
 
 /* End of the line that starts at p, by InfluxDB's rule: once past the
@@ -441,8 +608,8 @@ static bool report_bad(struct lp *L, const char *line)
  * more points as there are newlines left, each with the first point's
  * counts of tags and fields (capped by what the bytes could hold), so a
  * body of similar lines fills the batch without reallocating. Only a
- * hint: a failure is left to the appends. */
-static void reserve_like_first(struct decode_ctx *c, const char *p, const char *end)
+ * hint: a failure is left to the appends. Returns the lines counted. */
+static size_t reserve_like_first(struct decode_ctx *c, const char *p, const char *end)
 {
     const struct ne_point *first = &c->b->pts[c->b->npts - 1];
     size_t lines = 0, left = (size_t)(end - p);
@@ -451,13 +618,14 @@ static void reserve_like_first(struct decode_ctx *c, const char *p, const char *
     size_t tags = lines * first->ntags, fields = lines * first->nfields;
     if (tags > left / 4) tags = left / 4; /* ",k=v" */
     if (fields > left / 4) fields = left / 4; /* "k=1," */
-    if (lines > UINT32_MAX / 4 || tags > UINT32_MAX / 4 || fields > UINT32_MAX / 4) return;
+    if (lines > UINT32_MAX / 4 || tags > UINT32_MAX / 4 || fields > UINT32_MAX / 4) return lines;
     (void)ne_batch_reserve(c->b, (uint32_t)lines, (uint32_t)tags, (uint32_t)fields);
+    return lines;
 }
 
 int decode__line(struct decode_ctx *c, const char *buf, size_t len)
 {
-    struct lp L = {.c = c, .end = buf + len, .lineno = 1};
+    struct lp L = {.c = c, .begin = buf, .end = buf + len, .lineno = 1};
     const char *p = buf, *end = buf + len;
     bool reserved = false;
     while (p < end) {
@@ -491,7 +659,7 @@ int decode__line(struct decode_ctx *c, const char *buf, size_t len)
         } else {
             L.lineno += L.extra_lines;
             if (!reserved) {
-                reserve_like_first(c, p, end);
+                sc_init(c, reserve_like_first(c, p, end));
                 reserved = true;
             }
         }

@@ -49,61 +49,27 @@ static int float_slow(const char *p, size_t n, double *out)
     return 0;
 }
 
-/* True if the 8 bytes at p are all ASCII digits. */
-static inline bool eight_digits(const char *p)
-{
-    uint64_t v;
-    memcpy(&v, p, 8);
-    return ((v & 0xF0F0F0F0F0F0F0F0ULL) |
-            (((v + 0x0606060606060606ULL) & 0xF0F0F0F0F0F0F0F0ULL) >> 4)) == 0x3333333333333333ULL;
-}
-
-/* The value of 8 ASCII digits at p (first digit most significant): pairs,
- * then quads, then the whole, combined inside one 64-bit word. */
-static inline uint64_t parse_eight(const char *p)
-{
-    uint64_t v;
-    memcpy(&v, p, 8);
-    v -= 0x3030303030303030ULL;
-    v = (v * 10 + (v >> 8)) & 0x00FF00FF00FF00FFULL;
-    v = (v * 100 + (v >> 16)) & 0x0000FFFF0000FFFFULL;
-    return (v * 10000 + (v >> 32)) & 0xFFFFFFFFULL;
-}
-
-/* Reads a run of digits into *m (which may wrap if the run is long: the
- * caller counts digits and only trusts m up to 19). */
-static inline const char *digit_run(const char *s, const char *end, uint64_t *m)
-{
-    uint64_t v = *m;
-#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
-    while (end - s >= 8 && eight_digits(s)) {
-        v = v * 100000000 + parse_eight(s);
-        s += 8;
-    }
-#endif
-    while (s < end && is_digit(*s)) {
-        v = v * 10 + (uint64_t)(*s - '0');
-        s++;
-    }
-    *m = v;
-    return s;
-}
-
 static int float_careful(const char *p, const char *end, double *out, const char **stop);
 
 int decode__float_prefix(const char *p, const char *end, double *out, const char **stop)
 {
-    /* Fast path: at most 19 digits in all, so the mantissa is exact. */
     const char *s = p;
-    bool neg = false;
-    if (s < end && (*s == '-' || *s == '+')) neg = *s++ == '-';
+    if (s < end && (*s == '-' || *s == '+')) s++;
     uint64_t m = 0;
-    const char *is = s;
-    s = digit_run(s, end, &m);
-    long nint = s - is, nfrac = 0;
+    const char *ie = decode__digits(s, end, &m);
+    return decode__float_rest(p, s, ie, m, end, out, stop);
+}
+
+int decode__float_rest(const char *p, const char *is, const char *ie, uint64_t m, const char *end,
+                       double *out, const char **stop)
+{
+    /* Fast path: at most 19 digits in all, so the mantissa is exact. */
+    bool neg = is > p && *p == '-';
+    const char *s = ie;
+    long nint = ie - is, nfrac = 0;
     if (s < end && *s == '.') {
         const char *fs = ++s;
-        s = digit_run(s, end, &m);
+        s = decode__digits(s, end, &m);
         nfrac = s - fs;
     }
     if (nint + nfrac == 0) return NE_EPARSE;

@@ -50,10 +50,38 @@ size_t codec__pack_cost(const uint64_t *v, size_t m)
     return cost;
 }
 
+/* Packs k values (minus ref) at width w <= 56 into q, which has room for
+ * ceil(k*w/8) bytes and PACK_SLACK more: each value is or-ed into a
+ * word of pending bits (fewer than 8 before it, so w + 7 <= 63 fit) that
+ * is stored whole, and the pointer moves on by the bytes completed. The
+ * last store leaves the partial byte with zero high bits and zeros in the
+ * slack. */
+#define PACK_SLACK 8
+
+static void pack_mini_words(const uint64_t *v, size_t k, uint64_t ref, unsigned w, uint8_t *q)
+{
+    uint64_t acc = 0;
+    unsigned nacc = 0;
+    for (size_t i = 0; i < k; i++) {
+        acc |= (v[i] - ref) << nacc;
+        nacc += w;
+        ne_store_u64le(q, acc);
+        unsigned nb = nacc >> 3;
+        q += nb;
+        acc >>= 8 * nb; /* nb <= 7: nacc <= 63 */
+        nacc &= 7;
+    }
+}
+
 /* Packs k values (minus ref) at width w into q, which has room for
- * ceil(k*w/8) bytes. */
+ * ceil(k*w/8) bytes and PACK_SLACK more. */
 static void pack_mini(const uint64_t *v, size_t k, uint64_t ref, unsigned w, uint8_t *q)
 {
+    if (w == 0) return;
+    if (w <= 56) {
+        pack_mini_words(v, k, ref, w, q);
+        return;
+    }
     uint64_t acc = 0;
     unsigned nacc = 0;
     for (size_t i = 0; i < k; i++) {
@@ -85,11 +113,12 @@ int codec__pack(const uint64_t *v, size_t m, struct ne_buf *out)
         size_t k = m - i < CODEC__MINI ? m - i : CODEC__MINI;
         unsigned w = mini_width(v + i, k, ref);
         size_t nb = (k * w + 7) / 8;
-        uint8_t *q = ne_buf_grow(out, 1 + nb);
+        uint8_t *q = ne_buf_grow(out, 1 + nb + PACK_SLACK);
         if (!q) {
             rc = NE_ENOMEM;
             break;
         }
+        out->len -= PACK_SLACK;
         q[0] = (uint8_t)w;
         pack_mini(v + i, k, ref, w, q + 1);
     }

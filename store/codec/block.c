@@ -26,6 +26,7 @@
  * Invariants: the encoder restores out->len on any failure; the decoder
  * never reads outside [p, p + len) and writes at most count elements.
  */
+#include <math.h>
 #include <pthread.h>
 #include <zstd.h>
 
@@ -68,7 +69,7 @@ void ne_codec_opts_default(struct ne_codec_opts *o)
 {
     memset(o, 0, sizeof *o);
     o->zstd_level = 3;
-    o->zstd_min = 64;
+    o->zstd_min = 128;
 }
 
 /* The codec family a value type uses (ints and uints share the int one). */
@@ -172,8 +173,29 @@ static int try_codec(const struct codec__ops *ops, const void *vals, size_t n, u
     return 0;
 }
 
-/* Float: decimal when it applies and is clearly good, else the smallest of
- * decimal, XOR and raw. */
+/* XOR is tried on its first XOR_SAMPLE values when a block has more than
+ * twice that many; decimal is kept without the full XOR encoding when the
+ * sample's size, scaled to the block, is above decimal's by more than
+ * 1/XOR_MARGIN. Random-digit data (many decimals, wide deltas) then pays
+ * for one codec and a sample instead of two codecs. */
+#define XOR_SAMPLE 64
+#define XOR_MARGIN 8
+
+/* True when XOR, judged on a sample, will clearly not beat dsz bytes of
+ * decimal for v[0..n). The sample is encoded at out's end and removed. */
+static bool xor_clearly_worse(const double *v, size_t n, size_t dsz, struct ne_buf *out)
+{
+    if (n <= 2 * XOR_SAMPLE) return false;
+    size_t at = out->len, ssz = 0;
+    int rc = try_codec(&codec__f_xor, v, XOR_SAMPLE, NE_V_FLOAT, out, &ssz);
+    out->len = at;
+    if (rc) return false;
+    size_t est = ssz * (n / XOR_SAMPLE);
+    return est > dsz + dsz / XOR_MARGIN;
+}
+
+/* Float: decimal when it applies and is clearly good (or XOR's sample is
+ * clearly worse), else the smallest of decimal, XOR and raw. */
 static int float_encode_best(const double *v, size_t n, bool exhaustive, struct ne_buf *out,
                              uint8_t *id)
 {
@@ -181,7 +203,8 @@ static int float_encode_best(const double *v, size_t n, bool exhaustive, struct 
     int rc = try_codec(&codec__f_decimal, v, n, NE_V_FLOAT, out, &dsz);
     if (rc && rc != NE_EUNSUPPORTED) return rc;
     bool have_dec = rc == 0;
-    if (have_dec && !exhaustive && dsz <= 1 + DEC_GOOD_BYTES_PER_VALUE * n) {
+    if (have_dec && !exhaustive &&
+        (dsz <= 1 + DEC_GOOD_BYTES_PER_VALUE * n || xor_clearly_worse(v, n, dsz, out))) {
         *id = NE_CODEC_F_DECIMAL;
         return 0;
     }
@@ -262,10 +285,36 @@ static int encode_ts(const int64_t *ts, size_t n, const struct ne_codec_opts *o,
     return 0;
 }
 
+/* zstd is not tried on a body whose bytes look random: a collision
+ * entropy (Renyi order 2, log2(n^2 / sum of squared byte counts): one
+ * log2, unlike Shannon's one per byte value) within ZSTD_SKIP_MARGIN bits
+ * of what n random bytes show (the expected sum is n + n(n-1)/256), as
+ * packed wide deltas of noisy values (many-digit readings) have. There
+ * zstd kept no block of S1 or I1 (bench_codec) yet cost more than the
+ * column codecs. Bodies under ENTROPY_MIN bytes are always tried: a
+ * histogram of so few bytes says little. */
+#define ZSTD_SKIP_MARGIN 0.5
+#define ENTROPY_MIN      256
+
+static bool looks_random(const uint8_t *p, size_t n)
+{
+    if (n < ENTROPY_MIN) return false;
+    uint32_t h[256] = {0};
+    for (size_t i = 0; i < n; i++)
+        h[p[i]]++;
+    uint64_t sq = 0;
+    for (size_t k = 0; k < 256; k++)
+        sq += (uint64_t)h[k] * h[k];
+    double dn = (double)n, random_sq = dn + dn * (dn - 1) / 256;
+    /* H2 > H2(random) - margin  <=>  random_sq / sq > 2^-margin */
+    return random_sq > (double)sq * exp2(-ZSTD_SKIP_MARGIN);
+}
+
 /* Replaces the body at [body_at, len) by its zstd frame when smaller. */
-static int maybe_zstd(struct ne_buf *out, size_t hdr_at, size_t body_at, int level)
+static int maybe_zstd(struct ne_buf *out, size_t hdr_at, size_t body_at, int level, bool always)
 {
     size_t raw = out->len - body_at;
+    if (!always && looks_random(out->p + body_at, raw)) return 0;
     size_t bound = ZSTD_compressBound(raw);
     ZSTD_CCtx *cc = cctx_get();
     if (!cc) return NE_ENOMEM;
@@ -303,7 +352,7 @@ int ne_codec_encode_block(enum ne_vtype t, const int64_t *ts, const void *vals, 
     rc = rc ? rc : encode_ts(ts, n, opts, out);
     rc = rc ? rc : encode_values((uint8_t)t, vals, n, opts, out, &vid);
     if (rc == 0 && opts->zstd_level > 0 && out->len - body_at >= opts->zstd_min)
-        rc = maybe_zstd(out, start, body_at, opts->zstd_level);
+        rc = maybe_zstd(out, start, body_at, opts->zstd_level, opts->exhaustive);
     if (rc == 0) rc = ne_buf_put_u32le(out, ne_crc32c(0, out->p + start, out->len - start));
     if (rc == 0 && st) rc = ne_block_stats_compute(t, ts, vals, n, st);
     if (rc) out->len = start;

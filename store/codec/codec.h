@@ -73,7 +73,8 @@ const char *ne_codec_name(int id);
 struct ne_codec_opts {
     int zstd_level;    /* 0: never zstd; 1..19 level; default 3. The zstd
                           result is kept only when smaller than the raw body. */
-    size_t zstd_min;   /* bodies shorter than this skip zstd (default 64) */
+    size_t zstd_min;   /* bodies shorter than this skip zstd (default 128:
+                          below it zstd kept no block of S1 or I1) */
     bool exhaustive;   /* try every candidate codec, not only the heuristic
                           pick (smaller, slower encode); default false */
     uint8_t force_ts;  /* NE_CODEC_AUTO, or an int codec id (tests, tools) */

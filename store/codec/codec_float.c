@@ -98,23 +98,15 @@ static int min_scale(double v)
     return DEC_MAX_SCALE + 1;
 }
 
-/* The smallest scale at which all but n/32 values are exact decimals;
- * -1 if there is none (the block is not decimal data). */
-static int dec_scale(const double *v, size_t n)
+/* True when all but max_exc values are exact decimals at scale s; stops
+ * at the first value too many. */
+static bool dec_fits(const double *v, size_t n, int s, size_t max_exc)
 {
-    size_t hist[DEC_MAX_SCALE + 2] = {0};
-    size_t max_exc = n >> DEC_EXC_SHIFT, none = 0;
-    for (size_t i = 0; i < n; i++) {
-        int s = min_scale(v[i]);
-        if (s > DEC_MAX_SCALE && ++none > max_exc) return -1; /* early exit on non-decimal data */
-        hist[s]++;
-    }
-    size_t cum = 0;
-    for (int s = 0; s <= DEC_MAX_SCALE; s++) {
-        cum += hist[s];
-        if (cum + max_exc >= n) return s;
-    }
-    return -1;
+    size_t bad = 0;
+    int64_t m;
+    for (size_t i = 0; i < n; i++)
+        if (!dec_exact(v[i], s, &m) && ++bad > max_exc) return false;
+    return true;
 }
 
 /* Fills m[] at scale s; values that are not exact there become
@@ -145,6 +137,53 @@ static size_t dec_fill(const double *v, size_t n, int s, uint64_t *m, uint32_t *
     return ne;
 }
 
+/* The smallest scale at which all but n/32 values are exact decimals;
+ * -1 if there is none (the block is not decimal data). Fills m and exc at
+ * that scale (dec_fill; *ne exceptions). A value exact at scale s is
+ * exact at every larger one until v * 10^s leaves the int64 range, so
+ * below a scale that fits, those that fit are the ones from the answer up
+ * and a binary search finds it; above a guess that does not fit, scales
+ * are tried upwards (one that does not fit mostly fails within a few
+ * values). The guess is the smallest own scale of the first values (a
+ * column mostly keeps its number of decimals): usually it fits and the
+ * next one down does not - one filling pass and one short one. */
+#define DEC_GUESS_VALUES 4
+
+static int dec_scale_fill(const double *v, size_t n, uint64_t *m, uint32_t *exc, size_t *ne)
+{
+    size_t max_exc = n >> DEC_EXC_SHIFT;
+    *ne = 0;
+    if (n == 0) return 0;
+    int g = DEC_MAX_SCALE, s;
+    /* the first few values that are decimals at all (not NaN, not noise) */
+    for (size_t i = 0, seen = 0; i < n && i < 4 * DEC_GUESS_VALUES && seen < DEC_GUESS_VALUES;
+         i++) {
+        int k = min_scale(v[i]);
+        if (k > DEC_MAX_SCALE) continue;
+        seen++;
+        if (k < g) g = k;
+    }
+    *ne = dec_fill(v, n, g, m, exc, max_exc);
+    if (*ne != SIZE_MAX) {
+        if (g == 0 || !dec_fits(v, n, g - 1, max_exc)) return g;
+        int lo = 0, hi = g - 1; /* the answer is in [lo, hi], and hi fits */
+        while (lo < hi) {
+            int mid = lo + (hi - lo) / 2;
+            if (dec_fits(v, n, mid, max_exc))
+                hi = mid;
+            else
+                lo = mid + 1;
+        }
+        s = hi;
+    } else {
+        for (s = g + 1; s <= DEC_MAX_SCALE && !dec_fits(v, n, s, max_exc); s++)
+            ;
+        if (s > DEC_MAX_SCALE) return -1;
+    }
+    *ne = dec_fill(v, n, s, m, exc, max_exc);
+    return *ne == SIZE_MAX ? -1 : s;
+}
+
 static int dec_put_exceptions(const double *v, const uint32_t *exc, size_t ne, struct ne_buf *out)
 {
     int rc = ne_buf_put_uvarint(out, ne);
@@ -158,16 +197,13 @@ static int dec_put_exceptions(const double *v, const uint32_t *exc, size_t ne, s
 static int dec_encode(const void *vals, size_t n, uint8_t vtype, struct ne_buf *out, uint8_t *param)
 {
     const double *v = vals;
-    int s = dec_scale(v, n);
-    if (s < 0) return NE_EUNSUPPORTED;
-    size_t start = out->len, max_exc = n >> DEC_EXC_SHIFT;
+    size_t start = out->len, max_exc = n >> DEC_EXC_SHIFT, ne = 0;
     uint64_t *m = ne_malloc((n ? n : 1) * sizeof *m);
     uint32_t *exc = ne_malloc((max_exc + 1) * sizeof *exc);
-    int rc = m && exc ? 0 : NE_ENOMEM;
-    size_t ne = rc ? 0 : dec_fill(v, n, s, m, exc, max_exc);
+    int rc = m && exc ? 0 : NE_ENOMEM, s = 0;
+    if (rc == 0) s = dec_scale_fill(v, n, m, exc, &ne);
     uint8_t id;
-    if (rc == 0 && ne == SIZE_MAX)
-        rc = NE_EUNSUPPORTED; /* a value exact at a smaller scale but not at s */
+    if (rc == 0 && s < 0) rc = NE_EUNSUPPORTED;
     if (rc == 0) rc = ne_buf_put_u8(out, (uint8_t)s);
     if (rc == 0) rc = dec_put_exceptions(v, exc, ne, out);
     if (rc == 0) rc = codec__int_encode_best(m, n, NE_V_INT, NE_CODEC_AUTO, out, &id);

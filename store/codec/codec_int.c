@@ -227,6 +227,93 @@ static const struct codec__ops *xform_ops(enum xform x)
     return x == X_FOR ? &codec__int_for : x == X_DELTA ? &codec__int_delta : &codec__int_dod;
 }
 
+/* ---- regular series ------------------------------------------------------
+ *
+ * Timestamps of a periodic source step by one constant d > 0: every delta
+ * is d and every delta of deltas 0, so both streams are constant and their
+ * sizes follow from n alone, and the order-preserving FOR stream of a
+ * strictly ascending signed series has its minimum first and each
+ * miniblock's maximum last. encode_auto's choice is then made in one pass
+ * that checks the steps, without building and sizing the three streams,
+ * and a constant stream is written directly (ref, then a zero width per
+ * miniblock: what codec__pack writes for it). */
+static size_t nmini(size_t m)
+{
+    return (m + CODEC__MINI - 1) / CODEC__MINI;
+}
+
+static unsigned width_of(uint64_t x)
+{
+    return x ? 64u - (unsigned)__builtin_clzll(x) : 0u;
+}
+
+/* The constant step of a strictly ascending signed v[0..n), or 0. */
+static uint64_t regular_step(const uint64_t *v, size_t n)
+{
+    uint64_t d = v[1] - v[0];
+    if ((int64_t)d <= 0) return 0;
+    for (size_t i = 1; i < n; i++)
+        if (v[i] - v[i - 1] != d || (int64_t)v[i] <= (int64_t)v[i - 1]) return 0;
+    return d;
+}
+
+/* Size of the FOR section of an ascending signed v (codec__pack_cost of
+ * v ^ 2^63, plus its sign byte). */
+static size_t regular_for_cost(const uint64_t *v, size_t n)
+{
+    uint64_t ref = v[0] ^ SIGN_BIAS;
+    size_t cost = 1 + ne_uvarint_len(ref);
+    for (size_t i = 0; i < n; i += CODEC__MINI) {
+        size_t k = n - i < CODEC__MINI ? n - i : CODEC__MINI;
+        uint64_t hi = v[i + k - 1] ^ SIGN_BIAS;
+        cost += 1 + (k * width_of(hi - ref) + 7) / 8;
+    }
+    return cost;
+}
+
+/* Appends a packed stream of m copies of ref. */
+static int put_constant_stream(uint64_t ref, size_t m, struct ne_buf *out)
+{
+    int rc = ne_buf_put_uvarint(out, ref);
+    size_t nb = nmini(m);
+    uint8_t *q = rc ? NULL : ne_buf_grow(out, nb);
+    if (!q) return NE_ENOMEM;
+    memset(q, 0, nb);
+    return 0;
+}
+
+/* Encodes v as encode_auto would when it is a regular signed series of at
+ * least REGULAR_MIN values; returns 1 when it did not apply (nothing
+ * written), else 0 or an error. */
+#define REGULAR_MIN 16
+
+static int encode_regular(const uint64_t *v, size_t n, uint8_t vtype, struct ne_buf *out,
+                          uint8_t *id)
+{
+    if (!is_signed(vtype) || n < REGULAR_MIN) return 1;
+    uint64_t d = regular_step(v, n);
+    if (!d) return 1;
+    uint64_t zd = ne_zigzag((int64_t)d);
+    size_t delta = head_cost(X_DELTA, v, n) + ne_uvarint_len(zd) + nmini(n - 1);
+    size_t dod = head_cost(X_DOD, v, n) + 1 + nmini(n - 2);
+    size_t forc = regular_for_cost(v, n);
+    /* encode_auto's order and rule: DELTA, DOD, FOR, the first smallest */
+    enum xform x = X_DELTA;
+    size_t best = delta;
+    if (dod < best) x = X_DOD, best = dod;
+    if (forc < best || best >= 8 * n) return 1; /* FOR or raw: the general path */
+    size_t start = out->len;
+    int rc = ne_buf_put_u8(out, xform_ops(x)->id);
+    if (rc == 0) rc = put_head(x, v, n, true, out);
+    if (rc == 0) rc = put_constant_stream(x == X_DELTA ? zd : 0, x == X_DELTA ? n - 1 : n - 2, out);
+    if (rc) {
+        out->len = start;
+        return rc;
+    }
+    *id = xform_ops(x)->id;
+    return 0;
+}
+
 /* Exact encoded sizes of the three transforms; encodes the smallest, or
  * raw when none beats 8 bytes per value. The chosen transform's stream is
  * kept from the sizing pass and packed as is (one scratch allocation,
@@ -234,6 +321,8 @@ static const struct codec__ops *xform_ops(enum xform x)
 static int encode_auto(const uint64_t *v, size_t n, uint8_t vtype, struct ne_buf *out,
                        uint8_t *id)
 {
+    int reg = encode_regular(v, n, vtype, out, id);
+    if (reg <= 0) return reg;
     uint64_t *scratch = ne_malloc(n ? 2 * n * sizeof *scratch : 1);
     if (!scratch) return NE_ENOMEM;
     uint64_t *cand = scratch, *best = scratch + n;

@@ -72,9 +72,14 @@ static uint64_t sv_hash(struct ne_sv s)
     return h ^ (h >> 29);
 }
 
-static bool sv_same(struct ne_sv a, struct ne_sv b)
+/* Short strings (status words) are compared inline, not with a call. */
+static inline bool sv_same(struct ne_sv a, struct ne_sv b)
 {
-    return a.n == b.n && (a.n == 0 || memcmp(a.p, b.p, a.n) == 0);
+    if (a.n != b.n) return false;
+    if (a.n > 8) return memcmp(a.p, b.p, a.n) == 0;
+    for (uint32_t i = 0; i < a.n; i++)
+        if (a.p[i] != b.p[i]) return false;
+    return true;
 }
 
 /* Assigns ids (order of first appearance) to v[0..n); ids[i] gets the id of
@@ -89,6 +94,10 @@ static int build_dict(const struct ne_sv *v, size_t n, uint64_t *ids, uint32_t *
     memset(slot, 0, cap * sizeof *slot);
     size_t d = 0;
     for (size_t i = 0; i < n; i++) {
+        if (i && sv_same(v[i], v[i - 1])) { /* a run: no hashing */
+            ids[i] = ids[i - 1];
+            continue;
+        }
         size_t h = (size_t)sv_hash(v[i]) & (cap - 1);
         while (slot[h] && !sv_same(v[first[slot[h] - 1]], v[i]))
             h = (h + 1) & (cap - 1);

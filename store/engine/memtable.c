@@ -256,6 +256,37 @@ static void merge_sort(int64_t *ts, union eng_val *v, size_t n, int64_t *tts, un
     }
 }
 
+/* Stable insertion sort of (ts, v) while it stays cheap: a column with a
+ * few late points (the common unsorted case) is sorted in about one pass.
+ * Past INSERTION_MOVES moves per value it stops and returns false, leaving
+ * a permutation that keeps equal times in insertion order (nothing moved
+ * past an equal time), for merge_sort to finish. */
+#define INSERTION_MOVES 4
+
+static bool insertion_sort_bounded(int64_t *ts, union eng_val *v, size_t n)
+{
+    size_t budget = INSERTION_MOVES * n;
+    for (size_t i = 1; i < n; i++) {
+        if (ts[i] >= ts[i - 1]) continue;
+        int64_t t = ts[i];
+        union eng_val x = v[i];
+        size_t j = i;
+        bool out = false;
+        for (; j > 0 && ts[j - 1] > t; j--) {
+            if (budget-- == 0) {
+                out = true;
+                break;
+            }
+            ts[j] = ts[j - 1];
+            v[j] = v[j - 1];
+        }
+        ts[j] = t;
+        v[j] = x;
+        if (out) return false;
+    }
+    return true;
+}
+
 /* How the times ts[0..n) stand. */
 enum time_order { TIMES_ASCENDING, TIMES_REPEATED, TIMES_UNSORTED };
 
@@ -273,7 +304,7 @@ size_t eng_sort_dedup(int64_t *ts, union eng_val *v, size_t n, int64_t *tmp_ts,
                       union eng_val *tmp_v)
 {
     enum time_order order = time_order(ts, n);
-    if (order == TIMES_UNSORTED)
+    if (order == TIMES_UNSORTED && !insertion_sort_bounded(ts, v, n))
         merge_sort(ts, v, n, tmp_ts, tmp_v);
     else if (order == TIMES_ASCENDING)
         return n;

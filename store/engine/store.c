@@ -541,25 +541,60 @@ static int point_store(struct wctx *c, const struct ne_batch *b, const struct ne
     return 0;
 }
 
+/* Points of a batch that share a tag range (ne_batch_begin_same) are of
+ * one series: the series found for the first of them, by its tag0, serves
+ * the others without hashing and comparing the tags again. Made only for
+ * a batch with such points (b->nsame); lives for one write, under mu, so
+ * no series can be dropped meanwhile. */
+struct same_series {
+    struct eng_series *se;
+    uint32_t pt1; /* 1 + index of the point it was found for; 0: none */
+};
+
+static struct eng_series *same_get(const struct same_series *same, const struct ne_batch *b,
+                                   const struct ne_point *p)
+{
+    if (!same || !p->ntags || p->tag0 >= b->ntags || !same[p->tag0].pt1) return NULL;
+    const struct ne_point *q = &b->pts[same[p->tag0].pt1 - 1];
+    if (q->ntags != p->ntags || q->meas.p != p->meas.p || q->meas.n != p->meas.n) return NULL;
+    return same[p->tag0].se;
+}
+
+static void same_put(struct same_series *same, const struct ne_batch *b, uint32_t i,
+                     struct eng_series *se)
+{
+    const struct ne_point *p = &b->pts[i];
+    if (same && p->ntags && p->tag0 < b->ntags && !same[p->tag0].pt1)
+        same[p->tag0] = (struct same_series){se, i + 1};
+}
+
 static int write_points(struct wctx *c, const struct ne_batch *b)
 {
     char why[200];
+    int rc = 0;
+    /* without memory, every point looks its series up */
+    struct same_series *same = b->nsame && b->ntags ? ne_calloc(b->ntags, sizeof *same) : NULL;
     for (uint32_t i = 0; i < b->npts; i++) {
         const struct ne_point *p = &b->pts[i];
         int64_t ts = p->ts == NE_TS_UNSET ? c->now : p->ts;
         if (!point_valid(c, b, p, ts)) continue;
-        struct eng_series *se;
-        int rc = eng_index_series(c->s->ix, c->db, b, p, &se, why, sizeof why);
-        if (rc == NE_ELIMIT) {
-            reject(c, p, NE_REJ_CARDINALITY, "%s", why);
-            continue;
+        struct eng_series *se = same_get(same, b, p);
+        if (!se) {
+            rc = eng_index_series(c->s->ix, c->db, b, p, &se, why, sizeof why);
+            if (rc == NE_ELIMIT) {
+                reject(c, p, NE_REJ_CARDINALITY, "%s", why);
+                rc = 0;
+                continue;
+            }
+            if (rc) break;
+            same_put(same, b, i, se);
         }
-        if (rc) return rc;
         if (!fields_resolve(c, b, p, se)) continue;
         if (c->ver) c->cur_ver = c->ver[i];
-        if ((rc = point_store(c, b, p, se, ts))) return rc;
+        if ((rc = point_store(c, b, p, se, ts))) break;
     }
-    return 0;
+    ne_free(same);
+    return rc;
 }
 
 /* Swaps in a fresh memtable; mu held. The WAL does not rotate here: a file

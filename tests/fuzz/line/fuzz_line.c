@@ -6,7 +6,9 @@
  *  - round trip: every decoded point whose names hold no backslash or
  *    newline is written back as line protocol (escaping what the format
  *    requires) and decoded again, and must come back identical (names,
- *    tags, field types and bit-exact values, timestamp).
+ *    tags, field types and bit-exact values, timestamp);
+ *  - series cache: the input twice over (so its series repeat) decodes to
+ *    the same report and points as with the cache turned off.
  */
 #include <stdint.h>
 #include <stdio.h>
@@ -130,6 +132,38 @@ static void same_point(const struct ne_batch *a, const struct ne_point *p, const
     }
 }
 
+/* Decodes the input twice over with and without the series cache. */
+static void check_series_cache(const uint8_t *data, size_t size)
+{
+    char *twice = malloc(2 * size + 2);
+    check(twice != NULL, "malloc");
+    memcpy(twice, data, size);
+    twice[size] = '\n';
+    memcpy(twice + size + 1, data, size);
+    size_t n = 2 * size + 1;
+    struct ne_decode_opts o;
+    memset(&o, 0, sizeof o);
+    o.now_ns = 1;
+    struct ne_batch a, b;
+    ne_batch_init(&a);
+    ne_batch_init(&b);
+    struct ne_decode_report ra, rb;
+    int rca = ne_decode(&o, twice, n, &a, &ra);
+    o.no_series_cache = true;
+    int rcb = ne_decode(&o, twice, n, &b, &rb);
+    check(rca == rcb, "series cache: return code differs");
+    check(ra.records == rb.records && ra.points == rb.points && ra.values == rb.values &&
+              ra.bad == rb.bad && ra.first_record == rb.first_record &&
+              strcmp(ra.first_error, rb.first_error) == 0,
+          "series cache: report differs");
+    check(a.npts == b.npts, "series cache: point count differs");
+    for (uint32_t i = 0; i < a.npts; i++)
+        same_point(&a, &a.pts[i], &b, &b.pts[i]);
+    ne_batch_free(&a);
+    ne_batch_free(&b);
+    free(twice);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     struct ne_decode_opts o;
@@ -167,5 +201,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     free(w.p);
     ne_batch_free(&b);
     ne_batch_free(&c);
+    check_series_cache(data, size);
     return 0;
 }

@@ -1,6 +1,7 @@
 /*
  * decode_line_test.c - line protocol: every value type, escapes, precisions,
- * comments, CRLF, the exact error messages and partial writes.
+ * comments, CRLF, the exact error messages, partial writes and the reuse
+ * of a repeated series' tags.
  */
 #include <float.h>
 #include <stdint.h>
@@ -310,6 +311,122 @@ static void test_appends_to_existing_batch(void)
     T_CHECK(sv_is(B.pts[1].meas, "b"));
 }
 
+/* Every point of b and of c alike (names, tags, fields bit for bit, time). */
+static void same_points(const struct ne_batch *b, const struct ne_batch *c)
+{
+    T_EQ_INT(b->npts, c->npts);
+    for (uint32_t i = 0; i < b->npts && i < c->npts; i++) {
+        const struct ne_point *p = &b->pts[i], *q = &c->pts[i];
+        T_CHECK(ne_sv_eq(p->meas, q->meas));
+        T_EQ_INT(p->ts, q->ts);
+        T_EQ_INT(p->ntags, q->ntags);
+        T_EQ_INT(p->nfields, q->nfields);
+        for (uint32_t k = 0; k < p->ntags && k < q->ntags; k++) {
+            T_CHECK(ne_sv_eq(ne_point_tags(b, p)[k].key, ne_point_tags(c, q)[k].key));
+            T_CHECK(ne_sv_eq(ne_point_tags(b, p)[k].val, ne_point_tags(c, q)[k].val));
+        }
+        for (uint32_t k = 0; k < p->nfields && k < q->nfields; k++) {
+            const struct ne_field *f = &ne_point_fields(b, p)[k], *g = &ne_point_fields(c, q)[k];
+            T_CHECK(ne_sv_eq(f->key, g->key));
+            T_EQ_INT(f->type, g->type);
+            if (f->type == NE_V_STRING)
+                T_CHECK(ne_sv_eq(f->v.s, g->v.s));
+            else
+                T_CHECK(memcmp(&f->v, &g->v, sizeof(uint64_t)) == 0);
+        }
+    }
+}
+
+/* Lines repeating a series reuse the tags decoded for its first line; the
+ * points must be exactly those of a full parse of every line, escapes,
+ * unsorted and duplicate tags, option tags and bad lines included. */
+static void test_repeated_series_as_full_parse(void)
+{
+    static const char in[] =
+        "m\\ x,b=2,a=1,a=3 v=1 1\n"
+        "m\\ x,b=2,a=1,a=3 v=2,w=\"s\" 2\n"
+        "m\\ x,a=3,b=2 v=3 3\n"        /* same series, other text */
+        "m\\ x,b=2,a=1,a=3 v=oops 4\n" /* bad after a cached series */
+        "m\\ x,b=2,a=1,a=3 time=1 5\n" /* bad field name */
+        "m\\ x,b=2,a=1,a=3\n"          /* no fields */
+        "m\\ x,b=2,a=1,a=3  \t v=6 6\n"
+        "q,t=a\\,b\\ c\\=d v=7 7\n"
+        "q,t=a\\,b\\ c\\=d v=8,u=1i 8\n"
+        "q,t=a v=9 9\n"
+        "q,t=a\\,b\\ c\\=d,dev=p v=10 10\n"
+        "bad,t= v=1 11\n"
+        "bad,t= v=1 12\n"
+        "q v=13 13\n"
+        "q v=14 14\n"
+        "m\\ x,b=2,a=1,a=3 v\\ x=5,w=6 15\n" /* field keys unlike line 2's */
+        "m\\ x,b=2,a=1,a=3 v\\ x=5,ww=6 16\n"
+        "m\\ x,b=2,a=1,a=3 vw=1,v=2 17\n"
+        "m\\ x,b=2,a=1,a=3 v=1,w 18\n"
+        "m\\ x,b=2,a=1,a=3 v=1,v=9 19\n"; /* a duplicate key after a guessed one */
+    struct ne_tag tags[] = {{NE_SV("dev"), NE_SV("opt")}};
+    struct ne_decode_opts o;
+    memset(&o, 0, sizeof o);
+    o.tags = tags;
+    o.ntags = 1;
+    struct ne_batch full, cached;
+    struct ne_decode_report rf, rc;
+    ne_batch_init(&full);
+    ne_batch_init(&cached);
+    o.no_series_cache = true;
+    T_EQ_INT(ne_decode(&o, in, strlen(in), &full, &rf), NE_EPARSE);
+    o.no_series_cache = false;
+    T_EQ_INT(ne_decode(&o, in, strlen(in), &cached, &rc), NE_EPARSE);
+    T_EQ_INT(rf.points, 14);
+    T_EQ_INT(rc.points, rf.points);
+    T_EQ_INT(rc.values, rf.values);
+    T_EQ_INT(rc.bad, rf.bad);
+    T_EQ_INT(rc.first_record, rf.first_record);
+    T_EQ_STR(rc.first_error, rf.first_error);
+    same_points(&full, &cached);
+    /* the cache was used: line 7 shares the tags of line 2 */
+    T_EQ_INT(cached.pts[3].tag0, cached.pts[1].tag0);
+    T_CHECK(full.pts[3].tag0 != full.pts[1].tag0);
+    T_CHECK(cached.ntags < full.ntags);
+    T_EQ_STR(find_tag(&cached, 3, "a"), "3");
+    T_EQ_STR(find_tag(&cached, 3, "dev"), "opt");
+    T_EQ_STR(find_tag(&cached, 7, "dev"), "opt");
+    T_EQ_INT(cached.pts[13].nfields, 1);
+    T_CHECK(find_field(&cached, 13, "v")->v.f == 9.0);
+    ne_batch_free(&full);
+    ne_batch_free(&cached);
+}
+
+/* More series than the cache starts with: it grows, and the second round
+ * of lines still shares the first round's tags. */
+static void test_many_series_cache_grows(void)
+{
+    enum { SERIES = 1500 };
+    static char in[SERIES * 2 * 64];
+    size_t n = 0;
+    for (int round = 0; round < 2; round++)
+        for (int i = 0; i < SERIES; i++)
+            n += (size_t)snprintf(in + n, sizeof in - n, "m,dev=d%d,site=s%d v=%d %d\n", i, i % 7,
+                                  i, round + 1);
+    struct ne_decode_opts o;
+    memset(&o, 0, sizeof o);
+    struct ne_batch full, cached;
+    ne_batch_init(&full);
+    ne_batch_init(&cached);
+    struct ne_decode_report rf, rc;
+    o.no_series_cache = true;
+    T_OK(ne_decode(&o, in, n, &full, &rf));
+    o.no_series_cache = false;
+    T_OK(ne_decode(&o, in, n, &cached, &rc));
+    T_EQ_INT(rc.points, 2 * SERIES);
+    same_points(&full, &cached);
+    /* the first line is decoded before the cache exists */
+    for (uint32_t i = 1; i < SERIES; i++)
+        T_EQ_INT(cached.pts[SERIES + i].tag0, cached.pts[i].tag0);
+    T_CHECK(cached.ntags < full.ntags);
+    ne_batch_free(&full);
+    ne_batch_free(&cached);
+}
+
 int main(void)
 {
     ne_batch_init(&B);
@@ -328,6 +445,8 @@ int main(void)
     T_RUN(test_max_errors_stops);
     T_RUN(test_duplicate_fields_last_wins);
     T_RUN(test_appends_to_existing_batch);
+    T_RUN(test_repeated_series_as_full_parse);
+    T_RUN(test_many_series_cache_grows);
     ne_batch_free(&B);
     return t_done();
 }

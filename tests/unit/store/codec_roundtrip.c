@@ -248,6 +248,50 @@ static void test_float_decimal_chosen(void)
     T_CHECK(r.info.val_codec != NE_CODEC_F_DECIMAL);
 }
 
+/* The decimal scale is the smallest that fits, whatever the first values
+ * suggest: whole numbers first and two decimals after, three decimals
+ * first and one after (the first ones exceptions), or a leading NaN. */
+static void test_float_decimal_scale_search(void)
+{
+    enum { N = 1000 };
+    static double v[N];
+    static int64_t ts[N];
+    struct ne_codec_opts o;
+    ne_codec_opts_default(&o);
+    for (size_t i = 0; i < N; i++) {
+        ts[i] = (int64_t)i;
+        v[i] = i < 8 ? 21.0 + (double)i : (double)(2100 + (int)(cu_rand() % 500)) / 100;
+    }
+    struct cu_result r = cu_roundtrip(NE_V_FLOAT, ts, v, N, &o);
+    T_OK(r.rc);
+    T_EQ_INT(r.info.val_codec, NE_CODEC_F_DECIMAL);
+    T_EQ_INT(r.info.val_param, 2);
+    for (size_t i = 0; i < N; i++)
+        v[i] = i < 4 ? 21.125 + (double)i : (double)(200 + (int)(cu_rand() % 50)) / 10;
+    r = cu_roundtrip(NE_V_FLOAT, ts, v, N, &o);
+    T_OK(r.rc);
+    T_EQ_INT(r.info.val_codec, NE_CODEC_F_DECIMAL);
+    T_EQ_INT(r.info.val_param, 1);
+    v[0] = NAN;
+    v[1] = NAN;
+    r = cu_roundtrip(NE_V_FLOAT, ts, v, N, &o);
+    T_OK(r.rc);
+    T_EQ_INT(r.info.val_codec, NE_CODEC_F_DECIMAL);
+    T_EQ_INT(r.info.val_param, 1);
+    /* ten random decimals: decimal is kept without the full XOR trial,
+     * and is indeed smaller than XOR */
+    for (size_t i = 0; i < N; i++)
+        v[i] = (double)(int64_t)(cu_rand() % 1000000000000ULL) / 1e10;
+    r = cu_roundtrip(NE_V_FLOAT, ts, v, N, &o);
+    T_OK(r.rc);
+    T_EQ_INT(r.info.val_codec, NE_CODEC_F_DECIMAL);
+    o.force_val = NE_CODEC_F_XOR;
+    struct cu_result x = cu_roundtrip(NE_V_FLOAT, ts, v, N, &o);
+    T_OK(x.rc);
+    T_EQ_INT(x.info.val_codec, NE_CODEC_F_XOR);
+    T_CHECK(r.block_len < x.block_len);
+}
+
 /* Integral and decimal values around 2^51..2^53, where rounding changes
  * method, and large negative ones. */
 static void test_float_decimal_large(void)
@@ -504,6 +548,73 @@ static void test_bools(void)
         T_OK(rt_all(NE_V_BOOL, ts, b + 95, n));
 }
 
+/* A body of random bytes (ten random decimals per value) skips zstd
+ * unless the encoding is exhaustive, and loses nothing by it. */
+static void test_zstd_skips_random(void)
+{
+    enum { N = 1000 };
+    static double v[N];
+    static int64_t ts[N];
+    for (size_t i = 0; i < N; i++) {
+        ts[i] = (int64_t)i * 1000000000;
+        v[i] = (double)(int64_t)(cu_rand() % 1000000000000ULL) / 1e10;
+    }
+    struct ne_codec_opts o;
+    ne_codec_opts_default(&o);
+    struct cu_result fast = cu_roundtrip(NE_V_FLOAT, ts, v, N, &o);
+    T_OK(fast.rc);
+    T_CHECK(!fast.info.zstd);
+    T_CHECK(fast.info.body_len >= 512);
+    o.exhaustive = true;
+    struct cu_result all = cu_roundtrip(NE_V_FLOAT, ts, v, N, &o);
+    T_OK(all.rc);
+    T_CHECK(!all.info.zstd); /* tried, and not smaller */
+}
+
+/* Regular timestamps (one constant step) take a shortcut in the choice
+ * of the timestamp codec: the block must be byte for byte the one the
+ * chosen codec writes when forced, and no other codec may be smaller. */
+static void test_regular_timestamps(void)
+{
+    enum { N = 1000 };
+    static int64_t ts[N];
+    static double v[N];
+    static const size_t sizes[] = {16, 17, 127, 128, 129, 130, 131, 257, 1000};
+    static const int64_t steps[] = {1, 1000000000, 60000000000LL, 3};
+    static const int64_t starts[] = {1767225600000000000LL, -5000, 0, INT64_MIN / 2};
+    static const uint8_t forced[] = {NE_CODEC_INT_DELTA, NE_CODEC_INT_DOD, NE_CODEC_INT_FOR,
+                                     NE_CODEC_INT_RAW};
+    for (size_t i = 0; i < N; i++)
+        v[i] = (double)(i % 10);
+    for (size_t a = 0; a < sizeof starts / sizeof starts[0]; a++)
+        for (size_t b = 0; b < sizeof steps / sizeof steps[0]; b++)
+            for (size_t c = 0; c < sizeof sizes / sizeof sizes[0]; c++) {
+                size_t n = sizes[c];
+                for (size_t i = 0; i < n; i++)
+                    ts[i] = starts[a] + (int64_t)i * steps[b];
+                struct ne_codec_opts o;
+                ne_codec_opts_default(&o);
+                o.zstd_level = 0;
+                struct ne_buf auto_b = NE_BUF_INIT, forced_b = NE_BUF_INIT;
+                T_OK(ne_codec_encode_block(NE_V_FLOAT, ts, v, n, &o, &auto_b, NULL));
+                struct cu_result r = cu_roundtrip(NE_V_FLOAT, ts, v, n, &o);
+                T_OK(r.rc);
+                o.force_ts = r.info.ts_codec;
+                T_OK(ne_codec_encode_block(NE_V_FLOAT, ts, v, n, &o, &forced_b, NULL));
+                T_EQ_U64(auto_b.len, forced_b.len);
+                T_CHECK(auto_b.len == forced_b.len &&
+                        memcmp(auto_b.p, forced_b.p, auto_b.len) == 0);
+                for (size_t f = 0; f < sizeof forced / sizeof forced[0]; f++) {
+                    o.force_ts = forced[f];
+                    struct cu_result x = cu_roundtrip(NE_V_FLOAT, ts, v, n, &o);
+                    T_OK(x.rc);
+                    T_CHECK(r.block_len <= x.block_len);
+                }
+                ne_buf_free(&auto_b);
+                ne_buf_free(&forced_b);
+            }
+}
+
 static void test_zstd_flag(void)
 {
     enum { N = 2000 };
@@ -687,6 +798,7 @@ int main(void)
     T_RUN(test_float_specials);
     T_RUN(test_float_decimal_chosen);
     T_RUN(test_float_decimal_large);
+    T_RUN(test_float_decimal_scale_search);
     T_RUN(test_float_random);
     T_RUN(test_int_extremes);
     T_RUN(test_int_random_and_patterns);
@@ -695,7 +807,9 @@ int main(void)
     T_RUN(test_constant_series);
     T_RUN(test_strings);
     T_RUN(test_bools);
+    T_RUN(test_regular_timestamps);
     T_RUN(test_zstd_flag);
+    T_RUN(test_zstd_skips_random);
     T_RUN(test_names_and_peek);
     T_RUN(test_alloc_failures);
     T_RUN(test_threads);

@@ -134,6 +134,97 @@ static void test_cardinality(void)
     eu_rmtree(g_dir);
 }
 
+/* Points sharing a tag range (ne_batch_begin_same) go to the series of
+ * the point they share it with; one whose series was refused (over the
+ * cardinality limit) is refused too, and one with the same tags but
+ * another measurement is its own series. */
+static void test_shared_tags(void)
+{
+    struct ne_store_opts o;
+    eu_opts(&o, t_tmpdir(g_dir, sizeof g_dir));
+    o.max_series_per_measurement = 2;
+    struct ne_store *s = open_store(&o);
+    T_CHECK(s);
+    struct ne_batch b;
+    ne_batch_init(&b);
+    static const char *const devs[] = {"d0", "d1", "d2"};
+    for (int i = 0; i < 3; i++)
+        eu_point_f(&b, "env", "dev", devs[i], "t", EU_T0, i);
+    for (int k = 1; k <= 3; k++)
+        for (uint32_t i = 0; i < 3; i++) {
+            T_OK(ne_batch_begin_same(&b, i, EU_T0 + k * EU_SEC));
+            T_OK(ne_batch_field_f(&b, ne_sv_c("t"), 10.0 * k + i));
+            T_OK(ne_batch_end(&b));
+        }
+    /* same tag range, other measurement view */
+    T_OK(ne_batch_begin_same(&b, 0, EU_T0 + 9 * EU_SEC));
+    b.pts[b.npts].meas = ne_sv_c("other");
+    T_OK(ne_batch_field_f(&b, ne_sv_c("t"), 99.0));
+    T_OK(ne_batch_end(&b));
+    struct ne_write_result r;
+    T_OK(ne_store_write(s, "iot", &b, &r));
+    T_EQ_INT(r.accepted, 9);
+    T_EQ_INT(r.by_reason[NE_REJ_CARDINALITY], 4);
+    struct eu_rows rows = {0};
+    T_OK(eu_scan(s, "iot", "env", "t", &rows));
+    T_EQ_U64(rows.n, 8);
+    for (size_t i = 0; i < rows.n; i++) {
+        T_CHECK(rows.tagval[i] != NULL);
+        int dev = rows.tagval[i] ? rows.tagval[i][1] - '0' : -1;
+        int k = (int)((rows.ts[i] - EU_T0) / EU_SEC);
+        T_EQ_DBL(rows.f[i], k ? 10.0 * k + dev : dev, 0);
+    }
+    T_OK(eu_scan(s, "iot", "other", "t", &rows));
+    T_EQ_U64(rows.n, 1);
+    T_EQ_DBL(rows.f[0], 99.0, 0);
+    T_CHECK(rows.tagval[0] && strcmp(rows.tagval[0], "d0") == 0);
+    eu_rows_free(&rows);
+    ne_batch_free(&b);
+    ne_store_close(&s);
+    eu_rmtree(g_dir);
+}
+
+/* Mostly ascending times with a few late points and rewrites of earlier
+ * times (the cheap sort's case): every time once, in order, the value
+ * written last for it. */
+static void test_late_points(void)
+{
+    struct ne_store_opts o;
+    eu_opts(&o, t_tmpdir(g_dir, sizeof g_dir));
+    struct ne_store *s = open_store(&o);
+    T_CHECK(s);
+    struct ne_batch b;
+    ne_batch_init(&b);
+    enum { N = 3000 };
+    static double want[N];
+    for (int i = 0; i < N; i++) {
+        int k = i % 100 == 99 ? i - 7 : i; /* late: 7 back, a rewrite of k */
+        if (i % 100 == 98) k = i + 1;      /* early: the next one comes late */
+        want[k] = i + 0.5;
+        eu_point_f(&b, "m", "d", "1", "v", EU_T0 + (int64_t)k * EU_SEC, want[k]);
+    }
+    struct ne_write_result r;
+    T_OK(ne_store_write(s, "iot", &b, &r));
+    T_EQ_INT(r.accepted, N);
+    T_OK(ne_store_flush(s));
+    struct eu_rows rows = {0};
+    T_OK(eu_scan(s, "iot", "m", "v", &rows));
+    size_t expect = 0;
+    for (int k = 0; k < N; k++)
+        expect += want[k] != 0;
+    T_EQ_U64(rows.n, expect);
+    size_t bad = 0;
+    for (size_t i = 0; i < rows.n; i++) {
+        int64_t k = (rows.ts[i] - EU_T0) / EU_SEC;
+        if (k < 0 || k >= N || want[k] != rows.f[i] || (i && rows.ts[i] <= rows.ts[i - 1])) bad++;
+    }
+    T_EQ_U64(bad, 0);
+    eu_rows_free(&rows);
+    ne_batch_free(&b);
+    ne_store_close(&s);
+    eu_rmtree(g_dir);
+}
+
 static int64_t fixed_clock(void *ctx)
 {
     return *(int64_t *)ctx;
@@ -607,6 +698,8 @@ int main(void)
     T_RUN(test_write_scan_reopen);
     T_RUN(test_type_conflict);
     T_RUN(test_cardinality);
+    T_RUN(test_shared_tags);
+    T_RUN(test_late_points);
     T_RUN(test_future_and_late);
     T_RUN(test_invalid);
     T_RUN(test_lww);

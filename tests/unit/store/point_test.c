@@ -153,6 +153,50 @@ static void test_reserve(void)
     ne_batch_free(&b);
 }
 
+/* A point begun like an earlier one shares its tags; abort and a failed
+ * end leave the earlier point's tags whole; no tag can be added to it. */
+static void test_begin_same(void)
+{
+    struct ne_batch b;
+    ne_batch_init(&b);
+    T_EQ_INT(ne_batch_begin_same(&b, 0, 1), NE_EINVAL); /* no such point */
+    T_OK(ne_batch_begin(&b, sv("env"), 1));
+    T_OK(ne_batch_tag(&b, sv("site"), sv("s1")));
+    T_OK(ne_batch_tag(&b, sv("dev"), sv("d1")));
+    T_OK(ne_batch_field_f(&b, sv("t"), 1.0));
+    T_OK(ne_batch_end(&b));
+    T_OK(ne_batch_begin_same(&b, 0, 2));
+    T_EQ_INT(ne_batch_tag(&b, sv("x"), sv("y")), NE_EINVAL);
+    ne_batch_abort(&b);
+    T_EQ_INT(b.ntags, 2);
+    T_OK(ne_batch_begin_same(&b, 0, 3));
+    T_EQ_INT(ne_batch_end(&b), NE_EINVAL); /* no field: dropped */
+    T_EQ_INT(b.ntags, 2);
+    T_OK(ne_batch_begin_same(&b, 0, 4));
+    T_OK(ne_batch_field_f(&b, sv("t"), 4.0));
+    T_OK(ne_batch_end(&b));
+    T_EQ_INT(b.npts, 2);
+    T_EQ_INT(b.ntags, 2);
+    const struct ne_point *p = &b.pts[1];
+    T_EQ_INT(p->tag0, b.pts[0].tag0);
+    T_EQ_INT(p->ntags, 2);
+    T_EQ_INT(p->ts, 4);
+    T_CHECK(ne_sv_eq(p->meas, sv("env")));
+    T_CHECK(ne_sv_eq(ne_point_tags(&b, p)[0].key, sv("dev")));
+    T_EQ_DBL(ne_point_fields(&b, p)[0].v.f, 4.0, 0);
+    /* a point of its own after it still gets fresh tags */
+    T_OK(ne_batch_begin(&b, sv("env"), 5));
+    T_OK(ne_batch_tag(&b, sv("site"), sv("s2")));
+    T_OK(ne_batch_field_f(&b, sv("t"), 5.0));
+    T_OK(ne_batch_end(&b));
+    T_EQ_INT(b.pts[2].tag0, 2);
+    T_EQ_INT(b.ntags, 3);
+    T_EQ_INT(b.nsame, 3); /* the aborted and the dropped ones count too */
+    ne_batch_reset(&b);
+    T_EQ_INT(b.nsame, 0);
+    ne_batch_free(&b);
+}
+
 int main(void)
 {
     T_RUN(test_build_and_sort);
@@ -161,5 +205,6 @@ int main(void)
     T_RUN(test_many_points_and_arena);
     T_RUN(test_sv_cmp);
     T_RUN(test_reserve);
+    T_RUN(test_begin_same);
     return t_done();
 }
