@@ -8,8 +8,13 @@
  * time order without overlap; block offsets are contiguous from the header
  * to the footer; each block's stats have the column's type. Nothing is
  * changed after open, so the read functions are safe from many threads.
- * Memory: the index (columns, block entries, the decompressed footer);
- * blocks are read with ne_file_pread into the caller's ne_seg_block.
+ * Memory: the decompressed footer, one struct ne_seg_col per column and
+ * one 48-byte struct ne_seg_blockref per block (offset, length, CRC, time
+ * range, count and where its full statistics sit in the footer). The full
+ * statistics are parsed from the footer when asked for (ne_seg_block_stats):
+ * keeping them parsed cost 136 bytes per block and as much again per
+ * column, for every open segment. Blocks are read with ne_file_pread into
+ * the caller's ne_seg_block.
  */
 #include <inttypes.h>
 #include <string.h>
@@ -21,6 +26,10 @@
 #include "store/segment/seg_internal.h"
 
 static const char MOD[] = "segment";
+
+/* What every open segment keeps per block and per column (see Memory). */
+_Static_assert(sizeof(struct ne_seg_blockref) <= 48, "block index entry grew");
+_Static_assert(sizeof(struct ne_seg_col) <= 72, "column entry grew");
 
 int seg__pread(const struct ne_seg *r, void *buf, size_t len, uint64_t off)
 {
@@ -178,26 +187,31 @@ static int parse_block(struct ne_seg *r, struct fparse *fp, struct ne_seg_col *c
     if (rc)
         return rc;
     uint64_t vlen = 0;
-    b->vcrc = 0;
     if (c->flags & NE_SEG_COL_VERSIONED) {
+        uint32_t vcrc; /* left in the footer: seg__block_vcrc */
         rc = rd_uv_max(&fp->rd, SEG_BLOCK_LEN_MAX, &vlen);
         if (!rc)
-            rc = ne_rd_u32le(&fp->rd, &b->vcrc);
+            rc = ne_rd_u32le(&fp->rd, &vcrc);
         if (rc)
             return rc;
         if (vlen == 0)
             return NE_ECORRUPT;
     }
-    rc = ne_block_stats_get(fp->rd.p, ne_rd_left(&fp->rd), &b->stats, &used);
+    struct ne_block_stats full;
+    b->at_ = (uint32_t)(fp->rd.p - r->footer);
+    rc = ne_block_stats_get(fp->rd.p, ne_rd_left(&fp->rd), &full, &used);
     if (rc)
         return rc;
     fp->rd.p += used;
-    const struct ne_block_stats *st = &b->stats;
+    const struct ne_block_stats *st = &full;
     if (len == 0 || len + vlen > r->footer_off - fp->off || st->type != c->key.type ||
         st->count == 0 || st->count > NE_SEG_BLOCK_POINTS_MAX || st->min_ts > st->max_ts ||
         (uint64_t)st->max_ts - (uint64_t)st->min_ts < st->count - 1u ||
         (!first && r->blocks[r->info.nblocks - 1].stats.max_ts >= st->min_ts))
         return NE_ECORRUPT;
+    b->stats.min_ts = st->min_ts;
+    b->stats.max_ts = st->max_ts;
+    b->stats.count = st->count;
     b->off = fp->off;
     b->len = (uint32_t)len;
     b->vlen = (uint32_t)vlen;
@@ -207,18 +221,13 @@ static int parse_block(struct ne_seg *r, struct fparse *fp, struct ne_seg_col *c
 }
 
 /* Adds the block just parsed to its column's totals. */
-static int col_add_block(struct ne_seg_col *c, const struct ne_seg_blockref *b, bool first)
+static void col_add_block(struct ne_seg_col *c, const struct ne_seg_blockref *b, bool first)
 {
-    if (first) {
-        c->stats = b->stats;
+    if (first)
         c->min_ts = b->stats.min_ts;
-    } else if (ne_block_stats_merge(&c->stats, &b->stats)) {
-        return NE_ECORRUPT;
-    }
     c->max_ts = b->stats.max_ts;
     c->npoints += b->stats.count;
     c->bytes += b->len;
-    return 0;
 }
 
 static int parse_col(struct ne_seg *r, struct fparse *fp, uint32_t i)
@@ -258,10 +267,9 @@ static int parse_col(struct ne_seg *r, struct fparse *fp, uint32_t i)
     r->col_block0[i] = r->info.nblocks;
     for (uint64_t b = 0; b < nb; b++) {
         rc = parse_block(r, fp, c, b == 0);
-        if (!rc)
-            rc = col_add_block(c, &r->blocks[r->info.nblocks - 1], b == 0);
         if (rc)
             return rc;
+        col_add_block(c, &r->blocks[r->info.nblocks - 1], b == 0);
     }
     r->info.npoints += c->npoints;
     return 0;
@@ -483,6 +491,38 @@ const struct ne_seg_blockref *ne_seg_block(const struct ne_seg *r, uint32_t col,
     return &r->blocks[r->col_block0[col] + b];
 }
 
+int ne_seg_block_stats(const struct ne_seg *r, uint32_t col, uint32_t b,
+                       struct ne_block_stats *out)
+{
+    const struct ne_seg_blockref *ref = ne_seg_block(r, col, b);
+    if (!ref)
+        return NE_EINVAL;
+    size_t used; /* parsed once at open: cannot fail short of a bug */
+    return ne_block_stats_get(r->footer + ref->at_, r->footer_raw_len - ref->at_, out, &used)
+               ? NE_ECORRUPT
+               : 0;
+}
+
+int ne_seg_col_stats(const struct ne_seg *r, uint32_t col, struct ne_block_stats *out)
+{
+    if (col >= r->info.ncols)
+        return NE_EINVAL;
+    struct ne_block_stats st;
+    for (uint32_t b = 0; b < r->cols[col].nblocks; b++) {
+        int rc = ne_seg_block_stats(r, col, b, b ? &st : out);
+        if (!rc && b)
+            rc = ne_block_stats_merge(out, &st) ? NE_ECORRUPT : 0;
+        if (rc)
+            return rc;
+    }
+    return 0;
+}
+
+uint32_t seg__block_vcrc(const struct ne_seg *r, const struct ne_seg_blockref *ref)
+{
+    return ref->vlen ? seg__get32(r->footer + ref->at_ - 4) : 0;
+}
+
 void ne_seg_blocks_in_range(const struct ne_seg *r, uint32_t col, int64_t t0, int64_t t1,
                             uint32_t *first, uint32_t *end)
 {
@@ -554,13 +594,14 @@ static int block_reserve(struct ne_seg_block *blk, size_t n)
 }
 
 /* Decodes the version stream that follows the block in raw_ (if any). */
-static int block_versions(struct ne_seg_block *blk, const struct ne_seg_blockref *ref)
+static int block_versions(struct ne_seg_block *blk, const struct ne_seg_blockref *ref,
+                          uint32_t vcrc)
 {
     blk->ver = NULL;
     if (!ref->vlen)
         return 0;
     const uint8_t *p = blk->raw_.p + ref->len;
-    if (ne_crc32c(0, p, ref->vlen) != ref->vcrc)
+    if (ne_crc32c(0, p, ref->vlen) != vcrc)
         return NE_ECHECKSUM;
     if (!blk->ver_ && !(blk->ver_ = ne_malloc(blk->cap_ * sizeof *blk->ver_)))
         return NE_ENOMEM;
@@ -615,7 +656,7 @@ int seg__block_load(const struct ne_seg *r, uint32_t col, uint32_t b, struct ne_
     blk->type = type;
     rc = check_decoded(blk, ref);
     if (!rc)
-        rc = block_versions(blk, ref);
+        rc = block_versions(blk, ref, seg__block_vcrc(r, ref));
     if (rc)
         blk->n = 0;
     return rc;
