@@ -84,10 +84,12 @@ struct ne_seg {
     struct ne_seg_col *cols;         /* ncols, key order */
     uint64_t *col_block0;            /* first block of column i in blocks[] */
     struct ne_seg_blockref *blocks;  /* nblocks, column by column, time order */
-    uint8_t *footer;                 /* raw footer: field names and string
-                                        stats are views into it; full block
-                                        stats and version CRCs are parsed
-                                        from it on demand */
+    uint8_t *footer;                 /* raw footer, while open parses it */
+    uint8_t *arena;                  /* what stays of the footer: field
+                                        names (cols' key.field views), block
+                                        stats and version CRCs, parsed on
+                                        demand (see segment_reader.c) */
+    size_t arena_len;
 };
 
 /* Opens a segment held in memory (len bytes at p, borrowed: they must

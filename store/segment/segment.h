@@ -185,8 +185,8 @@ struct ne_seg; /* opaque, immutable after open */
 
 /* Opens a segment: checks the tail (magic, version, lengths), reads the
  * footer, checks its CRC and its structure, and keeps the index in memory
- * (blocks stay on disk): the decompressed footer, 72 bytes per column and
- * 48 per block. Returns NE_ECORRUPT / NE_ECHECKSUM / NE_EVERSION
+ * (blocks stay on disk): 80 bytes per column, 48 per block, each block's
+ * serialised statistics (some 20-70 bytes) and each distinct field name. Returns NE_ECORRUPT / NE_ECHECKSUM / NE_EVERSION
  * for a bad file. On success *out owns the reader: ne_seg_close. */
 int ne_seg_open(const char *path, struct ne_seg **out);
 

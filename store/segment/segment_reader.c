@@ -8,13 +8,16 @@
  * time order without overlap; block offsets are contiguous from the header
  * to the footer; each block's stats have the column's type. Nothing is
  * changed after open, so the read functions are safe from many threads.
- * Memory: the decompressed footer, one struct ne_seg_col per column and
- * one 48-byte struct ne_seg_blockref per block (offset, length, CRC, time
- * range, count and where its full statistics sit in the footer). The full
- * statistics are parsed from the footer when asked for (ne_seg_block_stats):
- * keeping them parsed cost 136 bytes per block and as much again per
- * column, for every open segment. Blocks are read with ne_file_pread into
- * the caller's ne_seg_block.
+ * Memory: one struct ne_seg_col per column, one 48-byte struct
+ * ne_seg_blockref per block (offset, length, CRC, time range, count and
+ * where its full statistics sit in the arena) and the arena: the bytes of
+ * the footer still needed after open, i.e. each block's serialised stats
+ * (preceded by its version CRC in versioned columns) and each distinct
+ * field name once. The full statistics are parsed from there when asked
+ * for (ne_seg_block_stats): keeping them parsed cost 136 bytes per block
+ * and as much again per column, and keeping the whole footer the column
+ * headers, block lengths and CRCs a second time, for every open segment.
+ * Blocks are read with ne_file_pread into the caller's ne_seg_block.
  */
 #include <inttypes.h>
 #include <string.h>
@@ -134,12 +137,53 @@ static int load_footer(struct ne_seg *r, uint16_t flags)
     return 0;
 }
 
+/* Distinct field names remembered while the arena fills (most segments
+ * have a handful, repeated in every series); past that, names are copied. */
+#define NAME_SLOTS 256u
+
 /* Parsing state of the footer. */
 struct fparse {
     struct ne_rd rd;
     uint64_t off;    /* offset of the next block */
     size_t blk_cap;  /* capacity of r->blocks */
+    size_t nnames;
+    struct {
+        uint32_t off, len1; /* in r->arena; len1 = length + 1, 0: free slot */
+    } names[NAME_SLOTS];    /* open addressing on the name's hash */
 };
+
+/* Appends len bytes at p to the arena (sized for the whole footer at
+ * first, so it does not move while the footer is parsed); returns their
+ * offset. */
+static uint32_t arena_put(struct ne_seg *r, const uint8_t *p, size_t len)
+{
+    uint32_t at = (uint32_t)r->arena_len;
+    memcpy(r->arena + at, p, len);
+    r->arena_len += len;
+    return at;
+}
+
+/* The arena offset of field name p[0..len), copied there the first time. */
+static uint32_t arena_name(struct ne_seg *r, struct fparse *fp, const uint8_t *p, uint32_t len)
+{
+    uint32_t h = 2166136261u; /* FNV-1a */
+    for (uint32_t i = 0; i < len; i++)
+        h = (h ^ p[i]) * 16777619u;
+    for (uint32_t k = 0; k < NAME_SLOTS; k++) {
+        uint32_t i = (h + k) % NAME_SLOTS;
+        if (fp->names[i].len1 == 0) {
+            if (fp->nnames >= NAME_SLOTS / 2)
+                break; /* keep probes short: copy the rest */
+            fp->nnames++;
+            fp->names[i].off = arena_put(r, p, len);
+            fp->names[i].len1 = len + 1;
+            return fp->names[i].off;
+        }
+        if (fp->names[i].len1 == len + 1 && memcmp(r->arena + fp->names[i].off, p, len) == 0)
+            return fp->names[i].off;
+    }
+    return arena_put(r, p, len);
+}
 
 static int rd_uv_max(struct ne_rd *rd, uint64_t max, uint64_t *v)
 {
@@ -187,9 +231,11 @@ static int parse_block(struct ne_seg *r, struct fparse *fp, struct ne_seg_col *c
     if (rc)
         return rc;
     uint64_t vlen = 0;
+    const uint8_t *keep = NULL; /* version CRC and stats: go to the arena */
     if (c->flags & NE_SEG_COL_VERSIONED) {
-        uint32_t vcrc; /* left in the footer: seg__block_vcrc */
+        uint32_t vcrc; /* kept in the arena: seg__block_vcrc */
         rc = rd_uv_max(&fp->rd, SEG_BLOCK_LEN_MAX, &vlen);
+        keep = fp->rd.p;
         if (!rc)
             rc = ne_rd_u32le(&fp->rd, &vcrc);
         if (rc)
@@ -198,10 +244,13 @@ static int parse_block(struct ne_seg *r, struct fparse *fp, struct ne_seg_col *c
             return NE_ECORRUPT;
     }
     struct ne_block_stats full;
-    b->at_ = (uint32_t)(fp->rd.p - r->footer);
+    if (!keep)
+        keep = fp->rd.p;
     rc = ne_block_stats_get(fp->rd.p, ne_rd_left(&fp->rd), &full, &used);
     if (rc)
         return rc;
+    b->at_ = arena_put(r, keep, (size_t)(fp->rd.p + used - keep)) +
+             (uint32_t)(fp->rd.p - keep);
     fp->rd.p += used;
     const struct ne_block_stats *st = &full;
     if (len == 0 || len + vlen > r->footer_off - fp->off || st->type != c->key.type ||
@@ -257,7 +306,7 @@ static int parse_col(struct ne_seg *r, struct fparse *fp, uint32_t i)
         return NE_ECORRUPT;
     c->key.db = (uint32_t)db;
     c->key.type = type;
-    c->key.field.p = (const char *)field;
+    c->key.field.p = (const char *)r->arena + arena_name(r, fp, field, (uint32_t)flen);
     c->key.field.n = (uint32_t)flen;
     c->nblocks = (uint32_t)nb;
     if (i > 0 && ne_seg_colkey_cmp(&r->cols[i - 1].key, &c->key) >= 0)
@@ -304,6 +353,19 @@ static void shrink_blocks(struct ne_seg *r, size_t cap)
         r->blocks = b;
 }
 
+/* Gives back the arena's unused room; rebases the field names if the
+ * arena moved. */
+static void shrink_arena(struct ne_seg *r)
+{
+    uint8_t *a = ne_realloc(r->arena, r->arena_len ? r->arena_len : 1);
+    if (!a || a == r->arena) /* on failure the larger arena stays, still valid */
+        return;
+    for (uint32_t i = 0; i < r->info.ncols; i++)
+        r->cols[i].key.field.p = (const char *)a + ((const uint8_t *)r->cols[i].key.field.p -
+                                                    r->arena);
+    r->arena = a;
+}
+
 static int parse_footer(struct ne_seg *r)
 {
     struct fparse fp = {.off = SEG_HEADER_SIZE};
@@ -332,7 +394,8 @@ static int parse_footer(struct ne_seg *r)
     /* every column has a block: sized for one each, the common case (a
      * flush writes one block per column), it grows only past that */
     r->blocks = ne_malloc((ncols ? ncols : 1) * sizeof *r->blocks);
-    if (!r->cols || !r->col_block0 || !r->blocks)
+    r->arena = ne_malloc(r->footer_raw_len ? r->footer_raw_len : 1);
+    if (!r->cols || !r->col_block0 || !r->blocks || !r->arena)
         return NE_ENOMEM;
     fp.blk_cap = ncols ? ncols : 1;
     r->info.ncols = (uint32_t)ncols;
@@ -343,7 +406,13 @@ static int parse_footer(struct ne_seg *r)
     shrink_blocks(r, fp.blk_cap);
     if (ne_rd_left(&fp.rd) != 0 || fp.off != r->footer_off)
         return NE_ECORRUPT;
-    return check_times(r, min_ts, max_ts);
+    rc = check_times(r, min_ts, max_ts);
+    if (!rc) {
+        shrink_arena(r);
+        ne_free(r->footer); /* everything still needed is in the arena */
+        r->footer = NULL;
+    }
+    return rc;
 }
 
 static int open_common(struct ne_seg *r)
@@ -376,6 +445,7 @@ void ne_seg_close(struct ne_seg **rp)
     ne_free(r->col_block0);
     ne_free(r->blocks);
     ne_free(r->footer);
+    ne_free(r->arena);
     ne_free(r->path);
     ne_free(r);
 }
@@ -498,7 +568,7 @@ int ne_seg_block_stats(const struct ne_seg *r, uint32_t col, uint32_t b,
     if (!ref)
         return NE_EINVAL;
     size_t used; /* parsed once at open: cannot fail short of a bug */
-    return ne_block_stats_get(r->footer + ref->at_, r->footer_raw_len - ref->at_, out, &used)
+    return ne_block_stats_get(r->arena + ref->at_, r->arena_len - ref->at_, out, &used)
                ? NE_ECORRUPT
                : 0;
 }
@@ -520,7 +590,7 @@ int ne_seg_col_stats(const struct ne_seg *r, uint32_t col, struct ne_block_stats
 
 uint32_t seg__block_vcrc(const struct ne_seg *r, const struct ne_seg_blockref *ref)
 {
-    return ref->vlen ? seg__get32(r->footer + ref->at_ - 4) : 0;
+    return ref->vlen ? seg__get32(r->arena + ref->at_ - 4) : 0;
 }
 
 void ne_seg_blocks_in_range(const struct ne_seg *r, uint32_t col, int64_t t0, int64_t t1,

@@ -196,6 +196,32 @@ static void test_roundtrip_many(void)
     free_cols(cols, NCOL);
 }
 
+/* Field names are kept once per distinct name while there are few, copied
+ * past that: 3 series x 200 names (more than the distinct names the reader
+ * shares), each column's name, stats and points must read back. */
+static void test_many_field_names(void)
+{
+    enum { NS = 3, NF = 200 };
+    static struct tl_col cols[NS * NF];
+    for (uint32_t s = 0; s < NS; s++)
+        for (uint32_t f = 0; f < NF; f++) {
+            char name[24];
+            snprintf(name, sizeof name, "f%03u%s", f, f % 3 ? "" : "_longer_name");
+            tl_fill(&cols[s * NF + f], 10 + s, name, TYPES[f % 5], 3 + f % 7, 1000, 10);
+        }
+    T_OK(tl_write(g_dir, 900, cols, NS * NF, NULL, NULL));
+    struct ne_seg *r = tl_open(g_dir, 900);
+    T_CHECK(r != NULL);
+    for (uint32_t k = 0; r && k < NS * NF && !t_cur_failed; k++) {
+        check_col(r, k, &cols[k], NE_SEG_BLOCK_POINTS);
+        uint32_t idx = UINT32_MAX;
+        T_OK(ne_seg_find_col(r, cols[k].sid, ne_sv_c(cols[k].field), &idx));
+        T_EQ_INT(idx, k);
+    }
+    ne_seg_close(&r);
+    free_cols(cols, NS * NF);
+}
+
 /* Appending in random chunks gives the very same file as one call. */
 static void test_streaming_chunks(void)
 {
@@ -573,6 +599,7 @@ int main(void)
     if (!t_tmpdir(g_dir, sizeof g_dir))
         return 1;
     T_RUN(test_roundtrip_many);
+    T_RUN(test_many_field_names);
     T_RUN(test_streaming_chunks);
     T_RUN(test_find_and_range);
     T_RUN(test_publication);
