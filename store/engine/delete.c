@@ -298,7 +298,7 @@ static bool series_emptied(const struct ne_store *s, const struct eng_series *se
         for (uint32_t c = first; c < first + count; c++) {
             uint32_t nb = ne_seg_col(g->r, c)->nblocks;
             for (uint32_t b = 0; b < nb; b++) {
-                const struct ne_block_stats *st = &ne_seg_block(g->r, c, b)->stats;
+                const struct ne_seg_bspan *st = &ne_seg_block(g->r, c, b)->stats;
                 if (!span_deleted(s, g, se->id, st->min_ts, st->max_ts, t0, t1)) return false;
             }
         }

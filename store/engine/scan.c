@@ -415,8 +415,10 @@ static int read_segments(struct scan *sc, const struct eng_field *ef, struct spa
             if (cover == 2) continue; /* deleted */
             if (sc->bfn && !cover && br->stats.min_ts >= sc->q->t0 && br->stats.max_ts <= sc->q->t1 &&
                 !overlaps_other(sc, i, col_lo, col_hi, mt, br->stats.min_ts, br->stats.max_ts)) {
-                struct ne_scan_block sb = {&sc->info, ef->name.p, ef->type, &br->stats};
-                int rc = sc->bfn(sc->ctx, &sb);
+                struct ne_block_stats st;
+                struct ne_scan_block sb = {&sc->info, ef->name.p, ef->type, &st};
+                int rc = ne_seg_block_stats(r, col_idx[i], b, &st);
+                if (!rc) rc = sc->bfn(sc->ctx, &sb);
                 if (rc < 0) return rc;
                 if (rc > 0) continue; /* the statistics were used */
                 /* declined: decode the block like any other */

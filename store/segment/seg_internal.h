@@ -84,13 +84,21 @@ struct ne_seg {
     struct ne_seg_col *cols;         /* ncols, key order */
     uint64_t *col_block0;            /* first block of column i in blocks[] */
     struct ne_seg_blockref *blocks;  /* nblocks, column by column, time order */
-    uint8_t *footer;                 /* raw footer: field names and string
-                                        stats are views into it */
+    uint8_t *footer;                 /* raw footer, while open parses it */
+    uint8_t *arena;                  /* what stays of the footer: field
+                                        names (cols' key.field views), block
+                                        stats and version CRCs, parsed on
+                                        demand (see segment_reader.c) */
+    size_t arena_len;
 };
 
 /* Opens a segment held in memory (len bytes at p, borrowed: they must
  * outlive the reader). Same checks as ne_seg_open. */
 int seg__open_mem(const void *p, size_t len, struct ne_seg **out);
+
+/* CRC32C of the version stream of block ref (read from the footer the
+ * reader keeps), 0 for a block without one. */
+uint32_t seg__block_vcrc(const struct ne_seg *r, const struct ne_seg_blockref *ref);
 
 /* Reads len bytes at off from the segment's file (or memory). NE_ECORRUPT
  * if the file is shorter. */

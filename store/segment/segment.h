@@ -195,7 +195,8 @@ struct ne_seg; /* opaque, immutable after open */
 
 /* Opens a segment: checks the tail (magic, version, lengths), reads the
  * footer, checks its CRC and its structure, and keeps the index in memory
- * (blocks stay on disk). Returns NE_ECORRUPT / NE_ECHECKSUM / NE_EVERSION
+ * (blocks stay on disk): 80 bytes per column, 48 per block, each block's
+ * serialised statistics (some 20-70 bytes) and each distinct field name. Returns NE_ECORRUPT / NE_ECHECKSUM / NE_EVERSION
  * for a bad file. On success *out owns the reader: ne_seg_close. */
 int ne_seg_open(const char *path, struct ne_seg **out);
 
@@ -212,7 +213,8 @@ const char *ne_seg_path_of(const struct ne_seg *r);
 const char *ne_seg_db_name(const struct ne_seg *r, uint32_t i);
 
 /* A column as listed by the reader. Everything is borrowed from the reader
- * (field.p points into its index) and valid until close. */
+ * (field.p points into its index) and valid until close. Its statistics
+ * over all its blocks are not kept: ne_seg_col_stats folds them. */
 struct ne_seg_col {
     struct ne_seg_colkey key;
     uint8_t flags;               /* NE_SEG_COL_* */
@@ -220,8 +222,6 @@ struct ne_seg_col {
     uint64_t npoints;
     int64_t min_ts, max_ts;
     uint64_t bytes;              /* encoded bytes of its blocks */
-    struct ne_block_stats stats; /* over the whole column (string views
-                                    borrowed from the reader) */
 };
 
 /* Column i (i < info.ncols), in key order. NULL if out of range. */
@@ -236,20 +236,42 @@ int ne_seg_find_col(const struct ne_seg *r, uint64_t series_id, struct ne_sv fie
 int ne_seg_find_series(const struct ne_seg *r, uint64_t series_id, uint32_t *first,
                        uint32_t *count);
 
-/* Where a block lives and what it holds, without decoding. */
+/* The part of a block's statistics the reader keeps in memory: enough to
+ * find blocks by time and to size reads. */
+struct ne_seg_bspan {
+    int64_t min_ts, max_ts;
+    uint32_t count;              /* points in the block (>= 1) */
+};
+
+/* Where a block lives and what it holds, without decoding: 48 bytes per
+ * block, the whole in-memory index entry. The full statistics (min, max,
+ * sum, first, last, ...) stay in the footer: ne_seg_block_stats. */
 struct ne_seg_blockref {
     uint64_t off;                /* file offset of the block */
     uint32_t len;                /* encoded length */
     uint32_t crc;                /* CRC32C of those len bytes */
-    uint32_t vlen, vcrc;         /* version stream right after the block
-                                    (versioned columns; else 0, 0) */
-    struct ne_block_stats stats; /* string views borrowed from the reader */
+    uint32_t vlen;               /* version stream right after the block
+                                    (versioned columns; else 0) */
+    uint32_t at_;                /* private: footer offset of its stats */
+    struct ne_seg_bspan stats;
 };
 
 /* Block b (b < col->nblocks) of column col. NULL if out of range.
  * Borrowed; valid until close. Blocks of a column are in time order and do
  * not overlap. */
 const struct ne_seg_blockref *ne_seg_block(const struct ne_seg *r, uint32_t col, uint32_t b);
+
+/* The full statistics of block b of column col, parsed from the footer
+ * the reader keeps (no I/O; a few dozen bytes of varints) into *out. String
+ * views in *out are borrowed from the reader, valid until close. Returns 0,
+ * or NE_EINVAL if col or b is out of range. */
+int ne_seg_block_stats(const struct ne_seg *r, uint32_t col, uint32_t b,
+                       struct ne_block_stats *out);
+
+/* The statistics of column col over all its blocks (ne_block_stats_merge of
+ * each block's, in time order) into *out; string views borrowed from the
+ * reader. Returns 0, or NE_EINVAL if col is out of range. */
+int ne_seg_col_stats(const struct ne_seg *r, uint32_t col, struct ne_block_stats *out);
 
 /* The blocks of column col that may hold points with t0 <= ts <= t1 (both
  * inclusive): [*first, *end). Empty (first == end) if none. */

@@ -145,7 +145,7 @@ static int stage_flush(struct merge *m)
     return rc;
 }
 
-static const struct ne_block_stats *cur_stats(const struct cursor *c)
+static const struct ne_seg_bspan *cur_stats(const struct cursor *c)
 {
     return &ne_seg_block(c->seg, c->col, c->cur)->stats;
 }
@@ -217,7 +217,7 @@ static int cursor_next_block(struct merge *m, struct cursor *c)
         c->cur = c->blk++;
         c->loaded = false;
         c->pos = 0;
-        const struct ne_block_stats *st = cur_stats(c);
+        const struct ne_seg_bspan *st = cur_stats(c);
         int meets = drop_meets(c, st->min_ts, st->max_ts);
         if (meets == 2)
             continue;
@@ -305,7 +305,7 @@ static const uint8_t *value_at(const struct merge *m, const struct cursor *c, ui
 static bool can_copy(const struct merge *m, const struct cursor *c, bool has_limit, int64_t limit)
 {
     const struct ne_seg_blockref *ref = ne_seg_block(c->seg, c->col, c->cur);
-    const struct ne_block_stats *st = &ref->stats;
+    const struct ne_seg_bspan *st = &ref->stats;
     return !c->loaded && st->count == seg__segw_block_points(m->w) &&
            (ref->vlen != 0) == m->versioned &&
            (!has_limit || st->max_ts < limit);
@@ -320,19 +320,22 @@ static int copy_block(struct merge *m, struct cursor *c)
         return rc;
     ne_buf_reset(&m->raw);
     size_t len = (size_t)ref->len + ref->vlen;
+    uint32_t vcrc = seg__block_vcrc(c->seg, ref);
+    struct ne_block_stats st;
     if (!ne_buf_grow(&m->raw, len))
         return NE_ENOMEM;
     rc = seg__pread(c->seg, m->raw.p, len, ref->off);
     if (!rc && (ne_crc32c(0, m->raw.p, ref->len) != ref->crc ||
-                ne_crc32c(0, m->raw.p + ref->len, ref->vlen) != ref->vcrc))
+                ne_crc32c(0, m->raw.p + ref->len, ref->vlen) != vcrc))
         rc = NE_ECHECKSUM;
+    if (!rc)
+        rc = ne_seg_block_stats(c->seg, c->col, c->cur, &st);
     if (rc) {
         ne_logf(NE_LOG_ERROR, MOD, "%s: column %u block %u: %s", ne_seg_path_of(c->seg), c->col,
                 c->cur, ne_strerror(rc));
         return rc;
     }
-    rc = seg__segw_copy_block(m->w, m->raw.p, ref->len, ref->crc, ref->vlen, ref->vcrc,
-                              &ref->stats);
+    rc = seg__segw_copy_block(m->w, m->raw.p, ref->len, ref->crc, ref->vlen, vcrc, &st);
     return rc ? rc : cursor_next_block(m, c);
 }
 

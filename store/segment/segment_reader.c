@@ -8,8 +8,16 @@
  * time order without overlap; block offsets are contiguous from the header
  * to the footer; each block's stats have the column's type. Nothing is
  * changed after open, so the read functions are safe from many threads.
- * Memory: the index (columns, block entries, the decompressed footer);
- * blocks are read with ne_file_pread into the caller's ne_seg_block.
+ * Memory: one struct ne_seg_col per column, one 48-byte struct
+ * ne_seg_blockref per block (offset, length, CRC, time range, count and
+ * where its full statistics sit in the arena) and the arena: the bytes of
+ * the footer still needed after open, i.e. each block's serialised stats
+ * (preceded by its version CRC in versioned columns) and each distinct
+ * field name once. The full statistics are parsed from there when asked
+ * for (ne_seg_block_stats): keeping them parsed cost 136 bytes per block
+ * and as much again per column, and keeping the whole footer the column
+ * headers, block lengths and CRCs a second time, for every open segment.
+ * Blocks are read with ne_file_pread into the caller's ne_seg_block.
  */
 #include <inttypes.h>
 #include <string.h>
@@ -21,6 +29,10 @@
 #include "store/segment/seg_internal.h"
 
 static const char MOD[] = "segment";
+
+/* What every open segment keeps per block and per column (see Memory). */
+_Static_assert(sizeof(struct ne_seg_blockref) <= 48, "block index entry grew");
+_Static_assert(sizeof(struct ne_seg_col) <= 72, "column entry grew");
 
 int seg__pread(const struct ne_seg *r, void *buf, size_t len, uint64_t off)
 {
@@ -125,12 +137,53 @@ static int load_footer(struct ne_seg *r, uint16_t flags)
     return 0;
 }
 
+/* Distinct field names remembered while the arena fills (most segments
+ * have a handful, repeated in every series); past that, names are copied. */
+#define NAME_SLOTS 256u
+
 /* Parsing state of the footer. */
 struct fparse {
     struct ne_rd rd;
     uint64_t off;    /* offset of the next block */
     size_t blk_cap;  /* capacity of r->blocks */
+    size_t nnames;
+    struct {
+        uint32_t off, len1; /* in r->arena; len1 = length + 1, 0: free slot */
+    } names[NAME_SLOTS];    /* open addressing on the name's hash */
 };
+
+/* Appends len bytes at p to the arena (sized for the whole footer at
+ * first, so it does not move while the footer is parsed); returns their
+ * offset. */
+static uint32_t arena_put(struct ne_seg *r, const uint8_t *p, size_t len)
+{
+    uint32_t at = (uint32_t)r->arena_len;
+    memcpy(r->arena + at, p, len);
+    r->arena_len += len;
+    return at;
+}
+
+/* The arena offset of field name p[0..len), copied there the first time. */
+static uint32_t arena_name(struct ne_seg *r, struct fparse *fp, const uint8_t *p, uint32_t len)
+{
+    uint32_t h = 2166136261u; /* FNV-1a */
+    for (uint32_t i = 0; i < len; i++)
+        h = (h ^ p[i]) * 16777619u;
+    for (uint32_t k = 0; k < NAME_SLOTS; k++) {
+        uint32_t i = (h + k) % NAME_SLOTS;
+        if (fp->names[i].len1 == 0) {
+            if (fp->nnames >= NAME_SLOTS / 2)
+                break; /* keep probes short: copy the rest */
+            fp->nnames++;
+            fp->names[i].off = arena_put(r, p, len);
+            fp->names[i].len1 = len + 1;
+            return fp->names[i].off;
+        }
+        if (fp->names[i].len1 == len + 1 && memcmp(r->arena + fp->names[i].off, p, len) == 0)
+            return fp->names[i].off;
+    }
+    return arena_put(r, p, len);
+}
 
 static int rd_uv_max(struct ne_rd *rd, uint64_t max, uint64_t *v)
 {
@@ -178,26 +231,36 @@ static int parse_block(struct ne_seg *r, struct fparse *fp, struct ne_seg_col *c
     if (rc)
         return rc;
     uint64_t vlen = 0;
-    b->vcrc = 0;
+    const uint8_t *keep = NULL; /* version CRC and stats: go to the arena */
     if (c->flags & NE_SEG_COL_VERSIONED) {
+        uint32_t vcrc; /* kept in the arena: seg__block_vcrc */
         rc = rd_uv_max(&fp->rd, SEG_BLOCK_LEN_MAX, &vlen);
+        keep = fp->rd.p;
         if (!rc)
-            rc = ne_rd_u32le(&fp->rd, &b->vcrc);
+            rc = ne_rd_u32le(&fp->rd, &vcrc);
         if (rc)
             return rc;
         if (vlen == 0)
             return NE_ECORRUPT;
     }
-    rc = ne_block_stats_get(fp->rd.p, ne_rd_left(&fp->rd), &b->stats, &used);
+    struct ne_block_stats full;
+    if (!keep)
+        keep = fp->rd.p;
+    rc = ne_block_stats_get(fp->rd.p, ne_rd_left(&fp->rd), &full, &used);
     if (rc)
         return rc;
+    b->at_ = arena_put(r, keep, (size_t)(fp->rd.p + used - keep)) +
+             (uint32_t)(fp->rd.p - keep);
     fp->rd.p += used;
-    const struct ne_block_stats *st = &b->stats;
+    const struct ne_block_stats *st = &full;
     if (len == 0 || len + vlen > r->footer_off - fp->off || st->type != c->key.type ||
         st->count == 0 || st->count > NE_SEG_BLOCK_POINTS_MAX || st->min_ts > st->max_ts ||
         (uint64_t)st->max_ts - (uint64_t)st->min_ts < st->count - 1u ||
         (!first && r->blocks[r->info.nblocks - 1].stats.max_ts >= st->min_ts))
         return NE_ECORRUPT;
+    b->stats.min_ts = st->min_ts;
+    b->stats.max_ts = st->max_ts;
+    b->stats.count = st->count;
     b->off = fp->off;
     b->len = (uint32_t)len;
     b->vlen = (uint32_t)vlen;
@@ -207,18 +270,13 @@ static int parse_block(struct ne_seg *r, struct fparse *fp, struct ne_seg_col *c
 }
 
 /* Adds the block just parsed to its column's totals. */
-static int col_add_block(struct ne_seg_col *c, const struct ne_seg_blockref *b, bool first)
+static void col_add_block(struct ne_seg_col *c, const struct ne_seg_blockref *b, bool first)
 {
-    if (first) {
-        c->stats = b->stats;
+    if (first)
         c->min_ts = b->stats.min_ts;
-    } else if (ne_block_stats_merge(&c->stats, &b->stats)) {
-        return NE_ECORRUPT;
-    }
     c->max_ts = b->stats.max_ts;
     c->npoints += b->stats.count;
     c->bytes += b->len;
-    return 0;
 }
 
 static int parse_col(struct ne_seg *r, struct fparse *fp, uint32_t i)
@@ -248,7 +306,7 @@ static int parse_col(struct ne_seg *r, struct fparse *fp, uint32_t i)
         return NE_ECORRUPT;
     c->key.db = (uint32_t)db;
     c->key.type = type;
-    c->key.field.p = (const char *)field;
+    c->key.field.p = (const char *)r->arena + arena_name(r, fp, field, (uint32_t)flen);
     c->key.field.n = (uint32_t)flen;
     c->nblocks = (uint32_t)nb;
     if (i > 0 && ne_seg_colkey_cmp(&r->cols[i - 1].key, &c->key) >= 0)
@@ -258,10 +316,9 @@ static int parse_col(struct ne_seg *r, struct fparse *fp, uint32_t i)
     r->col_block0[i] = r->info.nblocks;
     for (uint64_t b = 0; b < nb; b++) {
         rc = parse_block(r, fp, c, b == 0);
-        if (!rc)
-            rc = col_add_block(c, &r->blocks[r->info.nblocks - 1], b == 0);
         if (rc)
             return rc;
+        col_add_block(c, &r->blocks[r->info.nblocks - 1], b == 0);
     }
     r->info.npoints += c->npoints;
     return 0;
@@ -296,6 +353,19 @@ static void shrink_blocks(struct ne_seg *r, size_t cap)
         r->blocks = b;
 }
 
+/* Gives back the arena's unused room; rebases the field names if the
+ * arena moved. */
+static void shrink_arena(struct ne_seg *r)
+{
+    uint8_t *a = ne_realloc(r->arena, r->arena_len ? r->arena_len : 1);
+    if (!a || a == r->arena) /* on failure the larger arena stays, still valid */
+        return;
+    for (uint32_t i = 0; i < r->info.ncols; i++)
+        r->cols[i].key.field.p = (const char *)a + ((const uint8_t *)r->cols[i].key.field.p -
+                                                    r->arena);
+    r->arena = a;
+}
+
 static int parse_footer(struct ne_seg *r)
 {
     struct fparse fp = {.off = SEG_HEADER_SIZE};
@@ -324,7 +394,8 @@ static int parse_footer(struct ne_seg *r)
     /* every column has a block: sized for one each, the common case (a
      * flush writes one block per column), it grows only past that */
     r->blocks = ne_malloc((ncols ? ncols : 1) * sizeof *r->blocks);
-    if (!r->cols || !r->col_block0 || !r->blocks)
+    r->arena = ne_malloc(r->footer_raw_len ? r->footer_raw_len : 1);
+    if (!r->cols || !r->col_block0 || !r->blocks || !r->arena)
         return NE_ENOMEM;
     fp.blk_cap = ncols ? ncols : 1;
     r->info.ncols = (uint32_t)ncols;
@@ -335,7 +406,13 @@ static int parse_footer(struct ne_seg *r)
     shrink_blocks(r, fp.blk_cap);
     if (ne_rd_left(&fp.rd) != 0 || fp.off != r->footer_off)
         return NE_ECORRUPT;
-    return check_times(r, min_ts, max_ts);
+    rc = check_times(r, min_ts, max_ts);
+    if (!rc) {
+        shrink_arena(r);
+        ne_free(r->footer); /* everything still needed is in the arena */
+        r->footer = NULL;
+    }
+    return rc;
 }
 
 static int open_common(struct ne_seg *r)
@@ -368,6 +445,7 @@ void ne_seg_close(struct ne_seg **rp)
     ne_free(r->col_block0);
     ne_free(r->blocks);
     ne_free(r->footer);
+    ne_free(r->arena);
     ne_free(r->path);
     ne_free(r);
 }
@@ -483,6 +561,38 @@ const struct ne_seg_blockref *ne_seg_block(const struct ne_seg *r, uint32_t col,
     return &r->blocks[r->col_block0[col] + b];
 }
 
+int ne_seg_block_stats(const struct ne_seg *r, uint32_t col, uint32_t b,
+                       struct ne_block_stats *out)
+{
+    const struct ne_seg_blockref *ref = ne_seg_block(r, col, b);
+    if (!ref)
+        return NE_EINVAL;
+    size_t used; /* parsed once at open: cannot fail short of a bug */
+    return ne_block_stats_get(r->arena + ref->at_, r->arena_len - ref->at_, out, &used)
+               ? NE_ECORRUPT
+               : 0;
+}
+
+int ne_seg_col_stats(const struct ne_seg *r, uint32_t col, struct ne_block_stats *out)
+{
+    if (col >= r->info.ncols)
+        return NE_EINVAL;
+    struct ne_block_stats st;
+    for (uint32_t b = 0; b < r->cols[col].nblocks; b++) {
+        int rc = ne_seg_block_stats(r, col, b, b ? &st : out);
+        if (!rc && b)
+            rc = ne_block_stats_merge(out, &st) ? NE_ECORRUPT : 0;
+        if (rc)
+            return rc;
+    }
+    return 0;
+}
+
+uint32_t seg__block_vcrc(const struct ne_seg *r, const struct ne_seg_blockref *ref)
+{
+    return ref->vlen ? seg__get32(r->arena + ref->at_ - 4) : 0;
+}
+
 void ne_seg_blocks_in_range(const struct ne_seg *r, uint32_t col, int64_t t0, int64_t t1,
                             uint32_t *first, uint32_t *end)
 {
@@ -554,13 +664,14 @@ static int block_reserve(struct ne_seg_block *blk, size_t n)
 }
 
 /* Decodes the version stream that follows the block in raw_ (if any). */
-static int block_versions(struct ne_seg_block *blk, const struct ne_seg_blockref *ref)
+static int block_versions(struct ne_seg_block *blk, const struct ne_seg_blockref *ref,
+                          uint32_t vcrc)
 {
     blk->ver = NULL;
     if (!ref->vlen)
         return 0;
     const uint8_t *p = blk->raw_.p + ref->len;
-    if (ne_crc32c(0, p, ref->vlen) != ref->vcrc)
+    if (ne_crc32c(0, p, ref->vlen) != vcrc)
         return NE_ECHECKSUM;
     if (!blk->ver_ && !(blk->ver_ = ne_malloc(blk->cap_ * sizeof *blk->ver_)))
         return NE_ENOMEM;
@@ -642,7 +753,7 @@ int seg__block_load(const struct ne_seg *r, uint32_t col, uint32_t b, struct ne_
     blk->type = type;
     rc = check_decoded(blk, ref);
     if (!rc)
-        rc = block_versions(blk, ref);
+        rc = block_versions(blk, ref, seg__block_vcrc(r, ref));
     if (rc)
         blk->n = 0;
     return rc;

@@ -128,11 +128,13 @@ static int check_block(const struct ne_seg *r, uint32_t c, uint32_t b, struct ne
     int rc = seg__block_load(r, c, b, blk);
     if (rc)
         return rc;
-    struct ne_block_stats st;
+    struct ne_block_stats st, idx;
     rc = ne_block_stats_compute((enum ne_vtype)blk->type, blk->ts, blk->v.f, blk->n, &st);
+    if (!rc)
+        rc = ne_seg_block_stats(r, c, b, &idx);
     if (rc)
         return NE_ECORRUPT;
-    return seg__stats_equal(&st, &ne_seg_block(r, c, b)->stats) ? 0 : NE_ECORRUPT;
+    return seg__stats_equal(&st, &idx) ? 0 : NE_ECORRUPT;
 }
 
 static int verify_blocks(const struct ne_seg *r, char *why, size_t n)

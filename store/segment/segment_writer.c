@@ -215,6 +215,27 @@ static int write_out(struct ne_segw *w)
     return 0;
 }
 
+/* Writes the buffer out first if a block of about need bytes would take
+ * it past SEG_WBUF_FLUSH: the buffer then stays at its ~1 MiB instead of
+ * doubling to 2 MiB for the one block that crosses the mark. */
+static int make_room(struct ne_segw *w, size_t need)
+{
+    if (w->out.len == 0 || w->out.len + need <= SEG_WBUF_FLUSH)
+        return 0;
+    return write_out(w);
+}
+
+/* A generous guess at n points' encoded size (timestamps and numbers
+ * rarely take more than 9 bytes each; strings their bytes and a length). */
+static size_t block_guess(const struct ne_segw *w, const void *vals, uint32_t n)
+{
+    size_t b = 64 + (size_t)n * 18;
+    if (w->key.type == NE_V_STRING)
+        for (uint32_t i = 0; i < n; i++)
+            b += ((const struct ne_sv *)vals)[i].n;
+    return b;
+}
+
 static int put_header(struct ne_segw *w)
 {
     uint8_t h[SEG_HEADER_SIZE] = {0};
@@ -438,8 +459,11 @@ static int flush_block(struct ne_segw *w, const int64_t *ts, const void *vals,
                        const uint64_t *ver, uint32_t n)
 {
     struct ne_block_stats st;
+    int rc = make_room(w, block_guess(w, vals, n));
+    if (rc)
+        return rc;
     size_t mark = w->out.len;
-    int rc = ne_codec_encode_block(w->key.type, ts, vals, n, &w->copts, &w->out, &st);
+    rc = ne_codec_encode_block(w->key.type, ts, vals, n, &w->copts, &w->out, &st);
     if (rc)
         return fail(w, rc, "encode block");
     uint32_t crc = ne_crc32c(0, w->out.p + mark, w->out.len - mark), vlen = 0, vcrc = 0;
@@ -614,6 +638,8 @@ int seg__segw_copy_block(struct ne_segw *w, const uint8_t *raw, size_t len, uint
         (vlen != 0) != versioned(w) || (w->have_ts && st->min_ts <= w->last_ts))
         return NE_EINVAL;
     int rc = flush_pending(w);
+    if (!rc)
+        rc = make_room(w, len + vlen);
     if (rc)
         return rc;
     size_t mark = w->out.len;

@@ -9,7 +9,9 @@
  *         version 2) so the footer parser and the index checks, versioned
  *         columns included, are reached past the CRCs.
  * Whatever opens is then exercised: every lookup, every block read (which
- * checks its CRC, decodes and cross-checks the index), and stats folding.
+ * checks its CRC, decodes and cross-checks the index), and the statistics
+ * parsed on demand from what the reader kept of the footer (they were
+ * checked at open, so they must parse and agree with the index entry).
  * Invariant: no crash, no leak, no out-of-bounds access, whatever the bytes.
  */
 #include <stdint.h>
@@ -37,9 +39,21 @@ static void exercise(const struct ne_seg *r)
         ne_seg_blocks_in_range(r, c, col->min_ts, col->max_ts, &f, &e);
         if (f != 0 || e != col->nblocks)
             abort();
-        for (uint32_t b = 0; b < col->nblocks && b < 16; b++)
-            if (seg__block_load(r, c, b, &blk) == 0 && blk.n != ne_seg_block(r, c, b)->stats.count)
+        for (uint32_t b = 0; b < col->nblocks && b < 16; b++) {
+            const struct ne_seg_blockref *ref = ne_seg_block(r, c, b);
+            struct ne_block_stats st;
+            if (seg__block_load(r, c, b, &blk) == 0 && blk.n != ref->stats.count)
                 abort();
+            if (ne_seg_block_stats(r, c, b, &st) != 0 || st.type != col->key.type ||
+                st.count != ref->stats.count || st.min_ts != ref->stats.min_ts ||
+                st.max_ts != ref->stats.max_ts)
+                abort();
+            (void)seg__block_vcrc(r, ref);
+        }
+        struct ne_block_stats cs;
+        if (ne_seg_col_stats(r, c, &cs) != 0 || cs.min_ts != col->min_ts ||
+            cs.max_ts != col->max_ts || (col->npoints < UINT32_MAX && cs.count != col->npoints))
+            abort();
     }
     ne_seg_block_free(&blk);
 }

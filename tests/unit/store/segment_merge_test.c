@@ -241,6 +241,14 @@ static void test_verbatim_copy(void)
     for (uint32_t k = 0; k < 10; k++) {
         T_EQ_U64(ne_seg_block(r, 0, k)->crc, ne_seg_block(in[0], 0, k)->crc);
         T_EQ_U64(ne_seg_block(r, 0, 11 + k)->crc, ne_seg_block(in[1], 0, k)->crc);
+        struct ne_block_stats sc, si; /* the copied entry keeps its full stats */
+        T_OK(ne_seg_block_stats(r, 0, 11 + k, &sc));
+        T_OK(ne_seg_block_stats(in[1], 0, k, &si));
+        T_EQ_INT(sc.count, si.count);
+        T_CHECK(memcmp(&sc.sum_f, &si.sum_f, sizeof sc.sum_f) == 0); /* bit for bit: NaNs */
+        T_CHECK(sc.min.u == si.min.u && sc.max.u == si.max.u && sc.flags == si.flags);
+        T_EQ_INT(sc.first_ts, si.first_ts);
+        T_EQ_INT(sc.last_ts, si.last_ts);
     }
     T_EQ_INT(ne_seg_block(r, 0, 10)->stats.count, 50);
     struct tl_col got;

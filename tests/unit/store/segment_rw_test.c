@@ -101,30 +101,36 @@ static void check_col(const struct ne_seg *r, uint32_t idx, const struct tl_col 
     T_EQ_INT(c->nblocks, (src->n + block_points - 1) / block_points);
     T_EQ_INT(c->min_ts, src->ts[0]);
     T_EQ_INT(c->max_ts, src->ts[src->n - 1]);
-    struct ne_block_stats whole;
+    struct ne_block_stats whole, cs;
     T_OK(ne_block_stats_compute(src->type, src->ts, tl_vals(src), src->n, &whole));
-    T_EQ_INT(c->stats.count, src->n);
-    T_EQ_INT(c->stats.min_ts, whole.min_ts);
-    T_EQ_INT(c->stats.max_ts, whole.max_ts);
+    T_OK(ne_seg_col_stats(r, idx, &cs));
+    T_EQ_INT(cs.count, src->n);
+    T_EQ_INT(cs.min_ts, whole.min_ts);
+    T_EQ_INT(cs.max_ts, whole.max_ts);
     if (src->type != NE_V_STRING) { /* float sums may differ in the last bit */
-        T_CHECK(num_eq(src->type, c->stats.min, whole.min));
-        T_CHECK(num_eq(src->type, c->stats.max, whole.max));
-        T_CHECK(num_eq(src->type, c->stats.first, whole.first));
-        T_CHECK(num_eq(src->type, c->stats.last, whole.last));
+        T_CHECK(num_eq(src->type, cs.min, whole.min));
+        T_CHECK(num_eq(src->type, cs.max, whole.max));
+        T_CHECK(num_eq(src->type, cs.first, whole.first));
+        T_CHECK(num_eq(src->type, cs.last, whole.last));
     }
     if (src->type == NE_V_INT || src->type == NE_V_UINT)
-        T_CHECK(c->stats.sum_lo == whole.sum_lo && c->stats.sum_hi == whole.sum_hi);
+        T_CHECK(cs.sum_lo == whole.sum_lo && cs.sum_hi == whole.sum_hi);
     if (src->type == NE_V_BOOL)
-        T_EQ_U64(c->stats.true_count, whole.true_count);
+        T_EQ_U64(cs.true_count, whole.true_count);
     uint32_t k = 0;
     for (uint32_t b = 0; b < c->nblocks; b++) {
         const struct ne_seg_blockref *ref = ne_seg_block(r, idx, b);
         uint32_t cnt = src->n - k < block_points ? src->n - k : block_points;
-        struct ne_block_stats want;
+        struct ne_block_stats want, got;
         T_OK(ne_block_stats_compute(src->type, src->ts + k, vals_at(src, k), cnt, &want));
-        T_CHECK(stats_eq(&want, &ref->stats));
+        T_OK(ne_seg_block_stats(r, idx, b, &got));
+        T_CHECK(stats_eq(&want, &got));
+        T_EQ_INT(ref->stats.count, cnt);
+        T_EQ_INT(ref->stats.min_ts, want.min_ts);
+        T_EQ_INT(ref->stats.max_ts, want.max_ts);
         k += cnt;
     }
+    T_EQ_INT(ne_seg_block_stats(r, idx, c->nblocks, &whole), NE_EINVAL);
     struct tl_col got;
     T_OK(tl_read_col(r, idx, &got));
     T_EQ_INT(got.n, src->n);
@@ -188,6 +194,32 @@ static void test_roundtrip_many(void)
     ne_seg_close(&r);
     T_CHECK(r == NULL);
     free_cols(cols, NCOL);
+}
+
+/* Field names are kept once per distinct name while there are few, copied
+ * past that: 3 series x 200 names (more than the distinct names the reader
+ * shares), each column's name, stats and points must read back. */
+static void test_many_field_names(void)
+{
+    enum { NS = 3, NF = 200 };
+    static struct tl_col cols[NS * NF];
+    for (uint32_t s = 0; s < NS; s++)
+        for (uint32_t f = 0; f < NF; f++) {
+            char name[24];
+            snprintf(name, sizeof name, "f%03u%s", f, f % 3 ? "" : "_longer_name");
+            tl_fill(&cols[s * NF + f], 10 + s, name, TYPES[f % 5], 3 + f % 7, 1000, 10);
+        }
+    T_OK(tl_write(g_dir, 900, cols, NS * NF, NULL, NULL));
+    struct ne_seg *r = tl_open(g_dir, 900);
+    T_CHECK(r != NULL);
+    for (uint32_t k = 0; r && k < NS * NF && !t_cur_failed; k++) {
+        check_col(r, k, &cols[k], NE_SEG_BLOCK_POINTS);
+        uint32_t idx = UINT32_MAX;
+        T_OK(ne_seg_find_col(r, cols[k].sid, ne_sv_c(cols[k].field), &idx));
+        T_EQ_INT(idx, k);
+    }
+    ne_seg_close(&r);
+    free_cols(cols, NS * NF);
 }
 
 /* Appending in random chunks gives the very same file as one call. */
@@ -375,7 +407,7 @@ static void test_find_and_range(void)
         uint32_t f, e;
         ne_seg_blocks_in_range(r, c, t0, t1, &f, &e);
         for (uint32_t b = 0; b < col->nblocks; b++) {
-            const struct ne_block_stats *st = &ne_seg_block(r, c, b)->stats;
+            const struct ne_seg_bspan *st = &ne_seg_block(r, c, b)->stats;
             bool overlaps = t0 <= t1 && st->max_ts >= t0 && st->min_ts <= t1;
             if (overlaps != (b >= f && b < e))
                 T_FAIL_("col %u range [%" PRId64 ",%" PRId64 "] block %u", c, t0, t1, b);
@@ -662,6 +694,7 @@ int main(void)
     if (!t_tmpdir(g_dir, sizeof g_dir))
         return 1;
     T_RUN(test_roundtrip_many);
+    T_RUN(test_many_field_names);
     T_RUN(test_streaming_chunks);
     T_RUN(test_time_grid);
     T_RUN(test_find_and_range);
