@@ -153,6 +153,27 @@ static void test_equal_content(void)
     ae_side_close(&b);
 }
 
+/* The stored value and version of devices 1 and 2 at T0 on side a end
+ * with d1 and d2 (" value version" as dump writes them). */
+static void expect_t0_values(struct ae_side *a, const char *d1, const char *d2)
+{
+    struct dump d;
+    dump(a, &d);
+    int seen = 0;
+    for (size_t i = 0; i < d.n; i++) {
+        if (strstr(d.line[i], "iot env,dev=d001 x 1767225600000000000 ")) {
+            T_CHECK(strstr(d.line[i], d1) != NULL);
+            seen++;
+        }
+        if (strstr(d.line[i], "iot env,dev=d002 x 1767225600000000000 ")) {
+            T_CHECK(strstr(d.line[i], d2) != NULL);
+            seen++;
+        }
+    }
+    T_EQ_INT(seen, 2);
+    dump_free(&d);
+}
+
 static void test_repair(void)
 {
     struct ae_side a, b;
@@ -193,21 +214,7 @@ static void test_repair(void)
     T_OK(ne_ae_round(b.ae, r, 1, 0, ae_call_peer, &a)); /* b pulls from a */
     T_CHECK(same(&a, &b));
 
-    struct dump d;
-    dump(&a, &d);
-    int seen = 0;
-    for (size_t i = 0; i < d.n; i++) {
-        if (strstr(d.line[i], "iot env,dev=d001 x 1767225600000000000 ")) {
-            T_CHECK(strstr(d.line[i], " -2 200") != NULL);
-            seen++;
-        }
-        if (strstr(d.line[i], "iot env,dev=d002 x 1767225600000000000 ")) {
-            T_CHECK(strstr(d.line[i], " -3 60") != NULL);
-            seen++;
-        }
-    }
-    T_EQ_INT(seen, 2);
-    dump_free(&d);
+    expect_t0_values(&a, " -2 200", " -3 60");
 
     /* converged: another round each way compares roots only */
     ne_ae_stats(a.ae, &st);
@@ -244,21 +251,7 @@ static void test_tie_repair(void)
     T_OK(ne_ae_round(a.ae, r, 0, 1, ae_call_peer, &b));
     T_OK(ne_ae_round(b.ae, r, 1, 0, ae_call_peer, &a));
     T_CHECK(same(&a, &b));
-    struct dump d;
-    dump(&a, &d);
-    int seen = 0;
-    for (size_t i = 0; i < d.n; i++) {
-        if (strstr(d.line[i], "iot env,dev=d001 x 1767225600000000000 ")) {
-            T_CHECK(strstr(d.line[i], " -1 77") != NULL);
-            seen++;
-        }
-        if (strstr(d.line[i], "iot env,dev=d002 x 1767225600000000000 ")) {
-            T_CHECK(strstr(d.line[i], " 0.5 77") != NULL);
-            seen++;
-        }
-    }
-    T_EQ_INT(seen, 2);
-    dump_free(&d);
+    expect_t0_values(&a, " -1 77", " 0.5 77");
     struct ne_ae_stats st;
     ne_ae_stats(a.ae, &st);
     uint64_t compared = st.buckets_compared;

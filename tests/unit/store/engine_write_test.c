@@ -184,6 +184,25 @@ static void test_shared_tags(void)
     eu_rmtree(g_dir);
 }
 
+/* Field v of m holds, in time order, one point per slot k with a value
+ * (want[k] != 0, at EU_T0 + k * step): that value. */
+static void check_slots(struct ne_store *s, const double *want, int n, int64_t step)
+{
+    struct eu_rows rows = {0};
+    T_OK(eu_scan(s, "iot", "m", "v", &rows));
+    size_t expect = 0;
+    for (int k = 0; k < n; k++)
+        expect += want[k] != 0;
+    T_EQ_U64(rows.n, expect);
+    size_t bad = 0;
+    for (size_t i = 0; i < rows.n; i++) {
+        int64_t k = (rows.ts[i] - EU_T0) / step;
+        if (k < 0 || k >= n || want[k] != rows.f[i] || (i && rows.ts[i] <= rows.ts[i - 1])) bad++;
+    }
+    T_EQ_U64(bad, 0);
+    eu_rows_free(&rows);
+}
+
 /* Mostly ascending times with a few late points and rewrites of earlier
  * times (the cheap sort's case): every time once, in order, the value
  * written last for it. */
@@ -207,19 +226,7 @@ static void test_late_points(void)
     T_OK(ne_store_write(s, "iot", &b, &r));
     T_EQ_INT(r.accepted, N);
     T_OK(ne_store_flush(s));
-    struct eu_rows rows = {0};
-    T_OK(eu_scan(s, "iot", "m", "v", &rows));
-    size_t expect = 0;
-    for (int k = 0; k < N; k++)
-        expect += want[k] != 0;
-    T_EQ_U64(rows.n, expect);
-    size_t bad = 0;
-    for (size_t i = 0; i < rows.n; i++) {
-        int64_t k = (rows.ts[i] - EU_T0) / EU_SEC;
-        if (k < 0 || k >= N || want[k] != rows.f[i] || (i && rows.ts[i] <= rows.ts[i - 1])) bad++;
-    }
-    T_EQ_U64(bad, 0);
-    eu_rows_free(&rows);
+    check_slots(s, want, N, EU_SEC);
     ne_batch_free(&b);
     ne_store_close(&s);
     eu_rmtree(g_dir);
@@ -357,7 +364,7 @@ static void test_out_of_order(void)
     struct ne_write_result r;
     const int n = 20000;
     uint64_t x = 88172645463325252ull;
-    int64_t *want = calloc(n, sizeof *want);
+    double *want = calloc(n, sizeof *want);
     for (int round = 0; round < 4; round++) {
         ne_batch_reset(&b);
         for (int i = 0; i < n / 4; i++) {
@@ -366,7 +373,8 @@ static void test_out_of_order(void)
             x ^= x << 17;
             int k = (int)(x % (uint64_t)n); /* random slot, repeated slots overwrite */
             want[k] = round * 1000000 + i + 1;
-            eu_point_i(&b, "m", "d", "1", "v", EU_T0 - (int64_t)k * EU_SEC * 3600, want[k]);
+            eu_point_i(&b, "m", "d", "1", "v", EU_T0 - (int64_t)k * EU_SEC * 3600,
+                       (int64_t)want[k]);
         }
         int rc;
         while ((rc = ne_store_write(s, "iot", &b, &r)) == NE_EBUSY)
@@ -377,20 +385,8 @@ static void test_out_of_order(void)
     struct ne_store_stats st;
     ne_store_stats(s, &st);
     T_CHECK(st.segments >= 2);
-    struct eu_rows rows = {0};
-    T_OK(eu_scan(s, "iot", "m", "v", &rows));
-    size_t expect = 0;
-    for (int k = 0; k < n; k++)
-        expect += want[k] != 0;
-    T_EQ_U64(rows.n, expect);
-    size_t bad = 0;
-    for (size_t i = 0; i < rows.n; i++) {
-        int k = (int)((EU_T0 - rows.ts[i]) / (EU_SEC * 3600));
-        if (k < 0 || k >= n || (double)want[k] != rows.f[i]) bad++;
-    }
-    T_EQ_U64(bad, 0);
+    check_slots(s, want, n, -EU_SEC * 3600);
     free(want);
-    eu_rows_free(&rows);
     ne_batch_free(&b);
     ne_store_close(&s);
     eu_rmtree(g_dir);
