@@ -102,6 +102,27 @@ except Exception:
 ' "$2"
 }
 
+# cl_settled N...: nodes N... have no shard moving here nor kept for new
+# owners.
+cl_settled() {
+  local n
+  for n in "$@"; do
+    [ "$(cl_field "$n" 'j["rebalance"]["shards_moving"] + j["rebalance"]["shards_leaving"]')" = 0 ] ||
+      return 1
+  done
+}
+
+# cl_steady S CMD...: CMD holds at S + 1 checks a second apart (a state
+# that lasts, not a moment between two changes).
+cl_steady() {
+  local i
+  for ((i = 0; i <= $1; i++)); do
+    "${@:2}" || return 1
+    [ "$i" -lt "$1" ] && sleep 1
+  done
+  return 0
+}
+
 cl_alive_is() { [ "$(cl_field "$1" 'j["counts"]["alive"]')" = "$2" ]; }
 
 cl_positive() { "$PY" -c 'import sys; sys.exit(0 if float(sys.argv[1]) > 0 else 1)' "$1"; }

@@ -18,7 +18,7 @@ for n in 1 2 3 4; do cl_start $n; done
 for n in 1 2 3 4; do
   it_expect "node$n sees four alive members" it_wait_for 20 cl_alive_is $n 4
 done
-it_expect "the four nodes settle (nothing moving)" it_wait_for 40 rb_settled 1 2 3 4
+it_expect "the four nodes settle (nothing moving)" it_wait_for 40 cl_settled 1 2 3 4
 
 cl_writer W3 3 writer "$IT_DIR/stop3"
 cl_writer W1 1 writer "$IT_DIR/stop"
@@ -60,7 +60,7 @@ cl_stop 3
 n_now=$(cat "$IT_DIR"/acked[123] | wc -l)
 it_expect "writes go on without node3" it_wait_for $((20 * RB_SCALE)) acked_lines \
   $((n_now + 500 * RB_SCALE))
-it_expect "the three others settle" it_wait_for 30 rb_settled 1 2 4
+it_expect "the three others settle" it_wait_for 30 cl_settled 1 2 4
 touch "$IT_DIR/stop"
 cl_reap "$W1" "$W2" "$C"
 it_log "writers stopped: $(cat "$IT_DIR"/acked[123] | wc -l) points acknowledged"
@@ -75,7 +75,7 @@ cl_start 1
 it_eq "restarted node1 keeps node3 off its ring" \
   "$(cl_field 1 "'node3' in j['rebalance']['removed']")" True
 it_expect "node1 sees the two others" it_wait_for 20 cl_alive_is 1 3
-it_expect "the three settle again" it_wait_for 60 rb_settled 1 2 4
+it_expect "the three settle again" it_wait_for 60 cl_settled 1 2 4
 curl -s "http://127.0.0.1:${HTTP[1]}/api/v1/cluster" >"$IT_DIR/cluster.json"
 rb_local_stores 1 2 4
 verdict=$("$PY" "$RB_CHECK" copies "$IT_DIR/cluster.json" "$IT_DIR/acked1:node1" \

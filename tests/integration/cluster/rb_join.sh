@@ -19,7 +19,7 @@ for n in 1 2 3; do cl_start $n; done
 for n in 1 2 3; do
   it_expect "node$n sees three alive members" it_wait_for 20 cl_alive_is $n 3
 done
-it_expect "the three nodes settle (nothing moving)" it_wait_for 30 rb_settled 1 2 3
+it_expect "the three nodes settle (nothing moving)" it_wait_for 30 cl_settled 1 2 3
 
 cl_writer W1 1 writer "$IT_DIR/stop"
 cl_writer W2 2 writer "$IT_DIR/stop"
@@ -33,7 +33,7 @@ it_expect "node4 joins: four alive members" it_wait_for 20 cl_alive_is 1 4
 moving() { [ "$(cl_field 4 'j["rebalance"]["moves_completed"]')" -gt 0 ]; }
 it_expect "shards move to node4" it_wait_for 30 moving
 it_expect "the moves settle: nothing moving or kept on any node" \
-  it_wait_for $((40 * RB_SCALE)) rb_settled 1 2 3 4
+  it_wait_for $((40 * RB_SCALE)) cl_settled 1 2 3 4
 n_settled=$(cat "$IT_DIR"/acked1 "$IT_DIR"/acked2 | wc -l)
 it_expect "writes go on after the move" it_wait_for $((20 * RB_SCALE)) acked_lines \
   $((n_settled + 500 * RB_SCALE))

@@ -3,7 +3,7 @@
 # factor RB_FACTOR (default 2), 16 shards, a short anti-entropy interval;
 # node4 is not a seed of the others (it joins).
 #   rb_setup                 ports, configs of node1..node4
-#   rb_settled N...          no shard moving or kept on any of the nodes
+#   cl_settled N...          no shard moving or kept on any of the nodes
 #   rb_local_stores OUT N... stops the nodes, reads each one's own store
 # NEOEDGE_LONG=1: the long forms (10 times the writes before and after the
 # change, and the time).
@@ -17,14 +17,6 @@ rb_setup() {
   local n
   cl_ports 4
   for n in 1 2 3 4; do cl_config $n "${RB_FACTOR:-2}" "anti_entropy_interval: 1s"; done
-}
-
-rb_settled() {
-  local n
-  for n in "$@"; do
-    [ "$(cl_field "$n" 'j["rebalance"]["shards_moving"] + j["rebalance"]["shards_leaving"]')" = 0 ] ||
-      return 1
-  done
 }
 
 # rb_local_stores N...: stops nodes N... all at once (SIGTERM: each is

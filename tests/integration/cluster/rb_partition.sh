@@ -21,7 +21,7 @@ for n in 1 2 3; do cl_start $n NEOEDGE_TEST_PARTITION="$IT_DIR/part$n"; done
 for n in 1 2 3; do
   it_expect "node$n sees three alive members" it_wait_for 20 cl_alive_is $n 3
 done
-it_expect "the three nodes settle (nothing moving)" it_wait_for 40 rb_settled 1 2 3
+it_expect "the three nodes settle (nothing moving)" it_wait_for 40 cl_settled 1 2 3
 # partition N PEER...: node N drops traffic with PEERs (none: heals).
 partition() {
   local n=$1
@@ -46,7 +46,7 @@ node3_out() { [ "$(removed "$1")" = "['node3']" ]; }
 for n in 1 2; do
   it_expect "node$n removes node3 after dead_member_timeout" it_wait_for 30 node3_out $n
 done
-re_replicated() { [ $(($(moves 1) + $(moves 2))) -gt "$moves0" ] && rb_settled 1 2; }
+re_replicated() { [ $(($(moves 1) + $(moves 2))) -gt "$moves0" ] && cl_settled 1 2; }
 it_expect "node1 and node2 copy node3's shards between them" it_wait_for 60 re_replicated
 for p in node1 node2; do
   it_eq "node3 sees $p dead" "$(state_of 3 $p)" dead
@@ -63,7 +63,7 @@ it_expect "node3 learns it had been removed, pulls its shards again" it_wait_for
   grep -q "the other members had removed this node" "${LOG[3]}"
 n1=$(wc -l <"$IT_DIR/acked1")
 it_expect "writes go on" it_wait_for 20 acked 1 $((n1 + 300))
-it_expect "the three nodes settle" it_wait_for 60 rb_settled 1 2 3
+it_expect "the three nodes settle" it_wait_for 60 cl_settled 1 2 3
 touch "$IT_DIR/stop"
 cl_reap "$W1" "$W3"
 for n in 1 2 3; do
@@ -79,7 +79,7 @@ drained() {
 for n in 1 3; do
   it_expect "node$n's hint queues drain" it_wait_for 30 drained $n
 done
-it_expect "the three nodes settle again" it_wait_for 30 rb_settled 1 2 3
+it_expect "the three nodes settle again" it_wait_for 30 cl_settled 1 2 3
 
 curl -s "http://127.0.0.1:${HTTP[1]}/api/v1/cluster" >"$IT_DIR/cluster.json"
 rb_local_stores 1 2 3

@@ -19,7 +19,7 @@ for n in 1 2 3 4; do cl_start $n; done
 for n in 1 2 3 4; do
   it_expect "node$n sees four alive members" it_wait_for 20 cl_alive_is $n 4
 done
-it_expect "the four nodes settle (nothing moving)" it_wait_for 40 rb_settled 1 2 3 4
+it_expect "the four nodes settle (nothing moving)" it_wait_for 40 cl_settled 1 2 3 4
 cl_writer W1 1 writer "$IT_DIR/stop"
 acked_lines() { [ "$(cat "$IT_DIR"/acked[12] 2>/dev/null | wc -l)" -ge "$1" ]; }
 it_expect "a writer is under way" it_wait_for 20 acked_lines 500
@@ -95,7 +95,7 @@ touch "$IT_DIR/stop2"
 cl_reap "$W2"
 it_eq "node2 queued nothing for node4" \
   "$(it_metric neoedge_replication_queue_records 'peer="node4"' "${HTTP[2]}")" 0
-it_expect "the three nodes settle" it_wait_for 60 rb_settled 1 2 3
+it_expect "the three nodes settle" it_wait_for 60 cl_settled 1 2 3
 it_expect "node2's saved write ring no longer names node4" \
   bash -c '! grep -qx node4 "$1"' _ "$IT_DIR/data2/cluster/members"
 for n in 1 2 3; do cl_stop $n; done

@@ -16,7 +16,7 @@ for n in 1 2 3; do cl_start $n; done
 for n in 1 2 3; do
   it_expect "node$n sees three alive members" it_wait_for 20 cl_alive_is $n 3
 done
-it_expect "the three nodes settle (nothing moving)" it_wait_for 40 rb_settled 1 2 3
+it_expect "the three nodes settle (nothing moving)" it_wait_for 40 cl_settled 1 2 3
 moves() { cl_field "$1" 'j["rebalance"]["moves_completed"]'; }
 dropped() { cl_field "$1" 'j["rebalance"]["shards_dropped"]'; }
 declare -A MOVES0 DROPPED0
@@ -68,7 +68,7 @@ for n in 1 2; do
 done
 n_now=$(cat "$IT_DIR"/acked[12] | wc -l)
 it_expect "writes go on with node3 back" it_wait_for 20 acked_lines $((n_now + 500 * RB_SCALE))
-it_expect "the three nodes settle" it_wait_for 40 rb_settled 1 2 3
+it_expect "the three nodes settle" it_wait_for 40 cl_settled 1 2 3
 touch "$IT_DIR/stop"
 cl_reap "$W1" "$W2" "$C" "$M"
 it_log "writers stopped: $(cat "$IT_DIR"/acked[12] | wc -l) points acknowledged"
