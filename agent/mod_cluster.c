@@ -2171,6 +2171,8 @@ static void json_antientropy(struct agent__sbuf *b, const struct cluster *c)
         {"series_differing", st.series_differing},
         {"points_repaired", st.points_repaired},
         {"bytes_pulled", st.bytes_pulled},
+        {"rounds_full", st.rounds_full},
+        {"points_digested", st.points_digested},
     };
     sb_u64_fields(b, "{", f, NFIELDS(f));
     agent__sb_str(b, "}");
