@@ -821,13 +821,14 @@ static int compare_roots(struct round *rd, const bool *want, uint32_t n, int64_t
     /* the reply is consumed before the next call reuses the buffer */
     struct ne_wire_rd r = {.p = rd->reply.p, .n = rd->reply.len};
     uint32_t m = ne_wire_u32(&r);
-    uint32_t *diff = m <= n && (size_t)m * 12 == r.n - r.off ? ne_malloc((m ? m : 1) * 4) : NULL;
+    bool sized = m <= n && (size_t)m * 12 == r.n - r.off;
+    uint32_t *diff = sized ? ne_malloc((m ? m : 1) * 4) : NULL;
     size_t nd = 0;
-    if (!diff) rc = m <= n ? NE_ENOMEM : NE_ECORRUPT;
+    if (!diff) rc = sized ? NE_ENOMEM : NE_ECORRUPT;
     for (uint32_t i = 0; rc == 0 && i < m; i++) {
         uint32_t s = ne_wire_u32(&r);
         uint64_t root = ne_wire_u64(&r);
-        if (s >= rd->shards) rc = NE_ECORRUPT;
+        if (s >= rd->shards || !want[s]) rc = NE_ECORRUPT; /* only the shards asked for */
         else if (root != 0 && root != mine[s]) diff[nd++] = s;
     }
     for (size_t i = 0; rc == 0 && i < nd; i++)
