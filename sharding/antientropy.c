@@ -296,8 +296,8 @@ static int64_t bucket_t1(int64_t b, int64_t bns)
 
 /* Level 1 of the shards in want[] over the points with t0 <= ts <= t1:
  * roots[s] (shards entries, zeroed here; 0 for a shard without data). */
-static int shard_roots(struct ne_ae *ae, uint32_t shards, const bool *want, int64_t t0,
-                       int64_t t1, uint64_t *roots)
+static int shard_roots(struct ne_ae *ae, uint32_t shards, const bool *want, int64_t t0, int64_t t1,
+                       uint64_t *roots)
 {
     bool *any = ne_calloc(shards, sizeof *any);
     if (!any) return NE_ENOMEM;

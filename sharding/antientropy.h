@@ -34,10 +34,10 @@
  * round is full (all shards, all time) with a peer this node has had no
  * successful round with yet, after ne_ae_full_next (a peer came back from
  * an absence or a partition); a round cut short (an error, the pull
- * budget) moves neither the window's start nor the sweep. Points written since the last round with any timestamp in the
- * window are thus compared at once; a difference older than the window
- * (a back-filled write whose hint was dropped while both were up) within
- * sweep_rounds rounds.
+ * budget) moves neither the window's start nor the sweep. A point written
+ * since the last round with a timestamp in the window is thus compared in
+ * the next round; one older than the window (a back-filled write whose
+ * hint was dropped while both were up) within sweep_rounds rounds.
  *
  * Deletions (tomb.h): with opts.tombs, a round starts by exchanging
  * tombstones (a digest first, lists only when they differ), each end

@@ -62,7 +62,8 @@ static int setup(void)
     struct ne_ae_opts ao = {.store = g_store};
     const char *names[] = {"a", "b"};
     struct ne_ring_opts ro = {.shards = SHARDS, .vnodes = 4, .rf = 2};
-    struct ne_ae_opts wo = {.store = g_store, .window_ns = 3600LL * 1000000000LL, .sweep_rounds = 2};
+    struct ne_ae_opts wo = {
+        .store = g_store, .window_ns = 3600LL * 1000000000LL, .sweep_rounds = 2};
     if (ne_ae_new(&ao, &g_ae) || ne_ae_new(&wo, &g_wae) || ne_ring_build(&ro, names, 2, &g_ring))
         return -1;
     atexit(done);
