@@ -861,7 +861,9 @@ static void stop_replication(struct cluster *c)
  * One thread runs a pass every replication.anti_entropy_interval, and at
  * once when a peer comes back alive: a round (sharding/antientropy.h) with
  * each alive member, one after the other, in which this node pulls what
- * it lacks; the peers pull from it in their own passes. Metrics:
+ * it lacks; the peers pull from it in their own passes. Routine rounds
+ * compare replication.anti_entropy_window and a sweep slice; the pass a
+ * returning peer triggers compares all time with every peer. Metrics:
  * neoedge_antientropy_{rounds,rounds_failed,buckets_compared,
  * buckets_differing,points_repaired}_total.
  *
@@ -1028,6 +1030,7 @@ static void *ae_main(void *arg)
         if (c->partition_file) partition_poll(c);
         if (!atomic_load(&c->stop)) move_tick(c);
         if (!atomic_load(&c->stop) && (kick || ne_time_mono_ns() >= next)) {
+            if (kick) ne_ae_full_next(c->ae); /* it may have missed writes of any time */
             ae_pass(c);
             next = interval ? ne_time_mono_ns() + interval : INT64_MAX;
         }
@@ -1039,8 +1042,12 @@ static void *ae_main(void *arg)
 
 static int start_antientropy(struct cluster *c)
 {
-    struct ne_ae_opts o = {.store = c->agent->store, .tombs = c->tombs};
-    c->ae_interval_ns = c->agent->cfg->replication.anti_entropy_interval_ns;
+    const struct ne_cfg_replication *repl = &c->agent->cfg->replication;
+    struct ne_ae_opts o = {.store = c->agent->store,
+                           .tombs = c->tombs,
+                           .window_ns = repl->anti_entropy_window_ns,
+                           .sweep_rounds = (uint32_t)repl->anti_entropy_sweep_rounds};
+    c->ae_interval_ns = repl->anti_entropy_interval_ns;
     int rc = ne_ae_new(&o, &c->ae);
     if (rc != 0) return rc;
     for (int i = 0; i < 5; i++)
@@ -2164,6 +2171,8 @@ static void json_antientropy(struct agent__sbuf *b, const struct cluster *c)
         {"series_differing", st.series_differing},
         {"points_repaired", st.points_repaired},
         {"bytes_pulled", st.bytes_pulled},
+        {"rounds_full", st.rounds_full},
+        {"points_digested", st.points_digested},
     };
     sb_u64_fields(b, "{", f, NFIELDS(f));
     agent__sb_str(b, "}");

@@ -154,6 +154,8 @@ struct ne_cfg_replication {
     uint64_t hint_max_bytes; /* default 256MiB */
     int64_t dead_member_timeout_ns; /* default 3h; 0: down members are never removed */
     int64_t anti_entropy_interval_ns; /* default 10m; 0: no periodic repair */
+    int64_t anti_entropy_window_ns;   /* default 1h; 0: every round compares all time */
+    uint64_t anti_entropy_sweep_rounds; /* default 12: rounds per sweep of all time */
     int64_t tombstone_ttl_ns;         /* default 7d; 0: tombstones kept forever */
 };
 

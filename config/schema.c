@@ -1143,6 +1143,26 @@ static const struct cfg_key root_keys[] = {
      .doc = "How often this node compares its data with each live replica (Merkle-style "
             "digests per shard and hour) and pulls what it lacks; also done when a peer "
             "comes back alive. 0: only then."},
+    {.path = "replication.anti_entropy_window",
+     .kind = CFG_K_DURATION,
+     ROOT(replication.anti_entropy_window_ns),
+     .def = "1h",
+     .min = 0,
+     .max = 365 * DAY,
+     .doc = "A routine round compares only the hours from this long before its last "
+            "successful round with the same peer onwards, plus all time for a slice of the "
+            "shards (anti_entropy_sweep_rounds); the first round with a peer, and the one "
+            "after it comes back alive, compare everything. 0: every round compares all "
+            "time."},
+    {.path = "replication.anti_entropy_sweep_rounds",
+     .kind = CFG_K_U64,
+     ROOT(replication.anti_entropy_sweep_rounds),
+     .def = "12",
+     .min = 1,
+     .max = 10000,
+     .doc = "N: each routine round compares 1/N of the shards over all time, so every "
+            "shard is compared in full within N rounds with a peer and an old difference "
+            "(outside anti_entropy_window) is repaired within N anti_entropy_interval."},
     {.path = "replication.tombstone_ttl",
      .kind = CFG_K_DURATION,
      ROOT(replication.tombstone_ttl_ns),

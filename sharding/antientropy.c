@@ -4,12 +4,14 @@
  * repairs what differs. Levels, wire formats and costs: antientropy.h.
  *
  * Digests are computed from a fresh read of the store each time (nothing
- * is cached, so they can never go stale); the per-point hash covers every
+ * is cached, so they can never go stale), over the time window a round
+ * asks for; the per-point hash covers every
  * byte that makes two replicas' answers differ: database, series, field,
  * type, timestamp, value and version.
  */
 #include "sharding/antientropy.h"
 
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -23,11 +25,24 @@
 #define MOD         "antientropy"
 #define PULL_KEYS   256     /* series per pull request */
 #define COMBINE_AT  (1u << 16) /* entries gathered before they are combined */
+#define MAX_PEERS   64      /* peers whose round history is kept */
+#define PEER_NAME   64
+
+/* What a node remembers of its rounds with one peer (by ring node name). */
+struct peer_hist {
+    char name[PEER_NAME];
+    int64_t last_ok;    /* wall time the last successful round started; 0: none */
+    uint32_t sweep_pos; /* the shard slice the next round sweeps */
+    bool full;          /* the next round compares all time */
+};
 
 struct ne_ae {
     struct ne_ae_opts o;
     _Atomic uint64_t rounds, rounds_failed, buckets_compared, buckets_differing, series_differing,
-        points_repaired, bytes_pulled, tombs_learned;
+        points_repaired, bytes_pulled, tombs_learned, points_digested, rounds_full;
+    pthread_mutex_t mu; /* guards peers */
+    struct peer_hist peers[MAX_PEERS];
+    size_t npeers;
 };
 
 /* ---- hashing -------------------------------------------------------------- */
@@ -220,6 +235,7 @@ static int walk(struct ne_store *st, int64_t t0, int64_t t1, ne_store_filter_fn 
  * series digests of one shard's bucket (level 3). */
 enum glevel { G_ROOTS = 1, G_BUCKETS = 2, G_SERIES = 3 };
 struct gather {
+    struct ne_ae *ae;
     enum glevel level;
     int64_t bns;
     uint32_t shards;
@@ -243,6 +259,7 @@ static int gather_chunk(void *ctx, const struct ne_scan_chunk *c)
     uint32_t sh = (uint32_t)shard_of(c->series, g->shards);
     uint64_t key = ne_ae_series_key(c->series->db, c->series);
     uint64_t col = col_hash(key, c);
+    atomic_fetch_add(&g->ae->points_digested, c->n);
     size_t i = 0;
     while (i < c->n) { /* points are in time order: one entry per bucket run */
         int64_t b = bucket_of(c->ts[i], g->bns);
@@ -277,28 +294,31 @@ static int64_t bucket_t1(int64_t b, int64_t bns)
     return b * bns + (bns - 1);
 }
 
-/* Level 1 of the shards in want[]: roots[s] (shards entries, zeroed
- * here; 0 for a shard without data). */
-static int shard_roots(struct ne_ae *ae, uint32_t shards, const bool *want, uint64_t *roots)
+/* Level 1 of the shards in want[] over the points with t0 <= ts <= t1:
+ * roots[s] (shards entries, zeroed here; 0 for a shard without data). */
+static int shard_roots(struct ne_ae *ae, uint32_t shards, const bool *want, int64_t t0, int64_t t1,
+                       uint64_t *roots)
 {
     bool *any = ne_calloc(shards, sizeof *any);
     if (!any) return NE_ENOMEM;
     memset(roots, 0, shards * sizeof *roots);
-    struct gather g = {.level = G_ROOTS, .bns = ae->o.bucket_ns, .shards = shards, .want = want,
-                       .roots = roots, .any = any};
-    int rc = walk(ae->o.store, INT64_MIN, INT64_MAX, gather_filter, gather_chunk, &g);
+    struct gather g = {.ae = ae, .level = G_ROOTS, .bns = ae->o.bucket_ns, .shards = shards,
+                       .want = want, .roots = roots, .any = any};
+    int rc = walk(ae->o.store, t0, t1, gather_filter, gather_chunk, &g);
     for (uint32_t s = 0; s < shards; s++)
         if (any[s]) roots[s] = mix64(roots[s]) | 1; /* data never reads as "none" */
     ne_free(any);
     return rc;
 }
 
-/* Level 2 of one shard: (shard, bucket) -> digest, combined. */
-static int bucket_digests(struct ne_ae *ae, uint32_t shards, uint32_t shard, struct dtab *out)
+/* Level 2 of one shard over [t0, t1] (whole buckets): (shard, bucket) ->
+ * digest, combined. */
+static int bucket_digests(struct ne_ae *ae, uint32_t shards, uint32_t shard, int64_t t0,
+                          int64_t t1, struct dtab *out)
 {
-    struct gather g = {.level = G_BUCKETS, .bns = ae->o.bucket_ns, .shards = shards,
+    struct gather g = {.ae = ae, .level = G_BUCKETS, .bns = ae->o.bucket_ns, .shards = shards,
                        .shard = shard};
-    int rc = walk(ae->o.store, INT64_MIN, INT64_MAX, gather_filter, gather_chunk, &g);
+    int rc = walk(ae->o.store, t0, t1, gather_filter, gather_chunk, &g);
     dtab_combine(&g.t);
     if (rc) dtab_free(&g.t);
     *out = g.t;
@@ -309,8 +329,8 @@ static int bucket_digests(struct ne_ae *ae, uint32_t shards, uint32_t shard, str
 static int series_digests(struct ne_ae *ae, uint32_t shards, uint32_t shard, int64_t bucket,
                           struct dtab *out)
 {
-    struct gather g = {
-        .level = G_SERIES, .bns = ae->o.bucket_ns, .shards = shards, .shard = shard};
+    struct gather g = {.ae = ae, .level = G_SERIES, .bns = ae->o.bucket_ns, .shards = shards,
+                       .shard = shard};
     int rc = walk(ae->o.store, bucket_t0(bucket, g.bns), bucket_t1(bucket, g.bns), gather_filter,
                   gather_chunk, &g);
     dtab_combine(&g.t);
@@ -319,13 +339,36 @@ static int series_digests(struct ne_ae *ae, uint32_t shards, uint32_t shard, int
     return rc;
 }
 
+/* Aligns t0 down to the start of its bucket (digests cover whole buckets). */
+static int64_t window_t0(int64_t t0, int64_t bns)
+{
+    return t0 > INT64_MIN + bns ? bucket_t0(bucket_of(t0, bns), bns) : INT64_MIN;
+}
+
 /* ---- serving ------------------------------------------------------------ */
+
+/* The optional [t0 i64][t1 i64] window that ends a ROOTS or BUCKETS
+ * request (rest: bytes left after the fixed part): all time without it.
+ * Returns 0 or NE_ECORRUPT. */
+static int read_window(struct ne_wire_rd *r, size_t rest, int64_t bns, int64_t *t0, int64_t *t1)
+{
+    *t0 = INT64_MIN;
+    *t1 = INT64_MAX;
+    if (rest == 0) return 0;
+    if (rest != 16) return NE_ECORRUPT;
+    *t0 = (int64_t)ne_wire_u64(r);
+    *t1 = (int64_t)ne_wire_u64(r);
+    if (r->bad || *t0 > *t1) return NE_ECORRUPT;
+    *t0 = window_t0(*t0, bns);
+    return 0;
+}
 
 static int serve_roots(struct ne_ae *ae, uint32_t shards, struct ne_wire_rd *r,
                        struct ne_pbuf *reply)
 {
     uint32_t n = ne_wire_u32(r);
-    if (r->bad || n > shards || (size_t)n * 4 != r->n - r->off) return NE_ECORRUPT;
+    if (r->bad || n > shards || (size_t)n * 4 > r->n - r->off) return NE_ECORRUPT;
+    size_t rest = r->n - r->off - (size_t)n * 4;
     bool *want = ne_calloc(shards, sizeof *want);
     uint32_t *list = ne_malloc((n ? n : 1) * sizeof *list);
     uint64_t *roots = ne_malloc(shards * sizeof *roots);
@@ -335,7 +378,9 @@ static int serve_roots(struct ne_ae *ae, uint32_t shards, struct ne_wire_rd *r,
         if (list[i] >= shards) rc = NE_ECORRUPT;
         else want[list[i]] = true;
     }
-    if (rc == 0) rc = shard_roots(ae, shards, want, roots);
+    int64_t t0 = 0, t1 = 0;
+    if (rc == 0) rc = read_window(r, rest, ae->o.bucket_ns, &t0, &t1);
+    if (rc == 0) rc = shard_roots(ae, shards, want, t0, t1, roots);
     if (rc == 0) rc = ne_wire_put_u32(reply, n);
     for (uint32_t i = 0; rc == 0 && i < n; i++) {
         rc = ne_wire_put_u32(reply, list[i]);
@@ -351,9 +396,11 @@ static int serve_buckets(struct ne_ae *ae, uint32_t shards, struct ne_wire_rd *r
                          struct ne_pbuf *reply)
 {
     uint32_t shard = ne_wire_u32(r);
-    if (r->bad || r->off != r->n || shard >= shards) return NE_ECORRUPT;
+    int64_t t0 = 0, t1 = 0;
+    if (r->bad || shard >= shards || read_window(r, r->n - r->off, ae->o.bucket_ns, &t0, &t1))
+        return NE_ECORRUPT;
     struct dtab t = {0};
-    int rc = bucket_digests(ae, shards, shard, &t);
+    int rc = bucket_digests(ae, shards, shard, t0, t1, &t);
     if (rc == 0) rc = ne_wire_put_u32(reply, (uint32_t)t.n);
     for (size_t i = 0; rc == 0 && i < t.n; i++) {
         rc = ne_wire_put_u64(reply, (uint64_t)t.v[i].b);
@@ -684,15 +731,25 @@ static int repair_bucket(struct round *rd, uint32_t shard, int64_t bucket)
     return rc;
 }
 
-/* Level 2 of one shard whose roots differ. */
-static int repair_shard(struct round *rd, uint32_t shard)
+/* Appends the [t0 i64][t1 i64] window of a request, unless it is all time
+ * (the form peers without windows understand). */
+static int put_window(struct ne_pbuf *req, int64_t t0, int64_t t1)
+{
+    if (t0 == INT64_MIN && t1 == INT64_MAX) return 0;
+    int rc = ne_wire_put_u64(req, (uint64_t)t0);
+    return rc ? rc : ne_wire_put_u64(req, (uint64_t)t1);
+}
+
+/* Level 2 of one shard whose roots over [t0, t1] differ. */
+static int repair_shard(struct round *rd, uint32_t shard, int64_t t0, int64_t t1)
 {
     rd->req.len = 0;
     int rc = ne_wire_put_u64(&rd->req, (uint64_t)rd->ae->o.bucket_ns);
     if (rc == 0) rc = ne_wire_put_u32(&rd->req, shard);
+    if (rc == 0) rc = put_window(&rd->req, t0, t1);
     if (rc == 0) rc = call(rd, NE_FT_AE_BUCKETS, NE_FT_AE_BUCKETS_REPLY);
     struct dtab mine = {0};
-    if (rc == 0) rc = bucket_digests(rd->ae, rd->shards, shard, &mine);
+    if (rc == 0) rc = bucket_digests(rd->ae, rd->shards, shard, t0, t1, &mine);
     if (rc) return rc;
     struct ne_wire_rd r = {.p = rd->reply.p, .n = rd->reply.len};
     uint32_t n = ne_wire_u32(&r);
@@ -704,7 +761,9 @@ static int repair_shard(struct round *rd, uint32_t shard)
         int64_t b = (int64_t)ne_wire_u64(&r);
         uint64_t d = ne_wire_u64(&r);
         const struct dent *e = dtab_find(&mine, shard, b);
-        if (!bucket_ok(b, rd->ae->o.bucket_ns)) rc = NE_ECORRUPT;
+        if (!bucket_ok(b, rd->ae->o.bucket_ns) || bucket_t1(b, rd->ae->o.bucket_ns) < t0 ||
+            bucket_t0(b, rd->ae->o.bucket_ns) > t1)
+            rc = NE_ECORRUPT;
         else if (!e || e->d != d) diff[nd++] = b;
     }
     dtab_free(&mine);
@@ -740,49 +799,89 @@ static int exchange_tombs(struct round *rd)
     return rc;
 }
 
-/* Level 1: the roots of the shards both own; repairs those that differ. */
-static int round_run(struct round *rd, uint32_t self, uint32_t peer)
+/* Level 1 of the shards in want[] (n of them) over [t0, t1]: their
+ * roots; repairs those that differ. */
+static int compare_roots(struct round *rd, const bool *want, uint32_t n, int64_t t0, int64_t t1)
 {
-    int rc = exchange_tombs(rd);
-    if (rc != 0) return rc;
-    bool *want = ne_calloc(rd->shards, sizeof *want);
-    if (!want) return NE_ENOMEM;
-    uint32_t n = 0;
-    for (uint32_t s = 0; s < rd->shards; s++)
-        if (ne_ring_is_owner(rd->ring, s, self) && ne_ring_is_owner(rd->ring, s, peer)) {
-            want[s] = true;
-            n++;
-        }
-    rc = ne_wire_put_u64(&rd->req, (uint64_t)rd->ae->o.bucket_ns);
+    if (n == 0) return 0;
+    rd->req.len = 0;
+    int rc = ne_wire_put_u64(&rd->req, (uint64_t)rd->ae->o.bucket_ns);
     if (rc == 0) rc = ne_wire_put_u32(&rd->req, n);
     for (uint32_t s = 0; rc == 0 && s < rd->shards; s++)
         if (want[s]) rc = ne_wire_put_u32(&rd->req, s);
-    if (rc == 0 && n) rc = call(rd, NE_FT_AE_ROOTS, NE_FT_AE_ROOTS_REPLY);
-    uint64_t *mine = rc == 0 && n ? ne_malloc(rd->shards * sizeof *mine) : NULL;
-    if (rc == 0 && n && !mine) rc = NE_ENOMEM;
-    if (rc == 0 && n) rc = shard_roots(rd->ae, rd->shards, want, mine);
-    ne_free(want);
-    if (rc || !n) {
+    if (rc == 0) rc = put_window(&rd->req, t0, t1);
+    if (rc == 0) rc = call(rd, NE_FT_AE_ROOTS, NE_FT_AE_ROOTS_REPLY);
+    uint64_t *mine = rc == 0 ? ne_malloc(rd->shards * sizeof *mine) : NULL;
+    if (rc == 0 && !mine) rc = NE_ENOMEM;
+    if (rc == 0) rc = shard_roots(rd->ae, rd->shards, want, t0, t1, mine);
+    if (rc) {
         ne_free(mine);
         return rc;
     }
     /* the reply is consumed before the next call reuses the buffer */
     struct ne_wire_rd r = {.p = rd->reply.p, .n = rd->reply.len};
     uint32_t m = ne_wire_u32(&r);
-    uint32_t *diff = m <= n && (size_t)m * 12 == r.n - r.off ? ne_malloc((m ? m : 1) * 4) : NULL;
+    bool sized = m <= n && (size_t)m * 12 == r.n - r.off;
+    uint32_t *diff = sized ? ne_malloc((m ? m : 1) * 4) : NULL;
     size_t nd = 0;
-    if (!diff) rc = m <= n ? NE_ENOMEM : NE_ECORRUPT;
+    if (!diff) rc = sized ? NE_ENOMEM : NE_ECORRUPT;
     for (uint32_t i = 0; rc == 0 && i < m; i++) {
         uint32_t s = ne_wire_u32(&r);
         uint64_t root = ne_wire_u64(&r);
-        if (s >= rd->shards) rc = NE_ECORRUPT;
+        if (s >= rd->shards || !want[s]) rc = NE_ECORRUPT; /* only the shards asked for */
         else if (root != 0 && root != mine[s]) diff[nd++] = s;
     }
     for (size_t i = 0; rc == 0 && i < nd; i++)
-        rc = repair_shard(rd, diff[i]);
+        rc = repair_shard(rd, diff[i], t0, t1);
     ne_free(diff);
     ne_free(mine);
     return rc;
+}
+
+/* The shards both own, split in two: those compared over all time
+ * (every one in a full round, else the sweep's slice: shard % sweep ==
+ * pos) and those compared over [w0, +inf) only. */
+static int round_run(struct round *rd, uint32_t self, uint32_t peer, bool full, int64_t w0,
+                     uint32_t sweep, uint32_t pos)
+{
+    int rc = exchange_tombs(rd);
+    if (rc != 0) return rc;
+    bool *all = ne_calloc(rd->shards, sizeof *all);
+    bool *recent = ne_calloc(rd->shards, sizeof *recent);
+    uint32_t nall = 0, nrecent = 0;
+    if (!all || !recent) rc = NE_ENOMEM;
+    for (uint32_t s = 0; rc == 0 && s < rd->shards; s++) {
+        if (!ne_ring_is_owner(rd->ring, s, self) || !ne_ring_is_owner(rd->ring, s, peer)) continue;
+        if (full || s % sweep == pos) {
+            all[s] = true;
+            nall++;
+        } else {
+            recent[s] = true;
+            nrecent++;
+        }
+    }
+    if (rc == 0) rc = compare_roots(rd, all, nall, INT64_MIN, INT64_MAX);
+    if (rc == 0) rc = compare_roots(rd, recent, nrecent, w0, INT64_MAX);
+    ne_free(all);
+    ne_free(recent);
+    return rc;
+}
+
+/* The history of peer name (created, marked for a full round, if new;
+ * the oldest dropped when the table is full). Caller holds ae->mu. */
+static struct peer_hist *peer_find(struct ne_ae *ae, const char *name)
+{
+    for (size_t i = 0; i < ae->npeers; i++)
+        if (strcmp(ae->peers[i].name, name) == 0) return &ae->peers[i];
+    size_t at = ae->npeers < MAX_PEERS ? ae->npeers++ : 0;
+    if (at == 0 && ae->npeers == MAX_PEERS)
+        for (size_t i = 1; i < MAX_PEERS; i++)
+            if (ae->peers[i].last_ok < ae->peers[at].last_ok) at = i;
+    struct peer_hist *h = &ae->peers[at];
+    memset(h, 0, sizeof *h);
+    snprintf(h->name, sizeof h->name, "%s", name);
+    h->full = true;
+    return h;
 }
 
 int ne_ae_round(struct ne_ae *ae, const struct ne_ring *ring, uint32_t self, uint32_t peer,
@@ -790,16 +889,40 @@ int ne_ae_round(struct ne_ae *ae, const struct ne_ring *ring, uint32_t self, uin
 {
     if (!ring || self >= ne_ring_nodes(ring) || peer >= ne_ring_nodes(ring) || self == peer)
         return NE_EINVAL;
+    const char *name = ne_ring_node_name(ring, peer);
+    int64_t start = ne_time_wall_ns();
+    pthread_mutex_lock(&ae->mu);
+    struct peer_hist h = *peer_find(ae, name ? name : "");
+    pthread_mutex_unlock(&ae->mu);
+    bool full = ae->o.window_ns == 0 || h.full || h.last_ok == 0;
+    int64_t w0 = full ? INT64_MIN : window_t0(h.last_ok - ae->o.window_ns, ae->o.bucket_ns);
     struct round rd = {.ae = ae, .ring = ring, .shards = ne_ring_shards(ring), .call = fn,
                        .ctx = ctx};
     ne_batch_init(&rd.b);
-    int rc = round_run(&rd, self, peer);
+    int rc = round_run(&rd, self, peer, full, w0, ae->o.sweep_rounds, h.sweep_pos);
     ne_batch_free(&rd.b);
     ne_repl_vers_free(&rd.vs);
     ne_pbuf_free(&rd.req);
     ne_pbuf_free(&rd.reply);
+    pthread_mutex_lock(&ae->mu);
+    struct peer_hist *ph = peer_find(ae, name ? name : "");
+    if (rc == 0 && !rd.cut) { /* all compared, all pulled: the next round may be routine */
+        ph->last_ok = start;
+        ph->full = false;
+        if (!full) ph->sweep_pos = (h.sweep_pos + 1) % ae->o.sweep_rounds;
+    }
+    pthread_mutex_unlock(&ae->mu);
     atomic_fetch_add(rc ? &ae->rounds_failed : &ae->rounds, 1);
+    if (rc == 0 && full) atomic_fetch_add(&ae->rounds_full, 1);
     return rc;
+}
+
+void ne_ae_full_next(struct ne_ae *ae)
+{
+    pthread_mutex_lock(&ae->mu);
+    for (size_t i = 0; i < ae->npeers; i++)
+        ae->peers[i].full = true;
+    pthread_mutex_unlock(&ae->mu);
 }
 
 int ne_ae_pull_shard(struct ne_ae *ae, uint32_t shards, uint32_t shard, ne_ae_call_fn fn, void *ctx,
@@ -808,7 +931,7 @@ int ne_ae_pull_shard(struct ne_ae *ae, uint32_t shards, uint32_t shard, ne_ae_ca
     if (shards == 0 || shard >= shards) return NE_EINVAL;
     struct round rd = {.ae = ae, .shards = shards, .call = fn, .ctx = ctx};
     ne_batch_init(&rd.b);
-    int rc = repair_shard(&rd, shard);
+    int rc = repair_shard(&rd, shard, INT64_MIN, INT64_MAX);
     ne_batch_free(&rd.b);
     ne_repl_vers_free(&rd.vs);
     ne_pbuf_free(&rd.req);
@@ -822,12 +945,17 @@ int ne_ae_pull_shard(struct ne_ae *ae, uint32_t shards, uint32_t shard, ne_ae_ca
 
 int ne_ae_new(const struct ne_ae_opts *o, struct ne_ae **out)
 {
-    if (!o || !o->store || o->bucket_ns < 0) return NE_EINVAL;
+    if (!o || !o->store || o->bucket_ns < 0 || o->window_ns < 0) return NE_EINVAL;
     struct ne_ae *ae = ne_calloc(1, sizeof *ae);
     if (!ae) return NE_ENOMEM;
     ae->o = *o;
     if (!ae->o.bucket_ns) ae->o.bucket_ns = NE_AE_BUCKET_NS;
     if (!ae->o.max_pull_bytes) ae->o.max_pull_bytes = NE_AE_ROUND_PULL;
+    if (!ae->o.sweep_rounds) ae->o.sweep_rounds = NE_AE_SWEEP_ROUNDS;
+    if (pthread_mutex_init(&ae->mu, NULL) != 0) {
+        ne_free(ae);
+        return NE_ENOMEM;
+    }
     *out = ae;
     return 0;
 }
@@ -835,6 +963,7 @@ int ne_ae_new(const struct ne_ae_opts *o, struct ne_ae **out)
 void ne_ae_free(struct ne_ae **pa)
 {
     if (!pa || !*pa) return;
+    pthread_mutex_destroy(&(*pa)->mu);
     ne_free(*pa);
     *pa = NULL;
 }
@@ -850,4 +979,6 @@ void ne_ae_stats(const struct ne_ae *ae, struct ne_ae_stats *out)
     out->points_repaired = atomic_load(&a->points_repaired);
     out->bytes_pulled = atomic_load(&a->bytes_pulled);
     out->tombs_learned = atomic_load(&a->tombs_learned);
+    out->points_digested = atomic_load(&a->points_digested);
+    out->rounds_full = atomic_load(&a->rounds_full);
 }

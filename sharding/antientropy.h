@@ -25,6 +25,20 @@
  * own rounds (both ends run them), so the two converge to the union of
  * their writes.
  *
+ * Windows (opts.window_ns > 0): a routine round compares only the
+ * buckets from (the start of its last successful round with that peer -
+ * window_ns) onwards, plus a sweep of all time for one slice of the
+ * shards (shard % sweep_rounds == the peer's sweep position, advanced by
+ * each successful routine round), so every shard is compared over all
+ * time at least once in sweep_rounds successful rounds with a peer. A
+ * round is full (all shards, all time) with a peer this node has had no
+ * successful round with yet, after ne_ae_full_next (a peer came back from
+ * an absence or a partition); a round cut short (an error, the pull
+ * budget) moves neither the window's start nor the sweep. A point written
+ * since the last round with a timestamp in the window is thus compared in
+ * the next round; one older than the window (a back-filled write whose
+ * hint was dropped while both were up) within sweep_rounds rounds.
+ *
  * Deletions (tomb.h): with opts.tombs, a round starts by exchanging
  * tombstones (a digest first, lists only when they differ), each end
  * learning (and applying) those it lacks, so
@@ -34,11 +48,14 @@
  *
  * Wire formats (little endian; frame types in frame.h), all requests
  * idempotent:
- *   NE_FT_AE_ROOTS   req:   [bucket_ns i64][nshards u32]([shard u32])*
+ *   NE_FT_AE_ROOTS   req:   [bucket_ns i64][nshards u32]([shard u32])*([t0 i64][t1 i64])?
  *                    reply: [nshards u32]([shard u32][root u64])*
  *                           (root 0: no data in that shard)
- *   NE_FT_AE_BUCKETS req:   [bucket_ns i64][shard u32]
+ *   NE_FT_AE_BUCKETS req:   [bucket_ns i64][shard u32]([t0 i64][t1 i64])?
  *                    reply: [n u32]([bucket i64][digest u64])*, by bucket
+ *                    (the optional window limits both to the buckets of
+ *                    [t0, t1], t0 rounded down to its bucket's start; a
+ *                    request without it covers all time)
  *   NE_FT_AE_SERIES  req:   [bucket_ns i64][shard u32][bucket i64]
  *                    reply: [n u32]([series u64][digest u64])*, by series
  *   NE_FT_AE_PULL    req:   [shard u32][t0 i64][t1 i64][n u32]([series u64])*
@@ -59,7 +76,8 @@
  * A bucket is floor(ts / bucket_ns); series is the hash of the database
  * name and the series (ne_ae_series_key).
  *
- * Cost: computing roots reads the local series of the shared shards once
+ * Cost: computing roots reads the local points of the shared shards in
+ * the round's window (all time for a full round or the sweep's slice) once
  * per round (and those of a differing shard, then of a differing bucket,
  * once more each: the store's series filter skips the others unread);
  * memory is one root per shard, the buckets of one shard and the series
@@ -83,6 +101,7 @@ struct ne_tombs;
 #define NE_AE_BUCKET_NS  (3600LL * 1000000000LL)
 #define NE_AE_PULL_MAX   (1u << 20)  /* bytes of one pull reply */
 #define NE_AE_ROUND_PULL (64u << 20) /* bytes pulled per round at most (default) */
+#define NE_AE_SWEEP_ROUNDS 12u       /* routine rounds per sweep of all time (default) */
 
 /* Counters, for /metrics and `neoedge cluster status` (monotonic). */
 struct ne_ae_stats {
@@ -94,6 +113,8 @@ struct ne_ae_stats {
     uint64_t points_repaired;   /* points pulled and written locally */
     uint64_t bytes_pulled;      /* pull reply bytes */
     uint64_t tombs_learned;     /* tombstones learned from peers' lists */
+    uint64_t points_digested;   /* local points read to compute digests (rounds and serving) */
+    uint64_t rounds_full;       /* of rounds, those that compared all shards over all time */
 };
 
 struct ne_ae_opts {
@@ -101,6 +122,8 @@ struct ne_ae_opts {
     int64_t bucket_ns;       /* 0: NE_AE_BUCKET_NS */
     uint64_t max_pull_bytes; /* per round; 0: NE_AE_ROUND_PULL */
     struct ne_tombs *tombs;  /* borrowed; NULL: no tombstones (tomb.h) */
+    int64_t window_ns;       /* routine rounds' window (above); 0: every round is full */
+    uint32_t sweep_rounds;   /* rounds per sweep of all time; 0: NE_AE_SWEEP_ROUNDS */
 };
 
 struct ne_ae; /* opaque; thread-safe */
@@ -115,11 +138,17 @@ typedef int (*ne_ae_call_fn)(void *ctx, uint8_t type, const void *msg, size_t n,
                              struct ne_pbuf *reply, uint8_t *reply_type);
 
 /* One round with peer (a node index of ring; self is this node's): for
- * each shard both own, compares and pulls as described above. Returns 0
+ * each shard both own, compares and pulls as described above, over the
+ * window of a routine round or all time (the history of rounds is kept
+ * per peer node name). Returns 0
  * (stats updated, also when nothing differed), or the first error of a
  * call or of the store (the round stops; what was pulled stays). */
 int ne_ae_round(struct ne_ae *ae, const struct ne_ring *ring, uint32_t self, uint32_t peer,
                 ne_ae_call_fn call, void *ctx);
+
+/* Makes the next round with every known peer a full one (call it when a
+ * peer comes back alive: whatever it missed may carry any timestamp). */
+void ne_ae_full_next(struct ne_ae *ae);
 
 /* A move (rebalance.h): pulls from peer, which holds shard complete,
  * everything of shard that differs here, over all its time buckets

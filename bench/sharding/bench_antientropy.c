@@ -3,11 +3,18 @@
  * loaded with the same line-protocol file (every point versioned), then
  * rounds between them, requests served in-process (no network): replicas
  * equal (roots only), one side missing a share of the series in one hour,
- * and one side missing every point of a share of the series. Prints a
- * table (wall time, points repaired, bytes pulled). Never asserts on time.
+ * and one side missing every point of a share of the series; then, with
+ * --now, the same equal replicas compared by windowed rounds (a 1 h
+ * window and a sweep of 12, the defaults of replication.anti_entropy_*):
+ * the first round with the peer (full), then --routine routine rounds.
+ * Prints a table (wall time, points read for digests on both ends, points
+ * repaired, bytes pulled). Never asserts on time.
  *
  *   bench_antientropy --file bench/data/s1-q5m.lp [--lines N] [--shards 64]
- *                     [--dir DIR]
+ *                     [--dir DIR] [--now] [--routine 6]
+ *
+ * --now shifts every timestamp by whole hours so that the file's last
+ * line falls in the current hour (windows are taken from the wall clock).
  */
 #include <inttypes.h>
 #include <stdio.h>
@@ -35,13 +42,35 @@ static bool skipped(const struct ne_batch *b, const struct ne_point *p, const st
     return h % sk->share == 0;
 }
 
+/* The timestamp (ns) ending the last of the first max_lines lines of text. */
+static int64_t last_ts(const char *text, size_t len, uint64_t max_lines)
+{
+    const char *p = text, *end = text + len, *last = text;
+    for (uint64_t n = 0; p < end && n < max_lines; n++) {
+        const char *nl = memchr(p, '\n', (size_t)(end - p));
+        last = p;
+        p = nl ? nl + 1 : end;
+    }
+    const char *e = p > last && p[-1] == '\n' ? p - 1 : p, *sp = e;
+    while (sp > last && sp[-1] != ' ')
+        sp--;
+    return strtoll(sp, NULL, 10);
+}
+
 static int load(struct ae_side *a, struct ae_side *bs, const char *path, uint64_t max_lines,
-                const struct skip *sk, uint64_t *points)
+                struct skip *sk, bool to_now, uint64_t *points)
 {
     char *text = NULL;
     size_t len = 0;
     int rc = ne_fs_read_all(path, &text, &len);
     if (rc) return rc;
+    int64_t shift = 0;
+    if (to_now) {
+        shift = (ne_time_wall_ns() - last_ts(text, len, max_lines)) / NE_AE_BUCKET_NS;
+        shift *= NE_AE_BUCKET_NS; /* whole hours: the buckets keep their shape */
+        if (sk->t1 != INT64_MAX) sk->t1 += shift;
+        if (sk->t0 != INT64_MIN) sk->t0 += shift;
+    }
     struct ne_batch b, part;
     ne_batch_init(&b);
     part = b;
@@ -60,6 +89,8 @@ static int load(struct ae_side *a, struct ae_side *bs, const char *path, uint64_
         struct ne_decode_opts dopts = {.format = NE_PAYLOAD_LINE};
         struct ne_decode_report rep;
         rc = ne_decode(&dopts, p, (size_t)(q - p), &b, &rep);
+        for (uint32_t i = 0; i < b.npts; i++)
+            b.pts[i].ts += shift;
         for (uint32_t i = 0; i < b.npts; i++)
             ver[i] = 1000000 + lines + i;
         struct ne_write_result res;
@@ -86,16 +117,21 @@ static int load(struct ae_side *a, struct ae_side *bs, const char *path, uint64_
     return rc;
 }
 
-static void row(const char *what, struct ae_side *a, struct ae_side *b, const struct ne_ring *r)
+/* One round of ae (on b's store) with a; a table row. */
+static void row(const char *what, struct ae_side *a, struct ne_ae *ae, const struct ne_ring *r)
 {
-    struct ne_ae_stats s0, s1;
-    ne_ae_stats(b->ae, &s0);
+    struct ne_ae_stats s0, s1, a0, a1;
+    ne_ae_stats(ae, &s0);
+    ne_ae_stats(a->ae, &a0);
     int64_t t0 = ne_time_mono_ns();
-    int rc = ne_ae_round(b->ae, r, 1, 0, ae_call_peer, a);
+    int rc = ne_ae_round(ae, r, 1, 0, ae_call_peer, a);
     int64_t t1 = ne_time_mono_ns();
-    ne_ae_stats(b->ae, &s1);
-    printf("| %s | %.3f | %" PRIu64 " | %" PRIu64 " | %" PRIu64 " | %.1f | %s |\n", what,
-           (double)(t1 - t0) / 1e9, s1.buckets_differing - s0.buckets_differing,
+    ne_ae_stats(ae, &s1);
+    ne_ae_stats(a->ae, &a1);
+    uint64_t read = s1.points_digested - s0.points_digested + a1.points_digested -
+                    a0.points_digested;
+    printf("| %s | %.3f | %" PRIu64 " | %" PRIu64 " | %" PRIu64 " | %" PRIu64 " | %.1f | %s |\n",
+           what, (double)(t1 - t0) / 1e9, read, s1.buckets_differing - s0.buckets_differing,
            s1.series_differing - s0.series_differing, s1.points_repaired - s0.points_repaired,
            (double)(s1.bytes_pulled - s0.bytes_pulled) / 1048576.0, rc ? ne_strerror(rc) : "ok");
 }
@@ -104,16 +140,25 @@ int main(int argc, char **argv)
 {
     const char *file = NULL, *dir = "/tmp/neoedge-bench-ae";
     uint64_t lines = 100000;
-    uint32_t shards = 64;
+    uint32_t shards = 64, routine = 6;
+    bool to_now = false;
+    for (int i = 1; i < argc; i++)
+        if (!strcmp(argv[i], "--now")) {
+            to_now = true;
+            memmove(&argv[i], &argv[i + 1], (size_t)(argc - i) * sizeof *argv);
+            argc--;
+            break;
+        }
     for (int i = 1; i + 1 < argc; i += 2) {
         if (!strcmp(argv[i], "--file")) file = argv[i + 1];
         else if (!strcmp(argv[i], "--lines")) lines = strtoull(argv[i + 1], NULL, 10);
         else if (!strcmp(argv[i], "--shards")) shards = (uint32_t)strtoul(argv[i + 1], NULL, 10);
         else if (!strcmp(argv[i], "--dir")) dir = argv[i + 1];
+        else if (!strcmp(argv[i], "--routine")) routine = (uint32_t)strtoul(argv[i + 1], NULL, 10);
     }
     if (!file) {
         fprintf(stderr, "usage: bench_antientropy --file FILE.lp [--lines N] [--shards N] "
-                        "[--dir DIR]\n");
+                        "[--dir DIR] [--now] [--routine N]\n");
         return 2;
     }
     ne_log_set_level(NE_LOG_WARN);
@@ -129,21 +174,34 @@ int main(int argc, char **argv)
     if (!rc) rc = ae_side_open(&a, dir, "a", shards, -1);
     if (!rc) rc = ae_side_open(&b, dir, "b", shards, -1);
     if (!rc) rc = ne_ring_build(&ro, names, 2, &r);
-    if (!rc) rc = load(&a, &b, file, lines, &sk, &points);
+    if (!rc) rc = load(&a, &b, file, lines, &sk, to_now, &points);
     if (rc) {
         fprintf(stderr, "bench_antientropy: %s\n", ne_strerror(rc));
         return 1;
     }
     printf("anti-entropy rounds: %s, %" PRIu64 " lines (%" PRIu64 " points), %u shards, "
-           "replicas in memtables; b lacks 1 in 10 series for the first 10 minutes\n\n",
-           file, lines, points, shards);
-    printf("| round (b pulls from a) | wall s | buckets differing | series pulled | points "
-           "repaired | MiB pulled | result |\n|---|---|---|---|---|---|---|\n");
-    row("b lacks some series in one hour", &a, &b, r);
-    row("equal replicas (roots only)", &a, &b, r);
+           "replicas in memtables; b lacks 1 in 10 series for the first 10 minutes%s\n\n",
+           file, lines, points, shards, to_now ? "; timestamps shifted to end this hour" : "");
+    printf("| round (b pulls from a) | wall s | points read | buckets differing | series pulled "
+           "| points repaired | MiB pulled | result |\n|---|---|---|---|---|---|---|---|\n");
+    row("all time: b lacks some series in one hour", &a, b.ae, r);
+    row("all time: equal replicas (roots only)", &a, b.ae, r);
     ne_store_flush(a.st);
     ne_store_flush(b.st);
-    row("equal replicas, in segments", &a, &b, r);
+    row("all time: equal replicas, in segments", &a, b.ae, r);
+    if (to_now) {
+        struct ne_ae *wb = NULL;
+        struct ne_ae_opts wo = {.store = b.st, .window_ns = NE_AE_BUCKET_NS};
+        if (ne_ae_new(&wo, &wb) == 0) {
+            row("window 1h: first round with the peer (full)", &a, wb, r);
+            for (uint32_t k = 0; k < routine; k++) {
+                char what[64];
+                snprintf(what, sizeof what, "window 1h: routine round %u, equal", k + 1);
+                row(what, &a, wb, r);
+            }
+            ne_ae_free(&wb);
+        }
+    }
     ne_ring_free(&r);
     ae_side_close(&a);
     ae_side_close(&b);

@@ -2,7 +2,9 @@
  * fuzz_antientropy.c - arbitrary bytes (1) as an anti-entropy request of
  * the type named by the first byte, served over a small store, and (2) as
  * every reply a round receives from its peer (roots, buckets, series and
- * pulled records, whose points are written to the store). Nothing may
+ * pulled records, whose points are written to the store), by a round
+ * over all time and by a windowed one (routine once one succeeded, with
+ * a sweep slice). Nothing may
  * crash, leak or read out of bounds; malformed input is refused.
  */
 #include <stdint.h>
@@ -18,13 +20,14 @@
 #define SHARDS 4
 
 static struct ne_store *g_store;
-static struct ne_ae *g_ae;
+static struct ne_ae *g_ae, *g_wae; /* all time; a 1 h window, sweep of 2 */
 static struct ne_ring *g_ring;
 static char g_dir[64];
 
 static void done(void)
 {
     ne_ae_free(&g_ae);
+    ne_ae_free(&g_wae);
     ne_ring_free(&g_ring);
     ne_store_close(&g_store);
     ne_fs_remove_tree(g_dir);
@@ -59,7 +62,10 @@ static int setup(void)
     struct ne_ae_opts ao = {.store = g_store};
     const char *names[] = {"a", "b"};
     struct ne_ring_opts ro = {.shards = SHARDS, .vnodes = 4, .rf = 2};
-    if (ne_ae_new(&ao, &g_ae) || ne_ring_build(&ro, names, 2, &g_ring)) return -1;
+    struct ne_ae_opts wo = {
+        .store = g_store, .window_ns = 3600LL * 1000000000LL, .sweep_rounds = 2};
+    if (ne_ae_new(&ao, &g_ae) || ne_ae_new(&wo, &g_wae) || ne_ring_build(&ro, names, 2, &g_ring))
+        return -1;
     atexit(done);
     return 0;
 }
@@ -97,5 +103,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     ne_pbuf_free(&reply);
     struct canned c = {data + 1, size - 1};
     (void)ne_ae_round(g_ae, g_ring, 0, 1, canned_call, &c);
+    (void)ne_ae_round(g_wae, g_ring, 0, 1, canned_call, &c);
     return 0;
 }

@@ -342,6 +342,10 @@ static void test_duration_and_size_errors(void)
           "replication.anti_entropy_interval", "must be between 0 and 1d, got 2d", NULL);
     T_ERR("replication:\n  anti_entropy_interval: soon\n", 2, 26,
           "replication.anti_entropy_interval", "expected a duration", NULL);
+    T_ERR("replication:\n  anti_entropy_window: -1h\n", 2, 24,
+          "replication.anti_entropy_window", "expected a duration", NULL);
+    T_ERR("replication:\n  anti_entropy_sweep_rounds: 0\n", 2, 30,
+          "replication.anti_entropy_sweep_rounds", "between 1 and 10000", NULL);
 }
 
 static void test_number_and_bool_errors(void)

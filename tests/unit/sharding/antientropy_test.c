@@ -7,6 +7,10 @@
  * sides (equal versions with different values: the larger value, on both
  * sides); after one round each way the replicas read the same, and a
  * further round finds nothing; a pull too big for one reply is split.
+ * With a window, a routine round reads only the recent hours and its
+ * sweep slice of shards (counted points), yet an old difference is
+ * repaired by the sweep within sweep_rounds rounds, and at once by a full
+ * round after ne_ae_full_next.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -15,6 +19,7 @@
 #include "ports/log.h"
 #include "ports/platform.h"
 #include "sharding/antientropy.h"
+#include "sharding/wire.h"
 #include "ae_testlib.h"
 #include "t.h"
 
@@ -337,6 +342,162 @@ static void test_pull_shard(void)
     ae_side_close(&b);
 }
 
+/* The shard of device dev's series (env,dev=dNNN) among shards. */
+static uint32_t dev_shard(int dev, uint32_t shards)
+{
+    char name[16];
+    snprintf(name, sizeof name, "d%03d", dev);
+    struct ne_tag tag = {NE_SV("dev"), ne_sv_c(name)};
+    return (uint32_t)(ne_ring_series_hash(NE_SV("env"), &tag, 1) % shards);
+}
+
+/* Whether side s holds value v for device dev at ts. */
+static bool holds(struct ae_side *s, int dev, int64_t ts, double v)
+{
+    char want[128];
+    snprintf(want, sizeof want, "iot env,dev=d%03d x %lld %.17g ", dev, (long long)ts, v);
+    struct dump d;
+    dump(s, &d);
+    bool found = false;
+    for (size_t i = 0; i < d.n && !found; i++)
+        found = strncmp(d.line[i], want, strlen(want)) == 0;
+    dump_free(&d);
+    return found;
+}
+
+static uint64_t digested(struct ne_ae *ae)
+{
+    struct ne_ae_stats st;
+    ne_ae_stats(ae, &st);
+    return st.points_digested;
+}
+
+#define W_SHARDS 8
+#define W_SWEEP  4
+#define W_DEVS   40
+#define W_OLD    24 /* points per device, one an hour, ten days ago */
+#define W_NEW    2  /* points per device in the last ten minutes */
+
+/* Routine rounds with a 1 h window and a sweep of 4 rounds: a routine
+ * round over equal replicas reads exactly the recent points and the
+ * points of its sweep slice (shard % 4 == position), on both ends; an
+ * old difference is left until the sweep reaches its shard, within 4
+ * rounds; a recent one is repaired at once; after ne_ae_full_next the
+ * next round compares all time. */
+static void test_window_sweep(void)
+{
+    struct ae_side a, b;
+    side_open(&a, "win-a", W_SHARDS);
+    side_open(&b, "win-b", W_SHARDS);
+    struct ne_ae *wa = NULL, *wb = NULL; /* a's server side, b's rounds */
+    struct ne_ae_opts ao = {.store = a.st, .window_ns = HOUR, .sweep_rounds = W_SWEEP};
+    T_OK(ne_ae_new(&ao, &wa));
+    ao.store = b.st;
+    T_OK(ne_ae_new(&ao, &wb));
+    struct ae_side aw = {.st = a.st, .ae = wa, .shards = W_SHARDS};
+    int64_t now = ne_time_wall_ns(), old = now - 10 * 24 * HOUR;
+    for (int dev = 0; dev < W_DEVS; dev++) {
+        for (int k = 0; k < W_OLD; k++) {
+            put(&a, "iot", dev, old + k * HOUR, dev + k, 10 + (uint64_t)k);
+            put(&b, "iot", dev, old + k * HOUR, dev + k, 10 + (uint64_t)k);
+        }
+        for (int k = 0; k < W_NEW; k++) {
+            put(&a, "iot", dev, now - (10 - 5 * k) * 60 * SEC, dev, 100 + (uint64_t)k);
+            put(&b, "iot", dev, now - (10 - 5 * k) * 60 * SEC, dev, 100 + (uint64_t)k);
+        }
+    }
+    T_OK(ne_store_flush(a.st));
+    struct ne_ring *r = ring2(W_SHARDS);
+    const uint64_t all = W_DEVS * (W_OLD + W_NEW);
+
+    /* the first round with a peer is full */
+    uint64_t b0 = digested(wb), a0 = digested(wa);
+    T_OK(ne_ae_round(wb, r, 1, 0, ae_call_peer, &aw));
+    struct ne_ae_stats st;
+    ne_ae_stats(wb, &st);
+    T_EQ_U64(st.rounds_full, 1);
+    T_EQ_U64(digested(wb) - b0, all);
+    T_EQ_U64(digested(wa) - a0, all);
+
+    /* a routine round: recent points, and all of slice 0's */
+    uint64_t want = 0;
+    for (int dev = 0; dev < W_DEVS; dev++)
+        want += dev_shard(dev, W_SHARDS) % W_SWEEP == 0 ? W_OLD + W_NEW : W_NEW;
+    T_CHECK(want < all / 2); /* the slice holds some old points, not most */
+    b0 = digested(wb);
+    a0 = digested(wa);
+    T_OK(ne_ae_round(wb, r, 1, 0, ae_call_peer, &aw));
+    ne_ae_stats(wb, &st);
+    T_EQ_U64(st.rounds_full, 1);
+    T_EQ_U64(st.buckets_compared, 0);
+    T_EQ_U64(digested(wb) - b0, want);
+    T_EQ_U64(digested(wa) - a0, want);
+
+    /* a's newer values: one old (device 7), one recent (device 3) */
+    int64_t old_ts = old + 5 * HOUR, new_ts = now - 10 * 60 * SEC;
+    put(&a, "iot", 7, old_ts, 777, 500);
+    put(&a, "iot", 3, new_ts, 333, 500);
+    uint32_t pos7 = dev_shard(7, W_SHARDS) % W_SWEEP;
+    uint32_t pos = 1; /* the sweep's next slice */
+    T_OK(ne_ae_round(wb, r, 1, 0, ae_call_peer, &aw));
+    T_CHECK(holds(&b, 3, new_ts, 333)); /* in the window: at once */
+    T_EQ_INT(holds(&b, 7, old_ts, 777), pos7 == pos);
+    int rounds = 1;
+    while (!holds(&b, 7, old_ts, 777) && rounds < W_SWEEP) {
+        pos = (pos + 1) % W_SWEEP;
+        T_OK(ne_ae_round(wb, r, 1, 0, ae_call_peer, &aw));
+        rounds++;
+        T_EQ_INT(holds(&b, 7, old_ts, 777), pos7 == pos); /* only when its slice is swept */
+    }
+    T_CHECK(holds(&b, 7, old_ts, 777));
+    T_CHECK(rounds <= W_SWEEP);
+
+    /* a peer back from an absence: the next round compares all time */
+    put(&a, "iot", 11, old_ts, 1111, 500);
+    ne_ae_full_next(wb);
+    b0 = digested(wb);
+    T_OK(ne_ae_round(wb, r, 1, 0, ae_call_peer, &aw));
+    ne_ae_stats(wb, &st);
+    T_EQ_U64(st.rounds_full, 2);
+    T_CHECK(digested(wb) - b0 >= all);
+    T_CHECK(holds(&b, 11, old_ts, 1111));
+    T_CHECK(same(&a, &b));
+    ne_ring_free(&r);
+    ne_ae_free(&wa);
+    ne_ae_free(&wb);
+    ae_side_close(&a);
+    ae_side_close(&b);
+}
+
+/* Windowed requests: a window in BUCKETS limits the reply to its hours;
+ * an inverted or short window is refused. */
+static void test_window_wire(void)
+{
+    struct ae_side a;
+    side_open(&a, "ww", 1);
+    for (int k = 0; k < 6; k++)
+        put(&a, "iot", 1, T0 + k * HOUR, k, 1 + (uint64_t)k);
+    struct ne_pbuf req = {0}, reply = {0};
+    uint8_t rt = 0;
+    T_OK(ne_wire_put_u64(&req, (uint64_t)NE_AE_BUCKET_NS));
+    T_OK(ne_wire_put_u32(&req, 0));
+    T_OK(ne_ae_handle(a.ae, 1, NE_FT_AE_BUCKETS, req.p, req.len, &reply, &rt));
+    T_EQ_U64(ne_get_u32(reply.p), 6); /* no window: all hours */
+    T_OK(ne_wire_put_u64(&req, (uint64_t)(T0 + 3 * HOUR + 1))); /* rounded down to hour 3 */
+    T_OK(ne_wire_put_u64(&req, (uint64_t)INT64_MAX));
+    T_OK(ne_ae_handle(a.ae, 1, NE_FT_AE_BUCKETS, req.p, req.len, &reply, &rt));
+    T_EQ_U64(ne_get_u32(reply.p), 3);
+    req.len -= 16;
+    T_OK(ne_wire_put_u64(&req, (uint64_t)(T0 + HOUR)));
+    T_OK(ne_wire_put_u64(&req, (uint64_t)T0));
+    T_EQ_INT(ne_ae_handle(a.ae, 1, NE_FT_AE_BUCKETS, req.p, req.len, &reply, &rt), NE_ECORRUPT);
+    req.len -= 8;
+    T_EQ_INT(ne_ae_handle(a.ae, 1, NE_FT_AE_BUCKETS, req.p, req.len, &reply, &rt), NE_ECORRUPT);
+    ne_pbuf_free(&req);
+    ne_pbuf_free(&reply);
+    ae_side_close(&a);
+}
+
 static void test_malformed(void)
 {
     struct ae_side a;
@@ -362,6 +523,8 @@ int main(void)
     T_RUN(test_big_pull);
     T_RUN(test_pull_shard);
     T_RUN(test_malformed);
+    T_RUN(test_window_sweep);
+    T_RUN(test_window_wire);
     ne_fs_remove_tree(g_root);
     return t_done();
 }
