@@ -158,6 +158,18 @@ static void test_meta(void)
     T_EQ_STR(json("SHOW SERIES"),
              "{\"results\":[{\"statement_id\":0,\"series\":[{\"columns\":[\"key\"],\"values\":"
              "[[\"env,device=d1,site=a\"],[\"env,device=d2,site=b\"]]}]}]}\n");
+    /* the pairs arrive out of order: device, site, device, site */
+    T_EQ_STR(json("SHOW TAG VALUES FROM env WITH KEY IN (\"site\", \"device\")"),
+             "{\"results\":[{\"statement_id\":0,\"series\":[{\"name\":\"env\",\"columns\":"
+             "[\"key\",\"value\"],\"values\":[[\"device\",\"d1\"],[\"device\",\"d2\"],"
+             "[\"site\",\"a\"],[\"site\",\"b\"]]}]}]}\n");
+    T_EQ_STR(json("SHOW TAG VALUES FROM env WITH KEY = \"device\""),
+             "{\"results\":[{\"statement_id\":0,\"series\":[{\"name\":\"env\",\"columns\":"
+             "[\"key\",\"value\"],\"values\":[[\"device\",\"d1\"],[\"device\",\"d2\"]]}]}]}\n");
+    T_EQ_STR(json("SHOW TAG VALUES FROM env WITH KEY =~ /e/ LIMIT 2 OFFSET 1"),
+             "{\"results\":[{\"statement_id\":0,\"series\":[{\"name\":\"env\",\"columns\":"
+             "[\"key\",\"value\"],\"values\":[[\"device\",\"d2\"],[\"site\",\"a\"]]}]}]}\n");
+    T_EQ_STR(json("SHOW TAG VALUES FROM env WITH KEY = \"dev\""), "{\"results\":[{\"statement_id\":0}]}\n");
     T_EQ_STR(json("SHOW TAG KEYS; SHOW MEASUREMENTS ON nope"),
              "{\"results\":[{\"statement_id\":0,\"series\":[{\"name\":\"env\",\"columns\":"
              "[\"tagKey\"],\"values\":[[\"device\"],[\"site\"]]}]},{\"statement_id\":1,"
@@ -417,8 +429,43 @@ static void test_float_text(void)
              "[\"time\",\"min\"],\"values\":[[0,1]]}]}]}\n");
 }
 
+/* Rows of strings, plain and needing escapes, through the JSON writer
+ * directly: a row written in one go and a row that falls back to escaping
+ * give the same text as ever. */
+static void test_json_string_rows(void)
+{
+    struct sink s = {0};
+    struct ne_qwriter_opts wo = {.format = NE_QFMT_JSON, .emit = emit, .emit_ctx = &s};
+    struct ne_qwriter *w = NULL;
+    T_OK(ne_qwriter_new(&wo, &w));
+    const struct ne_qout *o = ne_qwriter_out(w);
+    const char *names[2] = {"key", "value"};
+    struct ne_qcell plain[2] = {{.type = NE_QC_STRING}, {.type = NE_QC_STRING}};
+    plain[0].v.s = ne_sv_c("k");
+    plain[1].v.s = ne_sv_c("v-1");
+    struct ne_qcell esc[2] = {{.type = NE_QC_STRING}, {.type = NE_QC_STRING}};
+    esc[0].v.s = ne_sv_c("k");
+    esc[1].v.s = ne_sv_c("a\"b<c>\\&\n");
+    struct ne_qcell mixed[2] = {{.type = NE_QC_STRING}, {.type = NE_QC_INT}};
+    mixed[0].v.s = ne_sv_c("");
+    mixed[1].v.i = 7;
+    T_OK(o->begin_statement(o->ctx, 0));
+    T_OK(o->begin_series(o->ctx, "m", NULL, 0, names, 2));
+    T_OK(o->row(o->ctx, esc, 2));
+    T_OK(o->row(o->ctx, plain, 2));
+    T_OK(o->row(o->ctx, mixed, 2));
+    T_OK(o->end_series(o->ctx));
+    T_OK(o->end_statement(o->ctx, NULL));
+    T_OK(ne_qwriter_finish(w));
+    ne_qwriter_free(&w);
+    T_EQ_STR(s.buf, "{\"results\":[{\"statement_id\":0,\"series\":[{\"name\":\"m\",\"columns\":"
+                    "[\"key\",\"value\"],\"values\":[[\"k\",\"a\\\"b\\u003cc\\u003e\\\\\\u0026\\n\"],"
+                    "[\"k\",\"v-1\"],[\"\",7]]}]}]}\n");
+}
+
 int main(void)
 {
+    T_RUN(test_json_string_rows);
     T_RUN(test_meta);
     T_RUN(test_raw);
     T_RUN(test_aggregates);
