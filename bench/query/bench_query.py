@@ -18,6 +18,7 @@ import http.client
 import json
 import os
 import shutil
+import socket
 import statistics
 import subprocess
 import sys
@@ -131,22 +132,100 @@ def query(port, db, q):
 # InfluxDB client keeps: the clock then sees the request, the server's
 # work and the body arriving, not a TCP handshake or JSON decoding in
 # Python (done after the clock stops). The same client for both engines.
+#
+# It is a raw socket with the request bytes built before the clock
+# starts, reading the answer by its Content-Length or chunked framing:
+# http.client's own parsing costs more per request than neoedge's whole
+# answer to a small query, and would hide the servers' difference.
+class RawConn:
+    """A kept HTTP/1.1 connection to 127.0.0.1:port for GET requests."""
+
+    def __init__(self, port, timeout=600):
+        self.sock = socket.create_connection(("127.0.0.1", port), timeout=timeout)
+        self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        self.buf = b""
+
+    def close(self):
+        self.sock.close()
+
+    def _more(self):
+        d = self.sock.recv(262144)
+        if not d:
+            raise ConnectionError("the server closed the connection")
+        self.buf += d
+
+    def _line(self, start):
+        """Index of the CRLF at or after start, reading more as needed."""
+        while True:
+            i = self.buf.find(b"\r\n", start)
+            if i >= 0:
+                return i
+            self._more()
+
+    def _need(self, n):
+        while len(self.buf) < n:
+            self._more()
+
+    def get(self, request):
+        """Sends the prebuilt request bytes; returns (status, body bytes)."""
+        self.sock.sendall(request)
+        while True:
+            end = self.buf.find(b"\r\n\r\n")
+            if end >= 0:
+                break
+            self._more()
+        head = self.buf[:end].decode("latin-1").split("\r\n")
+        status = int(head[0].split(" ", 2)[1])
+        length, chunked = 0, False
+        for h in head[1:]:
+            k, _, v = h.partition(":")
+            k = k.strip().lower()
+            if k == "content-length":
+                length = int(v)
+            elif k == "transfer-encoding" and "chunked" in v.lower():
+                chunked = True
+        pos = end + 4
+        if not chunked:
+            self._need(pos + length)
+            body = self.buf[pos:pos + length]
+            self.buf = self.buf[pos + length:]
+            return status, body
+        parts = []
+        while True:
+            eol = self._line(pos)
+            size = int(self.buf[pos:eol].split(b";", 1)[0], 16)
+            pos = eol + 2
+            if size == 0:  # no trailers are expected: the blank line ends it
+                eol = self._line(pos)
+                while eol != pos:  # skip any trailer lines
+                    pos = eol + 2
+                    eol = self._line(pos)
+                self.buf = self.buf[eol + 2:]
+                return status, b"".join(parts)
+            self._need(pos + size + 2)
+            parts.append(self.buf[pos:pos + size])
+            pos += size + 2
+
+
 _conns = {}
+
+
+def _request_bytes(port, path):
+    return ("GET %s HTTP/1.1\r\nHost: 127.0.0.1:%d\r\n\r\n" % (path, port)).encode()
 
 
 def _timed_get(port, path):
     """(seconds, status, body) of GET path on the kept connection."""
+    req = _request_bytes(port, path)
     for attempt in range(2):
         c = _conns.get(port)
         if c is None:
-            c = _conns[port] = http.client.HTTPConnection("127.0.0.1", port, timeout=600)
+            c = _conns[port] = RawConn(port)
         try:
             t = time.perf_counter()
-            c.request("GET", path)
-            r = c.getresponse()
-            body = r.read()
-            return time.perf_counter() - t, r.status, body
-        except (http.client.HTTPException, OSError):
+            status, body = c.get(req)
+            return time.perf_counter() - t, status, body
+        except (ValueError, IndexError, OSError):
             c.close()  # the server closed it: one retry on a new one
             _conns.pop(port, None)
             if attempt:
