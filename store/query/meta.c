@@ -258,7 +258,7 @@ static int sv_cmp(const char *a, size_t an, const char *b, size_t bn)
 
 static bool sv_eq(const char *a, size_t an, const char *b, size_t bn)
 {
-    return an == bn && sv_cmp(a, an, b, bn) == 0;
+    return an == bn && memcmp(a, b, an) == 0;
 }
 
 static int cmp_kv(const void *a, const void *b)
