@@ -69,6 +69,9 @@ struct ne_admin {
     char *token; /* guarded by mu; NULL: no auth */
     /* role central: the receiver of segment pushes; NULL otherwise */
     struct ne_central *central;
+    /* /ping's answer, the same every time: made once, queued by every
+     * request (libmicrohttpd counts its users), destroyed at stop */
+    struct MHD_Response *ping;
 };
 
 /* What a handler answers. body is owned (ne_malloc) or NULL. */
@@ -83,6 +86,7 @@ struct answer {
     const char *location;   /* Location header (redirects), static; NULL for none */
     bool page;              /* an HTML page: no caching, strict CSP */
     struct MHD_Response *stream; /* a streamed body (chunked /query), or NULL */
+    struct MHD_Response *shared; /* a response kept by the server (borrowed), or NULL */
 };
 
 struct request;
@@ -181,6 +185,7 @@ static bool authorized(struct ne_admin *a, struct MHD_Connection *c)
 static void h_ping(struct ne_admin *a, struct request *r, struct answer *out)
 {
     out->status = MHD_HTTP_NO_CONTENT;
+    out->shared = a->ping;
 }
 
 static void h_health(struct ne_admin *a, struct request *r, struct answer *out)
@@ -687,8 +692,27 @@ static struct route *find_route(const char *path)
 
 /* ---- libmicrohttpd glue -------------------------------------------------- */
 
+/* The headers of every answer. */
+static void add_common_headers(struct MHD_Response *resp)
+{
+    MHD_add_response_header(resp, "X-Influxdb-Version", NE_HTTP_INFLUX_VERSION);
+    MHD_add_response_header(resp, "X-Influxdb-Build", "OSS");
+    MHD_add_response_header(resp, "X-Neoedge-Version", ne_agent_version_short());
+}
+
+/* The empty 204 answer of /ping, with the common headers; NULL when out
+ * of memory. The caller owns it (MHD_destroy_response). */
+static struct MHD_Response *ping_response(void)
+{
+    struct MHD_Response *resp =
+        MHD_create_response_from_buffer(0, (void *)"", MHD_RESPMEM_PERSISTENT);
+    if (resp) add_common_headers(resp);
+    return resp;
+}
+
 static enum MHD_Result send_answer(struct MHD_Connection *c, struct answer *ans)
 {
+    if (ans->shared) return MHD_queue_response(c, (unsigned)ans->status, ans->shared);
     struct MHD_Response *resp;
     if (ans->stream)
         resp = ans->stream;
@@ -703,9 +727,7 @@ static enum MHD_Result send_answer(struct MHD_Connection *c, struct answer *ans)
         return MHD_NO;
     }
     ans->body = NULL; /* the response owns it now */
-    MHD_add_response_header(resp, "X-Influxdb-Version", NE_HTTP_INFLUX_VERSION);
-    MHD_add_response_header(resp, "X-Influxdb-Build", "OSS");
-    MHD_add_response_header(resp, "X-Neoedge-Version", ne_agent_version_short());
+    add_common_headers(resp);
     if (ans->content_type)
         MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, ans->content_type);
     if (ans->retry_after[0])
@@ -991,6 +1013,7 @@ static int central_start(struct ne_admin *a, struct ne_agent *ag)
 
 static void admin_free(struct ne_admin *a)
 {
+    if (a->ping) MHD_destroy_response(a->ping);
     ne_central_close(&a->central);
     pthread_mutex_destroy(&a->mu);
     ne_free(a->token);
@@ -1015,6 +1038,11 @@ int ne_admin_start(const struct ne_admin_opts *o, struct ne_admin **out)
         return rc;
     }
     register_route_metrics();
+    a->ping = ping_response();
+    if (!a->ping) {
+        admin_free(a);
+        return NE_ENOMEM;
+    }
     rc = central_start(a, o->agent);
     if (rc != 0) {
         admin_free(a);
