@@ -417,13 +417,6 @@ static const char *param(struct request *r, const char *key, char **owned)
     return *owned;
 }
 
-static int emit_sb(void *ctx, const char *p, size_t n)
-{
-    struct agent__sbuf *b = ctx;
-    agent__sb_put(b, p, n);
-    return b->err;
-}
-
 /* JSON by default; CSV for Accept: application/csv or text/csv (as
  * InfluxDB); an aligned text table for Accept: text/plain. */
 static enum ne_qfmt query_format(struct MHD_Connection *c, const char **ctype)
@@ -537,7 +530,6 @@ static void h_query(struct ne_admin *a, struct request *r, struct answer *out)
     const char *pretty = param(r, "pretty", &pr_owned);
     const char *chunked = param(r, "chunked", &ch_owned);
     const char *chunk_size = param(r, "chunk_size", &cs_owned);
-    struct agent__sbuf sb = {0};
     struct ne_qwriter *w = NULL;
     struct ne_iql_query *parsed = NULL;
     if (!q || !*q) {
@@ -558,8 +550,6 @@ static void h_query(struct ne_admin *a, struct request *r, struct answer *out)
         .format = query_format(r->conn, &ctype),
         .epoch = epoch,
         .pretty = pretty && strcmp(pretty, "true") == 0,
-        .emit = emit_sb,
-        .emit_ctx = &sb,
     };
     int rc;
     if (chunked && strcmp(chunked, "true") == 0 && wo.format != NE_QFMT_TABLE) {
@@ -569,6 +559,7 @@ static void h_query(struct ne_admin *a, struct request *r, struct answer *out)
                          ne_strerror(rc));
         goto out;
     }
+    wo.keep = true; /* the whole answer is the body, sent from the writer's buffer */
     rc = ne_qwriter_new(&wo, &w);
     if (rc != 0) {
         answer_error(out, MHD_HTTP_BAD_REQUEST, ne_strerror(rc));
@@ -581,19 +572,16 @@ static void h_query(struct ne_admin *a, struct request *r, struct answer *out)
     if (rc == 0) rc = ne_query_run(&src, &qo, parsed, ne_qwriter_out(w));
     ne_csrc_free(&cs);
     if (rc == 0) rc = ne_qwriter_finish(w);
-    if (rc != 0 || sb.err) {
-        answer_error(out, MHD_HTTP_INTERNAL_SERVER_ERROR, ne_strerror(sb.err ? sb.err : rc));
+    if (rc == 0) rc = ne_qwriter_take(w, &out->body, &out->len); /* taken over */
+    if (rc != 0) {
+        answer_error(out, MHD_HTTP_INTERNAL_SERVER_ERROR, ne_strerror(rc));
         goto out;
     }
     out->status = MHD_HTTP_OK;
     out->content_type = ctype;
-    out->body = sb.p; /* taken over */
-    out->len = sb.len;
-    sb.p = NULL;
 out:
     ne_iql_free(&parsed);
     ne_qwriter_free(&w);
-    agent__sb_free(&sb);
     ne_free(q_owned);
     ne_free(db_owned);
     ne_free(ep_owned);

@@ -112,6 +112,8 @@ static int flush(struct ne_qwriter *w)
 {
     if (w->nomem)
         return NE_ENOMEM;
+    if (w->o.keep)
+        return w->rc; /* the whole answer stays for ne_qwriter_take */
     if (w->rc == 0 && w->len)
         w->rc = w->o.emit(w->o.emit_ctx, w->buf, w->len);
     w->len = 0;
@@ -945,7 +947,7 @@ static int epoch_divisor(const char *e, int64_t *out)
 int ne_qwriter_new(const struct ne_qwriter_opts *o, struct ne_qwriter **out)
 {
     int64_t div;
-    if (!o || !o->emit || epoch_divisor(o->epoch, &div))
+    if (!o || (o->keep ? o->chunked : !o->emit) || epoch_divisor(o->epoch, &div))
         return NE_EINVAL;
     struct ne_qwriter *w = ne_calloc(1, sizeof *w);
     if (!w)
@@ -995,6 +997,23 @@ int ne_qwriter_finish(struct ne_qwriter *w)
     if (w->o.format == NE_QFMT_JSON && !(w->o.chunked && w->any_stmt))
         puts_(w, w->any_stmt ? "]}\n" : "{\"results\":[]}\n");
     return flush(w);
+}
+
+int ne_qwriter_take(struct ne_qwriter *w, char **p, size_t *n)
+{
+    *p = NULL;
+    *n = 0;
+    if (w->nomem)
+        return NE_ENOMEM;
+    if (w->rc)
+        return w->rc;
+    if (w->len) {
+        *p = w->buf;
+        *n = w->len;
+        w->buf = NULL;
+        w->len = w->cap = 0;
+    }
+    return 0;
 }
 
 void ne_qwriter_free(struct ne_qwriter **wp)

@@ -5,6 +5,7 @@
 #include "store/query/query.h"
 
 #include "ports/err.h"
+#include "ports/platform.h"
 #include <math.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -463,9 +464,35 @@ static void test_json_string_rows(void)
                     "[\"k\",\"v-1\"],[\"\",7]]}]}]}\n");
 }
 
+/* A keeping writer hands over the same text a writer emits, and only
+ * unchunked. */
+static void test_writer_keep(void)
+{
+    const char *q = "SHOW TAG VALUES FROM env WITH KEY IN (\"site\", \"device\"); SHOW DATABASES";
+    char want[4096];
+    snprintf(want, sizeof want, "%s", run(q, NE_QFMT_JSON, "s"));
+    struct ne_qwriter_opts wo = {.format = NE_QFMT_JSON, .epoch = "s", .keep = true};
+    struct ne_qwriter *w = NULL;
+    T_OK(ne_qwriter_new(&wo, &w));
+    struct ne_query_opts qo = {.db = "iot", .now_ns = 10 * S};
+    T_OK(ne_query_text(&src, &qo, q, strlen(q), ne_qwriter_out(w)));
+    T_OK(ne_qwriter_finish(w));
+    char *p = NULL;
+    size_t n = 0;
+    T_OK(ne_qwriter_take(w, &p, &n));
+    T_CHECK(p != NULL && n == strlen(want) && memcmp(p, want, n) == 0);
+    ne_free(p);
+    T_OK(ne_qwriter_take(w, &p, &n)); /* nothing is left */
+    T_CHECK(p == NULL && n == 0);
+    ne_qwriter_free(&w);
+    wo.chunked = true;
+    T_CHECK(ne_qwriter_new(&wo, &w) == NE_EINVAL);
+}
+
 int main(void)
 {
     T_RUN(test_json_string_rows);
+    T_RUN(test_writer_keep);
     T_RUN(test_meta);
     T_RUN(test_raw);
     T_RUN(test_aggregates);
