@@ -8,9 +8,13 @@ neoedge's memtable, then runs q1..q4 five times on each engine and prints
 a table of the best latency, the ratio, and whether both answered the same
 (floats to 1e-9 relative). The first rows, /ping and SHOW DATABASES, show
 what the client and the HTTP round trip alone cost on each engine: the
-floor under every query's time. It never asserts on time.
+floor under every query's time. With --in-a-row N, a second table gives
+the medians of N requests in a row per engine of those and of q4 (caches
+warm; `taskset -c 0` keeps client and servers on one CPU, so that no
+request waits for another CPU to wake). It never asserts on time.
 
 Usage: bench_query.py --neoedge BIN [--baseline BIN] [--quick] [--data DIR] [--runs 5]
+                      [--in-a-row N]
 """
 import argparse
 import concurrent.futures
@@ -254,12 +258,33 @@ def best_of(port, db, q, runs):
 FLOOR = [("ping", "", None), ("show-db", "", "SHOW DATABASES")]
 
 
+def in_a_row(servers, labels, n):
+    """Prints the median of n requests in a row on each engine (the engines
+    one after the other, three rounds, the median of the rounds' medians)
+    for /ping, SHOW DATABASES and the SHOW queries of QUERIES."""
+    qs = FLOOR + [q for q in QUERIES if q[2].startswith("SHOW")]
+    med = {}
+    for _ in range(3):
+        for name, db, q in qs:
+            for k, (port, _) in enumerate(servers):
+                times, _ = timings(port, db, q, n)
+                med.setdefault((name, k), []).append(statistics.median(times) * 1e3)
+    print("\n| %d requests in a row, median (ms) | InfluxDB 1.6 | %s |" % (n, " | ".join(labels)))
+    print("|---|" + "---:|" * len(servers))
+    for name, _, _ in qs:
+        print("| %s | %s |" % (name, " | ".join(
+            "%.3f" % statistics.median(med[(name, k)]) for k in range(len(servers)))))
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--neoedge", required=True)
     ap.add_argument("--quick", action="store_true")
     ap.add_argument("--data", default=os.path.join(SRC, "bench", "data"))
     ap.add_argument("--runs", type=int, default=5)
+    ap.add_argument("--in-a-row", type=int, default=0, metavar="N",
+                    help="also time N requests in a row per engine (caches warm) of the floor "
+                    "rows and the meta queries, three rounds, and print their medians")
     ap.add_argument("--baseline", help="a second neoedge binary (e.g. an older build) loaded and "
                     "timed in the same run, for before/after figures")
     a = ap.parse_args()
@@ -354,6 +379,8 @@ def main():
             if a.baseline:
                 line += " %.2f / %.2f / %.1f |" % tuple(r[10:])
             print(line)
+        if a.in_a_row:
+            in_a_row(servers, [l for l, _, _ in nes], a.in_a_row)
     finally:
         stop_all(procs)
         shutil.rmtree(tmp, ignore_errors=True)
