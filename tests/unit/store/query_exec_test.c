@@ -464,6 +464,40 @@ static void test_json_string_rows(void)
                     "[\"k\",\"v-1\"],[\"\",7]]}]}]}\n");
 }
 
+/* Each byte that needs escaping, at each place of a 16-byte value, is
+ * escaped: the row writer's path for plain strings gives way to the
+ * escaping one wherever the byte is. */
+static void test_json_escape_positions(void)
+{
+    static const char specials[] = "\"\\<>&\x01\x1f\n";
+    static const char *const escs[] = {"\\\"", "\\\\", "\\u003c", "\\u003e",
+                                       "\\u0026", "\\u0001", "\\u001f", "\\n"};
+    for (size_t k = 0; k < sizeof specials - 1; k++) {
+        for (size_t pos = 0; pos < 16; pos++) {
+            char v[17] = "abcdefghijklmnop", want[64];
+            v[pos] = specials[k];
+            snprintf(want, sizeof want, "\"%.*s%s%s\"", (int)pos, "abcdefghijklmnop", escs[k],
+                     "abcdefghijklmnop" + pos + 1);
+            struct sink s = {0};
+            struct ne_qwriter_opts wo = {.format = NE_QFMT_JSON, .emit = emit, .emit_ctx = &s};
+            struct ne_qwriter *w = NULL;
+            T_OK(ne_qwriter_new(&wo, &w));
+            const struct ne_qout *o = ne_qwriter_out(w);
+            const char *names[1] = {"value"};
+            struct ne_qcell c = {.type = NE_QC_STRING};
+            c.v.s = (struct ne_sv){v, 16};
+            T_OK(o->begin_statement(o->ctx, 0));
+            T_OK(o->begin_series(o->ctx, "m", NULL, 0, names, 1));
+            T_OK(o->row(o->ctx, &c, 1));
+            T_OK(o->end_series(o->ctx));
+            T_OK(o->end_statement(o->ctx, NULL));
+            T_OK(ne_qwriter_finish(w));
+            ne_qwriter_free(&w);
+            T_CHECK(strstr(s.buf, want) != NULL);
+        }
+    }
+}
+
 /* A keeping writer hands over the same text a writer emits, and only
  * unchunked. */
 static void test_writer_keep(void)
@@ -493,6 +527,7 @@ int main(void)
 {
     T_RUN(test_json_string_rows);
     T_RUN(test_writer_keep);
+    T_RUN(test_json_escape_positions);
     T_RUN(test_meta);
     T_RUN(test_raw);
     T_RUN(test_aggregates);
