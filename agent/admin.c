@@ -69,6 +69,9 @@ struct ne_admin {
     char *token; /* guarded by mu; NULL: no auth */
     /* role central: the receiver of segment pushes; NULL otherwise */
     struct ne_central *central;
+    /* /ping's answer, the same every time: made once, queued by every
+     * request (libmicrohttpd counts its users), destroyed at stop */
+    struct MHD_Response *ping;
 };
 
 /* What a handler answers. body is owned (ne_malloc) or NULL. */
@@ -83,6 +86,7 @@ struct answer {
     const char *location;   /* Location header (redirects), static; NULL for none */
     bool page;              /* an HTML page: no caching, strict CSP */
     struct MHD_Response *stream; /* a streamed body (chunked /query), or NULL */
+    struct MHD_Response *shared; /* a response kept by the server (borrowed), or NULL */
 };
 
 struct request;
@@ -181,6 +185,7 @@ static bool authorized(struct ne_admin *a, struct MHD_Connection *c)
 static void h_ping(struct ne_admin *a, struct request *r, struct answer *out)
 {
     out->status = MHD_HTTP_NO_CONTENT;
+    out->shared = a->ping;
 }
 
 static void h_health(struct ne_admin *a, struct request *r, struct answer *out)
@@ -412,13 +417,6 @@ static const char *param(struct request *r, const char *key, char **owned)
     return *owned;
 }
 
-static int emit_sb(void *ctx, const char *p, size_t n)
-{
-    struct agent__sbuf *b = ctx;
-    agent__sb_put(b, p, n);
-    return b->err;
-}
-
 /* JSON by default; CSV for Accept: application/csv or text/csv (as
  * InfluxDB); an aligned text table for Accept: text/plain. */
 static enum ne_qfmt query_format(struct MHD_Connection *c, const char **ctype)
@@ -532,7 +530,6 @@ static void h_query(struct ne_admin *a, struct request *r, struct answer *out)
     const char *pretty = param(r, "pretty", &pr_owned);
     const char *chunked = param(r, "chunked", &ch_owned);
     const char *chunk_size = param(r, "chunk_size", &cs_owned);
-    struct agent__sbuf sb = {0};
     struct ne_qwriter *w = NULL;
     struct ne_iql_query *parsed = NULL;
     if (!q || !*q) {
@@ -553,8 +550,6 @@ static void h_query(struct ne_admin *a, struct request *r, struct answer *out)
         .format = query_format(r->conn, &ctype),
         .epoch = epoch,
         .pretty = pretty && strcmp(pretty, "true") == 0,
-        .emit = emit_sb,
-        .emit_ctx = &sb,
     };
     int rc;
     if (chunked && strcmp(chunked, "true") == 0 && wo.format != NE_QFMT_TABLE) {
@@ -564,6 +559,7 @@ static void h_query(struct ne_admin *a, struct request *r, struct answer *out)
                          ne_strerror(rc));
         goto out;
     }
+    wo.keep = true; /* the whole answer is the body, sent from the writer's buffer */
     rc = ne_qwriter_new(&wo, &w);
     if (rc != 0) {
         answer_error(out, MHD_HTTP_BAD_REQUEST, ne_strerror(rc));
@@ -576,19 +572,16 @@ static void h_query(struct ne_admin *a, struct request *r, struct answer *out)
     if (rc == 0) rc = ne_query_run(&src, &qo, parsed, ne_qwriter_out(w));
     ne_csrc_free(&cs);
     if (rc == 0) rc = ne_qwriter_finish(w);
-    if (rc != 0 || sb.err) {
-        answer_error(out, MHD_HTTP_INTERNAL_SERVER_ERROR, ne_strerror(sb.err ? sb.err : rc));
+    if (rc == 0) rc = ne_qwriter_take(w, &out->body, &out->len); /* taken over */
+    if (rc != 0) {
+        answer_error(out, MHD_HTTP_INTERNAL_SERVER_ERROR, ne_strerror(rc));
         goto out;
     }
     out->status = MHD_HTTP_OK;
     out->content_type = ctype;
-    out->body = sb.p; /* taken over */
-    out->len = sb.len;
-    sb.p = NULL;
 out:
     ne_iql_free(&parsed);
     ne_qwriter_free(&w);
-    agent__sb_free(&sb);
     ne_free(q_owned);
     ne_free(db_owned);
     ne_free(ep_owned);
@@ -687,8 +680,27 @@ static struct route *find_route(const char *path)
 
 /* ---- libmicrohttpd glue -------------------------------------------------- */
 
+/* The headers of every answer. */
+static void add_common_headers(struct MHD_Response *resp)
+{
+    MHD_add_response_header(resp, "X-Influxdb-Version", NE_HTTP_INFLUX_VERSION);
+    MHD_add_response_header(resp, "X-Influxdb-Build", "OSS");
+    MHD_add_response_header(resp, "X-Neoedge-Version", ne_agent_version_short());
+}
+
+/* The empty 204 answer of /ping, with the common headers; NULL when out
+ * of memory. The caller owns it (MHD_destroy_response). */
+static struct MHD_Response *ping_response(void)
+{
+    struct MHD_Response *resp =
+        MHD_create_response_from_buffer(0, (void *)"", MHD_RESPMEM_PERSISTENT);
+    if (resp) add_common_headers(resp);
+    return resp;
+}
+
 static enum MHD_Result send_answer(struct MHD_Connection *c, struct answer *ans)
 {
+    if (ans->shared) return MHD_queue_response(c, (unsigned)ans->status, ans->shared);
     struct MHD_Response *resp;
     if (ans->stream)
         resp = ans->stream;
@@ -703,9 +715,7 @@ static enum MHD_Result send_answer(struct MHD_Connection *c, struct answer *ans)
         return MHD_NO;
     }
     ans->body = NULL; /* the response owns it now */
-    MHD_add_response_header(resp, "X-Influxdb-Version", NE_HTTP_INFLUX_VERSION);
-    MHD_add_response_header(resp, "X-Influxdb-Build", "OSS");
-    MHD_add_response_header(resp, "X-Neoedge-Version", ne_agent_version_short());
+    add_common_headers(resp);
     if (ans->content_type)
         MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, ans->content_type);
     if (ans->retry_after[0])
@@ -991,6 +1001,7 @@ static int central_start(struct ne_admin *a, struct ne_agent *ag)
 
 static void admin_free(struct ne_admin *a)
 {
+    if (a->ping) MHD_destroy_response(a->ping);
     ne_central_close(&a->central);
     pthread_mutex_destroy(&a->mu);
     ne_free(a->token);
@@ -1015,6 +1026,11 @@ int ne_admin_start(const struct ne_admin_opts *o, struct ne_admin **out)
         return rc;
     }
     register_route_metrics();
+    a->ping = ping_response();
+    if (!a->ping) {
+        admin_free(a);
+        return NE_ENOMEM;
+    }
     rc = central_start(a, o->agent);
     if (rc != 0) {
         admin_free(a);

@@ -8,9 +8,13 @@ neoedge's memtable, then runs q1..q4 five times on each engine and prints
 a table of the best latency, the ratio, and whether both answered the same
 (floats to 1e-9 relative). The first rows, /ping and SHOW DATABASES, show
 what the client and the HTTP round trip alone cost on each engine: the
-floor under every query's time. It never asserts on time.
+floor under every query's time. With --in-a-row N, a second table gives
+the medians of N requests in a row per engine of those and of q4 (caches
+warm; `taskset -c 0` keeps client and servers on one CPU, so that no
+request waits for another CPU to wake). It never asserts on time.
 
 Usage: bench_query.py --neoedge BIN [--baseline BIN] [--quick] [--data DIR] [--runs 5]
+                      [--in-a-row N]
 """
 import argparse
 import concurrent.futures
@@ -18,6 +22,7 @@ import http.client
 import json
 import os
 import shutil
+import socket
 import statistics
 import subprocess
 import sys
@@ -131,22 +136,100 @@ def query(port, db, q):
 # InfluxDB client keeps: the clock then sees the request, the server's
 # work and the body arriving, not a TCP handshake or JSON decoding in
 # Python (done after the clock stops). The same client for both engines.
+#
+# It is a raw socket with the request bytes built before the clock
+# starts, reading the answer by its Content-Length or chunked framing:
+# http.client's own parsing costs more per request than neoedge's whole
+# answer to a small query, and would hide the servers' difference.
+class RawConn:
+    """A kept HTTP/1.1 connection to 127.0.0.1:port for GET requests."""
+
+    def __init__(self, port, timeout=600):
+        self.sock = socket.create_connection(("127.0.0.1", port), timeout=timeout)
+        self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        self.buf = b""
+
+    def close(self):
+        self.sock.close()
+
+    def _more(self):
+        d = self.sock.recv(262144)
+        if not d:
+            raise ConnectionError("the server closed the connection")
+        self.buf += d
+
+    def _line(self, start):
+        """Index of the CRLF at or after start, reading more as needed."""
+        while True:
+            i = self.buf.find(b"\r\n", start)
+            if i >= 0:
+                return i
+            self._more()
+
+    def _need(self, n):
+        while len(self.buf) < n:
+            self._more()
+
+    def get(self, request):
+        """Sends the prebuilt request bytes; returns (status, body bytes)."""
+        self.sock.sendall(request)
+        while True:
+            end = self.buf.find(b"\r\n\r\n")
+            if end >= 0:
+                break
+            self._more()
+        head = self.buf[:end].decode("latin-1").split("\r\n")
+        status = int(head[0].split(" ", 2)[1])
+        length, chunked = 0, False
+        for h in head[1:]:
+            k, _, v = h.partition(":")
+            k = k.strip().lower()
+            if k == "content-length":
+                length = int(v)
+            elif k == "transfer-encoding" and "chunked" in v.lower():
+                chunked = True
+        pos = end + 4
+        if not chunked:
+            self._need(pos + length)
+            body = self.buf[pos:pos + length]
+            self.buf = self.buf[pos + length:]
+            return status, body
+        parts = []
+        while True:
+            eol = self._line(pos)
+            size = int(self.buf[pos:eol].split(b";", 1)[0], 16)
+            pos = eol + 2
+            if size == 0:  # no trailers are expected: the blank line ends it
+                eol = self._line(pos)
+                while eol != pos:  # skip any trailer lines
+                    pos = eol + 2
+                    eol = self._line(pos)
+                self.buf = self.buf[eol + 2:]
+                return status, b"".join(parts)
+            self._need(pos + size + 2)
+            parts.append(self.buf[pos:pos + size])
+            pos += size + 2
+
+
 _conns = {}
+
+
+def _request_bytes(port, path):
+    return ("GET %s HTTP/1.1\r\nHost: 127.0.0.1:%d\r\n\r\n" % (path, port)).encode()
 
 
 def _timed_get(port, path):
     """(seconds, status, body) of GET path on the kept connection."""
+    req = _request_bytes(port, path)
     for attempt in range(2):
         c = _conns.get(port)
         if c is None:
-            c = _conns[port] = http.client.HTTPConnection("127.0.0.1", port, timeout=600)
+            c = _conns[port] = RawConn(port)
         try:
             t = time.perf_counter()
-            c.request("GET", path)
-            r = c.getresponse()
-            body = r.read()
-            return time.perf_counter() - t, r.status, body
-        except (http.client.HTTPException, OSError):
+            status, body = c.get(req)
+            return time.perf_counter() - t, status, body
+        except (ValueError, IndexError, OSError):
             c.close()  # the server closed it: one retry on a new one
             _conns.pop(port, None)
             if attempt:
@@ -175,12 +258,33 @@ def best_of(port, db, q, runs):
 FLOOR = [("ping", "", None), ("show-db", "", "SHOW DATABASES")]
 
 
+def in_a_row(servers, labels, n):
+    """Prints the median of n requests in a row on each engine (the engines
+    one after the other, three rounds, the median of the rounds' medians)
+    for /ping, SHOW DATABASES and the SHOW queries of QUERIES."""
+    qs = FLOOR + [q for q in QUERIES if q[2].startswith("SHOW")]
+    med = {}
+    for _ in range(3):
+        for name, db, q in qs:
+            for k, (port, _) in enumerate(servers):
+                times, _ = timings(port, db, q, n)
+                med.setdefault((name, k), []).append(statistics.median(times) * 1e3)
+    print("\n| %d requests in a row, median (ms) | InfluxDB 1.6 | %s |" % (n, " | ".join(labels)))
+    print("|---|" + "---:|" * len(servers))
+    for name, _, _ in qs:
+        print("| %s | %s |" % (name, " | ".join(
+            "%.3f" % statistics.median(med[(name, k)]) for k in range(len(servers)))))
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--neoedge", required=True)
     ap.add_argument("--quick", action="store_true")
     ap.add_argument("--data", default=os.path.join(SRC, "bench", "data"))
     ap.add_argument("--runs", type=int, default=5)
+    ap.add_argument("--in-a-row", type=int, default=0, metavar="N",
+                    help="also time N requests in a row per engine (caches warm) of the floor "
+                    "rows and the meta queries, three rounds, and print their medians")
     ap.add_argument("--baseline", help="a second neoedge binary (e.g. an older build) loaded and "
                     "timed in the same run, for before/after figures")
     a = ap.parse_args()
@@ -275,6 +379,8 @@ def main():
             if a.baseline:
                 line += " %.2f / %.2f / %.1f |" % tuple(r[10:])
             print(line)
+        if a.in_a_row:
+            in_a_row(servers, [l for l, _, _ in nes], a.in_a_row)
     finally:
         stop_all(procs)
         shutil.rmtree(tmp, ignore_errors=True)

@@ -232,15 +232,40 @@ static bool key_selected(const struct ne_iql_stmt *st, const char *key, const re
     }
 }
 
+/* A tag's key and value with their lengths (neither holds a NUL). */
 struct kv {
     const char *k, *v;
+    uint32_t kn, vn;
 };
+
+/* Byte order of two short strings, as strcmp orders them, compared in
+ * line: tag keys and values are mostly a few bytes sharing a prefix, which
+ * is skipped eight bytes at a time. */
+static int sv_cmp(const char *a, size_t an, const char *b, size_t bn)
+{
+    size_t n = an < bn ? an : bn, i = 0;
+    for (uint64_t x, y; i + 8 <= n; i += 8) {
+        memcpy(&x, a + i, 8);
+        memcpy(&y, b + i, 8);
+        if (x != y)
+            break;
+    }
+    for (; i < n; i++)
+        if (a[i] != b[i])
+            return (unsigned char)a[i] < (unsigned char)b[i] ? -1 : 1;
+    return an < bn ? -1 : an > bn;
+}
+
+static bool sv_eq(const char *a, size_t an, const char *b, size_t bn)
+{
+    return an == bn && memcmp(a, b, an) == 0;
+}
 
 static int cmp_kv(const void *a, const void *b)
 {
     const struct kv *x = a, *y = b;
-    int c = x->k == y->k ? 0 : strcmp(x->k, y->k);
-    return c ? c : strcmp(x->v, y->v);
+    int c = x->k == y->k ? 0 : sv_cmp(x->k, x->kn, y->k, y->kn);
+    return c ? c : sv_cmp(x->v, x->vn, y->v, y->vn);
 }
 
 /* The (key, value) pairs of SHOW TAG VALUES. Keys are interned (one
@@ -253,6 +278,10 @@ struct tv_ctx {
     struct kv *kvs;
     size_t n, cap;
     struct qstrs keys; /* distinct selected keys, in pool */
+    const char *last_key; /* the key interned last, and its length */
+    size_t last_key_n;
+    const char *one_key; /* WITH KEY = one key: that key and its length */
+    size_t one_key_n;
     struct qpool pool;
     int rc;
 };
@@ -260,19 +289,34 @@ struct tv_ctx {
 /* The interned copy of key k (added when new). NULL when out of memory. */
 static const char *tv_key(struct tv_ctx *t, struct ne_sv k)
 {
-    for (size_t i = t->keys.n; i > 0; i--)
-        if (strlen(t->keys.v[i - 1]) == k.n && memcmp(t->keys.v[i - 1], k.p, k.n) == 0)
-            return t->keys.v[i - 1];
-    const char *d = query__pool_dup(&t->pool, k.p, k.n);
-    if (!d || query__strs_push(&t->keys, d))
-        return NULL;
+    if (t->last_key && sv_eq(t->last_key, t->last_key_n, k.p, k.n))
+        return t->last_key; /* most series repeat the previous one's key */
+    const char *d = NULL;
+    for (size_t i = t->keys.n; i > 0 && !d; i--)
+        if (sv_eq(t->keys.v[i - 1], strlen(t->keys.v[i - 1]), k.p, k.n))
+            d = t->keys.v[i - 1];
+    if (!d) {
+        d = query__pool_dup(&t->pool, k.p, k.n);
+        if (!d || query__strs_push(&t->keys, d))
+            return NULL;
+    }
+    t->last_key = d;
+    t->last_key_n = k.n;
     return d;
+}
+
+/* key_selected, with WITH KEY = one key told by length first. */
+static bool tv_selected(const struct tv_ctx *t, struct ne_sv key)
+{
+    if (t->one_key)
+        return sv_eq(key.p, key.n, t->one_key, t->one_key_n);
+    return key_selected(t->st, key.p, t->re);
 }
 
 static int tv_add(struct tv_ctx *t, const struct ne_tag *tags, uint32_t ntags)
 {
     for (uint32_t j = 0; j < ntags; j++) {
-        if (!key_selected(t->st, tags[j].key.p, t->re))
+        if (!tv_selected(t, tags[j].key))
             continue;
         if (t->n == t->cap) {
             size_t cap = t->cap ? t->cap * 2 : 256;
@@ -286,7 +330,7 @@ static int tv_add(struct tv_ctx *t, const struct ne_tag *tags, uint32_t ntags)
         const char *v = query__pool_dup(&t->pool, tags[j].val.p, tags[j].val.n);
         if (!k || !v)
             return t->rc = NE_ENOMEM;
-        t->kvs[t->n++] = (struct kv){k, v};
+        t->kvs[t->n++] = (struct kv){k, v, tags[j].key.n, tags[j].val.n};
     }
     return 0;
 }
@@ -306,6 +350,28 @@ static int tv_add_list(struct qexec *x, const struct qschema *sch, const struct 
     return rc;
 }
 
+/* Sorts the n (> 0) pairs of kvs in place and drops repeats; returns how
+ * many are left. Series made in order often come sorted already: one pass
+ * then both checks the order and drops repeats; the first pair out of
+ * order sends what is left (the kept pairs and the unseen ones) to qsort. */
+static size_t sort_unique_kvs(struct kv *kvs, size_t n)
+{
+    size_t w = 1, i = 1;
+    for (int c; i < n && (c = cmp_kv(&kvs[i], &kvs[w - 1])) >= 0; i++)
+        if (c > 0)
+            kvs[w++] = kvs[i];
+    if (i == n)
+        return w;
+    memmove(kvs + w, kvs + i, (n - i) * sizeof *kvs);
+    n = w + (n - i);
+    qsort(kvs, n, sizeof *kvs, cmp_kv);
+    w = 1;
+    for (i = 1; i < n; i++)
+        if (cmp_kv(&kvs[i], &kvs[w - 1]) != 0)
+            kvs[w++] = kvs[i];
+    return w;
+}
+
 /* Sorts and de-duplicates the pairs and writes them as one series. */
 static int emit_tag_values(struct qexec *x, struct tv_ctx *t)
 {
@@ -314,24 +380,17 @@ static int emit_tag_values(struct qexec *x, struct tv_ctx *t)
     if (n == 0)
         return 0;
     struct kv *kvs = t->kvs;
-    size_t sorted = 1; /* series made in order often come sorted already */
-    while (sorted < n && cmp_kv(&kvs[sorted - 1], &kvs[sorted]) <= 0)
-        sorted++;
-    if (sorted < n)
-        qsort(kvs, n, sizeof *kvs, cmp_kv);
-    size_t w = 1;
-    for (size_t i = 1; i < n; i++)
-        if (cmp_kv(&kvs[i], &kvs[w - 1]) != 0)
-            kvs[w++] = kvs[i];
-    n = w;
+    n = sort_unique_kvs(kvs, n);
     size_t off = st->offset > 0 ? (size_t)st->offset : 0;
     size_t lim = st->limit > 0 ? (size_t)st->limit : SIZE_MAX;
     if (off >= n)
         return 0;
     const char *cols[2] = {"key", "value"};
     int rc = query__begin_series(x, t->meas, NULL, 0, cols, 2);
+    struct ne_qcell c[2] = {{.type = NE_QC_STRING}, {.type = NE_QC_STRING}};
     for (size_t i = off; rc == 0 && i < n && i - off < lim; i++) {
-        struct ne_qcell c[2] = {cell_str(kvs[i].k), cell_str(kvs[i].v)};
+        c[0].v.s = (struct ne_sv){kvs[i].k, kvs[i].kn};
+        c[1].v.s = (struct ne_sv){kvs[i].v, kvs[i].vn};
         rc = query__row(x, c, 2);
     }
     return rc ? rc : query__end_series(x);
@@ -342,6 +401,10 @@ static int tag_values_of(struct qexec *x, const struct ne_iql_stmt *st, const ch
 {
     regex_t re;
     struct tv_ctx t = {.st = st, .meas = meas};
+    if (st->with_key_op == NE_OP_EQ && st->nwith_keys == 1) {
+        t.one_key = st->with_keys[0];
+        t.one_key_n = strlen(t.one_key);
+    }
     if (st->with_key_regex) {
         int rc = query__regex_compile(&re, st->with_key_regex, x->err, sizeof x->err);
         if (rc)

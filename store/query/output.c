@@ -74,10 +74,12 @@ struct ne_qwriter {
 
 /* ---- buffer ----------------------------------------------------------------- */
 
-static void put(struct ne_qwriter *w, const char *p, size_t n)
+/* Makes room for n more bytes after len. False once the writer failed
+ * (error or out of memory: nothing more is written). */
+static bool reserve(struct ne_qwriter *w, size_t n)
 {
     if (w->rc || w->nomem)
-        return;
+        return false;
     if (w->len + n > w->cap) {
         size_t cap = w->cap ? w->cap : 4096;
         while (cap < w->len + n)
@@ -85,11 +87,18 @@ static void put(struct ne_qwriter *w, const char *p, size_t n)
         char *b = ne_realloc(w->buf, cap);
         if (!b) {
             w->nomem = true;
-            return;
+            return false;
         }
         w->buf = b;
         w->cap = cap;
     }
+    return true;
+}
+
+static void put(struct ne_qwriter *w, const char *p, size_t n)
+{
+    if (!reserve(w, n))
+        return;
     memcpy(w->buf + w->len, p, n);
     w->len += n;
 }
@@ -103,6 +112,8 @@ static int flush(struct ne_qwriter *w)
 {
     if (w->nomem)
         return NE_ENOMEM;
+    if (w->o.keep)
+        return w->rc; /* the whole answer stays for ne_qwriter_take */
     if (w->rc == 0 && w->len)
         w->rc = w->o.emit(w->o.emit_ctx, w->buf, w->len);
     w->len = 0;
@@ -566,6 +577,54 @@ static int j_begin_series(void *ctx, const char *name, const struct ne_tag *tags
     return maybe_flush(w);
 }
 
+/* Copies the n bytes of s to d; false (d then partly written) at the
+ * first byte JSON or InfluxDB's HTML-safe escaping must escape. */
+static bool copy_plain(char *d, const char *s, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if (json_special(c))
+            return false;
+        d[i] = (char)c;
+    }
+    return true;
+}
+
+/* A row of strings none of which needs escaping (the rows of the SHOW
+ * statements), written with one reservation and no calls per cell. False
+ * when the row is not such a row or the writer failed: nothing is then
+ * written and the general path writes it (or sees the failure). */
+static bool j_row_plain(struct ne_qwriter *w, const struct ne_qcell *cells, size_t n)
+{
+    static const char first[] = ",\"values\":[[", next[] = ",[";
+    size_t need = sizeof first + 1;
+    for (size_t i = 0; i < n; i++) {
+        if (cells[i].type != NE_QC_STRING)
+            return false;
+        need += cells[i].v.s.n + 3;
+    }
+    if (!reserve(w, need))
+        return false;
+    char *d = w->buf + w->len;
+    const char *open = w->any_row ? next : first;
+    size_t on = w->any_row ? sizeof next - 1 : sizeof first - 1;
+    memcpy(d, open, on);
+    d += on;
+    for (size_t i = 0; i < n; i++) {
+        if (i)
+            *d++ = ',';
+        *d++ = '"';
+        if (!copy_plain(d, cells[i].v.s.p, cells[i].v.s.n))
+            return false;
+        d += cells[i].v.s.n;
+        *d++ = '"';
+    }
+    *d++ = ']';
+    w->len = (size_t)(d - w->buf);
+    w->any_row = true;
+    return true;
+}
+
 static int j_row(void *ctx, const struct ne_qcell *cells, size_t n)
 {
     struct ne_qwriter *w = ctx;
@@ -575,6 +634,8 @@ static int j_row(void *ctx, const struct ne_qcell *cells, size_t n)
             return rc;
     }
     w->chunk_rows++;
+    if (j_row_plain(w, cells, n))
+        return maybe_flush(w);
     puts_(w, w->any_row ? ",[" : ",\"values\":[[");
     w->any_row = true;
     char b[400];
@@ -886,7 +947,7 @@ static int epoch_divisor(const char *e, int64_t *out)
 int ne_qwriter_new(const struct ne_qwriter_opts *o, struct ne_qwriter **out)
 {
     int64_t div;
-    if (!o || !o->emit || epoch_divisor(o->epoch, &div))
+    if (!o || (o->keep ? o->chunked : !o->emit) || epoch_divisor(o->epoch, &div))
         return NE_EINVAL;
     struct ne_qwriter *w = ne_calloc(1, sizeof *w);
     if (!w)
@@ -936,6 +997,23 @@ int ne_qwriter_finish(struct ne_qwriter *w)
     if (w->o.format == NE_QFMT_JSON && !(w->o.chunked && w->any_stmt))
         puts_(w, w->any_stmt ? "]}\n" : "{\"results\":[]}\n");
     return flush(w);
+}
+
+int ne_qwriter_take(struct ne_qwriter *w, char **p, size_t *n)
+{
+    *p = NULL;
+    *n = 0;
+    if (w->nomem)
+        return NE_ENOMEM;
+    if (w->rc)
+        return w->rc;
+    if (w->len) {
+        *p = w->buf;
+        *n = w->len;
+        w->buf = NULL;
+        w->len = w->cap = 0;
+    }
+    return 0;
 }
 
 void ne_qwriter_free(struct ne_qwriter **wp)

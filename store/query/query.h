@@ -179,6 +179,11 @@ struct ne_qwriter_opts {
      * table format ignores it. chunk_size: rows per response, 0 = 10000. */
     bool chunked;
     size_t chunk_size;
+    /* Unchunked only: the writer keeps the whole answer in its buffer
+     * instead of passing it to emit (which may then be NULL), for the
+     * caller to take with ne_qwriter_take: an HTTP body sent as it is,
+     * without a copy. */
+    bool keep;
 };
 
 struct ne_qwriter; /* opaque; buffers output and flushes it through emit */
@@ -189,6 +194,11 @@ int ne_qwriter_new(const struct ne_qwriter_opts *o, struct ne_qwriter **out);
 const struct ne_qout *ne_qwriter_out(struct ne_qwriter *w);
 /* Writes the closing text (JSON "]}") and flushes. */
 int ne_qwriter_finish(struct ne_qwriter *w);
+/* A keeping writer's text so far, handed over: *p (the caller frees it
+ * with ne_free; NULL when empty) and its length *n; the writer is empty
+ * after. 0, NE_ENOMEM when the writer ran out of memory (nothing handed
+ * over), or the error that stopped it. */
+int ne_qwriter_take(struct ne_qwriter *w, char **p, size_t *n);
 void ne_qwriter_free(struct ne_qwriter **wp);
 
 /* ---- streaming an answer ---------------------------------------------------------- */

@@ -5,6 +5,7 @@
 #include "store/query/query.h"
 
 #include "ports/err.h"
+#include "ports/platform.h"
 #include <math.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -158,6 +159,18 @@ static void test_meta(void)
     T_EQ_STR(json("SHOW SERIES"),
              "{\"results\":[{\"statement_id\":0,\"series\":[{\"columns\":[\"key\"],\"values\":"
              "[[\"env,device=d1,site=a\"],[\"env,device=d2,site=b\"]]}]}]}\n");
+    /* the pairs arrive out of order: device, site, device, site */
+    T_EQ_STR(json("SHOW TAG VALUES FROM env WITH KEY IN (\"site\", \"device\")"),
+             "{\"results\":[{\"statement_id\":0,\"series\":[{\"name\":\"env\",\"columns\":"
+             "[\"key\",\"value\"],\"values\":[[\"device\",\"d1\"],[\"device\",\"d2\"],"
+             "[\"site\",\"a\"],[\"site\",\"b\"]]}]}]}\n");
+    T_EQ_STR(json("SHOW TAG VALUES FROM env WITH KEY = \"device\""),
+             "{\"results\":[{\"statement_id\":0,\"series\":[{\"name\":\"env\",\"columns\":"
+             "[\"key\",\"value\"],\"values\":[[\"device\",\"d1\"],[\"device\",\"d2\"]]}]}]}\n");
+    T_EQ_STR(json("SHOW TAG VALUES FROM env WITH KEY =~ /e/ LIMIT 2 OFFSET 1"),
+             "{\"results\":[{\"statement_id\":0,\"series\":[{\"name\":\"env\",\"columns\":"
+             "[\"key\",\"value\"],\"values\":[[\"device\",\"d2\"],[\"site\",\"a\"]]}]}]}\n");
+    T_EQ_STR(json("SHOW TAG VALUES FROM env WITH KEY = \"dev\""), "{\"results\":[{\"statement_id\":0}]}\n");
     T_EQ_STR(json("SHOW TAG KEYS; SHOW MEASUREMENTS ON nope"),
              "{\"results\":[{\"statement_id\":0,\"series\":[{\"name\":\"env\",\"columns\":"
              "[\"tagKey\"],\"values\":[[\"device\"],[\"site\"]]}]},{\"statement_id\":1,"
@@ -417,8 +430,104 @@ static void test_float_text(void)
              "[\"time\",\"min\"],\"values\":[[0,1]]}]}]}\n");
 }
 
+/* Rows of strings, plain and needing escapes, through the JSON writer
+ * directly: a row written in one go and a row that falls back to escaping
+ * give the same text as ever. */
+static void test_json_string_rows(void)
+{
+    struct sink s = {0};
+    struct ne_qwriter_opts wo = {.format = NE_QFMT_JSON, .emit = emit, .emit_ctx = &s};
+    struct ne_qwriter *w = NULL;
+    T_OK(ne_qwriter_new(&wo, &w));
+    const struct ne_qout *o = ne_qwriter_out(w);
+    const char *names[2] = {"key", "value"};
+    struct ne_qcell plain[2] = {{.type = NE_QC_STRING}, {.type = NE_QC_STRING}};
+    plain[0].v.s = ne_sv_c("k");
+    plain[1].v.s = ne_sv_c("v-1");
+    struct ne_qcell esc[2] = {{.type = NE_QC_STRING}, {.type = NE_QC_STRING}};
+    esc[0].v.s = ne_sv_c("k");
+    esc[1].v.s = ne_sv_c("a\"b<c>\\&\n");
+    struct ne_qcell mixed[2] = {{.type = NE_QC_STRING}, {.type = NE_QC_INT}};
+    mixed[0].v.s = ne_sv_c("");
+    mixed[1].v.i = 7;
+    T_OK(o->begin_statement(o->ctx, 0));
+    T_OK(o->begin_series(o->ctx, "m", NULL, 0, names, 2));
+    T_OK(o->row(o->ctx, esc, 2));
+    T_OK(o->row(o->ctx, plain, 2));
+    T_OK(o->row(o->ctx, mixed, 2));
+    T_OK(o->end_series(o->ctx));
+    T_OK(o->end_statement(o->ctx, NULL));
+    T_OK(ne_qwriter_finish(w));
+    ne_qwriter_free(&w);
+    T_EQ_STR(s.buf, "{\"results\":[{\"statement_id\":0,\"series\":[{\"name\":\"m\",\"columns\":"
+                    "[\"key\",\"value\"],\"values\":[[\"k\",\"a\\\"b\\u003cc\\u003e\\\\\\u0026\\n\"],"
+                    "[\"k\",\"v-1\"],[\"\",7]]}]}]}\n");
+}
+
+/* Each byte that needs escaping, at each place of a 16-byte value, is
+ * escaped: the row writer's path for plain strings gives way to the
+ * escaping one wherever the byte is. */
+static void test_json_escape_positions(void)
+{
+    static const char specials[] = "\"\\<>&\x01\x1f\n";
+    static const char *const escs[] = {"\\\"", "\\\\", "\\u003c", "\\u003e",
+                                       "\\u0026", "\\u0001", "\\u001f", "\\n"};
+    for (size_t k = 0; k < sizeof specials - 1; k++) {
+        for (size_t pos = 0; pos < 16; pos++) {
+            char v[17] = "abcdefghijklmnop", want[64];
+            v[pos] = specials[k];
+            snprintf(want, sizeof want, "\"%.*s%s%s\"", (int)pos, "abcdefghijklmnop", escs[k],
+                     "abcdefghijklmnop" + pos + 1);
+            struct sink s = {0};
+            struct ne_qwriter_opts wo = {.format = NE_QFMT_JSON, .emit = emit, .emit_ctx = &s};
+            struct ne_qwriter *w = NULL;
+            T_OK(ne_qwriter_new(&wo, &w));
+            const struct ne_qout *o = ne_qwriter_out(w);
+            const char *names[1] = {"value"};
+            struct ne_qcell c = {.type = NE_QC_STRING};
+            c.v.s = (struct ne_sv){v, 16};
+            T_OK(o->begin_statement(o->ctx, 0));
+            T_OK(o->begin_series(o->ctx, "m", NULL, 0, names, 1));
+            T_OK(o->row(o->ctx, &c, 1));
+            T_OK(o->end_series(o->ctx));
+            T_OK(o->end_statement(o->ctx, NULL));
+            T_OK(ne_qwriter_finish(w));
+            ne_qwriter_free(&w);
+            T_CHECK(strstr(s.buf, want) != NULL);
+        }
+    }
+}
+
+/* A keeping writer hands over the same text a writer emits, and only
+ * unchunked. */
+static void test_writer_keep(void)
+{
+    const char *q = "SHOW TAG VALUES FROM env WITH KEY IN (\"site\", \"device\"); SHOW DATABASES";
+    char want[4096];
+    snprintf(want, sizeof want, "%s", run(q, NE_QFMT_JSON, "s"));
+    struct ne_qwriter_opts wo = {.format = NE_QFMT_JSON, .epoch = "s", .keep = true};
+    struct ne_qwriter *w = NULL;
+    T_OK(ne_qwriter_new(&wo, &w));
+    struct ne_query_opts qo = {.db = "iot", .now_ns = 10 * S};
+    T_OK(ne_query_text(&src, &qo, q, strlen(q), ne_qwriter_out(w)));
+    T_OK(ne_qwriter_finish(w));
+    char *p = NULL;
+    size_t n = 0;
+    T_OK(ne_qwriter_take(w, &p, &n));
+    T_CHECK(p != NULL && n == strlen(want) && memcmp(p, want, n) == 0);
+    ne_free(p);
+    T_OK(ne_qwriter_take(w, &p, &n)); /* nothing is left */
+    T_CHECK(p == NULL && n == 0);
+    ne_qwriter_free(&w);
+    wo.chunked = true;
+    T_CHECK(ne_qwriter_new(&wo, &w) == NE_EINVAL);
+}
+
 int main(void)
 {
+    T_RUN(test_json_string_rows);
+    T_RUN(test_writer_keep);
+    T_RUN(test_json_escape_positions);
     T_RUN(test_meta);
     T_RUN(test_raw);
     T_RUN(test_aggregates);
