@@ -999,7 +999,8 @@ static void partition_poll(struct cluster *c)
     for (size_t k = 0; k < nw && c->ndropped < 16; k++) {
         struct ne_swim_member_info m;
         if (is_dropped(c, want[k]) || ne_membership_find(c->mem, want[k], &m) != 0) continue;
-        snprintf(c->dropped[c->ndropped], sizeof c->dropped[0], "%s", want[k]);
+        snprintf(c->dropped[c->ndropped], sizeof c->dropped[0], "%.*s",
+                 (int)sizeof c->dropped[0] - 1, want[k]); /* ids fit: checked by valid_id */
         snprintf(c->dropped_addr[c->ndropped], sizeof c->dropped_addr[0], "%s", m.addr);
         partition_set(c, want[k], m.addr, true);
         c->ndropped++;
