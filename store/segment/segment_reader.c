@@ -8,14 +8,15 @@
  * time order without overlap; block offsets are contiguous from the header
  * to the footer; each block's stats have the column's type. Nothing is
  * changed after open, so the read functions are safe from many threads.
- * Memory: one struct ne_seg_col per column, one 48-byte struct
+ * Memory: one 64-byte struct ne_seg_col per column, one 48-byte struct
  * ne_seg_blockref per block (offset, length, CRC, time range, count and
  * where its full statistics sit in the arena) and the arena: the bytes of
- * the footer still needed after open, i.e. each block's stats record
- * (preceded by its version CRC in versioned columns: a tag byte and the
- * serialised values, without the type, count and times the block entry
- * already holds: STATS_REC_FULL) and each distinct field name once. The full statistics are parsed from there when asked
- * for (ne_seg_block_stats): keeping them parsed cost 136 bytes per block
+ * the footer still needed after open, i.e. each block's stats record (a
+ * tag byte and the serialised values, without the type, count and times
+ * the block entry already holds: see STATS_REC_FULL), preceded by its
+ * version CRC in versioned columns, and each distinct field name once.
+ * The full statistics are parsed from there when asked for
+ * (ne_seg_block_stats): keeping them parsed cost 136 bytes per block
  * and as much again per column, and keeping the whole footer the column
  * headers, block lengths and CRCs a second time, for every open segment.
  * Blocks are read with ne_file_pread into the caller's ne_seg_block.
@@ -33,7 +34,7 @@ static const char MOD[] = "segment";
 
 /* What every open segment keeps per block and per column (see Memory). */
 _Static_assert(sizeof(struct ne_seg_blockref) <= 48, "block index entry grew");
-_Static_assert(sizeof(struct ne_seg_col) <= 72, "column entry grew");
+_Static_assert(sizeof(struct ne_seg_col) <= 64, "column entry grew");
 
 int seg__pread(const struct ne_seg *r, void *buf, size_t len, uint64_t off)
 {
@@ -301,7 +302,6 @@ static void col_add_block(struct ne_seg_col *c, const struct ne_seg_blockref *b,
         c->min_ts = b->stats.min_ts;
     c->max_ts = b->stats.max_ts;
     c->npoints += b->stats.count;
-    c->bytes += b->len;
 }
 
 static int parse_col(struct ne_seg *r, struct fparse *fp, uint32_t i)
@@ -604,6 +604,14 @@ int ne_seg_block_stats(const struct ne_seg *r, uint32_t col, uint32_t b,
     out->min_ts = out->first_ts = ref->stats.min_ts;
     out->max_ts = out->last_ts = ref->stats.max_ts;
     return ne_block_stats_get_values(p + 1, left - 1, out, &used) ? NE_ECORRUPT : 0;
+}
+
+uint64_t ne_seg_col_bytes(const struct ne_seg *r, uint32_t col)
+{
+    uint64_t n = 0;
+    for (uint32_t b = 0; col < r->info.ncols && b < r->cols[col].nblocks; b++)
+        n += r->blocks[r->col_block0[col] + b].len;
+    return n;
 }
 
 int ne_seg_col_stats(const struct ne_seg *r, uint32_t col, struct ne_block_stats *out)
