@@ -331,7 +331,7 @@ static void type_table(const char *path)
         return;
     uint64_t block_bytes = 0;
     for (uint32_t c = 0; c < ne_seg_info(r)->ncols; c++)
-        block_bytes += ne_seg_col(r, c)->bytes;
+        block_bytes += ne_seg_col_bytes(r, c);
     printf("| %-28s | %14" PRIu64 " |\n", "index+header+tail bytes",
            ne_seg_info(r)->file_bytes - block_bytes);
     for (uint8_t t = NE_V_FLOAT; t <= NE_V_STRING; t++) {
@@ -339,7 +339,7 @@ static void type_table(const char *path)
         for (uint32_t c = 0; c < ne_seg_info(r)->ncols; c++) {
             const struct ne_seg_col *col = ne_seg_col(r, c);
             if (col->key.type == t) {
-                bytes += col->bytes;
+                bytes += ne_seg_col_bytes(r, c);
                 pts += col->npoints;
             }
         }

@@ -155,6 +155,21 @@ int ne_block_stats_put(const struct ne_block_stats *st, struct ne_buf *out);
  * 0 or NE_ECORRUPT. */
 int ne_block_stats_get(const uint8_t *p, size_t len, struct ne_block_stats *out, size_t *used);
 
+/* ne_block_stats_get, and *values_off (if not NULL) gets where the
+ * per-type values start in p (after last_ts; == *used when count is 0):
+ * for a caller that keeps the times elsewhere and only those bytes.
+ * 0 or NE_ECORRUPT. */
+int ne_block_stats_get_split(const uint8_t *p, size_t len, struct ne_block_stats *out,
+                             size_t *used, size_t *values_off);
+
+/* Parses the per-type values that ne_block_stats_put wrote after last_ts
+ * (the bytes from ne_block_stats_get_split's *values_off on) into *st,
+ * whose type and count (>= 1) the caller has set; the other fields are
+ * left as they are. String views point into p. *used gets the bytes
+ * consumed. 0, NE_EINVAL (bad type or count 0) or NE_ECORRUPT. */
+int ne_block_stats_get_values(const uint8_t *p, size_t len, struct ne_block_stats *st,
+                              size_t *used);
+
 /* ---- encode / decode --------------------------------------------------- */
 
 /*

@@ -302,11 +302,10 @@ static int get_sv(struct ne_rd *r, struct ne_sv *s)
     return 0;
 }
 
-static int get_body(struct ne_rd *r, struct ne_block_stats *st)
+static int get_times(struct ne_rd *r, struct ne_block_stats *st)
 {
-    uint64_t dmax, dfirst, dlast, tc;
+    uint64_t dmax, dfirst, dlast;
     int64_t min_ts;
-    uint8_t bits;
     int bad = 0;
     bad |= ne_rd_svarint(r, &min_ts);
     bad |= ne_rd_uvarint(r, &dmax);
@@ -317,6 +316,15 @@ static int get_body(struct ne_rd *r, struct ne_block_stats *st)
     st->max_ts = (int64_t)((uint64_t)min_ts + dmax);
     st->first_ts = (int64_t)((uint64_t)min_ts + dfirst);
     st->last_ts = (int64_t)((uint64_t)min_ts + dlast);
+    return 0;
+}
+
+/* The per-type part that follows last_ts: st->type and st->count set. */
+static int get_values(struct ne_rd *r, struct ne_block_stats *st)
+{
+    uint64_t tc;
+    uint8_t bits;
+    int bad = 0;
     switch (st->type) {
     case NE_V_FLOAT:
     case NE_V_INT:
@@ -353,7 +361,8 @@ static int get_body(struct ne_rd *r, struct ne_block_stats *st)
     return bad ? NE_ECORRUPT : 0;
 }
 
-int ne_block_stats_get(const uint8_t *p, size_t len, struct ne_block_stats *out, size_t *used)
+int ne_block_stats_get_split(const uint8_t *p, size_t len, struct ne_block_stats *out,
+                             size_t *used, size_t *values_off)
 {
     struct ne_rd r;
     struct ne_block_stats st;
@@ -364,8 +373,30 @@ int ne_block_stats_get(const uint8_t *p, size_t len, struct ne_block_stats *out,
         return NE_ECORRUPT;
     if (!type_ok(st.type) || count > UINT32_MAX) return NE_ECORRUPT;
     st.count = (uint32_t)count;
-    if (st.count && get_body(&r, &st) != 0) return NE_ECORRUPT;
+    size_t voff = 0;
+    if (st.count) {
+        if (get_times(&r, &st) != 0) return NE_ECORRUPT;
+        voff = (size_t)(r.p - p);
+        if (get_values(&r, &st) != 0) return NE_ECORRUPT;
+    }
     *out = st;
+    *used = (size_t)(r.p - p);
+    if (values_off) *values_off = voff ? voff : *used;
+    return 0;
+}
+
+int ne_block_stats_get(const uint8_t *p, size_t len, struct ne_block_stats *out, size_t *used)
+{
+    return ne_block_stats_get_split(p, len, out, used, NULL);
+}
+
+int ne_block_stats_get_values(const uint8_t *p, size_t len, struct ne_block_stats *st,
+                              size_t *used)
+{
+    struct ne_rd r;
+    if (!type_ok(st->type) || st->count == 0) return NE_EINVAL;
+    ne_rd_init(&r, p, len);
+    if (get_values(&r, st) != 0) return NE_ECORRUPT;
     *used = (size_t)(r.p - p);
     return 0;
 }

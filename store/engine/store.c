@@ -67,6 +67,12 @@
 #define PROBE_NS       50000000LL /* a full disk is retried this often */
 #define SPACE_CHECK_NS 1000000000LL
 #define WRITE_WAIT_NS  1000000000LL /* longest wait for room before NE_EBUSY */
+/* With this many segments open and a merge running, a flush waits (at most
+ * FLUSH_HOLD_NS) for the merge to publish before it adds one more: each
+ * open segment keeps its index in memory, and an import whose flushes
+ * outrun the merges would otherwise pile them up. */
+#define FLUSH_HOLD_SEGS 10
+#define FLUSH_HOLD_NS   500000000LL
 
 static const char *const reject_names[NE_REJ__COUNT] = {"future", "too_old", "type", "cardinality",
                                                         "invalid"};
@@ -1282,10 +1288,23 @@ static void timed_wait(struct ne_store *s, int64_t ns)
     pthread_cond_timedwait(&s->cv, &s->mu, &ts);
 }
 
+/* True while a flush should wait for the merge in progress (see
+ * FLUSH_HOLD_SEGS); *since is when the wait began (0: none). mu held. */
+static bool flush_held(const struct ne_store *s, int64_t *since)
+{
+    int64_t now = ne_time_mono_ns();
+    if (!s->compacting || s->nsegs < FLUSH_HOLD_SEGS) {
+        *since = 0;
+        return false;
+    }
+    if (!*since) *since = now;
+    return now - *since < FLUSH_HOLD_NS;
+}
+
 static void *flusher_main(void *arg)
 {
     struct ne_store *s = arg;
-    int64_t backoff = 0;
+    int64_t backoff = 0, held = 0;
     pthread_mutex_lock(&s->mu);
     while (!s->stop) {
         if (s->wal && eng_wal_failed(s->wal) && atomic_load(&s->state) == ENG_OK) {
@@ -1300,7 +1319,12 @@ static void *flusher_main(void *arg)
             if (atomic_load(&s->state) != ENG_OK) timed_wait(s, 200000000);
             continue;
         }
+        if (s->sealed && !s->flushing && !backoff && flush_held(s, &held)) {
+            timed_wait(s, 20000000);
+            continue;
+        }
         if (s->sealed && !s->flushing && !backoff) {
+            held = 0;
             pthread_mutex_unlock(&s->mu);
             int rc = eng_store_flush_sealed(s);
             pthread_mutex_lock(&s->mu);

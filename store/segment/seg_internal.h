@@ -82,7 +82,7 @@ struct ne_seg {
     uint32_t footer_len, footer_raw_len, footer_crc;
     char **dbs;                      /* ndbs names, each ne_malloc'd */
     struct ne_seg_col *cols;         /* ncols, key order */
-    uint64_t *col_block0;            /* first block of column i in blocks[] */
+    uint32_t *col_block0;            /* first block of column i in blocks[] */
     struct ne_seg_blockref *blocks;  /* nblocks, column by column, time order */
     uint8_t *footer;                 /* raw footer, while open parses it */
     uint8_t *arena;                  /* what stays of the footer: field

@@ -195,9 +195,9 @@ struct ne_seg; /* opaque, immutable after open */
 
 /* Opens a segment: checks the tail (magic, version, lengths), reads the
  * footer, checks its CRC and its structure, and keeps the index in memory
- * (blocks stay on disk): 80 bytes per column, 48 per block, each block's
- * serialised statistics (some 20-70 bytes) and each distinct field name. Returns NE_ECORRUPT / NE_ECHECKSUM / NE_EVERSION
- * for a bad file. On success *out owns the reader: ne_seg_close. */
+ * (blocks stay on disk): 68 bytes per column, 48 per block, each block's
+ * statistic values (some 5-50 bytes) and each distinct field name.
+ * Returns NE_ECORRUPT / NE_ECHECKSUM / NE_EVERSION for a bad file. On success *out owns the reader: ne_seg_close. */
 int ne_seg_open(const char *path, struct ne_seg **out);
 
 /* Closes *rp and sets it to NULL. NULL-safe. */
@@ -221,8 +221,11 @@ struct ne_seg_col {
     uint32_t nblocks;
     uint64_t npoints;
     int64_t min_ts, max_ts;
-    uint64_t bytes;              /* encoded bytes of its blocks */
 };
+
+/* Encoded bytes of column col's blocks (their lengths summed from the
+ * index; version streams excluded), 0 if col is out of range. */
+uint64_t ne_seg_col_bytes(const struct ne_seg *r, uint32_t col);
 
 /* Column i (i < info.ncols), in key order. NULL if out of range. */
 const struct ne_seg_col *ne_seg_col(const struct ne_seg *r, uint32_t i);

@@ -8,13 +8,15 @@
  * time order without overlap; block offsets are contiguous from the header
  * to the footer; each block's stats have the column's type. Nothing is
  * changed after open, so the read functions are safe from many threads.
- * Memory: one struct ne_seg_col per column, one 48-byte struct
+ * Memory: one 64-byte struct ne_seg_col per column, one 48-byte struct
  * ne_seg_blockref per block (offset, length, CRC, time range, count and
  * where its full statistics sit in the arena) and the arena: the bytes of
- * the footer still needed after open, i.e. each block's serialised stats
- * (preceded by its version CRC in versioned columns) and each distinct
- * field name once. The full statistics are parsed from there when asked
- * for (ne_seg_block_stats): keeping them parsed cost 136 bytes per block
+ * the footer still needed after open, i.e. each block's stats record (a
+ * tag byte and the serialised values, without the type, count and times
+ * the block entry already holds: see STATS_REC_FULL), preceded by its
+ * version CRC in versioned columns, and each distinct field name once.
+ * The full statistics are parsed from there when asked for
+ * (ne_seg_block_stats): keeping them parsed cost 136 bytes per block
  * and as much again per column, and keeping the whole footer the column
  * headers, block lengths and CRCs a second time, for every open segment.
  * Blocks are read with ne_file_pread into the caller's ne_seg_block.
@@ -32,7 +34,7 @@ static const char MOD[] = "segment";
 
 /* What every open segment keeps per block and per column (see Memory). */
 _Static_assert(sizeof(struct ne_seg_blockref) <= 48, "block index entry grew");
-_Static_assert(sizeof(struct ne_seg_col) <= 72, "column entry grew");
+_Static_assert(sizeof(struct ne_seg_col) <= 64, "column entry grew");
 
 int seg__pread(const struct ne_seg *r, void *buf, size_t len, uint64_t off)
 {
@@ -137,6 +139,13 @@ static int load_footer(struct ne_seg *r, uint16_t flags)
     return 0;
 }
 
+/* A kept stats record starts with a tag byte: the stats' flags, whose
+ * type, count and time range are the block entry's and whose first/last
+ * timestamps are its min/max (time-sorted blocks); then the values as
+ * serialised (ne_block_stats_get_values). Tag STATS_REC_FULL: the whole
+ * serialised stats follow (first/last elsewhere, or an unknown flag). */
+#define STATS_REC_FULL 0x80u
+
 /* Distinct field names remembered while the arena fills (most segments
  * have a handful, repeated in every series); past that, names are copied. */
 #define NAME_SLOTS 256u
@@ -218,6 +227,23 @@ static int parse_dbs(struct ne_seg *r, struct ne_rd *rd)
     return 0;
 }
 
+/* Keeps a block's serialised stats (len bytes at p, the values from voff
+ * on) in the arena as a stats record (see Memory); returns its offset. */
+static uint32_t keep_stats(struct ne_seg *r, const struct ne_block_stats *st, const uint8_t *p,
+                           size_t len, size_t voff)
+{
+    uint8_t tag = st->flags;
+    bool implied = st->first_ts == st->min_ts && st->last_ts == st->max_ts &&
+                   !(st->flags & STATS_REC_FULL);
+    if (!implied) {
+        tag = STATS_REC_FULL;
+        voff = 0;
+    }
+    uint32_t at = arena_put(r, &tag, 1);
+    arena_put(r, p + voff, len - voff);
+    return at;
+}
+
 static int parse_block(struct ne_seg *r, struct fparse *fp, struct ne_seg_col *c, bool first)
 {
     uint64_t len;
@@ -231,7 +257,7 @@ static int parse_block(struct ne_seg *r, struct fparse *fp, struct ne_seg_col *c
     if (rc)
         return rc;
     uint64_t vlen = 0;
-    const uint8_t *keep = NULL; /* version CRC and stats: go to the arena */
+    const uint8_t *keep = NULL; /* the version CRC: goes to the arena */
     if (c->flags & NE_SEG_COL_VERSIONED) {
         uint32_t vcrc; /* kept in the arena: seg__block_vcrc */
         rc = rd_uv_max(&fp->rd, SEG_BLOCK_LEN_MAX, &vlen);
@@ -244,13 +270,13 @@ static int parse_block(struct ne_seg *r, struct fparse *fp, struct ne_seg_col *c
             return NE_ECORRUPT;
     }
     struct ne_block_stats full;
-    if (!keep)
-        keep = fp->rd.p;
-    rc = ne_block_stats_get(fp->rd.p, ne_rd_left(&fp->rd), &full, &used);
+    size_t voff;
+    rc = ne_block_stats_get_split(fp->rd.p, ne_rd_left(&fp->rd), &full, &used, &voff);
     if (rc)
         return rc;
-    b->at_ = arena_put(r, keep, (size_t)(fp->rd.p + used - keep)) +
-             (uint32_t)(fp->rd.p - keep);
+    if (keep)
+        arena_put(r, keep, 4);
+    b->at_ = keep_stats(r, &full, fp->rd.p, used, voff);
     fp->rd.p += used;
     const struct ne_block_stats *st = &full;
     if (len == 0 || len + vlen > r->footer_off - fp->off || st->type != c->key.type ||
@@ -276,7 +302,6 @@ static void col_add_block(struct ne_seg_col *c, const struct ne_seg_blockref *b,
         c->min_ts = b->stats.min_ts;
     c->max_ts = b->stats.max_ts;
     c->npoints += b->stats.count;
-    c->bytes += b->len;
 }
 
 static int parse_col(struct ne_seg *r, struct fparse *fp, uint32_t i)
@@ -302,7 +327,7 @@ static int parse_col(struct ne_seg *r, struct fparse *fp, uint32_t i)
         c->flags = NE_SEG_COL_VERSIONED;
         type &= (uint8_t)~SEG_TYPE_VERSIONED;
     }
-    if (!seg__type_ok(type) || nb == 0 || nb > UINT32_MAX)
+    if (!seg__type_ok(type) || nb == 0 || nb > UINT32_MAX - r->info.nblocks) /* col_block0 */
         return NE_ECORRUPT;
     c->key.db = (uint32_t)db;
     c->key.type = type;
@@ -313,7 +338,7 @@ static int parse_col(struct ne_seg *r, struct fparse *fp, uint32_t i)
         return NE_ECORRUPT;
     if (i == 0 || r->cols[i - 1].key.series_id != c->key.series_id)
         r->info.nseries++;
-    r->col_block0[i] = r->info.nblocks;
+    r->col_block0[i] = (uint32_t)r->info.nblocks;
     for (uint64_t b = 0; b < nb; b++) {
         rc = parse_block(r, fp, c, b == 0);
         if (rc)
@@ -568,9 +593,25 @@ int ne_seg_block_stats(const struct ne_seg *r, uint32_t col, uint32_t b,
     if (!ref)
         return NE_EINVAL;
     size_t used; /* parsed once at open: cannot fail short of a bug */
-    return ne_block_stats_get(r->arena + ref->at_, r->arena_len - ref->at_, out, &used)
-               ? NE_ECORRUPT
-               : 0;
+    const uint8_t *p = r->arena + ref->at_;
+    size_t left = r->arena_len - ref->at_;
+    if (p[0] & STATS_REC_FULL)
+        return ne_block_stats_get(p + 1, left - 1, out, &used) ? NE_ECORRUPT : 0;
+    memset(out, 0, sizeof *out);
+    out->type = r->cols[col].key.type;
+    out->flags = p[0];
+    out->count = ref->stats.count;
+    out->min_ts = out->first_ts = ref->stats.min_ts;
+    out->max_ts = out->last_ts = ref->stats.max_ts;
+    return ne_block_stats_get_values(p + 1, left - 1, out, &used) ? NE_ECORRUPT : 0;
+}
+
+uint64_t ne_seg_col_bytes(const struct ne_seg *r, uint32_t col)
+{
+    uint64_t n = 0;
+    for (uint32_t b = 0; col < r->info.ncols && b < r->cols[col].nblocks; b++)
+        n += r->blocks[r->col_block0[col] + b].len;
+    return n;
 }
 
 int ne_seg_col_stats(const struct ne_seg *r, uint32_t col, struct ne_block_stats *out)

@@ -233,8 +233,8 @@ static int inspect_col(const struct ne_seg *r, uint32_t c, FILE *out, struct ne_
             " points, %u blocks, %" PRIu64 " bytes (%.3f B/value), time [%" PRId64
             ", %" PRId64 "],",
             c, col->key.series_id, (int)col->key.field.n, col->key.field.p,
-            ne_vtype_name(col->key.type), db, col->npoints, col->nblocks, col->bytes,
-            (double)col->bytes / (double)col->npoints, col->min_ts, col->max_ts);
+            ne_vtype_name(col->key.type), db, col->npoints, col->nblocks, ne_seg_col_bytes(r, c),
+            (double)ne_seg_col_bytes(r, c) / (double)col->npoints, col->min_ts, col->max_ts);
     mix_print(out, "ts", mix.ts, mix.nts);
     mix_print(out, "val", mix.val, mix.nval);
     fprintf(out, " zstd=%u/%u crc=%s\n", mix.zstd, col->nblocks, first_err ? "BAD" : "ok");
@@ -272,7 +272,7 @@ static void inspect_types(const struct ne_seg *r, FILE *out)
         uint64_t bytes = 0, pts = 0;
         for (uint32_t c = 0; c < r->info.ncols; c++) {
             if (r->cols[c].key.type == t) {
-                bytes += r->cols[c].bytes;
+                bytes += ne_seg_col_bytes(r, c);
                 pts += r->cols[c].npoints;
             }
         }

@@ -197,6 +197,58 @@ static void test_serialise(void)
     ne_buf_free(&out);
 }
 
+/* The values part parsed alone, with the type, count and times given by
+ * the caller, gives back the same stats; count 0 has no values part. */
+static void test_split_values(void)
+{
+    int64_t ts[3] = {-5, 7, 1700000000000000000};
+    double f[3] = {2.5, NAN, -1e-300};
+    int64_t i[3] = {INT64_MIN, 3, INT64_MAX};
+    bool b[3] = {false, false, true};
+    struct ne_sv s[3] = {NE_SV("first"), NE_SV(""), NE_SV("last one")};
+    const void *vals[] = {f, i, i, b, s};
+    for (int t = NE_V_FLOAT; t <= NE_V_STRING; t++) {
+        struct ne_buf out = NE_BUF_INIT;
+        struct ne_block_stats st, full, part;
+        size_t used, voff, vused;
+        int bad;
+        T_OK(ne_block_stats_compute((enum ne_vtype)t, ts, vals[t - 1], 3, &st));
+        T_OK(ne_block_stats_put(&st, &out));
+        T_OK(ne_block_stats_get_split(out.p, out.len, &full, &used, &voff));
+        T_EQ_INT(used, out.len);
+        T_CHECK(voff > 2 && voff < used);
+        memset(&part, 0, sizeof part);
+        part.type = st.type;
+        part.flags = st.flags;
+        part.count = st.count;
+        part.min_ts = part.first_ts = st.min_ts;
+        part.max_ts = part.last_ts = st.max_ts;
+        T_OK(ne_block_stats_get_values(out.p + voff, used - voff, &part, &vused));
+        T_EQ_INT(vused, used - voff);
+        check_same(&st, &part, &bad);
+        if (bad) T_FAIL_("stats of type %d differ after get_values", t);
+        /* every truncation of the values fails */
+        for (size_t len = 0; len + voff < used; len++) {
+            uint8_t *c = ne_malloc(len ? len : 1);
+            memcpy(c, out.p + voff, len);
+            int rc = ne_block_stats_get_values(c, len, &part, &vused);
+            ne_free(c);
+            T_EQ_INT(rc, NE_ECORRUPT);
+        }
+        part.count = 0;
+        T_EQ_INT(ne_block_stats_get_values(out.p + voff, used - voff, &part, &vused), NE_EINVAL);
+        ne_buf_free(&out);
+    }
+    struct ne_buf out = NE_BUF_INIT;
+    struct ne_block_stats empty, back;
+    size_t used, voff;
+    T_OK(ne_block_stats_compute(NE_V_INT, ts, i, 0, &empty));
+    T_OK(ne_block_stats_put(&empty, &out));
+    T_OK(ne_block_stats_get_split(out.p, out.len, &back, &used, &voff));
+    T_EQ_INT(voff, used);
+    ne_buf_free(&out);
+}
+
 int main(void)
 {
     T_RUN(test_float_stats);
@@ -204,5 +256,6 @@ int main(void)
     T_RUN(test_bool_string_stats);
     T_RUN(test_merge);
     T_RUN(test_serialise);
+    T_RUN(test_split_values);
     return t_done();
 }

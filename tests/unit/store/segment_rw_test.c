@@ -12,6 +12,7 @@
 #include "ports/log.h"
 #include "ports/platform.h"
 #include "segment_testlib.h"
+#include "store/segment/seg_internal.h"
 #include "t.h"
 
 static char g_dir[256];
@@ -525,6 +526,51 @@ static void test_empty_segment(void)
     T_OK(ne_seg_verify(path, why, sizeof why));
 }
 
+/* Block stats whose first/last timestamps are not the block's min/max (a
+ * writer of time-sorted blocks never makes them; a block copied with such
+ * stats does) are kept whole and read back as they were written; the
+ * usual ones are read back from the values the index keeps. */
+static void test_stats_kept_whole(void)
+{
+    struct tl_col c;
+    struct ne_seg_info info;
+    tl_fill(&c, 9, "v", NE_V_FLOAT, 50, 1700000000000000000LL, 1000000000LL);
+    T_OK(tl_write(g_dir, 550, &c, 1, NULL, &info));
+    struct ne_seg *r = tl_open(g_dir, 550);
+    T_CHECK(r != NULL);
+    const struct ne_seg_blockref *ref = ne_seg_block(r, 0, 0);
+    T_CHECK(ref != NULL);
+    struct ne_block_stats st, got;
+    T_OK(ne_seg_block_stats(r, 0, 0, &st));
+    T_EQ_INT(st.first_ts, st.min_ts);
+    T_EQ_INT(st.last_ts, st.max_ts);
+    uint8_t *raw = ne_malloc(ref->len);
+    T_CHECK(raw != NULL);
+    T_OK(seg__pread(r, raw, ref->len, ref->off));
+    struct ne_block_stats odd = st;
+    odd.first_ts = st.max_ts; /* as if the block were not sorted by time */
+    odd.last_ts = st.min_ts;
+    struct ne_segw *w;
+    struct ne_seg_colkey key = tl_key(&c);
+    T_OK(ne_segw_open(g_dir, 551, NULL, &w));
+    T_OK(ne_segw_begin_column(w, &key));
+    T_OK(seg__segw_copy_block(w, raw, ref->len, ref->crc, 0, 0, &odd));
+    T_OK(ne_segw_end_column(w));
+    T_OK(ne_segw_finish(&w, &info));
+    struct ne_seg *r2 = tl_open(g_dir, 551);
+    T_CHECK(r2 != NULL);
+    T_OK(ne_seg_block_stats(r2, 0, 0, &got));
+    T_CHECK(stats_eq(&odd, &got));
+    T_EQ_INT(got.first_ts, st.max_ts);
+    T_EQ_INT(got.last_ts, st.min_ts);
+    T_OK(ne_seg_block_stats(r, 0, 0, &got));
+    T_CHECK(stats_eq(&st, &got));
+    ne_seg_close(&r2);
+    ne_seg_close(&r);
+    ne_free(raw);
+    tl_free(&c);
+}
+
 /* Rewrites the tail's version (and its CRC, so only the version is wrong). */
 static void test_unknown_version(void)
 {
@@ -701,6 +747,7 @@ int main(void)
     T_RUN(test_publication);
     T_RUN(test_argument_checks);
     T_RUN(test_empty_segment);
+    T_RUN(test_stats_kept_whole);
     T_RUN(test_unknown_version);
     T_RUN(test_names);
     T_RUN(test_inspect_verify);
