@@ -123,6 +123,17 @@ cl_steady() {
   return 0
 }
 
+# cl_up N...: starts nodes N..., and waits until each sees all of them
+# alive and no shard is moving or kept on any of them.
+cl_up() {
+  local n
+  for n in "$@"; do cl_start "$n"; done
+  for n in "$@"; do
+    it_expect "node$n sees $# alive members" it_wait_for 20 cl_alive_is "$n" $#
+  done
+  it_expect "the $# nodes settle (nothing moving)" it_wait_for 40 cl_settled "$@"
+}
+
 cl_alive_is() { [ "$(cl_field "$1" 'j["counts"]["alive"]')" = "$2" ]; }
 
 cl_positive() { "$PY" -c 'import sys; sys.exit(0 if float(sys.argv[1]) > 0 else 1)' "$1"; }

@@ -17,14 +17,8 @@
 it_setup
 cl_ports 3
 for n in 1 2 3; do cl_config $n 2 "anti_entropy_interval: 1s" "dead_member_timeout: 4s"; done
-for n in 1 2 3; do cl_start $n; done
-for n in 1 2 3; do
-  it_expect "node$n sees three alive members" it_wait_for 20 cl_alive_is $n 3
-done
-it_expect "the three nodes settle (nothing moving)" it_wait_for 40 cl_settled 1 2 3
-moves() { cl_field "$1" 'j["rebalance"]["moves_completed"]'; }
-dropped() { cl_field "$1" 'j["rebalance"]["shards_dropped"]'; }
-moves0=$(($(moves 1) + $(moves 2)))
+cl_up 1 2 3
+moves0=$(($(rb_moves 1) + $(rb_moves 2)))
 
 cl_writer W1 1 writer "$IT_DIR/stopA"
 cl_writer W2 2 writer "$IT_DIR/stopA"
@@ -52,7 +46,7 @@ removals=$(($(it_metric neoedge_cluster_members_removed_total '' "${HTTP[1]}") +
 it_expect "neoedge_cluster_members_removed_total counts it ($removals)" cl_positive "$removals"
 n_now=$(cat "$IT_DIR"/acked[12] | wc -l)
 it_expect "writes go on without node3" it_wait_for 20 acked_lines $((n_now + 1000 * RB_SCALE))
-re_replicated() { [ $(($(moves 1) + $(moves 2))) -gt "$moves0" ] && cl_settled 1 2; }
+re_replicated() { [ $(($(rb_moves 1) + $(rb_moves 2))) -gt "$moves0" ] && cl_settled 1 2; }
 it_expect "node1 and node2 copy node3's shards (moves done, nothing moving)" \
   it_wait_for $((60 * RB_SCALE)) re_replicated
 since() { "$PY" -c 'import sys, time; print("%.1f" % (float(sys.argv[2]) - float(sys.argv[1])))' "$@"; }
@@ -75,7 +69,7 @@ verdict=$("$PY" "$RB_CHECK" copies "$IT_DIR/cluster2.json" "$IT_DIR/acked1:node1
   "$IT_DIR/acked2:node2" -- "$IT_DIR/live/node1.json" "$IT_DIR/live/node2.json")
 it_eq "every acknowledged point is on both live nodes ($verdict)" "$?" 0
 
-dropped0=$(($(dropped 1) + $(dropped 2)))
+dropped0=$(($(rb_dropped 1) + $(rb_dropped 2)))
 cl_start 3
 for n in 1 2 3; do
   it_expect "node$n sees three alive members again" it_wait_for 20 cl_alive_is $n 3
@@ -91,7 +85,7 @@ cl_bg C "$PY" "$RB_CHECK" counter "${HTTP[1]}" "$IT_DIR/counts2" "$IT_DIR/stopB"
   "$IT_DIR/acked1" "$IT_DIR/acked2" "$IT_DIR/acked4" "$IT_DIR/acked5"
 n_now=$(cat "$IT_DIR"/acked[1245] | wc -l)
 it_expect "writes go on with node3 back" it_wait_for 20 acked_lines $((n_now + 1000 * RB_SCALE))
-moved_back() { [ $(($(dropped 1) + $(dropped 2))) -gt "$dropped0" ] && cl_settled 1 2 3; }
+moved_back() { [ $(($(rb_dropped 1) + $(rb_dropped 2))) -gt "$dropped0" ] && cl_settled 1 2 3; }
 it_expect "the shards move back (node1 and node2 drop the copies node3 took back) and settle" \
   it_wait_for $((60 * RB_SCALE)) moved_back
 touch "$IT_DIR/stopB"

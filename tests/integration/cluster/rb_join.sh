@@ -15,11 +15,7 @@
 RB_FACTOR=${1:-2}
 it_setup
 rb_setup
-for n in 1 2 3; do cl_start $n; done
-for n in 1 2 3; do
-  it_expect "node$n sees three alive members" it_wait_for 20 cl_alive_is $n 3
-done
-it_expect "the three nodes settle (nothing moving)" it_wait_for 30 cl_settled 1 2 3
+cl_up 1 2 3
 
 cl_writer W1 1 writer "$IT_DIR/stop"
 cl_writer W2 2 writer "$IT_DIR/stop"

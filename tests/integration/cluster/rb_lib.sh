@@ -33,3 +33,7 @@ rb_local_stores() {
   cl_read_stores "$@"
   cl_no_sanitizer_reports
 }
+
+# Shard moves completed on node N, and shard copies it dropped.
+rb_moves() { cl_field "$1" 'j["rebalance"]["moves_completed"]'; }
+rb_dropped() { cl_field "$1" 'j["rebalance"]["shards_dropped"]'; }

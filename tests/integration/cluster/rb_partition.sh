@@ -31,13 +31,12 @@ partition() {
 }
 removed() { cl_field "$1" 'sorted(j["rebalance"]["removed"])'; }
 state_of() { cl_field "$1" "[m['state'] for m in j['members'] if m['id'] == '$2'][0]"; }
-moves() { cl_field "$1" 'j["rebalance"]["moves_completed"]'; }
 
 cl_writer W1 1 writer "$IT_DIR/stop"
 cl_writer W3 3 writer "$IT_DIR/stop"
 acked() { [ "$(wc -l <"$IT_DIR/acked$1")" -ge "$2" ]; }
 it_expect "the writers are under way" it_wait_for 20 acked 3 500
-moves0=$(($(moves 1) + $(moves 2)))
+moves0=$(($(rb_moves 1) + $(rb_moves 2)))
 
 partition 1 node3
 partition 2 node3
@@ -46,7 +45,7 @@ node3_out() { [ "$(removed "$1")" = "['node3']" ]; }
 for n in 1 2; do
   it_expect "node$n removes node3 after dead_member_timeout" it_wait_for 30 node3_out $n
 done
-re_replicated() { [ $(($(moves 1) + $(moves 2))) -gt "$moves0" ] && cl_settled 1 2; }
+re_replicated() { [ $(($(rb_moves 1) + $(rb_moves 2))) -gt "$moves0" ] && cl_settled 1 2; }
 it_expect "node1 and node2 copy node3's shards between them" it_wait_for 60 re_replicated
 for p in node1 node2; do
   it_eq "node3 sees $p dead" "$(state_of 3 $p)" dead

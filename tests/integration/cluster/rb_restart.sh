@@ -12,17 +12,11 @@
 . "$(dirname "$0")/rb_lib.sh"
 it_setup
 rb_setup
-for n in 1 2 3; do cl_start $n; done
-for n in 1 2 3; do
-  it_expect "node$n sees three alive members" it_wait_for 20 cl_alive_is $n 3
-done
-it_expect "the three nodes settle (nothing moving)" it_wait_for 40 cl_settled 1 2 3
-moves() { cl_field "$1" 'j["rebalance"]["moves_completed"]'; }
-dropped() { cl_field "$1" 'j["rebalance"]["shards_dropped"]'; }
+cl_up 1 2 3
 declare -A MOVES0 DROPPED0
 for n in 1 2 3; do
-  MOVES0[$n]=$(moves $n)
-  DROPPED0[$n]=$(dropped $n)
+  MOVES0[$n]=$(rb_moves $n)
+  DROPPED0[$n]=$(rb_dropped $n)
 done
 
 cl_writer W1 1 writer "$IT_DIR/stop"
@@ -78,10 +72,10 @@ it_expect "node1 and node2 were sampled" grep -q "^node2 0$" "$IT_DIR/moving"
 it_eq "no shard moved to or kept on node1 or node2 at any time" \
   "$(grep -vc ' 0$' "$IT_DIR/moving")" 0
 for n in 1 2; do
-  it_eq "node$n completed no shard move" "$(moves $n)" "${MOVES0[$n]}"
+  it_eq "node$n completed no shard move" "$(rb_moves $n)" "${MOVES0[$n]}"
 done
 for n in 1 2 3; do
-  it_eq "node$n dropped no shard copy" "$(dropped $n)" "${DROPPED0[$n]}"
+  it_eq "node$n dropped no shard copy" "$(rb_dropped $n)" "${DROPPED0[$n]}"
 done
 
 curl -s "http://127.0.0.1:${HTTP[1]}/api/v1/cluster" >"$IT_DIR/cluster.json"
