@@ -2,8 +2,9 @@
  * mod_cluster.c - the "cluster" module: turns the cluster and replication
  * sections of the config into struct ne_cluster_opts, starts membership
  * (UDP) and the peer transport (TCP + TLS-PSK) on the same port, and
- * reports what this node sees of the cluster: health, metrics and the JSON
- * of GET /api/v1/cluster.
+ * reports what this node sees of the cluster: health and metrics here, the
+ * JSON of GET /api/v1/cluster in cluster_json.c (struct cluster, shared
+ * with it, is in cluster_int.h).
  *
  * Invariants:
  * - at most one cluster runs per process (one daemon); `running` points to
@@ -49,6 +50,7 @@
  *   then drop_lock, then mv_mu.
  */
 #include "agent/mod_cluster.h"
+#include "agent/cluster_int.h"
 
 #include <pthread.h>
 #include <stdatomic.h>
@@ -75,90 +77,13 @@
 #include "sharding/transport.h"
 #include "store/query/query.h"
 
-#define MOD         "cluster"
-#define MAX_MEMBERS 256
-#define NSTATES     5 /* alive, suspect, dead, left, stopped */
-
-struct cluster {
-    const struct ne_agent *agent;
-    struct ne_cluster_opts opts; /* strings borrowed from the agent's config */
-    struct ne_membership *mem;
-    struct ne_transport *tp;
-    struct ne_qsrc local; /* this node's store, as peers' reads see it */
-    pthread_t checker;    /* pings the seeds once over the transport */
-    bool checker_started;
-    atomic_bool stop;
-    size_t other_seeds; /* seeds that are not this node */
-    long counts[NSTATES];
-    struct ne_metric *m_members[NSTATES];
-    /* replication */
-    struct ne_agent *owner;      /* whose sink is wrapped (NULL: not wrapped) */
-    struct ne_ingest_sink inner; /* the sink before wrapping: the local store */
-    pthread_rwlock_t rep_lock;   /* rep against inbound requests at stop */
-    pthread_rwlock_t drop_lock;  /* inbound writes (read) against a shard drop (write) */
-    struct ne_replicator *rep;   /* NULL until started */
-    struct ne_hlc hlc;           /* versions of the writes this node accepts */
-    uint8_t node_tag;            /* ne_lww_node_tag of this node */
-    /* cluster-wide deletions (see "deletions" below) */
-    struct ne_tombs *tombs;
-    pthread_mutex_t tomb_mu;     /* tomb_seen */
-    uint64_t tomb_seen;          /* ne_tombs_dropped already in the metric */
-    struct ne_metric *m_tomb_dropped, *m_tombs;
-    /* anti-entropy */
-    struct ne_ae *ae;
-    int64_t ae_interval_ns;       /* read once at start (a reload needs a restart) */
-    pthread_t ae_thread;
-    bool ae_started;
-    pthread_mutex_t ae_mu;
-    pthread_cond_t ae_cv;
-    bool ae_kick;                 /* a peer came back alive: run a pass now */
-    struct ne_ae_stats ae_seen;   /* counters already added to the metrics */
-    struct ne_metric *m_ae[5];
-    const char *partition_file;   /* NEOEDGE_TEST_PARTITION (tests only) */
-    char dropped[16][NE_NODE_ID_MAX + 1];
-    char dropped_addr[16][NE_ADDR_MAX + 1];
-    size_t ndropped;
-    pthread_mutex_t ring_mu;     /* the member table below */
-    struct ring_member {
-        char id[NE_NODE_ID_MAX + 1];
-        char addr[NE_ADDR_MAX + 1]; /* its member address ("": not known yet) */
-        uint64_t inc;               /* its incarnation, as membership last said */
-        enum ne_swim_state state;
-        bool decom;              /* decommissioned: off the placement ring */
-        bool refused;            /* its node tag collides: refused (node tags below) */
-    } ring_members[MAX_MEMBERS]; /* every member seen, self first */
-    size_t nring;
-    struct ne_pbuf removed_saved; /* data_dir/cluster/removed as last saved */
-    struct ne_metric *m_removed;  /* members removed after being down */
-    int64_t started_ns;           /* monotonic time the module started */
-    atomic_bool ring_stale;
-    atomic_bool self_decom;              /* this node is decommissioned */
-    atomic_bool self_refused;            /* this node refused to join (node tags) */
-    char refused_by[NE_NODE_ID_MAX + 1]; /* the member it collides with (ring_mu) */
-    atomic_bool self_removed;            /* the others had removed this node: re-pull */
-    /* shard moves (see "shard moves" below) */
-    pthread_mutex_t mv_mu; /* everything down to mv_done */
-    struct ne_rebal *rb;
-    struct peer_status {
-        char id[NE_NODE_ID_MAX + 1];
-        uint8_t *holds;  /* ceil(shards / 8) bytes; NULL: never heard */
-        int64_t seen_ns; /* monotonic time of its last status */
-        int tag1;        /* 1 + the version tag its status gave; 0: none (from its id) */
-    } peers[MAX_MEMBERS];
-    size_t npeers;
-    uint8_t *drop_seen;   /* per shard: ticks in a row a drop was allowed */
-    int64_t moving_since; /* when shards last became moving here */
-    struct ne_pbuf saved; /* the state as last saved */
-    uint64_t mv_bytes, mv_points, mv_moves, mv_dropped;
-    bool mv_done;                  /* decommissioned and nothing depends on this node */
-    atomic_llong member_change_ns; /* monotonic time of the last member change */
-    struct ne_metric *m_mv[7];
-};
+#define MOD "cluster"
 
 static pthread_mutex_t running_mu = PTHREAD_MUTEX_INITIALIZER;
 static struct cluster *running;
 
-static const char *const state_names[NSTATES] = {"alive", "suspect", "dead", "left", "stopped"};
+const char *const agent__cluster_state_names[NSTATES] = {"alive", "suspect", "dead", "left",
+                                                          "stopped"};
 
 /* ---- options ------------------------------------------------------------- */
 
@@ -228,7 +153,7 @@ static void register_count_gauges(struct cluster *c)
 {
     for (int s = 0; s < NSTATES; s++) {
         char labels[32];
-        snprintf(labels, sizeof labels, "state=\"%s\"", state_names[s]);
+        snprintf(labels, sizeof labels, "state=\"%s\"", agent__cluster_state_names[s]);
         c->m_members[s] = ne_metric_gauge("neoedge_cluster_members",
                                           "Cluster members known to this node, by state", labels);
         ne_metric_set(c->m_members[s], (double)c->counts[s]);
@@ -1871,7 +1796,7 @@ static void cluster_stop(struct ne_agent *a)
 }
 
 /* Only the daemon's threads call in here, between start and stop. */
-static struct cluster *find(const struct ne_agent *a)
+struct cluster *agent__cluster_find(const struct ne_agent *a)
 {
     pthread_mutex_lock(&running_mu);
     struct cluster *c = running && running->agent == a ? running : NULL;
@@ -1881,7 +1806,7 @@ static struct cluster *find(const struct ne_agent *a)
 
 bool agent__cluster_running(const struct ne_agent *a)
 {
-    return find(a) != NULL;
+    return agent__cluster_find(a) != NULL;
 }
 
 /* ---- distributed reads ------------------------------------------------------ */
@@ -1893,7 +1818,7 @@ bool agent__cluster_running(const struct ne_agent *a)
  * them. Alive and suspect members are asked; a shard is read
  * from a member holding it complete (shard moves), so a moving shard is
  * read from an old owner until its new owner has pulled it. */
-static bool member_unplaced(struct cluster *c, const char *id)
+bool agent__cluster_unplaced(struct cluster *c, const char *id)
 {
     bool out = false;
     pthread_mutex_lock(&c->ring_mu);
@@ -1909,7 +1834,7 @@ static bool member_unplaced(struct cluster *c, const char *id)
 int agent__cluster_source(const struct ne_agent *a, struct ne_csrc **out)
 {
     *out = NULL;
-    struct cluster *c = find(a);
+    struct cluster *c = agent__cluster_find(a);
     if (!c) return NE_ENOTFOUND;
     struct ne_swim_member_info *ms = ne_calloc(MAX_MEMBERS, sizeof *ms);
     struct ne_csrc_member *cm = ne_calloc(MAX_MEMBERS, sizeof *cm);
@@ -1923,7 +1848,7 @@ int agent__cluster_source(const struct ne_agent *a, struct ne_csrc **out)
                 cm[k++] = (struct ne_csrc_member){ms[i].id, ms[i].addr,
                                                   ms[i].state == NE_SWIM_ALIVE ||
                                                       ms[i].state == NE_SWIM_SUSPECT,
-                                                  member_unplaced(c, ms[i].id)};
+                                                  agent__cluster_unplaced(c, ms[i].id)};
         struct ne_csrc_opts o = {.local = &c->local,
                                  .tp = c->tp,
                                  .self = c->opts.node_id,
@@ -1957,7 +1882,7 @@ static void reason_add(char *r, size_t n, size_t *used, const struct ne_swim_mem
 
 static void cluster_health(struct ne_agent *a, struct ne_health *h)
 {
-    struct cluster *c = find(a);
+    struct cluster *c = agent__cluster_find(a);
     h->status = NE_HEALTH_OK;
     if (!c) return;
     if (atomic_load(&c->self_refused)) {
@@ -2011,257 +1936,6 @@ static void cluster_health(struct ne_agent *a, struct ne_health *h)
              nt ? "stopped: " : "", stopped);
 }
 
-/* ---- JSON ---------------------------------------------------------------- */
-
-static void sb_u64(struct agent__sbuf *b, uint64_t v)
-{
-    char num[24];
-    snprintf(num, sizeof num, "%llu", (unsigned long long)v);
-    agent__sb_str(b, num);
-}
-
-/* A named count of a JSON object. */
-struct u64_field {
-    const char *name;
-    uint64_t v;
-};
-
-#define NFIELDS(f) (sizeof(f) / sizeof((f)[0]))
-
-/* Appends "name":v for each of the n fields, separated by commas, the first
- * after lead ("{" opening the object, "," after other members). */
-static void sb_u64_fields(struct agent__sbuf *b, const char *lead, const struct u64_field *f,
-                          size_t n)
-{
-    for (size_t i = 0; i < n; i++) {
-        agent__sb_str(b, i ? "," : lead);
-        agent__sb_str(b, "\"");
-        agent__sb_str(b, f[i].name);
-        agent__sb_str(b, "\":");
-        sb_u64(b, f[i].v);
-    }
-}
-
-static void json_member(struct agent__sbuf *b, const struct ne_swim_member_info *m)
-{
-    agent__sb_str(b, "{\"id\":");
-    agent__sb_json(b, m->id);
-    agent__sb_str(b, ",\"addr\":");
-    agent__sb_json(b, m->addr);
-    agent__sb_str(b, ",\"state\":");
-    agent__sb_json(b, ne_swim_state_name(m->state));
-    agent__sb_str(b, ",\"incarnation\":");
-    sb_u64(b, m->incarnation);
-    agent__sb_str(b, "}");
-}
-
-/* Shards each ring node is primary for and owns (primary or replica). */
-static void json_ring_nodes(struct agent__sbuf *b, const struct ne_ring *r)
-{
-    size_t nn = ne_ring_nodes(r);
-    uint32_t shards = ne_ring_shards(r), reps = ne_ring_replicas(r);
-    agent__sb_str(b, "[");
-    for (size_t i = 0; i < nn; i++) {
-        uint64_t primary = 0, owned = 0;
-        for (uint32_t s = 0; s < shards; s++) {
-            const uint32_t *own = ne_ring_owners(r, s);
-            primary += own[0] == i;
-            for (uint32_t k = 0; k < reps; k++)
-                owned += own[k] == i;
-        }
-        agent__sb_str(b, i ? ",{\"id\":" : "{\"id\":");
-        agent__sb_json(b, ne_ring_node_name(r, (uint32_t)i));
-        agent__sb_str(b, ",\"primary\":");
-        sb_u64(b, primary);
-        agent__sb_str(b, ",\"owned\":");
-        sb_u64(b, owned);
-        agent__sb_str(b, "}");
-    }
-    agent__sb_str(b, "]");
-}
-
-/* Owners of every shard, primary first, as indices into "nodes". */
-static void json_ring_owners(struct agent__sbuf *b, const struct ne_ring *r)
-{
-    uint32_t shards = ne_ring_shards(r), reps = ne_ring_replicas(r);
-    agent__sb_str(b, "[");
-    for (uint32_t s = 0; s < shards; s++) {
-        const uint32_t *own = ne_ring_owners(r, s);
-        agent__sb_str(b, s ? ",[" : "[");
-        for (uint32_t k = 0; k < reps; k++) {
-            if (k) agent__sb_str(b, ",");
-            sb_u64(b, own[k]);
-        }
-        agent__sb_str(b, "]");
-    }
-    agent__sb_str(b, "]");
-}
-
-/* The ring the live members (alive or suspect, not decommissioned) would
- * compute. */
-static int json_ring(struct agent__sbuf *b, const struct cluster *c,
-                     const struct ne_swim_member_info *ms, size_t n)
-{
-    const char *names[MAX_MEMBERS];
-    size_t nn = 0;
-    for (size_t i = 0; i < n; i++)
-        if ((ms[i].state == NE_SWIM_ALIVE || ms[i].state == NE_SWIM_SUSPECT) &&
-            !member_unplaced((struct cluster *)c, ms[i].id))
-            names[nn++] = ms[i].id;
-    if (nn == 0) return NE_EINVAL; /* a decommissioned node alone */
-    struct ne_ring_opts ro = {
-        .shards = c->opts.shards, .vnodes = c->opts.vnodes, .rf = c->opts.replication_factor};
-    struct ne_ring *r = NULL;
-    int rc = ne_ring_build(&ro, names, nn, &r);
-    if (rc != 0) return rc;
-    const struct u64_field f[] = {
-        {"shards", ne_ring_shards(r)},
-        {"vnodes", c->opts.vnodes},
-        {"replication_factor", c->opts.replication_factor},
-        {"replicas", ne_ring_replicas(r)},
-    };
-    sb_u64_fields(b, "{", f, NFIELDS(f));
-    agent__sb_str(b, ",\"nodes\":");
-    json_ring_nodes(b, r);
-    agent__sb_str(b, ",\"owners\":");
-    json_ring_owners(b, r);
-    agent__sb_str(b, "}");
-    ne_ring_free(&r);
-    return 0;
-}
-
-static void json_transport(struct agent__sbuf *b, const struct cluster *c)
-{
-    struct ne_transport_stats st;
-    ne_transport_stats(c->tp, &st);
-    agent__sb_str(b, "{\"addr\":");
-    agent__sb_json(b, ne_transport_addr(c->tp));
-    const struct u64_field f[] = {
-        {"dialed", st.dialed},
-        {"accepted", st.accepted},
-        {"handshake_failed", st.handshake_failed},
-    };
-    sb_u64_fields(b, ",", f, NFIELDS(f));
-    agent__sb_str(b, "}");
-}
-
-static void json_counts(struct agent__sbuf *b, const struct ne_swim_member_info *ms, size_t n)
-{
-    size_t counts[NSTATES] = {0};
-    for (size_t i = 0; i < n; i++)
-        if (ms[i].state < NSTATES) counts[ms[i].state]++;
-    for (int s = 0; s < NSTATES; s++) {
-        agent__sb_str(b, s ? ",\"" : "{\"");
-        agent__sb_str(b, state_names[s]);
-        agent__sb_str(b, "\":");
-        sb_u64(b, counts[s]);
-    }
-    agent__sb_str(b, "}");
-}
-
-static void json_antientropy(struct agent__sbuf *b, const struct cluster *c)
-{
-    struct ne_ae_stats st;
-    ne_ae_stats(c->ae, &st);
-    const struct u64_field f[] = {
-        {"interval_s", (uint64_t)(c->ae_interval_ns / 1000000000LL)},
-        {"rounds", st.rounds},
-        {"rounds_failed", st.rounds_failed},
-        {"buckets_compared", st.buckets_compared},
-        {"buckets_differing", st.buckets_differing},
-        {"series_differing", st.series_differing},
-        {"points_repaired", st.points_repaired},
-        {"bytes_pulled", st.bytes_pulled},
-        {"rounds_full", st.rounds_full},
-        {"points_digested", st.points_digested},
-    };
-    sb_u64_fields(b, "{", f, NFIELDS(f));
-    agent__sb_str(b, "}");
-}
-
-/* "rebalance": this node's shard moves and decommission state, and the
- * members it places without: decommissioned, refused for their node tags
- * ("refused" names this node itself when it refused to join), and removed
- * (LEFT: left or removed while down). */
-static void json_rebalance(struct agent__sbuf *b, struct cluster *c)
-{
-    pthread_mutex_lock(&c->mv_mu);
-    uint64_t moving = ne_rebal_count_moving(c->rb), leaving = ne_rebal_count_leaving(c->rb);
-    uint64_t moves = c->mv_moves, bytes = c->mv_bytes, points = c->mv_points,
-             dropped = c->mv_dropped;
-    const char *dec = c->mv_done ? "done" : ne_rebal_decommissioned(c->rb) ? "leaving" : "none";
-    pthread_mutex_unlock(&c->mv_mu);
-    const struct u64_field f[] = {
-        {"shards_moving", moving}, {"shards_leaving", leaving}, {"moves_completed", moves},
-        {"bytes_moved", bytes},    {"points_moved", points},    {"shards_dropped", dropped},
-    };
-    sb_u64_fields(b, "{", f, NFIELDS(f));
-    agent__sb_str(b, ",\"decommission\":");
-    agent__sb_json(b, dec);
-    agent__sb_str(b, ",\"decommissioned\":[");
-    pthread_mutex_lock(&c->ring_mu);
-    for (int refused = 0; refused < 2; refused++) {
-        if (refused) agent__sb_str(b, "],\"refused\":[");
-        bool first = true;
-        for (size_t i = 0; i < c->nring; i++) {
-            const struct ring_member *m = &c->ring_members[i];
-            bool in =
-                refused ? (i == 0 ? atomic_load(&c->self_refused) : m->refused) : i > 0 && m->decom;
-            if (!in) continue;
-            agent__sb_str(b, first ? "" : ",");
-            agent__sb_json(b, m->id);
-            first = false;
-        }
-    }
-    agent__sb_str(b, "],\"removed\":[");
-    bool first = true;
-    for (size_t i = 1; i < c->nring; i++)
-        if (c->ring_members[i].state == NE_SWIM_LEFT) {
-            agent__sb_str(b, first ? "" : ",");
-            agent__sb_json(b, c->ring_members[i].id);
-            first = false;
-        }
-    pthread_mutex_unlock(&c->ring_mu);
-    agent__sb_str(b, "]}");
-}
-
-int agent__cluster_json(const struct ne_agent *a, struct agent__sbuf *b)
-{
-    struct cluster *c = find(a);
-    if (!c) return NE_ENOTFOUND;
-    struct ne_swim_member_info *ms = ne_calloc(MAX_MEMBERS, sizeof *ms);
-    if (!ms) return NE_ENOMEM;
-    size_t n = ne_membership_snapshot(c->mem, ms, MAX_MEMBERS);
-    if (n > MAX_MEMBERS) n = MAX_MEMBERS;
-    agent__sb_str(b, "{\"node\":{\"id\":");
-    agent__sb_json(b, ms[0].id);
-    agent__sb_str(b, ",\"addr\":");
-    agent__sb_json(b, ms[0].addr);
-    agent__sb_str(b, ",\"incarnation\":");
-    sb_u64(b, ms[0].incarnation);
-    agent__sb_str(b, "},\"members\":[");
-    for (size_t i = 0; i < n; i++) {
-        if (i) agent__sb_str(b, ",");
-        json_member(b, &ms[i]);
-    }
-    agent__sb_str(b, "],\"counts\":");
-    json_counts(b, ms, n);
-    agent__sb_str(b, ",\"ring\":");
-    /* NE_ENOMEM shows in b->err; names are unique, so nothing else fails */
-    if (json_ring(b, c, ms, n) != 0) agent__sb_str(b, "null");
-    agent__sb_str(b, ",\"transport\":");
-    json_transport(b, c);
-    agent__sb_str(b, ",\"rejected_datagrams\":");
-    sb_u64(b, ne_membership_rejected(c->mem));
-    agent__sb_str(b, ",\"antientropy\":");
-    json_antientropy(b, c);
-    agent__sb_str(b, ",\"rebalance\":");
-    json_rebalance(b, c);
-    agent__sb_str(b, "}\n");
-    ne_free(ms);
-    return b->err;
-}
-
 const struct ne_module_ops agent__cluster_ops = {
     .name = "cluster",
     .enabled = cluster_enabled,
@@ -2272,7 +1946,7 @@ const struct ne_module_ops agent__cluster_ops = {
 
 int agent__cluster_decommission(const struct ne_agent *a, const char *node, char *err, size_t n)
 {
-    struct cluster *c = find(a);
+    struct cluster *c = agent__cluster_find(a);
     if (!c) {
         snprintf(err, n, "clustering is off on this node");
         return NE_ENOTFOUND;
@@ -2303,7 +1977,7 @@ int agent__cluster_decommission(const struct ne_agent *a, const char *node, char
 
 int agent__cluster_remove(const struct ne_agent *a, const char *node, char *err, size_t n)
 {
-    struct cluster *c = find(a);
+    struct cluster *c = agent__cluster_find(a);
     if (!c) {
         snprintf(err, n, "clustering is off on this node");
         return NE_ENOTFOUND;
