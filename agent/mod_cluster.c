@@ -1137,8 +1137,11 @@ static bool peer_refused(struct cluster *c, const char *id)
  *      once the ring has been stable for max_lag + 2 s (writes placed on
  *      the old ring have reached the old owners by then);
  *   5. a kept shard whose owners all hold it complete, for more than
- *      MOVE_GRACE ticks in a row (so that every coordinator has seen the
- *      owners' statuses), is deleted from the local store.
+ *      MOVE_GRACE ticks in a row, is deleted from the local store. The
+ *      grace outlasts STATUS_FRESH_NS plus a status poll: a coordinator
+ *      reads a shard from this old owner only while its own view of the
+ *      new owners is older than their completion, and such a view is
+ *      no longer fresh by the time the copy goes.
  * The state is saved in data_dir/cluster/shards when it changes. Reads
  * (agent__cluster_source) go to members holding a shard complete, so a
  * moving shard is read from an old owner; and so that such a read misses
@@ -1155,7 +1158,7 @@ static bool peer_refused(struct cluster *c, const char *id)
  * shards_dropped}_total. */
 
 #define STATUS_FRESH_NS (5LL * 1000000000LL) /* a status older than this is unknown */
-#define MOVE_GRACE      3 /* a drop waits until allowed more than this many ticks in a row */
+#define MOVE_GRACE      7 /* a drop waits until allowed more than this many ticks in a row */
 #define MOVE_TICK_NS    (3LL * 1000000000LL) /* pull time per tick, at most */
 
 static void shards_path(const struct cluster *c, char *out, size_t n)
