@@ -28,11 +28,11 @@ static inline int ae_call_peer(void *ctx, uint8_t type, const void *msg, size_t 
     return ne_ae_handle(peer->ae, peer->shards, type, msg, n, reply, reply_type);
 }
 
-/* Opens side s on a store in root/name (no durability, no limit on future
+/* Opens a store in root/name into *out (no durability, no limit on future
  * times; memtable_max_age_ns, or the default when negative). Returns 0 or
- * the first error; ae_side_close frees what was opened either way. */
-static inline int ae_side_open(struct ae_side *s, const char *root, const char *name,
-                               uint32_t shards, int64_t memtable_max_age_ns)
+ * the store's error. */
+static inline int ae_store_open(const char *root, const char *name, int64_t memtable_max_age_ns,
+                                struct ne_store **out)
 {
     char dir[1024];
     snprintf(dir, sizeof dir, "%s/%s", root, name);
@@ -42,9 +42,17 @@ static inline int ae_side_open(struct ae_side *s, const char *root, const char *
     o.durability = NE_STORE_NONE;
     o.future_grace_ns = 0;
     if (memtable_max_age_ns >= 0) o.memtable_max_age_ns = memtable_max_age_ns;
+    return ne_store_open(&o, out);
+}
+
+/* Opens side s on a store as ae_store_open does. Returns 0 or the first
+ * error; ae_side_close frees what was opened either way. */
+static inline int ae_side_open(struct ae_side *s, const char *root, const char *name,
+                               uint32_t shards, int64_t memtable_max_age_ns)
+{
     memset(s, 0, sizeof *s);
     s->shards = shards;
-    int rc = ne_store_open(&o, &s->st);
+    int rc = ae_store_open(root, name, memtable_max_age_ns, &s->st);
     if (rc) return rc;
     struct ne_ae_opts ao = {.store = s->st};
     return ne_ae_new(&ao, &s->ae);

@@ -186,15 +186,8 @@ static void test_covers_by_version(void)
 
 static struct ne_store *store_open(const char *name)
 {
-    char dir[512];
-    snprintf(dir, sizeof dir, "%s/%s", g_root, name);
-    struct ne_store_opts o;
-    ne_store_opts_default(&o);
-    o.data_dir = dir;
-    o.durability = NE_STORE_NONE;
-    o.future_grace_ns = 0;
     struct ne_store *s = NULL;
-    return ne_store_open(&o, &s) == 0 ? s : NULL;
+    return ae_store_open(g_root, name, -1, &s) == 0 ? s : NULL;
 }
 
 /* Appends env,dev=<dev> x=<v> at ts to b. */
