@@ -24,8 +24,10 @@ coap:
 YAML
 it_start_neoedge --config neoedge.yaml
 it_wait_health
-ok() { curl -s "http://127.0.0.1:$HTTP_PORT/health" | grep -q '"status":"ok"'; }
-it_expect "subscribed (health ok)" it_wait_for 20 ok
+# The mqtt check turns ok only once the SUBSCRIBE is acknowledged: a message
+# published before that has no subscriber and the broker drops it.
+subscribed() { [ "$(it_health_status mqtt)" = ok ]; }
+it_expect "subscribed (the mqtt health check is ok)" it_wait_for 20 subscribed
 
 n=20000
 base=$(( $(date +%s) - 86400 ))  # n seconds, all in the past

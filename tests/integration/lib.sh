@@ -200,6 +200,26 @@ it_http_code() {
   curl -s -o "$IT_DIR/body" -w '%{http_code}' "$@"
 }
 
+# Prints the status /health gives for check NAME (mqtt, store, ...), or the
+# overall status without NAME; prints nothing when /health does not answer.
+# The overall status is the worst of the checks, so "ok" for one check says
+# nothing about another.
+it_health_status() {
+  local name=${1:-} port=${2:-$HTTP_PORT}
+  curl -s "http://127.0.0.1:$port/health" | "$PY" -c '
+import json, sys
+try:
+    h = json.load(sys.stdin)
+except ValueError:
+    sys.exit(0)
+name = sys.argv[1]
+if not name:
+    print(h.get("status", ""))
+else:
+    print(next((c.get("status", "") for c in h.get("checks", []) if c.get("name") == name), ""))
+' "$name"
+}
+
 # A counter's value from /metrics (sum over the series whose labels match
 # the optional pattern), or 0.
 it_metric() {

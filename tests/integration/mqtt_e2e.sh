@@ -8,8 +8,10 @@ it_setup
 it_start_mosquitto
 it_start_neoedge
 it_wait_health
-ok() { curl -s "http://127.0.0.1:$HTTP_PORT/health" | grep -q '"status":"ok"'; }
-it_expect "subscribed (health ok)" it_wait_for 20 ok
+# The mqtt check turns ok only once the SUBSCRIBE is acknowledged: a message
+# published before that has no subscriber and the broker drops it.
+subscribed() { [ "$(it_health_status mqtt)" = ok ]; }
+it_expect "subscribed (the mqtt health check is ok)" it_wait_for 20 subscribed
 
 n=500
 base=$(( $(date +%s) - 3600 ))

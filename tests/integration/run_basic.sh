@@ -12,8 +12,7 @@ it_wait_health
 it_expect "the default data dir ./neoedge-data was created" test -d ./neoedge-data
 
 health_ok() {
-  curl -s "http://127.0.0.1:$HTTP_PORT/health" >"$IT_DIR/health.json"
-  grep -q '"status":"ok"' "$IT_DIR/health.json"
+  [ "$(it_health_status)" = ok ]
 }
 it_expect "/health becomes ok with the broker up" it_wait_for 20 health_ok
 code=$(it_http_code "http://127.0.0.1:$HTTP_PORT/health")

@@ -140,8 +140,8 @@ inc_after=$(member_field 1 node3 incarnation)
 it_expect "node3 incarnation grew ($inc_before -> $inc_after)" \
   "$PY" -c 'import sys; sys.exit(0 if int(sys.argv[2]) > int(sys.argv[1]) else 1)' \
   "$inc_before" "$inc_after"
-it_expect "node1 health back to ok" it_wait_for 10 \
-  bash -c "curl -s http://127.0.0.1:${HTTP[1]}/health | grep -q '\"status\":\"ok\"'"
+node1_ok() { [ "$(it_health_status "" "${HTTP[1]}")" = ok ]; }
+it_expect "node1 health back to ok" it_wait_for 10 node1_ok
 
 # ---- 4. a node with another key is refused ---------------------------------
 start_node 4 "another-key-that-is-wrong-0123"
