@@ -101,6 +101,12 @@ def build_rows(sets, runs):
             tn = ne.get("queries", {}).get(q, (None, None))[0]
             rows.append(Row("%s latency ms (best of N)" % q, ds, ti and ti * 1000,
                             tn and tn * 1000, "%.2f", True, "query"))
+        for f, label in (("ping", "floor: empty request (GET /ping)"),
+                         ("show-db", "floor: SHOW DATABASES")):
+            fi, fn = ix.get("floors", {}).get(f), ne.get("floors", {}).get(f)
+            if fi is not None or fn is not None:
+                rows.append(Row("%s ms (best of N)" % label, ds, fi and fi * 1000,
+                                fn and fn * 1000, "%.3f", True, "floor"))
     ix, ne = by(runs, "influxdb", sets[0]["name"]), by(runs, "neoedge", sets[0]["name"])
     rows.append(Row("idle RSS after start, MiB", "-", ix.get("idle_rss") and
                     ix["idle_rss"] / MIB, ne.get("idle_rss") and ne["idle_rss"] / MIB,
@@ -362,6 +368,12 @@ def write_all(results, tmp, info, sets, runs, mqtt):
         md_table(header, cells),
         "",
         "Targets met: %d of %d." % (sum(1 for r in met if r.met() == "yes"), len(met)),
+        "",
+        "The floor rows are what one request costs each engine with nothing to "
+        "compute (an empty GET /ping and SHOW DATABASES), from the same client right "
+        "after that dataset's queries: no query answers faster than its engine's floor, "
+        "so a query whose InfluxDB time divided by 20 is below neoedge's floor cannot "
+        "show 20x, however little the query itself costs.",
         "",
         ("The --quick datasets are small: fixed costs (file headers, the series "
          "index, start-up) weigh more per value than on S1 and I1, and queries touch "

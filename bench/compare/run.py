@@ -228,6 +228,10 @@ def run_engine(engine, a, tmp_root, ds, work, total_values):
             if err:
                 res.setdefault("query_errors", []).append("%s: %s" % (qname, err))
             res["queries"][qname] = (best, answer)
+        # What a request costs with nothing to compute, measured right
+        # after the queries: no query can answer faster than these.
+        res["floors"] = {fname: bench_query.best_of(proc.port, db, fq, a.runs)[0]
+                         for fname, _, fq in bench_query.FLOOR}
     except (OSError, RuntimeError, engines.StartError, KeyError, ValueError,
             http.client.HTTPException) as e:
         res["error"] = "%s on %s: %s" % (engine, name, e)
