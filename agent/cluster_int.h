@@ -86,7 +86,7 @@ struct cluster {
     atomic_bool self_refused;            /* this node refused to join (node tags) */
     char refused_by[NE_NODE_ID_MAX + 1]; /* the member it collides with (ring_mu) */
     atomic_bool self_removed;            /* the others had removed this node: re-pull */
-    /* shard moves (see "shard moves" below) */
+    /* shard moves (cluster_moves.c) */
     pthread_mutex_t mv_mu; /* everything down to mv_done */
     struct ne_rebal *rb;
     struct peer_status {
@@ -115,5 +115,85 @@ struct cluster *agent__cluster_find(const struct ne_agent *a);
 /* Whether member id is off the placement ring: decommissioned, refused
  * for its node tag, or any other member while this node is refused. */
 bool agent__cluster_unplaced(struct cluster *c, const char *id);
+
+/* ---- shared by mod_cluster.c and cluster_moves.c ---------------------------
+ * Everything below runs on the daemon's threads between start and stop;
+ * c is the running cluster. Nothing returned is owned by the caller. */
+
+/* A peer to call over the transport: ctx of agent__cluster_ae_call. */
+struct ae_peer {
+    struct cluster *c;
+    const char *id, *addr; /* borrowed */
+};
+
+/* The anti-entropy request callback (sharding/antientropy.h): one
+ * transport call to the struct ae_peer ctx. Returns 0 or an NE_E* code. */
+int agent__cluster_ae_call(void *ctx, uint8_t type, const void *msg, size_t n,
+                           struct ne_pbuf *reply, uint8_t *reply_type);
+
+/* Whether addr is this node's membership or listen address. */
+bool agent__cluster_is_self(const struct cluster *c, const char *addr);
+
+/* Whether member id is cut off by the test partition hook. */
+bool agent__cluster_is_dropped(const struct cluster *c, const char *id);
+
+/* Whether requests of peer id are refused: it is, or this node is
+ * (node tags). Takes ring_mu. */
+bool agent__cluster_peer_refused(struct cluster *c, const char *id);
+
+/* Refuses the later of every pair of live members sharing a node tag,
+ * and takes a refusal back once the collision is gone; ms[0..n) as
+ * membership listed them, self first. Takes mv_mu, then ring_mu (not
+ * nested). */
+void agent__cluster_tag_check(struct cluster *c, const struct ne_swim_member_info *ms, size_t n);
+
+/* Builds the write ring into *out (the caller's, freed with
+ * ne_ring_free); ring_mu held. names: room for MAX_MEMBERS, filled with
+ * *n borrowed ids. Returns 0 or an NE_E* code. */
+int agent__cluster_ring_build_locked(struct cluster *c, const char **names, size_t *n,
+                                     struct ne_ring **out);
+
+/* Rebuilds the replicator's ring when members came or left (ring_mu). */
+void agent__cluster_ring_refresh(struct cluster *c);
+
+/* Removes the members of the last run's write ring that membership has
+ * not heard of since this node started, once dead_member_timeout has
+ * passed since the start and a majority is seen alive (anti-entropy
+ * thread). */
+void agent__cluster_remove_forgotten(struct cluster *c);
+
+/* ---- shard moves (cluster_moves.c) ---- */
+
+/* The status kept of peer id (NULL: none; with add, a new empty one
+ * unless MAX_MEMBERS are known); mv_mu held. Points into c. */
+struct peer_status *agent__cluster_peer_find(struct cluster *c, const char *id, bool add);
+
+/* rebalance.h's holds callback (ctx: the cluster); mv_mu held. */
+bool agent__cluster_holds_locked(void *ctx, uint32_t shard, const char *node);
+
+/* The replicator's keeps callback (ctx: the cluster): this node owns the
+ * series' shard or has not dropped its copy. Takes mv_mu. */
+bool agent__cluster_keeps_shard(void *ctx, uint64_t series_hash);
+
+/* Loads data_dir/cluster/shards (an unreadable file: every shard is
+ * pulled again) and sets up the move state and metrics. Returns 0 or an
+ * NE_E* code; agent__cluster_stop_moves frees what was set up either
+ * way. */
+int agent__cluster_start_moves(struct cluster *c);
+
+/* Frees what agent__cluster_start_moves set up. */
+void agent__cluster_stop_moves(struct cluster *c);
+
+/* One tick of shard moves (anti-entropy thread): apply the ring, poll
+ * statuses, pull moving shards, drop kept ones. */
+void agent__cluster_move_tick(struct cluster *c);
+
+/* Decommissions this node (saved; reported in its status). */
+void agent__cluster_decommission_self(struct cluster *c);
+
+/* Answers a transport request of shard moves (NE_FT_MOVE_STATUS,
+ * NE_FT_DECOMMISSION) into reply. Returns 0 or an NE_E* code. */
+int agent__cluster_handle_moves(struct cluster *c, uint8_t type, const uint8_t *msg, size_t n,
+                                struct ne_pbuf *reply, uint8_t *reply_type);
 
 #endif

@@ -3,8 +3,9 @@
  * sections of the config into struct ne_cluster_opts, starts membership
  * (UDP) and the peer transport (TCP + TLS-PSK) on the same port, and
  * reports what this node sees of the cluster: health and metrics here, the
- * JSON of GET /api/v1/cluster in cluster_json.c (struct cluster, shared
- * with it, is in cluster_int.h).
+ * JSON of GET /api/v1/cluster in cluster_json.c, shard moves in
+ * cluster_moves.c (struct cluster and what the three files share are in
+ * cluster_int.h).
  *
  * Invariants:
  * - at most one cluster runs per process (one daemon); `running` points to
@@ -43,7 +44,7 @@
  *   counted in neoedge_cluster_points_deleted_on_arrival_total;
  *   anti-entropy rounds start by exchanging tombstones, so a member that
  *   missed a deletion past the hint window learns it.
- * - shard moves (sharding/rebalance.h, "shard moves" below): driven by the
+ * - shard moves (sharding/rebalance.h, in cluster_moves.c): driven by the
  *   anti-entropy thread once a tick; mv_mu guards the move state and the
  *   peers' statuses, and is never held around a network call or a store
  *   call. Lock order: ring_mu is never taken with mv_mu held; rep_lock,
@@ -337,7 +338,7 @@ static int remove_member(struct cluster *c, const char *id, uint64_t inc)
  * once replication.dead_member_timeout has passed since the start, they
  * are removed like any member down that long, if this node sees a
  * majority of the members alive. Anti-entropy thread. */
-static void remove_forgotten(struct cluster *c)
+void agent__cluster_remove_forgotten(struct cluster *c)
 {
     int64_t after = c->agent->cfg->replication.dead_member_timeout_ns;
     if (after <= 0 || ne_time_mono_ns() - c->started_ns < after) return;
@@ -411,8 +412,8 @@ static struct ne_removed_entry *removed_load(struct cluster *c, size_t *n)
  * refused; only this node when it refused to join) into *out; ring_mu
  * held.
  * names: room for MAX_MEMBERS, filled with *n borrowed ids. */
-static int ring_build_locked(struct cluster *c, const char **names, size_t *n,
-                             struct ne_ring **out)
+int agent__cluster_ring_build_locked(struct cluster *c, const char **names, size_t *n,
+                                     struct ne_ring **out)
 {
     *n = 0;
     bool self_out = atomic_load(&c->self_decom), alone = atomic_load(&c->self_refused);
@@ -430,7 +431,7 @@ static int ring_build_locked(struct cluster *c, const char **names, size_t *n,
 /* Rebuilds the replicator's ring when members came or left. ring_mu is
  * held throughout, so two writers refreshing at once install and save the
  * rings in the order they were built. */
-static void ring_refresh(struct cluster *c)
+void agent__cluster_ring_refresh(struct cluster *c)
 {
     if (!atomic_exchange(&c->ring_stale, false)) return;
     const char **names = ne_malloc(MAX_MEMBERS * sizeof *names);
@@ -441,7 +442,7 @@ static void ring_refresh(struct cluster *c)
     size_t n = 0;
     pthread_mutex_lock(&c->ring_mu);
     struct ne_ring *r = NULL;
-    int rc = ring_build_locked(c, names, &n, &r);
+    int rc = agent__cluster_ring_build_locked(c, names, &n, &r);
     if (rc == 0) {
         ne_replicator_set_ring(c->rep, r);
         members_save(c, names, n);
@@ -489,7 +490,7 @@ static void on_change(void *ctx, const char *id, const char *addr, enum ne_swim_
 
 /* ---- seed check ---------------------------------------------------------- */
 
-static bool is_self(const struct cluster *c, const char *addr)
+bool agent__cluster_is_self(const struct cluster *c, const char *addr)
 {
     return strcmp(addr, ne_membership_addr(c->mem)) == 0 || strcmp(addr, c->opts.listen) == 0;
 }
@@ -498,7 +499,7 @@ static size_t count_other_seeds(const struct cluster *c)
 {
     size_t n = 0;
     for (size_t i = 0; i < c->opts.nseeds; i++)
-        n += !is_self(c, c->opts.seeds[i]);
+        n += !agent__cluster_is_self(c, c->opts.seeds[i]);
     return n;
 }
 
@@ -509,7 +510,7 @@ static void *check_seeds(void *arg)
     struct cluster *c = arg;
     for (size_t i = 0; i < c->opts.nseeds && !atomic_load(&c->stop); i++) {
         const char *seed = c->opts.seeds[i];
-        if (is_self(c, seed)) continue;
+        if (agent__cluster_is_self(c, seed)) continue;
         int rc = ne_transport_ping(c->tp, NULL, seed);
         if (rc == 0)
             ne_log(NE_LOG_INFO, MOD, "peer transport reached a seed", "seed", seed, NULL);
@@ -697,7 +698,7 @@ static int replicated_write(void *ctx, const char *db, const struct ne_batch *b,
         ver[i] = v;
     int rc = ne_store_write_versioned(c->agent->store, db, w, ver, res);
     if (rc == 0 && res->accepted > 0) {
-        ring_refresh(c);
+        agent__cluster_ring_refresh(c);
         rc = ne_replicator_submit(c->rep, db, w, ver);
     }
     if (w != b) ne_free(tmp.pts);
@@ -729,8 +730,6 @@ static enum ne_store_durability queue_durability(const struct ne_config *cfg)
     }
 }
 
-static bool keeps_shard(void *ctx, uint64_t series_hash); /* shard moves, below */
-
 /* Starts the replicator and wraps the agent's sink with it. */
 static int start_replication(struct cluster *c, struct ne_agent *a)
 {
@@ -747,7 +746,7 @@ static int start_replication(struct cluster *c, struct ne_agent *a)
         .tp = c->tp,
         .peer_addr = peer_addr,
         .local_write = local_write,
-        .keeps = keeps_shard,
+        .keeps = agent__cluster_keeps_shard,
         .local_tomb = receive_tomb,
         .ctx = c,
     };
@@ -759,7 +758,7 @@ static int start_replication(struct cluster *c, struct ne_agent *a)
     c->rep = rep;
     pthread_rwlock_unlock(&c->rep_lock);
     atomic_store(&c->ring_stale, true);
-    ring_refresh(c);
+    agent__cluster_ring_refresh(c);
     a->sink.write = replicated_write;
     a->sink.ctx = c;
     c->owner = a;
@@ -797,13 +796,8 @@ static void stop_replication(struct cluster *c)
  * (one id per line) is dropped, both ways, in the transport and in
  * membership, until they are no longer listed. Never set in production. */
 
-struct ae_peer {
-    struct cluster *c;
-    const char *id, *addr;
-};
-
-static int ae_call(void *ctx, uint8_t type, const void *msg, size_t n, struct ne_pbuf *reply,
-                   uint8_t *reply_type)
+int agent__cluster_ae_call(void *ctx, uint8_t type, const void *msg, size_t n,
+                           struct ne_pbuf *reply, uint8_t *reply_type)
 {
     struct ae_peer *p = ctx;
     return ne_transport_call(p->c->tp, p->id, p->addr, type, msg, n, reply, reply_type);
@@ -842,7 +836,7 @@ static void ae_metrics_update(struct cluster *c)
     c->ae_seen = st;
 }
 
-static bool is_dropped(const struct cluster *c, const char *id)
+bool agent__cluster_is_dropped(const struct cluster *c, const char *id)
 {
     for (size_t i = 0; i < c->ndropped; i++)
         if (strcmp(c->dropped[i], id) == 0) return true;
@@ -859,7 +853,7 @@ static void ae_pass(struct cluster *c)
     int rc = names && ms ? 0 : NE_ENOMEM;
     if (rc == 0) {
         pthread_mutex_lock(&c->ring_mu);
-        rc = ring_build_locked(c, names, &nn, &r);
+        rc = agent__cluster_ring_build_locked(c, names, &nn, &r);
         pthread_mutex_unlock(&c->ring_mu);
     }
     int self = rc == 0 ? ne_ring_node_index(r, c->opts.node_id) : -1;
@@ -867,9 +861,10 @@ static void ae_pass(struct cluster *c)
     if (n > MAX_MEMBERS) n = MAX_MEMBERS;
     for (size_t i = 1; i < n && !atomic_load(&c->stop); i++) {
         int idx = ne_ring_node_index(r, ms[i].id);
-        if (ms[i].state != NE_SWIM_ALIVE || idx < 0 || is_dropped(c, ms[i].id)) continue;
+        if (ms[i].state != NE_SWIM_ALIVE || idx < 0 || agent__cluster_is_dropped(c, ms[i].id))
+            continue;
         struct ae_peer p = {c, ms[i].id, ms[i].addr};
-        int e = ne_ae_round(c->ae, r, (uint32_t)self, (uint32_t)idx, ae_call, &p);
+        int e = ne_ae_round(c->ae, r, (uint32_t)self, (uint32_t)idx, agent__cluster_ae_call, &p);
         if (e != 0)
             ne_log(NE_LOG_WARN, MOD, "anti-entropy round failed", "peer", ms[i].id, "err",
                    ne_strerror(e), NULL);
@@ -923,7 +918,8 @@ static void partition_poll(struct cluster *c)
     }
     for (size_t k = 0; k < nw && c->ndropped < 16; k++) {
         struct ne_swim_member_info m;
-        if (is_dropped(c, want[k]) || ne_membership_find(c->mem, want[k], &m) != 0) continue;
+        if (agent__cluster_is_dropped(c, want[k]) || ne_membership_find(c->mem, want[k], &m) != 0)
+            continue;
         snprintf(c->dropped[c->ndropped], sizeof c->dropped[0], "%.*s",
                  (int)sizeof c->dropped[0] - 1, want[k]); /* ids fit: checked by valid_id */
         snprintf(c->dropped_addr[c->ndropped], sizeof c->dropped_addr[0], "%s", m.addr);
@@ -931,8 +927,6 @@ static void partition_poll(struct cluster *c)
         c->ndropped++;
     }
 }
-
-static void move_tick(struct cluster *c); /* shard moves, below */
 
 static void *ae_main(void *arg)
 {
@@ -954,7 +948,7 @@ static void *ae_main(void *arg)
         c->ae_kick = false;
         pthread_mutex_unlock(&c->ae_mu);
         if (c->partition_file) partition_poll(c);
-        if (!atomic_load(&c->stop)) move_tick(c);
+        if (!atomic_load(&c->stop)) agent__cluster_move_tick(c);
         if (!atomic_load(&c->stop) && (kick || ne_time_mono_ns() >= next)) {
             if (kick) ne_ae_full_next(c->ae); /* it may have missed writes of any time */
             ae_pass(c);
@@ -1076,20 +1070,18 @@ static void tag_refuse_self(struct cluster *c, const char *by)
            "node", c->opts.node_id, "member", by, "tag", tag, NULL);
 }
 
-static struct peer_status *peer_find(struct cluster *c, const char *id, bool add);
-
 /* Refuses the later of every pair of live members sharing a node tag (a
  * member's tag as its status gave it, cluster.node_tag, else its id's),
  * and takes the refusal back once it collides no more (it came back with
  * another tag, or the earlier member is down: then nobody can tie with
  * it). A member not live stays as it was. */
-static void tag_check(struct cluster *c, const struct ne_swim_member_info *ms, size_t n)
+void agent__cluster_tag_check(struct cluster *c, const struct ne_swim_member_info *ms, size_t n)
 {
     uint8_t tags[MAX_MEMBERS];
     int by[MAX_MEMBERS]; /* the earlier member each one collides with, or -1 */
     pthread_mutex_lock(&c->mv_mu);
     for (size_t i = 0; i < n; i++) {
-        const struct peer_status *p = i ? peer_find(c, ms[i].id, false) : NULL;
+        const struct peer_status *p = i ? agent__cluster_peer_find(c, ms[i].id, false) : NULL;
         tags[i] = i == 0         ? c->node_tag
                   : p && p->tag1 ? (uint8_t)(p->tag1 - 1)
                                  : ne_lww_node_tag(ms[i].id);
@@ -1110,7 +1102,7 @@ static void tag_check(struct cluster *c, const struct ne_swim_member_info *ms, s
 }
 
 /* Whether requests of peer id are refused: it is, or this node is. */
-static bool peer_refused(struct cluster *c, const char *id)
+bool agent__cluster_peer_refused(struct cluster *c, const char *id)
 {
     if (atomic_load(&c->self_refused)) return true;
     bool out = false;
@@ -1119,497 +1111,6 @@ static bool peer_refused(struct cluster *c, const char *id)
         out = c->ring_members[i].refused && strcmp(c->ring_members[i].id, id) == 0;
     pthread_mutex_unlock(&c->ring_mu);
     return out;
-}
-
-/* ---- shard moves -------------------------------------------------------------
- *
- * sharding/rebalance.h holds what this node has of each shard; here it is
- * driven once per tick of the anti-entropy thread (move_tick):
- *   1. the placement ring (write ring) is applied: shards gained become
- *      moving, shards lost are kept;
- *   2. every alive member is asked which shards it holds complete
- *      (NE_FT_MOVE_STATUS), and whether it is decommissioned (then it
- *      leaves the placement ring here too);
- *   3. shards nobody holds while every member answered are taken as they
- *      are, once the cluster has formed (every seed alive, or membership
- *      quiet for 10 s): a new cluster;
- *   4. moving shards are pulled in full from a live member holding them,
- *      once the ring has been stable for max_lag + 2 s (writes placed on
- *      the old ring have reached the old owners by then);
- *   5. a kept shard whose owners all hold it complete, for more than
- *      MOVE_GRACE ticks in a row, is deleted from the local store. The
- *      grace outlasts STATUS_FRESH_NS plus a status poll: a coordinator
- *      reads a shard from this old owner only while its own view of the
- *      new owners is older than their completion, and such a view is
- *      no longer fresh by the time the copy goes.
- * The state is saved in data_dir/cluster/shards when it changes. Reads
- * (agent__cluster_source) go to members holding a shard complete, so a
- * moving shard is read from an old owner; and so that such a read misses
- * nothing, writes go to the old owners too while they keep the shard:
- * after step 2 every member's last reported holds become the
- * replicator's keepers (keepers_update), so a write reaches each member
- * holding its shard complete as well as its owners, until that member
- * dropped its copy and said so. A keeper record that arrives after its
- * shard was dropped is skipped (keeps_shard): the drop and such a write
- * exclude each other (drop_lock), so a dropped shard never grows a
- * partial copy again. Metrics:
- * neoedge_rebalance_{shards_moving,shards_leaving,decommission_state},
- * neoedge_rebalance_{moves_completed,bytes_moved,points_moved,
- * shards_dropped}_total. */
-
-#define STATUS_FRESH_NS (5LL * 1000000000LL) /* a status older than this is unknown */
-#define MOVE_GRACE      7 /* a drop waits until allowed more than this many ticks in a row */
-#define MOVE_TICK_NS    (3LL * 1000000000LL) /* pull time per tick, at most */
-
-static void shards_path(const struct cluster *c, char *out, size_t n)
-{
-    snprintf(out, n, "%s/cluster/shards", c->agent->data_dir);
-}
-
-static struct peer_status *peer_find(struct cluster *c, const char *id, bool add)
-{
-    for (size_t i = 0; i < c->npeers; i++)
-        if (strcmp(c->peers[i].id, id) == 0) return &c->peers[i];
-    if (!add || c->npeers == MAX_MEMBERS) return NULL;
-    struct peer_status *p = &c->peers[c->npeers++];
-    snprintf(p->id, sizeof p->id, "%s", id);
-    return p;
-}
-
-/* rebalance.h's holds callback; mv_mu held. */
-static bool holds_locked(void *ctx, uint32_t shard, const char *node)
-{
-    struct cluster *c = ctx;
-    if (strcmp(node, c->opts.node_id) == 0) return ne_rebal_holds(c->rb, shard);
-    const struct peer_status *p = peer_find(c, node, false);
-    return p && p->holds && ne_time_mono_ns() - p->seen_ns < STATUS_FRESH_NS &&
-           ne_rebal_bit(p->holds, shard);
-}
-
-/* The replicator's keeps callback (inbound keeper records, drop_lock
- * read-held by handle_write_batch): this node owns the series' shard or
- * has not dropped its copy. */
-static bool keeps_shard(void *ctx, uint64_t series_hash)
-{
-    struct cluster *c = ctx;
-    uint32_t s = (uint32_t)(series_hash % c->opts.shards);
-    pthread_mutex_lock(&c->mv_mu);
-    bool keep = ne_rebal_owner(c->rb, s) || ne_rebal_leaving(c->rb, s);
-    pthread_mutex_unlock(&c->mv_mu);
-    return keep;
-}
-
-/* After step 2: every member not LEFT whose status is known becomes a
- * keeper of the shards it last said it holds complete (dead ones too:
- * their writes wait as hints), so that writes reach old owners that reads
- * may still use. The holds are copied under mv_mu, handed over without. */
-static void keepers_update(struct cluster *c, const struct ne_swim_member_info *ms, size_t n)
-{
-    size_t nb = ((size_t)c->opts.shards + 7) / 8, nk = 0;
-    struct ne_repl_keeper *k = ne_calloc(n ? n : 1, sizeof *k);
-    uint8_t *bits = ne_malloc(n * nb + 1);
-    bool *refused = NULL;
-    if (!k || !bits) goto out;
-    refused = ne_calloc(n ? n : 1, sizeof *refused);
-    if (!refused) goto out;
-    for (size_t i = 1; i < n; i++) /* before mv_mu: ring_mu is never taken under it */
-        refused[i] = peer_refused(c, ms[i].id);
-    pthread_mutex_lock(&c->mv_mu);
-    for (size_t i = 1; i < n; i++) {
-        const struct peer_status *p = peer_find(c, ms[i].id, false);
-        if (ms[i].state == NE_SWIM_LEFT || refused[i] || !p || !p->holds) continue;
-        memcpy(bits + nk * nb, p->holds, nb);
-        k[nk] = (struct ne_repl_keeper){ms[i].id, bits + nk * nb};
-        nk++;
-    }
-    pthread_mutex_unlock(&c->mv_mu);
-    pthread_rwlock_rdlock(&c->rep_lock);
-    int rc = c->rep ? ne_replicator_set_keepers(c->rep, c->opts.shards, k, nk) : 0;
-    pthread_rwlock_unlock(&c->rep_lock);
-    if (rc != 0)
-        ne_log(NE_LOG_WARN, MOD, "cannot update the shard keepers (tried again next tick)", "err",
-               ne_strerror(rc), NULL);
-out:
-    ne_free(refused);
-    ne_free(k);
-    ne_free(bits);
-}
-
-static int start_moves(struct cluster *c)
-{
-    char path[4200];
-    shards_path(c, path, sizeof path);
-    char *text = NULL;
-    size_t len = 0;
-    int rc = NE_ENOTFOUND;
-    if (ne_fs_read_all(path, &text, &len) == 0) {
-        rc = ne_rebal_load((const uint8_t *)text, len, c->opts.shards, &c->rb);
-        ne_free(text);
-        if (rc == 0) ne_rebal_restarted(c->rb);
-        if (rc != 0)
-            ne_log(NE_LOG_WARN, MOD, "shard state unreadable: every shard is pulled again", "path",
-                   path, "err", ne_strerror(rc), NULL);
-    }
-    if (rc != 0) rc = ne_rebal_new(c->opts.shards, true, &c->rb);
-    if (rc != 0) return rc;
-    if (ne_rebal_decommissioned(c->rb)) atomic_store(&c->self_decom, true);
-    c->drop_seen = ne_calloc(c->opts.shards, 1);
-    if (!c->drop_seen) return NE_ENOMEM;
-    static const char *const names[7] = {
-        "neoedge_rebalance_shards_moving",       "neoedge_rebalance_shards_leaving",
-        "neoedge_rebalance_decommission_state",  "neoedge_rebalance_moves_completed_total",
-        "neoedge_rebalance_bytes_moved_total",   "neoedge_rebalance_points_moved_total",
-        "neoedge_rebalance_shards_dropped_total"};
-    static const char *const help[7] = {
-        "Shards this node owns but is still pulling from an old owner",
-        "Shards this node no longer owns and keeps until their owners hold them",
-        "Decommission of this node: 0 none, 1 leaving (shards moving away), 2 done (may stop)",
-        "Shard moves to this node finished (full pull from a complete copy)",
-        "Bytes pulled by shard moves",
-        "Points pulled by shard moves and written locally",
-        "Shard copies deleted after their new owners confirmed theirs"};
-    for (int i = 0; i < 7; i++)
-        c->m_mv[i] = i < 3 ? ne_metric_gauge(names[i], help[i], "")
-                           : ne_metric_counter(names[i], help[i], "");
-    return 0;
-}
-
-static void stop_moves(struct cluster *c)
-{
-    for (size_t i = 0; i < c->npeers; i++)
-        ne_free(c->peers[i].holds);
-    ne_free(c->drop_seen);
-    ne_pbuf_free(&c->saved);
-    ne_rebal_free(&c->rb);
-}
-
-/* Saves the state when it changed since the last save; mv_mu held. */
-static void moves_save(struct cluster *c)
-{
-    struct ne_pbuf b = {0};
-    if (ne_rebal_save(c->rb, &b) != 0) return;
-    if (b.len == c->saved.len && memcmp(b.p, c->saved.p, b.len) == 0) {
-        ne_pbuf_free(&b);
-        return;
-    }
-    char path[4200];
-    shards_path(c, path, sizeof path);
-    int rc = ne_fs_write_atomic(path, b.p, b.len);
-    if (rc == 0) {
-        ne_pbuf_free(&c->saved);
-        c->saved = b;
-        return;
-    }
-    ne_pbuf_free(&b);
-    ne_log(NE_LOG_WARN, MOD, "cannot save the shard state", "path", path, "err", ne_strerror(rc),
-           NULL);
-}
-
-/* Marks member id decommissioned or not, as its status says. */
-static void member_decom(struct cluster *c, const char *id, bool decom)
-{
-    pthread_mutex_lock(&c->ring_mu);
-    for (size_t i = 1; i < c->nring; i++)
-        if (strcmp(c->ring_members[i].id, id) == 0 && c->ring_members[i].decom != decom) {
-            c->ring_members[i].decom = decom;
-            atomic_store(&c->ring_stale, true);
-            ne_log(NE_LOG_INFO, MOD,
-                   decom ? "member decommissioned: off the placement ring"
-                         : "member back on the placement ring",
-                   "node", id, NULL);
-        }
-    pthread_mutex_unlock(&c->ring_mu);
-}
-
-/* Step 2: the status of every alive member. */
-static void poll_statuses(struct cluster *c, const struct ne_swim_member_info *ms, size_t n)
-{
-    uint32_t shards = c->opts.shards;
-    size_t nb = ((size_t)shards + 7) / 8;
-    struct ne_pbuf req = {0}, reply = {0};
-    uint8_t *bits = ne_malloc(nb);
-    if (!bits || ne_rebal_status_req(shards, &req) != 0) goto out;
-    for (size_t i = 1; i < n && !atomic_load(&c->stop); i++) {
-        if (ms[i].state != NE_SWIM_ALIVE || is_dropped(c, ms[i].id)) continue;
-        uint8_t type = 0;
-        bool decom = false;
-        int tag = -1;
-        int rc = ne_transport_call(c->tp, ms[i].id, ms[i].addr, NE_FT_MOVE_STATUS, req.p, req.len,
-                                   &reply, &type);
-        if (rc == 0 && type != NE_FT_MOVE_STATUS_REPLY) rc = NE_ECORRUPT;
-        if (rc == 0) rc = ne_rebal_status_parse(reply.p, reply.len, shards, bits, &decom, &tag);
-        if (rc != 0) continue; /* unknown until it answers (an older node never does) */
-        member_decom(c, ms[i].id, decom);
-        if (peer_refused(c, ms[i].id)) memset(bits, 0, nb); /* its copies are never used */
-        pthread_mutex_lock(&c->mv_mu);
-        struct peer_status *p = peer_find(c, ms[i].id, true);
-        if (p) p->tag1 = tag + 1;
-        if (p && !p->holds) p->holds = ne_malloc(nb);
-        if (p && p->holds) {
-            memcpy(p->holds, bits, nb);
-            p->seen_ns = ne_time_mono_ns();
-        }
-        pthread_mutex_unlock(&c->mv_mu);
-    }
-out:
-    ne_free(bits);
-    ne_pbuf_free(&req);
-    ne_pbuf_free(&reply);
-}
-
-/* Whether a new cluster has formed: every seed is an alive member, or
- * membership has not changed for BOOTSTRAP_QUIET_NS (seeds that stay
- * away). Until then nothing is taken as it is, so that a cluster whose
- * nodes start one after the other places its first data on the full ring
- * instead of moving it at once. */
-#define BOOTSTRAP_QUIET_NS (10LL * 1000000000LL)
-static bool formed(struct cluster *c, const struct ne_swim_member_info *ms, size_t n)
-{
-    if (ne_time_mono_ns() - atomic_load(&c->member_change_ns) >= BOOTSTRAP_QUIET_NS)
-        return !(c->other_seeds && n == 1); /* alone with seeds: not joined */
-    for (size_t k = 0; k < c->opts.nseeds; k++) {
-        const char *seed = c->opts.seeds[k];
-        bool seen = is_self(c, seed);
-        for (size_t i = 1; i < n && !seen; i++)
-            seen = ms[i].state == NE_SWIM_ALIVE && strcmp(ms[i].addr, seed) == 0;
-        if (!seen) return false;
-    }
-    return true;
-}
-
-/* Steps 1 and 3; mv_mu held. */
-static void moves_apply(struct cluster *c, const struct ne_ring *r, bool formed_now)
-{
-    uint32_t before = ne_rebal_count_moving(c->rb);
-    (void)ne_rebal_apply(c->rb, r, c->opts.node_id);
-    if (ne_rebal_count_moving(c->rb) > before) c->moving_since = ne_time_mono_ns();
-    if (!formed_now) return;
-    size_t nn = ne_ring_nodes(r);
-    const char *members[MAX_MEMBERS];
-    bool known[MAX_MEMBERS];
-    for (size_t i = 0; i < nn && i < MAX_MEMBERS; i++) {
-        members[i] = ne_ring_node_name(r, (uint32_t)i);
-        const struct peer_status *p = peer_find(c, members[i], false);
-        known[i] = strcmp(members[i], c->opts.node_id) == 0 ||
-                   (p && p->holds && ne_time_mono_ns() - p->seen_ns < STATUS_FRESH_NS);
-    }
-    uint32_t taken = ne_rebal_bootstrap(c->rb, members, known, nn < MAX_MEMBERS ? nn : MAX_MEMBERS,
-                                        holds_locked, c);
-    if (taken) {
-        char num[16];
-        snprintf(num, sizeof num, "%u", taken);
-        ne_log(NE_LOG_INFO, MOD, "shards nobody holds taken as they are (new cluster)", "shards",
-               num, NULL);
-    }
-}
-
-/* A live member holding shard complete (an owner first), or -1. mv_mu held. */
-static int pull_source(struct cluster *c, const struct ne_ring *r, uint32_t shard,
-                       const struct ne_swim_member_info *ms, size_t n)
-{
-    int pick = -1;
-    for (size_t i = 1; i < n; i++) {
-        if (ms[i].state != NE_SWIM_ALIVE || !holds_locked(c, shard, ms[i].id)) continue;
-        int idx = ne_ring_node_index(r, ms[i].id);
-        if (idx >= 0 && ne_ring_is_owner(r, shard, (uint32_t)idx)) return (int)i;
-        if (pick < 0) pick = (int)i;
-    }
-    return pick;
-}
-
-/* Step 4: pulls moving shards, for MOVE_TICK_NS at most. */
-static void pull_moving(struct cluster *c, const struct ne_ring *r,
-                        const struct ne_swim_member_info *ms, size_t n)
-{
-    int64_t settle = c->agent->cfg->replication.max_lag_ns + 2000000000LL;
-    int64_t t0 = ne_time_mono_ns();
-    for (uint32_t s = 0; s < c->opts.shards && !atomic_load(&c->stop); s++) {
-        if (ne_time_mono_ns() - t0 > MOVE_TICK_NS) break;
-        pthread_mutex_lock(&c->mv_mu);
-        bool go = ne_rebal_moving(c->rb, s) && t0 - c->moving_since >= settle;
-        int src = go ? pull_source(c, r, s, ms, n) : -1;
-        pthread_mutex_unlock(&c->mv_mu);
-        if (src < 0) continue;
-        struct ae_peer p = {c, ms[src].id, ms[src].addr};
-        struct ne_ae_stats a, b;
-        ne_ae_stats(c->ae, &a);
-        uint64_t bytes = 0;
-        bool complete = false;
-        int rc = ne_ae_pull_shard(c->ae, c->opts.shards, s, ae_call, &p, &bytes, &complete);
-        ne_ae_stats(c->ae, &b);
-        pthread_mutex_lock(&c->mv_mu);
-        c->mv_bytes += bytes;
-        c->mv_points += b.points_repaired - a.points_repaired;
-        ne_metric_add(c->m_mv[4], bytes);
-        ne_metric_add(c->m_mv[5], b.points_repaired - a.points_repaired);
-        if (rc == 0 && complete && ne_rebal_moving(c->rb, s)) {
-            ne_rebal_pulled(c->rb, s);
-            c->mv_moves++;
-            ne_metric_add(c->m_mv[3], 1);
-        }
-        pthread_mutex_unlock(&c->mv_mu);
-        if (rc != 0) {
-            char num[16];
-            snprintf(num, sizeof num, "%u", s);
-            ne_log(NE_LOG_WARN, MOD, "shard pull failed (tried again next tick)", "shard", num,
-                   "from", ms[src].id, "err", ne_strerror(rc), NULL);
-        }
-    }
-}
-
-/* Step 5: drops the kept shards every owner has held for more than MOVE_GRACE ticks. */
-static void drop_kept(struct cluster *c, const struct ne_ring *r)
-{
-    uint32_t shards = c->opts.shards;
-    uint8_t *mask = ne_calloc(((size_t)shards + 7) / 8, 1);
-    if (!mask) return;
-    uint32_t ndrop = 0;
-    pthread_mutex_lock(&c->mv_mu);
-    for (uint32_t s = 0; s < shards; s++) {
-        bool ok = ne_rebal_may_drop(c->rb, r, s, holds_locked, c);
-        c->drop_seen[s] = ok ? (uint8_t)(c->drop_seen[s] < 255 ? c->drop_seen[s] + 1 : 255) : 0;
-        if (c->drop_seen[s] > MOVE_GRACE) {
-            mask[s / 8] |= (uint8_t)(1u << (s % 8));
-            ndrop++;
-        }
-    }
-    pthread_mutex_unlock(&c->mv_mu);
-    /* no inbound write between the delete and the state saying dropped:
-     * a keeper record is stored before (and deleted) or skipped after */
-    if (ndrop) pthread_rwlock_wrlock(&c->drop_lock);
-    int rc = ndrop ? ne_rebal_delete_shards(c->agent->store, shards, mask) : 0;
-    if (rc != 0)
-        ne_log(NE_LOG_WARN, MOD, "cannot drop moved shards (tried again next tick)", "err",
-               ne_strerror(rc), NULL);
-    if (ndrop && rc == 0) {
-        pthread_mutex_lock(&c->mv_mu);
-        for (uint32_t s = 0; s < shards; s++)
-            if (ne_rebal_bit(mask, s)) ne_rebal_dropped(c->rb, s);
-        c->mv_dropped += ndrop;
-        ne_metric_add(c->m_mv[6], ndrop);
-        pthread_mutex_unlock(&c->mv_mu);
-    }
-    if (ndrop) pthread_rwlock_unlock(&c->drop_lock);
-    if (ndrop && rc == 0) {
-        char num[16];
-        snprintf(num, sizeof num, "%u", ndrop);
-        ne_log(NE_LOG_INFO, MOD, "dropped shard copies their new owners hold", "shards", num, NULL);
-    }
-    ne_free(mask);
-}
-
-/* No point waits in a hint queue for any member still placed on: what
- * this node took has reached its owners (a decommissioned node is done
- * only then). A removed member's queue does not count: its shards were
- * copied from the live replicas, which got their own copies of those
- * points from this node's queues for them. */
-static bool queues_empty(struct cluster *c, const struct ne_swim_member_info *ms, size_t n)
-{
-    bool empty = true;
-    pthread_rwlock_rdlock(&c->rep_lock);
-    for (size_t i = 1; c->rep && i < n && empty; i++) {
-        struct ne_replicator_peer_stats st;
-        if (ms[i].state == NE_SWIM_LEFT) continue;
-        if (ne_replicator_peer_stats(c->rep, ms[i].id, &st) == 0 && st.queue_records > 0)
-            empty = false;
-    }
-    pthread_rwlock_unlock(&c->rep_lock);
-    return empty;
-}
-
-/* The others had removed this node (it was down, or cut off from them,
- * for dead_member_timeout) and placed its shards elsewhere meanwhile: as
- * after a restart, no copy here is complete any more; each owned shard is
- * pulled (only what differs) from a node holding it before it is served
- * from here again, and the interim owners keep their copies until then. */
-static void rejoin_after_removal(struct cluster *c)
-{
-    if (!atomic_exchange(&c->self_removed, false)) return;
-    pthread_mutex_lock(&c->mv_mu);
-    ne_rebal_restarted(c->rb);
-    c->moving_since = ne_time_mono_ns();
-    pthread_mutex_unlock(&c->mv_mu);
-    ne_log(NE_LOG_WARN, MOD,
-           "the other members had removed this node (down or cut off longer than "
-           "dead_member_timeout): its shards are pulled again before it serves them",
-           NULL);
-}
-
-static void move_tick(struct cluster *c)
-{
-    const char **names = ne_malloc(MAX_MEMBERS * sizeof *names);
-    struct ne_swim_member_info *ms = ne_calloc(MAX_MEMBERS, sizeof *ms);
-    struct ne_ring *r = NULL;
-    size_t nn = 0, n = 0;
-    if (!names || !ms) goto out;
-    remove_forgotten(c);
-    rejoin_after_removal(c);
-    ring_refresh(c); /* membership changes reach the writers' ring without writes too */
-    n = ne_membership_snapshot(c->mem, ms, MAX_MEMBERS);
-    if (n > MAX_MEMBERS) n = MAX_MEMBERS;
-    tag_check(c, ms, n);
-    if (atomic_load(&c->self_refused)) {
-        keepers_update(c, ms, 0); /* none: this node forwards nothing */
-        goto out;
-    }
-    poll_statuses(c, ms, n);
-    keepers_update(c, ms, n);
-    pthread_mutex_lock(&c->ring_mu);
-    int rc = ring_build_locked(c, names, &nn, &r);
-    pthread_mutex_unlock(&c->ring_mu);
-    if (rc != 0) goto out;
-    bool f = formed(c, ms, n);
-    pthread_mutex_lock(&c->mv_mu);
-    moves_apply(c, r, f);
-    pthread_mutex_unlock(&c->mv_mu);
-    pull_moving(c, r, ms, n);
-    drop_kept(c, r);
-    bool drained = queues_empty(c, ms, n);
-    pthread_mutex_lock(&c->mv_mu);
-    c->mv_done = ne_rebal_done(c->rb, r, holds_locked, c) && drained;
-    ne_metric_set(c->m_mv[0], ne_rebal_count_moving(c->rb));
-    ne_metric_set(c->m_mv[1], ne_rebal_count_leaving(c->rb));
-    ne_metric_set(c->m_mv[2], c->mv_done ? 2 : ne_rebal_decommissioned(c->rb) ? 1 : 0);
-    moves_save(c);
-    pthread_mutex_unlock(&c->mv_mu);
-out:
-    ne_ring_free(&r);
-    ne_free(names);
-    ne_free(ms);
-}
-
-/* Decommissions this node: off the placement ring from now on (saved, so
- * a restart keeps it off), reported in its status so the others place
- * without it too. */
-static void decommission_self(struct cluster *c)
-{
-    pthread_mutex_lock(&c->mv_mu);
-    bool was = ne_rebal_decommissioned(c->rb);
-    ne_rebal_set_decommissioned(c->rb);
-    moves_save(c);
-    pthread_mutex_unlock(&c->mv_mu);
-    atomic_store(&c->self_decom, true);
-    atomic_store(&c->ring_stale, true);
-    if (!was)
-        ne_log(NE_LOG_INFO, MOD, "decommissioning: this node leaves the placement ring", NULL);
-}
-
-/* Transport requests of shard moves. */
-static int handle_moves(struct cluster *c, uint8_t type, const uint8_t *msg, size_t n,
-                        struct ne_pbuf *reply, uint8_t *reply_type)
-{
-    if (type == NE_FT_DECOMMISSION) {
-        if (n != 0) return NE_ECORRUPT;
-        decommission_self(c);
-        reply->len = 0;
-        *reply_type = NE_FT_DECOMMISSION_ACK;
-        return 0;
-    }
-    pthread_mutex_lock(&c->mv_mu);
-    int rc = ne_rebal_status_serve(c->rb, msg, n, reply);
-    pthread_mutex_unlock(&c->mv_mu);
-    *reply_type = NE_FT_MOVE_STATUS_REPLY;
-    return rc;
 }
 
 /* ---- lifecycle ----------------------------------------------------------- */
@@ -1644,14 +1145,14 @@ static int on_request(void *ctx, const char *peer_id, uint8_t type, const uint8_
 {
     struct cluster *c = ctx;
     /* node tags: a refused node still says its status (its tag, no holds) */
-    if (type != NE_FT_MOVE_STATUS && peer_refused(c, peer_id)) return NE_EPERM;
+    if (type != NE_FT_MOVE_STATUS && agent__cluster_peer_refused(c, peer_id)) return NE_EPERM;
     if (ne_scan_is_request(type)) return ne_scan_serve(&c->local, type, msg, n, reply, reply_type);
     if (type == NE_FT_WRITE_BATCH) return handle_write_batch(c, peer_id, msg, n, reply, reply_type);
     if (type == NE_FT_AE_ROOTS || type == NE_FT_AE_BUCKETS || type == NE_FT_AE_SERIES ||
         type == NE_FT_AE_PULL || type == NE_FT_AE_TOMBS)
         return ne_ae_handle(c->ae, c->opts.shards, type, msg, n, reply, reply_type);
     if (type == NE_FT_MOVE_STATUS || type == NE_FT_DECOMMISSION)
-        return handle_moves(c, type, msg, n, reply, reply_type);
+        return agent__cluster_handle_moves(c, type, msg, n, reply, reply_type);
     return NE_EINVAL;
 }
 
@@ -1691,7 +1192,7 @@ static void cluster_free(struct cluster *c)
     ne_membership_stop(&c->mem);
     ne_ae_free(&c->ae); /* after the transport: its handlers use it */
     ne_tombs_close(&c->tombs);
-    stop_moves(c);
+    agent__cluster_stop_moves(c);
     ne_pbuf_free(&c->removed_saved);
     pthread_rwlock_destroy(&c->rep_lock);
     pthread_rwlock_destroy(&c->drop_lock);
@@ -1729,7 +1230,7 @@ static int cluster_start(struct ne_agent *a)
     if (rc != 0) goto fail;
     c->node_tag = a->cfg->cluster.node_tag >= 0 ? (uint8_t)a->cfg->cluster.node_tag
                                                 : ne_lww_node_tag(c->opts.node_id);
-    if ((rc = start_moves(c)) != 0) goto fail;
+    if ((rc = agent__cluster_start_moves(c)) != 0) goto fail;
     ne_rebal_set_tag(c->rb, c->node_tag);
     if ((rc = start_tombs(c)) != 0) goto fail;
     atomic_store(&c->member_change_ns, ne_time_mono_ns());
@@ -1847,7 +1348,8 @@ int agent__cluster_source(const struct ne_agent *a, struct ne_csrc **out)
         if (n > MAX_MEMBERS) n = MAX_MEMBERS;
         size_t k = 0;
         for (size_t i = 0; i < n; i++)
-            if (i == 0 || (ms[i].state != NE_SWIM_LEFT && !peer_refused(c, ms[i].id)))
+            if (i == 0 ||
+                (ms[i].state != NE_SWIM_LEFT && !agent__cluster_peer_refused(c, ms[i].id)))
                 cm[k++] = (struct ne_csrc_member){ms[i].id, ms[i].addr,
                                                   ms[i].state == NE_SWIM_ALIVE ||
                                                       ms[i].state == NE_SWIM_SUSPECT,
@@ -1860,11 +1362,11 @@ int agent__cluster_source(const struct ne_agent *a, struct ne_csrc **out)
                                  .shards = c->opts.shards,
                                  .vnodes = c->opts.vnodes,
                                  .rf = c->opts.replication_factor,
-                                 .holds = holds_locked,
+                                 .holds = agent__cluster_holds_locked,
                                  .holds_ctx = c,
                                  .deleter = cluster_delete,
                                  .deleter_ctx = c};
-        pthread_mutex_lock(&c->mv_mu); /* holds_locked is called in there only */
+        pthread_mutex_lock(&c->mv_mu); /* agent__cluster_holds_locked is called in there only */
         rc = ne_csrc_new(&o, out);
         pthread_mutex_unlock(&c->mv_mu);
     }
@@ -1955,7 +1457,7 @@ int agent__cluster_decommission(const struct ne_agent *a, const char *node, char
         return NE_ENOTFOUND;
     }
     if (!node || !*node || strcmp(node, c->opts.node_id) == 0) {
-        decommission_self(c);
+        agent__cluster_decommission_self(c);
         return 0;
     }
     struct ne_swim_member_info m;
@@ -2010,7 +1512,7 @@ int agent__cluster_remove(const struct ne_agent *a, const char *node, char *err,
     if (rc == 0) {
         ne_log(NE_LOG_INFO, MOD, "member removed by an operator", "node", node, "was",
                ne_swim_state_name(m.state), NULL);
-        ring_refresh(c); /* placed without it, and saved, before the answer */
+        agent__cluster_ring_refresh(c); /* placed without it, and saved, before the answer */
     }
     return rc;
 }
