@@ -92,7 +92,8 @@ struct cluster {
     struct peer_status {
         char id[NE_NODE_ID_MAX + 1];
         uint8_t *holds;  /* ceil(shards / 8) bytes; NULL: never heard */
-        int64_t seen_ns; /* monotonic time of its last status */
+        int64_t seen_ns; /* monotonic time of its last status (0: none valid) */
+        uint64_t inc;    /* its incarnation when that status was taken */
         int tag1;        /* 1 + the version tag its status gave; 0: none (from its id) */
     } peers[MAX_MEMBERS];
     size_t npeers;
@@ -167,6 +168,14 @@ void agent__cluster_remove_forgotten(struct cluster *c);
 /* The status kept of peer id (NULL: none; with add, a new empty one
  * unless MAX_MEMBERS are known); mv_mu held. Points into c. */
 struct peer_status *agent__cluster_peer_find(struct cluster *c, const char *id, bool add);
+
+/* Forgets the status of every member of ms[1..n) (a membership snapshot)
+ * whose incarnation is not the one the status was taken at: a restarted
+ * member comes back with a new incarnation and without the shards it
+ * held complete before, which its old status would still claim for up to
+ * STATUS_FRESH_NS. mv_mu held. */
+void agent__cluster_statuses_check(struct cluster *c, const struct ne_swim_member_info *ms,
+                                   size_t n);
 
 /* rebalance.h's holds callback (ctx: the cluster); mv_mu held. */
 bool agent__cluster_holds_locked(void *ctx, uint32_t shard, const char *node);

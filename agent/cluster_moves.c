@@ -80,6 +80,15 @@ struct peer_status *agent__cluster_peer_find(struct cluster *c, const char *id, 
     return p;
 }
 
+void agent__cluster_statuses_check(struct cluster *c, const struct ne_swim_member_info *ms,
+                                   size_t n)
+{
+    for (size_t i = 1; i < n; i++) {
+        struct peer_status *p = agent__cluster_peer_find(c, ms[i].id, false);
+        if (p && p->seen_ns && p->inc != ms[i].incarnation) p->seen_ns = 0;
+    }
+}
+
 /* rebalance.h's holds callback; mv_mu held. */
 bool agent__cluster_holds_locked(void *ctx, uint32_t shard, const char *node)
 {
@@ -253,6 +262,7 @@ static void poll_statuses(struct cluster *c, const struct ne_swim_member_info *m
         if (p && p->holds) {
             memcpy(p->holds, bits, nb);
             p->seen_ns = ne_time_mono_ns();
+            p->inc = ms[i].incarnation;
         }
         pthread_mutex_unlock(&c->mv_mu);
     }
@@ -455,6 +465,9 @@ void agent__cluster_move_tick(struct cluster *c)
         c); /* membership changes reach the writers' ring without writes too */
     n = ne_membership_snapshot(c->mem, ms, MAX_MEMBERS);
     if (n > MAX_MEMBERS) n = MAX_MEMBERS;
+    pthread_mutex_lock(&c->mv_mu);
+    agent__cluster_statuses_check(c, ms, n);
+    pthread_mutex_unlock(&c->mv_mu);
     agent__cluster_tag_check(c, ms, n);
     if (atomic_load(&c->self_refused)) {
         keepers_update(c, ms, 0); /* none: this node forwards nothing */

@@ -1367,6 +1367,7 @@ int agent__cluster_source(const struct ne_agent *a, struct ne_csrc **out)
                                  .deleter = cluster_delete,
                                  .deleter_ctx = c};
         pthread_mutex_lock(&c->mv_mu); /* agent__cluster_holds_locked is called in there only */
+        agent__cluster_statuses_check(c, ms, n);
         rc = ne_csrc_new(&o, out);
         pthread_mutex_unlock(&c->mv_mu);
     }

@@ -82,15 +82,18 @@ def counter(port, out, stop, acked):
         except Exception as e:  # a failed query is a failure of the test
             got, msgs = {"-": -1}, ["query failed: %s" % e]
         t_end = time.time()
-        short = sum(1 for dev, n in floor.items() if got.get(dev, 0) < n)
+        short = sorted([dev, got.get(dev, 0), n] for dev, n in floor.items()
+                       if got.get(dev, 0) < n)
         with open(out, "a") as f:
-            f.write("%d %d %d %.6f %d %s\n" % (sum(floor.values()), sum(got.values()), len(msgs),
-                                              t_end, short, json.dumps(msgs[:1])))
+            f.write("%d %d %d %.6f %d %s %s\n" % (
+                sum(floor.values()), sum(got.values()), len(msgs), t_end, len(short),
+                json.dumps(short[:12], separators=(",", ":")), json.dumps(msgs[:1])))
         time.sleep(0.2)
 
 
 def complete(out, acked):
-    rows = [l.split(" ", 5) for l in open(out)]
+    # floor got messages t_end short [[dev, got, floor], ...] messages
+    rows = [l.split(" ", 6) for l in open(out)]
     bad = [r for r in rows if int(r[2]) != 0 or int(r[1]) < int(r[0]) or int(r[4]) != 0]
     over = [r + [acked_before(acked, float(r[3]), 0)] for r in rows] if acked else []
     over = [r for r in over if int(r[1]) > r[-1]]
