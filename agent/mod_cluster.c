@@ -80,6 +80,9 @@
 
 #define MOD "cluster"
 
+/* How long a stopping node keeps answering peers after announcing it. */
+#define STOP_DRAIN_NS (500LL * 1000000LL)
+
 static pthread_mutex_t running_mu = PTHREAD_MUTEX_INITIALIZER;
 static struct cluster *running;
 
@@ -1296,6 +1299,9 @@ static void cluster_stop(struct ne_agent *a)
         (void)ne_membership_leave(c->mem);
     else
         (void)ne_membership_announce_stop(c->mem);
+    /* the transport goes on answering while the announcement spreads, so
+     * that a read a peer sent before it learned of the stop is answered */
+    ne_time_sleep_ns(STOP_DRAIN_NS);
     cluster_free(c);
 }
 
