@@ -509,6 +509,8 @@ int ne_sink_start(const struct ne_sink_opts *o, const struct ne_sink_driver *drv
     refresh(s);
     pthread_mutex_unlock(&s->mu);
     if (o->on_cursor) o->on_cursor(o->on_cursor_ctx, s->name, s->cursor);
+    char cur[24]; /* the cursor at start: the runner moves it once it runs */
+    snprintf(cur, sizeof cur, "%" PRIu64, s->cursor);
     if (pthread_create(&s->thread, NULL, runner_main, s) != 0) {
         sink_free(s);
         return NE_ENOMEM;
@@ -517,8 +519,6 @@ int ne_sink_start(const struct ne_sink_opts *o, const struct ne_sink_driver *drv
     char tname[16]; /* "sink:<name>" in top -H, /proc/PID/task/TID/comm */
     snprintf(tname, sizeof tname, "sink:%.10s", s->name);
     (void)pthread_setname_np(s->thread, tname);
-    char cur[24];
-    snprintf(cur, sizeof cur, "%" PRIu64, s->cursor);
     ne_log(NE_LOG_INFO, SINK_MOD, "sink started", "sink", s->name, "type", s->drv.type, "cursor",
            cur, NULL);
     *out = s;
