@@ -327,7 +327,9 @@ static inline uint32_t key_as_guess(const struct lp *L, const char *p, struct ne
  * same series: its field keys are tried first, in order, since a source
  * mostly sends one series' fields the same way each time. *distinct is
  * set when every key was like's key at its place: like's keys are
- * distinct (its point is complete), so these are too. */
+ * distinct (its point is complete), so these are too. A key found that
+ * way is like's own view, so the store can tell it is the same key by
+ * its address. */
 static int parse_fields(struct lp *L, const char **pp, struct ne_sv meas,
                         const struct ne_point *like, bool *distinct)
 {
@@ -341,7 +343,7 @@ static int parse_fields(struct lp *L, const char **pp, struct ne_sv meas,
         struct ne_sv k;
         uint32_t gn = i < nguess ? key_as_guess(L, p, c->b->fields[g0 + i].key) : 0;
         if (gn) {
-            k = (struct ne_sv){p, gn};
+            k = c->b->fields[g0 + i].key; /* the same bytes, and the same view */
             p += gn + 1;
         } else {
             bool kesc = false;
