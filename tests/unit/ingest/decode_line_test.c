@@ -130,6 +130,95 @@ static void test_float_matches_strtod(void)
     }
 }
 
+static uint64_t xs(uint64_t *x)
+{
+    *x ^= *x << 13, *x ^= *x >> 7, *x ^= *x << 17;
+    return *x;
+}
+
+/* Decodes num as a field value and compares the bits with strtod's
+ * (naming the first ten that differ). */
+static void float_as_strtod(const char *num)
+{
+    static int failures;
+    char line[128];
+    snprintf(line, sizeof line, "m v=%s", num);
+    double want = strtod(num, NULL);
+    int rc = lp(line);
+    double got = rc == 0 ? find_field(&B, 0, "v")->v.f : 0;
+    if ((rc != 0 || memcmp(&got, &want, sizeof got) != 0) && failures++ < 10)
+        T_FAIL_("%s: rc %d, got %.17g want %.17g", num, rc, got, want);
+}
+
+/* The long mantissas the Eisel-Lemire path takes (16 to 19 digits, as
+ * %.17g prints doubles, and past 19), with the point anywhere and
+ * exponents inside and outside its table, give strtod's bits; so do
+ * numbers exactly halfway between two doubles (ties to even) and their
+ * neighbours. */
+static void test_float_long_mantissas(void)
+{
+    uint64_t x = 0x2545F4914F6CDD1DULL;
+    char num[96];
+    for (int i = 0; i < 300000; i++) {
+        unsigned digits = 16 + (unsigned)(xs(&x) % 8); /* 16..23 */
+        unsigned point = (unsigned)(xs(&x) % (digits + 1));
+        int len = 0;
+        if (x & 1) num[len++] = '-';
+        for (unsigned d = 0; d < digits; d++) {
+            if (d == point && d) num[len++] = '.';
+            num[len++] = (char)('0' + (d == 0 ? 1 + xs(&x) % 9 : xs(&x) % 10));
+        }
+        if (xs(&x) % 3 == 0)
+            len += snprintf(num + len, sizeof num - (size_t)len, "e%d", (int)(xs(&x) % 181) - 90);
+        num[len] = '\0';
+        float_as_strtod(num);
+    }
+    /* %.17g of random doubles: what a round trip through text gives */
+    for (int i = 0; i < 100000; i++) {
+        uint64_t bits = xs(&x) & ~(0x7FFULL << 52);
+        bits |= (uint64_t)(1023 - 200 + xs(&x) % 400) << 52; /* about 1e-60 to 1e60 */
+        double d;
+        memcpy(&d, &bits, sizeof d);
+        snprintf(num, sizeof num, "%.17g", d);
+        float_as_strtod(num);
+    }
+    /* halfway between two doubles above 2^53 (integers), and next to it */
+    for (int i = 0; i < 20000; i++) {
+        int e = 53 + (int)(xs(&x) % 10);
+        uint64_t a = (1ULL << e) + (xs(&x) & ((1ULL << e) - 1)), step = 1ULL << (e - 52);
+        a &= ~(step - 1); /* a double */
+        uint64_t mid = a + step / 2;
+        for (int k = -1; k <= 1; k++) {
+            snprintf(num, sizeof num, "%llu", (unsigned long long)(mid + (uint64_t)k));
+            float_as_strtod(num);
+            snprintf(num, sizeof num, "%llu.000", (unsigned long long)(mid + (uint64_t)k));
+            float_as_strtod(num);
+        }
+    }
+    static const char *const edges[] = {
+        "9007199254740993",
+        "9007199254740995",
+        "18446744073709551615",
+        "18446744073709551616",
+        "9999999999999999999",
+        "99999999999999999999",
+        "0.1000000000000000055511151231257827",
+        "1.7976931348623157e308",
+        "4.9406564584124654e-324",
+        "2.2250738585072014e-308",
+        "1e-64",
+        "1e64",
+        "1e-65",
+        "1e65",
+        "123456789012345678e-64",
+        "123456789012345678e46",
+        "0.30000000000000004",
+        "5e-324",
+    };
+    for (size_t i = 0; i < sizeof edges / sizeof edges[0]; i++)
+        float_as_strtod(edges[i]);
+}
+
 static void test_booleans(void)
 {
     static const char *t[] = {"t", "T", "true", "True", "TRUE"};
@@ -439,6 +528,7 @@ int main(void)
     T_RUN(test_integer_limits);
     T_RUN(test_float_forms);
     T_RUN(test_float_matches_strtod);
+    T_RUN(test_float_long_mantissas);
     T_RUN(test_booleans);
     T_RUN(test_escapes);
     T_RUN(test_string_with_newline);
