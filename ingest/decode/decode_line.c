@@ -320,7 +320,7 @@ static inline uint32_t key_as_guess(const struct lp *L, const char *p, struct ne
 {
     if (guess.n == 0 || guess.p < L->begin || guess.p >= L->end) return 0;
     if ((size_t)(L->end - p) <= guess.n || p[guess.n] != '=') return 0;
-    return memcmp(p, guess.p, guess.n) == 0 ? guess.n : 0;
+    return decode__same_bytes(p, guess.p, guess.n) ? guess.n : 0;
 }
 
 /* Parses the fields at p. like, when not NULL, is an earlier point of the
@@ -368,7 +368,7 @@ static int parse_fields(struct lp *L, const char **pp, struct ne_sv meas,
         union ne_value v;
         int rc = field_value(L, &p, &t, &v);
         if (rc != 0) return rc;
-        if (ne_batch_field(c->b, k, t, v) != 0) return NE_ENOMEM;
+        if (ne_batch_field_fast(c->b, k, t, v) != 0) return NE_ENOMEM;
         if (p < end && *p == ',') {
             p++;
             continue;
@@ -470,7 +470,7 @@ static struct decode_series *sc_slot(struct decode_ctx *c, uint64_t h, const cha
 {
     for (uint32_t i = (uint32_t)h & c->sc_mask;; i = (i + 1) & c->sc_mask) {
         struct decode_series *e = &c->sc[i];
-        if (!e->h || (e->h == h && e->len == n && memcmp(e->text, p, n) == 0)) return e;
+        if (!e->h || (e->h == h && e->len == n && decode__same_bytes(e->text, p, n))) return e;
     }
 }
 

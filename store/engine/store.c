@@ -433,9 +433,10 @@ static bool sv_ok(struct ne_sv v)
     return v.n > 0 && v.p;
 }
 
-/* Checks what needs no index: names, values, time. */
+/* Checks what needs no index: names, values, time. tags_ok: p's tag
+ * range is one an earlier valid point of the batch was checked with. */
 static bool point_valid(struct wctx *c, const struct ne_batch *b, const struct ne_point *p,
-                        int64_t ts)
+                        int64_t ts, bool tags_ok)
 {
     const struct ne_store_opts *o = &c->s->o;
     if (!sv_ok(p->meas) || p->ntags > MAX_TAGS || p->nfields == 0) {
@@ -446,7 +447,7 @@ static bool point_valid(struct wctx *c, const struct ne_batch *b, const struct n
         return false;
     }
     const struct ne_tag *t = ne_point_tags(b, p);
-    for (uint32_t i = 0; i < p->ntags; i++) {
+    for (uint32_t i = 0; i < p->ntags && !tags_ok; i++) {
         if (!sv_ok(t[i].key) || !sv_ok(t[i].val)) {
             reject(c, p, NE_REJ_INVALID, "invalid point in %.*s: empty tag key or value",
                    (int)p->meas.n, p->meas.p);
@@ -666,8 +667,8 @@ static int write_points(struct wctx *c, const struct ne_batch *b)
     for (uint32_t i = 0; i < b->npts; i++) {
         const struct ne_point *p = &b->pts[i];
         int64_t ts = p->ts == NE_TS_UNSET ? c->now : p->ts;
-        if (!point_valid(c, b, p, ts)) continue;
         const struct ne_point *q = same_first(&sm, b, p);
+        if (!point_valid(c, b, p, ts, q != NULL)) continue;
         struct eng_series *se = q ? sm.by_tag0[p->tag0].se : NULL;
         if (!se) {
             rc = eng_index_series(c->s->ix, c->db, b, p, &se, why, sizeof why);
