@@ -65,6 +65,36 @@ static void test_integer_limits(void)
     T_EQ_U64(find_field(&B, 0, "c")->v.u, UINT64_MAX);
 }
 
+/* Digit runs of every length, read a word at a time or byte by byte
+ * near the end of the body, give the integer, float and timestamp
+ * strtoll and strtod give. */
+static void test_digit_runs(void)
+{
+    uint64_t x = 0x9E3779B97F4A7C15ULL;
+    for (int n = 1; n <= 18; n++) {
+        for (int round = 0; round < 50; round++) {
+            char d[20], line[128];
+            for (int i = 0; i < n; i++) {
+                x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+                d[i] = (char)('0' + (i == 0 && n > 1 ? 1 + x % 9 : x % 10));
+            }
+            d[n] = '\0';
+            const char *tails[] = {"", "\n", " ", "\r\n"};
+            snprintf(line, sizeof line, "m a=%si,b=%s,c=-%s.%s %s%s", d, d, d, d, d,
+                     tails[round % 4]);
+            T_OK(lp(line));
+            long long want = strtoll(d, NULL, 10);
+            char f[48];
+            snprintf(f, sizeof f, "-%s.%s", d, d);
+            double wantf = strtod(f, NULL), gotf = find_field(&B, 0, "c")->v.f;
+            T_EQ_INT(find_field(&B, 0, "a")->v.i, want);
+            T_EQ_DBL(find_field(&B, 0, "b")->v.f, (double)want, 0);
+            T_CHECK(memcmp(&gotf, &wantf, sizeof gotf) == 0);
+            T_EQ_INT(B.pts[0].ts, want);
+        }
+    }
+}
+
 static void test_float_forms(void)
 {
     static const char *forms[] = {"1",
@@ -526,6 +556,7 @@ int main(void)
     ne_batch_init(&B);
     T_RUN(test_every_type);
     T_RUN(test_integer_limits);
+    T_RUN(test_digit_runs);
     T_RUN(test_float_forms);
     T_RUN(test_float_matches_strtod);
     T_RUN(test_float_long_mantissas);
