@@ -195,6 +195,9 @@ static inline const char *decode__digits(const char *s, const char *end, uint64_
     return s;
 }
 
+/* 10^0 .. 10^22, the powers of ten a double holds exactly. */
+extern const double decode__pow10_exact[23];
+
 /* decode__float_prefix for a number at p whose integer digits [is, ie)
  * (after an optional sign at p) were already read into m by
  * decode__digits from 0. */

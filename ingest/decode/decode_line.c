@@ -238,6 +238,31 @@ static int integer_value(struct lp *L, const char *s, const char *ds, const char
     return 0;
 }
 
+/* The common float of sensor data, inline: integer digits [ds, ie) read
+ * into m, an optional fraction, no exponent, at most 19 digits with m
+ * below 2^53, so m / 10^fraction digits is exact and correctly rounded
+ * (as in decode__float_rest). False for anything else, which
+ * decode__float_rest reads from the start. */
+static inline bool short_float(const char *ds, const char *ie, uint64_t m, const char *end,
+                               double *out, const char **stop)
+{
+    const char *q = ie;
+    long nfrac = 0;
+    if (q < end && *q == '.') {
+        const char *fs = ++q;
+        q = decode__digits(q, end, &m);
+        nfrac = q - fs;
+    }
+    long n = (ie - ds) + nfrac;
+    if (n == 0 || n > 19 || m >= (1ULL << 53) || (q < end && (*q == 'e' || *q == 'E')))
+        return false;
+    double d = (double)m;
+    if (nfrac) d /= decode__pow10_exact[nfrac];
+    *out = d;
+    *stop = q;
+    return true;
+}
+
 /* A number field value: float (1, -1.5, .5, 1e3), integer 1i, unsigned 1u.
  * One pass: the digits are read while the token is found. */
 static int number_value(struct lp *L, const char **pp, enum ne_vtype *t, union ne_value *v)
@@ -252,6 +277,9 @@ static int number_value(struct lp *L, const char **pp, enum ne_vtype *t, union n
         rc = integer_value(L, s, ds, p, u, t, v);
         if (rc != 0) return rc;
         p++;
+    } else if (short_float(ds, p, u, end, &v->f, &p)) {
+        *t = NE_V_FLOAT;
+        if (ds != s) v->f = -v->f;
     } else {
         *t = NE_V_FLOAT;
         rc = decode__float_rest(s, ds, p, u, end, &v->f, &p);

@@ -23,7 +23,7 @@
 #include "ports/err.h"
 #include "ports/platform.h"
 
-static const double pow10_exact[23] = {
+const double decode__pow10_exact[23] = {
     1e0,  1e1,  1e2,  1e3,  1e4,  1e5,  1e6,  1e7,  1e8,  1e9,  1e10, 1e11,
     1e12, 1e13, 1e14, 1e15, 1e16, 1e17, 1e18, 1e19, 1e20, 1e21, 1e22,
 };
@@ -280,7 +280,7 @@ int decode__float_rest(const char *p, const char *is, const char *ie, uint64_t m
     }
     if (m < (1ULL << 53) && nfrac <= 22) {
         double d = (double)m;
-        if (nfrac) d /= pow10_exact[nfrac];
+        if (nfrac) d /= decode__pow10_exact[nfrac];
         *out = neg ? -d : d;
         return 0;
     }
@@ -342,7 +342,7 @@ static int float_careful(const char *p, const char *end, double *out, const char
     }
     if (!many && m < (1ULL << 53) && exp10 >= -22 && exp10 <= 22) {
         double d = (double)m;
-        d = exp10 < 0 ? d / pow10_exact[-exp10] : d * pow10_exact[exp10];
+        d = exp10 < 0 ? d / decode__pow10_exact[-exp10] : d * decode__pow10_exact[exp10];
         *out = neg ? -d : d;
         return 0;
     }
