@@ -208,7 +208,7 @@ static bool eisel_lemire(uint64_t w, int q, bool neg, double *out)
     }
     if (lo == UINT64_MAX) return false; /* the truncated tail might still carry */
     int upper = (int)(hi >> 63);
-    int shift = upper + 9; /* keep 55 bits: 53, one to round, one spare */
+    int shift = upper + 9; /* keep 54 bits: the 53 of a double, one to round */
     uint64_t mant = hi >> shift;
     /* binary exponent: floor(q * log2(10)) + 63 + upper - lz, biased */
     int e2 = floor_div_65536((152170 + 65536) * q) + 63 + upper - lz + 1023;
