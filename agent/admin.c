@@ -72,7 +72,26 @@ struct ne_admin {
     /* /ping's answer, the same every time: made once, queued by every
      * request (libmicrohttpd counts its users), destroyed at stop */
     struct MHD_Response *ping;
+    /* write buffers kept between requests (struct wbufs), guarded by
+     * pool_mu */
+    pthread_mutex_t pool_mu;
+    struct wbufs *pool;
+    unsigned npool, pool_max;
 };
+
+/* The buffers of a write request: the body and the batch it decodes to.
+ * A 5,000-line write holds a few MiB in them, which malloc would map,
+ * fault in and unmap again on every request; kept in ne_admin.pool
+ * between requests (at most pool_max of them, the HTTP threads, and none
+ * whose arrays outgrew WBUFS_KEEP_BYTES), they are reused as they are. */
+struct wbufs {
+    char *body;
+    size_t cap;
+    struct ne_batch batch;
+    struct wbufs *next;
+};
+
+#define WBUFS_KEEP_BYTES (16u << 20)
 
 /* What a handler answers. body is owned (ne_malloc) or NULL. */
 struct answer {
@@ -107,6 +126,7 @@ struct request {
     size_t expect; /* declared Content-Length, 0 if unknown */
     bool too_big;  /* over max_body_bytes: the rest is dropped, answer 413 */
     bool nomem;    /* the body could not be held: answer 503 */
+    struct wbufs *wb; /* a write's reusable buffers (from ne_admin.pool), or NULL */
     /* POST /api/v1/segments: where the body goes */
     struct ne_central_push *push;
 };
@@ -329,6 +349,7 @@ static void h_write(struct ne_admin *a, struct request *r, struct answer *out)
         .auth_token = token,
         .max_body_bytes = a->max_body,
         .retry_after_s = 1,
+        .batch = r->wb ? &r->wb->batch : NULL,
     };
     struct ne_http_req hr = {
         .method = r->method,
@@ -756,10 +777,65 @@ static uint64_t declared_length(struct MHD_Connection *c)
     return errno == 0 && end != cl ? (uint64_t)n : 0;
 }
 
+/* Kept write buffers, or new empty ones (NULL without memory: the
+ * request then allocates its own). */
+static struct wbufs *wbufs_take(struct ne_admin *a)
+{
+    pthread_mutex_lock(&a->pool_mu);
+    struct wbufs *w = a->pool;
+    if (w) {
+        a->pool = w->next;
+        a->npool--;
+    }
+    pthread_mutex_unlock(&a->pool_mu);
+    if (!w && (w = ne_calloc(1, sizeof *w))) ne_batch_init(&w->batch);
+    return w;
+}
+
+static void wbufs_free(struct wbufs *w)
+{
+    ne_free(w->body);
+    ne_batch_free(&w->batch);
+    ne_free(w);
+}
+
+/* Bytes held by w's arrays (the batch arena's first chunk aside). */
+static size_t wbufs_bytes(const struct wbufs *w)
+{
+    const struct ne_batch *b = &w->batch;
+    return w->cap + (size_t)b->cap_pts * sizeof *b->pts + (size_t)b->cap_tags * sizeof *b->tags +
+           (size_t)b->cap_fields * sizeof *b->fields;
+}
+
+/* Keeps w for a later request, or frees it when enough are kept or it
+ * grew too large to hold on to. */
+static void wbufs_put(struct ne_admin *a, struct wbufs *w)
+{
+    bool keep = wbufs_bytes(w) <= WBUFS_KEEP_BYTES;
+    if (keep) {
+        pthread_mutex_lock(&a->pool_mu);
+        keep = a->npool < a->pool_max;
+        if (keep) {
+            w->next = a->pool;
+            a->pool = w;
+            a->npool++;
+        }
+        pthread_mutex_unlock(&a->pool_mu);
+    }
+    if (!keep) wbufs_free(w);
+}
+
 /* Grows the body buffer to hold need bytes (plus a NUL): the declared
  * length when known (one allocation), else doubling from 64 KiB. */
 static int grow_body(struct request *r, size_t need)
 {
+    if (!r->body && r->wb && r->wb->body) { /* the kept buffer first */
+        r->body = r->wb->body;
+        r->cap = r->wb->cap;
+        r->wb->body = NULL;
+        r->wb->cap = 0;
+        if (need + 1 <= r->cap) return 0;
+    }
     size_t cap = r->cap ? r->cap * 2 : (r->expect ? r->expect + 1 : 64 * 1024);
     while (cap < need + 1)
         cap *= 2;
@@ -854,6 +930,7 @@ static enum MHD_Result first_call(struct ne_admin *a, struct MHD_Connection *c, 
     struct request *r = ne_calloc(1, sizeof(*r));
     if (!r) return answer_now(c, MHD_HTTP_SERVICE_UNAVAILABLE, "out of memory");
     r->expect = (size_t)expect;
+    if (rt->handle == h_write) r->wb = wbufs_take(a);
     r->route = rt;
     r->conn = c;
     r->method = method;
@@ -887,9 +964,19 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
                          enum MHD_RequestTerminationCode toe)
 {
+    struct ne_admin *a = cls;
     struct request *r = *con_cls;
     if (!r) return;
     ne_central_push_free(&r->push);
+    if (r->wb) {
+        if (r->body) { /* the body buffer goes back with the batch */
+            ne_free(r->wb->body);
+            r->wb->body = r->body;
+            r->wb->cap = r->cap;
+            r->body = NULL;
+        }
+        wbufs_put(a, r->wb);
+    }
     ne_free(r->body);
     ne_free(r);
     *con_cls = NULL;
@@ -1003,6 +1090,12 @@ static void admin_free(struct ne_admin *a)
 {
     if (a->ping) MHD_destroy_response(a->ping);
     ne_central_close(&a->central);
+    while (a->pool) {
+        struct wbufs *w = a->pool;
+        a->pool = w->next;
+        wbufs_free(w);
+    }
+    pthread_mutex_destroy(&a->pool_mu);
     pthread_mutex_destroy(&a->mu);
     ne_free(a->token);
     ne_free(a);
@@ -1013,6 +1106,8 @@ int ne_admin_start(const struct ne_admin_opts *o, struct ne_admin **out)
     struct ne_admin *a = ne_calloc(1, sizeof(*a));
     if (!a) return NE_ENOMEM;
     pthread_mutex_init(&a->mu, NULL);
+    pthread_mutex_init(&a->pool_mu, NULL);
+    a->pool_max = o->threads > 0 ? (unsigned)o->threads : 1;
     a->max_body = o->max_body_bytes;
     a->default_db = o->default_database;
     a->agent = o->agent;

@@ -123,6 +123,20 @@ int ne_batch_tag(struct ne_batch *b, struct ne_sv key, struct ne_sv val);
 int ne_batch_field(struct ne_batch *b, struct ne_sv key, enum ne_vtype type, union ne_value v);
 int ne_batch_field_f(struct ne_batch *b, struct ne_sv key, double v);
 
+/* ne_batch_field without a call while the field array has room: decoders
+ * add every value through it. */
+static inline int ne_batch_field_fast(struct ne_batch *b, struct ne_sv key, enum ne_vtype type,
+                                      union ne_value v)
+{
+    if (!b->open || b->nfields >= b->cap_fields) return ne_batch_field(b, key, type, v);
+    struct ne_field *f = &b->fields[b->nfields++];
+    f->key = key;
+    f->type = (uint8_t)type;
+    f->v = v;
+    b->pts[b->npts].nfields++;
+    return 0;
+}
+
 /* Sets the timestamp of the point being built (decoders that read it last). */
 void ne_batch_set_ts(struct ne_batch *b, int64_t ts);
 

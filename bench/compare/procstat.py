@@ -17,6 +17,27 @@ def cpu_seconds(pid):
     return (int(rest[11]) + int(rest[12])) / _TICK
 
 
+def threads_cpu_seconds(pid, name):
+    """utime+stime summed over the threads of pid whose name is `name`."""
+    total = 0
+    for tid in os.listdir("/proc/%d/task" % pid):
+        try:
+            with open("/proc/%d/task/%s/stat" % (pid, tid)) as f:
+                head, rest = f.read().rsplit(")", 1)
+        except FileNotFoundError:
+            continue
+        if head.split("(", 1)[1] == name:
+            rest = rest.split()
+            total += int(rest[11]) + int(rest[12])
+    return total / _TICK
+
+
+def minor_faults(pid):
+    """Minor page faults of process pid so far (field 10 of /proc/PID/stat)."""
+    with open("/proc/%d/stat" % pid) as f:
+        return int(f.read().rsplit(")", 1)[1].split()[7])
+
+
 def status_bytes(pid, key):
     """A 'kB' line of /proc/PID/status (VmRSS, VmHWM, ...) in bytes."""
     with open("/proc/%d/status" % pid) as f:

@@ -80,6 +80,11 @@ def settled_bytes(path, quiet=3.0, limit=120.0):
     return last
 
 
+# libmicrohttpd's pool threads: HTTP bodies, decoding and the store's
+# write path run there (the flusher and the compactor have their own).
+HTTP_THREADS = "MHD-worker"
+
+
 def callgrind_total(path):
     """Total Ir of a callgrind output file (its 'summary:' or 'totals:' line)."""
     with open(path) as f:
@@ -95,17 +100,22 @@ def one_run(args, work, nvals):
     try:
         p, port = start(args.neoedge, tmp, args.callgrind)
         cpu0 = procstat.cpu_seconds(p.pid)
+        http0 = procstat.threads_cpu_seconds(p.pid, HTTP_THREADS)
+        flt0 = procstat.minor_faults(p.pid)
         loader = load.Loader(port, "bench", work, conns=1 if args.callgrind else args.conns)
         wall, _ = loader.run()
         if loader.errors:
             raise SystemExit("write failed: " + loader.errors[0])
         hwm = procstat.status_bytes(p.pid, "VmHWM")
         cpu = procstat.cpu_seconds(p.pid) - cpu0
+        http = procstat.threads_cpu_seconds(p.pid, HTTP_THREADS) - http0
+        flt = procstat.minor_faults(p.pid) - flt0
         flush(port)
         disk = settled_bytes(os.path.join(tmp, "data")) if args.disk else 0
         p.send_signal(signal.SIGTERM)
         p.wait(timeout=600)
         row = {"wall": wall, "cpu_per_m": cpu / nvals * 1e6, "hwm_mib": hwm / 2**20,
+               "http_per_m": http / nvals * 1e6, "flt_per_m": flt / nvals * 1e6,
                "retries": loader.retries, "bpv": disk / nvals}
         if args.callgrind:
             row["ir_per_value"] = callgrind_total(args.callgrind) / nvals
@@ -127,7 +137,8 @@ def main():
     args = ap.parse_args()
     work = load.batches(args.file, args.batch)
     nvals = sum(n for _, n in work)
-    cols = ["run", "values", "wall s", "CPU s / M values", "peak RSS MiB", "503 retries"]
+    cols = ["run", "values", "wall s", "CPU s / M values", "peak RSS MiB", "503 retries",
+            "HTTP threads CPU s / M values", "minor faults / M values"]
     if args.disk:
         cols.append("disk B / value")
     if args.callgrind:
@@ -139,7 +150,8 @@ def main():
         r = one_run(args, work, nvals)
         rows.append(r)
         cells = [str(i + 1), "{:,}".format(nvals), "%.2f" % r["wall"], "%.3f" % r["cpu_per_m"],
-                 "%.1f" % r["hwm_mib"], str(r["retries"])]
+                 "%.1f" % r["hwm_mib"], str(r["retries"]), "%.3f" % r["http_per_m"],
+                 "%.0f" % r["flt_per_m"]]
         if args.disk:
             cells.append("%.3f" % r["bpv"])
         if args.callgrind:
@@ -147,8 +159,9 @@ def main():
         print("| " + " | ".join(cells) + " |", flush=True)
     if args.repeat > 1:
         med = lambda k: statistics.median(r[k] for r in rows)  # noqa: E731
-        print("| median | {:,} | {:.2f} | {:.3f} | {:.1f} | {} |".format(
-            nvals, med("wall"), med("cpu_per_m"), med("hwm_mib"), med("retries")))
+        print("| median | {:,} | {:.2f} | {:.3f} | {:.1f} | {} | {:.3f} | {:.0f} |".format(
+            nvals, med("wall"), med("cpu_per_m"), med("hwm_mib"), med("retries"),
+            med("http_per_m"), med("flt_per_m")))
 
 
 if __name__ == "__main__":

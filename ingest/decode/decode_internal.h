@@ -124,6 +124,35 @@ int decode__float(const char *p, size_t n, double *out);
  * *stop just past it. 0, NE_EPARSE (no digits, bad exponent), NE_ERANGE. */
 int decode__float_prefix(const char *p, const char *end, double *out, const char **stop);
 
+/* memcmp(a, b, n) == 0 for the short names of a payload (keys, series
+ * texts) without a call: words, the last one overlapping, never a byte
+ * past n. */
+static inline bool decode__same_bytes(const char *a, const char *b, size_t n)
+{
+    uint64_t x, y;
+    if (n >= 8) {
+        for (size_t i = 0; i + 8 < n; i += 8) {
+            memcpy(&x, a + i, 8);
+            memcpy(&y, b + i, 8);
+            if (x != y) return false;
+        }
+        memcpy(&x, a + n - 8, 8);
+        memcpy(&y, b + n - 8, 8);
+        return x == y;
+    }
+    if (n >= 4) {
+        uint32_t u, v, s, t;
+        memcpy(&u, a, 4);
+        memcpy(&v, b, 4);
+        memcpy(&s, a + n - 4, 4);
+        memcpy(&t, b + n - 4, 4);
+        return u == v && s == t;
+    }
+    for (size_t i = 0; i < n; i++)
+        if (a[i] != b[i]) return false;
+    return true;
+}
+
 /* True if the 8 bytes at p are all ASCII digits. */
 static inline bool decode__eight_digits(const char *p)
 {
@@ -165,6 +194,9 @@ static inline const char *decode__digits(const char *s, const char *end, uint64_
     *m = v;
     return s;
 }
+
+/* 10^0 .. 10^22, the powers of ten a double holds exactly. */
+extern const double decode__pow10_exact[23];
 
 /* decode__float_prefix for a number at p whose integer digits [is, ie)
  * (after an optional sign at p) were already read into m by

@@ -238,6 +238,31 @@ static int integer_value(struct lp *L, const char *s, const char *ds, const char
     return 0;
 }
 
+/* The common float of sensor data, inline: integer digits [ds, ie) read
+ * into m, an optional fraction, no exponent, at most 19 digits with m
+ * below 2^53, so m / 10^fraction digits is exact and correctly rounded
+ * (as in decode__float_rest). False for anything else, which
+ * decode__float_rest reads from the start. */
+static inline bool short_float(const char *ds, const char *ie, uint64_t m, const char *end,
+                               double *out, const char **stop)
+{
+    const char *q = ie;
+    long nfrac = 0;
+    if (q < end && *q == '.') {
+        const char *fs = ++q;
+        q = decode__digits(q, end, &m);
+        nfrac = q - fs;
+    }
+    long n = (ie - ds) + nfrac;
+    if (n == 0 || n > 19 || m >= (1ULL << 53) || (q < end && (*q == 'e' || *q == 'E')))
+        return false;
+    double d = (double)m;
+    if (nfrac) d /= decode__pow10_exact[nfrac];
+    *out = d;
+    *stop = q;
+    return true;
+}
+
 /* A number field value: float (1, -1.5, .5, 1e3), integer 1i, unsigned 1u.
  * One pass: the digits are read while the token is found. */
 static int number_value(struct lp *L, const char **pp, enum ne_vtype *t, union ne_value *v)
@@ -252,6 +277,9 @@ static int number_value(struct lp *L, const char **pp, enum ne_vtype *t, union n
         rc = integer_value(L, s, ds, p, u, t, v);
         if (rc != 0) return rc;
         p++;
+    } else if (short_float(ds, p, u, end, &v->f, &p)) {
+        *t = NE_V_FLOAT;
+        if (ds != s) v->f = -v->f;
     } else {
         *t = NE_V_FLOAT;
         rc = decode__float_rest(s, ds, p, u, end, &v->f, &p);
@@ -320,14 +348,16 @@ static inline uint32_t key_as_guess(const struct lp *L, const char *p, struct ne
 {
     if (guess.n == 0 || guess.p < L->begin || guess.p >= L->end) return 0;
     if ((size_t)(L->end - p) <= guess.n || p[guess.n] != '=') return 0;
-    return memcmp(p, guess.p, guess.n) == 0 ? guess.n : 0;
+    return decode__same_bytes(p, guess.p, guess.n) ? guess.n : 0;
 }
 
 /* Parses the fields at p. like, when not NULL, is an earlier point of the
  * same series: its field keys are tried first, in order, since a source
  * mostly sends one series' fields the same way each time. *distinct is
  * set when every key was like's key at its place: like's keys are
- * distinct (its point is complete), so these are too. */
+ * distinct (its point is complete), so these are too. A key found that
+ * way is like's own view, so the store can tell it is the same key by
+ * its address. */
 static int parse_fields(struct lp *L, const char **pp, struct ne_sv meas,
                         const struct ne_point *like, bool *distinct)
 {
@@ -341,7 +371,7 @@ static int parse_fields(struct lp *L, const char **pp, struct ne_sv meas,
         struct ne_sv k;
         uint32_t gn = i < nguess ? key_as_guess(L, p, c->b->fields[g0 + i].key) : 0;
         if (gn) {
-            k = (struct ne_sv){p, gn};
+            k = c->b->fields[g0 + i].key; /* the same bytes, and the same view */
             p += gn + 1;
         } else {
             bool kesc = false;
@@ -366,7 +396,7 @@ static int parse_fields(struct lp *L, const char **pp, struct ne_sv meas,
         union ne_value v;
         int rc = field_value(L, &p, &t, &v);
         if (rc != 0) return rc;
-        if (ne_batch_field(c->b, k, t, v) != 0) return NE_ENOMEM;
+        if (ne_batch_field_fast(c->b, k, t, v) != 0) return NE_ENOMEM;
         if (p < end && *p == ',') {
             p++;
             continue;
@@ -468,7 +498,7 @@ static struct decode_series *sc_slot(struct decode_ctx *c, uint64_t h, const cha
 {
     for (uint32_t i = (uint32_t)h & c->sc_mask;; i = (i + 1) & c->sc_mask) {
         struct decode_series *e = &c->sc[i];
-        if (!e->h || (e->h == h && e->len == n && memcmp(e->text, p, n) == 0)) return e;
+        if (!e->h || (e->h == h && e->len == n && decode__same_bytes(e->text, p, n))) return e;
     }
 }
 

@@ -341,10 +341,15 @@ static int write_body(struct wctx *w, const struct ne_ingest_sink *sink, const c
     memset(&o, 0, sizeof o);
     o.format = NE_PAYLOAD_LINE;
     o.precision_ns = prec;
-    struct ne_batch b;
-    ne_batch_init(&b);
+    struct ne_batch own, *b = w->o->batch;
+    if (b) {
+        ne_batch_reset(b);
+    } else {
+        ne_batch_init(&own);
+        b = &own;
+    }
     struct ne_decode_report rep;
-    int rc = ne_decode(&o, body, len, &b, &rep);
+    int rc = ne_decode(&o, body, len, b, &rep);
     if (rc == NE_ENOMEM) {
         rc = out_of_memory(w);
         goto out;
@@ -352,7 +357,7 @@ static int write_body(struct wctx *w, const struct ne_ingest_sink *sink, const c
     rc = 0;
     if (rep.bad) ne_ingest_count_rejected("http", "parse", rep.bad);
     w->resp->points_dropped = rep.bad;
-    if (b.npts == 0) {
+    if (b->npts == 0) {
         if (rep.bad)
             rc = answer_error(w, 400, rep.first_error);
         else
@@ -361,14 +366,14 @@ static int write_body(struct wctx *w, const struct ne_ingest_sink *sink, const c
     }
     struct ne_write_result res;
     memset(&res, 0, sizeof res);
-    int wrc = sink->write(sink->ctx, db, &b, &res);
+    int wrc = sink->write(sink->ctx, db, b, &res);
     if (wrc != 0) {
-        w->resp->points_dropped += b.npts;
-        rc = store_failed(w, wrc, b.npts);
+        w->resp->points_dropped += b->npts;
+        rc = store_failed(w, wrc, b->npts);
         goto out;
     }
-    uint64_t values = ne_batch_values(&b);
-    if (res.rejected && b.npts) values = values * res.accepted / b.npts;
+    uint64_t values = ne_batch_values(b);
+    if (res.rejected && b->npts) values = values * res.accepted / b->npts;
     ne_ingest_count_accepted("http", res.accepted, values);
     ne_ingest_count_result("http", &res);
     w->resp->points_written = res.accepted;
@@ -382,7 +387,10 @@ static int write_body(struct wctx *w, const struct ne_ingest_sink *sink, const c
              rep.bad ? rep.first_error : res.first_error, w->resp->points_dropped);
     rc = answer_error(w, 400, msg);
 out:
-    ne_batch_free(&b);
+    if (b == &own)
+        ne_batch_free(b);
+    else
+        ne_batch_reset(b); /* its views into body die with this request */
     return rc;
 }
 

@@ -57,6 +57,11 @@ struct ne_http_write_opts {
     const char *auth_token;  /* NULL or "": no authentication */
     uint64_t max_body_bytes; /* 0: 25 MiB (InfluxDB's default) */
     int retry_after_s;       /* Retry-After on 503/507; 0: 1 second */
+    /* NULL: the body is decoded into a batch made for the request. Else a
+     * batch the caller keeps between requests (ne_batch_init'ed, borrowed
+     * for the call): it is reset before and after use, so its arrays are
+     * reused rather than allocated, faulted in and freed per request. */
+    struct ne_batch *batch;
 };
 
 /* One request. Everything is borrowed for the duration of the call. */

@@ -242,6 +242,12 @@ void eng_mt_free(struct eng_memtable **mp);
  * are copied into the arena. Returns 0 or NE_ENOMEM (nothing appended). */
 int eng_mt_append(struct eng_memtable *m, struct eng_series *s, uint32_t slot, int64_t ts,
                   const union ne_value *v);
+/* Appends one point's values: f[i].v to the column of (s, slots[i]) for
+ * i < n, all at ts (slots are valid field slots of s, f[i].type their
+ * types). The same as n eng_mt_append calls in one: on an error
+ * (NE_ENOMEM, NE_ETOOBIG) the values before the failing one stay. */
+int eng_mt_append_row(struct eng_memtable *m, struct eng_series *s, const int *slots,
+                      const struct ne_field *f, uint32_t n, int64_t ts);
 /* The same with a last-writer-wins version (0: none). */
 int eng_mt_append_v(struct eng_memtable *m, struct eng_series *s, uint32_t slot, int64_t ts,
                     const union ne_value *v, uint64_t ver);

@@ -59,8 +59,8 @@ struct eng_mcol *eng_mt_find(const struct eng_memtable *m, const struct eng_seri
     return NULL;
 }
 
-static int col_get(struct eng_memtable *m, struct eng_series *s, uint32_t slot,
-                   struct eng_mcol **out)
+static inline int col_get(struct eng_memtable *m, struct eng_series *s, uint32_t slot,
+                          struct eng_mcol **out)
 {
     struct eng_field *f = &s->fields[slot];
     unsigned g = m->gen & 1;
@@ -152,30 +152,19 @@ static int str_put(struct eng_memtable *m, struct ne_sv s, uint64_t *out)
     return 0;
 }
 
-int eng_mt_append(struct eng_memtable *m, struct eng_series *s, uint32_t slot, int64_t ts,
-                  const union ne_value *v)
+/* Appends v (of the column's type) to column c at ts. */
+static inline int col_append(struct eng_memtable *m, struct eng_mcol *c, int64_t ts,
+                             const union ne_value *v)
 {
-    struct eng_mcol *c;
-    int rc = col_get(m, s, slot, &c);
-    if (rc) return rc;
+    int rc;
     if (c->n == c->cap && (rc = col_grow(m, c))) return rc;
     union eng_val ev;
-    switch (c->type) {
-    case NE_V_FLOAT:
-        ev.f = v->f;
-        break;
-    case NE_V_INT:
-        ev.i = v->i;
-        break;
-    case NE_V_UINT:
-        ev.u = v->u;
-        break;
-    case NE_V_BOOL:
-        ev.u = v->b ? 1 : 0;
-        break;
-    default:
+    if (c->type == NE_V_STRING) {
         if ((rc = str_put(m, v->s, &ev.u))) return rc;
-        break;
+    } else if (c->type == NE_V_BOOL) {
+        ev.u = v->b ? 1 : 0;
+    } else {
+        ev.u = v->u; /* float, int64 and uint64 share their 8 bytes */
     }
     if (c->n && ts <= c->ts[c->n - 1])
         c->sorted = false; /* equal timestamps need the LWW pass too */
@@ -186,6 +175,26 @@ int eng_mt_append(struct eng_memtable *m, struct eng_series *s, uint32_t slot, i
     if (ts < c->min_ts) c->min_ts = ts;
     if (ts > c->max_ts) c->max_ts = ts;
     m->values++;
+    return 0;
+}
+
+int eng_mt_append(struct eng_memtable *m, struct eng_series *s, uint32_t slot, int64_t ts,
+                  const union ne_value *v)
+{
+    struct eng_mcol *c;
+    int rc = col_get(m, s, slot, &c);
+    return rc ? rc : col_append(m, c, ts, v);
+}
+
+int eng_mt_append_row(struct eng_memtable *m, struct eng_series *s, const int *slots,
+                      const struct ne_field *f, uint32_t n, int64_t ts)
+{
+    for (uint32_t i = 0; i < n; i++) {
+        struct eng_mcol *c;
+        int rc = col_get(m, s, (uint32_t)slots[i], &c);
+        if (!rc) rc = col_append(m, c, ts, &f[i].v);
+        if (rc) return rc;
+    }
     return 0;
 }
 

@@ -397,7 +397,9 @@ struct wctx {
     int64_t prev_ts;
     uint32_t npts;
     uint64_t nvals;
-    int slots[64]; /* field slots of the point (-1: new) */
+    int *slots; /* field slots of the point (-1: new), slots0 or owned */
+    uint32_t cap_slots;
+    int slots0[64];
 };
 
 static void series_text(const struct eng_series *se, char *buf, size_t n)
@@ -431,9 +433,10 @@ static bool sv_ok(struct ne_sv v)
     return v.n > 0 && v.p;
 }
 
-/* Checks what needs no index: names, values, time. */
+/* Checks what needs no index: names, values, time. tags_ok: p's tag
+ * range is one an earlier valid point of the batch was checked with. */
 static bool point_valid(struct wctx *c, const struct ne_batch *b, const struct ne_point *p,
-                        int64_t ts)
+                        int64_t ts, bool tags_ok)
 {
     const struct ne_store_opts *o = &c->s->o;
     if (!sv_ok(p->meas) || p->ntags > MAX_TAGS || p->nfields == 0) {
@@ -444,7 +447,7 @@ static bool point_valid(struct wctx *c, const struct ne_batch *b, const struct n
         return false;
     }
     const struct ne_tag *t = ne_point_tags(b, p);
-    for (uint32_t i = 0; i < p->ntags; i++) {
+    for (uint32_t i = 0; i < p->ntags && !tags_ok; i++) {
         if (!sv_ok(t[i].key) || !sv_ok(t[i].val)) {
             reject(c, p, NE_REJ_INVALID, "invalid point in %.*s: empty tag key or value",
                    (int)p->meas.n, p->meas.p);
@@ -477,11 +480,25 @@ static bool point_valid(struct wctx *c, const struct ne_batch *b, const struct n
     return true;
 }
 
-/* Resolves field slots; a type conflict rejects the point. */
-static bool fields_resolve(struct wctx *c, const struct ne_batch *b, const struct ne_point *p,
-                           struct eng_series *se)
+/* Makes c->slots hold at least n slots. 0 or NE_ENOMEM. */
+static int slots_reserve(struct wctx *c, uint32_t n)
+{
+    if (n <= c->cap_slots) return 0;
+    int *p = ne_malloc((size_t)n * sizeof *p);
+    if (!p) return NE_ENOMEM;
+    if (c->slots != c->slots0) ne_free(c->slots);
+    c->slots = p;
+    c->cap_slots = n;
+    return 0;
+}
+
+/* Resolves the field slots of p into c->slots (-1: a field new to se).
+ * Returns 0, 1 when a type conflict rejected the point, or NE_ENOMEM. */
+static int fields_resolve(struct wctx *c, const struct ne_batch *b, const struct ne_point *p,
+                          struct eng_series *se)
 {
     const struct ne_field *f = ne_point_fields(b, p);
+    if (slots_reserve(c, p->nfields)) return NE_ENOMEM;
     for (uint32_t i = 0; i < p->nfields; i++) {
         int slot = eng_series_field_find(se, f[i].key, i);
         if (slot >= 0 && se->fields[slot].type != f[i].type) {
@@ -489,102 +506,170 @@ static bool fields_resolve(struct wctx *c, const struct ne_batch *b, const struc
             series_text(se, key, sizeof key);
             reject(c, p, NE_REJ_TYPE, "field \"%s\" is %s in %s, got %s", se->fields[slot].name.p,
                    ne_vtype_name(se->fields[slot].type), key, ne_vtype_name(f[i].type));
-            return false;
+            return 1;
         }
-        if (i < 64) c->slots[i] = slot;
+        c->slots[i] = slot;
     }
-    return true;
+    return 0;
 }
 
+/* Stores point p of series se: new fields are added to the index, the
+ * point's WAL record is appended to c->wb, its values to the memtable.
+ * c->slots holds its field slots (fields_resolve) and gets the new
+ * ones. */
 static int point_store(struct wctx *c, const struct ne_batch *b, const struct ne_point *p,
                        struct eng_series *se, int64_t ts)
 {
     struct ne_store *s = c->s;
     struct ne_buf *wb = c->wb;
     const struct ne_field *f = ne_point_fields(b, p);
+    const uint32_t n = p->nfields;
+    int *slots = c->slots;
     int rc = 0;
-    uint8_t *q = NULL;
+    for (uint32_t i = 0; i < n; i++) {
+        if (slots[i] >= 0) continue;
+        int slot = eng_index_field_add(s->ix, se, f[i].key, f[i].type);
+        if (slot < 0) return slot; /* nothing of p kept */
+        slots[i] = slot;
+    }
     if (wb) {
-        if ((rc = ne_buf_reserve(wb, rec_bound(se, c->epoch, f, p->nfields)))) return rc;
-        q = rec_series(wb->p + wb->len, se, c->epoch);
+        if ((rc = ne_buf_reserve(wb, rec_bound(se, c->epoch, f, n)))) return rc;
+        uint8_t *q = rec_series(wb->p + wb->len, se, c->epoch);
         q = rec_uv(q, ne_zigzag((int64_t)((uint64_t)ts - (uint64_t)c->prev_ts)));
         if (c->ver) q = rec_uv(q, c->cur_ver); /* payload version 2 */
-        q = rec_uv(q, p->nfields);
-    }
-    for (uint32_t i = 0; i < p->nfields; i++) {
-        int slot = i < 64 ? c->slots[i] : eng_series_field_find(se, f[i].key, i);
-        bool def = false;
-        if (slot < 0) {
-            slot = eng_index_field_add(s->ix, se, f[i].key, f[i].type);
-            if (slot < 0) return slot; /* wb->len unchanged: nothing of p kept */
-            def = true;
-        }
-        struct eng_field *ef = &se->fields[slot];
-        if (ef->wal_gen != c->epoch) def = true;
-        if (wb) {
-            q = rec_uv(q, (uint64_t)slot << 1 | def);
+        q = rec_uv(q, n);
+        for (uint32_t i = 0; i < n; i++) {
+            struct eng_field *ef = &se->fields[slots[i]];
+            bool def = ef->wal_gen != c->epoch; /* a new field has wal_gen 0 */
+            q = rec_uv(q, (uint64_t)slots[i] << 1 | def);
             if (def) {
                 *q++ = ef->type;
                 q = rec_sv(q, ef->name);
+                ef->wal_gen = c->epoch;
             }
             q = rec_value(q, ef->type, &f[i].v);
-            ef->wal_gen = c->epoch;
         }
-        rc = c->ver ? eng_mt_append_v(s->active, se, (uint32_t)slot, ts, &f[i].v, c->cur_ver)
-                    : eng_mt_append(s->active, se, (uint32_t)slot, ts, &f[i].v);
-        if (rc) return rc;
-    }
-    if (wb) {
         wb->len = (size_t)(q - wb->p);
         se->wal_gen = c->epoch;
     }
+    if (c->ver) {
+        for (uint32_t i = 0; i < n && !rc; i++)
+            rc = eng_mt_append_v(s->active, se, (uint32_t)slots[i], ts, &f[i].v, c->cur_ver);
+    } else {
+        rc = eng_mt_append_row(s->active, se, slots, f, n, ts);
+    }
+    if (rc) return rc;
     c->prev_ts = ts;
     c->npts++;
-    c->nvals += p->nfields;
+    c->nvals += n;
     c->res->accepted++;
     s->points_written++;
-    s->values_written += p->nfields;
+    s->values_written += n;
     return 0;
 }
 
 /* Points of a batch that share a tag range (ne_batch_begin_same) are of
  * one series: the series found for the first of them, by its tag0, serves
- * the others without hashing and comparing the tags again. Made only for
- * a batch with such points (b->nsame); lives for one write, under mu, so
- * no series can be dropped meanwhile. */
+ * the others without hashing and comparing the tags again. And when a
+ * later point's field keys are the very views of that first point's
+ * (decoders hand out one view per repeated key: line protocol does for
+ * the points of a series that list their fields the same way), the
+ * slots found for the first point serve it too, without comparing names.
+ * Made only for a batch with such points (b->nsame); lives for one write,
+ * under mu, so no series can be dropped and no slot change meanwhile. */
 struct same_series {
     struct eng_series *se;
     uint32_t pt1; /* 1 + index of the point it was found for; 0: none */
 };
 
-static struct eng_series *same_get(const struct same_series *same, const struct ne_batch *b,
-                                   const struct ne_point *p)
+struct same {
+    struct same_series *by_tag0; /* b->ntags entries */
+    /* b->nfields entries: the slots of the fields of the first points of
+     * their series (by the points' field0), -1 while unknown */
+    int *fslots;
+};
+
+static void same_init(struct same *sm, const struct ne_batch *b)
 {
-    if (!same || !p->ntags || p->tag0 >= b->ntags || !same[p->tag0].pt1) return NULL;
-    const struct ne_point *q = &b->pts[same[p->tag0].pt1 - 1];
-    if (q->ntags != p->ntags || q->meas.p != p->meas.p || q->meas.n != p->meas.n) return NULL;
-    return same[p->tag0].se;
+    sm->by_tag0 = NULL;
+    sm->fslots = NULL;
+    if (!b->nsame || !b->ntags) return;
+    sm->by_tag0 = ne_calloc(b->ntags, sizeof *sm->by_tag0);
+    sm->fslots = ne_malloc((size_t)b->nfields * sizeof *sm->fslots);
+    if (!sm->by_tag0 || !sm->fslots) { /* without memory, every point looks its series up */
+        ne_free(sm->by_tag0);
+        ne_free(sm->fslots);
+        sm->by_tag0 = NULL;
+        sm->fslots = NULL;
+        return;
+    }
+    memset(sm->fslots, 0xff, (size_t)b->nfields * sizeof *sm->fslots);
 }
 
-static void same_put(struct same_series *same, const struct ne_batch *b, uint32_t i,
-                     struct eng_series *se)
+static void same_free(struct same *sm)
+{
+    ne_free(sm->by_tag0);
+    ne_free(sm->fslots);
+}
+
+/* The first point of p's series in b whose series was found, or NULL. */
+static const struct ne_point *same_first(const struct same *sm, const struct ne_batch *b,
+                                         const struct ne_point *p)
+{
+    if (!sm->by_tag0 || !p->ntags || p->tag0 >= b->ntags || !sm->by_tag0[p->tag0].pt1) return NULL;
+    const struct ne_point *q = &b->pts[sm->by_tag0[p->tag0].pt1 - 1];
+    if (q->ntags != p->ntags || q->meas.p != p->meas.p || q->meas.n != p->meas.n) return NULL;
+    return q;
+}
+
+static void same_put(struct same *sm, const struct ne_batch *b, uint32_t i, struct eng_series *se)
 {
     const struct ne_point *p = &b->pts[i];
-    if (same && p->ntags && p->tag0 < b->ntags && !same[p->tag0].pt1)
-        same[p->tag0] = (struct same_series){se, i + 1};
+    if (sm->by_tag0 && p->ntags && p->tag0 < b->ntags && !sm->by_tag0[p->tag0].pt1)
+        sm->by_tag0[p->tag0] = (struct same_series){se, i + 1};
+}
+
+/* c->slots for p from the first point q of its series when p's field keys
+ * are q's own views and the types agree (else false: the full lookup
+ * decides, and words any conflict). */
+static bool same_fields(struct wctx *c, const struct same *sm, const struct ne_batch *b,
+                        const struct ne_point *p, const struct ne_point *q,
+                        const struct eng_series *se)
+{
+    if (p->nfields != q->nfields || p->nfields > c->cap_slots) return false;
+    const struct ne_field *f = ne_point_fields(b, p), *g = ne_point_fields(b, q);
+    const int *qs = sm->fslots + q->field0;
+    for (uint32_t i = 0; i < p->nfields; i++) {
+        if (f[i].key.p != g[i].key.p || f[i].key.n != g[i].key.n || qs[i] < 0 ||
+            se->fields[qs[i]].type != f[i].type)
+            return false;
+        c->slots[i] = qs[i];
+    }
+    return true;
+}
+
+/* Remembers the slots of the first point of a series (point i). */
+static void same_put_fields(struct wctx *c, struct same *sm, const struct ne_batch *b, uint32_t i)
+{
+    const struct ne_point *p = &b->pts[i];
+    if (sm->fslots && sm->by_tag0[p->tag0].pt1 == i + 1)
+        memcpy(sm->fslots + p->field0, c->slots, (size_t)p->nfields * sizeof *c->slots);
 }
 
 static int write_points(struct wctx *c, const struct ne_batch *b)
 {
     char why[200];
     int rc = 0;
-    /* without memory, every point looks its series up */
-    struct same_series *same = b->nsame && b->ntags ? ne_calloc(b->ntags, sizeof *same) : NULL;
+    struct same sm;
+    same_init(&sm, b);
+    c->slots = c->slots0;
+    c->cap_slots = sizeof c->slots0 / sizeof c->slots0[0];
     for (uint32_t i = 0; i < b->npts; i++) {
         const struct ne_point *p = &b->pts[i];
         int64_t ts = p->ts == NE_TS_UNSET ? c->now : p->ts;
-        if (!point_valid(c, b, p, ts)) continue;
-        struct eng_series *se = same_get(same, b, p);
+        const struct ne_point *q = same_first(&sm, b, p);
+        if (!point_valid(c, b, p, ts, q != NULL)) continue;
+        struct eng_series *se = q ? sm.by_tag0[p->tag0].se : NULL;
         if (!se) {
             rc = eng_index_series(c->s->ix, c->db, b, p, &se, why, sizeof why);
             if (rc == NE_ELIMIT) {
@@ -593,13 +678,23 @@ static int write_points(struct wctx *c, const struct ne_batch *b)
                 continue;
             }
             if (rc) break;
-            same_put(same, b, i, se);
+            same_put(&sm, b, i, se);
         }
-        if (!fields_resolve(c, b, p, se)) continue;
+        if (!q || !same_fields(c, &sm, b, p, q, se)) {
+            rc = fields_resolve(c, b, p, se);
+            if (rc == 1) {
+                rc = 0;
+                continue;
+            }
+            if (rc) break;
+        }
         if (c->ver) c->cur_ver = c->ver[i];
         if ((rc = point_store(c, b, p, se, ts))) break;
+        same_put_fields(c, &sm, b, i);
     }
-    ne_free(same);
+    same_free(&sm);
+    if (c->slots != c->slots0) ne_free(c->slots);
+    c->slots = NULL;
     return rc;
 }
 

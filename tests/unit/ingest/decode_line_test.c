@@ -65,6 +65,36 @@ static void test_integer_limits(void)
     T_EQ_U64(find_field(&B, 0, "c")->v.u, UINT64_MAX);
 }
 
+/* Digit runs of every length, read a word at a time or byte by byte
+ * near the end of the body, give the integer, float and timestamp
+ * strtoll and strtod give. */
+static void test_digit_runs(void)
+{
+    uint64_t x = 0x9E3779B97F4A7C15ULL;
+    for (int n = 1; n <= 18; n++) {
+        for (int round = 0; round < 50; round++) {
+            char d[20], line[128];
+            for (int i = 0; i < n; i++) {
+                x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+                d[i] = (char)('0' + (i == 0 && n > 1 ? 1 + x % 9 : x % 10));
+            }
+            d[n] = '\0';
+            const char *tails[] = {"", "\n", " ", "\r\n"};
+            snprintf(line, sizeof line, "m a=%si,b=%s,c=-%s.%s %s%s", d, d, d, d, d,
+                     tails[round % 4]);
+            T_OK(lp(line));
+            long long want = strtoll(d, NULL, 10);
+            char f[48];
+            snprintf(f, sizeof f, "-%s.%s", d, d);
+            double wantf = strtod(f, NULL), gotf = find_field(&B, 0, "c")->v.f;
+            T_EQ_INT(find_field(&B, 0, "a")->v.i, want);
+            T_EQ_DBL(find_field(&B, 0, "b")->v.f, (double)want, 0);
+            T_CHECK(memcmp(&gotf, &wantf, sizeof gotf) == 0);
+            T_EQ_INT(B.pts[0].ts, want);
+        }
+    }
+}
+
 static void test_float_forms(void)
 {
     static const char *forms[] = {"1",
@@ -128,6 +158,95 @@ static void test_float_matches_strtod(void)
         if (memcmp(&got, &want, sizeof got) != 0)
             T_FAIL_("%s: got %.17g want %.17g", num, got, want);
     }
+}
+
+static uint64_t xs(uint64_t *x)
+{
+    *x ^= *x << 13, *x ^= *x >> 7, *x ^= *x << 17;
+    return *x;
+}
+
+/* Decodes num as a field value and compares the bits with strtod's
+ * (naming the first ten that differ). */
+static void float_as_strtod(const char *num)
+{
+    static int failures;
+    char line[128];
+    snprintf(line, sizeof line, "m v=%s", num);
+    double want = strtod(num, NULL);
+    int rc = lp(line);
+    double got = rc == 0 ? find_field(&B, 0, "v")->v.f : 0;
+    if ((rc != 0 || memcmp(&got, &want, sizeof got) != 0) && failures++ < 10)
+        T_FAIL_("%s: rc %d, got %.17g want %.17g", num, rc, got, want);
+}
+
+/* The long mantissas the Eisel-Lemire path takes (16 to 19 digits, as
+ * %.17g prints doubles, and past 19), with the point anywhere and
+ * exponents inside and outside its table, give strtod's bits; so do
+ * numbers exactly halfway between two doubles (ties to even) and their
+ * neighbours. */
+static void test_float_long_mantissas(void)
+{
+    uint64_t x = 0x2545F4914F6CDD1DULL;
+    char num[96];
+    for (int i = 0; i < 300000; i++) {
+        unsigned digits = 16 + (unsigned)(xs(&x) % 8); /* 16..23 */
+        unsigned point = (unsigned)(xs(&x) % (digits + 1));
+        int len = 0;
+        if (x & 1) num[len++] = '-';
+        for (unsigned d = 0; d < digits; d++) {
+            if (d == point && d) num[len++] = '.';
+            num[len++] = (char)('0' + (d == 0 ? 1 + xs(&x) % 9 : xs(&x) % 10));
+        }
+        if (xs(&x) % 3 == 0)
+            len += snprintf(num + len, sizeof num - (size_t)len, "e%d", (int)(xs(&x) % 181) - 90);
+        num[len] = '\0';
+        float_as_strtod(num);
+    }
+    /* %.17g of random doubles: what a round trip through text gives */
+    for (int i = 0; i < 100000; i++) {
+        uint64_t bits = xs(&x) & ~(0x7FFULL << 52);
+        bits |= (uint64_t)(1023 - 200 + xs(&x) % 400) << 52; /* about 1e-60 to 1e60 */
+        double d;
+        memcpy(&d, &bits, sizeof d);
+        snprintf(num, sizeof num, "%.17g", d);
+        float_as_strtod(num);
+    }
+    /* halfway between two doubles above 2^53 (integers), and next to it */
+    for (int i = 0; i < 20000; i++) {
+        int e = 53 + (int)(xs(&x) % 10);
+        uint64_t a = (1ULL << e) + (xs(&x) & ((1ULL << e) - 1)), step = 1ULL << (e - 52);
+        a &= ~(step - 1); /* a double */
+        uint64_t mid = a + step / 2;
+        for (int k = -1; k <= 1; k++) {
+            snprintf(num, sizeof num, "%llu", (unsigned long long)(mid + (uint64_t)k));
+            float_as_strtod(num);
+            snprintf(num, sizeof num, "%llu.000", (unsigned long long)(mid + (uint64_t)k));
+            float_as_strtod(num);
+        }
+    }
+    static const char *const edges[] = {
+        "9007199254740993",
+        "9007199254740995",
+        "18446744073709551615",
+        "18446744073709551616",
+        "9999999999999999999",
+        "99999999999999999999",
+        "0.1000000000000000055511151231257827",
+        "1.7976931348623157e308",
+        "4.9406564584124654e-324",
+        "2.2250738585072014e-308",
+        "1e-64",
+        "1e64",
+        "1e-65",
+        "1e65",
+        "123456789012345678e-64",
+        "123456789012345678e46",
+        "0.30000000000000004",
+        "5e-324",
+    };
+    for (size_t i = 0; i < sizeof edges / sizeof edges[0]; i++)
+        float_as_strtod(edges[i]);
 }
 
 static void test_booleans(void)
@@ -419,9 +538,14 @@ static void test_many_series_cache_grows(void)
     T_OK(ne_decode(&o, in, n, &cached, &rc));
     T_EQ_INT(rc.points, 2 * SERIES);
     same_points(&full, &cached);
-    /* the first line is decoded before the cache exists */
-    for (uint32_t i = 1; i < SERIES; i++)
+    /* the first line is decoded before the cache exists; a repeated field
+     * key is the first one's view (the store compares keys by address) */
+    for (uint32_t i = 1; i < SERIES; i++) {
         T_EQ_INT(cached.pts[SERIES + i].tag0, cached.pts[i].tag0);
+        const struct ne_sv k1 = cached.fields[cached.pts[i].field0].key;
+        const struct ne_sv k2 = cached.fields[cached.pts[SERIES + i].field0].key;
+        T_CHECK(k1.p == k2.p && k1.n == k2.n);
+    }
     T_CHECK(cached.ntags < full.ntags);
     ne_batch_free(&full);
     ne_batch_free(&cached);
@@ -432,8 +556,10 @@ int main(void)
     ne_batch_init(&B);
     T_RUN(test_every_type);
     T_RUN(test_integer_limits);
+    T_RUN(test_digit_runs);
     T_RUN(test_float_forms);
     T_RUN(test_float_matches_strtod);
+    T_RUN(test_float_long_mantissas);
     T_RUN(test_booleans);
     T_RUN(test_escapes);
     T_RUN(test_string_with_newline);

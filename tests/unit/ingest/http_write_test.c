@@ -49,6 +49,7 @@ struct fake {
     char db[64];
     uint32_t npts;
     int64_t ts0;
+    double last; /* the last point's first field (a float) */
 };
 
 static int fake_write(void *ctx, const char *db, const struct ne_batch *b,
@@ -59,6 +60,7 @@ static int fake_write(void *ctx, const char *db, const struct ne_batch *b,
     snprintf(f->db, sizeof f->db, "%s", db);
     f->npts = b->npts;
     f->ts0 = b->npts ? b->pts[0].ts : 0;
+    f->last = b->npts ? b->fields[b->pts[b->npts - 1].field0].v.f : 0;
     if (f->rc) return f->rc;
     uint32_t rej = f->reject < b->npts ? f->reject : b->npts;
     res->accepted = b->npts - rej;
@@ -381,6 +383,41 @@ static void test_allocation_failures(void)
     T_CHECK(answered503 > 0);
 }
 
+/* A batch kept by the caller serves one request after the other: each
+ * request sees its own points only, and the batch is left empty (its
+ * views into the body die with the request) with its room kept. */
+static void test_kept_batch(void)
+{
+    struct ne_batch kept;
+    ne_batch_init(&kept);
+    struct ne_http_write_opts o = {.batch = &kept};
+    struct reqctx rc = {.q = {{"db", "iot"}}};
+    static const char b1[] = "m,t=a v=1 1\nm,t=b v=2 2\nm,t=a v=3 3\n";
+    static const char b2[] = "m,t=c v=4 4\nm v=x 5\n";
+    memset(&F, 0, sizeof F);
+    T_OK(call(&o, "POST", "/write", &rc, b1, strlen(b1)));
+    T_EQ_INT(RESP.status, 204);
+    T_EQ_INT(F.npts, 3);
+    T_EQ_DBL(F.last, 3, 0);
+    T_EQ_INT(kept.npts, 0);
+    T_EQ_INT(kept.nfields, 0);
+    T_CHECK(kept.cap_pts >= 3);
+    uint32_t cap = kept.cap_pts;
+    T_OK(call(&o, "POST", "/write", &rc, b2, strlen(b2)));
+    T_EQ_INT(RESP.status, 400);
+    T_CHECK(strstr(body(), "partial write") != NULL);
+    T_EQ_INT(F.npts, 1);
+    T_EQ_DBL(F.last, 4, 0);
+    T_EQ_INT(kept.npts, 0);
+    T_EQ_INT(kept.cap_pts, cap);
+    F.rc = NE_EBUSY; /* refused whole: still left empty */
+    T_OK(call(&o, "POST", "/write", &rc, b1, strlen(b1)));
+    T_EQ_INT(RESP.status, 503);
+    T_EQ_INT(kept.npts, 0);
+    F.rc = 0;
+    ne_batch_free(&kept);
+}
+
 static void test_routes_and_methods(void)
 {
     struct reqctx rc = {.q = {{"db", "iot"}}};
@@ -413,6 +450,7 @@ int main(void)
     T_RUN(test_auth);
     T_RUN(test_v2_bucket_and_precision);
     T_RUN(test_allocation_failures);
+    T_RUN(test_kept_batch);
     T_RUN(test_routes_and_methods);
     ne_http_resp_free(&RESP);
     return t_done();

@@ -184,6 +184,93 @@ static void test_shared_tags(void)
     eu_rmtree(g_dir);
 }
 
+/* Adds a point of the series of point like (ne_batch_begin_same) at
+ * EU_T0 + k seconds with fields keys[i] = k * 10 + i, an integer where
+ * is_int[i], else a float. */
+static void shared_point(struct ne_batch *b, uint32_t like, int k, const struct ne_sv *keys,
+                         const int *is_int, int n)
+{
+    T_OK(ne_batch_begin_same(b, like, EU_T0 + k * EU_SEC));
+    for (int i = 0; i < n; i++) {
+        union ne_value v;
+        if (is_int[i])
+            v.i = k * 10 + i;
+        else
+            v.f = k * 10 + i;
+        T_OK(ne_batch_field(b, keys[i], is_int[i] ? NE_V_INT : NE_V_FLOAT, v));
+    }
+    T_OK(ne_batch_end(b));
+}
+
+/* Field `field` of measurement m holds the values vals[j] at the
+ * seconds ks[j] (n of them), in time order. */
+static void check_field(struct ne_store *s, const char *field, const int *ks, const double *vals,
+                        int n)
+{
+    struct eu_rows rows = {0};
+    T_OK(eu_scan(s, "iot", "m", field, &rows));
+    T_EQ_U64(rows.n, (uint64_t)n);
+    for (int j = 0; j < n && (size_t)j < rows.n; j++) {
+        T_CHECK(rows.ts[j] == EU_T0 + ks[j] * EU_SEC);
+        T_EQ_DBL(rows.f[j], vals[j], 0);
+    }
+    eu_rows_free(&rows);
+}
+
+/* Points of one series whose field keys are the very views of its first
+ * point's (as the line decoder hands them out) take that point's field
+ * slots; anything else - a key of equal text at another address, another
+ * order, another count, another type - is looked up by name, so a type
+ * conflict is still refused with its message, and every value lands in
+ * its own field, before and after a restart (WAL replay). */
+static void test_shared_fields(void)
+{
+    struct ne_store_opts o;
+    eu_opts(&o, t_tmpdir(g_dir, sizeof g_dir));
+    struct ne_store *s = open_store(&o);
+    T_CHECK(s);
+    static const char text[] = "a b a";
+    const struct ne_sv a = {text, 1}, bk = {text + 2, 1}, a_copy = {text + 4, 1};
+    const struct ne_sv ab[2] = {a, bk}, ba[2] = {bk, a}, copy_b[2] = {a_copy, bk};
+    const struct ne_sv abc[3] = {a, bk, NE_SV("c")};
+    const int floats[3] = {0, 0, 0}, b_int[2] = {0, 1}, a_int[2] = {1, 0};
+    struct ne_batch b;
+    ne_batch_init(&b);
+    T_OK(ne_batch_begin(&b, NE_SV("m"), EU_T0)); /* k = 0: a, b floats */
+    T_OK(ne_batch_tag(&b, NE_SV("dev"), NE_SV("d0")));
+    T_OK(ne_batch_field_f(&b, a, 0));
+    T_OK(ne_batch_field_f(&b, bk, 1));
+    T_OK(ne_batch_end(&b));
+    shared_point(&b, 0, 1, ab, floats, 2);     /* same views: shared slots */
+    shared_point(&b, 0, 2, ab, b_int, 2);      /* b as integer: refused */
+    shared_point(&b, 0, 3, ba, floats, 2);     /* other order */
+    shared_point(&b, 0, 4, copy_b, floats, 2); /* equal text elsewhere */
+    shared_point(&b, 0, 5, abc, floats, 3);    /* one more field */
+    shared_point(&b, 0, 6, ab, a_int, 2);      /* a as integer: refused */
+    shared_point(&b, 0, 7, ab, floats, 2);
+    struct ne_write_result r;
+    T_OK(ne_store_write(s, "iot", &b, &r));
+    T_EQ_INT(r.accepted, 6);
+    T_EQ_INT(r.rejected, 2);
+    T_EQ_INT(r.by_reason[NE_REJ_TYPE], 2);
+    T_EQ_STR(r.first_error, "field \"b\" is float in m,dev=d0, got integer");
+    for (int pass = 0; pass < 2; pass++) {
+        static const int ka[] = {0, 1, 3, 4, 5, 7}, kc[] = {5};
+        static const double va[] = {0, 10, 31, 40, 50, 70}, vb[] = {1, 11, 30, 41, 51, 71};
+        static const double vc[] = {52};
+        check_field(s, "a", ka, va, 6);
+        check_field(s, "b", ka, vb, 6);
+        check_field(s, "c", kc, vc, 1);
+        ne_store_close(&s); /* then once more, from the WAL */
+        if (pass == 0) {
+            s = open_store(&o);
+            T_CHECK(s);
+        }
+    }
+    ne_batch_free(&b);
+    eu_rmtree(g_dir);
+}
+
 /* Field v of m holds, in time order, one point per slot k with a value
  * (want[k] != 0, at EU_T0 + k * step): that value. */
 static void check_slots(struct ne_store *s, const double *want, int n, int64_t step)
@@ -695,6 +782,7 @@ int main(void)
     T_RUN(test_type_conflict);
     T_RUN(test_cardinality);
     T_RUN(test_shared_tags);
+    T_RUN(test_shared_fields);
     T_RUN(test_late_points);
     T_RUN(test_future_and_late);
     T_RUN(test_invalid);
