@@ -47,9 +47,9 @@
 #define DEC_GOOD_BYTES_PER_VALUE 2
 
 static const struct codec__ops *const all_codecs[] = {
-    &codec__int_raw, &codec__int_for,   &codec__int_delta, &codec__int_dod,
-    &codec__f_raw,   &codec__f_decimal, &codec__f_xor,     &codec__b_bitmap,
-    &codec__b_rle,   &codec__s_plain,   &codec__s_dict,
+    &codec__int_raw,  &codec__int_for, &codec__int_delta, &codec__int_dod,
+    &codec__int_delta_gcd, &codec__f_raw, &codec__f_decimal, &codec__f_xor,
+    &codec__b_bitmap, &codec__b_rle,   &codec__s_plain,   &codec__s_dict,
 };
 
 const struct codec__ops *codec__find(int id)

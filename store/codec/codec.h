@@ -52,6 +52,8 @@ enum ne_codec_id {
     NE_CODEC_INT_FOR = 2,   /* zigzag, frame of reference, bit-packed */
     NE_CODEC_INT_DELTA = 3, /* delta, zigzag, frame of reference, bit-packed */
     NE_CODEC_INT_DOD = 4,   /* delta-of-delta, zigzag, FOR, bit-packed */
+    NE_CODEC_INT_DELTA_GCD = 5, /* deltas divided by their common divisor
+                                   (a period with gaps), zigzag, bit-packed */
     /* floats */
     NE_CODEC_F_RAW = 16,     /* 8 bytes per value */
     NE_CODEC_F_DECIMAL = 17, /* v == m / 10^s with integer m: ints codec on m;

@@ -87,7 +87,7 @@ int codec__br_get(struct codec__br *r, unsigned nbits, uint64_t *v);
 /* ---- integer streams (codec_int.c) ------------------------------------- */
 
 /* Encodes n 64-bit integers (signed or unsigned per vtype) with the best
- * of raw/for/delta/dod (or with `force` if not NE_CODEC_AUTO): appends
+ * of raw/for/delta/dod/delta-gcd (or with `force` if not NE_CODEC_AUTO): appends
  * u8 codec id + section (no length), and returns the id in *id. */
 int codec__int_encode_best(const uint64_t *v, size_t n, uint8_t vtype, int force,
                            struct ne_buf *out, uint8_t *id);
@@ -101,7 +101,8 @@ const struct codec__ops *codec__bool_pick(const bool *v, size_t n);
 int codec__str_encode_best(const struct ne_sv *v, size_t n, bool exhaustive, struct ne_buf *out,
                            uint8_t *id);
 
-extern const struct codec__ops codec__int_raw, codec__int_for, codec__int_delta, codec__int_dod;
+extern const struct codec__ops codec__int_raw, codec__int_for, codec__int_delta, codec__int_dod,
+    codec__int_delta_gcd;
 extern const struct codec__ops codec__f_raw, codec__f_decimal, codec__f_xor;
 extern const struct codec__ops codec__b_bitmap, codec__b_rle;
 extern const struct codec__ops codec__s_plain, codec__s_dict;
