@@ -137,6 +137,10 @@ int seg__ver_decode(const uint8_t *p, size_t len, uint64_t *ver, uint32_t n);
 /* The writer's points per block. */
 uint32_t seg__segw_block_points(const struct ne_segw *w);
 
+/* Points of the open column waiting in the writer's partial block; when
+ * there are any, *last_ts gets the last one's timestamp. */
+uint32_t seg__segw_pending(const struct ne_segw *w, int64_t *last_ts);
+
 /* True if the stats that matter for their type are equal (floats by value,
  * any NaN equal to any NaN; string views by content). */
 bool seg__stats_equal(const struct ne_block_stats *a, const struct ne_block_stats *b);
