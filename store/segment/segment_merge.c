@@ -28,6 +28,10 @@
  * re-encoded only while its cell is still being filled, not in every
  * later merge.
  *
+ * Each input is read through a read-ahead window (seg__ra): columns are
+ * merged in key order, which is every input's file order, so one read
+ * serves many small blocks.
+ *
  * Dropped points (before keep_min_ts, or in an input column's drop
  * ranges): a block that meets a drop range is decoded as soon as the
  * cursor enters it ("touched"), so a cursor that is not loaded always
@@ -58,6 +62,7 @@ struct cursor {
     struct ne_seg_trange *drop; /* this input column's drop ranges */
     size_t ndrop, cap_drop;
     struct ne_seg_block b;
+    struct seg__ra ra; /* read-ahead over this input's blocks */
 };
 
 struct merge {
@@ -77,7 +82,6 @@ struct merge {
     bool versioned;       /* the output column is */
     uint32_t sn, cap;
     size_t vsize;
-    struct ne_buf raw; /* a block being copied verbatim */
 };
 
 void ne_seg_merge_opts_default(struct ne_seg_merge_opts *o)
@@ -206,7 +210,7 @@ static int cursor_load(struct merge *m, struct cursor *c)
 {
     int rc = stage_flush(m); /* staged string views may point into c->b */
     if (!rc)
-        rc = ne_seg_block_read(c->seg, c->col, c->cur, &c->b);
+        rc = seg__block_read_ra(c->seg, &c->ra, c->col, c->cur, &c->b);
     if (rc)
         return rc;
     c->loaded = true;
@@ -365,15 +369,13 @@ static int copy_block(struct merge *m, struct cursor *c)
     int rc = stage_flush(m);
     if (rc)
         return rc;
-    ne_buf_reset(&m->raw);
     size_t len = (size_t)ref->len + ref->vlen;
     uint32_t vcrc = seg__block_vcrc(c->seg, ref);
     struct ne_block_stats st;
-    if (!ne_buf_grow(&m->raw, len))
-        return NE_ENOMEM;
-    rc = seg__pread(c->seg, m->raw.p, len, ref->off);
-    if (!rc && (ne_crc32c(0, m->raw.p, ref->len) != ref->crc ||
-                ne_crc32c(0, m->raw.p + ref->len, ref->vlen) != vcrc))
+    const uint8_t *raw = NULL;
+    rc = seg__ra_get(c->seg, &c->ra, ref->off, len, &raw);
+    if (!rc && (ne_crc32c(0, raw, ref->len) != ref->crc ||
+                ne_crc32c(0, raw + ref->len, ref->vlen) != vcrc))
         rc = NE_ECHECKSUM;
     if (!rc)
         rc = ne_seg_block_stats(c->seg, c->col, c->cur, &st);
@@ -382,7 +384,7 @@ static int copy_block(struct merge *m, struct cursor *c)
                 c->cur, ne_strerror(rc));
         return rc;
     }
-    rc = seg__segw_copy_block(m->w, m->raw.p, ref->len, ref->crc, ref->vlen, vcrc, &st);
+    rc = seg__segw_copy_block(m->w, raw, ref->len, ref->crc, ref->vlen, vcrc, &st);
     return rc ? rc : cursor_next_block(m, c);
 }
 
@@ -670,6 +672,7 @@ static void merge_free(struct merge *m)
     if (m->cur)
         for (size_t k = 0; k < m->n; k++) {
             ne_seg_block_free(&m->cur[k].b);
+            seg__ra_free(&m->cur[k].ra);
             ne_free(m->cur[k].drop);
         }
     if (m->dbmap)
@@ -682,7 +685,6 @@ static void merge_free(struct merge *m)
     ne_free(m->sts);
     ne_free(m->svals);
     ne_free(m->sver);
-    ne_buf_free(&m->raw);
     ne_segw_abort(&m->w);
 }
 
