@@ -69,7 +69,7 @@ void ne_codec_opts_default(struct ne_codec_opts *o)
 {
     memset(o, 0, sizeof *o);
     o->zstd_level = 3;
-    o->zstd_min = 128;
+    o->zstd_min = 256;
 }
 
 /* The codec family a value type uses (ints and uints share the int one). */
