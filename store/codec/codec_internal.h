@@ -64,17 +64,8 @@ int codec__unpack(struct ne_rd *r, size_t m, uint64_t *out);
  * hot. 0 or NE_ECORRUPT. */
 int codec__unpack_next(struct ne_rd *r, size_t k, uint64_t ref, uint64_t *out, unsigned *width);
 
-/* Bit writer / reader, LSB first (XOR float codec). */
-struct codec__bw {
-    struct ne_buf *out;
-    uint64_t acc;
-    unsigned nacc; /* bits held in acc, < 8 between calls */
-    int err;
-};
-void codec__bw_init(struct codec__bw *w, struct ne_buf *out);
-void codec__bw_put(struct codec__bw *w, uint64_t v, unsigned nbits); /* nbits <= 64 */
-int codec__bw_flush(struct codec__bw *w);
-
+/* Bit reader, LSB first (XOR float codec; its encoder writes the bits
+ * into room it reserves up front). */
 struct codec__br {
     const uint8_t *p, *end;
     uint64_t acc;
