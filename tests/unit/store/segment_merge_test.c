@@ -417,6 +417,52 @@ static void test_grid_random(void)
     g_grid_min = 0;
 }
 
+/* Inputs far larger than the merge's read-ahead window (store/segment
+ * seg__ra), with blocks larger than the window too: the window is
+ * refilled many times, for decoded and for copied blocks, and the result
+ * is still exactly the union. */
+static void test_readahead_windows(void)
+{
+    struct ne_codec_opts raw;
+    ne_codec_opts_default(&raw);
+    raw.zstd_level = 0;
+    raw.force_ts = NE_CODEC_INT_RAW;
+    raw.force_val = NE_CODEC_F_RAW;
+    for (int big = 0; big < 2; big++) {
+        uint32_t bp = big ? 20000 : 300; /* 20,000 raw points: 320 KB a block */
+        struct tl_col a, b;
+        tl_fill(&a, 1, "v", NE_V_FLOAT, 60000, 0, 10);
+        tl_fill(&b, 1, "v", NE_V_FLOAT, 30000, 0, 10);
+        for (uint32_t k = 0; k < b.n; k++) /* B overlaps A's middle third, on and off its points */
+            b.ts[k] = a.ts[20000] + (int64_t)k * 7;
+        struct ne_segw_opts o = {.block_points = bp, .codec = &raw};
+        struct ne_seg *in[2] = {write_open(&a, 1, &o), write_open(&b, 1, &o)};
+        T_CHECK(in[0] && in[1]);
+        T_CHECK(ne_seg_info(in[0])->file_bytes > 4 * SEG_RA_CHUNK);
+        struct ne_seg_merge_opts mo;
+        ne_seg_merge_opts_default(&mo);
+        mo.block_points = bp; /* default codecs: a re-encoded block differs */
+        uint64_t out = g_next_id++;
+        T_OK(ne_seg_merge(in, 2, g_dir, out, &mo, NULL));
+        struct ne_seg *r = open_id(out);
+        T_CHECK(r != NULL);
+        T_CHECK(same_block(r, 0, 0, in[0], 0, 0)); /* A's first blocks: copied */
+        struct tl_col got;
+        T_OK(tl_read_col(r, 0, &got));
+        struct tl_col *srcs[2] = {&a, &b};
+        check_lww(&got, srcs, 2, INT64_MIN);
+        tl_free(&got);
+        ne_seg_close(&r);
+        char path[512];
+        T_OK(ne_seg_path(path, sizeof path, g_dir, out));
+        T_OK(ne_seg_verify(path, NULL, 0));
+        ne_seg_close(&in[0]);
+        ne_seg_close(&in[1]);
+        tl_free(&a);
+        tl_free(&b);
+    }
+}
+
 /* A damaged input block fails the merge (copied or decoded), and nothing
  * is published. */
 static void test_corrupt_input_fails(void)
@@ -688,6 +734,7 @@ int main(void)
     T_RUN(test_verbatim_copy);
     T_RUN(test_grid_copy);
     T_RUN(test_grid_random);
+    T_RUN(test_readahead_windows);
     T_RUN(test_corrupt_input_fails);
     T_RUN(test_disjoint_and_single);
     T_RUN(test_dbs_and_filter);
