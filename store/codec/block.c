@@ -267,7 +267,7 @@ static int encode_ts(const int64_t *ts, size_t n, const struct ne_codec_opts *o,
 {
     size_t at = out->len;
     uint8_t id;
-    int rc = codec__int_encode_best((const uint64_t *)ts, n, NE_V_INT, o->force_ts, out, &id);
+    int rc = codec__ts_encode_best(ts, n, o->force_ts, out, &id);
     if (rc) return rc;
     size_t plen = out->len - at;
     uint8_t hdr[10];

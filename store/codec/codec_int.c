@@ -20,7 +20,8 @@
  *              source with missing points step by multiples of the
  *              period: their deltas divided by it are small, where the
  *              delta of deltas of the raw values takes ~35 bits at the
- *              first gap (10 s periods in nanoseconds).
+ *              first gap (10 s periods in nanoseconds). Chosen by size
+ *              for timestamps only (codec__ts_encode_best).
  *
  * (the packed stream is always present, possibly with 0 values.) A section
  * must be consumed exactly; leftovers are NE_ECORRUPT.
@@ -434,11 +435,12 @@ static int encode_regular(const uint64_t *v, size_t n, uint8_t vtype, struct ne_
     return 0;
 }
 
-/* Exact encoded sizes of the three transforms, and of int-delta-gcd when
- * the deltas share a divisor above 1; encodes the smallest, or raw when
- * none beats 8 bytes per value. The chosen stream is kept from the sizing
- * pass and packed as is (one scratch allocation, each stream built once). */
-static int encode_auto(const uint64_t *v, size_t n, uint8_t vtype, struct ne_buf *out,
+/* Exact encoded sizes of the three transforms, and (with gcd) of
+ * int-delta-gcd when the deltas share a divisor above 1; encodes the
+ * smallest, or raw when none beats 8 bytes per value. The chosen stream is
+ * kept from the sizing pass and packed as is (one scratch allocation, each
+ * stream built once). */
+static int encode_auto(const uint64_t *v, size_t n, uint8_t vtype, bool gcd, struct ne_buf *out,
                        uint8_t *id)
 {
     int reg = encode_regular(v, n, vtype, out, id);
@@ -463,7 +465,7 @@ static int encode_auto(const uint64_t *v, size_t n, uint8_t vtype, struct ne_buf
             packed = true;
         }
     }
-    uint64_t g = n > 2 ? delta_gcd(v, n) : 0;
+    uint64_t g = gcd && n > 2 ? delta_gcd(v, n) : 0;
     bool scaled = false;
     if (g > 1) {
         size_t m = gcd_stream(v, n, g, cand);
@@ -495,14 +497,14 @@ static int encode_auto(const uint64_t *v, size_t n, uint8_t vtype, struct ne_buf
     return 0;
 }
 
-int codec__int_encode_best(const uint64_t *v, size_t n, uint8_t vtype, int force,
-                           struct ne_buf *out, uint8_t *id)
+static int encode_best(const uint64_t *v, size_t n, uint8_t vtype, int force, bool gcd,
+                       struct ne_buf *out, uint8_t *id)
 {
     const struct codec__ops *ops = force ? codec__find(force) : NULL;
     size_t start = out->len;
     uint8_t param;
     int rc;
-    if (!ops || ops->vtype != NE_V_INT) return encode_auto(v, n, vtype, out, id);
+    if (!ops || ops->vtype != NE_V_INT) return encode_auto(v, n, vtype, gcd, out, id);
     if ((rc = ne_buf_put_u8(out, ops->id)) != 0) return rc;
     if ((rc = ops->encode(v, n, vtype, out, &param)) != 0) {
         out->len = start;
@@ -510,6 +512,17 @@ int codec__int_encode_best(const uint64_t *v, size_t n, uint8_t vtype, int force
     }
     *id = ops->id;
     return 0;
+}
+
+int codec__int_encode_best(const uint64_t *v, size_t n, uint8_t vtype, int force,
+                           struct ne_buf *out, uint8_t *id)
+{
+    return encode_best(v, n, vtype, force, false, out, id);
+}
+
+int codec__ts_encode_best(const int64_t *ts, size_t n, int force, struct ne_buf *out, uint8_t *id)
+{
+    return encode_best((const uint64_t *)ts, n, NE_V_INT, force, true, out, id);
 }
 
 int codec__int_decode_any(const uint8_t *p, size_t len, size_t n, uint64_t *out)

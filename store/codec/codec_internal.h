@@ -78,10 +78,15 @@ int codec__br_get(struct codec__br *r, unsigned nbits, uint64_t *v);
 /* ---- integer streams (codec_int.c) ------------------------------------- */
 
 /* Encodes n 64-bit integers (signed or unsigned per vtype) with the best
- * of raw/for/delta/dod/delta-gcd (or with `force` if not NE_CODEC_AUTO): appends
+ * of raw/for/delta/dod (or with `force` if not NE_CODEC_AUTO): appends
  * u8 codec id + section (no length), and returns the id in *id. */
 int codec__int_encode_best(const uint64_t *v, size_t n, uint8_t vtype, int force,
                            struct ne_buf *out, uint8_t *id);
+/* codec__int_encode_best for timestamps: int-delta-gcd is a candidate
+ * too. Values are left without it: the divisor search and the division
+ * cost every stream whose deltas share a factor (decimal mantissas often
+ * do) for a codec that pays off on periodic timestamps with gaps. */
+int codec__ts_encode_best(const int64_t *ts, size_t n, int force, struct ne_buf *out, uint8_t *id);
 /* Reads u8 id + section from r (the section runs to r->end), n values. */
 int codec__int_decode_any(const uint8_t *p, size_t len, size_t n, uint64_t *out);
 
