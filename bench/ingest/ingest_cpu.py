@@ -2,14 +2,16 @@
 """CPU and peak RSS of one HTTP line-protocol ingest, optionally under callgrind.
 
     bench/ingest/ingest_cpu.py --neoedge build-rel/agent/neoedge --file bench/data/s1-q5m.lp
-        [--conns 2] [--batch 5000] [--repeat 3] [--callgrind OUT]
+        [--conns 2] [--batch 5000] [--repeat 3] [--disk] [--amp] [--callgrind OUT]
 
 Starts `neoedge run` on a free loopback port (HTTP only, durability
 interval, fresh temp data dir), posts the file in batches over keep-alive
 connections (bench/compare/load.py, 503 retried), then flushes and stops
 the server. Prints one table row per run: field values, CPU seconds of the
 server per million values (utime+stime from /proc), peak RSS (VmHWM after
-the last write), 503 retries; with --repeat, the medians too.
+the last write), 503 retries; with --repeat, the medians too. --disk adds
+the bytes per value once the data dir settled, --amp the segment bytes
+merges wrote per byte flushes wrote (neoedge_store_*_bytes_total).
 
 --callgrind OUT runs the server under `valgrind --tool=callgrind` with one
 connection, writing OUT; the printed figure is then instructions per field
@@ -85,6 +87,17 @@ def settled_bytes(path, quiet=3.0, limit=120.0):
 HTTP_THREADS = "MHD-worker"
 
 
+def store_counters(port, names):
+    """Values of the named counters from the server's /metrics."""
+    text = urllib.request.urlopen("http://127.0.0.1:%d/metrics" % port, timeout=60).read()
+    got = dict.fromkeys(names, 0.0)
+    for line in text.decode().splitlines():
+        parts = line.split()
+        if len(parts) == 2 and parts[0] in got:
+            got[parts[0]] = float(parts[1])
+    return got
+
+
 def callgrind_total(path):
     """Total Ir of a callgrind output file (its 'summary:' or 'totals:' line)."""
     with open(path) as f:
@@ -111,12 +124,18 @@ def one_run(args, work, nvals):
         http = procstat.threads_cpu_seconds(p.pid, HTTP_THREADS) - http0
         flt = procstat.minor_faults(p.pid) - flt0
         flush(port)
-        disk = settled_bytes(os.path.join(tmp, "data")) if args.disk else 0
+        disk = settled_bytes(os.path.join(tmp, "data")) if args.disk or args.amp else 0
+        amp = None
+        if args.amp:
+            c = store_counters(port, ("neoedge_store_flush_bytes_total",
+                                      "neoedge_store_compaction_bytes_total"))
+            amp = c["neoedge_store_compaction_bytes_total"] / max(
+                c["neoedge_store_flush_bytes_total"], 1.0)
         p.send_signal(signal.SIGTERM)
         p.wait(timeout=600)
         row = {"wall": wall, "cpu_per_m": cpu / nvals * 1e6, "hwm_mib": hwm / 2**20,
                "http_per_m": http / nvals * 1e6, "flt_per_m": flt / nvals * 1e6,
-               "retries": loader.retries, "bpv": disk / nvals}
+               "retries": loader.retries, "bpv": disk / nvals, "amp": amp}
         if args.callgrind:
             row["ir_per_value"] = callgrind_total(args.callgrind) / nvals
         return row
@@ -134,6 +153,8 @@ def main():
     ap.add_argument("--callgrind")
     ap.add_argument("--disk", action="store_true",
                     help="after the flush, bytes per value on disk once settled")
+    ap.add_argument("--amp", action="store_true",
+                    help="once settled, segment bytes written by merges per byte flushed")
     args = ap.parse_args()
     work = load.batches(args.file, args.batch)
     nvals = sum(n for _, n in work)
@@ -141,6 +162,8 @@ def main():
             "HTTP threads CPU s / M values", "minor faults / M values"]
     if args.disk:
         cols.append("disk B / value")
+    if args.amp:
+        cols.append("merged B / flushed B")
     if args.callgrind:
         cols.append("Ir / value (whole process)")
     print("| " + " | ".join(cols) + " |")
@@ -154,14 +177,23 @@ def main():
                  "%.0f" % r["flt_per_m"]]
         if args.disk:
             cells.append("%.3f" % r["bpv"])
+        if args.amp:
+            cells.append("%.2f" % r["amp"])
         if args.callgrind:
             cells.append("%.0f" % r["ir_per_value"])
         print("| " + " | ".join(cells) + " |", flush=True)
     if args.repeat > 1:
         med = lambda k: statistics.median(r[k] for r in rows)  # noqa: E731
-        print("| median | {:,} | {:.2f} | {:.3f} | {:.1f} | {} | {:.3f} | {:.0f} |".format(
-            nvals, med("wall"), med("cpu_per_m"), med("hwm_mib"), med("retries"),
-            med("http_per_m"), med("flt_per_m")))
+        cells = ["median", "{:,}".format(nvals), "%.2f" % med("wall"), "%.3f" % med("cpu_per_m"),
+                 "%.1f" % med("hwm_mib"), str(med("retries")), "%.3f" % med("http_per_m"),
+                 "%.0f" % med("flt_per_m")]
+        if args.disk:
+            cells.append("%.3f" % med("bpv"))
+        if args.amp:
+            cells.append("%.2f" % med("amp"))
+        if args.callgrind:
+            cells.append("%.0f" % med("ir_per_value"))
+        print("| " + " | ".join(cells) + " |")
 
 
 if __name__ == "__main__":

@@ -1,6 +1,6 @@
 /*
  * bitpack.c - frame-of-reference bit packing in miniblocks, and the LSB-
- * first bit writer/reader used by the XOR float codec.
+ * first bit reader used by the XOR float codec.
  *
  * Packed stream layout (m values, m known to the reader):
  *
@@ -226,52 +226,7 @@ int codec__unpack(struct ne_rd *r, size_t m, uint64_t *out)
     return 0;
 }
 
-/* ---- bit writer / reader ------------------------------------------------ */
-
-void codec__bw_init(struct codec__bw *w, struct ne_buf *out)
-{
-    w->out = out;
-    w->acc = 0;
-    w->nacc = 0;
-    w->err = 0;
-}
-
-static void bw_put32(struct codec__bw *w, uint64_t v, unsigned nbits)
-{
-    if (nbits < 64) v &= (UINT64_C(1) << nbits) - 1;
-    w->acc |= v << w->nacc;
-    w->nacc += nbits;
-    if (w->nacc >= 32) {
-        uint8_t *q = ne_buf_grow(w->out, 4);
-        if (!q) {
-            w->err = NE_ENOMEM;
-        } else {
-            ne_store_u32le(q, (uint32_t)w->acc);
-        }
-        w->acc >>= 32;
-        w->nacc -= 32;
-    }
-}
-
-void codec__bw_put(struct codec__bw *w, uint64_t v, unsigned nbits)
-{
-    if (nbits > 32) {
-        bw_put32(w, v & 0xffffffffu, 32);
-        bw_put32(w, v >> 32, nbits - 32);
-    } else if (nbits) {
-        bw_put32(w, v, nbits);
-    }
-}
-
-int codec__bw_flush(struct codec__bw *w)
-{
-    while (w->nacc > 0 && !w->err) {
-        if (ne_buf_put_u8(w->out, (uint8_t)w->acc) != 0) w->err = NE_ENOMEM;
-        w->acc >>= 8;
-        w->nacc = w->nacc > 8 ? w->nacc - 8 : 0;
-    }
-    return w->err;
-}
+/* ---- bit reader ----------------------------------------------------------- */
 
 void codec__br_init(struct codec__br *r, const uint8_t *p, size_t len)
 {

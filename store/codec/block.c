@@ -47,9 +47,9 @@
 #define DEC_GOOD_BYTES_PER_VALUE 2
 
 static const struct codec__ops *const all_codecs[] = {
-    &codec__int_raw, &codec__int_for,   &codec__int_delta, &codec__int_dod,
-    &codec__f_raw,   &codec__f_decimal, &codec__f_xor,     &codec__b_bitmap,
-    &codec__b_rle,   &codec__s_plain,   &codec__s_dict,
+    &codec__int_raw,  &codec__int_for, &codec__int_delta, &codec__int_dod,
+    &codec__int_delta_gcd, &codec__f_raw, &codec__f_decimal, &codec__f_xor,
+    &codec__b_bitmap, &codec__b_rle,   &codec__s_plain,   &codec__s_dict,
 };
 
 const struct codec__ops *codec__find(int id)
@@ -69,7 +69,7 @@ void ne_codec_opts_default(struct ne_codec_opts *o)
 {
     memset(o, 0, sizeof *o);
     o->zstd_level = 3;
-    o->zstd_min = 128;
+    o->zstd_min = 256;
 }
 
 /* The codec family a value type uses (ints and uints share the int one). */
@@ -267,7 +267,7 @@ static int encode_ts(const int64_t *ts, size_t n, const struct ne_codec_opts *o,
 {
     size_t at = out->len;
     uint8_t id;
-    int rc = codec__int_encode_best((const uint64_t *)ts, n, NE_V_INT, o->force_ts, out, &id);
+    int rc = codec__ts_encode_best(ts, n, o->force_ts, out, &id);
     if (rc) return rc;
     size_t plen = out->len - at;
     uint8_t hdr[10];

@@ -297,42 +297,81 @@ static int dec_decode(const uint8_t *p, size_t len, size_t n, void *outv)
 
 /* ---- xor ------------------------------------------------------------------------ */
 
+/* A bit writer into room reserved up front (LSB first, as codec__bw):
+ * no bounds check or buffer growth per field. */
+struct xw {
+    uint8_t *q;
+    uint64_t acc;
+    unsigned nacc; /* < 32 between calls */
+};
+
+static inline void xw_put32(struct xw *w, uint64_t v, unsigned nbits) /* nbits <= 32 */
+{
+    w->acc |= (v & ((UINT64_C(1) << nbits) - 1)) << w->nacc;
+    w->nacc += nbits;
+    if (w->nacc >= 32) {
+        ne_store_u32le(w->q, (uint32_t)w->acc);
+        w->q += 4;
+        w->acc >>= 32;
+        w->nacc -= 32;
+    }
+}
+
+static inline void xw_put(struct xw *w, uint64_t v, unsigned nbits) /* nbits <= 64 */
+{
+    if (nbits > 32) {
+        xw_put32(w, v & 0xffffffffu, 32);
+        xw_put32(w, v >> 32, nbits - 32);
+    } else {
+        xw_put32(w, v, nbits);
+    }
+}
+
+/* At most 64 bits for the first value and 2 + 6 + 6 + 64 per other one. */
+static size_t xor_bound(size_t n)
+{
+    return (64 + (n - 1) * 78 + 7) / 8 + 4;
+}
+
 static int xor_encode(const void *vals, size_t n, uint8_t vtype, struct ne_buf *out, uint8_t *param)
 {
     const double *v = vals;
-    size_t start = out->len;
-    struct codec__bw w;
-    codec__bw_init(&w, out);
+    (void)vtype;
     *param = 0;
     if (n == 0) return 0;
+    struct xw w = {.q = ne_buf_grow(out, xor_bound(n))};
+    if (!w.q) return NE_ENOMEM;
     uint64_t prev = dbits(v[0]);
     unsigned plz = 65, ptz = 65; /* no window yet */
-    codec__bw_put(&w, prev, 64);
+    xw_put(&w, prev, 64);
     for (size_t i = 1; i < n; i++) {
         uint64_t cur = dbits(v[i]);
         uint64_t x = cur ^ prev;
         prev = cur;
         if (x == 0) {
-            codec__bw_put(&w, 0, 1);
+            xw_put32(&w, 0, 1);
             continue;
         }
         unsigned lz = (unsigned)__builtin_clzll(x), tz = (unsigned)__builtin_ctzll(x);
         if (plz <= 64 && lz >= plz && tz >= ptz) {
-            codec__bw_put(&w, 1, 2); /* '1' then '0' */
-            codec__bw_put(&w, x >> ptz, 64 - plz - ptz);
+            xw_put32(&w, 1, 2); /* '1' then '0' */
+            xw_put(&w, x >> ptz, 64 - plz - ptz);
         } else {
             unsigned len = 64 - lz - tz;
-            codec__bw_put(&w, 3, 2); /* '1' then '1' */
-            codec__bw_put(&w, lz, 6);
-            codec__bw_put(&w, len - 1, 6);
-            codec__bw_put(&w, x >> tz, len);
+            /* '1' '1', 6 bits lz, 6 bits len - 1: one 14-bit field */
+            xw_put32(&w, 3u | (uint64_t)lz << 2 | (uint64_t)(len - 1) << 8, 14);
+            xw_put(&w, x >> tz, len);
             plz = lz;
             ptz = tz;
         }
     }
-    int rc = codec__bw_flush(&w);
-    if (rc) out->len = start;
-    return rc;
+    while (w.nacc > 0) {
+        *w.q++ = (uint8_t)w.acc;
+        w.acc >>= 8;
+        w.nacc = w.nacc > 8 ? w.nacc - 8 : 0;
+    }
+    out->len = (size_t)(w.q - out->p);
+    return 0;
 }
 
 static int xor_decode(const uint8_t *p, size_t len, size_t n, void *outv)

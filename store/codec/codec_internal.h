@@ -64,17 +64,8 @@ int codec__unpack(struct ne_rd *r, size_t m, uint64_t *out);
  * hot. 0 or NE_ECORRUPT. */
 int codec__unpack_next(struct ne_rd *r, size_t k, uint64_t ref, uint64_t *out, unsigned *width);
 
-/* Bit writer / reader, LSB first (XOR float codec). */
-struct codec__bw {
-    struct ne_buf *out;
-    uint64_t acc;
-    unsigned nacc; /* bits held in acc, < 8 between calls */
-    int err;
-};
-void codec__bw_init(struct codec__bw *w, struct ne_buf *out);
-void codec__bw_put(struct codec__bw *w, uint64_t v, unsigned nbits); /* nbits <= 64 */
-int codec__bw_flush(struct codec__bw *w);
-
+/* Bit reader, LSB first (XOR float codec; its encoder writes the bits
+ * into room it reserves up front). */
 struct codec__br {
     const uint8_t *p, *end;
     uint64_t acc;
@@ -91,6 +82,11 @@ int codec__br_get(struct codec__br *r, unsigned nbits, uint64_t *v);
  * u8 codec id + section (no length), and returns the id in *id. */
 int codec__int_encode_best(const uint64_t *v, size_t n, uint8_t vtype, int force,
                            struct ne_buf *out, uint8_t *id);
+/* codec__int_encode_best for timestamps: int-delta-gcd is a candidate
+ * too. Values are left without it: the divisor search and the division
+ * cost every stream whose deltas share a factor (decimal mantissas often
+ * do) for a codec that pays off on periodic timestamps with gaps. */
+int codec__ts_encode_best(const int64_t *ts, size_t n, int force, struct ne_buf *out, uint8_t *id);
 /* Reads u8 id + section from r (the section runs to r->end), n values. */
 int codec__int_decode_any(const uint8_t *p, size_t len, size_t n, uint64_t *out);
 
@@ -101,7 +97,8 @@ const struct codec__ops *codec__bool_pick(const bool *v, size_t n);
 int codec__str_encode_best(const struct ne_sv *v, size_t n, bool exhaustive, struct ne_buf *out,
                            uint8_t *id);
 
-extern const struct codec__ops codec__int_raw, codec__int_for, codec__int_delta, codec__int_dod;
+extern const struct codec__ops codec__int_raw, codec__int_for, codec__int_delta, codec__int_dod,
+    codec__int_delta_gcd;
 extern const struct codec__ops codec__f_raw, codec__f_decimal, codec__f_xor;
 extern const struct codec__ops codec__b_bitmap, codec__b_rle;
 extern const struct codec__ops codec__s_plain, codec__s_dict;

@@ -209,6 +209,7 @@ int eng_merge_run(struct ne_store *s, size_t lo, size_t hi)
         eng_del_retire(s);
         eng_update_gauges(s);
         ne_metric_inc(s->m_compactions);
+        ne_metric_add(s->m_compact_bytes, info.file_bytes);
         char ids[64], np[32];
         snprintf(ids, sizeof ids, "%" PRIu64, id);
         snprintf(np, sizeof np, "%zu", n);

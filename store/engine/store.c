@@ -1041,6 +1041,7 @@ int eng_store_flush_sealed(struct ne_store *s)
         if (!crc && w) eng_wal_drop_upto(w, upto);
         pthread_mutex_lock(&s->mu);
         ne_metric_inc(s->m_flushes);
+        ne_metric_add(s->m_flush_bytes, info.file_bytes);
         if (atomic_load(&s->disk_full) && !crc) note_disk_result(s, 0);
     } else {
         ne_log(NE_LOG_ERROR, ENG_MOD, "memtable flush failed; will retry", "err", ne_strerror(rc),
@@ -1477,6 +1478,10 @@ static void metrics_init(struct ne_store *s)
     s->m_recoveries = ne_metric_counter("neoedge_store_recoveries_total",
                                         "WAL reopen-and-replay after a failed fsync", NULL);
     s->m_compactions = ne_metric_counter("neoedge_store_compactions_total", "Segment merges", NULL);
+    s->m_flush_bytes = ne_metric_counter("neoedge_store_flush_bytes_total",
+                                         "Segment bytes written by memtable flushes", NULL);
+    s->m_compact_bytes = ne_metric_counter("neoedge_store_compaction_bytes_total",
+                                           "Segment bytes written by merges", NULL);
     s->m_series = ne_metric_gauge("neoedge_store_series", "Series in the index", NULL);
     s->m_backpressure = ne_metric_counter("neoedge_store_backpressure_total",
                                           "Writes refused with busy (memtable budget)", NULL);

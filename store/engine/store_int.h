@@ -79,7 +79,7 @@ struct ne_store {
 
     struct ne_metric *m_points, *m_values, *m_rej[NE_REJ__COUNT], *m_flushes, *m_segments,
         *m_seg_bytes, *m_mt_bytes, *m_evicted, *m_evicted_bytes, *m_evicted_unsynced, *m_quarantined, *m_recoveries,
-        *m_compactions, *m_series, *m_backpressure, *m_nospc;
+        *m_compactions, *m_series, *m_backpressure, *m_nospc, *m_flush_bytes, *m_compact_bytes;
 };
 
 /* store.c */

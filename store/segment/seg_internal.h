@@ -104,6 +104,31 @@ uint32_t seg__block_vcrc(const struct ne_seg *r, const struct ne_seg_blockref *r
  * if the file is shorter. */
 int seg__pread(const struct ne_seg *r, void *buf, size_t len, uint64_t off);
 
+/* A read-ahead window over one segment, for a caller that reads its
+ * blocks in file order (a merge reads every input column by column, so
+ * sequentially): one pread of up to SEG_RA_CHUNK bytes serves the many
+ * small blocks that would each have cost a system call. Zeroed = empty;
+ * the caller owns it and frees it with seg__ra_free. */
+#define SEG_RA_CHUNK (128u << 10)
+struct seg__ra {
+    uint8_t *p;
+    size_t cap, len;
+    uint64_t off; /* file offset of p[0] */
+};
+void seg__ra_free(struct seg__ra *ra);
+
+/* Points *out at the len bytes at off of r: from the window when it holds
+ * them, else after reading [off, off + SEG_RA_CHUNK) (at least len, not
+ * past the blocks) into it. Valid until the next call with ra. 0,
+ * NE_ENOMEM or seg__pread's errors. */
+int seg__ra_get(const struct ne_seg *r, struct seg__ra *ra, uint64_t off, size_t len,
+                const uint8_t **out);
+
+/* ne_seg_block_read (same checks, same log line on failure) with the
+ * block's bytes read through ra. */
+int seg__block_read_ra(const struct ne_seg *r, struct seg__ra *ra, uint32_t col, uint32_t b,
+                       struct ne_seg_block *blk);
+
 /* Bytes per element of the value array of type (struct ne_sv for strings),
  * 0 for an unknown type. */
 size_t seg__vsize(uint8_t type);
@@ -136,6 +161,10 @@ int seg__ver_decode(const uint8_t *p, size_t len, uint64_t *ver, uint32_t n);
 
 /* The writer's points per block. */
 uint32_t seg__segw_block_points(const struct ne_segw *w);
+
+/* Points of the open column waiting in the writer's partial block; when
+ * there are any, *last_ts gets the last one's timestamp. */
+uint32_t seg__segw_pending(const struct ne_segw *w, int64_t *last_ts);
 
 /* True if the stats that matter for their type are equal (floats by value,
  * any NaN equal to any NaN; string views by content). */

@@ -18,6 +18,19 @@
  * needs no retention cut is copied verbatim, CRC checked, without decoding
  * or re-encoding: merging large segments with disjoint or run-wise
  * interleaved time ranges then costs little more than a file copy.
+ * With a time grid (align_ns), so is a block the grid closed: at least
+ * align_min points, the writer's own partial block (if any) closed by
+ * the grid before it, and the column's next point in every input (the
+ * block after it in its own input, the other inputs' next points) in a
+ * later grid cell than its last point, or no next point at all. The
+ * writer would have cut the same points into one block there too, so the
+ * output keeps one block per cell: data imported in time order is then
+ * re-encoded only while its cell is still being filled, not in every
+ * later merge.
+ *
+ * Each input is read through a read-ahead window (seg__ra): columns are
+ * merged in key order, which is every input's file order, so one read
+ * serves many small blocks.
  *
  * Dropped points (before keep_min_ts, or in an input column's drop
  * ranges): a block that meets a drop range is decoded as soon as the
@@ -49,6 +62,7 @@ struct cursor {
     struct ne_seg_trange *drop; /* this input column's drop ranges */
     size_t ndrop, cap_drop;
     struct ne_seg_block b;
+    struct seg__ra ra; /* read-ahead over this input's blocks */
 };
 
 struct merge {
@@ -68,7 +82,6 @@ struct merge {
     bool versioned;       /* the output column is */
     uint32_t sn, cap;
     size_t vsize;
-    struct ne_buf raw; /* a block being copied verbatim */
 };
 
 void ne_seg_merge_opts_default(struct ne_seg_merge_opts *o)
@@ -197,7 +210,7 @@ static int cursor_load(struct merge *m, struct cursor *c)
 {
     int rc = stage_flush(m); /* staged string views may point into c->b */
     if (!rc)
-        rc = ne_seg_block_read(c->seg, c->col, c->cur, &c->b);
+        rc = seg__block_read_ra(c->seg, &c->ra, c->col, c->cur, &c->b);
     if (rc)
         return rc;
     c->loaded = true;
@@ -297,18 +310,56 @@ static const uint8_t *value_at(const struct merge *m, const struct cursor *c, ui
     return (const uint8_t *)c->b.v.f + (size_t)i * m->vsize;
 }
 
-/* True if the cursor's current block can go to the output as it is: not
- * decoded yet, full, and wholly before limit (when has_limit). A partial
- * block ended at the writer's time grid is merged like any other: copied
- * as it is, blocks of successive flushes would stay as small as they
- * were written. */
+/* The grid cell of t: floor(t / g), times before the epoch included (the
+ * writer's rule). */
+static int64_t grid_cell(int64_t t, int64_t g)
+{
+    int64_t q = t / g;
+    return (t % g != 0 && t < 0) ? q - 1 : q;
+}
+
+/* True if the grid closes the cursor's current block st in the output
+ * (see the header; the writer's state is checked by writer_closes).
+ * Anything not yet known to lie in a later cell (a dropped block after it
+ * included) keeps the block from being copied. */
+static bool grid_closed(const struct merge *m, const struct cursor *c,
+                        const struct ne_seg_bspan *st, bool has_limit, int64_t limit)
+{
+    int64_t g = m->o->align_ns;
+    if (g <= 0 || st->count < m->o->align_min || st->count > seg__segw_block_points(m->w))
+        return false;
+    int64_t cell = grid_cell(st->max_ts, g);
+    if (has_limit && grid_cell(limit, g) <= cell)
+        return false;
+    if (c->blk >= c->blk_end)
+        return true;
+    return grid_cell(ne_seg_block(c->seg, c->col, c->blk)->stats.min_ts, g) > cell;
+}
+
+/* True if the writer, given a point at t next, would first close its
+ * partial block (none, or one of align_min points or more in an earlier
+ * cell): a block copied before t then cuts nothing the writer would have
+ * kept together. Staged points must have been handed over. */
+static bool writer_closes(const struct merge *m, int64_t t)
+{
+    int64_t last = 0;
+    uint32_t pn = seg__segw_pending(m->w, &last);
+    return pn == 0 || (pn >= m->o->align_min &&
+                       grid_cell(last, m->o->align_ns) < grid_cell(t, m->o->align_ns));
+}
+
+/* True if the cursor's current block may go to the output as it is: not
+ * decoded yet, wholly before limit (when has_limit), and full or closed by
+ * the grid. Any other partial block is merged point by point: copied as it
+ * is, blocks of successive flushes would stay as small as they were
+ * written. */
 static bool can_copy(const struct merge *m, const struct cursor *c, bool has_limit, int64_t limit)
 {
     const struct ne_seg_blockref *ref = ne_seg_block(c->seg, c->col, c->cur);
     const struct ne_seg_bspan *st = &ref->stats;
-    return !c->loaded && st->count == seg__segw_block_points(m->w) &&
-           (ref->vlen != 0) == m->versioned &&
-           (!has_limit || st->max_ts < limit);
+    if (c->loaded || (ref->vlen != 0) != m->versioned || (has_limit && st->max_ts >= limit))
+        return false;
+    return st->count == seg__segw_block_points(m->w) || grid_closed(m, c, st, has_limit, limit);
 }
 
 /* Copies the cursor's current block verbatim (after checking its CRC). */
@@ -318,15 +369,13 @@ static int copy_block(struct merge *m, struct cursor *c)
     int rc = stage_flush(m);
     if (rc)
         return rc;
-    ne_buf_reset(&m->raw);
     size_t len = (size_t)ref->len + ref->vlen;
     uint32_t vcrc = seg__block_vcrc(c->seg, ref);
     struct ne_block_stats st;
-    if (!ne_buf_grow(&m->raw, len))
-        return NE_ENOMEM;
-    rc = seg__pread(c->seg, m->raw.p, len, ref->off);
-    if (!rc && (ne_crc32c(0, m->raw.p, ref->len) != ref->crc ||
-                ne_crc32c(0, m->raw.p + ref->len, ref->vlen) != vcrc))
+    const uint8_t *raw = NULL;
+    rc = seg__ra_get(c->seg, &c->ra, ref->off, len, &raw);
+    if (!rc && (ne_crc32c(0, raw, ref->len) != ref->crc ||
+                ne_crc32c(0, raw + ref->len, ref->vlen) != vcrc))
         rc = NE_ECHECKSUM;
     if (!rc)
         rc = ne_seg_block_stats(c->seg, c->col, c->cur, &st);
@@ -335,8 +384,27 @@ static int copy_block(struct merge *m, struct cursor *c)
                 c->cur, ne_strerror(rc));
         return rc;
     }
-    rc = seg__segw_copy_block(m->w, m->raw.p, ref->len, ref->crc, ref->vlen, vcrc, &st);
+    rc = seg__segw_copy_block(m->w, raw, ref->len, ref->crc, ref->vlen, vcrc, &st);
     return rc ? rc : cursor_next_block(m, c);
+}
+
+/* Copies the cursor's current block verbatim when can_copy says it may
+ * and, for a partial block, the writer would close its own partial block
+ * before it (checked once the staged points are handed over); *done says
+ * whether it did. */
+static int try_copy(struct merge *m, struct cursor *c, bool has_limit, int64_t limit, bool *done)
+{
+    *done = false;
+    if (!can_copy(m, c, has_limit, limit))
+        return 0;
+    const struct ne_seg_bspan *st = cur_stats(c);
+    if (st->count != seg__segw_block_points(m->w)) {
+        int rc = stage_flush(m);
+        if (rc || !writer_closes(m, st->min_ts))
+            return rc;
+    }
+    *done = true;
+    return copy_block(m, c);
 }
 
 /* Appends everything left of c (the only active input). */
@@ -344,10 +412,10 @@ static int drain_one(struct merge *m, struct cursor *c)
 {
     int rc = stage_flush(m);
     while (!rc && c->active) {
-        if (can_copy(m, c, false, 0)) {
-            rc = copy_block(m, c);
+        bool copied;
+        rc = try_copy(m, c, false, 0, &copied);
+        if (rc || copied)
             continue;
-        }
         rc = ensure_loaded(m, c);
         while (!rc && c->pos < c->b.n) { /* runs of kept points */
             uint32_t e = kept_run_end(m, c, c->b.n);
@@ -508,13 +576,10 @@ static int merge_points(struct merge *m)
         struct cursor *wc = &m->cur[win];
         int64_t other = 0;
         others_min(m, (size_t)win, &other);
-        int rc;
-        if (can_copy(m, wc, true, other))
-            rc = copy_block(m, wc);
-        else if (cur_ts(wc) < other)
-            rc = take_run(m, wc, other);
-        else
-            rc = take_one(m, wc);
+        bool copied;
+        int rc = try_copy(m, wc, true, other, &copied);
+        if (!rc && !copied)
+            rc = cur_ts(wc) < other ? take_run(m, wc, other) : take_one(m, wc);
         if (rc)
             return rc;
     }
@@ -607,6 +672,7 @@ static void merge_free(struct merge *m)
     if (m->cur)
         for (size_t k = 0; k < m->n; k++) {
             ne_seg_block_free(&m->cur[k].b);
+            seg__ra_free(&m->cur[k].ra);
             ne_free(m->cur[k].drop);
         }
     if (m->dbmap)
@@ -619,7 +685,6 @@ static void merge_free(struct merge *m)
     ne_free(m->sts);
     ne_free(m->svals);
     ne_free(m->sver);
-    ne_buf_free(&m->raw);
     ne_segw_abort(&m->w);
 }
 

@@ -57,6 +57,46 @@ int seg__pread(const struct ne_seg *r, void *buf, size_t len, uint64_t off)
     return 0;
 }
 
+void seg__ra_free(struct seg__ra *ra)
+{
+    ne_free(ra->p);
+    memset(ra, 0, sizeof *ra);
+}
+
+int seg__ra_get(const struct ne_seg *r, struct seg__ra *ra, uint64_t off, size_t len,
+                const uint8_t **out)
+{
+    if (off > r->size || len > r->size - off)
+        return NE_ECORRUPT;
+    if (r->mem) {
+        *out = r->mem + off;
+        return 0;
+    }
+    if (off >= ra->off && off + len <= ra->off + ra->len) {
+        *out = ra->p + (off - ra->off);
+        return 0;
+    }
+    uint64_t end = off + SEG_RA_CHUNK < r->footer_off ? off + SEG_RA_CHUNK : r->footer_off;
+    if (end < off + len)
+        end = off + len;
+    size_t n = (size_t)(end - off);
+    if (n > ra->cap) {
+        uint8_t *p = ne_realloc(ra->p, n);
+        if (!p)
+            return NE_ENOMEM;
+        ra->p = p;
+        ra->cap = n;
+    }
+    ra->len = 0;
+    int rc = seg__pread(r, ra->p, n, off);
+    if (rc)
+        return rc;
+    ra->off = off;
+    ra->len = n;
+    *out = ra->p;
+    return 0;
+}
+
 /* ---- tail, header, footer ----------------------------------------------- */
 
 static int check_tail(struct ne_seg *r, uint16_t *flags)
@@ -760,20 +800,26 @@ static int check_decoded(const struct ne_seg_block *blk, const struct ne_seg_blo
     return ascending(blk->ts, blk->n) ? 0 : NE_ECORRUPT;
 }
 
-int seg__block_load(const struct ne_seg *r, uint32_t col, uint32_t b, struct ne_seg_block *blk)
+/* seg__block_load, reading through ra when not NULL. */
+static int block_load(const struct ne_seg *r, struct seg__ra *ra, uint32_t col, uint32_t b,
+                      struct ne_seg_block *blk)
 {
     const struct ne_seg_blockref *ref = ne_seg_block(r, col, b);
     blk->n = 0;
     if (!ref)
         return NE_EINVAL;
     uint8_t type = r->cols[col].key.type;
+    size_t len = (size_t)ref->len + ref->vlen;
     blk->ver = NULL;
     ne_buf_reset(&blk->raw_);
-    if (!ne_buf_grow(&blk->raw_, (size_t)ref->len + ref->vlen))
+    if (!ne_buf_grow(&blk->raw_, len))
         return NE_ENOMEM;
-    int rc = seg__pread(r, blk->raw_.p, (size_t)ref->len + ref->vlen, ref->off);
+    const uint8_t *src = NULL;
+    int rc = ra ? seg__ra_get(r, ra, ref->off, len, &src) : seg__pread(r, blk->raw_.p, len, ref->off);
     if (rc)
         return rc;
+    if (ra) /* decoded strings point into raw_: the window moves on */
+        memcpy(blk->raw_.p, src, len);
     if (ne_crc32c(0, blk->raw_.p, ref->len) != ref->crc)
         return NE_ECHECKSUM;
     enum ne_vtype pt;
@@ -800,12 +846,23 @@ int seg__block_load(const struct ne_seg *r, uint32_t col, uint32_t b, struct ne_
     return rc;
 }
 
-int ne_seg_block_read(const struct ne_seg *r, uint32_t col, uint32_t b,
-                      struct ne_seg_block *blk)
+int seg__block_load(const struct ne_seg *r, uint32_t col, uint32_t b, struct ne_seg_block *blk)
 {
-    int rc = seg__block_load(r, col, b, blk);
+    return block_load(r, NULL, col, b, blk);
+}
+
+int seg__block_read_ra(const struct ne_seg *r, struct seg__ra *ra, uint32_t col, uint32_t b,
+                       struct ne_seg_block *blk)
+{
+    int rc = block_load(r, ra, col, b, blk);
     if (rc && rc != NE_EINVAL)
         ne_logf(NE_LOG_ERROR, MOD, "%s: column %u block %u: %s", r->path, col, b,
                 ne_strerror(rc));
     return rc;
+}
+
+int ne_seg_block_read(const struct ne_seg *r, uint32_t col, uint32_t b,
+                      struct ne_seg_block *blk)
+{
+    return seg__block_read_ra(r, NULL, col, b, blk);
 }

@@ -629,6 +629,13 @@ uint32_t seg__segw_block_points(const struct ne_segw *w)
     return w->block_points;
 }
 
+uint32_t seg__segw_pending(const struct ne_segw *w, int64_t *last_ts)
+{
+    if (w->pn)
+        *last_ts = w->pts[w->pn - 1];
+    return w->pn;
+}
+
 int seg__segw_copy_block(struct ne_segw *w, const uint8_t *raw, size_t len, uint32_t crc,
                          uint32_t vlen, uint32_t vcrc, const struct ne_block_stats *st)
 {

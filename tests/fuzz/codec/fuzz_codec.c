@@ -96,6 +96,8 @@ static size_t make_values(struct src *s, enum ne_vtype t, int64_t *ts, void *val
     for (size_t i = 0; i < n; i++) {
         if (shape & 0x10)
             ts[i] = (int64_t)take(s, 8);
+        else if (shape & 0x80 && i) /* a period with gaps: int-delta-gcd */
+            ts[i] = (int64_t)((uint64_t)ts[i - 1] + (uint64_t)step * (1 + take(s, 1) % 4));
         else /* wrapping steps */
             ts[i] = i ? (int64_t)((uint64_t)ts[i - 1] + (uint64_t)step) : (int64_t)cur;
         uint64_t x = take(s, w);
@@ -140,7 +142,7 @@ static void fuzz_roundtrip(const uint8_t *data, size_t size)
     o.zstd_level = ob & 1 ? 1 : 0;
     o.zstd_min = 1;
     o.exhaustive = (ob & 2) != 0;
-    o.force_ts = (uint8_t)((ob >> 2) & 7) <= 4 ? (uint8_t)((ob >> 2) & 7) : 0;
+    o.force_ts = (uint8_t)((ob >> 2) & 7) <= 5 ? (uint8_t)((ob >> 2) & 7) : 0;
     o.force_val = (uint8_t)take(&s, 1) % 64;
     static struct ne_sv sv[MAXN];
     static uint64_t vals[MAXN];

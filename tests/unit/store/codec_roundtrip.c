@@ -9,10 +9,12 @@
 
 #include "t.h"
 #include "codec_util.h"
+#include "ports/crc32c.h"
 #include "store/codec/codec_internal.h"
 
 static const int int_codecs[] = {NE_CODEC_INT_RAW, NE_CODEC_INT_FOR, NE_CODEC_INT_DELTA,
-                                 NE_CODEC_INT_DOD};
+                                 NE_CODEC_INT_DOD, NE_CODEC_INT_DELTA_GCD};
+#define N_INT_CODECS (sizeof int_codecs / sizeof int_codecs[0])
 static const int float_codecs[] = {NE_CODEC_F_RAW, NE_CODEC_F_DECIMAL, NE_CODEC_F_XOR};
 
 static double from_bits(uint64_t u)
@@ -43,7 +45,7 @@ static int rt_all(enum ne_vtype t, const int64_t *ts, const void *vals, size_t n
         break;
     case NE_V_INT:
     case NE_V_UINT:
-        vc = int_codecs, nvc = 4;
+        vc = int_codecs, nvc = N_INT_CODECS;
         break;
     case NE_V_BOOL:
         vc = bool_codecs, nvc = 2;
@@ -54,12 +56,12 @@ static int rt_all(enum ne_vtype t, const int64_t *ts, const void *vals, size_t n
     }
     for (size_t z = 0; z < 2; z++) {
         for (size_t k = 0; k <= nvc; k++) {
-            for (size_t j = 0; j <= 4; j++) {
+            for (size_t j = 0; j <= N_INT_CODECS; j++) {
                 ne_codec_opts_default(&o);
                 o.zstd_level = z ? 3 : 0;
                 o.zstd_min = 1;
                 o.force_val = k < nvc ? (uint8_t)vc[k] : 0;
-                o.force_ts = j < 4 ? (uint8_t)int_codecs[j] : 0;
+                o.force_ts = j < N_INT_CODECS ? (uint8_t)int_codecs[j] : 0;
                 o.exhaustive = (k + j) & 1;
                 struct cu_result r = cu_roundtrip(t, ts, vals, n, &o);
                 if (r.rc) {
@@ -435,14 +437,14 @@ static void test_delta_runs(void)
         else
             v[i] = (int64_t)x;                                /* 64-bit noise */
     }
-    static const int forced[] = {NE_CODEC_INT_DELTA, NE_CODEC_INT_DOD};
-    for (size_t f = 0; f < 2; f++) {
+    static const int forced[] = {NE_CODEC_INT_DELTA, NE_CODEC_INT_DOD, NE_CODEC_INT_DELTA_GCD};
+    for (size_t f = 0; f < 3; f++) {
         for (size_t n = 0; n <= N; n += n < 10 ? 1 : 127) {
             struct ne_codec_opts o;
             ne_codec_opts_default(&o);
             o.zstd_level = 0;
             o.force_val = (uint8_t)forced[f];
-            o.force_ts = (uint8_t)forced[1 - f];
+            o.force_ts = (uint8_t)forced[(f + 1) % 3];
             struct cu_result r = cu_roundtrip(NE_V_INT, ts + (N - n), v + (N - n), n, &o);
             T_OK(r.rc);
             r = cu_roundtrip(NE_V_INT, ts, v, n, &o);
@@ -450,6 +452,71 @@ static void test_delta_runs(void)
             if (n) T_EQ_INT(r.info.val_codec, forced[f]);
         }
     }
+}
+
+/* Timestamps of a period with missing points: int-delta-gcd is chosen,
+ * far below what the delta of deltas costs once a gap widens its
+ * miniblock; it round-trips at the extremes (deltas of 2^63, negative
+ * and wrapping steps, a divisor above INT64_MAX falls back) and the
+ * decoder rejects a zero divisor. */
+static void test_delta_gcd(void)
+{
+    enum { N = 360 };
+    static int64_t ts[N];
+    static double v[N];
+    int64_t t = 1767225600000000000LL;
+    for (size_t i = 0; i < N; i++) {
+        t += 10000000000LL * (cu_rand() % 20 == 0 ? 1 + (int64_t)(cu_rand() % 4) : 1);
+        ts[i] = t;
+        v[i] = (double)(i % 7);
+    }
+    struct ne_codec_opts o;
+    ne_codec_opts_default(&o);
+    o.zstd_level = 0;
+    struct cu_result r = cu_roundtrip(NE_V_FLOAT, ts, v, N, &o);
+    T_OK(r.rc);
+    T_EQ_INT(r.info.ts_codec, NE_CODEC_INT_DELTA_GCD);
+    T_CHECK(r.info.ts_len < N / 2); /* under 4 bits per timestamp */
+    o.force_ts = NE_CODEC_INT_DOD;
+    struct cu_result d = cu_roundtrip(NE_V_FLOAT, ts, v, N, &o);
+    T_OK(d.rc);
+    T_CHECK(r.info.ts_len * 4 < d.info.ts_len);
+
+    /* integer values: steps of 2^62 wrap; INT64_MIN deltas; a divisor of
+     * 2^63 (above INT64_MAX) is not used */
+    static const int64_t steps[] = {INT64_MIN, INT64_C(1) << 62, -6, 3000};
+    static int64_t iv[N];
+    for (size_t k = 0; k < sizeof steps / sizeof steps[0]; k++) {
+        for (size_t i = 0; i < N; i++)
+            iv[i] = (int64_t)((uint64_t)INT64_MAX + (uint64_t)steps[k] * (i + (i % 3 == 0)));
+        T_OK(rt_all(NE_V_INT, ts, iv, N));
+        T_OK(rt_all(NE_V_UINT, ts, iv, N));
+    }
+
+    /* g = 0 in a hand-made section: corrupt, never a division */
+    o.force_ts = NE_CODEC_INT_DELTA_GCD;
+    struct ne_buf out = NE_BUF_INIT;
+    T_OK(ne_codec_encode_block(NE_V_FLOAT, ts, v, 3, &o, &out, NULL));
+    struct ne_block_info info;
+    T_OK(ne_codec_block_info(out.p, out.len, &info));
+    T_EQ_INT(info.ts_codec, NE_CODEC_INT_DELTA_GCD);
+    /* header 4 + count 1 + ts_len 1 + codec id 1 + svarint v0 (9) = g */
+    size_t g_at = 4 + 1 + 1 + 1 + 9;
+    struct ne_rd rd;
+    uint64_t g;
+    ne_rd_init(&rd, out.p + g_at, 5);
+    T_OK(ne_rd_uvarint(&rd, &g));
+    T_EQ_U64(g, 10000000000ULL); /* steps of 10 s: a 5-byte varint */
+    T_EQ_INT(ne_rd_left(&rd), 0);
+    int64_t back_ts[3];
+    double back_v[3];
+    size_t got;
+    static const uint8_t zero5[5] = {0x80, 0x80, 0x80, 0x80, 0x00}; /* 0, same length */
+    memcpy(out.p + g_at, zero5, sizeof zero5);
+    ne_store_u32le(out.p + out.len - 4, ne_crc32c(0, out.p, out.len - 4));
+    T_EQ_INT(ne_codec_decode_block(out.p, out.len, NE_V_FLOAT, back_ts, back_v, 3, NULL, &got),
+             NE_ECORRUPT);
+    ne_buf_free(&out);
 }
 
 static void test_constant_series(void)
@@ -652,6 +719,7 @@ static void test_names_and_peek(void)
 {
     T_EQ_STR(ne_codec_name(NE_CODEC_F_DECIMAL), "f-decimal");
     T_EQ_STR(ne_codec_name(NE_CODEC_INT_DOD), "int-dod");
+    T_EQ_STR(ne_codec_name(NE_CODEC_INT_DELTA_GCD), "int-delta-gcd");
     T_EQ_STR(ne_codec_name(200), "unknown");
     int64_t ts[2] = {1, 2};
     bool b[2] = {true, false};
@@ -804,6 +872,7 @@ int main(void)
     T_RUN(test_int_random_and_patterns);
     T_RUN(test_small_n_every_type);
     T_RUN(test_delta_runs);
+    T_RUN(test_delta_gcd);
     T_RUN(test_constant_series);
     T_RUN(test_strings);
     T_RUN(test_bools);
