@@ -541,8 +541,10 @@ int eng_index_tag_values(struct eng_index *ix, uint32_t db, struct ne_sv meas, s
         *cap = nc;
     }
     struct ne_sv *out = *vals + *n;
-    for (uint32_t i = 0; i < k->n; i++) {
-        const struct eng_tval *v = &k->vals[k->order[i]];
+    const struct eng_tval *tv = k->vals;
+    const uint32_t *order = k->order;
+    for (uint32_t i = 0, nv = k->n; i < nv; i++) {
+        const struct eng_tval *v = &tv[order[i]];
         if (v->nlive) *out++ = v->val;
     }
     *n = (size_t)(out - *vals);
