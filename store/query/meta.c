@@ -313,19 +313,27 @@ static bool tv_selected(const struct tv_ctx *t, struct ne_sv key)
     return key_selected(t->st, key.p, t->re);
 }
 
+/* Room for one more pair in t->kvs: 0 or NE_ENOMEM (also kept in t->rc). */
+static int tv_reserve(struct tv_ctx *t)
+{
+    if (t->n < t->cap)
+        return 0;
+    size_t cap = t->cap ? t->cap * 2 : 256;
+    struct kv *nk = ne_realloc(t->kvs, cap * sizeof *nk);
+    if (!nk)
+        return t->rc = NE_ENOMEM;
+    t->kvs = nk;
+    t->cap = cap;
+    return 0;
+}
+
 static int tv_add(struct tv_ctx *t, const struct ne_tag *tags, uint32_t ntags)
 {
     for (uint32_t j = 0; j < ntags; j++) {
         if (!tv_selected(t, tags[j].key))
             continue;
-        if (t->n == t->cap) {
-            size_t cap = t->cap ? t->cap * 2 : 256;
-            struct kv *nk = ne_realloc(t->kvs, cap * sizeof *nk);
-            if (!nk)
-                return t->rc = NE_ENOMEM;
-            t->kvs = nk;
-            t->cap = cap;
-        }
+        if (tv_reserve(t))
+            return t->rc;
         const char *k = tv_key(t, tags[j].key);
         const char *v = query__pool_dup(&t->pool, tags[j].val.p, tags[j].val.n);
         if (!k || !v)
@@ -396,9 +404,96 @@ static int emit_tag_values(struct qexec *x, struct tv_ctx *t)
     return rc ? rc : query__end_series(x);
 }
 
+/* ---- SHOW TAG VALUES from the source's index ---- */
+
+/* The values of the selected keys, as views the source keeps valid for
+ * the statement: keys[i]'s values are vals[start[i] .. start[i + 1]). */
+struct tv_index {
+    const char **keys; /* distinct, ascending */
+    size_t nkeys;
+    size_t *start; /* nkeys + 1 */
+    struct ne_sv *vals;
+    size_t n, cap;
+};
+
+static int cmp_key_ptr(const void *a, const void *b)
+{
+    return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+/* True if the answer can come from the source's sorted value lists: WITH
+ * KEY = k or IN (k, ...) without WHERE, and a source that keeps them. */
+static bool tv_indexed(const struct qexec *x, const struct ne_iql_stmt *st)
+{
+    return x->src->tag_values && !st->where && st->nwith_keys > 0 &&
+           st->with_key_op != NE_OP_NEQ && st->with_key_op != NE_OP_EQREGEX &&
+           st->with_key_op != NE_OP_NEQREGEX;
+}
+
+/* Reads the values of each selected key, keys taken in ascending order,
+ * each once: the (key, value) pairs then come sorted and distinct, as
+ * the series walk would sort them. */
+static int tvi_load(struct qexec *x, const struct ne_iql_stmt *st, const char *db,
+                    const char *meas, struct tv_index *t)
+{
+    size_t nk = st->nwith_keys;
+    t->keys = ne_malloc(nk * sizeof *t->keys);
+    t->start = ne_malloc((nk + 1) * sizeof *t->start);
+    if (!t->keys || !t->start)
+        return NE_ENOMEM;
+    memcpy(t->keys, st->with_keys, nk * sizeof *t->keys);
+    qsort(t->keys, nk, sizeof *t->keys, cmp_key_ptr);
+    int rc = 0;
+    for (size_t i = 0; rc == 0 && i < nk; i++) {
+        if (t->nkeys > 0 && strcmp(t->keys[i], t->keys[t->nkeys - 1]) == 0)
+            continue;
+        t->keys[t->nkeys] = t->keys[i];
+        t->start[t->nkeys++] = t->n;
+        rc = x->src->tag_values(x->src->ctx, db, meas, t->keys[i], &t->vals, &t->n, &t->cap);
+    }
+    t->start[t->nkeys] = t->n;
+    return rc;
+}
+
+/* Writes rows [off, off + lim) of the pairs as one series, a run of rows
+ * per key. */
+static int tvi_emit(struct qexec *x, const struct ne_iql_stmt *st, const char *meas,
+                    const struct tv_index *t)
+{
+    size_t off = st->offset > 0 ? (size_t)st->offset : 0;
+    size_t lim = st->limit > 0 ? (size_t)st->limit : SIZE_MAX;
+    if (off >= t->n)
+        return 0;
+    size_t end = t->n - off < lim ? t->n : off + lim;
+    const char *cols[2] = {"key", "value"};
+    int rc = query__begin_series(x, meas, NULL, 0, cols, 2);
+    for (size_t i = 0; rc == 0 && i < t->nkeys; i++) {
+        size_t a = t->start[i] > off ? t->start[i] : off;
+        size_t b = t->start[i + 1] < end ? t->start[i + 1] : end;
+        if (a < b)
+            rc = query__rows_str2(x, ne_sv_c(t->keys[i]), t->vals + a, b - a);
+    }
+    return rc ? rc : query__end_series(x);
+}
+
+static int tag_values_indexed(struct qexec *x, const struct ne_iql_stmt *st, const char *db,
+                              const char *meas)
+{
+    struct tv_index t = {0};
+    int rc = tvi_load(x, st, db, meas, &t);
+    if (rc == 0)
+        rc = tvi_emit(x, st, meas, &t);
+    ne_free(t.keys);
+    ne_free(t.start);
+    ne_free(t.vals);
+    return rc;
+}
+
 static int tag_values_of(struct qexec *x, const struct ne_iql_stmt *st, const char *db,
                          const char *meas)
 {
+    if (tv_indexed(x, st))
+        return tag_values_indexed(x, st, db, meas);
     regex_t re;
     struct tv_ctx t = {.st = st, .meas = meas};
     if (st->with_key_op == NE_OP_EQ && st->nwith_keys == 1) {
