@@ -140,7 +140,8 @@ static bool host_is(void *ctx, const struct ne_series_info *si)
 {
     (void)ctx;
     for (uint32_t i = 0; i < si->ntags; i++)
-        if (strcmp(si->tags[i].key.p, "host") == 0) return strcmp(si->tags[i].val.p, g_kill_val) == 0;
+        if (strcmp(si->tags[i].key.p, "host") == 0)
+            return strcmp(si->tags[i].val.p, g_kill_val) == 0;
     return false;
 }
 

@@ -232,7 +232,8 @@ static void test_tag_values_from_index(void)
     };
     for (size_t f = 0; f < sizeof fmts / sizeof *fmts; f++)
         for (size_t i = 0; i < sizeof tv_queries / sizeof *tv_queries; i++) {
-            char *a = run_as(&idx, fmts[f], tv_queries[i]), *b = run_as(&walk, fmts[f], tv_queries[i]);
+            char *a = run_as(&idx, fmts[f], tv_queries[i]);
+            char *b = run_as(&walk, fmts[f], tv_queries[i]);
             T_CHECK(a && b);
             if (a && b) T_EQ_STR(a, b);
             free(a);
