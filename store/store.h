@@ -217,6 +217,10 @@ int ne_store_tag_values(struct ne_store *s, const char *db, const char *measurem
  * NE_ENOMEM. */
 int ne_store_tag_value_views(struct ne_store *s, const char *db, const char *measurement,
                              const char *key, struct ne_sv **vals, size_t *n, size_t *cap);
+/* The tag keys live series of the measurement have, unsorted, each once,
+ * appended the same way (views valid while the store is open). */
+int ne_store_tag_key_views(struct ne_store *s, const char *db, const char *measurement,
+                           struct ne_sv **keys, size_t *n, size_t *cap);
 /* Field keys with their type, sorted by name, each once. */
 int ne_store_field_keys(struct ne_store *s, const char *db, const char *measurement,
                         ne_store_field_fn fn, void *ctx);

@@ -209,6 +209,11 @@ struct eng_series *eng_index_series_by_id(const struct eng_index *ix, uint64_t i
  * NE_ENOMEM (*vals then unchanged). */
 int eng_index_tag_values(struct eng_index *ix, uint32_t db, struct ne_sv meas, struct ne_sv key,
                          struct ne_sv **vals, size_t *n, size_t *cap);
+/* Appends to *keys (as eng_index_tag_values does) the tag keys that live
+ * series of measurement meas of database db have, unsorted. 0,
+ * NE_ENOTFOUND (no such measurement) or NE_ENOMEM. */
+int eng_index_tag_keys(const struct eng_index *ix, uint32_t db, struct ne_sv meas,
+                       struct ne_sv **keys, size_t *n, size_t *cap);
 /* Series of meas having tag key=val (postings); *n gets the count. */
 struct eng_series *const *eng_index_postings(const struct eng_index *ix, const struct eng_meas *m,
                                              struct ne_sv key, struct ne_sv val, uint64_t *n);

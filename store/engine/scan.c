@@ -795,6 +795,18 @@ int ne_store_tag_value_views(struct ne_store *s, const char *db, const char *mea
     return rc;
 }
 
+int ne_store_tag_key_views(struct ne_store *s, const char *db, const char *measurement,
+                           struct ne_sv **keys, size_t *n, size_t *cap)
+{
+    struct ne_sv m = {measurement, (uint32_t)strlen(measurement)};
+    pthread_mutex_lock(&s->mu);
+    uint32_t d;
+    int rc = eng_index_db_find(s->ix, db, &d);
+    if (!rc) rc = eng_index_tag_keys(s->ix, d, m, keys, n, cap);
+    pthread_mutex_unlock(&s->mu);
+    return rc;
+}
+
 int ne_store_tag_values(struct ne_store *s, const char *db, const char *measurement,
                         const char *key, ne_store_name_fn fn, void *ctx)
 {

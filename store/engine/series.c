@@ -386,6 +386,7 @@ struct eng_tval {
 
 struct eng_tkey {
     struct ne_sv key;      /* view into the first series' tags */
+    uint64_t nlive;        /* live series having the key */
     struct eng_tval *vals; /* order of first appearance, never moved */
     uint32_t *order;       /* indices of vals; the first nsorted by value */
     uint32_t n, cap, nsorted;
@@ -428,6 +429,7 @@ static int post_add(struct eng_index *ix, struct eng_series *s, const struct ne_
     p->series = arr;
     p->series[p->n++] = s;
     k->vals[p->vi].nlive++;
+    k->nlive++;
     return 0;
 }
 
@@ -556,7 +558,29 @@ static void tval_unref(struct eng_index *ix, const struct eng_series *s, const s
 {
     struct posting *p = post_find(ix, s->meas, t->key, t->val, hash_post(s->meas, t->key, t->val));
     struct eng_tkey *k = tkey_find(ix->meas[s->meas], t->key);
-    if (p && p->series && k && p->vi < k->n && k->vals[p->vi].nlive) k->vals[p->vi].nlive--;
+    if (p && p->series && k && p->vi < k->n && k->vals[p->vi].nlive) {
+        k->vals[p->vi].nlive--;
+        k->nlive--;
+    }
+}
+
+int eng_index_tag_keys(const struct eng_index *ix, uint32_t db, struct ne_sv meas,
+                       struct ne_sv **keys, size_t *n, size_t *cap)
+{
+    uint32_t slot;
+    if (meas_lookup(ix, db, meas.p, meas.n, hash_meas(db, meas.p, meas.n), &slot))
+        return NE_ENOTFOUND;
+    const struct eng_meas *m = ix->meas[slot];
+    if (*cap - *n < m->ntkeys) {
+        size_t nc = *n + m->ntkeys;
+        struct ne_sv *v = ne_realloc(*keys, nc * sizeof *v);
+        if (!v) return NE_ENOMEM;
+        *keys = v;
+        *cap = nc;
+    }
+    for (uint32_t i = 0; i < m->ntkeys; i++)
+        if (m->tkeys[i].nlive) (*keys)[(*n)++] = m->tkeys[i].key;
+    return 0;
 }
 
 /* ---- databases and measurements ------------------------------------------- */

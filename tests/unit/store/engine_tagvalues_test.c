@@ -1,11 +1,12 @@
 /*
  * engine_tagvalues_test.c - the series index's tag value lists (SHOW TAG
- * VALUES): after every change (series created in any order, values new
+ * VALUES) and tag keys: after every change (series created in any order, values new
  * and repeated, DELETE of whole series, writes after a delete, DROP
  * MEASUREMENT, DROP DATABASE, a restart that replays series.log) the
  * values listed for each (measurement, tag key) are exactly the sorted
  * distinct values of that key among the live series that a walk over
- * ne_store_list_series finds.
+ * ne_store_list_series finds, and the keys listed those the live series
+ * have.
  */
 #include "engine_util.h"
 #include "t.h"
@@ -98,6 +99,39 @@ static int walk_values(struct ne_store *s, const char *db, const char *meas, con
     return rc;
 }
 
+/* The oracle for keys: every key a live series has, sorted, each once. */
+static int walk_keys(void *ctx, const struct ne_series_info *si)
+{
+    struct walk *w = ctx;
+    for (uint32_t i = 0; i < si->ntags; i++)
+        if (w->n < 4096) w->v[w->n++] = si->tags[i].key.p;
+    return 0;
+}
+
+static int cmp_sv(const void *a, const void *b)
+{
+    return strcmp(((const struct ne_sv *)a)->p, ((const struct ne_sv *)b)->p);
+}
+
+/* The index's keys of meas against the walk's. */
+static void check_keys(struct ne_store *s, const char *db, const char *meas)
+{
+    struct walk w = {0};
+    struct joined want = {0}, got = {0};
+    int rc = ne_store_list_series(s, db, meas, walk_keys, &w);
+    qsort(w.v, w.n, sizeof *w.v, cmp_str);
+    for (size_t i = 0; i < w.n; i++)
+        if (i == 0 || strcmp(w.v[i], w.v[i - 1]) != 0) join_add(&want, w.v[i], strlen(w.v[i]));
+    struct ne_sv *k = NULL;
+    size_t n = 0, cap = 0;
+    T_EQ_INT(ne_store_tag_key_views(s, db, meas, &k, &n, &cap), rc);
+    if (n) qsort(k, n, sizeof *k, cmp_sv);
+    for (size_t i = 0; i < n; i++)
+        join_add(&got, k[i].p, k[i].n);
+    free(k);
+    T_EQ_STR(got.buf, want.buf);
+}
+
 static int join_name(void *ctx, const char *name)
 {
     join_add(ctx, name, strlen(name));
@@ -109,6 +143,8 @@ static int join_name(void *ctx, const char *name)
  * measurement db never had); with db_gone all must say NE_ENOTFOUND. */
 static void check_all(struct ne_store *s, const char *db, bool db_gone)
 {
+    for (size_t m = 0; m < 2; m++)
+        check_keys(s, db, g_meas[m]);
     for (size_t m = 0; m < 2; m++)
         for (size_t k = 0; k < sizeof g_keys / sizeof *g_keys; k++) {
             struct joined want = {0}, names = {0}, views = {0};
