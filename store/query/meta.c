@@ -421,29 +421,63 @@ static int cmp_key_ptr(const void *a, const void *b)
     return strcmp(*(const char *const *)a, *(const char *const *)b);
 }
 
-/* True if the answer can come from the source's sorted value lists: WITH
- * KEY = k or IN (k, ...) without WHERE, and a source that keeps them. */
+/* True if the answer can come from the source's sorted value lists:
+ * WITH KEY = k or IN (k, ...), or != / =~ / !~ when the source also lists
+ * the keys, without WHERE. */
 static bool tv_indexed(const struct qexec *x, const struct ne_iql_stmt *st)
 {
-    return x->src->tag_values && !st->where && st->nwith_keys > 0 &&
-           st->with_key_op != NE_OP_NEQ && st->with_key_op != NE_OP_EQREGEX &&
-           st->with_key_op != NE_OP_NEQREGEX;
+    if (!x->src->tag_values || st->where)
+        return false;
+    bool by_list = st->with_key_op != NE_OP_NEQ && st->with_key_op != NE_OP_EQREGEX &&
+                   st->with_key_op != NE_OP_NEQREGEX;
+    return by_list ? st->nwith_keys > 0 : x->src->tag_keys != NULL;
+}
+
+/* Fills t->keys with the keys the statement selects, unsorted: its own
+ * list, or those of the measurement's keys that pass != or the regex re. */
+static int tvi_keys(struct qexec *x, const struct ne_iql_stmt *st, const char *db,
+                    const char *meas, const regex_t *re, struct tv_index *t)
+{
+    size_t nk = st->nwith_keys;
+    bool by_list = st->with_key_op != NE_OP_NEQ && st->with_key_op != NE_OP_EQREGEX &&
+                   st->with_key_op != NE_OP_NEQREGEX;
+    if (by_list) {
+        t->keys = ne_malloc(nk * sizeof *t->keys);
+        if (!t->keys)
+            return NE_ENOMEM;
+        memcpy(t->keys, st->with_keys, nk * sizeof *t->keys);
+        t->nkeys = nk;
+        return 0;
+    }
+    struct ne_sv *all = NULL;
+    size_t n = 0, cap = 0;
+    int rc = x->src->tag_keys(x->src->ctx, db, meas, &all, &n, &cap);
+    t->keys = rc == 0 && n ? ne_malloc(n * sizeof *t->keys) : NULL;
+    if (rc == 0 && n && !t->keys)
+        rc = NE_ENOMEM;
+    for (size_t i = 0; rc == 0 && i < n; i++)
+        if (key_selected(st, all[i].p, re))
+            t->keys[t->nkeys++] = all[i].p; /* keys hold no NUL: views end in one */
+    ne_free(all);
+    return rc;
 }
 
 /* Reads the values of each selected key, keys taken in ascending order,
  * each once: the (key, value) pairs then come sorted and distinct, as
  * the series walk would sort them. */
 static int tvi_load(struct qexec *x, const struct ne_iql_stmt *st, const char *db,
-                    const char *meas, struct tv_index *t)
+                    const char *meas, const regex_t *re, struct tv_index *t)
 {
-    size_t nk = st->nwith_keys;
-    t->keys = ne_malloc(nk * sizeof *t->keys);
-    t->start = ne_malloc((nk + 1) * sizeof *t->start);
-    if (!t->keys || !t->start)
-        return NE_ENOMEM;
-    memcpy(t->keys, st->with_keys, nk * sizeof *t->keys);
-    qsort(t->keys, nk, sizeof *t->keys, cmp_key_ptr);
-    int rc = 0;
+    int rc = tvi_keys(x, st, db, meas, re, t);
+    size_t nk = t->nkeys;
+    t->nkeys = 0;
+    t->start = rc == 0 ? ne_malloc((nk + 1) * sizeof *t->start) : NULL;
+    if (rc == 0 && !t->start)
+        rc = NE_ENOMEM;
+    if (rc)
+        return rc;
+    if (nk)
+        qsort(t->keys, nk, sizeof *t->keys, cmp_key_ptr);
     for (size_t i = 0; rc == 0 && i < nk; i++) {
         if (t->nkeys > 0 && strcmp(t->keys[i], t->keys[t->nkeys - 1]) == 0)
             continue;
@@ -477,10 +511,10 @@ static int tvi_emit(struct qexec *x, const struct ne_iql_stmt *st, const char *m
 }
 
 static int tag_values_indexed(struct qexec *x, const struct ne_iql_stmt *st, const char *db,
-                              const char *meas)
+                              const char *meas, const regex_t *re)
 {
     struct tv_index t = {0};
-    int rc = tvi_load(x, st, db, meas, &t);
+    int rc = tvi_load(x, st, db, meas, re, &t);
     if (rc == 0)
         rc = tvi_emit(x, st, meas, &t);
     ne_free(t.keys);
@@ -492,8 +526,6 @@ static int tag_values_indexed(struct qexec *x, const struct ne_iql_stmt *st, con
 static int tag_values_of(struct qexec *x, const struct ne_iql_stmt *st, const char *db,
                          const char *meas)
 {
-    if (tv_indexed(x, st))
-        return tag_values_indexed(x, st, db, meas);
     regex_t re;
     struct tv_ctx t = {.st = st, .meas = meas};
     if (st->with_key_op == NE_OP_EQ && st->nwith_keys == 1) {
@@ -505,6 +537,12 @@ static int tag_values_of(struct qexec *x, const struct ne_iql_stmt *st, const ch
         if (rc)
             return rc;
         t.re = &re;
+    }
+    if (tv_indexed(x, st)) {
+        int rc = tag_values_indexed(x, st, db, meas, t.re);
+        if (t.re)
+            regfree(&re);
+        return rc;
     }
     /* without WHERE the series' tags are read where they are, uncopied */
     int rc = st->where ? with_series(x, db, meas, st->where, tv_add_list, &t)

@@ -62,6 +62,11 @@ struct ne_qsrc {
      * statement). A missing measurement or key appends nothing. */
     int (*tag_values)(void *ctx, const char *db, const char *meas, const char *key,
                       struct ne_sv **vals, size_t *n, size_t *cap);
+    /* Optional, with tag_values: the tag keys the measurement's series
+     * have, each once, in any order, appended the same way (views valid
+     * until the source is closed). */
+    int (*tag_keys)(void *ctx, const char *db, const char *meas, struct ne_sv **keys, size_t *n,
+                    size_t *cap);
     /* Points of field in [t0, t1] (inclusive) of the series whose ids are
      * listed (ascending), each series' points ascending in time with the
      * newest write winning per timestamp. block_fn may be NULL. */

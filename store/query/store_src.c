@@ -59,6 +59,12 @@ static int s_tag_values(void *ctx, const char *db, const char *meas, const char 
     return empty_ok(ne_store_tag_value_views(ctx, db, meas, key, vals, n, cap));
 }
 
+static int s_tag_keys(void *ctx, const char *db, const char *meas, struct ne_sv **keys,
+                      size_t *n, size_t *cap)
+{
+    return empty_ok(ne_store_tag_key_views(ctx, db, meas, keys, n, cap));
+}
+
 struct scan_fwd {
     const uint64_t *ids;
     size_t nids;
@@ -143,6 +149,7 @@ void ne_store_qsrc(struct ne_store *s, struct ne_qsrc *out)
     out->series = s_series;
     out->fields = s_fields;
     out->tag_values = s_tag_values;
+    out->tag_keys = s_tag_keys;
     out->scan = s_scan;
     out->create_database = s_create_database;
     out->drop_database = s_drop_database;

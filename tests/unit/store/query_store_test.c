@@ -175,6 +175,9 @@ static const char *const tv_queries[] = {
     "SHOW TAG VALUES FROM /[ab]/ WITH KEY = \"k3\"",
     "SHOW TAG VALUES FROM a WITH KEY != \"k1\"",
     "SHOW TAG VALUES FROM a WITH KEY =~ /k[12]/",
+    "SHOW TAG VALUES WITH KEY !~ /2/ LIMIT 5 OFFSET 12",
+    "SHOW TAG VALUES WITH KEY != \"k3\"",
+    "SHOW TAG VALUES FROM b WITH KEY =~ /nothing/",
     "SHOW TAG VALUES FROM a WITH KEY = \"k1\" WHERE k2 = 'v'",
     "SHOW TAG VALUES FROM a WITH KEY = \"k1\"; SHOW TAG VALUES FROM b WITH KEY = \"k3\"",
 };
