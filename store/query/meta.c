@@ -209,9 +209,29 @@ static int emit_tag_keys(struct qexec *x, const struct qschema *sch, const struc
     return rc;
 }
 
+/* SHOW TAG KEYS without WHERE: the keys the source's index lists. */
+static int tag_keys_indexed(struct qexec *x, const struct ne_iql_stmt *st, const char *db,
+                            const char *meas)
+{
+    struct ne_sv *all = NULL;
+    size_t n = 0, cap = 0;
+    struct qstrs keys = {0};
+    int rc = x->src->tag_keys(x->src->ctx, db, meas, &all, &n, &cap);
+    for (size_t i = 0; rc == 0 && i < n; i++)
+        rc = query__strs_push(&keys, all[i].p); /* views end in a NUL */
+    query__strs_sort_unique(&keys);
+    if (rc == 0)
+        rc = emit_names(x, meas, "tagKey", &keys, st);
+    query__strs_free(&keys);
+    ne_free(all);
+    return rc;
+}
+
 static int tag_keys_of(struct qexec *x, const struct ne_iql_stmt *st, const char *db,
                        const char *meas)
 {
+    if (!st->where && x->src->tag_keys)
+        return tag_keys_indexed(x, st, db, meas);
     struct meta_ctx m = {st, meas};
     return with_series(x, db, meas, st->where, emit_tag_keys, &m);
 }

@@ -180,6 +180,10 @@ static const char *const tv_queries[] = {
     "SHOW TAG VALUES FROM b WITH KEY =~ /nothing/",
     "SHOW TAG VALUES FROM a WITH KEY = \"k1\" WHERE k2 = 'v'",
     "SHOW TAG VALUES FROM a WITH KEY = \"k1\"; SHOW TAG VALUES FROM b WITH KEY = \"k3\"",
+    "SHOW TAG KEYS",
+    "SHOW TAG KEYS FROM a LIMIT 1 OFFSET 1",
+    "SHOW TAG KEYS FROM c",
+    "SHOW TAG KEYS FROM d WHERE k = 'v'",
 };
 
 /* The answer of q over src in writer options wo (malloc'ed; "" when the
@@ -227,6 +231,7 @@ static void test_tag_values_from_index(void)
     T_CHECK(idx.tag_values != NULL);
     walk = idx;
     walk.tag_values = NULL;
+    walk.tag_keys = NULL;
     const struct ne_qwriter_opts fmts[] = {
         {.format = NE_QFMT_JSON},
         {.format = NE_QFMT_JSON, .chunked = true, .chunk_size = 3},
