@@ -208,6 +208,19 @@ int ne_store_tag_keys(struct ne_store *s, const char *db, const char *measuremen
                       ne_store_name_fn fn, void *ctx);
 int ne_store_tag_values(struct ne_store *s, const char *db, const char *measurement,
                         const char *key, ne_store_name_fn fn, void *ctx);
+/* The same values as views with their lengths, read from the series
+ * index's sorted value list of the tag key (no walk over the series),
+ * appended to the caller's array *vals (*n used, *cap allocated; grown
+ * with ne_realloc; the caller frees it). The views stay valid while the
+ * store is open (the index only grows). 0; NE_ENOTFOUND for an unknown
+ * database or measurement (a key no series has appends nothing);
+ * NE_ENOMEM. */
+int ne_store_tag_value_views(struct ne_store *s, const char *db, const char *measurement,
+                             const char *key, struct ne_sv **vals, size_t *n, size_t *cap);
+/* The tag keys live series of the measurement have, unsorted, each once,
+ * appended the same way (views valid while the store is open). */
+int ne_store_tag_key_views(struct ne_store *s, const char *db, const char *measurement,
+                           struct ne_sv **keys, size_t *n, size_t *cap);
 /* Field keys with their type, sorted by name, each once. */
 int ne_store_field_keys(struct ne_store *s, const char *db, const char *measurement,
                         ne_store_field_fn fn, void *ctx);

@@ -78,6 +78,10 @@ struct eng_meas {
     struct eng_series **series; /* in creation order, dead ones included */
     uint64_t nseries, cap_series;
     uint64_t nlive; /* series not dead (listings, the per-measurement limit) */
+    /* Tag keys of the measurement's series, each with its distinct values
+     * (series.c: the tag value index behind SHOW TAG VALUES). */
+    struct eng_tkey *tkeys;
+    uint32_t ntkeys, cap_tkeys;
 };
 
 /* A time-range deletion that did not remove whole series: the points of
@@ -196,6 +200,20 @@ int eng_index_meas_find(const struct eng_index *ix, uint32_t db, const char *nam
 uint64_t eng_index_nseries(const struct eng_index *ix);
 uint64_t eng_index_nlive(const struct eng_index *ix);
 struct eng_series *eng_index_series_by_id(const struct eng_index *ix, uint64_t id);
+/* Appends to the array *vals (*n used, *cap allocated; grown with
+ * ne_realloc, owned by the caller) the distinct values of tag key among
+ * the live series of measurement meas of database db, in ascending byte
+ * order: views into the index, valid while the store lives. Sorts the
+ * values added since the last call first, hence not const: the caller
+ * holds the store lock. 0, NE_ENOTFOUND (no such measurement) or
+ * NE_ENOMEM (*vals then unchanged). */
+int eng_index_tag_values(struct eng_index *ix, uint32_t db, struct ne_sv meas, struct ne_sv key,
+                         struct ne_sv **vals, size_t *n, size_t *cap);
+/* Appends to *keys (as eng_index_tag_values does) the tag keys that live
+ * series of measurement meas of database db have, unsorted. 0,
+ * NE_ENOTFOUND (no such measurement) or NE_ENOMEM. */
+int eng_index_tag_keys(const struct eng_index *ix, uint32_t db, struct ne_sv meas,
+                       struct ne_sv **keys, size_t *n, size_t *cap);
 /* Series of meas having tag key=val (postings); *n gets the count. */
 struct eng_series *const *eng_index_postings(const struct eng_index *ix, const struct eng_meas *m,
                                              struct ne_sv key, struct ne_sv val, uint64_t *n);

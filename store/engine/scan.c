@@ -782,19 +782,40 @@ int ne_store_tag_keys(struct ne_store *s, const char *db, const char *measuremen
     return rc;
 }
 
+int ne_store_tag_value_views(struct ne_store *s, const char *db, const char *measurement,
+                             const char *key, struct ne_sv **vals, size_t *n, size_t *cap)
+{
+    struct ne_sv m = {measurement, (uint32_t)strlen(measurement)};
+    struct ne_sv k = {key, (uint32_t)strlen(key)};
+    pthread_mutex_lock(&s->mu);
+    uint32_t d;
+    int rc = eng_index_db_find(s->ix, db, &d);
+    if (!rc) rc = eng_index_tag_values(s->ix, d, m, k, vals, n, cap);
+    pthread_mutex_unlock(&s->mu);
+    return rc;
+}
+
+int ne_store_tag_key_views(struct ne_store *s, const char *db, const char *measurement,
+                           struct ne_sv **keys, size_t *n, size_t *cap)
+{
+    struct ne_sv m = {measurement, (uint32_t)strlen(measurement)};
+    pthread_mutex_lock(&s->mu);
+    uint32_t d;
+    int rc = eng_index_db_find(s->ix, db, &d);
+    if (!rc) rc = eng_index_tag_keys(s->ix, d, m, keys, n, cap);
+    pthread_mutex_unlock(&s->mu);
+    return rc;
+}
+
 int ne_store_tag_values(struct ne_store *s, const char *db, const char *measurement,
                         const char *key, ne_store_name_fn fn, void *ctx)
 {
-    struct names nm = {0};
-    pthread_mutex_lock(&s->mu);
-    const struct eng_meas *m;
-    int rc = find_meas(s, db, measurement, &m);
-    for (uint64_t i = 0; !rc && i < m->nseries; i++)
-        for (uint32_t t = 0; !rc && !m->series[i]->dead && t < m->series[i]->ntags; t++)
-            if (strcmp(m->series[i]->tags[t].key.p, key) == 0)
-                rc = names_add(&nm, m->series[i]->tags[t].val.p, 0);
-    rc = names_finish(&nm, rc, fn, NULL, ctx, m);
-    pthread_mutex_unlock(&s->mu);
+    struct ne_sv *v = NULL;
+    size_t n = 0, cap = 0;
+    int rc = ne_store_tag_value_views(s, db, measurement, key, &v, &n, &cap);
+    for (size_t i = 0; !rc && i < n; i++)
+        rc = fn(ctx, v[i].p); /* index views are NUL-terminated */
+    ne_free(v);
     return rc;
 }
 

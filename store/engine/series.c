@@ -1,7 +1,8 @@
 /*
  * series.c - the series index: (database, measurement, sorted tags) ->
  * dense uint64 series id, per-series field name -> type, measurement and
- * database tables, postings (tag key=value -> series) and cardinality
+ * database tables, postings (tag key=value -> series), the tag value index
+ * (measurement, tag key -> distinct values, sorted) and cardinality
  * limits.
  *
  * Invariants: series ids are 1, 2, 3, ... in creation order and never
@@ -17,6 +18,15 @@
  * dead one there; postings and measurement lists keep both, and readers
  * skip the dead. Live counts (database, measurement, index) drive the
  * cardinality limits and the listings.
+ *
+ * Tag value index: each measurement lists its tag keys (struct eng_tkey),
+ * each key its distinct values in order of first appearance (a posting
+ * holds its value's index there) with the number of live series having
+ * it. A permutation of them sorted by value is brought up to date by the
+ * first listing after new values came (values made in ascending order,
+ * the usual case, only extend it; others sort it again), so SHOW TAG
+ * VALUES walks one sorted list instead of every series. It is rebuilt
+ * from the series log at open like the rest of the index, never written.
  *
  * Persistence: dir/series.log, append-only, replayed at open. New records
  * are buffered and written + fdatasync'ed by eng_index_sync before any
@@ -53,6 +63,7 @@
 #include "store/engine/engine.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "ports/crc32c.h"
@@ -68,6 +79,7 @@ enum { SL_DB = 1, SL_SERIES = 2, SL_FIELD = 3, SL_DELETE = 4 };
 struct posting {
     uint64_t hash;
     uint32_t meas;
+    uint32_t vi; /* the value's index in its tag key's vals */
     struct ne_sv key, val; /* views into the first series' tags */
     struct eng_series **series;
     uint64_t n, cap;
@@ -365,6 +377,24 @@ static struct posting *post_find(const struct eng_index *ix, uint32_t meas, stru
     }
 }
 
+/* One distinct value of a tag key: a view into the first series' tags and
+ * the number of live series having it. */
+struct eng_tval {
+    struct ne_sv val;
+    uint64_t nlive;
+};
+
+struct eng_tkey {
+    struct ne_sv key;      /* view into the first series' tags */
+    uint64_t nlive;        /* live series having the key */
+    struct eng_tval *vals; /* order of first appearance, never moved */
+    uint32_t *order;       /* indices of vals; the first nsorted by value */
+    uint32_t n, cap, nsorted;
+};
+
+static struct eng_tkey *tkey_get(struct eng_meas *m, struct ne_sv key);
+static int tkey_append(struct eng_tkey *k, struct ne_sv val, uint32_t *vi);
+
 static int post_add(struct eng_index *ix, struct eng_series *s, const struct ne_tag *t)
 {
     if ((ix->npost + 1) * 4 > ix->post_cap * 3) {
@@ -373,23 +403,183 @@ static int post_add(struct eng_index *ix, struct eng_series *s, const struct ne_
     }
     uint64_t h = hash_post(s->meas, t->key, t->val);
     struct posting *p = post_find(ix, s->meas, t->key, t->val, h);
+    struct eng_tkey *k = tkey_get(ix->meas[s->meas], t->key);
+    if (!k) return NE_ENOMEM;
+    int rc;
     if (!p->series) {
+        uint32_t vi;
+        if ((rc = tkey_append(k, t->val, &vi))) return rc;
         p->hash = h;
         p->meas = s->meas;
+        p->vi = vi;
         p->key = t->key;
         p->val = t->val;
         p->n = p->cap = 0;
         ix->npost++;
     }
     struct eng_series **arr = p->series;
-    int rc = grow_ptrs((void **)&arr, &p->cap, p->n + 1, sizeof *arr);
+    rc = grow_ptrs((void **)&arr, &p->cap, p->n + 1, sizeof *arr);
     if (rc) {
-        if (!p->series) /* keep the slot marked empty */
+        if (!p->series) { /* keep the slot marked empty, the value unlisted */
             ix->npost--;
+            k->n--;
+        }
         return rc;
     }
     p->series = arr;
     p->series[p->n++] = s;
+    k->vals[p->vi].nlive++;
+    k->nlive++;
+    return 0;
+}
+
+/* ---- tag value index -------------------------------------------------------- */
+
+static int meas_lookup(const struct eng_index *ix, uint32_t db, const char *p, uint32_t n,
+                       uint64_t h, uint32_t *slot);
+
+/* Byte order, shorter first on a common prefix (strcmp's order for
+ * strings without NUL bytes). */
+static int sv_order(struct ne_sv a, struct ne_sv b)
+{
+    int c = memcmp(a.p, b.p, a.n < b.n ? a.n : b.n);
+    return c ? c : (a.n > b.n) - (a.n < b.n);
+}
+
+static struct eng_tkey *tkey_find(const struct eng_meas *m, struct ne_sv key)
+{
+    for (uint32_t i = 0; i < m->ntkeys; i++)
+        if (sv_same(m->tkeys[i].key, key)) return &m->tkeys[i];
+    return NULL;
+}
+
+/* The entry of key in m, added (empty) when new. NULL when out of memory. */
+static struct eng_tkey *tkey_get(struct eng_meas *m, struct ne_sv key)
+{
+    struct eng_tkey *k = tkey_find(m, key);
+    if (k) return k;
+    if (m->ntkeys == m->cap_tkeys) {
+        uint32_t nc = m->cap_tkeys ? m->cap_tkeys * 2 : 4;
+        struct eng_tkey *a = ne_realloc(m->tkeys, nc * sizeof *a);
+        if (!a) return NULL;
+        m->tkeys = a;
+        m->cap_tkeys = nc;
+    }
+    k = &m->tkeys[m->ntkeys++];
+    *k = (struct eng_tkey){.key = key};
+    return k;
+}
+
+/* Appends val (new to k) with no live series yet; *vi gets its index. */
+static int tkey_append(struct eng_tkey *k, struct ne_sv val, uint32_t *vi)
+{
+    if (k->n == k->cap) {
+        if (k->cap >= UINT32_MAX / 2) return NE_ELIMIT;
+        uint32_t nc = k->cap ? k->cap * 2 : 8;
+        struct eng_tval *v = ne_realloc(k->vals, (size_t)nc * sizeof *v);
+        if (!v) return NE_ENOMEM;
+        k->vals = v;
+        uint32_t *o = ne_realloc(k->order, (size_t)nc * sizeof *o);
+        if (!o) return NE_ENOMEM; /* vals grew: harmless, cap stays */
+        k->order = o;
+        k->cap = nc;
+    }
+    k->vals[k->n] = (struct eng_tval){val, 0};
+    *vi = k->n++;
+    return 0;
+}
+
+struct tval_ref {
+    struct ne_sv val;
+    uint32_t i;
+};
+
+static int cmp_tval_ref(const void *a, const void *b)
+{
+    return sv_order(((const struct tval_ref *)a)->val, ((const struct tval_ref *)b)->val);
+}
+
+/* Brings k->order up to date with the values appended since it was last
+ * sorted: new values above every sorted one in ascending order extend it,
+ * anything else sorts all again. */
+static int tkey_fold(struct eng_tkey *k)
+{
+    uint32_t i = k->nsorted;
+    for (; i < k->n; i++) {
+        if (i > 0 && sv_order(k->vals[k->order[i - 1]].val, k->vals[i].val) >= 0) break;
+        k->order[i] = i;
+    }
+    if (i == k->n) {
+        k->nsorted = k->n;
+        return 0;
+    }
+    struct tval_ref *r = ne_malloc((size_t)k->n * sizeof *r);
+    if (!r) return NE_ENOMEM;
+    for (uint32_t j = 0; j < k->n; j++)
+        r[j] = (struct tval_ref){k->vals[j].val, j};
+    qsort(r, k->n, sizeof *r, cmp_tval_ref);
+    for (uint32_t j = 0; j < k->n; j++)
+        k->order[j] = r[j].i;
+    ne_free(r);
+    k->nsorted = k->n;
+    return 0;
+}
+
+int eng_index_tag_values(struct eng_index *ix, uint32_t db, struct ne_sv meas, struct ne_sv key,
+                         struct ne_sv **vals, size_t *n, size_t *cap)
+{
+    uint32_t slot;
+    if (meas_lookup(ix, db, meas.p, meas.n, hash_meas(db, meas.p, meas.n), &slot))
+        return NE_ENOTFOUND;
+    struct eng_tkey *k = tkey_find(ix->meas[slot], key);
+    if (!k || k->n == 0) return 0;
+    int rc = tkey_fold(k);
+    if (rc) return rc;
+    if (*cap - *n < k->n) { /* room for every value, dead ones' too */
+        size_t nc = *n + k->n;
+        struct ne_sv *v = ne_realloc(*vals, nc * sizeof *v);
+        if (!v) return NE_ENOMEM;
+        *vals = v;
+        *cap = nc;
+    }
+    struct ne_sv *out = *vals + *n;
+    const struct eng_tval *tv = k->vals;
+    const uint32_t *order = k->order;
+    for (uint32_t i = 0, nv = k->n; i < nv; i++) {
+        const struct eng_tval *v = &tv[order[i]];
+        if (v->nlive) *out++ = v->val;
+    }
+    *n = (size_t)(out - *vals);
+    return 0;
+}
+
+/* One series of meas with tag t died: its value loses a live series. */
+static void tval_unref(struct eng_index *ix, const struct eng_series *s, const struct ne_tag *t)
+{
+    struct posting *p = post_find(ix, s->meas, t->key, t->val, hash_post(s->meas, t->key, t->val));
+    struct eng_tkey *k = tkey_find(ix->meas[s->meas], t->key);
+    if (p && p->series && k && p->vi < k->n && k->vals[p->vi].nlive) {
+        k->vals[p->vi].nlive--;
+        k->nlive--;
+    }
+}
+
+int eng_index_tag_keys(const struct eng_index *ix, uint32_t db, struct ne_sv meas,
+                       struct ne_sv **keys, size_t *n, size_t *cap)
+{
+    uint32_t slot;
+    if (meas_lookup(ix, db, meas.p, meas.n, hash_meas(db, meas.p, meas.n), &slot))
+        return NE_ENOTFOUND;
+    const struct eng_meas *m = ix->meas[slot];
+    if (*cap - *n < m->ntkeys) {
+        size_t nc = *n + m->ntkeys;
+        struct ne_sv *v = ne_realloc(*keys, nc * sizeof *v);
+        if (!v) return NE_ENOMEM;
+        *keys = v;
+        *cap = nc;
+    }
+    for (uint32_t i = 0; i < m->ntkeys; i++)
+        if (m->tkeys[i].nlive) (*keys)[(*n)++] = m->tkeys[i].key;
     return 0;
 }
 
@@ -761,6 +951,8 @@ static void series_kill(struct eng_index *ix, struct eng_series *s)
 {
     if (s->dead) return;
     s->dead = true;
+    for (uint32_t i = 0; i < s->ntags; i++)
+        tval_unref(ix, s, &s->tags[i]);
     ix->dbs[s->db].nseries--;
     ix->meas[s->meas]->nlive--;
     ix->nlive--;
@@ -1039,6 +1231,11 @@ void eng_index_close(struct eng_index **ip)
     for (uint64_t i = 0; i < ix->nseries; i++)
         if (ix->by_id[i]) series_destroy(ix->by_id[i]);
     for (uint32_t i = 0; i < ix->nmeas; i++) {
+        for (uint32_t k = 0; k < ix->meas[i]->ntkeys; k++) {
+            ne_free(ix->meas[i]->tkeys[k].vals);
+            ne_free(ix->meas[i]->tkeys[k].order);
+        }
+        ne_free(ix->meas[i]->tkeys);
         ne_free(ix->meas[i]->series);
         ne_free(ix->meas[i]->name);
         ne_free(ix->meas[i]);

@@ -265,6 +265,22 @@ int query__row(struct qexec *x, const struct ne_qcell *cells, size_t n)
     return x->out_rc;
 }
 
+int query__rows_str2(struct qexec *x, struct ne_sv first, const struct ne_sv *second, size_t n)
+{
+    if (x->out_rc)
+        return x->out_rc;
+    if (x->out->rows_str2) {
+        x->out_rc = x->out->rows_str2(x->out->ctx, first, second, n);
+        return x->out_rc;
+    }
+    struct ne_qcell c[2] = {{.type = NE_QC_STRING, .v.s = first}, {.type = NE_QC_STRING}};
+    for (size_t i = 0; x->out_rc == 0 && i < n; i++) {
+        c[1].v.s = second[i];
+        x->out_rc = x->out->row(x->out->ctx, c, 2);
+    }
+    return x->out_rc;
+}
+
 int query__end_series(struct qexec *x)
 {
     if (x->out_rc)

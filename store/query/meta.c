@@ -209,9 +209,29 @@ static int emit_tag_keys(struct qexec *x, const struct qschema *sch, const struc
     return rc;
 }
 
+/* SHOW TAG KEYS without WHERE: the keys the source's index lists. */
+static int tag_keys_indexed(struct qexec *x, const struct ne_iql_stmt *st, const char *db,
+                            const char *meas)
+{
+    struct ne_sv *all = NULL;
+    size_t n = 0, cap = 0;
+    struct qstrs keys = {0};
+    int rc = x->src->tag_keys(x->src->ctx, db, meas, &all, &n, &cap);
+    for (size_t i = 0; rc == 0 && i < n; i++)
+        rc = query__strs_push(&keys, all[i].p); /* views end in a NUL */
+    query__strs_sort_unique(&keys);
+    if (rc == 0)
+        rc = emit_names(x, meas, "tagKey", &keys, st);
+    query__strs_free(&keys);
+    ne_free(all);
+    return rc;
+}
+
 static int tag_keys_of(struct qexec *x, const struct ne_iql_stmt *st, const char *db,
                        const char *meas)
 {
+    if (!st->where && x->src->tag_keys)
+        return tag_keys_indexed(x, st, db, meas);
     struct meta_ctx m = {st, meas};
     return with_series(x, db, meas, st->where, emit_tag_keys, &m);
 }
@@ -313,19 +333,27 @@ static bool tv_selected(const struct tv_ctx *t, struct ne_sv key)
     return key_selected(t->st, key.p, t->re);
 }
 
+/* Room for one more pair in t->kvs: 0 or NE_ENOMEM (also kept in t->rc). */
+static int tv_reserve(struct tv_ctx *t)
+{
+    if (t->n < t->cap)
+        return 0;
+    size_t cap = t->cap ? t->cap * 2 : 256;
+    struct kv *nk = ne_realloc(t->kvs, cap * sizeof *nk);
+    if (!nk)
+        return t->rc = NE_ENOMEM;
+    t->kvs = nk;
+    t->cap = cap;
+    return 0;
+}
+
 static int tv_add(struct tv_ctx *t, const struct ne_tag *tags, uint32_t ntags)
 {
     for (uint32_t j = 0; j < ntags; j++) {
         if (!tv_selected(t, tags[j].key))
             continue;
-        if (t->n == t->cap) {
-            size_t cap = t->cap ? t->cap * 2 : 256;
-            struct kv *nk = ne_realloc(t->kvs, cap * sizeof *nk);
-            if (!nk)
-                return t->rc = NE_ENOMEM;
-            t->kvs = nk;
-            t->cap = cap;
-        }
+        if (tv_reserve(t))
+            return t->rc;
         const char *k = tv_key(t, tags[j].key);
         const char *v = query__pool_dup(&t->pool, tags[j].val.p, tags[j].val.n);
         if (!k || !v)
@@ -396,6 +424,125 @@ static int emit_tag_values(struct qexec *x, struct tv_ctx *t)
     return rc ? rc : query__end_series(x);
 }
 
+/* ---- SHOW TAG VALUES from the source's index ---- */
+
+/* The values of the selected keys, as views the source keeps valid for
+ * the statement: keys[i]'s values are vals[start[i] .. start[i + 1]). */
+struct tv_index {
+    const char **keys; /* distinct, ascending */
+    size_t nkeys;
+    size_t *start; /* nkeys + 1 */
+    struct ne_sv *vals;
+    size_t n, cap;
+};
+
+static int cmp_key_ptr(const void *a, const void *b)
+{
+    return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+/* True if the answer can come from the source's sorted value lists:
+ * WITH KEY = k or IN (k, ...), or != / =~ / !~ when the source also lists
+ * the keys, without WHERE. */
+static bool tv_indexed(const struct qexec *x, const struct ne_iql_stmt *st)
+{
+    if (!x->src->tag_values || st->where)
+        return false;
+    bool by_list = st->with_key_op != NE_OP_NEQ && st->with_key_op != NE_OP_EQREGEX &&
+                   st->with_key_op != NE_OP_NEQREGEX;
+    return by_list ? st->nwith_keys > 0 : x->src->tag_keys != NULL;
+}
+
+/* Fills t->keys with the keys the statement selects, unsorted: its own
+ * list, or those of the measurement's keys that pass != or the regex re. */
+static int tvi_keys(struct qexec *x, const struct ne_iql_stmt *st, const char *db,
+                    const char *meas, const regex_t *re, struct tv_index *t)
+{
+    size_t nk = st->nwith_keys;
+    bool by_list = st->with_key_op != NE_OP_NEQ && st->with_key_op != NE_OP_EQREGEX &&
+                   st->with_key_op != NE_OP_NEQREGEX;
+    if (by_list) {
+        t->keys = ne_malloc(nk * sizeof *t->keys);
+        if (!t->keys)
+            return NE_ENOMEM;
+        memcpy(t->keys, st->with_keys, nk * sizeof *t->keys);
+        t->nkeys = nk;
+        return 0;
+    }
+    struct ne_sv *all = NULL;
+    size_t n = 0, cap = 0;
+    int rc = x->src->tag_keys(x->src->ctx, db, meas, &all, &n, &cap);
+    t->keys = rc == 0 && n ? ne_malloc(n * sizeof *t->keys) : NULL;
+    if (rc == 0 && n && !t->keys)
+        rc = NE_ENOMEM;
+    for (size_t i = 0; rc == 0 && i < n; i++)
+        if (key_selected(st, all[i].p, re))
+            t->keys[t->nkeys++] = all[i].p; /* keys hold no NUL: views end in one */
+    ne_free(all);
+    return rc;
+}
+
+/* Reads the values of each selected key, keys taken in ascending order,
+ * each once: the (key, value) pairs then come sorted and distinct, as
+ * the series walk would sort them. */
+static int tvi_load(struct qexec *x, const struct ne_iql_stmt *st, const char *db,
+                    const char *meas, const regex_t *re, struct tv_index *t)
+{
+    int rc = tvi_keys(x, st, db, meas, re, t);
+    size_t nk = t->nkeys;
+    t->nkeys = 0;
+    t->start = rc == 0 ? ne_malloc((nk + 1) * sizeof *t->start) : NULL;
+    if (rc == 0 && !t->start)
+        rc = NE_ENOMEM;
+    if (rc)
+        return rc;
+    if (nk)
+        qsort(t->keys, nk, sizeof *t->keys, cmp_key_ptr);
+    for (size_t i = 0; rc == 0 && i < nk; i++) {
+        if (t->nkeys > 0 && strcmp(t->keys[i], t->keys[t->nkeys - 1]) == 0)
+            continue;
+        t->keys[t->nkeys] = t->keys[i];
+        t->start[t->nkeys++] = t->n;
+        rc = x->src->tag_values(x->src->ctx, db, meas, t->keys[i], &t->vals, &t->n, &t->cap);
+    }
+    t->start[t->nkeys] = t->n;
+    return rc;
+}
+
+/* Writes rows [off, off + lim) of the pairs as one series, a run of rows
+ * per key. */
+static int tvi_emit(struct qexec *x, const struct ne_iql_stmt *st, const char *meas,
+                    const struct tv_index *t)
+{
+    size_t off = st->offset > 0 ? (size_t)st->offset : 0;
+    size_t lim = st->limit > 0 ? (size_t)st->limit : SIZE_MAX;
+    if (off >= t->n)
+        return 0;
+    size_t end = t->n - off < lim ? t->n : off + lim;
+    const char *cols[2] = {"key", "value"};
+    int rc = query__begin_series(x, meas, NULL, 0, cols, 2);
+    for (size_t i = 0; rc == 0 && i < t->nkeys; i++) {
+        size_t a = t->start[i] > off ? t->start[i] : off;
+        size_t b = t->start[i + 1] < end ? t->start[i + 1] : end;
+        if (a < b)
+            rc = query__rows_str2(x, ne_sv_c(t->keys[i]), t->vals + a, b - a);
+    }
+    return rc ? rc : query__end_series(x);
+}
+
+static int tag_values_indexed(struct qexec *x, const struct ne_iql_stmt *st, const char *db,
+                              const char *meas, const regex_t *re)
+{
+    struct tv_index t = {0};
+    int rc = tvi_load(x, st, db, meas, re, &t);
+    if (rc == 0)
+        rc = tvi_emit(x, st, meas, &t);
+    ne_free(t.keys);
+    ne_free(t.start);
+    ne_free(t.vals);
+    return rc;
+}
+
 static int tag_values_of(struct qexec *x, const struct ne_iql_stmt *st, const char *db,
                          const char *meas)
 {
@@ -410,6 +557,12 @@ static int tag_values_of(struct qexec *x, const struct ne_iql_stmt *st, const ch
         if (rc)
             return rc;
         t.re = &re;
+    }
+    if (tv_indexed(x, st)) {
+        int rc = tag_values_indexed(x, st, db, meas, t.re);
+        if (t.re)
+            regfree(&re);
+        return rc;
     }
     /* without WHERE the series' tags are read where they are, uncopied */
     int rc = st->where ? with_series(x, db, meas, st->where, tv_add_list, &t)

@@ -577,9 +577,27 @@ static int j_begin_series(void *ctx, const char *name, const struct ne_tag *tags
     return maybe_flush(w);
 }
 
+#define BYTES1 0x0101010101010101ull
+#define BYTES80 0x8080808080808080ull
+
+/* Zero if none of the eight bytes of x is one json_special escapes and
+ * all are ASCII; else non-zero ("maybe special": a byte from 0x80 up is
+ * flagged too, and the caller takes the exact byte by byte path). A byte subtracted below zero
+ * sets its top bit, so b - c sets it for every byte under c, and for the
+ * equality tests (b ^ c) - 1 sets it where b == c; '"' and '&' differ only
+ * in bit 2 and '<' and '>' only in bit 1, so each pair is one test. A
+ * borrow carried into the next byte only comes from a byte already
+ * flagged. */
+static inline uint64_t word_unsure(uint64_t x)
+{
+    return (x | (x - BYTES1 * 0x20) | (((x | BYTES1 * 0x04) ^ BYTES1 * '&') - BYTES1) |
+            (((x | BYTES1 * 0x02) ^ BYTES1 * '>') - BYTES1) | ((x ^ BYTES1 * '\\') - BYTES1)) &
+           BYTES80;
+}
+
 /* Copies the n bytes of s to d; false (d then partly written) at the
  * first byte JSON or InfluxDB's HTML-safe escaping must escape. */
-static bool copy_plain(char *d, const char *s, size_t n)
+static bool copy_plain_bytes(char *d, const char *s, size_t n)
 {
     for (size_t i = 0; i < n; i++) {
         unsigned char c = (unsigned char)s[i];
@@ -588,6 +606,54 @@ static bool copy_plain(char *d, const char *s, size_t n)
         d[i] = (char)c;
     }
     return true;
+}
+
+/* copy_plain_bytes for n > 16, eight bytes at a time. */
+static bool copy_plain_long(char *d, const char *s, size_t n)
+{
+    uint64_t x;
+    for (size_t i = 0; i + 8 < n; i += 8) {
+        memcpy(&x, s + i, 8);
+        if (word_unsure(x))
+            return copy_plain_bytes(d, s, n);
+        memcpy(d + i, &x, 8);
+    }
+    memcpy(&x, s + n - 8, 8);
+    if (word_unsure(x))
+        return copy_plain_bytes(d, s, n);
+    memcpy(d + n - 8, &x, 8);
+    return true;
+}
+
+/* copy_plain_bytes, a word at a time: a string of 4 to 16 bytes is two
+ * words that may overlap (bytes checked twice are harmless), checked
+ * together. A word word_unsure flags sends the whole string to the byte
+ * by byte check. */
+static inline bool copy_plain(char *d, const char *s, size_t n)
+{
+    if (n > 16)
+        return copy_plain_long(d, s, n);
+    if (n >= 8) {
+        uint64_t a, b;
+        memcpy(&a, s, 8);
+        memcpy(&b, s + n - 8, 8);
+        if (word_unsure(a) | word_unsure(b))
+            return copy_plain_bytes(d, s, n);
+        memcpy(d, &a, 8);
+        memcpy(d + n - 8, &b, 8);
+        return true;
+    }
+    if (n >= 4) {
+        uint32_t lo, hi;
+        memcpy(&lo, s, 4);
+        memcpy(&hi, s + n - 4, 4);
+        if (word_unsure(lo | (uint64_t)hi << 32))
+            return copy_plain_bytes(d, s, n);
+        memcpy(d, &lo, 4);
+        memcpy(d + n - 4, &hi, 4);
+        return true;
+    }
+    return copy_plain_bytes(d, s, n);
 }
 
 /* A row of strings none of which needs escaping (the rows of the SHOW
@@ -668,6 +734,84 @@ static int j_row(void *ctx, const struct ne_qcell *cells, size_t n)
         }
     }
     put(w, "]", 1);
+    return maybe_flush(w);
+}
+
+/* rows_str2 row by row through j_row. */
+static int j_rows_str2_each(struct ne_qwriter *w, struct ne_sv first, const struct ne_sv *second,
+                            size_t n)
+{
+    struct ne_qcell c[2] = {{.type = NE_QC_STRING, .v.s = first}, {.type = NE_QC_STRING}};
+    int rc = 0;
+    for (size_t i = 0; rc == 0 && i < n; i++) {
+        c[1].v.s = second[i];
+        rc = j_row(w, c, 2);
+    }
+    return rc;
+}
+
+/* Rows of two strings whose first is the same on every row (SHOW TAG
+ * VALUES): that cell is checked and laid out once as the row's opening
+ * ["first"," and copied per row in fixed-size moves; each second string
+ * is checked and copied a word at a time, straight into the buffer, which
+ * is grown once for the whole run. The series' first row, a row whose
+ * second string needs escaping, and all rows when the first string does,
+ * is long, or the answer is cut by rows, go through j_row. */
+static int j_rows_str2(void *ctx, struct ne_sv first, const struct ne_sv *second, size_t n)
+{
+    enum { PRE = 64 };
+    struct ne_qwriter *w = ctx;
+    char pre[PRE] = {0};
+    size_t pn = first.n + 5;
+    if ((w->o.chunked && w->how == NE_QCHUNK_ROWS) || pn > PRE ||
+        !copy_plain(pre + 2, first.p, first.n))
+        return j_rows_str2_each(w, first, second, n);
+    if (n && !w->any_row) { /* opens "values" */
+        int rc = j_rows_str2_each(w, first, second, 1);
+        if (rc)
+            return rc;
+        second++;
+        n--;
+    }
+    memcpy(pre, "[\"", 2);
+    memcpy(pre + 2 + first.n, "\",\"", 3);
+    /* a row: ',', PRE bytes moved whole (pn of them kept), value, "] */
+    size_t total = 0;
+    for (size_t i = 0; i < n; i++)
+        total += 1 + pn + second[i].n + 2;
+    if (!w->o.keep && total > FLUSH_AT) /* emitted as it goes: bounded */
+        total = FLUSH_AT;
+    if (!reserve(w, total + PRE))
+        return w->nomem ? NE_ENOMEM : w->rc;
+    char *d = w->buf + w->len;
+    for (size_t i = 0; i < n; i++) {
+        size_t vn = second[i].n;
+        if ((size_t)(w->buf + w->cap - d) < 1 + PRE + vn + 2) {
+            w->len = (size_t)(d - w->buf);
+            int rc = w->len >= FLUSH_AT ? flush(w) : 0;
+            if (rc)
+                return rc;
+            if (!reserve(w, 1 + PRE + vn + 2))
+                return w->nomem ? NE_ENOMEM : w->rc;
+            d = w->buf + w->len;
+        }
+        d[0] = ',';
+        memcpy(d + 1, pre, PRE);
+        char *v = d + 1 + pn;
+        if (!copy_plain(v, second[i].p, vn)) {
+            w->len = (size_t)(d - w->buf);
+            int rc = j_rows_str2_each(w, first, second + i, 1);
+            if (rc)
+                return rc;
+            d = w->buf + w->len;
+            continue;
+        }
+        v[vn] = '"';
+        v[vn + 1] = ']';
+        d = v + vn + 2;
+        w->chunk_rows++;
+    }
+    w->len = (size_t)(d - w->buf);
     return maybe_flush(w);
 }
 
@@ -979,6 +1123,7 @@ int ne_qwriter_new(const struct ne_qwriter_opts *o, struct ne_qwriter **out)
         w->out.chunking = j_chunking;
         w->out.begin_series = j_begin_series;
         w->out.row = j_row;
+        w->out.rows_str2 = j_rows_str2;
         w->out.end_series = j_end_series;
         w->out.end_statement = j_end_statement;
         w->out.message = j_message;

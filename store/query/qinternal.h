@@ -136,6 +136,9 @@ int query__select(struct qexec *x, const struct ne_iql_stmt *st);
 int query__begin_series(struct qexec *x, const char *name, const struct ne_tag *tags,
                         size_t ntags, const char *const *cols, size_t ncols);
 int query__row(struct qexec *x, const struct ne_qcell *cells, size_t n);
+/* n rows of two strings, first on each, second[i] (ne_qout.rows_str2, or
+ * row once per row when the output has none). */
+int query__rows_str2(struct qexec *x, struct ne_sv first, const struct ne_sv *second, size_t n);
 int query__end_series(struct qexec *x);
 
 /* Sets x->err and returns NE_EINVAL. */

@@ -53,6 +53,20 @@ struct ne_qsrc {
     int (*series)(void *ctx, const char *db, const char *meas, ne_qsrc_series_fn fn, void *arg);
     /* Field keys of a measurement, sorted by name. */
     int (*fields)(void *ctx, const char *db, const char *meas, ne_qsrc_field_fn fn, void *arg);
+    /* Optional (may be NULL: the executor then reads every series): the
+     * distinct values of tag key among the measurement's series, ascending
+     * in byte order, each once, read from an index and appended to the
+     * array *vals (*n used, *cap allocated, grown with ne_realloc, freed
+     * by the executor). The views must stay valid until the source is
+     * closed (the executor keeps them, uncopied, for the rest of the
+     * statement). A missing measurement or key appends nothing. */
+    int (*tag_values)(void *ctx, const char *db, const char *meas, const char *key,
+                      struct ne_sv **vals, size_t *n, size_t *cap);
+    /* Optional, with tag_values: the tag keys the measurement's series
+     * have, each once, in any order, appended the same way (views valid
+     * until the source is closed). */
+    int (*tag_keys)(void *ctx, const char *db, const char *meas, struct ne_sv **keys, size_t *n,
+                    size_t *cap);
     /* Points of field in [t0, t1] (inclusive) of the series whose ids are
      * listed (ascending), each series' points ascending in time with the
      * newest write winning per timestamp. block_fn may be NULL. */
@@ -129,6 +143,10 @@ struct ne_qout {
     int (*begin_series)(void *ctx, const char *name, const struct ne_tag *tags, size_t ntags,
                         const char *const *columns, size_t ncols);
     int (*row)(void *ctx, const struct ne_qcell *cells, size_t n);
+    /* Optional (may be NULL: row is called once per row instead): n rows
+     * of two string cells, first (the same on every row) and second[i],
+     * as n calls of row would write them. Both borrowed for the call. */
+    int (*rows_str2)(void *ctx, struct ne_sv first, const struct ne_sv *second, size_t n);
     int (*end_series)(void *ctx);
     /* Optional (may be NULL): a message on the statement's result, level
      * "warning" (JSON: "messages":[{"level":..,"text":..}]), called after

@@ -53,6 +53,18 @@ static int s_fields(void *ctx, const char *db, const char *meas, ne_qsrc_field_f
     return empty_ok(ne_store_field_keys(ctx, db, meas, fn, arg));
 }
 
+static int s_tag_values(void *ctx, const char *db, const char *meas, const char *key,
+                        struct ne_sv **vals, size_t *n, size_t *cap)
+{
+    return empty_ok(ne_store_tag_value_views(ctx, db, meas, key, vals, n, cap));
+}
+
+static int s_tag_keys(void *ctx, const char *db, const char *meas, struct ne_sv **keys,
+                      size_t *n, size_t *cap)
+{
+    return empty_ok(ne_store_tag_key_views(ctx, db, meas, keys, n, cap));
+}
+
 struct scan_fwd {
     const uint64_t *ids;
     size_t nids;
@@ -136,6 +148,8 @@ void ne_store_qsrc(struct ne_store *s, struct ne_qsrc *out)
     out->measurements = s_measurements;
     out->series = s_series;
     out->fields = s_fields;
+    out->tag_values = s_tag_values;
+    out->tag_keys = s_tag_keys;
     out->scan = s_scan;
     out->create_database = s_create_database;
     out->drop_database = s_drop_database;
