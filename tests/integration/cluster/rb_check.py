@@ -5,13 +5,16 @@ interval of its request).
   counter PORT OUT STOPFILE ACKED...
       until STOPFILE exists: notes the points acknowledged LAG seconds
       before the query starts (replication delivers a point to its owners
-      within replication.max_lag; LAG leaves room for that), per series,
+      within replication.max_lag while they stay up; to a member that has
+      just come back, once the sender's retry backoff, at most 2 s, has
+      run out: LAG leaves room for that), per series,
       runs SELECT count(v) FROM m GROUP BY dev on PORT (the whole cluster)
-      and appends "acked count nmessages t_end nshort first_message" to
-      OUT: totals, when the answer came, and how many series counted
-      fewer points than were acknowledged for them (a series of a shard
-      read from a copy that lacks writes shows there, even while other
-      series count more than enough).
+      and appends "acked count nmessages t_end nshort short first_message"
+      to OUT: totals, when the answer came, how many series counted
+      fewer points than were acknowledged for them and the first of them
+      as [series, counted, acknowledged] (a series of a shard read from a
+      copy that lacks writes shows there, even while other series count
+      more than enough).
   complete OUT [ACKED...]
       every query answered without a warning message and counted, in each
       series, at least the points acknowledged before it; with ACKED, also
@@ -30,7 +33,7 @@ import time
 import urllib.parse
 import urllib.request
 
-LAG = 1.0
+LAG = 3.0
 
 
 def acked_before(files, t, column=1):
