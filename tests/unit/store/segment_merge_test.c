@@ -123,6 +123,27 @@ static void check_lww(const struct tl_col *got, struct tl_col *const *in, size_t
     T_CHECK(ok);
 }
 
+/* The merge output r (segment id out) of the two one-column inputs in,
+ * written from a and b: every point last-writer-wins, the file verified.
+ * Closes r and the inputs and frees a and b. */
+static void check_merged(struct ne_seg *r, uint64_t out, struct ne_seg **in, struct tl_col *a,
+                         struct tl_col *b)
+{
+    struct tl_col got;
+    T_OK(tl_read_col(r, 0, &got));
+    struct tl_col *srcs[2] = {a, b};
+    check_lww(&got, srcs, 2, INT64_MIN);
+    tl_free(&got);
+    ne_seg_close(&r);
+    char path[512];
+    T_OK(ne_seg_path(path, sizeof path, g_dir, out));
+    T_OK(ne_seg_verify(path, NULL, 0));
+    ne_seg_close(&in[0]);
+    ne_seg_close(&in[1]);
+    tl_free(a);
+    tl_free(b);
+}
+
 static void test_lww_two_inputs(void)
 {
     struct tl_col a, b;
@@ -333,19 +354,7 @@ static void test_verbatim_copy(void)
         T_EQ_INT(sc.last_ts, si.last_ts);
     }
     T_EQ_INT(ne_seg_block(r, 0, 10)->stats.count, 50);
-    struct tl_col got;
-    T_OK(tl_read_col(r, 0, &got));
-    struct tl_col *srcs[2] = {&a, &b};
-    check_lww(&got, srcs, 2, INT64_MIN);
-    tl_free(&got);
-    ne_seg_close(&r);
-    char path[512];
-    T_OK(ne_seg_path(path, sizeof path, g_dir, out));
-    T_OK(ne_seg_verify(path, NULL, 0));
-    ne_seg_close(&in[0]);
-    ne_seg_close(&in[1]);
-    tl_free(&a);
-    tl_free(&b);
+    check_merged(r, out, in, &a, &b);
 }
 
 /* Under a time grid, blocks the grid closed are copied verbatim unless
@@ -386,19 +395,7 @@ static void test_grid_copy(void)
         T_OK(ne_seg_block_stats(r, 0, 2, &sc));
         T_OK(ne_seg_block_stats(in[0], 0, 2, &si));
         T_CHECK(seg__stats_equal(&sc, &si));
-        struct tl_col got;
-        T_OK(tl_read_col(r, 0, &got));
-        struct tl_col *srcs[2] = {&a, &b};
-        check_lww(&got, srcs, 2, INT64_MIN);
-        tl_free(&got);
-        ne_seg_close(&r);
-        char path[512];
-        T_OK(ne_seg_path(path, sizeof path, g_dir, out));
-        T_OK(ne_seg_verify(path, NULL, 0));
-        ne_seg_close(&in[0]);
-        ne_seg_close(&in[1]);
-        tl_free(&a);
-        tl_free(&b);
+        check_merged(r, out, in, &a, &b);
     }
 }
 
@@ -447,19 +444,7 @@ static void test_readahead_windows(void)
         struct ne_seg *r = open_id(out);
         T_CHECK(r != NULL);
         T_CHECK(same_block(r, 0, 0, in[0], 0, 0)); /* A's first blocks: copied */
-        struct tl_col got;
-        T_OK(tl_read_col(r, 0, &got));
-        struct tl_col *srcs[2] = {&a, &b};
-        check_lww(&got, srcs, 2, INT64_MIN);
-        tl_free(&got);
-        ne_seg_close(&r);
-        char path[512];
-        T_OK(ne_seg_path(path, sizeof path, g_dir, out));
-        T_OK(ne_seg_verify(path, NULL, 0));
-        ne_seg_close(&in[0]);
-        ne_seg_close(&in[1]);
-        tl_free(&a);
-        tl_free(&b);
+        check_merged(r, out, in, &a, &b);
     }
 }
 
