@@ -88,12 +88,6 @@ static int series_cat(void *ctx, const struct ne_series_info *si)
     return name_cat(ctx, si->ntags ? si->tags[0].val.p : "-");
 }
 
-static struct ne_store *open_store(struct ne_store_opts *o)
-{
-    struct ne_store *s = NULL;
-    return ne_store_open(o, &s) == 0 ? s : NULL;
-}
-
 /* Series a and b of m over [0, 100) s: [0, 50) in a segment, the rest in
  * the memtable. */
 static int load_ab(struct ne_store *s)
@@ -110,7 +104,7 @@ static void test_delete_time_range(void)
 {
     struct ne_store_opts o;
     eu_opts(&o, t_tmpdir(g_dir, sizeof g_dir));
-    struct ne_store *s = open_store(&o);
+    struct ne_store *s = eu_open(&o);
     T_CHECK(s);
     T_OK(load_ab(s));
     /* across the segment and the memtable part */
@@ -134,7 +128,7 @@ static void test_delete_by_tag_all_time(void)
 {
     struct ne_store_opts o;
     eu_opts(&o, t_tmpdir(g_dir, sizeof g_dir));
-    struct ne_store *s = open_store(&o);
+    struct ne_store *s = eu_open(&o);
     T_CHECK(s);
     T_OK(load_ab(s));
     struct ne_store_stats st;
@@ -164,7 +158,7 @@ static void test_drop_measurement(void)
 {
     struct ne_store_opts o;
     eu_opts(&o, t_tmpdir(g_dir, sizeof g_dir));
-    struct ne_store *s = open_store(&o);
+    struct ne_store *s = eu_open(&o);
     T_CHECK(s);
     T_OK(load_ab(s));
     T_OK(put_run(s, "db", "n", "a", 0, 10, 0));
@@ -181,7 +175,7 @@ static void test_drop_measurement(void)
     T_EQ_U64(count(s, "db", "m", NULL, -1000, 1000, &sum), 2);
     T_EQ_DBL(sum, 1001, 0);
     ne_store_close(&s);
-    s = open_store(&o);
+    s = eu_open(&o);
     T_CHECK(s);
     T_EQ_U64(count(s, "db", "m", NULL, -1000, 1000, &sum), 2);
     T_EQ_DBL(sum, 1001, 0);
@@ -196,7 +190,7 @@ static void test_drop_database(void)
 {
     struct ne_store_opts o;
     eu_opts(&o, t_tmpdir(g_dir, sizeof g_dir));
-    struct ne_store *s = open_store(&o);
+    struct ne_store *s = eu_open(&o);
     T_CHECK(s);
     T_OK(put_run(s, "gone", "m", "a", 0, 100, 0)); /* a segment of its own */
     T_OK(ne_store_flush(s));
@@ -226,7 +220,7 @@ static void test_drop_database(void)
     T_EQ_U64(count(s, "gone", "m", NULL, -1000, 1000, &sum), 1);
     T_EQ_DBL(sum, 77, 0);
     ne_store_close(&s);
-    s = open_store(&o);
+    s = eu_open(&o);
     T_CHECK(s);
     T_EQ_U64(count(s, "gone", "m", NULL, -1000, 1000, &sum), 1);
     T_EQ_DBL(sum, 77, 0);
@@ -237,7 +231,7 @@ static void test_drop_database(void)
     /* dropped with nothing written after: stays dropped across a reopen */
     T_OK(ne_store_drop_database(s, "gone"));
     ne_store_close(&s);
-    s = open_store(&o);
+    s = eu_open(&o);
     T_CHECK(s);
     names[0] = 0;
     T_OK(ne_store_list_databases(s, name_cat, names));
@@ -255,7 +249,7 @@ static void test_restart_keeps_deletes(void)
 {
     struct ne_store_opts o;
     eu_opts(&o, t_tmpdir(g_dir, sizeof g_dir));
-    struct ne_store *s = open_store(&o);
+    struct ne_store *s = eu_open(&o);
     T_CHECK(s);
     T_OK(load_ab(s));
     T_OK(del_range(s, "db", "m", "a", 10, 89));
@@ -264,7 +258,7 @@ static void test_restart_keeps_deletes(void)
     T_OK(put_run(s, "db", "m", "a", 20, 5, 9000));
     T_OK(put_run(s, "db", "m", "b", 0, 3, 7000));
     ne_store_close(&s);
-    s = open_store(&o);
+    s = eu_open(&o);
     T_CHECK(s);
     double sum;
     T_EQ_U64(count(s, "db", "m", "a", 0, 99, NULL), 25);
@@ -280,7 +274,7 @@ static void test_restart_keeps_deletes(void)
  * (the memtable and the unsynced state die with it). */
 static void crash_child(const struct ne_store_opts *o)
 {
-    struct ne_store *s = open_store((struct ne_store_opts *)o);
+    struct ne_store *s = eu_open((struct ne_store_opts *)o);
     if (!s || load_ab(s)) _exit(2);
     if (del_range(s, "db", "m", "a", 10, 89)) _exit(3);
     if (ne_store_drop_measurement(s, "db", "m2")) _exit(4);
@@ -295,7 +289,7 @@ static void test_crash_after_delete(void)
         eu_opts(&o, t_tmpdir(g_dir, sizeof g_dir));
         o.durability = mode ? NE_STORE_INTERVAL : NE_STORE_SYNC;
         o.max_loss_ns = 1000000;
-        struct ne_store *s = open_store(&o);
+        struct ne_store *s = eu_open(&o);
         T_CHECK(s);
         T_OK(put_run(s, "db", "m2", "z", 0, 10, 0));
         ne_store_close(&s);
@@ -304,7 +298,7 @@ static void test_crash_after_delete(void)
         int status = 0;
         T_CHECK(waitpid(pid, &status, 0) == pid);
         T_CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0);
-        s = open_store(&o);
+        s = eu_open(&o);
         T_CHECK(s);
         double sum;
         /* the write after the delete reached the kernel: it survives */
@@ -326,7 +320,7 @@ static void test_compaction_purges_and_reclaims(void)
 {
     struct ne_store_opts o;
     eu_opts(&o, t_tmpdir(g_dir, sizeof g_dir));
-    struct ne_store *s = open_store(&o);
+    struct ne_store *s = eu_open(&o);
     T_CHECK(s);
     for (int k = 0; k < 4; k++) {
         T_OK(put_run(s, "db", "m", "a", k * 5000, 5000, k));
@@ -352,7 +346,7 @@ static void test_compaction_purges_and_reclaims(void)
     T_OK(ne_store_flush(s));
     T_OK(ne_store_compact(s));
     ne_store_close(&s);
-    s = open_store(&o);
+    s = eu_open(&o);
     T_CHECK(s);
     T_EQ_U64(count(s, "db", "m", NULL, 0, 100000, NULL), 2 * 5000 + 10);
     T_EQ_U64(count(s, "db", "m", "a", 0, 14999, NULL), 10);
@@ -367,7 +361,7 @@ static void test_tombstone_vs_memtable_and_segments(void)
 {
     struct ne_store_opts o;
     eu_opts(&o, t_tmpdir(g_dir, sizeof g_dir));
-    struct ne_store *s = open_store(&o);
+    struct ne_store *s = eu_open(&o);
     T_CHECK(s);
     T_OK(put_run(s, "db", "m", "a", 0, 100, 0));
     T_OK(ne_store_flush(s));
@@ -420,7 +414,7 @@ static void test_block_stats_respect_tombstones(void)
 {
     struct ne_store_opts o;
     eu_opts(&o, t_tmpdir(g_dir, sizeof g_dir));
-    struct ne_store *s = open_store(&o);
+    struct ne_store *s = eu_open(&o);
     T_CHECK(s);
     T_OK(put_run(s, "db", "m", "a", 0, 20000, 0)); /* several 4096-point blocks */
     T_OK(ne_store_flush(s));
@@ -451,7 +445,7 @@ static void test_unsynced_segments_wait(void)
     struct ne_store_opts o;
     eu_opts(&o, t_tmpdir(g_dir, sizeof g_dir));
     o.hold_for_sync = true;
-    struct ne_store *s = open_store(&o);
+    struct ne_store *s = eu_open(&o);
     T_CHECK(s);
     T_OK(put_run(s, "db", "m", "a", 0, 5000, 0));
     T_OK(ne_store_flush(s));
@@ -499,7 +493,7 @@ static void test_deletes_during_compaction(void)
 {
     struct ne_store_opts o;
     eu_opts(&o, t_tmpdir(g_dir, sizeof g_dir));
-    struct ne_store *s = open_store(&o);
+    struct ne_store *s = eu_open(&o);
     T_CHECK(s);
     static const char *const devs[4] = {"a", "b", "c", "d"};
     for (int k = 0; k < 8; k++) {
@@ -523,7 +517,7 @@ static void test_deletes_during_compaction(void)
             T_EQ_U64(count(s, "db", "m", devs[i % 4], i * 125, i * 125 + 99, NULL), 0);
         T_EQ_U64(count(s, "db", "m", NULL, 0, 4000, NULL), 4 * 4000 - 32 * 100 + 40);
         ne_store_close(&s);
-        s = open_store(&o);
+        s = eu_open(&o);
         T_CHECK(s);
     }
     ne_store_close(&s);

@@ -164,10 +164,15 @@ static void check_all(struct ne_store *s, const char *db, bool db_gone)
         }
 }
 
-static struct ne_store *open_store(struct ne_store_opts *o)
+/* Closes s and opens its store again (the lists rebuilt from
+ * series.log), then checks them against the series; returns the store
+ * (NULL when it does not open). */
+static struct ne_store *restart_checked(struct ne_store *s, const struct ne_store_opts *o)
 {
-    struct ne_store *s = NULL;
-    return ne_store_open(o, &s) == 0 ? s : NULL;
+    ne_store_close(&s);
+    s = eu_open(o);
+    if (s) check_all(s, "db", false);
+    return s;
 }
 
 static const char *g_kill_val; /* the host value del_host deletes */
@@ -196,7 +201,7 @@ static void test_create(void)
 {
     struct ne_store_opts o;
     eu_opts(&o, t_tmpdir(g_dir, sizeof g_dir));
-    struct ne_store *s = open_store(&o);
+    struct ne_store *s = eu_open(&o);
     T_CHECK(s);
     check_all(s, "db", true); /* no database yet */
     for (int i = 0; i < 400; i++) {
@@ -221,7 +226,7 @@ static void test_ascending_then_not(void)
 {
     struct ne_store_opts o;
     eu_opts(&o, t_tmpdir(g_dir, sizeof g_dir));
-    struct ne_store *s = open_store(&o);
+    struct ne_store *s = eu_open(&o);
     T_CHECK(s);
     struct ne_batch b;
     ne_batch_init(&b);
@@ -255,7 +260,7 @@ static void test_delete_drop_restart(void)
 {
     struct ne_store_opts o;
     eu_opts(&o, t_tmpdir(g_dir, sizeof g_dir));
-    struct ne_store *s = open_store(&o);
+    struct ne_store *s = eu_open(&o);
     T_CHECK(s);
     for (int i = 0; i < 300; i++)
         T_OK(put_random(s, "db", g_meas[rnd(2)], EU_T0 + i * EU_SEC));
@@ -280,19 +285,15 @@ static void test_delete_drop_restart(void)
     T_OK(ne_store_tag_values(s, "db", "m", "host", join_name, &j));
     T_CHECK(strstr(j.buf, "ab") != NULL);
     /* restart: the lists are rebuilt from series.log, deletes included */
-    ne_store_close(&s);
-    s = open_store(&o);
+    s = restart_checked(s, &o);
     T_CHECK(s);
-    check_all(s, "db", false);
     T_OK(ne_store_drop_measurement(s, "db", "n"));
     check_all(s, "db", false);
     memset(&j, 0, sizeof j);
     T_OK(ne_store_tag_values(s, "db", "n", "host", join_name, &j));
     T_EQ_STR(j.buf, "");
-    ne_store_close(&s);
-    s = open_store(&o);
+    s = restart_checked(s, &o);
     T_CHECK(s);
-    check_all(s, "db", false);
     T_OK(ne_store_drop_database(s, "db"));
     check_all(s, "db", true);
     /* made again by a write: only the new series' values */
@@ -304,10 +305,8 @@ static void test_delete_drop_restart(void)
     memset(&j, 0, sizeof j);
     T_OK(ne_store_tag_values(s, "db", "n", "zone", join_name, &j));
     T_EQ_STR(j.buf, "fresh");
-    ne_store_close(&s);
-    s = open_store(&o);
+    s = restart_checked(s, &o);
     T_CHECK(s);
-    check_all(s, "db", false);
     ne_store_close(&s);
     eu_rmtree(g_dir);
 }

@@ -125,6 +125,13 @@ static inline void eu_opts(struct ne_store_opts *o, const char *dir)
     o->memtable_max_age_ns = 0;
 }
 
+/* Opens the store of o; NULL when it cannot (the caller closes it). */
+static inline struct ne_store *eu_open(const struct ne_store_opts *o)
+{
+    struct ne_store *s = NULL;
+    return ne_store_open(o, &s) == 0 ? s : NULL;
+}
+
 static inline void eu_rmtree(const char *dir)
 {
     ne_fs_remove_tree(dir);

@@ -14,18 +14,11 @@
 
 static char g_dir[256];
 
-static struct ne_store *open_store(struct ne_store_opts *o)
-{
-    struct ne_store *s = NULL;
-    if (ne_store_open(o, &s) != 0) return NULL;
-    return s;
-}
-
 static void test_write_scan_reopen(void)
 {
     struct ne_store_opts o;
     eu_opts(&o, t_tmpdir(g_dir, sizeof g_dir));
-    struct ne_store *s = open_store(&o);
+    struct ne_store *s = eu_open(&o);
     T_CHECK(s);
     struct ne_batch b;
     ne_batch_init(&b);
@@ -42,7 +35,7 @@ static void test_write_scan_reopen(void)
     /* reopen: the WAL replays (no flush happened: close flushes) */
     ne_store_close(&s);
     T_CHECK(s == NULL);
-    s = open_store(&o);
+    s = eu_open(&o);
     T_CHECK(s);
     T_OK(eu_scan(s, "iot", "env", "temp", &rows));
     T_EQ_U64(rows.n, 100);
@@ -65,7 +58,7 @@ static void test_type_conflict(void)
 {
     struct ne_store_opts o;
     eu_opts(&o, t_tmpdir(g_dir, sizeof g_dir));
-    struct ne_store *s = open_store(&o);
+    struct ne_store *s = eu_open(&o);
     T_CHECK(s);
     struct ne_batch b;
     ne_batch_init(&b);
@@ -86,7 +79,7 @@ static void test_type_conflict(void)
     T_EQ_DBL(rows.f[1], 2.5, 0);
     /* the type survives a restart */
     ne_store_close(&s);
-    s = open_store(&o);
+    s = eu_open(&o);
     T_CHECK(s);
     ne_batch_reset(&b);
     eu_point_i(&b, "env", "site", "a", "temp", EU_T0 + 3, 7);
@@ -104,7 +97,7 @@ static void test_cardinality(void)
     eu_opts(&o, t_tmpdir(g_dir, sizeof g_dir));
     o.max_series_per_measurement = 3;
     o.max_series_per_db = 5;
-    struct ne_store *s = open_store(&o);
+    struct ne_store *s = eu_open(&o);
     T_CHECK(s);
     struct ne_batch b;
     ne_batch_init(&b);
@@ -143,7 +136,7 @@ static void test_shared_tags(void)
     struct ne_store_opts o;
     eu_opts(&o, t_tmpdir(g_dir, sizeof g_dir));
     o.max_series_per_measurement = 2;
-    struct ne_store *s = open_store(&o);
+    struct ne_store *s = eu_open(&o);
     T_CHECK(s);
     struct ne_batch b;
     ne_batch_init(&b);
@@ -227,7 +220,7 @@ static void test_shared_fields(void)
 {
     struct ne_store_opts o;
     eu_opts(&o, t_tmpdir(g_dir, sizeof g_dir));
-    struct ne_store *s = open_store(&o);
+    struct ne_store *s = eu_open(&o);
     T_CHECK(s);
     static const char text[] = "a b a";
     const struct ne_sv a = {text, 1}, bk = {text + 2, 1}, a_copy = {text + 4, 1};
@@ -263,7 +256,7 @@ static void test_shared_fields(void)
         check_field(s, "c", kc, vc, 1);
         ne_store_close(&s); /* then once more, from the WAL */
         if (pass == 0) {
-            s = open_store(&o);
+            s = eu_open(&o);
             T_CHECK(s);
         }
     }
@@ -297,7 +290,7 @@ static void test_late_points(void)
 {
     struct ne_store_opts o;
     eu_opts(&o, t_tmpdir(g_dir, sizeof g_dir));
-    struct ne_store *s = open_store(&o);
+    struct ne_store *s = eu_open(&o);
     T_CHECK(s);
     struct ne_batch b;
     ne_batch_init(&b);
@@ -332,7 +325,7 @@ static void test_future_and_late(void)
     o.late_window_ns = 3600 * EU_SEC;
     int64_t now = EU_T0 + 86400 * EU_SEC;
     ne_time_set_wall_clock(fixed_clock, &now);
-    struct ne_store *s = open_store(&o);
+    struct ne_store *s = eu_open(&o);
     T_CHECK(s);
     struct ne_batch b;
     ne_batch_init(&b);
@@ -363,7 +356,7 @@ static void test_invalid(void)
 {
     struct ne_store_opts o;
     eu_opts(&o, t_tmpdir(g_dir, sizeof g_dir));
-    struct ne_store *s = open_store(&o);
+    struct ne_store *s = eu_open(&o);
     T_CHECK(s);
     struct ne_batch b;
     ne_batch_init(&b);
@@ -386,7 +379,7 @@ static void test_lww(void)
 {
     struct ne_store_opts o;
     eu_opts(&o, t_tmpdir(g_dir, sizeof g_dir));
-    struct ne_store *s = open_store(&o);
+    struct ne_store *s = eu_open(&o);
     T_CHECK(s);
     struct ne_batch b;
     ne_batch_init(&b);
@@ -427,7 +420,7 @@ static void test_lww(void)
     T_EQ_DBL(rows.f[0], 4, 0);
     /* and after a restart */
     ne_store_close(&s);
-    s = open_store(&o);
+    s = eu_open(&o);
     T_CHECK(s);
     T_OK(eu_scan(s, "iot", "m", "x", &rows));
     T_EQ_U64(rows.n, 1);
@@ -444,7 +437,7 @@ static void test_out_of_order(void)
     struct ne_store_opts o;
     eu_opts(&o, t_tmpdir(g_dir, sizeof g_dir));
     o.memtable_bytes = 256 << 10; /* several flushes */
-    struct ne_store *s = open_store(&o);
+    struct ne_store *s = eu_open(&o);
     T_CHECK(s);
     struct ne_batch b;
     ne_batch_init(&b);
@@ -515,7 +508,7 @@ static void test_lookups(void)
 {
     struct ne_store_opts o;
     eu_opts(&o, t_tmpdir(g_dir, sizeof g_dir));
-    struct ne_store *s = open_store(&o);
+    struct ne_store *s = eu_open(&o);
     T_CHECK(s);
     struct ne_batch b;
     ne_batch_init(&b);
@@ -565,7 +558,7 @@ static void test_lookups(void)
     T_EQ_STR(rows.s[0], "ok");
     /* the index survives a restart */
     ne_store_close(&s);
-    s = open_store(&o);
+    s = eu_open(&o);
     T_CHECK(s);
     buf[0] = 0;
     T_OK(ne_store_series_with_tag(s, "lab", "env", "site", "s1", add_series, buf));
@@ -608,7 +601,7 @@ static void test_group_commit(void)
 {
     struct ne_store_opts o;
     eu_opts(&o, t_tmpdir(g_dir, sizeof g_dir));
-    struct ne_store *s = open_store(&o);
+    struct ne_store *s = eu_open(&o);
     T_CHECK(s);
     struct ne_metric *fs = ne_metric_counter("neoedge_store_wal_fsyncs_total", "", NULL);
     double fs0 = ne_metric_value(fs);
@@ -675,7 +668,7 @@ static void test_scan_blocks(void)
 {
     struct ne_store_opts o;
     eu_opts(&o, t_tmpdir(g_dir, sizeof g_dir));
-    struct ne_store *s = open_store(&o);
+    struct ne_store *s = eu_open(&o);
     T_CHECK(s);
     struct ne_batch b;
     ne_batch_init(&b);
@@ -725,7 +718,7 @@ static void test_scan_ranges(void)
 {
     struct ne_store_opts o;
     eu_opts(&o, t_tmpdir(g_dir, sizeof g_dir));
-    struct ne_store *s = open_store(&o);
+    struct ne_store *s = eu_open(&o);
     T_CHECK(s);
     struct ne_batch b;
     ne_batch_init(&b);
