@@ -104,14 +104,16 @@ static void pack_mini(const uint64_t *v, size_t k, uint64_t ref, unsigned w, uin
     if (nacc) *q = (uint8_t)acc;
 }
 
-int codec__pack(const uint64_t *v, size_t m, struct ne_buf *out)
+/* Appends the packed stream of v[0..m) given its minimum ref and, when hi
+ * is not NULL, each miniblock's maximum (else the widths are found here). */
+static int pack_stream(const uint64_t *v, size_t m, uint64_t ref, const uint64_t *hi,
+                       struct ne_buf *out)
 {
     size_t start = out->len;
-    uint64_t ref = min_of(v, m);
     int rc = ne_buf_put_uvarint(out, ref);
     for (size_t i = 0; rc == 0 && i < m; i += CODEC__MINI) {
         size_t k = m - i < CODEC__MINI ? m - i : CODEC__MINI;
-        unsigned w = mini_width(v + i, k, ref);
+        unsigned w = hi ? bit_width(hi[i / CODEC__MINI] - ref) : mini_width(v + i, k, ref);
         size_t nb = (k * w + 7) / 8;
         uint8_t *q = ne_buf_grow(out, 1 + nb + PACK_SLACK);
         if (!q) {
@@ -124,6 +126,17 @@ int codec__pack(const uint64_t *v, size_t m, struct ne_buf *out)
     }
     if (rc) out->len = start;
     return rc;
+}
+
+int codec__pack(const uint64_t *v, size_t m, struct ne_buf *out)
+{
+    return pack_stream(v, m, min_of(v, m), NULL, out);
+}
+
+int codec__pack_known(const uint64_t *v, size_t m, uint64_t ref, const uint64_t *hi,
+                      struct ne_buf *out)
+{
+    return pack_stream(v, m, ref, hi, out);
 }
 
 /* Extracts value j of width w from b; b must have 9 readable bytes from

@@ -64,7 +64,8 @@ static int raw_decode(const uint8_t *p, size_t len, size_t n, void *outv)
 enum xform { X_FOR, X_DELTA, X_DOD };
 
 /* Fills s with the stream to pack for transform x; returns its length. */
-static size_t make_stream(enum xform x, const uint64_t *v, size_t n, bool sgn, uint64_t *s)
+CODEC__WIDE static size_t make_stream(enum xform x, const uint64_t *v, size_t n, bool sgn,
+                                      uint64_t *s)
 {
     switch (x) {
     case X_FOR: {
@@ -435,47 +436,115 @@ static int encode_regular(const uint64_t *v, size_t n, uint8_t vtype, struct ne_
     return 0;
 }
 
-/* Exact encoded sizes of the three transforms, and (with gcd) of
- * int-delta-gcd when the deltas share a divisor above 1; encodes the
- * smallest, or raw when none beats 8 bytes per value. The chosen stream is
- * kept from the sizing pass and packed as is (one scratch allocation, each
- * stream built once). */
+/* ---- sizing without building ---------------------------------------------
+ *
+ * A packed stream's size (codec__pack_cost) needs its minimum ref and, per
+ * miniblock, the bit width of the values minus ref. That width is the
+ * width of the miniblock's largest value minus ref (the highest bit set in
+ * an OR of numbers is the highest bit of the largest), so one pass that
+ * keeps the minimum and each miniblock's maximum sizes a stream exactly,
+ * without writing it: three candidate transforms then cost three passes
+ * over v (in cache) instead of building, scanning for the minimum and
+ * OR-ing each stream. Only the chosen stream is built. */
+
+/* Stream element j of transform x over v (sgn: FOR's order-preserving
+ * bias), as make_stream writes it. */
+static inline uint64_t xform_at(enum xform x, const uint64_t *v, size_t j, uint64_t bias)
+{
+    switch (x) {
+    case X_FOR:
+        return v[j] ^ bias;
+    case X_DELTA:
+        return ne_zigzag((int64_t)(v[j + 1] - v[j]));
+    case X_DOD:
+        return ne_zigzag((int64_t)((v[j + 2] - v[j + 1]) - (v[j + 1] - v[j])));
+    }
+    return 0;
+}
+
+/* Minimum and maximum of elements [i, i + k) of x's stream. */
+static inline void xform_range(enum xform x, const uint64_t *v, size_t i, size_t k,
+                               uint64_t bias, uint64_t *lo, uint64_t *hi)
+{
+    uint64_t mn = UINT64_MAX, mx = 0;
+    for (size_t j = i; j < i + k; j++) {
+        uint64_t s = xform_at(x, v, j, bias);
+        mn = s < mn ? s : mn;
+        mx = s > mx ? s : mx;
+    }
+    *lo = mn;
+    *hi = mx;
+}
+
+/* codec__pack_cost of x's stream over v, which has n values, plus its
+ * head. hi (room for n / CODEC__MINI + 1) gets each miniblock's maximum
+ * and *refp the stream's minimum: what codec__pack_known needs. */
+CODEC__WIDE static size_t xform_cost(enum xform x, const uint64_t *v, size_t n, bool sgn,
+                                     uint64_t *hi, uint64_t *refp)
+{
+    size_t skip = x == X_FOR ? 0 : x == X_DELTA ? 1 : 2;
+    size_t m = n > skip ? n - skip : 0, nm = 0;
+    uint64_t bias = sgn ? SIGN_BIAS : 0, ref = m ? UINT64_MAX : 0;
+    for (size_t i = 0; i < m; i += CODEC__MINI, nm++) {
+        size_t k = m - i < CODEC__MINI ? m - i : CODEC__MINI;
+        uint64_t lo;
+        /* constant arguments per case: each loop is specialised */
+        if (x == X_FOR)
+            xform_range(X_FOR, v, i, k, bias, &lo, &hi[nm]);
+        else if (x == X_DELTA)
+            xform_range(X_DELTA, v, i, k, 0, &lo, &hi[nm]);
+        else
+            xform_range(X_DOD, v, i, k, 0, &lo, &hi[nm]);
+        ref = lo < ref ? lo : ref;
+    }
+    size_t cost = head_cost(x, v, n) + ne_uvarint_len(ref);
+    for (size_t t = 0; t < nm; t++) {
+        size_t k = m - t * CODEC__MINI < CODEC__MINI ? m - t * CODEC__MINI : CODEC__MINI;
+        cost += 1 + (k * width_of(hi[t] - ref) + 7) / 8;
+    }
+    *refp = ref;
+    return cost;
+}
+
+/* Exact encoded sizes of the three transforms (xform_cost), and (with gcd)
+ * of int-delta-gcd when the deltas share a divisor above 1; encodes the
+ * smallest, or raw when none beats 8 bytes per value. Only the chosen
+ * stream is built and packed. */
 static int encode_auto(const uint64_t *v, size_t n, uint8_t vtype, bool gcd, struct ne_buf *out,
                        uint8_t *id)
 {
     int reg = encode_regular(v, n, vtype, out, id);
     if (reg <= 0) return reg;
-    uint64_t *scratch = ne_malloc(n ? 2 * n * sizeof *scratch : 1);
+    size_t nhi = n / CODEC__MINI + 1;
+    uint64_t *scratch = ne_malloc((n + 2 * nhi) * sizeof *scratch);
     if (!scratch) return NE_ENOMEM;
-    uint64_t *cand = scratch, *best = scratch + n;
-    size_t best_cost = 8 * n, best_m = 0;
+    uint64_t *stream = scratch, *hi = scratch + n, *best_hi = hi + nhi, best_ref = 0;
+    size_t best_cost = 8 * n;
     enum xform best_x = X_FOR;
     bool packed = false, sgn = is_signed(vtype);
     static const enum xform order[] = {X_DELTA, X_DOD, X_FOR};
     for (size_t k = 0; k < 3; k++) {
-        size_t m = make_stream(order[k], v, n, sgn, cand);
-        size_t c = head_cost(order[k], v, n) + codec__pack_cost(cand, m);
+        uint64_t ref;
+        size_t c = xform_cost(order[k], v, n, sgn, hi, &ref);
         if (c < best_cost) {
-            uint64_t *t = best;
-            best = cand;
-            cand = t;
+            uint64_t *t = best_hi;
+            best_hi = hi;
+            hi = t;
+            best_ref = ref;
             best_cost = c;
-            best_m = m;
             best_x = order[k];
             packed = true;
         }
     }
     uint64_t g = gcd && n > 2 ? delta_gcd(v, n) : 0;
     bool scaled = false;
+    size_t m = 0;
     if (g > 1) {
-        size_t m = gcd_stream(v, n, g, cand);
-        size_t c = gcd_head_cost(v, n, g) + codec__pack_cost(cand, m);
-        if (c < best_cost) {
-            best = cand;
-            best_m = m;
-            packed = scaled = true;
-        }
+        m = gcd_stream(v, n, g, stream);
+        size_t c = gcd_head_cost(v, n, g) + codec__pack_cost(stream, m);
+        if (c < best_cost) packed = scaled = true;
     }
+    if (packed && !scaled) m = make_stream(best_x, v, n, sgn, stream);
     size_t start = out->len;
     const struct codec__ops *ops = scaled   ? &codec__int_delta_gcd
                                    : packed ? xform_ops(best_x)
@@ -483,7 +552,9 @@ static int encode_auto(const uint64_t *v, size_t n, uint8_t vtype, bool gcd, str
     int rc = ne_buf_put_u8(out, ops->id);
     if (rc == 0 && packed) {
         rc = scaled ? gcd_put_head(v, n, g, out) : put_head(best_x, v, n, sgn, out);
-        if (rc == 0) rc = codec__pack(best, best_m, out);
+        if (rc == 0)
+            rc = scaled ? codec__pack(stream, m, out)
+                        : codec__pack_known(stream, m, best_ref, best_hi, out);
     } else if (rc == 0) {
         uint8_t param;
         rc = raw_encode(v, n, vtype, out, &param);

@@ -55,6 +55,11 @@ const struct codec__ops *codec__find(int id);
  * ref is the minimum of the values. */
 size_t codec__pack_cost(const uint64_t *v, size_t m);
 int codec__pack(const uint64_t *v, size_t m, struct ne_buf *out);
+/* codec__pack when the caller sized the stream already: ref is its
+ * minimum and hi[t] the largest value of miniblock t (t < ceil(m / 128)),
+ * so no pass over v is needed to find the widths. Borrows v and hi. */
+int codec__pack_known(const uint64_t *v, size_t m, uint64_t ref, const uint64_t *hi,
+                      struct ne_buf *out);
 /* Reads a packed stream of m values from r into out[0..m). */
 int codec__unpack(struct ne_rd *r, size_t m, uint64_t *out);
 /* One miniblock of k <= CODEC__MINI values (after the stream's uvarint ref,

@@ -389,6 +389,69 @@ static void test_int_random_and_patterns(void)
     T_CHECK(r.info.val_len < N / 16);
 }
 
+/* The value section's length with the value codec forced to id (0:
+ * chosen automatically); *got gets the codec used, -1 when the block did
+ * not round-trip. */
+static size_t int_section_len(enum ne_vtype t, const int64_t *ts, const void *v, size_t n, int id,
+                              int *got)
+{
+    struct ne_codec_opts o;
+    ne_codec_opts_default(&o);
+    o.zstd_level = 0;
+    o.force_ts = NE_CODEC_INT_RAW;
+    o.force_val = (uint8_t)id;
+    struct cu_result r = cu_roundtrip(t, ts, v, n, &o);
+    *got = r.rc ? -1 : r.info.val_codec;
+    return r.info.val_len;
+}
+
+/* The automatic integer codec sizes its candidates without building them:
+ * it must still pick exactly the smallest of delta, delta of deltas and
+ * FOR (the first of them on a tie, raw when none is under 8 bytes per
+ * value), for streams that wrap, span 64 bits, start or end mid-miniblock
+ * or change width from one miniblock to the next. */
+static void test_int_auto_is_smallest(void)
+{
+    enum { N = 700 };
+    static int64_t v[N], ts[N];
+    static const size_t lens[] = {1, 2, 3, 5, 127, 128, 129, 130, 256, 257, 258, 385, N};
+    static const int order[] = {NE_CODEC_INT_DELTA, NE_CODEC_INT_DOD, NE_CODEC_INT_FOR};
+    for (int pat = 0; pat < 7; pat++) {
+        for (size_t i = 0; i < N; i++) {
+            ts[i] = 1767225600000000000LL + (int64_t)i;
+            uint64_t r = cu_rand();
+            switch (pat) {
+            case 0: v[i] = (int64_t)(r >> (r % 64)) * ((r & 1) ? 1 : -1); break;
+            case 1: v[i] = 1000 + 3 * (int64_t)i + (int64_t)(r % 5); break;
+            case 2: v[i] = (int64_t)(i * i) * ((i / 128) % 2 ? 1 : 1000); break;
+            case 3: v[i] = (int64_t)((uint64_t)INT64_MAX + i * 0x3000000000000000ULL); break;
+            case 4: v[i] = i % 129 == 0 ? INT64_MIN : (int64_t)(r % 16); break;
+            case 5: v[i] = (int64_t)(r % 100000) - 50000 + (i > 300 ? INT64_MAX / 2 : 0); break;
+            default: v[i] = 25000 + (int64_t)(r % 3) - 1; break;
+            }
+        }
+        for (size_t li = 0; li < sizeof lens / sizeof lens[0]; li++) {
+            for (int ty = 0; ty < 2; ty++) {
+                enum ne_vtype t = ty ? NE_V_UINT : NE_V_INT;
+                size_t n = lens[li], best = SIZE_MAX;
+                int want = NE_CODEC_INT_RAW, got;
+                for (size_t k = 0; k < 3; k++) {
+                    size_t len = int_section_len(t, ts, v, n, order[k], &got);
+                    T_EQ_INT(got, order[k]);
+                    if (len < best) best = len, want = order[k];
+                }
+                if (best >= 1 + 8 * n) want = NE_CODEC_INT_RAW;
+                size_t len = int_section_len(t, ts, v, n, 0, &got);
+                if (got != want || (want != NE_CODEC_INT_RAW && len != best))
+                    fprintf(stderr, "  pattern %d type %d n %zu: auto %d (%zu bytes), want %d (%zu)\n",
+                            pat, (int)t, n, got, len, want, best);
+                T_EQ_INT(got, want);
+                if (want != NE_CODEC_INT_RAW) T_EQ_U64(len, best);
+            }
+        }
+    }
+}
+
 static void test_small_n_every_type(void)
 {
     int64_t ts[3] = {5, -7, 9};
@@ -870,6 +933,7 @@ int main(void)
     T_RUN(test_float_random);
     T_RUN(test_int_extremes);
     T_RUN(test_int_random_and_patterns);
+    T_RUN(test_int_auto_is_smallest);
     T_RUN(test_small_n_every_type);
     T_RUN(test_delta_runs);
     T_RUN(test_delta_gcd);
