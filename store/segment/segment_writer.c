@@ -734,6 +734,12 @@ static int build_footer(struct ne_segw *w, struct ne_buf *raw)
     return rc;
 }
 
+/* zstd level of the footer: the index is varints and 8-byte statistics,
+ * which level 1 packs as small as level 3 (2.31x against 2.32x on an I1
+ * flush's 850 KB footer) at twice the speed; every segment written pays
+ * it, and compaction writes each point's index entry several times. */
+#define FOOTER_ZSTD_LEVEL 1
+
 /* Appends footer and tail to the write buffer. */
 static int put_footer(struct ne_segw *w)
 {
@@ -743,7 +749,7 @@ static int put_footer(struct ne_segw *w)
     const struct ne_buf *stored = &raw;
     size_t bound = ZSTD_compressBound(raw.len);
     if (!rc && raw.len >= 256 && !ne_buf_reserve(&z, bound)) {
-        size_t zn = ZSTD_compress(z.p, bound, raw.p, raw.len, 3);
+        size_t zn = ZSTD_compress(z.p, bound, raw.p, raw.len, FOOTER_ZSTD_LEVEL);
         if (!ZSTD_isError(zn) && zn < raw.len) {
             z.len = zn;
             stored = &z;
