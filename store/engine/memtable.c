@@ -3,7 +3,8 @@
  *
  * One column per (series, field): a timestamp array and an array of 8-byte
  * value slots, appended in WAL sequence order. A column starts with room for
- * what it held in the previous memtable (eng_field.mt_hint, plus an eighth)
+ * what it held in the previous memtable (eng_field.mt_hint, plus an eighth;
+ * after a short memtable, half the hint before it)
  * and then grows by half when full (doubling from 16 without a hint), so a
  * steady source costs one allocation per column per memtable and little
  * unused capacity; nothing is allocated per point. Strings are copied into one arena per memtable and referenced by
@@ -221,7 +222,9 @@ void eng_mt_note_sizes(const struct eng_memtable *m)
 {
     for (uint32_t i = 0; i < m->ncols; i++) {
         const struct eng_mcol *c = &m->cols[i];
-        c->s->fields[c->slot].mt_hint = c->n;
+        uint32_t *h = &c->s->fields[c->slot].mt_hint;
+        /* a short memtable (sealed early) halves the hint at most */
+        *h = c->n >= *h / 2 ? c->n : *h / 2;
     }
 }
 

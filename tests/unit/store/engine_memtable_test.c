@@ -1,0 +1,73 @@
+/*
+ * engine_memtable_test.c - memtable column capacity: a column starts with
+ * room for what it held in the previous memtable, and one memtable sealed
+ * early does not reset that to the minimum (which would make every column
+ * of the next memtable grow again from 16 values, one reallocation at a
+ * time). Capacity is visible as m->bytes, what the budget is charged.
+ */
+#include <string.h>
+
+#include "store/engine/engine.h"
+#include "t.h"
+
+/* Bytes of a memtable holding nothing yet (its own struct). */
+static uint64_t empty_bytes(void)
+{
+    struct eng_memtable *m = NULL;
+    if (eng_mt_new(1, &m) != 0) return UINT64_MAX;
+    uint64_t b = m->bytes;
+    eng_mt_free(&m);
+    return b;
+}
+
+/* Fills one column of s in a memtable of generation gen with n values,
+ * notes the sizes as a seal does and returns the value capacity the
+ * column had after its first append (bytes charged for ts + value), 0
+ * when an append failed. */
+static uint64_t run_memtable(struct eng_series *s, uint64_t gen, uint32_t n, uint64_t base)
+{
+    struct eng_memtable *m = NULL;
+    if (eng_mt_new(gen, &m) != 0) return 0;
+    uint64_t first_cap = 0;
+    for (uint32_t i = 0; i < n; i++) {
+        union ne_value v = {.f = (double)i};
+        if (eng_mt_append(m, s, 0, 1767225600000000000LL + (int64_t)i * 1000000000LL, &v) != 0) {
+            eng_mt_free(&m);
+            return 0;
+        }
+        if (i == 0) first_cap = m->bytes - base - m->cap_cols * sizeof *m->cols;
+    }
+    eng_mt_note_sizes(m);
+    eng_mt_free(&m);
+    return first_cap / 16; /* 8-byte timestamp + 8-byte value slot */
+}
+
+static void test_capacity_follows_history(void)
+{
+    struct eng_field f;
+    memset(&f, 0, sizeof f);
+    f.type = NE_V_FLOAT;
+    struct eng_series s;
+    memset(&s, 0, sizeof s);
+    s.fields = &f;
+    s.nfields = s.cap_fields = 1;
+    uint64_t base = empty_bytes();
+    T_CHECK(base != UINT64_MAX);
+
+    /* no history: the minimum */
+    T_EQ_U64(run_memtable(&s, 1, 400, base), 16);
+    /* 400 last time: room for 400 and an eighth at once */
+    T_EQ_U64(run_memtable(&s, 2, 5, base), 450);
+    /* after a memtable of only 5 values, still half of that */
+    uint64_t cap = run_memtable(&s, 3, 400, base);
+    T_CHECK(cap >= 200);
+    T_EQ_U64(cap, 200 + 200 / 8);
+    /* and a full one restores the whole hint */
+    T_EQ_U64(run_memtable(&s, 4, 10, base), 450);
+}
+
+int main(void)
+{
+    T_RUN(test_capacity_follows_history);
+    return t_done();
+}
