@@ -272,13 +272,16 @@ int eng_mt_append_v(struct eng_memtable *m, struct eng_series *s, uint32_t slot,
 /* Records in each column's field how many values m's column holds
  * (eng_field.mt_hint), so that the columns of the next memtable start
  * about that large: one allocation per column instead of a series of
- * reallocations, and less unused capacity charged to the budget. A
- * column that held fewer than half its hint keeps half the hint: one
- * memtable sealed early (a flush forced by a query, shutdown or the age
- * limit) would otherwise send every column of the next one through a
- * series of reallocations from COL_MIN_CAP. Called when m is sealed, store
- * lock held. */
-void eng_mt_note_sizes(const struct eng_memtable *m);
+ * reallocations, and less unused capacity charged to the budget. The
+ * hints together reserve at most room bytes: a memtable that grew past
+ * that while the one before it flushed must not make the next one
+ * reserve so much up front that it is full with a few values per
+ * column. A column that held fewer than half its hint keeps half the
+ * hint: one memtable sealed early (a flush forced by a query, shutdown or
+ * the age limit) would otherwise send every column of the next one
+ * through a series of reallocations from COL_MIN_CAP. Called when m is
+ * sealed, store lock held. */
+void eng_mt_note_sizes(const struct eng_memtable *m, uint64_t room);
 /* Sorts column c of m by time (stable) and keeps one value per timestamp:
  * unversioned, the last inserted (the LWW rule by WAL order); versioned,
  * the winner by store/lww.h. Returns the new count. */

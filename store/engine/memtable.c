@@ -218,13 +218,29 @@ int eng_mt_append_v(struct eng_memtable *m, struct eng_series *s, uint32_t slot,
     return 0;
 }
 
-void eng_mt_note_sizes(const struct eng_memtable *m)
+/* The next hint of column c: its count, or half the hint before when
+ * that is more (a short memtable halves the hint at most). */
+static uint32_t next_hint(const struct eng_mcol *c)
 {
+    uint32_t h = c->s->fields[c->slot].mt_hint;
+    return c->n >= h / 2 ? c->n : h / 2;
+}
+
+void eng_mt_note_sizes(const struct eng_memtable *m, uint64_t room)
+{
+    /* what the hints would reserve (an eighth added, 16 bytes a value),
+     * scaled down to room when more */
+    uint64_t want = 0;
+    for (uint32_t i = 0; i < m->ncols; i++) {
+        uint64_t h = next_hint(&m->cols[i]);
+        want += h + h / 8;
+    }
+    want *= sizeof(int64_t) + sizeof(union eng_val);
+    double scale = want > room ? (double)room / (double)want : 1.0;
     for (uint32_t i = 0; i < m->ncols; i++) {
         const struct eng_mcol *c = &m->cols[i];
-        uint32_t *h = &c->s->fields[c->slot].mt_hint;
-        /* a short memtable (sealed early) halves the hint at most */
-        *h = c->n >= *h / 2 ? c->n : *h / 2;
+        uint32_t h = next_hint(c);
+        c->s->fields[c->slot].mt_hint = scale < 1.0 ? (uint32_t)((double)h * scale) : h;
     }
 }
 

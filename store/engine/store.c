@@ -708,7 +708,9 @@ static int seal_locked(struct ne_store *s)
     int rc = eng_mt_new(s->next_mt_gen, &m);
     if (rc) return rc;
     s->next_mt_gen++;
-    eng_mt_note_sizes(s->active);
+    /* the next memtable seals at half the budget: its columns' first
+     * capacities get at most 3/4 of that */
+    eng_mt_note_sizes(s->active, s->o.memtable_bytes / 8 * 3);
     s->sealed = s->active;
     s->active = m;
     pthread_cond_broadcast(&s->cv);

@@ -3,7 +3,8 @@
  * room for what it held in the previous memtable, and one memtable sealed
  * early does not reset that to the minimum (which would make every column
  * of the next memtable grow again from 16 values, one reallocation at a
- * time). Capacity is visible as m->bytes, what the budget is charged.
+ * time), and the hints together never reserve more than the next memtable
+ * may hold. Capacity is visible as m->bytes, what the budget is charged.
  */
 #include <string.h>
 
@@ -23,8 +24,9 @@ static uint64_t empty_bytes(void)
 /* Fills one column of s in a memtable of generation gen with n values,
  * notes the sizes as a seal does and returns the value capacity the
  * column had after its first append (bytes charged for ts + value), 0
- * when an append failed. */
-static uint64_t run_memtable(struct eng_series *s, uint64_t gen, uint32_t n, uint64_t base)
+ * when an append failed. The hints may reserve room bytes. */
+static uint64_t run_memtable_in(struct eng_series *s, uint64_t gen, uint32_t n, uint64_t base,
+                               uint64_t room)
 {
     struct eng_memtable *m = NULL;
     if (eng_mt_new(gen, &m) != 0) return 0;
@@ -37,9 +39,14 @@ static uint64_t run_memtable(struct eng_series *s, uint64_t gen, uint32_t n, uin
         }
         if (i == 0) first_cap = m->bytes - base - m->cap_cols * sizeof *m->cols;
     }
-    eng_mt_note_sizes(m);
+    eng_mt_note_sizes(m, room);
     eng_mt_free(&m);
     return first_cap / 16; /* 8-byte timestamp + 8-byte value slot */
+}
+
+static uint64_t run_memtable(struct eng_series *s, uint64_t gen, uint32_t n, uint64_t base)
+{
+    return run_memtable_in(s, gen, n, base, UINT64_MAX);
 }
 
 static void test_capacity_follows_history(void)
@@ -66,8 +73,30 @@ static void test_capacity_follows_history(void)
     T_EQ_U64(run_memtable(&s, 4, 10, base), 450);
 }
 
+/* A memtable that grew past what the next one may reserve (it filled
+ * while the one before it flushed) scales the hints down to that room:
+ * else the next memtable would be full after a few values per column. */
+static void test_hints_fit_the_room(void)
+{
+    struct eng_field f[2];
+    memset(f, 0, sizeof f);
+    f[0].type = f[1].type = NE_V_FLOAT;
+    struct eng_series s;
+    memset(&s, 0, sizeof s);
+    s.fields = f;
+    s.nfields = s.cap_fields = 2;
+    uint64_t base = empty_bytes();
+    T_CHECK(base != UINT64_MAX);
+    /* 400 values would reserve 450 x 16 bytes; the room is half that */
+    T_EQ_U64(run_memtable_in(&s, 1, 400, base, 450 * 16 / 2), 16);
+    T_EQ_U64(f[0].mt_hint, 200);
+    T_EQ_U64(run_memtable_in(&s, 2, 400, base, UINT64_MAX), 225);
+    T_EQ_U64(f[0].mt_hint, 400);
+}
+
 int main(void)
 {
     T_RUN(test_capacity_follows_history);
+    T_RUN(test_hints_fit_the_room);
     return t_done();
 }
