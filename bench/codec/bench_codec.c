@@ -448,7 +448,7 @@ static const char *top_codec(const struct fieldrow *r)
 int main(int argc, char **argv)
 {
     size_t bp = 4096;
-    int zl = 3, repeat = 3;
+    int zl = 1, repeat = 3; /* the store's zstd level */
     const char *path = NULL;
     for (int i = 1; i < argc; i++) {
         if (strcmp(argv[i], "-b") == 0 && i + 1 < argc)

@@ -68,7 +68,7 @@ const char *ne_codec_name(int id)
 void ne_codec_opts_default(struct ne_codec_opts *o)
 {
     memset(o, 0, sizeof *o);
-    o->zstd_level = 3;
+    o->zstd_level = 1;
     o->zstd_min = 256;
 }
 
