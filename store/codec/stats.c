@@ -68,8 +68,32 @@ static void ts_stats(const int64_t *ts, size_t n, struct ne_block_stats *st)
     st->last_ts = ts[n - 1];
 }
 
+/* min, max and sum of v[0..n) (n >= 1) when no value is NaN: false (and
+ * nothing set) when one is. The same comparisons and the same order of
+ * additions as the general loop below, without its per-value branches. */
+static bool float_stats_no_nan(const double *v, size_t n, struct ne_block_stats *st)
+{
+    double lo = v[0], hi = v[0], sum = 0;
+    bool nan = false;
+    for (size_t i = 0; i < n; i++) {
+        double x = v[i];
+        nan |= x != x;
+        lo = x < lo ? x : lo;
+        hi = x > hi ? x : hi;
+        sum += x;
+    }
+    if (nan) return false;
+    st->min.f = lo;
+    st->max.f = hi;
+    st->sum_f = sum;
+    return true;
+}
+
 static void float_stats(const double *v, size_t n, struct ne_block_stats *st)
 {
+    st->first.f = v[0];
+    st->last.f = v[n - 1];
+    if (float_stats_no_nan(v, n, st)) return;
     double lo = NAN, hi = NAN, sum = 0;
     bool any = false;
     for (size_t i = 0; i < n; i++) {
@@ -88,8 +112,6 @@ static void float_stats(const double *v, size_t n, struct ne_block_stats *st)
     }
     st->min.f = lo;
     st->max.f = hi;
-    st->first.f = v[0];
-    st->last.f = v[n - 1];
     st->sum_f = sum;
 }
 

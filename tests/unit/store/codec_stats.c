@@ -4,6 +4,7 @@
  * footer serialisation (round trip, truncation).
  */
 #include <math.h>
+#include <string.h>
 
 #include "t.h"
 #include "codec_util.h"
@@ -32,6 +33,48 @@ static void test_float_stats(void)
     T_CHECK(isnan(st.min.f) && isnan(st.max.f));
     T_EQ_DBL(st.sum_f, 0, 0);
     ne_buf_free(&out);
+}
+
+/* Without NaN the statistics take a branch-free loop: the same minimum,
+ * maximum (signed zeros and infinities compared as the general loop does)
+ * and the same sum, added in the same order, bit for bit. */
+static uint64_t bits_of(double d)
+{
+    uint64_t u;
+    memcpy(&u, &d, sizeof u);
+    return u;
+}
+
+static void test_float_stats_without_nan(void)
+{
+    enum { N = 1000 };
+    static int64_t ts[N];
+    static double v[N];
+    for (size_t i = 0; i < N; i++) {
+        ts[i] = (int64_t)i;
+        v[i] = (double)(int64_t)(cu_rand() % 2000001 - 1000000) / 1000.0;
+    }
+    v[0] = 0.0;
+    v[1] = -0.0;
+    v[N / 2] = INFINITY;
+    v[N - 1] = -INFINITY;
+    for (int pass = 0; pass < 2; pass++) {
+        if (pass) v[N / 2] = v[N - 1] = 1.5; /* and all finite */
+        double lo = v[0], hi = v[0], sum = 0;
+        for (size_t i = 0; i < N; i++) {
+            lo = v[i] < lo ? v[i] : lo;
+            hi = v[i] > hi ? v[i] : hi;
+            sum += v[i];
+        }
+        struct ne_block_stats st;
+        T_OK(ne_block_stats_compute(NE_V_FLOAT, ts, v, N, &st));
+        T_CHECK(!(st.flags & NE_STATS_HAS_NAN));
+        T_EQ_U64(bits_of(st.min.f), bits_of(lo));
+        T_EQ_U64(bits_of(st.max.f), bits_of(hi));
+        T_EQ_U64(bits_of(st.sum_f), bits_of(sum));
+        T_EQ_U64(bits_of(st.first.f), bits_of(v[0]));
+        T_EQ_U64(bits_of(st.last.f), bits_of(v[N - 1]));
+    }
 }
 
 static void test_int_stats_exact_sum(void)
@@ -252,6 +295,7 @@ static void test_split_values(void)
 int main(void)
 {
     T_RUN(test_float_stats);
+    T_RUN(test_float_stats_without_nan);
     T_RUN(test_int_stats_exact_sum);
     T_RUN(test_bool_string_stats);
     T_RUN(test_merge);
