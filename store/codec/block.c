@@ -295,12 +295,19 @@ static int encode_ts(const int64_t *ts, size_t n, const struct ne_codec_opts *o,
  * histogram of so few bytes says little. */
 #define ZSTD_SKIP_MARGIN 0.5
 #define ENTROPY_MIN      256
+/* Bodies of SAMPLE_FROM bytes or more are judged on every SAMPLE_STEP-th
+ * byte: a histogram of 340 bytes or more still tells random bytes from
+ * structured ones, and the step is odd so that a 2-, 4- or 8-byte period
+ * in the data cannot line up with it. */
+#define SAMPLE_FROM 1024
+#define SAMPLE_STEP 3
 
-static bool looks_random(const uint8_t *p, size_t n)
+static bool looks_random(const uint8_t *p, size_t len)
 {
-    if (n < ENTROPY_MIN) return false;
+    if (len < ENTROPY_MIN) return false;
+    size_t step = len >= SAMPLE_FROM ? SAMPLE_STEP : 1, n = 0;
     uint32_t h[256] = {0};
-    for (size_t i = 0; i < n; i++)
+    for (size_t i = 0; i < len; i += step, n++)
         h[p[i]]++;
     uint64_t sq = 0;
     for (size_t k = 0; k < 256; k++)
