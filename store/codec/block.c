@@ -183,14 +183,10 @@ static int try_codec(const struct codec__ops *ops, const void *vals, size_t n, u
 
 /* True when XOR, judged on a sample, will clearly not beat dsz bytes of
  * decimal for v[0..n). The sample is encoded at out's end and removed. */
-static bool xor_clearly_worse(const double *v, size_t n, size_t dsz, struct ne_buf *out)
+static bool xor_clearly_worse(const double *v, size_t n, size_t dsz)
 {
     if (n <= 2 * XOR_SAMPLE) return false;
-    size_t at = out->len, ssz = 0;
-    int rc = try_codec(&codec__f_xor, v, XOR_SAMPLE, NE_V_FLOAT, out, &ssz);
-    out->len = at;
-    if (rc) return false;
-    size_t est = ssz * (n / XOR_SAMPLE);
+    size_t est = (1 + codec__xor_size(v, XOR_SAMPLE)) * (n / XOR_SAMPLE);
     return est > dsz + dsz / XOR_MARGIN;
 }
 
@@ -204,25 +200,20 @@ static int float_encode_best(const double *v, size_t n, bool exhaustive, struct 
     if (rc && rc != NE_EUNSUPPORTED) return rc;
     bool have_dec = rc == 0;
     if (have_dec && !exhaustive &&
-        (dsz <= 1 + DEC_GOOD_BYTES_PER_VALUE * n || xor_clearly_worse(v, n, dsz, out))) {
+        (dsz <= 1 + DEC_GOOD_BYTES_PER_VALUE * n || xor_clearly_worse(v, n, dsz))) {
         *id = NE_CODEC_F_DECIMAL;
         return 0;
     }
-    size_t xstart = out->len;
-    if ((rc = try_codec(&codec__f_xor, v, n, NE_V_FLOAT, out, &xsz)) != 0) {
-        out->len = start;
-        return rc;
-    }
+    /* XOR is sized without being written; it is encoded only if chosen */
+    xsz = 1 + codec__xor_size(v, n);
     if (have_dec && dsz <= xsz && dsz <= 1 + 8 * n) {
-        out->len = xstart;
         *id = NE_CODEC_F_DECIMAL;
         return 0;
     }
+    out->len = start;
     if (xsz <= 1 + 8 * n) {
-        memmove(out->p + start, out->p + xstart, xsz);
-        out->len = start + xsz;
         *id = NE_CODEC_F_XOR;
-        return 0;
+        return try_codec(&codec__f_xor, v, n, NE_V_FLOAT, out, &xsz);
     }
     out->len = start;
     *id = NE_CODEC_F_RAW;

@@ -333,6 +333,30 @@ static size_t xor_bound(size_t n)
     return (64 + (n - 1) * 78 + 7) / 8 + 4;
 }
 
+size_t codec__xor_size(const double *v, size_t n)
+{
+    if (n == 0) return 0;
+    uint64_t prev = dbits(v[0]), bits = 64;
+    unsigned plz = 65, ptz = 65;
+    for (size_t i = 1; i < n; i++) {
+        uint64_t cur = dbits(v[i]), x = cur ^ prev;
+        prev = cur;
+        if (x == 0) {
+            bits += 1;
+            continue;
+        }
+        unsigned lz = (unsigned)__builtin_clzll(x), tz = (unsigned)__builtin_ctzll(x);
+        if (plz <= 64 && lz >= plz && tz >= ptz) {
+            bits += 2 + 64 - plz - ptz;
+        } else {
+            bits += 14 + 64 - lz - tz;
+            plz = lz;
+            ptz = tz;
+        }
+    }
+    return (size_t)((bits + 7) / 8);
+}
+
 static int xor_encode(const void *vals, size_t n, uint8_t vtype, struct ne_buf *out, uint8_t *param)
 {
     const double *v = vals;

@@ -44,6 +44,10 @@ struct codec__ops {
     int (*decode)(const uint8_t *p, size_t len, size_t n, void *out);
 };
 
+/* Length of the f-xor section of v[0..n) (without its codec id byte),
+ * counted as the encoder lays out the bits but without writing them. */
+size_t codec__xor_size(const double *v, size_t n);
+
 /* Codec lookup by id; NULL when unknown. */
 const struct codec__ops *codec__find(int id);
 

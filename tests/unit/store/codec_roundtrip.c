@@ -343,6 +343,39 @@ static void test_float_random(void)
     T_OK(rt_all(NE_V_FLOAT, ts, v, N));
 }
 
+/* The float codec choice sizes XOR without writing it: the size must be
+ * exactly what the encoder writes, whatever the bit windows do. */
+static void test_xor_size_exact(void)
+{
+    enum { N = 1000 };
+    static double v[N];
+    static int64_t ts[N];
+    static const size_t lens[] = {1, 2, 3, 10, 64, 65, 129, 700, N};
+    for (int pat = 0; pat < 5; pat++) {
+        for (size_t i = 0; i < N; i++) {
+            ts[i] = (int64_t)i;
+            uint64_t r = cu_rand();
+            switch (pat) {
+            case 0: memcpy(&v[i], &r, sizeof r); if (isnan(v[i])) v[i] = 1.0; break;
+            case 1: v[i] = 21.5; break;
+            case 2: v[i] = 20.0 + (double)(r % 1000) / 997.0; break;
+            case 3: v[i] = i % 2 ? 1e300 : -1e-300; break;
+            default: v[i] = i % 7 ? v[i ? i - 1 : 0] : (double)(r % 100000) / 3.0; break;
+            }
+        }
+        for (size_t k = 0; k < sizeof lens / sizeof lens[0]; k++) {
+            struct ne_codec_opts o;
+            ne_codec_opts_default(&o);
+            o.zstd_level = 0;
+            o.force_val = NE_CODEC_F_XOR;
+            struct cu_result r = cu_roundtrip(NE_V_FLOAT, ts, v, lens[k], &o);
+            T_OK(r.rc);
+            T_EQ_INT(r.info.val_codec, NE_CODEC_F_XOR);
+            T_EQ_U64(r.info.val_len, 1 + codec__xor_size(v, lens[k]));
+        }
+    }
+}
+
 static void test_int_extremes(void)
 {
     int64_t v[] = {INT64_MIN,     INT64_MAX, 0,         -1,        1,
@@ -931,6 +964,7 @@ int main(void)
     T_RUN(test_float_decimal_large);
     T_RUN(test_float_decimal_scale_search);
     T_RUN(test_float_random);
+    T_RUN(test_xor_size_exact);
     T_RUN(test_int_extremes);
     T_RUN(test_int_random_and_patterns);
     T_RUN(test_int_auto_is_smallest);
