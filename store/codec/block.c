@@ -85,9 +85,28 @@ static bool type_ok(int t)
 
 /* ---- per-thread zstd contexts ------------------------------------------------ */
 
+/* Timestamp parts this thread encoded last: the columns of one series
+ * mostly share their timestamps (one line carries all of a point's
+ * fields), and a flush or merge writes a series' columns one after the
+ * other, each as a run of blocks, so the blocks of the next column mostly
+ * repeat the parts of the previous one's. MEMO_SLOTS parts are kept,
+ * replaced in turn, each for at most MEMO_MAX_VALUES timestamps (a
+ * segment's default block size: 32 KiB a slot). */
+#define MEMO_SLOTS      16
+#define MEMO_MAX_VALUES 4096
+
+struct ts_memo {
+    int64_t *ts; /* a copy of the timestamps */
+    size_t n, cap;
+    int force;
+    struct ne_buf part; /* uvarint ts_len + timestamp part */
+};
+
 struct zctx {
     ZSTD_CCtx *c;
     ZSTD_DCtx *d;
+    struct ts_memo memo[MEMO_SLOTS];
+    unsigned memo_next; /* the slot replaced next */
 };
 
 static pthread_key_t zkey;
@@ -99,6 +118,10 @@ static void zctx_free(void *p)
     struct zctx *z = p;
     ZSTD_freeCCtx(z->c);
     ZSTD_freeDCtx(z->d);
+    for (size_t i = 0; i < MEMO_SLOTS; i++) {
+        ne_free(z->memo[i].ts);
+        ne_buf_free(&z->memo[i].part);
+    }
     ne_free(z);
 }
 
@@ -254,7 +277,8 @@ static int encode_values(uint8_t t, const void *vals, size_t n, const struct ne_
 
 /* Appends uvarint ts_len + timestamp part: the part is encoded first, then
  * shifted right to make room for its length. */
-static int encode_ts(const int64_t *ts, size_t n, const struct ne_codec_opts *o, struct ne_buf *out)
+static int encode_ts_part(const int64_t *ts, size_t n, const struct ne_codec_opts *o,
+                          struct ne_buf *out)
 {
     size_t at = out->len;
     uint8_t id;
@@ -274,6 +298,54 @@ static int encode_ts(const int64_t *ts, size_t n, const struct ne_codec_opts *o,
     memmove(out->p + at + hl, out->p + at, plen);
     memcpy(out->p + at, hdr, hl);
     return 0;
+}
+
+/* Keeps ts[0..n) and the part written at out[at..) as this thread's memo;
+ * a failure only leaves the memo empty. */
+static void memo_keep(struct ts_memo *m, const int64_t *ts, size_t n, int force,
+                      const struct ne_buf *out, size_t at)
+{
+    m->n = 0;
+    if (n > m->cap) {
+        int64_t *t = ne_realloc(m->ts, n * sizeof *t);
+        if (!t) return;
+        m->ts = t;
+        m->cap = n;
+    }
+    ne_buf_reset(&m->part);
+    if (ne_buf_append(&m->part, out->p + at, out->len - at) != 0) return;
+    memcpy(m->ts, ts, n * sizeof *ts);
+    m->n = n;
+    m->force = force;
+}
+
+/* The memo slot holding the part of ts[0..n) under force, or NULL. */
+static const struct ts_memo *memo_find(const struct zctx *z, const int64_t *ts, size_t n,
+                                       int force)
+{
+    for (size_t i = 0; i < MEMO_SLOTS; i++) {
+        const struct ts_memo *m = &z->memo[i];
+        if (m->n == n && m->force == force && m->ts[0] == ts[0] && m->ts[n - 1] == ts[n - 1] &&
+            memcmp(m->ts, ts, n * sizeof *ts) == 0)
+            return m;
+    }
+    return NULL;
+}
+
+/* encode_ts_part, or the bytes it wrote for the same timestamps on this
+ * thread lately (the part depends only on the timestamps and force_ts). */
+static int encode_ts(const int64_t *ts, size_t n, const struct ne_codec_opts *o, struct ne_buf *out)
+{
+    struct zctx *z = n && n <= MEMO_MAX_VALUES ? zctx_get() : NULL;
+    const struct ts_memo *hit = z ? memo_find(z, ts, n, o->force_ts) : NULL;
+    if (hit) return ne_buf_append(out, hit->part.p, hit->part.len);
+    size_t at = out->len;
+    int rc = encode_ts_part(ts, n, o, out);
+    if (rc == 0 && z) {
+        memo_keep(&z->memo[z->memo_next], ts, n, o->force_ts, out, at);
+        z->memo_next = (z->memo_next + 1) % MEMO_SLOTS;
+    }
+    return rc;
 }
 
 /* zstd is not tried on a body whose bytes look random: a collision

@@ -376,6 +376,39 @@ static void test_xor_size_exact(void)
     }
 }
 
+/* Timestamp parts are kept per thread and reused for the same
+ * timestamps: a block whose timestamps differ only inside (same count,
+ * first and last) or that forces another codec must not get a kept part,
+ * and more distinct sets than are kept cycle through. */
+static void test_ts_memo(void)
+{
+    enum { N = 300, SETS = 40 };
+    static int64_t ts[SETS][N];
+    static double v[N];
+    for (size_t k = 0; k < SETS; k++)
+        for (size_t i = 0; i < N; i++)
+            ts[k][i] = 1767225600000000000LL + (int64_t)i * 10000000000LL +
+                       (i == N / 2 ? (int64_t)k : 0); /* sets differ in one value */
+    for (size_t i = 0; i < N; i++)
+        v[i] = (double)i;
+    for (int round = 0; round < 3; round++) {
+        for (size_t k = 0; k < SETS; k++) {
+            struct cu_result r = cu_roundtrip(NE_V_FLOAT, ts[k], v, N, NULL);
+            T_OK(r.rc); /* decodes to ts[k] itself, not a kept neighbour */
+            T_CHECK(r.mismatch == SIZE_MAX);
+            struct ne_codec_opts o;
+            ne_codec_opts_default(&o);
+            o.force_ts = NE_CODEC_INT_RAW;
+            r = cu_roundtrip(NE_V_FLOAT, ts[k], v, N, &o);
+            T_OK(r.rc);
+            T_EQ_INT(r.info.ts_codec, NE_CODEC_INT_RAW);
+            r = cu_roundtrip(NE_V_FLOAT, ts[k], v, N, NULL);
+            T_OK(r.rc);
+            T_CHECK(r.info.ts_codec != NE_CODEC_INT_RAW);
+        }
+    }
+}
+
 static void test_int_extremes(void)
 {
     int64_t v[] = {INT64_MIN,     INT64_MAX, 0,         -1,        1,
@@ -965,6 +998,7 @@ int main(void)
     T_RUN(test_float_decimal_scale_search);
     T_RUN(test_float_random);
     T_RUN(test_xor_size_exact);
+    T_RUN(test_ts_memo);
     T_RUN(test_int_extremes);
     T_RUN(test_int_random_and_patterns);
     T_RUN(test_int_auto_is_smallest);
