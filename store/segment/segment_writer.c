@@ -523,10 +523,15 @@ static int stage(struct ne_segw *w, const int64_t *ts, const void *vals, const u
     }
     const struct ne_sv *sv = vals;
     uint64_t *offs = (uint64_t *)(void *)w->pvals;
-    for (uint32_t i = 0; i < k; i++) {
+    size_t bytes = 0;
+    for (uint32_t i = 0; i < k; i++)
+        bytes += sv[i].n;
+    if (ne_buf_reserve(&w->pstr, bytes))
+        return fail(w, NE_ENOMEM, "stage strings");
+    for (uint32_t i = 0; i < k; i++) { /* room reserved: plain copies */
         offs[w->pn + i] = w->pstr.len;
-        if (ne_buf_append(&w->pstr, sv[i].p, sv[i].n))
-            return fail(w, NE_ENOMEM, "stage strings");
+        if (sv[i].n) memcpy(w->pstr.p + w->pstr.len, sv[i].p, sv[i].n);
+        w->pstr.len += sv[i].n;
     }
     w->pn += k;
     return 0;
@@ -536,11 +541,13 @@ static int check_append(struct ne_segw *w, const int64_t *ts, const void *vals, 
 {
     if (!w->in_col || (n && (!ts || !vals)))
         return NE_EINVAL;
-    for (uint32_t i = 0; i < n; i++) {
-        int64_t prev = i ? ts[i - 1] : w->last_ts;
-        if ((i || w->have_ts) && ts[i] <= prev)
-            return NE_EINVAL;
-    }
+    if (n && w->have_ts && ts[0] <= w->last_ts)
+        return NE_EINVAL;
+    unsigned unordered = 0; /* no early exit: the loop vectorises */
+    for (uint32_t i = 1; i < n; i++)
+        unordered |= ts[i] <= ts[i - 1];
+    if (unordered)
+        return NE_EINVAL;
     if (w->key.type == NE_V_STRING) {
         const struct ne_sv *sv = vals;
         for (uint32_t i = 0; i < n; i++)
