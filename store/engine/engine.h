@@ -273,7 +273,9 @@ int eng_mt_append_v(struct eng_memtable *m, struct eng_series *s, uint32_t slot,
  * (eng_field.mt_hint), so that the columns of the next memtable start
  * about that large: one allocation per column instead of a series of
  * reallocations, and less unused capacity charged to the budget. The
- * hints together reserve at most room bytes: a memtable that grew past
+ * hints together reserve at most room bytes with m's column table and
+ * string arena (the next memtable's will be about as large): a memtable
+ * that grew past
  * that while the one before it flushed must not make the next one
  * reserve so much up front that it is full with a few values per
  * column. A column that held fewer than half its hint keeps half the

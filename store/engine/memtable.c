@@ -229,7 +229,10 @@ static uint32_t next_hint(const struct eng_mcol *c)
 void eng_mt_note_sizes(const struct eng_memtable *m, uint64_t room)
 {
     /* what the hints would reserve (an eighth added, 16 bytes a value),
-     * scaled down to room when more */
+     * scaled down when more than room leaves beside the column table and
+     * string arena (about as large in the next memtable) */
+    uint64_t fixed = (uint64_t)m->cap_cols * sizeof *m->cols + m->cap_strs;
+    room = room > fixed ? room - fixed : 0;
     uint64_t want = 0;
     for (uint32_t i = 0; i < m->ncols; i++) {
         uint64_t h = next_hint(&m->cols[i]);

@@ -709,8 +709,9 @@ static int seal_locked(struct ne_store *s)
     if (rc) return rc;
     s->next_mt_gen++;
     /* the next memtable seals at half the budget: its columns' first
-     * capacities get at most 3/4 of that */
-    eng_mt_note_sizes(s->active, s->o.memtable_bytes / 8 * 3);
+     * capacities get at most 7/8 of that, the rest is for those that grow */
+    uint64_t seal_at = s->o.memtable_bytes / 2;
+    eng_mt_note_sizes(s->active, seal_at - seal_at / 8);
     s->sealed = s->active;
     s->active = m;
     pthread_cond_broadcast(&s->cv);

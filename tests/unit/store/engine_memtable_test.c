@@ -24,7 +24,7 @@ static uint64_t empty_bytes(void)
 /* Fills one column of s in a memtable of generation gen with n values,
  * notes the sizes as a seal does and returns the value capacity the
  * column had after its first append (bytes charged for ts + value), 0
- * when an append failed. The hints may reserve room bytes. */
+ * when an append failed. The hints may reserve room bytes for the columns. */
 static uint64_t run_memtable_in(struct eng_series *s, uint64_t gen, uint32_t n, uint64_t base,
                                uint64_t room)
 {
@@ -39,7 +39,9 @@ static uint64_t run_memtable_in(struct eng_series *s, uint64_t gen, uint32_t n, 
         }
         if (i == 0) first_cap = m->bytes - base - m->cap_cols * sizeof *m->cols;
     }
-    eng_mt_note_sizes(m, room);
+    /* room is for the columns: the column table and arena come on top */
+    uint64_t fixed = (uint64_t)m->cap_cols * sizeof *m->cols + m->cap_strs;
+    eng_mt_note_sizes(m, room == UINT64_MAX ? room : fixed + room);
     eng_mt_free(&m);
     return first_cap / 16; /* 8-byte timestamp + 8-byte value slot */
 }
