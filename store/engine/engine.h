@@ -272,9 +272,11 @@ int eng_mt_append_v(struct eng_memtable *m, struct eng_series *s, uint32_t slot,
 /* Records in each column's field how many values m's column holds
  * (eng_field.mt_hint), so that the columns of the next memtable start
  * about that large: one allocation per column instead of a series of
- * reallocations, and less unused capacity charged to the budget. Called
- * when m is sealed, store lock held. */
-void eng_mt_note_sizes(const struct eng_memtable *m);
+ * reallocations, and less unused capacity charged to the budget. The
+ * hints are scaled down so that what they reserve, with m's column table
+ * and string arena, stays within fit_bytes. Called when m is sealed,
+ * store lock held. */
+void eng_mt_note_sizes(const struct eng_memtable *m, uint64_t fit_bytes);
 /* Sorts column c of m by time (stable) and keeps one value per timestamp:
  * unversioned, the last inserted (the LWW rule by WAL order); versioned,
  * the winner by store/lww.h. Returns the new count. */

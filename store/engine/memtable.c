@@ -217,11 +217,32 @@ int eng_mt_append_v(struct eng_memtable *m, struct eng_series *s, uint32_t slot,
     return 0;
 }
 
-void eng_mt_note_sizes(const struct eng_memtable *m)
+/* Bytes the next memtable reserves up front for hint h (col_first_cap). */
+static uint64_t hint_bytes(uint32_t h)
 {
+    uint64_t cap = h <= COL_MIN_CAP ? COL_MIN_CAP : (uint64_t)h + h / 8;
+    return cap * (sizeof(int64_t) + sizeof(union eng_val));
+}
+
+void eng_mt_note_sizes(const struct eng_memtable *m, uint64_t fit_bytes)
+{
+    /* Scale the hints down when the reservations they ask for would not
+     * fit: a memtable whose first values reserve more than its seal limit
+     * is full at once, and is sealed with a few values per column as soon
+     * as the one before it is flushed (every third flush of a steady
+     * import held a twentieth of the others, mostly index). */
+    uint64_t want = (uint64_t)m->cap_cols * sizeof(struct eng_mcol) + m->cap_strs;
+    for (uint32_t i = 0; i < m->ncols; i++)
+        want += hint_bytes(m->cols[i].n);
+    uint64_t num = 1, den = 1;
+    if (want > fit_bytes) {
+        uint64_t fixed = (uint64_t)m->cap_cols * sizeof(struct eng_mcol) + m->cap_strs;
+        num = fit_bytes > fixed ? fit_bytes - fixed : 0;
+        den = want - fixed;
+    }
     for (uint32_t i = 0; i < m->ncols; i++) {
         const struct eng_mcol *c = &m->cols[i];
-        c->s->fields[c->slot].mt_hint = c->n;
+        c->s->fields[c->slot].mt_hint = (uint32_t)((uint64_t)c->n * num / den);
     }
 }
 

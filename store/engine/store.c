@@ -708,7 +708,10 @@ static int seal_locked(struct ne_store *s)
     int rc = eng_mt_new(s->next_mt_gen, &m);
     if (rc) return rc;
     s->next_mt_gen++;
-    eng_mt_note_sizes(s->active);
+    /* the next memtable's first reservations stay under its seal limit
+     * (mt_full), with an eighth left for columns that grow */
+    uint64_t seal_at = s->o.memtable_bytes / 2;
+    eng_mt_note_sizes(s->active, seal_at - seal_at / 8);
     s->sealed = s->active;
     s->active = m;
     pthread_cond_broadcast(&s->cv);
@@ -998,6 +1001,7 @@ int eng_store_flush_sealed(struct ne_store *s)
 
     struct ne_seg_info info;
     struct eng_seg *g = NULL;
+    uint64_t mt_bytes = m->bytes;
     if (!rc && (rc = eng_index_write_pending(s->ix, &ipend)) != 0) {
         pthread_mutex_lock(&s->mu);
         eng_index_restore_pending(s->ix, &ipend);
@@ -1042,6 +1046,10 @@ int eng_store_flush_sealed(struct ne_store *s)
         pthread_mutex_lock(&s->mu);
         ne_metric_inc(s->m_flushes);
         ne_metric_add(s->m_flush_bytes, info.file_bytes);
+        ne_logf(NE_LOG_INFO, ENG_MOD,
+                "memtable flushed: segment %" PRIu64 ", %" PRIu64 " values in %u columns, %" PRIu64
+                " memtable bytes, %" PRIu64 " file bytes",
+                id, info.npoints, info.ncols, mt_bytes, info.file_bytes);
         if (atomic_load(&s->disk_full) && !crc) note_disk_result(s, 0);
     } else {
         ne_log(NE_LOG_ERROR, ENG_MOD, "memtable flush failed; will retry", "err", ne_strerror(rc),
