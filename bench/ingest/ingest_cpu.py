@@ -126,7 +126,9 @@ def one_run(args, work, nvals):
         http = procstat.threads_cpu_seconds(p.pid, HTTP_THREADS) - http0
         flt = procstat.minor_faults(p.pid) - flt0
         flush(port)
-        disk = settled_bytes(os.path.join(tmp, "data")) if args.disk or args.amp else 0
+        quiet = args.quiet if args.quiet else (20.0 if args.callgrind else 3.0)
+        disk = settled_bytes(os.path.join(tmp, "data"), quiet,
+                             limit=600.0) if args.disk or args.amp else 0
         settled_cpu = procstat.cpu_seconds(p.pid) - cpu0
         amp = None
         if args.amp:
@@ -155,6 +157,9 @@ def main():
     ap.add_argument("--batch", type=int, default=5000)
     ap.add_argument("--repeat", type=int, default=1)
     ap.add_argument("--callgrind")
+    ap.add_argument("--quiet", type=float,
+                    help="seconds without a change in the data dir that count as settled "
+                    "(default 3, 20 under callgrind, where a merge takes that long)")
     ap.add_argument("--disk", action="store_true",
                     help="after the flush, bytes per value on disk once settled")
     ap.add_argument("--amp", action="store_true",
