@@ -71,7 +71,7 @@
  * FLUSH_HOLD_NS) for the merge to publish before it adds one more: each
  * open segment keeps its index in memory, and an import whose flushes
  * outrun the merges would otherwise pile them up. */
-#define FLUSH_HOLD_SEGS 10
+#define FLUSH_HOLD_SEGS 14
 #define FLUSH_HOLD_NS   500000000LL
 
 static const char *const reject_names[NE_REJ__COUNT] = {"future", "too_old", "type", "cardinality",
