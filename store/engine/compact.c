@@ -13,8 +13,8 @@
  * filled encodes the same partial blocks again in every merge until the
  * hour ends: the size tiers used before (four adjacent segments of one
  * size class, then the cheapest pair beyond eight) rewrote I1's flushed
- * bytes 2.25 times, and merges were a third of the CPU. The rules, first
- * match wins:
+ * bytes 2.45 times, and merges took a third of the instructions. The
+ * rules, first match wins:
  *   - closed cells (pick_closed_run): the open cell is the one holding the
  *     newest point of any segment (data arrives about in time order, be it
  *     an import of history or wall-clock ingest). The newest run of
@@ -33,14 +33,16 @@
  *     merges too, segments of the same cells merge whatever their sizes,
  *     and the limit is IDLE_OPEN_SEGS.
  * ne_store_compact merges any adjacent run that fits the target.
- * Measured against the size tiers (Release, bench/ingest/ingest_cpu.py
- * --amp --disk, medians of 3 runs; memtable hints fixed at the same time,
- * store.c): merged bytes per flushed byte 2.65 -> 1.45 on I1 and 1.16 ->
- * 0.45 on S1; CPU until the store settled 0.58 -> 0.40 and 0.30 -> 0.23 s
- * per million values; disk per value 4.317 -> 4.313 and 0.261 -> 0.210
- * bytes; peak RSS 62 -> 67 and 45 -> 50 MiB (more segments stay open).
- * Under callgrind, on the first 2 hours of I1: 3064 -> 2179 instructions
- * per value until settled, ne_seg_merge 7.8 -> 2.7 billion.
+ *
+ * Measured against the size tiers (Release, memtable hints fixed at the
+ * same time, see store.c; bench/ingest/ingest_cpu.py --amp --disk, medians
+ * of 3 runs): merged bytes per flushed byte 2.45 -> 1.08 on I1 and 1.21
+ * -> 0.48 on S1; CPU until the store settled 0.52 -> 0.38 and 0.32 ->
+ * 0.22 s per million values; disk per value unchanged on I1 (4.32 bytes)
+ * and 0.261 -> 0.210 bytes on S1; peak RSS 64.6 -> 66.0 and 49.6 -> 48.7
+ * MiB (runs spread over +-4 MiB). Under callgrind, instructions per value
+ * until settled: 3081 -> 2180 on the first 2 hours of I1 (ne_seg_merge
+ * 7.8 -> 2.7 billion), 1742 -> 1518 on the first 1.2 M lines of S1.
  *
  * Crash safety (naming rule): the output gets a new, higher id and is
  * durable before any input is unlinked. If a crash leaves both, the store
@@ -123,13 +125,17 @@ static int64_t open_cell(const struct ne_store *s, bool rest)
  * and taking it costs little: a is at most TAKE_BACK times the run's
  * size when it reaches back into earlier cells than first (in data that
  * arrives about in time order only its newest cell meets the run; its
- * older blocks are closed by the grid and copied verbatim), at most
- * TAKE_SAME times otherwise (data scattered in time: every block of a is
- * decoded again). The bound keeps the bytes rewritten per byte flushed
- * logarithmic where data is scattered or arrives slowly. At rest a
+ * older blocks are closed by the grid and copied verbatim, which costs
+ * writes rather than CPU), at most TAKE_SAME times otherwise (data
+ * scattered in time: every block of a is decoded again). The bounds keep
+ * the bytes rewritten per byte flushed logarithmic where data is
+ * scattered or arrives slowly: on a 200-truck part of I1 flushed every
+ * 600 s of data (bench/ingest/realtime_amp.py), a TAKE_BACK of 4 wrote
+ * 2.79 merged bytes per flushed byte, 1 wrote 1.47 for fewer instructions
+ * (2126 -> 2106 per value; the size tiers: 1.56 and 2337). At rest a
  * segment of the same cells is taken whatever its size: a cell split
  * over two segments costs disk and reads until they merge. */
-#define TAKE_BACK 4u
+#define TAKE_BACK 1u
 #define TAKE_SAME 2u
 
 static bool takes_prev(const struct eng_seg *a, const struct eng_seg *first, uint64_t run_bytes,
@@ -245,8 +251,8 @@ static bool pick_run(struct ne_store *s, bool force, size_t *lo, size_t *hi)
     /* at rest: every point written is in a segment, and none came for a
      * while (a source that writes every few seconds keeps the memtable
      * from being empty for long) */
-    bool rest = ne_time_mono_ns() - s->last_write_mono >= IDLE_NS && !s->sealed &&
-                !s->active->values;
+    bool rest =
+        ne_time_mono_ns() - s->last_write_mono >= IDLE_NS && !s->sealed && !s->active->values;
     if (pick_closed_run(s, nsegs, rest, lo, hi)) return true;
     if (nsegs <= (rest ? IDLE_OPEN_SEGS : MAX_OPEN_SEGS)) return false;
     return pick_over_limit(s, nsegs, lo, hi);
