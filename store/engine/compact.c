@@ -29,9 +29,9 @@
  *     class merges, cells open or not (S1 is one hour: its 43 flushes
  *     merge in runs of 13), else the cheapest adjacent pair;
  *   - at rest (every point written is in a segment and no write came for
- *     IDLE_NS): every cell counts as closed, so what the open cell holds
- *     merges too, segments of the same cells merge whatever their sizes,
- *     and the limit is IDLE_OPEN_SEGS.
+ *     IDLE_NS, or none came for REST_NS): every cell counts as closed, so
+ *     what the open cell holds merges too, segments of the same cells
+ *     merge whatever their sizes, and the limit is IDLE_OPEN_SEGS.
  * ne_store_compact merges any adjacent run that fits the target.
  *
  * Measured against the size tiers (Release, memtable hints fixed at the
@@ -85,6 +85,7 @@
 #define TIER_BASE      (64u << 10)
 #define IDLE_OPEN_SEGS 3
 #define IDLE_NS        2000000000LL
+#define REST_NS        60000000000LL
 
 /* How many segments, from the oldest, compaction may merge: those every
  * sink has (the list is ordered by WAL range and sinks deliver in that
@@ -248,11 +249,12 @@ static bool pick_run(struct ne_store *s, bool force, size_t *lo, size_t *hi)
         }
         return false;
     }
-    /* at rest: every point written is in a segment, and none came for a
+    /* at rest: every point written is in a segment and none came for a
      * while (a source that writes every few seconds keeps the memtable
-     * from being empty for long) */
-    bool rest =
-        ne_time_mono_ns() - s->last_write_mono >= IDLE_NS && !s->sealed && !s->active->values;
+     * from being empty for long), or none came for REST_NS (a memtable
+     * without an age limit may hold the last points for good) */
+    int64_t quiet = ne_time_mono_ns() - s->last_write_mono;
+    bool rest = (quiet >= IDLE_NS && !s->sealed && !s->active->values) || quiet >= REST_NS;
     if (pick_closed_run(s, nsegs, rest, lo, hi)) return true;
     if (nsegs <= (rest ? IDLE_OPEN_SEGS : MAX_OPEN_SEGS)) return false;
     return pick_over_limit(s, nsegs, lo, hi);
