@@ -11,7 +11,9 @@ the server. Prints one table row per run: field values, CPU seconds of the
 server per million values (utime+stime from /proc), peak RSS (VmHWM after
 the last write), 503 retries; with --repeat, the medians too. --disk adds
 the bytes per value once the data dir settled, --amp the segment bytes
-merges wrote per byte flushes wrote (neoedge_store_*_bytes_total).
+merges wrote per byte flushes wrote (neoedge_store_*_bytes_total); either
+adds the CPU seconds from the start of the load until the data dir settled
+(the background flushes and merges after the load included).
 
 --callgrind OUT runs the server under `valgrind --tool=callgrind` with one
 connection, writing OUT; the printed figure is then instructions per field
@@ -124,7 +126,10 @@ def one_run(args, work, nvals):
         http = procstat.threads_cpu_seconds(p.pid, HTTP_THREADS) - http0
         flt = procstat.minor_faults(p.pid) - flt0
         flush(port)
-        disk = settled_bytes(os.path.join(tmp, "data")) if args.disk or args.amp else 0
+        quiet = args.quiet if args.quiet else (20.0 if args.callgrind else 3.0)
+        disk = settled_bytes(os.path.join(tmp, "data"), quiet,
+                             limit=600.0) if args.disk or args.amp else 0
+        settled_cpu = procstat.cpu_seconds(p.pid) - cpu0
         amp = None
         if args.amp:
             c = store_counters(port, ("neoedge_store_flush_bytes_total",
@@ -135,7 +140,8 @@ def one_run(args, work, nvals):
         p.wait(timeout=600)
         row = {"wall": wall, "cpu_per_m": cpu / nvals * 1e6, "hwm_mib": hwm / 2**20,
                "http_per_m": http / nvals * 1e6, "flt_per_m": flt / nvals * 1e6,
-               "retries": loader.retries, "bpv": disk / nvals, "amp": amp}
+               "retries": loader.retries, "bpv": disk / nvals, "amp": amp,
+               "settled_per_m": settled_cpu / nvals * 1e6}
         if args.callgrind:
             row["ir_per_value"] = callgrind_total(args.callgrind) / nvals
         return row
@@ -151,6 +157,9 @@ def main():
     ap.add_argument("--batch", type=int, default=5000)
     ap.add_argument("--repeat", type=int, default=1)
     ap.add_argument("--callgrind")
+    ap.add_argument("--quiet", type=float,
+                    help="seconds without a change in the data dir that count as settled "
+                    "(default 3, 20 under callgrind, where a merge takes that long)")
     ap.add_argument("--disk", action="store_true",
                     help="after the flush, bytes per value on disk once settled")
     ap.add_argument("--amp", action="store_true",
@@ -164,6 +173,8 @@ def main():
         cols.append("disk B / value")
     if args.amp:
         cols.append("merged B / flushed B")
+    if args.disk or args.amp:
+        cols.append("CPU s / M values until settled")
     if args.callgrind:
         cols.append("Ir / value (whole process)")
     print("| " + " | ".join(cols) + " |")
@@ -179,6 +190,8 @@ def main():
             cells.append("%.3f" % r["bpv"])
         if args.amp:
             cells.append("%.2f" % r["amp"])
+        if args.disk or args.amp:
+            cells.append("%.3f" % r["settled_per_m"])
         if args.callgrind:
             cells.append("%.0f" % r["ir_per_value"])
         print("| " + " | ".join(cells) + " |", flush=True)
@@ -191,6 +204,8 @@ def main():
             cells.append("%.3f" % med("bpv"))
         if args.amp:
             cells.append("%.2f" % med("amp"))
+        if args.disk or args.amp:
+            cells.append("%.3f" % med("settled_per_m"))
         if args.callgrind:
             cells.append("%.0f" % med("ir_per_value"))
         print("| " + " | ".join(cells) + " |")

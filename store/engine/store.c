@@ -71,7 +71,7 @@
  * FLUSH_HOLD_NS) for the merge to publish before it adds one more: each
  * open segment keeps its index in memory, and an import whose flushes
  * outrun the merges would otherwise pile them up. */
-#define FLUSH_HOLD_SEGS 10
+#define FLUSH_HOLD_SEGS 14
 #define FLUSH_HOLD_NS   500000000LL
 
 static const char *const reject_names[NE_REJ__COUNT] = {"future", "too_old", "type", "cardinality",
@@ -1001,6 +1001,7 @@ int eng_store_flush_sealed(struct ne_store *s)
 
     struct ne_seg_info info;
     struct eng_seg *g = NULL;
+    uint64_t mt_bytes = m->bytes;
     if (!rc && (rc = eng_index_write_pending(s->ix, &ipend)) != 0) {
         pthread_mutex_lock(&s->mu);
         eng_index_restore_pending(s->ix, &ipend);
@@ -1045,6 +1046,10 @@ int eng_store_flush_sealed(struct ne_store *s)
         pthread_mutex_lock(&s->mu);
         ne_metric_inc(s->m_flushes);
         ne_metric_add(s->m_flush_bytes, info.file_bytes);
+        ne_logf(NE_LOG_DEBUG, ENG_MOD,
+                "memtable flushed: segment %" PRIu64 ", %" PRIu64 " values in %u columns, %" PRIu64
+                " memtable bytes, %" PRIu64 " file bytes",
+                id, info.npoints, info.ncols, mt_bytes, info.file_bytes);
         if (atomic_load(&s->disk_full) && !crc) note_disk_result(s, 0);
     } else {
         ne_log(NE_LOG_ERROR, ENG_MOD, "memtable flush failed; will retry", "err", ne_strerror(rc),

@@ -98,6 +98,8 @@ static inline bool eng_seg_synced(const struct ne_store *s, const struct eng_seg
 
 /* compact.c */
 void *eng_compactor_main(void *arg);
+/* One step of the background policy (after any merge in progress): *did
+ * says whether it merged. mu not held. 0 or the merge's error. */
 int eng_compact_once(struct ne_store *s, bool *did);
 int eng_retention_once(struct ne_store *s);
 /* Merges segs[lo, hi) into one new segment, dropping deleted points;

@@ -7,3 +7,4 @@ ne_add_test(NAME engine_maint_test SOURCES ${CMAKE_CURRENT_LIST_DIR}/engine_main
 ne_add_test(NAME engine_lww_test SOURCES ${CMAKE_CURRENT_LIST_DIR}/engine_lww_test.c LIBS ne_store LABELS unit)
 ne_add_test(NAME engine_tagvalues_test SOURCES ${CMAKE_CURRENT_LIST_DIR}/engine_tagvalues_test.c LIBS ne_store LABELS unit)
 ne_add_test(NAME engine_memtable_test SOURCES ${CMAKE_CURRENT_LIST_DIR}/engine_memtable_test.c LIBS ne_store LABELS unit)
+ne_add_test(NAME engine_compact_policy_test SOURCES ${CMAKE_CURRENT_LIST_DIR}/engine_compact_policy_test.c LIBS ne_store LABELS unit)
