@@ -83,7 +83,7 @@ static bool type_ok(int t)
     return t >= NE_V_FLOAT && t <= NE_V_STRING;
 }
 
-/* ---- per-thread zstd contexts ------------------------------------------------ */
+/* ---- per-thread state: zstd contexts, recent timestamp parts ---------------- */
 
 /* Timestamp parts this thread encoded last: the columns of one series
  * mostly share their timestamps (one line carries all of a point's
@@ -204,8 +204,8 @@ static int try_codec(const struct codec__ops *ops, const void *vals, size_t n, u
 #define XOR_SAMPLE 64
 #define XOR_MARGIN 8
 
-/* True when XOR, judged on a sample, will clearly not beat dsz bytes of
- * decimal for v[0..n). The sample is encoded at out's end and removed. */
+/* True when XOR, judged on a sample (sized, not written), will clearly not
+ * beat dsz bytes of decimal for v[0..n). */
 static bool xor_clearly_worse(const double *v, size_t n, size_t dsz)
 {
     if (n <= 2 * XOR_SAMPLE) return false;
@@ -238,7 +238,6 @@ static int float_encode_best(const double *v, size_t n, bool exhaustive, struct 
         *id = NE_CODEC_F_XOR;
         return try_codec(&codec__f_xor, v, n, NE_V_FLOAT, out, &xsz);
     }
-    out->len = start;
     *id = NE_CODEC_F_RAW;
     return try_codec(&codec__f_raw, v, n, NE_V_FLOAT, out, &xsz);
 }

@@ -4,12 +4,14 @@
  * One column per (series, field): a timestamp array and an array of 8-byte
  * value slots, appended in WAL sequence order. A column starts with room for
  * what it held in the previous memtable (eng_field.mt_hint, plus an eighth;
- * after a short memtable, half the hint before it)
+ * eng_mt_note_sizes keeps the hints within what the next memtable may
+ * hold and, after a short memtable, at no less than half the hint before)
  * and then grows by half when full (doubling from 16 without a hint), so a
  * steady source costs one allocation per column per memtable and little
- * unused capacity; nothing is allocated per point. Strings are copied into one arena per memtable and referenced by
- * (offset << 32 | length). m->bytes counts every byte held (capacities,
- * not lengths), which is what the memory budget is charged.
+ * unused capacity; nothing is allocated per point. Strings are copied into
+ * one arena per memtable and referenced by (offset << 32 | length).
+ * m->bytes counts every byte held (capacities, not lengths), which is what
+ * the memory budget is charged.
  *
  * Invariant: a column's values are in insertion order; eng_mt_col_finish
  * turns them into time order, keeping for equal timestamps the value
