@@ -35,6 +35,7 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 
 #include "crash_util.h"
 #include "t.h"
@@ -142,8 +143,9 @@ static const char *site_of(const char *path)
 
 static void on_crash(void *ctx, const struct ne_crashsim_report *r)
 {
-    const int *phase = ctx;
-    cu_say_cut(g_pipe, site_of(r->path), *phase, r);
+    /* the phase is set by the test's thread, the crash may hit another */
+    const _Atomic int *phase = ctx;
+    cu_say_cut(g_pipe, site_of(r->path), atomic_load_explicit(phase, memory_order_relaxed), r);
 }
 
 static int write_batch(struct ne_store *s, const struct plan *p, int i, struct ne_batch *b)
@@ -175,7 +177,7 @@ static const char *const phase_names[PH__N] = {"open", "write", "flush", "compac
 static int child_main(void *arg)
 {
     const struct child_args *a = arg;
-    static int phase;
+    static _Atomic int phase;
     struct plan p;
     make_plan(a->seed, &p);
     struct ne_crashsim_opts co = {.seed = a->seed, .crash_at_sync = a->crash_at,
