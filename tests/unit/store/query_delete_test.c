@@ -41,8 +41,8 @@ static struct ne_store *open_loaded(void)
 {
     struct ne_store_opts o;
     eu_opts(&o, t_tmpdir(g_dir, sizeof g_dir));
-    struct ne_store *s = NULL;
-    if (ne_store_open(&o, &s)) return NULL;
+    struct ne_store *s = eu_open(&o);
+    if (!s) return NULL;
     struct ne_batch b;
     ne_batch_init(&b);
     for (int i = 0; i < 5; i++) {

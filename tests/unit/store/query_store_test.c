@@ -34,8 +34,8 @@ static struct ne_store *open_loaded(void)
 {
     struct ne_store_opts o;
     eu_opts(&o, t_tmpdir(g_dir, sizeof g_dir));
-    struct ne_store *s = NULL;
-    if (ne_store_open(&o, &s)) return NULL;
+    struct ne_store *s = eu_open(&o);
+    if (!s) return NULL;
     struct ne_batch b;
     ne_batch_init(&b);
     static char dvs[NSERIES][8], gvs[NSERIES][4]; /* the batch borrows tag text */
@@ -127,8 +127,8 @@ static struct ne_store *open_tagged(void)
     static const char *const meas[] = {"a", "b", "c"};
     struct ne_store_opts o;
     eu_opts(&o, t_tmpdir(g_dir, sizeof g_dir));
-    struct ne_store *s = NULL;
-    if (ne_store_open(&o, &s)) return NULL;
+    struct ne_store *s = eu_open(&o);
+    if (!s) return NULL;
     struct ne_batch b;
     ne_batch_init(&b);
     uint64_t rng = 12345;
