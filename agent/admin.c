@@ -47,6 +47,7 @@
 #include "agent/procstats.h"
 #include "agent/sbuf.h"
 #include "agent/status.h"
+#include "ingest/decode/decode.h"
 #include "ingest/http/http_write.h"
 #include "ingest/ingest.h"
 #include "ports/log.h"
@@ -79,7 +80,8 @@ struct ne_admin {
     unsigned npool, pool_max;
 };
 
-/* The buffers of a write request: the body and the batch it decodes to.
+/* The buffers of a write request: the body, the batch it decodes to and
+ * the series memo of the writes before.
  * A 5,000-line write holds a few MiB in them, which malloc would map,
  * fault in and unmap again on every request; kept in ne_admin.pool
  * between requests (at most pool_max of them, the HTTP threads, and none
@@ -88,6 +90,8 @@ struct wbufs {
     char *body;
     size_t cap;
     struct ne_batch batch;
+    struct ne_series_memo *memo; /* series of earlier writes (bounded on its
+                                    own), or NULL without memory */
     struct wbufs *next;
 };
 
@@ -350,6 +354,7 @@ static void h_write(struct ne_admin *a, struct request *r, struct answer *out)
         .max_body_bytes = a->max_body,
         .retry_after_s = 1,
         .batch = r->wb ? &r->wb->batch : NULL,
+        .memo = r->wb ? r->wb->memo : NULL,
     };
     struct ne_http_req hr = {
         .method = r->method,
@@ -788,7 +793,10 @@ static struct wbufs *wbufs_take(struct ne_admin *a)
         a->npool--;
     }
     pthread_mutex_unlock(&a->pool_mu);
-    if (!w && (w = ne_calloc(1, sizeof *w))) ne_batch_init(&w->batch);
+    if (!w && (w = ne_calloc(1, sizeof *w))) {
+        ne_batch_init(&w->batch);
+        (void)ne_series_memo_new(0, &w->memo); /* without one, writes decode in full */
+    }
     return w;
 }
 
@@ -796,6 +804,7 @@ static void wbufs_free(struct wbufs *w)
 {
     ne_free(w->body);
     ne_batch_free(&w->batch);
+    ne_series_memo_free(w->memo);
     ne_free(w);
 }
 

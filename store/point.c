@@ -5,9 +5,10 @@
  * Invariants: b->npts points are complete; while b->open, the point at
  * index b->npts is being built and owns fields [field0, nfields) at the
  * end of the array, and either owns tags [tag0, ntags) at the end of that
- * array (NE_BATCH_OPEN_OWN) or shares an earlier complete point's tag
- * range (NE_BATCH_OPEN_SAME: then b->ntags is not past its tags and is left
- * alone on end and abort). Arena chunks never move, so
+ * array (NE_BATCH_OPEN_OWN; NE_BATCH_OPEN_FINAL when they were given
+ * sorted and whole, so end does not sort them) or shares an earlier
+ * complete point's tag range (NE_BATCH_OPEN_SAME: then b->ntags is not past
+ * its tags and is left alone on end and abort). Arena chunks never move, so
  * views into them stay valid until reset/free. Growth is geometric, so a
  * decoder appending a steady stream allocates only while the batch grows
  * to its working size.
@@ -170,6 +171,24 @@ int ne_batch_begin_same(struct ne_batch *b, uint32_t like, int64_t ts)
     p->nfields = 0;
     b->open = NE_BATCH_OPEN_SAME;
     b->nsame++;
+    return 0;
+}
+
+int ne_batch_begin_tags(struct ne_batch *b, struct ne_sv meas, const struct ne_tag *tags,
+                        uint32_t ntags, int64_t ts)
+{
+    if (b->open)
+        ne_batch_abort(b);
+    if (ntags > UINT32_MAX / 2 - b->ntags ||
+        grow((void **)&b->tags, &b->cap_tags, b->ntags + ntags, sizeof *b->tags) ||
+        ne_batch_begin(b, meas, ts))
+        return NE_ENOMEM;
+    struct ne_point *p = &b->pts[b->npts];
+    if (ntags)
+        memcpy(b->tags + b->ntags, tags, (size_t)ntags * sizeof *tags);
+    p->ntags = ntags;
+    b->ntags += ntags;
+    b->open = NE_BATCH_OPEN_FINAL;
     return 0;
 }
 
@@ -339,7 +358,7 @@ void ne_batch_abort(struct ne_batch *b)
     if (!b->open)
         return;
     struct ne_point *p = &b->pts[b->npts];
-    if (b->open == NE_BATCH_OPEN_OWN)
+    if (b->open != NE_BATCH_OPEN_SAME)
         b->ntags = p->tag0;
     b->nfields = p->field0;
     b->open = NE_BATCH_CLOSED;

@@ -74,8 +74,14 @@ struct ne_point {
 struct ne_arena_chunk;
 
 /* ne_batch.open: no point open, one with its own tags, one whose tags are
- * an earlier point's (ne_batch_begin_same). */
-enum { NE_BATCH_CLOSED = 0, NE_BATCH_OPEN_OWN = 1, NE_BATCH_OPEN_SAME = 2 };
+ * an earlier point's (ne_batch_begin_same), one whose final tags were
+ * given whole (ne_batch_begin_tags). */
+enum {
+    NE_BATCH_CLOSED = 0,
+    NE_BATCH_OPEN_OWN = 1,
+    NE_BATCH_OPEN_SAME = 2,
+    NE_BATCH_OPEN_FINAL = 3,
+};
 
 struct ne_batch {
     struct ne_point *pts;
@@ -117,6 +123,15 @@ int ne_batch_begin(struct ne_batch *b, struct ne_sv meas, int64_t ts);
  * NE_EINVAL). For decoders that recognise a series they already decoded.
  * Returns 0, NE_EINVAL (like is not a complete point) or NE_ENOMEM. */
 int ne_batch_begin_same(struct ne_batch *b, uint32_t like, int64_t ts);
+
+/* Starts a point whose final tag set is known: tags[0..ntags) sorted by
+ * key, no key twice (as ne_batch_end leaves them). The tag views are
+ * copied into the batch; the text they point to is the caller's and must
+ * outlive the batch's use. No tag may be added and none is sorted again.
+ * For decoders that keep the series of earlier payloads. Returns 0 or
+ * NE_ENOMEM. */
+int ne_batch_begin_tags(struct ne_batch *b, struct ne_sv meas, const struct ne_tag *tags,
+                        uint32_t ntags, int64_t ts);
 
 /* Adds a tag / a field to the point being built. Return 0 or NE_ENOMEM. */
 int ne_batch_tag(struct ne_batch *b, struct ne_sv key, struct ne_sv val);
@@ -173,6 +188,11 @@ static inline const struct ne_field *ne_point_fields(const struct ne_batch *b,
     return b->fields + p->field0;
 }
 
+/* memcmp(a, b, n) == 0 without a call, for the short names of points
+ * (keys, tag values, series texts): words, the last one overlapping, never
+ * a byte past n. */
+static inline bool ne_bytes_eq(const char *a, const char *b, size_t n);
+
 /* Days since 1970-01-01 of a proleptic Gregorian date (m 1..12, d 1..31):
  * the calendar arithmetic every RFC3339 parser of the project shares. */
 int64_t ne_days_from_civil(int64_t y, int m, int d);
@@ -188,6 +208,32 @@ static inline struct ne_sv ne_sv_c(const char *s)
 {
     struct ne_sv v = {s, (uint32_t)strlen(s)};
     return v;
+}
+
+static inline bool ne_bytes_eq(const char *a, const char *b, size_t n)
+{
+    uint64_t x, y;
+    if (n >= 8) {
+        for (size_t i = 0; i + 8 < n; i += 8) {
+            memcpy(&x, a + i, 8);
+            memcpy(&y, b + i, 8);
+            if (x != y) return false;
+        }
+        memcpy(&x, a + n - 8, 8);
+        memcpy(&y, b + n - 8, 8);
+        return x == y;
+    }
+    if (n >= 4) {
+        uint32_t u, v, s, t;
+        memcpy(&u, a, 4);
+        memcpy(&v, b, 4);
+        memcpy(&s, a + n - 4, 4);
+        memcpy(&t, b + n - 4, 4);
+        return u == v && s == t;
+    }
+    for (size_t i = 0; i < n; i++)
+        if (a[i] != b[i]) return false;
+    return true;
 }
 
 #endif

@@ -118,7 +118,34 @@ struct ne_decode_opts {
     bool no_series_cache; /* LINE: parse every line's series in full instead
                              of reusing the tags of an earlier line with the
                              same series text (the result is the same) */
+    struct ne_series_memo *memo; /* LINE: series of earlier payloads (see
+                                    below); NULL: none. Ignored with
+                                    no_series_cache. */
 };
+
+/* A memo of line-protocol series across payloads: each series text (the
+ * measurement and tag section of a line, as sent) with its decoded
+ * measurement and tags, so a later payload's line with the same text
+ * skips parsing, sorting and copying them. For a source that decodes
+ * payload after payload from the same devices into batches it writes and
+ * then resets, such as an HTTP writer. The result of ne_decode is the same
+ * with or without it.
+ *
+ * Ownership: the caller owns the memo and passes it in opts->memo to one
+ * ne_decode at a time. Points decoded with it hold views into it: they
+ * stay valid until the next ne_decode with the same memo (which may start
+ * it over) or ne_series_memo_free. It holds at most max_bytes (0: 4 MiB);
+ * once full it takes no new series, and is started over when it found
+ * fewer than one in nine of the series a whole payload looked up. */
+struct ne_series_memo;
+
+/* Makes an empty memo. Returns 0 or NE_ENOMEM (*out NULL). */
+int ne_series_memo_new(size_t max_bytes, struct ne_series_memo **out);
+/* Frees the memo (NULL is fine). */
+void ne_series_memo_free(struct ne_series_memo *m);
+/* Bytes the memo holds now; series it holds now. */
+size_t ne_series_memo_bytes(const struct ne_series_memo *m);
+uint32_t ne_series_memo_count(const struct ne_series_memo *m);
 
 /* What happened. Filled by ne_decode (zeroed first). */
 struct ne_decode_report {

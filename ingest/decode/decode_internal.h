@@ -66,6 +66,7 @@ struct decode_ctx {
 
     struct decode_series *sc; /* LINE series cache (open addressing), or NULL */
     uint32_t sc_mask, sc_used;
+    struct ne_series_memo *memo; /* o->memo when LINE uses it, else NULL */
 
     /* Growable arrays start in the small buffers below, so a typical
      * single-record payload (one MQTT message) decodes without touching
@@ -113,6 +114,25 @@ int decode__grow(struct decode_ctx *c, void **arr, uint32_t *cap, size_t need, s
 /* Makes c->scratch at least n bytes. Returns 0 or NE_ENOMEM. */
 int decode__scratch(struct decode_ctx *c, size_t n);
 
+/* ---- series memo (decode_memo.c) ---------------------------------------- */
+
+/* Before a payload: starts the memo over when it was full for the whole
+ * last payload and found fewer than one in nine of its lookups, or when
+ * it was filled with other extra tags than o's. */
+void decode__memo_start(struct ne_series_memo *m, const struct ne_decode_opts *o);
+
+/* Looks up series text p[0..n) with hash h (decode_line.c's) and counts
+ * the lookup. On a hit sets the measurement and final tags (views into the
+ * memo) and returns true. */
+bool decode__memo_find(struct ne_series_memo *m, uint64_t h, const char *p, uint32_t n,
+                       struct ne_sv *meas, const struct ne_tag **tags, uint32_t *ntags);
+
+/* Remembers that series text p[0..n) (hash h) decoded to the complete
+ * point pt of b: copies the text, measurement and tags. Does nothing when
+ * the text is there already or the memo is full. */
+void decode__memo_put(struct ne_series_memo *m, uint64_t h, const char *p, uint32_t n,
+                      const struct ne_batch *b, const struct ne_point *pt);
+
 /* ---- numbers (decode_num.c) ---------------------------------------------- */
 
 /* Parses a decimal float p[0..n): [-+]?(digits[.digits*]|.digits)([eE][-+]?digits)?
@@ -123,35 +143,6 @@ int decode__float(const char *p, size_t n, double *out);
 /* Parses the longest number at p (same syntax as decode__float) and sets
  * *stop just past it. 0, NE_EPARSE (no digits, bad exponent), NE_ERANGE. */
 int decode__float_prefix(const char *p, const char *end, double *out, const char **stop);
-
-/* memcmp(a, b, n) == 0 for the short names of a payload (keys, series
- * texts) without a call: words, the last one overlapping, never a byte
- * past n. */
-static inline bool decode__same_bytes(const char *a, const char *b, size_t n)
-{
-    uint64_t x, y;
-    if (n >= 8) {
-        for (size_t i = 0; i + 8 < n; i += 8) {
-            memcpy(&x, a + i, 8);
-            memcpy(&y, b + i, 8);
-            if (x != y) return false;
-        }
-        memcpy(&x, a + n - 8, 8);
-        memcpy(&y, b + n - 8, 8);
-        return x == y;
-    }
-    if (n >= 4) {
-        uint32_t u, v, s, t;
-        memcpy(&u, a, 4);
-        memcpy(&v, b, 4);
-        memcpy(&s, a + n - 4, 4);
-        memcpy(&t, b + n - 4, 4);
-        return u == v && s == t;
-    }
-    for (size_t i = 0; i < n; i++)
-        if (a[i] != b[i]) return false;
-    return true;
-}
 
 /* True if the 8 bytes at p are all ASCII digits. */
 static inline bool decode__eight_digits(const char *p)

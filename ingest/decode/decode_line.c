@@ -348,7 +348,7 @@ static inline uint32_t key_as_guess(const struct lp *L, const char *p, struct ne
 {
     if (guess.n == 0 || guess.p < L->begin || guess.p >= L->end) return 0;
     if ((size_t)(L->end - p) <= guess.n || p[guess.n] != '=') return 0;
-    return decode__same_bytes(p, guess.p, guess.n) ? guess.n : 0;
+    return ne_bytes_eq(p, guess.p, guess.n) ? guess.n : 0;
 }
 
 /* Parses the fields at p. like, when not NULL, is an earlier point of the
@@ -498,7 +498,7 @@ static struct decode_series *sc_slot(struct decode_ctx *c, uint64_t h, const cha
 {
     for (uint32_t i = (uint32_t)h & c->sc_mask;; i = (i + 1) & c->sc_mask) {
         struct decode_series *e = &c->sc[i];
-        if (!e->h || (e->h == h && e->len == n && decode__same_bytes(e->text, p, n))) return e;
+        if (!e->h || (e->h == h && e->len == n && ne_bytes_eq(e->text, p, n))) return e;
     }
 }
 
@@ -552,28 +552,62 @@ static int parse_rest(struct lp *L, const char **pp, const char *p, struct ne_sv
     return 0;
 }
 
+/* parse_line for a line whose series text [line start, series_end) is not
+ * in this payload's cache (slot: its free slot there, or NULL before the
+ * cache is made; h its hash): when
+ * the memo of earlier payloads has it, the point begins with its decoded
+ * tags; else the line is parsed in full. */
+static int parse_line_full(struct lp *L, const char **pp, struct decode_series *slot, uint64_t h,
+                           const char *series_end);
+
+static int parse_memo_line(struct lp *L, const char **pp, const char *series_end,
+                           struct decode_series *slot, uint64_t h)
+{
+    struct decode_ctx *c = L->c;
+    const char *s = *pp;
+    uint32_t n = (uint32_t)(series_end - s);
+    struct ne_sv meas;
+    const struct ne_tag *tags;
+    uint32_t ntags;
+    if (!decode__memo_find(c->memo, h, s, n, &meas, &tags, &ntags))
+        return parse_line_full(L, pp, slot, h, series_end);
+    if (ne_batch_begin_tags(c->b, meas, tags, ntags, NE_TS_UNSET) != 0) return NE_ENOMEM;
+    int rc = parse_rest(L, pp, series_end, meas, NULL);
+    if (rc == 0 && slot) sc_put(c, slot, h, s, n);
+    return rc;
+}
+
 /* Parses the line at p. Returns 0 (point added), 1 (bad: L->why), or
  * NE_ENOMEM. *pp is left at the line's end when it succeeds. */
 static int parse_line(struct lp *L, const char **pp)
 {
     struct decode_ctx *c = L->c;
-    const char *p = *pp, *end = L->end, *s = p, *series_end = NULL;
-    struct decode_series *slot = NULL;
-    uint64_t h = 0;
+    const char *s = *pp, *end = L->end;
+    if (!c->sc && !c->memo) return parse_line_full(L, pp, NULL, 0, NULL);
     bool esc = false;
-    if (c->sc) {
-        series_end = scan_name(p, end, C_SPACE, &esc);
-        if (series_end < end && *series_end == ' ') {
-            h = sc_hash(s, (size_t)(series_end - s));
-            slot = sc_slot(c, h, s, (uint32_t)(series_end - s));
-            if (slot->h) {
-                if (ne_batch_begin_same(c->b, slot->pt, NE_TS_UNSET) != 0) return NE_ENOMEM;
-                const struct ne_point *like = &c->b->pts[slot->pt];
-                return parse_rest(L, pp, series_end, like->meas, like);
-            }
-        }
-        esc = false;
+    const char *series_end = scan_name(s, end, C_SPACE, &esc);
+    if (series_end == end || *series_end != ' ') return parse_line_full(L, pp, NULL, 0, NULL);
+    uint64_t h = sc_hash(s, (size_t)(series_end - s));
+    /* no cache before the first line is parsed */
+    struct decode_series *slot = c->sc ? sc_slot(c, h, s, (uint32_t)(series_end - s)) : NULL;
+    if (slot && slot->h) {
+        if (ne_batch_begin_same(c->b, slot->pt, NE_TS_UNSET) != 0) return NE_ENOMEM;
+        const struct ne_point *like = &c->b->pts[slot->pt];
+        return parse_rest(L, pp, series_end, like->meas, like);
     }
+    if (c->memo) return parse_memo_line(L, pp, series_end, slot, h);
+    return parse_line_full(L, pp, slot, h, series_end);
+}
+
+/* The line at *pp parsed in full; when series_end is not NULL, its series
+ * text [*pp, series_end) (hash h) goes into the memo, and into the
+ * payload's cache at slot when that is not NULL. */
+static int parse_line_full(struct lp *L, const char **pp, struct decode_series *slot, uint64_t h,
+                           const char *series_end)
+{
+    struct decode_ctx *c = L->c;
+    const char *p = *pp, *end = L->end, *s = p;
+    bool esc = false;
     p = scan_name(p, end, C_COMMA | C_SPACE, &esc);
     if (p == s) return bad(L, "missing measurement");
     if (p == end || *p == '\n') return bad(L, "missing fields");
@@ -583,8 +617,11 @@ static int parse_line(struct lp *L, const char **pp)
     if (rc != 0) return rc;
     const char *tags_end = p;
     rc = parse_rest(L, pp, p, meas, NULL);
-    if (rc == 0 && slot && tags_end == series_end)
-        sc_put(c, slot, h, s, (uint32_t)(series_end - s));
+    if (rc == 0 && series_end && tags_end == series_end) {
+        uint32_t n = (uint32_t)(series_end - s);
+        if (slot) sc_put(c, slot, h, s, n);
+        if (c->memo) decode__memo_put(c->memo, h, s, n, c->b, &c->b->pts[c->b->npts - 1]);
+    }
     return rc;
 }
 
@@ -658,6 +695,10 @@ int decode__line(struct decode_ctx *c, const char *buf, size_t len)
     struct lp L = {.c = c, .begin = buf, .end = buf + len, .lineno = 1};
     const char *p = buf, *end = buf + len;
     bool reserved = false;
+    if (c->o->memo && !c->o->no_series_cache) {
+        decode__memo_start(c->o->memo, c->o);
+        c->memo = c->o->memo;
+    }
     while (p < end) {
         while (p < end && (*p == ' ' || *p == '\t' || *p == '\r'))
             p++;

@@ -5,6 +5,7 @@ list(APPEND NE_INGEST_SOURCES
   decode/decode.c
   decode/decode_num.c
   decode/decode_line.c
+  decode/decode_memo.c
   decode/decode_json.c
   decode/decode_cbor.c
   decode/decode_obj.c

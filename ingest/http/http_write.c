@@ -341,6 +341,7 @@ static int write_body(struct wctx *w, const struct ne_ingest_sink *sink, const c
     memset(&o, 0, sizeof o);
     o.format = NE_PAYLOAD_LINE;
     o.precision_ns = prec;
+    o.memo = w->o->memo;
     struct ne_batch own, *b = w->o->batch;
     if (b) {
         ne_batch_reset(b);

@@ -62,6 +62,10 @@ struct ne_http_write_opts {
      * for the call): it is reset before and after use, so its arrays are
      * reused rather than allocated, faulted in and freed per request. */
     struct ne_batch *batch;
+    /* NULL, or a series memo the caller keeps between requests with the
+     * batch (borrowed for the call, see ne_series_memo in decode.h): lines
+     * of series seen in earlier requests skip parsing their tags. */
+    struct ne_series_memo *memo;
 };
 
 /* One request. Everything is borrowed for the duration of the call. */

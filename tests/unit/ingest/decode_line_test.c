@@ -1,10 +1,12 @@
 /*
  * decode_line_test.c - line protocol: every value type, escapes, precisions,
  * comments, CRLF, the exact error messages, partial writes and the reuse
- * of a repeated series' tags.
+ * of a repeated series' tags, within a payload and across payloads.
  */
 #include <float.h>
+#include <stdbool.h>
 #include <stdint.h>
+#include <stdlib.h>
 
 #include "decode_util.h"
 #include "t.h"
@@ -551,6 +553,165 @@ static void test_many_series_cache_grows(void)
     ne_batch_free(&cached);
 }
 
+/* True if view v lies inside buf[0..n). */
+static bool sv_inside(struct ne_sv v, const char *buf, size_t n)
+{
+    return v.p >= buf && v.p + v.n <= buf + n;
+}
+
+/* Decodes text from a fresh heap copy with o (memo or not) into b, then
+ * scribbles over the copy: a point still reading the payload shows it. */
+static int dec_copy(const struct ne_decode_opts *o, const char *text, struct ne_batch *b,
+                    struct ne_decode_report *r, char **copy)
+{
+    size_t n = strlen(text);
+    *copy = malloc(n + 1);
+    memcpy(*copy, text, n + 1);
+    ne_batch_reset(b);
+    return ne_decode(o, *copy, n, b, r);
+}
+
+/* A series memo carries decoded series from one payload to the next: the
+ * second payload's points are those of a full parse, their tags come
+ * from the memo (not the payload, not the batch), and other option tags
+ * start it over. */
+static void test_memo_across_payloads(void)
+{
+    static const char first[] = "m\\ x,b=2,a=1,a=3 v=1 1\n"
+                                "q,t=a\\,b\\ c\\=d v=7 7\n"
+                                "q v=13 13\n"
+                                "bad,t= v=1 11\n";
+    static const char second[] = "zz,k=v v=0 0\n"                 /* new series */
+                                 "m\\ x,b=2,a=1,a=3 v=2,w=\"s\" 2\n" /* from the memo */
+                                 "m\\ x,b=2,a=1,a=3 v=oops 4\n"     /* bad, memo series */
+                                 "m\\ x,b=2,a=1,a=3 time=1 5\n"
+                                 "q,t=a\\,b\\ c\\=d v=8,u=1i 8\n"
+                                 "q,t=a\\,b\\ c\\=d v=8,v=9 9\n"     /* duplicate key */
+                                 "q v=14 14\n"
+                                 "bad,t= v=1 12\n"
+                                 "m\\ x,b=2,a=1,a=3 v=3 3\n";       /* in this payload now */
+    struct ne_tag tags[] = {{NE_SV("dev"), NE_SV("opt")}};
+    struct ne_tag other[] = {{NE_SV("dev"), NE_SV("other")}};
+    struct ne_decode_opts o;
+    memset(&o, 0, sizeof o);
+    o.tags = tags;
+    o.ntags = 1;
+    struct ne_series_memo *memo = NULL;
+    T_OK(ne_series_memo_new(0, &memo));
+    struct ne_batch full, memod;
+    struct ne_decode_report rf, rm;
+    ne_batch_init(&full);
+    ne_batch_init(&memod);
+    char *c1 = NULL, *c2 = NULL, *c3 = NULL;
+    o.memo = memo;
+    T_EQ_INT(dec_copy(&o, first, &memod, &rm, &c1), NE_EPARSE);
+    T_EQ_INT(ne_series_memo_count(memo), 3);
+    memset(c1, '#', strlen(first)); /* the memo holds copies */
+    T_EQ_INT(dec_copy(&o, second, &memod, &rm, &c2), NE_EPARSE);
+    o.memo = NULL;
+    T_EQ_INT(ne_decode(&o, second, strlen(second), &full, &rf), NE_EPARSE);
+    T_EQ_INT(rf.points, 6);
+    T_EQ_INT(rm.points, rf.points);
+    T_EQ_INT(rm.values, rf.values);
+    T_EQ_INT(rm.bad, rf.bad);
+    T_EQ_INT(rm.first_record, rf.first_record);
+    T_EQ_STR(rm.first_error, rf.first_error);
+    same_points(&full, &memod);
+    /* point 1 (line 2) took its tags from the memo; line 9 shares them */
+    const struct ne_tag *t1 = ne_point_tags(&memod, &memod.pts[1]);
+    T_EQ_INT(memod.pts[1].ntags, 3); /* a=3, b=2, dev=opt */
+    for (uint32_t i = 0; i < memod.pts[1].ntags; i++)
+        T_CHECK(!sv_inside(t1[i].key, c2, strlen(second)) &&
+                !sv_inside(t1[i].val, c2, strlen(second)));
+    T_CHECK(!sv_inside(memod.pts[1].meas, c2, strlen(second)));
+    T_EQ_INT(memod.pts[5].tag0, memod.pts[1].tag0);
+    T_EQ_STR(find_tag(&memod, 2, "t"), "a,b c=d");
+    T_EQ_INT(memod.pts[3].nfields, 1);
+    T_EQ_INT(ne_series_memo_count(memo), 4); /* zz joined */
+    /* other option tags: the memo starts over, the tags are the new ones */
+    o.tags = other;
+    o.memo = memo;
+    T_EQ_INT(dec_copy(&o, second, &memod, &rm, &c3), NE_EPARSE);
+    T_EQ_STR(find_tag(&memod, 1, "dev"), "other");
+    T_EQ_STR(find_tag(&memod, 2, "dev"), "other");
+    T_EQ_INT(ne_series_memo_count(memo), 4);
+    free(c1);
+    free(c2);
+    free(c3);
+    ne_series_memo_free(memo);
+    ne_batch_free(&full);
+    ne_batch_free(&memod);
+}
+
+/* Lines "m,dev=<prefix><i>,site=s<i%7> v=<i> 1" for i in [from, to). */
+static size_t series_lines(char *out, size_t cap, const char *prefix, int from, int to)
+{
+    size_t n = 0;
+    for (int i = from; i < to; i++)
+        n += (size_t)snprintf(out + n, cap - n, "m,dev=%s%d,site=s%d v=%d 1\n", prefix, i, i % 7,
+                              i);
+    return n;
+}
+
+/* Decodes text with memo; checks the points equal a full parse's and
+ * sets *from_memo when the first point's tags came from the memo. */
+static void memo_decode(struct ne_series_memo *memo, const char *text, size_t n, bool *from_memo)
+{
+    struct ne_decode_opts o;
+    memset(&o, 0, sizeof o);
+    struct ne_batch full, memod;
+    ne_batch_init(&full);
+    ne_batch_init(&memod);
+    struct ne_decode_report rf, rm;
+    T_OK(ne_decode(&o, text, n, &full, &rf));
+    o.memo = memo;
+    T_OK(ne_decode(&o, text, n, &memod, &rm));
+    T_EQ_INT(rm.points, rf.points);
+    same_points(&full, &memod);
+    *from_memo = memod.npts && memod.pts[0].ntags &&
+                 !sv_inside(ne_point_tags(&memod, &memod.pts[0])[0].val, text, n);
+    ne_batch_free(&full);
+    ne_batch_free(&memod);
+}
+
+/* A memo too small for the series stops taking them and still decodes
+ * every line as a full parse does. Full, it is kept while it finds a fair
+ * share of a payload's series, and started over after a payload of other
+ * series. */
+static void test_memo_full_keeps_or_starts_over(void)
+{
+    enum { SERIES = 1500 };
+    static char in[SERIES * 2 * 64];
+    struct ne_series_memo *memo = NULL;
+    bool hit = true;
+    T_OK(ne_series_memo_new(96 * 1024, &memo));
+    size_t n = series_lines(in, sizeof in, "d", 0, SERIES);
+    memo_decode(memo, in, n, &hit);
+    T_CHECK(!hit);
+    uint32_t held = ne_series_memo_count(memo);
+    T_CHECK(held > 100 && held < SERIES - 1);
+    T_CHECK(ne_series_memo_bytes(memo) <= 96 * 1024);
+    /* the series it holds and three times as many new ones: kept */
+    n = series_lines(in, sizeof in, "d", 0, (int)held);
+    n += series_lines(in + n, sizeof in - n, "x", 0, 3 * (int)held);
+    for (int round = 0; round < 3; round++) {
+        memo_decode(memo, in, n, &hit);
+        T_CHECK(hit);
+    }
+    T_EQ_INT(ne_series_memo_count(memo), held);
+    /* other series only: it finds none, so the next payload starts it
+     * over and fills it with its own series */
+    n = series_lines(in, sizeof in, "e", 0, SERIES);
+    memo_decode(memo, in, n, &hit);
+    T_CHECK(!hit);
+    memo_decode(memo, in, n, &hit);
+    T_CHECK(!hit);
+    n = series_lines(in, sizeof in, "e", 0, 1);
+    memo_decode(memo, in, n, &hit);
+    T_CHECK(hit);
+    ne_series_memo_free(memo);
+}
+
 int main(void)
 {
     ne_batch_init(&B);
@@ -573,6 +734,8 @@ int main(void)
     T_RUN(test_appends_to_existing_batch);
     T_RUN(test_repeated_series_as_full_parse);
     T_RUN(test_many_series_cache_grows);
+    T_RUN(test_memo_across_payloads);
+    T_RUN(test_memo_full_keeps_or_starts_over);
     ne_batch_free(&B);
     return t_done();
 }
