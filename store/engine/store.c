@@ -949,7 +949,10 @@ static int write_segment(struct ne_store *s, struct eng_memtable *m, struct colr
                               .wal_seq_min = m->seq_min,
                               .wal_seq_max = m->seq_max,
                               .align_ns = ENG_BLOCK_GRID_NS,
-                              .align_min = ENG_BLOCK_GRID_MIN};
+                              .align_min = ENG_BLOCK_GRID_MIN,
+                              /* compaction merges flushes within the hour
+                               * (compact.c), at rest too */
+                              .footer_raw = true};
     struct ne_segw *w = NULL;
     struct conv cv = {0};
     int rc = ne_segw_open(s->seg_dir, id, &so, &w);

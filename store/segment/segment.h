@@ -136,6 +136,11 @@ struct ne_segw_opts {
      * many tiny blocks. Nothing in the file records it. */
     int64_t align_ns;
     uint32_t align_min;
+    /* Store the footer as it is, without zstd (else zstd when that is
+     * smaller): for a segment that is merged again soon, such as a
+     * memtable flush, which then neither pays the compression nor, when
+     * the segment is opened, the decompression. */
+    bool footer_raw;
 };
 
 struct ne_segw; /* opaque */

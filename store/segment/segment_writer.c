@@ -87,6 +87,7 @@ struct ne_segw {
     uint32_t block_points;
     int64_t align_ns;   /* block time grid (0: none), see struct ne_segw_opts */
     uint32_t align_min; /* >= 1 */
+    bool footer_raw;    /* no zstd for the footer */
     struct ne_codec_opts copts;
     uint64_t wal_seq_min, wal_seq_max;
     struct ne_buf dbs; /* serialised: uv ndbs, names */
@@ -295,6 +296,7 @@ static int writer_alloc(const char *dir, uint64_t seg_id, const struct ne_segw_o
     w->block_points = (o && o->block_points) ? o->block_points : NE_SEG_BLOCK_POINTS;
     w->align_ns = o ? o->align_ns : 0;
     w->align_min = (o && o->align_min) ? o->align_min : 1;
+    w->footer_raw = o && o->footer_raw;
     if (o && o->codec)
         w->copts = *o->codec;
     else
@@ -755,7 +757,7 @@ static int put_footer(struct ne_segw *w)
     int rc = build_footer(w, &raw);
     const struct ne_buf *stored = &raw;
     size_t bound = ZSTD_compressBound(raw.len);
-    if (!rc && raw.len >= 256 && !ne_buf_reserve(&z, bound)) {
+    if (!rc && !w->footer_raw && raw.len >= 256 && !ne_buf_reserve(&z, bound)) {
         size_t zn = ZSTD_compress(z.p, bound, raw.p, raw.len, FOOTER_ZSTD_LEVEL);
         if (!ZSTD_isError(zn) && zn < raw.len) {
             z.len = zn;

@@ -197,6 +197,49 @@ static void test_roundtrip_many(void)
     free_cols(cols, NCOL);
 }
 
+/* The footer's stored and raw lengths from the tail of segment id. */
+static void footer_lengths(uint64_t id, uint32_t *stored, uint32_t *raw)
+{
+    char path[512];
+    uint8_t t[40]; /* the tail: footer offset, stored and raw lengths, ... */
+    *stored = *raw = 0;
+    T_OK(ne_seg_path(path, sizeof path, g_dir, id));
+    FILE *f = fopen(path, "rb");
+    T_CHECK(f != NULL);
+    if (!f) return;
+    T_CHECK(fseek(f, -(long)sizeof t, SEEK_END) == 0 && fread(t, 1, sizeof t, f) == sizeof t);
+    fclose(f);
+    *stored = (uint32_t)t[8] | (uint32_t)t[9] << 8 | (uint32_t)t[10] << 16 | (uint32_t)t[11] << 24;
+    *raw = (uint32_t)t[12] | (uint32_t)t[13] << 8 | (uint32_t)t[14] << 16 | (uint32_t)t[15] << 24;
+}
+
+/* footer_raw stores the footer without zstd; the segment reads back the
+ * same, and the same columns with a compressed footer are smaller. */
+static void test_footer_raw(void)
+{
+    static struct tl_col cols[NCOL];
+    make_cols(cols, 2000);
+    const char *dbs[] = {"plant", "lab"};
+    struct ne_segw_opts o = {.block_points = 128, .dbs = dbs, .ndbs = 2};
+    struct ne_seg_info zi, ri;
+    T_OK(tl_write(g_dir, 810, cols, NCOL, &o, &zi));
+    o.footer_raw = true;
+    T_OK(tl_write(g_dir, 811, cols, NCOL, &o, &ri));
+    uint32_t zs, zr, rs, rr;
+    footer_lengths(810, &zs, &zr);
+    footer_lengths(811, &rs, &rr);
+    T_CHECK(zs < zr);
+    T_EQ_INT(rs, rr);
+    T_EQ_INT(rr, zr);
+    T_EQ_U64(ri.file_bytes - zi.file_bytes, rs - zs);
+    struct ne_seg *r = tl_open(g_dir, 811);
+    T_CHECK(r != NULL);
+    for (uint32_t k = 0; r && k < NCOL && !t_cur_failed; k++)
+        check_col(r, k, &cols[k], 128);
+    ne_seg_close(&r);
+    free_cols(cols, NCOL);
+}
+
 /* Field names are kept once per distinct name while there are few, copied
  * past that: 3 series x 200 names (more than the distinct names the reader
  * shares), each column's name, stats and points must read back. */
@@ -741,6 +784,7 @@ int main(void)
         return 1;
     T_RUN(test_roundtrip_many);
     T_RUN(test_many_field_names);
+    T_RUN(test_footer_raw);
     T_RUN(test_streaming_chunks);
     T_RUN(test_time_grid);
     T_RUN(test_find_and_range);
