@@ -581,15 +581,15 @@ static void test_memo_across_payloads(void)
                                 "q,t=a\\,b\\ c\\=d v=7 7\n"
                                 "q v=13 13\n"
                                 "bad,t= v=1 11\n";
-    static const char second[] = "zz,k=v v=0 0\n"                 /* new series */
+    static const char second[] = "zz,k=v v=0 0\n"                    /* new series */
                                  "m\\ x,b=2,a=1,a=3 v=2,w=\"s\" 2\n" /* from the memo */
-                                 "m\\ x,b=2,a=1,a=3 v=oops 4\n"     /* bad, memo series */
+                                 "m\\ x,b=2,a=1,a=3 v=oops 4\n"      /* bad, memo series */
                                  "m\\ x,b=2,a=1,a=3 time=1 5\n"
                                  "q,t=a\\,b\\ c\\=d v=8,u=1i 8\n"
-                                 "q,t=a\\,b\\ c\\=d v=8,v=9 9\n"     /* duplicate key */
+                                 "q,t=a\\,b\\ c\\=d v=8,v=9 9\n" /* duplicate key */
                                  "q v=14 14\n"
                                  "bad,t= v=1 12\n"
-                                 "m\\ x,b=2,a=1,a=3 v=3 3\n";       /* in this payload now */
+                                 "m\\ x,b=2,a=1,a=3 v=3 3\n"; /* in this payload now */
     struct ne_tag tags[] = {{NE_SV("dev"), NE_SV("opt")}};
     struct ne_tag other[] = {{NE_SV("dev"), NE_SV("other")}};
     struct ne_decode_opts o;
@@ -648,8 +648,8 @@ static size_t series_lines(char *out, size_t cap, const char *prefix, int from, 
 {
     size_t n = 0;
     for (int i = from; i < to; i++)
-        n += (size_t)snprintf(out + n, cap - n, "m,dev=%s%d,site=s%d v=%d 1\n", prefix, i, i % 7,
-                              i);
+        n +=
+            (size_t)snprintf(out + n, cap - n, "m,dev=%s%d,site=s%d v=%d 1\n", prefix, i, i % 7, i);
     return n;
 }
 
