@@ -97,6 +97,13 @@ struct wbufs {
 
 #define WBUFS_KEEP_BYTES (16u << 20)
 
+/* libmicrohttpd's memory per connection (its default is 32 KiB): the
+ * headers, then what one read of a body takes. A 1.6 MB write body of
+ * 5,000 I1 lines arrives in about 23 reads instead of 90 (each a receive
+ * and an epoll wait). Pages are touched only as large bodies need them,
+ * and stay with the connection: 128 KiB at most per open connection. */
+#define CONN_MEMORY (128u * 1024)
+
 /* What a handler answers. body is owned (ne_malloc) or NULL. */
 struct answer {
     int status;
@@ -1151,7 +1158,9 @@ int ne_admin_start(const struct ne_admin_opts *o, struct ne_admin **out)
     a->mhd = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ERROR_LOG,
                               0, NULL, NULL, on_request, a, MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log,
                               a, MHD_OPTION_LISTEN_SOCKET, (MHD_socket)fd,
-                              MHD_OPTION_THREAD_POOL_SIZE, threads, MHD_OPTION_CONNECTION_TIMEOUT,
+                              MHD_OPTION_THREAD_POOL_SIZE, threads,
+                              MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)CONN_MEMORY,
+                              MHD_OPTION_CONNECTION_TIMEOUT,
                               (unsigned)120, MHD_OPTION_CONNECTION_LIMIT, (unsigned)1024,
                               MHD_OPTION_NOTIFY_COMPLETED, on_completed, a, MHD_OPTION_END);
     if (!a->mhd) {
