@@ -575,7 +575,7 @@ static int point_store(struct wctx *c, const struct ne_batch *b, const struct ne
  * (decoders hand out one view per repeated key: line protocol does for
  * the points of a series that list their fields the same way), the
  * slots found for the first point serve it too, without comparing names.
- * Made only for a batch with such points (b->nsame); lives for one write,
+ * Made only for a batch with such points (b->nsame); used for one write,
  * under mu, so no series can be dropped and no slot change meanwhile. */
 struct same_series {
     struct eng_series *se;
@@ -589,27 +589,49 @@ struct same {
     int *fslots;
 };
 
-static void same_init(struct same *sm, const struct ne_batch *b)
+/* Tables larger than this go back after the write instead of being kept. */
+#define SAME_KEEP_BYTES (8u << 20)
+
+/* Makes *arr hold at least n entries of size elem (keeping it when it
+ * does). Returns false without memory. */
+static bool same_reserve(void **arr, size_t *cap, size_t n, size_t elem)
+{
+    if (n <= *cap) return true;
+    size_t nc = n + n / 4;
+    void *p = ne_realloc(*arr, nc * elem);
+    if (!p) return false;
+    *arr = p;
+    *cap = nc;
+    return true;
+}
+
+/* The tables for b from the store's kept ones (mu held). */
+static void same_init(struct same *sm, struct ne_store *s, const struct ne_batch *b)
 {
     sm->by_tag0 = NULL;
     sm->fslots = NULL;
     if (!b->nsame || !b->ntags) return;
-    sm->by_tag0 = ne_calloc(b->ntags, sizeof *sm->by_tag0);
-    sm->fslots = ne_malloc((size_t)b->nfields * sizeof *sm->fslots);
-    if (!sm->by_tag0 || !sm->fslots) { /* without memory, every point looks its series up */
-        ne_free(sm->by_tag0);
-        ne_free(sm->fslots);
-        sm->by_tag0 = NULL;
-        sm->fslots = NULL;
-        return;
-    }
+    if (!same_reserve(&s->same_tag0, &s->same_tag0_cap, b->ntags, sizeof *sm->by_tag0) ||
+        !same_reserve((void **)&s->same_fslots, &s->same_fslots_cap, b->nfields,
+                      sizeof *sm->fslots))
+        return; /* without memory, every point looks its series up */
+    sm->by_tag0 = s->same_tag0;
+    sm->fslots = s->same_fslots;
+    memset(sm->by_tag0, 0, (size_t)b->ntags * sizeof *sm->by_tag0);
     memset(sm->fslots, 0xff, (size_t)b->nfields * sizeof *sm->fslots);
 }
 
-static void same_free(struct same *sm)
+/* Lets the store keep the tables unless they grew past SAME_KEEP_BYTES. */
+static void same_done(struct ne_store *s)
 {
-    ne_free(sm->by_tag0);
-    ne_free(sm->fslots);
+    if (s->same_tag0_cap * sizeof(struct same_series) + s->same_fslots_cap * sizeof(int) <=
+        SAME_KEEP_BYTES)
+        return;
+    ne_free(s->same_tag0);
+    ne_free(s->same_fslots);
+    s->same_tag0 = NULL;
+    s->same_fslots = NULL;
+    s->same_tag0_cap = s->same_fslots_cap = 0;
 }
 
 /* The first point of p's series in b whose series was found, or NULL. */
@@ -661,7 +683,7 @@ static int write_points(struct wctx *c, const struct ne_batch *b)
     char why[200];
     int rc = 0;
     struct same sm;
-    same_init(&sm, b);
+    same_init(&sm, c->s, b);
     c->slots = c->slots0;
     c->cap_slots = sizeof c->slots0 / sizeof c->slots0[0];
     for (uint32_t i = 0; i < b->npts; i++) {
@@ -692,7 +714,7 @@ static int write_points(struct wctx *c, const struct ne_batch *b)
         if ((rc = point_store(c, b, p, se, ts))) break;
         same_put_fields(c, &sm, b, i);
     }
-    same_free(&sm);
+    same_done(c->s);
     if (c->slots != c->slots0) ne_free(c->slots);
     c->slots = NULL;
     return rc;
@@ -1538,6 +1560,8 @@ static void store_free(struct ne_store *s)
     ne_free(s->segs);
     eng_reap(s);
     eng_index_close(&s->ix);
+    ne_free(s->same_tag0);
+    ne_free(s->same_fslots);
     if (s->lock_fd >= 0) ne_fs_unlock_dir(s->lock_fd);
     pthread_mutex_destroy(&s->mu);
     pthread_cond_destroy(&s->cv);

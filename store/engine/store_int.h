@@ -53,6 +53,13 @@ struct ne_store {
     uint64_t flush_attempts; /* finished flush attempts */
     int flush_err;           /* of the last attempt */
     int wal_users;           /* writers waiting on the WAL outside mu */
+    /* write_points' tables of shared tag ranges and field slots (struct
+     * same in store.c), kept between writes under mu: a steady stream of
+     * batches reuses them instead of mapping and faulting them in again
+     * for every batch */
+    void *same_tag0;
+    int *same_fslots;
+    size_t same_tag0_cap, same_fslots_cap; /* entries */
 
     char **grave; /* paths of dead segments to unlink outside the lock */
     size_t ngrave, cap_grave;

@@ -177,6 +177,47 @@ static void test_shared_tags(void)
     eu_rmtree(g_dir);
 }
 
+/* The store keeps the tables of shared tag ranges between writes: a
+ * second batch laid out like the first, with other series at the same
+ * places, must reach its own series, not the first batch's. */
+static void test_shared_tags_next_batch(void)
+{
+    struct ne_store_opts o;
+    eu_opts(&o, t_tmpdir(g_dir, sizeof g_dir));
+    struct ne_store *s = eu_open(&o);
+    T_CHECK(s);
+    struct ne_batch b;
+    ne_batch_init(&b);
+    static const char *const devs[2][2] = {{"d0", "d1"}, {"e0", "e1"}};
+    for (int batch = 0; batch < 2; batch++) {
+        ne_batch_reset(&b);
+        for (int i = 0; i < 2; i++)
+            eu_point_f(&b, "env", "dev", devs[batch][i], "t", EU_T0, 100 * batch + i);
+        for (uint32_t i = 0; i < 2; i++) {
+            T_OK(ne_batch_begin_same(&b, i, EU_T0 + EU_SEC));
+            T_OK(ne_batch_field_f(&b, ne_sv_c("t"), 100 * batch + 10 + i));
+            T_OK(ne_batch_end(&b));
+        }
+        struct ne_write_result r;
+        T_OK(ne_store_write(s, "iot", &b, &r));
+        T_EQ_INT(r.accepted, 4);
+    }
+    struct eu_rows rows = {0};
+    T_OK(eu_scan(s, "iot", "env", "t", &rows));
+    T_EQ_U64(rows.n, 8);
+    for (size_t i = 0; i < rows.n; i++) {
+        T_CHECK(rows.tagval[i] != NULL);
+        if (!rows.tagval[i]) continue;
+        int batch = rows.tagval[i][0] == 'e', dev = rows.tagval[i][1] - '0';
+        int k = (int)((rows.ts[i] - EU_T0) / EU_SEC);
+        T_EQ_DBL(rows.f[i], 100.0 * batch + 10.0 * k + dev, 0);
+    }
+    eu_rows_free(&rows);
+    ne_batch_free(&b);
+    ne_store_close(&s);
+    eu_rmtree(g_dir);
+}
+
 /* Adds a point of the series of point like (ne_batch_begin_same) at
  * EU_T0 + k seconds with fields keys[i] = k * 10 + i, an integer where
  * is_int[i], else a float. */
@@ -775,6 +816,7 @@ int main(void)
     T_RUN(test_type_conflict);
     T_RUN(test_cardinality);
     T_RUN(test_shared_tags);
+    T_RUN(test_shared_tags_next_batch);
     T_RUN(test_shared_fields);
     T_RUN(test_late_points);
     T_RUN(test_future_and_late);
