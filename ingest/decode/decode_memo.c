@@ -209,7 +209,7 @@ void decode__memo_put(struct ne_series_memo *m, uint64_t h, const char *p, uint3
     struct memo_entry *e = memo_slot(m, h, p, n);
     if (e->h) return; /* already there */
     /* one block: the tag array, then the text, measurement and tag bytes */
-    const struct ne_tag *src = ne_point_tags(b, pt);
+    const struct ne_tag *src = pt->ntags ? ne_point_tags(b, pt) : NULL;
     size_t size = (size_t)pt->ntags * sizeof(struct ne_tag) + n + pt->meas.n;
     for (uint32_t i = 0; i < pt->ntags; i++)
         size += (size_t)src[i].key.n + src[i].val.n;

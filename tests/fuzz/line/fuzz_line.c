@@ -8,7 +8,11 @@
  *    requires) and decoded again, and must come back identical (names,
  *    tags, field types and bit-exact values, timestamp);
  *  - series cache: the input twice over (so its series repeat) decodes to
- *    the same report and points as with the cache turned off.
+ *    the same report and points as with the cache turned off;
+ *  - series memo: the input decoded once with a memo (from a copy then
+ *    overwritten), then again from another copy with the memo (and, for
+ *    half the inputs, other option tags), decodes to the same report and
+ *    points as without it.
  */
 #include <stdint.h>
 #include <stdio.h>
@@ -164,6 +168,55 @@ static void check_series_cache(const uint8_t *data, size_t size)
     free(twice);
 }
 
+/* Decodes a fresh copy of data with o; the copy is overwritten after. */
+static int decode_copy(const struct ne_decode_opts *o, const uint8_t *data, size_t size,
+                       struct ne_batch *b, struct ne_decode_report *r, char **copy)
+{
+    *copy = malloc(size + 1);
+    check(*copy != NULL, "malloc");
+    memcpy(*copy, data, size);
+    ne_batch_reset(b);
+    return ne_decode(o, *copy, size, b, r);
+}
+
+static void check_series_memo(const uint8_t *data, size_t size)
+{
+    static const struct ne_tag extra[] = {{{"t", 1}, {"x", 1}}};
+    struct ne_series_memo *memo = NULL;
+    check(ne_series_memo_new(size % 2 ? 4096 : 0, &memo) == 0, "memo");
+    struct ne_decode_opts o;
+    memset(&o, 0, sizeof o);
+    o.now_ns = 1;
+    o.memo = memo;
+    struct ne_batch a, b;
+    ne_batch_init(&a);
+    ne_batch_init(&b);
+    struct ne_decode_report ra, rb;
+    char *c1 = NULL, *c2 = NULL;
+    (void)decode_copy(&o, data, size, &a, &ra, &c1);
+    memset(c1, '#', size);
+    if (size && (data[0] & 1)) {
+        o.tags = extra;
+        o.ntags = 1;
+    }
+    int rca = decode_copy(&o, data, size, &a, &ra, &c2);
+    o.memo = NULL;
+    int rcb = ne_decode(&o, (const char *)data, size, &b, &rb);
+    check(rca == rcb, "series memo: return code differs");
+    check(ra.records == rb.records && ra.points == rb.points && ra.values == rb.values &&
+              ra.bad == rb.bad && ra.first_record == rb.first_record &&
+              strcmp(ra.first_error, rb.first_error) == 0,
+          "series memo: report differs");
+    check(a.npts == b.npts, "series memo: point count differs");
+    for (uint32_t i = 0; i < a.npts; i++)
+        same_point(&a, &a.pts[i], &b, &b.pts[i]);
+    ne_batch_free(&a);
+    ne_batch_free(&b);
+    ne_series_memo_free(memo);
+    free(c1);
+    free(c2);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     struct ne_decode_opts o;
@@ -202,5 +255,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     ne_batch_free(&b);
     ne_batch_free(&c);
     check_series_cache(data, size);
+    check_series_memo(data, size);
     return 0;
 }
