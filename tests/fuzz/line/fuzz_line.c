@@ -136,6 +136,24 @@ static void same_point(const struct ne_batch *a, const struct ne_point *p, const
     }
 }
 
+/* Two decodes of the same text (what names the second way) gave the same
+ * return code, report and points. */
+static void same_decode(const char *what, int rca, const struct ne_decode_report *ra,
+                        const struct ne_batch *a, int rcb, const struct ne_decode_report *rb,
+                        const struct ne_batch *b)
+{
+    char msg[96];
+    snprintf(msg, sizeof msg, "%s: return code, report or points differ", what);
+    check(rca == rcb, msg);
+    check(ra->records == rb->records && ra->points == rb->points && ra->values == rb->values &&
+              ra->bad == rb->bad && ra->first_record == rb->first_record &&
+              strcmp(ra->first_error, rb->first_error) == 0,
+          msg);
+    check(a->npts == b->npts, msg);
+    for (uint32_t i = 0; i < a->npts; i++)
+        same_point(a, &a->pts[i], b, &b->pts[i]);
+}
+
 /* Decodes the input twice over with and without the series cache. */
 static void check_series_cache(const uint8_t *data, size_t size)
 {
@@ -155,14 +173,7 @@ static void check_series_cache(const uint8_t *data, size_t size)
     int rca = ne_decode(&o, twice, n, &a, &ra);
     o.no_series_cache = true;
     int rcb = ne_decode(&o, twice, n, &b, &rb);
-    check(rca == rcb, "series cache: return code differs");
-    check(ra.records == rb.records && ra.points == rb.points && ra.values == rb.values &&
-              ra.bad == rb.bad && ra.first_record == rb.first_record &&
-              strcmp(ra.first_error, rb.first_error) == 0,
-          "series cache: report differs");
-    check(a.npts == b.npts, "series cache: point count differs");
-    for (uint32_t i = 0; i < a.npts; i++)
-        same_point(&a, &a.pts[i], &b, &b.pts[i]);
+    same_decode("series cache", rca, &ra, &a, rcb, &rb, &b);
     ne_batch_free(&a);
     ne_batch_free(&b);
     free(twice);
@@ -202,14 +213,7 @@ static void check_series_memo(const uint8_t *data, size_t size)
     int rca = decode_copy(&o, data, size, &a, &ra, &c2);
     o.memo = NULL;
     int rcb = ne_decode(&o, (const char *)data, size, &b, &rb);
-    check(rca == rcb, "series memo: return code differs");
-    check(ra.records == rb.records && ra.points == rb.points && ra.values == rb.values &&
-              ra.bad == rb.bad && ra.first_record == rb.first_record &&
-              strcmp(ra.first_error, rb.first_error) == 0,
-          "series memo: report differs");
-    check(a.npts == b.npts, "series memo: point count differs");
-    for (uint32_t i = 0; i < a.npts; i++)
-        same_point(&a, &a.pts[i], &b, &b.pts[i]);
+    same_decode("series memo", rca, &ra, &a, rcb, &rb, &b);
     ne_batch_free(&a);
     ne_batch_free(&b);
     ne_series_memo_free(memo);

@@ -432,6 +432,16 @@ static void test_appends_to_existing_batch(void)
     T_CHECK(sv_is(B.pts[1].meas, "b"));
 }
 
+/* The reports of two decodes of one text agree (counts, first error). */
+static void same_report(const struct ne_decode_report *a, const struct ne_decode_report *b)
+{
+    T_EQ_INT(a->points, b->points);
+    T_EQ_INT(a->values, b->values);
+    T_EQ_INT(a->bad, b->bad);
+    T_EQ_INT(a->first_record, b->first_record);
+    T_EQ_STR(a->first_error, b->first_error);
+}
+
 /* Every point of b and of c alike (names, tags, fields bit for bit, time). */
 static void same_points(const struct ne_batch *b, const struct ne_batch *c)
 {
@@ -498,11 +508,7 @@ static void test_repeated_series_as_full_parse(void)
     o.no_series_cache = false;
     T_EQ_INT(ne_decode(&o, in, strlen(in), &cached, &rc), NE_EPARSE);
     T_EQ_INT(rf.points, 14);
-    T_EQ_INT(rc.points, rf.points);
-    T_EQ_INT(rc.values, rf.values);
-    T_EQ_INT(rc.bad, rf.bad);
-    T_EQ_INT(rc.first_record, rf.first_record);
-    T_EQ_STR(rc.first_error, rf.first_error);
+    same_report(&rc, &rf);
     same_points(&full, &cached);
     /* the cache was used: line 7 shares the tags of line 2 */
     T_EQ_INT(cached.pts[3].tag0, cached.pts[1].tag0);
@@ -611,11 +617,7 @@ static void test_memo_across_payloads(void)
     o.memo = NULL;
     T_EQ_INT(ne_decode(&o, second, strlen(second), &full, &rf), NE_EPARSE);
     T_EQ_INT(rf.points, 6);
-    T_EQ_INT(rm.points, rf.points);
-    T_EQ_INT(rm.values, rf.values);
-    T_EQ_INT(rm.bad, rf.bad);
-    T_EQ_INT(rm.first_record, rf.first_record);
-    T_EQ_STR(rm.first_error, rf.first_error);
+    same_report(&rm, &rf);
     same_points(&full, &memod);
     /* point 1 (line 2) took its tags from the memo; line 9 shares them */
     const struct ne_tag *t1 = ne_point_tags(&memod, &memod.pts[1]);
