@@ -554,9 +554,9 @@ static int parse_rest(struct lp *L, const char **pp, const char *p, struct ne_sv
 
 /* parse_line for a line whose series text [line start, series_end) is not
  * in this payload's cache (slot: its free slot there, or NULL before the
- * cache is made; h its hash): when
- * the memo of earlier payloads has it, the point begins with its decoded
- * tags; else the line is parsed in full. */
+ * cache is made; h its hash): when the memo of earlier payloads has it,
+ * the point begins with its decoded tags; else the line is parsed in
+ * full. */
 static int parse_line_full(struct lp *L, const char **pp, struct decode_series *slot, uint64_t h,
                            const char *series_end);
 
