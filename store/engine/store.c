@@ -962,6 +962,18 @@ static const void *col_values(const struct eng_memtable *m, const struct eng_mco
     return cv->sv;
 }
 
+/* Whether a flush stores its footer without zstd: compaction merges the
+ * flushes of an hour once it is complete, and at rest (compact.c), so the
+ * larger footer lives minutes and its compression would be work for a
+ * file soon rewritten. Not with a disk budget, where every byte counts
+ * meanwhile (a flush of a few seconds of data is mostly footer, and
+ * retention would evict it before it is merged), nor when segments wait
+ * for a sink, which keeps them longer and may ship them as they are. */
+static bool flush_footer_raw(const struct ne_store *s)
+{
+    return s->o.retention_max_disk_bytes == 0 && !s->o.hold_for_sync;
+}
+
 static int write_segment(struct ne_store *s, struct eng_memtable *m, struct colref *order,
                          uint32_t ncols, const char *const *dbs, uint32_t ndbs, uint64_t id,
                          struct ne_seg_info *info)
@@ -972,9 +984,7 @@ static int write_segment(struct ne_store *s, struct eng_memtable *m, struct colr
                               .wal_seq_max = m->seq_max,
                               .align_ns = ENG_BLOCK_GRID_NS,
                               .align_min = ENG_BLOCK_GRID_MIN,
-                              /* compaction merges flushes within the hour
-                               * (compact.c), at rest too */
-                              .footer_raw = true};
+                              .footer_raw = flush_footer_raw(s)};
     struct ne_segw *w = NULL;
     struct conv cv = {0};
     int rc = ne_segw_open(s->seg_dir, id, &so, &w);

@@ -5,6 +5,7 @@
  * once a newer hour begins they merge in one run, each value re-encoded
  * once; once writes pause, what is left merges too. Steady writes make
  * flushes of steady size (no memtable full before it holds anything).
+ * A flush's footer is stored raw unless a disk budget or a sink holds.
  *
  * The policy is driven through eng_compact_once (the compactor's step);
  * the background compactor runs too, so every check holds whichever of the
@@ -190,11 +191,64 @@ static void test_steady_flush_sizes(void)
     eu_rmtree(g_dir);
 }
 
+/* Sets *raw when the footer of the one segment a flush of 200 series made
+ * is stored without zstd (its stored length, from the tail, is its raw
+ * length). */
+static void flush_footer_raw(const struct ne_store_opts *o, bool *raw)
+{
+    struct ne_store *s = NULL;
+    *raw = false;
+    T_OK(ne_store_open(o, &s));
+    static char dev[200][8]; /* the batch borrows the tag values */
+    struct ne_batch b;
+    ne_batch_init(&b);
+    for (int k = 0; k < 200; k++) {
+        snprintf(dev[k], sizeof dev[k], "d%03d", k);
+        eu_point_f(&b, "m", "dev", dev[k], "x", EU_T0, k);
+    }
+    struct ne_write_result r;
+    T_OK(ne_store_write(s, "iot", &b, &r));
+    ne_batch_free(&b);
+    T_OK(ne_store_flush(s));
+    struct ne_store_seg_desc d[4];
+    size_t n = ne_store_segments_after(s, 0, d, 4, NULL);
+    T_EQ_INT(n, 1);
+    uint8_t t[40]; /* the tail: footer offset, stored and raw lengths, ... */
+    FILE *f = n == 1 ? fopen(d[0].path, "rb") : NULL;
+    T_CHECK(f != NULL);
+    bool ok = f && fseek(f, -(long)sizeof t, SEEK_END) == 0 && fread(t, 1, sizeof t, f) == sizeof t;
+    if (f) fclose(f);
+    ne_store_close(&s);
+    eu_rmtree(o->data_dir);
+    T_CHECK(ok);
+    *raw = ok && memcmp(t + 8, t + 12, 4) == 0;
+}
+
+/* A flush stores its footer raw (compaction rewrites it soon), except
+ * with a disk budget or when segments wait for a sink. */
+static void test_flush_footer_raw(void)
+{
+    struct ne_store_opts o;
+    bool raw = false;
+    eu_opts(&o, t_tmpdir(g_dir, sizeof g_dir));
+    flush_footer_raw(&o, &raw);
+    T_CHECK(raw);
+    eu_opts(&o, t_tmpdir(g_dir, sizeof g_dir));
+    o.retention_max_disk_bytes = 1ull << 30;
+    flush_footer_raw(&o, &raw);
+    T_CHECK(!raw);
+    eu_opts(&o, t_tmpdir(g_dir, sizeof g_dir));
+    o.hold_for_sync = true;
+    flush_footer_raw(&o, &raw);
+    T_CHECK(!raw);
+}
+
 int main(void)
 {
     ne_log_set_level(NE_LOG_ERROR);
     T_RUN(test_open_cell_waits_then_merges);
     T_RUN(test_limit_merges_open_cell);
     T_RUN(test_steady_flush_sizes);
+    T_RUN(test_flush_footer_raw);
     return t_done();
 }
