@@ -88,6 +88,10 @@ int ne_agent_health_json(struct ne_agent *a, char **out, size_t *len,
 
 /* Module-internal helpers shared by the daemon and the CLI tools. */
 
+/* Whether source "mqtt" or "coap" is running, for a thread other than the
+ * one that starts and stops the modules (an HTTP thread). */
+bool agent__source_running(const struct ne_agent *a, const char *name);
+
 /* Fills o with the store options of cfg for the store in data_dir
  * (borrowed). */
 void agent__store_opts(const struct ne_config *cfg, const char *data_dir, struct ne_store_opts *o);

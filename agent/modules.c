@@ -34,6 +34,20 @@ const char *ne_agent_version_short(void)
 static char version_buf[128];
 static pthread_once_t version_once = PTHREAD_ONCE_INIT;
 
+/* a->mqtt and a->coap: set by the main thread as those modules start and
+ * stop, while the HTTP threads look at them for /health and /status.
+ * Published and taken back under this lock, and a health check runs under
+ * it, so a module is never stopped under a check that reads it. */
+static pthread_mutex_t sources_mu = PTHREAD_MUTEX_INITIALIZER;
+
+bool agent__source_running(const struct ne_agent *a, const char *name)
+{
+    pthread_mutex_lock(&sources_mu);
+    bool r = strcmp(name, "mqtt") == 0 ? a->mqtt != NULL : strcmp(name, "coap") == 0 && a->coap;
+    pthread_mutex_unlock(&sources_mu);
+    return r;
+}
+
 static void version_init(void)
 {
     if (NE_GIT_DESCRIBE[0])
@@ -254,14 +268,22 @@ static int mqtt_start(struct ne_agent *a)
     }
     o.subs = subs;
     o.nsubs = c->nsubs;
-    int rc = ne_mqtt_start(&o, &a->sink, &a->mqtt);
+    struct ne_mqtt *m = NULL;
+    int rc = ne_mqtt_start(&o, &a->sink, &m);
     ne_free(subs); /* ne_mqtt_start copied what it keeps */
+    pthread_mutex_lock(&sources_mu);
+    a->mqtt = m; /* NULL when it failed */
+    pthread_mutex_unlock(&sources_mu);
     return rc;
 }
 
 static void mqtt_stop(struct ne_agent *a)
 {
-    ne_mqtt_stop(&a->mqtt);
+    pthread_mutex_lock(&sources_mu);
+    struct ne_mqtt *m = a->mqtt;
+    a->mqtt = NULL;
+    pthread_mutex_unlock(&sources_mu);
+    ne_mqtt_stop(&m);
 }
 
 static void mqtt_health(struct ne_agent *a, struct ne_health *h)
@@ -313,7 +335,11 @@ static int coap_start(struct ne_agent *a)
     o.npsk = c->npsk;
     o.paths = paths;
     o.npaths = c->npaths;
-    rc = ne_coap_start(&o, &a->sink, &a->coap); /* logs a bind failure itself */
+    struct ne_coap *cs = NULL;
+    rc = ne_coap_start(&o, &a->sink, &cs); /* logs a bind failure itself */
+    pthread_mutex_lock(&sources_mu);
+    a->coap = cs; /* NULL when it failed */
+    pthread_mutex_unlock(&sources_mu);
 out:
     ne_free(psk);
     ne_free(paths);
@@ -322,7 +348,11 @@ out:
 
 static void coap_stop(struct ne_agent *a)
 {
-    ne_coap_stop(&a->coap);
+    pthread_mutex_lock(&sources_mu);
+    struct ne_coap *cs = a->coap;
+    a->coap = NULL;
+    pthread_mutex_unlock(&sources_mu);
+    ne_coap_stop(&cs);
 }
 
 static void coap_health(struct ne_agent *a, struct ne_health *h)
@@ -350,6 +380,7 @@ static bool is_source(const char *name)
     return strcmp(name, "mqtt") == 0 || strcmp(name, "coap") == 0;
 }
 
+/* sources_mu held by the caller for the sources. */
 static bool module_running(const struct ne_agent *a, const char *name)
 {
     if (strcmp(name, "store") == 0) return a->store != NULL;
@@ -369,11 +400,16 @@ int ne_agent_health_json(struct ne_agent *a, char **out, size_t *len, enum ne_he
     bool first = true;
     for (size_t i = 0; ne_agent_modules[i]; i++) {
         const struct ne_module_ops *m = ne_agent_modules[i];
-        if (!m->health || !module_running(a, m->name)) continue;
+        bool source = is_source(m->name);
+        if (!m->health) continue;
+        if (source) pthread_mutex_lock(&sources_mu);
+        bool running = module_running(a, m->name);
         struct ne_health h;
         memset(&h, 0, sizeof(h));
-        m->health(a, &h);
-        if (is_source(m->name) && h.status > NE_HEALTH_DEGRADED) h.status = NE_HEALTH_DEGRADED;
+        if (running) m->health(a, &h);
+        if (source) pthread_mutex_unlock(&sources_mu);
+        if (!running) continue;
+        if (source && h.status > NE_HEALTH_DEGRADED) h.status = NE_HEALTH_DEGRADED;
         if (h.status > worst) worst = h.status;
         agent__sb_str(&b, first ? "{\"name\":" : ",{\"name\":");
         first = false;

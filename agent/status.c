@@ -94,8 +94,8 @@ int agent__status_json(struct ne_agent *a, bool auth, struct agent__sbuf *b)
     put_bool(b, "auth", auth, true);
     agent__sb_str(b, ",\"sources\":{");
     put_bool(b, "http", cfg->http.enabled, false);
-    put_bool(b, "mqtt", a->mqtt != NULL, true);
-    put_bool(b, "coap", a->coap != NULL, true);
+    put_bool(b, "mqtt", agent__source_running(a, "mqtt"), true);
+    put_bool(b, "coap", agent__source_running(a, "coap"), true);
     agent__sb_str(b, "}");
     put_bool(b, "cluster", agent__cluster_running(a), true);
     put_sinks(b, cfg);
