@@ -149,14 +149,20 @@ def one_run(args, work, nvals):
         shutil.rmtree(tmp, ignore_errors=True)
 
 
-def main():
-    ap = argparse.ArgumentParser()
+def common_args(ap, batch):
+    """The options every import benchmark here takes: the server binary,
+    the line-protocol file, lines per write, runs, callgrind output."""
     ap.add_argument("--neoedge", required=True)
     ap.add_argument("--file", required=True)
-    ap.add_argument("--conns", type=int, default=2)
-    ap.add_argument("--batch", type=int, default=5000)
+    ap.add_argument("--batch", type=int, default=batch)
     ap.add_argument("--repeat", type=int, default=1)
     ap.add_argument("--callgrind")
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    common_args(ap, 5000)
+    ap.add_argument("--conns", type=int, default=2)
     ap.add_argument("--quiet", type=float,
                     help="seconds without a change in the data dir that count as settled "
                     "(default 3, 20 under callgrind, where a merge takes that long)")

@@ -98,12 +98,8 @@ def one_run(args, work, nvals):
 
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("--neoedge", required=True)
-    ap.add_argument("--file", required=True)
+    ingest_cpu.common_args(ap, 1000)
     ap.add_argument("--flush-every", type=int, default=600, help="seconds of data time")
-    ap.add_argument("--batch", type=int, default=1000)
-    ap.add_argument("--repeat", type=int, default=1)
-    ap.add_argument("--callgrind")
     args = ap.parse_args()
     work = load.batches(args.file, args.batch)
     nvals = sum(n for _, n in work)
