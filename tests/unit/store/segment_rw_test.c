@@ -300,14 +300,16 @@ static void test_streaming_chunks(void)
     T_OK(ne_seg_path(p2, sizeof p2, g_dir, id2));
     T_OK(ne_fs_read_all(p1, &a, &na));
     T_OK(ne_fs_read_all(p2, &b, &nb));
-    T_EQ_U64(na, nb);
-    /* only the segment id differs: header bytes 8..23, footer and tail */
+    /* only the segment id differs: header bytes 8..23, footer and tail
+     * (the compressed footers may then differ in length too) */
     struct ne_seg *r1, *r2;
     T_OK(ne_seg_open(p1, &r1));
     T_OK(ne_seg_open(p2, &r2));
     const struct ne_seg_blockref *last = ne_seg_block(r1, 4, ne_seg_col(r1, 4)->nblocks - 1);
     uint64_t blocks_end = last->off + last->len;
-    T_CHECK(memcmp(a + 24, b + 24, blocks_end - 24) == 0);
+    const struct ne_seg_blockref *last2 = ne_seg_block(r2, 4, ne_seg_col(r2, 4)->nblocks - 1);
+    T_EQ_U64(last2->off + last2->len, blocks_end);
+    T_CHECK(blocks_end < na && blocks_end < nb && memcmp(a + 24, b + 24, blocks_end - 24) == 0);
     for (uint32_t c = 0; c < 5; c++)
         check_col(r2, c, &cols[c], 1000);
     ne_seg_close(&r1);
@@ -315,6 +317,12 @@ static void test_streaming_chunks(void)
     ne_free(a);
     ne_free(b);
     free_cols(cols, 5);
+}
+
+/* The grid cell of t (floor, times before the epoch included). */
+static int64_t cell_of_ts(int64_t t, int64_t grid)
+{
+    return t / grid - (t % grid < 0);
 }
 
 /* The block sizes the writer's time grid rule gives: a block ends when it
@@ -329,8 +337,7 @@ static size_t grid_model(const int64_t *ts, uint32_t n, uint32_t bp, int64_t g, 
     for (uint32_t i = 0; i < n; i++) {
         bool cut = cur == bp;
         if (cur && cur >= min) {
-            int64_t a = ts[i - 1] / g - (ts[i - 1] % g < 0), b = ts[i] / g - (ts[i] % g < 0);
-            cut |= b > a;
+            cut |= cell_of_ts(ts[i], g) > cell_of_ts(ts[i - 1], g);
         }
         if (cut) {
             sizes[nb++] = cur;
@@ -381,20 +388,25 @@ static void test_time_grid(void)
             size_t nb = grid_model(cols[c].ts, cols[c].n, bp, grid, min, sizes);
             const struct ne_seg_col *col = ne_seg_col(r, c);
             T_EQ_U64(col->nblocks, nb);
-            uint32_t k = 0, inside = 0;
+            uint32_t k = 0, inside = 0, mid_cell = 0;
             for (uint32_t b = 0; b < nb; b++) {
                 const struct ne_seg_blockref *ref = ne_seg_block(r, c, b);
                 T_EQ_U64(ref->stats.count, sizes[b]);
                 T_EQ_INT(ref->stats.min_ts, cols[c].ts[k]);
                 T_EQ_INT(ref->stats.max_ts, cols[c].ts[k + sizes[b] - 1]);
-                inside += ref->stats.min_ts / grid - (ref->stats.min_ts % grid < 0) ==
-                          ref->stats.max_ts / grid - (ref->stats.max_ts % grid < 0);
+                int64_t first = cell_of_ts(ref->stats.min_ts, grid);
+                bool in_one = first == cell_of_ts(ref->stats.max_ts, grid);
+                bool mid = b > 0 && cell_of_ts(cols[c].ts[k - 1], grid) == first;
+                inside += in_one;
+                mid_cell += mid && !in_one;
                 k += sizes[b];
             }
             T_EQ_U64(k, cols[c].n);
-            /* dense shapes: all blocks but those begun mid-cell lie inside one cell */
+            /* dense shapes: every block that begins at the start of a
+             * cell lies inside it (one begun mid-cell, after a full
+             * block, may reach into the next) */
             if (shapes[sh].dt * min < grid)
-                T_CHECK(inside + 1 >= nb);
+                T_EQ_U64(inside, nb - mid_cell);
             struct tl_col got;
             T_OK(tl_read_col(r, c, &got));
             T_EQ_INT(got.n, cols[c].n);
