@@ -97,12 +97,17 @@ struct wbufs {
 
 #define WBUFS_KEEP_BYTES (16u << 20)
 
-/* libmicrohttpd's memory per connection (its default is 32 KiB): the
- * headers, then what one read of a body takes. A 1.6 MB write body of
- * 5,000 I1 lines arrives in about 23 reads instead of 90 (each a receive
- * and an epoll wait). Pages are touched only as large bodies need them,
- * and stay with the connection: 128 KiB at most per open connection. */
-#define CONN_MEMORY (128u * 1024)
+/* libmicrohttpd's memory per connection: the headers, then what one read
+ * of a body takes. Its default, 32 KiB, kept on purpose: libmicrohttpd
+ * zeroes the whole of it before every request, so a larger pool costs
+ * every request. With 128 KiB a 1.6 MB write body of 5,000 I1 lines
+ * arrived in 23 reads instead of 90, but the import's CPU per value was
+ * the same (0.269 against 0.268 s per million values, medians of 3
+ * alternating runs of bench/ingest/ingest_cpu.py), while SHOW TAG VALUES
+ * of 1,000 values took 37.7 instead of 34.7 to 35.8 us a request and an
+ * empty request 22.5 instead of 21.1 us (medians of 300 requests in a
+ * row, client and server on one CPU; 64 KiB: 35.4 to 36.3 and 21.4). */
+#define CONN_MEMORY (32u * 1024)
 
 /* What a handler answers. body is owned (ne_malloc) or NULL. */
 struct answer {
