@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # neoedge beside InfluxDB 1.6 on the same data, in one command.
 #
-#   bench/compare.sh [--quick] [--keep-data]
+#   bench/compare.sh [--quick] [--keep-data] [--ingest-rounds N]
 #
 # Installs what is missing (apt: the build dependencies of scripts/deps.sh,
 # influxdb, mosquitto, mosquitto-clients, gnuplot-nox, python3), builds
@@ -9,19 +9,26 @@
 # (cached), then runs bench/compare/run.py: both engines, alternating, on
 # loopback. Prints the table and writes bench/results/latest.md and PNGs.
 # --quick uses small datasets (a few minutes in all); --keep-data keeps the
-# engines' data dirs under bench/results/tmp/. Exits non-zero only when a
-# step failed to run; figures never decide the exit status.
+# engines' data dirs under bench/results/tmp/; --ingest-rounds N (default
+# 3) ingests each dataset N times per engine, the engines alternating, and
+# reports the medians. Exits non-zero only when a step failed to run;
+# figures never decide the exit status.
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 PY=/usr/bin/python3
 ARGS=()
-for a in "$@"; do
-  case "$a" in
-    --quick | --keep-data) ARGS+=("$a") ;;
-    -h | --help) sed -n '2,13p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
-    *) echo "unknown option: $a" >&2; exit 2 ;;
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --quick | --keep-data) ARGS+=("$1") ;;
+    --ingest-rounds)
+      [[ "${2:-}" =~ ^[1-9][0-9]*$ ]] || { echo "--ingest-rounds needs a count of 1 or more" >&2; exit 2; }
+      ARGS+=("$1" "$2")
+      shift ;;
+    -h | --help) sed -n '2,15p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    *) echo "unknown option: $1" >&2; exit 2 ;;
   esac
+  shift
 done
 
 install_bench_deps() {

@@ -312,6 +312,27 @@ def footprint_rows(info, runs, sets):
     return rows
 
 
+def ingest_rounds_text(info, sets, runs):
+    """Lines saying what each ingest round measured (run.py ingest_medians),
+    followed by a blank line; none when there was one round."""
+    if info.get("ingest_rounds", 1) <= 1:
+        return []
+    out = ["The ingest rows are medians of %d rounds per dataset and engine, each "
+           "into a freshly started engine, the engines taking turns (the first "
+           "round, the one the disk, query and chart figures come from, InfluxDB "
+           "first; then neoedge first, then InfluxDB first, and so on). Each round, "
+           "in order:" % info["ingest_rounds"], ""]
+    for s in sets:
+        for engine, label in (("influxdb", "InfluxDB"), ("neoedge", "neoedge")):
+            rounds = by(runs, engine, s["name"]).get("rounds")
+            if not rounds:
+                continue
+            out.append("- %s %s: CPU s per million values %s; peak RSS MiB %s" % (
+                s["name"], label, ", ".join("%.3f" % r["cpu_per_mvalue"] for r in rounds),
+                ", ".join("%.1f" % (r["peak_rss"] / MIB) for r in rounds)))
+    return out + [""]
+
+
 def write_all(results, tmp, info, sets, runs, mqtt):
     """Prints the table, writes latest.md and charts; True if all steps ran."""
     rows = build_rows(sets, runs)
@@ -369,6 +390,7 @@ def write_all(results, tmp, info, sets, runs, mqtt):
         "",
         "Targets met: %d of %d." % (sum(1 for r in met if r.met() == "yes"), len(met)),
         "",
+    ] + ingest_rounds_text(info, sets, runs) + [
         "The floor rows are what one request costs each engine with nothing to "
         "compute (an empty GET /ping and SHOW DATABASES), from the same client right "
         "after that dataset's queries: no query answers faster than its engine's floor, "
@@ -405,7 +427,8 @@ def write_all(results, tmp, info, sets, runs, mqtt):
               "/write over 2 keep-alive connections; a 503 (backpressure) is retried after "
               "a growing pause, as InfluxDB clients do. Rate = field values acknowledged / wall "
               "time. CPU = utime+stime of the server process (/proc/PID/stat) before and "
-              "after. Peak RSS = VmHWM right after the last write.",
+              "after. Peak RSS = VmHWM right after the last write. These three are "
+              "medians of the ingest rounds (see below the results table).",
               "- Durability alike: neoedge `storage.durability: interval` (fsync at least "
               "every 100 ms), InfluxDB `wal-fsync-delay = 100ms`.",
               "- Disk: InfluxDB with `cache-snapshot-write-cold-duration = 2s` and "
