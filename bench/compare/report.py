@@ -256,6 +256,7 @@ def problems(runs, mqtt, eq):
             fails.append(r["error"])
         for e in r.get("query_errors", []):
             fails.append("%s query error %s" % (who, e))
+        fails += r.get("round_errors", [])
         for key in ("exit_status_first", "exit_status"):
             st = r.get(key)
             if st not in (None, 0):

@@ -181,6 +181,32 @@ def footprint(neoedge_bin, tmp_root):
     return out
 
 
+def ingest(engine, proc, ds, work, label=""):
+    """Creates the dataset's database (InfluxDB) and posts the whole file
+    into the started engine proc: a dict of wall, samples, values, cpu,
+    rate, cpu_per_mvalue, peak_rss and retries. Raises RuntimeError when a
+    write was refused."""
+    if engine == "influxdb":
+        st, body = http_call(proc.port, "POST", "/query?" + urllib.parse.urlencode(
+            {"q": "CREATE DATABASE " + ds[1]}))
+        if st != 200:
+            raise RuntimeError("CREATE DATABASE: HTTP %d %s" % (st, body[:200]))
+    cpu0 = procstat.cpu_seconds(proc.pid)
+    loader = Loader(proc.port, ds[1], work)
+    wall, samples = loader.run()
+    cpu1 = procstat.cpu_seconds(proc.pid)
+    out = {"peak_rss": procstat.status_bytes(proc.pid, "VmHWM")}
+    if loader.errors:
+        raise RuntimeError("write refused: " + loader.errors[0])
+    out.update(wall=wall, samples=samples, values=loader.done_values, cpu=cpu1 - cpu0,
+               rate=loader.done_values / wall, retries=loader.retries,
+               cpu_per_mvalue=(cpu1 - cpu0) / (loader.done_values / 1e6))
+    print("  %-8s %s%s: %.0f values/s, %.2f CPU s/M values, peak RSS %.0f MiB"
+          % (engine, ds[0], label, out["rate"], out["cpu_per_mvalue"], out["peak_rss"] / MIB),
+          file=sys.stderr)
+    return out
+
+
 def run_engine(engine, a, tmp_root, ds, work, total_values):
     """Measures one engine on one dataset; returns a dict of figures."""
     name, db = ds[0], ds[1]
@@ -191,25 +217,7 @@ def run_engine(engine, a, tmp_root, ds, work, total_values):
         proc = start(engine, a, tmp)
         time.sleep(a.idle_wait)
         res["idle_rss"] = procstat.status_bytes(proc.pid, "VmRSS")
-        if engine == "influxdb":
-            st, body = http_call(proc.port, "POST", "/query?" + urllib.parse.urlencode(
-                {"q": "CREATE DATABASE " + db}))
-            if st != 200:
-                raise RuntimeError("CREATE DATABASE: HTTP %d %s" % (st, body[:200]))
-        cpu0 = procstat.cpu_seconds(proc.pid)
-        loader = Loader(proc.port, db, work)
-        wall, samples = loader.run()
-        cpu1 = procstat.cpu_seconds(proc.pid)
-        res["peak_rss"] = procstat.status_bytes(proc.pid, "VmHWM")
-        if loader.errors:
-            raise RuntimeError("write refused: " + loader.errors[0])
-        res.update(wall=wall, samples=samples, values=loader.done_values,
-                   cpu=cpu1 - cpu0, rate=loader.done_values / wall)
-        res["cpu_per_mvalue"] = res["cpu"] / (loader.done_values / 1e6)
-        print("  %-8s %s: %.0f values/s, %.2f CPU s/M values, peak RSS %.0f MiB"
-              % (engine, name, res["rate"], res["cpu_per_mvalue"], res["peak_rss"] / MIB),
-              file=sys.stderr)
-        res["retries"] = loader.retries
+        res.update(ingest(engine, proc, ds, work))
         settler = settle_influx if engine == "influxdb" else settle_neoedge
         res["settle_s"], res["settled"] = settler(proc, a.settle_limit)
         res["disk_before_restart"] = procstat.dir_bytes(proc.data_dir)
@@ -254,35 +262,17 @@ def run_engine(engine, a, tmp_root, ds, work, total_values):
 
 
 def ingest_round(engine, a, tmp_root, ds, work):
-    """One more ingest of the whole file into a fresh engine: the figures
-    of run_engine's ingest (rate, CPU per million values, peak RSS), or
-    None when a step failed."""
+    """One more ingest of the whole file into a fresh engine: ingest's
+    figures, or {"error": text} when a step failed."""
     tmp = tempfile.mkdtemp(prefix="%s-%s-round." % (engine, ds[1]), dir=tmp_root)
     proc = None
     try:
         proc = start(engine, a, tmp)
         time.sleep(a.idle_wait)  # as in run_engine: start-up work done
-        if engine == "influxdb":
-            st, body = http_call(proc.port, "POST", "/query?" + urllib.parse.urlencode(
-                {"q": "CREATE DATABASE " + ds[1]}))
-            if st != 200:
-                raise RuntimeError("CREATE DATABASE: HTTP %d %s" % (st, body[:200]))
-        cpu0 = procstat.cpu_seconds(proc.pid)
-        loader = Loader(proc.port, ds[1], work)
-        wall, _ = loader.run()
-        cpu1 = procstat.cpu_seconds(proc.pid)
-        if loader.errors:
-            raise RuntimeError("write refused: " + loader.errors[0])
-        out = {"rate": loader.done_values / wall, "peak_rss": procstat.status_bytes(
-            proc.pid, "VmHWM"), "cpu_per_mvalue": (cpu1 - cpu0) / (loader.done_values / 1e6)}
-        print("  %-8s %s round: %.0f values/s, %.2f CPU s/M values, peak RSS %.0f MiB"
-              % (engine, ds[0], out["rate"], out["cpu_per_mvalue"], out["peak_rss"] / MIB),
-              file=sys.stderr)
-        return out
+        return ingest(engine, proc, ds, work, " round")
     except (OSError, RuntimeError, engines.StartError, ValueError,
             http.client.HTTPException) as e:
-        print("  FAILED: %s on %s, extra ingest round: %s" % (engine, ds[0], e), file=sys.stderr)
-        return None
+        return {"error": "%s on %s, extra ingest round: %s" % (engine, ds[0], e)}
     finally:
         engines.stop(proc)
         shutil.rmtree(tmp, ignore_errors=True)
@@ -293,10 +283,12 @@ INGEST_KEYS = ("rate", "cpu_per_mvalue", "peak_rss")
 
 def ingest_medians(res, more):
     """Keeps each ingest figure of res and of the rounds in more as a list
-    (res["rounds"]) and sets res's figure to their median."""
+    (res["rounds"]) and sets res's figure to their median; a failed round
+    is left out and its error kept in res["round_errors"]."""
+    res["round_errors"] = [m["error"] for m in more if "error" in m]
     if "cpu_per_mvalue" not in res:
         return
-    rounds = [{k: res[k] for k in INGEST_KEYS}] + [m for m in more if m]
+    rounds = [{k: res[k] for k in INGEST_KEYS}] + [m for m in more if "error" not in m]
     res["rounds"] = rounds
     for k in INGEST_KEYS:
         res[k] = statistics.median(r[k] for r in rounds)
