@@ -103,8 +103,7 @@ static int load_ab(struct ne_store *s)
 static void test_delete_time_range(void)
 {
     struct ne_store_opts o;
-    eu_opts(&o, t_tmpdir(g_dir, sizeof g_dir));
-    struct ne_store *s = eu_open(&o);
+    struct ne_store *s = eu_open_new(&o, t_tmpdir(g_dir, sizeof g_dir));
     T_CHECK(s);
     T_OK(load_ab(s));
     /* across the segment and the memtable part */
@@ -127,8 +126,7 @@ static void test_delete_time_range(void)
 static void test_delete_by_tag_all_time(void)
 {
     struct ne_store_opts o;
-    eu_opts(&o, t_tmpdir(g_dir, sizeof g_dir));
-    struct ne_store *s = eu_open(&o);
+    struct ne_store *s = eu_open_new(&o, t_tmpdir(g_dir, sizeof g_dir));
     T_CHECK(s);
     T_OK(load_ab(s));
     struct ne_store_stats st;
@@ -157,8 +155,7 @@ static void test_delete_by_tag_all_time(void)
 static void test_drop_measurement(void)
 {
     struct ne_store_opts o;
-    eu_opts(&o, t_tmpdir(g_dir, sizeof g_dir));
-    struct ne_store *s = eu_open(&o);
+    struct ne_store *s = eu_open_new(&o, t_tmpdir(g_dir, sizeof g_dir));
     T_CHECK(s);
     T_OK(load_ab(s));
     T_OK(put_run(s, "db", "n", "a", 0, 10, 0));
@@ -189,8 +186,7 @@ static void test_drop_measurement(void)
 static void test_drop_database(void)
 {
     struct ne_store_opts o;
-    eu_opts(&o, t_tmpdir(g_dir, sizeof g_dir));
-    struct ne_store *s = eu_open(&o);
+    struct ne_store *s = eu_open_new(&o, t_tmpdir(g_dir, sizeof g_dir));
     T_CHECK(s);
     T_OK(put_run(s, "gone", "m", "a", 0, 100, 0)); /* a segment of its own */
     T_OK(ne_store_flush(s));
@@ -248,8 +244,7 @@ static void test_drop_database(void)
 static void test_restart_keeps_deletes(void)
 {
     struct ne_store_opts o;
-    eu_opts(&o, t_tmpdir(g_dir, sizeof g_dir));
-    struct ne_store *s = eu_open(&o);
+    struct ne_store *s = eu_open_new(&o, t_tmpdir(g_dir, sizeof g_dir));
     T_CHECK(s);
     T_OK(load_ab(s));
     T_OK(del_range(s, "db", "m", "a", 10, 89));
@@ -319,8 +314,7 @@ static void test_crash_after_delete(void)
 static void test_compaction_purges_and_reclaims(void)
 {
     struct ne_store_opts o;
-    eu_opts(&o, t_tmpdir(g_dir, sizeof g_dir));
-    struct ne_store *s = eu_open(&o);
+    struct ne_store *s = eu_open_new(&o, t_tmpdir(g_dir, sizeof g_dir));
     T_CHECK(s);
     for (int k = 0; k < 4; k++) {
         T_OK(put_run(s, "db", "m", "a", k * 5000, 5000, k));
@@ -360,8 +354,7 @@ static void test_compaction_purges_and_reclaims(void)
 static void test_tombstone_vs_memtable_and_segments(void)
 {
     struct ne_store_opts o;
-    eu_opts(&o, t_tmpdir(g_dir, sizeof g_dir));
-    struct ne_store *s = eu_open(&o);
+    struct ne_store *s = eu_open_new(&o, t_tmpdir(g_dir, sizeof g_dir));
     T_CHECK(s);
     T_OK(put_run(s, "db", "m", "a", 0, 100, 0));
     T_OK(ne_store_flush(s));
@@ -413,8 +406,7 @@ static int agg_block(void *ctx, const struct ne_scan_block *b)
 static void test_block_stats_respect_tombstones(void)
 {
     struct ne_store_opts o;
-    eu_opts(&o, t_tmpdir(g_dir, sizeof g_dir));
-    struct ne_store *s = eu_open(&o);
+    struct ne_store *s = eu_open_new(&o, t_tmpdir(g_dir, sizeof g_dir));
     T_CHECK(s);
     T_OK(put_run(s, "db", "m", "a", 0, 20000, 0)); /* several 4096-point blocks */
     T_OK(ne_store_flush(s));
@@ -492,8 +484,7 @@ static void *churn_main(void *arg)
 static void test_deletes_during_compaction(void)
 {
     struct ne_store_opts o;
-    eu_opts(&o, t_tmpdir(g_dir, sizeof g_dir));
-    struct ne_store *s = eu_open(&o);
+    struct ne_store *s = eu_open_new(&o, t_tmpdir(g_dir, sizeof g_dir));
     T_CHECK(s);
     static const char *const devs[4] = {"a", "b", "c", "d"};
     for (int k = 0; k < 8; k++) {

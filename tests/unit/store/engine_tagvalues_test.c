@@ -200,8 +200,7 @@ static int del_host(struct ne_store *s, const char *meas, const char *val)
 static void test_create(void)
 {
     struct ne_store_opts o;
-    eu_opts(&o, t_tmpdir(g_dir, sizeof g_dir));
-    struct ne_store *s = eu_open(&o);
+    struct ne_store *s = eu_open_new(&o, t_tmpdir(g_dir, sizeof g_dir));
     T_CHECK(s);
     check_all(s, "db", true); /* no database yet */
     for (int i = 0; i < 400; i++) {
@@ -225,8 +224,7 @@ static void test_create(void)
 static void test_ascending_then_not(void)
 {
     struct ne_store_opts o;
-    eu_opts(&o, t_tmpdir(g_dir, sizeof g_dir));
-    struct ne_store *s = eu_open(&o);
+    struct ne_store *s = eu_open_new(&o, t_tmpdir(g_dir, sizeof g_dir));
     T_CHECK(s);
     struct ne_batch b;
     ne_batch_init(&b);
@@ -259,8 +257,7 @@ static void test_ascending_then_not(void)
 static void test_delete_drop_restart(void)
 {
     struct ne_store_opts o;
-    eu_opts(&o, t_tmpdir(g_dir, sizeof g_dir));
-    struct ne_store *s = eu_open(&o);
+    struct ne_store *s = eu_open_new(&o, t_tmpdir(g_dir, sizeof g_dir));
     T_CHECK(s);
     for (int i = 0; i < 300; i++)
         T_OK(put_random(s, "db", g_meas[rnd(2)], EU_T0 + i * EU_SEC));

@@ -132,6 +132,14 @@ static inline struct ne_store *eu_open(const struct ne_store_opts *o)
     return ne_store_open(o, &s) == 0 ? s : NULL;
 }
 
+/* eu_opts for dir, then eu_open: the usual test store, o kept for a
+ * reopen. NULL when it cannot open (the caller closes it). */
+static inline struct ne_store *eu_open_new(struct ne_store_opts *o, const char *dir)
+{
+    eu_opts(o, dir);
+    return eu_open(o);
+}
+
 static inline void eu_rmtree(const char *dir)
 {
     ne_fs_remove_tree(dir);

@@ -17,8 +17,7 @@ static char g_dir[256];
 static void test_write_scan_reopen(void)
 {
     struct ne_store_opts o;
-    eu_opts(&o, t_tmpdir(g_dir, sizeof g_dir));
-    struct ne_store *s = eu_open(&o);
+    struct ne_store *s = eu_open_new(&o, t_tmpdir(g_dir, sizeof g_dir));
     T_CHECK(s);
     struct ne_batch b;
     ne_batch_init(&b);
@@ -57,8 +56,7 @@ static void test_write_scan_reopen(void)
 static void test_type_conflict(void)
 {
     struct ne_store_opts o;
-    eu_opts(&o, t_tmpdir(g_dir, sizeof g_dir));
-    struct ne_store *s = eu_open(&o);
+    struct ne_store *s = eu_open_new(&o, t_tmpdir(g_dir, sizeof g_dir));
     T_CHECK(s);
     struct ne_batch b;
     ne_batch_init(&b);
@@ -183,8 +181,7 @@ static void test_shared_tags(void)
 static void test_shared_tags_next_batch(void)
 {
     struct ne_store_opts o;
-    eu_opts(&o, t_tmpdir(g_dir, sizeof g_dir));
-    struct ne_store *s = eu_open(&o);
+    struct ne_store *s = eu_open_new(&o, t_tmpdir(g_dir, sizeof g_dir));
     T_CHECK(s);
     struct ne_batch b;
     ne_batch_init(&b);
@@ -260,8 +257,7 @@ static void check_field(struct ne_store *s, const char *field, const int *ks, co
 static void test_shared_fields(void)
 {
     struct ne_store_opts o;
-    eu_opts(&o, t_tmpdir(g_dir, sizeof g_dir));
-    struct ne_store *s = eu_open(&o);
+    struct ne_store *s = eu_open_new(&o, t_tmpdir(g_dir, sizeof g_dir));
     T_CHECK(s);
     static const char text[] = "a b a";
     const struct ne_sv a = {text, 1}, bk = {text + 2, 1}, a_copy = {text + 4, 1};
@@ -330,8 +326,7 @@ static void check_slots(struct ne_store *s, const double *want, int n, int64_t s
 static void test_late_points(void)
 {
     struct ne_store_opts o;
-    eu_opts(&o, t_tmpdir(g_dir, sizeof g_dir));
-    struct ne_store *s = eu_open(&o);
+    struct ne_store *s = eu_open_new(&o, t_tmpdir(g_dir, sizeof g_dir));
     T_CHECK(s);
     struct ne_batch b;
     ne_batch_init(&b);
@@ -396,8 +391,7 @@ static void test_future_and_late(void)
 static void test_invalid(void)
 {
     struct ne_store_opts o;
-    eu_opts(&o, t_tmpdir(g_dir, sizeof g_dir));
-    struct ne_store *s = eu_open(&o);
+    struct ne_store *s = eu_open_new(&o, t_tmpdir(g_dir, sizeof g_dir));
     T_CHECK(s);
     struct ne_batch b;
     ne_batch_init(&b);
@@ -419,8 +413,7 @@ static void test_invalid(void)
 static void test_lww(void)
 {
     struct ne_store_opts o;
-    eu_opts(&o, t_tmpdir(g_dir, sizeof g_dir));
-    struct ne_store *s = eu_open(&o);
+    struct ne_store *s = eu_open_new(&o, t_tmpdir(g_dir, sizeof g_dir));
     T_CHECK(s);
     struct ne_batch b;
     ne_batch_init(&b);
@@ -548,8 +541,7 @@ static int add_series(void *ctx, const struct ne_series_info *si)
 static void test_lookups(void)
 {
     struct ne_store_opts o;
-    eu_opts(&o, t_tmpdir(g_dir, sizeof g_dir));
-    struct ne_store *s = eu_open(&o);
+    struct ne_store *s = eu_open_new(&o, t_tmpdir(g_dir, sizeof g_dir));
     T_CHECK(s);
     struct ne_batch b;
     ne_batch_init(&b);
@@ -641,8 +633,7 @@ static void *gc_writer(void *p)
 static void test_group_commit(void)
 {
     struct ne_store_opts o;
-    eu_opts(&o, t_tmpdir(g_dir, sizeof g_dir));
-    struct ne_store *s = eu_open(&o);
+    struct ne_store *s = eu_open_new(&o, t_tmpdir(g_dir, sizeof g_dir));
     T_CHECK(s);
     struct ne_metric *fs = ne_metric_counter("neoedge_store_wal_fsyncs_total", "", NULL);
     double fs0 = ne_metric_value(fs);
@@ -708,8 +699,7 @@ static int bc_decline(void *ctx, const struct ne_scan_block *b)
 static void test_scan_blocks(void)
 {
     struct ne_store_opts o;
-    eu_opts(&o, t_tmpdir(g_dir, sizeof g_dir));
-    struct ne_store *s = eu_open(&o);
+    struct ne_store *s = eu_open_new(&o, t_tmpdir(g_dir, sizeof g_dir));
     T_CHECK(s);
     struct ne_batch b;
     ne_batch_init(&b);
@@ -758,8 +748,7 @@ static void test_scan_blocks(void)
 static void test_scan_ranges(void)
 {
     struct ne_store_opts o;
-    eu_opts(&o, t_tmpdir(g_dir, sizeof g_dir));
-    struct ne_store *s = eu_open(&o);
+    struct ne_store *s = eu_open_new(&o, t_tmpdir(g_dir, sizeof g_dir));
     T_CHECK(s);
     struct ne_batch b;
     ne_batch_init(&b);

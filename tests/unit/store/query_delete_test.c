@@ -40,8 +40,7 @@ static bool has(const char *hay, const char *needle)
 static struct ne_store *open_loaded(void)
 {
     struct ne_store_opts o;
-    eu_opts(&o, t_tmpdir(g_dir, sizeof g_dir));
-    struct ne_store *s = eu_open(&o);
+    struct ne_store *s = eu_open_new(&o, t_tmpdir(g_dir, sizeof g_dir));
     if (!s) return NULL;
     struct ne_batch b;
     ne_batch_init(&b);

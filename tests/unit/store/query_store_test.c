@@ -33,8 +33,7 @@ static char *run(const struct ne_qsrc *src, const char *q)
 static struct ne_store *open_loaded(void)
 {
     struct ne_store_opts o;
-    eu_opts(&o, t_tmpdir(g_dir, sizeof g_dir));
-    struct ne_store *s = eu_open(&o);
+    struct ne_store *s = eu_open_new(&o, t_tmpdir(g_dir, sizeof g_dir));
     if (!s) return NULL;
     struct ne_batch b;
     ne_batch_init(&b);
@@ -126,8 +125,7 @@ static struct ne_store *open_tagged(void)
     static const char *const keys[] = {"k1", "k2", "k3"};
     static const char *const meas[] = {"a", "b", "c"};
     struct ne_store_opts o;
-    eu_opts(&o, t_tmpdir(g_dir, sizeof g_dir));
-    struct ne_store *s = eu_open(&o);
+    struct ne_store *s = eu_open_new(&o, t_tmpdir(g_dir, sizeof g_dir));
     if (!s) return NULL;
     struct ne_batch b;
     ne_batch_init(&b);
