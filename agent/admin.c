@@ -3,7 +3,9 @@
  *
  * Threads: libmicrohttpd's internal polling threads (epoll), a pool of
  * opts->threads; a handler runs on the pool thread that owns the
- * connection, so a store write blocks only that thread.
+ * connection, so a store write blocks only that thread. Queries that read
+ * data run on as many query threads (agent/workers.h), their connection
+ * suspended meanwhile (query_submit).
  *
  * Request flow (MHD calls the access handler several times per request):
  *   1st call   headers are in: the route is looked up (404/405 at once);
@@ -13,7 +15,10 @@
  *   next calls body chunks are appended; past max_body_bytes (a chunked
  *              body with no Content-Length) the rest is read and dropped,
  *              never buffered, and the answer is 413;
- *   last call  (no more body) the route's handler builds the answer.
+ *   last call  (no more body) the route's handler builds the answer, or
+ *              hands a query to the query threads and suspends the
+ *              connection;
+ *   resumed    the query thread's answer is sent.
  * The struct request is freed by the completion callback, whatever happens.
  * POST /api/v1/segments (role central) streams instead: its body goes to a
  * file as it arrives (agent/central.h), limited by central.max_segment_size.
@@ -47,6 +52,7 @@
 #include "agent/procstats.h"
 #include "agent/sbuf.h"
 #include "agent/status.h"
+#include "agent/workers.h"
 #include "ingest/decode/decode.h"
 #include "ingest/http/http_write.h"
 #include "ingest/ingest.h"
@@ -78,6 +84,9 @@ struct ne_admin {
     pthread_mutex_t pool_mu;
     struct wbufs *pool;
     unsigned npool, pool_max;
+    /* the threads that run queries reading data (query_submit), as many
+     * as the HTTP threads */
+    struct agent__workers *queries;
 };
 
 /* The buffers of a write request: the body, the batch it decodes to and
@@ -145,6 +154,7 @@ struct request {
     struct wbufs *wb; /* a write's reusable buffers (from ne_admin.pool), or NULL */
     /* POST /api/v1/segments: where the body goes */
     struct ne_central_push *push;
+    struct query_job *job; /* a query on the query pool, or NULL */
 };
 
 /* ---- helpers ------------------------------------------------------------- */
@@ -554,6 +564,122 @@ static int query_stream(struct ne_admin *a, struct ne_iql_query **parsed,
     return 0;
 }
 
+/* Runs *parsed to a whole answer in out (the body from the writer's
+ * buffer). Frees *parsed. */
+static void query_answer(struct ne_admin *a, struct ne_iql_query **parsed,
+                         const struct ne_qwriter_opts *wopts, const char *db, const char *ctype,
+                         struct answer *out)
+{
+    struct ne_qwriter_opts wo = *wopts;
+    wo.keep = true; /* the whole answer is the body, sent from the writer's buffer */
+    struct ne_qwriter *w = NULL;
+    int rc = ne_qwriter_new(&wo, &w);
+    if (rc != 0) {
+        answer_error(out, MHD_HTTP_BAD_REQUEST, ne_strerror(rc));
+        goto out;
+    }
+    struct ne_qsrc src;
+    struct ne_csrc *cs = NULL;
+    rc = query_source(a, &src, &cs);
+    struct ne_query_opts qo = {.db = db, .now_ns = ne_time_wall_ns()};
+    if (rc == 0) rc = ne_query_run(&src, &qo, *parsed, ne_qwriter_out(w));
+    ne_csrc_free(&cs);
+    if (rc == 0) rc = ne_qwriter_finish(w);
+    if (rc == 0) rc = ne_qwriter_take(w, &out->body, &out->len); /* taken over */
+    if (rc != 0) {
+        answer_error(out, MHD_HTTP_INTERNAL_SERVER_ERROR, ne_strerror(rc));
+        goto out;
+    }
+    out->status = MHD_HTTP_OK;
+    out->content_type = ctype;
+out:
+    ne_iql_free(parsed);
+    ne_qwriter_free(&w);
+}
+
+/* A query that reads or changes data runs on the query pool, its
+ * connection suspended meanwhile: a scan of seconds then holds a query
+ * thread, not the libmicrohttpd thread that also serves this thread's
+ * other connections (writes, health checks). The SHOW and CREATE
+ * statements answer from the series index in microseconds, and run on
+ * the HTTP thread: the hand-over would cost more than they do.
+ * Keeping the long work off the HTTP threads also keeps those threads
+ * where the scheduler put them: a thread that ran a 30 ms scan tends to
+ * be moved to another CPU than its client's, and every later request on
+ * the connection then pays two cross-CPU wake-ups (measured 0.11 against
+ * 0.04 ms for SHOW TAG VALUES of 1,000 values; bench/README.md). */
+struct query_job {
+    struct agent__job job;
+    struct ne_admin *a;
+    struct MHD_Connection *conn;
+    struct ne_iql_query *parsed; /* owned until run */
+    struct ne_qwriter_opts wo;   /* .epoch points into epoch */
+    char *db, *epoch;            /* owned copies, or NULL */
+    const char *ctype;
+    struct answer ans; /* set by the query thread before it resumes conn */
+};
+
+static bool query_reads_data(const struct ne_iql_query *q)
+{
+    for (size_t i = 0; i < q->nstmts; i++) {
+        enum ne_iql_stmt_kind k = q->stmts[i].kind;
+        if (k == NE_IQL_SELECT || k == NE_IQL_DELETE || k == NE_IQL_DROP_MEASUREMENT ||
+            k == NE_IQL_DROP_DATABASE)
+            return true;
+    }
+    return false;
+}
+
+static void query_job_free(struct query_job *j)
+{
+    if (!j) return;
+    ne_iql_free(&j->parsed);
+    if (!j->ans.body_static) ne_free(j->ans.body);
+    ne_free(j->db);
+    ne_free(j->epoch);
+    ne_free(j);
+}
+
+/* On a query thread: the answer, then the connection goes on (from then
+ * on the job belongs to the request, freed with it). */
+static void query_job_run(struct agent__job *job)
+{
+    struct query_job *j = (struct query_job *)job;
+    query_answer(j->a, &j->parsed, &j->wo, j->db, j->ctype, &j->ans);
+    MHD_resume_connection(j->conn);
+}
+
+/* Hands *parsed (taken over on success) to the query pool and suspends
+ * the request's connection, which on_request answers from r->job when
+ * the query thread resumes it. Returns 0, or NE_ENOMEM with nothing
+ * handed over (the caller answers inline). */
+static int query_submit(struct ne_admin *a, struct request *r, struct ne_iql_query **parsed,
+                        const struct ne_qwriter_opts *wo, const char *db, const char *ctype)
+{
+    struct query_job *j = ne_calloc(1, sizeof *j);
+    if (!j) return NE_ENOMEM;
+    j->job.run = query_job_run;
+    j->a = a;
+    j->conn = r->conn;
+    j->wo = *wo;
+    j->ctype = ctype;
+    if ((db && !(j->db = ne_strdup(db))) || (wo->epoch && !(j->epoch = ne_strdup(wo->epoch)))) {
+        query_job_free(j);
+        return NE_ENOMEM;
+    }
+    j->wo.epoch = j->epoch;
+    j->parsed = *parsed;
+    *parsed = NULL;
+    r->job = j;
+    /* Suspended before it is queued: the query thread may resume it at
+     * once. The connection is processed again only after this handler
+     * returns. */
+    MHD_suspend_connection(r->conn);
+    if (!a->queries || agent__workers_submit(a->queries, &j->job) != 0)
+        query_job_run(&j->job); /* no pool, or it is stopping: here and now */
+    return 0;
+}
+
 static void h_query(struct ne_admin *a, struct request *r, struct answer *out)
 {
     if (!authorized(a, r->conn)) {
@@ -568,7 +694,6 @@ static void h_query(struct ne_admin *a, struct request *r, struct answer *out)
     const char *pretty = param(r, "pretty", &pr_owned);
     const char *chunked = param(r, "chunked", &ch_owned);
     const char *chunk_size = param(r, "chunk_size", &cs_owned);
-    struct ne_qwriter *w = NULL;
     struct ne_iql_query *parsed = NULL;
     if (!q || !*q) {
         answer_error(out, MHD_HTTP_BAD_REQUEST, "missing required parameter \"q\"");
@@ -589,37 +714,18 @@ static void h_query(struct ne_admin *a, struct request *r, struct answer *out)
         .epoch = epoch,
         .pretty = pretty && strcmp(pretty, "true") == 0,
     };
-    int rc;
     if (chunked && strcmp(chunked, "true") == 0 && wo.format != NE_QFMT_TABLE) {
-        rc = query_stream(a, &parsed, &wo, db, chunk_size_of(chunk_size), ctype, out);
+        int rc = query_stream(a, &parsed, &wo, db, chunk_size_of(chunk_size), ctype, out);
         if (rc != 0)
             answer_error(out, rc == NE_EINVAL ? MHD_HTTP_BAD_REQUEST : MHD_HTTP_INTERNAL_SERVER_ERROR,
                          ne_strerror(rc));
         goto out;
     }
-    wo.keep = true; /* the whole answer is the body, sent from the writer's buffer */
-    rc = ne_qwriter_new(&wo, &w);
-    if (rc != 0) {
-        answer_error(out, MHD_HTTP_BAD_REQUEST, ne_strerror(rc));
-        goto out;
-    }
-    struct ne_qsrc src;
-    struct ne_csrc *cs = NULL;
-    rc = query_source(a, &src, &cs);
-    struct ne_query_opts qo = {.db = db, .now_ns = ne_time_wall_ns()};
-    if (rc == 0) rc = ne_query_run(&src, &qo, parsed, ne_qwriter_out(w));
-    ne_csrc_free(&cs);
-    if (rc == 0) rc = ne_qwriter_finish(w);
-    if (rc == 0) rc = ne_qwriter_take(w, &out->body, &out->len); /* taken over */
-    if (rc != 0) {
-        answer_error(out, MHD_HTTP_INTERNAL_SERVER_ERROR, ne_strerror(rc));
-        goto out;
-    }
-    out->status = MHD_HTTP_OK;
-    out->content_type = ctype;
+    if (query_reads_data(parsed) && query_submit(a, r, &parsed, &wo, db, ctype) == 0)
+        goto out; /* answered when the query thread resumes the connection */
+    query_answer(a, &parsed, &wo, db, ctype, out);
 out:
     ne_iql_free(&parsed);
-    ne_qwriter_free(&w);
     ne_free(q_owned);
     ne_free(db_owned);
     ne_free(ep_owned);
@@ -975,10 +1081,12 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         *upload_data_size = 0;
         return MHD_YES;
     }
+    if (r->job) return send_answer(c, &r->job->ans); /* resumed: the query's answer */
     if (r->too_big) return answer_too_large(c, r->route);
     if (r->nomem) return answer_now(c, MHD_HTTP_SERVICE_UNAVAILABLE, "out of memory");
     struct answer ans = {0};
     r->route->handle(a, r, &ans);
+    if (r->job) return MHD_YES; /* suspended: answered once the query has run */
     return send_answer(c, &ans);
 }
 
@@ -989,6 +1097,7 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
     struct request *r = *con_cls;
     if (!r) return;
     ne_central_push_free(&r->push);
+    query_job_free(r->job);
     if (r->wb) {
         if (r->body) { /* the body buffer goes back with the batch */
             ne_free(r->wb->body);
@@ -1110,6 +1219,7 @@ static int central_start(struct ne_admin *a, struct ne_agent *ag)
 static void admin_free(struct ne_admin *a)
 {
     if (a->ping) MHD_destroy_response(a->ping);
+    agent__workers_free(&a->queries);
     ne_central_close(&a->central);
     while (a->pool) {
         struct wbufs *w = a->pool;
@@ -1160,10 +1270,18 @@ int ne_admin_start(const struct ne_admin_opts *o, struct ne_admin **out)
         return rc;
     }
     unsigned threads = o->threads > 0 ? (unsigned)o->threads : 1;
-    a->mhd = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ERROR_LOG,
+    rc = agent__workers_start(threads, "ne-query", &a->queries);
+    if (rc != 0) {
+        close(fd);
+        admin_free(a);
+        return rc;
+    }
+    a->mhd = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ERROR_LOG |
+                                  MHD_ALLOW_SUSPEND_RESUME,
                               0, NULL, NULL, on_request, a, MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log,
                               a, MHD_OPTION_LISTEN_SOCKET, (MHD_socket)fd,
-                              MHD_OPTION_THREAD_POOL_SIZE, threads,
+                              /* 0: no pool, its one thread (a pool of 1 is refused with a warning) */
+                              MHD_OPTION_THREAD_POOL_SIZE, threads > 1 ? threads : 0u,
                               MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)CONN_MEMORY,
                               MHD_OPTION_CONNECTION_TIMEOUT,
                               (unsigned)120, MHD_OPTION_CONNECTION_LIMIT, (unsigned)1024,
@@ -1187,7 +1305,11 @@ void ne_admin_stop(struct ne_admin **ap)
 {
     struct ne_admin *a = ap ? *ap : NULL;
     if (!a) return;
-    /* Stops accepting, waits for the pool threads: requests in flight end. */
+    /* The queries in flight end first and resume their connections
+     * (libmicrohttpd must not stop with a connection suspended); a query
+     * arriving meanwhile runs on its HTTP thread. Then the server stops
+     * accepting and waits for its threads: requests in flight end. */
+    agent__workers_stop(a->queries);
     MHD_stop_daemon(a->mhd);
     admin_free(a);
     *ap = NULL;

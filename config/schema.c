@@ -781,7 +781,7 @@ static const struct cfg_key root_keys[] = {
      .def = "2",
      .min = 1,
      .max = 64,
-     .doc = "HTTP worker threads."},
+     .doc = "HTTP worker threads; as many query threads run SELECT, DELETE and DROP."},
 
     {.path = "storage.io_backend",
      .kind = CFG_K_ENUM,

@@ -148,15 +148,22 @@ class RawConn:
         self.sock = socket.create_connection(("127.0.0.1", port), timeout=timeout)
         self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         self.buf = b""
+        # Reads land in one buffer made once: sock.recv(n) allocates n
+        # bytes per call, and whether Python's allocator then maps and
+        # faults in fresh pages depends on what the process did before.
+        # That cost 16 us per read in one run and nothing in another,
+        # timed as if the server had spent it (bench/README.md).
+        self._rbuf = bytearray(262144)
+        self._rview = memoryview(self._rbuf)
 
     def close(self):
         self.sock.close()
 
     def _more(self):
-        d = self.sock.recv(262144)
-        if not d:
+        n = self.sock.recv_into(self._rbuf)
+        if not n:
             raise ConnectionError("the server closed the connection")
-        self.buf += d
+        self.buf += self._rview[:n]
 
     def _line(self, start):
         """Index of the CRLF at or after start, reading more as needed."""
