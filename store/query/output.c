@@ -595,6 +595,30 @@ static inline uint64_t word_unsure(uint64_t x)
            BYTES80;
 }
 
+#if defined(__GNUC__)
+typedef unsigned char u8x16 __attribute__((vector_size(16)));
+typedef signed char s8x16 __attribute__((vector_size(16)));
+
+/* word_unsure(a) | word_unsure(b) in 16 byte lanes at once (SSE2 on
+ * x86-64, NEON on ARM): a lane is flagged when its byte is under 0x20 or
+ * from 0x80 up (one signed compare), or is one of '"' '&' '<' '>' '\'.
+ * Zero when neither word needs escaping; else non-zero. */
+static inline uint64_t pair_unsure(uint64_t a, uint64_t b)
+{
+    uint64_t w[2] = {a, b};
+    u8x16 x;
+    memcpy(&x, w, sizeof x);
+    s8x16 m = ((s8x16)x < 0x20) | ((x | 0x04) == '&') | ((x | 0x02) == '>') | (x == '\\');
+    memcpy(w, &m, sizeof w);
+    return w[0] | w[1];
+}
+#else
+static inline uint64_t pair_unsure(uint64_t a, uint64_t b)
+{
+    return word_unsure(a) | word_unsure(b);
+}
+#endif
+
 /* Copies the n bytes of s to d; false (d then partly written) at the
  * first byte JSON or InfluxDB's HTML-safe escaping must escape. */
 static bool copy_plain_bytes(char *d, const char *s, size_t n)
@@ -608,20 +632,25 @@ static bool copy_plain_bytes(char *d, const char *s, size_t n)
     return true;
 }
 
-/* copy_plain_bytes for n > 16, eight bytes at a time. */
+/* copy_plain_bytes for n > 16, sixteen bytes at a time; the last 16
+ * may overlap bytes already copied. */
 static bool copy_plain_long(char *d, const char *s, size_t n)
 {
-    uint64_t x;
-    for (size_t i = 0; i + 8 < n; i += 8) {
+    uint64_t x, y;
+    for (size_t i = 0; i + 16 < n; i += 16) {
         memcpy(&x, s + i, 8);
-        if (word_unsure(x))
+        memcpy(&y, s + i + 8, 8);
+        if (pair_unsure(x, y))
             return copy_plain_bytes(d, s, n);
         memcpy(d + i, &x, 8);
+        memcpy(d + i + 8, &y, 8);
     }
-    memcpy(&x, s + n - 8, 8);
-    if (word_unsure(x))
+    memcpy(&x, s + n - 16, 8);
+    memcpy(&y, s + n - 8, 8);
+    if (pair_unsure(x, y))
         return copy_plain_bytes(d, s, n);
-    memcpy(d + n - 8, &x, 8);
+    memcpy(d + n - 16, &x, 8);
+    memcpy(d + n - 8, &y, 8);
     return true;
 }
 
@@ -637,7 +666,7 @@ static inline bool copy_plain(char *d, const char *s, size_t n)
         uint64_t a, b;
         memcpy(&a, s, 8);
         memcpy(&b, s + n - 8, 8);
-        if (word_unsure(a) | word_unsure(b))
+        if (pair_unsure(a, b))
             return copy_plain_bytes(d, s, n);
         memcpy(d, &a, 8);
         memcpy(d + n - 8, &b, 8);
@@ -775,7 +804,7 @@ static int j_rows_str2(void *ctx, struct ne_sv first, const struct ne_sv *second
     }
     memcpy(pre, "[\"", 2);
     memcpy(pre + 2 + first.n, "\",\"", 3);
-    /* a row: ',', PRE bytes moved whole (pn of them kept), value, "] */
+    /* a row: ',', 16 or PRE bytes moved whole (pn of them kept), value, "] */
     size_t total = 0;
     for (size_t i = 0; i < n; i++)
         total += 1 + pn + second[i].n + 2;
@@ -796,7 +825,10 @@ static int j_rows_str2(void *ctx, struct ne_sv first, const struct ne_sv *second
             d = w->buf + w->len;
         }
         d[0] = ',';
-        memcpy(d + 1, pre, PRE);
+        if (pn <= 16) /* the usual key: one 16-byte move */
+            memcpy(d + 1, pre, 16);
+        else
+            memcpy(d + 1, pre, PRE);
         char *v = d + 1 + pn;
         if (!copy_plain(v, second[i].p, vn)) {
             w->len = (size_t)(d - w->buf);

@@ -498,6 +498,114 @@ static void test_json_escape_positions(void)
     }
 }
 
+/* An emit target that grows: the whole text, NUL-terminated, in p. */
+struct growing {
+    char *p;
+    size_t n, cap;
+    bool failed;
+};
+
+static int emit_growing(void *ctx, const char *p, size_t n)
+{
+    struct growing *g = ctx;
+    if (g->n + n + 1 > g->cap) {
+        size_t cap = (g->n + n + 1) * 2;
+        char *b = realloc(g->p, cap);
+        if (!b) {
+            g->failed = true;
+            return -1;
+        }
+        g->p = b;
+        g->cap = cap;
+    }
+    memcpy(g->p + g->n, p, n);
+    g->n += n;
+    g->p[g->n] = 0;
+    return 0;
+}
+
+/* rows_str2 (SHOW TAG VALUES' rows) and row by row, for values of every
+ * length from 1 to 40 (the checks of 4 to 7, 8 to 16 and over 16 bytes)
+ * with each byte that needs escaping, and a byte of UTF-8, at each place:
+ * both writers give the text escaped byte by byte here. */
+static void test_rows_str2_lengths(void)
+{
+    static const char specials[] = "\"\\<>&\x01\x1f\n\xc3";
+    enum { NV = 40 * 40 * (sizeof specials - 1) + 40 };
+    static char vals[NV][41];
+    static struct ne_sv second[NV];
+    size_t n = 0;
+    for (size_t len = 1; len <= 40; len++) {
+        memset(vals[n], 'a' + (char)(len % 26), len);
+        second[n] = (struct ne_sv){vals[n], len};
+        n++;
+        for (size_t pos = 0; pos < len; pos++)
+            for (size_t k = 0; k < sizeof specials - 1; k++) {
+                memset(vals[n], 'q', len);
+                vals[n][pos] = specials[k];
+                second[n] = (struct ne_sv){vals[n], len};
+                n++;
+            }
+    }
+    const char *names[2] = {"key", "value"};
+    char *text[2] = {NULL, NULL};
+    for (int way = 0; way < 2; way++) {
+        struct growing s = {0};
+        struct ne_qwriter_opts wo = {.format = NE_QFMT_JSON, .emit = emit_growing, .emit_ctx = &s};
+        struct ne_qwriter *w = NULL;
+        T_OK(ne_qwriter_new(&wo, &w));
+        const struct ne_qout *o = ne_qwriter_out(w);
+        T_OK(o->begin_statement(o->ctx, 0));
+        T_OK(o->begin_series(o->ctx, "m", NULL, 0, names, 2));
+        if (way == 0) {
+            T_OK(o->rows_str2(o->ctx, ne_sv_c("device"), second, n));
+        } else {
+            for (size_t i = 0; i < n; i++) {
+                struct ne_qcell c[2] = {{.type = NE_QC_STRING}, {.type = NE_QC_STRING}};
+                c[0].v.s = ne_sv_c("device");
+                c[1].v.s = second[i];
+                T_OK(o->row(o->ctx, c, 2));
+            }
+        }
+        T_OK(o->end_series(o->ctx));
+        T_OK(o->end_statement(o->ctx, NULL));
+        T_OK(ne_qwriter_finish(w));
+        ne_qwriter_free(&w);
+        T_CHECK(s.p != NULL && !s.failed);
+        text[way] = s.p;
+    }
+    /* and the text InfluxDB's escaping gives, built here byte by byte */
+    struct growing want = {0};
+    const char *head = "{\"results\":[{\"statement_id\":0,\"series\":[{\"name\":\"m\","
+                       "\"columns\":[\"key\",\"value\"],\"values\":[";
+    emit_growing(&want, head, strlen(head));
+    for (size_t i = 0; i < n; i++) {
+        const char *open = i ? ",[\"device\",\"" : "[\"device\",\"";
+        emit_growing(&want, open, strlen(open));
+        for (size_t j = 0; j < second[i].n; j++) {
+            unsigned char c = (unsigned char)second[i].p[j];
+            char e[8];
+            if (c == '"' || c == '\\')
+                snprintf(e, sizeof e, "\\%c", c);
+            else if (c == '\n')
+                snprintf(e, sizeof e, "\\n");
+            else if (c < 0x20 || c == '<' || c == '>' || c == '&')
+                snprintf(e, sizeof e, "\\u%04x", c);
+            else
+                snprintf(e, sizeof e, "%c", c);
+            emit_growing(&want, e, strlen(e));
+        }
+        emit_growing(&want, "\"]", 2);
+    }
+    emit_growing(&want, "]}]}]}\n", strlen("]}]}]}\n"));
+    T_CHECK(text[0] && text[1] && want.p && !want.failed);
+    T_CHECK(text[0] && want.p && strcmp(text[0], want.p) == 0);
+    T_CHECK(text[1] && want.p && strcmp(text[1], want.p) == 0);
+    free(text[0]);
+    free(text[1]);
+    free(want.p);
+}
+
 /* A keeping writer hands over the same text a writer emits, and only
  * unchunked. */
 static void test_writer_keep(void)
@@ -528,6 +636,7 @@ int main(void)
     T_RUN(test_json_string_rows);
     T_RUN(test_writer_keep);
     T_RUN(test_json_escape_positions);
+    T_RUN(test_rows_str2_lengths);
     T_RUN(test_meta);
     T_RUN(test_raw);
     T_RUN(test_aggregates);
