@@ -100,7 +100,7 @@ def build_rows(sets, runs):
             ti = ix.get("queries", {}).get(q, (None, None))[0]
             tn = ne.get("queries", {}).get(q, (None, None))[0]
             rows.append(Row("%s latency ms (best of N)" % q, ds, ti and ti * 1000,
-                            tn and tn * 1000, "%.2f", True, "query"))
+                            tn and tn * 1000, "%.3f", True, "query"))
         for f, label in (("ping", "floor: empty request (GET /ping)"),
                          ("show-db", "floor: SHOW DATABASES")):
             fi, fn = ix.get("floors", {}).get(f), ne.get("floors", {}).get(f)
