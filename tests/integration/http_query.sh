@@ -7,16 +7,9 @@
 . "$(dirname "$0")/lib.sh"
 it_setup
 
-cat >neoedge.yaml <<'YAML'
-data_dir: ./data
-mqtt:
-  enabled: false
-coap:
-  enabled: false
-http:
-  threads: 1
-YAML
-it_start_neoedge --config neoedge.yaml
+# The embedded defaults but one HTTP thread, and no MQTT or CoAP.
+export NEOEDGE_HTTP_THREADS=1 NEOEDGE_MQTT_ENABLED=false NEOEDGE_COAP_ENABLED=false
+it_start_neoedge --data-dir ./data
 it_wait_health
 url="http://127.0.0.1:$HTTP_PORT"
 
