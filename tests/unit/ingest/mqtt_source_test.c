@@ -177,7 +177,10 @@ static void test_line_qos1_mosquitto_pub(void)
     T_EQ_U64(got, n);
     T_EQ_U64(rec_missing(&g_rec, n), 0);
     T_EQ_U64(g_rec.no_id, 0);
-    T_EQ_STR(g_rec.db, "plant");
+    {
+        struct rec_counts rc = rec_counts(&g_rec); /* a copy: db outlives the call */
+        T_EQ_STR(rc.db, "plant");
+    }
     T_CHECK(strncmp(s0, "cpu,host=h", 10) == 0 && strstr(s0, ",src=mosq seq=") != NULL);
     T_EQ_U64(st.rejected, 0);
     T_CHECK(st.acked >= (uint64_t)n);
@@ -201,8 +204,11 @@ static void test_json_qos2_template(void)
     T_CHECK(up);
     T_EQ_INT(prc, 0);
     T_EQ_U64(got, n);
-    T_EQ_U64(g_rec.dups, 0); /* QoS 2: exactly once */
-    T_EQ_STR(g_rec.db, "iot");
+    T_EQ_U64(rec_counts(&g_rec).dups, 0); /* QoS 2: exactly once */
+    {
+        struct rec_counts rc = rec_counts(&g_rec); /* a copy: db outlives the call */
+        T_EQ_STR(rc.db, "iot");
+    }
     /* measurement from the payload, tags from the topic and the payload */
     T_CHECK(strncmp(s0, "py,", 3) == 0);
     T_CHECK(strstr(s0, "device=dev7") != NULL);
@@ -245,7 +251,8 @@ static void test_raw_qos0_template_and_topic_reject(void)
     T_EQ_DBL(tl_metric("neoedge_payloads_rejected_total", "source=\"mqtt\",reason=\"topic\"") -
                  topic0,
              1.0, 0.0);
-    T_EQ_U64(g_rec.points, (uint64_t)n + g_rec.dups);
+    struct rec_counts rc = rec_counts(&g_rec);
+    T_EQ_U64(rc.points, (uint64_t)n + rc.dups);
     T_CHECK(strncmp(s0, "temperature,device=boiler,site=s1 reading=", 42) == 0);
 }
 
@@ -271,7 +278,7 @@ static void test_shared_subscription_two_instances(void)
     T_CHECK(up);
     T_EQ_INT(prc, 0);
     T_EQ_U64(got, n);
-    T_EQ_U64(g_rec.dups, 0);
+    T_EQ_U64(rec_counts(&g_rec).dups, 0);
     T_EQ_U64(sa.points + sb.points, n);
     T_CHECK(sa.points > 0 && sb.points > 0); /* the broker split the stream */
 }
@@ -498,7 +505,7 @@ static void test_mqtt311_qos2_and_too_large(void)
     T_CHECK(up);
     T_EQ_INT(prc, 0);
     T_EQ_U64(got, 500);
-    T_EQ_U64(g_rec.dups, 0); /* QoS 2 under 3.1.1: exactly once as well */
+    T_EQ_U64(rec_counts(&g_rec).dups, 0); /* QoS 2 under 3.1.1: exactly once as well */
     T_EQ_INT(r1, 0);
     T_EQ_U64(st.rejected, 1);
     T_EQ_DBL(tl_metric("neoedge_payloads_rejected_total", lbl) - tl0, 1.0, 0.0);

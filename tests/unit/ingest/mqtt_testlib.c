@@ -169,6 +169,18 @@ void rec_sample(struct rec_sink *r, size_t i, char *out, size_t n)
     pthread_mutex_unlock(&r->mu);
 }
 
+struct rec_counts rec_counts(struct rec_sink *r)
+{
+    struct rec_counts c;
+    pthread_mutex_lock(&r->mu);
+    c.points = r->points;
+    c.distinct = r->distinct;
+    c.dups = r->dups;
+    memcpy(c.db, r->db, sizeof c.db);
+    pthread_mutex_unlock(&r->mu);
+    return c;
+}
+
 double tl_metric(const char *name, const char *labels)
 {
     struct ne_metric *m = ne_metric_find(name, labels);

@@ -47,6 +47,14 @@ uint64_t rec_missing(struct rec_sink *r, uint64_t n);
 /* Copy of sample i ("" if none). */
 void rec_sample(struct rec_sink *r, size_t i, char *out, size_t n);
 
+/* The counts and the last database, read under the sink's lock (the
+ * source's threads write them). */
+struct rec_counts {
+    uint64_t points, distinct, dups;
+    char db[64];
+};
+struct rec_counts rec_counts(struct rec_sink *r);
+
 /* Value of a registered counter or gauge; 0 when not registered yet. */
 double tl_metric(const char *name, const char *labels);
 
