@@ -9,6 +9,7 @@
 #include <stdlib.h>
 
 #include "decode_util.h"
+#include "ingest/decode/decode_internal.h"
 #include "t.h"
 
 static struct ne_batch B;
@@ -93,6 +94,44 @@ static void test_digit_runs(void)
             T_EQ_DBL(find_field(&B, 0, "b")->v.f, (double)want, 0);
             T_CHECK(memcmp(&gotf, &wantf, sizeof gotf) == 0);
             T_EQ_INT(B.pts[0].ts, want);
+        }
+    }
+}
+
+/* decode__digits against a byte by byte loop: runs of 0 to 20 digits
+ * after a value already read, each followed by every byte that is not a
+ * digit (those from 0xFA up carry out of their lane in the eight-digit
+ * test) or by the end of the buffer, with 0 to 9 bytes readable after the
+ * run. */
+static void test_digits_every_stop(void)
+{
+    char buf[48];
+    uint64_t x = 0x2545F4914F6CDD1DULL;
+    for (int n = 0; n <= 20; n++) {
+        for (int stop = 0; stop <= 256; stop++) { /* 256: the buffer ends */
+            if (stop >= '0' && stop <= '9') continue;
+            for (int after = 0; after <= 9; after++) {
+                if (stop == 256 && after) break;
+                for (int i = 0; i < n; i++) {
+                    x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+                    buf[i] = (char)('0' + x % 10);
+                }
+                size_t len = (size_t)n;
+                if (stop < 256) {
+                    buf[len++] = (char)stop;
+                    for (int j = 1; j < after; j++)
+                        buf[len++] = (char)('0' + j); /* digits past the stop do not count */
+                }
+                uint64_t want = 7, got = 7;
+                size_t wn = 0;
+                while (wn < len && buf[wn] >= '0' && buf[wn] <= '9')
+                    want = want * 10 + (uint64_t)(buf[wn++] - '0');
+                const char *end = decode__digits(buf, buf + len, &got);
+                if (end != buf + wn || got != want)
+                    T_FAIL_("%d digits, then byte %d and %d more: read %d digits, %llu; want %zu, %llu",
+                            n, stop, after, (int)(end - buf), (unsigned long long)got, wn,
+                            (unsigned long long)want);
+            }
         }
     }
 }
@@ -720,6 +759,7 @@ int main(void)
     T_RUN(test_every_type);
     T_RUN(test_integer_limits);
     T_RUN(test_digit_runs);
+    T_RUN(test_digits_every_stop);
     T_RUN(test_float_forms);
     T_RUN(test_float_matches_strtod);
     T_RUN(test_float_long_mantissas);
