@@ -149,6 +149,7 @@ int ne_batch_begin(struct ne_batch *b, struct ne_sv meas, int64_t ts)
     p->ntags = 0;
     p->field0 = b->nfields;
     p->nfields = 0;
+    p->hint = NULL;
     b->open = NE_BATCH_OPEN_OWN;
     return 0;
 }
@@ -169,6 +170,7 @@ int ne_batch_begin_same(struct ne_batch *b, uint32_t like, int64_t ts)
     p->ntags = l->ntags;
     p->field0 = b->nfields;
     p->nfields = 0;
+    p->hint = l->hint;
     b->open = NE_BATCH_OPEN_SAME;
     b->nsame++;
     return 0;

@@ -64,11 +64,29 @@ struct ne_field {
 /* Timestamp meaning "not given": the writer fills in the arrival time. */
 #define NE_TS_UNSET INT64_MIN
 
+/* Where a writer may remember the series a tag set resolved to, so that a
+ * later point with the same tag set skips the lookup by key. It is owned
+ * by a decoder that keeps the series of earlier payloads (one place per
+ * series text) and lives as long as the tag text it describes; the store
+ * reads and writes it only while writing a batch that points to it, under
+ * its lock. The store that filled it names itself in `index` (an id no
+ * other series index of the process has had), so a place filled by
+ * another store, or by one since closed, is never trusted; {0, NULL} is
+ * empty. */
+struct ne_series_hint {
+    uint64_t index;
+    void *series;
+};
+
 struct ne_point {
     struct ne_sv meas;
     uint32_t tag0, ntags;     /* b->tags[tag0 .. tag0+ntags), sorted by key */
     uint32_t field0, nfields; /* b->fields[field0 .. field0+nfields) */
     int64_t ts;               /* ns since the epoch, or NE_TS_UNSET */
+    /* NULL, or the hint of this point's final tag set (set by the decoder
+     * after ne_batch_begin_tags, or when it remembers a series; copied by
+     * ne_batch_begin_same) */
+    struct ne_series_hint *hint;
 };
 
 struct ne_arena_chunk;

@@ -123,15 +123,19 @@ void decode__memo_start(struct ne_series_memo *m, const struct ne_decode_opts *o
 
 /* Looks up series text p[0..n) with hash h (decode_line.c's) and counts
  * the lookup. On a hit sets the measurement and final tags (views into the
- * memo) and returns true. */
+ * memo) and the series' hint (the memo's, for the point's ->hint) and
+ * returns true. */
 bool decode__memo_find(struct ne_series_memo *m, uint64_t h, const char *p, uint32_t n,
-                       struct ne_sv *meas, const struct ne_tag **tags, uint32_t *ntags);
+                       struct ne_sv *meas, const struct ne_tag **tags, uint32_t *ntags,
+                       struct ne_series_hint **hint);
 
 /* Remembers that series text p[0..n) (hash h) decoded to the complete
- * point pt of b: copies the text, measurement and tags. Does nothing when
- * the text is there already or the memo is full. */
-void decode__memo_put(struct ne_series_memo *m, uint64_t h, const char *p, uint32_t n,
-                      const struct ne_batch *b, const struct ne_point *pt);
+ * point pt of b: copies the text, measurement and tags and makes an empty
+ * hint. Returns the text's hint (the memo's, living as long as its tags),
+ * or NULL when the memo is full. */
+struct ne_series_hint *decode__memo_put(struct ne_series_memo *m, uint64_t h, const char *p,
+                                        uint32_t n, const struct ne_batch *b,
+                                        const struct ne_point *pt);
 
 /* ---- numbers (decode_num.c) ---------------------------------------------- */
 

@@ -569,9 +569,11 @@ static int parse_memo_line(struct lp *L, const char **pp, const char *series_end
     struct ne_sv meas;
     const struct ne_tag *tags;
     uint32_t ntags;
-    if (!decode__memo_find(c->memo, h, s, n, &meas, &tags, &ntags))
+    struct ne_series_hint *hint;
+    if (!decode__memo_find(c->memo, h, s, n, &meas, &tags, &ntags, &hint))
         return parse_line_full(L, pp, slot, h, series_end);
     if (ne_batch_begin_tags(c->b, meas, tags, ntags, NE_TS_UNSET) != 0) return NE_ENOMEM;
+    c->b->pts[c->b->npts].hint = hint;
     int rc = parse_rest(L, pp, series_end, meas, NULL);
     if (rc == 0 && slot) sc_put(c, slot, h, s, n);
     return rc;
@@ -619,8 +621,9 @@ static int parse_line_full(struct lp *L, const char **pp, struct decode_series *
     rc = parse_rest(L, pp, p, meas, NULL);
     if (rc == 0 && series_end && tags_end == series_end) {
         uint32_t n = (uint32_t)(series_end - s);
+        struct ne_point *pt = &c->b->pts[c->b->npts - 1];
+        if (c->memo) pt->hint = decode__memo_put(c->memo, h, s, n, c->b, pt);
         if (slot) sc_put(c, slot, h, s, n);
-        if (c->memo) decode__memo_put(c->memo, h, s, n, c->b, &c->b->pts[c->b->npts - 1]);
     }
     return rc;
 }

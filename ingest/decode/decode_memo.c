@@ -38,6 +38,8 @@ struct memo_entry {
     uint32_t ntags;
     struct ne_sv meas;
     const struct ne_tag *tags; /* in the arena, their bytes too */
+    struct ne_series_hint *hint; /* in the arena: it stays put when the
+                                    table grows */
 };
 
 struct memo_chunk {
@@ -134,7 +136,8 @@ static struct memo_entry *memo_slot(const struct ne_series_memo *m, uint64_t h, 
 }
 
 bool decode__memo_find(struct ne_series_memo *m, uint64_t h, const char *p, uint32_t n,
-                       struct ne_sv *meas, const struct ne_tag **tags, uint32_t *ntags)
+                       struct ne_sv *meas, const struct ne_tag **tags, uint32_t *ntags,
+                       struct ne_series_hint **hint)
 {
     const struct memo_entry *e = m->used ? memo_slot(m, h, p, n) : NULL;
     if (!e || !e->h) {
@@ -145,6 +148,7 @@ bool decode__memo_find(struct ne_series_memo *m, uint64_t h, const char *p, uint
     *meas = e->meas;
     *tags = e->tags;
     *ntags = e->ntags;
+    *hint = e->hint;
     return true;
 }
 
@@ -198,26 +202,31 @@ static struct ne_sv put_text(char **d, struct ne_sv s)
     return out;
 }
 
-void decode__memo_put(struct ne_series_memo *m, uint64_t h, const char *p, uint32_t n,
-                      const struct ne_batch *b, const struct ne_point *pt)
+struct ne_series_hint *decode__memo_put(struct ne_series_memo *m, uint64_t h, const char *p,
+                                        uint32_t n, const struct ne_batch *b,
+                                        const struct ne_point *pt)
 {
-    if (m->full) return;
+    if (m->full) return NULL;
     if ((m->used + 1) * 2 > (m->tab ? m->mask + 1 : 0) && !memo_grow(m)) {
         m->full = true;
-        return;
+        return NULL;
     }
     struct memo_entry *e = memo_slot(m, h, p, n);
-    if (e->h) return; /* already there */
-    /* one block: the tag array, then the text, measurement and tag bytes */
+    if (e->h) return e->hint; /* already there */
+    /* one block: the hint, the tag array, then the text, measurement and
+     * tag bytes */
     const struct ne_tag *src = pt->ntags ? ne_point_tags(b, pt) : NULL;
-    size_t size = (size_t)pt->ntags * sizeof(struct ne_tag) + n + pt->meas.n;
+    size_t size = sizeof(struct ne_series_hint) + (size_t)pt->ntags * sizeof(struct ne_tag) + n +
+                  pt->meas.n;
     for (uint32_t i = 0; i < pt->ntags; i++)
         size += (size_t)src[i].key.n + src[i].val.n;
-    struct ne_tag *tags = memo_alloc(m, size ? size : 1);
-    if (!tags) {
+    struct ne_series_hint *hint = memo_alloc(m, size);
+    if (!hint) {
         m->full = true;
-        return;
+        return NULL;
     }
+    *hint = (struct ne_series_hint){0, NULL};
+    struct ne_tag *tags = (struct ne_tag *)(hint + 1);
     char *d = (char *)(tags + pt->ntags);
     const char *text = put_text(&d, (struct ne_sv){p, n}).p;
     struct ne_sv meas = put_text(&d, pt->meas);
@@ -225,7 +234,13 @@ void decode__memo_put(struct ne_series_memo *m, uint64_t h, const char *p, uint3
         tags[i].key = put_text(&d, src[i].key);
         tags[i].val = put_text(&d, src[i].val);
     }
-    *e = (struct memo_entry){
-        .h = h, .text = text, .len = n, .ntags = pt->ntags, .meas = meas, .tags = tags};
+    *e = (struct memo_entry){.h = h,
+                             .text = text,
+                             .len = n,
+                             .ntags = pt->ntags,
+                             .meas = meas,
+                             .tags = tags,
+                             .hint = hint};
     m->used++;
+    return hint;
 }

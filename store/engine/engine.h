@@ -135,7 +135,10 @@ int eng_index_db(struct eng_index *ix, struct ne_sv name, uint32_t *out);
 
 /* Looks up the live series of point p of batch b in database db. On a
  * miss (or a dead series), creates it unless a cardinality limit forbids
- * (NE_ELIMIT, *why filled). No allocation when the series exists. */
+ * (NE_ELIMIT, *why filled). No allocation when the series exists. When
+ * p->hint holds a live series of this index in db, that is the answer
+ * without hashing the tags; a hint that does not is filled with the series
+ * found. The caller holds the store's lock (hints are written). */
 int eng_index_series(struct eng_index *ix, uint32_t db, const struct ne_batch *b,
                      const struct ne_point *p, struct eng_series **out, char *why, size_t nwhy);
 
@@ -233,7 +236,7 @@ struct eng_mcol {
     struct eng_series *s;
     uint32_t slot;
     uint8_t type;
-    bool sorted; /* ts non-decreasing so far */
+    bool sorted; /* ts increasing so far (an equal one clears it) */
     uint32_t n, cap;
     int64_t *ts;
     union eng_val *v;

@@ -169,7 +169,10 @@ static inline int col_append(struct eng_memtable *m, struct eng_mcol *c, int64_t
     } else {
         ev.u = v->u; /* float, int64 and uint64 share their 8 bytes */
     }
-    if (c->n && ts <= c->ts[c->n - 1])
+    /* while sorted, the last timestamp is the largest: compared with
+     * max_ts, beside n, rather than read from the array, whose last line
+     * has mostly left the cache since this column's last append */
+    if (c->n && ts <= c->max_ts)
         c->sorted = false; /* equal timestamps need the LWW pass too */
     c->ts[c->n] = ts;
     c->v[c->n] = ev;

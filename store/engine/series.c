@@ -62,6 +62,7 @@
  */
 #include "store/engine/engine.h"
 
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -86,6 +87,7 @@ struct posting {
 };
 
 struct eng_index {
+    uint64_t uid; /* no other index of the process has had it (hints) */
     char *path;
     struct ne_file *log;
     struct ne_buf pending; /* records not yet written */
@@ -850,19 +852,34 @@ int eng_index_series_parts(struct eng_index *ix, uint32_t db, struct ne_sv meas,
     return rc ? rc : log_series(ix, *out);
 }
 
+/* The series of a hint, when this index filled it and that series is
+ * still the live one of its key in db: series are never freed while the
+ * index is open, and a live series is the one its key finds. */
+static struct eng_series *hint_series(const struct eng_index *ix, uint32_t db,
+                                      const struct ne_series_hint *hint)
+{
+    if (!hint || hint->index != ix->uid) return NULL;
+    struct eng_series *s = hint->series;
+    return s->db == db && !s->dead ? s : NULL;
+}
+
 int eng_index_series(struct eng_index *ix, uint32_t db, const struct ne_batch *b,
                      const struct ne_point *p, struct eng_series **out, char *why, size_t nwhy)
 {
+    struct eng_series *s = hint_series(ix, db, p->hint);
+    if (s) {
+        *out = s;
+        return 0;
+    }
     const struct ne_tag *tags = ne_point_tags(b, p);
     uint64_t h = hash_series(db, p->meas, tags, p->ntags);
-    if (ix->tab_cap) {
-        struct eng_series *s = *series_slot(ix, db, p->meas, tags, p->ntags, h);
-        if (s && !s->dead) {
-            *out = s;
-            return 0;
-        }
-    }
-    return series_create(ix, db, p->meas, tags, p->ntags, h, out, why, nwhy);
+    int rc = 0;
+    s = ix->tab_cap ? *series_slot(ix, db, p->meas, tags, p->ntags, h) : NULL;
+    if (!s || s->dead) rc = series_create(ix, db, p->meas, tags, p->ntags, h, &s, why, nwhy);
+    if (rc) return rc;
+    if (p->hint) *p->hint = (struct ne_series_hint){ix->uid, s};
+    *out = s;
+    return 0;
 }
 
 int eng_series_field_find(const struct eng_series *s, struct ne_sv name, uint32_t hint)
@@ -1212,8 +1229,10 @@ static int load_log(struct eng_index *ix)
 int eng_index_open(const char *dir, uint64_t max_per_db, uint64_t max_per_meas,
                    struct eng_index **out)
 {
+    static _Atomic uint64_t last_uid;
     struct eng_index *ix = ne_calloc(1, sizeof *ix);
     if (!ix) return NE_ENOMEM;
+    ix->uid = atomic_fetch_add(&last_uid, 1) + 1;
     size_t n = strlen(dir) + sizeof "/series.log";
     int rc = NE_ENOMEM;
     ix->path = ne_malloc(n);

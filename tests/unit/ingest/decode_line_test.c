@@ -652,6 +652,13 @@ static void test_memo_across_payloads(void)
     T_EQ_INT(dec_copy(&o, first, &memod, &rm, &c1), NE_EPARSE);
     T_EQ_INT(ne_series_memo_count(memo), 3);
     memset(c1, '#', strlen(first)); /* the memo holds copies */
+    /* each series text has its hint place in the memo, empty when made;
+     * what a store writes there stays for the next payload */
+    struct ne_series_hint *hm = memod.pts[0].hint, *hq = memod.pts[1].hint,
+                          *hq2 = memod.pts[2].hint;
+    T_CHECK(hm && hq && hq2 && hm != hq && hq != hq2 && hm != hq2);
+    T_CHECK(hm->index == 0 && hm->series == NULL);
+    hm->index = 42;
     T_EQ_INT(dec_copy(&o, second, &memod, &rm, &c2), NE_EPARSE);
     o.memo = NULL;
     T_EQ_INT(ne_decode(&o, second, strlen(second), &full, &rf), NE_EPARSE);
@@ -669,6 +676,14 @@ static void test_memo_across_payloads(void)
     T_EQ_STR(find_tag(&memod, 2, "t"), "a,b c=d");
     T_EQ_INT(memod.pts[3].nfields, 1);
     T_EQ_INT(ne_series_memo_count(memo), 4); /* zz joined */
+    /* the points of a series text carry its hint: from the memo, or from
+     * the payload's first point of it; a full parse sets none */
+    T_CHECK(memod.pts[1].hint == hm && memod.pts[5].hint == hm && hm->index == 42);
+    T_CHECK(memod.pts[2].hint == hq && memod.pts[3].hint == hq && memod.pts[4].hint == hq2);
+    T_CHECK(memod.pts[0].hint && memod.pts[0].hint != hm && memod.pts[0].hint != hq &&
+            memod.pts[0].hint != hq2);
+    for (uint32_t i = 0; i < full.npts; i++)
+        T_CHECK(full.pts[i].hint == NULL);
     /* other option tags: the memo starts over, the tags are the new ones */
     o.tags = other;
     o.memo = memo;
@@ -676,6 +691,7 @@ static void test_memo_across_payloads(void)
     T_EQ_STR(find_tag(&memod, 1, "dev"), "other");
     T_EQ_STR(find_tag(&memod, 2, "dev"), "other");
     T_EQ_INT(ne_series_memo_count(memo), 4);
+    T_CHECK(memod.pts[1].hint && memod.pts[1].hint->index == 0); /* a new place */
     free(c1);
     free(c2);
     free(c3);

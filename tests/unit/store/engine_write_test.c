@@ -215,6 +215,104 @@ static void test_shared_tags_next_batch(void)
     eu_rmtree(g_dir);
 }
 
+/* Writes one point env,dev=<dev> t=k at EU_T0 + k s whose tag set carries
+ * hint h, to db of s; *sid: the id of the series that took it (0 when the
+ * write or the scan failed). */
+static void write_hinted(struct ne_store *s, const char *db, const char *dev, int k,
+                         struct ne_series_hint *h, uint64_t *sid)
+{
+    *sid = 0;
+    struct ne_batch b;
+    ne_batch_init(&b);
+    T_OK(ne_batch_begin(&b, ne_sv_c("env"), EU_T0 + k * EU_SEC));
+    T_OK(ne_batch_tag(&b, ne_sv_c("dev"), ne_sv_c(dev)));
+    T_OK(ne_batch_field_f(&b, ne_sv_c("t"), k));
+    T_OK(ne_batch_end(&b));
+    b.pts[0].hint = h;
+    struct ne_write_result r;
+    T_OK(ne_store_write(s, db, &b, &r));
+    T_EQ_INT(r.accepted, 1);
+    ne_batch_free(&b);
+    struct eu_rows rows = {0};
+    T_OK(eu_scan(s, db, "env", "t", &rows));
+    for (size_t i = 0; i < rows.n; i++)
+        if (rows.ts[i] == EU_T0 + k * EU_SEC) *sid = rows.sid[i];
+    eu_rows_free(&rows);
+}
+
+static uint64_t series_of(struct ne_store *s)
+{
+    struct ne_store_stats st;
+    ne_store_stats(s, &st);
+    return st.series;
+}
+
+/* A point's series hint (the line decoder's memo keeps one per series
+ * text) is filled by the store that resolves it and then saves the
+ * lookup by key, but only where it is still the right answer: in another
+ * database, in another store (open at the same time or opened after the
+ * first closed), and once the series is deleted, the key decides again
+ * and the hint is filled anew. */
+static void test_series_hints(void)
+{
+    struct ne_store_opts o, o2;
+    char dir2[256];
+    struct ne_store *s = eu_open_new(&o, t_tmpdir(g_dir, sizeof g_dir));
+    struct ne_store *s2 = eu_open_new(&o2, t_tmpdir(dir2, sizeof dir2));
+    T_CHECK(s && s2);
+    struct ne_series_hint h = {0, NULL}, h0 = {0, NULL};
+    uint64_t d0, d1, sid, other, again;
+    write_hinted(s, "iot", "d0", 1, &h0, &d0);
+    write_hinted(s, "iot", "d1", 2, &h, &d1);
+    T_CHECK(d0 && d1 && d0 != d1);
+    T_CHECK(h.index != 0 && h.series != NULL && h0.series != h.series);
+    struct ne_series_hint filled = h;
+    /* the hint serves: same series, nothing new */
+    write_hinted(s, "iot", "d1", 3, &h, &sid);
+    T_EQ_U64(sid, d1);
+    T_CHECK(h.index == filled.index && h.series == filled.series);
+    T_EQ_U64(series_of(s), 2);
+    /* another database: its own series, and the hint now names it */
+    write_hinted(s, "other", "d1", 4, &h, &other);
+    T_EQ_U64(series_of(s), 3);
+    T_CHECK(other && other != d1 && h.series != filled.series);
+    /* back: the key finds d1 again */
+    write_hinted(s, "iot", "d1", 5, &h, &sid);
+    T_EQ_U64(sid, d1);
+    T_CHECK(h.series == filled.series);
+    /* another store: the hint is not its own */
+    write_hinted(s2, "iot", "d1", 6, &h, &sid);
+    T_CHECK(sid != 0);
+    T_EQ_U64(series_of(s2), 1);
+    T_CHECK(h.index != filled.index);
+    write_hinted(s, "iot", "d1", 7, &h, &sid);
+    T_EQ_U64(sid, d1);
+    T_EQ_U64(series_of(s), 3);
+    /* the series deleted: a new one takes the point, the old points stay gone */
+    T_OK(ne_store_drop_measurement(s, "iot", "env"));
+    write_hinted(s, "iot", "d1", 8, &h, &again);
+    T_CHECK(again && again != d1 && again != d0 && again != other);
+    T_CHECK(h.series != filled.series);
+    struct eu_rows rows = {0};
+    T_OK(eu_scan(s, "iot", "env", "t", &rows));
+    T_EQ_U64(rows.n, 1);
+    T_CHECK(rows.sid[0] == again && rows.f[0] == 8.0);
+    eu_rows_free(&rows);
+    /* a store opened after the first closed does not take its hints,
+     * even where its index happens to sit at the same address */
+    ne_store_close(&s2);
+    eu_rmtree(dir2);
+    filled = h;
+    ne_store_close(&s);
+    s = eu_open(&o);
+    T_CHECK(s);
+    write_hinted(s, "iot", "d1", 9, &h, &sid);
+    T_EQ_U64(sid, again);
+    T_CHECK(h.index != filled.index && h.index != 0);
+    ne_store_close(&s);
+    eu_rmtree(g_dir);
+}
+
 /* Adds a point of the series of point like (ne_batch_begin_same) at
  * EU_T0 + k seconds with fields keys[i] = k * 10 + i, an integer where
  * is_int[i], else a float. */
@@ -807,6 +905,7 @@ int main(void)
     T_RUN(test_shared_tags);
     T_RUN(test_shared_tags_next_batch);
     T_RUN(test_shared_fields);
+    T_RUN(test_series_hints);
     T_RUN(test_late_points);
     T_RUN(test_future_and_late);
     T_RUN(test_invalid);
