@@ -117,7 +117,7 @@ struct ne_cfg_storage {
     enum ne_io_backend io_backend;
     enum ne_durability durability; /* default interval */
     int64_t max_loss_ns;           /* interval mode fsync bound; default 100ms */
-    uint64_t memtable_bytes;       /* budget for all memtables; default 16MiB */
+    uint64_t memtable_bytes;       /* budget for all memtables; default 12MiB */
     int64_t memtable_max_age_ns;   /* flush a memtable older than this; default 10m */
     uint64_t segment_target_bytes; /* compaction target; default 64MiB */
     int64_t late_window_ns;        /* 0: accept any age */

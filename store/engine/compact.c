@@ -76,9 +76,10 @@
 
 /* Past this many segments a merge is due even if its cells are still
  * open: each open segment holds its column index in memory. An hour of
- * the I1 import is 9 flushes of a 16 MiB memtable budget, so with the
- * previous hours' outputs beside them 12 lets the open cell fill without
- * merges (FLUSH_HOLD_SEGS in store.c is above it). At rest the limit is
+ * the I1 import is 9 flushes of a 16 MiB memtable budget, 12 of the
+ * 12 MiB default, so with the previous hours' outputs beside them the
+ * limit lets most of the open cell fill without merges (FLUSH_HOLD_SEGS
+ * in store.c is above it). At rest the limit is
  * IDLE_OPEN_SEGS, which keeps memory and disk small (small partial blocks
  * compress worse than merged ones). */
 #define MAX_OPEN_SEGS  12

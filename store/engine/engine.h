@@ -237,6 +237,8 @@ struct eng_mcol {
     uint32_t slot;
     uint8_t type;
     bool sorted; /* ts increasing so far (an equal one clears it) */
+    bool heap;   /* ts and v are heap blocks of their own (else carved
+                    from the memtable's slabs) */
     uint32_t n, cap;
     int64_t *ts;
     union eng_val *v;
@@ -245,8 +247,13 @@ struct eng_mcol {
     int64_t min_ts, max_ts;
 };
 
+struct eng_slab;     /* memtable.c */
+struct eng_mt_pool;  /* memtable.c */
+
 struct eng_memtable {
     uint64_t gen;
+    struct eng_mt_pool *pool; /* borrowed; NULL: none */
+    struct eng_slab *slabs;   /* the one carved from first */
     struct eng_mcol *cols;
     uint32_t ncols, cap_cols;
     char *strs;
@@ -257,7 +264,24 @@ struct eng_memtable {
     uint64_t values;
 };
 
-int eng_mt_new(uint64_t gen, struct eng_memtable **out);
+/* Memory a store's memtables pass on to the next ones: the slabs their
+ * column arrays are carved from and the largest column table. A memtable
+ * that is freed gives them back, the next one takes them, so a store
+ * under steady ingest reuses pages that are already mapped instead of
+ * allocating (and the kernel zeroing) them again, and the heap is not
+ * strewn with a memtable's thousands of small arrays. The pool keeps at
+ * most max_bytes of slabs; the rest are freed. Thread-safe. */
+int eng_mt_pool_new(uint64_t max_bytes, struct eng_mt_pool **out);
+void eng_mt_pool_free(struct eng_mt_pool **pp); /* after every memtable using it */
+/* Bytes the pool holds (slabs and the kept column table). */
+uint64_t eng_mt_pool_bytes(struct eng_mt_pool *p);
+/* Frees what the pool holds (an idle store's memory goes back). */
+void eng_mt_pool_trim(struct eng_mt_pool *p);
+
+/* A new, empty memtable of generation gen taking its memory from pool
+ * (borrowed, may be NULL). 0 or NE_ENOMEM. */
+int eng_mt_new(uint64_t gen, struct eng_mt_pool *pool, struct eng_memtable **out);
+/* Frees m, giving its slabs and column table back to its pool. */
 void eng_mt_free(struct eng_memtable **mp);
 /* Appends one value to the column of (s, slot); the string bytes (if any)
  * are copied into the arena. Returns 0 or NE_ENOMEM (nothing appended). */

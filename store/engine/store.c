@@ -88,7 +88,7 @@ void ne_store_opts_default(struct ne_store_opts *o)
     o->data_dir = "./neoedge-data";
     o->durability = NE_STORE_INTERVAL;
     o->max_loss_ns = 100000000LL;
-    o->memtable_bytes = 16u << 20;
+    o->memtable_bytes = 12u << 20;
     o->memtable_max_age_ns = 600LL * 1000000000LL;
     o->segment_target_bytes = 64u << 20;
     o->future_grace_ns = 600LL * 1000000000LL;
@@ -727,7 +727,7 @@ static int seal_locked(struct ne_store *s)
 {
     if (s->sealed || !s->active->values) return s->sealed ? NE_EBUSY : 0;
     struct eng_memtable *m;
-    int rc = eng_mt_new(s->next_mt_gen, &m);
+    int rc = eng_mt_new(s->next_mt_gen, s->mt_pool, &m);
     if (rc) return rc;
     s->next_mt_gen++;
     /* the next memtable seals at half the budget: its columns' first
@@ -1386,7 +1386,7 @@ static void recover(struct ne_store *s)
     struct eng_wal *w = s->wal;
     s->wal = NULL;
     struct eng_memtable *old = s->active, *m = NULL;
-    int rc = eng_mt_new(s->next_mt_gen, &m);
+    int rc = eng_mt_new(s->next_mt_gen, s->mt_pool, &m);
     if (!rc) {
         s->next_mt_gen++;
         s->active = m;
@@ -1474,6 +1474,9 @@ static void *flusher_main(void *arg)
         if (!s->sealed && age > 0 && s->active->first_mono &&
             ne_time_mono_ns() - s->active->first_mono >= age)
             (void)seal_locked(s);
+        /* nothing written since the last flush: the memory kept for the
+         * next memtables goes back (writes that come take it anew) */
+        if (!s->sealed && !s->active->values) eng_mt_pool_trim(s->mt_pool);
         timed_wait(s, backoff ? backoff : 100000000);
         backoff = 0;
     }
@@ -1565,6 +1568,7 @@ static void store_free(struct ne_store *s)
     eng_wal_close(&s->wal);
     eng_mt_free(&s->active);
     eng_mt_free(&s->sealed);
+    eng_mt_pool_free(&s->mt_pool);
     for (size_t i = 0; i < s->nsegs; i++)
         eng_seg_unref(s, s->segs[i]);
     ne_free(s->segs);
@@ -1604,7 +1608,7 @@ int ne_store_open(const struct ne_store_opts *opts, struct ne_store **out)
     pthread_cond_init(&s->cv, &ca);
     pthread_condattr_destroy(&ca);
     s->o.data_dir = ne_strdup(opts->data_dir);
-    if (!s->o.memtable_bytes) s->o.memtable_bytes = 16u << 20;
+    if (!s->o.memtable_bytes) s->o.memtable_bytes = 12u << 20;
     if (!s->o.segment_target_bytes) s->o.segment_target_bytes = 64u << 20;
     s->next_mt_gen = 2;
     s->next_seg_id = 1;
@@ -1619,7 +1623,8 @@ int ne_store_open(const struct ne_store_opts *opts, struct ne_store **out)
         eng_del_open(s); /* before replay: it raises flushed_seq */
         pthread_mutex_unlock(&s->mu);
     }
-    if (!rc && !(rc = eng_mt_new(s->next_mt_gen, &s->active))) s->next_mt_gen++;
+    if (!rc) rc = eng_mt_pool_new(s->o.memtable_bytes, &s->mt_pool);
+    if (!rc && !(rc = eng_mt_new(s->next_mt_gen, s->mt_pool, &s->active))) s->next_mt_gen++;
     struct eng_replay_report rep = {0};
     if (!rc) rc = replay_wal(s, &rep);
     if (!rc) rc = wal_start(s, &rep);

@@ -47,6 +47,7 @@ struct ne_store {
     struct eng_index *ix;
     struct eng_wal *wal; /* NULL in durability none */
     struct eng_memtable *active, *sealed;
+    struct eng_mt_pool *mt_pool; /* memory the memtables pass on */
     uint64_t next_mt_gen;
     uint64_t next_seq;       /* durability none: sequence numbers without a WAL */
     bool flushing;           /* the flusher works on sealed */

@@ -220,7 +220,7 @@ static void test_defaults(void)
     T_EQ_INT(c->http.threads, 2);
     T_EQ_INT(c->storage.durability, NE_DUR_INTERVAL);
     T_EQ_INT(c->storage.max_loss_ns, 100000000);
-    T_EQ_U64(c->storage.memtable_bytes, 16ULL << 20);
+    T_EQ_U64(c->storage.memtable_bytes, 12ULL << 20);
     T_EQ_INT(c->storage.future_grace_ns, 600LL * 1000000000LL);
     T_EQ_U64(c->storage.max_series_per_db, 1000000);
     T_EQ_U64(c->storage.max_series_per_measurement, 100000);
