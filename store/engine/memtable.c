@@ -149,7 +149,7 @@ static struct eng_slab *slab_take(struct eng_mt_pool *p)
 static void pool_give(struct eng_memtable *m)
 {
     struct eng_mt_pool *p = m->pool;
-    struct eng_slab *sl = m->slabs, *rest = NULL;
+    struct eng_slab *sl = m->slabs;
     struct eng_mcol *cols = m->cols;
     m->slabs = NULL;
     m->cols = NULL;
@@ -171,8 +171,7 @@ static void pool_give(struct eng_memtable *m)
         }
         pthread_mutex_unlock(&p->mu);
     }
-    rest = sl;
-    slabs_free(rest);
+    slabs_free(sl); /* those the pool did not take */
     ne_free(cols);
 }
 
