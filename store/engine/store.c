@@ -67,6 +67,10 @@
 #define PROBE_NS       50000000LL /* a full disk is retried this often */
 #define SPACE_CHECK_NS 1000000000LL
 #define WRITE_WAIT_NS  1000000000LL /* longest wait for room before NE_EBUSY */
+/* Defaults of the memtable budget (see memtable.c on why 12 MiB) and of
+ * the segment size compaction aims at, for options left 0. */
+#define DEFAULT_MEMTABLE_BYTES (12u << 20)
+#define DEFAULT_SEGMENT_BYTES  (64u << 20)
 /* With this many segments open and a merge running, a flush waits (at most
  * FLUSH_HOLD_NS) for the merge to publish before it adds one more: each
  * open segment keeps its index in memory, and an import whose flushes
@@ -88,9 +92,9 @@ void ne_store_opts_default(struct ne_store_opts *o)
     o->data_dir = "./neoedge-data";
     o->durability = NE_STORE_INTERVAL;
     o->max_loss_ns = 100000000LL;
-    o->memtable_bytes = 12u << 20;
+    o->memtable_bytes = DEFAULT_MEMTABLE_BYTES;
     o->memtable_max_age_ns = 600LL * 1000000000LL;
-    o->segment_target_bytes = 64u << 20;
+    o->segment_target_bytes = DEFAULT_SEGMENT_BYTES;
     o->future_grace_ns = 600LL * 1000000000LL;
     o->max_series_per_db = 1000000;
     o->max_series_per_measurement = 100000;
@@ -1608,8 +1612,8 @@ int ne_store_open(const struct ne_store_opts *opts, struct ne_store **out)
     pthread_cond_init(&s->cv, &ca);
     pthread_condattr_destroy(&ca);
     s->o.data_dir = ne_strdup(opts->data_dir);
-    if (!s->o.memtable_bytes) s->o.memtable_bytes = 12u << 20;
-    if (!s->o.segment_target_bytes) s->o.segment_target_bytes = 64u << 20;
+    if (!s->o.memtable_bytes) s->o.memtable_bytes = DEFAULT_MEMTABLE_BYTES;
+    if (!s->o.segment_target_bytes) s->o.segment_target_bytes = DEFAULT_SEGMENT_BYTES;
     s->next_mt_gen = 2;
     s->next_seg_id = 1;
     metrics_init(s);
